@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The TSM's SPDM requester (DSP0274 1.2 / 1.3, DSP0277 secured messages over PCI DOE).
+ *
+ * The requester never touches a device: it builds whole DOE data objects and hands
+ * each to transport->exchange(), which returns the device's DOE object (in tsmd the
+ * exchange is a continuation through the untrusted host). Every response is parsed
+ * with the bounded reader; every signature and HMAC is verified with OpenSSL.
+ *
+ * Threading: one requester is driven by one thread at a time (the caller serialises).
+ */
+#ifndef VTSM_SPDM_REQ_H
+#define VTSM_SPDM_REQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vtsm_buf.h"
+#include "vtsm_cert.h"
+#include "vtsm_crypto.h"
+#include "vtsm_spdm_defs.h"
+#include "vtsm_status.h"
+
+struct vtsm_spdm_transport {
+    /* Exchange one DOE object (req = a whole data object with header) and return the
+     * device's whole DOE object in rsp (reset and filled). Transport failures (host
+     * gone, host-reported DOE error, timeout) are returned as E_CLOSED / E_DOE_HOST /
+     * E_TIMEOUT and abort the current operation. */
+    vtsm_status (*exchange)(void *ctx, const uint8_t *req, size_t req_len, struct vtsm_buf *rsp);
+    void *ctx;
+};
+
+struct vtsm_spdm_req_opts {
+    uint8_t min_version;  /* default VTSM_SPDM_V12 */
+    uint8_t max_version;  /* default VTSM_SPDM_V13 */
+    uint32_t base_asym;   /* SPDM_ASYM_* mask offered; default P384|P256 (P-384 preferred) */
+    uint32_t base_hash;   /* SPDM_HASH_* mask; default SHA384|SHA256 */
+    uint16_t dhe;         /* SPDM_DHE_* mask; default SECP384R1|SECP256R1 */
+    uint16_t aead;        /* default AES_256_GCM */
+    uint8_t ct_exponent;  /* requester CTExponent */
+    uint32_t data_transfer_size; /* default 4096 */
+    uint32_t max_spdm_msg_size;  /* default 65536 + 1024 */
+    unsigned not_ready_retries;  /* ResponseNotReady -> RESPOND_IF_READY attempts (default 8) */
+};
+/* Fill opts with the defaults above. */
+void vtsm_spdm_req_opts_default(struct vtsm_spdm_req_opts *opts);
+
+/* Negotiated connection parameters (valid after vtsm_spdm_req_init_connection). */
+struct vtsm_spdm_info {
+    uint8_t version; /* 0x12 / 0x13 */
+    uint32_t rsp_caps;
+    uint8_t rsp_ct_exponent;
+    uint32_t rsp_data_transfer_size;
+    uint32_t rsp_max_spdm_msg_size;
+    enum vtsm_asym_alg asym;
+    enum vtsm_hash_alg hash;
+    enum vtsm_dhe_group dhe;
+    enum vtsm_aead_alg aead;
+    uint32_t meas_hash_algo; /* SPDM_MEAS_HASH_* chosen by the responder */
+    uint8_t slot_mask;       /* from DIGESTS */
+    bool session_active;
+    uint32_t session_id;
+};
+
+/* Result of GET_MEASUREMENTS with a signature. All buffers owned by the struct. */
+struct vtsm_spdm_meas {
+    uint8_t num_blocks;
+    struct vtsm_buf record;     /* MeasurementRecord (concatenated measurement blocks) */
+    uint8_t nonce[SPDM_NONCE_SIZE];     /* requester nonce sent */
+    uint8_t rsp_nonce[SPDM_NONCE_SIZE]; /* responder nonce received */
+    struct vtsm_buf transcript; /* L1/L2 bytes the signature covers (DSP0274 10.11.x) */
+    uint8_t signature[VTSM_SIG_MAX];
+    size_t signature_len;
+    uint8_t slot;
+};
+void vtsm_spdm_meas_free(struct vtsm_spdm_meas *m);
+
+struct vtsm_spdm_req;
+
+vtsm_status vtsm_spdm_req_new(const struct vtsm_spdm_req_opts *opts,
+                              const struct vtsm_spdm_transport *transport,
+                              struct vtsm_spdm_req **out);
+/* Ends nothing on the wire; wipes all session secrets and frees. NULL is fine. */
+void vtsm_spdm_req_free(struct vtsm_spdm_req *r);
+
+/* GET_VERSION, GET_CAPABILITIES, NEGOTIATE_ALGORITHMS (VCA). */
+vtsm_status vtsm_spdm_req_init_connection(struct vtsm_spdm_req *r);
+/* GET_DIGESTS: slot mask and digests[slot] (hash_len bytes each). */
+vtsm_status vtsm_spdm_req_get_digests(struct vtsm_spdm_req *r, uint8_t *slot_mask,
+                                      uint8_t digests[SPDM_MAX_SLOTS][VTSM_HASH_MAX]);
+/* GET_CERTIFICATE for a slot, chunked; checks the chain's hash equals the slot digest
+ * from GET_DIGESTS (if one was fetched) and parses it (vtsm_certchain_parse). The raw
+ * chain and parsed chain stay in the requester (see accessors). */
+vtsm_status vtsm_spdm_req_get_certificate(struct vtsm_spdm_req *r, uint8_t slot);
+/* KEY_EXCHANGE + FINISH using the slot's chain (must have been fetched). On success a
+ * secure session is active and later calls can run inside it. */
+vtsm_status vtsm_spdm_req_start_session(struct vtsm_spdm_req *r, uint8_t slot);
+/* GET_MEASUREMENTS (operation SPDM_MEAS_OP_ALL) with signature, inside the session if one
+ * is active. nonce NULL -> a fresh random nonce. Verifies the signature over L1/L2 with
+ * the slot's leaf key. */
+vtsm_status vtsm_spdm_req_get_measurements(struct vtsm_spdm_req *r, uint8_t slot,
+                                           const uint8_t *nonce, struct vtsm_spdm_meas *out);
+/* Send a PCI-SIG VENDOR_DEFINED_REQUEST inside the session: payload starts with the
+ * protocol ID byte. rsp receives the VENDOR_DEFINED_RESPONSE payload (from the protocol
+ * ID byte on). Used by IDE_KM and TDISP. */
+vtsm_status vtsm_spdm_req_vendor(struct vtsm_spdm_req *r, const uint8_t *payload, size_t len,
+                                 struct vtsm_buf *rsp);
+/* END_SESSION inside the session; the session is torn down (secrets wiped) whether or
+ * not the device acknowledges. */
+vtsm_status vtsm_spdm_req_end_session(struct vtsm_spdm_req *r);
+
+const struct vtsm_spdm_info *vtsm_spdm_req_info(const struct vtsm_spdm_req *r);
+/* Raw SPDM chain of a slot (NULL if not fetched). */
+const struct vtsm_buf *vtsm_spdm_req_chain_raw(const struct vtsm_spdm_req *r, uint8_t slot);
+const struct vtsm_certchain *vtsm_spdm_req_chain(const struct vtsm_spdm_req *r, uint8_t slot);
+/* The signed KEY_EXCHANGE transcript (bytes hashed into TH for the responder signature)
+ * and that signature, for evidence. */
+const struct vtsm_buf *vtsm_spdm_req_kex_transcript(const struct vtsm_spdm_req *r);
+const uint8_t *vtsm_spdm_req_kex_signature(const struct vtsm_spdm_req *r, size_t *len);
+
+#endif
