@@ -16,6 +16,7 @@
 vtsm_status vtsm_fd_write_full(int fd, const void *p, size_t n)
 {
     const uint8_t *b = p;
+    int stalled_ms = 0;
     while (n) {
         ssize_t k = send(fd, b, n, MSG_NOSIGNAL);
         if (k < 0 && errno == ENOTSOCK)
@@ -24,8 +25,10 @@ vtsm_status vtsm_fd_write_full(int fd, const void *p, size_t n)
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                /* A peer that stops reading must not hold the writer forever. */
                 struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-                poll(&pfd, 1, 1000);
+                if (poll(&pfd, 1, 1000) == 0 && (stalled_ms += 1000) >= 10000)
+                    return vtsm_fail(VTSM_E_TIMEOUT, "peer did not read for 10 s");
                 continue;
             }
             return vtsm_fail(errno == EPIPE || errno == ECONNRESET ? VTSM_E_CLOSED : VTSM_E_IO,
@@ -33,6 +36,7 @@ vtsm_status vtsm_fd_write_full(int fd, const void *p, size_t n)
         }
         b += k;
         n -= (size_t)k;
+        stalled_ms = 0;
     }
     return VTSM_OK;
 }

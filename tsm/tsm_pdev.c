@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Physical devices and their connection state table.
+ *
+ *   unconnected --device_connect--> connecting --ok--> connected
+ *        ^                              |                  |
+ *        +------- failed / aborted -----+          device_reclaim
+ *        |                                                 v
+ *        +-------------- done (session ended) ------- reclaiming
+ *
+ * Every refused move names its rule (PDEV.n) so hosts and conformance tests can tell
+ * exactly why a request was refused.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsm_int.h"
+#include "vtsm_guard.h"
+
+static const char *const state_names[TSM_PDEV_STATE_COUNT_] = {
+    [TSM_PDEV_UNCONNECTED] = "unconnected",
+    [TSM_PDEV_CONNECTING] = "connecting",
+    [TSM_PDEV_CONNECTED] = "connected",
+    [TSM_PDEV_RECLAIMING] = "reclaiming",
+};
+
+const char *tsm_pdev_state_name(enum tsm_pdev_state s)
+{
+    return (unsigned)s < TSM_PDEV_STATE_COUNT_ ? state_names[s] : "invalid";
+}
+
+/* The table: the only legal moves. */
+static const struct pdev_move {
+    enum tsm_pdev_state from, to;
+    const char *rule;
+} pdev_moves[] = {
+    {TSM_PDEV_UNCONNECTED, TSM_PDEV_CONNECTING, "PDEV.1 device_connect starts only from unconnected"},
+    {TSM_PDEV_CONNECTING, TSM_PDEV_CONNECTED, "PDEV.2 connect completes to connected"},
+    {TSM_PDEV_CONNECTING, TSM_PDEV_UNCONNECTED, "PDEV.3 a failed or aborted connect frees the half-made session"},
+    {TSM_PDEV_CONNECTED, TSM_PDEV_RECLAIMING, "PDEV.4 device_reclaim starts only from connected"},
+    {TSM_PDEV_RECLAIMING, TSM_PDEV_UNCONNECTED, "PDEV.5 reclaim ends the session and wipes its keys"},
+};
+
+vtsm_status tsm_pdev_transition(struct tsm_pdev *p, enum tsm_pdev_state to, const char *verb)
+{
+    for (size_t i = 0; i < VTSM_ARRAY_SIZE(pdev_moves); i++)
+        if (pdev_moves[i].from == p->state && pdev_moves[i].to == to) {
+            p->state = to;
+            return VTSM_OK;
+        }
+    /* Refused. A device busy with another verb is the "one DOE requester" rule. */
+    if (p->state == TSM_PDEV_CONNECTING || p->state == TSM_PDEV_RECLAIMING)
+        return vtsm_fail(VTSM_E_BUSY,
+                         "%s refused: %s is %s (rule PDEV.6: one DOE requester per device at a "
+                         "time)",
+                         verb, p->name, state_names[p->state]);
+    const char *rule = "PDEV.0 no such transition";
+    for (size_t i = 0; i < VTSM_ARRAY_SIZE(pdev_moves); i++)
+        if (pdev_moves[i].to == to) {
+            rule = pdev_moves[i].rule;
+            break;
+        }
+    return vtsm_fail(VTSM_E_STATE, "%s refused: %s is %s (rule %s)", verb, p->name,
+                     state_names[p->state], rule);
+}
+
+struct tsm_pdev *tsm_pdev_find(struct tsm *t, const char *name)
+{
+    for (struct tsm_pdev *p = t->pdevs; p; p = p->next)
+        if (strcmp(p->name, name) == 0)
+            return p;
+    return NULL;
+}
+
+vtsm_status tsm_pdev_add(struct tsm *t, const char *name, uint32_t root_port,
+                         struct tsm_pdev **out)
+{
+    struct tsm_pdev *p = tsm_pdev_find(t, name);
+    if (p) {
+        VTSM_ENSURE(p->root_port == root_port, VTSM_E_EXISTS,
+                    "device_add refused: %s is already registered under root port %u "
+                    "(rule PDEV.7: a device sits under one root port)",
+                    name, p->root_port);
+        *out = p;
+        return VTSM_OK;
+    }
+    p = calloc(1, sizeof(*p));
+    VTSM_ENSURE(p, VTSM_E_NOMEM, "out of memory adding device");
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    p->root_port = root_port;
+    p->tsm = t;
+    p->state = TSM_PDEV_UNCONNECTED;
+    p->next = t->pdevs;
+    t->pdevs = p;
+    *out = p;
+    return VTSM_OK;
+}
+
+vtsm_status tsm_pdev_remove(struct tsm *t, const char *name)
+{
+    for (struct tsm_pdev **pp = &t->pdevs; *pp; pp = &(*pp)->next) {
+        struct tsm_pdev *p = *pp;
+        if (strcmp(p->name, name) != 0)
+            continue;
+        VTSM_ENSURE(p->state == TSM_PDEV_UNCONNECTED, VTSM_E_STATE,
+                    "device_remove refused: %s is %s (rule PDEV.8: only an unconnected "
+                    "device can be removed)",
+                    name, state_names[p->state]);
+        *pp = p->next;
+        tsm_pdev_reset(p);
+        vtsm_buf_wipe(&p->verb.rsp);
+        free(p);
+        return VTSM_OK;
+    }
+    return vtsm_fail(VTSM_E_NOT_FOUND, "no device named %s (register it with device_add)", name);
+}
+
+void tsm_pdev_reset(struct tsm_pdev *p)
+{
+    vtsm_spdm_req_free(p->spdm);
+    p->spdm = NULL;
+    vtsm_spdm_meas_free(&p->ev.meas);
+    memset(&p->ev, 0, sizeof(p->ev));
+}

@@ -1,0 +1,594 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Host verbs: device_add, device_remove, device_connect, device_reclaim, status.
+ *
+ * device_connect and device_reclaim need DOE exchanges, so each runs in a worker thread
+ * that owns the device's requester while the device is connecting / reclaiming. The
+ * state table (tsm_pdev.c) makes that ownership exclusive: a second verb on the same
+ * device is refused (PDEV.6) while verbs on other devices proceed concurrently.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsm_int.h"
+#include "vtsm_doe.h"
+#include "vtsm_guard.h"
+#include "vtsm_log.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+static const char *version_name(uint8_t v)
+{
+    switch (v) {
+    case VTSM_SPDM_V12:
+        return "1.2";
+    case VTSM_SPDM_V13:
+        return "1.3";
+    default:
+        return "unknown";
+    }
+}
+
+static const char *meas_hash_name(uint32_t m)
+{
+    switch (m) {
+    case SPDM_MEAS_HASH_RAW:
+        return "raw";
+    case SPDM_MEAS_HASH_SHA256:
+        return "sha256";
+    case SPDM_MEAS_HASH_SHA384:
+        return "sha384";
+    default:
+        return "unknown";
+    }
+}
+
+/* Parse a MeasurementRecord (DSP0274 "Measurement block") into an array of maps
+ * {index, spec, type, value}. Blocks that are not DMTF-format are reported raw. */
+static vtsm_status meas_blocks(const struct vtsm_buf *rec, cbor_item_t **out)
+{
+    struct vtsm_rd r = vtsm_rd_init(rec->data, rec->len);
+    cbor_item_t *arr = vtsm_abi_array_new();
+    vtsm_status st = VTSM_OK;
+    VTSM_ENSURE(arr, VTSM_E_NOMEM, "measurement blocks");
+    while (vtsm_rd_left(&r) > 0) {
+        uint8_t index, spec;
+        uint16_t size;
+        struct vtsm_rd body;
+        VTSM_GUARD_GOTO(vtsm_rd_u8(&r, &index));
+        VTSM_GUARD_GOTO(vtsm_rd_u8(&r, &spec));
+        VTSM_GUARD_GOTO(vtsm_rd_le16(&r, &size));
+        VTSM_GUARD_GOTO(vtsm_rd_sub(&r, &body, size));
+        cbor_item_t *b = vtsm_abi_map_new();
+        VTSM_ENSURE_GOTO(b, VTSM_E_NOMEM, "measurement block");
+        VTSM_GUARD_GOTO(vtsm_abi_push_item(arr, b));
+        VTSM_GUARD_GOTO(vtsm_abi_put_uint(b, "index", index));
+        VTSM_GUARD_GOTO(vtsm_abi_put_uint(b, "spec", spec));
+        uint8_t type;
+        uint16_t vsize;
+        const uint8_t *val;
+        if (spec == SPDM_MEAS_SPEC_DMTF && vtsm_rd_u8(&body, &type) == VTSM_OK &&
+            vtsm_rd_le16(&body, &vsize) == VTSM_OK && vsize == vtsm_rd_left(&body) &&
+            vtsm_rd_ref(&body, &val, vsize) == VTSM_OK) {
+            VTSM_GUARD_GOTO(vtsm_abi_put_uint(b, "type", type & 0x7F));
+            VTSM_GUARD_GOTO(vtsm_abi_put_bool(b, "raw", (type & 0x80) != 0));
+            VTSM_GUARD_GOTO(vtsm_abi_put_bytes(b, "value", val, vsize));
+        } else {
+            VTSM_GUARD_GOTO(vtsm_abi_put_bytes(b, "value", body.p, body.len));
+        }
+    }
+    *out = arr;
+    return VTSM_OK;
+out:
+    cbor_decref(&arr);
+    return st == VTSM_E_PEER_TRUNCATED
+               ? vtsm_fail(VTSM_E_PEER_MALFORMED, "measurement record: block overruns the record")
+               : st;
+}
+
+/* The report of a device: what the TSM learnt and verified. Fields absent when unknown. */
+static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
+{
+    VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, p->name));
+    VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_ROOT_PORT, p->root_port));
+    if (!p->spdm)
+        return VTSM_OK;
+    const struct vtsm_spdm_info *info = vtsm_spdm_req_info(p->spdm);
+    if (info->version == 0)
+        return VTSM_OK;
+    VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_VERSION, version_name(info->version)));
+    cbor_item_t *alg = vtsm_abi_map_new();
+    VTSM_GUARD(vtsm_abi_put_item(m, "algorithms", alg));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, "asym", vtsm_asym_name(info->asym)));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, "hash", vtsm_hash_name(info->hash)));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, "dhe", vtsm_dhe_name(info->dhe)));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, "aead", vtsm_aead_name(info->aead)));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, "meas_hash", meas_hash_name(info->meas_hash_algo)));
+    VTSM_GUARD(vtsm_abi_put_uint(m, "capabilities", info->rsp_caps));
+    if (info->session_active)
+        VTSM_GUARD(vtsm_abi_put_uint(m, "session_id", info->session_id));
+    VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_SLOT, p->opts.slot));
+
+    const struct vtsm_buf *chain = vtsm_spdm_req_chain_raw(p->spdm, p->opts.slot);
+    if (chain && chain->len) {
+        VTSM_GUARD(vtsm_abi_put_bytes(m, "cert_chain", chain->data, chain->len));
+        VTSM_GUARD(
+            vtsm_abi_put_bytes(m, "cert_chain_digest", p->ev.chain_digest, p->ev.chain_digest_len));
+        cbor_item_t *tr = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_put_item(m, "trust", tr));
+        VTSM_GUARD(vtsm_abi_put_bool(tr, "trusted", p->ev.trusted));
+        VTSM_GUARD(vtsm_abi_put_tstr(tr, "reason", p->ev.trust_reason));
+    }
+    const struct vtsm_buf *kt = vtsm_spdm_req_kex_transcript(p->spdm);
+    size_t ks_len = 0;
+    const uint8_t *ks = vtsm_spdm_req_kex_signature(p->spdm, &ks_len);
+    if (kt && kt->len && ks && ks_len) {
+        cbor_item_t *kex = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_put_item(m, "kex", kex));
+        VTSM_GUARD(vtsm_abi_put_bytes(kex, "transcript", kt->data, kt->len));
+        VTSM_GUARD(vtsm_abi_put_bytes(kex, "signature", ks, ks_len));
+    }
+    if (p->ev.have_meas) {
+        const struct vtsm_spdm_meas *ms = &p->ev.meas;
+        cbor_item_t *mm = vtsm_abi_map_new(), *blocks = NULL;
+        VTSM_GUARD(vtsm_abi_put_item(m, "measurements", mm));
+        VTSM_GUARD(vtsm_abi_put_uint(mm, "count", ms->num_blocks));
+        VTSM_GUARD(meas_blocks(&ms->record, &blocks));
+        VTSM_GUARD(vtsm_abi_put_item(mm, "blocks", blocks));
+        VTSM_GUARD(vtsm_abi_put_bytes(mm, "record", ms->record.data, ms->record.len));
+        VTSM_GUARD(vtsm_abi_put_bytes(mm, "nonce", ms->nonce, sizeof(ms->nonce)));
+        VTSM_GUARD(vtsm_abi_put_bytes(mm, "responder_nonce", ms->rsp_nonce, sizeof(ms->rsp_nonce)));
+        VTSM_GUARD(vtsm_abi_put_bytes(mm, "transcript", ms->transcript.data, ms->transcript.len));
+        VTSM_GUARD(vtsm_abi_put_bytes(mm, "signature", ms->signature, ms->signature_len));
+    }
+    return VTSM_OK;
+}
+
+/* Start a worker for a long verb. The pdev is already in its busy state and the verb
+ * fields are set; on failure the caller's transition is rolled back by the caller. */
+static vtsm_status start_worker(struct tsm *t, struct tsm_pdev *p, void *(*fn)(void *))
+{
+    pthread_t th;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&th, &a, fn, p);
+    pthread_attr_destroy(&a);
+    VTSM_ENSURE(rc == 0, VTSM_E_NOMEM, "cannot start a worker thread");
+    return VTSM_OK;
+}
+
+/* Bind the verb to a client (lock held). */
+static void verb_begin(struct tsm_pdev *p, struct tsm_client *c, uint64_t id)
+{
+    tsm_client_get(c);
+    p->verb.client = c;
+    p->verb.id = id;
+    p->verb.next_seq = 0;
+    p->verb.waiting = p->verb.done = false;
+    p->tsm->workers++;
+}
+
+/* Unbind the verb and return its client (lock held); the caller replies, then puts. */
+static struct tsm_client *verb_end(struct tsm_pdev *p, uint64_t *id)
+{
+    struct tsm_client *c = p->verb.client;
+    *id = p->verb.id;
+    p->verb.client = NULL;
+    return c;
+}
+
+static void worker_exit(struct tsm *t, struct tsm_client *c)
+{
+    pthread_mutex_lock(&t->lock);
+    tsm_client_put(t, c);
+    t->workers--;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* ---------------------------------------------------------------- DOE discovery */
+
+/* PCIe 6.30.1.1: walk the discovery table; CMA/SPDM and secured CMA/SPDM must be there. */
+static vtsm_status doe_discover(struct tsm_pdev *p)
+{
+    struct vtsm_spdm_transport tr = tsm_proxy_transport(p);
+    struct vtsm_buf rsp = {0};
+    bool spdm = false, secured = false;
+    uint8_t index = 0;
+    vtsm_status st = VTSM_OK;
+
+    for (int n = 0; n < 256; n++) {
+        uint8_t payload[4], obj[16];
+        size_t obj_len = sizeof(obj);
+        struct vtsm_doe_obj o;
+        struct vtsm_doe_disc_rsp d;
+        vtsm_doe_disc_req_payload(index, payload);
+        VTSM_GUARD_GOTO(vtsm_doe_build(VTSM_DOE_VENDOR_PCISIG, VTSM_DOE_TYPE_DISCOVERY, payload,
+                                       sizeof(payload), obj, &obj_len));
+        VTSM_GUARD_GOTO(tr.exchange(tr.ctx, obj, obj_len, &rsp));
+        VTSM_GUARD_GOTO(vtsm_doe_parse(rsp.data, rsp.len, &o));
+        VTSM_GUARD_GOTO(vtsm_doe_disc_rsp_parse(&o, &d));
+        if (d.vendor_id == VTSM_DOE_VENDOR_PCISIG && d.type == VTSM_DOE_TYPE_SPDM)
+            spdm = true;
+        if (d.vendor_id == VTSM_DOE_VENDOR_PCISIG && d.type == VTSM_DOE_TYPE_SECURED_SPDM)
+            secured = true;
+        if (d.next_index == 0)
+            break;
+        VTSM_ENSURE_GOTO(d.next_index > index, VTSM_E_PEER_MALFORMED,
+                         "DOE discovery: next index %u does not advance past %u", d.next_index,
+                         index);
+        index = d.next_index;
+    }
+    VTSM_ENSURE_GOTO(spdm && secured, VTSM_E_PEER_CAPS,
+                     "DOE discovery: the mailbox lacks %s (PCIe 6.31 CMA/SPDM over DOE)",
+                     !spdm ? "CMA/SPDM (type 1)" : "secured CMA/SPDM (type 2)");
+out:
+    vtsm_buf_free(&rsp);
+    return st;
+}
+
+/* ---------------------------------------------------------------- connect */
+
+static vtsm_status do_connect(struct tsm_pdev *p)
+{
+    struct tsm *t = p->tsm;
+    struct vtsm_spdm_req_opts o;
+    uint8_t mask = 0;
+    uint8_t digests[SPDM_MAX_SLOTS][VTSM_HASH_MAX];
+    uint8_t slot = p->opts.slot;
+
+    VTSM_GUARD(doe_discover(p));
+
+    vtsm_spdm_req_opts_default(&o);
+    if (p->opts.min_version)
+        o.min_version = p->opts.min_version;
+    if (p->opts.max_version)
+        o.max_version = p->opts.max_version;
+    if (p->opts.base_asym)
+        o.base_asym = p->opts.base_asym;
+    if (p->opts.base_hash)
+        o.base_hash = p->opts.base_hash;
+    struct vtsm_spdm_transport tr = tsm_proxy_transport(p);
+    VTSM_GUARD(vtsm_spdm_req_new(&o, &tr, &p->spdm));
+
+    VTSM_GUARD(vtsm_spdm_req_init_connection(p->spdm));
+    VTSM_GUARD(vtsm_spdm_req_get_digests(p->spdm, &mask, digests));
+    VTSM_ENSURE(mask & (1u << slot), VTSM_E_PEER_CAPS,
+                "certificate slot %u is not provisioned on %s (DIGESTS slot mask 0x%02x)", slot,
+                p->name, mask);
+    VTSM_GUARD(vtsm_spdm_req_get_certificate(p->spdm, slot));
+
+    /* Trust: decided here, by policy, against the TSM's own trust store. */
+    const struct vtsm_certchain *chain = vtsm_spdm_req_chain(p->spdm, slot);
+    const struct vtsm_buf *raw = vtsm_spdm_req_chain_raw(p->spdm, slot);
+    const struct vtsm_spdm_info *info = vtsm_spdm_req_info(p->spdm);
+    VTSM_GUARD(vtsm_hash(info->hash, raw->data, raw->len, p->ev.chain_digest));
+    p->ev.chain_digest_len = vtsm_hash_size(info->hash);
+    vtsm_status tst = vtsm_trust_verify(t->cfg.trust, chain, p->ev.trust_reason,
+                                        sizeof(p->ev.trust_reason));
+    p->ev.trusted = (tst == VTSM_OK);
+    if (p->ev.trusted)
+        snprintf(p->ev.trust_reason, sizeof(p->ev.trust_reason), "chain verified to a trusted root");
+
+    VTSM_GUARD(vtsm_spdm_req_start_session(p->spdm, slot));
+    VTSM_GUARD(vtsm_spdm_req_get_measurements(p->spdm, slot, NULL, &p->ev.meas));
+    p->ev.have_meas = true;
+
+    if (!p->ev.trusted && !p->opts.allow_untrusted) {
+        vtsm_spdm_req_end_session(p->spdm);
+        return vtsm_fail(VTSM_E_PEER_UNTRUSTED,
+                         "device_connect refused: the certificate chain of %s is not trusted (%s); "
+                         "connect option allow_untrusted is not set",
+                         p->name, p->ev.trust_reason);
+    }
+    return VTSM_OK;
+}
+
+static void *connect_worker(void *arg)
+{
+    struct tsm_pdev *p = arg;
+    struct tsm *t = p->tsm;
+    uint64_t id = p->verb.id; /* set before the worker started, constant while it runs */
+
+    vtsm_err_clear();
+    vtsm_status st = do_connect(p);
+    char detail[512];
+    snprintf(detail, sizeof(detail), "%s", st ? vtsm_err_detail() : "");
+
+    /* Build the reply before the state changes: the report reads the requester. */
+    cbor_item_t *msg = st ? vtsm_abi_error_msg(id, st, detail) : vtsm_abi_result_msg(id);
+    if (msg && put_report(p, msg) != VTSM_OK)
+        VTSM_WARN("connect %s: report incomplete", p->name);
+
+    pthread_mutex_lock(&t->lock);
+    if (st == VTSM_OK) {
+        tsm_pdev_transition(p, TSM_PDEV_CONNECTED, "device_connect");
+        p->connects++;
+        if (msg)
+            vtsm_abi_put_tstr(msg, "state", tsm_pdev_state_name(p->state));
+    } else {
+        tsm_pdev_reset(p); /* frees the half-made session, wipes its keys */
+        tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_connect");
+    }
+    struct tsm_client *c = verb_end(p, &id);
+    pthread_mutex_unlock(&t->lock);
+
+    VTSM_INFO("device_connect %s: %s%s%s", p->name, vtsm_status_name(st), st ? ": " : "", detail);
+    tsm_client_reply(t, c, msg);
+    worker_exit(t, c);
+    return NULL;
+}
+
+static vtsm_status parse_connect_opts(const cbor_item_t *msg, struct tsm_connect_opts *o)
+{
+    uint64_t v;
+    bool present, b;
+    char s[32];
+
+    memset(o, 0, sizeof(*o));
+    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_SLOT, &v, &present));
+    if (present) {
+        VTSM_ENSURE(v <= VTSM_ABI_MAX_SLOT, VTSM_E_ABI_ARG, "slot %llu out of range 0..7",
+                    (unsigned long long)v);
+        o->slot = (uint8_t)v;
+    }
+    VTSM_GUARD(vtsm_abi_opt_bool(msg, VTSM_ABI_K_ALLOW_UNTRUSTED, &b, &present));
+    if (present)
+        o->allow_untrusted = b;
+    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_MIN_VERSION, &v, &present));
+    if (present) {
+        VTSM_ENSURE(v == VTSM_SPDM_V12 || v == VTSM_SPDM_V13, VTSM_E_ABI_ARG,
+                    "min_version must be 0x12 or 0x13");
+        o->min_version = (uint8_t)v;
+    }
+    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_MAX_VERSION, &v, &present));
+    if (present) {
+        VTSM_ENSURE(v == VTSM_SPDM_V12 || v == VTSM_SPDM_V13, VTSM_E_ABI_ARG,
+                    "max_version must be 0x12 or 0x13");
+        o->max_version = (uint8_t)v;
+    }
+    VTSM_ENSURE(!o->min_version || !o->max_version || o->min_version <= o->max_version,
+                VTSM_E_ABI_ARG, "min_version is above max_version");
+    VTSM_GUARD(vtsm_abi_opt_tstr(msg, VTSM_ABI_K_ASYM, s, sizeof(s), &present));
+    if (present) {
+        if (strcmp(s, "ecdsa-p384") == 0)
+            o->base_asym = SPDM_ASYM_ECDSA_P384;
+        else if (strcmp(s, "ecdsa-p256") == 0)
+            o->base_asym = SPDM_ASYM_ECDSA_P256;
+        else
+            return vtsm_fail(VTSM_E_ABI_ARG, "asym must be \"ecdsa-p384\" or \"ecdsa-p256\"");
+    }
+    VTSM_GUARD(vtsm_abi_opt_tstr(msg, VTSM_ABI_K_HASH, s, sizeof(s), &present));
+    if (present) {
+        if (strcmp(s, "sha384") == 0)
+            o->base_hash = SPDM_HASH_SHA384;
+        else if (strcmp(s, "sha256") == 0)
+            o->base_hash = SPDM_HASH_SHA256;
+        else
+            return vtsm_fail(VTSM_E_ABI_ARG, "hash must be \"sha384\" or \"sha256\"");
+    }
+    return VTSM_OK;
+}
+
+void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
+                             const cbor_item_t *msg)
+{
+    char dev[VTSM_ABI_DEV_BUF];
+    struct tsm_connect_opts o;
+    vtsm_status st;
+
+    if ((st = vtsm_abi_get_dev(msg, dev)) || (st = parse_connect_opts(msg, &o))) {
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    pthread_mutex_lock(&t->lock);
+    struct tsm_pdev *p = tsm_pdev_find(t, dev);
+    if (!p)
+        st = vtsm_fail(VTSM_E_NOT_FOUND, "device_connect: no device named %s (device_add first)",
+                       dev);
+    else if (t->stopping)
+        st = vtsm_fail(VTSM_E_ABORTED, "tsmd is shutting down");
+    else
+        st = tsm_pdev_transition(p, TSM_PDEV_CONNECTING, "device_connect");
+    if (st == VTSM_OK) {
+        p->opts = o;
+        verb_begin(p, c, id);
+        if ((st = start_worker(t, p, connect_worker)) != VTSM_OK) {
+            verb_end(p, &id);
+            tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_connect");
+            t->workers--;
+            tsm_client_put(t, c);
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (st)
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+}
+
+/* ---------------------------------------------------------------- reclaim */
+
+static void *reclaim_worker(void *arg)
+{
+    struct tsm_pdev *p = arg;
+    struct tsm *t = p->tsm;
+    uint64_t id = p->verb.id;
+
+    vtsm_err_clear();
+    /* END_SESSION inside the session. Reclaim always completes: the TSM wipes the session
+     * whether or not the device acknowledges, and says which happened. */
+    vtsm_status st = vtsm_spdm_req_end_session(p->spdm);
+    char detail[512];
+    snprintf(detail, sizeof(detail), "%s", st ? vtsm_err_detail() : "END_SESSION acknowledged");
+
+    cbor_item_t *msg = vtsm_abi_result_msg(id);
+    cbor_item_t *es = vtsm_abi_map_new();
+    if (msg && es) {
+        vtsm_abi_put_tstr(msg, VTSM_ABI_K_DEV, p->name);
+        vtsm_abi_put_bool(es, "acknowledged", st == VTSM_OK);
+        vtsm_abi_put_tstr(es, "detail", detail);
+        vtsm_abi_put_item(msg, "end_session", es);
+        es = NULL;
+    }
+    if (es)
+        cbor_decref(&es);
+
+    pthread_mutex_lock(&t->lock);
+    tsm_pdev_reset(p);
+    tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_reclaim");
+    if (msg)
+        vtsm_abi_put_tstr(msg, "state", tsm_pdev_state_name(p->state));
+    struct tsm_client *c = verb_end(p, &id);
+    pthread_mutex_unlock(&t->lock);
+
+    VTSM_INFO("device_reclaim %s: %s", p->name, detail);
+    tsm_client_reply(t, c, msg);
+    worker_exit(t, c);
+    return NULL;
+}
+
+void tsm_verb_device_reclaim(struct tsm *t, struct tsm_client *c, uint64_t id,
+                             const cbor_item_t *msg)
+{
+    char dev[VTSM_ABI_DEV_BUF];
+    vtsm_status st;
+
+    if ((st = vtsm_abi_get_dev(msg, dev))) {
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    pthread_mutex_lock(&t->lock);
+    struct tsm_pdev *p = tsm_pdev_find(t, dev);
+    if (!p)
+        st = vtsm_fail(VTSM_E_NOT_FOUND, "device_reclaim: no device named %s", dev);
+    else if (t->stopping)
+        st = vtsm_fail(VTSM_E_ABORTED, "tsmd is shutting down");
+    else
+        st = tsm_pdev_transition(p, TSM_PDEV_RECLAIMING, "device_reclaim");
+    if (st == VTSM_OK) {
+        verb_begin(p, c, id);
+        if ((st = start_worker(t, p, reclaim_worker)) != VTSM_OK) {
+            /* No worker: the device stays connected (RECLAIMING -> CONNECTED is not a
+             * table move, so restore directly; this is the only such place). */
+            verb_end(p, &id);
+            p->state = TSM_PDEV_CONNECTED;
+            t->workers--;
+            tsm_client_put(t, c);
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (st)
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+}
+
+/* ---------------------------------------------------------------- add / remove / status */
+
+void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+{
+    char dev[VTSM_ABI_DEV_BUF];
+    uint64_t rp = 0;
+    bool has_rp;
+    vtsm_status st;
+    struct tsm_pdev *p;
+
+    if ((st = vtsm_abi_get_dev(msg, dev)) ||
+        (st = vtsm_abi_opt_uint(msg, VTSM_ABI_K_ROOT_PORT, &rp, &has_rp))) {
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    if (rp > 0xFFFF) {
+        tsm_client_error(t, c, id, VTSM_E_ABI_ARG, "root_port out of range");
+        return;
+    }
+    pthread_mutex_lock(&t->lock);
+    st = tsm_pdev_add(t, dev, (uint32_t)rp, &p);
+    cbor_item_t *res = NULL;
+    if (st == VTSM_OK && (res = vtsm_abi_result_msg(id))) {
+        vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name);
+        vtsm_abi_put_uint(res, VTSM_ABI_K_ROOT_PORT, p->root_port);
+        vtsm_abi_put_tstr(res, "state", tsm_pdev_state_name(p->state));
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (st)
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+    else
+        tsm_client_reply(t, c, res);
+}
+
+void tsm_verb_device_remove(struct tsm *t, struct tsm_client *c, uint64_t id,
+                            const cbor_item_t *msg)
+{
+    char dev[VTSM_ABI_DEV_BUF];
+    vtsm_status st;
+
+    if ((st = vtsm_abi_get_dev(msg, dev))) {
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    pthread_mutex_lock(&t->lock);
+    st = tsm_pdev_remove(t, dev);
+    pthread_mutex_unlock(&t->lock);
+    if (st) {
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    cbor_item_t *res = vtsm_abi_result_msg(id);
+    if (res)
+        vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, dev);
+    tsm_client_reply(t, c, res);
+}
+
+static vtsm_status put_status(struct tsm_pdev *p, cbor_item_t *d)
+{
+    VTSM_GUARD(vtsm_abi_put_tstr(d, "state", tsm_pdev_state_name(p->state)));
+    VTSM_GUARD(vtsm_abi_put_uint(d, "connects", p->connects));
+    if (p->state != TSM_PDEV_CONNECTED)
+        return vtsm_abi_put_tstr(d, VTSM_ABI_K_DEV, p->name) ||
+                       vtsm_abi_put_uint(d, VTSM_ABI_K_ROOT_PORT, p->root_port)
+                   ? VTSM_E_NOMEM
+                   : VTSM_OK;
+    VTSM_GUARD(put_report(p, d));
+    return VTSM_OK;
+}
+
+void tsm_verb_status(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+{
+    char dev[VTSM_ABI_DEV_BUF];
+    bool one = false;
+    vtsm_status st;
+
+    if ((st = vtsm_abi_opt_tstr(msg, VTSM_ABI_K_DEV, dev, sizeof(dev), &one)) ||
+        (one && (st = vtsm_abi_check_dev(dev)))) {
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    cbor_item_t *res = vtsm_abi_result_msg(id);
+    cbor_item_t *arr = vtsm_abi_array_new();
+    pthread_mutex_lock(&t->lock);
+    if (one && !tsm_pdev_find(t, dev))
+        st = vtsm_fail(VTSM_E_NOT_FOUND, "status: no device named %s", dev);
+    for (struct tsm_pdev *p = t->pdevs; p && st == VTSM_OK && res && arr; p = p->next) {
+        if (one && strcmp(p->name, dev) != 0)
+            continue;
+        cbor_item_t *d = vtsm_abi_map_new();
+        st = vtsm_abi_push_item(arr, d);
+        if (st == VTSM_OK)
+            st = put_status(p, d);
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (!res || !arr)
+        st = VTSM_E_NOMEM;
+    if (st == VTSM_OK) {
+        st = vtsm_abi_put_item(res, VTSM_ABI_K_DEVICES, arr);
+        arr = NULL;
+    }
+    if (arr)
+        cbor_decref(&arr);
+    if (st) {
+        if (res)
+            cbor_decref(&res);
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    tsm_client_reply(t, c, res);
+}
