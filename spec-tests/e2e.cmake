@@ -1,0 +1,31 @@
+# End-to-end tests: real tsmd + tsm-devemu processes driven by tsm-host / raw ABI clients.
+# Each cmocka case is its own ctest test (filter by name) so they run in parallel.
+add_library(vtsm_e2e_util STATIC e2e_util.c)
+target_link_libraries(vtsm_e2e_util PUBLIC vtsm_abi vtsm_proto vtsm_common PkgConfig::CBOR)
+target_compile_definitions(vtsm_e2e_util PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
+target_include_directories(vtsm_e2e_util PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+
+function(vtsm_e2e_suite exe)
+  cmake_parse_arguments(S "" "" "SOURCES;CASES" ${ARGN})
+  add_executable(${exe} ${S_SOURCES})
+  target_link_libraries(${exe} PRIVATE vtsm_e2e_util PkgConfig::CMOCKA)
+  add_dependencies(${exe} tsmd tsm-devemu tsm-host)
+  foreach(c ${S_CASES})
+    add_test(NAME ${exe}.${c} COMMAND ${exe} ${c})
+    set_tests_properties(${exe}.${c} PROPERTIES LABELS "e2e" TIMEOUT 60
+      ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT")
+  endforeach()
+endfunction()
+
+vtsm_e2e_suite(test_e2e_connect SOURCES test_e2e_connect.c CASES
+  test_bad_kex_signature test_bad_meas_signature test_truncated_doe test_oversized_doe
+  test_misaligned_doe test_spdm_error test_unexpected_code test_wrong_session_id
+  test_replayed_secured_message test_tampered_secured_message
+  test_untrusted_chain_refused_but_reported test_not_ready_is_retried
+  test_connect_status_reclaim_reconnect test_connect_p256_spdm12 test_version_option_forces_12)
+
+vtsm_e2e_suite(test_e2e_abi SOURCES test_e2e_abi.c CASES
+  test_malformed_cbor test_oversized_frame_closes_connection test_unknown_opcode
+  test_wrong_abi_version test_request_before_hello test_unknown_key_refused
+  test_guest_role_cannot_connect test_stray_doe_response_does_not_disturb
+  test_second_requester_on_busy_device test_host_disconnects_mid_session_setup)

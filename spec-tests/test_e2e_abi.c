@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * End to end, host misbehaviour: malformed CBOR, unknown opcode, wrong ABI version,
+ * requests before HELLO, unknown keys, stray doe_responses, a second requester on a
+ * busy device, and a host that disconnects in the middle of a connect. Each gets its
+ * exact error, and tsmd keeps serving.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "e2e_util.h"
+#include "vtsm_abi.h"
+#include "vtsm_buf.h"
+#include "vtsm_sock.h"
+
+static int setup(void **state)
+{
+    static struct e2e e;
+    if (e2e_setup(&e, NULL) != 0)
+        return -1;
+    *state = &e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    e2e_teardown(*state);
+    return 0;
+}
+
+#define HAS(hay, needle)                                                                           \
+    do {                                                                                           \
+        if (!strstr((hay), (needle)))                                                              \
+            fail_msg("expected %s in:\n%s", (needle), (hay));                                      \
+    } while (0)
+
+static void expect_error(int fd, const char *name)
+{
+    char buf[64];
+    cbor_item_t *m = e2e_abi_recv(fd);
+    assert_non_null(m);
+    e2e_err_name(m, buf, sizeof(buf));
+    if (strcmp(buf, name) != 0) {
+        char detail[256] = "";
+        vtsm_abi_get_tstr(m, "detail", detail, sizeof(detail));
+        cbor_decref(&m);
+        fail_msg("expected ERROR %s, got '%s' (%s)", name, buf, detail);
+    }
+    cbor_decref(&m);
+}
+
+/* The TSM still answers a fresh client. */
+static void assert_serving(struct e2e *e)
+{
+    int fd = e2e_abi_connect(e, true);
+    assert_true(fd >= 0);
+    cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_STATUS, 9);
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    cbor_item_t *r = e2e_abi_recv(fd);
+    assert_non_null(r);
+    assert_int_equal(e2e_op(r), VTSM_ABI_OP_RESULT);
+    cbor_decref(&r);
+    close(fd);
+}
+
+static void test_malformed_cbor(void **state)
+{
+    struct e2e *e = *state;
+    int fd = e2e_abi_connect(e, true);
+    assert_true(fd >= 0);
+    /* A whole, well-delimited frame whose body is not valid CBOR. */
+    uint8_t frame[] = {0, 0, 0, 3, 0xff, 0x00, 0x13};
+    assert_int_equal(vtsm_fd_write_full(fd, frame, sizeof(frame)), VTSM_OK);
+    expect_error(fd, "abi_malformed");
+    /* A CBOR array instead of a map. */
+    uint8_t frame2[] = {0, 0, 0, 2, 0x81, 0x01};
+    assert_int_equal(vtsm_fd_write_full(fd, frame2, sizeof(frame2)), VTSM_OK);
+    expect_error(fd, "abi_malformed");
+    /* The connection stays usable after a skipped frame. */
+    cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_STATUS, 2);
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    cbor_item_t *r = e2e_abi_recv(fd);
+    assert_non_null(r);
+    assert_int_equal(e2e_op(r), VTSM_ABI_OP_RESULT);
+    cbor_decref(&r);
+    close(fd);
+    assert_serving(e);
+}
+
+static void test_oversized_frame_closes_connection(void **state)
+{
+    struct e2e *e = *state;
+    int fd = e2e_abi_connect(e, true);
+    assert_true(fd >= 0);
+    uint8_t hdr[] = {0x01, 0x00, 0x00, 0x00}; /* 16 MiB */
+    assert_int_equal(vtsm_fd_write_full(fd, hdr, sizeof(hdr)), VTSM_OK);
+    expect_error(fd, "abi_oversized");
+    cbor_item_t *m = NULL;
+    assert_int_not_equal(vtsm_abi_recv(fd, &m, 5000), VTSM_OK); /* closed */
+    close(fd);
+    assert_serving(e);
+}
+
+static void test_unknown_opcode(void **state)
+{
+    struct e2e *e = *state;
+    int fd = e2e_abi_connect(e, true);
+    assert_true(fd >= 0);
+    assert_int_equal(e2e_abi_send(fd, vtsm_abi_request_msg((enum vtsm_abi_op)0x7e, 5)), 0);
+    expect_error(fd, "abi_unknown_op");
+    close(fd);
+    assert_serving(e);
+}
+
+static void test_wrong_abi_version(void **state)
+{
+    struct e2e *e = *state;
+    int fd = e2e_abi_connect(e, false);
+    assert_true(fd >= 0);
+    cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_HELLO, 1);
+    cbor_item_t *v = vtsm_abi_array_new();
+    vtsm_abi_push_uint(v, 2);
+    vtsm_abi_put_item(m, "versions", v);
+    vtsm_abi_put_tstr(m, "role", "host");
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    expect_error(fd, "abi_version");
+    close(fd);
+    assert_serving(e);
+}
+
+static void test_request_before_hello(void **state)
+{
+    struct e2e *e = *state;
+    int fd = e2e_abi_connect(e, false);
+    assert_true(fd >= 0);
+    assert_int_equal(e2e_abi_send(fd, vtsm_abi_request_msg(VTSM_ABI_OP_STATUS, 3)), 0);
+    expect_error(fd, "abi_no_hello");
+    close(fd);
+}
+
+static void test_unknown_key_refused(void **state)
+{
+    struct e2e *e = *state;
+    int fd = e2e_abi_connect(e, true);
+    assert_true(fd >= 0);
+    cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_DEVICE_ADD, 4);
+    vtsm_abi_put_tstr(m, "dev", "d0");
+    vtsm_abi_put_uint(m, "colour", 3);
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    expect_error(fd, "abi_arg");
+    /* nothing was registered */
+    m = vtsm_abi_request_msg(VTSM_ABI_OP_STATUS, 5);
+    vtsm_abi_put_tstr(m, "dev", "d0");
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    expect_error(fd, "not_found");
+    close(fd);
+}
+
+static void test_guest_role_cannot_connect(void **state)
+{
+    struct e2e *e = *state;
+    int fd = e2e_abi_connect(e, false);
+    assert_true(fd >= 0);
+    assert_int_equal(e2e_abi_send(fd, vtsm_abi_hello_msg(1, VTSM_ABI_ROLE_GUEST, "g")), 0);
+    cbor_item_t *r = e2e_abi_recv(fd);
+    assert_non_null(r);
+    assert_int_equal(e2e_op(r), VTSM_ABI_OP_RESULT);
+    cbor_decref(&r);
+    cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_DEVICE_CONNECT, 2);
+    vtsm_abi_put_tstr(m, "dev", "d0");
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    expect_error(fd, "abi_role");
+    close(fd);
+}
+
+/* Start a connect on a raw client and return once the first doe_pending arrived. */
+static int start_connect_raw(struct e2e *e, const char *dev, uint64_t *seq_out,
+                             cbor_item_t **pending_out)
+{
+    int fd = e2e_abi_connect(e, true);
+    assert_true(fd >= 0);
+    cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_DEVICE_ADD, 10);
+    vtsm_abi_put_tstr(m, "dev", dev);
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    cbor_item_t *r = e2e_abi_recv(fd);
+    assert_non_null(r);
+    assert_int_equal(e2e_op(r), VTSM_ABI_OP_RESULT);
+    cbor_decref(&r);
+    m = vtsm_abi_request_msg(VTSM_ABI_OP_DEVICE_CONNECT, 11);
+    vtsm_abi_put_tstr(m, "dev", dev);
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    r = e2e_abi_recv(fd);
+    assert_non_null(r);
+    assert_int_equal(e2e_op(r), VTSM_ABI_OP_DOE_PENDING);
+    assert_int_equal(vtsm_abi_get_uint(r, "seq", seq_out), VTSM_OK);
+    if (pending_out)
+        *pending_out = r;
+    else
+        cbor_decref(&r);
+    return fd;
+}
+
+static void wait_status(struct e2e *e, const char *dev, const char *state)
+{
+    static struct e2e_run r;
+    char want[64];
+    snprintf(want, sizeof(want), "\"state\":\"%s\"", state);
+    for (int i = 0; i < 200; i++) {
+        const char *argv[] = {"--json", "status", dev, NULL};
+        e2e_host(e, &r, argv);
+        if (r.status == 0 && strstr(r.out, want))
+            return;
+        usleep(20000);
+    }
+    fail_msg("%s never reached %s: %s", dev, state, r.out);
+}
+
+static void test_stray_doe_response_does_not_disturb(void **state)
+{
+    struct e2e *e = *state;
+    uint64_t seq;
+    int fd = start_connect_raw(e, "d1", &seq, NULL);
+    /* wrong seq, wrong id, unknown device: each refused, the exchange stays pending */
+    uint8_t junk[8] = {1, 0, 1, 0, 2, 0, 0, 0};
+    assert_int_equal(e2e_abi_send(fd, vtsm_abi_doe_response_msg(11, "d1", seq + 5, junk, 8, NULL)),
+                     0);
+    expect_error(fd, "abi_sequence");
+    assert_int_equal(e2e_abi_send(fd, vtsm_abi_doe_response_msg(99, "d1", seq, junk, 8, NULL)), 0);
+    expect_error(fd, "abi_sequence");
+    assert_int_equal(e2e_abi_send(fd, vtsm_abi_doe_response_msg(11, "zz", seq, junk, 8, NULL)), 0);
+    expect_error(fd, "abi_sequence");
+    wait_status(e, "d1", "connecting");
+    close(fd);
+    wait_status(e, "d1", "unconnected");
+}
+
+static void test_second_requester_on_busy_device(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    char doe[64];
+    uint64_t seq;
+    int port = e2e_devemu(e, NULL);
+    assert_true(port > 0);
+    int fd = start_connect_raw(e, "busy0", &seq, NULL);
+    /* While the raw client holds the DOE mailbox, a second connect is refused... */
+    const char *argv[] = {"connect", "busy0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
+    assert_int_equal(e2e_host(e, &r, argv), 1);
+    HAS(r.err, "busy");
+    HAS(r.err, "PDEV.6");
+    /* ...while another device proceeds concurrently. */
+    const char *argv2[] = {"connect", "other0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
+    if (e2e_host(e, &r, argv2) != 0)
+        fail_msg("other device failed: %s", r.err);
+    /* The host disconnects in the middle of the connect: the half-made session is freed
+     * and the device can be connected again. */
+    close(fd);
+    wait_status(e, "busy0", "unconnected");
+    const char *rec[] = {"reclaim", "other0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
+    assert_int_equal(e2e_host(e, &r, rec), 0);
+    if (e2e_host(e, &r, argv) != 0)
+        fail_msg("reconnect after aborted connect failed: %s", r.err);
+}
+
+static void test_host_disconnects_mid_session_setup(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    char doe[64];
+    int port = e2e_devemu(e, NULL);
+    assert_true(port > 0);
+    uint64_t seq;
+    cbor_item_t *pending = NULL;
+    int fd = start_connect_raw(e, "mid0", &seq, &pending);
+    /* Carry the exchanges to the device for a while (discovery, VCA, digests,
+     * certificate), then vanish in the middle of the connect. */
+    int dev_fd = -1;
+    snprintf(doe, sizeof(doe), "127.0.0.1:%d", port);
+    assert_int_equal(vtsm_tcp_connect(doe, &dev_fd), VTSM_OK);
+    struct vtsm_buf rsp = {0};
+    for (int i = 0; i < 8; i++) {
+        if (!pending)
+            pending = e2e_abi_recv(fd);
+        assert_non_null(pending);
+        assert_int_equal(e2e_op(pending), VTSM_ABI_OP_DOE_PENDING);
+        const uint8_t *obj;
+        size_t len;
+        uint32_t cmd, tt;
+        assert_int_equal(vtsm_abi_get_uint(pending, "seq", &seq), VTSM_OK);
+        assert_int_equal(vtsm_abi_get_bytes(pending, "object", &obj, &len), VTSM_OK);
+        assert_int_equal(vtsm_sock_send(dev_fd, VTSM_SOCK_CMD_NORMAL, VTSM_SOCK_TRANSPORT_PCI_DOE,
+                                        obj, len),
+                         VTSM_OK);
+        assert_int_equal(vtsm_sock_recv(dev_fd, &cmd, &tt, &rsp, 1 << 20, 5000), VTSM_OK);
+        cbor_decref(&pending);
+        assert_int_equal(
+            e2e_abi_send(fd, vtsm_abi_doe_response_msg(11, "mid0", seq, rsp.data, rsp.len, NULL)),
+            0);
+    }
+    vtsm_buf_free(&rsp);
+    close(fd);
+    close(dev_fd);
+    wait_status(e, "mid0", "unconnected");
+    /* The same device connects cleanly afterwards. */
+    const char *argv[] = {"connect", "mid0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
+    if (e2e_host(e, &r, argv) != 0)
+        fail_msg("connect after host vanished failed: %s", r.err);
+    wait_status(e, "mid0", "connected");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_malformed_cbor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_frame_closes_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_opcode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_abi_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_before_hello, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_key_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guest_role_cannot_connect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stray_doe_response_does_not_disturb, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_second_requester_on_busy_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_disconnects_mid_session_setup, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("e2e_abi", tests, NULL, NULL);
+}

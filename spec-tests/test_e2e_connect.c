@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * End to end: real tsmd + real tsm-devemu processes, driven by the real tsm-host CLI.
+ * device_connect authenticates the emulated device with SPDM over host-proxied DOE;
+ * every device fault gives its exact error and leaves the TSM serving other devices.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "e2e_util.h"
+
+static int setup(void **state)
+{
+    static struct e2e e;
+    if (e2e_setup(&e, NULL) != 0)
+        return -1;
+    *state = &e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    e2e_teardown(*state);
+    return 0;
+}
+
+#define HAS(hay, needle)                                                                           \
+    do {                                                                                           \
+        if (!strstr((hay), (needle)))                                                              \
+            fail_msg("expected %s in:\n%s", (needle), (hay));                                      \
+    } while (0)
+
+static void connect_json(struct e2e *e, struct e2e_run *r, const char *dev, int port,
+                         const char *extra)
+{
+    char doe[64];
+    const char *argv[] = {"--json", "connect", dev, "--doe", e2e_doe(doe, sizeof(doe), port),
+                          extra, NULL};
+    e2e_host(e, r, argv);
+}
+
+/* A device that must still connect cleanly after another device misbehaved. */
+static void assert_good_device_connects(struct e2e *e, const char *dev)
+{
+    static struct e2e_run r;
+    int port = e2e_devemu(e, NULL);
+    assert_true(port > 0);
+    connect_json(e, &r, dev, port, NULL);
+    if (r.status != 0)
+        fail_msg("good device %s failed to connect: %s", dev, r.err);
+    HAS(r.out, "\"state\":\"connected\"");
+    HAS(r.out, "\"trusted\":true");
+}
+
+static void assert_status(struct e2e *e, const char *dev, const char *state)
+{
+    static struct e2e_run r;
+    const char *argv[] = {"--json", "status", dev, NULL};
+    assert_int_equal(e2e_host(e, &r, argv), 0);
+    char want[64];
+    snprintf(want, sizeof(want), "\"state\":\"%s\"", state);
+    HAS(r.out, want);
+}
+
+/* ---- failure cases first: each fault of the device, each with its exact error ---- */
+
+static void fault_case(void **state, const char *fault, const char *want_name)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    const char *args[] = {"--fault", fault, NULL};
+    int port = e2e_devemu(e, args);
+    assert_true(port > 0);
+    connect_json(e, &r, "bad0", port, NULL);
+    if (r.status != 1)
+        fail_msg("fault %s: expected exit 1, got %d\nstdout: %s\nstderr: %s", fault, r.status,
+                 r.out, r.err);
+    HAS(r.err, want_name);
+    /* The half-made session is gone and the device can be retried... */
+    assert_status(e, "bad0", "unconnected");
+    /* ...and the TSM keeps serving other devices. */
+    assert_good_device_connects(e, "good0");
+    assert_status(e, "good0", "connected");
+}
+
+static void test_bad_kex_signature(void **s)
+{
+    fault_case(s, "bad-kex-signature", "peer_signature");
+}
+static void test_bad_meas_signature(void **s)
+{
+    fault_case(s, "bad-meas-signature", "peer_signature");
+}
+static void test_truncated_doe(void **s)
+{
+    fault_case(s, "truncate-doe", "doe_truncated");
+}
+static void test_oversized_doe(void **s)
+{
+    fault_case(s, "oversize-doe", "doe_oversized");
+}
+static void test_misaligned_doe(void **s)
+{
+    fault_case(s, "misalign-doe", "doe_misaligned");
+}
+static void test_spdm_error(void **s)
+{
+    fault_case(s, "error-kex", "peer_error");
+}
+static void test_unexpected_code(void **s)
+{
+    fault_case(s, "unexpected-code", "peer_unexpected");
+}
+static void test_wrong_session_id(void **s)
+{
+    fault_case(s, "wrong-session-id", "peer_session_id");
+}
+static void test_replayed_secured_message(void **s)
+{
+    fault_case(s, "replay", "peer_decrypt");
+}
+static void test_tampered_secured_message(void **s)
+{
+    fault_case(s, "tamper", "peer_decrypt");
+}
+
+static void test_untrusted_chain_refused_but_reported(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    const char *args[] = {"--fault", "untrusted-chain", NULL};
+    int port = e2e_devemu(e, args);
+    assert_true(port > 0);
+    connect_json(e, &r, "rogue0", port, NULL);
+    assert_int_equal(r.status, 1);
+    HAS(r.err, "peer_untrusted");
+    HAS(r.err, "allow_untrusted");
+    /* Evidence reported even though the device was refused. */
+    HAS(r.out, "\"trusted\":false");
+    HAS(r.out, "\"cert_chain\":\"");
+    HAS(r.out, "\"signature\":\"");
+    assert_status(e, "rogue0", "unconnected");
+
+    /* The connect option decides: with allow_untrusted the device connects, flagged. */
+    connect_json(e, &r, "rogue0", port, "--allow-untrusted");
+    if (r.status != 0)
+        fail_msg("allow-untrusted connect failed: %s", r.err);
+    HAS(r.out, "\"trusted\":false");
+    HAS(r.out, "\"state\":\"connected\"");
+    assert_good_device_connects(e, "good1");
+}
+
+/* ---- then the working paths ---- */
+
+static void test_not_ready_is_retried(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    const char *args[] = {"--fault", "not-ready", NULL};
+    int port = e2e_devemu(e, args);
+    assert_true(port > 0);
+    connect_json(e, &r, "slow0", port, NULL);
+    if (r.status != 0)
+        fail_msg("ResponseNotReady should be retried with RESPOND_IF_READY: %s", r.err);
+    HAS(r.out, "\"state\":\"connected\"");
+}
+
+static void test_connect_status_reclaim_reconnect(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    char doe[64];
+    int port = e2e_devemu(e, NULL);
+    assert_true(port > 0);
+
+    connect_json(e, &r, "0000:01:00.0", port, NULL);
+    if (r.status != 0)
+        fail_msg("connect failed: %s", r.err);
+    HAS(r.out, "\"state\":\"connected\"");
+    HAS(r.out, "\"version\":\"1.3\"");
+    HAS(r.out, "\"asym\":\"ecdsa-p384\"");
+    HAS(r.out, "\"hash\":\"sha384\"");
+    HAS(r.out, "\"dhe\":\"secp384r1\"");
+    HAS(r.out, "\"aead\":\"aes-256-gcm\"");
+    HAS(r.out, "\"trusted\":true");
+    HAS(r.out, "\"session_id\":");
+    HAS(r.out, "\"blocks\":[{");
+    HAS(r.out, "\"transcript\":\"");
+    assert_status(e, "0000:01:00.0", "connected");
+
+    /* A second connect of a connected device is refused by the state table. */
+    connect_json(e, &r, "0000:01:00.0", port, NULL);
+    assert_int_equal(r.status, 1);
+    HAS(r.err, "PDEV.1");
+
+    const char *rec[] = {"--json", "reclaim", "0000:01:00.0", "--doe",
+                         e2e_doe(doe, sizeof(doe), port), NULL};
+    assert_int_equal(e2e_host(e, &r, rec), 0);
+    HAS(r.out, "\"acknowledged\":true");
+    HAS(r.out, "\"state\":\"unconnected\"");
+    assert_status(e, "0000:01:00.0", "unconnected");
+
+    /* Reclaim of an unconnected device names its rule. */
+    assert_int_equal(e2e_host(e, &r, rec), 1);
+    HAS(r.err, "PDEV.4");
+
+    /* The device (same emulator process, new TCP connection) connects again. */
+    connect_json(e, &r, "0000:01:00.0", port, NULL);
+    if (r.status != 0)
+        fail_msg("reconnect failed: %s", r.err);
+    HAS(r.out, "\"state\":\"connected\"");
+}
+
+static void test_connect_p256_spdm12(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    const char *args[] = {"--alg", "p256", "--version", "1.2", NULL};
+    int port = e2e_devemu(e, args);
+    assert_true(port > 0);
+    connect_json(e, &r, "p256dev", port, NULL);
+    if (r.status != 0)
+        fail_msg("connect failed: %s", r.err);
+    HAS(r.out, "\"version\":\"1.2\"");
+    HAS(r.out, "\"asym\":\"ecdsa-p256\"");
+    HAS(r.out, "\"hash\":\"sha256\"");
+    HAS(r.out, "\"dhe\":\"secp256r1\"");
+    HAS(r.out, "\"trusted\":true");
+}
+
+static void test_version_option_forces_12(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    int port = e2e_devemu(e, NULL);
+    assert_true(port > 0);
+    connect_json(e, &r, "v12", port, "--version=1.2");
+    if (r.status != 0)
+        fail_msg("connect failed: %s", r.err);
+    HAS(r.out, "\"version\":\"1.2\"");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_bad_kex_signature, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_meas_signature, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_doe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_doe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_misaligned_doe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spdm_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unexpected_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_session_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replayed_secured_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tampered_secured_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_untrusted_chain_refused_but_reported, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_not_ready_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_status_reclaim_reconnect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_p256_spdm12, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_option_forces_12, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("e2e_connect", tests, NULL, NULL);
+}
