@@ -1,1 +1,740 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Cryptographic primitives over OpenSSL 3 (EVP only). See vtsm_crypto.h for the shapes.
+ *
+ * Expected failures caused by the peer (bad signature, bad tag, point off the curve) clear
+ * the OpenSSL error queue so it does not grow across a long-lived daemon; local failures
+ * leave it for the caller to print.
+ */
+#include "vtsm_crypto.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/kdf.h>
+#include <openssl/objects.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include "vtsm_guard.h"
+
+/* ---- algorithm tables ---- */
+
+static const EVP_MD *hash_md(enum vtsm_hash_alg alg)
+{
+    switch (alg) {
+    case VTSM_HASH_SHA256:
+        return EVP_sha256();
+    case VTSM_HASH_SHA384:
+        return EVP_sha384();
+    default:
+        return NULL;
+    }
+}
+
+/* OpenSSL's name for the digest, for OSSL_PARAM based APIs (MAC, KDF). */
+static const char *hash_ossl_name(enum vtsm_hash_alg alg)
+{
+    switch (alg) {
+    case VTSM_HASH_SHA256:
+        return "SHA256";
+    case VTSM_HASH_SHA384:
+        return "SHA384";
+    default:
+        return NULL;
+    }
+}
+
+size_t vtsm_hash_size(enum vtsm_hash_alg alg)
+{
+    switch (alg) {
+    case VTSM_HASH_SHA256:
+        return 32;
+    case VTSM_HASH_SHA384:
+        return 48;
+    default:
+        return 0;
+    }
+}
+
+/* Size of one coordinate / one signature half for a curve. */
+static size_t asym_half(enum vtsm_asym_alg alg)
+{
+    switch (alg) {
+    case VTSM_ASYM_ECDSA_P256:
+        return 32;
+    case VTSM_ASYM_ECDSA_P384:
+        return 48;
+    default:
+        return 0;
+    }
+}
+
+size_t vtsm_sig_size(enum vtsm_asym_alg alg)
+{
+    return 2 * asym_half(alg);
+}
+
+static size_t dhe_half(enum vtsm_dhe_group g)
+{
+    switch (g) {
+    case VTSM_DHE_SECP256R1:
+        return 32;
+    case VTSM_DHE_SECP384R1:
+        return 48;
+    default:
+        return 0;
+    }
+}
+
+size_t vtsm_dhe_pub_size(enum vtsm_dhe_group g)
+{
+    return 2 * dhe_half(g);
+}
+
+size_t vtsm_dhe_secret_size(enum vtsm_dhe_group g)
+{
+    return dhe_half(g);
+}
+
+/* OpenSSL group name of a DHE group. */
+static const char *dhe_group_name(enum vtsm_dhe_group g)
+{
+    switch (g) {
+    case VTSM_DHE_SECP256R1:
+        return "prime256v1";
+    case VTSM_DHE_SECP384R1:
+        return "secp384r1";
+    default:
+        return NULL;
+    }
+}
+
+const char *vtsm_hash_name(enum vtsm_hash_alg alg)
+{
+    switch (alg) {
+    case VTSM_HASH_SHA256:
+        return "sha256";
+    case VTSM_HASH_SHA384:
+        return "sha384";
+    default:
+        return "none";
+    }
+}
+
+const char *vtsm_asym_name(enum vtsm_asym_alg alg)
+{
+    switch (alg) {
+    case VTSM_ASYM_ECDSA_P256:
+        return "ecdsa-p256";
+    case VTSM_ASYM_ECDSA_P384:
+        return "ecdsa-p384";
+    default:
+        return "none";
+    }
+}
+
+const char *vtsm_dhe_name(enum vtsm_dhe_group g)
+{
+    switch (g) {
+    case VTSM_DHE_SECP256R1:
+        return "secp256r1";
+    case VTSM_DHE_SECP384R1:
+        return "secp384r1";
+    default:
+        return "none";
+    }
+}
+
+const char *vtsm_aead_name(enum vtsm_aead_alg a)
+{
+    return a == VTSM_AEAD_AES_256_GCM ? "aes-256-gcm" : "none";
+}
+
+/* ---- random ---- */
+
+vtsm_status vtsm_random(void *out, size_t len)
+{
+    VTSM_ENSURE(out != NULL || len == 0, VTSM_E_INVAL, "vtsm_random: NULL output");
+    VTSM_ENSURE(len <= INT_MAX, VTSM_E_INVAL, "vtsm_random: %zu bytes is too many", len);
+    if (len == 0)
+        return VTSM_OK;
+    VTSM_OSSL(RAND_bytes(out, (int)len));
+    return VTSM_OK;
+}
+
+/* ---- digests ---- */
+
+vtsm_status vtsm_hash(enum vtsm_hash_alg alg, const void *data, size_t len, uint8_t *out)
+{
+    const EVP_MD *md = hash_md(alg);
+    unsigned int n = 0;
+
+    VTSM_ENSURE(md != NULL, VTSM_E_UNSUPPORTED, "hash algorithm %d not supported", (int)alg);
+    VTSM_ENSURE(out != NULL && (data != NULL || len == 0), VTSM_E_INVAL, "vtsm_hash: NULL");
+    VTSM_OSSL(EVP_Digest(data, len, out, &n, md, NULL));
+    return VTSM_OK;
+}
+
+struct vtsm_hash_ctx {
+    enum vtsm_hash_alg alg;
+    EVP_MD_CTX *md;
+};
+
+vtsm_status vtsm_hash_ctx_new(enum vtsm_hash_alg alg, struct vtsm_hash_ctx **out)
+{
+    vtsm_status st = VTSM_OK;
+    const EVP_MD *md = hash_md(alg);
+    struct vtsm_hash_ctx *c = NULL;
+
+    VTSM_ENSURE(out != NULL, VTSM_E_INVAL, "vtsm_hash_ctx_new: NULL out");
+    *out = NULL;
+    VTSM_ENSURE(md != NULL, VTSM_E_UNSUPPORTED, "hash algorithm %d not supported", (int)alg);
+    c = OPENSSL_zalloc(sizeof(*c));
+    VTSM_ENSURE(c != NULL, VTSM_E_NOMEM, "hash context");
+    c->alg = alg;
+    c->md = EVP_MD_CTX_new();
+    VTSM_ENSURE_GOTO(c->md != NULL, VTSM_E_NOMEM, "EVP_MD_CTX_new");
+    VTSM_OSSL_GOTO(EVP_DigestInit_ex(c->md, md, NULL));
+    *out = c;
+    c = NULL;
+out:
+    vtsm_hash_ctx_free(c);
+    return st;
+}
+
+vtsm_status vtsm_hash_ctx_update(struct vtsm_hash_ctx *c, const void *data, size_t len)
+{
+    VTSM_ENSURE(c != NULL && (data != NULL || len == 0), VTSM_E_INVAL, "hash update: NULL");
+    if (len == 0)
+        return VTSM_OK;
+    VTSM_OSSL(EVP_DigestUpdate(c->md, data, len));
+    return VTSM_OK;
+}
+
+vtsm_status vtsm_hash_ctx_peek(const struct vtsm_hash_ctx *c, uint8_t *out)
+{
+    vtsm_status st = VTSM_OK;
+    EVP_MD_CTX *tmp = NULL;
+    unsigned int n = 0;
+
+    VTSM_ENSURE(c != NULL && out != NULL, VTSM_E_INVAL, "hash peek: NULL");
+    tmp = EVP_MD_CTX_new();
+    VTSM_ENSURE(tmp != NULL, VTSM_E_NOMEM, "EVP_MD_CTX_new");
+    VTSM_OSSL_GOTO(EVP_MD_CTX_copy_ex(tmp, c->md));
+    VTSM_OSSL_GOTO(EVP_DigestFinal_ex(tmp, out, &n));
+out:
+    EVP_MD_CTX_free(tmp);
+    return st;
+}
+
+vtsm_status vtsm_hash_ctx_dup(const struct vtsm_hash_ctx *c, struct vtsm_hash_ctx **out)
+{
+    vtsm_status st = VTSM_OK;
+    struct vtsm_hash_ctx *d = NULL;
+
+    VTSM_ENSURE(c != NULL && out != NULL, VTSM_E_INVAL, "hash dup: NULL");
+    *out = NULL;
+    d = OPENSSL_zalloc(sizeof(*d));
+    VTSM_ENSURE(d != NULL, VTSM_E_NOMEM, "hash context");
+    d->alg = c->alg;
+    d->md = EVP_MD_CTX_new();
+    VTSM_ENSURE_GOTO(d->md != NULL, VTSM_E_NOMEM, "EVP_MD_CTX_new");
+    VTSM_OSSL_GOTO(EVP_MD_CTX_copy_ex(d->md, c->md));
+    *out = d;
+    d = NULL;
+out:
+    vtsm_hash_ctx_free(d);
+    return st;
+}
+
+void vtsm_hash_ctx_free(struct vtsm_hash_ctx *c)
+{
+    if (c == NULL)
+        return;
+    EVP_MD_CTX_free(c->md);
+    OPENSSL_free(c);
+}
+
+/* ---- HMAC / HKDF ---- */
+
+vtsm_status vtsm_hmac(enum vtsm_hash_alg alg, const uint8_t *key, size_t key_len, const void *data,
+                      size_t len, uint8_t *out)
+{
+    vtsm_status st = VTSM_OK;
+    const char *dname = hash_ossl_name(alg);
+    EVP_MAC *mac = NULL;
+    EVP_MAC_CTX *ctx = NULL;
+    OSSL_PARAM params[2];
+    size_t n = 0;
+
+    VTSM_ENSURE(dname != NULL, VTSM_E_UNSUPPORTED, "hash algorithm %d not supported", (int)alg);
+    VTSM_ENSURE(out != NULL && (key != NULL || key_len == 0) && (data != NULL || len == 0),
+                VTSM_E_INVAL, "vtsm_hmac: NULL");
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    VTSM_ENSURE(mac != NULL, VTSM_E_CRYPTO, "EVP_MAC_fetch(HMAC)");
+    ctx = EVP_MAC_CTX_new(mac);
+    VTSM_ENSURE_GOTO(ctx != NULL, VTSM_E_NOMEM, "EVP_MAC_CTX_new");
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)dname, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    /* A zero-length key is legal HMAC; give OpenSSL a non-NULL pointer for it. */
+    VTSM_OSSL_GOTO(EVP_MAC_init(ctx, key_len ? key : (const uint8_t *)"", key_len, params));
+    if (len)
+        VTSM_OSSL_GOTO(EVP_MAC_update(ctx, data, len));
+    VTSM_OSSL_GOTO(EVP_MAC_final(ctx, out, &n, vtsm_hash_size(alg)));
+out:
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    return st;
+}
+
+/* One HKDF step in the given mode; key is the IKM (extract) or the PRK (expand). */
+static vtsm_status hkdf_run(enum vtsm_hash_alg alg, int mode, const uint8_t *salt, size_t salt_len,
+                            const uint8_t *key, size_t key_len, const uint8_t *info,
+                            size_t info_len, uint8_t *out, size_t out_len)
+{
+    vtsm_status st = VTSM_OK;
+    const char *dname = hash_ossl_name(alg);
+    EVP_KDF *kdf = NULL;
+    EVP_KDF_CTX *ctx = NULL;
+    OSSL_PARAM params[6];
+    size_t i = 0;
+    uint8_t one = 0;
+
+    VTSM_ENSURE(dname != NULL, VTSM_E_UNSUPPORTED, "hash algorithm %d not supported", (int)alg);
+    kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    VTSM_ENSURE(kdf != NULL, VTSM_E_CRYPTO, "EVP_KDF_fetch(HKDF)");
+    ctx = EVP_KDF_CTX_new(kdf);
+    VTSM_ENSURE_GOTO(ctx != NULL, VTSM_E_NOMEM, "EVP_KDF_CTX_new");
+    params[i++] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+    params[i++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)dname, 0);
+    /* OpenSSL needs a key to be present even when it is empty (RFC 5869 allows an empty
+     * IKM); an empty octet string behind a valid pointer does that. */
+    params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                                    key_len ? (void *)key : &one, key_len);
+    /* An absent salt means HashLen zeros (RFC 5869 2.2), which is OpenSSL's default. */
+    if (salt_len)
+        params[i++] =
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
+    if (info_len)
+        params[i++] =
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, info_len);
+    params[i] = OSSL_PARAM_construct_end();
+    VTSM_OSSL_GOTO(EVP_KDF_derive(ctx, out, out_len, params));
+out:
+    EVP_KDF_CTX_free(ctx);
+    EVP_KDF_free(kdf);
+    return st;
+}
+
+vtsm_status vtsm_hkdf_extract(enum vtsm_hash_alg alg, const uint8_t *salt, size_t salt_len,
+                              const uint8_t *ikm, size_t ikm_len, uint8_t *prk)
+{
+    VTSM_ENSURE(prk != NULL && (salt != NULL || salt_len == 0) && (ikm != NULL || ikm_len == 0),
+                VTSM_E_INVAL, "hkdf extract: NULL");
+    return hkdf_run(alg, EVP_KDF_HKDF_MODE_EXTRACT_ONLY, salt, salt_len, ikm, ikm_len, NULL, 0, prk,
+                    vtsm_hash_size(alg));
+}
+
+vtsm_status vtsm_hkdf_expand(enum vtsm_hash_alg alg, const uint8_t *prk, size_t prk_len,
+                             const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
+{
+    size_t h = vtsm_hash_size(alg);
+
+    VTSM_ENSURE(h != 0, VTSM_E_UNSUPPORTED, "hash algorithm %d not supported", (int)alg);
+    VTSM_ENSURE(prk != NULL && out != NULL && (info != NULL || info_len == 0), VTSM_E_INVAL,
+                "hkdf expand: NULL");
+    /* RFC 5869 2.3: PRK of at least HashLen, L <= 255 * HashLen. */
+    VTSM_ENSURE(prk_len >= h, VTSM_E_INVAL, "hkdf expand: PRK of %zu bytes < HashLen", prk_len);
+    VTSM_ENSURE(out_len > 0 && out_len <= 255 * h, VTSM_E_INVAL, "hkdf expand: L = %zu", out_len);
+    return hkdf_run(alg, EVP_KDF_HKDF_MODE_EXPAND_ONLY, NULL, 0, prk, prk_len, info, info_len, out,
+                    out_len);
+}
+
+/* ---- ECDSA ---- */
+
+enum vtsm_asym_alg vtsm_pkey_asym(EVP_PKEY *key)
+{
+    char group[64];
+    size_t glen = 0;
+    int nid;
+
+    if (key == NULL || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC)
+        return VTSM_ASYM_NONE;
+    if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       &glen) != 1)
+        return VTSM_ASYM_NONE;
+    nid = OBJ_sn2nid(group);
+    if (nid == NID_undef)
+        nid = EC_curve_nist2nid(group);
+    if (nid == NID_X9_62_prime256v1)
+        return VTSM_ASYM_ECDSA_P256;
+    if (nid == NID_secp384r1)
+        return VTSM_ASYM_ECDSA_P384;
+    return VTSM_ASYM_NONE;
+}
+
+vtsm_status vtsm_ecdsa_sign(EVP_PKEY *key, enum vtsm_asym_alg alg, enum vtsm_hash_alg hash,
+                            const void *msg, size_t len, uint8_t *sig)
+{
+    vtsm_status st = VTSM_OK;
+    const EVP_MD *md = hash_md(hash);
+    size_t half = asym_half(alg);
+    EVP_MD_CTX *ctx = NULL;
+    ECDSA_SIG *es = NULL;
+    uint8_t der[160];
+    size_t der_len = sizeof(der);
+    const unsigned char *p = der;
+    const BIGNUM *r = NULL, *s = NULL;
+
+    VTSM_ENSURE(md != NULL && half != 0, VTSM_E_UNSUPPORTED, "ECDSA %s with %s not supported",
+                vtsm_asym_name(alg), vtsm_hash_name(hash));
+    VTSM_ENSURE(key != NULL && sig != NULL && (msg != NULL || len == 0), VTSM_E_INVAL,
+                "ecdsa sign: NULL");
+    VTSM_ENSURE(vtsm_pkey_asym(key) == alg, VTSM_E_INVAL, "signing key is not an %s key",
+                vtsm_asym_name(alg));
+    ctx = EVP_MD_CTX_new();
+    VTSM_ENSURE(ctx != NULL, VTSM_E_NOMEM, "EVP_MD_CTX_new");
+    VTSM_OSSL_GOTO(EVP_DigestSignInit(ctx, NULL, md, NULL, key));
+    VTSM_OSSL_GOTO(EVP_DigestSign(ctx, der, &der_len, msg, len));
+    es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
+    VTSM_ENSURE_GOTO(es != NULL, VTSM_E_CRYPTO, "d2i_ECDSA_SIG of our own signature");
+    ECDSA_SIG_get0(es, &r, &s);
+    /* SPDM: r and s each big-endian, left-padded with zeros to the curve size. */
+    VTSM_ENSURE_GOTO(BN_bn2binpad(r, sig, (int)half) == (int)half &&
+                         BN_bn2binpad(s, sig + half, (int)half) == (int)half,
+                     VTSM_E_CRYPTO, "ECDSA r/s wider than the curve");
+out:
+    ECDSA_SIG_free(es);
+    EVP_MD_CTX_free(ctx);
+    return st;
+}
+
+vtsm_status vtsm_ecdsa_verify(EVP_PKEY *pub, enum vtsm_asym_alg alg, enum vtsm_hash_alg hash,
+                              const void *msg, size_t len, const uint8_t *sig, size_t sig_len)
+{
+    vtsm_status st = VTSM_OK;
+    const EVP_MD *md = hash_md(hash);
+    size_t half = asym_half(alg);
+    EVP_MD_CTX *ctx = NULL;
+    ECDSA_SIG *es = NULL;
+    BIGNUM *r = NULL, *s = NULL;
+    unsigned char *der = NULL;
+    int der_len, rc;
+
+    VTSM_ENSURE(md != NULL && half != 0, VTSM_E_UNSUPPORTED, "ECDSA %s with %s not supported",
+                vtsm_asym_name(alg), vtsm_hash_name(hash));
+    VTSM_ENSURE(pub != NULL && sig != NULL && (msg != NULL || len == 0), VTSM_E_INVAL,
+                "ecdsa verify: NULL");
+    VTSM_ENSURE(sig_len == 2 * half, VTSM_E_PEER_MALFORMED,
+                "%s signature must be %zu bytes, got %zu", vtsm_asym_name(alg), 2 * half, sig_len);
+    VTSM_ENSURE(vtsm_pkey_asym(pub) == alg, VTSM_E_PEER_ALGO, "public key is not an %s key",
+                vtsm_asym_name(alg));
+    r = BN_bin2bn(sig, (int)half, NULL);
+    s = BN_bin2bn(sig + half, (int)half, NULL);
+    es = ECDSA_SIG_new();
+    VTSM_ENSURE_GOTO(r != NULL && s != NULL && es != NULL, VTSM_E_NOMEM, "ECDSA_SIG");
+    VTSM_OSSL_GOTO(ECDSA_SIG_set0(es, r, s));
+    r = s = NULL; /* owned by es now */
+    der_len = i2d_ECDSA_SIG(es, &der);
+    VTSM_ENSURE_GOTO(der_len > 0, VTSM_E_CRYPTO, "i2d_ECDSA_SIG");
+    ctx = EVP_MD_CTX_new();
+    VTSM_ENSURE_GOTO(ctx != NULL, VTSM_E_NOMEM, "EVP_MD_CTX_new");
+    VTSM_OSSL_GOTO(EVP_DigestVerifyInit(ctx, NULL, md, NULL, pub));
+    rc = EVP_DigestVerify(ctx, der, (size_t)der_len, msg, len);
+    if (rc != 1) {
+        /* 0 = mismatch; < 0 = OpenSSL refused the values (e.g. r = 0): both are the peer's. */
+        ERR_clear_error();
+        st = vtsm_fail(VTSM_E_PEER_SIGNATURE, "%s/%s signature does not verify",
+                       vtsm_asym_name(alg), vtsm_hash_name(hash));
+    }
+out:
+    OPENSSL_free(der);
+    ECDSA_SIG_free(es);
+    BN_free(r);
+    BN_free(s);
+    EVP_MD_CTX_free(ctx);
+    return st;
+}
+
+/* ---- ephemeral ECDHE ---- */
+
+struct vtsm_dhe {
+    enum vtsm_dhe_group group;
+    EVP_PKEY *key;
+};
+
+void vtsm_dhe_free(struct vtsm_dhe *d)
+{
+    if (d == NULL)
+        return;
+    /* EVP_PKEY_free clears the private scalar (BN_clear_free inside the EC key). */
+    EVP_PKEY_free(d->key);
+    OPENSSL_free(d);
+}
+
+vtsm_status vtsm_dhe_generate(enum vtsm_dhe_group g, struct vtsm_dhe **out, uint8_t *pub_xy)
+{
+    vtsm_status st = VTSM_OK;
+    const char *gname = dhe_group_name(g);
+    size_t half = dhe_half(g);
+    struct vtsm_dhe *d = NULL;
+    EVP_PKEY_CTX *kctx = NULL;
+    uint8_t point[1 + VTSM_DHE_PUB_MAX];
+    size_t plen = 0;
+
+    VTSM_ENSURE(out != NULL && pub_xy != NULL, VTSM_E_INVAL, "dhe generate: NULL");
+    *out = NULL;
+    VTSM_ENSURE(gname != NULL, VTSM_E_UNSUPPORTED, "DHE group %d not supported", (int)g);
+    d = OPENSSL_zalloc(sizeof(*d));
+    VTSM_ENSURE(d != NULL, VTSM_E_NOMEM, "dhe context");
+    d->group = g;
+    kctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    VTSM_ENSURE_GOTO(kctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_name(EC)");
+    VTSM_OSSL_GOTO(EVP_PKEY_keygen_init(kctx));
+    VTSM_ENSURE_GOTO(EVP_PKEY_CTX_set_group_name(kctx, gname) > 0, VTSM_E_CRYPTO,
+                     "EVP_PKEY_CTX_set_group_name(%s)", gname);
+    VTSM_OSSL_GOTO(EVP_PKEY_keygen(kctx, &d->key));
+    VTSM_OSSL_GOTO(EVP_PKEY_get_octet_string_param(d->key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+                                                   point, sizeof(point), &plen));
+    VTSM_ENSURE_GOTO(plen == 1 + 2 * half && point[0] == 0x04, VTSM_E_CRYPTO,
+                     "public key is not an uncompressed point");
+    memcpy(pub_xy, point + 1, 2 * half);
+    *out = d;
+    d = NULL;
+out:
+    EVP_PKEY_CTX_free(kctx);
+    vtsm_dhe_free(d);
+    return st;
+}
+
+/* Import a raw X||Y as a public key of group g; E_PEER_MALFORMED if it is not a valid point. */
+static vtsm_status dhe_import_peer(enum vtsm_dhe_group g, const uint8_t *xy, size_t half,
+                                   EVP_PKEY **out)
+{
+    vtsm_status st = VTSM_OK;
+    OSSL_PARAM_BLD *bld = NULL;
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ctx = NULL, *cctx = NULL;
+    EVP_PKEY *peer = NULL;
+    uint8_t point[1 + VTSM_DHE_PUB_MAX];
+
+    point[0] = 0x04; /* SEC 1 2.3.3 uncompressed point */
+    memcpy(point + 1, xy, 2 * half);
+    bld = OSSL_PARAM_BLD_new();
+    VTSM_ENSURE_GOTO(bld != NULL, VTSM_E_NOMEM, "OSSL_PARAM_BLD_new");
+    VTSM_OSSL_GOTO(
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, dhe_group_name(g), 0));
+    VTSM_OSSL_GOTO(
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * half));
+    params = OSSL_PARAM_BLD_to_param(bld);
+    VTSM_ENSURE_GOTO(params != NULL, VTSM_E_NOMEM, "OSSL_PARAM_BLD_to_param");
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    VTSM_ENSURE_GOTO(ctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_name(EC)");
+    VTSM_OSSL_GOTO(EVP_PKEY_fromdata_init(ctx));
+    /* The import decodes the point and refuses one that is not on the curve. */
+    if (EVP_PKEY_fromdata(ctx, &peer, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+        ERR_clear_error();
+        st = vtsm_fail(VTSM_E_PEER_MALFORMED, "%s exchange data is not a point on the curve",
+                       vtsm_dhe_name(g));
+        goto out;
+    }
+    /* Belt and braces: full public-key check (on curve, not infinity, right order). */
+    cctx = EVP_PKEY_CTX_new_from_pkey(NULL, peer, NULL);
+    VTSM_ENSURE_GOTO(cctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_pkey");
+    if (EVP_PKEY_public_check(cctx) != 1) {
+        ERR_clear_error();
+        st = vtsm_fail(VTSM_E_PEER_MALFORMED, "%s exchange data fails the public key check",
+                       vtsm_dhe_name(g));
+        goto out;
+    }
+    *out = peer;
+    peer = NULL;
+out:
+    EVP_PKEY_free(peer);
+    EVP_PKEY_CTX_free(cctx);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    return st;
+}
+
+vtsm_status vtsm_dhe_derive(struct vtsm_dhe *d, const uint8_t *peer_xy, size_t peer_len,
+                            uint8_t *secret)
+{
+    vtsm_status st = VTSM_OK;
+    EVP_PKEY *peer = NULL;
+    EVP_PKEY_CTX *ctx = NULL;
+    uint8_t buf[VTSM_DHE_SECRET_MAX];
+    size_t half, n = sizeof(buf);
+
+    VTSM_ENSURE(d != NULL && peer_xy != NULL && secret != NULL, VTSM_E_INVAL, "dhe derive: NULL");
+    half = dhe_half(d->group);
+    VTSM_ENSURE(peer_len == 2 * half, VTSM_E_PEER_MALFORMED,
+                "%s exchange data must be %zu bytes, got %zu", vtsm_dhe_name(d->group), 2 * half,
+                peer_len);
+    VTSM_GUARD(dhe_import_peer(d->group, peer_xy, half, &peer));
+    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, d->key, NULL);
+    VTSM_ENSURE_GOTO(ctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_pkey");
+    VTSM_OSSL_GOTO(EVP_PKEY_derive_init(ctx));
+    VTSM_OSSL_GOTO(EVP_PKEY_derive_set_peer(ctx, peer));
+    VTSM_OSSL_GOTO(EVP_PKEY_derive(ctx, buf, &n));
+    /* OpenSSL returns the X coordinate padded to the field size. */
+    VTSM_ENSURE_GOTO(n == half, VTSM_E_CRYPTO, "ECDH secret of %zu bytes", n);
+    memcpy(secret, buf, half);
+out:
+    OPENSSL_cleanse(buf, sizeof(buf));
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(peer);
+    return st;
+}
+
+/* ---- AES-256-GCM ---- */
+
+vtsm_status vtsm_aead_seal(const uint8_t key[VTSM_AEAD_KEY_SIZE],
+                           const uint8_t iv[VTSM_AEAD_IV_SIZE], const uint8_t *aad, size_t aad_len,
+                           const uint8_t *pt, size_t pt_len, uint8_t *ct,
+                           uint8_t tag[VTSM_AEAD_TAG_SIZE])
+{
+    vtsm_status st = VTSM_OK;
+    EVP_CIPHER_CTX *ctx = NULL;
+    uint8_t dummy[16];
+    int n = 0;
+
+    VTSM_ENSURE(key != NULL && iv != NULL && tag != NULL && (aad != NULL || aad_len == 0) &&
+                    ((pt != NULL && ct != NULL) || pt_len == 0),
+                VTSM_E_INVAL, "aead seal: NULL");
+    VTSM_ENSURE(aad_len <= INT_MAX && pt_len <= INT_MAX, VTSM_E_INVAL, "aead seal: too long");
+    ctx = EVP_CIPHER_CTX_new();
+    VTSM_ENSURE(ctx != NULL, VTSM_E_NOMEM, "EVP_CIPHER_CTX_new");
+    VTSM_OSSL_GOTO(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL));
+    VTSM_OSSL_GOTO(
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, VTSM_AEAD_IV_SIZE, NULL) > 0 ? 1 : 0);
+    VTSM_OSSL_GOTO(EVP_EncryptInit_ex(ctx, NULL, NULL, key, iv));
+    if (aad_len)
+        VTSM_OSSL_GOTO(EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len));
+    if (pt_len) {
+        VTSM_OSSL_GOTO(EVP_EncryptUpdate(ctx, ct, &n, pt, (int)pt_len));
+        VTSM_ENSURE_GOTO((size_t)n == pt_len, VTSM_E_CRYPTO, "GCM wrote %d of %zu", n, pt_len);
+    }
+    /* GCM writes nothing at the end; give it a valid pointer all the same. */
+    VTSM_OSSL_GOTO(EVP_EncryptFinal_ex(ctx, ct ? ct + pt_len : dummy, &n));
+    VTSM_OSSL_GOTO(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, VTSM_AEAD_TAG_SIZE, tag) > 0 ? 1
+                                                                                               : 0);
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    return st;
+}
+
+vtsm_status vtsm_aead_open(const uint8_t key[VTSM_AEAD_KEY_SIZE],
+                           const uint8_t iv[VTSM_AEAD_IV_SIZE], const uint8_t *aad, size_t aad_len,
+                           const uint8_t *ct, size_t ct_len, const uint8_t tag[VTSM_AEAD_TAG_SIZE],
+                           uint8_t *pt)
+{
+    vtsm_status st = VTSM_OK;
+    EVP_CIPHER_CTX *ctx = NULL;
+    uint8_t tagcopy[VTSM_AEAD_TAG_SIZE];
+    uint8_t dummy[16];
+    int n = 0;
+
+    VTSM_ENSURE(key != NULL && iv != NULL && tag != NULL && (aad != NULL || aad_len == 0) &&
+                    ((pt != NULL && ct != NULL) || ct_len == 0),
+                VTSM_E_INVAL, "aead open: NULL");
+    VTSM_ENSURE(aad_len <= INT_MAX && ct_len <= INT_MAX, VTSM_E_INVAL, "aead open: too long");
+    memcpy(tagcopy, tag, sizeof(tagcopy));
+    ctx = EVP_CIPHER_CTX_new();
+    VTSM_ENSURE(ctx != NULL, VTSM_E_NOMEM, "EVP_CIPHER_CTX_new");
+    VTSM_OSSL_GOTO(EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL));
+    VTSM_OSSL_GOTO(
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, VTSM_AEAD_IV_SIZE, NULL) > 0 ? 1 : 0);
+    VTSM_OSSL_GOTO(EVP_DecryptInit_ex(ctx, NULL, NULL, key, iv));
+    if (aad_len)
+        VTSM_OSSL_GOTO(EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len));
+    if (ct_len) {
+        VTSM_OSSL_GOTO(EVP_DecryptUpdate(ctx, pt, &n, ct, (int)ct_len));
+        VTSM_ENSURE_GOTO((size_t)n == ct_len, VTSM_E_CRYPTO, "GCM wrote %d of %zu", n, ct_len);
+    }
+    VTSM_OSSL_GOTO(
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, VTSM_AEAD_TAG_SIZE, tagcopy) > 0 ? 1 : 0);
+    /* The tag compare inside DecryptFinal is constant-time (CRYPTO_memcmp). */
+    if (EVP_DecryptFinal_ex(ctx, pt ? pt + ct_len : dummy, &n) != 1) {
+        ERR_clear_error();
+        if (ct_len)
+            OPENSSL_cleanse(pt, ct_len);
+        st = vtsm_fail(VTSM_E_PEER_DECRYPT, "AES-256-GCM tag does not verify");
+    }
+out:
+    if (st != VTSM_OK && st != VTSM_E_PEER_DECRYPT && ct_len && pt != NULL)
+        OPENSSL_cleanse(pt, ct_len);
+    EVP_CIPHER_CTX_free(ctx);
+    return st;
+}
+
+/* ---- PEM ---- */
+
+/* Read a private key, or failing that a public key, from a BIO holding PEM. */
+static vtsm_status pkey_from_bio(BIO *(*reopen)(const void *, const void *), const void *a,
+                                 const void *b, EVP_PKEY **out)
+{
+    BIO *bio = reopen(a, b);
+    EVP_PKEY *k = NULL;
+
+    VTSM_ENSURE(bio != NULL, VTSM_E_NOT_FOUND, "cannot open PEM source");
+    k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (k == NULL) {
+        ERR_clear_error();
+        bio = reopen(a, b);
+        VTSM_ENSURE(bio != NULL, VTSM_E_NOT_FOUND, "cannot open PEM source");
+        k = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+    }
+    if (k == NULL) {
+        ERR_clear_error();
+        return vtsm_fail(VTSM_E_CONFIG, "no PEM private or public key found");
+    }
+    *out = k;
+    return VTSM_OK;
+}
+
+static BIO *open_file(const void *path, const void *unused)
+{
+    (void)unused;
+    return BIO_new_file(path, "r");
+}
+
+static BIO *open_mem(const void *pem, const void *lenp)
+{
+    return BIO_new_mem_buf(pem, (int)*(const size_t *)lenp);
+}
+
+vtsm_status vtsm_pkey_load_pem(const char *path, EVP_PKEY **out)
+{
+    vtsm_status st;
+
+    VTSM_ENSURE(path != NULL && out != NULL, VTSM_E_INVAL, "pkey load: NULL");
+    *out = NULL;
+    st = pkey_from_bio(open_file, path, NULL, out);
+    if (st == VTSM_E_NOT_FOUND) {
+        ERR_clear_error();
+        return vtsm_fail(VTSM_E_NOT_FOUND, "cannot open key file %s", path);
+    }
+    if (st != VTSM_OK)
+        return vtsm_fail(st, "no PEM private or public key in %s", path);
+    return VTSM_OK;
+}
+
+vtsm_status vtsm_pkey_from_pem(const void *pem, size_t len, EVP_PKEY **out)
+{
+    VTSM_ENSURE(pem != NULL && out != NULL, VTSM_E_INVAL, "pkey from pem: NULL");
+    VTSM_ENSURE(len > 0 && len <= INT_MAX, VTSM_E_INVAL, "pkey from pem: length %zu", len);
+    *out = NULL;
+    return pkey_from_bio(open_mem, pem, &len, out);
+}

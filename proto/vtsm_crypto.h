@@ -21,13 +21,13 @@ enum vtsm_asym_alg { VTSM_ASYM_NONE = 0, VTSM_ASYM_ECDSA_P256 = 1, VTSM_ASYM_ECD
 enum vtsm_dhe_group { VTSM_DHE_NONE = 0, VTSM_DHE_SECP256R1 = 1, VTSM_DHE_SECP384R1 = 2 };
 enum vtsm_aead_alg { VTSM_AEAD_NONE = 0, VTSM_AEAD_AES_256_GCM = 1 };
 
-#define VTSM_HASH_MAX 48      /* largest supported digest (SHA-384) */
-#define VTSM_SIG_MAX 96       /* raw r||s for P-384 */
-#define VTSM_DHE_PUB_MAX 96   /* raw X||Y for secp384r1 */
+#define VTSM_HASH_MAX       48 /* largest supported digest (SHA-384) */
+#define VTSM_SIG_MAX        96 /* raw r||s for P-384 */
+#define VTSM_DHE_PUB_MAX    96 /* raw X||Y for secp384r1 */
 #define VTSM_DHE_SECRET_MAX 48
-#define VTSM_AEAD_KEY_SIZE 32 /* AES-256-GCM */
-#define VTSM_AEAD_IV_SIZE 12
-#define VTSM_AEAD_TAG_SIZE 16
+#define VTSM_AEAD_KEY_SIZE  32 /* AES-256-GCM */
+#define VTSM_AEAD_IV_SIZE   12
+#define VTSM_AEAD_TAG_SIZE  16
 
 size_t vtsm_hash_size(enum vtsm_hash_alg alg);      /* 0 if unsupported */
 size_t vtsm_sig_size(enum vtsm_asym_alg alg);       /* raw r||s size */
@@ -52,8 +52,8 @@ vtsm_status vtsm_hash_ctx_peek(const struct vtsm_hash_ctx *c, uint8_t *out);
 vtsm_status vtsm_hash_ctx_dup(const struct vtsm_hash_ctx *c, struct vtsm_hash_ctx **out);
 void vtsm_hash_ctx_free(struct vtsm_hash_ctx *c);
 
-vtsm_status vtsm_hmac(enum vtsm_hash_alg alg, const uint8_t *key, size_t key_len,
-                      const void *data, size_t len, uint8_t *out);
+vtsm_status vtsm_hmac(enum vtsm_hash_alg alg, const uint8_t *key, size_t key_len, const void *data,
+                      size_t len, uint8_t *out);
 /* RFC 5869. prk holds vtsm_hash_size(alg) bytes. */
 vtsm_status vtsm_hkdf_extract(enum vtsm_hash_alg alg, const uint8_t *salt, size_t salt_len,
                               const uint8_t *ikm, size_t ikm_len, uint8_t *prk);
@@ -61,7 +61,10 @@ vtsm_status vtsm_hkdf_expand(enum vtsm_hash_alg alg, const uint8_t *prk, size_t 
                              const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len);
 
 /* ECDSA with the raw r||s encoding SPDM uses (each half left-padded to the curve size).
- * The message is hashed with `hash` inside. verify returns E_PEER_SIGNATURE on mismatch. */
+ * The message is hashed with `hash` inside. sig holds vtsm_sig_size(alg) bytes.
+ * verify returns E_PEER_SIGNATURE on mismatch, E_PEER_MALFORMED if sig_len is not
+ * vtsm_sig_size(alg), E_PEER_ALGO if pub is not a key of curve alg. sign refuses a key of
+ * another curve with E_INVAL. */
 vtsm_status vtsm_ecdsa_sign(EVP_PKEY *key, enum vtsm_asym_alg alg, enum vtsm_hash_alg hash,
                             const void *msg, size_t len, uint8_t *sig);
 vtsm_status vtsm_ecdsa_verify(EVP_PKEY *pub, enum vtsm_asym_alg alg, enum vtsm_hash_alg hash,
@@ -79,15 +82,17 @@ void vtsm_dhe_free(struct vtsm_dhe *d);
 
 /* AES-256-GCM. open returns E_PEER_DECRYPT when the tag does not verify (out is wiped). */
 vtsm_status vtsm_aead_seal(const uint8_t key[VTSM_AEAD_KEY_SIZE],
-                           const uint8_t iv[VTSM_AEAD_IV_SIZE], const uint8_t *aad,
-                           size_t aad_len, const uint8_t *pt, size_t pt_len, uint8_t *ct,
+                           const uint8_t iv[VTSM_AEAD_IV_SIZE], const uint8_t *aad, size_t aad_len,
+                           const uint8_t *pt, size_t pt_len, uint8_t *ct,
                            uint8_t tag[VTSM_AEAD_TAG_SIZE]);
 vtsm_status vtsm_aead_open(const uint8_t key[VTSM_AEAD_KEY_SIZE],
-                           const uint8_t iv[VTSM_AEAD_IV_SIZE], const uint8_t *aad,
-                           size_t aad_len, const uint8_t *ct, size_t ct_len,
-                           const uint8_t tag[VTSM_AEAD_TAG_SIZE], uint8_t *pt);
+                           const uint8_t iv[VTSM_AEAD_IV_SIZE], const uint8_t *aad, size_t aad_len,
+                           const uint8_t *ct, size_t ct_len, const uint8_t tag[VTSM_AEAD_TAG_SIZE],
+                           uint8_t *pt);
 
-/* PEM helpers. */
+/* PEM helpers: a private key if the PEM holds one, else a public key (SubjectPublicKeyInfo).
+ * The caller frees *out with EVP_PKEY_free. E_NOT_FOUND if the file cannot be opened,
+ * E_CONFIG if no key is found. */
 vtsm_status vtsm_pkey_load_pem(const char *path, EVP_PKEY **out);
 vtsm_status vtsm_pkey_from_pem(const void *pem, size_t len, EVP_PKEY **out);
 

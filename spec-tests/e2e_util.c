@@ -170,7 +170,9 @@ int e2e_host(struct e2e *e, struct e2e_run *r, const char *const *argv)
 int e2e_abi_connect(struct e2e *e, bool hello)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", e->sock);
+    if (strlen(e->sock) >= sizeof(sa.sun_path))
+        return -1;
+    memcpy(sa.sun_path, e->sock, strlen(e->sock) + 1);
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         if (s >= 0)

@@ -17,8 +17,8 @@
 #define E2E_MAX_PROCS 16
 
 struct e2e {
-    char dir[256];
-    char sock[300];
+    char dir[64];
+    char sock[100];
     pid_t pids[E2E_MAX_PROCS];
     int npids;
 };
