@@ -32,17 +32,29 @@ struct vtsm_spdm_transport {
 };
 
 struct vtsm_spdm_req_opts {
-    uint8_t min_version;  /* default VTSM_SPDM_V12 */
-    uint8_t max_version;  /* default VTSM_SPDM_V13 */
-    uint32_t base_asym;   /* SPDM_ASYM_* mask offered; default P384|P256 (P-384 preferred) */
-    uint32_t base_hash;   /* SPDM_HASH_* mask; default SHA384|SHA256 */
-    uint16_t dhe;         /* SPDM_DHE_* mask; default SECP384R1|SECP256R1 */
-    uint16_t aead;        /* default AES_256_GCM */
-    uint8_t ct_exponent;  /* requester CTExponent */
-    uint32_t data_transfer_size; /* default 4096 */
-    uint32_t max_spdm_msg_size;  /* default 65536 + 1024 */
-    unsigned not_ready_retries;  /* ResponseNotReady -> RESPOND_IF_READY attempts (default 8) */
+    uint8_t min_version; /* default VTSM_SPDM_V12 */
+    uint8_t max_version; /* default VTSM_SPDM_V13 */
+    uint32_t base_asym;  /* SPDM_ASYM_* mask offered; default P384|P256 (P-384 preferred) */
+    uint32_t base_hash;  /* SPDM_HASH_* mask; default SHA384|SHA256 */
+    uint16_t dhe;        /* SPDM_DHE_* mask; default SECP384R1|SECP256R1 */
+    uint16_t aead;       /* default AES_256_GCM */
+    uint8_t ct_exponent; /* requester CTExponent (default 0) */
+    /* DataTransferSize: the largest SPDM response we take (default 4096, >= 42). We do not
+     * implement CHUNK_CAP, and DSP0274 then requires MaxSPDMmsgSize == DataTransferSize:
+     * vtsm_spdm_req_new refuses opts where they differ (E_CONFIG). */
+    uint32_t data_transfer_size;
+    uint32_t max_spdm_msg_size; /* default = data_transfer_size (4096) */
+    unsigned not_ready_retries; /* ResponseNotReady -> RESPOND_IF_READY attempts (default 8,
+                                 * at most 64) */
+    /* KEY_EXCHANGE MeasurementSummaryHashType: VTSM_SPDM_MEAS_SUMMARY_NONE or _ALL (default
+     * ALL; the hash is kept, see vtsm_spdm_req_meas_summary). */
+    uint8_t meas_summary_hash_type;
+    /* KEY_EXCHANGE SessionPolicy (1.2+); default TerminationPolicy (bit 0) set: the device
+     * ends the session on a runtime firmware / configuration update. */
+    uint8_t session_policy;
 };
+#define VTSM_SPDM_MEAS_SUMMARY_NONE 0x00
+#define VTSM_SPDM_MEAS_SUMMARY_ALL  0xFF
 /* Fill opts with the defaults above. */
 void vtsm_spdm_req_opts_default(struct vtsm_spdm_req_opts *opts);
 
@@ -63,13 +75,26 @@ struct vtsm_spdm_info {
     uint32_t session_id;
 };
 
+/* One measurement block of a MEASUREMENTS record (DSP0274 "Measurement block"), parsed
+ * with the DMTF measurement specification format. value points into the record. */
+struct vtsm_spdm_meas_block {
+    uint8_t index;      /* Index, 1..0xFE */
+    uint8_t spec;       /* MeasurementSpecification (SPDM_MEAS_SPEC_DMTF) */
+    uint16_t size;      /* MeasurementSize */
+    uint8_t value_type; /* DMTFSpecMeasurementValueType (bit 7: raw bit stream) */
+    uint16_t value_size;
+    const uint8_t *value;
+};
+
 /* Result of GET_MEASUREMENTS with a signature. All buffers owned by the struct. */
 struct vtsm_spdm_meas {
     uint8_t num_blocks;
-    struct vtsm_buf record;     /* MeasurementRecord (concatenated measurement blocks) */
-    uint8_t nonce[SPDM_NONCE_SIZE];     /* requester nonce sent */
-    uint8_t rsp_nonce[SPDM_NONCE_SIZE]; /* responder nonce received */
-    struct vtsm_buf transcript; /* L1/L2 bytes the signature covers (DSP0274 10.11.x) */
+    struct vtsm_spdm_meas_block *blocks; /* num_blocks entries, pointing into record */
+    uint8_t content_changed;             /* MEASUREMENTS Param2 bits 5:4 (1.2+) */
+    struct vtsm_buf record;              /* MeasurementRecord (concatenated measurement blocks) */
+    uint8_t nonce[SPDM_NONCE_SIZE];      /* requester nonce sent */
+    uint8_t rsp_nonce[SPDM_NONCE_SIZE];  /* responder nonce received */
+    struct vtsm_buf transcript;          /* L1/L2 bytes the signature covers (DSP0274 10.11.x) */
     uint8_t signature[VTSM_SIG_MAX];
     size_t signature_len;
     uint8_t slot;
@@ -118,5 +143,8 @@ const struct vtsm_certchain *vtsm_spdm_req_chain(const struct vtsm_spdm_req *r, 
  * and that signature, for evidence. */
 const struct vtsm_buf *vtsm_spdm_req_kex_transcript(const struct vtsm_spdm_req *r);
 const uint8_t *vtsm_spdm_req_kex_signature(const struct vtsm_spdm_req *r, size_t *len);
+/* MeasurementSummaryHash from KEY_EXCHANGE_RSP (NULL, *len = 0 if none was requested or no
+ * session was established). */
+const uint8_t *vtsm_spdm_req_meas_summary(const struct vtsm_spdm_req *r, size_t *len);
 
 #endif
