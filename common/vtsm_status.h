@@ -31,7 +31,7 @@ enum vtsm_source {
     VTSM_SRC_POLICY = 6,
 };
 
-/* X(NAME, SOURCE, "text"). Append new codes at the end of their block only; the
+/* X(NAME, SOURCE, "text"). Append new codes at the END OF THE WHOLE LIST only: the
  * numeric value of a code is part of the socket ABI (docs/abi.md). */
 #define VTSM_STATUS_LIST(X)                                                                        \
     X(OK, NONE, "success")                                                                         \

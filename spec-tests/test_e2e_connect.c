@@ -36,13 +36,20 @@ static int teardown(void **state)
             fail_msg("expected %s in:\n%s", (needle), (hay));                                      \
     } while (0)
 
-static void connect_json(struct e2e *e, struct e2e_run *r, const char *dev, int port,
-                         const char *extra)
+/* extra: up to two more CLI arguments (NULL-terminated early if fewer). */
+static void connect_json2(struct e2e *e, struct e2e_run *r, const char *dev, int port,
+                          const char *extra, const char *extra2)
 {
     char doe[64];
     const char *argv[] = {"--json", "connect", dev, "--doe", e2e_doe(doe, sizeof(doe), port),
-                          extra, NULL};
+                          extra, extra ? extra2 : NULL, NULL};
     e2e_host(e, r, argv);
+}
+
+static void connect_json(struct e2e *e, struct e2e_run *r, const char *dev, int port,
+                         const char *extra)
+{
+    connect_json2(e, r, dev, port, extra, NULL);
 }
 
 /* A device that must still connect cleanly after another device misbehaved. */
@@ -240,7 +247,7 @@ static void test_version_option_forces_12(void **state)
     static struct e2e_run r;
     int port = e2e_devemu(e, NULL);
     assert_true(port > 0);
-    connect_json(e, &r, "v12", port, "--version=1.2");
+    connect_json2(e, &r, "v12", port, "--version", "1.2");
     if (r.status != 0)
         fail_msg("connect failed: %s", r.err);
     HAS(r.out, "\"version\":\"1.2\"");

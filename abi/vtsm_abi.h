@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The vtsm socket ABI (docs/abi.md is the normative description).
+ *
+ * A connection carries frames: a 4-byte big-endian length N (1..4 MiB) followed by
+ * exactly N bytes holding one CBOR data item, a definite-length map with text keys.
+ * Every message has "op"; client requests also carry "id", echoed by the TSM.
+ *
+ * This module is shared by tsmd (server), the host shim, the CLIs and the tests:
+ *   - opcodes, roles, limits and key names
+ *   - framing: blocking send/recv, an incremental reader for non-blocking fds,
+ *     encode to / decode from memory (decode is the bounded validator)
+ *   - map builders and typed getters over libcbor (getters fail with E_ABI_ARG and a
+ *     detail naming the key and the expected type)
+ *   - message builders and a CBOR -> JSON printer
+ *
+ * Ownership: every function returning a cbor_item_t * returns a new reference that the
+ * caller releases with cbor_decref(). Getters borrow from the map they read.
+ * None of the functions keeps global state; a reader or item may be used by one thread
+ * at a time.
+ */
+#ifndef VTSM_ABI_H
+#define VTSM_ABI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cbor.h>
+
+#include "vtsm_buf.h"
+#include "vtsm_status.h"
+
+/* ---- version, roles, limits ---- */
+
+#define VTSM_ABI_VERSION 1u
+
+#define VTSM_ABI_FRAME_HDR_SIZE 4u
+#define VTSM_ABI_FRAME_MAX      (4u << 20)              /* payload bytes per frame */
+#define VTSM_ABI_MAX_DEPTH      8u                      /* top-level map is depth 1 */
+#define VTSM_ABI_MAX_ITEMS      4096u                   /* data items per message, all levels */
+#define VTSM_ABI_MAX_TSTR       (64u << 10)             /* bytes per text string */
+#define VTSM_ABI_MAX_BSTR       ((1u << 20) + 16u)      /* bytes per byte string */
+#define VTSM_ABI_DEV_MAX        64u                     /* characters in a device name */
+#define VTSM_ABI_DEV_BUF        (VTSM_ABI_DEV_MAX + 1u) /* buffer for a device name + NUL */
+#define VTSM_ABI_MAX_SLOT       7u                      /* SPDM certificate slots 0..7 */
+
+enum vtsm_abi_role {
+    VTSM_ABI_ROLE_NONE = 0,
+    VTSM_ABI_ROLE_HOST = 1,  /* "host" */
+    VTSM_ABI_ROLE_GUEST = 2, /* "guest" */
+};
+
+/* ---- opcodes ("op") ---- */
+
+enum vtsm_abi_op {
+    /* client -> TSM */
+    VTSM_ABI_OP_HELLO = 0x01,
+    VTSM_ABI_OP_DEVICE_ADD = 0x10,
+    VTSM_ABI_OP_DEVICE_REMOVE = 0x11,
+    VTSM_ABI_OP_DEVICE_CONNECT = 0x12,
+    VTSM_ABI_OP_DEVICE_RECLAIM = 0x13,
+    VTSM_ABI_OP_STATUS = 0x14,
+    VTSM_ABI_OP_DOE_RESPONSE = 0x20,
+    /* TSM -> client */
+    VTSM_ABI_OP_RESULT = 0x80,
+    VTSM_ABI_OP_ERROR = 0x81,
+    VTSM_ABI_OP_DOE_PENDING = 0x82,
+};
+
+/* Reserved ranges (later issues): host TVM/TDI verbs, guest verbs. */
+#define VTSM_ABI_OP_HOST_TDI_FIRST 0x30u
+#define VTSM_ABI_OP_HOST_TDI_LAST  0x3Fu
+#define VTSM_ABI_OP_GUEST_FIRST    0x40u
+#define VTSM_ABI_OP_GUEST_LAST     0x4Fu
+
+/* "DEVICE_CONNECT" etc.; NULL if op is not a defined opcode. */
+const char *vtsm_abi_op_name(uint64_t op);
+/* "host" / "guest"; NULL for anything else. */
+const char *vtsm_abi_role_name(enum vtsm_abi_role role);
+/* "host" -> VTSM_ABI_ROLE_HOST ...; VTSM_ABI_ROLE_NONE if unknown. */
+enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
+
+/* ---- key names ---- */
+
+#define VTSM_ABI_K_OP              "op"
+#define VTSM_ABI_K_ID              "id"
+#define VTSM_ABI_K_STATUS          "status"
+#define VTSM_ABI_K_NAME            "name"
+#define VTSM_ABI_K_SOURCE          "source"
+#define VTSM_ABI_K_DETAIL          "detail"
+#define VTSM_ABI_K_VERSIONS        "versions"
+#define VTSM_ABI_K_VERSION         "version"
+#define VTSM_ABI_K_ROLE            "role"
+#define VTSM_ABI_K_CLIENT          "client"
+#define VTSM_ABI_K_TSM             "tsm"
+#define VTSM_ABI_K_DEV             "dev"
+#define VTSM_ABI_K_ROOT_PORT       "root_port"
+#define VTSM_ABI_K_SLOT            "slot"
+#define VTSM_ABI_K_ALLOW_UNTRUSTED "allow_untrusted"
+#define VTSM_ABI_K_MIN_VERSION     "min_version"
+#define VTSM_ABI_K_MAX_VERSION     "max_version"
+#define VTSM_ABI_K_ASYM            "asym"
+#define VTSM_ABI_K_HASH            "hash"
+#define VTSM_ABI_K_SEQ             "seq"
+#define VTSM_ABI_K_OBJECT          "object"
+#define VTSM_ABI_K_ERROR           "error"
+#define VTSM_ABI_K_DEVICES         "devices"
+
+/*
+ * Keys each request may carry besides "op" and "id" (NULL-terminated, for
+ * vtsm_abi_check_keys). Indexed views of the tables in docs/abi.md.
+ */
+extern const char *const vtsm_abi_keys_hello[];
+extern const char *const vtsm_abi_keys_device_add[];
+extern const char *const vtsm_abi_keys_device_remove[];
+extern const char *const vtsm_abi_keys_device_connect[];
+extern const char *const vtsm_abi_keys_device_reclaim[];
+extern const char *const vtsm_abi_keys_status[];
+extern const char *const vtsm_abi_keys_doe_response[];
+
+/* ---- framing ---- */
+
+/*
+ * Encode one message into a whole frame (4-byte length + CBOR). frame is reset first.
+ * The item must be a map with text keys built from definite or indefinite libcbor
+ * items (always encoded with definite lengths); tags, floats and non-boolean simple
+ * values are refused with E_INVAL, a payload over VTSM_ABI_FRAME_MAX with
+ * E_ABI_OVERSIZED.
+ */
+vtsm_status vtsm_abi_encode(const cbor_item_t *map, struct vtsm_buf *frame);
+
+/*
+ * Decode and validate one frame payload (the N bytes after the length), enforcing
+ * every rule of docs/abi.md "Decoding rules" before anything is allocated: length 1..
+ * VTSM_ABI_FRAME_MAX (else E_ABI_OVERSIZED / E_ABI_MALFORMED), exactly one item, a
+ * definite map with text keys at every level, no duplicate keys, depth <=
+ * VTSM_ABI_MAX_DEPTH, <= VTSM_ABI_MAX_ITEMS items, string limits, valid UTF-8 text,
+ * no indefinite lengths, tags, floats or simple values other than false/true, no
+ * trailing bytes. Any violation: E_ABI_MALFORMED with a detail naming the rule.
+ * On success *out is a new reference.
+ */
+vtsm_status vtsm_abi_decode(const uint8_t *p, size_t len, cbor_item_t **out);
+
+/* Encode and write one frame with a single send(MSG_NOSIGNAL) (partial writes resumed). */
+vtsm_status vtsm_abi_send(int fd, const cbor_item_t *map);
+
+/*
+ * Blocking read of one frame on fd, then vtsm_abi_decode. timeout_ms < 0 waits forever
+ * (the timeout applies to each wait for bytes). EOF before the first byte: E_CLOSED;
+ * EOF inside a frame: E_IO; length 0: E_ABI_MALFORMED; length > 4 MiB: E_ABI_OVERSIZED
+ * (the stream is then unusable: close it).
+ */
+vtsm_status vtsm_abi_recv(int fd, cbor_item_t **out, int timeout_ms);
+
+/*
+ * Incremental reader for non-blocking fds (event loops). Bytes are buffered as fed;
+ * the length is checked as soon as the 4-byte header is complete, so an oversized
+ * frame is refused before its body is buffered.
+ *
+ *   struct vtsm_abi_reader r; vtsm_abi_reader_init(&r);
+ *   on POLLIN: for (;;) { cbor_item_t *m; st = vtsm_abi_reader_read(&r, fd, &m);
+ *                         if (st) { handle error; break; } if (!m) break; handle(m); }
+ *   vtsm_abi_reader_free(&r);
+ *
+ * Errors: E_ABI_MALFORMED refers to one whole, well-delimited frame that has been
+ * skipped; the stream stays usable. E_ABI_OVERSIZED leaves the reader failed (every
+ * later call repeats it): close the connection.
+ */
+struct vtsm_abi_reader {
+    struct vtsm_buf buf; /* buffered bytes, buf.data[0] is the start of a frame */
+    bool failed;         /* sticky after E_ABI_OVERSIZED */
+};
+
+void vtsm_abi_reader_init(struct vtsm_abi_reader *r);
+void vtsm_abi_reader_free(struct vtsm_abi_reader *r);
+/* Buffer len bytes (E_NOMEM only). */
+vtsm_status vtsm_abi_reader_feed(struct vtsm_abi_reader *r, const uint8_t *p, size_t len);
+/* Next complete message: VTSM_OK with *out set, VTSM_OK with *out == NULL ("need more"),
+ * or an error (see above). */
+vtsm_status vtsm_abi_reader_next(struct vtsm_abi_reader *r, cbor_item_t **out);
+/*
+ * Return a buffered message if one is complete; otherwise do one read() on fd (made for
+ * O_NONBLOCK fds: EAGAIN means "need more") and try again. Call until *out == NULL,
+ * since one read may bring several frames. EOF: E_CLOSED (E_IO if inside a frame).
+ */
+vtsm_status vtsm_abi_reader_read(struct vtsm_abi_reader *r, int fd, cbor_item_t **out);
+/* True if any bytes are buffered (an incomplete frame, or frames not yet taken). */
+bool vtsm_abi_reader_partial(const struct vtsm_abi_reader *r);
+/* If a whole frame (length prefix included) is buffered, point at its raw bytes and
+ * return true; they stay valid until the next call on r. For tracing and logging. */
+bool vtsm_abi_reader_frame(const struct vtsm_abi_reader *r, const uint8_t **p, size_t *len);
+
+/* ---- building maps (builders return VTSM_OK or E_NOMEM) ---- */
+
+/* A new, empty, growable map (encoded with a definite length); NULL on OOM. */
+cbor_item_t *vtsm_abi_map_new(void);
+/* A new, empty, growable array; NULL on OOM. */
+cbor_item_t *vtsm_abi_array_new(void);
+
+vtsm_status vtsm_abi_put_uint(cbor_item_t *map, const char *key, uint64_t v);
+vtsm_status vtsm_abi_put_bool(cbor_item_t *map, const char *key, bool v);
+vtsm_status vtsm_abi_put_tstr(cbor_item_t *map, const char *key, const char *s);
+vtsm_status vtsm_abi_put_tstrn(cbor_item_t *map, const char *key, const char *s, size_t n);
+vtsm_status vtsm_abi_put_bytes(cbor_item_t *map, const char *key, const uint8_t *p, size_t n);
+/* Adds item under key and takes over the caller's reference to item, also on failure
+ * (so `vtsm_abi_put_item(m, "k", vtsm_abi_map_new())` never leaks). item NULL: E_NOMEM. */
+vtsm_status vtsm_abi_put_item(cbor_item_t *map, const char *key, cbor_item_t *item);
+
+/* Append to an array; push_item takes over the reference like put_item. */
+vtsm_status vtsm_abi_push_uint(cbor_item_t *array, uint64_t v);
+vtsm_status vtsm_abi_push_tstr(cbor_item_t *array, const char *s);
+vtsm_status vtsm_abi_push_bytes(cbor_item_t *array, const uint8_t *p, size_t n);
+vtsm_status vtsm_abi_push_item(cbor_item_t *array, cbor_item_t *item);
+
+/* ---- reading maps ---- */
+
+/*
+ * Getters. map must be a CBOR map (else E_ABI_ARG "not a map"). A missing key gives
+ * E_ABI_ARG "missing key 'k'"; a value of the wrong type E_ABI_ARG
+ * "key 'k' must be <type>". The _opt forms return VTSM_OK with *present = false when
+ * the key is absent (outputs untouched) and fail like the others when it is present
+ * with the wrong type.
+ */
+/* The value under key (borrowed), or NULL. Non-text keys never match. */
+const cbor_item_t *vtsm_abi_find(const cbor_item_t *map, const char *key);
+
+vtsm_status vtsm_abi_get_uint(const cbor_item_t *map, const char *key, uint64_t *v);
+vtsm_status vtsm_abi_get_bool(const cbor_item_t *map, const char *key, bool *v);
+/* Copy a text string into out (cap bytes incl. NUL). Longer than cap - 1 or holding a
+ * NUL byte: E_ABI_ARG "key 'k' longer than N bytes" / "... contains NUL". */
+vtsm_status vtsm_abi_get_tstr(const cbor_item_t *map, const char *key, char *out, size_t cap);
+/* Borrow a text string (not NUL-terminated). */
+vtsm_status vtsm_abi_get_tstr_ref(const cbor_item_t *map, const char *key, const char **p,
+                                  size_t *len);
+/* Borrow a byte string. */
+vtsm_status vtsm_abi_get_bytes(const cbor_item_t *map, const char *key, const uint8_t **p,
+                               size_t *len);
+vtsm_status vtsm_abi_get_map(const cbor_item_t *map, const char *key, const cbor_item_t **v);
+vtsm_status vtsm_abi_get_array(const cbor_item_t *map, const char *key, const cbor_item_t **v);
+
+vtsm_status vtsm_abi_opt_uint(const cbor_item_t *map, const char *key, uint64_t *v, bool *present);
+vtsm_status vtsm_abi_opt_bool(const cbor_item_t *map, const char *key, bool *v, bool *present);
+vtsm_status vtsm_abi_opt_tstr(const cbor_item_t *map, const char *key, char *out, size_t cap,
+                              bool *present);
+vtsm_status vtsm_abi_opt_bytes(const cbor_item_t *map, const char *key, const uint8_t **p,
+                               size_t *len, bool *present);
+vtsm_status vtsm_abi_opt_map(const cbor_item_t *map, const char *key, const cbor_item_t **v,
+                             bool *present);
+vtsm_status vtsm_abi_opt_array(const cbor_item_t *map, const char *key, const cbor_item_t **v,
+                               bool *present);
+
+/* "op" and "id" (uint). A message without "id" gives E_ABI_ARG "missing key 'id'". */
+vtsm_status vtsm_abi_get_op(const cbor_item_t *map, uint64_t *op);
+vtsm_status vtsm_abi_get_id(const cbor_item_t *map, uint64_t *id);
+
+/*
+ * Schema check: every key must be "op", "id" or in allowed (NULL-terminated). The
+ * first other key gives E_ABI_ARG "unknown key 'x' for DEVICE_CONNECT" (the op name
+ * is taken from the map's "op"; "message" if it has none).
+ */
+vtsm_status vtsm_abi_check_keys(const cbor_item_t *map, const char *const allowed[]);
+
+/* Device names: 1..64 characters from [A-Za-z0-9:._-]. E_ABI_ARG naming the rule. */
+vtsm_status vtsm_abi_check_dev(const char *dev);
+/* Get "dev" from a message and check it; out holds VTSM_ABI_DEV_BUF bytes. */
+vtsm_status vtsm_abi_get_dev(const cbor_item_t *map, char out[VTSM_ABI_DEV_BUF]);
+
+/* ---- message builders (return NULL on OOM) ---- */
+
+/* {op: RESULT, id, status: 0}; the caller adds the verb's fields. */
+cbor_item_t *vtsm_abi_result_msg(uint64_t id);
+/* {op: ERROR, id, status: st, name, source, detail}; detail NULL -> "". */
+cbor_item_t *vtsm_abi_error_msg(uint64_t id, vtsm_status st, const char *detail);
+/* {op: DOE_PENDING, id, dev, seq, object}. */
+cbor_item_t *vtsm_abi_doe_pending_msg(uint64_t id, const char *dev, uint64_t seq,
+                                      const uint8_t *obj, size_t len);
+/* {op, id}: the start of any client request. */
+cbor_item_t *vtsm_abi_request_msg(enum vtsm_abi_op op, uint64_t id);
+/* HELLO offering VTSM_ABI_VERSION; client may be NULL. */
+cbor_item_t *vtsm_abi_hello_msg(uint64_t id, enum vtsm_abi_role role, const char *client);
+/* DOE_RESPONSE carrying the object, or (error != NULL, obj ignored) the host's failure. */
+cbor_item_t *vtsm_abi_doe_response_msg(uint64_t id, const char *dev, uint64_t seq,
+                                       const uint8_t *obj, size_t len, const char *error);
+
+/* An ERROR message, parsed. Strings are copied and NUL-terminated (truncated to fit). */
+struct vtsm_abi_error {
+    uint64_t id;
+    vtsm_status status; /* VTSM_E_INTERNAL if the number is unknown to us */
+    uint64_t status_raw;
+    char name[64];
+    char source[16];
+    char detail[512];
+};
+/* Parse an ERROR message (missing name/source/detail tolerated: derived or empty). */
+vtsm_status vtsm_abi_parse_error(const cbor_item_t *msg, struct vtsm_abi_error *err);
+
+/* ---- CBOR -> JSON ---- */
+
+/*
+ * Print an item as JSON: maps -> objects (text keys; other keys printed as strings),
+ * arrays, unsigned/negative integers as numbers, booleans, null, text as JSON strings
+ * (", \ and control characters escaped, \u00XX for controls without a short form,
+ * everything else verbatim UTF-8), byte strings as lower-case hex strings. Compact form
+ * has no whitespace; pretty form indents by two spaces with "key": value and ends with
+ * no newline. Returns E_IO if the stream reports an error.
+ */
+vtsm_status vtsm_abi_to_json(const cbor_item_t *item, FILE *out, bool pretty);
+
+#endif

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * DOE backend for responders speaking the DMTF spdm-emu socket protocol (as QEMU's
+ * spdm-socket backend does): each DOE object travels as the payload of one NORMAL
+ * command frame with transport type PCI_DOE; the responder answers with one frame.
+ */
+#include "vtsm_host.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vtsm_guard.h"
+#include "vtsm_sock.h"
+
+#define DOE_TCP_DEFAULT_TIMEOUT_MS 30000
+
+struct vtsm_doe_tcp {
+    char hostport[128];
+    int fd;
+    int timeout_ms;
+    struct vtsm_buf rx;
+};
+
+vtsm_status vtsm_doe_tcp_open(const char *spec, struct vtsm_doe_tcp **out)
+{
+    static const char prefix[] = "tcp:";
+    VTSM_ENSURE(out, VTSM_E_INVAL, "out is NULL");
+    *out = NULL;
+    VTSM_ENSURE(spec && strncmp(spec, prefix, sizeof(prefix) - 1) == 0, VTSM_E_INVAL,
+                "DOE backend must be tcp:HOST:PORT, got '%s'", spec ? spec : "(null)");
+    const char *hp = spec + sizeof(prefix) - 1;
+    VTSM_ENSURE(strlen(hp) < sizeof(((struct vtsm_doe_tcp *)0)->hostport), VTSM_E_INVAL,
+                "DOE backend address too long");
+    struct vtsm_doe_tcp *t = calloc(1, sizeof(*t));
+    VTSM_ENSURE(t, VTSM_E_NOMEM, "DOE backend");
+    memcpy(t->hostport, hp, strlen(hp) + 1);
+    t->timeout_ms = DOE_TCP_DEFAULT_TIMEOUT_MS;
+    vtsm_status st = vtsm_tcp_connect(t->hostport, &t->fd);
+    if (st != VTSM_OK) {
+        free(t);
+        return st;
+    }
+    *out = t;
+    return VTSM_OK;
+}
+
+void vtsm_doe_tcp_set_timeout(struct vtsm_doe_tcp *t, int timeout_ms)
+{
+    t->timeout_ms = timeout_ms < 0 ? -1 : timeout_ms;
+}
+
+static void drop(struct vtsm_doe_tcp *t)
+{
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
+}
+
+/* One request/response. Returns 0, a negative errno, or 1 for "connection had dropped
+ * before the response started" (worth one reconnect). */
+static int exchange(struct vtsm_doe_tcp *t, const uint8_t *req, size_t req_len, uint8_t *rsp,
+                    size_t *rsp_len)
+{
+    vtsm_status st =
+        vtsm_sock_send(t->fd, VTSM_SOCK_CMD_NORMAL, VTSM_SOCK_TRANSPORT_PCI_DOE, req, req_len);
+    if (st == VTSM_E_NOMEM)
+        return -ENOMEM;
+    if (st != VTSM_OK)
+        return 1;
+    uint32_t cmd = 0, transport = 0;
+    st = vtsm_sock_recv(t->fd, &cmd, &transport, &t->rx, *rsp_len, t->timeout_ms);
+    switch (st) {
+    case VTSM_OK:
+        break;
+    case VTSM_E_CLOSED:
+        return 1;
+    case VTSM_E_TIMEOUT:
+        drop(t); /* a late answer would be taken for the next request's */
+        return -ETIMEDOUT;
+    case VTSM_E_PEER_OVERSIZED:
+        drop(t);
+        return -EMSGSIZE;
+    case VTSM_E_NOMEM:
+        drop(t);
+        return -ENOMEM;
+    default:
+        drop(t);
+        return -ECONNRESET;
+    }
+    if (cmd != VTSM_SOCK_CMD_NORMAL || transport != VTSM_SOCK_TRANSPORT_PCI_DOE || t->rx.len == 0) {
+        drop(t);
+        return -EPROTO;
+    }
+    memcpy(rsp, t->rx.data, t->rx.len);
+    *rsp_len = t->rx.len;
+    return 0;
+}
+
+int vtsm_doe_tcp_fn(void *ctx, const uint8_t *req, size_t req_len, uint8_t *rsp, size_t *rsp_len)
+{
+    struct vtsm_doe_tcp *t = ctx;
+    if (!t || !req || !rsp || !rsp_len)
+        return -EINVAL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (t->fd < 0 && vtsm_tcp_connect(t->hostport, &t->fd) != VTSM_OK) {
+            t->fd = -1;
+            return -ECONNRESET;
+        }
+        int rc = exchange(t, req, req_len, rsp, rsp_len);
+        if (rc <= 0)
+            return rc;
+        drop(t); /* dropped: reconnect once and resend */
+    }
+    return -ECONNRESET;
+}
+
+void vtsm_doe_tcp_close(struct vtsm_doe_tcp *t)
+{
+    if (!t)
+        return;
+    drop(t);
+    vtsm_buf_free(&t->rx);
+    free(t);
+}

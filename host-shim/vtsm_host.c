@@ -1,0 +1,790 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Host shim: one connection to tsmd, verbs in flight matched by id, DOE_PENDING
+ * answered through per-device callbacks (docs/abi.md "The DOE continuation").
+ */
+#include "vtsm_host.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "vtsm_abi.h"
+#include "vtsm_guard.h"
+#include "vtsm_path.h"
+#include "vtsm_sock.h"
+
+#define HELLO_TIMEOUT_MS 10000
+
+struct dev_cb {
+    struct dev_cb *next;
+    char dev[VTSM_ABI_DEV_BUF];
+    vtsm_doe_fn fn;
+    void *ctx;
+};
+
+struct pending {
+    struct pending *next;
+    uint64_t id;
+    unsigned op;
+    /* fd-driven form */
+    vtsm_host_done_fn done_fn;
+    void *done_ctx;
+    /* blocking form: filled on completion */
+    bool blocking;
+    bool done;
+    vtsm_status st;
+    cbor_item_t *result;
+    struct vtsm_host_error err;
+};
+
+struct vtsm_host {
+    int fd;
+    uint64_t next_id;
+    int timeout_ms;
+    struct vtsm_abi_reader rd;
+    struct dev_cb *devs;
+    struct pending *pend;
+    struct vtsm_host_error last;
+    vtsm_host_trace_fn trace;
+    void *trace_ctx;
+    unsigned version;
+    char tsm[128];
+    uint8_t *rsp;     /* DOE response buffer, VTSM_HOST_DOE_RSP_CAP bytes */
+    vtsm_status dead; /* VTSM_OK while the connection is usable */
+};
+
+/* ---- errors ---- */
+
+static void copy_str(char *dst, size_t cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+/* A failure of ours (not reported by the TSM): name/source from the status, detail
+ * from this thread's vtsm_fail(). */
+static void local_error(struct vtsm_host_error *e, vtsm_status st)
+{
+    e->status = st;
+    e->from_tsm = false;
+    copy_str(e->name, sizeof(e->name), vtsm_status_name(st));
+    copy_str(e->source, sizeof(e->source), vtsm_source_name(vtsm_status_source(st)));
+    copy_str(e->detail, sizeof(e->detail),
+             vtsm_err_status() == st ? vtsm_err_detail() : vtsm_status_text(st));
+}
+
+static vtsm_status fail_local(struct vtsm_host *h, vtsm_status st)
+{
+    local_error(&h->last, st);
+    return st;
+}
+
+const struct vtsm_host_error *vtsm_host_last_error(const struct vtsm_host *h)
+{
+    return &h->last;
+}
+
+/* ---- sending ---- */
+
+static void trace(struct vtsm_host *h, enum vtsm_host_trace_dir dir, const char *dev,
+                  const uint8_t *p, size_t len)
+{
+    if (h->trace)
+        h->trace(h->trace_ctx, dir, dev, p, len);
+}
+
+static vtsm_status send_msg(struct vtsm_host *h, const cbor_item_t *msg)
+{
+    struct vtsm_buf frame = {0};
+    vtsm_status st = vtsm_abi_encode(msg, &frame);
+    if (st == VTSM_OK) {
+        trace(h, VTSM_HOST_TRACE_TO_TSM, NULL, frame.data, frame.len);
+        st = vtsm_fd_write_full(h->fd, frame.data, frame.len);
+    }
+    vtsm_buf_free(&frame);
+    return st;
+}
+
+/* ---- pending verbs ---- */
+
+static struct pending *find_pending(struct vtsm_host *h, uint64_t id)
+{
+    for (struct pending *p = h->pend; p; p = p->next)
+        if (p->id == id)
+            return p;
+    return NULL;
+}
+
+static void unlink_pending(struct vtsm_host *h, struct pending *p)
+{
+    for (struct pending **pp = &h->pend; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            p->next = NULL;
+            return;
+        }
+    }
+}
+
+/*
+ * The verb finished. A blocking waiter collects it itself; an fd-driven verb is
+ * removed and its done callback runs with h->last describing a failure.
+ * Takes over the reference to result.
+ */
+static void complete(struct vtsm_host *h, struct pending *p, vtsm_status st, cbor_item_t *result,
+                     const struct vtsm_host_error *err)
+{
+    if (p->blocking) {
+        p->done = true;
+        p->st = st;
+        p->result = result;
+        if (err)
+            p->err = *err;
+        return;
+    }
+    unlink_pending(h, p);
+    if (err)
+        h->last = *err;
+    if (p->done_fn)
+        p->done_fn(p->done_ctx, st, result);
+    if (result)
+        cbor_decref(&result);
+    free(p);
+}
+
+/* Complete every verb in flight with e. */
+static void complete_all(struct vtsm_host *h, const struct vtsm_host_error *e)
+{
+    struct pending *p = h->pend;
+    while (p) {
+        struct pending *next = p->next;
+        if (!p->done)
+            complete(h, p, e->status, NULL, e);
+        p = next;
+    }
+}
+
+/* The connection is dead: complete every verb in flight with st (idempotent). */
+static void fail_all(struct vtsm_host *h, vtsm_status st)
+{
+    struct vtsm_host_error e;
+    if (h->dead == VTSM_OK)
+        h->dead = st;
+    local_error(&e, h->dead);
+    h->last = e;
+    complete_all(h, &e);
+}
+
+/* ---- incoming messages ---- */
+
+/* DOE_PENDING: run the device's callback, answer with DOE_RESPONSE exactly once. */
+static vtsm_status on_doe_pending(struct vtsm_host *h, const cbor_item_t *msg)
+{
+    uint64_t id, seq;
+    char dev[VTSM_ABI_DEV_BUF];
+    const uint8_t *obj;
+    size_t len;
+    VTSM_GUARD(vtsm_abi_get_id(msg, &id));
+    VTSM_GUARD(vtsm_abi_get_dev(msg, dev));
+    VTSM_GUARD(vtsm_abi_get_uint(msg, VTSM_ABI_K_SEQ, &seq));
+    VTSM_GUARD(vtsm_abi_get_bytes(msg, VTSM_ABI_K_OBJECT, &obj, &len));
+
+    const char *error = NULL;
+    char ebuf[160];
+    size_t rsp_len = 0;
+    struct dev_cb *cb = h->devs;
+    while (cb && strcmp(cb->dev, dev) != 0)
+        cb = cb->next;
+    if (!cb || !cb->fn) {
+        error = "no DOE callback registered";
+    } else if (!find_pending(h, id)) {
+        error = "no such request in flight";
+    } else {
+        if (!h->rsp)
+            h->rsp = malloc(VTSM_HOST_DOE_RSP_CAP);
+        if (!h->rsp) {
+            error = "out of memory";
+        } else {
+            trace(h, VTSM_HOST_TRACE_DOE_REQ, dev, obj, len);
+            rsp_len = VTSM_HOST_DOE_RSP_CAP;
+            int rc = cb->fn(cb->ctx, obj, len, h->rsp, &rsp_len);
+            if (rc == 0 && rsp_len > VTSM_HOST_DOE_RSP_CAP)
+                rc = -EMSGSIZE;
+            if (rc != 0) {
+                snprintf(ebuf, sizeof(ebuf), "DOE exchange failed: %s",
+                         strerror(rc < 0 ? -rc : EIO));
+                error = ebuf;
+            } else {
+                trace(h, VTSM_HOST_TRACE_DOE_RSP, dev, h->rsp, rsp_len);
+            }
+        }
+    }
+    cbor_item_t *rsp = vtsm_abi_doe_response_msg(id, dev, seq, h->rsp, rsp_len, error);
+    VTSM_ENSURE(rsp, VTSM_E_NOMEM, "building DOE_RESPONSE");
+    vtsm_status st = send_msg(h, rsp);
+    cbor_decref(&rsp);
+    return st;
+}
+
+/* One message from the TSM. Messages about unknown ids are ignored; only a failure to
+ * answer (send) is returned, which kills the connection. */
+static vtsm_status on_message(struct vtsm_host *h, cbor_item_t *msg)
+{
+    uint64_t op = 0, id = 0;
+    if (vtsm_abi_get_op(msg, &op) != VTSM_OK || vtsm_abi_get_id(msg, &id) != VTSM_OK)
+        return VTSM_OK;
+    if (op == VTSM_ABI_OP_DOE_PENDING) {
+        vtsm_status st = on_doe_pending(h, msg);
+        /* a DOE_PENDING we cannot even parse cannot be answered; keep going */
+        return st == VTSM_E_ABI_ARG ? VTSM_OK : st;
+    }
+    struct pending *p = find_pending(h, id);
+    if (op == VTSM_ABI_OP_ERROR) {
+        struct vtsm_host_error e = {0};
+        struct vtsm_abi_error ae;
+        if (vtsm_abi_parse_error(msg, &ae) == VTSM_OK) {
+            e.status = ae.status;
+            copy_str(e.name, sizeof(e.name), ae.name);
+            copy_str(e.source, sizeof(e.source), ae.source);
+            copy_str(e.detail, sizeof(e.detail), ae.detail);
+            e.from_tsm = true;
+        } else {
+            local_error(&e, VTSM_E_INTERNAL);
+        }
+        if (!p) {
+            h->last = e; /* not attributable (id 0) or about a verb we gave up on */
+            return VTSM_OK;
+        }
+        if (p->done)
+            return VTSM_OK;
+        complete(h, p, e.status, NULL, &e);
+        return VTSM_OK;
+    }
+    if (op == VTSM_ABI_OP_RESULT && p && !p->done)
+        complete(h, p, VTSM_OK, cbor_incref(msg), NULL);
+    return VTSM_OK;
+}
+
+/* Handle every whole frame buffered. */
+static vtsm_status drain(struct vtsm_host *h)
+{
+    const uint8_t *raw;
+    size_t rawlen;
+    while (h->dead == VTSM_OK && vtsm_abi_reader_frame(&h->rd, &raw, &rawlen)) {
+        cbor_item_t *msg = NULL;
+        trace(h, VTSM_HOST_TRACE_FROM_TSM, NULL, raw, rawlen);
+        vtsm_status st = vtsm_abi_reader_next(&h->rd, &msg);
+        if (st == VTSM_E_ABI_MALFORMED)
+            continue; /* one bad but well-delimited frame: skip it */
+        if (st == VTSM_OK && msg) {
+            st = on_message(h, msg);
+            cbor_decref(&msg);
+        }
+        if (st != VTSM_OK)
+            return st;
+    }
+    if (h->dead != VTSM_OK)
+        return h->dead;
+    /* an oversized length is reported as soon as its header is buffered */
+    cbor_item_t *none = NULL;
+    vtsm_status st = vtsm_abi_reader_next(&h->rd, &none);
+    if (none)
+        cbor_decref(&none);
+    return st;
+}
+
+/* Read and handle everything available now, without blocking. Connection failures are
+ * returned and have already completed every verb in flight. */
+static vtsm_status pump(struct vtsm_host *h)
+{
+    uint8_t chunk[16384];
+    for (;;) {
+        vtsm_status st = drain(h);
+        if (st != VTSM_OK)
+            goto dead;
+        ssize_t k = read(h->fd, chunk, sizeof(chunk));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return VTSM_OK;
+        if (k < 0) {
+            st = vtsm_fail(errno == ECONNRESET ? VTSM_E_CLOSED : VTSM_E_IO, "read from TSM: %s",
+                           strerror(errno));
+            goto dead;
+        }
+        if (k == 0) {
+            st = vtsm_abi_reader_partial(&h->rd)
+                     ? vtsm_fail(VTSM_E_IO, "TSM closed the connection mid-frame")
+                     : vtsm_fail(VTSM_E_CLOSED, "TSM closed the connection");
+            goto dead;
+        }
+        st = vtsm_abi_reader_feed(&h->rd, chunk, (size_t)k);
+        if (st != VTSM_OK)
+            goto dead;
+        continue;
+    dead:
+        fail_all(h, st);
+        return h->dead;
+    }
+}
+
+/* ---- verbs ---- */
+
+/*
+ * Send msg (owned; "op" and "id" are set here) as a new verb. Blocking verbs get *out
+ * to wait on; fd-driven ones complete through done.
+ */
+static vtsm_status start(struct vtsm_host *h, unsigned op, cbor_item_t *msg, bool blocking,
+                         vtsm_host_done_fn done, void *ctx, struct pending **out)
+{
+    vtsm_status st;
+    struct pending *p = NULL;
+    VTSM_ENSURE_GOTO(msg, VTSM_E_NOMEM, "building request");
+    VTSM_ENSURE_GOTO(h->dead == VTSM_OK, h->dead, "connection to the TSM is closed");
+    uint64_t id = h->next_id++;
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(msg, VTSM_ABI_K_OP, op));
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(msg, VTSM_ABI_K_ID, id));
+    p = calloc(1, sizeof(*p));
+    VTSM_ENSURE_GOTO(p, VTSM_E_NOMEM, "pending request");
+    p->id = id;
+    p->op = op;
+    p->blocking = blocking;
+    p->done_fn = done;
+    p->done_ctx = ctx;
+    st = send_msg(h, msg);
+    if (st != VTSM_OK) {
+        if (st == VTSM_E_CLOSED || st == VTSM_E_IO)
+            h->dead = st; /* other verbs complete at the next dispatch */
+        goto out;
+    }
+    p->next = h->pend;
+    h->pend = p;
+    if (out)
+        *out = p;
+    p = NULL;
+out:
+    free(p);
+    if (msg)
+        cbor_decref(&msg);
+    if (st != VTSM_OK)
+        fail_local(h, st);
+    return st;
+}
+
+/* Wait for a blocking verb, servicing everything else meanwhile. */
+static vtsm_status wait_for(struct vtsm_host *h, struct pending *p, int timeout_ms,
+                            cbor_item_t **result)
+{
+    vtsm_status st = VTSM_OK;
+    while (!p->done) {
+        st = pump(h);
+        if (p->done || st != VTSM_OK)
+            break;
+        struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
+        int r = poll(&pfd, 1, timeout_ms);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            fail_all(h, vtsm_fail(VTSM_E_IO, "poll: %s", strerror(errno)));
+            break;
+        }
+        if (r == 0) {
+            /* give up on this verb; DOE_PENDING for it is refused from now on */
+            st = vtsm_fail(VTSM_E_TIMEOUT, "no answer from the TSM within %d ms", timeout_ms);
+            break;
+        }
+    }
+    unlink_pending(h, p);
+    if (p->done) {
+        st = p->st;
+        if (st != VTSM_OK)
+            h->last = p->err;
+        if (result && st == VTSM_OK)
+            *result = p->result;
+        else if (p->result)
+            cbor_decref(&p->result);
+    } else {
+        fail_local(h, st);
+    }
+    free(p);
+    return st;
+}
+
+static vtsm_status run(struct vtsm_host *h, unsigned op, cbor_item_t *msg, cbor_item_t **result)
+{
+    struct pending *p = NULL;
+    if (result)
+        *result = NULL;
+    VTSM_GUARD(start(h, op, msg, true, NULL, NULL, &p));
+    return wait_for(h, p, h->timeout_ms, result);
+}
+
+static vtsm_status check_dev(struct vtsm_host *h, const char *dev)
+{
+    vtsm_status st = vtsm_abi_check_dev(dev);
+    return st == VTSM_OK ? st : fail_local(h, st);
+}
+
+/* A request map holding "dev". */
+static cbor_item_t *dev_msg(const char *dev)
+{
+    cbor_item_t *m = vtsm_abi_map_new();
+    if (m && dev && vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, dev))
+        cbor_decref(&m);
+    return m;
+}
+
+/* Copy the pairs of src (text keys) into dst, replacing keys dst already has. */
+static vtsm_status merge(cbor_item_t *dst, const cbor_item_t *src)
+{
+    VTSM_ENSURE(cbor_isa_map(src), VTSM_E_INVAL, "request fields must be a map");
+    size_t n = cbor_map_size(src);
+    struct cbor_pair *pairs = cbor_map_handle(src);
+    for (size_t i = 0; i < n; i++) {
+        const cbor_item_t *k = pairs[i].key;
+        VTSM_ENSURE(k && cbor_isa_string(k) && cbor_string_is_definite(k), VTSM_E_INVAL,
+                    "request keys must be text strings");
+        char key[128];
+        size_t kl = cbor_string_length(k);
+        VTSM_ENSURE(kl < sizeof(key), VTSM_E_INVAL, "request key too long");
+        memcpy(key, cbor_string_handle(k), kl);
+        key[kl] = '\0';
+        VTSM_GUARD(vtsm_abi_put_item(dst, key, cbor_incref(pairs[i].value)));
+    }
+    return VTSM_OK;
+}
+
+static vtsm_status connect_msg(struct vtsm_host *h, const char *dev,
+                               const struct vtsm_host_connect_opts *o, cbor_item_t **out)
+{
+    vtsm_status st;
+    *out = NULL;
+    VTSM_GUARD(check_dev(h, dev));
+    cbor_item_t *m = dev_msg(dev);
+    VTSM_ENSURE_GOTO(m, VTSM_E_NOMEM, "building DEVICE_CONNECT");
+    st = VTSM_OK;
+    if (o) {
+        VTSM_ENSURE_GOTO(o->slot <= VTSM_ABI_MAX_SLOT, VTSM_E_ABI_ARG, "slot %u out of range 0..%u",
+                         o->slot, VTSM_ABI_MAX_SLOT);
+        if (o->slot)
+            VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_SLOT, o->slot));
+        if (o->allow_untrusted)
+            VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_ALLOW_UNTRUSTED, true));
+        if (o->min_version)
+            VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_MIN_VERSION, o->min_version));
+        if (o->max_version)
+            VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_MAX_VERSION, o->max_version));
+        if (o->asym)
+            VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_ASYM, o->asym));
+        if (o->hash)
+            VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_HASH, o->hash));
+        if (o->extra)
+            VTSM_GUARD_GOTO(merge(m, o->extra));
+    }
+    *out = m;
+    m = NULL;
+out:
+    if (m)
+        cbor_decref(&m);
+    return st == VTSM_OK ? st : fail_local(h, st);
+}
+
+vtsm_status vtsm_host_device_add(struct vtsm_host *h, const char *dev, int root_port)
+{
+    VTSM_GUARD(check_dev(h, dev));
+    cbor_item_t *m = dev_msg(dev);
+    if (m && root_port >= 0 && vtsm_abi_put_uint(m, VTSM_ABI_K_ROOT_PORT, (uint64_t)root_port))
+        cbor_decref(&m);
+    return run(h, VTSM_ABI_OP_DEVICE_ADD, m, NULL);
+}
+
+vtsm_status vtsm_host_device_remove(struct vtsm_host *h, const char *dev)
+{
+    VTSM_GUARD(check_dev(h, dev));
+    return run(h, VTSM_ABI_OP_DEVICE_REMOVE, dev_msg(dev), NULL);
+}
+
+vtsm_status vtsm_host_device_connect(struct vtsm_host *h, const char *dev,
+                                     const struct vtsm_host_connect_opts *opts,
+                                     cbor_item_t **result)
+{
+    cbor_item_t *m;
+    if (result)
+        *result = NULL;
+    VTSM_GUARD(connect_msg(h, dev, opts, &m));
+    return run(h, VTSM_ABI_OP_DEVICE_CONNECT, m, result);
+}
+
+vtsm_status vtsm_host_device_reclaim(struct vtsm_host *h, const char *dev, cbor_item_t **result)
+{
+    if (result)
+        *result = NULL;
+    VTSM_GUARD(check_dev(h, dev));
+    return run(h, VTSM_ABI_OP_DEVICE_RECLAIM, dev_msg(dev), result);
+}
+
+vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t **result)
+{
+    if (result)
+        *result = NULL;
+    if (dev)
+        VTSM_GUARD(check_dev(h, dev));
+    return run(h, VTSM_ABI_OP_STATUS, dev_msg(dev), result);
+}
+
+static vtsm_status call_msg(struct vtsm_host *h, unsigned op, const cbor_item_t *req,
+                            cbor_item_t **out)
+{
+    *out = NULL;
+    if (op == VTSM_ABI_OP_HELLO || op == VTSM_ABI_OP_DOE_RESPONSE || op >= 0x80)
+        return fail_local(h, vtsm_fail(VTSM_E_INVAL, "op 0x%x is not a verb", op));
+    cbor_item_t *m = vtsm_abi_map_new();
+    if (!m)
+        return fail_local(h, vtsm_fail(VTSM_E_NOMEM, "building request"));
+    vtsm_status st = req ? merge(m, req) : VTSM_OK;
+    if (st != VTSM_OK) {
+        cbor_decref(&m);
+        return fail_local(h, st);
+    }
+    *out = m;
+    return VTSM_OK;
+}
+
+vtsm_status vtsm_host_call(struct vtsm_host *h, unsigned op, const cbor_item_t *req,
+                           cbor_item_t **result)
+{
+    cbor_item_t *m;
+    if (result)
+        *result = NULL;
+    VTSM_GUARD(call_msg(h, op, req, &m));
+    return run(h, op, m, result);
+}
+
+/* ---- fd-driven ---- */
+
+int vtsm_host_fd(const struct vtsm_host *h)
+{
+    return h->fd;
+}
+
+size_t vtsm_host_pending(const struct vtsm_host *h)
+{
+    size_t n = 0;
+    for (const struct pending *p = h->pend; p; p = p->next)
+        n++;
+    return n;
+}
+
+vtsm_status vtsm_host_connect_start(struct vtsm_host *h, const char *dev,
+                                    const struct vtsm_host_connect_opts *opts,
+                                    vtsm_host_done_fn done, void *ctx)
+{
+    cbor_item_t *m;
+    VTSM_GUARD(connect_msg(h, dev, opts, &m));
+    return start(h, VTSM_ABI_OP_DEVICE_CONNECT, m, false, done, ctx, NULL);
+}
+
+vtsm_status vtsm_host_reclaim_start(struct vtsm_host *h, const char *dev, vtsm_host_done_fn done,
+                                    void *ctx)
+{
+    VTSM_GUARD(check_dev(h, dev));
+    return start(h, VTSM_ABI_OP_DEVICE_RECLAIM, dev_msg(dev), false, done, ctx, NULL);
+}
+
+vtsm_status vtsm_host_call_start(struct vtsm_host *h, unsigned op, const cbor_item_t *req,
+                                 vtsm_host_done_fn done, void *ctx)
+{
+    cbor_item_t *m;
+    VTSM_GUARD(call_msg(h, op, req, &m));
+    return start(h, op, m, false, done, ctx, NULL);
+}
+
+vtsm_status vtsm_host_dispatch(struct vtsm_host *h)
+{
+    return pump(h);
+}
+
+/* ---- DOE callbacks, tracing, settings ---- */
+
+vtsm_status vtsm_host_register_doe(struct vtsm_host *h, const char *dev, vtsm_doe_fn fn, void *ctx)
+{
+    VTSM_GUARD(check_dev(h, dev));
+    struct dev_cb **pp = &h->devs;
+    while (*pp && strcmp((*pp)->dev, dev) != 0)
+        pp = &(*pp)->next;
+    if (!fn) {
+        struct dev_cb *gone = *pp;
+        if (gone) {
+            *pp = gone->next;
+            free(gone);
+        }
+        return VTSM_OK;
+    }
+    if (!*pp) {
+        *pp = calloc(1, sizeof(**pp));
+        if (!*pp)
+            return fail_local(h, vtsm_fail(VTSM_E_NOMEM, "DOE callback entry"));
+        copy_str((*pp)->dev, sizeof((*pp)->dev), dev);
+    }
+    (*pp)->fn = fn;
+    (*pp)->ctx = ctx;
+    return VTSM_OK;
+}
+
+void vtsm_host_set_trace(struct vtsm_host *h, vtsm_host_trace_fn fn, void *ctx)
+{
+    h->trace = fn;
+    h->trace_ctx = fn ? ctx : NULL;
+}
+
+void vtsm_host_set_timeout(struct vtsm_host *h, int timeout_ms)
+{
+    h->timeout_ms = timeout_ms < 0 ? -1 : timeout_ms;
+}
+
+unsigned vtsm_host_abi_version(const struct vtsm_host *h)
+{
+    return h->version;
+}
+
+const char *vtsm_host_tsm_name(const struct vtsm_host *h)
+{
+    return h->tsm;
+}
+
+/* ---- open / close ---- */
+
+/* Unix stream socket connected to path. Failing to connect is E_CLOSED ("cannot reach"). */
+static vtsm_status connect_unix(const char *socket_path, int *fd)
+{
+    char def[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    if (!socket_path) {
+        socket_path = vtsm_default_socket_path(def, sizeof(def));
+        VTSM_ENSURE(socket_path, VTSM_E_INVAL, "default socket path too long");
+    }
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t n = strlen(socket_path);
+    VTSM_ENSURE(n < sizeof(sa.sun_path), VTSM_E_INVAL, "socket path too long: %s", socket_path);
+    memcpy(sa.sun_path, socket_path, n + 1);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    VTSM_ENSURE(s >= 0, VTSM_E_IO, "socket: %s", strerror(errno));
+    if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        int e = errno;
+        close(s);
+        return vtsm_fail(VTSM_E_CLOSED, "cannot reach the TSM at %s: %s", socket_path, strerror(e));
+    }
+    *fd = s;
+    return VTSM_OK;
+}
+
+vtsm_status vtsm_host_open_cfg(const struct vtsm_host_config *cfg, struct vtsm_host **out)
+{
+    vtsm_status st;
+    cbor_item_t *res = NULL;
+    struct pending *p = NULL;
+    struct vtsm_host *h = NULL;
+    int fd = cfg && cfg->use_fd ? cfg->fd : -1;
+    if (out)
+        *out = NULL;
+    VTSM_ENSURE_GOTO(cfg && out, VTSM_E_INVAL, "NULL argument");
+    if (fd < 0)
+        VTSM_GUARD_GOTO(connect_unix(cfg->socket_path, &fd));
+    h = calloc(1, sizeof(*h));
+    VTSM_ENSURE_GOTO(h, VTSM_E_NOMEM, "host handle");
+    h->fd = fd;
+    fd = -1;
+    h->next_id = 1;
+    h->timeout_ms = -1;
+    h->trace = cfg->trace;
+    h->trace_ctx = cfg->trace_ctx;
+    vtsm_abi_reader_init(&h->rd);
+    int fl = fcntl(h->fd, F_GETFL);
+    VTSM_ENSURE_GOTO(fl >= 0 && fcntl(h->fd, F_SETFL, fl | O_NONBLOCK) == 0, VTSM_E_IO,
+                     "fcntl(O_NONBLOCK): %s", strerror(errno));
+
+    /* HELLO (docs/abi.md "HELLO") must be the first message */
+    st = start(
+        h, VTSM_ABI_OP_HELLO,
+        vtsm_abi_hello_msg(0, VTSM_ABI_ROLE_HOST, cfg->client ? cfg->client : "vtsm-host-shim"),
+        true, NULL, NULL, &p);
+    if (st == VTSM_OK)
+        st = wait_for(h, p, HELLO_TIMEOUT_MS, &res);
+    if (st != VTSM_OK) {
+        /* keep the TSM's words for the caller: the handle is gone after this */
+        st = vtsm_fail(st, "%s", h->last.detail);
+        goto out;
+    }
+    uint64_t ver = 0;
+    VTSM_GUARD_GOTO(vtsm_abi_get_uint(res, VTSM_ABI_K_VERSION, &ver));
+    VTSM_ENSURE_GOTO(ver == VTSM_ABI_VERSION, VTSM_E_ABI_VERSION,
+                     "TSM chose ABI version %llu, we offered %u", (unsigned long long)ver,
+                     VTSM_ABI_VERSION);
+    h->version = (unsigned)ver;
+    bool here = false;
+    if (vtsm_abi_opt_tstr(res, VTSM_ABI_K_TSM, h->tsm, sizeof(h->tsm), &here) != VTSM_OK)
+        h->tsm[0] = '\0';
+    *out = h;
+    h = NULL;
+out:
+    if (res)
+        cbor_decref(&res);
+    if (fd >= 0)
+        close(fd);
+    if (h) {
+        h->trace = NULL; /* nothing more to record */
+        vtsm_host_close(h);
+    }
+    return st;
+}
+
+vtsm_status vtsm_host_open_fd(int fd, struct vtsm_host **out)
+{
+    struct vtsm_host_config cfg = {.use_fd = true, .fd = fd};
+    return vtsm_host_open_cfg(&cfg, out);
+}
+
+vtsm_status vtsm_host_open(const char *socket_path, struct vtsm_host **out)
+{
+    struct vtsm_host_config cfg = {.socket_path = socket_path};
+    return vtsm_host_open_cfg(&cfg, out);
+}
+
+void vtsm_host_close(struct vtsm_host *h)
+{
+    if (!h)
+        return;
+    /* not through vtsm_fail(): closing must not overwrite the thread's error detail */
+    struct vtsm_host_error e = {.status = VTSM_E_ABORTED};
+    copy_str(e.name, sizeof(e.name), vtsm_status_name(VTSM_E_ABORTED));
+    copy_str(e.source, sizeof(e.source), "core");
+    copy_str(e.detail, sizeof(e.detail), "host handle closed");
+    h->dead = VTSM_E_ABORTED;
+    complete_all(h, &e);
+    /* blocking waiters cannot exist here (single-threaded use); free leftovers */
+    while (h->pend) {
+        struct pending *p = h->pend;
+        h->pend = p->next;
+        if (p->result)
+            cbor_decref(&p->result);
+        free(p);
+    }
+    while (h->devs) {
+        struct dev_cb *d = h->devs;
+        h->devs = d->next;
+        free(d);
+    }
+    vtsm_abi_reader_free(&h->rd);
+    free(h->rsp);
+    if (h->fd >= 0)
+        close(h->fd);
+    free(h);
+}

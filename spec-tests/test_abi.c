@@ -1,0 +1,986 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Socket ABI codec (docs/abi.md): failure cases first, each asserting the exact status
+ * and that the detail names the rule; then round trips, the incremental reader and the
+ * JSON printer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vtsm_abi.h"
+
+/* ---- helpers ---- */
+
+static void assert_detail_has(const char *needle)
+{
+    const char *d = vtsm_err_detail();
+    if (!strstr(d, needle))
+        fail_msg("detail '%s' does not contain '%s'", d, needle);
+}
+
+/* Decode must fail with st and a detail containing rule. */
+static void expect_decode(const uint8_t *p, size_t n, vtsm_status st, const char *rule)
+{
+    cbor_item_t *it = (cbor_item_t *)0x1;
+    vtsm_err_clear();
+    assert_int_equal(vtsm_abi_decode(p, n, &it), st);
+    assert_null(it);
+    assert_detail_has(rule);
+}
+
+#define EXPECT_MALFORMED(rule, ...)                                                                \
+    do {                                                                                           \
+        static const uint8_t b_[] = {__VA_ARGS__};                                                 \
+        expect_decode(b_, sizeof(b_), VTSM_E_ABI_MALFORMED, rule);                                 \
+    } while (0)
+
+static cbor_item_t *decode_ok(const uint8_t *p, size_t n)
+{
+    cbor_item_t *it = NULL;
+    vtsm_status st = vtsm_abi_decode(p, n, &it);
+    if (st != VTSM_OK)
+        fail_msg("decode failed: %s: %s", vtsm_status_name(st), vtsm_err_detail());
+    assert_non_null(it);
+    return it;
+}
+
+/* Build {"a": <n nested arrays around 0>} as raw CBOR. */
+static size_t nested_arrays(uint8_t *out, size_t n)
+{
+    size_t k = 0;
+    out[k++] = 0xa1;
+    out[k++] = 0x61;
+    out[k++] = 'a';
+    for (size_t i = 0; i < n; i++)
+        out[k++] = 0x81;
+    out[k++] = 0x00;
+    return k;
+}
+
+static char *json_of(const cbor_item_t *it, bool pretty)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(vtsm_abi_to_json(it, f, pretty), VTSM_OK);
+    fclose(f);
+    return buf;
+}
+
+/* ---- framing failures ---- */
+
+static void test_frame_truncated(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    /* header announces 9 bytes, only 3 arrive before EOF */
+    static const uint8_t part[] = {0, 0, 0, 9, 0xa1, 0x62, 'o'};
+    assert_int_equal(write(sv[1], part, sizeof(part)), (ssize_t)sizeof(part));
+    close(sv[1]);
+    cbor_item_t *it = NULL;
+    assert_int_equal(vtsm_abi_recv(sv[0], &it, 1000), VTSM_E_IO);
+    assert_null(it);
+    assert_detail_has("mid-frame");
+    close(sv[0]);
+
+    /* truncated inside the header */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(write(sv[1], part, 2), 2);
+    close(sv[1]);
+    assert_int_equal(vtsm_abi_recv(sv[0], &it, 1000), VTSM_E_IO);
+    close(sv[0]);
+
+    /* truncated CBOR inside a complete frame: the item itself is short */
+    EXPECT_MALFORMED("truncated", 0xa1, 0x62, 'o', 'p');
+    EXPECT_MALFORMED("truncated", 0xa1, 0x61, 'a', 0x19, 0x01);
+    EXPECT_MALFORMED("truncated", 0xa1, 0x61, 'a', 0x43, 1, 2);
+    EXPECT_MALFORMED("map declares 2 pairs", 0xa2, 0x61, 'a', 0x01);
+}
+
+static void test_frame_length_zero(void **state)
+{
+    (void)state;
+    struct vtsm_abi_reader r;
+    vtsm_abi_reader_init(&r);
+    static const uint8_t zero[] = {0, 0, 0, 0};
+    cbor_item_t *it = NULL;
+    assert_int_equal(vtsm_abi_reader_feed(&r, zero, sizeof(zero)), VTSM_OK);
+    vtsm_err_clear();
+    assert_int_equal(vtsm_abi_reader_next(&r, &it), VTSM_E_ABI_MALFORMED);
+    assert_detail_has("frame length 0");
+    assert_null(it);
+    /* the empty frame was skipped: the stream is still usable */
+    assert_false(vtsm_abi_reader_partial(&r));
+    vtsm_abi_reader_free(&r);
+
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(write(sv[1], zero, sizeof(zero)), 4);
+    assert_int_equal(vtsm_abi_recv(sv[0], &it, 1000), VTSM_E_ABI_MALFORMED);
+    close(sv[0]);
+    close(sv[1]);
+
+    expect_decode((const uint8_t *)"", 0, VTSM_E_ABI_MALFORMED, "empty frame");
+}
+
+static void test_frame_oversized(void **state)
+{
+    (void)state;
+    /* 4 MiB + 1 */
+    static const uint8_t big[] = {0x00, 0x40, 0x00, 0x01};
+    struct vtsm_abi_reader r;
+    vtsm_abi_reader_init(&r);
+    cbor_item_t *it = NULL;
+    assert_int_equal(vtsm_abi_reader_feed(&r, big, sizeof(big)), VTSM_OK);
+    vtsm_err_clear();
+    assert_int_equal(vtsm_abi_reader_next(&r, &it), VTSM_E_ABI_OVERSIZED);
+    assert_detail_has("limit is 4194304");
+    /* sticky: the stream cannot be resynchronised */
+    static const uint8_t good[] = {0, 0, 0, 4, 0xa1, 0x61, 'a', 0x01};
+    assert_int_equal(vtsm_abi_reader_feed(&r, good, sizeof(good)), VTSM_OK);
+    assert_int_equal(vtsm_abi_reader_next(&r, &it), VTSM_E_ABI_OVERSIZED);
+    vtsm_abi_reader_free(&r);
+
+    /* largest header value */
+    static const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff};
+    vtsm_abi_reader_init(&r);
+    assert_int_equal(vtsm_abi_reader_feed(&r, huge, sizeof(huge)), VTSM_OK);
+    assert_int_equal(vtsm_abi_reader_next(&r, &it), VTSM_E_ABI_OVERSIZED);
+    vtsm_abi_reader_free(&r);
+
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(write(sv[1], big, sizeof(big)), 4);
+    assert_int_equal(vtsm_abi_recv(sv[0], &it, 1000), VTSM_E_ABI_OVERSIZED);
+    close(sv[0]);
+    close(sv[1]);
+
+    /* decode of more than 4 MiB, whatever the content */
+    uint8_t *mem = calloc(1, VTSM_ABI_FRAME_MAX + 1);
+    assert_non_null(mem);
+    mem[0] = 0xa0;
+    expect_decode(mem, VTSM_ABI_FRAME_MAX + 1, VTSM_E_ABI_OVERSIZED, "exceeds");
+    free(mem);
+}
+
+/* ---- item failures ---- */
+
+static void test_trailing_bytes(void **state)
+{
+    (void)state;
+    EXPECT_MALFORMED("1 trailing bytes", 0xa1, 0x61, 'a', 0x01, 0x00);
+    EXPECT_MALFORMED("2 trailing bytes", 0xa0, 0xa0, 0xa0);
+}
+
+static void test_not_a_map(void **state)
+{
+    (void)state;
+    EXPECT_MALFORMED("not a map", 0x01);
+    EXPECT_MALFORMED("not a map", 0x80);
+    EXPECT_MALFORMED("not a map", 0x61, 'a');
+    EXPECT_MALFORMED("not a map", 0xf5);
+}
+
+static void test_non_text_key(void **state)
+{
+    (void)state;
+    EXPECT_MALFORMED("map key is not a text string", 0xa1, 0x01, 0x01);
+    EXPECT_MALFORMED("map key is not a text string", 0xa1, 0x41, 'a', 0x01);
+    /* nested maps too */
+    EXPECT_MALFORMED("map key is not a text string", 0xa1, 0x61, 'm', 0xa1, 0x20, 0x00);
+}
+
+static void test_duplicate_key(void **state)
+{
+    (void)state;
+    EXPECT_MALFORMED("duplicate map key 'a'", 0xa2, 0x61, 'a', 0x01, 0x61, 'a', 0x02);
+    /* same key with a non-shortest length encoding is still the same key */
+    EXPECT_MALFORMED("duplicate map key 'ab'", 0xa3, 0x62, 'a', 'b', 0x01, 0x61, 'z', 0x01, 0x78,
+                     0x02, 'a', 'b', 0x02);
+    /* in a nested map */
+    EXPECT_MALFORMED("duplicate map key 'k'", 0xa1, 0x61, 'm', 0xa2, 0x61, 'k', 0x01, 0x61, 'k',
+                     0x01);
+    /* equal keys in different maps are fine */
+    static const uint8_t ok[] = {0xa2, 0x61, 'k', 0x01, 0x61, 'm', 0xa1, 0x61, 'k', 0x01};
+    cbor_item_t *it = decode_ok(ok, sizeof(ok));
+    cbor_decref(&it);
+}
+
+static void test_indefinite(void **state)
+{
+    (void)state;
+    EXPECT_MALFORMED("indefinite-length", 0xbf, 0x61, 'a', 0x01, 0xff);
+    EXPECT_MALFORMED("indefinite-length", 0xa1, 0x61, 'a', 0x9f, 0x01, 0xff);
+    EXPECT_MALFORMED("indefinite-length", 0xa1, 0x61, 'a', 0x5f, 0x41, 0x00, 0xff);
+    EXPECT_MALFORMED("indefinite-length", 0xa1, 0x61, 'a', 0x7f, 0x61, 'x', 0xff);
+    EXPECT_MALFORMED("indefinite-length", 0xa1, 0x7f, 0x61, 'a', 0xff, 0x01);
+    EXPECT_MALFORMED("break", 0xa1, 0x61, 'a', 0xff);
+}
+
+static void test_tag(void **state)
+{
+    (void)state;
+    EXPECT_MALFORMED("tags not allowed (tag 0)", 0xa1, 0x61, 'a', 0xc0, 0x61, 'x');
+    EXPECT_MALFORMED("tags not allowed (tag 24)", 0xa1, 0x61, 'a', 0xd8, 0x18, 0x41, 0x00);
+}
+
+static void test_float_and_simple(void **state)
+{
+    (void)state;
+    EXPECT_MALFORMED("floating-point", 0xa1, 0x61, 'a', 0xf9, 0x3c, 0x00);
+    EXPECT_MALFORMED("floating-point", 0xa1, 0x61, 'a', 0xfa, 0x3f, 0x80, 0, 0);
+    EXPECT_MALFORMED("floating-point", 0xa1, 0x61, 'a', 0xfb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0);
+    EXPECT_MALFORMED("simple value 22", 0xa1, 0x61, 'a', 0xf6);
+    EXPECT_MALFORMED("simple value 23", 0xa1, 0x61, 'a', 0xf7);
+    EXPECT_MALFORMED("simple value 16", 0xa1, 0x61, 'a', 0xf0);
+    EXPECT_MALFORMED("simple value 32", 0xa1, 0x61, 'a', 0xf8, 0x20);
+    EXPECT_MALFORMED("reserved additional information 28", 0xa1, 0x61, 'a', 0x1c);
+}
+
+static void test_depth_bomb(void **state)
+{
+    (void)state;
+    uint8_t buf[256];
+    size_t n = nested_arrays(buf, 100);
+    expect_decode(buf, n, VTSM_E_ABI_MALFORMED, "nesting deeper than 8");
+    /* boundary: map (depth 1) + 7 arrays = depth 8 is fine, 8 arrays is not */
+    n = nested_arrays(buf, 7);
+    cbor_item_t *it = decode_ok(buf, n);
+    cbor_decref(&it);
+    n = nested_arrays(buf, 8);
+    expect_decode(buf, n, VTSM_E_ABI_MALFORMED, "nesting deeper than 8");
+}
+
+static void test_huge_counts(void **state)
+{
+    (void)state;
+    /* arrays / maps announcing 2^64-1 or 2^32-1 members backed by one byte */
+    EXPECT_MALFORMED("array declares 18446744073709551615 items", 0xa1, 0x61, 'a', 0x9b, 0xff, 0xff,
+                     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01);
+    EXPECT_MALFORMED("array declares 4294967295 items", 0xa1, 0x61, 'a', 0x9a, 0xff, 0xff, 0xff,
+                     0xff, 0x01);
+    EXPECT_MALFORMED("map declares 4294967295 pairs", 0xba, 0xff, 0xff, 0xff, 0xff, 0x61, 'a',
+                     0x01);
+    EXPECT_MALFORMED("map declares", 0xa1, 0x61, 'a', 0xb9, 0xff, 0xff, 0x61, 'b', 0x01);
+    /* strings announcing more than the limits, with no bytes behind them */
+    EXPECT_MALFORMED("byte string of 18446744073709551615 bytes exceeds", 0xa1, 0x61, 'a', 0x5b,
+                     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
+    EXPECT_MALFORMED("text string of 4294967295 bytes exceeds", 0xa1, 0x61, 'a', 0x7a, 0xff, 0xff,
+                     0xff, 0xff);
+}
+
+static void test_item_count(void **state)
+{
+    (void)state;
+    /* {"a": [0 x k]}: 3 + k items */
+    size_t k = VTSM_ABI_MAX_ITEMS - 3;
+    uint8_t *buf = malloc(16 + k + 1);
+    assert_non_null(buf);
+    size_t n = 0;
+    buf[n++] = 0xa1;
+    buf[n++] = 0x61;
+    buf[n++] = 'a';
+    buf[n++] = 0x99;
+    buf[n++] = (uint8_t)(k >> 8);
+    buf[n++] = (uint8_t)k;
+    memset(buf + n, 0, k);
+    cbor_item_t *it = decode_ok(buf, n + k);
+    cbor_decref(&it);
+    /* one more item is too many */
+    buf[5] = (uint8_t)(k + 1);
+    buf[4] = (uint8_t)((k + 1) >> 8);
+    buf[n + k] = 0;
+    expect_decode(buf, n + k + 1, VTSM_E_ABI_MALFORMED, "more than 4096 data items");
+    free(buf);
+}
+
+static void test_bstr_limit(void **state)
+{
+    (void)state;
+    size_t max = VTSM_ABI_MAX_BSTR;
+    uint8_t *buf = calloc(1, max + 16);
+    assert_non_null(buf);
+    size_t n = 0;
+    buf[n++] = 0xa1;
+    buf[n++] = 0x61;
+    buf[n++] = 'o';
+    buf[n++] = 0x5a;
+    buf[n++] = (uint8_t)(max >> 24);
+    buf[n++] = (uint8_t)(max >> 16);
+    buf[n++] = (uint8_t)(max >> 8);
+    buf[n++] = (uint8_t)max;
+    cbor_item_t *it = decode_ok(buf, n + max);
+    const uint8_t *p;
+    size_t len;
+    assert_int_equal(vtsm_abi_get_bytes(it, "o", &p, &len), VTSM_OK);
+    assert_int_equal(len, max);
+    cbor_decref(&it);
+    /* one byte more, backed by real bytes */
+    buf[7] = (uint8_t)(max + 1);
+    expect_decode(buf, n + max + 1, VTSM_E_ABI_MALFORMED, "byte string of 1048593 bytes");
+    free(buf);
+}
+
+static void test_tstr_limit_and_utf8(void **state)
+{
+    (void)state;
+    size_t max = VTSM_ABI_MAX_TSTR;
+    uint8_t *buf = malloc(max + 16);
+    assert_non_null(buf);
+    size_t n = 0;
+    buf[n++] = 0xa1;
+    buf[n++] = 0x61;
+    buf[n++] = 't';
+    buf[n++] = 0x7a;
+    buf[n++] = 0;
+    buf[n++] = (uint8_t)((max + 1) >> 16);
+    buf[n++] = (uint8_t)((max + 1) >> 8);
+    buf[n++] = (uint8_t)(max + 1);
+    memset(buf + n, 'x', max + 1);
+    expect_decode(buf, n + max + 1, VTSM_E_ABI_MALFORMED, "text string of 65537 bytes");
+    free(buf);
+
+    EXPECT_MALFORMED("not valid UTF-8", 0xa1, 0x61, 'a', 0x61, 0xff);
+    EXPECT_MALFORMED("not valid UTF-8", 0xa1, 0x61, 'a', 0x62, 0xc0, 0x80);       /* overlong */
+    EXPECT_MALFORMED("not valid UTF-8", 0xa1, 0x61, 'a', 0x63, 0xed, 0xa0, 0x80); /* surrogate */
+    EXPECT_MALFORMED("not valid UTF-8", 0xa1, 0x61, 'a', 0x62, 0xe2, 0x82);       /* cut */
+    EXPECT_MALFORMED("not valid UTF-8", 0xa1, 0x62, 0xc3, 0x28, 0x01);            /* in a key */
+    static const uint8_t ok[] = {0xa1, 0x61, 'a', 0x64, 0xf0, 0x9f, 0x98, 0x80};
+    cbor_item_t *it = decode_ok(ok, sizeof(ok));
+    cbor_decref(&it);
+}
+
+/* ---- getters and schema ---- */
+
+static cbor_item_t *sample_map(void)
+{
+    cbor_item_t *m = vtsm_abi_map_new();
+    assert_non_null(m);
+    assert_int_equal(vtsm_abi_put_uint(m, "u", 7), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bool(m, "b", true), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_tstr(m, "t", "dev0"), VTSM_OK);
+    static const uint8_t bytes[] = {1, 2, 3};
+    assert_int_equal(vtsm_abi_put_bytes(m, "y", bytes, sizeof(bytes)), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_item(m, "m", vtsm_abi_map_new()), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_item(m, "a", vtsm_abi_array_new()), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_item(m, "n", cbor_build_negint8(4)), VTSM_OK);
+    /* round trip through the wire form so getters see decoder-built items */
+    struct vtsm_buf f = {0};
+    assert_int_equal(vtsm_abi_encode(m, &f), VTSM_OK);
+    cbor_decref(&m);
+    m = decode_ok(f.data + 4, f.len - 4);
+    vtsm_buf_free(&f);
+    return m;
+}
+
+#define EXPECT_ARG(call, detail)                                                                   \
+    do {                                                                                           \
+        vtsm_err_clear();                                                                          \
+        assert_int_equal((call), VTSM_E_ABI_ARG);                                                  \
+        assert_string_equal(vtsm_err_detail(), detail);                                            \
+    } while (0)
+
+static void test_getter_wrong_types(void **state)
+{
+    (void)state;
+    cbor_item_t *m = sample_map();
+    uint64_t u;
+    bool b, here;
+    char s[16];
+    const char *sp;
+    const uint8_t *p;
+    size_t len;
+    const cbor_item_t *c;
+
+    EXPECT_ARG(vtsm_abi_get_uint(m, "t", &u), "key 't' must be uint");
+    EXPECT_ARG(vtsm_abi_get_uint(m, "n", &u), "key 'n' must be uint");
+    EXPECT_ARG(vtsm_abi_get_bool(m, "u", &b), "key 'u' must be bool");
+    EXPECT_ARG(vtsm_abi_get_tstr(m, "y", s, sizeof(s)), "key 'y' must be tstr");
+    EXPECT_ARG(vtsm_abi_get_tstr_ref(m, "u", &sp, &len), "key 'u' must be tstr");
+    EXPECT_ARG(vtsm_abi_get_bytes(m, "t", &p, &len), "key 't' must be bstr");
+    EXPECT_ARG(vtsm_abi_get_map(m, "a", &c), "key 'a' must be map");
+    EXPECT_ARG(vtsm_abi_get_array(m, "m", &c), "key 'm' must be array");
+    EXPECT_ARG(vtsm_abi_opt_uint(m, "b", &u, &here), "key 'b' must be uint");
+    EXPECT_ARG(vtsm_abi_opt_bool(m, "t", &b, &here), "key 't' must be bool");
+    EXPECT_ARG(vtsm_abi_opt_tstr(m, "u", s, sizeof(s), &here), "key 'u' must be tstr");
+    EXPECT_ARG(vtsm_abi_opt_bytes(m, "u", &p, &len, &here), "key 'u' must be bstr");
+    EXPECT_ARG(vtsm_abi_opt_map(m, "y", &c, &here), "key 'y' must be map");
+    EXPECT_ARG(vtsm_abi_opt_array(m, "y", &c, &here), "key 'y' must be array");
+
+    /* missing keys */
+    EXPECT_ARG(vtsm_abi_get_uint(m, "slot", &u), "missing key 'slot'");
+    EXPECT_ARG(vtsm_abi_get_bytes(m, "object", &p, &len), "missing key 'object'");
+    EXPECT_ARG(vtsm_abi_get_id(m, &u), "missing key 'id'");
+    /* too long for the caller's buffer */
+    char tiny[4];
+    EXPECT_ARG(vtsm_abi_get_tstr(m, "t", tiny, sizeof(tiny)), "key 't' longer than 3 bytes");
+    /* not a map at all */
+    const cbor_item_t *arr = vtsm_abi_find(m, "a");
+    EXPECT_ARG(vtsm_abi_get_uint(arr, "x", &u), "looking up 'x': not a map");
+
+    /* optional and absent: OK, outputs untouched */
+    u = 99;
+    here = true;
+    assert_int_equal(vtsm_abi_opt_uint(m, "absent", &u, &here), VTSM_OK);
+    assert_false(here);
+    assert_int_equal(u, 99);
+
+    /* and the right types work */
+    assert_int_equal(vtsm_abi_get_uint(m, "u", &u), VTSM_OK);
+    assert_int_equal(u, 7);
+    assert_int_equal(vtsm_abi_get_bool(m, "b", &b), VTSM_OK);
+    assert_true(b);
+    assert_int_equal(vtsm_abi_get_tstr(m, "t", s, sizeof(s)), VTSM_OK);
+    assert_string_equal(s, "dev0");
+    assert_int_equal(vtsm_abi_get_bytes(m, "y", &p, &len), VTSM_OK);
+    assert_int_equal(len, 3);
+    assert_int_equal(p[2], 3);
+    assert_int_equal(vtsm_abi_opt_map(m, "m", &c, &here), VTSM_OK);
+    assert_true(here);
+    assert_true(cbor_isa_map(c));
+    assert_int_equal(vtsm_abi_get_array(m, "a", &c), VTSM_OK);
+    assert_true(cbor_isa_array(c));
+    cbor_decref(&m);
+}
+
+static void test_check_keys(void **state)
+{
+    (void)state;
+    cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_DEVICE_CONNECT, 5);
+    assert_non_null(m);
+    assert_int_equal(vtsm_abi_put_tstr(m, "dev", "d"), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, "slot", 1), VTSM_OK);
+    assert_int_equal(vtsm_abi_check_keys(m, vtsm_abi_keys_device_connect), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bool(m, "ide", true), VTSM_OK);
+    EXPECT_ARG(vtsm_abi_check_keys(m, vtsm_abi_keys_device_connect),
+               "unknown key 'ide' for DEVICE_CONNECT");
+    cbor_decref(&m);
+
+    m = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_uint(m, "zzz", 1), VTSM_OK);
+    EXPECT_ARG(vtsm_abi_check_keys(m, vtsm_abi_keys_status), "unknown key 'zzz' for message");
+    cbor_decref(&m);
+}
+
+static void test_check_dev(void **state)
+{
+    (void)state;
+    assert_int_equal(vtsm_abi_check_dev("0000:01:00.0"), VTSM_OK);
+    assert_int_equal(vtsm_abi_check_dev("a-b_c.d:E9"), VTSM_OK);
+    char longest[VTSM_ABI_DEV_MAX + 2];
+    memset(longest, 'x', sizeof(longest));
+    longest[VTSM_ABI_DEV_MAX] = '\0';
+    assert_int_equal(vtsm_abi_check_dev(longest), VTSM_OK);
+    longest[VTSM_ABI_DEV_MAX] = 'x';
+    longest[VTSM_ABI_DEV_MAX + 1] = '\0';
+    EXPECT_ARG(vtsm_abi_check_dev(longest), "device name must be 1..64 characters");
+    EXPECT_ARG(vtsm_abi_check_dev(""), "device name must be 1..64 characters");
+    EXPECT_ARG(vtsm_abi_check_dev("a/b"), "device name may only hold [A-Za-z0-9:._-]");
+    EXPECT_ARG(vtsm_abi_check_dev("a b"), "device name may only hold [A-Za-z0-9:._-]");
+
+    cbor_item_t *m = vtsm_abi_map_new();
+    char dev[VTSM_ABI_DEV_BUF];
+    assert_int_equal(vtsm_abi_put_tstrn(m, "dev", "a\0b", 3), VTSM_OK);
+    EXPECT_ARG(vtsm_abi_get_dev(m, dev), "key 'dev' contains NUL");
+    assert_int_equal(vtsm_abi_put_tstr(m, "dev", "../x"), VTSM_OK);
+    EXPECT_ARG(vtsm_abi_get_dev(m, dev), "device name may only hold [A-Za-z0-9:._-]");
+    assert_int_equal(vtsm_abi_put_tstr(m, "dev", "pf0"), VTSM_OK);
+    assert_int_equal(vtsm_abi_get_dev(m, dev), VTSM_OK);
+    assert_string_equal(dev, "pf0");
+    cbor_decref(&m);
+}
+
+static void test_encode_refuses(void **state)
+{
+    (void)state;
+    struct vtsm_buf f = {0};
+    cbor_item_t *m = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_item(m, "f", cbor_build_float8(1.5)), VTSM_OK);
+    assert_int_equal(vtsm_abi_encode(m, &f), VTSM_E_INVAL);
+    cbor_decref(&m);
+    m = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_item(m, "t", cbor_build_tag(1, cbor_move(cbor_build_uint8(1)))),
+                     VTSM_OK);
+    assert_int_equal(vtsm_abi_encode(m, &f), VTSM_E_INVAL);
+    cbor_decref(&m);
+    m = cbor_new_definite_array(0);
+    assert_int_equal(vtsm_abi_encode(m, &f), VTSM_E_INVAL);
+    cbor_decref(&m);
+    /* payload over 4 MiB: five 1 MiB byte strings */
+    m = vtsm_abi_map_new();
+    uint8_t *mb = calloc(1, 1u << 20);
+    assert_non_null(mb);
+    char key[2] = "a";
+    for (int i = 0; i < 5; i++, key[0]++)
+        assert_int_equal(vtsm_abi_put_bytes(m, key, mb, 1u << 20), VTSM_OK);
+    vtsm_err_clear();
+    assert_int_equal(vtsm_abi_encode(m, &f), VTSM_E_ABI_OVERSIZED);
+    assert_int_equal(f.len, 0);
+    free(mb);
+    cbor_decref(&m);
+    vtsm_buf_free(&f);
+}
+
+/* ---- round trips ---- */
+
+static void test_encode_exact_bytes(void **state)
+{
+    (void)state;
+    cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_STATUS, 300);
+    struct vtsm_buf f = {0};
+    assert_int_equal(vtsm_abi_encode(m, &f), VTSM_OK);
+    static const uint8_t want[] = {0,    0,    0,   11,  0xa2, 0x62, 'o', 'p',
+                                   0x14, 0x62, 'i', 'd', 0x19, 0x01, 0x2c};
+    assert_int_equal(f.len, sizeof(want));
+    assert_memory_equal(f.data, want, sizeof(want));
+    cbor_decref(&m);
+    vtsm_buf_free(&f);
+}
+
+static void test_round_trip_messages(void **state)
+{
+    (void)state;
+    struct vtsm_buf f = {0};
+    cbor_item_t *back;
+    uint64_t u;
+    char s[64];
+
+    /* ERROR */
+    cbor_item_t *m = vtsm_abi_error_msg(9, VTSM_E_PEER_SIGNATURE, "CHALLENGE_AUTH signature");
+    assert_int_equal(vtsm_abi_encode(m, &f), VTSM_OK);
+    back = decode_ok(f.data + 4, f.len - 4);
+    struct vtsm_abi_error e;
+    assert_int_equal(vtsm_abi_parse_error(back, &e), VTSM_OK);
+    assert_int_equal(e.id, 9);
+    assert_int_equal(e.status, VTSM_E_PEER_SIGNATURE);
+    assert_int_equal(e.status_raw, (uint64_t)VTSM_E_PEER_SIGNATURE);
+    assert_string_equal(e.name, "peer_signature");
+    assert_string_equal(e.source, "peer");
+    assert_string_equal(e.detail, "CHALLENGE_AUTH signature");
+    cbor_decref(&m);
+    cbor_decref(&back);
+
+    /* RESULT with fields */
+    m = vtsm_abi_result_msg(11);
+    assert_int_equal(vtsm_abi_put_tstr(m, "state", "connected"), VTSM_OK);
+    cbor_item_t *alg = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_tstr(alg, "hash", "sha384"), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_item(m, "algorithms", alg), VTSM_OK);
+    cbor_item_t *arr = vtsm_abi_array_new();
+    assert_int_equal(vtsm_abi_push_uint(arr, 1), VTSM_OK);
+    assert_int_equal(vtsm_abi_push_tstr(arr, "x"), VTSM_OK);
+    assert_int_equal(vtsm_abi_push_bytes(arr, (const uint8_t *)"\x01", 1), VTSM_OK);
+    assert_int_equal(vtsm_abi_push_item(arr, vtsm_abi_map_new()), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_item(m, "blocks", arr), VTSM_OK);
+    assert_int_equal(vtsm_abi_encode(m, &f), VTSM_OK);
+    back = decode_ok(f.data + 4, f.len - 4);
+    assert_int_equal(vtsm_abi_get_op(back, &u), VTSM_OK);
+    assert_int_equal(u, VTSM_ABI_OP_RESULT);
+    assert_int_equal(vtsm_abi_get_id(back, &u), VTSM_OK);
+    assert_int_equal(u, 11);
+    assert_int_equal(vtsm_abi_get_uint(back, "status", &u), VTSM_OK);
+    assert_int_equal(u, 0);
+    const cbor_item_t *sub;
+    assert_int_equal(vtsm_abi_get_map(back, "algorithms", &sub), VTSM_OK);
+    assert_int_equal(vtsm_abi_get_tstr(sub, "hash", s, sizeof(s)), VTSM_OK);
+    assert_string_equal(s, "sha384");
+    assert_int_equal(vtsm_abi_get_array(back, "blocks", &sub), VTSM_OK);
+    assert_int_equal(cbor_array_size(sub), 4);
+    cbor_decref(&m);
+    cbor_decref(&back);
+
+    /* DOE_PENDING with a large object */
+    size_t olen = 1u << 20;
+    uint8_t *obj = malloc(olen);
+    for (size_t i = 0; i < olen; i++)
+        obj[i] = (uint8_t)(i * 7);
+    m = vtsm_abi_doe_pending_msg(3, "dev0", 2, obj, olen);
+    assert_int_equal(vtsm_abi_encode(m, &f), VTSM_OK);
+    back = decode_ok(f.data + 4, f.len - 4);
+    assert_int_equal(vtsm_abi_check_keys(back, (const char *const[]){"dev", "seq", "object", NULL}),
+                     VTSM_OK);
+    const uint8_t *p;
+    size_t len;
+    assert_int_equal(vtsm_abi_get_bytes(back, "object", &p, &len), VTSM_OK);
+    assert_int_equal(len, olen);
+    assert_memory_equal(p, obj, olen);
+    assert_int_equal(vtsm_abi_get_uint(back, "seq", &u), VTSM_OK);
+    assert_int_equal(u, 2);
+    free(obj);
+    cbor_decref(&m);
+    cbor_decref(&back);
+
+    /* HELLO, DOE_RESPONSE (object and error forms) */
+    m = vtsm_abi_hello_msg(1, VTSM_ABI_ROLE_HOST, "test");
+    assert_int_equal(vtsm_abi_check_keys(m, vtsm_abi_keys_hello), VTSM_OK);
+    assert_int_equal(vtsm_abi_get_tstr(m, "role", s, sizeof(s)), VTSM_OK);
+    assert_int_equal(vtsm_abi_role_parse(s), VTSM_ABI_ROLE_HOST);
+    assert_int_equal(vtsm_abi_get_array(m, "versions", &sub), VTSM_OK);
+    assert_int_equal(cbor_get_int(cbor_array_handle(sub)[0]), VTSM_ABI_VERSION);
+    cbor_decref(&m);
+    m = vtsm_abi_doe_response_msg(4, "d", 1, NULL, 0, "link down");
+    assert_int_equal(vtsm_abi_check_keys(m, vtsm_abi_keys_doe_response), VTSM_OK);
+    assert_int_equal(vtsm_abi_get_tstr(m, "error", s, sizeof(s)), VTSM_OK);
+    assert_string_equal(s, "link down");
+    assert_null(vtsm_abi_find(m, "object"));
+    cbor_decref(&m);
+    m = vtsm_abi_doe_response_msg(4, "d", 1, (const uint8_t *)"\1\0\1\0\2\0\0\0", 8, NULL);
+    assert_int_equal(vtsm_abi_get_bytes(m, "object", &p, &len), VTSM_OK);
+    assert_int_equal(len, 8);
+    assert_null(vtsm_abi_find(m, "error"));
+    cbor_decref(&m);
+    vtsm_buf_free(&f);
+}
+
+static void test_put_replaces(void **state)
+{
+    (void)state;
+    cbor_item_t *m = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_uint(m, "k", 1), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, "k", 2), VTSM_OK);
+    assert_int_equal(cbor_map_size(m), 1);
+    uint64_t u;
+    assert_int_equal(vtsm_abi_get_uint(m, "k", &u), VTSM_OK);
+    assert_int_equal(u, 2);
+    /* a failed build does not leak and reports E_NOMEM */
+    assert_int_equal(vtsm_abi_put_item(m, "x", NULL), VTSM_E_NOMEM);
+    cbor_decref(&m);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    assert_string_equal(vtsm_abi_op_name(VTSM_ABI_OP_DEVICE_CONNECT), "DEVICE_CONNECT");
+    assert_string_equal(vtsm_abi_op_name(0x82), "DOE_PENDING");
+    assert_null(vtsm_abi_op_name(0x30));
+    assert_null(vtsm_abi_op_name(UINT64_MAX));
+    assert_string_equal(vtsm_abi_role_name(VTSM_ABI_ROLE_GUEST), "guest");
+    assert_int_equal(vtsm_abi_role_parse("root"), VTSM_ABI_ROLE_NONE);
+}
+
+/* ---- incremental reader and blocking framing ---- */
+
+static void two_frames(struct vtsm_buf *out)
+{
+    struct vtsm_buf f = {0};
+    cbor_item_t *a = vtsm_abi_doe_pending_msg(1, "dev0", 1, (const uint8_t *)"abcdefgh", 8);
+    cbor_item_t *b = vtsm_abi_result_msg(2);
+    assert_int_equal(vtsm_abi_encode(a, &f), VTSM_OK);
+    assert_int_equal(vtsm_buf_set(out, f.data, f.len), VTSM_OK);
+    assert_int_equal(vtsm_abi_encode(b, &f), VTSM_OK);
+    assert_int_equal(vtsm_buf_append(out, f.data, f.len), VTSM_OK);
+    cbor_decref(&a);
+    cbor_decref(&b);
+    vtsm_buf_free(&f);
+}
+
+static void test_reader_byte_at_a_time(void **state)
+{
+    (void)state;
+    struct vtsm_buf wire = {0};
+    two_frames(&wire);
+    struct vtsm_abi_reader r;
+    vtsm_abi_reader_init(&r);
+    uint64_t ids[2];
+    int got = 0;
+    for (size_t i = 0; i < wire.len; i++) {
+        assert_int_equal(vtsm_abi_reader_feed(&r, wire.data + i, 1), VTSM_OK);
+        cbor_item_t *m = NULL;
+        const uint8_t *raw;
+        size_t rawlen;
+        bool whole = vtsm_abi_reader_frame(&r, &raw, &rawlen);
+        assert_int_equal(vtsm_abi_reader_next(&r, &m), VTSM_OK);
+        assert_int_equal(whole, m != NULL);
+        if (m) {
+            assert_true(got < 2);
+            assert_int_equal(vtsm_abi_get_id(m, &ids[got]), VTSM_OK);
+            got++;
+            cbor_decref(&m);
+        } else {
+            assert_true(vtsm_abi_reader_partial(&r));
+        }
+    }
+    assert_int_equal(got, 2);
+    assert_int_equal(ids[0], 1);
+    assert_int_equal(ids[1], 2);
+    assert_false(vtsm_abi_reader_partial(&r));
+    vtsm_abi_reader_free(&r);
+    vtsm_buf_free(&wire);
+}
+
+static void test_reader_skips_malformed(void **state)
+{
+    (void)state;
+    struct vtsm_abi_reader r;
+    vtsm_abi_reader_init(&r);
+    static const uint8_t bad[] = {0, 0, 0, 2, 0xa1, 0x01};
+    static const uint8_t good[] = {0, 0, 0, 4, 0xa1, 0x61, 'a', 0x01};
+    assert_int_equal(vtsm_abi_reader_feed(&r, bad, sizeof(bad)), VTSM_OK);
+    assert_int_equal(vtsm_abi_reader_feed(&r, good, sizeof(good)), VTSM_OK);
+    cbor_item_t *m = NULL;
+    assert_int_equal(vtsm_abi_reader_next(&r, &m), VTSM_E_ABI_MALFORMED);
+    assert_null(m);
+    assert_int_equal(vtsm_abi_reader_next(&r, &m), VTSM_OK);
+    assert_non_null(m);
+    cbor_decref(&m);
+    assert_int_equal(vtsm_abi_reader_next(&r, &m), VTSM_OK);
+    assert_null(m);
+    vtsm_abi_reader_free(&r);
+}
+
+static void test_reader_read_nonblocking(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+    struct vtsm_abi_reader r;
+    vtsm_abi_reader_init(&r);
+    cbor_item_t *m = NULL;
+    assert_int_equal(vtsm_abi_reader_read(&r, sv[0], &m), VTSM_OK); /* EAGAIN */
+    assert_null(m);
+
+    struct vtsm_buf wire = {0};
+    two_frames(&wire);
+    assert_int_equal(write(sv[1], wire.data, 5), 5);
+    assert_int_equal(vtsm_abi_reader_read(&r, sv[0], &m), VTSM_OK);
+    assert_null(m);
+    assert_int_equal(write(sv[1], wire.data + 5, wire.len - 5), (ssize_t)(wire.len - 5));
+    int got = 0;
+    for (;;) {
+        assert_int_equal(vtsm_abi_reader_read(&r, sv[0], &m), VTSM_OK);
+        if (!m)
+            break;
+        got++;
+        cbor_decref(&m);
+    }
+    assert_int_equal(got, 2);
+    /* EOF between frames, then inside one */
+    close(sv[1]);
+    assert_int_equal(vtsm_abi_reader_read(&r, sv[0], &m), VTSM_E_CLOSED);
+    close(sv[0]);
+    vtsm_abi_reader_free(&r);
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    vtsm_abi_reader_init(&r);
+    assert_int_equal(write(sv[1], wire.data, 6), 6);
+    close(sv[1]);
+    vtsm_err_clear();
+    assert_int_equal(vtsm_abi_reader_read(&r, sv[0], &m), VTSM_E_IO);
+    assert_detail_has("mid-frame");
+    close(sv[0]);
+    vtsm_abi_reader_free(&r);
+    vtsm_buf_free(&wire);
+}
+
+static void test_send_recv(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cbor_item_t *m = vtsm_abi_error_msg(0, VTSM_E_ABI_NO_HELLO, "HELLO must come first");
+    assert_int_equal(vtsm_abi_send(sv[1], m), VTSM_OK);
+    cbor_item_t *back = NULL;
+    assert_int_equal(vtsm_abi_recv(sv[0], &back, 1000), VTSM_OK);
+    struct vtsm_abi_error e;
+    assert_int_equal(vtsm_abi_parse_error(back, &e), VTSM_OK);
+    assert_string_equal(e.name, "abi_no_hello");
+    assert_string_equal(e.source, "abi");
+    cbor_decref(&back);
+    cbor_decref(&m);
+    /* nothing more: timeout, then EOF */
+    assert_int_equal(vtsm_abi_recv(sv[0], &back, 20), VTSM_E_TIMEOUT);
+    close(sv[1]);
+    assert_int_equal(vtsm_abi_recv(sv[0], &back, 1000), VTSM_E_CLOSED);
+    close(sv[0]);
+}
+
+/* ---- JSON ---- */
+
+static void test_json_exact(void **state)
+{
+    (void)state;
+    cbor_item_t *m = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_uint(m, "u", 18446744073709551615ull), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_item(m, "n", cbor_build_negint64(UINT64_MAX)), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_item(m, "n1", cbor_build_negint8(0)), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bool(m, "t", true), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bool(m, "f", false), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_tstr(m, "s", "q\"b\\n\n\r\t\b\f\x01\x1f\x7f/\xc3\xa9"), VTSM_OK);
+    static const uint8_t bytes[] = {0x00, 0x0f, 0xab, 0xff};
+    assert_int_equal(vtsm_abi_put_bytes(m, "b", bytes, sizeof(bytes)), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(m, "e", NULL, 0), VTSM_OK);
+    cbor_item_t *a = vtsm_abi_array_new();
+    assert_int_equal(vtsm_abi_push_uint(a, 1), VTSM_OK);
+    assert_int_equal(vtsm_abi_push_item(a, vtsm_abi_map_new()), VTSM_OK);
+    assert_int_equal(vtsm_abi_push_item(a, vtsm_abi_array_new()), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_item(m, "a", a), VTSM_OK);
+    cbor_item_t *sub = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_tstr(sub, "k\"", "v"), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_item(m, "m", sub), VTSM_OK);
+
+    char *j = json_of(m, false);
+    assert_string_equal(j,
+                        "{\"u\":18446744073709551615,\"n\":-18446744073709551616,\"n1\":-1,"
+                        "\"t\":true,\"f\":false,"
+                        "\"s\":\"q\\\"b\\\\n\\n\\r\\t\\b\\f\\u0001\\u001f\x7f/\xc3\xa9\","
+                        "\"b\":\"000fabff\",\"e\":\"\",\"a\":[1,{},[]],\"m\":{\"k\\\"\":\"v\"}}");
+    free(j);
+
+    cbor_item_t *small = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_uint(small, "x", 1), VTSM_OK);
+    a = vtsm_abi_array_new();
+    assert_int_equal(vtsm_abi_push_bytes(a, bytes, 2), VTSM_OK);
+    assert_int_equal(vtsm_abi_push_item(a, vtsm_abi_map_new()), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_item(small, "a", a), VTSM_OK);
+    sub = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_bool(sub, "ok", true), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_item(small, "m", sub), VTSM_OK);
+    j = json_of(small, true);
+    assert_string_equal(j, "{\n"
+                           "  \"x\": 1,\n"
+                           "  \"a\": [\n"
+                           "    \"000f\",\n"
+                           "    {}\n"
+                           "  ],\n"
+                           "  \"m\": {\n"
+                           "    \"ok\": true\n"
+                           "  }\n"
+                           "}");
+    free(j);
+    cbor_decref(&small);
+    cbor_decref(&m);
+
+    cbor_item_t *empty = vtsm_abi_map_new();
+    j = json_of(empty, true);
+    assert_string_equal(j, "{}");
+    free(j);
+    cbor_decref(&empty);
+}
+
+/* The numeric status values are part of the ABI (docs/abi.md section 10): pin them. */
+static void test_status_numbers_stable(void **state)
+{
+    (void)state;
+    static const struct {
+        int value;
+        const char *name;
+    } abi_v1[] = {
+        {0, "ok"},
+        {1, "nomem"},
+        {2, "inval"},
+        {3, "state"},
+        {4, "busy"},
+        {5, "not_found"},
+        {6, "exists"},
+        {7, "too_small"},
+        {8, "unsupported"},
+        {9, "internal"},
+        {10, "limit"},
+        {11, "aborted"},
+        {12, "config"},
+        {13, "crypto"},
+        {14, "io"},
+        {15, "closed"},
+        {16, "timeout"},
+        {17, "doe_truncated"},
+        {18, "doe_misaligned"},
+        {19, "doe_oversized"},
+        {20, "doe_header"},
+        {21, "doe_host"},
+        {22, "peer_malformed"},
+        {23, "peer_truncated"},
+        {24, "peer_unexpected"},
+        {25, "peer_error"},
+        {26, "peer_version"},
+        {27, "peer_algo"},
+        {28, "peer_caps"},
+        {29, "peer_signature"},
+        {30, "peer_hmac"},
+        {31, "peer_chain"},
+        {32, "peer_untrusted"},
+        {33, "peer_digest"},
+        {34, "peer_session_id"},
+        {35, "peer_decrypt"},
+        {36, "peer_nonce"},
+        {37, "peer_not_ready"},
+        {38, "peer_oversized"},
+        {39, "peer_nak"},
+        {40, "peer_state"},
+        {41, "abi_malformed"},
+        {42, "abi_unknown_op"},
+        {43, "abi_version"},
+        {44, "abi_role"},
+        {45, "abi_no_hello"},
+        {46, "abi_arg"},
+        {47, "abi_oversized"},
+        {48, "abi_sequence"},
+        {49, "policy_refused"},
+        {50, "no_stream"},
+        {51, "not_owner"},
+        {52, "auth"},
+        {53, "replay"},
+    };
+    for (size_t i = 0; i < sizeof(abi_v1) / sizeof(abi_v1[0]); i++) {
+        vtsm_status st = vtsm_status_from_name(abi_v1[i].name);
+        if ((int)st != abi_v1[i].value)
+            fail_msg("status '%s' is %d, ABI v1 says %d", abi_v1[i].name, (int)st, abi_v1[i].value);
+    }
+    assert_true(VTSM_STATUS_COUNT_ >= (int)(sizeof(abi_v1) / sizeof(abi_v1[0])));
+    /* and what goes on the wire */
+    cbor_item_t *m = vtsm_abi_error_msg(1, VTSM_E_ABI_MALFORMED, "x");
+    uint64_t u;
+    assert_int_equal(vtsm_abi_get_uint(m, "status", &u), VTSM_OK);
+    assert_int_equal(u, 41);
+    cbor_decref(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_frame_truncated),
+        cmocka_unit_test(test_frame_length_zero),
+        cmocka_unit_test(test_frame_oversized),
+        cmocka_unit_test(test_trailing_bytes),
+        cmocka_unit_test(test_not_a_map),
+        cmocka_unit_test(test_non_text_key),
+        cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_indefinite),
+        cmocka_unit_test(test_tag),
+        cmocka_unit_test(test_float_and_simple),
+        cmocka_unit_test(test_depth_bomb),
+        cmocka_unit_test(test_huge_counts),
+        cmocka_unit_test(test_item_count),
+        cmocka_unit_test(test_bstr_limit),
+        cmocka_unit_test(test_tstr_limit_and_utf8),
+        cmocka_unit_test(test_getter_wrong_types),
+        cmocka_unit_test(test_check_keys),
+        cmocka_unit_test(test_check_dev),
+        cmocka_unit_test(test_encode_refuses),
+        cmocka_unit_test(test_encode_exact_bytes),
+        cmocka_unit_test(test_round_trip_messages),
+        cmocka_unit_test(test_put_replaces),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_status_numbers_stable),
+        cmocka_unit_test(test_reader_byte_at_a_time),
+        cmocka_unit_test(test_reader_skips_malformed),
+        cmocka_unit_test(test_reader_read_nonblocking),
+        cmocka_unit_test(test_send_recv),
+        cmocka_unit_test(test_json_exact),
+    };
+    return cmocka_run_group_tests_name("abi", tests, NULL, NULL);
+}

@@ -1,0 +1,1061 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Host shim against a fake TSM that speaks the socket ABI from a test thread, and the
+ * DOE TCP backend against a tiny spdm-emu-protocol responder on 127.0.0.1 port 0.
+ * Failure paths first.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "vtsm_abi.h"
+#include "vtsm_host.h"
+#include "vtsm_sock.h"
+
+/* ------------------------------------------------------------------ fake TSM */
+
+/*
+ * The fake runs a script in its own thread. cmocka asserts must not run there, so a
+ * failed expectation is recorded in err and the script stops; the test thread checks
+ * err after joining.
+ */
+struct fake {
+    int fd;  /* the TSM's end */
+    int lfd; /* listening Unix socket, or -1 */
+    pthread_t th;
+    void (*script)(struct fake *f);
+    char err[512];
+    /* scenario knobs and observations */
+    uint64_t hello_version;
+    const char *error_name_seen;
+    char doe_error_seen[256];
+    cbor_item_t *request_seen; /* last verb request received (for option checks) */
+};
+
+#define FK_CHECK(f, cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            if (!(f)->err[0])                                                                      \
+                snprintf((f)->err, sizeof((f)->err), "%s:%d: %s (%s)", __FILE__, __LINE__, #cond,  \
+                         vtsm_err_detail());                                                       \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+static cbor_item_t *fk_recv(struct fake *f, unsigned op)
+{
+    cbor_item_t *m = NULL;
+    vtsm_status st = vtsm_abi_recv(f->fd, &m, 5000);
+    uint64_t got = 0;
+    if (st != VTSM_OK || vtsm_abi_get_op(m, &got) != VTSM_OK || got != op) {
+        if (!f->err[0])
+            snprintf(f->err, sizeof(f->err), "fake expected op 0x%x, got status %s op 0x%llx", op,
+                     vtsm_status_name(st), (unsigned long long)got);
+        if (m)
+            cbor_decref(&m);
+        return NULL;
+    }
+    return m;
+}
+
+static bool fk_send(struct fake *f, cbor_item_t *m)
+{
+    vtsm_status st = m ? vtsm_abi_send(f->fd, m) : VTSM_E_NOMEM;
+    if (m)
+        cbor_decref(&m);
+    if (st != VTSM_OK && !f->err[0])
+        snprintf(f->err, sizeof(f->err), "fake send failed: %s", vtsm_status_name(st));
+    return st == VTSM_OK;
+}
+
+static uint64_t id_of(const cbor_item_t *m)
+{
+    uint64_t id = 0;
+    vtsm_abi_get_id(m, &id);
+    return id;
+}
+
+/* HELLO as host offering version 1 -> RESULT {version 1, tsm}. */
+static bool fk_hello(struct fake *f)
+{
+    cbor_item_t *m = fk_recv(f, VTSM_ABI_OP_HELLO);
+    if (!m)
+        return false;
+    char role[16] = "";
+    const cbor_item_t *vers = NULL;
+    bool ok = vtsm_abi_check_keys(m, vtsm_abi_keys_hello) == VTSM_OK &&
+              vtsm_abi_get_tstr(m, "role", role, sizeof(role)) == VTSM_OK &&
+              strcmp(role, "host") == 0 && vtsm_abi_get_array(m, "versions", &vers) == VTSM_OK &&
+              cbor_array_size(vers) == 1 && cbor_get_int(cbor_array_handle(vers)[0]) == 1;
+    cbor_item_t *r = vtsm_abi_result_msg(id_of(m));
+    vtsm_abi_put_uint(r, "version", f->hello_version ? f->hello_version : 1);
+    vtsm_abi_put_tstr(r, "tsm", "fake-tsm 0.0");
+    cbor_decref(&m);
+    if (!ok) {
+        snprintf(f->err, sizeof(f->err), "bad HELLO");
+        cbor_decref(&r);
+        return false;
+    }
+    return fk_send(f, r);
+}
+
+/* The DOE objects the fake asks for, and what the device callbacks answer. */
+static void make_obj(uint8_t obj[12], uint8_t tag)
+{
+    static const uint8_t hdr[8] = {0x01, 0x00, 0x01, 0x00, 0x03, 0x00, 0x00, 0x00};
+    memcpy(obj, hdr, 8);
+    obj[8] = 0x12;
+    obj[9] = 0x84;
+    obj[10] = tag;
+    obj[11] = 0;
+}
+
+static void transform(const uint8_t *req, size_t n, uint8_t *rsp)
+{
+    memcpy(rsp, req, n);
+    rsp[9] = 0x04; /* response code */
+    rsp[11] = (uint8_t)(req[10] ^ 0xa5);
+}
+
+/* Send DOE_PENDING and check the DOE_RESPONSE carries transform(obj) for the same
+ * id/dev/seq. */
+static bool fk_exchange(struct fake *f, uint64_t id, const char *dev, uint64_t seq, uint8_t tag)
+{
+    uint8_t obj[12], want[12];
+    make_obj(obj, tag);
+    transform(obj, sizeof(obj), want);
+    if (!fk_send(f, vtsm_abi_doe_pending_msg(id, dev, seq, obj, sizeof(obj))))
+        return false;
+    cbor_item_t *r = fk_recv(f, VTSM_ABI_OP_DOE_RESPONSE);
+    if (!r)
+        return false;
+    char rdev[VTSM_ABI_DEV_BUF] = "";
+    uint64_t rseq = 0;
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    bool ok = vtsm_abi_check_keys(r, vtsm_abi_keys_doe_response) == VTSM_OK && id_of(r) == id &&
+              vtsm_abi_get_dev(r, rdev) == VTSM_OK && !strcmp(rdev, dev) &&
+              vtsm_abi_get_uint(r, "seq", &rseq) == VTSM_OK && rseq == seq &&
+              vtsm_abi_get_bytes(r, "object", &p, &n) == VTSM_OK && n == sizeof(want) &&
+              memcmp(p, want, n) == 0 && !vtsm_abi_find(r, "error");
+    if (!ok)
+        snprintf(f->err, sizeof(f->err), "bad DOE_RESPONSE for id %llu seq %llu",
+                 (unsigned long long)id, (unsigned long long)seq);
+    cbor_decref(&r);
+    return ok;
+}
+
+static cbor_item_t *connect_result(uint64_t id, const char *dev)
+{
+    cbor_item_t *r = vtsm_abi_result_msg(id);
+    vtsm_abi_put_tstr(r, "dev", dev);
+    vtsm_abi_put_tstr(r, "state", "connected");
+    vtsm_abi_put_uint(r, "version", 0x12);
+    return r;
+}
+
+static void *fake_main(void *arg)
+{
+    struct fake *f = arg;
+    if (f->lfd >= 0) {
+        f->fd = accept(f->lfd, NULL, NULL);
+        if (f->fd < 0) {
+            snprintf(f->err, sizeof(f->err), "accept: %s", strerror(errno));
+            return NULL;
+        }
+    }
+    f->script(f);
+    return NULL;
+}
+
+/* Start a fake on a socketpair; *client_fd is the host's end. */
+static struct fake *fake_start(void (*script)(struct fake *), int *client_fd)
+{
+    struct fake *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    f->fd = sv[1];
+    f->lfd = -1;
+    f->script = script;
+    *client_fd = sv[0];
+    return f;
+}
+
+static void fake_run(struct fake *f)
+{
+    assert_int_equal(pthread_create(&f->th, NULL, fake_main, f), 0);
+}
+
+/* Join and check the script's expectations. */
+static void fake_join(struct fake *f)
+{
+    pthread_join(f->th, NULL);
+    if (f->err[0])
+        fail_msg("fake TSM: %s", f->err);
+}
+
+static void fake_free(struct fake *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    if (f->lfd >= 0)
+        close(f->lfd);
+    if (f->request_seen)
+        cbor_decref(&f->request_seen);
+    free(f);
+}
+
+static void fake_finish(struct fake *f)
+{
+    fake_join(f);
+    fake_free(f);
+}
+
+/* ------------------------------------------------------------------ device callbacks */
+
+struct dev {
+    const char *name;
+    int calls;
+    int fail_rc;
+};
+
+static int dev_doe(void *ctx, const uint8_t *req, size_t req_len, uint8_t *rsp, size_t *rsp_len)
+{
+    struct dev *d = ctx;
+    d->calls++;
+    if (d->fail_rc)
+        return d->fail_rc;
+    if (*rsp_len != VTSM_HOST_DOE_RSP_CAP || req_len > *rsp_len)
+        return -EINVAL;
+    transform(req, req_len, rsp);
+    *rsp_len = req_len;
+    return 0;
+}
+
+static struct vtsm_host *open_host(int fd)
+{
+    struct vtsm_host *h = NULL;
+    vtsm_status st = vtsm_host_open_fd(fd, &h);
+    if (st != VTSM_OK)
+        fail_msg("open: %s: %s", vtsm_status_name(st), vtsm_err_detail());
+    vtsm_host_set_timeout(h, 5000);
+    return h;
+}
+
+/* ------------------------------------------------------------------ failure paths */
+
+static void script_hello_refused(struct fake *f)
+{
+    cbor_item_t *m = fk_recv(f, VTSM_ABI_OP_HELLO);
+    FK_CHECK(f, m);
+    fk_send(f, vtsm_abi_error_msg(id_of(m), VTSM_E_ABI_VERSION, "no common ABI version"));
+    cbor_decref(&m);
+}
+
+static void test_hello_refused(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_hello_refused, &fd);
+    fake_run(f);
+    struct vtsm_host *h = (struct vtsm_host *)0x1;
+    vtsm_err_clear();
+    assert_int_equal(vtsm_host_open_fd(fd, &h), VTSM_E_ABI_VERSION);
+    assert_null(h);
+    assert_string_equal(vtsm_err_detail(), "no common ABI version");
+    fake_finish(f);
+}
+
+static void script_hello_wrong_version(struct fake *f)
+{
+    f->hello_version = 2;
+    fk_hello(f);
+}
+
+static void test_hello_wrong_version(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_hello_wrong_version, &fd);
+    fake_run(f);
+    struct vtsm_host *h = NULL;
+    assert_int_equal(vtsm_host_open_fd(fd, &h), VTSM_E_ABI_VERSION);
+    assert_null(h);
+    fake_finish(f);
+}
+
+static void test_open_unreachable(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vtsm-host-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/none.sock", dir);
+    struct vtsm_host *h = NULL;
+    assert_int_equal(vtsm_host_open(path, &h), VTSM_E_CLOSED);
+    assert_null(h);
+    assert_non_null(strstr(vtsm_err_detail(), "cannot reach the TSM"));
+    rmdir(dir);
+}
+
+static void script_error(struct fake *f)
+{
+    FK_CHECK(f, fk_hello(f));
+    cbor_item_t *m = fk_recv(f, VTSM_ABI_OP_DEVICE_CONNECT);
+    FK_CHECK(f, m);
+    uint64_t id = id_of(m);
+    cbor_decref(&m);
+    FK_CHECK(f, fk_exchange(f, id, "dev0", 1, 7));
+    fk_send(f, vtsm_abi_error_msg(id, VTSM_E_PEER_SIGNATURE,
+                                  "CHALLENGE_AUTH signature (DSP0274 10.8)"));
+}
+
+static void test_error_propagates(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_error, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    struct dev d = {"dev0", 0, 0};
+    assert_int_equal(vtsm_host_register_doe(h, "dev0", dev_doe, &d), VTSM_OK);
+    cbor_item_t *res = (cbor_item_t *)0x1;
+    assert_int_equal(vtsm_host_device_connect(h, "dev0", NULL, &res), VTSM_E_PEER_SIGNATURE);
+    assert_null(res);
+    const struct vtsm_host_error *e = vtsm_host_last_error(h);
+    assert_int_equal(e->status, VTSM_E_PEER_SIGNATURE);
+    assert_string_equal(e->name, "peer_signature");
+    assert_string_equal(e->source, "peer");
+    assert_string_equal(e->detail, "CHALLENGE_AUTH signature (DSP0274 10.8)");
+    assert_true(e->from_tsm);
+    assert_int_equal(d.calls, 1);
+    vtsm_host_close(h);
+    fake_finish(f);
+}
+
+/* DOE_PENDING for a device without a callback: answered with the error text. */
+static void script_no_callback(struct fake *f)
+{
+    FK_CHECK(f, fk_hello(f));
+    cbor_item_t *m = fk_recv(f, VTSM_ABI_OP_DEVICE_RECLAIM);
+    FK_CHECK(f, m);
+    uint64_t id = id_of(m);
+    cbor_decref(&m);
+    uint8_t obj[12];
+    make_obj(obj, 1);
+    FK_CHECK(f, fk_send(f, vtsm_abi_doe_pending_msg(id, "devX", 1, obj, sizeof(obj))));
+    cbor_item_t *r = fk_recv(f, VTSM_ABI_OP_DOE_RESPONSE);
+    FK_CHECK(f, r);
+    uint64_t seq = 0;
+    FK_CHECK(f, id_of(r) == id);
+    FK_CHECK(f, vtsm_abi_get_uint(r, "seq", &seq) == VTSM_OK && seq == 1);
+    FK_CHECK(f, vtsm_abi_find(r, "object") == NULL);
+    vtsm_abi_get_tstr(r, "error", f->doe_error_seen, sizeof(f->doe_error_seen));
+    cbor_decref(&r);
+    fk_send(f, vtsm_abi_error_msg(id, VTSM_E_DOE_HOST, f->doe_error_seen));
+}
+
+static void test_no_callback(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_no_callback, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    assert_int_equal(vtsm_host_device_reclaim(h, "devX", NULL), VTSM_E_DOE_HOST);
+    assert_string_equal(vtsm_host_last_error(h)->detail, "no DOE callback registered");
+    assert_string_equal(vtsm_host_last_error(h)->source, "transport");
+    vtsm_host_close(h);
+    assert_string_equal(f->doe_error_seen, "no DOE callback registered");
+    fake_finish(f);
+}
+
+/* A failing callback: the TSM hears "DOE exchange failed: <strerror>". */
+static void test_callback_failure(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_no_callback, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    struct dev d = {"devX", 0, -EIO};
+    assert_int_equal(vtsm_host_register_doe(h, "devX", dev_doe, &d), VTSM_OK);
+    assert_int_equal(vtsm_host_device_reclaim(h, "devX", NULL), VTSM_E_DOE_HOST);
+    assert_int_equal(d.calls, 1);
+    vtsm_host_close(h);
+    assert_string_equal(f->doe_error_seen, "DOE exchange failed: Input/output error");
+    fake_finish(f);
+}
+
+/* The TSM goes away in the middle of a verb. */
+static void script_vanish(struct fake *f)
+{
+    FK_CHECK(f, fk_hello(f));
+    cbor_item_t *m = fk_recv(f, VTSM_ABI_OP_DEVICE_CONNECT);
+    FK_CHECK(f, m);
+    cbor_decref(&m);
+    close(f->fd);
+    f->fd = -1;
+}
+
+static void test_tsm_vanishes(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_vanish, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    assert_int_equal(vtsm_host_device_connect(h, "dev0", NULL, NULL), VTSM_E_CLOSED);
+    const struct vtsm_host_error *e = vtsm_host_last_error(h);
+    assert_string_equal(e->source, "transport");
+    assert_false(e->from_tsm);
+    /* the handle stays closed */
+    assert_int_equal(vtsm_host_status(h, NULL, NULL), VTSM_E_CLOSED);
+    assert_int_equal(vtsm_host_dispatch(h), VTSM_E_CLOSED);
+    vtsm_host_close(h);
+    fake_finish(f);
+}
+
+/* The TSM never answers: the blocking call gives up after the timeout, and a late
+ * DOE_PENDING for the abandoned verb is refused. */
+static void script_silent(struct fake *f)
+{
+    FK_CHECK(f, fk_hello(f));
+    cbor_item_t *m = fk_recv(f, VTSM_ABI_OP_STATUS);
+    FK_CHECK(f, m);
+    uint64_t id = id_of(m);
+    cbor_decref(&m);
+    /* wait for the host to give up, then ask for DOE about the dead verb */
+    m = fk_recv(f, VTSM_ABI_OP_STATUS);
+    FK_CHECK(f, m);
+    uint64_t id2 = id_of(m);
+    cbor_decref(&m);
+    uint8_t obj[12];
+    make_obj(obj, 2);
+    FK_CHECK(f, fk_send(f, vtsm_abi_doe_pending_msg(id, "dev0", 1, obj, sizeof(obj))));
+    cbor_item_t *r = fk_recv(f, VTSM_ABI_OP_DOE_RESPONSE);
+    FK_CHECK(f, r);
+    vtsm_abi_get_tstr(r, "error", f->doe_error_seen, sizeof(f->doe_error_seen));
+    cbor_decref(&r);
+    cbor_item_t *res = vtsm_abi_result_msg(id2);
+    vtsm_abi_put_item(res, "devices", vtsm_abi_array_new());
+    fk_send(f, res);
+}
+
+static void test_timeout(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_silent, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    struct dev d = {"dev0", 0, 0};
+    assert_int_equal(vtsm_host_register_doe(h, "dev0", dev_doe, &d), VTSM_OK);
+    vtsm_host_set_timeout(h, 100);
+    assert_int_equal(vtsm_host_status(h, NULL, NULL), VTSM_E_TIMEOUT);
+    assert_string_equal(vtsm_host_last_error(h)->name, "timeout");
+    assert_int_equal(vtsm_host_pending(h), 0);
+    vtsm_host_set_timeout(h, 5000);
+    cbor_item_t *res = NULL;
+    assert_int_equal(vtsm_host_status(h, NULL, &res), VTSM_OK);
+    assert_non_null(res);
+    cbor_decref(&res);
+    assert_int_equal(d.calls, 0);
+    vtsm_host_close(h);
+    assert_string_equal(f->doe_error_seen, "no such request in flight");
+    fake_finish(f);
+}
+
+static void script_hello_only(struct fake *f)
+{
+    fk_hello(f);
+}
+
+static void test_local_argument_checks(void **state)
+{
+    (void)state;
+    int fd;
+    /* the fake only answers HELLO: nothing else may reach it */
+    struct fake *f = fake_start(script_hello_only, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    assert_int_equal(vtsm_host_register_doe(h, "bad/name", dev_doe, NULL), VTSM_E_ABI_ARG);
+    assert_string_equal(vtsm_host_last_error(h)->detail,
+                        "device name may only hold [A-Za-z0-9:._-]");
+    assert_int_equal(vtsm_host_device_add(h, "", 0), VTSM_E_ABI_ARG);
+    struct vtsm_host_connect_opts o = {.slot = 8};
+    assert_int_equal(vtsm_host_device_connect(h, "dev0", &o, NULL), VTSM_E_ABI_ARG);
+    assert_string_equal(vtsm_host_last_error(h)->detail, "slot 8 out of range 0..7");
+    assert_int_equal(vtsm_host_call(h, VTSM_ABI_OP_HELLO, NULL, NULL), VTSM_E_INVAL);
+    assert_int_equal(vtsm_host_call(h, VTSM_ABI_OP_RESULT, NULL, NULL), VTSM_E_INVAL);
+    assert_int_equal(vtsm_host_pending(h), 0);
+    /* unregistering an unknown device is fine */
+    assert_int_equal(vtsm_host_register_doe(h, "dev0", NULL, NULL), VTSM_OK);
+    vtsm_host_close(h);
+    fake_finish(f);
+}
+
+/* ------------------------------------------------------------------ success paths */
+
+static void script_connect(struct fake *f)
+{
+    FK_CHECK(f, fk_hello(f));
+    cbor_item_t *m = fk_recv(f, VTSM_ABI_OP_DEVICE_CONNECT);
+    FK_CHECK(f, m);
+    f->request_seen = m;
+    uint64_t id = id_of(m);
+    char dev[VTSM_ABI_DEV_BUF] = "";
+    FK_CHECK(f, vtsm_abi_get_dev(m, dev) == VTSM_OK);
+    FK_CHECK(f, fk_exchange(f, id, dev, 1, 0x10));
+    FK_CHECK(f, fk_exchange(f, id, dev, 2, 0x20));
+    fk_send(f, connect_result(id, dev));
+}
+
+struct trace_rec {
+    int n[5];
+    size_t doe_bytes;
+    bool frames_decode;
+    uint64_t ops_to[8], ops_from[8];
+};
+
+static void recorder(void *ctx, enum vtsm_host_trace_dir dir, const char *dev, const uint8_t *p,
+                     size_t len)
+{
+    struct trace_rec *t = ctx;
+    int k = t->n[dir]++;
+    if (dir == VTSM_HOST_TRACE_DOE_REQ || dir == VTSM_HOST_TRACE_DOE_RSP) {
+        if (!dev || strcmp(dev, "dev0"))
+            t->frames_decode = false;
+        t->doe_bytes += len;
+        return;
+    }
+    if (dev || len < 4 || vtsm_get_be32(p) != len - 4) {
+        t->frames_decode = false;
+        return;
+    }
+    cbor_item_t *m = NULL;
+    uint64_t op = 0;
+    if (vtsm_abi_decode(p + 4, len - 4, &m) != VTSM_OK || vtsm_abi_get_op(m, &op) != VTSM_OK)
+        t->frames_decode = false;
+    if (k < 8)
+        (dir == VTSM_HOST_TRACE_TO_TSM ? t->ops_to : t->ops_from)[k] = op;
+    if (m)
+        cbor_decref(&m);
+}
+
+static void test_connect_blocking(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_connect, &fd);
+    fake_run(f);
+    struct trace_rec t = {.frames_decode = true};
+    struct vtsm_host *h = NULL;
+    /* the recorder sees every frame from HELLO on */
+    struct vtsm_host_config cfg = {
+        .use_fd = true, .fd = fd, .client = "test", .trace = recorder, .trace_ctx = &t};
+    assert_int_equal(vtsm_host_open_cfg(&cfg, &h), VTSM_OK);
+    vtsm_host_set_timeout(h, 5000);
+    assert_int_equal(vtsm_host_abi_version(h), 1);
+    assert_string_equal(vtsm_host_tsm_name(h), "fake-tsm 0.0");
+    struct dev d = {"dev0", 0, 0};
+    assert_int_equal(vtsm_host_register_doe(h, "dev0", dev_doe, &d), VTSM_OK);
+
+    cbor_item_t *extra = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_bool(extra, "ide", true), VTSM_OK);
+    struct vtsm_host_connect_opts o = {
+        .slot = 3,
+        .allow_untrusted = true,
+        .min_version = 0x12,
+        .max_version = 0x13,
+        .asym = "ecdsa-p256",
+        .hash = "sha256",
+        .extra = extra,
+    };
+    cbor_item_t *res = NULL;
+    vtsm_status st = vtsm_host_device_connect(h, "dev0", &o, &res);
+    if (st != VTSM_OK)
+        fail_msg("connect: %s: %s", vtsm_status_name(st), vtsm_host_last_error(h)->detail);
+    cbor_decref(&extra);
+    assert_non_null(res);
+    char s[32];
+    assert_int_equal(vtsm_abi_get_tstr(res, "state", s, sizeof(s)), VTSM_OK);
+    assert_string_equal(s, "connected");
+    cbor_decref(&res);
+    assert_int_equal(d.calls, 2);
+    assert_int_equal(vtsm_host_pending(h), 0);
+
+    /* trace saw every frame, in order, and every DOE object */
+    assert_true(t.frames_decode);
+    assert_int_equal(t.n[VTSM_HOST_TRACE_TO_TSM], 4);
+    assert_int_equal(t.n[VTSM_HOST_TRACE_FROM_TSM], 4);
+    assert_int_equal(t.n[VTSM_HOST_TRACE_DOE_REQ], 2);
+    assert_int_equal(t.n[VTSM_HOST_TRACE_DOE_RSP], 2);
+    assert_int_equal(t.doe_bytes, 4 * 12);
+    assert_int_equal(t.ops_to[0], VTSM_ABI_OP_HELLO);
+    assert_int_equal(t.ops_to[1], VTSM_ABI_OP_DEVICE_CONNECT);
+    assert_int_equal(t.ops_to[2], VTSM_ABI_OP_DOE_RESPONSE);
+    assert_int_equal(t.ops_to[3], VTSM_ABI_OP_DOE_RESPONSE);
+    assert_int_equal(t.ops_from[0], VTSM_ABI_OP_RESULT);
+    assert_int_equal(t.ops_from[1], VTSM_ABI_OP_DOE_PENDING);
+    assert_int_equal(t.ops_from[2], VTSM_ABI_OP_DOE_PENDING);
+    assert_int_equal(t.ops_from[3], VTSM_ABI_OP_RESULT);
+    vtsm_host_close(h);
+
+    /* the request carried exactly the options */
+    fake_join(f);
+    const cbor_item_t *rq = f->request_seen;
+    assert_non_null(rq);
+    const char *const keys[] = {"dev",         "slot",        "allow_untrusted",
+                                "min_version", "max_version", "asym",
+                                "hash",        "ide",         NULL};
+    assert_int_equal(vtsm_abi_check_keys(rq, keys), VTSM_OK);
+    uint64_t u;
+    bool b;
+    assert_int_equal(vtsm_abi_get_uint(rq, "slot", &u), VTSM_OK);
+    assert_int_equal(u, 3);
+    assert_int_equal(vtsm_abi_get_bool(rq, "allow_untrusted", &b), VTSM_OK);
+    assert_true(b);
+    assert_int_equal(vtsm_abi_get_uint(rq, "min_version", &u), VTSM_OK);
+    assert_int_equal(u, 0x12);
+    assert_int_equal(vtsm_abi_get_uint(rq, "max_version", &u), VTSM_OK);
+    assert_int_equal(u, 0x13);
+    assert_int_equal(vtsm_abi_get_tstr(rq, "asym", s, sizeof(s)), VTSM_OK);
+    assert_string_equal(s, "ecdsa-p256");
+    assert_int_equal(vtsm_abi_get_tstr(rq, "hash", s, sizeof(s)), VTSM_OK);
+    assert_string_equal(s, "sha256");
+    assert_int_equal(vtsm_abi_get_bool(rq, "ide", &b), VTSM_OK);
+    fake_free(f);
+}
+
+/* Default options send only "dev". */
+static void test_connect_default_opts(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_connect, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    struct dev d = {"0000:03:00.0", 0, 0};
+    assert_int_equal(vtsm_host_register_doe(h, d.name, dev_doe, &d), VTSM_OK);
+    assert_int_equal(vtsm_host_device_connect(h, d.name, NULL, NULL), VTSM_OK);
+    vtsm_host_close(h);
+    fake_join(f);
+    assert_int_equal(vtsm_abi_check_keys(f->request_seen, vtsm_abi_keys_device_remove), VTSM_OK);
+    fake_free(f);
+}
+
+/* Two devices in flight on one connection, their exchanges interleaved. */
+static void script_two(struct fake *f)
+{
+    FK_CHECK(f, fk_hello(f));
+    cbor_item_t *a = fk_recv(f, VTSM_ABI_OP_DEVICE_CONNECT);
+    FK_CHECK(f, a);
+    cbor_item_t *b = fk_recv(f, VTSM_ABI_OP_DEVICE_RECLAIM);
+    if (!b)
+        cbor_decref(&a);
+    FK_CHECK(f, b);
+    uint64_t ida = id_of(a), idb = id_of(b);
+    char deva[VTSM_ABI_DEV_BUF] = "", devb[VTSM_ABI_DEV_BUF] = "";
+    vtsm_abi_get_dev(a, deva);
+    vtsm_abi_get_dev(b, devb);
+    cbor_decref(&a);
+    cbor_decref(&b);
+    FK_CHECK(f, ida != idb && !strcmp(deva, "devA") && !strcmp(devb, "devB"));
+
+    /* both pendings out before either answer is read */
+    uint8_t oa[12], ob[12], want[12];
+    make_obj(oa, 0xa1);
+    make_obj(ob, 0xb1);
+    FK_CHECK(f, fk_send(f, vtsm_abi_doe_pending_msg(idb, "devB", 1, ob, sizeof(ob))));
+    FK_CHECK(f, fk_send(f, vtsm_abi_doe_pending_msg(ida, "devA", 1, oa, sizeof(oa))));
+    for (int i = 0; i < 2; i++) {
+        cbor_item_t *r = fk_recv(f, VTSM_ABI_OP_DOE_RESPONSE);
+        FK_CHECK(f, r);
+        uint64_t id = id_of(r);
+        const uint8_t *p = NULL;
+        size_t n = 0;
+        transform(id == ida ? oa : ob, 12, want);
+        bool ok = (id == ida || id == idb) && vtsm_abi_get_bytes(r, "object", &p, &n) == VTSM_OK &&
+                  n == 12 && !memcmp(p, want, 12);
+        cbor_decref(&r);
+        FK_CHECK(f, ok);
+    }
+    FK_CHECK(f, fk_exchange(f, ida, "devA", 2, 0xa2));
+    FK_CHECK(f, fk_send(f, connect_result(idb, "devB")));
+    FK_CHECK(f, fk_exchange(f, ida, "devA", 3, 0xa3));
+    fk_send(f, vtsm_abi_error_msg(ida, VTSM_E_PEER_UNTRUSTED, "chain does not validate"));
+}
+
+struct done_rec {
+    int calls;
+    vtsm_status st;
+    char dev[VTSM_ABI_DEV_BUF];
+    char detail[512];
+    struct vtsm_host *h;
+};
+
+static void on_done(void *ctx, vtsm_status st, const cbor_item_t *result)
+{
+    struct done_rec *r = ctx;
+    r->calls++;
+    r->st = st;
+    if (result)
+        vtsm_abi_get_dev(result, r->dev);
+    else
+        snprintf(r->detail, sizeof(r->detail), "%s", vtsm_host_last_error(r->h)->detail);
+}
+
+static void test_fd_driven_two_devices(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_two, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    struct dev da = {"devA", 0, 0}, db = {"devB", 0, 0};
+    assert_int_equal(vtsm_host_register_doe(h, "devA", dev_doe, &da), VTSM_OK);
+    assert_int_equal(vtsm_host_register_doe(h, "devB", dev_doe, &db), VTSM_OK);
+    struct done_rec ra = {.h = h}, rb = {.h = h};
+    assert_int_equal(vtsm_host_connect_start(h, "devA", NULL, on_done, &ra), VTSM_OK);
+    assert_int_equal(vtsm_host_reclaim_start(h, "devB", on_done, &rb), VTSM_OK);
+    assert_int_equal(vtsm_host_pending(h), 2);
+    assert_int_equal(ra.calls + rb.calls, 0);
+
+    int loops = 0;
+    while (vtsm_host_pending(h) > 0 && loops++ < 1000) {
+        struct pollfd p = {.fd = vtsm_host_fd(h), .events = POLLIN};
+        assert_true(poll(&p, 1, 5000) > 0);
+        assert_int_equal(vtsm_host_dispatch(h), VTSM_OK);
+    }
+    assert_int_equal(ra.calls, 1);
+    assert_int_equal(rb.calls, 1);
+    assert_int_equal(rb.st, VTSM_OK);
+    assert_string_equal(rb.dev, "devB");
+    assert_int_equal(ra.st, VTSM_E_PEER_UNTRUSTED);
+    assert_string_equal(ra.detail, "chain does not validate");
+    assert_int_equal(da.calls, 3);
+    assert_int_equal(db.calls, 1);
+    vtsm_host_close(h);
+    fake_finish(f);
+}
+
+/* Closing with verbs in flight completes them with E_ABORTED. */
+static void script_hold(struct fake *f)
+{
+    FK_CHECK(f, fk_hello(f));
+    cbor_item_t *m = fk_recv(f, VTSM_ABI_OP_DEVICE_CONNECT);
+    FK_CHECK(f, m);
+    cbor_decref(&m);
+    /* wait for the host to close */
+    m = NULL;
+    vtsm_abi_recv(f->fd, &m, 5000);
+    if (m)
+        cbor_decref(&m);
+}
+
+static void test_close_aborts(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_hold, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    struct done_rec r = {.h = h};
+    assert_int_equal(vtsm_host_connect_start(h, "devA", NULL, on_done, &r), VTSM_OK);
+    vtsm_host_close(h);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.st, VTSM_E_ABORTED);
+    fake_finish(f);
+}
+
+/* A real Unix socket in a private directory, found through $VTSM_SOCKET. */
+static void script_status(struct fake *f)
+{
+    FK_CHECK(f, fk_hello(f));
+    cbor_item_t *m = fk_recv(f, VTSM_ABI_OP_STATUS);
+    FK_CHECK(f, m);
+    bool ok = vtsm_abi_check_keys(m, (const char *const[]){NULL}) == VTSM_OK;
+    uint64_t id = id_of(m);
+    cbor_decref(&m);
+    FK_CHECK(f, ok);
+    cbor_item_t *r = vtsm_abi_result_msg(id);
+    cbor_item_t *devs = vtsm_abi_array_new();
+    cbor_item_t *d = vtsm_abi_map_new();
+    vtsm_abi_put_tstr(d, "dev", "dev0");
+    vtsm_abi_push_item(devs, d);
+    vtsm_abi_put_item(r, "devices", devs);
+    fk_send(f, r);
+}
+
+static void test_unix_socket_default_path(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vtsm-host-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof(path), "%s/tsmd.sock", dir);
+    struct fake *f = calloc(1, sizeof(*f));
+    f->script = script_status;
+    f->fd = -1;
+    f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(f->lfd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    assert_true(strlen(path) < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(f->lfd, 1), 0);
+    fake_run(f);
+
+    char *old = getenv("VTSM_SOCKET") ? strdup(getenv("VTSM_SOCKET")) : NULL;
+    setenv("VTSM_SOCKET", path, 1);
+    struct vtsm_host *h = NULL;
+    vtsm_status st = vtsm_host_open(NULL, &h);
+    if (old) {
+        setenv("VTSM_SOCKET", old, 1);
+        free(old);
+    } else {
+        unsetenv("VTSM_SOCKET");
+    }
+    assert_int_equal(st, VTSM_OK);
+    cbor_item_t *res = NULL;
+    assert_int_equal(vtsm_host_status(h, NULL, &res), VTSM_OK);
+    const cbor_item_t *devs;
+    assert_int_equal(vtsm_abi_get_array(res, "devices", &devs), VTSM_OK);
+    assert_int_equal(cbor_array_size(devs), 1);
+    cbor_decref(&res);
+    vtsm_host_close(h);
+    fake_finish(f);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* ------------------------------------------------------------------ DOE TCP backend */
+
+enum echo_mode {
+    ECHO_OK,
+    ECHO_DROP_AFTER_ONE,  /* answer one request per connection, then close */
+    ECHO_WRONG_TRANSPORT, /* answer with transport MCTP */
+    ECHO_WRONG_COMMAND,   /* answer with command TEST */
+    ECHO_BIG,             /* answer with 64 bytes whatever was asked */
+};
+
+struct echo {
+    int lfd;
+    uint16_t port;
+    enum echo_mode mode;
+    int accepted;
+    int requests;
+    char err[256];
+    pthread_t th;
+};
+
+static void *echo_main(void *arg)
+{
+    struct echo *e = arg;
+    struct vtsm_buf buf = {0};
+    for (;;) {
+        int fd = accept(e->lfd, NULL, NULL);
+        if (fd < 0)
+            break;
+        e->accepted++;
+        for (;;) {
+            uint32_t cmd, tr;
+            vtsm_status st = vtsm_sock_recv(fd, &cmd, &tr, &buf, 1u << 21, 5000);
+            if (st != VTSM_OK)
+                break;
+            e->requests++;
+            if (cmd != VTSM_SOCK_CMD_NORMAL || tr != VTSM_SOCK_TRANSPORT_PCI_DOE) {
+                snprintf(e->err, sizeof(e->err), "request cmd %u transport %u", cmd, tr);
+                break;
+            }
+            uint8_t rsp[64] = {0};
+            size_t n = buf.len < sizeof(rsp) ? buf.len : sizeof(rsp);
+            if (e->mode == ECHO_BIG)
+                n = sizeof(rsp);
+            else
+                transform(buf.data, n, rsp);
+            uint32_t rcmd =
+                e->mode == ECHO_WRONG_COMMAND ? VTSM_SOCK_CMD_TEST : VTSM_SOCK_CMD_NORMAL;
+            uint32_t rtr = e->mode == ECHO_WRONG_TRANSPORT ? VTSM_SOCK_TRANSPORT_MCTP
+                                                           : VTSM_SOCK_TRANSPORT_PCI_DOE;
+            if (vtsm_sock_send(fd, rcmd, rtr, rsp, n) != VTSM_OK)
+                break;
+            if (e->mode == ECHO_DROP_AFTER_ONE)
+                break;
+        }
+        close(fd);
+    }
+    vtsm_buf_free(&buf);
+    return NULL;
+}
+
+static struct echo *echo_start(enum echo_mode mode)
+{
+    struct echo *e = calloc(1, sizeof(*e));
+    assert_non_null(e);
+    e->mode = mode;
+    assert_int_equal(vtsm_tcp_listen("127.0.0.1", 0, &e->lfd, &e->port), VTSM_OK);
+    assert_int_equal(pthread_create(&e->th, NULL, echo_main, e), 0);
+    return e;
+}
+
+static void echo_stop(struct echo *e)
+{
+    shutdown(e->lfd, SHUT_RDWR);
+    pthread_join(e->th, NULL);
+    close(e->lfd);
+    if (e->err[0])
+        fail_msg("echo responder: %s", e->err);
+    free(e);
+}
+
+static struct vtsm_doe_tcp *doe_open(struct echo *e)
+{
+    char spec[64];
+    snprintf(spec, sizeof(spec), "tcp:127.0.0.1:%u", e->port);
+    struct vtsm_doe_tcp *t = NULL;
+    assert_int_equal(vtsm_doe_tcp_open(spec, &t), VTSM_OK);
+    assert_non_null(t);
+    vtsm_doe_tcp_set_timeout(t, 5000);
+    return t;
+}
+
+static int doe_call(struct vtsm_doe_tcp *t, uint8_t tag, uint8_t *rsp, size_t *len)
+{
+    uint8_t req[12];
+    make_obj(req, tag);
+    return vtsm_doe_tcp_fn(t, req, sizeof(req), rsp, len);
+}
+
+static void test_doe_tcp_bad_spec(void **state)
+{
+    (void)state;
+    struct vtsm_doe_tcp *t = (struct vtsm_doe_tcp *)0x1;
+    assert_int_equal(vtsm_doe_tcp_open("127.0.0.1:2323", &t), VTSM_E_INVAL);
+    assert_null(t);
+    assert_int_equal(vtsm_doe_tcp_open("tcp:127.0.0.1:99999", &t), VTSM_E_INVAL);
+    assert_int_equal(vtsm_doe_tcp_open("tcp:nohost", &t), VTSM_E_INVAL);
+    /* nobody listening on a port we just released */
+    int lfd;
+    uint16_t port;
+    assert_int_equal(vtsm_tcp_listen("127.0.0.1", 0, &lfd, &port), VTSM_OK);
+    close(lfd);
+    char spec[64];
+    snprintf(spec, sizeof(spec), "tcp:127.0.0.1:%u", port);
+    assert_int_equal(vtsm_doe_tcp_open(spec, &t), VTSM_E_IO);
+    vtsm_doe_tcp_close(NULL);
+}
+
+static void test_doe_tcp_wrong_transport(void **state)
+{
+    (void)state;
+    struct echo *e = echo_start(ECHO_WRONG_TRANSPORT);
+    struct vtsm_doe_tcp *t = doe_open(e);
+    uint8_t rsp[64];
+    size_t len = sizeof(rsp);
+    assert_int_equal(doe_call(t, 1, rsp, &len), -EPROTO);
+    vtsm_doe_tcp_close(t);
+    echo_stop(e);
+
+    e = echo_start(ECHO_WRONG_COMMAND);
+    t = doe_open(e);
+    len = sizeof(rsp);
+    assert_int_equal(doe_call(t, 1, rsp, &len), -EPROTO);
+    vtsm_doe_tcp_close(t);
+    echo_stop(e);
+}
+
+static void test_doe_tcp_oversized(void **state)
+{
+    (void)state;
+    struct echo *e = echo_start(ECHO_BIG);
+    struct vtsm_doe_tcp *t = doe_open(e);
+    uint8_t rsp[64];
+    size_t len = 16; /* capacity smaller than the 64-byte answer */
+    assert_int_equal(doe_call(t, 1, rsp, &len), -EMSGSIZE);
+    vtsm_doe_tcp_close(t);
+    echo_stop(e);
+}
+
+static void test_doe_tcp_exchange_and_reconnect(void **state)
+{
+    (void)state;
+    struct echo *e = echo_start(ECHO_DROP_AFTER_ONE);
+    struct vtsm_doe_tcp *t = doe_open(e);
+    uint8_t req[12], want[12], rsp[64];
+    for (int i = 0; i < 3; i++) {
+        size_t len = sizeof(rsp);
+        make_obj(req, (uint8_t)(0x40 + i));
+        transform(req, sizeof(req), want);
+        int rc = vtsm_doe_tcp_fn(t, req, sizeof(req), rsp, &len);
+        assert_int_equal(rc, 0);
+        assert_int_equal(len, sizeof(want));
+        assert_memory_equal(rsp, want, sizeof(want));
+    }
+    vtsm_doe_tcp_close(t);
+    /* one connection per exchange: the backend reconnected after each drop */
+    echo_stop(e);
+}
+
+/* The whole chain: TSM DOE_PENDING -> shim -> TCP backend -> responder and back. */
+static void test_doe_tcp_through_host(void **state)
+{
+    (void)state;
+    struct echo *e = echo_start(ECHO_OK);
+    struct vtsm_doe_tcp *t = doe_open(e);
+    int fd;
+    struct fake *f = fake_start(script_connect, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    assert_int_equal(vtsm_host_register_doe(h, "dev0", vtsm_doe_tcp_fn, t), VTSM_OK);
+    cbor_item_t *res = NULL;
+    assert_int_equal(vtsm_host_device_connect(h, "dev0", NULL, &res), VTSM_OK);
+    cbor_decref(&res);
+    vtsm_host_close(h);
+    fake_finish(f);
+    vtsm_doe_tcp_close(t);
+    assert_int_equal(e->accepted, 1);
+    assert_int_equal(e->requests, 2);
+    echo_stop(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hello_refused),
+        cmocka_unit_test(test_hello_wrong_version),
+        cmocka_unit_test(test_open_unreachable),
+        cmocka_unit_test(test_error_propagates),
+        cmocka_unit_test(test_no_callback),
+        cmocka_unit_test(test_callback_failure),
+        cmocka_unit_test(test_tsm_vanishes),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_local_argument_checks),
+        cmocka_unit_test(test_doe_tcp_bad_spec),
+        cmocka_unit_test(test_doe_tcp_wrong_transport),
+        cmocka_unit_test(test_doe_tcp_oversized),
+        cmocka_unit_test(test_connect_blocking),
+        cmocka_unit_test(test_connect_default_opts),
+        cmocka_unit_test(test_fd_driven_two_devices),
+        cmocka_unit_test(test_close_aborts),
+        cmocka_unit_test(test_unix_socket_default_path),
+        cmocka_unit_test(test_doe_tcp_exchange_and_reconnect),
+        cmocka_unit_test(test_doe_tcp_through_host),
+    };
+    return cmocka_run_group_tests_name("host", tests, NULL, NULL);
+}
