@@ -107,6 +107,7 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_OBJECT          "object"
 #define VTSM_ABI_K_ERROR           "error"
 #define VTSM_ABI_K_DEVICES         "devices"
+#define VTSM_ABI_K_REQUEST_OP      "request_op" /* ERROR: opcode of the refused request */
 
 /*
  * Keys each request may carry besides "op" and "id" (NULL-terminated, for

@@ -69,10 +69,57 @@ static int usage_error(const char *fmt, ...)
 
 /* ---- output ---- */
 
-/* Report a failure: one line on stderr, and with --json an {"error":{...}} object. */
+static void print_result(const struct cli *c, const cbor_item_t *res);
+
+/* The part of an ERROR message beyond the error itself (tsmd attaches the evidence of a
+ * refused device_connect there); NULL if there is none. */
+static cbor_item_t *error_report(const cbor_item_t *msg)
+{
+    static const char *const error_keys[] = {"op", "id", "status", "name", "source",
+                                             "detail", VTSM_ABI_K_REQUEST_OP};
+    if (!msg || !cbor_isa_map(msg))
+        return NULL;
+    cbor_item_t *rep = vtsm_abi_map_new();
+    size_t n = cbor_map_size(msg), kept = 0;
+    struct cbor_pair *pairs = cbor_map_handle(msg);
+    for (size_t i = 0; rep && i < n; i++) {
+        if (!cbor_isa_string(pairs[i].key))
+            continue;
+        size_t kl = cbor_string_length(pairs[i].key);
+        const char *k = (const char *)cbor_string_handle(pairs[i].key);
+        bool skip = false;
+        for (size_t j = 0; j < sizeof(error_keys) / sizeof(error_keys[0]); j++)
+            skip |= strlen(error_keys[j]) == kl && memcmp(error_keys[j], k, kl) == 0;
+        if (skip)
+            continue;
+        char key[64];
+        if (kl >= sizeof(key))
+            continue;
+        memcpy(key, k, kl);
+        key[kl] = '\0';
+        if (vtsm_abi_put_item(rep, key, cbor_incref(pairs[i].value)) == VTSM_OK)
+            kept++;
+    }
+    if (rep && kept == 0)
+        cbor_decref(&rep);
+    return rep;
+}
+
+/* Report a failure: one line on stderr, and with --json an {"error":{...}} object
+ * (plus "report" when the TSM attached one). Without --json an attached report is
+ * printed like a result. */
+static int report_msg(const struct cli *c, vtsm_status st, const char *name, const char *source,
+                      const char *detail, const cbor_item_t *errmsg);
 static int report(const struct cli *c, vtsm_status st, const char *name, const char *source,
                   const char *detail)
 {
+    return report_msg(c, st, name, source, detail, NULL);
+}
+
+static int report_msg(const struct cli *c, vtsm_status st, const char *name, const char *source,
+                      const char *detail, const cbor_item_t *errmsg)
+{
+    cbor_item_t *rep = error_report(errmsg);
     fprintf(stderr, "tsm-host: %s failed: %s (%s): %s\n", c->verb, name, source, detail);
     if (c->json) {
         cbor_item_t *o = vtsm_abi_map_new();
@@ -82,7 +129,8 @@ static int report(const struct cli *c, vtsm_status st, const char *name, const c
             vtsm_abi_put_tstr(e, "name", name) == VTSM_OK &&
             vtsm_abi_put_tstr(e, "source", source) == VTSM_OK &&
             vtsm_abi_put_tstr(e, "detail", detail) == VTSM_OK) {
-            if (vtsm_abi_put_item(o, "error", e) == VTSM_OK) {
+            if (vtsm_abi_put_item(o, "error", e) == VTSM_OK &&
+                (!rep || vtsm_abi_put_item(o, "report", cbor_incref(rep)) == VTSM_OK)) {
                 vtsm_abi_to_json(o, stdout, false);
                 fputc('\n', stdout);
             }
@@ -92,7 +140,11 @@ static int report(const struct cli *c, vtsm_status st, const char *name, const c
             cbor_decref(&e);
         if (o)
             cbor_decref(&o);
+    } else if (rep) {
+        print_result(c, rep);
     }
+    if (rep)
+        cbor_decref(&rep);
     return EXIT_TSM_ERROR;
 }
 
@@ -106,13 +158,19 @@ static int report_local(const struct cli *c, vtsm_status st)
 }
 
 /* A verb failed: exit 1 if the TSM said so, 3 if the connection to it broke. */
-static int report_host(const struct cli *c, struct vtsm_host *h, vtsm_status st)
+static int report_host_msg(const struct cli *c, struct vtsm_host *h, vtsm_status st,
+                           const cbor_item_t *errmsg)
 {
     const struct vtsm_host_error *e = vtsm_host_last_error(h);
-    report(c, st, e->name, e->source, e->detail);
+    report_msg(c, st, e->name, e->source, e->detail, errmsg);
     if (!e->from_tsm && vtsm_status_source(st) == VTSM_SRC_TRANSPORT)
         return EXIT_UNREACHABLE;
     return EXIT_TSM_ERROR;
+}
+
+static int report_host(const struct cli *c, struct vtsm_host *h, vtsm_status st)
+{
+    return report_host_msg(c, h, st, NULL);
 }
 
 static void print_indent(unsigned level)
@@ -284,7 +342,7 @@ static int cmd_device(const struct cli *c, struct vtsm_host *h)
         st = vtsm_host_device_reclaim(h, c->dev, &res);
     }
     if (st != VTSM_OK) {
-        rc = report_host(c, h, st);
+        rc = report_host_msg(c, h, st, res);
         goto out;
     }
     print_result(c, res);

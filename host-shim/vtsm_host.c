@@ -260,13 +260,18 @@ static vtsm_status on_message(struct vtsm_host *h, cbor_item_t *msg)
         } else {
             local_error(&e, VTSM_E_INTERNAL);
         }
-        if (!p) {
-            h->last = e; /* not attributable (id 0) or about a verb we gave up on */
+        uint64_t req_op = 0;
+        bool has_req_op = false;
+        vtsm_abi_opt_uint(msg, VTSM_ABI_K_REQUEST_OP, &req_op, &has_req_op);
+        if (!p || (has_req_op && req_op == VTSM_ABI_OP_DOE_RESPONSE)) {
+            /* Not attributable (id 0), about a verb we gave up on, or a refused
+             * DOE_RESPONSE: the verb it names is still in flight. */
+            h->last = e;
             return VTSM_OK;
         }
         if (p->done)
             return VTSM_OK;
-        complete(h, p, e.status, NULL, &e);
+        complete(h, p, e.status, e.from_tsm ? cbor_incref(msg) : NULL, &e);
         return VTSM_OK;
     }
     if (op == VTSM_ABI_OP_RESULT && p && !p->done)
@@ -408,7 +413,9 @@ static vtsm_status wait_for(struct vtsm_host *h, struct pending *p, int timeout_
         st = p->st;
         if (st != VTSM_OK)
             h->last = p->err;
-        if (result && st == VTSM_OK)
+        /* On success the RESULT map; on a TSM-reported failure the ERROR message (it may
+         * carry a partial report, e.g. the evidence of a refused device_connect). */
+        if (result)
             *result = p->result;
         else if (p->result)
             cbor_decref(&p->result);

@@ -49,9 +49,11 @@ struct vtsm_host;
 typedef int (*vtsm_doe_fn)(void *ctx, const uint8_t *req, size_t req_len, uint8_t *rsp,
                            size_t *rsp_len);
 
-/* Completion of a verb started in the fd-driven form. result is the RESULT map
- * (borrowed: valid until the callback returns; cbor_incref() it to keep it) or NULL on
- * failure, when vtsm_host_last_error(h) describes st. */
+/* Completion of a verb started in the fd-driven form. On success result is the RESULT
+ * map; on a failure the TSM reported it is the ERROR message (which may carry a partial
+ * report, e.g. the evidence of a refused device_connect); on a local failure NULL.
+ * Borrowed: valid until the callback returns (cbor_incref() it to keep it). On failure
+ * vtsm_host_last_error(h) describes st. */
 typedef void (*vtsm_host_done_fn)(void *ctx, vtsm_status st, const cbor_item_t *result);
 
 /* The last failure seen by this handle. */
@@ -144,7 +146,9 @@ struct vtsm_host_connect_opts {
 /* DEVICE_ADD {dev, root_port}; root_port < 0 leaves it to the TSM. */
 vtsm_status vtsm_host_device_add(struct vtsm_host *h, const char *dev, int root_port);
 vtsm_status vtsm_host_device_remove(struct vtsm_host *h, const char *dev);
-/* DEVICE_CONNECT; on VTSM_OK *result is the RESULT map (caller cbor_decref()s it).
+/* DEVICE_CONNECT; on VTSM_OK *result is the RESULT map, on a TSM-reported failure the
+ * ERROR message (with the device's evidence when tsmd refused it), else NULL; the caller
+ * cbor_decref()s it. The same holds for every blocking verb below.
  * result may be NULL if not wanted. opts NULL = all defaults. */
 vtsm_status vtsm_host_device_connect(struct vtsm_host *h, const char *dev,
                                      const struct vtsm_host_connect_opts *opts,

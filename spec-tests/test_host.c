@@ -335,7 +335,12 @@ static void test_error_propagates(void **state)
     assert_int_equal(vtsm_host_register_doe(h, "dev0", dev_doe, &d), VTSM_OK);
     cbor_item_t *res = (cbor_item_t *)0x1;
     assert_int_equal(vtsm_host_device_connect(h, "dev0", NULL, &res), VTSM_E_PEER_SIGNATURE);
-    assert_null(res);
+    /* the ERROR message itself is handed over (it may carry a partial report) */
+    assert_non_null(res);
+    uint64_t op = 0;
+    assert_int_equal(vtsm_abi_get_op(res, &op), VTSM_OK);
+    assert_int_equal(op, VTSM_ABI_OP_ERROR);
+    cbor_decref(&res);
     const struct vtsm_host_error *e = vtsm_host_last_error(h);
     assert_int_equal(e->status, VTSM_E_PEER_SIGNATURE);
     assert_string_equal(e->name, "peer_signature");
@@ -707,6 +712,7 @@ struct done_rec {
     char dev[VTSM_ABI_DEV_BUF];
     char detail[512];
     struct vtsm_host *h;
+    bool error_msg; /* the failure came with the TSM's ERROR message */
 };
 
 static void on_done(void *ctx, vtsm_status st, const cbor_item_t *result)
@@ -714,10 +720,16 @@ static void on_done(void *ctx, vtsm_status st, const cbor_item_t *result)
     struct done_rec *r = ctx;
     r->calls++;
     r->st = st;
-    if (result)
+    if (st == VTSM_OK) {
         vtsm_abi_get_dev(result, r->dev);
-    else
+    } else {
+        /* a TSM-reported failure hands over the ERROR message itself */
+        uint64_t op = 0;
+        if (result)
+            assert_int_equal(vtsm_abi_get_op(result, &op), VTSM_OK);
+        r->error_msg = result && op == VTSM_ABI_OP_ERROR;
         snprintf(r->detail, sizeof(r->detail), "%s", vtsm_host_last_error(r->h)->detail);
+    }
 }
 
 static void test_fd_driven_two_devices(void **state)
@@ -748,6 +760,7 @@ static void test_fd_driven_two_devices(void **state)
     assert_string_equal(rb.dev, "devB");
     assert_int_equal(ra.st, VTSM_E_PEER_UNTRUSTED);
     assert_string_equal(ra.detail, "chain does not validate");
+    assert_true(ra.error_msg);
     assert_int_equal(da.calls, 3);
     assert_int_equal(db.calls, 1);
     vtsm_host_close(h);

@@ -160,9 +160,15 @@ static void handle_doe_response(struct tsm *t, struct tsm_client *c, uint64_t id
     vtsm_status st = tsm_proxy_deliver(t, c, msg);
     pthread_mutex_unlock(&t->lock);
     /* A doe_response gets no reply unless it is refused; the pending exchange (if any)
-     * is not disturbed by a refused one. */
-    if (st)
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
+     * is not disturbed by a refused one. The refusal names the refused opcode, so the
+     * host can tell it from a failure of the verb with the same id. */
+    if (st) {
+        cbor_item_t *m = vtsm_abi_error_msg(id, st, vtsm_err_detail());
+        if (m && vtsm_abi_put_uint(m, VTSM_ABI_K_REQUEST_OP, VTSM_ABI_OP_DOE_RESPONSE) == VTSM_OK)
+            tsm_client_send(t, c, m);
+        if (m)
+            cbor_decref(&m);
+    }
 }
 
 static void dispatch(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg)
