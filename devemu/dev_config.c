@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Device configuration defaults and fault names. */
+#include <string.h>
+
+#include "dev_internal.h"
+#include "vtsm_guard.h"
+
+static const char *const fault_names[VTSM_DEV_FAULT_COUNT_] = {
+    [VTSM_DEV_FAULT_BAD_KEX_SIGNATURE] = "bad-kex-signature",
+    [VTSM_DEV_FAULT_BAD_MEAS_SIGNATURE] = "bad-meas-signature",
+    [VTSM_DEV_FAULT_UNTRUSTED_CHAIN] = "untrusted-chain",
+    [VTSM_DEV_FAULT_TRUNCATE_DOE] = "truncate-doe",
+    [VTSM_DEV_FAULT_OVERSIZE_DOE] = "oversize-doe",
+    [VTSM_DEV_FAULT_MISALIGN_DOE] = "misalign-doe",
+    [VTSM_DEV_FAULT_ERROR_KEX] = "error-kex",
+    [VTSM_DEV_FAULT_UNEXPECTED_CODE] = "unexpected-code",
+    [VTSM_DEV_FAULT_WRONG_SESSION_ID] = "wrong-session-id",
+    [VTSM_DEV_FAULT_REPLAY] = "replay",
+    [VTSM_DEV_FAULT_TAMPER] = "tamper",
+    [VTSM_DEV_FAULT_NOT_READY] = "not-ready",
+};
+
+const char *vtsm_dev_fault_name(enum vtsm_dev_fault f)
+{
+    if ((unsigned)f >= VTSM_DEV_FAULT_COUNT_)
+        return NULL;
+    return fault_names[f];
+}
+
+vtsm_status vtsm_dev_fault_parse(const char *name, enum vtsm_dev_fault *out)
+{
+    VTSM_ENSURE(name && out, VTSM_E_INVAL, "fault name missing");
+    for (unsigned i = 0; i < VTSM_DEV_FAULT_COUNT_; i++) {
+        if (strcmp(name, fault_names[i]) == 0) {
+            *out = (enum vtsm_dev_fault)i;
+            return VTSM_OK;
+        }
+    }
+    return vtsm_fail(VTSM_E_NOT_FOUND, "unknown fault '%s'", name);
+}
+
+static void meas_set(struct vtsm_dev_meas *m, uint8_t index, uint8_t type, bool raw, bool tcb,
+                     const char *value)
+{
+    memset(m, 0, sizeof(*m));
+    m->index = index;
+    m->type = type;
+    m->raw = raw;
+    m->tcb = tcb;
+    m->value_len = strlen(value);
+    if (m->value_len > sizeof(m->value))
+        m->value_len = sizeof(m->value);
+    memcpy(m->value, value, m->value_len);
+}
+
+void vtsm_dev_config_default(struct vtsm_dev_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->versions = VTSM_DEV_VER_12 | VTSM_DEV_VER_13;
+    c->asym = VTSM_ASYM_ECDSA_P384;
+    c->hash = VTSM_HASH_SHA384;
+    c->dhe = VTSM_DHE_SECP384R1;
+    c->aead = VTSM_AEAD_AES_256_GCM;
+    c->slots[0].kind = VTSM_DEV_SLOT_DEFAULT;
+    /* DMTFSpecMeasurementValueType (DSP0274 "DMTF measurement specification format"):
+     * 0 immutable ROM, 1 mutable firmware, 2 hardware configuration,
+     * 6 mutable firmware's version number. Contents are fixed so every run measures the
+     * same device. */
+    meas_set(&c->meas[0], 1, 0, false, true, "vtsm-devemu immutable ROM, mask rev A0");
+    meas_set(&c->meas[1], 2, 1, false, true, "vtsm-devemu firmware image 1.0.0 (build 0001)");
+    meas_set(&c->meas[2], 3, 2, false, false,
+             "vtsm-devemu hardware configuration: PCIe endpoint, TDISP, selective IDE");
+    meas_set(&c->meas[3], 4, 6, true, false, "1.0.0");
+    c->n_meas = 4;
+    c->ct_exponent = 16;
+    c->data_transfer_size = 4096;
+    c->max_spdm_msg_size = 4096;
+    c->num_tdis = 4;
+    c->faults = 0;
+}

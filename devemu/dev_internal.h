@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Private state of the emulated device and the contract between the core (DOE layer,
+ * secured messages, dispatch: dev_core.c) and the per-message responders (rsp_*.c).
+ *
+ * A responder gets a parsed request header in struct dev_req and a writer for the SPDM
+ * response. It validates, does the work, and updates device state last. To refuse it
+ * returns dev_refuse(), which records the SPDM ErrorCode the core will send; the core is
+ * the only place that turns a refusal into an ERROR message.
+ */
+#ifndef VTSM_DEV_INTERNAL_H
+#define VTSM_DEV_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "vtsm_buf.h"
+#include "vtsm_crypto.h"
+#include "vtsm_devemu.h"
+#include "vtsm_spdm_crypto.h"
+#include "vtsm_spdm_defs.h"
+#include "vtsm_status.h"
+
+/* Largest SPDM message the device builds or accepts (a whole certificate chain portion,
+ * a measurement record); requests above it are refused before parsing. */
+#define DEV_MSG_MAX 0x10000u
+/* DataTransferSize lower bound for SPDM 1.2+ (DSP0274 GET_CAPABILITIES). */
+#define DEV_MIN_DATA_TRANSFER_SIZE 42u
+/* NEGOTIATE_ALGORITHMS limits for 1.1+ (DSP0274 NEGOTIATE_ALGORITHMS request). */
+#define DEV_NEG_ALG_MAX_LENGTH 128u
+#define DEV_NEG_ALG_MAX_EXT    20u
+/* The responder's fixed part of CAPABILITIES Flags (DSP0274 CAPABILITIES). */
+#define DEV_RSP_CAPS                                                                               \
+    (SPDM_CAP_CERT | SPDM_CAP_MEAS_SIG | SPDM_CAP_MEAS_FRESH | SPDM_CAP_ENCRYPT | SPDM_CAP_MAC |   \
+     SPDM_CAP_KEY_EX)
+/* Measurement block constants (DSP0274 "DMTF measurement specification format"). */
+#define DEV_SPDM_DMTF_TYPE_RAW 0x80 /* DMTFSpecMeasurementValueType bit 7 */
+#define DEV_RDT_EXPONENT       10   /* ResponseNotReady RDTExponent (2^10 us) */
+#define DEV_RDTM               2    /* ResponseNotReady RDTM */
+/* DSP0277 versions the device implements, most preferred first. */
+#define DEV_SECMSG_VERSIONS                                                                        \
+    {                                                                                              \
+        VTSM_SECMSG_V12, VTSM_SECMSG_V11, VTSM_SECMSG_V10                                          \
+    }
+
+/* Connection state (DSP0274 "Connection"/ "Negotiated state"): moves forward only through
+ * GET_VERSION -> GET_CAPABILITIES -> NEGOTIATE_ALGORITHMS; GET_VERSION restarts it. */
+enum dev_conn_state {
+    DEV_CONN_NONE = 0,
+    DEV_CONN_AFTER_VERSION,
+    DEV_CONN_AFTER_CAPS,
+    DEV_CONN_NEGOTIATED,
+};
+
+enum dev_sess_state {
+    DEV_SESS_NONE = 0,
+    DEV_SESS_HANDSHAKE,   /* after KEY_EXCHANGE_RSP: only FINISH, with handshake keys */
+    DEV_SESS_ESTABLISHED, /* after FINISH_RSP: data keys */
+};
+
+/* One certificate slot: the SPDM chain is built for both base hashes up front, because
+ * its RootHash (and the slot digest) depend on the hash negotiated later. */
+struct dev_slot {
+    bool present;
+    EVP_PKEY *key;            /* leaf private key */
+    struct vtsm_buf chain[2]; /* [0] SHA-256, [1] SHA-384 */
+    uint8_t digest[2][VTSM_HASH_MAX];
+};
+
+struct dev_conn {
+    enum dev_conn_state state;
+    uint8_t version; /* negotiated SPDMVersion byte (valid from AFTER_CAPS) */
+    uint32_t req_flags;
+    uint8_t req_ct_exponent;
+    uint32_t req_data_transfer_size;
+    uint32_t req_max_spdm_msg_size;
+    enum vtsm_asym_alg asym;
+    enum vtsm_hash_alg hash;
+    enum vtsm_dhe_group dhe;
+    enum vtsm_aead_alg aead;
+    uint8_t meas_spec;    /* MeasurementSpecificationSel */
+    uint32_t meas_hash;   /* MeasurementHashAlgo (SPDM_MEAS_HASH_*) */
+    uint8_t other_params; /* OtherParamsSelection */
+    bool key_schedule;    /* SPDM key schedule selected */
+    struct vtsm_buf vca;  /* GET_VERSION .. ALGORITHMS (message A) */
+    struct vtsm_buf l1l2; /* GET_MEASUREMENTS exchanges outside a session (message M) */
+};
+
+struct dev_session {
+    enum dev_sess_state state;
+    uint32_t id; /* ReqSessionID | RspSessionID << 16 */
+    uint8_t slot;
+    uint16_t secmsg_version;
+    struct vtsm_buf th; /* VCA || H(chain) || message K || message F */
+    struct vtsm_spdm_ks ks;
+    struct vtsm_buf l1l2; /* GET_MEASUREMENTS exchanges inside this session */
+    /* FINISH_RSP goes out under the handshake keys; the data keys replace them after. */
+    bool data_keys_pending;
+    uint8_t th2[VTSM_HASH_MAX];
+    unsigned requests;        /* requests received inside the session (replay fault) */
+    struct vtsm_buf last_rsp; /* last secured DOE object sent in this session */
+    bool terminate;           /* wipe after this response (END_SESSION, DecryptError) */
+};
+
+/* A request answered with ResponseNotReady, kept for RESPOND_IF_READY. */
+struct dev_pending {
+    bool active;
+    bool in_session;
+    uint32_t session_id;
+    uint8_t code;
+    uint8_t token;
+    struct vtsm_buf req;
+};
+
+struct vtsm_dev {
+    struct vtsm_dev_config cfg; /* slot PEM pointers cleared: borrowed only during new */
+    struct dev_slot slots[VTSM_DEV_MAX_SLOTS];
+    struct dev_conn conn;
+    struct dev_session sess;
+    struct dev_pending pending;
+    uint16_t next_rsp_session_id;
+    uint8_t next_token;
+    uint8_t *msg;   /* SPDM response under construction (DEV_MSG_MAX) */
+    uint8_t *plain; /* decrypted secured request (DEV_MSG_MAX) */
+};
+
+/* One SPDM request being answered. */
+struct dev_req {
+    const uint8_t *msg; /* the whole SPDM message; may carry up to 3 DOE padding bytes */
+    size_t len;
+    uint8_t version;
+    uint8_t code;
+    uint8_t param1;
+    uint8_t param2;
+    struct dev_session *sess; /* the session the request arrived in, NULL in the clear */
+    /* Set by dev_refuse(): the ERROR the core sends instead of a response. */
+    uint8_t err_code;
+    uint8_t err_data;
+    uint8_t err_ext[4];
+    size_t err_ext_len;
+    uint8_t err_version; /* 0: the core picks (negotiated version, else 0x10) */
+};
+
+typedef vtsm_status (*dev_rsp_fn)(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+
+/*
+ * Record the SPDM ERROR (ErrorCode, ErrorData) to send for q and return st with a
+ * vtsm_fail() detail naming the rule. Use as `return dev_refuse(...)`.
+ */
+vtsm_status dev_refuse(struct dev_req *q, uint8_t spdm_err, uint8_t err_data, vtsm_status st,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* The request's exact length ends at r->off: what follows may only be DOE dword padding
+ * (fewer than 4 zero bytes, and only outside a secured message). InvalidRequest else. */
+vtsm_status dev_req_end(struct dev_req *q, const struct vtsm_rd *r);
+
+/* Responder header: SPDMVersion = the request's, RequestResponseCode, Param1, Param2. */
+vtsm_status dev_wr_header(const struct dev_req *q, struct vtsm_wr *w, uint8_t code, uint8_t p1,
+                          uint8_t p2);
+
+/* Index of a base hash into dev_slot.chain/digest. */
+static inline int dev_hash_index(enum vtsm_hash_alg h)
+{
+    return h == VTSM_HASH_SHA384 ? 1 : 0;
+}
+
+/* The measurement-transcript (L1/L2 message M) buffer of the request's context. */
+struct vtsm_buf *dev_l1l2(struct vtsm_dev *d, const struct dev_req *q);
+
+/* Terminate the secure session: wipe keys and transcripts, back to no session. */
+void dev_session_end(struct vtsm_dev *d);
+/* Back to DEV_CONN_NONE state with everything negotiated forgotten (keeps slots/config). */
+void dev_conn_reset(struct vtsm_dev *d);
+
+static inline bool dev_fault(const struct vtsm_dev *d, enum vtsm_dev_fault f)
+{
+    return (d->cfg.faults & VTSM_DEV_FAULT_BIT(f)) != 0;
+}
+
+/* Per-request responders (DSP0274 message names). */
+vtsm_status dev_rsp_version(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+vtsm_status dev_rsp_capabilities(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+vtsm_status dev_rsp_algorithms(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+vtsm_status dev_rsp_digests(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+vtsm_status dev_rsp_certificate(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+vtsm_status dev_rsp_measurements(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+vtsm_status dev_rsp_key_exchange(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+vtsm_status dev_rsp_finish(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+vtsm_status dev_rsp_end_session(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+vtsm_status dev_rsp_vendor(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+
+/* Measurement blocks (dev_meas.c). */
+/* Append the block for cfg.meas[i] in the form requested (raw or digest with meas_hash). */
+vtsm_status dev_meas_block(const struct vtsm_dev *d, size_t i, bool raw_requested,
+                           struct vtsm_wr *w);
+/* MeasurementSummaryHash of type (1 = TCB, 0xFF = all) with the base hash into out. */
+vtsm_status dev_meas_summary(const struct vtsm_dev *d, uint8_t type, uint8_t *out);
+
+/* Certificate slots (dev_pki.c). */
+vtsm_status dev_slots_load(struct vtsm_dev *d, const struct vtsm_dev_config *c);
+void dev_slots_free(struct vtsm_dev *d);
+
+#endif

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * DSP0274 VENDOR_DEFINED_REQUEST / VENDOR_DEFINED_RESPONSE, and the PCI-SIG protocols
+ * carried in them (PCIe 6.x: IDE_KM, TDISP), dispatched by protocol ID.
+ *
+ *   VENDOR_DEFINED_REQUEST:  header | StandardID (2) | Len (1) | VendorID (Len) |
+ *                            ReqLength (2) | VendorDefinedReqPayload (ReqLength)
+ *   VENDOR_DEFINED_RESPONSE: header | StandardID (2) | Len (1) | VendorID (Len) |
+ *                            RespLength (2) | VendorDefinedRespPayload (RespLength)
+ * For PCI-SIG: StandardID = 3 (PCI-SIG registry), Len = 2, VendorID = 0x0001, and the
+ * payload starts with the protocol ID (0 = IDE_KM, 1 = TDISP).
+ */
+#include "dev_internal.h"
+#include "vtsm_guard.h"
+
+/*
+ * A PCI-SIG protocol responder: payload/len is the request payload from the protocol ID
+ * on; it writes the response payload (from the protocol ID on) into w. Refusals go
+ * through dev_refuse() like any responder.
+ */
+typedef vtsm_status (*dev_pci_proto_fn)(struct vtsm_dev *d, struct dev_req *q,
+                                        const uint8_t *payload, size_t len, struct vtsm_wr *w);
+
+struct dev_pci_proto {
+    uint8_t protocol_id;
+    bool session_required;
+    dev_pci_proto_fn fn;
+    const char *name;
+};
+
+/* IDE_KM (PCI_PROTOCOL_ID_IDE_KM) and TDISP (PCI_PROTOCOL_ID_TDISP) plug in here. */
+static const struct dev_pci_proto pci_protocols[] = {
+    {0, false, NULL, NULL}, /* sentinel: the table is empty so far */
+};
+
+static const struct dev_pci_proto *pci_proto_find(uint8_t id)
+{
+    for (size_t i = 0; i < VTSM_ARRAY_SIZE(pci_protocols); i++)
+        if (pci_protocols[i].fn && pci_protocols[i].protocol_id == id)
+            return &pci_protocols[i];
+    return NULL;
+}
+
+vtsm_status dev_rsp_vendor(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w)
+{
+    struct vtsm_rd r = vtsm_rd_init(q->msg, q->len);
+    uint16_t standard, req_len;
+    uint8_t vlen;
+    const uint8_t *vendor, *payload;
+
+    VTSM_GUARD(vtsm_rd_skip(&r, 4));
+    if (vtsm_rd_le16(&r, &standard) || vtsm_rd_u8(&r, &vlen) || vtsm_rd_ref(&r, &vendor, vlen) ||
+        vtsm_rd_le16(&r, &req_len) || vtsm_rd_ref(&r, &payload, req_len))
+        return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_TRUNCATED,
+                          "VENDOR_DEFINED_REQUEST truncated (%zu bytes)", q->len);
+    VTSM_GUARD(dev_req_end(q, &r));
+
+    bool pcisig = standard == SPDM_REGISTRY_ID_PCISIG && vlen == 2 &&
+                  vtsm_get_le16(vendor) == PCISIG_VENDOR_ID;
+    if (!pcisig)
+        return dev_refuse(q, SPDM_ERR_UNSUPPORTED_REQUEST, q->code, VTSM_E_UNSUPPORTED,
+                          "vendor-defined StandardID %u / VendorID of %u bytes not supported",
+                          standard, vlen);
+    if (req_len < 1)
+        return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
+                          "PCI-SIG vendor-defined payload without a protocol ID");
+    const struct dev_pci_proto *p = pci_proto_find(payload[0]);
+    if (!p)
+        return dev_refuse(q, SPDM_ERR_UNSUPPORTED_REQUEST, q->code, VTSM_E_UNSUPPORTED,
+                          "PCI-SIG protocol ID %u not implemented", payload[0]);
+    if (p->session_required && !q->sess)
+        return dev_refuse(q, SPDM_ERR_SESSION_REQUIRED, 0, VTSM_E_STATE,
+                          "%s messages need a secure session", p->name);
+
+    size_t at_len;
+    VTSM_GUARD(dev_wr_header(q, w, SPDM_VENDOR_DEFINED_RESPONSE, 0, 0));
+    VTSM_GUARD(vtsm_wr_le16(w, standard));
+    VTSM_GUARD(vtsm_wr_u8(w, vlen));
+    VTSM_GUARD(vtsm_wr_bytes(w, vendor, vlen));
+    VTSM_GUARD(vtsm_wr_reserve(w, 2, &at_len));
+    size_t start = w->len;
+    VTSM_GUARD(p->fn(d, q, payload, req_len, w));
+    VTSM_ENSURE(w->len - start <= 0xFFFF, VTSM_E_INTERNAL, "vendor response payload too long");
+    vtsm_wr_patch_le16(w, at_len, (uint16_t)(w->len - start));
+    return VTSM_OK;
+}

@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * tsm-devemu: the emulated TDISP device served over the DMTF spdm-emu socket protocol
+ * (the one QEMU's spdm-socket backend speaks) on TCP.
+ *
+ * One connection at a time. Each NORMAL frame with transport PCI_DOE carries one DOE
+ * object; the answer is one NORMAL frame (empty when the device drops the request).
+ * SHUTDOWN ends the connection, not the server; TEST is echoed; other commands get
+ * UNKNOWN. A peer that vanishes mid-frame costs only its connection: the device, with its
+ * negotiated state and session, serves the next one. SIGTERM/SIGINT exit with status 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vtsm_crypto.h"
+#include "vtsm_devemu.h"
+#include "vtsm_doe.h"
+#include "vtsm_guard.h"
+#include "vtsm_log.h"
+#include "vtsm_sock.h"
+
+/* A frame whose header arrived must be complete within this time. */
+#define FRAME_TIMEOUT_MS 10000
+#define FRAME_MAX        (VTSM_DOE_MAX_BYTES)
+
+static volatile sig_atomic_t g_stop;
+static int g_wake[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    (void)sig;
+    g_stop = 1;
+    if (g_wake[1] >= 0)
+        (void)!write(g_wake[1], "x", 1);
+    errno = saved;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: tsm-devemu [--port N] [--listen ADDR] [--port-file PATH] [--alg p384|p256]\n"
+            "                  [--version 1.2|1.3|both] [--tdis N] [--fault NAME]...\n"
+            "                  [--cert-dir DIR] [--verbose]\n"
+            "  --port N         TCP port (default %d; 0 picks a free port)\n"
+            "  --listen ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
+            "  --port-file PATH write the bound port to PATH (atomically)\n"
+            "  --alg ALG        device key algorithm (default p384, or that of --cert-dir)\n"
+            "  --version V      SPDM versions offered (default both)\n"
+            "  --tdis N         number of TDIs (default 4)\n"
+            "  --fault NAME     inject a fault (repeatable):",
+            VTSM_SOCK_DEFAULT_PORT);
+    for (unsigned i = 0; i < VTSM_DEV_FAULT_COUNT_; i++)
+        fprintf(f, " %s", vtsm_dev_fault_name((enum vtsm_dev_fault)i));
+    fprintf(f, "\n"
+               "  --cert-dir DIR   slot 0 from DIR/chain.pem (or root/inter/leaf.pem) and "
+               "DIR/leaf.key\n"
+               "  --verbose        log every request\n");
+}
+
+/* Read a whole (small) file into a NUL-terminated heap string. */
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (cap - n < 4096) {
+            char *nb = realloc(buf, cap + 65536);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+            cap += 65536;
+        }
+        size_t k = fread(buf + n, 1, cap - n - 1, f);
+        n += k;
+        if (k == 0)
+            break;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int append_file(char **all, size_t *all_len, const char *dir, const char *name,
+                       bool required)
+{
+    char path[PATH_MAX];
+    size_t len;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    char *s = read_file(path, &len);
+    if (!s) {
+        if (required)
+            VTSM_ERR("cannot read %s: %s", path, strerror(errno));
+        return required ? -1 : 0;
+    }
+    char *n = realloc(*all, *all_len + len + 2);
+    if (!n) {
+        free(s);
+        return -1;
+    }
+    memcpy(n + *all_len, s, len);
+    *all_len += len;
+    n[(*all_len)++] = '\n';
+    n[*all_len] = '\0';
+    *all = n;
+    free(s);
+    return 0;
+}
+
+/* --cert-dir: the chain (DIR/chain.pem, else root.pem + inter.pem + leaf.pem) and key. */
+static int load_cert_dir(const char *dir, char **certs, size_t *certs_len, char **key,
+                         size_t *key_len)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/chain.pem", dir);
+    if (access(path, R_OK) == 0) {
+        if (append_file(certs, certs_len, dir, "chain.pem", true))
+            return -1;
+    } else if (append_file(certs, certs_len, dir, "root.pem", false) ||
+               append_file(certs, certs_len, dir, "inter.pem", false) ||
+               append_file(certs, certs_len, dir, "leaf.pem", true)) {
+        return -1;
+    }
+    return append_file(key, key_len, dir, "leaf.key", true);
+}
+
+/* Write PORT to path through a temporary file and rename, so a reader never sees half. */
+static int write_port_file(const char *path, unsigned port)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    int ok = fprintf(f, "%u\n", port) > 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* Wait until fd is readable or a stop signal arrives. 1 readable, 0 stop. */
+static int wait_readable(int fd)
+{
+    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = g_wake[0], .events = POLLIN}};
+    while (!g_stop) {
+        int r = poll(p, 2, -1);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return 0;
+        }
+        if (p[1].revents)
+            return 0;
+        if (p[0].revents)
+            return 1;
+    }
+    return 0;
+}
+
+/* Serve one connection until it closes, breaks, asks to shut down or we are stopped. */
+static void serve(struct vtsm_dev *dev, int fd)
+{
+    struct vtsm_buf in = {0}, out = {0};
+    unsigned long frames = 0;
+
+    while (wait_readable(fd)) {
+        uint32_t cmd, transport;
+        vtsm_status st = vtsm_sock_recv(fd, &cmd, &transport, &in, FRAME_MAX, FRAME_TIMEOUT_MS);
+        if (st == VTSM_E_CLOSED) {
+            VTSM_INFO("connection closed by the peer after %lu frames", frames);
+            break;
+        }
+        if (st != VTSM_OK) {
+            VTSM_WARN("connection dropped: %s (%s)", vtsm_status_name(st), vtsm_err_detail());
+            break;
+        }
+        frames++;
+        if (cmd == VTSM_SOCK_CMD_SHUTDOWN) {
+            VTSM_INFO("SHUTDOWN: closing the connection");
+            (void)vtsm_sock_send(fd, VTSM_SOCK_CMD_SHUTDOWN, transport, NULL, 0);
+            break;
+        }
+        if (transport != VTSM_SOCK_TRANSPORT_PCI_DOE) {
+            VTSM_WARN("frame with transport type %u (only PCI_DOE = %u): closing the connection",
+                      transport, VTSM_SOCK_TRANSPORT_PCI_DOE);
+            break;
+        }
+        switch (cmd) {
+        case VTSM_SOCK_CMD_NORMAL:
+            st = vtsm_dev_handle(dev, in.data, in.len, &out);
+            if (st != VTSM_OK) {
+                VTSM_INFO("DOE object of %zu bytes not answered: %s (%s)", in.len,
+                          vtsm_status_name(st), vtsm_err_detail());
+                vtsm_buf_reset(&out);
+            }
+            st = vtsm_sock_send(fd, VTSM_SOCK_CMD_NORMAL, transport, out.data, out.len);
+            break;
+        case VTSM_SOCK_CMD_TEST:
+            st = vtsm_sock_send(fd, VTSM_SOCK_CMD_TEST, transport, in.data, in.len);
+            break;
+        default:
+            VTSM_INFO("unknown socket command 0x%x", cmd);
+            st = vtsm_sock_send(fd, VTSM_SOCK_CMD_UNKNOWN, transport, NULL, 0);
+            break;
+        }
+        if (st != VTSM_OK) {
+            VTSM_WARN("send failed: %s (%s)", vtsm_status_name(st), vtsm_err_detail());
+            break;
+        }
+    }
+    vtsm_buf_wipe(&in);
+    vtsm_buf_wipe(&out);
+}
+
+int main(int argc, char **argv)
+{
+    enum {
+        OPT_PORT = 256,
+        OPT_LISTEN,
+        OPT_PORT_FILE,
+        OPT_ALG,
+        OPT_VERSION,
+        OPT_TDIS,
+        OPT_FAULT,
+        OPT_CERT_DIR,
+        OPT_VERBOSE,
+        OPT_HELP
+    };
+    static const struct option opts[] = {
+        {"port", required_argument, NULL, OPT_PORT},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"port-file", required_argument, NULL, OPT_PORT_FILE},
+        {"alg", required_argument, NULL, OPT_ALG},
+        {"version", required_argument, NULL, OPT_VERSION},
+        {"tdis", required_argument, NULL, OPT_TDIS},
+        {"fault", required_argument, NULL, OPT_FAULT},
+        {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
+        {"verbose", no_argument, NULL, OPT_VERBOSE},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    struct vtsm_dev_config cfg;
+    const char *listen_addr = "127.0.0.1", *port_file = NULL, *cert_dir = NULL, *alg = NULL;
+    long port = VTSM_SOCK_DEFAULT_PORT;
+    bool verbose = false;
+    char *end;
+    int c, rc = 1;
+
+    vtsm_dev_config_default(&cfg);
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_PORT:
+            port = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || port < 0 || port > 65535) {
+                fprintf(stderr, "tsm-devemu: bad --port '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_LISTEN:
+            listen_addr = optarg;
+            break;
+        case OPT_PORT_FILE:
+            port_file = optarg;
+            break;
+        case OPT_ALG:
+            if (strcmp(optarg, "p384") && strcmp(optarg, "p256")) {
+                fprintf(stderr, "tsm-devemu: --alg is p384 or p256\n");
+                return 2;
+            }
+            alg = optarg;
+            break;
+        case OPT_VERSION:
+            if (!strcmp(optarg, "1.2"))
+                cfg.versions = VTSM_DEV_VER_12;
+            else if (!strcmp(optarg, "1.3"))
+                cfg.versions = VTSM_DEV_VER_13;
+            else if (!strcmp(optarg, "both"))
+                cfg.versions = VTSM_DEV_VER_12 | VTSM_DEV_VER_13;
+            else {
+                fprintf(stderr, "tsm-devemu: --version is 1.2, 1.3 or both\n");
+                return 2;
+            }
+            break;
+        case OPT_TDIS: {
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || n < 0 || n > 255) {
+                fprintf(stderr, "tsm-devemu: bad --tdis '%s' (0..255)\n", optarg);
+                return 2;
+            }
+            cfg.num_tdis = (unsigned)n;
+            break;
+        }
+        case OPT_FAULT: {
+            enum vtsm_dev_fault f;
+            if (vtsm_dev_fault_parse(optarg, &f) != VTSM_OK) {
+                fprintf(stderr, "tsm-devemu: unknown fault '%s'\n", optarg);
+                usage(stderr);
+                return 2;
+            }
+            cfg.faults |= VTSM_DEV_FAULT_BIT(f);
+            break;
+        }
+        case OPT_CERT_DIR:
+            cert_dir = optarg;
+            break;
+        case OPT_VERBOSE:
+            verbose = true;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    vtsm_log_init("tsm-devemu", verbose ? VTSM_LOG_DEBUG : VTSM_LOG_WARN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    char *certs = NULL, *key = NULL;
+    size_t certs_len = 0, key_len = 0;
+    struct vtsm_dev *dev = NULL;
+    int lfd = -1;
+    uint16_t bound = 0;
+    bool wrote_port = false;
+
+    if (cert_dir) {
+        if (load_cert_dir(cert_dir, &certs, &certs_len, &key, &key_len))
+            goto out;
+        cfg.slots[0].kind = VTSM_DEV_SLOT_PEM;
+        cfg.slots[0].certs_pem = certs;
+        cfg.slots[0].certs_pem_len = certs_len;
+        cfg.slots[0].key_pem = key;
+        cfg.slots[0].key_pem_len = key_len;
+        if (!alg) {
+            EVP_PKEY *k = NULL;
+            if (vtsm_pkey_from_pem(key, key_len, &k) == VTSM_OK &&
+                vtsm_pkey_asym(k) == VTSM_ASYM_ECDSA_P256)
+                alg = "p256";
+            EVP_PKEY_free(k);
+        }
+    }
+    if (alg && !strcmp(alg, "p256")) {
+        cfg.asym = VTSM_ASYM_ECDSA_P256;
+        cfg.hash = VTSM_HASH_SHA256;
+        cfg.dhe = VTSM_DHE_SECP256R1;
+    }
+
+    vtsm_status st = vtsm_dev_new(&cfg, &dev);
+    if (st != VTSM_OK) {
+        VTSM_ERR("device: %s (%s)", vtsm_status_name(st), vtsm_err_detail());
+        goto out;
+    }
+    if (pipe(g_wake) != 0) {
+        VTSM_ERR("pipe: %s", strerror(errno));
+        goto out;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(g_wake[i], F_SETFD, FD_CLOEXEC);
+        fcntl(g_wake[i], F_SETFL, O_NONBLOCK);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    st = vtsm_tcp_listen(listen_addr, (uint16_t)port, &lfd, &bound);
+    if (st != VTSM_OK) {
+        VTSM_ERR("%s", vtsm_err_detail());
+        goto out;
+    }
+    if (port_file) {
+        if (write_port_file(port_file, bound) != 0) {
+            VTSM_ERR("cannot write port file %s: %s", port_file, strerror(errno));
+            goto out;
+        }
+        wrote_port = true;
+    }
+    printf("tsm-devemu listening on %s:%u\n", listen_addr, bound);
+    fflush(stdout);
+    if (cfg.faults) {
+        for (unsigned i = 0; i < VTSM_DEV_FAULT_COUNT_; i++)
+            if (cfg.faults & VTSM_DEV_FAULT_BIT(i))
+                VTSM_WARN("fault injected: %s", vtsm_dev_fault_name((enum vtsm_dev_fault)i));
+    }
+
+    while (wait_readable(lfd)) {
+        int cfd = accept(lfd, NULL, NULL);
+        if (cfd < 0) {
+            if (errno != EINTR && errno != ECONNABORTED)
+                VTSM_WARN("accept: %s", strerror(errno));
+            continue;
+        }
+        fcntl(cfd, F_SETFD, FD_CLOEXEC);
+        if (vtsm_sock_nodelay(cfd) != VTSM_OK)
+            VTSM_WARN("TCP_NODELAY: %s", vtsm_err_detail());
+        VTSM_INFO("connection accepted");
+        serve(dev, cfd);
+        close(cfd);
+    }
+    rc = g_stop ? 0 : 1;
+out:
+    if (lfd >= 0)
+        close(lfd);
+    if (wrote_port)
+        unlink(port_file);
+    vtsm_dev_free(dev);
+    free(certs);
+    if (key) {
+        OPENSSL_cleanse(key, key_len);
+        free(key);
+    }
+    for (int i = 0; i < 2; i++)
+        if (g_wake[i] >= 0)
+            close(g_wake[i]);
+    return rc;
+}
