@@ -53,8 +53,8 @@ vtsm_status vtsm_rd_le64(struct vtsm_rd *r, uint64_t *v)
 {
     if (vtsm_rd_need(r, 8))
         return VTSM_E_PEER_TRUNCATED;
-    *v = (uint64_t)vtsm_get_le32(r->p + r->off) |
-         ((uint64_t)vtsm_get_le32(r->p + r->off + 4) << 32);
+    *v =
+        (uint64_t)vtsm_get_le32(r->p + r->off) | ((uint64_t)vtsm_get_le32(r->p + r->off + 4) << 32);
     r->off += 8;
     return VTSM_OK;
 }

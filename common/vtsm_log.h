@@ -6,11 +6,12 @@
 enum vtsm_log_level { VTSM_LOG_ERROR = 0, VTSM_LOG_WARN, VTSM_LOG_INFO, VTSM_LOG_DEBUG };
 
 void vtsm_log_init(const char *prog, enum vtsm_log_level level);
-void vtsm_log(enum vtsm_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vtsm_log(enum vtsm_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-#define VTSM_ERR(...) vtsm_log(VTSM_LOG_ERROR, __VA_ARGS__)
+#define VTSM_ERR(...)  vtsm_log(VTSM_LOG_ERROR, __VA_ARGS__)
 #define VTSM_WARN(...) vtsm_log(VTSM_LOG_WARN, __VA_ARGS__)
 #define VTSM_INFO(...) vtsm_log(VTSM_LOG_INFO, __VA_ARGS__)
-#define VTSM_DBG(...) vtsm_log(VTSM_LOG_DEBUG, __VA_ARGS__)
+#define VTSM_DBG(...)  vtsm_log(VTSM_LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -75,8 +75,8 @@ static void print_result(const struct cli *c, const cbor_item_t *res);
  * refused device_connect there); NULL if there is none. */
 static cbor_item_t *error_report(const cbor_item_t *msg)
 {
-    static const char *const error_keys[] = {"op", "id", "status", "name", "source",
-                                             "detail", VTSM_ABI_K_REQUEST_OP};
+    static const char *const error_keys[] = {
+        "op", "id", "status", "name", "source", "detail", VTSM_ABI_K_REQUEST_OP};
     if (!msg || !cbor_isa_map(msg))
         return NULL;
     cbor_item_t *rep = vtsm_abi_map_new();

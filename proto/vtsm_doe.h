@@ -16,13 +16,13 @@
 #include "vtsm_buf.h"
 #include "vtsm_status.h"
 
-#define VTSM_DOE_VENDOR_PCISIG 0x0001
-#define VTSM_DOE_TYPE_DISCOVERY 0x00
-#define VTSM_DOE_TYPE_SPDM 0x01         /* CMA/SPDM */
+#define VTSM_DOE_VENDOR_PCISIG     0x0001
+#define VTSM_DOE_TYPE_DISCOVERY    0x00
+#define VTSM_DOE_TYPE_SPDM         0x01 /* CMA/SPDM */
 #define VTSM_DOE_TYPE_SECURED_SPDM 0x02 /* secured CMA/SPDM (DSP0277) */
-#define VTSM_DOE_HEADER_SIZE 8
-#define VTSM_DOE_MAX_DW (1u << 18)
-#define VTSM_DOE_MAX_BYTES (VTSM_DOE_MAX_DW * 4u)
+#define VTSM_DOE_HEADER_SIZE       8
+#define VTSM_DOE_MAX_DW            (1u << 18)
+#define VTSM_DOE_MAX_BYTES         (VTSM_DOE_MAX_DW * 4u)
 
 struct vtsm_doe_obj {
     uint16_t vendor_id;

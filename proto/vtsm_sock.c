@@ -100,8 +100,8 @@ vtsm_status vtsm_sock_recv(int fd, uint32_t *cmd, uint32_t *transport, struct vt
     *cmd = vtsm_get_be32(hdr);
     *transport = vtsm_get_be32(hdr + 4);
     uint32_t len = vtsm_get_be32(hdr + 8);
-    VTSM_ENSURE(len <= max, VTSM_E_PEER_OVERSIZED,
-                "socket frame announces %u bytes, limit is %zu", len, max);
+    VTSM_ENSURE(len <= max, VTSM_E_PEER_OVERSIZED, "socket frame announces %u bytes, limit is %zu",
+                len, max);
     vtsm_buf_reset(payload);
     VTSM_GUARD(vtsm_buf_reserve(payload, len));
     if (len) {
@@ -126,8 +126,8 @@ static vtsm_status parse_host(const char *host, struct in_addr *a)
 {
     if (strcmp(host, "localhost") == 0 || host[0] == '\0')
         host = "127.0.0.1";
-    VTSM_ENSURE(inet_pton(AF_INET, host, a) == 1, VTSM_E_INVAL,
-                "'%s' is not an IPv4 address", host);
+    VTSM_ENSURE(inet_pton(AF_INET, host, a) == 1, VTSM_E_INVAL, "'%s' is not an IPv4 address",
+                host);
     return VTSM_OK;
 }
 

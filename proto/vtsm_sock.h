@@ -14,19 +14,19 @@
 #include "vtsm_buf.h"
 #include "vtsm_status.h"
 
-#define VTSM_SOCK_CMD_NORMAL 0x0001u
+#define VTSM_SOCK_CMD_NORMAL               0x0001u
 #define VTSM_SOCK_CMD_OOB_ENCAP_KEY_UPDATE 0x8001u
-#define VTSM_SOCK_CMD_CONTINUE 0xFFFDu
-#define VTSM_SOCK_CMD_SHUTDOWN 0xFFFEu
-#define VTSM_SOCK_CMD_UNKNOWN 0xFFFFu
-#define VTSM_SOCK_CMD_TEST 0xDEADu
+#define VTSM_SOCK_CMD_CONTINUE             0xFFFDu
+#define VTSM_SOCK_CMD_SHUTDOWN             0xFFFEu
+#define VTSM_SOCK_CMD_UNKNOWN              0xFFFFu
+#define VTSM_SOCK_CMD_TEST                 0xDEADu
 
-#define VTSM_SOCK_TRANSPORT_NONE 0u
-#define VTSM_SOCK_TRANSPORT_MCTP 1u
+#define VTSM_SOCK_TRANSPORT_NONE    0u
+#define VTSM_SOCK_TRANSPORT_MCTP    1u
 #define VTSM_SOCK_TRANSPORT_PCI_DOE 2u
-#define VTSM_SOCK_TRANSPORT_TCP 3u
+#define VTSM_SOCK_TRANSPORT_TCP     3u
 
-#define VTSM_SOCK_HEADER_SIZE 12
+#define VTSM_SOCK_HEADER_SIZE  12
 #define VTSM_SOCK_DEFAULT_PORT 2323
 
 /* Send one frame in one write (retrying only on partial writes / EINTR). */

@@ -18,8 +18,7 @@
 #include "vtsm_abi.h"
 #include "vtsm_proc.h"
 
-static pid_t spawn(struct e2e *e, const char *prog, const char *const *args, int out_fd,
-                   int err_fd)
+static pid_t spawn(struct e2e *e, const char *prog, const char *const *args, int out_fd, int err_fd)
 {
     pid_t pid = vtsm_proc_start(VTSM_BIN_DIR, prog, args, out_fd, err_fd);
     if (pid > 0 && e->npids < E2E_MAX_PROCS)

@@ -24,7 +24,7 @@ struct e2e {
 };
 
 struct e2e_run {
-    int status;  /* exit code, or 128+signal */
+    int status; /* exit code, or 128+signal */
     char out[65536];
     char err[8192];
 };

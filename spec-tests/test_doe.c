@@ -95,9 +95,9 @@ static void test_build_parse_exact_bytes(void **s)
     (void)s;
     uint8_t pl[5] = {0x10, 0x84, 0, 0, 9}, out[32];
     size_t n = sizeof(out);
-    assert_int_equal(vtsm_doe_build(VTSM_DOE_VENDOR_PCISIG, VTSM_DOE_TYPE_SPDM, pl, sizeof(pl),
-                                    out, &n),
-                     VTSM_OK);
+    assert_int_equal(
+        vtsm_doe_build(VTSM_DOE_VENDOR_PCISIG, VTSM_DOE_TYPE_SPDM, pl, sizeof(pl), out, &n),
+        VTSM_OK);
     const uint8_t want[16] = {0x01, 0x00, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00,
                               0x10, 0x84, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00};
     assert_int_equal(n, 16);

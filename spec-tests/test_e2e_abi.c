@@ -295,9 +295,9 @@ static void test_host_disconnects_mid_session_setup(void **state)
         uint32_t cmd, tt;
         assert_int_equal(vtsm_abi_get_uint(pending, "seq", &seq), VTSM_OK);
         assert_int_equal(vtsm_abi_get_bytes(pending, "object", &obj, &len), VTSM_OK);
-        assert_int_equal(vtsm_sock_send(dev_fd, VTSM_SOCK_CMD_NORMAL, VTSM_SOCK_TRANSPORT_PCI_DOE,
-                                        obj, len),
-                         VTSM_OK);
+        assert_int_equal(
+            vtsm_sock_send(dev_fd, VTSM_SOCK_CMD_NORMAL, VTSM_SOCK_TRANSPORT_PCI_DOE, obj, len),
+            VTSM_OK);
         assert_int_equal(vtsm_sock_recv(dev_fd, &cmd, &tt, &rsp, 1 << 20, 5000), VTSM_OK);
         cbor_decref(&pending);
         assert_int_equal(
@@ -327,8 +327,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_request_before_hello, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_key_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guest_role_cannot_connect, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stray_doe_response_does_not_disturb, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stray_doe_response_does_not_disturb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_requester_on_busy_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_disconnects_mid_session_setup, setup, teardown),
     };

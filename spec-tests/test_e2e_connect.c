@@ -41,8 +41,14 @@ static void connect_json2(struct e2e *e, struct e2e_run *r, const char *dev, int
                           const char *extra, const char *extra2)
 {
     char doe[64];
-    const char *argv[] = {"--json", "connect", dev, "--doe", e2e_doe(doe, sizeof(doe), port),
-                          extra, extra ? extra2 : NULL, NULL};
+    const char *argv[] = {"--json",
+                          "connect",
+                          dev,
+                          "--doe",
+                          e2e_doe(doe, sizeof(doe), port),
+                          extra,
+                          extra ? extra2 : NULL,
+                          NULL};
     e2e_host(e, r, argv);
 }
 
@@ -206,8 +212,8 @@ static void test_connect_status_reclaim_reconnect(void **state)
     assert_int_equal(r.status, 1);
     HAS(r.err, "PDEV.1");
 
-    const char *rec[] = {"--json", "reclaim", "0000:01:00.0", "--doe",
-                         e2e_doe(doe, sizeof(doe), port), NULL};
+    const char *rec[] = {
+        "--json", "reclaim", "0000:01:00.0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
     assert_int_equal(e2e_host(e, &r, rec), 0);
     HAS(r.out, "\"acknowledged\":true");
     HAS(r.out, "\"state\":\"unconnected\"");
@@ -268,8 +274,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_wrong_session_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replayed_secured_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_secured_message, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_untrusted_chain_refused_but_reported, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_untrusted_chain_refused_but_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_ready_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_status_reclaim_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_p256_spdm12, setup, teardown),

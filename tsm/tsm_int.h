@@ -88,26 +88,26 @@ struct tsm_pdev {
     struct vtsm_spdm_req *spdm;
     struct tsm_connect_opts opts;
     struct tsm_evidence ev;
-    uint64_t connects;    /* completed connects, for status */
+    uint64_t connects; /* completed connects, for status */
     struct tsm_pdev *next;
 };
 
 struct tsm_config {
     char socket_path[256];
-    int doe_timeout_ms;    /* how long a verb waits for one doe_response */
+    int doe_timeout_ms; /* how long a verb waits for one doe_response */
     struct vtsm_trust *trust;
 };
 
 struct tsm {
     struct tsm_config cfg;
     pthread_mutex_t lock;
-    pthread_cond_t cond;  /* signalled on every exchange completion / client death */
+    pthread_cond_t cond; /* signalled on every exchange completion / client death */
     struct tsm_pdev *pdevs;
     struct tsm_client *clients;
-    unsigned workers;     /* running worker threads */
+    unsigned workers; /* running worker threads */
     bool stopping;
     int listen_fd;
-    int wake_pipe[2];     /* wakes the poll loop (shutdown, client death from a worker) */
+    int wake_pipe[2]; /* wakes the poll loop (shutdown, client death from a worker) */
 };
 
 /* ---- pdev registry and state table (tsm_pdev.c) ---- */
@@ -129,7 +129,7 @@ struct vtsm_spdm_transport tsm_proxy_transport(struct tsm_pdev *p);
 vtsm_status tsm_proxy_deliver(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg);
 
 /* ---- clients (tsm_server.c) ---- */
-void tsm_client_get(struct tsm_client *c);       /* caller holds tsm->lock */
+void tsm_client_get(struct tsm_client *c);                /* caller holds tsm->lock */
 void tsm_client_put(struct tsm *t, struct tsm_client *c); /* caller holds tsm->lock */
 /* Send one message to a client (takes the client's write lock; not tsm->lock). A send
  * failure marks the client dead. Consumes nothing: the caller still owns msg. */
@@ -142,8 +142,7 @@ void tsm_client_error(struct tsm *t, struct tsm_client *c, uint64_t id, vtsm_sta
 /* ---- verbs (tsm_verbs.c) ---- */
 typedef void (*tsm_handler_fn)(struct tsm *t, struct tsm_client *c, uint64_t id,
                                const cbor_item_t *msg);
-void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id,
-                         const cbor_item_t *msg);
+void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
 void tsm_verb_device_remove(struct tsm *t, struct tsm_client *c, uint64_t id,
                             const cbor_item_t *msg);
 void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,

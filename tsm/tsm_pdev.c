@@ -34,11 +34,14 @@ static const struct pdev_move {
     enum tsm_pdev_state from, to;
     const char *rule;
 } pdev_moves[] = {
-    {TSM_PDEV_UNCONNECTED, TSM_PDEV_CONNECTING, "PDEV.1 device_connect starts only from unconnected"},
+    {TSM_PDEV_UNCONNECTED, TSM_PDEV_CONNECTING,
+     "PDEV.1 device_connect starts only from unconnected"},
     {TSM_PDEV_CONNECTING, TSM_PDEV_CONNECTED, "PDEV.2 connect completes to connected"},
-    {TSM_PDEV_CONNECTING, TSM_PDEV_UNCONNECTED, "PDEV.3 a failed or aborted connect frees the half-made session"},
+    {TSM_PDEV_CONNECTING, TSM_PDEV_UNCONNECTED,
+     "PDEV.3 a failed or aborted connect frees the half-made session"},
     {TSM_PDEV_CONNECTED, TSM_PDEV_RECLAIMING, "PDEV.4 device_reclaim starts only from connected"},
-    {TSM_PDEV_RECLAIMING, TSM_PDEV_UNCONNECTED, "PDEV.5 reclaim ends the session and wipes its keys"},
+    {TSM_PDEV_RECLAIMING, TSM_PDEV_UNCONNECTED,
+     "PDEV.5 reclaim ends the session and wipes its keys"},
 };
 
 vtsm_status tsm_pdev_transition(struct tsm_pdev *p, enum tsm_pdev_state to, const char *verb)
@@ -72,8 +75,7 @@ struct tsm_pdev *tsm_pdev_find(struct tsm *t, const char *name)
     return NULL;
 }
 
-vtsm_status tsm_pdev_add(struct tsm *t, const char *name, uint32_t root_port,
-                         struct tsm_pdev **out)
+vtsm_status tsm_pdev_add(struct tsm *t, const char *name, uint32_t root_port, struct tsm_pdev **out)
 {
     struct tsm_pdev *p = tsm_pdev_find(t, name);
     if (p) {

@@ -38,8 +38,7 @@ static vtsm_status proxy_exchange(void *ctx, const uint8_t *req, size_t req_len,
     struct tsm_client *c = v->client;
     if (!c || c->dead || t->stopping) {
         pthread_mutex_unlock(&t->lock);
-        return vtsm_fail(VTSM_E_CLOSED, "host connection gone before DOE exchange on %s",
-                         p->name);
+        return vtsm_fail(VTSM_E_CLOSED, "host connection gone before DOE exchange on %s", p->name);
     }
     uint64_t seq = ++v->next_seq;
     uint64_t id = v->id;

@@ -20,7 +20,7 @@
 #include "vtsm_log.h"
 #include "vtsm_path.h"
 
-#define ROLE_HOST (1u << VTSM_ABI_ROLE_HOST)
+#define ROLE_HOST  (1u << VTSM_ABI_ROLE_HOST)
 #define ROLE_GUEST (1u << VTSM_ABI_ROLE_GUEST)
 
 static void handle_hello(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
@@ -37,10 +37,8 @@ static const struct handler {
     {VTSM_ABI_OP_HELLO, handle_hello, ROLE_HOST | ROLE_GUEST, vtsm_abi_keys_hello},
     {VTSM_ABI_OP_DEVICE_ADD, tsm_verb_device_add, ROLE_HOST, vtsm_abi_keys_device_add},
     {VTSM_ABI_OP_DEVICE_REMOVE, tsm_verb_device_remove, ROLE_HOST, vtsm_abi_keys_device_remove},
-    {VTSM_ABI_OP_DEVICE_CONNECT, tsm_verb_device_connect, ROLE_HOST,
-     vtsm_abi_keys_device_connect},
-    {VTSM_ABI_OP_DEVICE_RECLAIM, tsm_verb_device_reclaim, ROLE_HOST,
-     vtsm_abi_keys_device_reclaim},
+    {VTSM_ABI_OP_DEVICE_CONNECT, tsm_verb_device_connect, ROLE_HOST, vtsm_abi_keys_device_connect},
+    {VTSM_ABI_OP_DEVICE_RECLAIM, tsm_verb_device_reclaim, ROLE_HOST, vtsm_abi_keys_device_reclaim},
     {VTSM_ABI_OP_STATUS, tsm_verb_status, ROLE_HOST, vtsm_abi_keys_status},
     {VTSM_ABI_OP_DOE_RESPONSE, handle_doe_response, ROLE_HOST, vtsm_abi_keys_doe_response},
 };
@@ -295,8 +293,8 @@ vtsm_status tsm_init(struct tsm *t, const struct tsm_config *cfg)
                 "socket path too long: %s", cfg->socket_path);
     strcpy(sa.sun_path, cfg->socket_path);
     if (vtsm_mkdir_parent(cfg->socket_path) != 0)
-        return vtsm_fail(VTSM_E_CONFIG, "cannot create the directory of %s: %s",
-                         cfg->socket_path, strerror(errno));
+        return vtsm_fail(VTSM_E_CONFIG, "cannot create the directory of %s: %s", cfg->socket_path,
+                         strerror(errno));
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     VTSM_ENSURE(s >= 0, VTSM_E_IO, "socket: %s", strerror(errno));
     /* A stale socket file from a dead tsmd is replaced; a live tsmd is not. */

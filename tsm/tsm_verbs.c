@@ -265,11 +265,12 @@ static vtsm_status do_connect(struct tsm_pdev *p)
     const struct vtsm_spdm_info *info = vtsm_spdm_req_info(p->spdm);
     VTSM_GUARD(vtsm_hash(info->hash, raw->data, raw->len, p->ev.chain_digest));
     p->ev.chain_digest_len = vtsm_hash_size(info->hash);
-    vtsm_status tst = vtsm_trust_verify(t->cfg.trust, chain, p->ev.trust_reason,
-                                        sizeof(p->ev.trust_reason));
+    vtsm_status tst =
+        vtsm_trust_verify(t->cfg.trust, chain, p->ev.trust_reason, sizeof(p->ev.trust_reason));
     p->ev.trusted = (tst == VTSM_OK);
     if (p->ev.trusted)
-        snprintf(p->ev.trust_reason, sizeof(p->ev.trust_reason), "chain verified to a trusted root");
+        snprintf(p->ev.trust_reason, sizeof(p->ev.trust_reason),
+                 "chain verified to a trusted root");
 
     VTSM_GUARD(vtsm_spdm_req_start_session(p->spdm, slot));
     VTSM_GUARD(vtsm_spdm_req_get_measurements(p->spdm, slot, NULL, &p->ev.meas));

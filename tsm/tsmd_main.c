@@ -32,22 +32,25 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tsmd [--socket PATH] [--trust FILE|DIR]... [--doe-timeout-ms N]\n"
-               "            [--verbose] [--quiet]\n"
-               "  --socket PATH       Unix socket to serve (default: $VTSM_SOCKET, else\n"
-               "                      $XDG_RUNTIME_DIR/vtsm/tsmd.sock, else /tmp/vtsm-UID/tsmd.sock)\n"
-               "  --trust FILE|DIR    trusted roots: a PEM bundle or a directory of PEM files;\n"
-               "                      repeatable; replaces the embedded test roots\n"
-               "  --doe-timeout-ms N  how long a verb waits for one doe_response (default 30000)\n");
+    fprintf(f,
+            "usage: tsmd [--socket PATH] [--trust FILE|DIR]... [--doe-timeout-ms N]\n"
+            "            [--verbose] [--quiet]\n"
+            "  --socket PATH       Unix socket to serve (default: $VTSM_SOCKET, else\n"
+            "                      $XDG_RUNTIME_DIR/vtsm/tsmd.sock, else /tmp/vtsm-UID/tsmd.sock)\n"
+            "  --trust FILE|DIR    trusted roots: a PEM bundle or a directory of PEM files;\n"
+            "                      repeatable; replaces the embedded test roots\n"
+            "  --doe-timeout-ms N  how long a verb waits for one doe_response (default 30000)\n");
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"socket", required_argument, 0, 's'},   {"trust", required_argument, 0, 't'},
-        {"doe-timeout-ms", required_argument, 0, 'T'}, {"verbose", no_argument, 0, 'v'},
-        {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"socket", required_argument, 0, 's'},
+                                             {"trust", required_argument, 0, 't'},
+                                             {"doe-timeout-ms", required_argument, 0, 'T'},
+                                             {"verbose", no_argument, 0, 'v'},
+                                             {"quiet", no_argument, 0, 'q'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
     struct tsm_config cfg = {.doe_timeout_ms = 30000};
     enum vtsm_log_level level = VTSM_LOG_WARN;
     const char *trust_paths[16];
