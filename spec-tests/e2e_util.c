@@ -63,12 +63,27 @@ void e2e_kill(struct e2e *e, pid_t pid)
         }
 }
 
-void e2e_teardown(struct e2e *e)
+int e2e_teardown(struct e2e *e)
 {
-    /* Ask politely first (tsmd removes its socket), then make sure; always reap. */
-    for (int i = 0; i < e->npids; i++)
-        vtsm_proc_stop(e->pids[i], 3000);
+    /* Ask politely first (tsmd removes its socket), then make sure; always reap. Every
+     * daemon must exit 0 on SIGTERM: a crash, a sanitizer report or a leak fails the
+     * test that ran it. */
+    int bad = 0;
+    for (int i = 0; i < e->npids; i++) {
+        int st = vtsm_proc_stop(e->pids[i], 5000);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "e2e: process %d ended with status 0x%x\n", (int)e->pids[i], st);
+            bad = 1;
+        }
+    }
     e->npids = 0;
+    if (bad) {
+        char cmd[200];
+        snprintf(cmd, sizeof(cmd), "cat '%s/tsmd.log' >&2", e->dir);
+        if (system(cmd) != 0) {
+            /* no log */
+        }
+    }
     if (e->dir[0]) {
         char cmd[400];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
@@ -76,6 +91,7 @@ void e2e_teardown(struct e2e *e)
             /* best effort */
         }
     }
+    return bad ? -1 : 0;
 }
 
 int e2e_devemu(struct e2e *e, const char *const *args)

@@ -31,7 +31,8 @@ struct e2e_run {
 
 /* mkdtemp + start tsmd on dir/tsmd.sock (extra args NULL-terminated, may be NULL). */
 int e2e_setup(struct e2e *e, const char *const *tsmd_args);
-void e2e_teardown(struct e2e *e);
+/* Stops every process; -1 if any of them did not exit 0 (crash, sanitizer report). */
+int e2e_teardown(struct e2e *e);
 
 /* Start a tsm-devemu on a free port; returns the port (0 on failure). args NULL-terminated. */
 int e2e_devemu(struct e2e *e, const char *const *args);

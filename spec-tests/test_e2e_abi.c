@@ -31,8 +31,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    e2e_teardown(*state);
-    return 0;
+    return e2e_teardown(*state);
 }
 
 #define HAS(hay, needle)                                                                           \
