@@ -62,7 +62,14 @@ enum vtsm_abi_op {
     VTSM_ABI_OP_DEVICE_CONNECT = 0x12,
     VTSM_ABI_OP_DEVICE_RECLAIM = 0x13,
     VTSM_ABI_OP_STATUS = 0x14,
+    VTSM_ABI_OP_IDE_REFRESH = 0x15,    /* host: switch a device's IDE streams to fresh keys */
+    VTSM_ABI_OP_IDE_LINK_CHECK = 0x16, /* host: prove both link ends hold matching keys */
     VTSM_ABI_OP_DOE_RESPONSE = 0x20,
+    VTSM_ABI_OP_TVM_CREATE = 0x30,  /* host: register a TVM with its guest's public key */
+    VTSM_ABI_OP_TVM_DESTROY = 0x31, /* host */
+    VTSM_ABI_OP_TDI_BIND = 0x32,    /* host: LOCK_INTERFACE, TDI owned by a TVM */
+    VTSM_ABI_OP_TDI_UNBIND = 0x33,  /* host: STOP_INTERFACE, ownership dropped */
+    VTSM_ABI_OP_GUEST_REQUEST = 0x40, /* host (relaying) or guest: a signed guest request */
     /* TSM -> client */
     VTSM_ABI_OP_RESULT = 0x80,
     VTSM_ABI_OP_ERROR = 0x81,
@@ -108,6 +115,30 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_ERROR           "error"
 #define VTSM_ABI_K_DEVICES         "devices"
 #define VTSM_ABI_K_REQUEST_OP      "request_op" /* ERROR: opcode of the refused request */
+#define VTSM_ABI_K_IDE_STREAMS     "ide_streams" /* DEVICE_CONNECT: selective streams, 0 = IDE off */
+#define VTSM_ABI_K_IDE_ONLY        "ide_only"    /* DEVICE_CONNECT: device need not be TEE-IO */
+#define VTSM_ABI_K_CHANNEL         "channel"     /* DOE_PENDING: "link" for simulated-link TLPs */
+#define VTSM_ABI_K_TVM             "tvm"
+#define VTSM_ABI_K_TDI             "tdi"
+#define VTSM_ABI_K_GUEST_KEY       "guest_key"   /* TVM_CREATE: SEC1 uncompressed P-256 point */
+#define VTSM_ABI_K_LOCK_FLAGS      "lock_flags"  /* TDI_BIND: TDISP LOCK_INTERFACE flags */
+#define VTSM_ABI_K_BODY            "body"        /* GUEST_REQUEST: CBOR-encoded inner request */
+#define VTSM_ABI_K_SIG             "sig"         /* GUEST_REQUEST: guest signature over body */
+#define VTSM_ABI_K_GOP             "gop"         /* guest body: guest operation */
+#define VTSM_ABI_K_NONCE           "nonce"
+#define VTSM_ABI_K_REASON          "reason"
+
+/* Guest operations carried in a GUEST_REQUEST body ("gop"). */
+enum vtsm_abi_gop {
+    VTSM_ABI_GOP_LIST = 0x41,   /* TDIs bound to this TVM */
+    VTSM_ABI_GOP_INFO = 0x42,   /* report, measurements, chain, state; nonce -> signed token */
+    VTSM_ABI_GOP_ACCEPT = 0x43, /* tdi_validate / start_interface: CONFIG_LOCKED -> RUN */
+    VTSM_ABI_GOP_REJECT = 0x44, /* tell the host side the TVM refuses the TDI */
+};
+/* Domain separation prefix of the guest signature: sig = ECDSA-P256-SHA256(prefix || body). */
+#define VTSM_ABI_GUEST_SIG_PREFIX "vtsm-guest-request-v1"
+/* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
+#define VTSM_SOCK_CMD_VTSM_LINK 0x5654u
 
 /*
  * Keys each request may carry besides "op" and "id" (NULL-terminated, for
