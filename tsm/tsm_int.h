@@ -124,6 +124,10 @@ void tsm_pdev_reset(struct tsm_pdev *p);
 /* ---- DOE continuation (tsm_proxy.c) ---- */
 /* The transport the SPDM requester of pdev p uses while a verb runs. */
 struct vtsm_spdm_transport tsm_proxy_transport(struct tsm_pdev *p);
+/* The simulated-link channel of pdev (ctx = the pdev): a frame out, the device's frame back,
+ * carried by the host as DOE_PENDING {channel: "link"}. */
+vtsm_status tsm_proxy_link_exchange(void *ctx, const uint8_t *frame, size_t len,
+                                    struct vtsm_buf *rsp);
 /* Main thread: deliver a doe_response. Returns E_ABI_SEQUENCE if it matches no pending
  * exchange of this client. Caller holds tsm->lock. */
 vtsm_status tsm_proxy_deliver(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg);

@@ -26,10 +26,11 @@ static void deadline_after(struct timespec *ts, int ms)
     }
 }
 
-static vtsm_status proxy_exchange(void *ctx, const uint8_t *req, size_t req_len,
-                                  struct vtsm_buf *rsp)
+/* One exchange on a channel: NULL = the device's DOE mailbox, "link" = the simulated
+ * PCIe link (IDE link check frames). Both travel as DOE_PENDING / DOE_RESPONSE. */
+static vtsm_status proxy_exchange_on(struct tsm_pdev *p, const char *channel, const uint8_t *req,
+                                     size_t req_len, struct vtsm_buf *rsp)
 {
-    struct tsm_pdev *p = ctx;
     struct tsm *t = p->tsm;
     struct tsm_verb *v = &p->verb;
     vtsm_status st = VTSM_OK;
@@ -50,6 +51,8 @@ static vtsm_status proxy_exchange(void *ctx, const uint8_t *req, size_t req_len,
     pthread_mutex_unlock(&t->lock);
 
     cbor_item_t *m = vtsm_abi_doe_pending_msg(id, p->name, seq, req, req_len);
+    if (m && channel && vtsm_abi_put_tstr(m, VTSM_ABI_K_CHANNEL, channel) != VTSM_OK)
+        cbor_decref(&m);
     st = m ? tsm_client_send(t, c, m) : vtsm_fail(VTSM_E_NOMEM, "doe_pending");
     if (m)
         cbor_decref(&m);
@@ -81,6 +84,18 @@ static vtsm_status proxy_exchange(void *ctx, const uint8_t *req, size_t req_len,
     vtsm_buf_reset(&v->rsp);
     pthread_mutex_unlock(&t->lock);
     return st;
+}
+
+static vtsm_status proxy_exchange(void *ctx, const uint8_t *req, size_t req_len,
+                                  struct vtsm_buf *rsp)
+{
+    return proxy_exchange_on(ctx, NULL, req, req_len, rsp);
+}
+
+vtsm_status tsm_proxy_link_exchange(void *ctx, const uint8_t *frame, size_t len,
+                                    struct vtsm_buf *rsp)
+{
+    return proxy_exchange_on(ctx, "link", frame, len, rsp);
 }
 
 struct vtsm_spdm_transport tsm_proxy_transport(struct tsm_pdev *p)

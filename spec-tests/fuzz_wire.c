@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * libFuzzer targets for the parsers that take bytes from an untrusted party:
+ *   FUZZ_REQUESTER  the TSM's SPDM requester fed device responses (the input is split into
+ *                   DOE objects by 2-byte length prefixes) through VCA, digests, certificate
+ *                   and session setup;
+ *   FUZZ_DEVICE     the emulated device fed requests the same way;
+ *   FUZZ_ABI        the socket ABI decoder;
+ *   FUZZ_PARSERS    DOE objects, SPDM certificate chains and DSP0277 secured messages.
+ * Built one binary per target (spec-tests/fuzz.cmake) with -DVTSM_FUZZ=ON and clang.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "vtsm_abi.h"
+#include "vtsm_cert.h"
+#include "vtsm_devemu.h"
+#include "vtsm_doe.h"
+#include "vtsm_spdm_crypto.h"
+#include "vtsm_spdm_req.h"
+
+struct chunks {
+    const uint8_t *p;
+    size_t len, off;
+};
+
+/* Next chunk: u16 LE length then that many bytes (clamped to what is left). */
+static int next_chunk(struct chunks *c, const uint8_t **out, size_t *n)
+{
+    if (c->len - c->off < 2)
+        return 0;
+    size_t want = (size_t)c->p[c->off] | ((size_t)c->p[c->off + 1] << 8);
+    c->off += 2;
+    if (want > c->len - c->off)
+        want = c->len - c->off;
+    *out = c->p + c->off;
+    *n = want;
+    c->off += want;
+    return 1;
+}
+
+#if defined(FUZZ_REQUESTER)
+static vtsm_status script_exchange(void *ctx, const uint8_t *req, size_t len,
+                                   struct vtsm_buf *rsp)
+{
+    (void)req;
+    (void)len;
+    const uint8_t *p;
+    size_t n;
+    if (!next_chunk(ctx, &p, &n))
+        return VTSM_E_CLOSED;
+    return vtsm_buf_set(rsp, p, n);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct chunks c = {data, size, 0};
+    struct vtsm_spdm_transport tr = {.exchange = script_exchange, .ctx = &c};
+    struct vtsm_spdm_req_opts o;
+    struct vtsm_spdm_req *r = NULL;
+    uint8_t mask, digests[SPDM_MAX_SLOTS][VTSM_HASH_MAX];
+    struct vtsm_spdm_meas m;
+
+    vtsm_spdm_req_opts_default(&o);
+    o.not_ready_retries = 1;
+    if (vtsm_spdm_req_new(&o, &tr, &r) != VTSM_OK)
+        return 0;
+    if (vtsm_spdm_req_init_connection(r) == VTSM_OK &&
+        vtsm_spdm_req_get_digests(r, &mask, digests) == VTSM_OK &&
+        vtsm_spdm_req_get_certificate(r, 0) == VTSM_OK &&
+        vtsm_spdm_req_start_session(r, 0) == VTSM_OK) {
+        memset(&m, 0, sizeof(m));
+        vtsm_spdm_req_get_measurements(r, 0, NULL, &m);
+        vtsm_spdm_meas_free(&m);
+    }
+    vtsm_spdm_req_free(r);
+    return 0;
+}
+
+#elif defined(FUZZ_DEVICE)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct vtsm_dev_config cfg;
+    static int init;
+    struct vtsm_dev *d = NULL;
+    struct chunks c = {data, size, 0};
+    struct vtsm_buf rsp = {0};
+    const uint8_t *p;
+    size_t n;
+
+    if (!init) {
+        vtsm_dev_config_default(&cfg);
+        init = 1;
+    }
+    if (vtsm_dev_new(&cfg, &d) != VTSM_OK)
+        return 0;
+    while (next_chunk(&c, &p, &n))
+        vtsm_dev_handle(d, p, n, &rsp);
+    vtsm_buf_free(&rsp);
+    vtsm_dev_free(d);
+    return 0;
+}
+
+#elif defined(FUZZ_ABI)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    cbor_item_t *m = NULL;
+    if (vtsm_abi_decode(data, size, &m) == VTSM_OK) {
+        struct vtsm_buf frame = {0};
+        /* anything accepted must re-encode */
+        if (vtsm_abi_encode(m, &frame) != VTSM_OK)
+            __builtin_trap();
+        vtsm_buf_free(&frame);
+        cbor_decref(&m);
+    }
+    return 0;
+}
+
+#elif defined(FUZZ_PARSERS)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct vtsm_doe_obj o;
+    vtsm_doe_parse(data, size, &o);
+
+    struct vtsm_certchain cc;
+    memset(&cc, 0, sizeof(cc));
+    if (vtsm_certchain_parse(data, size, VTSM_HASH_SHA384, VTSM_ASYM_ECDSA_P384, &cc) == VTSM_OK)
+        vtsm_certchain_free(&cc);
+
+    struct vtsm_spdm_dir dir;
+    memset(&dir, 0x11, sizeof(dir));
+    dir.seq = 0;
+    dir.secmsg_version = 0;
+    dir.seq_be = false;
+    uint8_t app[4096];
+    size_t app_len = sizeof(app);
+    vtsm_secmsg_open(&dir, 0x12345678u, data, size, app, &app_len);
+
+    uint16_t versions[VTSM_SECMSG_OPAQUE_MAX_VERSIONS];
+    size_t nv = VTSM_SECMSG_OPAQUE_MAX_VERSIONS;
+    vtsm_secmsg_opaque_parse_supported(data, size, versions, &nv);
+    uint16_t v;
+    vtsm_secmsg_opaque_parse_select(data, size, &v);
+    return 0;
+}
+#else
+#error "define one FUZZ_* target"
+#endif
