@@ -120,7 +120,8 @@ vtsm_status vtsm_status_from_name(const char *name);
  * vtsm_err_clear() on this thread.
  */
 vtsm_status vtsm_fail(vtsm_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-vtsm_status vtsm_failv(vtsm_status st, const char *fmt, va_list ap);
+vtsm_status vtsm_failv(vtsm_status st, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* The current thread's detail ("" if none). */
 const char *vtsm_err_detail(void);
 vtsm_status vtsm_err_status(void);

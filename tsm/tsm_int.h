@@ -17,6 +17,10 @@
 
 #include <cbor.h>
 
+#include "tsm_ide.h"
+#include "tsm_platform.h"
+#include "tsm_tdi.h"
+#include "tsm_tvm.h"
 #include "vtsm_abi.h"
 #include "vtsm_buf.h"
 #include "vtsm_cert.h"
@@ -64,6 +68,8 @@ struct tsm_verb {
 struct tsm_connect_opts {
     uint8_t slot;
     bool allow_untrusted;
+    unsigned ide_streams; /* 0 = IDE off */
+    bool ide_only;        /* not TEE-IO: TDISP is not probed, TDIs cannot be bound */
     uint8_t min_version, max_version;
     uint32_t base_asym; /* SPDM_ASYM_* mask, 0 = default */
     uint32_t base_hash;
@@ -79,15 +85,41 @@ struct tsm_evidence {
     size_t chain_digest_len;
 };
 
+/* A TDI the TSM has seen a request for (created on first use, kept until reset). */
+struct tsm_tdi_node {
+    struct tsm_tdi tdi;
+    struct tsm_tdi_node *next;
+};
+
+/*
+ * What a running device verb owns. While `busy` is set only its worker touches the
+ * device's requester, IDE state and the TDIs named here; everyone else (status, guest
+ * LIST/INFO) skips them and says "busy". `busy` is the "one DOE requester per device"
+ * rule (PDEV.6) for every verb, not only connect and reclaim.
+ */
+struct tsm_job_claim {
+    bool busy;
+    const char *verb; /* "device_connect", "tdi_bind", ... */
+    bool all_tdis;    /* reclaim */
+    bool has_tdi;
+    uint32_t tdi;
+    uint32_t tvm; /* TVM a bind targets, 0 if none */
+};
+
 struct tsm_pdev {
     struct tsm *tsm;
     char name[VTSM_ABI_DEV_BUF];
     uint32_t root_port;
     enum tsm_pdev_state state;
-    struct tsm_verb verb; /* valid while CONNECTING / RECLAIMING */
+    struct tsm_verb verb; /* valid while a verb runs (claim.busy) */
+    struct tsm_job_claim claim;
     struct vtsm_spdm_req *spdm;
     struct tsm_connect_opts opts;
     struct tsm_evidence ev;
+    struct tsm_ide_dev *ide; /* IDE streams, NULL if IDE is off */
+    bool tdisp;              /* TDISP probed at connect (a TEE-IO device) */
+    struct vtsm_tdisp_caps tdisp_caps;
+    struct tsm_tdi_node *tdis;
     uint64_t connects; /* completed connects, for status */
     struct tsm_pdev *next;
 };
@@ -96,6 +128,9 @@ struct tsm_config {
     char socket_path[256];
     int doe_timeout_ms; /* how long a verb waits for one doe_response */
     struct vtsm_trust *trust;
+    struct tsm_platform *platform; /* root ports, IDE streams and key slots */
+    EVP_PKEY *identity_key;        /* signs guest evidence tokens */
+    uint8_t identity_kid[32];      /* SHA-256 of the TSM certificate (DER) */
 };
 
 struct tsm {
@@ -103,6 +138,7 @@ struct tsm {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* signalled on every exchange completion / client death */
     struct tsm_pdev *pdevs;
+    struct tsm_tvm_registry tvms;
     struct tsm_client *clients;
     unsigned workers; /* running worker threads */
     bool stopping;
@@ -118,8 +154,16 @@ vtsm_status tsm_pdev_remove(struct tsm *t, const char *name);
 /* The only writer of pdev->state: refuses any move not in the table, naming the rule.
  * verb names the request for the message ("device_connect"). Caller holds tsm->lock. */
 vtsm_status tsm_pdev_transition(struct tsm_pdev *p, enum tsm_pdev_state to, const char *verb);
-/* Drop session, evidence and keys (wipes). Caller holds tsm->lock or owns the pdev. */
+/* Drop session, IDE streams, TDIs, evidence and keys (wipes; no device messages). Caller
+ * holds tsm->lock or owns the pdev. */
 void tsm_pdev_reset(struct tsm_pdev *p);
+/* The TDI record of index on p, created CONFIG_UNLOCKED on first use. Lock held. */
+vtsm_status tsm_pdev_tdi(struct tsm_pdev *p, uint32_t index, struct tsm_tdi **out);
+/* Is this TDI owned by a running job (so nobody else may read or change it)? Lock held. */
+bool tsm_pdev_tdi_claimed(const struct tsm_pdev *p, const struct tsm_tdi *t);
+/* TDIs of p bound to a TVM (not CONFIG_UNLOCKED), and of tvm on every device. Lock held. */
+unsigned tsm_pdev_bound_tdis(const struct tsm_pdev *p);
+unsigned tsm_tvm_bound_tdis(struct tsm *t, uint32_t tvm);
 
 /* ---- DOE continuation (tsm_proxy.c) ---- */
 /* The transport the SPDM requester of pdev p uses while a verb runs. */
@@ -154,6 +198,41 @@ void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
 void tsm_verb_device_reclaim(struct tsm *t, struct tsm_client *c, uint64_t id,
                              const cbor_item_t *msg);
 void tsm_verb_status(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
+void tsm_verb_ide_refresh(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
+void tsm_verb_ide_link_check(struct tsm *t, struct tsm_client *c, uint64_t id,
+                             const cbor_item_t *msg);
+void tsm_verb_tvm_create(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
+void tsm_verb_tvm_destroy(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
+void tsm_verb_tdi_bind(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
+void tsm_verb_tdi_unbind(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
+void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
+                            const cbor_item_t *msg);
+
+/* ---- device jobs (tsm_job.c): a verb that needs the device's DOE mailbox ---- */
+struct tsm_job;
+/* Runs in the worker thread without tsm->lock; returns the reply (RESULT or ERROR). It may
+ * take the lock to commit state (validate -> do -> update state last). */
+typedef cbor_item_t *(*tsm_job_fn)(struct tsm_job *j);
+struct tsm_job {
+    struct tsm *t;
+    struct tsm_pdev *p;
+    uint64_t id;
+    tsm_job_fn run;
+    /* arguments */
+    uint32_t tdi, tvm;
+    uint16_t lock_flags;
+    bool force;
+    struct tsm_guest_req greq;
+};
+/* Claim the device for a job (lock held): refuses with PDEV.6 if busy. */
+vtsm_status tsm_job_claim(struct tsm_pdev *p, const char *verb, const struct tsm_job_claim *what);
+/* Start j (heap-allocated, the job frees it) on a worker for client c (lock held; the device
+ * must have been claimed). On failure the claim is released and j freed. */
+vtsm_status tsm_job_start(struct tsm *t, struct tsm_client *c, struct tsm_job *j);
+/* The device's SPDM channel for TDISP / IDE_KM inside the session. */
+struct tsm_tdisp_chan tsm_job_tdisp_chan(struct tsm_pdev *p);
+/* An ERROR reply for the calling thread's current failure. */
+cbor_item_t *tsm_job_error(struct tsm_job *j, vtsm_status st);
 
 /* ---- daemon (tsm_server.c) ---- */
 vtsm_status tsm_init(struct tsm *t, const struct tsm_config *cfg);

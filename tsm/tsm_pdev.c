@@ -119,8 +119,60 @@ vtsm_status tsm_pdev_remove(struct tsm *t, const char *name)
 
 void tsm_pdev_reset(struct tsm_pdev *p)
 {
+    if (p->ide) {
+        tsm_ide_teardown(p->ide, NULL); /* frees streams and slots, wipes keys */
+        p->ide = NULL;
+    }
+    while (p->tdis) {
+        struct tsm_tdi_node *n = p->tdis;
+        p->tdis = n->next;
+        tsm_tdi_reset(&n->tdi); /* wipes the lock nonce, drops the report */
+        free(n);
+    }
+    p->tdisp = false;
+    memset(&p->tdisp_caps, 0, sizeof(p->tdisp_caps));
     vtsm_spdm_req_free(p->spdm);
     p->spdm = NULL;
     vtsm_spdm_meas_free(&p->ev.meas);
     memset(&p->ev, 0, sizeof(p->ev));
+}
+
+vtsm_status tsm_pdev_tdi(struct tsm_pdev *p, uint32_t index, struct tsm_tdi **out)
+{
+    for (struct tsm_tdi_node *n = p->tdis; n; n = n->next)
+        if (n->tdi.index == index) {
+            *out = &n->tdi;
+            return VTSM_OK;
+        }
+    struct tsm_tdi_node *n = calloc(1, sizeof(*n));
+    VTSM_ENSURE(n, VTSM_E_NOMEM, "out of memory for a TDI");
+    vtsm_status st = tsm_tdi_init(&n->tdi, p->name, index);
+    if (st) {
+        free(n);
+        return st;
+    }
+    n->next = p->tdis;
+    p->tdis = n;
+    *out = &n->tdi;
+    return VTSM_OK;
+}
+
+unsigned tsm_pdev_bound_tdis(const struct tsm_pdev *p)
+{
+    unsigned k = 0;
+    for (const struct tsm_tdi_node *n = p->tdis; n; n = n->next)
+        k += n->tdi.state != TSM_TDI_CONFIG_UNLOCKED;
+    return k;
+}
+
+unsigned tsm_tvm_bound_tdis(struct tsm *t, uint32_t tvm)
+{
+    unsigned k = 0;
+    for (struct tsm_pdev *p = t->pdevs; p; p = p->next) {
+        for (const struct tsm_tdi_node *n = p->tdis; n; n = n->next)
+            k += n->tdi.owner_tvm == tvm && n->tdi.state != TSM_TDI_CONFIG_UNLOCKED;
+        /* a running bind to this TVM counts too */
+        k += p->claim.busy && p->claim.tvm == tvm && p->claim.has_tdi;
+    }
+    return k;
 }

@@ -40,11 +40,23 @@ static const struct handler {
     {VTSM_ABI_OP_DEVICE_CONNECT, tsm_verb_device_connect, ROLE_HOST, vtsm_abi_keys_device_connect},
     {VTSM_ABI_OP_DEVICE_RECLAIM, tsm_verb_device_reclaim, ROLE_HOST, vtsm_abi_keys_device_reclaim},
     {VTSM_ABI_OP_STATUS, tsm_verb_status, ROLE_HOST, vtsm_abi_keys_status},
-    {VTSM_ABI_OP_DOE_RESPONSE, handle_doe_response, ROLE_HOST, vtsm_abi_keys_doe_response},
+    {VTSM_ABI_OP_IDE_REFRESH, tsm_verb_ide_refresh, ROLE_HOST, vtsm_abi_keys_ide_refresh},
+    {VTSM_ABI_OP_IDE_LINK_CHECK, tsm_verb_ide_link_check, ROLE_HOST, vtsm_abi_keys_ide_link_check},
+    /* The connection that carries a verb services its DOE exchanges, whatever its role. */
+    {VTSM_ABI_OP_DOE_RESPONSE, handle_doe_response, ROLE_HOST | ROLE_GUEST,
+     vtsm_abi_keys_doe_response},
+    {VTSM_ABI_OP_TVM_CREATE, tsm_verb_tvm_create, ROLE_HOST, vtsm_abi_keys_tvm_create},
+    {VTSM_ABI_OP_TVM_DESTROY, tsm_verb_tvm_destroy, ROLE_HOST, vtsm_abi_keys_tvm_destroy},
+    {VTSM_ABI_OP_TDI_BIND, tsm_verb_tdi_bind, ROLE_HOST, vtsm_abi_keys_tdi_bind},
+    {VTSM_ABI_OP_TDI_UNBIND, tsm_verb_tdi_unbind, ROLE_HOST, vtsm_abi_keys_tdi_unbind},
+    /* A guest request is authenticated by the TVM's signature, not by the connection: a
+     * host may relay it, a guest may send it directly. */
+    {VTSM_ABI_OP_GUEST_REQUEST, tsm_verb_guest_request, ROLE_HOST | ROLE_GUEST,
+     vtsm_abi_keys_guest_request},
 };
 
 /* Every client-to-TSM opcode the ABI defines has a handler (see docs/abi.md). */
-_Static_assert(sizeof(handlers) / sizeof(handlers[0]) == 7, "dispatch table incomplete");
+_Static_assert(sizeof(handlers) / sizeof(handlers[0]) == 14, "dispatch table incomplete");
 
 static volatile sig_atomic_t stop_requested;
 static int stop_pipe_fd = -1;
@@ -277,6 +289,7 @@ vtsm_status tsm_init(struct tsm *t, const struct tsm_config *cfg)
 {
     memset(t, 0, sizeof(*t));
     t->cfg = *cfg;
+    tsm_tvm_registry_init(&t->tvms);
     t->listen_fd = -1;
     pthread_mutex_init(&t->lock, NULL);
     pthread_condattr_t ca;
@@ -425,6 +438,7 @@ void tsm_fini(struct tsm *t)
         vtsm_buf_wipe(&p->verb.rsp);
         free(p);
     }
+    tsm_tvm_registry_fini(&t->tvms);
     pthread_mutex_unlock(&t->lock);
     if (t->listen_fd >= 0) {
         close(t->listen_fd);
@@ -434,4 +448,6 @@ void tsm_fini(struct tsm *t)
     close(t->wake_pipe[1]);
     stop_pipe_fd = -1;
     vtsm_trust_free(t->cfg.trust);
+    tsm_platform_free(t->cfg.platform);
+    EVP_PKEY_free(t->cfg.identity_key);
 }

@@ -144,49 +144,6 @@ static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
     return VTSM_OK;
 }
 
-/* Start a worker for a long verb. The pdev is already in its busy state and the verb
- * fields are set; on failure the caller's transition is rolled back by the caller. */
-static vtsm_status start_worker(struct tsm *t, struct tsm_pdev *p, void *(*fn)(void *))
-{
-    pthread_t th;
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&th, &a, fn, p);
-    pthread_attr_destroy(&a);
-    VTSM_ENSURE(rc == 0, VTSM_E_NOMEM, "cannot start a worker thread");
-    return VTSM_OK;
-}
-
-/* Bind the verb to a client (lock held). */
-static void verb_begin(struct tsm_pdev *p, struct tsm_client *c, uint64_t id)
-{
-    tsm_client_get(c);
-    p->verb.client = c;
-    p->verb.id = id;
-    p->verb.next_seq = 0;
-    p->verb.waiting = p->verb.done = false;
-    p->tsm->workers++;
-}
-
-/* Unbind the verb and return its client (lock held); the caller replies, then puts. */
-static struct tsm_client *verb_end(struct tsm_pdev *p, uint64_t *id)
-{
-    struct tsm_client *c = p->verb.client;
-    *id = p->verb.id;
-    p->verb.client = NULL;
-    return c;
-}
-
-static void worker_exit(struct tsm *t, struct tsm_client *c)
-{
-    pthread_mutex_lock(&t->lock);
-    tsm_client_put(t, c);
-    t->workers--;
-    pthread_cond_broadcast(&t->cond);
-    pthread_mutex_unlock(&t->lock);
-}
-
 /* ---------------------------------------------------------------- DOE discovery */
 
 /* PCIe 6.30.1.1: walk the discovery table; CMA/SPDM and secured CMA/SPDM must be there. */
@@ -283,22 +240,34 @@ static vtsm_status do_connect(struct tsm_pdev *p)
                          "connect option allow_untrusted is not set",
                          p->name, p->ev.trust_reason);
     }
+
+    /* TEE-IO: the device must speak TDISP unless the host asked for IDE only. */
+    if (!p->opts.ide_only) {
+        struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(p);
+        VTSM_GUARD(tsm_tdisp_probe(&ch, &p->tdisp_caps));
+        p->tdisp = true;
+    }
+
+    /* IDE: the TSM programs both ends itself; the host never sees a key. */
+    if (p->opts.ide_streams) {
+        struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
+        VTSM_GUARD(
+            tsm_ide_setup(t->cfg.platform, p->root_port, &peer, p->opts.ide_streams, &p->ide));
+    }
     return VTSM_OK;
 }
 
-static void *connect_worker(void *arg)
+static cbor_item_t *connect_run(struct tsm_job *j)
 {
-    struct tsm_pdev *p = arg;
-    struct tsm *t = p->tsm;
-    uint64_t id = p->verb.id; /* set before the worker started, constant while it runs */
+    struct tsm_pdev *p = j->p;
+    struct tsm *t = j->t;
 
-    vtsm_err_clear();
     vtsm_status st = do_connect(p);
     char detail[512];
     snprintf(detail, sizeof(detail), "%s", st ? vtsm_err_detail() : "");
 
     /* Build the reply before the state changes: the report reads the requester. */
-    cbor_item_t *msg = st ? vtsm_abi_error_msg(id, st, detail) : vtsm_abi_result_msg(id);
+    cbor_item_t *msg = st ? vtsm_abi_error_msg(j->id, st, detail) : vtsm_abi_result_msg(j->id);
     if (msg && put_report(p, msg) != VTSM_OK)
         VTSM_WARN("connect %s: report incomplete", p->name);
 
@@ -309,16 +278,19 @@ static void *connect_worker(void *arg)
         if (msg)
             vtsm_abi_put_tstr(msg, "state", tsm_pdev_state_name(p->state));
     } else {
-        tsm_pdev_reset(p); /* frees the half-made session, wipes its keys */
+        /* Frees the half-made session and whatever IDE state it had, wiping all keys. If
+         * the session is still up, stop the streams on the device first. */
+        if (p->ide && p->spdm && vtsm_spdm_req_info(p->spdm)->session_active) {
+            struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
+            tsm_ide_teardown(p->ide, &peer);
+            p->ide = NULL;
+        }
+        tsm_pdev_reset(p);
         tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_connect");
     }
-    struct tsm_client *c = verb_end(p, &id);
     pthread_mutex_unlock(&t->lock);
-
     VTSM_INFO("device_connect %s: %s%s%s", p->name, vtsm_status_name(st), st ? ": " : "", detail);
-    tsm_client_reply(t, c, msg);
-    worker_exit(t, c);
-    return NULL;
+    return msg;
 }
 
 static vtsm_status parse_connect_opts(const cbor_item_t *msg, struct tsm_connect_opts *o)
@@ -360,6 +332,15 @@ static vtsm_status parse_connect_opts(const cbor_item_t *msg, struct tsm_connect
         else
             return vtsm_fail(VTSM_E_ABI_ARG, "asym must be \"ecdsa-p384\" or \"ecdsa-p256\"");
     }
+    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_IDE_STREAMS, &v, &present));
+    if (present) {
+        VTSM_ENSURE(v <= TSM_IDE_MAX_STREAMS, VTSM_E_ABI_ARG, "ide_streams %llu out of range 0..%u",
+                    (unsigned long long)v, TSM_IDE_MAX_STREAMS);
+        o->ide_streams = (unsigned)v;
+    }
+    VTSM_GUARD(vtsm_abi_opt_bool(msg, VTSM_ABI_K_IDE_ONLY, &b, &present));
+    if (present)
+        o->ide_only = b;
     VTSM_GUARD(vtsm_abi_opt_tstr(msg, VTSM_ABI_K_HASH, s, sizeof(s), &present));
     if (present) {
         if (strcmp(s, "sha384") == 0)
@@ -383,46 +364,63 @@ void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
     }
+    struct tsm_job *j = calloc(1, sizeof(*j));
     pthread_mutex_lock(&t->lock);
     struct tsm_pdev *p = tsm_pdev_find(t, dev);
-    if (!p)
+    if (!j)
+        st = vtsm_fail(VTSM_E_NOMEM, "device_connect");
+    else if (!p)
         st = vtsm_fail(VTSM_E_NOT_FOUND, "device_connect: no device named %s (device_add first)",
                        dev);
-    else if (t->stopping)
-        st = vtsm_fail(VTSM_E_ABORTED, "tsmd is shutting down");
-    else
-        st = tsm_pdev_transition(p, TSM_PDEV_CONNECTING, "device_connect");
+    else if (!(st = tsm_job_claim(p, "device_connect", NULL)) &&
+             (st = tsm_pdev_transition(p, TSM_PDEV_CONNECTING, "device_connect")))
+        memset(&p->claim, 0, sizeof(p->claim));
     if (st == VTSM_OK) {
         p->opts = o;
-        verb_begin(p, c, id);
-        if ((st = start_worker(t, p, connect_worker)) != VTSM_OK) {
-            verb_end(p, &id);
+        *j = (struct tsm_job){.p = p, .id = id, .run = connect_run};
+        if ((st = tsm_job_start(t, c, j)) != VTSM_OK)
             tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_connect");
-            t->workers--;
-            tsm_client_put(t, c);
-        }
+        j = NULL;
     }
     pthread_mutex_unlock(&t->lock);
+    free(j);
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
 }
 
 /* ---------------------------------------------------------------- reclaim */
 
-static void *reclaim_worker(void *arg)
+static cbor_item_t *reclaim_run(struct tsm_job *j)
 {
-    struct tsm_pdev *p = arg;
-    struct tsm *t = p->tsm;
-    uint64_t id = p->verb.id;
+    struct tsm_pdev *p = j->p;
+    struct tsm *t = j->t;
+    cbor_item_t *msg = vtsm_abi_result_msg(j->id);
+    cbor_item_t *unbound = vtsm_abi_array_new();
 
-    vtsm_err_clear();
+    /* With force, every bound TDI is stopped and unbound first (rule PDEV.9). */
+    for (struct tsm_tdi_node *n = p->tdis; n; n = n->next) {
+        if (n->tdi.state == TSM_TDI_CONFIG_UNLOCKED)
+            continue;
+        struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(p);
+        vtsm_status stop_st = VTSM_OK;
+        char stop_detail[256] = "";
+        tsm_tdi_unbind(&ch, &n->tdi, &stop_st, stop_detail, sizeof(stop_detail));
+        if (unbound)
+            vtsm_abi_push_uint(unbound, n->tdi.index);
+    }
+    /* IDE: K_SET_STOP on the device, free the streams and key slots, wipe the keys. */
+    if (p->ide) {
+        struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
+        tsm_ide_teardown(p->ide, &peer);
+        p->ide = NULL;
+    }
     /* END_SESSION inside the session. Reclaim always completes: the TSM wipes the session
      * whether or not the device acknowledges, and says which happened. */
+    vtsm_err_clear();
     vtsm_status st = vtsm_spdm_req_end_session(p->spdm);
     char detail[512];
     snprintf(detail, sizeof(detail), "%s", st ? vtsm_err_detail() : "END_SESSION acknowledged");
 
-    cbor_item_t *msg = vtsm_abi_result_msg(id);
     cbor_item_t *es = vtsm_abi_map_new();
     if (msg && es) {
         vtsm_abi_put_tstr(msg, VTSM_ABI_K_DEV, p->name);
@@ -430,54 +428,64 @@ static void *reclaim_worker(void *arg)
         vtsm_abi_put_tstr(es, "detail", detail);
         vtsm_abi_put_item(msg, "end_session", es);
         es = NULL;
+        if (unbound) {
+            vtsm_abi_put_item(msg, "unbound_tdis", unbound);
+            unbound = NULL;
+        }
     }
     if (es)
         cbor_decref(&es);
+    if (unbound)
+        cbor_decref(&unbound);
 
     pthread_mutex_lock(&t->lock);
     tsm_pdev_reset(p);
     tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_reclaim");
     if (msg)
         vtsm_abi_put_tstr(msg, "state", tsm_pdev_state_name(p->state));
-    struct tsm_client *c = verb_end(p, &id);
     pthread_mutex_unlock(&t->lock);
-
     VTSM_INFO("device_reclaim %s: %s", p->name, detail);
-    tsm_client_reply(t, c, msg);
-    worker_exit(t, c);
-    return NULL;
+    return msg;
 }
 
 void tsm_verb_device_reclaim(struct tsm *t, struct tsm_client *c, uint64_t id,
                              const cbor_item_t *msg)
 {
     char dev[VTSM_ABI_DEV_BUF];
+    bool force = false, has_force;
     vtsm_status st;
 
-    if ((st = vtsm_abi_get_dev(msg, dev))) {
+    if ((st = vtsm_abi_get_dev(msg, dev)) ||
+        (st = vtsm_abi_opt_bool(msg, VTSM_ABI_K_FORCE, &force, &has_force))) {
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
     }
+    struct tsm_job *j = calloc(1, sizeof(*j));
+    struct tsm_job_claim all = {.all_tdis = true};
     pthread_mutex_lock(&t->lock);
     struct tsm_pdev *p = tsm_pdev_find(t, dev);
-    if (!p)
+    if (!j)
+        st = vtsm_fail(VTSM_E_NOMEM, "device_reclaim");
+    else if (!p)
         st = vtsm_fail(VTSM_E_NOT_FOUND, "device_reclaim: no device named %s", dev);
-    else if (t->stopping)
-        st = vtsm_fail(VTSM_E_ABORTED, "tsmd is shutting down");
-    else
-        st = tsm_pdev_transition(p, TSM_PDEV_RECLAIMING, "device_reclaim");
+    else if (p->claim.busy)
+        st = tsm_job_claim(p, "device_reclaim", &all); /* names PDEV.6 */
+    else if (p->state == TSM_PDEV_CONNECTED && !force && tsm_pdev_bound_tdis(p))
+        st = vtsm_fail(VTSM_E_STATE,
+                       "device_reclaim refused: %s has %u bound TDI(s) (rule PDEV.9: unbind them "
+                       "first or reclaim with force)",
+                       p->name, tsm_pdev_bound_tdis(p));
+    else if (!(st = tsm_job_claim(p, "device_reclaim", &all)) &&
+             (st = tsm_pdev_transition(p, TSM_PDEV_RECLAIMING, "device_reclaim")))
+        memset(&p->claim, 0, sizeof(p->claim));
     if (st == VTSM_OK) {
-        verb_begin(p, c, id);
-        if ((st = start_worker(t, p, reclaim_worker)) != VTSM_OK) {
-            /* No worker: the device stays connected (RECLAIMING -> CONNECTED is not a
-             * table move, so restore directly; this is the only such place). */
-            verb_end(p, &id);
-            p->state = TSM_PDEV_CONNECTED;
-            t->workers--;
-            tsm_client_put(t, c);
-        }
+        *j = (struct tsm_job){.p = p, .id = id, .run = reclaim_run, .force = force};
+        if ((st = tsm_job_start(t, c, j)) != VTSM_OK)
+            p->state = TSM_PDEV_CONNECTED; /* no worker ran: nothing changed (only such place) */
+        j = NULL;
     }
     pthread_mutex_unlock(&t->lock);
+    free(j);
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
 }
@@ -502,7 +510,12 @@ void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id, const
         return;
     }
     pthread_mutex_lock(&t->lock);
-    st = tsm_pdev_add(t, dev, (uint32_t)rp, &p);
+    if (!tsm_platform_has_rp(t->cfg.platform, (uint32_t)rp))
+        st = vtsm_fail(VTSM_E_NOT_FOUND,
+                       "device_add refused: the platform has no root port %llu (rule PLAT.1)",
+                       (unsigned long long)rp);
+    else
+        st = tsm_pdev_add(t, dev, (uint32_t)rp, &p);
     cbor_item_t *res = NULL;
     if (st == VTSM_OK && (res = vtsm_abi_result_msg(id))) {
         vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name);
@@ -543,12 +556,37 @@ static vtsm_status put_status(struct tsm_pdev *p, cbor_item_t *d)
 {
     VTSM_GUARD(vtsm_abi_put_tstr(d, "state", tsm_pdev_state_name(p->state)));
     VTSM_GUARD(vtsm_abi_put_uint(d, "connects", p->connects));
-    if (p->state != TSM_PDEV_CONNECTED)
-        return vtsm_abi_put_tstr(d, VTSM_ABI_K_DEV, p->name) ||
-                       vtsm_abi_put_uint(d, VTSM_ABI_K_ROOT_PORT, p->root_port)
-                   ? VTSM_E_NOMEM
-                   : VTSM_OK;
-    VTSM_GUARD(put_report(p, d));
+    if (p->claim.busy)
+        VTSM_GUARD(vtsm_abi_put_tstr(d, "busy", p->claim.verb));
+    if (p->state != TSM_PDEV_CONNECTED || p->claim.all_tdis ||
+        (p->claim.busy && !p->claim.has_tdi)) {
+        /* nothing more to show, or a running job owns the rest */
+        VTSM_GUARD(vtsm_abi_put_tstr(d, VTSM_ABI_K_DEV, p->name));
+        return vtsm_abi_put_uint(d, VTSM_ABI_K_ROOT_PORT, p->root_port);
+    }
+    if (!p->claim.busy) {
+        VTSM_GUARD(put_report(p, d));
+        if (p->ide)
+            VTSM_GUARD(tsm_ide_put_status(p->ide, d));
+    } else {
+        VTSM_GUARD(vtsm_abi_put_tstr(d, VTSM_ABI_K_DEV, p->name));
+        VTSM_GUARD(vtsm_abi_put_uint(d, VTSM_ABI_K_ROOT_PORT, p->root_port));
+    }
+    VTSM_GUARD(vtsm_abi_put_bool(d, "tee_io", p->tdisp));
+    cbor_item_t *tdis = vtsm_abi_array_new();
+    VTSM_GUARD(vtsm_abi_put_item(d, "tdis", tdis));
+    for (struct tsm_tdi_node *n = p->tdis; n; n = n->next) {
+        cbor_item_t *e = NULL;
+        if (tsm_pdev_tdi_claimed(p, &n->tdi)) {
+            e = vtsm_abi_map_new();
+            VTSM_GUARD(vtsm_abi_push_item(tdis, e));
+            VTSM_GUARD(vtsm_abi_put_uint(e, VTSM_ABI_K_TDI, n->tdi.index));
+            VTSM_GUARD(vtsm_abi_put_tstr(e, "busy", p->claim.verb));
+            continue;
+        }
+        VTSM_GUARD(tsm_tdi_summary(&n->tdi, true, &e));
+        VTSM_GUARD(vtsm_abi_push_item(tdis, e));
+    }
     return VTSM_OK;
 }
 
@@ -575,6 +613,24 @@ void tsm_verb_status(struct tsm *t, struct tsm_client *c, uint64_t id, const cbo
         st = vtsm_abi_push_item(arr, d);
         if (st == VTSM_OK)
             st = put_status(p, d);
+    }
+    if (st == VTSM_OK && res && !one) {
+        cbor_item_t *rps = vtsm_abi_array_new();
+        st = vtsm_abi_put_item(res, "root_ports", rps);
+        if (st == VTSM_OK)
+            st = tsm_platform_put_status(t->cfg.platform, rps);
+        cbor_item_t *tvms = vtsm_abi_array_new();
+        if (st == VTSM_OK)
+            st = vtsm_abi_put_item(res, "tvms", tvms);
+        for (const struct tsm_tvm *v = t->tvms.head; v && st == VTSM_OK; v = v->next) {
+            cbor_item_t *e = vtsm_abi_map_new();
+            if ((st = vtsm_abi_push_item(tvms, e)) == VTSM_OK &&
+                (st = vtsm_abi_put_uint(e, VTSM_ABI_K_TVM, v->id)) == VTSM_OK &&
+                (st = vtsm_abi_put_tstr(e, "name", v->name)) == VTSM_OK &&
+                (st = vtsm_abi_put_bytes(e, "identity", v->identity, sizeof(v->identity))) ==
+                    VTSM_OK)
+                st = vtsm_abi_put_uint(e, "bound_tdis", tsm_tvm_bound_tdis(t, v->id));
+        }
     }
     pthread_mutex_unlock(&t->lock);
     if (!res || !arr)

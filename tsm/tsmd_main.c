@@ -13,7 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "tsm_int.h"
+#include "vtsm_crypto.h"
+#include "vtsm_guard.h"
 #include "vtsm_log.h"
 #include "vtsm_path.h"
 
@@ -21,6 +26,10 @@ extern const unsigned char tsm_root_p384[];
 extern const unsigned long tsm_root_p384_len;
 extern const unsigned char tsm_root_p256[];
 extern const unsigned long tsm_root_p256_len;
+extern const unsigned char tsm_identity_key[];
+extern const unsigned long tsm_identity_key_len;
+extern const unsigned char tsm_identity_cert[];
+extern const unsigned long tsm_identity_cert_len;
 
 static struct tsm the_tsm;
 
@@ -28,6 +37,44 @@ static void on_signal(int sig)
 {
     (void)sig;
     tsm_stop(&the_tsm);
+}
+
+/* Load the TSM identity (key + certificate) from PEM text; kid = SHA-256(certificate DER). */
+static vtsm_status load_identity(const void *key_pem, size_t key_len, const void *cert_pem,
+                                 size_t cert_len, struct tsm_config *cfg)
+{
+    vtsm_status st = VTSM_OK;
+    X509 *cert = NULL;
+    unsigned char *der = NULL;
+    BIO *b = BIO_new_mem_buf(cert_pem, (int)cert_len);
+    VTSM_ENSURE_GOTO(b, VTSM_E_NOMEM, "identity certificate");
+    cert = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    VTSM_ENSURE_GOTO(cert, VTSM_E_CONFIG, "identity certificate is not a PEM certificate");
+    int n = i2d_X509(cert, &der);
+    VTSM_ENSURE_GOTO(n > 0, VTSM_E_CONFIG, "identity certificate cannot be encoded");
+    VTSM_GUARD_GOTO(vtsm_hash(VTSM_HASH_SHA256, der, (size_t)n, cfg->identity_kid));
+    VTSM_GUARD_GOTO(vtsm_pkey_from_pem(key_pem, key_len, &cfg->identity_key));
+    VTSM_ENSURE_GOTO(vtsm_pkey_asym(cfg->identity_key) != VTSM_ASYM_NONE, VTSM_E_CONFIG,
+                     "identity key must be ECDSA P-256 or P-384");
+out:
+    OPENSSL_free(der);
+    X509_free(cert);
+    BIO_free(b);
+    return st;
+}
+
+static vtsm_status read_file(const char *path, struct vtsm_buf *out)
+{
+    FILE *f = fopen(path, "rb");
+    VTSM_ENSURE(f, VTSM_E_CONFIG, "cannot open %s", path);
+    char chunk[4096];
+    size_t k;
+    vtsm_status st = VTSM_OK;
+    while (st == VTSM_OK && (k = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        st = out->len + k > (1u << 20) ? vtsm_fail(VTSM_E_CONFIG, "%s is too large", path)
+                                       : vtsm_buf_append(out, chunk, k);
+    fclose(f);
+    return st;
 }
 
 static void usage(FILE *f)
@@ -55,12 +102,15 @@ int main(int argc, char **argv)
     enum vtsm_log_level level = VTSM_LOG_WARN;
     const char *trust_paths[16];
     int ntrust = 0, c;
+    struct tsm_rp_config rps[TSM_PLATFORM_MAX_RP];
+    size_t nrp = 0;
+    const char *identity = NULL;
 
     if (!vtsm_default_socket_path(cfg.socket_path, sizeof(cfg.socket_path))) {
         fprintf(stderr, "tsmd: default socket path too long\n");
         return 2;
     }
-    while ((c = getopt_long(argc, argv, "s:t:T:vqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:t:T:vqhr:i:", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
             if (strlen(optarg) >= sizeof(cfg.socket_path)) {
@@ -82,6 +132,20 @@ int main(int argc, char **argv)
                 fprintf(stderr, "tsmd: --doe-timeout-ms must be positive\n");
                 return 2;
             }
+            break;
+        case 'r':
+            if (nrp == TSM_PLATFORM_MAX_RP) {
+                fprintf(stderr, "tsmd: too many --root-port\n");
+                return 2;
+            }
+            if (tsm_platform_parse_rp(optarg, &rps[nrp]) != VTSM_OK) {
+                fprintf(stderr, "tsmd: --root-port %s: %s\n", optarg, vtsm_err_detail());
+                return 2;
+            }
+            nrp++;
+            break;
+        case 'i':
+            identity = optarg;
             break;
         case 'v':
             level = VTSM_LOG_DEBUG;
@@ -119,6 +183,33 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    st = tsm_platform_new(rps, nrp, &cfg.platform);
+    if (st == VTSM_OK && identity) {
+        char kp[512];
+        const char *colon = strchr(identity, ':');
+        struct vtsm_buf kb = {0}, cb = {0};
+        if (!colon || (size_t)(colon - identity) >= sizeof(kp)) {
+            st = vtsm_fail(VTSM_E_CONFIG, "--identity wants KEY.pem:CERT.pem");
+        } else {
+            memcpy(kp, identity, (size_t)(colon - identity));
+            kp[colon - identity] = '\0';
+            if ((st = read_file(kp, &kb)) == VTSM_OK && (st = read_file(colon + 1, &cb)) == VTSM_OK)
+                st = load_identity(kb.data, kb.len, cb.data, cb.len, &cfg);
+        }
+        vtsm_buf_wipe(&kb);
+        vtsm_buf_free(&cb);
+    } else if (st == VTSM_OK) {
+        st = load_identity(tsm_identity_key, tsm_identity_key_len, tsm_identity_cert,
+                           tsm_identity_cert_len, &cfg);
+    }
+    if (st) {
+        fprintf(stderr, "tsmd: configuration: %s: %s\n", vtsm_status_name(st), vtsm_err_detail());
+        vtsm_trust_free(cfg.trust);
+        tsm_platform_free(cfg.platform);
+        EVP_PKEY_free(cfg.identity_key);
+        return 2;
+    }
+
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
@@ -128,7 +219,7 @@ int main(int argc, char **argv)
     st = tsm_init(&the_tsm, &cfg);
     if (st) {
         fprintf(stderr, "tsmd: %s: %s\n", vtsm_status_name(st), vtsm_err_detail());
-        vtsm_trust_free(cfg.trust);
+        tsm_fini(&the_tsm);
         return 1;
     }
     printf("tsmd listening on %s\n", cfg.socket_path);

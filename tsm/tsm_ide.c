@@ -1,0 +1,622 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * IDE for one device: IDE_KM requester flows (PCIe 6.x sec. 6.33.3), key refresh, the
+ * simulated link check (docs/contract-ide-tdisp.md section 2) and the root-port model's
+ * copy of every key (see tsm_ide.h).
+ */
+#include "tsm_ide.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "vtsm_abi.h"
+#include "vtsm_crypto.h"
+#include "vtsm_guard.h"
+#include "vtsm_idekm.h"
+#include "vtsm_ide_link.h"
+#include "vtsm_link_frame.h"
+#include "vtsm_log.h"
+
+#define NSUB   3 /* PR, NPR, CPL */
+#define DIR_RX 0
+#define DIR_TX 1
+/* bit of (sub-stream, direction) in a key set's masks */
+#define SD_BIT(sub, dir) (1u << ((sub)*2u + (dir)))
+
+/* One key set of one stream, as the root-port model holds it. */
+struct ide_set {
+    struct vtsm_idekm_key rp_tx[NSUB]; /* = the device's RX keys */
+    struct vtsm_idekm_key rp_rx[NSUB]; /* = the device's TX keys */
+    uint64_t tx_count[NSUB];           /* link frames the RP protected with rp_tx */
+    uint64_t rx_next[NSUB];            /* lowest counter accepted next from the device */
+    uint8_t progd;                     /* SD_BIT: KEY_PROG sent (the device may hold it) */
+    uint8_t go;                        /* SD_BIT: K_SET_GO sent */
+};
+
+struct ide_stream {
+    uint8_t id;
+    uint8_t key_set; /* live set (guarded by d->lock for readers on other threads) */
+    uint32_t refreshes;
+    struct ide_set set[2];
+};
+
+struct tsm_ide_dev {
+    struct tsm_platform *pf;
+    uint32_t root_port;
+    unsigned n;
+    uint8_t ids[TSM_IDE_MAX_STREAMS];
+    pthread_mutex_t lock; /* key_set / refreshes, for status readers */
+    struct ide_stream s[TSM_IDE_MAX_STREAMS];
+};
+
+static const char *const sub_names[NSUB] = {"PR", "NPR", "CPL"};
+static const char *const dir_names[2] = {"RX", "TX"};
+
+static const char *kp_status_name(uint8_t s)
+{
+    switch (s) {
+    case VTSM_IDEKM_KP_SUCCESS:
+        return "SUCCESS";
+    case VTSM_IDEKM_KP_INCORRECT_LENGTH:
+        return "INCORRECT_LENGTH";
+    case VTSM_IDEKM_KP_UNSUPPORTED_PORT_INDEX:
+        return "UNSUPPORTED_PORT_INDEX";
+    case VTSM_IDEKM_KP_UNSUPPORTED_VALUE:
+        return "UNSUPPORTED_VALUE";
+    case VTSM_IDEKM_KP_UNSPECIFIED_FAILURE:
+        return "UNSPECIFIED_FAILURE";
+    default:
+        return "reserved";
+    }
+}
+
+/* ---- peers ---- */
+
+static vtsm_status spdm_vendor(void *ctx, const uint8_t *req, size_t len, struct vtsm_buf *rsp)
+{
+    return vtsm_spdm_req_vendor(ctx, req, len, rsp);
+}
+
+struct tsm_ide_peer tsm_ide_peer_spdm(struct vtsm_spdm_req *r)
+{
+    struct tsm_ide_peer p = {spdm_vendor, r};
+    return p;
+}
+
+/* After this status no more best-effort messages are worth sending: the bytes do not move
+ * or the session is gone. */
+static bool peer_dead(vtsm_status st)
+{
+    return vtsm_status_source(st) == VTSM_SRC_TRANSPORT || st == VTSM_E_STATE ||
+           st == VTSM_E_PEER_DECRYPT || st == VTSM_E_PEER_SESSION_ID;
+}
+
+/* A failing status with the IDE_KM step prefixed to the current detail. */
+static vtsm_status with_step(vtsm_status st, const char *step)
+{
+    char d[400];
+    snprintf(d, sizeof(d), "%s", vtsm_err_detail());
+    return vtsm_fail(st, "IDE_KM %s: %s", step, d[0] ? d : vtsm_status_text(st));
+}
+
+/* The first failure's status and detail survive the best-effort rollback messages. */
+struct saved_err {
+    vtsm_status st;
+    char detail[512];
+};
+
+static void err_save(struct saved_err *e, vtsm_status st)
+{
+    e->st = st;
+    snprintf(e->detail, sizeof(e->detail), "%s", vtsm_err_detail());
+}
+
+static vtsm_status err_restore(const struct saved_err *e)
+{
+    return vtsm_fail(e->st, "%s", e->detail);
+}
+
+/* ---- key material ---- */
+
+static void set_wipe(struct ide_set *s)
+{
+    for (unsigned i = 0; i < NSUB; i++) {
+        vtsm_idekm_key_wipe(&s->rp_tx[i]);
+        vtsm_idekm_key_wipe(&s->rp_rx[i]);
+    }
+    OPENSSL_cleanse(s, sizeof(*s));
+}
+
+static void dev_wipe(struct tsm_ide_dev *d)
+{
+    for (unsigned i = 0; i < TSM_IDE_MAX_STREAMS; i++) {
+        set_wipe(&d->s[i].set[0]);
+        set_wipe(&d->s[i].set[1]);
+    }
+}
+
+/* The RP model's key for what the device holds as (sub, dir): the device's RX key is the
+ * RP's TX key and vice versa. */
+static struct vtsm_idekm_key *mirror_key(struct ide_set *s, unsigned sub, unsigned dir)
+{
+    return dir == DIR_RX ? &s->rp_tx[sub] : &s->rp_rx[sub];
+}
+
+/* ---- IDE_KM messages ---- */
+
+static vtsm_status check_echo(const struct vtsm_idekm_ack *a, const char *msg, uint8_t stream_id,
+                              uint8_t kss)
+{
+    VTSM_ENSURE(a->stream_id == stream_id, VTSM_E_PEER_MALFORMED,
+                "%s stream_id %u, expected %u (PCIe 6.33.3: the ack echoes the request)", msg,
+                a->stream_id, stream_id);
+    VTSM_ENSURE(a->key_sub_stream == kss, VTSM_E_PEER_MALFORMED,
+                "%s key_sub_stream 0x%02x, expected 0x%02x (PCIe 6.33.3: the ack echoes the "
+                "request)",
+                msg, a->key_sub_stream, kss);
+    VTSM_ENSURE(a->port_index == TSM_IDE_PORT_INDEX, VTSM_E_PEER_MALFORMED,
+                "%s port_index %u, expected %u (PCIe 6.33.3: the ack echoes the request)", msg,
+                a->port_index, TSM_IDE_PORT_INDEX);
+    return VTSM_OK;
+}
+
+/* QUERY(PortIndex 0) -> QUERY_RESP: selective IDE with IDE_KM and enough streams. */
+static vtsm_status ide_query(const struct tsm_ide_peer *peer, unsigned nstreams)
+{
+    vtsm_status st = VTSM_OK;
+    uint8_t req[VTSM_IDEKM_QUERY_SIZE];
+    struct vtsm_wr w = vtsm_wr_init(req, sizeof(req));
+    struct vtsm_buf rsp = {0};
+    struct vtsm_idekm_query_resp q;
+
+    memset(&q, 0, sizeof(q));
+    VTSM_GUARD_GOTO(vtsm_idekm_build_query(&w, TSM_IDE_PORT_INDEX));
+    st = peer->vendor(peer->ctx, req, w.len, &rsp);
+    if (st != VTSM_OK) {
+        st = with_step(st, "QUERY");
+        goto out;
+    }
+    st = vtsm_idekm_parse_query_resp(rsp.data, rsp.len, &q);
+    if (st != VTSM_OK) {
+        st = with_step(st, "QUERY");
+        goto out;
+    }
+    VTSM_ENSURE_GOTO(q.port_index == TSM_IDE_PORT_INDEX, VTSM_E_PEER_MALFORMED,
+                     "IDE_KM QUERY_RESP port_index %u, expected %u (PCIe 6.33.3)", q.port_index,
+                     TSM_IDE_PORT_INDEX);
+    VTSM_ENSURE_GOTO(q.ide_cap & VTSM_IDE_CAP_SELECTIVE, VTSM_E_PEER_CAPS,
+                     "IDE_KM QUERY_RESP: device does not support selective IDE streams "
+                     "(IDE Capability 0x%08x)",
+                     q.ide_cap);
+    VTSM_ENSURE_GOTO(q.ide_cap & VTSM_IDE_CAP_IDE_KM, VTSM_E_PEER_CAPS,
+                     "IDE_KM QUERY_RESP: device does not report IDE_KM (IDE Capability 0x%08x)",
+                     q.ide_cap);
+    VTSM_ENSURE_GOTO(q.sel_count >= nstreams, VTSM_E_PEER_CAPS,
+                     "IDE_KM QUERY_RESP: device supports %u selective IDE streams, %u requested",
+                     q.sel_count, nstreams);
+out:
+    vtsm_buf_free(&rsp);
+    return st;
+}
+
+/* KEY_PROG of a fresh key + IFV for (stream, key set, sub-stream, direction), KP_ACK checked;
+ * the root-port model keeps the mirror in s. */
+static vtsm_status key_prog(const struct tsm_ide_peer *peer, uint8_t stream_id, unsigned ks,
+                            struct ide_set *s, unsigned sub, unsigned dir)
+{
+    vtsm_status st = VTSM_OK;
+    uint8_t req[VTSM_IDEKM_KEY_PROG_SIZE];
+    struct vtsm_wr w = vtsm_wr_init(req, sizeof(req));
+    struct vtsm_buf rsp = {0};
+    struct vtsm_idekm_ack a;
+    struct vtsm_idekm_key *k = mirror_key(s, sub, dir);
+    uint8_t kss = vtsm_idekm_kss(ks, dir == DIR_TX, sub);
+    char step[64];
+
+    snprintf(step, sizeof(step), "KEY_PROG stream %u K%u %s %s", stream_id, ks, sub_names[sub],
+             dir_names[dir]);
+    VTSM_GUARD_GOTO(vtsm_random(k->key, sizeof(k->key)));
+    VTSM_GUARD_GOTO(vtsm_random(&k->ifv, sizeof(k->ifv)));
+    /* Leave room for the link check's counters below the 2^64 invocation-field wrap. */
+    k->ifv >>= 1;
+    VTSM_GUARD_GOTO(vtsm_idekm_build_key_prog(&w, stream_id, kss, TSM_IDE_PORT_INDEX, k));
+    s->progd |= (uint8_t)SD_BIT(sub, dir);
+    st = peer->vendor(peer->ctx, req, w.len, &rsp);
+    if (st != VTSM_OK) {
+        st = with_step(st, step);
+        goto out;
+    }
+    st = vtsm_idekm_parse_kp_ack(rsp.data, rsp.len, &a);
+    if (st != VTSM_OK) {
+        st = with_step(st, step);
+        goto out;
+    }
+    VTSM_ENSURE_GOTO(a.status == VTSM_IDEKM_KP_SUCCESS, VTSM_E_PEER_NAK,
+                     "IDE_KM %s: KP_ACK Status %u (%s)", step, a.status, kp_status_name(a.status));
+    snprintf(step, sizeof(step), "KP_ACK for stream %u K%u %s %s:", stream_id, ks, sub_names[sub],
+             dir_names[dir]);
+    VTSM_GUARD_GOTO(check_echo(&a, step, stream_id, kss));
+out:
+    OPENSSL_cleanse(req, sizeof(req));
+    vtsm_buf_wipe(&rsp);
+    return st;
+}
+
+/* K_SET_GO or K_SET_STOP for one (stream, key set, sub-stream, direction); K_GOSTOP_ACK
+ * checked. */
+static vtsm_status k_set(const struct tsm_ide_peer *peer, bool go, uint8_t stream_id, unsigned ks,
+                         unsigned sub, unsigned dir)
+{
+    vtsm_status st = VTSM_OK;
+    uint8_t req[VTSM_IDEKM_SHORT_MSG_SIZE];
+    struct vtsm_wr w = vtsm_wr_init(req, sizeof(req));
+    struct vtsm_buf rsp = {0};
+    struct vtsm_idekm_ack a;
+    uint8_t kss = vtsm_idekm_kss(ks, dir == DIR_TX, sub);
+    char step[64];
+
+    snprintf(step, sizeof(step), "%s stream %u K%u %s %s", go ? "K_SET_GO" : "K_SET_STOP",
+             stream_id, ks, sub_names[sub], dir_names[dir]);
+    if (go)
+        VTSM_GUARD_GOTO(vtsm_idekm_build_k_set_go(&w, stream_id, kss, TSM_IDE_PORT_INDEX));
+    else
+        VTSM_GUARD_GOTO(vtsm_idekm_build_k_set_stop(&w, stream_id, kss, TSM_IDE_PORT_INDEX));
+    st = peer->vendor(peer->ctx, req, w.len, &rsp);
+    if (st != VTSM_OK) {
+        st = with_step(st, step);
+        goto out;
+    }
+    st = vtsm_idekm_parse_gostop_ack(rsp.data, rsp.len, &a);
+    if (st != VTSM_OK) {
+        st = with_step(st, step);
+        goto out;
+    }
+    snprintf(step, sizeof(step),
+             "K_GOSTOP_ACK for %s stream %u K%u %s %s:", go ? "K_SET_GO" : "K_SET_STOP", stream_id,
+             ks, sub_names[sub], dir_names[dir]);
+    VTSM_GUARD_GOTO(check_echo(&a, step, stream_id, kss));
+out:
+    vtsm_buf_free(&rsp);
+    return st;
+}
+
+/*
+ * Best-effort K_SET_STOP of every (sub-stream, direction) in mask of key set ks, TX before
+ * RX. Errors are logged, not returned; *dead is set (and nothing more sent) once the peer
+ * cannot be reached. Returns the first error for callers that report it.
+ */
+static vtsm_status set_stop(const struct tsm_ide_peer *peer, uint8_t stream_id, unsigned ks,
+                            uint8_t mask, bool *dead)
+{
+    vtsm_status first = VTSM_OK;
+    static const unsigned order[2] = {DIR_TX, DIR_RX};
+
+    for (unsigned o = 0; o < 2; o++)
+        for (unsigned sub = 0; sub < NSUB; sub++) {
+            unsigned dir = order[o];
+            if (!(mask & SD_BIT(sub, dir)) || !peer || *dead)
+                continue;
+            vtsm_status st = k_set(peer, false, stream_id, ks, sub, dir);
+            if (st == VTSM_OK)
+                continue;
+            VTSM_WARN("IDE: %s (%s), ignored", vtsm_err_detail(), vtsm_status_name(st));
+            if (first == VTSM_OK)
+                first = st;
+            if (peer_dead(st))
+                *dead = true;
+        }
+    return first;
+}
+
+/* Program key set ks on stream s: 6 x KEY_PROG (sub-streams PR, NPR, CPL; RX, TX). */
+static vtsm_status program_set(const struct tsm_ide_peer *peer, struct ide_stream *s, unsigned ks)
+{
+    for (unsigned sub = 0; sub < NSUB; sub++)
+        for (unsigned dir = DIR_RX; dir <= DIR_TX; dir++)
+            VTSM_GUARD(key_prog(peer, s->id, ks, &s->set[ks], sub, dir));
+    return VTSM_OK;
+}
+
+/* Start key set ks on stream s: K_SET_GO for every sub-stream, the RX ones first. */
+static vtsm_status start_set(const struct tsm_ide_peer *peer, struct ide_stream *s, unsigned ks)
+{
+    for (unsigned dir = DIR_RX; dir <= DIR_TX; dir++)
+        for (unsigned sub = 0; sub < NSUB; sub++) {
+            s->set[ks].go |= (uint8_t)SD_BIT(sub, dir);
+            VTSM_GUARD(k_set(peer, true, s->id, ks, sub, dir));
+        }
+    return VTSM_OK;
+}
+
+/*
+ * Undo key set ks on streams [0, n): K_SET_STOP for everything the device may hold
+ * (programmed or started), best effort; keys wiped. The caller's error survives.
+ */
+static void undo_sets(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer, unsigned n,
+                      const unsigned *ks, vtsm_status failure)
+{
+    struct saved_err e;
+    bool dead = peer_dead(failure);
+
+    err_save(&e, failure);
+    for (unsigned i = 0; i < n; i++) {
+        struct ide_set *set = &d->s[i].set[ks[i]];
+        set_stop(peer, d->s[i].id, ks[i], (uint8_t)(set->progd | set->go), &dead);
+        set_wipe(set);
+    }
+    err_restore(&e);
+}
+
+/* ---- setup / refresh / teardown ---- */
+
+vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
+                          const struct tsm_ide_peer *peer, unsigned nstreams,
+                          struct tsm_ide_dev **out)
+{
+    vtsm_status st = VTSM_OK;
+    struct tsm_ide_dev *d = NULL;
+    unsigned ks0[TSM_IDE_MAX_STREAMS] = {0};
+    bool allocated = false;
+
+    VTSM_ENSURE(pf != NULL && peer != NULL && peer->vendor != NULL && out != NULL, VTSM_E_INVAL,
+                "IDE setup: NULL argument");
+    VTSM_ENSURE(nstreams >= 1 && nstreams <= TSM_IDE_MAX_STREAMS, VTSM_E_INVAL,
+                "IDE setup: %u streams (1..%u)", nstreams, TSM_IDE_MAX_STREAMS);
+    VTSM_ENSURE(tsm_platform_has_rp(pf, root_port), VTSM_E_NOT_FOUND,
+                "no root port %u (rule PLAT.1)", root_port);
+
+    d = calloc(1, sizeof(*d));
+    VTSM_ENSURE(d != NULL, VTSM_E_NOMEM, "IDE device state");
+    if (pthread_mutex_init(&d->lock, NULL) != 0) {
+        free(d);
+        return vtsm_fail(VTSM_E_INTERNAL, "IDE device state: mutex");
+    }
+    d->pf = pf;
+    d->root_port = root_port;
+
+    /* 1. QUERY */
+    VTSM_GUARD_GOTO(ide_query(peer, nstreams));
+    /* 2. stream IDs and key slots (rules IDE.1, IDE.2) */
+    VTSM_GUARD_GOTO(tsm_platform_alloc_streams(pf, root_port, nstreams, d->ids));
+    allocated = true;
+    d->n = nstreams;
+    for (unsigned i = 0; i < nstreams; i++) {
+        d->s[i].id = d->ids[i];
+        d->s[i].key_set = 0;
+    }
+    /* 3. KEY_PROG K0, every stream; 4. K_SET_GO K0, every stream */
+    for (unsigned i = 0; i < nstreams; i++)
+        VTSM_GUARD_GOTO(program_set(peer, &d->s[i], 0));
+    for (unsigned i = 0; i < nstreams; i++)
+        VTSM_GUARD_GOTO(start_set(peer, &d->s[i], 0));
+    *out = d;
+    return VTSM_OK;
+out:
+    if (allocated) {
+        undo_sets(d, peer, d->n, ks0, st);
+        tsm_platform_free_streams(pf, root_port, d->n, d->ids);
+    }
+    dev_wipe(d);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+    return st;
+}
+
+vtsm_status tsm_ide_refresh(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer)
+{
+    vtsm_status st = VTSM_OK, stop_st = VTSM_OK;
+    unsigned newks[TSM_IDE_MAX_STREAMS];
+    struct saved_err e = {0};
+    bool dead = false;
+
+    VTSM_ENSURE(d != NULL && peer != NULL && peer->vendor != NULL, VTSM_E_INVAL,
+                "IDE refresh: NULL argument");
+    VTSM_ENSURE(d->n > 0, VTSM_E_STATE, "IDE refresh: no streams");
+    for (unsigned i = 0; i < d->n; i++) {
+        newks[i] = d->s[i].key_set ^ 1u;
+        /* the other set is idle: nothing programmed, nothing to wipe but be sure */
+        set_wipe(&d->s[i].set[newks[i]]);
+    }
+    VTSM_GUARD(tsm_platform_alloc_slots(d->pf, d->root_port, d->n * TSM_RP_SLOTS_PER_SET));
+
+    for (unsigned i = 0; i < d->n; i++)
+        VTSM_GUARD_GOTO(program_set(peer, &d->s[i], newks[i]));
+    for (unsigned i = 0; i < d->n; i++)
+        VTSM_GUARD_GOTO(start_set(peer, &d->s[i], newks[i]));
+
+    /* Committed: both ends run the new sets. Stop and forget the old ones. */
+    for (unsigned i = 0; i < d->n; i++) {
+        struct ide_stream *s = &d->s[i];
+        unsigned old = s->key_set;
+        vtsm_status r =
+            set_stop(peer, s->id, old, (uint8_t)(s->set[old].progd | s->set[old].go), &dead);
+        if (r != VTSM_OK && stop_st == VTSM_OK) {
+            stop_st = r;
+            err_save(&e, r);
+        }
+        set_wipe(&s->set[old]);
+        pthread_mutex_lock(&d->lock);
+        s->key_set = (uint8_t)newks[i];
+        s->refreshes++;
+        pthread_mutex_unlock(&d->lock);
+    }
+    tsm_platform_free_slots(d->pf, d->root_port, d->n * TSM_RP_SLOTS_PER_SET);
+    if (stop_st != VTSM_OK)
+        return vtsm_fail(stop_st, "IDE refresh committed (new key sets live), but %s", e.detail);
+    return VTSM_OK;
+out:
+    undo_sets(d, peer, d->n, newks, st);
+    tsm_platform_free_slots(d->pf, d->root_port, d->n * TSM_RP_SLOTS_PER_SET);
+    return st;
+}
+
+void tsm_ide_teardown(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer)
+{
+    bool dead = false;
+
+    if (!d)
+        return;
+    if (peer && !peer->vendor)
+        peer = NULL;
+    for (unsigned i = 0; i < d->n; i++) {
+        struct ide_stream *s = &d->s[i];
+        struct ide_set *live = &s->set[s->key_set];
+        set_stop(peer, s->id, s->key_set, (uint8_t)(live->progd | live->go), &dead);
+    }
+    if (d->n)
+        tsm_platform_free_streams(d->pf, d->root_port, d->n, d->ids);
+    dev_wipe(d);
+    pthread_mutex_destroy(&d->lock);
+    OPENSSL_cleanse(d, sizeof(*d));
+    free(d);
+}
+
+/* ---- link check (contract section 2) ---- */
+
+struct check_result {
+    bool rp_to_device;
+    bool device_to_rp;
+};
+
+static vtsm_status link_check_stream(struct ide_stream *s, const struct tsm_link_transport *link,
+                                     struct check_result *res)
+{
+    vtsm_status st = VTSM_OK;
+    const unsigned sub = VTSM_IDE_SUBSTREAM_PR;
+    struct ide_set *set = &s->set[s->key_set];
+    uint8_t p[TSM_IDE_CHECK_SIZE], back[VTSM_IDE_LINK_MAX_PAYLOAD];
+    struct vtsm_buf frame = {0}, rsp = {0};
+    struct vtsm_link_frame f;
+    uint64_t counter = set->tx_count[sub];
+
+    res->rp_to_device = res->device_to_rp = false;
+    VTSM_GUARD_GOTO(vtsm_random(p, sizeof(p)));
+    VTSM_GUARD_GOTO(vtsm_link_frame_seal(VTSM_LINK_KIND_CHECK_REQ, set->rp_tx[sub].key,
+                                         set->rp_tx[sub].ifv, counter, s->id, (uint8_t)sub,
+                                         s->key_set, p, sizeof(p), &frame));
+    /* the frame is on its way: its invocation value is used, whatever comes back */
+    set->tx_count[sub] = counter + 1;
+    VTSM_GUARD_GOTO(link->exchange(link->ctx, frame.data, frame.len, &rsp));
+    st = vtsm_link_frame_decode(rsp.data, rsp.len, &f);
+    if (st != VTSM_OK) {
+        char why[400];
+        snprintf(why, sizeof(why), "%s", vtsm_err_detail());
+        st = vtsm_fail(st, "link check stream %u: device answer: %s", s->id, why);
+        goto out;
+    }
+    VTSM_ENSURE_GOTO(f.kind != VTSM_LINK_KIND_CHECK_REQ, VTSM_E_PEER_MALFORMED,
+                     "link check stream %u: device answered with a check request frame (contract "
+                     "section 2)",
+                     s->id);
+    if (f.kind == VTSM_LINK_KIND_FAILURE) {
+        VTSM_INFO("link check stream %u K%u: device could not check the RP's frame", s->id,
+                  s->key_set);
+        goto out;
+    }
+    res->rp_to_device = true; /* the device says it decrypted; P below confirms */
+    if (f.stream_id != s->id || f.key_set != s->key_set || f.substream != sub) {
+        VTSM_INFO("link check stream %u K%u: answer for stream %u K%u sub-stream %u", s->id,
+                  s->key_set, f.stream_id, f.key_set, f.substream);
+        goto out;
+    }
+    if (f.counter < set->rx_next[sub] || f.len != sizeof(p)) {
+        VTSM_INFO("link check stream %u K%u: answer counter %llu (expected >= %llu), %u bytes",
+                  s->id, s->key_set, (unsigned long long)f.counter,
+                  (unsigned long long)set->rx_next[sub], f.len);
+        goto out;
+    }
+    if (vtsm_link_frame_open(&f, set->rp_rx[sub].key, set->rp_rx[sub].ifv, back, sizeof(back)) !=
+        VTSM_OK) {
+        VTSM_INFO("link check stream %u K%u: answer does not verify with the RP RX key", s->id,
+                  s->key_set);
+        vtsm_err_clear();
+        goto out;
+    }
+    res->device_to_rp = true;
+    set->rx_next[sub] = f.counter + 1 > f.counter ? f.counter + 1 : f.counter;
+    res->rp_to_device = CRYPTO_memcmp(back, p, sizeof(p)) == 0;
+out:
+    OPENSSL_cleanse(p, sizeof(p));
+    OPENSSL_cleanse(back, sizeof(back));
+    vtsm_buf_free(&frame);
+    vtsm_buf_free(&rsp);
+    return st;
+}
+
+vtsm_status tsm_ide_link_check(struct tsm_ide_dev *d, const struct tsm_link_transport *link,
+                               cbor_item_t *result_array)
+{
+    VTSM_ENSURE(d != NULL && link != NULL && link->exchange != NULL && result_array != NULL &&
+                    cbor_isa_array(result_array),
+                VTSM_E_INVAL, "IDE link check: NULL argument or not an array");
+    for (unsigned i = 0; i < d->n; i++) {
+        struct check_result r;
+        struct ide_stream *s = &d->s[i];
+        VTSM_GUARD(link_check_stream(s, link, &r));
+        cbor_item_t *m = vtsm_abi_map_new();
+        VTSM_ENSURE(m != NULL, VTSM_E_NOMEM, "link check result");
+        VTSM_GUARD(vtsm_abi_push_item(result_array, m));
+        VTSM_GUARD(vtsm_abi_put_uint(m, "stream_id", s->id));
+        VTSM_GUARD(vtsm_abi_put_uint(m, "key_set", s->key_set));
+        VTSM_GUARD(vtsm_abi_put_bool(m, "rp_to_device", r.rp_to_device));
+        VTSM_GUARD(vtsm_abi_put_bool(m, "device_to_rp", r.device_to_rp));
+    }
+    return VTSM_OK;
+}
+
+/* ---- status ---- */
+
+vtsm_status tsm_ide_put_status(struct tsm_ide_dev *d, cbor_item_t *map)
+{
+    struct {
+        uint8_t id, key_set;
+        uint32_t refreshes;
+    } snap[TSM_IDE_MAX_STREAMS];
+    unsigned n;
+
+    VTSM_ENSURE(d != NULL && map != NULL && cbor_isa_map(map), VTSM_E_INVAL,
+                "IDE status: NULL argument or not a map");
+    pthread_mutex_lock(&d->lock);
+    n = d->n;
+    for (unsigned i = 0; i < n; i++) {
+        snap[i].id = d->s[i].id;
+        snap[i].key_set = d->s[i].key_set;
+        snap[i].refreshes = d->s[i].refreshes;
+    }
+    pthread_mutex_unlock(&d->lock);
+
+    cbor_item_t *ide = vtsm_abi_map_new();
+    VTSM_GUARD(vtsm_abi_put_item(map, "ide", ide));
+    VTSM_GUARD(vtsm_abi_put_uint(ide, "root_port", d->root_port));
+    cbor_item_t *arr = vtsm_abi_array_new();
+    VTSM_GUARD(vtsm_abi_put_item(ide, "streams", arr));
+    for (unsigned i = 0; i < n; i++) {
+        cbor_item_t *m = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_push_item(arr, m));
+        VTSM_GUARD(vtsm_abi_put_uint(m, "stream_id", snap[i].id));
+        VTSM_GUARD(vtsm_abi_put_tstr(m, "state", "active"));
+        VTSM_GUARD(vtsm_abi_put_uint(m, "key_set", snap[i].key_set));
+        VTSM_GUARD(vtsm_abi_put_uint(m, "refreshes", snap[i].refreshes));
+    }
+    return VTSM_OK;
+}
+
+uint8_t tsm_ide_first_stream(const struct tsm_ide_dev *d)
+{
+    return d && d->n ? d->ids[0] : 0;
+}
+
+unsigned tsm_ide_stream_count(const struct tsm_ide_dev *d)
+{
+    return d ? d->n : 0;
+}
+
+uint8_t tsm_ide_stream_id(const struct tsm_ide_dev *d, unsigned i)
+{
+    return d && i < d->n ? d->ids[i] : 0;
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The TSM side of IDE for one device (docs/contract-ide-tdisp.md sections 1 and 2):
+ * IDE_KM requester flows (PCIe 6.x sec. 6.33.3: QUERY, KEY_PROG, K_SET_GO, K_SET_STOP),
+ * key refresh, the simulated link check, and the root-port model that mirrors the keys.
+ *
+ * Keys: every key and IFV comes from vtsm_random, goes to the device only inside KEY_PROG
+ * (inside the SPDM session), and is kept by the root-port model only: the RP's TX key of a
+ * sub-stream is the device's RX key and the RP's RX key is the device's TX key. No
+ * function returns or logs key bytes; every key is wiped (OPENSSL_cleanse) when its set is
+ * stopped, on every failure path and on teardown.
+ *
+ * Errors (exact, with a vtsm_fail detail):
+ *   VTSM_E_NOT_FOUND       no such root port (rule PLAT.1)
+ *   VTSM_E_NO_STREAM       too few stream IDs free on the root port (rule IDE.1)
+ *   VTSM_E_LIMIT           too few key slots free on the root port (rule IDE.2)
+ *   VTSM_E_PEER_CAPS       QUERY_RESP without selective IDE / IDE_KM / enough streams
+ *   VTSM_E_PEER_NAK        KP_ACK with a non-zero Status (the detail names it)
+ *   VTSM_E_PEER_MALFORMED  an ack echoing the wrong stream_id / key_sub_stream / port_index
+ *                          (the detail names the field and both values), or a bad message
+ *   anything the peer's vendor exchange returns (SPDM, transport) is propagated.
+ * Every failure rolls back completely (see each function).
+ *
+ * Threading: one device's IDE state is driven by one thread at a time (setup, refresh,
+ * link check, teardown: the caller serialises, as for its SPDM requester). The fields
+ * tsm_ide_put_status / tsm_ide_first_stream report are guarded by an internal mutex, so
+ * STATUS may read them from another thread while a refresh runs.
+ */
+#ifndef TSM_IDE_H
+#define TSM_IDE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cbor.h>
+
+#include "vtsm_buf.h"
+#include "vtsm_spdm_req.h"
+#include "vtsm_status.h"
+
+#include "tsm_platform.h"
+
+#define TSM_IDE_MAX_STREAMS 8  /* DEVICE_CONNECT ide_streams 0..8 */
+#define TSM_IDE_PORT_INDEX  0  /* IDE_KM PortIndex the TSM programs (the device's port 0) */
+#define TSM_IDE_CHECK_SIZE  32 /* link check plaintext P */
+
+/*
+ * How IDE_KM messages reach the device: send one IDE_KM request payload (from the protocol
+ * ID byte on) and return the response payload in rsp. In tsmd this is
+ * vtsm_spdm_req_vendor() inside the device's SPDM session (tsm_ide_peer_spdm); tests plug
+ * a scripted responder in.
+ */
+struct tsm_ide_peer {
+    vtsm_status (*vendor)(void *ctx, const uint8_t *req, size_t len, struct vtsm_buf *rsp);
+    void *ctx;
+};
+/* The peer that sends through r (vtsm_spdm_req_vendor, inside r's secure session). */
+struct tsm_ide_peer tsm_ide_peer_spdm(struct vtsm_spdm_req *r);
+
+/*
+ * The simulated link (contract section 2): send one link frame, return the device's frame
+ * in rsp. In tsmd: tsm_proxy_link_exchange with the pdev as ctx.
+ */
+struct tsm_link_transport {
+    vtsm_status (*exchange)(void *ctx, const uint8_t *frame, size_t len, struct vtsm_buf *rsp);
+    void *ctx;
+};
+
+struct tsm_ide_dev;
+
+/*
+ * Set up nstreams (1..TSM_IDE_MAX_STREAMS) selective IDE streams to the device on root port
+ * root_port:
+ *   1. QUERY(PortIndex 0) -> QUERY_RESP: selective IDE, IDE_KM and >= nstreams selective
+ *      streams (else VTSM_E_PEER_CAPS);
+ *   2. allocate nstreams stream IDs and 2 key slots each on the root port;
+ *   3. per stream, key set K0, sub-streams PR, NPR, CPL x directions RX, TX: fresh key and
+ *      IFV, KEY_PROG, KP_ACK (Status 0, exact echo);
+ *   4. per stream, K_SET_GO for every sub-stream, RX ones before TX ones; K_GOSTOP_ACK echo.
+ * On failure: K_SET_STOP for every sub-stream/direction that was sent a KEY_PROG (best effort:
+ * errors are logged and ignored; after a transport error no more messages are sent), stream
+ * IDs and slots freed, all keys wiped, *out untouched. On success the caller owns *out
+ * (tsm_ide_teardown).
+ */
+vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
+                          const struct tsm_ide_peer *peer, unsigned nstreams,
+                          struct tsm_ide_dev **out);
+
+/*
+ * Key refresh (IDE_REFRESH): 2 more key slots per stream are taken (VTSM_E_LIMIT, rule
+ * IDE.2, before any message), then for every stream the other key set is programmed
+ * (6 x KEY_PROG with fresh keys), then every stream's new set is started (K_SET_GO, RX
+ * before TX); only then is the old set stopped on every stream (K_SET_STOP, TX before RX),
+ * its keys wiped, its slots freed, and each stream's refresh counter incremented; link
+ * counters of the new set start at 0.
+ * A failure while programming or starting the new set: K_SET_STOP of the new set (best
+ * effort), its keys wiped, its slots freed; the old set stays live and nothing else changes.
+ * A K_SET_STOP of the old set that the device does not acknowledge properly happens after
+ * both ends run the new set: the refresh is committed anyway (new set live, old keys wiped)
+ * and the first such error is returned.
+ */
+vtsm_status tsm_ide_refresh(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer);
+
+/*
+ * IDE_LINK_CHECK (contract section 2), per stream: a random 32-byte P protected with the
+ * RP's TX key (sub-stream PR, live key set, next TX counter) in a kind 1 frame, sent over
+ * link; the answer must be a kind 2 frame for the same stream / key set / sub-stream with
+ * a counter not below the next expected RX counter, which must verify with the RP's RX key
+ * and hold P (CRYPTO_memcmp) - or a kind 3 frame. Appends to result_array (a CBOR array) one
+ * map {stream_id, key_set, rp_to_device: bool, device_to_rp: bool} per stream:
+ *   kind 3                       -> false, false
+ *   kind 2, MAC fails / wrong ids -> true (the device says it decrypted), false
+ *   kind 2, MAC ok, P differs    -> false, true
+ *   kind 2, MAC ok, P matches    -> true, true
+ * Errors: transport errors propagated; a frame that does not decode (VTSM_E_PEER_TRUNCATED /
+ * _MALFORMED / _OVERSIZED) or a kind 1 answer (VTSM_E_PEER_MALFORMED) fail the whole check.
+ * Entries appended before a failure stay in result_array (the caller drops it).
+ */
+vtsm_status tsm_ide_link_check(struct tsm_ide_dev *d, const struct tsm_link_transport *link,
+                               cbor_item_t *result_array);
+
+/*
+ * Tear down (device_reclaim): with a peer, K_SET_STOP every sub-stream of every live key
+ * set (TX before RX; best effort, errors logged; after a transport error no more
+ * messages); peer NULL sends nothing. Then stream IDs and key slots are freed, every key
+ * wiped, d freed. NULL d is fine.
+ */
+void tsm_ide_teardown(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer);
+
+/*
+ * STATUS / RESULT: add "ide": {root_port, streams: [{stream_id, state: "active", key_set,
+ * refreshes}]} to map. Never key bytes. E_NOMEM; E_INVAL for NULLs.
+ */
+vtsm_status tsm_ide_put_status(struct tsm_ide_dev *d, cbor_item_t *map);
+
+/* The device's first stream ID (TDISP LOCK_INTERFACE default_stream_id); 0 for NULL. */
+uint8_t tsm_ide_first_stream(const struct tsm_ide_dev *d);
+/* Number of streams (0 for NULL) and the i-th stream's ID. */
+unsigned tsm_ide_stream_count(const struct tsm_ide_dev *d);
+uint8_t tsm_ide_stream_id(const struct tsm_ide_dev *d, unsigned i);
+
+#endif

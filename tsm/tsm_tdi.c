@@ -1,0 +1,893 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * TDIs: the state table, the TDISP requester operations (PCIe 6.x sec. 11.3 "TDISP
+ * Messages", in VENDOR_DEFINED_REQUEST/RESPONSE inside the SPDM session) and the bind /
+ * accept / unbind / info / reject flows (docs/contract-ide-tdisp.md sections 3 and 4).
+ */
+#include "tsm_tdi.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "vtsm_cose.h"
+#include "vtsm_guard.h"
+
+_Static_assert(TSM_TDI_CONFIG_UNLOCKED == 0 && TSM_TDI_CONFIG_LOCKED == 1 && TSM_TDI_RUN == 2 &&
+                   TSM_TDI_ERROR == 3,
+               "TSM TDI states use the TDISP TDI_STATE numbers");
+
+/* ---------------------------------------------------------------- the table */
+
+#define RULE_TDI1      "TDI.1: bind only from CONFIG_UNLOCKED (a bound TDI is not bound twice)"
+#define RULE_TDI2      "TDI.2: unbind only from CONFIG_LOCKED, RUN or ERROR"
+#define RULE_TDI3      "TDI.3: only the host binds and unbinds"
+#define RULE_TDI4      "TDI.4: accept only from CONFIG_LOCKED"
+#define RULE_TDI5      "TDI.5: only the owning guest accepts or rejects (the host never accepts)"
+#define RULE_TDI6      "TDI.6: only the owning guest reads info"
+#define RULE_TDI6_LIST "TDI.6: a guest sees only the TDIs it owns"
+#define RULE_TDI7      "TDI.7: device-reported ERROR moves CONFIG_LOCKED or RUN to ERROR"
+#define RULE_TDI7_WHO  "TDI.7: only the TSM, on the device's word, moves a TDI to ERROR"
+#define RULE_TDI8      "TDI.8: device state disagrees with the TSM's, so the TDI goes to ERROR"
+
+#define U TSM_TDI_CONFIG_UNLOCKED
+#define L TSM_TDI_CONFIG_LOCKED
+#define R TSM_TDI_RUN
+#define E TSM_TDI_ERROR
+
+const struct tsm_tdi_move tsm_tdi_moves[] = {
+    {U, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, L, RULE_TDI1},
+
+    {L, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, U, RULE_TDI2},
+    {R, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, U, RULE_TDI2},
+    {E, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, U, RULE_TDI2},
+
+    {L, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, R, RULE_TDI4},
+
+    {L, TSM_TDI_REQ_REJECT, TSM_TDI_WHO_OWNER_GUEST, L, RULE_TDI5},
+    {R, TSM_TDI_REQ_REJECT, TSM_TDI_WHO_OWNER_GUEST, R, RULE_TDI5},
+    {E, TSM_TDI_REQ_REJECT, TSM_TDI_WHO_OWNER_GUEST, E, RULE_TDI5},
+
+    {L, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, L, RULE_TDI6},
+    {R, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, R, RULE_TDI6},
+    {E, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, E, RULE_TDI6},
+
+    {U, TSM_TDI_REQ_LIST, TSM_TDI_WHO_HOST, U, RULE_TDI6_LIST},
+    {L, TSM_TDI_REQ_LIST, TSM_TDI_WHO_HOST, L, RULE_TDI6_LIST},
+    {R, TSM_TDI_REQ_LIST, TSM_TDI_WHO_HOST, R, RULE_TDI6_LIST},
+    {E, TSM_TDI_REQ_LIST, TSM_TDI_WHO_HOST, E, RULE_TDI6_LIST},
+    {L, TSM_TDI_REQ_LIST, TSM_TDI_WHO_OWNER_GUEST, L, RULE_TDI6_LIST},
+    {R, TSM_TDI_REQ_LIST, TSM_TDI_WHO_OWNER_GUEST, R, RULE_TDI6_LIST},
+    {E, TSM_TDI_REQ_LIST, TSM_TDI_WHO_OWNER_GUEST, E, RULE_TDI6_LIST},
+
+    {L, TSM_TDI_REQ_DEVICE_ERROR, TSM_TDI_WHO_TSM, E, RULE_TDI7},
+    {R, TSM_TDI_REQ_DEVICE_ERROR, TSM_TDI_WHO_TSM, E, RULE_TDI7},
+};
+const size_t tsm_tdi_moves_count = VTSM_ARRAY_SIZE(tsm_tdi_moves);
+
+#undef U
+#undef L
+#undef R
+#undef E
+
+/* The rule a refusal names, by why it is refused (see tsm_tdi.h). */
+static const struct req_rules {
+    const char *name;
+    const char *state; /* requester may, but not from this state */
+    const char *role;  /* this kind of requester never may */
+    const char *owner; /* only the owning guest may */
+} req_rules[TSM_TDI_REQ_COUNT_] = {
+    [TSM_TDI_REQ_BIND] = {"bind", RULE_TDI1, RULE_TDI3, RULE_TDI3},
+    [TSM_TDI_REQ_UNBIND] = {"unbind", RULE_TDI2, RULE_TDI3, RULE_TDI3},
+    [TSM_TDI_REQ_ACCEPT] = {"accept", RULE_TDI4, RULE_TDI5, RULE_TDI5},
+    [TSM_TDI_REQ_REJECT] = {"reject", RULE_TDI5, RULE_TDI5, RULE_TDI5},
+    [TSM_TDI_REQ_INFO] = {"info", RULE_TDI6, RULE_TDI6, RULE_TDI6},
+    [TSM_TDI_REQ_LIST] = {"list", RULE_TDI6_LIST, RULE_TDI6_LIST, RULE_TDI6_LIST},
+    [TSM_TDI_REQ_DEVICE_ERROR] = {"device_error", RULE_TDI7, RULE_TDI7_WHO, RULE_TDI7_WHO},
+};
+
+static const char *const state_names[TSM_TDI_STATE_COUNT_] = {
+    [TSM_TDI_CONFIG_UNLOCKED] = "CONFIG_UNLOCKED",
+    [TSM_TDI_CONFIG_LOCKED] = "CONFIG_LOCKED",
+    [TSM_TDI_RUN] = "RUN",
+    [TSM_TDI_ERROR] = "ERROR",
+};
+
+static const char *const who_names[TSM_TDI_WHO_COUNT_] = {
+    [TSM_TDI_WHO_HOST] = "host",
+    [TSM_TDI_WHO_OWNER_GUEST] = "owning guest",
+    [TSM_TDI_WHO_OTHER_GUEST] = "guest",
+    [TSM_TDI_WHO_TSM] = "tsm",
+};
+
+const char *tsm_tdi_state_name(enum tsm_tdi_state s)
+{
+    return (unsigned)s < TSM_TDI_STATE_COUNT_ ? state_names[s] : "invalid";
+}
+
+const char *tsm_tdi_req_name(enum tsm_tdi_req r)
+{
+    return (unsigned)r < TSM_TDI_REQ_COUNT_ ? req_rules[r].name : "invalid";
+}
+
+const char *tsm_tdi_who_name(enum tsm_tdi_who w)
+{
+    return (unsigned)w < TSM_TDI_WHO_COUNT_ ? who_names[w] : "invalid";
+}
+
+static const struct tsm_tdi_move *move_find(enum tsm_tdi_state from, enum tsm_tdi_req req,
+                                            enum tsm_tdi_who who)
+{
+    for (size_t i = 0; i < tsm_tdi_moves_count; i++) {
+        const struct tsm_tdi_move *m = &tsm_tdi_moves[i];
+        if (m->from == from && m->req == req && m->who == who)
+            return m;
+    }
+    return NULL;
+}
+
+/* Does the table let `who` make `req` from any state at all? */
+static bool move_exists(enum tsm_tdi_req req, enum tsm_tdi_who who)
+{
+    for (size_t i = 0; i < tsm_tdi_moves_count; i++)
+        if (tsm_tdi_moves[i].req == req && tsm_tdi_moves[i].who == who)
+            return true;
+    return false;
+}
+
+vtsm_status tsm_tdi_check(const struct tsm_tdi *t, enum tsm_tdi_req req, enum tsm_tdi_who who,
+                          uint32_t guest_tvm, enum tsm_tdi_state *next)
+{
+    VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "TDI check: NULL TDI");
+    VTSM_ENSURE((unsigned)req < TSM_TDI_REQ_COUNT_ && (unsigned)who < TSM_TDI_WHO_COUNT_ &&
+                    (unsigned)t->state < TSM_TDI_STATE_COUNT_,
+                VTSM_E_INVAL, "TDI check: request %d / requester %d / state %d out of range",
+                (int)req, (int)who, (int)t->state);
+
+    /* A guest owns the TDI only if its TVM is the owner; the caller's word is not taken. */
+    if (who == TSM_TDI_WHO_OWNER_GUEST || who == TSM_TDI_WHO_OTHER_GUEST)
+        who = guest_tvm != 0 && guest_tvm == t->owner_tvm ? TSM_TDI_WHO_OWNER_GUEST
+                                                          : TSM_TDI_WHO_OTHER_GUEST;
+
+    const struct tsm_tdi_move *m = move_find(t->state, req, who);
+    if (m) {
+        if (next)
+            *next = m->to;
+        return VTSM_OK;
+    }
+    const struct req_rules *rr = &req_rules[req];
+    if (!move_exists(req, who)) {
+        if (who == TSM_TDI_WHO_OTHER_GUEST && move_exists(req, TSM_TDI_WHO_OWNER_GUEST))
+            return vtsm_fail(VTSM_E_NOT_OWNER,
+                             "%s refused: %s TDI %u is not owned by TVM %u (rule %s)", rr->name,
+                             t->dev, t->index, guest_tvm, rr->owner);
+        return vtsm_fail(VTSM_E_ABI_ROLE,
+                         "%s refused: %s TDI %u: not a request the %s makes (rule %s)", rr->name,
+                         t->dev, t->index, who_names[who], rr->role);
+    }
+    return vtsm_fail(VTSM_E_STATE, "%s refused: %s TDI %u is %s (rule %s)", rr->name, t->dev,
+                     t->index, state_names[t->state], rr->state);
+}
+
+vtsm_status tsm_tdi_set_state(struct tsm_tdi *t, enum tsm_tdi_req req, enum tsm_tdi_who who,
+                              uint32_t guest_tvm, enum tsm_tdi_state to)
+{
+    enum tsm_tdi_state next;
+
+    VTSM_GUARD(tsm_tdi_check(t, req, who, guest_tvm, &next));
+    VTSM_ENSURE(next == to, VTSM_E_STATE,
+                "%s of %s TDI %u leads from %s to %s, not to %s (rule TDI.0: no such transition)",
+                req_rules[req].name, t->dev, t->index, state_names[t->state], state_names[next],
+                tsm_tdi_state_name(to));
+    t->state = to;
+    return VTSM_OK;
+}
+
+/* ---------------------------------------------------------------- the TDI */
+
+vtsm_status tsm_tdi_init(struct tsm_tdi *t, const char *dev, uint32_t index)
+{
+    VTSM_ENSURE(t != NULL && dev != NULL, VTSM_E_INVAL, "TDI init: NULL argument");
+    VTSM_ENSURE(strlen(dev) <= VTSM_ABI_DEV_MAX, VTSM_E_INVAL,
+                "TDI init: device name longer than %u characters", VTSM_ABI_DEV_MAX);
+    VTSM_ENSURE(index <= TSM_TDI_MAX_INDEX, VTSM_E_INVAL,
+                "TDI index %u does not fit the 16-bit RID of a TDISP FUNCTION_ID", index);
+    memset(t, 0, sizeof(*t));
+    snprintf(t->dev, sizeof(t->dev), "%s", dev);
+    t->index = index;
+    t->state = TSM_TDI_CONFIG_UNLOCKED;
+    return VTSM_OK;
+}
+
+void tsm_tdi_reset(struct tsm_tdi *t)
+{
+    if (t == NULL)
+        return;
+    t->owner_tvm = 0;
+    OPENSSL_cleanse(t->lock_nonce, sizeof(t->lock_nonce));
+    t->nonce_valid = false;
+    vtsm_buf_wipe(&t->report);
+    memset(t->report_digest, 0, sizeof(t->report_digest));
+    t->digest_len = 0;
+    t->digest_alg = VTSM_HASH_NONE;
+    t->mmio_enabled = t->dma_enabled = false;
+    vtsm_spdm_meas_free(&t->meas);
+    t->have_meas = false;
+    t->rejected = false;
+    t->guest_rejected[0] = '\0';
+}
+
+/* ---------------------------------------------------------------- TDISP exchanges */
+
+/* SPDM VENDOR_DEFINED_RESPONSE header (4), StandardID (2), Len (1), VendorID (2),
+ * RespLength (2); TDISP header (17); PORTION_LENGTH and REMAINDER_LENGTH (4). */
+#define REPORT_RSP_OVERHEAD (11 + VTSM_TDISP_HEADER_SIZE + 4)
+/* The requester's own DataTransferSize as tsmd configures it (vtsm_spdm_req_opts_default):
+ * responses must fit it as well as the device's. */
+#define TSM_TDISP_OWN_DTS 4096u
+/* Largest TDISP request we build: START_INTERFACE_REQ, header + 32-byte nonce. */
+#define TDISP_REQ_MAX (VTSM_TDISP_HEADER_SIZE + 48)
+
+/* Re-fail with st, putting a prefix before the current detail. */
+static vtsm_status annotate(vtsm_status st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static vtsm_status annotate(vtsm_status st, const char *fmt, ...)
+{
+    char prefix[200], saved[512];
+    va_list ap;
+
+    snprintf(saved, sizeof(saved), "%s", vtsm_err_detail());
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    return vtsm_fail(st, "%s: %s", prefix, saved);
+}
+
+static vtsm_status chan_check(const struct tsm_tdisp_chan *c)
+{
+    VTSM_ENSURE(c != NULL && c->spdm != NULL, VTSM_E_INVAL, "TDISP: no SPDM requester");
+    return VTSM_OK;
+}
+
+static vtsm_status chan_vendor(const struct tsm_tdisp_chan *c, const uint8_t *p, size_t n,
+                               struct vtsm_buf *rsp)
+{
+    if (c->vendor)
+        return c->vendor(c->vendor_ctx, p, n, rsp);
+    return vtsm_spdm_req_vendor(c->spdm, p, n, rsp);
+}
+
+/*
+ * Send one TDISP request (req) for TDI `tdi` and parse the answer into rsp (borrowing from
+ * rx). rsp->hdr.type stays 0 unless a TDISP message came back, so a caller can tell a
+ * TDISP_ERROR from an SPDM-level failure.
+ */
+static vtsm_status tdisp_xfer(const struct tsm_tdisp_chan *c, const char *dev, uint32_t tdi,
+                              const struct vtsm_wr *req, uint8_t request, struct vtsm_buf *rx,
+                              struct vtsm_tdisp_rsp *rsp)
+{
+    const char *name = vtsm_tdisp_type_name(request);
+    struct vtsm_tdisp_hdr hdr;
+    vtsm_status st;
+
+    memset(rsp, 0, sizeof(*rsp));
+    st = chan_vendor(c, req->p, req->len, rx);
+    if (st != VTSM_OK)
+        return st;
+    /* Header first: protocol ID, TDISPVersion, reserved fields, then our own INTERFACE_ID
+     * echo check (a wrong interface is a malformed answer, not another message). */
+    st = vtsm_tdisp_parse_header(rx->data, rx->len, &hdr);
+    if (st != VTSM_OK)
+        return annotate(st, "answer to TDISP %s for %s TDI %u", name, dev, tdi);
+    VTSM_ENSURE(hdr.function_id == tdi, VTSM_E_PEER_MALFORMED,
+                "TDISP %s in answer to %s for %s TDI %u carries INTERFACE_ID FUNCTION_ID "
+                "0x%08x, not 0x%08x",
+                vtsm_tdisp_type_name(hdr.type), name, dev, tdi, hdr.function_id, tdi);
+    st = vtsm_tdisp_parse_response(rx->data, rx->len, request, tdi, rsp);
+    if (st == VTSM_E_PEER_ERROR)
+        return vtsm_fail(VTSM_E_PEER_ERROR,
+                         "%s TDI %u answered TDISP %s with TDISP_ERROR %s (0x%04x, data 0x%x)", dev,
+                         tdi, name, vtsm_tdisp_error_name(rsp->u.error.code), rsp->u.error.code,
+                         rsp->u.error.data);
+    if (st != VTSM_OK) {
+        rsp->hdr.type = 0;
+        return annotate(st, "%s TDI %u", dev, tdi);
+    }
+    return VTSM_OK;
+}
+
+/* The device name for messages when only a channel is known. */
+static const char *chan_dev(const struct tsm_tdisp_chan *c)
+{
+    return c != NULL && c->dev != NULL ? c->dev : "device";
+}
+
+vtsm_status tsm_tdisp_probe(const struct tsm_tdisp_chan *c, struct vtsm_tdisp_caps *caps)
+{
+    uint8_t b[TDISP_REQ_MAX];
+    struct vtsm_wr w = vtsm_wr_init(b, sizeof(b));
+    struct vtsm_buf rx = {0};
+    struct vtsm_tdisp_rsp rsp;
+    vtsm_status st;
+    bool v10 = false;
+
+    VTSM_GUARD(chan_check(c));
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_get_version(&w, 0));
+    st = tdisp_xfer(c, chan_dev(c), 0, &w, VTSM_TDISP_GET_VERSION, &rx, &rsp);
+    if (st == VTSM_E_PEER_ERROR &&
+        ((rsp.hdr.type == VTSM_TDISP_ERROR &&
+          rsp.u.error.code == VTSM_TDISP_ERR_UNSUPPORTED_REQUEST) ||
+         (rsp.hdr.type == 0 && strstr(vtsm_err_detail(), "UnsupportedRequest") != NULL))) {
+        st = annotate(VTSM_E_PEER_CAPS,
+                      "device is not TEE-IO capable (no TDISP responder); connect with ide_only");
+        goto out;
+    }
+    if (st != VTSM_OK)
+        goto out;
+    for (unsigned i = 0; i < rsp.u.version.count; i++)
+        v10 = v10 || rsp.u.version.versions[i] == VTSM_TDISP_VERSION_10;
+    VTSM_ENSURE_GOTO(v10, VTSM_E_PEER_VERSION,
+                     "TDISP VERSION lists %u version(s) starting with 0x%02x, none is 1.0 (0x10)",
+                     rsp.u.version.count, rsp.u.version.versions[0]);
+
+    w = vtsm_wr_init(b, sizeof(b));
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_get_capabilities(&w, 0, 0));
+    VTSM_GUARD_GOTO(tdisp_xfer(c, chan_dev(c), 0, &w, VTSM_TDISP_GET_CAPABILITIES, &rx, &rsp));
+    if (caps)
+        *caps = rsp.u.caps;
+    st = VTSM_OK;
+out:
+    vtsm_buf_free(&rx);
+    return st;
+}
+
+static vtsm_status tdisp_lock(const struct tsm_tdisp_chan *c, const char *dev, uint32_t tdi,
+                              uint16_t flags, uint8_t default_stream_id,
+                              uint8_t nonce[VTSM_TDISP_NONCE_SIZE])
+{
+    uint8_t b[TDISP_REQ_MAX];
+    struct vtsm_wr w = vtsm_wr_init(b, sizeof(b));
+    struct vtsm_buf rx = {0};
+    struct vtsm_tdisp_rsp rsp;
+    struct vtsm_tdisp_lock_params p = {
+        .flags = flags, .default_stream_id = default_stream_id, .mmio_reporting_offset = 0};
+    vtsm_status st;
+
+    memset(&rsp, 0, sizeof(rsp));
+    VTSM_GUARD(chan_check(c));
+    VTSM_ENSURE(nonce != NULL, VTSM_E_INVAL, "LOCK_INTERFACE_REQ: NULL nonce");
+    VTSM_ENSURE((flags & ~VTSM_TDISP_LOCK_FLAGS_KNOWN) == 0, VTSM_E_ABI_ARG,
+                "lock_flags 0x%04x has bits 0x%04x that TDISP LOCK_INTERFACE_REQ does not define",
+                flags, flags & ~VTSM_TDISP_LOCK_FLAGS_KNOWN);
+    VTSM_ENSURE(tdi <= TSM_TDI_MAX_INDEX, VTSM_E_INVAL, "TDI %u does not fit a FUNCTION_ID RID",
+                tdi);
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_lock_interface(&w, tdi, &p));
+    VTSM_GUARD_GOTO(tdisp_xfer(c, dev, tdi, &w, VTSM_TDISP_LOCK_INTERFACE_REQ, &rx, &rsp));
+    memcpy(nonce, rsp.u.lock_nonce, VTSM_TDISP_NONCE_SIZE);
+    st = VTSM_OK;
+out:
+    if (st != VTSM_OK)
+        OPENSSL_cleanse(nonce, VTSM_TDISP_NONCE_SIZE);
+    OPENSSL_cleanse(&rsp, sizeof(rsp));
+    vtsm_buf_wipe(&rx);
+    return st;
+}
+
+vtsm_status tsm_tdisp_lock(const struct tsm_tdisp_chan *c, uint32_t tdi, uint16_t flags,
+                           uint8_t default_stream_id, uint8_t nonce[VTSM_TDISP_NONCE_SIZE])
+{
+    return tdisp_lock(c, chan_dev(c), tdi, flags, default_stream_id, nonce);
+}
+
+static vtsm_status tdisp_get_report(const struct tsm_tdisp_chan *c, const char *dev, uint32_t tdi,
+                                    struct vtsm_buf *report)
+{
+    uint8_t b[TDISP_REQ_MAX];
+    struct vtsm_wr w;
+    struct vtsm_buf rx = {0};
+    struct vtsm_tdisp_rsp rsp;
+    struct vtsm_tdisp_report *rep = NULL;
+    vtsm_status st;
+    size_t total = 0, off = 0, chunk;
+    bool have_total = false;
+
+    VTSM_GUARD(chan_check(c));
+    VTSM_ENSURE(report != NULL, VTSM_E_INVAL, "GET_DEVICE_INTERFACE_REPORT: NULL report");
+    VTSM_ENSURE(tdi <= TSM_TDI_MAX_INDEX, VTSM_E_INVAL, "TDI %u does not fit a FUNCTION_ID RID",
+                tdi);
+    vtsm_buf_reset(report);
+
+    /* Each DEVICE_INTERFACE_REPORT must fit the negotiated DataTransferSize (and ours). */
+    size_t dts = vtsm_spdm_req_info(c->spdm)->rsp_data_transfer_size;
+    if (dts == 0 || dts > TSM_TDISP_OWN_DTS)
+        dts = TSM_TDISP_OWN_DTS;
+    VTSM_ENSURE(dts > REPORT_RSP_OVERHEAD, VTSM_E_LIMIT,
+                "DataTransferSize %zu leaves no room for an interface report portion", dts);
+    chunk = dts - REPORT_RSP_OVERHEAD;
+    if (chunk > VTSM_TDISP_REPORT_MAX)
+        chunk = VTSM_TDISP_REPORT_MAX;
+
+    for (;;) {
+        /* offset < total <= 0xFFFF, so offset and length fit their u16 fields */
+        size_t want = have_total && total - off < chunk ? total - off : chunk;
+        w = vtsm_wr_init(b, sizeof(b));
+        VTSM_GUARD_GOTO(vtsm_tdisp_build_get_report(&w, tdi, (uint16_t)off, (uint16_t)want));
+        VTSM_GUARD_GOTO(
+            tdisp_xfer(c, dev, tdi, &w, VTSM_TDISP_GET_DEVICE_INTERFACE_REPORT, &rx, &rsp));
+        size_t portion = rsp.u.report.portion_length, rem = rsp.u.report.remainder_length;
+        VTSM_ENSURE_GOTO(portion <= want, VTSM_E_PEER_MALFORMED,
+                         "%s TDI %u: DEVICE_INTERFACE_REPORT PORTION_LENGTH %zu at offset %zu "
+                         "exceeds the LENGTH %zu asked for",
+                         dev, tdi, portion, off, want);
+        size_t sum = off + portion + rem;
+        if (!have_total) {
+            VTSM_ENSURE_GOTO(sum <= VTSM_TDISP_REPORT_MAX, VTSM_E_PEER_OVERSIZED,
+                             "%s TDI %u: interface report of %zu bytes exceeds the %u-byte limit "
+                             "(GET_DEVICE_INTERFACE_REPORT offsets are 16 bits)",
+                             dev, tdi, sum, VTSM_TDISP_REPORT_MAX);
+            total = sum;
+            have_total = true;
+        } else {
+            VTSM_ENSURE_GOTO(sum == total, VTSM_E_PEER_MALFORMED,
+                             "%s TDI %u: report length changed between chunks (offset %zu + "
+                             "PORTION_LENGTH %zu + REMAINDER_LENGTH %zu = %zu, first chunk said "
+                             "%zu)",
+                             dev, tdi, off, portion, rem, sum, total);
+        }
+        VTSM_GUARD_GOTO(vtsm_buf_append(report, rsp.u.report.portion, portion));
+        off += portion;
+        if (rem == 0)
+            break;
+    }
+
+    /* The report's own rules (layout, known bits, aligned non-overlapping ranges). */
+    rep = malloc(sizeof(*rep));
+    VTSM_ENSURE_GOTO(rep != NULL, VTSM_E_NOMEM, "interface report: out of memory");
+    st = vtsm_tdisp_report_parse(report->data, report->len, rep);
+    if (st != VTSM_OK) {
+        st = annotate(st, "%s TDI %u interface report refused", dev, tdi);
+        goto out;
+    }
+    st = VTSM_OK;
+out:
+    if (st != VTSM_OK)
+        vtsm_buf_reset(report);
+    free(rep);
+    vtsm_buf_free(&rx);
+    return st;
+}
+
+vtsm_status tsm_tdisp_get_report(const struct tsm_tdisp_chan *c, uint32_t tdi,
+                                 struct vtsm_buf *report)
+{
+    return tdisp_get_report(c, chan_dev(c), tdi, report);
+}
+
+static vtsm_status tdisp_get_state(const struct tsm_tdisp_chan *c, const char *dev, uint32_t tdi,
+                                   uint8_t *state)
+{
+    uint8_t b[TDISP_REQ_MAX];
+    struct vtsm_wr w = vtsm_wr_init(b, sizeof(b));
+    struct vtsm_buf rx = {0};
+    struct vtsm_tdisp_rsp rsp;
+    vtsm_status st;
+
+    VTSM_GUARD(chan_check(c));
+    VTSM_ENSURE(state != NULL, VTSM_E_INVAL, "GET_DEVICE_INTERFACE_STATE: NULL state");
+    VTSM_ENSURE(tdi <= TSM_TDI_MAX_INDEX, VTSM_E_INVAL, "TDI %u does not fit a FUNCTION_ID RID",
+                tdi);
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_get_state(&w, tdi));
+    VTSM_GUARD_GOTO(tdisp_xfer(c, dev, tdi, &w, VTSM_TDISP_GET_DEVICE_INTERFACE_STATE, &rx, &rsp));
+    *state = rsp.u.tdi_state;
+    st = VTSM_OK;
+out:
+    vtsm_buf_free(&rx);
+    return st;
+}
+
+vtsm_status tsm_tdisp_get_state(const struct tsm_tdisp_chan *c, uint32_t tdi, uint8_t *state)
+{
+    return tdisp_get_state(c, chan_dev(c), tdi, state);
+}
+
+static vtsm_status tdisp_start(const struct tsm_tdisp_chan *c, const char *dev, uint32_t tdi,
+                               const uint8_t nonce[VTSM_TDISP_NONCE_SIZE])
+{
+    uint8_t b[TDISP_REQ_MAX];
+    struct vtsm_wr w = vtsm_wr_init(b, sizeof(b));
+    struct vtsm_buf rx = {0};
+    struct vtsm_tdisp_rsp rsp;
+    vtsm_status st;
+
+    VTSM_GUARD(chan_check(c));
+    VTSM_ENSURE(nonce != NULL, VTSM_E_INVAL, "START_INTERFACE_REQ: NULL nonce");
+    VTSM_ENSURE(tdi <= TSM_TDI_MAX_INDEX, VTSM_E_INVAL, "TDI %u does not fit a FUNCTION_ID RID",
+                tdi);
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_start_interface(&w, tdi, nonce));
+    VTSM_GUARD_GOTO(tdisp_xfer(c, dev, tdi, &w, VTSM_TDISP_START_INTERFACE_REQ, &rx, &rsp));
+    st = VTSM_OK;
+out:
+    OPENSSL_cleanse(b, sizeof(b));
+    vtsm_buf_wipe(&rx);
+    return st;
+}
+
+vtsm_status tsm_tdisp_start(const struct tsm_tdisp_chan *c, uint32_t tdi,
+                            const uint8_t nonce[VTSM_TDISP_NONCE_SIZE])
+{
+    return tdisp_start(c, chan_dev(c), tdi, nonce);
+}
+
+static vtsm_status tdisp_stop(const struct tsm_tdisp_chan *c, const char *dev, uint32_t tdi)
+{
+    uint8_t b[TDISP_REQ_MAX];
+    struct vtsm_wr w = vtsm_wr_init(b, sizeof(b));
+    struct vtsm_buf rx = {0};
+    struct vtsm_tdisp_rsp rsp;
+    vtsm_status st;
+
+    VTSM_GUARD(chan_check(c));
+    VTSM_ENSURE(tdi <= TSM_TDI_MAX_INDEX, VTSM_E_INVAL, "TDI %u does not fit a FUNCTION_ID RID",
+                tdi);
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_stop_interface(&w, tdi));
+    VTSM_GUARD_GOTO(tdisp_xfer(c, dev, tdi, &w, VTSM_TDISP_STOP_INTERFACE_REQ, &rx, &rsp));
+    st = VTSM_OK;
+out:
+    vtsm_buf_free(&rx);
+    return st;
+}
+
+vtsm_status tsm_tdisp_stop(const struct tsm_tdisp_chan *c, uint32_t tdi)
+{
+    return tdisp_stop(c, chan_dev(c), tdi);
+}
+
+/* ---------------------------------------------------------------- flows */
+
+/* Best-effort STOP_INTERFACE_REQ after a failed step; keeps the step's status and adds
+ * the STOP outcome to its detail. */
+static vtsm_status fail_with_stop(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
+                                  vtsm_status st)
+{
+    char saved[512];
+
+    snprintf(saved, sizeof(saved), "%s", vtsm_err_detail());
+    vtsm_status sst = tdisp_stop(c, t->dev, t->index);
+    return vtsm_fail(st, "bind of %s TDI %u failed: %s; STOP_INTERFACE_REQ %s; TDI stays %s",
+                     t->dev, t->index, saved, sst == VTSM_OK ? "answered" : vtsm_status_name(sst),
+                     state_names[t->state]);
+}
+
+vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t tvm,
+                         uint16_t lock_flags, uint8_t default_stream_id)
+{
+    uint8_t nonce[VTSM_TDISP_NONCE_SIZE];
+    uint8_t digest[VTSM_HASH_MAX];
+    struct vtsm_buf report = {0};
+    struct vtsm_spdm_meas meas;
+    bool need_stop = false;
+    vtsm_status st;
+
+    memset(&meas, 0, sizeof(meas));
+    VTSM_GUARD(chan_check(c));
+    VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "bind: NULL TDI");
+    VTSM_ENSURE(tvm != 0, VTSM_E_INVAL, "bind of %s TDI %u: TVM 0 is not a TVM", t->dev, t->index);
+    VTSM_ENSURE((lock_flags & ~VTSM_TDISP_LOCK_FLAGS_KNOWN) == 0, VTSM_E_ABI_ARG,
+                "lock_flags 0x%04x has bits 0x%04x that TDISP LOCK_INTERFACE_REQ does not define",
+                lock_flags, lock_flags & ~VTSM_TDISP_LOCK_FLAGS_KNOWN);
+    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, 0, NULL));
+    const struct vtsm_spdm_info *info = vtsm_spdm_req_info(c->spdm);
+    enum vtsm_hash_alg halg = info->hash;
+    size_t hlen = vtsm_hash_size(halg);
+    VTSM_ENSURE(hlen != 0 && info->session_active, VTSM_E_STATE,
+                "bind of %s TDI %u: no SPDM session with the device", t->dev, t->index);
+
+    /* LOCK_INTERFACE_REQ. A TDISP_ERROR means the device did not lock; anything else
+     * (lost or garbled answer) may have locked it, so it gets a STOP too. */
+    st = tdisp_lock(c, t->dev, t->index, lock_flags, default_stream_id, nonce);
+    need_stop = st != VTSM_E_PEER_ERROR;
+    if (st != VTSM_OK)
+        goto out;
+    VTSM_GUARD_GOTO(tdisp_get_report(c, t->dev, t->index, &report));
+    VTSM_GUARD_GOTO(vtsm_hash(halg, report.data, report.len, digest));
+    st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, NULL, &meas);
+    if (st != VTSM_OK) {
+        st = annotate(st, "fresh GET_MEASUREMENTS after LOCK_INTERFACE");
+        goto out;
+    }
+
+    /* Commit: state first (re-checked), then what the binding holds. */
+    VTSM_GUARD_GOTO(
+        tsm_tdi_set_state(t, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_LOCKED));
+    need_stop = false;
+    tsm_tdi_reset(t);
+    t->owner_tvm = tvm;
+    memcpy(t->lock_nonce, nonce, sizeof(nonce));
+    t->nonce_valid = true;
+    t->report = report;
+    memset(&report, 0, sizeof(report));
+    memcpy(t->report_digest, digest, hlen);
+    t->digest_len = hlen;
+    t->digest_alg = halg;
+    t->meas = meas;
+    memset(&meas, 0, sizeof(meas));
+    t->have_meas = true;
+    st = VTSM_OK;
+out:
+    if (st != VTSM_OK && need_stop)
+        st = fail_with_stop(c, t, st);
+    else if (st != VTSM_OK)
+        st = annotate(st, "bind of %s TDI %u failed (TDI stays %s)", t->dev, t->index,
+                      state_names[t->state]);
+    OPENSSL_cleanse(nonce, sizeof(nonce));
+    OPENSSL_cleanse(digest, sizeof(digest));
+    vtsm_buf_wipe(&report);
+    vtsm_spdm_meas_free(&meas);
+    return st;
+}
+
+/* The TSM moves a bound TDI to ERROR on the device's word (TDI.7 / TDI.8): no MMIO, no
+ * DMA, and the START nonce is gone. */
+static void to_error(struct tsm_tdi *t)
+{
+    char saved[512];
+    vtsm_status prev = vtsm_err_status();
+
+    snprintf(saved, sizeof(saved), "%s", vtsm_err_detail());
+    if (tsm_tdi_set_state(t, TSM_TDI_REQ_DEVICE_ERROR, TSM_TDI_WHO_TSM, 0, TSM_TDI_ERROR) !=
+        VTSM_OK)
+        vtsm_fail(prev, "%s", saved); /* keep the caller's detail */
+    t->mmio_enabled = t->dma_enabled = false;
+    OPENSSL_cleanse(t->lock_nonce, sizeof(t->lock_nonce));
+    t->nonce_valid = false;
+}
+
+vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t guest_tvm)
+{
+    uint8_t dev_state = 0;
+    vtsm_status st;
+
+    VTSM_GUARD(chan_check(c));
+    VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "accept: NULL TDI");
+    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, guest_tvm, NULL));
+    VTSM_ENSURE(t->nonce_valid, VTSM_E_INTERNAL,
+                "accept of %s TDI %u: CONFIG_LOCKED without a LOCK_INTERFACE nonce", t->dev,
+                t->index);
+
+    /* GET_DEVICE_INTERFACE_STATE: the device must agree that the TDI is CONFIG_LOCKED. */
+    st = tdisp_get_state(c, t->dev, t->index, &dev_state);
+    if (st != VTSM_OK)
+        return annotate(st, "accept of %s TDI %u: no device state (TDI stays %s)", t->dev, t->index,
+                        state_names[t->state]);
+    if (dev_state != VTSM_TDI_CONFIG_LOCKED) {
+        to_error(t);
+        return vtsm_fail(VTSM_E_PEER_STATE,
+                         "accept of %s TDI %u: the device reports it %s while the TSM has it "
+                         "CONFIG_LOCKED; TDI moved to ERROR (rule %s)",
+                         t->dev, t->index, tsm_tdi_state_name((enum tsm_tdi_state)dev_state),
+                         dev_state == VTSM_TDI_ERROR ? RULE_TDI7 : RULE_TDI8);
+    }
+
+    /* START_INTERFACE_REQ with the LOCK nonce; the nonce is single-use either way. */
+    st = tdisp_start(c, t->dev, t->index, t->lock_nonce);
+    OPENSSL_cleanse(t->lock_nonce, sizeof(t->lock_nonce));
+    t->nonce_valid = false;
+    if (st != VTSM_OK) {
+        st = annotate(st, "accept of %s TDI %u: START_INTERFACE failed, TDI moved to ERROR", t->dev,
+                      t->index);
+        to_error(t);
+        return st;
+    }
+    st = tsm_tdi_set_state(t, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, guest_tvm, TSM_TDI_RUN);
+    if (st != VTSM_OK) {
+        to_error(t); /* the device runs the TDI, the TSM cannot follow: not usable */
+        return st;
+    }
+    t->mmio_enabled = t->dma_enabled = true;
+    return VTSM_OK;
+}
+
+vtsm_status tsm_tdi_unbind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                           vtsm_status *stop_status, char *stop_detail, size_t detail_cap)
+{
+    vtsm_status sst;
+
+    VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "unbind: NULL TDI");
+    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0, NULL));
+    if (c != NULL && c->spdm != NULL)
+        sst = tdisp_stop(c, t->dev, t->index);
+    else
+        sst = vtsm_fail(VTSM_E_CLOSED, "no SPDM session with %s: STOP_INTERFACE_REQ not sent",
+                        t->dev);
+    if (stop_status)
+        *stop_status = sst;
+    if (stop_detail && detail_cap)
+        snprintf(stop_detail, detail_cap, "%s", sst == VTSM_OK ? "" : vtsm_err_detail());
+    /* Unbound in the TSM whatever the device said (contract section 4). */
+    VTSM_GUARD(
+        tsm_tdi_set_state(t, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_UNLOCKED));
+    tsm_tdi_reset(t);
+    vtsm_err_clear();
+    return VTSM_OK;
+}
+
+vtsm_status tsm_tdi_reject(struct tsm_tdi *t, uint32_t guest_tvm, const char *reason)
+{
+    VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "reject: NULL TDI");
+    if (reason == NULL)
+        reason = "rejected by the TVM";
+    VTSM_ENSURE(strlen(reason) <= TSM_TDI_REASON_MAX, VTSM_E_ABI_ARG,
+                "reject reason of %zu bytes exceeds %u", strlen(reason), TSM_TDI_REASON_MAX);
+    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_REJECT, TSM_TDI_WHO_OWNER_GUEST, guest_tvm, NULL));
+    snprintf(t->guest_rejected, sizeof(t->guest_rejected), "%s", reason);
+    t->rejected = true;
+    return VTSM_OK;
+}
+
+/* ---------------------------------------------------------------- INFO and summaries */
+
+#define TOKEN_CLAIMS 11 /* entries of the evidence token's claims map */
+
+static vtsm_status put_meas(cbor_item_t *m, const struct vtsm_spdm_meas *ms, bool after_lock)
+{
+    /* put_item / push_item take over the new item, also on failure: nothing leaks, and
+     * the item stays valid (held by its parent) for filling in. */
+    cbor_item_t *mm = vtsm_abi_map_new();
+    VTSM_GUARD(vtsm_abi_put_item(m, "measurements", mm));
+    cbor_item_t *blocks = vtsm_abi_array_new();
+    VTSM_GUARD(vtsm_abi_put_item(mm, "blocks", blocks));
+    for (unsigned i = 0; i < ms->num_blocks; i++) {
+        const struct vtsm_spdm_meas_block *b = &ms->blocks[i];
+        cbor_item_t *bm = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_push_item(blocks, bm));
+        VTSM_GUARD(vtsm_abi_put_uint(bm, "index", b->index));
+        VTSM_GUARD(vtsm_abi_put_uint(bm, "spec", b->spec));
+        VTSM_GUARD(vtsm_abi_put_uint(bm, "type", b->value_type & 0x7F));
+        VTSM_GUARD(vtsm_abi_put_bool(bm, "raw", (b->value_type & 0x80) != 0));
+        VTSM_GUARD(vtsm_abi_put_bytes(bm, "value", b->value, b->value_size));
+    }
+    VTSM_GUARD(vtsm_abi_put_bool(mm, "after_lock", after_lock));
+    VTSM_GUARD(vtsm_abi_put_bytes(mm, "record", ms->record.data, ms->record.len));
+    VTSM_GUARD(vtsm_abi_put_bytes(mm, "signature", ms->signature, ms->signature_len));
+    VTSM_GUARD(vtsm_abi_put_bytes(mm, "transcript", ms->transcript.data, ms->transcript.len));
+    return vtsm_abi_put_bytes(mm, "nonce", ms->nonce, sizeof(ms->nonce));
+}
+
+static vtsm_status put_report(cbor_item_t *m, const struct tsm_tdi *t,
+                              const struct vtsm_tdisp_report *rep)
+{
+    cbor_item_t *arr = vtsm_abi_array_new();
+
+    VTSM_GUARD(vtsm_abi_put_item(m, "mmio", arr));
+    VTSM_GUARD(vtsm_abi_put_bytes(m, "report", t->report.data, t->report.len));
+    VTSM_GUARD(vtsm_abi_put_bytes(m, "report_digest", t->report_digest, t->digest_len));
+    VTSM_GUARD(vtsm_abi_put_uint(m, "interface_info", rep->interface_info));
+    for (uint32_t i = 0; i < rep->mmio_range_count; i++) {
+        const struct vtsm_tdisp_mmio_range *r = &rep->mmio_range[i];
+        cbor_item_t *rm = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_push_item(arr, rm));
+        VTSM_GUARD(vtsm_abi_put_uint(rm, "first_page", r->first_page));
+        VTSM_GUARD(vtsm_abi_put_uint(rm, "pages", r->number_of_pages));
+        VTSM_GUARD(vtsm_abi_put_uint(rm, "attributes", r->range_attributes));
+        VTSM_GUARD(vtsm_abi_put_uint(rm, "range_id", r->range_id));
+    }
+    return VTSM_OK;
+}
+
+vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
+                         const struct tsm_tdi_info_args *a, cbor_item_t **out)
+{
+    struct vtsm_spdm_meas fresh;
+    struct vtsm_tdisp_report *rep = NULL;
+    struct vtsm_buf token = {0};
+    cbor_item_t *m = NULL, *claims = NULL;
+    uint8_t chain_digest[VTSM_HASH_MAX], meas_digest[VTSM_HASH_MAX], tr_digest[VTSM_HASH_MAX];
+    vtsm_status st;
+
+    memset(&fresh, 0, sizeof(fresh));
+    VTSM_GUARD(chan_check(c));
+    VTSM_ENSURE(t != NULL && a != NULL && out != NULL && a->tvm_identity != NULL, VTSM_E_INVAL,
+                "info: NULL argument");
+    *out = NULL;
+    VTSM_ENSURE(a->nonce == NULL || (a->tsm_key != NULL && (a->kid != NULL || a->kid_len == 0)),
+                VTSM_E_INVAL, "info with a nonce needs the TSM identity key");
+    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, a->guest_tvm, NULL));
+    VTSM_ENSURE(t->report.len != 0 && t->have_meas && t->digest_len != 0, VTSM_E_INTERNAL,
+                "info: bound %s TDI %u has no cached report or measurements", t->dev, t->index);
+    const struct vtsm_buf *chain = vtsm_spdm_req_chain_raw(c->spdm, c->slot);
+    VTSM_ENSURE(chain != NULL && chain->len != 0, VTSM_E_STATE,
+                "info: no certificate chain of slot %u for %s", c->slot, t->dev);
+    enum vtsm_hash_alg halg = t->digest_alg;
+    size_t hlen = t->digest_len;
+
+    /* With a nonce: fresh signed measurements whose SPDM nonce is the guest's. */
+    const struct vtsm_spdm_meas *ms = &t->meas;
+    if (a->nonce) {
+        st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, a->nonce, &fresh);
+        if (st != VTSM_OK) {
+            st = annotate(st, "info of %s TDI %u: fresh GET_MEASUREMENTS", t->dev, t->index);
+            goto out;
+        }
+        ms = &fresh;
+    }
+
+    rep = malloc(sizeof(*rep));
+    VTSM_ENSURE_GOTO(rep != NULL, VTSM_E_NOMEM, "info: out of memory");
+    VTSM_GUARD_GOTO(vtsm_tdisp_report_parse(t->report.data, t->report.len, rep));
+    VTSM_GUARD_GOTO(vtsm_hash(halg, chain->data, chain->len, chain_digest));
+
+    m = vtsm_abi_map_new();
+    VTSM_ENSURE_GOTO(m != NULL, VTSM_E_NOMEM, "info: out of memory");
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, t->dev));
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, "state", state_names[t->state]));
+    VTSM_GUARD_GOTO(put_report(m, t, rep));
+    VTSM_GUARD_GOTO(put_meas(m, ms, true));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, "cert_chain", chain->data, chain->len));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, "cert_chain_digest", chain_digest, hlen));
+
+    if (a->nonce) {
+        VTSM_GUARD_GOTO(vtsm_hash(halg, ms->record.data, ms->record.len, meas_digest));
+        VTSM_GUARD_GOTO(vtsm_hash(halg, ms->transcript.data, ms->transcript.len, tr_digest));
+        /* COSE_Sign1 payloads are definite-length maps (vtsm_cose_sign1). */
+        claims = cbor_new_definite_map(TOKEN_CLAIMS);
+        VTSM_ENSURE_GOTO(claims != NULL, VTSM_E_NOMEM, "info: out of memory");
+        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, VTSM_ABI_K_NONCE, a->nonce, SPDM_NONCE_SIZE));
+        VTSM_GUARD_GOTO(vtsm_abi_put_uint(claims, VTSM_ABI_K_TVM, a->guest_tvm));
+        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, "tvm_identity", a->tvm_identity, 32));
+        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(claims, VTSM_ABI_K_DEV, t->dev));
+        VTSM_GUARD_GOTO(vtsm_abi_put_uint(claims, VTSM_ABI_K_TDI, t->index));
+        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(claims, "state", state_names[t->state]));
+        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, "report_digest", t->report_digest, hlen));
+        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, "cert_chain_digest", chain_digest, hlen));
+        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, "measurements_digest", meas_digest, hlen));
+        VTSM_GUARD_GOTO(
+            vtsm_abi_put_bytes(claims, "measurement_transcript_digest", tr_digest, hlen));
+        VTSM_GUARD_GOTO(vtsm_abi_put_bool(claims, "after_lock", true));
+        VTSM_GUARD_GOTO(vtsm_cose_sign1(a->tsm_key, claims, a->kid, a->kid_len, &token));
+        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, "token", token.data, token.len));
+    }
+    *out = m;
+    m = NULL;
+    st = VTSM_OK;
+out:
+    if (m)
+        cbor_decref(&m);
+    if (claims)
+        cbor_decref(&claims);
+    vtsm_buf_free(&token);
+    vtsm_spdm_meas_free(&fresh);
+    free(rep);
+    return st;
+}
+
+vtsm_status tsm_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_item_t **out)
+{
+    vtsm_status st;
+    cbor_item_t *m;
+
+    VTSM_ENSURE(t != NULL && out != NULL, VTSM_E_INVAL, "TDI summary: NULL argument");
+    *out = NULL;
+    m = vtsm_abi_map_new();
+    VTSM_ENSURE(m != NULL, VTSM_E_NOMEM, "TDI summary: out of memory");
+    if (!host_view)
+        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, t->dev));
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, "state", tsm_tdi_state_name(t->state)));
+    if (host_view && t->owner_tvm != 0)
+        VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, t->owner_tvm));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, "mmio_enabled", t->mmio_enabled));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, "dma_enabled", t->dma_enabled));
+    if (host_view && t->digest_len != 0)
+        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, "report_digest", t->report_digest, t->digest_len));
+    if (host_view && t->rejected)
+        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, "guest_rejected", t->guest_rejected));
+    *out = m;
+    return VTSM_OK;
+out:
+    cbor_decref(&m);
+    return st;
+}

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * TDIs on the TSM side (docs/contract-ide-tdisp.md sections 3 and 4): the TDI model, the
+ * ONE table that drives every TDI state change, the TDISP requester operations (PCIe 6.x
+ * ch. 11, carried in SPDM VENDOR_DEFINED messages inside the secure session) and the
+ * composite flows the verbs call (bind, accept, unbind, info, reject).
+ *
+ * State table (TSM view, TDISP names). Requests and who may make them:
+ *
+ *   from \ request   BIND(host)  UNBIND(host)  ACCEPT(owner)  REJECT/INFO(owner)  DEVICE_ERROR(tsm)
+ *   CONFIG_UNLOCKED  LOCKED      -             -              -                   -
+ *   CONFIG_LOCKED    -           UNLOCKED      RUN            (stays)             ERROR
+ *   RUN              -           UNLOCKED      -              (stays)             ERROR
+ *   ERROR            -           UNLOCKED      -              (stays)             -
+ *
+ * LIST (not a move: "may this requester see the TDI") is allowed for the host in every
+ * state and for the owning guest in every owned state. Rules: TDI.1 bind only from
+ * CONFIG_UNLOCKED; TDI.2 unbind only from CONFIG_LOCKED/RUN/ERROR; TDI.3 only the host
+ * binds/unbinds; TDI.4 accept only from CONFIG_LOCKED; TDI.5 only the owning guest
+ * accepts/rejects; TDI.6 only the owning guest reads info (and lists the TDI); TDI.7
+ * device-reported ERROR moves CONFIG_LOCKED/RUN to ERROR; TDI.8 device state disagreeing
+ * with the TSM's moves the TDI to ERROR (the same DEVICE_ERROR move). TDI.9 (no TDISP on
+ * an ide_only device) is the verb's check: this module knows nothing of the pdev.
+ *
+ * Refusals are derived from the table, in this order, so that a guest that does not own
+ * a TDI learns nothing about its state:
+ *   VTSM_E_ABI_ROLE   the requester kind never makes this request (host accepting, guest
+ *                     binding, anyone but the TSM reporting DEVICE_ERROR)
+ *   VTSM_E_NOT_OWNER  only the owning guest may, and this guest does not own the TDI
+ *   VTSM_E_STATE      the requester may, but not from the TDI's current state
+ * Each with a detail naming the rule, e.g. "accept refused: 0000:01:00.0 TDI 2 is
+ * CONFIG_UNLOCKED (rule TDI.4: accept only from CONFIG_LOCKED)".
+ *
+ * Threading: nothing here locks. A struct tsm_tdi is protected by the caller (tsmd: its
+ * global lock for reads and state commits, plus the device's exclusive DOE ownership while
+ * a flow runs, so only one flow at a time writes a device's TDIs). The flows do every
+ * device exchange first and write the TDI only at the end (validate -> do -> update state
+ * last), through tsm_tdi_set_state(), which re-checks the move.
+ */
+#ifndef TSM_TDI_H
+#define TSM_TDI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cbor.h>
+#include <openssl/evp.h>
+
+#include "vtsm_abi.h"
+#include "vtsm_buf.h"
+#include "vtsm_crypto.h"
+#include "vtsm_spdm_req.h"
+#include "vtsm_status.h"
+#include "vtsm_tdisp.h"
+
+/* ---- the state table ---- */
+
+enum tsm_tdi_state {
+    TSM_TDI_CONFIG_UNLOCKED = VTSM_TDI_CONFIG_UNLOCKED,
+    TSM_TDI_CONFIG_LOCKED = VTSM_TDI_CONFIG_LOCKED,
+    TSM_TDI_RUN = VTSM_TDI_RUN,
+    TSM_TDI_ERROR = VTSM_TDI_ERROR,
+    TSM_TDI_STATE_COUNT_
+};
+
+enum tsm_tdi_req {
+    TSM_TDI_REQ_BIND = 0,     /* host TDI_BIND */
+    TSM_TDI_REQ_UNBIND,       /* host TDI_UNBIND (also device_reclaim with force) */
+    TSM_TDI_REQ_ACCEPT,       /* guest ACCEPT: CONFIG_LOCKED -> RUN */
+    TSM_TDI_REQ_REJECT,       /* guest REJECT: recorded, no state change */
+    TSM_TDI_REQ_INFO,         /* guest INFO */
+    TSM_TDI_REQ_LIST,         /* guest LIST / host STATUS: may the requester see this TDI */
+    TSM_TDI_REQ_DEVICE_ERROR, /* the TSM saw the device report ERROR, or state drift */
+    TSM_TDI_REQ_COUNT_
+};
+
+enum tsm_tdi_who {
+    TSM_TDI_WHO_HOST = 0,
+    TSM_TDI_WHO_OWNER_GUEST, /* a guest: ownership is decided from guest_tvm, see below */
+    TSM_TDI_WHO_OTHER_GUEST,
+    TSM_TDI_WHO_TSM, /* the TSM itself, acting on what the device reported */
+    TSM_TDI_WHO_COUNT_
+};
+
+/* One legal move. REJECT, INFO and LIST moves keep the state (to == from). */
+struct tsm_tdi_move {
+    enum tsm_tdi_state from;
+    enum tsm_tdi_req req;
+    enum tsm_tdi_who who;
+    enum tsm_tdi_state to;
+    const char *rule;
+};
+
+/* The table itself: every move not listed is refused. For conformance tests. */
+extern const struct tsm_tdi_move tsm_tdi_moves[];
+extern const size_t tsm_tdi_moves_count;
+
+/* "CONFIG_UNLOCKED" ...; "invalid" out of range. */
+const char *tsm_tdi_state_name(enum tsm_tdi_state s);
+/* "bind", "unbind", "accept", "reject", "info", "list", "device_error". */
+const char *tsm_tdi_req_name(enum tsm_tdi_req r);
+/* "host", "owning guest", "guest", "tsm". */
+const char *tsm_tdi_who_name(enum tsm_tdi_who w);
+
+/* ---- the TDI ---- */
+
+#define TSM_TDI_REASON_MAX 1024    /* bytes of a guest's REJECT reason (= the guest shim's) */
+#define TSM_TDI_MAX_INDEX  0xFFFFu /* FUNCTION_ID RID is 16 bits */
+
+struct tsm_tdi {
+    char dev[VTSM_ABI_DEV_BUF]; /* the device, for messages */
+    uint32_t index;             /* TDISP FUNCTION_ID RID; segment not valid */
+    enum tsm_tdi_state state;   /* written only by tsm_tdi_set_state() */
+    uint32_t owner_tvm;         /* 0 = none; set exactly while state != CONFIG_UNLOCKED */
+    uint8_t lock_nonce[VTSM_TDISP_NONCE_SIZE]; /* LOCK_INTERFACE_RSP nonce, secret */
+    bool nonce_valid;                          /* until START_INTERFACE or unbind */
+    struct vtsm_buf report;                    /* the interface report as received */
+    uint8_t report_digest[VTSM_HASH_MAX];      /* with the session's negotiated hash */
+    size_t digest_len;
+    enum vtsm_hash_alg digest_alg;
+    bool mmio_enabled, dma_enabled; /* only in RUN, after START_INTERFACE_RSP */
+    struct vtsm_spdm_meas meas;     /* fresh GET_MEASUREMENTS taken after LOCK */
+    bool have_meas;
+    bool rejected; /* the owner said REJECT; guest_rejected holds its reason */
+    char guest_rejected[TSM_TDI_REASON_MAX + 1];
+};
+
+/* A fresh, unbound TDI (CONFIG_UNLOCKED). dev must be a valid device name, index <=
+ * TSM_TDI_MAX_INDEX (E_INVAL otherwise). */
+vtsm_status tsm_tdi_init(struct tsm_tdi *t, const char *dev, uint32_t index);
+/* Drop everything a binding left: owner, nonce (wiped), report (wiped), digest,
+ * measurements, mmio/dma enables, reject reason. Does not touch t->state (only
+ * tsm_tdi_set_state writes it). Also the destructor: call it before freeing t. */
+void tsm_tdi_reset(struct tsm_tdi *t);
+
+/*
+ * May `who` make request `req` on t now? VTSM_OK with *next (may be NULL) = the state the
+ * move leads to, or the refusal (E_ABI_ROLE / E_NOT_OWNER / E_STATE, see above) with
+ * *next untouched. For guests the OWNER/OTHER distinction is not taken from the caller:
+ * a guest is the owner exactly when guest_tvm != 0 and guest_tvm == t->owner_tvm
+ * (guest_tvm is ignored for the host and the TSM). E_INVAL for out-of-range enums.
+ */
+vtsm_status tsm_tdi_check(const struct tsm_tdi *t, enum tsm_tdi_req req, enum tsm_tdi_who who,
+                          uint32_t guest_tvm, enum tsm_tdi_state *next);
+
+/*
+ * The only writer of t->state: the move (t->state, req, who) must be in the table and
+ * lead to `to` (E_STATE "no such transition" if it leads elsewhere); otherwise the
+ * refusal of tsm_tdi_check. Nothing changes on refusal.
+ */
+vtsm_status tsm_tdi_set_state(struct tsm_tdi *t, enum tsm_tdi_req req, enum tsm_tdi_who who,
+                              uint32_t guest_tvm, enum tsm_tdi_state to);
+
+/* ---- TDISP requester operations ---- */
+
+/*
+ * How TDISP messages reach the device: a PCI-SIG VENDOR_DEFINED_REQUEST inside the SPDM
+ * session. vendor == NULL means vtsm_spdm_req_vendor(spdm, ...); a test may plug in a
+ * scripted TDISP responder (same contract: payload from the protocol ID byte on, rsp
+ * reset and filled). spdm is also used for the session's parameters
+ * (vtsm_spdm_req_info), GET_MEASUREMENTS (signed with slot's key) and the certificate
+ * chain. The caller owns spdm and serialises its use.
+ */
+struct tsm_tdisp_chan {
+    struct vtsm_spdm_req *spdm;
+    uint8_t slot;
+    const char *dev; /* device name for details (NULL: "device") */
+    vtsm_status (*vendor)(void *ctx, const uint8_t *payload, size_t len, struct vtsm_buf *rsp);
+    void *vendor_ctx;
+};
+
+/*
+ * Every response is checked before it is used: protocol ID (E_PEER_MALFORMED), TDISP
+ * version 1.0 (E_PEER_VERSION), the response code answering the request
+ * (E_PEER_UNEXPECTED), INTERFACE_ID echoing the request's (E_PEER_MALFORMED), reserved
+ * fields and layout (E_PEER_MALFORMED / E_PEER_TRUNCATED). A well-formed TDISP_ERROR is
+ * E_PEER_ERROR with a detail naming the TDISP error code and the TDI. Transport and SPDM
+ * failures come back as the requester reported them.
+ */
+
+/* GET_VERSION (must offer 1.0) and GET_CAPABILITIES for TDI 0 (the connect-time probe).
+ * A device without a TDISP responder (SPDM ERROR UnsupportedRequest, or TDISP_ERROR
+ * UNSUPPORTED_REQUEST) gives E_PEER_CAPS "device is not TEE-IO capable (no TDISP
+ * responder); connect with ide_only". caps may be NULL. */
+vtsm_status tsm_tdisp_probe(const struct tsm_tdisp_chan *c, struct vtsm_tdisp_caps *caps);
+/* LOCK_INTERFACE_REQ (mmio_reporting_offset 0, no P2P) -> the 32-byte START nonce. nonce
+ * is wiped on failure. Unknown flags: E_ABI_ARG. */
+vtsm_status tsm_tdisp_lock(const struct tsm_tdisp_chan *c, uint32_t tdi, uint16_t flags,
+                           uint8_t default_stream_id, uint8_t nonce[VTSM_TDISP_NONCE_SIZE]);
+/*
+ * GET_DEVICE_INTERFACE_REPORT in chunks (offset/length) sized so each response fits the
+ * negotiated DataTransferSize, until REMAINDER_LENGTH is 0. The first response fixes the
+ * total (offset + portion + remainder, at most VTSM_TDISP_REPORT_MAX: else
+ * E_PEER_OVERSIZED); a later chunk disagreeing gives E_PEER_MALFORMED "report length
+ * changed between chunks", a portion longer than asked E_PEER_MALFORMED. The whole report
+ * is then parsed and validated (vtsm_tdisp_report_parse: the detail names the report
+ * rule). report is reset and, on success, holds the report bytes; on failure it is empty.
+ */
+vtsm_status tsm_tdisp_get_report(const struct tsm_tdisp_chan *c, uint32_t tdi,
+                                 struct vtsm_buf *report);
+/* GET_DEVICE_INTERFACE_STATE -> *state (VTSM_TDI_*). */
+vtsm_status tsm_tdisp_get_state(const struct tsm_tdisp_chan *c, uint32_t tdi, uint8_t *state);
+/* START_INTERFACE_REQ with the LOCK nonce -> START_INTERFACE_RSP. */
+vtsm_status tsm_tdisp_start(const struct tsm_tdisp_chan *c, uint32_t tdi,
+                            const uint8_t nonce[VTSM_TDISP_NONCE_SIZE]);
+/* STOP_INTERFACE_REQ -> STOP_INTERFACE_RSP. */
+vtsm_status tsm_tdisp_stop(const struct tsm_tdisp_chan *c, uint32_t tdi);
+
+/* ---- composite flows (each checks the table first; nothing changes on refusal) ---- */
+
+/*
+ * Host TDI_BIND: table (BIND by the host, rule TDI.1), then LOCK_INTERFACE_REQ -> nonce,
+ * the interface report (chunked, parsed, validated), its digest with the session's hash,
+ * fresh signed GET_MEASUREMENTS. Success: CONFIG_LOCKED, owner = tvm, nonce, report,
+ * digest and measurements cached, mmio/dma disabled. Any failure after the LOCK was sent
+ * sends STOP_INTERFACE_REQ (best effort; its outcome is added to the detail) and leaves
+ * the TDI CONFIG_UNLOCKED with nothing cached; a bad report fails with the report's
+ * status and rule. tvm must not be 0 (E_INVAL).
+ */
+vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t tvm,
+                         uint16_t lock_flags, uint8_t default_stream_id);
+
+/*
+ * Guest ACCEPT by guest_tvm: table (owner only, rule TDI.5; CONFIG_LOCKED only, TDI.4),
+ * GET_DEVICE_INTERFACE_STATE: device ERROR -> TDI ERROR, E_PEER_STATE (rule TDI.7);
+ * anything else but CONFIG_LOCKED -> TDI ERROR, E_PEER_STATE (rule TDI.8). Then
+ * START_INTERFACE_REQ with the LOCK nonce: any failure (TDISP_ERROR such as INVALID_NONCE,
+ * malformed or missing answer) -> TDI ERROR, the error returned. Only on
+ * START_INTERFACE_RSP: RUN, mmio_enabled = dma_enabled = true. The nonce is wiped once
+ * START was sent. A GET_DEVICE_INTERFACE_STATE that fails to arrive changes nothing.
+ */
+vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t guest_tvm);
+
+/*
+ * Host TDI_UNBIND: table (rule TDI.2 / TDI.3), STOP_INTERFACE_REQ, then CONFIG_UNLOCKED
+ * and tsm_tdi_reset() whatever the device answered. The device's answer goes to
+ * *stop_status (VTSM_OK or the failure) and its detail into stop_detail (may be NULL).
+ * c may be NULL (no session left): STOP is skipped and *stop_status is E_CLOSED. Returns
+ * VTSM_OK once the TDI is unbound, or the table's refusal.
+ */
+vtsm_status tsm_tdi_unbind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                           vtsm_status *stop_status, char *stop_detail, size_t detail_cap);
+
+/* Guest REJECT by guest_tvm (owner only, rule TDI.5): the reason (NULL: "rejected by the
+ * TVM", at most TSM_TDI_REASON_MAX bytes, else E_ABI_ARG) is recorded for STATUS. No
+ * device exchange, no state change. */
+vtsm_status tsm_tdi_reject(struct tsm_tdi *t, uint32_t guest_tvm, const char *reason);
+
+/* What INFO needs besides the TDI. */
+struct tsm_tdi_info_args {
+    uint32_t guest_tvm;
+    const uint8_t *tvm_identity; /* SHA-256 of the TVM's guest key (32 bytes) */
+    const uint8_t *nonce;        /* NULL, or 32 bytes: fresh measurements + token */
+    EVP_PKEY *tsm_key;           /* TSM identity key (signs the token) */
+    const uint8_t *kid;          /* SHA-256 of the TSM certificate DER */
+    size_t kid_len;
+};
+
+/*
+ * Guest INFO (owner only, rule TDI.6). *out (caller cbor_decref()s) becomes the map
+ *   {dev, tdi, state, report, report_digest, interface_info,
+ *    mmio: [{first_page, pages, attributes, range_id}],
+ *    measurements: {blocks: [{index, spec, type, raw, value}], after_lock, record,
+ *                   signature, transcript, nonce},
+ *    cert_chain, cert_chain_digest, ? token}
+ * With a nonce: a fresh GET_MEASUREMENTS whose SPDM nonce IS the guest nonce (those
+ * measurements are reported) and token = COSE_Sign1 by tsm_key over {nonce, tvm,
+ * tvm_identity, dev, tdi, state, report_digest, cert_chain_digest, measurements_digest,
+ * measurement_transcript_digest, after_lock: true}. Every digest uses the session's
+ * negotiated hash. The TDI is not modified (the cached measurements stay).
+ */
+vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
+                         const struct tsm_tdi_info_args *a, cbor_item_t **out);
+
+/*
+ * One TDI as STATUS (host_view) or a guest's LIST shows it:
+ *   host:  {tdi, state, ? tvm, mmio_enabled, dma_enabled, ? report_digest, ? guest_rejected}
+ *   guest: {dev, tdi, state, mmio_enabled, dma_enabled}
+ * *out is a new map the caller releases.
+ */
+vtsm_status tsm_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_item_t **out);
+
+#endif

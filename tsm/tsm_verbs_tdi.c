@@ -1,0 +1,559 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Host verbs for IDE (ide_refresh, ide_link_check), TVMs (tvm_create, tvm_destroy) and
+ * TDIs (tdi_bind, tdi_unbind), and the guest requests (list, info, accept, reject).
+ *
+ * Every request is validated before any state is touched; a verb that needs the device
+ * runs as a job that claims the device (PDEV.6) and the one TDI it acts on, and commits
+ * its state change only through the TDI table (tsm_tdi.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsm_int.h"
+#include "vtsm_guard.h"
+#include "vtsm_log.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+/* The connected, idle device named in msg (lock held). verb names the request. */
+static vtsm_status connected_pdev(struct tsm *t, const char *dev, const char *verb,
+                                  struct tsm_pdev **out)
+{
+    struct tsm_pdev *p = tsm_pdev_find(t, dev);
+    VTSM_ENSURE(p, VTSM_E_NOT_FOUND, "%s: no device named %s", verb, dev);
+    VTSM_ENSURE(!t->stopping, VTSM_E_ABORTED, "tsmd is shutting down");
+    if (p->claim.busy)
+        return tsm_job_claim(p, verb, NULL); /* refused, names PDEV.6 */
+    VTSM_ENSURE(p->state == TSM_PDEV_CONNECTED, VTSM_E_STATE,
+                "%s refused: %s is %s (rule PDEV.10: this verb needs a connected device)", verb,
+                p->name, tsm_pdev_state_name(p->state));
+    *out = p;
+    return VTSM_OK;
+}
+
+static vtsm_status get_u32(const cbor_item_t *msg, const char *key, uint32_t max, uint32_t *out)
+{
+    uint64_t v;
+    VTSM_GUARD(vtsm_abi_get_uint(msg, key, &v));
+    VTSM_ENSURE(v <= max, VTSM_E_ABI_ARG, "key '%s' out of range 0..%u", key, max);
+    *out = (uint32_t)v;
+    return VTSM_OK;
+}
+
+/* Claim p for a job and start it (lock held); j is consumed. */
+static vtsm_status run_job(struct tsm *t, struct tsm_client *c, struct tsm_pdev *p,
+                           const char *verb, const struct tsm_job_claim *what, struct tsm_job *j)
+{
+    vtsm_status st = tsm_job_claim(p, verb, what);
+    if (st) {
+        free(j);
+        return st;
+    }
+    return tsm_job_start(t, c, j);
+}
+
+static struct tsm_job *new_job(struct tsm_pdev *p, uint64_t id, tsm_job_fn run)
+{
+    struct tsm_job *j = calloc(1, sizeof(*j));
+    if (j) {
+        j->p = p;
+        j->id = id;
+        j->run = run;
+    }
+    return j;
+}
+
+/* ---------------------------------------------------------------- IDE */
+
+static cbor_item_t *ide_refresh_run(struct tsm_job *j)
+{
+    struct tsm_pdev *p = j->p;
+    struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
+    vtsm_status st = tsm_ide_refresh(p->ide, &peer);
+    if (st)
+        return tsm_job_error(j, st);
+    cbor_item_t *res = vtsm_abi_result_msg(j->id);
+    if (res && (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) || tsm_ide_put_status(p->ide, res)))
+        cbor_decref(&res);
+    return res;
+}
+
+static cbor_item_t *ide_link_check_run(struct tsm_job *j)
+{
+    struct tsm_pdev *p = j->p;
+    struct tsm_link_transport link = {.exchange = tsm_proxy_link_exchange, .ctx = p};
+    cbor_item_t *arr = vtsm_abi_array_new();
+    vtsm_status st = arr ? tsm_ide_link_check(p->ide, &link, arr) : VTSM_E_NOMEM;
+    if (st) {
+        if (arr)
+            cbor_decref(&arr);
+        return tsm_job_error(j, st);
+    }
+    cbor_item_t *res = vtsm_abi_result_msg(j->id);
+    if (!res || vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) ||
+        vtsm_abi_put_item(res, "streams", arr)) {
+        if (res)
+            cbor_decref(&res);
+        return NULL;
+    }
+    return res;
+}
+
+static void ide_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg,
+                     const char *verb, tsm_job_fn run)
+{
+    char dev[VTSM_ABI_DEV_BUF];
+    struct tsm_pdev *p = NULL;
+    vtsm_status st = vtsm_abi_get_dev(msg, dev);
+    if (st) {
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    pthread_mutex_lock(&t->lock);
+    st = connected_pdev(t, dev, verb, &p);
+    if (st == VTSM_OK && !p->ide)
+        st = vtsm_fail(VTSM_E_STATE,
+                       "%s refused: %s was connected without IDE streams (rule IDE.3: connect "
+                       "with ide_streams first)",
+                       verb, dev);
+    if (st == VTSM_OK) {
+        struct tsm_job *j = new_job(p, id, run);
+        st = j ? run_job(t, c, p, verb, NULL, j) : VTSM_E_NOMEM;
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (st)
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+}
+
+void tsm_verb_ide_refresh(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+{
+    ide_verb(t, c, id, msg, "ide_refresh", ide_refresh_run);
+}
+
+void tsm_verb_ide_link_check(struct tsm *t, struct tsm_client *c, uint64_t id,
+                             const cbor_item_t *msg)
+{
+    ide_verb(t, c, id, msg, "ide_link_check", ide_link_check_run);
+}
+
+/* ---------------------------------------------------------------- TVMs */
+
+void tsm_verb_tvm_create(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+{
+    char name[TSM_TVM_NAME_MAX + 1] = "";
+    bool has_name;
+    const uint8_t *key;
+    size_t key_len;
+    const struct tsm_tvm *v = NULL;
+    vtsm_status st;
+
+    if ((st = vtsm_abi_opt_tstr(msg, "name", name, sizeof(name), &has_name)) ||
+        (st = vtsm_abi_get_bytes(msg, VTSM_ABI_K_GUEST_KEY, &key, &key_len))) {
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    pthread_mutex_lock(&t->lock);
+    st = tsm_tvm_create(&t->tvms, has_name ? name : NULL, key, key_len, &v);
+    cbor_item_t *res = NULL;
+    if (st == VTSM_OK && (res = vtsm_abi_result_msg(id)) &&
+        (vtsm_abi_put_uint(res, VTSM_ABI_K_TVM, v->id) || vtsm_abi_put_tstr(res, "name", v->name) ||
+         vtsm_abi_put_bytes(res, "identity", v->identity, sizeof(v->identity))))
+        cbor_decref(&res);
+    pthread_mutex_unlock(&t->lock);
+    if (st)
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+    else
+        tsm_client_reply(t, c, res);
+}
+
+void tsm_verb_tvm_destroy(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+{
+    uint32_t tvm = 0;
+    vtsm_status st = get_u32(msg, VTSM_ABI_K_TVM, UINT32_MAX, &tvm);
+    if (st) {
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    pthread_mutex_lock(&t->lock);
+    st = tsm_tvm_destroy(&t->tvms, tvm, tsm_tvm_bound_tdis(t, tvm));
+    pthread_mutex_unlock(&t->lock);
+    if (st) {
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    cbor_item_t *res = vtsm_abi_result_msg(id);
+    if (res && vtsm_abi_put_uint(res, VTSM_ABI_K_TVM, tvm))
+        cbor_decref(&res);
+    tsm_client_reply(t, c, res);
+}
+
+/* ---------------------------------------------------------------- TDIs */
+
+static cbor_item_t *tdi_result(struct tsm_job *j, const struct tsm_tdi *tdi)
+{
+    cbor_item_t *sum = NULL, *res = vtsm_abi_result_msg(j->id);
+    if (!res || tsm_tdi_summary(tdi, true, &sum) != VTSM_OK) {
+        if (res)
+            cbor_decref(&res);
+        return NULL;
+    }
+    /* the summary's fields, flattened into the result */
+    size_t n = cbor_map_size(sum);
+    struct cbor_pair *pairs = cbor_map_handle(sum);
+    vtsm_status st = vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, j->p->name);
+    for (size_t i = 0; i < n && st == VTSM_OK; i++) {
+        char key[64];
+        size_t kl = cbor_string_length(pairs[i].key);
+        if (kl >= sizeof(key))
+            continue;
+        memcpy(key, cbor_string_handle(pairs[i].key), kl);
+        key[kl] = '\0';
+        st = vtsm_abi_put_item(res, key, cbor_incref(pairs[i].value));
+    }
+    cbor_decref(&sum);
+    if (st)
+        cbor_decref(&res);
+    return res;
+}
+
+static struct tsm_tdi *job_tdi(struct tsm_job *j)
+{
+    struct tsm_tdi *tdi = NULL;
+    pthread_mutex_lock(&j->t->lock);
+    tsm_pdev_tdi(j->p, j->tdi, &tdi); /* exists: created before the job started */
+    pthread_mutex_unlock(&j->t->lock);
+    return tdi;
+}
+
+static cbor_item_t *tdi_bind_run(struct tsm_job *j)
+{
+    struct tsm_tdi *tdi = job_tdi(j);
+    struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(j->p);
+    uint8_t stream = j->p->ide ? tsm_ide_first_stream(j->p->ide) : 0;
+    vtsm_status st = tsm_tdi_bind(&ch, tdi, j->tvm, j->lock_flags, stream);
+    return st ? tsm_job_error(j, st) : tdi_result(j, tdi);
+}
+
+static cbor_item_t *tdi_unbind_run(struct tsm_job *j)
+{
+    struct tsm_tdi *tdi = job_tdi(j);
+    struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(j->p);
+    vtsm_status stop_st = VTSM_OK;
+    char stop_detail[256] = "";
+    vtsm_status st = tsm_tdi_unbind(&ch, tdi, &stop_st, stop_detail, sizeof(stop_detail));
+    if (st)
+        return tsm_job_error(j, st);
+    cbor_item_t *res = tdi_result(j, tdi);
+    cbor_item_t *stop = vtsm_abi_map_new();
+    if (res && stop) {
+        vtsm_abi_put_bool(stop, "acknowledged", stop_st == VTSM_OK);
+        vtsm_abi_put_tstr(stop, "detail",
+                          stop_st == VTSM_OK ? "STOP_INTERFACE acknowledged" : stop_detail);
+        vtsm_abi_put_item(res, "stop_interface", stop);
+    } else if (stop) {
+        cbor_decref(&stop);
+    }
+    return res;
+}
+
+static void tdi_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg,
+                     bool bind)
+{
+    const char *verb = bind ? "tdi_bind" : "tdi_unbind";
+    char dev[VTSM_ABI_DEV_BUF];
+    uint32_t tdi_index = 0, tvm = 0;
+    uint64_t flags = 0;
+    bool has_flags = false;
+    struct tsm_pdev *p = NULL;
+    struct tsm_tdi *tdi = NULL;
+    enum tsm_tdi_state next;
+    vtsm_status st;
+
+    if ((st = vtsm_abi_get_dev(msg, dev)) ||
+        (st = get_u32(msg, VTSM_ABI_K_TDI, TSM_TDI_MAX_INDEX, &tdi_index)) ||
+        (bind && (st = get_u32(msg, VTSM_ABI_K_TVM, UINT32_MAX, &tvm))) ||
+        (bind && (st = vtsm_abi_opt_uint(msg, VTSM_ABI_K_LOCK_FLAGS, &flags, &has_flags)))) {
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    if (flags > 0xFFFF) {
+        tsm_client_error(t, c, id, VTSM_E_ABI_ARG, "lock_flags is a 16-bit field");
+        return;
+    }
+    pthread_mutex_lock(&t->lock);
+    st = connected_pdev(t, dev, verb, &p);
+    if (st == VTSM_OK && !p->tdisp)
+        st = vtsm_fail(VTSM_E_STATE,
+                       "%s refused: %s was connected ide_only, without TDISP (rule TDI.9)", verb,
+                       dev);
+    if (st == VTSM_OK && bind && !tsm_tvm_find(&t->tvms, tvm))
+        st = vtsm_fail(VTSM_E_NOT_FOUND, "tdi_bind: no TVM %u (tvm_create first)", tvm);
+    if (st == VTSM_OK)
+        st = tsm_pdev_tdi(p, tdi_index, &tdi);
+    if (st == VTSM_OK)
+        st = tsm_tdi_check(tdi, bind ? TSM_TDI_REQ_BIND : TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0,
+                           &next);
+    if (st == VTSM_OK) {
+        struct tsm_job *j = new_job(p, id, bind ? tdi_bind_run : tdi_unbind_run);
+        struct tsm_job_claim what = {.has_tdi = true, .tdi = tdi_index, .tvm = tvm};
+        if (j) {
+            j->tdi = tdi_index;
+            j->tvm = tvm;
+            j->lock_flags = (uint16_t)flags;
+        }
+        st = j ? run_job(t, c, p, verb, &what, j) : VTSM_E_NOMEM;
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (st)
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+}
+
+void tsm_verb_tdi_bind(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+{
+    tdi_verb(t, c, id, msg, true);
+}
+
+void tsm_verb_tdi_unbind(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+{
+    tdi_verb(t, c, id, msg, false);
+}
+
+/* ---------------------------------------------------------------- guest requests */
+
+static struct tsm_tdi *find_tdi(struct tsm_pdev *p, uint32_t index)
+{
+    for (struct tsm_tdi_node *n = p->tdis; n; n = n->next)
+        if (n->tdi.index == index)
+            return &n->tdi;
+    return NULL;
+}
+
+/* {op: RESULT, id, status: 0, gop, tvm, seq} */
+static cbor_item_t *guest_result(uint64_t id, const struct tsm_guest_req *g)
+{
+    cbor_item_t *res = vtsm_abi_result_msg(id);
+    if (res && (vtsm_abi_put_uint(res, VTSM_ABI_K_GOP, g->gop) ||
+                vtsm_abi_put_uint(res, VTSM_ABI_K_TVM, g->tvm) ||
+                vtsm_abi_put_uint(res, VTSM_ABI_K_SEQ, g->seq)))
+        cbor_decref(&res);
+    return res;
+}
+
+/* Merge the keys of a map into res (takes over `from`). */
+static vtsm_status merge(cbor_item_t *res, cbor_item_t *from)
+{
+    vtsm_status st = VTSM_OK;
+    size_t n = cbor_map_size(from);
+    struct cbor_pair *pairs = cbor_map_handle(from);
+    for (size_t i = 0; i < n && st == VTSM_OK; i++) {
+        char key[64];
+        size_t kl = cbor_string_length(pairs[i].key);
+        if (kl >= sizeof(key))
+            continue;
+        memcpy(key, cbor_string_handle(pairs[i].key), kl);
+        key[kl] = '\0';
+        st = vtsm_abi_put_item(res, key, cbor_incref(pairs[i].value));
+    }
+    cbor_decref(&from);
+    return st;
+}
+
+static struct tsm_tdi_info_args info_args(struct tsm *t, const struct tsm_guest_req *g,
+                                          const uint8_t *identity)
+{
+    struct tsm_tdi_info_args a = {
+        .guest_tvm = g->tvm,
+        .tvm_identity = identity,
+        .nonce = g->has_nonce ? g->nonce : NULL,
+        .tsm_key = t->cfg.identity_key,
+        .kid = t->cfg.identity_kid,
+        .kid_len = sizeof(t->cfg.identity_kid),
+    };
+    return a;
+}
+
+static cbor_item_t *guest_info_run(struct tsm_job *j)
+{
+    struct tsm *t = j->t;
+    struct tsm_tdi *tdi = job_tdi(j);
+    uint8_t identity[TSM_TVM_IDENTITY_SIZE] = {0};
+    pthread_mutex_lock(&t->lock);
+    const struct tsm_tvm *v = tsm_tvm_find(&t->tvms, j->greq.tvm);
+    if (v)
+        memcpy(identity, v->identity, sizeof(identity));
+    pthread_mutex_unlock(&t->lock);
+    struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(j->p);
+    struct tsm_tdi_info_args a = info_args(t, &j->greq, identity);
+    cbor_item_t *info = NULL;
+    vtsm_status st = tsm_tdi_info(&ch, tdi, &a, &info);
+    if (st)
+        return tsm_job_error(j, st);
+    cbor_item_t *res = guest_result(j->id, &j->greq);
+    if (!res || merge(res, info) != VTSM_OK) {
+        if (res)
+            cbor_decref(&res);
+        return NULL;
+    }
+    return res;
+}
+
+static cbor_item_t *guest_accept_run(struct tsm_job *j)
+{
+    struct tsm_tdi *tdi = job_tdi(j);
+    struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(j->p);
+    vtsm_status st = tsm_tdi_accept(&ch, tdi, j->greq.tvm);
+    if (st)
+        return tsm_job_error(j, st);
+    cbor_item_t *res = guest_result(j->id, &j->greq), *sum = NULL;
+    if (!res || tsm_tdi_summary(tdi, false, &sum) || merge(res, sum) ||
+        vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, j->p->name)) {
+        if (res)
+            cbor_decref(&res);
+        return NULL;
+    }
+    return res;
+}
+
+static vtsm_status guest_list(struct tsm *t, uint64_t id, const struct tsm_guest_req *g,
+                              cbor_item_t **out)
+{
+    cbor_item_t *res = guest_result(id, g), *arr = vtsm_abi_array_new();
+    vtsm_status st = res && arr ? VTSM_OK : VTSM_E_NOMEM;
+    for (struct tsm_pdev *p = t->pdevs; p && st == VTSM_OK; p = p->next)
+        for (struct tsm_tdi_node *n = p->tdis; n && st == VTSM_OK; n = n->next) {
+            if (tsm_pdev_tdi_claimed(p, &n->tdi) || n->tdi.owner_tvm != g->tvm)
+                continue;
+            cbor_item_t *e = NULL;
+            if ((st = tsm_tdi_summary(&n->tdi, false, &e)) == VTSM_OK &&
+                (st = vtsm_abi_push_item(arr, e)) == VTSM_OK)
+                st = vtsm_abi_put_tstr(e, VTSM_ABI_K_DEV, p->name);
+        }
+    if (st == VTSM_OK) {
+        st = vtsm_abi_put_item(res, "tdis", arr);
+        arr = NULL;
+    }
+    if (arr)
+        cbor_decref(&arr);
+    if (st && res)
+        cbor_decref(&res);
+    *out = res;
+    return st;
+}
+
+void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
+                            const cbor_item_t *msg)
+{
+    uint64_t tvm;
+    const uint8_t *body, *sig;
+    size_t body_len, sig_len;
+    struct tsm_guest_req g;
+    struct tsm_pdev *p = NULL;
+    struct tsm_tdi *tdi = NULL;
+    cbor_item_t *res = NULL;
+    enum tsm_tdi_state next;
+    vtsm_status st;
+
+    if ((st = vtsm_abi_get_uint(msg, VTSM_ABI_K_TVM, &tvm)) ||
+        (st = vtsm_abi_get_bytes(msg, VTSM_ABI_K_BODY, &body, &body_len)) ||
+        (st = vtsm_abi_get_bytes(msg, VTSM_ABI_K_SIG, &sig, &sig_len))) {
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    pthread_mutex_lock(&t->lock);
+    /* Authenticate first: nothing below runs for a request the TVM did not sign. */
+    st = tsm_tvm_verify_request(&t->tvms, tvm, body, body_len, sig, sig_len, &g);
+    if (st == VTSM_OK && g.gop == VTSM_ABI_GOP_LIST) {
+        st = guest_list(t, id, &g, &res);
+        goto reply;
+    }
+    if (st == VTSM_OK && (!g.has_dev || !g.has_tdi))
+        st = vtsm_fail(VTSM_E_ABI_ARG, "guest request 0x%x needs dev and tdi", g.gop);
+    if (st == VTSM_OK)
+        st = connected_pdev(t, g.dev, "guest request", &p);
+    if (st == VTSM_OK && !(tdi = find_tdi(p, g.tdi))) {
+        /* Never bound: judge the request against a fresh, unowned TDI so the refusal names
+         * the same rule, without creating a record for a guest's guess. */
+        struct tsm_tdi fresh;
+        st = tsm_tdi_init(&fresh, p->name, g.tdi);
+        if (st == VTSM_OK) {
+            enum vtsm_abi_gop gop = g.gop;
+            enum tsm_tdi_req req = gop == VTSM_ABI_GOP_INFO     ? TSM_TDI_REQ_INFO
+                                   : gop == VTSM_ABI_GOP_ACCEPT ? TSM_TDI_REQ_ACCEPT
+                                                                : TSM_TDI_REQ_REJECT;
+            st = tsm_tdi_check(&fresh, req, TSM_TDI_WHO_OWNER_GUEST, g.tvm, &next);
+            tsm_tdi_reset(&fresh);
+            if (st == VTSM_OK)
+                st = vtsm_fail(VTSM_E_NOT_OWNER, "TDI %u of %s is not bound to TVM %u", g.tdi,
+                               p->name, g.tvm);
+        }
+    }
+    if (st)
+        goto reply;
+
+    switch (g.gop) {
+    case VTSM_ABI_GOP_INFO:
+        st = tsm_tdi_check(tdi, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, g.tvm, &next);
+        if (st == VTSM_OK && g.has_nonce) {
+            /* fresh measurements with the guest's nonce: a device job */
+            struct tsm_job *j = new_job(p, id, guest_info_run);
+            struct tsm_job_claim what = {.has_tdi = true, .tdi = g.tdi};
+            if (j)
+                j->greq = g;
+            st = j ? run_job(t, c, p, "guest info", &what, j) : VTSM_E_NOMEM;
+            pthread_mutex_unlock(&t->lock);
+            if (st)
+                tsm_client_error(t, c, id, st, vtsm_err_detail());
+            return;
+        }
+        if (st == VTSM_OK) {
+            const struct tsm_tvm *v = tsm_tvm_find(&t->tvms, g.tvm);
+            struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(p);
+            struct tsm_tdi_info_args a = info_args(t, &g, v->identity);
+            cbor_item_t *info = NULL;
+            st = tsm_tdi_info(&ch, tdi, &a, &info);
+            if (st == VTSM_OK && (res = guest_result(id, &g)))
+                st = merge(res, info);
+            else if (info)
+                cbor_decref(&info);
+        }
+        break;
+    case VTSM_ABI_GOP_ACCEPT:
+        st = tsm_tdi_check(tdi, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, g.tvm, &next);
+        if (st == VTSM_OK) {
+            struct tsm_job *j = new_job(p, id, guest_accept_run);
+            struct tsm_job_claim what = {.has_tdi = true, .tdi = g.tdi};
+            if (j)
+                j->greq = g;
+            st = j ? run_job(t, c, p, "guest accept", &what, j) : VTSM_E_NOMEM;
+            pthread_mutex_unlock(&t->lock);
+            if (st)
+                tsm_client_error(t, c, id, st, vtsm_err_detail());
+            return;
+        }
+        break;
+    case VTSM_ABI_GOP_REJECT:
+        st = tsm_tdi_reject(tdi, g.tvm, g.has_reason ? g.reason : "");
+        if (st == VTSM_OK && (res = guest_result(id, &g)) &&
+            (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) ||
+             vtsm_abi_put_uint(res, VTSM_ABI_K_TDI, tdi->index) ||
+             vtsm_abi_put_tstr(res, "state", tsm_tdi_state_name(tdi->state))))
+            cbor_decref(&res);
+        if (st == VTSM_OK)
+            VTSM_INFO("TVM %u rejected %s TDI %u: %s", g.tvm, p->name, tdi->index,
+                      g.has_reason ? g.reason : "");
+        break;
+    default:
+        st = vtsm_fail(VTSM_E_ABI_ARG, "unknown guest operation 0x%x", g.gop);
+        break;
+    }
+reply:
+    pthread_mutex_unlock(&t->lock);
+    if (st) {
+        if (res)
+            cbor_decref(&res);
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    tsm_client_reply(t, c, res);
+}
