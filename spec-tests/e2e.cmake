@@ -1,7 +1,8 @@
 # End-to-end tests: real tsmd + tsm-devemu processes driven by tsm-host / raw ABI clients.
 # Each cmocka case is its own ctest test (filter by name) so they run in parallel.
-add_library(vtsm_e2e_util STATIC e2e_util.c)
-target_link_libraries(vtsm_e2e_util PUBLIC vtsm_abi vtsm_proto vtsm_common PkgConfig::CBOR)
+add_library(vtsm_e2e_util STATIC e2e_util.c e2e_host.c)
+target_link_libraries(vtsm_e2e_util PUBLIC vtsm_host vtsm_abi vtsm_proto vtsm_common
+                      PkgConfig::CBOR)
 target_compile_definitions(vtsm_e2e_util PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
 target_include_directories(vtsm_e2e_util PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 
@@ -29,3 +30,9 @@ vtsm_e2e_suite(test_e2e_abi SOURCES test_e2e_abi.c CASES
   test_wrong_abi_version test_request_before_hello test_unknown_key_refused
   test_guest_role_cannot_connect test_stray_doe_response_does_not_disturb
   test_second_requester_on_busy_device test_host_disconnects_mid_session_setup)
+
+vtsm_e2e_suite(test_e2e_ide SOURCES test_e2e_ide.c CASES
+  test_fault_keyprog_nak test_fault_wrong_stream test_fault_wrong_keyset
+  test_fault_wrong_substream test_fault_no_go_ack test_fault_replayed_ack
+  test_exhaustion_third_device_refused test_connect_check_refresh_reclaim_no_key_leak
+  test_ide_only_device)

@@ -547,7 +547,38 @@ vtsm_status tsm_tdisp_stop(const struct tsm_tdisp_chan *c, uint32_t tdi)
 
 /* ---------------------------------------------------------------- flows */
 
-/* Best-effort STOP_INTERFACE_REQ after a failed step; keeps the step's status and adds
+/* The caller's lock around every access to *t (see struct tsm_tdisp_chan). */
+static void t_lock(const struct tsm_tdisp_chan *c)
+{
+    if (c != NULL && c->lock != NULL)
+        c->lock(c->lock_ctx);
+}
+
+static void t_unlock(const struct tsm_tdisp_chan *c)
+{
+    if (c != NULL && c->unlock != NULL)
+        c->unlock(c->lock_ctx);
+}
+
+/* Table check under the caller's lock. */
+static vtsm_status locked_check(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
+                                enum tsm_tdi_req req, enum tsm_tdi_who who, uint32_t guest_tvm)
+{
+    t_lock(c);
+    vtsm_status st = tsm_tdi_check(t, req, who, guest_tvm, NULL);
+    t_unlock(c);
+    return st;
+}
+
+static const char *locked_state_name(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t)
+{
+    t_lock(c);
+    const char *n = tsm_tdi_state_name(t->state);
+    t_unlock(c);
+    return n;
+}
+
+/* Best-effort STOP_INTERFACE_REQ after a failed bind step; keeps the step's status and adds
  * the STOP outcome to its detail. */
 static vtsm_status fail_with_stop(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
                                   vtsm_status st)
@@ -558,7 +589,7 @@ static vtsm_status fail_with_stop(const struct tsm_tdisp_chan *c, const struct t
     vtsm_status sst = tdisp_stop(c, t->dev, t->index);
     return vtsm_fail(st, "bind of %s TDI %u failed: %s; STOP_INTERFACE_REQ %s; TDI stays %s",
                      t->dev, t->index, saved, sst == VTSM_OK ? "answered" : vtsm_status_name(sst),
-                     state_names[t->state]);
+                     locked_state_name(c, t));
 }
 
 vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t tvm,
@@ -578,7 +609,7 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
     VTSM_ENSURE((lock_flags & ~VTSM_TDISP_LOCK_FLAGS_KNOWN) == 0, VTSM_E_ABI_ARG,
                 "lock_flags 0x%04x has bits 0x%04x that TDISP LOCK_INTERFACE_REQ does not define",
                 lock_flags, lock_flags & ~VTSM_TDISP_LOCK_FLAGS_KNOWN);
-    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, 0, NULL));
+    VTSM_GUARD(locked_check(c, t, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, 0));
     const struct vtsm_spdm_info *info = vtsm_spdm_req_info(c->spdm);
     enum vtsm_hash_alg halg = info->hash;
     size_t hlen = vtsm_hash_size(halg);
@@ -600,28 +631,30 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
     }
 
     /* Commit: state first (re-checked), then what the binding holds. */
-    VTSM_GUARD_GOTO(
-        tsm_tdi_set_state(t, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_LOCKED));
-    need_stop = false;
-    tsm_tdi_reset(t);
-    t->owner_tvm = tvm;
-    memcpy(t->lock_nonce, nonce, sizeof(nonce));
-    t->nonce_valid = true;
-    t->report = report;
-    memset(&report, 0, sizeof(report));
-    memcpy(t->report_digest, digest, hlen);
-    t->digest_len = hlen;
-    t->digest_alg = halg;
-    t->meas = meas;
-    memset(&meas, 0, sizeof(meas));
-    t->have_meas = true;
-    st = VTSM_OK;
+    t_lock(c);
+    st = tsm_tdi_set_state(t, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_LOCKED);
+    if (st == VTSM_OK) {
+        tsm_tdi_reset(t);
+        t->owner_tvm = tvm;
+        memcpy(t->lock_nonce, nonce, sizeof(nonce));
+        t->nonce_valid = true;
+        t->report = report;
+        memset(&report, 0, sizeof(report));
+        memcpy(t->report_digest, digest, hlen);
+        t->digest_len = hlen;
+        t->digest_alg = halg;
+        t->meas = meas;
+        memset(&meas, 0, sizeof(meas));
+        t->have_meas = true;
+        need_stop = false;
+    }
+    t_unlock(c);
 out:
     if (st != VTSM_OK && need_stop)
         st = fail_with_stop(c, t, st);
     else if (st != VTSM_OK)
         st = annotate(st, "bind of %s TDI %u failed (TDI stays %s)", t->dev, t->index,
-                      state_names[t->state]);
+                      locked_state_name(c, t));
     OPENSSL_cleanse(nonce, sizeof(nonce));
     OPENSSL_cleanse(digest, sizeof(digest));
     vtsm_buf_wipe(&report);
@@ -630,7 +663,7 @@ out:
 }
 
 /* The TSM moves a bound TDI to ERROR on the device's word (TDI.7 / TDI.8): no MMIO, no
- * DMA, and the START nonce is gone. */
+ * DMA, and the START nonce is gone. Caller holds the TDI's lock. */
 static void to_error(struct tsm_tdi *t)
 {
     char saved[512];
@@ -647,56 +680,72 @@ static void to_error(struct tsm_tdi *t)
 
 vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t guest_tvm)
 {
+    uint8_t nonce[VTSM_TDISP_NONCE_SIZE];
     uint8_t dev_state = 0;
+    bool have_nonce;
     vtsm_status st;
 
     VTSM_GUARD(chan_check(c));
     VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "accept: NULL TDI");
-    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, guest_tvm, NULL));
-    VTSM_ENSURE(t->nonce_valid, VTSM_E_INTERNAL,
-                "accept of %s TDI %u: CONFIG_LOCKED without a LOCK_INTERFACE nonce", t->dev,
-                t->index);
+    t_lock(c);
+    st = tsm_tdi_check(t, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, guest_tvm, NULL);
+    have_nonce = t->nonce_valid;
+    memcpy(nonce, t->lock_nonce, sizeof(nonce));
+    t_unlock(c);
+    if (st != VTSM_OK)
+        goto out;
+    VTSM_ENSURE_GOTO(have_nonce, VTSM_E_INTERNAL,
+                     "accept of %s TDI %u: CONFIG_LOCKED without a LOCK_INTERFACE nonce", t->dev,
+                     t->index);
 
     /* GET_DEVICE_INTERFACE_STATE: the device must agree that the TDI is CONFIG_LOCKED. */
     st = tdisp_get_state(c, t->dev, t->index, &dev_state);
-    if (st != VTSM_OK)
-        return annotate(st, "accept of %s TDI %u: no device state (TDI stays %s)", t->dev, t->index,
-                        state_names[t->state]);
+    if (st != VTSM_OK) {
+        st = annotate(st, "accept of %s TDI %u: no device state (TDI stays %s)", t->dev, t->index,
+                      locked_state_name(c, t));
+        goto out;
+    }
     if (dev_state != VTSM_TDI_CONFIG_LOCKED) {
+        t_lock(c);
         to_error(t);
-        return vtsm_fail(VTSM_E_PEER_STATE,
-                         "accept of %s TDI %u: the device reports it %s while the TSM has it "
-                         "CONFIG_LOCKED; TDI moved to ERROR (rule %s)",
-                         t->dev, t->index, tsm_tdi_state_name((enum tsm_tdi_state)dev_state),
-                         dev_state == VTSM_TDI_ERROR ? RULE_TDI7 : RULE_TDI8);
+        t_unlock(c);
+        st = vtsm_fail(VTSM_E_PEER_STATE,
+                       "accept of %s TDI %u: the device reports it %s while the TSM has it "
+                       "CONFIG_LOCKED; TDI moved to ERROR (rule %s)",
+                       t->dev, t->index, tsm_tdi_state_name((enum tsm_tdi_state)dev_state),
+                       dev_state == VTSM_TDI_ERROR ? RULE_TDI7 : RULE_TDI8);
+        goto out;
     }
 
     /* START_INTERFACE_REQ with the LOCK nonce; the nonce is single-use either way. */
-    st = tdisp_start(c, t->dev, t->index, t->lock_nonce);
-    OPENSSL_cleanse(t->lock_nonce, sizeof(t->lock_nonce));
-    t->nonce_valid = false;
-    if (st != VTSM_OK) {
+    st = tdisp_start(c, t->dev, t->index, nonce);
+    if (st != VTSM_OK)
         st = annotate(st, "accept of %s TDI %u: START_INTERFACE failed, TDI moved to ERROR", t->dev,
                       t->index);
-        to_error(t);
-        return st;
+    t_lock(c);
+    OPENSSL_cleanse(t->lock_nonce, sizeof(t->lock_nonce));
+    t->nonce_valid = false;
+    if (st == VTSM_OK) {
+        st = tsm_tdi_set_state(t, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, guest_tvm,
+                               TSM_TDI_RUN);
+        if (st == VTSM_OK)
+            t->mmio_enabled = t->dma_enabled = true;
     }
-    st = tsm_tdi_set_state(t, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, guest_tvm, TSM_TDI_RUN);
-    if (st != VTSM_OK) {
-        to_error(t); /* the device runs the TDI, the TSM cannot follow: not usable */
-        return st;
-    }
-    t->mmio_enabled = t->dma_enabled = true;
-    return VTSM_OK;
+    if (st != VTSM_OK)
+        to_error(t); /* also when the device runs a TDI the TSM cannot follow */
+    t_unlock(c);
+out:
+    OPENSSL_cleanse(nonce, sizeof(nonce));
+    return st;
 }
 
 vtsm_status tsm_tdi_unbind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
                            vtsm_status *stop_status, char *stop_detail, size_t detail_cap)
 {
-    vtsm_status sst;
+    vtsm_status sst, st;
 
     VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "unbind: NULL TDI");
-    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0, NULL));
+    VTSM_GUARD(locked_check(c, t, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0));
     if (c != NULL && c->spdm != NULL)
         sst = tdisp_stop(c, t->dev, t->index);
     else
@@ -707,11 +756,14 @@ vtsm_status tsm_tdi_unbind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
     if (stop_detail && detail_cap)
         snprintf(stop_detail, detail_cap, "%s", sst == VTSM_OK ? "" : vtsm_err_detail());
     /* Unbound in the TSM whatever the device said (contract section 4). */
-    VTSM_GUARD(
-        tsm_tdi_set_state(t, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_UNLOCKED));
-    tsm_tdi_reset(t);
-    vtsm_err_clear();
-    return VTSM_OK;
+    t_lock(c);
+    st = tsm_tdi_set_state(t, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_UNLOCKED);
+    if (st == VTSM_OK)
+        tsm_tdi_reset(t);
+    t_unlock(c);
+    if (st == VTSM_OK)
+        vtsm_err_clear();
+    return st;
 }
 
 vtsm_status tsm_tdi_reject(struct tsm_tdi *t, uint32_t guest_tvm, const char *reason)
@@ -756,15 +808,11 @@ static vtsm_status put_meas(cbor_item_t *m, const struct vtsm_spdm_meas *ms, boo
     return vtsm_abi_put_bytes(mm, "nonce", ms->nonce, sizeof(ms->nonce));
 }
 
-static vtsm_status put_report(cbor_item_t *m, const struct tsm_tdi *t,
-                              const struct vtsm_tdisp_report *rep)
+static vtsm_status put_mmio(cbor_item_t *m, const struct vtsm_tdisp_report *rep)
 {
     cbor_item_t *arr = vtsm_abi_array_new();
 
     VTSM_GUARD(vtsm_abi_put_item(m, "mmio", arr));
-    VTSM_GUARD(vtsm_abi_put_bytes(m, "report", t->report.data, t->report.len));
-    VTSM_GUARD(vtsm_abi_put_bytes(m, "report_digest", t->report_digest, t->digest_len));
-    VTSM_GUARD(vtsm_abi_put_uint(m, "interface_info", rep->interface_info));
     for (uint32_t i = 0; i < rep->mmio_range_count; i++) {
         const struct vtsm_tdisp_mmio_range *r = &rep->mmio_range[i];
         cbor_item_t *rm = vtsm_abi_map_new();
@@ -775,6 +823,38 @@ static vtsm_status put_report(cbor_item_t *m, const struct tsm_tdi *t,
         VTSM_GUARD(vtsm_abi_put_uint(rm, "range_id", r->range_id));
     }
     return VTSM_OK;
+}
+
+static vtsm_status put_report(cbor_item_t *m, const struct tsm_tdi *t,
+                              const struct vtsm_tdisp_report *rep)
+{
+    VTSM_GUARD(vtsm_abi_put_bytes(m, "report", t->report.data, t->report.len));
+    VTSM_GUARD(vtsm_abi_put_bytes(m, "report_digest", t->report_digest, t->digest_len));
+    VTSM_GUARD(vtsm_abi_put_uint(m, "interface_info", rep->interface_info));
+    return put_mmio(m, rep);
+}
+
+vtsm_status tsm_tdi_put_binding(const struct tsm_tdi *t, cbor_item_t *map)
+{
+    struct vtsm_tdisp_report *rep;
+    vtsm_status st;
+
+    VTSM_ENSURE(t != NULL && map != NULL, VTSM_E_INVAL, "TDI binding: NULL argument");
+    VTSM_ENSURE(t->owner_tvm != 0 && t->report.len != 0, VTSM_E_STATE, "%s TDI %u is not bound",
+                t->dev, t->index);
+    rep = malloc(sizeof(*rep));
+    VTSM_ENSURE(rep != NULL, VTSM_E_NOMEM, "TDI binding: out of memory");
+    VTSM_GUARD_GOTO(vtsm_tdisp_report_parse(t->report.data, t->report.len, rep));
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(map, VTSM_ABI_K_DEV, t->dev));
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(map, VTSM_ABI_K_TDI, t->index));
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(map, VTSM_ABI_K_TVM, t->owner_tvm));
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(map, "state", tsm_tdi_state_name(t->state)));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(map, "report_digest", t->report_digest, t->digest_len));
+    VTSM_GUARD_GOTO(put_mmio(map, rep));
+    st = VTSM_OK;
+out:
+    free(rep);
+    return st;
 }
 
 vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
@@ -794,7 +874,7 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
     *out = NULL;
     VTSM_ENSURE(a->nonce == NULL || (a->tsm_key != NULL && (a->kid != NULL || a->kid_len == 0)),
                 VTSM_E_INVAL, "info with a nonce needs the TSM identity key");
-    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, a->guest_tvm, NULL));
+    VTSM_GUARD(locked_check(c, t, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, a->guest_tvm));
     VTSM_ENSURE(t->report.len != 0 && t->have_meas && t->digest_len != 0, VTSM_E_INTERNAL,
                 "info: bound %s TDI %u has no cached report or measurements", t->dev, t->index);
     const struct vtsm_buf *chain = vtsm_spdm_req_chain_raw(c->spdm, c->slot);

@@ -28,14 +28,17 @@
  *                     binding, anyone but the TSM reporting DEVICE_ERROR)
  *   VTSM_E_NOT_OWNER  only the owning guest may, and this guest does not own the TDI
  *   VTSM_E_STATE      the requester may, but not from the TDI's current state
- * Each with a detail naming the rule, e.g. "accept refused: 0000:01:00.0 TDI 2 is
- * CONFIG_UNLOCKED (rule TDI.4: accept only from CONFIG_LOCKED)".
+ * Each with a detail naming the rule, e.g. "accept refused: 0000:01:00.0 TDI 2 is RUN
+ * (rule TDI.4: accept only from CONFIG_LOCKED)".
  *
- * Threading: nothing here locks. A struct tsm_tdi is protected by the caller (tsmd: its
- * global lock for reads and state commits, plus the device's exclusive DOE ownership while
- * a flow runs, so only one flow at a time writes a device's TDIs). The flows do every
- * device exchange first and write the TDI only at the end (validate -> do -> update state
- * last), through tsm_tdi_set_state(), which re-checks the move.
+ * Threading: a struct tsm_tdi is protected by the caller's lock (tsmd: tsm->lock), and
+ * only one flow at a time runs on a device (tsmd: the device's exclusive DOE ownership).
+ * The flows do every device exchange first and write the TDI only at the end (validate ->
+ * do -> update state last), through tsm_tdi_set_state(), which re-checks the move. A flow
+ * that waits for the device can take the caller's lock just for its check and its commit
+ * (struct tsm_tdisp_chan lock/unlock), so readers such as STATUS never see a half-written
+ * TDI. Functions without a channel (check, set_state, reset, reject, summary,
+ * put_binding, unbind with no channel) are called with that lock held.
  */
 #ifndef TSM_TDI_H
 #define TSM_TDI_H
@@ -168,6 +171,14 @@ struct tsm_tdisp_chan {
     const char *dev; /* device name for details (NULL: "device") */
     vtsm_status (*vendor)(void *ctx, const uint8_t *payload, size_t len, struct vtsm_buf *rsp);
     void *vendor_ctx;
+    /* Optional: the lock protecting the TDIs (tsmd: tsm->lock). When set, the flows
+     * (bind, accept, unbind, info) take it around every read or write of *t - the table
+     * check at the start and the commit at the end - and never hold it across a device
+     * exchange; the caller then calls them WITHOUT holding it. When NULL, the caller
+     * protects *t for the whole call itself. */
+    void (*lock)(void *ctx);
+    void (*unlock)(void *ctx);
+    void *lock_ctx;
 };
 
 /*
@@ -272,6 +283,11 @@ struct tsm_tdi_info_args {
  */
 vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
                          const struct tsm_tdi_info_args *a, cbor_item_t **out);
+
+/* TDI_BIND's RESULT fields (contract section 4): adds {dev, tdi, tvm, state,
+ * report_digest, mmio: [{first_page, pages, attributes, range_id}]} to map. The TDI must be
+ * bound (E_STATE otherwise). */
+vtsm_status tsm_tdi_put_binding(const struct tsm_tdi *t, cbor_item_t *map);
 
 /*
  * One TDI as STATUS (host_view) or a guest's LIST shows it:

@@ -128,6 +128,8 @@ static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
         VTSM_GUARD(vtsm_abi_put_bytes(kex, "transcript", kt->data, kt->len));
         VTSM_GUARD(vtsm_abi_put_bytes(kex, "signature", ks, ks_len));
     }
+    if (p->ide)
+        VTSM_GUARD(tsm_ide_put_status(p->ide, m));
     if (p->ev.have_meas) {
         const struct vtsm_spdm_meas *ms = &p->ev.meas;
         cbor_item_t *mm = vtsm_abi_map_new(), *blocks = NULL;
@@ -566,8 +568,6 @@ static vtsm_status put_status(struct tsm_pdev *p, cbor_item_t *d)
     }
     if (!p->claim.busy) {
         VTSM_GUARD(put_report(p, d));
-        if (p->ide)
-            VTSM_GUARD(tsm_ide_put_status(p->ide, d));
     } else {
         VTSM_GUARD(vtsm_abi_put_tstr(d, VTSM_ABI_K_DEV, p->name));
         VTSM_GUARD(vtsm_abi_put_uint(d, VTSM_ABI_K_ROOT_PORT, p->root_port));

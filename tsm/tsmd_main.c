@@ -79,14 +79,19 @@ static vtsm_status read_file(const char *path, struct vtsm_buf *out)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tsmd [--socket PATH] [--trust FILE|DIR]... [--doe-timeout-ms N]\n"
-            "            [--verbose] [--quiet]\n"
-            "  --socket PATH       Unix socket to serve (default: $VTSM_SOCKET, else\n"
-            "                      $XDG_RUNTIME_DIR/vtsm/tsmd.sock, else /tmp/vtsm-UID/tsmd.sock)\n"
-            "  --trust FILE|DIR    trusted roots: a PEM bundle or a directory of PEM files;\n"
-            "                      repeatable; replaces the embedded test roots\n"
-            "  --doe-timeout-ms N  how long a verb waits for one doe_response (default 30000)\n");
+    fprintf(
+        f, "usage: tsmd [--socket PATH] [--trust FILE|DIR]... [--root-port ID:STREAMS[:SLOTS]]...\n"
+           "            [--identity KEY.pem:CERT.pem] [--doe-timeout-ms N] [--verbose] [--quiet]\n"
+           "  --socket PATH       Unix socket to serve (default: $VTSM_SOCKET, else\n"
+           "                      $XDG_RUNTIME_DIR/vtsm/tsmd.sock, else /tmp/vtsm-UID/tsmd.sock)\n"
+           "  --trust FILE|DIR    trusted roots: a PEM bundle or a directory of PEM files;\n"
+           "                      repeatable; replaces the embedded test roots\n"
+           "  --root-port ID:STREAMS[:SLOTS]\n"
+           "                      a root port with its selective IDE streams and key slots\n"
+           "                      (default slots: 2 per stream); repeatable; default: 0:4:8 1:4:8\n"
+           "  --identity KEY:CERT the TSM's signing key and certificate (PEM) for guest evidence\n"
+           "                      tokens; default: the embedded test identity (pki/tsm)\n"
+           "  --doe-timeout-ms N  how long a verb waits for one doe_response (default 30000)\n");
 }
 
 int main(int argc, char **argv)
@@ -97,6 +102,8 @@ int main(int argc, char **argv)
                                              {"verbose", no_argument, 0, 'v'},
                                              {"quiet", no_argument, 0, 'q'},
                                              {"help", no_argument, 0, 'h'},
+                                             {"root-port", required_argument, 0, 'r'},
+                                             {"identity", required_argument, 0, 'i'},
                                              {0, 0, 0, 0}};
     struct tsm_config cfg = {.doe_timeout_ms = 30000};
     enum vtsm_log_level level = VTSM_LOG_WARN;

@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * End to end, IDE: real tsmd + tsm-devemu; the TSM programs both ends of every selective
+ * stream through IDE_KM inside the SPDM session and owns the root-port side itself.
+ *  - connect with IDE -> the link check passes both ways; refresh -> it passes with the
+ *    new key set and a frame under the old keys no longer verifies at the device;
+ *    reclaim -> streams freed and a new device takes them;
+ *  - nothing the host receives (ABI frames, DOE objects, link frames) holds a key or IV:
+ *    the device logs every key it accepted (--key-log) and none appears in the capture;
+ *  - a root port of 2 streams refuses a third device with the named error while the
+ *    first two keep working;
+ *  - device IDE_KM faults: each a clear error, partial programming rolled back, stream
+ *    freed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "e2e_host.h"
+#include "e2e_util.h"
+#include "vtsm_abi.h"
+#include "vtsm_link_frame.h"
+
+static const char *const *tsmd_args;
+
+static int setup(void **state)
+{
+    static struct e2e e;
+    if (e2e_setup(&e, tsmd_args) != 0)
+        return -1;
+    *state = &e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    return e2e_teardown(*state);
+}
+
+#define HAS(hay, needle)                                                                           \
+    do {                                                                                           \
+        if (!strstr((hay), (needle)))                                                              \
+            fail_msg("expected %s in:\n%s", (needle), (hay));                                      \
+    } while (0)
+
+static int cli(struct e2e *e, struct e2e_run *r, const char *verb, const char *dev, int port,
+               const char *a1, const char *a2)
+{
+    char doe[64];
+    const char *argv[] = {"--json", verb,           dev, "--doe", e2e_doe(doe, sizeof(doe), port),
+                          a1,       a1 ? a2 : NULL, NULL};
+    return e2e_host(e, r, argv);
+}
+
+static void assert_streams_used(struct e2e *e, unsigned rp, unsigned used)
+{
+    static struct e2e_run r;
+    const char *argv[] = {"--json", "status", NULL};
+    assert_int_equal(e2e_host(e, &r, argv), 0);
+    char want[96];
+    snprintf(want, sizeof(want), "{\"id\":%u,\"streams\":", rp);
+    char *at = strstr(r.out, want);
+    if (!at)
+        fail_msg("root port %u missing in %s", rp, r.out);
+    snprintf(want, sizeof(want), "\"streams_used\":%u,", used);
+    char *su = strstr(at, "\"streams_used\":");
+    if (!su || strncmp(su, want, strlen(want)) != 0)
+        fail_msg("root port %u: expected %s in %s", rp, want, at);
+}
+
+/* ---- failure cases first ---- */
+
+static void fault_case(void **state, const char *fault, const char *want_name,
+                       const char *want_detail)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    const char *args[] = {"--fault", fault, NULL};
+    int bad = e2e_devemu(e, args);
+    assert_true(bad > 0);
+    cli(e, &r, "connect", "bad0", bad, "--ide-streams", "1");
+    if (r.status != 1)
+        fail_msg("fault %s: expected exit 1, got %d: %s", fault, r.status, r.err);
+    HAS(r.err, want_name);
+    HAS(r.err, want_detail);
+    /* rolled back: the stream is free again and the device is unconnected */
+    assert_streams_used(e, 0, 0);
+    /* a good device takes the stream */
+    int good = e2e_devemu(e, NULL);
+    assert_true(good > 0);
+    if (cli(e, &r, "connect", "good0", good, "--ide-streams", "1") != 0)
+        fail_msg("good device: %s", r.err);
+    HAS(r.out, "\"stream_id\":0");
+    assert_streams_used(e, 0, 1);
+    assert_int_equal(cli(e, &r, "ide-check", "good0", good, NULL, NULL), 0);
+    HAS(r.out, "\"rp_to_device\":true");
+    HAS(r.out, "\"device_to_rp\":true");
+}
+
+static void test_fault_keyprog_nak(void **s)
+{
+    fault_case(s, "idekm-nak-keyprog", "peer_nak", "KP_ACK");
+}
+static void test_fault_wrong_stream(void **s)
+{
+    fault_case(s, "idekm-wrong-stream", "peer_malformed", "stream_id");
+}
+static void test_fault_wrong_keyset(void **s)
+{
+    fault_case(s, "idekm-wrong-keyset", "peer_malformed", "key_sub_stream");
+}
+static void test_fault_wrong_substream(void **s)
+{
+    fault_case(s, "idekm-wrong-substream", "peer_malformed", "key_sub_stream");
+}
+static void test_fault_no_go_ack(void **s)
+{
+    /* the device never answers: the host reports it could not complete the exchange */
+    fault_case(s, "idekm-no-go-ack", "doe_host", "K_SET_GO");
+}
+static void test_fault_replayed_ack(void **s)
+{
+    fault_case(s, "idekm-replay-ack", "peer_malformed", "KP_ACK");
+}
+
+static const char *const two_stream_port[] = {"--root-port", "0:2", NULL};
+
+static void test_exhaustion_third_device_refused(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    int pa = e2e_devemu(e, NULL), pb = e2e_devemu(e, NULL), pc = e2e_devemu(e, NULL);
+    assert_true(pa > 0 && pb > 0 && pc > 0);
+    if (cli(e, &r, "connect", "devA", pa, "--ide-streams", "1") != 0)
+        fail_msg("devA: %s", r.err);
+    if (cli(e, &r, "connect", "devB", pb, "--ide-streams", "1") != 0)
+        fail_msg("devB: %s", r.err);
+    assert_int_equal(cli(e, &r, "connect", "devC", pc, "--ide-streams", "1"), 1);
+    HAS(r.err, "no_stream");
+    HAS(r.err, "no IDE stream available on root port 0");
+    /* nothing else changed: C is unconnected, A and B keep working */
+    const char *st[] = {"--json", "status", "devC", NULL};
+    assert_int_equal(e2e_host(e, &r, st), 0);
+    HAS(r.out, "\"state\":\"unconnected\"");
+    assert_streams_used(e, 0, 2);
+    assert_int_equal(cli(e, &r, "ide-check", "devA", pa, NULL, NULL), 0);
+    assert_int_equal(cli(e, &r, "ide-check", "devB", pb, NULL, NULL), 0);
+    /* C connects without IDE (the session itself needs no stream) */
+    if (cli(e, &r, "connect", "devC", pc, NULL, NULL) != 0)
+        fail_msg("devC without IDE: %s", r.err);
+    /* reclaim A: its stream is freed and C can take it */
+    assert_int_equal(cli(e, &r, "reclaim", "devA", pa, NULL, NULL), 0);
+    assert_streams_used(e, 0, 1);
+    assert_int_equal(cli(e, &r, "reclaim", "devC", pc, NULL, NULL), 0);
+    if (cli(e, &r, "connect", "devC", pc, "--ide-streams", "1") != 0)
+        fail_msg("devC after A was reclaimed: %s", r.err);
+    assert_int_equal(cli(e, &r, "ide-check", "devC", pc, NULL, NULL), 0);
+}
+
+/* The device's key log: every key (hex, AES byte order) and IFV it accepted. */
+struct keylog {
+    uint8_t keys[64][32];
+    uint64_t ifvs[64];
+    int n;
+};
+
+static void read_keylog(const char *path, struct keylog *kl)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[256];
+    kl->n = 0;
+    while (fgets(line, sizeof(line), f) && kl->n < 64) {
+        char *k = strstr(line, " key "), *v = strstr(line, " ifv ");
+        assert_non_null(k);
+        assert_non_null(v);
+        char hex[65];
+        memcpy(hex, k + 5, 64);
+        hex[64] = '\0';
+        assert_int_equal(vtsm_unhex(kl->keys[kl->n], 32, hex), 32);
+        kl->ifvs[kl->n] = strtoull(v + 5, NULL, 16);
+        kl->n++;
+    }
+    fclose(f);
+}
+
+static void assert_no_key_material(const struct e2e_host *hh, const struct keylog *kl)
+{
+    for (int i = 0; i < kl->n; i++) {
+        uint8_t wire[32], le[8], be[8];
+        /* the key as AES bytes, and as IDE_KM carries it (DW7 first, each DW byte-swapped) */
+        for (int dw = 0; dw < 8; dw++)
+            for (int b = 0; b < 4; b++)
+                wire[dw * 4 + b] = kl->keys[i][(7 - dw) * 4 + (3 - b)];
+        for (int b = 0; b < 8; b++) {
+            le[b] = (uint8_t)(kl->ifvs[i] >> (8 * b));
+            be[7 - b] = le[b];
+        }
+        if (e2e_host_saw(hh, kl->keys[i], 32) || e2e_host_saw(hh, wire, 32))
+            fail_msg("key %d reached the host", i);
+        if (kl->ifvs[i] && (e2e_host_saw(hh, le, 8) || e2e_host_saw(hh, be, 8)))
+            fail_msg("IFV %d reached the host", i);
+    }
+}
+
+static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
+{
+    struct e2e *e = *state;
+    char keylog[128], s[32];
+    snprintf(keylog, sizeof(keylog), "%s/keys.log", e->dir);
+    const char *args[] = {"--key-log", keylog, NULL};
+    int port = e2e_devemu(e, args);
+    assert_true(port > 0);
+    struct e2e_host hh;
+    assert_int_equal(e2e_host_open(e, &hh), 0);
+    assert_int_equal(e2e_host_add_device(&hh, "ide0", port, 0), 0);
+
+    struct vtsm_host_connect_opts o = {.ide_streams = 2};
+    cbor_item_t *res = NULL;
+    if (vtsm_host_device_connect(hh.h, "ide0", &o, &res) != VTSM_OK)
+        fail_msg("connect: %s", vtsm_host_last_error(hh.h)->detail);
+    assert_string_equal(e2e_str(res, "ide.streams.0.state", s, sizeof(s)), "active");
+    assert_int_equal(e2e_uint(res, "ide.streams.1.stream_id"), 1);
+    cbor_decref(&res);
+
+    /* link check: both directions of both streams, key set 0 */
+    assert_int_equal(vtsm_host_ide_link_check(hh.h, "ide0", &res), VTSM_OK);
+    for (int i = 0; i < 2; i++) {
+        char p[64];
+        snprintf(p, sizeof(p), "streams.%d.rp_to_device", i);
+        assert_true(e2e_bool(res, p));
+        snprintf(p, sizeof(p), "streams.%d.device_to_rp", i);
+        assert_true(e2e_bool(res, p));
+        snprintf(p, sizeof(p), "streams.%d.key_set", i);
+        assert_int_equal(e2e_uint(res, p), 0);
+    }
+    cbor_decref(&res);
+    struct vtsm_buf old = {0};
+    assert_int_equal(vtsm_buf_set(&old, hh.last_link_req.data, hh.last_link_req.len), VTSM_OK);
+    struct vtsm_doe_tcp *old_tcp = hh.link_tcp;
+
+    /* refresh: the other key set goes live, the old one is stopped and wiped */
+    assert_int_equal(vtsm_host_ide_refresh(hh.h, "ide0", &res), VTSM_OK);
+    assert_int_equal(e2e_uint(res, "ide.streams.0.key_set"), 1);
+    assert_int_equal(e2e_uint(res, "ide.streams.0.refreshes"), 1);
+    cbor_decref(&res);
+    assert_int_equal(vtsm_host_ide_link_check(hh.h, "ide0", &res), VTSM_OK);
+    assert_true(e2e_bool(res, "streams.0.rp_to_device"));
+    assert_true(e2e_bool(res, "streams.0.device_to_rp"));
+    assert_int_equal(e2e_uint(res, "streams.0.key_set"), 1);
+    cbor_decref(&res);
+
+    /* the old keys no longer verify: the device refuses a frame sealed under set 0 */
+    uint8_t rsp[4096];
+    size_t rsp_len = sizeof(rsp);
+    assert_int_equal(vtsm_doe_tcp_link_fn(old_tcp, old.data, old.len, rsp, &rsp_len), 0);
+    struct vtsm_link_frame f;
+    assert_int_equal(vtsm_link_frame_decode(rsp, rsp_len, &f), VTSM_OK);
+    assert_int_equal(f.kind, VTSM_LINK_KIND_FAILURE);
+    vtsm_buf_free(&old);
+
+    /* nothing the host saw holds a key or an IFV */
+    struct keylog kl;
+    read_keylog(keylog, &kl);
+    assert_int_equal(kl.n, 2 * 2 * 6); /* 2 streams x 2 key sets x 6 sub-streams/directions */
+    assert_no_key_material(&hh, &kl);
+
+    /* reclaim frees both streams; a new device takes them */
+    assert_int_equal(vtsm_host_device_reclaim(hh.h, "ide0", &res), VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(vtsm_host_status(hh.h, NULL, &res), VTSM_OK);
+    assert_int_equal(e2e_uint(res, "root_ports.0.streams_used"), 0);
+    assert_int_equal(e2e_uint(res, "root_ports.0.key_slots_used"), 0);
+    cbor_decref(&res);
+    int port2 = e2e_devemu(e, NULL);
+    assert_true(port2 > 0);
+    assert_int_equal(e2e_host_add_device(&hh, "ide1", port2, 0), 0);
+    o.ide_streams = 2;
+    if (vtsm_host_device_connect(hh.h, "ide1", &o, &res) != VTSM_OK)
+        fail_msg("new device: %s", vtsm_host_last_error(hh.h)->detail);
+    assert_int_equal(e2e_uint(res, "ide.streams.0.stream_id"), 0);
+    cbor_decref(&res);
+    e2e_host_close(&hh);
+}
+
+static void test_ide_only_device(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    const char *args[] = {"--no-tdisp", NULL};
+    int port = e2e_devemu(e, args);
+    assert_true(port > 0);
+    /* a TEE-IO connect needs TDISP */
+    assert_int_equal(cli(e, &r, "connect", "ideonly", port, "--ide-streams", "1"), 1);
+    HAS(r.err, "peer_caps");
+    HAS(r.err, "not TEE-IO");
+    assert_streams_used(e, 0, 0);
+    /* IDE does not require TDISP */
+    const char *argv[] = {"--json",        "connect", "ideonly",    "--doe", NULL,
+                          "--ide-streams", "1",       "--ide-only", NULL};
+    char doe[64];
+    argv[4] = e2e_doe(doe, sizeof(doe), port);
+    if (e2e_host(e, &r, argv) != 0)
+        fail_msg("ide-only connect: %s", r.err);
+    assert_int_equal(cli(e, &r, "ide-check", "ideonly", port, NULL, NULL), 0);
+    /* and its TDIs cannot be bound */
+    const char *tvm[] = {"tvm-create", "--guest-key",
+                         "04"
+                         "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+                         "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5",
+                         NULL};
+    if (e2e_host(e, &r, tvm) != 0)
+        fail_msg("tvm-create: %s", r.err);
+    const char *bind[] = {"bind", "ideonly", "0", "1", "--doe", doe, NULL};
+    assert_int_equal(e2e_host(e, &r, bind), 1);
+    HAS(r.err, "TDI.9");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    if (argc > 1 && strcmp(argv[1], "test_exhaustion_third_device_refused") == 0)
+        tsmd_args = two_stream_port;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fault_keyprog_nak, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fault_wrong_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fault_wrong_keyset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fault_wrong_substream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fault_no_go_ack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fault_replayed_ack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exhaustion_third_device_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_check_refresh_reclaim_no_key_leak, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ide_only_device, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("e2e_ide", tests, NULL, NULL);
+}
