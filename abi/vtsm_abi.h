@@ -65,10 +65,10 @@ enum vtsm_abi_op {
     VTSM_ABI_OP_IDE_REFRESH = 0x15,    /* host: switch a device's IDE streams to fresh keys */
     VTSM_ABI_OP_IDE_LINK_CHECK = 0x16, /* host: prove both link ends hold matching keys */
     VTSM_ABI_OP_DOE_RESPONSE = 0x20,
-    VTSM_ABI_OP_TVM_CREATE = 0x30,  /* host: register a TVM with its guest's public key */
-    VTSM_ABI_OP_TVM_DESTROY = 0x31, /* host */
-    VTSM_ABI_OP_TDI_BIND = 0x32,    /* host: LOCK_INTERFACE, TDI owned by a TVM */
-    VTSM_ABI_OP_TDI_UNBIND = 0x33,  /* host: STOP_INTERFACE, ownership dropped */
+    VTSM_ABI_OP_TVM_CREATE = 0x30,    /* host: register a TVM with its guest's public key */
+    VTSM_ABI_OP_TVM_DESTROY = 0x31,   /* host */
+    VTSM_ABI_OP_TDI_BIND = 0x32,      /* host: LOCK_INTERFACE, TDI owned by a TVM */
+    VTSM_ABI_OP_TDI_UNBIND = 0x33,    /* host: STOP_INTERFACE, ownership dropped */
     VTSM_ABI_OP_GUEST_REQUEST = 0x40, /* host (relaying) or guest: a signed guest request */
     /* TSM -> client */
     VTSM_ABI_OP_RESULT = 0x80,
@@ -76,7 +76,7 @@ enum vtsm_abi_op {
     VTSM_ABI_OP_DOE_PENDING = 0x82,
 };
 
-/* Reserved ranges (later issues): host TVM/TDI verbs, guest verbs. */
+/* Opcode ranges: host TVM/TDI verbs, guest requests (docs/abi.md section 6). */
 #define VTSM_ABI_OP_HOST_TDI_FIRST 0x30u
 #define VTSM_ABI_OP_HOST_TDI_LAST  0x3Fu
 #define VTSM_ABI_OP_GUEST_FIRST    0x40u
@@ -84,6 +84,8 @@ enum vtsm_abi_op {
 
 /* "DEVICE_CONNECT" etc.; NULL if op is not a defined opcode. */
 const char *vtsm_abi_op_name(uint64_t op);
+/* "LIST" / "INFO" / "ACCEPT" / "REJECT"; NULL if gop is not a defined guest operation. */
+const char *vtsm_abi_gop_name(uint64_t gop);
 /* "host" / "guest"; NULL for anything else. */
 const char *vtsm_abi_role_name(enum vtsm_abi_role role);
 /* "host" -> VTSM_ABI_ROLE_HOST ...; VTSM_ABI_ROLE_NONE if unknown. */
@@ -114,19 +116,20 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_OBJECT          "object"
 #define VTSM_ABI_K_ERROR           "error"
 #define VTSM_ABI_K_DEVICES         "devices"
-#define VTSM_ABI_K_REQUEST_OP      "request_op" /* ERROR: opcode of the refused request */
+#define VTSM_ABI_K_REQUEST_OP      "request_op"  /* ERROR: opcode of the refused request */
 #define VTSM_ABI_K_IDE_STREAMS     "ide_streams" /* DEVICE_CONNECT: selective streams, 0 = IDE off */
 #define VTSM_ABI_K_IDE_ONLY        "ide_only"    /* DEVICE_CONNECT: device need not be TEE-IO */
 #define VTSM_ABI_K_CHANNEL         "channel"     /* DOE_PENDING: "link" for simulated-link TLPs */
 #define VTSM_ABI_K_TVM             "tvm"
 #define VTSM_ABI_K_TDI             "tdi"
-#define VTSM_ABI_K_GUEST_KEY       "guest_key"   /* TVM_CREATE: SEC1 uncompressed P-256 point */
-#define VTSM_ABI_K_LOCK_FLAGS      "lock_flags"  /* TDI_BIND: TDISP LOCK_INTERFACE flags */
-#define VTSM_ABI_K_BODY            "body"        /* GUEST_REQUEST: CBOR-encoded inner request */
-#define VTSM_ABI_K_SIG             "sig"         /* GUEST_REQUEST: guest signature over body */
-#define VTSM_ABI_K_GOP             "gop"         /* guest body: guest operation */
+#define VTSM_ABI_K_GUEST_KEY       "guest_key"  /* TVM_CREATE: SEC1 uncompressed P-256 point */
+#define VTSM_ABI_K_LOCK_FLAGS      "lock_flags" /* TDI_BIND: TDISP LOCK_INTERFACE flags */
+#define VTSM_ABI_K_BODY            "body"       /* GUEST_REQUEST: CBOR-encoded inner request */
+#define VTSM_ABI_K_SIG             "sig"        /* GUEST_REQUEST: guest signature over body */
+#define VTSM_ABI_K_GOP             "gop"        /* guest body: guest operation */
 #define VTSM_ABI_K_NONCE           "nonce"
 #define VTSM_ABI_K_REASON          "reason"
+#define VTSM_ABI_K_FORCE           "force" /* DEVICE_RECLAIM: unbind bound TDIs first */
 
 /* Guest operations carried in a GUEST_REQUEST body ("gop"). */
 enum vtsm_abi_gop {
@@ -140,6 +143,14 @@ enum vtsm_abi_gop {
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u
 
+/* DOE_PENDING "channel" value of the simulated link (absent = the device's DOE mailbox). */
+#define VTSM_ABI_CHANNEL_LINK     "link"
+#define VTSM_ABI_IDE_STREAMS_MAX  8u  /* DEVICE_CONNECT ide_streams: 0..8 */
+#define VTSM_ABI_GUEST_KEY_SIZE   65u /* TVM_CREATE guest_key: 0x04 || X || Y (P-256) */
+#define VTSM_ABI_GUEST_SIG_SIZE   64u /* GUEST_REQUEST sig: raw r || s */
+#define VTSM_ABI_GUEST_NONCE_SIZE 32u /* guest body nonce */
+#define VTSM_ABI_TVM_NAME_MAX     64u /* TVM_CREATE name: bytes of UTF-8 */
+
 /*
  * Keys each request may carry besides "op" and "id" (NULL-terminated, for
  * vtsm_abi_check_keys). Indexed views of the tables in docs/abi.md.
@@ -151,6 +162,16 @@ extern const char *const vtsm_abi_keys_device_connect[];
 extern const char *const vtsm_abi_keys_device_reclaim[];
 extern const char *const vtsm_abi_keys_status[];
 extern const char *const vtsm_abi_keys_doe_response[];
+extern const char *const vtsm_abi_keys_ide_refresh[];
+extern const char *const vtsm_abi_keys_ide_link_check[];
+extern const char *const vtsm_abi_keys_tvm_create[];
+extern const char *const vtsm_abi_keys_tvm_destroy[];
+extern const char *const vtsm_abi_keys_tdi_bind[];
+extern const char *const vtsm_abi_keys_tdi_unbind[];
+extern const char *const vtsm_abi_keys_guest_request[];
+/* Keys of the CBOR map inside GUEST_REQUEST "body"; check it with vtsm_abi_check_keys_in()
+ * since the body has no "op" / "id" of its own. */
+extern const char *const vtsm_abi_keys_guest_body[];
 
 /* ---- framing ---- */
 
@@ -293,6 +314,10 @@ vtsm_status vtsm_abi_get_id(const cbor_item_t *map, uint64_t *id);
  * is taken from the map's "op"; "message" if it has none).
  */
 vtsm_status vtsm_abi_check_keys(const cbor_item_t *map, const char *const allowed[]);
+/* The same for a map that is not a message (e.g. the guest request body): only the keys
+ * in allowed, "op" and "id" included; the detail says "unknown key 'x' for <what>". */
+vtsm_status vtsm_abi_check_keys_in(const cbor_item_t *map, const char *const allowed[],
+                                   const char *what);
 
 /* Device names: 1..64 characters from [A-Za-z0-9:._-]. E_ABI_ARG naming the rule. */
 vtsm_status vtsm_abi_check_dev(const char *dev);

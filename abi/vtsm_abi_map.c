@@ -31,14 +31,44 @@ const char *vtsm_abi_op_name(uint64_t op)
         return "DEVICE_RECLAIM";
     case VTSM_ABI_OP_STATUS:
         return "STATUS";
+    case VTSM_ABI_OP_IDE_REFRESH:
+        return "IDE_REFRESH";
+    case VTSM_ABI_OP_IDE_LINK_CHECK:
+        return "IDE_LINK_CHECK";
     case VTSM_ABI_OP_DOE_RESPONSE:
         return "DOE_RESPONSE";
+    case VTSM_ABI_OP_TVM_CREATE:
+        return "TVM_CREATE";
+    case VTSM_ABI_OP_TVM_DESTROY:
+        return "TVM_DESTROY";
+    case VTSM_ABI_OP_TDI_BIND:
+        return "TDI_BIND";
+    case VTSM_ABI_OP_TDI_UNBIND:
+        return "TDI_UNBIND";
+    case VTSM_ABI_OP_GUEST_REQUEST:
+        return "GUEST_REQUEST";
     case VTSM_ABI_OP_RESULT:
         return "RESULT";
     case VTSM_ABI_OP_ERROR:
         return "ERROR";
     case VTSM_ABI_OP_DOE_PENDING:
         return "DOE_PENDING";
+    default:
+        return NULL;
+    }
+}
+
+const char *vtsm_abi_gop_name(uint64_t gop)
+{
+    switch (gop) {
+    case VTSM_ABI_GOP_LIST:
+        return "LIST";
+    case VTSM_ABI_GOP_INFO:
+        return "INFO";
+    case VTSM_ABI_GOP_ACCEPT:
+        return "ACCEPT";
+    case VTSM_ABI_GOP_REJECT:
+        return "REJECT";
     default:
         return NULL;
     }
@@ -71,10 +101,20 @@ const char *const vtsm_abi_keys_hello[] = {"versions", "role", "client", NULL};
 const char *const vtsm_abi_keys_device_add[] = {"dev", "root_port", NULL};
 const char *const vtsm_abi_keys_device_remove[] = {"dev", NULL};
 const char *const vtsm_abi_keys_device_connect[] = {
-    "dev", "slot", "allow_untrusted", "min_version", "max_version", "asym", "hash", NULL};
-const char *const vtsm_abi_keys_device_reclaim[] = {"dev", NULL};
+    "dev",  "slot", "allow_untrusted", "min_version", "max_version",
+    "asym", "hash", "ide_streams",     "ide_only",    NULL};
+const char *const vtsm_abi_keys_device_reclaim[] = {"dev", "force", NULL};
 const char *const vtsm_abi_keys_status[] = {"dev", NULL};
 const char *const vtsm_abi_keys_doe_response[] = {"dev", "seq", "object", "error", NULL};
+const char *const vtsm_abi_keys_ide_refresh[] = {"dev", NULL};
+const char *const vtsm_abi_keys_ide_link_check[] = {"dev", NULL};
+const char *const vtsm_abi_keys_tvm_create[] = {"name", "guest_key", NULL};
+const char *const vtsm_abi_keys_tvm_destroy[] = {"tvm", NULL};
+const char *const vtsm_abi_keys_tdi_bind[] = {"dev", "tdi", "tvm", "lock_flags", NULL};
+const char *const vtsm_abi_keys_tdi_unbind[] = {"dev", "tdi", NULL};
+const char *const vtsm_abi_keys_guest_request[] = {"tvm", "body", "sig", NULL};
+const char *const vtsm_abi_keys_guest_body[] = {"gop", "tvm",   "seq",    "dev",
+                                                "tdi", "nonce", "reason", NULL};
 
 /* ---- builders ---- */
 
@@ -393,9 +433,13 @@ vtsm_status vtsm_abi_get_id(const cbor_item_t *map, uint64_t *id)
     return vtsm_abi_get_uint(map, VTSM_ABI_K_ID, id);
 }
 
-vtsm_status vtsm_abi_check_keys(const cbor_item_t *map, const char *const allowed[])
+/* The schema check behind both forms: envelope allows "op" and "id" besides allowed;
+ * what names the map in the detail (NULL: the op name of the message). */
+static vtsm_status check_keys(const cbor_item_t *map, const char *const allowed[], bool envelope,
+                              const char *what)
 {
-    VTSM_ENSURE(map && cbor_isa_map(map), VTSM_E_ABI_ARG, "message is not a map");
+    VTSM_ENSURE(map && cbor_isa_map(map), VTSM_E_ABI_ARG, "%s is not a map",
+                what ? what : "message");
     size_t n = cbor_map_size(map);
     struct cbor_pair *h = cbor_map_handle(map);
     for (size_t i = 0; i < n; i++) {
@@ -404,20 +448,35 @@ vtsm_status vtsm_abi_check_keys(const cbor_item_t *map, const char *const allowe
             return vtsm_fail(VTSM_E_ABI_ARG, "map key is not a text string");
         size_t klen = cbor_string_length(k);
         const char *ks = klen ? (const char *)cbor_string_handle(k) : "";
-        bool ok =
-            (klen == 2 && memcmp(ks, "op", 2) == 0) || (klen == 2 && memcmp(ks, "id", 2) == 0);
+        bool ok = envelope && klen == 2 && (memcmp(ks, "op", 2) == 0 || memcmp(ks, "id", 2) == 0);
         for (size_t j = 0; !ok && allowed && allowed[j]; j++)
             ok = strlen(allowed[j]) == klen && memcmp(allowed[j], ks, klen) == 0;
         if (!ok) {
-            const cbor_item_t *opv = vtsm_abi_find(map, VTSM_ABI_K_OP);
-            const char *what = NULL;
-            if (opv && cbor_isa_uint(opv))
-                what = vtsm_abi_op_name(cbor_get_int(opv));
-            return vtsm_fail(VTSM_E_ABI_ARG, "unknown key '%.*s' for %s",
-                             klen > 64 ? 64 : (int)klen, ks, what ? what : "message");
+            if (!what) {
+                const cbor_item_t *opv = vtsm_abi_find(map, VTSM_ABI_K_OP);
+                if (opv && cbor_isa_uint(opv))
+                    what = vtsm_abi_op_name(cbor_get_int(opv));
+            }
+            /* show at most 64 bytes, cut on a UTF-8 boundary: the detail travels as tstr */
+            size_t shown = klen > 64 ? 64 : klen;
+            while (shown < klen && shown > 0 && ((uint8_t)ks[shown] & 0xc0) == 0x80)
+                shown--;
+            return vtsm_fail(VTSM_E_ABI_ARG, "unknown key '%.*s' for %s", (int)shown, ks,
+                             what ? what : "message");
         }
     }
     return VTSM_OK;
+}
+
+vtsm_status vtsm_abi_check_keys(const cbor_item_t *map, const char *const allowed[])
+{
+    return check_keys(map, allowed, true, NULL);
+}
+
+vtsm_status vtsm_abi_check_keys_in(const cbor_item_t *map, const char *const allowed[],
+                                   const char *what)
+{
+    return check_keys(map, allowed, false, what ? what : "map");
 }
 
 vtsm_status vtsm_abi_check_dev(const char *dev)

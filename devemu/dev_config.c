@@ -18,12 +18,27 @@ static const char *const fault_names[VTSM_DEV_FAULT_COUNT_] = {
     [VTSM_DEV_FAULT_REPLAY] = "replay",
     [VTSM_DEV_FAULT_TAMPER] = "tamper",
     [VTSM_DEV_FAULT_NOT_READY] = "not-ready",
+    [VTSM_DEV_FAULT_IDEKM_NAK_KEYPROG] = "idekm-nak-keyprog",
+    [VTSM_DEV_FAULT_IDEKM_WRONG_STREAM] = "idekm-wrong-stream",
+    [VTSM_DEV_FAULT_IDEKM_WRONG_KEYSET] = "idekm-wrong-keyset",
+    [VTSM_DEV_FAULT_IDEKM_WRONG_SUBSTREAM] = "idekm-wrong-substream",
+    [VTSM_DEV_FAULT_IDEKM_NO_GO_ACK] = "idekm-no-go-ack",
+    [VTSM_DEV_FAULT_IDEKM_REPLAY_ACK] = "idekm-replay-ack",
+    [VTSM_DEV_FAULT_TDISP_BAD_NONCE] = "tdisp-bad-nonce",
+    [VTSM_DEV_FAULT_TDISP_OVERLAP_MMIO] = "tdisp-overlap-mmio",
+    [VTSM_DEV_FAULT_TDISP_UNALIGNED_MMIO] = "tdisp-unaligned-mmio",
+    [VTSM_DEV_FAULT_TDISP_REPORT_LENGTH] = "tdisp-report-length-change",
+    [VTSM_DEV_FAULT_TDISP_STATE_DRIFT] = "tdisp-state-drift",
+    [VTSM_DEV_FAULT_TDISP_ERROR_STATE] = "tdisp-error-state",
 };
+/* The mask (and config_check's shift) has room for every fault. */
+_Static_assert(VTSM_DEV_FAULT_COUNT_ < 32, "vtsm_dev_config.faults is a 32-bit mask");
 
 const char *vtsm_dev_fault_name(enum vtsm_dev_fault f)
 {
     if ((unsigned)f >= VTSM_DEV_FAULT_COUNT_)
         return NULL;
+    /* NULL for a fault added to the enum without a name. */
     return fault_names[f];
 }
 
@@ -31,7 +46,7 @@ vtsm_status vtsm_dev_fault_parse(const char *name, enum vtsm_dev_fault *out)
 {
     VTSM_ENSURE(name && out, VTSM_E_INVAL, "fault name missing");
     for (unsigned i = 0; i < VTSM_DEV_FAULT_COUNT_; i++) {
-        if (strcmp(name, fault_names[i]) == 0) {
+        if (fault_names[i] && strcmp(name, fault_names[i]) == 0) {
             *out = (enum vtsm_dev_fault)i;
             return VTSM_OK;
         }
@@ -76,5 +91,9 @@ void vtsm_dev_config_default(struct vtsm_dev_config *c)
     c->data_transfer_size = 4096;
     c->max_spdm_msg_size = 4096;
     c->num_tdis = 4;
+    c->tdisp = true;
+    c->ide_streams = 4;
+    c->key_log = NULL;
+    c->key_log_ctx = NULL;
     c->faults = 0;
 }

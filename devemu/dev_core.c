@@ -290,6 +290,11 @@ static vtsm_status dispatch(struct vtsm_dev *d, struct dev_req *q, size_t *out_l
                  q->sess ? " (secured)" : "", d->msg[1], w.len);
         return VTSM_OK;
     }
+    /* A responder that must not answer (a fault) leaves nothing to send. */
+    if (q->drop || eff->drop) {
+        VTSM_INFO("request 0x%02x dropped unanswered: %s", eff->code, vtsm_err_detail());
+        return st;
+    }
     /* RESPOND_IF_READY that ran the parked request reports that request's refusal. */
     if (eff != q && !eff->err_code && q->err_code)
         eff = q;
@@ -391,14 +396,18 @@ static vtsm_status handle_secured(struct vtsm_dev *d, const uint8_t *p, size_t n
     s->requests++;
     if (dev_fault(d, VTSM_DEV_FAULT_REPLAY) && s->requests == 2 && s->last_rsp.len) {
         VTSM_INFO("replay fault: resending the previous secured response");
+        OPENSSL_cleanse(d->plain, app_len);
         return vtsm_buf_set(rsp, s->last_rsp.data, s->last_rsp.len);
     }
 
     struct dev_req q = {.msg = d->plain, .len = app_len, .sess = s};
     size_t len;
-    VTSM_GUARD(dispatch(d, &q, &len));
+    st = dispatch(d, &q, &len);
+    /* The request is consumed (a KEY_PROG carried key bytes): wipe it before d->plain
+     * receives the sealed response. */
+    OPENSSL_cleanse(d->plain, app_len);
+    VTSM_GUARD(st);
 
-    /* The request is consumed: d->plain now receives the sealed response. */
     uint32_t out_sid = sid;
     if (dev_fault(d, VTSM_DEV_FAULT_WRONG_SESSION_ID))
         out_sid ^= 0x00010000u; /* another RspSessionID */
@@ -496,6 +505,10 @@ static vtsm_status config_check(const struct vtsm_dev_config *c)
     /* Without CHUNK_CAP, MaxSPDMmsgSize equals DataTransferSize (DSP0274 CAPABILITIES). */
     VTSM_ENSURE(c->max_spdm_msg_size == c->data_transfer_size, VTSM_E_CONFIG,
                 "max_spdm_msg_size must equal data_transfer_size (no CHUNK_CAP)");
+    VTSM_ENSURE(c->num_tdis <= VTSM_DEV_MAX_TDIS, VTSM_E_CONFIG, "num_tdis %u > %d", c->num_tdis,
+                VTSM_DEV_MAX_TDIS);
+    VTSM_ENSURE(c->ide_streams <= VTSM_DEV_MAX_IDE, VTSM_E_CONFIG, "ide_streams %u > %d",
+                c->ide_streams, VTSM_DEV_MAX_IDE);
     VTSM_ENSURE(!(c->faults & ~((1u << VTSM_DEV_FAULT_COUNT_) - 1)), VTSM_E_CONFIG,
                 "unknown fault bits 0x%x", c->faults);
     return VTSM_OK;
@@ -521,6 +534,8 @@ vtsm_status vtsm_dev_new(const struct vtsm_dev_config *c, struct vtsm_dev **out)
     d->plain = malloc(DEV_MSG_MAX + VTSM_SECMSG_OVERHEAD + 64);
     VTSM_ENSURE_GOTO(d->msg && d->plain, VTSM_E_NOMEM, "device buffers");
     VTSM_GUARD_GOTO(dev_slots_load(d, c));
+    VTSM_GUARD_GOTO(dev_ide_init(d));
+    VTSM_GUARD_GOTO(dev_tdi_init(d));
     d->next_rsp_session_id = 0xFFFF;
     d->next_token = 1;
     *out = d;
@@ -542,6 +557,8 @@ void vtsm_dev_free(struct vtsm_dev *d)
     vtsm_buf_wipe(&d->conn.l1l2);
     vtsm_buf_wipe(&d->pending.req);
     dev_slots_free(d);
+    dev_ide_free(d);
+    dev_tdi_free(d);
     if (d->msg) {
         OPENSSL_cleanse(d->msg, DEV_MSG_MAX);
         free(d->msg);

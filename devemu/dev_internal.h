@@ -20,9 +20,11 @@
 #include "vtsm_buf.h"
 #include "vtsm_crypto.h"
 #include "vtsm_devemu.h"
+#include "vtsm_idekm.h"
 #include "vtsm_spdm_crypto.h"
 #include "vtsm_spdm_defs.h"
 #include "vtsm_status.h"
+#include "vtsm_tdisp.h"
 
 /* Largest SPDM message the device builds or accepts (a whole certificate chain portion,
  * a measurement record); requests above it are refused before parsing. */
@@ -103,6 +105,47 @@ struct dev_session {
     unsigned requests;        /* requests received inside the session (replay fault) */
     struct vtsm_buf last_rsp; /* last secured DOE object sent in this session */
     bool terminate;           /* wipe after this response (END_SESSION, DecryptError) */
+    /* IDE_KM faults count per session, so every connect meets them again. */
+    unsigned key_progs;                              /* KEY_PROG requests seen (idekm-replay-ack) */
+    uint8_t first_kp_ack[VTSM_IDEKM_SHORT_MSG_SIZE]; /* the first KP_ACK sent */
+    bool have_first_kp_ack;
+    uint8_t nak_sent[VTSM_DEV_MAX_IDE / 8]; /* streams whose first KEY_PROG was NAKed */
+};
+
+/* ---- IDE (dev_ide.c, rsp_idekm.c, dev_link.c) ---- */
+
+#define DEV_IDE_KEY_SETS   2
+#define DEV_IDE_SUBSTREAMS 3 /* PR, NPR, CPL */
+#define DEV_IDE_DIRS       2 /* RX, TX (the device's own receive / transmit side) */
+#define DEV_IDE_RX         0
+#define DEV_IDE_TX         1
+#define DEV_IDE_NONE       0xFF
+
+/* One key of one stream / key set / sub-stream / direction, as KEY_PROG delivered it. */
+struct dev_ide_slot {
+    bool programmed;
+    struct vtsm_idekm_key key;
+    /* RX: the lowest invocation count the link still accepts (replays refused);
+     * TX: the next invocation count the device uses. Both restart at 0 with KEY_PROG. */
+    uint64_t counter;
+};
+
+/* One selective IDE stream; its stream ID is its index (0 .. cfg.ide_streams - 1). */
+struct dev_ide_stream {
+    struct dev_ide_slot slot[DEV_IDE_KEY_SETS][DEV_IDE_SUBSTREAMS][DEV_IDE_DIRS];
+    uint8_t live[DEV_IDE_SUBSTREAMS][DEV_IDE_DIRS]; /* key set after K_SET_GO, or NONE */
+};
+
+/* ---- TDIs (dev_tdi.c, rsp_tdisp.c) ---- */
+
+struct dev_tdi {
+    uint8_t state; /* VTSM_TDI_*; written only by dev_tdi_set_state() */
+    uint8_t nonce[VTSM_TDISP_NONCE_SIZE];
+    bool nonce_valid; /* the LOCK nonce, until START (or STOP) consumes it */
+    uint16_t lock_flags;
+    uint8_t default_stream_id;
+    uint64_t mmio_offset;
+    struct vtsm_buf report; /* the interface report, built at LOCK */
 };
 
 /* A request answered with ResponseNotReady, kept for RESPOND_IF_READY. */
@@ -123,8 +166,10 @@ struct vtsm_dev {
     struct dev_pending pending;
     uint16_t next_rsp_session_id;
     uint8_t next_token;
-    uint8_t *msg;   /* SPDM response under construction (DEV_MSG_MAX) */
-    uint8_t *plain; /* decrypted secured request (DEV_MSG_MAX) */
+    struct dev_ide_stream *ide; /* cfg.ide_streams entries (NULL for 0) */
+    struct dev_tdi *tdis;       /* cfg.num_tdis entries (NULL for 0) */
+    uint8_t *msg;               /* SPDM response under construction (DEV_MSG_MAX) */
+    uint8_t *plain;             /* decrypted secured request (DEV_MSG_MAX) */
 };
 
 /* One SPDM request being answered. */
@@ -142,6 +187,9 @@ struct dev_req {
     uint8_t err_ext[4];
     size_t err_ext_len;
     uint8_t err_version; /* 0: the core picks (negotiated version, else 0x10) */
+    /* Set by a responder that must not answer at all (a fault): the core sends nothing
+     * and vtsm_dev_handle() returns the responder's error status. */
+    bool drop;
 };
 
 typedef vtsm_status (*dev_rsp_fn)(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
@@ -198,6 +246,35 @@ vtsm_status dev_meas_block(const struct vtsm_dev *d, size_t i, bool raw_requeste
                            struct vtsm_wr *w);
 /* MeasurementSummaryHash of type (1 = TCB, 0xFF = all) with the base hash into out. */
 vtsm_status dev_meas_summary(const struct vtsm_dev *d, uint8_t type, uint8_t *out);
+
+/* PCI-SIG protocol responders (rsp_idekm.c, rsp_tdisp.c): payload/len is the
+ * vendor-defined request payload from the protocol ID on; the response payload (from the
+ * protocol ID on) goes to w. Refusals at the SPDM level go through dev_refuse(). */
+vtsm_status dev_rsp_idekm(struct vtsm_dev *d, struct dev_req *q, const uint8_t *payload, size_t len,
+                          struct vtsm_wr *w);
+vtsm_status dev_rsp_tdisp(struct vtsm_dev *d, struct dev_req *q, const uint8_t *payload, size_t len,
+                          struct vtsm_wr *w);
+
+/* IDE state (dev_ide.c). */
+vtsm_status dev_ide_init(struct vtsm_dev *d);
+void dev_ide_free(struct vtsm_dev *d);
+/* Wipe one key slot (K_SET_STOP, KEY_PROG replacing it). */
+void dev_ide_slot_wipe(struct dev_ide_slot *s);
+/* The QUERY_RESP contents for port 0 (sel points to n_sel blocks the caller provides). */
+vtsm_status dev_ide_query(const struct vtsm_dev *d, struct vtsm_idekm_query_resp *r,
+                          struct vtsm_idekm_sel_block *sel, unsigned n_sel);
+
+/* TDIs (dev_tdi.c). */
+vtsm_status dev_tdi_init(struct vtsm_dev *d);
+void dev_tdi_free(struct vtsm_dev *d);
+/* The one writer of a TDI's state: refuses (E_STATE, naming the rule) any move not in the
+ * TDISP transition table. */
+vtsm_status dev_tdi_set_state(struct dev_tdi *t, uint8_t to, const char *why);
+/* Build TDI i's interface report from its lock parameters (faults applied). */
+vtsm_status dev_tdi_build_report(const struct vtsm_dev *d, unsigned i, struct dev_tdi *t);
+/* The largest MMIO_REPORTING_OFFSET TDI i's ranges can take without passing 2^64. */
+uint64_t dev_tdi_max_mmio_offset(unsigned i);
+const char *dev_tdi_state_name(uint8_t state);
 
 /* Certificate slots (dev_pki.c). */
 vtsm_status dev_slots_load(struct vtsm_dev *d, const struct vtsm_dev_config *c);

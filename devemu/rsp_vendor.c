@@ -13,31 +13,32 @@
 #include "dev_internal.h"
 #include "vtsm_guard.h"
 
-/*
- * A PCI-SIG protocol responder: payload/len is the request payload from the protocol ID
- * on; it writes the response payload (from the protocol ID on) into w. Refusals go
- * through dev_refuse() like any responder.
- */
-typedef vtsm_status (*dev_pci_proto_fn)(struct vtsm_dev *d, struct dev_req *q,
-                                        const uint8_t *payload, size_t len, struct vtsm_wr *w);
-
 struct dev_pci_proto {
     uint8_t protocol_id;
     bool session_required;
-    dev_pci_proto_fn fn;
+    vtsm_status (*fn)(struct vtsm_dev *d, struct dev_req *q, const uint8_t *payload, size_t len,
+                      struct vtsm_wr *w);
     const char *name;
 };
 
-/* IDE_KM (PCI_PROTOCOL_ID_IDE_KM) and TDISP (PCI_PROTOCOL_ID_TDISP) plug in here. */
+/* The PCI-SIG protocols the device speaks. Both carry keys or TDI state, so both need
+ * the secure session (PCIe 6.x: IDE_KM and TDISP messages are secured SPDM messages). */
 static const struct dev_pci_proto pci_protocols[] = {
-    {0, false, NULL, NULL}, /* sentinel: the table is empty so far */
+    {PCI_PROTOCOL_ID_IDE_KM, true, dev_rsp_idekm, "IDE_KM"},
+    {PCI_PROTOCOL_ID_TDISP, true, dev_rsp_tdisp, "TDISP"},
 };
 
-static const struct dev_pci_proto *pci_proto_find(uint8_t id)
+/* An IDE-only device (cfg.tdisp false) does not speak TDISP at all. */
+static const struct dev_pci_proto *pci_proto_find(const struct vtsm_dev *d, uint8_t id)
 {
-    for (size_t i = 0; i < VTSM_ARRAY_SIZE(pci_protocols); i++)
-        if (pci_protocols[i].fn && pci_protocols[i].protocol_id == id)
-            return &pci_protocols[i];
+    for (size_t i = 0; i < VTSM_ARRAY_SIZE(pci_protocols); i++) {
+        const struct dev_pci_proto *p = &pci_protocols[i];
+        if (p->protocol_id != id)
+            continue;
+        if (id == PCI_PROTOCOL_ID_TDISP && !d->cfg.tdisp)
+            return NULL;
+        return p;
+    }
     return NULL;
 }
 
@@ -64,13 +65,16 @@ vtsm_status dev_rsp_vendor(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr
     if (req_len < 1)
         return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
                           "PCI-SIG vendor-defined payload without a protocol ID");
-    const struct dev_pci_proto *p = pci_proto_find(payload[0]);
+    const struct dev_pci_proto *p = pci_proto_find(d, payload[0]);
     if (!p)
         return dev_refuse(q, SPDM_ERR_UNSUPPORTED_REQUEST, q->code, VTSM_E_UNSUPPORTED,
-                          "PCI-SIG protocol ID %u not implemented", payload[0]);
+                          "PCI-SIG protocol ID %u not implemented%s", payload[0],
+                          payload[0] == PCI_PROTOCOL_ID_TDISP ? " (IDE-only device)" : "");
+    /* SessionRequired is defined for request codes that exist only inside a session;
+     * VENDOR_DEFINED_REQUEST is not one, so the message is simply not expected here. */
     if (p->session_required && !q->sess)
-        return dev_refuse(q, SPDM_ERR_SESSION_REQUIRED, 0, VTSM_E_STATE,
-                          "%s messages need a secure session", p->name);
+        return dev_refuse(q, SPDM_ERR_UNEXPECTED_REQUEST, 0, VTSM_E_STATE,
+                          "%s messages only inside a secure session (rule VDM.1)", p->name);
 
     size_t at_len;
     VTSM_GUARD(dev_wr_header(q, w, SPDM_VENDOR_DEFINED_RESPONSE, 0, 0));

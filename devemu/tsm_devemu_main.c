@@ -4,7 +4,9 @@
  * (the one QEMU's spdm-socket backend speaks) on TCP.
  *
  * One connection at a time. Each NORMAL frame with transport PCI_DOE carries one DOE
- * object; the answer is one NORMAL frame (empty when the device drops the request).
+ * object; the answer is one NORMAL frame (empty when the device drops the request). A
+ * VTSM_LINK frame carries one simulated-link frame and is answered with one (empty when
+ * the frame does not decode).
  * SHUTDOWN ends the connection, not the server; TEST is echoed; other commands get
  * UNKNOWN. A peer that vanishes mid-frame costs only its connection: the device, with its
  * negotiated state and session, serves the next one. SIGTERM/SIGINT exit with status 0.
@@ -32,6 +34,9 @@
 /* A frame whose header arrived must be complete within this time. */
 #define FRAME_TIMEOUT_MS 10000
 #define FRAME_MAX        (VTSM_DOE_MAX_BYTES)
+/* VTSM_SOCK_CMD_VTSM_LINK of abi/vtsm_abi.h (the socket ABI library is not linked here;
+ * the value is fixed by docs/contract-ide-tdisp.md section 2). */
+#define SOCK_CMD_VTSM_LINK 0x5654u
 
 static volatile sig_atomic_t g_stop;
 static int g_wake[2] = {-1, -1};
@@ -50,14 +55,17 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: tsm-devemu [--port N] [--listen ADDR] [--port-file PATH] [--alg p384|p256]\n"
-            "                  [--version 1.2|1.3|both] [--tdis N] [--fault NAME]...\n"
-            "                  [--cert-dir DIR] [--verbose]\n"
+            "                  [--version 1.2|1.3|both] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
+            "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--verbose]\n"
             "  --port N         TCP port (default %d; 0 picks a free port)\n"
             "  --listen ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
             "  --port-file PATH write the bound port to PATH (atomically)\n"
             "  --alg ALG        device key algorithm (default p384, or that of --cert-dir)\n"
             "  --version V      SPDM versions offered (default both)\n"
-            "  --tdis N         number of TDIs (default 4)\n"
+            "  --tdis N         number of TDIs (default 4, 0..255)\n"
+            "  --no-tdisp       no TDISP responder: an IDE-only (non-TEE-IO) device\n"
+            "  --ide-streams N  selective IDE streams (default 4, 0..256)\n"
+            "  --key-log FILE   TEST ONLY: append every key the device accepts via KEY_PROG\n"
             "  --fault NAME     inject a fault (repeatable):",
             VTSM_SOCK_DEFAULT_PORT);
     for (unsigned i = 0; i < VTSM_DEV_FAULT_COUNT_; i++)
@@ -177,6 +185,14 @@ static int wait_readable(int fd)
     return 0;
 }
 
+/* --key-log (test only): one line per accepted KEY_PROG, flushed at once. */
+static void key_log_line(void *ctx, const char *line)
+{
+    FILE *f = ctx;
+    if (fprintf(f, "%s\n", line) < 0 || fflush(f) != 0)
+        VTSM_WARN("key log: write failed: %s", strerror(errno));
+}
+
 /* Serve one connection until it closes, breaks, asks to shut down or we are stopped. */
 static void serve(struct vtsm_dev *dev, int fd)
 {
@@ -215,6 +231,15 @@ static void serve(struct vtsm_dev *dev, int fd)
             }
             st = vtsm_sock_send(fd, VTSM_SOCK_CMD_NORMAL, transport, out.data, out.len);
             break;
+        case SOCK_CMD_VTSM_LINK:
+            st = vtsm_dev_link(dev, in.data, in.len, &out);
+            if (st != VTSM_OK) {
+                VTSM_INFO("link frame of %zu bytes not answered: %s (%s)", in.len,
+                          vtsm_status_name(st), vtsm_err_detail());
+                vtsm_buf_reset(&out);
+            }
+            st = vtsm_sock_send(fd, SOCK_CMD_VTSM_LINK, transport, out.data, out.len);
+            break;
         case VTSM_SOCK_CMD_TEST:
             st = vtsm_sock_send(fd, VTSM_SOCK_CMD_TEST, transport, in.data, in.len);
             break;
@@ -241,6 +266,9 @@ int main(int argc, char **argv)
         OPT_ALG,
         OPT_VERSION,
         OPT_TDIS,
+        OPT_NO_TDISP,
+        OPT_IDE_STREAMS,
+        OPT_KEY_LOG,
         OPT_FAULT,
         OPT_CERT_DIR,
         OPT_VERBOSE,
@@ -253,6 +281,9 @@ int main(int argc, char **argv)
         {"alg", required_argument, NULL, OPT_ALG},
         {"version", required_argument, NULL, OPT_VERSION},
         {"tdis", required_argument, NULL, OPT_TDIS},
+        {"no-tdisp", no_argument, NULL, OPT_NO_TDISP},
+        {"ide-streams", required_argument, NULL, OPT_IDE_STREAMS},
+        {"key-log", required_argument, NULL, OPT_KEY_LOG},
         {"fault", required_argument, NULL, OPT_FAULT},
         {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
@@ -261,6 +292,7 @@ int main(int argc, char **argv)
     };
     struct vtsm_dev_config cfg;
     const char *listen_addr = "127.0.0.1", *port_file = NULL, *cert_dir = NULL, *alg = NULL;
+    const char *key_log_path = NULL;
     long port = VTSM_SOCK_DEFAULT_PORT;
     bool verbose = false;
     char *end;
@@ -310,6 +342,22 @@ int main(int argc, char **argv)
             cfg.num_tdis = (unsigned)n;
             break;
         }
+        case OPT_NO_TDISP:
+            cfg.tdisp = false;
+            break;
+        case OPT_IDE_STREAMS: {
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || n < 0 || n > VTSM_DEV_MAX_IDE) {
+                fprintf(stderr, "tsm-devemu: bad --ide-streams '%s' (0..%d)\n", optarg,
+                        VTSM_DEV_MAX_IDE);
+                return 2;
+            }
+            cfg.ide_streams = (unsigned)n;
+            break;
+        }
+        case OPT_KEY_LOG:
+            key_log_path = optarg;
+            break;
         case OPT_FAULT: {
             enum vtsm_dev_fault f;
             if (vtsm_dev_fault_parse(optarg, &f) != VTSM_OK) {
@@ -344,6 +392,7 @@ int main(int argc, char **argv)
     char *certs = NULL, *key = NULL;
     size_t certs_len = 0, key_len = 0;
     struct vtsm_dev *dev = NULL;
+    FILE *key_log = NULL;
     int lfd = -1;
     uint16_t bound = 0;
     bool wrote_port = false;
@@ -368,6 +417,18 @@ int main(int argc, char **argv)
         cfg.asym = VTSM_ASYM_ECDSA_P256;
         cfg.hash = VTSM_HASH_SHA256;
         cfg.dhe = VTSM_DHE_SECP256R1;
+    }
+
+    if (key_log_path) {
+        key_log = fopen(key_log_path, "a");
+        if (!key_log) {
+            VTSM_ERR("cannot open key log %s: %s", key_log_path, strerror(errno));
+            goto out;
+        }
+        VTSM_WARN("--key-log %s: every IDE key the device accepts is written there (test only)",
+                  key_log_path);
+        cfg.key_log = key_log_line;
+        cfg.key_log_ctx = key_log;
     }
 
     vtsm_status st = vtsm_dev_new(&cfg, &dev);
@@ -432,6 +493,8 @@ out:
     if (wrote_port)
         unlink(port_file);
     vtsm_dev_free(dev);
+    if (key_log)
+        fclose(key_log);
     free(certs);
     if (key) {
         OPENSSL_cleanse(key, key_len);

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The emulated TDISP device: an SPDM responder (DSP0274 1.2 / 1.3, DSP0277 secured
- * messages) behind a PCI DOE mailbox (PCIe 6.30). One whole DOE data object goes in, one
- * whole DOE data object comes out; the caller (tsm-devemu, or a test linking the library
- * in-process) moves the bytes.
+ * messages) behind a PCI DOE mailbox (PCIe 6.30), with IDE_KM and TDISP responders inside
+ * the secure session and one end of a simulated IDE link. One whole DOE data object (or
+ * one link frame) goes in, one whole DOE data object (or link frame) comes out; the caller
+ * (tsm-devemu, or a test linking the library in-process) moves the bytes.
  *
  * The device owns its state: the negotiated connection (VCA), the secure session, its keys
- * and sequence numbers. A transport connection coming and going changes none of it.
+ * and sequence numbers, its IDE streams and keys, its TDIs. A transport connection coming
+ * and going changes none of it.
  *
  * Threading: one device is driven by one thread at a time (the caller serialises).
  */
@@ -24,6 +26,8 @@
 #define VTSM_DEV_MAX_SLOTS      8
 #define VTSM_DEV_MAX_MEAS       16
 #define VTSM_DEV_MEAS_VALUE_MAX 128
+#define VTSM_DEV_MAX_TDIS       255 /* TDIs 0..254: FUNCTION_ID RID = TDI index */
+#define VTSM_DEV_MAX_IDE        256 /* selective IDE streams (8-bit count + 1) */
 
 /* vtsm_dev_config.versions */
 #define VTSM_DEV_VER_12 (1u << 0)
@@ -46,6 +50,18 @@ enum vtsm_dev_fault {
     VTSM_DEV_FAULT_REPLAY,                /* "replay" */
     VTSM_DEV_FAULT_TAMPER,                /* "tamper" */
     VTSM_DEV_FAULT_NOT_READY,             /* "not-ready" */
+    VTSM_DEV_FAULT_IDEKM_NAK_KEYPROG,     /* "idekm-nak-keyprog" */
+    VTSM_DEV_FAULT_IDEKM_WRONG_STREAM,    /* "idekm-wrong-stream" */
+    VTSM_DEV_FAULT_IDEKM_WRONG_KEYSET,    /* "idekm-wrong-keyset" */
+    VTSM_DEV_FAULT_IDEKM_WRONG_SUBSTREAM, /* "idekm-wrong-substream" */
+    VTSM_DEV_FAULT_IDEKM_NO_GO_ACK,       /* "idekm-no-go-ack" */
+    VTSM_DEV_FAULT_IDEKM_REPLAY_ACK,      /* "idekm-replay-ack" */
+    VTSM_DEV_FAULT_TDISP_BAD_NONCE,       /* "tdisp-bad-nonce" */
+    VTSM_DEV_FAULT_TDISP_OVERLAP_MMIO,    /* "tdisp-overlap-mmio" */
+    VTSM_DEV_FAULT_TDISP_UNALIGNED_MMIO,  /* "tdisp-unaligned-mmio" */
+    VTSM_DEV_FAULT_TDISP_REPORT_LENGTH,   /* "tdisp-report-length-change" */
+    VTSM_DEV_FAULT_TDISP_STATE_DRIFT,     /* "tdisp-state-drift" */
+    VTSM_DEV_FAULT_TDISP_ERROR_STATE,     /* "tdisp-error-state" */
     VTSM_DEV_FAULT_COUNT_
 };
 #define VTSM_DEV_FAULT_BIT(f) (1u << (unsigned)(f))
@@ -88,6 +104,16 @@ struct vtsm_dev_meas {
     size_t value_len;
 };
 
+/*
+ * TEST ONLY (tsm-devemu --key-log): called once for every KEY_PROG the device accepted,
+ * with one NUL-terminated line without newline:
+ *   "stream S keyset K substream PR|NPR|CPL dir RX|TX key <64 hex> ifv <16 hex>"
+ * (key in AES byte order, IFV as a 64-bit number). The device legitimately knows these
+ * keys; the log exists so tests can prove no key byte reaches the host. The line buffer is
+ * wiped after the call: the callback must copy what it keeps.
+ */
+typedef void (*vtsm_dev_key_log_fn)(void *ctx, const char *line);
+
 struct vtsm_dev_config {
     uint32_t versions;       /* VTSM_DEV_VER_*; default both */
     enum vtsm_asym_alg asym; /* slot keys' algorithm; default ECDSA P-384 */
@@ -101,8 +127,14 @@ struct vtsm_dev_config {
     uint32_t data_transfer_size; /* DataTransferSize; default 4096 (>= 42) */
     uint32_t max_spdm_msg_size;  /* MaxSPDMmsgSize; default == data_transfer_size (no
                                   * CHUNK_CAP, so the two must be equal) */
-    unsigned num_tdis;           /* TDIs behind this device (kept for the TDISP responder) */
-    uint32_t faults;             /* mask of VTSM_DEV_FAULT_BIT() */
+    unsigned num_tdis;           /* TDIs 0..num_tdis-1 (<= VTSM_DEV_MAX_TDIS); default 4 */
+    bool tdisp;                  /* TDISP responder; default true. false: an IDE-only
+                                  * (non-TEE-IO) device, TDISP is UnsupportedRequest */
+    unsigned ide_streams;        /* selective IDE streams (stream IDs 0..n-1, <= 256);
+                                  * default 4; 0: IDE_KM without selective streams */
+    vtsm_dev_key_log_fn key_log; /* TEST ONLY, see above; default NULL */
+    void *key_log_ctx;
+    uint32_t faults; /* mask of VTSM_DEV_FAULT_BIT() */
 };
 
 /* Fill c with the defaults above. */
@@ -118,11 +150,39 @@ vtsm_status vtsm_dev_new(const struct vtsm_dev_config *c, struct vtsm_dev **out)
  * Handle one whole DOE data object (req, len) and write the device's whole DOE data object
  * into rsp (reset, then filled; the caller owns rsp). A request the device must not answer
  * at all (a DOE object that does not parse, an unknown data object type, a secured message
- * for no session) returns an error status and leaves rsp empty. Every SPDM-level refusal
+ * for no session, a request a fault drops: E_ABORTED) returns an error status and leaves
+ * rsp empty. Every SPDM-level refusal
  * is an answer: VTSM_OK with an SPDM ERROR message in rsp.
  */
 vtsm_status vtsm_dev_handle(struct vtsm_dev *d, const uint8_t *req, size_t len,
                             struct vtsm_buf *rsp);
+
+/*
+ * The simulated IDE link (docs/contract-ide-tdisp.md section 2; frame layout in
+ * proto/vtsm_link_frame.h). frame is one link frame as it arrived (untrusted); rsp (reset,
+ * then filled; the caller owns it) receives the device's frame:
+ *  - a check request (kind 1) for stream S, key set K, sub-stream SS is opened with the
+ *    device's RX key of (S, K, SS) - K must be the live key set of (S, SS, RX) and the
+ *    frame's counter at least the next one expected (no replays) - and the plaintext goes
+ *    back as a check response (kind 2) sealed with the device's TX key of (S, K, SS), whose
+ *    key set must be live too, under the device's own TX counter;
+ *  - anything the device cannot check (unknown stream, key set not live, MAC mismatch,
+ *    replayed counter, a frame of another kind) is answered with a failure frame (kind 3)
+ *    echoing stream, key set and sub-stream, VTSM_OK.
+ * A frame that does not decode returns its decode error and leaves rsp empty (tsm-devemu
+ * answers an empty frame). No secure session is needed: the link is the data path.
+ */
+vtsm_status vtsm_dev_link(struct vtsm_dev *d, const uint8_t *frame, size_t len,
+                          struct vtsm_buf *rsp);
+
+/* Inspection for tests and logs (no secrets). */
+/* TDISP state (VTSM_TDI_* of vtsm_tdisp.h) of TDI tdi; E_NOT_FOUND for no such TDI or
+ * TDISP disabled. */
+vtsm_status vtsm_dev_tdi_state(const struct vtsm_dev *d, unsigned tdi, uint8_t *state);
+/* The key set (0/1) live for (stream, substream 0 PR / 1 NPR / 2 CPL, direction), -1 if
+ * none or no such stream. */
+int vtsm_dev_ide_live_key_set(const struct vtsm_dev *d, unsigned stream, unsigned substream,
+                              bool tx);
 
 /* Wipe every key and secret and free. NULL is fine. */
 void vtsm_dev_free(struct vtsm_dev *d);

@@ -1,14 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * tsm-host: drive the TSM as a host would, servicing DOE through an spdm-emu responder.
+ * tsm-host: drive the TSM as a host would, servicing DOE (and the simulated IDE link)
+ * through an spdm-emu responder. See usage() for the commands.
  *
- *   tsm-host [--socket PATH] [--json] connect DEV --doe tcp:HOST:PORT [--root-port N]
- *            [--slot N] [--allow-untrusted] [--version 1.2|1.3]
- *   tsm-host [--socket PATH] [--json] reclaim DEV --doe tcp:HOST:PORT
- *   tsm-host [--socket PATH] [--json] status [DEV]
- *
- * Exit codes: 0 success, 1 the TSM reported an error, 2 usage error, 3 the TSM (or the
- * DOE responder) could not be reached.
+ * Exit codes: 0 success, 1 the TSM reported an error (or ide-check found a failing
+ * direction), 2 usage error, 3 the TSM (or the DOE responder) could not be reached.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,26 +27,48 @@ enum {
 
 #define ABBREV_OVER 32 /* byte strings longer than this print as length + digest */
 
+#define MAX_POS 3 /* positional arguments of a command */
+
 struct cli {
     const char *socket;
     bool json;
     const char *verb;
-    const char *dev;
+    const char *pos[MAX_POS];
+    unsigned npos;
+    const char *dev; /* the device the command's DOE (and link) exchanges go to */
     const char *doe;
     long root_port;
     long slot;
     bool allow_untrusted;
     unsigned version; /* 0x12 / 0x13, 0 = TSM default */
+    long ide_streams;
+    bool ide_only;
+    bool force;
+    long tdi;
+    long tvm;
+    long lock_flags;
+    const char *name;
+    bool has_guest_key;
+    uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE];
+    cbor_item_t *envelope; /* relay: the guest request read from the file */
 };
 
 static void usage(FILE *f)
 {
     fputs("usage: tsm-host [--socket PATH] [--json] <command>\n"
           "  connect DEV --doe tcp:HOST:PORT [--root-port N] [--slot N] [--allow-untrusted]\n"
-          "              [--version 1.2|1.3]\n"
-          "  reclaim DEV --doe tcp:HOST:PORT\n"
+          "              [--version 1.2|1.3] [--ide-streams N] [--ide-only]\n"
+          "  reclaim DEV --doe tcp:HOST:PORT [--force]\n"
+          "  ide-refresh DEV --doe tcp:HOST:PORT\n"
+          "  ide-check DEV --doe tcp:HOST:PORT\n"
+          "  tvm-create [--name NAME] --guest-key HEX\n"
+          "  tvm-destroy TVM\n"
+          "  bind DEV TDI TVM --doe tcp:HOST:PORT [--lock-flags N]\n"
+          "  unbind DEV TDI --doe tcp:HOST:PORT\n"
+          "  relay [--doe tcp:HOST:PORT] FILE   (a guest request envelope, CBOR)\n"
           "  status [DEV]\n"
-          "exit: 0 ok, 1 TSM error, 2 usage, 3 TSM or DOE responder unreachable\n",
+          "exit: 0 ok, 1 TSM error or failed link check, 2 usage, 3 TSM or DOE responder\n"
+          "      unreachable\n",
           f);
 }
 
@@ -303,67 +321,233 @@ static void print_result(const struct cli *c, const cbor_item_t *res)
 
 /* ---- commands ---- */
 
-static int cmd_device(const struct cli *c, struct vtsm_host *h)
+/* A verb: build and run the request, *res receives the RESULT (or ERROR message). */
+typedef vtsm_status (*verb_fn)(struct cli *c, struct vtsm_host *h, cbor_item_t **res);
+/* Print a successful RESULT; returns the exit code. */
+typedef int (*print_fn)(struct cli *c, const cbor_item_t *res);
+
+static vtsm_status verb_connect(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    /* Already registered is fine if it matches: the TSM treats an identical DEVICE_ADD
+     * as a no-op and answers "exists" only when the root port differs, which matters
+     * only if the user named one. */
+    vtsm_status st = vtsm_host_device_add(h, c->dev, (int)c->root_port);
+    if (st == VTSM_E_EXISTS && c->root_port < 0)
+        st = VTSM_OK;
+    if (st != VTSM_OK)
+        return st;
+    struct vtsm_host_connect_opts o = {
+        .slot = (unsigned)c->slot,
+        .allow_untrusted = c->allow_untrusted,
+        .min_version = c->version,
+        .max_version = c->version,
+        .ide_streams = (unsigned)c->ide_streams,
+        .ide_only = c->ide_only,
+    };
+    return vtsm_host_device_connect(h, c->dev, &o, res);
+}
+
+static vtsm_status verb_reclaim(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    return vtsm_host_device_reclaim_opts(h, c->dev, c->force, res);
+}
+
+static vtsm_status verb_ide_refresh(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    return vtsm_host_ide_refresh(h, c->dev, res);
+}
+
+static vtsm_status verb_ide_check(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    return vtsm_host_ide_link_check(h, c->dev, res);
+}
+
+static vtsm_status verb_tvm_create(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    return vtsm_host_tvm_create(h, c->name, c->guest_key, NULL, res);
+}
+
+static vtsm_status verb_tvm_destroy(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    return vtsm_host_tvm_destroy(h, (uint32_t)c->tvm, res);
+}
+
+static vtsm_status verb_bind(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    return vtsm_host_tdi_bind(h, c->dev, (uint32_t)c->tdi, (uint32_t)c->tvm,
+                              (uint32_t)c->lock_flags, res);
+}
+
+static vtsm_status verb_unbind(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    return vtsm_host_tdi_unbind(h, c->dev, (uint32_t)c->tdi, res);
+}
+
+static vtsm_status verb_relay(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    return vtsm_host_guest_relay(h, c->envelope, res);
+}
+
+static vtsm_status verb_status(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    return vtsm_host_status(h, c->npos ? c->pos[0] : NULL, res);
+}
+
+static int print_plain(struct cli *c, const cbor_item_t *res)
+{
+    print_result(c, res);
+    return EXIT_OK;
+}
+
+/* ide-check: one line per stream, exit 1 if any direction failed. */
+static int print_link_check(struct cli *c, const cbor_item_t *res)
+{
+    const cbor_item_t *streams = NULL;
+    if (vtsm_abi_get_array(res, "streams", &streams) != VTSM_OK) {
+        print_result(c, res);
+        fprintf(stderr, "tsm-host: %s: %s\n", c->verb, vtsm_err_detail());
+        return EXIT_TSM_ERROR;
+    }
+    if (c->json)
+        print_result(c, res);
+    size_t n = cbor_array_size(streams), failed = 0;
+    cbor_item_t **it = cbor_array_handle(streams);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t sid = 0, kset = 0;
+        bool to_dev = false, to_rp = false;
+        bool ok = vtsm_abi_get_uint(it[i], "stream_id", &sid) == VTSM_OK &&
+                  vtsm_abi_get_uint(it[i], "key_set", &kset) == VTSM_OK;
+        /* a missing or mistyped direction counts as a failure */
+        vtsm_abi_get_bool(it[i], "rp_to_device", &to_dev);
+        vtsm_abi_get_bool(it[i], "device_to_rp", &to_rp);
+        if (!ok || !to_dev || !to_rp)
+            failed++;
+        if (!c->json)
+            printf("stream %" PRIu64 " key set %" PRIu64 ": rp->device %s, device->rp %s\n", sid,
+                   kset, to_dev ? "PASS" : "FAIL", to_rp ? "PASS" : "FAIL");
+    }
+    if (failed) {
+        fprintf(stderr, "tsm-host: %s: %zu of %zu streams failed the link check\n", c->verb, failed,
+                n);
+        return EXIT_TSM_ERROR;
+    }
+    return EXIT_OK;
+}
+
+enum {
+    OPT_DOE = 1u << 0,
+    OPT_ROOT_PORT = 1u << 1,
+    OPT_SLOT = 1u << 2,
+    OPT_UNTRUSTED = 1u << 3,
+    OPT_VERSION = 1u << 4,
+    OPT_IDE_STREAMS = 1u << 5,
+    OPT_IDE_ONLY = 1u << 6,
+    OPT_FORCE = 1u << 7,
+    OPT_NAME = 1u << 8,
+    OPT_GUEST_KEY = 1u << 9,
+    OPT_LOCK_FLAGS = 1u << 10,
+};
+
+#define CONNECT_OPTS                                                                               \
+    (OPT_DOE | OPT_ROOT_PORT | OPT_SLOT | OPT_UNTRUSTED | OPT_VERSION | OPT_IDE_STREAMS |          \
+     OPT_IDE_ONLY)
+
+struct command {
+    const char *name;
+    const char *args;  /* positional arguments: DEV, TDI, TVM, FILE; [X] = optional */
+    unsigned opts;     /* options allowed */
+    unsigned required; /* options required */
+    verb_fn run;
+    print_fn print;
+};
+
+static const struct command commands[] = {
+    {"connect", "DEV", CONNECT_OPTS, OPT_DOE, verb_connect, print_plain},
+    {"reclaim", "DEV", OPT_DOE | OPT_FORCE, OPT_DOE, verb_reclaim, print_plain},
+    {"ide-refresh", "DEV", OPT_DOE, OPT_DOE, verb_ide_refresh, print_plain},
+    {"ide-check", "DEV", OPT_DOE, OPT_DOE, verb_ide_check, print_link_check},
+    {"tvm-create", "", OPT_NAME | OPT_GUEST_KEY, OPT_GUEST_KEY, verb_tvm_create, print_plain},
+    {"tvm-destroy", "TVM", 0, 0, verb_tvm_destroy, print_plain},
+    {"bind", "DEV TDI TVM", OPT_DOE | OPT_LOCK_FLAGS, OPT_DOE, verb_bind, print_plain},
+    {"unbind", "DEV TDI", OPT_DOE, OPT_DOE, verb_unbind, print_plain},
+    {"relay", "FILE", OPT_DOE, 0, verb_relay, print_plain},
+    {"status", "[DEV]", 0, 0, verb_status, print_plain},
+};
+
+/* The n-th positional argument name of cmd ("DEV" ...) into out; false if there is none.
+ * *optional says it was given in brackets. */
+static bool arg_name(const struct command *cmd, unsigned n, char out[8], bool *optional)
+{
+    const char *p = cmd->args;
+    for (unsigned k = 0;; k++) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            return false;
+        size_t len = strcspn(p, " ");
+        if (k == n) {
+            *optional = p[0] == '[';
+            const char *q = *optional ? p + 1 : p;
+            size_t ql = *optional ? len - 2 : len;
+            if (ql >= 8)
+                return false;
+            memcpy(out, q, ql);
+            out[ql] = '\0';
+            return true;
+        }
+        p += len;
+    }
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+/* Run one verb, with the DOE backend (DOE and link callbacks on one TCP connection)
+ * registered for c->dev when --doe was given. */
+static int run_command(struct cli *c, const struct command *cmd, struct vtsm_host *h)
 {
     struct vtsm_doe_tcp *doe = NULL;
     cbor_item_t *res = NULL;
     int rc;
-    vtsm_status st = vtsm_doe_tcp_open(c->doe, &doe);
-    if (st != VTSM_OK) {
-        rc = report_local(c, st);
-        if (st == VTSM_E_INVAL)
-            rc = EXIT_USAGE;
-        goto out;
-    }
-    st = vtsm_host_register_doe(h, c->dev, vtsm_doe_tcp_fn, doe);
-    if (st != VTSM_OK) {
-        rc = report_host(c, h, st);
-        goto out;
-    }
-    if (!strcmp(c->verb, "connect")) {
-        /* Already registered is fine if it matches: the TSM treats an identical
-         * DEVICE_ADD as a no-op and answers "exists" only when the root port differs,
-         * which matters only if the user named one. */
-        st = vtsm_host_device_add(h, c->dev, (int)c->root_port);
-        if (st == VTSM_E_EXISTS && c->root_port < 0)
-            st = VTSM_OK;
+    vtsm_status st;
+    if (c->doe) {
+        st = vtsm_doe_tcp_open(c->doe, &doe);
         if (st != VTSM_OK) {
-            rc = report_host(c, h, st);
+            rc = report_local(c, st);
+            if (st == VTSM_E_INVAL)
+                rc = EXIT_USAGE;
             goto out;
         }
-        struct vtsm_host_connect_opts o = {
-            .slot = (unsigned)c->slot,
-            .allow_untrusted = c->allow_untrusted,
-            .min_version = c->version,
-            .max_version = c->version,
-        };
-        st = vtsm_host_device_connect(h, c->dev, &o, &res);
-    } else {
-        st = vtsm_host_device_reclaim(h, c->dev, &res);
+        if (c->dev) {
+            st = vtsm_host_register_doe(h, c->dev, vtsm_doe_tcp_fn, doe);
+            if (st == VTSM_OK)
+                st = vtsm_host_register_link(h, c->dev, vtsm_doe_tcp_link_fn, doe);
+            if (st != VTSM_OK) {
+                rc = report_host(c, h, st);
+                goto out;
+            }
+        }
     }
+    st = cmd->run(c, h, &res);
     if (st != VTSM_OK) {
         rc = report_host_msg(c, h, st, res);
         goto out;
     }
-    print_result(c, res);
-    rc = EXIT_OK;
+    rc = cmd->print(c, res);
 out:
     if (res)
         cbor_decref(&res);
-    vtsm_host_register_doe(h, c->dev, NULL, NULL);
+    if (c->dev) {
+        vtsm_host_register_doe(h, c->dev, NULL, NULL);
+        vtsm_host_register_link(h, c->dev, NULL, NULL);
+    }
     vtsm_doe_tcp_close(doe);
     return rc;
-}
-
-static int cmd_status(const struct cli *c, struct vtsm_host *h)
-{
-    cbor_item_t *res = NULL;
-    vtsm_status st = vtsm_host_status(h, c->dev, &res);
-    if (st != VTSM_OK)
-        return report_host(c, h, st);
-    print_result(c, res);
-    cbor_decref(&res);
-    return EXIT_OK;
 }
 
 static bool parse_long(const char *s, long lo, long hi, long *out)
@@ -375,6 +559,236 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
         return false;
     *out = v;
     return true;
+}
+
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Exactly 2 * cap hex digits (an optional "0x" prefix allowed). */
+static bool parse_hex(const char *s, uint8_t *out, size_t cap)
+{
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        s += 2;
+    if (strlen(s) != 2 * cap)
+        return false;
+    for (size_t i = 0; i < cap; i++) {
+        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
+/*
+ * relay FILE: one guest request envelope {tvm, body, sig} as CBOR (a bare item, or one
+ * ABI frame with its 4-byte length). Checked with the ABI decoder; the device its body
+ * names (if any) is where the request's DOE exchanges go.
+ */
+static int load_envelope(struct cli *c, const char *path)
+{
+    int rc = EXIT_USAGE;
+    uint8_t *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return usage_error("cannot open '%s': %s", path, strerror(errno));
+    buf = malloc(VTSM_ABI_FRAME_HDR_SIZE + VTSM_ABI_FRAME_MAX + 1);
+    if (!buf) {
+        fclose(f);
+        return usage_error("%s", "out of memory");
+    }
+    size_t n = fread(buf, 1, VTSM_ABI_FRAME_HDR_SIZE + VTSM_ABI_FRAME_MAX + 1, f);
+    bool bad_read = ferror(f) != 0;
+    fclose(f);
+    const uint8_t *p = buf;
+    if (bad_read || n > VTSM_ABI_FRAME_HDR_SIZE + VTSM_ABI_FRAME_MAX) {
+        usage_error("cannot read '%s' (unreadable or larger than one ABI frame)", path);
+        goto out;
+    }
+    if (n >= VTSM_ABI_FRAME_HDR_SIZE && (buf[0] >> 5) != 5 &&
+        vtsm_get_be32(buf) == n - VTSM_ABI_FRAME_HDR_SIZE) {
+        p += VTSM_ABI_FRAME_HDR_SIZE;
+        n -= VTSM_ABI_FRAME_HDR_SIZE;
+    }
+    if (vtsm_abi_decode(p, n, &c->envelope) != VTSM_OK) {
+        usage_error("'%s' is not a CBOR guest request envelope: %s", path, vtsm_err_detail());
+        goto out;
+    }
+    /* the body is signed, not secret: its "dev" tells where DOE exchanges go */
+    const uint8_t *body = NULL;
+    size_t blen = 0;
+    cbor_item_t *inner = NULL;
+    static char dev[VTSM_ABI_DEV_BUF];
+    bool here = false;
+    if (vtsm_abi_get_bytes(c->envelope, VTSM_ABI_K_BODY, &body, &blen) == VTSM_OK &&
+        vtsm_abi_decode(body, blen, &inner) == VTSM_OK &&
+        vtsm_abi_opt_tstr(inner, VTSM_ABI_K_DEV, dev, sizeof(dev), &here) == VTSM_OK && here &&
+        vtsm_abi_check_dev(dev) == VTSM_OK)
+        c->dev = dev;
+    if (inner)
+        cbor_decref(&inner);
+    rc = EXIT_OK;
+out:
+    free(buf);
+    return rc;
+}
+
+static const struct {
+    const char *flag;
+    unsigned bit;
+    bool has_val;
+} options[] = {
+    {"--doe", OPT_DOE, true},
+    {"--root-port", OPT_ROOT_PORT, true},
+    {"--slot", OPT_SLOT, true},
+    {"--allow-untrusted", OPT_UNTRUSTED, false},
+    {"--version", OPT_VERSION, true},
+    {"--ide-streams", OPT_IDE_STREAMS, true},
+    {"--ide-only", OPT_IDE_ONLY, false},
+    {"--force", OPT_FORCE, false},
+    {"--name", OPT_NAME, true},
+    {"--guest-key", OPT_GUEST_KEY, true},
+    {"--lock-flags", OPT_LOCK_FLAGS, true},
+};
+
+/* One command option (bit) with its value v (NULL for flags). */
+static int set_option(struct cli *c, unsigned bit, const char *v)
+{
+    switch (bit) {
+    case OPT_DOE:
+        c->doe = v;
+        return EXIT_OK;
+    case OPT_ROOT_PORT:
+        if (!parse_long(v, 0, 0xffff, &c->root_port))
+            return usage_error("bad --root-port '%s'", v);
+        return EXIT_OK;
+    case OPT_SLOT:
+        if (!parse_long(v, 0, VTSM_ABI_MAX_SLOT, &c->slot))
+            return usage_error("bad --slot '%s' (0..7)", v);
+        return EXIT_OK;
+    case OPT_UNTRUSTED:
+        c->allow_untrusted = true;
+        return EXIT_OK;
+    case OPT_VERSION:
+        if (!strcmp(v, "1.2"))
+            c->version = 0x12;
+        else if (!strcmp(v, "1.3"))
+            c->version = 0x13;
+        else
+            return usage_error("bad --version '%s' (1.2 or 1.3)", v);
+        return EXIT_OK;
+    case OPT_IDE_STREAMS:
+        if (!parse_long(v, 0, VTSM_ABI_IDE_STREAMS_MAX, &c->ide_streams))
+            return usage_error("bad --ide-streams '%s' (0..%u)", v, VTSM_ABI_IDE_STREAMS_MAX);
+        return EXIT_OK;
+    case OPT_IDE_ONLY:
+        c->ide_only = true;
+        return EXIT_OK;
+    case OPT_FORCE:
+        c->force = true;
+        return EXIT_OK;
+    case OPT_NAME:
+        if (!v[0] || strlen(v) > VTSM_ABI_TVM_NAME_MAX)
+            return usage_error("bad --name (1..%u bytes)", VTSM_ABI_TVM_NAME_MAX);
+        c->name = v;
+        return EXIT_OK;
+    case OPT_GUEST_KEY:
+        if (!parse_hex(v, c->guest_key, sizeof(c->guest_key)))
+            return usage_error("bad --guest-key: %u hex digits expected (the 65-byte public key "
+                               "printed by tsm-guest keygen)",
+                               2 * VTSM_ABI_GUEST_KEY_SIZE);
+        c->has_guest_key = true;
+        return EXIT_OK;
+    case OPT_LOCK_FLAGS:
+        if (!parse_long(v, 0, 0xffff, &c->lock_flags))
+            return usage_error("bad --lock-flags '%s' (0..0xffff)", v);
+        return EXIT_OK;
+    default:
+        return usage_error("%s", "internal option error");
+    }
+}
+
+/* Positional arguments, by the names in cmd->args. */
+static int set_positionals(struct cli *c, const struct command *cmd)
+{
+    char name[8];
+    bool optional = false;
+    for (unsigned i = 0; arg_name(cmd, i, name, &optional); i++) {
+        if (i >= c->npos) {
+            if (optional)
+                break;
+            return usage_error("%s needs %s", c->verb, cmd->args);
+        }
+        const char *a = c->pos[i];
+        if (!strcmp(name, "DEV")) {
+            if (vtsm_abi_check_dev(a) != VTSM_OK)
+                return usage_error("bad device name '%s' (1..64 of [A-Za-z0-9:._-])", a);
+            c->dev = a;
+        } else if (!strcmp(name, "TDI")) {
+            if (!parse_long(a, 0, 0xffff, &c->tdi))
+                return usage_error("bad TDI '%s' (0..65535)", a);
+        } else if (!strcmp(name, "TVM")) {
+            if (!parse_long(a, 1, (long)UINT32_MAX, &c->tvm))
+                return usage_error("bad TVM '%s' (1..%u)", a, UINT32_MAX);
+        } else {
+            int rc = load_envelope(c, a);
+            if (rc != EXIT_OK)
+                return rc;
+        }
+    }
+    return EXIT_OK;
+}
+
+static int parse_command(struct cli *c, const struct command *cmd, int argc, char **argv, int i)
+{
+    unsigned seen = 0;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (a[0] != '-') {
+            char name[8];
+            bool optional;
+            if (c->npos >= MAX_POS || !arg_name(cmd, c->npos, name, &optional))
+                return usage_error("unexpected argument '%s'", a);
+            c->pos[c->npos++] = a;
+            continue;
+        }
+        if (!strcmp(a, "--json")) {
+            c->json = true;
+            continue;
+        }
+        if (!strcmp(a, "--socket") && has_val) {
+            c->socket = argv[++i];
+            continue;
+        }
+        size_t k = 0;
+        while (k < sizeof(options) / sizeof(options[0]) && strcmp(options[k].flag, a) != 0)
+            k++;
+        if (k == sizeof(options) / sizeof(options[0]) || !(cmd->opts & options[k].bit) ||
+            (options[k].has_val && !has_val))
+            return usage_error("unknown or incomplete option '%s' for %s", a, c->verb);
+        int rc = set_option(c, options[k].bit, options[k].has_val ? argv[++i] : NULL);
+        if (rc != EXIT_OK)
+            return rc;
+        seen |= options[k].bit;
+    }
+    int rc = set_positionals(c, cmd);
+    if (rc != EXIT_OK)
+        return rc;
+    unsigned missing = cmd->required & ~seen;
+    if (missing & OPT_DOE)
+        return usage_error("%s needs --doe tcp:HOST:PORT", c->verb);
+    if (missing & OPT_GUEST_KEY)
+        return usage_error("%s needs --guest-key HEX", c->verb);
+    return EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -396,60 +810,28 @@ int main(int argc, char **argv)
     if (i >= argc)
         return usage_error("%s", "missing command");
     c.verb = argv[i++];
-    bool dev_cmd = !strcmp(c.verb, "connect") || !strcmp(c.verb, "reclaim");
-    if (!dev_cmd && strcmp(c.verb, "status") != 0)
+    const struct command *cmd = find_command(c.verb);
+    if (!cmd)
         return usage_error("unknown command '%s'", c.verb);
-
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_val = i + 1 < argc;
-        bool is_connect = !strcmp(c.verb, "connect");
-        if (a[0] != '-') {
-            if (c.dev)
-                return usage_error("unexpected argument '%s'", a);
-            c.dev = a;
-        } else if (dev_cmd && !strcmp(a, "--doe") && has_val) {
-            c.doe = argv[++i];
-        } else if (is_connect && !strcmp(a, "--root-port") && has_val) {
-            if (!parse_long(argv[++i], 0, 0xffff, &c.root_port))
-                return usage_error("bad --root-port '%s'", argv[i]);
-        } else if (is_connect && !strcmp(a, "--slot") && has_val) {
-            if (!parse_long(argv[++i], 0, VTSM_ABI_MAX_SLOT, &c.slot))
-                return usage_error("bad --slot '%s' (0..7)", argv[i]);
-        } else if (is_connect && !strcmp(a, "--allow-untrusted")) {
-            c.allow_untrusted = true;
-        } else if (is_connect && !strcmp(a, "--version") && has_val) {
-            const char *v = argv[++i];
-            if (!strcmp(v, "1.2"))
-                c.version = 0x12;
-            else if (!strcmp(v, "1.3"))
-                c.version = 0x13;
-            else
-                return usage_error("bad --version '%s' (1.2 or 1.3)", v);
-        } else if (!strcmp(a, "--json")) {
-            c.json = true;
-        } else if (!strcmp(a, "--socket") && has_val) {
-            c.socket = argv[++i];
-        } else {
-            return usage_error("unknown or incomplete option '%s'", a);
-        }
+    int rc = parse_command(&c, cmd, argc, argv, i);
+    if (rc != EXIT_OK) {
+        if (c.envelope)
+            cbor_decref(&c.envelope);
+        return rc;
     }
-    if (dev_cmd && !c.dev)
-        return usage_error("%s needs a device name", c.verb);
-    if (dev_cmd && !c.doe)
-        return usage_error("%s needs --doe tcp:HOST:PORT", c.verb);
-    if (c.dev && vtsm_abi_check_dev(c.dev) != VTSM_OK)
-        return usage_error("bad device name '%s' (1..64 of [A-Za-z0-9:._-])", c.dev);
 
     struct vtsm_host *h = NULL;
     vtsm_status st = vtsm_host_open(c.socket, &h);
     if (st != VTSM_OK) {
         /* an ERROR answer to HELLO (e.g. abi_version) is the TSM's; anything else means
          * it could not be reached */
-        int rc = report_local(&c, st);
-        return vtsm_status_source(st) == VTSM_SRC_ABI ? rc : EXIT_UNREACHABLE;
+        rc = report_local(&c, st);
+        rc = vtsm_status_source(st) == VTSM_SRC_ABI ? rc : EXIT_UNREACHABLE;
+    } else {
+        rc = run_command(&c, cmd, h);
+        vtsm_host_close(h);
     }
-    int rc = dev_cmd ? cmd_device(&c, h) : cmd_status(&c, h);
-    vtsm_host_close(h);
+    if (c.envelope)
+        cbor_decref(&c.envelope);
     return rc;
 }

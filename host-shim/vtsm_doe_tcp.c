@@ -3,6 +3,8 @@
  * DOE backend for responders speaking the DMTF spdm-emu socket protocol (as QEMU's
  * spdm-socket backend does): each DOE object travels as the payload of one NORMAL
  * command frame with transport type PCI_DOE; the responder answers with one frame.
+ * Simulated-link frames share the connection under the vendor command
+ * VTSM_SOCK_CMD_VTSM_LINK (docs/abi.md section 8.2).
  */
 #include "vtsm_host.h"
 
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vtsm_abi.h"
 #include "vtsm_guard.h"
 #include "vtsm_sock.h"
 
@@ -58,13 +61,12 @@ static void drop(struct vtsm_doe_tcp *t)
     t->fd = -1;
 }
 
-/* One request/response. Returns 0, a negative errno, or 1 for "connection had dropped
- * before the response started" (worth one reconnect). */
-static int exchange(struct vtsm_doe_tcp *t, const uint8_t *req, size_t req_len, uint8_t *rsp,
-                    size_t *rsp_len)
+/* One request/response under command cmd. Returns 0, a negative errno, or 1 for
+ * "connection had dropped before the response started" (worth one reconnect). */
+static int exchange(struct vtsm_doe_tcp *t, uint32_t want_cmd, const uint8_t *req, size_t req_len,
+                    uint8_t *rsp, size_t *rsp_len)
 {
-    vtsm_status st =
-        vtsm_sock_send(t->fd, VTSM_SOCK_CMD_NORMAL, VTSM_SOCK_TRANSPORT_PCI_DOE, req, req_len);
+    vtsm_status st = vtsm_sock_send(t->fd, want_cmd, VTSM_SOCK_TRANSPORT_PCI_DOE, req, req_len);
     if (st == VTSM_E_NOMEM)
         return -ENOMEM;
     if (st != VTSM_OK)
@@ -89,7 +91,7 @@ static int exchange(struct vtsm_doe_tcp *t, const uint8_t *req, size_t req_len, 
         drop(t);
         return -ECONNRESET;
     }
-    if (cmd != VTSM_SOCK_CMD_NORMAL || transport != VTSM_SOCK_TRANSPORT_PCI_DOE || t->rx.len == 0) {
+    if (cmd != want_cmd || transport != VTSM_SOCK_TRANSPORT_PCI_DOE || t->rx.len == 0) {
         drop(t);
         return -EPROTO;
     }
@@ -98,7 +100,8 @@ static int exchange(struct vtsm_doe_tcp *t, const uint8_t *req, size_t req_len, 
     return 0;
 }
 
-int vtsm_doe_tcp_fn(void *ctx, const uint8_t *req, size_t req_len, uint8_t *rsp, size_t *rsp_len)
+static int exchange_retry(void *ctx, uint32_t cmd, const uint8_t *req, size_t req_len, uint8_t *rsp,
+                          size_t *rsp_len)
 {
     struct vtsm_doe_tcp *t = ctx;
     if (!t || !req || !rsp || !rsp_len)
@@ -108,12 +111,23 @@ int vtsm_doe_tcp_fn(void *ctx, const uint8_t *req, size_t req_len, uint8_t *rsp,
             t->fd = -1;
             return -ECONNRESET;
         }
-        int rc = exchange(t, req, req_len, rsp, rsp_len);
+        int rc = exchange(t, cmd, req, req_len, rsp, rsp_len);
         if (rc <= 0)
             return rc;
         drop(t); /* dropped: reconnect once and resend */
     }
     return -ECONNRESET;
+}
+
+int vtsm_doe_tcp_fn(void *ctx, const uint8_t *req, size_t req_len, uint8_t *rsp, size_t *rsp_len)
+{
+    return exchange_retry(ctx, VTSM_SOCK_CMD_NORMAL, req, req_len, rsp, rsp_len);
+}
+
+int vtsm_doe_tcp_link_fn(void *ctx, const uint8_t *req, size_t req_len, uint8_t *rsp,
+                         size_t *rsp_len)
+{
+    return exchange_retry(ctx, VTSM_SOCK_CMD_VTSM_LINK, req, req_len, rsp, rsp_len);
 }
 
 void vtsm_doe_tcp_close(struct vtsm_doe_tcp *t)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Host shim: one connection to tsmd, verbs in flight matched by id, DOE_PENDING
- * answered through per-device callbacks (docs/abi.md "The DOE continuation").
+ * answered through per-device callbacks (docs/abi.md "The DOE continuation"), the
+ * simulated-link channel through per-device link callbacks.
  */
 #include "vtsm_host.h"
 
@@ -24,8 +25,10 @@
 struct dev_cb {
     struct dev_cb *next;
     char dev[VTSM_ABI_DEV_BUF];
-    vtsm_doe_fn fn;
+    vtsm_doe_fn fn; /* DOE mailbox */
     void *ctx;
+    vtsm_doe_fn link_fn; /* simulated link (DOE_PENDING channel "link") */
+    void *link_ctx;
 };
 
 struct pending {
@@ -54,6 +57,7 @@ struct vtsm_host {
     vtsm_host_trace_fn trace;
     void *trace_ctx;
     unsigned version;
+    enum vtsm_abi_role role;
     char tsm[128];
     uint8_t *rsp;     /* DOE response buffer, VTSM_HOST_DOE_RSP_CAP bytes */
     vtsm_status dead; /* VTSM_OK while the connection is usable */
@@ -186,7 +190,48 @@ static void fail_all(struct vtsm_host *h, vtsm_status st)
 
 /* ---- incoming messages ---- */
 
-/* DOE_PENDING: run the device's callback, answer with DOE_RESPONSE exactly once. */
+static struct dev_cb *find_dev(struct vtsm_host *h, const char *dev)
+{
+    struct dev_cb *cb = h->devs;
+    while (cb && strcmp(cb->dev, dev) != 0)
+        cb = cb->next;
+    return cb;
+}
+
+/*
+ * The channel a DOE_PENDING names: absent = the DOE mailbox, "link" = the simulated
+ * link. Anything else is answered with an error naming it (printable ASCII only, so the
+ * text stays valid UTF-8 on the wire).
+ */
+static bool parse_channel(const cbor_item_t *msg, bool *link, char *ebuf, size_t cap)
+{
+    const cbor_item_t *ch = vtsm_abi_find(msg, VTSM_ABI_K_CHANNEL);
+    *link = false;
+    if (!ch)
+        return true;
+    if (!cbor_isa_string(ch) || !cbor_string_is_definite(ch)) {
+        snprintf(ebuf, cap, "DOE_PENDING channel must be a text string");
+        return false;
+    }
+    size_t n = cbor_string_length(ch);
+    const unsigned char *p = cbor_string_handle(ch);
+    if (n == strlen(VTSM_ABI_CHANNEL_LINK) && memcmp(p, VTSM_ABI_CHANNEL_LINK, n) == 0) {
+        *link = true;
+        return true;
+    }
+    char shown[33];
+    size_t k = n < sizeof(shown) - 1 ? n : sizeof(shown) - 1;
+    for (size_t i = 0; i < k; i++)
+        shown[i] = p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\'' ? (char)p[i] : '?';
+    shown[k] = '\0';
+    snprintf(ebuf, cap, "unknown channel '%s%s'", shown, n > k ? "..." : "");
+    return false;
+}
+
+/*
+ * DOE_PENDING: run the device's DOE callback (or, on the link channel, its link
+ * callback) and answer with DOE_RESPONSE exactly once.
+ */
 static vtsm_status on_doe_pending(struct vtsm_host *h, const cbor_item_t *msg)
 {
     uint64_t id, seq;
@@ -201,11 +246,21 @@ static vtsm_status on_doe_pending(struct vtsm_host *h, const cbor_item_t *msg)
     const char *error = NULL;
     char ebuf[160];
     size_t rsp_len = 0;
-    struct dev_cb *cb = h->devs;
-    while (cb && strcmp(cb->dev, dev) != 0)
-        cb = cb->next;
-    if (!cb || !cb->fn) {
-        error = "no DOE callback registered";
+    bool link = false;
+    struct dev_cb *cb = find_dev(h, dev);
+    /* copied: the callback may re-register and free cb */
+    vtsm_doe_fn fn = NULL;
+    void *ctx = NULL;
+    if (!parse_channel(msg, &link, ebuf, sizeof(ebuf))) {
+        error = ebuf;
+    } else if (cb) {
+        fn = link ? cb->link_fn : cb->fn;
+        ctx = link ? cb->link_ctx : cb->ctx;
+    }
+    if (error) {
+        /* answered below */
+    } else if (!fn) {
+        error = link ? "no link callback registered" : "no DOE callback registered";
     } else if (!find_pending(h, id)) {
         error = "no such request in flight";
     } else {
@@ -214,17 +269,18 @@ static vtsm_status on_doe_pending(struct vtsm_host *h, const cbor_item_t *msg)
         if (!h->rsp) {
             error = "out of memory";
         } else {
-            trace(h, VTSM_HOST_TRACE_DOE_REQ, dev, obj, len);
+            trace(h, link ? VTSM_HOST_TRACE_LINK_REQ : VTSM_HOST_TRACE_DOE_REQ, dev, obj, len);
             rsp_len = VTSM_HOST_DOE_RSP_CAP;
-            int rc = cb->fn(cb->ctx, obj, len, h->rsp, &rsp_len);
+            int rc = fn(ctx, obj, len, h->rsp, &rsp_len);
             if (rc == 0 && rsp_len > VTSM_HOST_DOE_RSP_CAP)
                 rc = -EMSGSIZE;
             if (rc != 0) {
-                snprintf(ebuf, sizeof(ebuf), "DOE exchange failed: %s",
+                snprintf(ebuf, sizeof(ebuf), "%s exchange failed: %s", link ? "link" : "DOE",
                          strerror(rc < 0 ? -rc : EIO));
                 error = ebuf;
             } else {
-                trace(h, VTSM_HOST_TRACE_DOE_RSP, dev, h->rsp, rsp_len);
+                trace(h, link ? VTSM_HOST_TRACE_LINK_RSP : VTSM_HOST_TRACE_DOE_RSP, dev, h->rsp,
+                      rsp_len);
             }
         }
     }
@@ -494,6 +550,13 @@ static vtsm_status connect_msg(struct vtsm_host *h, const char *dev,
             VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_ASYM, o->asym));
         if (o->hash)
             VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_HASH, o->hash));
+        VTSM_ENSURE_GOTO(o->ide_streams <= VTSM_ABI_IDE_STREAMS_MAX, VTSM_E_ABI_ARG,
+                         "ide_streams %u out of range 0..%u", o->ide_streams,
+                         VTSM_ABI_IDE_STREAMS_MAX);
+        if (o->ide_streams)
+            VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_IDE_STREAMS, o->ide_streams));
+        if (o->ide_only)
+            VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_IDE_ONLY, true));
         if (o->extra)
             VTSM_GUARD_GOTO(merge(m, o->extra));
     }
@@ -531,12 +594,33 @@ vtsm_status vtsm_host_device_connect(struct vtsm_host *h, const char *dev,
     return run(h, VTSM_ABI_OP_DEVICE_CONNECT, m, result);
 }
 
-vtsm_status vtsm_host_device_reclaim(struct vtsm_host *h, const char *dev, cbor_item_t **result)
+/* DEVICE_RECLAIM {dev, ? force}. */
+static vtsm_status reclaim_msg(struct vtsm_host *h, const char *dev, bool force, cbor_item_t **out)
 {
+    *out = NULL;
+    VTSM_GUARD(check_dev(h, dev));
+    cbor_item_t *m = dev_msg(dev);
+    if (m && force && vtsm_abi_put_bool(m, VTSM_ABI_K_FORCE, true) != VTSM_OK)
+        cbor_decref(&m);
+    if (!m)
+        return fail_local(h, vtsm_fail(VTSM_E_NOMEM, "building DEVICE_RECLAIM"));
+    *out = m;
+    return VTSM_OK;
+}
+
+vtsm_status vtsm_host_device_reclaim_opts(struct vtsm_host *h, const char *dev, bool force,
+                                          cbor_item_t **result)
+{
+    cbor_item_t *m;
     if (result)
         *result = NULL;
-    VTSM_GUARD(check_dev(h, dev));
-    return run(h, VTSM_ABI_OP_DEVICE_RECLAIM, dev_msg(dev), result);
+    VTSM_GUARD(reclaim_msg(h, dev, force, &m));
+    return run(h, VTSM_ABI_OP_DEVICE_RECLAIM, m, result);
+}
+
+vtsm_status vtsm_host_device_reclaim(struct vtsm_host *h, const char *dev, cbor_item_t **result)
+{
+    return vtsm_host_device_reclaim_opts(h, dev, false, result);
 }
 
 vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t **result)
@@ -546,6 +630,66 @@ vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t *
     if (dev)
         VTSM_GUARD(check_dev(h, dev));
     return run(h, VTSM_ABI_OP_STATUS, dev_msg(dev), result);
+}
+
+/* IDE_REFRESH / IDE_LINK_CHECK {dev}. */
+static vtsm_status dev_only_msg(struct vtsm_host *h, const char *dev, cbor_item_t **out)
+{
+    *out = NULL;
+    VTSM_GUARD(check_dev(h, dev));
+    *out = dev_msg(dev);
+    return *out ? VTSM_OK : fail_local(h, vtsm_fail(VTSM_E_NOMEM, "building request"));
+}
+
+/* TVM_CREATE {? name, guest_key}. */
+static vtsm_status tvm_create_msg(struct vtsm_host *h, const char *name,
+                                  const uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE],
+                                  cbor_item_t **out)
+{
+    *out = NULL;
+    if (!guest_key)
+        return fail_local(h, vtsm_fail(VTSM_E_INVAL, "TVM_CREATE needs the guest's public key"));
+    cbor_item_t *m = vtsm_abi_map_new();
+    if (m && name && vtsm_abi_put_tstr(m, VTSM_ABI_K_NAME, name) != VTSM_OK)
+        cbor_decref(&m);
+    if (m &&
+        vtsm_abi_put_bytes(m, VTSM_ABI_K_GUEST_KEY, guest_key, VTSM_ABI_GUEST_KEY_SIZE) != VTSM_OK)
+        cbor_decref(&m);
+    if (!m)
+        return fail_local(h, vtsm_fail(VTSM_E_NOMEM, "building TVM_CREATE"));
+    *out = m;
+    return VTSM_OK;
+}
+
+/* TVM_DESTROY {tvm}. */
+static vtsm_status tvm_msg(struct vtsm_host *h, uint32_t tvm, cbor_item_t **out)
+{
+    cbor_item_t *m = vtsm_abi_map_new();
+    if (m && vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, tvm) != VTSM_OK)
+        cbor_decref(&m);
+    *out = m;
+    return m ? VTSM_OK : fail_local(h, vtsm_fail(VTSM_E_NOMEM, "building TVM_DESTROY"));
+}
+
+/* TDI_BIND {dev, tdi, tvm, ? lock_flags} (bind) or TDI_UNBIND {dev, tdi}. */
+static vtsm_status tdi_msg(struct vtsm_host *h, const char *dev, uint32_t tdi, bool bind,
+                           uint32_t tvm, uint32_t lock_flags, cbor_item_t **out)
+{
+    *out = NULL;
+    VTSM_GUARD(check_dev(h, dev));
+    cbor_item_t *m = dev_msg(dev);
+    if (m && vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, tdi) != VTSM_OK)
+        cbor_decref(&m);
+    if (m && bind && vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, tvm) != VTSM_OK)
+        cbor_decref(&m);
+    if (m && bind && lock_flags &&
+        vtsm_abi_put_uint(m, VTSM_ABI_K_LOCK_FLAGS, lock_flags) != VTSM_OK)
+        cbor_decref(&m);
+    if (!m)
+        return fail_local(h,
+                          vtsm_fail(VTSM_E_NOMEM, "building %s", bind ? "TDI_BIND" : "TDI_UNBIND"));
+    *out = m;
+    return VTSM_OK;
 }
 
 static vtsm_status call_msg(struct vtsm_host *h, unsigned op, const cbor_item_t *req,
@@ -576,6 +720,92 @@ vtsm_status vtsm_host_call(struct vtsm_host *h, unsigned op, const cbor_item_t *
     return run(h, op, m, result);
 }
 
+vtsm_status vtsm_host_ide_refresh(struct vtsm_host *h, const char *dev, cbor_item_t **result)
+{
+    cbor_item_t *m;
+    if (result)
+        *result = NULL;
+    VTSM_GUARD(dev_only_msg(h, dev, &m));
+    return run(h, VTSM_ABI_OP_IDE_REFRESH, m, result);
+}
+
+vtsm_status vtsm_host_ide_link_check(struct vtsm_host *h, const char *dev, cbor_item_t **result)
+{
+    cbor_item_t *m;
+    if (result)
+        *result = NULL;
+    VTSM_GUARD(dev_only_msg(h, dev, &m));
+    return run(h, VTSM_ABI_OP_IDE_LINK_CHECK, m, result);
+}
+
+vtsm_status vtsm_host_tvm_create(struct vtsm_host *h, const char *name,
+                                 const uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE], uint32_t *tvm,
+                                 cbor_item_t **result)
+{
+    cbor_item_t *m, *res = NULL;
+    if (result)
+        *result = NULL;
+    VTSM_GUARD(tvm_create_msg(h, name, guest_key, &m));
+    vtsm_status st = run(h, VTSM_ABI_OP_TVM_CREATE, m, &res);
+    if (st == VTSM_OK) {
+        uint64_t v = 0;
+        st = vtsm_abi_get_uint(res, VTSM_ABI_K_TVM, &v);
+        if (st == VTSM_OK && (v == 0 || v > UINT32_MAX))
+            st = vtsm_fail(VTSM_E_ABI_ARG, "TVM_CREATE result: tvm %llu out of range 1..%u",
+                           (unsigned long long)v, UINT32_MAX);
+        if (st != VTSM_OK) {
+            cbor_decref(&res);
+            return fail_local(h, st);
+        }
+        if (tvm)
+            *tvm = (uint32_t)v;
+    }
+    if (result)
+        *result = res;
+    else if (res)
+        cbor_decref(&res);
+    return st;
+}
+
+vtsm_status vtsm_host_tvm_destroy(struct vtsm_host *h, uint32_t tvm, cbor_item_t **result)
+{
+    cbor_item_t *m;
+    if (result)
+        *result = NULL;
+    VTSM_GUARD(tvm_msg(h, tvm, &m));
+    return run(h, VTSM_ABI_OP_TVM_DESTROY, m, result);
+}
+
+vtsm_status vtsm_host_tdi_bind(struct vtsm_host *h, const char *dev, uint32_t tdi, uint32_t tvm,
+                               uint32_t lock_flags, cbor_item_t **result)
+{
+    cbor_item_t *m;
+    if (result)
+        *result = NULL;
+    VTSM_GUARD(tdi_msg(h, dev, tdi, true, tvm, lock_flags, &m));
+    return run(h, VTSM_ABI_OP_TDI_BIND, m, result);
+}
+
+vtsm_status vtsm_host_tdi_unbind(struct vtsm_host *h, const char *dev, uint32_t tdi,
+                                 cbor_item_t **result)
+{
+    cbor_item_t *m;
+    if (result)
+        *result = NULL;
+    VTSM_GUARD(tdi_msg(h, dev, tdi, false, 0, 0, &m));
+    return run(h, VTSM_ABI_OP_TDI_UNBIND, m, result);
+}
+
+vtsm_status vtsm_host_guest_relay(struct vtsm_host *h, const cbor_item_t *envelope,
+                                  cbor_item_t **result)
+{
+    if (result)
+        *result = NULL;
+    if (!envelope)
+        return fail_local(h, vtsm_fail(VTSM_E_INVAL, "GUEST_REQUEST needs the guest's envelope"));
+    return vtsm_host_call(h, VTSM_ABI_OP_GUEST_REQUEST, envelope, result);
+}
+
 /* ---- fd-driven ---- */
 
 int vtsm_host_fd(const struct vtsm_host *h)
@@ -603,8 +833,73 @@ vtsm_status vtsm_host_connect_start(struct vtsm_host *h, const char *dev,
 vtsm_status vtsm_host_reclaim_start(struct vtsm_host *h, const char *dev, vtsm_host_done_fn done,
                                     void *ctx)
 {
-    VTSM_GUARD(check_dev(h, dev));
-    return start(h, VTSM_ABI_OP_DEVICE_RECLAIM, dev_msg(dev), false, done, ctx, NULL);
+    return vtsm_host_reclaim_opts_start(h, dev, false, done, ctx);
+}
+
+vtsm_status vtsm_host_reclaim_opts_start(struct vtsm_host *h, const char *dev, bool force,
+                                         vtsm_host_done_fn done, void *ctx)
+{
+    cbor_item_t *m;
+    VTSM_GUARD(reclaim_msg(h, dev, force, &m));
+    return start(h, VTSM_ABI_OP_DEVICE_RECLAIM, m, false, done, ctx, NULL);
+}
+
+vtsm_status vtsm_host_ide_refresh_start(struct vtsm_host *h, const char *dev,
+                                        vtsm_host_done_fn done, void *ctx)
+{
+    cbor_item_t *m;
+    VTSM_GUARD(dev_only_msg(h, dev, &m));
+    return start(h, VTSM_ABI_OP_IDE_REFRESH, m, false, done, ctx, NULL);
+}
+
+vtsm_status vtsm_host_ide_link_check_start(struct vtsm_host *h, const char *dev,
+                                           vtsm_host_done_fn done, void *ctx)
+{
+    cbor_item_t *m;
+    VTSM_GUARD(dev_only_msg(h, dev, &m));
+    return start(h, VTSM_ABI_OP_IDE_LINK_CHECK, m, false, done, ctx, NULL);
+}
+
+vtsm_status vtsm_host_tvm_create_start(struct vtsm_host *h, const char *name,
+                                       const uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE],
+                                       vtsm_host_done_fn done, void *ctx)
+{
+    cbor_item_t *m;
+    VTSM_GUARD(tvm_create_msg(h, name, guest_key, &m));
+    return start(h, VTSM_ABI_OP_TVM_CREATE, m, false, done, ctx, NULL);
+}
+
+vtsm_status vtsm_host_tvm_destroy_start(struct vtsm_host *h, uint32_t tvm, vtsm_host_done_fn done,
+                                        void *ctx)
+{
+    cbor_item_t *m;
+    VTSM_GUARD(tvm_msg(h, tvm, &m));
+    return start(h, VTSM_ABI_OP_TVM_DESTROY, m, false, done, ctx, NULL);
+}
+
+vtsm_status vtsm_host_tdi_bind_start(struct vtsm_host *h, const char *dev, uint32_t tdi,
+                                     uint32_t tvm, uint32_t lock_flags, vtsm_host_done_fn done,
+                                     void *ctx)
+{
+    cbor_item_t *m;
+    VTSM_GUARD(tdi_msg(h, dev, tdi, true, tvm, lock_flags, &m));
+    return start(h, VTSM_ABI_OP_TDI_BIND, m, false, done, ctx, NULL);
+}
+
+vtsm_status vtsm_host_tdi_unbind_start(struct vtsm_host *h, const char *dev, uint32_t tdi,
+                                       vtsm_host_done_fn done, void *ctx)
+{
+    cbor_item_t *m;
+    VTSM_GUARD(tdi_msg(h, dev, tdi, false, 0, 0, &m));
+    return start(h, VTSM_ABI_OP_TDI_UNBIND, m, false, done, ctx, NULL);
+}
+
+vtsm_status vtsm_host_guest_relay_start(struct vtsm_host *h, const cbor_item_t *envelope,
+                                        vtsm_host_done_fn done, void *ctx)
+{
+    if (!envelope)
+        return fail_local(h, vtsm_fail(VTSM_E_INVAL, "GUEST_REQUEST needs the guest's envelope"));
+    return vtsm_host_call_start(h, VTSM_ABI_OP_GUEST_REQUEST, envelope, done, ctx);
 }
 
 vtsm_status vtsm_host_call_start(struct vtsm_host *h, unsigned op, const cbor_item_t *req,
@@ -622,29 +917,45 @@ vtsm_status vtsm_host_dispatch(struct vtsm_host *h)
 
 /* ---- DOE callbacks, tracing, settings ---- */
 
-vtsm_status vtsm_host_register_doe(struct vtsm_host *h, const char *dev, vtsm_doe_fn fn, void *ctx)
+/* Set one of a device's callbacks; the entry goes when it has neither. */
+static vtsm_status register_cb(struct vtsm_host *h, const char *dev, bool link, vtsm_doe_fn fn,
+                               void *ctx)
 {
     VTSM_GUARD(check_dev(h, dev));
     struct dev_cb **pp = &h->devs;
     while (*pp && strcmp((*pp)->dev, dev) != 0)
         pp = &(*pp)->next;
-    if (!fn) {
-        struct dev_cb *gone = *pp;
-        if (gone) {
-            *pp = gone->next;
-            free(gone);
-        }
-        return VTSM_OK;
-    }
     if (!*pp) {
+        if (!fn)
+            return VTSM_OK;
         *pp = calloc(1, sizeof(**pp));
         if (!*pp)
-            return fail_local(h, vtsm_fail(VTSM_E_NOMEM, "DOE callback entry"));
+            return fail_local(h, vtsm_fail(VTSM_E_NOMEM, "callback entry"));
         copy_str((*pp)->dev, sizeof((*pp)->dev), dev);
     }
-    (*pp)->fn = fn;
-    (*pp)->ctx = ctx;
+    struct dev_cb *cb = *pp;
+    if (link) {
+        cb->link_fn = fn;
+        cb->link_ctx = fn ? ctx : NULL;
+    } else {
+        cb->fn = fn;
+        cb->ctx = fn ? ctx : NULL;
+    }
+    if (!cb->fn && !cb->link_fn) {
+        *pp = cb->next;
+        free(cb);
+    }
     return VTSM_OK;
+}
+
+vtsm_status vtsm_host_register_doe(struct vtsm_host *h, const char *dev, vtsm_doe_fn fn, void *ctx)
+{
+    return register_cb(h, dev, false, fn, ctx);
+}
+
+vtsm_status vtsm_host_register_link(struct vtsm_host *h, const char *dev, vtsm_doe_fn fn, void *ctx)
+{
+    return register_cb(h, dev, true, fn, ctx);
 }
 
 void vtsm_host_set_trace(struct vtsm_host *h, vtsm_host_trace_fn fn, void *ctx)
@@ -666,6 +977,11 @@ unsigned vtsm_host_abi_version(const struct vtsm_host *h)
 const char *vtsm_host_tsm_name(const struct vtsm_host *h)
 {
     return h->tsm;
+}
+
+enum vtsm_abi_role vtsm_host_role(const struct vtsm_host *h)
+{
+    return h->role;
 }
 
 /* ---- open / close ---- */
@@ -703,6 +1019,8 @@ vtsm_status vtsm_host_open_cfg(const struct vtsm_host_config *cfg, struct vtsm_h
     if (out)
         *out = NULL;
     VTSM_ENSURE_GOTO(cfg && out, VTSM_E_INVAL, "NULL argument");
+    enum vtsm_abi_role role = cfg->role == VTSM_ABI_ROLE_NONE ? VTSM_ABI_ROLE_HOST : cfg->role;
+    VTSM_ENSURE_GOTO(vtsm_abi_role_name(role), VTSM_E_INVAL, "unknown role %d", (int)cfg->role);
     if (fd < 0)
         VTSM_GUARD_GOTO(connect_unix(cfg->socket_path, &fd));
     h = calloc(1, sizeof(*h));
@@ -719,10 +1037,9 @@ vtsm_status vtsm_host_open_cfg(const struct vtsm_host_config *cfg, struct vtsm_h
                      "fcntl(O_NONBLOCK): %s", strerror(errno));
 
     /* HELLO (docs/abi.md "HELLO") must be the first message */
-    st = start(
-        h, VTSM_ABI_OP_HELLO,
-        vtsm_abi_hello_msg(0, VTSM_ABI_ROLE_HOST, cfg->client ? cfg->client : "vtsm-host-shim"),
-        true, NULL, NULL, &p);
+    st = start(h, VTSM_ABI_OP_HELLO,
+               vtsm_abi_hello_msg(0, role, cfg->client ? cfg->client : "vtsm-host-shim"), true,
+               NULL, NULL, &p);
     if (st == VTSM_OK)
         st = wait_for(h, p, HELLO_TIMEOUT_MS, &res);
     if (st != VTSM_OK) {
@@ -736,7 +1053,13 @@ vtsm_status vtsm_host_open_cfg(const struct vtsm_host_config *cfg, struct vtsm_h
                      "TSM chose ABI version %llu, we offered %u", (unsigned long long)ver,
                      VTSM_ABI_VERSION);
     h->version = (unsigned)ver;
+    /* the result may name the role granted: it must be the one asked for */
+    char granted[16];
     bool here = false;
+    VTSM_GUARD_GOTO(vtsm_abi_opt_tstr(res, VTSM_ABI_K_ROLE, granted, sizeof(granted), &here));
+    VTSM_ENSURE_GOTO(!here || vtsm_abi_role_parse(granted) == role, VTSM_E_ABI_ROLE,
+                     "TSM granted role '%s', we asked for '%s'", granted, vtsm_abi_role_name(role));
+    h->role = role;
     if (vtsm_abi_opt_tstr(res, VTSM_ABI_K_TSM, h->tsm, sizeof(h->tsm), &here) != VTSM_OK)
         h->tsm[0] = '\0';
     *out = h;

@@ -5,7 +5,8 @@
  * The TSM never touches devices. When a verb needs a DOE exchange the TSM sends
  * DOE_PENDING; the shim calls the DOE callback registered for that device and returns
  * the response as DOE_RESPONSE, until the verb's RESULT or ERROR (docs/abi.md,
- * "The DOE continuation"). Two forms:
+ * "The DOE continuation"). A DOE_PENDING on the simulated-link channel (IDE link check)
+ * goes to the device's link callback instead. Two forms:
  *
  *   blocking:  vtsm_host_device_connect(h, "dev0", &opts, &result)
  *   fd-driven: vtsm_host_connect_start(h, "dev0", &opts, done, ctx), then call
@@ -13,8 +14,8 @@
  *
  * Both may be mixed: a blocking call also services verbs started in the fd-driven form
  * (their done callbacks may run inside it). A handle is not thread-safe; use it from one
- * thread at a time. DOE, done and trace callbacks run on the calling thread, inside a
- * blocking call or vtsm_host_dispatch; they may start verbs but must not close the
+ * thread at a time. DOE, link, done and trace callbacks run on the calling thread, inside
+ * a blocking call or vtsm_host_dispatch; they may start verbs but must not close the
  * handle.
  *
  * Ownership: result maps returned through cbor_item_t ** belong to the caller
@@ -33,6 +34,7 @@
 
 #include <cbor.h>
 
+#include "vtsm_abi.h"
 #include "vtsm_status.h"
 
 struct vtsm_host;
@@ -45,6 +47,8 @@ struct vtsm_host;
  * included); write the response object into rsp. *rsp_len is the capacity on entry
  * (VTSM_HOST_DOE_RSP_CAP) and the response length on return. Return 0, or a negative
  * errno (the TSM is then told the exchange failed, with strerror text).
+ * A link callback has the same shape: req is one simulated-link frame ("VLNK" ...,
+ * docs/abi.md section 8.2) and rsp receives the device's frame.
  */
 typedef int (*vtsm_doe_fn)(void *ctx, const uint8_t *req, size_t req_len, uint8_t *rsp,
                            size_t *rsp_len);
@@ -72,8 +76,10 @@ enum vtsm_host_trace_dir {
     VTSM_HOST_TRACE_TO_TSM = 2,   /* one raw frame sent */
     VTSM_HOST_TRACE_DOE_REQ = 3,  /* DOE object passed to a device callback */
     VTSM_HOST_TRACE_DOE_RSP = 4,  /* DOE object the callback returned */
+    VTSM_HOST_TRACE_LINK_REQ = 5, /* link frame passed to a device's link callback */
+    VTSM_HOST_TRACE_LINK_RSP = 6, /* link frame the link callback returned */
 };
-/* dev is the device for the DOE kinds, NULL for frames. */
+/* dev is the device for the DOE and LINK kinds, NULL for frames. */
 typedef void (*vtsm_host_trace_fn)(void *ctx, enum vtsm_host_trace_dir dir, const char *dev,
                                    const uint8_t *p, size_t len);
 
@@ -81,10 +87,10 @@ typedef void (*vtsm_host_trace_fn)(void *ctx, enum vtsm_host_trace_dir dir, cons
 
 /*
  * Connect to tsmd at socket_path (NULL: vtsm_default_socket_path()) and say HELLO as
- * "host" (HELLO waits at most 10 s). On failure *out is NULL and vtsm_err_detail() on
- * this thread has the detail (there is no handle to ask): E_CLOSED / E_IO / E_TIMEOUT
- * mean the TSM could not be reached; an ERROR answer to HELLO returns its status (e.g.
- * E_ABI_VERSION) with the TSM's detail.
+ * "host" (HELLO waits at most 10 s; vtsm_host_open_cfg() can ask for "guest"). On
+ * failure *out is NULL and vtsm_err_detail() on this thread has the detail (there is no
+ * handle to ask): E_CLOSED / E_IO / E_TIMEOUT mean the TSM could not be reached; an
+ * ERROR answer to HELLO returns its status (e.g. E_ABI_VERSION) with the TSM's detail.
  */
 vtsm_status vtsm_host_open(const char *socket_path, struct vtsm_host **out);
 /* Same over an already connected stream fd; the handle owns fd from now on (also on
@@ -93,6 +99,12 @@ vtsm_status vtsm_host_open_fd(int fd, struct vtsm_host **out);
 /*
  * The general form. Zero-initialise, set what you need. The trace hook, when given, sees
  * every frame from the first (HELLO) on.
+ *
+ * role VTSM_ABI_ROLE_GUEST opens a guest connection (a guest shim talking to the TSM
+ * directly): it carries GUEST_REQUEST (vtsm_host_guest_relay() / vtsm_host_call()) and
+ * services that request's DOE exchanges through the callbacks registered here; the TSM
+ * refuses host verbs on it (abi_role). If the TSM's HELLO result names a role other than
+ * the one asked for, the open fails with E_ABI_ROLE.
  */
 struct vtsm_host_config {
     const char *socket_path;  /* NULL: vtsm_default_socket_path() */
@@ -101,6 +113,7 @@ struct vtsm_host_config {
     const char *client;       /* "client" sent in HELLO; NULL: "vtsm-host-shim" */
     vtsm_host_trace_fn trace; /* see vtsm_host_set_trace() */
     void *trace_ctx;
+    enum vtsm_abi_role role; /* VTSM_ABI_ROLE_NONE (0) = VTSM_ABI_ROLE_HOST */
 };
 vtsm_status vtsm_host_open_cfg(const struct vtsm_host_config *cfg, struct vtsm_host **out);
 
@@ -108,9 +121,10 @@ vtsm_status vtsm_host_open_cfg(const struct vtsm_host_config *cfg, struct vtsm_h
  * run). NULL is fine. */
 void vtsm_host_close(struct vtsm_host *h);
 
-/* Version and TSM identity from the HELLO result. */
+/* Version and TSM identity from the HELLO result, and the role of the connection. */
 unsigned vtsm_host_abi_version(const struct vtsm_host *h);
 const char *vtsm_host_tsm_name(const struct vtsm_host *h);
+enum vtsm_abi_role vtsm_host_role(const struct vtsm_host *h);
 
 /* Install (fn NULL removes) the recorder. */
 void vtsm_host_set_trace(struct vtsm_host *h, vtsm_host_trace_fn fn, void *ctx);
@@ -125,6 +139,14 @@ const struct vtsm_host_error *vtsm_host_last_error(const struct vtsm_host *h);
 /* Register (or replace; fn NULL removes) the DOE callback of a device. dev must be a
  * valid device name (1..64 of [A-Za-z0-9:._-]); E_ABI_ARG otherwise. */
 vtsm_status vtsm_host_register_doe(struct vtsm_host *h, const char *dev, vtsm_doe_fn fn, void *ctx);
+/*
+ * Register (or replace; fn NULL removes) the link callback of a device: it carries the
+ * DOE_PENDING {channel: "link"} exchanges of IDE_LINK_CHECK (simulated-link frames) to
+ * the device. Without one such a DOE_PENDING is answered with error "no link callback
+ * registered" (and the link check fails). Independent of the DOE callback.
+ */
+vtsm_status vtsm_host_register_link(struct vtsm_host *h, const char *dev, vtsm_doe_fn fn,
+                                    void *ctx);
 
 /* ---- verbs (blocking) ---- */
 
@@ -139,6 +161,8 @@ struct vtsm_host_connect_opts {
     unsigned max_version;     /* 0 = TSM default */
     const char *asym;         /* "ecdsa-p384" / "ecdsa-p256"; NULL = TSM default */
     const char *hash;         /* "sha384" / "sha256"; NULL = TSM default */
+    unsigned ide_streams;     /* selective IDE streams to set up, 0..8; 0 = IDE off */
+    bool ide_only;            /* the device need not be TEE-IO (no TDISP; no tdi_bind) */
     const cbor_item_t *extra; /* optional map of further options copied into the request
                                  (keys of later ABI revisions); NULL = none */
 };
@@ -154,8 +178,46 @@ vtsm_status vtsm_host_device_connect(struct vtsm_host *h, const char *dev,
                                      const struct vtsm_host_connect_opts *opts,
                                      cbor_item_t **result);
 vtsm_status vtsm_host_device_reclaim(struct vtsm_host *h, const char *dev, cbor_item_t **result);
+/* DEVICE_RECLAIM with options: force = true also stops and unbinds the device's bound
+ * TDIs first (without it the TSM refuses to reclaim a device with bound TDIs). */
+vtsm_status vtsm_host_device_reclaim_opts(struct vtsm_host *h, const char *dev, bool force,
+                                          cbor_item_t **result);
 /* STATUS, for one device or (dev NULL) all. */
 vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t **result);
+
+/* IDE_REFRESH: switch every IDE stream of a connected device to fresh keys. */
+vtsm_status vtsm_host_ide_refresh(struct vtsm_host *h, const char *dev, cbor_item_t **result);
+/* IDE_LINK_CHECK: prove both link ends hold matching keys. The exchanges travel on the
+ * link channel (vtsm_host_register_link()). RESULT {dev, streams: [{stream_id, key_set,
+ * rp_to_device, device_to_rp}]}; a failed direction is a RESULT with false, not an error. */
+vtsm_status vtsm_host_ide_link_check(struct vtsm_host *h, const char *dev, cbor_item_t **result);
+
+/*
+ * TVM_CREATE: register a TVM with its guest's public key (65 bytes: 0x04 || X || Y,
+ * P-256; the private key stays with the guest). name may be NULL (not sent). On VTSM_OK
+ * *tvm (may be NULL) is the number the TSM assigned; a RESULT without a valid "tvm"
+ * (1..2^32-1) gives E_ABI_ARG and no result.
+ */
+vtsm_status vtsm_host_tvm_create(struct vtsm_host *h, const char *name,
+                                 const uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE], uint32_t *tvm,
+                                 cbor_item_t **result);
+/* TVM_DESTROY (refused while a TDI is bound to the TVM). */
+vtsm_status vtsm_host_tvm_destroy(struct vtsm_host *h, uint32_t tvm, cbor_item_t **result);
+/* TDI_BIND: lock TDI tdi of dev (LOCK_INTERFACE) for TVM tvm. lock_flags are the TDISP
+ * LOCK_INTERFACE_REQ flags; 0 is not sent (TSM default 0). */
+vtsm_status vtsm_host_tdi_bind(struct vtsm_host *h, const char *dev, uint32_t tdi, uint32_t tvm,
+                               uint32_t lock_flags, cbor_item_t **result);
+/* TDI_UNBIND: STOP_INTERFACE, the TDI is CONFIG_UNLOCKED and unowned afterwards. */
+vtsm_status vtsm_host_tdi_unbind(struct vtsm_host *h, const char *dev, uint32_t tdi,
+                                 cbor_item_t **result);
+/*
+ * GUEST_REQUEST: relay a guest's signed request envelope {tvm, body, sig} unchanged
+ * ("op"/"id" are the shim's). The host cannot read or forge what the guest asked for
+ * beyond what the body shows; it services the request's DOE exchanges as for any verb.
+ * The same call sends a guest's own request on a connection opened with role guest.
+ */
+vtsm_status vtsm_host_guest_relay(struct vtsm_host *h, const cbor_item_t *envelope,
+                                  cbor_item_t **result);
 
 /*
  * Any request: req is a map holding the verb's fields; "op" and "id" are set by the
@@ -177,6 +239,25 @@ vtsm_status vtsm_host_connect_start(struct vtsm_host *h, const char *dev,
                                     vtsm_host_done_fn done, void *ctx);
 vtsm_status vtsm_host_reclaim_start(struct vtsm_host *h, const char *dev, vtsm_host_done_fn done,
                                     void *ctx);
+vtsm_status vtsm_host_reclaim_opts_start(struct vtsm_host *h, const char *dev, bool force,
+                                         vtsm_host_done_fn done, void *ctx);
+vtsm_status vtsm_host_ide_refresh_start(struct vtsm_host *h, const char *dev,
+                                        vtsm_host_done_fn done, void *ctx);
+vtsm_status vtsm_host_ide_link_check_start(struct vtsm_host *h, const char *dev,
+                                           vtsm_host_done_fn done, void *ctx);
+/* The assigned TVM number is the RESULT's "tvm". */
+vtsm_status vtsm_host_tvm_create_start(struct vtsm_host *h, const char *name,
+                                       const uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE],
+                                       vtsm_host_done_fn done, void *ctx);
+vtsm_status vtsm_host_tvm_destroy_start(struct vtsm_host *h, uint32_t tvm, vtsm_host_done_fn done,
+                                        void *ctx);
+vtsm_status vtsm_host_tdi_bind_start(struct vtsm_host *h, const char *dev, uint32_t tdi,
+                                     uint32_t tvm, uint32_t lock_flags, vtsm_host_done_fn done,
+                                     void *ctx);
+vtsm_status vtsm_host_tdi_unbind_start(struct vtsm_host *h, const char *dev, uint32_t tdi,
+                                       vtsm_host_done_fn done, void *ctx);
+vtsm_status vtsm_host_guest_relay_start(struct vtsm_host *h, const cbor_item_t *envelope,
+                                        vtsm_host_done_fn done, void *ctx);
 vtsm_status vtsm_host_call_start(struct vtsm_host *h, unsigned op, const cbor_item_t *req,
                                  vtsm_host_done_fn done, void *ctx);
 
@@ -207,6 +288,14 @@ void vtsm_doe_tcp_set_timeout(struct vtsm_doe_tcp *t, int timeout_ms);
  * and retries. Errors: -ECONNRESET, -ETIMEDOUT, -EPROTO, -EMSGSIZE, -ENOMEM.
  */
 int vtsm_doe_tcp_fn(void *ctx, const uint8_t *req, size_t req_len, uint8_t *rsp, size_t *rsp_len);
+/*
+ * The link callback on the same connection (register both with the same ctx): the frame
+ * travels with command VTSM_SOCK_CMD_VTSM_LINK (0x5654) and transport PCI_DOE, and the
+ * answer must carry the same command and transport (else -EPROTO). Same errors and
+ * reconnect rule as vtsm_doe_tcp_fn().
+ */
+int vtsm_doe_tcp_link_fn(void *ctx, const uint8_t *req, size_t req_len, uint8_t *rsp,
+                         size_t *rsp_len);
 /* Close the connection (nothing is sent). NULL is fine. */
 void vtsm_doe_tcp_close(struct vtsm_doe_tcp *t);
 

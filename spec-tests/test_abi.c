@@ -476,6 +476,92 @@ static void test_check_keys(void **state)
     cbor_decref(&m);
 }
 
+/* The guest body has no envelope: "op" and "id" are unknown keys there. */
+static void test_check_keys_in_body(void **state)
+{
+    (void)state;
+    cbor_item_t *m = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_uint(m, "gop", VTSM_ABI_GOP_LIST), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, "tvm", 1), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, "seq", 1), VTSM_OK);
+    assert_int_equal(vtsm_abi_check_keys_in(m, vtsm_abi_keys_guest_body, "guest request body"),
+                     VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, "op", 0x40), VTSM_OK);
+    EXPECT_ARG(vtsm_abi_check_keys_in(m, vtsm_abi_keys_guest_body, "guest request body"),
+               "unknown key 'op' for guest request body");
+    /* the message form still allows op/id */
+    assert_int_equal(vtsm_abi_check_keys(m, vtsm_abi_keys_guest_body), VTSM_OK);
+    cbor_decref(&m);
+
+    m = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_uint(m, "id", 1), VTSM_OK);
+    EXPECT_ARG(vtsm_abi_check_keys_in(m, vtsm_abi_keys_guest_body, NULL),
+               "unknown key 'id' for map");
+    cbor_decref(&m);
+
+    cbor_item_t *a = vtsm_abi_array_new();
+    EXPECT_ARG(vtsm_abi_check_keys_in(a, vtsm_abi_keys_guest_body, "guest request body"),
+               "guest request body is not a map");
+    cbor_decref(&a);
+
+    /* a long multi-byte key is cut on a character boundary (the detail stays UTF-8) */
+    m = vtsm_abi_map_new();
+    char key[200];
+    size_t n = 0;
+    key[n++] = 'k';
+    while (n + 2 < sizeof(key)) {
+        key[n++] = (char)0xc3; /* U+00E9 */
+        key[n++] = (char)0xa9;
+    }
+    key[n] = '\0';
+    assert_int_equal(vtsm_abi_put_uint(m, key, 1), VTSM_OK);
+    vtsm_err_clear();
+    assert_int_equal(vtsm_abi_check_keys_in(m, vtsm_abi_keys_guest_body, "body"), VTSM_E_ABI_ARG);
+    const char *d = vtsm_err_detail();
+    const char *q = strchr(d, '\'');
+    const char *e = q ? strchr(q + 1, '\'') : NULL;
+    assert_non_null(e);
+    assert_int_equal(e - q - 1, 63); /* 'k' + 31 two-byte characters, not 64 bytes */
+    cbor_decref(&m);
+}
+
+/* Every request schema, exactly (docs/abi.md sections 7 and 8.3). */
+static void test_key_lists(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *const *keys;
+        const char *want;
+    } lists[] = {
+        {vtsm_abi_keys_device_connect,
+         "dev slot allow_untrusted min_version max_version asym hash ide_streams ide_only"},
+        {vtsm_abi_keys_device_reclaim, "dev force"},
+        {vtsm_abi_keys_ide_refresh, "dev"},
+        {vtsm_abi_keys_ide_link_check, "dev"},
+        {vtsm_abi_keys_tvm_create, "name guest_key"},
+        {vtsm_abi_keys_tvm_destroy, "tvm"},
+        {vtsm_abi_keys_tdi_bind, "dev tdi tvm lock_flags"},
+        {vtsm_abi_keys_tdi_unbind, "dev tdi"},
+        {vtsm_abi_keys_guest_request, "tvm body sig"},
+        {vtsm_abi_keys_guest_body, "gop tvm seq dev tdi nonce reason"},
+    };
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        char got[256] = "";
+        for (size_t k = 0; lists[i].keys[k]; k++) {
+            if (k)
+                strcat(got, " ");
+            strcat(got, lists[i].keys[k]);
+        }
+        assert_string_equal(got, lists[i].want);
+    }
+    /* the key macros spell the same names */
+    assert_string_equal(VTSM_ABI_K_FORCE, "force");
+    assert_string_equal(VTSM_ABI_K_IDE_STREAMS, vtsm_abi_keys_device_connect[7]);
+    assert_string_equal(VTSM_ABI_K_GUEST_KEY, vtsm_abi_keys_tvm_create[1]);
+    assert_string_equal(VTSM_ABI_K_LOCK_FLAGS, vtsm_abi_keys_tdi_bind[3]);
+    assert_int_equal(strlen(VTSM_ABI_GUEST_SIG_PREFIX), 21);
+}
+
 static void test_check_dev(void **state)
 {
     (void)state;
@@ -666,8 +752,23 @@ static void test_names(void **state)
     (void)state;
     assert_string_equal(vtsm_abi_op_name(VTSM_ABI_OP_DEVICE_CONNECT), "DEVICE_CONNECT");
     assert_string_equal(vtsm_abi_op_name(0x82), "DOE_PENDING");
-    assert_null(vtsm_abi_op_name(0x30));
+    assert_string_equal(vtsm_abi_op_name(0x15), "IDE_REFRESH");
+    assert_string_equal(vtsm_abi_op_name(0x16), "IDE_LINK_CHECK");
+    assert_string_equal(vtsm_abi_op_name(0x30), "TVM_CREATE");
+    assert_string_equal(vtsm_abi_op_name(0x31), "TVM_DESTROY");
+    assert_string_equal(vtsm_abi_op_name(0x32), "TDI_BIND");
+    assert_string_equal(vtsm_abi_op_name(0x33), "TDI_UNBIND");
+    assert_string_equal(vtsm_abi_op_name(0x40), "GUEST_REQUEST");
+    assert_null(vtsm_abi_op_name(0x17));
+    assert_null(vtsm_abi_op_name(0x34));
+    assert_null(vtsm_abi_op_name(0x41)); /* a gop, not an opcode */
     assert_null(vtsm_abi_op_name(UINT64_MAX));
+    assert_string_equal(vtsm_abi_gop_name(VTSM_ABI_GOP_LIST), "LIST");
+    assert_string_equal(vtsm_abi_gop_name(0x42), "INFO");
+    assert_string_equal(vtsm_abi_gop_name(0x43), "ACCEPT");
+    assert_string_equal(vtsm_abi_gop_name(0x44), "REJECT");
+    assert_null(vtsm_abi_gop_name(0x40));
+    assert_null(vtsm_abi_gop_name(0x45));
     assert_string_equal(vtsm_abi_role_name(VTSM_ABI_ROLE_GUEST), "guest");
     assert_int_equal(vtsm_abi_role_parse("root"), VTSM_ABI_ROLE_NONE);
 }
@@ -969,6 +1070,8 @@ int main(void)
         cmocka_unit_test(test_tstr_limit_and_utf8),
         cmocka_unit_test(test_getter_wrong_types),
         cmocka_unit_test(test_check_keys),
+        cmocka_unit_test(test_check_keys_in_body),
+        cmocka_unit_test(test_key_lists),
         cmocka_unit_test(test_check_dev),
         cmocka_unit_test(test_encode_refuses),
         cmocka_unit_test(test_encode_exact_bytes),

@@ -218,10 +218,13 @@ static void caps_msg(uint8_t *m, uint8_t ver, uint32_t flags, uint32_t dts, uint
     put32(m + 16, max);
 }
 
+/* The DataTransferSize (= MaxSPDMmsgSize) rq_caps offers; a test may lower it. */
+static uint32_t g_req_dts = 4096;
+
 static void rq_caps(struct rq *r, uint8_t ver)
 {
     uint8_t m[20];
-    caps_msg(m, ver, REQ_FLAGS, 4096, 4096);
+    caps_msg(m, ver, REQ_FLAGS, g_req_dts, g_req_dts);
     rq_clear(r, m, sizeof(m));
     assert_int_equal(r->msg[1], SPDM_CAPABILITIES);
     r->ver = ver;
@@ -1278,12 +1281,19 @@ static void test_session_full(void **state)
         assert_int_equal(rq_meas(r, true, SPDM_MEAS_OP_ALL, true, false, 0, &mr), VTSM_OK);
         assert_int_equal(mr.blocks, 4);
         rq_digests(r, true);
-        /* PCI-SIG vendor-defined TDISP request: no protocol responder yet. */
+        /* PCI-SIG vendor-defined request for a protocol the device does not implement
+         * (IDE_KM and TDISP are tested in test_devemu_idekm.c / test_devemu_tdisp.c). */
         const uint8_t vdm[12] = {
-            ver, SPDM_VENDOR_DEFINED_REQUEST, 0, 0, SPDM_REGISTRY_ID_PCISIG, 0, 2, 0x01, 0x00, 1,
-            0,   PCI_PROTOCOL_ID_TDISP};
+            ver, SPDM_VENDOR_DEFINED_REQUEST, 0, 0, SPDM_REGISTRY_ID_PCISIG, 0, 2, 0x01, 0x00, 1, 0,
+            0x02};
         assert_int_equal(rq_sec(r, vdm, 12), VTSM_OK);
         expect_error(r, ver, SPDM_ERR_UNSUPPORTED_REQUEST, SPDM_VENDOR_DEFINED_REQUEST);
+        /* A TDISP message too short to name an interface: InvalidRequest. */
+        uint8_t tdisp[12];
+        memcpy(tdisp, vdm, 12);
+        tdisp[11] = PCI_PROTOCOL_ID_TDISP;
+        assert_int_equal(rq_sec(r, tdisp, 12), VTSM_OK);
+        expect_error(r, ver, SPDM_ERR_INVALID_REQUEST, 0);
         /* ... and a malformed one (ReqLength beyond the message). */
         uint8_t bad[12];
         memcpy(bad, vdm, 12);
@@ -1365,6 +1375,61 @@ static void test_handshake_replaced_by_new_key_exchange(void **state)
 }
 
 /* ==== faults ==== */
+
+/* A PCI-SIG VENDOR_DEFINED_REQUEST inside the session; the answer lands in r->msg. */
+static void rq_vdm(struct rq *r, const uint8_t *p, size_t n)
+{
+    uint8_t m[11 + 64] = {
+        r->ver, SPDM_VENDOR_DEFINED_REQUEST, 0, 0, SPDM_REGISTRY_ID_PCISIG, 0, 2, 0x01, 0x00};
+    assert_true(n <= 64);
+    put16(m + 9, (uint16_t)n);
+    memcpy(m + 11, p, n);
+    assert_int_equal(rq_sec(r, m, 11 + n), VTSM_OK);
+    assert_int_equal(r->msg[1], SPDM_VENDOR_DEFINED_RESPONSE);
+}
+
+/* TDISP GET_DEVICE_INTERFACE_REPORT: the portion is clamped so that the whole SPDM message
+ * fits the requester's DataTransferSize (here the 64-byte minimum we can hold a session
+ * with: the hand-written requester does not check KEY_EXCHANGE sizes). */
+static void test_tdisp_report_portion_fits_dts(void **state)
+{
+    (void)state;
+    g_req_dts = 64;
+    struct rq *r = rq_new(NULL);
+    rq_session(r, V12);
+    g_req_dts = 4096;
+
+    uint8_t lock[17 + 20] = {PCI_PROTOCOL_ID_TDISP, 0x10, 0x83}; /* TDI 0, no flags */
+    rq_vdm(r, lock, sizeof(lock));
+    assert_int_equal(r->msg_len, 11 + 17 + 32);
+    assert_int_equal(r->msg[11 + 2], 0x03); /* LOCK_INTERFACE_RSP */
+    uint8_t get[17 + 4] = {PCI_PROTOCOL_ID_TDISP, 0x10, 0x84};
+    put16(get + 17, 0);
+    put16(get + 19, 0xFFFF);
+    size_t total = 0;
+    for (uint16_t off = 0;;) {
+        put16(get + 17, off);
+        rq_vdm(r, get, sizeof(get));
+        assert_int_equal(r->msg[11 + 2], 0x04); /* DEVICE_INTERFACE_REPORT */
+        uint16_t portion = get16(r->msg + 11 + 17), rem = get16(r->msg + 11 + 19);
+        assert_int_equal(get16(r->msg + 9), 17 + 4 + portion); /* RespLength */
+        assert_true(r->msg_len <= 64);
+        if (rem) {
+            /* 64 - VDM header (11) - TDISP header (17) - lengths (4) */
+            assert_int_equal(portion, 32);
+            assert_int_equal(r->msg_len, 64);
+        }
+        if (off == 0)
+            total = (size_t)portion + rem;
+        assert_int_equal(off + portion + rem, total);
+        off = (uint16_t)(off + portion);
+        if (!rem)
+            break;
+    }
+    /* 16 fixed + 2 MMIO ranges + info length + "vtsm-devemu TDI 0" */
+    assert_int_equal(total, 16 + 32 + 4 + 17);
+    rq_free(r);
+}
 
 static struct rq *fault_dev(enum vtsm_dev_fault f)
 {
@@ -1599,6 +1664,7 @@ int main(void)
         cmocka_unit_test(test_digests_certificate_trust),
         cmocka_unit_test(test_measurements),
         cmocka_unit_test(test_session_full),
+        cmocka_unit_test(test_tdisp_report_portion_fits_dts),
         cmocka_unit_test(test_get_version_ends_session),
         cmocka_unit_test(test_handshake_replaced_by_new_key_exchange),
         /* faults */

@@ -2,7 +2,9 @@
 /*
  * tsm-devemu as a process: the spdm-emu socket protocol on TCP loopback, connections that
  * die mid-frame, SHUTDOWN, the device state outliving a connection, and a clean exit 0 on
- * SIGTERM. The child is reaped on every path (killed first if a check failed).
+ * SIGTERM; then IDE_KM, TDISP and the simulated link (VTSM_LINK frames) over TCP with the
+ * TSM's requester, --key-log, --no-tdisp and a fault that drops an answer. The child is
+ * reaped on every path (killed first if a check failed).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,10 +25,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "vtsm_buf.h"
+#include "vtsm_crypto.h"
 #include "vtsm_doe.h"
+#include "vtsm_guard.h"
+#include "vtsm_idekm.h"
+#include "vtsm_link_frame.h"
 #include "vtsm_sock.h"
 #include "vtsm_spdm_defs.h"
+#include "vtsm_spdm_req.h"
+#include "vtsm_tdisp.h"
+
+/* VTSM_SOCK_CMD_VTSM_LINK (abi/vtsm_abi.h). */
+#define SOCK_CMD_VTSM_LINK 0x5654u
 
 struct child {
     pid_t pid;
@@ -128,10 +141,8 @@ static int read_line(int fd, char *buf, size_t cap, int timeout_ms)
     return (int)n;
 }
 
-static int setup(void **state)
+static int make_dir(struct child *c)
 {
-    (void)state;
-    struct child *c = &g_child;
     snprintf(c->dir, sizeof(c->dir), "/tmp/vtsm-devemu-XXXXXX");
     if (!mkdtemp(c->dir))
         return -1;
@@ -140,12 +151,37 @@ static int setup(void **state)
         return -1;
     memcpy(c->port_file, c->dir, dl);
     memcpy(c->port_file + dl, "/port", sizeof("/port"));
-    const char *args[] = {"--port", "0", "--port-file", c->port_file, NULL};
+    return 0;
+}
+
+/* Start tsm-devemu on a free port with extra arguments (NULL-terminated). */
+static int start_child(const char *const *extra)
+{
+    struct child *c = &g_child;
+    const char *args[24] = {"--port", "0", "--port-file", c->port_file};
+    int n = 4;
+    for (int i = 0; extra && extra[i] && n < 23; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
     c->pid = spawn(args, &c->out_fd);
     if (c->pid < 0)
         return -1;
     c->port = read_port_file(c->port_file, 10000);
     return c->port > 0 ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (make_dir(&g_child))
+        return -1;
+    return start_child(NULL);
+}
+
+static int setup_dir(void **state)
+{
+    (void)state;
+    return make_dir(&g_child);
 }
 
 /* Kill and reap whatever is left (a failed test leaves the child running). */
@@ -162,6 +198,9 @@ static int teardown(void **state)
         close(c->out_fd);
     c->out_fd = -1;
     unlink(c->port_file);
+    char keys[160];
+    snprintf(keys, sizeof(keys), "%.63s/keys", c->dir);
+    unlink(keys);
     rmdir(c->dir);
     return 0;
 }
@@ -226,19 +265,31 @@ static void spdm_msg(int fd, const uint8_t *m, size_t n, uint8_t want_code)
 static void test_bad_command_line(void **state)
 {
     (void)state;
-    int out = -1;
-    const char *args[] = {"--fault", "no-such-fault", NULL};
-    pid_t pid = spawn(args, &out);
-    assert_true(pid > 0);
-    int st = reap(pid, 5000);
-    close(out);
-    if (st == -1) {
-        kill(pid, SIGKILL);
-        reap(pid, 5000);
-        fail_msg("tsm-devemu did not exit on a bad --fault");
+    static const struct {
+        const char *args[3];
+        int rc;
+    } cases[] = {
+        {{"--fault", "no-such-fault", NULL}, 2},
+        {{"--ide-streams", "257", NULL}, 2},
+        {{"--ide-streams", "-1", NULL}, 2},
+        {{"--tdis", "256", NULL}, 2},
+        {{"--no-tdisp", "extra", NULL}, 2},
+        {{"--key-log", "/nonexistent-vtsm-dir/keys", NULL}, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int out = -1;
+        pid_t pid = spawn(cases[i].args, &out);
+        assert_true(pid > 0);
+        int st = reap(pid, 5000);
+        close(out);
+        if (st == -1) {
+            kill(pid, SIGKILL);
+            reap(pid, 5000);
+            fail_msg("tsm-devemu did not exit on %s %s", cases[i].args[0], cases[i].args[1]);
+        }
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), cases[i].rc);
     }
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 2);
 }
 
 static void test_serve_survive_shutdown_sigterm(void **state)
@@ -351,12 +402,210 @@ static void test_serve_survive_shutdown_sigterm(void **state)
     vtsm_buf_free(&in);
 }
 
+/* ---- IDE_KM, TDISP and the link over TCP ---- */
+
+/* The requester's transport: one NORMAL frame out, one back; an empty answer is a DOE
+ * object the device dropped. */
+struct sock_tp {
+    int fd;
+    unsigned empty; /* empty answers seen */
+};
+
+static vtsm_status sock_exchange(void *ctx, const uint8_t *req, size_t len, struct vtsm_buf *rsp)
+{
+    struct sock_tp *t = ctx;
+    uint32_t cmd, tr;
+    VTSM_GUARD(vtsm_sock_send(t->fd, VTSM_SOCK_CMD_NORMAL, VTSM_SOCK_TRANSPORT_PCI_DOE, req, len));
+    VTSM_GUARD(vtsm_sock_recv(t->fd, &cmd, &tr, rsp, 1 << 20, 5000));
+    VTSM_ENSURE(cmd == VTSM_SOCK_CMD_NORMAL, VTSM_E_IO, "answer with command 0x%x", cmd);
+    if (rsp->len == 0) {
+        t->empty++;
+        return vtsm_fail(VTSM_E_DOE_HOST, "the device sent no DOE object");
+    }
+    return VTSM_OK;
+}
+
+static struct vtsm_spdm_req *session_over(struct sock_tp *t)
+{
+    struct vtsm_spdm_req_opts o;
+    struct vtsm_spdm_transport tp = {sock_exchange, t};
+    struct vtsm_spdm_req *r = NULL;
+    t->fd = connect_dev();
+    vtsm_spdm_req_opts_default(&o);
+    assert_int_equal(vtsm_spdm_req_new(&o, &tp, &r), VTSM_OK);
+    assert_int_equal(vtsm_spdm_req_init_connection(r), VTSM_OK);
+    assert_int_equal(vtsm_spdm_req_get_certificate(r, 0), VTSM_OK);
+    assert_int_equal(vtsm_spdm_req_start_session(r, 0), VTSM_OK);
+    return r;
+}
+
+/* One link frame over the socket; the device's answer (possibly empty) in rsp. */
+static void link_xchg(int fd, const struct vtsm_buf *frame, struct vtsm_buf *rsp)
+{
+    uint32_t cmd, tr;
+    assert_int_equal(vtsm_sock_send(fd, SOCK_CMD_VTSM_LINK, VTSM_SOCK_TRANSPORT_PCI_DOE,
+                                    frame->data, frame->len),
+                     VTSM_OK);
+    assert_int_equal(vtsm_sock_recv(fd, &cmd, &tr, rsp, 1 << 16, 5000), VTSM_OK);
+    assert_int_equal(cmd, SOCK_CMD_VTSM_LINK);
+    assert_int_equal(tr, VTSM_SOCK_TRANSPORT_PCI_DOE);
+}
+
+static uint8_t tdi_state_over(struct vtsm_spdm_req *r, uint32_t fid)
+{
+    uint8_t m[32];
+    struct vtsm_wr w = vtsm_wr_init(m, sizeof(m));
+    struct vtsm_buf rsp = {0};
+    struct vtsm_tdisp_rsp tr;
+    assert_int_equal(vtsm_tdisp_build_get_state(&w, fid), VTSM_OK);
+    assert_int_equal(vtsm_spdm_req_vendor(r, m, w.len, &rsp), VTSM_OK);
+    assert_int_equal(vtsm_tdisp_parse_response(rsp.data, rsp.len,
+                                               VTSM_TDISP_GET_DEVICE_INTERFACE_STATE, fid, &tr),
+                     VTSM_OK);
+    vtsm_buf_free(&rsp);
+    return tr.u.tdi_state;
+}
+
+static void test_ide_tdisp_link_over_tcp(void **state)
+{
+    (void)state;
+    struct child *c = &g_child;
+    char keys_path[160], line[256], want[256], hex[65];
+    const char *const extra[] = {"--ide-streams", "2", "--tdis", "2", "--key-log", keys_path, NULL};
+    struct vtsm_idekm_key k[3][2];
+    struct vtsm_buf rsp = {0}, frame = {0};
+    struct vtsm_link_frame f;
+    struct sock_tp t = {.fd = -1};
+    uint8_t m[64], p[32], out[32];
+
+    snprintf(keys_path, sizeof(keys_path), "%.63s/keys", c->dir);
+    assert_int_equal(start_child(extra), 0);
+    struct vtsm_spdm_req *r = session_over(&t);
+
+    /* Program stream 1, key set 0, with fresh keys, and make it live. */
+    assert_int_equal(vtsm_random(k, sizeof(k)), VTSM_OK);
+    for (unsigned ss = 0; ss < 3; ss++)
+        for (unsigned dir = 0; dir < 2; dir++) {
+            struct vtsm_wr w = vtsm_wr_init(m, sizeof(m));
+            uint8_t kss = vtsm_idekm_kss(0, dir, ss);
+            assert_int_equal(vtsm_idekm_build_key_prog(&w, 1, kss, 0, &k[ss][dir]), VTSM_OK);
+            assert_int_equal(vtsm_spdm_req_vendor(r, m, w.len, &rsp), VTSM_OK);
+            struct vtsm_idekm_ack ack;
+            assert_int_equal(vtsm_idekm_parse_kp_ack(rsp.data, rsp.len, &ack), VTSM_OK);
+            assert_int_equal(ack.status, 0);
+            w = vtsm_wr_init(m, sizeof(m));
+            assert_int_equal(vtsm_idekm_build_k_set_go(&w, 1, kss, 0), VTSM_OK);
+            assert_int_equal(vtsm_spdm_req_vendor(r, m, w.len, &rsp), VTSM_OK);
+            assert_int_equal(vtsm_idekm_parse_gostop_ack(rsp.data, rsp.len, &ack), VTSM_OK);
+        }
+
+    /* A link check over the same connection: the device answers under its TX key. */
+    assert_int_equal(vtsm_random(p, sizeof(p)), VTSM_OK);
+    assert_int_equal(vtsm_link_frame_seal(VTSM_LINK_KIND_CHECK_REQ, k[0][0].key, k[0][0].ifv, 0, 1,
+                                          VTSM_IDE_SUBSTREAM_PR, 0, p, sizeof(p), &frame),
+                     VTSM_OK);
+    link_xchg(t.fd, &frame, &rsp);
+    assert_int_equal(vtsm_link_frame_decode(rsp.data, rsp.len, &f), VTSM_OK);
+    assert_int_equal(f.kind, VTSM_LINK_KIND_CHECK_RSP);
+    assert_int_equal(vtsm_link_frame_open(&f, k[0][1].key, k[0][1].ifv, out, sizeof(out)), VTSM_OK);
+    assert_memory_equal(out, p, sizeof(p));
+    /* The same frame again is a replay: a failure frame. An undecodable one: empty. */
+    link_xchg(t.fd, &frame, &rsp);
+    assert_int_equal(vtsm_link_frame_decode(rsp.data, rsp.len, &f), VTSM_OK);
+    assert_int_equal(f.kind, VTSM_LINK_KIND_FAILURE);
+    frame.data[0] = 'X';
+    link_xchg(t.fd, &frame, &rsp);
+    assert_int_equal(rsp.len, 0);
+
+    /* Lock TDI 1, drop the connection; a new connection and session find it locked. */
+    struct vtsm_wr w = vtsm_wr_init(m, sizeof(m));
+    struct vtsm_tdisp_lock_params lp = {0};
+    assert_int_equal(vtsm_tdisp_build_lock_interface(&w, 1, &lp), VTSM_OK);
+    assert_int_equal(vtsm_spdm_req_vendor(r, m, w.len, &rsp), VTSM_OK);
+    assert_int_equal(tdi_state_over(r, 1), VTSM_TDI_CONFIG_LOCKED);
+    vtsm_spdm_req_free(r);
+    close(t.fd);
+    r = session_over(&t);
+    assert_int_equal(tdi_state_over(r, 1), VTSM_TDI_CONFIG_LOCKED);
+    assert_int_equal(tdi_state_over(r, 0), VTSM_TDI_CONFIG_UNLOCKED);
+    /* ... and the link still runs on the new connection (the next counter). */
+    assert_int_equal(vtsm_link_frame_seal(VTSM_LINK_KIND_CHECK_REQ, k[0][0].key, k[0][0].ifv, 1, 1,
+                                          VTSM_IDE_SUBSTREAM_PR, 0, p, sizeof(p), &frame),
+                     VTSM_OK);
+    link_xchg(t.fd, &frame, &rsp);
+    assert_int_equal(vtsm_link_frame_decode(rsp.data, rsp.len, &f), VTSM_OK);
+    assert_int_equal(f.kind, VTSM_LINK_KIND_CHECK_RSP);
+    assert_int_equal(f.counter, 1);
+    vtsm_spdm_req_free(r);
+    close(t.fd);
+
+    /* --key-log: one line per accepted key, in KEY_PROG order. */
+    FILE *kl = fopen(keys_path, "r");
+    assert_non_null(kl);
+    static const char *const ssn[3] = {"PR", "NPR", "CPL"};
+    for (unsigned ss = 0; ss < 3; ss++)
+        for (unsigned dir = 0; dir < 2; dir++) {
+            vtsm_hex(hex, k[ss][dir].key, 32);
+            snprintf(want, sizeof(want),
+                     "stream 1 keyset 0 substream %s dir %s key %s ifv %016llx\n", ssn[ss],
+                     dir ? "TX" : "RX", hex, (unsigned long long)k[ss][dir].ifv);
+            assert_non_null(fgets(line, sizeof(line), kl));
+            assert_string_equal(line, want);
+        }
+    assert_null(fgets(line, sizeof(line), kl));
+    fclose(kl);
+
+    assert_int_equal(kill(c->pid, SIGTERM), 0);
+    int status = reap(c->pid, 10000);
+    assert_true(status != -1);
+    c->pid = -1;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    OPENSSL_cleanse(k, sizeof(k));
+    vtsm_buf_free(&rsp);
+    vtsm_buf_free(&frame);
+}
+
+/* --no-tdisp and --fault idekm-no-go-ack: TDISP is UnsupportedRequest; K_SET_GO is answered
+ * with an empty NORMAL frame. */
+static void test_no_tdisp_and_dropped_go(void **state)
+{
+    (void)state;
+    const char *const extra[] = {"--no-tdisp", "--fault", "idekm-no-go-ack", NULL};
+    struct sock_tp t = {.fd = -1};
+    struct vtsm_buf rsp = {0};
+    struct vtsm_idekm_key k;
+    uint8_t m[64];
+
+    assert_int_equal(start_child(extra), 0);
+    struct vtsm_spdm_req *r = session_over(&t);
+    struct vtsm_wr w = vtsm_wr_init(m, sizeof(m));
+    assert_int_equal(vtsm_tdisp_build_get_version(&w, 0), VTSM_OK);
+    assert_int_equal(vtsm_spdm_req_vendor(r, m, w.len, &rsp), VTSM_E_PEER_ERROR);
+    assert_non_null(strstr(vtsm_err_detail(), "UnsupportedRequest 0x07"));
+
+    memset(&k, 0x42, sizeof(k));
+    w = vtsm_wr_init(m, sizeof(m));
+    assert_int_equal(vtsm_idekm_build_key_prog(&w, 0, 0, 0, &k), VTSM_OK);
+    assert_int_equal(vtsm_spdm_req_vendor(r, m, w.len, &rsp), VTSM_OK);
+    w = vtsm_wr_init(m, sizeof(m));
+    assert_int_equal(vtsm_idekm_build_k_set_go(&w, 0, 0, 0), VTSM_OK);
+    assert_int_equal(t.empty, 0);
+    assert_int_equal(vtsm_spdm_req_vendor(r, m, w.len, &rsp), VTSM_E_DOE_HOST);
+    assert_int_equal(t.empty, 1);
+    vtsm_spdm_req_free(r);
+    close(t.fd);
+    vtsm_buf_free(&rsp);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_command_line),
         cmocka_unit_test_setup_teardown(test_serve_survive_shutdown_sigterm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ide_tdisp_link_over_tcp, setup_dir, teardown),
+        cmocka_unit_test_setup_teardown(test_no_tdisp_and_dropped_go, setup_dir, teardown),
     };
     return cmocka_run_group_tests_name("devemu_proc", tests, NULL, NULL);
 }

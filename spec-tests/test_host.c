@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Host shim against a fake TSM that speaks the socket ABI from a test thread, and the
- * DOE TCP backend against a tiny spdm-emu-protocol responder on 127.0.0.1 port 0.
- * Failure paths first.
+ * DOE TCP backend (DOE objects and simulated-link frames) against a tiny
+ * spdm-emu-protocol responder on 127.0.0.1 port 0. Failure paths first.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,7 +42,15 @@ struct fake {
     uint64_t hello_version;
     const char *error_name_seen;
     char doe_error_seen[256];
+    char errs[5][160];         /* error answers to DOE_PENDINGs, in order */
     cbor_item_t *request_seen; /* last verb request received (for option checks) */
+    const char *role;          /* role HELLO must ask for; NULL = "host" */
+    const char *grant_role;    /* "role" in the HELLO result; NULL = none */
+    /* script_sequence: the opcodes expected in order, and every request received */
+    const unsigned *ops;
+    size_t nops;
+    cbor_item_t *reqs[16];
+    size_t nreqs;
 };
 
 #define FK_CHECK(f, cond)                                                                          \
@@ -98,11 +106,14 @@ static bool fk_hello(struct fake *f)
     const cbor_item_t *vers = NULL;
     bool ok = vtsm_abi_check_keys(m, vtsm_abi_keys_hello) == VTSM_OK &&
               vtsm_abi_get_tstr(m, "role", role, sizeof(role)) == VTSM_OK &&
-              strcmp(role, "host") == 0 && vtsm_abi_get_array(m, "versions", &vers) == VTSM_OK &&
-              cbor_array_size(vers) == 1 && cbor_get_int(cbor_array_handle(vers)[0]) == 1;
+              strcmp(role, f->role ? f->role : "host") == 0 &&
+              vtsm_abi_get_array(m, "versions", &vers) == VTSM_OK && cbor_array_size(vers) == 1 &&
+              cbor_get_int(cbor_array_handle(vers)[0]) == 1;
     cbor_item_t *r = vtsm_abi_result_msg(id_of(m));
     vtsm_abi_put_uint(r, "version", f->hello_version ? f->hello_version : 1);
     vtsm_abi_put_tstr(r, "tsm", "fake-tsm 0.0");
+    if (f->grant_role)
+        vtsm_abi_put_tstr(r, "role", f->grant_role);
     cbor_decref(&m);
     if (!ok) {
         snprintf(f->err, sizeof(f->err), "bad HELLO");
@@ -154,6 +165,55 @@ static bool fk_exchange(struct fake *f, uint64_t id, const char *dev, uint64_t s
     if (!ok)
         snprintf(f->err, sizeof(f->err), "bad DOE_RESPONSE for id %llu seq %llu",
                  (unsigned long long)id, (unsigned long long)seq);
+    cbor_decref(&r);
+    return ok;
+}
+
+/* A simulated-link frame as the TSM would send it (the shim never looks inside). */
+static void make_link_frame(uint8_t frame[24], uint8_t tag)
+{
+    memset(frame, 0, 24);
+    memcpy(frame, "VLNK", 4);
+    frame[4] = 1;    /* check request */
+    frame[10] = tag; /* inside the counter: any byte does */
+}
+
+/* DOE_PENDING with an extra "channel" (NULL = none, else the item, consumed) and the
+ * DOE_RESPONSE it gets: its object must be transform(obj) or, if want_error, an error
+ * whose text lands in errbuf. */
+static bool fk_exchange_on(struct fake *f, uint64_t id, const char *dev, uint64_t seq,
+                           const uint8_t *obj, size_t len, cbor_item_t *channel, bool want_error,
+                           char *errbuf, size_t errcap)
+{
+    uint8_t want[64];
+    cbor_item_t *m = vtsm_abi_doe_pending_msg(id, dev, seq, obj, len);
+    if (channel && vtsm_abi_put_item(m, "channel", channel) != VTSM_OK) {
+        cbor_decref(&m);
+        return false;
+    }
+    if (!fk_send(f, m))
+        return false;
+    cbor_item_t *r = fk_recv(f, VTSM_ABI_OP_DOE_RESPONSE);
+    if (!r)
+        return false;
+    uint64_t rseq = 0;
+    char rdev[VTSM_ABI_DEV_BUF] = "";
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    bool ok = vtsm_abi_check_keys(r, vtsm_abi_keys_doe_response) == VTSM_OK && id_of(r) == id &&
+              vtsm_abi_get_dev(r, rdev) == VTSM_OK && !strcmp(rdev, dev) &&
+              vtsm_abi_get_uint(r, "seq", &rseq) == VTSM_OK && rseq == seq;
+    if (ok && want_error) {
+        ok =
+            !vtsm_abi_find(r, "object") && vtsm_abi_get_tstr(r, "error", errbuf, errcap) == VTSM_OK;
+    } else if (ok) {
+        transform(obj, len, want);
+        ok = !vtsm_abi_find(r, "error") && vtsm_abi_get_bytes(r, "object", &p, &n) == VTSM_OK &&
+             n == len && memcmp(p, want, n) == 0;
+    }
+    if (!ok)
+        snprintf(f->err, sizeof(f->err), "bad DOE_RESPONSE (channel exchange) seq %llu",
+                 (unsigned long long)seq);
     cbor_decref(&r);
     return ok;
 }
@@ -216,6 +276,8 @@ static void fake_free(struct fake *f)
         close(f->lfd);
     if (f->request_seen)
         cbor_decref(&f->request_seen);
+    for (size_t i = 0; i < f->nreqs; i++)
+        cbor_decref(&f->reqs[i]);
     free(f);
 }
 
@@ -231,12 +293,16 @@ struct dev {
     const char *name;
     int calls;
     int fail_rc;
+    size_t last_len;
+    uint8_t last[64]; /* the last request seen */
 };
 
 static int dev_doe(void *ctx, const uint8_t *req, size_t req_len, uint8_t *rsp, size_t *rsp_len)
 {
     struct dev *d = ctx;
     d->calls++;
+    d->last_len = req_len < sizeof(d->last) ? req_len : sizeof(d->last);
+    memcpy(d->last, req, d->last_len);
     if (d->fail_rc)
         return d->fail_rc;
     if (*rsp_len != VTSM_HOST_DOE_RSP_CAP || req_len > *rsp_len)
@@ -331,7 +397,7 @@ static void test_error_propagates(void **state)
     struct fake *f = fake_start(script_error, &fd);
     fake_run(f);
     struct vtsm_host *h = open_host(fd);
-    struct dev d = {"dev0", 0, 0};
+    struct dev d = {.name = "dev0"};
     assert_int_equal(vtsm_host_register_doe(h, "dev0", dev_doe, &d), VTSM_OK);
     cbor_item_t *res = (cbor_item_t *)0x1;
     assert_int_equal(vtsm_host_device_connect(h, "dev0", NULL, &res), VTSM_E_PEER_SIGNATURE);
@@ -397,7 +463,7 @@ static void test_callback_failure(void **state)
     struct fake *f = fake_start(script_no_callback, &fd);
     fake_run(f);
     struct vtsm_host *h = open_host(fd);
-    struct dev d = {"devX", 0, -EIO};
+    struct dev d = {.name = "devX", .fail_rc = -EIO};
     assert_int_equal(vtsm_host_register_doe(h, "devX", dev_doe, &d), VTSM_OK);
     assert_int_equal(vtsm_host_device_reclaim(h, "devX", NULL), VTSM_E_DOE_HOST);
     assert_int_equal(d.calls, 1);
@@ -468,7 +534,7 @@ static void test_timeout(void **state)
     struct fake *f = fake_start(script_silent, &fd);
     fake_run(f);
     struct vtsm_host *h = open_host(fd);
-    struct dev d = {"dev0", 0, 0};
+    struct dev d = {.name = "dev0"};
     assert_int_equal(vtsm_host_register_doe(h, "dev0", dev_doe, &d), VTSM_OK);
     vtsm_host_set_timeout(h, 100);
     assert_int_equal(vtsm_host_status(h, NULL, NULL), VTSM_E_TIMEOUT);
@@ -488,6 +554,14 @@ static void test_timeout(void **state)
 static void script_hello_only(struct fake *f)
 {
     fk_hello(f);
+}
+
+static void on_done_unused(void *ctx, vtsm_status st, const cbor_item_t *result)
+{
+    (void)ctx;
+    (void)st;
+    (void)result;
+    fail_msg("done callback of a verb that was never sent");
 }
 
 static void test_local_argument_checks(void **state)
@@ -514,6 +588,184 @@ static void test_local_argument_checks(void **state)
     fake_finish(f);
 }
 
+/* ---- link channel, roles and the IDE / TVM / TDI verbs: failure paths ---- */
+
+/*
+ * Link exchanges that cannot be carried, each answered exactly once with an error and
+ * never given to the wrong callback: no link callback (dev0 has only a DOE callback), an
+ * unknown channel, a channel that is not text, a failing link callback (dev2), and an
+ * unknown channel with characters that must not be echoed.
+ */
+static void script_link_errors(struct fake *f)
+{
+    FK_CHECK(f, fk_hello(f));
+    cbor_item_t *m = fk_recv(f, VTSM_ABI_OP_IDE_LINK_CHECK);
+    FK_CHECK(f, m);
+    uint64_t id = id_of(m);
+    cbor_decref(&m);
+    uint8_t fr[24];
+    make_link_frame(fr, 1);
+    FK_CHECK(f, fk_exchange_on(f, id, "dev0", 1, fr, sizeof(fr), cbor_build_string("link"), true,
+                               f->errs[0], sizeof(f->errs[0])));
+    FK_CHECK(f, fk_exchange_on(f, id, "dev1", 2, fr, sizeof(fr), cbor_build_string("pcie"), true,
+                               f->errs[1], sizeof(f->errs[1])));
+    FK_CHECK(f, fk_exchange_on(f, id, "dev1", 3, fr, sizeof(fr), cbor_build_uint8(7), true,
+                               f->errs[2], sizeof(f->errs[2])));
+    FK_CHECK(f, fk_exchange_on(f, id, "dev2", 4, fr, sizeof(fr), cbor_build_string("link"), true,
+                               f->errs[3], sizeof(f->errs[3])));
+    FK_CHECK(f, fk_exchange_on(f, id, "dev1", 5, fr, sizeof(fr),
+                               cbor_build_string("it's\tnew zzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"), true,
+                               f->errs[4], sizeof(f->errs[4])));
+    fk_send(f, vtsm_abi_error_msg(id, VTSM_E_DOE_HOST, f->errs[0]));
+}
+
+static void test_link_errors(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_link_errors, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    struct dev d0 = {.name = "dev0"}, d1 = {.name = "dev1"}, l1 = {.name = "dev1"};
+    struct dev l2 = {.name = "dev2", .fail_rc = -EIO};
+    assert_int_equal(vtsm_host_register_doe(h, "dev0", dev_doe, &d0), VTSM_OK);
+    assert_int_equal(vtsm_host_register_doe(h, "dev1", dev_doe, &d1), VTSM_OK);
+    assert_int_equal(vtsm_host_register_link(h, "dev1", dev_doe, &l1), VTSM_OK);
+    assert_int_equal(vtsm_host_register_link(h, "dev2", dev_doe, &l2), VTSM_OK);
+    cbor_item_t *res = NULL;
+    assert_int_equal(vtsm_host_ide_link_check(h, "dev0", &res), VTSM_E_DOE_HOST);
+    assert_non_null(res);
+    cbor_decref(&res);
+    assert_string_equal(vtsm_host_last_error(h)->detail, "no link callback registered");
+    vtsm_host_close(h);
+    fake_join(f);
+    /* the texts the TSM heard (docs/abi.md section 15) */
+    assert_string_equal(f->errs[0], "no link callback registered");
+    assert_string_equal(f->errs[1], "unknown channel 'pcie'");
+    assert_string_equal(f->errs[2], "DOE_PENDING channel must be a text string");
+    assert_string_equal(f->errs[3], "link exchange failed: Input/output error");
+    assert_string_equal(f->errs[4], "unknown channel 'it?s?new zzzzzzzzzzzzzzzzzzzzzzz...'");
+    fake_free(f);
+    assert_int_equal(d0.calls, 0);
+    assert_int_equal(d1.calls, 0);
+    assert_int_equal(l1.calls, 0);
+    assert_int_equal(l2.calls, 1);
+    assert_int_equal(l2.last_len, 24);
+    assert_memory_equal(l2.last, "VLNK", 4);
+}
+
+static void script_grant_host(struct fake *f)
+{
+    f->role = "guest";
+    f->grant_role = "host";
+    fk_hello(f);
+}
+
+/* A guest connection the TSM answers as a host one is refused; an unknown role is
+ * refused before anything is sent, and the fd is closed. */
+static void test_role_refusals(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_grant_host, &fd);
+    fake_run(f);
+    struct vtsm_host *h = (struct vtsm_host *)0x1;
+    struct vtsm_host_config cfg = {.use_fd = true, .fd = fd, .role = VTSM_ABI_ROLE_GUEST};
+    vtsm_err_clear();
+    assert_int_equal(vtsm_host_open_cfg(&cfg, &h), VTSM_E_ABI_ROLE);
+    assert_null(h);
+    assert_string_equal(vtsm_err_detail(), "TSM granted role 'host', we asked for 'guest'");
+    fake_finish(f);
+
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    struct vtsm_host_config bad = {.use_fd = true, .fd = sv[0], .role = (enum vtsm_abi_role)9};
+    assert_int_equal(vtsm_host_open_cfg(&bad, &h), VTSM_E_INVAL);
+    assert_null(h);
+    uint8_t b;
+    assert_int_equal(read(sv[1], &b, 1), 0); /* closed, nothing written */
+    close(sv[1]);
+}
+
+/* TVM_CREATE results without a usable "tvm". */
+static void script_tvm_bad_results(struct fake *f)
+{
+    FK_CHECK(f, fk_hello(f));
+    for (int i = 0; i < 3; i++) {
+        cbor_item_t *m = fk_recv(f, VTSM_ABI_OP_TVM_CREATE);
+        FK_CHECK(f, m);
+        cbor_item_t *r = vtsm_abi_result_msg(id_of(m));
+        cbor_decref(&m);
+        if (i == 1)
+            vtsm_abi_put_uint(r, "tvm", 0);
+        if (i == 2)
+            vtsm_abi_put_uint(r, "tvm", (uint64_t)UINT32_MAX + 1);
+        FK_CHECK(f, fk_send(f, r));
+    }
+}
+
+static void test_tvm_create_bad_result(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_tvm_bad_results, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    uint8_t key[VTSM_ABI_GUEST_KEY_SIZE] = {0x04};
+    uint32_t tvm = 99;
+    cbor_item_t *res = (cbor_item_t *)0x1;
+    assert_int_equal(vtsm_host_tvm_create(h, NULL, key, &tvm, &res), VTSM_E_ABI_ARG);
+    assert_null(res);
+    assert_int_equal(tvm, 99);
+    assert_string_equal(vtsm_host_last_error(h)->detail, "missing key 'tvm'");
+    assert_false(vtsm_host_last_error(h)->from_tsm);
+    assert_int_equal(vtsm_host_tvm_create(h, NULL, key, &tvm, &res), VTSM_E_ABI_ARG);
+    assert_string_equal(vtsm_host_last_error(h)->detail,
+                        "TVM_CREATE result: tvm 0 out of range 1..4294967295");
+    assert_int_equal(vtsm_host_tvm_create(h, NULL, key, &tvm, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(tvm, 99);
+    assert_int_equal(vtsm_host_pending(h), 0);
+    vtsm_host_close(h);
+    fake_finish(f);
+}
+
+static void test_new_verbs_local_checks(void **state)
+{
+    (void)state;
+    int fd;
+    /* the fake only answers HELLO: nothing else may reach it */
+    struct fake *f = fake_start(script_hello_only, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    struct vtsm_host_connect_opts o = {.ide_streams = 9};
+    assert_int_equal(vtsm_host_device_connect(h, "dev0", &o, NULL), VTSM_E_ABI_ARG);
+    assert_string_equal(vtsm_host_last_error(h)->detail, "ide_streams 9 out of range 0..8");
+    assert_int_equal(vtsm_host_connect_start(h, "dev0", &o, on_done_unused, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_register_link(h, "bad/name", dev_doe, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_device_reclaim_opts(h, "", true, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_ide_refresh(h, NULL, NULL), VTSM_E_ABI_ARG);
+    assert_string_equal(vtsm_host_last_error(h)->detail, "device name missing");
+    assert_int_equal(vtsm_host_ide_link_check(h, "a b", NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tdi_bind(h, "bad/name", 0, 1, 0, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tdi_unbind(h, "", 0, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tvm_create(h, "vm", NULL, NULL, NULL), VTSM_E_INVAL);
+    assert_int_equal(vtsm_host_guest_relay(h, NULL, NULL), VTSM_E_INVAL);
+    assert_int_equal(vtsm_host_ide_refresh_start(h, "a/b", on_done_unused, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_ide_link_check_start(h, "", on_done_unused, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_reclaim_opts_start(h, "", false, on_done_unused, NULL),
+                     VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tdi_bind_start(h, "", 0, 1, 0, on_done_unused, NULL),
+                     VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tdi_unbind_start(h, "", 0, on_done_unused, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tvm_create_start(h, NULL, NULL, on_done_unused, NULL), VTSM_E_INVAL);
+    assert_int_equal(vtsm_host_guest_relay_start(h, NULL, on_done_unused, NULL), VTSM_E_INVAL);
+    assert_int_equal(vtsm_host_pending(h), 0);
+    /* removing a link callback that was never there, or one of two, is fine */
+    assert_int_equal(vtsm_host_register_link(h, "dev0", NULL, NULL), VTSM_OK);
+    vtsm_host_close(h);
+    fake_finish(f);
+}
+
 /* ------------------------------------------------------------------ success paths */
 
 static void script_connect(struct fake *f)
@@ -531,7 +783,7 @@ static void script_connect(struct fake *f)
 }
 
 struct trace_rec {
-    int n[5];
+    int n[7];
     size_t doe_bytes;
     bool frames_decode;
     uint64_t ops_to[8], ops_from[8];
@@ -542,7 +794,8 @@ static void recorder(void *ctx, enum vtsm_host_trace_dir dir, const char *dev, c
 {
     struct trace_rec *t = ctx;
     int k = t->n[dir]++;
-    if (dir == VTSM_HOST_TRACE_DOE_REQ || dir == VTSM_HOST_TRACE_DOE_RSP) {
+    if (dir == VTSM_HOST_TRACE_DOE_REQ || dir == VTSM_HOST_TRACE_DOE_RSP ||
+        dir == VTSM_HOST_TRACE_LINK_REQ || dir == VTSM_HOST_TRACE_LINK_RSP) {
         if (!dev || strcmp(dev, "dev0"))
             t->frames_decode = false;
         t->doe_bytes += len;
@@ -577,7 +830,7 @@ static void test_connect_blocking(void **state)
     vtsm_host_set_timeout(h, 5000);
     assert_int_equal(vtsm_host_abi_version(h), 1);
     assert_string_equal(vtsm_host_tsm_name(h), "fake-tsm 0.0");
-    struct dev d = {"dev0", 0, 0};
+    struct dev d = {.name = "dev0"};
     assert_int_equal(vtsm_host_register_doe(h, "dev0", dev_doe, &d), VTSM_OK);
 
     cbor_item_t *extra = vtsm_abi_map_new();
@@ -655,7 +908,7 @@ static void test_connect_default_opts(void **state)
     struct fake *f = fake_start(script_connect, &fd);
     fake_run(f);
     struct vtsm_host *h = open_host(fd);
-    struct dev d = {"0000:03:00.0", 0, 0};
+    struct dev d = {.name = "0000:03:00.0"};
     assert_int_equal(vtsm_host_register_doe(h, d.name, dev_doe, &d), VTSM_OK);
     assert_int_equal(vtsm_host_device_connect(h, d.name, NULL, NULL), VTSM_OK);
     vtsm_host_close(h);
@@ -739,7 +992,7 @@ static void test_fd_driven_two_devices(void **state)
     struct fake *f = fake_start(script_two, &fd);
     fake_run(f);
     struct vtsm_host *h = open_host(fd);
-    struct dev da = {"devA", 0, 0}, db = {"devB", 0, 0};
+    struct dev da = {.name = "devA"}, db = {.name = "devB"};
     assert_int_equal(vtsm_host_register_doe(h, "devA", dev_doe, &da), VTSM_OK);
     assert_int_equal(vtsm_host_register_doe(h, "devB", dev_doe, &db), VTSM_OK);
     struct done_rec ra = {.h = h}, rb = {.h = h};
@@ -857,6 +1110,381 @@ static void test_unix_socket_default_path(void **state)
     rmdir(dir);
 }
 
+/* IDE_LINK_CHECK: a DOE exchange and a link exchange in one verb, each to its own
+ * callback, both traced; after the link callback is removed the DOE callback stays. */
+static void script_link_check(struct fake *f)
+{
+    FK_CHECK(f, fk_hello(f));
+    for (int round = 0; round < 2; round++) {
+        cbor_item_t *m = fk_recv(f, VTSM_ABI_OP_IDE_LINK_CHECK);
+        FK_CHECK(f, m);
+        uint64_t id = id_of(m);
+        bool ok = vtsm_abi_check_keys(m, vtsm_abi_keys_ide_link_check) == VTSM_OK &&
+                  cbor_map_size(m) == 3;
+        cbor_decref(&m);
+        FK_CHECK(f, ok);
+        FK_CHECK(f, fk_exchange(f, id, "dev0", 1, 0x31));
+        uint8_t fr[24];
+        make_link_frame(fr, 0x32);
+        FK_CHECK(f, fk_exchange_on(f, id, "dev0", 2, fr, sizeof(fr), cbor_build_string("link"),
+                                   round == 1, f->errs[round], sizeof(f->errs[round])));
+        cbor_item_t *r = vtsm_abi_result_msg(id);
+        cbor_item_t *streams = vtsm_abi_array_new();
+        cbor_item_t *st = vtsm_abi_map_new();
+        vtsm_abi_put_uint(st, "stream_id", 0);
+        vtsm_abi_put_uint(st, "key_set", 0);
+        vtsm_abi_put_bool(st, "rp_to_device", round == 0);
+        vtsm_abi_put_bool(st, "device_to_rp", round == 0);
+        vtsm_abi_push_item(streams, st);
+        vtsm_abi_put_tstr(r, "dev", "dev0");
+        vtsm_abi_put_item(r, "streams", streams);
+        FK_CHECK(f, fk_send(f, r));
+    }
+}
+
+static void test_link_channel(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_link_check, &fd);
+    fake_run(f);
+    struct trace_rec t = {.frames_decode = true};
+    struct vtsm_host *h = NULL;
+    struct vtsm_host_config cfg = {.use_fd = true, .fd = fd, .trace = recorder, .trace_ctx = &t};
+    assert_int_equal(vtsm_host_open_cfg(&cfg, &h), VTSM_OK);
+    vtsm_host_set_timeout(h, 5000);
+    assert_int_equal(vtsm_host_role(h), VTSM_ABI_ROLE_HOST);
+    struct dev d = {.name = "dev0"}, l = {.name = "dev0"};
+    assert_int_equal(vtsm_host_register_doe(h, "dev0", dev_doe, &d), VTSM_OK);
+    assert_int_equal(vtsm_host_register_link(h, "dev0", dev_doe, &l), VTSM_OK);
+    cbor_item_t *res = NULL;
+    assert_int_equal(vtsm_host_ide_link_check(h, "dev0", &res), VTSM_OK);
+    const cbor_item_t *streams = NULL;
+    assert_int_equal(vtsm_abi_get_array(res, "streams", &streams), VTSM_OK);
+    assert_int_equal(cbor_array_size(streams), 1);
+    cbor_decref(&res);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(l.calls, 1);
+    assert_int_equal(d.last_len, 12);
+    assert_int_equal(l.last_len, 24);
+    assert_memory_equal(l.last, "VLNK", 4);
+    assert_int_equal(l.last[10], 0x32);
+    assert_true(t.frames_decode);
+    assert_int_equal(t.n[VTSM_HOST_TRACE_DOE_REQ], 1);
+    assert_int_equal(t.n[VTSM_HOST_TRACE_DOE_RSP], 1);
+    assert_int_equal(t.n[VTSM_HOST_TRACE_LINK_REQ], 1);
+    assert_int_equal(t.n[VTSM_HOST_TRACE_LINK_RSP], 1);
+    assert_int_equal(t.doe_bytes, 2 * 12 + 2 * 24);
+
+    /* the link callback goes, the DOE callback stays */
+    assert_int_equal(vtsm_host_register_link(h, "dev0", NULL, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check(h, "dev0", &res), VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(d.calls, 2);
+    assert_int_equal(l.calls, 1);
+    assert_int_equal(t.n[VTSM_HOST_TRACE_LINK_REQ], 1);
+    vtsm_host_close(h);
+    fake_join(f);
+    assert_string_equal(f->errs[1], "no link callback registered");
+    fake_free(f);
+}
+
+/* ---- every new verb's request, exactly ---- */
+
+/* Answer each expected request in order with a RESULT (TVM_CREATE: tvm 7). */
+static void script_sequence(struct fake *f)
+{
+    FK_CHECK(f, fk_hello(f));
+    for (size_t i = 0; i < f->nops; i++) {
+        cbor_item_t *m = fk_recv(f, f->ops[i]);
+        FK_CHECK(f, m);
+        f->reqs[f->nreqs++] = m;
+        cbor_item_t *r = vtsm_abi_result_msg(id_of(m));
+        if (f->ops[i] == VTSM_ABI_OP_TVM_CREATE) {
+            uint8_t ident[32] = {0xab};
+            vtsm_abi_put_uint(r, "tvm", 7);
+            vtsm_abi_put_bytes(r, "identity", ident, sizeof(ident));
+        }
+        FK_CHECK(f, fk_send(f, r));
+    }
+}
+
+static void hex(char *out, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", p[i]);
+    out[2 * n] = '\0';
+}
+
+/*
+ * m is a request with op, a uint id, and exactly the keys of spec, a list of
+ * "key=T:value" separated by spaces: T is u (uint), s (text), b (bool 0/1) or x (bytes,
+ * hex).
+ */
+static void assert_request(const cbor_item_t *m, unsigned op, const char *spec)
+{
+    uint64_t got_op = 0, id = 0;
+    assert_int_equal(vtsm_abi_get_op(m, &got_op), VTSM_OK);
+    assert_int_equal(vtsm_abi_get_id(m, &id), VTSM_OK);
+    if (got_op != op)
+        fail_msg("op 0x%llx, want 0x%x", (unsigned long long)got_op, op);
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s", spec);
+    size_t nkeys = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok;
+         tok = strtok_r(NULL, " ", &save), nkeys++) {
+        char *eq = strchr(tok, '=');
+        assert_non_null(eq);
+        *eq = '\0';
+        const char *key = tok, *val = eq + 3;
+        char type = eq[1];
+        uint64_t u = 0;
+        bool b = false;
+        char s[600];
+        const uint8_t *p = NULL;
+        size_t n = 0;
+        switch (type) {
+        case 'u':
+            assert_int_equal(vtsm_abi_get_uint(m, key, &u), VTSM_OK);
+            assert_int_equal(u, strtoull(val, NULL, 0));
+            break;
+        case 's':
+            assert_int_equal(vtsm_abi_get_tstr(m, key, s, sizeof(s)), VTSM_OK);
+            assert_string_equal(s, val);
+            break;
+        case 'b':
+            assert_int_equal(vtsm_abi_get_bool(m, key, &b), VTSM_OK);
+            assert_int_equal(b, val[0] == '1');
+            break;
+        default:
+            assert_int_equal(vtsm_abi_get_bytes(m, key, &p, &n), VTSM_OK);
+            assert_true(2 * n < sizeof(s));
+            hex(s, p, n);
+            assert_string_equal(s, val);
+            break;
+        }
+    }
+    if (cbor_map_size(m) != 2 + nkeys)
+        fail_msg("request 0x%x has %zu keys, want op, id and '%s'", op, cbor_map_size(m), spec);
+}
+
+static const unsigned verb_ops[] = {
+    VTSM_ABI_OP_DEVICE_CONNECT, VTSM_ABI_OP_DEVICE_RECLAIM, VTSM_ABI_OP_DEVICE_RECLAIM,
+    VTSM_ABI_OP_DEVICE_RECLAIM, VTSM_ABI_OP_IDE_REFRESH,    VTSM_ABI_OP_IDE_LINK_CHECK,
+    VTSM_ABI_OP_TVM_CREATE,     VTSM_ABI_OP_TVM_CREATE,     VTSM_ABI_OP_TVM_DESTROY,
+    VTSM_ABI_OP_TDI_BIND,       VTSM_ABI_OP_TDI_BIND,       VTSM_ABI_OP_TDI_UNBIND,
+    VTSM_ABI_OP_GUEST_REQUEST,
+};
+#define NVERBS (sizeof(verb_ops) / sizeof(verb_ops[0]))
+
+struct verb_inputs {
+    uint8_t key[VTSM_ABI_GUEST_KEY_SIZE];
+    uint8_t body[40];
+    uint8_t sig[VTSM_ABI_GUEST_SIG_SIZE];
+    cbor_item_t *envelope;
+    char key_hex[2 * VTSM_ABI_GUEST_KEY_SIZE + 1];
+    char body_hex[81];
+    char sig_hex[2 * VTSM_ABI_GUEST_SIG_SIZE + 1];
+};
+
+static void verb_inputs_init(struct verb_inputs *v)
+{
+    v->key[0] = 0x04;
+    for (size_t i = 1; i < sizeof(v->key); i++)
+        v->key[i] = (uint8_t)i;
+    for (size_t i = 0; i < sizeof(v->body); i++)
+        v->body[i] = (uint8_t)(0xa0 + i);
+    for (size_t i = 0; i < sizeof(v->sig); i++)
+        v->sig[i] = (uint8_t)(0x40 ^ i);
+    hex(v->key_hex, v->key, sizeof(v->key));
+    hex(v->body_hex, v->body, sizeof(v->body));
+    hex(v->sig_hex, v->sig, sizeof(v->sig));
+    /* the envelope as a guest shim hands it over; any op/id in it are the shim's to set */
+    v->envelope = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_uint(v->envelope, "op", 0x99), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(v->envelope, "id", 12345), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(v->envelope, "tvm", 7), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(v->envelope, "body", v->body, sizeof(v->body)), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(v->envelope, "sig", v->sig, sizeof(v->sig)), VTSM_OK);
+}
+
+/* The requests both forms must have sent, in order. */
+static void check_verb_requests(struct fake *f, const struct verb_inputs *v)
+{
+    char spec[600];
+    assert_int_equal(f->nreqs, NVERBS);
+    assert_request(f->reqs[0], VTSM_ABI_OP_DEVICE_CONNECT,
+                   "dev=s:dev0 ide_streams=u:2 ide_only=b:1");
+    assert_request(f->reqs[1], VTSM_ABI_OP_DEVICE_RECLAIM, "dev=s:dev0 force=b:1");
+    assert_request(f->reqs[2], VTSM_ABI_OP_DEVICE_RECLAIM, "dev=s:dev0");
+    assert_request(f->reqs[3], VTSM_ABI_OP_DEVICE_RECLAIM, "dev=s:dev0");
+    assert_request(f->reqs[4], VTSM_ABI_OP_IDE_REFRESH, "dev=s:dev0");
+    assert_request(f->reqs[5], VTSM_ABI_OP_IDE_LINK_CHECK, "dev=s:0000:03:00.0");
+    snprintf(spec, sizeof(spec), "name=s:vm-1 guest_key=x:%s", v->key_hex);
+    assert_request(f->reqs[6], VTSM_ABI_OP_TVM_CREATE, spec);
+    snprintf(spec, sizeof(spec), "guest_key=x:%s", v->key_hex);
+    assert_request(f->reqs[7], VTSM_ABI_OP_TVM_CREATE, spec);
+    assert_request(f->reqs[8], VTSM_ABI_OP_TVM_DESTROY, "tvm=u:7");
+    assert_request(f->reqs[9], VTSM_ABI_OP_TDI_BIND, "dev=s:dev0 tdi=u:3 tvm=u:7 lock_flags=u:5");
+    assert_request(f->reqs[10], VTSM_ABI_OP_TDI_BIND, "dev=s:dev0 tdi=u:0 tvm=u:4294967295");
+    assert_request(f->reqs[11], VTSM_ABI_OP_TDI_UNBIND, "dev=s:dev0 tdi=u:65535");
+    snprintf(spec, sizeof(spec), "tvm=u:7 body=x:%s sig=x:%s", v->body_hex, v->sig_hex);
+    assert_request(f->reqs[12], VTSM_ABI_OP_GUEST_REQUEST, spec);
+    /* the shim's ids, not the envelope's */
+    uint64_t id = 0;
+    assert_int_equal(vtsm_abi_get_id(f->reqs[12], &id), VTSM_OK);
+    assert_int_not_equal(id, 12345);
+}
+
+static void test_verbs_blocking_exact(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_sequence, &fd);
+    f->ops = verb_ops;
+    f->nops = NVERBS;
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    struct verb_inputs v = {0};
+    verb_inputs_init(&v);
+    struct vtsm_host_connect_opts o = {.ide_streams = 2, .ide_only = true};
+    cbor_item_t *res = NULL;
+    assert_int_equal(vtsm_host_device_connect(h, "dev0", &o, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_device_reclaim_opts(h, "dev0", true, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_device_reclaim_opts(h, "dev0", false, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_device_reclaim(h, "dev0", NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_refresh(h, "dev0", NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check(h, "0000:03:00.0", NULL), VTSM_OK);
+    uint32_t tvm = 0;
+    assert_int_equal(vtsm_host_tvm_create(h, "vm-1", v.key, &tvm, &res), VTSM_OK);
+    assert_int_equal(tvm, 7);
+    const uint8_t *ident = NULL;
+    size_t ilen = 0;
+    assert_int_equal(vtsm_abi_get_bytes(res, "identity", &ident, &ilen), VTSM_OK);
+    assert_int_equal(ilen, 32);
+    cbor_decref(&res);
+    assert_int_equal(vtsm_host_tvm_create(h, NULL, v.key, NULL, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_destroy(h, 7, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_bind(h, "dev0", 3, 7, 5, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_bind(h, "dev0", 0, UINT32_MAX, 0, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_unbind(h, "dev0", 0xffff, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_guest_relay(h, v.envelope, &res), VTSM_OK);
+    assert_non_null(res);
+    cbor_decref(&res);
+    assert_int_equal(vtsm_host_pending(h), 0);
+    vtsm_host_close(h);
+    fake_join(f);
+    check_verb_requests(f, &v);
+    cbor_decref(&v.envelope);
+    fake_free(f);
+}
+
+struct done_count {
+    int calls, ok;
+};
+
+static void count_done(void *ctx, vtsm_status st, const cbor_item_t *result)
+{
+    struct done_count *c = ctx;
+    c->calls++;
+    c->ok += st == VTSM_OK && result != NULL;
+}
+
+/* The fd-driven forms send the same requests; all thirteen are in flight at once. */
+static void test_verbs_fd_driven_exact(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_sequence, &fd);
+    f->ops = verb_ops;
+    f->nops = NVERBS;
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    struct verb_inputs v = {0};
+    verb_inputs_init(&v);
+    struct vtsm_host_connect_opts o = {.ide_streams = 2, .ide_only = true};
+    struct done_count c = {0};
+    assert_int_equal(vtsm_host_connect_start(h, "dev0", &o, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_reclaim_opts_start(h, "dev0", true, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_reclaim_opts_start(h, "dev0", false, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_reclaim_start(h, "dev0", count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_refresh_start(h, "dev0", count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check_start(h, "0000:03:00.0", count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_create_start(h, "vm-1", v.key, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_create_start(h, NULL, v.key, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_destroy_start(h, 7, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_bind_start(h, "dev0", 3, 7, 5, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_bind_start(h, "dev0", 0, UINT32_MAX, 0, count_done, &c),
+                     VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_unbind_start(h, "dev0", 0xffff, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_guest_relay_start(h, v.envelope, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_pending(h), NVERBS);
+    int loops = 0;
+    while (vtsm_host_pending(h) > 0 && loops++ < 1000) {
+        struct pollfd p = {.fd = vtsm_host_fd(h), .events = POLLIN};
+        assert_true(poll(&p, 1, 5000) > 0);
+        assert_int_equal(vtsm_host_dispatch(h), VTSM_OK);
+    }
+    assert_int_equal(c.calls, NVERBS);
+    assert_int_equal(c.ok, NVERBS);
+    vtsm_host_close(h);
+    fake_join(f);
+    check_verb_requests(f, &v);
+    cbor_decref(&v.envelope);
+    fake_free(f);
+}
+
+/* A guest connection: HELLO names role "guest", the guest's own GUEST_REQUEST goes out
+ * as given and its DOE exchange is serviced on the same connection. */
+static void script_guest(struct fake *f)
+{
+    f->role = "guest";
+    f->grant_role = "guest";
+    FK_CHECK(f, fk_hello(f));
+    cbor_item_t *m = fk_recv(f, VTSM_ABI_OP_GUEST_REQUEST);
+    FK_CHECK(f, m);
+    f->reqs[f->nreqs++] = m;
+    uint64_t id = id_of(m);
+    FK_CHECK(f, fk_exchange(f, id, "dev0", 1, 0x51));
+    cbor_item_t *r = vtsm_abi_result_msg(id);
+    vtsm_abi_put_uint(r, "gop", VTSM_ABI_GOP_ACCEPT);
+    vtsm_abi_put_uint(r, "tvm", 7);
+    vtsm_abi_put_uint(r, "seq", 2);
+    fk_send(f, r);
+}
+
+static void test_guest_role(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_guest, &fd);
+    fake_run(f);
+    struct vtsm_host *h = NULL;
+    struct vtsm_host_config cfg = {
+        .use_fd = true, .fd = fd, .client = "guest-test", .role = VTSM_ABI_ROLE_GUEST};
+    assert_int_equal(vtsm_host_open_cfg(&cfg, &h), VTSM_OK);
+    vtsm_host_set_timeout(h, 5000);
+    assert_int_equal(vtsm_host_role(h), VTSM_ABI_ROLE_GUEST);
+    struct dev d = {.name = "dev0"};
+    assert_int_equal(vtsm_host_register_doe(h, "dev0", dev_doe, &d), VTSM_OK);
+    struct verb_inputs v = {0};
+    verb_inputs_init(&v);
+    cbor_item_t *res = NULL;
+    assert_int_equal(vtsm_host_guest_relay(h, v.envelope, &res), VTSM_OK);
+    uint64_t gop = 0;
+    assert_int_equal(vtsm_abi_get_uint(res, "gop", &gop), VTSM_OK);
+    assert_int_equal(gop, VTSM_ABI_GOP_ACCEPT);
+    cbor_decref(&res);
+    assert_int_equal(d.calls, 1);
+    vtsm_host_close(h);
+    fake_join(f);
+    char spec[600];
+    snprintf(spec, sizeof(spec), "tvm=u:7 body=x:%s sig=x:%s", v.body_hex, v.sig_hex);
+    assert_request(f->reqs[0], VTSM_ABI_OP_GUEST_REQUEST, spec);
+    cbor_decref(&v.envelope);
+    fake_free(f);
+}
+
 /* ------------------------------------------------------------------ DOE TCP backend */
 
 enum echo_mode {
@@ -865,6 +1493,7 @@ enum echo_mode {
     ECHO_WRONG_TRANSPORT, /* answer with transport MCTP */
     ECHO_WRONG_COMMAND,   /* answer with command TEST */
     ECHO_BIG,             /* answer with 64 bytes whatever was asked */
+    ECHO_LINK_AS_NORMAL,  /* answer a link frame with command NORMAL */
 };
 
 struct echo {
@@ -873,6 +1502,7 @@ struct echo {
     enum echo_mode mode;
     int accepted;
     int requests;
+    int link_requests;
     char err[256];
     pthread_t th;
 };
@@ -892,7 +1522,9 @@ static void *echo_main(void *arg)
             if (st != VTSM_OK)
                 break;
             e->requests++;
-            if (cmd != VTSM_SOCK_CMD_NORMAL || tr != VTSM_SOCK_TRANSPORT_PCI_DOE) {
+            e->link_requests += cmd == VTSM_SOCK_CMD_VTSM_LINK;
+            if ((cmd != VTSM_SOCK_CMD_NORMAL && cmd != VTSM_SOCK_CMD_VTSM_LINK) ||
+                tr != VTSM_SOCK_TRANSPORT_PCI_DOE) {
                 snprintf(e->err, sizeof(e->err), "request cmd %u transport %u", cmd, tr);
                 break;
             }
@@ -902,8 +1534,9 @@ static void *echo_main(void *arg)
                 n = sizeof(rsp);
             else
                 transform(buf.data, n, rsp);
-            uint32_t rcmd =
-                e->mode == ECHO_WRONG_COMMAND ? VTSM_SOCK_CMD_TEST : VTSM_SOCK_CMD_NORMAL;
+            uint32_t rcmd = e->mode == ECHO_WRONG_COMMAND    ? VTSM_SOCK_CMD_TEST
+                            : e->mode == ECHO_LINK_AS_NORMAL ? VTSM_SOCK_CMD_NORMAL
+                                                             : cmd;
             uint32_t rtr = e->mode == ECHO_WRONG_TRANSPORT ? VTSM_SOCK_TRANSPORT_MCTP
                                                            : VTSM_SOCK_TRANSPORT_PCI_DOE;
             if (vtsm_sock_send(fd, rcmd, rtr, rsp, n) != VTSM_OK)
@@ -1047,6 +1680,82 @@ static void test_doe_tcp_through_host(void **state)
     echo_stop(e);
 }
 
+static int link_call(struct vtsm_doe_tcp *t, uint8_t tag, uint8_t *rsp, size_t *len)
+{
+    uint8_t fr[24];
+    make_link_frame(fr, tag);
+    return vtsm_doe_tcp_link_fn(t, fr, sizeof(fr), rsp, len);
+}
+
+/* A link frame answered under another command is a protocol error. */
+static void test_doe_tcp_link_wrong_command(void **state)
+{
+    (void)state;
+    struct echo *e = echo_start(ECHO_LINK_AS_NORMAL);
+    struct vtsm_doe_tcp *t = doe_open(e);
+    uint8_t rsp[64];
+    size_t len = sizeof(rsp);
+    assert_int_equal(link_call(t, 1, rsp, &len), -EPROTO);
+    vtsm_doe_tcp_close(t);
+    echo_stop(e);
+    assert_int_equal(vtsm_doe_tcp_link_fn(NULL, rsp, 1, rsp, &len), -EINVAL);
+
+    e = echo_start(ECHO_WRONG_COMMAND);
+    t = doe_open(e);
+    len = sizeof(rsp);
+    assert_int_equal(link_call(t, 1, rsp, &len), -EPROTO);
+    vtsm_doe_tcp_close(t);
+    echo_stop(e);
+}
+
+/* DOE objects and link frames share one connection, each under its own command. */
+static void test_doe_tcp_link_round_trip(void **state)
+{
+    (void)state;
+    struct echo *e = echo_start(ECHO_OK);
+    struct vtsm_doe_tcp *t = doe_open(e);
+    uint8_t fr[24], want[24], rsp[64];
+    size_t len = sizeof(rsp);
+    assert_int_equal(doe_call(t, 1, rsp, &len), 0);
+    len = sizeof(rsp);
+    make_link_frame(fr, 0x77);
+    transform(fr, sizeof(fr), want);
+    assert_int_equal(vtsm_doe_tcp_link_fn(t, fr, sizeof(fr), rsp, &len), 0);
+    assert_int_equal(len, sizeof(want));
+    assert_memory_equal(rsp, want, sizeof(want));
+    len = sizeof(rsp);
+    assert_int_equal(doe_call(t, 2, rsp, &len), 0);
+    vtsm_doe_tcp_close(t);
+    assert_int_equal(e->accepted, 1);
+    assert_int_equal(e->requests, 3);
+    assert_int_equal(e->link_requests, 1);
+    echo_stop(e);
+}
+
+/* TSM link DOE_PENDING -> shim -> TCP backend (command 0x5654) -> responder and back. */
+static void test_doe_tcp_link_through_host(void **state)
+{
+    (void)state;
+    struct echo *e = echo_start(ECHO_OK);
+    struct vtsm_doe_tcp *t = doe_open(e);
+    int fd;
+    struct fake *f = fake_start(script_link_check, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    assert_int_equal(vtsm_host_register_doe(h, "dev0", vtsm_doe_tcp_fn, t), VTSM_OK);
+    assert_int_equal(vtsm_host_register_link(h, "dev0", vtsm_doe_tcp_link_fn, t), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check(h, "dev0", NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_register_link(h, "dev0", NULL, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check(h, "dev0", NULL), VTSM_OK);
+    vtsm_host_close(h);
+    fake_finish(f);
+    vtsm_doe_tcp_close(t);
+    assert_int_equal(e->accepted, 1);
+    assert_int_equal(e->requests, 3);
+    assert_int_equal(e->link_requests, 1);
+    echo_stop(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1059,16 +1768,27 @@ int main(void)
         cmocka_unit_test(test_tsm_vanishes),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_local_argument_checks),
+        cmocka_unit_test(test_link_errors),
+        cmocka_unit_test(test_role_refusals),
+        cmocka_unit_test(test_tvm_create_bad_result),
+        cmocka_unit_test(test_new_verbs_local_checks),
         cmocka_unit_test(test_doe_tcp_bad_spec),
         cmocka_unit_test(test_doe_tcp_wrong_transport),
         cmocka_unit_test(test_doe_tcp_oversized),
+        cmocka_unit_test(test_doe_tcp_link_wrong_command),
         cmocka_unit_test(test_connect_blocking),
         cmocka_unit_test(test_connect_default_opts),
         cmocka_unit_test(test_fd_driven_two_devices),
         cmocka_unit_test(test_close_aborts),
         cmocka_unit_test(test_unix_socket_default_path),
+        cmocka_unit_test(test_link_channel),
+        cmocka_unit_test(test_verbs_blocking_exact),
+        cmocka_unit_test(test_verbs_fd_driven_exact),
+        cmocka_unit_test(test_guest_role),
         cmocka_unit_test(test_doe_tcp_exchange_and_reconnect),
         cmocka_unit_test(test_doe_tcp_through_host),
+        cmocka_unit_test(test_doe_tcp_link_round_trip),
+        cmocka_unit_test(test_doe_tcp_link_through_host),
     };
     return cmocka_run_group_tests_name("host", tests, NULL, NULL);
 }

@@ -498,8 +498,10 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
             /* fresh measurements with the guest's nonce: a device job */
             struct tsm_job *j = new_job(p, id, guest_info_run);
             struct tsm_job_claim what = {.has_tdi = true, .tdi = g.tdi};
-            if (j)
+            if (j) {
                 j->greq = g;
+                j->tdi = g.tdi;
+            }
             st = j ? run_job(t, c, p, "guest info", &what, j) : VTSM_E_NOMEM;
             pthread_mutex_unlock(&t->lock);
             if (st)
@@ -523,8 +525,10 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
         if (st == VTSM_OK) {
             struct tsm_job *j = new_job(p, id, guest_accept_run);
             struct tsm_job_claim what = {.has_tdi = true, .tdi = g.tdi};
-            if (j)
+            if (j) {
                 j->greq = g;
+                j->tdi = g.tdi;
+            }
             st = j ? run_job(t, c, p, "guest accept", &what, j) : VTSM_E_NOMEM;
             pthread_mutex_unlock(&t->lock);
             if (st)
@@ -533,7 +537,7 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
         }
         break;
     case VTSM_ABI_GOP_REJECT:
-        st = tsm_tdi_reject(tdi, g.tvm, g.has_reason ? g.reason : "");
+        st = tsm_tdi_reject(tdi, g.tvm, g.has_reason ? g.reason : NULL);
         if (st == VTSM_OK && (res = guest_result(id, &g)) &&
             (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) ||
              vtsm_abi_put_uint(res, VTSM_ABI_K_TDI, tdi->index) ||

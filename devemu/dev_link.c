@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The device's end of the simulated IDE link (docs/contract-ide-tdisp.md section 2,
+ * frames in proto/vtsm_link_frame.h, protection in proto/vtsm_ide_link.h): a check request
+ * protected by the root port's TX key is opened with the device's RX key and its plaintext
+ * sent back protected by the device's TX key - both of the same stream, key set and
+ * sub-stream, both live. Only pass (check response) or fail (failure frame) comes out.
+ *
+ * Rules (the failure frame's log line names the one that failed):
+ *   LINK.1 only check requests (kind 1) are checked
+ *   LINK.2 the stream exists and the frame's key set is live for the device's RX side
+ *   LINK.3 the counter is not below the next one expected (no replays) and not 2^64-1
+ *   LINK.4 the MAC verifies under the RX key (key, key set, stream, sub-stream, counter)
+ *   LINK.5 the key set is live for the device's TX side too, to answer
+ *
+ * Counters: the RX side accepts a frame whose counter is at least the next one it expects
+ * and then expects counter + 1 (a replayed or older frame fails; frames the host dropped
+ * may be skipped, as with lost TLPs). The TX side counts its own responses from 0. Both
+ * restart when KEY_PROG replaces the key.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "dev_internal.h"
+#include "vtsm_guard.h"
+#include "vtsm_link_frame.h"
+#include "vtsm_log.h"
+
+/* A failure frame echoing what the request named: an answer, so VTSM_OK. */
+static vtsm_status link_fail(const struct vtsm_link_frame *req, struct vtsm_buf *rsp,
+                             const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static vtsm_status link_fail(const struct vtsm_link_frame *req, struct vtsm_buf *rsp,
+                             const char *fmt, ...)
+{
+    struct vtsm_link_frame f = {.kind = VTSM_LINK_KIND_FAILURE,
+                                .stream_id = req->stream_id,
+                                .key_set = req->key_set,
+                                .substream = req->substream};
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    VTSM_INFO("link check of stream %u K%u sub-stream %u failed: %s", req->stream_id, req->key_set,
+              req->substream, why);
+    return vtsm_link_frame_encode(&f, rsp);
+}
+
+vtsm_status vtsm_dev_link(struct vtsm_dev *d, const uint8_t *frame, size_t len,
+                          struct vtsm_buf *rsp)
+{
+    struct vtsm_link_frame f;
+    uint8_t pt[VTSM_IDE_LINK_MAX_PAYLOAD];
+    vtsm_status st;
+
+    VTSM_ENSURE(d && rsp && (frame || len == 0), VTSM_E_INVAL, "vtsm_dev_link: bad arguments");
+    vtsm_buf_reset(rsp);
+    VTSM_GUARD(vtsm_link_frame_decode(frame, len, &f));
+
+    if (f.kind != VTSM_LINK_KIND_CHECK_REQ)
+        return link_fail(&f, rsp, "a frame of kind %u is not a check request (rule LINK.1)",
+                         f.kind);
+    if (f.stream_id >= d->cfg.ide_streams)
+        return link_fail(&f, rsp, "no stream %u, the device has %u (rule LINK.2)", f.stream_id,
+                         d->cfg.ide_streams);
+    struct dev_ide_stream *s = &d->ide[f.stream_id];
+    if (s->live[f.substream][DEV_IDE_RX] != f.key_set)
+        return link_fail(&f, rsp, "key set K%u is not live for receiving (rule LINK.2)", f.key_set);
+    struct dev_ide_slot *rx = &s->slot[f.key_set][f.substream][DEV_IDE_RX];
+    if (f.counter == UINT64_MAX)
+        return link_fail(&f, rsp, "counter 2^64-1 exhausts the invocation field (rule LINK.3)");
+    if (f.counter < rx->counter)
+        return link_fail(&f, rsp, "counter %llu replays, next accepted %llu (rule LINK.3)",
+                         (unsigned long long)f.counter, (unsigned long long)rx->counter);
+    st = vtsm_link_frame_open(&f, rx->key.key, rx->key.ifv, pt, sizeof(pt));
+    if (st != VTSM_OK) {
+        OPENSSL_cleanse(pt, f.len);
+        return link_fail(&f, rsp, "%s (rule LINK.4)", vtsm_err_detail());
+    }
+    rx->counter = f.counter + 1;
+
+    struct dev_ide_slot *tx = &s->slot[f.key_set][f.substream][DEV_IDE_TX];
+    if (s->live[f.substream][DEV_IDE_TX] != f.key_set) {
+        st =
+            link_fail(&f, rsp, "key set K%u is not live for transmitting (rule LINK.5)", f.key_set);
+    } else {
+        st = vtsm_link_frame_seal(VTSM_LINK_KIND_CHECK_RSP, tx->key.key, tx->key.ifv, tx->counter,
+                                  f.stream_id, f.substream, f.key_set, pt, f.len, rsp);
+        if (st == VTSM_OK)
+            tx->counter++;
+        else
+            st = link_fail(&f, rsp, "cannot protect the answer: %s", vtsm_err_detail());
+    }
+    OPENSSL_cleanse(pt, f.len);
+    return st;
+}

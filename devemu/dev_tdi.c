@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The device's TDIs: the TDISP state machine (PCIe 6.x sec. 11.2 "TDI states") as one
+ * table with one writer, and the device interface report each TDI hands out while locked
+ * (sec. 11.3.11 DEVICE_INTERFACE_REPORT). The TDIs belong to the device, not to an SPDM
+ * session or a transport connection.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "dev_internal.h"
+#include "vtsm_guard.h"
+#include "vtsm_log.h"
+
+/* Default MMIO of TDI i: range 0 = 16 pages at MMIO_BASE + i * MMIO_STRIDE, range 1 = the
+ * MSI-X table page right after it. */
+#define MMIO_BASE        0x80000000ull
+#define MMIO_STRIDE      0x00100000ull
+#define MMIO_PAGES       16u
+#define MSIX_TABLE_SIZE  0x0007                  /* MSI-X Message Control: Table Size 8 (N - 1) */
+#define REPORT_RANGE_OFF VTSM_TDISP_REPORT_FIXED /* first MMIO_RANGE in the report */
+
+const char *dev_tdi_state_name(uint8_t state)
+{
+    switch (state) {
+    case VTSM_TDI_CONFIG_UNLOCKED:
+        return "CONFIG_UNLOCKED";
+    case VTSM_TDI_CONFIG_LOCKED:
+        return "CONFIG_LOCKED";
+    case VTSM_TDI_RUN:
+        return "RUN";
+    case VTSM_TDI_ERROR:
+        return "ERROR";
+    default:
+        return "unknown";
+    }
+}
+
+/*
+ * Every TDI state change the device makes, and the rule that allows it. A STOP in
+ * CONFIG_UNLOCKED changes nothing and is not a transition.
+ */
+static const struct {
+    uint8_t from, to;
+    const char *rule;
+} transitions[] = {
+    {VTSM_TDI_CONFIG_UNLOCKED, VTSM_TDI_CONFIG_LOCKED, "DEVTDI.1 LOCK_INTERFACE_REQ"},
+    {VTSM_TDI_CONFIG_LOCKED, VTSM_TDI_RUN, "DEVTDI.3 START_INTERFACE_REQ with the lock nonce"},
+    {VTSM_TDI_CONFIG_LOCKED, VTSM_TDI_ERROR, "DEVTDI.4 START_INTERFACE_REQ with a wrong nonce"},
+    {VTSM_TDI_CONFIG_LOCKED, VTSM_TDI_CONFIG_UNLOCKED, "DEVTDI.5 STOP_INTERFACE_REQ"},
+    {VTSM_TDI_RUN, VTSM_TDI_CONFIG_UNLOCKED, "DEVTDI.5 STOP_INTERFACE_REQ"},
+    {VTSM_TDI_ERROR, VTSM_TDI_CONFIG_UNLOCKED, "DEVTDI.5 STOP_INTERFACE_REQ"},
+};
+
+vtsm_status dev_tdi_set_state(struct dev_tdi *t, uint8_t to, const char *why)
+{
+    for (size_t i = 0; i < VTSM_ARRAY_SIZE(transitions); i++) {
+        if (transitions[i].from == t->state && transitions[i].to == to) {
+            VTSM_DBG("TDI %s -> %s (%s: %s)", dev_tdi_state_name(t->state), dev_tdi_state_name(to),
+                     transitions[i].rule, why);
+            t->state = to;
+            return VTSM_OK;
+        }
+    }
+    return vtsm_fail(VTSM_E_STATE, "TDI %s -> %s is not a TDISP transition (%s)",
+                     dev_tdi_state_name(t->state), dev_tdi_state_name(to), why);
+}
+
+vtsm_status dev_tdi_init(struct vtsm_dev *d)
+{
+    unsigned n = d->cfg.num_tdis;
+    if (!d->cfg.tdisp || n == 0)
+        return VTSM_OK;
+    d->tdis = calloc(n, sizeof(*d->tdis));
+    VTSM_ENSURE(d->tdis, VTSM_E_NOMEM, "TDI table (%u TDIs)", n);
+    for (unsigned i = 0; i < n; i++)
+        d->tdis[i].state = VTSM_TDI_CONFIG_UNLOCKED;
+    return VTSM_OK;
+}
+
+void dev_tdi_free(struct vtsm_dev *d)
+{
+    if (!d->tdis)
+        return;
+    for (unsigned i = 0; i < d->cfg.num_tdis; i++) {
+        vtsm_buf_free(&d->tdis[i].report);
+        OPENSSL_cleanse(&d->tdis[i], sizeof(d->tdis[i]));
+    }
+    free(d->tdis);
+    d->tdis = NULL;
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    vtsm_put_le32(p, (uint32_t)v);
+    vtsm_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+/*
+ * The interface report of TDI i for its lock parameters: INTERFACE_INFO DMA without PASID
+ * (plus "no firmware update after lock" when locked with NO_FW_UPDATE), MSI-X Message
+ * Control reported when locked with LOCK_MSIX, two MMIO ranges shifted by the
+ * MMIO_REPORTING_OFFSET, and a short device-specific info string.
+ *
+ * tdisp-overlap-mmio / tdisp-unaligned-mmio rewrite a FIRST_PAGE field in the encoded
+ * bytes after the build, so the report on the wire is exactly the valid one but for that
+ * field.
+ */
+vtsm_status dev_tdi_build_report(const struct vtsm_dev *d, unsigned i, struct dev_tdi *t)
+{
+    struct vtsm_tdisp_report rep;
+    char info[32];
+    uint64_t base = MMIO_BASE + (uint64_t)i * MMIO_STRIDE + t->mmio_offset;
+
+    memset(&rep, 0, sizeof(rep));
+    rep.interface_info = VTSM_TDISP_INFO_DMA_WITHOUT_PASID;
+    if (t->lock_flags & VTSM_TDISP_LOCK_NO_FW_UPDATE)
+        rep.interface_info |= VTSM_TDISP_INFO_NO_UPDATE_AFTER_LOCK;
+    if (t->lock_flags & VTSM_TDISP_LOCK_LOCK_MSIX)
+        rep.msi_x_message_control = MSIX_TABLE_SIZE;
+    rep.mmio_range_count = 2;
+    rep.mmio_range[0] = (struct vtsm_tdisp_mmio_range){base, MMIO_PAGES, 0, 0};
+    rep.mmio_range[1] = (struct vtsm_tdisp_mmio_range){
+        base + (uint64_t)MMIO_PAGES * VTSM_TDISP_PAGE_SIZE, 1, VTSM_TDISP_RANGE_MSIX_TABLE, 1};
+    int n = snprintf(info, sizeof(info), "vtsm-devemu TDI %u", i);
+    rep.device_specific_info = (const uint8_t *)info;
+    rep.device_specific_info_len = (uint32_t)n;
+
+    size_t size = vtsm_tdisp_report_size(&rep);
+    VTSM_ENSURE(size, VTSM_E_INTERNAL, "TDI %u: interface report does not encode", i);
+    vtsm_buf_reset(&t->report);
+    VTSM_GUARD(vtsm_buf_reserve(&t->report, size));
+    struct vtsm_wr w = vtsm_wr_init(t->report.data, size);
+    VTSM_GUARD(vtsm_tdisp_report_build(&w, &rep));
+    t->report.len = w.len;
+
+    uint8_t *r0 = t->report.data + REPORT_RANGE_OFF;
+    uint8_t *r1 = r0 + VTSM_TDISP_MMIO_RANGE_SIZE;
+    if (dev_fault(d, VTSM_DEV_FAULT_TDISP_OVERLAP_MMIO)) /* range 1 starts in range 0's last page */
+        put_le64(r1, base + (uint64_t)(MMIO_PAGES - 1) * VTSM_TDISP_PAGE_SIZE);
+    if (dev_fault(d, VTSM_DEV_FAULT_TDISP_UNALIGNED_MMIO)) /* range 0 starts mid-page */
+        put_le64(r0, base + VTSM_TDISP_PAGE_SIZE / 2);
+    return VTSM_OK;
+}
+
+/* The highest MMIO_REPORTING_OFFSET that keeps TDI i's ranges below 2^64. */
+uint64_t dev_tdi_max_mmio_offset(unsigned i)
+{
+    uint64_t top =
+        MMIO_BASE + (uint64_t)i * MMIO_STRIDE + (uint64_t)(MMIO_PAGES + 1) * VTSM_TDISP_PAGE_SIZE;
+    return UINT64_MAX - top + 1;
+}
+
+vtsm_status vtsm_dev_tdi_state(const struct vtsm_dev *d, unsigned tdi, uint8_t *state)
+{
+    VTSM_ENSURE(d && state, VTSM_E_INVAL, "vtsm_dev_tdi_state: bad arguments");
+    VTSM_ENSURE(d->tdis && tdi < d->cfg.num_tdis, VTSM_E_NOT_FOUND, "no TDI %u (%u TDIs, TDISP %s)",
+                tdi, d->cfg.num_tdis, d->cfg.tdisp ? "on" : "off");
+    *state = d->tdis[tdi].state;
+    return VTSM_OK;
+}

@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * End to end, TDISP and TVM ownership: real tsmd + tsm-devemu; the test is the host (via
+ * the host shim) and the guests (via the guest shim, their requests relayed by the host).
+ *  - lifecycle: connect -> tvm_create -> bind -> guest info (token verified) -> guest
+ *    accept -> RUN -> unbind -> reclaim; and hot-plug into a TVM that already runs a TDI;
+ *  - ownership and forgery: the host tries to accept, TVM B acts on TVM A's TDI, a guest
+ *    request replayed or reordered by the host, a bad tag, the same TDI bound twice, bind
+ *    on an unconnected device, reclaim / tvm_destroy with bound TDIs — each refused with
+ *    its rule and nothing changed;
+ *  - device misbehaviour: bad START nonce, overlapping / unaligned MMIO ranges, a report
+ *    whose length changes between chunks, state drift, a device reporting ERROR.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "e2e_host.h"
+#include "e2e_util.h"
+#include "vtsm_abi.h"
+#include "vtsm_crypto.h"
+#include "vtsm_guest.h"
+
+struct fx {
+    struct e2e e;
+    struct e2e_host hh;
+    int port;
+    struct vtsm_guest *ga, *gb;
+    uint32_t tvm_a, tvm_b;
+};
+
+static const char *const *devemu_args;
+
+static struct vtsm_guest *new_guest(struct fx *f, const char *name, uint32_t *tvm)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s.key", f->e.dir, name);
+    assert_int_equal(vtsm_guest_keygen(path), VTSM_OK);
+    struct vtsm_guest *g = NULL;
+    assert_int_equal(vtsm_guest_open(path, 0, &g), VTSM_OK);
+    uint8_t pub[VTSM_GUEST_PUBKEY_SIZE];
+    vtsm_guest_pubkey(g, pub);
+    cbor_item_t *res = NULL;
+    assert_int_equal(vtsm_host_tvm_create(f->hh.h, name, pub, tvm, &res), VTSM_OK);
+    cbor_decref(&res);
+    vtsm_guest_close(g);
+    assert_int_equal(vtsm_guest_open(path, *tvm, &g), VTSM_OK);
+    return g;
+}
+
+static int setup(void **state)
+{
+    static struct fx f;
+    memset(&f, 0, sizeof(f));
+    if (e2e_setup(&f.e, NULL) != 0)
+        return -1;
+    f.port = e2e_devemu(&f.e, devemu_args);
+    if (f.port <= 0 || e2e_host_open(&f.e, &f.hh) != 0 ||
+        e2e_host_add_device(&f.hh, "dev0", f.port, 0) != 0)
+        return -1;
+    struct vtsm_host_connect_opts o = {.ide_streams = 1};
+    cbor_item_t *res = NULL;
+    if (vtsm_host_device_connect(f.hh.h, "dev0", &o, &res) != VTSM_OK)
+        return -1;
+    cbor_decref(&res);
+    f.ga = new_guest(&f, "tvmA", &f.tvm_a);
+    f.gb = new_guest(&f, "tvmB", &f.tvm_b);
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    vtsm_guest_close(f->ga);
+    vtsm_guest_close(f->gb);
+    e2e_host_close(&f->hh);
+    return e2e_teardown(&f->e);
+}
+
+static const char *last_err(struct fx *f)
+{
+    return vtsm_host_last_error(f->hh.h)->detail;
+}
+
+#define HAS(hay, needle)                                                                           \
+    do {                                                                                           \
+        if (!strstr((hay), (needle)))                                                              \
+            fail_msg("expected '%s' in: %s", (needle), (hay));                                     \
+    } while (0)
+
+static void bind(struct fx *f, uint32_t tdi, uint32_t tvm)
+{
+    cbor_item_t *res = NULL;
+    if (vtsm_host_tdi_bind(f->hh.h, "dev0", tdi, tvm, 0, &res) != VTSM_OK)
+        fail_msg("bind %u: %s", tdi, last_err(f));
+    char s[32];
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "CONFIG_LOCKED");
+    cbor_decref(&res);
+}
+
+/* The TDI's state as the host sees it in STATUS. */
+static const char *tdi_state(struct fx *f, uint32_t tdi, char *buf, size_t cap)
+{
+    cbor_item_t *res = NULL;
+    buf[0] = '\0';
+    assert_int_equal(vtsm_host_status(f->hh.h, "dev0", &res), VTSM_OK);
+    const cbor_item_t *tdis = e2e_get(res, "devices.0.tdis");
+    for (size_t i = 0; tdis && i < cbor_array_size(tdis); i++) {
+        const cbor_item_t *t = cbor_array_handle(tdis)[i];
+        if (e2e_uint(t, "tdi") == tdi)
+            e2e_str(t, "state", buf, cap);
+    }
+    cbor_decref(&res);
+    if (!buf[0])
+        snprintf(buf, cap, "CONFIG_UNLOCKED"); /* never used */
+    return buf;
+}
+
+static const char *err_name(struct fx *f);
+static vtsm_status guest(struct fx *f, struct vtsm_guest *g, unsigned gop, uint32_t tdi,
+                         const uint8_t *nonce, cbor_item_t **res)
+{
+    cbor_item_t *r = NULL;
+    vtsm_status st = vtsm_guest_call(g, f->hh.h, gop, "dev0", tdi, nonce, NULL, &r);
+    if (st && getenv("E2E_DEBUG"))
+        fprintf(stderr, "guest 0x%x tdi %u: %s: %s\n", gop, tdi, err_name(f), last_err(f));
+    if (res)
+        *res = r;
+    else if (r)
+        cbor_decref(&r);
+    return st;
+}
+
+static const char *err_name(struct fx *f)
+{
+    return vtsm_host_last_error(f->hh.h)->name;
+}
+
+/* ---------------------------------------------------------------- forgery and ownership */
+
+static void test_host_cannot_accept(void **state)
+{
+    struct fx *f = *state;
+    char s[32];
+    bind(f, 1, f->tvm_a);
+    /* the host builds an ACCEPT for TVM A, signed with a key of its own */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/host.key", f->e.dir);
+    assert_int_equal(vtsm_guest_keygen(path), VTSM_OK);
+    struct vtsm_guest *forger = NULL;
+    assert_int_equal(vtsm_guest_open(path, f->tvm_a, &forger), VTSM_OK);
+    assert_int_equal(guest(f, forger, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_AUTH);
+    assert_string_equal(err_name(f), "auth");
+    HAS(last_err(f), "GUEST.1");
+    vtsm_guest_close(forger);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+    /* and there is no host verb that accepts: the opcode space has none */
+    assert_null(vtsm_abi_op_name(0x34));
+}
+
+static void test_other_tvm_refused(void **state)
+{
+    struct fx *f = *state;
+    char s[32];
+    bind(f, 1, f->tvm_a);
+    uint8_t nonce[32] = {1};
+    assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_INFO, 1, NULL, NULL), VTSM_E_NOT_OWNER);
+    HAS(last_err(f), "TDI.6");
+    assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_INFO, 1, nonce, NULL), VTSM_E_NOT_OWNER);
+    assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_NOT_OWNER);
+    HAS(last_err(f), "TDI.5");
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+    /* B's own list is empty; A's has the TDI */
+    cbor_item_t *res = NULL;
+    assert_int_equal(vtsm_guest_call(f->gb, f->hh.h, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI,
+                                     NULL, NULL, &res),
+                     VTSM_OK);
+    assert_int_equal(cbor_array_size(e2e_get(res, "tdis")), 0);
+    cbor_decref(&res);
+    assert_int_equal(vtsm_guest_call(f->ga, f->hh.h, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI,
+                                     NULL, NULL, &res),
+                     VTSM_OK);
+    assert_int_equal(cbor_array_size(e2e_get(res, "tdis")), 1);
+    cbor_decref(&res);
+}
+
+static void test_replayed_and_reordered_guest_requests(void **state)
+{
+    struct fx *f = *state;
+    char s[32];
+    bind(f, 1, f->tvm_a);
+    cbor_item_t *req1 = NULL, *req2 = NULL, *res = NULL;
+    assert_int_equal(vtsm_guest_build(f->ga, VTSM_ABI_GOP_INFO, "dev0", 1, NULL, NULL, &req1),
+                     VTSM_OK);
+    assert_int_equal(vtsm_guest_build(f->ga, VTSM_ABI_GOP_ACCEPT, "dev0", 1, NULL, NULL, &req2),
+                     VTSM_OK);
+    /* reordered: the later request (seq n+1, ACCEPT) is held back, the earlier goes first */
+    assert_int_equal(vtsm_host_guest_relay(f->hh.h, req1, &res), VTSM_OK);
+    cbor_decref(&res);
+    /* replayed: the same signed INFO again */
+    assert_int_equal(vtsm_host_guest_relay(f->hh.h, req1, &res), VTSM_E_REPLAY);
+    HAS(last_err(f), "GUEST.2");
+    if (res)
+        cbor_decref(&res);
+    /* a request older than the last accepted one is refused too */
+    cbor_item_t *req3 = NULL;
+    assert_int_equal(
+        vtsm_guest_build(f->ga, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &req3),
+        VTSM_OK);
+    assert_int_equal(vtsm_host_guest_relay(f->hh.h, req3, &res), VTSM_OK); /* seq n+2 */
+    cbor_decref(&res);
+    assert_int_equal(vtsm_host_guest_relay(f->hh.h, req2, &res), VTSM_E_REPLAY); /* seq n+1 */
+    if (res)
+        cbor_decref(&res);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED"); /* ACCEPT never ran */
+    cbor_decref(&req1);
+    cbor_decref(&req2);
+    cbor_decref(&req3);
+}
+
+static void test_bad_tag(void **state)
+{
+    struct fx *f = *state;
+    char s[32];
+    bind(f, 1, f->tvm_a);
+    for (int which = 0; which < 2; which++) {
+        cbor_item_t *req = NULL, *res = NULL;
+        assert_int_equal(vtsm_guest_build(f->ga, VTSM_ABI_GOP_ACCEPT, "dev0", 1, NULL, NULL, &req),
+                         VTSM_OK);
+        /* flip one bit of the signature, or of the signed body */
+        cbor_item_t *v = (cbor_item_t *)vtsm_abi_find(req, which ? "body" : "sig");
+        assert_non_null(v);
+        cbor_bytestring_handle(v)[which ? 3 : 10] ^= 0x01;
+        assert_int_equal(vtsm_host_guest_relay(f->hh.h, req, &res), VTSM_E_AUTH);
+        HAS(last_err(f), "GUEST.1");
+        if (res)
+            cbor_decref(&res);
+        cbor_decref(&req);
+    }
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+    /* the genuine guest still gets through afterwards */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_OK);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "RUN");
+}
+
+static void test_bound_twice_and_unconnected(void **state)
+{
+    struct fx *f = *state;
+    cbor_item_t *res = NULL;
+    char s[32];
+    bind(f, 1, f->tvm_a);
+    assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev0", 1, f->tvm_b, 0, &res), VTSM_E_STATE);
+    HAS(last_err(f), "TDI.1");
+    if (res)
+        cbor_decref(&res);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+    /* the owner did not change either */
+    assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_NOT_OWNER);
+    /* a device that is registered but not connected */
+    int p2 = e2e_devemu(&f->e, NULL);
+    assert_int_equal(e2e_host_add_device(&f->hh, "dev1", p2, 0), 0);
+    assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev1", 0, f->tvm_a, 0, &res), VTSM_E_STATE);
+    HAS(last_err(f), "PDEV.10");
+    if (res)
+        cbor_decref(&res);
+    /* unknown TVM */
+    assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev0", 2, 999, 0, &res), VTSM_E_NOT_FOUND);
+    if (res)
+        cbor_decref(&res);
+}
+
+static void test_reclaim_and_destroy_with_bound_tdis(void **state)
+{
+    struct fx *f = *state;
+    cbor_item_t *res = NULL;
+    bind(f, 0, f->tvm_a);
+    bind(f, 1, f->tvm_b);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 0, NULL, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_destroy(f->hh.h, f->tvm_a, &res), VTSM_E_STATE);
+    HAS(last_err(f), "TVM.2");
+    if (res)
+        cbor_decref(&res);
+    assert_int_equal(vtsm_host_device_reclaim(f->hh.h, "dev0", &res), VTSM_E_STATE);
+    HAS(last_err(f), "PDEV.9");
+    if (res)
+        cbor_decref(&res);
+    /* with force: every bound TDI is stopped first */
+    assert_int_equal(vtsm_host_device_reclaim_opts(f->hh.h, "dev0", true, &res), VTSM_OK);
+    assert_int_equal(cbor_array_size(e2e_get(res, "unbound_tdis")), 2);
+    cbor_decref(&res);
+    assert_int_equal(vtsm_host_tvm_destroy(f->hh.h, f->tvm_a, &res), VTSM_OK);
+    cbor_decref(&res);
+}
+
+/* ---------------------------------------------------------------- device misbehaviour */
+
+static const char *const f_bad_nonce[] = {"--fault", "tdisp-bad-nonce", NULL};
+static const char *const f_overlap[] = {"--fault", "tdisp-overlap-mmio", NULL};
+static const char *const f_unaligned[] = {"--fault", "tdisp-unaligned-mmio", NULL};
+static const char *const f_length[] = {"--fault", "tdisp-report-length-change", NULL};
+static const char *const f_drift[] = {"--fault", "tdisp-state-drift", NULL};
+static const char *const f_error[] = {"--fault", "tdisp-error-state", NULL};
+
+static void bind_refused(void **state, const char *want_detail)
+{
+    struct fx *f = *state;
+    cbor_item_t *res = NULL;
+    char s[32];
+    assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev0", 1, f->tvm_a, 0, &res),
+                     VTSM_E_PEER_MALFORMED);
+    HAS(last_err(f), want_detail);
+    if (res)
+        cbor_decref(&res);
+    /* the TSM stopped the TDI again: unbound, unowned, and bindable once more */
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_UNLOCKED");
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, NULL, NULL), VTSM_E_NOT_OWNER);
+}
+
+static void test_report_overlapping_mmio(void **s)
+{
+    bind_refused(s, "overlap");
+}
+static void test_report_unaligned_mmio(void **s)
+{
+    bind_refused(s, "align");
+}
+static void test_report_length_changes(void **s)
+{
+    bind_refused(s, "length changed");
+}
+
+static void accept_to_error(void **state, vtsm_status want, const char *want_detail)
+{
+    struct fx *f = *state;
+    char s[32];
+    bind(f, 1, f->tvm_a);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), want);
+    HAS(last_err(f), want_detail);
+    /* the TDI is in ERROR, MMIO and DMA stay disabled */
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "ERROR");
+    cbor_item_t *res = NULL;
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, NULL, &res), VTSM_OK);
+    assert_false(e2e_bool(res, "mmio_enabled"));
+    assert_false(e2e_bool(res, "dma_enabled"));
+    cbor_decref(&res);
+    /* a second accept is refused by the table; unbind from ERROR works */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_STATE);
+    HAS(last_err(f), "TDI.4");
+    assert_int_equal(vtsm_host_tdi_unbind(f->hh.h, "dev0", 1, &res), VTSM_OK);
+    cbor_decref(&res);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_UNLOCKED");
+}
+
+static void test_device_refuses_start_nonce(void **s)
+{
+    accept_to_error(s, VTSM_E_PEER_ERROR, "INVALID_NONCE");
+}
+static void test_device_state_drift(void **s)
+{
+    accept_to_error(s, VTSM_E_PEER_STATE, "TDI.8");
+}
+static void test_device_reports_error(void **s)
+{
+    accept_to_error(s, VTSM_E_PEER_STATE, "TDI.7");
+}
+
+/* ---------------------------------------------------------------- the working paths */
+
+static void test_lifecycle_with_verified_token(void **state)
+{
+    struct fx *f = *state;
+    char s[64];
+    cbor_item_t *res = NULL, *claims = NULL;
+    bind(f, 1, f->tvm_a);
+
+    /* the guest asks for fresh evidence with its nonce and checks the TSM's signature */
+    uint8_t nonce[32];
+    assert_int_equal(vtsm_random(nonce, sizeof(nonce)), VTSM_OK);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, nonce, &res), VTSM_OK);
+    const cbor_item_t *tok = e2e_get(res, "token");
+    assert_non_null(tok);
+    assert_int_equal(vtsm_guest_verify_token(cbor_bytestring_handle(tok),
+                                             cbor_bytestring_length(tok), NULL, nonce, &claims),
+                     VTSM_OK);
+    assert_string_equal(e2e_str(claims, "state", s, sizeof(s)), "CONFIG_LOCKED");
+    assert_int_equal(e2e_uint(claims, "tvm"), f->tvm_a);
+    assert_true(e2e_bool(claims, "after_lock"));
+    const cbor_item_t *rd = e2e_get(claims, "report_digest");
+    const cbor_item_t *rd2 = e2e_get(res, "report_digest");
+    assert_non_null(rd);
+    assert_non_null(rd2);
+    assert_int_equal(cbor_bytestring_length(rd), cbor_bytestring_length(rd2));
+    assert_memory_equal(cbor_bytestring_handle(rd), cbor_bytestring_handle(rd2),
+                        cbor_bytestring_length(rd));
+    /* the same token does not verify for another nonce */
+    nonce[0] ^= 1;
+    cbor_item_t *c2 = NULL;
+    assert_int_equal(vtsm_guest_verify_token(cbor_bytestring_handle(tok),
+                                             cbor_bytestring_length(tok), NULL, nonce, &c2),
+                     VTSM_E_PEER_NONCE);
+    cbor_decref(&claims);
+    cbor_decref(&res);
+
+    /* accept: LOCKED -> RUN, MMIO and DMA enabled only now */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, &res), VTSM_OK);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "RUN");
+    assert_true(e2e_bool(res, "mmio_enabled"));
+    assert_true(e2e_bool(res, "dma_enabled"));
+    cbor_decref(&res);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "RUN");
+
+    /* unbind: STOP_INTERFACE, back to CONFIG_UNLOCKED, nobody owns it */
+    assert_int_equal(vtsm_host_tdi_unbind(f->hh.h, "dev0", 1, &res), VTSM_OK);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "CONFIG_UNLOCKED");
+    assert_true(e2e_bool(res, "stop_interface.acknowledged"));
+    cbor_decref(&res);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, NULL, NULL), VTSM_E_NOT_OWNER);
+    assert_int_equal(vtsm_host_device_reclaim(f->hh.h, "dev0", &res), VTSM_OK);
+    cbor_decref(&res);
+}
+
+static void test_hotplug_into_running_tvm(void **state)
+{
+    struct fx *f = *state;
+    char s[32];
+    cbor_item_t *res = NULL;
+    bind(f, 0, f->tvm_a);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 0, NULL, NULL), VTSM_OK);
+    /* TVM A is running with TDI 0; TDI 2 is plugged in while it runs */
+    bind(f, 2, f->tvm_a);
+    assert_string_equal(tdi_state(f, 0, s, sizeof(s)), "RUN");
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 2, NULL, NULL), VTSM_OK);
+    assert_int_equal(vtsm_guest_call(f->ga, f->hh.h, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI,
+                                     NULL, NULL, &res),
+                     VTSM_OK);
+    assert_int_equal(cbor_array_size(e2e_get(res, "tdis")), 2);
+    assert_string_equal(e2e_str(res, "tdis.0.state", s, sizeof(s)), "RUN");
+    assert_string_equal(e2e_str(res, "tdis.1.state", s, sizeof(s)), "RUN");
+    cbor_decref(&res);
+    /* the guest may reject a TDI: the host sees why */
+    bind(f, 3, f->tvm_a);
+    assert_int_equal(vtsm_guest_call(f->ga, f->hh.h, VTSM_ABI_GOP_REJECT, "dev0", 3, NULL,
+                                     "measurements do not match", &res),
+                     VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(vtsm_host_status(f->hh.h, "dev0", &res), VTSM_OK);
+    const cbor_item_t *tdis = e2e_get(res, "devices.0.tdis");
+    char why[64] = "";
+    for (size_t i = 0; tdis && i < cbor_array_size(tdis); i++) {
+        const cbor_item_t *t = cbor_array_handle(tdis)[i];
+        if (e2e_uint(t, "tdi") == 3)
+            e2e_str(t, "guest_rejected", why, sizeof(why));
+    }
+    assert_string_equal(why, "measurements do not match");
+    cbor_decref(&res);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) {
+        cmocka_set_test_filter(argv[1]);
+        static const struct {
+            const char *test;
+            const char *const *args;
+        } faults[] = {
+            {"test_device_refuses_start_nonce", f_bad_nonce},
+            {"test_report_overlapping_mmio", f_overlap},
+            {"test_report_unaligned_mmio", f_unaligned},
+            {"test_report_length_changes", f_length},
+            {"test_device_state_drift", f_drift},
+            {"test_device_reports_error", f_error},
+        };
+        for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+            if (!strcmp(argv[1], faults[i].test))
+                devemu_args = faults[i].args;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_host_cannot_accept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_tvm_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replayed_and_reordered_guest_requests, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_tag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bound_twice_and_unconnected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reclaim_and_destroy_with_bound_tdis, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_overlapping_mmio, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_unaligned_mmio, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_length_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_refuses_start_nonce, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_state_drift, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_reports_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle_with_verified_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hotplug_into_running_tvm, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("e2e_tdisp", tests, NULL, NULL);
+}
