@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "vtsm_abi.h"
+#include "vtsm_crypto.h"
+#include "vtsm_guest.h"
 #include "vtsm_host.h"
 #include "vtsm_proc.h"
 
@@ -81,6 +83,40 @@ static void hexdump_short(const uint8_t *p, size_t n, char *out, size_t cap)
         k += (size_t)snprintf(out + k, cap - k, "%02x", p[i]);
     if (n > 16 && k + 4 < cap)
         snprintf(out + k, cap - k, "...");
+}
+
+static int fail(struct vtsm_host *h, const char *what)
+{
+    const struct vtsm_host_error *err = vtsm_host_last_error(h);
+    fprintf(stderr, "tsm-demo: %s failed: %s (%s): %s\n", what, err->name, err->source,
+            err->detail[0] ? err->detail : vtsm_err_detail());
+    return 1;
+}
+
+/* m[k1][k2][0][k3] as uint / bool (0 / false when absent). */
+static const cbor_item_t *first_of(const cbor_item_t *m, const char *k1, const char *k2)
+{
+    const cbor_item_t *v = k1 ? vtsm_abi_find(m, k1) : m;
+    v = v && cbor_isa_map(v) ? vtsm_abi_find(v, k2) : NULL;
+    return v && cbor_isa_array(v) && cbor_array_size(v) ? cbor_array_handle(v)[0] : NULL;
+}
+
+static uint64_t uint_at(const cbor_item_t *m, const char *k1, const char *k2, const char *k3)
+{
+    uint64_t v = 0;
+    const cbor_item_t *e = first_of(m, k1, k2);
+    if (e)
+        vtsm_abi_get_uint(e, k3, &v);
+    return v;
+}
+
+static bool bool_at(const cbor_item_t *m, const char *k2, const char *k3)
+{
+    bool v = false;
+    const cbor_item_t *e = first_of(m, NULL, k2);
+    if (e)
+        vtsm_abi_get_bool(e, k3, &v);
+    return v;
 }
 
 static void print_connect(const cbor_item_t *res)
@@ -177,50 +213,114 @@ int main(int argc, char **argv)
 
     struct counting_doe cd = {0};
     if (vtsm_doe_tcp_open(doe, &cd.tcp) || vtsm_host_register_doe(h, DEV, counting_doe_fn, &cd) ||
-        vtsm_host_device_add(h, DEV, 0)) {
-        fprintf(stderr, "tsm-demo: device setup failed: %s\n", vtsm_host_last_error(h)->detail);
-        return 1;
-    }
+        vtsm_host_register_link(h, DEV, vtsm_doe_tcp_link_fn, cd.tcp) ||
+        vtsm_host_device_add(h, DEV, 0))
+        return fail(h, "device setup");
     printf("[3] host   : registered %s under root port 0; its DOE mailbox is %s\n", DEV, doe);
 
+    /* ---- device_connect: SPDM session, evidence, IDE ---- */
     cbor_item_t *res = NULL;
-    struct vtsm_host_connect_opts opts = {0};
+    struct vtsm_host_connect_opts opts = {.ide_streams = 1};
     long t0 = vtsm_now_ms();
     st = vtsm_host_device_connect(h, DEV, &opts, &res);
     long t1 = vtsm_now_ms();
-    if (st) {
-        const struct vtsm_host_error *err = vtsm_host_last_error(h);
-        fprintf(stderr, "tsm-demo: device_connect failed: %s (%s): %s\n", err->name, err->source,
-                err->detail);
-        return 1;
-    }
+    if (st)
+        return fail(h, "device_connect");
     printf("[4] connect: device_connect done in %ld ms; the host carried %u DOE objects "
            "(the secured ones it can neither read nor forge)\n",
            t1 - t0, cd.exchanges);
     print_connect(res);
+    printf("      IDE: selective stream %llu on root port 0, key set %llu programmed on both "
+           "ends by the TSM (IDE_KM inside the session)\n",
+           (unsigned long long)uint_at(res, "ide", "streams", "stream_id"),
+           (unsigned long long)uint_at(res, "ide", "streams", "key_set"));
     cbor_decref(&res);
 
-    if (vtsm_host_status(h, DEV, &res) == VTSM_OK) {
-        const cbor_item_t *devs = NULL;
-        char s[32] = "?";
-        if (vtsm_abi_get_array(res, "devices", &devs) == VTSM_OK && cbor_array_size(devs) == 1)
-            tstr(cbor_array_handle(devs)[0], "state", s, sizeof(s));
-        printf("[5] status : %s is %s\n", DEV, s);
-        cbor_decref(&res);
-    }
+    if (vtsm_host_ide_link_check(h, DEV, &res))
+        return fail(h, "ide_link_check");
+    printf("[5] link   : IDE link check: root port -> device %s, device -> root port %s "
+           "(the host saw only ciphertext)\n",
+           bool_at(res, "streams", "rp_to_device") ? "PASS" : "FAIL",
+           bool_at(res, "streams", "device_to_rp") ? "PASS" : "FAIL");
+    cbor_decref(&res);
 
-    unsigned before = cd.exchanges;
-    st = vtsm_host_device_reclaim(h, DEV, &res);
-    if (st) {
-        fprintf(stderr, "tsm-demo: device_reclaim failed: %s\n", vtsm_host_last_error(h)->detail);
+    /* ---- a TVM whose credential the host never holds ---- */
+    char keyp[128];
+    snprintf(keyp, sizeof(keyp), "%s/guest.key", workdir);
+    struct vtsm_guest *g = NULL;
+    uint8_t pub[VTSM_GUEST_PUBKEY_SIZE];
+    uint32_t tvm = 0;
+    if (vtsm_guest_keygen(keyp) || vtsm_guest_open(keyp, 0, &g))
+        return fail(h, "guest key");
+    vtsm_guest_pubkey(g, pub);
+    vtsm_guest_close(g);
+    if (vtsm_host_tvm_create(h, "demo-tvm", pub, &tvm, &res))
+        return fail(h, "tvm_create");
+    cbor_decref(&res);
+    if (vtsm_guest_open(keyp, tvm, &g))
+        return fail(h, "guest open");
+    printf("[6] tvm    : TVM %u created; the guest made its own P-256 key, the host registered "
+           "only the public half\n",
+           tvm);
+
+    /* ---- bind: LOCK_INTERFACE, report fetched and validated ---- */
+    char s[64];
+    if (vtsm_host_tdi_bind(h, DEV, 0, tvm, 0, &res))
+        return fail(h, "tdi_bind");
+    const cbor_item_t *mmio = NULL;
+    vtsm_abi_get_array(res, "mmio", &mmio);
+    printf("[7] bind   : TDI 0 -> TVM %u: %s; interface report validated (%zu MMIO ranges), "
+           "MMIO/DMA still disabled\n",
+           tvm, tstr(res, "state", s, sizeof(s)), mmio ? cbor_array_size(mmio) : (size_t)0);
+    cbor_decref(&res);
+
+    /* ---- the guest inspects: fresh evidence bound to its nonce, signed by the TSM ---- */
+    uint8_t nonce[VTSM_GUEST_NONCE_SIZE];
+    cbor_item_t *claims = NULL;
+    const uint8_t *tok = NULL;
+    size_t tok_len = 0;
+    if (vtsm_random(nonce, sizeof(nonce)) ||
+        vtsm_guest_call(g, h, VTSM_ABI_GOP_INFO, DEV, 0, nonce, NULL, &res))
+        return fail(h, "guest info");
+    if (vtsm_abi_get_bytes(res, "token", &tok, &tok_len) != VTSM_OK ||
+        vtsm_guest_verify_token(tok, tok_len, NULL, nonce, &claims)) {
+        fprintf(stderr, "tsm-demo: the TSM token did not verify: %s\n", vtsm_err_detail());
         return 1;
     }
+    printf("[8] guest  : info with a fresh nonce: TSM-signed token VERIFIED; the TDI is %s, "
+           "measurements taken after lock\n",
+           tstr(claims, "state", s, sizeof(s)));
+    cbor_decref(&claims);
+    cbor_decref(&res);
+
+    /* ---- accept: only the owning guest can; START_INTERFACE with the lock nonce ---- */
+    if (vtsm_guest_call(g, h, VTSM_ABI_GOP_ACCEPT, DEV, 0, NULL, NULL, &res))
+        return fail(h, "guest accept");
+    bool mm = false, dma = false;
+    vtsm_abi_get_bool(res, "mmio_enabled", &mm);
+    vtsm_abi_get_bool(res, "dma_enabled", &dma);
+    printf("[9] accept : the guest accepted TDI 0: %s, MMIO %s, DMA %s\n",
+           tstr(res, "state", s, sizeof(s)), mm ? "enabled" : "disabled",
+           dma ? "enabled" : "disabled");
+    cbor_decref(&res);
+
+    /* ---- unbind and reclaim ---- */
+    if (vtsm_host_tdi_unbind(h, DEV, 0, &res))
+        return fail(h, "tdi_unbind");
+    printf("[10] unbind: STOP_INTERFACE; TDI 0 is %s, mappings revoked\n",
+           tstr(res, "state", s, sizeof(s)));
+    cbor_decref(&res);
+    vtsm_guest_close(g);
+
+    unsigned before = cd.exchanges;
+    if (vtsm_host_device_reclaim(h, DEV, &res))
+        return fail(h, "device_reclaim");
     const cbor_item_t *es = NULL;
     bool ack = false;
-    char s[32];
     if (vtsm_abi_get_map(res, "end_session", &es) == VTSM_OK)
         vtsm_abi_get_bool(es, "acknowledged", &ack);
-    printf("[6] reclaim: END_SESSION %s (%u DOE objects); session keys wiped; %s is %s\n",
+    printf("[11] reclaim: K_SET_STOP + END_SESSION %s (%u DOE objects); streams freed, keys "
+           "wiped; %s is %s\n",
            ack ? "acknowledged" : "not acknowledged", cd.exchanges - before, DEV,
            tstr(res, "state", s, sizeof(s)));
     cbor_decref(&res);
@@ -228,6 +328,6 @@ int main(int argc, char **argv)
     vtsm_host_close(h);
     vtsm_doe_tcp_close(cd.tcp);
     cleanup();
-    printf("[7] done   : tsmd and tsm-devemu stopped\n");
+    printf("[12] done  : tsmd and tsm-devemu stopped\n");
     return 0;
 }

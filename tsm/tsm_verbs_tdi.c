@@ -232,7 +232,13 @@ static cbor_item_t *tdi_bind_run(struct tsm_job *j)
     struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(j->p);
     uint8_t stream = j->p->ide ? tsm_ide_first_stream(j->p->ide) : 0;
     vtsm_status st = tsm_tdi_bind(&ch, tdi, j->tvm, j->lock_flags, stream);
-    return st ? tsm_job_error(j, st) : tdi_result(j, tdi);
+    if (st)
+        return tsm_job_error(j, st);
+    cbor_item_t *res = tdi_result(j, tdi);
+    /* the binding: report digest and the MMIO ranges the device reported */
+    if (res && tsm_tdi_put_binding(tdi, res) != VTSM_OK)
+        cbor_decref(&res);
+    return res;
 }
 
 static cbor_item_t *tdi_unbind_run(struct tsm_job *j)
