@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The device's end of the simulated IDE link (docs/contract-ide-tdisp.md section 2,
+ * The device's end of the simulated IDE link (docs/abi.md section 8.2,
  * frames in proto/vtsm_link_frame.h, protection in proto/vtsm_ide_link.h): a check request
  * protected by the root port's TX key is opened with the device's RX key and its plaintext
  * sent back protected by the device's TX key - both of the same stream, key set and

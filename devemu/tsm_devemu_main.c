@@ -35,7 +35,7 @@
 #define FRAME_TIMEOUT_MS 10000
 #define FRAME_MAX        (VTSM_DOE_MAX_BYTES)
 /* VTSM_SOCK_CMD_VTSM_LINK of abi/vtsm_abi.h (the socket ABI library is not linked here;
- * the value is fixed by docs/contract-ide-tdisp.md section 2). */
+ * the value is fixed by docs/abi.md section 8.2). */
 #define SOCK_CMD_VTSM_LINK 0x5654u
 
 static volatile sig_atomic_t g_stop;

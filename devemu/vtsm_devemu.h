@@ -158,7 +158,7 @@ vtsm_status vtsm_dev_handle(struct vtsm_dev *d, const uint8_t *req, size_t len,
                             struct vtsm_buf *rsp);
 
 /*
- * The simulated IDE link (docs/contract-ide-tdisp.md section 2; frame layout in
+ * The simulated IDE link (docs/abi.md section 8.2; frame layout in
  * proto/vtsm_link_frame.h). frame is one link frame as it arrived (untrusted); rsp (reset,
  * then filled; the caller owns it) receives the device's frame:
  *  - a check request (kind 1) for stream S, key set K, sub-stream SS is opened with the

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The guest shim: the TVM credential (P-256 key + persisted seq), GUEST_REQUEST
- * envelopes (docs/contract-ide-tdisp.md section 3) and their transport through a
+ * envelopes (docs/abi.md section 9) and their transport through a
  * host-shim connection.
  */
 #include "vtsm_guest.h"
@@ -437,7 +437,7 @@ static const char *gop_name(unsigned gop)
     }
 }
 
-/* Which optional keys each guest operation takes (contract section 3). */
+/* Which optional keys each guest operation takes (docs/abi.md section 9). */
 static vtsm_status check_args(unsigned gop, const char *dev, int64_t tdi, const uint8_t *nonce,
                               const char *reason)
 {
@@ -460,7 +460,7 @@ static vtsm_status check_args(unsigned gop, const char *dev, int64_t tdi, const 
     return VTSM_OK;
 }
 
-/* Encode body = {gop, tvm, seq, ? dev, ? tdi, ? nonce, ? reason} (contract order) into
+/* Encode body = {gop, tvm, seq, ? dev, ? tdi, ? nonce, ? reason} (docs/abi.md order) into
  * frame (4-byte ABI length prefix + CBOR). */
 static vtsm_status encode_body(unsigned gop, uint32_t tvm, uint64_t seq, const char *dev,
                                int64_t tdi, const uint8_t *nonce, const char *reason,
@@ -527,7 +527,7 @@ out:
 
 /* ---- transport ---- */
 
-/* The RESULT of a guest request echoes gop, tvm and seq (contract section 3). The host
+/* The RESULT of a guest request echoes gop, tvm and seq (docs/abi.md section 9). The host
  * relays it unauthenticated; the echo at least catches a result of another request. */
 static vtsm_status check_echo(const cbor_item_t *res, unsigned gop, uint32_t tvm, uint64_t seq)
 {

@@ -4,7 +4,7 @@
  *
  * The TVM's credential is a P-256 key pair made here; the host registers only its public
  * half at TVM_CREATE (65-byte SEC1 uncompressed point, vtsm_guest_pubkey()). Every guest
- * request is a GUEST_REQUEST envelope (docs/contract-ide-tdisp.md section 3)
+ * request is a GUEST_REQUEST envelope (docs/abi.md section 9)
  *
  *   {tvm, body: bstr .cbor {gop, tvm, seq, ? dev, ? tdi, ? nonce, ? reason},
  *    sig: ECDSA-P256-SHA256(VTSM_ABI_GUEST_SIG_PREFIX || body), raw r||s}

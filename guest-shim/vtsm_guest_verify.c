@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The guest's side of the evidence: the TSM-signed token (COSE_Sign1, contract section 3
+ * The guest's side of the evidence: the TSM-signed token (COSE_Sign1, docs/abi.md section 9
  * INFO), reference values from a file, and the accept/reject decision that ties them
  * together.
  */

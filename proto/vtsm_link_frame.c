@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Simulated-link frames (docs/contract-ide-tdisp.md section 2; layout in vtsm_link_frame.h).
+ * Simulated-link frames (docs/abi.md section 8.2; layout in vtsm_link_frame.h).
  */
 #include "vtsm_link_frame.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Simulated-link frames (docs/contract-ide-tdisp.md section 2): what the TSM's root-port
+ * Simulated-link frames (docs/abi.md section 8.2): what the TSM's root-port
  * model and the emulated device exchange for an IDE link check. A frame is the payload of
  * a spdm-emu socket frame with command VTSM_SOCK_CMD_VTSM_LINK (abi/vtsm_abi.h) and
  * transport PCI_DOE; the device answers with the same command.

@@ -41,8 +41,7 @@ static int next_chunk(struct chunks *c, const uint8_t **out, size_t *n)
 }
 
 #if defined(FUZZ_REQUESTER)
-static vtsm_status script_exchange(void *ctx, const uint8_t *req, size_t len,
-                                   struct vtsm_buf *rsp)
+static vtsm_status script_exchange(void *ctx, const uint8_t *req, size_t len, struct vtsm_buf *rsp)
 {
     (void)req;
     (void)len;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * guest-shim: the TVM credential (key file, persisted seq) and GUEST_REQUEST envelopes
- * (docs/contract-ide-tdisp.md section 3): exact body keys, seq strictly increasing across
+ * (docs/abi.md section 9): exact body keys, seq strictly increasing across
  * handles and reopen, the signature over VTSM_ABI_GUEST_SIG_PREFIX || body verifying with
  * the registered public key and failing after any byte flip. Failure cases first, each
  * checking that nothing else changed (seq in memory and on disk).

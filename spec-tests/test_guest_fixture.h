@@ -2,7 +2,7 @@
 /*
  * Shared by the guest-shim tests: deterministic TDI evidence (interface report,
  * MeasurementRecord, chain), the token claims and INFO result tsmd returns for it
- * (contract section 3), and a fake TSM in a thread that authenticates GUEST_REQUESTs
+ * (docs/abi.md section 9), and a fake TSM in a thread that authenticates GUEST_REQUESTs
  * like tsmd (signature, seq) and answers them. Nothing here asserts: builders return
  * NULL / a status, the fake records its first complaint in err, so they are safe to run
  * off the test thread.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * proto/vtsm_link_frame: the simulated-link frame codec (docs/contract-ide-tdisp.md
+ * proto/vtsm_link_frame: the simulated-link frame codec (docs/abi.md
  * section 2). Failure cases first - truncated at every byte, bad magic, bad kind, bad
  * identifiers, length overflow, reserved bytes, trailing bytes, bad encode arguments -
  * each with its exact status; then exact bytes and round trips through seal / open.

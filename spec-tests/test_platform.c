@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * tsm/tsm_platform: root ports, stream IDs and key slots (docs/contract-ide-tdisp.md
+ * tsm/tsm_platform: root ports, stream IDs and key slots (docs/abi.md
  * section 1). Failure cases first - bad --root-port specs, duplicate ports, stream
  * exhaustion (rule IDE.1), key slot exhaustion (rule IDE.2), unknown root port (rule
  * PLAT.1) - each with its exact status and nothing else changed; then parsing, the

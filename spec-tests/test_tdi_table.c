@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * tsm/tsm_tdi: conformance of the TDI state table (docs/contract-ide-tdisp.md section 4,
+ * tsm/tsm_tdi: conformance of the TDI state table (docs/abi.md section 10,
  * rules TDI.1 - TDI.8). The expected outcome of every (state x request x requester) is
- * written out below from the contract, independently of the implementation's table; the
- * test walks all 4 x 7 x 4 cells through tsm_tdi_check() and tsm_tdi_set_state() and
- * asserts that accepted moves give exactly the contract's next state and that everything
- * else is refused with the named rule, the right status and no change to the TDI.
+ * written out below from the specification (docs/abi.md section 10), independently of the
+ * implementation's table; the test walks all 4 x 7 x 4 cells through tsm_tdi_check() and
+ * tsm_tdi_set_state() and asserts that accepted moves give exactly the specified next state and
+ * that everything else is refused with the named rule, the right status and no change to the TDI.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +23,7 @@
 #define OWNER_TVM 7
 #define OTHER_TVM 9
 
-/* ---- the contract, written out ---- */
+/* ---- the specification, written out ---- */
 
 enum kind {
     GO = 1,       /* accepted: the state becomes .to */
@@ -194,7 +194,7 @@ static void test_check_rejects_bad_arguments(void **state)
     assert_int_equal(tsm_tdi_init(&t, NULL, 0), VTSM_E_INVAL);
 }
 
-/* The detail of a state refusal reads as the contract's example. */
+/* The detail of a state refusal reads as the specification's example. */
 static void test_refusal_detail_names_rule(void **state)
 {
     struct tsm_tdi t;
@@ -326,7 +326,7 @@ static void test_every_cell(void **state)
     assert_int_equal(accepted, 20);
 }
 
-/* The table the implementation exposes lists exactly the contract's accepted cells. */
+/* The table the implementation exposes lists exactly the specified accepted cells. */
 static void test_exposed_table_matches_contract(void **state)
 {
     unsigned go_cells = 0;
@@ -341,7 +341,7 @@ static void test_exposed_table_matches_contract(void **state)
         const struct tsm_tdi_move *m = &tsm_tdi_moves[i];
         const struct expect *e = &expected[m->req][m->from][m->who];
         if (e->kind != GO || e->to != m->to)
-            fail_msg("table move %zu (%s) is not in the contract", i,
+            fail_msg("table move %zu (%s) is not in the specification", i,
                      cell(m->req, m->from, m->who));
         assert_non_null(m->rule);
         assert_int_equal(strncmp(m->rule, "TDI.", 4), 0);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tsm/tsm_tdi: the TDISP requester operations and the bind / accept / unbind / info /
- * reject flows (docs/contract-ide-tdisp.md sections 3-5).
+ * reject flows (docs/abi.md sections 9-10).
  *
  * The SPDM side is real: tsm/spdm connected in-process to the device emulator's responder
  * (vtsm_dev_handle) with a secure session, so measurements, the certificate chain and the
@@ -9,7 +9,7 @@
  *   - scripted: a TDISP responder written here (from the codec in proto/vtsm_tdisp.h) is
  *     plugged into the channel, so that every malformed or hostile answer can be produced;
  *   - loopback: through vtsm_spdm_req_vendor() into devemu's own TDISP responder, with the
- *     device faults of contract section 5.
+ *     device faults of devemu/README.md.
  * Failure cases first, each asserting the exact status, the rule and what changed.
  */
 #include <setjmp.h>
@@ -682,7 +682,7 @@ static void test_probe_ok(void **state)
     fix_close(&f);
 }
 
-/* INFO's map: contract section 3, and the token checked with the TSM key. */
+/* INFO's map: docs/abi.md section 9, and the token checked with the TSM key. */
 static void check_info(struct fix *f, const struct tsm_tdi *t, cbor_item_t *m, const uint8_t *nonce)
 {
     const uint8_t *p;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tsm/tsm_tvm: the TVM registry and guest request authentication
- * (docs/contract-ide-tdisp.md section 3, rules TVM.1-3 and GUEST.1-4). Failure cases
+ * (docs/abi.md section 9, rules TVM.1-3 and GUEST.1-4). Failure cases
  * first, each asserting the exact status, the rule, and that the TVM's sequence number
  * did not move; then good requests of every operation, and destroy.
  */
@@ -350,7 +350,7 @@ static void test_malformed_body(void **state)
     assert_int_equal(last_seq(f, f->ida), 0);
 }
 
-/* Signed, valid CBOR, but keys or values the contract does not allow: abi_arg. */
+/* Signed, valid CBOR, but keys or values docs/abi.md does not allow: abi_arg. */
 static void test_body_keys_and_values(void **state)
 {
     struct fix *f = *state;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * IDE for one device: IDE_KM requester flows (PCIe 6.x sec. 6.33.3), key refresh, the
- * simulated link check (docs/contract-ide-tdisp.md section 2) and the root-port model's
+ * simulated link check (docs/abi.md section 8.2) and the root-port model's
  * copy of every key (see tsm_ide.h).
  */
 #include "tsm_ide.h"
@@ -476,7 +476,7 @@ void tsm_ide_teardown(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer)
     free(d);
 }
 
-/* ---- link check (contract section 2) ---- */
+/* ---- link check (docs/abi.md section 8.2) ---- */
 
 struct check_result {
     bool rp_to_device;
@@ -509,10 +509,11 @@ static vtsm_status link_check_stream(struct ide_stream *s, const struct tsm_link
         st = vtsm_fail(st, "link check stream %u: device answer: %s", s->id, why);
         goto out;
     }
-    VTSM_ENSURE_GOTO(f.kind != VTSM_LINK_KIND_CHECK_REQ, VTSM_E_PEER_MALFORMED,
-                     "link check stream %u: device answered with a check request frame (contract "
-                     "section 2)",
-                     s->id);
+    VTSM_ENSURE_GOTO(
+        f.kind != VTSM_LINK_KIND_CHECK_REQ, VTSM_E_PEER_MALFORMED,
+        "link check stream %u: device answered with a check request frame (docs/abi.md "
+        "section 8.2)",
+        s->id);
     if (f.kind == VTSM_LINK_KIND_FAILURE) {
         VTSM_INFO("link check stream %u K%u: device could not check the RP's frame", s->id,
                   s->key_set);

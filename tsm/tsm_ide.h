@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The TSM side of IDE for one device (docs/contract-ide-tdisp.md sections 1 and 2):
+ * The TSM side of IDE for one device (docs/abi.md sections 1 and 2):
  * IDE_KM requester flows (PCIe 6.x sec. 6.33.3: QUERY, KEY_PROG, K_SET_GO, K_SET_STOP),
  * key refresh, the simulated link check, and the root-port model that mirrors the keys.
  *
@@ -58,7 +58,7 @@ struct tsm_ide_peer {
 struct tsm_ide_peer tsm_ide_peer_spdm(struct vtsm_spdm_req *r);
 
 /*
- * The simulated link (contract section 2): send one link frame, return the device's frame
+ * The simulated link (docs/abi.md section 8.2): send one link frame, return the device's frame
  * in rsp. In tsmd: tsm_proxy_link_exchange with the pdev as ctx.
  */
 struct tsm_link_transport {
@@ -102,7 +102,7 @@ vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
 vtsm_status tsm_ide_refresh(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer);
 
 /*
- * IDE_LINK_CHECK (contract section 2), per stream: a random 32-byte P protected with the
+ * IDE_LINK_CHECK (docs/abi.md section 8.2), per stream: a random 32-byte P protected with the
  * RP's TX key (sub-stream PR, live key set, next TX counter) in a kind 1 frame, sent over
  * link; the answer must be a kind 2 frame for the same stream / key set / sub-stream with
  * a counter not below the next expected RX counter, which must verify with the RP's RX key

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The platform the TSM manages (docs/contract-ide-tdisp.md section 1): root ports, each
+ * The platform the TSM manages (docs/abi.md section 1): root ports, each
  * with a number of selective IDE stream IDs and IDE key slots.
  *
  *  - Stream IDs are allocated per root port from 0..streams-1, lowest free first. None (or

@@ -2,7 +2,7 @@
 /*
  * TDIs: the state table, the TDISP requester operations (PCIe 6.x sec. 11.3 "TDISP
  * Messages", in VENDOR_DEFINED_REQUEST/RESPONSE inside the SPDM session) and the bind /
- * accept / unbind / info / reject flows (docs/contract-ide-tdisp.md sections 3 and 4).
+ * accept / unbind / info / reject flows (docs/abi.md sections 9 and 10).
  */
 #include "tsm_tdi.h"
 
@@ -755,7 +755,7 @@ vtsm_status tsm_tdi_unbind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
         *stop_status = sst;
     if (stop_detail && detail_cap)
         snprintf(stop_detail, detail_cap, "%s", sst == VTSM_OK ? "" : vtsm_err_detail());
-    /* Unbound in the TSM whatever the device said (contract section 4). */
+    /* Unbound in the TSM whatever the device said (docs/abi.md section 10). */
     t_lock(c);
     st = tsm_tdi_set_state(t, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_UNLOCKED);
     if (st == VTSM_OK)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * TDIs on the TSM side (docs/contract-ide-tdisp.md sections 3 and 4): the TDI model, the
+ * TDIs on the TSM side (docs/abi.md sections 9 and 10): the TDI model, the
  * ONE table that drives every TDI state change, the TDISP requester operations (PCIe 6.x
  * ch. 11, carried in SPDM VENDOR_DEFINED messages inside the secure session) and the
  * composite flows the verbs call (bind, accept, unbind, info, reject).
@@ -284,7 +284,7 @@ struct tsm_tdi_info_args {
 vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
                          const struct tsm_tdi_info_args *a, cbor_item_t **out);
 
-/* TDI_BIND's RESULT fields (contract section 4): adds {dev, tdi, tvm, state,
+/* TDI_BIND's RESULT fields (docs/abi.md section 10): adds {dev, tdi, tvm, state,
  * report_digest, mmio: [{first_page, pages, attributes, range_id}]} to map. The TDI must be
  * bound (E_STATE otherwise). */
 vtsm_status tsm_tdi_put_binding(const struct tsm_tdi *t, cbor_item_t *map);

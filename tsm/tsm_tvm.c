@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * TVM registry and guest request authentication (docs/contract-ide-tdisp.md section 3).
+ * TVM registry and guest request authentication (docs/abi.md section 9).
  * Called with the registry's protecting lock held (tsmd: tsm->lock); see tsm_tvm.h.
  */
 #include "tsm_tvm.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * TVMs and the authentication of guest requests (docs/contract-ide-tdisp.md section 3).
+ * TVMs and the authentication of guest requests (docs/abi.md section 9).
  *
  * A TVM is registered by the host with its guest's public key (65-byte SEC1 uncompressed
  * P-256 point; the private key never leaves the guest shim). Its identity is SHA-256 of
@@ -9,8 +9,8 @@
  *
  * A guest request is {tvm, body, sig}: sig = ECDSA-P256-SHA256 over
  * VTSM_ABI_GUEST_SIG_PREFIX || body (raw r||s), body = CBOR map {gop, tvm, seq, ? dev,
- * ? tdi, ? nonce, ? reason}. tsm_tvm_verify_request() makes the contract's checks in the
- * contract's order and consumes the sequence number only when all pass.
+ * ? tdi, ? nonce, ? reason}. tsm_tvm_verify_request() makes the checks of docs/abi.md section 9.4
+ * in the specified order and consumes the sequence number only when all pass.
  *
  * Rules named in refusals:
  *   TVM.1   guest_key is an uncompressed P-256 point on the curve
