@@ -195,8 +195,11 @@ vtsm_status vtsm_certchain_parse(const uint8_t *chain, size_t len, enum vtsm_has
                          vtsm_asym_name(leaf_alg), vtsm_asym_name(asym));
 out:
     X509_free(x);
-    if (st != VTSM_OK)
+    if (st != VTSM_OK) {
+        /* a failed parse leaves nothing behind (freeing *out again is harmless) */
+        vtsm_certchain_free(out);
         ERR_clear_error();
+    }
     return st;
 }
 

@@ -16,10 +16,20 @@ if(VTSM_FUZZ)
     set_tests_properties(${name} PROPERTIES LABELS fuzz TIMEOUT 120)
   endfunction()
 
+  # Seeds recorded from one real in-process session (fixture of the two session fuzzers).
+  add_executable(fuzz_seedgen fuzz_seedgen.c)
+  target_link_libraries(fuzz_seedgen PRIVATE vtsm_spdm_req vtsm_devemu)
+  set(fuzz_seeds ${CMAKE_CURRENT_BINARY_DIR}/fuzz_seeds)
+  add_test(NAME fuzz_seeds COMMAND fuzz_seedgen ${fuzz_seeds})
+  set_tests_properties(fuzz_seeds PROPERTIES LABELS fuzz FIXTURES_SETUP fuzz_seeds)
+
   vtsm_fuzz(fuzz_proto SOURCES fuzz_proto.c LIBS vtsm_proto
             SEEDS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_seeds/proto)
-  vtsm_fuzz(fuzz_requester SOURCES fuzz_wire.c DEFS FUZZ_REQUESTER LIBS vtsm_spdm_req)
-  vtsm_fuzz(fuzz_device SOURCES fuzz_wire.c DEFS FUZZ_DEVICE LIBS vtsm_devemu)
-  vtsm_fuzz(fuzz_abi SOURCES fuzz_wire.c DEFS FUZZ_ABI LIBS vtsm_abi)
-  vtsm_fuzz(fuzz_parsers SOURCES fuzz_wire.c DEFS FUZZ_PARSERS LIBS vtsm_proto)
+  vtsm_fuzz(fuzz_requester SOURCES fuzz_wire.c DEFS FUZZ_REQUESTER
+            LIBS vtsm_spdm_req vtsm_devemu vtsm_abi SEEDS ${fuzz_seeds}/requester)
+  vtsm_fuzz(fuzz_device SOURCES fuzz_wire.c DEFS FUZZ_DEVICE
+            LIBS vtsm_devemu vtsm_spdm_req vtsm_abi SEEDS ${fuzz_seeds}/device)
+  set_tests_properties(fuzz_requester fuzz_device PROPERTIES FIXTURES_REQUIRED fuzz_seeds)
+  vtsm_fuzz(fuzz_abi SOURCES fuzz_wire.c DEFS FUZZ_ABI LIBS vtsm_abi vtsm_spdm_req vtsm_devemu)
+  vtsm_fuzz(fuzz_parsers SOURCES fuzz_wire.c DEFS FUZZ_PARSERS LIBS vtsm_proto vtsm_abi vtsm_spdm_req vtsm_devemu)
 endif()

@@ -26,7 +26,7 @@ struct chunks {
 };
 
 /* Next chunk: u16 LE length then that many bytes (clamped to what is left). */
-static int next_chunk(struct chunks *c, const uint8_t **out, size_t *n)
+static __attribute__((unused)) int next_chunk(struct chunks *c, const uint8_t **out, size_t *n)
 {
     if (c->len - c->off < 2)
         return 0;
