@@ -243,3 +243,19 @@ const char *e2e_err_name(const cbor_item_t *m, char *buf, size_t cap)
         vtsm_abi_get_tstr(m, VTSM_ABI_K_NAME, buf, cap);
     return buf;
 }
+
+const char *const *e2e_tsmd_args;
+
+int e2e_fixture_setup(void **state)
+{
+    static struct e2e e;
+    if (e2e_setup(&e, e2e_tsmd_args) != 0)
+        return -1;
+    *state = &e;
+    return 0;
+}
+
+int e2e_fixture_teardown(void **state)
+{
+    return e2e_teardown(*state);
+}

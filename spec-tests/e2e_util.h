@@ -53,6 +53,18 @@ cbor_item_t *e2e_abi_recv(int fd);
 unsigned e2e_op(const cbor_item_t *m);
 const char *e2e_err_name(const cbor_item_t *m, char *buf, size_t cap);
 
+/* cmocka fixtures: a fresh tsmd per test (extra tsmd arguments from e2e_tsmd_args). */
+extern const char *const *e2e_tsmd_args;
+int e2e_fixture_setup(void **state);
+int e2e_fixture_teardown(void **state);
+
+/* Fail the test unless needle occurs in hay (shows hay). */
+#define E2E_HAS(hay, needle)                                                                       \
+    do {                                                                                           \
+        if (!strstr((hay), (needle)))                                                              \
+            fail_msg("expected %s in:\n%s", (needle), (hay));                                      \
+    } while (0)
+
 /* Kill a process started by the harness (SIGKILL) and reap it. */
 void e2e_kill(struct e2e *e, pid_t pid);
 

@@ -20,26 +20,6 @@
 #include "vtsm_buf.h"
 #include "vtsm_sock.h"
 
-static int setup(void **state)
-{
-    static struct e2e e;
-    if (e2e_setup(&e, NULL) != 0)
-        return -1;
-    *state = &e;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    return e2e_teardown(*state);
-}
-
-#define HAS(hay, needle)                                                                           \
-    do {                                                                                           \
-        if (!strstr((hay), (needle)))                                                              \
-            fail_msg("expected %s in:\n%s", (needle), (hay));                                      \
-    } while (0)
-
 static void expect_error(int fd, const char *name)
 {
     char buf[64];
@@ -252,8 +232,8 @@ static void test_second_requester_on_busy_device(void **state)
     /* While the raw client holds the DOE mailbox, a second connect is refused... */
     const char *argv[] = {"connect", "busy0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
     assert_int_equal(e2e_host(e, &r, argv), 1);
-    HAS(r.err, "busy");
-    HAS(r.err, "PDEV.6");
+    E2E_HAS(r.err, "busy");
+    E2E_HAS(r.err, "PDEV.6");
     /* ...while another device proceeds concurrently. */
     const char *argv2[] = {"connect", "other0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
     if (e2e_host(e, &r, argv2) != 0)
@@ -319,16 +299,26 @@ int main(int argc, char **argv)
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_malformed_cbor, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_oversized_frame_closes_connection, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_opcode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wrong_abi_version, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_request_before_hello, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_key_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_guest_role_cannot_connect, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stray_doe_response_does_not_disturb, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_second_requester_on_busy_device, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_host_disconnects_mid_session_setup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_cbor, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_frame_closes_connection, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_opcode, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_abi_version, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_request_before_hello, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_key_refused, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_guest_role_cannot_connect, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_stray_doe_response_does_not_disturb, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_second_requester_on_busy_device, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_host_disconnects_mid_session_setup, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
     };
     return cmocka_run_group_tests_name("e2e_abi", tests, NULL, NULL);
 }

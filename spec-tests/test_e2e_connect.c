@@ -15,26 +15,6 @@
 
 #include "e2e_util.h"
 
-static int setup(void **state)
-{
-    static struct e2e e;
-    if (e2e_setup(&e, NULL) != 0)
-        return -1;
-    *state = &e;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    return e2e_teardown(*state);
-}
-
-#define HAS(hay, needle)                                                                           \
-    do {                                                                                           \
-        if (!strstr((hay), (needle)))                                                              \
-            fail_msg("expected %s in:\n%s", (needle), (hay));                                      \
-    } while (0)
-
 /* extra: up to two more CLI arguments (NULL-terminated early if fewer). */
 static void connect_json2(struct e2e *e, struct e2e_run *r, const char *dev, int port,
                           const char *extra, const char *extra2)
@@ -66,8 +46,8 @@ static void assert_good_device_connects(struct e2e *e, const char *dev)
     connect_json(e, &r, dev, port, NULL);
     if (r.status != 0)
         fail_msg("good device %s failed to connect: %s", dev, r.err);
-    HAS(r.out, "\"state\":\"connected\"");
-    HAS(r.out, "\"trusted\":true");
+    E2E_HAS(r.out, "\"state\":\"connected\"");
+    E2E_HAS(r.out, "\"trusted\":true");
 }
 
 static void assert_status(struct e2e *e, const char *dev, const char *state)
@@ -77,7 +57,7 @@ static void assert_status(struct e2e *e, const char *dev, const char *state)
     assert_int_equal(e2e_host(e, &r, argv), 0);
     char want[64];
     snprintf(want, sizeof(want), "\"state\":\"%s\"", state);
-    HAS(r.out, want);
+    E2E_HAS(r.out, want);
 }
 
 /* ---- failure cases first: each fault of the device, each with its exact error ---- */
@@ -93,7 +73,7 @@ static void fault_case(void **state, const char *fault, const char *want_name)
     if (r.status != 1)
         fail_msg("fault %s: expected exit 1, got %d\nstdout: %s\nstderr: %s", fault, r.status,
                  r.out, r.err);
-    HAS(r.err, want_name);
+    E2E_HAS(r.err, want_name);
     /* The half-made session is gone and the device can be retried... */
     assert_status(e, "bad0", "unconnected");
     /* ...and the TSM keeps serving other devices. */
@@ -151,20 +131,20 @@ static void test_untrusted_chain_refused_but_reported(void **state)
     assert_true(port > 0);
     connect_json(e, &r, "rogue0", port, NULL);
     assert_int_equal(r.status, 1);
-    HAS(r.err, "peer_untrusted");
-    HAS(r.err, "allow_untrusted");
+    E2E_HAS(r.err, "peer_untrusted");
+    E2E_HAS(r.err, "allow_untrusted");
     /* Evidence reported even though the device was refused. */
-    HAS(r.out, "\"trusted\":false");
-    HAS(r.out, "\"cert_chain\":\"");
-    HAS(r.out, "\"signature\":\"");
+    E2E_HAS(r.out, "\"trusted\":false");
+    E2E_HAS(r.out, "\"cert_chain\":\"");
+    E2E_HAS(r.out, "\"signature\":\"");
     assert_status(e, "rogue0", "unconnected");
 
     /* The connect option decides: with allow_untrusted the device connects, flagged. */
     connect_json(e, &r, "rogue0", port, "--allow-untrusted");
     if (r.status != 0)
         fail_msg("allow-untrusted connect failed: %s", r.err);
-    HAS(r.out, "\"trusted\":false");
-    HAS(r.out, "\"state\":\"connected\"");
+    E2E_HAS(r.out, "\"trusted\":false");
+    E2E_HAS(r.out, "\"state\":\"connected\"");
     assert_good_device_connects(e, "good1");
 }
 
@@ -180,7 +160,7 @@ static void test_not_ready_is_retried(void **state)
     connect_json(e, &r, "slow0", port, NULL);
     if (r.status != 0)
         fail_msg("ResponseNotReady should be retried with RESPOND_IF_READY: %s", r.err);
-    HAS(r.out, "\"state\":\"connected\"");
+    E2E_HAS(r.out, "\"state\":\"connected\"");
 }
 
 static void test_connect_status_reclaim_reconnect(void **state)
@@ -194,39 +174,39 @@ static void test_connect_status_reclaim_reconnect(void **state)
     connect_json(e, &r, "0000:01:00.0", port, NULL);
     if (r.status != 0)
         fail_msg("connect failed: %s", r.err);
-    HAS(r.out, "\"state\":\"connected\"");
-    HAS(r.out, "\"version\":\"1.3\"");
-    HAS(r.out, "\"asym\":\"ecdsa-p384\"");
-    HAS(r.out, "\"hash\":\"sha384\"");
-    HAS(r.out, "\"dhe\":\"secp384r1\"");
-    HAS(r.out, "\"aead\":\"aes-256-gcm\"");
-    HAS(r.out, "\"trusted\":true");
-    HAS(r.out, "\"session_id\":");
-    HAS(r.out, "\"blocks\":[{");
-    HAS(r.out, "\"transcript\":\"");
+    E2E_HAS(r.out, "\"state\":\"connected\"");
+    E2E_HAS(r.out, "\"version\":\"1.3\"");
+    E2E_HAS(r.out, "\"asym\":\"ecdsa-p384\"");
+    E2E_HAS(r.out, "\"hash\":\"sha384\"");
+    E2E_HAS(r.out, "\"dhe\":\"secp384r1\"");
+    E2E_HAS(r.out, "\"aead\":\"aes-256-gcm\"");
+    E2E_HAS(r.out, "\"trusted\":true");
+    E2E_HAS(r.out, "\"session_id\":");
+    E2E_HAS(r.out, "\"blocks\":[{");
+    E2E_HAS(r.out, "\"transcript\":\"");
     assert_status(e, "0000:01:00.0", "connected");
 
     /* A second connect of a connected device is refused by the state table. */
     connect_json(e, &r, "0000:01:00.0", port, NULL);
     assert_int_equal(r.status, 1);
-    HAS(r.err, "PDEV.1");
+    E2E_HAS(r.err, "PDEV.1");
 
     const char *rec[] = {
         "--json", "reclaim", "0000:01:00.0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
     assert_int_equal(e2e_host(e, &r, rec), 0);
-    HAS(r.out, "\"acknowledged\":true");
-    HAS(r.out, "\"state\":\"unconnected\"");
+    E2E_HAS(r.out, "\"acknowledged\":true");
+    E2E_HAS(r.out, "\"state\":\"unconnected\"");
     assert_status(e, "0000:01:00.0", "unconnected");
 
     /* Reclaim of an unconnected device names its rule. */
     assert_int_equal(e2e_host(e, &r, rec), 1);
-    HAS(r.err, "PDEV.4");
+    E2E_HAS(r.err, "PDEV.4");
 
     /* The device (same emulator process, new TCP connection) connects again. */
     connect_json(e, &r, "0000:01:00.0", port, NULL);
     if (r.status != 0)
         fail_msg("reconnect failed: %s", r.err);
-    HAS(r.out, "\"state\":\"connected\"");
+    E2E_HAS(r.out, "\"state\":\"connected\"");
 }
 
 static void test_connect_p256_spdm12(void **state)
@@ -239,11 +219,11 @@ static void test_connect_p256_spdm12(void **state)
     connect_json(e, &r, "p256dev", port, NULL);
     if (r.status != 0)
         fail_msg("connect failed: %s", r.err);
-    HAS(r.out, "\"version\":\"1.2\"");
-    HAS(r.out, "\"asym\":\"ecdsa-p256\"");
-    HAS(r.out, "\"hash\":\"sha256\"");
-    HAS(r.out, "\"dhe\":\"secp256r1\"");
-    HAS(r.out, "\"trusted\":true");
+    E2E_HAS(r.out, "\"version\":\"1.2\"");
+    E2E_HAS(r.out, "\"asym\":\"ecdsa-p256\"");
+    E2E_HAS(r.out, "\"hash\":\"sha256\"");
+    E2E_HAS(r.out, "\"dhe\":\"secp256r1\"");
+    E2E_HAS(r.out, "\"trusted\":true");
 }
 
 static void test_version_option_forces_12(void **state)
@@ -255,7 +235,7 @@ static void test_version_option_forces_12(void **state)
     connect_json2(e, &r, "v12", port, "--version", "1.2");
     if (r.status != 0)
         fail_msg("connect failed: %s", r.err);
-    HAS(r.out, "\"version\":\"1.2\"");
+    E2E_HAS(r.out, "\"version\":\"1.2\"");
 }
 
 int main(int argc, char **argv)
@@ -263,21 +243,35 @@ int main(int argc, char **argv)
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_bad_kex_signature, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_meas_signature, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_truncated_doe, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_oversized_doe, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_misaligned_doe, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_spdm_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unexpected_code, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wrong_session_id, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replayed_secured_message, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tampered_secured_message, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_untrusted_chain_refused_but_reported, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_not_ready_is_retried, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_connect_status_reclaim_reconnect, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_connect_p256_spdm12, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_version_option_forces_12, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_kex_signature, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_meas_signature, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_doe, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_doe, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_misaligned_doe, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_spdm_error, e2e_fixture_setup, e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_unexpected_code, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_session_id, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_replayed_secured_message, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_tampered_secured_message, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_untrusted_chain_refused_but_reported,
+                                        e2e_fixture_setup, e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_not_ready_is_retried, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_connect_status_reclaim_reconnect, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_connect_p256_spdm12, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_version_option_forces_12, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
     };
     return cmocka_run_group_tests_name("e2e_connect", tests, NULL, NULL);
 }

@@ -27,28 +27,6 @@
 #include "vtsm_abi.h"
 #include "vtsm_link_frame.h"
 
-static const char *const *tsmd_args;
-
-static int setup(void **state)
-{
-    static struct e2e e;
-    if (e2e_setup(&e, tsmd_args) != 0)
-        return -1;
-    *state = &e;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    return e2e_teardown(*state);
-}
-
-#define HAS(hay, needle)                                                                           \
-    do {                                                                                           \
-        if (!strstr((hay), (needle)))                                                              \
-            fail_msg("expected %s in:\n%s", (needle), (hay));                                      \
-    } while (0)
-
 static int cli(struct e2e *e, struct e2e_run *r, const char *verb, const char *dev, int port,
                const char *a1, const char *a2)
 {
@@ -87,8 +65,8 @@ static void fault_case(void **state, const char *fault, const char *want_name,
     cli(e, &r, "connect", "bad0", bad, "--ide-streams", "1");
     if (r.status != 1)
         fail_msg("fault %s: expected exit 1, got %d: %s", fault, r.status, r.err);
-    HAS(r.err, want_name);
-    HAS(r.err, want_detail);
+    E2E_HAS(r.err, want_name);
+    E2E_HAS(r.err, want_detail);
     /* rolled back: the stream is free again and the device is unconnected */
     assert_streams_used(e, 0, 0);
     /* a good device takes the stream */
@@ -96,11 +74,11 @@ static void fault_case(void **state, const char *fault, const char *want_name,
     assert_true(good > 0);
     if (cli(e, &r, "connect", "good0", good, "--ide-streams", "1") != 0)
         fail_msg("good device: %s", r.err);
-    HAS(r.out, "\"stream_id\":0");
+    E2E_HAS(r.out, "\"stream_id\":0");
     assert_streams_used(e, 0, 1);
     assert_int_equal(cli(e, &r, "ide-check", "good0", good, NULL, NULL), 0);
-    HAS(r.out, "\"rp_to_device\":true");
-    HAS(r.out, "\"device_to_rp\":true");
+    E2E_HAS(r.out, "\"rp_to_device\":true");
+    E2E_HAS(r.out, "\"device_to_rp\":true");
 }
 
 static void test_fault_keyprog_nak(void **s)
@@ -142,12 +120,12 @@ static void test_exhaustion_third_device_refused(void **state)
     if (cli(e, &r, "connect", "devB", pb, "--ide-streams", "1") != 0)
         fail_msg("devB: %s", r.err);
     assert_int_equal(cli(e, &r, "connect", "devC", pc, "--ide-streams", "1"), 1);
-    HAS(r.err, "no_stream");
-    HAS(r.err, "no IDE stream available on root port 0");
+    E2E_HAS(r.err, "no_stream");
+    E2E_HAS(r.err, "no IDE stream available on root port 0");
     /* nothing else changed: C is unconnected, A and B keep working */
     const char *st[] = {"--json", "status", "devC", NULL};
     assert_int_equal(e2e_host(e, &r, st), 0);
-    HAS(r.out, "\"state\":\"unconnected\"");
+    E2E_HAS(r.out, "\"state\":\"unconnected\"");
     assert_streams_used(e, 0, 2);
     assert_int_equal(cli(e, &r, "ide-check", "devA", pa, NULL, NULL), 0);
     assert_int_equal(cli(e, &r, "ide-check", "devB", pb, NULL, NULL), 0);
@@ -298,8 +276,8 @@ static void test_ide_only_device(void **state)
     assert_true(port > 0);
     /* a TEE-IO connect needs TDISP */
     assert_int_equal(cli(e, &r, "connect", "ideonly", port, "--ide-streams", "1"), 1);
-    HAS(r.err, "peer_caps");
-    HAS(r.err, "not TEE-IO");
+    E2E_HAS(r.err, "peer_caps");
+    E2E_HAS(r.err, "not TEE-IO");
     assert_streams_used(e, 0, 0);
     /* IDE does not require TDISP */
     const char *argv[] = {"--json",        "connect", "ideonly",    "--doe", NULL,
@@ -319,7 +297,7 @@ static void test_ide_only_device(void **state)
         fail_msg("tvm-create: %s", r.err);
     const char *bind[] = {"bind", "ideonly", "0", "1", "--doe", doe, NULL};
     assert_int_equal(e2e_host(e, &r, bind), 1);
-    HAS(r.err, "TDI.9");
+    E2E_HAS(r.err, "TDI.9");
 }
 
 int main(int argc, char **argv)
@@ -327,18 +305,26 @@ int main(int argc, char **argv)
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
     if (argc > 1 && strcmp(argv[1], "test_exhaustion_third_device_refused") == 0)
-        tsmd_args = two_stream_port;
+        e2e_tsmd_args = two_stream_port;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fault_keyprog_nak, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_wrong_stream, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_wrong_keyset, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_wrong_substream, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_no_go_ack, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_replayed_ack, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exhaustion_third_device_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_connect_check_refresh_reclaim_no_key_leak, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_ide_only_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fault_keyprog_nak, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_fault_wrong_stream, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_fault_wrong_keyset, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_fault_wrong_substream, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_fault_no_go_ack, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_fault_replayed_ack, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_exhaustion_third_device_refused, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_connect_check_refresh_reclaim_no_key_leak,
+                                        e2e_fixture_setup, e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_ide_only_device, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
     };
     return cmocka_run_group_tests_name("e2e_ide", tests, NULL, NULL);
 }

@@ -89,12 +89,6 @@ static const char *last_err(struct fx *f)
     return vtsm_host_last_error(f->hh.h)->detail;
 }
 
-#define HAS(hay, needle)                                                                           \
-    do {                                                                                           \
-        if (!strstr((hay), (needle)))                                                              \
-            fail_msg("expected '%s' in: %s", (needle), (hay));                                     \
-    } while (0)
-
 static void bind(struct fx *f, uint32_t tdi, uint32_t tvm)
 {
     cbor_item_t *res = NULL;
@@ -158,7 +152,7 @@ static void test_host_cannot_accept(void **state)
     assert_int_equal(vtsm_guest_open(path, f->tvm_a, &forger), VTSM_OK);
     assert_int_equal(guest(f, forger, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_AUTH);
     assert_string_equal(err_name(f), "auth");
-    HAS(last_err(f), "GUEST.1");
+    E2E_HAS(last_err(f), "GUEST.1");
     vtsm_guest_close(forger);
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
     /* and there is no host verb that accepts: the opcode space has none */
@@ -172,10 +166,10 @@ static void test_other_tvm_refused(void **state)
     bind(f, 1, f->tvm_a);
     uint8_t nonce[32] = {1};
     assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_INFO, 1, NULL, NULL), VTSM_E_NOT_OWNER);
-    HAS(last_err(f), "TDI.6");
+    E2E_HAS(last_err(f), "TDI.6");
     assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_INFO, 1, nonce, NULL), VTSM_E_NOT_OWNER);
     assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_NOT_OWNER);
-    HAS(last_err(f), "TDI.5");
+    E2E_HAS(last_err(f), "TDI.5");
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
     /* B's own list is empty; A's has the TDI */
     cbor_item_t *res = NULL;
@@ -206,7 +200,7 @@ static void test_replayed_and_reordered_guest_requests(void **state)
     cbor_decref(&res);
     /* replayed: the same signed INFO again */
     assert_int_equal(vtsm_host_guest_relay(f->hh.h, req1, &res), VTSM_E_REPLAY);
-    HAS(last_err(f), "GUEST.2");
+    E2E_HAS(last_err(f), "GUEST.2");
     if (res)
         cbor_decref(&res);
     /* a request older than the last accepted one is refused too */
@@ -239,7 +233,7 @@ static void test_bad_tag(void **state)
         assert_non_null(v);
         cbor_bytestring_handle(v)[which ? 3 : 10] ^= 0x01;
         assert_int_equal(vtsm_host_guest_relay(f->hh.h, req, &res), VTSM_E_AUTH);
-        HAS(last_err(f), "GUEST.1");
+        E2E_HAS(last_err(f), "GUEST.1");
         if (res)
             cbor_decref(&res);
         cbor_decref(&req);
@@ -257,7 +251,7 @@ static void test_bound_twice_and_unconnected(void **state)
     char s[32];
     bind(f, 1, f->tvm_a);
     assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev0", 1, f->tvm_b, 0, &res), VTSM_E_STATE);
-    HAS(last_err(f), "TDI.1");
+    E2E_HAS(last_err(f), "TDI.1");
     if (res)
         cbor_decref(&res);
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
@@ -267,7 +261,7 @@ static void test_bound_twice_and_unconnected(void **state)
     int p2 = e2e_devemu(&f->e, NULL);
     assert_int_equal(e2e_host_add_device(&f->hh, "dev1", p2, 0), 0);
     assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev1", 0, f->tvm_a, 0, &res), VTSM_E_STATE);
-    HAS(last_err(f), "PDEV.10");
+    E2E_HAS(last_err(f), "PDEV.10");
     if (res)
         cbor_decref(&res);
     /* unknown TVM */
@@ -284,11 +278,11 @@ static void test_reclaim_and_destroy_with_bound_tdis(void **state)
     bind(f, 1, f->tvm_b);
     assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 0, NULL, NULL), VTSM_OK);
     assert_int_equal(vtsm_host_tvm_destroy(f->hh.h, f->tvm_a, &res), VTSM_E_STATE);
-    HAS(last_err(f), "TVM.2");
+    E2E_HAS(last_err(f), "TVM.2");
     if (res)
         cbor_decref(&res);
     assert_int_equal(vtsm_host_device_reclaim(f->hh.h, "dev0", &res), VTSM_E_STATE);
-    HAS(last_err(f), "PDEV.9");
+    E2E_HAS(last_err(f), "PDEV.9");
     if (res)
         cbor_decref(&res);
     /* with force: every bound TDI is stopped first */
@@ -315,7 +309,7 @@ static void bind_refused(void **state, const char *want_detail)
     char s[32];
     assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev0", 1, f->tvm_a, 0, &res),
                      VTSM_E_PEER_MALFORMED);
-    HAS(last_err(f), want_detail);
+    E2E_HAS(last_err(f), want_detail);
     if (res)
         cbor_decref(&res);
     /* the TSM stopped the TDI again: unbound, unowned, and bindable once more */
@@ -342,7 +336,7 @@ static void accept_to_error(void **state, vtsm_status want, const char *want_det
     char s[32];
     bind(f, 1, f->tvm_a);
     assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), want);
-    HAS(last_err(f), want_detail);
+    E2E_HAS(last_err(f), want_detail);
     /* the TDI is in ERROR, MMIO and DMA stay disabled */
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "ERROR");
     cbor_item_t *res = NULL;
@@ -352,7 +346,7 @@ static void accept_to_error(void **state, vtsm_status want, const char *want_det
     cbor_decref(&res);
     /* a second accept is refused by the table; unbind from ERROR works */
     assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_STATE);
-    HAS(last_err(f), "TDI.4");
+    E2E_HAS(last_err(f), "TDI.4");
     assert_int_equal(vtsm_host_tdi_unbind(f->hh.h, "dev0", 1, &res), VTSM_OK);
     cbor_decref(&res);
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_UNLOCKED");

@@ -421,6 +421,19 @@ static cbor_item_t *guest_accept_run(struct tsm_job *j)
     return res;
 }
 
+/* Start a guest operation that needs the device: claims the device and the TDI (lock held). */
+static vtsm_status guest_job(struct tsm *t, struct tsm_client *c, uint64_t id, struct tsm_pdev *p,
+                             const struct tsm_guest_req *g, const char *verb, tsm_job_fn run)
+{
+    struct tsm_job *j = new_job(p, id, run);
+    struct tsm_job_claim what = {.has_tdi = true, .tdi = g->tdi};
+    if (!j)
+        return vtsm_fail(VTSM_E_NOMEM, "%s", verb);
+    j->greq = *g;
+    j->tdi = g->tdi;
+    return run_job(t, c, p, verb, &what, j);
+}
+
 static vtsm_status guest_list(struct tsm *t, uint64_t id, const struct tsm_guest_req *g,
                               cbor_item_t **out)
 {
@@ -502,17 +515,8 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
         st = tsm_tdi_check(tdi, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, g.tvm, &next);
         if (st == VTSM_OK && g.has_nonce) {
             /* fresh measurements with the guest's nonce: a device job */
-            struct tsm_job *j = new_job(p, id, guest_info_run);
-            struct tsm_job_claim what = {.has_tdi = true, .tdi = g.tdi};
-            if (j) {
-                j->greq = g;
-                j->tdi = g.tdi;
-            }
-            st = j ? run_job(t, c, p, "guest info", &what, j) : VTSM_E_NOMEM;
-            pthread_mutex_unlock(&t->lock);
-            if (st)
-                tsm_client_error(t, c, id, st, vtsm_err_detail());
-            return;
+            st = guest_job(t, c, id, p, &g, "guest info", guest_info_run);
+            goto started;
         }
         if (st == VTSM_OK) {
             const struct tsm_tvm *v = tsm_tvm_find(&t->tvms, g.tvm);
@@ -529,17 +533,8 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
     case VTSM_ABI_GOP_ACCEPT:
         st = tsm_tdi_check(tdi, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, g.tvm, &next);
         if (st == VTSM_OK) {
-            struct tsm_job *j = new_job(p, id, guest_accept_run);
-            struct tsm_job_claim what = {.has_tdi = true, .tdi = g.tdi};
-            if (j) {
-                j->greq = g;
-                j->tdi = g.tdi;
-            }
-            st = j ? run_job(t, c, p, "guest accept", &what, j) : VTSM_E_NOMEM;
-            pthread_mutex_unlock(&t->lock);
-            if (st)
-                tsm_client_error(t, c, id, st, vtsm_err_detail());
-            return;
+            st = guest_job(t, c, id, p, &g, "guest accept", guest_accept_run);
+            goto started;
         }
         break;
     case VTSM_ABI_GOP_REJECT:
@@ -566,4 +561,9 @@ reply:
         return;
     }
     tsm_client_reply(t, c, res);
+    return;
+started: /* a device job replies when it ends; only a failure to start is answered here */
+    pthread_mutex_unlock(&t->lock);
+    if (st)
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
 }
