@@ -981,6 +981,27 @@ static void test_loop_full_flow(void **state)
     fix_close(&f);
 }
 
+/* A lost STOP (the host vanished mid-bind) left the device's TDI locked while the TSM holds
+ * it unbound: the next bind stops it first and then binds normally. */
+static void test_loop_bind_resyncs_stale_lock(void **state)
+{
+    struct fix f;
+    struct vtsm_tdisp_caps caps;
+    uint8_t nonce[VTSM_TDISP_NONCE_SIZE], st = 0xEE;
+    (void)state;
+    fix_open(&f, &loop);
+    EXPECT(tsm_tdisp_probe(&f.chan, &caps), VTSM_OK, NULL);
+    EXPECT(tsm_tdisp_lock(&f.chan, 1, 0, 0, nonce), VTSM_OK, NULL);
+    EXPECT(tsm_tdisp_get_state(&f.chan, 1, &st), VTSM_OK, NULL);
+    assert_int_equal(st, VTSM_TDI_CONFIG_LOCKED);
+    assert_int_equal(f.tdi[1].state, TSM_TDI_CONFIG_UNLOCKED);
+    bind_ok(&f, 1);
+    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[1], TVM), VTSM_OK, NULL);
+    EXPECT(tsm_tdisp_get_state(&f.chan, 1, &st), VTSM_OK, NULL);
+    assert_int_equal(st, VTSM_TDI_RUN);
+    fix_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1006,6 +1027,7 @@ int main(void)
         cmocka_unit_test(test_loop_bad_reports),
         cmocka_unit_test(test_loop_accept_faults),
         cmocka_unit_test(test_loop_full_flow),
+        cmocka_unit_test(test_loop_bind_resyncs_stale_lock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 
 #include "vtsm_cose.h"
 #include "vtsm_guard.h"
+#include "vtsm_log.h"
 
 _Static_assert(TSM_TDI_CONFIG_UNLOCKED == 0 && TSM_TDI_CONFIG_LOCKED == 1 && TSM_TDI_RUN == 2 &&
                    TSM_TDI_ERROR == 3,
@@ -615,6 +616,18 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
     size_t hlen = vtsm_hash_size(halg);
     VTSM_ENSURE(hlen != 0 && info->session_active, VTSM_E_STATE,
                 "bind of %s TDI %u: no SPDM session with the device", t->dev, t->index);
+
+    /* Resync first: the TSM holds this TDI unbound. A device that still has it locked (an
+     * earlier bind whose STOP could not be delivered because the host vanished) gets the
+     * STOP now, so a lost exchange never leaves a TDI the TSM can neither bind nor unbind. */
+    uint8_t dev_state = VTSM_TDI_CONFIG_UNLOCKED;
+    VTSM_GUARD_GOTO(tdisp_get_state(c, t->dev, t->index, &dev_state));
+    if (dev_state != VTSM_TDI_CONFIG_UNLOCKED) {
+        VTSM_WARN("bind of %s TDI %u: device reports state %u for an unbound TDI; stopping it "
+                  "first",
+                  t->dev, t->index, dev_state);
+        VTSM_GUARD_GOTO(tdisp_stop(c, t->dev, t->index));
+    }
 
     /* LOCK_INTERFACE_REQ. A TDISP_ERROR means the device did not lock; anything else
      * (lost or garbled answer) may have locked it, so it gets a STOP too. */
