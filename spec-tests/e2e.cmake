@@ -29,7 +29,8 @@ vtsm_e2e_suite(test_e2e_abi SOURCES test_e2e_abi.c CASES
   test_malformed_cbor test_oversized_frame_closes_connection test_unknown_opcode
   test_wrong_abi_version test_request_before_hello test_unknown_key_refused
   test_guest_role_cannot_connect test_stray_doe_response_does_not_disturb
-  test_second_requester_on_busy_device test_host_disconnects_mid_session_setup)
+  test_second_requester_on_busy_device test_host_disconnects_mid_session_setup
+  test_resource_limits)
 
 vtsm_e2e_suite(test_e2e_ide SOURCES test_e2e_ide.c CASES
   test_fault_keyprog_nak test_fault_wrong_stream test_fault_wrong_keyset

@@ -294,6 +294,62 @@ static void test_host_disconnects_mid_session_setup(void **state)
     wait_status(e, "mid0", "connected");
 }
 
+/* An untrusted host cannot make tsmd hold unbounded state: devices (PDEV.11) and
+ * connections are capped, each with a clear error, and tsmd keeps serving. */
+static void test_resource_limits(void **state)
+{
+    struct e2e *e = *state;
+    int fd = e2e_abi_connect(e, true);
+    assert_true(fd >= 0);
+    char dev[32];
+    for (int i = 0; i <= 1024; i++) {
+        cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_DEVICE_ADD, 100 + (uint64_t)i);
+        snprintf(dev, sizeof(dev), "d%d", i);
+        vtsm_abi_put_tstr(m, "dev", dev);
+        assert_int_equal(e2e_abi_send(fd, m), 0);
+        cbor_item_t *r = e2e_abi_recv(fd);
+        assert_non_null(r);
+        if (i < 1024) {
+            assert_int_equal(e2e_op(r), VTSM_ABI_OP_RESULT);
+        } else {
+            char name[64], detail[256] = "";
+            e2e_err_name(r, name, sizeof(name));
+            assert_string_equal(name, "limit");
+            vtsm_abi_get_tstr(r, "detail", detail, sizeof(detail));
+            E2E_HAS(detail, "PDEV.11");
+        }
+        cbor_decref(&r);
+    }
+    /* connections: 256 are served (this one included), the next is told why it is refused */
+    int fds[256];
+    int n = 0;
+    for (; n < 255; n++) {
+        fds[n] = e2e_abi_connect(e, true);
+        assert_true(fds[n] >= 0);
+    }
+    int extra = e2e_abi_connect(e, false);
+    assert_true(extra >= 0);
+    cbor_item_t *r = e2e_abi_recv(extra);
+    assert_non_null(r);
+    char name[64];
+    assert_string_equal(e2e_err_name(r, name, sizeof(name)), "limit");
+    cbor_decref(&r);
+    close(extra);
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    close(fd);
+    /* once the connections are gone tsmd serves again */
+    for (int i = 0; i < 100; i++) {
+        int probe = e2e_abi_connect(e, true);
+        if (probe >= 0) {
+            close(probe);
+            return;
+        }
+        usleep(10000);
+    }
+    fail_msg("tsmd did not serve again after the connections closed");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -316,6 +372,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_stray_doe_response_does_not_disturb, e2e_fixture_setup,
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_second_requester_on_busy_device, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_resource_limits, e2e_fixture_setup,
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_host_disconnects_mid_session_setup, e2e_fixture_setup,
                                         e2e_fixture_teardown),

@@ -29,6 +29,10 @@
 
 struct tsm;
 
+/* Bounds on what an untrusted host can make tsmd hold. */
+#define TSM_MAX_PDEVS   1024 /* registered devices */
+#define TSM_MAX_CLIENTS 256  /* open ABI connections */
+
 /* One ABI connection. Reference counted: workers with a verb in flight hold a ref. */
 struct tsm_client {
     struct tsm *tsm;

@@ -86,6 +86,12 @@ vtsm_status tsm_pdev_add(struct tsm *t, const char *name, uint32_t root_port, st
         *out = p;
         return VTSM_OK;
     }
+    unsigned n = 0;
+    for (struct tsm_pdev *q = t->pdevs; q; q = q->next)
+        n++;
+    VTSM_ENSURE(n < TSM_MAX_PDEVS, VTSM_E_LIMIT,
+                "device_add refused: %u devices are registered (rule PDEV.11: at most %u)", n,
+                TSM_MAX_PDEVS);
     p = calloc(1, sizeof(*p));
     VTSM_ENSURE(p, VTSM_E_NOMEM, "out of memory adding device");
     snprintf(p->name, sizeof(p->name), "%s", name);

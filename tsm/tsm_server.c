@@ -269,6 +269,22 @@ static void accept_client(struct tsm *t)
     int fd = accept4(t->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0)
         return;
+    unsigned n = 0;
+    pthread_mutex_lock(&t->lock);
+    for (struct tsm_client *x = t->clients; x; x = x->next)
+        n++;
+    pthread_mutex_unlock(&t->lock);
+    if (n >= TSM_MAX_CLIENTS) {
+        /* Say why before closing, so the client sees more than a reset. */
+        cbor_item_t *m =
+            vtsm_abi_error_msg(0, VTSM_E_LIMIT, "too many connections to tsmd (at most 256)");
+        if (m) {
+            vtsm_abi_send(fd, m);
+            cbor_decref(&m);
+        }
+        close(fd);
+        return;
+    }
     struct tsm_client *c = calloc(1, sizeof(*c));
     if (!c) {
         close(fd);
