@@ -110,12 +110,15 @@ int main(int argc, char **argv)
     long long *conn = calloc((size_t)iters, sizeof(long long));
     long long *rec = calloc((size_t)iters, sizeof(long long));
     long long *flo = calloc((size_t)iters * 10, sizeof(long long));
+    long long *ide = calloc((size_t)iters, sizeof(long long));
     EVP_PKEY *key = NULL;
 
     snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d", port);
     if (!port || vtsm_proc_wait_socket(sock, 10000) || vtsm_host_open(sock, &h) ||
         vtsm_doe_tcp_open(doe, &tcp) || vtsm_host_register_doe(h, "bench0", vtsm_doe_tcp_fn, tcp) ||
-        vtsm_host_device_add(h, "bench0", 0) || load_key(alg, &key) || !conn || !rec || !flo) {
+        vtsm_host_register_link(h, "bench0", vtsm_doe_tcp_link_fn, tcp) ||
+        vtsm_host_device_add(h, "bench0", 0) || load_key(alg, &key) || !conn || !rec || !flo ||
+        !ide) {
         fprintf(stderr, "vtsm-bench: setup failed\n");
         goto out;
     }
@@ -141,6 +144,27 @@ int main(int argc, char **argv)
             rec[i] = t2 - t1;
         }
     }
+    /* the same connect with one selective IDE stream: + QUERY, 6 KEY_PROG, 6 K_SET_GO, and
+     * on reclaim 6 K_SET_STOP */
+    for (int i = -1; i < iters; i++) {
+        struct vtsm_host_connect_opts o = {.ide_streams = 1};
+        cbor_item_t *res = NULL;
+        long long t0 = vtsm_now_ns();
+        if (vtsm_host_device_connect(h, "bench0", &o, &res)) {
+            fprintf(stderr, "vtsm-bench: IDE connect failed: %s\n",
+                    vtsm_host_last_error(h)->detail);
+            goto out;
+        }
+        long long t1 = vtsm_now_ns();
+        cbor_decref(&res);
+        if (vtsm_host_device_reclaim(h, "bench0", &res)) {
+            fprintf(stderr, "vtsm-bench: reclaim failed\n");
+            goto out;
+        }
+        cbor_decref(&res);
+        if (i >= 0)
+            ide[i] = t1 - t0;
+    }
     int nf = iters * 10;
     for (int i = 0; i < nf; i++) {
         long long t0 = vtsm_now_ns();
@@ -151,13 +175,16 @@ int main(int argc, char **argv)
         flo[i] = vtsm_now_ns() - t0;
     }
     double mc = median_ms(conn, iters), mr = median_ms(rec, iters), mf = median_ms(flo, nf);
+    double mi = median_ms(ide, iters);
     printf("vtsm-bench (%s, SPDM session + signed measurements over host-proxied DOE)\n", alg);
     printf("  device_connect median : %8.3f ms  (n=%d)\n", mc, iters);
     printf("  device_reclaim median : %8.3f ms  (n=%d)\n", mr, iters);
+    printf("  connect + 1 IDE stream: %8.3f ms  (n=%d)\n", mi, iters);
     printf("  crypto floor median   : %8.3f ms  (n=%d: 2 ECDHE keygen + 2 derive, "
            "2 sign, 4 verify)\n",
            mf, nf);
     printf("  ratio connect/floor   : %8.2f\n", mc / mf);
+    printf("  ratio IDE connect/floor: %7.2f\n", mi / mf);
     rc = 0;
 out:
     EVP_PKEY_free(key);
@@ -171,5 +198,6 @@ out:
     free(conn);
     free(rec);
     free(flo);
+    free(ide);
     return rc;
 }
