@@ -73,6 +73,10 @@ static void usage(FILE *f)
     fprintf(f, "\n"
                "  --cert-dir DIR   slot 0 from DIR/chain.pem (or root/inter/leaf.pem) and "
                "DIR/leaf.key\n"
+               "  --slot N=KIND    certificate slot N (0..7) holds the default chain, the rogue\n"
+               "                   chain (not under the test root) or nothing (repeatable)\n"
+               "  --data-transfer-size N\n"
+               "                   DataTransferSize = MaxSPDMmsgSize (default 4096, 42..65536)\n"
                "  --verbose        log every request\n");
 }
 
@@ -271,6 +275,8 @@ int main(int argc, char **argv)
         OPT_KEY_LOG,
         OPT_FAULT,
         OPT_CERT_DIR,
+        OPT_SLOT,
+        OPT_DTS,
         OPT_VERBOSE,
         OPT_HELP
     };
@@ -286,6 +292,8 @@ int main(int argc, char **argv)
         {"key-log", required_argument, NULL, OPT_KEY_LOG},
         {"fault", required_argument, NULL, OPT_FAULT},
         {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
+        {"slot", required_argument, NULL, OPT_SLOT},
+        {"data-transfer-size", required_argument, NULL, OPT_DTS},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -366,6 +374,31 @@ int main(int argc, char **argv)
                 return 2;
             }
             cfg.faults |= VTSM_DEV_FAULT_BIT(f);
+            break;
+        }
+        case OPT_SLOT: {
+            /* --slot N=default|rogue|empty */
+            long n = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '=' || n < 0 || n >= VTSM_DEV_MAX_SLOTS ||
+                (strcmp(end + 1, "default") && strcmp(end + 1, "rogue") &&
+                 strcmp(end + 1, "empty"))) {
+                fprintf(stderr, "tsm-devemu: bad --slot '%s' (N=default|rogue|empty, N 0..%d)\n",
+                        optarg, VTSM_DEV_MAX_SLOTS - 1);
+                return 2;
+            }
+            cfg.slots[n].kind = !strcmp(end + 1, "default") ? VTSM_DEV_SLOT_DEFAULT
+                                : !strcmp(end + 1, "rogue") ? VTSM_DEV_SLOT_ROGUE
+                                                            : VTSM_DEV_SLOT_EMPTY;
+            break;
+        }
+        case OPT_DTS: {
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || n < 42 || n > 65536) {
+                fprintf(stderr, "tsm-devemu: bad --data-transfer-size '%s' (42..65536)\n", optarg);
+                return 2;
+            }
+            /* without CHUNK_CAP, MaxSPDMmsgSize equals DataTransferSize */
+            cfg.data_transfer_size = cfg.max_spdm_msg_size = (uint32_t)n;
             break;
         }
         case OPT_CERT_DIR:

@@ -238,6 +238,55 @@ static void test_version_option_forces_12(void **state)
     E2E_HAS(r.out, "\"version\":\"1.2\"");
 }
 
+/* The connect option picks the certificate slot; the device may provision up to 8. */
+static void test_connect_other_slots(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    const char *args[] = {"--slot", "3=default", "--slot", "5=rogue", NULL};
+    int port = e2e_devemu(e, args);
+    assert_true(port > 0);
+    /* a slot the device did not provision */
+    connect_json2(e, &r, "slots0", port, "--slot", "6");
+    assert_int_equal(r.status, 1);
+    E2E_HAS(r.err, "slot 6 is not provisioned");
+    /* slot 5 holds a chain that is not under the trusted root */
+    connect_json2(e, &r, "slots0", port, "--slot", "5");
+    assert_int_equal(r.status, 1);
+    E2E_HAS(r.err, "peer_untrusted");
+    E2E_HAS(r.out, "\"slot\":5");
+    /* slot 3 is trusted */
+    connect_json2(e, &r, "slots0", port, "--slot", "3");
+    if (r.status != 0)
+        fail_msg("slot 3: %s", r.err);
+    E2E_HAS(r.out, "\"slot\":3");
+    E2E_HAS(r.out, "\"trusted\":true");
+}
+
+/* A device with a small DataTransferSize: the chain arrives in many GET_CERTIFICATE
+ * chunks (offset/length, remainder) and everything else still fits. */
+static void test_small_transfer_size_chunks_certificate(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r, big;
+    const char *small[] = {"--data-transfer-size", "160", NULL};
+    int ps = e2e_devemu(e, small), pb = e2e_devemu(e, NULL);
+    assert_true(ps > 0 && pb > 0);
+    connect_json2(e, &r, "small0", ps, "--ide-streams", "1");
+    if (r.status != 0)
+        fail_msg("small transfer size: %s", r.err);
+    connect_json(e, &big, "big0", pb, NULL);
+    assert_int_equal(big.status, 0);
+    /* the same chain either way */
+    const char *a = strstr(r.out, "\"cert_chain\":\""), *b = strstr(big.out, "\"cert_chain\":\"");
+    assert_non_null(a);
+    assert_non_null(b);
+    size_t la = strcspn(a + 14, "\""), lb = strcspn(b + 14, "\"");
+    assert_true(la > 2 * 1000); /* more than 1000 bytes: at least 7 chunks of < 160 */
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la + 14);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -270,6 +319,10 @@ int main(int argc, char **argv)
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_connect_p256_spdm12, e2e_fixture_setup,
                                         e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_connect_other_slots, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_small_transfer_size_chunks_certificate,
+                                        e2e_fixture_setup, e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_version_option_forces_12, e2e_fixture_setup,
                                         e2e_fixture_teardown),
     };
