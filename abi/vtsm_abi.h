@@ -353,6 +353,11 @@ struct vtsm_abi_error {
 /* Parse an ERROR message (missing name/source/detail tolerated: derived or empty). */
 vtsm_status vtsm_abi_parse_error(const cbor_item_t *msg, struct vtsm_abi_error *err);
 
+/* How the CLIs report a failure with --json: {"error": {verb, status, name, source,
+ * detail}} plus "report" (a new reference is taken) when report is not NULL. NULL on OOM. */
+cbor_item_t *vtsm_abi_cli_error(const char *verb, uint64_t status, const char *name,
+                                const char *source, const char *detail, const cbor_item_t *report);
+
 /* ---- CBOR -> JSON ---- */
 
 /*

@@ -184,3 +184,25 @@ vtsm_status vtsm_abi_to_json(const cbor_item_t *item, FILE *out, bool pretty)
     VTSM_ENSURE(!ferror(out), VTSM_E_IO, "writing JSON failed");
     return VTSM_OK;
 }
+
+cbor_item_t *vtsm_abi_cli_error(const char *verb, uint64_t status, const char *name,
+                                const char *source, const char *detail, const cbor_item_t *report)
+{
+    cbor_item_t *o = vtsm_abi_map_new();
+    cbor_item_t *e = vtsm_abi_map_new();
+    if (!o || !e || vtsm_abi_put_tstr(e, "verb", verb) || vtsm_abi_put_uint(e, "status", status) ||
+        vtsm_abi_put_tstr(e, "name", name) || vtsm_abi_put_tstr(e, "source", source) ||
+        vtsm_abi_put_tstr(e, "detail", detail)) {
+        if (e)
+            cbor_decref(&e);
+        if (o)
+            cbor_decref(&o);
+        return NULL;
+    }
+    if (vtsm_abi_put_item(o, "error", e) ||
+        (report && vtsm_abi_put_item(o, "report", cbor_incref((cbor_item_t *)report)))) {
+        cbor_decref(&o);
+        return NULL;
+    }
+    return o;
+}

@@ -108,23 +108,12 @@ static void print_failure(const struct cli *c, vtsm_status st, const char *name,
     fprintf(stderr, "tsm-guest: %s failed: %s (%s): %s\n", c->verb, name, source, detail);
     if (!c->json)
         return;
-    cbor_item_t *o = vtsm_abi_map_new();
-    cbor_item_t *e = vtsm_abi_map_new();
-    if (o && e && vtsm_abi_put_tstr(e, "verb", c->verb) == VTSM_OK &&
-        vtsm_abi_put_uint(e, "status", (uint64_t)st) == VTSM_OK &&
-        vtsm_abi_put_tstr(e, "name", name) == VTSM_OK &&
-        vtsm_abi_put_tstr(e, "source", source) == VTSM_OK &&
-        vtsm_abi_put_tstr(e, "detail", detail) == VTSM_OK) {
-        if (vtsm_abi_put_item(o, "error", e) == VTSM_OK) {
-            vtsm_abi_to_json(o, stdout, false);
-            fputc('\n', stdout);
-        }
-        e = NULL;
-    }
-    if (e)
-        cbor_decref(&e);
-    if (o)
+    cbor_item_t *o = vtsm_abi_cli_error(c->verb, (uint64_t)st, name, source, detail, NULL);
+    if (o) {
+        vtsm_abi_to_json(o, stdout, false);
+        fputc('\n', stdout);
         cbor_decref(&o);
+    }
 }
 
 /* A failure of ours (or of a library call), detail from vtsm_fail(). Bad input files and

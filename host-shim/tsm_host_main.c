@@ -140,24 +140,12 @@ static int report_msg(const struct cli *c, vtsm_status st, const char *name, con
     cbor_item_t *rep = error_report(errmsg);
     fprintf(stderr, "tsm-host: %s failed: %s (%s): %s\n", c->verb, name, source, detail);
     if (c->json) {
-        cbor_item_t *o = vtsm_abi_map_new();
-        cbor_item_t *e = vtsm_abi_map_new();
-        if (o && e && vtsm_abi_put_tstr(e, "verb", c->verb) == VTSM_OK &&
-            vtsm_abi_put_uint(e, "status", (uint64_t)st) == VTSM_OK &&
-            vtsm_abi_put_tstr(e, "name", name) == VTSM_OK &&
-            vtsm_abi_put_tstr(e, "source", source) == VTSM_OK &&
-            vtsm_abi_put_tstr(e, "detail", detail) == VTSM_OK) {
-            if (vtsm_abi_put_item(o, "error", e) == VTSM_OK &&
-                (!rep || vtsm_abi_put_item(o, "report", cbor_incref(rep)) == VTSM_OK)) {
-                vtsm_abi_to_json(o, stdout, false);
-                fputc('\n', stdout);
-            }
-            e = NULL;
-        }
-        if (e)
-            cbor_decref(&e);
-        if (o)
+        cbor_item_t *o = vtsm_abi_cli_error(c->verb, (uint64_t)st, name, source, detail, rep);
+        if (o) {
+            vtsm_abi_to_json(o, stdout, false);
+            fputc('\n', stdout);
             cbor_decref(&o);
+        }
     } else if (rep) {
         print_result(c, rep);
     }
