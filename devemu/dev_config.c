@@ -30,6 +30,7 @@ static const char *const fault_names[VTSM_DEV_FAULT_COUNT_] = {
     [VTSM_DEV_FAULT_TDISP_REPORT_LENGTH] = "tdisp-report-length-change",
     [VTSM_DEV_FAULT_TDISP_STATE_DRIFT] = "tdisp-state-drift",
     [VTSM_DEV_FAULT_TDISP_ERROR_STATE] = "tdisp-error-state",
+    [VTSM_DEV_FAULT_KEY_UPDATE_NO_SWITCH] = "key-update-no-switch",
 };
 /* The mask (and config_check's shift) has room for every fault. */
 _Static_assert(VTSM_DEV_FAULT_COUNT_ < 32, "vtsm_dev_config.faults is a 32-bit mask");
@@ -96,4 +97,7 @@ void vtsm_dev_config_default(struct vtsm_dev_config *c)
     c->key_log = NULL;
     c->key_log_ctx = NULL;
     c->faults = 0;
+    c->key_update = true;
+    c->heartbeat = true;
+    c->heartbeat_period = 60;
 }

@@ -30,9 +30,10 @@ struct dev_handler {
 
 /*
  * DSP0274 request codes the device answers. Everything else (CHALLENGE, PSK_EXCHANGE,
- * HEARTBEAT, KEY_UPDATE, the encapsulated and chunking requests, ...) is answered with
- * ERROR(UnsupportedRequest). KEY_EXCHANGE and the VCA requests are refused inside a
- * session; FINISH and END_SESSION need one (the responders answer SessionRequired).
+ * the encapsulated and chunking requests, ...) is answered with ERROR(UnsupportedRequest).
+ * KEY_EXCHANGE and the VCA requests are refused inside a session; FINISH and END_SESSION
+ * need one (the responders answer SessionRequired); HEARTBEAT and KEY_UPDATE are taken
+ * only inside an established session.
  * GET_CAPABILITIES and NEGOTIATE_ALGORITHMS check their exact state themselves.
  */
 static const struct dev_handler handlers[] = {
@@ -51,6 +52,8 @@ static const struct dev_handler handlers[] = {
      "END_SESSION"},
     {SPDM_VENDOR_DEFINED_REQUEST, IN_CLEAR | IN_SESSION, DEV_CONN_NEGOTIATED, dev_rsp_vendor,
      "VENDOR_DEFINED_REQUEST"},
+    {SPDM_HEARTBEAT, IN_SESSION, DEV_CONN_NEGOTIATED, dev_rsp_heartbeat, "HEARTBEAT"},
+    {SPDM_KEY_UPDATE, IN_SESSION, DEV_CONN_NEGOTIATED, dev_rsp_key_update, "KEY_UPDATE"},
 };
 
 static const struct dev_handler *handler_find(uint8_t code)

@@ -110,6 +110,12 @@ struct dev_session {
     uint8_t first_kp_ack[VTSM_IDEKM_SHORT_MSG_SIZE]; /* the first KP_ACK sent */
     bool have_first_kp_ack;
     uint8_t nak_sent[VTSM_DEV_MAX_IDE / 8]; /* streams whose first KEY_PROG was NAKed */
+    /* KEY_UPDATE (rsp_key_update.c): the last request acknowledged (KeyOperation, Tag) and
+     * whether its VerifyNewKey is still outstanding. */
+    bool ku_seen;
+    bool ku_pending;
+    uint8_t ku_op;
+    uint8_t ku_tag;
 };
 
 /* ---- IDE (dev_ide.c, rsp_idekm.c, dev_link.c) ---- */
@@ -238,6 +244,10 @@ vtsm_status dev_rsp_measurements(struct vtsm_dev *d, struct dev_req *q, struct v
 vtsm_status dev_rsp_key_exchange(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 vtsm_status dev_rsp_finish(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 vtsm_status dev_rsp_end_session(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+vtsm_status dev_rsp_key_update(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+vtsm_status dev_rsp_heartbeat(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+/* CAPABILITIES Flags the device sends (DEV_RSP_CAPS plus the configured KEY_UPD / HBEAT). */
+uint32_t dev_rsp_caps(const struct vtsm_dev *d);
 vtsm_status dev_rsp_vendor(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 
 /* Measurement blocks (dev_meas.c). */

@@ -51,6 +51,12 @@ static bool version_supported(const struct vtsm_dev *d, uint8_t v)
            (v == VTSM_SPDM_V13 && (d->cfg.versions & VTSM_DEV_VER_13));
 }
 
+uint32_t dev_rsp_caps(const struct vtsm_dev *d)
+{
+    return DEV_RSP_CAPS | (d->cfg.key_update ? SPDM_CAP_KEY_UPD : 0) |
+           (d->cfg.heartbeat ? SPDM_CAP_HBEAT : 0);
+}
+
 vtsm_status dev_rsp_capabilities(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w)
 {
     struct vtsm_rd r = vtsm_rd_init(q->msg, q->len);
@@ -90,7 +96,7 @@ vtsm_status dev_rsp_capabilities(struct vtsm_dev *d, struct dev_req *q, struct v
     VTSM_GUARD(vtsm_wr_u8(w, 0));
     VTSM_GUARD(vtsm_wr_u8(w, d->cfg.ct_exponent));
     VTSM_GUARD(vtsm_wr_le16(w, 0));
-    VTSM_GUARD(vtsm_wr_le32(w, DEV_RSP_CAPS));
+    VTSM_GUARD(vtsm_wr_le32(w, dev_rsp_caps(d)));
     VTSM_GUARD(vtsm_wr_le32(w, d->cfg.data_transfer_size));
     VTSM_GUARD(vtsm_wr_le32(w, d->cfg.max_spdm_msg_size));
 

@@ -116,7 +116,10 @@ vtsm_status dev_rsp_key_exchange(struct vtsm_dev *d, struct dev_req *q, struct v
     if (d->next_rsp_session_id == 0)
         d->next_rsp_session_id = 0xFFFF;
 
-    VTSM_GUARD_GOTO(dev_wr_header(q, w, SPDM_KEY_EXCHANGE_RSP, 0, 0));
+    /* HeartbeatPeriod: zero unless both sides set HBEAT_CAP (DSP0274 KEY_EXCHANGE_RSP). */
+    const uint8_t hb =
+        (dev_rsp_caps(d) & d->conn.req_flags & SPDM_CAP_HBEAT) ? d->cfg.heartbeat_period : 0;
+    VTSM_GUARD_GOTO(dev_wr_header(q, w, SPDM_KEY_EXCHANGE_RSP, hb, 0));
     VTSM_GUARD_GOTO(vtsm_wr_le16(w, rsp_sid));
     VTSM_GUARD_GOTO(vtsm_wr_u8(w, 0)); /* MutAuthRequested */
     VTSM_GUARD_GOTO(vtsm_wr_u8(w, 0)); /* ReqSlotIDParam */

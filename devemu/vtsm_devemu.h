@@ -62,6 +62,7 @@ enum vtsm_dev_fault {
     VTSM_DEV_FAULT_TDISP_REPORT_LENGTH,   /* "tdisp-report-length-change" */
     VTSM_DEV_FAULT_TDISP_STATE_DRIFT,     /* "tdisp-state-drift" */
     VTSM_DEV_FAULT_TDISP_ERROR_STATE,     /* "tdisp-error-state" */
+    VTSM_DEV_FAULT_KEY_UPDATE_NO_SWITCH,  /* "key-update-no-switch" */
     VTSM_DEV_FAULT_COUNT_
 };
 #define VTSM_DEV_FAULT_BIT(f) (1u << (unsigned)(f))
@@ -134,7 +135,12 @@ struct vtsm_dev_config {
                                   * default 4; 0: IDE_KM without selective streams */
     vtsm_dev_key_log_fn key_log; /* TEST ONLY, see above; default NULL */
     void *key_log_ctx;
-    uint32_t faults; /* mask of VTSM_DEV_FAULT_BIT() */
+    uint32_t faults;          /* mask of VTSM_DEV_FAULT_BIT() */
+    bool key_update;          /* KEY_UPD_CAP and KEY_UPDATE; default true */
+    bool heartbeat;           /* HBEAT_CAP and HEARTBEAT; default true */
+    uint8_t heartbeat_period; /* KEY_EXCHANGE_RSP HeartbeatPeriod in seconds when both
+                               * sides set HBEAT_CAP (else 0); default 60. Reported only:
+                               * the emulator never times a session out. */
 };
 
 /* Fill c with the defaults above. */

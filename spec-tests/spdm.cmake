@@ -5,3 +5,8 @@ if(TARGET vtsm_devemu)
   vtsm_add_test(test_spdm_req_loopback SOURCES test_spdm_req_loopback.c
                 LIBS vtsm_spdm_req vtsm_devemu)
 endif()
+# KEY_UPDATE and HEARTBEAT inside the session, against the device emulator.
+if(TARGET vtsm_devemu)
+  vtsm_add_test(test_spdm_key_update SOURCES test_spdm_key_update.c
+                LIBS vtsm_spdm_req vtsm_devemu)
+endif()

@@ -664,19 +664,20 @@ static void test_unsupported_request(void **state)
     rq_clear(r, ch0, 4);
     expect_error(r, V10, SPDM_ERR_UNSUPPORTED_REQUEST, SPDM_CHALLENGE);
     rq_vca(r, V12);
-    const uint8_t codes[] = {SPDM_CHALLENGE,
-                             SPDM_HEARTBEAT,
-                             SPDM_KEY_UPDATE,
-                             SPDM_PSK_EXCHANGE,
-                             SPDM_CHUNK_GET,
-                             SPDM_VERSION,
-                             0x00,
-                             0xF0};
+    const uint8_t codes[] = {
+        SPDM_CHALLENGE, SPDM_PSK_EXCHANGE, SPDM_CHUNK_GET, SPDM_VERSION, 0x00, 0xF0};
     for (size_t i = 0; i < sizeof(codes); i++) {
         uint8_t m[4] = {V12, codes[i], 0, 0};
         rq_clear(r, m, 4);
         expect_error(r, V12, SPDM_ERR_UNSUPPORTED_REQUEST, codes[i]);
         assert_int_equal(r->msg_len, 4);
+    }
+    /* HEARTBEAT and KEY_UPDATE exist, but only inside a session. */
+    const uint8_t in_session[] = {SPDM_HEARTBEAT, SPDM_KEY_UPDATE};
+    for (size_t i = 0; i < sizeof(in_session); i++) {
+        uint8_t m[4] = {V12, in_session[i], 1, 0};
+        rq_clear(r, m, 4);
+        expect_error(r, V12, SPDM_ERR_UNEXPECTED_REQUEST, 0);
     }
     rq_free(r);
 }
@@ -1119,9 +1120,9 @@ static void test_capabilities_exact_bytes(void **state)
         caps_msg(m, vers[i], REQ_FLAGS, 4096, 4096);
         rq_clear(r, m, 20);
         /* ver 61 00 00 | Reserved | CTExponent 16 | Reserved (2) |
-         * Flags = CERT | MEAS_CAP=10b | MEAS_FRESH | ENCRYPT | MAC | KEY_EX = 0x000002F2 |
-         * DataTransferSize 4096 | MaxSPDMmsgSize 4096 */
-        const uint8_t want[20] = {vers[i], 0x61, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0xF2, 0x02,
+         * Flags = CERT | MEAS_CAP=10b | MEAS_FRESH | ENCRYPT | MAC | KEY_EX | HBEAT | KEY_UPD
+         * = 0x000062F2 | DataTransferSize 4096 | MaxSPDMmsgSize 4096 */
+        const uint8_t want[20] = {vers[i], 0x61, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0xF2, 0x62,
                                   0x00,    0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00};
         assert_int_equal(r->msg_len, 20);
         assert_memory_equal(r->msg, want, 20);

@@ -823,7 +823,7 @@ static void test_vca_request_bytes(void **state)
         0x01, 0x00, 0x01, 0x00, 0x07, 0x00, 0x00, 0x00, /* 7 DW */
         0x12, 0xE1, 0x00, 0x00,                         /* 1.2 GET_CAPABILITIES */
         0x00, 0x00, 0x00, 0x00,                         /* Reserved, CTExponent 0, Reserved */
-        0xC0, 0x02, 0x00, 0x00,                         /* ENCRYPT | MAC | KEY_EX */
+        0xC0, 0x62, 0x00, 0x00,                         /* ENCRYPT|MAC|KEY_EX|HBEAT|KEY_UPD */
         0x00, 0x10, 0x00, 0x00,                         /* DataTransferSize 4096 */
         0x00, 0x10, 0x00, 0x00,                         /* MaxSPDMmsgSize 4096 */
     };

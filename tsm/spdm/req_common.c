@@ -191,6 +191,8 @@ void vtsm__req_session_drop(struct vtsm_spdm_req *r)
     r->info.session_active = false;
     r->info.session_id = 0;
     r->heartbeat_period = 0;
+    r->info.heartbeat_period = 0;
+    r->info.key_updates = 0;
 }
 
 static void slot_clear(struct vtsm__slot *s)

@@ -120,8 +120,9 @@ static vtsm_status process_key_exchange_rsp(struct vtsm_spdm_req *r, struct kex_
     VTSM__RD(vtsm_rd_ref(rd, &rsp_verify, H), msg, "ResponderVerifyData");
     VTSM_GUARD(vtsm__req_end(r, rd, msg));
 
-    /* Neither HBEAT_CAP nor MUT_AUTH_CAP was offered: both must be off. */
-    VTSM_ENSURE(heartbeat == 0, VTSM_E_PEER_MALFORMED,
+    /* HeartbeatPeriod is zero unless both sides set HBEAT_CAP (we always do); MUT_AUTH_CAP
+     * was not offered, so MutAuthRequested must be off. */
+    VTSM_ENSURE(heartbeat == 0 || (r->info.rsp_caps & SPDM_CAP_HBEAT), VTSM_E_PEER_MALFORMED,
                 "KEY_EXCHANGE_RSP HeartbeatPeriod %u without HBEAT_CAP", heartbeat);
     VTSM_ENSURE(mut_auth == 0, VTSM_E_PEER_MALFORMED,
                 "KEY_EXCHANGE_RSP MutAuthRequested 0x%02x without MUT_AUTH_CAP", mut_auth);
@@ -247,6 +248,8 @@ vtsm_status vtsm_spdm_req_start_session(struct vtsm_spdm_req *r, uint8_t slot)
     r->session_slot = slot;
     VTSM_GUARD_GOTO(finish(r, &k));
     r->info.session_active = true;
+    r->info.heartbeat_period = r->heartbeat_period;
+    r->info.key_updates = 0;
     st = VTSM_OK;
 out:
     if (st != VTSM_OK) {

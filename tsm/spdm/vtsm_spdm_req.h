@@ -73,6 +73,11 @@ struct vtsm_spdm_info {
     uint8_t slot_mask;       /* from DIGESTS */
     bool session_active;
     uint32_t session_id;
+    /* HeartbeatPeriod from KEY_EXCHANGE_RSP in seconds (0: the device wants no
+     * HEARTBEAT; only non-zero when both sides set HBEAT_CAP). */
+    uint8_t heartbeat_period;
+    /* Completed KEY_UPDATE rounds (VerifyNewKey acknowledged) in this session. */
+    uint32_t key_updates;
 };
 
 /* One measurement block of a MEASUREMENTS record (DSP0274 "Measurement block"), parsed
@@ -131,6 +136,18 @@ vtsm_status vtsm_spdm_req_get_measurements(struct vtsm_spdm_req *r, uint8_t slot
  * ID byte on). Used by IDE_KM and TDISP. */
 vtsm_status vtsm_spdm_req_vendor(struct vtsm_spdm_req *r, const uint8_t *payload, size_t len,
                                  struct vtsm_buf *rsp);
+/*
+ * KEY_UPDATE inside the session (device must advertise KEY_UPD_CAP, else E_PEER_CAPS):
+ * UpdateKey (all_keys false: the requester->responder key) or UpdateAllKeys (both
+ * directions), then VerifyNewKey under the new key. On success info.key_updates counts
+ * up. A device refusing UpdateKey with ERROR gives E_PEER_ERROR and the session stays;
+ * every other failure (E_PEER_DECRYPT for a tampered ACK, a wrong echo, a VerifyNewKey
+ * the device could not open, ...) ends the session: the keys can no longer be trusted to
+ * match, and an update the device acknowledged is never reverted.
+ */
+vtsm_status vtsm_spdm_req_key_update(struct vtsm_spdm_req *r, bool all_keys);
+/* HEARTBEAT inside the session (device must advertise HBEAT_CAP, else E_PEER_CAPS). */
+vtsm_status vtsm_spdm_req_heartbeat(struct vtsm_spdm_req *r);
 /* END_SESSION inside the session; the session is torn down (secrets wiped) whether or
  * not the device acknowledges. */
 vtsm_status vtsm_spdm_req_end_session(struct vtsm_spdm_req *r);
