@@ -62,8 +62,10 @@ enum vtsm_abi_op {
     VTSM_ABI_OP_DEVICE_CONNECT = 0x12,
     VTSM_ABI_OP_DEVICE_RECLAIM = 0x13,
     VTSM_ABI_OP_STATUS = 0x14,
-    VTSM_ABI_OP_IDE_REFRESH = 0x15,    /* host: switch a device's IDE streams to fresh keys */
-    VTSM_ABI_OP_IDE_LINK_CHECK = 0x16, /* host: prove both link ends hold matching keys */
+    VTSM_ABI_OP_IDE_REFRESH = 0x15,     /* host: switch a device's IDE streams to fresh keys */
+    VTSM_ABI_OP_IDE_LINK_CHECK = 0x16,  /* host: prove both link ends hold matching keys */
+    VTSM_ABI_OP_SPDM_KEY_UPDATE = 0x17, /* host: SPDM KEY_UPDATE of the device's session */
+    VTSM_ABI_OP_SPDM_HEARTBEAT = 0x18,  /* host: SPDM HEARTBEAT in the device's session */
     VTSM_ABI_OP_DOE_RESPONSE = 0x20,
     VTSM_ABI_OP_TVM_CREATE = 0x30,    /* host: register a TVM with its guest's public key */
     VTSM_ABI_OP_TVM_DESTROY = 0x31,   /* host */
@@ -116,6 +118,7 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_OBJECT          "object"
 #define VTSM_ABI_K_ERROR           "error"
 #define VTSM_ABI_K_DEVICES         "devices"
+#define VTSM_ABI_K_ALL             "all"         /* SPDM_KEY_UPDATE: UpdateAllKeys */
 #define VTSM_ABI_K_REQUEST_OP      "request_op"  /* ERROR: opcode of the refused request */
 #define VTSM_ABI_K_IDE_STREAMS     "ide_streams" /* DEVICE_CONNECT: selective streams, 0 = IDE off */
 #define VTSM_ABI_K_IDE_ONLY        "ide_only"    /* DEVICE_CONNECT: device need not be TEE-IO */
@@ -164,6 +167,8 @@ extern const char *const vtsm_abi_keys_status[];
 extern const char *const vtsm_abi_keys_doe_response[];
 extern const char *const vtsm_abi_keys_ide_refresh[];
 extern const char *const vtsm_abi_keys_ide_link_check[];
+extern const char *const vtsm_abi_keys_spdm_key_update[];
+extern const char *const vtsm_abi_keys_spdm_heartbeat[];
 extern const char *const vtsm_abi_keys_tvm_create[];
 extern const char *const vtsm_abi_keys_tvm_destroy[];
 extern const char *const vtsm_abi_keys_tdi_bind[];

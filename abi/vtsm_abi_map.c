@@ -33,6 +33,10 @@ const char *vtsm_abi_op_name(uint64_t op)
         return "STATUS";
     case VTSM_ABI_OP_IDE_REFRESH:
         return "IDE_REFRESH";
+    case VTSM_ABI_OP_SPDM_KEY_UPDATE:
+        return "SPDM_KEY_UPDATE";
+    case VTSM_ABI_OP_SPDM_HEARTBEAT:
+        return "SPDM_HEARTBEAT";
     case VTSM_ABI_OP_IDE_LINK_CHECK:
         return "IDE_LINK_CHECK";
     case VTSM_ABI_OP_DOE_RESPONSE:
@@ -107,6 +111,8 @@ const char *const vtsm_abi_keys_device_reclaim[] = {"dev", "force", NULL};
 const char *const vtsm_abi_keys_status[] = {"dev", NULL};
 const char *const vtsm_abi_keys_doe_response[] = {"dev", "seq", "object", "error", NULL};
 const char *const vtsm_abi_keys_ide_refresh[] = {"dev", NULL};
+const char *const vtsm_abi_keys_spdm_key_update[] = {"dev", "all", NULL};
+const char *const vtsm_abi_keys_spdm_heartbeat[] = {"dev", NULL};
 const char *const vtsm_abi_keys_ide_link_check[] = {"dev", NULL};
 const char *const vtsm_abi_keys_tvm_create[] = {"name", "guest_key", NULL};
 const char *const vtsm_abi_keys_tvm_destroy[] = {"tvm", NULL};

@@ -44,6 +44,7 @@ struct cli {
     long ide_streams;
     bool ide_only;
     bool force;
+    bool all; /* key-update --all */
     long tdi;
     long tvm;
     long lock_flags;
@@ -59,6 +60,8 @@ static void usage(FILE *f)
           "  connect DEV --doe tcp:HOST:PORT [--root-port N] [--slot N] [--allow-untrusted]\n"
           "              [--version 1.2|1.3] [--ide-streams N] [--ide-only]\n"
           "  reclaim DEV --doe tcp:HOST:PORT [--force]\n"
+          "  key-update DEV --doe tcp:HOST:PORT [--all]   (SPDM KEY_UPDATE)\n"
+          "  heartbeat DEV --doe tcp:HOST:PORT            (SPDM HEARTBEAT)\n"
           "  ide-refresh DEV --doe tcp:HOST:PORT\n"
           "  ide-check DEV --doe tcp:HOST:PORT\n"
           "  tvm-create [--name NAME] --guest-key HEX\n"
@@ -340,6 +343,16 @@ static vtsm_status verb_reclaim(struct cli *c, struct vtsm_host *h, cbor_item_t 
     return vtsm_host_device_reclaim_opts(h, c->dev, c->force, res);
 }
 
+static vtsm_status verb_key_update(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    return vtsm_host_spdm_key_update(h, c->dev, c->all, res);
+}
+
+static vtsm_status verb_heartbeat(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    return vtsm_host_spdm_heartbeat(h, c->dev, res);
+}
+
 static vtsm_status verb_ide_refresh(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
     return vtsm_host_ide_refresh(h, c->dev, res);
@@ -434,6 +447,7 @@ enum {
     OPT_NAME = 1u << 8,
     OPT_GUEST_KEY = 1u << 9,
     OPT_LOCK_FLAGS = 1u << 10,
+    OPT_ALL = 1u << 11,
 };
 
 #define CONNECT_OPTS                                                                               \
@@ -453,6 +467,8 @@ static const struct command commands[] = {
     {"connect", "DEV", CONNECT_OPTS, OPT_DOE, verb_connect, print_plain},
     {"reclaim", "DEV", OPT_DOE | OPT_FORCE, OPT_DOE, verb_reclaim, print_plain},
     {"ide-refresh", "DEV", OPT_DOE, OPT_DOE, verb_ide_refresh, print_plain},
+    {"key-update", "DEV", OPT_DOE | OPT_ALL, OPT_DOE, verb_key_update, print_plain},
+    {"heartbeat", "DEV", OPT_DOE, OPT_DOE, verb_heartbeat, print_plain},
     {"ide-check", "DEV", OPT_DOE, OPT_DOE, verb_ide_check, print_link_check},
     {"tvm-create", "", OPT_NAME | OPT_GUEST_KEY, OPT_GUEST_KEY, verb_tvm_create, print_plain},
     {"tvm-destroy", "TVM", 0, 0, verb_tvm_destroy, print_plain},
@@ -645,6 +661,7 @@ static const struct {
     {"--name", OPT_NAME, true},
     {"--guest-key", OPT_GUEST_KEY, true},
     {"--lock-flags", OPT_LOCK_FLAGS, true},
+    {"--all", OPT_ALL, false},
 };
 
 /* One command option (bit) with its value v (NULL for flags). */
@@ -682,6 +699,9 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
         return EXIT_OK;
     case OPT_FORCE:
         c->force = true;
+        return EXIT_OK;
+    case OPT_ALL:
+        c->all = true;
         return EXIT_OK;
     case OPT_NAME:
         if (!v[0] || strlen(v) > VTSM_ABI_TVM_NAME_MAX)

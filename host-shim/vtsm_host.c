@@ -720,6 +720,29 @@ vtsm_status vtsm_host_call(struct vtsm_host *h, unsigned op, const cbor_item_t *
     return run(h, op, m, result);
 }
 
+vtsm_status vtsm_host_spdm_key_update(struct vtsm_host *h, const char *dev, bool all,
+                                      cbor_item_t **result)
+{
+    cbor_item_t *m;
+    if (result)
+        *result = NULL;
+    VTSM_GUARD(dev_only_msg(h, dev, &m));
+    if (all && vtsm_abi_put_bool(m, VTSM_ABI_K_ALL, true) != VTSM_OK) {
+        cbor_decref(&m);
+        return fail_local(h, vtsm_fail(VTSM_E_NOMEM, "building SPDM_KEY_UPDATE"));
+    }
+    return run(h, VTSM_ABI_OP_SPDM_KEY_UPDATE, m, result);
+}
+
+vtsm_status vtsm_host_spdm_heartbeat(struct vtsm_host *h, const char *dev, cbor_item_t **result)
+{
+    cbor_item_t *m;
+    if (result)
+        *result = NULL;
+    VTSM_GUARD(dev_only_msg(h, dev, &m));
+    return run(h, VTSM_ABI_OP_SPDM_HEARTBEAT, m, result);
+}
+
 vtsm_status vtsm_host_ide_refresh(struct vtsm_host *h, const char *dev, cbor_item_t **result)
 {
     cbor_item_t *m;

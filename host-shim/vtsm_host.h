@@ -185,6 +185,12 @@ vtsm_status vtsm_host_device_reclaim_opts(struct vtsm_host *h, const char *dev, 
 /* STATUS, for one device or (dev NULL) all. */
 vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t **result);
 
+/* SPDM_KEY_UPDATE: KEY_UPDATE (UpdateKey, or UpdateAllKeys with all) then VerifyNewKey in
+ * the device's session. RESULT {dev, key_updates, heartbeat_period}. */
+vtsm_status vtsm_host_spdm_key_update(struct vtsm_host *h, const char *dev, bool all,
+                                      cbor_item_t **result);
+/* SPDM_HEARTBEAT: HEARTBEAT in the device's session. */
+vtsm_status vtsm_host_spdm_heartbeat(struct vtsm_host *h, const char *dev, cbor_item_t **result);
 /* IDE_REFRESH: switch every IDE stream of a connected device to fresh keys. */
 vtsm_status vtsm_host_ide_refresh(struct vtsm_host *h, const char *dev, cbor_item_t **result);
 /* IDE_LINK_CHECK: prove both link ends hold matching keys. The exchanges travel on the

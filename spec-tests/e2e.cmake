@@ -46,3 +46,6 @@ vtsm_e2e_suite(test_e2e_tdisp SOURCES test_e2e_tdisp.c CASES
   test_device_refuses_start_nonce test_device_state_drift test_device_reports_error
   test_lifecycle_with_verified_token test_hotplug_into_running_tvm)
 target_link_libraries(test_e2e_tdisp PRIVATE vtsm_guest)
+
+vtsm_e2e_suite(test_e2e_spdm SOURCES test_e2e_spdm.c CASES
+  test_device_does_not_switch_keys test_key_update_and_heartbeat)

@@ -538,6 +538,8 @@ static void test_key_lists(void **state)
         {vtsm_abi_keys_device_reclaim, "dev force"},
         {vtsm_abi_keys_ide_refresh, "dev"},
         {vtsm_abi_keys_ide_link_check, "dev"},
+        {vtsm_abi_keys_spdm_key_update, "dev all"},
+        {vtsm_abi_keys_spdm_heartbeat, "dev"},
         {vtsm_abi_keys_tvm_create, "name guest_key"},
         {vtsm_abi_keys_tvm_destroy, "tvm"},
         {vtsm_abi_keys_tdi_bind, "dev tdi tvm lock_flags"},
@@ -759,7 +761,9 @@ static void test_names(void **state)
     assert_string_equal(vtsm_abi_op_name(0x32), "TDI_BIND");
     assert_string_equal(vtsm_abi_op_name(0x33), "TDI_UNBIND");
     assert_string_equal(vtsm_abi_op_name(0x40), "GUEST_REQUEST");
-    assert_null(vtsm_abi_op_name(0x17));
+    assert_string_equal(vtsm_abi_op_name(0x17), "SPDM_KEY_UPDATE");
+    assert_string_equal(vtsm_abi_op_name(0x18), "SPDM_HEARTBEAT");
+    assert_null(vtsm_abi_op_name(0x19));
     assert_null(vtsm_abi_op_name(0x34));
     assert_null(vtsm_abi_op_name(0x41)); /* a gop, not an opcode */
     assert_null(vtsm_abi_op_name(UINT64_MAX));

@@ -205,6 +205,10 @@ void tsm_verb_status(struct tsm *t, struct tsm_client *c, uint64_t id, const cbo
 void tsm_verb_ide_refresh(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
 void tsm_verb_ide_link_check(struct tsm *t, struct tsm_client *c, uint64_t id,
                              const cbor_item_t *msg);
+void tsm_verb_spdm_key_update(struct tsm *t, struct tsm_client *c, uint64_t id,
+                              const cbor_item_t *msg);
+void tsm_verb_spdm_heartbeat(struct tsm *t, struct tsm_client *c, uint64_t id,
+                             const cbor_item_t *msg);
 void tsm_verb_tvm_create(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
 void tsm_verb_tvm_destroy(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
 void tsm_verb_tdi_bind(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);

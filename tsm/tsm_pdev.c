@@ -43,6 +43,11 @@ static const struct pdev_move {
     {TSM_PDEV_RECLAIMING, TSM_PDEV_UNCONNECTED,
      "PDEV.5 reclaim ends the session and wipes its keys"},
 };
+/* Rules named elsewhere: PDEV.6 one DOE requester per device (tsm_job.c), PDEV.7 one root
+ * port per device, PDEV.8 remove only when unconnected, PDEV.9 reclaim with bound TDIs
+ * needs force, PDEV.10 TDI / IDE / SPDM verbs need a connected device, PDEV.11 a bounded
+ * number of devices, PDEV.12 a session lost in a key update or heartbeat disconnects the
+ * device (tsm_verbs_tdi.c). */
 
 vtsm_status tsm_pdev_transition(struct tsm_pdev *p, enum tsm_pdev_state to, const char *verb)
 {

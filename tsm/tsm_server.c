@@ -42,6 +42,9 @@ static const struct handler {
     {VTSM_ABI_OP_STATUS, tsm_verb_status, ROLE_HOST, vtsm_abi_keys_status},
     {VTSM_ABI_OP_IDE_REFRESH, tsm_verb_ide_refresh, ROLE_HOST, vtsm_abi_keys_ide_refresh},
     {VTSM_ABI_OP_IDE_LINK_CHECK, tsm_verb_ide_link_check, ROLE_HOST, vtsm_abi_keys_ide_link_check},
+    {VTSM_ABI_OP_SPDM_KEY_UPDATE, tsm_verb_spdm_key_update, ROLE_HOST,
+     vtsm_abi_keys_spdm_key_update},
+    {VTSM_ABI_OP_SPDM_HEARTBEAT, tsm_verb_spdm_heartbeat, ROLE_HOST, vtsm_abi_keys_spdm_heartbeat},
     /* The connection that carries a verb services its DOE exchanges, whatever its role. */
     {VTSM_ABI_OP_DOE_RESPONSE, handle_doe_response, ROLE_HOST | ROLE_GUEST,
      vtsm_abi_keys_doe_response},
@@ -56,7 +59,7 @@ static const struct handler {
 };
 
 /* Every client-to-TSM opcode the ABI defines has a handler (see docs/abi.md). */
-_Static_assert(sizeof(handlers) / sizeof(handlers[0]) == 14, "dispatch table incomplete");
+_Static_assert(sizeof(handlers) / sizeof(handlers[0]) == 16, "dispatch table incomplete");
 
 static volatile sig_atomic_t stop_requested;
 static int stop_pipe_fd = -1;

@@ -105,8 +105,11 @@ static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
     VTSM_GUARD(vtsm_abi_put_tstr(alg, "aead", vtsm_aead_name(info->aead)));
     VTSM_GUARD(vtsm_abi_put_tstr(alg, "meas_hash", meas_hash_name(info->meas_hash_algo)));
     VTSM_GUARD(vtsm_abi_put_uint(m, "capabilities", info->rsp_caps));
-    if (info->session_active)
+    if (info->session_active) {
         VTSM_GUARD(vtsm_abi_put_uint(m, "session_id", info->session_id));
+        VTSM_GUARD(vtsm_abi_put_uint(m, "key_updates", info->key_updates));
+        VTSM_GUARD(vtsm_abi_put_uint(m, "heartbeat_period", info->heartbeat_period));
+    }
     VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_SLOT, p->opts.slot));
 
     const struct vtsm_buf *chain = vtsm_spdm_req_chain_raw(p->spdm, p->opts.slot);

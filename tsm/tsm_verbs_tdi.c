@@ -100,8 +100,10 @@ static cbor_item_t *ide_link_check_run(struct tsm_job *j)
     return res;
 }
 
-static void ide_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg,
-                     const char *verb, tsm_job_fn run)
+/* A verb on a connected device that runs as a job: validate, claim, start. need_ide
+ * refuses a device connected without IDE streams (rule IDE.3). */
+static void device_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg,
+                        const char *verb, tsm_job_fn run, bool need_ide, bool all_keys)
 {
     char dev[VTSM_ABI_DEV_BUF];
     struct tsm_pdev *p = NULL;
@@ -112,18 +114,26 @@ static void ide_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbo
     }
     pthread_mutex_lock(&t->lock);
     st = connected_pdev(t, dev, verb, &p);
-    if (st == VTSM_OK && !p->ide)
+    if (st == VTSM_OK && need_ide && !p->ide)
         st = vtsm_fail(VTSM_E_STATE,
                        "%s refused: %s was connected without IDE streams (rule IDE.3: connect "
                        "with ide_streams first)",
                        verb, dev);
     if (st == VTSM_OK) {
         struct tsm_job *j = new_job(p, id, run);
+        if (j)
+            j->force = all_keys;
         st = j ? run_job(t, c, p, verb, NULL, j) : VTSM_E_NOMEM;
     }
     pthread_mutex_unlock(&t->lock);
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
+}
+
+static void ide_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg,
+                     const char *verb, tsm_job_fn run)
+{
+    device_verb(t, c, id, msg, verb, run, true, false);
 }
 
 void tsm_verb_ide_refresh(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
@@ -135,6 +145,69 @@ void tsm_verb_ide_link_check(struct tsm *t, struct tsm_client *c, uint64_t id,
                              const cbor_item_t *msg)
 {
     ide_verb(t, c, id, msg, "ide_link_check", ide_link_check_run);
+}
+
+/* ---------------------------------------------------------------- SPDM session upkeep */
+
+/* RESULT {dev, key_updates, heartbeat_period} after a KEY_UPDATE or HEARTBEAT. */
+static cbor_item_t *spdm_result(struct tsm_job *j)
+{
+    const struct vtsm_spdm_info *info = vtsm_spdm_req_info(j->p->spdm);
+    cbor_item_t *res = vtsm_abi_result_msg(j->id);
+    if (res && (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, j->p->name) ||
+                vtsm_abi_put_uint(res, "key_updates", info->key_updates) ||
+                vtsm_abi_put_uint(res, "heartbeat_period", info->heartbeat_period)))
+        cbor_decref(&res);
+    return res;
+}
+
+/* The session is the device's connection: if a key update or heartbeat loses it (the
+ * device failed to switch keys, the host tampered), the TSM tears the device down as a
+ * reclaim would — streams freed, TDIs unbound, keys wiped (rule PDEV.12). */
+static cbor_item_t *spdm_upkeep_failed(struct tsm_job *j, vtsm_status st)
+{
+    cbor_item_t *err = tsm_job_error(j, st);
+    struct tsm_pdev *p = j->p;
+    if (!vtsm_spdm_req_info(p->spdm)->session_active) {
+        pthread_mutex_lock(&j->t->lock);
+        tsm_pdev_reset(p);
+        tsm_pdev_transition(p, TSM_PDEV_RECLAIMING, "session lost");
+        tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "session lost");
+        pthread_mutex_unlock(&j->t->lock);
+        if (err)
+            vtsm_abi_put_tstr(err, "state", tsm_pdev_state_name(TSM_PDEV_UNCONNECTED));
+    }
+    return err;
+}
+
+static cbor_item_t *key_update_run(struct tsm_job *j)
+{
+    vtsm_status st = vtsm_spdm_req_key_update(j->p->spdm, j->force);
+    return st ? spdm_upkeep_failed(j, st) : spdm_result(j);
+}
+
+static cbor_item_t *heartbeat_run(struct tsm_job *j)
+{
+    vtsm_status st = vtsm_spdm_req_heartbeat(j->p->spdm);
+    return st ? spdm_upkeep_failed(j, st) : spdm_result(j);
+}
+
+void tsm_verb_spdm_key_update(struct tsm *t, struct tsm_client *c, uint64_t id,
+                              const cbor_item_t *msg)
+{
+    bool all = false, has_all;
+    vtsm_status st = vtsm_abi_opt_bool(msg, VTSM_ABI_K_ALL, &all, &has_all);
+    if (st) {
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
+    }
+    device_verb(t, c, id, msg, "spdm_key_update", key_update_run, false, all);
+}
+
+void tsm_verb_spdm_heartbeat(struct tsm *t, struct tsm_client *c, uint64_t id,
+                             const cbor_item_t *msg)
+{
+    device_verb(t, c, id, msg, "spdm_heartbeat", heartbeat_run, false, false);
 }
 
 /* ---------------------------------------------------------------- TVMs */
