@@ -96,6 +96,8 @@ void vtsm_dev_config_default(struct vtsm_dev_config *c)
     c->ide_streams = 4;
     c->key_log = NULL;
     c->key_log_ctx = NULL;
+    c->secret_log = NULL;
+    c->secret_log_ctx = NULL;
     c->faults = 0;
     c->key_update = true;
     c->heartbeat = true;

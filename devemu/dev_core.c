@@ -109,6 +109,37 @@ struct vtsm_buf *dev_l1l2(struct vtsm_dev *d, const struct dev_req *q)
     return q->sess ? &q->sess->l1l2 : &d->conn.l1l2;
 }
 
+void dev_secret_log(const struct vtsm_dev *d, const char *label, const uint8_t *p, size_t n)
+{
+    char line[64 + 2 * 64 + 16];
+    if (!d->cfg.secret_log || n > 64)
+        return;
+    int k = snprintf(line, sizeof(line), "secret %s ", label);
+    if (k < 0 || (size_t)k + 2 * n + 1 > sizeof(line))
+        return;
+    vtsm_hex(line + k, p, n);
+    d->cfg.secret_log(d->cfg.secret_log_ctx, line);
+    OPENSSL_cleanse(line, sizeof(line));
+}
+
+void dev_secret_log_ks(const struct vtsm_dev *d, const struct vtsm_spdm_ks *ks)
+{
+    if (!d->cfg.secret_log)
+        return;
+    size_t h = ks->hash_len;
+    dev_secret_log(d, "spdm-handshake-secret", ks->handshake_secret, h);
+    dev_secret_log(d, "spdm-master-secret", ks->master_secret, h);
+    dev_secret_log(d, "spdm-req-finished-key", ks->req_finished_key, h);
+    dev_secret_log(d, "spdm-rsp-finished-key", ks->rsp_finished_key, h);
+    dev_secret_log(d, "spdm-export-master-secret", ks->export_master_secret, h);
+    dev_secret_log(d, "spdm-req-secret", ks->req.secret, h);
+    dev_secret_log(d, "spdm-rsp-secret", ks->rsp.secret, h);
+    dev_secret_log(d, "spdm-req-key", ks->req.key, sizeof(ks->req.key));
+    dev_secret_log(d, "spdm-rsp-key", ks->rsp.key, sizeof(ks->rsp.key));
+    dev_secret_log(d, "spdm-req-iv", ks->req.iv, sizeof(ks->req.iv));
+    dev_secret_log(d, "spdm-rsp-iv", ks->rsp.iv, sizeof(ks->rsp.iv));
+}
+
 void dev_session_end(struct vtsm_dev *d)
 {
     struct dev_session *s = &d->sess;
@@ -426,6 +457,8 @@ static vtsm_status handle_secured(struct vtsm_dev *d, const uint8_t *p, size_t n
         /* DSP0274 FINISH_RSP: sent under the handshake keys, then the data keys apply. */
         st = vtsm_spdm_ks_data(&s->ks, s->th2);
         OPENSSL_cleanse(s->th2, sizeof(s->th2));
+        if (st == VTSM_OK)
+            dev_secret_log_ks(d, &s->ks);
         s->data_keys_pending = false;
         if (st != VTSM_OK) {
             dev_session_end(d);

@@ -226,6 +226,10 @@ struct vtsm_buf *dev_l1l2(struct vtsm_dev *d, const struct dev_req *q);
 
 /* Terminate the secure session: wipe keys and transcripts, back to no session. */
 void dev_session_end(struct vtsm_dev *d);
+/* TEST ONLY (--key-log): log one secret as "secret <label> <hex>"; no-op without a log. */
+void dev_secret_log(const struct vtsm_dev *d, const char *label, const uint8_t *p, size_t n);
+/* Log every secret of the session's key schedule (after it changed). */
+void dev_secret_log_ks(const struct vtsm_dev *d, const struct vtsm_spdm_ks *ks);
 /* Back to DEV_CONN_NONE state with everything negotiated forgotten (keeps slots/config). */
 void dev_conn_reset(struct vtsm_dev *d);
 

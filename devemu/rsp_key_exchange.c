@@ -157,6 +157,8 @@ vtsm_status dev_rsp_key_exchange(struct vtsm_dev *d, struct dev_req *q, struct v
     s->ks.secmsg_version = secmsg;
     VTSM_GUARD_GOTO(vtsm_spdm_ks_handshake(&s->ks, d->conn.version, d->conn.hash, secret,
                                            vtsm_dhe_secret_size(d->conn.dhe), th1));
+    dev_secret_log(d, "spdm-dhe-secret", secret, vtsm_dhe_secret_size(d->conn.dhe));
+    dev_secret_log_ks(d, &s->ks);
     uint8_t verify[VTSM_HASH_MAX];
     VTSM_GUARD_GOTO(vtsm_spdm_verify_data(&s->ks, false, th1, verify));
     VTSM_GUARD_GOTO(vtsm_wr_bytes(w, verify, hlen));

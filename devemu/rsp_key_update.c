@@ -53,6 +53,7 @@ vtsm_status dev_rsp_key_update(struct vtsm_dev *d, struct dev_req *q, struct vts
                 VTSM_GUARD(vtsm_spdm_ks_update(&s->ks, true));
                 if (op == SPDM_KEY_UPDATE_OP_UPDATE_ALL_KEYS)
                     VTSM_GUARD(vtsm_spdm_ks_update(&s->ks, false));
+                dev_secret_log_ks(d, &s->ks);
             }
             s->ku_pending = true;
         }

@@ -462,6 +462,8 @@ int main(int argc, char **argv)
                   key_log_path);
         cfg.key_log = key_log_line;
         cfg.key_log_ctx = key_log;
+        cfg.secret_log = key_log_line; /* one file: KEY_PROG keys and "secret" lines */
+        cfg.secret_log_ctx = key_log;
     }
 
     vtsm_status st = vtsm_dev_new(&cfg, &dev);

@@ -109,9 +109,14 @@ struct vtsm_dev_meas {
  * TEST ONLY (tsm-devemu --key-log): called once for every KEY_PROG the device accepted,
  * with one NUL-terminated line without newline:
  *   "stream S keyset K substream PR|NPR|CPL dir RX|TX key <64 hex> ifv <16 hex>"
- * (key in AES byte order, IFV as a 64-bit number). The device legitimately knows these
- * keys; the log exists so tests can prove no key byte reaches the host. The line buffer is
- * wiped after the call: the callback must copy what it keeps.
+ * (key in AES byte order, IFV as a 64-bit number); secret_log likewise for every other
+ * secret the device holds, as it is made:
+ *   "secret <label> <hex>"
+ * for the SPDM session (handshake / master / data secrets, finished keys, per-direction
+ * AEAD keys and IVs, after KEY_EXCHANGE, FINISH and each KEY_UPDATE) and TDISP start
+ * nonces ("secret tdisp-nonce-<tdi> ..."). The device legitimately knows all of them; the
+ * log exists so tests can prove none reaches the host. The line buffer is wiped after the
+ * call: the callback must copy what it keeps.
  */
 typedef void (*vtsm_dev_key_log_fn)(void *ctx, const char *line);
 
@@ -133,8 +138,10 @@ struct vtsm_dev_config {
                                   * (non-TEE-IO) device, TDISP is UnsupportedRequest */
     unsigned ide_streams;        /* selective IDE streams (stream IDs 0..n-1, <= 256);
                                   * default 4; 0: IDE_KM without selective streams */
-    vtsm_dev_key_log_fn key_log; /* TEST ONLY, see above; default NULL */
+    vtsm_dev_key_log_fn key_log; /* TEST ONLY, see above: KEY_PROG keys; default NULL */
     void *key_log_ctx;
+    vtsm_dev_key_log_fn secret_log; /* TEST ONLY, see above: "secret" lines; default NULL */
+    void *secret_log_ctx;
     uint32_t faults;          /* mask of VTSM_DEV_FAULT_BIT() */
     bool key_update;          /* KEY_UPD_CAP and KEY_UPDATE; default true */
     bool heartbeat;           /* HBEAT_CAP and HEARTBEAT; default true */

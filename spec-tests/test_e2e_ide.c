@@ -141,11 +141,15 @@ static void test_exhaustion_third_device_refused(void **state)
     assert_int_equal(cli(e, &r, "ide-check", "devC", pc, NULL, NULL), 0);
 }
 
-/* The device's key log: every key (hex, AES byte order) and IFV it accepted. */
+/* The device's key log: every IDE key (hex, AES byte order) and IFV it accepted, and every
+ * other secret it holds (SPDM session secrets and keys, TDISP start nonces). */
 struct keylog {
     uint8_t keys[64][32];
     uint64_t ifvs[64];
     int n;
+    uint8_t secrets[256][64];
+    size_t secret_len[256];
+    int nsecrets;
 };
 
 static void read_keylog(const char *path, struct keylog *kl)
@@ -153,11 +157,21 @@ static void read_keylog(const char *path, struct keylog *kl)
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     char line[256];
-    kl->n = 0;
-    while (fgets(line, sizeof(line), f) && kl->n < 64) {
+    kl->n = kl->nsecrets = 0;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "secret ", 7) == 0) {
+            const char *hex = strrchr(line, ' ') + 1;
+            assert_true(kl->nsecrets < 256);
+            long n = vtsm_unhex(kl->secrets[kl->nsecrets], 64, hex);
+            assert_true(n >= 12);
+            kl->secret_len[kl->nsecrets++] = (size_t)n;
+            continue;
+        }
         char *k = strstr(line, " key "), *v = strstr(line, " ifv ");
         assert_non_null(k);
         assert_non_null(v);
+        assert_true(kl->n < 64);
         char hex[65];
         memcpy(hex, k + 5, 64);
         hex[64] = '\0';
@@ -185,6 +199,9 @@ static void assert_no_key_material(const struct e2e_host *hh, const struct keylo
         if (kl->ifvs[i] && (e2e_host_saw(hh, le, 8) || e2e_host_saw(hh, be, 8)))
             fail_msg("IFV %d reached the host", i);
     }
+    for (int i = 0; i < kl->nsecrets; i++)
+        if (e2e_host_saw(hh, kl->secrets[i], kl->secret_len[i]))
+            fail_msg("secret %d (%zu bytes) reached the host", i, kl->secret_len[i]);
 }
 
 static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
@@ -243,11 +260,34 @@ static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
     assert_int_equal(f.kind, VTSM_LINK_KIND_FAILURE);
     vtsm_buf_free(&old);
 
-    /* nothing the host saw holds a key or an IFV */
+    /* the SPDM session rolls its keys; a TDI is locked (its START nonce is a secret too) */
+    assert_int_equal(vtsm_host_spdm_key_update(hh.h, "ide0", true, &res), VTSM_OK);
+    cbor_decref(&res);
+    static const uint8_t guest_key[65] = {
+        0x04, 0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5,
+        0x63, 0xa4, 0x40, 0xf2, 0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4,
+        0xa1, 0x39, 0x45, 0xd8, 0x98, 0xc2, 0x96, 0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a,
+        0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f, 0x9e, 0x16, 0x2b, 0xce, 0x33,
+        0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51, 0xf5};
+    uint32_t tvm = 0;
+    assert_int_equal(vtsm_host_tvm_create(hh.h, "leak", guest_key, &tvm, &res), VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(vtsm_host_tdi_bind(hh.h, "ide0", 0, tvm, 0, &res), VTSM_OK);
+    cbor_decref(&res);
+
+    /* nothing the host saw holds a key, an IFV or any other secret of the device */
     struct keylog kl;
     read_keylog(keylog, &kl);
-    assert_int_equal(kl.n, 2 * 2 * 6); /* 2 streams x 2 key sets x 6 sub-streams/directions */
+    assert_int_equal(kl.n, 2 * 2 * 6);      /* 2 streams x 2 key sets x 6 sub-streams/directions */
+    assert_true(kl.nsecrets >= 2 * 11 + 1); /* handshake + data key schedules, a TDISP nonce */
+    /* the capture is real: it holds what the host did see (a DOE object of every exchange,
+     * the certificate chain's subject, the device name) */
+    assert_true(hh.capture.len > 20000);
+    assert_true(e2e_host_saw(&hh, (const uint8_t *)"vtsm emulated device", 20));
+    assert_true(e2e_host_saw(&hh, (const uint8_t *)"ide0", 4));
     assert_no_key_material(&hh, &kl);
+    assert_int_equal(vtsm_host_tdi_unbind(hh.h, "ide0", 0, &res), VTSM_OK);
+    cbor_decref(&res);
 
     /* reclaim frees both streams; a new device takes them */
     assert_int_equal(vtsm_host_device_reclaim(hh.h, "ide0", &res), VTSM_OK);
