@@ -65,7 +65,7 @@ static void usage(FILE *f)
             "  --tdis N         number of TDIs (default 4, 0..255)\n"
             "  --no-tdisp       no TDISP responder: an IDE-only (non-TEE-IO) device\n"
             "  --ide-streams N  selective IDE streams (default 4, 0..256)\n"
-            "  --key-log FILE   TEST ONLY: append every key the device accepts via KEY_PROG\n"
+            "  --key-log FILE   TEST ONLY: append every IDE key and other secret the device holds\n"
             "  --fault NAME     inject a fault (repeatable):",
             VTSM_SOCK_DEFAULT_PORT);
     for (unsigned i = 0; i < VTSM_DEV_FAULT_COUNT_; i++)
