@@ -6,17 +6,23 @@
  *                   and session setup;
  *   FUZZ_DEVICE     the emulated device fed requests the same way;
  *   FUZZ_ABI        the socket ABI decoder;
- *   FUZZ_PARSERS    DOE objects, SPDM certificate chains and DSP0277 secured messages.
+ *   FUZZ_PARSERS    DOE objects, SPDM certificate chains, DSP0277 secured messages and
+ *                   simulated-link frames;
+ *   FUZZ_GUEST      the TSM's guest-request body checks (the input is the body; the harness
+ *                   signs it with a registered TVM's key so the parser behind the signature
+ *                   check is reached).
  * Built one binary per target (spec-tests/fuzz.cmake) with -DVTSM_FUZZ=ON and clang.
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vtsm_abi.h"
 #include "vtsm_cert.h"
 #include "vtsm_devemu.h"
 #include "vtsm_doe.h"
+#include "vtsm_link_frame.h"
 #include "vtsm_spdm_crypto.h"
 #include "vtsm_spdm_req.h"
 
@@ -141,6 +147,49 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vtsm_secmsg_opaque_parse_supported(data, size, versions, &nv);
     uint16_t v;
     vtsm_secmsg_opaque_parse_select(data, size, &v);
+
+    struct vtsm_link_frame lf;
+    vtsm_link_frame_decode(data, size, &lf);
+    return 0;
+}
+
+#elif defined(FUZZ_GUEST)
+#include <openssl/ec.h>
+
+#include "tsm_tvm.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct tsm_tvm_registry reg;
+    static EVP_PKEY *key;
+    static uint32_t tvm;
+    if (!key) {
+        uint8_t pub[65];
+        size_t pub_len = sizeof(pub);
+        key = EVP_EC_gen("P-256");
+        if (!key || EVP_PKEY_get_octet_string_param(key, "encoded-pub-key", pub, sizeof(pub),
+                                                    &pub_len) != 1)
+            __builtin_trap();
+        const struct tsm_tvm *v = NULL;
+        tsm_tvm_registry_init(&reg);
+        if (tsm_tvm_create(&reg, "fuzz", pub, pub_len, &v) != VTSM_OK)
+            __builtin_trap();
+        tvm = v->id;
+    }
+    /* sign PREFIX || body so the body reaches the parser */
+    size_t plen = strlen(VTSM_ABI_GUEST_SIG_PREFIX);
+    uint8_t *msg = malloc(plen + size + 1), sig[64];
+    if (!msg)
+        return 0;
+    memcpy(msg, VTSM_ABI_GUEST_SIG_PREFIX, plen);
+    if (size)
+        memcpy(msg + plen, data, size);
+    if (vtsm_ecdsa_sign(key, VTSM_ASYM_ECDSA_P256, VTSM_HASH_SHA256, msg, plen + size, sig) ==
+        VTSM_OK) {
+        struct tsm_guest_req g;
+        tsm_tvm_verify_request(&reg, tvm, data, size, sig, sizeof(sig), &g);
+    }
+    free(msg);
     return 0;
 }
 #else
