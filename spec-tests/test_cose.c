@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "vtsm_test.h"
+
 #include <cbor.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -20,23 +22,6 @@
 #include "vtsm_buf.h"
 #include "vtsm_cose.h"
 #include "vtsm_crypto.h"
-
-/* The detail must name the rule (NULL: any detail). */
-static void expect_detail(const char *expr, const char *needle)
-{
-    if (needle != NULL && strstr(vtsm_err_detail(), needle) == NULL)
-        fail_msg("%s: detail \"%s\" does not name \"%s\"", expr, vtsm_err_detail(), needle);
-}
-
-#define EXPECT(expr, want, needle)                                                                 \
-    do {                                                                                           \
-        vtsm_err_clear();                                                                          \
-        vtsm_status got__ = (expr);                                                                \
-        if (got__ != (want))                                                                       \
-            fail_msg("%s: status %d (%s), wanted %d", #expr, (int)got__, vtsm_err_detail(),        \
-                     (int)(want));                                                                 \
-        expect_detail(#expr, (needle));                                                            \
-    } while (0)
 
 /* COSE WG Examples sign1-tests/sign-pass-03.json: key "11", P-256. */
 static const char ex_x[] = "bac5b11cad8f99f9c72b05cf4b9e26d244dc189f745228255a219a86d6a09eff";

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "vtsm_test.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,24 +31,6 @@
 #include "vtsm_abi.h"
 #include "vtsm_crypto.h"
 #include "vtsm_guest.h"
-
-#define EXPECT(expr, want, needle)                                                                 \
-    do {                                                                                           \
-        vtsm_err_clear();                                                                          \
-        vtsm_status got__ = (expr);                                                                \
-        if (got__ != (want))                                                                       \
-            fail_msg("%s: status %d (%s), wanted %d", #expr, (int)got__, vtsm_err_detail(),        \
-                     (int)(want));                                                                 \
-        if (!names(vtsm_err_detail(), (needle)))                                                   \
-            fail_msg("%s: detail \"%s\" does not name \"%s\"", #expr, vtsm_err_detail(),           \
-                     (const char *)(needle));                                                      \
-    } while (0)
-
-/* needle NULL: any detail will do */
-static bool names(const char *detail, const char *needle)
-{
-    return needle == NULL || strstr(detail, needle) != NULL;
-}
 
 static const uint8_t nonce32[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                     17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "vtsm_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,24 +33,6 @@
 #include "vtsm_tdisp.h"
 
 #include "test_guest_fixture.h"
-
-#define EXPECT(expr, want, needle)                                                                 \
-    do {                                                                                           \
-        vtsm_err_clear();                                                                          \
-        vtsm_status got__ = (expr);                                                                \
-        if (got__ != (want))                                                                       \
-            fail_msg("%s: status %d (%s), wanted %d", #expr, (int)got__, vtsm_err_detail(),        \
-                     (int)(want));                                                                 \
-        if (!names(vtsm_err_detail(), (needle)))                                                   \
-            fail_msg("%s: detail \"%s\" does not name \"%s\"", #expr, vtsm_err_detail(),           \
-                     (const char *)(needle));                                                      \
-    } while (0)
-
-/* needle NULL: any detail will do */
-static bool names(const char *detail, const char *needle)
-{
-    return needle == NULL || strstr(detail, needle) != NULL;
-}
 
 #define TVM GF_TVM
 #define DEV GF_DEV

@@ -12,27 +12,12 @@
 
 #include <cmocka.h>
 
+#include "vtsm_test.h"
+
 #include "vtsm_buf.h"
 #include "vtsm_crypto.h"
 #include "vtsm_ide_link.h"
 #include "vtsm_idekm.h"
-
-/* The detail must name the rule (NULL: any detail). */
-static void expect_detail(const char *expr, const char *needle)
-{
-    if (needle != NULL && strstr(vtsm_err_detail(), needle) == NULL)
-        fail_msg("%s: detail \"%s\" does not name \"%s\"", expr, vtsm_err_detail(), needle);
-}
-
-#define EXPECT(expr, want, needle)                                                                 \
-    do {                                                                                           \
-        vtsm_err_clear();                                                                          \
-        vtsm_status got__ = (expr);                                                                \
-        if (got__ != (want))                                                                       \
-            fail_msg("%s: status %d (%s), wanted %d", #expr, (int)got__, vtsm_err_detail(),        \
-                     (int)(want));                                                                 \
-        expect_detail(#expr, (needle));                                                            \
-    } while (0)
 
 static const uint8_t key[32] = {0xdf, 0x25, 0x41, 0x52, 0x05, 0x6e, 0x02, 0xe0, 0xef, 0x8b, 0x7f,
                                 0xeb, 0x97, 0x39, 0xd4, 0xd9, 0x6a, 0x4e, 0xb8, 0x01, 0x03, 0x24,

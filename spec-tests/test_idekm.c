@@ -12,27 +12,12 @@
 
 #include <cmocka.h>
 
+#include "vtsm_test.h"
+
 #include <openssl/crypto.h>
 
 #include "vtsm_buf.h"
 #include "vtsm_idekm.h"
-
-/* The detail must name the rule (NULL: any detail). */
-static void expect_detail(const char *expr, const char *needle)
-{
-    if (needle != NULL && strstr(vtsm_err_detail(), needle) == NULL)
-        fail_msg("%s: detail \"%s\" does not name \"%s\"", expr, vtsm_err_detail(), needle);
-}
-
-#define EXPECT(expr, want, needle)                                                                 \
-    do {                                                                                           \
-        vtsm_err_clear();                                                                          \
-        vtsm_status got__ = (expr);                                                                \
-        if (got__ != (want))                                                                       \
-            fail_msg("%s: status %d (%s), wanted %d", #expr, (int)got__, vtsm_err_detail(),        \
-                     (int)(want));                                                                 \
-        expect_detail(#expr, (needle));                                                            \
-    } while (0)
 
 /* AES-GCM key as in the PCIe IDE test vectors (most significant byte first). */
 static const uint8_t aes_key[32] = {

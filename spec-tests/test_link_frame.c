@@ -13,20 +13,9 @@
 
 #include <cmocka.h>
 
+#include "vtsm_test.h"
+
 #include "vtsm_link_frame.h"
-
-static void detail_has(const char *needle)
-{
-    if (needle && !strstr(vtsm_err_detail(), needle))
-        fail_msg("detail \"%s\" lacks \"%s\"", vtsm_err_detail(), needle);
-}
-
-#define EXPECT(call, status, needle)                                                               \
-    do {                                                                                           \
-        vtsm_err_clear();                                                                          \
-        assert_int_equal((call), (status));                                                        \
-        detail_has(needle);                                                                        \
-    } while (0)
 
 /* kind 1, stream 5, K1, CPL, counter 0x0102030405060708, 3 bytes, MAC 0x10..0x1b */
 static const uint8_t wire_req[] = {

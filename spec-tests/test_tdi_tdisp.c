@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "vtsm_test.h"
+
 #include <openssl/evp.h>
 
 #include "tsm_tdi.h"
@@ -29,24 +31,6 @@
 #include "vtsm_devemu.h"
 #include "vtsm_spdm_req.h"
 #include "vtsm_tdisp.h"
-
-static void expect_status(const char *what, vtsm_status got, vtsm_status want, const char *needle)
-{
-    if (got != want) {
-        char g[64];
-        snprintf(g, sizeof(g), "%s", vtsm_status_name(got)); /* names share one buffer */
-        fail_msg("%s: status %s (%s), wanted %s", what, g, vtsm_err_detail(),
-                 vtsm_status_name(want));
-    }
-    if (needle != NULL && strstr(vtsm_err_detail(), needle) == NULL)
-        fail_msg("%s: detail \"%s\" does not name \"%s\"", what, vtsm_err_detail(), needle);
-}
-
-#define EXPECT(expr, want, needle)                                                                 \
-    do {                                                                                           \
-        vtsm_err_clear();                                                                          \
-        expect_status(#expr, (expr), (want), (needle));                                            \
-    } while (0)
 
 #define DEV_NAME  "0000:01:00.0"
 #define TVM       3

@@ -12,26 +12,11 @@
 
 #include <cmocka.h>
 
+#include "vtsm_test.h"
+
 #include "vtsm_buf.h"
 #include "vtsm_crypto.h"
 #include "vtsm_tdisp.h"
-
-/* The detail must name the rule (NULL: any detail). */
-static void expect_detail(const char *expr, const char *needle)
-{
-    if (needle != NULL && strstr(vtsm_err_detail(), needle) == NULL)
-        fail_msg("%s: detail \"%s\" does not name \"%s\"", expr, vtsm_err_detail(), needle);
-}
-
-#define EXPECT(expr, want, needle)                                                                 \
-    do {                                                                                           \
-        vtsm_err_clear();                                                                          \
-        vtsm_status got__ = (expr);                                                                \
-        if (got__ != (want))                                                                       \
-            fail_msg("%s: status %d (%s), wanted %d", #expr, (int)got__, vtsm_err_detail(),        \
-                     (int)(want));                                                                 \
-        expect_detail(#expr, (needle));                                                            \
-    } while (0)
 
 /* RID 0x0010 (00:02.0), segment 0, segment valid */
 #define FID 0x01000010u
