@@ -105,15 +105,17 @@ static void put_le64(uint8_t *p, uint64_t v)
  * Control reported when locked with LOCK_MSIX, two MMIO ranges shifted by the
  * MMIO_REPORTING_OFFSET, and a short device-specific info string.
  *
- * tdisp-overlap-mmio / tdisp-unaligned-mmio rewrite a FIRST_PAGE field in the encoded
- * bytes after the build, so the report on the wire is exactly the valid one but for that
- * field.
+ * FIRST_PAGE and NUMBER_OF_PAGES count 4 KiB pages (the page number is the address >> 12).
+ * tdisp-overlap-mmio / tdisp-mmio-overflow rewrite a FIRST_PAGE field in the encoded bytes
+ * after the build, so the report on the wire is exactly the valid one but for that field.
  */
 vtsm_status dev_tdi_build_report(const struct vtsm_dev *d, unsigned i, struct dev_tdi *t)
 {
     struct vtsm_tdisp_report rep;
     char info[32];
-    uint64_t base = MMIO_BASE + (uint64_t)i * MMIO_STRIDE + t->mmio_offset;
+    /* first page number of the TDI's MMIO, with the (4 KiB aligned) reporting offset */
+    uint64_t base =
+        (MMIO_BASE + (uint64_t)i * MMIO_STRIDE + t->mmio_offset) >> VTSM_TDISP_PAGE_SHIFT;
 
     memset(&rep, 0, sizeof(rep));
     rep.interface_info = VTSM_TDISP_INFO_DMA_WITHOUT_PASID;
@@ -123,8 +125,8 @@ vtsm_status dev_tdi_build_report(const struct vtsm_dev *d, unsigned i, struct de
         rep.msi_x_message_control = MSIX_TABLE_SIZE;
     rep.mmio_range_count = 2;
     rep.mmio_range[0] = (struct vtsm_tdisp_mmio_range){base, MMIO_PAGES, 0, 0};
-    rep.mmio_range[1] = (struct vtsm_tdisp_mmio_range){
-        base + (uint64_t)MMIO_PAGES * VTSM_TDISP_PAGE_SIZE, 1, VTSM_TDISP_RANGE_MSIX_TABLE, 1};
+    rep.mmio_range[1] =
+        (struct vtsm_tdisp_mmio_range){base + MMIO_PAGES, 1, VTSM_TDISP_RANGE_MSIX_TABLE, 1};
     int n = snprintf(info, sizeof(info), "vtsm-devemu TDI %u", i);
     rep.device_specific_info = (const uint8_t *)info;
     rep.device_specific_info_len = (uint32_t)n;
@@ -140,9 +142,9 @@ vtsm_status dev_tdi_build_report(const struct vtsm_dev *d, unsigned i, struct de
     uint8_t *r0 = t->report.data + REPORT_RANGE_OFF;
     uint8_t *r1 = r0 + VTSM_TDISP_MMIO_RANGE_SIZE;
     if (dev_fault(d, VTSM_DEV_FAULT_TDISP_OVERLAP_MMIO)) /* range 1 starts in range 0's last page */
-        put_le64(r1, base + (uint64_t)(MMIO_PAGES - 1) * VTSM_TDISP_PAGE_SIZE);
-    if (dev_fault(d, VTSM_DEV_FAULT_TDISP_UNALIGNED_MMIO)) /* range 0 starts mid-page */
-        put_le64(r0, base + VTSM_TDISP_PAGE_SIZE / 2);
+        put_le64(r1, base + MMIO_PAGES - 1);
+    if (dev_fault(d, VTSM_DEV_FAULT_TDISP_MMIO_OVERFLOW)) /* range 0 runs past 2^64 */
+        put_le64(r0, VTSM_TDISP_MAX_PAGE - MMIO_PAGES / 2);
     return VTSM_OK;
 }
 

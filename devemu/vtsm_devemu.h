@@ -58,7 +58,7 @@ enum vtsm_dev_fault {
     VTSM_DEV_FAULT_IDEKM_REPLAY_ACK,      /* "idekm-replay-ack" */
     VTSM_DEV_FAULT_TDISP_BAD_NONCE,       /* "tdisp-bad-nonce" */
     VTSM_DEV_FAULT_TDISP_OVERLAP_MMIO,    /* "tdisp-overlap-mmio" */
-    VTSM_DEV_FAULT_TDISP_UNALIGNED_MMIO,  /* "tdisp-unaligned-mmio" */
+    VTSM_DEV_FAULT_TDISP_MMIO_OVERFLOW,   /* "tdisp-mmio-overflow" */
     VTSM_DEV_FAULT_TDISP_REPORT_LENGTH,   /* "tdisp-report-length-change" */
     VTSM_DEV_FAULT_TDISP_STATE_DRIFT,     /* "tdisp-state-drift" */
     VTSM_DEV_FAULT_TDISP_ERROR_STATE,     /* "tdisp-error-state" */

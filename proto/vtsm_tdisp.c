@@ -549,13 +549,14 @@ out:
     return wr_finish(w, start, st);
 }
 
-/* Last byte of a range, false if it wraps past 2^64. */
+/* Last page of a range, false if it runs past the last 4 KiB page of the 64-bit address
+ * space (FIRST_PAGE and NUMBER_OF_PAGES count pages). */
 static bool range_last(const struct vtsm_tdisp_mmio_range *m, uint64_t *last)
 {
-    uint64_t size_m1 = (uint64_t)m->number_of_pages * VTSM_TDISP_PAGE_SIZE - 1;
-    if (size_m1 > UINT64_MAX - m->first_page)
+    uint64_t pages_m1 = (uint64_t)m->number_of_pages - 1;
+    if (m->first_page > VTSM_TDISP_MAX_PAGE || pages_m1 > VTSM_TDISP_MAX_PAGE - m->first_page)
         return false;
-    *last = m->first_page + size_m1;
+    *last = m->first_page + pages_m1;
     return true;
 }
 
@@ -573,15 +574,12 @@ vtsm_status vtsm_tdisp_report_validate(const struct vtsm_tdisp_report *r)
         const struct vtsm_tdisp_mmio_range *m = &r->mmio_range[i];
         uint64_t last;
 
-        VTSM_ENSURE((m->first_page & (VTSM_TDISP_PAGE_SIZE - 1)) == 0, VTSM_E_PEER_MALFORMED,
-                    "interface report: MMIO range %u first page 0x%llx is not 4 KiB aligned", i,
-                    (unsigned long long)m->first_page);
         VTSM_ENSURE(m->number_of_pages != 0, VTSM_E_PEER_MALFORMED,
-                    "interface report: MMIO range %u (0x%llx) has zero pages", i,
+                    "interface report: MMIO range %u (page 0x%llx) has zero pages", i,
                     (unsigned long long)m->first_page);
         VTSM_ENSURE(range_last(m, &last), VTSM_E_PEER_MALFORMED,
-                    "interface report: MMIO range %u (0x%llx + %u pages) wraps past the top of "
-                    "the 64-bit address space",
+                    "interface report: MMIO range %u (page 0x%llx + %u pages) runs past the top "
+                    "of the 64-bit address space",
                     i, (unsigned long long)m->first_page, m->number_of_pages);
         VTSM_ENSURE((m->range_attributes & ~VTSM_TDISP_RANGE_KNOWN) == 0, VTSM_E_PEER_MALFORMED,
                     "interface report: MMIO range %u attributes 0x%04x have undefined bits "
@@ -592,8 +590,8 @@ vtsm_status vtsm_tdisp_report_validate(const struct vtsm_tdisp_report *r)
             uint64_t olast = 0;
             (void)range_last(o, &olast); /* cannot wrap: checked when j was the current range */
             VTSM_ENSURE(m->first_page > olast || o->first_page > last, VTSM_E_PEER_MALFORMED,
-                        "interface report: MMIO range %u [0x%llx, 0x%llx] overlaps range %u "
-                        "[0x%llx, 0x%llx]",
+                        "interface report: MMIO range %u [page 0x%llx, 0x%llx] overlaps range %u "
+                        "[page 0x%llx, 0x%llx]",
                         i, (unsigned long long)m->first_page, (unsigned long long)last, j,
                         (unsigned long long)o->first_page, (unsigned long long)olast);
         }

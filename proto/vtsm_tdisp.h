@@ -221,6 +221,8 @@ vtsm_status vtsm_tdisp_build_error(struct vtsm_wr *w, uint32_t function_id, uint
 /* ---- the device interface report (DEVICE_INTERFACE_REPORT payload, reassembled) ---- */
 #define VTSM_TDISP_MAX_MMIO_RANGES 64
 #define VTSM_TDISP_PAGE_SIZE       4096u
+#define VTSM_TDISP_PAGE_SHIFT      12u
+#define VTSM_TDISP_MAX_PAGE        ((UINT64_MAX >> VTSM_TDISP_PAGE_SHIFT)) /* last 4 KiB page */
 #define VTSM_TDISP_REPORT_FIXED    16 /* up to and including MMIO_RANGE_COUNT */
 #define VTSM_TDISP_MMIO_RANGE_SIZE 16
 #define VTSM_TDISP_REPORT_MAX      0xFFFFu /* GET_DEVICE_INTERFACE_REPORT offsets are u16 */
@@ -241,7 +243,8 @@ vtsm_status vtsm_tdisp_build_error(struct vtsm_wr *w, uint32_t function_id, uint
 #define VTSM_TDISP_RANGE_KNOWN                 0x000F
 
 struct vtsm_tdisp_mmio_range {
-    uint64_t first_page; /* byte address of the first 4 KiB page (with the reporting offset) */
+    uint64_t first_page; /* FIRST_PAGE: number of the first 4 KiB page (address >> 12), with
+                          * the MMIO reporting offset added; ranges are counted in 4 KiB pages */
     uint32_t number_of_pages;
     uint16_t range_attributes;
     uint16_t range_id;
@@ -266,7 +269,8 @@ size_t vtsm_tdisp_report_size(const struct vtsm_tdisp_report *r);
  * so that fault injection can build a deliberately bad report.
  */
 vtsm_status vtsm_tdisp_report_build(struct vtsm_wr *w, const struct vtsm_tdisp_report *r);
-/* The semantic rules: known bits only, ranges 4 KiB aligned, non-empty, no u64 overflow,
+/* The semantic rules: known bits only, ranges non-empty and inside the 64-bit address space
+ * (FIRST_PAGE and NUMBER_OF_PAGES count 4 KiB pages, so the last page must be below 2^52),
  * no two overlapping. VTSM_E_PEER_MALFORMED naming the range and rule. */
 vtsm_status vtsm_tdisp_report_validate(const struct vtsm_tdisp_report *r);
 /* TSM side: decode and validate; out->device_specific_info borrows from buf. */

@@ -498,12 +498,13 @@ static void test_lock_report_start_stop(void **state)
                      VTSM_TDISP_INFO_DMA_WITHOUT_PASID | VTSM_TDISP_INFO_NO_UPDATE_AFTER_LOCK);
     assert_int_equal(rep.msi_x_message_control, 0x0007);
     assert_int_equal(rep.mmio_range_count, 2);
-    uint64_t base = 0x100000000ull + 0x80000000ull + 2 * 0x100000ull;
+    /* FIRST_PAGE is a 4 KiB page number: the TDI's MMIO address (with the offset) >> 12 */
+    uint64_t base = (0x100000000ull + 0x80000000ull + 2 * 0x100000ull) >> 12;
     assert_int_equal(rep.mmio_range[0].first_page, base);
     assert_int_equal(rep.mmio_range[0].number_of_pages, 16);
     assert_int_equal(rep.mmio_range[0].range_attributes, 0);
     assert_int_equal(rep.mmio_range[0].range_id, 0);
-    assert_int_equal(rep.mmio_range[1].first_page, base + 16 * 4096);
+    assert_int_equal(rep.mmio_range[1].first_page, base + 16); /* the next page */
     assert_int_equal(rep.mmio_range[1].number_of_pages, 1);
     assert_int_equal(rep.mmio_range[1].range_attributes, VTSM_TDISP_RANGE_MSIX_TABLE);
     assert_int_equal(rep.mmio_range[1].range_id, 1);
@@ -529,7 +530,7 @@ static void test_lock_report_start_stop(void **state)
     assert_int_equal(vtsm_tdisp_report_parse(large.data, large.len, &rep), VTSM_OK);
     assert_int_equal(rep.interface_info,
                      VTSM_TDISP_INFO_DMA_WITHOUT_PASID | VTSM_TDISP_INFO_NO_UPDATE_AFTER_LOCK);
-    assert_int_equal(rep.mmio_range[0].first_page, 0x80000000ull + 2 * 0x100000ull);
+    assert_int_equal(rep.mmio_range[0].first_page, (0x80000000ull + 2 * 0x100000ull) >> 12);
     /* STOP -> CONFIG_UNLOCKED; STOP again is acknowledged and changes nothing. */
     assert_int_equal(stop(l, 2), VTSM_OK);
     const uint8_t stop_rsp[17] = {0x01, 0x10, 0x07, 0, 0, 0x02};
@@ -585,7 +586,7 @@ static void test_fault_bad_reports(void **state)
         const char *rule;
     } cases[] = {
         {VTSM_DEV_FAULT_TDISP_OVERLAP_MMIO, "overlaps range 0"},
-        {VTSM_DEV_FAULT_TDISP_UNALIGNED_MMIO, "is not 4 KiB aligned"},
+        {VTSM_DEV_FAULT_TDISP_MMIO_OVERFLOW, "runs past the top"},
     };
     struct vtsm_tdisp_report rep;
     struct vtsm_buf all = {0};

@@ -51,7 +51,7 @@ enum sfault {
     SF_BIG_REPORT = 1u << 8,    /* first chunk claims a report over 64 KiB */
     SF_LONG_PORTION = 1u << 9,  /* portion longer than asked */
     SF_OVERLAP = 1u << 10,      /* report: two overlapping ranges */
-    SF_UNALIGNED = 1u << 11,    /* report: a range not page aligned */
+    SF_OVERFLOW = 1u << 11,     /* report: a range running past the 64-bit address space */
     SF_STATE_DRIFT = 1u << 12,  /* GET_DEVICE_INTERFACE_STATE says RUN while locked */
     SF_ERROR_STATE = 1u << 13,  /* ... says ERROR */
     SF_BAD_NONCE = 1u << 14,    /* START refused with INVALID_NONCE, TDI to ERROR */
@@ -86,14 +86,14 @@ static void sdev_make_report(struct sdev *s, unsigned ranges, size_t info_len)
     r.interface_info = VTSM_TDISP_INFO_DMA_WITHOUT_PASID;
     r.mmio_range_count = ranges;
     for (unsigned i = 0; i < ranges; i++) {
-        r.mmio_range[i].first_page = 0x80000000ull + (uint64_t)i * 0x100000;
+        r.mmio_range[i].first_page = (0x80000000ull >> VTSM_TDISP_PAGE_SHIFT) + (uint64_t)i * 0x100;
         r.mmio_range[i].number_of_pages = 4 + i;
         r.mmio_range[i].range_id = (uint16_t)i;
     }
     if (s->faults & SF_OVERLAP)
-        r.mmio_range[1].first_page = r.mmio_range[0].first_page + VTSM_TDISP_PAGE_SIZE;
-    if (s->faults & SF_UNALIGNED)
-        r.mmio_range[0].first_page += 0x800;
+        r.mmio_range[1].first_page = r.mmio_range[0].first_page + 1; /* inside range 0 */
+    if (s->faults & SF_OVERFLOW)
+        r.mmio_range[0].first_page = VTSM_TDISP_MAX_PAGE - 1;
     r.device_specific_info_len = (uint32_t)info_len;
     r.device_specific_info = info;
     assert_int_equal(vtsm_tdisp_report_build(&w, &r), VTSM_OK);
@@ -477,7 +477,7 @@ static void test_bad_reports(void **state)
         {SF_BIG_REPORT, false, VTSM_E_PEER_OVERSIZED, "exceeds the 65535-byte limit"},
         {SF_LONG_PORTION, true, VTSM_E_PEER_MALFORMED, "exceeds the LENGTH 224 asked for"},
         {SF_OVERLAP, false, VTSM_E_PEER_MALFORMED, "overlaps range 0"},
-        {SF_UNALIGNED, false, VTSM_E_PEER_MALFORMED, "not 4 KiB aligned"},
+        {SF_OVERFLOW, false, VTSM_E_PEER_MALFORMED, "runs past the top"},
     };
     (void)state;
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
@@ -696,7 +696,9 @@ static void check_info(struct fix *f, const struct tsm_tdi *t, cbor_item_t *m, c
     assert_true(cbor_array_size(arr) >= 1);
     const cbor_item_t *r0 = cbor_array_get(arr, 0);
     assert_int_equal(vtsm_abi_get_uint(r0, "first_page", &u), VTSM_OK);
-    assert_int_equal(u % VTSM_TDISP_PAGE_SIZE, 0);
+    /* a 4 KiB page number inside the emulated device's MMIO window */
+    assert_true(u >= (0x80000000ull >> VTSM_TDISP_PAGE_SHIFT) &&
+                u < (0x90000000ull >> VTSM_TDISP_PAGE_SHIFT));
     assert_int_equal(vtsm_abi_get_uint(r0, "pages", &u), VTSM_OK);
     assert_int_equal(vtsm_abi_get_uint(r0, "attributes", &u), VTSM_OK);
     assert_int_equal(vtsm_abi_get_uint(r0, "range_id", &u), VTSM_OK);
@@ -891,7 +893,7 @@ static void test_loop_bad_reports(void **state)
         const char *needle;
     } cases[] = {
         {VTSM_DEV_FAULT_TDISP_OVERLAP_MMIO, VTSM_E_PEER_MALFORMED, "overlaps range"},
-        {VTSM_DEV_FAULT_TDISP_UNALIGNED_MMIO, VTSM_E_PEER_MALFORMED, "not 4 KiB aligned"},
+        {VTSM_DEV_FAULT_TDISP_MMIO_OVERFLOW, VTSM_E_PEER_MALFORMED, "runs past the top"},
         {VTSM_DEV_FAULT_TDISP_REPORT_LENGTH, VTSM_E_PEER_MALFORMED,
          "report length changed between chunks"},
     };

@@ -248,14 +248,15 @@ static void test_report_overlap(void **state)
 
     (void)state;
     memcpy(m, report_wire, sizeof(m));
-    put64(m + RANGE1, 0xF0003000ull); /* inside range 0's last page */
+    /* FIRST_PAGE counts 4 KiB pages: range 0 is pages 0xf0000000..0xf0000003 */
+    put64(m + RANGE1, 0xF0000003ull); /* inside range 0's last page */
     EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED,
-           "range 1 [0xf0003000, 0xf0012fff] overlaps range 0 [0xf0000000, 0xf0003fff]");
-    put64(m + RANGE1, 0xEFFFF000ull); /* starts below, its 16 pages reach into range 0 */
+           "range 1 [page 0xf0000003, 0xf0000012] overlaps range 0 [page 0xf0000000, 0xf0000003]");
+    put64(m + RANGE1, 0xEFFFFFF8ull); /* starts below, its 16 pages reach into range 0 */
     EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, "overlaps range 0");
-    put64(m + RANGE1, 0xF0004000ull); /* adjacent is fine */
+    put64(m + RANGE1, 0xF0000004ull); /* adjacent is fine */
     assert_int_equal(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_OK);
-    put64(m + RANGE1, 0xEFFF0000ull); /* ends right before range 0 */
+    put64(m + RANGE1, 0xEFFFFFF0ull); /* ends right before range 0 */
     assert_int_equal(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_OK);
 }
 
@@ -266,18 +267,19 @@ static void test_report_range_rules(void **state)
 
     (void)state;
     memcpy(m, report_wire, sizeof(m));
-    put64(m + RANGE1, 0xF0010800ull);
+    put64(m + RANGE1, 0x0010000000000000ull); /* page 2^52: past the last page */
     EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED,
-           "range 1 first page 0xf0010800 is not 4 KiB aligned");
+           "range 1 (page 0x10000000000000 + 16 pages) runs past the top");
 
     memcpy(m, report_wire, sizeof(m));
     vtsm_put_le32(m + RANGE0 + 8, 0);
     EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED,
-           "range 0 (0xf0000000) has zero pages");
+           "range 0 (page 0xf0000000) has zero pages");
 
     memcpy(m, report_wire, sizeof(m));
-    put64(m + RANGE1, 0xFFFFFFFFFFFFF000ull); /* 16 pages from the last page */
-    EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, "wraps past the top");
+    put64(m + RANGE1, 0x000FFFFFFFFFFFFFull); /* from the last page on */
+    vtsm_put_le32(m + RANGE1 + 8, 2);
+    EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, "runs past the top");
     vtsm_put_le32(m + RANGE1 + 8, 1); /* exactly the last page is fine */
     assert_int_equal(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_OK);
     put64(m + RANGE1, 0);
@@ -376,10 +378,10 @@ static void test_report_hash_refuses_bad_report(void **state)
 
     (void)state;
     memcpy(m, report_wire, sizeof(m));
-    m[RANGE0 + 1] = 0x08; /* unaligned */
+    vtsm_put_le32(m + RANGE0 + 8, 0); /* zero pages */
     memset(d, 0, sizeof(d));
     EXPECT(vtsm_tdisp_report_hash(VTSM_HASH_SHA384, m, sizeof(m), d), VTSM_E_PEER_MALFORMED,
-           "not 4 KiB aligned");
+           "zero pages");
     assert_memory_equal(d, zero, sizeof(zero));
     EXPECT(vtsm_tdisp_report_hash(VTSM_HASH_NONE, report_wire, sizeof(report_wire), d),
            VTSM_E_UNSUPPORTED, NULL);
