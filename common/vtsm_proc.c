@@ -91,14 +91,19 @@ int vtsm_proc_wait_socket(const char *path, int timeout_ms)
     return -1;
 }
 
-int vtsm_proc_stop(pid_t pid, int grace_ms)
+int vtsm_proc_wait(pid_t pid, int timeout_ms)
 {
     int st = 0;
-    kill(pid, SIGTERM);
-    for (long end = vtsm_now_ms() + grace_ms; vtsm_now_ms() < end; usleep(2000))
+    for (long end = vtsm_now_ms() + timeout_ms; vtsm_now_ms() < end; usleep(2000))
         if (waitpid(pid, &st, WNOHANG) == pid)
             return st;
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
     return st;
+}
+
+int vtsm_proc_stop(pid_t pid, int grace_ms)
+{
+    kill(pid, SIGTERM);
+    return vtsm_proc_wait(pid, grace_ms);
 }

@@ -19,6 +19,9 @@ pid_t vtsm_proc_start(const char *dir, const char *prog, const char *const *args
 int vtsm_proc_wait_port(const char *file, int timeout_ms);
 /* Wait until a Unix socket accepts connections. 0 on success. */
 int vtsm_proc_wait_socket(const char *path, int timeout_ms);
+/* Wait up to timeout_ms for pid to exit, then SIGKILL it; always reaps. Returns the wait
+ * status. */
+int vtsm_proc_wait(pid_t pid, int timeout_ms);
 /* SIGTERM, wait up to grace_ms, then SIGKILL; always reaps. Returns the wait status. */
 int vtsm_proc_stop(pid_t pid, int grace_ms);
 /* Monotonic clock in ms / ns. */

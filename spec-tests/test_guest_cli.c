@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vtsm_proc.h"
 #include "vtsm_abi.h"
 #include "vtsm_guest.h"
 
@@ -149,19 +150,7 @@ static void cli(struct fx *f, struct run *r, const char *const *args)
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
-    int ws = 0;
-    for (int i = 0; i < 3000; i++) {
-        pid_t w = waitpid(pid, &ws, WNOHANG);
-        if (w == pid)
-            break;
-        if (i == 2999) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &ws, 0);
-            break;
-        }
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    int ws = vtsm_proc_wait(pid, 30000);
     r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
     slurp(out_path, r->out, sizeof(r->out));
     slurp(err_path, r->err, sizeof(r->err));

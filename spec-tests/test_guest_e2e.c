@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "e2e_util.h"
+#include "vtsm_proc.h"
 #include "vtsm_abi.h"
 #include "vtsm_guest.h"
 #include "vtsm_host.h"
@@ -111,18 +112,7 @@ static void guest(struct fx *f, struct e2e_run *r, uint32_t tvm, const char *con
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
-    int ws = 0;
-    for (int i = 0;; i++) {
-        if (waitpid(pid, &ws, WNOHANG) == pid)
-            break;
-        if (i == 4500) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &ws, 0);
-            break;
-        }
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    int ws = vtsm_proc_wait(pid, 45000);
     r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
     slurp(op, r->out, sizeof(r->out));
     slurp(ep, r->err, sizeof(r->err));
