@@ -19,8 +19,9 @@ static const struct status_info status_table[] = {
 _Static_assert(sizeof(status_table) / sizeof(status_table[0]) == VTSM_STATUS_COUNT_,
                "status table incomplete");
 
-static _Thread_local char err_detail[512];
-static _Thread_local vtsm_status err_status;
+static _Thread_local struct vtsm_err_state err;
+#define err_detail err.detail
+#define err_status err.status
 static _Thread_local char name_buf[64];
 
 enum vtsm_source vtsm_status_source(vtsm_status st)
@@ -99,4 +100,14 @@ void vtsm_err_clear(void)
 {
     err_detail[0] = '\0';
     err_status = VTSM_OK;
+}
+
+void vtsm_err_save(struct vtsm_err_state *out)
+{
+    *out = err;
+}
+
+void vtsm_err_restore(const struct vtsm_err_state *in)
+{
+    err = *in;
 }

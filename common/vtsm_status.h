@@ -127,4 +127,14 @@ const char *vtsm_err_detail(void);
 vtsm_status vtsm_err_status(void);
 void vtsm_err_clear(void);
 
+/* The calling thread's error record. Code that runs several logical flows on one thread
+ * (tsmd's jobs, each on its own coroutine stack) saves it when a flow yields and restores
+ * it when the flow resumes, so one flow's failure detail never leaks into another's. */
+struct vtsm_err_state {
+    vtsm_status status;
+    char detail[512];
+};
+void vtsm_err_save(struct vtsm_err_state *out);
+void vtsm_err_restore(const struct vtsm_err_state *in);
+
 #endif
