@@ -320,21 +320,58 @@ static void test_resource_limits(void **state)
         }
         cbor_decref(&r);
     }
-    /* connections: 256 are served (this one included), the next is told why it is refused */
+    /* connections are capped per role: 64 hosts (this one included), 128 guests, 48 more
+     * waiting for HELLO; each one over is told why it is refused, and guests or silent
+     * connections at their caps never keep a host out */
     int fds[256];
     int n = 0;
-    for (; n < 255; n++) {
+    for (; n < 63; n++) {
         fds[n] = e2e_abi_connect(e, true);
         assert_true(fds[n] >= 0);
     }
     int extra = e2e_abi_connect(e, false);
     assert_true(extra >= 0);
+    assert_int_equal(e2e_abi_send(extra, vtsm_abi_hello_msg(1, VTSM_ABI_ROLE_HOST, "e2e")), 0);
     cbor_item_t *r = e2e_abi_recv(extra);
     assert_non_null(r);
     char name[64];
     assert_string_equal(e2e_err_name(r, name, sizeof(name)), "limit");
     cbor_decref(&r);
     close(extra);
+    close(fds[--n]); /* a host slot is free again */
+    for (int g = 0; g < 128; g++, n++) {
+        fds[n] = e2e_abi_connect(e, false);
+        assert_true(fds[n] >= 0);
+        assert_int_equal(e2e_abi_send(fds[n], vtsm_abi_hello_msg(1, VTSM_ABI_ROLE_GUEST, "g")), 0);
+        r = e2e_abi_recv(fds[n]);
+        assert_non_null(r);
+        assert_int_equal(e2e_op(r), VTSM_ABI_OP_RESULT);
+        cbor_decref(&r);
+    }
+    extra = e2e_abi_connect(e, false);
+    assert_int_equal(e2e_abi_send(extra, vtsm_abi_hello_msg(1, VTSM_ABI_ROLE_GUEST, "g")), 0);
+    r = e2e_abi_recv(extra);
+    assert_non_null(r);
+    assert_string_equal(e2e_err_name(r, name, sizeof(name)), "limit");
+    cbor_decref(&r);
+    close(extra);
+    int first_silent = n;
+    for (int u = 0; u < 48; u++, n++) {
+        fds[n] = e2e_abi_connect(e, false);
+        assert_true(fds[n] >= 0);
+    }
+    /* a 49th connection evicts the one that waited longest for its HELLO, with a reason */
+    extra = e2e_abi_connect(e, false);
+    assert_true(extra >= 0);
+    r = e2e_abi_recv(fds[first_silent]);
+    assert_non_null(r);
+    assert_string_equal(e2e_err_name(r, name, sizeof(name)), "limit");
+    cbor_decref(&r);
+    close(extra);
+    /* and still a host gets in */
+    int host = e2e_abi_connect(e, true);
+    assert_true(host >= 0);
+    close(host);
     for (int i = 0; i < n; i++)
         close(fds[i]);
     close(fd);

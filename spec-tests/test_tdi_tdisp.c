@@ -69,7 +69,6 @@ struct sdev {
     unsigned calls[256];    /* requests seen, by code */
     size_t max_len_asked;   /* largest GET_DEVICE_INTERFACE_REPORT LENGTH */
     uint8_t last_start_nonce[VTSM_TDISP_NONCE_SIZE];
-    const bool *lock_held; /* the flows' TDI lock: never held across an exchange */
 };
 
 static void sdev_make_report(struct sdev *s, unsigned ranges, size_t info_len)
@@ -121,7 +120,6 @@ static vtsm_status sdev_vendor(void *ctx, const uint8_t *payload, size_t len, st
     struct vtsm_wr w = vtsm_wr_init(out, sizeof(out));
     const uint8_t versions_10[] = {VTSM_TDISP_VERSION_10}, versions_11[] = {0x11};
 
-    assert_false(s->lock_held && *s->lock_held);
     /* Our requester only ever sends well-formed requests. */
     assert_int_equal(vtsm_tdisp_parse_request(payload, len, &q), VTSM_OK);
     uint32_t fid = q.hdr.function_id;
@@ -242,8 +240,6 @@ struct fix {
     struct tsm_tdisp_chan chan; /* scripted unless loopback */
     struct tsm_tdi tdi[NTDIS];
     unsigned exchanges;
-    bool lock_held; /* the TDI lock the flows take through chan.lock / chan.unlock */
-    unsigned locks;
     EVP_PKEY *tsm_key;
     uint8_t kid[32];
     uint8_t identity[32];
@@ -253,23 +249,7 @@ static vtsm_status loop_exchange(void *ctx, const uint8_t *req, size_t len, stru
 {
     struct fix *f = ctx;
     f->exchanges++;
-    assert_false(f->lock_held);
     return vtsm_dev_handle(f->dev, req, len, rsp);
-}
-
-static void tdi_lock(void *ctx)
-{
-    struct fix *f = ctx;
-    assert_false(f->lock_held);
-    f->lock_held = true;
-    f->locks++;
-}
-
-static void tdi_unlock(void *ctx)
-{
-    struct fix *f = ctx;
-    assert_true(f->lock_held);
-    f->lock_held = false;
 }
 
 struct opts {
@@ -309,10 +289,6 @@ static void fix_open(struct fix *f, const struct opts *o)
     f->chan.spdm = f->r;
     f->chan.slot = 0;
     f->chan.dev = DEV_NAME;
-    f->chan.lock = tdi_lock;
-    f->chan.unlock = tdi_unlock;
-    f->chan.lock_ctx = f;
-    f->sd.lock_held = &f->lock_held;
     if (!o->loopback) {
         f->chan.vendor = sdev_vendor;
         f->chan.vendor_ctx = &f->sd;
@@ -326,7 +302,6 @@ static void fix_open(struct fix *f, const struct opts *o)
 
 static void fix_close(struct fix *f)
 {
-    assert_false(f->lock_held);
     for (unsigned i = 0; i < NTDIS; i++)
         tsm_tdi_reset(&f->tdi[i]);
     sdev_free(&f->sd);
@@ -782,9 +757,7 @@ static void run_full_flow(struct fix *f, unsigned i)
 
     cbor_item_t *res = vtsm_abi_map_new();
     EXPECT(tsm_tdi_put_binding(t, res), VTSM_E_STATE, "not bound");
-    unsigned locks = f->locks;
     bind_ok(f, i);
-    assert_true(f->locks >= locks + 2); /* the check, and the commit */
     EXPECT(tsm_tdi_put_binding(t, res), VTSM_OK, NULL);
     {
         char s[64];

@@ -6,7 +6,6 @@
  */
 #include "tsm_ide.h"
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +39,7 @@ struct ide_set {
 
 struct ide_stream {
     uint8_t id;
-    uint8_t key_set; /* live set (guarded by d->lock for readers on other threads) */
+    uint8_t key_set; /* live set */
     uint32_t refreshes;
     struct ide_set set[2];
 };
@@ -50,7 +49,6 @@ struct tsm_ide_dev {
     uint32_t root_port;
     unsigned n;
     uint8_t ids[TSM_IDE_MAX_STREAMS];
-    pthread_mutex_t lock; /* key_set / refreshes, for status readers */
     struct ide_stream s[TSM_IDE_MAX_STREAMS];
 };
 
@@ -372,10 +370,6 @@ vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
 
     d = calloc(1, sizeof(*d));
     VTSM_ENSURE(d != NULL, VTSM_E_NOMEM, "IDE device state");
-    if (pthread_mutex_init(&d->lock, NULL) != 0) {
-        free(d);
-        return vtsm_fail(VTSM_E_INTERNAL, "IDE device state: mutex");
-    }
     d->pf = pf;
     d->root_port = root_port;
 
@@ -402,7 +396,6 @@ out:
         tsm_platform_free_streams(pf, root_port, d->n, d->ids);
     }
     dev_wipe(d);
-    pthread_mutex_destroy(&d->lock);
     free(d);
     return st;
 }
@@ -440,10 +433,8 @@ vtsm_status tsm_ide_refresh(struct tsm_ide_dev *d, const struct tsm_ide_peer *pe
             err_save(&e, r);
         }
         set_wipe(&s->set[old]);
-        pthread_mutex_lock(&d->lock);
         s->key_set = (uint8_t)newks[i];
         s->refreshes++;
-        pthread_mutex_unlock(&d->lock);
     }
     tsm_platform_free_slots(d->pf, d->root_port, d->n * TSM_RP_SLOTS_PER_SET);
     if (stop_st != VTSM_OK)
@@ -471,7 +462,6 @@ void tsm_ide_teardown(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer)
     if (d->n)
         tsm_platform_free_streams(d->pf, d->root_port, d->n, d->ids);
     dev_wipe(d);
-    pthread_mutex_destroy(&d->lock);
     OPENSSL_cleanse(d, sizeof(*d));
     free(d);
 }
@@ -582,14 +572,12 @@ vtsm_status tsm_ide_put_status(struct tsm_ide_dev *d, cbor_item_t *map)
 
     VTSM_ENSURE(d != NULL && map != NULL && cbor_isa_map(map), VTSM_E_INVAL,
                 "IDE status: NULL argument or not a map");
-    pthread_mutex_lock(&d->lock);
     n = d->n;
     for (unsigned i = 0; i < n; i++) {
         snap[i].id = d->s[i].id;
         snap[i].key_set = d->s[i].key_set;
         snap[i].refreshes = d->s[i].refreshes;
     }
-    pthread_mutex_unlock(&d->lock);
 
     cbor_item_t *ide = vtsm_abi_map_new();
     VTSM_GUARD(vtsm_abi_put_item(map, "ide", ide));

@@ -21,10 +21,10 @@
  *   anything the peer's vendor exchange returns (SPDM, transport) is propagated.
  * Every failure rolls back completely (see each function).
  *
- * Threading: one device's IDE state is driven by one thread at a time (setup, refresh,
- * link check, teardown: the caller serialises, as for its SPDM requester). The fields
- * tsm_ide_put_status / tsm_ide_first_stream report are guarded by an internal mutex, so
- * STATUS may read them from another thread while a refresh runs.
+ * Threading: none. One device's IDE state is driven by one flow at a time (setup,
+ * refresh, link check, teardown: the caller serialises, as for its SPDM requester); tsmd
+ * runs every flow on its event loop's thread, so STATUS reads between two exchanges of a
+ * refresh see the committed key set.
  */
 #ifndef TSM_IDE_H
 #define TSM_IDE_H

@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * tsmd internals: the object model (pdev), the pdev state table, the DOE continuation
- * that carries every device exchange through the host, and the ABI server.
+ * tsmd internals: the object model (pdev), the pdev state table, the device jobs and the
+ * DOE continuation that carries every device exchange through the host, and the ABI
+ * server.
  *
- * Concurrency: one global mutex (tsm->lock) protects the pdev list, every pdev's state
- * and the pending-exchange fields. Long verbs (connect, reclaim) run in a worker thread
- * per device; the worker drops the lock while it computes or waits for the host, and
- * re-checks state after every wait (validate -> do -> update state last).
+ * Execution model (docs/architecture.md "The loop and its jobs"): ONE thread runs one
+ * event loop (tsm_server.c). Every verb that needs a device's DOE mailbox is a job
+ * (tsm_job.c) running on its own coroutine stack; it yields where it waits for the host
+ * (a DOE_RESPONSE, a timeout or a close) and the loop resumes it. Object state is only
+ * ever touched on that thread, so there is no lock: a job re-checks what it depends on
+ * after every yield (validate -> do -> update state last).
  */
 #ifndef TSM_INT_H
 #define TSM_INT_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -33,15 +35,20 @@ struct tsm;
 #define TSM_MAX_PDEVS   1024 /* registered devices */
 #define TSM_MAX_CLIENTS 256  /* open ABI connections */
 
-/* One ABI connection. Reference counted: workers with a verb in flight hold a ref. */
+/* One ABI connection. Reference counted: the client list and every job it started. */
 struct tsm_client {
     struct tsm *tsm;
     int fd;
-    unsigned refs;                 /* under tsm->lock */
-    bool dead;                     /* peer gone or protocol broken; under tsm->lock */
+    unsigned refs;
+    bool dead;                     /* dropped, or to be dropped by the loop */
     enum vtsm_abi_role role;       /* VTSM_ABI_ROLE_NONE until HELLO */
-    pthread_mutex_t write_lock;    /* one frame at a time on fd */
-    struct vtsm_abi_reader reader; /* main thread only */
+    struct vtsm_abi_reader reader; /* requests, decoded as they complete */
+    struct vtsm_buf out;           /* encoded frames not yet written (bounded) */
+    size_t out_off;                /* bytes of out already written */
+    int64_t accepted_ms;           /* loop clock at accept */
+    int64_t active_ms;             /* last complete request */
+    int64_t partial_ms;            /* when the buffered partial frame began; 0 if none */
+    unsigned jobs;                 /* device jobs this client started that still run */
     struct tsm_client *next;
 };
 
@@ -54,20 +61,6 @@ enum tsm_pdev_state {
     TSM_PDEV_STATE_COUNT_
 };
 const char *tsm_pdev_state_name(enum tsm_pdev_state s);
-
-/* The verb currently driving a device's DOE mailbox and its one outstanding exchange. */
-struct tsm_verb {
-    struct tsm_client *client; /* holds a ref while the verb runs */
-    uint64_t id;               /* the client's request id */
-    uint64_t next_seq;
-    /* outstanding exchange */
-    bool waiting;
-    uint64_t seq;
-    bool done;
-    vtsm_status result;
-    char error[160];
-    struct vtsm_buf rsp;
-};
 
 struct tsm_connect_opts {
     uint8_t slot;
@@ -95,16 +88,10 @@ struct tsm_tdi_node {
     struct tsm_tdi_node *next;
 };
 
-/*
- * What a running device verb owns. While `busy` is set only its worker touches the
- * device's requester, IDE state and the TDIs named here; everyone else (status, guest
- * LIST/INFO) skips them and says "busy". `busy` is the "one DOE requester per device"
- * rule (PDEV.6) for every verb, not only connect and reclaim.
- */
+/* What a running job owns besides the device's mailbox: readers (STATUS, guest LIST /
+ * INFO) skip exactly these TDIs while it runs and say "busy". */
 struct tsm_job_claim {
-    bool busy;
-    const char *verb; /* "device_connect", "tdi_bind", ... */
-    bool all_tdis;    /* reclaim */
+    bool all_tdis; /* reclaim */
     bool has_tdi;
     uint32_t tdi;
     uint32_t tvm; /* TVM a bind targets, 0 if none */
@@ -115,8 +102,7 @@ struct tsm_pdev {
     char name[VTSM_ABI_DEV_BUF];
     uint32_t root_port;
     enum tsm_pdev_state state;
-    struct tsm_verb verb; /* valid while a verb runs (claim.busy) */
-    struct tsm_job_claim claim;
+    struct tsm_job *job; /* the device's one DOE requester (rule PDEV.6), NULL if idle */
     struct vtsm_spdm_req *spdm;
     struct tsm_connect_opts opts;
     struct tsm_evidence ev;
@@ -124,13 +110,19 @@ struct tsm_pdev {
     bool tdisp;              /* TDISP probed at connect (a TEE-IO device) */
     struct vtsm_tdisp_caps tdisp_caps;
     struct tsm_tdi_node *tdis;
-    uint64_t connects; /* completed connects, for status */
+    unsigned bound_tdis; /* TDIs not CONFIG_UNLOCKED, kept (a running job's own excluded) */
+    uint64_t connects;   /* completed connects, for status */
     struct tsm_pdev *next;
 };
 
 struct tsm_config {
     char socket_path[256];
-    int doe_timeout_ms; /* how long a verb waits for one doe_response */
+    int doe_timeout_ms;   /* how long a verb waits for one doe_response */
+    int hello_timeout_ms; /* a connection must send HELLO within this */
+    int frame_timeout_ms; /* a frame once begun must complete within this (half-open) */
+    int idle_timeout_ms;  /* a client with nothing in flight is dropped after; 0 = never */
+    size_t outq_max;      /* bytes a client may leave unread before it is dropped */
+    unsigned max_hosts, max_guests, max_unauth; /* connections per role (before HELLO) */
     struct vtsm_trust *trust;
     struct tsm_platform *platform; /* root ports, IDE streams and key slots */
     EVP_PKEY *identity_key;        /* signs guest evidence tokens */
@@ -139,15 +131,15 @@ struct tsm_config {
 
 struct tsm {
     struct tsm_config cfg;
-    pthread_mutex_t lock;
-    pthread_cond_t cond; /* signalled on every exchange completion / client death */
     struct tsm_pdev *pdevs;
+    unsigned npdevs;
     struct tsm_tvm_registry tvms;
     struct tsm_client *clients;
-    unsigned workers; /* running worker threads */
+    unsigned nclients, nrole[3]; /* connections, and per enum vtsm_abi_role */
+    struct tsm_job *jobs;        /* running jobs */
     bool stopping;
     int listen_fd;
-    int wake_pipe[2]; /* wakes the poll loop (shutdown, client death from a worker) */
+    int wake_pipe[2]; /* wakes the poll loop from the signal handler */
 };
 
 /* ---- pdev registry and state table (tsm_pdev.c) ---- */
@@ -156,40 +148,56 @@ vtsm_status tsm_pdev_add(struct tsm *t, const char *name, uint32_t root_port,
                          struct tsm_pdev **out);
 vtsm_status tsm_pdev_remove(struct tsm *t, const char *name);
 /* The only writer of pdev->state: refuses any move not in the table, naming the rule.
- * verb names the request for the message ("device_connect"). Caller holds tsm->lock. */
+ * verb names the request for the message ("device_connect"). */
 vtsm_status tsm_pdev_transition(struct tsm_pdev *p, enum tsm_pdev_state to, const char *verb);
-/* Drop session, IDE streams, TDIs, evidence and keys (wipes; no device messages). Caller
- * holds tsm->lock or owns the pdev. */
+/* Drop session, IDE streams, TDIs, evidence and keys (wipes; no device messages). */
 void tsm_pdev_reset(struct tsm_pdev *p);
-/* The TDI record of index on p, created CONFIG_UNLOCKED on first use. Lock held. */
+/* A connected device whose SPDM session is gone (lost in a key update, a heartbeat, a
+ * bind, ...) is no longer connected: reset it and move it to unconnected through
+ * reclaiming, so STATUS never shows a device connected without a session (rule
+ * PDEV.12). Returns true if it did. */
+bool tsm_pdev_check_session(struct tsm_pdev *p, const char *verb);
+/* The TDI record of index on p, NULL if none was ever bound. */
+struct tsm_tdi *tsm_pdev_tdi_find(struct tsm_pdev *p, uint32_t index);
+/* The TDI record of index on p, created CONFIG_UNLOCKED if new (a bind makes it). */
 vtsm_status tsm_pdev_tdi(struct tsm_pdev *p, uint32_t index, struct tsm_tdi **out);
-/* Is this TDI owned by a running job (so nobody else may read or change it)? Lock held. */
+/* Free index's record if it is CONFIG_UNLOCKED (a bind that failed leaves nothing). */
+void tsm_pdev_tdi_forget(struct tsm_pdev *p, uint32_t index);
+/* Is this TDI owned by a running job (so nobody else may read or change it)? */
 bool tsm_pdev_tdi_claimed(const struct tsm_pdev *p, const struct tsm_tdi *t);
-/* TDIs of p bound to a TVM (not CONFIG_UNLOCKED), and of tvm on every device. Lock held. */
+/* TDIs of p bound to a TVM (not CONFIG_UNLOCKED), from the kept count. */
 unsigned tsm_pdev_bound_tdis(const struct tsm_pdev *p);
-unsigned tsm_tvm_bound_tdis(struct tsm *t, uint32_t tvm);
+/* Take the running job's TDIs out of the kept counts (sign -1, when it starts) or put them
+ * back (+1, when it ends): what a job changes is counted once, as it ends up. */
+void tsm_pdev_tally_claim(struct tsm_pdev *p, int sign);
 
 /* ---- DOE continuation (tsm_proxy.c) ---- */
-/* The transport the SPDM requester of pdev p uses while a verb runs. */
+/* The transport the SPDM requester of pdev p uses: every exchange is one DOE_PENDING to
+ * the host carrying the running job, and the job yields until the answer. */
 struct vtsm_spdm_transport tsm_proxy_transport(struct tsm_pdev *p);
 /* The simulated-link channel of pdev (ctx = the pdev): a frame out, the device's frame back,
  * carried by the host as DOE_PENDING {channel: "link"}. */
 vtsm_status tsm_proxy_link_exchange(void *ctx, const uint8_t *frame, size_t len,
                                     struct vtsm_buf *rsp);
-/* Main thread: deliver a doe_response. Returns E_ABI_SEQUENCE if it matches no pending
- * exchange of this client. Caller holds tsm->lock. */
+/* Deliver a doe_response and resume the job waiting for it. Returns E_ABI_SEQUENCE if it
+ * matches no pending exchange of this client. */
 vtsm_status tsm_proxy_deliver(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg);
 
 /* ---- clients (tsm_server.c) ---- */
-void tsm_client_get(struct tsm_client *c);                /* caller holds tsm->lock */
-void tsm_client_put(struct tsm *t, struct tsm_client *c); /* caller holds tsm->lock */
-/* Send one message to a client (takes the client's write lock; not tsm->lock). A send
- * failure marks the client dead. Consumes nothing: the caller still owns msg. */
+void tsm_client_get(struct tsm_client *c);
+void tsm_client_put(struct tsm *t, struct tsm_client *c);
+/* Queue one message for a client and write what the socket takes now; the rest goes
+ * out on POLLOUT. Never blocks. A client whose unread output passes cfg.outq_max, or
+ * whose socket fails, is marked dead (the loop drops it). Consumes nothing. */
 vtsm_status tsm_client_send(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg);
+/* Mark c dead, logging why (the loop drops it at the end of its iteration). */
+void tsm_client_kill(struct tsm_client *c, const char *why);
 /* Send RESULT/ERROR for a request and release msg. */
 void tsm_client_reply(struct tsm *t, struct tsm_client *c, cbor_item_t *msg);
 void tsm_client_error(struct tsm *t, struct tsm_client *c, uint64_t id, vtsm_status st,
                       const char *detail);
+/* The loop's monotonic clock in milliseconds. */
+int64_t tsm_now_ms(void);
 
 /* ---- verbs (tsm_verbs.c) ---- */
 typedef void (*tsm_handler_fn)(struct tsm *t, struct tsm_client *c, uint64_t id,
@@ -218,31 +226,57 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
 
 /* ---- device jobs (tsm_job.c): a verb that needs the device's DOE mailbox ---- */
 struct tsm_job;
-/* Runs in the worker thread without tsm->lock; returns the reply (RESULT or ERROR). It may
- * take the lock to commit state (validate -> do -> update state last). */
+/* Runs on the job's coroutine; returns the reply (RESULT or ERROR, NULL on OOM). Every
+ * DOE exchange yields to the loop, so state read before one is re-checked after it. */
 typedef cbor_item_t *(*tsm_job_fn)(struct tsm_job *j);
 struct tsm_job {
     struct tsm *t;
     struct tsm_pdev *p;
-    uint64_t id;
+    struct tsm_client *client; /* holds a ref while the job runs */
+    uint64_t id;               /* the client's request id */
+    const char *verb;          /* "device_connect", "tdi_bind", ... */
     tsm_job_fn run;
+    struct tsm_job_claim claim;
     /* arguments */
     uint32_t tdi, tvm;
     uint16_t lock_flags;
     bool force;
     struct tsm_guest_req greq;
+    /* the one outstanding exchange (tsm_proxy.c) */
+    uint64_t next_seq, seq;
+    bool waiting;
+    int64_t deadline_ms;
+    vtsm_status xst; /* how the wait ended: OK (rsp holds the answer) or why not */
+    char xerror[160];
+    struct vtsm_buf rsp;
+    /* private to tsm_job.c */
+    struct tsm_coro *coro;
+    cbor_item_t *reply;
+    struct tsm_job *next;
 };
-/* Claim the device for a job (lock held): refuses with PDEV.6 if busy. */
-vtsm_status tsm_job_claim(struct tsm_pdev *p, const char *verb, const struct tsm_job_claim *what);
-/* Start j (heap-allocated, the job frees it) on a worker for client c (lock held; the device
- * must have been claimed). On failure the claim is released and j freed. */
-vtsm_status tsm_job_start(struct tsm *t, struct tsm_client *c, struct tsm_job *j);
+/* Claim p for a new job of verb (rule PDEV.6: refused with E_BUSY if p has one).
+ * what (may be NULL) says which TDIs it owns. The job is not running yet: fill in its
+ * arguments, then tsm_job_start() or tsm_job_cancel(). */
+vtsm_status tsm_job_new(struct tsm *t, struct tsm_pdev *p, const char *verb, uint64_t id,
+                        tsm_job_fn run, const struct tsm_job_claim *what, struct tsm_job **out);
+/* Release a job that was never started (the claim goes with it). */
+void tsm_job_cancel(struct tsm_job *j);
+/* Run j for client c until its first exchange (or its end). On failure j is cancelled. */
+vtsm_status tsm_job_start(struct tsm_client *c, struct tsm_job *j);
+/* The loop: resume a job whose exchange ended (answer, error, timeout or close). */
+void tsm_job_resume(struct tsm_job *j);
+/* The loop: end every wait that can end now: exchanges of dead clients (E_CLOSED), past
+ * their deadline (E_TIMEOUT) or, when stopping, all of them (E_ABORTED). Returns the
+ * nearest deadline still pending (INT64_MAX if none). */
+int64_t tsm_job_tick(struct tsm *t, int64_t now_ms);
 /* The device's SPDM channel for TDISP / IDE_KM inside the session. */
 struct tsm_tdisp_chan tsm_job_tdisp_chan(struct tsm_pdev *p);
-/* An ERROR reply for the calling thread's current failure. */
+/* An ERROR reply for the job's current failure. */
 cbor_item_t *tsm_job_error(struct tsm_job *j, vtsm_status st);
 
 /* ---- daemon (tsm_server.c) ---- */
+/* Fill cfg's loop limits with their defaults. */
+void tsm_config_defaults(struct tsm_config *cfg);
 vtsm_status tsm_init(struct tsm *t, const struct tsm_config *cfg);
 vtsm_status tsm_run(struct tsm *t); /* until tsm_stop() / SIGTERM */
 void tsm_stop(struct tsm *t);       /* async-signal-safe */

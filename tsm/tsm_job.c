@@ -1,38 +1,27 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Device jobs: every verb that needs a device's DOE mailbox (connect, reclaim, IDE refresh
- * and link check, TDI bind / unbind, guest accept and info with a nonce) runs as a job on
- * a worker thread. Claiming the device makes the job the device's only DOE requester
- * (rule PDEV.6); the claim also says which TDIs the job owns, so readers skip exactly
- * those while it runs.
+ * and link check, SPDM key update and heartbeat, TDI bind / unbind, guest accept and info
+ * with a nonce) runs as a job on its own coroutine. A job is the device's only DOE
+ * requester while it runs (rule PDEV.6); its claim also says which TDIs it owns, so
+ * readers skip exactly those. The job yields at each DOE exchange (tsm_proxy.c) and the
+ * loop resumes it with the host's answer, a timeout or a close.
+ *
+ * This module is the only one that creates, resumes or frees jobs and the only writer
+ * of pdev->job.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "tsm_coro.h"
 #include "tsm_int.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
 
-vtsm_status tsm_job_claim(struct tsm_pdev *p, const char *verb, const struct tsm_job_claim *what)
-{
-    VTSM_ENSURE(!p->claim.busy, VTSM_E_BUSY,
-                "%s refused: %s is busy with %s (rule PDEV.6: one DOE requester per device at a "
-                "time)",
-                verb, p->name, p->claim.verb ? p->claim.verb : "another verb");
-    p->claim = what ? *what : (struct tsm_job_claim){0};
-    p->claim.busy = true;
-    p->claim.verb = verb;
-    return VTSM_OK;
-}
-
-static void claim_release(struct tsm_pdev *p)
-{
-    memset(&p->claim, 0, sizeof(p->claim));
-}
-
 bool tsm_pdev_tdi_claimed(const struct tsm_pdev *p, const struct tsm_tdi *t)
 {
-    return p->claim.busy && (p->claim.all_tdis || (p->claim.has_tdi && p->claim.tdi == t->index));
+    const struct tsm_job *j = p->job;
+    return j && (j->claim.all_tdis || (j->claim.has_tdi && j->claim.tdi == t->index));
 }
 
 struct tsm_tdisp_chan tsm_job_tdisp_chan(struct tsm_pdev *p)
@@ -43,66 +32,141 @@ struct tsm_tdisp_chan tsm_job_tdisp_chan(struct tsm_pdev *p)
 
 cbor_item_t *tsm_job_error(struct tsm_job *j, vtsm_status st)
 {
-    char detail[512];
-    snprintf(detail, sizeof(detail), "%s", vtsm_err_detail());
-    return vtsm_abi_error_msg(j->id, st, detail[0] ? detail : vtsm_status_text(st));
+    const char *d = vtsm_err_detail();
+    return vtsm_abi_error_msg(j->id, st, d[0] ? d : vtsm_status_text(st));
 }
 
-static void *job_main(void *arg)
+vtsm_status tsm_job_new(struct tsm *t, struct tsm_pdev *p, const char *verb, uint64_t id,
+                        tsm_job_fn run, const struct tsm_job_claim *what, struct tsm_job **out)
+{
+    VTSM_ENSURE(!t->stopping, VTSM_E_ABORTED, "tsmd is shutting down");
+    VTSM_ENSURE(!p->job, VTSM_E_BUSY,
+                "%s refused: %s is busy with %s (rule PDEV.6: one DOE requester per device at a "
+                "time)",
+                verb, p->name, p->job ? p->job->verb : "");
+    struct tsm_job *j = calloc(1, sizeof(*j));
+    VTSM_ENSURE(j, VTSM_E_NOMEM, "%s: out of memory for a job", verb);
+    j->t = t;
+    j->p = p;
+    j->id = id;
+    j->verb = verb;
+    j->run = run;
+    if (what)
+        j->claim = *what;
+    p->job = j;
+    /* What the job owns leaves the kept counts until it ends; a bind reserves its TVM. */
+    tsm_pdev_tally_claim(p, -1);
+    if (j->claim.tvm)
+        tsm_tvm_reserve(&t->tvms, j->claim.tvm, 1);
+    *out = j;
+    return VTSM_OK;
+}
+
+/* Release the claim and free j (the client reference, if taken, is the caller's). */
+static void job_release(struct tsm_job *j)
+{
+    struct tsm_pdev *p = j->p;
+    if (j->claim.tvm)
+        tsm_tvm_reserve(&j->t->tvms, j->claim.tvm, -1);
+    tsm_pdev_tally_claim(p, +1);
+    p->job = NULL;
+    vtsm_buf_wipe(&j->rsp);
+    tsm_coro_free(j->coro);
+    free(j);
+}
+
+void tsm_job_cancel(struct tsm_job *j)
+{
+    job_release(j);
+}
+
+/* The coroutine: the verb, then the checks that keep STATUS truthful whatever it did. */
+static void job_main(void *arg)
 {
     struct tsm_job *j = arg;
+    j->reply = j->run(j);
+    if (tsm_pdev_check_session(j->p, j->verb) && j->reply)
+        vtsm_abi_put_tstr(j->reply, "state", tsm_pdev_state_name(j->p->state));
+}
+
+/* The job's coroutine returned: unlink, answer the client if it is still there, free. */
+static void job_finish(struct tsm_job *j)
+{
     struct tsm *t = j->t;
-    struct tsm_pdev *p = j->p;
-
-    vtsm_err_clear();
-    cbor_item_t *reply = j->run(j);
-
-    pthread_mutex_lock(&t->lock);
-    struct tsm_client *c = p->verb.client;
-    p->verb.client = NULL;
-    claim_release(p);
-    pthread_mutex_unlock(&t->lock);
-
-    tsm_client_reply(t, c, reply);
-
-    pthread_mutex_lock(&t->lock);
+    for (struct tsm_job **pp = &t->jobs; *pp; pp = &(*pp)->next)
+        if (*pp == j) {
+            *pp = j->next;
+            break;
+        }
+    struct tsm_client *c = j->client;
+    cbor_item_t *reply = j->reply;
+    j->reply = NULL;
+    job_release(j);
+    if (!c->dead)
+        tsm_client_reply(t, c, reply);
+    else if (reply)
+        cbor_decref(&reply);
+    c->jobs--;
     tsm_client_put(t, c);
-    t->workers--;
-    pthread_cond_broadcast(&t->cond);
-    pthread_mutex_unlock(&t->lock);
-    free(j);
+}
+
+void tsm_job_resume(struct tsm_job *j)
+{
+    if (tsm_coro_resume(j->coro))
+        job_finish(j);
+}
+
+vtsm_status tsm_job_start(struct tsm_client *c, struct tsm_job *j)
+{
+    vtsm_status st = tsm_coro_new(job_main, j, &j->coro);
+    if (st) {
+        job_release(j);
+        return st;
+    }
+    tsm_client_get(c);
+    c->jobs++;
+    j->client = c;
+    j->next = j->t->jobs;
+    j->t->jobs = j;
+    tsm_job_resume(j);
+    return VTSM_OK;
+}
+
+/* The first waiting job whose wait can end now, with how it ends. */
+static struct tsm_job *ended_wait(struct tsm *t, int64_t now_ms, int64_t *nearest)
+{
+    for (struct tsm_job *j = t->jobs; j; j = j->next) {
+        if (!j->waiting)
+            continue;
+        if (t->stopping) {
+            j->xst = vtsm_fail(VTSM_E_ABORTED, "tsmd is shutting down");
+        } else if (j->client->dead) {
+            j->xst = vtsm_fail(VTSM_E_CLOSED,
+                               "host disconnected while DOE exchange %llu on %s was pending",
+                               (unsigned long long)j->seq, j->p->name);
+        } else if (now_ms >= j->deadline_ms) {
+            j->xst =
+                vtsm_fail(VTSM_E_TIMEOUT, "no doe_response for exchange %llu on %s within %d ms",
+                          (unsigned long long)j->seq, j->p->name, t->cfg.doe_timeout_ms);
+        } else {
+            if (j->deadline_ms < *nearest)
+                *nearest = j->deadline_ms;
+            continue;
+        }
+        snprintf(j->xerror, sizeof(j->xerror), "%s", vtsm_err_detail());
+        return j;
+    }
     return NULL;
 }
 
-vtsm_status tsm_job_start(struct tsm *t, struct tsm_client *c, struct tsm_job *j)
+int64_t tsm_job_tick(struct tsm *t, int64_t now_ms)
 {
-    struct tsm_pdev *p = j->p;
-    if (t->stopping) {
-        claim_release(p);
-        free(j);
-        return vtsm_fail(VTSM_E_ABORTED, "tsmd is shutting down");
+    for (;;) {
+        int64_t nearest = INT64_MAX;
+        struct tsm_job *j = ended_wait(t, now_ms, &nearest);
+        if (!j)
+            return nearest;
+        j->waiting = false;
+        tsm_job_resume(j); /* the list may change: scan again */
     }
-    j->t = t;
-    tsm_client_get(c);
-    p->verb.client = c;
-    p->verb.id = j->id;
-    p->verb.next_seq = 0;
-    p->verb.waiting = p->verb.done = false;
-    t->workers++;
-
-    pthread_t th;
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&th, &a, job_main, j);
-    pthread_attr_destroy(&a);
-    if (rc != 0) {
-        p->verb.client = NULL;
-        t->workers--;
-        tsm_client_put(t, c);
-        claim_release(p);
-        free(j);
-        return vtsm_fail(VTSM_E_NOMEM, "cannot start a worker thread");
-    }
-    return VTSM_OK;
 }

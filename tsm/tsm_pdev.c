@@ -16,6 +16,7 @@
 
 #include "tsm_int.h"
 #include "vtsm_guard.h"
+#include "vtsm_log.h"
 
 static const char *const state_names[TSM_PDEV_STATE_COUNT_] = {
     [TSM_PDEV_UNCONNECTED] = "unconnected",
@@ -91,9 +92,7 @@ vtsm_status tsm_pdev_add(struct tsm *t, const char *name, uint32_t root_port, st
         *out = p;
         return VTSM_OK;
     }
-    unsigned n = 0;
-    for (struct tsm_pdev *q = t->pdevs; q; q = q->next)
-        n++;
+    unsigned n = t->npdevs;
     VTSM_ENSURE(n < TSM_MAX_PDEVS, VTSM_E_LIMIT,
                 "device_add refused: %u devices are registered (rule PDEV.11: at most %u)", n,
                 TSM_MAX_PDEVS);
@@ -105,6 +104,7 @@ vtsm_status tsm_pdev_add(struct tsm *t, const char *name, uint32_t root_port, st
     p->state = TSM_PDEV_UNCONNECTED;
     p->next = t->pdevs;
     t->pdevs = p;
+    t->npdevs++;
     *out = p;
     return VTSM_OK;
 }
@@ -120,12 +120,41 @@ vtsm_status tsm_pdev_remove(struct tsm *t, const char *name)
                     "device can be removed)",
                     name, state_names[p->state]);
         *pp = p->next;
+        t->npdevs--;
         tsm_pdev_reset(p);
-        vtsm_buf_wipe(&p->verb.rsp);
         free(p);
         return VTSM_OK;
     }
     return vtsm_fail(VTSM_E_NOT_FOUND, "no device named %s (register it with device_add)", name);
+}
+
+/* A bound TDI counts once for its device and once for its TVM. */
+static void tally(struct tsm_pdev *p, const struct tsm_tdi *tdi, int sign)
+{
+    if (tdi->state == TSM_TDI_CONFIG_UNLOCKED || tdi->owner_tvm == 0)
+        return;
+    p->bound_tdis = (unsigned)((int)p->bound_tdis + sign);
+    tsm_tvm_reserve(&p->tsm->tvms, tdi->owner_tvm, sign);
+}
+
+void tsm_pdev_tally_claim(struct tsm_pdev *p, int sign)
+{
+    const struct tsm_job *j = p->job;
+    for (struct tsm_tdi_node *n = p->tdis; j && n; n = n->next)
+        if (tsm_pdev_tdi_claimed(p, &n->tdi))
+            tally(p, &n->tdi, sign);
+}
+
+bool tsm_pdev_check_session(struct tsm_pdev *p, const char *verb)
+{
+    if (p->state != TSM_PDEV_CONNECTED || (p->spdm && vtsm_spdm_req_info(p->spdm)->session_active))
+        return false;
+    VTSM_WARN("%s: %s lost its SPDM session in %s; the device is disconnected (rule PDEV.12)",
+              p->name, p->name, verb);
+    tsm_pdev_reset(p);
+    tsm_pdev_transition(p, TSM_PDEV_RECLAIMING, verb);
+    tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, verb);
+    return true;
 }
 
 void tsm_pdev_reset(struct tsm_pdev *p)
@@ -137,6 +166,8 @@ void tsm_pdev_reset(struct tsm_pdev *p)
     while (p->tdis) {
         struct tsm_tdi_node *n = p->tdis;
         p->tdis = n->next;
+        if (!tsm_pdev_tdi_claimed(p, &n->tdi)) /* a running job's TDIs are out of the count */
+            tally(p, &n->tdi, -1);
         tsm_tdi_reset(&n->tdi); /* wipes the lock nonce, drops the report */
         free(n);
     }
@@ -148,13 +179,33 @@ void tsm_pdev_reset(struct tsm_pdev *p)
     memset(&p->ev, 0, sizeof(p->ev));
 }
 
-vtsm_status tsm_pdev_tdi(struct tsm_pdev *p, uint32_t index, struct tsm_tdi **out)
+struct tsm_tdi *tsm_pdev_tdi_find(struct tsm_pdev *p, uint32_t index)
 {
     for (struct tsm_tdi_node *n = p->tdis; n; n = n->next)
-        if (n->tdi.index == index) {
-            *out = &n->tdi;
-            return VTSM_OK;
+        if (n->tdi.index == index)
+            return &n->tdi;
+    return NULL;
+}
+
+void tsm_pdev_tdi_forget(struct tsm_pdev *p, uint32_t index)
+{
+    for (struct tsm_tdi_node **pp = &p->tdis; *pp; pp = &(*pp)->next) {
+        struct tsm_tdi_node *n = *pp;
+        if (n->tdi.index != index)
+            continue;
+        if (n->tdi.state == TSM_TDI_CONFIG_UNLOCKED) {
+            *pp = n->next;
+            tsm_tdi_reset(&n->tdi);
+            free(n);
         }
+        return;
+    }
+}
+
+vtsm_status tsm_pdev_tdi(struct tsm_pdev *p, uint32_t index, struct tsm_tdi **out)
+{
+    if ((*out = tsm_pdev_tdi_find(p, index)) != NULL)
+        return VTSM_OK;
     struct tsm_tdi_node *n = calloc(1, sizeof(*n));
     VTSM_ENSURE(n, VTSM_E_NOMEM, "out of memory for a TDI");
     vtsm_status st = tsm_tdi_init(&n->tdi, p->name, index);
@@ -170,20 +221,5 @@ vtsm_status tsm_pdev_tdi(struct tsm_pdev *p, uint32_t index, struct tsm_tdi **ou
 
 unsigned tsm_pdev_bound_tdis(const struct tsm_pdev *p)
 {
-    unsigned k = 0;
-    for (const struct tsm_tdi_node *n = p->tdis; n; n = n->next)
-        k += n->tdi.state != TSM_TDI_CONFIG_UNLOCKED;
-    return k;
-}
-
-unsigned tsm_tvm_bound_tdis(struct tsm *t, uint32_t tvm)
-{
-    unsigned k = 0;
-    for (struct tsm_pdev *p = t->pdevs; p; p = p->next) {
-        for (const struct tsm_tdi_node *n = p->tdis; n; n = n->next)
-            k += n->tdi.owner_tvm == tvm && n->tdi.state != TSM_TDI_CONFIG_UNLOCKED;
-        /* a running bind to this TVM counts too */
-        k += p->claim.busy && p->claim.tvm == tvm && p->claim.has_tdi;
-    }
-    return k;
+    return p->bound_tdis;
 }

@@ -4,7 +4,6 @@
  */
 #include "tsm_platform.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +19,6 @@ struct tsm_rp {
 };
 
 struct tsm_platform {
-    pthread_mutex_t lock; /* guards every rp's usage fields */
     size_t n;
     struct tsm_rp rp[];
 };
@@ -109,10 +107,6 @@ vtsm_status tsm_platform_new(const struct tsm_rp_config *rps, size_t n, struct t
     }
     p = calloc(1, sizeof(*p) + n * sizeof(p->rp[0]));
     VTSM_ENSURE(p != NULL, VTSM_E_NOMEM, "platform");
-    if (pthread_mutex_init(&p->lock, NULL) != 0) {
-        free(p);
-        return vtsm_fail(VTSM_E_INTERNAL, "platform: mutex");
-    }
     p->n = n;
     for (size_t i = 0; i < n; i++)
         p->rp[i].cfg = rps[i];
@@ -128,7 +122,6 @@ void tsm_platform_free(struct tsm_platform *p)
         if (p->rp[i].streams_used || p->rp[i].slots_used)
             VTSM_WARN("platform: root port %u freed with %u streams and %u key slots in use",
                       p->rp[i].cfg.id, p->rp[i].streams_used, p->rp[i].slots_used);
-    pthread_mutex_destroy(&p->lock);
     free(p);
 }
 
@@ -155,7 +148,7 @@ uint16_t tsm_platform_rp_id(const struct tsm_platform *p, size_t i)
     return p && i < p->n ? p->rp[i].cfg.id : 0;
 }
 
-/* ---- allocation (caller holds p->lock for the *_locked helpers) ---- */
+/* ---- allocation ---- */
 
 static bool stream_used(const struct tsm_rp *r, unsigned id)
 {
@@ -170,7 +163,7 @@ static void stream_mark(struct tsm_rp *r, unsigned id, bool used)
         r->used[id / 64] &= ~(UINT64_C(1) << (id % 64));
 }
 
-static vtsm_status slots_check_locked(const struct tsm_rp *r, unsigned n)
+static vtsm_status slots_check(const struct tsm_rp *r, unsigned n)
 {
     unsigned left = (unsigned)r->cfg.key_slots - r->slots_used;
     VTSM_ENSURE(n <= left, VTSM_E_LIMIT,
@@ -202,7 +195,6 @@ vtsm_status tsm_platform_alloc_streams(struct tsm_platform *p, uint32_t rp, unsi
     if (!r)
         return st;
 
-    pthread_mutex_lock(&p->lock);
     unsigned left = (unsigned)r->cfg.streams - r->streams_used;
     if (left == 0 || n > left) {
         if (n > 1 && left > 0)
@@ -216,7 +208,7 @@ vtsm_status tsm_platform_alloc_streams(struct tsm_platform *p, uint32_t rp, unsi
                            r->cfg.id, r->streams_used, r->cfg.streams);
         goto out;
     }
-    VTSM_GUARD_GOTO(slots_check_locked(r, n * TSM_RP_SLOTS_PER_SET));
+    VTSM_GUARD_GOTO(slots_check(r, n * TSM_RP_SLOTS_PER_SET));
     for (unsigned id = 0; id < r->cfg.streams && got < n; id++)
         if (!stream_used(r, id))
             ids[got++] = (uint8_t)id;
@@ -227,7 +219,6 @@ vtsm_status tsm_platform_alloc_streams(struct tsm_platform *p, uint32_t rp, unsi
     r->streams_used = (uint16_t)(r->streams_used + n);
     r->slots_used = (uint16_t)(r->slots_used + n * TSM_RP_SLOTS_PER_SET);
 out:
-    pthread_mutex_unlock(&p->lock);
     return st;
 }
 
@@ -238,7 +229,6 @@ void tsm_platform_free_streams(struct tsm_platform *p, uint32_t rp, unsigned n, 
     if (!p || !ids || n == 0 || !(r = rp_find(p, rp)))
         return;
     unsigned freed = 0;
-    pthread_mutex_lock(&p->lock);
     for (unsigned i = 0; i < n; i++) {
         if (ids[i] >= r->cfg.streams || !stream_used(r, ids[i])) {
             VTSM_ERR("platform: stream %u of root port %u freed but not allocated", ids[i], rp);
@@ -255,7 +245,6 @@ void tsm_platform_free_streams(struct tsm_platform *p, uint32_t rp, unsigned n, 
         slots = r->slots_used;
     }
     r->slots_used = (uint16_t)(r->slots_used - slots);
-    pthread_mutex_unlock(&p->lock);
 }
 
 vtsm_status tsm_platform_alloc_slots(struct tsm_platform *p, uint32_t rp, unsigned n)
@@ -269,11 +258,9 @@ vtsm_status tsm_platform_alloc_slots(struct tsm_platform *p, uint32_t rp, unsign
     r = rp_lookup(p, rp, &st);
     if (!r)
         return st;
-    pthread_mutex_lock(&p->lock);
-    st = slots_check_locked(r, n);
+    st = slots_check(r, n);
     if (st == VTSM_OK)
         r->slots_used = (uint16_t)(r->slots_used + n);
-    pthread_mutex_unlock(&p->lock);
     return st;
 }
 
@@ -283,18 +270,16 @@ void tsm_platform_free_slots(struct tsm_platform *p, uint32_t rp, unsigned n)
 
     if (!p || n == 0 || !(r = rp_find(p, rp)))
         return;
-    pthread_mutex_lock(&p->lock);
     if (n > r->slots_used) {
         VTSM_ERR("platform: root port %u: %u key slots freed, %u in use", rp, n, r->slots_used);
         n = r->slots_used;
     }
     r->slots_used = (uint16_t)(r->slots_used - n);
-    pthread_mutex_unlock(&p->lock);
 }
 
 /* ---- status ---- */
 
-static void usage_locked(const struct tsm_rp *r, struct tsm_rp_usage *u)
+static void usage_of(const struct tsm_rp *r, struct tsm_rp_usage *u)
 {
     u->id = r->cfg.id;
     u->streams = r->cfg.streams;
@@ -312,9 +297,7 @@ vtsm_status tsm_platform_usage(struct tsm_platform *p, uint32_t rp, struct tsm_r
     r = rp_lookup(p, rp, &st);
     if (!r)
         return st;
-    pthread_mutex_lock(&p->lock);
-    usage_locked(r, out);
-    pthread_mutex_unlock(&p->lock);
+    usage_of(r, out);
     return VTSM_OK;
 }
 
@@ -326,12 +309,9 @@ vtsm_status tsm_platform_put_status(struct tsm_platform *p, cbor_item_t *array)
 
     VTSM_ENSURE(p != NULL && array != NULL && cbor_isa_array(array), VTSM_E_INVAL,
                 "platform status: NULL argument or not an array");
-    /* snapshot under the lock, build CBOR outside it */
-    pthread_mutex_lock(&p->lock);
     n = p->n;
     for (size_t i = 0; i < n; i++)
-        usage_locked(&p->rp[i], &u[i]);
-    pthread_mutex_unlock(&p->lock);
+        usage_of(&p->rp[i], &u[i]);
 
     for (size_t i = 0; i < n; i++) {
         cbor_item_t *m = vtsm_abi_map_new();

@@ -10,8 +10,7 @@
  *  - A device names an existing root port (rule PLAT.1, VTSM_E_NOT_FOUND).
  * Allocation is all-or-nothing: a refused request changes nothing.
  *
- * Threading: the root-port set is fixed at creation; usage is protected by an internal
- * mutex, so allocation and status are safe from several threads.
+ * Threading: none. tsmd touches the platform only on its event loop's thread.
  */
 #ifndef TSM_PLATFORM_H
 #define TSM_PLATFORM_H

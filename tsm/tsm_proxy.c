@@ -1,88 +1,64 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The DOE proxy: a firmware-style continuation. The SPDM requester of a device calls
- * exchange(); we hand the DOE object to the host as doe_pending{id, dev, seq, object}
- * and block the worker until the host answers doe_response with the same id and seq
- * (or disconnects, or the wait times out). The host is untrusted: it may answer late,
- * twice, with the wrong seq, or never; none of that reaches the requester except as a
- * clean error, and a stray doe_response never disturbs the pending exchange.
+ * exchange(); we hand the DOE object to the host as doe_pending{id, dev, seq, object} and
+ * the job yields to the loop until the host answers doe_response with the same id and seq
+ * (or disconnects, or the wait times out: tsm_job_tick). The host is untrusted: it may
+ * answer late, twice, with the wrong seq, or never; none of that reaches the requester
+ * except as a clean error, and a stray doe_response never disturbs the pending exchange.
  */
-#include <errno.h>
 #include <string.h>
-#include <time.h>
 
+#include "tsm_coro.h"
 #include "tsm_int.h"
 #include "vtsm_doe.h"
 #include "vtsm_guard.h"
 
-static void deadline_after(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* One exchange on a channel: NULL = the device's DOE mailbox, "link" = the simulated
- * PCIe link (IDE link check frames). Both travel as DOE_PENDING / DOE_RESPONSE. */
+ * PCIe link (IDE link check frames). Both travel as DOE_PENDING / DOE_RESPONSE. Runs on
+ * the job's coroutine. */
 static vtsm_status proxy_exchange_on(struct tsm_pdev *p, const char *channel, const uint8_t *req,
                                      size_t req_len, struct vtsm_buf *rsp)
 {
     struct tsm *t = p->tsm;
-    struct tsm_verb *v = &p->verb;
-    vtsm_status st = VTSM_OK;
+    struct tsm_job *j = p->job;
+    VTSM_ENSURE(j && tsm_coro_current() == j->coro, VTSM_E_INTERNAL,
+                "DOE exchange on %s outside the device's job", p->name);
+    struct tsm_client *c = j->client;
+    VTSM_ENSURE(!t->stopping, VTSM_E_ABORTED, "tsmd is shutting down");
+    VTSM_ENSURE(!c->dead, VTSM_E_CLOSED, "host connection gone before DOE exchange on %s", p->name);
 
-    pthread_mutex_lock(&t->lock);
-    struct tsm_client *c = v->client;
-    if (!c || c->dead || t->stopping) {
-        pthread_mutex_unlock(&t->lock);
-        return vtsm_fail(VTSM_E_CLOSED, "host connection gone before DOE exchange on %s", p->name);
-    }
-    uint64_t seq = ++v->next_seq;
-    uint64_t id = v->id;
-    v->seq = seq;
-    v->waiting = true;
-    v->done = false;
-    v->error[0] = '\0';
-    vtsm_buf_reset(&v->rsp);
-    pthread_mutex_unlock(&t->lock);
-
-    cbor_item_t *m = vtsm_abi_doe_pending_msg(id, p->name, seq, req, req_len);
+    uint64_t seq = ++j->next_seq;
+    cbor_item_t *m = vtsm_abi_doe_pending_msg(j->id, p->name, seq, req, req_len);
     if (m && channel && vtsm_abi_put_tstr(m, VTSM_ABI_K_CHANNEL, channel) != VTSM_OK)
         cbor_decref(&m);
-    st = m ? tsm_client_send(t, c, m) : vtsm_fail(VTSM_E_NOMEM, "doe_pending");
-    if (m)
-        cbor_decref(&m);
+    VTSM_ENSURE(m, VTSM_E_NOMEM, "doe_pending");
+    vtsm_status st = tsm_client_send(t, c, m);
+    cbor_decref(&m);
+    VTSM_GUARD(st);
 
-    pthread_mutex_lock(&t->lock);
-    if (st == VTSM_OK) {
-        struct timespec deadline;
-        deadline_after(&deadline, t->cfg.doe_timeout_ms);
-        while (!v->done && !c->dead && !t->stopping)
-            if (pthread_cond_timedwait(&t->cond, &t->lock, &deadline) == ETIMEDOUT)
-                break;
-        if (v->done && v->result == VTSM_OK)
-            st = vtsm_buf_set(rsp, v->rsp.data, v->rsp.len);
-        else if (v->done)
-            st = vtsm_fail(VTSM_E_DOE_HOST, "host could not perform DOE exchange %llu on %s: %s",
-                           (unsigned long long)seq, p->name, v->error);
-        else if (c->dead)
-            st = vtsm_fail(VTSM_E_CLOSED,
-                           "host disconnected while DOE exchange %llu on %s was pending",
-                           (unsigned long long)seq, p->name);
-        else if (t->stopping)
-            st = vtsm_fail(VTSM_E_ABORTED, "tsmd is shutting down");
-        else
-            st = vtsm_fail(VTSM_E_TIMEOUT, "no doe_response for exchange %llu on %s within %d ms",
-                           (unsigned long long)seq, p->name, t->cfg.doe_timeout_ms);
+    j->seq = seq;
+    j->xst = VTSM_OK;
+    j->xerror[0] = '\0';
+    vtsm_buf_reset(&j->rsp);
+    j->deadline_ms = tsm_now_ms() + t->cfg.doe_timeout_ms;
+    j->waiting = true;
+    tsm_coro_yield();
+    j->waiting = false;
+
+    switch (j->xst) {
+    case VTSM_OK:
+        st = vtsm_buf_set(rsp, j->rsp.data, j->rsp.len);
+        break;
+    case VTSM_E_DOE_HOST:
+        st = vtsm_fail(VTSM_E_DOE_HOST, "host could not perform DOE exchange %llu on %s: %s",
+                       (unsigned long long)seq, p->name, j->xerror);
+        break;
+    default:
+        st = vtsm_fail(j->xst, "%s", j->xerror);
+        break;
     }
-    v->waiting = false;
-    v->done = false;
-    vtsm_buf_reset(&v->rsp);
-    pthread_mutex_unlock(&t->lock);
+    vtsm_buf_reset(&j->rsp);
     return st;
 }
 
@@ -125,19 +101,19 @@ vtsm_status tsm_proxy_deliver(struct tsm *t, struct tsm_client *c, const cbor_it
 
     struct tsm_pdev *p = tsm_pdev_find(t, dev);
     VTSM_ENSURE(p, VTSM_E_ABI_SEQUENCE, "doe_response for unknown device %s", dev);
-    struct tsm_verb *v = &p->verb;
-    VTSM_ENSURE(v->client == c && v->id == id && v->waiting && !v->done && v->seq == seq,
+    struct tsm_job *j = p->job;
+    VTSM_ENSURE(j && j->client == c && j->id == id && j->waiting && j->seq == seq,
                 VTSM_E_ABI_SEQUENCE,
                 "doe_response (id %llu, seq %llu) matches no pending DOE exchange on %s",
                 (unsigned long long)id, (unsigned long long)seq, dev);
     if (has_obj) {
-        VTSM_GUARD(vtsm_buf_set(&v->rsp, obj, obj_len));
-        v->result = VTSM_OK;
+        VTSM_GUARD(vtsm_buf_set(&j->rsp, obj, obj_len));
+        j->xst = VTSM_OK;
     } else {
-        snprintf(v->error, sizeof(v->error), "%s", err);
-        v->result = VTSM_E_DOE_HOST;
+        snprintf(j->xerror, sizeof(j->xerror), "%s", err);
+        j->xst = VTSM_E_DOE_HOST;
     }
-    v->done = true;
-    pthread_cond_broadcast(&t->cond);
+    j->waiting = false;
+    tsm_job_resume(j);
     return VTSM_OK;
 }

@@ -1,18 +1,25 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The ABI server: a Unix socket, one poll loop on the main thread, one dispatch table.
- * Every request is checked before any state is touched: HELLO first, known opcode,
- * role allowed, no unknown keys; only then does its handler run.
+ * The ABI server and the event loop: a Unix socket, one poll loop on tsmd's only thread,
+ * one dispatch table. Every request is checked before any state is touched: HELLO
+ * first, known opcode, role allowed, no unknown keys; only then does its handler run.
+ *
+ * The loop never blocks on a client: replies go to a bounded per-client output queue
+ * flushed on POLLOUT; a client that leaves more than cfg.outq_max unread is dropped with
+ * a logged reason, as is one that stays silent before HELLO, half-sends a frame or idles
+ * past its timeout. Connections are capped per role so guests cannot lock out the host.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tsm_int.h"
@@ -64,43 +71,100 @@ _Static_assert(sizeof(handlers) / sizeof(handlers[0]) == 16, "dispatch table inc
 static volatile sig_atomic_t stop_requested;
 static int stop_pipe_fd = -1;
 
+/* Requests taken from one client per loop iteration: a client that floods cannot keep
+ * the loop from the others. */
+#define FRAMES_PER_TURN 32
+
+int64_t tsm_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void tsm_config_defaults(struct tsm_config *cfg)
+{
+    cfg->doe_timeout_ms = 30000;
+    cfg->hello_timeout_ms = 10000;
+    cfg->frame_timeout_ms = 10000;
+    cfg->idle_timeout_ms = 0;
+    cfg->outq_max = 2 * (VTSM_ABI_FRAME_MAX + VTSM_ABI_FRAME_HDR_SIZE);
+    cfg->max_hosts = 64;
+    cfg->max_guests = 128;
+    cfg->max_unauth = 48;
+}
+
 void tsm_client_get(struct tsm_client *c)
 {
     c->refs++;
 }
 
-static void client_free(struct tsm_client *c)
-{
-    close(c->fd);
-    vtsm_abi_reader_free(&c->reader);
-    pthread_mutex_destroy(&c->write_lock);
-    free(c);
-}
-
 void tsm_client_put(struct tsm *t, struct tsm_client *c)
 {
     (void)t;
-    if (--c->refs == 0)
-        client_free(c);
+    if (--c->refs > 0)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    vtsm_abi_reader_free(&c->reader);
+    vtsm_buf_free(&c->out);
+    free(c);
+}
+
+void tsm_client_kill(struct tsm_client *c, const char *why)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    VTSM_INFO("dropping client fd %d (%s): %s", c->fd, vtsm_abi_role_name(c->role), why);
+}
+
+/* Write what the socket takes now. */
+static void client_flush(struct tsm_client *c)
+{
+    while (!c->dead && c->out_off < c->out.len) {
+        ssize_t k = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (k <= 0) {
+            char why[96];
+            snprintf(why, sizeof(why), "write failed: %s", k < 0 ? strerror(errno) : "closed");
+            tsm_client_kill(c, why);
+            return;
+        }
+        c->out_off += (size_t)k;
+    }
+    if (c->out_off == c->out.len) {
+        vtsm_buf_reset(&c->out);
+        c->out_off = 0;
+    }
 }
 
 vtsm_status tsm_client_send(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg)
 {
-    pthread_mutex_lock(&c->write_lock);
-    vtsm_status st = vtsm_abi_send(c->fd, msg);
-    pthread_mutex_unlock(&c->write_lock);
-    if (st != VTSM_OK) {
-        pthread_mutex_lock(&t->lock);
-        if (!c->dead) {
-            c->dead = true;
-            pthread_cond_broadcast(&t->cond);
-            /* Let the poll loop notice and drop the client. */
-            if (write(t->wake_pipe[1], "d", 1) < 0) {
-                /* the loop will see the hang-up itself */
-            }
-        }
-        pthread_mutex_unlock(&t->lock);
+    struct vtsm_buf frame = {0};
+    VTSM_ENSURE(!c->dead, VTSM_E_CLOSED, "client connection is gone");
+    vtsm_status st = vtsm_abi_encode(msg, &frame);
+    if (st == VTSM_OK && c->out.len - c->out_off + frame.len > t->cfg.outq_max) {
+        char why[128];
+        snprintf(why, sizeof(why), "it leaves more than %zu bytes of replies unread",
+                 t->cfg.outq_max);
+        tsm_client_kill(c, why);
+        st = vtsm_fail(VTSM_E_CLOSED, "client dropped: %s", why);
     }
+    if (st == VTSM_OK) {
+        if (c->out_off > 0 && c->out_off == c->out.len) {
+            vtsm_buf_reset(&c->out);
+            c->out_off = 0;
+        }
+        st = vtsm_buf_append(&c->out, frame.data, frame.len);
+    }
+    vtsm_buf_free(&frame);
+    if (st == VTSM_OK)
+        client_flush(c);
     return st;
 }
 
@@ -110,7 +174,18 @@ void tsm_client_reply(struct tsm *t, struct tsm_client *c, cbor_item_t *msg)
         tsm_client_error(t, c, 0, VTSM_E_NOMEM, "out of memory building a reply");
         return;
     }
-    tsm_client_send(t, c, msg);
+    vtsm_status st = tsm_client_send(t, c, msg);
+    if (st == VTSM_E_ABI_OVERSIZED || st == VTSM_E_INVAL) {
+        /* a reply that cannot be encoded is an ERROR, never a dropped connection */
+        uint64_t id = 0;
+        vtsm_abi_get_id(msg, &id);
+        char d[256];
+        snprintf(d, sizeof(d),
+                 "the reply cannot be sent: %s (ask for less: per device, "
+                 "summary, or a page)",
+                 vtsm_err_detail());
+        tsm_client_error(t, c, id, VTSM_E_LIMIT, d);
+    }
     cbor_decref(&msg);
 }
 
@@ -155,6 +230,17 @@ static void handle_hello(struct tsm *t, struct tsm_client *c, uint64_t id, const
                          "no common ABI version: this TSM speaks version 1 only");
         return;
     }
+    unsigned cap = r == VTSM_ABI_ROLE_HOST ? t->cfg.max_hosts : t->cfg.max_guests;
+    if (t->nrole[r] >= cap) {
+        char d[128];
+        snprintf(d, sizeof(d), "too many %s connections to tsmd (at most %u)",
+                 vtsm_abi_role_name(r), cap);
+        tsm_client_error(t, c, id, VTSM_E_LIMIT, d);
+        tsm_client_kill(c, d);
+        return;
+    }
+    t->nrole[VTSM_ABI_ROLE_NONE]--;
+    t->nrole[r]++;
     c->role = r;
     cbor_item_t *res = vtsm_abi_result_msg(id);
     if (res && (vtsm_abi_put_uint(res, VTSM_ABI_K_VERSION, VTSM_ABI_VERSION) ||
@@ -169,9 +255,7 @@ static void handle_hello(struct tsm *t, struct tsm_client *c, uint64_t id, const
 static void handle_doe_response(struct tsm *t, struct tsm_client *c, uint64_t id,
                                 const cbor_item_t *msg)
 {
-    pthread_mutex_lock(&t->lock);
     vtsm_status st = tsm_proxy_deliver(t, c, msg);
-    pthread_mutex_unlock(&t->lock);
     /* A doe_response gets no reply unless it is refused; the pending exchange (if any)
      * is not disturbed by a refused one. The refusal names the refused opcode, so the
      * host can tell it from a failure of the verb with the same id. */
@@ -223,24 +307,26 @@ static void dispatch(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg
     h->fn(t, c, id, msg);
 }
 
-static void client_drop(struct tsm *t, struct tsm_client *c)
+/* Unlink a dead client; the jobs it started see E_CLOSED at their next tick and hold
+ * their references until they end. */
+static void client_unlink(struct tsm *t, struct tsm_client *c)
 {
-    pthread_mutex_lock(&t->lock);
-    c->dead = true;
-    pthread_cond_broadcast(&t->cond);
     for (struct tsm_client **pp = &t->clients; *pp; pp = &(*pp)->next)
         if (*pp == c) {
             *pp = c->next;
             break;
         }
+    t->nclients--;
+    t->nrole[c->role]--;
     shutdown(c->fd, SHUT_RDWR);
+    close(c->fd);
+    c->fd = -1;
     tsm_client_put(t, c);
-    pthread_mutex_unlock(&t->lock);
 }
 
-static void client_readable(struct tsm *t, struct tsm_client *c)
+static void client_readable(struct tsm *t, struct tsm_client *c, int64_t now)
 {
-    for (;;) {
+    for (int n = 0; n < FRAMES_PER_TURN && !c->dead; n++) {
         cbor_item_t *msg = NULL;
         vtsm_status st = vtsm_abi_reader_read(&c->reader, c->fd, &msg);
         if (st == VTSM_E_ABI_MALFORMED) {
@@ -251,40 +337,60 @@ static void client_readable(struct tsm *t, struct tsm_client *c)
         if (st) {
             if (st == VTSM_E_ABI_OVERSIZED)
                 tsm_client_error(t, c, 0, st, vtsm_err_detail());
-            if (st != VTSM_E_CLOSED)
-                VTSM_INFO("dropping client: %s", vtsm_err_detail());
-            client_drop(t, c);
+            tsm_client_kill(c, st == VTSM_E_CLOSED ? "closed by the peer" : vtsm_err_detail());
             return;
         }
         if (!msg)
-            return;
+            break;
+        c->active_ms = now;
         dispatch(t, c, msg);
         cbor_decref(&msg);
-        if (c->dead) {
-            client_drop(t, c);
-            return;
-        }
     }
+    /* half-open: a frame begun must complete in time */
+    bool partial = vtsm_abi_reader_partial(&c->reader);
+    if (!partial)
+        c->partial_ms = 0;
+    else if (!c->partial_ms)
+        c->partial_ms = now;
 }
 
-static void accept_client(struct tsm *t)
+static void accept_client(struct tsm *t, int64_t now)
 {
     int fd = accept4(t->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0)
         return;
-    unsigned n = 0;
-    pthread_mutex_lock(&t->lock);
-    for (struct tsm_client *x = t->clients; x; x = x->next)
-        n++;
-    pthread_mutex_unlock(&t->lock);
-    if (n >= TSM_MAX_CLIENTS) {
-        /* Say why before closing, so the client sees more than a reset. */
-        cbor_item_t *m =
-            vtsm_abi_error_msg(0, VTSM_E_LIMIT, "too many connections to tsmd (at most 256)");
-        if (m) {
-            vtsm_abi_send(fd, m);
-            cbor_decref(&m);
+    char why[96] = "";
+    if (t->nclients >= TSM_MAX_CLIENTS) {
+        snprintf(why, sizeof(why), "too many connections to tsmd (at most %u)", TSM_MAX_CLIENTS);
+    } else if (t->nrole[VTSM_ABI_ROLE_NONE] >= t->cfg.max_unauth) {
+        /* Make room by evicting the connection that has waited longest without a HELLO:
+         * silent connections cannot keep a real client (which says HELLO at once) out. */
+        struct tsm_client *oldest = NULL;
+        for (struct tsm_client *x = t->clients; x; x = x->next)
+            if (x->role == VTSM_ABI_ROLE_NONE && !x->dead &&
+                (!oldest || x->accepted_ms <= oldest->accepted_ms))
+                oldest = x;
+        if (oldest) {
+            char d[128];
+            snprintf(d, sizeof(d), "evicted: %u connections wait for their HELLO (at most %u)",
+                     t->nrole[VTSM_ABI_ROLE_NONE], t->cfg.max_unauth);
+            tsm_client_error(t, oldest, 0, VTSM_E_LIMIT, d);
+            tsm_client_kill(oldest, d);
+            client_unlink(t, oldest);
         }
+    }
+    if (why[0]) {
+        /* Say why before closing, so the client sees more than a reset. */
+        cbor_item_t *m = vtsm_abi_error_msg(0, VTSM_E_LIMIT, why);
+        struct vtsm_buf frame = {0};
+        if (m && vtsm_abi_encode(m, &frame) == VTSM_OK &&
+            send(fd, frame.data, frame.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+            /* the socket buffer of a new connection takes one small frame */
+        }
+        vtsm_buf_free(&frame);
+        if (m)
+            cbor_decref(&m);
+        VTSM_INFO("refusing a connection: %s", why);
         close(fd);
         return;
     }
@@ -296,12 +402,36 @@ static void accept_client(struct tsm *t)
     c->tsm = t;
     c->fd = fd;
     c->refs = 1; /* the client list's reference */
-    pthread_mutex_init(&c->write_lock, NULL);
+    c->accepted_ms = c->active_ms = now;
     vtsm_abi_reader_init(&c->reader);
-    pthread_mutex_lock(&t->lock);
     c->next = t->clients;
     t->clients = c;
-    pthread_mutex_unlock(&t->lock);
+    t->nclients++;
+    t->nrole[VTSM_ABI_ROLE_NONE]++;
+}
+
+/* Time limits of a live client: the deadline it must meet next (INT64_MAX if none), and
+ * whether it has already missed one (then *why says which). */
+static int64_t client_deadline(const struct tsm *t, const struct tsm_client *c, int64_t now,
+                               char *why, size_t why_len)
+{
+    int64_t d = INT64_MAX;
+    if (c->role == VTSM_ABI_ROLE_NONE && t->cfg.hello_timeout_ms > 0) {
+        d = c->accepted_ms + t->cfg.hello_timeout_ms;
+        snprintf(why, why_len, "no HELLO within %d ms", t->cfg.hello_timeout_ms);
+    }
+    if (c->partial_ms && t->cfg.frame_timeout_ms > 0 &&
+        c->partial_ms + t->cfg.frame_timeout_ms < d) {
+        d = c->partial_ms + t->cfg.frame_timeout_ms;
+        snprintf(why, why_len, "a frame left incomplete for %d ms", t->cfg.frame_timeout_ms);
+    }
+    if (c->jobs == 0 && c->out.len == c->out_off && t->cfg.idle_timeout_ms > 0 &&
+        c->active_ms + t->cfg.idle_timeout_ms < d) {
+        d = c->active_ms + t->cfg.idle_timeout_ms;
+        snprintf(why, why_len, "idle for %d ms", t->cfg.idle_timeout_ms);
+    }
+    (void)now;
+    return d;
 }
 
 vtsm_status tsm_init(struct tsm *t, const struct tsm_config *cfg)
@@ -310,12 +440,6 @@ vtsm_status tsm_init(struct tsm *t, const struct tsm_config *cfg)
     t->cfg = *cfg;
     tsm_tvm_registry_init(&t->tvms);
     t->listen_fd = -1;
-    pthread_mutex_init(&t->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->cond, &ca);
-    pthread_condattr_destroy(&ca);
     VTSM_ENSURE(pipe2(t->wake_pipe, O_CLOEXEC | O_NONBLOCK) == 0, VTSM_E_IO, "pipe: %s",
                 strerror(errno));
     stop_pipe_fd = t->wake_pipe[1];
@@ -365,100 +489,122 @@ void tsm_stop(struct tsm *t)
     }
 }
 
+/* Drop the clients marked dead; ends their jobs' waits (E_CLOSED) first. */
+static void sweep(struct tsm *t, int64_t now)
+{
+    bool any = false;
+    for (struct tsm_client *c = t->clients; c; c = c->next)
+        any |= c->dead;
+    if (!any)
+        return;
+    tsm_job_tick(t, now);
+    for (struct tsm_client **pp = &t->clients; *pp;) {
+        struct tsm_client *c = *pp;
+        if (!c->dead) {
+            pp = &c->next;
+            continue;
+        }
+        client_unlink(t, c); /* *pp is now the next client */
+    }
+}
+
 vtsm_status tsm_run(struct tsm *t)
 {
     struct pollfd *pfds = NULL;
     struct tsm_client **owners = NULL;
     size_t cap = 0;
+    vtsm_status st = VTSM_OK;
 
     while (!stop_requested) {
-        pthread_mutex_lock(&t->lock);
-        size_t n = 2;
-        for (struct tsm_client *c = t->clients; c; c = c->next)
-            n++;
+        int64_t now = tsm_now_ms();
+        int64_t next = tsm_job_tick(t, now);
+        /* time limits of the clients */
+        for (struct tsm_client *c = t->clients; c; c = c->next) {
+            char why[96] = "";
+            int64_t d = client_deadline(t, c, now, why, sizeof(why));
+            if (d <= now)
+                tsm_client_kill(c, why);
+            else if (d < next)
+                next = d;
+        }
+        sweep(t, now);
+
+        size_t n = 2 + t->nclients;
         if (n > cap) {
-            cap = n * 2;
-            pfds = realloc(pfds, cap * sizeof(*pfds));
-            owners = realloc(owners, cap * sizeof(*owners));
-            if (!pfds || !owners) {
-                pthread_mutex_unlock(&t->lock);
-                free(pfds);
-                free(owners);
-                return vtsm_fail(VTSM_E_NOMEM, "poll set");
+            size_t ncap = n * 2;
+            struct pollfd *np = realloc(pfds, ncap * sizeof(*pfds));
+            if (np)
+                pfds = np;
+            struct tsm_client **no = np ? realloc(owners, ncap * sizeof(*owners)) : NULL;
+            if (no)
+                owners = no;
+            if (!np || !no) {
+                st = vtsm_fail(VTSM_E_NOMEM, "poll set of %zu descriptors", n);
+                break;
             }
+            cap = ncap;
         }
         pfds[0] = (struct pollfd){.fd = t->listen_fd, .events = POLLIN};
         pfds[1] = (struct pollfd){.fd = t->wake_pipe[0], .events = POLLIN};
         size_t i = 2;
         for (struct tsm_client *c = t->clients; c; c = c->next, i++) {
-            pfds[i] = (struct pollfd){.fd = c->fd, .events = POLLIN};
+            short ev = POLLIN;
+            if (c->out_off < c->out.len)
+                ev |= POLLOUT;
+            pfds[i] = (struct pollfd){.fd = c->fd, .events = ev};
             owners[i] = c;
-            tsm_client_get(c); /* keep alive across the unlocked dispatch below */
+            tsm_client_get(c); /* stays valid while the handlers below run */
         }
-        pthread_mutex_unlock(&t->lock);
-
-        int r = poll(pfds, n, -1);
+        int timeout = -1;
+        if (next != INT64_MAX)
+            timeout = next - now > INT32_MAX ? INT32_MAX : (int)(next - now);
+        int r = poll(pfds, n, timeout);
         if (r < 0 && errno != EINTR) {
-            VTSM_ERR("poll: %s", strerror(errno));
+            st = vtsm_fail(VTSM_E_IO, "poll: %s", strerror(errno));
             stop_requested = 1;
         }
+        now = tsm_now_ms();
         if (r > 0 && (pfds[1].revents & POLLIN)) {
             char drain[64];
             while (read(t->wake_pipe[0], drain, sizeof(drain)) > 0) {
             }
         }
-        if (r > 0 && (pfds[0].revents & POLLIN))
-            accept_client(t);
         for (i = 2; i < n; i++) {
             struct tsm_client *c = owners[i];
-            bool dead;
-            pthread_mutex_lock(&t->lock);
-            dead = c->dead;
-            pthread_mutex_unlock(&t->lock);
-            if (r > 0 && !dead && (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                client_readable(t, c);
-            else if (dead) {
-                /* marked dead by a worker's failed send: make sure it leaves the list */
-                pthread_mutex_lock(&t->lock);
-                bool listed = false;
-                for (struct tsm_client *x = t->clients; x; x = x->next)
-                    listed |= (x == c);
-                pthread_mutex_unlock(&t->lock);
-                if (listed)
-                    client_drop(t, c);
-            }
-            pthread_mutex_lock(&t->lock);
-            tsm_client_put(t, c);
-            pthread_mutex_unlock(&t->lock);
+            if (r > 0 && !c->dead && (pfds[i].revents & POLLOUT))
+                client_flush(c);
+            if (r > 0 && !c->dead && (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                client_readable(t, c, now);
         }
+        for (i = 2; i < n; i++)
+            tsm_client_put(t, owners[i]);
+        if (r > 0 && (pfds[0].revents & POLLIN))
+            accept_client(t, now);
+        sweep(t, now);
     }
     free(pfds);
     free(owners);
-    return VTSM_OK;
+    return st;
 }
 
 void tsm_fini(struct tsm *t)
 {
-    pthread_mutex_lock(&t->lock);
+    /* End every job: each pending exchange fails with E_ABORTED, and a job that tries
+     * another is refused at once, so this terminates. */
     t->stopping = true;
-    pthread_cond_broadcast(&t->cond);
-    while (t->workers)
-        pthread_cond_wait(&t->cond, &t->lock);
+    tsm_job_tick(t, tsm_now_ms());
     while (t->clients) {
         struct tsm_client *c = t->clients;
-        t->clients = c->next;
         c->dead = true;
-        tsm_client_put(t, c);
+        client_unlink(t, c);
     }
     while (t->pdevs) {
         struct tsm_pdev *p = t->pdevs;
         t->pdevs = p->next;
         tsm_pdev_reset(p);
-        vtsm_buf_wipe(&p->verb.rsp);
         free(p);
     }
     tsm_tvm_registry_fini(&t->tvms);
-    pthread_mutex_unlock(&t->lock);
     if (t->listen_fd >= 0) {
         close(t->listen_fd);
         unlink(t->cfg.socket_path);

@@ -548,37 +548,6 @@ vtsm_status tsm_tdisp_stop(const struct tsm_tdisp_chan *c, uint32_t tdi)
 
 /* ---------------------------------------------------------------- flows */
 
-/* The caller's lock around every access to *t (see struct tsm_tdisp_chan). */
-static void t_lock(const struct tsm_tdisp_chan *c)
-{
-    if (c != NULL && c->lock != NULL)
-        c->lock(c->lock_ctx);
-}
-
-static void t_unlock(const struct tsm_tdisp_chan *c)
-{
-    if (c != NULL && c->unlock != NULL)
-        c->unlock(c->lock_ctx);
-}
-
-/* Table check under the caller's lock. */
-static vtsm_status locked_check(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
-                                enum tsm_tdi_req req, enum tsm_tdi_who who, uint32_t guest_tvm)
-{
-    t_lock(c);
-    vtsm_status st = tsm_tdi_check(t, req, who, guest_tvm, NULL);
-    t_unlock(c);
-    return st;
-}
-
-static const char *locked_state_name(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t)
-{
-    t_lock(c);
-    const char *n = tsm_tdi_state_name(t->state);
-    t_unlock(c);
-    return n;
-}
-
 /* Best-effort STOP_INTERFACE_REQ after a failed bind step; keeps the step's status and adds
  * the STOP outcome to its detail. */
 static vtsm_status fail_with_stop(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
@@ -590,7 +559,7 @@ static vtsm_status fail_with_stop(const struct tsm_tdisp_chan *c, const struct t
     vtsm_status sst = tdisp_stop(c, t->dev, t->index);
     return vtsm_fail(st, "bind of %s TDI %u failed: %s; STOP_INTERFACE_REQ %s; TDI stays %s",
                      t->dev, t->index, saved, sst == VTSM_OK ? "answered" : vtsm_status_name(sst),
-                     locked_state_name(c, t));
+                     tsm_tdi_state_name(t->state));
 }
 
 vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t tvm,
@@ -610,7 +579,7 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
     VTSM_ENSURE((lock_flags & ~VTSM_TDISP_LOCK_FLAGS_KNOWN) == 0, VTSM_E_ABI_ARG,
                 "lock_flags 0x%04x has bits 0x%04x that TDISP LOCK_INTERFACE_REQ does not define",
                 lock_flags, lock_flags & ~VTSM_TDISP_LOCK_FLAGS_KNOWN);
-    VTSM_GUARD(locked_check(c, t, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, 0));
+    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, 0, NULL));
     const struct vtsm_spdm_info *info = vtsm_spdm_req_info(c->spdm);
     enum vtsm_hash_alg halg = info->hash;
     size_t hlen = vtsm_hash_size(halg);
@@ -644,7 +613,6 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
     }
 
     /* Commit: state first (re-checked), then what the binding holds. */
-    t_lock(c);
     st = tsm_tdi_set_state(t, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_LOCKED);
     if (st == VTSM_OK) {
         tsm_tdi_reset(t);
@@ -661,13 +629,12 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
         t->have_meas = true;
         need_stop = false;
     }
-    t_unlock(c);
 out:
     if (st != VTSM_OK && need_stop)
         st = fail_with_stop(c, t, st);
     else if (st != VTSM_OK)
         st = annotate(st, "bind of %s TDI %u failed (TDI stays %s)", t->dev, t->index,
-                      locked_state_name(c, t));
+                      tsm_tdi_state_name(t->state));
     OPENSSL_cleanse(nonce, sizeof(nonce));
     OPENSSL_cleanse(digest, sizeof(digest));
     vtsm_buf_wipe(&report);
@@ -700,11 +667,9 @@ vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, ui
 
     VTSM_GUARD(chan_check(c));
     VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "accept: NULL TDI");
-    t_lock(c);
     st = tsm_tdi_check(t, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, guest_tvm, NULL);
     have_nonce = t->nonce_valid;
     memcpy(nonce, t->lock_nonce, sizeof(nonce));
-    t_unlock(c);
     if (st != VTSM_OK)
         goto out;
     VTSM_ENSURE_GOTO(have_nonce, VTSM_E_INTERNAL,
@@ -715,13 +680,11 @@ vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, ui
     st = tdisp_get_state(c, t->dev, t->index, &dev_state);
     if (st != VTSM_OK) {
         st = annotate(st, "accept of %s TDI %u: no device state (TDI stays %s)", t->dev, t->index,
-                      locked_state_name(c, t));
+                      tsm_tdi_state_name(t->state));
         goto out;
     }
     if (dev_state != VTSM_TDI_CONFIG_LOCKED) {
-        t_lock(c);
         to_error(t);
-        t_unlock(c);
         st = vtsm_fail(VTSM_E_PEER_STATE,
                        "accept of %s TDI %u: the device reports it %s while the TSM has it "
                        "CONFIG_LOCKED; TDI moved to ERROR (rule %s)",
@@ -735,7 +698,6 @@ vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, ui
     if (st != VTSM_OK)
         st = annotate(st, "accept of %s TDI %u: START_INTERFACE failed, TDI moved to ERROR", t->dev,
                       t->index);
-    t_lock(c);
     OPENSSL_cleanse(t->lock_nonce, sizeof(t->lock_nonce));
     t->nonce_valid = false;
     if (st == VTSM_OK) {
@@ -746,7 +708,6 @@ vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, ui
     }
     if (st != VTSM_OK)
         to_error(t); /* also when the device runs a TDI the TSM cannot follow */
-    t_unlock(c);
 out:
     OPENSSL_cleanse(nonce, sizeof(nonce));
     return st;
@@ -758,7 +719,7 @@ vtsm_status tsm_tdi_unbind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
     vtsm_status sst, st;
 
     VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "unbind: NULL TDI");
-    VTSM_GUARD(locked_check(c, t, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0));
+    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0, NULL));
     if (c != NULL && c->spdm != NULL)
         sst = tdisp_stop(c, t->dev, t->index);
     else
@@ -769,11 +730,9 @@ vtsm_status tsm_tdi_unbind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
     if (stop_detail && detail_cap)
         snprintf(stop_detail, detail_cap, "%s", sst == VTSM_OK ? "" : vtsm_err_detail());
     /* Unbound in the TSM whatever the device said (docs/abi.md section 10). */
-    t_lock(c);
     st = tsm_tdi_set_state(t, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_UNLOCKED);
     if (st == VTSM_OK)
         tsm_tdi_reset(t);
-    t_unlock(c);
     if (st == VTSM_OK)
         vtsm_err_clear();
     return st;
@@ -887,7 +846,7 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
     *out = NULL;
     VTSM_ENSURE(a->nonce == NULL || (a->tsm_key != NULL && (a->kid != NULL || a->kid_len == 0)),
                 VTSM_E_INVAL, "info with a nonce needs the TSM identity key");
-    VTSM_GUARD(locked_check(c, t, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, a->guest_tvm));
+    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, a->guest_tvm, NULL));
     VTSM_ENSURE(t->report.len != 0 && t->have_meas && t->digest_len != 0, VTSM_E_INTERNAL,
                 "info: bound %s TDI %u has no cached report or measurements", t->dev, t->index);
     const struct vtsm_buf *chain = vtsm_spdm_req_chain_raw(c->spdm, c->slot);

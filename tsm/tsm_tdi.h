@@ -31,14 +31,12 @@
  * Each with a detail naming the rule, e.g. "accept refused: 0000:01:00.0 TDI 2 is RUN
  * (rule TDI.4: accept only from CONFIG_LOCKED)".
  *
- * Threading: a struct tsm_tdi is protected by the caller's lock (tsmd: tsm->lock), and
- * only one flow at a time runs on a device (tsmd: the device's exclusive DOE ownership).
- * The flows do every device exchange first and write the TDI only at the end (validate ->
- * do -> update state last), through tsm_tdi_set_state(), which re-checks the move. A flow
- * that waits for the device can take the caller's lock just for its check and its commit
- * (struct tsm_tdisp_chan lock/unlock), so readers such as STATUS never see a half-written
- * TDI. Functions without a channel (check, set_state, reset, reject, summary,
- * put_binding, unbind with no channel) are called with that lock held.
+ * Threading: none. Only one flow at a time runs on a device (tsmd: the device's job owns
+ * its DOE mailbox), and tsmd runs every flow on its event loop's thread. The flows do
+ * every device exchange first and write the TDI only at the end (validate -> do ->
+ * update state last), through tsm_tdi_set_state(), which re-checks the move; a device
+ * exchange may yield to the loop, so readers such as STATUS run in between and never
+ * see a half-written TDI.
  */
 #ifndef TSM_TDI_H
 #define TSM_TDI_H
@@ -171,14 +169,6 @@ struct tsm_tdisp_chan {
     const char *dev; /* device name for details (NULL: "device") */
     vtsm_status (*vendor)(void *ctx, const uint8_t *payload, size_t len, struct vtsm_buf *rsp);
     void *vendor_ctx;
-    /* Optional: the lock protecting the TDIs (tsmd: tsm->lock). When set, the flows
-     * (bind, accept, unbind, info) take it around every read or write of *t - the table
-     * check at the start and the commit at the end - and never hold it across a device
-     * exchange; the caller then calls them WITHOUT holding it. When NULL, the caller
-     * protects *t for the whole call itself. */
-    void (*lock)(void *ctx);
-    void (*unlock)(void *ctx);
-    void *lock_ctx;
 };
 
 /*

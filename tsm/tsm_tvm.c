@@ -142,6 +142,15 @@ const struct tsm_tvm *tsm_tvm_find(const struct tsm_tvm_registry *r, uint64_t id
     return NULL;
 }
 
+void tsm_tvm_reserve(struct tsm_tvm_registry *r, uint64_t id, int delta)
+{
+    for (struct tsm_tvm *v = r ? r->head : NULL; v; v = v->next)
+        if (v->id == id) {
+            v->bound_tdis = (unsigned)((int)v->bound_tdis + delta);
+            return;
+        }
+}
+
 vtsm_status tsm_tvm_destroy(struct tsm_tvm_registry *r, uint64_t id, unsigned bound_tdis)
 {
     VTSM_ENSURE(r != NULL, VTSM_E_INVAL, "tvm_destroy: NULL registry");

@@ -53,8 +53,9 @@ struct tsm_tvm {
     uint8_t key[TSM_TVM_KEY_SIZE];
     uint8_t identity[TSM_TVM_IDENTITY_SIZE];
     EVP_PKEY *pub;
-    uint64_t last_seq; /* last accepted seq; 0 = none yet */
-    uint64_t requests; /* accepted requests */
+    uint64_t last_seq;   /* last accepted seq; 0 = none yet */
+    uint64_t requests;   /* accepted requests */
+    unsigned bound_tdis; /* TDIs bound to it, and binds to it in flight (kept by tsmd) */
     struct tsm_tvm *next;
 };
 
@@ -78,6 +79,8 @@ vtsm_status tsm_tvm_create(struct tsm_tvm_registry *r, const char *name, const u
                            size_t key_len, const struct tsm_tvm **out);
 /* The TVM with this number, or NULL. */
 const struct tsm_tvm *tsm_tvm_find(const struct tsm_tvm_registry *r, uint64_t id);
+/* Add delta to the bound-TDI count of TVM id (no-op if there is none). */
+void tsm_tvm_reserve(struct tsm_tvm_registry *r, uint64_t id, int delta);
 /* Remove a TVM. bound_tdis = how many TDIs the caller has bound to it: non-zero gives
  * E_STATE (rule TVM.2) and nothing changes. E_NOT_FOUND for an unknown number. */
 vtsm_status tsm_tvm_destroy(struct tsm_tvm_registry *r, uint64_t id, unsigned bound_tdis);

@@ -2,9 +2,9 @@
 /*
  * Host verbs: device_add, device_remove, device_connect, device_reclaim, status.
  *
- * device_connect and device_reclaim need DOE exchanges, so each runs in a worker thread
- * that owns the device's requester while the device is connecting / reclaiming. The
- * state table (tsm_pdev.c) makes that ownership exclusive: a second verb on the same
+ * device_connect and device_reclaim need DOE exchanges, so each runs as a job that owns
+ * the device's requester while the device is connecting / reclaiming. The state table
+ * (tsm_pdev.c) and the job claim make that ownership exclusive: a second verb on the same
  * device is refused (PDEV.6) while verbs on other devices proceed concurrently.
  */
 #include <stdlib.h>
@@ -265,7 +265,6 @@ static vtsm_status do_connect(struct tsm_pdev *p)
 static cbor_item_t *connect_run(struct tsm_job *j)
 {
     struct tsm_pdev *p = j->p;
-    struct tsm *t = j->t;
 
     vtsm_status st = do_connect(p);
     char detail[512];
@@ -276,7 +275,6 @@ static cbor_item_t *connect_run(struct tsm_job *j)
     if (msg && put_report(p, msg) != VTSM_OK)
         VTSM_WARN("connect %s: report incomplete", p->name);
 
-    pthread_mutex_lock(&t->lock);
     if (st == VTSM_OK) {
         tsm_pdev_transition(p, TSM_PDEV_CONNECTED, "device_connect");
         p->connects++;
@@ -293,7 +291,6 @@ static cbor_item_t *connect_run(struct tsm_job *j)
         tsm_pdev_reset(p);
         tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_connect");
     }
-    pthread_mutex_unlock(&t->lock);
     VTSM_INFO("device_connect %s: %s%s%s", p->name, vtsm_status_name(st), st ? ": " : "", detail);
     return msg;
 }
@@ -369,26 +366,19 @@ void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
     }
-    struct tsm_job *j = calloc(1, sizeof(*j));
-    pthread_mutex_lock(&t->lock);
+    struct tsm_job *j = NULL;
     struct tsm_pdev *p = tsm_pdev_find(t, dev);
-    if (!j)
-        st = vtsm_fail(VTSM_E_NOMEM, "device_connect");
-    else if (!p)
+    if (!p)
         st = vtsm_fail(VTSM_E_NOT_FOUND, "device_connect: no device named %s (device_add first)",
                        dev);
-    else if (!(st = tsm_job_claim(p, "device_connect", NULL)) &&
+    else if (!(st = tsm_job_new(t, p, "device_connect", id, connect_run, NULL, &j)) &&
              (st = tsm_pdev_transition(p, TSM_PDEV_CONNECTING, "device_connect")))
-        memset(&p->claim, 0, sizeof(p->claim));
+        tsm_job_cancel(j);
     if (st == VTSM_OK) {
         p->opts = o;
-        *j = (struct tsm_job){.p = p, .id = id, .run = connect_run};
-        if ((st = tsm_job_start(t, c, j)) != VTSM_OK)
+        if ((st = tsm_job_start(c, j)) != VTSM_OK)
             tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_connect");
-        j = NULL;
     }
-    pthread_mutex_unlock(&t->lock);
-    free(j);
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
 }
@@ -398,7 +388,6 @@ void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
 static cbor_item_t *reclaim_run(struct tsm_job *j)
 {
     struct tsm_pdev *p = j->p;
-    struct tsm *t = j->t;
     cbor_item_t *msg = vtsm_abi_result_msg(j->id);
     cbor_item_t *unbound = vtsm_abi_array_new();
 
@@ -443,12 +432,10 @@ static cbor_item_t *reclaim_run(struct tsm_job *j)
     if (unbound)
         cbor_decref(&unbound);
 
-    pthread_mutex_lock(&t->lock);
     tsm_pdev_reset(p);
     tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_reclaim");
     if (msg)
         vtsm_abi_put_tstr(msg, "state", tsm_pdev_state_name(p->state));
-    pthread_mutex_unlock(&t->lock);
     VTSM_INFO("device_reclaim %s: %s", p->name, detail);
     return msg;
 }
@@ -465,32 +452,26 @@ void tsm_verb_device_reclaim(struct tsm *t, struct tsm_client *c, uint64_t id,
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
     }
-    struct tsm_job *j = calloc(1, sizeof(*j));
+    struct tsm_job *j = NULL;
     struct tsm_job_claim all = {.all_tdis = true};
-    pthread_mutex_lock(&t->lock);
     struct tsm_pdev *p = tsm_pdev_find(t, dev);
-    if (!j)
-        st = vtsm_fail(VTSM_E_NOMEM, "device_reclaim");
-    else if (!p)
+    if (!p)
         st = vtsm_fail(VTSM_E_NOT_FOUND, "device_reclaim: no device named %s", dev);
-    else if (p->claim.busy)
-        st = tsm_job_claim(p, "device_reclaim", &all); /* names PDEV.6 */
+    else if (p->job)
+        st = tsm_job_new(t, p, "device_reclaim", id, reclaim_run, &all, &j); /* names PDEV.6 */
     else if (p->state == TSM_PDEV_CONNECTED && !force && tsm_pdev_bound_tdis(p))
         st = vtsm_fail(VTSM_E_STATE,
                        "device_reclaim refused: %s has %u bound TDI(s) (rule PDEV.9: unbind them "
                        "first or reclaim with force)",
                        p->name, tsm_pdev_bound_tdis(p));
-    else if (!(st = tsm_job_claim(p, "device_reclaim", &all)) &&
+    else if (!(st = tsm_job_new(t, p, "device_reclaim", id, reclaim_run, &all, &j)) &&
              (st = tsm_pdev_transition(p, TSM_PDEV_RECLAIMING, "device_reclaim")))
-        memset(&p->claim, 0, sizeof(p->claim));
+        tsm_job_cancel(j);
     if (st == VTSM_OK) {
-        *j = (struct tsm_job){.p = p, .id = id, .run = reclaim_run, .force = force};
-        if ((st = tsm_job_start(t, c, j)) != VTSM_OK)
-            p->state = TSM_PDEV_CONNECTED; /* no worker ran: nothing changed (only such place) */
-        j = NULL;
+        j->force = force;
+        if ((st = tsm_job_start(c, j)) != VTSM_OK)
+            p->state = TSM_PDEV_CONNECTED; /* no job ran: nothing changed (only such place) */
     }
-    pthread_mutex_unlock(&t->lock);
-    free(j);
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
 }
@@ -514,7 +495,6 @@ void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id, const
         tsm_client_error(t, c, id, VTSM_E_ABI_ARG, "root_port out of range");
         return;
     }
-    pthread_mutex_lock(&t->lock);
     if (!tsm_platform_has_rp(t->cfg.platform, (uint32_t)rp))
         st = vtsm_fail(VTSM_E_NOT_FOUND,
                        "device_add refused: the platform has no root port %llu (rule PLAT.1)",
@@ -527,7 +507,6 @@ void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id, const
         vtsm_abi_put_uint(res, VTSM_ABI_K_ROOT_PORT, p->root_port);
         vtsm_abi_put_tstr(res, "state", tsm_pdev_state_name(p->state));
     }
-    pthread_mutex_unlock(&t->lock);
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
     else
@@ -544,9 +523,7 @@ void tsm_verb_device_remove(struct tsm *t, struct tsm_client *c, uint64_t id,
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
     }
-    pthread_mutex_lock(&t->lock);
     st = tsm_pdev_remove(t, dev);
-    pthread_mutex_unlock(&t->lock);
     if (st) {
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
@@ -561,15 +538,15 @@ static vtsm_status put_status(struct tsm_pdev *p, cbor_item_t *d)
 {
     VTSM_GUARD(vtsm_abi_put_tstr(d, "state", tsm_pdev_state_name(p->state)));
     VTSM_GUARD(vtsm_abi_put_uint(d, "connects", p->connects));
-    if (p->claim.busy)
-        VTSM_GUARD(vtsm_abi_put_tstr(d, "busy", p->claim.verb));
-    if (p->state != TSM_PDEV_CONNECTED || p->claim.all_tdis ||
-        (p->claim.busy && !p->claim.has_tdi)) {
+    const struct tsm_job *job = p->job;
+    if (job)
+        VTSM_GUARD(vtsm_abi_put_tstr(d, "busy", job->verb));
+    if (p->state != TSM_PDEV_CONNECTED || (job && !job->claim.has_tdi)) {
         /* nothing more to show, or a running job owns the rest */
         VTSM_GUARD(vtsm_abi_put_tstr(d, VTSM_ABI_K_DEV, p->name));
         return vtsm_abi_put_uint(d, VTSM_ABI_K_ROOT_PORT, p->root_port);
     }
-    if (!p->claim.busy) {
+    if (!job) {
         VTSM_GUARD(put_report(p, d));
     } else {
         VTSM_GUARD(vtsm_abi_put_tstr(d, VTSM_ABI_K_DEV, p->name));
@@ -584,7 +561,7 @@ static vtsm_status put_status(struct tsm_pdev *p, cbor_item_t *d)
             e = vtsm_abi_map_new();
             VTSM_GUARD(vtsm_abi_push_item(tdis, e));
             VTSM_GUARD(vtsm_abi_put_uint(e, VTSM_ABI_K_TDI, n->tdi.index));
-            VTSM_GUARD(vtsm_abi_put_tstr(e, "busy", p->claim.verb));
+            VTSM_GUARD(vtsm_abi_put_tstr(e, "busy", job->verb));
             continue;
         }
         VTSM_GUARD(tsm_tdi_summary(&n->tdi, true, &e));
@@ -606,7 +583,6 @@ void tsm_verb_status(struct tsm *t, struct tsm_client *c, uint64_t id, const cbo
     }
     cbor_item_t *res = vtsm_abi_result_msg(id);
     cbor_item_t *arr = vtsm_abi_array_new();
-    pthread_mutex_lock(&t->lock);
     if (one && !tsm_pdev_find(t, dev))
         st = vtsm_fail(VTSM_E_NOT_FOUND, "status: no device named %s", dev);
     for (struct tsm_pdev *p = t->pdevs; p && st == VTSM_OK && res && arr; p = p->next) {
@@ -632,10 +608,9 @@ void tsm_verb_status(struct tsm *t, struct tsm_client *c, uint64_t id, const cbo
                 (st = vtsm_abi_put_tstr(e, "name", v->name)) == VTSM_OK &&
                 (st = vtsm_abi_put_bytes(e, "identity", v->identity, sizeof(v->identity))) ==
                     VTSM_OK)
-                st = vtsm_abi_put_uint(e, "bound_tdis", tsm_tvm_bound_tdis(t, v->id));
+                st = vtsm_abi_put_uint(e, "bound_tdis", v->bound_tdis);
         }
     }
-    pthread_mutex_unlock(&t->lock);
     if (!res || !arr)
         st = VTSM_E_NOMEM;
     if (st == VTSM_OK) {

@@ -16,15 +16,17 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* The connected, idle device named in msg (lock held). verb names the request. */
+/* The connected, idle device named in msg. verb names the request. */
 static vtsm_status connected_pdev(struct tsm *t, const char *dev, const char *verb,
                                   struct tsm_pdev **out)
 {
     struct tsm_pdev *p = tsm_pdev_find(t, dev);
     VTSM_ENSURE(p, VTSM_E_NOT_FOUND, "%s: no device named %s", verb, dev);
     VTSM_ENSURE(!t->stopping, VTSM_E_ABORTED, "tsmd is shutting down");
-    if (p->claim.busy)
-        return tsm_job_claim(p, verb, NULL); /* refused, names PDEV.6 */
+    VTSM_ENSURE(!p->job, VTSM_E_BUSY,
+                "%s refused: %s is busy with %s (rule PDEV.6: one DOE requester per device at a "
+                "time)",
+                verb, p->name, p->job ? p->job->verb : "");
     VTSM_ENSURE(p->state == TSM_PDEV_CONNECTED, VTSM_E_STATE,
                 "%s refused: %s is %s (rule PDEV.10: this verb needs a connected device)", verb,
                 p->name, tsm_pdev_state_name(p->state));
@@ -41,27 +43,22 @@ static vtsm_status get_u32(const cbor_item_t *msg, const char *key, uint32_t max
     return VTSM_OK;
 }
 
-/* Claim p for a job and start it (lock held); j is consumed. */
+/* Claim p for a job of verb and start it for client c. tune (may be NULL) fills in the
+ * job's arguments from args before it starts. */
 static vtsm_status run_job(struct tsm *t, struct tsm_client *c, struct tsm_pdev *p,
-                           const char *verb, const struct tsm_job_claim *what, struct tsm_job *j)
+                           const char *verb, uint64_t id, tsm_job_fn run,
+                           const struct tsm_job_claim *what, const struct tsm_job *args)
 {
-    vtsm_status st = tsm_job_claim(p, verb, what);
-    if (st) {
-        free(j);
-        return st;
+    struct tsm_job *j;
+    VTSM_GUARD(tsm_job_new(t, p, verb, id, run, what, &j));
+    if (args) {
+        j->tdi = args->tdi;
+        j->tvm = args->tvm;
+        j->lock_flags = args->lock_flags;
+        j->force = args->force;
+        j->greq = args->greq;
     }
-    return tsm_job_start(t, c, j);
-}
-
-static struct tsm_job *new_job(struct tsm_pdev *p, uint64_t id, tsm_job_fn run)
-{
-    struct tsm_job *j = calloc(1, sizeof(*j));
-    if (j) {
-        j->p = p;
-        j->id = id;
-        j->run = run;
-    }
-    return j;
+    return tsm_job_start(c, j);
 }
 
 /* ---------------------------------------------------------------- IDE */
@@ -112,7 +109,6 @@ static void device_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const 
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
     }
-    pthread_mutex_lock(&t->lock);
     st = connected_pdev(t, dev, verb, &p);
     if (st == VTSM_OK && need_ide && !p->ide)
         st = vtsm_fail(VTSM_E_STATE,
@@ -120,12 +116,9 @@ static void device_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const 
                        "with ide_streams first)",
                        verb, dev);
     if (st == VTSM_OK) {
-        struct tsm_job *j = new_job(p, id, run);
-        if (j)
-            j->force = all_keys;
-        st = j ? run_job(t, c, p, verb, NULL, j) : VTSM_E_NOMEM;
+        struct tsm_job args = {.force = all_keys};
+        st = run_job(t, c, p, verb, id, run, NULL, &args);
     }
-    pthread_mutex_unlock(&t->lock);
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
 }
@@ -161,35 +154,16 @@ static cbor_item_t *spdm_result(struct tsm_job *j)
     return res;
 }
 
-/* The session is the device's connection: if a key update or heartbeat loses it (the
- * device failed to switch keys, the host tampered), the TSM tears the device down as a
- * reclaim would — streams freed, TDIs unbound, keys wiped (rule PDEV.12). */
-static cbor_item_t *spdm_upkeep_failed(struct tsm_job *j, vtsm_status st)
-{
-    cbor_item_t *err = tsm_job_error(j, st);
-    struct tsm_pdev *p = j->p;
-    if (!vtsm_spdm_req_info(p->spdm)->session_active) {
-        pthread_mutex_lock(&j->t->lock);
-        tsm_pdev_reset(p);
-        tsm_pdev_transition(p, TSM_PDEV_RECLAIMING, "session lost");
-        tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "session lost");
-        pthread_mutex_unlock(&j->t->lock);
-        if (err)
-            vtsm_abi_put_tstr(err, "state", tsm_pdev_state_name(TSM_PDEV_UNCONNECTED));
-    }
-    return err;
-}
-
 static cbor_item_t *key_update_run(struct tsm_job *j)
 {
     vtsm_status st = vtsm_spdm_req_key_update(j->p->spdm, j->force);
-    return st ? spdm_upkeep_failed(j, st) : spdm_result(j);
+    return st ? tsm_job_error(j, st) : spdm_result(j);
 }
 
 static cbor_item_t *heartbeat_run(struct tsm_job *j)
 {
     vtsm_status st = vtsm_spdm_req_heartbeat(j->p->spdm);
-    return st ? spdm_upkeep_failed(j, st) : spdm_result(j);
+    return st ? tsm_job_error(j, st) : spdm_result(j);
 }
 
 void tsm_verb_spdm_key_update(struct tsm *t, struct tsm_client *c, uint64_t id,
@@ -226,14 +200,12 @@ void tsm_verb_tvm_create(struct tsm *t, struct tsm_client *c, uint64_t id, const
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
     }
-    pthread_mutex_lock(&t->lock);
     st = tsm_tvm_create(&t->tvms, has_name ? name : NULL, key, key_len, &v);
     cbor_item_t *res = NULL;
     if (st == VTSM_OK && (res = vtsm_abi_result_msg(id)) &&
         (vtsm_abi_put_uint(res, VTSM_ABI_K_TVM, v->id) || vtsm_abi_put_tstr(res, "name", v->name) ||
          vtsm_abi_put_bytes(res, "identity", v->identity, sizeof(v->identity))))
         cbor_decref(&res);
-    pthread_mutex_unlock(&t->lock);
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
     else
@@ -248,9 +220,8 @@ void tsm_verb_tvm_destroy(struct tsm *t, struct tsm_client *c, uint64_t id, cons
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
     }
-    pthread_mutex_lock(&t->lock);
-    st = tsm_tvm_destroy(&t->tvms, tvm, tsm_tvm_bound_tdis(t, tvm));
-    pthread_mutex_unlock(&t->lock);
+    const struct tsm_tvm *v = tsm_tvm_find(&t->tvms, tvm);
+    st = tsm_tvm_destroy(&t->tvms, tvm, v ? v->bound_tdis : 0);
     if (st) {
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
@@ -292,11 +263,7 @@ static cbor_item_t *tdi_result(struct tsm_job *j, const struct tsm_tdi *tdi)
 
 static struct tsm_tdi *job_tdi(struct tsm_job *j)
 {
-    struct tsm_tdi *tdi = NULL;
-    pthread_mutex_lock(&j->t->lock);
-    tsm_pdev_tdi(j->p, j->tdi, &tdi); /* exists: created before the job started */
-    pthread_mutex_unlock(&j->t->lock);
-    return tdi;
+    return tsm_pdev_tdi_find(j->p, j->tdi); /* exists: the job claims it */
 }
 
 static cbor_item_t *tdi_bind_run(struct tsm_job *j)
@@ -305,8 +272,11 @@ static cbor_item_t *tdi_bind_run(struct tsm_job *j)
     struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(j->p);
     uint8_t stream = j->p->ide ? tsm_ide_first_stream(j->p->ide) : 0;
     vtsm_status st = tsm_tdi_bind(&ch, tdi, j->tvm, j->lock_flags, stream);
-    if (st)
+    if (st) {
+        /* a bind that did not happen leaves no record behind */
+        tsm_pdev_tdi_forget(j->p, j->tdi);
         return tsm_job_error(j, st);
+    }
     cbor_item_t *res = tdi_result(j, tdi);
     /* the binding: report digest and the MMIO ranges the device reported */
     if (res && tsm_tdi_put_binding(tdi, res) != VTSM_OK)
@@ -360,7 +330,6 @@ static void tdi_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbo
         tsm_client_error(t, c, id, VTSM_E_ABI_ARG, "lock_flags is a 16-bit field");
         return;
     }
-    pthread_mutex_lock(&t->lock);
     st = connected_pdev(t, dev, verb, &p);
     if (st == VTSM_OK && !p->tdisp)
         st = vtsm_fail(VTSM_E_STATE,
@@ -368,22 +337,27 @@ static void tdi_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbo
                        dev);
     if (st == VTSM_OK && bind && !tsm_tvm_find(&t->tvms, tvm))
         st = vtsm_fail(VTSM_E_NOT_FOUND, "tdi_bind: no TVM %u (tvm_create first)", tvm);
-    if (st == VTSM_OK)
-        st = tsm_pdev_tdi(p, tdi_index, &tdi);
-    if (st == VTSM_OK)
+    if (st == VTSM_OK && !(tdi = tsm_pdev_tdi_find(p, tdi_index))) {
+        /* Never bound: judge the request against a fresh TDI, so a refusal names the same
+         * rule without leaving a record behind; only a bind makes one. */
+        struct tsm_tdi fresh;
+        if ((st = tsm_tdi_init(&fresh, p->name, tdi_index)) == VTSM_OK)
+            st = tsm_tdi_check(&fresh, bind ? TSM_TDI_REQ_BIND : TSM_TDI_REQ_UNBIND,
+                               TSM_TDI_WHO_HOST, 0, &next);
+        tsm_tdi_reset(&fresh);
+        if (st == VTSM_OK)
+            st = tsm_pdev_tdi(p, tdi_index, &tdi);
+    } else if (st == VTSM_OK) {
         st = tsm_tdi_check(tdi, bind ? TSM_TDI_REQ_BIND : TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0,
                            &next);
-    if (st == VTSM_OK) {
-        struct tsm_job *j = new_job(p, id, bind ? tdi_bind_run : tdi_unbind_run);
-        struct tsm_job_claim what = {.has_tdi = true, .tdi = tdi_index, .tvm = tvm};
-        if (j) {
-            j->tdi = tdi_index;
-            j->tvm = tvm;
-            j->lock_flags = (uint16_t)flags;
-        }
-        st = j ? run_job(t, c, p, verb, &what, j) : VTSM_E_NOMEM;
     }
-    pthread_mutex_unlock(&t->lock);
+    if (st == VTSM_OK) {
+        struct tsm_job_claim what = {.has_tdi = true, .tdi = tdi_index, .tvm = tvm};
+        struct tsm_job args = {.tdi = tdi_index, .tvm = tvm, .lock_flags = (uint16_t)flags};
+        st = run_job(t, c, p, verb, id, bind ? tdi_bind_run : tdi_unbind_run, &what, &args);
+        if (st && bind)
+            tsm_pdev_tdi_forget(p, tdi_index);
+    }
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
 }
@@ -399,14 +373,6 @@ void tsm_verb_tdi_unbind(struct tsm *t, struct tsm_client *c, uint64_t id, const
 }
 
 /* ---------------------------------------------------------------- guest requests */
-
-static struct tsm_tdi *find_tdi(struct tsm_pdev *p, uint32_t index)
-{
-    for (struct tsm_tdi_node *n = p->tdis; n; n = n->next)
-        if (n->tdi.index == index)
-            return &n->tdi;
-    return NULL;
-}
 
 /* {op: RESULT, id, status: 0, gop, tvm, seq} */
 static cbor_item_t *guest_result(uint64_t id, const struct tsm_guest_req *g)
@@ -457,11 +423,9 @@ static cbor_item_t *guest_info_run(struct tsm_job *j)
     struct tsm *t = j->t;
     struct tsm_tdi *tdi = job_tdi(j);
     uint8_t identity[TSM_TVM_IDENTITY_SIZE] = {0};
-    pthread_mutex_lock(&t->lock);
     const struct tsm_tvm *v = tsm_tvm_find(&t->tvms, j->greq.tvm);
     if (v)
         memcpy(identity, v->identity, sizeof(identity));
-    pthread_mutex_unlock(&t->lock);
     struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(j->p);
     struct tsm_tdi_info_args a = info_args(t, &j->greq, identity);
     cbor_item_t *info = NULL;
@@ -494,17 +458,13 @@ static cbor_item_t *guest_accept_run(struct tsm_job *j)
     return res;
 }
 
-/* Start a guest operation that needs the device: claims the device and the TDI (lock held). */
+/* Start a guest operation that needs the device: claims the device and the TDI. */
 static vtsm_status guest_job(struct tsm *t, struct tsm_client *c, uint64_t id, struct tsm_pdev *p,
                              const struct tsm_guest_req *g, const char *verb, tsm_job_fn run)
 {
-    struct tsm_job *j = new_job(p, id, run);
     struct tsm_job_claim what = {.has_tdi = true, .tdi = g->tdi};
-    if (!j)
-        return vtsm_fail(VTSM_E_NOMEM, "%s", verb);
-    j->greq = *g;
-    j->tdi = g->tdi;
-    return run_job(t, c, p, verb, &what, j);
+    struct tsm_job args = {.tdi = g->tdi, .greq = *g};
+    return run_job(t, c, p, verb, id, run, &what, &args);
 }
 
 static vtsm_status guest_list(struct tsm *t, uint64_t id, const struct tsm_guest_req *g,
@@ -552,7 +512,6 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
     }
-    pthread_mutex_lock(&t->lock);
     /* Authenticate first: nothing below runs for a request the TVM did not sign. */
     st = tsm_tvm_verify_request(&t->tvms, tvm, body, body_len, sig, sig_len, &g);
     if (st == VTSM_OK && g.gop == VTSM_ABI_GOP_LIST) {
@@ -563,7 +522,7 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
         st = vtsm_fail(VTSM_E_ABI_ARG, "guest request 0x%x needs dev and tdi", g.gop);
     if (st == VTSM_OK)
         st = connected_pdev(t, g.dev, "guest request", &p);
-    if (st == VTSM_OK && !(tdi = find_tdi(p, g.tdi))) {
+    if (st == VTSM_OK && !(tdi = tsm_pdev_tdi_find(p, g.tdi))) {
         /* Never bound: judge the request against a fresh, unowned TDI so the refusal names
          * the same rule, without creating a record for a guest's guess. */
         struct tsm_tdi fresh;
@@ -626,7 +585,6 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
         break;
     }
 reply:
-    pthread_mutex_unlock(&t->lock);
     if (st) {
         if (res)
             cbor_decref(&res);
@@ -636,7 +594,6 @@ reply:
     tsm_client_reply(t, c, res);
     return;
 started: /* a device job replies when it ends; only a failure to start is answered here */
-    pthread_mutex_unlock(&t->lock);
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
 }

@@ -7,6 +7,7 @@
  * With no arguments it serves the default socket (see vtsm_path.h) and trusts the
  * embedded test roots of the emulated device (pki/), so the demo needs no configuration.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -77,6 +78,21 @@ static vtsm_status read_file(const char *path, struct vtsm_buf *out)
     return st;
 }
 
+/* A decimal integer in [min, max], the whole argument, or a clear error. */
+static bool parse_num(const char *opt, const char *arg, long long min, long long max,
+                      long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(arg, &end, 10);
+    if (errno || end == arg || *end || v < min || v > max) {
+        fprintf(stderr, "tsmd: %s wants an integer in %lld..%lld, not '%s'\n", opt, min, max, arg);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 static void usage(FILE *f)
 {
     fprintf(
@@ -91,7 +107,16 @@ static void usage(FILE *f)
            "                      (default slots: 2 per stream); repeatable; default: 0:4:8 1:4:8\n"
            "  --identity KEY:CERT the TSM's signing key and certificate (PEM) for guest evidence\n"
            "                      tokens; default: the embedded test identity (pki/tsm)\n"
-           "  --doe-timeout-ms N  how long a verb waits for one doe_response (default 30000)\n");
+           "  --doe-timeout-ms N  how long a verb waits for one doe_response (default 30000)\n"
+           "  --hello-timeout-ms N    a connection must send HELLO within N ms (default 10000)\n"
+           "  --frame-timeout-ms N    a request frame once begun must complete within N ms\n"
+           "                          (default 10000)\n"
+           "  --idle-timeout-ms N     drop a client idle for N ms with nothing in flight\n"
+           "                          (default 0: never)\n"
+           "  --max-unread BYTES      drop a client leaving more replies unread (default 8 MiB)\n"
+           "  --max-hosts N, --max-guests N\n"
+           "                          connections per role (default 64 and 128; at most 48 more\n"
+           "                          may wait for their HELLO)\n");
 }
 
 int main(int argc, char **argv)
@@ -104,8 +129,16 @@ int main(int argc, char **argv)
                                              {"help", no_argument, 0, 'h'},
                                              {"root-port", required_argument, 0, 'r'},
                                              {"identity", required_argument, 0, 'i'},
+                                             {"hello-timeout-ms", required_argument, 0, 'H'},
+                                             {"frame-timeout-ms", required_argument, 0, 'F'},
+                                             {"idle-timeout-ms", required_argument, 0, 'I'},
+                                             {"max-unread", required_argument, 0, 'U'},
+                                             {"max-hosts", required_argument, 0, 'M'},
+                                             {"max-guests", required_argument, 0, 'G'},
                                              {0, 0, 0, 0}};
-    struct tsm_config cfg = {.doe_timeout_ms = 30000};
+    struct tsm_config cfg = {0};
+    tsm_config_defaults(&cfg);
+    long long num;
     enum vtsm_log_level level = VTSM_LOG_WARN;
     const char *trust_paths[16];
     int ntrust = 0, c;
@@ -117,7 +150,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tsmd: default socket path too long\n");
         return 2;
     }
-    while ((c = getopt_long(argc, argv, "s:t:T:vqhr:i:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:t:T:vqhr:i:H:F:I:U:M:G:", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
             if (strlen(optarg) >= sizeof(cfg.socket_path)) {
@@ -134,11 +167,40 @@ int main(int argc, char **argv)
             trust_paths[ntrust++] = optarg;
             break;
         case 'T':
-            cfg.doe_timeout_ms = atoi(optarg);
-            if (cfg.doe_timeout_ms <= 0) {
-                fprintf(stderr, "tsmd: --doe-timeout-ms must be positive\n");
+            if (!parse_num("--doe-timeout-ms", optarg, 1, 3600000, &num))
                 return 2;
-            }
+            cfg.doe_timeout_ms = (int)num;
+            break;
+        case 'H':
+            if (!parse_num("--hello-timeout-ms", optarg, 1, 3600000, &num))
+                return 2;
+            cfg.hello_timeout_ms = (int)num;
+            break;
+        case 'F':
+            if (!parse_num("--frame-timeout-ms", optarg, 1, 3600000, &num))
+                return 2;
+            cfg.frame_timeout_ms = (int)num;
+            break;
+        case 'I':
+            if (!parse_num("--idle-timeout-ms", optarg, 0, 86400000, &num))
+                return 2;
+            cfg.idle_timeout_ms = (int)num;
+            break;
+        case 'U':
+            if (!parse_num("--max-unread", optarg, VTSM_ABI_FRAME_MAX + VTSM_ABI_FRAME_HDR_SIZE,
+                           1LL << 30, &num))
+                return 2;
+            cfg.outq_max = (size_t)num;
+            break;
+        case 'M':
+            if (!parse_num("--max-hosts", optarg, 1, 128, &num))
+                return 2;
+            cfg.max_hosts = (unsigned)num;
+            break;
+        case 'G':
+            if (!parse_num("--max-guests", optarg, 0, 160, &num))
+                return 2;
+            cfg.max_guests = (unsigned)num;
             break;
         case 'r':
             if (nrp == TSM_PLATFORM_MAX_RP) {
