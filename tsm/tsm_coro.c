@@ -82,10 +82,9 @@ struct tsm_coro *tsm_coro_current(void)
 static void switch_out(struct tsm_coro *c, bool final)
 {
 #ifdef TSM_CORO_ASAN
-    __sanitizer_start_switch_fiber(final ? NULL : &c->fake_stack, c->caller_bottom,
-                                   c->caller_size);
+    __sanitizer_start_switch_fiber(final ? NULL : &c->fake_stack, c->caller_bottom, c->caller_size);
 #else
-    (void)final;
+    (void) final;
 #endif
 #ifdef TSM_CORO_TSAN
     __tsan_switch_to_fiber(c->caller_fiber, 0);

@@ -48,6 +48,7 @@ struct tsm_client {
     int64_t accepted_ms;           /* loop clock at accept */
     int64_t active_ms;             /* last complete request */
     int64_t partial_ms;            /* when the buffered partial frame began; 0 if none */
+    int64_t stalled_ms;            /* since when queued output has not moved; 0 if none */
     unsigned jobs;                 /* device jobs this client started that still run */
     struct tsm_client *next;
 };

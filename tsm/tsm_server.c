@@ -73,7 +73,10 @@ static int stop_pipe_fd = -1;
 
 /* Requests taken from one client per loop iteration: a client that floods cannot keep
  * the loop from the others. */
-#define FRAMES_PER_TURN 32
+#define FRAMES_PER_TURN 8
+/* A client with this much of its replies unread gets no more requests read until it
+ * catches up (the loop spends nothing on a client that does not read). */
+#define OUTQ_PAUSE (64u << 10)
 
 int64_t tsm_now_ms(void)
 {
@@ -128,7 +131,7 @@ static void client_flush(struct tsm_client *c)
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
+            break;
         if (k <= 0) {
             char why[96];
             snprintf(why, sizeof(why), "write failed: %s", k < 0 ? strerror(errno) : "closed");
@@ -136,10 +139,14 @@ static void client_flush(struct tsm_client *c)
             return;
         }
         c->out_off += (size_t)k;
+        c->stalled_ms = 0;
     }
     if (c->out_off == c->out.len) {
         vtsm_buf_reset(&c->out);
         c->out_off = 0;
+        c->stalled_ms = 0;
+    } else if (!c->stalled_ms) {
+        c->stalled_ms = tsm_now_ms();
     }
 }
 
@@ -425,6 +432,11 @@ static int64_t client_deadline(const struct tsm *t, const struct tsm_client *c, 
         d = c->partial_ms + t->cfg.frame_timeout_ms;
         snprintf(why, why_len, "a frame left incomplete for %d ms", t->cfg.frame_timeout_ms);
     }
+    if (c->stalled_ms && t->cfg.frame_timeout_ms > 0 &&
+        c->stalled_ms + t->cfg.frame_timeout_ms < d) {
+        d = c->stalled_ms + t->cfg.frame_timeout_ms;
+        snprintf(why, why_len, "its replies went unread for %d ms", t->cfg.frame_timeout_ms);
+    }
     if (c->jobs == 0 && c->out.len == c->out_off && t->cfg.idle_timeout_ms > 0 &&
         c->active_ms + t->cfg.idle_timeout_ms < d) {
         d = c->active_ms + t->cfg.idle_timeout_ms;
@@ -548,7 +560,9 @@ vtsm_status tsm_run(struct tsm *t)
         pfds[1] = (struct pollfd){.fd = t->wake_pipe[0], .events = POLLIN};
         size_t i = 2;
         for (struct tsm_client *c = t->clients; c; c = c->next, i++) {
-            short ev = POLLIN;
+            short ev = 0;
+            if (c->out.len - c->out_off < OUTQ_PAUSE)
+                ev |= POLLIN;
             if (c->out_off < c->out.len)
                 ev |= POLLOUT;
             pfds[i] = (struct pollfd){.fd = c->fd, .events = ev};
@@ -564,6 +578,8 @@ vtsm_status tsm_run(struct tsm *t)
             stop_requested = 1;
         }
         now = tsm_now_ms();
+        if (r > 0 && (pfds[0].revents & POLLIN))
+            accept_client(t, now);
         if (r > 0 && (pfds[1].revents & POLLIN)) {
             char drain[64];
             while (read(t->wake_pipe[0], drain, sizeof(drain)) > 0) {
@@ -573,13 +589,14 @@ vtsm_status tsm_run(struct tsm *t)
             struct tsm_client *c = owners[i];
             if (r > 0 && !c->dead && (pfds[i].revents & POLLOUT))
                 client_flush(c);
-            if (r > 0 && !c->dead && (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+            if (r > 0 && !c->dead && (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+                c->out.len - c->out_off < OUTQ_PAUSE)
                 client_readable(t, c, now);
+            else if (r > 0 && !c->dead && (pfds[i].revents & (POLLHUP | POLLERR)))
+                tsm_client_kill(c, "hung up");
         }
         for (i = 2; i < n; i++)
             tsm_client_put(t, owners[i]);
-        if (r > 0 && (pfds[0].revents & POLLIN))
-            accept_client(t, now);
         sweep(t, now);
     }
     free(pfds);
