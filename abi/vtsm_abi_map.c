@@ -108,7 +108,8 @@ const char *const vtsm_abi_keys_device_connect[] = {
     "dev",  "slot", "allow_untrusted", "min_version", "max_version",
     "asym", "hash", "ide_streams",     "ide_only",    NULL};
 const char *const vtsm_abi_keys_device_reclaim[] = {"dev", "force", NULL};
-const char *const vtsm_abi_keys_status[] = {"dev", NULL};
+const char *const vtsm_abi_keys_status[] = {"dev",        "summary",    "offset",
+                                            "tdi_offset", "tvm_offset", NULL};
 const char *const vtsm_abi_keys_doe_response[] = {"dev", "seq", "object", "error", NULL};
 const char *const vtsm_abi_keys_ide_refresh[] = {"dev", NULL};
 const char *const vtsm_abi_keys_spdm_key_update[] = {"dev", "all", NULL};

@@ -16,7 +16,7 @@
 #include "vtsm_buf.h"
 #include "vtsm_host.h"
 
-#define E2E_HOST_MAX_DEVS 8
+#define E2E_HOST_MAX_DEVS 72
 
 struct e2e_host {
     struct vtsm_host *h;

@@ -14,7 +14,7 @@
 
 #include <cbor.h>
 
-#define E2E_MAX_PROCS 16
+#define E2E_MAX_PROCS 80
 
 struct e2e {
     char dir[64];

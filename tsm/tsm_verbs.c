@@ -534,15 +534,92 @@ void tsm_verb_device_remove(struct tsm *t, struct tsm_client *c, uint64_t id,
     tsm_client_reply(t, c, res);
 }
 
-static vtsm_status put_status(struct tsm_pdev *p, cbor_item_t *d)
+/* ---------------------------------------------------------------- status */
+
+/*
+ * STATUS answers in pages that always fit one ABI message: each list (devices, the TDIs of
+ * one device, TVMs) is filled from the offset the request names until the next entry
+ * would pass the message's item or byte budget; the reply then says where the next page
+ * starts (next_offset, next_tdi_offset, next_tvm_offset) and how many there are in all.
+ * A client that wants everything asks again from there. An entry too big for any page is
+ * an ERROR naming the limit, never a dropped connection.
+ */
+#define PAGE_ITEMS (VTSM_ABI_MAX_ITEMS - 64)          /* the envelope's keys fit in the rest */
+#define PAGE_BYTES (VTSM_ABI_FRAME_MAX - (64u << 10)) /* ditto */
+
+struct page {
+    size_t items, bytes;
+};
+
+/* Data items and an upper bound of the encoded bytes of it. */
+static void measure(const cbor_item_t *it, struct page *m)
+{
+    m->items++;
+    m->bytes += 9;
+    switch (cbor_typeof(it)) {
+    case CBOR_TYPE_BYTESTRING:
+    case CBOR_TYPE_STRING:
+        m->bytes += cbor_isa_bytestring(it) ? cbor_bytestring_length(it) : cbor_string_length(it);
+        break;
+    case CBOR_TYPE_ARRAY:
+        for (size_t i = 0; i < cbor_array_size(it); i++)
+            measure(cbor_array_handle(it)[i], m);
+        break;
+    case CBOR_TYPE_MAP:
+        for (size_t i = 0; i < cbor_map_size(it); i++) {
+            measure(cbor_map_handle(it)[i].key, m);
+            measure(cbor_map_handle(it)[i].value, m);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Append e to arr if the page has room for it (then e is taken); false if not. */
+static bool page_take(struct page *pg, cbor_item_t *arr, cbor_item_t *e, vtsm_status *st)
+{
+    struct page m = {0};
+    measure(e, &m);
+    if (pg->items + m.items > PAGE_ITEMS || pg->bytes + m.bytes > PAGE_BYTES)
+        return false;
+    pg->items += m.items;
+    pg->bytes += m.bytes;
+    *st = vtsm_abi_push_item(arr, e);
+    return true;
+}
+
+/* One TDI's entry in STATUS (a running job's own TDIs show only that they are busy). */
+static vtsm_status tdi_entry(struct tsm_pdev *p, struct tsm_tdi *tdi, cbor_item_t **out)
+{
+    if (!tsm_pdev_tdi_claimed(p, tdi))
+        return tsm_tdi_summary(tdi, true, out);
+    cbor_item_t *e = vtsm_abi_map_new();
+    VTSM_ENSURE(e, VTSM_E_NOMEM, "status");
+    *out = e;
+    VTSM_GUARD(vtsm_abi_put_uint(e, VTSM_ABI_K_TDI, tdi->index));
+    return vtsm_abi_put_tstr(e, "busy", p->job->verb);
+}
+
+struct status_req {
+    bool one, summary;
+    char dev[VTSM_ABI_DEV_BUF];
+    uint64_t offset, tdi_offset, tvm_offset;
+};
+
+/* A device's entry: the summary, or everything with the TDIs from r->tdi_offset on as far
+ * as pg allows (*next_tdi = where the rest starts, 0 if none left out). */
+static vtsm_status put_status(struct tsm_pdev *p, const struct status_req *r, struct page *pg,
+                              cbor_item_t *d, uint64_t *next_tdi)
 {
     VTSM_GUARD(vtsm_abi_put_tstr(d, "state", tsm_pdev_state_name(p->state)));
     VTSM_GUARD(vtsm_abi_put_uint(d, "connects", p->connects));
+    VTSM_GUARD(vtsm_abi_put_uint(d, "bound_tdis", p->bound_tdis));
     const struct tsm_job *job = p->job;
     if (job)
         VTSM_GUARD(vtsm_abi_put_tstr(d, "busy", job->verb));
-    if (p->state != TSM_PDEV_CONNECTED || (job && !job->claim.has_tdi)) {
-        /* nothing more to show, or a running job owns the rest */
+    if (r->summary || p->state != TSM_PDEV_CONNECTED || (job && !job->claim.has_tdi)) {
+        /* asked for the summary, nothing more to show, or a running job owns the rest */
         VTSM_GUARD(vtsm_abi_put_tstr(d, VTSM_ABI_K_DEV, p->name));
         return vtsm_abi_put_uint(d, VTSM_ABI_K_ROOT_PORT, p->root_port);
     }
@@ -555,70 +632,128 @@ static vtsm_status put_status(struct tsm_pdev *p, cbor_item_t *d)
     VTSM_GUARD(vtsm_abi_put_bool(d, "tee_io", p->tdisp));
     cbor_item_t *tdis = vtsm_abi_array_new();
     VTSM_GUARD(vtsm_abi_put_item(d, "tdis", tdis));
-    for (struct tsm_tdi_node *n = p->tdis; n; n = n->next) {
-        cbor_item_t *e = NULL;
-        if (tsm_pdev_tdi_claimed(p, &n->tdi)) {
-            e = vtsm_abi_map_new();
-            VTSM_GUARD(vtsm_abi_push_item(tdis, e));
-            VTSM_GUARD(vtsm_abi_put_uint(e, VTSM_ABI_K_TDI, n->tdi.index));
-            VTSM_GUARD(vtsm_abi_put_tstr(e, "busy", job->verb));
+    measure(d, pg);
+    uint64_t i = 0, total = 0;
+    vtsm_status st = VTSM_OK;
+    for (struct tsm_tdi_node *n = p->tdis; n; n = n->next)
+        total++;
+    VTSM_GUARD(vtsm_abi_put_uint(d, "total_tdis", total));
+    for (struct tsm_tdi_node *n = p->tdis; n && st == VTSM_OK; n = n->next, i++) {
+        if (i < r->tdi_offset)
             continue;
+        cbor_item_t *e = NULL;
+        VTSM_GUARD(tdi_entry(p, &n->tdi, &e));
+        if (!page_take(pg, tdis, e, &st)) {
+            cbor_decref(&e);
+            *next_tdi = i;
+            break;
         }
-        VTSM_GUARD(tsm_tdi_summary(&n->tdi, true, &e));
-        VTSM_GUARD(vtsm_abi_push_item(tdis, e));
     }
+    return st;
+}
+
+static vtsm_status parse_status(const cbor_item_t *msg, struct status_req *r)
+{
+    bool has;
+    memset(r, 0, sizeof(*r));
+    VTSM_GUARD(vtsm_abi_opt_tstr(msg, VTSM_ABI_K_DEV, r->dev, sizeof(r->dev), &r->one));
+    if (r->one)
+        VTSM_GUARD(vtsm_abi_check_dev(r->dev));
+    VTSM_GUARD(vtsm_abi_opt_bool(msg, "summary", &r->summary, &has));
+    VTSM_GUARD(vtsm_abi_opt_uint(msg, "offset", &r->offset, &has));
+    VTSM_GUARD(vtsm_abi_opt_uint(msg, "tdi_offset", &r->tdi_offset, &has));
+    VTSM_ENSURE(!has || r->one, VTSM_E_ABI_ARG, "status: tdi_offset needs dev");
+    VTSM_GUARD(vtsm_abi_opt_uint(msg, "tvm_offset", &r->tvm_offset, &has));
     return VTSM_OK;
+}
+
+/* The reply page for r: devices (or the one device), then root ports and TVMs. */
+static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_item_t *res)
+{
+    struct page pg = {0};
+    vtsm_status st = VTSM_OK;
+    cbor_item_t *arr = vtsm_abi_array_new();
+    VTSM_GUARD(vtsm_abi_put_item(res, VTSM_ABI_K_DEVICES, arr));
+    cbor_item_t *rps = NULL;
+    if (!r->one) { /* the platform first: it always fits, the lists take the rest */
+        rps = vtsm_abi_array_new();
+        VTSM_GUARD(vtsm_abi_put_item(res, "root_ports", rps));
+        VTSM_GUARD(tsm_platform_put_status(t->cfg.platform, rps));
+        measure(rps, &pg);
+    }
+    if (r->one && !tsm_pdev_find(t, r->dev))
+        return vtsm_fail(VTSM_E_NOT_FOUND, "status: no device named %s", r->dev);
+    uint64_t i = 0, next_tdi = 0;
+    bool full = false;
+    for (struct tsm_pdev *p = t->pdevs; p && st == VTSM_OK; p = p->next) {
+        if (r->one && strcmp(p->name, r->dev) != 0)
+            continue;
+        if (r->one) {
+            cbor_item_t *d = vtsm_abi_map_new();
+            VTSM_GUARD(vtsm_abi_push_item(arr, d));
+            VTSM_GUARD(put_status(p, r, &pg, d, &next_tdi));
+            if (next_tdi)
+                VTSM_GUARD(vtsm_abi_put_uint(res, "next_tdi_offset", next_tdi));
+            return VTSM_OK;
+        }
+        if (i++ < r->offset || full)
+            continue;
+        cbor_item_t *d = vtsm_abi_map_new();
+        struct page scratch = {0};
+        VTSM_ENSURE(d, VTSM_E_NOMEM, "status");
+        if ((st = put_status(p, r, &scratch, d, &next_tdi)) != VTSM_OK) {
+            cbor_decref(&d);
+            return st;
+        }
+        if (next_tdi) {
+            /* too big for one page with the rest: the device's own STATUS pages it */
+            cbor_decref(&d);
+            VTSM_ENSURE(i - 1 > r->offset, VTSM_E_LIMIT,
+                        "status: %s does not fit one message; ask for it by name (dev) to "
+                        "page its TDIs, or for the summary",
+                        p->name);
+            full = true;
+        } else if (!page_take(&pg, arr, d, &st)) {
+            cbor_decref(&d);
+            VTSM_ENSURE(i - 1 > r->offset, VTSM_E_LIMIT, "status: %s does not fit one message",
+                        p->name);
+            full = true;
+        }
+        if (full)
+            VTSM_GUARD(vtsm_abi_put_uint(res, "next_offset", i - 1));
+    }
+    VTSM_GUARD(st);
+    VTSM_GUARD(vtsm_abi_put_uint(res, "total_devices", t->npdevs));
+    cbor_item_t *tvms = vtsm_abi_array_new();
+    VTSM_GUARD(vtsm_abi_put_item(res, "tvms", tvms));
+    VTSM_GUARD(vtsm_abi_put_uint(res, "total_tvms", t->tvms.count));
+    i = 0;
+    for (const struct tsm_tvm *v = t->tvms.head; v && st == VTSM_OK; v = v->next, i++) {
+        if (i < r->tvm_offset)
+            continue;
+        cbor_item_t *e = vtsm_abi_map_new();
+        VTSM_ENSURE(e, VTSM_E_NOMEM, "status");
+        if ((st = vtsm_abi_put_uint(e, VTSM_ABI_K_TVM, v->id)) == VTSM_OK &&
+            (st = vtsm_abi_put_tstr(e, "name", v->name)) == VTSM_OK &&
+            (st = vtsm_abi_put_bytes(e, "identity", v->identity, sizeof(v->identity))) == VTSM_OK)
+            st = vtsm_abi_put_uint(e, "bound_tdis", v->bound_tdis);
+        if (st || !page_take(&pg, tvms, e, &st)) {
+            cbor_decref(&e);
+            if (st == VTSM_OK)
+                st = vtsm_abi_put_uint(res, "next_tvm_offset", i);
+            break;
+        }
+    }
+    return st;
 }
 
 void tsm_verb_status(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
 {
-    char dev[VTSM_ABI_DEV_BUF];
-    bool one = false;
-    vtsm_status st;
-
-    if ((st = vtsm_abi_opt_tstr(msg, VTSM_ABI_K_DEV, dev, sizeof(dev), &one)) ||
-        (one && (st = vtsm_abi_check_dev(dev)))) {
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
-        return;
-    }
-    cbor_item_t *res = vtsm_abi_result_msg(id);
-    cbor_item_t *arr = vtsm_abi_array_new();
-    if (one && !tsm_pdev_find(t, dev))
-        st = vtsm_fail(VTSM_E_NOT_FOUND, "status: no device named %s", dev);
-    for (struct tsm_pdev *p = t->pdevs; p && st == VTSM_OK && res && arr; p = p->next) {
-        if (one && strcmp(p->name, dev) != 0)
-            continue;
-        cbor_item_t *d = vtsm_abi_map_new();
-        st = vtsm_abi_push_item(arr, d);
-        if (st == VTSM_OK)
-            st = put_status(p, d);
-    }
-    if (st == VTSM_OK && res && !one) {
-        cbor_item_t *rps = vtsm_abi_array_new();
-        st = vtsm_abi_put_item(res, "root_ports", rps);
-        if (st == VTSM_OK)
-            st = tsm_platform_put_status(t->cfg.platform, rps);
-        cbor_item_t *tvms = vtsm_abi_array_new();
-        if (st == VTSM_OK)
-            st = vtsm_abi_put_item(res, "tvms", tvms);
-        for (const struct tsm_tvm *v = t->tvms.head; v && st == VTSM_OK; v = v->next) {
-            cbor_item_t *e = vtsm_abi_map_new();
-            if ((st = vtsm_abi_push_item(tvms, e)) == VTSM_OK &&
-                (st = vtsm_abi_put_uint(e, VTSM_ABI_K_TVM, v->id)) == VTSM_OK &&
-                (st = vtsm_abi_put_tstr(e, "name", v->name)) == VTSM_OK &&
-                (st = vtsm_abi_put_bytes(e, "identity", v->identity, sizeof(v->identity))) ==
-                    VTSM_OK)
-                st = vtsm_abi_put_uint(e, "bound_tdis", v->bound_tdis);
-        }
-    }
-    if (!res || !arr)
-        st = VTSM_E_NOMEM;
-    if (st == VTSM_OK) {
-        st = vtsm_abi_put_item(res, VTSM_ABI_K_DEVICES, arr);
-        arr = NULL;
-    }
-    if (arr)
-        cbor_decref(&arr);
+    struct status_req r;
+    vtsm_status st = parse_status(msg, &r);
+    cbor_item_t *res = NULL;
+    if (st == VTSM_OK)
+        st = (res = vtsm_abi_result_msg(id)) ? build_status(t, &r, res) : VTSM_E_NOMEM;
     if (st) {
         if (res)
             cbor_decref(&res);
