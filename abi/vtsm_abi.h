@@ -54,29 +54,84 @@ enum vtsm_abi_role {
 
 /* ---- opcodes ("op") ---- */
 
+/*
+ * THE OPERATION TABLE: one row per request a client sends to the TSM. Everything that
+ * names a request comes from it: the opcode enum, the names, the request schemas (the
+ * keys each request may carry besides "op" and "id"), the dense index tsmd's dispatch
+ * table is indexed by (with a compile-time completeness check) and the handler each
+ * row needs in tsmd (tsm_verb_<lower>). Adding a request is a row, a handler and a test
+ * (docs/architecture.md "Adding a verb").
+ *
+ *   X(NAME, lower, code, roles, dev, (keys...))
+ *     roles  VTSM_ABI_ROLES_HOST, _GUEST or _ANY: who may send it (after HELLO)
+ *     dev    VTSM_ABI_DEV_NONE / _OPTIONAL / _REQUIRED: its "dev" key, checked by the
+ *            dispatcher (a valid device name) before the handler runs
+ *     keys   the schema: every other key is refused before any state is touched
+ */
+#define VTSM_ABI_ROLES_HOST  (1u << 1) /* 1 << VTSM_ABI_ROLE_HOST */
+#define VTSM_ABI_ROLES_GUEST (1u << 2) /* 1 << VTSM_ABI_ROLE_GUEST */
+#define VTSM_ABI_ROLES_ANY   (VTSM_ABI_ROLES_HOST | VTSM_ABI_ROLES_GUEST)
+enum vtsm_abi_dev_key { VTSM_ABI_DEV_NONE = 0, VTSM_ABI_DEV_OPTIONAL, VTSM_ABI_DEV_REQUIRED };
+
+#define VTSM_ABI_REQUESTS(X)                                                                       \
+    X(HELLO, hello, 0x01, ANY, NONE, ("versions", "role", "client"))                               \
+    X(DEVICE_ADD, device_add, 0x10, HOST, REQUIRED, ("dev", "root_port"))                          \
+    X(DEVICE_REMOVE, device_remove, 0x11, HOST, REQUIRED, ("dev"))                                 \
+    X(DEVICE_CONNECT, device_connect, 0x12, HOST, REQUIRED,                                        \
+      ("dev", "slot", "allow_untrusted", "min_version", "max_version", "asym", "hash",             \
+       "ide_streams", "ide_only"))                                                                 \
+    X(DEVICE_RECLAIM, device_reclaim, 0x13, HOST, REQUIRED, ("dev", "force"))                      \
+    X(STATUS, status, 0x14, HOST, OPTIONAL,                                                        \
+      ("dev", "summary", "offset", "tdi_offset", "tvm_offset"))                                    \
+    /* switch a device's IDE streams to fresh keys */                                              \
+    X(IDE_REFRESH, ide_refresh, 0x15, HOST, REQUIRED, ("dev"))                                     \
+    /* prove both link ends hold matching keys */                                                  \
+    X(IDE_LINK_CHECK, ide_link_check, 0x16, HOST, REQUIRED, ("dev"))                               \
+    /* SPDM KEY_UPDATE / HEARTBEAT in the device's session */                                      \
+    X(SPDM_KEY_UPDATE, spdm_key_update, 0x17, HOST, REQUIRED, ("dev", "all"))                      \
+    X(SPDM_HEARTBEAT, spdm_heartbeat, 0x18, HOST, REQUIRED, ("dev"))                               \
+    /* the connection that carries a verb services its DOE exchanges, whatever its role */         \
+    X(DOE_RESPONSE, doe_response, 0x20, ANY, REQUIRED, ("dev", "seq", "object", "error"))          \
+    /* register a TVM with its guest's public key */                                               \
+    X(TVM_CREATE, tvm_create, 0x30, HOST, NONE, ("name", "guest_key"))                             \
+    X(TVM_DESTROY, tvm_destroy, 0x31, HOST, NONE, ("tvm"))                                         \
+    /* LOCK_INTERFACE: the TDI is owned by a TVM; STOP_INTERFACE: ownership dropped */             \
+    X(TDI_BIND, tdi_bind, 0x32, HOST, REQUIRED, ("dev", "tdi", "tvm", "lock_flags"))               \
+    X(TDI_UNBIND, tdi_unbind, 0x33, HOST, REQUIRED, ("dev", "tdi"))                                \
+    /* a signed guest request: relayed by a host or sent by the guest itself (the TVM's            \
+     * signature authenticates it, not the connection) */                                          \
+    X(GUEST_REQUEST, guest_request, 0x40, ANY, NONE, ("tvm", "body", "sig"))
+
 enum vtsm_abi_op {
-    /* client -> TSM */
-    VTSM_ABI_OP_HELLO = 0x01,
-    VTSM_ABI_OP_DEVICE_ADD = 0x10,
-    VTSM_ABI_OP_DEVICE_REMOVE = 0x11,
-    VTSM_ABI_OP_DEVICE_CONNECT = 0x12,
-    VTSM_ABI_OP_DEVICE_RECLAIM = 0x13,
-    VTSM_ABI_OP_STATUS = 0x14,
-    VTSM_ABI_OP_IDE_REFRESH = 0x15,     /* host: switch a device's IDE streams to fresh keys */
-    VTSM_ABI_OP_IDE_LINK_CHECK = 0x16,  /* host: prove both link ends hold matching keys */
-    VTSM_ABI_OP_SPDM_KEY_UPDATE = 0x17, /* host: SPDM KEY_UPDATE of the device's session */
-    VTSM_ABI_OP_SPDM_HEARTBEAT = 0x18,  /* host: SPDM HEARTBEAT in the device's session */
-    VTSM_ABI_OP_DOE_RESPONSE = 0x20,
-    VTSM_ABI_OP_TVM_CREATE = 0x30,    /* host: register a TVM with its guest's public key */
-    VTSM_ABI_OP_TVM_DESTROY = 0x31,   /* host */
-    VTSM_ABI_OP_TDI_BIND = 0x32,      /* host: LOCK_INTERFACE, TDI owned by a TVM */
-    VTSM_ABI_OP_TDI_UNBIND = 0x33,    /* host: STOP_INTERFACE, ownership dropped */
-    VTSM_ABI_OP_GUEST_REQUEST = 0x40, /* host (relaying) or guest: a signed guest request */
+/* client -> TSM */
+#define VTSM_ABI_X_OP(NAME, lower, code, roles, dev, keys) VTSM_ABI_OP_##NAME = code,
+    VTSM_ABI_REQUESTS(VTSM_ABI_X_OP)
+#undef VTSM_ABI_X_OP
     /* TSM -> client */
     VTSM_ABI_OP_RESULT = 0x80,
     VTSM_ABI_OP_ERROR = 0x81,
     VTSM_ABI_OP_DOE_PENDING = 0x82,
 };
+
+/* Dense index of a request in the table (for dispatch tables). */
+enum vtsm_abi_req_index {
+#define VTSM_ABI_X_IDX(NAME, lower, code, roles, dev, keys) VTSM_ABI_REQ_##NAME,
+    VTSM_ABI_REQUESTS(VTSM_ABI_X_IDX)
+#undef VTSM_ABI_X_IDX
+        VTSM_ABI_REQ_COUNT_
+};
+
+/* A request's row: its code, name, roles, dev key and schema. */
+struct vtsm_abi_request {
+    enum vtsm_abi_op op;
+    const char *name; /* "DEVICE_CONNECT" */
+    unsigned roles;   /* VTSM_ABI_ROLES_* */
+    enum vtsm_abi_dev_key dev;
+    const char *const *keys; /* NULL-terminated */
+};
+extern const struct vtsm_abi_request vtsm_abi_requests[VTSM_ABI_REQ_COUNT_];
+/* The row of a client-to-TSM opcode, NULL if op is not one. */
+const struct vtsm_abi_request *vtsm_abi_request_find(uint64_t op);
 
 /* Opcode ranges: host TVM/TDI verbs, guest requests (docs/abi.md section 6). */
 #define VTSM_ABI_OP_HOST_TDI_FIRST 0x30u
@@ -158,22 +213,10 @@ enum vtsm_abi_gop {
  * Keys each request may carry besides "op" and "id" (NULL-terminated, for
  * vtsm_abi_check_keys). Indexed views of the tables in docs/abi.md.
  */
-extern const char *const vtsm_abi_keys_hello[];
-extern const char *const vtsm_abi_keys_device_add[];
-extern const char *const vtsm_abi_keys_device_remove[];
-extern const char *const vtsm_abi_keys_device_connect[];
-extern const char *const vtsm_abi_keys_device_reclaim[];
-extern const char *const vtsm_abi_keys_status[];
-extern const char *const vtsm_abi_keys_doe_response[];
-extern const char *const vtsm_abi_keys_ide_refresh[];
-extern const char *const vtsm_abi_keys_ide_link_check[];
-extern const char *const vtsm_abi_keys_spdm_key_update[];
-extern const char *const vtsm_abi_keys_spdm_heartbeat[];
-extern const char *const vtsm_abi_keys_tvm_create[];
-extern const char *const vtsm_abi_keys_tvm_destroy[];
-extern const char *const vtsm_abi_keys_tdi_bind[];
-extern const char *const vtsm_abi_keys_tdi_unbind[];
-extern const char *const vtsm_abi_keys_guest_request[];
+#define VTSM_ABI_X_KEYS(NAME, lower, code, roles, dev, keys)                                       \
+    extern const char *const vtsm_abi_keys_##lower[];
+VTSM_ABI_REQUESTS(VTSM_ABI_X_KEYS)
+#undef VTSM_ABI_X_KEYS
 /* Keys of the CBOR map inside GUEST_REQUEST "body"; check it with vtsm_abi_check_keys_in()
  * since the body has no "op" / "id" of its own. */
 extern const char *const vtsm_abi_keys_guest_body[];

@@ -18,39 +18,10 @@ static bool item_is_bool(const cbor_item_t *it)
 
 const char *vtsm_abi_op_name(uint64_t op)
 {
+    const struct vtsm_abi_request *r = vtsm_abi_request_find(op);
+    if (r)
+        return r->name;
     switch (op) {
-    case VTSM_ABI_OP_HELLO:
-        return "HELLO";
-    case VTSM_ABI_OP_DEVICE_ADD:
-        return "DEVICE_ADD";
-    case VTSM_ABI_OP_DEVICE_REMOVE:
-        return "DEVICE_REMOVE";
-    case VTSM_ABI_OP_DEVICE_CONNECT:
-        return "DEVICE_CONNECT";
-    case VTSM_ABI_OP_DEVICE_RECLAIM:
-        return "DEVICE_RECLAIM";
-    case VTSM_ABI_OP_STATUS:
-        return "STATUS";
-    case VTSM_ABI_OP_IDE_REFRESH:
-        return "IDE_REFRESH";
-    case VTSM_ABI_OP_SPDM_KEY_UPDATE:
-        return "SPDM_KEY_UPDATE";
-    case VTSM_ABI_OP_SPDM_HEARTBEAT:
-        return "SPDM_HEARTBEAT";
-    case VTSM_ABI_OP_IDE_LINK_CHECK:
-        return "IDE_LINK_CHECK";
-    case VTSM_ABI_OP_DOE_RESPONSE:
-        return "DOE_RESPONSE";
-    case VTSM_ABI_OP_TVM_CREATE:
-        return "TVM_CREATE";
-    case VTSM_ABI_OP_TVM_DESTROY:
-        return "TVM_DESTROY";
-    case VTSM_ABI_OP_TDI_BIND:
-        return "TDI_BIND";
-    case VTSM_ABI_OP_TDI_UNBIND:
-        return "TDI_UNBIND";
-    case VTSM_ABI_OP_GUEST_REQUEST:
-        return "GUEST_REQUEST";
     case VTSM_ABI_OP_RESULT:
         return "RESULT";
     case VTSM_ABI_OP_ERROR:
@@ -101,25 +72,37 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name)
 
 /* ---- request schemas (docs/abi.md) ---- */
 
-const char *const vtsm_abi_keys_hello[] = {"versions", "role", "client", NULL};
-const char *const vtsm_abi_keys_device_add[] = {"dev", "root_port", NULL};
-const char *const vtsm_abi_keys_device_remove[] = {"dev", NULL};
-const char *const vtsm_abi_keys_device_connect[] = {
-    "dev",  "slot", "allow_untrusted", "min_version", "max_version",
-    "asym", "hash", "ide_streams",     "ide_only",    NULL};
-const char *const vtsm_abi_keys_device_reclaim[] = {"dev", "force", NULL};
-const char *const vtsm_abi_keys_status[] = {"dev",        "summary",    "offset",
-                                            "tdi_offset", "tvm_offset", NULL};
-const char *const vtsm_abi_keys_doe_response[] = {"dev", "seq", "object", "error", NULL};
-const char *const vtsm_abi_keys_ide_refresh[] = {"dev", NULL};
-const char *const vtsm_abi_keys_spdm_key_update[] = {"dev", "all", NULL};
-const char *const vtsm_abi_keys_spdm_heartbeat[] = {"dev", NULL};
-const char *const vtsm_abi_keys_ide_link_check[] = {"dev", NULL};
-const char *const vtsm_abi_keys_tvm_create[] = {"name", "guest_key", NULL};
-const char *const vtsm_abi_keys_tvm_destroy[] = {"tvm", NULL};
-const char *const vtsm_abi_keys_tdi_bind[] = {"dev", "tdi", "tvm", "lock_flags", NULL};
-const char *const vtsm_abi_keys_tdi_unbind[] = {"dev", "tdi", NULL};
-const char *const vtsm_abi_keys_guest_request[] = {"tvm", "body", "sig", NULL};
+#define UNPAREN(...) __VA_ARGS__
+#define X_KEYS(NAME, lower, code, roles, dev, keys)                                                \
+    const char *const vtsm_abi_keys_##lower[] = {UNPAREN keys, NULL};
+VTSM_ABI_REQUESTS(X_KEYS)
+#undef X_KEYS
+
+const struct vtsm_abi_request vtsm_abi_requests[VTSM_ABI_REQ_COUNT_] = {
+#define X_ROW(NAME, lower, code, roles, dev, keys)                                                 \
+    [VTSM_ABI_REQ_##NAME] = {VTSM_ABI_OP_##NAME, #NAME, VTSM_ABI_ROLES_##roles,                    \
+                             VTSM_ABI_DEV_##dev, vtsm_abi_keys_##lower},
+    VTSM_ABI_REQUESTS(X_ROW)
+#undef X_ROW
+};
+
+_Static_assert(VTSM_ABI_ROLES_HOST == 1u << VTSM_ABI_ROLE_HOST &&
+                   VTSM_ABI_ROLES_GUEST == 1u << VTSM_ABI_ROLE_GUEST,
+               "role bits follow enum vtsm_abi_role");
+
+const struct vtsm_abi_request *vtsm_abi_request_find(uint64_t op)
+{
+    switch (op) {
+#define X_FIND(NAME, lower, code, roles, dev, keys)                                                \
+    case VTSM_ABI_OP_##NAME:                                                                       \
+        return &vtsm_abi_requests[VTSM_ABI_REQ_##NAME];
+        VTSM_ABI_REQUESTS(X_FIND)
+#undef X_FIND
+    default:
+        return NULL;
+    }
+}
+
 const char *const vtsm_abi_keys_guest_body[] = {"gop", "tvm",   "seq",    "dev",
                                                 "tdi", "nonce", "reason", NULL};
 

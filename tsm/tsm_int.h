@@ -200,30 +200,17 @@ void tsm_client_error(struct tsm *t, struct tsm_client *c, uint64_t id, vtsm_sta
 /* The loop's monotonic clock in milliseconds. */
 int64_t tsm_now_ms(void);
 
-/* ---- verbs (tsm_verbs.c) ---- */
+/* ---- verbs: one handler per row of the operation table (abi/vtsm_abi.h) ---- */
+/* A handler runs after the dispatcher checked HELLO, role, schema and the dev key; it
+ * answers with exactly one RESULT or ERROR, now or (a job) when the job ends. HELLO and
+ * DOE_RESPONSE are in tsm_server.c, the device verbs in tsm_verbs.c, the TVM, TDI and
+ * guest verbs in tsm_verbs_tdi.c. */
 typedef void (*tsm_handler_fn)(struct tsm *t, struct tsm_client *c, uint64_t id,
                                const cbor_item_t *msg);
-void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
-void tsm_verb_device_remove(struct tsm *t, struct tsm_client *c, uint64_t id,
-                            const cbor_item_t *msg);
-void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
-                             const cbor_item_t *msg);
-void tsm_verb_device_reclaim(struct tsm *t, struct tsm_client *c, uint64_t id,
-                             const cbor_item_t *msg);
-void tsm_verb_status(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
-void tsm_verb_ide_refresh(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
-void tsm_verb_ide_link_check(struct tsm *t, struct tsm_client *c, uint64_t id,
-                             const cbor_item_t *msg);
-void tsm_verb_spdm_key_update(struct tsm *t, struct tsm_client *c, uint64_t id,
-                              const cbor_item_t *msg);
-void tsm_verb_spdm_heartbeat(struct tsm *t, struct tsm_client *c, uint64_t id,
-                             const cbor_item_t *msg);
-void tsm_verb_tvm_create(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
-void tsm_verb_tvm_destroy(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
-void tsm_verb_tdi_bind(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
-void tsm_verb_tdi_unbind(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
-void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
-                            const cbor_item_t *msg);
+#define TSM_X_HANDLER(NAME, lower, code, roles, dev, keys)                                         \
+    void tsm_verb_##lower(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
+VTSM_ABI_REQUESTS(TSM_X_HANDLER)
+#undef TSM_X_HANDLER
 
 /* ---- device jobs (tsm_job.c): a verb that needs the device's DOE mailbox ---- */
 struct tsm_job;

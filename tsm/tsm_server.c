@@ -27,46 +27,14 @@
 #include "vtsm_log.h"
 #include "vtsm_path.h"
 
-#define ROLE_HOST  (1u << VTSM_ABI_ROLE_HOST)
-#define ROLE_GUEST (1u << VTSM_ABI_ROLE_GUEST)
-
-static void handle_hello(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
-static void handle_doe_response(struct tsm *t, struct tsm_client *c, uint64_t id,
-                                const cbor_item_t *msg);
-
-/* The dispatch table: opcode -> handler, roles allowed, keys allowed. */
-static const struct handler {
-    uint64_t op;
-    tsm_handler_fn fn;
-    unsigned roles;
-    const char *const *keys;
-} handlers[] = {
-    {VTSM_ABI_OP_HELLO, handle_hello, ROLE_HOST | ROLE_GUEST, vtsm_abi_keys_hello},
-    {VTSM_ABI_OP_DEVICE_ADD, tsm_verb_device_add, ROLE_HOST, vtsm_abi_keys_device_add},
-    {VTSM_ABI_OP_DEVICE_REMOVE, tsm_verb_device_remove, ROLE_HOST, vtsm_abi_keys_device_remove},
-    {VTSM_ABI_OP_DEVICE_CONNECT, tsm_verb_device_connect, ROLE_HOST, vtsm_abi_keys_device_connect},
-    {VTSM_ABI_OP_DEVICE_RECLAIM, tsm_verb_device_reclaim, ROLE_HOST, vtsm_abi_keys_device_reclaim},
-    {VTSM_ABI_OP_STATUS, tsm_verb_status, ROLE_HOST, vtsm_abi_keys_status},
-    {VTSM_ABI_OP_IDE_REFRESH, tsm_verb_ide_refresh, ROLE_HOST, vtsm_abi_keys_ide_refresh},
-    {VTSM_ABI_OP_IDE_LINK_CHECK, tsm_verb_ide_link_check, ROLE_HOST, vtsm_abi_keys_ide_link_check},
-    {VTSM_ABI_OP_SPDM_KEY_UPDATE, tsm_verb_spdm_key_update, ROLE_HOST,
-     vtsm_abi_keys_spdm_key_update},
-    {VTSM_ABI_OP_SPDM_HEARTBEAT, tsm_verb_spdm_heartbeat, ROLE_HOST, vtsm_abi_keys_spdm_heartbeat},
-    /* The connection that carries a verb services its DOE exchanges, whatever its role. */
-    {VTSM_ABI_OP_DOE_RESPONSE, handle_doe_response, ROLE_HOST | ROLE_GUEST,
-     vtsm_abi_keys_doe_response},
-    {VTSM_ABI_OP_TVM_CREATE, tsm_verb_tvm_create, ROLE_HOST, vtsm_abi_keys_tvm_create},
-    {VTSM_ABI_OP_TVM_DESTROY, tsm_verb_tvm_destroy, ROLE_HOST, vtsm_abi_keys_tvm_destroy},
-    {VTSM_ABI_OP_TDI_BIND, tsm_verb_tdi_bind, ROLE_HOST, vtsm_abi_keys_tdi_bind},
-    {VTSM_ABI_OP_TDI_UNBIND, tsm_verb_tdi_unbind, ROLE_HOST, vtsm_abi_keys_tdi_unbind},
-    /* A guest request is authenticated by the TVM's signature, not by the connection: a
-     * host may relay it, a guest may send it directly. */
-    {VTSM_ABI_OP_GUEST_REQUEST, tsm_verb_guest_request, ROLE_HOST | ROLE_GUEST,
-     vtsm_abi_keys_guest_request},
+/* The dispatch table, indexed by the operation table's dense index: a row without its
+ * handler does not compile, and the table has exactly one entry per row. */
+static const tsm_handler_fn handlers[] = {
+#define X_HANDLER(NAME, lower, code, roles, dev, keys) [VTSM_ABI_REQ_##NAME] = tsm_verb_##lower,
+    VTSM_ABI_REQUESTS(X_HANDLER)
+#undef X_HANDLER
 };
-
-/* Every client-to-TSM opcode the ABI defines has a handler (see docs/abi.md). */
-_Static_assert(sizeof(handlers) / sizeof(handlers[0]) == 16, "dispatch table incomplete");
+_Static_assert(VTSM_ARRAY_SIZE(handlers) == VTSM_ABI_REQ_COUNT_, "dispatch table incomplete");
 
 static volatile sig_atomic_t stop_requested;
 static int stop_pipe_fd = -1;
@@ -206,7 +174,7 @@ void tsm_client_error(struct tsm *t, struct tsm_client *c, uint64_t id, vtsm_sta
     }
 }
 
-static void handle_hello(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+void tsm_verb_hello(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
 {
     const cbor_item_t *versions;
     char role[16];
@@ -259,8 +227,7 @@ static void handle_hello(struct tsm *t, struct tsm_client *c, uint64_t id, const
     tsm_client_reply(t, c, res);
 }
 
-static void handle_doe_response(struct tsm *t, struct tsm_client *c, uint64_t id,
-                                const cbor_item_t *msg)
+void tsm_verb_doe_response(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
 {
     vtsm_status st = tsm_proxy_deliver(t, c, msg);
     /* A doe_response gets no reply unless it is refused; the pending exchange (if any)
@@ -285,10 +252,7 @@ static void dispatch(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
     }
-    const struct handler *h = NULL;
-    for (size_t i = 0; i < VTSM_ARRAY_SIZE(handlers); i++)
-        if (handlers[i].op == op)
-            h = &handlers[i];
+    const struct vtsm_abi_request *h = vtsm_abi_request_find(op);
     if (!h) {
         char d[96];
         snprintf(d, sizeof(d), "unknown opcode 0x%llx", (unsigned long long)op);
@@ -302,7 +266,7 @@ static void dispatch(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg
     }
     if (c->role != VTSM_ABI_ROLE_NONE && !(h->roles & (1u << c->role))) {
         char d[128];
-        snprintf(d, sizeof(d), "%s is not allowed for role %s", vtsm_abi_op_name(op),
+        snprintf(d, sizeof(d), "%s is not allowed for role %s", h->name,
                  vtsm_abi_role_name(c->role));
         tsm_client_error(t, c, id, VTSM_E_ABI_ROLE, d);
         return;
@@ -311,7 +275,16 @@ static void dispatch(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
     }
-    h->fn(t, c, id, msg);
+    if (h->dev != VTSM_ABI_DEV_NONE) {
+        char dev[VTSM_ABI_DEV_BUF];
+        if (h->dev == VTSM_ABI_DEV_REQUIRED || vtsm_abi_find(msg, VTSM_ABI_K_DEV))
+            st = vtsm_abi_get_dev(msg, dev);
+        if (st) {
+            tsm_client_error(t, c, id, st, vtsm_err_detail());
+            return;
+        }
+    }
+    handlers[h - vtsm_abi_requests](t, c, id, msg);
 }
 
 /* Unlink a dead client; the jobs it started see E_CLOSED at their next tick and hold
