@@ -122,6 +122,7 @@ vtsm_status vtsm_certchain_parse(const uint8_t *chain, size_t len, enum vtsm_has
     X509 *x = NULL, *first, *leaf;
     uint8_t digest[VTSM_HASH_MAX];
     enum vtsm_asym_alg leaf_alg;
+    EVP_PKEY_CTX *kctx = NULL;
 
     VTSM_ENSURE(out != NULL, VTSM_E_INVAL, "certchain parse: NULL out");
     memset(out, 0, sizeof(*out));
@@ -186,6 +187,13 @@ vtsm_status vtsm_certchain_parse(const uint8_t *chain, size_t len, enum vtsm_has
     leaf = sk_X509_value(out->certs, sk_X509_num(out->certs) - 1);
     out->leaf_key = X509_get_pubkey(leaf);
     VTSM_ENSURE_GOTO(out->leaf_key != NULL, VTSM_E_PEER_CHAIN, "leaf public key unreadable");
+    /* The one validation of the responder's signing key, where it is imported. The decoder
+     * has put the point on the curve; the partial check adds not-infinity and coordinates in
+     * range, which is all a prime-order curve (P-256, P-384) needs: no n*Q. */
+    kctx = EVP_PKEY_CTX_new_from_pkey(NULL, out->leaf_key, NULL);
+    VTSM_ENSURE_GOTO(kctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_pkey");
+    VTSM_ENSURE_GOTO(EVP_PKEY_public_check_quick(kctx) == 1, VTSM_E_PEER_CHAIN,
+                     "leaf public key fails the public key check");
     leaf_alg = vtsm_pkey_asym(out->leaf_key);
     if (asym == VTSM_ASYM_NONE)
         VTSM_ENSURE_GOTO(leaf_alg != VTSM_ASYM_NONE, VTSM_E_PEER_ALGO,
@@ -194,6 +202,7 @@ vtsm_status vtsm_certchain_parse(const uint8_t *chain, size_t len, enum vtsm_has
         VTSM_ENSURE_GOTO(leaf_alg == asym, VTSM_E_PEER_ALGO, "leaf key is %s, negotiated %s",
                          vtsm_asym_name(leaf_alg), vtsm_asym_name(asym));
 out:
+    EVP_PKEY_CTX_free(kctx);
     X509_free(x);
     if (st != VTSM_OK) {
         /* a failed parse leaves nothing behind (freeing *out again is harmless) */

@@ -19,7 +19,6 @@
 #include <openssl/err.h>
 #include <openssl/kdf.h>
 #include <openssl/objects.h>
-#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
@@ -515,27 +514,26 @@ out:
     return st;
 }
 
-/* Import a raw X||Y as a public key of group g; E_PEER_MALFORMED if it is not a valid point. */
+/* Import a raw X||Y as a public key of group g; E_PEER_MALFORMED if it is not a valid point.
+ * This is the one place a peer's exchange data is validated: both curves have prime order
+ * (cofactor 1), so a point on the curve, not at infinity, with coordinates below the field
+ * prime is in the prime-order group and the full check's n*Q adds nothing (NIST SP 800-56A
+ * rev. 3, 5.6.2.3.4, partial public-key validation). */
 static vtsm_status dhe_import_peer(enum vtsm_dhe_group g, const uint8_t *xy, size_t half,
                                    EVP_PKEY **out)
 {
     vtsm_status st = VTSM_OK;
-    OSSL_PARAM_BLD *bld = NULL;
-    OSSL_PARAM *params = NULL;
+    OSSL_PARAM params[3];
     EVP_PKEY_CTX *ctx = NULL, *cctx = NULL;
     EVP_PKEY *peer = NULL;
     uint8_t point[1 + VTSM_DHE_PUB_MAX];
 
     point[0] = 0x04; /* SEC 1 2.3.3 uncompressed point */
     memcpy(point + 1, xy, 2 * half);
-    bld = OSSL_PARAM_BLD_new();
-    VTSM_ENSURE_GOTO(bld != NULL, VTSM_E_NOMEM, "OSSL_PARAM_BLD_new");
-    VTSM_OSSL_GOTO(
-        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, dhe_group_name(g), 0));
-    VTSM_OSSL_GOTO(
-        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * half));
-    params = OSSL_PARAM_BLD_to_param(bld);
-    VTSM_ENSURE_GOTO(params != NULL, VTSM_E_NOMEM, "OSSL_PARAM_BLD_to_param");
+    params[0] =
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)dhe_group_name(g), 0);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * half);
+    params[2] = OSSL_PARAM_construct_end();
     ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
     VTSM_ENSURE_GOTO(ctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_name(EC)");
     VTSM_OSSL_GOTO(EVP_PKEY_fromdata_init(ctx));
@@ -546,10 +544,10 @@ static vtsm_status dhe_import_peer(enum vtsm_dhe_group g, const uint8_t *xy, siz
                        vtsm_dhe_name(g));
         goto out;
     }
-    /* Belt and braces: full public-key check (on curve, not infinity, right order). */
+    /* Partial public-key check: not infinity, coordinates in range, on the curve. */
     cctx = EVP_PKEY_CTX_new_from_pkey(NULL, peer, NULL);
     VTSM_ENSURE_GOTO(cctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_pkey");
-    if (EVP_PKEY_public_check(cctx) != 1) {
+    if (EVP_PKEY_public_check_quick(cctx) != 1) {
         ERR_clear_error();
         st = vtsm_fail(VTSM_E_PEER_MALFORMED, "%s exchange data fails the public key check",
                        vtsm_dhe_name(g));
@@ -561,8 +559,6 @@ out:
     EVP_PKEY_free(peer);
     EVP_PKEY_CTX_free(cctx);
     EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
     return st;
 }
 
@@ -584,7 +580,8 @@ vtsm_status vtsm_dhe_derive(struct vtsm_dhe *d, const uint8_t *peer_xy, size_t p
     ctx = EVP_PKEY_CTX_new_from_pkey(NULL, d->key, NULL);
     VTSM_ENSURE_GOTO(ctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_pkey");
     VTSM_OSSL_GOTO(EVP_PKEY_derive_init(ctx));
-    VTSM_OSSL_GOTO(EVP_PKEY_derive_set_peer(ctx, peer));
+    /* The peer key was validated on import: no second (full) check here. */
+    VTSM_OSSL_GOTO(EVP_PKEY_derive_set_peer_ex(ctx, peer, 0));
     VTSM_OSSL_GOTO(EVP_PKEY_derive(ctx, buf, &n));
     /* OpenSSL returns the X coordinate padded to the field size. */
     VTSM_ENSURE_GOTO(n == half, VTSM_E_CRYPTO, "ECDH secret of %zu bytes", n);

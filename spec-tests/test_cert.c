@@ -243,6 +243,52 @@ static void test_chain_bad_root_hash(void **state)
     chain_free(&c);
 }
 
+/* Find the leaf's uncompressed public point (BIT STRING 03 len 00 04) and return X's offset. */
+static size_t leaf_point(const struct file *leaf, size_t coord)
+{
+    const uint8_t pat[4] = {0x03, (uint8_t)(2 + 2 * coord), 0x00, 0x04};
+    for (size_t i = 0; i + sizeof(pat) + 2 * coord <= leaf->len; i++)
+        if (memcmp(leaf->data + i, pat, sizeof(pat)) == 0)
+            return i + sizeof(pat);
+    fail_msg("no public point in the leaf certificate");
+    return 0;
+}
+
+/* A leaf signing key that is not a valid point (off the curve, (0, 0) standing for
+ * infinity, coordinates beyond the field prime) is refused when the chain is imported. */
+static void test_chain_leaf_bad_point(void **state)
+{
+    static const struct {
+        const char *dir;
+        enum vtsm_hash_alg hash;
+        size_t coord;
+    } curves[] = {{"p384", VTSM_HASH_SHA384, 48}, {"p256", VTSM_HASH_SHA256, 32}};
+
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        for (int how = 0; how < 3; how++) {
+            struct chain c;
+            struct vtsm_certchain cc;
+            size_t x, off;
+
+            chain_load(&c, curves[i].dir, curves[i].hash);
+            x = leaf_point(&c.leaf, curves[i].coord);
+            /* the leaf is the chain's last certificate */
+            off = c.buf.len - c.leaf.len + x;
+            if (how == 0)
+                c.buf.data[off + 2 * curves[i].coord - 1] ^= 0x01; /* Y off by one */
+            else
+                memset(c.buf.data + off, how == 1 ? 0x00 : 0xFF, 2 * curves[i].coord);
+            assert_int_equal(
+                vtsm_certchain_parse(c.buf.data, c.buf.len, curves[i].hash, VTSM_ASYM_NONE, &cc),
+                VTSM_E_PEER_CHAIN);
+            assert_null(cc.leaf_key);
+            vtsm_certchain_free(&cc);
+            chain_free(&c);
+        }
+    }
+}
+
 static void test_chain_leaf_wrong_curve(void **state)
 {
     struct chain c;
@@ -498,6 +544,7 @@ int main(void)
         cmocka_unit_test(test_chain_trailing_junk),
         cmocka_unit_test(test_chain_too_many_certs),
         cmocka_unit_test(test_chain_bad_root_hash),
+        cmocka_unit_test(test_chain_leaf_bad_point),
         cmocka_unit_test(test_chain_leaf_wrong_curve),
         cmocka_unit_test(test_build_refusals),
         cmocka_unit_test(test_trust_rogue_chain),
