@@ -513,7 +513,7 @@ static void test_hkdf_matches_openssl(void **state)
         const char *name;
     } hs[] = {{VTSM_HASH_SHA256, "SHA256"}, {VTSM_HASH_SHA384, "SHA384"}};
     uint8_t salt[13], ikm[61], info[40], prk[VTSM_HASH_MAX], want_prk[VTSM_HASH_MAX];
-    static uint8_t okm[255 * VTSM_HASH_MAX], want[255 * VTSM_HASH_MAX];
+    static uint8_t okm[255 * VTSM_HASH_MAX + 1], want[255 * VTSM_HASH_MAX];
 
     (void)state;
     for (size_t i = 0; i < sizeof(salt); i++)
