@@ -39,12 +39,27 @@ static const char *hash_ossl_name(enum vtsm_hash_alg alg)
     }
 }
 
+/* OpenSSL group name of a DHE group. */
+static const char *dhe_group_name(enum vtsm_dhe_group g)
+{
+    switch (g) {
+    case VTSM_DHE_SECP256R1:
+        return "prime256v1";
+    case VTSM_DHE_SECP384R1:
+        return "secp384r1";
+    default:
+        return NULL;
+    }
+}
+
 /*
  * Algorithms fetched once per process. OpenSSL 3 resolves an algorithm in its provider
  * store (a locked lookup by name) on every EVP_DigestInit, EVP_MAC/EVP_KDF fetch or
  * EVP_aes_256_gcm() cipher init unless it is handed an object the caller fetched; a connect
  * makes hundreds of those calls. The HMAC contexts hold only the digest choice (no key):
- * each use duplicates one, so the digest is not looked up by name again either.
+ * each use duplicates one, so the digest is not looked up by name again either. The DHE
+ * parameter keys hold only a group: ephemeral keys and imported peer keys copy it instead of
+ * building the curve from its name again (constants, Montgomery context, generator).
  * The objects are freed by an atexit handler registered after OpenSSL initialised (handlers
  * run in reverse order, so it runs before OpenSSL's own cleanup).
  */
@@ -54,6 +69,7 @@ static struct {
     EVP_MD *md[HASH_SLOTS];        /* by enum vtsm_hash_alg */
     EVP_MAC_CTX *hmac[HASH_SLOTS]; /* HMAC templates, digest set, no key */
     EVP_CIPHER *gcm;
+    EVP_PKEY *dhe_params[VTSM_DHE_SECP384R1 + 1]; /* by enum vtsm_dhe_group; group only */
     bool ok;
 } algs;
 static CRYPTO_ONCE algs_once = CRYPTO_ONCE_STATIC_INIT;
@@ -69,6 +85,29 @@ static void algs_free(void)
     }
     EVP_CIPHER_free(algs.gcm);
     algs.gcm = NULL;
+    for (int g = 0; g <= VTSM_DHE_SECP384R1; g++) {
+        EVP_PKEY_free(algs.dhe_params[g]);
+        algs.dhe_params[g] = NULL;
+    }
+}
+
+/* A key that holds only the domain parameters of group g. */
+static EVP_PKEY *dhe_params_new(enum vtsm_dhe_group g)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    EVP_PKEY *params = NULL;
+    OSSL_PARAM p[2];
+
+    p[0] =
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)dhe_group_name(g), 0);
+    p[1] = OSSL_PARAM_construct_end();
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &params, EVP_PKEY_KEY_PARAMETERS, p) != 1) {
+        EVP_PKEY_free(params);
+        params = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return params;
 }
 
 static void algs_init(void)
@@ -89,6 +128,10 @@ static void algs_init(void)
     }
     algs.gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
     ok = ok && algs.gcm != NULL;
+    for (int g = VTSM_DHE_SECP256R1; g <= VTSM_DHE_SECP384R1; g++) {
+        algs.dhe_params[g] = dhe_params_new((enum vtsm_dhe_group)g);
+        ok = ok && algs.dhe_params[g] != NULL;
+    }
     EVP_MAC_free(mac); /* the contexts hold their own references */
     if (!ok || atexit(algs_free) != 0) {
         algs_free();
@@ -101,7 +144,8 @@ static void algs_init(void)
 static vtsm_status algs_ready(void)
 {
     if (CRYPTO_THREAD_run_once(&algs_once, algs_init) != 1 || !algs.ok)
-        return vtsm_fail(VTSM_E_CRYPTO, "fetching SHA-256/384, HMAC and AES-256-GCM failed");
+        return vtsm_fail(VTSM_E_CRYPTO,
+                         "fetching SHA-256/384, HMAC, AES-256-GCM and the DHE groups failed");
     return VTSM_OK;
 }
 
@@ -161,19 +205,6 @@ size_t vtsm_dhe_pub_size(enum vtsm_dhe_group g)
 size_t vtsm_dhe_secret_size(enum vtsm_dhe_group g)
 {
     return dhe_half(g);
-}
-
-/* OpenSSL group name of a DHE group. */
-static const char *dhe_group_name(enum vtsm_dhe_group g)
-{
-    switch (g) {
-    case VTSM_DHE_SECP256R1:
-        return "prime256v1";
-    case VTSM_DHE_SECP384R1:
-        return "secp384r1";
-    default:
-        return NULL;
-    }
 }
 
 const char *vtsm_hash_name(enum vtsm_hash_alg alg)
@@ -561,11 +592,11 @@ vtsm_status vtsm_dhe_generate(enum vtsm_dhe_group g, struct vtsm_dhe **out, uint
     d = OPENSSL_zalloc(sizeof(*d));
     VTSM_ENSURE(d != NULL, VTSM_E_NOMEM, "dhe context");
     d->group = g;
-    kctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    VTSM_ENSURE_GOTO(kctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_name(EC)");
+    VTSM_GUARD_GOTO(algs_ready());
+    /* The key takes its group from the parameter key. */
+    kctx = EVP_PKEY_CTX_new_from_pkey(NULL, algs.dhe_params[g], NULL);
+    VTSM_ENSURE_GOTO(kctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_pkey(%s)", gname);
     VTSM_OSSL_GOTO(EVP_PKEY_keygen_init(kctx));
-    VTSM_ENSURE_GOTO(EVP_PKEY_CTX_set_group_name(kctx, gname) > 0, VTSM_E_CRYPTO,
-                     "EVP_PKEY_CTX_set_group_name(%s)", gname);
     VTSM_OSSL_GOTO(EVP_PKEY_keygen(kctx, &d->key));
     VTSM_OSSL_GOTO(EVP_PKEY_get_octet_string_param(d->key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
                                                    point, sizeof(point), &plen));
@@ -589,22 +620,19 @@ static vtsm_status dhe_import_peer(enum vtsm_dhe_group g, const uint8_t *xy, siz
                                    EVP_PKEY **out)
 {
     vtsm_status st = VTSM_OK;
-    OSSL_PARAM params[3];
-    EVP_PKEY_CTX *ctx = NULL, *cctx = NULL;
+    EVP_PKEY_CTX *cctx = NULL;
     EVP_PKEY *peer = NULL;
     uint8_t point[1 + VTSM_DHE_PUB_MAX];
 
+    VTSM_GUARD(algs_ready());
     point[0] = 0x04; /* SEC 1 2.3.3 uncompressed point */
     memcpy(point + 1, xy, 2 * half);
-    params[0] =
-        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)dhe_group_name(g), 0);
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * half);
-    params[2] = OSSL_PARAM_construct_end();
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    VTSM_ENSURE_GOTO(ctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_name(EC)");
-    VTSM_OSSL_GOTO(EVP_PKEY_fromdata_init(ctx));
-    /* The import decodes the point and refuses one that is not on the curve. */
-    if (EVP_PKEY_fromdata(ctx, &peer, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+    peer = EVP_PKEY_new();
+    VTSM_ENSURE(peer != NULL, VTSM_E_NOMEM, "EVP_PKEY_new");
+    /* The group from the parameter key, then the point, which the decoding refuses if it
+     * is not on the curve. */
+    VTSM_OSSL_GOTO(EVP_PKEY_copy_parameters(peer, algs.dhe_params[g]));
+    if (EVP_PKEY_set1_encoded_public_key(peer, point, 1 + 2 * half) != 1) {
         ERR_clear_error();
         st = vtsm_fail(VTSM_E_PEER_MALFORMED, "%s exchange data is not a point on the curve",
                        vtsm_dhe_name(g));
@@ -624,7 +652,6 @@ static vtsm_status dhe_import_peer(enum vtsm_dhe_group g, const uint8_t *xy, siz
 out:
     EVP_PKEY_free(peer);
     EVP_PKEY_CTX_free(cctx);
-    EVP_PKEY_CTX_free(ctx);
     return st;
 }
 
