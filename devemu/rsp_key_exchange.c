@@ -103,6 +103,8 @@ vtsm_status dev_rsp_key_exchange(struct vtsm_dev *d, struct dev_req *q, struct v
     const struct dev_slot *sl = &d->slots[slot];
     uint8_t pub[VTSM_DHE_PUB_MAX], rnd[SPDM_RANDOM_SIZE];
     VTSM_GUARD_GOTO(vtsm_dhe_generate(d->conn.dhe, &dhe, pub));
+    if (dev_fault(d, VTSM_DEV_FAULT_BAD_KEX_POINT))
+        pub[dlen - 1] ^= 0x01; /* Y off by one: no longer on the curve */
     st = vtsm_dhe_derive(dhe, peer_pub, dlen, secret);
     if (st != VTSM_OK) {
         st = dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, st,

@@ -8,7 +8,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -103,6 +106,109 @@ static vtsm_status der_element_size(const struct vtsm_rd *r, size_t *size)
     return VTSM_OK;
 }
 
+/*
+ * Parsed certificates, kept by their exact DER bytes. With OpenSSL 3.0, d2i_X509 decodes
+ * the SubjectPublicKeyInfo through the provider decoder machinery, which gathers every
+ * decoder and key manager on each call: about 1.5M instructions per certificate, more than
+ * an ECDSA P-256 verification, and a third of a whole P-256 connect. A device sends the
+ * same chain on every connect and devices of one model share their root and intermediates,
+ * so a certificate seen before is not parsed again. An X509 does not change once parsed
+ * (its lazily computed extension cache is locked inside OpenSSL) and is reference counted,
+ * so chains share one. A hit needs the same length and the same bytes (memcmp): exactly
+ * what d2i_X509 consumed before, so the result is what a new parse would give. The least
+ * recently used entry makes room; the rest is freed at exit.
+ */
+#define CERT_CACHE_SLOTS   32
+#define CERT_CACHE_DER_MAX 16384 /* larger certificates are parsed every time */
+
+struct cert_slot {
+    uint8_t *der;
+    size_t len;
+    X509 *x;
+    uint64_t used; /* cert_cache.tick of the last hit; 0 = free */
+};
+
+static struct {
+    pthread_mutex_t lock;
+    struct cert_slot slot[CERT_CACHE_SLOTS];
+    uint64_t tick;
+    bool exit_hook; /* cert_cache_free registered with atexit */
+} cert_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void cert_slot_clear(struct cert_slot *e)
+{
+    X509_free(e->x);
+    OPENSSL_free(e->der);
+    memset(e, 0, sizeof(*e));
+}
+
+static void cert_cache_free(void)
+{
+    pthread_mutex_lock(&cert_cache.lock);
+    for (size_t i = 0; i < CERT_CACHE_SLOTS; i++)
+        cert_slot_clear(&cert_cache.slot[i]);
+    pthread_mutex_unlock(&cert_cache.lock);
+}
+
+/* A new reference to the cached certificate with these DER bytes, or NULL. */
+static X509 *cert_cache_get(const uint8_t *der, size_t len)
+{
+    X509 *x = NULL;
+
+    pthread_mutex_lock(&cert_cache.lock);
+    for (size_t i = 0; i < CERT_CACHE_SLOTS; i++) {
+        struct cert_slot *e = &cert_cache.slot[i];
+
+        if (e->used != 0 && e->len == len && memcmp(e->der, der, len) == 0) {
+            if (X509_up_ref(e->x) == 1) {
+                x = e->x;
+                e->used = ++cert_cache.tick;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cert_cache.lock);
+    return x;
+}
+
+/* Keep x (parsed from exactly these DER bytes) for later chains; best effort. */
+static void cert_cache_put(const uint8_t *der, size_t len, X509 *x)
+{
+    struct cert_slot *victim = NULL;
+
+    if (len > CERT_CACHE_DER_MAX)
+        return;
+    pthread_mutex_lock(&cert_cache.lock);
+    /* The exit hook goes in after OpenSSL's (d2i_X509 has initialised it), so it runs
+     * first; without it nothing is kept, so nothing is left for LeakSanitizer. */
+    if (!cert_cache.exit_hook && atexit(cert_cache_free) == 0)
+        cert_cache.exit_hook = true;
+    for (size_t i = 0; cert_cache.exit_hook && i < CERT_CACHE_SLOTS; i++) {
+        struct cert_slot *e = &cert_cache.slot[i];
+
+        if (e->used != 0 && e->len == len && memcmp(e->der, der, len) == 0) {
+            victim = NULL; /* another thread put it meanwhile */
+            break;
+        }
+        if (victim == NULL || e->used < victim->used)
+            victim = e;
+    }
+    if (victim != NULL) {
+        uint8_t *copy = OPENSSL_memdup(der, len);
+
+        if (copy != NULL && X509_up_ref(x) == 1) {
+            cert_slot_clear(victim);
+            victim->der = copy;
+            victim->len = len;
+            victim->x = x;
+            victim->used = ++cert_cache.tick;
+        } else {
+            OPENSSL_free(copy);
+        }
+    }
+    pthread_mutex_unlock(&cert_cache.lock);
+}
+
 void vtsm_certchain_free(struct vtsm_certchain *c)
 {
     if (c == NULL)
@@ -122,6 +228,9 @@ vtsm_status vtsm_certchain_parse(const uint8_t *chain, size_t len, enum vtsm_has
     X509 *x = NULL, *first, *leaf;
     uint8_t digest[VTSM_HASH_MAX];
     enum vtsm_asym_alg leaf_alg;
+    EVP_PKEY_CTX *kctx = NULL;
+    const uint8_t *first_der = NULL;
+    size_t first_len = 0;
 
     VTSM_ENSURE(out != NULL, VTSM_E_INVAL, "certchain parse: NULL out");
     memset(out, 0, sizeof(*out));
@@ -154,13 +263,21 @@ vtsm_status vtsm_certchain_parse(const uint8_t *chain, size_t len, enum vtsm_has
                          "certificate chain holds more than %d certificates", VTSM_CERT_MAX_CERTS);
         VTSM_GUARD_GOTO(der_element_size(&r, &size));
         VTSM_GUARD_GOTO(vtsm_rd_ref(&r, &der, size));
-        p = der;
-        x = d2i_X509(NULL, &p, (long)size);
-        if (x == NULL || (size_t)(p - der) != size) {
-            ERR_clear_error();
-            st = vtsm_fail(VTSM_E_PEER_CHAIN, "certificate %d does not parse as DER X.509",
-                           sk_X509_num(out->certs));
-            goto out;
+        if (first_der == NULL) {
+            first_der = der;
+            first_len = size;
+        }
+        x = cert_cache_get(der, size);
+        if (x == NULL) {
+            p = der;
+            x = d2i_X509(NULL, &p, (long)size);
+            if (x == NULL || (size_t)(p - der) != size) {
+                ERR_clear_error();
+                st = vtsm_fail(VTSM_E_PEER_CHAIN, "certificate %d does not parse as DER X.509",
+                               sk_X509_num(out->certs));
+                goto out;
+            }
+            cert_cache_put(der, size, x);
         }
         VTSM_ENSURE_GOTO(sk_X509_push(out->certs, x) > 0, VTSM_E_NOMEM, "sk_X509_push");
         x = NULL;
@@ -170,13 +287,8 @@ vtsm_status vtsm_certchain_parse(const uint8_t *chain, size_t len, enum vtsm_has
     first = sk_X509_value(out->certs, 0);
     out->root_in_chain = (X509_get_extension_flags(first) & EXFLAG_SS) != 0;
     if (out->root_in_chain) {
-        unsigned char *der = NULL;
-        int der_len = i2d_X509(first, &der);
-
-        VTSM_ENSURE_GOTO(der_len > 0, VTSM_E_CRYPTO, "i2d_X509");
-        st = vtsm_hash(hash, der, (size_t)der_len, digest);
-        OPENSSL_free(der);
-        VTSM_GUARD_GOTO(st);
+        /* the root's bytes as received, which d2i_X509 consumed exactly */
+        VTSM_GUARD_GOTO(vtsm_hash(hash, first_der, first_len, digest));
         VTSM_ENSURE_GOTO(CRYPTO_memcmp(digest, out->root_hash, h) == 0, VTSM_E_PEER_DIGEST,
                          "certificate chain RootHash is not the %s of its root certificate",
                          vtsm_hash_name(hash));
@@ -186,6 +298,13 @@ vtsm_status vtsm_certchain_parse(const uint8_t *chain, size_t len, enum vtsm_has
     leaf = sk_X509_value(out->certs, sk_X509_num(out->certs) - 1);
     out->leaf_key = X509_get_pubkey(leaf);
     VTSM_ENSURE_GOTO(out->leaf_key != NULL, VTSM_E_PEER_CHAIN, "leaf public key unreadable");
+    /* The one validation of the responder's signing key, where it is imported. The decoder
+     * has put the point on the curve; the partial check adds not-infinity and coordinates in
+     * range, which is all a prime-order curve (P-256, P-384) needs: no n*Q. */
+    kctx = EVP_PKEY_CTX_new_from_pkey(NULL, out->leaf_key, NULL);
+    VTSM_ENSURE_GOTO(kctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_pkey");
+    VTSM_ENSURE_GOTO(EVP_PKEY_public_check_quick(kctx) == 1, VTSM_E_PEER_CHAIN,
+                     "leaf public key fails the public key check");
     leaf_alg = vtsm_pkey_asym(out->leaf_key);
     if (asym == VTSM_ASYM_NONE)
         VTSM_ENSURE_GOTO(leaf_alg != VTSM_ASYM_NONE, VTSM_E_PEER_ALGO,
@@ -194,6 +313,7 @@ vtsm_status vtsm_certchain_parse(const uint8_t *chain, size_t len, enum vtsm_has
         VTSM_ENSURE_GOTO(leaf_alg == asym, VTSM_E_PEER_ALGO, "leaf key is %s, negotiated %s",
                          vtsm_asym_name(leaf_alg), vtsm_asym_name(asym));
 out:
+    EVP_PKEY_CTX_free(kctx);
     X509_free(x);
     if (st != VTSM_OK) {
         /* a failed parse leaves nothing behind (freeing *out again is harmless) */

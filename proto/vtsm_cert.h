@@ -43,9 +43,10 @@ struct vtsm_certchain {
  * and checked to consume exactly its bytes; at most VTSM_CERT_MAX_CERTS). Checks
  * Length == len, RootHash == H(first cert) when the first cert is the (self-signed) root
  * -> E_PEER_DIGEST, leaf key is an EC key of `asym` (VTSM_ASYM_NONE: P-256 or P-384)
- * -> E_PEER_ALGO. Malformed chains give E_PEER_CHAIN. Does NOT decide trust. On failure *out holds
- * nothing (it is freed). *out is overwritten; the caller frees it with vtsm_certchain_free (also on
- * failure).
+ * -> E_PEER_ALGO, leaf key is a valid point (partial public-key check: on the curve, not
+ * infinity, coordinates in range; the only check it gets) -> E_PEER_CHAIN. Malformed chains give
+ * E_PEER_CHAIN. Does NOT decide trust. On failure *out holds nothing (it is freed). *out is
+ * overwritten; the caller frees it with vtsm_certchain_free (also on failure).
  */
 vtsm_status vtsm_certchain_parse(const uint8_t *chain, size_t len, enum vtsm_hash_alg hash,
                                  enum vtsm_asym_alg asym, struct vtsm_certchain *out);

@@ -9,6 +9,7 @@
 #include "vtsm_crypto.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -17,9 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
-#include <openssl/kdf.h>
 #include <openssl/objects.h>
-#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
@@ -27,19 +26,7 @@
 
 /* ---- algorithm tables ---- */
 
-static const EVP_MD *hash_md(enum vtsm_hash_alg alg)
-{
-    switch (alg) {
-    case VTSM_HASH_SHA256:
-        return EVP_sha256();
-    case VTSM_HASH_SHA384:
-        return EVP_sha384();
-    default:
-        return NULL;
-    }
-}
-
-/* OpenSSL's name for the digest, for OSSL_PARAM based APIs (MAC, KDF). */
+/* OpenSSL's name for the digest. */
 static const char *hash_ossl_name(enum vtsm_hash_alg alg)
 {
     switch (alg) {
@@ -50,6 +37,122 @@ static const char *hash_ossl_name(enum vtsm_hash_alg alg)
     default:
         return NULL;
     }
+}
+
+/* OpenSSL group name of a DHE group. */
+static const char *dhe_group_name(enum vtsm_dhe_group g)
+{
+    switch (g) {
+    case VTSM_DHE_SECP256R1:
+        return "prime256v1";
+    case VTSM_DHE_SECP384R1:
+        return "secp384r1";
+    default:
+        return NULL;
+    }
+}
+
+/*
+ * Algorithms fetched once per process. OpenSSL 3 resolves an algorithm in its provider
+ * store (a locked lookup by name) on every EVP_DigestInit, EVP_MAC/EVP_KDF fetch or
+ * EVP_aes_256_gcm() cipher init unless it is handed an object the caller fetched; a connect
+ * makes hundreds of those calls. The HMAC contexts hold only the digest choice (no key):
+ * each use duplicates one, so the digest is not looked up by name again either. The DHE
+ * parameter keys hold only a group: ephemeral keys and imported peer keys copy it instead of
+ * building the curve from its name again (constants, Montgomery context, generator).
+ * The objects are freed by an atexit handler registered after OpenSSL initialised (handlers
+ * run in reverse order, so it runs before OpenSSL's own cleanup).
+ */
+#define HASH_SLOTS (VTSM_HASH_SHA384 + 1)
+
+static struct {
+    EVP_MD *md[HASH_SLOTS];        /* by enum vtsm_hash_alg */
+    EVP_MAC_CTX *hmac[HASH_SLOTS]; /* HMAC templates, digest set, no key */
+    EVP_CIPHER *gcm;
+    EVP_PKEY *dhe_params[VTSM_DHE_SECP384R1 + 1]; /* by enum vtsm_dhe_group; group only */
+    bool ok;
+} algs;
+static CRYPTO_ONCE algs_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void algs_free(void)
+{
+    algs.ok = false;
+    for (int a = 0; a < HASH_SLOTS; a++) {
+        EVP_MD_free(algs.md[a]);
+        EVP_MAC_CTX_free(algs.hmac[a]);
+        algs.md[a] = NULL;
+        algs.hmac[a] = NULL;
+    }
+    EVP_CIPHER_free(algs.gcm);
+    algs.gcm = NULL;
+    for (int g = 0; g <= VTSM_DHE_SECP384R1; g++) {
+        EVP_PKEY_free(algs.dhe_params[g]);
+        algs.dhe_params[g] = NULL;
+    }
+}
+
+/* A key that holds only the domain parameters of group g. */
+static EVP_PKEY *dhe_params_new(enum vtsm_dhe_group g)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    EVP_PKEY *params = NULL;
+    OSSL_PARAM p[2];
+
+    p[0] =
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)dhe_group_name(g), 0);
+    p[1] = OSSL_PARAM_construct_end();
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &params, EVP_PKEY_KEY_PARAMETERS, p) != 1) {
+        EVP_PKEY_free(params);
+        params = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return params;
+}
+
+static void algs_init(void)
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    bool ok = mac != NULL;
+
+    for (int a = VTSM_HASH_SHA256; a <= VTSM_HASH_SHA384; a++) {
+        const char *name = hash_ossl_name((enum vtsm_hash_alg)a);
+        OSSL_PARAM params[2];
+
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)name, 0);
+        params[1] = OSSL_PARAM_construct_end();
+        algs.md[a] = EVP_MD_fetch(NULL, name, NULL);
+        algs.hmac[a] = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+        ok = ok && algs.md[a] != NULL && algs.hmac[a] != NULL &&
+             EVP_MAC_CTX_set_params(algs.hmac[a], params) == 1;
+    }
+    algs.gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    ok = ok && algs.gcm != NULL;
+    for (int g = VTSM_DHE_SECP256R1; g <= VTSM_DHE_SECP384R1; g++) {
+        algs.dhe_params[g] = dhe_params_new((enum vtsm_dhe_group)g);
+        ok = ok && algs.dhe_params[g] != NULL;
+    }
+    EVP_MAC_free(mac); /* the contexts hold their own references */
+    if (!ok || atexit(algs_free) != 0) {
+        algs_free();
+        return;
+    }
+    algs.ok = true;
+}
+
+/* VTSM_OK once the algorithms are fetched (thread-safe, first call fetches). */
+static vtsm_status algs_ready(void)
+{
+    if (CRYPTO_THREAD_run_once(&algs_once, algs_init) != 1 || !algs.ok)
+        return vtsm_fail(VTSM_E_CRYPTO,
+                         "fetching SHA-256/384, HMAC, AES-256-GCM and the DHE groups failed");
+    return VTSM_OK;
+}
+
+/* The fetched digest of alg; NULL if alg is not supported. Call algs_ready() first. */
+static const EVP_MD *hash_md(enum vtsm_hash_alg alg)
+{
+    return alg == VTSM_HASH_SHA256 || alg == VTSM_HASH_SHA384 ? algs.md[alg] : NULL;
 }
 
 size_t vtsm_hash_size(enum vtsm_hash_alg alg)
@@ -102,19 +205,6 @@ size_t vtsm_dhe_pub_size(enum vtsm_dhe_group g)
 size_t vtsm_dhe_secret_size(enum vtsm_dhe_group g)
 {
     return dhe_half(g);
-}
-
-/* OpenSSL group name of a DHE group. */
-static const char *dhe_group_name(enum vtsm_dhe_group g)
-{
-    switch (g) {
-    case VTSM_DHE_SECP256R1:
-        return "prime256v1";
-    case VTSM_DHE_SECP384R1:
-        return "secp384r1";
-    default:
-        return NULL;
-    }
 }
 
 const char *vtsm_hash_name(enum vtsm_hash_alg alg)
@@ -174,9 +264,11 @@ vtsm_status vtsm_random(void *out, size_t len)
 
 vtsm_status vtsm_hash(enum vtsm_hash_alg alg, const void *data, size_t len, uint8_t *out)
 {
-    const EVP_MD *md = hash_md(alg);
+    const EVP_MD *md;
     unsigned int n = 0;
 
+    VTSM_GUARD(algs_ready());
+    md = hash_md(alg);
     VTSM_ENSURE(md != NULL, VTSM_E_UNSUPPORTED, "hash algorithm %d not supported", (int)alg);
     VTSM_ENSURE(out != NULL && (data != NULL || len == 0), VTSM_E_INVAL, "vtsm_hash: NULL");
     VTSM_OSSL(EVP_Digest(data, len, out, &n, md, NULL));
@@ -191,11 +283,13 @@ struct vtsm_hash_ctx {
 vtsm_status vtsm_hash_ctx_new(enum vtsm_hash_alg alg, struct vtsm_hash_ctx **out)
 {
     vtsm_status st = VTSM_OK;
-    const EVP_MD *md = hash_md(alg);
+    const EVP_MD *md;
     struct vtsm_hash_ctx *c = NULL;
 
     VTSM_ENSURE(out != NULL, VTSM_E_INVAL, "vtsm_hash_ctx_new: NULL out");
     *out = NULL;
+    VTSM_GUARD(algs_ready());
+    md = hash_md(alg);
     VTSM_ENSURE(md != NULL, VTSM_E_UNSUPPORTED, "hash algorithm %d not supported", (int)alg);
     c = OPENSSL_zalloc(sizeof(*c));
     VTSM_ENSURE(c != NULL, VTSM_E_NOMEM, "hash context");
@@ -265,88 +359,74 @@ void vtsm_hash_ctx_free(struct vtsm_hash_ctx *c)
 
 /* ---- HMAC / HKDF ---- */
 
+/* One byte string of an HMAC input. */
+struct span {
+    const void *p;
+    size_t len;
+};
+
+/* HMAC(key, parts[0] || ... || parts[n-1]) with a duplicate of the fetched template. */
+static vtsm_status hmac_parts(enum vtsm_hash_alg alg, const uint8_t *key, size_t key_len,
+                              const struct span *parts, size_t n, uint8_t *out)
+{
+    vtsm_status st = VTSM_OK;
+    EVP_MAC_CTX *ctx = NULL;
+    size_t h = vtsm_hash_size(alg), got = 0;
+
+    VTSM_GUARD(algs_ready());
+    VTSM_ENSURE(h != 0, VTSM_E_UNSUPPORTED, "hash algorithm %d not supported", (int)alg);
+    ctx = EVP_MAC_CTX_dup(algs.hmac[alg]);
+    VTSM_ENSURE(ctx != NULL, VTSM_E_NOMEM, "EVP_MAC_CTX_dup");
+    /* A zero-length key is legal HMAC; give OpenSSL a non-NULL pointer for it. */
+    VTSM_OSSL_GOTO(EVP_MAC_init(ctx, key_len ? key : (const uint8_t *)"", key_len, NULL));
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].len)
+            VTSM_OSSL_GOTO(EVP_MAC_update(ctx, parts[i].p, parts[i].len));
+    VTSM_OSSL_GOTO(EVP_MAC_final(ctx, out, &got, h));
+    VTSM_ENSURE_GOTO(got == h, VTSM_E_CRYPTO, "HMAC of %zu bytes", got);
+out:
+    /* the context held the keyed pads; EVP_MAC_CTX_free clears them */
+    EVP_MAC_CTX_free(ctx);
+    return st;
+}
+
 vtsm_status vtsm_hmac(enum vtsm_hash_alg alg, const uint8_t *key, size_t key_len, const void *data,
                       size_t len, uint8_t *out)
 {
-    vtsm_status st = VTSM_OK;
-    const char *dname = hash_ossl_name(alg);
-    EVP_MAC *mac = NULL;
-    EVP_MAC_CTX *ctx = NULL;
-    OSSL_PARAM params[2];
-    size_t n = 0;
+    const struct span part = {data, len};
 
-    VTSM_ENSURE(dname != NULL, VTSM_E_UNSUPPORTED, "hash algorithm %d not supported", (int)alg);
+    VTSM_ENSURE(vtsm_hash_size(alg) != 0, VTSM_E_UNSUPPORTED, "hash algorithm %d not supported",
+                (int)alg);
     VTSM_ENSURE(out != NULL && (key != NULL || key_len == 0) && (data != NULL || len == 0),
                 VTSM_E_INVAL, "vtsm_hmac: NULL");
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    VTSM_ENSURE(mac != NULL, VTSM_E_CRYPTO, "EVP_MAC_fetch(HMAC)");
-    ctx = EVP_MAC_CTX_new(mac);
-    VTSM_ENSURE_GOTO(ctx != NULL, VTSM_E_NOMEM, "EVP_MAC_CTX_new");
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)dname, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    /* A zero-length key is legal HMAC; give OpenSSL a non-NULL pointer for it. */
-    VTSM_OSSL_GOTO(EVP_MAC_init(ctx, key_len ? key : (const uint8_t *)"", key_len, params));
-    if (len)
-        VTSM_OSSL_GOTO(EVP_MAC_update(ctx, data, len));
-    VTSM_OSSL_GOTO(EVP_MAC_final(ctx, out, &n, vtsm_hash_size(alg)));
-out:
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
-    return st;
+    return hmac_parts(alg, key, key_len, &part, 1, out);
 }
 
-/* One HKDF step in the given mode; key is the IKM (extract) or the PRK (expand). */
-static vtsm_status hkdf_run(enum vtsm_hash_alg alg, int mode, const uint8_t *salt, size_t salt_len,
-                            const uint8_t *key, size_t key_len, const uint8_t *info,
-                            size_t info_len, uint8_t *out, size_t out_len)
-{
-    vtsm_status st = VTSM_OK;
-    const char *dname = hash_ossl_name(alg);
-    EVP_KDF *kdf = NULL;
-    EVP_KDF_CTX *ctx = NULL;
-    OSSL_PARAM params[6];
-    size_t i = 0;
-    uint8_t one = 0;
-
-    VTSM_ENSURE(dname != NULL, VTSM_E_UNSUPPORTED, "hash algorithm %d not supported", (int)alg);
-    kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    VTSM_ENSURE(kdf != NULL, VTSM_E_CRYPTO, "EVP_KDF_fetch(HKDF)");
-    ctx = EVP_KDF_CTX_new(kdf);
-    VTSM_ENSURE_GOTO(ctx != NULL, VTSM_E_NOMEM, "EVP_KDF_CTX_new");
-    params[i++] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-    params[i++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)dname, 0);
-    /* OpenSSL needs a key to be present even when it is empty (RFC 5869 allows an empty
-     * IKM); an empty octet string behind a valid pointer does that. */
-    params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                                    key_len ? (void *)key : &one, key_len);
-    /* An absent salt means HashLen zeros (RFC 5869 2.2), which is OpenSSL's default. */
-    if (salt_len)
-        params[i++] =
-            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
-    if (info_len)
-        params[i++] =
-            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, info_len);
-    params[i] = OSSL_PARAM_construct_end();
-    VTSM_OSSL_GOTO(EVP_KDF_derive(ctx, out, out_len, params));
-out:
-    EVP_KDF_CTX_free(ctx);
-    EVP_KDF_free(kdf);
-    return st;
-}
-
+/* RFC 5869 HKDF over the fetched HMAC (OpenSSL 3.0's HKDF context cannot be duplicated,
+ * so a fetched template would not spare the per-call digest lookup there). */
 vtsm_status vtsm_hkdf_extract(enum vtsm_hash_alg alg, const uint8_t *salt, size_t salt_len,
                               const uint8_t *ikm, size_t ikm_len, uint8_t *prk)
 {
+    static const uint8_t zeros[VTSM_HASH_MAX];
+    size_t h = vtsm_hash_size(alg);
+    const struct span part = {ikm, ikm_len};
+
+    VTSM_ENSURE(h != 0, VTSM_E_UNSUPPORTED, "hash algorithm %d not supported", (int)alg);
     VTSM_ENSURE(prk != NULL && (salt != NULL || salt_len == 0) && (ikm != NULL || ikm_len == 0),
                 VTSM_E_INVAL, "hkdf extract: NULL");
-    return hkdf_run(alg, EVP_KDF_HKDF_MODE_EXTRACT_ONLY, salt, salt_len, ikm, ikm_len, NULL, 0, prk,
-                    vtsm_hash_size(alg));
+    /* RFC 5869 2.2: PRK = HMAC-Hash(salt, IKM); an absent salt is HashLen zeros. */
+    if (salt_len == 0)
+        return hmac_parts(alg, zeros, h, &part, 1, prk);
+    return hmac_parts(alg, salt, salt_len, &part, 1, prk);
 }
 
 vtsm_status vtsm_hkdf_expand(enum vtsm_hash_alg alg, const uint8_t *prk, size_t prk_len,
                              const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
 {
+    vtsm_status st = VTSM_OK;
     size_t h = vtsm_hash_size(alg);
+    uint8_t t[VTSM_HASH_MAX];
+    uint8_t counter = 0;
 
     VTSM_ENSURE(h != 0, VTSM_E_UNSUPPORTED, "hash algorithm %d not supported", (int)alg);
     VTSM_ENSURE(prk != NULL && out != NULL && (info != NULL || info_len == 0), VTSM_E_INVAL,
@@ -354,8 +434,20 @@ vtsm_status vtsm_hkdf_expand(enum vtsm_hash_alg alg, const uint8_t *prk, size_t 
     /* RFC 5869 2.3: PRK of at least HashLen, L <= 255 * HashLen. */
     VTSM_ENSURE(prk_len >= h, VTSM_E_INVAL, "hkdf expand: PRK of %zu bytes < HashLen", prk_len);
     VTSM_ENSURE(out_len > 0 && out_len <= 255 * h, VTSM_E_INVAL, "hkdf expand: L = %zu", out_len);
-    return hkdf_run(alg, EVP_KDF_HKDF_MODE_EXPAND_ONLY, NULL, 0, prk, prk_len, info, info_len, out,
-                    out_len);
+    /* T(i) = HMAC-Hash(PRK, T(i-1) || info || i), T(0) empty; OKM = first L bytes of T. */
+    for (size_t done = 0; done < out_len; done += h) {
+        const struct span parts[3] = {{t, counter == 0 ? 0 : h}, {info, info_len}, {&counter, 1}};
+        size_t take = out_len - done < h ? out_len - done : h;
+
+        counter++;
+        VTSM_GUARD_GOTO(hmac_parts(alg, prk, prk_len, parts, 3, t));
+        memcpy(out + done, t, take);
+    }
+out:
+    OPENSSL_cleanse(t, sizeof(t));
+    if (st != VTSM_OK)
+        OPENSSL_cleanse(out, out_len);
+    return st;
 }
 
 /* ---- ECDSA ---- */
@@ -385,7 +477,7 @@ vtsm_status vtsm_ecdsa_sign(EVP_PKEY *key, enum vtsm_asym_alg alg, enum vtsm_has
                             const void *msg, size_t len, uint8_t *sig)
 {
     vtsm_status st = VTSM_OK;
-    const EVP_MD *md = hash_md(hash);
+    const EVP_MD *md;
     size_t half = asym_half(alg);
     EVP_MD_CTX *ctx = NULL;
     ECDSA_SIG *es = NULL;
@@ -394,6 +486,8 @@ vtsm_status vtsm_ecdsa_sign(EVP_PKEY *key, enum vtsm_asym_alg alg, enum vtsm_has
     const unsigned char *p = der;
     const BIGNUM *r = NULL, *s = NULL;
 
+    VTSM_GUARD(algs_ready());
+    md = hash_md(hash);
     VTSM_ENSURE(md != NULL && half != 0, VTSM_E_UNSUPPORTED, "ECDSA %s with %s not supported",
                 vtsm_asym_name(alg), vtsm_hash_name(hash));
     VTSM_ENSURE(key != NULL && sig != NULL && (msg != NULL || len == 0), VTSM_E_INVAL,
@@ -421,7 +515,7 @@ vtsm_status vtsm_ecdsa_verify(EVP_PKEY *pub, enum vtsm_asym_alg alg, enum vtsm_h
                               const void *msg, size_t len, const uint8_t *sig, size_t sig_len)
 {
     vtsm_status st = VTSM_OK;
-    const EVP_MD *md = hash_md(hash);
+    const EVP_MD *md;
     size_t half = asym_half(alg);
     EVP_MD_CTX *ctx = NULL;
     ECDSA_SIG *es = NULL;
@@ -429,6 +523,8 @@ vtsm_status vtsm_ecdsa_verify(EVP_PKEY *pub, enum vtsm_asym_alg alg, enum vtsm_h
     unsigned char *der = NULL;
     int der_len, rc;
 
+    VTSM_GUARD(algs_ready());
+    md = hash_md(hash);
     VTSM_ENSURE(md != NULL && half != 0, VTSM_E_UNSUPPORTED, "ECDSA %s with %s not supported",
                 vtsm_asym_name(alg), vtsm_hash_name(hash));
     VTSM_ENSURE(pub != NULL && sig != NULL && (msg != NULL || len == 0), VTSM_E_INVAL,
@@ -496,11 +592,11 @@ vtsm_status vtsm_dhe_generate(enum vtsm_dhe_group g, struct vtsm_dhe **out, uint
     d = OPENSSL_zalloc(sizeof(*d));
     VTSM_ENSURE(d != NULL, VTSM_E_NOMEM, "dhe context");
     d->group = g;
-    kctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    VTSM_ENSURE_GOTO(kctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_name(EC)");
+    VTSM_GUARD_GOTO(algs_ready());
+    /* The key takes its group from the parameter key. */
+    kctx = EVP_PKEY_CTX_new_from_pkey(NULL, algs.dhe_params[g], NULL);
+    VTSM_ENSURE_GOTO(kctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_pkey(%s)", gname);
     VTSM_OSSL_GOTO(EVP_PKEY_keygen_init(kctx));
-    VTSM_ENSURE_GOTO(EVP_PKEY_CTX_set_group_name(kctx, gname) > 0, VTSM_E_CRYPTO,
-                     "EVP_PKEY_CTX_set_group_name(%s)", gname);
     VTSM_OSSL_GOTO(EVP_PKEY_keygen(kctx, &d->key));
     VTSM_OSSL_GOTO(EVP_PKEY_get_octet_string_param(d->key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
                                                    point, sizeof(point), &plen));
@@ -515,41 +611,37 @@ out:
     return st;
 }
 
-/* Import a raw X||Y as a public key of group g; E_PEER_MALFORMED if it is not a valid point. */
+/* Import a raw X||Y as a public key of group g; E_PEER_MALFORMED if it is not a valid point.
+ * This is the one place a peer's exchange data is validated: both curves have prime order
+ * (cofactor 1), so a point on the curve, not at infinity, with coordinates below the field
+ * prime is in the prime-order group and the full check's n*Q adds nothing (NIST SP 800-56A
+ * rev. 3, 5.6.2.3.4, partial public-key validation). */
 static vtsm_status dhe_import_peer(enum vtsm_dhe_group g, const uint8_t *xy, size_t half,
                                    EVP_PKEY **out)
 {
     vtsm_status st = VTSM_OK;
-    OSSL_PARAM_BLD *bld = NULL;
-    OSSL_PARAM *params = NULL;
-    EVP_PKEY_CTX *ctx = NULL, *cctx = NULL;
+    EVP_PKEY_CTX *cctx = NULL;
     EVP_PKEY *peer = NULL;
     uint8_t point[1 + VTSM_DHE_PUB_MAX];
 
+    VTSM_GUARD(algs_ready());
     point[0] = 0x04; /* SEC 1 2.3.3 uncompressed point */
     memcpy(point + 1, xy, 2 * half);
-    bld = OSSL_PARAM_BLD_new();
-    VTSM_ENSURE_GOTO(bld != NULL, VTSM_E_NOMEM, "OSSL_PARAM_BLD_new");
-    VTSM_OSSL_GOTO(
-        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, dhe_group_name(g), 0));
-    VTSM_OSSL_GOTO(
-        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * half));
-    params = OSSL_PARAM_BLD_to_param(bld);
-    VTSM_ENSURE_GOTO(params != NULL, VTSM_E_NOMEM, "OSSL_PARAM_BLD_to_param");
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    VTSM_ENSURE_GOTO(ctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_name(EC)");
-    VTSM_OSSL_GOTO(EVP_PKEY_fromdata_init(ctx));
-    /* The import decodes the point and refuses one that is not on the curve. */
-    if (EVP_PKEY_fromdata(ctx, &peer, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+    peer = EVP_PKEY_new();
+    VTSM_ENSURE(peer != NULL, VTSM_E_NOMEM, "EVP_PKEY_new");
+    /* The group from the parameter key, then the point, which the decoding refuses if it
+     * is not on the curve. */
+    VTSM_OSSL_GOTO(EVP_PKEY_copy_parameters(peer, algs.dhe_params[g]));
+    if (EVP_PKEY_set1_encoded_public_key(peer, point, 1 + 2 * half) != 1) {
         ERR_clear_error();
         st = vtsm_fail(VTSM_E_PEER_MALFORMED, "%s exchange data is not a point on the curve",
                        vtsm_dhe_name(g));
         goto out;
     }
-    /* Belt and braces: full public-key check (on curve, not infinity, right order). */
+    /* Partial public-key check: not infinity, coordinates in range, on the curve. */
     cctx = EVP_PKEY_CTX_new_from_pkey(NULL, peer, NULL);
     VTSM_ENSURE_GOTO(cctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_pkey");
-    if (EVP_PKEY_public_check(cctx) != 1) {
+    if (EVP_PKEY_public_check_quick(cctx) != 1) {
         ERR_clear_error();
         st = vtsm_fail(VTSM_E_PEER_MALFORMED, "%s exchange data fails the public key check",
                        vtsm_dhe_name(g));
@@ -560,9 +652,6 @@ static vtsm_status dhe_import_peer(enum vtsm_dhe_group g, const uint8_t *xy, siz
 out:
     EVP_PKEY_free(peer);
     EVP_PKEY_CTX_free(cctx);
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
     return st;
 }
 
@@ -584,7 +673,8 @@ vtsm_status vtsm_dhe_derive(struct vtsm_dhe *d, const uint8_t *peer_xy, size_t p
     ctx = EVP_PKEY_CTX_new_from_pkey(NULL, d->key, NULL);
     VTSM_ENSURE_GOTO(ctx != NULL, VTSM_E_NOMEM, "EVP_PKEY_CTX_new_from_pkey");
     VTSM_OSSL_GOTO(EVP_PKEY_derive_init(ctx));
-    VTSM_OSSL_GOTO(EVP_PKEY_derive_set_peer(ctx, peer));
+    /* The peer key was validated on import: no second (full) check here. */
+    VTSM_OSSL_GOTO(EVP_PKEY_derive_set_peer_ex(ctx, peer, 0));
     VTSM_OSSL_GOTO(EVP_PKEY_derive(ctx, buf, &n));
     /* OpenSSL returns the X coordinate padded to the field size. */
     VTSM_ENSURE_GOTO(n == half, VTSM_E_CRYPTO, "ECDH secret of %zu bytes", n);
@@ -612,9 +702,10 @@ vtsm_status vtsm_aead_seal(const uint8_t key[VTSM_AEAD_KEY_SIZE],
                     ((pt != NULL && ct != NULL) || pt_len == 0),
                 VTSM_E_INVAL, "aead seal: NULL");
     VTSM_ENSURE(aad_len <= INT_MAX && pt_len <= INT_MAX, VTSM_E_INVAL, "aead seal: too long");
+    VTSM_GUARD(algs_ready());
     ctx = EVP_CIPHER_CTX_new();
     VTSM_ENSURE(ctx != NULL, VTSM_E_NOMEM, "EVP_CIPHER_CTX_new");
-    VTSM_OSSL_GOTO(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL));
+    VTSM_OSSL_GOTO(EVP_EncryptInit_ex(ctx, algs.gcm, NULL, NULL, NULL));
     VTSM_OSSL_GOTO(
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, VTSM_AEAD_IV_SIZE, NULL) > 0 ? 1 : 0);
     VTSM_OSSL_GOTO(EVP_EncryptInit_ex(ctx, NULL, NULL, key, iv));
@@ -649,9 +740,10 @@ vtsm_status vtsm_aead_open(const uint8_t key[VTSM_AEAD_KEY_SIZE],
                 VTSM_E_INVAL, "aead open: NULL");
     VTSM_ENSURE(aad_len <= INT_MAX && ct_len <= INT_MAX, VTSM_E_INVAL, "aead open: too long");
     memcpy(tagcopy, tag, sizeof(tagcopy));
+    VTSM_GUARD(algs_ready());
     ctx = EVP_CIPHER_CTX_new();
     VTSM_ENSURE(ctx != NULL, VTSM_E_NOMEM, "EVP_CIPHER_CTX_new");
-    VTSM_OSSL_GOTO(EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL));
+    VTSM_OSSL_GOTO(EVP_DecryptInit_ex(ctx, algs.gcm, NULL, NULL, NULL));
     VTSM_OSSL_GOTO(
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, VTSM_AEAD_IV_SIZE, NULL) > 0 ? 1 : 0);
     VTSM_OSSL_GOTO(EVP_DecryptInit_ex(ctx, NULL, NULL, key, iv));

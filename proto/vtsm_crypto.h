@@ -75,7 +75,9 @@ enum vtsm_asym_alg vtsm_pkey_asym(EVP_PKEY *key);
 /* Ephemeral ECDHE. The private key never leaves the object; free wipes it. */
 struct vtsm_dhe;
 vtsm_status vtsm_dhe_generate(enum vtsm_dhe_group g, struct vtsm_dhe **out, uint8_t *pub_xy);
-/* peer_xy is the raw X||Y; a point not on the curve gives E_PEER_MALFORMED. */
+/* peer_xy is the raw X||Y. It is validated once, on import, with the partial public-key
+ * check a prime-order curve needs (on the curve, not infinity, coordinates in range; no
+ * n*Q); an invalid point gives E_PEER_MALFORMED. */
 vtsm_status vtsm_dhe_derive(struct vtsm_dhe *d, const uint8_t *peer_xy, size_t peer_len,
                             uint8_t *secret);
 void vtsm_dhe_free(struct vtsm_dhe *d);

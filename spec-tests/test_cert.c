@@ -243,6 +243,52 @@ static void test_chain_bad_root_hash(void **state)
     chain_free(&c);
 }
 
+/* Find the leaf's uncompressed public point (BIT STRING 03 len 00 04) and return X's offset. */
+static size_t leaf_point(const struct file *leaf, size_t coord)
+{
+    const uint8_t pat[4] = {0x03, (uint8_t)(2 + 2 * coord), 0x00, 0x04};
+    for (size_t i = 0; i + sizeof(pat) + 2 * coord <= leaf->len; i++)
+        if (memcmp(leaf->data + i, pat, sizeof(pat)) == 0)
+            return i + sizeof(pat);
+    fail_msg("no public point in the leaf certificate");
+    return 0;
+}
+
+/* A leaf signing key that is not a valid point (off the curve, (0, 0) standing for
+ * infinity, coordinates beyond the field prime) is refused when the chain is imported. */
+static void test_chain_leaf_bad_point(void **state)
+{
+    static const struct {
+        const char *dir;
+        enum vtsm_hash_alg hash;
+        size_t coord;
+    } curves[] = {{"p384", VTSM_HASH_SHA384, 48}, {"p256", VTSM_HASH_SHA256, 32}};
+
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        for (int how = 0; how < 3; how++) {
+            struct chain c;
+            struct vtsm_certchain cc;
+            size_t x, off;
+
+            chain_load(&c, curves[i].dir, curves[i].hash);
+            x = leaf_point(&c.leaf, curves[i].coord);
+            /* the leaf is the chain's last certificate */
+            off = c.buf.len - c.leaf.len + x;
+            if (how == 0)
+                c.buf.data[off + 2 * curves[i].coord - 1] ^= 0x01; /* Y off by one */
+            else
+                memset(c.buf.data + off, how == 1 ? 0x00 : 0xFF, 2 * curves[i].coord);
+            assert_int_equal(
+                vtsm_certchain_parse(c.buf.data, c.buf.len, curves[i].hash, VTSM_ASYM_NONE, &cc),
+                VTSM_E_PEER_CHAIN);
+            assert_null(cc.leaf_key);
+            vtsm_certchain_free(&cc);
+            chain_free(&c);
+        }
+    }
+}
+
 static void test_chain_leaf_wrong_curve(void **state)
 {
     struct chain c;
@@ -390,6 +436,81 @@ static void test_chain_without_root(void **state)
     chain_free(&c);
 }
 
+/* The DER encoding of a parsed certificate equals want. */
+static void assert_der(X509 *x, const uint8_t *want, size_t want_len)
+{
+    unsigned char *der = NULL;
+    int n = i2d_X509(x, &der);
+
+    assert_int_equal(n, (int)want_len);
+    assert_memory_equal(der, want, want_len);
+    OPENSSL_free(der);
+}
+
+/* Certificates seen before are shared between chains, never confused: a leaf differing in
+ * one signature byte is a certificate of its own, and the chain carrying it fails. */
+static void test_chain_cache_exact_bytes(void **state)
+{
+    struct chain c;
+    struct vtsm_certchain a, b, bad;
+    struct vtsm_trust *t = trust_from(PKI "trust/p384-root.pem");
+    char reason[256];
+
+    (void)state;
+    chain_load(&c, "p384", VTSM_HASH_SHA384);
+    assert_int_equal(
+        vtsm_certchain_parse(c.buf.data, c.buf.len, VTSM_HASH_SHA384, VTSM_ASYM_ECDSA_P384, &a),
+        VTSM_OK);
+    assert_int_equal(
+        vtsm_certchain_parse(c.buf.data, c.buf.len, VTSM_HASH_SHA384, VTSM_ASYM_ECDSA_P384, &b),
+        VTSM_OK);
+    for (int i = 0; i < 3; i++)
+        assert_ptr_equal(sk_X509_value(a.certs, i), sk_X509_value(b.certs, i));
+    vtsm_certchain_free(&a); /* b keeps its references */
+    assert_int_equal(vtsm_trust_verify(t, &b, reason, sizeof(reason)), VTSM_OK);
+
+    c.buf.data[c.buf.len - 1] ^= 0x01; /* last byte of the leaf's signature */
+    assert_int_equal(
+        vtsm_certchain_parse(c.buf.data, c.buf.len, VTSM_HASH_SHA384, VTSM_ASYM_ECDSA_P384, &bad),
+        VTSM_OK);
+    assert_ptr_equal(sk_X509_value(bad.certs, 0), sk_X509_value(b.certs, 0));
+    assert_ptr_equal(sk_X509_value(bad.certs, 1), sk_X509_value(b.certs, 1));
+    assert_ptr_not_equal(sk_X509_value(bad.certs, 2), sk_X509_value(b.certs, 2));
+    assert_der(sk_X509_value(bad.certs, 2), c.buf.data + c.buf.len - c.leaf.len, c.leaf.len);
+    assert_int_equal(vtsm_trust_verify(t, &bad, reason, sizeof(reason)), VTSM_E_PEER_UNTRUSTED);
+    /* the good chain is unaffected */
+    assert_int_equal(vtsm_trust_verify(t, &b, reason, sizeof(reason)), VTSM_OK);
+    vtsm_certchain_free(&bad);
+    vtsm_certchain_free(&b);
+    vtsm_trust_free(t);
+    chain_free(&c);
+}
+
+/* More distinct leaves than the cache keeps, twice over in both orders: every parse gives
+ * the certificate of exactly the bytes it was given. */
+static void test_chain_cache_many(void **state)
+{
+    enum { VARIANTS = 80 };
+    struct chain c;
+    struct vtsm_certchain cc;
+    uint8_t *last;
+
+    (void)state;
+    chain_load(&c, "p256", VTSM_HASH_SHA256);
+    last = c.buf.data + c.buf.len - 1;
+    for (int round = 0; round < 2; round++) {
+        for (int v = 0; v < VARIANTS; v++) {
+            *last = (uint8_t)(round == 0 ? v : VARIANTS - 1 - v);
+            assert_int_equal(vtsm_certchain_parse(c.buf.data, c.buf.len, VTSM_HASH_SHA256,
+                                                  VTSM_ASYM_ECDSA_P256, &cc),
+                             VTSM_OK);
+            assert_der(sk_X509_value(cc.certs, 2), c.buf.data + c.buf.len - c.leaf.len, c.leaf.len);
+            vtsm_certchain_free(&cc);
+        }
+    }
+    chain_free(&c);
+}
+
 /* ---- round trips ---- */
 
 static void test_chain_round_trip(void **state)
@@ -498,12 +619,15 @@ int main(void)
         cmocka_unit_test(test_chain_trailing_junk),
         cmocka_unit_test(test_chain_too_many_certs),
         cmocka_unit_test(test_chain_bad_root_hash),
+        cmocka_unit_test(test_chain_leaf_bad_point),
         cmocka_unit_test(test_chain_leaf_wrong_curve),
         cmocka_unit_test(test_build_refusals),
         cmocka_unit_test(test_trust_rogue_chain),
         cmocka_unit_test(test_trust_other_root_only),
         cmocka_unit_test(test_trust_store_failures),
         cmocka_unit_test(test_chain_without_root),
+        cmocka_unit_test(test_chain_cache_exact_bytes),
+        cmocka_unit_test(test_chain_cache_many),
         cmocka_unit_test(test_chain_round_trip),
         cmocka_unit_test(test_trust_from_dir_bundle_memory),
     };

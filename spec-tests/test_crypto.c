@@ -12,8 +12,12 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 
 #include "vtsm_buf.h"
 #include "vtsm_crypto.h"
@@ -473,9 +477,111 @@ static void test_names(void **state)
     assert_int_equal(vtsm_random(NULL, 0), VTSM_OK);
 }
 
+/* HKDF through OpenSSL's own HKDF implementation, to check ours against. */
+static void ossl_hkdf(const char *digest, int mode, const uint8_t *salt, size_t salt_len,
+                      const uint8_t *key, size_t key_len, const uint8_t *info, size_t info_len,
+                      uint8_t *out, size_t out_len)
+{
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
+    OSSL_PARAM p[6];
+    size_t i = 0;
+    uint8_t one = 0;
+
+    assert_non_null(ctx);
+    p[i++] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+    p[i++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)digest, 0);
+    p[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, key_len ? (void *)key : &one,
+                                               key_len);
+    if (salt_len)
+        p[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
+    if (info_len)
+        p[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, info_len);
+    p[i] = OSSL_PARAM_construct_end();
+    assert_int_equal(EVP_KDF_derive(ctx, out, out_len, p), 1);
+    EVP_KDF_CTX_free(ctx);
+    EVP_KDF_free(kdf);
+}
+
+/* Both digests, every output length class (1, HashLen - 1, HashLen, HashLen + 1, several
+ * blocks, the 255-block maximum), with and without salt and info: the same bytes as
+ * OpenSSL's HKDF. */
+static void test_hkdf_matches_openssl(void **state)
+{
+    static const struct {
+        enum vtsm_hash_alg alg;
+        const char *name;
+    } hs[] = {{VTSM_HASH_SHA256, "SHA256"}, {VTSM_HASH_SHA384, "SHA384"}};
+    uint8_t salt[13], ikm[61], info[40], prk[VTSM_HASH_MAX], want_prk[VTSM_HASH_MAX];
+    static uint8_t okm[255 * VTSM_HASH_MAX + 1], want[255 * VTSM_HASH_MAX];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(salt); i++)
+        salt[i] = (uint8_t)(0xA0 + i);
+    for (size_t i = 0; i < sizeof(ikm); i++)
+        ikm[i] = (uint8_t)(3 * i + 1);
+    for (size_t i = 0; i < sizeof(info); i++)
+        info[i] = (uint8_t)(0xF0 ^ i);
+    for (size_t a = 0; a < 2; a++) {
+        size_t h = vtsm_hash_size(hs[a].alg);
+        const size_t lens[] = {1, h - 1, h, h + 1, 3 * h + 5, 255 * h};
+
+        for (int with = 0; with < 2; with++) {
+            size_t sl = with ? sizeof(salt) : 0, il = with ? sizeof(info) : 0;
+
+            assert_int_equal(vtsm_hkdf_extract(hs[a].alg, salt, sl, ikm, sizeof(ikm), prk),
+                             VTSM_OK);
+            ossl_hkdf(hs[a].name, EVP_KDF_HKDF_MODE_EXTRACT_ONLY, salt, sl, ikm, sizeof(ikm), NULL,
+                      0, want_prk, h);
+            assert_memory_equal(prk, want_prk, h);
+            for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+                memset(okm, 0, sizeof(okm));
+                assert_int_equal(vtsm_hkdf_expand(hs[a].alg, prk, h, info, il, okm, lens[l]),
+                                 VTSM_OK);
+                ossl_hkdf(hs[a].name, EVP_KDF_HKDF_MODE_EXPAND_ONLY, NULL, 0, prk, h, info, il,
+                          want, lens[l]);
+                assert_memory_equal(okm, want, lens[l]);
+                assert_int_equal(okm[lens[l]], 0); /* nothing written past L */
+            }
+        }
+    }
+}
+
+/* The algorithms are fetched on first use: many threads making that first use at once all
+ * get correct results. Runs first, before any other test has fetched them. */
+static void *first_use(void *arg)
+{
+    uint8_t *out = arg;
+    if (vtsm_hash(VTSM_HASH_SHA384, "abc", 3, out) != VTSM_OK ||
+        vtsm_hmac(VTSM_HASH_SHA256, (const uint8_t *)"key", 3, "abc", 3, out + 48) != VTSM_OK)
+        memset(out, 0, 80);
+    return NULL;
+}
+
+static void test_first_use_concurrent(void **state)
+{
+    enum { N = 8 };
+    pthread_t th[N];
+    uint8_t out[N][80], want[80];
+
+    (void)state;
+    memset(out, 0, sizeof(out));
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, first_use, out[i]), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    /* SHA-384("abc") starts cb00753f (FIPS 180-2 B.1). */
+    assert_int_equal(out[0][0], 0xcb);
+    assert_int_equal(out[0][1], 0x00);
+    memcpy(want, out[0], sizeof(want));
+    for (int i = 1; i < N; i++)
+        assert_memory_equal(out[i], want, sizeof(want));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_first_use_concurrent),
         cmocka_unit_test(test_unsupported_algorithms),
         cmocka_unit_test(test_hkdf_bounds),
         cmocka_unit_test(test_ecdsa_wrong_length_refused),
@@ -485,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_aead_tampered),
         cmocka_unit_test(test_pem_failures),
         cmocka_unit_test(test_hkdf_rfc5869),
+        cmocka_unit_test(test_hkdf_matches_openssl),
         cmocka_unit_test(test_hmac_rfc4231),
         cmocka_unit_test(test_aead_gcm_vectors),
         cmocka_unit_test(test_ecdsa_round_trip),

@@ -153,6 +153,24 @@ static void test_fault_bad_kex_signature(void **state)
     loop_close(&l);
 }
 
+/* The responder's ExchangeData is not a curve point (signed, so only the point is wrong):
+ * refused where it is imported, at both curves, and nothing is left half-open. */
+static void test_fault_bad_kex_point(void **state)
+{
+    const struct variant *vs[] = {&v12_p384, &v13_p256};
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        struct loop l;
+        loop_open(&l, vs[i], fault(VTSM_DEV_FAULT_BAD_KEX_POINT));
+        connect_to_chain(&l);
+        assert_int_equal(vtsm_spdm_req_start_session(l.r, 0), VTSM_E_PEER_MALFORMED);
+        assert_non_null(strstr(vtsm_err_detail(), "not a point on the curve"));
+        assert_false(vtsm_spdm_req_info(l.r)->session_active);
+        assert_null(vtsm_spdm_req_kex_transcript(l.r));
+        loop_close(&l);
+    }
+}
+
 static void test_fault_bad_meas_signature(void **state)
 {
     struct loop l;
@@ -511,6 +529,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fault_bad_kex_signature),
+        cmocka_unit_test(test_fault_bad_kex_point),
         cmocka_unit_test(test_fault_bad_meas_signature),
         cmocka_unit_test(test_fault_error_kex),
         cmocka_unit_test(test_fault_unexpected_code),
