@@ -204,6 +204,30 @@ static void test_non_text_key(void **state)
     EXPECT_MALFORMED("map key is not a text string", 0xa1, 0x61, 'm', 0xa1, 0x20, 0x00);
 }
 
+/* A map with more keys than the decoder's first key table holds: 1000 distinct keys
+ * decode, and a duplicate among them is still found. */
+static void test_many_keys(void **state)
+{
+    static uint8_t b[3 + 1000 * 4];
+    size_t n = 0;
+    (void)state;
+    b[n++] = 0xb9; /* map, 2-byte count */
+    b[n++] = 1000 >> 8;
+    b[n++] = 1000 & 0xff;
+    for (unsigned i = 0; i < 1000; i++) {
+        b[n++] = 0x62; /* text(2) */
+        b[n++] = (uint8_t)('A' + i / 40);
+        b[n++] = (uint8_t)('0' + i % 40);
+        b[n++] = 0x01;
+    }
+    cbor_item_t *it = decode_ok(b, n);
+    assert_int_equal(cbor_map_size(it), 1000);
+    cbor_decref(&it);
+    b[n - 3] = b[4]; /* the last key becomes the first */
+    b[n - 2] = b[5];
+    expect_decode(b, n, VTSM_E_ABI_MALFORMED, "duplicate map key");
+}
+
 static void test_duplicate_key(void **state)
 {
     (void)state;
@@ -1064,6 +1088,7 @@ int main(void)
         cmocka_unit_test(test_not_a_map),
         cmocka_unit_test(test_non_text_key),
         cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_many_keys),
         cmocka_unit_test(test_indefinite),
         cmocka_unit_test(test_tag),
         cmocka_unit_test(test_float_and_simple),
