@@ -49,3 +49,13 @@ target_link_libraries(test_e2e_tdisp PRIVATE vtsm_guest)
 
 vtsm_e2e_suite(test_e2e_spdm SOURCES test_e2e_spdm.c CASES
   test_device_does_not_switch_keys test_key_update_and_heartbeat)
+
+# Host shim, asynchronous DOE callbacks: many devices through one handle and one loop.
+vtsm_e2e_suite(test_host_async SOURCES test_host_async.c CASES
+  test_application_fails_exchange test_verb_fails_while_pending
+  test_close_with_exchanges_pending test_out_of_order_completion
+  test_tcp_backend_many_devices)
+
+# vtsm-bench --json with small counts: every field there, values consistent (label bench).
+vtsm_add_test(test_bench_json SOURCES test_bench_json.c LABELS bench)
+add_dependencies(test_bench_json vtsm-bench)
