@@ -118,6 +118,8 @@ static int exchange_retry(void *ctx, uint32_t cmd, const uint8_t *req, size_t re
     struct vtsm_doe_tcp *t = ctx;
     if (!t || !req || !rsp || !rsp_len)
         return -EINVAL;
+    if (t->busy)
+        return -EBUSY; /* an asynchronous exchange is out on this connection */
     for (int attempt = 0; attempt < 2; attempt++) {
         if (t->fd < 0 && vtsm_tcp_connect(t->hostport, &t->fd) != VTSM_OK) {
             t->fd = -1;

@@ -378,10 +378,10 @@ int vtsm_doe_tcp_link_fn(void *ctx, const uint8_t *req, size_t req_len, uint8_t 
  * write) and returns; service reads what has arrived without blocking and, once the
  * whole answer is in, completes the exchange through vtsm_host_doe_complete() (a failed
  * one through vtsm_host_doe_fail()). One exchange at a time per connection (a second
- * start gets -EBUSY). A connection found closed before the answer began is re-opened
- * and the request resent once. There is no timeout of its own: the TSM's DOE timeout
- * ends the verb, and cancel then drops the connection so a late answer cannot be taken
- * for the next exchange's.
+ * start, or a synchronous vtsm_doe_tcp_fn on the same connection, gets -EBUSY). A connection found
+ * closed before the answer began is re-opened and the request resent once. There is no timeout of
+ * its own: the TSM's DOE timeout ends the verb, and cancel then drops the connection so a late
+ * answer cannot be taken for the next exchange's.
  */
 int vtsm_doe_tcp_start(void *ctx, struct vtsm_host *h, uint64_t token, const uint8_t *req,
                        size_t req_len);

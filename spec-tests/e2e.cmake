@@ -52,7 +52,7 @@ vtsm_e2e_suite(test_e2e_spdm SOURCES test_e2e_spdm.c CASES
 
 # Host shim, asynchronous DOE callbacks: many devices through one handle and one loop.
 vtsm_e2e_suite(test_host_async SOURCES test_host_async.c CASES
-  test_application_fails_exchange test_verb_fails_while_pending
+  test_frame_is_one_write test_application_fails_exchange test_verb_fails_while_pending
   test_close_with_exchanges_pending test_out_of_order_completion
   test_tcp_backend_many_devices)
 

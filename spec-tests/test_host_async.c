@@ -19,10 +19,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "e2e_util.h"
 #include "vtsm_host.h"
 #include "vtsm_proc.h"
+#include "vtsm_sock.h"
 
 #define NDEV 4
 
@@ -470,11 +475,45 @@ static void test_tcp_backend_many_devices(void **state)
     assert_int_equal(
         vtsm_doe_tcp_start(tcp[0], h, 1002, (const uint8_t *)"\1\0\1\0\3\0\0\0\x12\x84\0\0", 12),
         -EBUSY);
+    uint8_t rsp[64];
+    size_t rsp_len = sizeof(rsp);
+    assert_int_equal(
+        vtsm_doe_tcp_fn(tcp[0], (const uint8_t *)"\1\0\1\0\3\0\0\0\x12\x84\0\0", 12, rsp, &rsp_len),
+        -EBUSY);
+    /* the device connection has TCP_NODELAY */
+    int nodelay = 0;
+    socklen_t sl = sizeof(nodelay);
+    assert_int_equal(getsockopt(vtsm_doe_tcp_fd(tcp[0]), IPPROTO_TCP, TCP_NODELAY, &nodelay, &sl),
+                     0);
+    assert_int_equal(nodelay, 1);
     vtsm_doe_tcp_cancel(tcp[0], h, 1001);
     assert_false(vtsm_doe_tcp_busy(tcp[0]));
+    assert_int_equal(vtsm_doe_tcp_fd(tcp[0]), -1);
     vtsm_host_close(h);
     for (int i = 0; i < NDEV; i++)
         vtsm_doe_tcp_close(tcp[i]);
+}
+
+/* Every frame leaves in one write(): over a SOCK_SEQPACKET pair each write() is one
+ * record, so a frame that arrives as one whole record was written at once. */
+static void test_frame_is_one_write(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    static uint8_t payload[3000], rec[4096];
+    for (size_t i = 0; i < sizeof(payload); i++)
+        payload[i] = (uint8_t)i;
+    for (size_t len = 0; len <= sizeof(payload); len += 1000) {
+        assert_int_equal(
+            vtsm_sock_send(sv[0], VTSM_SOCK_CMD_NORMAL, VTSM_SOCK_TRANSPORT_PCI_DOE, payload, len),
+            VTSM_OK);
+        ssize_t k = recv(sv[1], rec, sizeof(rec), 0);
+        assert_int_equal(k, (ssize_t)(VTSM_SOCK_HEADER_SIZE + len));
+        assert_memory_equal(rec + VTSM_SOCK_HEADER_SIZE, payload, len);
+    }
+    close(sv[0]);
+    close(sv[1]);
 }
 
 static const char *const short_doe_timeout[] = {"--doe-timeout-ms", "400", NULL};
@@ -492,6 +531,7 @@ int main(int argc, char **argv)
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_frame_is_one_write),
         cmocka_unit_test_setup_teardown(test_application_fails_exchange, e2e_fixture_setup,
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_verb_fails_while_pending, setup_short_timeout,
