@@ -385,6 +385,8 @@ out:
 /* ------------------------------------------------- many devices, one loop */
 
 struct conc {
+    const pid_t *pids; /* tsmd and the devices, for their CPU time */
+    int npids;
     struct vtsm_host *h;
     struct vtsm_doe_tcp *tcp[MAX_DEVICES];
     char name[MAX_DEVICES][16];
@@ -437,17 +439,52 @@ static int conc_loop(struct conc *c, int want)
     return c->failed ? -1 : 0;
 }
 
-/* Connect devices [0, n) at once and return the wall time (ns), then reclaim them. */
-static long long conc_round(struct conc *c, int n)
+/* CPU time (user + system, ns) used so far by pid (0: this process), from /proc. */
+static long long proc_cpu_ns(pid_t pid)
+{
+    char path[64], buf[1024];
+    if (pid)
+        snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    else
+        snprintf(path, sizeof(path), "/proc/self/stat");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* fields after "(comm)": state is field 3, utime 14, stime 15 */
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return 0;
+    return (long long)((ut + st) * (1000000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK)));
+}
+
+/* CPU time of this process, tsmd and the devices together. */
+static long long all_cpu_ns(const struct conc *c)
+{
+    long long sum = proc_cpu_ns(0);
+    for (int i = 0; i < c->npids; i++)
+        sum += proc_cpu_ns(c->pids[i]);
+    return sum;
+}
+
+/* Connect devices [0, n) at once and return the wall time (ns), then reclaim them.
+ * *cpu gets the CPU time all processes used meanwhile, *loop_cpu that of this thread
+ * (the host's event loop). */
+static long long conc_round(struct conc *c, int n, long long *cpu, long long *loop_cpu)
 {
     c->done = c->failed = 0;
-    long long t0 = vtsm_now_ns();
+    long long c0 = all_cpu_ns(c), l0 = thread_cpu_ns(), t0 = vtsm_now_ns();
     for (int i = 0; i < n; i++)
         if (vtsm_host_connect_start(c->h, c->name[i], NULL, conc_done, c))
             return -1;
     if (conc_loop(c, n))
         return -1;
     long long t = vtsm_now_ns() - t0;
+    *loop_cpu = thread_cpu_ns() - l0;
+    *cpu = all_cpu_ns(c) - c0;
     c->done = 0;
     for (int i = 0; i < n; i++)
         if (vtsm_host_reclaim_start(c->h, c->name[i], conc_done, c))
@@ -542,7 +579,7 @@ int main(int argc, char **argv)
 
     struct vtsm_host *h = NULL;
     struct vtsm_doe_tcp *tcp = NULL;
-    struct conc cc = {.n = o.devices};
+    struct conc cc = {.n = o.devices, .pids = pids, .npids = npids};
     int rc = 1, counter = 0, exchanges = 0, ide_exchanges = 0, nflo = 0;
     long long *conn = calloc((size_t)o.iterations, sizeof(long long));
     long long *ide = calloc((size_t)o.iterations, sizeof(long long));
@@ -582,8 +619,11 @@ int main(int argc, char **argv)
         goto out;
     }
     /* one device with latency, then all of them at once (one warm-up round each) */
+    long long cpu_sum = 0, loop_sum = 0;
     for (int r = -1; r < o.rounds; r++) {
-        long long t1 = conc_round(&cc, 1), tn = t1 >= 0 ? conc_round(&cc, o.devices) : -1;
+        long long cpu = 0, loop = 0;
+        long long t1 = conc_round(&cc, 1, &cpu, &loop);
+        long long tn = t1 >= 0 ? conc_round(&cc, o.devices, &cpu, &loop) : -1;
         if (tn < 0) {
             fprintf(stderr, "vtsm-bench: concurrent connects failed\n");
             goto out;
@@ -591,12 +631,16 @@ int main(int argc, char **argv)
         if (r >= 0) {
             one[r] = t1;
             many[r] = tn;
+            cpu_sum += cpu;
+            loop_sum += loop;
         }
     }
 
     double mc = median_ms(conn, o.iterations), mi = median_ms(ide, o.iterations);
     double mf = median_ms(flo, nflo), relay = exchanges * rtt, ide_relay = ide_exchanges * rtt;
     double m1 = median_ms(one, o.rounds), mn = median_ms(many, o.rounds);
+    double ccpu = cpu_sum / 1e6 / o.rounds, lcpu = loop_sum / 1e6 / o.rounds;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (o.json) {
         printf("{\"alg\":\"%s\",\"iterations\":%d,\"exchanges\":%d,\"connect_ms\":%.3f,"
                "\"crypto_floor_ms\":%.3f,\"crypto_floor_samples\":%d,\"relay_rtt_ms\":%.4f,"
@@ -604,10 +648,11 @@ int main(int argc, char **argv)
                "\"ide_connect_ms\":%.3f,\"ide_relay_floor_ms\":%.3f,"
                "\"ide_connect_floor_ratio\":%.3f,\"devices\":%d,\"latency_us\":%d,"
                "\"rounds\":%d,\"latency_connect_ms\":%.3f,\"concurrent_connect_ms\":%.3f,"
-               "\"concurrent_ratio\":%.3f}\n",
+               "\"concurrent_ratio\":%.3f,\"concurrent_cpu_ms\":%.1f,"
+               "\"concurrent_host_loop_cpu_ms\":%.2f,\"cpus\":%ld}\n",
                o.alg, o.iterations, exchanges, mc, mf, nflo, rtt, relay, mc / (mf + relay),
                ide_exchanges, mi, ide_relay, mi / (mf + ide_relay), o.devices, o.latency_us,
-               o.rounds, m1, mn, mn / m1);
+               o.rounds, m1, mn, mn / m1, ccpu, lcpu, ncpu);
     } else {
         printf("vtsm-bench (%s, SPDM session + signed measurements over host-proxied DOE)\n",
                o.alg);
@@ -624,6 +669,8 @@ int main(int argc, char **argv)
         printf("  IDE connect / floor        : %8.3f\n", mi / (mf + ide_relay));
         printf("  1 device, %d us latency    : %8.3f ms  (n=%d)\n", o.latency_us, m1, o.rounds);
         printf("  %d devices at once, 1 loop : %8.3f ms  (ratio %.3f)\n", o.devices, mn, mn / m1);
+        printf("    CPU meanwhile, all procs : %8.1f ms  (host loop %.2f ms; %ld CPUs)\n", ccpu,
+               lcpu, ncpu);
     }
     rc = 0;
 out:

@@ -100,6 +100,9 @@ static void check(const char *alg, const char *args, int devices, int latency_us
     assert_true(one >= ex * latency_us / 1000.0);
     assert_true(many >= ex * latency_us / 1000.0);
     near(cr, many / one, "concurrent_ratio");
+    assert_true(num(out, "concurrent_cpu_ms") > 0);
+    assert_true(num(out, "concurrent_host_loop_cpu_ms") > 0);
+    assert_true(num(out, "cpus") >= 1);
 }
 
 static void test_json_p256(void **state)
