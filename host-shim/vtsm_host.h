@@ -24,8 +24,8 @@
  *
  * A handle is not thread-safe; use it from one thread at a time. DOE, link, done,
  * cancel and trace callbacks run on the calling thread, inside a blocking call,
- * vtsm_host_dispatch, vtsm_host_doe_complete/_fail (cancel only) or vtsm_host_close;
- * they may start verbs but must not close the handle.
+ * vtsm_host_dispatch or vtsm_host_close (trace also inside verb starts and
+ * vtsm_host_doe_complete/_fail); they may start verbs but must not close the handle.
  *
  * Ownership: result maps returned through cbor_item_t ** belong to the caller
  * (cbor_decref); everything the shim passes to callbacks is borrowed for the call.
@@ -127,7 +127,8 @@ struct vtsm_host_config {
 vtsm_status vtsm_host_open_cfg(const struct vtsm_host_config *cfg, struct vtsm_host **out);
 
 /* Close the connection. Verbs still in flight complete with E_ABORTED (done callbacks
- * run). NULL is fine. */
+ * run), each after the cancel callbacks of its pending asynchronous DOE exchanges; no
+ * callback runs after this returns. NULL is fine. */
 void vtsm_host_close(struct vtsm_host *h);
 
 /* Version and TSM identity from the HELLO result, and the role of the connection. */
