@@ -808,13 +808,159 @@ vtsm_status vtsm_host_device_reclaim(struct vtsm_host *h, const char *dev, cbor_
     return vtsm_host_device_reclaim_opts(h, dev, false, result);
 }
 
+/* Append the entries of the array at key in page to *acc (a new growable array). */
+static vtsm_status gather(cbor_item_t **acc, const cbor_item_t *page, const char *key)
+{
+    const cbor_item_t *arr = vtsm_abi_find(page, key);
+    if (!arr)
+        return VTSM_OK;
+    VTSM_ENSURE(cbor_isa_array(arr), VTSM_E_ABI_ARG, "STATUS '%s' is not an array", key);
+    if (!*acc)
+        VTSM_ENSURE(*acc = vtsm_abi_array_new(), VTSM_E_NOMEM, "STATUS pages");
+    for (size_t i = 0; i < cbor_array_size(arr); i++)
+        VTSM_GUARD(vtsm_abi_push_item(*acc, cbor_incref(cbor_array_handle(arr)[i])));
+    return VTSM_OK;
+}
+
+/* An unsigned field of a page, *present false if absent. */
+static vtsm_status page_uint(const cbor_item_t *page, const char *key, uint64_t *v, bool *present)
+{
+    return vtsm_abi_opt_uint(page, key, v, present);
+}
+
+/*
+ * STATUS, every page: the TSM answers in pages that each fit one message (docs/abi.md
+ * 7.5); this asks for the next page until none is left and gives one result with every
+ * device (or every TDI of the one device) and every TVM, without the next_* cursors.
+ */
 vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t **result)
 {
+    cbor_item_t *first = NULL, *devices = NULL, *tdis = NULL, *tvms = NULL, *out = NULL;
+    uint64_t offset = 0, tdi_offset = 0, tvm_offset = 0;
+    vtsm_status st = VTSM_OK;
     if (result)
         *result = NULL;
     if (dev)
         VTSM_GUARD(check_dev(h, dev));
-    return run(h, VTSM_ABI_OP_STATUS, dev_msg(dev), result);
+    for (unsigned pages = 0;; pages++) {
+        cbor_item_t *req = dev_msg(dev), *page = NULL;
+        if (req && offset)
+            st = vtsm_abi_put_uint(req, "offset", offset);
+        if (req && tdi_offset && st == VTSM_OK)
+            st = vtsm_abi_put_uint(req, "tdi_offset", tdi_offset);
+        if (req && tvm_offset && st == VTSM_OK)
+            st = vtsm_abi_put_uint(req, "tvm_offset", tvm_offset);
+        if (!req || st) {
+            if (req)
+                cbor_decref(&req);
+            st = fail_local(h, vtsm_fail(VTSM_E_NOMEM, "building request"));
+            goto out;
+        }
+        st = run(h, VTSM_ABI_OP_STATUS, req, &page);
+        if (st) { /* the ERROR (if any) is the result */
+            if (result)
+                *result = page;
+            else if (page)
+                cbor_decref(&page);
+            goto out;
+        }
+        if (!first)
+            first = cbor_incref(page);
+        uint64_t next = 0, next_tdi = 0, next_tvm = 0, total = 0, total_tvms = 0;
+        bool has_next = false, has_tdi = false, has_tvm = false, has_total = false, has_tt = false;
+        if (dev) {
+            const cbor_item_t *d = vtsm_abi_find(page, VTSM_ABI_K_DEVICES);
+            if (d && cbor_isa_array(d) && cbor_array_size(d) == 1)
+                st = gather(&tdis, cbor_array_handle(d)[0], "tdis");
+        } else {
+            st = gather(&devices, page, VTSM_ABI_K_DEVICES);
+            if (st == VTSM_OK)
+                st = gather(&tvms, page, "tvms");
+        }
+        if (st == VTSM_OK)
+            st = page_uint(page, "next_offset", &next, &has_next);
+        if (st == VTSM_OK)
+            st = page_uint(page, "next_tdi_offset", &next_tdi, &has_tdi);
+        if (st == VTSM_OK)
+            st = page_uint(page, "next_tvm_offset", &next_tvm, &has_tvm);
+        if (st == VTSM_OK)
+            st = page_uint(page, "total_devices", &total, &has_total);
+        if (st == VTSM_OK)
+            st = page_uint(page, "total_tvms", &total_tvms, &has_tt);
+        cbor_decref(&page);
+        if (st) {
+            st = fail_local(h, st);
+            goto out;
+        }
+        if (!has_next && !has_tdi && !has_tvm)
+            break;
+        /* each cursor must move on, and a page count bounds a TSM that says otherwise */
+        bool moved = (has_next && next > offset) || (has_tdi && next_tdi > tdi_offset) ||
+                     (has_tvm && next_tvm > tvm_offset);
+        if (!moved || pages > 100000) {
+            st = fail_local(h, vtsm_fail(VTSM_E_ABI_ARG, "STATUS pages do not advance"));
+            goto out;
+        }
+        tdi_offset = has_tdi ? next_tdi : tdi_offset;
+        offset = has_next ? next : (has_total ? total : offset);
+        tvm_offset = has_tvm ? next_tvm : (has_tt ? total_tvms : tvm_offset);
+    }
+    /* the first page's fields, with the lists of every page */
+    out = vtsm_abi_map_new();
+    st = out ? VTSM_OK : VTSM_E_NOMEM;
+    for (size_t i = 0; st == VTSM_OK && i < cbor_map_size(first); i++) {
+        const struct cbor_pair *pr = &cbor_map_handle(first)[i];
+        char key[64];
+        size_t kl = cbor_string_length(pr->key);
+        if (!cbor_isa_string(pr->key) || kl >= sizeof(key))
+            continue;
+        memcpy(key, cbor_string_handle(pr->key), kl);
+        key[kl] = '\0';
+        if (strncmp(key, "next_", 5) == 0 || (!dev && strcmp(key, "tvms") == 0) ||
+            (!dev && strcmp(key, VTSM_ABI_K_DEVICES) == 0))
+            continue;
+        if (dev && strcmp(key, VTSM_ABI_K_DEVICES) == 0 && tdis) {
+            /* the device's entry with every TDI */
+            const cbor_item_t *d = cbor_array_handle(pr->value)[0];
+            cbor_item_t *nd = vtsm_abi_map_new(), *arr = vtsm_abi_array_new();
+            st = nd && arr ? merge(nd, d) : VTSM_E_NOMEM;
+            if (st == VTSM_OK) {
+                st = vtsm_abi_put_item(nd, "tdis", cbor_incref(tdis));
+                if (st == VTSM_OK)
+                    st = vtsm_abi_push_item(arr, cbor_incref(nd));
+                if (st == VTSM_OK)
+                    st = vtsm_abi_put_item(out, key, cbor_incref(arr));
+            }
+            if (nd)
+                cbor_decref(&nd);
+            if (arr)
+                cbor_decref(&arr);
+            continue;
+        }
+        st = vtsm_abi_put_item(out, key, cbor_incref(pr->value));
+    }
+    if (st == VTSM_OK && devices)
+        st = vtsm_abi_put_item(out, VTSM_ABI_K_DEVICES, cbor_incref(devices));
+    if (st == VTSM_OK && tvms)
+        st = vtsm_abi_put_item(out, "tvms", cbor_incref(tvms));
+    if (st) {
+        st = fail_local(h, vtsm_fail(st, "gathering STATUS pages"));
+    } else if (result) {
+        *result = out;
+        out = NULL;
+    }
+out:
+    if (first)
+        cbor_decref(&first);
+    if (devices)
+        cbor_decref(&devices);
+    if (tdis)
+        cbor_decref(&tdis);
+    if (tvms)
+        cbor_decref(&tvms);
+    if (out)
+        cbor_decref(&out);
+    return st;
 }
 
 /* IDE_REFRESH / IDE_LINK_CHECK {dev}. */

@@ -249,7 +249,10 @@ vtsm_status vtsm_host_device_reclaim(struct vtsm_host *h, const char *dev, cbor_
  * TDIs first (without it the TSM refuses to reclaim a device with bound TDIs). */
 vtsm_status vtsm_host_device_reclaim_opts(struct vtsm_host *h, const char *dev, bool force,
                                           cbor_item_t **result);
-/* STATUS, for one device or (dev NULL) all. */
+/* STATUS, for one device or (dev NULL) all. The TSM answers in pages that each fit one
+ * message; this follows them and returns one result with every device (or every TDI of
+ * the device) and every TVM. For one page at a time, send STATUS with offset, tdi_offset
+ * or tvm_offset through vtsm_host_call (docs/abi.md 7.5). */
 vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t **result);
 
 /* SPDM_KEY_UPDATE: KEY_UPDATE (UpdateKey, or UpdateAllKeys with all) then VerifyNewKey in
