@@ -60,7 +60,7 @@ static vtsm_status rewrap(vtsm_status code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
-    return vtsm_fail(code, "%s: %s", prefix, why);
+    return vtsm_refail(code, "%s: %s", prefix, why);
 }
 
 static char *seq_path_of(const char *key_path)
@@ -377,8 +377,8 @@ vtsm_status vtsm_guest_reserve_seq(struct vtsm_guest *g, uint64_t *seq)
     }
     VTSM_GUARD_GOTO(seq_load(g->seq_path, &on_disk));
     next = on_disk > g->last_seq ? on_disk : g->last_seq;
-    VTSM_ENSURE_GOTO(
-        next < UINT64_MAX, VTSM_E_LIMIT,
+    VTSM_ENSURE_RULE_GOTO(
+        next < UINT64_MAX, VTSM_E_LIMIT, VTSM_RULE_GUEST_2,
         "sequence numbers of this TVM are exhausted (rule GUEST.2 needs a larger one)");
     next++;
     /* persisted before use, so a crash can skip a number but never reuse one */
@@ -558,7 +558,8 @@ vtsm_status vtsm_guest_call(struct vtsm_guest *g, struct vtsm_host *relay, unsig
     cbor_decref(&env);
     if (st != VTSM_OK) {
         /* res, if any, is the TSM's ERROR message: the caller may want its fields */
-        st = vtsm_fail(st, "%s", vtsm_host_last_error(relay)->detail);
+        st = vtsm_refuse(st, vtsm_host_last_error(relay)->rule, "%s",
+                         vtsm_host_last_error(relay)->detail);
     } else if ((st = check_echo(res, gop, g->tvm, g->last_seq)) != VTSM_OK) {
         cbor_decref(&res);
     }

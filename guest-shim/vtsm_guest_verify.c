@@ -864,7 +864,7 @@ vtsm_status vtsm_guest_decide(struct vtsm_guest *g, struct vtsm_host *relay, con
         snprintf(d->reason, sizeof(d->reason), "%s", vtsm_err_detail());
         if (d->info)
             cbor_decref(&d->info);
-        return vtsm_fail(st, "%s", d->reason);
+        return vtsm_refail(st, "%s", d->reason);
     }
     st = vtsm_guest_check_evidence(g, d->info, dev, tdi, nonce, ref, tsm_cert, &d->claims);
     if (st != VTSM_OK)
