@@ -467,8 +467,8 @@ static vtsm_status check_keys(const cbor_item_t *map, const char *const allowed[
             size_t shown = klen > 64 ? 64 : klen;
             while (shown < klen && shown > 0 && ((uint8_t)ks[shown] & 0xc0) == 0x80)
                 shown--;
-            return vtsm_fail(VTSM_E_ABI_ARG, "unknown key '%.*s' for %s", (int)shown, ks,
-                             what ? what : "message");
+            return vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_ABI_9, "unknown key '%.*s' for %s",
+                               (int)shown, ks, what ? what : "message");
         }
     }
     return VTSM_OK;

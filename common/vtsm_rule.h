@@ -50,7 +50,6 @@
     X(TDI_7, "TDI.7", E_PEER_STATE, "a device-reported ERROR moves the TDI to ERROR")              \
     X(TDI_8, "TDI.8", E_PEER_STATE, "a device state disagreeing moves the TDI to ERROR")           \
     X(TDI_9, "TDI.9", E_STATE, "no TDISP on a device connected ide_only")                          \
-    X(TDI_10, "TDI.10", E_NOT_OWNER, "a guest request names a TDI bound to its TVM")               \
     X(GUEST_1, "GUEST.1", E_AUTH, "a guest request is signed with its TVM's key")                  \
     X(GUEST_2, "GUEST.2", E_REPLAY, "seq is strictly greater than the last accepted seq")          \
     X(GUEST_3, "GUEST.3", E_AUTH, "the body names the TVM of the envelope")                        \
@@ -69,6 +68,7 @@
     X(DEVTDI_3, "DEVTDI.3", E_PEER_ERROR, "START_INTERFACE_REQ only in CONFIG_LOCKED")             \
     X(DEVTDI_4, "DEVTDI.4", E_PEER_ERROR, "a wrong START nonce moves the TDI to ERROR")            \
     X(DEVTDI_5, "DEVTDI.5", OK, "STOP_INTERFACE_REQ returns the TDI to CONFIG_UNLOCKED")           \
+    X(DEVTDI_6, "DEVTDI.6", E_PEER_ERROR, "FUNCTION_ID names a TDI of the device")                 \
     X(IDEKM_1, "IDEKM.1", E_PEER_MALFORMED, "an IDE_KM request parses")                            \
     X(IDEKM_2, "IDEKM.2", E_PEER_MALFORMED, "PortIndex is 0, the only port")                       \
     X(IDEKM_3, "IDEKM.3", E_PEER_MALFORMED, "StreamID is below the number of streams")             \

@@ -343,8 +343,7 @@ static void test_exposed_table_matches_contract(void **state)
         if (e->kind != GO || e->to != m->to)
             fail_msg("table move %zu (%s) is not in the specification", i,
                      cell(m->req, m->from, m->who));
-        assert_non_null(m->rule);
-        assert_int_equal(strncmp(m->rule, "TDI.", 4), 0);
+        assert_int_equal(strncmp(vtsm_rule_id(m->rule), "TDI.", 4), 0);
         for (size_t j = 0; j < i; j++)
             if (tsm_tdi_moves[j].req == m->req && tsm_tdi_moves[j].from == m->from &&
                 tsm_tdi_moves[j].who == m->who)

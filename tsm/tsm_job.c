@@ -15,10 +15,11 @@
 
 vtsm_status tsm_job_claim(struct tsm_pdev *p, const char *verb, const struct tsm_job_claim *what)
 {
-    VTSM_ENSURE(!p->claim.busy, VTSM_E_BUSY,
-                "%s refused: %s is busy with %s (rule PDEV.6: one DOE requester per device at a "
-                "time)",
-                verb, p->name, p->claim.verb ? p->claim.verb : "another verb");
+    VTSM_ENSURE_RULE(
+        !p->claim.busy, VTSM_E_BUSY, VTSM_RULE_PDEV_6,
+        "%s refused: %s is busy with %s (rule PDEV.6: one DOE requester per device at a "
+        "time)",
+        verb, p->name, p->claim.verb ? p->claim.verb : "another verb");
     p->claim = what ? *what : (struct tsm_job_claim){0};
     p->claim.busy = true;
     p->claim.verb = verb;

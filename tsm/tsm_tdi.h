@@ -92,7 +92,7 @@ struct tsm_tdi_move {
     enum tsm_tdi_req req;
     enum tsm_tdi_who who;
     enum tsm_tdi_state to;
-    const char *rule;
+    enum vtsm_rule rule;
 };
 
 /* The table itself: every move not listed is refused. For conformance tests. */

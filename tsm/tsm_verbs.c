@@ -375,8 +375,8 @@ void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
     if (!j)
         st = vtsm_fail(VTSM_E_NOMEM, "device_connect");
     else if (!p)
-        st = vtsm_fail(VTSM_E_NOT_FOUND, "device_connect: no device named %s (device_add first)",
-                       dev);
+        st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13,
+                         "device_connect: no device named %s (device_add first)", dev);
     else if (!(st = tsm_job_claim(p, "device_connect", NULL)) &&
              (st = tsm_pdev_transition(p, TSM_PDEV_CONNECTING, "device_connect")))
         memset(&p->claim, 0, sizeof(p->claim));
@@ -472,14 +472,15 @@ void tsm_verb_device_reclaim(struct tsm *t, struct tsm_client *c, uint64_t id,
     if (!j)
         st = vtsm_fail(VTSM_E_NOMEM, "device_reclaim");
     else if (!p)
-        st = vtsm_fail(VTSM_E_NOT_FOUND, "device_reclaim: no device named %s", dev);
+        st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13, "device_reclaim: no device named %s",
+                         dev);
     else if (p->claim.busy)
         st = tsm_job_claim(p, "device_reclaim", &all); /* names PDEV.6 */
     else if (p->state == TSM_PDEV_CONNECTED && !force && tsm_pdev_bound_tdis(p))
-        st = vtsm_fail(VTSM_E_STATE,
-                       "device_reclaim refused: %s has %u bound TDI(s) (rule PDEV.9: unbind them "
-                       "first or reclaim with force)",
-                       p->name, tsm_pdev_bound_tdis(p));
+        st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_PDEV_9,
+                         "device_reclaim refused: %s has %u bound TDI(s) (rule PDEV.9: unbind them "
+                         "first or reclaim with force)",
+                         p->name, tsm_pdev_bound_tdis(p));
     else if (!(st = tsm_job_claim(p, "device_reclaim", &all)) &&
              (st = tsm_pdev_transition(p, TSM_PDEV_RECLAIMING, "device_reclaim")))
         memset(&p->claim, 0, sizeof(p->claim));
@@ -516,9 +517,9 @@ void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id, const
     }
     pthread_mutex_lock(&t->lock);
     if (!tsm_platform_has_rp(t->cfg.platform, (uint32_t)rp))
-        st = vtsm_fail(VTSM_E_NOT_FOUND,
-                       "device_add refused: the platform has no root port %llu (rule PLAT.1)",
-                       (unsigned long long)rp);
+        st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1,
+                         "device_add refused: the platform has no root port %llu (rule PLAT.1)",
+                         (unsigned long long)rp);
     else
         st = tsm_pdev_add(t, dev, (uint32_t)rp, &p);
     cbor_item_t *res = NULL;
@@ -608,7 +609,7 @@ void tsm_verb_status(struct tsm *t, struct tsm_client *c, uint64_t id, const cbo
     cbor_item_t *arr = vtsm_abi_array_new();
     pthread_mutex_lock(&t->lock);
     if (one && !tsm_pdev_find(t, dev))
-        st = vtsm_fail(VTSM_E_NOT_FOUND, "status: no device named %s", dev);
+        st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13, "status: no device named %s", dev);
     for (struct tsm_pdev *p = t->pdevs; p && st == VTSM_OK && res && arr; p = p->next) {
         if (one && strcmp(p->name, dev) != 0)
             continue;

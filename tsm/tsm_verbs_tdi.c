@@ -21,13 +21,13 @@ static vtsm_status connected_pdev(struct tsm *t, const char *dev, const char *ve
                                   struct tsm_pdev **out)
 {
     struct tsm_pdev *p = tsm_pdev_find(t, dev);
-    VTSM_ENSURE(p, VTSM_E_NOT_FOUND, "%s: no device named %s", verb, dev);
+    VTSM_ENSURE_RULE(p, VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13, "%s: no device named %s", verb, dev);
     VTSM_ENSURE(!t->stopping, VTSM_E_ABORTED, "tsmd is shutting down");
     if (p->claim.busy)
         return tsm_job_claim(p, verb, NULL); /* refused, names PDEV.6 */
-    VTSM_ENSURE(p->state == TSM_PDEV_CONNECTED, VTSM_E_STATE,
-                "%s refused: %s is %s (rule PDEV.10: this verb needs a connected device)", verb,
-                p->name, tsm_pdev_state_name(p->state));
+    VTSM_ENSURE_RULE(p->state == TSM_PDEV_CONNECTED, VTSM_E_STATE, VTSM_RULE_PDEV_10,
+                     "%s refused: %s is %s (rule PDEV.10: this verb needs a connected device)",
+                     verb, p->name, tsm_pdev_state_name(p->state));
     *out = p;
     return VTSM_OK;
 }
@@ -115,10 +115,10 @@ static void device_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const 
     pthread_mutex_lock(&t->lock);
     st = connected_pdev(t, dev, verb, &p);
     if (st == VTSM_OK && need_ide && !p->ide)
-        st = vtsm_fail(VTSM_E_STATE,
-                       "%s refused: %s was connected without IDE streams (rule IDE.3: connect "
-                       "with ide_streams first)",
-                       verb, dev);
+        st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_IDE_3,
+                         "%s refused: %s was connected without IDE streams (rule IDE.3: connect "
+                         "with ide_streams first)",
+                         verb, dev);
     if (st == VTSM_OK) {
         struct tsm_job *j = new_job(p, id, run);
         if (j)
@@ -174,8 +174,10 @@ static cbor_item_t *spdm_upkeep_failed(struct tsm_job *j, vtsm_status st)
         tsm_pdev_transition(p, TSM_PDEV_RECLAIMING, "session lost");
         tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "session lost");
         pthread_mutex_unlock(&j->t->lock);
-        if (err)
+        if (err) {
             vtsm_abi_put_tstr(err, "state", tsm_pdev_state_name(TSM_PDEV_UNCONNECTED));
+            vtsm_abi_put_tstr(err, VTSM_ABI_K_RULE, vtsm_rule_id(VTSM_RULE_PDEV_12));
+        }
     }
     return err;
 }
@@ -363,11 +365,12 @@ static void tdi_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbo
     pthread_mutex_lock(&t->lock);
     st = connected_pdev(t, dev, verb, &p);
     if (st == VTSM_OK && !p->tdisp)
-        st = vtsm_fail(VTSM_E_STATE,
-                       "%s refused: %s was connected ide_only, without TDISP (rule TDI.9)", verb,
-                       dev);
+        st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_TDI_9,
+                         "%s refused: %s was connected ide_only, without TDISP (rule TDI.9)", verb,
+                         dev);
     if (st == VTSM_OK && bind && !tsm_tvm_find(&t->tvms, tvm))
-        st = vtsm_fail(VTSM_E_NOT_FOUND, "tdi_bind: no TVM %u (tvm_create first)", tvm);
+        st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_TVM_4,
+                         "tdi_bind: no TVM %u (tvm_create first)", tvm);
     if (st == VTSM_OK)
         st = tsm_pdev_tdi(p, tdi_index, &tdi);
     if (st == VTSM_OK)

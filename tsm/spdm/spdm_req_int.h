@@ -52,6 +52,7 @@ struct vtsm_spdm_req {
     struct vtsm_spdm_transport tp;
     struct vtsm_spdm_info info;
     enum vtsm__conn conn;
+    uint8_t peer_error; /* ErrorCode of an SPDM ERROR answering the last request, 0 if none */
 
     /* Wire values selected by ALGORITHMS (one bit each). */
     uint32_t asym_bit;
