@@ -316,7 +316,7 @@ vtsm_status tsm_tdisp_probe(const struct tsm_tdisp_chan *c, struct vtsm_tdisp_ca
         ((rsp.hdr.type == VTSM_TDISP_ERROR &&
           rsp.u.error.code == VTSM_TDISP_ERR_UNSUPPORTED_REQUEST) ||
          (rsp.hdr.type == 0 && c->vendor == NULL &&
-          vtsm_spdm_req_peer_error(c->spdm) == SPDM_ERR_UNSUPPORTED_REQUEST))) {
+          vtsm_spdm_req_peer_error(c->spdm, NULL) == SPDM_ERR_UNSUPPORTED_REQUEST))) {
         st = annotate(VTSM_E_PEER_CAPS,
                       "device is not TEE-IO capable (no TDISP responder); connect with ide_only");
         goto out;
