@@ -446,15 +446,18 @@ static vtsm_status check_args(unsigned gop, const char *dev, int64_t tdi, const 
 
     VTSM_ENSURE(name, VTSM_E_INVAL, "unknown guest operation 0x%x (LIST 0x41 .. REJECT 0x44)", gop);
     if (target) {
-        VTSM_ENSURE(dev, VTSM_E_INVAL, "%s needs dev", name);
+        VTSM_ENSURE_RULE(dev, VTSM_E_INVAL, VTSM_RULE_GUEST_4, "%s needs dev", name);
         VTSM_GUARD(vtsm_abi_check_dev(dev));
-        VTSM_ENSURE(tdi >= 0 && tdi <= (int64_t)UINT32_MAX, VTSM_E_INVAL,
-                    "%s needs tdi 0..%" PRIu32, name, UINT32_MAX);
+        VTSM_ENSURE_RULE(tdi >= 0 && tdi <= (int64_t)UINT32_MAX, VTSM_E_INVAL, VTSM_RULE_GUEST_4,
+                         "%s needs tdi 0..%" PRIu32, name, UINT32_MAX);
     } else {
-        VTSM_ENSURE(!dev && tdi == VTSM_GUEST_NO_TDI, VTSM_E_INVAL, "LIST takes no dev or tdi");
+        VTSM_ENSURE_RULE(!dev && tdi == VTSM_GUEST_NO_TDI, VTSM_E_INVAL, VTSM_RULE_GUEST_4,
+                         "LIST takes no dev or tdi");
     }
-    VTSM_ENSURE(!nonce || gop == VTSM_ABI_GOP_INFO, VTSM_E_INVAL, "only INFO takes a nonce");
-    VTSM_ENSURE(!reason || gop == VTSM_ABI_GOP_REJECT, VTSM_E_INVAL, "only REJECT takes a reason");
+    VTSM_ENSURE_RULE(!nonce || gop == VTSM_ABI_GOP_INFO, VTSM_E_INVAL, VTSM_RULE_GUEST_4,
+                     "only INFO takes a nonce");
+    VTSM_ENSURE_RULE(!reason || gop == VTSM_ABI_GOP_REJECT, VTSM_E_INVAL, VTSM_RULE_GUEST_4,
+                     "only REJECT takes a reason");
     VTSM_ENSURE(!reason || strlen(reason) <= VTSM_GUEST_REASON_MAX, VTSM_E_INVAL,
                 "reason longer than %u bytes", VTSM_GUEST_REASON_MAX);
     return VTSM_OK;

@@ -263,25 +263,25 @@ static void test_build_refusals_leave_seq_alone(void **state)
     memset(big, 'r', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_LIST, "d0", VTSM_GUEST_NO_TDI, NULL, NULL, &env),
-                  VTSM_E_INVAL, VTSM_RULE_NONE, "LIST takes no dev");
+                  VTSM_E_INVAL, VTSM_RULE_GUEST_4, "LIST takes no dev");
     assert_null(env);
     EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_LIST, NULL, 0, NULL, NULL, &env), VTSM_E_INVAL,
-                  VTSM_RULE_NONE, "LIST takes no dev");
+                  VTSM_RULE_GUEST_4, "LIST takes no dev");
     EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, NULL, 0, NULL, NULL, &env), VTSM_E_INVAL,
-                  VTSM_RULE_NONE, "INFO needs dev");
+                  VTSM_RULE_GUEST_4, "INFO needs dev");
     EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "d0", VTSM_GUEST_NO_TDI, NULL, NULL, &env),
-                  VTSM_E_INVAL, VTSM_RULE_NONE, "INFO needs tdi");
+                  VTSM_E_INVAL, VTSM_RULE_GUEST_4, "INFO needs tdi");
     EXPECT_DETAIL(
         vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "d0", (int64_t)UINT32_MAX + 1, NULL, NULL, &env),
-        VTSM_E_INVAL, VTSM_RULE_NONE, "needs tdi");
+        VTSM_E_INVAL, VTSM_RULE_GUEST_4, "needs tdi");
     EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "bad name", 0, NULL, NULL, &env), VTSM_E_ABI_ARG,
            VTSM_RULE_ABI_8);
     EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "d0", 0, NULL, "why", &env), VTSM_E_INVAL,
-                  VTSM_RULE_NONE, "only REJECT takes a reason");
+                  VTSM_RULE_GUEST_4, "only REJECT takes a reason");
     EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_ACCEPT, "d0", 0, nonce32, NULL, &env),
-                  VTSM_E_INVAL, VTSM_RULE_NONE, "only INFO takes a nonce");
+                  VTSM_E_INVAL, VTSM_RULE_GUEST_4, "only INFO takes a nonce");
     EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_REJECT, "d0", 0, nonce32, "x", &env),
-                  VTSM_E_INVAL, VTSM_RULE_NONE, "only INFO takes a nonce");
+                  VTSM_E_INVAL, VTSM_RULE_GUEST_4, "only INFO takes a nonce");
     EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_REJECT, "d0", 0, NULL, big, &env), VTSM_E_INVAL,
                   VTSM_RULE_NONE, "reason longer than");
     EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_REJECT, "d0", 0, NULL, bad_utf8, &env),
