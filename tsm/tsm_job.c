@@ -44,9 +44,7 @@ struct tsm_tdisp_chan tsm_job_tdisp_chan(struct tsm_pdev *p)
 
 cbor_item_t *tsm_job_error(struct tsm_job *j, vtsm_status st)
 {
-    char detail[512];
-    snprintf(detail, sizeof(detail), "%s", vtsm_err_detail());
-    return vtsm_abi_error_msg(j->id, st, detail[0] ? detail : vtsm_status_text(st));
+    return vtsm_abi_error_msg(j->id, st, NULL); /* the error record's detail and rule */
 }
 
 static void *job_main(void *arg)
