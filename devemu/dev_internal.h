@@ -202,7 +202,7 @@ typedef vtsm_status (*dev_rsp_fn)(struct vtsm_dev *d, struct dev_req *q, struct 
 
 /*
  * Record the SPDM ERROR (ErrorCode, ErrorData) to send for q and return st with a
- * vtsm_fail() detail naming the rule. Use as `return dev_refuse(...)`.
+ * vtsm_fail() detail. Use as `return dev_refuse(...)`.
  */
 vtsm_status dev_refuse(struct dev_req *q, uint8_t spdm_err, uint8_t err_data, vtsm_status st,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));

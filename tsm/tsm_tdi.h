@@ -28,8 +28,9 @@
  *                     binding, anyone but the TSM reporting DEVICE_ERROR)
  *   VTSM_E_NOT_OWNER  only the owning guest may, and this guest does not own the TDI
  *   VTSM_E_STATE      the requester may, but not from the TDI's current state
- * Each with a detail naming the rule, e.g. "accept refused: 0000:01:00.0 TDI 2 is RUN
- * (rule TDI.4: accept only from CONFIG_LOCKED)".
+ * Each refused under its rule (vtsm_err_rule(), e.g. VTSM_RULE_TDI_4), with a detail such
+ * as "accept refused: 0000:01:00.0 TDI 2 is RUN (rule TDI.4: accept only from
+ * CONFIG_LOCKED)".
  *
  * Threading: a struct tsm_tdi is protected by the caller's lock (tsmd: tsm->lock), and
  * only one flow at a time runs on a device (tsmd: the device's exclusive DOE ownership).
