@@ -30,20 +30,23 @@ static void assert_detail_has(const char *needle)
         fail_msg("detail '%s' does not contain '%s'", d, needle);
 }
 
-/* Decode must fail with st and a detail containing rule. */
-static void expect_decode(const uint8_t *p, size_t n, vtsm_status st, const char *rule)
+/* Decode must fail with st under the rule st implies (ABI.7 malformed, ABI.6 oversized);
+ * every such refusal has that one rule, so the detail (needle) says which check fired. */
+static void expect_decode(const uint8_t *p, size_t n, vtsm_status st, const char *needle)
 {
     cbor_item_t *it = (cbor_item_t *)0x1;
     vtsm_err_clear();
     assert_int_equal(vtsm_abi_decode(p, n, &it), st);
     assert_null(it);
-    assert_detail_has(rule);
+    assert_int_equal(vtsm_err_rule(),
+                     st == VTSM_E_ABI_OVERSIZED ? VTSM_RULE_ABI_6 : VTSM_RULE_ABI_7);
+    assert_detail_has(needle);
 }
 
-#define EXPECT_MALFORMED(rule, ...)                                                                \
+#define EXPECT_MALFORMED(needle, ...)                                                              \
     do {                                                                                           \
         static const uint8_t b_[] = {__VA_ARGS__};                                                 \
-        expect_decode(b_, sizeof(b_), VTSM_E_ABI_MALFORMED, rule);                                 \
+        expect_decode(b_, sizeof(b_), VTSM_E_ABI_MALFORMED, needle);                               \
     } while (0)
 
 static cbor_item_t *decode_ok(const uint8_t *p, size_t n)

@@ -184,8 +184,7 @@ static void test_open_refusals(void **state)
     char path[200], pem[8192];
     uint8_t pt[VTSM_GUEST_PUBKEY_SIZE];
 
-    EXPECT_DETAIL(vtsm_guest_open(f->key, 1, &g), VTSM_E_NOT_FOUND, VTSM_RULE_NONE,
-                  "cannot open key file");
+    EXPECT(vtsm_guest_open(f->key, 1, &g), VTSM_E_NOT_FOUND, VTSM_RULE_NONE);
     assert_null(g);
     EXPECT(vtsm_guest_open(NULL, 1, &g), VTSM_E_INVAL, VTSM_RULE_NONE);
 
@@ -243,13 +242,12 @@ static void test_keygen_never_replaces(void **state)
     EXPECT(vtsm_guest_keygen(f->key), VTSM_OK, VTSM_RULE_NONE);
     write_file(f->seq, "41\n", 3, 0600);
     read_file(f->key, before, sizeof(before));
-    EXPECT_DETAIL(vtsm_guest_keygen(f->key), VTSM_E_EXISTS, VTSM_RULE_NONE, "never replaced");
+    EXPECT(vtsm_guest_keygen(f->key), VTSM_E_EXISTS, VTSM_RULE_NONE);
     read_file(f->key, after, sizeof(after));
     assert_string_equal(before, after);
     assert_int_equal(seq_on_disk(f), 41);
     EXPECT(vtsm_guest_keygen(NULL), VTSM_E_INVAL, VTSM_RULE_NONE);
-    EXPECT_DETAIL(vtsm_guest_keygen("/nonexistent-dir/k.pem"), VTSM_E_IO, VTSM_RULE_NONE,
-                  "cannot create");
+    EXPECT(vtsm_guest_keygen("/nonexistent-dir/k.pem"), VTSM_E_IO, VTSM_RULE_NONE);
 }
 
 static void test_build_refusals_leave_seq_alone(void **state)
@@ -296,9 +294,8 @@ static void test_build_refusals_leave_seq_alone(void **state)
 
     /* a handle without a TVM number gives its key but builds nothing */
     EXPECT(vtsm_guest_open(f->key, 0, &g0), VTSM_OK, VTSM_RULE_NONE);
-    EXPECT_DETAIL(
-        vtsm_guest_build(g0, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env),
-        VTSM_E_STATE, VTSM_RULE_NONE, "no TVM number");
+    EXPECT(vtsm_guest_build(g0, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env),
+           VTSM_E_STATE, VTSM_RULE_NONE);
     assert_null(env);
     assert_int_equal(seq_on_disk(f), 0);
     vtsm_guest_close(g0);

@@ -282,8 +282,8 @@ static void test_seal_open_failures(void **state)
            VTSM_RULE_NONE);
     b.data[VTSM_LINK_FRAME_HDR_SIZE + sizeof(pt)] ^= 1;
     /* small output, and a failure frame */
-    EXPECT_DETAIL(vtsm_link_frame_open(&f, key, 100, back, sizeof(back) - 1), VTSM_E_TOO_SMALL,
-                  VTSM_RULE_NONE, "room");
+    EXPECT(vtsm_link_frame_open(&f, key, 100, back, sizeof(back) - 1), VTSM_E_TOO_SMALL,
+           VTSM_RULE_NONE);
     assert_int_equal(vtsm_link_frame_decode(wire_fail, sizeof(wire_fail), &g), VTSM_OK);
     EXPECT_DETAIL(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_INVAL,
                   VTSM_RULE_NONE, "failure frame");
