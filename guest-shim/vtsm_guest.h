@@ -207,6 +207,7 @@ struct vtsm_guest_decision {
     enum vtsm_guest_verdict verdict;
     vtsm_status why;     /* VTSM_OK when accepted; the refusal otherwise */
     char reason[512];    /* accepted: what was checked; rejected: the refusal detail */
+    enum vtsm_rule rule; /* the rule of the refusal (why), VTSM_RULE_NONE if none */
     cbor_item_t *info;   /* the INFO result (owned; vtsm_guest_decision_clear frees) */
     cbor_item_t *claims; /* the verified token claims (owned), NULL if not verified */
 };
