@@ -99,6 +99,8 @@ static void local_error(struct vtsm_host_error *e, vtsm_status st)
     copy_str(e->source, sizeof(e->source), vtsm_source_name(vtsm_status_source(st)));
     copy_str(e->detail, sizeof(e->detail),
              vtsm_err_status() == st ? vtsm_err_detail() : vtsm_status_text(st));
+    e->rule = vtsm_err_status() == st ? vtsm_err_rule() : vtsm_rule_of_status(st);
+    copy_str(e->rule_id, sizeof(e->rule_id), e->rule ? vtsm_rule_id(e->rule) : "");
 }
 
 static vtsm_status fail_local(struct vtsm_host *h, vtsm_status st)
@@ -464,6 +466,8 @@ static vtsm_status on_message(struct vtsm_host *h, cbor_item_t *msg)
             copy_str(e.name, sizeof(e.name), ae.name);
             copy_str(e.source, sizeof(e.source), ae.source);
             copy_str(e.detail, sizeof(e.detail), ae.detail);
+            copy_str(e.rule_id, sizeof(e.rule_id), ae.rule_id);
+            e.rule = ae.rule;
             e.from_tsm = true;
         } else {
             local_error(&e, VTSM_E_INTERNAL);
@@ -1407,7 +1411,7 @@ vtsm_status vtsm_host_open_cfg(const struct vtsm_host_config *cfg, struct vtsm_h
                      HELLO_TIMEOUT_MS, &res);
     if (st != VTSM_OK) {
         /* keep the TSM's words for the caller: the handle is gone after this */
-        st = vtsm_fail(st, "%s", h->last.detail);
+        st = vtsm_refuse(st, h->last.rule, "%s", h->last.detail);
         goto out;
     }
     uint64_t ver = 0;

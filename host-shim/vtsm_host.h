@@ -74,8 +74,12 @@ struct vtsm_host_error {
     vtsm_status status; /* VTSM_OK if none */
     char name[64];      /* vtsm_status_name(), e.g. "peer_signature" */
     char source[16];    /* "core", "crypto", "transport", "peer", "abi", "policy" */
-    char detail[512];   /* names the rule */
+    char detail[512];   /* what happened, in words */
     bool from_tsm;      /* reported by the TSM in an ERROR message (else a local failure) */
+    /* the rule that refused ("TDI.4"; "" if none) and its value (vtsm_rule_parse of it:
+     * NONE if none, or a rule this shim does not know) */
+    char rule_id[16];
+    enum vtsm_rule rule;
 };
 
 /* ---- tracing (tests, audits) ---- */

@@ -343,6 +343,7 @@ static void test_hello_refused(void **state)
     assert_int_equal(vtsm_host_open_fd(fd, &h), VTSM_E_ABI_VERSION);
     assert_null(h);
     assert_string_equal(vtsm_err_detail(), "no common ABI version");
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_ABI_3); /* the ERROR's rule, kept */
     fake_finish(f);
 }
 
@@ -412,6 +413,8 @@ static void test_error_propagates(void **state)
     assert_string_equal(e->name, "peer_signature");
     assert_string_equal(e->source, "peer");
     assert_string_equal(e->detail, "CHALLENGE_AUTH signature (DSP0274 10.8)");
+    assert_string_equal(e->rule_id, ""); /* a peer's fault: no rule */
+    assert_int_equal(e->rule, VTSM_RULE_NONE);
     assert_true(e->from_tsm);
     assert_int_equal(d.calls, 1);
     vtsm_host_close(h);

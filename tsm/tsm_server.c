@@ -167,7 +167,7 @@ void tsm_client_reply(struct tsm *t, struct tsm_client *c, cbor_item_t *msg)
 void tsm_client_error(struct tsm *t, struct tsm_client *c, uint64_t id, vtsm_status st,
                       const char *detail)
 {
-    cbor_item_t *m = vtsm_abi_error_msg(id, st, detail && *detail ? detail : vtsm_status_text(st));
+    cbor_item_t *m = vtsm_abi_error_msg(id, st, detail);
     if (m) {
         tsm_client_send(t, c, m);
         cbor_decref(&m);
