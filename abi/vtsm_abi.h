@@ -380,7 +380,7 @@ cbor_item_t *vtsm_abi_result_msg(uint64_t id);
 /*
  * {op: ERROR, id, status: st, name, source, detail, ? rule}: the one builder of an ERROR.
  * The thread's error record (vtsm_refuse) describes this failure when it holds st and
- * detail is NULL, empty or the record's own detail: then a NULL/empty detail becomes the
+ * detail is NULL, empty or vtsm_err_detail() itself: then a NULL/empty detail becomes the
  * record's and its rule is sent. Otherwise detail (NULL/empty: the status text) is sent
  * with the rule the status implies, if any (vtsm_rule_of_status).
  */

@@ -527,8 +527,7 @@ cbor_item_t *vtsm_abi_result_msg(uint64_t id)
 cbor_item_t *vtsm_abi_error_msg(uint64_t id, vtsm_status st, const char *detail)
 {
     bool no_detail = detail == NULL || detail[0] == '\0';
-    bool recorded =
-        vtsm_err_status() == st && (no_detail || strcmp(detail, vtsm_err_detail()) == 0);
+    bool recorded = vtsm_err_status() == st && (no_detail || detail == vtsm_err_detail());
     if (no_detail)
         detail = recorded && vtsm_err_detail()[0] ? vtsm_err_detail() : vtsm_status_text(st);
     const char *rule = vtsm_rule_id(recorded ? vtsm_err_rule() : vtsm_rule_of_status(st));

@@ -1110,13 +1110,16 @@ static void test_error_rule_field(void **state)
     assert_string_equal(e.rule_id, "TDI.4");
     assert_int_equal(e.rule, VTSM_RULE_TDI_4);
 
-    /* the same detail passed explicitly (a copy) */
+    /* the record's detail passed explicitly */
+    error_round_trip(vtsm_abi_error_msg(3, VTSM_E_STATE, vtsm_err_detail()), &e);
+    assert_int_equal(e.rule, VTSM_RULE_TDI_4);
+    assert_string_equal(e.detail, "accept refused: TDI 1 is RUN");
+
+    /* other words (even equal ones) are not the record's: no rule of the record */
     char copy[128];
     snprintf(copy, sizeof(copy), "%s", vtsm_err_detail());
     error_round_trip(vtsm_abi_error_msg(3, VTSM_E_STATE, copy), &e);
-    assert_int_equal(e.rule, VTSM_RULE_TDI_4);
-
-    /* another failure's words: not the record's rule */
+    assert_int_equal(e.rule, VTSM_RULE_NONE);
     error_round_trip(vtsm_abi_error_msg(3, VTSM_E_STATE, "something else"), &e);
     assert_string_equal(e.rule_id, "");
     assert_int_equal(e.rule, VTSM_RULE_NONE);

@@ -271,7 +271,7 @@ static cbor_item_t *connect_run(struct tsm_job *j)
     snprintf(detail, sizeof(detail), "%s", st ? vtsm_err_detail() : "");
 
     /* Build the reply before the state changes: the report reads the requester. */
-    cbor_item_t *msg = st ? vtsm_abi_error_msg(j->id, st, detail) : vtsm_abi_result_msg(j->id);
+    cbor_item_t *msg = st ? vtsm_abi_error_msg(j->id, st, NULL) : vtsm_abi_result_msg(j->id);
     if (msg && put_report(p, msg) != VTSM_OK)
         VTSM_WARN("connect %s: report incomplete", p->name);
 
