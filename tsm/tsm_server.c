@@ -154,12 +154,11 @@ void tsm_client_reply(struct tsm *t, struct tsm_client *c, cbor_item_t *msg)
         /* a reply that cannot be encoded is an ERROR, never a dropped connection */
         uint64_t id = 0;
         vtsm_abi_get_id(msg, &id);
-        char d[256];
-        snprintf(d, sizeof(d),
-                 "the reply cannot be sent: %s (ask for less: per device, "
-                 "summary, or a page)",
-                 vtsm_err_detail());
-        tsm_client_error(t, c, id, VTSM_E_LIMIT, d);
+        vtsm_refuse(VTSM_E_LIMIT, VTSM_RULE_ABI_11,
+                    "the reply cannot be sent: %s (rule ABI.11: ask for less: per device, "
+                    "summary, or a page)",
+                    vtsm_err_detail());
+        tsm_client_error(t, c, id, VTSM_E_LIMIT, NULL);
     }
     cbor_decref(&msg);
 }
@@ -207,11 +206,11 @@ void tsm_verb_hello(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor
     }
     unsigned cap = r == VTSM_ABI_ROLE_HOST ? t->cfg.max_hosts : t->cfg.max_guests;
     if (t->nrole[r] >= cap) {
-        char d[128];
-        snprintf(d, sizeof(d), "too many %s connections to tsmd (at most %u)",
-                 vtsm_abi_role_name(r), cap);
-        tsm_client_error(t, c, id, VTSM_E_LIMIT, d);
-        tsm_client_kill(c, d);
+        vtsm_refuse(VTSM_E_LIMIT, VTSM_RULE_ABI_10,
+                    "too many %s connections to tsmd (rule ABI.10: at most %u)",
+                    vtsm_abi_role_name(r), cap);
+        tsm_client_error(t, c, id, VTSM_E_LIMIT, NULL);
+        tsm_client_kill(c, vtsm_err_detail());
         return;
     }
     t->nrole[VTSM_ABI_ROLE_NONE]--;
@@ -341,7 +340,8 @@ static void accept_client(struct tsm *t, int64_t now)
         return;
     char why[96] = "";
     if (t->nclients >= TSM_MAX_CLIENTS) {
-        snprintf(why, sizeof(why), "too many connections to tsmd (at most %u)", TSM_MAX_CLIENTS);
+        snprintf(why, sizeof(why), "too many connections to tsmd (rule ABI.10: at most %u)",
+                 TSM_MAX_CLIENTS);
     } else if (t->nrole[VTSM_ABI_ROLE_NONE] >= t->cfg.max_unauth) {
         /* Make room by evicting the connection that has waited longest without a HELLO:
          * silent connections cannot keep a real client (which says HELLO at once) out. */
@@ -351,17 +351,18 @@ static void accept_client(struct tsm *t, int64_t now)
                 (!oldest || x->accepted_ms <= oldest->accepted_ms))
                 oldest = x;
         if (oldest) {
-            char d[128];
-            snprintf(d, sizeof(d), "evicted: %u connections wait for their HELLO (at most %u)",
-                     t->nrole[VTSM_ABI_ROLE_NONE], t->cfg.max_unauth);
-            tsm_client_error(t, oldest, 0, VTSM_E_LIMIT, d);
-            tsm_client_kill(oldest, d);
+            vtsm_refuse(VTSM_E_LIMIT, VTSM_RULE_ABI_10,
+                        "evicted: %u connections wait for their HELLO (rule ABI.10: at most %u)",
+                        t->nrole[VTSM_ABI_ROLE_NONE], t->cfg.max_unauth);
+            tsm_client_error(t, oldest, 0, VTSM_E_LIMIT, NULL);
+            tsm_client_kill(oldest, vtsm_err_detail());
             client_unlink(t, oldest);
         }
     }
     if (why[0]) {
         /* Say why before closing, so the client sees more than a reset. */
-        cbor_item_t *m = vtsm_abi_error_msg(0, VTSM_E_LIMIT, why);
+        vtsm_refuse(VTSM_E_LIMIT, VTSM_RULE_ABI_10, "%s", why);
+        cbor_item_t *m = vtsm_abi_error_msg(0, VTSM_E_LIMIT, NULL);
         struct vtsm_buf frame = {0};
         if (m && vtsm_abi_encode(m, &frame) == VTSM_OK &&
             send(fd, frame.data, frame.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
