@@ -30,8 +30,15 @@ export ASAN_OPTIONS="halt_on_error=1:exitcode=86:detect_leaks=1:log_path=$logs/a
 export UBSAN_OPTIONS="halt_on_error=1:exitcode=87:print_stacktrace=1:log_path=$logs/ubsan${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1:log_path=$logs/tsan${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
 
+# GCC 12's TSan cannot map its shadow memory when the kernel randomises more than 28
+# bits of the address space (vm.mmap_rnd_bits, raised by newer kernels): run without
+# address randomisation there.
+run=()
+if [ "$mode" = thread ] && [ "$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo 28)" -gt 28 ]; then
+  run=(setarch "$(uname -m)" -R)
+fi
 rc=0
-ctest --test-dir "$dir" -j"$(nproc)" --output-on-failure -LE fuzz "$@" || rc=$?
+"${run[@]}" ctest --test-dir "$dir" -j"$(nproc)" --output-on-failure -LE fuzz "$@" || rc=$?
 reports=$(find "$logs" -type f | sort)
 if [ -n "$reports" ]; then
   echo "sanitize.sh: $(echo "$reports" | wc -l) sanitizer report(s) in $logs:" >&2
