@@ -462,7 +462,7 @@ vtsm_status tsm_init(struct tsm *t, const struct tsm_config *cfg)
         return vtsm_fail(VTSM_E_IO, "listen on %s: %s", cfg->socket_path, strerror(e));
     }
     t->listen_fd = s;
-    return VTSM_OK;
+    return tsm_offload_start();
 }
 
 void tsm_stop(struct tsm *t)
@@ -515,7 +515,7 @@ vtsm_status tsm_run(struct tsm *t)
         }
         sweep(t, now);
 
-        size_t n = 2 + t->nclients;
+        size_t n = 3 + t->nclients;
         if (n > cap) {
             size_t ncap = n * 2;
             struct pollfd *np = realloc(pfds, ncap * sizeof(*pfds));
@@ -532,7 +532,8 @@ vtsm_status tsm_run(struct tsm *t)
         }
         pfds[0] = (struct pollfd){.fd = t->listen_fd, .events = POLLIN};
         pfds[1] = (struct pollfd){.fd = t->wake_pipe[0], .events = POLLIN};
-        size_t i = 2;
+        pfds[2] = (struct pollfd){.fd = tsm_offload_fd(), .events = POLLIN};
+        size_t i = 3;
         for (struct tsm_client *c = t->clients; c; c = c->next, i++) {
             short ev = 0;
             if (c->out.len - c->out_off < OUTQ_PAUSE)
@@ -561,7 +562,9 @@ vtsm_status tsm_run(struct tsm *t)
         }
         /* Oldest client first (the list is newest first): a host that closed and
          * reconnects finds its old connection's jobs ended before its new requests. */
-        for (i = n; r > 0 && i-- > 2;) {
+        if (r > 0 && (pfds[2].revents & POLLIN))
+            tsm_offload_complete();
+        for (i = n; r > 0 && i-- > 3;) {
             struct tsm_client *c = owners[i];
             if (!c->dead && (pfds[i].revents & POLLOUT))
                 client_flush(c);
@@ -573,7 +576,7 @@ vtsm_status tsm_run(struct tsm *t)
             if (c->dead && c->jobs)
                 tsm_job_tick(t, now); /* its jobs end now, releasing their devices */
         }
-        for (i = 2; i < n; i++)
+        for (i = 3; i < n; i++)
             tsm_client_put(t, owners[i]);
         sweep(t, now);
     }
@@ -587,7 +590,11 @@ void tsm_fini(struct tsm *t)
     /* End every job: each pending exchange fails with E_ABORTED, and a job that tries
      * another is refused at once, so this terminates. */
     t->stopping = true;
-    tsm_job_tick(t, tsm_now_ms());
+    for (unsigned round = 0; t->jobs && round < 1000; round++) {
+        tsm_job_tick(t, tsm_now_ms()); /* DOE waits end with E_ABORTED */
+        tsm_offload_wait();            /* crypto in flight finishes and its jobs go on */
+    }
+    tsm_offload_stop();
     while (t->clients) {
         struct tsm_client *c = t->clients;
         c->dead = true;
