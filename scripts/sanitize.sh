@@ -39,6 +39,14 @@ if [ "$mode" = thread ] && [ "$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || ec
 fi
 rc=0
 "${run[@]}" ctest --test-dir "$dir" -j"$(nproc)" --output-on-failure -LE fuzz "$@" || rc=$?
+# ASan prints one notice per process that uses swapcontext (tsmd's jobs run on
+# coroutines, annotated for ASan with __sanitizer_start/finish_switch_fiber): it is not a
+# report. Files holding nothing else are dropped; anything more in them still fails.
+for f in $(find "$logs" -type f); do
+  if ! grep -qv "WARNING: ASan doesn't fully support makecontext/swapcontext" "$f"; then
+    rm -f "$f"
+  fi
+done
 reports=$(find "$logs" -type f | sort)
 if [ -n "$reports" ]; then
   echo "sanitize.sh: $(echo "$reports" | wc -l) sanitizer report(s) in $logs:" >&2
