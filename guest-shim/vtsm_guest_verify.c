@@ -25,6 +25,7 @@
 #include "vtsm_guard.h"
 #include "vtsm_host.h"
 #include "vtsm_spdm_defs.h"
+#include "vtsm_spdm_meas.h"
 #include "vtsm_tdisp.h"
 
 /* pki/tsm/tsm.pem, compiled in by cmake vtsm_embed() */
@@ -530,35 +531,30 @@ static vtsm_status info_report(const cbor_item_t *info, struct vtsm_tdisp_report
     return VTSM_OK;
 }
 
-/* Find measurement block `index` in a MeasurementRecord (DSP0274 "Measurement block":
- * Index u8, MeasurementSpecification u8, MeasurementSize u16, Measurement). For a DMTF
- * block the value is the DMTF measurement value without its 3-byte header. */
+/* The value of measurement block `index` in a MeasurementRecord (the one parser,
+ * proto/vtsm_spdm_meas.h: DMTF blocks, the value without its 3-byte header); *val NULL if
+ * the record has no such block. *val points into rec. */
 static vtsm_status record_value(const uint8_t *rec, size_t len, unsigned index, const uint8_t **val,
                                 size_t *vlen)
 {
-    struct vtsm_rd r = vtsm_rd_init(rec, len);
+    struct vtsm_spdm_meas_block *blocks;
+    const struct vtsm_spdm_meas_block *b;
+    size_t n;
+    vtsm_status st;
+
     *val = NULL;
-    while (vtsm_rd_left(&r) > 0) {
-        uint8_t idx, spec, type;
-        uint16_t size, dsize;
-        struct vtsm_rd body;
-        if (vtsm_rd_u8(&r, &idx) || vtsm_rd_u8(&r, &spec) || vtsm_rd_le16(&r, &size) ||
-            vtsm_rd_sub(&r, &body, size))
-            return vtsm_fail(VTSM_E_PEER_MALFORMED,
-                             "INFO measurements.record: a block overruns the record");
-        if (idx != index)
-            continue;
-        struct vtsm_rd dm = body;
-        if (spec == SPDM_MEAS_SPEC_DMTF && vtsm_rd_u8(&dm, &type) == VTSM_OK &&
-            vtsm_rd_le16(&dm, &dsize) == VTSM_OK && dsize == vtsm_rd_left(&dm)) {
-            *vlen = dsize;
-            return vtsm_rd_ref(&dm, val, dsize);
-        }
-        *vlen = body.len;
-        *val = body.p;
-        return VTSM_OK;
+    blocks = calloc(VTSM_SPDM_MEAS_BLOCKS_MAX, sizeof(*blocks));
+    VTSM_ENSURE(blocks, VTSM_E_NOMEM, "measurement blocks");
+    st = vtsm_spdm_meas_parse(rec, len, SPDM_MEAS_SPEC_DMTF, 0, blocks, VTSM_SPDM_MEAS_BLOCKS_MAX,
+                              &n);
+    if (st != VTSM_OK) {
+        st = rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements.record");
+    } else if ((b = vtsm_spdm_meas_find(blocks, n, index)) != NULL) {
+        *val = b->value;
+        *vlen = b->value_size;
     }
-    return VTSM_OK;
+    free(blocks);
+    return st;
 }
 
 static vtsm_status blocks_value(const cbor_item_t *blocks, unsigned index, const uint8_t **val,

@@ -684,6 +684,11 @@ static void check_info(struct fix *f, const struct tsm_tdi *t, cbor_item_t *m, c
     assert_true(b);
     assert_int_equal(vtsm_abi_get_array(mm, "blocks", &arr), VTSM_OK);
     assert_true(cbor_array_size(arr) >= 1);
+    /* the one measurements shape: count and responder_nonce here too */
+    assert_int_equal(vtsm_abi_get_uint(mm, "count", &u), VTSM_OK);
+    assert_int_equal(u, cbor_array_size(arr));
+    assert_int_equal(vtsm_abi_get_bytes(mm, "responder_nonce", &p, &n), VTSM_OK);
+    assert_int_equal(n, 32);
     const uint8_t *rec, *tr, *mn;
     size_t rec_len, tr_len, mn_len;
     assert_int_equal(vtsm_abi_get_bytes(mm, "record", &rec, &rec_len), VTSM_OK);

@@ -5,6 +5,7 @@
  * accept / unbind / info / reject flows (docs/abi.md sections 9 and 10).
  */
 #include "tsm_tdi.h"
+#include "tsm_reply.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -755,31 +756,6 @@ vtsm_status tsm_tdi_reject(struct tsm_tdi *t, uint32_t guest_tvm, const char *re
 
 #define TOKEN_CLAIMS 11 /* entries of the evidence token's claims map */
 
-static vtsm_status put_meas(cbor_item_t *m, const struct vtsm_spdm_meas *ms, bool after_lock)
-{
-    /* put_item / push_item take over the new item, also on failure: nothing leaks, and
-     * the item stays valid (held by its parent) for filling in. */
-    cbor_item_t *mm = vtsm_abi_map_new();
-    VTSM_GUARD(vtsm_abi_put_item(m, "measurements", mm));
-    cbor_item_t *blocks = vtsm_abi_array_new();
-    VTSM_GUARD(vtsm_abi_put_item(mm, "blocks", blocks));
-    for (unsigned i = 0; i < ms->num_blocks; i++) {
-        const struct vtsm_spdm_meas_block *b = &ms->blocks[i];
-        cbor_item_t *bm = vtsm_abi_map_new();
-        VTSM_GUARD(vtsm_abi_push_item(blocks, bm));
-        VTSM_GUARD(vtsm_abi_put_uint(bm, "index", b->index));
-        VTSM_GUARD(vtsm_abi_put_uint(bm, "spec", b->spec));
-        VTSM_GUARD(vtsm_abi_put_uint(bm, "type", b->value_type & 0x7F));
-        VTSM_GUARD(vtsm_abi_put_bool(bm, "raw", (b->value_type & 0x80) != 0));
-        VTSM_GUARD(vtsm_abi_put_bytes(bm, "value", b->value, b->value_size));
-    }
-    VTSM_GUARD(vtsm_abi_put_bool(mm, "after_lock", after_lock));
-    VTSM_GUARD(vtsm_abi_put_bytes(mm, "record", ms->record.data, ms->record.len));
-    VTSM_GUARD(vtsm_abi_put_bytes(mm, "signature", ms->signature, ms->signature_len));
-    VTSM_GUARD(vtsm_abi_put_bytes(mm, "transcript", ms->transcript.data, ms->transcript.len));
-    return vtsm_abi_put_bytes(mm, "nonce", ms->nonce, sizeof(ms->nonce));
-}
-
 static vtsm_status put_mmio(cbor_item_t *m, const struct vtsm_tdisp_report *rep)
 {
     cbor_item_t *arr = vtsm_abi_array_new();
@@ -877,7 +853,7 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
     VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, "state", state_names[t->state]));
     VTSM_GUARD_GOTO(put_report(m, t, rep));
-    VTSM_GUARD_GOTO(put_meas(m, ms, true));
+    VTSM_GUARD_GOTO(tsm_reply_put_meas(m, ms, true));
     VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, "cert_chain", chain->data, chain->len));
     VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, "cert_chain_digest", chain_digest, hlen));
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tsm_int.h"
+#include "tsm_reply.h"
 #include "vtsm_doe.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
@@ -41,49 +42,6 @@ static const char *meas_hash_name(uint32_t m)
     default:
         return "unknown";
     }
-}
-
-/* Parse a MeasurementRecord (DSP0274 "Measurement block") into an array of maps
- * {index, spec, type, value}. Blocks that are not DMTF-format are reported raw. */
-static vtsm_status meas_blocks(const struct vtsm_buf *rec, cbor_item_t **out)
-{
-    struct vtsm_rd r = vtsm_rd_init(rec->data, rec->len);
-    cbor_item_t *arr = vtsm_abi_array_new();
-    vtsm_status st = VTSM_OK;
-    VTSM_ENSURE(arr, VTSM_E_NOMEM, "measurement blocks");
-    while (vtsm_rd_left(&r) > 0) {
-        uint8_t index, spec;
-        uint16_t size;
-        struct vtsm_rd body;
-        VTSM_GUARD_GOTO(vtsm_rd_u8(&r, &index));
-        VTSM_GUARD_GOTO(vtsm_rd_u8(&r, &spec));
-        VTSM_GUARD_GOTO(vtsm_rd_le16(&r, &size));
-        VTSM_GUARD_GOTO(vtsm_rd_sub(&r, &body, size));
-        cbor_item_t *b = vtsm_abi_map_new();
-        VTSM_ENSURE_GOTO(b, VTSM_E_NOMEM, "measurement block");
-        VTSM_GUARD_GOTO(vtsm_abi_push_item(arr, b));
-        VTSM_GUARD_GOTO(vtsm_abi_put_uint(b, "index", index));
-        VTSM_GUARD_GOTO(vtsm_abi_put_uint(b, "spec", spec));
-        uint8_t type;
-        uint16_t vsize;
-        const uint8_t *val;
-        if (spec == SPDM_MEAS_SPEC_DMTF && vtsm_rd_u8(&body, &type) == VTSM_OK &&
-            vtsm_rd_le16(&body, &vsize) == VTSM_OK && vsize == vtsm_rd_left(&body) &&
-            vtsm_rd_ref(&body, &val, vsize) == VTSM_OK) {
-            VTSM_GUARD_GOTO(vtsm_abi_put_uint(b, "type", type & 0x7F));
-            VTSM_GUARD_GOTO(vtsm_abi_put_bool(b, "raw", (type & 0x80) != 0));
-            VTSM_GUARD_GOTO(vtsm_abi_put_bytes(b, "value", val, vsize));
-        } else {
-            VTSM_GUARD_GOTO(vtsm_abi_put_bytes(b, "value", body.p, body.len));
-        }
-    }
-    *out = arr;
-    return VTSM_OK;
-out:
-    cbor_decref(&arr);
-    return st == VTSM_E_PEER_TRUNCATED
-               ? vtsm_fail(VTSM_E_PEER_MALFORMED, "measurement record: block overruns the record")
-               : st;
 }
 
 /* The report of a device: what the TSM learnt and verified. Fields absent when unknown. */
@@ -133,19 +91,8 @@ static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
     }
     if (p->ide)
         VTSM_GUARD(tsm_ide_put_status(p->ide, m));
-    if (p->ev.have_meas) {
-        const struct vtsm_spdm_meas *ms = &p->ev.meas;
-        cbor_item_t *mm = vtsm_abi_map_new(), *blocks = NULL;
-        VTSM_GUARD(vtsm_abi_put_item(m, "measurements", mm));
-        VTSM_GUARD(vtsm_abi_put_uint(mm, "count", ms->num_blocks));
-        VTSM_GUARD(meas_blocks(&ms->record, &blocks));
-        VTSM_GUARD(vtsm_abi_put_item(mm, "blocks", blocks));
-        VTSM_GUARD(vtsm_abi_put_bytes(mm, "record", ms->record.data, ms->record.len));
-        VTSM_GUARD(vtsm_abi_put_bytes(mm, "nonce", ms->nonce, sizeof(ms->nonce)));
-        VTSM_GUARD(vtsm_abi_put_bytes(mm, "responder_nonce", ms->rsp_nonce, sizeof(ms->rsp_nonce)));
-        VTSM_GUARD(vtsm_abi_put_bytes(mm, "transcript", ms->transcript.data, ms->transcript.len));
-        VTSM_GUARD(vtsm_abi_put_bytes(mm, "signature", ms->signature, ms->signature_len));
-    }
+    if (p->ev.have_meas)
+        VTSM_GUARD(tsm_reply_put_meas(m, &p->ev.meas, false));
     return VTSM_OK;
 }
 
