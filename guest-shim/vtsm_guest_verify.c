@@ -276,17 +276,6 @@ size_t vtsm_guest_ref_count(const struct vtsm_guest_ref *ref)
     return ref ? ref->n : 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A line being parsed: tokens split on blanks, '#' ends it. */
 struct ref_line {
     const char *name;
@@ -315,13 +304,14 @@ static vtsm_status parse_hex(const struct ref_line *l, const char *what, const c
         return line_fail(l, "%s: '%s' is not an even number of hex digits", what, s);
     if (n / 2 > max)
         return line_fail(l, "%s: %zu bytes, at most %zu", what, n / 2, max);
-    for (size_t i = 0; i < n; i++)
-        if (hexval(s[i]) < 0)
-            return line_fail(l, "%s: '%c' at position %zu is not a hex digit", what, s[i], i + 1);
     uint8_t *v = malloc(n / 2);
     VTSM_ENSURE(v, VTSM_E_NOMEM, "reference value");
-    for (size_t i = 0; i < n / 2; i++)
-        v[i] = (uint8_t)(hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]));
+    if (vtsm_unhex(v, n / 2, s) != (long)(n / 2)) {
+        char why[128];
+        snprintf(why, sizeof(why), "%s", vtsm_err_detail());
+        free(v);
+        return line_fail(l, "%s: %s", what, why);
+    }
     *out = v;
     *out_len = n / 2;
     return VTSM_OK;
@@ -389,18 +379,14 @@ static vtsm_status parse_entry(struct vtsm_guest_ref *ref, const struct ref_line
         }
         break;
     case REF_INTERFACE_INFO: {
+        /* a number, not bytes: 1..4 hex digits, an optional 0x */
         const char *s = l->tok[1];
         if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
             s += 2;
         size_t n = strlen(s);
-        if (n == 0 || n > 4)
+        if (n == 0 || n > 4 || strspn(s, "0123456789abcdefABCDEF") != n)
             return line_fail(l, "interface_info: '%s' is not a 16-bit hex number", l->tok[1]);
-        for (size_t i = 0; i < n; i++) {
-            int d = hexval(s[i]);
-            if (d < 0)
-                return line_fail(l, "interface_info: '%s' is not a 16-bit hex number", l->tok[1]);
-            e.num = e.num << 4 | (unsigned)d;
-        }
+        e.num = strtoul(s, NULL, 16);
         break;
     }
     case REF_MMIO_RANGES:

@@ -565,31 +565,12 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
     return true;
 }
 
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Exactly 2 * cap hex digits (an optional "0x" prefix allowed). */
 static bool parse_hex(const char *s, uint8_t *out, size_t cap)
 {
     if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
         s += 2;
-    if (strlen(s) != 2 * cap)
-        return false;
-    for (size_t i = 0; i < cap; i++) {
-        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
+    return strlen(s) == 2 * cap && vtsm_unhex(out, cap, s) == (long)cap;
 }
 
 /*
