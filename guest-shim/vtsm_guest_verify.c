@@ -114,65 +114,6 @@ vtsm_status vtsm_guest_tsm_kid(X509 *tsm_cert, uint8_t kid[VTSM_GUEST_KID_SIZE])
 
 /* ---- the token ---- */
 
-/* One CBOR head (definite lengths only; the token was already walked by
- * vtsm_cose_verify1, this only re-reads the envelope to find the kid). */
-static vtsm_status cbor_head(struct vtsm_rd *r, uint8_t *major, uint64_t *val)
-{
-    uint8_t ib, b;
-    VTSM_ENSURE(vtsm_rd_u8(r, &ib) == VTSM_OK, VTSM_E_PEER_MALFORMED, "token: item missing");
-    *major = ib >> 5;
-    uint8_t ai = ib & 0x1F;
-    if (ai < 24) {
-        *val = ai;
-        return VTSM_OK;
-    }
-    VTSM_ENSURE(ai <= 27, VTSM_E_PEER_MALFORMED, "token: indefinite or reserved CBOR head");
-    *val = 0;
-    for (size_t i = 0; i < ((size_t)1 << (ai - 24)); i++) {
-        VTSM_ENSURE(vtsm_rd_u8(r, &b) == VTSM_OK, VTSM_E_PEER_MALFORMED,
-                    "token: CBOR argument cut short");
-        *val = (*val << 8) | b;
-    }
-    return VTSM_OK;
-}
-
-/* The kid of the unprotected header (COSE_Sign1 = 18([protected, {4: kid}, ...])); *kid
- * NULL if there is none. */
-static vtsm_status token_kid(const uint8_t *token, size_t len, const uint8_t **kid, size_t *kid_len)
-{
-    struct vtsm_rd r = vtsm_rd_init(token, len);
-    uint8_t major;
-    uint64_t v;
-
-    *kid = NULL;
-    *kid_len = 0;
-    VTSM_GUARD(cbor_head(&r, &major, &v));
-    if (major == 6)
-        VTSM_GUARD(cbor_head(&r, &major, &v));
-    VTSM_ENSURE(major == 4 && v == 4, VTSM_E_PEER_MALFORMED, "token: not a 4-element array");
-    VTSM_GUARD(cbor_head(&r, &major, &v)); /* protected header bstr */
-    VTSM_ENSURE(major == 2 && v <= vtsm_rd_left(&r), VTSM_E_PEER_MALFORMED,
-                "token: protected header");
-    VTSM_GUARD(vtsm_rd_skip(&r, (size_t)v));
-    uint64_t pairs;
-    VTSM_GUARD(cbor_head(&r, &major, &pairs));
-    VTSM_ENSURE(major == 5, VTSM_E_PEER_MALFORMED, "token: unprotected header is not a map");
-    for (uint64_t i = 0; i < pairs; i++) {
-        uint8_t lmaj;
-        uint64_t label;
-        VTSM_GUARD(cbor_head(&r, &lmaj, &label));
-        VTSM_GUARD(cbor_head(&r, &major, &v));
-        VTSM_ENSURE(major == 2 && v <= vtsm_rd_left(&r), VTSM_E_PEER_MALFORMED,
-                    "token: unprotected header value is not a byte string");
-        if (lmaj == 0 && label == VTSM_COSE_HDR_KID) {
-            *kid_len = (size_t)v;
-            return vtsm_rd_ref(&r, kid, (size_t)v);
-        }
-        VTSM_GUARD(vtsm_rd_skip(&r, (size_t)v));
-    }
-    return VTSM_OK;
-}
-
 vtsm_status vtsm_guest_verify_token(const uint8_t *token, size_t len, X509 *tsm_cert,
                                     const uint8_t nonce[VTSM_GUEST_NONCE_SIZE],
                                     cbor_item_t **claims)
@@ -199,7 +140,7 @@ vtsm_status vtsm_guest_verify_token(const uint8_t *token, size_t len, X509 *tsm_
     /* COSE_Sign1 (RFC 9052 4.2) signed with the TSM identity key */
     VTSM_GUARD_GOTO(vtsm_cose_verify1(pub, token, len, &payload));
     /* the kid names the certificate that signed: the one we trust, or nothing */
-    VTSM_GUARD_GOTO(token_kid(token, len, &kid, &kid_len));
+    VTSM_GUARD_GOTO(vtsm_cose_kid(token, len, &kid, &kid_len));
     VTSM_ENSURE_GOTO(kid, VTSM_E_PEER_SIGNATURE,
                      "token has no kid; it must name the TSM certificate (SHA-256 of its DER)");
     VTSM_ENSURE_GOTO(kid_len == sizeof(want_kid) &&
