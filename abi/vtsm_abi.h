@@ -156,6 +156,7 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_NAME            "name"
 #define VTSM_ABI_K_SOURCE          "source"
 #define VTSM_ABI_K_DETAIL          "detail"
+#define VTSM_ABI_K_RULE            "rule" /* ERROR: id of the rule that refused, "TDI.4" */
 #define VTSM_ABI_K_VERSIONS        "versions"
 #define VTSM_ABI_K_VERSION         "version"
 #define VTSM_ABI_K_ROLE            "role"
@@ -376,7 +377,13 @@ vtsm_status vtsm_abi_get_dev(const cbor_item_t *map, char out[VTSM_ABI_DEV_BUF])
 
 /* {op: RESULT, id, status: 0}; the caller adds the verb's fields. */
 cbor_item_t *vtsm_abi_result_msg(uint64_t id);
-/* {op: ERROR, id, status: st, name, source, detail}; detail NULL -> "". */
+/*
+ * {op: ERROR, id, status: st, name, source, detail, ? rule}: the one builder of an ERROR.
+ * The thread's error record (vtsm_refuse) describes this failure when it holds st and
+ * detail is NULL, empty or vtsm_err_detail() itself: then a NULL/empty detail becomes the
+ * record's and its rule is sent. Otherwise detail (NULL/empty: the status text) is sent
+ * with the rule the status implies, if any (vtsm_rule_of_status).
+ */
 cbor_item_t *vtsm_abi_error_msg(uint64_t id, vtsm_status st, const char *detail);
 /* {op: DOE_PENDING, id, dev, seq, object}. */
 cbor_item_t *vtsm_abi_doe_pending_msg(uint64_t id, const char *dev, uint64_t seq,
@@ -397,14 +404,18 @@ struct vtsm_abi_error {
     char name[64];
     char source[16];
     char detail[512];
+    char rule_id[16];    /* the rule as sent ("TDI.4"), "" if none */
+    enum vtsm_rule rule; /* vtsm_rule_parse(rule_id): NONE if absent or unknown to us */
 };
-/* Parse an ERROR message (missing name/source/detail tolerated: derived or empty). */
+/* Parse an ERROR message (missing name/source/detail/rule tolerated: derived or empty). */
 vtsm_status vtsm_abi_parse_error(const cbor_item_t *msg, struct vtsm_abi_error *err);
 
 /* How the CLIs report a failure with --json: {"error": {verb, status, name, source,
- * detail}} plus "report" (a new reference is taken) when report is not NULL. NULL on OOM. */
+ * detail, ? rule}} ("rule" when rule is neither NULL nor empty) plus "report" (a new
+ * reference is taken) when report is not NULL. NULL on OOM. */
 cbor_item_t *vtsm_abi_cli_error(const char *verb, uint64_t status, const char *name,
-                                const char *source, const char *detail, const cbor_item_t *report);
+                                const char *source, const char *detail, const char *rule,
+                                const cbor_item_t *report);
 
 /* ---- CBOR -> JSON ---- */
 

@@ -41,10 +41,30 @@ struct key_ref {
 struct vctx {
     struct vtsm_rd rd;
     unsigned items;
-    /* keys of the maps on the current nesting path, for the duplicate check */
+    /* keys of the maps on the current nesting path, for the duplicate check: in `local`
+     * for the usual small message, on the heap (grown as needed) for a bigger one */
     struct key_ref *keys;
-    size_t nkeys;
+    size_t nkeys, cap;
+    struct key_ref local[64];
 };
+
+/* Room for one more key on the stack of keys. */
+static vtsm_status key_room(struct vctx *c)
+{
+    if (c->nkeys < c->cap)
+        return VTSM_OK;
+    if (c->cap >= VTSM_ABI_MAX_ITEMS)
+        return vtsm_fail(VTSM_E_INTERNAL, "key stack overflow");
+    size_t cap = c->cap * 4 < VTSM_ABI_MAX_ITEMS ? c->cap * 4 : VTSM_ABI_MAX_ITEMS;
+    struct key_ref *k =
+        c->keys == c->local ? malloc(cap * sizeof(*k)) : realloc(c->keys, cap * sizeof(*k));
+    VTSM_ENSURE(k, VTSM_E_NOMEM, "key table");
+    if (c->keys == c->local)
+        memcpy(k, c->local, c->nkeys * sizeof(*k));
+    c->keys = k;
+    c->cap = cap;
+    return VTSM_OK;
+}
 
 static vtsm_status malformed_short(const char *what)
 {
@@ -166,8 +186,7 @@ static vtsm_status walk_map(struct vctx *c, unsigned depth, uint64_t pairs)
         const uint8_t *k = NULL;
         size_t klen = 0;
         VTSM_GUARD(walk(c, depth, &k, &klen));
-        if (c->nkeys >= VTSM_ABI_MAX_ITEMS)
-            return vtsm_fail(VTSM_E_INTERNAL, "key stack overflow");
+        VTSM_GUARD(key_room(c));
         c->keys[c->nkeys].p = k;
         c->keys[c->nkeys].len = klen;
         c->nkeys++;
@@ -260,8 +279,8 @@ vtsm_status vtsm_abi_decode(const uint8_t *p, size_t len, cbor_item_t **out)
     VTSM_ENSURE(len > 0 && p, VTSM_E_ABI_MALFORMED, "empty frame");
     VTSM_ENSURE((p[0] >> 5) == MT_MAP, VTSM_E_ABI_MALFORMED, "message is not a map");
 
-    c.keys = calloc(VTSM_ABI_MAX_ITEMS, sizeof(*c.keys));
-    VTSM_ENSURE(c.keys, VTSM_E_NOMEM, "key table");
+    c.keys = c.local;
+    c.cap = VTSM_ARRAY_SIZE(c.local);
     VTSM_GUARD_GOTO(walk(&c, 0, NULL, NULL));
     VTSM_ENSURE_GOTO(vtsm_rd_left(&c.rd) == 0, VTSM_E_ABI_MALFORMED,
                      "%zu trailing bytes after the message", vtsm_rd_left(&c.rd));
@@ -279,7 +298,8 @@ vtsm_status vtsm_abi_decode(const uint8_t *p, size_t len, cbor_item_t **out)
     *out = item;
     st = VTSM_OK;
 out:
-    free(c.keys);
+    if (c.keys != c.local)
+        free(c.keys);
     return st;
 }
 

@@ -186,13 +186,15 @@ vtsm_status vtsm_abi_to_json(const cbor_item_t *item, FILE *out, bool pretty)
 }
 
 cbor_item_t *vtsm_abi_cli_error(const char *verb, uint64_t status, const char *name,
-                                const char *source, const char *detail, const cbor_item_t *report)
+                                const char *source, const char *detail, const char *rule,
+                                const cbor_item_t *report)
 {
     cbor_item_t *o = vtsm_abi_map_new();
     cbor_item_t *e = vtsm_abi_map_new();
     if (!o || !e || vtsm_abi_put_tstr(e, "verb", verb) || vtsm_abi_put_uint(e, "status", status) ||
         vtsm_abi_put_tstr(e, "name", name) || vtsm_abi_put_tstr(e, "source", source) ||
-        vtsm_abi_put_tstr(e, "detail", detail)) {
+        vtsm_abi_put_tstr(e, "detail", detail) ||
+        (rule && *rule && vtsm_abi_put_tstr(e, VTSM_ABI_K_RULE, rule))) {
         if (e)
             cbor_decref(&e);
         if (o)

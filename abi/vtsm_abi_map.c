@@ -451,8 +451,8 @@ static vtsm_status check_keys(const cbor_item_t *map, const char *const allowed[
             size_t shown = klen > 64 ? 64 : klen;
             while (shown < klen && shown > 0 && ((uint8_t)ks[shown] & 0xc0) == 0x80)
                 shown--;
-            return vtsm_fail(VTSM_E_ABI_ARG, "unknown key '%.*s' for %s", (int)shown, ks,
-                             what ? what : "message");
+            return vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_ABI_9, "unknown key '%.*s' for %s",
+                               (int)shown, ks, what ? what : "message");
         }
     }
     return VTSM_OK;
@@ -526,13 +526,20 @@ cbor_item_t *vtsm_abi_result_msg(uint64_t id)
 
 cbor_item_t *vtsm_abi_error_msg(uint64_t id, vtsm_status st, const char *detail)
 {
+    bool no_detail = detail == NULL || detail[0] == '\0';
+    bool recorded = vtsm_err_status() == st && (no_detail || detail == vtsm_err_detail());
+    if (no_detail)
+        detail = recorded && vtsm_err_detail()[0] ? vtsm_err_detail() : vtsm_status_text(st);
+    const char *rule = vtsm_rule_id(recorded ? vtsm_err_rule() : vtsm_rule_of_status(st));
+
     cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_ERROR, id);
     if (!m)
         return NULL;
     if (vtsm_abi_put_uint(m, VTSM_ABI_K_STATUS, (uint64_t)st) ||
         vtsm_abi_put_tstr(m, VTSM_ABI_K_NAME, vtsm_status_name(st)) ||
         vtsm_abi_put_tstr(m, VTSM_ABI_K_SOURCE, vtsm_source_name(vtsm_status_source(st))) ||
-        vtsm_abi_put_tstr(m, VTSM_ABI_K_DETAIL, detail ? detail : ""))
+        vtsm_abi_put_tstr(m, VTSM_ABI_K_DETAIL, detail) ||
+        (rule && vtsm_abi_put_tstr(m, VTSM_ABI_K_RULE, rule)))
         cbor_decref(&m);
     return m;
 }
@@ -618,5 +625,10 @@ vtsm_status vtsm_abi_parse_error(const cbor_item_t *msg, struct vtsm_abi_error *
     VTSM_GUARD(get_tstr_ref(msg, VTSM_ABI_K_DETAIL, true, &s, &n, &here));
     if (here)
         copy_trunc(err->detail, sizeof(err->detail), s, n);
+    VTSM_GUARD(get_tstr_ref(msg, VTSM_ABI_K_RULE, true, &s, &n, &here));
+    if (here) {
+        copy_trunc(err->rule_id, sizeof(err->rule_id), s, n);
+        err->rule = vtsm_rule_parse(err->rule_id);
+    }
     return VTSM_OK;
 }

@@ -1,30 +1,70 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * vtsm-bench - how far a full device_connect is from the cryptography it cannot avoid.
+ * vtsm-bench - how far a full device_connect is from what it cannot avoid.
  *
- * Measured in one run, on this machine:
- *   connect  : median wall time of a full device_connect through real processes
- *              (tsmd + tsm-devemu + this process as the host relaying every DOE object)
- *   floor    : median time of the asymmetric operations one connect needs at minimum —
- *              requester and responder ECDHE key generation and derivation, the
- *              responder's two signatures (KEY_EXCHANGE_RSP, MEASUREMENTS) and the
- *              requester's four verifications (those two, plus intermediate and leaf
- *              certificate signatures in chain validation)
- *   ratio    : connect / floor (the overhead of protocol, IPC and everything else)
+ * Measured in one run, on this machine, with real tsmd and tsm-devemu processes and this
+ * process as the host relaying every DOE object over the spdm-emu TCP protocol:
  *
- *   vtsm-bench [--iterations N] [--alg p384|p256]
+ *   connect_ms       median wall time of a full device_connect (blocking host API)
+ *   exchanges        DOE exchanges in one connect (counted by the host's trace hook)
+ *   crypto_floor_ms  median thread CPU time (CLOCK_THREAD_CPUTIME_ID) of the asymmetric
+ *                    work one connect needs at minimum: two ephemeral ECDH key
+ *                    generations, two ECDH derivations (peer point decoded and checked
+ *                    once, as the import does; no second public-key check), the
+ *                    device's two signatures (KEY_EXCHANGE_RSP, MEASUREMENTS) and the
+ *                    TSM's four verifications (those two, plus the intermediate and leaf
+ *                    certificates). Measured between the connects, interleaved with
+ *                    them, so both see the same CPU state.
+ *   relay_floor_ms   exchanges x the median round trip of a bare DOE object over the
+ *                    same path with trivial endpoints: an in-bench endpoint speaking the
+ *                    tsmd socket ABI (sends DOE_PENDING, waits for DOE_RESPONSE) on a
+ *                    Unix socket, this host shim, and an echoing spdm-emu TCP endpoint
+ *   connect_floor_ratio       connect / (crypto floor + relay floor)
+ *   ide_connect_floor_ratio   the same for a connect with one selective IDE stream
+ *   concurrent_ratio          N devices (default 16) connecting at once through ONE
+ *                    fd-driven host handle with asynchronous DOE callbacks, each
+ *                    device answering every DOE object after --latency-us (tsm-devemu
+ *                    --latency-us), divided by one connect with the same latency
+ *
+ *   vtsm-bench [--json] [--alg p384|p256] [--iterations N] [--rounds N] [--devices N]
+ *              [--latency-us N]
  */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
 
 #include "vtsm_abi.h"
 #include "vtsm_crypto.h"
 #include "vtsm_host.h"
 #include "vtsm_proc.h"
+#include "vtsm_sock.h"
+
+#define MAX_DEVICES  64
+#define FLOOR_PER_IT 3   /* crypto floor samples taken after each connect */
+#define RELAY_ROUNDS 400 /* bare round trips measured for the relay floor */
+
+struct opts {
+    bool json;
+    const char *alg;
+    int iterations;
+    int rounds;
+    int devices;
+    int latency_us;
+};
 
 static int cmp_ll(const void *a, const void *b)
 {
@@ -38,6 +78,22 @@ static double median_ms(long long *v, int n)
     return (n % 2 ? (double)v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0) / 1e6;
 }
 
+static long long thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------ crypto floor */
+
+struct floor_ctx {
+    EVP_PKEY *key; /* the device's leaf key (signs; its public half verifies) */
+    enum vtsm_asym_alg asym;
+    enum vtsm_hash_alg hash;
+    const char *group;
+};
+
 static int load_key(const char *alg, EVP_PKEY **key)
 {
     char path[PATH_MAX];
@@ -45,159 +101,598 @@ static int load_key(const char *alg, EVP_PKEY **key)
     return vtsm_pkey_load_pem(path, key) == VTSM_OK ? 0 : -1;
 }
 
-/* One connect's worth of unavoidable asymmetric cryptography. */
-static int floor_once(EVP_PKEY *key, enum vtsm_asym_alg asym, enum vtsm_hash_alg hash,
-                      enum vtsm_dhe_group g)
+static EVP_PKEY *ecdh_keygen(const char *group)
 {
-    uint8_t pub_a[VTSM_DHE_PUB_MAX], pub_b[VTSM_DHE_PUB_MAX];
-    uint8_t sa[VTSM_DHE_SECRET_MAX], sb[VTSM_DHE_SECRET_MAX];
-    uint8_t sig[VTSM_SIG_MAX], msg[148];
-    struct vtsm_dhe *a = NULL, *b = NULL;
+    EVP_PKEY *k = NULL;
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (!c || EVP_PKEY_keygen_init(c) <= 0 || EVP_PKEY_CTX_set_group_name(c, group) <= 0 ||
+        EVP_PKEY_keygen(c, &k) <= 0)
+        k = NULL;
+    EVP_PKEY_CTX_free(c);
+    return k;
+}
+
+/* The peer's public point as it arrives on the wire, decoded (which checks it is on the
+ * curve) and used for one derivation without a further check. */
+static int ecdh_derive(const char *group, EVP_PKEY *mine, EVP_PKEY *peer_key)
+{
+    uint8_t point[1 + VTSM_DHE_PUB_MAX], secret[VTSM_DHE_SECRET_MAX];
+    size_t plen = 0, slen = sizeof(secret);
     int rc = -1;
-    memset(msg, 0x5a, sizeof(msg));
-    if (vtsm_dhe_generate(g, &a, pub_a) || vtsm_dhe_generate(g, &b, pub_b) ||
-        vtsm_dhe_derive(a, pub_b, vtsm_dhe_pub_size(g), sa) ||
-        vtsm_dhe_derive(b, pub_a, vtsm_dhe_pub_size(g), sb))
+    OSSL_PARAM_BLD *bld = NULL;
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ic = NULL, *dc = NULL;
+    EVP_PKEY *peer = NULL;
+    if (EVP_PKEY_get_octet_string_param(peer_key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+                                        sizeof(point), &plen) <= 0)
         goto out;
-    for (int i = 0; i < 2; i++)
-        if (vtsm_ecdsa_sign(key, asym, hash, msg, sizeof(msg), sig))
-            goto out;
-    for (int i = 0; i < 4; i++)
-        if (vtsm_ecdsa_verify(key, asym, hash, msg, sizeof(msg), sig, vtsm_sig_size(asym)))
-            goto out;
+    bld = OSSL_PARAM_BLD_new();
+    if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
+        !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, plen))
+        goto out;
+    params = OSSL_PARAM_BLD_to_param(bld);
+    ic = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (!params || !ic || EVP_PKEY_fromdata_init(ic) <= 0 ||
+        EVP_PKEY_fromdata(ic, &peer, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+        goto out;
+    dc = EVP_PKEY_CTX_new_from_pkey(NULL, mine, NULL);
+    if (!dc || EVP_PKEY_derive_init(dc) <= 0 || EVP_PKEY_derive_set_peer_ex(dc, peer, 0) <= 0 ||
+        EVP_PKEY_derive(dc, secret, &slen) <= 0)
+        goto out;
     rc = 0;
 out:
-    vtsm_dhe_free(a);
-    vtsm_dhe_free(b);
+    OPENSSL_cleanse(secret, sizeof(secret));
+    EVP_PKEY_free(peer);
+    EVP_PKEY_CTX_free(dc);
+    EVP_PKEY_CTX_free(ic);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
     return rc;
+}
+
+/* One connect's worth of unavoidable asymmetric cryptography; thread CPU ns or -1. */
+static long long floor_once(const struct floor_ctx *f)
+{
+    uint8_t sig[VTSM_SIG_MAX], msg[148];
+    memset(msg, 0x5a, sizeof(msg));
+    long long t0 = thread_cpu_ns();
+    EVP_PKEY *a = ecdh_keygen(f->group), *b = ecdh_keygen(f->group);
+    int rc = a && b && !ecdh_derive(f->group, a, b) && !ecdh_derive(f->group, b, a) ? 0 : -1;
+    for (int i = 0; i < 2 && rc == 0; i++)
+        rc = vtsm_ecdsa_sign(f->key, f->asym, f->hash, msg, sizeof(msg), sig) ? -1 : 0;
+    for (int i = 0; i < 4 && rc == 0; i++)
+        rc = vtsm_ecdsa_verify(f->key, f->asym, f->hash, msg, sizeof(msg), sig,
+                               vtsm_sig_size(f->asym))
+                 ? -1
+                 : 0;
+    long long t1 = thread_cpu_ns();
+    EVP_PKEY_free(a);
+    EVP_PKEY_free(b);
+    return rc == 0 ? t1 - t0 : -1;
+}
+
+/* ------------------------------------------------------- blocking connects */
+
+/* Counts the DOE objects the host relays (trace hook). */
+static void count_doe(void *ctx, enum vtsm_host_trace_dir dir, const char *dev, const uint8_t *p,
+                      size_t len)
+{
+    (void)dev;
+    (void)p;
+    (void)len;
+    if (dir == VTSM_HOST_TRACE_DOE_REQ)
+        ++*(int *)ctx;
+}
+
+/*
+ * iterations connect + reclaim rounds (one more as warm-up) with ide_streams; after each,
+ * FLOOR_PER_IT crypto floor samples. conn[] gets the connect times, flo[] the floor
+ * samples (appended at *nflo), *exchanges the DOE objects of the last connect.
+ */
+static int connect_loop(struct vtsm_host *h, int *counter, const struct opts *o, unsigned ide,
+                        const struct floor_ctx *f, long long *conn, long long *flo, int *nflo,
+                        int *exchanges)
+{
+    for (int i = -1; i < o->iterations; i++) {
+        struct vtsm_host_connect_opts co = {.ide_streams = ide};
+        cbor_item_t *res = NULL;
+        *counter = 0;
+        long long t0 = vtsm_now_ns();
+        if (vtsm_host_device_connect(h, "bench0", &co, &res)) {
+            fprintf(stderr, "vtsm-bench: connect failed: %s\n", vtsm_host_last_error(h)->detail);
+            if (res)
+                cbor_decref(&res);
+            return -1;
+        }
+        long long t1 = vtsm_now_ns();
+        *exchanges = *counter;
+        cbor_decref(&res);
+        if (vtsm_host_device_reclaim(h, "bench0", &res)) {
+            fprintf(stderr, "vtsm-bench: reclaim failed: %s\n", vtsm_host_last_error(h)->detail);
+            if (res)
+                cbor_decref(&res);
+            return -1;
+        }
+        cbor_decref(&res);
+        if (i < 0)
+            continue;
+        conn[i] = t1 - t0;
+        for (int k = 0; k < FLOOR_PER_IT; k++) {
+            long long ns = floor_once(f);
+            if (ns < 0) {
+                fprintf(stderr, "vtsm-bench: crypto floor failed\n");
+                return -1;
+            }
+            flo[(*nflo)++] = ns;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ relay floor */
+
+/* The echoing spdm-emu endpoint: every frame goes back as it came. */
+struct echo {
+    int lfd;
+    pthread_t th;
+};
+
+static void *echo_main(void *arg)
+{
+    struct echo *e = arg;
+    int fd = accept(e->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    vtsm_sock_nodelay(fd);
+    struct vtsm_buf in = {0};
+    uint32_t cmd, transport;
+    while (vtsm_sock_recv(fd, &cmd, &transport, &in, 1u << 20, -1) == VTSM_OK &&
+           vtsm_sock_send(fd, cmd, transport, in.data, in.len) == VTSM_OK) {
+    }
+    vtsm_buf_free(&in);
+    close(fd);
+    return NULL;
+}
+
+/* The minimal tsmd-ABI endpoint: HELLO, then for the one verb it gets, rounds
+ * DOE_PENDING / DOE_RESPONSE round trips (each timed), then RESULT. */
+struct abi_end {
+    int lfd;
+    pthread_t th;
+    int rounds;
+    long long *rtt;
+    int ok;
+};
+
+static void *abi_main(void *arg)
+{
+    struct abi_end *a = arg;
+    static const uint8_t obj[12] = {0x01, 0x00, 0x01, 0x00, 0x03, 0x00,
+                                    0x00, 0x00, 0x12, 0x84, 0x00, 0x00}; /* GET_VERSION */
+    cbor_item_t *m = NULL;
+    uint64_t id = 0, op = 0;
+    int fd = accept(a->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    /* HELLO */
+    if (vtsm_abi_recv(fd, &m, 10000) || vtsm_abi_get_id(m, &id))
+        goto out;
+    cbor_decref(&m);
+    m = vtsm_abi_result_msg(id);
+    if (!m || vtsm_abi_put_uint(m, VTSM_ABI_K_VERSION, VTSM_ABI_VERSION) || vtsm_abi_send(fd, m))
+        goto out;
+    cbor_decref(&m);
+    /* the verb */
+    if (vtsm_abi_recv(fd, &m, 10000) || vtsm_abi_get_id(m, &id))
+        goto out;
+    cbor_decref(&m);
+    for (int i = 0; i < a->rounds; i++) {
+        long long t0 = vtsm_now_ns();
+        m = vtsm_abi_doe_pending_msg(id, "relay0", (uint64_t)i, obj, sizeof(obj));
+        if (!m || vtsm_abi_send(fd, m))
+            goto out;
+        cbor_decref(&m);
+        if (vtsm_abi_recv(fd, &m, 10000) || vtsm_abi_get_op(m, &op) ||
+            op != VTSM_ABI_OP_DOE_RESPONSE || !vtsm_abi_find(m, VTSM_ABI_K_OBJECT))
+            goto out;
+        cbor_decref(&m);
+        a->rtt[i] = vtsm_now_ns() - t0;
+    }
+    m = vtsm_abi_result_msg(id);
+    if (m && vtsm_abi_send(fd, m) == VTSM_OK)
+        a->ok = 1;
+out:
+    if (m)
+        cbor_decref(&m);
+    /* wait for the host to hang up */
+    if (vtsm_abi_recv(fd, &m, 10000) == VTSM_OK && m)
+        cbor_decref(&m);
+    close(fd);
+    return NULL;
+}
+
+static int unix_listen(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t n = strlen(path);
+    if (n >= sizeof(sa.sun_path))
+        return -1;
+    memcpy(sa.sun_path, path, n + 1);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -1;
+    if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || listen(s, 4)) {
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
+/* Median round trip (ns) of a bare DOE object: ABI endpoint -> host shim -> TCP echo. */
+static int relay_rtt(const char *dir, double *rtt_ms)
+{
+    char path[128], doe[64];
+    struct echo e = {.lfd = -1};
+    struct abi_end a = {.lfd = -1, .rounds = RELAY_ROUNDS};
+    struct vtsm_host *h = NULL;
+    struct vtsm_doe_tcp *tcp = NULL;
+    bool echo_up = false, abi_up = false;
+    uint16_t port = 0;
+    int rc = -1;
+    snprintf(path, sizeof(path), "%s/relay.sock", dir);
+    a.rtt = calloc(RELAY_ROUNDS, sizeof(long long));
+    if (!a.rtt || vtsm_tcp_listen("127.0.0.1", 0, &e.lfd, &port) != VTSM_OK ||
+        (a.lfd = unix_listen(path)) < 0)
+        goto out;
+    echo_up = pthread_create(&e.th, NULL, echo_main, &e) == 0;
+    abi_up = echo_up && pthread_create(&a.th, NULL, abi_main, &a) == 0;
+    snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%u", port);
+    if (!abi_up || vtsm_host_open(path, &h) || vtsm_doe_tcp_open(doe, &tcp) ||
+        vtsm_host_register_doe(h, "relay0", vtsm_doe_tcp_fn, tcp))
+        goto out;
+    cbor_item_t *res = NULL;
+    vtsm_status st = vtsm_host_device_connect(h, "relay0", NULL, &res);
+    if (res)
+        cbor_decref(&res);
+    if (st != VTSM_OK)
+        goto out;
+    rc = 0;
+out:
+    vtsm_host_close(h);      /* the ABI endpoint sees EOF */
+    vtsm_doe_tcp_close(tcp); /* the echo endpoint sees EOF */
+    /* a thread still in accept() returns once its listening socket is shut down */
+    if (e.lfd >= 0)
+        shutdown(e.lfd, SHUT_RDWR);
+    if (a.lfd >= 0)
+        shutdown(a.lfd, SHUT_RDWR);
+    if (abi_up)
+        pthread_join(a.th, NULL);
+    if (echo_up)
+        pthread_join(e.th, NULL);
+    if (rc == 0 && a.ok)
+        *rtt_ms = median_ms(a.rtt, RELAY_ROUNDS);
+    else
+        rc = -1;
+    if (e.lfd >= 0)
+        close(e.lfd);
+    if (a.lfd >= 0)
+        close(a.lfd);
+    unlink(path);
+    free(a.rtt);
+    return rc;
+}
+
+/* ------------------------------------------------- many devices, one loop */
+
+struct conc {
+    const pid_t *pids; /* tsmd and the devices, for their CPU time */
+    int npids;
+    struct vtsm_host *h;
+    struct vtsm_doe_tcp *tcp[MAX_DEVICES];
+    char name[MAX_DEVICES][16];
+    int n;
+    int done;
+    int failed;
+};
+
+static void conc_done(void *ctx, vtsm_status st, const cbor_item_t *result)
+{
+    struct conc *c = ctx;
+    (void)result;
+    c->done++;
+    if (st != VTSM_OK) {
+        c->failed++;
+        fprintf(stderr, "vtsm-bench: concurrent verb failed: %s\n",
+                vtsm_host_last_error(c->h)->detail);
+    }
+}
+
+/* Run the event loop until want verbs completed: the TSM connection and every busy
+ * device connection in one poll. */
+static int conc_loop(struct conc *c, int want)
+{
+    struct pollfd p[MAX_DEVICES + 1];
+    int who[MAX_DEVICES + 1];
+    while (c->done < want) {
+        int n = 0;
+        p[n] = (struct pollfd){.fd = vtsm_host_fd(c->h), .events = POLLIN};
+        who[n++] = -1;
+        for (int i = 0; i < c->n; i++) {
+            if (vtsm_doe_tcp_busy(c->tcp[i]) && vtsm_doe_tcp_fd(c->tcp[i]) >= 0) {
+                p[n] = (struct pollfd){.fd = vtsm_doe_tcp_fd(c->tcp[i]), .events = POLLIN};
+                who[n++] = i;
+            }
+        }
+        int r = poll(p, (nfds_t)n, 30000);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            fprintf(stderr, "vtsm-bench: event loop stalled\n");
+            return -1;
+        }
+        for (int k = 1; k < n; k++)
+            if (p[k].revents && vtsm_doe_tcp_service(c->tcp[who[k]]) != VTSM_OK)
+                return -1;
+        if (p[0].revents && vtsm_host_dispatch(c->h) != VTSM_OK)
+            return -1;
+    }
+    return c->failed ? -1 : 0;
+}
+
+/* CPU time (user + system, ns) used so far by pid (0: this process), from /proc. */
+static long long proc_cpu_ns(pid_t pid)
+{
+    char path[64], buf[1024];
+    if (pid)
+        snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    else
+        snprintf(path, sizeof(path), "/proc/self/stat");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* fields after "(comm)": state is field 3, utime 14, stime 15 */
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return 0;
+    return (long long)((ut + st) * (1000000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK)));
+}
+
+/* CPU time of this process, tsmd and the devices together. */
+static long long all_cpu_ns(const struct conc *c)
+{
+    long long sum = proc_cpu_ns(0);
+    for (int i = 0; i < c->npids; i++)
+        sum += proc_cpu_ns(c->pids[i]);
+    return sum;
+}
+
+/* Connect devices [0, n) at once and return the wall time (ns), then reclaim them.
+ * *cpu gets the CPU time all processes used meanwhile, *loop_cpu that of this thread
+ * (the host's event loop). */
+static long long conc_round(struct conc *c, int n, long long *cpu, long long *loop_cpu)
+{
+    c->done = c->failed = 0;
+    long long c0 = all_cpu_ns(c), l0 = thread_cpu_ns(), t0 = vtsm_now_ns();
+    for (int i = 0; i < n; i++)
+        if (vtsm_host_connect_start(c->h, c->name[i], NULL, conc_done, c))
+            return -1;
+    if (conc_loop(c, n))
+        return -1;
+    long long t = vtsm_now_ns() - t0;
+    *loop_cpu = thread_cpu_ns() - l0;
+    *cpu = all_cpu_ns(c) - c0;
+    c->done = 0;
+    for (int i = 0; i < n; i++)
+        if (vtsm_host_reclaim_start(c->h, c->name[i], conc_done, c))
+            return -1;
+    return conc_loop(c, n) ? -1 : t;
+}
+
+/* ------------------------------------------------------------------- main */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vtsm-bench [--json] [--alg p384|p256] [--iterations N] [--rounds N]\n"
+            "                  [--devices N] [--latency-us N]\n"
+            "  --json          print one JSON object (fields: docs/integration.md)\n"
+            "  --alg ALG       device key / session algorithms (default p384)\n"
+            "  --iterations N  timed connects, plain and with one IDE stream (default 30)\n"
+            "  --rounds N      timed rounds of the latency test (default 5)\n"
+            "  --devices N     devices connecting at once in the latency test (default 16, "
+            "max %d)\n"
+            "  --latency-us N  simulated DOE latency of those devices (default 1000)\n",
+            MAX_DEVICES);
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    static const struct option lo[] = {
+        {"json", no_argument, 0, 'j'},          {"iterations", required_argument, 0, 'n'},
+        {"alg", required_argument, 0, 'a'},     {"rounds", required_argument, 0, 'r'},
+        {"devices", required_argument, 0, 'd'}, {"latency-us", required_argument, 0, 'l'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    int c;
+    *o = (struct opts){
+        .alg = "p384", .iterations = 30, .rounds = 5, .devices = 16, .latency_us = 1000};
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        int v = optarg ? atoi(optarg) : 0;
+        if (c == 'j')
+            o->json = true;
+        else if (c == 'n' && v > 0)
+            o->iterations = v;
+        else if (c == 'r' && v > 0)
+            o->rounds = v;
+        else if (c == 'd' && v > 0 && v <= MAX_DEVICES)
+            o->devices = v;
+        else if (c == 'l' && v >= 0 && optarg[0] >= '0' && optarg[0] <= '9')
+            o->latency_us = v;
+        else if (c == 'a' && (!strcmp(optarg, "p384") || !strcmp(optarg, "p256")))
+            o->alg = optarg;
+        else if (c == 'h') {
+            usage(stdout);
+            exit(0);
+        } else {
+            usage(stderr);
+            return -1;
+        }
+    }
+    return optind == argc ? 0 : -1;
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {{"iterations", required_argument, 0, 'n'},
-                                       {"alg", required_argument, 0, 'a'},
-                                       {0, 0, 0, 0}};
-    int iters = 30, c;
-    const char *alg = "p384";
-    while ((c = getopt_long(argc, argv, "n:a:", lo, NULL)) != -1) {
-        if (c == 'n' && atoi(optarg) > 0)
-            iters = atoi(optarg);
-        else if (c == 'a' && (!strcmp(optarg, "p384") || !strcmp(optarg, "p256")))
-            alg = optarg;
-        else {
-            fprintf(stderr, "usage: vtsm-bench [--iterations N] [--alg p384|p256]\n");
-            return 2;
-        }
-    }
-    bool p384 = strcmp(alg, "p384") == 0;
-    enum vtsm_asym_alg asym = p384 ? VTSM_ASYM_ECDSA_P384 : VTSM_ASYM_ECDSA_P256;
-    enum vtsm_hash_alg hash = p384 ? VTSM_HASH_SHA384 : VTSM_HASH_SHA256;
-    enum vtsm_dhe_group dhe = p384 ? VTSM_DHE_SECP384R1 : VTSM_DHE_SECP256R1;
+    struct opts o;
+    if (parse_args(argc, argv, &o))
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+    bool p384 = strcmp(o.alg, "p384") == 0;
+    struct floor_ctx fl = {.asym = p384 ? VTSM_ASYM_ECDSA_P384 : VTSM_ASYM_ECDSA_P256,
+                           .hash = p384 ? VTSM_HASH_SHA384 : VTSM_HASH_SHA256,
+                           .group = p384 ? "secp384r1" : "prime256v1"};
 
     char bindir[PATH_MAX], dir[64] = "/tmp/vtsm-bench-XXXXXX", pf[128], sock[128], doe[64];
+    char lat[16];
     if (vtsm_proc_self_dir(bindir, sizeof(bindir)) || !mkdtemp(dir))
         return 1;
-    snprintf(pf, sizeof(pf), "%s/dev.port", dir);
+    snprintf(lat, sizeof(lat), "%d", o.latency_us);
     snprintf(sock, sizeof(sock), "%s/tsmd.sock", dir);
-    const char *dargs[] = {"--port", "0", "--port-file", pf, "--alg", alg, NULL};
+    pid_t pids[MAX_DEVICES + 2];
+    int npids = 0, ports[MAX_DEVICES + 1] = {0};
     const char *targs[] = {"--socket", sock, "--quiet", NULL};
-    pid_t dev = vtsm_proc_start(bindir, "tsm-devemu", dargs, -1, -1);
-    pid_t tsm = vtsm_proc_start(bindir, "tsmd", targs, -1, -1);
-    int port = vtsm_proc_wait_port(pf, 10000);
+    pids[npids++] = vtsm_proc_start(bindir, "tsmd", targs, -1, -1);
+    /* device 0: no latency (the floor comparison); 1..devices: with latency */
+    for (int i = 0; i <= o.devices; i++) {
+        snprintf(pf, sizeof(pf), "%s/dev%d.port", dir, i);
+        const char *dargs[] = {"--port",       "0",           "--port-file", pf, "--alg", o.alg,
+                               "--latency-us", i ? lat : "0", NULL};
+        pids[npids++] = vtsm_proc_start(bindir, "tsm-devemu", dargs, -1, -1);
+    }
+    for (int i = 0; i <= o.devices; i++) {
+        snprintf(pf, sizeof(pf), "%s/dev%d.port", dir, i);
+        ports[i] = vtsm_proc_wait_port(pf, 10000);
+    }
+
     struct vtsm_host *h = NULL;
     struct vtsm_doe_tcp *tcp = NULL;
-    int rc = 1;
-    long long *conn = calloc((size_t)iters, sizeof(long long));
-    long long *rec = calloc((size_t)iters, sizeof(long long));
-    long long *flo = calloc((size_t)iters * 10, sizeof(long long));
-    long long *ide = calloc((size_t)iters, sizeof(long long));
-    EVP_PKEY *key = NULL;
+    struct conc cc = {.n = o.devices, .pids = pids, .npids = npids};
+    int rc = 1, counter = 0, exchanges = 0, ide_exchanges = 0, nflo = 0;
+    long long *conn = calloc((size_t)o.iterations, sizeof(long long));
+    long long *ide = calloc((size_t)o.iterations, sizeof(long long));
+    long long *flo = calloc((size_t)o.iterations * 2 * FLOOR_PER_IT, sizeof(long long));
+    long long *one = calloc((size_t)o.rounds, sizeof(long long));
+    long long *many = calloc((size_t)o.rounds, sizeof(long long));
+    double rtt = 0;
+    struct vtsm_host_config hc = {.trace = count_doe, .trace_ctx = &counter};
 
-    snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d", port);
-    if (!port || vtsm_proc_wait_socket(sock, 10000) || vtsm_host_open(sock, &h) ||
-        vtsm_doe_tcp_open(doe, &tcp) || vtsm_host_register_doe(h, "bench0", vtsm_doe_tcp_fn, tcp) ||
-        vtsm_host_register_link(h, "bench0", vtsm_doe_tcp_link_fn, tcp) ||
-        vtsm_host_device_add(h, "bench0", 0) || load_key(alg, &key) || !conn || !rec || !flo ||
-        !ide) {
+    snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d", ports[0]);
+    hc.socket_path = sock;
+    bool setup = ports[0] && !vtsm_proc_wait_socket(sock, 10000) && !vtsm_host_open_cfg(&hc, &h) &&
+                 !vtsm_doe_tcp_open(doe, &tcp) &&
+                 !vtsm_host_register_doe(h, "bench0", vtsm_doe_tcp_fn, tcp) &&
+                 !vtsm_host_register_link(h, "bench0", vtsm_doe_tcp_link_fn, tcp) &&
+                 !vtsm_host_device_add(h, "bench0", 0) && !load_key(o.alg, &fl.key) && conn &&
+                 ide && flo && one && many && !vtsm_host_open(sock, &cc.h);
+    for (int i = 0; setup && i < o.devices; i++) {
+        snprintf(cc.name[i], sizeof(cc.name[i]), "lat%d", i);
+        snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d", ports[i + 1]);
+        setup = ports[i + 1] && !vtsm_doe_tcp_open(doe, &cc.tcp[i]) &&
+                !vtsm_host_register_doe_async(cc.h, cc.name[i], vtsm_doe_tcp_start,
+                                              vtsm_doe_tcp_cancel, cc.tcp[i]) &&
+                !vtsm_host_device_add(cc.h, cc.name[i], -1);
+    }
+    if (!setup) {
         fprintf(stderr, "vtsm-bench: setup failed\n");
         goto out;
     }
-    /* one warm-up round, not counted */
-    for (int i = -1; i < iters; i++) {
-        struct vtsm_host_connect_opts o = {0};
-        cbor_item_t *res = NULL;
-        long long t0 = vtsm_now_ns();
-        if (vtsm_host_device_connect(h, "bench0", &o, &res)) {
-            fprintf(stderr, "vtsm-bench: connect failed: %s\n", vtsm_host_last_error(h)->detail);
+    /* plain connects and connects with one selective IDE stream (+ QUERY, 6 KEY_PROG,
+     * 6 K_SET_GO), each followed by crypto floor samples */
+    if (connect_loop(h, &counter, &o, 0, &fl, conn, flo, &nflo, &exchanges) ||
+        connect_loop(h, &counter, &o, 1, &fl, ide, flo, &nflo, &ide_exchanges))
+        goto out;
+    if (relay_rtt(dir, &rtt)) {
+        fprintf(stderr, "vtsm-bench: relay round trip failed\n");
+        goto out;
+    }
+    /* one device with latency, then all of them at once (one warm-up round each) */
+    long long cpu_sum = 0, loop_sum = 0;
+    for (int r = -1; r < o.rounds; r++) {
+        long long cpu = 0, loop = 0;
+        long long t1 = conc_round(&cc, 1, &cpu, &loop);
+        long long tn = t1 >= 0 ? conc_round(&cc, o.devices, &cpu, &loop) : -1;
+        if (tn < 0) {
+            fprintf(stderr, "vtsm-bench: concurrent connects failed\n");
             goto out;
         }
-        long long t1 = vtsm_now_ns();
-        cbor_decref(&res);
-        if (vtsm_host_device_reclaim(h, "bench0", &res)) {
-            fprintf(stderr, "vtsm-bench: reclaim failed\n");
-            goto out;
-        }
-        long long t2 = vtsm_now_ns();
-        cbor_decref(&res);
-        if (i >= 0) {
-            conn[i] = t1 - t0;
-            rec[i] = t2 - t1;
+        if (r >= 0) {
+            one[r] = t1;
+            many[r] = tn;
+            cpu_sum += cpu;
+            loop_sum += loop;
         }
     }
-    /* the same connect with one selective IDE stream: + QUERY, 6 KEY_PROG, 6 K_SET_GO, and
-     * on reclaim 6 K_SET_STOP */
-    for (int i = -1; i < iters; i++) {
-        struct vtsm_host_connect_opts o = {.ide_streams = 1};
-        cbor_item_t *res = NULL;
-        long long t0 = vtsm_now_ns();
-        if (vtsm_host_device_connect(h, "bench0", &o, &res)) {
-            fprintf(stderr, "vtsm-bench: IDE connect failed: %s\n",
-                    vtsm_host_last_error(h)->detail);
-            goto out;
-        }
-        long long t1 = vtsm_now_ns();
-        cbor_decref(&res);
-        if (vtsm_host_device_reclaim(h, "bench0", &res)) {
-            fprintf(stderr, "vtsm-bench: reclaim failed\n");
-            goto out;
-        }
-        cbor_decref(&res);
-        if (i >= 0)
-            ide[i] = t1 - t0;
+
+    double mc = median_ms(conn, o.iterations), mi = median_ms(ide, o.iterations);
+    double mf = median_ms(flo, nflo), relay = exchanges * rtt, ide_relay = ide_exchanges * rtt;
+    double m1 = median_ms(one, o.rounds), mn = median_ms(many, o.rounds);
+    double ccpu = cpu_sum / 1e6 / o.rounds, lcpu = loop_sum / 1e6 / o.rounds;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (o.json) {
+        printf("{\"alg\":\"%s\",\"iterations\":%d,\"exchanges\":%d,\"connect_ms\":%.3f,"
+               "\"crypto_floor_ms\":%.3f,\"crypto_floor_samples\":%d,\"relay_rtt_ms\":%.4f,"
+               "\"relay_floor_ms\":%.3f,\"connect_floor_ratio\":%.3f,\"ide_exchanges\":%d,"
+               "\"ide_connect_ms\":%.3f,\"ide_relay_floor_ms\":%.3f,"
+               "\"ide_connect_floor_ratio\":%.3f,\"devices\":%d,\"latency_us\":%d,"
+               "\"rounds\":%d,\"latency_connect_ms\":%.3f,\"concurrent_connect_ms\":%.3f,"
+               "\"concurrent_ratio\":%.3f,\"concurrent_cpu_ms\":%.1f,"
+               "\"concurrent_host_loop_cpu_ms\":%.2f,\"cpus\":%ld}\n",
+               o.alg, o.iterations, exchanges, mc, mf, nflo, rtt, relay, mc / (mf + relay),
+               ide_exchanges, mi, ide_relay, mi / (mf + ide_relay), o.devices, o.latency_us,
+               o.rounds, m1, mn, mn / m1, ccpu, lcpu, ncpu);
+    } else {
+        printf("vtsm-bench (%s, SPDM session + signed measurements over host-proxied DOE)\n",
+               o.alg);
+        printf("  device_connect median      : %8.3f ms  (n=%d, %d DOE exchanges)\n", mc,
+               o.iterations, exchanges);
+        printf("  connect + 1 IDE stream     : %8.3f ms  (n=%d, %d DOE exchanges)\n", mi,
+               o.iterations, ide_exchanges);
+        printf("  crypto floor (thread CPU)  : %8.3f ms  (n=%d: 2 ECDH keygen + 2 derive, "
+               "2 sign, 4 verify)\n",
+               mf, nflo);
+        printf("  relay round trip           : %8.4f ms  (n=%d; floor %.3f ms, IDE %.3f ms)\n", rtt,
+               RELAY_ROUNDS, relay, ide_relay);
+        printf("  connect / (crypto + relay) : %8.3f\n", mc / (mf + relay));
+        printf("  IDE connect / floor        : %8.3f\n", mi / (mf + ide_relay));
+        printf("  1 device, %d us latency    : %8.3f ms  (n=%d)\n", o.latency_us, m1, o.rounds);
+        printf("  %d devices at once, 1 loop : %8.3f ms  (ratio %.3f)\n", o.devices, mn, mn / m1);
+        printf("    CPU meanwhile, all procs : %8.1f ms  (host loop %.2f ms; %ld CPUs)\n", ccpu,
+               lcpu, ncpu);
     }
-    int nf = iters * 10;
-    for (int i = 0; i < nf; i++) {
-        long long t0 = vtsm_now_ns();
-        if (floor_once(key, asym, hash, dhe)) {
-            fprintf(stderr, "vtsm-bench: crypto floor failed\n");
-            goto out;
-        }
-        flo[i] = vtsm_now_ns() - t0;
-    }
-    double mc = median_ms(conn, iters), mr = median_ms(rec, iters), mf = median_ms(flo, nf);
-    double mi = median_ms(ide, iters);
-    printf("vtsm-bench (%s, SPDM session + signed measurements over host-proxied DOE)\n", alg);
-    printf("  device_connect median : %8.3f ms  (n=%d)\n", mc, iters);
-    printf("  device_reclaim median : %8.3f ms  (n=%d)\n", mr, iters);
-    printf("  connect + 1 IDE stream: %8.3f ms  (n=%d)\n", mi, iters);
-    printf("  crypto floor median   : %8.3f ms  (n=%d: 2 ECDHE keygen + 2 derive, "
-           "2 sign, 4 verify)\n",
-           mf, nf);
-    printf("  ratio connect/floor   : %8.2f\n", mc / mf);
-    printf("  ratio IDE connect/floor: %7.2f\n", mi / mf);
     rc = 0;
 out:
-    EVP_PKEY_free(key);
+    EVP_PKEY_free(fl.key);
     vtsm_host_close(h);
+    vtsm_host_close(cc.h);
     vtsm_doe_tcp_close(tcp);
-    vtsm_proc_stop(tsm, 3000);
-    vtsm_proc_stop(dev, 3000);
-    unlink(pf);
+    for (int i = 0; i < o.devices; i++)
+        vtsm_doe_tcp_close(cc.tcp[i]);
+    for (int i = 0; i < npids; i++)
+        if (pids[i] > 0)
+            vtsm_proc_stop(pids[i], 3000);
+    for (int i = 0; i <= o.devices; i++) {
+        snprintf(pf, sizeof(pf), "%s/dev%d.port", dir, i);
+        unlink(pf);
+    }
     unlink(sock);
     rmdir(dir);
     free(conn);
-    free(rec);
-    free(flo);
     free(ide);
+    free(flo);
+    free(one);
+    free(many);
     return rc;
 }

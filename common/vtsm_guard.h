@@ -5,6 +5,7 @@
  *
  *   VTSM_GUARD(expr)                 propagate a failing status (return form)
  *   VTSM_ENSURE(cond, code, fmt...)  fail with code + detail if !cond (return form)
+ *   VTSM_ENSURE_RULE(cond, code, rule, fmt...)   the same, refused under a rule
  *   VTSM_OSSL(expr)                  OpenSSL call must return 1 (return form)
  *
  * The *_GOTO forms assign to a local `vtsm_status st` and jump to the function's
@@ -28,6 +29,12 @@
             return vtsm_fail((code), __VA_ARGS__);                                                 \
     } while (0)
 
+#define VTSM_ENSURE_RULE(cond, code, rule, ...)                                                    \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            return vtsm_refuse((code), (rule), __VA_ARGS__);                                       \
+    } while (0)
+
 #define VTSM_OSSL(expr)                                                                            \
     do {                                                                                           \
         if ((expr) != 1)                                                                           \
@@ -45,6 +52,14 @@
     do {                                                                                           \
         if (!(cond)) {                                                                             \
             st = vtsm_fail((code), __VA_ARGS__);                                                   \
+            goto out;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+#define VTSM_ENSURE_RULE_GOTO(cond, code, rule, ...)                                               \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            st = vtsm_refuse((code), (rule), __VA_ARGS__);                                         \
             goto out;                                                                              \
         }                                                                                          \
     } while (0)

@@ -19,6 +19,22 @@ static const struct status_info status_table[] = {
 _Static_assert(sizeof(status_table) / sizeof(status_table[0]) == VTSM_STATUS_COUNT_,
                "status table incomplete");
 
+struct rule_info {
+    const char *id;
+    vtsm_status status;
+    const char *text;
+};
+
+/* [VTSM_RULE_NONE] stays zero: no id, VTSM_OK, no text. */
+static const struct rule_info rule_table[] = {
+#define VTSM_X_RULE_INFO(sym, id, st, text) [VTSM_RULE_##sym] = {id, VTSM_##st, text},
+    VTSM_RULE_LIST(VTSM_X_RULE_INFO)
+#undef VTSM_X_RULE_INFO
+};
+
+_Static_assert(sizeof(rule_table) / sizeof(rule_table[0]) == VTSM_RULE_COUNT_,
+               "rule table incomplete");
+
 static _Thread_local struct vtsm_err_state err;
 #define err_detail err.detail
 #define err_status err.status
@@ -70,20 +86,87 @@ vtsm_status vtsm_status_from_name(const char *name)
     return VTSM_STATUS_COUNT_;
 }
 
-vtsm_status vtsm_failv(vtsm_status st, const char *fmt, va_list ap)
+const char *vtsm_rule_id(enum vtsm_rule r)
+{
+    return (unsigned)r < VTSM_RULE_COUNT_ ? rule_table[r].id : NULL;
+}
+
+const char *vtsm_rule_text(enum vtsm_rule r)
+{
+    return r != VTSM_RULE_NONE && (unsigned)r < VTSM_RULE_COUNT_ ? rule_table[r].text : "";
+}
+
+vtsm_status vtsm_rule_status(enum vtsm_rule r)
+{
+    return (unsigned)r < VTSM_RULE_COUNT_ ? rule_table[r].status : VTSM_OK;
+}
+
+enum vtsm_rule vtsm_rule_parse(const char *id)
+{
+    if (id == NULL)
+        return VTSM_RULE_NONE;
+    for (int r = 1; r < VTSM_RULE_COUNT_; r++)
+        if (strcmp(rule_table[r].id, id) == 0)
+            return (enum vtsm_rule)r;
+    return VTSM_RULE_NONE;
+}
+
+enum vtsm_rule vtsm_rule_of_status(vtsm_status st)
+{
+    switch (st) {
+#define VTSM_X_RULE_BY_STATUS(status, sym)                                                         \
+    case VTSM_##status:                                                                            \
+        return VTSM_RULE_##sym;
+        VTSM_RULE_BY_STATUS(VTSM_X_RULE_BY_STATUS)
+#undef VTSM_X_RULE_BY_STATUS
+    default:
+        return VTSM_RULE_NONE;
+    }
+}
+
+vtsm_status vtsm_refusev(vtsm_status st, enum vtsm_rule rule, const char *fmt, va_list ap)
 {
     err_status = st;
+    err.rule = rule != VTSM_RULE_NONE && (unsigned)rule < VTSM_RULE_COUNT_
+                   ? rule
+                   : vtsm_rule_of_status(st);
     vsnprintf(err_detail, sizeof(err_detail), fmt, ap);
     return st;
+}
+
+vtsm_status vtsm_refuse(vtsm_status st, enum vtsm_rule rule, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vtsm_refusev(st, rule, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+vtsm_status vtsm_failv(vtsm_status st, const char *fmt, va_list ap)
+{
+    return vtsm_refusev(st, VTSM_RULE_NONE, fmt, ap);
 }
 
 vtsm_status vtsm_fail(vtsm_status st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vtsm_failv(st, fmt, ap);
+    vtsm_refusev(st, VTSM_RULE_NONE, fmt, ap);
     va_end(ap);
     return st;
+}
+
+vtsm_status vtsm_refail(vtsm_status st, const char *fmt, ...)
+{
+    /* the new detail may quote the old one: format into a copy first */
+    char d[sizeof(err_detail)];
+    enum vtsm_rule keep = err_status == st ? err.rule : VTSM_RULE_NONE;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d, sizeof(d), fmt, ap);
+    va_end(ap);
+    return vtsm_refuse(st, keep, "%s", d);
 }
 
 const char *vtsm_err_detail(void)
@@ -96,10 +179,16 @@ vtsm_status vtsm_err_status(void)
     return err_status;
 }
 
+enum vtsm_rule vtsm_err_rule(void)
+{
+    return err.rule;
+}
+
 void vtsm_err_clear(void)
 {
     err_detail[0] = '\0';
     err_status = VTSM_OK;
+    err.rule = VTSM_RULE_NONE;
 }
 
 void vtsm_err_save(struct vtsm_err_state *out)

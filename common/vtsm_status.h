@@ -12,14 +12,17 @@
  * A status is a plain enum value; its source, name and text come from one table.
  * Wire error codes are derived from it only at the ABI boundary.
  *
- * A failing function may also record a human-readable detail for the current thread
- * with vtsm_fail(); the detail names the rule that refused the request.
+ * A failing function also records, for the current thread, a human-readable detail and,
+ * when a rule refused the request, the rule (common/vtsm_rule.h) as data: vtsm_refuse().
+ * Callers and tests branch on (status, rule), never on the detail's wording.
  */
 #ifndef VTSM_STATUS_H
 #define VTSM_STATUS_H
 
 #include <stdarg.h>
 #include <stddef.h>
+
+#include "vtsm_rule.h"
 
 enum vtsm_source {
     VTSM_SRC_NONE = 0,
@@ -113,18 +116,49 @@ const char *vtsm_source_name(enum vtsm_source src);
 /* Parse a name from vtsm_status_name(); returns VTSM_STATUS_COUNT_ if unknown. */
 vtsm_status vtsm_status_from_name(const char *name);
 
+/* ---- rules (common/vtsm_rule.h) ---- */
+
+/* "TDI.4" for VTSM_RULE_TDI_4; NULL for VTSM_RULE_NONE or a value out of range. */
+const char *vtsm_rule_id(enum vtsm_rule r);
+/* The rule's one-line meaning ("" for none). */
+const char *vtsm_rule_text(enum vtsm_rule r);
+/* The status a refusal under r comes with (VTSM_OK for an outcome rule or none). */
+vtsm_status vtsm_rule_status(enum vtsm_rule r);
+/* Parse an id ("TDI.4", exact). VTSM_RULE_NONE if the text names no rule. */
+enum vtsm_rule vtsm_rule_parse(const char *id);
+/* The rule a refusal with status st names when it names no other (ABI.n for the ABI
+ * statuses, VTSM_RULE_BY_STATUS), else VTSM_RULE_NONE. */
+enum vtsm_rule vtsm_rule_of_status(vtsm_status st);
+
+/* ---- the thread's error record ---- */
+
 /*
- * Record a detail message for the current thread and return st, so that
- *   return vtsm_fail(VTSM_E_PEER_SIGNATURE, "KEY_EXCHANGE_RSP signature (DSP0274 10.12)");
- * both reports and names the rule. The detail stays until the next vtsm_fail() or
- * vtsm_err_clear() on this thread.
+ * Record a refusal under a rule for the current thread and return st:
+ *   return vtsm_refuse(VTSM_E_STATE, VTSM_RULE_TDI_4, "accept refused: %s TDI %u is %s",
+ *                      dev, tdi, state);
+ * The record (status, rule, detail) stays until the next vtsm_refuse()/vtsm_fail() or
+ * vtsm_err_clear() on this thread. The detail says what happened in words; the rule is
+ * what callers and the ABI carry. rule VTSM_RULE_NONE: the status's own rule, if any.
  */
+vtsm_status vtsm_refuse(vtsm_status st, enum vtsm_rule rule, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+vtsm_status vtsm_refusev(vtsm_status st, enum vtsm_rule rule, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+/* A failure that names no rule of its own (the rule of the status, if any, applies):
+ *   return vtsm_fail(VTSM_E_PEER_SIGNATURE, "KEY_EXCHANGE_RSP signature (DSP0274 10.12)"); */
 vtsm_status vtsm_fail(vtsm_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 vtsm_status vtsm_failv(vtsm_status st, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
-/* The current thread's detail ("" if none). */
+/*
+ * Re-record st with a new detail (typically a prefix before the current one), keeping the
+ * recorded rule when the record already holds st: context added on the way up never loses
+ * the rule. A different status starts afresh as vtsm_fail() does.
+ */
+vtsm_status vtsm_refail(vtsm_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The current thread's detail ("" if none), status and rule. */
 const char *vtsm_err_detail(void);
 vtsm_status vtsm_err_status(void);
+enum vtsm_rule vtsm_err_rule(void);
 void vtsm_err_clear(void);
 
 /* The calling thread's error record. Code that runs several logical flows on one thread
@@ -132,6 +166,7 @@ void vtsm_err_clear(void);
  * it when the flow resumes, so one flow's failure detail never leaks into another's. */
 struct vtsm_err_state {
     vtsm_status status;
+    enum vtsm_rule rule;
     char detail[512];
 };
 void vtsm_err_save(struct vtsm_err_state *out);

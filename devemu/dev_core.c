@@ -78,6 +78,18 @@ vtsm_status dev_refuse(struct dev_req *q, uint8_t spdm_err, uint8_t err_data, vt
     return st;
 }
 
+vtsm_status dev_refuse_rule(struct dev_req *q, uint8_t spdm_err, uint8_t err_data, vtsm_status st,
+                            enum vtsm_rule rule, const char *fmt, ...)
+{
+    q->err_code = spdm_err;
+    q->err_data = err_data;
+    va_list ap;
+    va_start(ap, fmt);
+    vtsm_refusev(st, rule, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
 vtsm_status dev_req_end(struct dev_req *q, const struct vtsm_rd *r)
 {
     size_t left = vtsm_rd_left(r);

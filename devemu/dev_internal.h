@@ -202,10 +202,14 @@ typedef vtsm_status (*dev_rsp_fn)(struct vtsm_dev *d, struct dev_req *q, struct 
 
 /*
  * Record the SPDM ERROR (ErrorCode, ErrorData) to send for q and return st with a
- * vtsm_fail() detail naming the rule. Use as `return dev_refuse(...)`.
+ * vtsm_fail() detail. Use as `return dev_refuse(...)`.
  */
 vtsm_status dev_refuse(struct dev_req *q, uint8_t spdm_err, uint8_t err_data, vtsm_status st,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same, refused under a rule of the device (vtsm_refuse()). */
+vtsm_status dev_refuse_rule(struct dev_req *q, uint8_t spdm_err, uint8_t err_data, vtsm_status st,
+                            enum vtsm_rule rule, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* The request's exact length ends at r->off: what follows may only be DOE dword padding
  * (fewer than 4 zero bytes, and only outside a secured message). InvalidRequest else. */

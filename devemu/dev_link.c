@@ -31,10 +31,12 @@
 
 /* A failure frame echoing what the request named: an answer, so VTSM_OK. */
 static vtsm_status link_fail(const struct vtsm_link_frame *req, struct vtsm_buf *rsp,
-                             const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+                             enum vtsm_rule rule, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
+/* A refusal under a rule is also recorded (status of the rule), for tests and logs. */
 static vtsm_status link_fail(const struct vtsm_link_frame *req, struct vtsm_buf *rsp,
-                             const char *fmt, ...)
+                             enum vtsm_rule rule, const char *fmt, ...)
 {
     struct vtsm_link_frame f = {.kind = VTSM_LINK_KIND_FAILURE,
                                 .stream_id = req->stream_id,
@@ -47,6 +49,8 @@ static vtsm_status link_fail(const struct vtsm_link_frame *req, struct vtsm_buf 
     va_end(ap);
     VTSM_INFO("link check of stream %u K%u sub-stream %u failed: %s", req->stream_id, req->key_set,
               req->substream, why);
+    if (rule != VTSM_RULE_NONE)
+        (void)vtsm_refuse(vtsm_rule_status(rule), rule, "%s", why);
     return vtsm_link_frame_encode(&f, rsp);
 }
 
@@ -62,38 +66,42 @@ vtsm_status vtsm_dev_link(struct vtsm_dev *d, const uint8_t *frame, size_t len,
     VTSM_GUARD(vtsm_link_frame_decode(frame, len, &f));
 
     if (f.kind != VTSM_LINK_KIND_CHECK_REQ)
-        return link_fail(&f, rsp, "a frame of kind %u is not a check request (rule LINK.1)",
-                         f.kind);
+        return link_fail(&f, rsp, VTSM_RULE_LINK_1,
+                         "a frame of kind %u is not a check request (rule LINK.1)", f.kind);
     if (f.stream_id >= d->cfg.ide_streams)
-        return link_fail(&f, rsp, "no stream %u, the device has %u (rule LINK.2)", f.stream_id,
-                         d->cfg.ide_streams);
+        return link_fail(&f, rsp, VTSM_RULE_LINK_2, "no stream %u, the device has %u (rule LINK.2)",
+                         f.stream_id, d->cfg.ide_streams);
     struct dev_ide_stream *s = &d->ide[f.stream_id];
     if (s->live[f.substream][DEV_IDE_RX] != f.key_set)
-        return link_fail(&f, rsp, "key set K%u is not live for receiving (rule LINK.2)", f.key_set);
+        return link_fail(&f, rsp, VTSM_RULE_LINK_2,
+                         "key set K%u is not live for receiving (rule LINK.2)", f.key_set);
     struct dev_ide_slot *rx = &s->slot[f.key_set][f.substream][DEV_IDE_RX];
     if (f.counter == UINT64_MAX)
-        return link_fail(&f, rsp, "counter 2^64-1 exhausts the invocation field (rule LINK.3)");
+        return link_fail(&f, rsp, VTSM_RULE_LINK_3,
+                         "counter 2^64-1 exhausts the invocation field (rule LINK.3)");
     if (f.counter < rx->counter)
-        return link_fail(&f, rsp, "counter %llu replays, next accepted %llu (rule LINK.3)",
+        return link_fail(&f, rsp, VTSM_RULE_LINK_3,
+                         "counter %llu replays, next accepted %llu (rule LINK.3)",
                          (unsigned long long)f.counter, (unsigned long long)rx->counter);
     st = vtsm_link_frame_open(&f, rx->key.key, rx->key.ifv, pt, sizeof(pt));
     if (st != VTSM_OK) {
         OPENSSL_cleanse(pt, f.len);
-        return link_fail(&f, rsp, "%s (rule LINK.4)", vtsm_err_detail());
+        return link_fail(&f, rsp, VTSM_RULE_LINK_4, "%s (rule LINK.4)", vtsm_err_detail());
     }
     rx->counter = f.counter + 1;
 
     struct dev_ide_slot *tx = &s->slot[f.key_set][f.substream][DEV_IDE_TX];
     if (s->live[f.substream][DEV_IDE_TX] != f.key_set) {
-        st =
-            link_fail(&f, rsp, "key set K%u is not live for transmitting (rule LINK.5)", f.key_set);
+        st = link_fail(&f, rsp, VTSM_RULE_LINK_5,
+                       "key set K%u is not live for transmitting (rule LINK.5)", f.key_set);
     } else {
         st = vtsm_link_frame_seal(VTSM_LINK_KIND_CHECK_RSP, tx->key.key, tx->key.ifv, tx->counter,
                                   f.stream_id, f.substream, f.key_set, pt, f.len, rsp);
         if (st == VTSM_OK)
             tx->counter++;
         else
-            st = link_fail(&f, rsp, "cannot protect the answer: %s", vtsm_err_detail());
+            st = link_fail(&f, rsp, VTSM_RULE_NONE, "cannot protect the answer: %s",
+                           vtsm_err_detail());
     }
     OPENSSL_cleanse(pt, f.len);
     return st;

@@ -168,14 +168,16 @@ static vtsm_status check_target(const struct vtsm_dev *d, struct dev_req *q,
                                 const struct vtsm_idekm_req *r, const char *name)
 {
     if (r->port_index != IDE_PORT_INDEX)
-        return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
-                          "IDE_KM %s for PortIndex %u: the device has port 0 only (rule IDEKM.2)",
-                          name, r->port_index);
+        return dev_refuse_rule(
+            q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED, VTSM_RULE_IDEKM_2,
+            "IDE_KM %s for PortIndex %u: the device has port 0 only (rule IDEKM.2)", name,
+            r->port_index);
     if (r->stream_id >= d->cfg.ide_streams)
-        return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
-                          "IDE_KM %s for StreamID %u: the device has %u selective streams (rule "
-                          "IDEKM.3)",
-                          name, r->stream_id, d->cfg.ide_streams);
+        return dev_refuse_rule(
+            q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED, VTSM_RULE_IDEKM_3,
+            "IDE_KM %s for StreamID %u: the device has %u selective streams (rule "
+            "IDEKM.3)",
+            name, r->stream_id, d->cfg.ide_streams);
     return VTSM_OK;
 }
 
@@ -199,10 +201,11 @@ static vtsm_status k_set_go(struct vtsm_dev *d, struct dev_req *q, const struct 
     VTSM_GUARD(check_target(d, q, r, "K_SET_GO"));
     struct dev_ide_stream *st = &d->ide[r->stream_id];
     if (!st->slot[ks][ss][dir].programmed)
-        return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_STATE,
-                          "IDE_KM K_SET_GO for stream %u K%u %s %s, which KEY_PROG did not "
-                          "program (rule IDEKM.5)",
-                          r->stream_id, ks, substream_names[ss], dir == DEV_IDE_TX ? "TX" : "RX");
+        return dev_refuse_rule(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_STATE, VTSM_RULE_IDEKM_5,
+                               "IDE_KM K_SET_GO for stream %u K%u %s %s, which KEY_PROG did not "
+                               "program (rule IDEKM.5)",
+                               r->stream_id, ks, substream_names[ss],
+                               dir == DEV_IDE_TX ? "TX" : "RX");
     VTSM_GUARD(gostop_ack(w, r));
     st->live[ss][dir] = (uint8_t)ks;
     VTSM_DBG("K_SET_GO: stream %u K%u %s %s live", r->stream_id, ks, substream_names[ss],
@@ -237,10 +240,11 @@ static vtsm_status query(struct vtsm_dev *d, struct dev_req *q, const struct vts
     struct vtsm_idekm_sel_block *sel = NULL;
 
     if (r->port_index != IDE_PORT_INDEX)
-        return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
-                          "IDE_KM QUERY for PortIndex %u: the device has port 0 only (rule "
-                          "IDEKM.2)",
-                          r->port_index);
+        return dev_refuse_rule(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
+                               VTSM_RULE_IDEKM_2,
+                               "IDE_KM QUERY for PortIndex %u: the device has port 0 only (rule "
+                               "IDEKM.2)",
+                               r->port_index);
     if (d->cfg.ide_streams) {
         sel = calloc(d->cfg.ide_streams, sizeof(*sel));
         VTSM_ENSURE(sel, VTSM_E_NOMEM, "QUERY_RESP blocks");
@@ -266,8 +270,8 @@ vtsm_status dev_rsp_idekm(struct vtsm_dev *d, struct dev_req *q, const uint8_t *
     if (pst != VTSM_OK) {
         char why[256]; /* the detail is rewritten below: copy it out first */
         snprintf(why, sizeof(why), "%s", vtsm_err_detail());
-        st = dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, pst,
-                        "IDE_KM request refused (rule IDEKM.1): %s", why);
+        st = dev_refuse_rule(q, SPDM_ERR_INVALID_REQUEST, 0, pst, VTSM_RULE_IDEKM_1,
+                             "IDE_KM request refused (rule IDEKM.1): %s", why);
         goto out;
     }
     switch (r.object_id) {

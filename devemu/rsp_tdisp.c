@@ -62,11 +62,12 @@ struct tdisp_ctx {
 };
 
 /* TDISP_ERROR: an answer, not a failure. The reason is logged and kept as the detail. */
-static vtsm_status tdisp_error(struct tdisp_ctx *c, uint32_t code, uint32_t data, const char *fmt,
-                               ...) __attribute__((format(printf, 4, 5)));
+static vtsm_status tdisp_error(struct tdisp_ctx *c, uint32_t code, uint32_t data,
+                               enum vtsm_rule rule, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
-static vtsm_status tdisp_error(struct tdisp_ctx *c, uint32_t code, uint32_t data, const char *fmt,
-                               ...)
+static vtsm_status tdisp_error(struct tdisp_ctx *c, uint32_t code, uint32_t data,
+                               enum vtsm_rule rule, const char *fmt, ...)
 {
     char why[256];
     va_list ap;
@@ -76,7 +77,8 @@ static vtsm_status tdisp_error(struct tdisp_ctx *c, uint32_t code, uint32_t data
     VTSM_INFO("TDISP FUNCTION_ID 0x%08x: TDISP_ERROR %s: %s", c->fid, vtsm_tdisp_error_name(code),
               why);
     VTSM_GUARD(vtsm_tdisp_build_error(c->w, c->fid, code, data, NULL, 0));
-    (void)vtsm_fail(VTSM_E_PEER_ERROR, "TDISP_ERROR %s: %s", vtsm_tdisp_error_name(code), why);
+    (void)vtsm_refuse(VTSM_E_PEER_ERROR, rule, "TDISP_ERROR %s: %s", vtsm_tdisp_error_name(code),
+                      why);
     return VTSM_OK;
 }
 
@@ -124,25 +126,25 @@ static vtsm_status lock_interface(struct tdisp_ctx *c)
     vtsm_status st = VTSM_OK;
 
     if (t->state != VTSM_TDI_CONFIG_UNLOCKED)
-        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_INTERFACE_STATE, 0,
+        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_INTERFACE_STATE, 0, VTSM_RULE_DEVTDI_1,
                            "LOCK_INTERFACE_REQ in %s (rule DEVTDI.1)", state_name(c));
     if (p->flags & ~LOCK_FLAGS_SUPPORTED)
-        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_REQUEST, 0,
+        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_REQUEST, 0, VTSM_RULE_DEVTDI_1,
                            "LOCK_INTERFACE_REQ FLAGS 0x%04x, supported 0x%04x (rule DEVTDI.1)",
                            p->flags, LOCK_FLAGS_SUPPORTED);
     if (p->bind_p2p_address_mask != 0)
-        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_REQUEST, 0,
+        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_REQUEST, 0, VTSM_RULE_DEVTDI_1,
                            "LOCK_INTERFACE_REQ BIND_P2P_ADDRESS_MASK 0x%llx without P2P support "
                            "(rule DEVTDI.1)",
                            (unsigned long long)p->bind_p2p_address_mask);
     if ((p->mmio_reporting_offset & (VTSM_TDISP_PAGE_SIZE - 1)) ||
         p->mmio_reporting_offset > dev_tdi_max_mmio_offset(c->index))
-        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_REQUEST, 0,
+        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_REQUEST, 0, VTSM_RULE_DEVTDI_1,
                            "LOCK_INTERFACE_REQ MMIO_REPORTING_OFFSET 0x%llx is not page aligned "
                            "or moves the ranges past 2^64 (rule DEVTDI.1)",
                            (unsigned long long)p->mmio_reporting_offset);
     if (vtsm_random(nonce, sizeof(nonce)) != VTSM_OK)
-        return tdisp_error(c, VTSM_TDISP_ERR_INSUFFICIENT_ENTROPY, 0,
+        return tdisp_error(c, VTSM_TDISP_ERR_INSUFFICIENT_ENTROPY, 0, VTSM_RULE_NONE,
                            "no random START_INTERFACE_NONCE: %s", vtsm_err_detail());
 
     t->lock_flags = p->flags;
@@ -170,10 +172,10 @@ static vtsm_status get_report(struct tdisp_ctx *c)
     size_t total = t->report.len;
 
     if (t->state != VTSM_TDI_CONFIG_LOCKED && t->state != VTSM_TDI_RUN)
-        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_INTERFACE_STATE, 0,
+        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_INTERFACE_STATE, 0, VTSM_RULE_DEVTDI_2,
                            "GET_DEVICE_INTERFACE_REPORT in %s (rule DEVTDI.2)", state_name(c));
     if (offset >= total || length == 0)
-        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_REQUEST, 0,
+        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_REQUEST, 0, VTSM_RULE_DEVTDI_2,
                            "GET_DEVICE_INTERFACE_REPORT OFFSET %u LENGTH %u for a %zu-byte "
                            "report (rule DEVTDI.2)",
                            offset, length, total);
@@ -221,7 +223,7 @@ static vtsm_status start_interface(struct tdisp_ctx *c)
     struct dev_tdi *t = c->t;
 
     if (t->state != VTSM_TDI_CONFIG_LOCKED)
-        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_INTERFACE_STATE, 0,
+        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_INTERFACE_STATE, 0, VTSM_RULE_DEVTDI_3,
                            "START_INTERFACE_REQ in %s (rule DEVTDI.3)", state_name(c));
     bool match = t->nonce_valid &&
                  CRYPTO_memcmp(c->req->u.start_nonce, t->nonce, VTSM_TDISP_NONCE_SIZE) == 0;
@@ -231,7 +233,7 @@ static vtsm_status start_interface(struct tdisp_ctx *c)
     t->nonce_valid = false;
     if (!match || fault) {
         VTSM_GUARD(dev_tdi_set_state(t, VTSM_TDI_ERROR, "START_INTERFACE_REQ nonce mismatch"));
-        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_NONCE, 0,
+        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_NONCE, 0, VTSM_RULE_DEVTDI_4,
                            "START_INTERFACE_NONCE %s; the TDI goes to ERROR (rule DEVTDI.4)",
                            fault ? "refused by the tdisp-bad-nonce fault"
                                  : "is not the LOCK_INTERFACE_RSP nonce");
@@ -286,13 +288,14 @@ vtsm_status dev_rsp_tdisp(struct vtsm_dev *d, struct dev_req *q, const uint8_t *
         /* FUNCTION_ID at offset 5 (after protocol ID, version, type, reserved). */
         c.fid = vtsm_get_le32(payload + 5) & ~VTSM_TDISP_FID_RESERVED_MASK;
         if (st == VTSM_E_PEER_VERSION)
-            return tdisp_error(&c, VTSM_TDISP_ERR_VERSION_MISMATCH, 0, "%s", why);
-        return tdisp_error(&c, VTSM_TDISP_ERR_INVALID_REQUEST, 0, "%s", why);
+            return tdisp_error(&c, VTSM_TDISP_ERR_VERSION_MISMATCH, 0, VTSM_RULE_NONE, "%s", why);
+        return tdisp_error(&c, VTSM_TDISP_ERR_INVALID_REQUEST, 0, VTSM_RULE_NONE, "%s", why);
     }
     c.fid = hdr.function_id;
     if ((hdr.function_id >> 16) != 0 || VTSM_TDISP_FID_RID(hdr.function_id) >= d->cfg.num_tdis)
-        return tdisp_error(&c, VTSM_TDISP_ERR_INVALID_INTERFACE, 0,
-                           "FUNCTION_ID 0x%08x names no TDI (RID 0..%u, no segment)",
+        return tdisp_error(&c, VTSM_TDISP_ERR_INVALID_INTERFACE, 0, VTSM_RULE_DEVTDI_6,
+                           "FUNCTION_ID 0x%08x names no TDI (RID 0..%u, no segment) (rule "
+                           "DEVTDI.6)",
                            hdr.function_id, d->cfg.num_tdis ? d->cfg.num_tdis - 1 : 0);
     c.index = VTSM_TDISP_FID_RID(hdr.function_id);
     c.t = &d->tdis[c.index];
@@ -301,13 +304,14 @@ vtsm_status dev_rsp_tdisp(struct vtsm_dev *d, struct dev_req *q, const uint8_t *
     if (st != VTSM_OK) {
         snprintf(why, sizeof(why), "%s", vtsm_err_detail());
         if (st == VTSM_E_PEER_UNEXPECTED)
-            return tdisp_error(&c, VTSM_TDISP_ERR_UNSUPPORTED_REQUEST, hdr.type, "%s", why);
-        return tdisp_error(&c, VTSM_TDISP_ERR_INVALID_REQUEST, 0, "%s", why);
+            return tdisp_error(&c, VTSM_TDISP_ERR_UNSUPPORTED_REQUEST, hdr.type, VTSM_RULE_NONE,
+                               "%s", why);
+        return tdisp_error(&c, VTSM_TDISP_ERR_INVALID_REQUEST, 0, VTSM_RULE_NONE, "%s", why);
     }
     c.req = &req;
     for (size_t i = 0; i < VTSM_ARRAY_SIZE(tdisp_handlers); i++)
         if (tdisp_handlers[i].type == req.hdr.type)
             return tdisp_handlers[i].fn(&c);
-    return tdisp_error(&c, VTSM_TDISP_ERR_UNSUPPORTED_REQUEST, hdr.type,
+    return tdisp_error(&c, VTSM_TDISP_ERR_UNSUPPORTED_REQUEST, hdr.type, VTSM_RULE_NONE,
                        "TDISP request 0x%02x has no responder", hdr.type);
 }

@@ -73,8 +73,8 @@ vtsm_status dev_rsp_vendor(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr
     /* SessionRequired is defined for request codes that exist only inside a session;
      * VENDOR_DEFINED_REQUEST is not one, so the message is simply not expected here. */
     if (p->session_required && !q->sess)
-        return dev_refuse(q, SPDM_ERR_UNEXPECTED_REQUEST, 0, VTSM_E_STATE,
-                          "%s messages only inside a secure session (rule VDM.1)", p->name);
+        return dev_refuse_rule(q, SPDM_ERR_UNEXPECTED_REQUEST, 0, VTSM_E_STATE, VTSM_RULE_VDM_1,
+                               "%s messages only inside a secure session (rule VDM.1)", p->name);
 
     size_t at_len;
     VTSM_GUARD(dev_wr_header(q, w, SPDM_VENDOR_DEFINED_RESPONSE, 0, 0));

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vtsm_crypto.h"
@@ -29,6 +30,7 @@
 #include "vtsm_doe.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
+#include "vtsm_proc.h"
 #include "vtsm_sock.h"
 
 /* A frame whose header arrived must be complete within this time. */
@@ -37,6 +39,10 @@
 /* VTSM_SOCK_CMD_VTSM_LINK of abi/vtsm_abi.h (the socket ABI library is not linked here;
  * the value is fixed by docs/abi.md section 8.2). */
 #define SOCK_CMD_VTSM_LINK 0x5654u
+
+/* --latency-us: every DOE and link answer leaves this long after its request arrived. */
+#define LATENCY_MAX_US 10000000L
+static long long g_latency_ns;
 
 static volatile sig_atomic_t g_stop;
 static int g_wake[2] = {-1, -1};
@@ -53,31 +59,38 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tsm-devemu [--port N] [--listen ADDR] [--port-file PATH] [--alg p384|p256]\n"
-            "                  [--version 1.2|1.3|both] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
-            "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--verbose]\n"
-            "  --port N         TCP port (default %d; 0 picks a free port)\n"
-            "  --listen ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
-            "  --port-file PATH write the bound port to PATH (atomically)\n"
-            "  --alg ALG        device key algorithm (default p384, or that of --cert-dir)\n"
-            "  --version V      SPDM versions offered (default both)\n"
-            "  --tdis N         number of TDIs (default 4, 0..255)\n"
-            "  --no-tdisp       no TDISP responder: an IDE-only (non-TEE-IO) device\n"
-            "  --ide-streams N  selective IDE streams (default 4, 0..256)\n"
-            "  --key-log FILE   TEST ONLY: append every IDE key and other secret the device holds\n"
-            "  --fault NAME     inject a fault (repeatable):",
-            VTSM_SOCK_DEFAULT_PORT);
+    fprintf(
+        f,
+        "usage: tsm-devemu [--port N] [--listen ADDR] [--port-file PATH] [--alg p384|p256]\n"
+        "                  [--version 1.2|1.3|both] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
+        "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--latency-us N]\n"
+        "                  [--verbose]\n"
+        "  --port N         TCP port (default %d; 0 picks a free port)\n"
+        "  --listen ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
+        "  --port-file PATH write the bound port to PATH (atomically)\n"
+        "  --alg ALG        device key algorithm (default p384, or that of --cert-dir)\n"
+        "  --version V      SPDM versions offered (default both)\n"
+        "  --tdis N         number of TDIs (default 4, 0..255)\n"
+        "  --no-tdisp       no TDISP responder: an IDE-only (non-TEE-IO) device\n"
+        "  --ide-streams N  selective IDE streams (default 4, 0..256)\n"
+        "  --key-log FILE   TEST ONLY: append every IDE key and other secret the device holds\n"
+        "  --fault NAME     inject a fault (repeatable):",
+        VTSM_SOCK_DEFAULT_PORT);
     for (unsigned i = 0; i < VTSM_DEV_FAULT_COUNT_; i++)
         fprintf(f, " %s", vtsm_dev_fault_name((enum vtsm_dev_fault)i));
-    fprintf(f, "\n"
-               "  --cert-dir DIR   slot 0 from DIR/chain.pem (or root/inter/leaf.pem) and "
-               "DIR/leaf.key\n"
-               "  --slot N=KIND    certificate slot N (0..7) holds the default chain, the rogue\n"
-               "                   chain (not under the test root) or nothing (repeatable)\n"
-               "  --data-transfer-size N\n"
-               "                   DataTransferSize = MaxSPDMmsgSize (default 4096, 42..65536)\n"
-               "  --verbose        log every request\n");
+    fprintf(f,
+            "\n"
+            "  --cert-dir DIR   slot 0 from DIR/chain.pem (or root/inter/leaf.pem) and "
+            "DIR/leaf.key\n"
+            "  --slot N=KIND    certificate slot N (0..7) holds the default chain, the rogue\n"
+            "                   chain (not under the test root) or nothing (repeatable)\n"
+            "  --data-transfer-size N\n"
+            "                   DataTransferSize = MaxSPDMmsgSize (default 4096, 42..65536)\n"
+            "  --latency-us N   simulated DOE latency: each DOE or link answer is sent N us\n"
+            "                   after its request arrived (default 0, max %ld); the device\n"
+            "                   keeps reading and answering meanwhile\n"
+            "  --verbose        log every request\n",
+            LATENCY_MAX_US);
 }
 
 /* Read a whole (small) file into a NUL-terminated heap string. */
@@ -170,17 +183,22 @@ static int write_port_file(const char *path, unsigned port)
     return 0;
 }
 
-/* Wait until fd is readable or a stop signal arrives. 1 readable, 0 stop. */
-static int wait_readable(int fd)
+/* Wait until fd is readable, a stop signal arrives or timeout_ns (< 0: never) passes.
+ * 1 readable, 0 stop, -1 timeout. */
+static int wait_readable(int fd, long long timeout_ns)
 {
     struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = g_wake[0], .events = POLLIN}};
     while (!g_stop) {
-        int r = poll(p, 2, -1);
+        struct timespec ts = {.tv_sec = timeout_ns / 1000000000LL,
+                              .tv_nsec = timeout_ns % 1000000000LL};
+        int r = ppoll(p, 2, timeout_ns < 0 ? NULL : &ts, NULL);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
             return 0;
         }
+        if (r == 0)
+            return -1;
         if (p[1].revents)
             return 0;
         if (p[0].revents)
@@ -197,15 +215,88 @@ static void key_log_line(void *ctx, const char *line)
         VTSM_WARN("key log: write failed: %s", strerror(errno));
 }
 
+/* An answer held back by --latency-us, in arrival order. */
+struct delayed {
+    struct delayed *next;
+    long long due_ns;
+    uint32_t cmd, transport;
+    struct vtsm_buf payload;
+};
+
+struct reply_queue {
+    struct delayed *head, **tail;
+};
+
+static void queue_pop_free(struct reply_queue *q)
+{
+    struct delayed *d = q->head;
+    q->head = d->next;
+    if (!q->head)
+        q->tail = &q->head;
+    vtsm_buf_wipe(&d->payload);
+    free(d);
+}
+
+/* Send now, or (with --latency-us) when the latency has passed since the request. */
+static vtsm_status reply(int fd, struct reply_queue *q, long long arrived_ns, uint32_t cmd,
+                         uint32_t transport, const struct vtsm_buf *payload)
+{
+    if (!g_latency_ns)
+        return vtsm_sock_send(fd, cmd, transport, payload->data, payload->len);
+    struct delayed *d = calloc(1, sizeof(*d));
+    VTSM_ENSURE(d, VTSM_E_NOMEM, "delayed answer");
+    d->due_ns = arrived_ns + g_latency_ns;
+    d->cmd = cmd;
+    d->transport = transport;
+    if (payload->len && vtsm_buf_set(&d->payload, payload->data, payload->len) != VTSM_OK) {
+        free(d);
+        return vtsm_fail(VTSM_E_NOMEM, "delayed answer");
+    }
+    *q->tail = d;
+    q->tail = &d->next;
+    return VTSM_OK;
+}
+
+/* Send the held answers that are due (all of them if all). */
+static vtsm_status send_due(int fd, struct reply_queue *q, bool all)
+{
+    while (q->head && (all || q->head->due_ns <= vtsm_now_ns())) {
+        struct delayed *d = q->head;
+        vtsm_status st = vtsm_sock_send(fd, d->cmd, d->transport, d->payload.data, d->payload.len);
+        queue_pop_free(q);
+        VTSM_GUARD(st);
+    }
+    return VTSM_OK;
+}
+
+/* Nanoseconds until the first held answer is due, -1 if none. */
+static long long next_due_ns(const struct reply_queue *q)
+{
+    if (!q->head)
+        return -1;
+    long long left = q->head->due_ns - vtsm_now_ns();
+    return left <= 0 ? 0 : left;
+}
+
 /* Serve one connection until it closes, breaks, asks to shut down or we are stopped. */
 static void serve(struct vtsm_dev *dev, int fd)
 {
     struct vtsm_buf in = {0}, out = {0};
+    struct reply_queue q = {.head = NULL, .tail = &q.head};
     unsigned long frames = 0;
+    int w;
 
-    while (wait_readable(fd)) {
+    while ((w = wait_readable(fd, next_due_ns(&q))) != 0) {
+        vtsm_status st = send_due(fd, &q, false);
+        if (st != VTSM_OK) {
+            VTSM_WARN("send failed: %s (%s)", vtsm_status_name(st), vtsm_err_detail());
+            break;
+        }
+        if (w < 0)
+            continue; /* only answers were due */
         uint32_t cmd, transport;
-        vtsm_status st = vtsm_sock_recv(fd, &cmd, &transport, &in, FRAME_MAX, FRAME_TIMEOUT_MS);
+        st = vtsm_sock_recv(fd, &cmd, &transport, &in, FRAME_MAX, FRAME_TIMEOUT_MS);
+        long long arrived = vtsm_now_ns();
         if (st == VTSM_E_CLOSED) {
             VTSM_INFO("connection closed by the peer after %lu frames", frames);
             break;
@@ -217,7 +308,8 @@ static void serve(struct vtsm_dev *dev, int fd)
         frames++;
         if (cmd == VTSM_SOCK_CMD_SHUTDOWN) {
             VTSM_INFO("SHUTDOWN: closing the connection");
-            (void)vtsm_sock_send(fd, VTSM_SOCK_CMD_SHUTDOWN, transport, NULL, 0);
+            if (send_due(fd, &q, true) == VTSM_OK)
+                (void)vtsm_sock_send(fd, VTSM_SOCK_CMD_SHUTDOWN, transport, NULL, 0);
             break;
         }
         if (transport != VTSM_SOCK_TRANSPORT_PCI_DOE) {
@@ -233,7 +325,7 @@ static void serve(struct vtsm_dev *dev, int fd)
                           vtsm_status_name(st), vtsm_err_detail());
                 vtsm_buf_reset(&out);
             }
-            st = vtsm_sock_send(fd, VTSM_SOCK_CMD_NORMAL, transport, out.data, out.len);
+            st = reply(fd, &q, arrived, VTSM_SOCK_CMD_NORMAL, transport, &out);
             break;
         case SOCK_CMD_VTSM_LINK:
             st = vtsm_dev_link(dev, in.data, in.len, &out);
@@ -242,14 +334,15 @@ static void serve(struct vtsm_dev *dev, int fd)
                           vtsm_status_name(st), vtsm_err_detail());
                 vtsm_buf_reset(&out);
             }
-            st = vtsm_sock_send(fd, SOCK_CMD_VTSM_LINK, transport, out.data, out.len);
+            st = reply(fd, &q, arrived, SOCK_CMD_VTSM_LINK, transport, &out);
             break;
         case VTSM_SOCK_CMD_TEST:
-            st = vtsm_sock_send(fd, VTSM_SOCK_CMD_TEST, transport, in.data, in.len);
+            st = reply(fd, &q, arrived, VTSM_SOCK_CMD_TEST, transport, &in);
             break;
         default:
             VTSM_INFO("unknown socket command 0x%x", cmd);
-            st = vtsm_sock_send(fd, VTSM_SOCK_CMD_UNKNOWN, transport, NULL, 0);
+            vtsm_buf_reset(&out);
+            st = reply(fd, &q, arrived, VTSM_SOCK_CMD_UNKNOWN, transport, &out);
             break;
         }
         if (st != VTSM_OK) {
@@ -257,6 +350,8 @@ static void serve(struct vtsm_dev *dev, int fd)
             break;
         }
     }
+    while (q.head)
+        queue_pop_free(&q);
     vtsm_buf_wipe(&in);
     vtsm_buf_wipe(&out);
 }
@@ -277,6 +372,7 @@ int main(int argc, char **argv)
         OPT_CERT_DIR,
         OPT_SLOT,
         OPT_DTS,
+        OPT_LATENCY,
         OPT_VERBOSE,
         OPT_HELP
     };
@@ -294,6 +390,7 @@ int main(int argc, char **argv)
         {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
         {"slot", required_argument, NULL, OPT_SLOT},
         {"data-transfer-size", required_argument, NULL, OPT_DTS},
+        {"latency-us", required_argument, NULL, OPT_LATENCY},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -399,6 +496,16 @@ int main(int argc, char **argv)
             }
             /* without CHUNK_CAP, MaxSPDMmsgSize equals DataTransferSize */
             cfg.data_transfer_size = cfg.max_spdm_msg_size = (uint32_t)n;
+            break;
+        }
+        case OPT_LATENCY: {
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || n < 0 || n > LATENCY_MAX_US) {
+                fprintf(stderr, "tsm-devemu: bad --latency-us '%s' (0..%ld)\n", optarg,
+                        LATENCY_MAX_US);
+                return 2;
+            }
+            g_latency_ns = (long long)n * 1000;
             break;
         }
         case OPT_CERT_DIR:
@@ -507,7 +614,7 @@ int main(int argc, char **argv)
                 VTSM_WARN("fault injected: %s", vtsm_dev_fault_name((enum vtsm_dev_fault)i));
     }
 
-    while (wait_readable(lfd)) {
+    while (wait_readable(lfd, -1) > 0) {
         int cfd = accept(lfd, NULL, NULL);
         if (cfd < 0) {
             if (errno != EINTR && errno != ECONNABORTED)

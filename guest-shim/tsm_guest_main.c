@@ -101,14 +101,21 @@ static int usage_error(const char *fmt, ...)
 
 /* ---- output ---- */
 
-/* One failure: a line on stderr and, with --json, {"error": {...}} on stdout. */
+/* One failure: a line on stderr (ending in "[rule TDI.4]" when a rule refused) and, with
+ * --json, {"error": {...}} on stdout. The rule is the thread's error record's, if it
+ * holds st (a TSM refusal relayed by the shim included), else the status's own. */
 static void print_failure(const struct cli *c, vtsm_status st, const char *name, const char *source,
                           const char *detail)
 {
-    fprintf(stderr, "tsm-guest: %s failed: %s (%s): %s\n", c->verb, name, source, detail);
+    const char *rule =
+        vtsm_rule_id(vtsm_err_status() == st ? vtsm_err_rule() : vtsm_rule_of_status(st));
+    char tag[32] = "";
+    if (rule)
+        snprintf(tag, sizeof(tag), " [rule %s]", rule);
+    fprintf(stderr, "tsm-guest: %s failed: %s (%s): %s%s\n", c->verb, name, source, detail, tag);
     if (!c->json)
         return;
-    cbor_item_t *o = vtsm_abi_cli_error(c->verb, (uint64_t)st, name, source, detail, NULL);
+    cbor_item_t *o = vtsm_abi_cli_error(c->verb, (uint64_t)st, name, source, detail, rule, NULL);
     if (o) {
         vtsm_abi_to_json(o, stdout, false);
         fputc('\n', stdout);

@@ -60,7 +60,7 @@ static vtsm_status rewrap(vtsm_status code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
-    return vtsm_fail(code, "%s: %s", prefix, why);
+    return vtsm_refail(code, "%s: %s", prefix, why);
 }
 
 static char *seq_path_of(const char *key_path)
@@ -377,8 +377,8 @@ vtsm_status vtsm_guest_reserve_seq(struct vtsm_guest *g, uint64_t *seq)
     }
     VTSM_GUARD_GOTO(seq_load(g->seq_path, &on_disk));
     next = on_disk > g->last_seq ? on_disk : g->last_seq;
-    VTSM_ENSURE_GOTO(
-        next < UINT64_MAX, VTSM_E_LIMIT,
+    VTSM_ENSURE_RULE_GOTO(
+        next < UINT64_MAX, VTSM_E_LIMIT, VTSM_RULE_GUEST_2,
         "sequence numbers of this TVM are exhausted (rule GUEST.2 needs a larger one)");
     next++;
     /* persisted before use, so a crash can skip a number but never reuse one */
@@ -446,15 +446,18 @@ static vtsm_status check_args(unsigned gop, const char *dev, int64_t tdi, const 
 
     VTSM_ENSURE(name, VTSM_E_INVAL, "unknown guest operation 0x%x (LIST 0x41 .. REJECT 0x44)", gop);
     if (target) {
-        VTSM_ENSURE(dev, VTSM_E_INVAL, "%s needs dev", name);
+        VTSM_ENSURE_RULE(dev, VTSM_E_INVAL, VTSM_RULE_GUEST_4, "%s needs dev", name);
         VTSM_GUARD(vtsm_abi_check_dev(dev));
-        VTSM_ENSURE(tdi >= 0 && tdi <= (int64_t)UINT32_MAX, VTSM_E_INVAL,
-                    "%s needs tdi 0..%" PRIu32, name, UINT32_MAX);
+        VTSM_ENSURE_RULE(tdi >= 0 && tdi <= (int64_t)UINT32_MAX, VTSM_E_INVAL, VTSM_RULE_GUEST_4,
+                         "%s needs tdi 0..%" PRIu32, name, UINT32_MAX);
     } else {
-        VTSM_ENSURE(!dev && tdi == VTSM_GUEST_NO_TDI, VTSM_E_INVAL, "LIST takes no dev or tdi");
+        VTSM_ENSURE_RULE(!dev && tdi == VTSM_GUEST_NO_TDI, VTSM_E_INVAL, VTSM_RULE_GUEST_4,
+                         "LIST takes no dev or tdi");
     }
-    VTSM_ENSURE(!nonce || gop == VTSM_ABI_GOP_INFO, VTSM_E_INVAL, "only INFO takes a nonce");
-    VTSM_ENSURE(!reason || gop == VTSM_ABI_GOP_REJECT, VTSM_E_INVAL, "only REJECT takes a reason");
+    VTSM_ENSURE_RULE(!nonce || gop == VTSM_ABI_GOP_INFO, VTSM_E_INVAL, VTSM_RULE_GUEST_4,
+                     "only INFO takes a nonce");
+    VTSM_ENSURE_RULE(!reason || gop == VTSM_ABI_GOP_REJECT, VTSM_E_INVAL, VTSM_RULE_GUEST_4,
+                     "only REJECT takes a reason");
     VTSM_ENSURE(!reason || strlen(reason) <= VTSM_GUEST_REASON_MAX, VTSM_E_INVAL,
                 "reason longer than %u bytes", VTSM_GUEST_REASON_MAX);
     return VTSM_OK;
@@ -558,7 +561,8 @@ vtsm_status vtsm_guest_call(struct vtsm_guest *g, struct vtsm_host *relay, unsig
     cbor_decref(&env);
     if (st != VTSM_OK) {
         /* res, if any, is the TSM's ERROR message: the caller may want its fields */
-        st = vtsm_fail(st, "%s", vtsm_host_last_error(relay)->detail);
+        st = vtsm_refuse(st, vtsm_host_last_error(relay)->rule, "%s",
+                         vtsm_host_last_error(relay)->detail);
     } else if ((st = check_echo(res, gop, g->tvm, g->last_seq)) != VTSM_OK) {
         cbor_decref(&res);
     }

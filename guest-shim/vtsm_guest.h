@@ -23,9 +23,10 @@
  * nonce is (COSE_Sign1 by the TSM's identity key). vtsm_guest_decide() therefore binds
  * every field it checks to the token before comparing it with reference values.
  *
- * Return convention: vtsm_status (VTSM_OK = 0); every failure records a detail naming
- * the rule (vtsm_err_detail()). Maps returned through cbor_item_t ** belong to the caller
- * (cbor_decref). A handle is not thread-safe; use it from one thread at a time.
+ * Return convention: vtsm_status (VTSM_OK = 0); every failure records a detail
+ * (vtsm_err_detail()) and, when a rule refused, the rule (vtsm_err_rule()). Maps returned through
+ * cbor_item_t ** belong to the caller (cbor_decref). A handle is not thread-safe; use it from one
+ * thread at a time.
  */
 #ifndef VTSM_GUEST_H
 #define VTSM_GUEST_H
@@ -84,7 +85,7 @@ uint64_t vtsm_guest_last_seq(const struct vtsm_guest *g);
  * Build a GUEST_REQUEST request map {tvm, body, sig} (the caller, or the host shim, adds
  * "op" and "id"). body = {gop, tvm, seq, ? dev, ? tdi, ? nonce, ? reason} in that order;
  * absent arguments (NULL, tdi VTSM_GUEST_NO_TDI) are not sent. Arguments are checked per
- * operation before seq is touched (E_INVAL naming the rule):
+ * operation before seq is touched (E_INVAL, rule GUEST.4):
  *   LIST    no dev, tdi, nonce or reason
  *   INFO    dev and tdi; nonce optional (32 bytes); no reason
  *   ACCEPT  dev and tdi; no nonce or reason
@@ -118,8 +119,9 @@ vtsm_status vtsm_guest_sign(const struct vtsm_guest *g, uint32_t envelope_tvm, c
  * host relays guest traffic; vtsm_host_open) or a direct guest connection
  * (vtsm_guest_connect). On VTSM_OK *result is the RESULT map, checked to echo gop, tvm
  * and seq (else E_PEER_MALFORMED); on a TSM-reported failure it is the ERROR message,
- * else NULL. Failures copy the TSM's (or the shim's) detail into vtsm_err_detail(); name
- * and source are in vtsm_host_last_error(relay). result may be NULL.
+ * else NULL. Failures copy the TSM's (or the shim's) detail and rule into the thread's
+ * error record (vtsm_err_detail(), vtsm_err_rule()); name, source and the rule as sent
+ * are in vtsm_host_last_error(relay). result may be NULL.
  */
 vtsm_status vtsm_guest_call(struct vtsm_guest *g, struct vtsm_host *relay, unsigned gop,
                             const char *dev, int64_t tdi, const uint8_t *nonce, const char *reason,
@@ -205,6 +207,7 @@ struct vtsm_guest_decision {
     enum vtsm_guest_verdict verdict;
     vtsm_status why;     /* VTSM_OK when accepted; the refusal otherwise */
     char reason[512];    /* accepted: what was checked; rejected: the refusal detail */
+    enum vtsm_rule rule; /* the rule of the refusal (why), VTSM_RULE_NONE if none */
     cbor_item_t *info;   /* the INFO result (owned; vtsm_guest_decision_clear frees) */
     cbor_item_t *claims; /* the verified token claims (owned), NULL if not verified */
 };

@@ -763,8 +763,10 @@ static vtsm_status verdict(struct vtsm_guest_decision *d, vtsm_status why)
 {
     d->verdict = why == VTSM_OK ? VTSM_GUEST_ACCEPT : VTSM_GUEST_REJECT;
     d->why = why;
-    if (why != VTSM_OK)
+    if (why != VTSM_OK) {
         snprintf(d->reason, sizeof(d->reason), "%s", vtsm_err_detail());
+        d->rule = vtsm_err_status() == why ? vtsm_err_rule() : vtsm_rule_of_status(why);
+    }
     return VTSM_OK;
 }
 
@@ -784,10 +786,11 @@ vtsm_status vtsm_guest_decide(struct vtsm_guest *g, struct vtsm_host *relay, con
     if (st != VTSM_OK) {
         /* no evidence, no verdict; the ERROR message is of no use to the caller here */
         d->why = st;
+        d->rule = vtsm_err_status() == st ? vtsm_err_rule() : vtsm_rule_of_status(st);
         snprintf(d->reason, sizeof(d->reason), "%s", vtsm_err_detail());
         if (d->info)
             cbor_decref(&d->info);
-        return vtsm_fail(st, "%s", d->reason);
+        return vtsm_refail(st, "%s", d->reason);
     }
     st = vtsm_guest_check_evidence(g, d->info, dev, tdi, nonce, ref, tsm_cert, &d->claims);
     if (st != VTSM_OK)

@@ -97,7 +97,7 @@ static void print_result(const struct cli *c, const cbor_item_t *res);
 static cbor_item_t *error_report(const cbor_item_t *msg)
 {
     static const char *const error_keys[] = {
-        "op", "id", "status", "name", "source", "detail", VTSM_ABI_K_REQUEST_OP};
+        "op", "id", "status", "name", "source", "detail", VTSM_ABI_K_RULE, VTSM_ABI_K_REQUEST_OP};
     if (!msg || !cbor_isa_map(msg))
         return NULL;
     cbor_item_t *rep = vtsm_abi_map_new();
@@ -126,24 +126,27 @@ static cbor_item_t *error_report(const cbor_item_t *msg)
     return rep;
 }
 
-/* Report a failure: one line on stderr, and with --json an {"error":{...}} object
- * (plus "report" when the TSM attached one). Without --json an attached report is
- * printed like a result. */
+/* Report a failure: one line on stderr (ending in "[rule TDI.4]" when a rule refused),
+ * and with --json an {"error":{...}} object (plus "report" when the TSM attached one).
+ * Without --json an attached report is printed like a result. rule: "" or NULL if none. */
 static int report_msg(const struct cli *c, vtsm_status st, const char *name, const char *source,
-                      const char *detail, const cbor_item_t *errmsg);
+                      const char *detail, const char *rule, const cbor_item_t *errmsg);
 static int report(const struct cli *c, vtsm_status st, const char *name, const char *source,
-                  const char *detail)
+                  const char *detail, const char *rule)
 {
-    return report_msg(c, st, name, source, detail, NULL);
+    return report_msg(c, st, name, source, detail, rule, NULL);
 }
 
 static int report_msg(const struct cli *c, vtsm_status st, const char *name, const char *source,
-                      const char *detail, const cbor_item_t *errmsg)
+                      const char *detail, const char *rule, const cbor_item_t *errmsg)
 {
     cbor_item_t *rep = error_report(errmsg);
-    fprintf(stderr, "tsm-host: %s failed: %s (%s): %s\n", c->verb, name, source, detail);
+    char tag[32] = "";
+    if (rule && *rule)
+        snprintf(tag, sizeof(tag), " [rule %s]", rule);
+    fprintf(stderr, "tsm-host: %s failed: %s (%s): %s%s\n", c->verb, name, source, detail, tag);
     if (c->json) {
-        cbor_item_t *o = vtsm_abi_cli_error(c->verb, (uint64_t)st, name, source, detail, rep);
+        cbor_item_t *o = vtsm_abi_cli_error(c->verb, (uint64_t)st, name, source, detail, rule, rep);
         if (o) {
             vtsm_abi_to_json(o, stdout, false);
             fputc('\n', stdout);
@@ -162,7 +165,9 @@ static int report_local(const struct cli *c, vtsm_status st)
 {
     char name[64];
     snprintf(name, sizeof(name), "%s", vtsm_status_name(st));
-    report(c, st, name, vtsm_source_name(vtsm_status_source(st)), vtsm_err_detail());
+    enum vtsm_rule rule = vtsm_err_status() == st ? vtsm_err_rule() : vtsm_rule_of_status(st);
+    report(c, st, name, vtsm_source_name(vtsm_status_source(st)), vtsm_err_detail(),
+           vtsm_rule_id(rule));
     return vtsm_status_source(st) == VTSM_SRC_TRANSPORT ? EXIT_UNREACHABLE : EXIT_TSM_ERROR;
 }
 
@@ -171,7 +176,7 @@ static int report_host_msg(const struct cli *c, struct vtsm_host *h, vtsm_status
                            const cbor_item_t *errmsg)
 {
     const struct vtsm_host_error *e = vtsm_host_last_error(h);
-    report_msg(c, st, e->name, e->source, e->detail, errmsg);
+    report_msg(c, st, e->name, e->source, e->detail, e->rule_id, errmsg);
     if (!e->from_tsm && vtsm_status_source(st) == VTSM_SRC_TRANSPORT)
         return EXIT_UNREACHABLE;
     return EXIT_TSM_ERROR;

@@ -9,7 +9,9 @@
 #include "vtsm_host.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,6 +26,16 @@ struct vtsm_doe_tcp {
     int fd;
     int timeout_ms;
     struct vtsm_buf rx;
+    /* asynchronous exchange in progress (busy) */
+    bool busy;
+    bool resent;
+    struct vtsm_host *h;
+    uint64_t token;
+    uint32_t want_cmd;
+    struct vtsm_buf req; /* kept for one resend after a reconnect */
+    uint8_t hdr[VTSM_SOCK_HEADER_SIZE];
+    size_t hdr_got;
+    size_t body_len;
 };
 
 vtsm_status vtsm_doe_tcp_open(const char *spec, struct vtsm_doe_tcp **out)
@@ -106,6 +118,8 @@ static int exchange_retry(void *ctx, uint32_t cmd, const uint8_t *req, size_t re
     struct vtsm_doe_tcp *t = ctx;
     if (!t || !req || !rsp || !rsp_len)
         return -EINVAL;
+    if (t->busy)
+        return -EBUSY; /* an asynchronous exchange is out on this connection */
     for (int attempt = 0; attempt < 2; attempt++) {
         if (t->fd < 0 && vtsm_tcp_connect(t->hostport, &t->fd) != VTSM_OK) {
             t->fd = -1;
@@ -130,11 +144,158 @@ int vtsm_doe_tcp_link_fn(void *ctx, const uint8_t *req, size_t req_len, uint8_t 
     return exchange_retry(ctx, VTSM_SOCK_CMD_VTSM_LINK, req, req_len, rsp, rsp_len);
 }
 
+/* ---- asynchronous form ---- */
+
+/* Send the kept request, (re)connecting first if needed. 0 or a negative errno. */
+static int async_send(struct vtsm_doe_tcp *t)
+{
+    t->hdr_got = 0;
+    t->body_len = 0;
+    vtsm_buf_reset(&t->rx);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (t->fd < 0 && vtsm_tcp_connect(t->hostport, &t->fd) != VTSM_OK) {
+            t->fd = -1;
+            return -ECONNRESET;
+        }
+        vtsm_status st = vtsm_sock_send(t->fd, t->want_cmd, VTSM_SOCK_TRANSPORT_PCI_DOE,
+                                        t->req.data, t->req.len);
+        if (st == VTSM_OK)
+            return 0;
+        if (st == VTSM_E_NOMEM)
+            return -ENOMEM;
+        drop(t); /* dropped: reconnect once and resend */
+    }
+    return -ECONNRESET;
+}
+
+static int async_start(struct vtsm_doe_tcp *t, struct vtsm_host *h, uint64_t token, uint32_t cmd,
+                       const uint8_t *req, size_t req_len)
+{
+    if (!t || !h || !req)
+        return -EINVAL;
+    if (t->busy)
+        return -EBUSY;
+    if (vtsm_buf_set(&t->req, req, req_len) != VTSM_OK)
+        return -ENOMEM;
+    t->want_cmd = cmd;
+    t->resent = false;
+    int rc = async_send(t);
+    if (rc != 0)
+        return rc;
+    t->busy = true;
+    t->h = h;
+    t->token = token;
+    return 0;
+}
+
+int vtsm_doe_tcp_start(void *ctx, struct vtsm_host *h, uint64_t token, const uint8_t *req,
+                       size_t req_len)
+{
+    return async_start(ctx, h, token, VTSM_SOCK_CMD_NORMAL, req, req_len);
+}
+
+int vtsm_doe_tcp_link_start(void *ctx, struct vtsm_host *h, uint64_t token, const uint8_t *req,
+                            size_t req_len)
+{
+    return async_start(ctx, h, token, VTSM_SOCK_CMD_VTSM_LINK, req, req_len);
+}
+
+void vtsm_doe_tcp_cancel(void *ctx, struct vtsm_host *h, uint64_t token)
+{
+    struct vtsm_doe_tcp *t = ctx;
+    if (!t || !t->busy || t->h != h || t->token != token)
+        return;
+    t->busy = false;
+    t->h = NULL;
+    drop(t); /* the device may still answer: that answer must not meet the next request */
+}
+
+int vtsm_doe_tcp_fd(const struct vtsm_doe_tcp *t)
+{
+    return t ? t->fd : -1;
+}
+
+bool vtsm_doe_tcp_busy(const struct vtsm_doe_tcp *t)
+{
+    return t && t->busy;
+}
+
+/* End the exchange: answer it (err 0) with the payload in rx, else with err. */
+static vtsm_status async_finish(struct vtsm_doe_tcp *t, int err)
+{
+    struct vtsm_host *h = t->h;
+    uint64_t token = t->token;
+    t->busy = false;
+    t->h = NULL;
+    if (err)
+        drop(t);
+    return err ? vtsm_host_doe_fail(h, token, err)
+               : vtsm_host_doe_complete(h, token, t->rx.data, t->rx.len);
+}
+
+vtsm_status vtsm_doe_tcp_service(struct vtsm_doe_tcp *t)
+{
+    if (!t || t->fd < 0)
+        return VTSM_OK;
+    for (;;) {
+        uint8_t *dst;
+        size_t want;
+        if (t->hdr_got < sizeof(t->hdr)) {
+            dst = t->hdr + t->hdr_got;
+            want = sizeof(t->hdr) - t->hdr_got;
+        } else {
+            dst = t->rx.data + t->rx.len;
+            want = t->body_len - t->rx.len;
+        }
+        ssize_t k = want ? recv(t->fd, dst, want, MSG_DONTWAIT) : 0;
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return VTSM_OK;
+        if (!t->busy) {
+            drop(t); /* closed, or bytes nobody asked for */
+            return VTSM_OK;
+        }
+        if (k < 0 || (k == 0 && want)) {
+            bool nothing_yet = t->hdr_got == 0;
+            drop(t);
+            if (nothing_yet && !t->resent) {
+                /* dropped before the answer began: reconnect once and resend */
+                t->resent = true;
+                int rc = async_send(t);
+                if (rc == 0)
+                    return VTSM_OK;
+                return async_finish(t, rc);
+            }
+            return async_finish(t, -ECONNRESET);
+        }
+        if (t->hdr_got < sizeof(t->hdr)) {
+            t->hdr_got += (size_t)k;
+            if (t->hdr_got < sizeof(t->hdr))
+                continue;
+            uint32_t cmd = vtsm_get_be32(t->hdr), transport = vtsm_get_be32(t->hdr + 4);
+            t->body_len = vtsm_get_be32(t->hdr + 8);
+            if (cmd != t->want_cmd || transport != VTSM_SOCK_TRANSPORT_PCI_DOE || t->body_len == 0)
+                return async_finish(t, -EPROTO);
+            if (t->body_len > VTSM_HOST_DOE_RSP_CAP)
+                return async_finish(t, -EMSGSIZE);
+            vtsm_buf_reset(&t->rx);
+            if (vtsm_buf_reserve(&t->rx, t->body_len) != VTSM_OK)
+                return async_finish(t, -ENOMEM);
+        } else {
+            t->rx.len += (size_t)k;
+        }
+        if (t->hdr_got == sizeof(t->hdr) && t->rx.len == t->body_len)
+            return async_finish(t, 0);
+    }
+}
+
 void vtsm_doe_tcp_close(struct vtsm_doe_tcp *t)
 {
     if (!t)
         return;
     drop(t);
     vtsm_buf_free(&t->rx);
+    vtsm_buf_free(&t->req);
     free(t);
 }

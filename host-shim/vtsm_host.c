@@ -22,28 +22,41 @@
 
 #define HELLO_TIMEOUT_MS 10000
 
+/* One channel of a device (the DOE mailbox or the simulated link): a synchronous
+ * callback (fn) or an asynchronous one (start, with cancel). */
+struct chan_cb {
+    vtsm_doe_fn fn;
+    vtsm_doe_start_fn start;
+    vtsm_doe_cancel_fn cancel;
+    void *ctx;
+};
+
 struct dev_cb {
     struct dev_cb *next;
     char dev[VTSM_ABI_DEV_BUF];
-    vtsm_doe_fn fn; /* DOE mailbox */
+    struct chan_cb doe;  /* DOE mailbox */
+    struct chan_cb link; /* simulated link (DOE_PENDING channel "link") */
+};
+
+/* A DOE_PENDING handed to an asynchronous callback and not yet answered. */
+struct exchange {
+    struct exchange *next;
+    uint64_t token;
+    uint64_t id; /* the verb it belongs to */
+    uint64_t seq;
+    char dev[VTSM_ABI_DEV_BUF];
+    bool link;
+    /* copied at start: the exchange keeps the callback it started with */
+    vtsm_doe_cancel_fn cancel;
     void *ctx;
-    vtsm_doe_fn link_fn; /* simulated link (DOE_PENDING channel "link") */
-    void *link_ctx;
 };
 
 struct pending {
     struct pending *next;
     uint64_t id;
     unsigned op;
-    /* fd-driven form */
     vtsm_host_done_fn done_fn;
     void *done_ctx;
-    /* blocking form: filled on completion */
-    bool blocking;
-    bool done;
-    vtsm_status st;
-    cbor_item_t *result;
-    struct vtsm_host_error err;
 };
 
 struct vtsm_host {
@@ -53,6 +66,8 @@ struct vtsm_host {
     struct vtsm_abi_reader rd;
     struct dev_cb *devs;
     struct pending *pend;
+    struct exchange *exch; /* asynchronous DOE exchanges awaiting completion */
+    uint64_t next_token;
     struct vtsm_host_error last;
     vtsm_host_trace_fn trace;
     void *trace_ctx;
@@ -84,6 +99,8 @@ static void local_error(struct vtsm_host_error *e, vtsm_status st)
     copy_str(e->source, sizeof(e->source), vtsm_source_name(vtsm_status_source(st)));
     copy_str(e->detail, sizeof(e->detail),
              vtsm_err_status() == st ? vtsm_err_detail() : vtsm_status_text(st));
+    e->rule = vtsm_err_status() == st ? vtsm_err_rule() : vtsm_rule_of_status(st);
+    copy_str(e->rule_id, sizeof(e->rule_id), e->rule ? vtsm_rule_id(e->rule) : "");
 }
 
 static vtsm_status fail_local(struct vtsm_host *h, vtsm_status st)
@@ -139,23 +156,59 @@ static void unlink_pending(struct vtsm_host *h, struct pending *p)
     }
 }
 
+/* ---- asynchronous DOE exchanges ---- */
+
+static struct exchange *find_exchange(struct vtsm_host *h, uint64_t token)
+{
+    for (struct exchange *e = h->exch; e; e = e->next)
+        if (e->token == token)
+            return e;
+    return NULL;
+}
+
+static void unlink_exchange(struct vtsm_host *h, struct exchange *x)
+{
+    for (struct exchange **pp = &h->exch; *pp; pp = &(*pp)->next) {
+        if (*pp == x) {
+            *pp = x->next;
+            x->next = NULL;
+            return;
+        }
+    }
+}
+
 /*
- * The verb finished. A blocking waiter collects it itself; an fd-driven verb is
- * removed and its done callback runs with h->last describing a failure.
- * Takes over the reference to result.
+ * End, without an answer, every exchange of verb id (all verbs if all): each is
+ * removed first, then its cancel callback runs, so a callback that looks at the handle
+ * sees the exchange gone.
+ */
+static void cancel_exchanges(struct vtsm_host *h, uint64_t id, bool all)
+{
+    struct exchange **pp = &h->exch;
+    while (*pp) {
+        struct exchange *x = *pp;
+        if (!all && x->id != id) {
+            pp = &x->next;
+            continue;
+        }
+        *pp = x->next;
+        if (x->cancel)
+            x->cancel(x->ctx, h, x->token);
+        free(x);
+        pp = &h->exch; /* the callback may have completed others: start over */
+    }
+}
+
+/*
+ * The verb finished: it is removed, its pending DOE exchanges are cancelled and its
+ * done callback runs with h->last describing a failure. Takes over the reference to
+ * result.
  */
 static void complete(struct vtsm_host *h, struct pending *p, vtsm_status st, cbor_item_t *result,
                      const struct vtsm_host_error *err)
 {
-    if (p->blocking) {
-        p->done = true;
-        p->st = st;
-        p->result = result;
-        if (err)
-            p->err = *err;
-        return;
-    }
     unlink_pending(h, p);
+    cancel_exchanges(h, p->id, false);
     if (err)
         h->last = *err;
     if (p->done_fn)
@@ -165,15 +218,17 @@ static void complete(struct vtsm_host *h, struct pending *p, vtsm_status st, cbo
     free(p);
 }
 
-/* Complete every verb in flight with e. */
+/* Complete every verb in flight with e (done callbacks may start new verbs: those stay). */
 static void complete_all(struct vtsm_host *h, const struct vtsm_host_error *e)
 {
-    struct pending *p = h->pend;
-    while (p) {
-        struct pending *next = p->next;
-        if (!p->done)
-            complete(h, p, e->status, NULL, e);
-        p = next;
+    struct pending *list = h->pend;
+    h->pend = NULL;
+    while (list) {
+        struct pending *p = list;
+        list = p->next;
+        p->next = h->pend; /* back on the list so complete() finds and unlinks it */
+        h->pend = p;
+        complete(h, p, e->status, NULL, e);
     }
 }
 
@@ -228,9 +283,67 @@ static bool parse_channel(const cbor_item_t *msg, bool *link, char *ebuf, size_t
     return false;
 }
 
+/* Answer one DOE_PENDING: the response object, or (error non-NULL) the failure text. */
+static vtsm_status answer(struct vtsm_host *h, uint64_t id, const char *dev, uint64_t seq,
+                          bool link, const uint8_t *rsp, size_t rsp_len, const char *error)
+{
+    if (!error)
+        trace(h, link ? VTSM_HOST_TRACE_LINK_RSP : VTSM_HOST_TRACE_DOE_RSP, dev, rsp, rsp_len);
+    cbor_item_t *m =
+        vtsm_abi_doe_response_msg(id, dev, seq, error ? NULL : rsp, error ? 0 : rsp_len, error);
+    VTSM_ENSURE(m, VTSM_E_NOMEM, "building DOE_RESPONSE");
+    vtsm_status st = send_msg(h, m);
+    cbor_decref(&m);
+    if (st == VTSM_E_CLOSED || st == VTSM_E_IO || st == VTSM_E_TIMEOUT)
+        h->dead = st; /* verbs in flight complete at the next dispatch */
+    return st;
+}
+
+/* The text a failed exchange is answered with; rc is a negative errno. */
+static const char *exchange_error(bool link, int rc, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s exchange failed: %s", link ? "link" : "DOE",
+             strerror(rc < 0 ? -rc : EIO));
+    return buf;
+}
+
+/* Hand a DOE_PENDING to an asynchronous callback; it answers through
+ * vtsm_host_doe_complete() / vtsm_host_doe_fail(), maybe before returning. */
+static vtsm_status start_exchange(struct vtsm_host *h, const struct chan_cb *cb, uint64_t id,
+                                  const char *dev, uint64_t seq, bool link, const uint8_t *obj,
+                                  size_t len)
+{
+    char ebuf[160];
+    struct exchange *x = calloc(1, sizeof(*x));
+    if (!x)
+        return answer(h, id, dev, seq, link, NULL, 0, "out of memory");
+    x->token = ++h->next_token;
+    x->id = id;
+    x->seq = seq;
+    copy_str(x->dev, sizeof(x->dev), dev);
+    x->link = link;
+    x->cancel = cb->cancel;
+    x->ctx = cb->ctx;
+    x->next = h->exch;
+    h->exch = x;
+    uint64_t token = x->token;
+    trace(h, link ? VTSM_HOST_TRACE_LINK_REQ : VTSM_HOST_TRACE_DOE_REQ, dev, obj, len);
+    int rc = cb->start(cb->ctx, h, token, obj, len);
+    if (rc == 0)
+        return VTSM_OK;
+    /* refused: answer it ourselves unless the callback already did */
+    x = find_exchange(h, token);
+    if (!x)
+        return VTSM_OK;
+    unlink_exchange(h, x);
+    free(x);
+    return answer(h, id, dev, seq, link, NULL, 0, exchange_error(link, rc, ebuf, sizeof(ebuf)));
+}
+
 /*
  * DOE_PENDING: run the device's DOE callback (or, on the link channel, its link
- * callback) and answer with DOE_RESPONSE exactly once.
+ * callback) and answer with DOE_RESPONSE exactly once; an asynchronous callback
+ * answers later.
  */
 static vtsm_status on_doe_pending(struct vtsm_host *h, const cbor_item_t *msg)
 {
@@ -243,52 +356,93 @@ static vtsm_status on_doe_pending(struct vtsm_host *h, const cbor_item_t *msg)
     VTSM_GUARD(vtsm_abi_get_uint(msg, VTSM_ABI_K_SEQ, &seq));
     VTSM_GUARD(vtsm_abi_get_bytes(msg, VTSM_ABI_K_OBJECT, &obj, &len));
 
-    const char *error = NULL;
     char ebuf[160];
-    size_t rsp_len = 0;
     bool link = false;
-    struct dev_cb *cb = find_dev(h, dev);
-    /* copied: the callback may re-register and free cb */
-    vtsm_doe_fn fn = NULL;
-    void *ctx = NULL;
-    if (!parse_channel(msg, &link, ebuf, sizeof(ebuf))) {
-        error = ebuf;
-    } else if (cb) {
-        fn = link ? cb->link_fn : cb->fn;
-        ctx = link ? cb->link_ctx : cb->ctx;
-    }
-    if (error) {
-        /* answered below */
-    } else if (!fn) {
-        error = link ? "no link callback registered" : "no DOE callback registered";
-    } else if (!find_pending(h, id)) {
-        error = "no such request in flight";
-    } else {
-        if (!h->rsp)
-            h->rsp = malloc(VTSM_HOST_DOE_RSP_CAP);
-        if (!h->rsp) {
-            error = "out of memory";
-        } else {
-            trace(h, link ? VTSM_HOST_TRACE_LINK_REQ : VTSM_HOST_TRACE_DOE_REQ, dev, obj, len);
-            rsp_len = VTSM_HOST_DOE_RSP_CAP;
-            int rc = fn(ctx, obj, len, h->rsp, &rsp_len);
-            if (rc == 0 && rsp_len > VTSM_HOST_DOE_RSP_CAP)
-                rc = -EMSGSIZE;
-            if (rc != 0) {
-                snprintf(ebuf, sizeof(ebuf), "%s exchange failed: %s", link ? "link" : "DOE",
-                         strerror(rc < 0 ? -rc : EIO));
-                error = ebuf;
-            } else {
-                trace(h, link ? VTSM_HOST_TRACE_LINK_RSP : VTSM_HOST_TRACE_DOE_RSP, dev, h->rsp,
-                      rsp_len);
-            }
-        }
-    }
-    cbor_item_t *rsp = vtsm_abi_doe_response_msg(id, dev, seq, h->rsp, rsp_len, error);
-    VTSM_ENSURE(rsp, VTSM_E_NOMEM, "building DOE_RESPONSE");
-    vtsm_status st = send_msg(h, rsp);
-    cbor_decref(&rsp);
-    return st;
+    struct dev_cb *d = find_dev(h, dev);
+    /* copied: the callback may re-register and free d */
+    struct chan_cb cb = {0};
+    if (!parse_channel(msg, &link, ebuf, sizeof(ebuf)))
+        return answer(h, id, dev, seq, false, NULL, 0, ebuf);
+    if (d)
+        cb = link ? d->link : d->doe;
+    if (!cb.fn && !cb.start)
+        return answer(h, id, dev, seq, link, NULL, 0,
+                      link ? "no link callback registered" : "no DOE callback registered");
+    if (!find_pending(h, id))
+        return answer(h, id, dev, seq, link, NULL, 0, "no such request in flight");
+    if (cb.start)
+        return start_exchange(h, &cb, id, dev, seq, link, obj, len);
+    if (!h->rsp)
+        h->rsp = malloc(VTSM_HOST_DOE_RSP_CAP);
+    if (!h->rsp)
+        return answer(h, id, dev, seq, link, NULL, 0, "out of memory");
+    trace(h, link ? VTSM_HOST_TRACE_LINK_REQ : VTSM_HOST_TRACE_DOE_REQ, dev, obj, len);
+    size_t rsp_len = VTSM_HOST_DOE_RSP_CAP;
+    int rc = cb.fn(cb.ctx, obj, len, h->rsp, &rsp_len);
+    if (rc == 0 && rsp_len > VTSM_HOST_DOE_RSP_CAP)
+        rc = -EMSGSIZE;
+    if (rc != 0)
+        return answer(h, id, dev, seq, link, NULL, 0, exchange_error(link, rc, ebuf, sizeof(ebuf)));
+    return answer(h, id, dev, seq, link, h->rsp, rsp_len, NULL);
+}
+
+vtsm_status vtsm_host_doe_complete(struct vtsm_host *h, uint64_t token, const uint8_t *rsp,
+                                   size_t rsp_len)
+{
+    if (!h)
+        return vtsm_fail(VTSM_E_INVAL, "NULL handle");
+    struct exchange *x = find_exchange(h, token);
+    if (!x)
+        return fail_local(h, vtsm_fail(VTSM_E_NOT_FOUND,
+                                       "no DOE exchange %llu pending (answered or cancelled)",
+                                       (unsigned long long)token));
+    if (!rsp && rsp_len)
+        return fail_local(h, vtsm_fail(VTSM_E_INVAL, "NULL response"));
+    unlink_exchange(h, x);
+    char ebuf[160];
+    const char *error = NULL;
+    if (rsp_len > VTSM_HOST_DOE_RSP_CAP)
+        error = exchange_error(x->link, -EMSGSIZE, ebuf, sizeof(ebuf));
+    vtsm_status st = VTSM_OK;
+    if (h->dead == VTSM_OK)
+        st = answer(h, x->id, x->dev, x->seq, x->link, rsp, rsp_len, error);
+    else
+        st = vtsm_fail(h->dead, "connection to the TSM is closed");
+    free(x);
+    return st == VTSM_OK ? st : fail_local(h, st);
+}
+
+vtsm_status vtsm_host_doe_fail(struct vtsm_host *h, uint64_t token, int err)
+{
+    if (!h)
+        return vtsm_fail(VTSM_E_INVAL, "NULL handle");
+    struct exchange *x = find_exchange(h, token);
+    if (!x)
+        return fail_local(h, vtsm_fail(VTSM_E_NOT_FOUND,
+                                       "no DOE exchange %llu pending (answered or cancelled)",
+                                       (unsigned long long)token));
+    unlink_exchange(h, x);
+    char ebuf[160];
+    vtsm_status st = VTSM_OK;
+    if (h->dead == VTSM_OK)
+        st = answer(h, x->id, x->dev, x->seq, x->link, NULL, 0,
+                    exchange_error(x->link,
+                                   err > 0    ? -err
+                                   : err == 0 ? -EIO
+                                              : err,
+                                   ebuf, sizeof(ebuf)));
+    else
+        st = vtsm_fail(h->dead, "connection to the TSM is closed");
+    free(x);
+    return st == VTSM_OK ? st : fail_local(h, st);
+}
+
+size_t vtsm_host_doe_pending(const struct vtsm_host *h)
+{
+    size_t n = 0;
+    for (const struct exchange *x = h->exch; x; x = x->next)
+        n++;
+    return n;
 }
 
 /* One message from the TSM. Messages about unknown ids are ignored; only a failure to
@@ -312,6 +466,8 @@ static vtsm_status on_message(struct vtsm_host *h, cbor_item_t *msg)
             copy_str(e.name, sizeof(e.name), ae.name);
             copy_str(e.source, sizeof(e.source), ae.source);
             copy_str(e.detail, sizeof(e.detail), ae.detail);
+            copy_str(e.rule_id, sizeof(e.rule_id), ae.rule_id);
+            e.rule = ae.rule;
             e.from_tsm = true;
         } else {
             local_error(&e, VTSM_E_INTERNAL);
@@ -325,12 +481,10 @@ static vtsm_status on_message(struct vtsm_host *h, cbor_item_t *msg)
             h->last = e;
             return VTSM_OK;
         }
-        if (p->done)
-            return VTSM_OK;
         complete(h, p, e.status, e.from_tsm ? cbor_incref(msg) : NULL, &e);
         return VTSM_OK;
     }
-    if (op == VTSM_ABI_OP_RESULT && p && !p->done)
+    if (op == VTSM_ABI_OP_RESULT && p)
         complete(h, p, VTSM_OK, cbor_incref(msg), NULL);
     return VTSM_OK;
 }
@@ -401,11 +555,11 @@ static vtsm_status pump(struct vtsm_host *h)
 /* ---- verbs ---- */
 
 /*
- * Send msg (owned; "op" and "id" are set here) as a new verb. Blocking verbs get *out
- * to wait on; fd-driven ones complete through done.
+ * Send msg (owned; "op" and "id" are set here) as a new verb that completes through
+ * done. *id_out (may be NULL) receives its id.
  */
-static vtsm_status start(struct vtsm_host *h, unsigned op, cbor_item_t *msg, bool blocking,
-                         vtsm_host_done_fn done, void *ctx, struct pending **out)
+static vtsm_status start(struct vtsm_host *h, unsigned op, cbor_item_t *msg, vtsm_host_done_fn done,
+                         void *ctx, uint64_t *id_out)
 {
     vtsm_status st;
     struct pending *p = NULL;
@@ -418,7 +572,6 @@ static vtsm_status start(struct vtsm_host *h, unsigned op, cbor_item_t *msg, boo
     VTSM_ENSURE_GOTO(p, VTSM_E_NOMEM, "pending request");
     p->id = id;
     p->op = op;
-    p->blocking = blocking;
     p->done_fn = done;
     p->done_ctx = ctx;
     st = send_msg(h, msg);
@@ -429,8 +582,8 @@ static vtsm_status start(struct vtsm_host *h, unsigned op, cbor_item_t *msg, boo
     }
     p->next = h->pend;
     h->pend = p;
-    if (out)
-        *out = p;
+    if (id_out)
+        *id_out = id;
     p = NULL;
 out:
     free(p);
@@ -441,14 +594,46 @@ out:
     return st;
 }
 
-/* Wait for a blocking verb, servicing everything else meanwhile. */
-static vtsm_status wait_for(struct vtsm_host *h, struct pending *p, int timeout_ms,
+/* ---- the blocking form: start + dispatch until done ---- */
+
+struct waiter {
+    struct vtsm_host *h;
+    bool done;
+    vtsm_status st;
+    cbor_item_t *result;
+    struct vtsm_host_error err;
+};
+
+static void waiter_done(void *ctx, vtsm_status st, const cbor_item_t *result)
+{
+    struct waiter *w = ctx;
+    w->done = true;
+    w->st = st;
+    w->result = result ? cbor_incref((cbor_item_t *)result) : NULL;
+    if (st != VTSM_OK)
+        w->err = w->h->last;
+}
+
+/* Give up on verb id without completing it: DOE_PENDING for it is refused from now on
+ * and its pending exchanges are cancelled. */
+static void abandon(struct vtsm_host *h, uint64_t id)
+{
+    struct pending *p = find_pending(h, id);
+    if (!p)
+        return;
+    unlink_pending(h, p);
+    cancel_exchanges(h, id, false);
+    free(p);
+}
+
+/* Wait for the verb w belongs to (id), servicing everything else meanwhile. */
+static vtsm_status wait_for(struct vtsm_host *h, uint64_t id, struct waiter *w, int timeout_ms,
                             cbor_item_t **result)
 {
     vtsm_status st = VTSM_OK;
-    while (!p->done) {
-        st = pump(h);
-        if (p->done || st != VTSM_OK)
+    while (!w->done) {
+        st = vtsm_host_dispatch(h);
+        if (w->done || st != VTSM_OK)
             break;
         struct pollfd pfd = {.fd = h->fd, .events = POLLIN};
         int r = poll(&pfd, 1, timeout_ms);
@@ -459,36 +644,40 @@ static vtsm_status wait_for(struct vtsm_host *h, struct pending *p, int timeout_
             break;
         }
         if (r == 0) {
-            /* give up on this verb; DOE_PENDING for it is refused from now on */
             st = vtsm_fail(VTSM_E_TIMEOUT, "no answer from the TSM within %d ms", timeout_ms);
             break;
         }
     }
-    unlink_pending(h, p);
-    if (p->done) {
-        st = p->st;
-        if (st != VTSM_OK)
-            h->last = p->err;
-        /* On success the RESULT map; on a TSM-reported failure the ERROR message (it may
-         * carry a partial report, e.g. the evidence of a refused device_connect). */
-        if (result)
-            *result = p->result;
-        else if (p->result)
-            cbor_decref(&p->result);
-    } else {
-        fail_local(h, st);
+    if (!w->done) {
+        abandon(h, id);
+        return fail_local(h, st);
     }
-    free(p);
+    st = w->st;
+    if (st != VTSM_OK)
+        h->last = w->err;
+    /* On success the RESULT map; on a TSM-reported failure the ERROR message (it may
+     * carry a partial report, e.g. the evidence of a refused device_connect). */
+    if (result)
+        *result = w->result;
+    else if (w->result)
+        cbor_decref(&w->result);
     return st;
+}
+
+static vtsm_status run_timeout(struct vtsm_host *h, unsigned op, cbor_item_t *msg, int timeout_ms,
+                               cbor_item_t **result)
+{
+    struct waiter w = {.h = h};
+    uint64_t id = 0;
+    if (result)
+        *result = NULL;
+    VTSM_GUARD(start(h, op, msg, waiter_done, &w, &id));
+    return wait_for(h, id, &w, timeout_ms, result);
 }
 
 static vtsm_status run(struct vtsm_host *h, unsigned op, cbor_item_t *msg, cbor_item_t **result)
 {
-    struct pending *p = NULL;
-    if (result)
-        *result = NULL;
-    VTSM_GUARD(start(h, op, msg, true, NULL, NULL, &p));
-    return wait_for(h, p, h->timeout_ms, result);
+    return run_timeout(h, op, msg, h->timeout_ms, result);
 }
 
 static vtsm_status check_dev(struct vtsm_host *h, const char *dev)
@@ -623,13 +812,159 @@ vtsm_status vtsm_host_device_reclaim(struct vtsm_host *h, const char *dev, cbor_
     return vtsm_host_device_reclaim_opts(h, dev, false, result);
 }
 
+/* Append the entries of the array at key in page to *acc (a new growable array). */
+static vtsm_status gather(cbor_item_t **acc, const cbor_item_t *page, const char *key)
+{
+    const cbor_item_t *arr = vtsm_abi_find(page, key);
+    if (!arr)
+        return VTSM_OK;
+    VTSM_ENSURE(cbor_isa_array(arr), VTSM_E_ABI_ARG, "STATUS '%s' is not an array", key);
+    if (!*acc)
+        VTSM_ENSURE(*acc = vtsm_abi_array_new(), VTSM_E_NOMEM, "STATUS pages");
+    for (size_t i = 0; i < cbor_array_size(arr); i++)
+        VTSM_GUARD(vtsm_abi_push_item(*acc, cbor_incref(cbor_array_handle(arr)[i])));
+    return VTSM_OK;
+}
+
+/* An unsigned field of a page, *present false if absent. */
+static vtsm_status page_uint(const cbor_item_t *page, const char *key, uint64_t *v, bool *present)
+{
+    return vtsm_abi_opt_uint(page, key, v, present);
+}
+
+/*
+ * STATUS, every page: the TSM answers in pages that each fit one message (docs/abi.md
+ * 7.5); this asks for the next page until none is left and gives one result with every
+ * device (or every TDI of the one device) and every TVM, without the next_* cursors.
+ */
 vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t **result)
 {
+    cbor_item_t *first = NULL, *devices = NULL, *tdis = NULL, *tvms = NULL, *out = NULL;
+    uint64_t offset = 0, tdi_offset = 0, tvm_offset = 0;
+    vtsm_status st = VTSM_OK;
     if (result)
         *result = NULL;
     if (dev)
         VTSM_GUARD(check_dev(h, dev));
-    return run(h, VTSM_ABI_OP_STATUS, dev_msg(dev), result);
+    for (unsigned pages = 0;; pages++) {
+        cbor_item_t *req = dev_msg(dev), *page = NULL;
+        if (req && offset)
+            st = vtsm_abi_put_uint(req, "offset", offset);
+        if (req && tdi_offset && st == VTSM_OK)
+            st = vtsm_abi_put_uint(req, "tdi_offset", tdi_offset);
+        if (req && tvm_offset && st == VTSM_OK)
+            st = vtsm_abi_put_uint(req, "tvm_offset", tvm_offset);
+        if (!req || st) {
+            if (req)
+                cbor_decref(&req);
+            st = fail_local(h, vtsm_fail(VTSM_E_NOMEM, "building request"));
+            goto out;
+        }
+        st = run(h, VTSM_ABI_OP_STATUS, req, &page);
+        if (st) { /* the ERROR (if any) is the result */
+            if (result)
+                *result = page;
+            else if (page)
+                cbor_decref(&page);
+            goto out;
+        }
+        if (!first)
+            first = cbor_incref(page);
+        uint64_t next = 0, next_tdi = 0, next_tvm = 0, total = 0, total_tvms = 0;
+        bool has_next = false, has_tdi = false, has_tvm = false, has_total = false, has_tt = false;
+        if (dev) {
+            const cbor_item_t *d = vtsm_abi_find(page, VTSM_ABI_K_DEVICES);
+            if (d && cbor_isa_array(d) && cbor_array_size(d) == 1)
+                st = gather(&tdis, cbor_array_handle(d)[0], "tdis");
+        } else {
+            st = gather(&devices, page, VTSM_ABI_K_DEVICES);
+            if (st == VTSM_OK)
+                st = gather(&tvms, page, "tvms");
+        }
+        if (st == VTSM_OK)
+            st = page_uint(page, "next_offset", &next, &has_next);
+        if (st == VTSM_OK)
+            st = page_uint(page, "next_tdi_offset", &next_tdi, &has_tdi);
+        if (st == VTSM_OK)
+            st = page_uint(page, "next_tvm_offset", &next_tvm, &has_tvm);
+        if (st == VTSM_OK)
+            st = page_uint(page, "total_devices", &total, &has_total);
+        if (st == VTSM_OK)
+            st = page_uint(page, "total_tvms", &total_tvms, &has_tt);
+        cbor_decref(&page);
+        if (st) {
+            st = fail_local(h, st);
+            goto out;
+        }
+        if (!has_next && !has_tdi && !has_tvm)
+            break;
+        /* each cursor must move on, and a page count bounds a TSM that says otherwise */
+        bool moved = (has_next && next > offset) || (has_tdi && next_tdi > tdi_offset) ||
+                     (has_tvm && next_tvm > tvm_offset);
+        if (!moved || pages > 100000) {
+            st = fail_local(h, vtsm_fail(VTSM_E_ABI_ARG, "STATUS pages do not advance"));
+            goto out;
+        }
+        tdi_offset = has_tdi ? next_tdi : tdi_offset;
+        offset = has_next ? next : (has_total ? total : offset);
+        tvm_offset = has_tvm ? next_tvm : (has_tt ? total_tvms : tvm_offset);
+    }
+    /* the first page's fields, with the lists of every page */
+    out = vtsm_abi_map_new();
+    st = out ? VTSM_OK : VTSM_E_NOMEM;
+    for (size_t i = 0; st == VTSM_OK && i < cbor_map_size(first); i++) {
+        const struct cbor_pair *pr = &cbor_map_handle(first)[i];
+        char key[64];
+        size_t kl = cbor_string_length(pr->key);
+        if (!cbor_isa_string(pr->key) || kl >= sizeof(key))
+            continue;
+        memcpy(key, cbor_string_handle(pr->key), kl);
+        key[kl] = '\0';
+        if (strncmp(key, "next_", 5) == 0 || (!dev && strcmp(key, "tvms") == 0) ||
+            (!dev && strcmp(key, VTSM_ABI_K_DEVICES) == 0))
+            continue;
+        if (dev && strcmp(key, VTSM_ABI_K_DEVICES) == 0 && tdis) {
+            /* the device's entry with every TDI */
+            const cbor_item_t *d = cbor_array_handle(pr->value)[0];
+            cbor_item_t *nd = vtsm_abi_map_new(), *arr = vtsm_abi_array_new();
+            st = nd && arr ? merge(nd, d) : VTSM_E_NOMEM;
+            if (st == VTSM_OK) {
+                st = vtsm_abi_put_item(nd, "tdis", cbor_incref(tdis));
+                if (st == VTSM_OK)
+                    st = vtsm_abi_push_item(arr, cbor_incref(nd));
+                if (st == VTSM_OK)
+                    st = vtsm_abi_put_item(out, key, cbor_incref(arr));
+            }
+            if (nd)
+                cbor_decref(&nd);
+            if (arr)
+                cbor_decref(&arr);
+            continue;
+        }
+        st = vtsm_abi_put_item(out, key, cbor_incref(pr->value));
+    }
+    if (st == VTSM_OK && devices)
+        st = vtsm_abi_put_item(out, VTSM_ABI_K_DEVICES, cbor_incref(devices));
+    if (st == VTSM_OK && tvms)
+        st = vtsm_abi_put_item(out, "tvms", cbor_incref(tvms));
+    if (st) {
+        st = fail_local(h, vtsm_fail(st, "gathering STATUS pages"));
+    } else if (result) {
+        *result = out;
+        out = NULL;
+    }
+out:
+    if (first)
+        cbor_decref(&first);
+    if (devices)
+        cbor_decref(&devices);
+    if (tdis)
+        cbor_decref(&tdis);
+    if (tvms)
+        cbor_decref(&tvms);
+    if (out)
+        cbor_decref(&out);
+    return st;
 }
 
 /* IDE_REFRESH / IDE_LINK_CHECK {dev}. */
@@ -850,7 +1185,7 @@ vtsm_status vtsm_host_connect_start(struct vtsm_host *h, const char *dev,
 {
     cbor_item_t *m;
     VTSM_GUARD(connect_msg(h, dev, opts, &m));
-    return start(h, VTSM_ABI_OP_DEVICE_CONNECT, m, false, done, ctx, NULL);
+    return start(h, VTSM_ABI_OP_DEVICE_CONNECT, m, done, ctx, NULL);
 }
 
 vtsm_status vtsm_host_reclaim_start(struct vtsm_host *h, const char *dev, vtsm_host_done_fn done,
@@ -864,7 +1199,7 @@ vtsm_status vtsm_host_reclaim_opts_start(struct vtsm_host *h, const char *dev, b
 {
     cbor_item_t *m;
     VTSM_GUARD(reclaim_msg(h, dev, force, &m));
-    return start(h, VTSM_ABI_OP_DEVICE_RECLAIM, m, false, done, ctx, NULL);
+    return start(h, VTSM_ABI_OP_DEVICE_RECLAIM, m, done, ctx, NULL);
 }
 
 vtsm_status vtsm_host_ide_refresh_start(struct vtsm_host *h, const char *dev,
@@ -872,7 +1207,7 @@ vtsm_status vtsm_host_ide_refresh_start(struct vtsm_host *h, const char *dev,
 {
     cbor_item_t *m;
     VTSM_GUARD(dev_only_msg(h, dev, &m));
-    return start(h, VTSM_ABI_OP_IDE_REFRESH, m, false, done, ctx, NULL);
+    return start(h, VTSM_ABI_OP_IDE_REFRESH, m, done, ctx, NULL);
 }
 
 vtsm_status vtsm_host_ide_link_check_start(struct vtsm_host *h, const char *dev,
@@ -880,7 +1215,7 @@ vtsm_status vtsm_host_ide_link_check_start(struct vtsm_host *h, const char *dev,
 {
     cbor_item_t *m;
     VTSM_GUARD(dev_only_msg(h, dev, &m));
-    return start(h, VTSM_ABI_OP_IDE_LINK_CHECK, m, false, done, ctx, NULL);
+    return start(h, VTSM_ABI_OP_IDE_LINK_CHECK, m, done, ctx, NULL);
 }
 
 vtsm_status vtsm_host_tvm_create_start(struct vtsm_host *h, const char *name,
@@ -889,7 +1224,7 @@ vtsm_status vtsm_host_tvm_create_start(struct vtsm_host *h, const char *name,
 {
     cbor_item_t *m;
     VTSM_GUARD(tvm_create_msg(h, name, guest_key, &m));
-    return start(h, VTSM_ABI_OP_TVM_CREATE, m, false, done, ctx, NULL);
+    return start(h, VTSM_ABI_OP_TVM_CREATE, m, done, ctx, NULL);
 }
 
 vtsm_status vtsm_host_tvm_destroy_start(struct vtsm_host *h, uint32_t tvm, vtsm_host_done_fn done,
@@ -897,7 +1232,7 @@ vtsm_status vtsm_host_tvm_destroy_start(struct vtsm_host *h, uint32_t tvm, vtsm_
 {
     cbor_item_t *m;
     VTSM_GUARD(tvm_msg(h, tvm, &m));
-    return start(h, VTSM_ABI_OP_TVM_DESTROY, m, false, done, ctx, NULL);
+    return start(h, VTSM_ABI_OP_TVM_DESTROY, m, done, ctx, NULL);
 }
 
 vtsm_status vtsm_host_tdi_bind_start(struct vtsm_host *h, const char *dev, uint32_t tdi,
@@ -906,7 +1241,7 @@ vtsm_status vtsm_host_tdi_bind_start(struct vtsm_host *h, const char *dev, uint3
 {
     cbor_item_t *m;
     VTSM_GUARD(tdi_msg(h, dev, tdi, true, tvm, lock_flags, &m));
-    return start(h, VTSM_ABI_OP_TDI_BIND, m, false, done, ctx, NULL);
+    return start(h, VTSM_ABI_OP_TDI_BIND, m, done, ctx, NULL);
 }
 
 vtsm_status vtsm_host_tdi_unbind_start(struct vtsm_host *h, const char *dev, uint32_t tdi,
@@ -914,7 +1249,7 @@ vtsm_status vtsm_host_tdi_unbind_start(struct vtsm_host *h, const char *dev, uin
 {
     cbor_item_t *m;
     VTSM_GUARD(tdi_msg(h, dev, tdi, false, 0, 0, &m));
-    return start(h, VTSM_ABI_OP_TDI_UNBIND, m, false, done, ctx, NULL);
+    return start(h, VTSM_ABI_OP_TDI_UNBIND, m, done, ctx, NULL);
 }
 
 vtsm_status vtsm_host_guest_relay_start(struct vtsm_host *h, const cbor_item_t *envelope,
@@ -930,7 +1265,7 @@ vtsm_status vtsm_host_call_start(struct vtsm_host *h, unsigned op, const cbor_it
 {
     cbor_item_t *m;
     VTSM_GUARD(call_msg(h, op, req, &m));
-    return start(h, op, m, false, done, ctx, NULL);
+    return start(h, op, m, done, ctx, NULL);
 }
 
 vtsm_status vtsm_host_dispatch(struct vtsm_host *h)
@@ -940,16 +1275,17 @@ vtsm_status vtsm_host_dispatch(struct vtsm_host *h)
 
 /* ---- DOE callbacks, tracing, settings ---- */
 
-/* Set one of a device's callbacks; the entry goes when it has neither. */
-static vtsm_status register_cb(struct vtsm_host *h, const char *dev, bool link, vtsm_doe_fn fn,
-                               void *ctx)
+/* Set one channel of a device; the entry goes when both channels are empty. */
+static vtsm_status register_cb(struct vtsm_host *h, const char *dev, bool link,
+                               const struct chan_cb *set)
 {
     VTSM_GUARD(check_dev(h, dev));
+    bool empty = !set->fn && !set->start;
     struct dev_cb **pp = &h->devs;
     while (*pp && strcmp((*pp)->dev, dev) != 0)
         pp = &(*pp)->next;
     if (!*pp) {
-        if (!fn)
+        if (empty)
             return VTSM_OK;
         *pp = calloc(1, sizeof(**pp));
         if (!*pp)
@@ -957,14 +1293,9 @@ static vtsm_status register_cb(struct vtsm_host *h, const char *dev, bool link, 
         copy_str((*pp)->dev, sizeof((*pp)->dev), dev);
     }
     struct dev_cb *cb = *pp;
-    if (link) {
-        cb->link_fn = fn;
-        cb->link_ctx = fn ? ctx : NULL;
-    } else {
-        cb->fn = fn;
-        cb->ctx = fn ? ctx : NULL;
-    }
-    if (!cb->fn && !cb->link_fn) {
+    struct chan_cb *c = link ? &cb->link : &cb->doe;
+    *c = empty ? (struct chan_cb){0} : *set;
+    if (!cb->doe.fn && !cb->doe.start && !cb->link.fn && !cb->link.start) {
         *pp = cb->next;
         free(cb);
     }
@@ -973,12 +1304,28 @@ static vtsm_status register_cb(struct vtsm_host *h, const char *dev, bool link, 
 
 vtsm_status vtsm_host_register_doe(struct vtsm_host *h, const char *dev, vtsm_doe_fn fn, void *ctx)
 {
-    return register_cb(h, dev, false, fn, ctx);
+    return register_cb(h, dev, false, &(struct chan_cb){.fn = fn, .ctx = ctx});
 }
 
 vtsm_status vtsm_host_register_link(struct vtsm_host *h, const char *dev, vtsm_doe_fn fn, void *ctx)
 {
-    return register_cb(h, dev, true, fn, ctx);
+    return register_cb(h, dev, true, &(struct chan_cb){.fn = fn, .ctx = ctx});
+}
+
+vtsm_status vtsm_host_register_doe_async(struct vtsm_host *h, const char *dev,
+                                         vtsm_doe_start_fn start_fn, vtsm_doe_cancel_fn cancel,
+                                         void *ctx)
+{
+    return register_cb(h, dev, false,
+                       &(struct chan_cb){.start = start_fn, .cancel = cancel, .ctx = ctx});
+}
+
+vtsm_status vtsm_host_register_link_async(struct vtsm_host *h, const char *dev,
+                                          vtsm_doe_start_fn start_fn, vtsm_doe_cancel_fn cancel,
+                                          void *ctx)
+{
+    return register_cb(h, dev, true,
+                       &(struct chan_cb){.start = start_fn, .cancel = cancel, .ctx = ctx});
 }
 
 void vtsm_host_set_trace(struct vtsm_host *h, vtsm_host_trace_fn fn, void *ctx)
@@ -1036,7 +1383,6 @@ vtsm_status vtsm_host_open_cfg(const struct vtsm_host_config *cfg, struct vtsm_h
 {
     vtsm_status st;
     cbor_item_t *res = NULL;
-    struct pending *p = NULL;
     struct vtsm_host *h = NULL;
     int fd = cfg && cfg->use_fd ? cfg->fd : -1;
     if (out)
@@ -1060,14 +1406,12 @@ vtsm_status vtsm_host_open_cfg(const struct vtsm_host_config *cfg, struct vtsm_h
                      "fcntl(O_NONBLOCK): %s", strerror(errno));
 
     /* HELLO (docs/abi.md "HELLO") must be the first message */
-    st = start(h, VTSM_ABI_OP_HELLO,
-               vtsm_abi_hello_msg(0, role, cfg->client ? cfg->client : "vtsm-host-shim"), true,
-               NULL, NULL, &p);
-    if (st == VTSM_OK)
-        st = wait_for(h, p, HELLO_TIMEOUT_MS, &res);
+    st = run_timeout(h, VTSM_ABI_OP_HELLO,
+                     vtsm_abi_hello_msg(0, role, cfg->client ? cfg->client : "vtsm-host-shim"),
+                     HELLO_TIMEOUT_MS, &res);
     if (st != VTSM_OK) {
         /* keep the TSM's words for the caller: the handle is gone after this */
-        st = vtsm_fail(st, "%s", h->last.detail);
+        st = vtsm_refuse(st, h->last.rule, "%s", h->last.detail);
         goto out;
     }
     uint64_t ver = 0;
@@ -1122,14 +1466,7 @@ void vtsm_host_close(struct vtsm_host *h)
     copy_str(e.detail, sizeof(e.detail), "host handle closed");
     h->dead = VTSM_E_ABORTED;
     complete_all(h, &e);
-    /* blocking waiters cannot exist here (single-threaded use); free leftovers */
-    while (h->pend) {
-        struct pending *p = h->pend;
-        h->pend = p->next;
-        if (p->result)
-            cbor_decref(&p->result);
-        free(p);
-    }
+    cancel_exchanges(h, 0, true); /* none should be left: each belonged to a verb */
     while (h->devs) {
         struct dev_cb *d = h->devs;
         h->devs = d->next;

@@ -12,11 +12,20 @@
  *   fd-driven: vtsm_host_connect_start(h, "dev0", &opts, done, ctx), then call
  *              vtsm_host_dispatch(h) whenever vtsm_host_fd(h) is readable.
  *
- * Both may be mixed: a blocking call also services verbs started in the fd-driven form
- * (their done callbacks may run inside it). A handle is not thread-safe; use it from one
- * thread at a time. DOE, link, done and trace callbacks run on the calling thread, inside
- * a blocking call or vtsm_host_dispatch; they may start verbs but must not close the
- * handle.
+ * The blocking form is the fd-driven one plus a loop (start, then poll + dispatch until
+ * done). Both may be mixed: a blocking call also services verbs started in the fd-driven
+ * form (their done callbacks may run inside it).
+ *
+ * DOE and link callbacks are synchronous (vtsm_doe_fn: the answer is returned) or
+ * asynchronous (vtsm_doe_start_fn: the exchange is started and answered later with
+ * vtsm_host_doe_complete()), so one event loop drives many devices at once: while one
+ * device works on its DOE object the loop serves the others. See "asynchronous DOE
+ * callbacks" below and docs/integration.md.
+ *
+ * A handle is not thread-safe; use it from one thread at a time. DOE, link, done,
+ * cancel and trace callbacks run on the calling thread, inside a blocking call,
+ * vtsm_host_dispatch or vtsm_host_close (trace also inside verb starts and
+ * vtsm_host_doe_complete/_fail); they may start verbs but must not close the handle.
  *
  * Ownership: result maps returned through cbor_item_t ** belong to the caller
  * (cbor_decref); everything the shim passes to callbacks is borrowed for the call.
@@ -65,8 +74,12 @@ struct vtsm_host_error {
     vtsm_status status; /* VTSM_OK if none */
     char name[64];      /* vtsm_status_name(), e.g. "peer_signature" */
     char source[16];    /* "core", "crypto", "transport", "peer", "abi", "policy" */
-    char detail[512];   /* names the rule */
+    char detail[512];   /* what happened, in words */
     bool from_tsm;      /* reported by the TSM in an ERROR message (else a local failure) */
+    /* the rule that refused ("TDI.4"; "" if none) and its value (vtsm_rule_parse of it:
+     * NONE if none, or a rule this shim does not know) */
+    char rule_id[16];
+    enum vtsm_rule rule;
 };
 
 /* ---- tracing (tests, audits) ---- */
@@ -118,7 +131,8 @@ struct vtsm_host_config {
 vtsm_status vtsm_host_open_cfg(const struct vtsm_host_config *cfg, struct vtsm_host **out);
 
 /* Close the connection. Verbs still in flight complete with E_ABORTED (done callbacks
- * run). NULL is fine. */
+ * run), each after the cancel callbacks of its pending asynchronous DOE exchanges; no
+ * callback runs after this returns. NULL is fine. */
 void vtsm_host_close(struct vtsm_host *h);
 
 /* Version and TSM identity from the HELLO result, and the role of the connection. */
@@ -147,6 +161,63 @@ vtsm_status vtsm_host_register_doe(struct vtsm_host *h, const char *dev, vtsm_do
  */
 vtsm_status vtsm_host_register_link(struct vtsm_host *h, const char *dev, vtsm_doe_fn fn,
                                     void *ctx);
+
+/* ---- asynchronous DOE callbacks (for the fd-driven form) ---- */
+
+/*
+ * Start one exchange: req (borrowed for the call: copy what you keep) is one DOE object
+ * (or, on the link channel, one link frame). Return 0 when the exchange is under way and
+ * answer it exactly once, later (from the event loop) or before returning, with
+ * vtsm_host_doe_complete(h, token, ...) or vtsm_host_doe_fail(h, token, err). Return a
+ * negative errno to refuse it: the shim then answers the TSM with that failure and the
+ * token is void. token is unique for the life of the handle.
+ */
+typedef int (*vtsm_doe_start_fn)(void *ctx, struct vtsm_host *h, uint64_t token, const uint8_t *req,
+                                 size_t req_len);
+/*
+ * The exchange token ends without an answer and must not be completed any more: its
+ * verb completed (RESULT or ERROR, e.g. the TSM's DOE timeout), a blocking call gave
+ * up on its verb, the connection to the TSM failed, or the handle is being closed
+ * (vtsm_host_close() calls it for every exchange still pending, before it frees
+ * anything). Drop what belongs to the exchange; a late device answer must be discarded.
+ * May be NULL when the callback has nothing to drop (completing a token that is gone
+ * is refused harmlessly with E_NOT_FOUND, as long as the handle itself is still open).
+ */
+typedef void (*vtsm_doe_cancel_fn)(void *ctx, struct vtsm_host *h, uint64_t token);
+
+/*
+ * Register (or replace; start NULL removes) an asynchronous DOE / link callback of a
+ * device. It replaces a synchronous one registered for the same channel and vice versa.
+ * An exchange already started keeps the callbacks and ctx it started with: ctx must
+ * stay valid until each of its exchanges is answered or cancelled.
+ *
+ * A blocking call services only the TSM connection: an asynchronous exchange of the
+ * verb it waits for completes there only if the callback answers before returning (or
+ * the TSM's DOE timeout ends the verb). Drive asynchronous devices with the fd-driven
+ * form.
+ */
+vtsm_status vtsm_host_register_doe_async(struct vtsm_host *h, const char *dev,
+                                         vtsm_doe_start_fn start, vtsm_doe_cancel_fn cancel,
+                                         void *ctx);
+vtsm_status vtsm_host_register_link_async(struct vtsm_host *h, const char *dev,
+                                          vtsm_doe_start_fn start, vtsm_doe_cancel_fn cancel,
+                                          void *ctx);
+/*
+ * Answer exchange token with the device's response (rsp borrowed: sent before the call
+ * returns; rsp_len at most VTSM_HOST_DOE_RSP_CAP, a longer one is answered as a failure
+ * with EMSGSIZE). Call from the handle's thread. Completions may come in any order, also
+ * across devices. E_NOT_FOUND if token is not pending (already answered, cancelled,
+ * never issued); E_CLOSED / E_IO if the TSM connection failed (the verbs in flight then
+ * complete at the next vtsm_host_dispatch).
+ */
+vtsm_status vtsm_host_doe_complete(struct vtsm_host *h, uint64_t token, const uint8_t *rsp,
+                                   size_t rsp_len);
+/* Answer exchange token with a failure: err is an errno (either sign; 0 = EIO). The TSM
+ * is told "DOE exchange failed: <strerror>" and fails the verb (E_DOE_HOST). Same
+ * returns as vtsm_host_doe_complete(). */
+vtsm_status vtsm_host_doe_fail(struct vtsm_host *h, uint64_t token, int err);
+/* Number of asynchronous exchanges awaiting completion. */
+size_t vtsm_host_doe_pending(const struct vtsm_host *h);
 
 /* ---- verbs (blocking) ---- */
 
@@ -182,7 +253,10 @@ vtsm_status vtsm_host_device_reclaim(struct vtsm_host *h, const char *dev, cbor_
  * TDIs first (without it the TSM refuses to reclaim a device with bound TDIs). */
 vtsm_status vtsm_host_device_reclaim_opts(struct vtsm_host *h, const char *dev, bool force,
                                           cbor_item_t **result);
-/* STATUS, for one device or (dev NULL) all. */
+/* STATUS, for one device or (dev NULL) all. The TSM answers in pages that each fit one
+ * message; this follows them and returns one result with every device (or every TDI of
+ * the device) and every TVM. For one page at a time, send STATUS with offset, tdi_offset
+ * or tvm_offset through vtsm_host_call (docs/abi.md 7.5). */
 vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t **result);
 
 /* SPDM_KEY_UPDATE: KEY_UPDATE (UpdateKey, or UpdateAllKeys with all) then VerifyNewKey in
@@ -302,6 +376,38 @@ int vtsm_doe_tcp_fn(void *ctx, const uint8_t *req, size_t req_len, uint8_t *rsp,
  */
 int vtsm_doe_tcp_link_fn(void *ctx, const uint8_t *req, size_t req_len, uint8_t *rsp,
                          size_t *rsp_len);
+/*
+ * Asynchronous form, for one event loop driving many devices. Register
+ *   vtsm_host_register_doe_async(h, dev, vtsm_doe_tcp_start, vtsm_doe_tcp_cancel, t)
+ *   vtsm_host_register_link_async(h, dev, vtsm_doe_tcp_link_start, vtsm_doe_tcp_cancel, t)
+ * then, while vtsm_doe_tcp_busy(t), poll vtsm_doe_tcp_fd(t) for POLLIN and call
+ * vtsm_doe_tcp_service(t) when it is readable (the fd may change across exchanges: a
+ * dropped connection is re-opened; fetch it each time). start sends the frame (one
+ * write) and returns; service reads what has arrived without blocking and, once the
+ * whole answer is in, completes the exchange through vtsm_host_doe_complete() (a failed
+ * one through vtsm_host_doe_fail()). One exchange at a time per connection (a second
+ * start, or a synchronous vtsm_doe_tcp_fn on the same connection, gets -EBUSY). A connection found
+ * closed before the answer began is re-opened and the request resent once. There is no timeout of
+ * its own: the TSM's DOE timeout ends the verb, and cancel then drops the connection so a late
+ * answer cannot be taken for the next exchange's.
+ */
+int vtsm_doe_tcp_start(void *ctx, struct vtsm_host *h, uint64_t token, const uint8_t *req,
+                       size_t req_len);
+int vtsm_doe_tcp_link_start(void *ctx, struct vtsm_host *h, uint64_t token, const uint8_t *req,
+                            size_t req_len);
+void vtsm_doe_tcp_cancel(void *ctx, struct vtsm_host *h, uint64_t token);
+/* The connection's fd (-1 while there is none). */
+int vtsm_doe_tcp_fd(const struct vtsm_doe_tcp *t);
+/* An asynchronous exchange is waiting for its answer. */
+bool vtsm_doe_tcp_busy(const struct vtsm_doe_tcp *t);
+/*
+ * Read what is available; complete the exchange when its answer is whole. Returns
+ * VTSM_OK, or the status of the vtsm_host_doe_complete/_fail call when that failed (the
+ * TSM connection is then dead). Data arriving while no exchange is pending (stray or
+ * late bytes) drops the connection.
+ */
+vtsm_status vtsm_doe_tcp_service(struct vtsm_doe_tcp *t);
+
 /* Close the connection (nothing is sent). NULL is fine. */
 void vtsm_doe_tcp_close(struct vtsm_doe_tcp *t);
 

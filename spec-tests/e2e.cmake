@@ -55,3 +55,13 @@ vtsm_e2e_suite(test_e2e_core SOURCES test_e2e_core.c CASES
   test_silent_half_open_and_idle_clients_time_out test_bind_loses_session_to_replayed_response
   test_bind_to_killed_device_leaves_truthful_state test_refused_unbinds_leave_no_records)
 target_link_libraries(test_e2e_core PRIVATE vtsm_guest)
+
+# Host shim, asynchronous DOE callbacks: many devices through one handle and one loop.
+vtsm_e2e_suite(test_host_async SOURCES test_host_async.c CASES
+  test_frame_is_one_write test_application_fails_exchange test_verb_fails_while_pending
+  test_close_with_exchanges_pending test_out_of_order_completion
+  test_tcp_backend_many_devices)
+
+# vtsm-bench --json with small counts: every field there, values consistent (label bench).
+vtsm_add_test(test_bench_json SOURCES test_bench_json.c LABELS bench)
+add_dependencies(test_bench_json vtsm-bench)

@@ -89,6 +89,12 @@ static void test_status_1024_devices(void **state)
     assert_int_equal(all_devices(hh.h, false, "unconnected", &pages), 1024);
     assert_true(pages > 1);
     assert_int_equal(all_devices(hh.h, true, "unconnected", &pages), 1024);
+    /* the host shim gathers every page into one result */
+    cbor_item_t *all = NULL;
+    assert_int_equal(vtsm_host_status(hh.h, NULL, &all), VTSM_OK);
+    assert_int_equal(cbor_array_size(e2e_get(all, "devices")), 1024);
+    assert_null(e2e_get(all, "next_offset"));
+    cbor_decref(&all);
     /* one device by name */
     cbor_item_t *res = status_page(hh.h, "0000:0f:07.7", false, 0, 0, 0);
     char s[32];
@@ -192,6 +198,11 @@ static void test_status_2_devices_255_bound_tdis(void **state)
     unsigned pages = 0;
     assert_int_equal(all_devices(hh.h, false, "connected", &pages), 2);
     assert_int_equal(pages, 2);
+    /* the host shim gathers a device's TDI pages too */
+    cbor_item_t *all = NULL;
+    assert_int_equal(vtsm_host_status(hh.h, devs[0], &all), VTSM_OK);
+    assert_int_equal(cbor_array_size(e2e_get(all, "devices.0.tdis")), 255);
+    cbor_decref(&all);
     /* reclaim with force drops every binding; the counts follow */
     for (int d = 0; d < 2; d++)
         assert_int_equal(vtsm_host_device_reclaim_opts(hh.h, devs[d], true, NULL), VTSM_OK);

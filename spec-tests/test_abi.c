@@ -30,20 +30,23 @@ static void assert_detail_has(const char *needle)
         fail_msg("detail '%s' does not contain '%s'", d, needle);
 }
 
-/* Decode must fail with st and a detail containing rule. */
-static void expect_decode(const uint8_t *p, size_t n, vtsm_status st, const char *rule)
+/* Decode must fail with st under the rule st implies (ABI.7 malformed, ABI.6 oversized);
+ * every such refusal has that one rule, so the detail (needle) says which check fired. */
+static void expect_decode(const uint8_t *p, size_t n, vtsm_status st, const char *needle)
 {
     cbor_item_t *it = (cbor_item_t *)0x1;
     vtsm_err_clear();
     assert_int_equal(vtsm_abi_decode(p, n, &it), st);
     assert_null(it);
-    assert_detail_has(rule);
+    assert_int_equal(vtsm_err_rule(),
+                     st == VTSM_E_ABI_OVERSIZED ? VTSM_RULE_ABI_6 : VTSM_RULE_ABI_7);
+    assert_detail_has(needle);
 }
 
-#define EXPECT_MALFORMED(rule, ...)                                                                \
+#define EXPECT_MALFORMED(needle, ...)                                                              \
     do {                                                                                           \
         static const uint8_t b_[] = {__VA_ARGS__};                                                 \
-        expect_decode(b_, sizeof(b_), VTSM_E_ABI_MALFORMED, rule);                                 \
+        expect_decode(b_, sizeof(b_), VTSM_E_ABI_MALFORMED, needle);                               \
     } while (0)
 
 static cbor_item_t *decode_ok(const uint8_t *p, size_t n)
@@ -202,6 +205,30 @@ static void test_non_text_key(void **state)
     EXPECT_MALFORMED("map key is not a text string", 0xa1, 0x41, 'a', 0x01);
     /* nested maps too */
     EXPECT_MALFORMED("map key is not a text string", 0xa1, 0x61, 'm', 0xa1, 0x20, 0x00);
+}
+
+/* A map with more keys than the decoder's first key table holds: 1000 distinct keys
+ * decode, and a duplicate among them is still found. */
+static void test_many_keys(void **state)
+{
+    static uint8_t b[3 + 1000 * 4];
+    size_t n = 0;
+    (void)state;
+    b[n++] = 0xb9; /* map, 2-byte count */
+    b[n++] = 1000 >> 8;
+    b[n++] = 1000 & 0xff;
+    for (unsigned i = 0; i < 1000; i++) {
+        b[n++] = 0x62; /* text(2) */
+        b[n++] = (uint8_t)('A' + i / 40);
+        b[n++] = (uint8_t)('0' + i % 40);
+        b[n++] = 0x01;
+    }
+    cbor_item_t *it = decode_ok(b, n);
+    assert_int_equal(cbor_map_size(it), 1000);
+    cbor_decref(&it);
+    b[n - 3] = b[4]; /* the last key becomes the first */
+    b[n - 2] = b[5];
+    expect_decode(b, n, VTSM_E_ABI_MALFORMED, "duplicate map key");
 }
 
 static void test_duplicate_key(void **state)
@@ -1054,6 +1081,93 @@ static void test_status_numbers_stable(void **state)
     cbor_decref(&m);
 }
 
+/* Encode m, decode it and parse it as an ERROR. */
+static void error_round_trip(cbor_item_t *m, struct vtsm_abi_error *e)
+{
+    struct vtsm_buf f = {0};
+    assert_non_null(m);
+    assert_int_equal(vtsm_abi_encode(m, &f), VTSM_OK);
+    cbor_item_t *back = decode_ok(f.data + 4, f.len - 4);
+    assert_int_equal(vtsm_abi_parse_error(back, e), VTSM_OK);
+    cbor_decref(&back);
+    cbor_decref(&m);
+    vtsm_buf_free(&f);
+}
+
+/* The ERROR carries the rule of the thread's error record when the record describes the
+ * failure (same status; the detail is the record's, or none is given), the rule its
+ * status implies otherwise, and none when no rule applies. */
+static void test_error_rule_field(void **state)
+{
+    (void)state;
+    struct vtsm_abi_error e;
+
+    /* the record's refusal: detail NULL -> the record's detail and rule */
+    vtsm_refuse(VTSM_E_STATE, VTSM_RULE_TDI_4, "accept refused: TDI 1 is RUN");
+    error_round_trip(vtsm_abi_error_msg(3, VTSM_E_STATE, NULL), &e);
+    assert_int_equal(e.status, VTSM_E_STATE);
+    assert_string_equal(e.detail, "accept refused: TDI 1 is RUN");
+    assert_string_equal(e.rule_id, "TDI.4");
+    assert_int_equal(e.rule, VTSM_RULE_TDI_4);
+
+    /* the record's detail passed explicitly */
+    error_round_trip(vtsm_abi_error_msg(3, VTSM_E_STATE, vtsm_err_detail()), &e);
+    assert_int_equal(e.rule, VTSM_RULE_TDI_4);
+    assert_string_equal(e.detail, "accept refused: TDI 1 is RUN");
+
+    /* other words (even equal ones) are not the record's: no rule of the record */
+    char copy[128];
+    snprintf(copy, sizeof(copy), "%s", vtsm_err_detail());
+    error_round_trip(vtsm_abi_error_msg(3, VTSM_E_STATE, copy), &e);
+    assert_int_equal(e.rule, VTSM_RULE_NONE);
+    error_round_trip(vtsm_abi_error_msg(3, VTSM_E_STATE, "something else"), &e);
+    assert_string_equal(e.rule_id, "");
+    assert_int_equal(e.rule, VTSM_RULE_NONE);
+    /* another status: not the record's rule either; none given -> the status text */
+    error_round_trip(vtsm_abi_error_msg(3, VTSM_E_BUSY, NULL), &e);
+    assert_int_equal(e.rule, VTSM_RULE_NONE);
+    assert_string_equal(e.detail, vtsm_status_text(VTSM_E_BUSY));
+
+    /* a status that implies a rule */
+    vtsm_err_clear();
+    error_round_trip(vtsm_abi_error_msg(0, VTSM_E_ABI_UNKNOWN_OP, "unknown opcode 0x7f"), &e);
+    assert_string_equal(e.rule_id, "ABI.2");
+    assert_int_equal(e.rule, VTSM_RULE_ABI_2);
+
+    /* an ERROR without rule (a TSM before the field) and one with a rule we do not know */
+    cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_ERROR, 4);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_STATUS, VTSM_E_STATE), VTSM_OK);
+    error_round_trip(m, &e);
+    assert_int_equal(e.rule, VTSM_RULE_NONE);
+    assert_string_equal(e.rule_id, "");
+    m = vtsm_abi_request_msg(VTSM_ABI_OP_ERROR, 4);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_STATUS, VTSM_E_STATE), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_tstr(m, VTSM_ABI_K_RULE, "TDI.77"), VTSM_OK);
+    error_round_trip(m, &e);
+    assert_int_equal(e.rule, VTSM_RULE_NONE);
+    assert_string_equal(e.rule_id, "TDI.77");
+    /* a rule that is not text is a malformed ERROR */
+    m = vtsm_abi_request_msg(VTSM_ABI_OP_ERROR, 4);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_STATUS, VTSM_E_STATE), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_RULE, 4), VTSM_OK);
+    assert_int_equal(vtsm_abi_parse_error(m, &e), VTSM_E_ABI_ARG);
+    cbor_decref(&m);
+
+    /* the CLIs' JSON: "rule" after "detail", only when given */
+    cbor_item_t *o =
+        vtsm_abi_cli_error("accept", VTSM_E_STATE, "state", "core", "d", "TDI.4", NULL);
+    char *j = json_of(o, false);
+    assert_string_equal(j, "{\"error\":{\"verb\":\"accept\",\"status\":3,\"name\":\"state\","
+                           "\"source\":\"core\",\"detail\":\"d\",\"rule\":\"TDI.4\"}}");
+    free(j);
+    cbor_decref(&o);
+    o = vtsm_abi_cli_error("accept", VTSM_E_STATE, "state", "core", "d", "", NULL);
+    j = json_of(o, false);
+    assert_null(strstr(j, "rule"));
+    free(j);
+    cbor_decref(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1064,6 +1178,7 @@ int main(void)
         cmocka_unit_test(test_not_a_map),
         cmocka_unit_test(test_non_text_key),
         cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_many_keys),
         cmocka_unit_test(test_indefinite),
         cmocka_unit_test(test_tag),
         cmocka_unit_test(test_float_and_simple),
@@ -1080,6 +1195,7 @@ int main(void)
         cmocka_unit_test(test_encode_refuses),
         cmocka_unit_test(test_encode_exact_bytes),
         cmocka_unit_test(test_round_trip_messages),
+        cmocka_unit_test(test_error_rule_field),
         cmocka_unit_test(test_put_replaces),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_status_numbers_stable),

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -141,6 +142,183 @@ static void test_status_names_sources_detail(void **s)
     }
 }
 
+/* Every rule has a unique id of its family's form that parses back to it, a meaning and a
+ * status; unknown ids and none parse to VTSM_RULE_NONE. */
+static void test_rule_list(void **s)
+{
+    (void)s;
+    assert_null(vtsm_rule_id(VTSM_RULE_NONE));
+    assert_null(vtsm_rule_id(VTSM_RULE_COUNT_));
+    assert_string_equal(vtsm_rule_text(VTSM_RULE_NONE), "");
+    assert_int_equal(vtsm_rule_parse(NULL), VTSM_RULE_NONE);
+    assert_int_equal(vtsm_rule_parse(""), VTSM_RULE_NONE);
+    assert_int_equal(vtsm_rule_parse("TDI.99"), VTSM_RULE_NONE);
+    assert_int_equal(vtsm_rule_parse("TDI.4 "), VTSM_RULE_NONE);
+    assert_int_equal(vtsm_rule_parse("tdi.4"), VTSM_RULE_NONE);
+    assert_int_equal(vtsm_rule_parse("TDI.4"), VTSM_RULE_TDI_4);
+    assert_string_equal(vtsm_rule_id(VTSM_RULE_PDEV_13), "PDEV.13");
+    assert_int_equal(vtsm_rule_status(VTSM_RULE_PDEV_6), VTSM_E_BUSY);
+
+    static const char *const families[] = {"PLAT", "PDEV", "IDE",    "TVM",   "TDI", "GUEST",
+                                           "ABI",  "LINK", "DEVTDI", "IDEKM", "VDM"};
+    for (int r = 1; r < VTSM_RULE_COUNT_; r++) {
+        const char *id = vtsm_rule_id((enum vtsm_rule)r);
+        assert_non_null(id);
+        assert_int_equal(vtsm_rule_parse(id), r);
+        assert_true(strlen(vtsm_rule_text((enum vtsm_rule)r)) > 10);
+        assert_true((unsigned)vtsm_rule_status((enum vtsm_rule)r) < VTSM_STATUS_COUNT_);
+        const char *dot = strchr(id, '.');
+        assert_non_null(dot);
+        bool known = false;
+        for (size_t f = 0; f < VTSM_ARRAY_SIZE(families); f++)
+            known |= strlen(families[f]) == (size_t)(dot - id) &&
+                     strncmp(families[f], id, (size_t)(dot - id)) == 0;
+        if (!known)
+            fail_msg("rule %s: unknown family", id);
+        assert_true(dot[1] >= '0' && dot[1] <= '9');
+        for (int q = 1; q < r; q++)
+            if (strcmp(vtsm_rule_id((enum vtsm_rule)q), id) == 0)
+                fail_msg("rule id %s appears twice", id);
+    }
+}
+
+/* The error record carries the rule: vtsm_refuse names it, vtsm_fail names none (or the
+ * rule its status implies), vtsm_refail keeps it only for the same status, and clear,
+ * save and restore treat it like the status. */
+static void test_error_record_rule(void **s)
+{
+    (void)s;
+    vtsm_err_clear();
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_NONE);
+
+    assert_int_equal(vtsm_refuse(VTSM_E_STATE, VTSM_RULE_TDI_4, "accept refused: TDI %u is RUN", 2),
+                     VTSM_E_STATE);
+    assert_int_equal(vtsm_err_status(), VTSM_E_STATE);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_TDI_4);
+    assert_string_equal(vtsm_err_detail(), "accept refused: TDI 2 is RUN");
+
+    /* context added on the way up keeps the rule ... */
+    assert_int_equal(vtsm_refail(VTSM_E_STATE, "job: %s", vtsm_err_detail()), VTSM_E_STATE);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_TDI_4);
+    assert_string_equal(vtsm_err_detail(), "job: accept refused: TDI 2 is RUN");
+    /* ... a new status does not */
+    assert_int_equal(vtsm_refail(VTSM_E_PEER_CAPS, "x: %s", vtsm_err_detail()), VTSM_E_PEER_CAPS);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_NONE);
+
+    struct vtsm_err_state saved;
+    vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_TVM_4, "no TVM 7");
+    vtsm_err_save(&saved);
+    vtsm_fail(VTSM_E_PEER_SIGNATURE, "KEY_EXCHANGE_RSP signature");
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_NONE);
+    vtsm_err_restore(&saved);
+    assert_int_equal(vtsm_err_status(), VTSM_E_NOT_FOUND);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_TVM_4);
+    assert_string_equal(vtsm_err_detail(), "no TVM 7");
+
+    /* statuses that imply a rule, through vtsm_fail and the guard macros */
+    vtsm_fail(VTSM_E_ABI_NO_HELLO, "HELLO first");
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_ABI_1);
+    assert_int_equal(vtsm_rule_of_status(VTSM_E_ABI_ARG), VTSM_RULE_ABI_8);
+    assert_int_equal(vtsm_rule_of_status(VTSM_E_STATE), VTSM_RULE_NONE);
+    vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_ABI_9, "unknown key 'x'");
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_ABI_9);
+    vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_COUNT_, "out of range rule");
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_ABI_8);
+
+    vtsm_err_clear();
+    assert_int_equal(vtsm_err_status(), VTSM_OK);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_NONE);
+    assert_string_equal(vtsm_err_detail(), "");
+}
+
+static vtsm_status ensure_rule(int v)
+{
+    VTSM_ENSURE_RULE(v != 1, VTSM_E_EXISTS, VTSM_RULE_TVM_3, "TVM %d exists", v);
+    vtsm_status st = VTSM_OK;
+    VTSM_ENSURE_RULE_GOTO(v != 2, VTSM_E_LIMIT, VTSM_RULE_TVM_5, "TVM %d over the limit", v);
+out:
+    return st;
+}
+
+static void test_guard_rule_forms(void **s)
+{
+    (void)s;
+    vtsm_err_clear();
+    assert_int_equal(ensure_rule(0), VTSM_OK);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_NONE);
+    assert_int_equal(ensure_rule(1), VTSM_E_EXISTS);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_TVM_3);
+    assert_int_equal(ensure_rule(2), VTSM_E_LIMIT);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_TVM_5);
+    assert_string_equal(vtsm_err_detail(), "TVM 2 over the limit");
+}
+
+/* docs/abi.md section 10.2 lists every rule, one table line each: "| ID | status | meaning |"
+ * where status is `name` (the first one given) or an em dash for VTSM_OK, and meaning is
+ * the list's text. Every line names a rule of the list, every rule of the list has a line. */
+static void test_rules_match_abi_doc(void **s)
+{
+    (void)s;
+    const char *path = VTSM_SOURCE_DIR "/docs/abi.md";
+    FILE *f = fopen(path, "r");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    unsigned seen[VTSM_RULE_COUNT_] = {0};
+    char line[1024];
+    bool in_rules = false;
+    unsigned lines = 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "### 10.2 Rules", 14) == 0) {
+            in_rules = true;
+            continue;
+        }
+        if (in_rules && strncmp(line, "## ", 3) == 0)
+            break;
+        if (!in_rules || strncmp(line, "| ", 2) != 0)
+            continue;
+        /* split "| a | b | c |" */
+        char *cols[3] = {0};
+        char *p = line + 2;
+        int n = 0;
+        for (; n < 3; n++) {
+            char *bar = strstr(p, " | ");
+            if (!bar && n == 2)
+                bar = strstr(p, " |");
+            if (!bar)
+                break;
+            *bar = '\0';
+            cols[n] = p;
+            p = bar + 3;
+        }
+        if (n != 3 || strcmp(cols[0], "rule") == 0)
+            continue; /* the header; "|---|" lines do not start with "| " */
+        enum vtsm_rule r = vtsm_rule_parse(cols[0]);
+        if (r == VTSM_RULE_NONE)
+            fail_msg("docs/abi.md lists rule \"%s\", which common/vtsm_rule.h does not have",
+                     cols[0]);
+        lines++;
+        seen[r]++;
+        vtsm_status st = vtsm_rule_status(r);
+        char want[80];
+        if (st == VTSM_OK)
+            snprintf(want, sizeof(want), "—");
+        else
+            snprintf(want, sizeof(want), "`%s`", vtsm_status_name(st));
+        if (strncmp(cols[1], want, strlen(want)) != 0)
+            fail_msg("docs/abi.md: rule %s comes with %s, the doc says %s", cols[0], want, cols[1]);
+        if (strcmp(cols[2], vtsm_rule_text(r)) != 0)
+            fail_msg("docs/abi.md: rule %s says \"%s\", common/vtsm_rule.h \"%s\"", cols[0],
+                     cols[2], vtsm_rule_text(r));
+    }
+    fclose(f);
+    assert_true(in_rules);
+    for (int r = 1; r < VTSM_RULE_COUNT_; r++)
+        if (seen[r] != 1)
+            fail_msg("docs/abi.md lists rule %s %u times (once wanted)",
+                     vtsm_rule_id((enum vtsm_rule)r), seen[r]);
+    assert_int_equal(lines, VTSM_RULE_COUNT_ - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -150,6 +328,10 @@ int main(void)
         cmocka_unit_test(test_growable_buffer),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_status_names_sources_detail),
+        cmocka_unit_test(test_rule_list),
+        cmocka_unit_test(test_error_record_rule),
+        cmocka_unit_test(test_guard_rule_forms),
+        cmocka_unit_test(test_rules_match_abi_doc),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

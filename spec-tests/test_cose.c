@@ -189,28 +189,29 @@ static void test_wrong_tag_and_array_length(void **state)
     sign_sample(f->p256, &tok);
     assert_int_equal(tok.data[0], 0xd2);
     tok.data[0] = 0xd1; /* tag 17, COSE_Mac0 */
-    EXPECT(vtsm_cose_verify1(f->p256, tok.data, tok.len, NULL), VTSM_E_PEER_MALFORMED,
-           "tag 17, COSE_Sign1 is tag 18");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, tok.data, tok.len, NULL), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "tag 17, COSE_Sign1 is tag 18");
     tok.data[0] = 0xd2;
     tok.data[1] = 0x83; /* the signature becomes a trailing item */
-    EXPECT(vtsm_cose_verify1(f->p256, tok.data, tok.len, NULL), VTSM_E_PEER_MALFORMED,
-           "after the COSE_Sign1");
-    EXPECT(vtsm_cose_verify1(f->p256, tok.data + 1, tok.len - 1, NULL), VTSM_E_PEER_MALFORMED,
-           "after the COSE_Sign1");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, tok.data, tok.len, NULL), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "after the COSE_Sign1");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, tok.data + 1, tok.len - 1, NULL),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "after the COSE_Sign1");
 
     /* 3 elements (no signature) and 5 (an extra one) */
     make_token(&t, f->p256, prot_es256, 3, unprot_kid, 5, map_payload, 3, true, 64);
     t.b[1] = 0x83;
     size_t sig_start = t.n - 66;
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, sig_start, NULL), VTSM_E_PEER_MALFORMED,
-           "expected a 4-element array, got major 4 with 3");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, sig_start, NULL), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "expected a 4-element array, got major 4 with 3");
     t.b[1] = 0x85;
     t.b[t.n++] = 0xf6; /* null */
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, "with 5");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "with 5");
     /* not an array at all */
     static const uint8_t map[] = {0xd2, 0xa0};
-    EXPECT(vtsm_cose_verify1(f->p256, map, sizeof(map), NULL), VTSM_E_PEER_MALFORMED,
-           "got major 5");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, map, sizeof(map), NULL), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "got major 5");
     vtsm_buf_free(&tok);
 }
 
@@ -227,25 +228,27 @@ static void test_not_well_formed(void **state)
     static const uint8_t bad_simple[] = {0x84, 0xf8, 0x10, 0x40, 0x40, 0x40};
 
     sign_sample(f->p256, &tok);
-    EXPECT(vtsm_cose_verify1(f->p256, tok.data, tok.len - 1, NULL), VTSM_E_PEER_MALFORMED, "left");
-    EXPECT(vtsm_cose_verify1(f->p256, NULL, 0, NULL), VTSM_E_PEER_MALFORMED, "missing");
-    EXPECT(vtsm_cose_verify1(f->p256, indef, sizeof(indef), NULL), VTSM_E_PEER_MALFORMED,
-           "indefinite-length");
-    EXPECT(vtsm_cose_verify1(f->p256, huge, sizeof(huge), NULL), VTSM_E_PEER_MALFORMED,
-           "array of 4294967295 entries");
-    EXPECT(vtsm_cose_verify1(f->p256, huge_map, sizeof(huge_map), NULL), VTSM_E_PEER_MALFORMED,
-           "map of 4294967296 entries");
-    EXPECT(vtsm_cose_verify1(f->p256, long_str, sizeof(long_str), NULL), VTSM_E_PEER_MALFORMED,
-           "string of 65536 bytes");
-    EXPECT(vtsm_cose_verify1(f->p256, reserved_ai, sizeof(reserved_ai), NULL),
-           VTSM_E_PEER_MALFORMED, "reserved additional information 28");
-    EXPECT(vtsm_cose_verify1(f->p256, bad_simple, sizeof(bad_simple), NULL), VTSM_E_PEER_MALFORMED,
-           "simple value 16 in two-byte form");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, tok.data, tok.len - 1, NULL), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "left");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, NULL, 0, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "missing");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, indef, sizeof(indef), NULL), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "indefinite-length");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, huge, sizeof(huge), NULL), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "array of 4294967295 entries");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, huge_map, sizeof(huge_map), NULL),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "map of 4294967296 entries");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, long_str, sizeof(long_str), NULL),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "string of 65536 bytes");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, reserved_ai, sizeof(reserved_ai), NULL),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "reserved additional information 28");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, bad_simple, sizeof(bad_simple), NULL),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "simple value 16 in two-byte form");
     /* 18 nested arrays */
     memset(deep, 0x81, 18);
     deep[18] = 0x00;
-    EXPECT(vtsm_cose_verify1(f->p256, deep, 19, NULL), VTSM_E_PEER_MALFORMED,
-           "nested deeper than 16");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, deep, 19, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "nested deeper than 16");
     vtsm_buf_free(&tok);
 }
 
@@ -266,41 +269,46 @@ static void test_header_rules(void **state)
     static const uint8_t u_array[] = {0x80};
 
     make_token(&t, f->p256, p_int, 1, unprot_kid, 5, map_payload, 3, true, 64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED,
-           "protected header is not a map");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "protected header is not a map");
     make_token(&t, f->p256, NULL, 0, unprot_kid, 5, map_payload, 3, true, 64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_ALGO, "empty protected");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_ALGO, VTSM_RULE_NONE,
+                  "empty protected");
     make_token(&t, f->p256, p_empty_map, 1, unprot_kid, 5, map_payload, 3, true, 64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_ALGO, "no alg");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_ALGO, VTSM_RULE_NONE,
+                  "no alg");
     make_token(&t, f->p256, p_crit, sizeof(p_crit), unprot_kid, 5, map_payload, 3, true, 64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED,
-           "protected header label 2 not supported");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "protected header label 2 not supported");
     make_token(&t, f->p256, p_text_alg, sizeof(p_text_alg), unprot_kid, 5, map_payload, 3, true,
                64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_ALGO, "not an integer");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_ALGO, VTSM_RULE_NONE,
+                  "not an integer");
     make_token(&t, f->p256, p_twice, sizeof(p_twice), unprot_kid, 5, map_payload, 3, true, 64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, "alg appears twice");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "alg appears twice");
     make_token(&t, f->p256, p_text_label, sizeof(p_text_label), unprot_kid, 5, map_payload, 3, true,
                64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED,
-           "label is not an integer");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "label is not an integer");
     make_token(&t, f->p256, p_trailing, sizeof(p_trailing), unprot_kid, 5, map_payload, 3, true,
                64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED,
-           "after the protected header map");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "after the protected header map");
 
     make_token(&t, f->p256, prot_es256, 3, u_alg, sizeof(u_alg), map_payload, 3, true, 64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED,
-           "unprotected header label 1 not supported");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "unprotected header label 1 not supported");
     make_token(&t, f->p256, prot_es256, 3, u_kid_twice, sizeof(u_kid_twice), map_payload, 3, true,
                64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, "kid appears twice");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "kid appears twice");
     make_token(&t, f->p256, prot_es256, 3, u_kid_int, sizeof(u_kid_int), map_payload, 3, true, 64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED,
-           "kid is not a byte string");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "kid is not a byte string");
     make_token(&t, f->p256, prot_es256, 3, u_array, sizeof(u_array), map_payload, 3, true, 64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED,
-           "unprotected header is not a map");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "unprotected header is not a map");
 }
 
 static void test_alg_key_mismatch(void **state)
@@ -311,17 +319,19 @@ static void test_alg_key_mismatch(void **state)
     static const uint8_t p_eddsa[] = {0xa1, 0x01, 0x27};
 
     sign_sample(f->p384, &tok);
-    EXPECT(vtsm_cose_verify1(f->p256, tok.data, tok.len, NULL), VTSM_E_PEER_ALGO,
-           "alg -35 needs ecdsa-p384, the verification key is ecdsa-p256");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, tok.data, tok.len, NULL), VTSM_E_PEER_ALGO,
+                  VTSM_RULE_NONE, "alg -35 needs ecdsa-p384, the verification key is ecdsa-p256");
     sign_sample(f->p256, &tok);
-    EXPECT(vtsm_cose_verify1(f->p384, tok.data, tok.len, NULL), VTSM_E_PEER_ALGO,
-           "alg -7 needs ecdsa-p256");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p384, tok.data, tok.len, NULL), VTSM_E_PEER_ALGO,
+                  VTSM_RULE_NONE, "alg -7 needs ecdsa-p256");
     make_token(&t, f->p256, p_eddsa, sizeof(p_eddsa), unprot_kid, 5, map_payload, 3, true, 64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_ALGO, "alg -8 not supported");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_ALGO, VTSM_RULE_NONE,
+                  "alg -8 not supported");
     /* ES384 claimed, signed with P-256 */
     make_token(&t, f->p256, prot_es384, sizeof(prot_es384), unprot_kid, 5, map_payload, 3, true,
                64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_ALGO, "alg -35");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_ALGO, VTSM_RULE_NONE,
+                  "alg -35");
     vtsm_buf_free(&tok);
 }
 
@@ -331,11 +341,11 @@ static void test_signature_length(void **state)
     struct tok t;
 
     make_token(&t, f->p256, prot_es256, 3, unprot_kid, 5, map_payload, 3, true, 63);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED,
-           "signature of 63 bytes, ecdsa-p256 needs 64");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "signature of 63 bytes, ecdsa-p256 needs 64");
     make_token(&t, f->p384, prot_es384, 4, unprot_kid, 5, map_payload, 3, true, 64);
-    EXPECT(vtsm_cose_verify1(f->p384, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED,
-           "signature of 64 bytes, ecdsa-p384 needs 96");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p384, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "signature of 64 bytes, ecdsa-p384 needs 96");
 }
 
 static void test_tampering(void **state)
@@ -351,11 +361,12 @@ static void test_tampering(void **state)
         size_t sig_len = curve ? 96 : 64;
         size_t last_payload = tok.len - sig_len - 2 - 1;
         tok.data[last_payload] ^= 0x01;
-        EXPECT(vtsm_cose_verify1(k, tok.data, tok.len, NULL), VTSM_E_PEER_SIGNATURE,
-               "signature does not verify");
+        EXPECT_DETAIL(vtsm_cose_verify1(k, tok.data, tok.len, NULL), VTSM_E_PEER_SIGNATURE,
+                      VTSM_RULE_NONE, "signature does not verify");
         tok.data[last_payload] ^= 0x01;
         tok.data[tok.len - 1] ^= 0x80;
-        EXPECT(vtsm_cose_verify1(k, tok.data, tok.len, NULL), VTSM_E_PEER_SIGNATURE, NULL);
+        EXPECT(vtsm_cose_verify1(k, tok.data, tok.len, NULL), VTSM_E_PEER_SIGNATURE,
+               VTSM_RULE_NONE);
         tok.data[tok.len - 1] ^= 0x80;
         assert_int_equal(vtsm_cose_verify1(k, tok.data, tok.len, NULL), VTSM_OK);
         /* the kid is unprotected: changing it does not break the signature (RFC 9052) */
@@ -375,7 +386,7 @@ static void test_tampering(void **state)
     static const uint8_t prot_long[] = {0x44, 0xa1, 0x01, 0x38, 0x06};
     t_raw(&u, prot_long, sizeof(prot_long));
     t_raw(&u, t.b + 6, t.n - 6);
-    EXPECT(vtsm_cose_verify1(f->p256, u.b, u.n, NULL), VTSM_E_PEER_SIGNATURE, NULL);
+    EXPECT(vtsm_cose_verify1(f->p256, u.b, u.n, NULL), VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE);
     vtsm_buf_free(&tok);
 }
 
@@ -389,8 +400,8 @@ static void test_payload_checked_after_signature(void **state)
     static const uint8_t two_items[] = {0xa0, 0xa0};
 
     make_token(&t, f->p256, prot_es256, 3, unprot_kid, 5, text, sizeof(text), true, 64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, &out), VTSM_E_PEER_MALFORMED,
-           "payload is not a map (major 3)");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, &out), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "payload is not a map (major 3)");
     assert_null(out);
     for (int i = 0; i < 17; i++) { /* {0: {0: ... {0: 0}}}, 17 maps deep */
         deep[2 * i] = 0xa1;
@@ -398,16 +409,17 @@ static void test_payload_checked_after_signature(void **state)
     }
     deep[34] = 0x00;
     make_token(&t, f->p256, prot_es256, 3, unprot_kid, 5, deep, 35, true, 64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED,
-           "nested deeper than 16");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "nested deeper than 16");
     make_token(&t, f->p256, prot_es256, 3, unprot_kid, 5, NULL, 0, true, 64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, "empty payload");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "empty payload");
     make_token(&t, f->p256, prot_es256, 3, unprot_kid, 5, two_items, 2, true, 64);
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED,
-           "1 bytes after the payload");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "1 bytes after the payload");
     /* tampering with such a payload is caught by the signature first */
     t.b[t.n - 64 - 2 - 1] = 0x60;
-    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_SIGNATURE, NULL);
+    EXPECT(vtsm_cose_verify1(f->p256, t.b, t.n, NULL), VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE);
 }
 
 static void test_sign_refusals(void **state)
@@ -421,13 +433,17 @@ static void test_sign_refusals(void **state)
     uint8_t kid[VTSM_COSE_MAX_KID + 1] = {0};
 
     assert_non_null(ed);
-    EXPECT(vtsm_cose_sign1(f->p256, arr, NULL, 0, &tok), VTSM_E_INVAL, "must be a map");
-    EXPECT(vtsm_cose_sign1(ed, p, NULL, 0, &tok), VTSM_E_INVAL, "neither P-256 nor P-384");
-    EXPECT(vtsm_cose_sign1(f->p256, p, kid, sizeof(kid), &tok), VTSM_E_INVAL, "kid of 65 bytes");
-    EXPECT(vtsm_cose_sign1(f->p256, p, NULL, 1, &tok), VTSM_E_INVAL, NULL);
+    EXPECT_DETAIL(vtsm_cose_sign1(f->p256, arr, NULL, 0, &tok), VTSM_E_INVAL, VTSM_RULE_NONE,
+                  "must be a map");
+    EXPECT_DETAIL(vtsm_cose_sign1(ed, p, NULL, 0, &tok), VTSM_E_INVAL, VTSM_RULE_NONE,
+                  "neither P-256 nor P-384");
+    EXPECT_DETAIL(vtsm_cose_sign1(f->p256, p, kid, sizeof(kid), &tok), VTSM_E_INVAL, VTSM_RULE_NONE,
+                  "kid of 65 bytes");
+    EXPECT(vtsm_cose_sign1(f->p256, p, NULL, 1, &tok), VTSM_E_INVAL, VTSM_RULE_NONE);
     assert_true(cbor_map_add(
         indef, (struct cbor_pair){cbor_move(cbor_build_uint8(1)), cbor_move(cbor_build_uint8(2))}));
-    EXPECT(vtsm_cose_sign1(f->p256, indef, NULL, 0, &tok), VTSM_E_INVAL, "indefinite-length");
+    EXPECT_DETAIL(vtsm_cose_sign1(f->p256, indef, NULL, 0, &tok), VTSM_E_INVAL, VTSM_RULE_NONE,
+                  "indefinite-length");
     assert_int_equal(tok.len, 0);
     cbor_decref(&arr);
     cbor_decref(&indef);
@@ -465,14 +481,14 @@ static void test_cose_wg_example_signature_verifies(void **state)
      * after its ES256 signature verified over our Sig_structure (a failure would be
      * E_PEER_SIGNATURE).
      */
-    EXPECT(vtsm_cose_verify1(f->ex_pub, tok + 1, n, NULL), VTSM_E_PEER_MALFORMED,
-           "payload is not a map");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->ex_pub, tok + 1, n, NULL), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "payload is not a map");
     tok[0] = 0xd2; /* the same with the COSE_Sign1 tag (RFC 9052 C.2.1) */
-    EXPECT(vtsm_cose_verify1(f->ex_pub, tok, n + 1, NULL), VTSM_E_PEER_MALFORMED,
-           "payload is not a map");
+    EXPECT_DETAIL(vtsm_cose_verify1(f->ex_pub, tok, n + 1, NULL), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "payload is not a map");
     tok[n] ^= 0x01;
-    EXPECT(vtsm_cose_verify1(f->ex_pub, tok, n + 1, NULL), VTSM_E_PEER_SIGNATURE, NULL);
-    EXPECT(vtsm_cose_verify1(f->p384, tok, n + 1, NULL), VTSM_E_PEER_ALGO, NULL);
+    EXPECT(vtsm_cose_verify1(f->ex_pub, tok, n + 1, NULL), VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE);
+    EXPECT(vtsm_cose_verify1(f->p384, tok, n + 1, NULL), VTSM_E_PEER_ALGO, VTSM_RULE_NONE);
 }
 
 static void round_trip(EVP_PKEY *key, const uint8_t *want_prefix, size_t prefix_len)

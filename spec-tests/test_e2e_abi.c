@@ -20,19 +20,21 @@
 #include "vtsm_buf.h"
 #include "vtsm_sock.h"
 
-static void expect_error(int fd, const char *name)
+/* The next message is an ERROR with status name `name` and rule field `rule` (NULL: none). */
+static void expect_error(int fd, const char *name, const char *rule)
 {
     char buf[64];
+    struct vtsm_abi_error err;
     cbor_item_t *m = e2e_abi_recv(fd);
     assert_non_null(m);
     e2e_err_name(m, buf, sizeof(buf));
-    if (strcmp(buf, name) != 0) {
-        char detail[256] = "";
-        vtsm_abi_get_tstr(m, "detail", detail, sizeof(detail));
-        cbor_decref(&m);
-        fail_msg("expected ERROR %s, got '%s' (%s)", name, buf, detail);
-    }
+    assert_int_equal(vtsm_abi_parse_error(m, &err), VTSM_OK);
     cbor_decref(&m);
+    if (strcmp(buf, name) != 0 || strcmp(err.rule_id, rule ? rule : "") != 0)
+        fail_msg("expected ERROR %s rule %s, got '%s' rule '%s' (%s)", name, rule ? rule : "none",
+                 buf, err.rule_id, err.detail);
+    if (rule)
+        assert_int_equal(err.rule, vtsm_rule_parse(rule));
 }
 
 /* The TSM still answers a fresh client. */
@@ -57,11 +59,11 @@ static void test_malformed_cbor(void **state)
     /* A whole, well-delimited frame whose body is not valid CBOR. */
     uint8_t frame[] = {0, 0, 0, 3, 0xff, 0x00, 0x13};
     assert_int_equal(vtsm_fd_write_full(fd, frame, sizeof(frame)), VTSM_OK);
-    expect_error(fd, "abi_malformed");
+    expect_error(fd, "abi_malformed", "ABI.7");
     /* A CBOR array instead of a map. */
     uint8_t frame2[] = {0, 0, 0, 2, 0x81, 0x01};
     assert_int_equal(vtsm_fd_write_full(fd, frame2, sizeof(frame2)), VTSM_OK);
-    expect_error(fd, "abi_malformed");
+    expect_error(fd, "abi_malformed", "ABI.7");
     /* The connection stays usable after a skipped frame. */
     cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_STATUS, 2);
     assert_int_equal(e2e_abi_send(fd, m), 0);
@@ -80,7 +82,7 @@ static void test_oversized_frame_closes_connection(void **state)
     assert_true(fd >= 0);
     uint8_t hdr[] = {0x01, 0x00, 0x00, 0x00}; /* 16 MiB */
     assert_int_equal(vtsm_fd_write_full(fd, hdr, sizeof(hdr)), VTSM_OK);
-    expect_error(fd, "abi_oversized");
+    expect_error(fd, "abi_oversized", "ABI.6");
     cbor_item_t *m = NULL;
     assert_int_not_equal(vtsm_abi_recv(fd, &m, 5000), VTSM_OK); /* closed */
     close(fd);
@@ -93,7 +95,7 @@ static void test_unknown_opcode(void **state)
     int fd = e2e_abi_connect(e, true);
     assert_true(fd >= 0);
     assert_int_equal(e2e_abi_send(fd, vtsm_abi_request_msg((enum vtsm_abi_op)0x7e, 5)), 0);
-    expect_error(fd, "abi_unknown_op");
+    expect_error(fd, "abi_unknown_op", "ABI.2");
     close(fd);
     assert_serving(e);
 }
@@ -109,7 +111,7 @@ static void test_wrong_abi_version(void **state)
     vtsm_abi_put_item(m, "versions", v);
     vtsm_abi_put_tstr(m, "role", "host");
     assert_int_equal(e2e_abi_send(fd, m), 0);
-    expect_error(fd, "abi_version");
+    expect_error(fd, "abi_version", "ABI.3");
     close(fd);
     assert_serving(e);
 }
@@ -120,7 +122,7 @@ static void test_request_before_hello(void **state)
     int fd = e2e_abi_connect(e, false);
     assert_true(fd >= 0);
     assert_int_equal(e2e_abi_send(fd, vtsm_abi_request_msg(VTSM_ABI_OP_STATUS, 3)), 0);
-    expect_error(fd, "abi_no_hello");
+    expect_error(fd, "abi_no_hello", "ABI.1");
     close(fd);
 }
 
@@ -133,12 +135,12 @@ static void test_unknown_key_refused(void **state)
     vtsm_abi_put_tstr(m, "dev", "d0");
     vtsm_abi_put_uint(m, "colour", 3);
     assert_int_equal(e2e_abi_send(fd, m), 0);
-    expect_error(fd, "abi_arg");
+    expect_error(fd, "abi_arg", "ABI.9");
     /* nothing was registered */
     m = vtsm_abi_request_msg(VTSM_ABI_OP_STATUS, 5);
     vtsm_abi_put_tstr(m, "dev", "d0");
     assert_int_equal(e2e_abi_send(fd, m), 0);
-    expect_error(fd, "not_found");
+    expect_error(fd, "not_found", "PDEV.13");
     close(fd);
 }
 
@@ -155,7 +157,7 @@ static void test_guest_role_cannot_connect(void **state)
     cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_DEVICE_CONNECT, 2);
     vtsm_abi_put_tstr(m, "dev", "d0");
     assert_int_equal(e2e_abi_send(fd, m), 0);
-    expect_error(fd, "abi_role");
+    expect_error(fd, "abi_role", "ABI.4");
     close(fd);
 }
 
@@ -210,11 +212,11 @@ static void test_stray_doe_response_does_not_disturb(void **state)
     uint8_t junk[8] = {1, 0, 1, 0, 2, 0, 0, 0};
     assert_int_equal(e2e_abi_send(fd, vtsm_abi_doe_response_msg(11, "d1", seq + 5, junk, 8, NULL)),
                      0);
-    expect_error(fd, "abi_sequence");
+    expect_error(fd, "abi_sequence", "ABI.5");
     assert_int_equal(e2e_abi_send(fd, vtsm_abi_doe_response_msg(99, "d1", seq, junk, 8, NULL)), 0);
-    expect_error(fd, "abi_sequence");
+    expect_error(fd, "abi_sequence", "ABI.5");
     assert_int_equal(e2e_abi_send(fd, vtsm_abi_doe_response_msg(11, "zz", seq, junk, 8, NULL)), 0);
-    expect_error(fd, "abi_sequence");
+    expect_error(fd, "abi_sequence", "ABI.5");
     wait_status(e, "d1", "connecting");
     close(fd);
     wait_status(e, "d1", "unconnected");
@@ -232,8 +234,8 @@ static void test_second_requester_on_busy_device(void **state)
     /* While the raw client holds the DOE mailbox, a second connect is refused... */
     const char *argv[] = {"connect", "busy0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
     assert_int_equal(e2e_host(e, &r, argv), 1);
-    E2E_HAS(r.err, "busy");
-    E2E_HAS(r.err, "PDEV.6");
+    E2E_HAS(r.err, "failed: busy (core): ");
+    E2E_HAS(r.err, " [rule PDEV.6]\n");
     /* ...while another device proceeds concurrently. */
     const char *argv2[] = {"connect", "other0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
     if (e2e_host(e, &r, argv2) != 0)
@@ -312,11 +314,11 @@ static void test_resource_limits(void **state)
         if (i < 1024) {
             assert_int_equal(e2e_op(r), VTSM_ABI_OP_RESULT);
         } else {
-            char name[64], detail[256] = "";
-            e2e_err_name(r, name, sizeof(name));
-            assert_string_equal(name, "limit");
-            vtsm_abi_get_tstr(r, "detail", detail, sizeof(detail));
-            E2E_HAS(detail, "PDEV.11");
+            struct vtsm_abi_error err;
+            assert_int_equal(vtsm_abi_parse_error(r, &err), VTSM_OK);
+            assert_int_equal(err.status, VTSM_E_LIMIT);
+            assert_string_equal(err.name, "limit");
+            assert_string_equal(err.rule_id, "PDEV.11");
         }
         cbor_decref(&r);
     }

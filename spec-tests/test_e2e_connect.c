@@ -193,7 +193,8 @@ static void test_connect_status_reclaim_reconnect(void **state)
     /* A second connect of a connected device is refused by the state table. */
     connect_json(e, &r, "0000:01:00.0", port, NULL);
     assert_int_equal(r.status, 1);
-    E2E_HAS(r.err, "PDEV.1");
+    E2E_HAS(r.err, "failed: state (core): ");
+    E2E_HAS(r.err, " [rule PDEV.1]\n");
 
     const char *rec[] = {
         "--json", "reclaim", "0000:01:00.0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
@@ -204,7 +205,8 @@ static void test_connect_status_reclaim_reconnect(void **state)
 
     /* Reclaim of an unconnected device names its rule. */
     assert_int_equal(e2e_host(e, &r, rec), 1);
-    E2E_HAS(r.err, "PDEV.4");
+    E2E_HAS(r.err, "failed: state (core): ");
+    E2E_HAS(r.err, " [rule PDEV.4]\n");
 
     /* The device (same emulator process, new TCP connection) connects again. */
     connect_json(e, &r, "0000:01:00.0", port, NULL);

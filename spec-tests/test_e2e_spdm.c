@@ -40,6 +40,7 @@ static void test_device_does_not_switch_keys(void **state)
     /* the session is lost: the error says so and the device is torn down */
     assert_int_equal(host(e, &r, "key-update", "bad0", bad, NULL, NULL), 1);
     E2E_HAS(r.err, "peer_");
+    E2E_HAS(r.err, " [rule PDEV.12]\n");
     E2E_HAS(r.out, "\"state\":\"unconnected\"");
     const char *st[] = {"--json", "status", NULL};
     assert_int_equal(e2e_host(e, &r, st), 0);
@@ -88,7 +89,8 @@ static void test_key_update_and_heartbeat(void **state)
     E2E_HAS(r.out, "\"acknowledged\":true");
     /* a key update on an unconnected device is refused and names the rule */
     assert_int_equal(host(e, &r, "key-update", "ku0", port, NULL, NULL), 1);
-    E2E_HAS(r.err, "PDEV.10");
+    E2E_HAS(r.err, "failed: state (core): ");
+    E2E_HAS(r.err, " [rule PDEV.10]\n");
 }
 
 int main(int argc, char **argv)

@@ -138,6 +138,16 @@ static const char *err_name(struct fx *f)
     return vtsm_host_last_error(f->hh.h)->name;
 }
 
+/* The TSM's last ERROR carried rule id (NULL: no rule field), and the shim parsed it. */
+static void expect_rule(struct fx *f, const char *id)
+{
+    const struct vtsm_host_error *e = vtsm_host_last_error(f->hh.h);
+    if (!e->from_tsm || strcmp(e->rule_id, id ? id : "") != 0 ||
+        e->rule != (id ? vtsm_rule_parse(id) : VTSM_RULE_NONE) || (id && e->rule == VTSM_RULE_NONE))
+        fail_msg("ERROR %s rule '%s' (%s), wanted rule %s", e->name, e->rule_id, e->detail,
+                 id ? id : "none");
+}
+
 /* ---------------------------------------------------------------- forgery and ownership */
 
 static void test_host_cannot_accept(void **state)
@@ -153,7 +163,7 @@ static void test_host_cannot_accept(void **state)
     assert_int_equal(vtsm_guest_open(path, f->tvm_a, &forger), VTSM_OK);
     assert_int_equal(guest(f, forger, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_AUTH);
     assert_string_equal(err_name(f), "auth");
-    E2E_HAS(last_err(f), "GUEST.1");
+    expect_rule(f, "GUEST.1");
     vtsm_guest_close(forger);
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
     /* and there is no host verb that accepts: the opcode space has none */
@@ -167,10 +177,10 @@ static void test_other_tvm_refused(void **state)
     bind(f, 1, f->tvm_a);
     uint8_t nonce[32] = {1};
     assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_INFO, 1, NULL, NULL), VTSM_E_NOT_OWNER);
-    E2E_HAS(last_err(f), "TDI.6");
+    expect_rule(f, "TDI.6");
     assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_INFO, 1, nonce, NULL), VTSM_E_NOT_OWNER);
     assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_NOT_OWNER);
-    E2E_HAS(last_err(f), "TDI.5");
+    expect_rule(f, "TDI.5");
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
     /* B's own list is empty; A's has the TDI */
     cbor_item_t *res = NULL;
@@ -201,7 +211,7 @@ static void test_replayed_and_reordered_guest_requests(void **state)
     cbor_decref(&res);
     /* replayed: the same signed INFO again */
     assert_int_equal(vtsm_host_guest_relay(f->hh.h, req1, &res), VTSM_E_REPLAY);
-    E2E_HAS(last_err(f), "GUEST.2");
+    expect_rule(f, "GUEST.2");
     if (res)
         cbor_decref(&res);
     /* a request older than the last accepted one is refused too */
@@ -234,7 +244,7 @@ static void test_bad_tag(void **state)
         assert_non_null(v);
         cbor_bytestring_handle(v)[which ? 3 : 10] ^= 0x01;
         assert_int_equal(vtsm_host_guest_relay(f->hh.h, req, &res), VTSM_E_AUTH);
-        E2E_HAS(last_err(f), "GUEST.1");
+        expect_rule(f, "GUEST.1");
         if (res)
             cbor_decref(&res);
         cbor_decref(&req);
@@ -252,7 +262,7 @@ static void test_bound_twice_and_unconnected(void **state)
     char s[32];
     bind(f, 1, f->tvm_a);
     assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev0", 1, f->tvm_b, 0, &res), VTSM_E_STATE);
-    E2E_HAS(last_err(f), "TDI.1");
+    expect_rule(f, "TDI.1");
     if (res)
         cbor_decref(&res);
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
@@ -262,7 +272,7 @@ static void test_bound_twice_and_unconnected(void **state)
     int p2 = e2e_devemu(&f->e, NULL);
     assert_int_equal(e2e_host_add_device(&f->hh, "dev1", p2, 0), 0);
     assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev1", 0, f->tvm_a, 0, &res), VTSM_E_STATE);
-    E2E_HAS(last_err(f), "PDEV.10");
+    expect_rule(f, "PDEV.10");
     if (res)
         cbor_decref(&res);
     /* unknown TVM */
@@ -279,11 +289,11 @@ static void test_reclaim_and_destroy_with_bound_tdis(void **state)
     bind(f, 1, f->tvm_b);
     assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 0, NULL, NULL), VTSM_OK);
     assert_int_equal(vtsm_host_tvm_destroy(f->hh.h, f->tvm_a, &res), VTSM_E_STATE);
-    E2E_HAS(last_err(f), "TVM.2");
+    expect_rule(f, "TVM.2");
     if (res)
         cbor_decref(&res);
     assert_int_equal(vtsm_host_device_reclaim(f->hh.h, "dev0", &res), VTSM_E_STATE);
-    E2E_HAS(last_err(f), "PDEV.9");
+    expect_rule(f, "PDEV.9");
     if (res)
         cbor_decref(&res);
     /* with force: every bound TDI is stopped first */
@@ -310,6 +320,7 @@ static void bind_refused(void **state, const char *want_detail)
     char s[32];
     assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev0", 1, f->tvm_a, 0, &res),
                      VTSM_E_PEER_MALFORMED);
+    expect_rule(f, NULL); /* the device's fault: which one, only the detail says */
     E2E_HAS(last_err(f), want_detail);
     if (res)
         cbor_decref(&res);
@@ -331,13 +342,18 @@ static void test_report_length_changes(void **s)
     bind_refused(s, "length changed");
 }
 
-static void accept_to_error(void **state, vtsm_status want, const char *want_detail)
+/* want_rule: the TSM's rule (NULL: a device's refusal, which no TSM rule names: then
+ * want_detail, the device's TDISP ErrorCode, says which). */
+static void accept_to_error(void **state, vtsm_status want, const char *want_rule,
+                            const char *want_detail)
 {
     struct fx *f = *state;
     char s[32];
     bind(f, 1, f->tvm_a);
     assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), want);
-    E2E_HAS(last_err(f), want_detail);
+    expect_rule(f, want_rule);
+    if (want_detail)
+        E2E_HAS(last_err(f), want_detail);
     /* the TDI is in ERROR, MMIO and DMA stay disabled */
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "ERROR");
     cbor_item_t *res = NULL;
@@ -347,7 +363,7 @@ static void accept_to_error(void **state, vtsm_status want, const char *want_det
     cbor_decref(&res);
     /* a second accept is refused by the table; unbind from ERROR works */
     assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_STATE);
-    E2E_HAS(last_err(f), "TDI.4");
+    expect_rule(f, "TDI.4");
     assert_int_equal(vtsm_host_tdi_unbind(f->hh.h, "dev0", 1, &res), VTSM_OK);
     cbor_decref(&res);
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_UNLOCKED");
@@ -355,15 +371,15 @@ static void accept_to_error(void **state, vtsm_status want, const char *want_det
 
 static void test_device_refuses_start_nonce(void **s)
 {
-    accept_to_error(s, VTSM_E_PEER_ERROR, "INVALID_NONCE");
+    accept_to_error(s, VTSM_E_PEER_ERROR, NULL, "INVALID_NONCE");
 }
 static void test_device_state_drift(void **s)
 {
-    accept_to_error(s, VTSM_E_PEER_STATE, "TDI.8");
+    accept_to_error(s, VTSM_E_PEER_STATE, "TDI.8", NULL);
 }
 static void test_device_reports_error(void **s)
 {
-    accept_to_error(s, VTSM_E_PEER_STATE, "TDI.7");
+    accept_to_error(s, VTSM_E_PEER_STATE, "TDI.7", NULL);
 }
 
 /* ---------------------------------------------------------------- the working paths */

@@ -102,8 +102,8 @@ static uint64_t seq_on_disk(const struct fx *f)
 static struct vtsm_guest *open_new(struct fx *f, uint32_t tvm)
 {
     struct vtsm_guest *g = NULL;
-    EXPECT(vtsm_guest_keygen(f->key), VTSM_OK, NULL);
-    EXPECT(vtsm_guest_open(f->key, tvm, &g), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_keygen(f->key), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(vtsm_guest_open(f->key, tvm, &g), VTSM_OK, VTSM_RULE_NONE);
     return g;
 }
 
@@ -184,19 +184,20 @@ static void test_open_refusals(void **state)
     char path[200], pem[8192];
     uint8_t pt[VTSM_GUEST_PUBKEY_SIZE];
 
-    EXPECT(vtsm_guest_open(f->key, 1, &g), VTSM_E_NOT_FOUND, "cannot open key file");
+    EXPECT(vtsm_guest_open(f->key, 1, &g), VTSM_E_NOT_FOUND, VTSM_RULE_NONE);
     assert_null(g);
-    EXPECT(vtsm_guest_open(NULL, 1, &g), VTSM_E_INVAL, NULL);
+    EXPECT(vtsm_guest_open(NULL, 1, &g), VTSM_E_INVAL, VTSM_RULE_NONE);
 
     /* readable by others: a credential must not be */
-    EXPECT(vtsm_guest_keygen(f->key), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_keygen(f->key), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(chmod(f->key, 0640), 0);
-    EXPECT(vtsm_guest_open(f->key, 1, &g), VTSM_E_CONFIG, "accessible to group or others");
+    EXPECT_DETAIL(vtsm_guest_open(f->key, 1, &g), VTSM_E_CONFIG, VTSM_RULE_NONE,
+                  "accessible to group or others");
     assert_null(g);
     assert_int_equal(chmod(f->key, 0600), 0);
 
     /* only the public half */
-    EXPECT(vtsm_guest_open(f->key, 1, &g), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_open(f->key, 1, &g), VTSM_OK, VTSM_RULE_NONE);
     vtsm_guest_pubkey(g, pt);
     vtsm_guest_close(g);
     EVP_PKEY *pub = pub_from_point(pt);
@@ -207,27 +208,27 @@ static void test_open_refusals(void **state)
     fclose(fp);
     chmod(path, 0600);
     EVP_PKEY_free(pub);
-    EXPECT(vtsm_guest_open(path, 1, &g), VTSM_E_CONFIG, "only a public key");
+    EXPECT_DETAIL(vtsm_guest_open(path, 1, &g), VTSM_E_CONFIG, VTSM_RULE_NONE, "only a public key");
     assert_null(g);
 
     /* a P-384 key (the credential is P-256) */
     snprintf(path, sizeof(path), "%s/p384.pem", f->dir);
     copy_file(VTSM_SOURCE_DIR "/pki/p384/leaf.key", path, 0600);
-    EXPECT(vtsm_guest_open(path, 1, &g), VTSM_E_CONFIG, "not a P-256 key");
+    EXPECT_DETAIL(vtsm_guest_open(path, 1, &g), VTSM_E_CONFIG, VTSM_RULE_NONE, "not a P-256 key");
 
     /* no key at all; empty */
     snprintf(path, sizeof(path), "%s/junk.pem", f->dir);
     write_file(path, "hello\n", 6, 0600);
-    EXPECT(vtsm_guest_open(path, 1, &g), VTSM_E_CONFIG, "no PEM key");
+    EXPECT_DETAIL(vtsm_guest_open(path, 1, &g), VTSM_E_CONFIG, VTSM_RULE_NONE, "no PEM key");
     write_file(path, "", 0, 0600);
-    EXPECT(vtsm_guest_open(path, 1, &g), VTSM_E_CONFIG, "is empty");
+    EXPECT_DETAIL(vtsm_guest_open(path, 1, &g), VTSM_E_CONFIG, VTSM_RULE_NONE, "is empty");
 
     /* a seq file that is not one decimal number */
     static const char *const bad_seq[] = {
         "", "\n", "12x\n", "-1\n", "1 2\n", "0x10\n", "18446744073709551616\n", "1\n\n"};
     for (size_t i = 0; i < sizeof(bad_seq) / sizeof(bad_seq[0]); i++) {
         write_file(f->seq, bad_seq[i], strlen(bad_seq[i]), 0600);
-        EXPECT(vtsm_guest_open(f->key, 1, &g), VTSM_E_CONFIG, f->seq);
+        EXPECT_DETAIL(vtsm_guest_open(f->key, 1, &g), VTSM_E_CONFIG, VTSM_RULE_NONE, f->seq);
         assert_null(g);
     }
     (void)read_file(f->key, pem, sizeof(pem));
@@ -238,15 +239,15 @@ static void test_keygen_never_replaces(void **state)
     struct fx *f = *state;
     char before[4096], after[4096];
 
-    EXPECT(vtsm_guest_keygen(f->key), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_keygen(f->key), VTSM_OK, VTSM_RULE_NONE);
     write_file(f->seq, "41\n", 3, 0600);
     read_file(f->key, before, sizeof(before));
-    EXPECT(vtsm_guest_keygen(f->key), VTSM_E_EXISTS, "never replaced");
+    EXPECT(vtsm_guest_keygen(f->key), VTSM_E_EXISTS, VTSM_RULE_NONE);
     read_file(f->key, after, sizeof(after));
     assert_string_equal(before, after);
     assert_int_equal(seq_on_disk(f), 41);
-    EXPECT(vtsm_guest_keygen(NULL), VTSM_E_INVAL, NULL);
-    EXPECT(vtsm_guest_keygen("/nonexistent-dir/k.pem"), VTSM_E_IO, "cannot create");
+    EXPECT(vtsm_guest_keygen(NULL), VTSM_E_INVAL, VTSM_RULE_NONE);
+    EXPECT(vtsm_guest_keygen("/nonexistent-dir/k.pem"), VTSM_E_IO, VTSM_RULE_NONE);
 }
 
 static void test_build_refusals_leave_seq_alone(void **state)
@@ -259,41 +260,42 @@ static void test_build_refusals_leave_seq_alone(void **state)
 
     memset(big, 'r', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_LIST, "d0", VTSM_GUEST_NO_TDI, NULL, NULL, &env),
-           VTSM_E_INVAL, "LIST takes no dev");
+    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_LIST, "d0", VTSM_GUEST_NO_TDI, NULL, NULL, &env),
+                  VTSM_E_INVAL, VTSM_RULE_GUEST_4, "LIST takes no dev");
     assert_null(env);
-    EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_LIST, NULL, 0, NULL, NULL, &env), VTSM_E_INVAL,
-           "LIST takes no dev");
-    EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, NULL, 0, NULL, NULL, &env), VTSM_E_INVAL,
-           "INFO needs dev");
-    EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "d0", VTSM_GUEST_NO_TDI, NULL, NULL, &env),
-           VTSM_E_INVAL, "INFO needs tdi");
-    EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "d0", (int64_t)UINT32_MAX + 1, NULL, NULL, &env),
-           VTSM_E_INVAL, "needs tdi");
+    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_LIST, NULL, 0, NULL, NULL, &env), VTSM_E_INVAL,
+                  VTSM_RULE_GUEST_4, "LIST takes no dev");
+    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, NULL, 0, NULL, NULL, &env), VTSM_E_INVAL,
+                  VTSM_RULE_GUEST_4, "INFO needs dev");
+    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "d0", VTSM_GUEST_NO_TDI, NULL, NULL, &env),
+                  VTSM_E_INVAL, VTSM_RULE_GUEST_4, "INFO needs tdi");
+    EXPECT_DETAIL(
+        vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "d0", (int64_t)UINT32_MAX + 1, NULL, NULL, &env),
+        VTSM_E_INVAL, VTSM_RULE_GUEST_4, "needs tdi");
     EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "bad name", 0, NULL, NULL, &env), VTSM_E_ABI_ARG,
-           NULL);
-    EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "d0", 0, NULL, "why", &env), VTSM_E_INVAL,
-           "only REJECT takes a reason");
-    EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_ACCEPT, "d0", 0, nonce32, NULL, &env), VTSM_E_INVAL,
-           "only INFO takes a nonce");
-    EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_REJECT, "d0", 0, nonce32, "x", &env), VTSM_E_INVAL,
-           "only INFO takes a nonce");
-    EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_REJECT, "d0", 0, NULL, big, &env), VTSM_E_INVAL,
-           "reason longer than");
-    EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_REJECT, "d0", 0, NULL, bad_utf8, &env), VTSM_E_INVAL,
-           "ABI decoding rules");
-    EXPECT(vtsm_guest_build(g, 0x45, "d0", 0, NULL, NULL, &env), VTSM_E_INVAL,
-           "unknown guest operation");
+           VTSM_RULE_ABI_8);
+    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "d0", 0, NULL, "why", &env), VTSM_E_INVAL,
+                  VTSM_RULE_GUEST_4, "only REJECT takes a reason");
+    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_ACCEPT, "d0", 0, nonce32, NULL, &env),
+                  VTSM_E_INVAL, VTSM_RULE_GUEST_4, "only INFO takes a nonce");
+    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_REJECT, "d0", 0, nonce32, "x", &env),
+                  VTSM_E_INVAL, VTSM_RULE_GUEST_4, "only INFO takes a nonce");
+    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_REJECT, "d0", 0, NULL, big, &env), VTSM_E_INVAL,
+                  VTSM_RULE_NONE, "reason longer than");
+    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_REJECT, "d0", 0, NULL, bad_utf8, &env),
+                  VTSM_E_INVAL, VTSM_RULE_NONE, "ABI decoding rules");
+    EXPECT_DETAIL(vtsm_guest_build(g, 0x45, "d0", 0, NULL, NULL, &env), VTSM_E_INVAL,
+                  VTSM_RULE_NONE, "unknown guest operation");
     EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, NULL),
-           VTSM_E_INVAL, NULL);
+           VTSM_E_INVAL, VTSM_RULE_NONE);
     assert_null(env);
     assert_int_equal(vtsm_guest_last_seq(g), 0);
     assert_int_equal(seq_on_disk(f), 0);
 
     /* a handle without a TVM number gives its key but builds nothing */
-    EXPECT(vtsm_guest_open(f->key, 0, &g0), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_open(f->key, 0, &g0), VTSM_OK, VTSM_RULE_NONE);
     EXPECT(vtsm_guest_build(g0, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env),
-           VTSM_E_STATE, "no TVM number");
+           VTSM_E_STATE, VTSM_RULE_NONE);
     assert_null(env);
     assert_int_equal(seq_on_disk(f), 0);
     vtsm_guest_close(g0);
@@ -301,7 +303,7 @@ static void test_build_refusals_leave_seq_alone(void **state)
     /* the last sequence number is never reused, not even by wrapping */
     write_file(f->seq, "18446744073709551615\n", 21, 0600);
     EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env),
-           VTSM_E_LIMIT, "exhausted");
+           VTSM_E_LIMIT, VTSM_RULE_GUEST_2);
     assert_null(env);
     assert_int_equal(seq_on_disk(f), UINT64_MAX);
     vtsm_guest_close(g);
@@ -318,17 +320,17 @@ static void test_signature_fails_after_any_flip(void **state)
     uint64_t tvm;
 
     EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "0000:03:00.0", 2, nonce32, NULL, &env), VTSM_OK,
-           NULL);
+           VTSM_RULE_NONE);
     body = open_envelope(env, &tvm, &bp, &bl, &sp, &sl);
     vtsm_guest_pubkey(g, pt);
     EVP_PKEY *pub = pub_from_point(pt);
     assert_true(bl <= sizeof(b));
     memcpy(b, bp, bl);
     memcpy(s, sp, sl);
-    EXPECT(tsm_verify(pub, b, bl, s, sl), VTSM_OK, NULL);
+    EXPECT(tsm_verify(pub, b, bl, s, sl), VTSM_OK, VTSM_RULE_NONE);
     for (size_t i = 0; i < bl; i++) {
         b[i] ^= 0x01;
-        EXPECT(tsm_verify(pub, b, bl, s, sl), VTSM_E_PEER_SIGNATURE, NULL);
+        EXPECT(tsm_verify(pub, b, bl, s, sl), VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE);
         b[i] ^= 0x01;
     }
     for (size_t i = 0; i < sl; i++) {
@@ -339,11 +341,11 @@ static void test_signature_fails_after_any_flip(void **state)
         s[i] ^= 0x80;
     }
     /* a body one byte shorter or longer, or without the domain prefix, does not verify */
-    EXPECT(tsm_verify(pub, b, bl - 1, s, sl), VTSM_E_PEER_SIGNATURE, NULL);
+    EXPECT(tsm_verify(pub, b, bl - 1, s, sl), VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE);
     b[bl] = 0;
-    EXPECT(tsm_verify(pub, b, bl + 1, s, sl), VTSM_E_PEER_SIGNATURE, NULL);
+    EXPECT(tsm_verify(pub, b, bl + 1, s, sl), VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE);
     EXPECT(vtsm_ecdsa_verify(pub, VTSM_ASYM_ECDSA_P256, VTSM_HASH_SHA256, b, bl, s, sl),
-           VTSM_E_PEER_SIGNATURE, NULL);
+           VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE);
     /* another guest's key does not verify it */
     struct fx other = *f;
     snprintf(other.key, sizeof(other.key), "%s/other.pem", f->dir);
@@ -352,7 +354,7 @@ static void test_signature_fails_after_any_flip(void **state)
     uint8_t pt2[VTSM_GUEST_PUBKEY_SIZE];
     vtsm_guest_pubkey(g2, pt2);
     EVP_PKEY *pub2 = pub_from_point(pt2);
-    EXPECT(tsm_verify(pub2, b, bl, s, sl), VTSM_E_PEER_SIGNATURE, NULL);
+    EXPECT(tsm_verify(pub2, b, bl, s, sl), VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE);
     EVP_PKEY_free(pub2);
     vtsm_guest_close(g2);
     EVP_PKEY_free(pub);
@@ -429,7 +431,7 @@ static void test_body_keys_per_operation(void **state)
 
         EXPECT(vtsm_guest_build(g, cases[i].gop, cases[i].dev, cases[i].tdi, cases[i].nonce,
                                 cases[i].reason, &env),
-               VTSM_OK, NULL);
+               VTSM_OK, VTSM_RULE_NONE);
         body = open_envelope(env, &tvm, &bp, &bl, &sp, &sl);
         assert_int_equal(tvm, 9);
         key_list(body, keys, sizeof(keys));
@@ -455,7 +457,7 @@ static void test_body_keys_per_operation(void **state)
             assert_int_equal(vtsm_abi_get_tstr(body, VTSM_ABI_K_REASON, s, sizeof(s)), VTSM_OK);
             assert_string_equal(s, cases[i].reason);
         }
-        EXPECT(tsm_verify(pub, bp, bl, sp, sl), VTSM_OK, NULL);
+        EXPECT(tsm_verify(pub, bp, bl, sp, sl), VTSM_OK, VTSM_RULE_NONE);
         cbor_decref(&body);
         cbor_decref(&env);
     }
@@ -472,7 +474,7 @@ static void test_seq_increases_and_persists(void **state)
 
     for (uint64_t want = 1; want <= 3; want++) {
         EXPECT(vtsm_guest_build(a, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env),
-               VTSM_OK, NULL);
+               VTSM_OK, VTSM_RULE_NONE);
         cbor_decref(&env);
         assert_int_equal(vtsm_guest_last_seq(a), want);
         assert_int_equal(seq_on_disk(f), want);
@@ -480,27 +482,27 @@ static void test_seq_increases_and_persists(void **state)
     vtsm_guest_close(a);
 
     /* a separate run (reopen) continues */
-    EXPECT(vtsm_guest_open(f->key, 2, &a), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_open(f->key, 2, &a), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(vtsm_guest_last_seq(a), 3);
-    EXPECT(vtsm_guest_reserve_seq(a, &s), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_reserve_seq(a, &s), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(s, 4);
 
     /* two handles on one key (two processes) interleave and stay strictly increasing */
-    EXPECT(vtsm_guest_open(f->key, 2, &b), VTSM_OK, NULL);
-    EXPECT(vtsm_guest_reserve_seq(b, &s), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_open(f->key, 2, &b), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(vtsm_guest_reserve_seq(b, &s), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(s, 5);
-    EXPECT(vtsm_guest_reserve_seq(a, &s), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_reserve_seq(a, &s), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(s, 6);
-    EXPECT(vtsm_guest_reserve_seq(b, &s), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_reserve_seq(b, &s), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(s, 7);
     assert_int_equal(seq_on_disk(f), 7);
 
     /* a seq file rolled back (restored from a backup) or lost never takes a handle back */
     write_file(f->seq, "2\n", 2, 0600);
-    EXPECT(vtsm_guest_reserve_seq(b, &s), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_reserve_seq(b, &s), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(s, 8);
     unlink(f->seq);
-    EXPECT(vtsm_guest_reserve_seq(b, &s), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_reserve_seq(b, &s), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(s, 9);
     assert_int_equal(seq_on_disk(f), 9);
     /* no temporary files are left beside the key */
@@ -523,14 +525,14 @@ static void test_sign_raw_body(void **state)
     static const uint8_t raw[] = {0xa1, 0x63, 'g', 'o', 'p', 0x18, 0x41};
 
     /* for tests of the TSM: any bytes, any envelope tvm, no seq spent */
-    EXPECT(vtsm_guest_sign(g, 77, raw, sizeof(raw), &env), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_sign(g, 77, raw, sizeof(raw), &env), VTSM_OK, VTSM_RULE_NONE);
     body = open_envelope(env, &tvm, &bp, &bl, &sp, &sl);
     assert_int_equal(tvm, 77);
     assert_int_equal(bl, sizeof(raw));
     assert_memory_equal(bp, raw, sizeof(raw));
     vtsm_guest_pubkey(g, pt);
     EVP_PKEY *pub = pub_from_point(pt);
-    EXPECT(tsm_verify(pub, bp, bl, sp, sl), VTSM_OK, NULL);
+    EXPECT(tsm_verify(pub, bp, bl, sp, sl), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(vtsm_guest_last_seq(g), 0);
     EVP_PKEY_free(pub);
     cbor_decref(&body);

@@ -272,12 +272,13 @@ static void test_tsm_refusal_is_reported(void **state)
     CLI(f, &r, "--tvm", TVM_ARG, "info", GF_DEV, TDI_ARG, "--fresh", "--doe", f->doe);
     expect_run(&r, 1, NULL,
                "tsm-guest: info failed: not_owner (policy): INFO refused: TVM 4 does not own "
-               "0000:03:00.0 TDI 2 (rule TDI.6)\n");
+               "0000:03:00.0 TDI 2 (rule TDI.6) [rule TDI.6]\n");
     CLI(f, &r, "--json", "--tvm", TVM_ARG, "info", GF_DEV, TDI_ARG, "--fresh", "--doe", f->doe);
     expect_run(&r, 1,
                "{\"error\":{\"verb\":\"info\",\"status\":51,\"name\":\"not_owner\",\"source\":"
                "\"policy\",\"detail\":\"INFO refused:",
                NULL);
+    expect_run(&r, 1, "\",\"rule\":\"TDI.6\"}}", NULL);
     /* accept with a reference: no evidence, so no verdict and no REJECT */
     char ref[160], text[1024];
     gf_good_reference(&f->fake.ev, text, sizeof(text));

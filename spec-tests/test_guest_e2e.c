@@ -231,6 +231,8 @@ static void test_guest_end_to_end(void **state)
     cbor_decref(&res);
     assert_int_equal(vtsm_host_guest_relay(rl.h, env, &res), VTSM_E_REPLAY);
     assert_string_equal(vtsm_host_last_error(rl.h)->name, "replay");
+    assert_string_equal(vtsm_host_last_error(rl.h)->rule_id, "GUEST.2");
+    assert_int_equal(vtsm_host_last_error(rl.h)->rule, VTSM_RULE_GUEST_2);
     if (res)
         cbor_decref(&res);
     cbor_decref(&env);
@@ -251,6 +253,7 @@ static void test_guest_end_to_end(void **state)
     assert_int_equal(vtsm_abi_put_bytes(env2, "body", body, bl), VTSM_OK);
     assert_int_equal(vtsm_abi_put_bytes(env2, "sig", sp, sl), VTSM_OK);
     assert_int_equal(vtsm_host_guest_relay(rl.h, env2, &res), VTSM_E_AUTH);
+    assert_int_equal(vtsm_host_last_error(rl.h)->rule, VTSM_RULE_GUEST_1);
     if (res)
         cbor_decref(&res);
     cbor_decref(&env2);

@@ -272,9 +272,12 @@ static cbor_item_t *guest_result(uint64_t id, uint64_t gop, uint64_t seq)
     return r;
 }
 
-static bool send_error(struct gf_fake *f, uint64_t id, vtsm_status st, const char *detail)
+/* An ERROR as tsmd sends it: the refusal recorded under its rule, then the one builder. */
+static bool send_error(struct gf_fake *f, uint64_t id, vtsm_status st, enum vtsm_rule rule,
+                       const char *detail)
 {
-    cbor_item_t *e = vtsm_abi_error_msg(id, st, detail);
+    vtsm_refuse(st, rule, "%s", detail);
+    cbor_item_t *e = vtsm_abi_error_msg(id, st, NULL);
     bool ok = e && vtsm_abi_send(f->fd, e) == VTSM_OK;
     if (e)
         cbor_decref(&e);
@@ -291,7 +294,7 @@ static void serve_info(struct gf_fake *f, uint64_t id, uint64_t seq, const uint8
 
     f->infos++;
     if (f->mode == GF_NOT_OWNER) {
-        FK_CHECK(f, send_error(f, id, VTSM_E_NOT_OWNER,
+        FK_CHECK(f, send_error(f, id, VTSM_E_NOT_OWNER, VTSM_RULE_TDI_6,
                                "INFO refused: TVM 4 does not own " GF_DEV " TDI 2 (rule TDI.6)"));
         goto out;
     }
@@ -364,7 +367,8 @@ static void serve_request(struct gf_fake *f, const cbor_item_t *m, uint64_t id)
     FK_CHECK(f, vtsm_abi_get_uint(body, "seq", &seq) == VTSM_OK);
     if (seq <= f->last_seq) {
         f->replays++;
-        FK_CHECK(f, send_error(f, id, VTSM_E_REPLAY, "seq not above the last (rule GUEST.2)"));
+        FK_CHECK(f, send_error(f, id, VTSM_E_REPLAY, VTSM_RULE_GUEST_2,
+                               "seq not above the last (rule GUEST.2)"));
         goto out;
     }
     f->last_seq = seq;

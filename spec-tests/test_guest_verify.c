@@ -94,7 +94,7 @@ static int teardown(void **state)
 static struct vtsm_guest_ref *parse_ref(const char *text)
 {
     struct vtsm_guest_ref *r = NULL;
-    EXPECT(vtsm_guest_ref_parse(text, strlen(text), "ref.txt", &r), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_ref_parse(text, strlen(text), "ref.txt", &r), VTSM_OK, VTSM_RULE_NONE);
     return r;
 }
 
@@ -123,9 +123,9 @@ static struct vtsm_host *start_fake(struct fx *fx, struct gf_fake *f, enum gf_mo
     vtsm_guest_pubkey(fx->g, f->guest_pub);
     memcpy(f->identity, fx->identity, 32);
     assert_int_equal(gf_fake_start_pair(f, &cfd), 0);
-    EXPECT(vtsm_host_open_fd(cfd, &h), VTSM_OK, NULL);
+    EXPECT(vtsm_host_open_fd(cfd, &h), VTSM_OK, VTSM_RULE_NONE);
     vtsm_host_set_timeout(h, 20000);
-    EXPECT(vtsm_host_register_doe(h, DEV, doe_echo, NULL), VTSM_OK, NULL);
+    EXPECT(vtsm_host_register_doe(h, DEV, doe_echo, NULL), VTSM_OK, VTSM_RULE_NONE);
     return h;
 }
 
@@ -150,8 +150,8 @@ static void test_token_refusals(void **state)
     memcpy(other_nonce, nonce_a, 32);
     other_nonce[31] ^= 0x01;
     /* a token for another request (replayed) */
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, other_nonce, &out), VTSM_E_PEER_NONCE,
-           "not the nonce of this request");
+    EXPECT_DETAIL(vtsm_guest_verify_token(tok.data, tok.len, NULL, other_nonce, &out),
+                  VTSM_E_PEER_NONCE, VTSM_RULE_NONE, "not the nonce of this request");
     assert_null(out);
 
     /* tampered: a payload byte (inside the claims' nonce), the signature's last byte */
@@ -161,20 +161,21 @@ static void test_token_refusals(void **state)
     uint8_t *at = memmem(t, tok.len, nonce_a, 32);
     assert_non_null(at);
     at[5] ^= 0x20;
-    EXPECT(vtsm_guest_verify_token(t, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_SIGNATURE,
-           "does not verify");
+    EXPECT_DETAIL(vtsm_guest_verify_token(t, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_SIGNATURE,
+                  VTSM_RULE_NONE, "does not verify");
     at[5] ^= 0x20;
     t[tok.len - 1] ^= 0x01;
-    EXPECT(vtsm_guest_verify_token(t, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_SIGNATURE,
-           "does not verify");
+    EXPECT_DETAIL(vtsm_guest_verify_token(t, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_SIGNATURE,
+                  VTSM_RULE_NONE, "does not verify");
     assert_null(out);
     free(t);
     /* cut short, or not a token at all */
     EXPECT(vtsm_guest_verify_token(tok.data, tok.len - 1, NULL, nonce_a, &out),
-           VTSM_E_PEER_MALFORMED, NULL);
+           VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE);
     EXPECT(vtsm_guest_verify_token((const uint8_t *)"\xa0", 1, NULL, nonce_a, &out),
-           VTSM_E_PEER_MALFORMED, NULL);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, NULL, &out), VTSM_E_INVAL, NULL);
+           VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE);
+    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, NULL, &out), VTSM_E_INVAL,
+           VTSM_RULE_NONE);
 
     /* a wrong kid, or none, though signed by the TSM key */
     uint8_t kid[32];
@@ -183,24 +184,25 @@ static void test_token_refusals(void **state)
     assert_int_equal(vtsm_guest_tsm_kid(cert, kid), VTSM_OK);
     kid[0] ^= 0xff;
     assert_int_equal(gf_make_token(tk, claims, kid, sizeof(kid), &tok), VTSM_OK);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_SIGNATURE,
-           "does not name the TSM certificate");
+    EXPECT_DETAIL(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out),
+                  VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE, "does not name the TSM certificate");
     assert_int_equal(gf_make_token(tk, claims, kid, 16, &tok), VTSM_OK);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_SIGNATURE,
-           "does not name the TSM certificate");
+    EXPECT_DETAIL(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out),
+                  VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE, "does not name the TSM certificate");
     assert_int_equal(gf_make_token(tk, claims, (const uint8_t *)"", 0, &tok), VTSM_OK);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_SIGNATURE,
-           "no kid");
+    EXPECT_DETAIL(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out),
+                  VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE, "no kid");
 
     /* signed by another key under the right kid: P-384 (signature) and P-256 (alg) */
     EVP_PKEY *other = gf_load_key(VTSM_SOURCE_DIR "/pki/p384/leaf.key");
     assert_int_equal(gf_make_token(other, claims, NULL, 0, &tok), VTSM_OK);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_SIGNATURE,
-           "does not verify");
+    EXPECT_DETAIL(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out),
+                  VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE, "does not verify");
     EVP_PKEY_free(other);
     other = gf_load_key(VTSM_SOURCE_DIR "/pki/p256/leaf.key");
     assert_int_equal(gf_make_token(other, claims, NULL, 0, &tok), VTSM_OK);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_ALGO, NULL);
+    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_ALGO,
+           VTSM_RULE_NONE);
     EVP_PKEY_free(other);
 
     /* a genuine token checked against another certificate */
@@ -212,7 +214,7 @@ static void test_token_refusals(void **state)
     fclose(fp);
     assert_non_null(leaf);
     EXPECT(vtsm_guest_verify_token(tok.data, tok.len, leaf, nonce_a, &out), VTSM_E_PEER_SIGNATURE,
-           NULL);
+           VTSM_RULE_NONE);
     assert_null(out);
     X509_free(leaf);
 
@@ -220,12 +222,12 @@ static void test_token_refusals(void **state)
     cbor_item_t *bad = vtsm_abi_map_new();
     assert_int_equal(vtsm_abi_put_uint(bad, "tvm", TVM), VTSM_OK);
     assert_int_equal(gf_make_token(tk, bad, NULL, 0, &tok), VTSM_OK);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_MALFORMED,
-           "missing key 'nonce'");
+    EXPECT_DETAIL(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "missing key 'nonce'");
     assert_int_equal(vtsm_abi_put_bytes(bad, "nonce", nonce_a, 16), VTSM_OK);
     assert_int_equal(gf_make_token(tk, bad, NULL, 0, &tok), VTSM_OK);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_MALFORMED,
-           "nonce of 16 bytes");
+    EXPECT_DETAIL(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "nonce of 16 bytes");
     assert_null(out);
     cbor_decref(&bad);
     X509_free(cert);
@@ -285,8 +287,8 @@ static void test_reference_malformed_lines(void **state)
     memcpy(big, "mmio_ranges 1\nmeasurement 1 ", 28);
     big[4999] = '\0';
     struct vtsm_guest_ref *r = NULL;
-    EXPECT(vtsm_guest_ref_parse(big, strlen(big), "ref.txt", &r), VTSM_E_CONFIG,
-           "ref.txt line 2: longer than 4096 characters");
+    EXPECT_DETAIL(vtsm_guest_ref_parse(big, strlen(big), "ref.txt", &r), VTSM_E_CONFIG,
+                  VTSM_RULE_NONE, "ref.txt line 2: longer than 4096 characters");
     free(big);
 }
 
@@ -298,16 +300,19 @@ static void test_reference_file_errors(void **state)
     cbor_item_t *info = gf_make_info(&f->ev, 1, nonce_a, NULL, GF_SP_NONE);
 
     snprintf(path, sizeof(path), "%s/none.txt", f->dir);
-    EXPECT(vtsm_guest_ref_load(path, &r), VTSM_E_NOT_FOUND, "cannot open reference file");
-    EXPECT(vtsm_guest_check_reference(info, path), VTSM_E_NOT_FOUND, NULL);
+    EXPECT_DETAIL(vtsm_guest_ref_load(path, &r), VTSM_E_NOT_FOUND, VTSM_RULE_NONE,
+                  "cannot open reference file");
+    EXPECT(vtsm_guest_check_reference(info, path), VTSM_E_NOT_FOUND, VTSM_RULE_NONE);
     /* nothing but comments would accept anything: refused */
     snprintf(path, sizeof(path), "%s/empty.txt", f->dir);
     FILE *fp = fopen(path, "w");
     assert_non_null(fp);
     fputs("# nothing here\n\n   # indented comment\n", fp);
     fclose(fp);
-    EXPECT(vtsm_guest_ref_load(path, &r), VTSM_E_CONFIG, "no reference values");
-    EXPECT(vtsm_guest_ref_parse("", 0, "ref.txt", &r), VTSM_E_CONFIG, "no reference values");
+    EXPECT_DETAIL(vtsm_guest_ref_load(path, &r), VTSM_E_CONFIG, VTSM_RULE_NONE,
+                  "no reference values");
+    EXPECT_DETAIL(vtsm_guest_ref_parse("", 0, "ref.txt", &r), VTSM_E_CONFIG, VTSM_RULE_NONE,
+                  "no reference values");
     assert_null(r);
     cbor_decref(&info);
 }
@@ -334,45 +339,48 @@ static void test_reference_mismatch_detail(void **state)
              "ref.txt line 3: report_digest mismatch: reference %s... (48 bytes), TDI %s... (48 "
              "bytes)",
              a, b);
-    EXPECT(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED, want);
+    EXPECT_DETAIL(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE, want);
     vtsm_guest_ref_free(r);
 
     r = parse_ref("interface_info 0x1\n");
-    EXPECT(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED,
-           "line 1: interface_info mismatch: reference 0x0001, TDI 0x0003");
+    EXPECT_DETAIL(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
+                  "line 1: interface_info mismatch: reference 0x0001, TDI 0x0003");
     vtsm_guest_ref_free(r);
     r = parse_ref("# ranges\nmmio_ranges 3\n");
-    EXPECT(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED,
-           "line 2: mmio_ranges mismatch: reference 3, TDI 2");
+    EXPECT_DETAIL(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
+                  "line 2: mmio_ranges mismatch: reference 3, TDI 2");
     vtsm_guest_ref_free(r);
     r = parse_ref("measurement 1 1011121314151617ff\n");
-    EXPECT(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED,
-           "line 1: measurement 1 mismatch: reference 1011121314151617ff, TDI "
-           "101112131415161718191a1b1c1d1e1f2021222324252627... (32 bytes)");
+    EXPECT_DETAIL(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
+                  "line 1: measurement 1 mismatch: reference 1011121314151617ff, TDI "
+                  "101112131415161718191a1b1c1d1e1f2021222324252627... (32 bytes)");
     vtsm_guest_ref_free(r);
     r = parse_ref("measurement 9 00\n");
-    EXPECT(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED,
-           "line 1: measurement 9: the TDI reports no block 9");
+    EXPECT_DETAIL(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
+                  "line 1: measurement 9: the TDI reports no block 9");
     vtsm_guest_ref_free(r);
     hex(h, rd, 32);
     snprintf(text, sizeof(text), "cert_chain_digest %s\n", h);
     r = parse_ref(text);
-    EXPECT(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED,
-           "line 1: cert_chain_digest mismatch");
+    EXPECT_DETAIL(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
+                  "line 1: cert_chain_digest mismatch");
     vtsm_guest_ref_free(r);
 
     /* a result that lacks what a value needs is the peer's fault, not a mismatch */
     cbor_item_t *bare = vtsm_abi_map_new();
     r = parse_ref("report_digest "
                   "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
-    EXPECT(vtsm_guest_ref_check(r, bare), VTSM_E_PEER_MALFORMED, "missing key 'report_digest'");
+    EXPECT_DETAIL(vtsm_guest_ref_check(r, bare), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "missing key 'report_digest'");
     vtsm_guest_ref_free(r);
     r = parse_ref("measurement 1 00\n");
-    EXPECT(vtsm_guest_ref_check(r, bare), VTSM_E_PEER_MALFORMED, "measurements");
+    EXPECT_DETAIL(vtsm_guest_ref_check(r, bare), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "measurements");
     vtsm_guest_ref_free(r);
     assert_int_equal(vtsm_abi_put_bytes(bare, "report", (const uint8_t *)"\x01", 1), VTSM_OK);
     r = parse_ref("mmio_ranges 1\n");
-    EXPECT(vtsm_guest_ref_check(r, bare), VTSM_E_PEER_MALFORMED, "INFO report does not parse");
+    EXPECT_DETAIL(vtsm_guest_ref_check(r, bare), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "INFO report does not parse");
     vtsm_guest_ref_free(r);
     cbor_decref(&bare);
     cbor_decref(&info);
@@ -421,12 +429,12 @@ static void test_evidence_refusals(void **state)
     assert_int_equal(gf_make_token(tk, claims, NULL, 0, &tok), VTSM_OK);
     cbor_item_t *info = gf_make_info(&f->ev, 1, nonce_a, &tok, GF_SP_NONE);
     struct vtsm_guest_ref *r = parse_ref("mmio_ranges 2\nmeasurement 2 00\n");
-    EXPECT(vtsm_guest_check_evidence(f->g, info, DEV, TDI, nonce_a, r, NULL, NULL),
-           VTSM_E_POLICY_REFUSED, "line 2: measurement 2 mismatch");
+    EXPECT_DETAIL(vtsm_guest_check_evidence(f->g, info, DEV, TDI, nonce_a, r, NULL, NULL),
+                  VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE, "line 2: measurement 2 mismatch");
     /* the token of another request */
     uint8_t other[32] = {0};
     EXPECT(vtsm_guest_check_evidence(f->g, info, DEV, TDI, other, NULL, NULL, NULL),
-           VTSM_E_PEER_NONCE, NULL);
+           VTSM_E_PEER_NONCE, VTSM_RULE_NONE);
     vtsm_guest_ref_free(r);
     cbor_decref(&info);
     cbor_decref(&claims);
@@ -444,10 +452,11 @@ static void test_decide_without_evidence_or_with_bad_evidence(void **state)
 
     /* the TSM refuses INFO: no evidence, no verdict; its words are kept */
     h = start_fake(f, &fk, GF_NOT_OWNER, GF_SP_NONE);
-    EXPECT(vtsm_guest_decide(f->g, h, DEV, TDI, NULL, NULL, &d), VTSM_E_NOT_OWNER, "rule TDI.6");
+    EXPECT(vtsm_guest_decide(f->g, h, DEV, TDI, NULL, NULL, &d), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_6);
     assert_int_equal(d.verdict, VTSM_GUEST_NO_VERDICT);
     assert_int_equal(d.why, VTSM_E_NOT_OWNER);
-    assert_non_null(strstr(d.reason, "rule TDI.6"));
+    assert_int_equal(d.rule, VTSM_RULE_TDI_6);
+    assert_non_null(strstr(d.reason, "does not own")); /* the TSM's words are kept */
     assert_string_equal(vtsm_host_last_error(h)->name, "not_owner");
     assert_null(d.info);
     vtsm_guest_decision_clear(&d);
@@ -456,15 +465,15 @@ static void test_decide_without_evidence_or_with_bad_evidence(void **state)
 
     /* a RESULT that is not the answer to our request */
     h = start_fake(f, &fk, GF_WRONG_ECHO, GF_SP_NONE);
-    EXPECT(vtsm_guest_decide(f->g, h, DEV, TDI, NULL, NULL, &d), VTSM_E_PEER_MALFORMED,
-           "guest RESULT echoes gop 0x42 tvm 4 seq");
+    EXPECT_DETAIL(vtsm_guest_decide(f->g, h, DEV, TDI, NULL, NULL, &d), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "guest RESULT echoes gop 0x42 tvm 4 seq");
     assert_int_equal(d.verdict, VTSM_GUEST_NO_VERDICT);
     vtsm_guest_decision_clear(&d);
     stop_fake(&fk, h);
 
     /* the host altered the report it relayed: evidence exists and says no */
     h = start_fake(f, &fk, GF_SPOIL, GF_SP_INFO_REPORT);
-    EXPECT(vtsm_guest_decide(f->g, h, DEV, TDI, NULL, NULL, &d), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_decide(f->g, h, DEV, TDI, NULL, NULL, &d), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(d.verdict, VTSM_GUEST_REJECT);
     assert_int_equal(d.why, VTSM_E_PEER_DIGEST);
     assert_non_null(strstr(d.reason, "INFO report does not hash to the token's report_digest"));
@@ -476,7 +485,7 @@ static void test_decide_without_evidence_or_with_bad_evidence(void **state)
     /* genuine evidence that differs from the reference */
     struct vtsm_guest_ref *r = parse_ref("interface_info 0x0001\n");
     h = start_fake(f, &fk, GF_OK, GF_SP_NONE);
-    EXPECT(vtsm_guest_decide(f->g, h, DEV, TDI, r, NULL, &d), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_decide(f->g, h, DEV, TDI, r, NULL, &d), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(d.verdict, VTSM_GUEST_REJECT);
     assert_int_equal(d.why, VTSM_E_POLICY_REFUSED);
     assert_string_equal(d.reason,
@@ -485,7 +494,7 @@ static void test_decide_without_evidence_or_with_bad_evidence(void **state)
     stop_fake(&fk, h);
     vtsm_guest_ref_free(r);
 
-    EXPECT(vtsm_guest_decide(f->g, NULL, DEV, TDI, NULL, NULL, &d), VTSM_E_INVAL, NULL);
+    EXPECT(vtsm_guest_decide(f->g, NULL, DEV, TDI, NULL, NULL, &d), VTSM_E_INVAL, VTSM_RULE_NONE);
     assert_int_equal(d.verdict, VTSM_GUEST_NO_VERDICT);
 }
 
@@ -500,12 +509,14 @@ static void test_token_good(void **state)
     uint64_t tvm;
 
     assert_int_equal(gf_make_token(tk, claims, NULL, 0, &tok), VTSM_OK);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out), VTSM_OK,
+           VTSM_RULE_NONE);
     assert_non_null(out);
     assert_int_equal(vtsm_abi_get_uint(out, "tvm", &tvm), VTSM_OK);
     assert_int_equal(tvm, TVM);
     cbor_decref(&out);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, NULL), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, NULL), VTSM_OK,
+           VTSM_RULE_NONE);
 
     /* the certificate given explicitly (the same one, read from pki/) */
     FILE *fp = fopen(VTSM_SOURCE_DIR "/pki/tsm/tsm.pem", "r");
@@ -513,7 +524,8 @@ static void test_token_good(void **state)
     X509 *cert = PEM_read_X509(fp, NULL, NULL, NULL);
     fclose(fp);
     assert_non_null(cert);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, cert, nonce_a, NULL), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, cert, nonce_a, NULL), VTSM_OK,
+           VTSM_RULE_NONE);
     /* kid = SHA-256 of the certificate DER (pki/tsm/tsm.der) */
     uint8_t kid[32], want[32], der[2048];
     fp = fopen(VTSM_SOURCE_DIR "/pki/tsm/tsm.der", "rb");
@@ -538,7 +550,7 @@ static void test_reference_good(void **state)
     gf_good_reference(&f->ev, text, sizeof(text));
     struct vtsm_guest_ref *r = parse_ref(text);
     assert_int_equal(vtsm_guest_ref_count(r), 6);
-    EXPECT(vtsm_guest_ref_check(r, info), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_ref_check(r, info), VTSM_OK, VTSM_RULE_NONE);
     vtsm_guest_ref_free(r);
 
     /* from a file; upper-case hex; a file without a final newline */
@@ -552,13 +564,13 @@ static void test_reference_good(void **state)
             *p = (char)(*p - 'a' + 'A');
     fprintf(fp, "%s# last line\nmeasurement 1 %s", text, h);
     fclose(fp);
-    EXPECT(vtsm_guest_check_reference(info, path), VTSM_E_CONFIG,
-           "line 10: measurement 1 given twice (first on line 7)");
+    EXPECT_DETAIL(vtsm_guest_check_reference(info, path), VTSM_E_CONFIG, VTSM_RULE_NONE,
+                  "line 10: measurement 1 given twice (first on line 7)");
     fp = fopen(path, "w");
     assert_non_null(fp);
     fprintf(fp, "interface_info 3\nmeasurement 1 %s", h);
     fclose(fp);
-    EXPECT(vtsm_guest_check_reference(info, path), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_check_reference(info, path), VTSM_OK, VTSM_RULE_NONE);
 
     /* without the raw report / record, the structured fields are used */
     cbor_item_t *lean = vtsm_abi_map_new(), *mm = vtsm_abi_map_new();
@@ -574,7 +586,7 @@ static void test_reference_good(void **state)
     r = parse_ref("interface_info 0003\nmmio_ranges 2\nmeasurement 2 "
                   "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7"
                   "a8a9aaabacadaeaf\n");
-    EXPECT(vtsm_guest_ref_check(r, lean), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_ref_check(r, lean), VTSM_OK, VTSM_RULE_NONE);
     vtsm_guest_ref_free(r);
     cbor_decref(&lean);
     cbor_decref(&info);
@@ -592,11 +604,12 @@ static void test_evidence_good(void **state)
     gf_good_reference(&f->ev, text, sizeof(text));
     struct vtsm_guest_ref *r = parse_ref(text);
 
-    EXPECT(vtsm_guest_check_evidence(f->g, info, DEV, TDI, nonce_a, r, NULL, &out), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_check_evidence(f->g, info, DEV, TDI, nonce_a, r, NULL, &out), VTSM_OK,
+           VTSM_RULE_NONE);
     assert_non_null(out);
     cbor_decref(&out);
     EXPECT(vtsm_guest_check_evidence(f->g, info, DEV, TDI, nonce_a, NULL, NULL, NULL), VTSM_OK,
-           NULL);
+           VTSM_RULE_NONE);
     vtsm_guest_ref_free(r);
     cbor_decref(&info);
     cbor_decref(&claims);
@@ -615,7 +628,7 @@ static void test_decide_accepts_through_relay_with_doe(void **state)
     gf_good_reference(&f->ev, text, sizeof(text));
     struct vtsm_guest_ref *r = parse_ref(text);
     struct vtsm_host *h = start_fake(f, &fk, GF_DOE_THEN_OK, GF_SP_NONE);
-    EXPECT(vtsm_guest_decide(f->g, h, DEV, TDI, r, NULL, &d), VTSM_OK, NULL);
+    EXPECT(vtsm_guest_decide(f->g, h, DEV, TDI, r, NULL, &d), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(d.verdict, VTSM_GUEST_ACCEPT);
     assert_int_equal(d.why, VTSM_OK);
     assert_non_null(strstr(d.reason, "token verified"));

@@ -343,6 +343,7 @@ static void test_hello_refused(void **state)
     assert_int_equal(vtsm_host_open_fd(fd, &h), VTSM_E_ABI_VERSION);
     assert_null(h);
     assert_string_equal(vtsm_err_detail(), "no common ABI version");
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_ABI_3); /* the ERROR's rule, kept */
     fake_finish(f);
 }
 
@@ -412,6 +413,8 @@ static void test_error_propagates(void **state)
     assert_string_equal(e->name, "peer_signature");
     assert_string_equal(e->source, "peer");
     assert_string_equal(e->detail, "CHALLENGE_AUTH signature (DSP0274 10.8)");
+    assert_string_equal(e->rule_id, ""); /* a peer's fault: no rule */
+    assert_int_equal(e->rule, VTSM_RULE_NONE);
     assert_true(e->from_tsm);
     assert_int_equal(d.calls, 1);
     vtsm_host_close(h);
@@ -1046,6 +1049,271 @@ static void test_close_aborts(void **state)
     vtsm_host_close(h);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.st, VTSM_E_ABORTED);
+    fake_finish(f);
+}
+
+/* ------------------------------------------------------------------ asynchronous DOE */
+
+/*
+ * Two verbs with exchanges out at once: the answers come newest first; a start that
+ * answers before returning; an oversized answer (sent as EMSGSIZE); the link channel
+ * asynchronously; an ERROR for a verb whose exchange is out (cancelled).
+ */
+static void script_async(struct fake *f)
+{
+    FK_CHECK(f, fk_hello(f));
+    cbor_item_t *a = fk_recv(f, VTSM_ABI_OP_DEVICE_CONNECT);
+    FK_CHECK(f, a);
+    cbor_item_t *b = fk_recv(f, VTSM_ABI_OP_DEVICE_CONNECT);
+    if (!b)
+        cbor_decref(&a);
+    FK_CHECK(f, b);
+    uint64_t ida = id_of(a), idb = id_of(b);
+    cbor_decref(&a);
+    cbor_decref(&b);
+    uint8_t oa[12], ob[12], want[12];
+    make_obj(oa, 0xa1);
+    make_obj(ob, 0xb1);
+    FK_CHECK(f, fk_send(f, vtsm_abi_doe_pending_msg(ida, "devA", 1, oa, sizeof(oa))));
+    FK_CHECK(f, fk_send(f, vtsm_abi_doe_pending_msg(idb, "devB", 1, ob, sizeof(ob))));
+    /* the host answers devB first: the order of the DOE_RESPONSEs shows it */
+    for (int i = 0; i < 2; i++) {
+        cbor_item_t *r = fk_recv(f, VTSM_ABI_OP_DOE_RESPONSE);
+        FK_CHECK(f, r);
+        uint64_t id = id_of(r);
+        const uint8_t *p = NULL;
+        size_t n = 0;
+        transform(i == 0 ? ob : oa, 12, want);
+        bool ok = id == (i == 0 ? idb : ida) &&
+                  vtsm_abi_get_bytes(r, "object", &p, &n) == VTSM_OK && n == 12 &&
+                  !memcmp(p, want, 12);
+        cbor_decref(&r);
+        FK_CHECK(f, ok);
+    }
+    /* devA answers inside start */
+    FK_CHECK(f, fk_exchange(f, ida, "devA", 2, 0xa2));
+    /* devA answers with more than VTSM_HOST_DOE_RSP_CAP bytes */
+    make_obj(oa, 0xa3);
+    FK_CHECK(f, fk_exchange_on(f, ida, "devA", 3, oa, sizeof(oa), NULL, true, f->errs[0],
+                               sizeof(f->errs[0])));
+    /* devB's link channel */
+    uint8_t lf[24];
+    make_link_frame(lf, 0x42);
+    FK_CHECK(f, fk_exchange_on(f, idb, "devB", 2, lf, sizeof(lf),
+                               cbor_build_string(VTSM_ABI_CHANNEL_LINK), false, NULL, 0));
+    FK_CHECK(f, fk_send(f, connect_result(ida, "devA")));
+    /* devB: an exchange goes out, then the verb fails while it is pending */
+    make_obj(ob, 0xb3);
+    FK_CHECK(f, fk_send(f, vtsm_abi_doe_pending_msg(idb, "devB", 3, ob, sizeof(ob))));
+    /* wait until the host has it (it tells us with a STATUS) */
+    cbor_item_t *st = fk_recv(f, VTSM_ABI_OP_STATUS);
+    FK_CHECK(f, st);
+    uint64_t ids = id_of(st);
+    cbor_decref(&st);
+    FK_CHECK(f, fk_send(f, vtsm_abi_error_msg(idb, VTSM_E_TIMEOUT, "no doe_response in time")));
+    FK_CHECK(f, fk_send(f, vtsm_abi_result_msg(ids)));
+    /* nothing more may come: the next thing is the host hanging up */
+    cbor_item_t *m = NULL;
+    vtsm_status rs = vtsm_abi_recv(f->fd, &m, 5000);
+    if (m)
+        cbor_decref(&m);
+    FK_CHECK(f, rs == VTSM_E_CLOSED);
+}
+
+struct async_dev {
+    struct vtsm_host *h;
+    int mode; /* 0 hold, 1 answer inside start */
+    uint64_t tokens[8];
+    uint8_t reqs[8][32];
+    size_t lens[8];
+    int nheld;
+    uint64_t cancelled[8];
+    int ncancelled;
+};
+
+static int async_start(void *ctx, struct vtsm_host *h, uint64_t token, const uint8_t *req,
+                       size_t req_len)
+{
+    struct async_dev *d = ctx;
+    if (h != d->h || req_len > sizeof(d->reqs[0]) || d->nheld == 8)
+        return -EINVAL;
+    if (d->mode == 1) {
+        uint8_t rsp[32];
+        transform(req, req_len, rsp);
+        d->mode = 0;
+        return vtsm_host_doe_complete(h, token, rsp, req_len) == VTSM_OK ? 0 : -EIO;
+    }
+    d->tokens[d->nheld] = token;
+    memcpy(d->reqs[d->nheld], req, req_len);
+    d->lens[d->nheld++] = req_len;
+    return 0;
+}
+
+static void async_cancel(void *ctx, struct vtsm_host *h, uint64_t token)
+{
+    struct async_dev *d = ctx;
+    if (h == d->h && d->ncancelled < 8)
+        d->cancelled[d->ncancelled++] = token;
+}
+
+/* Answer the device's oldest held exchange with transform(req). */
+static void async_answer(struct async_dev *d)
+{
+    uint8_t rsp[32];
+    assert_true(d->nheld > 0);
+    transform(d->reqs[0], d->lens[0], rsp);
+    assert_int_equal(vtsm_host_doe_complete(d->h, d->tokens[0], rsp, d->lens[0]), VTSM_OK);
+    d->nheld--;
+    memmove(d->tokens, d->tokens + 1, sizeof(d->tokens[0]) * (size_t)d->nheld);
+    memmove(d->reqs, d->reqs + 1, sizeof(d->reqs[0]) * (size_t)d->nheld);
+    memmove(d->lens, d->lens + 1, sizeof(d->lens[0]) * (size_t)d->nheld);
+}
+
+static void pump_until(struct vtsm_host *h, const int *cond, int want)
+{
+    for (int i = 0; i < 1000 && *cond < want; i++) {
+        struct pollfd p = {.fd = vtsm_host_fd(h), .events = POLLIN};
+        assert_true(poll(&p, 1, 5000) > 0);
+        assert_int_equal(vtsm_host_dispatch(h), VTSM_OK);
+    }
+    assert_true(*cond >= want);
+}
+
+struct trace_count {
+    int doe_req, doe_rsp, link_req, link_rsp;
+};
+
+static void count_trace(void *ctx, enum vtsm_host_trace_dir dir, const char *dev, const uint8_t *p,
+                        size_t len)
+{
+    struct trace_count *t = ctx;
+    (void)dev;
+    (void)p;
+    (void)len;
+    t->doe_req += dir == VTSM_HOST_TRACE_DOE_REQ;
+    t->doe_rsp += dir == VTSM_HOST_TRACE_DOE_RSP;
+    t->link_req += dir == VTSM_HOST_TRACE_LINK_REQ;
+    t->link_rsp += dir == VTSM_HOST_TRACE_LINK_RSP;
+}
+
+static void test_async_callbacks(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_async, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    struct trace_count tc = {0};
+    vtsm_host_set_trace(h, count_trace, &tc);
+    struct async_dev da = {.h = h}, db = {.h = h}, dl = {.h = h};
+    assert_int_equal(vtsm_host_register_doe_async(h, "devA", async_start, async_cancel, &da),
+                     VTSM_OK);
+    assert_int_equal(vtsm_host_register_doe_async(h, "devB", async_start, async_cancel, &db),
+                     VTSM_OK);
+    assert_int_equal(vtsm_host_register_link_async(h, "devB", async_start, async_cancel, &dl),
+                     VTSM_OK);
+    struct done_rec ra = {.h = h}, rb = {.h = h};
+    assert_int_equal(vtsm_host_connect_start(h, "devA", NULL, on_done, &ra), VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start(h, "devB", NULL, on_done, &rb), VTSM_OK);
+
+    /* both exchanges out; answer the newer (devB) first */
+    pump_until(h, &da.nheld, 1);
+    pump_until(h, &db.nheld, 1);
+    assert_int_equal(vtsm_host_doe_pending(h), 2);
+    assert_true(db.tokens[0] > da.tokens[0]);
+    assert_true(da.tokens[0] != 0);
+    async_answer(&db);
+    async_answer(&da);
+    assert_int_equal(vtsm_host_doe_pending(h), 0);
+
+    /* seq 2: answered inside start */
+    da.mode = 1;
+    pump_until(h, &tc.doe_req, 3);
+    assert_int_equal(da.mode, 0);
+    assert_int_equal(tc.doe_rsp, 3); /* answered before start returned (seq 3 may be held) */
+    /* seq 3: an oversized answer is refused as EMSGSIZE, the token is spent */
+    pump_until(h, &da.nheld, 1);
+    static uint8_t big[VTSM_HOST_DOE_RSP_CAP + 1];
+    uint64_t t3 = da.tokens[0];
+    assert_int_equal(vtsm_host_doe_complete(h, t3, big, sizeof(big)), VTSM_OK);
+    da.nheld = 0;
+    assert_int_equal(vtsm_host_doe_complete(h, t3, big, 12), VTSM_E_NOT_FOUND);
+
+    /* the link exchange of devB goes to its link callback */
+    pump_until(h, &dl.nheld, 1);
+    assert_int_equal(db.nheld, 0);
+    assert_memory_equal(dl.reqs[0], "VLNK", 4);
+    async_answer(&dl);
+    pump_until(h, &ra.calls, 1);
+    assert_int_equal(ra.st, VTSM_OK);
+
+    /* devB's last exchange is out when its verb fails: cancelled, not answered */
+    pump_until(h, &db.nheld, 1);
+    uint64_t tb = db.tokens[0];
+    cbor_item_t *res = NULL;
+    assert_int_equal(vtsm_host_status(h, NULL, &res), VTSM_OK); /* runs until the RESULT */
+    cbor_decref(&res);
+    assert_int_equal(rb.calls, 1);
+    assert_int_equal(rb.st, VTSM_E_TIMEOUT);
+    assert_int_equal(db.ncancelled, 1);
+    assert_true(db.cancelled[0] == tb);
+    assert_int_equal(vtsm_host_doe_pending(h), 0);
+    assert_int_equal(vtsm_host_doe_fail(h, tb, EIO), VTSM_E_NOT_FOUND);
+    assert_int_equal(da.ncancelled + dl.ncancelled, 0);
+    /* the trace saw every asynchronous object both ways (the oversized answer is not
+     * traced: it was not sent) */
+    assert_int_equal(tc.doe_req, 5);
+    assert_int_equal(tc.doe_rsp, 3);
+    assert_int_equal(tc.link_req, 1);
+    assert_int_equal(tc.link_rsp, 1);
+    vtsm_host_close(h);
+    fake_join(f);
+    if (!strstr(f->errs[0], strerror(EMSGSIZE)))
+        fail_msg("oversized answer reported as '%s'", f->errs[0]);
+    fake_free(f);
+}
+
+/* The TSM vanishes with an exchange out: the verb fails, the exchange is cancelled. */
+static void script_async_vanish(struct fake *f)
+{
+    FK_CHECK(f, fk_hello(f));
+    cbor_item_t *a = fk_recv(f, VTSM_ABI_OP_DEVICE_CONNECT);
+    FK_CHECK(f, a);
+    uint64_t ida = id_of(a);
+    cbor_decref(&a);
+    uint8_t oa[12];
+    make_obj(oa, 0xa1);
+    FK_CHECK(f, fk_send(f, vtsm_abi_doe_pending_msg(ida, "devA", 1, oa, sizeof(oa))));
+    shutdown(f->fd, SHUT_RDWR);
+}
+
+static void test_async_tsm_vanishes(void **state)
+{
+    (void)state;
+    int fd;
+    struct fake *f = fake_start(script_async_vanish, &fd);
+    fake_run(f);
+    struct vtsm_host *h = open_host(fd);
+    struct async_dev da = {.h = h};
+    assert_int_equal(vtsm_host_register_doe_async(h, "devA", async_start, async_cancel, &da),
+                     VTSM_OK);
+    struct done_rec ra = {.h = h};
+    assert_int_equal(vtsm_host_connect_start(h, "devA", NULL, on_done, &ra), VTSM_OK);
+    vtsm_status st = VTSM_OK;
+    for (int i = 0; i < 100 && st == VTSM_OK; i++) {
+        struct pollfd p = {.fd = vtsm_host_fd(h), .events = POLLIN};
+        assert_true(poll(&p, 1, 5000) > 0);
+        st = vtsm_host_dispatch(h);
+    }
+    assert_int_equal(st, VTSM_E_CLOSED);
+    assert_int_equal(da.nheld, 1);
+    assert_int_equal(da.ncancelled, 1);
+    assert_true(da.cancelled[0] == da.tokens[0]);
+    assert_int_equal(ra.calls, 1);
+    assert_int_equal(ra.st, VTSM_E_CLOSED);
+    uint8_t rsp[12] = {0};
+    assert_int_equal(vtsm_host_doe_complete(h, da.tokens[0], rsp, sizeof(rsp)), VTSM_E_NOT_FOUND);
+    vtsm_host_close(h);
     fake_finish(f);
 }
 
@@ -1780,6 +2048,8 @@ int main(void)
         cmocka_unit_test(test_connect_default_opts),
         cmocka_unit_test(test_fd_driven_two_devices),
         cmocka_unit_test(test_close_aborts),
+        cmocka_unit_test(test_async_callbacks),
+        cmocka_unit_test(test_async_tsm_vanishes),
         cmocka_unit_test(test_unix_socket_default_path),
         cmocka_unit_test(test_link_channel),
         cmocka_unit_test(test_verbs_blocking_exact),

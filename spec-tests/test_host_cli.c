@@ -250,7 +250,9 @@ static void fk_step(struct fake *f, int fd, const struct step *s, cbor_item_t *m
     for (int k = 0; k < s->link; k++)
         FK_CHECK(f, fk_exchange(fd, id, s->dev, seq++, true));
     if (s->error) {
-        r = vtsm_abi_error_msg(id, s->error, "TVM 3 has a bound TDI (rule TVM.2)");
+        /* as tsmd does: the refusal recorded under its rule, then the one builder */
+        vtsm_refuse(s->error, VTSM_RULE_TVM_2, "TVM 3 has a bound TDI");
+        r = vtsm_abi_error_msg(id, s->error, NULL);
     } else {
         r = vtsm_abi_result_msg(id);
         if (s->reply)
@@ -735,7 +737,16 @@ static void test_tsm_refusal(void **state)
     fake_free(f);
     assert_int_equal(r.status, 1);
     ASSERT_CONTAINS(r.err, "tsm-host: tvm-destroy failed: state (core): TVM 3 has a bound TDI "
-                           "(rule TVM.2)");
+                           "[rule TVM.2]\n");
+    f = fake_start(steps, 1);
+    const char *argv_json[] = {"--socket", f->sock, "--json", "tvm-destroy", "3", NULL};
+    run_cli(argv_json, &r);
+    fake_check(f);
+    fake_free(f);
+    assert_int_equal(r.status, 1);
+    ASSERT_CONTAINS(r.out, "{\"error\":{\"verb\":\"tvm-destroy\",\"status\":3,\"name\":\"state\","
+                           "\"source\":\"core\",\"detail\":\"TVM 3 has a bound TDI\",\"rule\":"
+                           "\"TVM.2\"}}\n");
 
     f = fake_start(steps, 0); /* answers HELLO, then closes */
     const char *argv2[] = {"--socket", f->sock, "--json",          "ide-refresh",

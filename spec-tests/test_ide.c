@@ -30,6 +30,7 @@
 #include "vtsm_abi.h"
 #include "vtsm_idekm.h"
 #include "vtsm_link_frame.h"
+#include "vtsm_test.h"
 
 /* ---- the scripted device ---- */
 
@@ -413,14 +414,13 @@ static void status_of(struct tsm_ide_dev *d, unsigned i, uint32_t rp, uint8_t id
     cbor_decref(&m);
 }
 
-/* A setup that must fail with want: nothing held anywhere afterwards. */
-static void setup_fails(struct fx *x, unsigned n, vtsm_status want, const char *needle)
+/* A setup that must fail with want under rule: nothing held anywhere afterwards. needle
+ * (a peer's fault no rule names) says which of the device's answers was refused. */
+static void setup_fails(struct fx *x, unsigned n, vtsm_status want, enum vtsm_rule rule,
+                        const char *needle)
 {
     struct tsm_ide_dev *d = (struct tsm_ide_dev *)(uintptr_t)1;
-    vtsm_err_clear();
-    assert_int_equal(tsm_ide_setup(x->pf, 0, &x->peer, n, &d), want);
-    if (needle)
-        detail_has(needle);
+    EXPECT_DETAIL(tsm_ide_setup(x->pf, 0, &x->peer, n, &d), want, rule, needle);
     assert_ptr_equal(d, (struct tsm_ide_dev *)(uintptr_t)1);
     usage_is(x->pf, 0, 0, 0);
     assert_int_equal(fake_held(x->dev), 0);
@@ -439,9 +439,7 @@ static void test_setup_bad_args(void **state)
     assert_int_equal(tsm_ide_setup(NULL, 0, &x.peer, 1, &d), VTSM_E_INVAL);
     assert_int_equal(tsm_ide_setup(x.pf, 0, NULL, 1, &d), VTSM_E_INVAL);
     assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, NULL), VTSM_E_INVAL);
-    vtsm_err_clear();
-    assert_int_equal(tsm_ide_setup(x.pf, 2, &x.peer, 1, &d), VTSM_E_NOT_FOUND);
-    assert_string_equal(vtsm_err_detail(), "no root port 2 (rule PLAT.1)");
+    EXPECT(tsm_ide_setup(x.pf, 2, &x.peer, 1, &d), VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1);
     assert_null(d);
     assert_int_equal(x.dev->n_msgs, 0); /* refused before any message */
     assert_int_equal(tsm_ide_refresh(NULL, &x.peer), VTSM_E_INVAL);
@@ -461,10 +459,7 @@ static void test_setup_no_stream(void **state)
     unsigned msgs = x.dev->n_msgs, held = fake_held(x.dev);
 
     struct tsm_ide_dev *b = NULL;
-    vtsm_err_clear();
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, &b), VTSM_E_NO_STREAM);
-    assert_string_equal(vtsm_err_detail(),
-                        "no IDE stream available on root port 0 (1 of 1 in use) (rule IDE.1)");
+    EXPECT(tsm_ide_setup(x.pf, 0, &x.peer, 1, &b), VTSM_E_NO_STREAM, VTSM_RULE_IDE_1);
     assert_null(b);
     /* only the QUERY went out; the first device is untouched */
     assert_int_equal(x.dev->n_msgs, msgs + 1);
@@ -482,8 +477,7 @@ static void test_setup_no_key_slot(void **state)
     struct fx x;
     (void)state;
     fx_open(&x, "0:4:2");
-    setup_fails(&x, 2, VTSM_E_LIMIT,
-                "no IDE key slot available on root port 0 (0 of 2 in use, 4 needed) (rule IDE.2)");
+    setup_fails(&x, 2, VTSM_E_LIMIT, VTSM_RULE_IDE_2, NULL);
     assert_int_equal(count_obj(x.dev, VTSM_IDEKM_KEY_PROG), 0);
     fx_close(&x);
 }
@@ -496,16 +490,18 @@ static void test_setup_peer_caps(void **state)
     (void)state;
     fx_open(&x, NULL);
     x.dev->ide_cap = VTSM_IDE_CAP_LINK | VTSM_IDE_CAP_IDE_KM; /* link IDE only */
-    setup_fails(&x, 1, VTSM_E_PEER_CAPS, "does not support selective IDE streams");
+    setup_fails(&x, 1, VTSM_E_PEER_CAPS, VTSM_RULE_NONE, "does not support selective IDE streams");
     x.dev->ide_cap = VTSM_IDE_CAP_SELECTIVE | (3u << 16); /* no IDE_KM */
-    setup_fails(&x, 1, VTSM_E_PEER_CAPS, "does not report IDE_KM");
+    setup_fails(&x, 1, VTSM_E_PEER_CAPS, VTSM_RULE_NONE, "does not report IDE_KM");
     x.dev->ide_cap = caps(1);
-    setup_fails(&x, 2, VTSM_E_PEER_CAPS, "device supports 1 selective IDE streams, 2 requested");
+    setup_fails(&x, 2, VTSM_E_PEER_CAPS, VTSM_RULE_NONE,
+                "device supports 1 selective IDE streams, 2 requested");
     assert_int_equal(count_obj(x.dev, VTSM_IDEKM_KEY_PROG), 0);
     assert_int_equal(count_obj(x.dev, VTSM_IDEKM_QUERY), 3);
     x.dev->ide_cap = caps(4);
     x.dev->query_port = 1;
-    setup_fails(&x, 1, VTSM_E_PEER_MALFORMED, "QUERY_RESP port_index 1, expected 0");
+    setup_fails(&x, 1, VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                "QUERY_RESP port_index 1, expected 0");
     fx_close(&x);
 }
 
@@ -519,7 +515,7 @@ static void test_setup_nak_keyprog(void **state)
     x.dev->fault = F_NAK;
     x.dev->fault_at = 3; /* stream 0 K0 NPR RX */
     x.dev->nak_status = VTSM_IDEKM_KP_UNSPECIFIED_FAILURE;
-    setup_fails(&x, 1, VTSM_E_PEER_NAK,
+    setup_fails(&x, 1, VTSM_E_PEER_NAK, VTSM_RULE_NONE,
                 "IDE_KM KEY_PROG stream 0 K0 NPR RX: KP_ACK Status 4 (UNSPECIFIED_FAILURE)");
     /* no more KEY_PROG after the NAK; every key that was sent is stopped, TX first */
     assert_int_equal(count_obj(x.dev, VTSM_IDEKM_KEY_PROG), 3);
@@ -534,7 +530,7 @@ static void test_setup_nak_keyprog(void **state)
     x.dev->nak_status = VTSM_IDEKM_KP_UNSUPPORTED_VALUE;
     x.dev->n_keyprog = 0;
     x.dev->fault_at = 1;
-    setup_fails(&x, 1, VTSM_E_PEER_NAK, "KP_ACK Status 3 (UNSUPPORTED_VALUE)");
+    setup_fails(&x, 1, VTSM_E_PEER_NAK, VTSM_RULE_NONE, "KP_ACK Status 3 (UNSUPPORTED_VALUE)");
     fx_close(&x);
 }
 
@@ -564,7 +560,7 @@ static void test_setup_wrong_echo(void **state)
         x.dev->fault = cases[i].fault;
         x.dev->fault_at = cases[i].at;
         x.dev->fault_on_go = cases[i].on_go;
-        setup_fails(&x, 1, VTSM_E_PEER_MALFORMED, cases[i].detail);
+        setup_fails(&x, 1, VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, cases[i].detail);
         /* everything the device was sent is stopped again */
         unsigned sent = cases[i].on_go ? 6 : cases[i].at;
         assert_int_equal(count_obj(x.dev, VTSM_IDEKM_KEY_PROG), sent);
@@ -580,7 +576,8 @@ static void test_setup_no_go_ack(void **state)
     fx_open(&x, NULL);
     x.dev->fault = F_NO_GO_ACK;
     x.dev->fault_at = 2; /* second K_SET_GO: stream 0 K0 NPR RX */
-    setup_fails(&x, 1, VTSM_E_PEER_TRUNCATED, "IDE_KM K_SET_GO stream 0 K0 NPR RX: ");
+    setup_fails(&x, 1, VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                "IDE_KM K_SET_GO stream 0 K0 NPR RX: ");
     assert_int_equal(count_obj(x.dev, VTSM_IDEKM_K_SET_GO), 2);
     assert_int_equal(x.dev->n_stop, 6);
     fx_close(&x);
@@ -593,7 +590,7 @@ static void test_setup_replay_ack(void **state)
     fx_open(&x, NULL);
     x.dev->fault = F_REPLAY;
     x.dev->fault_at = 4; /* NPR TX answered with the KP_ACK of NPR RX */
-    setup_fails(&x, 1, VTSM_E_PEER_MALFORMED,
+    setup_fails(&x, 1, VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
                 "KP_ACK for stream 0 K0 NPR TX: key_sub_stream 0x10, expected 0x12");
     fx_close(&x);
 }
@@ -606,7 +603,8 @@ static void test_setup_second_stream_fails(void **state)
     x.dev->fault = F_NAK;
     x.dev->fault_at = 9; /* stream 1 K0 NPR RX */
     x.dev->nak_status = VTSM_IDEKM_KP_INCORRECT_LENGTH;
-    setup_fails(&x, 2, VTSM_E_PEER_NAK, "KEY_PROG stream 1 K0 NPR RX: KP_ACK Status 1");
+    setup_fails(&x, 2, VTSM_E_PEER_NAK, VTSM_RULE_NONE,
+                "KEY_PROG stream 1 K0 NPR RX: KP_ACK Status 1");
     assert_int_equal(x.dev->n_stop, 6 + 3);
     fx_close(&x);
 }
@@ -639,7 +637,7 @@ static void test_rollback_keeps_first_error(void **state)
     x.dev->fault_at = 3;
     x.dev->nak_status = VTSM_IDEKM_KP_UNSPECIFIED_FAILURE;
     x.dev->stop_garbage = true;
-    setup_fails(&x, 1, VTSM_E_PEER_NAK, "KP_ACK Status 4 (UNSPECIFIED_FAILURE)");
+    setup_fails(&x, 1, VTSM_E_PEER_NAK, VTSM_RULE_NONE, "KP_ACK Status 4 (UNSPECIFIED_FAILURE)");
     assert_int_equal(x.dev->n_stop, 3); /* all tried: the peer answers */
     fx_close(&x);
 
@@ -665,10 +663,7 @@ static void test_refresh_no_key_slot(void **state)
     fx_open(&x, "0:2:4");
     assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, &d), VTSM_OK);
     unsigned msgs = x.dev->n_msgs;
-    vtsm_err_clear();
-    assert_int_equal(tsm_ide_refresh(d, &x.peer), VTSM_E_LIMIT);
-    assert_string_equal(vtsm_err_detail(), "no IDE key slot available on root port 0 (4 of 4 in "
-                                           "use, 4 needed) (rule IDE.2)");
+    EXPECT(tsm_ide_refresh(d, &x.peer), VTSM_E_LIMIT, VTSM_RULE_IDE_2);
     assert_int_equal(x.dev->n_msgs, msgs);
     usage_is(x.pf, 0, 2, 4);
     status_of(d, 1, 0, 1, 0, 0);
@@ -843,10 +838,7 @@ static void test_setup_two_streams_two_devices(void **state)
     struct tsm_ide_dev *c = NULL;
     struct fake *third = fake_new();
     struct tsm_ide_peer peer3 = {fake_vendor, third};
-    vtsm_err_clear();
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &peer3, 1, &c), VTSM_E_NO_STREAM);
-    assert_string_equal(vtsm_err_detail(),
-                        "no IDE stream available on root port 0 (4 of 4 in use) (rule IDE.1)");
+    EXPECT(tsm_ide_setup(x.pf, 0, &peer3, 1, &c), VTSM_E_NO_STREAM, VTSM_RULE_IDE_1);
     assert_int_equal(count_obj(third, VTSM_IDEKM_KEY_PROG), 0);
     /* root port 1 is separate */
     assert_int_equal(tsm_ide_setup(x.pf, 1, &peer3, 1, &c), VTSM_OK);

@@ -49,11 +49,12 @@ static void test_wrong_key_and_key_set(void **state)
     memcpy(other, key, 32);
     other[31] ^= 0x01;
     memset(pt, 0x55, sizeof(pt));
-    EXPECT(vtsm_ide_link_check(other, 1, 0, 3, VTSM_IDE_SUBSTREAM_PR, 0, s.ct, 32, s.tag, pt),
-           VTSM_E_PEER_DECRYPT, "stream 3 sub-stream 0 key set K0, TLP 0");
+    EXPECT_DETAIL(
+        vtsm_ide_link_check(other, 1, 0, 3, VTSM_IDE_SUBSTREAM_PR, 0, s.ct, 32, s.tag, pt),
+        VTSM_E_PEER_DECRYPT, VTSM_RULE_NONE, "stream 3 sub-stream 0 key set K0, TLP 0");
     assert_memory_equal(pt, zero, 32); /* nothing of a failed check is left */
-    EXPECT(vtsm_ide_link_check(key, 1, 0, 3, VTSM_IDE_SUBSTREAM_PR, 1, s.ct, 32, s.tag, pt),
-           VTSM_E_PEER_DECRYPT, "key set K1");
+    EXPECT_DETAIL(vtsm_ide_link_check(key, 1, 0, 3, VTSM_IDE_SUBSTREAM_PR, 1, s.ct, 32, s.tag, pt),
+                  VTSM_E_PEER_DECRYPT, VTSM_RULE_NONE, "key set K1");
 }
 
 static void test_wrong_identifiers_and_counter(void **state)
@@ -63,19 +64,20 @@ static void test_wrong_identifiers_and_counter(void **state)
     (void)state;
     seal(&s, 7);
     EXPECT(vtsm_ide_link_check(key, 1, 7, 4, VTSM_IDE_SUBSTREAM_PR, 0, s.ct, 32, s.tag, NULL),
-           VTSM_E_PEER_DECRYPT, NULL);
+           VTSM_E_PEER_DECRYPT, VTSM_RULE_NONE);
     EXPECT(vtsm_ide_link_check(key, 1, 7, 3, VTSM_IDE_SUBSTREAM_NPR, 0, s.ct, 32, s.tag, NULL),
-           VTSM_E_PEER_DECRYPT, NULL);
-    EXPECT(vtsm_ide_link_check(key, 1, 6, 3, VTSM_IDE_SUBSTREAM_PR, 0, s.ct, 32, s.tag, NULL),
-           VTSM_E_PEER_DECRYPT, "TLP 6");
+           VTSM_E_PEER_DECRYPT, VTSM_RULE_NONE);
+    EXPECT_DETAIL(
+        vtsm_ide_link_check(key, 1, 6, 3, VTSM_IDE_SUBSTREAM_PR, 0, s.ct, 32, s.tag, NULL),
+        VTSM_E_PEER_DECRYPT, VTSM_RULE_NONE, "TLP 6");
     EXPECT(vtsm_ide_link_check(key, 2, 7, 3, VTSM_IDE_SUBSTREAM_PR, 0, s.ct, 32, s.tag, NULL),
-           VTSM_E_PEER_DECRYPT, NULL);
+           VTSM_E_PEER_DECRYPT, VTSM_RULE_NONE);
     /* the same invocation field reached another way is the same IV */
     assert_int_equal(
         vtsm_ide_link_check(key, 2, 6, 3, VTSM_IDE_SUBSTREAM_PR, 0, s.ct, 32, s.tag, NULL),
         VTSM_OK);
     EXPECT(vtsm_ide_link_check(key, 1, 7, 3, VTSM_IDE_SUBSTREAM_PR, 0, s.ct, 31, s.tag, NULL),
-           VTSM_E_PEER_DECRYPT, NULL);
+           VTSM_E_PEER_DECRYPT, VTSM_RULE_NONE);
 }
 
 static void test_tampered(void **state)
@@ -86,11 +88,11 @@ static void test_tampered(void **state)
     seal(&s, 0);
     s.ct[17] ^= 0x04;
     EXPECT(vtsm_ide_link_check(key, 1, 0, 3, VTSM_IDE_SUBSTREAM_PR, 0, s.ct, 32, s.tag, NULL),
-           VTSM_E_PEER_DECRYPT, NULL);
+           VTSM_E_PEER_DECRYPT, VTSM_RULE_NONE);
     s.ct[17] ^= 0x04;
     s.tag[11] ^= 0x80;
     EXPECT(vtsm_ide_link_check(key, 1, 0, 3, VTSM_IDE_SUBSTREAM_PR, 0, s.ct, 32, s.tag, NULL),
-           VTSM_E_PEER_DECRYPT, NULL);
+           VTSM_E_PEER_DECRYPT, VTSM_RULE_NONE);
     s.tag[11] ^= 0x80;
     assert_int_equal(
         vtsm_ide_link_check(key, 1, 0, 3, VTSM_IDE_SUBSTREAM_PR, 0, s.ct, 32, s.tag, NULL),
@@ -104,17 +106,20 @@ static void test_bad_arguments(void **state)
     static uint8_t big[VTSM_IDE_LINK_MAX_PAYLOAD + 1];
 
     (void)state;
-    EXPECT(vtsm_ide_link_protect(key, 1, 0, 0, 3, 0, big, 16, out, tag), VTSM_E_INVAL,
-           "sub-stream 3");
-    EXPECT(vtsm_ide_link_protect(key, 1, 0, 0, 0, 2, big, 16, out, tag), VTSM_E_INVAL, "key set 2");
-    EXPECT(vtsm_ide_link_protect(key, 1, 0, 0, 0, 0, big, sizeof(big), out, tag), VTSM_E_INVAL,
-           "4097 bytes");
-    EXPECT(vtsm_ide_link_protect(key, UINT64_MAX, 1, 0, 0, 0, big, 16, out, tag), VTSM_E_INVAL,
-           "wraps");
-    EXPECT(vtsm_ide_link_check(key, 2, UINT64_MAX - 1, 0, 0, 0, big, 16, tag, NULL), VTSM_E_INVAL,
-           "refresh the key");
-    EXPECT(vtsm_ide_link_protect(key, 1, 0, 0, 0, 0, big, 16, NULL, tag), VTSM_E_INVAL, NULL);
-    EXPECT(vtsm_ide_link_check(NULL, 1, 0, 0, 0, 0, big, 16, tag, NULL), VTSM_E_INVAL, NULL);
+    EXPECT_DETAIL(vtsm_ide_link_protect(key, 1, 0, 0, 3, 0, big, 16, out, tag), VTSM_E_INVAL,
+                  VTSM_RULE_NONE, "sub-stream 3");
+    EXPECT_DETAIL(vtsm_ide_link_protect(key, 1, 0, 0, 0, 2, big, 16, out, tag), VTSM_E_INVAL,
+                  VTSM_RULE_NONE, "key set 2");
+    EXPECT_DETAIL(vtsm_ide_link_protect(key, 1, 0, 0, 0, 0, big, sizeof(big), out, tag),
+                  VTSM_E_INVAL, VTSM_RULE_NONE, "4097 bytes");
+    EXPECT_DETAIL(vtsm_ide_link_protect(key, UINT64_MAX, 1, 0, 0, 0, big, 16, out, tag),
+                  VTSM_E_INVAL, VTSM_RULE_NONE, "wraps");
+    EXPECT_DETAIL(vtsm_ide_link_check(key, 2, UINT64_MAX - 1, 0, 0, 0, big, 16, tag, NULL),
+                  VTSM_E_INVAL, VTSM_RULE_NONE, "refresh the key");
+    EXPECT(vtsm_ide_link_protect(key, 1, 0, 0, 0, 0, big, 16, NULL, tag), VTSM_E_INVAL,
+           VTSM_RULE_NONE);
+    EXPECT(vtsm_ide_link_check(NULL, 1, 0, 0, 0, 0, big, 16, tag, NULL), VTSM_E_INVAL,
+           VTSM_RULE_NONE);
     assert_int_equal(vtsm_ide_link_iv(UINT64_MAX, 0, iv), VTSM_OK);
 }
 
@@ -176,7 +181,7 @@ static void test_round_trip_with_keys_from_key_prog(void **state)
                      VTSM_OK);
     assert_int_equal(vtsm_ide_link_check(tsm_key.key, 1, 3, 9, 2, 0, NULL, 0, tag, NULL), VTSM_OK);
     EXPECT(vtsm_ide_link_check(tsm_key.key, 1, 4, 9, 2, 0, NULL, 0, tag, NULL), VTSM_E_PEER_DECRYPT,
-           NULL);
+           VTSM_RULE_NONE);
     vtsm_idekm_key_wipe(&dev.key);
     vtsm_idekm_key_wipe(&tsm_key);
 }

@@ -101,15 +101,23 @@ static void test_truncated_and_overlong(void **state)
     static const uint8_t go7[] = {0x00, 0x04, 0x00, 0x00, 0x05, 0x00, 0x13};
 
     (void)state;
-    EXPECT(vtsm_idekm_parse_request(NULL, 0, &req), VTSM_E_PEER_TRUNCATED, "protocol ID");
-    EXPECT(vtsm_idekm_parse_request(q3, 1, &req), VTSM_E_PEER_TRUNCATED, "Object ID");
-    EXPECT(vtsm_idekm_parse_request(q3, sizeof(q3), &req), VTSM_E_PEER_TRUNCATED, "PortIndex");
-    EXPECT(vtsm_idekm_parse_request(q5, sizeof(q5), &req), VTSM_E_PEER_MALFORMED, "1 bytes beyond");
-    EXPECT(vtsm_idekm_parse_request(go7, sizeof(go7), &req), VTSM_E_PEER_TRUNCATED, "PortIndex");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(NULL, 0, &req), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "protocol ID");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(q3, 1, &req), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "Object ID");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(q3, sizeof(q3), &req), VTSM_E_PEER_TRUNCATED,
+                  VTSM_RULE_NONE, "PortIndex");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(q5, sizeof(q5), &req), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "1 bytes beyond");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(go7, sizeof(go7), &req), VTSM_E_PEER_TRUNCATED,
+                  VTSM_RULE_NONE, "PortIndex");
     assert_false(req.fixed_valid);
-    EXPECT(vtsm_idekm_parse_kp_ack(ack7, sizeof(ack7), &ack), VTSM_E_PEER_TRUNCATED, "PortIndex");
-    EXPECT(vtsm_idekm_parse_kp_ack(ack9, sizeof(ack9), &ack), VTSM_E_PEER_MALFORMED, "beyond");
-    EXPECT(vtsm_idekm_parse_kp_ack(ack7, 4, &ack), VTSM_E_PEER_TRUNCATED, "Stream ID");
+    EXPECT_DETAIL(vtsm_idekm_parse_kp_ack(ack7, sizeof(ack7), &ack), VTSM_E_PEER_TRUNCATED,
+                  VTSM_RULE_NONE, "PortIndex");
+    EXPECT_DETAIL(vtsm_idekm_parse_kp_ack(ack9, sizeof(ack9), &ack), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "beyond");
+    EXPECT_DETAIL(vtsm_idekm_parse_kp_ack(ack7, 4, &ack), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "Stream ID");
 }
 
 static void test_key_prog_length_faults_suggest_incorrect_length(void **state)
@@ -120,7 +128,8 @@ static void test_key_prog_length_faults_suggest_incorrect_length(void **state)
 
     (void)state;
     copy_msg(msg, key_prog_wire, sizeof(key_prog_wire));
-    EXPECT(vtsm_idekm_parse_request(msg, 47, &req), VTSM_E_PEER_TRUNCATED, "Key (8 DW)");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(msg, 47, &req), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "Key (8 DW)");
     assert_true(req.fixed_valid);
     assert_int_equal(req.kp_status, VTSM_IDEKM_KP_INCORRECT_LENGTH);
     assert_int_equal(req.stream_id, 5);
@@ -129,11 +138,13 @@ static void test_key_prog_length_faults_suggest_incorrect_length(void **state)
     assert_memory_equal(&req.key, zero, sizeof(zero));
 
     msg[48] = 0;
-    EXPECT(vtsm_idekm_parse_request(msg, 49, &req), VTSM_E_PEER_MALFORMED, "1 bytes beyond");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(msg, 49, &req), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "1 bytes beyond");
     assert_int_equal(req.kp_status, VTSM_IDEKM_KP_INCORRECT_LENGTH);
     assert_memory_equal(&req.key, zero, sizeof(zero)); /* no key copied from a bad message */
 
-    EXPECT(vtsm_idekm_parse_request(msg, 6, &req), VTSM_E_PEER_TRUNCATED, "KeySubStream");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(msg, 6, &req), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "KeySubStream");
     assert_false(req.fixed_valid);
     assert_int_equal(req.kp_status, VTSM_IDEKM_KP_INCORRECT_LENGTH);
 }
@@ -149,20 +160,22 @@ static void test_wrong_protocol_and_object(void **state)
     static const uint8_t gostop[] = {0x00, 0x06, 0x00, 0x00, 0x05, 0x00, 0x13, 0x02};
 
     (void)state;
-    EXPECT(vtsm_idekm_parse_request(tdisp, sizeof(tdisp), &req), VTSM_E_PEER_MALFORMED,
-           "protocol ID 0x01");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(tdisp, sizeof(tdisp), &req), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "protocol ID 0x01");
     copy_msg(msg, key_prog_wire, sizeof(msg));
     msg[0] = 0x01;
-    EXPECT(vtsm_idekm_parse_request(msg, sizeof(msg), &req), VTSM_E_PEER_MALFORMED, "protocol ID");
-    EXPECT(vtsm_idekm_parse_request(undefined, sizeof(undefined), &req), VTSM_E_PEER_UNEXPECTED,
-           "not defined");
-    EXPECT(vtsm_idekm_parse_request(gostop, sizeof(gostop), &req), VTSM_E_PEER_UNEXPECTED,
-           "is a response");
-    EXPECT(vtsm_idekm_parse_kp_ack(gostop, sizeof(gostop), &ack), VTSM_E_PEER_UNEXPECTED,
-           "K_GOSTOP_ACK");
-    EXPECT(vtsm_idekm_parse_gostop_ack(msg, 8, &ack), VTSM_E_PEER_MALFORMED, "protocol ID");
-    EXPECT(vtsm_idekm_parse_query_resp(gostop, sizeof(gostop), &qr), VTSM_E_PEER_UNEXPECTED,
-           "QUERY_RESP");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(msg, sizeof(msg), &req), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "protocol ID");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(undefined, sizeof(undefined), &req),
+                  VTSM_E_PEER_UNEXPECTED, VTSM_RULE_NONE, "not defined");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(gostop, sizeof(gostop), &req), VTSM_E_PEER_UNEXPECTED,
+                  VTSM_RULE_NONE, "is a response");
+    EXPECT_DETAIL(vtsm_idekm_parse_kp_ack(gostop, sizeof(gostop), &ack), VTSM_E_PEER_UNEXPECTED,
+                  VTSM_RULE_NONE, "K_GOSTOP_ACK");
+    EXPECT_DETAIL(vtsm_idekm_parse_gostop_ack(msg, 8, &ack), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "protocol ID");
+    EXPECT_DETAIL(vtsm_idekm_parse_query_resp(gostop, sizeof(gostop), &qr), VTSM_E_PEER_UNEXPECTED,
+                  VTSM_RULE_NONE, "QUERY_RESP");
 }
 
 static void test_reserved_fields_refused(void **state)
@@ -173,36 +186,44 @@ static void test_reserved_fields_refused(void **state)
     static const uint8_t q[] = {0x00, 0x00, 0x80, 0x01};
 
     (void)state;
-    EXPECT(vtsm_idekm_parse_request(q, sizeof(q), &req), VTSM_E_PEER_MALFORMED, "Reserved byte 2");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(q, sizeof(q), &req), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "Reserved byte 2");
 
     copy_msg(msg, key_prog_wire, 8);
     msg[1] = VTSM_IDEKM_K_SET_GO;
     msg[3] = 0x01;
-    EXPECT(vtsm_idekm_parse_request(msg, 8, &req), VTSM_E_PEER_MALFORMED, "Reserved bytes 2-3");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(msg, 8, &req), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "Reserved bytes 2-3");
     assert_true(req.fixed_valid);
     assert_int_equal(req.kp_status, VTSM_IDEKM_KP_UNSUPPORTED_VALUE);
     msg[3] = 0;
     msg[5] = 0x01;
-    EXPECT(vtsm_idekm_parse_request(msg, 8, &req), VTSM_E_PEER_MALFORMED, "Reserved byte 5");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(msg, 8, &req), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "Reserved byte 5");
     msg[5] = 0;
     msg[6] = 0x13 | 0x04; /* KeySubStream bit 2 */
-    EXPECT(vtsm_idekm_parse_request(msg, 8, &req), VTSM_E_PEER_MALFORMED, "bits 3:2");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(msg, 8, &req), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "bits 3:2");
     msg[6] = 0x31; /* sub-stream 3 */
-    EXPECT(vtsm_idekm_parse_request(msg, 8, &req), VTSM_E_PEER_MALFORMED, "sub-stream 3");
+    EXPECT_DETAIL(vtsm_idekm_parse_request(msg, 8, &req), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "sub-stream 3");
     assert_int_equal(req.kp_status, VTSM_IDEKM_KP_UNSUPPORTED_VALUE);
 
     /* The same rules on the requester side, and KP_ACK's reserved status values. */
     msg[1] = VTSM_IDEKM_KP_ACK;
     msg[6] = 0x13;
     msg[5] = 0x05;
-    EXPECT(vtsm_idekm_parse_kp_ack(msg, 8, &ack), VTSM_E_PEER_MALFORMED, "Status 0x05");
+    EXPECT_DETAIL(vtsm_idekm_parse_kp_ack(msg, 8, &ack), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "Status 0x05");
     msg[5] = 0x00;
     msg[2] = 0x01;
-    EXPECT(vtsm_idekm_parse_kp_ack(msg, 8, &ack), VTSM_E_PEER_MALFORMED, "Reserved bytes 2-3");
+    EXPECT_DETAIL(vtsm_idekm_parse_kp_ack(msg, 8, &ack), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "Reserved bytes 2-3");
     msg[2] = 0x00;
     msg[1] = VTSM_IDEKM_K_GOSTOP_ACK;
     msg[5] = 0x01;
-    EXPECT(vtsm_idekm_parse_gostop_ack(msg, 8, &ack), VTSM_E_PEER_MALFORMED, "Reserved byte 5");
+    EXPECT_DETAIL(vtsm_idekm_parse_gostop_ack(msg, 8, &ack), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "Reserved byte 5");
 }
 
 static void test_query_resp_bad_counts(void **state)
@@ -214,39 +235,40 @@ static void test_query_resp_bad_counts(void **state)
     /* The capability register announces 4 selective streams; 2 follow. */
     copy_msg(msg, query_resp_wire, sizeof(query_resp_wire));
     msg[10] = 0x03;
-    EXPECT(vtsm_idekm_parse_query_resp(msg, sizeof(query_resp_wire), &qr), VTSM_E_PEER_TRUNCATED,
-           "announces 2 Link and 4 Selective");
+    EXPECT_DETAIL(vtsm_idekm_parse_query_resp(msg, sizeof(query_resp_wire), &qr),
+                  VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE, "announces 2 Link and 4 Selective");
     /* 8 TCs of Link IDE announced. */
     copy_msg(msg, query_resp_wire, sizeof(query_resp_wire));
     msg[9] = 0xe0;
-    EXPECT(vtsm_idekm_parse_query_resp(msg, sizeof(query_resp_wire), &qr), VTSM_E_PEER_TRUNCATED,
-           "8 Link");
+    EXPECT_DETAIL(vtsm_idekm_parse_query_resp(msg, sizeof(query_resp_wire), &qr),
+                  VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE, "8 Link");
     /* Stream 1 claims 15 address association blocks. */
     copy_msg(msg, query_resp_wire, sizeof(query_resp_wire));
     msg[sizeof(query_resp_wire) - 20] = 0x0f;
-    EXPECT(vtsm_idekm_parse_query_resp(msg, sizeof(query_resp_wire), &qr), VTSM_E_PEER_TRUNCATED,
-           "Address Association");
+    EXPECT_DETAIL(vtsm_idekm_parse_query_resp(msg, sizeof(query_resp_wire), &qr),
+                  VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE, "Address Association");
     /* Cut inside the last block, and one DW too many. */
     copy_msg(msg, query_resp_wire, sizeof(query_resp_wire));
-    EXPECT(vtsm_idekm_parse_query_resp(msg, sizeof(query_resp_wire) - 1, &qr),
-           VTSM_E_PEER_TRUNCATED, "Selective IDE Stream block");
+    EXPECT_DETAIL(vtsm_idekm_parse_query_resp(msg, sizeof(query_resp_wire) - 1, &qr),
+                  VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE, "Selective IDE Stream block");
     memset(msg + sizeof(query_resp_wire), 0, 4);
-    EXPECT(vtsm_idekm_parse_query_resp(msg, sizeof(msg), &qr), VTSM_E_PEER_MALFORMED,
-           "4 bytes beyond");
-    EXPECT(vtsm_idekm_parse_query_resp(msg, 15, &qr), VTSM_E_PEER_TRUNCATED, "IDE Control");
+    EXPECT_DETAIL(vtsm_idekm_parse_query_resp(msg, sizeof(msg), &qr), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "4 bytes beyond");
+    EXPECT_DETAIL(vtsm_idekm_parse_query_resp(msg, 15, &qr), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "IDE Control");
     /* Reserved byte, PortIndex above MaxPortIndex. */
     msg[2] = 0x01;
-    EXPECT(vtsm_idekm_parse_query_resp(msg, sizeof(query_resp_wire), &qr), VTSM_E_PEER_MALFORMED,
-           "Reserved byte 2");
+    EXPECT_DETAIL(vtsm_idekm_parse_query_resp(msg, sizeof(query_resp_wire), &qr),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "Reserved byte 2");
     msg[2] = 0x00;
     msg[3] = 0x02;
-    EXPECT(vtsm_idekm_parse_query_resp(msg, sizeof(query_resp_wire), &qr), VTSM_E_PEER_MALFORMED,
-           "exceeds MaxPortIndex");
+    EXPECT_DETAIL(vtsm_idekm_parse_query_resp(msg, sizeof(query_resp_wire), &qr),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "exceeds MaxPortIndex");
     /* Caller error: a capacity without an array. */
     qr.sel = NULL;
     qr.sel_cap = 2;
     EXPECT(vtsm_idekm_parse_query_resp(query_resp_wire, sizeof(query_resp_wire), &qr), VTSM_E_INVAL,
-           NULL);
+           VTSM_RULE_NONE);
 }
 
 static void test_builders_refuse_and_leave_nothing(void **state)
@@ -263,22 +285,26 @@ static void test_builders_refuse_and_leave_nothing(void **state)
     memcpy(key.key, aes_key, 32);
     key.ifv = 1;
     w = vtsm_wr_init(buf, 47);
-    EXPECT(vtsm_idekm_build_key_prog(&w, 5, kss_k1_tx_npr, 2, &key), VTSM_E_TOO_SMALL,
-           "needs 48 bytes, 47 free");
+    EXPECT_DETAIL(vtsm_idekm_build_key_prog(&w, 5, kss_k1_tx_npr, 2, &key), VTSM_E_TOO_SMALL,
+                  VTSM_RULE_NONE, "needs 48 bytes, 47 free");
     assert_int_equal(w.len, 0);
     assert_memory_equal(buf, zero, sizeof(buf));
     w = vtsm_wr_init(buf, sizeof(buf));
     w.len = 20;
-    EXPECT(vtsm_idekm_build_key_prog(&w, 5, kss_k1_tx_npr, 2, &key), VTSM_E_TOO_SMALL, NULL);
+    EXPECT(vtsm_idekm_build_key_prog(&w, 5, kss_k1_tx_npr, 2, &key), VTSM_E_TOO_SMALL,
+           VTSM_RULE_NONE);
     assert_int_equal(w.len, 20);
-    EXPECT(vtsm_idekm_build_key_prog(&w, 5, 0x04, 2, &key), VTSM_E_INVAL, "KeySubStream");
-    EXPECT(vtsm_idekm_build_key_prog(&w, 5, 0x30, 2, &key), VTSM_E_INVAL, "KeySubStream");
-    EXPECT(vtsm_idekm_build_key_prog(&w, 5, 0x00, 2, NULL), VTSM_E_INVAL, NULL);
-    EXPECT(vtsm_idekm_build_kp_ack(&w, 5, 5, 0x00, 2), VTSM_E_INVAL, "Status 5");
+    EXPECT_DETAIL(vtsm_idekm_build_key_prog(&w, 5, 0x04, 2, &key), VTSM_E_INVAL, VTSM_RULE_NONE,
+                  "KeySubStream");
+    EXPECT_DETAIL(vtsm_idekm_build_key_prog(&w, 5, 0x30, 2, &key), VTSM_E_INVAL, VTSM_RULE_NONE,
+                  "KeySubStream");
+    EXPECT(vtsm_idekm_build_key_prog(&w, 5, 0x00, 2, NULL), VTSM_E_INVAL, VTSM_RULE_NONE);
+    EXPECT_DETAIL(vtsm_idekm_build_kp_ack(&w, 5, 5, 0x00, 2), VTSM_E_INVAL, VTSM_RULE_NONE,
+                  "Status 5");
     w = vtsm_wr_init(buf, 3);
-    EXPECT(vtsm_idekm_build_query(&w, 0), VTSM_E_TOO_SMALL, NULL);
+    EXPECT(vtsm_idekm_build_query(&w, 0), VTSM_E_TOO_SMALL, VTSM_RULE_NONE);
     w = vtsm_wr_init(buf, 7);
-    EXPECT(vtsm_idekm_build_k_set_go(&w, 1, 0, 0), VTSM_E_TOO_SMALL, NULL);
+    EXPECT(vtsm_idekm_build_k_set_go(&w, 1, 0, 0), VTSM_E_TOO_SMALL, VTSM_RULE_NONE);
     assert_int_equal(w.len, 0);
     assert_memory_equal(buf, zero, sizeof(buf));
 
@@ -286,10 +312,11 @@ static void test_builders_refuse_and_leave_nothing(void **state)
     fill_query_resp(&qr, sel);
     qr.sel_count = 1;
     w = vtsm_wr_init(buf, sizeof(buf));
-    EXPECT(vtsm_idekm_build_query_resp(&w, &qr), VTSM_E_INVAL, "expects 2 / 2");
+    EXPECT_DETAIL(vtsm_idekm_build_query_resp(&w, &qr), VTSM_E_INVAL, VTSM_RULE_NONE,
+                  "expects 2 / 2");
     assert_int_equal(vtsm_idekm_query_resp_size(&qr), 0);
     fill_query_resp(&qr, sel);
-    EXPECT(vtsm_idekm_build_query_resp(&w, &qr), VTSM_E_TOO_SMALL, NULL);
+    EXPECT(vtsm_idekm_build_query_resp(&w, &qr), VTSM_E_TOO_SMALL, VTSM_RULE_NONE);
     assert_int_equal(w.len, 0);
     vtsm_idekm_key_wipe(&key);
 }

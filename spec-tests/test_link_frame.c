@@ -60,15 +60,21 @@ static void test_decode_truncated_everywhere(void **state)
     (void)state;
     for (size_t n = 0; n < sizeof(wire_req); n++) {
         memset(&f, 0xa5, sizeof(f));
-        EXPECT(vtsm_link_frame_decode(wire_req, n, &f), VTSM_E_PEER_TRUNCATED, "truncated at");
+        EXPECT_DETAIL(vtsm_link_frame_decode(wire_req, n, &f), VTSM_E_PEER_TRUNCATED,
+                      VTSM_RULE_NONE, "truncated at");
         assert_zeroed(&f);
     }
     for (size_t n = 0; n < sizeof(wire_fail); n++)
-        EXPECT(vtsm_link_frame_decode(wire_fail, n, &f), VTSM_E_PEER_TRUNCATED, "truncated at");
-    EXPECT(vtsm_link_frame_decode(wire_req, 4, &f), VTSM_E_PEER_TRUNCATED, "at kind");
-    EXPECT(vtsm_link_frame_decode(wire_req, 20, &f), VTSM_E_PEER_TRUNCATED, "at ciphertext");
-    EXPECT(vtsm_link_frame_decode(wire_req, 25, &f), VTSM_E_PEER_TRUNCATED, "at tag");
-    EXPECT(vtsm_link_frame_decode(NULL, 0, &f), VTSM_E_PEER_TRUNCATED, "at magic");
+        EXPECT_DETAIL(vtsm_link_frame_decode(wire_fail, n, &f), VTSM_E_PEER_TRUNCATED,
+                      VTSM_RULE_NONE, "truncated at");
+    EXPECT_DETAIL(vtsm_link_frame_decode(wire_req, 4, &f), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "at kind");
+    EXPECT_DETAIL(vtsm_link_frame_decode(wire_req, 20, &f), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "at ciphertext");
+    EXPECT_DETAIL(vtsm_link_frame_decode(wire_req, 25, &f), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "at tag");
+    EXPECT_DETAIL(vtsm_link_frame_decode(NULL, 0, &f), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "at magic");
 }
 
 static void test_decode_bad_magic(void **state)
@@ -79,7 +85,8 @@ static void test_decode_bad_magic(void **state)
     for (size_t i = 0; i < 4; i++) {
         memcpy(m, wire_req, sizeof(m));
         m[i] ^= 0x20; /* "vLNK", ... */
-        EXPECT(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_MALFORMED, "magic");
+        EXPECT_DETAIL(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_MALFORMED,
+                      VTSM_RULE_NONE, "magic");
         assert_zeroed(&f);
     }
 }
@@ -93,7 +100,8 @@ static void test_decode_bad_kind(void **state)
     for (size_t i = 0; i < sizeof(kinds); i++) {
         memcpy(m, wire_req, sizeof(m));
         m[4] = kinds[i];
-        EXPECT(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_MALFORMED, "kind");
+        EXPECT_DETAIL(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_MALFORMED,
+                      VTSM_RULE_NONE, "kind");
         assert_zeroed(&f);
     }
 }
@@ -105,10 +113,12 @@ static void test_decode_bad_ids(void **state)
     (void)state;
     memcpy(m, wire_req, sizeof(m));
     m[6] = 2;
-    EXPECT(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_MALFORMED, "key_set 2");
+    EXPECT_DETAIL(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "key_set 2");
     memcpy(m, wire_req, sizeof(m));
     m[7] = 3;
-    EXPECT(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_MALFORMED, "substream 3");
+    EXPECT_DETAIL(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "substream 3");
 }
 
 static void test_decode_len_overflow(void **state)
@@ -119,17 +129,21 @@ static void test_decode_len_overflow(void **state)
     /* len beyond the bytes present */
     memcpy(m, wire_req, sizeof(m));
     m[16] = 0x40;
-    EXPECT(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_TRUNCATED, "ciphertext");
+    EXPECT_DETAIL(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "ciphertext");
     /* len one beyond the largest TLP payload, and the largest u16 */
     vtsm_put_le16(m + 16, VTSM_IDE_LINK_MAX_PAYLOAD + 1);
-    EXPECT(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_OVERSIZED, "len 4097");
+    EXPECT_DETAIL(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_OVERSIZED, VTSM_RULE_NONE,
+                  "len 4097");
     vtsm_put_le16(m + 16, 0xffff);
-    EXPECT(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_OVERSIZED, "len 65535");
+    EXPECT_DETAIL(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_OVERSIZED, VTSM_RULE_NONE,
+                  "len 65535");
     assert_zeroed(&f);
     /* len shorter than the bytes present: the tag is misplaced, the rest trails */
     memcpy(m, wire_req, sizeof(m));
     m[16] = 2;
-    EXPECT(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_MALFORMED, "");
+    EXPECT_DETAIL(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "");
 }
 
 static void test_decode_failure_frame_rules(void **state)
@@ -141,13 +155,13 @@ static void test_decode_failure_frame_rules(void **state)
     memcpy(m, wire_fail, sizeof(wire_fail));
     m[16] = 1;
     m[sizeof(wire_fail)] = 0;
-    EXPECT(vtsm_link_frame_decode(m, sizeof(wire_fail) + 1, &f), VTSM_E_PEER_MALFORMED,
-           "failure frame with len 1");
+    EXPECT_DETAIL(vtsm_link_frame_decode(m, sizeof(wire_fail) + 1, &f), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "failure frame with len 1");
     /* a failure frame with a tag */
     memcpy(m, wire_fail, sizeof(wire_fail));
     memset(m + sizeof(wire_fail), 0, 16);
-    EXPECT(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_MALFORMED,
-           "16 trailing bytes after the failure frame");
+    EXPECT_DETAIL(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "16 trailing bytes after the failure frame");
 }
 
 static void test_decode_reserved_and_trailing(void **state)
@@ -158,14 +172,14 @@ static void test_decode_reserved_and_trailing(void **state)
     for (size_t i = 0; i < 4; i++) {
         memcpy(m, wire_req, sizeof(wire_req));
         m[sizeof(wire_req) - 4 + i] = 0x01;
-        EXPECT(vtsm_link_frame_decode(m, sizeof(wire_req), &f), VTSM_E_PEER_MALFORMED,
-               "reserved tag byte");
+        EXPECT_DETAIL(vtsm_link_frame_decode(m, sizeof(wire_req), &f), VTSM_E_PEER_MALFORMED,
+                      VTSM_RULE_NONE, "reserved tag byte");
     }
     memcpy(m, wire_req, sizeof(wire_req));
     m[sizeof(wire_req)] = 0;
-    EXPECT(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_MALFORMED,
-           "1 trailing bytes after the check request frame");
-    EXPECT(vtsm_link_frame_decode(m, sizeof(m), NULL), VTSM_E_INVAL, NULL);
+    EXPECT_DETAIL(vtsm_link_frame_decode(m, sizeof(m), &f), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "1 trailing bytes after the check request frame");
+    EXPECT(vtsm_link_frame_decode(m, sizeof(m), NULL), VTSM_E_INVAL, VTSM_RULE_NONE);
 }
 
 /* ---- encode failures ---- */
@@ -179,26 +193,26 @@ static void test_encode_bad_args(void **state)
 
     f = req_frame();
     f.kind = 0;
-    EXPECT(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, "kind 0");
+    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "kind 0");
     f = req_frame();
     f.kind = 4;
-    EXPECT(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, "kind 4");
+    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "kind 4");
     f = req_frame();
     f.key_set = 2;
-    EXPECT(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, "key set 2");
+    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "key set 2");
     f = req_frame();
     f.substream = 3;
-    EXPECT(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, "sub-stream 3");
+    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "sub-stream 3");
     f = req_frame();
     f.len = VTSM_IDE_LINK_MAX_PAYLOAD + 1;
-    EXPECT(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, "4097");
+    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "4097");
     f = req_frame();
     f.kind = VTSM_LINK_KIND_FAILURE;
-    EXPECT(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, "no ciphertext");
+    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "no ciphertext");
     f = req_frame();
     f.ct = NULL;
-    EXPECT(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, "NULL ciphertext");
-    EXPECT(vtsm_link_frame_encode(NULL, &b), VTSM_E_INVAL, NULL);
+    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "NULL ciphertext");
+    EXPECT(vtsm_link_frame_encode(NULL, &b), VTSM_E_INVAL, VTSM_RULE_NONE);
     /* argument errors leave the output alone */
     assert_int_equal(b.len, 4);
     assert_memory_equal(b.data, "keep", 4);
@@ -215,14 +229,16 @@ static void test_seal_open_failures(void **state)
     memset(other, 0x22, sizeof(other));
     memset(pt, 0x5a, sizeof(pt));
 
-    EXPECT(vtsm_link_frame_seal(VTSM_LINK_KIND_FAILURE, key, 0, 0, 1, 0, 0, pt, sizeof(pt), &b),
-           VTSM_E_INVAL, "only check");
-    EXPECT(vtsm_link_frame_seal(VTSM_LINK_KIND_CHECK_REQ, key, 0, 0, 1, 3, 0, pt, sizeof(pt), &b),
-           VTSM_E_INVAL, "sub-stream 3");
+    EXPECT_DETAIL(
+        vtsm_link_frame_seal(VTSM_LINK_KIND_FAILURE, key, 0, 0, 1, 0, 0, pt, sizeof(pt), &b),
+        VTSM_E_INVAL, VTSM_RULE_NONE, "only check");
+    EXPECT_DETAIL(
+        vtsm_link_frame_seal(VTSM_LINK_KIND_CHECK_REQ, key, 0, 0, 1, 3, 0, pt, sizeof(pt), &b),
+        VTSM_E_INVAL, VTSM_RULE_NONE, "sub-stream 3");
     /* invocation field wrap */
-    EXPECT(vtsm_link_frame_seal(VTSM_LINK_KIND_CHECK_REQ, key, UINT64_MAX, 1, 1, 0, 0, pt,
-                                sizeof(pt), &b),
-           VTSM_E_INVAL, "wraps");
+    EXPECT_DETAIL(vtsm_link_frame_seal(VTSM_LINK_KIND_CHECK_REQ, key, UINT64_MAX, 1, 1, 0, 0, pt,
+                                       sizeof(pt), &b),
+                  VTSM_E_INVAL, VTSM_RULE_NONE, "wraps");
     assert_int_equal(b.len, 0);
 
     assert_int_equal(
@@ -231,37 +247,46 @@ static void test_seal_open_failures(void **state)
     assert_int_equal(vtsm_link_frame_decode(b.data, b.len, &f), VTSM_OK);
     /* wrong key, wrong IFV */
     memset(back, 0xee, sizeof(back));
-    EXPECT(vtsm_link_frame_open(&f, other, 100, back, sizeof(back)), VTSM_E_PEER_DECRYPT,
-           "does not verify");
+    EXPECT_DETAIL(vtsm_link_frame_open(&f, other, 100, back, sizeof(back)), VTSM_E_PEER_DECRYPT,
+                  VTSM_RULE_NONE, "does not verify");
     for (size_t i = 0; i < sizeof(back); i++)
         assert_int_equal(back[i], 0); /* wiped */
-    EXPECT(vtsm_link_frame_open(&f, key, 101, back, sizeof(back)), VTSM_E_PEER_DECRYPT, NULL);
+    EXPECT(vtsm_link_frame_open(&f, key, 101, back, sizeof(back)), VTSM_E_PEER_DECRYPT,
+           VTSM_RULE_NONE);
     /* every bound identifier and the counter are authenticated */
     g = f;
     g.stream_id = 2;
-    EXPECT(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_PEER_DECRYPT, NULL);
+    EXPECT(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_PEER_DECRYPT,
+           VTSM_RULE_NONE);
     g = f;
     g.key_set = 0;
-    EXPECT(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_PEER_DECRYPT, NULL);
+    EXPECT(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_PEER_DECRYPT,
+           VTSM_RULE_NONE);
     g = f;
     g.substream = 1;
-    EXPECT(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_PEER_DECRYPT, NULL);
+    EXPECT(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_PEER_DECRYPT,
+           VTSM_RULE_NONE);
     g = f;
     g.counter = 8;
-    EXPECT(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_PEER_DECRYPT, NULL);
+    EXPECT(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_PEER_DECRYPT,
+           VTSM_RULE_NONE);
     /* tampered ciphertext and MAC */
     b.data[VTSM_LINK_FRAME_HDR_SIZE] ^= 1;
     assert_int_equal(vtsm_link_frame_decode(b.data, b.len, &g), VTSM_OK);
-    EXPECT(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_PEER_DECRYPT, NULL);
+    EXPECT(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_PEER_DECRYPT,
+           VTSM_RULE_NONE);
     b.data[VTSM_LINK_FRAME_HDR_SIZE] ^= 1;
     b.data[VTSM_LINK_FRAME_HDR_SIZE + sizeof(pt)] ^= 1;
     assert_int_equal(vtsm_link_frame_decode(b.data, b.len, &g), VTSM_OK);
-    EXPECT(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_PEER_DECRYPT, NULL);
+    EXPECT(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_PEER_DECRYPT,
+           VTSM_RULE_NONE);
     b.data[VTSM_LINK_FRAME_HDR_SIZE + sizeof(pt)] ^= 1;
     /* small output, and a failure frame */
-    EXPECT(vtsm_link_frame_open(&f, key, 100, back, sizeof(back) - 1), VTSM_E_TOO_SMALL, "room");
+    EXPECT(vtsm_link_frame_open(&f, key, 100, back, sizeof(back) - 1), VTSM_E_TOO_SMALL,
+           VTSM_RULE_NONE);
     assert_int_equal(vtsm_link_frame_decode(wire_fail, sizeof(wire_fail), &g), VTSM_OK);
-    EXPECT(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_INVAL, "failure frame");
+    EXPECT_DETAIL(vtsm_link_frame_open(&g, key, 100, back, sizeof(back)), VTSM_E_INVAL,
+                  VTSM_RULE_NONE, "failure frame");
     vtsm_buf_free(&b);
 }
 

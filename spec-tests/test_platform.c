@@ -16,6 +16,7 @@
 
 #include "tsm_platform.h"
 #include "vtsm_abi.h"
+#include "vtsm_test.h"
 
 static void detail_is(const char *want)
 {
@@ -139,12 +140,10 @@ static void test_unknown_root_port(void **state)
     assert_false(tsm_platform_has_rp(NULL, 0));
 
     vtsm_err_clear();
-    assert_int_equal(tsm_platform_alloc_streams(p, 2, 1, ids), VTSM_E_NOT_FOUND);
-    detail_is("no root port 2 (rule PLAT.1)");
-    assert_int_equal(tsm_platform_alloc_streams(p, 65536, 1, ids), VTSM_E_NOT_FOUND);
-    assert_int_equal(tsm_platform_alloc_slots(p, 7, 2), VTSM_E_NOT_FOUND);
-    detail_is("no root port 7 (rule PLAT.1)");
-    assert_int_equal(tsm_platform_usage(p, 3, &u), VTSM_E_NOT_FOUND);
+    EXPECT(tsm_platform_alloc_streams(p, 2, 1, ids), VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1);
+    EXPECT(tsm_platform_alloc_streams(p, 65536, 1, ids), VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1);
+    EXPECT(tsm_platform_alloc_slots(p, 7, 2), VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1);
+    EXPECT(tsm_platform_usage(p, 3, &u), VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1);
     assert_int_equal(ids[0], 9);
     /* bad counts */
     assert_int_equal(tsm_platform_alloc_streams(p, 0, 0, ids), VTSM_E_INVAL);
@@ -164,23 +163,20 @@ static void test_stream_exhaustion(void **state)
 
     assert_int_equal(tsm_platform_alloc_streams(p, 3, 3, ids), VTSM_OK);
     vtsm_err_clear();
-    assert_int_equal(tsm_platform_alloc_streams(p, 3, 2, more), VTSM_E_NO_STREAM);
-    detail_is("no IDE stream available on root port 3 (3 of 4 in use, 2 needed) (rule IDE.1)");
+    EXPECT(tsm_platform_alloc_streams(p, 3, 2, more), VTSM_E_NO_STREAM, VTSM_RULE_IDE_1);
     usage_is(p, 3, 3, 6);
     assert_int_equal(more[0], 9);
     assert_int_equal(tsm_platform_alloc_streams(p, 3, 1, more), VTSM_OK);
     assert_int_equal(more[0], 3);
     vtsm_err_clear();
-    assert_int_equal(tsm_platform_alloc_streams(p, 3, 1, more), VTSM_E_NO_STREAM);
-    detail_is("no IDE stream available on root port 3 (4 of 4 in use) (rule IDE.1)");
+    EXPECT(tsm_platform_alloc_streams(p, 3, 1, more), VTSM_E_NO_STREAM, VTSM_RULE_IDE_1);
     usage_is(p, 3, 4, 8);
     /* more than the port has at all */
     tsm_platform_free_streams(p, 3, 3, ids);
     tsm_platform_free_streams(p, 3, 1, more);
     usage_is(p, 3, 0, 0);
     uint8_t five[5];
-    assert_int_equal(tsm_platform_alloc_streams(p, 3, 5, five), VTSM_E_NO_STREAM);
-    detail_is("no IDE stream available on root port 3 (0 of 4 in use, 5 needed) (rule IDE.1)");
+    EXPECT(tsm_platform_alloc_streams(p, 3, 5, five), VTSM_E_NO_STREAM, VTSM_RULE_IDE_1);
     usage_is(p, 3, 0, 0);
     tsm_platform_free(p);
 }
@@ -194,18 +190,15 @@ static void test_slot_exhaustion(void **state)
     /* 2 streams need 4 slots: fine; then 2 more need 4 of the 2 left */
     assert_int_equal(tsm_platform_alloc_streams(p, 0, 2, ids), VTSM_OK);
     vtsm_err_clear();
-    assert_int_equal(tsm_platform_alloc_streams(p, 0, 2, ids + 2), VTSM_E_LIMIT);
-    detail_is("no IDE key slot available on root port 0 (4 of 6 in use, 4 needed) (rule IDE.2)");
+    EXPECT(tsm_platform_alloc_streams(p, 0, 2, ids + 2), VTSM_E_LIMIT, VTSM_RULE_IDE_2);
     usage_is(p, 0, 2, 4); /* no stream taken either */
     assert_int_equal(ids[2], 9);
     /* a refresh of both streams needs 4 more */
-    assert_int_equal(tsm_platform_alloc_slots(p, 0, 4), VTSM_E_LIMIT);
-    detail_is("no IDE key slot available on root port 0 (4 of 6 in use, 4 needed) (rule IDE.2)");
+    EXPECT(tsm_platform_alloc_slots(p, 0, 4), VTSM_E_LIMIT, VTSM_RULE_IDE_2);
     usage_is(p, 0, 2, 4);
     assert_int_equal(tsm_platform_alloc_slots(p, 0, 2), VTSM_OK);
     usage_is(p, 0, 2, 6);
-    assert_int_equal(tsm_platform_alloc_streams(p, 0, 1, ids + 2), VTSM_E_LIMIT);
-    detail_is("no IDE key slot available on root port 0 (6 of 6 in use, 2 needed) (rule IDE.2)");
+    EXPECT(tsm_platform_alloc_streams(p, 0, 1, ids + 2), VTSM_E_LIMIT, VTSM_RULE_IDE_2);
     tsm_platform_free_slots(p, 0, 2);
     assert_int_equal(tsm_platform_alloc_streams(p, 0, 1, ids + 2), VTSM_OK);
     assert_int_equal(ids[2], 2);

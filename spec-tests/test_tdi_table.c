@@ -5,7 +5,7 @@
  * written out below from the specification (docs/abi.md section 10), independently of the
  * implementation's table; the test walks all 4 x 7 x 4 cells through tsm_tdi_check() and
  * tsm_tdi_set_state() and asserts that accepted moves give exactly the specified next state and
- * that everything else is refused with the named rule, the right status and no change to the TDI.
+ * that everything else is refused with the right status and rule and no change to the TDI.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "tsm_tdi.h"
+#include "vtsm_test.h"
 
 #define DEV       "0000:01:00.0"
 #define TDI_INDEX 2
@@ -35,7 +36,7 @@ enum kind {
 struct expect {
     enum kind kind;
     enum tsm_tdi_state to;
-    const char *rule; /* refusals: "TDI.n" the detail must name */
+    enum vtsm_rule rule; /* refusals: the rule the refusal must carry */
 };
 
 #define UNL TSM_TDI_CONFIG_UNLOCKED
@@ -44,10 +45,10 @@ struct expect {
 #define ERR TSM_TDI_ERROR
 
 /* clang-format off */
-#define TO(s)   {GO, s, NULL}
-#define ST(r)   {REFUSE_STATE, 0, r}
-#define OWN(r)  {REFUSE_OWNER, 0, r}
-#define ROLE(r) {REFUSE_ROLE, 0, r}
+#define TO(s)   {GO, s, VTSM_RULE_NONE}
+#define ST(r)   {REFUSE_STATE, 0, VTSM_RULE_##r}
+#define OWN(r)  {REFUSE_OWNER, 0, VTSM_RULE_##r}
+#define ROLE(r) {REFUSE_ROLE, 0, VTSM_RULE_##r}
 /* clang-format on */
 
 /*
@@ -61,58 +62,58 @@ static const struct expect expected[TSM_TDI_REQ_COUNT_][TSM_TDI_STATE_COUNT_][TS
         [TSM_TDI_REQ_BIND] =
             {
                 /*          host         owning guest  other guest   tsm */
-                [UNL] = {TO(LCK), ROLE("TDI.3"), ROLE("TDI.3"), ROLE("TDI.3")},
-                [LCK] = {ST("TDI.1"), ROLE("TDI.3"), ROLE("TDI.3"), ROLE("TDI.3")},
-                [RUN] = {ST("TDI.1"), ROLE("TDI.3"), ROLE("TDI.3"), ROLE("TDI.3")},
-                [ERR] = {ST("TDI.1"), ROLE("TDI.3"), ROLE("TDI.3"), ROLE("TDI.3")},
+                [UNL] = {TO(LCK), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [LCK] = {ST(TDI_1), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [RUN] = {ST(TDI_1), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [ERR] = {ST(TDI_1), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
             },
         /* TDI.2 unbind only from CONFIG_LOCKED / RUN / ERROR, back to CONFIG_UNLOCKED */
         [TSM_TDI_REQ_UNBIND] =
             {
-                [UNL] = {ST("TDI.2"), ROLE("TDI.3"), ROLE("TDI.3"), ROLE("TDI.3")},
-                [LCK] = {TO(UNL), ROLE("TDI.3"), ROLE("TDI.3"), ROLE("TDI.3")},
-                [RUN] = {TO(UNL), ROLE("TDI.3"), ROLE("TDI.3"), ROLE("TDI.3")},
-                [ERR] = {TO(UNL), ROLE("TDI.3"), ROLE("TDI.3"), ROLE("TDI.3")},
+                [UNL] = {ST(TDI_2), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [LCK] = {TO(UNL), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [RUN] = {TO(UNL), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [ERR] = {TO(UNL), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
             },
         /* TDI.4 accept only from CONFIG_LOCKED; TDI.5 only the owner (never the host) */
         [TSM_TDI_REQ_ACCEPT] =
             {
-                [UNL] = {ROLE("TDI.5"), OWN("TDI.5"), OWN("TDI.5"), ROLE("TDI.5")},
-                [LCK] = {ROLE("TDI.5"), TO(RUN), OWN("TDI.5"), ROLE("TDI.5")},
-                [RUN] = {ROLE("TDI.5"), ST("TDI.4"), OWN("TDI.5"), ROLE("TDI.5")},
-                [ERR] = {ROLE("TDI.5"), ST("TDI.4"), OWN("TDI.5"), ROLE("TDI.5")},
+                [UNL] = {ROLE(TDI_5), OWN(TDI_5), OWN(TDI_5), ROLE(TDI_5)},
+                [LCK] = {ROLE(TDI_5), TO(RUN), OWN(TDI_5), ROLE(TDI_5)},
+                [RUN] = {ROLE(TDI_5), ST(TDI_4), OWN(TDI_5), ROLE(TDI_5)},
+                [ERR] = {ROLE(TDI_5), ST(TDI_4), OWN(TDI_5), ROLE(TDI_5)},
             },
         /* TDI.5 only the owner rejects; recorded, no state change */
         [TSM_TDI_REQ_REJECT] =
             {
-                [UNL] = {ROLE("TDI.5"), OWN("TDI.5"), OWN("TDI.5"), ROLE("TDI.5")},
-                [LCK] = {ROLE("TDI.5"), TO(LCK), OWN("TDI.5"), ROLE("TDI.5")},
-                [RUN] = {ROLE("TDI.5"), TO(RUN), OWN("TDI.5"), ROLE("TDI.5")},
-                [ERR] = {ROLE("TDI.5"), TO(ERR), OWN("TDI.5"), ROLE("TDI.5")},
+                [UNL] = {ROLE(TDI_5), OWN(TDI_5), OWN(TDI_5), ROLE(TDI_5)},
+                [LCK] = {ROLE(TDI_5), TO(LCK), OWN(TDI_5), ROLE(TDI_5)},
+                [RUN] = {ROLE(TDI_5), TO(RUN), OWN(TDI_5), ROLE(TDI_5)},
+                [ERR] = {ROLE(TDI_5), TO(ERR), OWN(TDI_5), ROLE(TDI_5)},
             },
         /* TDI.6 only the owner reads info */
         [TSM_TDI_REQ_INFO] =
             {
-                [UNL] = {ROLE("TDI.6"), OWN("TDI.6"), OWN("TDI.6"), ROLE("TDI.6")},
-                [LCK] = {ROLE("TDI.6"), TO(LCK), OWN("TDI.6"), ROLE("TDI.6")},
-                [RUN] = {ROLE("TDI.6"), TO(RUN), OWN("TDI.6"), ROLE("TDI.6")},
-                [ERR] = {ROLE("TDI.6"), TO(ERR), OWN("TDI.6"), ROLE("TDI.6")},
+                [UNL] = {ROLE(TDI_6), OWN(TDI_6), OWN(TDI_6), ROLE(TDI_6)},
+                [LCK] = {ROLE(TDI_6), TO(LCK), OWN(TDI_6), ROLE(TDI_6)},
+                [RUN] = {ROLE(TDI_6), TO(RUN), OWN(TDI_6), ROLE(TDI_6)},
+                [ERR] = {ROLE(TDI_6), TO(ERR), OWN(TDI_6), ROLE(TDI_6)},
             },
         /* LIST: the host sees every TDI, a guest only those it owns (TDI.6) */
         [TSM_TDI_REQ_LIST] =
             {
-                [UNL] = {TO(UNL), OWN("TDI.6"), OWN("TDI.6"), ROLE("TDI.6")},
-                [LCK] = {TO(LCK), TO(LCK), OWN("TDI.6"), ROLE("TDI.6")},
-                [RUN] = {TO(RUN), TO(RUN), OWN("TDI.6"), ROLE("TDI.6")},
-                [ERR] = {TO(ERR), TO(ERR), OWN("TDI.6"), ROLE("TDI.6")},
+                [UNL] = {TO(UNL), OWN(TDI_6), OWN(TDI_6), ROLE(TDI_6)},
+                [LCK] = {TO(LCK), TO(LCK), OWN(TDI_6), ROLE(TDI_6)},
+                [RUN] = {TO(RUN), TO(RUN), OWN(TDI_6), ROLE(TDI_6)},
+                [ERR] = {TO(ERR), TO(ERR), OWN(TDI_6), ROLE(TDI_6)},
             },
         /* TDI.7 / TDI.8: device ERROR or state drift moves CONFIG_LOCKED / RUN to ERROR */
         [TSM_TDI_REQ_DEVICE_ERROR] =
             {
-                [UNL] = {ROLE("TDI.7"), ROLE("TDI.7"), ROLE("TDI.7"), ST("TDI.7")},
-                [LCK] = {ROLE("TDI.7"), ROLE("TDI.7"), ROLE("TDI.7"), TO(ERR)},
-                [RUN] = {ROLE("TDI.7"), ROLE("TDI.7"), ROLE("TDI.7"), TO(ERR)},
-                [ERR] = {ROLE("TDI.7"), ROLE("TDI.7"), ROLE("TDI.7"), ST("TDI.7")},
+                [UNL] = {ROLE(TDI_7), ROLE(TDI_7), ROLE(TDI_7), ST(TDI_7)},
+                [LCK] = {ROLE(TDI_7), ROLE(TDI_7), ROLE(TDI_7), TO(ERR)},
+                [RUN] = {ROLE(TDI_7), ROLE(TDI_7), ROLE(TDI_7), TO(ERR)},
+                [ERR] = {ROLE(TDI_7), ROLE(TDI_7), ROLE(TDI_7), ST(TDI_7)},
             },
 };
 
@@ -194,23 +195,19 @@ static void test_check_rejects_bad_arguments(void **state)
     assert_int_equal(tsm_tdi_init(&t, NULL, 0), VTSM_E_INVAL);
 }
 
-/* The detail of a state refusal reads as the specification's example. */
-static void test_refusal_detail_names_rule(void **state)
+/* A refusal carries its rule; the owner's refusal tells the owner the state. */
+static void test_refusal_names_rule(void **state)
 {
     struct tsm_tdi t;
     (void)state;
 
     make_tdi(&t, RUN);
-    assert_int_equal(
-        tsm_tdi_check(&t, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, OWNER_TVM, NULL),
-        VTSM_E_STATE);
-    assert_string_equal(vtsm_err_detail(),
-                        "accept refused: 0000:01:00.0 TDI 2 is RUN (rule TDI.4: accept only "
-                        "from CONFIG_LOCKED)");
+    EXPECT(tsm_tdi_check(&t, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, OWNER_TVM, NULL),
+           VTSM_E_STATE, VTSM_RULE_TDI_4);
+    assert_non_null(strstr(vtsm_err_detail(), "is RUN"));
     /* A guest that does not own the TDI learns nothing of its state. */
-    assert_int_equal(tsm_tdi_check(&t, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OTHER_GUEST, OTHER_TVM, NULL),
-                     VTSM_E_NOT_OWNER);
-    assert_non_null(strstr(vtsm_err_detail(), "rule TDI.6"));
+    EXPECT(tsm_tdi_check(&t, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OTHER_GUEST, OTHER_TVM, NULL),
+           VTSM_E_NOT_OWNER, VTSM_RULE_TDI_6);
     assert_null(strstr(vtsm_err_detail(), "RUN"));
 }
 
@@ -246,9 +243,8 @@ static void test_set_state_refuses_wrong_target(void **state)
 
     make_tdi(&t, LCK);
     before = t;
-    assert_int_equal(tsm_tdi_set_state(&t, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0, TSM_TDI_ERROR),
-                     VTSM_E_STATE);
-    assert_non_null(strstr(vtsm_err_detail(), "TDI.0"));
+    EXPECT(tsm_tdi_set_state(&t, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0, TSM_TDI_ERROR),
+           VTSM_E_STATE, VTSM_RULE_TDI_0);
     assert_memory_equal(&t, &before, sizeof(t));
 }
 
@@ -290,8 +286,9 @@ static void test_every_cell(void **state)
                     for (unsigned to = 0; to < TSM_TDI_STATE_COUNT_; to++) {
                         if (to == e->to)
                             continue;
-                        if (tsm_tdi_set_state(&t, r, w, tvm_of(w), to) != VTSM_E_STATE)
-                            fail_msg("%s: set_state to %s not refused", name,
+                        if (tsm_tdi_set_state(&t, r, w, tvm_of(w), to) != VTSM_E_STATE ||
+                            vtsm_err_rule() != VTSM_RULE_TDI_0)
+                            fail_msg("%s: set_state to %s not refused under TDI.0", name,
                                      tsm_tdi_state_name(to));
                         assert_memory_equal(&t, &before, sizeof(t));
                     }
@@ -306,16 +303,14 @@ static void test_every_cell(void **state)
                 refused++;
                 if (next != (enum tsm_tdi_state)0x55)
                     fail_msg("%s: refused check wrote *next", name);
-                char want[32];
-                snprintf(want, sizeof(want), "(rule %s:", e->rule);
-                if (strstr(vtsm_err_detail(), want) == NULL ||
-                    strncmp(vtsm_err_detail(), tsm_tdi_req_name(r), strlen(tsm_tdi_req_name(r))))
-                    fail_msg("%s: detail \"%s\" does not name the request and %s", name,
-                             vtsm_err_detail(), e->rule);
+                if (vtsm_err_rule() != e->rule)
+                    fail_msg("%s: refused under rule %s, contract says %s (%s)", name,
+                             vtsm_test_rule_name(vtsm_err_rule()), vtsm_rule_id(e->rule),
+                             vtsm_err_detail());
                 /* the writer refuses it the same way, for every target, with no change */
                 for (unsigned to = 0; to < TSM_TDI_STATE_COUNT_; to++) {
                     got = tsm_tdi_set_state(&t, r, w, tvm_of(w), to);
-                    if (got != status_of(e->kind))
+                    if (got != status_of(e->kind) || vtsm_err_rule() != e->rule)
                         fail_msg("%s: set_state to %s gave %s", name, tsm_tdi_state_name(to),
                                  vtsm_status_name(got));
                     assert_memory_equal(&t, &before, sizeof(t));
@@ -343,8 +338,7 @@ static void test_exposed_table_matches_contract(void **state)
         if (e->kind != GO || e->to != m->to)
             fail_msg("table move %zu (%s) is not in the specification", i,
                      cell(m->req, m->from, m->who));
-        assert_non_null(m->rule);
-        assert_int_equal(strncmp(m->rule, "TDI.", 4), 0);
+        assert_int_equal(strncmp(vtsm_rule_id(m->rule), "TDI.", 4), 0);
         for (size_t j = 0; j < i; j++)
             if (tsm_tdi_moves[j].req == m->req && tsm_tdi_moves[j].from == m->from &&
                 tsm_tdi_moves[j].who == m->who)
@@ -368,7 +362,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_rejects_bad_arguments),
-        cmocka_unit_test(test_refusal_detail_names_rule),
+        cmocka_unit_test(test_refusal_names_rule),
         cmocka_unit_test(test_owner_claim_not_trusted),
         cmocka_unit_test(test_set_state_refuses_wrong_target),
         cmocka_unit_test(test_every_cell),

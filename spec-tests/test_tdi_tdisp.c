@@ -337,7 +337,8 @@ static void assert_unbound(const struct tsm_tdi *t)
 
 static void bind_ok(struct fix *f, unsigned i)
 {
-    EXPECT(tsm_tdi_bind(&f->chan, &f->tdi[i], TVM, VTSM_TDISP_LOCK_NO_FW_UPDATE, 0), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_bind(&f->chan, &f->tdi[i], TVM, VTSM_TDISP_LOCK_NO_FW_UPDATE, 0), VTSM_OK,
+           VTSM_RULE_NONE);
     assert_int_equal(f->tdi[i].state, TSM_TDI_CONFIG_LOCKED);
     assert_int_equal(f->tdi[i].owner_tvm, TVM);
     assert_true(f->tdi[i].nonce_valid);
@@ -351,7 +352,8 @@ static void test_probe_not_tee_io(void **state)
     struct opts o = {.sfaults = SF_UNSUPPORTED};
     (void)state;
     fix_open(&f, &o);
-    EXPECT(tsm_tdisp_probe(&f.chan, NULL), VTSM_E_PEER_CAPS, "connect with ide_only");
+    EXPECT_DETAIL(tsm_tdisp_probe(&f.chan, NULL), VTSM_E_PEER_CAPS, VTSM_RULE_NONE,
+                  "connect with ide_only");
     fix_close(&f);
 }
 
@@ -361,7 +363,7 @@ static void test_probe_no_tdisp_10(void **state)
     struct opts o = {.sfaults = SF_VERSION_11};
     (void)state;
     fix_open(&f, &o);
-    EXPECT(tsm_tdisp_probe(&f.chan, NULL), VTSM_E_PEER_VERSION, "none is 1.0");
+    EXPECT(tsm_tdisp_probe(&f.chan, NULL), VTSM_E_PEER_VERSION, VTSM_RULE_NONE);
     assert_int_equal(f.sd.calls[VTSM_TDISP_GET_CAPABILITIES], 0);
     fix_close(&f);
 }
@@ -385,11 +387,13 @@ static void test_response_checks(void **state)
         struct opts o = {.sfaults = cases[k].fault};
         uint8_t st = 0xEE;
         fix_open(&f, &o);
-        EXPECT(tsm_tdisp_get_state(&f.chan, 2, &st), cases[k].st, cases[k].needle);
+        EXPECT_DETAIL(tsm_tdisp_get_state(&f.chan, 2, &st), cases[k].st, VTSM_RULE_NONE,
+                      cases[k].needle);
         assert_int_equal(st, 0xEE);
         /* in a flow: bind's LOCK answer garbled -> the device may be locked: STOP sent */
         f.sd.garble_on = VTSM_TDISP_LOCK_INTERFACE_REQ;
-        EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[2], TVM, 0, 0), cases[k].st, "STOP_INTERFACE_REQ");
+        EXPECT_DETAIL(tsm_tdi_bind(&f.chan, &f.tdi[2], TVM, 0, 0), cases[k].st, VTSM_RULE_NONE,
+                      "STOP_INTERFACE_REQ");
         assert_int_equal(f.sd.calls[VTSM_TDISP_STOP_INTERFACE_REQ], 1);
         assert_unbound(&f.tdi[2]);
         fix_close(&f);
@@ -401,11 +405,12 @@ static void test_bind_refusals_before_any_exchange(void **state)
     struct fix f;
     (void)state;
     fix_open(&f, &scripted);
-    EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[0], 0, 0, 0), VTSM_E_INVAL, "TVM 0");
-    EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[0], TVM, 0x0100, 0), VTSM_E_ABI_ARG, "lock_flags");
+    EXPECT_DETAIL(tsm_tdi_bind(&f.chan, &f.tdi[0], 0, 0, 0), VTSM_E_INVAL, VTSM_RULE_NONE, "TVM 0");
+    EXPECT_DETAIL(tsm_tdi_bind(&f.chan, &f.tdi[0], TVM, 0x0100, 0), VTSM_E_ABI_ARG, VTSM_RULE_ABI_8,
+                  "lock_flags");
     bind_ok(&f, 0);
     unsigned locks = f.sd.calls[VTSM_TDISP_LOCK_INTERFACE_REQ];
-    EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[0], OTHER_TVM, 0, 0), VTSM_E_STATE, "rule TDI.1");
+    EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[0], OTHER_TVM, 0, 0), VTSM_E_STATE, VTSM_RULE_TDI_1);
     assert_int_equal(f.sd.calls[VTSM_TDISP_LOCK_INTERFACE_REQ], locks);
     assert_int_equal(f.tdi[0].owner_tvm, TVM);
     fix_close(&f);
@@ -417,8 +422,8 @@ static void test_lock_refused(void **state)
     struct opts o = {.sfaults = SF_LOCK_ERROR};
     (void)state;
     fix_open(&f, &o);
-    EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[1], TVM, 0, 0), VTSM_E_PEER_ERROR,
-           "TDISP_ERROR INVALID_INTERFACE_STATE");
+    EXPECT_DETAIL(tsm_tdi_bind(&f.chan, &f.tdi[1], TVM, 0, 0), VTSM_E_PEER_ERROR, VTSM_RULE_NONE,
+                  "TDISP_ERROR INVALID_INTERFACE_STATE");
     /* a refused LOCK locked nothing: no STOP */
     assert_int_equal(f.sd.calls[VTSM_TDISP_STOP_INTERFACE_REQ], 0);
     assert_unbound(&f.tdi[1]);
@@ -431,8 +436,7 @@ static void test_lock_answer_lost(void **state)
     struct opts o = {.sfaults = SF_LOCK_GARBLE};
     (void)state;
     fix_open(&f, &o);
-    EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[1], TVM, 0, 0), VTSM_E_PEER_TRUNCATED,
-           "STOP_INTERFACE_REQ answered");
+    EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[1], TVM, 0, 0), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE);
     assert_int_equal(f.sd.state[1], VTSM_TDI_CONFIG_UNLOCKED);
     assert_unbound(&f.tdi[1]);
     fix_close(&f);
@@ -463,7 +467,8 @@ static void test_bad_reports(void **state)
             sdev_make_report(&f.sd, 8, 600);
         if (cases[k].fault == SF_LEN_CHANGE)
             f.sd.max_portion = 64; /* the device answers in two chunks */
-        EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[3], TVM, 0, 0), cases[k].st, cases[k].needle);
+        EXPECT_DETAIL(tsm_tdi_bind(&f.chan, &f.tdi[3], TVM, 0, 0), cases[k].st, VTSM_RULE_NONE,
+                      cases[k].needle);
         assert_non_null(strstr(vtsm_err_detail(), "STOP_INTERFACE_REQ answered"));
         assert_non_null(strstr(vtsm_err_detail(), "TDI stays CONFIG_UNLOCKED"));
         assert_int_equal(f.sd.calls[VTSM_TDISP_STOP_INTERFACE_REQ], 1);
@@ -478,16 +483,16 @@ static void test_accept_refusals_before_any_exchange(void **state)
     struct fix f;
     (void)state;
     fix_open(&f, &scripted);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], TVM), VTSM_E_NOT_OWNER, "rule TDI.5");
+    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], TVM), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
     bind_ok(&f, 0);
     unsigned q = f.sd.calls[VTSM_TDISP_GET_DEVICE_INTERFACE_STATE];
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], OTHER_TVM), VTSM_E_NOT_OWNER, "rule TDI.5");
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], 0), VTSM_E_NOT_OWNER, "rule TDI.5");
+    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], OTHER_TVM), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
+    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], 0), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
     assert_int_equal(f.sd.calls[VTSM_TDISP_GET_DEVICE_INTERFACE_STATE], q);
     assert_int_equal(f.tdi[0].state, TSM_TDI_CONFIG_LOCKED);
     assert_true(f.tdi[0].nonce_valid);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], TVM), VTSM_OK, NULL);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], TVM), VTSM_E_STATE, "rule TDI.4");
+    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], TVM), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], TVM), VTSM_E_STATE, VTSM_RULE_TDI_4);
     assert_int_equal(f.sd.calls[VTSM_TDISP_START_INTERFACE_REQ], 1);
     fix_close(&f);
 }
@@ -497,12 +502,11 @@ static void test_accept_device_state(void **state)
 {
     static const struct {
         unsigned fault;
-        const char *needle;
+        enum vtsm_rule rule;
+        const char *needle; /* the device's state, as the TSM saw it */
     } cases[] = {
-        {SF_STATE_DRIFT, "reports it RUN while the TSM has it CONFIG_LOCKED; TDI moved to ERROR "
-                         "(rule TDI.8"},
-        {SF_ERROR_STATE, "reports it ERROR while the TSM has it CONFIG_LOCKED; TDI moved to ERROR "
-                         "(rule TDI.7"},
+        {SF_STATE_DRIFT, VTSM_RULE_TDI_8, "reports it RUN"},
+        {SF_ERROR_STATE, VTSM_RULE_TDI_7, "reports it ERROR"},
     };
     (void)state;
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
@@ -510,17 +514,18 @@ static void test_accept_device_state(void **state)
         struct opts o = {.sfaults = cases[k].fault};
         fix_open(&f, &o);
         bind_ok(&f, 1);
-        EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[1], TVM), VTSM_E_PEER_STATE, cases[k].needle);
+        EXPECT_DETAIL(tsm_tdi_accept(&f.chan, &f.tdi[1], TVM), VTSM_E_PEER_STATE, cases[k].rule,
+                      cases[k].needle);
         assert_int_equal(f.tdi[1].state, TSM_TDI_ERROR);
         assert_false(f.tdi[1].mmio_enabled || f.tdi[1].dma_enabled);
         assert_false(f.tdi[1].nonce_valid);
         assert_true(all_zero(f.tdi[1].lock_nonce, sizeof(f.tdi[1].lock_nonce)));
         assert_int_equal(f.sd.calls[VTSM_TDISP_START_INTERFACE_REQ], 0);
         /* ERROR: only unbind helps; the owner may still read info and reject */
-        EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[1], TVM), VTSM_E_STATE, "rule TDI.4");
-        EXPECT(tsm_tdi_reject(&f.tdi[1], TVM, "device in error"), VTSM_OK, NULL);
+        EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[1], TVM), VTSM_E_STATE, VTSM_RULE_TDI_4);
+        EXPECT(tsm_tdi_reject(&f.tdi[1], TVM, "device in error"), VTSM_OK, VTSM_RULE_NONE);
         vtsm_status sst = VTSM_E_INTERNAL;
-        EXPECT(tsm_tdi_unbind(&f.chan, &f.tdi[1], &sst, NULL, 0), VTSM_OK, NULL);
+        EXPECT(tsm_tdi_unbind(&f.chan, &f.tdi[1], &sst, NULL, 0), VTSM_OK, VTSM_RULE_NONE);
         assert_int_equal(sst, VTSM_OK);
         assert_unbound(&f.tdi[1]);
         assert_false(f.tdi[1].rejected);
@@ -537,7 +542,8 @@ static void test_accept_bad_nonce(void **state)
     fix_open(&f, &o);
     bind_ok(&f, 2);
     memcpy(nonce, f.tdi[2].lock_nonce, 32);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[2], TVM), VTSM_E_PEER_ERROR, "TDISP_ERROR INVALID_NONCE");
+    EXPECT_DETAIL(tsm_tdi_accept(&f.chan, &f.tdi[2], TVM), VTSM_E_PEER_ERROR, VTSM_RULE_NONE,
+                  "TDISP_ERROR INVALID_NONCE");
     assert_non_null(strstr(vtsm_err_detail(), "TDI moved to ERROR"));
     /* START carried the LOCK nonce */
     assert_memory_equal(f.sd.last_start_nonce, nonce, 32);
@@ -556,11 +562,12 @@ static void test_unbind_device_refuses_stop(void **state)
     (void)state;
     fix_open(&f, &o);
     EXPECT(tsm_tdi_unbind(&f.chan, &f.tdi[0], &sst, detail, sizeof(detail)), VTSM_E_STATE,
-           "rule TDI.2");
+           VTSM_RULE_TDI_2);
     bind_ok(&f, 0);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], TVM), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], TVM), VTSM_OK, VTSM_RULE_NONE);
     f.sd.faults |= SF_STOP_FAIL;
-    EXPECT(tsm_tdi_unbind(&f.chan, &f.tdi[0], &sst, detail, sizeof(detail)), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_unbind(&f.chan, &f.tdi[0], &sst, detail, sizeof(detail)), VTSM_OK,
+           VTSM_RULE_NONE);
     assert_int_equal(sst, VTSM_E_PEER_ERROR);
     assert_non_null(strstr(detail, "UNSPECIFIED"));
     assert_unbound(&f.tdi[0]);
@@ -568,7 +575,7 @@ static void test_unbind_device_refuses_stop(void **state)
     f.sd.faults &= ~SF_STOP_FAIL;
     f.sd.state[1] = VTSM_TDI_CONFIG_UNLOCKED;
     bind_ok(&f, 1);
-    EXPECT(tsm_tdi_unbind(NULL, &f.tdi[1], &sst, detail, sizeof(detail)), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_unbind(NULL, &f.tdi[1], &sst, detail, sizeof(detail)), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(sst, VTSM_E_CLOSED);
     assert_unbound(&f.tdi[1]);
     fix_close(&f);
@@ -582,23 +589,24 @@ static void test_info_and_reject_refusals(void **state)
     (void)state;
     fix_open(&f, &scripted);
     a.tvm_identity = f.identity;
-    EXPECT(tsm_tdi_info(&f.chan, &f.tdi[0], &a, &m), VTSM_E_NOT_OWNER, "rule TDI.6");
+    EXPECT(tsm_tdi_info(&f.chan, &f.tdi[0], &a, &m), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_6);
     assert_null(m);
-    EXPECT(tsm_tdi_reject(&f.tdi[0], TVM, NULL), VTSM_E_NOT_OWNER, "rule TDI.5");
+    EXPECT(tsm_tdi_reject(&f.tdi[0], TVM, NULL), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
     bind_ok(&f, 0);
     a.guest_tvm = OTHER_TVM;
-    EXPECT(tsm_tdi_info(&f.chan, &f.tdi[0], &a, &m), VTSM_E_NOT_OWNER, "rule TDI.6");
-    EXPECT(tsm_tdi_reject(&f.tdi[0], OTHER_TVM, "mine now"), VTSM_E_NOT_OWNER, "rule TDI.5");
+    EXPECT(tsm_tdi_info(&f.chan, &f.tdi[0], &a, &m), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_6);
+    EXPECT(tsm_tdi_reject(&f.tdi[0], OTHER_TVM, "mine now"), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
     assert_false(f.tdi[0].rejected);
     char big[TSM_TDI_REASON_MAX + 2];
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    EXPECT(tsm_tdi_reject(&f.tdi[0], TVM, big), VTSM_E_ABI_ARG, "reason");
+    EXPECT_DETAIL(tsm_tdi_reject(&f.tdi[0], TVM, big), VTSM_E_ABI_ARG, VTSM_RULE_ABI_8, "reason");
     /* a nonce without the TSM key is a caller bug */
     uint8_t nonce[32] = {1};
     a.guest_tvm = TVM;
     a.nonce = nonce;
-    EXPECT(tsm_tdi_info(&f.chan, &f.tdi[0], &a, &m), VTSM_E_INVAL, "TSM identity key");
+    EXPECT_DETAIL(tsm_tdi_info(&f.chan, &f.tdi[0], &a, &m), VTSM_E_INVAL, VTSM_RULE_NONE,
+                  "TSM identity key");
     fix_close(&f);
 }
 
@@ -613,7 +621,7 @@ static void test_report_chunks_fit_dts(void **state)
     fix_open(&f, &o);
     sdev_make_report(&f.sd, 8, 600);
     f.sd.state[2] = VTSM_TDI_CONFIG_LOCKED;
-    EXPECT(tsm_tdisp_get_report(&f.chan, 2, &rep), VTSM_OK, NULL);
+    EXPECT(tsm_tdisp_get_report(&f.chan, 2, &rep), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(rep.len, f.sd.report.len);
     assert_memory_equal(rep.data, f.sd.report.data, rep.len);
     /* 256 - 32 bytes of VENDOR_DEFINED_RESPONSE and TDISP framing per portion */
@@ -622,7 +630,7 @@ static void test_report_chunks_fit_dts(void **state)
                      (f.sd.report.len + 223) / 224);
     /* a device cutting portions shorter than asked is followed */
     f.sd.max_portion = 50;
-    EXPECT(tsm_tdisp_get_report(&f.chan, 2, &rep), VTSM_OK, NULL);
+    EXPECT(tsm_tdisp_get_report(&f.chan, 2, &rep), VTSM_OK, VTSM_RULE_NONE);
     assert_memory_equal(rep.data, f.sd.report.data, rep.len);
     vtsm_buf_free(&rep);
     fix_close(&f);
@@ -634,7 +642,7 @@ static void test_probe_ok(void **state)
     struct vtsm_tdisp_caps caps;
     (void)state;
     fix_open(&f, &scripted);
-    EXPECT(tsm_tdisp_probe(&f.chan, &caps), VTSM_OK, NULL);
+    EXPECT(tsm_tdisp_probe(&f.chan, &caps), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(caps.lock_interface_flags_supported, 0x7);
     assert_int_equal(caps.dev_addr_width, 52);
     assert_int_equal(f.sd.calls[VTSM_TDISP_GET_VERSION], 1);
@@ -718,7 +726,7 @@ static void check_info(struct fix *f, const struct tsm_tdi *t, cbor_item_t *m, c
     assert_non_null(tok);
     assert_int_equal(vtsm_abi_get_bytes(m, "token", &p, &n), VTSM_OK);
     cbor_item_t *claims = NULL;
-    EXPECT(vtsm_cose_verify1(f->tsm_key, p, n, &claims), VTSM_OK, NULL);
+    EXPECT(vtsm_cose_verify1(f->tsm_key, p, n, &claims), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(vtsm_abi_get_bytes(claims, "nonce", &p, &n), VTSM_OK);
     assert_memory_equal(p, nonce, 32);
     assert_int_equal(vtsm_abi_get_uint(claims, "tvm", &u), VTSM_OK);
@@ -761,9 +769,9 @@ static void run_full_flow(struct fix *f, unsigned i)
     a.kid_len = sizeof(f->kid);
 
     cbor_item_t *res = vtsm_abi_map_new();
-    EXPECT(tsm_tdi_put_binding(t, res), VTSM_E_STATE, "not bound");
+    EXPECT_DETAIL(tsm_tdi_put_binding(t, res), VTSM_E_STATE, VTSM_RULE_NONE, "not bound");
     bind_ok(f, i);
-    EXPECT(tsm_tdi_put_binding(t, res), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_put_binding(t, res), VTSM_OK, VTSM_RULE_NONE);
     {
         char s[64];
         uint64_t u;
@@ -785,23 +793,23 @@ static void run_full_flow(struct fix *f, unsigned i)
     assert_true(t->have_meas && t->meas.num_blocks > 0);
     assert_false(t->mmio_enabled || t->dma_enabled);
 
-    EXPECT(tsm_tdi_info(&f->chan, t, &a, &m), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_info(&f->chan, t, &a, &m), VTSM_OK, VTSM_RULE_NONE);
     check_info(f, t, m, NULL);
     cbor_decref(&m);
 
     for (unsigned k = 0; k < sizeof(nonce); k++)
         nonce[k] = (uint8_t)(0xA0 ^ k);
     a.nonce = nonce;
-    EXPECT(tsm_tdi_info(&f->chan, t, &a, &m), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_info(&f->chan, t, &a, &m), VTSM_OK, VTSM_RULE_NONE);
     check_info(f, t, m, nonce);
     cbor_decref(&m);
     assert_true(t->nonce_valid); /* INFO changes nothing */
 
-    EXPECT(tsm_tdi_reject(t, TVM, "first look: not yet"), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_reject(t, TVM, "first look: not yet"), VTSM_OK, VTSM_RULE_NONE);
     assert_true(t->rejected);
     assert_int_equal(t->state, TSM_TDI_CONFIG_LOCKED);
 
-    EXPECT(tsm_tdi_accept(&f->chan, t, TVM), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_accept(&f->chan, t, TVM), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(t->state, TSM_TDI_RUN);
     assert_true(t->mmio_enabled && t->dma_enabled);
     assert_false(t->nonce_valid);
@@ -810,7 +818,7 @@ static void run_full_flow(struct fix *f, unsigned i)
     cbor_item_t *sum = NULL;
     char s[64];
     uint64_t u;
-    EXPECT(tsm_tdi_summary(t, true, &sum), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_summary(t, true, &sum), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(vtsm_abi_get_tstr(sum, "state", s, sizeof(s)), VTSM_OK);
     assert_string_equal(s, "RUN");
     assert_int_equal(vtsm_abi_get_uint(sum, "tvm", &u), VTSM_OK);
@@ -819,14 +827,14 @@ static void run_full_flow(struct fix *f, unsigned i)
     assert_string_equal(s, "first look: not yet");
     assert_null(vtsm_abi_find(sum, "dev"));
     cbor_decref(&sum);
-    EXPECT(tsm_tdi_summary(t, false, &sum), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_summary(t, false, &sum), VTSM_OK, VTSM_RULE_NONE);
     assert_null(vtsm_abi_find(sum, "tvm"));
     assert_null(vtsm_abi_find(sum, "guest_rejected"));
     assert_int_equal(vtsm_abi_get_tstr(sum, "dev", s, sizeof(s)), VTSM_OK);
     cbor_decref(&sum);
 
     vtsm_status sst = VTSM_E_INTERNAL;
-    EXPECT(tsm_tdi_unbind(&f->chan, t, &sst, NULL, 0), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_unbind(&f->chan, t, &sst, NULL, 0), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(sst, VTSM_OK);
     assert_unbound(t);
     assert_false(t->rejected);
@@ -837,11 +845,11 @@ static void test_full_flow_scripted(void **state)
     struct fix f;
     (void)state;
     fix_open(&f, &scripted);
-    EXPECT(tsm_tdisp_probe(&f.chan, NULL), VTSM_OK, NULL);
+    EXPECT(tsm_tdisp_probe(&f.chan, NULL), VTSM_OK, VTSM_RULE_NONE);
     run_full_flow(&f, 0);
     assert_int_equal(f.sd.state[0], VTSM_TDI_CONFIG_UNLOCKED);
     /* the TDI can be bound again, to another TVM */
-    EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[0], OTHER_TVM, 0, 0), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[0], OTHER_TVM, 0, 0), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(f.tdi[0].owner_tvm, OTHER_TVM);
     fix_close(&f);
 }
@@ -856,8 +864,8 @@ static void test_loop_probe_ide_only_device(void **state)
     struct opts o = {.loopback = true, .no_tdisp = true};
     (void)state;
     fix_open(&f, &o);
-    EXPECT(tsm_tdisp_probe(&f.chan, NULL), VTSM_E_PEER_CAPS,
-           "device is not TEE-IO capable (no TDISP responder); connect with ide_only");
+    EXPECT_DETAIL(tsm_tdisp_probe(&f.chan, NULL), VTSM_E_PEER_CAPS, VTSM_RULE_NONE,
+                  "device is not TEE-IO capable (no TDISP responder); connect with ide_only");
     /* the session survives: the device answered, it did not fail */
     assert_true(vtsm_spdm_req_info(f.r)->session_active);
     fix_close(&f);
@@ -881,11 +889,12 @@ static void test_loop_bad_reports(void **state)
         struct opts o = {.loopback = true, .dev_faults = VTSM_DEV_FAULT_BIT(cases[k].fault)};
         uint8_t st = 0xEE;
         fix_open(&f, &o);
-        EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[1], TVM, 0, 0), cases[k].st, cases[k].needle);
+        EXPECT_DETAIL(tsm_tdi_bind(&f.chan, &f.tdi[1], TVM, 0, 0), cases[k].st, VTSM_RULE_NONE,
+                      cases[k].needle);
         assert_non_null(strstr(vtsm_err_detail(), "STOP_INTERFACE_REQ answered"));
         assert_unbound(&f.tdi[1]);
         /* STOP really unlocked the device */
-        EXPECT(tsm_tdisp_get_state(&f.chan, 1, &st), VTSM_OK, NULL);
+        EXPECT(tsm_tdisp_get_state(&f.chan, 1, &st), VTSM_OK, VTSM_RULE_NONE);
         assert_int_equal(st, VTSM_TDI_CONFIG_UNLOCKED);
         fix_close(&f);
     }
@@ -896,11 +905,12 @@ static void test_loop_accept_faults(void **state)
     static const struct {
         enum vtsm_dev_fault fault;
         vtsm_status st;
-        const char *needle;
+        enum vtsm_rule rule;
+        const char *needle; /* a peer's fault no TSM rule names: the TDISP ErrorCode */
     } cases[] = {
-        {VTSM_DEV_FAULT_TDISP_STATE_DRIFT, VTSM_E_PEER_STATE, "rule TDI.8"},
-        {VTSM_DEV_FAULT_TDISP_ERROR_STATE, VTSM_E_PEER_STATE, "rule TDI.7"},
-        {VTSM_DEV_FAULT_TDISP_BAD_NONCE, VTSM_E_PEER_ERROR, "INVALID_NONCE"},
+        {VTSM_DEV_FAULT_TDISP_STATE_DRIFT, VTSM_E_PEER_STATE, VTSM_RULE_TDI_8, NULL},
+        {VTSM_DEV_FAULT_TDISP_ERROR_STATE, VTSM_E_PEER_STATE, VTSM_RULE_TDI_7, NULL},
+        {VTSM_DEV_FAULT_TDISP_BAD_NONCE, VTSM_E_PEER_ERROR, VTSM_RULE_NONE, "INVALID_NONCE"},
     };
     (void)state;
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
@@ -909,12 +919,13 @@ static void test_loop_accept_faults(void **state)
         vtsm_status sst = VTSM_E_INTERNAL;
         fix_open(&f, &o);
         bind_ok(&f, 2);
-        EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[2], TVM), cases[k].st, cases[k].needle);
+        EXPECT_DETAIL(tsm_tdi_accept(&f.chan, &f.tdi[2], TVM), cases[k].st, cases[k].rule,
+                      cases[k].needle);
         assert_non_null(strstr(vtsm_err_detail(), "ERROR"));
         assert_int_equal(f.tdi[2].state, TSM_TDI_ERROR);
         assert_false(f.tdi[2].mmio_enabled || f.tdi[2].dma_enabled);
         assert_false(f.tdi[2].nonce_valid);
-        EXPECT(tsm_tdi_unbind(&f.chan, &f.tdi[2], &sst, NULL, 0), VTSM_OK, NULL);
+        EXPECT(tsm_tdi_unbind(&f.chan, &f.tdi[2], &sst, NULL, 0), VTSM_OK, VTSM_RULE_NONE);
         assert_int_equal(sst, VTSM_OK);
         assert_unbound(&f.tdi[2]);
         fix_close(&f);
@@ -928,19 +939,19 @@ static void test_loop_full_flow(void **state)
     uint8_t st = 0xEE;
     (void)state;
     fix_open(&f, &loop);
-    EXPECT(tsm_tdisp_probe(&f.chan, &caps), VTSM_OK, NULL);
+    EXPECT(tsm_tdisp_probe(&f.chan, &caps), VTSM_OK, VTSM_RULE_NONE);
     run_full_flow(&f, 0);
     run_full_flow(&f, 3);
-    EXPECT(tsm_tdisp_get_state(&f.chan, 3, &st), VTSM_OK, NULL);
+    EXPECT(tsm_tdisp_get_state(&f.chan, 3, &st), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(st, VTSM_TDI_CONFIG_UNLOCKED);
     /* two TDIs of one device bound to two TVMs at once */
     bind_ok(&f, 1);
-    EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[2], OTHER_TVM, 0, 0), VTSM_OK, NULL);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[2], TVM), VTSM_E_NOT_OWNER, "rule TDI.5");
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[2], OTHER_TVM), VTSM_OK, NULL);
-    EXPECT(tsm_tdisp_get_state(&f.chan, 2, &st), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[2], OTHER_TVM, 0, 0), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[2], TVM), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
+    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[2], OTHER_TVM), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(tsm_tdisp_get_state(&f.chan, 2, &st), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(st, VTSM_TDI_RUN);
-    EXPECT(tsm_tdisp_get_state(&f.chan, 1, &st), VTSM_OK, NULL);
+    EXPECT(tsm_tdisp_get_state(&f.chan, 1, &st), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(st, VTSM_TDI_CONFIG_LOCKED);
     fix_close(&f);
 }
@@ -954,14 +965,14 @@ static void test_loop_bind_resyncs_stale_lock(void **state)
     uint8_t nonce[VTSM_TDISP_NONCE_SIZE], st = 0xEE;
     (void)state;
     fix_open(&f, &loop);
-    EXPECT(tsm_tdisp_probe(&f.chan, &caps), VTSM_OK, NULL);
-    EXPECT(tsm_tdisp_lock(&f.chan, 1, 0, 0, nonce), VTSM_OK, NULL);
-    EXPECT(tsm_tdisp_get_state(&f.chan, 1, &st), VTSM_OK, NULL);
+    EXPECT(tsm_tdisp_probe(&f.chan, &caps), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(tsm_tdisp_lock(&f.chan, 1, 0, 0, nonce), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(tsm_tdisp_get_state(&f.chan, 1, &st), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(st, VTSM_TDI_CONFIG_LOCKED);
     assert_int_equal(f.tdi[1].state, TSM_TDI_CONFIG_UNLOCKED);
     bind_ok(&f, 1);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[1], TVM), VTSM_OK, NULL);
-    EXPECT(tsm_tdisp_get_state(&f.chan, 1, &st), VTSM_OK, NULL);
+    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[1], TVM), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(tsm_tdisp_get_state(&f.chan, 1, &st), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(st, VTSM_TDI_RUN);
     fix_close(&f);
 }

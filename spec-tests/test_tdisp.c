@@ -73,25 +73,30 @@ static void test_header_refusals(void **state)
     struct vtsm_tdisp_req req;
 
     (void)state;
-    EXPECT(vtsm_tdisp_parse_header(m, 0, &h), VTSM_E_PEER_TRUNCATED, "no protocol ID");
-    EXPECT(vtsm_tdisp_parse_header(m, 16, &h), VTSM_E_PEER_TRUNCATED, "17-byte header");
+    EXPECT_DETAIL(vtsm_tdisp_parse_header(m, 0, &h), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "no protocol ID");
+    EXPECT_DETAIL(vtsm_tdisp_parse_header(m, 16, &h), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "17-byte header");
     m[0] = 0x00;
-    EXPECT(vtsm_tdisp_parse_header(m, sizeof(m), &h), VTSM_E_PEER_MALFORMED, "protocol ID 0x00");
+    EXPECT_DETAIL(vtsm_tdisp_parse_header(m, sizeof(m), &h), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "protocol ID 0x00");
     m[0] = 0x01;
     m[1] = 0x11;
-    EXPECT(vtsm_tdisp_parse_request(m, sizeof(m), &req), VTSM_E_PEER_VERSION, "0x11");
+    EXPECT(vtsm_tdisp_parse_request(m, sizeof(m), &req), VTSM_E_PEER_VERSION, VTSM_RULE_NONE);
     assert_int_equal(req.hdr.type, VTSM_TDISP_GET_VERSION); /* to answer VERSION_MISMATCH */
     assert_int_equal(req.hdr.function_id, FID);
     m[1] = 0x10;
     m[4] = 0x01;
-    EXPECT(vtsm_tdisp_parse_header(m, sizeof(m), &h), VTSM_E_PEER_MALFORMED, "Reserved bytes 3-4");
+    EXPECT_DETAIL(vtsm_tdisp_parse_header(m, sizeof(m), &h), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "Reserved bytes 3-4");
     m[4] = 0x00;
     m[8] = 0x03; /* FUNCTION_ID bit 25 */
-    EXPECT(vtsm_tdisp_parse_header(m, sizeof(m), &h), VTSM_E_PEER_MALFORMED, "bits 31:25");
+    EXPECT_DETAIL(vtsm_tdisp_parse_header(m, sizeof(m), &h), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "bits 31:25");
     m[8] = 0x01;
     m[16] = 0x80;
-    EXPECT(vtsm_tdisp_parse_header(m, sizeof(m), &h), VTSM_E_PEER_MALFORMED,
-           "INTERFACE_ID Reserved");
+    EXPECT_DETAIL(vtsm_tdisp_parse_header(m, sizeof(m), &h), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "INTERFACE_ID Reserved");
     m[16] = 0x00;
     assert_int_equal(vtsm_tdisp_parse_header(m, sizeof(m), &h), VTSM_OK);
     assert_int_equal(h.function_id, FID);
@@ -114,29 +119,30 @@ static void test_request_refusals(void **state)
     static const uint8_t rep3[] = {HDR(VTSM_TDISP_GET_DEVICE_INTERFACE_REPORT), 0, 0, 0};
 
     (void)state;
-    EXPECT(vtsm_tdisp_parse_request(rsp, sizeof(rsp), &req), VTSM_E_PEER_UNEXPECTED,
-           "is a response");
-    EXPECT(vtsm_tdisp_parse_request(p2p, sizeof(p2p), &req), VTSM_E_PEER_UNEXPECTED,
-           "BIND_P2P_STREAM_REQ (0x88) not implemented");
+    EXPECT_DETAIL(vtsm_tdisp_parse_request(rsp, sizeof(rsp), &req), VTSM_E_PEER_UNEXPECTED,
+                  VTSM_RULE_NONE, "is a response");
+    EXPECT_DETAIL(vtsm_tdisp_parse_request(p2p, sizeof(p2p), &req), VTSM_E_PEER_UNEXPECTED,
+                  VTSM_RULE_NONE, "BIND_P2P_STREAM_REQ (0x88) not implemented");
     assert_int_equal(req.hdr.function_id, FID);
-    EXPECT(vtsm_tdisp_parse_request(undef, sizeof(undef), &req), VTSM_E_PEER_UNEXPECTED,
-           "not defined");
-    EXPECT(vtsm_tdisp_parse_request(caps3, sizeof(caps3), &req), VTSM_E_PEER_TRUNCATED, "TSM_CAPS");
-    EXPECT(vtsm_tdisp_parse_request(ver1, sizeof(ver1), &req), VTSM_E_PEER_MALFORMED,
-           "1 bytes beyond");
-    EXPECT(vtsm_tdisp_parse_request(start31, sizeof(start31), &req), VTSM_E_PEER_TRUNCATED,
-           "START_INTERFACE_NONCE");
-    EXPECT(vtsm_tdisp_parse_request(rep3, sizeof(rep3), &req), VTSM_E_PEER_TRUNCATED,
-           "OFFSET/LENGTH");
-    EXPECT(vtsm_tdisp_parse_request(lock, sizeof(lock) - 1, &req), VTSM_E_PEER_TRUNCATED,
-           "LOCK_INTERFACE_PARAM");
+    EXPECT_DETAIL(vtsm_tdisp_parse_request(undef, sizeof(undef), &req), VTSM_E_PEER_UNEXPECTED,
+                  VTSM_RULE_NONE, "not defined");
+    EXPECT_DETAIL(vtsm_tdisp_parse_request(caps3, sizeof(caps3), &req), VTSM_E_PEER_TRUNCATED,
+                  VTSM_RULE_NONE, "TSM_CAPS");
+    EXPECT_DETAIL(vtsm_tdisp_parse_request(ver1, sizeof(ver1), &req), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "1 bytes beyond");
+    EXPECT_DETAIL(vtsm_tdisp_parse_request(start31, sizeof(start31), &req), VTSM_E_PEER_TRUNCATED,
+                  VTSM_RULE_NONE, "START_INTERFACE_NONCE");
+    EXPECT_DETAIL(vtsm_tdisp_parse_request(rep3, sizeof(rep3), &req), VTSM_E_PEER_TRUNCATED,
+                  VTSM_RULE_NONE, "OFFSET/LENGTH");
+    EXPECT_DETAIL(vtsm_tdisp_parse_request(lock, sizeof(lock) - 1, &req), VTSM_E_PEER_TRUNCATED,
+                  VTSM_RULE_NONE, "LOCK_INTERFACE_PARAM");
     lock[17] = 0x25; /* FLAGS bit 5 undefined */
-    EXPECT(vtsm_tdisp_parse_request(lock, sizeof(lock), &req), VTSM_E_PEER_MALFORMED,
-           "undefined bits 0x0020");
+    EXPECT_DETAIL(vtsm_tdisp_parse_request(lock, sizeof(lock), &req), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "undefined bits 0x0020");
     lock[17] = 0x05;
     lock[20] = 0x01; /* reserved after DEFAULT_STREAM_ID */
-    EXPECT(vtsm_tdisp_parse_request(lock, sizeof(lock), &req), VTSM_E_PEER_MALFORMED,
-           "Reserved byte after DEFAULT_STREAM_ID");
+    EXPECT_DETAIL(vtsm_tdisp_parse_request(lock, sizeof(lock), &req), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "Reserved byte after DEFAULT_STREAM_ID");
     lock[20] = 0x00;
     assert_int_equal(vtsm_tdisp_parse_request(lock, sizeof(lock), &req), VTSM_OK);
 }
@@ -153,63 +159,70 @@ static void test_response_refusals(void **state)
 
     (void)state;
     /* Wrong type, wrong interface, a request code. */
-    EXPECT(vtsm_tdisp_parse_response(ver, sizeof(ver), VTSM_TDISP_GET_CAPABILITIES, FID, &rsp),
-           VTSM_E_PEER_UNEXPECTED, "VERSION (0x01) in answer to GET_CAPABILITIES");
-    EXPECT(vtsm_tdisp_parse_response(ver, sizeof(ver), VTSM_TDISP_GET_VERSION, FID + 1, &rsp),
-           VTSM_E_PEER_UNEXPECTED, "the request was for 0x01000011");
+    EXPECT_DETAIL(
+        vtsm_tdisp_parse_response(ver, sizeof(ver), VTSM_TDISP_GET_CAPABILITIES, FID, &rsp),
+        VTSM_E_PEER_UNEXPECTED, VTSM_RULE_NONE, "VERSION (0x01) in answer to GET_CAPABILITIES");
+    EXPECT_DETAIL(
+        vtsm_tdisp_parse_response(ver, sizeof(ver), VTSM_TDISP_GET_VERSION, FID + 1, &rsp),
+        VTSM_E_PEER_UNEXPECTED, VTSM_RULE_NONE, "the request was for 0x01000011");
     EXPECT(vtsm_tdisp_parse_response(ver, sizeof(ver), VTSM_TDISP_VERSION, FID, &rsp), VTSM_E_INVAL,
-           NULL);
+           VTSM_RULE_NONE);
     /* VERSION: count beyond the data, zero count. */
-    EXPECT(vtsm_tdisp_parse_response(ver, sizeof(ver), VTSM_TDISP_GET_VERSION, FID, &rsp),
-           VTSM_E_PEER_TRUNCATED, "VERSION_NUM_COUNT 2 exceeds");
+    EXPECT_DETAIL(vtsm_tdisp_parse_response(ver, sizeof(ver), VTSM_TDISP_GET_VERSION, FID, &rsp),
+                  VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE, "VERSION_NUM_COUNT 2 exceeds");
     ver[17] = 0;
-    EXPECT(vtsm_tdisp_parse_response(ver, sizeof(ver) - 1, VTSM_TDISP_GET_VERSION, FID, &rsp),
-           VTSM_E_PEER_MALFORMED, "VERSION_NUM_COUNT is 0");
+    EXPECT_DETAIL(
+        vtsm_tdisp_parse_response(ver, sizeof(ver) - 1, VTSM_TDISP_GET_VERSION, FID, &rsp),
+        VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "VERSION_NUM_COUNT is 0");
     /* CAPABILITIES: reserved bytes, short, long. */
     caps[17 + 22] = 0x01;
-    EXPECT(vtsm_tdisp_parse_response(caps, sizeof(caps), VTSM_TDISP_GET_CAPABILITIES, FID, &rsp),
-           VTSM_E_PEER_MALFORMED, "Reserved bytes after LOCK_INTERFACE_FLAGS_SUPPORTED");
+    EXPECT_DETAIL(
+        vtsm_tdisp_parse_response(caps, sizeof(caps), VTSM_TDISP_GET_CAPABILITIES, FID, &rsp),
+        VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+        "Reserved bytes after LOCK_INTERFACE_FLAGS_SUPPORTED");
     caps[17 + 22] = 0x00;
-    EXPECT(
+    EXPECT_DETAIL(
         vtsm_tdisp_parse_response(caps, sizeof(caps) - 1, VTSM_TDISP_GET_CAPABILITIES, FID, &rsp),
-        VTSM_E_PEER_TRUNCATED, "RSP_CAPS");
+        VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE, "RSP_CAPS");
     /* DEVICE_INTERFACE_REPORT: portion beyond the data, empty portion that never ends. */
-    EXPECT(vtsm_tdisp_parse_response(rep, sizeof(rep), VTSM_TDISP_GET_DEVICE_INTERFACE_REPORT, FID,
-                                     &rsp),
-           VTSM_E_PEER_TRUNCATED, "PORTION_LENGTH 4 exceeds");
+    EXPECT_DETAIL(vtsm_tdisp_parse_response(rep, sizeof(rep),
+                                            VTSM_TDISP_GET_DEVICE_INTERFACE_REPORT, FID, &rsp),
+                  VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE, "PORTION_LENGTH 4 exceeds");
     rep[17] = 0x00;
     rep[19] = 0x10;
-    EXPECT(vtsm_tdisp_parse_response(rep, 21, VTSM_TDISP_GET_DEVICE_INTERFACE_REPORT, FID, &rsp),
-           VTSM_E_PEER_MALFORMED, "never finish");
+    EXPECT_DETAIL(
+        vtsm_tdisp_parse_response(rep, 21, VTSM_TDISP_GET_DEVICE_INTERFACE_REPORT, FID, &rsp),
+        VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "never finish");
     rep[17] = 0x03;
     EXPECT(vtsm_tdisp_parse_response(rep, sizeof(rep) - 1, VTSM_TDISP_GET_DEVICE_INTERFACE_REPORT,
                                      FID, &rsp),
-           VTSM_E_PEER_TRUNCATED, NULL);
+           VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE);
     /* DEVICE_INTERFACE_STATE 4 is reserved. */
-    EXPECT(vtsm_tdisp_parse_response(state_rsp, sizeof(state_rsp),
-                                     VTSM_TDISP_GET_DEVICE_INTERFACE_STATE, FID, &rsp),
-           VTSM_E_PEER_MALFORMED, "TDI_STATE 4");
+    EXPECT_DETAIL(vtsm_tdisp_parse_response(state_rsp, sizeof(state_rsp),
+                                            VTSM_TDISP_GET_DEVICE_INTERFACE_STATE, FID, &rsp),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "TDI_STATE 4");
     /* TDISP_ERROR: code 0, extended data without VENDOR_SPECIFIC_ERROR, short vendor ID. */
-    EXPECT(
+    EXPECT_DETAIL(
         vtsm_tdisp_parse_response(err, sizeof(err) - 1, VTSM_TDISP_LOCK_INTERFACE_REQ, FID, &rsp),
-        VTSM_E_PEER_MALFORMED, "ERROR_CODE 0");
+        VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "ERROR_CODE 0");
     err[17] = 0x04;
-    EXPECT(vtsm_tdisp_parse_response(err, sizeof(err), VTSM_TDISP_LOCK_INTERFACE_REQ, FID, &rsp),
-           VTSM_E_PEER_MALFORMED, "1 bytes beyond");
-    EXPECT(vtsm_tdisp_parse_response(err, 20, VTSM_TDISP_LOCK_INTERFACE_REQ, FID, &rsp),
-           VTSM_E_PEER_TRUNCATED, "ERROR_CODE");
-    EXPECT(vtsm_tdisp_parse_response(vendor_err, sizeof(vendor_err), VTSM_TDISP_STOP_INTERFACE_REQ,
-                                     FID, &rsp),
-           VTSM_E_PEER_TRUNCATED, "VendorIDLen 3 exceeds");
+    EXPECT_DETAIL(
+        vtsm_tdisp_parse_response(err, sizeof(err), VTSM_TDISP_LOCK_INTERFACE_REQ, FID, &rsp),
+        VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "1 bytes beyond");
+    EXPECT_DETAIL(vtsm_tdisp_parse_response(err, 20, VTSM_TDISP_LOCK_INTERFACE_REQ, FID, &rsp),
+                  VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE, "ERROR_CODE");
+    EXPECT_DETAIL(vtsm_tdisp_parse_response(vendor_err, sizeof(vendor_err),
+                                            VTSM_TDISP_STOP_INTERFACE_REQ, FID, &rsp),
+                  VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE, "VendorIDLen 3 exceeds");
     vendor_err[25] = 0x02;
-    EXPECT(vtsm_tdisp_parse_response(vendor_err, sizeof(vendor_err), VTSM_TDISP_STOP_INTERFACE_REQ,
-                                     FID, &rsp),
-           VTSM_E_PEER_MALFORMED, "RegistryID 2");
+    EXPECT_DETAIL(vtsm_tdisp_parse_response(vendor_err, sizeof(vendor_err),
+                                            VTSM_TDISP_STOP_INTERFACE_REQ, FID, &rsp),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "RegistryID 2");
     /* START/STOP responses are the header alone. */
     static const uint8_t start_long[] = {HDR(VTSM_TDISP_START_INTERFACE_RSP), 0x00};
-    EXPECT(vtsm_tdisp_parse_response(start_long, sizeof(start_long), VTSM_TDISP_START_INTERFACE_REQ,
-                                     FID, &rsp),
-           VTSM_E_PEER_MALFORMED, "1 bytes beyond");
+    EXPECT_DETAIL(vtsm_tdisp_parse_response(start_long, sizeof(start_long),
+                                            VTSM_TDISP_START_INTERFACE_REQ, FID, &rsp),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "1 bytes beyond");
 }
 
 static void test_builders_refuse_and_leave_nothing(void **state)
@@ -223,18 +236,22 @@ static void test_builders_refuse_and_leave_nothing(void **state)
     (void)state;
     memset(buf, 0, sizeof(buf));
     w = vtsm_wr_init(buf, 16);
-    EXPECT(vtsm_tdisp_build_get_version(&w, FID), VTSM_E_TOO_SMALL, "needs 17 bytes, 16 free");
+    EXPECT_DETAIL(vtsm_tdisp_build_get_version(&w, FID), VTSM_E_TOO_SMALL, VTSM_RULE_NONE,
+                  "needs 17 bytes, 16 free");
     w = vtsm_wr_init(buf, 48);
-    EXPECT(vtsm_tdisp_build_start_interface(&w, FID, nonce), VTSM_E_TOO_SMALL, NULL);
-    EXPECT(vtsm_tdisp_build_get_version(&w, 0x02000000), VTSM_E_INVAL, "bits 31:25");
-    EXPECT(vtsm_tdisp_build_lock_interface(&w, FID, &lp), VTSM_E_INVAL, "undefined bits");
-    EXPECT(vtsm_tdisp_build_state_rsp(&w, FID, 4), VTSM_E_INVAL, NULL);
-    EXPECT(vtsm_tdisp_build_version(&w, FID, nonce, 0), VTSM_E_INVAL, NULL);
-    EXPECT(vtsm_tdisp_build_error(&w, FID, 0, 0, NULL, 0), VTSM_E_INVAL, "ERROR_CODE 0");
-    EXPECT(vtsm_tdisp_build_error(&w, FID, VTSM_TDISP_ERR_BUSY, 0, ext, sizeof(ext)), VTSM_E_INVAL,
-           "only with VENDOR_SPECIFIC_ERROR");
-    EXPECT(vtsm_tdisp_build_error(&w, FID, VTSM_TDISP_ERR_VENDOR_SPECIFIC_ERROR, 0, ext, 3),
-           VTSM_E_INVAL, "needs RegistryID");
+    EXPECT(vtsm_tdisp_build_start_interface(&w, FID, nonce), VTSM_E_TOO_SMALL, VTSM_RULE_NONE);
+    EXPECT_DETAIL(vtsm_tdisp_build_get_version(&w, 0x02000000), VTSM_E_INVAL, VTSM_RULE_NONE,
+                  "bits 31:25");
+    EXPECT_DETAIL(vtsm_tdisp_build_lock_interface(&w, FID, &lp), VTSM_E_INVAL, VTSM_RULE_NONE,
+                  "undefined bits");
+    EXPECT(vtsm_tdisp_build_state_rsp(&w, FID, 4), VTSM_E_INVAL, VTSM_RULE_NONE);
+    EXPECT(vtsm_tdisp_build_version(&w, FID, nonce, 0), VTSM_E_INVAL, VTSM_RULE_NONE);
+    EXPECT_DETAIL(vtsm_tdisp_build_error(&w, FID, 0, 0, NULL, 0), VTSM_E_INVAL, VTSM_RULE_NONE,
+                  "ERROR_CODE 0");
+    EXPECT_DETAIL(vtsm_tdisp_build_error(&w, FID, VTSM_TDISP_ERR_BUSY, 0, ext, sizeof(ext)),
+                  VTSM_E_INVAL, VTSM_RULE_NONE, "only with VENDOR_SPECIFIC_ERROR");
+    EXPECT_DETAIL(vtsm_tdisp_build_error(&w, FID, VTSM_TDISP_ERR_VENDOR_SPECIFIC_ERROR, 0, ext, 3),
+                  VTSM_E_INVAL, VTSM_RULE_NONE, "needs RegistryID");
     assert_int_equal(w.len, 0);
     assert_memory_equal(buf, zero, sizeof(zero));
 }
@@ -250,10 +267,12 @@ static void test_report_overlap(void **state)
     memcpy(m, report_wire, sizeof(m));
     /* FIRST_PAGE counts 4 KiB pages: range 0 is pages 0xf0000000..0xf0000003 */
     put64(m + RANGE1, 0xF0000003ull); /* inside range 0's last page */
-    EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED,
-           "range 1 [page 0xf0000003, 0xf0000012] overlaps range 0 [page 0xf0000000, 0xf0000003]");
+    EXPECT_DETAIL(
+        vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+        "range 1 [page 0xf0000003, 0xf0000012] overlaps range 0 [page 0xf0000000, 0xf0000003]");
     put64(m + RANGE1, 0xEFFFFFF8ull); /* starts below, its 16 pages reach into range 0 */
-    EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, "overlaps range 0");
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "overlaps range 0");
     put64(m + RANGE1, 0xF0000004ull); /* adjacent is fine */
     assert_int_equal(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_OK);
     put64(m + RANGE1, 0xEFFFFFF0ull); /* ends right before range 0 */
@@ -268,37 +287,39 @@ static void test_report_range_rules(void **state)
     (void)state;
     memcpy(m, report_wire, sizeof(m));
     put64(m + RANGE1, 0x0010000000000000ull); /* page 2^52: past the last page */
-    EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED,
-           "range 1 (page 0x10000000000000 + 16 pages) runs past the top");
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "range 1 (page 0x10000000000000 + 16 pages) runs past the top");
 
     memcpy(m, report_wire, sizeof(m));
     vtsm_put_le32(m + RANGE0 + 8, 0);
-    EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED,
-           "range 0 (page 0xf0000000) has zero pages");
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "range 0 (page 0xf0000000) has zero pages");
 
     memcpy(m, report_wire, sizeof(m));
     put64(m + RANGE1, 0x000FFFFFFFFFFFFFull); /* from the last page on */
     vtsm_put_le32(m + RANGE1 + 8, 2);
-    EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, "runs past the top");
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "runs past the top");
     vtsm_put_le32(m + RANGE1 + 8, 1); /* exactly the last page is fine */
     assert_int_equal(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_OK);
     put64(m + RANGE1, 0);
     vtsm_put_le32(m + RANGE1 + 8, 0xFFFFFFFFu); /* the largest range, from 0 */
-    EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, "overlaps range 0");
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "overlaps range 0");
 
     memcpy(m, report_wire, sizeof(m));
     vtsm_put_le16(m + RANGE1 + 12, 0x0010);
-    EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED,
-           "range 1 attributes 0x0010 have undefined bits 0x0010");
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "range 1 attributes 0x0010 have undefined bits 0x0010");
 
     memcpy(m, report_wire, sizeof(m));
     m[0] = 0x43;
-    EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED,
-           "INTERFACE_INFO 0x0043 has undefined bits 0x0040");
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "INTERFACE_INFO 0x0043 has undefined bits 0x0040");
     m[0] = 0x03;
     m[3] = 0x01;
-    EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED,
-           "Reserved field after INTERFACE_INFO");
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "Reserved field after INTERFACE_INFO");
 }
 
 static void test_report_counts_and_lengths(void **state)
@@ -310,22 +331,23 @@ static void test_report_counts_and_lengths(void **state)
     (void)state;
     memcpy(m, report_wire, sizeof(report_wire));
     vtsm_put_le32(m + 12, 3); /* count larger than the data */
-    EXPECT(vtsm_tdisp_report_parse(m, sizeof(report_wire), &r), VTSM_E_PEER_TRUNCATED,
-           "MMIO_RANGE_COUNT 3 needs 52 bytes");
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(m, sizeof(report_wire), &r), VTSM_E_PEER_TRUNCATED,
+                  VTSM_RULE_NONE, "MMIO_RANGE_COUNT 3 needs 52 bytes");
     vtsm_put_le32(m + 12, 0xFFFFFFFFu);
-    EXPECT(vtsm_tdisp_report_parse(m, sizeof(report_wire), &r), VTSM_E_PEER_TRUNCATED,
-           "MMIO_RANGE_COUNT 4294967295");
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(m, sizeof(report_wire), &r), VTSM_E_PEER_TRUNCATED,
+                  VTSM_RULE_NONE, "MMIO_RANGE_COUNT 4294967295");
 
     memcpy(m, report_wire, sizeof(report_wire));
     vtsm_put_le32(m + 48, 5); /* device info longer than the data */
-    EXPECT(vtsm_tdisp_report_parse(m, sizeof(report_wire), &r), VTSM_E_PEER_TRUNCATED,
-           "DEVICE_SPECIFIC_INFO_LEN 5 exceeds the 4 bytes");
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(m, sizeof(report_wire), &r), VTSM_E_PEER_TRUNCATED,
+                  VTSM_RULE_NONE, "DEVICE_SPECIFIC_INFO_LEN 5 exceeds the 4 bytes");
     vtsm_put_le32(m + 48, 4);
     m[sizeof(report_wire)] = 0;
-    EXPECT(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED,
-           "1 bytes after DEVICE_SPECIFIC_INFO");
-    EXPECT(vtsm_tdisp_report_parse(m, 15, &r), VTSM_E_PEER_TRUNCATED, "16-byte fixed part");
-    EXPECT(vtsm_tdisp_report_parse(m, 16 + 32 + 3, &r), VTSM_E_PEER_TRUNCATED, NULL);
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(m, sizeof(m), &r), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "1 bytes after DEVICE_SPECIFIC_INFO");
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(m, 15, &r), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "16-byte fixed part");
+    EXPECT(vtsm_tdisp_report_parse(m, 16 + 32 + 3, &r), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE);
 
     /* 65 well-formed, disjoint ranges: over our limit. */
     vtsm_put_le32(big + 12, 65);
@@ -333,12 +355,11 @@ static void test_report_counts_and_lengths(void **state)
         put64(big + 16 + 16 * i, 0x100000000ull + (uint64_t)i * 0x1000);
         vtsm_put_le32(big + 16 + 16 * i + 8, 1);
     }
-    EXPECT(vtsm_tdisp_report_parse(big, sizeof(big), &r), VTSM_E_PEER_OVERSIZED,
-           "MMIO_RANGE_COUNT 65 exceeds the limit of 64");
+    EXPECT(vtsm_tdisp_report_parse(big, sizeof(big), &r), VTSM_E_PEER_OVERSIZED, VTSM_RULE_NONE);
     vtsm_put_le32(big + 12, 64);
     memset(big + 16 + 64 * 16, 0, 16); /* DEVICE_SPECIFIC_INFO_LEN 0, then 16 stray bytes */
-    EXPECT(vtsm_tdisp_report_parse(big, sizeof(big), &r), VTSM_E_PEER_MALFORMED,
-           "16 bytes after DEVICE_SPECIFIC_INFO");
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(big, sizeof(big), &r), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "16 bytes after DEVICE_SPECIFIC_INFO");
     assert_int_equal(vtsm_tdisp_report_parse(big, sizeof(big) - 16, &r), VTSM_OK);
     assert_int_equal(r.mmio_range_count, 64);
 }
@@ -353,21 +374,24 @@ static void test_report_build_limits(void **state)
     (void)state;
     fill_report(&r);
     r.mmio_range_count = 65;
-    EXPECT(vtsm_tdisp_report_build(&w, &r), VTSM_E_INVAL, "65 MMIO ranges");
+    EXPECT_DETAIL(vtsm_tdisp_report_build(&w, &r), VTSM_E_INVAL, VTSM_RULE_NONE, "65 MMIO ranges");
     fill_report(&r);
     r.device_specific_info = NULL;
-    EXPECT(vtsm_tdisp_report_build(&w, &r), VTSM_E_INVAL, "NULL device-specific info");
+    EXPECT_DETAIL(vtsm_tdisp_report_build(&w, &r), VTSM_E_INVAL, VTSM_RULE_NONE,
+                  "NULL device-specific info");
     fill_report(&r);
     w = vtsm_wr_init(buf, sizeof(report_wire) - 1);
-    EXPECT(vtsm_tdisp_report_build(&w, &r), VTSM_E_TOO_SMALL, NULL);
+    EXPECT(vtsm_tdisp_report_build(&w, &r), VTSM_E_TOO_SMALL, VTSM_RULE_NONE);
     assert_int_equal(w.len, 0);
 
     /* A semantically bad report still builds (fault injection) but does not parse. */
     r.mmio_range[1].first_page = 0xF0000000ull;
     w = vtsm_wr_init(buf, sizeof(buf));
     assert_int_equal(vtsm_tdisp_report_build(&w, &r), VTSM_OK);
-    EXPECT(vtsm_tdisp_report_validate(&r), VTSM_E_PEER_MALFORMED, "overlaps");
-    EXPECT(vtsm_tdisp_report_parse(buf, w.len, &back), VTSM_E_PEER_MALFORMED, "overlaps");
+    EXPECT_DETAIL(vtsm_tdisp_report_validate(&r), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "overlaps");
+    EXPECT_DETAIL(vtsm_tdisp_report_parse(buf, w.len, &back), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "overlaps");
 }
 
 static void test_report_hash_refuses_bad_report(void **state)
@@ -380,11 +404,11 @@ static void test_report_hash_refuses_bad_report(void **state)
     memcpy(m, report_wire, sizeof(m));
     vtsm_put_le32(m + RANGE0 + 8, 0); /* zero pages */
     memset(d, 0, sizeof(d));
-    EXPECT(vtsm_tdisp_report_hash(VTSM_HASH_SHA384, m, sizeof(m), d), VTSM_E_PEER_MALFORMED,
-           "zero pages");
+    EXPECT_DETAIL(vtsm_tdisp_report_hash(VTSM_HASH_SHA384, m, sizeof(m), d), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "zero pages");
     assert_memory_equal(d, zero, sizeof(zero));
     EXPECT(vtsm_tdisp_report_hash(VTSM_HASH_NONE, report_wire, sizeof(report_wire), d),
-           VTSM_E_UNSUPPORTED, NULL);
+           VTSM_E_UNSUPPORTED, VTSM_RULE_NONE);
 
     assert_int_equal(vtsm_tdisp_report_hash(VTSM_HASH_SHA384, report_wire, sizeof(report_wire), d),
                      VTSM_OK);
@@ -513,8 +537,8 @@ static void test_response_bytes(void **state)
         VTSM_OK);
     assert_int_equal(rsp.u.tdi_state, VTSM_TDI_CONFIG_LOCKED);
     p += 18;
-    EXPECT(vtsm_tdisp_parse_response(p, 25, VTSM_TDISP_START_INTERFACE_REQ, FID, &rsp),
-           VTSM_E_PEER_ERROR, "TDISP_ERROR INVALID_NONCE (0x102");
+    EXPECT_DETAIL(vtsm_tdisp_parse_response(p, 25, VTSM_TDISP_START_INTERFACE_REQ, FID, &rsp),
+                  VTSM_E_PEER_ERROR, VTSM_RULE_NONE, "TDISP_ERROR INVALID_NONCE (0x102");
     assert_int_equal(rsp.u.error.code, VTSM_TDISP_ERR_INVALID_NONCE);
     assert_int_equal(rsp.u.error.ext_len, 0);
     p += 25;
@@ -543,8 +567,8 @@ static void test_lock_nonce_and_vendor_error_round_trip(void **state)
     assert_int_equal(
         vtsm_tdisp_build_error(&w, FID, VTSM_TDISP_ERR_VENDOR_SPECIFIC_ERROR, 7, ext, sizeof(ext)),
         VTSM_OK);
-    EXPECT(vtsm_tdisp_parse_response(buf, w.len, VTSM_TDISP_GET_VERSION, FID, &rsp),
-           VTSM_E_PEER_ERROR, "VENDOR_SPECIFIC_ERROR");
+    EXPECT_DETAIL(vtsm_tdisp_parse_response(buf, w.len, VTSM_TDISP_GET_VERSION, FID, &rsp),
+                  VTSM_E_PEER_ERROR, VTSM_RULE_NONE, "VENDOR_SPECIFIC_ERROR");
     assert_int_equal(rsp.u.error.data, 7);
     assert_int_equal(rsp.u.error.ext_len, sizeof(ext));
     assert_int_equal(rsp.u.error.registry_id, 0);

@@ -157,7 +157,7 @@ static void good_list(struct fix *f, uint64_t seq)
     struct req q;
     struct tsm_guest_req out;
     make_req(&q, &f->a, body_map(VTSM_ABI_GOP_LIST, f->ida, seq, NULL, -1));
-    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, NULL);
+    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(out.seq, seq);
     assert_int_equal(last_seq(f, f->ida), seq);
     free_req(&q);
@@ -173,28 +173,30 @@ static void test_create_refuses_bad_keys(void **state)
     const struct tsm_tvm *v = (const struct tsm_tvm *)1;
 
     memcpy(k, f->a.pub, sizeof(k));
-    EXPECT(tsm_tvm_create(&f->reg, NULL, k, 64, &v), VTSM_E_ABI_ARG, "TVM.1");
+    EXPECT(tsm_tvm_create(&f->reg, NULL, k, 64, &v), VTSM_E_ABI_ARG, VTSM_RULE_TVM_1);
     assert_null(v);
-    EXPECT(tsm_tvm_create(&f->reg, NULL, k, 0, NULL), VTSM_E_ABI_ARG, "TVM.1");
+    EXPECT(tsm_tvm_create(&f->reg, NULL, k, 0, NULL), VTSM_E_ABI_ARG, VTSM_RULE_TVM_1);
     k[0] = 0x02; /* compressed form is not accepted */
-    EXPECT(tsm_tvm_create(&f->reg, NULL, k, sizeof(k), NULL), VTSM_E_ABI_ARG, "TVM.1");
+    EXPECT(tsm_tvm_create(&f->reg, NULL, k, sizeof(k), NULL), VTSM_E_ABI_ARG, VTSM_RULE_TVM_1);
     /* (1, 1) is not on P-256 */
     memset(k, 0, sizeof(k));
     k[0] = 0x04;
     k[32] = 1;
     k[64] = 1;
-    EXPECT(tsm_tvm_create(&f->reg, NULL, k, sizeof(k), NULL), VTSM_E_ABI_ARG, "TVM.1");
+    EXPECT(tsm_tvm_create(&f->reg, NULL, k, sizeof(k), NULL), VTSM_E_ABI_ARG, VTSM_RULE_TVM_1);
     /* a point on the curve with Y flipped to the wrong parity is off the curve */
     memcpy(k, f->a.pub, sizeof(k));
     k[64] ^= 0x01;
-    EXPECT(tsm_tvm_create(&f->reg, NULL, k, sizeof(k), NULL), VTSM_E_ABI_ARG, "TVM.1");
+    EXPECT(tsm_tvm_create(&f->reg, NULL, k, sizeof(k), NULL), VTSM_E_ABI_ARG, VTSM_RULE_TVM_1);
     /* one TVM per key */
-    EXPECT(tsm_tvm_create(&f->reg, NULL, f->a.pub, sizeof(f->a.pub), NULL), VTSM_E_EXISTS, "TVM.3");
+    EXPECT(tsm_tvm_create(&f->reg, NULL, f->a.pub, sizeof(f->a.pub), NULL), VTSM_E_EXISTS,
+           VTSM_RULE_TVM_3);
     memset(name, 'n', sizeof(name) - 1);
     name[sizeof(name) - 1] = '\0';
     struct guest g;
     guest_new(&g);
-    EXPECT(tsm_tvm_create(&f->reg, name, g.pub, sizeof(g.pub), NULL), VTSM_E_ABI_ARG, "name");
+    EXPECT_DETAIL(tsm_tvm_create(&f->reg, name, g.pub, sizeof(g.pub), NULL), VTSM_E_ABI_ARG,
+                  VTSM_RULE_ABI_8, "name");
     guest_free(&g);
     assert_int_equal(f->reg.count, 2);
     assert_null(tsm_tvm_find(&f->reg, 3));
@@ -209,9 +211,9 @@ static void test_unknown_tvm(void **state)
     struct tsm_guest_req out;
 
     make_req(&q, &f->a, body_map(VTSM_ABI_GOP_LIST, 77, 1, NULL, -1));
-    EXPECT(verify(&f->reg, 77, &q, &out), VTSM_E_NOT_FOUND, "TVM 77");
-    EXPECT(verify(&f->reg, 0, &q, &out), VTSM_E_NOT_FOUND, NULL);
-    EXPECT(verify(&f->reg, (1ull << 32) + f->ida, &q, &out), VTSM_E_NOT_FOUND, NULL);
+    EXPECT(verify(&f->reg, 77, &q, &out), VTSM_E_NOT_FOUND, VTSM_RULE_TVM_4);
+    EXPECT(verify(&f->reg, 0, &q, &out), VTSM_E_NOT_FOUND, VTSM_RULE_TVM_4);
+    EXPECT(verify(&f->reg, (1ull << 32) + f->ida, &q, &out), VTSM_E_NOT_FOUND, VTSM_RULE_TVM_4);
     free_req(&q);
 }
 
@@ -223,22 +225,22 @@ static void test_bad_signature(void **state)
 
     make_req(&q, &f->a, body_map(VTSM_ABI_GOP_LIST, f->ida, 1, NULL, -1));
     q.sig[10] ^= 0x01;
-    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_AUTH, "GUEST.1");
+    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_AUTH, VTSM_RULE_GUEST_1);
     q.sig[10] ^= 0x01;
     /* the body is what is signed: one changed byte of it breaks the signature */
     q.body.data[q.body.len - 1] ^= 0x01; /* seq 1 -> 0 */
-    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_AUTH, "GUEST.1");
+    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_AUTH, VTSM_RULE_GUEST_1);
     q.body.data[q.body.len - 1] ^= 0x01;
     /* wrong signature length, and none */
     EXPECT(tsm_tvm_verify_request(&f->reg, f->ida, q.body.data, q.body.len, q.sig, 63, &out),
-           VTSM_E_AUTH, "GUEST.1");
+           VTSM_E_AUTH, VTSM_RULE_GUEST_1);
     EXPECT(tsm_tvm_verify_request(&f->reg, f->ida, q.body.data, q.body.len, NULL, 0, &out),
-           VTSM_E_AUTH, "GUEST.1");
+           VTSM_E_AUTH, VTSM_RULE_GUEST_1);
     /* a signature over the body without the domain prefix */
     assert_int_equal(vtsm_ecdsa_sign(f->a.key, VTSM_ASYM_ECDSA_P256, VTSM_HASH_SHA256, q.body.data,
                                      q.body.len, q.sig),
                      VTSM_OK);
-    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_AUTH, "GUEST.1");
+    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_AUTH, VTSM_RULE_GUEST_1);
     assert_int_equal(out.seq, 0);
     assert_int_equal(last_seq(f, f->ida), 0);
     free_req(&q);
@@ -253,10 +255,10 @@ static void test_signature_by_other_tvm(void **state)
     struct tsm_guest_req out;
 
     make_req(&q, &f->b, body_map(VTSM_ABI_GOP_LIST, f->ida, 1, NULL, -1));
-    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_AUTH, "GUEST.1");
+    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_AUTH, VTSM_RULE_GUEST_1);
     free_req(&q);
     make_req(&q, &f->b, body_map(VTSM_ABI_GOP_LIST, f->idb, 1, NULL, -1));
-    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_AUTH, "GUEST.1");
+    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_AUTH, VTSM_RULE_GUEST_1);
     free_req(&q);
     assert_int_equal(last_seq(f, f->ida), 0);
     assert_int_equal(last_seq(f, f->idb), 0);
@@ -270,7 +272,7 @@ static void test_body_tvm_mismatch(void **state)
     struct tsm_guest_req out;
 
     make_req(&q, &f->a, body_map(VTSM_ABI_GOP_LIST, f->idb, 5, NULL, -1));
-    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_AUTH, "GUEST.3");
+    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_AUTH, VTSM_RULE_GUEST_3);
     free_req(&q);
     assert_int_equal(last_seq(f, f->ida), 0);
     assert_int_equal(last_seq(f, f->idb), 0);
@@ -288,18 +290,18 @@ static void test_replay_and_reorder(void **state)
     make_req(&q3, &f->a, body_map(VTSM_ABI_GOP_LIST, f->ida, 3, NULL, -1));
     make_req(&q0, &f->a, body_map(VTSM_ABI_GOP_LIST, f->ida, 0, NULL, -1));
     /* seq 0 is never fresh */
-    EXPECT(verify(&f->reg, f->ida, &q0, &out), VTSM_E_REPLAY, "GUEST.2");
+    EXPECT(verify(&f->reg, f->ida, &q0, &out), VTSM_E_REPLAY, VTSM_RULE_GUEST_2);
     /* the host delays 1 and 2 and delivers 3 first */
-    EXPECT(verify(&f->reg, f->ida, &q3, &out), VTSM_OK, NULL);
-    EXPECT(verify(&f->reg, f->ida, &q1, &out), VTSM_E_REPLAY, "GUEST.2");
-    EXPECT(verify(&f->reg, f->ida, &q2, &out), VTSM_E_REPLAY, "GUEST.2");
+    EXPECT(verify(&f->reg, f->ida, &q3, &out), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(verify(&f->reg, f->ida, &q1, &out), VTSM_E_REPLAY, VTSM_RULE_GUEST_2);
+    EXPECT(verify(&f->reg, f->ida, &q2, &out), VTSM_E_REPLAY, VTSM_RULE_GUEST_2);
     /* ... and replays 3 */
-    EXPECT(verify(&f->reg, f->ida, &q3, &out), VTSM_E_REPLAY, "GUEST.2");
+    EXPECT(verify(&f->reg, f->ida, &q3, &out), VTSM_E_REPLAY, VTSM_RULE_GUEST_2);
     assert_int_equal(last_seq(f, f->ida), 3);
     /* B's sequence is its own */
     free_req(&q1);
     make_req(&q1, &f->b, body_map(VTSM_ABI_GOP_LIST, f->idb, 1, NULL, -1));
-    EXPECT(verify(&f->reg, f->idb, &q1, &out), VTSM_OK, NULL);
+    EXPECT(verify(&f->reg, f->idb, &q1, &out), VTSM_OK, VTSM_RULE_NONE);
     free_req(&q0);
     free_req(&q1);
     free_req(&q2);
@@ -325,12 +327,12 @@ static void test_malformed_body(void **state)
 
     for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
         sign(&f->a, bodies[i], lens[i], sig);
-        EXPECT(tsm_tvm_verify_request(&f->reg, f->ida, bodies[i], lens[i], sig, 64, &out),
-               VTSM_E_ABI_MALFORMED, "guest request body");
+        EXPECT_DETAIL(tsm_tvm_verify_request(&f->reg, f->ida, bodies[i], lens[i], sig, 64, &out),
+                      VTSM_E_ABI_MALFORMED, VTSM_RULE_ABI_7, "guest request body");
     }
     sign(&f->a, bodies[0], 0, sig);
     EXPECT(tsm_tvm_verify_request(&f->reg, f->ida, NULL, 0, sig, 64, &out), VTSM_E_ABI_MALFORMED,
-           NULL);
+           VTSM_RULE_ABI_7);
     assert_int_equal(last_seq(f, f->ida), 0);
 }
 
@@ -344,52 +346,54 @@ static void test_body_keys_and_values(void **state)
     uint8_t n31[31] = {0}, n32[32] = {0};
     char reason[TSM_TDI_REASON_MAX + 2];
 
-#define REFUSE(map, needle)                                                                        \
+/* refused with abi_arg under rule; needle tells apart the ABI.8 causes (NULL: the rule does) */
+#define REFUSE(map, rule, needle)                                                                  \
     do {                                                                                           \
         make_req(&q, &f->a, (map));                                                                \
-        EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_ABI_ARG, needle);                         \
+        EXPECT_DETAIL(verify(&f->reg, f->ida, &q, &out), VTSM_E_ABI_ARG, (rule), (needle));        \
         free_req(&q);                                                                              \
     } while (0)
 
     /* unknown key; "op" / "id" are not body keys either */
     m = body_map(VTSM_ABI_GOP_LIST, f->ida, 1, NULL, -1);
     assert_int_equal(vtsm_abi_put_uint(m, "extra", 1), VTSM_OK);
-    REFUSE(m, "unknown key 'extra'");
+    REFUSE(m, VTSM_RULE_ABI_9, "unknown key 'extra'");
     m = body_map(VTSM_ABI_GOP_LIST, f->ida, 1, NULL, -1);
     assert_int_equal(vtsm_abi_put_uint(m, "op", VTSM_ABI_OP_GUEST_REQUEST), VTSM_OK);
-    REFUSE(m, "unknown key 'op'");
+    REFUSE(m, VTSM_RULE_ABI_9, "unknown key 'op'");
     /* missing and mistyped fields */
     m = vtsm_abi_map_new();
     assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, f->ida), VTSM_OK);
     assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_SEQ, 1), VTSM_OK);
-    REFUSE(m, "gop");
+    REFUSE(m, VTSM_RULE_ABI_8, "gop");
     m = body_map(VTSM_ABI_GOP_LIST, f->ida, 1, NULL, -1);
     assert_int_equal(vtsm_abi_put_tstr(m, VTSM_ABI_K_SEQ, "1"), VTSM_OK);
-    REFUSE(m, "seq");
+    REFUSE(m, VTSM_RULE_ABI_8, "seq");
     /* unknown operation */
-    REFUSE(body_map(0x4F, f->ida, 1, NULL, -1), "gop 0x4f");
+    REFUSE(body_map(0x4F, f->ida, 1, NULL, -1), VTSM_RULE_ABI_8, "gop 0x4f");
     /* keys an operation does not take, or lacks (GUEST.4) */
-    REFUSE(body_map(VTSM_ABI_GOP_LIST, f->ida, 1, "dev0", 0), "GUEST.4");
-    REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "dev0", -1), "GUEST.4");
-    REFUSE(body_map(VTSM_ABI_GOP_ACCEPT, f->ida, 1, NULL, 0), "GUEST.4");
+    REFUSE(body_map(VTSM_ABI_GOP_LIST, f->ida, 1, "dev0", 0), VTSM_RULE_GUEST_4, NULL);
+    REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "dev0", -1), VTSM_RULE_GUEST_4, NULL);
+    REFUSE(body_map(VTSM_ABI_GOP_ACCEPT, f->ida, 1, NULL, 0), VTSM_RULE_GUEST_4, NULL);
     m = body_map(VTSM_ABI_GOP_ACCEPT, f->ida, 1, "dev0", 0);
     assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_NONCE, n32, 32), VTSM_OK);
-    REFUSE(m, "takes no nonce");
+    REFUSE(m, VTSM_RULE_GUEST_4, "takes no nonce");
     m = body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "dev0", 0);
     assert_int_equal(vtsm_abi_put_tstr(m, VTSM_ABI_K_REASON, "no"), VTSM_OK);
-    REFUSE(m, "takes no reason");
+    REFUSE(m, VTSM_RULE_GUEST_4, "takes no reason");
     /* values out of their bounds */
     m = body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "dev0", 0);
     assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_NONCE, n31, 31), VTSM_OK);
-    REFUSE(m, "nonce of 31 bytes");
-    REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "bad dev!", 0), "guest request body");
-    REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "dev0", 1ll << 32), "tdi");
-    REFUSE(body_map(VTSM_ABI_GOP_INFO, 1ull << 32, 1, "dev0", 0), "tvm");
+    REFUSE(m, VTSM_RULE_ABI_8, "nonce of 31 bytes");
+    REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "bad dev!", 0), VTSM_RULE_ABI_8,
+           "guest request body");
+    REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "dev0", 1ll << 32), VTSM_RULE_ABI_8, "tdi");
+    REFUSE(body_map(VTSM_ABI_GOP_INFO, 1ull << 32, 1, "dev0", 0), VTSM_RULE_ABI_8, "tvm");
     memset(reason, 'r', sizeof(reason) - 1);
     reason[sizeof(reason) - 1] = '\0';
     m = body_map(VTSM_ABI_GOP_REJECT, f->ida, 1, "dev0", 0);
     assert_int_equal(vtsm_abi_put_tstr(m, VTSM_ABI_K_REASON, reason), VTSM_OK);
-    REFUSE(m, "reason");
+    REFUSE(m, VTSM_RULE_ABI_8, "reason");
 #undef REFUSE
     assert_int_equal(last_seq(f, f->ida), 0);
     good_list(f, 1);
@@ -410,7 +414,7 @@ static void test_good_requests(void **state)
 
     /* LIST */
     make_req(&q, &f->a, body_map(VTSM_ABI_GOP_LIST, f->ida, 1, NULL, -1));
-    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, NULL);
+    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(out.gop, VTSM_ABI_GOP_LIST);
     assert_int_equal(out.tvm, f->ida);
     assert_false(out.has_dev || out.has_tdi || out.has_nonce || out.has_reason);
@@ -420,7 +424,7 @@ static void test_good_requests(void **state)
     m = body_map(VTSM_ABI_GOP_INFO, f->ida, 10, "0000:01:00.0", 3);
     assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_NONCE, nonce, 32), VTSM_OK);
     make_req(&q, &f->a, m);
-    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, NULL);
+    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(out.gop, VTSM_ABI_GOP_INFO);
     assert_int_equal(out.seq, 10);
     assert_true(out.has_dev && out.has_tdi && out.has_nonce && !out.has_reason);
@@ -431,7 +435,7 @@ static void test_good_requests(void **state)
 
     /* ACCEPT, and a tdi beyond the TDISP RID is still a well-formed body */
     make_req(&q, &f->a, body_map(VTSM_ABI_GOP_ACCEPT, f->ida, 11, "dev0", 0xFFFFFFFFll));
-    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, NULL);
+    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(out.gop, VTSM_ABI_GOP_ACCEPT);
     assert_int_equal(out.tdi, 0xFFFFFFFFu);
     free_req(&q);
@@ -440,12 +444,12 @@ static void test_good_requests(void **state)
     m = body_map(VTSM_ABI_GOP_REJECT, f->ida, 12, "dev0", 1);
     assert_int_equal(vtsm_abi_put_tstr(m, VTSM_ABI_K_REASON, "measurement 3 unknown"), VTSM_OK);
     make_req(&q, &f->a, m);
-    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, NULL);
+    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, VTSM_RULE_NONE);
     assert_true(out.has_reason);
     assert_string_equal(out.reason, "measurement 3 unknown");
     free_req(&q);
     make_req(&q, &f->a, body_map(VTSM_ABI_GOP_REJECT, f->ida, 13, "dev0", 1));
-    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, NULL);
+    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, VTSM_RULE_NONE);
     assert_false(out.has_reason);
     free_req(&q);
 
@@ -479,22 +483,23 @@ static void test_destroy(void **state)
     struct guest c;
     const struct tsm_tvm *v;
 
-    EXPECT(tsm_tvm_destroy(&f->reg, f->ida, 2), VTSM_E_STATE, "TVM.2");
+    EXPECT(tsm_tvm_destroy(&f->reg, f->ida, 2), VTSM_E_STATE, VTSM_RULE_TVM_2);
     assert_non_null(tsm_tvm_find(&f->reg, f->ida));
-    EXPECT(tsm_tvm_destroy(&f->reg, 99, 0), VTSM_E_NOT_FOUND, NULL);
+    EXPECT(tsm_tvm_destroy(&f->reg, 99, 0), VTSM_E_NOT_FOUND, VTSM_RULE_TVM_4);
     assert_int_equal(f->reg.count, 2);
-    EXPECT(tsm_tvm_destroy(&f->reg, f->ida, 0), VTSM_OK, NULL);
+    EXPECT(tsm_tvm_destroy(&f->reg, f->ida, 0), VTSM_OK, VTSM_RULE_NONE);
     assert_null(tsm_tvm_find(&f->reg, f->ida));
     assert_int_equal(f->reg.count, 1);
     /* its requests are no longer accepted */
     make_req(&q, &f->a, body_map(VTSM_ABI_GOP_LIST, f->ida, 1, NULL, -1));
-    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_NOT_FOUND, NULL);
+    EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_NOT_FOUND, VTSM_RULE_TVM_4);
     free_req(&q);
     /* numbers are not reused; the same key may register again as a new TVM */
     guest_new(&c);
-    EXPECT(tsm_tvm_create(&f->reg, "c", c.pub, sizeof(c.pub), &v), VTSM_OK, NULL);
+    EXPECT(tsm_tvm_create(&f->reg, "c", c.pub, sizeof(c.pub), &v), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(v->id, 3);
-    EXPECT(tsm_tvm_create(&f->reg, "a again", f->a.pub, sizeof(f->a.pub), &v), VTSM_OK, NULL);
+    EXPECT(tsm_tvm_create(&f->reg, "a again", f->a.pub, sizeof(f->a.pub), &v), VTSM_OK,
+           VTSM_RULE_NONE);
     assert_int_equal(v->id, 4);
     assert_int_equal(v->last_seq, 0);
     guest_free(&c);

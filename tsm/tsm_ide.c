@@ -99,24 +99,26 @@ static vtsm_status with_step(vtsm_status st, const char *step)
 {
     char d[400];
     snprintf(d, sizeof(d), "%s", vtsm_err_detail());
-    return vtsm_fail(st, "IDE_KM %s: %s", step, d[0] ? d : vtsm_status_text(st));
+    return vtsm_refail(st, "IDE_KM %s: %s", step, d[0] ? d : vtsm_status_text(st));
 }
 
 /* The first failure's status and detail survive the best-effort rollback messages. */
 struct saved_err {
     vtsm_status st;
+    enum vtsm_rule rule;
     char detail[512];
 };
 
 static void err_save(struct saved_err *e, vtsm_status st)
 {
     e->st = st;
+    e->rule = vtsm_err_status() == st ? vtsm_err_rule() : VTSM_RULE_NONE;
     snprintf(e->detail, sizeof(e->detail), "%s", vtsm_err_detail());
 }
 
 static vtsm_status err_restore(const struct saved_err *e)
 {
-    return vtsm_fail(e->st, "%s", e->detail);
+    return vtsm_refuse(e->st, e->rule, "%s", e->detail);
 }
 
 /* ---- key material ---- */
@@ -365,8 +367,8 @@ vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
                 "IDE setup: NULL argument");
     VTSM_ENSURE(nstreams >= 1 && nstreams <= TSM_IDE_MAX_STREAMS, VTSM_E_INVAL,
                 "IDE setup: %u streams (1..%u)", nstreams, TSM_IDE_MAX_STREAMS);
-    VTSM_ENSURE(tsm_platform_has_rp(pf, root_port), VTSM_E_NOT_FOUND,
-                "no root port %u (rule PLAT.1)", root_port);
+    VTSM_ENSURE_RULE(tsm_platform_has_rp(pf, root_port), VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1,
+                     "no root port %u (rule PLAT.1)", root_port);
 
     d = calloc(1, sizeof(*d));
     VTSM_ENSURE(d != NULL, VTSM_E_NOMEM, "IDE device state");
@@ -496,7 +498,7 @@ static vtsm_status link_check_stream(struct ide_stream *s, const struct tsm_link
     if (st != VTSM_OK) {
         char why[400];
         snprintf(why, sizeof(why), "%s", vtsm_err_detail());
-        st = vtsm_fail(st, "link check stream %u: device answer: %s", s->id, why);
+        st = vtsm_refail(st, "link check stream %u: device answer: %s", s->id, why);
         goto out;
     }
     VTSM_ENSURE_GOTO(

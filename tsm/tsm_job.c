@@ -32,18 +32,17 @@ struct tsm_tdisp_chan tsm_job_tdisp_chan(struct tsm_pdev *p)
 
 cbor_item_t *tsm_job_error(struct tsm_job *j, vtsm_status st)
 {
-    const char *d = vtsm_err_detail();
-    return vtsm_abi_error_msg(j->id, st, d[0] ? d : vtsm_status_text(st));
+    return vtsm_abi_error_msg(j->id, st, NULL); /* the error record's detail and rule */
 }
 
 vtsm_status tsm_job_new(struct tsm *t, struct tsm_pdev *p, const char *verb, uint64_t id,
                         tsm_job_fn run, const struct tsm_job_claim *what, struct tsm_job **out)
 {
     VTSM_ENSURE(!t->stopping, VTSM_E_ABORTED, "tsmd is shutting down");
-    VTSM_ENSURE(!p->job, VTSM_E_BUSY,
-                "%s refused: %s is busy with %s (rule PDEV.6: one DOE requester per device at a "
-                "time)",
-                verb, p->name, p->job ? p->job->verb : "");
+    VTSM_ENSURE_RULE(!p->job, VTSM_E_BUSY, VTSM_RULE_PDEV_6,
+                     "%s refused: %s is busy with %s (rule PDEV.6: one DOE requester per device "
+                     "at a time)",
+                     verb, p->name, p->job ? p->job->verb : "");
     struct tsm_job *j = calloc(1, sizeof(*j));
     VTSM_ENSURE(j, VTSM_E_NOMEM, "%s: out of memory for a job", verb);
     j->t = t;
@@ -85,8 +84,13 @@ static void job_main(void *arg)
 {
     struct tsm_job *j = arg;
     j->reply = j->run(j);
-    if (tsm_pdev_check_session(j->p, j->verb) && j->reply)
+    if (tsm_pdev_check_session(j->p, j->verb) && j->reply) {
+        /* the verb's ERROR says what it cost: the device is no longer connected */
+        uint64_t op = 0;
         vtsm_abi_put_tstr(j->reply, "state", tsm_pdev_state_name(j->p->state));
+        if (vtsm_abi_get_op(j->reply, &op) == VTSM_OK && op == VTSM_ABI_OP_ERROR)
+            vtsm_abi_put_tstr(j->reply, VTSM_ABI_K_RULE, vtsm_rule_id(VTSM_RULE_PDEV_12));
+    }
 }
 
 /* The job's coroutine returned: unlink, answer the client if it is still there, free. */

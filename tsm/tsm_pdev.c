@@ -33,16 +33,13 @@ const char *tsm_pdev_state_name(enum tsm_pdev_state s)
 /* The table: the only legal moves. */
 static const struct pdev_move {
     enum tsm_pdev_state from, to;
-    const char *rule;
+    enum vtsm_rule rule;
 } pdev_moves[] = {
-    {TSM_PDEV_UNCONNECTED, TSM_PDEV_CONNECTING,
-     "PDEV.1 device_connect starts only from unconnected"},
-    {TSM_PDEV_CONNECTING, TSM_PDEV_CONNECTED, "PDEV.2 connect completes to connected"},
-    {TSM_PDEV_CONNECTING, TSM_PDEV_UNCONNECTED,
-     "PDEV.3 a failed or aborted connect frees the half-made session"},
-    {TSM_PDEV_CONNECTED, TSM_PDEV_RECLAIMING, "PDEV.4 device_reclaim starts only from connected"},
-    {TSM_PDEV_RECLAIMING, TSM_PDEV_UNCONNECTED,
-     "PDEV.5 reclaim ends the session and wipes its keys"},
+    {TSM_PDEV_UNCONNECTED, TSM_PDEV_CONNECTING, VTSM_RULE_PDEV_1},
+    {TSM_PDEV_CONNECTING, TSM_PDEV_CONNECTED, VTSM_RULE_PDEV_2},
+    {TSM_PDEV_CONNECTING, TSM_PDEV_UNCONNECTED, VTSM_RULE_PDEV_3},
+    {TSM_PDEV_CONNECTED, TSM_PDEV_RECLAIMING, VTSM_RULE_PDEV_4},
+    {TSM_PDEV_RECLAIMING, TSM_PDEV_UNCONNECTED, VTSM_RULE_PDEV_5},
 };
 /* Rules named elsewhere: PDEV.6 one DOE requester per device (tsm_job.c), PDEV.7 one root
  * port per device, PDEV.8 remove only when unconnected, PDEV.9 reclaim with bound TDIs
@@ -59,18 +56,18 @@ vtsm_status tsm_pdev_transition(struct tsm_pdev *p, enum tsm_pdev_state to, cons
         }
     /* Refused. A device busy with another verb is the "one DOE requester" rule. */
     if (p->state == TSM_PDEV_CONNECTING || p->state == TSM_PDEV_RECLAIMING)
-        return vtsm_fail(VTSM_E_BUSY,
-                         "%s refused: %s is %s (rule PDEV.6: one DOE requester per device at a "
-                         "time)",
-                         verb, p->name, state_names[p->state]);
-    const char *rule = "PDEV.0 no such transition";
+        return vtsm_refuse(VTSM_E_BUSY, VTSM_RULE_PDEV_6,
+                           "%s refused: %s is %s (rule PDEV.6: one DOE requester per device at a "
+                           "time)",
+                           verb, p->name, state_names[p->state]);
+    enum vtsm_rule rule = VTSM_RULE_PDEV_0;
     for (size_t i = 0; i < VTSM_ARRAY_SIZE(pdev_moves); i++)
         if (pdev_moves[i].to == to) {
             rule = pdev_moves[i].rule;
             break;
         }
-    return vtsm_fail(VTSM_E_STATE, "%s refused: %s is %s (rule %s)", verb, p->name,
-                     state_names[p->state], rule);
+    return vtsm_refuse(VTSM_E_STATE, rule, "%s refused: %s is %s (rule %s: %s)", verb, p->name,
+                       state_names[p->state], vtsm_rule_id(rule), vtsm_rule_text(rule));
 }
 
 struct tsm_pdev *tsm_pdev_find(struct tsm *t, const char *name)
@@ -85,17 +82,17 @@ vtsm_status tsm_pdev_add(struct tsm *t, const char *name, uint32_t root_port, st
 {
     struct tsm_pdev *p = tsm_pdev_find(t, name);
     if (p) {
-        VTSM_ENSURE(p->root_port == root_port, VTSM_E_EXISTS,
-                    "device_add refused: %s is already registered under root port %u "
-                    "(rule PDEV.7: a device sits under one root port)",
-                    name, p->root_port);
+        VTSM_ENSURE_RULE(p->root_port == root_port, VTSM_E_EXISTS, VTSM_RULE_PDEV_7,
+                         "device_add refused: %s is already registered under root port %u "
+                         "(rule PDEV.7: a device sits under one root port)",
+                         name, p->root_port);
         *out = p;
         return VTSM_OK;
     }
     unsigned n = t->npdevs;
-    VTSM_ENSURE(n < TSM_MAX_PDEVS, VTSM_E_LIMIT,
-                "device_add refused: %u devices are registered (rule PDEV.11: at most %u)", n,
-                TSM_MAX_PDEVS);
+    VTSM_ENSURE_RULE(n < TSM_MAX_PDEVS, VTSM_E_LIMIT, VTSM_RULE_PDEV_11,
+                     "device_add refused: %u devices are registered (rule PDEV.11: at most %u)", n,
+                     TSM_MAX_PDEVS);
     p = calloc(1, sizeof(*p));
     VTSM_ENSURE(p, VTSM_E_NOMEM, "out of memory adding device");
     snprintf(p->name, sizeof(p->name), "%s", name);
@@ -115,17 +112,18 @@ vtsm_status tsm_pdev_remove(struct tsm *t, const char *name)
         struct tsm_pdev *p = *pp;
         if (strcmp(p->name, name) != 0)
             continue;
-        VTSM_ENSURE(p->state == TSM_PDEV_UNCONNECTED, VTSM_E_STATE,
-                    "device_remove refused: %s is %s (rule PDEV.8: only an unconnected "
-                    "device can be removed)",
-                    name, state_names[p->state]);
+        VTSM_ENSURE_RULE(p->state == TSM_PDEV_UNCONNECTED, VTSM_E_STATE, VTSM_RULE_PDEV_8,
+                         "device_remove refused: %s is %s (rule PDEV.8: only an unconnected "
+                         "device can be removed)",
+                         name, state_names[p->state]);
         *pp = p->next;
         t->npdevs--;
         tsm_pdev_reset(p);
         free(p);
         return VTSM_OK;
     }
-    return vtsm_fail(VTSM_E_NOT_FOUND, "no device named %s (register it with device_add)", name);
+    return vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13,
+                       "no device named %s (register it with device_add)", name);
 }
 
 /* A bound TDI counts once for its device and once for its TVM. */

@@ -166,10 +166,10 @@ static void stream_mark(struct tsm_rp *r, unsigned id, bool used)
 static vtsm_status slots_check(const struct tsm_rp *r, unsigned n)
 {
     unsigned left = (unsigned)r->cfg.key_slots - r->slots_used;
-    VTSM_ENSURE(n <= left, VTSM_E_LIMIT,
-                "no IDE key slot available on root port %u (%u of %u in use, %u needed) "
-                "(rule IDE.2)",
-                r->cfg.id, r->slots_used, r->cfg.key_slots, n);
+    VTSM_ENSURE_RULE(n <= left, VTSM_E_LIMIT, VTSM_RULE_IDE_2,
+                     "no IDE key slot available on root port %u (%u of %u in use, %u needed) "
+                     "(rule IDE.2)",
+                     r->cfg.id, r->slots_used, r->cfg.key_slots, n);
     return VTSM_OK;
 }
 
@@ -177,7 +177,7 @@ static struct tsm_rp *rp_lookup(struct tsm_platform *p, uint32_t rp, vtsm_status
 {
     struct tsm_rp *r = rp_find(p, rp);
     if (!r)
-        *st = vtsm_fail(VTSM_E_NOT_FOUND, "no root port %u (rule PLAT.1)", rp);
+        *st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1, "no root port %u (rule PLAT.1)", rp);
     return r;
 }
 
@@ -198,14 +198,15 @@ vtsm_status tsm_platform_alloc_streams(struct tsm_platform *p, uint32_t rp, unsi
     unsigned left = (unsigned)r->cfg.streams - r->streams_used;
     if (left == 0 || n > left) {
         if (n > 1 && left > 0)
-            st = vtsm_fail(VTSM_E_NO_STREAM,
-                           "no IDE stream available on root port %u (%u of %u in use, %u needed) "
-                           "(rule IDE.1)",
-                           r->cfg.id, r->streams_used, r->cfg.streams, n);
+            st = vtsm_refuse(VTSM_E_NO_STREAM, VTSM_RULE_IDE_1,
+                             "no IDE stream available on root port %u (%u of %u in use, %u needed) "
+                             "(rule IDE.1)",
+                             r->cfg.id, r->streams_used, r->cfg.streams, n);
         else
-            st = vtsm_fail(VTSM_E_NO_STREAM,
-                           "no IDE stream available on root port %u (%u of %u in use) (rule IDE.1)",
-                           r->cfg.id, r->streams_used, r->cfg.streams);
+            st = vtsm_refuse(
+                VTSM_E_NO_STREAM, VTSM_RULE_IDE_1,
+                "no IDE stream available on root port %u (%u of %u in use) (rule IDE.1)", r->cfg.id,
+                r->streams_used, r->cfg.streams);
         goto out;
     }
     VTSM_GUARD_GOTO(slots_check(r, n * TSM_RP_SLOTS_PER_SET));

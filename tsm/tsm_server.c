@@ -41,7 +41,7 @@ static int stop_pipe_fd = -1;
 
 /* Requests taken from one client per loop iteration: a client that floods cannot keep
  * the loop from the others. */
-#define FRAMES_PER_TURN 8
+#define FRAMES_PER_TURN 4
 /* A client with this much of its replies unread gets no more requests read until it
  * catches up (the loop spends nothing on a client that does not read). */
 #define OUTQ_PAUSE (64u << 10)
@@ -167,7 +167,7 @@ void tsm_client_reply(struct tsm *t, struct tsm_client *c, cbor_item_t *msg)
 void tsm_client_error(struct tsm *t, struct tsm_client *c, uint64_t id, vtsm_status st,
                       const char *detail)
 {
-    cbor_item_t *m = vtsm_abi_error_msg(id, st, detail && *detail ? detail : vtsm_status_text(st));
+    cbor_item_t *m = vtsm_abi_error_msg(id, st, detail);
     if (m) {
         tsm_client_send(t, c, m);
         cbor_decref(&m);
@@ -558,15 +558,19 @@ vtsm_status tsm_run(struct tsm *t)
             while (read(t->wake_pipe[0], drain, sizeof(drain)) > 0) {
             }
         }
-        for (i = 2; i < n; i++) {
+        /* Oldest client first (the list is newest first): a host that closed and
+         * reconnects finds its old connection's jobs ended before its new requests. */
+        for (i = n; r > 0 && i-- > 2;) {
             struct tsm_client *c = owners[i];
-            if (r > 0 && !c->dead && (pfds[i].revents & POLLOUT))
+            if (!c->dead && (pfds[i].revents & POLLOUT))
                 client_flush(c);
-            if (r > 0 && !c->dead && (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+            if (!c->dead && (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
                 c->out.len - c->out_off < OUTQ_PAUSE)
                 client_readable(t, c, now);
-            else if (r > 0 && !c->dead && (pfds[i].revents & (POLLHUP | POLLERR)))
+            else if (!c->dead && (pfds[i].revents & (POLLHUP | POLLERR)))
                 tsm_client_kill(c, "hung up");
+            if (c->dead && c->jobs)
+                tsm_job_tick(t, now); /* its jobs end now, releasing their devices */
         }
         for (i = 2; i < n; i++)
             tsm_client_put(t, owners[i]);

@@ -24,49 +24,38 @@ _Static_assert(TSM_TDI_CONFIG_UNLOCKED == 0 && TSM_TDI_CONFIG_LOCKED == 1 && TSM
 
 /* ---------------------------------------------------------------- the table */
 
-#define RULE_TDI1      "TDI.1: bind only from CONFIG_UNLOCKED (a bound TDI is not bound twice)"
-#define RULE_TDI2      "TDI.2: unbind only from CONFIG_LOCKED, RUN or ERROR"
-#define RULE_TDI3      "TDI.3: only the host binds and unbinds"
-#define RULE_TDI4      "TDI.4: accept only from CONFIG_LOCKED"
-#define RULE_TDI5      "TDI.5: only the owning guest accepts or rejects (the host never accepts)"
-#define RULE_TDI6      "TDI.6: only the owning guest reads info"
-#define RULE_TDI6_LIST "TDI.6: a guest sees only the TDIs it owns"
-#define RULE_TDI7      "TDI.7: device-reported ERROR moves CONFIG_LOCKED or RUN to ERROR"
-#define RULE_TDI7_WHO  "TDI.7: only the TSM, on the device's word, moves a TDI to ERROR"
-#define RULE_TDI8      "TDI.8: device state disagrees with the TSM's, so the TDI goes to ERROR"
-
 #define U TSM_TDI_CONFIG_UNLOCKED
 #define L TSM_TDI_CONFIG_LOCKED
 #define R TSM_TDI_RUN
 #define E TSM_TDI_ERROR
 
 const struct tsm_tdi_move tsm_tdi_moves[] = {
-    {U, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, L, RULE_TDI1},
+    {U, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, L, VTSM_RULE_TDI_1},
 
-    {L, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, U, RULE_TDI2},
-    {R, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, U, RULE_TDI2},
-    {E, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, U, RULE_TDI2},
+    {L, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, U, VTSM_RULE_TDI_2},
+    {R, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, U, VTSM_RULE_TDI_2},
+    {E, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, U, VTSM_RULE_TDI_2},
 
-    {L, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, R, RULE_TDI4},
+    {L, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, R, VTSM_RULE_TDI_4},
 
-    {L, TSM_TDI_REQ_REJECT, TSM_TDI_WHO_OWNER_GUEST, L, RULE_TDI5},
-    {R, TSM_TDI_REQ_REJECT, TSM_TDI_WHO_OWNER_GUEST, R, RULE_TDI5},
-    {E, TSM_TDI_REQ_REJECT, TSM_TDI_WHO_OWNER_GUEST, E, RULE_TDI5},
+    {L, TSM_TDI_REQ_REJECT, TSM_TDI_WHO_OWNER_GUEST, L, VTSM_RULE_TDI_5},
+    {R, TSM_TDI_REQ_REJECT, TSM_TDI_WHO_OWNER_GUEST, R, VTSM_RULE_TDI_5},
+    {E, TSM_TDI_REQ_REJECT, TSM_TDI_WHO_OWNER_GUEST, E, VTSM_RULE_TDI_5},
 
-    {L, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, L, RULE_TDI6},
-    {R, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, R, RULE_TDI6},
-    {E, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, E, RULE_TDI6},
+    {L, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, L, VTSM_RULE_TDI_6},
+    {R, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, R, VTSM_RULE_TDI_6},
+    {E, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, E, VTSM_RULE_TDI_6},
 
-    {U, TSM_TDI_REQ_LIST, TSM_TDI_WHO_HOST, U, RULE_TDI6_LIST},
-    {L, TSM_TDI_REQ_LIST, TSM_TDI_WHO_HOST, L, RULE_TDI6_LIST},
-    {R, TSM_TDI_REQ_LIST, TSM_TDI_WHO_HOST, R, RULE_TDI6_LIST},
-    {E, TSM_TDI_REQ_LIST, TSM_TDI_WHO_HOST, E, RULE_TDI6_LIST},
-    {L, TSM_TDI_REQ_LIST, TSM_TDI_WHO_OWNER_GUEST, L, RULE_TDI6_LIST},
-    {R, TSM_TDI_REQ_LIST, TSM_TDI_WHO_OWNER_GUEST, R, RULE_TDI6_LIST},
-    {E, TSM_TDI_REQ_LIST, TSM_TDI_WHO_OWNER_GUEST, E, RULE_TDI6_LIST},
+    {U, TSM_TDI_REQ_LIST, TSM_TDI_WHO_HOST, U, VTSM_RULE_TDI_6},
+    {L, TSM_TDI_REQ_LIST, TSM_TDI_WHO_HOST, L, VTSM_RULE_TDI_6},
+    {R, TSM_TDI_REQ_LIST, TSM_TDI_WHO_HOST, R, VTSM_RULE_TDI_6},
+    {E, TSM_TDI_REQ_LIST, TSM_TDI_WHO_HOST, E, VTSM_RULE_TDI_6},
+    {L, TSM_TDI_REQ_LIST, TSM_TDI_WHO_OWNER_GUEST, L, VTSM_RULE_TDI_6},
+    {R, TSM_TDI_REQ_LIST, TSM_TDI_WHO_OWNER_GUEST, R, VTSM_RULE_TDI_6},
+    {E, TSM_TDI_REQ_LIST, TSM_TDI_WHO_OWNER_GUEST, E, VTSM_RULE_TDI_6},
 
-    {L, TSM_TDI_REQ_DEVICE_ERROR, TSM_TDI_WHO_TSM, E, RULE_TDI7},
-    {R, TSM_TDI_REQ_DEVICE_ERROR, TSM_TDI_WHO_TSM, E, RULE_TDI7},
+    {L, TSM_TDI_REQ_DEVICE_ERROR, TSM_TDI_WHO_TSM, E, VTSM_RULE_TDI_7},
+    {R, TSM_TDI_REQ_DEVICE_ERROR, TSM_TDI_WHO_TSM, E, VTSM_RULE_TDI_7},
 };
 const size_t tsm_tdi_moves_count = VTSM_ARRAY_SIZE(tsm_tdi_moves);
 
@@ -78,17 +67,18 @@ const size_t tsm_tdi_moves_count = VTSM_ARRAY_SIZE(tsm_tdi_moves);
 /* The rule a refusal names, by why it is refused (see tsm_tdi.h). */
 static const struct req_rules {
     const char *name;
-    const char *state; /* requester may, but not from this state */
-    const char *role;  /* this kind of requester never may */
-    const char *owner; /* only the owning guest may */
+    enum vtsm_rule state; /* requester may, but not from this state */
+    enum vtsm_rule role;  /* this kind of requester never may */
+    enum vtsm_rule owner; /* only the owning guest may */
 } req_rules[TSM_TDI_REQ_COUNT_] = {
-    [TSM_TDI_REQ_BIND] = {"bind", RULE_TDI1, RULE_TDI3, RULE_TDI3},
-    [TSM_TDI_REQ_UNBIND] = {"unbind", RULE_TDI2, RULE_TDI3, RULE_TDI3},
-    [TSM_TDI_REQ_ACCEPT] = {"accept", RULE_TDI4, RULE_TDI5, RULE_TDI5},
-    [TSM_TDI_REQ_REJECT] = {"reject", RULE_TDI5, RULE_TDI5, RULE_TDI5},
-    [TSM_TDI_REQ_INFO] = {"info", RULE_TDI6, RULE_TDI6, RULE_TDI6},
-    [TSM_TDI_REQ_LIST] = {"list", RULE_TDI6_LIST, RULE_TDI6_LIST, RULE_TDI6_LIST},
-    [TSM_TDI_REQ_DEVICE_ERROR] = {"device_error", RULE_TDI7, RULE_TDI7_WHO, RULE_TDI7_WHO},
+    [TSM_TDI_REQ_BIND] = {"bind", VTSM_RULE_TDI_1, VTSM_RULE_TDI_3, VTSM_RULE_TDI_3},
+    [TSM_TDI_REQ_UNBIND] = {"unbind", VTSM_RULE_TDI_2, VTSM_RULE_TDI_3, VTSM_RULE_TDI_3},
+    [TSM_TDI_REQ_ACCEPT] = {"accept", VTSM_RULE_TDI_4, VTSM_RULE_TDI_5, VTSM_RULE_TDI_5},
+    [TSM_TDI_REQ_REJECT] = {"reject", VTSM_RULE_TDI_5, VTSM_RULE_TDI_5, VTSM_RULE_TDI_5},
+    [TSM_TDI_REQ_INFO] = {"info", VTSM_RULE_TDI_6, VTSM_RULE_TDI_6, VTSM_RULE_TDI_6},
+    [TSM_TDI_REQ_LIST] = {"list", VTSM_RULE_TDI_6, VTSM_RULE_TDI_6, VTSM_RULE_TDI_6},
+    [TSM_TDI_REQ_DEVICE_ERROR] = {"device_error", VTSM_RULE_TDI_7, VTSM_RULE_TDI_7,
+                                  VTSM_RULE_TDI_7},
 };
 
 static const char *const state_names[TSM_TDI_STATE_COUNT_] = {
@@ -163,15 +153,18 @@ vtsm_status tsm_tdi_check(const struct tsm_tdi *t, enum tsm_tdi_req req, enum ts
     const struct req_rules *rr = &req_rules[req];
     if (!move_exists(req, who)) {
         if (who == TSM_TDI_WHO_OTHER_GUEST && move_exists(req, TSM_TDI_WHO_OWNER_GUEST))
-            return vtsm_fail(VTSM_E_NOT_OWNER,
-                             "%s refused: %s TDI %u is not owned by TVM %u (rule %s)", rr->name,
-                             t->dev, t->index, guest_tvm, rr->owner);
-        return vtsm_fail(VTSM_E_ABI_ROLE,
-                         "%s refused: %s TDI %u: not a request the %s makes (rule %s)", rr->name,
-                         t->dev, t->index, who_names[who], rr->role);
+            return vtsm_refuse(VTSM_E_NOT_OWNER, rr->owner,
+                               "%s refused: %s TDI %u is not owned by TVM %u (rule %s: %s)",
+                               rr->name, t->dev, t->index, guest_tvm, vtsm_rule_id(rr->owner),
+                               vtsm_rule_text(rr->owner));
+        return vtsm_refuse(VTSM_E_ABI_ROLE, rr->role,
+                           "%s refused: %s TDI %u: not a request the %s makes (rule %s: %s)",
+                           rr->name, t->dev, t->index, who_names[who], vtsm_rule_id(rr->role),
+                           vtsm_rule_text(rr->role));
     }
-    return vtsm_fail(VTSM_E_STATE, "%s refused: %s TDI %u is %s (rule %s)", rr->name, t->dev,
-                     t->index, state_names[t->state], rr->state);
+    return vtsm_refuse(VTSM_E_STATE, rr->state, "%s refused: %s TDI %u is %s (rule %s: %s)",
+                       rr->name, t->dev, t->index, state_names[t->state], vtsm_rule_id(rr->state),
+                       vtsm_rule_text(rr->state));
 }
 
 vtsm_status tsm_tdi_set_state(struct tsm_tdi *t, enum tsm_tdi_req req, enum tsm_tdi_who who,
@@ -180,10 +173,11 @@ vtsm_status tsm_tdi_set_state(struct tsm_tdi *t, enum tsm_tdi_req req, enum tsm_
     enum tsm_tdi_state next;
 
     VTSM_GUARD(tsm_tdi_check(t, req, who, guest_tvm, &next));
-    VTSM_ENSURE(next == to, VTSM_E_STATE,
-                "%s of %s TDI %u leads from %s to %s, not to %s (rule TDI.0: no such transition)",
-                req_rules[req].name, t->dev, t->index, state_names[t->state], state_names[next],
-                tsm_tdi_state_name(to));
+    VTSM_ENSURE_RULE(
+        next == to, VTSM_E_STATE, VTSM_RULE_TDI_0,
+        "%s of %s TDI %u leads from %s to %s, not to %s (rule TDI.0: no such transition)",
+        req_rules[req].name, t->dev, t->index, state_names[t->state], state_names[next],
+        tsm_tdi_state_name(to));
     t->state = to;
     return VTSM_OK;
 }
@@ -245,7 +239,7 @@ static vtsm_status annotate(vtsm_status st, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
-    return vtsm_fail(st, "%s: %s", prefix, saved);
+    return vtsm_refail(st, "%s: %s", prefix, saved);
 }
 
 static vtsm_status chan_check(const struct tsm_tdisp_chan *c)
@@ -322,7 +316,8 @@ vtsm_status tsm_tdisp_probe(const struct tsm_tdisp_chan *c, struct vtsm_tdisp_ca
     if (st == VTSM_E_PEER_ERROR &&
         ((rsp.hdr.type == VTSM_TDISP_ERROR &&
           rsp.u.error.code == VTSM_TDISP_ERR_UNSUPPORTED_REQUEST) ||
-         (rsp.hdr.type == 0 && strstr(vtsm_err_detail(), "UnsupportedRequest") != NULL))) {
+         (rsp.hdr.type == 0 && c->vendor == NULL &&
+          vtsm_spdm_req_peer_error(c->spdm, NULL) == SPDM_ERR_UNSUPPORTED_REQUEST))) {
         st = annotate(VTSM_E_PEER_CAPS,
                       "device is not TEE-IO capable (no TDISP responder); connect with ide_only");
         goto out;
@@ -554,13 +549,14 @@ vtsm_status tsm_tdisp_stop(const struct tsm_tdisp_chan *c, uint32_t tdi)
 static vtsm_status fail_with_stop(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
                                   vtsm_status st)
 {
-    char saved[512];
+    struct vtsm_err_state saved;
 
-    snprintf(saved, sizeof(saved), "%s", vtsm_err_detail());
+    vtsm_err_save(&saved);
     vtsm_status sst = tdisp_stop(c, t->dev, t->index);
-    return vtsm_fail(st, "bind of %s TDI %u failed: %s; STOP_INTERFACE_REQ %s; TDI stays %s",
-                     t->dev, t->index, saved, sst == VTSM_OK ? "answered" : vtsm_status_name(sst),
-                     tsm_tdi_state_name(t->state));
+    return vtsm_refuse(st, saved.status == st ? saved.rule : VTSM_RULE_NONE,
+                       "bind of %s TDI %u failed: %s; STOP_INTERFACE_REQ %s; TDI stays %s", t->dev,
+                       t->index, saved.detail, sst == VTSM_OK ? "answered" : vtsm_status_name(sst),
+                       tsm_tdi_state_name(t->state));
 }
 
 vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t tvm,
@@ -647,13 +643,12 @@ out:
  * DMA, and the START nonce is gone. Caller holds the TDI's lock. */
 static void to_error(struct tsm_tdi *t)
 {
-    char saved[512];
-    vtsm_status prev = vtsm_err_status();
+    struct vtsm_err_state saved;
 
-    snprintf(saved, sizeof(saved), "%s", vtsm_err_detail());
+    vtsm_err_save(&saved);
     if (tsm_tdi_set_state(t, TSM_TDI_REQ_DEVICE_ERROR, TSM_TDI_WHO_TSM, 0, TSM_TDI_ERROR) !=
         VTSM_OK)
-        vtsm_fail(prev, "%s", saved); /* keep the caller's detail */
+        vtsm_err_restore(&saved); /* keep the caller's detail */
     t->mmio_enabled = t->dma_enabled = false;
     OPENSSL_cleanse(t->lock_nonce, sizeof(t->lock_nonce));
     t->nonce_valid = false;
@@ -686,11 +681,12 @@ vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, ui
     }
     if (dev_state != VTSM_TDI_CONFIG_LOCKED) {
         to_error(t);
-        st = vtsm_fail(VTSM_E_PEER_STATE,
-                       "accept of %s TDI %u: the device reports it %s while the TSM has it "
-                       "CONFIG_LOCKED; TDI moved to ERROR (rule %s)",
-                       t->dev, t->index, tsm_tdi_state_name((enum tsm_tdi_state)dev_state),
-                       dev_state == VTSM_TDI_ERROR ? RULE_TDI7 : RULE_TDI8);
+        enum vtsm_rule rule = dev_state == VTSM_TDI_ERROR ? VTSM_RULE_TDI_7 : VTSM_RULE_TDI_8;
+        st = vtsm_refuse(VTSM_E_PEER_STATE, rule,
+                         "accept of %s TDI %u: the device reports it %s while the TSM has it "
+                         "CONFIG_LOCKED; TDI moved to ERROR (rule %s: %s)",
+                         t->dev, t->index, tsm_tdi_state_name((enum tsm_tdi_state)dev_state),
+                         vtsm_rule_id(rule), vtsm_rule_text(rule));
         goto out;
     }
 

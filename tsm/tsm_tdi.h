@@ -28,8 +28,9 @@
  *                     binding, anyone but the TSM reporting DEVICE_ERROR)
  *   VTSM_E_NOT_OWNER  only the owning guest may, and this guest does not own the TDI
  *   VTSM_E_STATE      the requester may, but not from the TDI's current state
- * Each with a detail naming the rule, e.g. "accept refused: 0000:01:00.0 TDI 2 is RUN
- * (rule TDI.4: accept only from CONFIG_LOCKED)".
+ * Each refused under its rule (vtsm_err_rule(), e.g. VTSM_RULE_TDI_4), with a detail such
+ * as "accept refused: 0000:01:00.0 TDI 2 is RUN (rule TDI.4: accept only from
+ * CONFIG_LOCKED)".
  *
  * Threading: none. Only one flow at a time runs on a device (tsmd: the device's job owns
  * its DOE mailbox), and tsmd runs every flow on its event loop's thread. The flows do
@@ -90,7 +91,7 @@ struct tsm_tdi_move {
     enum tsm_tdi_req req;
     enum tsm_tdi_who who;
     enum tsm_tdi_state to;
-    const char *rule;
+    enum vtsm_rule rule;
 };
 
 /* The table itself: every move not listed is refused. For conformance tests. */

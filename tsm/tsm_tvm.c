@@ -68,12 +68,13 @@ static vtsm_status p256_point_key(const uint8_t *pt, size_t len, EVP_PKEY **out)
     ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
     VTSM_ENSURE_GOTO(ctx != NULL, VTSM_E_NOMEM, "guest key: no EC context");
     VTSM_OSSL_GOTO(EVP_PKEY_fromdata_init(ctx));
-    VTSM_ENSURE_GOTO(EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) == 1 && pk != NULL,
-                     VTSM_E_ABI_ARG, "guest_key is not a P-256 point (rule %s)", RULE_TVM1);
+    VTSM_ENSURE_RULE_GOTO(
+        EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) == 1 && pk != NULL, VTSM_E_ABI_ARG,
+        VTSM_RULE_TVM_1, "guest_key is not a P-256 point (rule %s)", RULE_TVM1);
     chk = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
     VTSM_ENSURE_GOTO(chk != NULL, VTSM_E_NOMEM, "guest key: no check context");
-    VTSM_ENSURE_GOTO(EVP_PKEY_public_check(chk) == 1, VTSM_E_ABI_ARG,
-                     "guest_key is not on the P-256 curve (rule %s)", RULE_TVM1);
+    VTSM_ENSURE_RULE_GOTO(EVP_PKEY_public_check(chk) == 1, VTSM_E_ABI_ARG, VTSM_RULE_TVM_1,
+                          "guest_key is not on the P-256 curve (rule %s)", RULE_TVM1);
     *out = pk;
     pk = NULL;
 out:
@@ -99,16 +100,19 @@ vtsm_status tsm_tvm_create(struct tsm_tvm_registry *r, const char *name, const u
     VTSM_ENSURE(name == NULL || strlen(name) <= TSM_TVM_NAME_MAX, VTSM_E_ABI_ARG,
                 "tvm_create: name of %zu bytes exceeds %u", name ? strlen(name) : 0,
                 TSM_TVM_NAME_MAX);
-    VTSM_ENSURE(key_len == TSM_TVM_KEY_SIZE && guest_key[0] == 0x04, VTSM_E_ABI_ARG,
-                "tvm_create: guest_key of %zu bytes starting 0x%02x is not 0x04 || X || Y "
-                "(rule %s)",
-                key_len, key_len ? guest_key[0] : 0, RULE_TVM1);
+    VTSM_ENSURE_RULE(key_len == TSM_TVM_KEY_SIZE && guest_key[0] == 0x04, VTSM_E_ABI_ARG,
+                     VTSM_RULE_TVM_1,
+                     "tvm_create: guest_key of %zu bytes starting 0x%02x is not 0x04 || X || Y "
+                     "(rule %s)",
+                     key_len, key_len ? guest_key[0] : 0, RULE_TVM1);
     VTSM_GUARD(vtsm_hash(VTSM_HASH_SHA256, guest_key, key_len, identity));
     for (const struct tsm_tvm *o = r->head; o; o = o->next)
-        VTSM_ENSURE(CRYPTO_memcmp(o->identity, identity, sizeof(identity)) != 0, VTSM_E_EXISTS,
-                    "tvm_create: this guest_key is already TVM %u's (rule %s)", o->id, RULE_TVM3);
-    VTSM_ENSURE(r->count < TSM_TVM_MAX, VTSM_E_LIMIT, "tvm_create: %u TVMs exist (the limit)",
-                r->count);
+        VTSM_ENSURE_RULE(CRYPTO_memcmp(o->identity, identity, sizeof(identity)) != 0, VTSM_E_EXISTS,
+                         VTSM_RULE_TVM_3,
+                         "tvm_create: this guest_key is already TVM %u's (rule %s)", o->id,
+                         RULE_TVM3);
+    VTSM_ENSURE_RULE(r->count < TSM_TVM_MAX, VTSM_E_LIMIT, VTSM_RULE_TVM_5,
+                     "tvm_create: %u TVMs exist (the limit)", r->count);
     VTSM_ENSURE(r->next_id != 0, VTSM_E_LIMIT, "tvm_create: TVM numbers exhausted");
 
     v = calloc(1, sizeof(*v));
@@ -158,16 +162,17 @@ vtsm_status tsm_tvm_destroy(struct tsm_tvm_registry *r, uint64_t id, unsigned bo
         struct tsm_tvm *v = *pp;
         if (v->id != id)
             continue;
-        VTSM_ENSURE(bound_tdis == 0, VTSM_E_STATE,
-                    "tvm_destroy refused: TVM %u has %u bound TDI(s); unbind them first (rule %s)",
-                    v->id, bound_tdis, RULE_TVM2);
+        VTSM_ENSURE_RULE(
+            bound_tdis == 0, VTSM_E_STATE, VTSM_RULE_TVM_2,
+            "tvm_destroy refused: TVM %u has %u bound TDI(s); unbind them first (rule %s)", v->id,
+            bound_tdis, RULE_TVM2);
         *pp = v->next;
         r->count--;
         tvm_free(v);
         return VTSM_OK;
     }
-    return vtsm_fail(VTSM_E_NOT_FOUND, "no TVM %llu (tvm_create registers one)",
-                     (unsigned long long)id);
+    return vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_TVM_4, "no TVM %llu (tvm_create registers one)",
+                       (unsigned long long)id);
 }
 
 /* ---------------------------------------------------------------- guest requests */
@@ -177,7 +182,7 @@ static vtsm_status body_fail(vtsm_status st)
 {
     char saved[400];
     snprintf(saved, sizeof(saved), "%s", vtsm_err_detail());
-    return vtsm_fail(st, "guest request body: %s", saved);
+    return vtsm_refail(st, "guest request body: %s", saved);
 }
 
 /* Step 2: ECDSA-P256-SHA256 over prefix || body. */
@@ -189,9 +194,9 @@ static vtsm_status verify_sig(const struct tsm_tvm *v, const uint8_t *body, size
     uint8_t *msg;
     vtsm_status st;
 
-    VTSM_ENSURE(sig_len == TSM_GUEST_SIG_SIZE, VTSM_E_AUTH,
-                "guest request for TVM %u: signature of %zu bytes, not %u (rule %s)", v->id,
-                sig_len, TSM_GUEST_SIG_SIZE, RULE_GUEST1);
+    VTSM_ENSURE_RULE(sig_len == TSM_GUEST_SIG_SIZE, VTSM_E_AUTH, VTSM_RULE_GUEST_1,
+                     "guest request for TVM %u: signature of %zu bytes, not %u (rule %s)", v->id,
+                     sig_len, TSM_GUEST_SIG_SIZE, RULE_GUEST1);
     msg = malloc(plen + body_len);
     VTSM_ENSURE(msg != NULL, VTSM_E_NOMEM, "guest request: out of memory");
     memcpy(msg, prefix, plen);
@@ -204,10 +209,10 @@ static vtsm_status verify_sig(const struct tsm_tvm *v, const uint8_t *body, size
         return st;
     if (st != VTSM_OK) {
         ERR_clear_error();
-        return vtsm_fail(VTSM_E_AUTH,
-                         "guest request for TVM %u: signature does not verify with the TVM's "
-                         "key (rule %s)",
-                         v->id, RULE_GUEST1);
+        return vtsm_refuse(VTSM_E_AUTH, VTSM_RULE_GUEST_1,
+                           "guest request for TVM %u: signature does not verify with the TVM's "
+                           "key (rule %s)",
+                           v->id, RULE_GUEST1);
     }
     return VTSM_OK;
 }
@@ -247,13 +252,14 @@ static vtsm_status parse_body(const cbor_item_t *b, struct tsm_guest_req *q)
 
     const char *op = vtsm_abi_gop_name(gop);
     bool targets = gop != VTSM_ABI_GOP_LIST;
-    VTSM_ENSURE(q->has_dev == targets && q->has_tdi == targets, VTSM_E_ABI_ARG,
-                "guest request body: %s %s dev and tdi (rule %s)", op,
-                targets ? "needs" : "takes no", RULE_GUEST4);
-    VTSM_ENSURE(!q->has_nonce || gop == VTSM_ABI_GOP_INFO, VTSM_E_ABI_ARG,
-                "guest request body: %s takes no nonce (rule %s)", op, RULE_GUEST4);
-    VTSM_ENSURE(!q->has_reason || gop == VTSM_ABI_GOP_REJECT, VTSM_E_ABI_ARG,
-                "guest request body: %s takes no reason (rule %s)", op, RULE_GUEST4);
+    VTSM_ENSURE_RULE(q->has_dev == targets && q->has_tdi == targets, VTSM_E_ABI_ARG,
+                     VTSM_RULE_GUEST_4, "guest request body: %s %s dev and tdi (rule %s)", op,
+                     targets ? "needs" : "takes no", RULE_GUEST4);
+    VTSM_ENSURE_RULE(!q->has_nonce || gop == VTSM_ABI_GOP_INFO, VTSM_E_ABI_ARG, VTSM_RULE_GUEST_4,
+                     "guest request body: %s takes no nonce (rule %s)", op, RULE_GUEST4);
+    VTSM_ENSURE_RULE(!q->has_reason || gop == VTSM_ABI_GOP_REJECT, VTSM_E_ABI_ARG,
+                     VTSM_RULE_GUEST_4, "guest request body: %s takes no reason (rule %s)", op,
+                     RULE_GUEST4);
 
     q->gop = (uint32_t)gop;
     q->tvm = (uint32_t)tvm;
@@ -282,8 +288,8 @@ vtsm_status tsm_tvm_verify_request(struct tsm_tvm_registry *r, uint64_t tvm_id, 
     for (struct tsm_tvm *it = r->head; it && tvm_id <= UINT32_MAX; it = it->next)
         if (it->id == tvm_id)
             v = it;
-    VTSM_ENSURE(v != NULL, VTSM_E_NOT_FOUND, "guest request for TVM %llu: no such TVM",
-                (unsigned long long)tvm_id);
+    VTSM_ENSURE_RULE(v != NULL, VTSM_E_NOT_FOUND, VTSM_RULE_TVM_4,
+                     "guest request for TVM %llu: no such TVM", (unsigned long long)tvm_id);
 
     /* 2. its signature, before a byte of the body is parsed */
     VTSM_GUARD(verify_sig(v, body, body_len, sig, sig_len));
@@ -297,15 +303,16 @@ vtsm_status tsm_tvm_verify_request(struct tsm_tvm_registry *r, uint64_t tvm_id, 
     VTSM_GUARD_GOTO(parse_body(b, &q));
 
     /* 4. for this TVM */
-    VTSM_ENSURE_GOTO(q.tvm == v->id, VTSM_E_AUTH,
-                     "guest request: body names TVM %u inside an envelope for TVM %u (rule %s)",
-                     q.tvm, v->id, RULE_GUEST3);
+    VTSM_ENSURE_RULE_GOTO(
+        q.tvm == v->id, VTSM_E_AUTH, VTSM_RULE_GUEST_3,
+        "guest request: body names TVM %u inside an envelope for TVM %u (rule %s)", q.tvm, v->id,
+        RULE_GUEST3);
     /* 5. fresh */
-    VTSM_ENSURE_GOTO(q.seq > v->last_seq, VTSM_E_REPLAY,
-                     "guest request for TVM %u: seq %llu is not above the last accepted %llu "
-                     "(rule %s)",
-                     v->id, (unsigned long long)q.seq, (unsigned long long)v->last_seq,
-                     RULE_GUEST2);
+    VTSM_ENSURE_RULE_GOTO(q.seq > v->last_seq, VTSM_E_REPLAY, VTSM_RULE_GUEST_2,
+                          "guest request for TVM %u: seq %llu is not above the last accepted %llu "
+                          "(rule %s)",
+                          v->id, (unsigned long long)q.seq, (unsigned long long)v->last_seq,
+                          RULE_GUEST2);
 
     v->last_seq = q.seq;
     v->requests++;

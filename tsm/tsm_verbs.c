@@ -218,7 +218,7 @@ static cbor_item_t *connect_run(struct tsm_job *j)
     snprintf(detail, sizeof(detail), "%s", st ? vtsm_err_detail() : "");
 
     /* Build the reply before the state changes: the report reads the requester. */
-    cbor_item_t *msg = st ? vtsm_abi_error_msg(j->id, st, detail) : vtsm_abi_result_msg(j->id);
+    cbor_item_t *msg = st ? vtsm_abi_error_msg(j->id, st, NULL) : vtsm_abi_result_msg(j->id);
     if (msg && put_report(p, msg) != VTSM_OK)
         VTSM_WARN("connect %s: report incomplete", p->name);
 
@@ -316,8 +316,8 @@ void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
     struct tsm_job *j = NULL;
     struct tsm_pdev *p = tsm_pdev_find(t, dev);
     if (!p)
-        st = vtsm_fail(VTSM_E_NOT_FOUND, "device_connect: no device named %s (device_add first)",
-                       dev);
+        st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13,
+                         "device_connect: no device named %s (device_add first)", dev);
     else if (!(st = tsm_job_new(t, p, "device_connect", id, connect_run, NULL, &j)) &&
              (st = tsm_pdev_transition(p, TSM_PDEV_CONNECTING, "device_connect")))
         tsm_job_cancel(j);
@@ -403,14 +403,15 @@ void tsm_verb_device_reclaim(struct tsm *t, struct tsm_client *c, uint64_t id,
     struct tsm_job_claim all = {.all_tdis = true};
     struct tsm_pdev *p = tsm_pdev_find(t, dev);
     if (!p)
-        st = vtsm_fail(VTSM_E_NOT_FOUND, "device_reclaim: no device named %s", dev);
+        st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13, "device_reclaim: no device named %s",
+                         dev);
     else if (p->job)
         st = tsm_job_new(t, p, "device_reclaim", id, reclaim_run, &all, &j); /* names PDEV.6 */
     else if (p->state == TSM_PDEV_CONNECTED && !force && tsm_pdev_bound_tdis(p))
-        st = vtsm_fail(VTSM_E_STATE,
-                       "device_reclaim refused: %s has %u bound TDI(s) (rule PDEV.9: unbind them "
-                       "first or reclaim with force)",
-                       p->name, tsm_pdev_bound_tdis(p));
+        st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_PDEV_9,
+                         "device_reclaim refused: %s has %u bound TDI(s) (rule PDEV.9: unbind them "
+                         "first or reclaim with force)",
+                         p->name, tsm_pdev_bound_tdis(p));
     else if (!(st = tsm_job_new(t, p, "device_reclaim", id, reclaim_run, &all, &j)) &&
              (st = tsm_pdev_transition(p, TSM_PDEV_RECLAIMING, "device_reclaim")))
         tsm_job_cancel(j);
@@ -443,9 +444,9 @@ void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id, const
         return;
     }
     if (!tsm_platform_has_rp(t->cfg.platform, (uint32_t)rp))
-        st = vtsm_fail(VTSM_E_NOT_FOUND,
-                       "device_add refused: the platform has no root port %llu (rule PLAT.1)",
-                       (unsigned long long)rp);
+        st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1,
+                         "device_add refused: the platform has no root port %llu (rule PLAT.1)",
+                         (unsigned long long)rp);
     else
         st = tsm_pdev_add(t, dev, (uint32_t)rp, &p);
     cbor_item_t *res = NULL;
@@ -629,7 +630,8 @@ static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_
         measure(rps, &pg);
     }
     if (r->one && !tsm_pdev_find(t, r->dev))
-        return vtsm_fail(VTSM_E_NOT_FOUND, "status: no device named %s", r->dev);
+        return vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13, "status: no device named %s",
+                           r->dev);
     uint64_t i = 0, next_tdi = 0;
     bool full = false;
     for (struct tsm_pdev *p = t->pdevs; p && st == VTSM_OK; p = p->next) {

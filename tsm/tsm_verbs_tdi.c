@@ -21,15 +21,15 @@ static vtsm_status connected_pdev(struct tsm *t, const char *dev, const char *ve
                                   struct tsm_pdev **out)
 {
     struct tsm_pdev *p = tsm_pdev_find(t, dev);
-    VTSM_ENSURE(p, VTSM_E_NOT_FOUND, "%s: no device named %s", verb, dev);
+    VTSM_ENSURE_RULE(p, VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13, "%s: no device named %s", verb, dev);
     VTSM_ENSURE(!t->stopping, VTSM_E_ABORTED, "tsmd is shutting down");
-    VTSM_ENSURE(!p->job, VTSM_E_BUSY,
-                "%s refused: %s is busy with %s (rule PDEV.6: one DOE requester per device at a "
-                "time)",
-                verb, p->name, p->job ? p->job->verb : "");
-    VTSM_ENSURE(p->state == TSM_PDEV_CONNECTED, VTSM_E_STATE,
-                "%s refused: %s is %s (rule PDEV.10: this verb needs a connected device)", verb,
-                p->name, tsm_pdev_state_name(p->state));
+    VTSM_ENSURE_RULE(!p->job, VTSM_E_BUSY, VTSM_RULE_PDEV_6,
+                     "%s refused: %s is busy with %s (rule PDEV.6: one DOE requester per device "
+                     "at a time)",
+                     verb, p->name, p->job ? p->job->verb : "");
+    VTSM_ENSURE_RULE(p->state == TSM_PDEV_CONNECTED, VTSM_E_STATE, VTSM_RULE_PDEV_10,
+                     "%s refused: %s is %s (rule PDEV.10: this verb needs a connected device)",
+                     verb, p->name, tsm_pdev_state_name(p->state));
     *out = p;
     return VTSM_OK;
 }
@@ -111,10 +111,10 @@ static void device_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const 
     }
     st = connected_pdev(t, dev, verb, &p);
     if (st == VTSM_OK && need_ide && !p->ide)
-        st = vtsm_fail(VTSM_E_STATE,
-                       "%s refused: %s was connected without IDE streams (rule IDE.3: connect "
-                       "with ide_streams first)",
-                       verb, dev);
+        st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_IDE_3,
+                         "%s refused: %s was connected without IDE streams (rule IDE.3: connect "
+                         "with ide_streams first)",
+                         verb, dev);
     if (st == VTSM_OK) {
         struct tsm_job args = {.force = all_keys};
         st = run_job(t, c, p, verb, id, run, NULL, &args);
@@ -332,11 +332,12 @@ static void tdi_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbo
     }
     st = connected_pdev(t, dev, verb, &p);
     if (st == VTSM_OK && !p->tdisp)
-        st = vtsm_fail(VTSM_E_STATE,
-                       "%s refused: %s was connected ide_only, without TDISP (rule TDI.9)", verb,
-                       dev);
+        st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_TDI_9,
+                         "%s refused: %s was connected ide_only, without TDISP (rule TDI.9)", verb,
+                         dev);
     if (st == VTSM_OK && bind && !tsm_tvm_find(&t->tvms, tvm))
-        st = vtsm_fail(VTSM_E_NOT_FOUND, "tdi_bind: no TVM %u (tvm_create first)", tvm);
+        st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_TVM_4,
+                         "tdi_bind: no TVM %u (tvm_create first)", tvm);
     if (st == VTSM_OK && !(tdi = tsm_pdev_tdi_find(p, tdi_index))) {
         /* Never bound: judge the request against a fresh TDI, so a refusal names the same
          * rule without leaving a record behind; only a bind makes one. */

@@ -251,6 +251,13 @@ const struct vtsm_spdm_info *vtsm_spdm_req_info(const struct vtsm_spdm_req *r)
     return &r->info;
 }
 
+uint8_t vtsm_spdm_req_peer_error(const struct vtsm_spdm_req *r, uint8_t *data)
+{
+    if (data)
+        *data = r->peer_error_data;
+    return r->peer_error;
+}
+
 const struct vtsm_buf *vtsm_spdm_req_chain_raw(const struct vtsm_spdm_req *r, uint8_t slot)
 {
     if (slot >= SPDM_MAX_SLOTS || !r->slot[slot].chain_valid)
@@ -326,6 +333,8 @@ static vtsm_status xfer_once(struct vtsm_spdm_req *r, bool secured, const uint8_
         /* A device that cannot decrypt our message ends the session and says so in the
          * clear (it no longer trusts the keys). Unauthenticated, but the session is void
          * either way. */
+        r->peer_error = obj.payload[2];
+        r->peer_error_data = obj.payload[3];
         st = vtsm_fail(VTSM_E_PEER_ERROR,
                        "device answered ERROR(%s 0x%02x) in the clear to %s inside the session "
                        "(unauthenticated); session dropped",
@@ -408,6 +417,7 @@ vtsm_status vtsm__req_xfer(struct vtsm_spdm_req *r, bool secured, const uint8_t 
     uint8_t riy[VTSM__SPDM_HDR];
     unsigned tries = 0;
 
+    r->peer_error = r->peer_error_data = 0;
     VTSM_ENSURE(req_len >= VTSM__SPDM_HDR, VTSM_E_INTERNAL, "request shorter than a header");
     VTSM_ENSURE(!secured || r->keys_ready, VTSM_E_STATE, "%s needs a secure session", what);
     if (r->conn == VTSM__CONN_NEGOTIATED) {
@@ -462,6 +472,8 @@ vtsm_status vtsm__req_xfer(struct vtsm_spdm_req *r, bool secured, const uint8_t 
                 /* DSP0277: the device terminates the session on DecryptError. */
                 vtsm__req_session_drop(r);
             }
+            r->peer_error = p1;
+            r->peer_error_data = p2;
             return vtsm_fail(VTSM_E_PEER_ERROR,
                              "device answered ERROR(%s 0x%02x, data 0x%02x) to %s",
                              vtsm__spdm_error_name(p1), p1, p2, what);

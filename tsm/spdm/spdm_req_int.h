@@ -52,6 +52,8 @@ struct vtsm_spdm_req {
     struct vtsm_spdm_transport tp;
     struct vtsm_spdm_info info;
     enum vtsm__conn conn;
+    uint8_t peer_error;      /* ErrorCode of an SPDM ERROR answering the last request, 0 if none */
+    uint8_t peer_error_data; /* and its ErrorData */
 
     /* Wire values selected by ALGORITHMS (one bit each). */
     uint32_t asym_bit;

@@ -143,6 +143,10 @@ vtsm_status vtsm_spdm_req_heartbeat(struct vtsm_spdm_req *r);
 vtsm_status vtsm_spdm_req_end_session(struct vtsm_spdm_req *r);
 
 const struct vtsm_spdm_info *vtsm_spdm_req_info(const struct vtsm_spdm_req *r);
+/* The ErrorCode (SPDM_ERR_*) of the SPDM ERROR the device answered the last request with
+ * (the failure was E_PEER_ERROR), or 0 if its last answer was not an ERROR; *data (if not
+ * NULL) gets its ErrorData. Callers branch on this, never on the detail text. */
+uint8_t vtsm_spdm_req_peer_error(const struct vtsm_spdm_req *r, uint8_t *data);
 /* Raw SPDM chain of a slot (NULL if not fetched). */
 const struct vtsm_buf *vtsm_spdm_req_chain_raw(const struct vtsm_spdm_req *r, uint8_t slot);
 const struct vtsm_certchain *vtsm_spdm_req_chain(const struct vtsm_spdm_req *r, uint8_t slot);

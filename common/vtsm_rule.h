@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The rules: every refusal of the TSM, the shims and the emulated device that follows
+ * from a named rule carries it as data (an enum vtsm_rule), next to its status. The
+ * socket ABI sends the rule's id ("TDI.4") in the ERROR message; docs/abi.md lists every
+ * rule, one line each, and a unit test keeps that list and this one equal.
+ *
+ * X(SYM, "ID", STATUS, "meaning"): VTSM_RULE_SYM, its id, the status a refusal under the
+ * rule comes with (VTSM_<STATUS>; OK for a rule that names an outcome, not a refusal,
+ * and so comes with the status of the failure it follows), and a one-line meaning.
+ * Families: PLAT platform, PDEV device connection, IDE streams and key slots, TVM, TDI
+ * state table, GUEST requests, ABI socket ABI, and, on the device side, DEVTDI (TDISP
+ * responder), IDEKM (IDE_KM responder), LINK (link check), VDM (vendor-defined messages).
+ * The numbers are stable: a rule is never renumbered; new rules take new numbers.
+ */
+#ifndef VTSM_RULE_H
+#define VTSM_RULE_H
+
+#define VTSM_RULE_LIST(X)                                                                          \
+    X(PLAT_1, "PLAT.1", E_NOT_FOUND, "a device names a root port the platform has")                \
+    X(PDEV_0, "PDEV.0", E_STATE, "a move not in the connection state table is refused")            \
+    X(PDEV_1, "PDEV.1", E_STATE, "device_connect starts only from unconnected")                    \
+    X(PDEV_2, "PDEV.2", E_STATE, "a connect completes to connected")                               \
+    X(PDEV_3, "PDEV.3", E_STATE, "a failed or aborted connect frees the half-made session")        \
+    X(PDEV_4, "PDEV.4", E_STATE, "device_reclaim starts only from connected")                      \
+    X(PDEV_5, "PDEV.5", E_STATE, "a reclaim ends the session and wipes its keys")                  \
+    X(PDEV_6, "PDEV.6", E_BUSY, "one DOE requester per device at a time")                          \
+    X(PDEV_7, "PDEV.7", E_EXISTS, "a device sits under one root port")                             \
+    X(PDEV_8, "PDEV.8", E_STATE, "only an unconnected device is removed")                          \
+    X(PDEV_9, "PDEV.9", E_STATE, "a device with bound TDIs is reclaimed only with force")          \
+    X(PDEV_10, "PDEV.10", E_STATE, "IDE, TDI and SPDM verbs need a connected device")              \
+    X(PDEV_11, "PDEV.11", E_LIMIT, "at most 1024 devices are registered")                          \
+    X(PDEV_12, "PDEV.12", OK, "a session lost in a key update or heartbeat disconnects")           \
+    X(PDEV_13, "PDEV.13", E_NOT_FOUND, "a verb names a registered device")                         \
+    X(IDE_1, "IDE.1", E_NO_STREAM, "stream IDs per root port, 0..streams-1, lowest free first")    \
+    X(IDE_2, "IDE.2", E_LIMIT, "a stream takes 2 key slots of its root port, 4 in a refresh")      \
+    X(IDE_3, "IDE.3", E_STATE, "IDE_REFRESH and IDE_LINK_CHECK need IDE streams")                  \
+    X(TVM_1, "TVM.1", E_ABI_ARG, "a guest key is an uncompressed point on P-256")                  \
+    X(TVM_2, "TVM.2", E_STATE, "a TVM with bound TDIs is not destroyed")                           \
+    X(TVM_3, "TVM.3", E_EXISTS, "one TVM per guest key")                                           \
+    X(TVM_4, "TVM.4", E_NOT_FOUND, "a request names a registered TVM")                             \
+    X(TVM_5, "TVM.5", E_LIMIT, "at most 1024 TVMs are registered")                                 \
+    X(TDI_0, "TDI.0", E_STATE, "a move not in the TDI state table is refused")                     \
+    X(TDI_1, "TDI.1", E_STATE, "bind only from CONFIG_UNLOCKED (not bound twice)")                 \
+    X(TDI_2, "TDI.2", E_STATE, "unbind only from CONFIG_LOCKED, RUN or ERROR")                     \
+    X(TDI_3, "TDI.3", E_ABI_ROLE, "only the host binds and unbinds")                               \
+    X(TDI_4, "TDI.4", E_STATE, "accept only from CONFIG_LOCKED")                                   \
+    X(TDI_5, "TDI.5", E_NOT_OWNER, "only the owning guest accepts or rejects")                     \
+    X(TDI_6, "TDI.6", E_NOT_OWNER, "only the owning guest reads INFO and sees the TDI")            \
+    X(TDI_7, "TDI.7", E_PEER_STATE, "a device-reported ERROR moves the TDI to ERROR")              \
+    X(TDI_8, "TDI.8", E_PEER_STATE, "a device state disagreeing moves the TDI to ERROR")           \
+    X(TDI_9, "TDI.9", E_STATE, "no TDISP on a device connected ide_only")                          \
+    X(GUEST_1, "GUEST.1", E_AUTH, "a guest request is signed with its TVM's key")                  \
+    X(GUEST_2, "GUEST.2", E_REPLAY, "seq is strictly greater than the last accepted seq")          \
+    X(GUEST_3, "GUEST.3", E_AUTH, "the body names the TVM of the envelope")                        \
+    X(GUEST_4, "GUEST.4", E_ABI_ARG, "the body carries exactly the keys its operation takes")      \
+    X(ABI_1, "ABI.1", E_ABI_NO_HELLO, "HELLO is the first message on a connection")                \
+    X(ABI_2, "ABI.2", E_ABI_UNKNOWN_OP, "an opcode is one the TSM knows")                          \
+    X(ABI_3, "ABI.3", E_ABI_VERSION, "HELLO offers a version both sides speak")                    \
+    X(ABI_4, "ABI.4", E_ABI_ROLE, "an opcode is sent only by the roles it is for")                 \
+    X(ABI_5, "ABI.5", E_ABI_SEQUENCE, "a message fits the sequence it arrives in")                 \
+    X(ABI_6, "ABI.6", E_ABI_OVERSIZED, "a frame is at most 4 MiB")                                 \
+    X(ABI_7, "ABI.7", E_ABI_MALFORMED, "a frame is one well-formed bounded CBOR map")              \
+    X(ABI_8, "ABI.8", E_ABI_ARG, "every key has the type and range it takes")                      \
+    X(ABI_9, "ABI.9", E_ABI_ARG, "a message carries only keys its opcode takes")                   \
+    X(DEVTDI_1, "DEVTDI.1", E_PEER_ERROR, "LOCK_INTERFACE_REQ only in CONFIG_UNLOCKED")            \
+    X(DEVTDI_2, "DEVTDI.2", E_PEER_ERROR, "GET_DEVICE_INTERFACE_REPORT in CONFIG_LOCKED or RUN")   \
+    X(DEVTDI_3, "DEVTDI.3", E_PEER_ERROR, "START_INTERFACE_REQ only in CONFIG_LOCKED")             \
+    X(DEVTDI_4, "DEVTDI.4", E_PEER_ERROR, "a wrong START nonce moves the TDI to ERROR")            \
+    X(DEVTDI_5, "DEVTDI.5", OK, "STOP_INTERFACE_REQ returns the TDI to CONFIG_UNLOCKED")           \
+    X(DEVTDI_6, "DEVTDI.6", E_PEER_ERROR, "FUNCTION_ID names a TDI of the device")                 \
+    X(IDEKM_1, "IDEKM.1", E_PEER_MALFORMED, "an IDE_KM request parses")                            \
+    X(IDEKM_2, "IDEKM.2", E_PEER_MALFORMED, "PortIndex is 0, the only port")                       \
+    X(IDEKM_3, "IDEKM.3", E_PEER_MALFORMED, "StreamID is below the number of streams")             \
+    X(IDEKM_4, "IDEKM.4", OK, "KEY_PROG never overwrites a live key set")                          \
+    X(IDEKM_5, "IDEKM.5", E_STATE, "K_SET_GO only for a key set KEY_PROG programmed")              \
+    X(LINK_1, "LINK.1", E_PEER_MALFORMED, "only check requests are checked")                       \
+    X(LINK_2, "LINK.2", E_PEER_STATE, "the stream exists and the key set is live for RX")          \
+    X(LINK_3, "LINK.3", E_REPLAY, "the counter is not below the next expected, not 2^64-1")        \
+    X(LINK_4, "LINK.4", E_PEER_DECRYPT, "the MAC verifies under the RX key")                       \
+    X(LINK_5, "LINK.5", E_PEER_STATE, "the key set is live for TX too, to answer")                 \
+    X(VDM_1, "VDM.1", E_STATE, "PCI-SIG protocol messages only inside a secure session")
+
+/* Statuses that imply a rule: a refusal with one of these statuses names this rule
+ * unless it names another. X(STATUS, SYM). */
+#define VTSM_RULE_BY_STATUS(X)                                                                     \
+    X(E_ABI_NO_HELLO, ABI_1)                                                                       \
+    X(E_ABI_UNKNOWN_OP, ABI_2)                                                                     \
+    X(E_ABI_VERSION, ABI_3)                                                                        \
+    X(E_ABI_ROLE, ABI_4)                                                                           \
+    X(E_ABI_SEQUENCE, ABI_5)                                                                       \
+    X(E_ABI_OVERSIZED, ABI_6)                                                                      \
+    X(E_ABI_MALFORMED, ABI_7)                                                                      \
+    X(E_ABI_ARG, ABI_8)
+
+enum vtsm_rule {
+    VTSM_RULE_NONE = 0,
+#define VTSM_X_RULE_ENUM(sym, id, st, text) VTSM_RULE_##sym,
+    VTSM_RULE_LIST(VTSM_X_RULE_ENUM)
+#undef VTSM_X_RULE_ENUM
+        VTSM_RULE_COUNT_
+};
+
+#endif
