@@ -599,24 +599,26 @@ static void test_kid(void **state)
 
     /* failure cases first: not well-formed, the envelope cut, no token */
     sign_sample(f->p256, &tok);
-    EXPECT(vtsm_cose_kid(tok.data, tok.len - 1, &kid, &kid_len), VTSM_E_PEER_MALFORMED, NULL);
+    EXPECT(vtsm_cose_kid(tok.data, tok.len - 1, &kid, &kid_len), VTSM_E_PEER_MALFORMED,
+           VTSM_RULE_NONE);
     assert_null(kid);
-    EXPECT(vtsm_cose_kid(tok.data, 8, &kid, &kid_len), VTSM_E_PEER_MALFORMED, NULL);
+    EXPECT(vtsm_cose_kid(tok.data, 8, &kid, &kid_len), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE);
     tok.data[0] = 0xd1;
-    EXPECT(vtsm_cose_kid(tok.data, tok.len, &kid, &kid_len), VTSM_E_PEER_MALFORMED, "tag 17");
-    EXPECT(vtsm_cose_kid(NULL, 4, &kid, &kid_len), VTSM_E_INVAL, NULL);
+    EXPECT_DETAIL(vtsm_cose_kid(tok.data, tok.len, &kid, &kid_len), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "tag 17");
+    EXPECT(vtsm_cose_kid(NULL, 4, &kid, &kid_len), VTSM_E_INVAL, VTSM_RULE_NONE);
 
     /* the kid the signer put in, tagged or not */
     tok.data[0] = 0xd2;
-    EXPECT(vtsm_cose_kid(tok.data, tok.len, &kid, &kid_len), VTSM_OK, NULL);
+    EXPECT(vtsm_cose_kid(tok.data, tok.len, &kid, &kid_len), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(kid_len, 4);
     assert_memory_equal(kid, "tsm1", 4);
     assert_true(kid > tok.data && kid + kid_len < tok.data + tok.len);
-    EXPECT(vtsm_cose_kid(tok.data + 1, tok.len - 1, &kid, &kid_len), VTSM_OK, NULL);
+    EXPECT(vtsm_cose_kid(tok.data + 1, tok.len - 1, &kid, &kid_len), VTSM_OK, VTSM_RULE_NONE);
     assert_memory_equal(kid, "tsm1", 4);
     /* none */
     assert_int_equal(vtsm_cose_sign1(f->p256, p, NULL, 0, &tok), VTSM_OK);
-    EXPECT(vtsm_cose_kid(tok.data, tok.len, &kid, &kid_len), VTSM_OK, NULL);
+    EXPECT(vtsm_cose_kid(tok.data, tok.len, &kid, &kid_len), VTSM_OK, VTSM_RULE_NONE);
     assert_null(kid);
     assert_int_equal(kid_len, 0);
     cbor_decref(&p);

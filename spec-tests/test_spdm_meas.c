@@ -39,18 +39,21 @@ static void test_truncated(void **state)
     static const char *const field[] = {"Index", "MeasurementSpecification", "MeasurementSize",
                                         "MeasurementSize", "Measurement"};
     for (size_t len = 1; len < 11; len++) {
-        EXPECT(parse(rec2, len, 0, &n), VTSM_E_PEER_TRUNCATED, len < 4 ? field[len] : field[4]);
+        EXPECT_DETAIL(parse(rec2, len, 0, &n), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                      len < 4 ? field[len] : field[4]);
         assert_int_equal(n, 0);
     }
     for (size_t len = 12; len < sizeof(rec2); len++)
-        EXPECT(parse(rec2, len, 0, &n), VTSM_E_PEER_TRUNCATED, "MeasurementRecord truncated");
+        EXPECT_DETAIL(parse(rec2, len, 0, &n), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                      "MeasurementRecord truncated");
     /* a MeasurementSize too small for the DMTF value header */
     static const uint8_t short_hdr[] = {0x01, DMTF, 0x02, 0x00, 0x00, 0x00};
-    EXPECT(parse(short_hdr, sizeof(short_hdr), 0, &n), VTSM_E_PEER_TRUNCATED,
-           "DMTFSpecMeasurementValueSize");
+    EXPECT_DETAIL(parse(short_hdr, sizeof(short_hdr), 0, &n), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "DMTFSpecMeasurementValueSize");
     /* a ValueSize beyond the block */
     static const uint8_t over[] = {0x01, DMTF, 0x04, 0x00, 0x00, 0x02, 0x00, 0xAA};
-    EXPECT(parse(over, sizeof(over), 0, &n), VTSM_E_PEER_TRUNCATED, "DMTFSpecMeasurementValue");
+    EXPECT_DETAIL(parse(over, sizeof(over), 0, &n), VTSM_E_PEER_TRUNCATED, VTSM_RULE_NONE,
+                  "DMTFSpecMeasurementValue");
     (void)state;
 }
 
@@ -61,28 +64,33 @@ static void test_malformed(void **state)
 
     /* a block longer than its value: MeasurementSize != 3 + ValueSize */
     static const uint8_t slack[] = {0x01, DMTF, 0x05, 0x00, 0x00, 0x01, 0x00, 0xAA, 0xBB};
-    EXPECT(parse(slack, sizeof(slack), 0, &n), VTSM_E_PEER_MALFORMED, "!= 3 + ValueSize 1");
+    EXPECT_DETAIL(parse(slack, sizeof(slack), 0, &n), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "!= 3 + ValueSize 1");
     /* reserved indices */
     memcpy(b, rec2, sizeof(b));
     b[0] = 0x00;
-    EXPECT(parse(b, sizeof(b), 0, &n), VTSM_E_PEER_MALFORMED, "reserved Index 0x00");
+    EXPECT_DETAIL(parse(b, sizeof(b), 0, &n), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "reserved Index 0x00");
     b[0] = 0xFF;
-    EXPECT(parse(b, sizeof(b), 0, &n), VTSM_E_PEER_MALFORMED, "reserved Index 0xff");
+    EXPECT_DETAIL(parse(b, sizeof(b), 0, &n), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "reserved Index 0xff");
     /* an index twice */
     memcpy(b, rec2, sizeof(b));
     b[11] = 0x01;
-    EXPECT(parse(b, sizeof(b), 0, &n), VTSM_E_PEER_MALFORMED, "Index 1 appears twice");
+    EXPECT_DETAIL(parse(b, sizeof(b), 0, &n), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "Index 1 appears twice");
     /* another MeasurementSpecification */
     memcpy(b, rec2, sizeof(b));
     b[12] = 0x02;
-    EXPECT(parse(b, sizeof(b), 0, &n), VTSM_E_PEER_MALFORMED, "MeasurementSpecification 0x02");
+    EXPECT_DETAIL(parse(b, sizeof(b), 0, &n), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "MeasurementSpecification 0x02");
     /* a digest of the wrong size for the hash (the raw block is not a digest) */
-    EXPECT(parse(rec2, sizeof(rec2), 48, &n), VTSM_E_PEER_MALFORMED,
-           "block 1 digest is 4 bytes, MeasurementHashAlgo gives 48");
+    EXPECT_DETAIL(parse(rec2, sizeof(rec2), 48, &n), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "block 1 digest is 4 bytes, MeasurementHashAlgo gives 48");
     /* more blocks than the caller has room for */
-    EXPECT(vtsm_spdm_meas_parse(rec2, sizeof(rec2), DMTF, 0, blocks, 1, &n), VTSM_E_PEER_MALFORMED,
-           "9 bytes after its 1 blocks");
-    EXPECT(vtsm_spdm_meas_parse(NULL, 4, DMTF, 0, blocks, 1, &n), VTSM_E_INVAL, NULL);
+    EXPECT_DETAIL(vtsm_spdm_meas_parse(rec2, sizeof(rec2), DMTF, 0, blocks, 1, &n),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "9 bytes after its 1 blocks");
+    EXPECT(vtsm_spdm_meas_parse(NULL, 4, DMTF, 0, blocks, 1, &n), VTSM_E_INVAL, VTSM_RULE_NONE);
     (void)state;
 }
 
@@ -91,7 +99,7 @@ static void test_parse(void **state)
     size_t n = 0;
     const struct vtsm_spdm_meas_block *m;
 
-    EXPECT(parse(rec2, sizeof(rec2), 4, &n), VTSM_OK, NULL);
+    EXPECT(parse(rec2, sizeof(rec2), 4, &n), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(n, 2);
     assert_int_equal(blocks[0].index, 1);
     assert_int_equal(blocks[0].spec, DMTF);
@@ -110,10 +118,10 @@ static void test_parse(void **state)
     assert_null(vtsm_spdm_meas_find(blocks, n, 2));
 
     /* an empty record has no blocks; an empty value is a value */
-    EXPECT(parse(rec2, 0, 0, &n), VTSM_OK, NULL);
+    EXPECT(parse(rec2, 0, 0, &n), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(n, 0);
     static const uint8_t empty[] = {0x03, DMTF, 0x03, 0x00, 0x80, 0x00, 0x00};
-    EXPECT(parse(empty, sizeof(empty), 48, &n), VTSM_OK, NULL);
+    EXPECT(parse(empty, sizeof(empty), 48, &n), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(n, 1);
     assert_int_equal(blocks[0].value_size, 0);
 
@@ -124,7 +132,7 @@ static void test_parse(void **state)
         p[0] = (uint8_t)(i + 1), p[1] = DMTF, p[2] = 4, p[3] = 0;
         p[4] = 0x80, p[5] = 1, p[6] = 0, p[7] = (uint8_t)(i + 1);
     }
-    EXPECT(parse(big, sizeof(big), 0, &n), VTSM_OK, NULL);
+    EXPECT(parse(big, sizeof(big), 0, &n), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(n, 254);
     assert_int_equal(vtsm_spdm_meas_find(blocks, n, 200)->value[0], 200);
     (void)state;
