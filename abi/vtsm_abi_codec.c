@@ -385,10 +385,8 @@ static vtsm_status put_item(struct ectx *e, const cbor_item_t *it, unsigned dept
         return VTSM_OK;
     }
     case CBOR_TYPE_FLOAT_CTRL:
-        if (item_is_bool(it)) {
-            uint8_t v = (uint8_t)((MT_SIMPLE << 5) | (cbor_get_bool(it) ? AI_TRUE : AI_FALSE));
-            return vtsm_buf_append(e->b, &v, 1);
-        }
+        if (item_is_bool(it))
+            return vtsm_cbor_put_head(e->b, MT_SIMPLE, cbor_get_bool(it) ? AI_TRUE : AI_FALSE);
         return vtsm_fail(VTSM_E_INVAL, "floats and simple values other than bools not allowed");
     default:
         return vtsm_fail(VTSM_E_INVAL, "tags not allowed");
