@@ -183,8 +183,10 @@ enum ref_kind {
 };
 
 static const char *const ref_key_names[] = {
-    [REF_REPORT_DIGEST] = "report_digest",   [REF_CERT_CHAIN_DIGEST] = "cert_chain_digest",
-    [REF_INTERFACE_INFO] = "interface_info", [REF_MMIO_RANGES] = "mmio_ranges",
+    [REF_REPORT_DIGEST] = VTSM_ABI_K_REPORT_DIGEST,
+    [REF_CERT_CHAIN_DIGEST] = VTSM_ABI_K_CERT_CHAIN_DIGEST,
+    [REF_INTERFACE_INFO] = VTSM_ABI_K_INTERFACE_INFO,
+    [REF_MMIO_RANGES] = "mmio_ranges",
     [REF_MEASUREMENT] = "measurement",
 };
 
@@ -449,7 +451,7 @@ static vtsm_status info_report(const cbor_item_t *info, struct vtsm_tdisp_report
     const uint8_t *p;
     size_t n;
     *have = false;
-    VTSM_GUARD(vtsm_abi_opt_bytes(info, "report", &p, &n, have));
+    VTSM_GUARD(vtsm_abi_opt_bytes(info, VTSM_ABI_K_REPORT, &p, &n, have));
     if (!*have)
         return VTSM_OK;
     vtsm_status st = vtsm_tdisp_report_parse(p, n, rep);
@@ -491,10 +493,10 @@ static vtsm_status blocks_value(const cbor_item_t *blocks, unsigned index, const
     for (size_t i = 0; i < cbor_array_size(blocks); i++) {
         const cbor_item_t *b = cbor_array_handle(blocks)[i];
         uint64_t idx;
-        if (vtsm_abi_get_uint(b, "index", &idx) != VTSM_OK)
+        if (vtsm_abi_get_uint(b, VTSM_ABI_K_INDEX, &idx) != VTSM_OK)
             return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements.blocks[%zu]", i);
         if (idx == index) {
-            if (vtsm_abi_get_bytes(b, "value", val, vlen) != VTSM_OK)
+            if (vtsm_abi_get_bytes(b, VTSM_ABI_K_VALUE, val, vlen) != VTSM_OK)
                 return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements.blocks[%zu]", i);
             return VTSM_OK;
         }
@@ -510,13 +512,13 @@ static vtsm_status measurement_of(const cbor_item_t *info, unsigned index, const
     size_t rec_len;
     bool have = false;
 
-    if (vtsm_abi_get_map(info, "measurements", &m) != VTSM_OK)
+    if (vtsm_abi_get_map(info, VTSM_ABI_K_MEASUREMENTS, &m) != VTSM_OK)
         return rewrap(VTSM_E_PEER_MALFORMED, "INFO result");
-    if (vtsm_abi_opt_bytes(m, "record", &rec, &rec_len, &have) != VTSM_OK)
+    if (vtsm_abi_opt_bytes(m, VTSM_ABI_K_RECORD, &rec, &rec_len, &have) != VTSM_OK)
         return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements");
     if (have)
         return record_value(rec, rec_len, index, val, vlen);
-    if (vtsm_abi_get_array(m, "blocks", &blocks) != VTSM_OK)
+    if (vtsm_abi_get_array(m, VTSM_ABI_K_BLOCKS, &blocks) != VTSM_OK)
         return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements");
     return blocks_value(blocks, index, val, vlen);
 }
@@ -550,15 +552,15 @@ static vtsm_status check_entry(const struct vtsm_guest_ref *ref, const struct re
 
     switch (e->kind) {
     case REF_REPORT_DIGEST:
-        VTSM_GUARD(bytes_of(info, "report_digest", &p, &n));
-        return compare_bytes(ref, e, "report_digest", p, n);
+        VTSM_GUARD(bytes_of(info, VTSM_ABI_K_REPORT_DIGEST, &p, &n));
+        return compare_bytes(ref, e, VTSM_ABI_K_REPORT_DIGEST, p, n);
     case REF_CERT_CHAIN_DIGEST:
-        VTSM_GUARD(bytes_of(info, "cert_chain_digest", &p, &n));
-        return compare_bytes(ref, e, "cert_chain_digest", p, n);
+        VTSM_GUARD(bytes_of(info, VTSM_ABI_K_CERT_CHAIN_DIGEST, &p, &n));
+        return compare_bytes(ref, e, VTSM_ABI_K_CERT_CHAIN_DIGEST, p, n);
     case REF_INTERFACE_INFO:
         if (have_rep) {
             got = rep->interface_info;
-        } else if (vtsm_abi_get_uint(info, "interface_info", &got) != VTSM_OK) {
+        } else if (vtsm_abi_get_uint(info, VTSM_ABI_K_INTERFACE_INFO, &got) != VTSM_OK) {
             return rewrap(VTSM_E_PEER_MALFORMED, "INFO result has no report");
         }
         VTSM_ENSURE(got == e->num, VTSM_E_POLICY_REFUSED,
@@ -571,7 +573,7 @@ static vtsm_status check_entry(const struct vtsm_guest_ref *ref, const struct re
             got = rep->mmio_range_count;
         } else {
             const cbor_item_t *mmio;
-            if (vtsm_abi_get_array(info, "mmio", &mmio) != VTSM_OK)
+            if (vtsm_abi_get_array(info, VTSM_ABI_K_MMIO, &mmio) != VTSM_OK)
                 return rewrap(VTSM_E_PEER_MALFORMED, "INFO result has no report");
             got = cbor_array_size(mmio);
         }
@@ -650,13 +652,13 @@ static vtsm_status check_claims(const struct vtsm_guest *g, const cbor_item_t *c
     size_t id_len;
     uint8_t want_id[32];
 
-    if (vtsm_abi_get_uint(claims, "tvm", &c_tvm) != VTSM_OK ||
-        vtsm_abi_get_tstr(claims, "dev", c_dev, sizeof(c_dev)) != VTSM_OK ||
-        vtsm_abi_get_uint(claims, "tdi", &c_tdi) != VTSM_OK ||
-        vtsm_abi_get_tstr(claims, "state", state, sizeof(state)) != VTSM_OK ||
-        vtsm_abi_get_bool(claims, "after_lock", &after_lock) != VTSM_OK)
+    if (vtsm_abi_get_uint(claims, VTSM_ABI_K_TVM, &c_tvm) != VTSM_OK ||
+        vtsm_abi_get_tstr(claims, VTSM_ABI_K_DEV, c_dev, sizeof(c_dev)) != VTSM_OK ||
+        vtsm_abi_get_uint(claims, VTSM_ABI_K_TDI, &c_tdi) != VTSM_OK ||
+        vtsm_abi_get_tstr(claims, VTSM_ABI_K_STATE, state, sizeof(state)) != VTSM_OK ||
+        vtsm_abi_get_bool(claims, VTSM_ABI_K_AFTER_LOCK, &after_lock) != VTSM_OK)
         return rewrap(VTSM_E_PEER_MALFORMED, "token claims");
-    VTSM_GUARD(claim_bytes(claims, "tvm_identity", &id, &id_len));
+    VTSM_GUARD(claim_bytes(claims, VTSM_ABI_K_TVM_IDENTITY, &id, &id_len));
     vtsm_guest_identity(g, want_id);
     VTSM_ENSURE(c_tvm == vtsm_guest_tvm(g), VTSM_E_AUTH,
                 "token is for TVM %" PRIu64 ", this is TVM %" PRIu32, c_tvm, vtsm_guest_tvm(g));
@@ -710,14 +712,17 @@ static vtsm_status bind_info(const cbor_item_t *info, const cbor_item_t *claims,
     size_t mn_len;
     bool have = false;
 
-    VTSM_GUARD(bind_digest(info, claims, "report", "report_digest", "report_digest"));
-    VTSM_GUARD(bind_digest(info, claims, "cert_chain", "cert_chain_digest", "cert_chain_digest"));
-    if (vtsm_abi_get_map(info, "measurements", &m) != VTSM_OK)
+    VTSM_GUARD(bind_digest(info, claims, VTSM_ABI_K_REPORT, VTSM_ABI_K_REPORT_DIGEST,
+                           VTSM_ABI_K_REPORT_DIGEST));
+    VTSM_GUARD(bind_digest(info, claims, VTSM_ABI_K_CERT_CHAIN, VTSM_ABI_K_CERT_CHAIN_DIGEST,
+                           VTSM_ABI_K_CERT_CHAIN_DIGEST));
+    if (vtsm_abi_get_map(info, VTSM_ABI_K_MEASUREMENTS, &m) != VTSM_OK)
         return rewrap(VTSM_E_PEER_MALFORMED, "INFO result");
-    VTSM_GUARD(bind_digest(m, claims, "record", NULL, "measurements_digest"));
-    if (vtsm_abi_find(m, "transcript"))
-        VTSM_GUARD(bind_digest(m, claims, "transcript", NULL, "measurement_transcript_digest"));
-    if (vtsm_abi_opt_bytes(m, "nonce", &mn, &mn_len, &have) != VTSM_OK)
+    VTSM_GUARD(bind_digest(m, claims, VTSM_ABI_K_RECORD, NULL, VTSM_ABI_K_MEASUREMENTS_DIGEST));
+    if (vtsm_abi_find(m, VTSM_ABI_K_TRANSCRIPT))
+        VTSM_GUARD(bind_digest(m, claims, VTSM_ABI_K_TRANSCRIPT, NULL,
+                               VTSM_ABI_K_MEASUREMENT_TRANSCRIPT_DIGEST));
+    if (vtsm_abi_opt_bytes(m, VTSM_ABI_K_NONCE, &mn, &mn_len, &have) != VTSM_OK)
         return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements");
     /* the fresh GET_MEASUREMENTS used the guest nonce as its SPDM nonce */
     VTSM_ENSURE(!have || (mn_len == VTSM_GUEST_NONCE_SIZE &&
@@ -741,7 +746,7 @@ vtsm_status vtsm_guest_check_evidence(const struct vtsm_guest *g, const cbor_ite
         *claims_out = NULL;
     VTSM_ENSURE(g && info && dev && nonce, VTSM_E_INVAL, "check evidence: NULL argument");
     VTSM_ENSURE(cbor_isa_map(info), VTSM_E_PEER_MALFORMED, "INFO result is not a map");
-    if (vtsm_abi_get_bytes(info, "token", &token, &token_len) != VTSM_OK)
+    if (vtsm_abi_get_bytes(info, VTSM_ABI_K_TOKEN, &token, &token_len) != VTSM_OK)
         return rewrap(VTSM_E_PEER_MALFORMED, "INFO with a nonce returned no token");
     st = vtsm_guest_verify_token(token, token_len, tsm_cert, nonce, &claims);
     if (st == VTSM_OK)

@@ -1168,6 +1168,59 @@ static void test_error_rule_field(void **state)
     cbor_decref(&o);
 }
 
+/* A whole text file, NUL-terminated (the caller frees). */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    char *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = '\0';
+    fclose(f);
+    return b;
+}
+
+/* Every key named in abi/vtsm_abi.h (VTSM_ABI_K_*) is a field of docs/abi.md's grammar
+ * ("key:" or "? key:"), and no two names spell the same key: the key list and the
+ * documentation cannot drift apart. */
+static void test_every_key_documented(void **state)
+{
+    (void)state;
+    char *hdr = slurp(VTSM_SOURCE_DIR "/abi/vtsm_abi.h");
+    char *doc = slurp(VTSM_SOURCE_DIR "/docs/abi.md");
+    char seen[256][40];
+    size_t nseen = 0;
+    for (const char *p = hdr; (p = strstr(p, "#define VTSM_ABI_K_")) != NULL; p++) {
+        const char *q = strchr(p, '"'), *eol = strchr(p, '\n');
+        assert_non_null(q);
+        assert_true(q < eol);
+        const char *e = strchr(q + 1, '"');
+        assert_true(e != NULL && e > q + 1 && (size_t)(e - q) < sizeof(seen[0]));
+        char key[40], field[48];
+        memcpy(key, q + 1, (size_t)(e - q - 1));
+        key[e - q - 1] = '\0';
+        for (size_t i = 0; i < nseen; i++)
+            if (strcmp(seen[i], key) == 0)
+                fail_msg("key \"%s\" is named twice in abi/vtsm_abi.h", key);
+        assert_true(nseen < 256);
+        snprintf(seen[nseen++], sizeof(seen[0]), "%s", key);
+        bool found = false;
+        snprintf(field, sizeof(field), "%s:", key);
+        for (const char *d = doc; !found && (d = strstr(d, field)) != NULL; d++)
+            found = d == doc || !(d[-1] == '_' || (d[-1] >= 'a' && d[-1] <= 'z'));
+        if (!found)
+            fail_msg("key \"%s\" (abi/vtsm_abi.h) is no field of docs/abi.md", key);
+    }
+    assert_true(nseen > 100);
+    free(hdr);
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1199,6 +1252,7 @@ int main(void)
         cmocka_unit_test(test_put_replaces),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_status_numbers_stable),
+        cmocka_unit_test(test_every_key_documented),
         cmocka_unit_test(test_reader_byte_at_a_time),
         cmocka_unit_test(test_reader_skips_malformed),
         cmocka_unit_test(test_reader_read_nonblocking),

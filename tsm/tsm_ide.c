@@ -554,10 +554,10 @@ vtsm_status tsm_ide_link_check(struct tsm_ide_dev *d, const struct tsm_link_tran
         cbor_item_t *m = vtsm_abi_map_new();
         VTSM_ENSURE(m != NULL, VTSM_E_NOMEM, "link check result");
         VTSM_GUARD(vtsm_abi_push_item(result_array, m));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "stream_id", s->id));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "key_set", s->key_set));
-        VTSM_GUARD(vtsm_abi_put_bool(m, "rp_to_device", r.rp_to_device));
-        VTSM_GUARD(vtsm_abi_put_bool(m, "device_to_rp", r.device_to_rp));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_STREAM_ID, s->id));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_KEY_SET, s->key_set));
+        VTSM_GUARD(vtsm_abi_put_bool(m, VTSM_ABI_K_RP_TO_DEVICE, r.rp_to_device));
+        VTSM_GUARD(vtsm_abi_put_bool(m, VTSM_ABI_K_DEVICE_TO_RP, r.device_to_rp));
     }
     return VTSM_OK;
 }
@@ -582,17 +582,17 @@ vtsm_status tsm_ide_put_status(struct tsm_ide_dev *d, cbor_item_t *map)
     }
 
     cbor_item_t *ide = vtsm_abi_map_new();
-    VTSM_GUARD(vtsm_abi_put_item(map, "ide", ide));
-    VTSM_GUARD(vtsm_abi_put_uint(ide, "root_port", d->root_port));
+    VTSM_GUARD(vtsm_abi_put_item(map, VTSM_ABI_K_IDE, ide));
+    VTSM_GUARD(vtsm_abi_put_uint(ide, VTSM_ABI_K_ROOT_PORT, d->root_port));
     cbor_item_t *arr = vtsm_abi_array_new();
-    VTSM_GUARD(vtsm_abi_put_item(ide, "streams", arr));
+    VTSM_GUARD(vtsm_abi_put_item(ide, VTSM_ABI_K_STREAMS, arr));
     for (unsigned i = 0; i < n; i++) {
         cbor_item_t *m = vtsm_abi_map_new();
         VTSM_GUARD(vtsm_abi_push_item(arr, m));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "stream_id", snap[i].id));
-        VTSM_GUARD(vtsm_abi_put_tstr(m, "state", "active"));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "key_set", snap[i].key_set));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "refreshes", snap[i].refreshes));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_STREAM_ID, snap[i].id));
+        VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_STATE, "active"));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_KEY_SET, snap[i].key_set));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_REFRESHES, snap[i].refreshes));
     }
     return VTSM_OK;
 }

@@ -318,11 +318,11 @@ vtsm_status tsm_platform_put_status(struct tsm_platform *p, cbor_item_t *array)
         cbor_item_t *m = vtsm_abi_map_new();
         VTSM_ENSURE(m != NULL, VTSM_E_NOMEM, "platform status");
         VTSM_GUARD(vtsm_abi_push_item(array, m));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "id", u[i].id));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "streams", u[i].streams));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "streams_used", u[i].streams_used));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "key_slots", u[i].key_slots));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "key_slots_used", u[i].key_slots_used));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_ID, u[i].id));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_STREAMS, u[i].streams));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_STREAMS_USED, u[i].streams_used));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_KEY_SLOTS, u[i].key_slots));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_KEY_SLOTS_USED, u[i].key_slots_used));
     }
     return st;
 }

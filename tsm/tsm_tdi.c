@@ -756,15 +756,15 @@ static vtsm_status put_mmio(cbor_item_t *m, const struct vtsm_tdisp_report *rep)
 {
     cbor_item_t *arr = vtsm_abi_array_new();
 
-    VTSM_GUARD(vtsm_abi_put_item(m, "mmio", arr));
+    VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_MMIO, arr));
     for (uint32_t i = 0; i < rep->mmio_range_count; i++) {
         const struct vtsm_tdisp_mmio_range *r = &rep->mmio_range[i];
         cbor_item_t *rm = vtsm_abi_map_new();
         VTSM_GUARD(vtsm_abi_push_item(arr, rm));
-        VTSM_GUARD(vtsm_abi_put_uint(rm, "first_page", r->first_page));
-        VTSM_GUARD(vtsm_abi_put_uint(rm, "pages", r->number_of_pages));
-        VTSM_GUARD(vtsm_abi_put_uint(rm, "attributes", r->range_attributes));
-        VTSM_GUARD(vtsm_abi_put_uint(rm, "range_id", r->range_id));
+        VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_FIRST_PAGE, r->first_page));
+        VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_PAGES, r->number_of_pages));
+        VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_ATTRIBUTES, r->range_attributes));
+        VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_RANGE_ID, r->range_id));
     }
     return VTSM_OK;
 }
@@ -772,9 +772,9 @@ static vtsm_status put_mmio(cbor_item_t *m, const struct vtsm_tdisp_report *rep)
 static vtsm_status put_report(cbor_item_t *m, const struct tsm_tdi *t,
                               const struct vtsm_tdisp_report *rep)
 {
-    VTSM_GUARD(vtsm_abi_put_bytes(m, "report", t->report.data, t->report.len));
-    VTSM_GUARD(vtsm_abi_put_bytes(m, "report_digest", t->report_digest, t->digest_len));
-    VTSM_GUARD(vtsm_abi_put_uint(m, "interface_info", rep->interface_info));
+    VTSM_GUARD(vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT, t->report.data, t->report.len));
+    VTSM_GUARD(vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, t->digest_len));
+    VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_INTERFACE_INFO, rep->interface_info));
     return put_mmio(m, rep);
 }
 
@@ -792,8 +792,9 @@ vtsm_status tsm_tdi_put_binding(const struct tsm_tdi *t, cbor_item_t *map)
     VTSM_GUARD_GOTO(vtsm_abi_put_tstr(map, VTSM_ABI_K_DEV, t->dev));
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(map, VTSM_ABI_K_TDI, t->index));
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(map, VTSM_ABI_K_TVM, t->owner_tvm));
-    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(map, "state", tsm_tdi_state_name(t->state)));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(map, "report_digest", t->report_digest, t->digest_len));
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(map, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)));
+    VTSM_GUARD_GOTO(
+        vtsm_abi_put_bytes(map, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, t->digest_len));
     VTSM_GUARD_GOTO(put_mmio(map, rep));
     st = VTSM_OK;
 out:
@@ -847,11 +848,11 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
     VTSM_ENSURE_GOTO(m != NULL, VTSM_E_NOMEM, "info: out of memory");
     VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, t->dev));
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
-    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, "state", state_names[t->state]));
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_STATE, state_names[t->state]));
     VTSM_GUARD_GOTO(put_report(m, t, rep));
     VTSM_GUARD_GOTO(tsm_reply_put_meas(m, ms, true));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, "cert_chain", chain->data, chain->len));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, "cert_chain_digest", chain_digest, hlen));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_CERT_CHAIN, chain->data, chain->len));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_CERT_CHAIN_DIGEST, chain_digest, hlen));
 
     if (a->nonce) {
         VTSM_GUARD_GOTO(vtsm_hash(halg, ms->record.data, ms->record.len, meas_digest));
@@ -861,18 +862,21 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
         VTSM_ENSURE_GOTO(claims != NULL, VTSM_E_NOMEM, "info: out of memory");
         VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, VTSM_ABI_K_NONCE, a->nonce, SPDM_NONCE_SIZE));
         VTSM_GUARD_GOTO(vtsm_abi_put_uint(claims, VTSM_ABI_K_TVM, a->guest_tvm));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, "tvm_identity", a->tvm_identity, 32));
+        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, VTSM_ABI_K_TVM_IDENTITY, a->tvm_identity, 32));
         VTSM_GUARD_GOTO(vtsm_abi_put_tstr(claims, VTSM_ABI_K_DEV, t->dev));
         VTSM_GUARD_GOTO(vtsm_abi_put_uint(claims, VTSM_ABI_K_TDI, t->index));
-        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(claims, "state", state_names[t->state]));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, "report_digest", t->report_digest, hlen));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, "cert_chain_digest", chain_digest, hlen));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, "measurements_digest", meas_digest, hlen));
+        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(claims, VTSM_ABI_K_STATE, state_names[t->state]));
         VTSM_GUARD_GOTO(
-            vtsm_abi_put_bytes(claims, "measurement_transcript_digest", tr_digest, hlen));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bool(claims, "after_lock", true));
+            vtsm_abi_put_bytes(claims, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, hlen));
+        VTSM_GUARD_GOTO(
+            vtsm_abi_put_bytes(claims, VTSM_ABI_K_CERT_CHAIN_DIGEST, chain_digest, hlen));
+        VTSM_GUARD_GOTO(
+            vtsm_abi_put_bytes(claims, VTSM_ABI_K_MEASUREMENTS_DIGEST, meas_digest, hlen));
+        VTSM_GUARD_GOTO(
+            vtsm_abi_put_bytes(claims, VTSM_ABI_K_MEASUREMENT_TRANSCRIPT_DIGEST, tr_digest, hlen));
+        VTSM_GUARD_GOTO(vtsm_abi_put_bool(claims, VTSM_ABI_K_AFTER_LOCK, true));
         VTSM_GUARD_GOTO(vtsm_cose_sign1(a->tsm_key, claims, a->kid, a->kid_len, &token));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, "token", token.data, token.len));
+        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_TOKEN, token.data, token.len));
     }
     *out = m;
     m = NULL;
@@ -900,15 +904,16 @@ vtsm_status tsm_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_item_t
     if (!host_view)
         VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, t->dev));
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
-    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, "state", tsm_tdi_state_name(t->state)));
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)));
     if (host_view && t->owner_tvm != 0)
         VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, t->owner_tvm));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, "mmio_enabled", t->mmio_enabled));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, "dma_enabled", t->dma_enabled));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_MMIO_ENABLED, t->mmio_enabled));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_DMA_ENABLED, t->dma_enabled));
     if (host_view && t->digest_len != 0)
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, "report_digest", t->report_digest, t->digest_len));
+        VTSM_GUARD_GOTO(
+            vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, t->digest_len));
     if (host_view && t->rejected)
-        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, "guest_rejected", t->guest_rejected));
+        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_GUEST_REJECTED, t->guest_rejected));
     *out = m;
     return VTSM_OK;
 out:

@@ -56,38 +56,38 @@ static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
         return VTSM_OK;
     VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_VERSION, version_name(info->version)));
     cbor_item_t *alg = vtsm_abi_map_new();
-    VTSM_GUARD(vtsm_abi_put_item(m, "algorithms", alg));
-    VTSM_GUARD(vtsm_abi_put_tstr(alg, "asym", vtsm_asym_name(info->asym)));
-    VTSM_GUARD(vtsm_abi_put_tstr(alg, "hash", vtsm_hash_name(info->hash)));
-    VTSM_GUARD(vtsm_abi_put_tstr(alg, "dhe", vtsm_dhe_name(info->dhe)));
-    VTSM_GUARD(vtsm_abi_put_tstr(alg, "aead", vtsm_aead_name(info->aead)));
-    VTSM_GUARD(vtsm_abi_put_tstr(alg, "meas_hash", meas_hash_name(info->meas_hash_algo)));
-    VTSM_GUARD(vtsm_abi_put_uint(m, "capabilities", info->rsp_caps));
+    VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_ALGORITHMS, alg));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_ASYM, vtsm_asym_name(info->asym)));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_HASH, vtsm_hash_name(info->hash)));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_DHE, vtsm_dhe_name(info->dhe)));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_AEAD, vtsm_aead_name(info->aead)));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_MEAS_HASH, meas_hash_name(info->meas_hash_algo)));
+    VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_CAPABILITIES, info->rsp_caps));
     if (info->session_active) {
-        VTSM_GUARD(vtsm_abi_put_uint(m, "session_id", info->session_id));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "key_updates", info->key_updates));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "heartbeat_period", info->heartbeat_period));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_SESSION_ID, info->session_id));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_KEY_UPDATES, info->key_updates));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_HEARTBEAT_PERIOD, info->heartbeat_period));
     }
     VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_SLOT, p->opts.slot));
 
     const struct vtsm_buf *chain = vtsm_spdm_req_chain_raw(p->spdm, p->opts.slot);
     if (chain && chain->len) {
-        VTSM_GUARD(vtsm_abi_put_bytes(m, "cert_chain", chain->data, chain->len));
-        VTSM_GUARD(
-            vtsm_abi_put_bytes(m, "cert_chain_digest", p->ev.chain_digest, p->ev.chain_digest_len));
+        VTSM_GUARD(vtsm_abi_put_bytes(m, VTSM_ABI_K_CERT_CHAIN, chain->data, chain->len));
+        VTSM_GUARD(vtsm_abi_put_bytes(m, VTSM_ABI_K_CERT_CHAIN_DIGEST, p->ev.chain_digest,
+                                      p->ev.chain_digest_len));
         cbor_item_t *tr = vtsm_abi_map_new();
-        VTSM_GUARD(vtsm_abi_put_item(m, "trust", tr));
-        VTSM_GUARD(vtsm_abi_put_bool(tr, "trusted", p->ev.trusted));
-        VTSM_GUARD(vtsm_abi_put_tstr(tr, "reason", p->ev.trust_reason));
+        VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_TRUST, tr));
+        VTSM_GUARD(vtsm_abi_put_bool(tr, VTSM_ABI_K_TRUSTED, p->ev.trusted));
+        VTSM_GUARD(vtsm_abi_put_tstr(tr, VTSM_ABI_K_REASON, p->ev.trust_reason));
     }
     const struct vtsm_buf *kt = vtsm_spdm_req_kex_transcript(p->spdm);
     size_t ks_len = 0;
     const uint8_t *ks = vtsm_spdm_req_kex_signature(p->spdm, &ks_len);
     if (kt && kt->len && ks && ks_len) {
         cbor_item_t *kex = vtsm_abi_map_new();
-        VTSM_GUARD(vtsm_abi_put_item(m, "kex", kex));
-        VTSM_GUARD(vtsm_abi_put_bytes(kex, "transcript", kt->data, kt->len));
-        VTSM_GUARD(vtsm_abi_put_bytes(kex, "signature", ks, ks_len));
+        VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_KEX, kex));
+        VTSM_GUARD(vtsm_abi_put_bytes(kex, VTSM_ABI_K_TRANSCRIPT, kt->data, kt->len));
+        VTSM_GUARD(vtsm_abi_put_bytes(kex, VTSM_ABI_K_SIGNATURE, ks, ks_len));
     }
     if (p->ide)
         VTSM_GUARD(tsm_ide_put_status(p->ide, m));
@@ -226,7 +226,7 @@ static cbor_item_t *connect_run(struct tsm_job *j)
         tsm_pdev_transition(p, TSM_PDEV_CONNECTED, "device_connect");
         p->connects++;
         if (msg)
-            vtsm_abi_put_tstr(msg, "state", tsm_pdev_state_name(p->state));
+            vtsm_abi_put_tstr(msg, VTSM_ABI_K_STATE, tsm_pdev_state_name(p->state));
     } else {
         /* Frees the half-made session and whatever IDE state it had, wiping all keys. If
          * the session is still up, stop the streams on the device first. */
@@ -365,12 +365,12 @@ static cbor_item_t *reclaim_run(struct tsm_job *j)
     cbor_item_t *es = vtsm_abi_map_new();
     if (msg && es) {
         vtsm_abi_put_tstr(msg, VTSM_ABI_K_DEV, p->name);
-        vtsm_abi_put_bool(es, "acknowledged", st == VTSM_OK);
-        vtsm_abi_put_tstr(es, "detail", detail);
-        vtsm_abi_put_item(msg, "end_session", es);
+        vtsm_abi_put_bool(es, VTSM_ABI_K_ACKNOWLEDGED, st == VTSM_OK);
+        vtsm_abi_put_tstr(es, VTSM_ABI_K_DETAIL, detail);
+        vtsm_abi_put_item(msg, VTSM_ABI_K_END_SESSION, es);
         es = NULL;
         if (unbound) {
-            vtsm_abi_put_item(msg, "unbound_tdis", unbound);
+            vtsm_abi_put_item(msg, VTSM_ABI_K_UNBOUND_TDIS, unbound);
             unbound = NULL;
         }
     }
@@ -382,7 +382,7 @@ static cbor_item_t *reclaim_run(struct tsm_job *j)
     tsm_pdev_reset(p);
     tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_reclaim");
     if (msg)
-        vtsm_abi_put_tstr(msg, "state", tsm_pdev_state_name(p->state));
+        vtsm_abi_put_tstr(msg, VTSM_ABI_K_STATE, tsm_pdev_state_name(p->state));
     VTSM_INFO("device_reclaim %s: %s", p->name, detail);
     return msg;
 }
@@ -453,7 +453,7 @@ void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id, const
     if (st == VTSM_OK && (res = vtsm_abi_result_msg(id))) {
         vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name);
         vtsm_abi_put_uint(res, VTSM_ABI_K_ROOT_PORT, p->root_port);
-        vtsm_abi_put_tstr(res, "state", tsm_pdev_state_name(p->state));
+        vtsm_abi_put_tstr(res, VTSM_ABI_K_STATE, tsm_pdev_state_name(p->state));
     }
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
@@ -546,7 +546,7 @@ static vtsm_status tdi_entry(struct tsm_pdev *p, struct tsm_tdi *tdi, cbor_item_
     VTSM_ENSURE(e, VTSM_E_NOMEM, "status");
     *out = e;
     VTSM_GUARD(vtsm_abi_put_uint(e, VTSM_ABI_K_TDI, tdi->index));
-    return vtsm_abi_put_tstr(e, "busy", p->job->verb);
+    return vtsm_abi_put_tstr(e, VTSM_ABI_K_BUSY, p->job->verb);
 }
 
 struct status_req {
@@ -560,12 +560,12 @@ struct status_req {
 static vtsm_status put_status(struct tsm_pdev *p, const struct status_req *r, struct page *pg,
                               cbor_item_t *d, uint64_t *next_tdi)
 {
-    VTSM_GUARD(vtsm_abi_put_tstr(d, "state", tsm_pdev_state_name(p->state)));
-    VTSM_GUARD(vtsm_abi_put_uint(d, "connects", p->connects));
-    VTSM_GUARD(vtsm_abi_put_uint(d, "bound_tdis", p->bound_tdis));
+    VTSM_GUARD(vtsm_abi_put_tstr(d, VTSM_ABI_K_STATE, tsm_pdev_state_name(p->state)));
+    VTSM_GUARD(vtsm_abi_put_uint(d, VTSM_ABI_K_CONNECTS, p->connects));
+    VTSM_GUARD(vtsm_abi_put_uint(d, VTSM_ABI_K_BOUND_TDIS, p->bound_tdis));
     const struct tsm_job *job = p->job;
     if (job)
-        VTSM_GUARD(vtsm_abi_put_tstr(d, "busy", job->verb));
+        VTSM_GUARD(vtsm_abi_put_tstr(d, VTSM_ABI_K_BUSY, job->verb));
     if (r->summary || p->state != TSM_PDEV_CONNECTED || (job && !job->claim.has_tdi)) {
         /* asked for the summary, nothing more to show, or a running job owns the rest */
         VTSM_GUARD(vtsm_abi_put_tstr(d, VTSM_ABI_K_DEV, p->name));
@@ -577,15 +577,15 @@ static vtsm_status put_status(struct tsm_pdev *p, const struct status_req *r, st
         VTSM_GUARD(vtsm_abi_put_tstr(d, VTSM_ABI_K_DEV, p->name));
         VTSM_GUARD(vtsm_abi_put_uint(d, VTSM_ABI_K_ROOT_PORT, p->root_port));
     }
-    VTSM_GUARD(vtsm_abi_put_bool(d, "tee_io", p->tdisp));
+    VTSM_GUARD(vtsm_abi_put_bool(d, VTSM_ABI_K_TEE_IO, p->tdisp));
     cbor_item_t *tdis = vtsm_abi_array_new();
-    VTSM_GUARD(vtsm_abi_put_item(d, "tdis", tdis));
+    VTSM_GUARD(vtsm_abi_put_item(d, VTSM_ABI_K_TDIS, tdis));
     measure(d, pg);
     uint64_t i = 0, total = 0;
     vtsm_status st = VTSM_OK;
     for (struct tsm_tdi_node *n = p->tdis; n; n = n->next)
         total++;
-    VTSM_GUARD(vtsm_abi_put_uint(d, "total_tdis", total));
+    VTSM_GUARD(vtsm_abi_put_uint(d, VTSM_ABI_K_TOTAL_TDIS, total));
     for (struct tsm_tdi_node *n = p->tdis; n && st == VTSM_OK; n = n->next, i++) {
         if (i < r->tdi_offset)
             continue;
@@ -607,11 +607,11 @@ static vtsm_status parse_status(const cbor_item_t *msg, struct status_req *r)
     VTSM_GUARD(vtsm_abi_opt_tstr(msg, VTSM_ABI_K_DEV, r->dev, sizeof(r->dev), &r->one));
     if (r->one)
         VTSM_GUARD(vtsm_abi_check_dev(r->dev));
-    VTSM_GUARD(vtsm_abi_opt_bool(msg, "summary", &r->summary, &has));
-    VTSM_GUARD(vtsm_abi_opt_uint(msg, "offset", &r->offset, &has));
-    VTSM_GUARD(vtsm_abi_opt_uint(msg, "tdi_offset", &r->tdi_offset, &has));
+    VTSM_GUARD(vtsm_abi_opt_bool(msg, VTSM_ABI_K_SUMMARY, &r->summary, &has));
+    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_OFFSET, &r->offset, &has));
+    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_TDI_OFFSET, &r->tdi_offset, &has));
     VTSM_ENSURE(!has || r->one, VTSM_E_ABI_ARG, "status: tdi_offset needs dev");
-    VTSM_GUARD(vtsm_abi_opt_uint(msg, "tvm_offset", &r->tvm_offset, &has));
+    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_TVM_OFFSET, &r->tvm_offset, &has));
     return VTSM_OK;
 }
 
@@ -625,7 +625,7 @@ static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_
     cbor_item_t *rps = NULL;
     if (!r->one) { /* the platform first: it always fits, the lists take the rest */
         rps = vtsm_abi_array_new();
-        VTSM_GUARD(vtsm_abi_put_item(res, "root_ports", rps));
+        VTSM_GUARD(vtsm_abi_put_item(res, VTSM_ABI_K_ROOT_PORTS, rps));
         VTSM_GUARD(tsm_platform_put_status(t->cfg.platform, rps));
         measure(rps, &pg);
     }
@@ -642,7 +642,7 @@ static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_
             VTSM_GUARD(vtsm_abi_push_item(arr, d));
             VTSM_GUARD(put_status(p, r, &pg, d, &next_tdi));
             if (next_tdi)
-                VTSM_GUARD(vtsm_abi_put_uint(res, "next_tdi_offset", next_tdi));
+                VTSM_GUARD(vtsm_abi_put_uint(res, VTSM_ABI_K_NEXT_TDI_OFFSET, next_tdi));
             return VTSM_OK;
         }
         if (i++ < r->offset || full)
@@ -669,13 +669,13 @@ static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_
             full = true;
         }
         if (full)
-            VTSM_GUARD(vtsm_abi_put_uint(res, "next_offset", i - 1));
+            VTSM_GUARD(vtsm_abi_put_uint(res, VTSM_ABI_K_NEXT_OFFSET, i - 1));
     }
     VTSM_GUARD(st);
-    VTSM_GUARD(vtsm_abi_put_uint(res, "total_devices", t->npdevs));
+    VTSM_GUARD(vtsm_abi_put_uint(res, VTSM_ABI_K_TOTAL_DEVICES, t->npdevs));
     cbor_item_t *tvms = vtsm_abi_array_new();
-    VTSM_GUARD(vtsm_abi_put_item(res, "tvms", tvms));
-    VTSM_GUARD(vtsm_abi_put_uint(res, "total_tvms", t->tvms.count));
+    VTSM_GUARD(vtsm_abi_put_item(res, VTSM_ABI_K_TVMS, tvms));
+    VTSM_GUARD(vtsm_abi_put_uint(res, VTSM_ABI_K_TOTAL_TVMS, t->tvms.count));
     i = 0;
     for (const struct tsm_tvm *v = t->tvms.head; v && st == VTSM_OK; v = v->next, i++) {
         if (i < r->tvm_offset)
@@ -683,13 +683,14 @@ static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_
         cbor_item_t *e = vtsm_abi_map_new();
         VTSM_ENSURE(e, VTSM_E_NOMEM, "status");
         if ((st = vtsm_abi_put_uint(e, VTSM_ABI_K_TVM, v->id)) == VTSM_OK &&
-            (st = vtsm_abi_put_tstr(e, "name", v->name)) == VTSM_OK &&
-            (st = vtsm_abi_put_bytes(e, "identity", v->identity, sizeof(v->identity))) == VTSM_OK)
-            st = vtsm_abi_put_uint(e, "bound_tdis", v->bound_tdis);
+            (st = vtsm_abi_put_tstr(e, VTSM_ABI_K_NAME, v->name)) == VTSM_OK &&
+            (st = vtsm_abi_put_bytes(e, VTSM_ABI_K_IDENTITY, v->identity, sizeof(v->identity))) ==
+                VTSM_OK)
+            st = vtsm_abi_put_uint(e, VTSM_ABI_K_BOUND_TDIS, v->bound_tdis);
         if (st || !page_take(&pg, tvms, e, &st)) {
             cbor_decref(&e);
             if (st == VTSM_OK)
-                st = vtsm_abi_put_uint(res, "next_tvm_offset", i);
+                st = vtsm_abi_put_uint(res, VTSM_ABI_K_NEXT_TVM_OFFSET, i);
             break;
         }
     }

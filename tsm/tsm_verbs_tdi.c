@@ -89,7 +89,7 @@ static cbor_item_t *ide_link_check_run(struct tsm_job *j)
     }
     cbor_item_t *res = vtsm_abi_result_msg(j->id);
     if (!res || vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) ||
-        vtsm_abi_put_item(res, "streams", arr)) {
+        vtsm_abi_put_item(res, VTSM_ABI_K_STREAMS, arr)) {
         if (res)
             cbor_decref(&res);
         return NULL;
@@ -148,8 +148,8 @@ static cbor_item_t *spdm_result(struct tsm_job *j)
     const struct vtsm_spdm_info *info = vtsm_spdm_req_info(j->p->spdm);
     cbor_item_t *res = vtsm_abi_result_msg(j->id);
     if (res && (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, j->p->name) ||
-                vtsm_abi_put_uint(res, "key_updates", info->key_updates) ||
-                vtsm_abi_put_uint(res, "heartbeat_period", info->heartbeat_period)))
+                vtsm_abi_put_uint(res, VTSM_ABI_K_KEY_UPDATES, info->key_updates) ||
+                vtsm_abi_put_uint(res, VTSM_ABI_K_HEARTBEAT_PERIOD, info->heartbeat_period)))
         cbor_decref(&res);
     return res;
 }
@@ -195,7 +195,7 @@ void tsm_verb_tvm_create(struct tsm *t, struct tsm_client *c, uint64_t id, const
     const struct tsm_tvm *v = NULL;
     vtsm_status st;
 
-    if ((st = vtsm_abi_opt_tstr(msg, "name", name, sizeof(name), &has_name)) ||
+    if ((st = vtsm_abi_opt_tstr(msg, VTSM_ABI_K_NAME, name, sizeof(name), &has_name)) ||
         (st = vtsm_abi_get_bytes(msg, VTSM_ABI_K_GUEST_KEY, &key, &key_len))) {
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
@@ -203,8 +203,9 @@ void tsm_verb_tvm_create(struct tsm *t, struct tsm_client *c, uint64_t id, const
     st = tsm_tvm_create(&t->tvms, has_name ? name : NULL, key, key_len, &v);
     cbor_item_t *res = NULL;
     if (st == VTSM_OK && (res = vtsm_abi_result_msg(id)) &&
-        (vtsm_abi_put_uint(res, VTSM_ABI_K_TVM, v->id) || vtsm_abi_put_tstr(res, "name", v->name) ||
-         vtsm_abi_put_bytes(res, "identity", v->identity, sizeof(v->identity))))
+        (vtsm_abi_put_uint(res, VTSM_ABI_K_TVM, v->id) ||
+         vtsm_abi_put_tstr(res, VTSM_ABI_K_NAME, v->name) ||
+         vtsm_abi_put_bytes(res, VTSM_ABI_K_IDENTITY, v->identity, sizeof(v->identity))))
         cbor_decref(&res);
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
@@ -296,10 +297,10 @@ static cbor_item_t *tdi_unbind_run(struct tsm_job *j)
     cbor_item_t *res = tdi_result(j, tdi);
     cbor_item_t *stop = vtsm_abi_map_new();
     if (res && stop) {
-        vtsm_abi_put_bool(stop, "acknowledged", stop_st == VTSM_OK);
-        vtsm_abi_put_tstr(stop, "detail",
+        vtsm_abi_put_bool(stop, VTSM_ABI_K_ACKNOWLEDGED, stop_st == VTSM_OK);
+        vtsm_abi_put_tstr(stop, VTSM_ABI_K_DETAIL,
                           stop_st == VTSM_OK ? "STOP_INTERFACE acknowledged" : stop_detail);
-        vtsm_abi_put_item(res, "stop_interface", stop);
+        vtsm_abi_put_item(res, VTSM_ABI_K_STOP_INTERFACE, stop);
     } else if (stop) {
         cbor_decref(&stop);
     }
@@ -483,7 +484,7 @@ static vtsm_status guest_list(struct tsm *t, uint64_t id, const struct tsm_guest
                 st = vtsm_abi_put_tstr(e, VTSM_ABI_K_DEV, p->name);
         }
     if (st == VTSM_OK) {
-        st = vtsm_abi_put_item(res, "tdis", arr);
+        st = vtsm_abi_put_item(res, VTSM_ABI_K_TDIS, arr);
         arr = NULL;
     }
     if (arr)
@@ -575,7 +576,7 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
         if (st == VTSM_OK && (res = guest_result(id, &g)) &&
             (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) ||
              vtsm_abi_put_uint(res, VTSM_ABI_K_TDI, tdi->index) ||
-             vtsm_abi_put_tstr(res, "state", tsm_tdi_state_name(tdi->state))))
+             vtsm_abi_put_tstr(res, VTSM_ABI_K_STATE, tsm_tdi_state_name(tdi->state))))
             cbor_decref(&res);
         if (st == VTSM_OK)
             VTSM_INFO("TVM %u rejected %s TDI %u: %s", g.tvm, p->name, tdi->index,
