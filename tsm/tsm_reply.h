@@ -11,6 +11,8 @@
 
 #include <cbor.h>
 
+#include "tsm_ide.h"
+#include "tsm_platform.h"
 #include "vtsm_spdm_req.h"
 #include "vtsm_status.h"
 
@@ -21,5 +23,14 @@
  * LOCK_INTERFACE_REQ (a TDI's), or not (a device's, at connect).
  */
 vtsm_status tsm_reply_put_meas(cbor_item_t *map, const struct vtsm_spdm_meas *ms, bool after_lock);
+
+/* map["ide"] = {root_port, streams: [{stream_id, state: "active", key_set, refreshes}]}. */
+vtsm_status tsm_reply_put_ide(cbor_item_t *map, const struct tsm_ide_status *s);
+
+/* Append {stream_id, key_set, rp_to_device, device_to_rp} per stream checked. */
+vtsm_status tsm_reply_push_link_check(cbor_item_t *array, const struct tsm_ide_check *c);
+
+/* Append {id, streams, streams_used, key_slots, key_slots_used} per root port u[0..n). */
+vtsm_status tsm_reply_push_root_ports(cbor_item_t *array, const struct tsm_rp_usage *u, size_t n);
 
 #endif

@@ -89,8 +89,11 @@ static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
         VTSM_GUARD(vtsm_abi_put_bytes(kex, VTSM_ABI_K_TRANSCRIPT, kt->data, kt->len));
         VTSM_GUARD(vtsm_abi_put_bytes(kex, VTSM_ABI_K_SIGNATURE, ks, ks_len));
     }
-    if (p->ide)
-        VTSM_GUARD(tsm_ide_put_status(p->ide, m));
+    if (p->ide) {
+        struct tsm_ide_status ide;
+        VTSM_GUARD(tsm_ide_status(p->ide, &ide));
+        VTSM_GUARD(tsm_reply_put_ide(m, &ide));
+    }
     if (p->ev.have_meas)
         VTSM_GUARD(tsm_reply_put_meas(m, &p->ev.meas, false));
     return VTSM_OK;
@@ -626,7 +629,12 @@ static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_
     if (!r->one) { /* the platform first: it always fits, the lists take the rest */
         rps = vtsm_abi_array_new();
         VTSM_GUARD(vtsm_abi_put_item(res, VTSM_ABI_K_ROOT_PORTS, rps));
-        VTSM_GUARD(tsm_platform_put_status(t->cfg.platform, rps));
+        struct tsm_rp_usage u[TSM_PLATFORM_MAX_RP];
+        size_t n = tsm_platform_rp_count(t->cfg.platform);
+        for (size_t k = 0; k < n; k++)
+            VTSM_GUARD(
+                tsm_platform_usage(t->cfg.platform, tsm_platform_rp_id(t->cfg.platform, k), &u[k]));
+        VTSM_GUARD(tsm_reply_push_root_ports(rps, u, n));
         measure(rps, &pg);
     }
     if (r->one && !tsm_pdev_find(t, r->dev))

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tsm_int.h"
+#include "tsm_reply.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
 
@@ -67,11 +68,14 @@ static cbor_item_t *ide_refresh_run(struct tsm_job *j)
 {
     struct tsm_pdev *p = j->p;
     struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
+    struct tsm_ide_status ide;
     vtsm_status st = tsm_ide_refresh(p->ide, &peer);
+    if (st == VTSM_OK)
+        st = tsm_ide_status(p->ide, &ide);
     if (st)
         return tsm_job_error(j, st);
     cbor_item_t *res = vtsm_abi_result_msg(j->id);
-    if (res && (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) || tsm_ide_put_status(p->ide, res)))
+    if (res && (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) || tsm_reply_put_ide(res, &ide)))
         cbor_decref(&res);
     return res;
 }
@@ -80,21 +84,21 @@ static cbor_item_t *ide_link_check_run(struct tsm_job *j)
 {
     struct tsm_pdev *p = j->p;
     struct tsm_link_transport link = {.exchange = tsm_proxy_link_exchange, .ctx = p};
-    cbor_item_t *arr = vtsm_abi_array_new();
-    vtsm_status st = arr ? tsm_ide_link_check(p->ide, &link, arr) : VTSM_E_NOMEM;
-    if (st) {
-        if (arr)
-            cbor_decref(&arr);
+    struct tsm_ide_check check;
+    vtsm_status st = tsm_ide_link_check(p->ide, &link, &check);
+    if (st)
         return tsm_job_error(j, st);
-    }
-    cbor_item_t *res = vtsm_abi_result_msg(j->id);
-    if (!res || vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) ||
-        vtsm_abi_put_item(res, VTSM_ABI_K_STREAMS, arr)) {
-        if (res)
-            cbor_decref(&res);
-        return NULL;
-    }
+    cbor_item_t *res = vtsm_abi_result_msg(j->id), *arr;
+    if (!res || vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name))
+        goto fail;
+    arr = vtsm_abi_array_new(); /* put_item takes it over, also on failure */
+    if (vtsm_abi_put_item(res, VTSM_ABI_K_STREAMS, arr) || tsm_reply_push_link_check(arr, &check))
+        goto fail;
     return res;
+fail:
+    if (res)
+        cbor_decref(&res);
+    return NULL;
 }
 
 /* A verb on a connected device that runs as a job: validate, claim, start. need_ide
