@@ -13,6 +13,7 @@
 
 #include "tsm_ide.h"
 #include "tsm_platform.h"
+#include "tsm_tdi.h"
 #include "vtsm_spdm_req.h"
 #include "vtsm_status.h"
 
@@ -32,5 +33,32 @@ vtsm_status tsm_reply_push_link_check(cbor_item_t *array, const struct tsm_ide_c
 
 /* Append {id, streams, streams_used, key_slots, key_slots_used} per root port u[0..n). */
 vtsm_status tsm_reply_push_root_ports(cbor_item_t *array, const struct tsm_rp_usage *u, size_t n);
+
+/* ---- TDIs (tsm_reply_tdi.c) ---- */
+
+/* TDI_BIND's RESULT fields (docs/abi.md section 7.10): adds {dev, tdi, tvm, state,
+ * report_digest, mmio: [{first_page, pages, attributes, range_id}]} to map. The TDI must be
+ * bound (E_STATE otherwise). */
+vtsm_status tsm_reply_tdi_binding(cbor_item_t *map, const struct tsm_tdi *t);
+
+/*
+ * INFO (docs/abi.md section 9.5): *out (caller cbor_decref()s) becomes the map
+ *   {dev, tdi, state, report, report_digest, interface_info,
+ *    mmio: [{first_page, pages, attributes, range_id}], measurements (tsm_reply_put_meas),
+ *    cert_chain, cert_chain_digest, ? token}
+ * and with a nonce token = COSE_Sign1 by a->tsm_key over {nonce, tvm, tvm_identity, dev,
+ * tdi, state, report_digest, cert_chain_digest, measurements_digest,
+ * measurement_transcript_digest, after_lock: true}.
+ */
+vtsm_status tsm_reply_tdi_info(const struct tsm_tdi_info *i, const struct tsm_tdi_info_args *a,
+                               cbor_item_t **out);
+
+/*
+ * One TDI as STATUS (host_view) or a guest's LIST shows it:
+ *   host:  {tdi, state, ? tvm, mmio_enabled, dma_enabled, ? report_digest, ? guest_rejected}
+ *   guest: {dev, tdi, state, mmio_enabled, dma_enabled}
+ * *out is a new map the caller releases.
+ */
+vtsm_status tsm_reply_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_item_t **out);
 
 #endif

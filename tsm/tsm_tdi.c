@@ -5,7 +5,6 @@
  * accept / unbind / info / reject flows (docs/abi.md sections 9 and 10).
  */
 #include "tsm_tdi.h"
-#include "tsm_reply.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,7 +13,6 @@
 
 #include <openssl/crypto.h>
 
-#include "vtsm_cose.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
 
@@ -748,75 +746,35 @@ vtsm_status tsm_tdi_reject(struct tsm_tdi *t, uint32_t guest_tvm, const char *re
     return VTSM_OK;
 }
 
-/* ---------------------------------------------------------------- INFO and summaries */
+/* ---------------------------------------------------------------- INFO and the report */
 
-#define TOKEN_CLAIMS 11 /* entries of the evidence token's claims map */
-
-static vtsm_status put_mmio(cbor_item_t *m, const struct vtsm_tdisp_report *rep)
+vtsm_status tsm_tdi_report(const struct tsm_tdi *t, struct vtsm_tdisp_report *rep)
 {
-    cbor_item_t *arr = vtsm_abi_array_new();
-
-    VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_MMIO, arr));
-    for (uint32_t i = 0; i < rep->mmio_range_count; i++) {
-        const struct vtsm_tdisp_mmio_range *r = &rep->mmio_range[i];
-        cbor_item_t *rm = vtsm_abi_map_new();
-        VTSM_GUARD(vtsm_abi_push_item(arr, rm));
-        VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_FIRST_PAGE, r->first_page));
-        VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_PAGES, r->number_of_pages));
-        VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_ATTRIBUTES, r->range_attributes));
-        VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_RANGE_ID, r->range_id));
-    }
-    return VTSM_OK;
-}
-
-static vtsm_status put_report(cbor_item_t *m, const struct tsm_tdi *t,
-                              const struct vtsm_tdisp_report *rep)
-{
-    VTSM_GUARD(vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT, t->report.data, t->report.len));
-    VTSM_GUARD(vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, t->digest_len));
-    VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_INTERFACE_INFO, rep->interface_info));
-    return put_mmio(m, rep);
-}
-
-vtsm_status tsm_tdi_put_binding(const struct tsm_tdi *t, cbor_item_t *map)
-{
-    struct vtsm_tdisp_report *rep;
-    vtsm_status st;
-
-    VTSM_ENSURE(t != NULL && map != NULL, VTSM_E_INVAL, "TDI binding: NULL argument");
+    VTSM_ENSURE(t != NULL && rep != NULL, VTSM_E_INVAL, "TDI report: NULL argument");
     VTSM_ENSURE(t->owner_tvm != 0 && t->report.len != 0, VTSM_E_STATE, "%s TDI %u is not bound",
                 t->dev, t->index);
-    rep = malloc(sizeof(*rep));
-    VTSM_ENSURE(rep != NULL, VTSM_E_NOMEM, "TDI binding: out of memory");
-    VTSM_GUARD_GOTO(vtsm_tdisp_report_parse(t->report.data, t->report.len, rep));
-    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(map, VTSM_ABI_K_DEV, t->dev));
-    VTSM_GUARD_GOTO(vtsm_abi_put_uint(map, VTSM_ABI_K_TDI, t->index));
-    VTSM_GUARD_GOTO(vtsm_abi_put_uint(map, VTSM_ABI_K_TVM, t->owner_tvm));
-    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(map, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)));
-    VTSM_GUARD_GOTO(
-        vtsm_abi_put_bytes(map, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, t->digest_len));
-    VTSM_GUARD_GOTO(put_mmio(map, rep));
-    st = VTSM_OK;
-out:
-    free(rep);
-    return st;
+    return vtsm_tdisp_report_parse(t->report.data, t->report.len, rep);
+}
+
+void tsm_tdi_info_free(struct tsm_tdi_info *i)
+{
+    if (!i)
+        return;
+    vtsm_spdm_meas_free(&i->fresh);
+    free(i->rep);
+    memset(i, 0, sizeof(*i));
 }
 
 vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
-                         const struct tsm_tdi_info_args *a, cbor_item_t **out)
+                         const struct tsm_tdi_info_args *a, struct tsm_tdi_info *out)
 {
-    struct vtsm_spdm_meas fresh;
-    struct vtsm_tdisp_report *rep = NULL;
-    struct vtsm_buf token = {0};
-    cbor_item_t *m = NULL, *claims = NULL;
-    uint8_t chain_digest[VTSM_HASH_MAX], meas_digest[VTSM_HASH_MAX], tr_digest[VTSM_HASH_MAX];
     vtsm_status st;
 
-    memset(&fresh, 0, sizeof(fresh));
+    VTSM_ENSURE(out != NULL, VTSM_E_INVAL, "info: NULL argument");
+    memset(out, 0, sizeof(*out));
     VTSM_GUARD(chan_check(c));
-    VTSM_ENSURE(t != NULL && a != NULL && out != NULL && a->tvm_identity != NULL, VTSM_E_INVAL,
+    VTSM_ENSURE(t != NULL && a != NULL && a->tvm_identity != NULL, VTSM_E_INVAL,
                 "info: NULL argument");
-    *out = NULL;
     VTSM_ENSURE(a->nonce == NULL || (a->tsm_key != NULL && (a->kid != NULL || a->kid_len == 0)),
                 VTSM_E_INVAL, "info with a nonce needs the TSM identity key");
     VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, a->guest_tvm, NULL));
@@ -826,97 +784,26 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
     VTSM_ENSURE(chain != NULL && chain->len != 0, VTSM_E_STATE,
                 "info: no certificate chain of slot %u for %s", c->slot, t->dev);
     enum vtsm_hash_alg halg = t->digest_alg;
-    size_t hlen = t->digest_len;
 
+    out->t = t;
+    out->chain = chain;
+    out->digest_len = t->digest_len;
+    out->meas = &t->meas;
     /* With a nonce: fresh signed measurements whose SPDM nonce is the guest's. */
-    const struct vtsm_spdm_meas *ms = &t->meas;
     if (a->nonce) {
-        st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, a->nonce, &fresh);
-        if (st != VTSM_OK) {
-            st = annotate(st, "info of %s TDI %u: fresh GET_MEASUREMENTS", t->dev, t->index);
-            goto out;
-        }
-        ms = &fresh;
+        st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, a->nonce, &out->fresh);
+        if (st != VTSM_OK)
+            return annotate(st, "info of %s TDI %u: fresh GET_MEASUREMENTS", t->dev, t->index);
+        out->meas = &out->fresh;
     }
-
-    rep = malloc(sizeof(*rep));
-    VTSM_ENSURE_GOTO(rep != NULL, VTSM_E_NOMEM, "info: out of memory");
-    VTSM_GUARD_GOTO(vtsm_tdisp_report_parse(t->report.data, t->report.len, rep));
-    VTSM_GUARD_GOTO(vtsm_hash(halg, chain->data, chain->len, chain_digest));
-
-    m = vtsm_abi_map_new();
-    VTSM_ENSURE_GOTO(m != NULL, VTSM_E_NOMEM, "info: out of memory");
-    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, t->dev));
-    VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
-    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_STATE, state_names[t->state]));
-    VTSM_GUARD_GOTO(put_report(m, t, rep));
-    VTSM_GUARD_GOTO(tsm_reply_put_meas(m, ms, true));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_CERT_CHAIN, chain->data, chain->len));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_CERT_CHAIN_DIGEST, chain_digest, hlen));
-
+    out->rep = malloc(sizeof(*out->rep));
+    VTSM_ENSURE(out->rep != NULL, VTSM_E_NOMEM, "info: out of memory");
+    VTSM_GUARD(vtsm_tdisp_report_parse(t->report.data, t->report.len, out->rep));
+    VTSM_GUARD(vtsm_hash(halg, chain->data, chain->len, out->chain_digest));
     if (a->nonce) {
-        VTSM_GUARD_GOTO(vtsm_hash(halg, ms->record.data, ms->record.len, meas_digest));
-        VTSM_GUARD_GOTO(vtsm_hash(halg, ms->transcript.data, ms->transcript.len, tr_digest));
-        /* COSE_Sign1 payloads are definite-length maps (vtsm_cose_sign1). */
-        claims = cbor_new_definite_map(TOKEN_CLAIMS);
-        VTSM_ENSURE_GOTO(claims != NULL, VTSM_E_NOMEM, "info: out of memory");
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, VTSM_ABI_K_NONCE, a->nonce, SPDM_NONCE_SIZE));
-        VTSM_GUARD_GOTO(vtsm_abi_put_uint(claims, VTSM_ABI_K_TVM, a->guest_tvm));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, VTSM_ABI_K_TVM_IDENTITY, a->tvm_identity, 32));
-        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(claims, VTSM_ABI_K_DEV, t->dev));
-        VTSM_GUARD_GOTO(vtsm_abi_put_uint(claims, VTSM_ABI_K_TDI, t->index));
-        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(claims, VTSM_ABI_K_STATE, state_names[t->state]));
-        VTSM_GUARD_GOTO(
-            vtsm_abi_put_bytes(claims, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, hlen));
-        VTSM_GUARD_GOTO(
-            vtsm_abi_put_bytes(claims, VTSM_ABI_K_CERT_CHAIN_DIGEST, chain_digest, hlen));
-        VTSM_GUARD_GOTO(
-            vtsm_abi_put_bytes(claims, VTSM_ABI_K_MEASUREMENTS_DIGEST, meas_digest, hlen));
-        VTSM_GUARD_GOTO(
-            vtsm_abi_put_bytes(claims, VTSM_ABI_K_MEASUREMENT_TRANSCRIPT_DIGEST, tr_digest, hlen));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bool(claims, VTSM_ABI_K_AFTER_LOCK, true));
-        VTSM_GUARD_GOTO(vtsm_cose_sign1(a->tsm_key, claims, a->kid, a->kid_len, &token));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_TOKEN, token.data, token.len));
+        const struct vtsm_spdm_meas *ms = out->meas;
+        VTSM_GUARD(vtsm_hash(halg, ms->record.data, ms->record.len, out->meas_digest));
+        VTSM_GUARD(vtsm_hash(halg, ms->transcript.data, ms->transcript.len, out->tr_digest));
     }
-    *out = m;
-    m = NULL;
-    st = VTSM_OK;
-out:
-    if (m)
-        cbor_decref(&m);
-    if (claims)
-        cbor_decref(&claims);
-    vtsm_buf_free(&token);
-    vtsm_spdm_meas_free(&fresh);
-    free(rep);
-    return st;
-}
-
-vtsm_status tsm_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_item_t **out)
-{
-    vtsm_status st;
-    cbor_item_t *m;
-
-    VTSM_ENSURE(t != NULL && out != NULL, VTSM_E_INVAL, "TDI summary: NULL argument");
-    *out = NULL;
-    m = vtsm_abi_map_new();
-    VTSM_ENSURE(m != NULL, VTSM_E_NOMEM, "TDI summary: out of memory");
-    if (!host_view)
-        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, t->dev));
-    VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
-    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)));
-    if (host_view && t->owner_tvm != 0)
-        VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, t->owner_tvm));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_MMIO_ENABLED, t->mmio_enabled));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_DMA_ENABLED, t->dma_enabled));
-    if (host_view && t->digest_len != 0)
-        VTSM_GUARD_GOTO(
-            vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, t->digest_len));
-    if (host_view && t->rejected)
-        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_GUEST_REJECTED, t->guest_rejected));
-    *out = m;
     return VTSM_OK;
-out:
-    cbor_decref(&m);
-    return st;
 }

@@ -544,7 +544,7 @@ static bool page_take(struct page *pg, cbor_item_t *arr, cbor_item_t *e, vtsm_st
 static vtsm_status tdi_entry(struct tsm_pdev *p, struct tsm_tdi *tdi, cbor_item_t **out)
 {
     if (!tsm_pdev_tdi_claimed(p, tdi))
-        return tsm_tdi_summary(tdi, true, out);
+        return tsm_reply_tdi_summary(tdi, true, out);
     cbor_item_t *e = vtsm_abi_map_new();
     VTSM_ENSURE(e, VTSM_E_NOMEM, "status");
     *out = e;

@@ -242,7 +242,7 @@ void tsm_verb_tvm_destroy(struct tsm *t, struct tsm_client *c, uint64_t id, cons
 static cbor_item_t *tdi_result(struct tsm_job *j, const struct tsm_tdi *tdi)
 {
     cbor_item_t *sum = NULL, *res = vtsm_abi_result_msg(j->id);
-    if (!res || tsm_tdi_summary(tdi, true, &sum) != VTSM_OK) {
+    if (!res || tsm_reply_tdi_summary(tdi, true, &sum) != VTSM_OK) {
         if (res)
             cbor_decref(&res);
         return NULL;
@@ -284,7 +284,7 @@ static cbor_item_t *tdi_bind_run(struct tsm_job *j)
     }
     cbor_item_t *res = tdi_result(j, tdi);
     /* the binding: report digest and the MMIO ranges the device reported */
-    if (res && tsm_tdi_put_binding(tdi, res) != VTSM_OK)
+    if (res && tsm_reply_tdi_binding(res, tdi) != VTSM_OK)
         cbor_decref(&res);
     return res;
 }
@@ -424,6 +424,18 @@ static struct tsm_tdi_info_args info_args(struct tsm *t, const struct tsm_guest_
     return a;
 }
 
+/* INFO's fields: the TDI's view, then its reply map (and token). */
+static vtsm_status info_reply(const struct tsm_tdisp_chan *ch, const struct tsm_tdi *tdi,
+                              const struct tsm_tdi_info_args *a, cbor_item_t **info)
+{
+    struct tsm_tdi_info i;
+    vtsm_status st = tsm_tdi_info(ch, tdi, a, &i);
+    if (st == VTSM_OK)
+        st = tsm_reply_tdi_info(&i, a, info);
+    tsm_tdi_info_free(&i);
+    return st;
+}
+
 static cbor_item_t *guest_info_run(struct tsm_job *j)
 {
     struct tsm *t = j->t;
@@ -435,7 +447,7 @@ static cbor_item_t *guest_info_run(struct tsm_job *j)
     struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(j->p);
     struct tsm_tdi_info_args a = info_args(t, &j->greq, identity);
     cbor_item_t *info = NULL;
-    vtsm_status st = tsm_tdi_info(&ch, tdi, &a, &info);
+    vtsm_status st = info_reply(&ch, tdi, &a, &info);
     if (st)
         return tsm_job_error(j, st);
     cbor_item_t *res = guest_result(j->id, &j->greq);
@@ -455,7 +467,7 @@ static cbor_item_t *guest_accept_run(struct tsm_job *j)
     if (st)
         return tsm_job_error(j, st);
     cbor_item_t *res = guest_result(j->id, &j->greq), *sum = NULL;
-    if (!res || tsm_tdi_summary(tdi, false, &sum) || merge(res, sum) ||
+    if (!res || tsm_reply_tdi_summary(tdi, false, &sum) || merge(res, sum) ||
         vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, j->p->name)) {
         if (res)
             cbor_decref(&res);
@@ -483,7 +495,7 @@ static vtsm_status guest_list(struct tsm *t, uint64_t id, const struct tsm_guest
             if (tsm_pdev_tdi_claimed(p, &n->tdi) || n->tdi.owner_tvm != g->tvm)
                 continue;
             cbor_item_t *e = NULL;
-            if ((st = tsm_tdi_summary(&n->tdi, false, &e)) == VTSM_OK &&
+            if ((st = tsm_reply_tdi_summary(&n->tdi, false, &e)) == VTSM_OK &&
                 (st = vtsm_abi_push_item(arr, e)) == VTSM_OK)
                 st = vtsm_abi_put_tstr(e, VTSM_ABI_K_DEV, p->name);
         }
@@ -561,7 +573,7 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
             struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(p);
             struct tsm_tdi_info_args a = info_args(t, &g, v->identity);
             cbor_item_t *info = NULL;
-            st = tsm_tdi_info(&ch, tdi, &a, &info);
+            st = info_reply(&ch, tdi, &a, &info);
             if (st == VTSM_OK && (res = guest_result(id, &g)))
                 st = merge(res, info);
             else if (info)
