@@ -30,7 +30,7 @@
     X(PDEV_9, "PDEV.9", E_STATE, "a device with bound TDIs is reclaimed only with force")          \
     X(PDEV_10, "PDEV.10", E_STATE, "IDE, TDI and SPDM verbs need a connected device")              \
     X(PDEV_11, "PDEV.11", E_LIMIT, "at most 1024 devices are registered")                          \
-    X(PDEV_12, "PDEV.12", OK, "a session lost in a key update or heartbeat disconnects")           \
+    X(PDEV_12, "PDEV.12", OK, "a verb that loses the SPDM session disconnects the device")         \
     X(PDEV_13, "PDEV.13", E_NOT_FOUND, "a verb names a registered device")                         \
     X(IDE_1, "IDE.1", E_NO_STREAM, "stream IDs per root port, 0..streams-1, lowest free first")    \
     X(IDE_2, "IDE.2", E_LIMIT, "a stream takes 2 key slots of its root port, 4 in a refresh")      \
@@ -63,6 +63,8 @@
     X(ABI_7, "ABI.7", E_ABI_MALFORMED, "a frame is one well-formed bounded CBOR map")              \
     X(ABI_8, "ABI.8", E_ABI_ARG, "every key has the type and range it takes")                      \
     X(ABI_9, "ABI.9", E_ABI_ARG, "a message carries only keys its opcode takes")                   \
+    X(ABI_10, "ABI.10", E_LIMIT, "connections are capped per role and in all")                     \
+    X(ABI_11, "ABI.11", E_LIMIT, "a reply fits one message: lists come in pages")                  \
     X(DEVTDI_1, "DEVTDI.1", E_PEER_ERROR, "LOCK_INTERFACE_REQ only in CONFIG_UNLOCKED")            \
     X(DEVTDI_2, "DEVTDI.2", E_PEER_ERROR, "GET_DEVICE_INTERFACE_REPORT in CONFIG_LOCKED or RUN")   \
     X(DEVTDI_3, "DEVTDI.3", E_PEER_ERROR, "START_INTERFACE_REQ only in CONFIG_LOCKED")             \

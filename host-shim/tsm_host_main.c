@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 
@@ -27,7 +28,7 @@ enum {
 
 #define ABBREV_OVER 32 /* byte strings longer than this print as length + digest */
 
-#define MAX_POS 3 /* positional arguments of a command */
+#define MAX_POS 32 /* positional arguments of a command (request: OP and its fields) */
 
 struct cli {
     const char *socket;
@@ -51,7 +52,7 @@ struct cli {
     const char *name;
     bool has_guest_key;
     uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE];
-    cbor_item_t *envelope; /* relay: the guest request read from the file */
+    cbor_item_t *envelope; /* relay: the guest request read from the file; request: its map */
 };
 
 static void usage(FILE *f)
@@ -69,7 +70,11 @@ static void usage(FILE *f)
           "  bind DEV TDI TVM --doe tcp:HOST:PORT [--lock-flags N]\n"
           "  unbind DEV TDI --doe tcp:HOST:PORT\n"
           "  relay [--doe tcp:HOST:PORT] FILE   (a guest request envelope, CBOR)\n"
-          "  status [DEV]\n"
+          "  status [DEV]                        (every page: all devices, TDIs and TVMs)\n"
+          "  request OP [KEY=VALUE]... [--doe tcp:HOST:PORT]\n"
+          "                                      any request of the ABI's operation table (OP:\n"
+          "                                      STATUS, TDI_BIND, ...); VALUE: number, true,\n"
+          "                                      false, hex:BYTES or text\n"
           "exit: 0 ok, 1 TSM error or failed link check, 2 usage, 3 TSM or DOE responder\n"
           "      unreachable\n",
           f);
@@ -402,6 +407,82 @@ static vtsm_status verb_status(struct cli *c, struct vtsm_host *h, cbor_item_t *
     return vtsm_host_status(h, c->npos ? c->pos[0] : NULL, res);
 }
 
+static bool parse_hex(const char *s, uint8_t *out, size_t cap);
+
+/* "request OP KEY=VALUE...": any request of the operation table, its fields checked
+ * against the row's schema here and again by the TSM. VALUE is a number (decimal or
+ * 0x hex: uint), true / false, hex:BYTES, or text. */
+static vtsm_status request_fields(struct cli *c, const struct vtsm_abi_request *row,
+                                  cbor_item_t *req)
+{
+    for (unsigned i = 1; i < c->npos; i++) {
+        const char *a = c->pos[i], *eq = strchr(a, '=');
+        char key[64];
+        if (!eq || eq == a || (size_t)(eq - a) >= sizeof(key))
+            return vtsm_fail(VTSM_E_INVAL, "field '%s' is not KEY=VALUE", a);
+        memcpy(key, a, (size_t)(eq - a));
+        key[eq - a] = '\0';
+        const char *v = eq + 1;
+        bool known = false;
+        for (const char *const *k = row->keys; *k; k++)
+            known |= !strcmp(*k, key);
+        if (!known)
+            return vtsm_fail(VTSM_E_INVAL, "%s takes no field '%s'", row->name, key);
+        char *end = NULL;
+        errno = 0;
+        unsigned long long u = strtoull(v, &end, 0);
+        vtsm_status st;
+        if (v[0] >= '0' && v[0] <= '9' && !errno && end && !*end) {
+            st = vtsm_abi_put_uint(req, key, u);
+        } else if (!strcmp(v, "true") || !strcmp(v, "false")) {
+            st = vtsm_abi_put_bool(req, key, v[0] == 't');
+        } else if (!strncmp(v, "hex:", 4)) {
+            size_t n = strlen(v + 4) / 2;
+            uint8_t *b = malloc(n ? n : 1);
+            if (!b)
+                return vtsm_fail(VTSM_E_NOMEM, "field %s", key);
+            st = parse_hex(v + 4, b, n) ? vtsm_abi_put_bytes(req, key, b, n)
+                                        : vtsm_fail(VTSM_E_INVAL, "field %s: bad hex", key);
+            free(b);
+        } else {
+            st = vtsm_abi_put_tstr(req, key, v);
+        }
+        if (st)
+            return st;
+        if (!strcmp(key, VTSM_ABI_K_DEV) && vtsm_abi_check_dev(v) == VTSM_OK)
+            c->dev = v;
+    }
+    return VTSM_OK;
+}
+
+static const struct vtsm_abi_request *request_row(const char *name)
+{
+    for (size_t i = 0; i < VTSM_ABI_REQ_COUNT_; i++)
+        if (!strcasecmp(vtsm_abi_requests[i].name, name))
+            return &vtsm_abi_requests[i];
+    return NULL;
+}
+
+static vtsm_status verb_request(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    return vtsm_host_call(h, request_row(c->pos[0])->op, c->envelope, res);
+}
+
+/* request's positionals: the operation's name and its fields, into c->envelope. */
+static int load_request(struct cli *c)
+{
+    const struct vtsm_abi_request *row = c->npos ? request_row(c->pos[0]) : NULL;
+    if (!row || row->op == VTSM_ABI_OP_HELLO || row->op == VTSM_ABI_OP_DOE_RESPONSE)
+        return usage_error("request needs an operation of the table, e.g. STATUS, not '%s'",
+                           c->npos ? c->pos[0] : "");
+    c->envelope = vtsm_abi_map_new();
+    if (!c->envelope)
+        return usage_error("%s", "out of memory");
+    if (request_fields(c, row, c->envelope) != VTSM_OK)
+        return usage_error("%s", vtsm_err_detail());
+    return EXIT_OK;
+}
+
 static int print_plain(struct cli *c, const cbor_item_t *res)
 {
     print_result(c, res);
@@ -484,6 +565,7 @@ static const struct command commands[] = {
     {"unbind", "DEV TDI", OPT_DOE, OPT_DOE, verb_unbind, print_plain},
     {"relay", "FILE", OPT_DOE, 0, verb_relay, print_plain},
     {"status", "[DEV]", 0, 0, verb_status, print_plain},
+    {"request", "OP [FIELDS]", OPT_DOE, 0, verb_request, print_plain},
 };
 
 /* The n-th positional argument name of cmd ("DEV" ...) into out; false if there is none.
@@ -718,6 +800,8 @@ static int set_positionals(struct cli *c, const struct command *cmd)
 {
     char name[8];
     bool optional = false;
+    if (cmd->run == verb_request)
+        return load_request(c);
     for (unsigned i = 0; arg_name(cmd, i, name, &optional); i++) {
         if (i >= c->npos) {
             if (optional)
@@ -753,7 +837,8 @@ static int parse_command(struct cli *c, const struct command *cmd, int argc, cha
         if (a[0] != '-') {
             char name[8];
             bool optional;
-            if (c->npos >= MAX_POS || !arg_name(cmd, c->npos, name, &optional))
+            if (c->npos >= MAX_POS ||
+                (cmd->run != verb_request && !arg_name(cmd, c->npos, name, &optional)))
                 return usage_error("unexpected argument '%s'", a);
             c->pos[c->npos++] = a;
             continue;

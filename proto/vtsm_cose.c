@@ -364,8 +364,8 @@ vtsm_status vtsm_cose_verify1(EVP_PKEY *pub, const uint8_t *token, size_t len,
     vtsm_status st = VTSM_OK;
     struct vtsm_rd r = vtsm_rd_init(token, len);
     struct vtsm_buf tbs = {0};
-    const uint8_t *prot, *payload, *sig;
-    size_t prot_len, payload_len, sig_len;
+    const uint8_t *prot = NULL, *payload = NULL, *sig = NULL;
+    size_t prot_len = 0, payload_len = 0, sig_len = 0;
     enum vtsm_asym_alg asym = VTSM_ASYM_NONE, key_asym;
     enum vtsm_hash_alg hash = VTSM_HASH_NONE;
     int64_t alg = 0;

@@ -473,8 +473,8 @@ enum vtsm_asym_alg vtsm_pkey_asym(EVP_PKEY *key)
     return VTSM_ASYM_NONE;
 }
 
-vtsm_status vtsm_ecdsa_sign(EVP_PKEY *key, enum vtsm_asym_alg alg, enum vtsm_hash_alg hash,
-                            const void *msg, size_t len, uint8_t *sig)
+static vtsm_status ecdsa_sign_now(EVP_PKEY *key, enum vtsm_asym_alg alg, enum vtsm_hash_alg hash,
+                                  const void *msg, size_t len, uint8_t *sig)
 {
     vtsm_status st = VTSM_OK;
     const EVP_MD *md;
@@ -511,8 +511,8 @@ out:
     return st;
 }
 
-vtsm_status vtsm_ecdsa_verify(EVP_PKEY *pub, enum vtsm_asym_alg alg, enum vtsm_hash_alg hash,
-                              const void *msg, size_t len, const uint8_t *sig, size_t sig_len)
+static vtsm_status ecdsa_verify_now(EVP_PKEY *pub, enum vtsm_asym_alg alg, enum vtsm_hash_alg hash,
+                                    const void *msg, size_t len, const uint8_t *sig, size_t sig_len)
 {
     vtsm_status st = VTSM_OK;
     const EVP_MD *md;
@@ -576,7 +576,7 @@ void vtsm_dhe_free(struct vtsm_dhe *d)
     OPENSSL_free(d);
 }
 
-vtsm_status vtsm_dhe_generate(enum vtsm_dhe_group g, struct vtsm_dhe **out, uint8_t *pub_xy)
+static vtsm_status dhe_generate_now(enum vtsm_dhe_group g, struct vtsm_dhe **out, uint8_t *pub_xy)
 {
     vtsm_status st = VTSM_OK;
     const char *gname = dhe_group_name(g);
@@ -655,8 +655,8 @@ out:
     return st;
 }
 
-vtsm_status vtsm_dhe_derive(struct vtsm_dhe *d, const uint8_t *peer_xy, size_t peer_len,
-                            uint8_t *secret)
+static vtsm_status dhe_derive_now(struct vtsm_dhe *d, const uint8_t *peer_xy, size_t peer_len,
+                                  uint8_t *secret)
 {
     vtsm_status st = VTSM_OK;
     EVP_PKEY *peer = NULL;
@@ -829,4 +829,85 @@ vtsm_status vtsm_pkey_from_pem(const void *pem, size_t len, EVP_PKEY **out)
     VTSM_ENSURE(len > 0 && len <= INT_MAX, VTSM_E_INVAL, "pkey from pem: length %zu", len);
     *out = NULL;
     return pkey_from_bio(open_mem, pem, &len, out);
+}
+
+/* ---- where the heavy operations run ---- */
+
+static vtsm_crypto_exec_fn crypto_exec;
+
+void vtsm_crypto_set_exec(vtsm_crypto_exec_fn exec)
+{
+    crypto_exec = exec;
+}
+
+/* The arguments of one heavy operation, packed for the executor. */
+struct heavy {
+    enum { H_SIGN, H_VERIFY, H_DHE_GEN, H_DHE_DERIVE } op;
+    EVP_PKEY *key;
+    enum vtsm_asym_alg alg;
+    enum vtsm_hash_alg hash;
+    const void *msg;
+    size_t len;
+    uint8_t *out;
+    const uint8_t *in;
+    size_t in_len;
+    enum vtsm_dhe_group group;
+    struct vtsm_dhe *dhe, **dhe_out;
+};
+
+static vtsm_status heavy_run(void *arg)
+{
+    struct heavy *h = arg;
+    switch (h->op) {
+    case H_SIGN:
+        return ecdsa_sign_now(h->key, h->alg, h->hash, h->msg, h->len, h->out);
+    case H_VERIFY:
+        return ecdsa_verify_now(h->key, h->alg, h->hash, h->msg, h->len, h->in, h->in_len);
+    case H_DHE_GEN:
+        return dhe_generate_now(h->group, h->dhe_out, h->out);
+    case H_DHE_DERIVE:
+        return dhe_derive_now(h->dhe, h->in, h->in_len, h->out);
+    }
+    return vtsm_fail(VTSM_E_INTERNAL, "unknown heavy operation");
+}
+
+static vtsm_status heavy(struct heavy *h)
+{
+    return crypto_exec ? crypto_exec(heavy_run, h) : heavy_run(h);
+}
+
+vtsm_status vtsm_ecdsa_sign(EVP_PKEY *key, enum vtsm_asym_alg alg, enum vtsm_hash_alg hash,
+                            const void *msg, size_t len, uint8_t *sig)
+{
+    struct heavy h = {
+        .op = H_SIGN, .key = key, .alg = alg, .hash = hash, .msg = msg, .len = len, .out = sig};
+    return heavy(&h);
+}
+
+vtsm_status vtsm_ecdsa_verify(EVP_PKEY *pub, enum vtsm_asym_alg alg, enum vtsm_hash_alg hash,
+                              const void *msg, size_t len, const uint8_t *sig, size_t sig_len)
+{
+    struct heavy h = {.op = H_VERIFY,
+                      .key = pub,
+                      .alg = alg,
+                      .hash = hash,
+                      .msg = msg,
+                      .len = len,
+                      .in = sig,
+                      .in_len = sig_len};
+    return heavy(&h);
+}
+
+vtsm_status vtsm_dhe_generate(enum vtsm_dhe_group g, struct vtsm_dhe **out, uint8_t *pub_xy)
+{
+    struct heavy h = {.op = H_DHE_GEN, .group = g, .dhe_out = out, .out = pub_xy};
+    return heavy(&h);
+}
+
+vtsm_status vtsm_dhe_derive(struct vtsm_dhe *d, const uint8_t *peer_xy, size_t peer_len,
+                            uint8_t *secret)
+{
+    struct heavy h = {
+        .op = H_DHE_DERIVE, .dhe = d, .in = peer_xy, .in_len = peer_len, .out = secret};
+    return heavy(&h);
 }

@@ -72,6 +72,18 @@ vtsm_status vtsm_ecdsa_verify(EVP_PKEY *pub, enum vtsm_asym_alg alg, enum vtsm_h
 /* Which vtsm_asym_alg a key is (by curve), VTSM_ASYM_NONE if neither P-256 nor P-384. */
 enum vtsm_asym_alg vtsm_pkey_asym(EVP_PKEY *key);
 
+/*
+ * Where the heavy operations run: ECDSA sign and verify, and ECDHE key generation and
+ * derivation call exec(fn, arg) when one is set, else fn(arg) on the calling thread.
+ * tsmd sets one that runs fn on its crypto worker while the calling job yields
+ * (docs/architecture.md "Crypto off the loop"). exec must return fn's status with the
+ * error record fn left (vtsm_err_save/restore across threads). Set it once, before any
+ * thread uses these functions.
+ */
+typedef vtsm_status (*vtsm_crypto_work_fn)(void *arg);
+typedef vtsm_status (*vtsm_crypto_exec_fn)(vtsm_crypto_work_fn fn, void *arg);
+void vtsm_crypto_set_exec(vtsm_crypto_exec_fn exec);
+
 /* Ephemeral ECDHE. The private key never leaves the object; free wipes it. */
 struct vtsm_dhe;
 vtsm_status vtsm_dhe_generate(enum vtsm_dhe_group g, struct vtsm_dhe **out, uint8_t *pub_xy);

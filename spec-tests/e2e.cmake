@@ -53,7 +53,8 @@ vtsm_e2e_suite(test_e2e_spdm SOURCES test_e2e_spdm.c CASES
 vtsm_e2e_suite(test_e2e_core SOURCES test_e2e_core.c CASES
   test_flooding_clients_do_not_delay_others test_client_that_never_reads_is_dropped
   test_silent_half_open_and_idle_clients_time_out test_bind_loses_session_to_replayed_response
-  test_bind_to_killed_device_leaves_truthful_state test_refused_unbinds_leave_no_records)
+  test_bind_to_killed_device_leaves_truthful_state test_refused_unbinds_leave_no_records
+  test_cli_request_any_operation)
 target_link_libraries(test_e2e_core PRIVATE vtsm_guest)
 
 # Host shim, asynchronous DOE callbacks: many devices through one handle and one loop.

@@ -7,7 +7,8 @@ target_compile_definitions(vtsm_guest_fixture PRIVATE VTSM_SOURCE_DIR="${PROJECT
 
 vtsm_add_test(test_guest SOURCES test_guest.c LIBS vtsm_guest)
 vtsm_add_test(test_guest_verify SOURCES test_guest_verify.c LIBS vtsm_guest_fixture)
-vtsm_add_test(test_guest_cli SOURCES test_guest_cli.c LIBS vtsm_guest_fixture)
+vtsm_add_test(test_guest_cli SOURCES test_guest_cli.c LIBS vtsm_guest_fixture
+              LABELS unit process)
 add_dependencies(test_guest_cli tsm-guest)
 
 # One end-to-end run with real processes (skipped if tsmd does not answer GUEST_REQUEST).

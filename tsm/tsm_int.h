@@ -138,6 +138,7 @@ struct tsm {
     struct tsm_client *clients;
     unsigned nclients, nrole[3]; /* connections, and per enum vtsm_abi_role */
     struct tsm_job *jobs;        /* running jobs */
+    unsigned njobs;
     bool stopping;
     int listen_fd;
     int wake_pipe[2]; /* wakes the poll loop from the signal handler */
@@ -257,10 +258,27 @@ void tsm_job_resume(struct tsm_job *j);
  * their deadline (E_TIMEOUT) or, when stopping, all of them (E_ABORTED). Returns the
  * nearest deadline still pending (INT64_MAX if none). */
 int64_t tsm_job_tick(struct tsm *t, int64_t now_ms);
+/* The job whose coroutine is running (NULL on the loop's own stack), and how many run. */
+struct tsm_job *tsm_job_current(void);
+unsigned tsm_job_count(const struct tsm *t);
 /* The device's SPDM channel for TDISP / IDE_KM inside the session. */
 struct tsm_tdisp_chan tsm_job_tdisp_chan(struct tsm_pdev *p);
 /* An ERROR reply for the job's current failure. */
 cbor_item_t *tsm_job_error(struct tsm_job *j, vtsm_status st);
+
+/* ---- crypto off the loop (tsm_offload.c) ---- */
+/* Start the crypto worker and route the heavy operations of jobs through it. */
+vtsm_status tsm_offload_start(void);
+/* The fd the loop polls for finished operations (-1 if not started). */
+int tsm_offload_fd(void);
+/* Resume the jobs whose operations finished (the loop, on POLLIN of tsm_offload_fd). */
+void tsm_offload_complete(void);
+/* Are operations still running on the worker? */
+bool tsm_offload_busy(void);
+/* Wait for every operation in flight and resume its job. */
+void tsm_offload_wait(void);
+/* Wait, then stop the worker (after this, heavy operations run in place again). */
+void tsm_offload_stop(void);
 
 /* ---- daemon (tsm_server.c) ---- */
 /* Fill cfg's loop limits with their defaults. */

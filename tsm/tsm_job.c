@@ -100,6 +100,7 @@ static void job_finish(struct tsm_job *j)
     for (struct tsm_job **pp = &t->jobs; *pp; pp = &(*pp)->next)
         if (*pp == j) {
             *pp = j->next;
+            t->njobs--;
             break;
         }
     struct tsm_client *c = j->client;
@@ -114,9 +115,24 @@ static void job_finish(struct tsm_job *j)
     tsm_client_put(t, c);
 }
 
+static struct tsm_job *current_job; /* the job whose coroutine runs now */
+
+struct tsm_job *tsm_job_current(void)
+{
+    return current_job;
+}
+
+unsigned tsm_job_count(const struct tsm *t)
+{
+    return t->njobs;
+}
+
 void tsm_job_resume(struct tsm_job *j)
 {
-    if (tsm_coro_resume(j->coro))
+    current_job = j;
+    bool done = tsm_coro_resume(j->coro);
+    current_job = NULL;
+    if (done)
         job_finish(j);
 }
 
@@ -132,6 +148,7 @@ vtsm_status tsm_job_start(struct tsm_client *c, struct tsm_job *j)
     j->client = c;
     j->next = j->t->jobs;
     j->t->jobs = j;
+    j->t->njobs++;
     tsm_job_resume(j);
     return VTSM_OK;
 }

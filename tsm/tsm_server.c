@@ -154,12 +154,11 @@ void tsm_client_reply(struct tsm *t, struct tsm_client *c, cbor_item_t *msg)
         /* a reply that cannot be encoded is an ERROR, never a dropped connection */
         uint64_t id = 0;
         vtsm_abi_get_id(msg, &id);
-        char d[256];
-        snprintf(d, sizeof(d),
-                 "the reply cannot be sent: %s (ask for less: per device, "
-                 "summary, or a page)",
-                 vtsm_err_detail());
-        tsm_client_error(t, c, id, VTSM_E_LIMIT, d);
+        vtsm_refuse(VTSM_E_LIMIT, VTSM_RULE_ABI_11,
+                    "the reply cannot be sent: %s (rule ABI.11: ask for less: per device, "
+                    "summary, or a page)",
+                    vtsm_err_detail());
+        tsm_client_error(t, c, id, VTSM_E_LIMIT, NULL);
     }
     cbor_decref(&msg);
 }
@@ -207,11 +206,11 @@ void tsm_verb_hello(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor
     }
     unsigned cap = r == VTSM_ABI_ROLE_HOST ? t->cfg.max_hosts : t->cfg.max_guests;
     if (t->nrole[r] >= cap) {
-        char d[128];
-        snprintf(d, sizeof(d), "too many %s connections to tsmd (at most %u)",
-                 vtsm_abi_role_name(r), cap);
-        tsm_client_error(t, c, id, VTSM_E_LIMIT, d);
-        tsm_client_kill(c, d);
+        vtsm_refuse(VTSM_E_LIMIT, VTSM_RULE_ABI_10,
+                    "too many %s connections to tsmd (rule ABI.10: at most %u)",
+                    vtsm_abi_role_name(r), cap);
+        tsm_client_error(t, c, id, VTSM_E_LIMIT, NULL);
+        tsm_client_kill(c, vtsm_err_detail());
         return;
     }
     t->nrole[VTSM_ABI_ROLE_NONE]--;
@@ -341,7 +340,8 @@ static void accept_client(struct tsm *t, int64_t now)
         return;
     char why[96] = "";
     if (t->nclients >= TSM_MAX_CLIENTS) {
-        snprintf(why, sizeof(why), "too many connections to tsmd (at most %u)", TSM_MAX_CLIENTS);
+        snprintf(why, sizeof(why), "too many connections to tsmd (rule ABI.10: at most %u)",
+                 TSM_MAX_CLIENTS);
     } else if (t->nrole[VTSM_ABI_ROLE_NONE] >= t->cfg.max_unauth) {
         /* Make room by evicting the connection that has waited longest without a HELLO:
          * silent connections cannot keep a real client (which says HELLO at once) out. */
@@ -351,17 +351,18 @@ static void accept_client(struct tsm *t, int64_t now)
                 (!oldest || x->accepted_ms <= oldest->accepted_ms))
                 oldest = x;
         if (oldest) {
-            char d[128];
-            snprintf(d, sizeof(d), "evicted: %u connections wait for their HELLO (at most %u)",
-                     t->nrole[VTSM_ABI_ROLE_NONE], t->cfg.max_unauth);
-            tsm_client_error(t, oldest, 0, VTSM_E_LIMIT, d);
-            tsm_client_kill(oldest, d);
+            vtsm_refuse(VTSM_E_LIMIT, VTSM_RULE_ABI_10,
+                        "evicted: %u connections wait for their HELLO (rule ABI.10: at most %u)",
+                        t->nrole[VTSM_ABI_ROLE_NONE], t->cfg.max_unauth);
+            tsm_client_error(t, oldest, 0, VTSM_E_LIMIT, NULL);
+            tsm_client_kill(oldest, vtsm_err_detail());
             client_unlink(t, oldest);
         }
     }
     if (why[0]) {
         /* Say why before closing, so the client sees more than a reset. */
-        cbor_item_t *m = vtsm_abi_error_msg(0, VTSM_E_LIMIT, why);
+        vtsm_refuse(VTSM_E_LIMIT, VTSM_RULE_ABI_10, "%s", why);
+        cbor_item_t *m = vtsm_abi_error_msg(0, VTSM_E_LIMIT, NULL);
         struct vtsm_buf frame = {0};
         if (m && vtsm_abi_encode(m, &frame) == VTSM_OK &&
             send(fd, frame.data, frame.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
@@ -461,7 +462,7 @@ vtsm_status tsm_init(struct tsm *t, const struct tsm_config *cfg)
         return vtsm_fail(VTSM_E_IO, "listen on %s: %s", cfg->socket_path, strerror(e));
     }
     t->listen_fd = s;
-    return VTSM_OK;
+    return tsm_offload_start();
 }
 
 void tsm_stop(struct tsm *t)
@@ -514,7 +515,7 @@ vtsm_status tsm_run(struct tsm *t)
         }
         sweep(t, now);
 
-        size_t n = 2 + t->nclients;
+        size_t n = 3 + t->nclients;
         if (n > cap) {
             size_t ncap = n * 2;
             struct pollfd *np = realloc(pfds, ncap * sizeof(*pfds));
@@ -531,7 +532,8 @@ vtsm_status tsm_run(struct tsm *t)
         }
         pfds[0] = (struct pollfd){.fd = t->listen_fd, .events = POLLIN};
         pfds[1] = (struct pollfd){.fd = t->wake_pipe[0], .events = POLLIN};
-        size_t i = 2;
+        pfds[2] = (struct pollfd){.fd = tsm_offload_fd(), .events = POLLIN};
+        size_t i = 3;
         for (struct tsm_client *c = t->clients; c; c = c->next, i++) {
             short ev = 0;
             if (c->out.len - c->out_off < OUTQ_PAUSE)
@@ -560,7 +562,9 @@ vtsm_status tsm_run(struct tsm *t)
         }
         /* Oldest client first (the list is newest first): a host that closed and
          * reconnects finds its old connection's jobs ended before its new requests. */
-        for (i = n; r > 0 && i-- > 2;) {
+        if (r > 0 && (pfds[2].revents & POLLIN))
+            tsm_offload_complete();
+        for (i = n; r > 0 && i-- > 3;) {
             struct tsm_client *c = owners[i];
             if (!c->dead && (pfds[i].revents & POLLOUT))
                 client_flush(c);
@@ -572,7 +576,7 @@ vtsm_status tsm_run(struct tsm *t)
             if (c->dead && c->jobs)
                 tsm_job_tick(t, now); /* its jobs end now, releasing their devices */
         }
-        for (i = 2; i < n; i++)
+        for (i = 3; i < n; i++)
             tsm_client_put(t, owners[i]);
         sweep(t, now);
     }
@@ -586,7 +590,11 @@ void tsm_fini(struct tsm *t)
     /* End every job: each pending exchange fails with E_ABORTED, and a job that tries
      * another is refused at once, so this terminates. */
     t->stopping = true;
-    tsm_job_tick(t, tsm_now_ms());
+    for (unsigned round = 0; t->jobs && round < 1000; round++) {
+        tsm_job_tick(t, tsm_now_ms()); /* DOE waits end with E_ABORTED */
+        tsm_offload_wait();            /* crypto in flight finishes and its jobs go on */
+    }
+    tsm_offload_stop();
     while (t->clients) {
         struct tsm_client *c = t->clients;
         c->dead = true;

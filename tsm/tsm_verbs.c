@@ -665,15 +665,15 @@ static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_
         if (next_tdi) {
             /* too big for one page with the rest: the device's own STATUS pages it */
             cbor_decref(&d);
-            VTSM_ENSURE(i - 1 > r->offset, VTSM_E_LIMIT,
-                        "status: %s does not fit one message; ask for it by name (dev) to "
-                        "page its TDIs, or for the summary",
-                        p->name);
+            VTSM_ENSURE_RULE(i - 1 > r->offset, VTSM_E_LIMIT, VTSM_RULE_ABI_11,
+                             "status: %s does not fit one message; ask for it by name (dev) "
+                             "to page its TDIs, or for the summary (rule ABI.11)",
+                             p->name);
             full = true;
         } else if (!page_take(&pg, arr, d, &st)) {
             cbor_decref(&d);
-            VTSM_ENSURE(i - 1 > r->offset, VTSM_E_LIMIT, "status: %s does not fit one message",
-                        p->name);
+            VTSM_ENSURE_RULE(i - 1 > r->offset, VTSM_E_LIMIT, VTSM_RULE_ABI_11,
+                             "status: %s does not fit one message (rule ABI.11)", p->name);
             full = true;
         }
         if (full)

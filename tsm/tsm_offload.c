@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Crypto off the loop: one worker thread runs the heavy asymmetric operations (ECDSA sign
+ * and verify, ECDHE generate and derive) of the jobs, so the loop keeps serving while a
+ * job's crypto runs and tsmd uses a second core.
+ *
+ * A job that reaches such an operation hands it to the worker and yields; the worker
+ * posts the finished task back and the loop resumes the job, which then sees the result
+ * and the error record the operation left. Nothing else crosses threads: the task lives
+ * on the suspended job's stack, the worker touches only what the operation's arguments
+ * name (the job's own keys and buffers, which nobody else can reach while it is
+ * suspended), and object state stays on the loop. Tasks travel as pointers through two
+ * pipes (to the worker, and back), which order everything between the threads; there is
+ * no lock. Outside a job (start-up, a guest request checked on the loop) an operation
+ * runs where it is called.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tsm_coro.h"
+#include "tsm_int.h"
+#include "vtsm_crypto.h"
+#include "vtsm_guard.h"
+#include "vtsm_log.h"
+
+struct task {
+    vtsm_crypto_work_fn fn;
+    void *arg;
+    vtsm_status st;
+    struct vtsm_err_state err; /* the operation's error record, from the worker */
+    struct tsm_job *job;       /* to resume when done */
+};
+
+static struct {
+    bool running;
+    pthread_t thread;
+    int to_worker[2]; /* task pointers to run */
+    int to_loop[2];   /* task pointers done */
+    unsigned inflight;
+} pool = {.to_worker = {-1, -1}, .to_loop = {-1, -1}};
+
+static bool read_ptr(int fd, struct task **t)
+{
+    for (;;) {
+        ssize_t k = read(fd, t, sizeof(*t));
+        if (k == (ssize_t)sizeof(*t))
+            return true;
+        if (k < 0 && errno == EINTR)
+            continue;
+        return false; /* EOF (stop), EAGAIN, or an error */
+    }
+}
+
+static void write_ptr(int fd, struct task *t)
+{
+    /* one pointer is far below PIPE_BUF: the write is whole */
+    while (write(fd, &t, sizeof(t)) < 0 && errno == EINTR) {
+    }
+}
+
+static void *worker(void *unused)
+{
+    (void)unused;
+    struct task *t;
+    while (read_ptr(pool.to_worker[0], &t)) {
+        vtsm_err_clear();
+        t->st = t->fn(t->arg);
+        vtsm_err_save(&t->err);
+        write_ptr(pool.to_loop[1], t);
+    }
+    vtsm_err_clear();
+    return NULL;
+}
+
+/* vtsm_crypto_exec_fn: inside a job, while other jobs run too, on the worker while the
+ * job yields. A lone job runs its crypto in place: the hand-off costs two thread
+ * switches, and with nothing else to do the loop would only wait for it. */
+static vtsm_status offload_exec(vtsm_crypto_work_fn fn, void *arg)
+{
+    struct tsm_job *j = tsm_job_current();
+    if (!pool.running || !j || tsm_job_count(j->t) < 2)
+        return fn(arg);
+    struct task t = {.fn = fn, .arg = arg, .job = j};
+    pool.inflight++;
+    write_ptr(pool.to_worker[1], &t);
+    tsm_coro_yield(); /* resumed by tsm_offload_complete */
+    vtsm_err_restore(&t.err);
+    explicit_bzero(&t.err, sizeof(t.err));
+    return t.st;
+}
+
+vtsm_status tsm_offload_start(void)
+{
+    VTSM_ENSURE(pipe2(pool.to_worker, O_CLOEXEC) == 0 &&
+                    pipe2(pool.to_loop, O_CLOEXEC | O_NONBLOCK) == 0,
+                VTSM_E_IO, "crypto worker pipes: %s", strerror(errno));
+    if (pthread_create(&pool.thread, NULL, worker, NULL) != 0) {
+        tsm_offload_stop();
+        return vtsm_fail(VTSM_E_NOMEM, "cannot start the crypto worker");
+    }
+    pool.running = true;
+    vtsm_crypto_set_exec(offload_exec);
+    return VTSM_OK;
+}
+
+int tsm_offload_fd(void)
+{
+    return pool.running ? pool.to_loop[0] : -1;
+}
+
+bool tsm_offload_busy(void)
+{
+    return pool.inflight > 0;
+}
+
+void tsm_offload_complete(void)
+{
+    struct task *t;
+    while (pool.running && read_ptr(pool.to_loop[0], &t)) {
+        pool.inflight--;
+        tsm_job_resume(t->job); /* t lives on that job's stack: not used after this */
+    }
+}
+
+void tsm_offload_wait(void)
+{
+    while (pool.inflight > 0) {
+        struct pollfd p = {.fd = pool.to_loop[0], .events = POLLIN};
+        if (poll(&p, 1, -1) > 0)
+            tsm_offload_complete();
+    }
+}
+
+void tsm_offload_stop(void)
+{
+    tsm_offload_wait();
+    vtsm_crypto_set_exec(NULL);
+    if (pool.running) {
+        close(pool.to_worker[1]); /* EOF: the worker ends */
+        pool.to_worker[1] = -1;
+        pthread_join(pool.thread, NULL);
+        pool.running = false;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (pool.to_worker[i] >= 0)
+            close(pool.to_worker[i]);
+        if (pool.to_loop[i] >= 0)
+            close(pool.to_loop[i]);
+        pool.to_worker[i] = pool.to_loop[i] = -1;
+    }
+}
