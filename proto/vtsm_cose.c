@@ -245,8 +245,8 @@ static vtsm_status parse_envelope(struct vtsm_rd *r, const uint8_t **prot, size_
 vtsm_status vtsm_cose_kid(const uint8_t *token, size_t len, const uint8_t **kid, size_t *kid_len)
 {
     struct vtsm_rd r = vtsm_rd_init(token, len);
-    const uint8_t *prot;
-    size_t prot_len;
+    const uint8_t *prot = NULL;
+    size_t prot_len = 0;
 
     VTSM_ENSURE(kid != NULL && kid_len != NULL && (token != NULL || len == 0), VTSM_E_INVAL,
                 "COSE_Sign1 kid: NULL argument");
