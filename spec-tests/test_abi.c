@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "vtsm_test.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "vtsm_abi.h"
+#include "vtsm_abi_guest.h"
 
 /* ---- helpers ---- */
 
@@ -1168,6 +1171,59 @@ static void test_error_rule_field(void **state)
     cbor_decref(&o);
 }
 
+/* A guest request body decoded into its struct (abi/vtsm_abi_guest.h). */
+static void test_guest_body_decode(void **state)
+{
+    (void)state;
+    struct vtsm_abi_guest_body b;
+    struct vtsm_buf f = {0};
+    uint8_t nonce[32];
+    for (unsigned i = 0; i < sizeof(nonce); i++)
+        nonce[i] = (uint8_t)(0x30 + i);
+
+    /* failure cases first: not CBOR, a key the operation does not take; out zeroed */
+    memset(&b, 0x5a, sizeof(b));
+    EXPECT(vtsm_abi_guest_body_decode((const uint8_t *)"\xff", 1, &b), VTSM_E_ABI_MALFORMED,
+           VTSM_RULE_ABI_7);
+    assert_int_equal(b.gop, 0);
+    assert_false(b.has_dev);
+    cbor_item_t *m = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_GOP, VTSM_ABI_GOP_LIST), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, 3), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_SEQ, 9), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_NONCE, nonce, 32), VTSM_OK);
+    assert_int_equal(vtsm_abi_encode(m, &f), VTSM_OK);
+    memset(&b, 0x5a, sizeof(b));
+    EXPECT_DETAIL(vtsm_abi_guest_body_decode(f.data + VTSM_ABI_FRAME_HDR_SIZE,
+                                             f.len - VTSM_ABI_FRAME_HDR_SIZE, &b),
+                  VTSM_E_ABI_ARG, VTSM_RULE_GUEST_4, "LIST takes no nonce");
+    assert_false(b.has_nonce);
+    assert_true(b.nonce[0] == 0 && b.seq == 0);
+    cbor_decref(&m);
+
+    /* INFO with its nonce */
+    m = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_GOP, VTSM_ABI_GOP_INFO), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, 3), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_SEQ, 9), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "0000:01:00.0"), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, 2), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_NONCE, nonce, 32), VTSM_OK);
+    assert_int_equal(vtsm_abi_encode(m, &f), VTSM_OK);
+    EXPECT(vtsm_abi_guest_body_decode(f.data + VTSM_ABI_FRAME_HDR_SIZE,
+                                      f.len - VTSM_ABI_FRAME_HDR_SIZE, &b),
+           VTSM_OK, VTSM_RULE_NONE);
+    assert_int_equal(b.gop, VTSM_ABI_GOP_INFO);
+    assert_int_equal(b.tvm, 3);
+    assert_int_equal(b.seq, 9);
+    assert_true(b.has_dev && b.has_tdi && b.has_nonce && !b.has_reason);
+    assert_string_equal(b.dev, "0000:01:00.0");
+    assert_int_equal(b.tdi, 2);
+    assert_memory_equal(b.nonce, nonce, 32);
+    cbor_decref(&m);
+    vtsm_buf_free(&f);
+}
+
 /* A whole text file, NUL-terminated (the caller frees). */
 static char *slurp(const char *path)
 {
@@ -1253,6 +1309,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_status_numbers_stable),
         cmocka_unit_test(test_every_key_documented),
+        cmocka_unit_test(test_guest_body_decode),
         cmocka_unit_test(test_reader_byte_at_a_time),
         cmocka_unit_test(test_reader_skips_malformed),
         cmocka_unit_test(test_reader_read_nonblocking),
