@@ -29,22 +29,11 @@
 
 #include <cbor.h>
 
+#include "vtsm_abi_defs.h"
 #include "vtsm_buf.h"
 #include "vtsm_status.h"
 
 /* ---- version, roles, limits ---- */
-
-#define VTSM_ABI_VERSION 1u
-
-#define VTSM_ABI_FRAME_HDR_SIZE 4u
-#define VTSM_ABI_FRAME_MAX      (4u << 20)              /* payload bytes per frame */
-#define VTSM_ABI_MAX_DEPTH      8u                      /* top-level map is depth 1 */
-#define VTSM_ABI_MAX_ITEMS      4096u                   /* data items per message, all levels */
-#define VTSM_ABI_MAX_TSTR       (64u << 10)             /* bytes per text string */
-#define VTSM_ABI_MAX_BSTR       ((1u << 20) + 16u)      /* bytes per byte string */
-#define VTSM_ABI_DEV_MAX        64u                     /* characters in a device name */
-#define VTSM_ABI_DEV_BUF        (VTSM_ABI_DEV_MAX + 1u) /* buffer for a device name + NUL */
-#define VTSM_ABI_MAX_SLOT       7u                      /* SPDM certificate slots 0..7 */
 
 enum vtsm_abi_role {
     VTSM_ABI_ROLE_NONE = 0,
@@ -190,25 +179,94 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_REASON          "reason"
 #define VTSM_ABI_K_FORCE           "force" /* DEVICE_RECLAIM: unbind bound TDIs first */
 
-/* Guest operations carried in a GUEST_REQUEST body ("gop"). */
-enum vtsm_abi_gop {
-    VTSM_ABI_GOP_LIST = 0x41,   /* TDIs bound to this TVM */
-    VTSM_ABI_GOP_INFO = 0x42,   /* report, measurements, chain, state; nonce -> signed token */
-    VTSM_ABI_GOP_ACCEPT = 0x43, /* tdi_validate / start_interface: CONFIG_LOCKED -> RUN */
-    VTSM_ABI_GOP_REJECT = 0x44, /* tell the host side the TVM refuses the TDI */
-};
-/* Domain separation prefix of the guest signature: sig = ECDSA-P256-SHA256(prefix || body). */
-#define VTSM_ABI_GUEST_SIG_PREFIX "vtsm-guest-request-v1"
+/* Reply fields (docs/abi.md sections 7, 9 and 11), one name each for tsmd, which builds
+ * the replies, and for the shims, the CLIs and the guest verifier, which read them. No
+ * product code spells a reply key as a literal. */
+#define VTSM_ABI_K_ACKNOWLEDGED                  "acknowledged"
+#define VTSM_ABI_K_AEAD                          "aead"
+#define VTSM_ABI_K_AFTER_LOCK                    "after_lock"
+#define VTSM_ABI_K_ALGORITHMS                    "algorithms"
+#define VTSM_ABI_K_ATTRIBUTES                    "attributes"
+#define VTSM_ABI_K_BLOCKS                        "blocks"
+#define VTSM_ABI_K_BOUND_TDIS                    "bound_tdis"
+#define VTSM_ABI_K_BUSY                          "busy"
+#define VTSM_ABI_K_CAPABILITIES                  "capabilities"
+#define VTSM_ABI_K_CERT_CHAIN                    "cert_chain"
+#define VTSM_ABI_K_CERT_CHAIN_DIGEST             "cert_chain_digest"
+#define VTSM_ABI_K_CLAIMS                        "claims"
+#define VTSM_ABI_K_CONNECTS                      "connects"
+#define VTSM_ABI_K_COUNT                         "count"
+#define VTSM_ABI_K_DEVICE_TO_RP                  "device_to_rp"
+#define VTSM_ABI_K_DHE                           "dhe"
+#define VTSM_ABI_K_DMA_ENABLED                   "dma_enabled"
+#define VTSM_ABI_K_END_SESSION                   "end_session"
+#define VTSM_ABI_K_FIRST_PAGE                    "first_page"
+#define VTSM_ABI_K_GUEST_REJECTED                "guest_rejected"
+#define VTSM_ABI_K_HEARTBEAT_PERIOD              "heartbeat_period"
+#define VTSM_ABI_K_IDE                           "ide"
+#define VTSM_ABI_K_IDENTITY                      "identity"
+#define VTSM_ABI_K_INDEX                         "index"
+#define VTSM_ABI_K_INTERFACE_INFO                "interface_info"
+#define VTSM_ABI_K_KEX                           "kex"
+#define VTSM_ABI_K_KEY_SET                       "key_set"
+#define VTSM_ABI_K_KEY_SLOTS                     "key_slots"
+#define VTSM_ABI_K_KEY_SLOTS_USED                "key_slots_used"
+#define VTSM_ABI_K_KEY_UPDATES                   "key_updates"
+#define VTSM_ABI_K_MEAS_HASH                     "meas_hash"
+#define VTSM_ABI_K_MEASUREMENT_TRANSCRIPT_DIGEST "measurement_transcript_digest"
+#define VTSM_ABI_K_MEASUREMENTS                  "measurements"
+#define VTSM_ABI_K_MEASUREMENTS_DIGEST           "measurements_digest"
+#define VTSM_ABI_K_MMIO                          "mmio"
+#define VTSM_ABI_K_MMIO_ENABLED                  "mmio_enabled"
+#define VTSM_ABI_K_NEXT_OFFSET                   "next_offset"
+#define VTSM_ABI_K_NEXT_TDI_OFFSET               "next_tdi_offset"
+#define VTSM_ABI_K_NEXT_TVM_OFFSET               "next_tvm_offset"
+#define VTSM_ABI_K_OFFSET                        "offset"
+#define VTSM_ABI_K_PAGES                         "pages"
+#define VTSM_ABI_K_RANGE_ID                      "range_id"
+#define VTSM_ABI_K_RAW                           "raw"
+#define VTSM_ABI_K_RECORD                        "record"
+#define VTSM_ABI_K_REFERENCE_VALUES_MATCHED      "reference_values_matched"
+#define VTSM_ABI_K_REFRESHES                     "refreshes"
+#define VTSM_ABI_K_REPORT                        "report"
+#define VTSM_ABI_K_REPORT_DIGEST                 "report_digest"
+#define VTSM_ABI_K_RESPONDER_NONCE               "responder_nonce"
+#define VTSM_ABI_K_ROOT_PORTS                    "root_ports"
+#define VTSM_ABI_K_RP_TO_DEVICE                  "rp_to_device"
+#define VTSM_ABI_K_SESSION_ID                    "session_id"
+#define VTSM_ABI_K_SIGNATURE                     "signature"
+#define VTSM_ABI_K_SPEC                          "spec"
+#define VTSM_ABI_K_STATE                         "state"
+#define VTSM_ABI_K_STOP_INTERFACE                "stop_interface"
+#define VTSM_ABI_K_STREAM_ID                     "stream_id"
+#define VTSM_ABI_K_STREAMS                       "streams"
+#define VTSM_ABI_K_STREAMS_USED                  "streams_used"
+#define VTSM_ABI_K_SUMMARY                       "summary"
+#define VTSM_ABI_K_TDI_OFFSET                    "tdi_offset"
+#define VTSM_ABI_K_TDIS                          "tdis"
+#define VTSM_ABI_K_TEE_IO                        "tee_io"
+#define VTSM_ABI_K_TOKEN                         "token"
+#define VTSM_ABI_K_TOKEN_VERIFIED                "token_verified"
+#define VTSM_ABI_K_TOTAL_DEVICES                 "total_devices"
+#define VTSM_ABI_K_TOTAL_TDIS                    "total_tdis"
+#define VTSM_ABI_K_TOTAL_TVMS                    "total_tvms"
+#define VTSM_ABI_K_TRANSCRIPT                    "transcript"
+#define VTSM_ABI_K_TRUST                         "trust"
+#define VTSM_ABI_K_TRUSTED                       "trusted"
+#define VTSM_ABI_K_TVM_IDENTITY                  "tvm_identity"
+#define VTSM_ABI_K_TVM_OFFSET                    "tvm_offset"
+#define VTSM_ABI_K_TVMS                          "tvms"
+#define VTSM_ABI_K_TYPE                          "type"
+#define VTSM_ABI_K_UNBOUND_TDIS                  "unbound_tdis"
+#define VTSM_ABI_K_VALUE                         "value"
+#define VTSM_ABI_K_VERB                          "verb"
+
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u
 
 /* DOE_PENDING "channel" value of the simulated link (absent = the device's DOE mailbox). */
-#define VTSM_ABI_CHANNEL_LINK     "link"
-#define VTSM_ABI_IDE_STREAMS_MAX  8u  /* DEVICE_CONNECT ide_streams: 0..8 */
-#define VTSM_ABI_GUEST_KEY_SIZE   65u /* TVM_CREATE guest_key: 0x04 || X || Y (P-256) */
-#define VTSM_ABI_GUEST_SIG_SIZE   64u /* GUEST_REQUEST sig: raw r || s */
-#define VTSM_ABI_GUEST_NONCE_SIZE 32u /* guest body nonce */
-#define VTSM_ABI_TVM_NAME_MAX     64u /* TVM_CREATE name: bytes of UTF-8 */
+#define VTSM_ABI_CHANNEL_LINK "link"
+#define VTSM_ABI_TVM_NAME_MAX 64u /* TVM_CREATE name: bytes of UTF-8 */
 
 /*
  * Keys each request may carry besides "op" and "id" (NULL-terminated, for

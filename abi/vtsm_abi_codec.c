@@ -12,23 +12,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vtsm_cbor.h"
 #include "vtsm_guard.h"
 
-/* CBOR major types (RFC 8949 3.1) */
+/* CBOR major types (RFC 8949 3.1), short names for this file */
 enum {
-    MT_UINT = 0,
-    MT_NEGINT = 1,
-    MT_BYTES = 2,
-    MT_TEXT = 3,
-    MT_ARRAY = 4,
-    MT_MAP = 5,
-    MT_TAG = 6,
-    MT_SIMPLE = 7,
+    MT_UINT = VTSM_CBOR_UINT,
+    MT_NEGINT = VTSM_CBOR_NEGINT,
+    MT_BYTES = VTSM_CBOR_BYTES,
+    MT_TEXT = VTSM_CBOR_TEXT,
+    MT_ARRAY = VTSM_CBOR_ARRAY,
+    MT_MAP = VTSM_CBOR_MAP,
+    MT_TAG = VTSM_CBOR_TAG,
+    MT_SIMPLE = VTSM_CBOR_SIMPLE,
 };
 
-#define AI_FALSE      20
-#define AI_TRUE       21
-#define AI_INDEFINITE 31
+#define AI_FALSE      VTSM_CBOR_AI_FALSE
+#define AI_TRUE       VTSM_CBOR_AI_TRUE
+#define AI_INDEFINITE VTSM_CBOR_AI_INDEFINITE
 
 /* ------------------------------------------------------------------ decoding */
 
@@ -310,31 +311,6 @@ static bool item_is_bool(const cbor_item_t *it)
     return cbor_isa_float_ctrl(it) && cbor_float_get_width(it) == CBOR_FLOAT_0 && cbor_is_bool(it);
 }
 
-static vtsm_status put_head(struct vtsm_buf *b, uint8_t major, uint64_t v)
-{
-    uint8_t h[9];
-    size_t n;
-    if (v < 24) {
-        h[0] = (uint8_t)((major << 5) | v);
-        n = 1;
-    } else if (v <= 0xff) {
-        h[0] = (uint8_t)((major << 5) | 24);
-        n = 2;
-    } else if (v <= 0xffff) {
-        h[0] = (uint8_t)((major << 5) | 25);
-        n = 3;
-    } else if (v <= 0xffffffffu) {
-        h[0] = (uint8_t)((major << 5) | 26);
-        n = 5;
-    } else {
-        h[0] = (uint8_t)((major << 5) | 27);
-        n = 9;
-    }
-    for (size_t i = 1; i < n; i++)
-        h[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-    return vtsm_buf_append(b, h, n);
-}
-
 struct ectx {
     struct vtsm_buf *b;
     unsigned items;
@@ -350,7 +326,7 @@ static vtsm_status put_string(struct ectx *e, const cbor_item_t *it, uint8_t maj
         size_t n = text ? cbor_string_length(it) : cbor_bytestring_length(it);
         const unsigned char *d = text ? cbor_string_handle(it) : cbor_bytestring_handle(it);
         VTSM_ENSURE(n <= limit, VTSM_E_INVAL, "string of %zu bytes exceeds %zu", n, limit);
-        VTSM_GUARD(put_head(e->b, major, n));
+        VTSM_GUARD(vtsm_cbor_put_head(e->b, major, n));
         return n ? vtsm_buf_append(e->b, d, n) : VTSM_OK;
     }
     size_t nchunks = text ? cbor_string_chunk_count(it) : cbor_bytestring_chunk_count(it);
@@ -359,7 +335,7 @@ static vtsm_status put_string(struct ectx *e, const cbor_item_t *it, uint8_t maj
     for (size_t i = 0; i < nchunks; i++)
         total += text ? cbor_string_length(chunks[i]) : cbor_bytestring_length(chunks[i]);
     VTSM_ENSURE(total <= limit, VTSM_E_INVAL, "string of %zu bytes exceeds %zu", total, limit);
-    VTSM_GUARD(put_head(e->b, major, total));
+    VTSM_GUARD(vtsm_cbor_put_head(e->b, major, total));
     for (size_t i = 0; i < nchunks; i++) {
         size_t n = text ? cbor_string_length(chunks[i]) : cbor_bytestring_length(chunks[i]);
         const unsigned char *d =
@@ -377,9 +353,9 @@ static vtsm_status put_item(struct ectx *e, const cbor_item_t *it, unsigned dept
                 VTSM_ABI_MAX_ITEMS);
     switch (cbor_typeof(it)) {
     case CBOR_TYPE_UINT:
-        return put_head(e->b, MT_UINT, cbor_get_int(it));
+        return vtsm_cbor_put_head(e->b, MT_UINT, cbor_get_int(it));
     case CBOR_TYPE_NEGINT:
-        return put_head(e->b, MT_NEGINT, cbor_get_int(it));
+        return vtsm_cbor_put_head(e->b, MT_NEGINT, cbor_get_int(it));
     case CBOR_TYPE_BYTESTRING:
         return put_string(e, it, MT_BYTES);
     case CBOR_TYPE_STRING:
@@ -389,7 +365,7 @@ static vtsm_status put_item(struct ectx *e, const cbor_item_t *it, unsigned dept
                     VTSM_ABI_MAX_DEPTH);
         size_t n = cbor_array_size(it);
         cbor_item_t **h = cbor_array_handle(it);
-        VTSM_GUARD(put_head(e->b, MT_ARRAY, n));
+        VTSM_GUARD(vtsm_cbor_put_head(e->b, MT_ARRAY, n));
         for (size_t i = 0; i < n; i++)
             VTSM_GUARD(put_item(e, h[i], depth + 1));
         return VTSM_OK;
@@ -399,7 +375,7 @@ static vtsm_status put_item(struct ectx *e, const cbor_item_t *it, unsigned dept
                     VTSM_ABI_MAX_DEPTH);
         size_t n = cbor_map_size(it);
         struct cbor_pair *h = cbor_map_handle(it);
-        VTSM_GUARD(put_head(e->b, MT_MAP, n));
+        VTSM_GUARD(vtsm_cbor_put_head(e->b, MT_MAP, n));
         for (size_t i = 0; i < n; i++) {
             VTSM_ENSURE(h[i].key && cbor_isa_string(h[i].key), VTSM_E_INVAL,
                         "map key is not a text string");
@@ -409,10 +385,8 @@ static vtsm_status put_item(struct ectx *e, const cbor_item_t *it, unsigned dept
         return VTSM_OK;
     }
     case CBOR_TYPE_FLOAT_CTRL:
-        if (item_is_bool(it)) {
-            uint8_t v = (uint8_t)((MT_SIMPLE << 5) | (cbor_get_bool(it) ? AI_TRUE : AI_FALSE));
-            return vtsm_buf_append(e->b, &v, 1);
-        }
+        if (item_is_bool(it))
+            return vtsm_cbor_put_head(e->b, MT_SIMPLE, cbor_get_bool(it) ? AI_TRUE : AI_FALSE);
         return vtsm_fail(VTSM_E_INVAL, "floats and simple values other than bools not allowed");
     default:
         return vtsm_fail(VTSM_E_INVAL, "tags not allowed");

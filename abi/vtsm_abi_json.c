@@ -191,9 +191,11 @@ cbor_item_t *vtsm_abi_cli_error(const char *verb, uint64_t status, const char *n
 {
     cbor_item_t *o = vtsm_abi_map_new();
     cbor_item_t *e = vtsm_abi_map_new();
-    if (!o || !e || vtsm_abi_put_tstr(e, "verb", verb) || vtsm_abi_put_uint(e, "status", status) ||
-        vtsm_abi_put_tstr(e, "name", name) || vtsm_abi_put_tstr(e, "source", source) ||
-        vtsm_abi_put_tstr(e, "detail", detail) ||
+    if (!o || !e || vtsm_abi_put_tstr(e, VTSM_ABI_K_VERB, verb) ||
+        vtsm_abi_put_uint(e, VTSM_ABI_K_STATUS, status) ||
+        vtsm_abi_put_tstr(e, VTSM_ABI_K_NAME, name) ||
+        vtsm_abi_put_tstr(e, VTSM_ABI_K_SOURCE, source) ||
+        vtsm_abi_put_tstr(e, VTSM_ABI_K_DETAIL, detail) ||
         (rule && *rule && vtsm_abi_put_tstr(e, VTSM_ABI_K_RULE, rule))) {
         if (e)
             cbor_decref(&e);
@@ -201,8 +203,8 @@ cbor_item_t *vtsm_abi_cli_error(const char *verb, uint64_t status, const char *n
             cbor_decref(&o);
         return NULL;
     }
-    if (vtsm_abi_put_item(o, "error", e) ||
-        (report && vtsm_abi_put_item(o, "report", cbor_incref((cbor_item_t *)report)))) {
+    if (vtsm_abi_put_item(o, VTSM_ABI_K_ERROR, e) ||
+        (report && vtsm_abi_put_item(o, VTSM_ABI_K_REPORT, cbor_incref((cbor_item_t *)report)))) {
         cbor_decref(&o);
         return NULL;
     }

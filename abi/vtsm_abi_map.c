@@ -103,8 +103,9 @@ const struct vtsm_abi_request *vtsm_abi_request_find(uint64_t op)
     }
 }
 
-const char *const vtsm_abi_keys_guest_body[] = {"gop", "tvm",   "seq",    "dev",
-                                                "tdi", "nonce", "reason", NULL};
+const char *const vtsm_abi_keys_guest_body[] = {
+    VTSM_ABI_K_GOP, VTSM_ABI_K_TVM,   VTSM_ABI_K_SEQ,    VTSM_ABI_K_DEV,
+    VTSM_ABI_K_TDI, VTSM_ABI_K_NONCE, VTSM_ABI_K_REASON, NULL};
 
 /* ---- builders ---- */
 
@@ -438,7 +439,8 @@ static vtsm_status check_keys(const cbor_item_t *map, const char *const allowed[
             return vtsm_fail(VTSM_E_ABI_ARG, "map key is not a text string");
         size_t klen = cbor_string_length(k);
         const char *ks = klen ? (const char *)cbor_string_handle(k) : "";
-        bool ok = envelope && klen == 2 && (memcmp(ks, "op", 2) == 0 || memcmp(ks, "id", 2) == 0);
+        bool ok = envelope && klen == 2 &&
+                  (memcmp(ks, VTSM_ABI_K_OP, 2) == 0 || memcmp(ks, VTSM_ABI_K_ID, 2) == 0);
         for (size_t j = 0; !ok && allowed && allowed[j]; j++)
             ok = strlen(allowed[j]) == klen && memcmp(allowed[j], ks, klen) == 0;
         if (!ok) {

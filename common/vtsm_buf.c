@@ -308,13 +308,21 @@ static int hexval(char c)
 long vtsm_unhex(uint8_t *out, size_t cap, const char *hex)
 {
     size_t n = strlen(hex);
-    if (n % 2 || n / 2 > cap)
+    if (n % 2) {
+        vtsm_fail(VTSM_E_INVAL, "%zu hex digits, not an even number", n);
         return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
     }
+    if (n / 2 > cap) {
+        vtsm_fail(VTSM_E_INVAL, "%zu bytes, at most %zu", n / 2, cap);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (hexval(hex[i]) < 0) {
+            vtsm_fail(VTSM_E_INVAL, "'%c' at position %zu is not a hex digit", hex[i], i + 1);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n / 2; i++)
+        out[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
     return (long)(n / 2);
 }

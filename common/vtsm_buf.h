@@ -127,7 +127,9 @@ static inline uint32_t vtsm_get_be32(const uint8_t *p)
 
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void vtsm_hex(char *out, const uint8_t *p, size_t n);
-/* Parse hex (even length, no separators) into out; returns bytes written or -1. */
+/* The one hex decoder: hex (even length, no separators, either case) into out; returns
+ * the bytes written, or -1 with the error detail naming the fault (odd length, too long
+ * for cap, the first non-hex digit and its 1-based position) and out untouched. */
 long vtsm_unhex(uint8_t *out, size_t cap, const char *hex);
 
 #endif

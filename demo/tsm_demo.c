@@ -128,21 +128,21 @@ static void print_connect(const cbor_item_t *res)
     size_t chain_len = 0;
     bool trusted = false;
 
-    vtsm_abi_get_map(res, "algorithms", &alg);
+    vtsm_abi_get_map(res, VTSM_ABI_K_ALGORITHMS, &alg);
     printf("      SPDM %s: %s, %s, DHE %s, %s\n", tstr(res, "version", a, sizeof(a)),
-           tstr(alg, "asym", b, sizeof(b)), tstr(alg, "hash", c, sizeof(c)),
-           tstr(alg, "dhe", d, sizeof(d)), tstr(alg, "aead", e, sizeof(e)));
-    vtsm_abi_get_bytes(res, "cert_chain", &chain, &chain_len);
-    if (vtsm_abi_get_map(res, "trust", &trust) == VTSM_OK)
-        vtsm_abi_get_bool(trust, "trusted", &trusted);
+           tstr(alg, VTSM_ABI_K_ASYM, b, sizeof(b)), tstr(alg, VTSM_ABI_K_HASH, c, sizeof(c)),
+           tstr(alg, VTSM_ABI_K_DHE, d, sizeof(d)), tstr(alg, VTSM_ABI_K_AEAD, e, sizeof(e)));
+    vtsm_abi_get_bytes(res, VTSM_ABI_K_CERT_CHAIN, &chain, &chain_len);
+    if (vtsm_abi_get_map(res, VTSM_ABI_K_TRUST, &trust) == VTSM_OK)
+        vtsm_abi_get_bool(trust, VTSM_ABI_K_TRUSTED, &trusted);
     printf("      certificate chain: %zu bytes, %s (%s)\n", chain_len,
-           trusted ? "TRUSTED" : "NOT TRUSTED", tstr(trust, "reason", a, sizeof(a)));
-    vtsm_abi_get_uint(res, "session_id", &sid);
+           trusted ? "TRUSTED" : "NOT TRUSTED", tstr(trust, VTSM_ABI_K_REASON, a, sizeof(a)));
+    vtsm_abi_get_uint(res, VTSM_ABI_K_SESSION_ID, &sid);
     printf("      secure session 0x%08llx established (KEY_EXCHANGE signature + verify data "
            "checked)\n",
            (unsigned long long)sid);
-    if (vtsm_abi_get_map(res, "measurements", &meas) == VTSM_OK &&
-        vtsm_abi_get_array(meas, "blocks", &blocks) == VTSM_OK) {
+    if (vtsm_abi_get_map(res, VTSM_ABI_K_MEASUREMENTS, &meas) == VTSM_OK &&
+        vtsm_abi_get_array(meas, VTSM_ABI_K_BLOCKS, &blocks) == VTSM_OK) {
         size_t n = cbor_array_size(blocks);
         printf("      %zu signed measurement blocks (fresh nonce, signature verified):\n", n);
         for (size_t i = 0; i < n; i++) {
@@ -151,9 +151,9 @@ static void print_connect(const cbor_item_t *res)
             const uint8_t *v = NULL;
             size_t vl = 0;
             char hex[64] = "";
-            vtsm_abi_get_uint(blk, "index", &index);
-            vtsm_abi_get_uint(blk, "type", &type);
-            vtsm_abi_get_bytes(blk, "value", &v, &vl);
+            vtsm_abi_get_uint(blk, VTSM_ABI_K_INDEX, &index);
+            vtsm_abi_get_uint(blk, VTSM_ABI_K_TYPE, &type);
+            vtsm_abi_get_bytes(blk, VTSM_ABI_K_VALUE, &v, &vl);
             hexdump_short(v, vl, hex, sizeof(hex));
             printf("        #%llu type %llu: %s\n", (unsigned long long)index,
                    (unsigned long long)type, hex);
@@ -230,18 +230,19 @@ int main(int argc, char **argv)
            "(the secured ones it can neither read nor forge)\n",
            t1 - t0, cd.exchanges);
     print_connect(res);
-    printf("      IDE: selective stream %llu on root port 0, key set %llu programmed on both "
-           "ends by the TSM (IDE_KM inside the session)\n",
-           (unsigned long long)uint_at(res, "ide", "streams", "stream_id"),
-           (unsigned long long)uint_at(res, "ide", "streams", "key_set"));
+    printf(
+        "      IDE: selective stream %llu on root port 0, key set %llu programmed on both "
+        "ends by the TSM (IDE_KM inside the session)\n",
+        (unsigned long long)uint_at(res, VTSM_ABI_K_IDE, VTSM_ABI_K_STREAMS, VTSM_ABI_K_STREAM_ID),
+        (unsigned long long)uint_at(res, VTSM_ABI_K_IDE, VTSM_ABI_K_STREAMS, VTSM_ABI_K_KEY_SET));
     cbor_decref(&res);
 
     if (vtsm_host_ide_link_check(h, DEV, &res))
         return fail(h, "ide_link_check");
     printf("[5] link   : IDE link check: root port -> device %s, device -> root port %s "
            "(the host saw only ciphertext)\n",
-           bool_at(res, "streams", "rp_to_device") ? "PASS" : "FAIL",
-           bool_at(res, "streams", "device_to_rp") ? "PASS" : "FAIL");
+           bool_at(res, VTSM_ABI_K_STREAMS, VTSM_ABI_K_RP_TO_DEVICE) ? "PASS" : "FAIL",
+           bool_at(res, VTSM_ABI_K_STREAMS, VTSM_ABI_K_DEVICE_TO_RP) ? "PASS" : "FAIL");
     cbor_decref(&res);
 
     /* ---- a TVM whose credential the host never holds ---- */
@@ -268,10 +269,11 @@ int main(int argc, char **argv)
     if (vtsm_host_tdi_bind(h, DEV, 0, tvm, 0, &res))
         return fail(h, "tdi_bind");
     const cbor_item_t *mmio = NULL;
-    vtsm_abi_get_array(res, "mmio", &mmio);
+    vtsm_abi_get_array(res, VTSM_ABI_K_MMIO, &mmio);
     printf("[7] bind   : TDI 0 -> TVM %u: %s; interface report validated (%zu MMIO ranges), "
            "MMIO/DMA still disabled\n",
-           tvm, tstr(res, "state", s, sizeof(s)), mmio ? cbor_array_size(mmio) : (size_t)0);
+           tvm, tstr(res, VTSM_ABI_K_STATE, s, sizeof(s)),
+           mmio ? cbor_array_size(mmio) : (size_t)0);
     cbor_decref(&res);
 
     /* ---- the guest inspects: fresh evidence bound to its nonce, signed by the TSM ---- */
@@ -282,14 +284,14 @@ int main(int argc, char **argv)
     if (vtsm_random(nonce, sizeof(nonce)) ||
         vtsm_guest_call(g, h, VTSM_ABI_GOP_INFO, DEV, 0, nonce, NULL, &res))
         return fail(h, "guest info");
-    if (vtsm_abi_get_bytes(res, "token", &tok, &tok_len) != VTSM_OK ||
+    if (vtsm_abi_get_bytes(res, VTSM_ABI_K_TOKEN, &tok, &tok_len) != VTSM_OK ||
         vtsm_guest_verify_token(tok, tok_len, NULL, nonce, &claims)) {
         fprintf(stderr, "tsm-demo: the TSM token did not verify: %s\n", vtsm_err_detail());
         return 1;
     }
     printf("[8] guest  : info with a fresh nonce: TSM-signed token VERIFIED; the TDI is %s, "
            "measurements taken after lock\n",
-           tstr(claims, "state", s, sizeof(s)));
+           tstr(claims, VTSM_ABI_K_STATE, s, sizeof(s)));
     cbor_decref(&claims);
     cbor_decref(&res);
 
@@ -297,10 +299,10 @@ int main(int argc, char **argv)
     if (vtsm_guest_call(g, h, VTSM_ABI_GOP_ACCEPT, DEV, 0, NULL, NULL, &res))
         return fail(h, "guest accept");
     bool mm = false, dma = false;
-    vtsm_abi_get_bool(res, "mmio_enabled", &mm);
-    vtsm_abi_get_bool(res, "dma_enabled", &dma);
+    vtsm_abi_get_bool(res, VTSM_ABI_K_MMIO_ENABLED, &mm);
+    vtsm_abi_get_bool(res, VTSM_ABI_K_DMA_ENABLED, &dma);
     printf("[9] accept : the guest accepted TDI 0: %s, MMIO %s, DMA %s\n",
-           tstr(res, "state", s, sizeof(s)), mm ? "enabled" : "disabled",
+           tstr(res, VTSM_ABI_K_STATE, s, sizeof(s)), mm ? "enabled" : "disabled",
            dma ? "enabled" : "disabled");
     cbor_decref(&res);
 
@@ -308,7 +310,7 @@ int main(int argc, char **argv)
     if (vtsm_host_tdi_unbind(h, DEV, 0, &res))
         return fail(h, "tdi_unbind");
     printf("[10] unbind: STOP_INTERFACE; TDI 0 is %s, mappings revoked\n",
-           tstr(res, "state", s, sizeof(s)));
+           tstr(res, VTSM_ABI_K_STATE, s, sizeof(s)));
     cbor_decref(&res);
     vtsm_guest_close(g);
 
@@ -317,12 +319,12 @@ int main(int argc, char **argv)
         return fail(h, "device_reclaim");
     const cbor_item_t *es = NULL;
     bool ack = false;
-    if (vtsm_abi_get_map(res, "end_session", &es) == VTSM_OK)
-        vtsm_abi_get_bool(es, "acknowledged", &ack);
+    if (vtsm_abi_get_map(res, VTSM_ABI_K_END_SESSION, &es) == VTSM_OK)
+        vtsm_abi_get_bool(es, VTSM_ABI_K_ACKNOWLEDGED, &ack);
     printf("[11] reclaim: K_SET_STOP + END_SESSION %s (%u DOE objects); streams freed, keys "
            "wiped; %s is %s\n",
            ack ? "acknowledged" : "not acknowledged", cd.exchanges - before, DEV,
-           tstr(res, "state", s, sizeof(s)));
+           tstr(res, VTSM_ABI_K_STATE, s, sizeof(s)));
     cbor_decref(&res);
 
     vtsm_host_close(h);

@@ -190,8 +190,8 @@ static void print_item(const cbor_item_t *it, unsigned level);
 
 static bool is_envelope_key(const char *k, size_t n)
 {
-    return (n == 2 && (!memcmp(k, "op", 2) || !memcmp(k, "id", 2))) ||
-           (n == 6 && !memcmp(k, "status", 6));
+    return (n == 2 && (!memcmp(k, VTSM_ABI_K_OP, 2) || !memcmp(k, VTSM_ABI_K_ID, 2))) ||
+           (n == 6 && !memcmp(k, VTSM_ABI_K_STATUS, 6));
 }
 
 static void print_map(const cbor_item_t *m, unsigned level, bool skip_envelope)
@@ -430,10 +430,11 @@ static int cmd_info(const struct cli *c, struct session *s)
             goto out;
         }
         extra = vtsm_abi_map_new();
-        if (extra && vtsm_abi_put_bool(extra, "token_verified", true) == VTSM_OK && s->ref)
-            vtsm_abi_put_uint(extra, "reference_values_matched", vtsm_guest_ref_count(s->ref));
+        if (extra && vtsm_abi_put_bool(extra, VTSM_ABI_K_TOKEN_VERIFIED, true) == VTSM_OK && s->ref)
+            vtsm_abi_put_uint(extra, VTSM_ABI_K_REFERENCE_VALUES_MATCHED,
+                              vtsm_guest_ref_count(s->ref));
         if (extra && c->json)
-            vtsm_abi_put_item(extra, "claims", cbor_incref(claims));
+            vtsm_abi_put_item(extra, VTSM_ABI_K_CLAIMS, cbor_incref(claims));
     }
     print_result(c, res, c->json ? extra : NULL);
     if (with_nonce && !c->json) {

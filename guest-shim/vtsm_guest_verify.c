@@ -25,6 +25,7 @@
 #include "vtsm_guard.h"
 #include "vtsm_host.h"
 #include "vtsm_spdm_defs.h"
+#include "vtsm_spdm_meas.h"
 #include "vtsm_tdisp.h"
 
 /* pki/tsm/tsm.pem, compiled in by cmake vtsm_embed() */
@@ -113,65 +114,6 @@ vtsm_status vtsm_guest_tsm_kid(X509 *tsm_cert, uint8_t kid[VTSM_GUEST_KID_SIZE])
 
 /* ---- the token ---- */
 
-/* One CBOR head (definite lengths only; the token was already walked by
- * vtsm_cose_verify1, this only re-reads the envelope to find the kid). */
-static vtsm_status cbor_head(struct vtsm_rd *r, uint8_t *major, uint64_t *val)
-{
-    uint8_t ib, b;
-    VTSM_ENSURE(vtsm_rd_u8(r, &ib) == VTSM_OK, VTSM_E_PEER_MALFORMED, "token: item missing");
-    *major = ib >> 5;
-    uint8_t ai = ib & 0x1F;
-    if (ai < 24) {
-        *val = ai;
-        return VTSM_OK;
-    }
-    VTSM_ENSURE(ai <= 27, VTSM_E_PEER_MALFORMED, "token: indefinite or reserved CBOR head");
-    *val = 0;
-    for (size_t i = 0; i < ((size_t)1 << (ai - 24)); i++) {
-        VTSM_ENSURE(vtsm_rd_u8(r, &b) == VTSM_OK, VTSM_E_PEER_MALFORMED,
-                    "token: CBOR argument cut short");
-        *val = (*val << 8) | b;
-    }
-    return VTSM_OK;
-}
-
-/* The kid of the unprotected header (COSE_Sign1 = 18([protected, {4: kid}, ...])); *kid
- * NULL if there is none. */
-static vtsm_status token_kid(const uint8_t *token, size_t len, const uint8_t **kid, size_t *kid_len)
-{
-    struct vtsm_rd r = vtsm_rd_init(token, len);
-    uint8_t major;
-    uint64_t v;
-
-    *kid = NULL;
-    *kid_len = 0;
-    VTSM_GUARD(cbor_head(&r, &major, &v));
-    if (major == 6)
-        VTSM_GUARD(cbor_head(&r, &major, &v));
-    VTSM_ENSURE(major == 4 && v == 4, VTSM_E_PEER_MALFORMED, "token: not a 4-element array");
-    VTSM_GUARD(cbor_head(&r, &major, &v)); /* protected header bstr */
-    VTSM_ENSURE(major == 2 && v <= vtsm_rd_left(&r), VTSM_E_PEER_MALFORMED,
-                "token: protected header");
-    VTSM_GUARD(vtsm_rd_skip(&r, (size_t)v));
-    uint64_t pairs;
-    VTSM_GUARD(cbor_head(&r, &major, &pairs));
-    VTSM_ENSURE(major == 5, VTSM_E_PEER_MALFORMED, "token: unprotected header is not a map");
-    for (uint64_t i = 0; i < pairs; i++) {
-        uint8_t lmaj;
-        uint64_t label;
-        VTSM_GUARD(cbor_head(&r, &lmaj, &label));
-        VTSM_GUARD(cbor_head(&r, &major, &v));
-        VTSM_ENSURE(major == 2 && v <= vtsm_rd_left(&r), VTSM_E_PEER_MALFORMED,
-                    "token: unprotected header value is not a byte string");
-        if (lmaj == 0 && label == VTSM_COSE_HDR_KID) {
-            *kid_len = (size_t)v;
-            return vtsm_rd_ref(&r, kid, (size_t)v);
-        }
-        VTSM_GUARD(vtsm_rd_skip(&r, (size_t)v));
-    }
-    return VTSM_OK;
-}
-
 vtsm_status vtsm_guest_verify_token(const uint8_t *token, size_t len, X509 *tsm_cert,
                                     const uint8_t nonce[VTSM_GUEST_NONCE_SIZE],
                                     cbor_item_t **claims)
@@ -198,7 +140,7 @@ vtsm_status vtsm_guest_verify_token(const uint8_t *token, size_t len, X509 *tsm_
     /* COSE_Sign1 (RFC 9052 4.2) signed with the TSM identity key */
     VTSM_GUARD_GOTO(vtsm_cose_verify1(pub, token, len, &payload));
     /* the kid names the certificate that signed: the one we trust, or nothing */
-    VTSM_GUARD_GOTO(token_kid(token, len, &kid, &kid_len));
+    VTSM_GUARD_GOTO(vtsm_cose_kid(token, len, &kid, &kid_len));
     VTSM_ENSURE_GOTO(kid, VTSM_E_PEER_SIGNATURE,
                      "token has no kid; it must name the TSM certificate (SHA-256 of its DER)");
     VTSM_ENSURE_GOTO(kid_len == sizeof(want_kid) &&
@@ -241,8 +183,10 @@ enum ref_kind {
 };
 
 static const char *const ref_key_names[] = {
-    [REF_REPORT_DIGEST] = "report_digest",   [REF_CERT_CHAIN_DIGEST] = "cert_chain_digest",
-    [REF_INTERFACE_INFO] = "interface_info", [REF_MMIO_RANGES] = "mmio_ranges",
+    [REF_REPORT_DIGEST] = VTSM_ABI_K_REPORT_DIGEST,
+    [REF_CERT_CHAIN_DIGEST] = VTSM_ABI_K_CERT_CHAIN_DIGEST,
+    [REF_INTERFACE_INFO] = VTSM_ABI_K_INTERFACE_INFO,
+    [REF_MMIO_RANGES] = "mmio_ranges",
     [REF_MEASUREMENT] = "measurement",
 };
 
@@ -275,17 +219,6 @@ size_t vtsm_guest_ref_count(const struct vtsm_guest_ref *ref)
     return ref ? ref->n : 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A line being parsed: tokens split on blanks, '#' ends it. */
 struct ref_line {
     const char *name;
@@ -314,13 +247,14 @@ static vtsm_status parse_hex(const struct ref_line *l, const char *what, const c
         return line_fail(l, "%s: '%s' is not an even number of hex digits", what, s);
     if (n / 2 > max)
         return line_fail(l, "%s: %zu bytes, at most %zu", what, n / 2, max);
-    for (size_t i = 0; i < n; i++)
-        if (hexval(s[i]) < 0)
-            return line_fail(l, "%s: '%c' at position %zu is not a hex digit", what, s[i], i + 1);
     uint8_t *v = malloc(n / 2);
     VTSM_ENSURE(v, VTSM_E_NOMEM, "reference value");
-    for (size_t i = 0; i < n / 2; i++)
-        v[i] = (uint8_t)(hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]));
+    if (vtsm_unhex(v, n / 2, s) != (long)(n / 2)) {
+        char why[128];
+        snprintf(why, sizeof(why), "%s", vtsm_err_detail());
+        free(v);
+        return line_fail(l, "%s: %s", what, why);
+    }
     *out = v;
     *out_len = n / 2;
     return VTSM_OK;
@@ -388,18 +322,14 @@ static vtsm_status parse_entry(struct vtsm_guest_ref *ref, const struct ref_line
         }
         break;
     case REF_INTERFACE_INFO: {
+        /* a number, not bytes: 1..4 hex digits, an optional 0x */
         const char *s = l->tok[1];
         if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
             s += 2;
         size_t n = strlen(s);
-        if (n == 0 || n > 4)
+        if (n == 0 || n > 4 || strspn(s, "0123456789abcdefABCDEF") != n)
             return line_fail(l, "interface_info: '%s' is not a 16-bit hex number", l->tok[1]);
-        for (size_t i = 0; i < n; i++) {
-            int d = hexval(s[i]);
-            if (d < 0)
-                return line_fail(l, "interface_info: '%s' is not a 16-bit hex number", l->tok[1]);
-            e.num = e.num << 4 | (unsigned)d;
-        }
+        e.num = strtoul(s, NULL, 16);
         break;
     }
     case REF_MMIO_RANGES:
@@ -521,7 +451,7 @@ static vtsm_status info_report(const cbor_item_t *info, struct vtsm_tdisp_report
     const uint8_t *p;
     size_t n;
     *have = false;
-    VTSM_GUARD(vtsm_abi_opt_bytes(info, "report", &p, &n, have));
+    VTSM_GUARD(vtsm_abi_opt_bytes(info, VTSM_ABI_K_REPORT, &p, &n, have));
     if (!*have)
         return VTSM_OK;
     vtsm_status st = vtsm_tdisp_report_parse(p, n, rep);
@@ -530,35 +460,30 @@ static vtsm_status info_report(const cbor_item_t *info, struct vtsm_tdisp_report
     return VTSM_OK;
 }
 
-/* Find measurement block `index` in a MeasurementRecord (DSP0274 "Measurement block":
- * Index u8, MeasurementSpecification u8, MeasurementSize u16, Measurement). For a DMTF
- * block the value is the DMTF measurement value without its 3-byte header. */
+/* The value of measurement block `index` in a MeasurementRecord (the one parser,
+ * proto/vtsm_spdm_meas.h: DMTF blocks, the value without its 3-byte header); *val NULL if
+ * the record has no such block. *val points into rec. */
 static vtsm_status record_value(const uint8_t *rec, size_t len, unsigned index, const uint8_t **val,
                                 size_t *vlen)
 {
-    struct vtsm_rd r = vtsm_rd_init(rec, len);
+    struct vtsm_spdm_meas_block *blocks;
+    const struct vtsm_spdm_meas_block *b;
+    size_t n;
+    vtsm_status st;
+
     *val = NULL;
-    while (vtsm_rd_left(&r) > 0) {
-        uint8_t idx, spec, type;
-        uint16_t size, dsize;
-        struct vtsm_rd body;
-        if (vtsm_rd_u8(&r, &idx) || vtsm_rd_u8(&r, &spec) || vtsm_rd_le16(&r, &size) ||
-            vtsm_rd_sub(&r, &body, size))
-            return vtsm_fail(VTSM_E_PEER_MALFORMED,
-                             "INFO measurements.record: a block overruns the record");
-        if (idx != index)
-            continue;
-        struct vtsm_rd dm = body;
-        if (spec == SPDM_MEAS_SPEC_DMTF && vtsm_rd_u8(&dm, &type) == VTSM_OK &&
-            vtsm_rd_le16(&dm, &dsize) == VTSM_OK && dsize == vtsm_rd_left(&dm)) {
-            *vlen = dsize;
-            return vtsm_rd_ref(&dm, val, dsize);
-        }
-        *vlen = body.len;
-        *val = body.p;
-        return VTSM_OK;
+    blocks = calloc(VTSM_SPDM_MEAS_BLOCKS_MAX, sizeof(*blocks));
+    VTSM_ENSURE(blocks, VTSM_E_NOMEM, "measurement blocks");
+    st = vtsm_spdm_meas_parse(rec, len, SPDM_MEAS_SPEC_DMTF, 0, blocks, VTSM_SPDM_MEAS_BLOCKS_MAX,
+                              &n);
+    if (st != VTSM_OK) {
+        st = rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements.record");
+    } else if ((b = vtsm_spdm_meas_find(blocks, n, index)) != NULL) {
+        *val = b->value;
+        *vlen = b->value_size;
     }
-    return VTSM_OK;
+    free(blocks);
+    return st;
 }
 
 static vtsm_status blocks_value(const cbor_item_t *blocks, unsigned index, const uint8_t **val,
@@ -568,10 +493,10 @@ static vtsm_status blocks_value(const cbor_item_t *blocks, unsigned index, const
     for (size_t i = 0; i < cbor_array_size(blocks); i++) {
         const cbor_item_t *b = cbor_array_handle(blocks)[i];
         uint64_t idx;
-        if (vtsm_abi_get_uint(b, "index", &idx) != VTSM_OK)
+        if (vtsm_abi_get_uint(b, VTSM_ABI_K_INDEX, &idx) != VTSM_OK)
             return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements.blocks[%zu]", i);
         if (idx == index) {
-            if (vtsm_abi_get_bytes(b, "value", val, vlen) != VTSM_OK)
+            if (vtsm_abi_get_bytes(b, VTSM_ABI_K_VALUE, val, vlen) != VTSM_OK)
                 return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements.blocks[%zu]", i);
             return VTSM_OK;
         }
@@ -587,13 +512,13 @@ static vtsm_status measurement_of(const cbor_item_t *info, unsigned index, const
     size_t rec_len;
     bool have = false;
 
-    if (vtsm_abi_get_map(info, "measurements", &m) != VTSM_OK)
+    if (vtsm_abi_get_map(info, VTSM_ABI_K_MEASUREMENTS, &m) != VTSM_OK)
         return rewrap(VTSM_E_PEER_MALFORMED, "INFO result");
-    if (vtsm_abi_opt_bytes(m, "record", &rec, &rec_len, &have) != VTSM_OK)
+    if (vtsm_abi_opt_bytes(m, VTSM_ABI_K_RECORD, &rec, &rec_len, &have) != VTSM_OK)
         return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements");
     if (have)
         return record_value(rec, rec_len, index, val, vlen);
-    if (vtsm_abi_get_array(m, "blocks", &blocks) != VTSM_OK)
+    if (vtsm_abi_get_array(m, VTSM_ABI_K_BLOCKS, &blocks) != VTSM_OK)
         return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements");
     return blocks_value(blocks, index, val, vlen);
 }
@@ -627,15 +552,15 @@ static vtsm_status check_entry(const struct vtsm_guest_ref *ref, const struct re
 
     switch (e->kind) {
     case REF_REPORT_DIGEST:
-        VTSM_GUARD(bytes_of(info, "report_digest", &p, &n));
-        return compare_bytes(ref, e, "report_digest", p, n);
+        VTSM_GUARD(bytes_of(info, VTSM_ABI_K_REPORT_DIGEST, &p, &n));
+        return compare_bytes(ref, e, VTSM_ABI_K_REPORT_DIGEST, p, n);
     case REF_CERT_CHAIN_DIGEST:
-        VTSM_GUARD(bytes_of(info, "cert_chain_digest", &p, &n));
-        return compare_bytes(ref, e, "cert_chain_digest", p, n);
+        VTSM_GUARD(bytes_of(info, VTSM_ABI_K_CERT_CHAIN_DIGEST, &p, &n));
+        return compare_bytes(ref, e, VTSM_ABI_K_CERT_CHAIN_DIGEST, p, n);
     case REF_INTERFACE_INFO:
         if (have_rep) {
             got = rep->interface_info;
-        } else if (vtsm_abi_get_uint(info, "interface_info", &got) != VTSM_OK) {
+        } else if (vtsm_abi_get_uint(info, VTSM_ABI_K_INTERFACE_INFO, &got) != VTSM_OK) {
             return rewrap(VTSM_E_PEER_MALFORMED, "INFO result has no report");
         }
         VTSM_ENSURE(got == e->num, VTSM_E_POLICY_REFUSED,
@@ -648,7 +573,7 @@ static vtsm_status check_entry(const struct vtsm_guest_ref *ref, const struct re
             got = rep->mmio_range_count;
         } else {
             const cbor_item_t *mmio;
-            if (vtsm_abi_get_array(info, "mmio", &mmio) != VTSM_OK)
+            if (vtsm_abi_get_array(info, VTSM_ABI_K_MMIO, &mmio) != VTSM_OK)
                 return rewrap(VTSM_E_PEER_MALFORMED, "INFO result has no report");
             got = cbor_array_size(mmio);
         }
@@ -727,13 +652,13 @@ static vtsm_status check_claims(const struct vtsm_guest *g, const cbor_item_t *c
     size_t id_len;
     uint8_t want_id[32];
 
-    if (vtsm_abi_get_uint(claims, "tvm", &c_tvm) != VTSM_OK ||
-        vtsm_abi_get_tstr(claims, "dev", c_dev, sizeof(c_dev)) != VTSM_OK ||
-        vtsm_abi_get_uint(claims, "tdi", &c_tdi) != VTSM_OK ||
-        vtsm_abi_get_tstr(claims, "state", state, sizeof(state)) != VTSM_OK ||
-        vtsm_abi_get_bool(claims, "after_lock", &after_lock) != VTSM_OK)
+    if (vtsm_abi_get_uint(claims, VTSM_ABI_K_TVM, &c_tvm) != VTSM_OK ||
+        vtsm_abi_get_tstr(claims, VTSM_ABI_K_DEV, c_dev, sizeof(c_dev)) != VTSM_OK ||
+        vtsm_abi_get_uint(claims, VTSM_ABI_K_TDI, &c_tdi) != VTSM_OK ||
+        vtsm_abi_get_tstr(claims, VTSM_ABI_K_STATE, state, sizeof(state)) != VTSM_OK ||
+        vtsm_abi_get_bool(claims, VTSM_ABI_K_AFTER_LOCK, &after_lock) != VTSM_OK)
         return rewrap(VTSM_E_PEER_MALFORMED, "token claims");
-    VTSM_GUARD(claim_bytes(claims, "tvm_identity", &id, &id_len));
+    VTSM_GUARD(claim_bytes(claims, VTSM_ABI_K_TVM_IDENTITY, &id, &id_len));
     vtsm_guest_identity(g, want_id);
     VTSM_ENSURE(c_tvm == vtsm_guest_tvm(g), VTSM_E_AUTH,
                 "token is for TVM %" PRIu64 ", this is TVM %" PRIu32, c_tvm, vtsm_guest_tvm(g));
@@ -787,14 +712,17 @@ static vtsm_status bind_info(const cbor_item_t *info, const cbor_item_t *claims,
     size_t mn_len;
     bool have = false;
 
-    VTSM_GUARD(bind_digest(info, claims, "report", "report_digest", "report_digest"));
-    VTSM_GUARD(bind_digest(info, claims, "cert_chain", "cert_chain_digest", "cert_chain_digest"));
-    if (vtsm_abi_get_map(info, "measurements", &m) != VTSM_OK)
+    VTSM_GUARD(bind_digest(info, claims, VTSM_ABI_K_REPORT, VTSM_ABI_K_REPORT_DIGEST,
+                           VTSM_ABI_K_REPORT_DIGEST));
+    VTSM_GUARD(bind_digest(info, claims, VTSM_ABI_K_CERT_CHAIN, VTSM_ABI_K_CERT_CHAIN_DIGEST,
+                           VTSM_ABI_K_CERT_CHAIN_DIGEST));
+    if (vtsm_abi_get_map(info, VTSM_ABI_K_MEASUREMENTS, &m) != VTSM_OK)
         return rewrap(VTSM_E_PEER_MALFORMED, "INFO result");
-    VTSM_GUARD(bind_digest(m, claims, "record", NULL, "measurements_digest"));
-    if (vtsm_abi_find(m, "transcript"))
-        VTSM_GUARD(bind_digest(m, claims, "transcript", NULL, "measurement_transcript_digest"));
-    if (vtsm_abi_opt_bytes(m, "nonce", &mn, &mn_len, &have) != VTSM_OK)
+    VTSM_GUARD(bind_digest(m, claims, VTSM_ABI_K_RECORD, NULL, VTSM_ABI_K_MEASUREMENTS_DIGEST));
+    if (vtsm_abi_find(m, VTSM_ABI_K_TRANSCRIPT))
+        VTSM_GUARD(bind_digest(m, claims, VTSM_ABI_K_TRANSCRIPT, NULL,
+                               VTSM_ABI_K_MEASUREMENT_TRANSCRIPT_DIGEST));
+    if (vtsm_abi_opt_bytes(m, VTSM_ABI_K_NONCE, &mn, &mn_len, &have) != VTSM_OK)
         return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements");
     /* the fresh GET_MEASUREMENTS used the guest nonce as its SPDM nonce */
     VTSM_ENSURE(!have || (mn_len == VTSM_GUEST_NONCE_SIZE &&
@@ -818,7 +746,7 @@ vtsm_status vtsm_guest_check_evidence(const struct vtsm_guest *g, const cbor_ite
         *claims_out = NULL;
     VTSM_ENSURE(g && info && dev && nonce, VTSM_E_INVAL, "check evidence: NULL argument");
     VTSM_ENSURE(cbor_isa_map(info), VTSM_E_PEER_MALFORMED, "INFO result is not a map");
-    if (vtsm_abi_get_bytes(info, "token", &token, &token_len) != VTSM_OK)
+    if (vtsm_abi_get_bytes(info, VTSM_ABI_K_TOKEN, &token, &token_len) != VTSM_OK)
         return rewrap(VTSM_E_PEER_MALFORMED, "INFO with a nonce returned no token");
     st = vtsm_guest_verify_token(token, token_len, tsm_cert, nonce, &claims);
     if (st == VTSM_OK)

@@ -102,7 +102,8 @@ static void print_result(const struct cli *c, const cbor_item_t *res);
 static cbor_item_t *error_report(const cbor_item_t *msg)
 {
     static const char *const error_keys[] = {
-        "op", "id", "status", "name", "source", "detail", VTSM_ABI_K_RULE, VTSM_ABI_K_REQUEST_OP};
+        VTSM_ABI_K_OP,     VTSM_ABI_K_ID,     VTSM_ABI_K_STATUS, VTSM_ABI_K_NAME,
+        VTSM_ABI_K_SOURCE, VTSM_ABI_K_DETAIL, VTSM_ABI_K_RULE,   VTSM_ABI_K_REQUEST_OP};
     if (!msg || !cbor_isa_map(msg))
         return NULL;
     cbor_item_t *rep = vtsm_abi_map_new();
@@ -253,8 +254,9 @@ static void print_map(const cbor_item_t *m, unsigned level, bool skip_envelope)
             continue;
         int kl = (int)cbor_string_length(k);
         const char *ks = (const char *)cbor_string_handle(k);
-        if (skip_envelope && ((kl == 2 && (!memcmp(ks, "op", 2) || !memcmp(ks, "id", 2))) ||
-                              (kl == 6 && !memcmp(ks, "status", 6))))
+        if (skip_envelope &&
+            ((kl == 2 && (!memcmp(ks, VTSM_ABI_K_OP, 2) || !memcmp(ks, VTSM_ABI_K_ID, 2))) ||
+             (kl == 6 && !memcmp(ks, VTSM_ABI_K_STATUS, 6))))
             continue;
         print_indent(level);
         printf("%.*s:", kl, ks);
@@ -311,7 +313,8 @@ static void print_result(const struct cli *c, const cbor_item_t *res)
             continue;
         memcpy(key, cbor_string_handle(k), kl);
         key[kl] = '\0';
-        if (!strcmp(key, "op") || !strcmp(key, "id") || !strcmp(key, "status"))
+        if (!strcmp(key, VTSM_ABI_K_OP) || !strcmp(key, VTSM_ABI_K_ID) ||
+            !strcmp(key, VTSM_ABI_K_STATUS))
             continue;
         vtsm_abi_put_item(o, key, cbor_incref(pairs[i].value));
     }
@@ -490,7 +493,7 @@ static int print_plain(struct cli *c, const cbor_item_t *res)
 static int print_link_check(struct cli *c, const cbor_item_t *res)
 {
     const cbor_item_t *streams = NULL;
-    if (vtsm_abi_get_array(res, "streams", &streams) != VTSM_OK) {
+    if (vtsm_abi_get_array(res, VTSM_ABI_K_STREAMS, &streams) != VTSM_OK) {
         print_result(c, res);
         fprintf(stderr, "tsm-host: %s: %s\n", c->verb, vtsm_err_detail());
         return EXIT_TSM_ERROR;
@@ -502,11 +505,11 @@ static int print_link_check(struct cli *c, const cbor_item_t *res)
     for (size_t i = 0; i < n; i++) {
         uint64_t sid = 0, kset = 0;
         bool to_dev = false, to_rp = false;
-        bool ok = vtsm_abi_get_uint(it[i], "stream_id", &sid) == VTSM_OK &&
-                  vtsm_abi_get_uint(it[i], "key_set", &kset) == VTSM_OK;
+        bool ok = vtsm_abi_get_uint(it[i], VTSM_ABI_K_STREAM_ID, &sid) == VTSM_OK &&
+                  vtsm_abi_get_uint(it[i], VTSM_ABI_K_KEY_SET, &kset) == VTSM_OK;
         /* a missing or mistyped direction counts as a failure */
-        vtsm_abi_get_bool(it[i], "rp_to_device", &to_dev);
-        vtsm_abi_get_bool(it[i], "device_to_rp", &to_rp);
+        vtsm_abi_get_bool(it[i], VTSM_ABI_K_RP_TO_DEVICE, &to_dev);
+        vtsm_abi_get_bool(it[i], VTSM_ABI_K_DEVICE_TO_RP, &to_rp);
         if (!ok || !to_dev || !to_rp)
             failed++;
         if (!c->json)
@@ -652,31 +655,12 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
     return true;
 }
 
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Exactly 2 * cap hex digits (an optional "0x" prefix allowed). */
 static bool parse_hex(const char *s, uint8_t *out, size_t cap)
 {
     if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
         s += 2;
-    if (strlen(s) != 2 * cap)
-        return false;
-    for (size_t i = 0; i < cap; i++) {
-        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
+    return strlen(s) == 2 * cap && vtsm_unhex(out, cap, s) == (long)cap;
 }
 
 /*

@@ -849,11 +849,11 @@ vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t *
     for (unsigned pages = 0;; pages++) {
         cbor_item_t *req = dev_msg(dev), *page = NULL;
         if (req && offset)
-            st = vtsm_abi_put_uint(req, "offset", offset);
+            st = vtsm_abi_put_uint(req, VTSM_ABI_K_OFFSET, offset);
         if (req && tdi_offset && st == VTSM_OK)
-            st = vtsm_abi_put_uint(req, "tdi_offset", tdi_offset);
+            st = vtsm_abi_put_uint(req, VTSM_ABI_K_TDI_OFFSET, tdi_offset);
         if (req && tvm_offset && st == VTSM_OK)
-            st = vtsm_abi_put_uint(req, "tvm_offset", tvm_offset);
+            st = vtsm_abi_put_uint(req, VTSM_ABI_K_TVM_OFFSET, tvm_offset);
         if (!req || st) {
             if (req)
                 cbor_decref(&req);
@@ -875,22 +875,22 @@ vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t *
         if (dev) {
             const cbor_item_t *d = vtsm_abi_find(page, VTSM_ABI_K_DEVICES);
             if (d && cbor_isa_array(d) && cbor_array_size(d) == 1)
-                st = gather(&tdis, cbor_array_handle(d)[0], "tdis");
+                st = gather(&tdis, cbor_array_handle(d)[0], VTSM_ABI_K_TDIS);
         } else {
             st = gather(&devices, page, VTSM_ABI_K_DEVICES);
             if (st == VTSM_OK)
-                st = gather(&tvms, page, "tvms");
+                st = gather(&tvms, page, VTSM_ABI_K_TVMS);
         }
         if (st == VTSM_OK)
-            st = page_uint(page, "next_offset", &next, &has_next);
+            st = page_uint(page, VTSM_ABI_K_NEXT_OFFSET, &next, &has_next);
         if (st == VTSM_OK)
-            st = page_uint(page, "next_tdi_offset", &next_tdi, &has_tdi);
+            st = page_uint(page, VTSM_ABI_K_NEXT_TDI_OFFSET, &next_tdi, &has_tdi);
         if (st == VTSM_OK)
-            st = page_uint(page, "next_tvm_offset", &next_tvm, &has_tvm);
+            st = page_uint(page, VTSM_ABI_K_NEXT_TVM_OFFSET, &next_tvm, &has_tvm);
         if (st == VTSM_OK)
-            st = page_uint(page, "total_devices", &total, &has_total);
+            st = page_uint(page, VTSM_ABI_K_TOTAL_DEVICES, &total, &has_total);
         if (st == VTSM_OK)
-            st = page_uint(page, "total_tvms", &total_tvms, &has_tt);
+            st = page_uint(page, VTSM_ABI_K_TOTAL_TVMS, &total_tvms, &has_tt);
         cbor_decref(&page);
         if (st) {
             st = fail_local(h, st);
@@ -920,7 +920,7 @@ vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t *
             continue;
         memcpy(key, cbor_string_handle(pr->key), kl);
         key[kl] = '\0';
-        if (strncmp(key, "next_", 5) == 0 || (!dev && strcmp(key, "tvms") == 0) ||
+        if (strncmp(key, "next_", 5) == 0 || (!dev && strcmp(key, VTSM_ABI_K_TVMS) == 0) ||
             (!dev && strcmp(key, VTSM_ABI_K_DEVICES) == 0))
             continue;
         if (dev && strcmp(key, VTSM_ABI_K_DEVICES) == 0 && tdis) {
@@ -929,7 +929,7 @@ vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t *
             cbor_item_t *nd = vtsm_abi_map_new(), *arr = vtsm_abi_array_new();
             st = nd && arr ? merge(nd, d) : VTSM_E_NOMEM;
             if (st == VTSM_OK) {
-                st = vtsm_abi_put_item(nd, "tdis", cbor_incref(tdis));
+                st = vtsm_abi_put_item(nd, VTSM_ABI_K_TDIS, cbor_incref(tdis));
                 if (st == VTSM_OK)
                     st = vtsm_abi_push_item(arr, cbor_incref(nd));
                 if (st == VTSM_OK)
@@ -946,7 +946,7 @@ vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t *
     if (st == VTSM_OK && devices)
         st = vtsm_abi_put_item(out, VTSM_ABI_K_DEVICES, cbor_incref(devices));
     if (st == VTSM_OK && tvms)
-        st = vtsm_abi_put_item(out, "tvms", cbor_incref(tvms));
+        st = vtsm_abi_put_item(out, VTSM_ABI_K_TVMS, cbor_incref(tvms));
     if (st) {
         st = fail_local(h, vtsm_fail(st, "gathering STATUS pages"));
     } else if (result) {

@@ -14,60 +14,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vtsm_cbor.h"
 #include "vtsm_crypto.h"
 #include "vtsm_guard.h"
 
 enum {
-    MT_UINT = 0,
-    MT_NEGINT = 1,
-    MT_BSTR = 2,
-    MT_TSTR = 3,
-    MT_ARRAY = 4,
-    MT_MAP = 5,
-    MT_TAG = 6,
-    MT_SIMPLE = 7
+    MT_UINT = VTSM_CBOR_UINT,
+    MT_NEGINT = VTSM_CBOR_NEGINT,
+    MT_BSTR = VTSM_CBOR_BYTES,
+    MT_TSTR = VTSM_CBOR_TEXT,
+    MT_ARRAY = VTSM_CBOR_ARRAY,
+    MT_MAP = VTSM_CBOR_MAP,
+    MT_TAG = VTSM_CBOR_TAG,
+    MT_SIMPLE = VTSM_CBOR_SIMPLE
 };
 
 static const char sig1_context[] = "Signature1";
 
-/* ---- writing CBOR heads ---- */
+/* ---- writing: the one head writer (vtsm_cbor.h) ---- */
 
 static vtsm_status put_head(struct vtsm_buf *b, unsigned major, uint64_t v)
 {
-    uint8_t h[9];
-    size_t n;
-
-    h[0] = (uint8_t)(major << 5);
-    if (v < 24) {
-        h[0] |= (uint8_t)v;
-        n = 1;
-    } else if (v <= 0xFF) {
-        h[0] |= 24;
-        n = 2;
-    } else if (v <= 0xFFFF) {
-        h[0] |= 25;
-        n = 3;
-    } else if (v <= 0xFFFFFFFFu) {
-        h[0] |= 26;
-        n = 5;
-    } else {
-        h[0] |= 27;
-        n = 9;
-    }
-    for (size_t i = 1; i < n; i++)
-        h[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-    return vtsm_buf_append(b, h, n);
+    return vtsm_cbor_put_head(b, major, v);
 }
 
 static vtsm_status put_bstr(struct vtsm_buf *b, const uint8_t *p, size_t n)
 {
-    VTSM_GUARD(put_head(b, MT_BSTR, n));
-    return vtsm_buf_append(b, p, n);
+    return vtsm_cbor_put_str(b, VTSM_CBOR_BYTES, p, n);
 }
 
 static vtsm_status put_int(struct vtsm_buf *b, int64_t v)
 {
-    return v >= 0 ? put_head(b, MT_UINT, (uint64_t)v) : put_head(b, MT_NEGINT, (uint64_t)(-1 - v));
+    return vtsm_cbor_put_int(b, v);
 }
 
 /* ---- reading CBOR heads (definite lengths only) ---- */
@@ -211,12 +189,14 @@ static vtsm_status parse_protected(const uint8_t *p, size_t n, int64_t *alg)
     return VTSM_OK;
 }
 
-/* Unprotected header: { ? 4: kid bstr }. */
-static vtsm_status parse_unprotected(struct vtsm_rd *r)
+/* Unprotected header: { ? 4: kid bstr }. *kid (if asked for) NULL when there is none. */
+static vtsm_status parse_unprotected(struct vtsm_rd *r, const uint8_t **kid, size_t *kid_len)
 {
     uint8_t major;
     uint64_t pairs, v;
     bool have_kid = false;
+    const uint8_t *k = NULL;
+    size_t k_len = 0;
 
     VTSM_GUARD(get_head(r, &major, &pairs));
     VTSM_ENSURE(major == MT_MAP, VTSM_E_PEER_MALFORMED,
@@ -225,8 +205,6 @@ static vtsm_status parse_unprotected(struct vtsm_rd *r)
                 "COSE_Sign1: unprotected header of %llu entries", (unsigned long long)pairs);
     for (uint64_t i = 0; i < pairs; i++) {
         int64_t label;
-        const uint8_t *kid;
-        size_t kid_len;
 
         VTSM_GUARD(get_head(r, &major, &v));
         VTSM_ENSURE(head_int(major, v, &label), VTSM_E_PEER_MALFORMED,
@@ -235,9 +213,47 @@ static vtsm_status parse_unprotected(struct vtsm_rd *r)
                     "COSE_Sign1: unprotected header label %lld not supported", (long long)label);
         VTSM_ENSURE(!have_kid, VTSM_E_PEER_MALFORMED, "COSE_Sign1: kid appears twice");
         have_kid = true;
-        VTSM_GUARD(get_bstr(r, &kid, &kid_len, "kid"));
+        VTSM_GUARD(get_bstr(r, &k, &k_len, "kid"));
+    }
+    if (kid) {
+        *kid = k;
+        *kid_len = k_len;
     }
     return VTSM_OK;
+}
+
+/* The envelope up to the payload: [tag 18] [protected bstr, unprotected map, */
+static vtsm_status parse_envelope(struct vtsm_rd *r, const uint8_t **prot, size_t *prot_len,
+                                  const uint8_t **kid, size_t *kid_len)
+{
+    uint8_t major;
+    uint64_t v;
+
+    VTSM_GUARD(get_head(r, &major, &v));
+    if (major == MT_TAG) {
+        VTSM_ENSURE(v == VTSM_COSE_TAG_SIGN1, VTSM_E_PEER_MALFORMED,
+                    "COSE_Sign1: tag %llu, COSE_Sign1 is tag 18", (unsigned long long)v);
+        VTSM_GUARD(get_head(r, &major, &v));
+    }
+    VTSM_ENSURE(major == MT_ARRAY && v == 4, VTSM_E_PEER_MALFORMED,
+                "COSE_Sign1: expected a 4-element array, got major %u with %llu", major,
+                (unsigned long long)v);
+    VTSM_GUARD(get_bstr(r, prot, prot_len, "protected header"));
+    return parse_unprotected(r, kid, kid_len);
+}
+
+vtsm_status vtsm_cose_kid(const uint8_t *token, size_t len, const uint8_t **kid, size_t *kid_len)
+{
+    struct vtsm_rd r = vtsm_rd_init(token, len);
+    const uint8_t *prot = NULL;
+    size_t prot_len = 0;
+
+    VTSM_ENSURE(kid != NULL && kid_len != NULL && (token != NULL || len == 0), VTSM_E_INVAL,
+                "COSE_Sign1 kid: NULL argument");
+    *kid = NULL;
+    *kid_len = 0;
+    VTSM_GUARD(check_item(token, len, "COSE_Sign1"));
+    return parse_envelope(&r, &prot, &prot_len, kid, kid_len);
 }
 
 static vtsm_status alg_params(int64_t alg, enum vtsm_asym_alg *asym, enum vtsm_hash_alg *hash)
@@ -352,8 +368,6 @@ vtsm_status vtsm_cose_verify1(EVP_PKEY *pub, const uint8_t *token, size_t len,
     size_t prot_len = 0, payload_len = 0, sig_len = 0;
     enum vtsm_asym_alg asym = VTSM_ASYM_NONE, key_asym;
     enum vtsm_hash_alg hash = VTSM_HASH_NONE;
-    uint8_t major;
-    uint64_t v;
     int64_t alg = 0;
 
     if (payload_out)
@@ -363,17 +377,7 @@ vtsm_status vtsm_cose_verify1(EVP_PKEY *pub, const uint8_t *token, size_t len,
 
     /* The whole token is one well-formed item before any field is trusted. */
     VTSM_GUARD(check_item(token, len, "COSE_Sign1"));
-    VTSM_GUARD(get_head(&r, &major, &v));
-    if (major == MT_TAG) {
-        VTSM_ENSURE(v == VTSM_COSE_TAG_SIGN1, VTSM_E_PEER_MALFORMED,
-                    "COSE_Sign1: tag %llu, COSE_Sign1 is tag 18", (unsigned long long)v);
-        VTSM_GUARD(get_head(&r, &major, &v));
-    }
-    VTSM_ENSURE(major == MT_ARRAY && v == 4, VTSM_E_PEER_MALFORMED,
-                "COSE_Sign1: expected a 4-element array, got major %u with %llu", major,
-                (unsigned long long)v);
-    VTSM_GUARD(get_bstr(&r, &prot, &prot_len, "protected header"));
-    VTSM_GUARD(parse_unprotected(&r));
+    VTSM_GUARD(parse_envelope(&r, &prot, &prot_len, NULL, NULL));
     VTSM_GUARD(get_bstr(&r, &payload, &payload_len, "payload"));
     VTSM_GUARD(get_bstr(&r, &sig, &sig_len, "signature"));
 

@@ -57,6 +57,12 @@ vtsm_status vtsm_cose_verify1(EVP_PKEY *pub, const uint8_t *token, size_t len,
                               cbor_item_t **payload_out);
 
 /*
+ * The kid of a COSE_Sign1's unprotected header, pointing into token (*kid NULL, *kid_len
+ * 0 if it has none). Checks only that the token is well-formed; verify it first.
+ */
+vtsm_status vtsm_cose_kid(const uint8_t *token, size_t len, const uint8_t **kid, size_t *kid_len);
+
+/*
  * The Sig_structure bytes for COSE_Sign1 with an empty external_aad (RFC 9052 sec. 4.4),
  * exposed so tests can compare them with published examples.
  */

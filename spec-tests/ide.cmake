@@ -2,7 +2,8 @@
 # key slots) and the IDE_KM flows. The two tsm/ modules are built on their own here, so
 # these tests depend on them and the libraries below only, not on the rest of tsmd.
 add_library(vtsm_test_tsm_ide STATIC ${PROJECT_SOURCE_DIR}/tsm/tsm_platform.c
-                                     ${PROJECT_SOURCE_DIR}/tsm/tsm_ide.c)
+                                     ${PROJECT_SOURCE_DIR}/tsm/tsm_ide.c
+                                     ${PROJECT_SOURCE_DIR}/tsm/tsm_reply.c)
 target_include_directories(vtsm_test_tsm_ide PUBLIC ${PROJECT_SOURCE_DIR}/tsm)
 target_link_libraries(vtsm_test_tsm_ide PUBLIC vtsm_spdm_req vtsm_abi vtsm_proto vtsm_common
                       PkgConfig::CBOR Threads::Threads)

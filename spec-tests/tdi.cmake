@@ -2,7 +2,8 @@
 # requester), TVMs and guest request authentication, and the TDISP requester flows.
 # The two modules are compiled into the tests directly (they need nothing else of
 # vtsm_tsm), so these tests build while tsmd itself is being changed.
-set(VTSM_TDI_SOURCES ${PROJECT_SOURCE_DIR}/tsm/tsm_tdi.c ${PROJECT_SOURCE_DIR}/tsm/tsm_tvm.c)
+set(VTSM_TDI_SOURCES ${PROJECT_SOURCE_DIR}/tsm/tsm_tdi.c ${PROJECT_SOURCE_DIR}/tsm/tsm_tvm.c
+                      ${PROJECT_SOURCE_DIR}/tsm/tsm_reply.c ${PROJECT_SOURCE_DIR}/tsm/tsm_reply_tdi.c)
 set(VTSM_TDI_LIBS vtsm_spdm_req vtsm_abi vtsm_proto vtsm_common)
 vtsm_add_test(test_tdi_table SOURCES test_tdi_table.c ${VTSM_TDI_SOURCES} LIBS ${VTSM_TDI_LIBS})
 vtsm_add_test(test_tvm SOURCES test_tvm.c ${VTSM_TDI_SOURCES} LIBS ${VTSM_TDI_LIBS})

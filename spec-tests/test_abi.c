@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "vtsm_test.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "vtsm_abi.h"
+#include "vtsm_abi_guest.h"
 
 /* ---- helpers ---- */
 
@@ -1168,6 +1171,112 @@ static void test_error_rule_field(void **state)
     cbor_decref(&o);
 }
 
+/* A guest request body decoded into its struct (abi/vtsm_abi_guest.h). */
+static void test_guest_body_decode(void **state)
+{
+    (void)state;
+    struct vtsm_abi_guest_body b;
+    struct vtsm_buf f = {0};
+    uint8_t nonce[32];
+    for (unsigned i = 0; i < sizeof(nonce); i++)
+        nonce[i] = (uint8_t)(0x30 + i);
+
+    /* failure cases first: not CBOR, a key the operation does not take; out zeroed */
+    memset(&b, 0x5a, sizeof(b));
+    EXPECT(vtsm_abi_guest_body_decode((const uint8_t *)"\xff", 1, &b), VTSM_E_ABI_MALFORMED,
+           VTSM_RULE_ABI_7);
+    assert_int_equal(b.gop, 0);
+    assert_false(b.has_dev);
+    cbor_item_t *m = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_GOP, VTSM_ABI_GOP_LIST), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, 3), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_SEQ, 9), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_NONCE, nonce, 32), VTSM_OK);
+    assert_int_equal(vtsm_abi_encode(m, &f), VTSM_OK);
+    memset(&b, 0x5a, sizeof(b));
+    EXPECT_DETAIL(vtsm_abi_guest_body_decode(f.data + VTSM_ABI_FRAME_HDR_SIZE,
+                                             f.len - VTSM_ABI_FRAME_HDR_SIZE, &b),
+                  VTSM_E_ABI_ARG, VTSM_RULE_GUEST_4, "LIST takes no nonce");
+    assert_false(b.has_nonce);
+    assert_true(b.nonce[0] == 0 && b.seq == 0);
+    cbor_decref(&m);
+
+    /* INFO with its nonce */
+    m = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_GOP, VTSM_ABI_GOP_INFO), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, 3), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_SEQ, 9), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "0000:01:00.0"), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, 2), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_NONCE, nonce, 32), VTSM_OK);
+    assert_int_equal(vtsm_abi_encode(m, &f), VTSM_OK);
+    EXPECT(vtsm_abi_guest_body_decode(f.data + VTSM_ABI_FRAME_HDR_SIZE,
+                                      f.len - VTSM_ABI_FRAME_HDR_SIZE, &b),
+           VTSM_OK, VTSM_RULE_NONE);
+    assert_int_equal(b.gop, VTSM_ABI_GOP_INFO);
+    assert_int_equal(b.tvm, 3);
+    assert_int_equal(b.seq, 9);
+    assert_true(b.has_dev && b.has_tdi && b.has_nonce && !b.has_reason);
+    assert_string_equal(b.dev, "0000:01:00.0");
+    assert_int_equal(b.tdi, 2);
+    assert_memory_equal(b.nonce, nonce, 32);
+    cbor_decref(&m);
+    vtsm_buf_free(&f);
+}
+
+/* A whole text file, NUL-terminated (the caller frees). */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    char *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = '\0';
+    fclose(f);
+    return b;
+}
+
+/* Every key named in abi/vtsm_abi.h (VTSM_ABI_K_*) is a field of docs/abi.md's grammar
+ * ("key:" or "? key:"), and no two names spell the same key: the key list and the
+ * documentation cannot drift apart. */
+static void test_every_key_documented(void **state)
+{
+    (void)state;
+    char *hdr = slurp(VTSM_SOURCE_DIR "/abi/vtsm_abi.h");
+    char *doc = slurp(VTSM_SOURCE_DIR "/docs/abi.md");
+    char seen[256][40];
+    size_t nseen = 0;
+    for (const char *p = hdr; (p = strstr(p, "#define VTSM_ABI_K_")) != NULL; p++) {
+        const char *q = strchr(p, '"'), *eol = strchr(p, '\n');
+        assert_non_null(q);
+        assert_true(q < eol);
+        const char *e = strchr(q + 1, '"');
+        assert_true(e != NULL && e > q + 1 && (size_t)(e - q) < sizeof(seen[0]));
+        char key[40], field[48];
+        memcpy(key, q + 1, (size_t)(e - q - 1));
+        key[e - q - 1] = '\0';
+        for (size_t i = 0; i < nseen; i++)
+            if (strcmp(seen[i], key) == 0)
+                fail_msg("key \"%s\" is named twice in abi/vtsm_abi.h", key);
+        assert_true(nseen < 256);
+        snprintf(seen[nseen++], sizeof(seen[0]), "%s", key);
+        bool found = false;
+        snprintf(field, sizeof(field), "%s:", key);
+        for (const char *d = doc; !found && (d = strstr(d, field)) != NULL; d++)
+            found = d == doc || !(d[-1] == '_' || (d[-1] >= 'a' && d[-1] <= 'z'));
+        if (!found)
+            fail_msg("key \"%s\" (abi/vtsm_abi.h) is no field of docs/abi.md", key);
+    }
+    assert_true(nseen > 100);
+    free(hdr);
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1199,6 +1308,8 @@ int main(void)
         cmocka_unit_test(test_put_replaces),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_status_numbers_stable),
+        cmocka_unit_test(test_every_key_documented),
+        cmocka_unit_test(test_guest_body_decode),
         cmocka_unit_test(test_reader_byte_at_a_time),
         cmocka_unit_test(test_reader_skips_malformed),
         cmocka_unit_test(test_reader_read_nonblocking),

@@ -94,11 +94,19 @@ static void test_hex(void **s)
     assert_int_equal(out[0], 0x0a);
     assert_int_equal(out[1], 0xff);
     assert_int_equal(vtsm_unhex(out, sizeof(out), "abc"), -1);
+    assert_string_equal(vtsm_err_detail(), "3 hex digits, not an even number");
     assert_int_equal(vtsm_unhex(out, sizeof(out), "zz"), -1);
+    assert_string_equal(vtsm_err_detail(), "'z' at position 1 is not a hex digit");
+    assert_int_equal(vtsm_unhex(out, sizeof(out), "0a0g"), -1);
+    assert_string_equal(vtsm_err_detail(), "'g' at position 4 is not a hex digit");
     assert_int_equal(vtsm_unhex(out, 1, "0102"), -1);
+    assert_string_equal(vtsm_err_detail(), "2 bytes, at most 1");
     char h[5];
     vtsm_hex(h, out, 2);
     assert_string_equal(h, "0aff");
+    assert_int_equal(vtsm_unhex(out, sizeof(out), ""), 0);
+    assert_int_equal(vtsm_unhex(out, sizeof(out), "DEADbeef"), 4);
+    assert_memory_equal(out, "\xde\xad\xbe\xef", 4);
 }
 
 static vtsm_status guarded(int fail)

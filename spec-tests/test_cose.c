@@ -20,6 +20,7 @@
 #include <openssl/param_build.h>
 
 #include "vtsm_buf.h"
+#include "vtsm_cbor.h"
 #include "vtsm_cose.h"
 #include "vtsm_crypto.h"
 
@@ -117,28 +118,20 @@ struct tok {
     size_t n;
 };
 
-static void t_head(struct tok *t, unsigned major, uint64_t v)
-{
-    uint8_t mt = (uint8_t)(major << 5);
-    if (v < 24) {
-        t->b[t->n++] = mt | (uint8_t)v;
-    } else if (v <= 0xFF) {
-        t->b[t->n++] = mt | 24;
-        t->b[t->n++] = (uint8_t)v;
-    } else {
-        assert_true(v <= 0xFFFF);
-        t->b[t->n++] = mt | 25;
-        t->b[t->n++] = (uint8_t)(v >> 8);
-        t->b[t->n++] = (uint8_t)v;
-    }
-}
-
 static void t_raw(struct tok *t, const void *p, size_t n)
 {
     assert_true(t->n + n <= sizeof(t->b));
     if (n)
         memcpy(t->b + t->n, p, n);
     t->n += n;
+}
+
+static void t_head(struct tok *t, unsigned major, uint64_t v)
+{
+    struct vtsm_buf h = {0};
+    assert_int_equal(vtsm_cbor_put_head(&h, major, v), VTSM_OK);
+    t_raw(t, h.data, h.len);
+    vtsm_buf_free(&h);
 }
 
 static void t_bstr(struct tok *t, const void *p, size_t n)
@@ -555,6 +548,83 @@ static void test_empty_kid_and_untagged(void **state)
     vtsm_buf_free(&tok);
 }
 
+/* The one head writer (proto/vtsm_cbor.h): shortest form at every boundary. */
+static void test_cbor_heads(void **state)
+{
+    static const struct {
+        unsigned major;
+        uint64_t v;
+        size_t n;
+        uint8_t b[9];
+    } tc[] = {
+        {0, 0, 1, {0x00}},
+        {0, 23, 1, {0x17}},
+        {0, 24, 2, {0x18, 0x18}},
+        {2, 255, 2, {0x58, 0xff}},
+        {3, 256, 3, {0x79, 0x01, 0x00}},
+        {4, 65535, 3, {0x99, 0xff, 0xff}},
+        {5, 65536, 5, {0xba, 0x00, 0x01, 0x00, 0x00}},
+        {6, 0xFFFFFFFFu, 5, {0xda, 0xff, 0xff, 0xff, 0xff}},
+        {1, 0x100000000ull, 9, {0x3b, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00}},
+    };
+    struct vtsm_buf b = {0};
+    (void)state;
+    for (size_t i = 0; i < sizeof(tc) / sizeof(tc[0]); i++) {
+        vtsm_buf_reset(&b);
+        assert_int_equal(vtsm_cbor_put_head(&b, tc[i].major, tc[i].v), VTSM_OK);
+        assert_int_equal(b.len, tc[i].n);
+        assert_memory_equal(b.data, tc[i].b, tc[i].n);
+    }
+    vtsm_buf_reset(&b);
+    assert_int_equal(vtsm_cbor_put_int(&b, -35), VTSM_OK); /* ES384 */
+    assert_int_equal(vtsm_cbor_put_int(&b, 4), VTSM_OK);
+    assert_int_equal(vtsm_cbor_put_str(&b, VTSM_CBOR_TEXT, "ab", 2), VTSM_OK);
+    assert_int_equal(vtsm_cbor_put_str(&b, VTSM_CBOR_BYTES, NULL, 0), VTSM_OK);
+    assert_int_equal(b.len, 7);
+    assert_memory_equal(b.data,
+                        "\x38\x22\x04\x62"
+                        "ab"
+                        "\x40",
+                        7);
+    vtsm_buf_free(&b);
+}
+
+static void test_kid(void **state)
+{
+    struct fixture *f = *state;
+    struct vtsm_buf tok = {0};
+    const uint8_t *kid = (const uint8_t *)"x";
+    size_t kid_len = 9;
+    cbor_item_t *p = sample_payload();
+
+    /* failure cases first: not well-formed, the envelope cut, no token */
+    sign_sample(f->p256, &tok);
+    EXPECT(vtsm_cose_kid(tok.data, tok.len - 1, &kid, &kid_len), VTSM_E_PEER_MALFORMED,
+           VTSM_RULE_NONE);
+    assert_null(kid);
+    EXPECT(vtsm_cose_kid(tok.data, 8, &kid, &kid_len), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE);
+    tok.data[0] = 0xd1;
+    EXPECT_DETAIL(vtsm_cose_kid(tok.data, tok.len, &kid, &kid_len), VTSM_E_PEER_MALFORMED,
+                  VTSM_RULE_NONE, "tag 17");
+    EXPECT(vtsm_cose_kid(NULL, 4, &kid, &kid_len), VTSM_E_INVAL, VTSM_RULE_NONE);
+
+    /* the kid the signer put in, tagged or not */
+    tok.data[0] = 0xd2;
+    EXPECT(vtsm_cose_kid(tok.data, tok.len, &kid, &kid_len), VTSM_OK, VTSM_RULE_NONE);
+    assert_int_equal(kid_len, 4);
+    assert_memory_equal(kid, "tsm1", 4);
+    assert_true(kid > tok.data && kid + kid_len < tok.data + tok.len);
+    EXPECT(vtsm_cose_kid(tok.data + 1, tok.len - 1, &kid, &kid_len), VTSM_OK, VTSM_RULE_NONE);
+    assert_memory_equal(kid, "tsm1", 4);
+    /* none */
+    assert_int_equal(vtsm_cose_sign1(f->p256, p, NULL, 0, &tok), VTSM_OK);
+    EXPECT(vtsm_cose_kid(tok.data, tok.len, &kid, &kid_len), VTSM_OK, VTSM_RULE_NONE);
+    assert_null(kid);
+    assert_int_equal(kid_len, 0);
+    cbor_decref(&p);
+    vtsm_buf_free(&tok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -571,6 +641,8 @@ int main(void)
         cmocka_unit_test(test_round_trip_es256),
         cmocka_unit_test(test_round_trip_es384),
         cmocka_unit_test(test_empty_kid_and_untagged),
+        cmocka_unit_test(test_kid),
+        cmocka_unit_test(test_cbor_heads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -48,6 +48,10 @@ static void assert_good_device_connects(struct e2e *e, const char *dev)
         fail_msg("good device %s failed to connect: %s", dev, r.err);
     E2E_HAS(r.out, "\"state\":\"connected\"");
     E2E_HAS(r.out, "\"trusted\":true");
+    /* measurements in their one shape: taken at connect, not after a lock */
+    E2E_HAS(r.out, "\"responder_nonce\":\"");
+    E2E_HAS(r.out, "\"after_lock\":false");
+    E2E_HAS(r.out, "\"raw\":");
 }
 
 static void assert_status(struct e2e *e, const char *dev, const char *state)

@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 
 #include "tsm_ide.h"
+#include "tsm_reply.h"
 #include "tsm_platform.h"
 #include "vtsm_abi.h"
 #include "vtsm_idekm.h"
@@ -362,10 +363,13 @@ static unsigned link_check(struct fx *x, struct tsm_ide_dev *d, const uint8_t *i
                            unsigned key_set, vtsm_status want)
 {
     cbor_item_t *arr = vtsm_abi_array_new();
+    struct tsm_ide_check c;
     unsigned bits = 0;
     vtsm_err_clear();
-    assert_int_equal(tsm_ide_link_check(d, &x->link, arr), want);
+    assert_int_equal(tsm_ide_link_check(d, &x->link, &c), want);
     if (want == VTSM_OK) {
+        assert_int_equal(c.n, tsm_ide_stream_count(d));
+        assert_int_equal(tsm_reply_push_link_check(arr, &c), VTSM_OK);
         assert_int_equal(cbor_array_size(arr), tsm_ide_stream_count(d));
         for (size_t i = 0; i < cbor_array_size(arr); i++) {
             cbor_item_t *m = cbor_array_get(arr, i);
@@ -392,8 +396,11 @@ static void status_of(struct tsm_ide_dev *d, unsigned i, uint32_t rp, uint8_t id
 {
     cbor_item_t *m = vtsm_abi_map_new();
     const cbor_item_t *ide = NULL, *streams = NULL;
+    struct tsm_ide_status st;
     uint64_t v;
-    assert_int_equal(tsm_ide_put_status(d, m), VTSM_OK);
+    assert_int_equal(tsm_ide_status(d, &st), VTSM_OK);
+    assert_int_equal(st.n, tsm_ide_stream_count(d));
+    assert_int_equal(tsm_reply_put_ide(m, &st), VTSM_OK);
     assert_int_equal(vtsm_abi_get_map(m, "ide", &ide), VTSM_OK);
     assert_int_equal(vtsm_abi_get_uint(ide, "root_port", &v), VTSM_OK);
     assert_int_equal(v, rp);
@@ -443,7 +450,8 @@ static void test_setup_bad_args(void **state)
     assert_null(d);
     assert_int_equal(x.dev->n_msgs, 0); /* refused before any message */
     assert_int_equal(tsm_ide_refresh(NULL, &x.peer), VTSM_E_INVAL);
-    assert_int_equal(tsm_ide_put_status(NULL, NULL), VTSM_E_INVAL);
+    struct tsm_ide_status st;
+    assert_int_equal(tsm_ide_status(NULL, &st), VTSM_E_INVAL);
     assert_int_equal(tsm_ide_first_stream(NULL), 0);
     tsm_ide_teardown(NULL, &x.peer);
     fx_close(&x);
@@ -755,10 +763,9 @@ static void test_link_check_failures(void **state)
     detail_has("device answered with a check request frame");
     x.dev->link = L_CLOSE;
     link_check(&x, d, ids, 0, VTSM_E_CLOSED);
-    cbor_item_t *arr = vtsm_abi_array_new();
-    assert_int_equal(tsm_ide_link_check(d, NULL, arr), VTSM_E_INVAL);
+    struct tsm_ide_check c;
+    assert_int_equal(tsm_ide_link_check(d, NULL, &c), VTSM_E_INVAL);
     assert_int_equal(tsm_ide_link_check(d, &x.link, NULL), VTSM_E_INVAL);
-    cbor_decref(&arr);
 
     /* nothing broke: a good check still passes */
     x.dev->link = L_OK;
@@ -960,9 +967,18 @@ static void test_no_key_bytes_in_status(void **state)
     fx_open(&x, NULL);
     assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, &d), VTSM_OK);
     assert_int_equal(tsm_ide_refresh(d, &x.peer), VTSM_OK);
-    assert_int_equal(tsm_ide_put_status(d, m), VTSM_OK);
-    assert_int_equal(tsm_ide_link_check(d, &x.link, arr), VTSM_OK);
+    struct tsm_ide_status st;
+    struct tsm_ide_check c;
+    assert_int_equal(tsm_ide_status(d, &st), VTSM_OK);
+    assert_int_equal(tsm_reply_put_ide(m, &st), VTSM_OK);
+    assert_int_equal(tsm_ide_link_check(d, &x.link, &c), VTSM_OK);
+    assert_int_equal(tsm_reply_push_link_check(arr, &c), VTSM_OK);
     assert_int_equal(vtsm_abi_put_item(m, "check", arr), VTSM_OK);
+    /* the views themselves hold no key bytes either */
+    for (unsigned i = 0; i < x.dev->nseen; i++) {
+        assert_null(memmem(&st, sizeof(st), x.dev->seen[i], 8));
+        assert_null(memmem(&c, sizeof(c), x.dev->seen[i], 8));
+    }
     n = cbor_serialize_alloc(m, &buf, &cap);
     assert_true(n > 0);
     assert_int_equal(x.dev->nseen, 24);

@@ -27,6 +27,7 @@
 
 #include "tsm_ide.h"
 #include "tsm_platform.h"
+#include "tsm_reply.h"
 #include "vtsm_abi.h"
 #include "vtsm_devemu.h"
 #include "vtsm_idekm.h"
@@ -201,8 +202,10 @@ static void usage_is(struct tsm_platform *p, uint32_t rp, unsigned streams, unsi
 static unsigned link_check(struct loop *l, struct tsm_ide_dev *d, unsigned key_set)
 {
     cbor_item_t *arr = vtsm_abi_array_new();
+    struct tsm_ide_check c;
     unsigned bits = 0;
-    assert_int_equal(tsm_ide_link_check(d, &l->link, arr), VTSM_OK);
+    assert_int_equal(tsm_ide_link_check(d, &l->link, &c), VTSM_OK);
+    assert_int_equal(tsm_reply_push_link_check(arr, &c), VTSM_OK);
     assert_int_equal(cbor_array_size(arr), tsm_ide_stream_count(d));
     for (size_t i = 0; i < cbor_array_size(arr); i++) {
         cbor_item_t *m = cbor_array_get(arr, i);
@@ -447,7 +450,9 @@ static void test_refresh(void **state)
     cbor_item_t *m = vtsm_abi_map_new();
     const cbor_item_t *ide, *streams;
     uint64_t v = 9;
-    assert_int_equal(tsm_ide_put_status(d, m), VTSM_OK);
+    struct tsm_ide_status st;
+    assert_int_equal(tsm_ide_status(d, &st), VTSM_OK);
+    assert_int_equal(tsm_reply_put_ide(m, &st), VTSM_OK);
     assert_int_equal(vtsm_abi_get_map(m, "ide", &ide), VTSM_OK);
     assert_int_equal(vtsm_abi_get_array(ide, "streams", &streams), VTSM_OK);
     cbor_item_t *s1 = cbor_array_get(streams, 1);
@@ -510,10 +515,17 @@ static void test_no_key_bytes_reported(void **state)
     l.record_link = true;
     assert_int_equal(tsm_ide_setup(pf, 0, &l.peer, 2, &d), VTSM_OK);
     assert_int_equal(tsm_ide_refresh(d, &l.peer), VTSM_OK);
-    assert_int_equal(tsm_ide_put_status(d, m), VTSM_OK);
-    assert_int_equal(tsm_ide_link_check(d, &l.link, arr), VTSM_OK);
+    struct tsm_ide_status st;
+    struct tsm_ide_check c;
+    struct tsm_rp_usage u[2];
+    assert_int_equal(tsm_ide_status(d, &st), VTSM_OK);
+    assert_int_equal(tsm_reply_put_ide(m, &st), VTSM_OK);
+    assert_int_equal(tsm_ide_link_check(d, &l.link, &c), VTSM_OK);
+    assert_int_equal(tsm_reply_push_link_check(arr, &c), VTSM_OK);
     assert_int_equal(vtsm_abi_put_item(m, "check", arr), VTSM_OK);
-    assert_int_equal(tsm_platform_put_status(pf, rps), VTSM_OK);
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(tsm_platform_usage(pf, tsm_platform_rp_id(pf, i), &u[i]), VTSM_OK);
+    assert_int_equal(tsm_reply_push_root_ports(rps, u, 2), VTSM_OK);
     assert_int_equal(vtsm_abi_put_item(m, "root_ports", rps), VTSM_OK);
     n = cbor_serialize_alloc(m, &buf, &cap);
     assert_true(n > 0);

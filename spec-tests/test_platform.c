@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "tsm_platform.h"
+#include "tsm_reply.h"
 #include "vtsm_abi.h"
 #include "vtsm_test.h"
 
@@ -268,7 +269,12 @@ static void test_default_platform_and_status(void **state)
     assert_int_equal(ids[1], 1);
     assert_int_equal(ids[2], 2);
 
-    assert_int_equal(tsm_platform_put_status(p, arr), VTSM_OK);
+    /* the plain view, and the reply built from it */
+    struct tsm_rp_usage u[2];
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(tsm_platform_usage(p, tsm_platform_rp_id(p, i), &u[i]), VTSM_OK);
+    assert_int_equal(tsm_platform_usage(p, 2, &u[0]), VTSM_E_NOT_FOUND);
+    assert_int_equal(tsm_reply_push_root_ports(arr, u, 2), VTSM_OK);
     assert_int_equal(cbor_array_size(arr), 2);
     static const uint64_t want[2][5] = {{0, 4, 0, 8, 0}, {1, 4, 3, 8, 6}};
     static const char *const keys[5] = {"id", "streams", "streams_used", "key_slots",
@@ -283,7 +289,8 @@ static void test_default_platform_and_status(void **state)
         }
         cbor_decref(&m);
     }
-    assert_int_equal(tsm_platform_put_status(p, NULL), VTSM_E_INVAL);
+    assert_int_equal(tsm_platform_usage(NULL, 0, &u[0]), VTSM_E_INVAL);
+    assert_int_equal(tsm_platform_usage(p, 0, NULL), VTSM_E_INVAL);
     cbor_decref(&arr);
     tsm_platform_free_streams(p, 1, 3, ids);
     tsm_platform_free(p);

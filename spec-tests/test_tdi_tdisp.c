@@ -25,6 +25,7 @@
 
 #include <openssl/evp.h>
 
+#include "tsm_reply.h"
 #include "tsm_tdi.h"
 #include "vtsm_abi.h"
 #include "vtsm_cose.h"
@@ -581,20 +582,40 @@ static void test_unbind_device_refuses_stop(void **state)
     fix_close(&f);
 }
 
+/* INFO as the verb builds it: the TDI's view, then the reply map and token. */
+static vtsm_status info_of(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
+                           const struct tsm_tdi_info_args *a, cbor_item_t **m)
+{
+    struct tsm_tdi_info i;
+    vtsm_status st = tsm_tdi_info(c, t, a, &i);
+    if (st == VTSM_OK) {
+        assert_ptr_equal(i.t, t);
+        assert_true(a->nonce ? i.meas == &i.fresh : i.meas == &t->meas);
+        assert_int_equal(i.digest_len, t->digest_len);
+        st = tsm_reply_tdi_info(&i, a, m);
+    }
+    tsm_tdi_info_free(&i);
+    return st;
+}
+
 static void test_info_and_reject_refusals(void **state)
 {
     struct fix f;
     struct tsm_tdi_info_args a = {.guest_tvm = TVM};
-    cbor_item_t *m = (cbor_item_t *)1;
+    struct tsm_tdi_info m;
     (void)state;
     fix_open(&f, &scripted);
     a.tvm_identity = f.identity;
+    memset(&m, 0x5a, sizeof(m));
     EXPECT(tsm_tdi_info(&f.chan, &f.tdi[0], &a, &m), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_6);
-    assert_null(m);
+    assert_null(m.t); /* cleared: nothing to free, nothing to show */
+    assert_null(m.rep);
+    tsm_tdi_info_free(&m);
     EXPECT(tsm_tdi_reject(&f.tdi[0], TVM, NULL), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
     bind_ok(&f, 0);
     a.guest_tvm = OTHER_TVM;
     EXPECT(tsm_tdi_info(&f.chan, &f.tdi[0], &a, &m), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_6);
+    tsm_tdi_info_free(&m);
     EXPECT(tsm_tdi_reject(&f.tdi[0], OTHER_TVM, "mine now"), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
     assert_false(f.tdi[0].rejected);
     char big[TSM_TDI_REASON_MAX + 2];
@@ -607,6 +628,7 @@ static void test_info_and_reject_refusals(void **state)
     a.nonce = nonce;
     EXPECT_DETAIL(tsm_tdi_info(&f.chan, &f.tdi[0], &a, &m), VTSM_E_INVAL, VTSM_RULE_NONE,
                   "TSM identity key");
+    tsm_tdi_info_free(&m);
     fix_close(&f);
 }
 
@@ -692,6 +714,11 @@ static void check_info(struct fix *f, const struct tsm_tdi *t, cbor_item_t *m, c
     assert_true(b);
     assert_int_equal(vtsm_abi_get_array(mm, "blocks", &arr), VTSM_OK);
     assert_true(cbor_array_size(arr) >= 1);
+    /* the one measurements shape: count and responder_nonce here too */
+    assert_int_equal(vtsm_abi_get_uint(mm, "count", &u), VTSM_OK);
+    assert_int_equal(u, cbor_array_size(arr));
+    assert_int_equal(vtsm_abi_get_bytes(mm, "responder_nonce", &p, &n), VTSM_OK);
+    assert_int_equal(n, 32);
     const uint8_t *rec, *tr, *mn;
     size_t rec_len, tr_len, mn_len;
     assert_int_equal(vtsm_abi_get_bytes(mm, "record", &rec, &rec_len), VTSM_OK);
@@ -764,9 +791,9 @@ static void run_full_flow(struct fix *f, unsigned i)
     a.kid_len = sizeof(f->kid);
 
     cbor_item_t *res = vtsm_abi_map_new();
-    EXPECT_DETAIL(tsm_tdi_put_binding(t, res), VTSM_E_STATE, VTSM_RULE_NONE, "not bound");
+    EXPECT_DETAIL(tsm_reply_tdi_binding(res, t), VTSM_E_STATE, VTSM_RULE_NONE, "not bound");
     bind_ok(f, i);
-    EXPECT(tsm_tdi_put_binding(t, res), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(tsm_reply_tdi_binding(res, t), VTSM_OK, VTSM_RULE_NONE);
     {
         char s[64];
         uint64_t u;
@@ -788,14 +815,14 @@ static void run_full_flow(struct fix *f, unsigned i)
     assert_true(t->have_meas && t->meas.num_blocks > 0);
     assert_false(t->mmio_enabled || t->dma_enabled);
 
-    EXPECT(tsm_tdi_info(&f->chan, t, &a, &m), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(info_of(&f->chan, t, &a, &m), VTSM_OK, VTSM_RULE_NONE);
     check_info(f, t, m, NULL);
     cbor_decref(&m);
 
     for (unsigned k = 0; k < sizeof(nonce); k++)
         nonce[k] = (uint8_t)(0xA0 ^ k);
     a.nonce = nonce;
-    EXPECT(tsm_tdi_info(&f->chan, t, &a, &m), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(info_of(&f->chan, t, &a, &m), VTSM_OK, VTSM_RULE_NONE);
     check_info(f, t, m, nonce);
     cbor_decref(&m);
     assert_true(t->nonce_valid); /* INFO changes nothing */
@@ -813,7 +840,7 @@ static void run_full_flow(struct fix *f, unsigned i)
     cbor_item_t *sum = NULL;
     char s[64];
     uint64_t u;
-    EXPECT(tsm_tdi_summary(t, true, &sum), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(tsm_reply_tdi_summary(t, true, &sum), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(vtsm_abi_get_tstr(sum, "state", s, sizeof(s)), VTSM_OK);
     assert_string_equal(s, "RUN");
     assert_int_equal(vtsm_abi_get_uint(sum, "tvm", &u), VTSM_OK);
@@ -822,7 +849,7 @@ static void run_full_flow(struct fix *f, unsigned i)
     assert_string_equal(s, "first look: not yet");
     assert_null(vtsm_abi_find(sum, "dev"));
     cbor_decref(&sum);
-    EXPECT(tsm_tdi_summary(t, false, &sum), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(tsm_reply_tdi_summary(t, false, &sum), VTSM_OK, VTSM_RULE_NONE);
     assert_null(vtsm_abi_find(sum, "tvm"));
     assert_null(vtsm_abi_find(sum, "guest_rejected"));
     assert_int_equal(vtsm_abi_get_tstr(sum, "dev", s, sizeof(s)), VTSM_OK);

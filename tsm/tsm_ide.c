@@ -13,7 +13,6 @@
 
 #include <openssl/crypto.h>
 
-#include "vtsm_abi.h"
 #include "vtsm_crypto.h"
 #include "vtsm_guard.h"
 #include "vtsm_idekm.h"
@@ -542,57 +541,35 @@ out:
 }
 
 vtsm_status tsm_ide_link_check(struct tsm_ide_dev *d, const struct tsm_link_transport *link,
-                               cbor_item_t *result_array)
+                               struct tsm_ide_check *out)
 {
-    VTSM_ENSURE(d != NULL && link != NULL && link->exchange != NULL && result_array != NULL &&
-                    cbor_isa_array(result_array),
-                VTSM_E_INVAL, "IDE link check: NULL argument or not an array");
+    VTSM_ENSURE(d != NULL && link != NULL && link->exchange != NULL && out != NULL, VTSM_E_INVAL,
+                "IDE link check: NULL argument");
+    out->n = 0;
     for (unsigned i = 0; i < d->n; i++) {
         struct check_result r;
         struct ide_stream *s = &d->s[i];
         VTSM_GUARD(link_check_stream(s, link, &r));
-        cbor_item_t *m = vtsm_abi_map_new();
-        VTSM_ENSURE(m != NULL, VTSM_E_NOMEM, "link check result");
-        VTSM_GUARD(vtsm_abi_push_item(result_array, m));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "stream_id", s->id));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "key_set", s->key_set));
-        VTSM_GUARD(vtsm_abi_put_bool(m, "rp_to_device", r.rp_to_device));
-        VTSM_GUARD(vtsm_abi_put_bool(m, "device_to_rp", r.device_to_rp));
+        out->s[i].stream_id = s->id;
+        out->s[i].key_set = s->key_set;
+        out->s[i].rp_to_device = r.rp_to_device;
+        out->s[i].device_to_rp = r.device_to_rp;
+        out->n = i + 1;
     }
     return VTSM_OK;
 }
 
 /* ---- status ---- */
 
-vtsm_status tsm_ide_put_status(struct tsm_ide_dev *d, cbor_item_t *map)
+vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *out)
 {
-    struct {
-        uint8_t id, key_set;
-        uint32_t refreshes;
-    } snap[TSM_IDE_MAX_STREAMS];
-    unsigned n;
-
-    VTSM_ENSURE(d != NULL && map != NULL && cbor_isa_map(map), VTSM_E_INVAL,
-                "IDE status: NULL argument or not a map");
-    n = d->n;
-    for (unsigned i = 0; i < n; i++) {
-        snap[i].id = d->s[i].id;
-        snap[i].key_set = d->s[i].key_set;
-        snap[i].refreshes = d->s[i].refreshes;
-    }
-
-    cbor_item_t *ide = vtsm_abi_map_new();
-    VTSM_GUARD(vtsm_abi_put_item(map, "ide", ide));
-    VTSM_GUARD(vtsm_abi_put_uint(ide, "root_port", d->root_port));
-    cbor_item_t *arr = vtsm_abi_array_new();
-    VTSM_GUARD(vtsm_abi_put_item(ide, "streams", arr));
-    for (unsigned i = 0; i < n; i++) {
-        cbor_item_t *m = vtsm_abi_map_new();
-        VTSM_GUARD(vtsm_abi_push_item(arr, m));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "stream_id", snap[i].id));
-        VTSM_GUARD(vtsm_abi_put_tstr(m, "state", "active"));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "key_set", snap[i].key_set));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "refreshes", snap[i].refreshes));
+    VTSM_ENSURE(d != NULL && out != NULL, VTSM_E_INVAL, "IDE status: NULL argument");
+    out->root_port = d->root_port;
+    out->n = d->n;
+    for (unsigned i = 0; i < d->n; i++) {
+        out->s[i].stream_id = d->s[i].id;
+        out->s[i].key_set = d->s[i].key_set;
+        out->s[i].refreshes = d->s[i].refreshes;
     }
     return VTSM_OK;
 }

@@ -29,10 +29,9 @@
 #ifndef TSM_IDE_H
 #define TSM_IDE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cbor.h>
 
 #include "vtsm_buf.h"
 #include "vtsm_spdm_req.h"
@@ -106,18 +105,24 @@ vtsm_status tsm_ide_refresh(struct tsm_ide_dev *d, const struct tsm_ide_peer *pe
  * RP's TX key (sub-stream PR, live key set, next TX counter) in a kind 1 frame, sent over
  * link; the answer must be a kind 2 frame for the same stream / key set / sub-stream with
  * a counter not below the next expected RX counter, which must verify with the RP's RX key
- * and hold P (CRYPTO_memcmp) - or a kind 3 frame. Appends to result_array (a CBOR array) one
- * map {stream_id, key_set, rp_to_device: bool, device_to_rp: bool} per stream:
+ * and hold P (CRYPTO_memcmp) - or a kind 3 frame. Fills out->s[i] for stream i:
  *   kind 3                       -> false, false
  *   kind 2, MAC fails / wrong ids -> true (the device says it decrypted), false
  *   kind 2, MAC ok, P differs    -> false, true
  *   kind 2, MAC ok, P matches    -> true, true
  * Errors: transport errors propagated; a frame that does not decode (VTSM_E_PEER_TRUNCATED /
  * _MALFORMED / _OVERSIZED) or a kind 1 answer (VTSM_E_PEER_MALFORMED) fail the whole check.
- * Entries appended before a failure stay in result_array (the caller drops it).
+ * out->n counts the streams checked, also after a failure.
  */
+struct tsm_ide_check {
+    unsigned n;
+    struct {
+        uint8_t stream_id, key_set;
+        bool rp_to_device, device_to_rp;
+    } s[TSM_IDE_MAX_STREAMS];
+};
 vtsm_status tsm_ide_link_check(struct tsm_ide_dev *d, const struct tsm_link_transport *link,
-                               cbor_item_t *result_array);
+                               struct tsm_ide_check *out);
 
 /*
  * Tear down (device_reclaim): with a peer, K_SET_STOP every sub-stream of every live key
@@ -127,11 +132,16 @@ vtsm_status tsm_ide_link_check(struct tsm_ide_dev *d, const struct tsm_link_tran
  */
 void tsm_ide_teardown(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer);
 
-/*
- * STATUS / RESULT: add "ide": {root_port, streams: [{stream_id, state: "active", key_set,
- * refreshes}]} to map. Never key bytes. E_NOMEM; E_INVAL for NULLs.
- */
-vtsm_status tsm_ide_put_status(struct tsm_ide_dev *d, cbor_item_t *map);
+/* STATUS / RESULT: the device's IDE streams (never key bytes). E_INVAL for NULLs. */
+struct tsm_ide_status {
+    uint32_t root_port;
+    unsigned n;
+    struct {
+        uint8_t stream_id, key_set;
+        uint32_t refreshes;
+    } s[TSM_IDE_MAX_STREAMS];
+};
+vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *out);
 
 /* The device's first stream ID (TDISP LOCK_INTERFACE default_stream_id); 0 for NULL. */
 uint8_t tsm_ide_first_stream(const struct tsm_ide_dev *d);

@@ -87,7 +87,7 @@ static void job_main(void *arg)
     if (tsm_pdev_check_session(j->p, j->verb) && j->reply) {
         /* the verb's ERROR says what it cost: the device is no longer connected */
         uint64_t op = 0;
-        vtsm_abi_put_tstr(j->reply, "state", tsm_pdev_state_name(j->p->state));
+        vtsm_abi_put_tstr(j->reply, VTSM_ABI_K_STATE, tsm_pdev_state_name(j->p->state));
         if (vtsm_abi_get_op(j->reply, &op) == VTSM_OK && op == VTSM_ABI_OP_ERROR)
             vtsm_abi_put_tstr(j->reply, VTSM_ABI_K_RULE, vtsm_rule_id(VTSM_RULE_PDEV_12));
     }

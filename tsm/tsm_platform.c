@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vtsm_abi.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
 
@@ -300,29 +299,4 @@ vtsm_status tsm_platform_usage(struct tsm_platform *p, uint32_t rp, struct tsm_r
         return st;
     usage_of(r, out);
     return VTSM_OK;
-}
-
-vtsm_status tsm_platform_put_status(struct tsm_platform *p, cbor_item_t *array)
-{
-    vtsm_status st = VTSM_OK;
-    struct tsm_rp_usage u[TSM_PLATFORM_MAX_RP];
-    size_t n;
-
-    VTSM_ENSURE(p != NULL && array != NULL && cbor_isa_array(array), VTSM_E_INVAL,
-                "platform status: NULL argument or not an array");
-    n = p->n;
-    for (size_t i = 0; i < n; i++)
-        usage_of(&p->rp[i], &u[i]);
-
-    for (size_t i = 0; i < n; i++) {
-        cbor_item_t *m = vtsm_abi_map_new();
-        VTSM_ENSURE(m != NULL, VTSM_E_NOMEM, "platform status");
-        VTSM_GUARD(vtsm_abi_push_item(array, m));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "id", u[i].id));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "streams", u[i].streams));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "streams_used", u[i].streams_used));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "key_slots", u[i].key_slots));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "key_slots_used", u[i].key_slots_used));
-    }
-    return st;
 }

@@ -19,8 +19,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cbor.h>
-
 #include "vtsm_status.h"
 
 #define TSM_PLATFORM_MAX_RP         64   /* root ports */
@@ -91,11 +89,5 @@ vtsm_status tsm_platform_usage(struct tsm_platform *p, uint32_t rp, struct tsm_r
 /* Number of root ports, and the id of the i-th (configuration order). */
 size_t tsm_platform_rp_count(const struct tsm_platform *p);
 uint16_t tsm_platform_rp_id(const struct tsm_platform *p, size_t i);
-
-/*
- * STATUS: append one map {id, streams, streams_used, key_slots, key_slots_used} per root
- * port to array (a CBOR array, e.g. the value of "root_ports"). E_NOMEM; E_INVAL for NULLs.
- */
-vtsm_status tsm_platform_put_status(struct tsm_platform *p, cbor_item_t *array);
 
 #endif

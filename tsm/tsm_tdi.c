@@ -13,7 +13,6 @@
 
 #include <openssl/crypto.h>
 
-#include "vtsm_cose.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
 
@@ -747,99 +746,35 @@ vtsm_status tsm_tdi_reject(struct tsm_tdi *t, uint32_t guest_tvm, const char *re
     return VTSM_OK;
 }
 
-/* ---------------------------------------------------------------- INFO and summaries */
+/* ---------------------------------------------------------------- INFO and the report */
 
-#define TOKEN_CLAIMS 11 /* entries of the evidence token's claims map */
-
-static vtsm_status put_meas(cbor_item_t *m, const struct vtsm_spdm_meas *ms, bool after_lock)
+vtsm_status tsm_tdi_report(const struct tsm_tdi *t, struct vtsm_tdisp_report *rep)
 {
-    /* put_item / push_item take over the new item, also on failure: nothing leaks, and
-     * the item stays valid (held by its parent) for filling in. */
-    cbor_item_t *mm = vtsm_abi_map_new();
-    VTSM_GUARD(vtsm_abi_put_item(m, "measurements", mm));
-    cbor_item_t *blocks = vtsm_abi_array_new();
-    VTSM_GUARD(vtsm_abi_put_item(mm, "blocks", blocks));
-    for (unsigned i = 0; i < ms->num_blocks; i++) {
-        const struct vtsm_spdm_meas_block *b = &ms->blocks[i];
-        cbor_item_t *bm = vtsm_abi_map_new();
-        VTSM_GUARD(vtsm_abi_push_item(blocks, bm));
-        VTSM_GUARD(vtsm_abi_put_uint(bm, "index", b->index));
-        VTSM_GUARD(vtsm_abi_put_uint(bm, "spec", b->spec));
-        VTSM_GUARD(vtsm_abi_put_uint(bm, "type", b->value_type & 0x7F));
-        VTSM_GUARD(vtsm_abi_put_bool(bm, "raw", (b->value_type & 0x80) != 0));
-        VTSM_GUARD(vtsm_abi_put_bytes(bm, "value", b->value, b->value_size));
-    }
-    VTSM_GUARD(vtsm_abi_put_bool(mm, "after_lock", after_lock));
-    VTSM_GUARD(vtsm_abi_put_bytes(mm, "record", ms->record.data, ms->record.len));
-    VTSM_GUARD(vtsm_abi_put_bytes(mm, "signature", ms->signature, ms->signature_len));
-    VTSM_GUARD(vtsm_abi_put_bytes(mm, "transcript", ms->transcript.data, ms->transcript.len));
-    return vtsm_abi_put_bytes(mm, "nonce", ms->nonce, sizeof(ms->nonce));
-}
-
-static vtsm_status put_mmio(cbor_item_t *m, const struct vtsm_tdisp_report *rep)
-{
-    cbor_item_t *arr = vtsm_abi_array_new();
-
-    VTSM_GUARD(vtsm_abi_put_item(m, "mmio", arr));
-    for (uint32_t i = 0; i < rep->mmio_range_count; i++) {
-        const struct vtsm_tdisp_mmio_range *r = &rep->mmio_range[i];
-        cbor_item_t *rm = vtsm_abi_map_new();
-        VTSM_GUARD(vtsm_abi_push_item(arr, rm));
-        VTSM_GUARD(vtsm_abi_put_uint(rm, "first_page", r->first_page));
-        VTSM_GUARD(vtsm_abi_put_uint(rm, "pages", r->number_of_pages));
-        VTSM_GUARD(vtsm_abi_put_uint(rm, "attributes", r->range_attributes));
-        VTSM_GUARD(vtsm_abi_put_uint(rm, "range_id", r->range_id));
-    }
-    return VTSM_OK;
-}
-
-static vtsm_status put_report(cbor_item_t *m, const struct tsm_tdi *t,
-                              const struct vtsm_tdisp_report *rep)
-{
-    VTSM_GUARD(vtsm_abi_put_bytes(m, "report", t->report.data, t->report.len));
-    VTSM_GUARD(vtsm_abi_put_bytes(m, "report_digest", t->report_digest, t->digest_len));
-    VTSM_GUARD(vtsm_abi_put_uint(m, "interface_info", rep->interface_info));
-    return put_mmio(m, rep);
-}
-
-vtsm_status tsm_tdi_put_binding(const struct tsm_tdi *t, cbor_item_t *map)
-{
-    struct vtsm_tdisp_report *rep;
-    vtsm_status st;
-
-    VTSM_ENSURE(t != NULL && map != NULL, VTSM_E_INVAL, "TDI binding: NULL argument");
+    VTSM_ENSURE(t != NULL && rep != NULL, VTSM_E_INVAL, "TDI report: NULL argument");
     VTSM_ENSURE(t->owner_tvm != 0 && t->report.len != 0, VTSM_E_STATE, "%s TDI %u is not bound",
                 t->dev, t->index);
-    rep = malloc(sizeof(*rep));
-    VTSM_ENSURE(rep != NULL, VTSM_E_NOMEM, "TDI binding: out of memory");
-    VTSM_GUARD_GOTO(vtsm_tdisp_report_parse(t->report.data, t->report.len, rep));
-    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(map, VTSM_ABI_K_DEV, t->dev));
-    VTSM_GUARD_GOTO(vtsm_abi_put_uint(map, VTSM_ABI_K_TDI, t->index));
-    VTSM_GUARD_GOTO(vtsm_abi_put_uint(map, VTSM_ABI_K_TVM, t->owner_tvm));
-    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(map, "state", tsm_tdi_state_name(t->state)));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(map, "report_digest", t->report_digest, t->digest_len));
-    VTSM_GUARD_GOTO(put_mmio(map, rep));
-    st = VTSM_OK;
-out:
-    free(rep);
-    return st;
+    return vtsm_tdisp_report_parse(t->report.data, t->report.len, rep);
+}
+
+void tsm_tdi_info_free(struct tsm_tdi_info *i)
+{
+    if (!i)
+        return;
+    vtsm_spdm_meas_free(&i->fresh);
+    free(i->rep);
+    memset(i, 0, sizeof(*i));
 }
 
 vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
-                         const struct tsm_tdi_info_args *a, cbor_item_t **out)
+                         const struct tsm_tdi_info_args *a, struct tsm_tdi_info *out)
 {
-    struct vtsm_spdm_meas fresh;
-    struct vtsm_tdisp_report *rep = NULL;
-    struct vtsm_buf token = {0};
-    cbor_item_t *m = NULL, *claims = NULL;
-    uint8_t chain_digest[VTSM_HASH_MAX], meas_digest[VTSM_HASH_MAX], tr_digest[VTSM_HASH_MAX];
     vtsm_status st;
 
-    memset(&fresh, 0, sizeof(fresh));
+    VTSM_ENSURE(out != NULL, VTSM_E_INVAL, "info: NULL argument");
+    memset(out, 0, sizeof(*out));
     VTSM_GUARD(chan_check(c));
-    VTSM_ENSURE(t != NULL && a != NULL && out != NULL && a->tvm_identity != NULL, VTSM_E_INVAL,
+    VTSM_ENSURE(t != NULL && a != NULL && a->tvm_identity != NULL, VTSM_E_INVAL,
                 "info: NULL argument");
-    *out = NULL;
     VTSM_ENSURE(a->nonce == NULL || (a->tsm_key != NULL && (a->kid != NULL || a->kid_len == 0)),
                 VTSM_E_INVAL, "info with a nonce needs the TSM identity key");
     VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, a->guest_tvm, NULL));
@@ -849,93 +784,26 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
     VTSM_ENSURE(chain != NULL && chain->len != 0, VTSM_E_STATE,
                 "info: no certificate chain of slot %u for %s", c->slot, t->dev);
     enum vtsm_hash_alg halg = t->digest_alg;
-    size_t hlen = t->digest_len;
 
+    out->t = t;
+    out->chain = chain;
+    out->digest_len = t->digest_len;
+    out->meas = &t->meas;
     /* With a nonce: fresh signed measurements whose SPDM nonce is the guest's. */
-    const struct vtsm_spdm_meas *ms = &t->meas;
     if (a->nonce) {
-        st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, a->nonce, &fresh);
-        if (st != VTSM_OK) {
-            st = annotate(st, "info of %s TDI %u: fresh GET_MEASUREMENTS", t->dev, t->index);
-            goto out;
-        }
-        ms = &fresh;
+        st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, a->nonce, &out->fresh);
+        if (st != VTSM_OK)
+            return annotate(st, "info of %s TDI %u: fresh GET_MEASUREMENTS", t->dev, t->index);
+        out->meas = &out->fresh;
     }
-
-    rep = malloc(sizeof(*rep));
-    VTSM_ENSURE_GOTO(rep != NULL, VTSM_E_NOMEM, "info: out of memory");
-    VTSM_GUARD_GOTO(vtsm_tdisp_report_parse(t->report.data, t->report.len, rep));
-    VTSM_GUARD_GOTO(vtsm_hash(halg, chain->data, chain->len, chain_digest));
-
-    m = vtsm_abi_map_new();
-    VTSM_ENSURE_GOTO(m != NULL, VTSM_E_NOMEM, "info: out of memory");
-    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, t->dev));
-    VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
-    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, "state", state_names[t->state]));
-    VTSM_GUARD_GOTO(put_report(m, t, rep));
-    VTSM_GUARD_GOTO(put_meas(m, ms, true));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, "cert_chain", chain->data, chain->len));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, "cert_chain_digest", chain_digest, hlen));
-
+    out->rep = malloc(sizeof(*out->rep));
+    VTSM_ENSURE(out->rep != NULL, VTSM_E_NOMEM, "info: out of memory");
+    VTSM_GUARD(vtsm_tdisp_report_parse(t->report.data, t->report.len, out->rep));
+    VTSM_GUARD(vtsm_hash(halg, chain->data, chain->len, out->chain_digest));
     if (a->nonce) {
-        VTSM_GUARD_GOTO(vtsm_hash(halg, ms->record.data, ms->record.len, meas_digest));
-        VTSM_GUARD_GOTO(vtsm_hash(halg, ms->transcript.data, ms->transcript.len, tr_digest));
-        /* COSE_Sign1 payloads are definite-length maps (vtsm_cose_sign1). */
-        claims = cbor_new_definite_map(TOKEN_CLAIMS);
-        VTSM_ENSURE_GOTO(claims != NULL, VTSM_E_NOMEM, "info: out of memory");
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, VTSM_ABI_K_NONCE, a->nonce, SPDM_NONCE_SIZE));
-        VTSM_GUARD_GOTO(vtsm_abi_put_uint(claims, VTSM_ABI_K_TVM, a->guest_tvm));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, "tvm_identity", a->tvm_identity, 32));
-        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(claims, VTSM_ABI_K_DEV, t->dev));
-        VTSM_GUARD_GOTO(vtsm_abi_put_uint(claims, VTSM_ABI_K_TDI, t->index));
-        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(claims, "state", state_names[t->state]));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, "report_digest", t->report_digest, hlen));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, "cert_chain_digest", chain_digest, hlen));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, "measurements_digest", meas_digest, hlen));
-        VTSM_GUARD_GOTO(
-            vtsm_abi_put_bytes(claims, "measurement_transcript_digest", tr_digest, hlen));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bool(claims, "after_lock", true));
-        VTSM_GUARD_GOTO(vtsm_cose_sign1(a->tsm_key, claims, a->kid, a->kid_len, &token));
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, "token", token.data, token.len));
+        const struct vtsm_spdm_meas *ms = out->meas;
+        VTSM_GUARD(vtsm_hash(halg, ms->record.data, ms->record.len, out->meas_digest));
+        VTSM_GUARD(vtsm_hash(halg, ms->transcript.data, ms->transcript.len, out->tr_digest));
     }
-    *out = m;
-    m = NULL;
-    st = VTSM_OK;
-out:
-    if (m)
-        cbor_decref(&m);
-    if (claims)
-        cbor_decref(&claims);
-    vtsm_buf_free(&token);
-    vtsm_spdm_meas_free(&fresh);
-    free(rep);
-    return st;
-}
-
-vtsm_status tsm_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_item_t **out)
-{
-    vtsm_status st;
-    cbor_item_t *m;
-
-    VTSM_ENSURE(t != NULL && out != NULL, VTSM_E_INVAL, "TDI summary: NULL argument");
-    *out = NULL;
-    m = vtsm_abi_map_new();
-    VTSM_ENSURE(m != NULL, VTSM_E_NOMEM, "TDI summary: out of memory");
-    if (!host_view)
-        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, t->dev));
-    VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
-    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, "state", tsm_tdi_state_name(t->state)));
-    if (host_view && t->owner_tvm != 0)
-        VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, t->owner_tvm));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, "mmio_enabled", t->mmio_enabled));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, "dma_enabled", t->dma_enabled));
-    if (host_view && t->digest_len != 0)
-        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, "report_digest", t->report_digest, t->digest_len));
-    if (host_view && t->rejected)
-        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, "guest_rejected", t->guest_rejected));
-    *out = m;
     return VTSM_OK;
-out:
-    cbor_decref(&m);
-    return st;
 }

@@ -46,10 +46,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cbor.h>
 #include <openssl/evp.h>
 
-#include "vtsm_abi.h"
+#include "vtsm_abi_defs.h"
 #include "vtsm_buf.h"
 #include "vtsm_crypto.h"
 #include "vtsm_spdm_req.h"
@@ -260,32 +259,29 @@ struct tsm_tdi_info_args {
 };
 
 /*
- * Guest INFO (owner only, rule TDI.6). *out (caller cbor_decref()s) becomes the map
- *   {dev, tdi, state, report, report_digest, interface_info,
- *    mmio: [{first_page, pages, attributes, range_id}],
- *    measurements: {blocks: [{index, spec, type, raw, value}], after_lock, record,
- *                   signature, transcript, nonce},
- *    cert_chain, cert_chain_digest, ? token}
- * With a nonce: a fresh GET_MEASUREMENTS whose SPDM nonce IS the guest nonce (those
- * measurements are reported) and token = COSE_Sign1 by tsm_key over {nonce, tvm,
- * tvm_identity, dev, tdi, state, report_digest, cert_chain_digest, measurements_digest,
- * measurement_transcript_digest, after_lock: true}. Every digest uses the session's
- * negotiated hash. The TDI is not modified (the cached measurements stay).
+ * Guest INFO (owner only, rule TDI.6): what the INFO reply and its token are made of
+ * (tsm_reply_tdi_info builds them). With a nonce: a fresh GET_MEASUREMENTS whose SPDM
+ * nonce IS the guest nonce (those measurements are reported) and the digests the token
+ * binds. Every digest uses the session's negotiated hash. The TDI is not modified (the
+ * cached measurements stay). Filled in place and not to be copied (meas may point into
+ * it); release with tsm_tdi_info_free, also after a failure.
  */
+struct tsm_tdi_info {
+    const struct tsm_tdi *t;
+    const struct vtsm_spdm_meas *meas; /* the TDI's cached measurements, or &fresh */
+    struct vtsm_spdm_meas fresh;       /* with a nonce */
+    struct vtsm_tdisp_report *rep;     /* the parsed interface report */
+    const struct vtsm_buf *chain;      /* the device's certificate chain */
+    size_t digest_len;
+    uint8_t chain_digest[VTSM_HASH_MAX];
+    uint8_t meas_digest[VTSM_HASH_MAX]; /* with a nonce: of meas->record */
+    uint8_t tr_digest[VTSM_HASH_MAX];   /* with a nonce: of meas->transcript */
+};
 vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
-                         const struct tsm_tdi_info_args *a, cbor_item_t **out);
+                         const struct tsm_tdi_info_args *a, struct tsm_tdi_info *out);
+void tsm_tdi_info_free(struct tsm_tdi_info *i);
 
-/* TDI_BIND's RESULT fields (docs/abi.md section 10): adds {dev, tdi, tvm, state,
- * report_digest, mmio: [{first_page, pages, attributes, range_id}]} to map. The TDI must be
- * bound (E_STATE otherwise). */
-vtsm_status tsm_tdi_put_binding(const struct tsm_tdi *t, cbor_item_t *map);
-
-/*
- * One TDI as STATUS (host_view) or a guest's LIST shows it:
- *   host:  {tdi, state, ? tvm, mmio_enabled, dma_enabled, ? report_digest, ? guest_rejected}
- *   guest: {dev, tdi, state, mmio_enabled, dma_enabled}
- * *out is a new map the caller releases.
- */
-vtsm_status tsm_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_item_t **out);
+/* The interface report of a bound TDI, parsed (E_STATE if the TDI is not bound). */
+vtsm_status tsm_tdi_report(const struct tsm_tdi *t, struct vtsm_tdisp_report *rep);
 
 #endif

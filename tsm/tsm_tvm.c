@@ -24,7 +24,6 @@
 #define RULE_GUEST1 "GUEST.1: the request is signed with the TVM's own key"
 #define RULE_GUEST2 "GUEST.2: seq must exceed the TVM's last accepted seq"
 #define RULE_GUEST3 "GUEST.3: body.tvm names the TVM of the envelope"
-#define RULE_GUEST4 "GUEST.4: the body carries exactly the keys its operation takes"
 
 void tsm_tvm_registry_init(struct tsm_tvm_registry *r)
 {
@@ -178,13 +177,6 @@ vtsm_status tsm_tvm_destroy(struct tsm_tvm_registry *r, uint64_t id, unsigned bo
 /* ---------------------------------------------------------------- guest requests */
 
 /* Re-fail with st, prefixing the body getter's detail. */
-static vtsm_status body_fail(vtsm_status st)
-{
-    char saved[400];
-    snprintf(saved, sizeof(saved), "%s", vtsm_err_detail());
-    return vtsm_refail(st, "guest request body: %s", saved);
-}
-
 /* Step 2: ECDSA-P256-SHA256 over prefix || body. */
 static vtsm_status verify_sig(const struct tsm_tvm *v, const uint8_t *body, size_t body_len,
                               const uint8_t *sig, size_t sig_len)
@@ -217,56 +209,30 @@ static vtsm_status verify_sig(const struct tsm_tvm *v, const uint8_t *body, size
     return VTSM_OK;
 }
 
-/* Step 3: the body's fields and the keys its operation takes. */
-static vtsm_status parse_body(const cbor_item_t *b, struct tsm_guest_req *q)
+_Static_assert(TSM_GUEST_NONCE_SIZE == VTSM_ABI_GUEST_NONCE_SIZE, "guest nonce sizes differ");
+_Static_assert(TSM_TDI_REASON_MAX == VTSM_ABI_GUEST_REASON_MAX, "reject reason limits differ");
+
+/* Step 3: the body, decoded by the ABI (abi/vtsm_abi_guest.h), as the model's request. */
+static vtsm_status decode_body(const uint8_t *body, size_t body_len, struct tsm_guest_req *q)
 {
-    uint64_t gop, tvm, tdi = 0;
-    const uint8_t *nonce = NULL;
-    size_t nonce_len = 0;
-    vtsm_status st;
+    struct vtsm_abi_guest_body b;
+    vtsm_status st = vtsm_abi_guest_body_decode(body, body_len, &b);
 
-    st = vtsm_abi_check_keys_in(b, vtsm_abi_keys_guest_body, "guest request body");
-    if (st != VTSM_OK)
-        return st;
-    if ((st = vtsm_abi_get_uint(b, VTSM_ABI_K_GOP, &gop)) != VTSM_OK ||
-        (st = vtsm_abi_get_uint(b, VTSM_ABI_K_TVM, &tvm)) != VTSM_OK ||
-        (st = vtsm_abi_get_uint(b, VTSM_ABI_K_SEQ, &q->seq)) != VTSM_OK ||
-        (st = vtsm_abi_opt_tstr(b, VTSM_ABI_K_DEV, q->dev, sizeof(q->dev), &q->has_dev)) !=
-            VTSM_OK ||
-        (st = vtsm_abi_opt_uint(b, VTSM_ABI_K_TDI, &tdi, &q->has_tdi)) != VTSM_OK ||
-        (st = vtsm_abi_opt_bytes(b, VTSM_ABI_K_NONCE, &nonce, &nonce_len, &q->has_nonce)) !=
-            VTSM_OK ||
-        (st = vtsm_abi_opt_tstr(b, VTSM_ABI_K_REASON, q->reason, sizeof(q->reason),
-                                &q->has_reason)) != VTSM_OK)
-        return body_fail(st);
-    VTSM_ENSURE(vtsm_abi_gop_name(gop) != NULL, VTSM_E_ABI_ARG,
-                "guest request body: gop 0x%llx is not a guest operation", (unsigned long long)gop);
-    VTSM_ENSURE(tvm <= UINT32_MAX, VTSM_E_ABI_ARG, "guest request body: tvm %llu out of range",
-                (unsigned long long)tvm);
-    if (q->has_dev && (st = vtsm_abi_check_dev(q->dev)) != VTSM_OK)
-        return body_fail(st);
-    VTSM_ENSURE(tdi <= UINT32_MAX, VTSM_E_ABI_ARG, "guest request body: tdi %llu out of range",
-                (unsigned long long)tdi);
-    VTSM_ENSURE(!q->has_nonce || nonce_len == TSM_GUEST_NONCE_SIZE, VTSM_E_ABI_ARG,
-                "guest request body: nonce of %zu bytes, not %u", nonce_len, TSM_GUEST_NONCE_SIZE);
-
-    const char *op = vtsm_abi_gop_name(gop);
-    bool targets = gop != VTSM_ABI_GOP_LIST;
-    VTSM_ENSURE_RULE(q->has_dev == targets && q->has_tdi == targets, VTSM_E_ABI_ARG,
-                     VTSM_RULE_GUEST_4, "guest request body: %s %s dev and tdi (rule %s)", op,
-                     targets ? "needs" : "takes no", RULE_GUEST4);
-    VTSM_ENSURE_RULE(!q->has_nonce || gop == VTSM_ABI_GOP_INFO, VTSM_E_ABI_ARG, VTSM_RULE_GUEST_4,
-                     "guest request body: %s takes no nonce (rule %s)", op, RULE_GUEST4);
-    VTSM_ENSURE_RULE(!q->has_reason || gop == VTSM_ABI_GOP_REJECT, VTSM_E_ABI_ARG,
-                     VTSM_RULE_GUEST_4, "guest request body: %s takes no reason (rule %s)", op,
-                     RULE_GUEST4);
-
-    q->gop = (uint32_t)gop;
-    q->tvm = (uint32_t)tvm;
-    q->tdi = (uint32_t)tdi;
-    if (q->has_nonce)
-        memcpy(q->nonce, nonce, TSM_GUEST_NONCE_SIZE);
-    return VTSM_OK;
+    if (st == VTSM_OK) {
+        q->gop = b.gop;
+        q->tvm = b.tvm;
+        q->seq = b.seq;
+        q->has_dev = b.has_dev;
+        memcpy(q->dev, b.dev, sizeof(q->dev));
+        q->has_tdi = b.has_tdi;
+        q->tdi = b.tdi;
+        q->has_nonce = b.has_nonce;
+        memcpy(q->nonce, b.nonce, sizeof(q->nonce));
+        q->has_reason = b.has_reason;
+        memcpy(q->reason, b.reason, sizeof(q->reason));
+    }
+    OPENSSL_cleanse(&b, sizeof(b));
+    return st;
 }
 
 vtsm_status tsm_tvm_verify_request(struct tsm_tvm_registry *r, uint64_t tvm_id, const uint8_t *body,
@@ -274,7 +240,6 @@ vtsm_status tsm_tvm_verify_request(struct tsm_tvm_registry *r, uint64_t tvm_id, 
                                    struct tsm_guest_req *out)
 {
     struct tsm_guest_req q;
-    cbor_item_t *b = NULL;
     struct tsm_tvm *v = NULL;
     vtsm_status st;
 
@@ -295,12 +260,7 @@ vtsm_status tsm_tvm_verify_request(struct tsm_tvm_registry *r, uint64_t tvm_id, 
     VTSM_GUARD(verify_sig(v, body, body_len, sig, sig_len));
 
     /* 3. a valid bounded body */
-    st = vtsm_abi_decode(body, body_len, &b);
-    if (st != VTSM_OK) {
-        st = body_fail(st == VTSM_E_NOMEM ? st : VTSM_E_ABI_MALFORMED);
-        goto out;
-    }
-    VTSM_GUARD_GOTO(parse_body(b, &q));
+    VTSM_GUARD_GOTO(decode_body(body, body_len, &q));
 
     /* 4. for this TVM */
     VTSM_ENSURE_RULE_GOTO(
@@ -320,7 +280,5 @@ vtsm_status tsm_tvm_verify_request(struct tsm_tvm_registry *r, uint64_t tvm_id, 
     st = VTSM_OK;
 out:
     OPENSSL_cleanse(&q, sizeof(q));
-    if (b)
-        cbor_decref(&b);
     return st;
 }

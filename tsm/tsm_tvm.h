@@ -36,7 +36,7 @@
 
 #include <openssl/evp.h>
 
-#include "vtsm_abi.h"
+#include "vtsm_abi_guest.h"
 #include "vtsm_status.h"
 #include "tsm_tdi.h"
 
@@ -106,7 +106,7 @@ struct tsm_guest_req {
  *   1. the TVM exists                                   E_NOT_FOUND
  *   2. sig verifies over VTSM_ABI_GUEST_SIG_PREFIX || body with the TVM's key
  *      (any failure, a wrong length included)           E_AUTH, rule GUEST.1
- *   3. body is one valid bounded CBOR map (vtsm_abi_decode)        E_ABI_MALFORMED
+ *   3. body decodes (vtsm_abi_guest_body_decode): one valid bounded CBOR map  E_ABI_MALFORMED
  *      with only known keys, each of its type, gop known, and exactly the keys the
  *      operation takes: LIST none of dev/tdi/nonce/reason; INFO dev, tdi, ? nonce;
  *      ACCEPT dev, tdi; REJECT dev, tdi, ? reason       E_ABI_ARG (GUEST.4)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tsm_int.h"
+#include "tsm_reply.h"
 #include "vtsm_doe.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
@@ -43,49 +44,6 @@ static const char *meas_hash_name(uint32_t m)
     }
 }
 
-/* Parse a MeasurementRecord (DSP0274 "Measurement block") into an array of maps
- * {index, spec, type, value}. Blocks that are not DMTF-format are reported raw. */
-static vtsm_status meas_blocks(const struct vtsm_buf *rec, cbor_item_t **out)
-{
-    struct vtsm_rd r = vtsm_rd_init(rec->data, rec->len);
-    cbor_item_t *arr = vtsm_abi_array_new();
-    vtsm_status st = VTSM_OK;
-    VTSM_ENSURE(arr, VTSM_E_NOMEM, "measurement blocks");
-    while (vtsm_rd_left(&r) > 0) {
-        uint8_t index, spec;
-        uint16_t size;
-        struct vtsm_rd body;
-        VTSM_GUARD_GOTO(vtsm_rd_u8(&r, &index));
-        VTSM_GUARD_GOTO(vtsm_rd_u8(&r, &spec));
-        VTSM_GUARD_GOTO(vtsm_rd_le16(&r, &size));
-        VTSM_GUARD_GOTO(vtsm_rd_sub(&r, &body, size));
-        cbor_item_t *b = vtsm_abi_map_new();
-        VTSM_ENSURE_GOTO(b, VTSM_E_NOMEM, "measurement block");
-        VTSM_GUARD_GOTO(vtsm_abi_push_item(arr, b));
-        VTSM_GUARD_GOTO(vtsm_abi_put_uint(b, "index", index));
-        VTSM_GUARD_GOTO(vtsm_abi_put_uint(b, "spec", spec));
-        uint8_t type;
-        uint16_t vsize;
-        const uint8_t *val;
-        if (spec == SPDM_MEAS_SPEC_DMTF && vtsm_rd_u8(&body, &type) == VTSM_OK &&
-            vtsm_rd_le16(&body, &vsize) == VTSM_OK && vsize == vtsm_rd_left(&body) &&
-            vtsm_rd_ref(&body, &val, vsize) == VTSM_OK) {
-            VTSM_GUARD_GOTO(vtsm_abi_put_uint(b, "type", type & 0x7F));
-            VTSM_GUARD_GOTO(vtsm_abi_put_bool(b, "raw", (type & 0x80) != 0));
-            VTSM_GUARD_GOTO(vtsm_abi_put_bytes(b, "value", val, vsize));
-        } else {
-            VTSM_GUARD_GOTO(vtsm_abi_put_bytes(b, "value", body.p, body.len));
-        }
-    }
-    *out = arr;
-    return VTSM_OK;
-out:
-    cbor_decref(&arr);
-    return st == VTSM_E_PEER_TRUNCATED
-               ? vtsm_fail(VTSM_E_PEER_MALFORMED, "measurement record: block overruns the record")
-               : st;
-}
-
 /* The report of a device: what the TSM learnt and verified. Fields absent when unknown. */
 static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
 {
@@ -98,54 +56,46 @@ static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
         return VTSM_OK;
     VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_VERSION, version_name(info->version)));
     cbor_item_t *alg = vtsm_abi_map_new();
-    VTSM_GUARD(vtsm_abi_put_item(m, "algorithms", alg));
-    VTSM_GUARD(vtsm_abi_put_tstr(alg, "asym", vtsm_asym_name(info->asym)));
-    VTSM_GUARD(vtsm_abi_put_tstr(alg, "hash", vtsm_hash_name(info->hash)));
-    VTSM_GUARD(vtsm_abi_put_tstr(alg, "dhe", vtsm_dhe_name(info->dhe)));
-    VTSM_GUARD(vtsm_abi_put_tstr(alg, "aead", vtsm_aead_name(info->aead)));
-    VTSM_GUARD(vtsm_abi_put_tstr(alg, "meas_hash", meas_hash_name(info->meas_hash_algo)));
-    VTSM_GUARD(vtsm_abi_put_uint(m, "capabilities", info->rsp_caps));
+    VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_ALGORITHMS, alg));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_ASYM, vtsm_asym_name(info->asym)));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_HASH, vtsm_hash_name(info->hash)));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_DHE, vtsm_dhe_name(info->dhe)));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_AEAD, vtsm_aead_name(info->aead)));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_MEAS_HASH, meas_hash_name(info->meas_hash_algo)));
+    VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_CAPABILITIES, info->rsp_caps));
     if (info->session_active) {
-        VTSM_GUARD(vtsm_abi_put_uint(m, "session_id", info->session_id));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "key_updates", info->key_updates));
-        VTSM_GUARD(vtsm_abi_put_uint(m, "heartbeat_period", info->heartbeat_period));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_SESSION_ID, info->session_id));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_KEY_UPDATES, info->key_updates));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_HEARTBEAT_PERIOD, info->heartbeat_period));
     }
     VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_SLOT, p->opts.slot));
 
     const struct vtsm_buf *chain = vtsm_spdm_req_chain_raw(p->spdm, p->opts.slot);
     if (chain && chain->len) {
-        VTSM_GUARD(vtsm_abi_put_bytes(m, "cert_chain", chain->data, chain->len));
-        VTSM_GUARD(
-            vtsm_abi_put_bytes(m, "cert_chain_digest", p->ev.chain_digest, p->ev.chain_digest_len));
+        VTSM_GUARD(vtsm_abi_put_bytes(m, VTSM_ABI_K_CERT_CHAIN, chain->data, chain->len));
+        VTSM_GUARD(vtsm_abi_put_bytes(m, VTSM_ABI_K_CERT_CHAIN_DIGEST, p->ev.chain_digest,
+                                      p->ev.chain_digest_len));
         cbor_item_t *tr = vtsm_abi_map_new();
-        VTSM_GUARD(vtsm_abi_put_item(m, "trust", tr));
-        VTSM_GUARD(vtsm_abi_put_bool(tr, "trusted", p->ev.trusted));
-        VTSM_GUARD(vtsm_abi_put_tstr(tr, "reason", p->ev.trust_reason));
+        VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_TRUST, tr));
+        VTSM_GUARD(vtsm_abi_put_bool(tr, VTSM_ABI_K_TRUSTED, p->ev.trusted));
+        VTSM_GUARD(vtsm_abi_put_tstr(tr, VTSM_ABI_K_REASON, p->ev.trust_reason));
     }
     const struct vtsm_buf *kt = vtsm_spdm_req_kex_transcript(p->spdm);
     size_t ks_len = 0;
     const uint8_t *ks = vtsm_spdm_req_kex_signature(p->spdm, &ks_len);
     if (kt && kt->len && ks && ks_len) {
         cbor_item_t *kex = vtsm_abi_map_new();
-        VTSM_GUARD(vtsm_abi_put_item(m, "kex", kex));
-        VTSM_GUARD(vtsm_abi_put_bytes(kex, "transcript", kt->data, kt->len));
-        VTSM_GUARD(vtsm_abi_put_bytes(kex, "signature", ks, ks_len));
+        VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_KEX, kex));
+        VTSM_GUARD(vtsm_abi_put_bytes(kex, VTSM_ABI_K_TRANSCRIPT, kt->data, kt->len));
+        VTSM_GUARD(vtsm_abi_put_bytes(kex, VTSM_ABI_K_SIGNATURE, ks, ks_len));
     }
-    if (p->ide)
-        VTSM_GUARD(tsm_ide_put_status(p->ide, m));
-    if (p->ev.have_meas) {
-        const struct vtsm_spdm_meas *ms = &p->ev.meas;
-        cbor_item_t *mm = vtsm_abi_map_new(), *blocks = NULL;
-        VTSM_GUARD(vtsm_abi_put_item(m, "measurements", mm));
-        VTSM_GUARD(vtsm_abi_put_uint(mm, "count", ms->num_blocks));
-        VTSM_GUARD(meas_blocks(&ms->record, &blocks));
-        VTSM_GUARD(vtsm_abi_put_item(mm, "blocks", blocks));
-        VTSM_GUARD(vtsm_abi_put_bytes(mm, "record", ms->record.data, ms->record.len));
-        VTSM_GUARD(vtsm_abi_put_bytes(mm, "nonce", ms->nonce, sizeof(ms->nonce)));
-        VTSM_GUARD(vtsm_abi_put_bytes(mm, "responder_nonce", ms->rsp_nonce, sizeof(ms->rsp_nonce)));
-        VTSM_GUARD(vtsm_abi_put_bytes(mm, "transcript", ms->transcript.data, ms->transcript.len));
-        VTSM_GUARD(vtsm_abi_put_bytes(mm, "signature", ms->signature, ms->signature_len));
+    if (p->ide) {
+        struct tsm_ide_status ide;
+        VTSM_GUARD(tsm_ide_status(p->ide, &ide));
+        VTSM_GUARD(tsm_reply_put_ide(m, &ide));
     }
+    if (p->ev.have_meas)
+        VTSM_GUARD(tsm_reply_put_meas(m, &p->ev.meas, false));
     return VTSM_OK;
 }
 
@@ -279,7 +229,7 @@ static cbor_item_t *connect_run(struct tsm_job *j)
         tsm_pdev_transition(p, TSM_PDEV_CONNECTED, "device_connect");
         p->connects++;
         if (msg)
-            vtsm_abi_put_tstr(msg, "state", tsm_pdev_state_name(p->state));
+            vtsm_abi_put_tstr(msg, VTSM_ABI_K_STATE, tsm_pdev_state_name(p->state));
     } else {
         /* Frees the half-made session and whatever IDE state it had, wiping all keys. If
          * the session is still up, stop the streams on the device first. */
@@ -418,12 +368,12 @@ static cbor_item_t *reclaim_run(struct tsm_job *j)
     cbor_item_t *es = vtsm_abi_map_new();
     if (msg && es) {
         vtsm_abi_put_tstr(msg, VTSM_ABI_K_DEV, p->name);
-        vtsm_abi_put_bool(es, "acknowledged", st == VTSM_OK);
-        vtsm_abi_put_tstr(es, "detail", detail);
-        vtsm_abi_put_item(msg, "end_session", es);
+        vtsm_abi_put_bool(es, VTSM_ABI_K_ACKNOWLEDGED, st == VTSM_OK);
+        vtsm_abi_put_tstr(es, VTSM_ABI_K_DETAIL, detail);
+        vtsm_abi_put_item(msg, VTSM_ABI_K_END_SESSION, es);
         es = NULL;
         if (unbound) {
-            vtsm_abi_put_item(msg, "unbound_tdis", unbound);
+            vtsm_abi_put_item(msg, VTSM_ABI_K_UNBOUND_TDIS, unbound);
             unbound = NULL;
         }
     }
@@ -435,7 +385,7 @@ static cbor_item_t *reclaim_run(struct tsm_job *j)
     tsm_pdev_reset(p);
     tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_reclaim");
     if (msg)
-        vtsm_abi_put_tstr(msg, "state", tsm_pdev_state_name(p->state));
+        vtsm_abi_put_tstr(msg, VTSM_ABI_K_STATE, tsm_pdev_state_name(p->state));
     VTSM_INFO("device_reclaim %s: %s", p->name, detail);
     return msg;
 }
@@ -506,7 +456,7 @@ void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id, const
     if (st == VTSM_OK && (res = vtsm_abi_result_msg(id))) {
         vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name);
         vtsm_abi_put_uint(res, VTSM_ABI_K_ROOT_PORT, p->root_port);
-        vtsm_abi_put_tstr(res, "state", tsm_pdev_state_name(p->state));
+        vtsm_abi_put_tstr(res, VTSM_ABI_K_STATE, tsm_pdev_state_name(p->state));
     }
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
@@ -594,12 +544,12 @@ static bool page_take(struct page *pg, cbor_item_t *arr, cbor_item_t *e, vtsm_st
 static vtsm_status tdi_entry(struct tsm_pdev *p, struct tsm_tdi *tdi, cbor_item_t **out)
 {
     if (!tsm_pdev_tdi_claimed(p, tdi))
-        return tsm_tdi_summary(tdi, true, out);
+        return tsm_reply_tdi_summary(tdi, true, out);
     cbor_item_t *e = vtsm_abi_map_new();
     VTSM_ENSURE(e, VTSM_E_NOMEM, "status");
     *out = e;
     VTSM_GUARD(vtsm_abi_put_uint(e, VTSM_ABI_K_TDI, tdi->index));
-    return vtsm_abi_put_tstr(e, "busy", p->job->verb);
+    return vtsm_abi_put_tstr(e, VTSM_ABI_K_BUSY, p->job->verb);
 }
 
 struct status_req {
@@ -613,12 +563,12 @@ struct status_req {
 static vtsm_status put_status(struct tsm_pdev *p, const struct status_req *r, struct page *pg,
                               cbor_item_t *d, uint64_t *next_tdi)
 {
-    VTSM_GUARD(vtsm_abi_put_tstr(d, "state", tsm_pdev_state_name(p->state)));
-    VTSM_GUARD(vtsm_abi_put_uint(d, "connects", p->connects));
-    VTSM_GUARD(vtsm_abi_put_uint(d, "bound_tdis", p->bound_tdis));
+    VTSM_GUARD(vtsm_abi_put_tstr(d, VTSM_ABI_K_STATE, tsm_pdev_state_name(p->state)));
+    VTSM_GUARD(vtsm_abi_put_uint(d, VTSM_ABI_K_CONNECTS, p->connects));
+    VTSM_GUARD(vtsm_abi_put_uint(d, VTSM_ABI_K_BOUND_TDIS, p->bound_tdis));
     const struct tsm_job *job = p->job;
     if (job)
-        VTSM_GUARD(vtsm_abi_put_tstr(d, "busy", job->verb));
+        VTSM_GUARD(vtsm_abi_put_tstr(d, VTSM_ABI_K_BUSY, job->verb));
     if (r->summary || p->state != TSM_PDEV_CONNECTED || (job && !job->claim.has_tdi)) {
         /* asked for the summary, nothing more to show, or a running job owns the rest */
         VTSM_GUARD(vtsm_abi_put_tstr(d, VTSM_ABI_K_DEV, p->name));
@@ -630,15 +580,15 @@ static vtsm_status put_status(struct tsm_pdev *p, const struct status_req *r, st
         VTSM_GUARD(vtsm_abi_put_tstr(d, VTSM_ABI_K_DEV, p->name));
         VTSM_GUARD(vtsm_abi_put_uint(d, VTSM_ABI_K_ROOT_PORT, p->root_port));
     }
-    VTSM_GUARD(vtsm_abi_put_bool(d, "tee_io", p->tdisp));
+    VTSM_GUARD(vtsm_abi_put_bool(d, VTSM_ABI_K_TEE_IO, p->tdisp));
     cbor_item_t *tdis = vtsm_abi_array_new();
-    VTSM_GUARD(vtsm_abi_put_item(d, "tdis", tdis));
+    VTSM_GUARD(vtsm_abi_put_item(d, VTSM_ABI_K_TDIS, tdis));
     measure(d, pg);
     uint64_t i = 0, total = 0;
     vtsm_status st = VTSM_OK;
     for (struct tsm_tdi_node *n = p->tdis; n; n = n->next)
         total++;
-    VTSM_GUARD(vtsm_abi_put_uint(d, "total_tdis", total));
+    VTSM_GUARD(vtsm_abi_put_uint(d, VTSM_ABI_K_TOTAL_TDIS, total));
     for (struct tsm_tdi_node *n = p->tdis; n && st == VTSM_OK; n = n->next, i++) {
         if (i < r->tdi_offset)
             continue;
@@ -660,11 +610,11 @@ static vtsm_status parse_status(const cbor_item_t *msg, struct status_req *r)
     VTSM_GUARD(vtsm_abi_opt_tstr(msg, VTSM_ABI_K_DEV, r->dev, sizeof(r->dev), &r->one));
     if (r->one)
         VTSM_GUARD(vtsm_abi_check_dev(r->dev));
-    VTSM_GUARD(vtsm_abi_opt_bool(msg, "summary", &r->summary, &has));
-    VTSM_GUARD(vtsm_abi_opt_uint(msg, "offset", &r->offset, &has));
-    VTSM_GUARD(vtsm_abi_opt_uint(msg, "tdi_offset", &r->tdi_offset, &has));
+    VTSM_GUARD(vtsm_abi_opt_bool(msg, VTSM_ABI_K_SUMMARY, &r->summary, &has));
+    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_OFFSET, &r->offset, &has));
+    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_TDI_OFFSET, &r->tdi_offset, &has));
     VTSM_ENSURE(!has || r->one, VTSM_E_ABI_ARG, "status: tdi_offset needs dev");
-    VTSM_GUARD(vtsm_abi_opt_uint(msg, "tvm_offset", &r->tvm_offset, &has));
+    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_TVM_OFFSET, &r->tvm_offset, &has));
     return VTSM_OK;
 }
 
@@ -678,8 +628,13 @@ static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_
     cbor_item_t *rps = NULL;
     if (!r->one) { /* the platform first: it always fits, the lists take the rest */
         rps = vtsm_abi_array_new();
-        VTSM_GUARD(vtsm_abi_put_item(res, "root_ports", rps));
-        VTSM_GUARD(tsm_platform_put_status(t->cfg.platform, rps));
+        VTSM_GUARD(vtsm_abi_put_item(res, VTSM_ABI_K_ROOT_PORTS, rps));
+        struct tsm_rp_usage u[TSM_PLATFORM_MAX_RP];
+        size_t n = tsm_platform_rp_count(t->cfg.platform);
+        for (size_t k = 0; k < n; k++)
+            VTSM_GUARD(
+                tsm_platform_usage(t->cfg.platform, tsm_platform_rp_id(t->cfg.platform, k), &u[k]));
+        VTSM_GUARD(tsm_reply_push_root_ports(rps, u, n));
         measure(rps, &pg);
     }
     if (r->one && !tsm_pdev_find(t, r->dev))
@@ -695,7 +650,7 @@ static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_
             VTSM_GUARD(vtsm_abi_push_item(arr, d));
             VTSM_GUARD(put_status(p, r, &pg, d, &next_tdi));
             if (next_tdi)
-                VTSM_GUARD(vtsm_abi_put_uint(res, "next_tdi_offset", next_tdi));
+                VTSM_GUARD(vtsm_abi_put_uint(res, VTSM_ABI_K_NEXT_TDI_OFFSET, next_tdi));
             return VTSM_OK;
         }
         if (i++ < r->offset || full)
@@ -722,13 +677,13 @@ static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_
             full = true;
         }
         if (full)
-            VTSM_GUARD(vtsm_abi_put_uint(res, "next_offset", i - 1));
+            VTSM_GUARD(vtsm_abi_put_uint(res, VTSM_ABI_K_NEXT_OFFSET, i - 1));
     }
     VTSM_GUARD(st);
-    VTSM_GUARD(vtsm_abi_put_uint(res, "total_devices", t->npdevs));
+    VTSM_GUARD(vtsm_abi_put_uint(res, VTSM_ABI_K_TOTAL_DEVICES, t->npdevs));
     cbor_item_t *tvms = vtsm_abi_array_new();
-    VTSM_GUARD(vtsm_abi_put_item(res, "tvms", tvms));
-    VTSM_GUARD(vtsm_abi_put_uint(res, "total_tvms", t->tvms.count));
+    VTSM_GUARD(vtsm_abi_put_item(res, VTSM_ABI_K_TVMS, tvms));
+    VTSM_GUARD(vtsm_abi_put_uint(res, VTSM_ABI_K_TOTAL_TVMS, t->tvms.count));
     i = 0;
     for (const struct tsm_tvm *v = t->tvms.head; v && st == VTSM_OK; v = v->next, i++) {
         if (i < r->tvm_offset)
@@ -736,13 +691,14 @@ static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_
         cbor_item_t *e = vtsm_abi_map_new();
         VTSM_ENSURE(e, VTSM_E_NOMEM, "status");
         if ((st = vtsm_abi_put_uint(e, VTSM_ABI_K_TVM, v->id)) == VTSM_OK &&
-            (st = vtsm_abi_put_tstr(e, "name", v->name)) == VTSM_OK &&
-            (st = vtsm_abi_put_bytes(e, "identity", v->identity, sizeof(v->identity))) == VTSM_OK)
-            st = vtsm_abi_put_uint(e, "bound_tdis", v->bound_tdis);
+            (st = vtsm_abi_put_tstr(e, VTSM_ABI_K_NAME, v->name)) == VTSM_OK &&
+            (st = vtsm_abi_put_bytes(e, VTSM_ABI_K_IDENTITY, v->identity, sizeof(v->identity))) ==
+                VTSM_OK)
+            st = vtsm_abi_put_uint(e, VTSM_ABI_K_BOUND_TDIS, v->bound_tdis);
         if (st || !page_take(&pg, tvms, e, &st)) {
             cbor_decref(&e);
             if (st == VTSM_OK)
-                st = vtsm_abi_put_uint(res, "next_tvm_offset", i);
+                st = vtsm_abi_put_uint(res, VTSM_ABI_K_NEXT_TVM_OFFSET, i);
             break;
         }
     }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tsm_int.h"
+#include "tsm_reply.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
 
@@ -67,11 +68,14 @@ static cbor_item_t *ide_refresh_run(struct tsm_job *j)
 {
     struct tsm_pdev *p = j->p;
     struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
+    struct tsm_ide_status ide;
     vtsm_status st = tsm_ide_refresh(p->ide, &peer);
+    if (st == VTSM_OK)
+        st = tsm_ide_status(p->ide, &ide);
     if (st)
         return tsm_job_error(j, st);
     cbor_item_t *res = vtsm_abi_result_msg(j->id);
-    if (res && (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) || tsm_ide_put_status(p->ide, res)))
+    if (res && (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) || tsm_reply_put_ide(res, &ide)))
         cbor_decref(&res);
     return res;
 }
@@ -80,21 +84,21 @@ static cbor_item_t *ide_link_check_run(struct tsm_job *j)
 {
     struct tsm_pdev *p = j->p;
     struct tsm_link_transport link = {.exchange = tsm_proxy_link_exchange, .ctx = p};
-    cbor_item_t *arr = vtsm_abi_array_new();
-    vtsm_status st = arr ? tsm_ide_link_check(p->ide, &link, arr) : VTSM_E_NOMEM;
-    if (st) {
-        if (arr)
-            cbor_decref(&arr);
+    struct tsm_ide_check check;
+    vtsm_status st = tsm_ide_link_check(p->ide, &link, &check);
+    if (st)
         return tsm_job_error(j, st);
-    }
-    cbor_item_t *res = vtsm_abi_result_msg(j->id);
-    if (!res || vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) ||
-        vtsm_abi_put_item(res, "streams", arr)) {
-        if (res)
-            cbor_decref(&res);
-        return NULL;
-    }
+    cbor_item_t *res = vtsm_abi_result_msg(j->id), *arr;
+    if (!res || vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name))
+        goto fail;
+    arr = vtsm_abi_array_new(); /* put_item takes it over, also on failure */
+    if (vtsm_abi_put_item(res, VTSM_ABI_K_STREAMS, arr) || tsm_reply_push_link_check(arr, &check))
+        goto fail;
     return res;
+fail:
+    if (res)
+        cbor_decref(&res);
+    return NULL;
 }
 
 /* A verb on a connected device that runs as a job: validate, claim, start. need_ide
@@ -148,8 +152,8 @@ static cbor_item_t *spdm_result(struct tsm_job *j)
     const struct vtsm_spdm_info *info = vtsm_spdm_req_info(j->p->spdm);
     cbor_item_t *res = vtsm_abi_result_msg(j->id);
     if (res && (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, j->p->name) ||
-                vtsm_abi_put_uint(res, "key_updates", info->key_updates) ||
-                vtsm_abi_put_uint(res, "heartbeat_period", info->heartbeat_period)))
+                vtsm_abi_put_uint(res, VTSM_ABI_K_KEY_UPDATES, info->key_updates) ||
+                vtsm_abi_put_uint(res, VTSM_ABI_K_HEARTBEAT_PERIOD, info->heartbeat_period)))
         cbor_decref(&res);
     return res;
 }
@@ -195,7 +199,7 @@ void tsm_verb_tvm_create(struct tsm *t, struct tsm_client *c, uint64_t id, const
     const struct tsm_tvm *v = NULL;
     vtsm_status st;
 
-    if ((st = vtsm_abi_opt_tstr(msg, "name", name, sizeof(name), &has_name)) ||
+    if ((st = vtsm_abi_opt_tstr(msg, VTSM_ABI_K_NAME, name, sizeof(name), &has_name)) ||
         (st = vtsm_abi_get_bytes(msg, VTSM_ABI_K_GUEST_KEY, &key, &key_len))) {
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
@@ -203,8 +207,9 @@ void tsm_verb_tvm_create(struct tsm *t, struct tsm_client *c, uint64_t id, const
     st = tsm_tvm_create(&t->tvms, has_name ? name : NULL, key, key_len, &v);
     cbor_item_t *res = NULL;
     if (st == VTSM_OK && (res = vtsm_abi_result_msg(id)) &&
-        (vtsm_abi_put_uint(res, VTSM_ABI_K_TVM, v->id) || vtsm_abi_put_tstr(res, "name", v->name) ||
-         vtsm_abi_put_bytes(res, "identity", v->identity, sizeof(v->identity))))
+        (vtsm_abi_put_uint(res, VTSM_ABI_K_TVM, v->id) ||
+         vtsm_abi_put_tstr(res, VTSM_ABI_K_NAME, v->name) ||
+         vtsm_abi_put_bytes(res, VTSM_ABI_K_IDENTITY, v->identity, sizeof(v->identity))))
         cbor_decref(&res);
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
@@ -237,7 +242,7 @@ void tsm_verb_tvm_destroy(struct tsm *t, struct tsm_client *c, uint64_t id, cons
 static cbor_item_t *tdi_result(struct tsm_job *j, const struct tsm_tdi *tdi)
 {
     cbor_item_t *sum = NULL, *res = vtsm_abi_result_msg(j->id);
-    if (!res || tsm_tdi_summary(tdi, true, &sum) != VTSM_OK) {
+    if (!res || tsm_reply_tdi_summary(tdi, true, &sum) != VTSM_OK) {
         if (res)
             cbor_decref(&res);
         return NULL;
@@ -279,7 +284,7 @@ static cbor_item_t *tdi_bind_run(struct tsm_job *j)
     }
     cbor_item_t *res = tdi_result(j, tdi);
     /* the binding: report digest and the MMIO ranges the device reported */
-    if (res && tsm_tdi_put_binding(tdi, res) != VTSM_OK)
+    if (res && tsm_reply_tdi_binding(res, tdi) != VTSM_OK)
         cbor_decref(&res);
     return res;
 }
@@ -296,10 +301,10 @@ static cbor_item_t *tdi_unbind_run(struct tsm_job *j)
     cbor_item_t *res = tdi_result(j, tdi);
     cbor_item_t *stop = vtsm_abi_map_new();
     if (res && stop) {
-        vtsm_abi_put_bool(stop, "acknowledged", stop_st == VTSM_OK);
-        vtsm_abi_put_tstr(stop, "detail",
+        vtsm_abi_put_bool(stop, VTSM_ABI_K_ACKNOWLEDGED, stop_st == VTSM_OK);
+        vtsm_abi_put_tstr(stop, VTSM_ABI_K_DETAIL,
                           stop_st == VTSM_OK ? "STOP_INTERFACE acknowledged" : stop_detail);
-        vtsm_abi_put_item(res, "stop_interface", stop);
+        vtsm_abi_put_item(res, VTSM_ABI_K_STOP_INTERFACE, stop);
     } else if (stop) {
         cbor_decref(&stop);
     }
@@ -419,6 +424,18 @@ static struct tsm_tdi_info_args info_args(struct tsm *t, const struct tsm_guest_
     return a;
 }
 
+/* INFO's fields: the TDI's view, then its reply map (and token). */
+static vtsm_status info_reply(const struct tsm_tdisp_chan *ch, const struct tsm_tdi *tdi,
+                              const struct tsm_tdi_info_args *a, cbor_item_t **info)
+{
+    struct tsm_tdi_info i;
+    vtsm_status st = tsm_tdi_info(ch, tdi, a, &i);
+    if (st == VTSM_OK)
+        st = tsm_reply_tdi_info(&i, a, info);
+    tsm_tdi_info_free(&i);
+    return st;
+}
+
 static cbor_item_t *guest_info_run(struct tsm_job *j)
 {
     struct tsm *t = j->t;
@@ -430,7 +447,7 @@ static cbor_item_t *guest_info_run(struct tsm_job *j)
     struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(j->p);
     struct tsm_tdi_info_args a = info_args(t, &j->greq, identity);
     cbor_item_t *info = NULL;
-    vtsm_status st = tsm_tdi_info(&ch, tdi, &a, &info);
+    vtsm_status st = info_reply(&ch, tdi, &a, &info);
     if (st)
         return tsm_job_error(j, st);
     cbor_item_t *res = guest_result(j->id, &j->greq);
@@ -450,7 +467,7 @@ static cbor_item_t *guest_accept_run(struct tsm_job *j)
     if (st)
         return tsm_job_error(j, st);
     cbor_item_t *res = guest_result(j->id, &j->greq), *sum = NULL;
-    if (!res || tsm_tdi_summary(tdi, false, &sum) || merge(res, sum) ||
+    if (!res || tsm_reply_tdi_summary(tdi, false, &sum) || merge(res, sum) ||
         vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, j->p->name)) {
         if (res)
             cbor_decref(&res);
@@ -478,12 +495,12 @@ static vtsm_status guest_list(struct tsm *t, uint64_t id, const struct tsm_guest
             if (tsm_pdev_tdi_claimed(p, &n->tdi) || n->tdi.owner_tvm != g->tvm)
                 continue;
             cbor_item_t *e = NULL;
-            if ((st = tsm_tdi_summary(&n->tdi, false, &e)) == VTSM_OK &&
+            if ((st = tsm_reply_tdi_summary(&n->tdi, false, &e)) == VTSM_OK &&
                 (st = vtsm_abi_push_item(arr, e)) == VTSM_OK)
                 st = vtsm_abi_put_tstr(e, VTSM_ABI_K_DEV, p->name);
         }
     if (st == VTSM_OK) {
-        st = vtsm_abi_put_item(res, "tdis", arr);
+        st = vtsm_abi_put_item(res, VTSM_ABI_K_TDIS, arr);
         arr = NULL;
     }
     if (arr)
@@ -556,7 +573,7 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
             struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(p);
             struct tsm_tdi_info_args a = info_args(t, &g, v->identity);
             cbor_item_t *info = NULL;
-            st = tsm_tdi_info(&ch, tdi, &a, &info);
+            st = info_reply(&ch, tdi, &a, &info);
             if (st == VTSM_OK && (res = guest_result(id, &g)))
                 st = merge(res, info);
             else if (info)
@@ -575,7 +592,7 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
         if (st == VTSM_OK && (res = guest_result(id, &g)) &&
             (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) ||
              vtsm_abi_put_uint(res, VTSM_ABI_K_TDI, tdi->index) ||
-             vtsm_abi_put_tstr(res, "state", tsm_tdi_state_name(tdi->state))))
+             vtsm_abi_put_tstr(res, VTSM_ABI_K_STATE, tsm_tdi_state_name(tdi->state))))
             cbor_decref(&res);
         if (st == VTSM_OK)
             VTSM_INFO("TVM %u rejected %s TDI %u: %s", g.tvm, p->name, tdi->index,

@@ -25,7 +25,6 @@
 
 #define MEAS_BLOCK_HDR        4 /* Index, MeasurementSpecification, MeasurementSize(2) */
 #define DMTF_VALUE_HDR        3 /* DMTFSpecMeasurementValueType, DMTFSpecMeasurementValueSize(2) */
-#define DMTF_VALUE_RAW        0x80
 #define CONTENT_CHANGED_SHIFT 4
 #define CONTENT_CHANGED_MASK  0x30
 
@@ -42,46 +41,18 @@ static size_t meas_digest_size(uint32_t algo)
     }
 }
 
-/* Parse MeasurementRecord into blocks (DSP0274 "Measurement block" and the DMTF
- * measurement specification format), with every length checked against what is left. */
+/* Parse the authenticated MeasurementRecord into exactly NumberOfBlocks blocks. */
 static vtsm_status parse_record(const struct vtsm_spdm_req *r, struct vtsm_spdm_meas *m)
 {
-    struct vtsm_rd rd = vtsm_rd_init(m->record.data, m->record.len);
-    static const char msg[] = "MeasurementRecord";
-    size_t digest = meas_digest_size(r->info.meas_hash_algo);
+    size_t n;
 
     m->blocks = calloc(m->num_blocks, sizeof(*m->blocks));
     VTSM_ENSURE(m->blocks != NULL, VTSM_E_NOMEM, "measurement blocks");
-    for (unsigned i = 0; i < m->num_blocks; i++) {
-        struct vtsm_spdm_meas_block *b = &m->blocks[i];
-        struct vtsm_rd blk;
-        VTSM__RD(vtsm_rd_u8(&rd, &b->index), msg, "Index");
-        VTSM__RD(vtsm_rd_u8(&rd, &b->spec), msg, "MeasurementSpecification");
-        VTSM__RD(vtsm_rd_le16(&rd, &b->size), msg, "MeasurementSize");
-        VTSM__RD(vtsm_rd_sub(&rd, &blk, b->size), msg, "Measurement");
-        VTSM_ENSURE(b->index != 0 && b->index != 0xFF, VTSM_E_PEER_MALFORMED,
-                    "measurement block %u has reserved Index 0x%02x", i, b->index);
-        for (unsigned k = 0; k < i; k++)
-            VTSM_ENSURE(m->blocks[k].index != b->index, VTSM_E_PEER_MALFORMED,
-                        "measurement Index %u appears twice", b->index);
-        VTSM_ENSURE(b->spec == r->meas_spec, VTSM_E_PEER_MALFORMED,
-                    "measurement block %u MeasurementSpecification 0x%02x, negotiated 0x%02x",
-                    b->index, b->spec, r->meas_spec);
-        /* DMTF measurement specification: ValueType, ValueSize, Value = the whole block. */
-        VTSM__RD(vtsm_rd_u8(&blk, &b->value_type), msg, "DMTFSpecMeasurementValueType");
-        VTSM__RD(vtsm_rd_le16(&blk, &b->value_size), msg, "DMTFSpecMeasurementValueSize");
-        VTSM__RD(vtsm_rd_ref(&blk, &b->value, b->value_size), msg, "DMTFSpecMeasurementValue");
-        VTSM_ENSURE(vtsm_rd_left(&blk) == 0, VTSM_E_PEER_MALFORMED,
-                    "measurement block %u: MeasurementSize %u != 3 + ValueSize %u", b->index,
-                    b->size, b->value_size);
-        if (!(b->value_type & DMTF_VALUE_RAW) && digest != 0)
-            VTSM_ENSURE(b->value_size == digest, VTSM_E_PEER_MALFORMED,
-                        "measurement block %u digest is %u bytes, MeasurementHashAlgo gives %zu",
-                        b->index, b->value_size, digest);
-    }
-    VTSM_ENSURE(vtsm_rd_left(&rd) == 0, VTSM_E_PEER_MALFORMED,
-                "MeasurementRecord has %zu bytes after its %u blocks", vtsm_rd_left(&rd),
-                m->num_blocks);
+    VTSM_GUARD(vtsm_spdm_meas_parse(m->record.data, m->record.len, r->meas_spec,
+                                    meas_digest_size(r->info.meas_hash_algo), m->blocks,
+                                    m->num_blocks, &n));
+    VTSM_ENSURE(n == m->num_blocks, VTSM_E_PEER_MALFORMED,
+                "MeasurementRecord holds %zu blocks, NumberOfBlocks is %u", n, m->num_blocks);
     return VTSM_OK;
 }
 

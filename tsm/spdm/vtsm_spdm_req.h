@@ -20,6 +20,7 @@
 #include "vtsm_cert.h"
 #include "vtsm_crypto.h"
 #include "vtsm_spdm_defs.h"
+#include "vtsm_spdm_meas.h"
 #include "vtsm_status.h"
 
 struct vtsm_spdm_transport {
@@ -78,17 +79,6 @@ struct vtsm_spdm_info {
     uint8_t heartbeat_period;
     /* Completed KEY_UPDATE rounds (VerifyNewKey acknowledged) in this session. */
     uint32_t key_updates;
-};
-
-/* One measurement block of a MEASUREMENTS record (DSP0274 "Measurement block"), parsed
- * with the DMTF measurement specification format. value points into the record. */
-struct vtsm_spdm_meas_block {
-    uint8_t index;      /* Index, 1..0xFE */
-    uint8_t spec;       /* MeasurementSpecification (SPDM_MEAS_SPEC_DMTF) */
-    uint16_t size;      /* MeasurementSize */
-    uint8_t value_type; /* DMTFSpecMeasurementValueType (bit 7: raw bit stream) */
-    uint16_t value_size;
-    const uint8_t *value;
 };
 
 /* Result of GET_MEASUREMENTS with a signature. All buffers owned by the struct. */

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The socket ABI's numbers and limits (docs/abi.md), without the codec: what the object
+ * model shares with the wire (device name length, guest operations, guest request sizes)
+ * needs no CBOR.
+ */
+#ifndef VTSM_ABI_DEFS_H
+#define VTSM_ABI_DEFS_H
+
+#define VTSM_ABI_VERSION 1u
+
+#define VTSM_ABI_FRAME_HDR_SIZE 4u
+#define VTSM_ABI_FRAME_MAX      (4u << 20)              /* payload bytes per frame */
+#define VTSM_ABI_MAX_DEPTH      8u                      /* top-level map is depth 1 */
+#define VTSM_ABI_MAX_ITEMS      4096u                   /* data items per message, all levels */
+#define VTSM_ABI_MAX_TSTR       (64u << 10)             /* bytes per text string */
+#define VTSM_ABI_MAX_BSTR       ((1u << 20) + 16u)      /* bytes per byte string */
+#define VTSM_ABI_DEV_MAX        64u                     /* characters in a device name */
+#define VTSM_ABI_DEV_BUF        (VTSM_ABI_DEV_MAX + 1u) /* buffer for a device name + NUL */
+#define VTSM_ABI_MAX_SLOT       7u                      /* SPDM certificate slots 0..7 */
+
+/* Guest operations carried in a GUEST_REQUEST body ("gop"). */
+enum vtsm_abi_gop {
+    VTSM_ABI_GOP_LIST = 0x41,   /* TDIs bound to this TVM */
+    VTSM_ABI_GOP_INFO = 0x42,   /* report, measurements, chain, state; nonce -> signed token */
+    VTSM_ABI_GOP_ACCEPT = 0x43, /* tdi_validate / start_interface: CONFIG_LOCKED -> RUN */
+    VTSM_ABI_GOP_REJECT = 0x44, /* tell the host side the TVM refuses the TDI */
+};
+/* Domain separation prefix of the guest signature: sig = ECDSA-P256-SHA256(prefix || body). */
+#define VTSM_ABI_GUEST_SIG_PREFIX "vtsm-guest-request-v1"
+
+#define VTSM_ABI_IDE_STREAMS_MAX  8u  /* DEVICE_CONNECT ide_streams: 0..8 */
+#define VTSM_ABI_GUEST_KEY_SIZE   65u /* TVM_CREATE guest_key: 0x04 || X || Y (P-256) */
+#define VTSM_ABI_GUEST_SIG_SIZE   64u /* GUEST_REQUEST sig: raw r || s */
+#define VTSM_ABI_GUEST_NONCE_SIZE 32u /* guest body nonce */
+
+#endif

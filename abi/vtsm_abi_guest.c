@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "vtsm_abi_guest.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "vtsm_abi.h"
+#include "vtsm_guard.h"
+
+#define RULE_GUEST4 "GUEST.4: the body carries exactly the keys its operation takes"
+
+static vtsm_status body_fail(vtsm_status st)
+{
+    char saved[400];
+    snprintf(saved, sizeof(saved), "%s", vtsm_err_detail());
+    return vtsm_refail(st, "guest request body: %s", saved);
+}
+
+/* The body's fields and the keys its operation takes. */
+static vtsm_status parse_body(const cbor_item_t *b, struct vtsm_abi_guest_body *q)
+{
+    uint64_t gop, tvm, tdi = 0;
+    const uint8_t *nonce = NULL;
+    size_t nonce_len = 0;
+    vtsm_status st;
+
+    st = vtsm_abi_check_keys_in(b, vtsm_abi_keys_guest_body, "guest request body");
+    if (st != VTSM_OK)
+        return st;
+    if ((st = vtsm_abi_get_uint(b, VTSM_ABI_K_GOP, &gop)) != VTSM_OK ||
+        (st = vtsm_abi_get_uint(b, VTSM_ABI_K_TVM, &tvm)) != VTSM_OK ||
+        (st = vtsm_abi_get_uint(b, VTSM_ABI_K_SEQ, &q->seq)) != VTSM_OK ||
+        (st = vtsm_abi_opt_tstr(b, VTSM_ABI_K_DEV, q->dev, sizeof(q->dev), &q->has_dev)) !=
+            VTSM_OK ||
+        (st = vtsm_abi_opt_uint(b, VTSM_ABI_K_TDI, &tdi, &q->has_tdi)) != VTSM_OK ||
+        (st = vtsm_abi_opt_bytes(b, VTSM_ABI_K_NONCE, &nonce, &nonce_len, &q->has_nonce)) !=
+            VTSM_OK ||
+        (st = vtsm_abi_opt_tstr(b, VTSM_ABI_K_REASON, q->reason, sizeof(q->reason),
+                                &q->has_reason)) != VTSM_OK)
+        return body_fail(st);
+    VTSM_ENSURE(vtsm_abi_gop_name(gop) != NULL, VTSM_E_ABI_ARG,
+                "guest request body: gop 0x%llx is not a guest operation", (unsigned long long)gop);
+    VTSM_ENSURE(tvm <= UINT32_MAX, VTSM_E_ABI_ARG, "guest request body: tvm %llu out of range",
+                (unsigned long long)tvm);
+    if (q->has_dev && (st = vtsm_abi_check_dev(q->dev)) != VTSM_OK)
+        return body_fail(st);
+    VTSM_ENSURE(tdi <= UINT32_MAX, VTSM_E_ABI_ARG, "guest request body: tdi %llu out of range",
+                (unsigned long long)tdi);
+    VTSM_ENSURE(!q->has_nonce || nonce_len == VTSM_ABI_GUEST_NONCE_SIZE, VTSM_E_ABI_ARG,
+                "guest request body: nonce of %zu bytes, not %u", nonce_len,
+                VTSM_ABI_GUEST_NONCE_SIZE);
+
+    const char *op = vtsm_abi_gop_name(gop);
+    bool targets = gop != VTSM_ABI_GOP_LIST;
+    VTSM_ENSURE_RULE(q->has_dev == targets && q->has_tdi == targets, VTSM_E_ABI_ARG,
+                     VTSM_RULE_GUEST_4, "guest request body: %s %s dev and tdi (rule %s)", op,
+                     targets ? "needs" : "takes no", RULE_GUEST4);
+    VTSM_ENSURE_RULE(!q->has_nonce || gop == VTSM_ABI_GOP_INFO, VTSM_E_ABI_ARG, VTSM_RULE_GUEST_4,
+                     "guest request body: %s takes no nonce (rule %s)", op, RULE_GUEST4);
+    VTSM_ENSURE_RULE(!q->has_reason || gop == VTSM_ABI_GOP_REJECT, VTSM_E_ABI_ARG,
+                     VTSM_RULE_GUEST_4, "guest request body: %s takes no reason (rule %s)", op,
+                     RULE_GUEST4);
+
+    q->gop = (uint32_t)gop;
+    q->tvm = (uint32_t)tvm;
+    q->tdi = (uint32_t)tdi;
+    if (q->has_nonce)
+        memcpy(q->nonce, nonce, VTSM_ABI_GUEST_NONCE_SIZE);
+    return VTSM_OK;
+}
+
+vtsm_status vtsm_abi_guest_body_decode(const uint8_t *body, size_t len,
+                                       struct vtsm_abi_guest_body *out)
+{
+    cbor_item_t *b = NULL;
+    vtsm_status st;
+
+    VTSM_ENSURE(out != NULL && (body != NULL || len == 0), VTSM_E_INVAL,
+                "guest request body: NULL argument");
+    memset(out, 0, sizeof(*out));
+    st = vtsm_abi_decode(body, len, &b);
+    if (st != VTSM_OK)
+        return body_fail(st == VTSM_E_NOMEM ? st : VTSM_E_ABI_MALFORMED);
+    st = parse_body(b, out);
+    cbor_decref(&b);
+    if (st != VTSM_OK)
+        OPENSSL_cleanse(out, sizeof(*out));
+    return st;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The body of a GUEST_REQUEST (docs/abi.md section 9.2), decoded into a C struct: the
+ * TSM's object model takes the struct and never sees the CBOR.
+ */
+#ifndef VTSM_ABI_GUEST_H
+#define VTSM_ABI_GUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vtsm_abi_defs.h"
+#include "vtsm_status.h"
+
+#define VTSM_ABI_GUEST_REASON_MAX 1024u /* bytes of a REJECT reason */
+
+struct vtsm_abi_guest_body {
+    uint32_t gop; /* VTSM_ABI_GOP_* */
+    uint32_t tvm;
+    uint64_t seq;
+    bool has_dev;
+    char dev[VTSM_ABI_DEV_BUF];
+    bool has_tdi;
+    uint32_t tdi;
+    bool has_nonce;
+    uint8_t nonce[VTSM_ABI_GUEST_NONCE_SIZE];
+    bool has_reason;
+    char reason[VTSM_ABI_GUEST_REASON_MAX + 1];
+};
+
+/*
+ * Decode body[0..len): one valid bounded CBOR map (vtsm_abi_decode; E_ABI_MALFORMED) with
+ * only the body's keys, each of its type, gop a guest operation, tvm and tdi <= UINT32_MAX,
+ * dev a valid device name, nonce 32 bytes, reason at most 1024 bytes (E_ABI_ARG), and
+ * exactly the keys the operation takes: LIST none of dev/tdi/nonce/reason; INFO dev, tdi,
+ * ? nonce; ACCEPT dev, tdi; REJECT dev, tdi, ? reason (E_ABI_ARG, rule GUEST.4). Every
+ * detail starts "guest request body". On failure *out is zeroed.
+ */
+vtsm_status vtsm_abi_guest_body_decode(const uint8_t *body, size_t len,
+                                       struct vtsm_abi_guest_body *out);
+
+#endif

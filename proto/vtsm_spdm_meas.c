@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * DSP0274 "Measurement block" with the DMTF measurement specification format, bounded:
+ * header -> fixed part -> counts -> variable part, every length checked against what is
+ * left of the enclosing part.
+ */
+#include "vtsm_spdm_meas.h"
+
+#include "vtsm_buf.h"
+#include "vtsm_guard.h"
+
+static const char msg[] = "MeasurementRecord";
+
+#define RD(expr, field)                                                                            \
+    do {                                                                                           \
+        if ((expr) != VTSM_OK)                                                                     \
+            return vtsm_fail(VTSM_E_PEER_TRUNCATED, "%s truncated at %s", msg, (field));           \
+    } while (0)
+
+vtsm_status vtsm_spdm_meas_parse(const uint8_t *rec, size_t len, uint8_t spec, size_t digest_size,
+                                 struct vtsm_spdm_meas_block *blocks, size_t cap, size_t *count)
+{
+    struct vtsm_rd rd = vtsm_rd_init(rec, len);
+    size_t n = 0;
+
+    VTSM_ENSURE((rec != NULL || len == 0) && (blocks != NULL || cap == 0) && count != NULL,
+                VTSM_E_INVAL, "measurement record: NULL argument");
+    *count = 0;
+    while (vtsm_rd_left(&rd) > 0) {
+        struct vtsm_spdm_meas_block b;
+        struct vtsm_rd blk;
+        VTSM_ENSURE(n < cap, VTSM_E_PEER_MALFORMED, "%s has %zu bytes after its %zu blocks", msg,
+                    vtsm_rd_left(&rd), n);
+        RD(vtsm_rd_u8(&rd, &b.index), "Index");
+        RD(vtsm_rd_u8(&rd, &b.spec), "MeasurementSpecification");
+        RD(vtsm_rd_le16(&rd, &b.size), "MeasurementSize");
+        RD(vtsm_rd_sub(&rd, &blk, b.size), "Measurement");
+        VTSM_ENSURE(b.index != 0 && b.index != 0xFF, VTSM_E_PEER_MALFORMED,
+                    "measurement block %zu has reserved Index 0x%02x", n, b.index);
+        VTSM_ENSURE(vtsm_spdm_meas_find(blocks, n, b.index) == NULL, VTSM_E_PEER_MALFORMED,
+                    "measurement Index %u appears twice", b.index);
+        VTSM_ENSURE(b.spec == spec, VTSM_E_PEER_MALFORMED,
+                    "measurement block %u MeasurementSpecification 0x%02x, negotiated 0x%02x",
+                    b.index, b.spec, spec);
+        /* DMTF measurement specification: ValueType, ValueSize, Value = the whole block. */
+        RD(vtsm_rd_u8(&blk, &b.value_type), "DMTFSpecMeasurementValueType");
+        RD(vtsm_rd_le16(&blk, &b.value_size), "DMTFSpecMeasurementValueSize");
+        RD(vtsm_rd_ref(&blk, &b.value, b.value_size), "DMTFSpecMeasurementValue");
+        VTSM_ENSURE(vtsm_rd_left(&blk) == 0, VTSM_E_PEER_MALFORMED,
+                    "measurement block %u: MeasurementSize %u != 3 + ValueSize %u", b.index, b.size,
+                    b.value_size);
+        VTSM_ENSURE((b.value_type & VTSM_SPDM_MEAS_RAW) || digest_size == 0 ||
+                        b.value_size == digest_size,
+                    VTSM_E_PEER_MALFORMED,
+                    "measurement block %u digest is %u bytes, MeasurementHashAlgo gives %zu",
+                    b.index, b.value_size, digest_size);
+        blocks[n++] = b;
+    }
+    *count = n;
+    return VTSM_OK;
+}
+
+const struct vtsm_spdm_meas_block *vtsm_spdm_meas_find(const struct vtsm_spdm_meas_block *blocks,
+                                                       size_t n, unsigned index)
+{
+    for (size_t i = 0; i < n; i++)
+        if (blocks[i].index == index)
+            return &blocks[i];
+    return NULL;
+}

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Reply maps about TDIs (docs/abi.md sections 7.10, 7.5 and 9.5): STATUS and LIST
+ * entries, TDI_BIND's fields, and INFO with its evidence token, built from the TDI model's
+ * plain views (tsm_tdi.h).
+ */
+#include <stdlib.h>
+
+#include "tsm_reply.h"
+#include "tsm_tdi.h"
+#include "vtsm_abi.h"
+#include "vtsm_cose.h"
+#include "vtsm_guard.h"
+
+#define TOKEN_CLAIMS 11 /* entries of the evidence token's claims map */
+
+static vtsm_status put_mmio(cbor_item_t *m, const struct vtsm_tdisp_report *rep)
+{
+    cbor_item_t *arr = vtsm_abi_array_new();
+
+    VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_MMIO, arr));
+    for (uint32_t i = 0; i < rep->mmio_range_count; i++) {
+        const struct vtsm_tdisp_mmio_range *r = &rep->mmio_range[i];
+        cbor_item_t *rm = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_push_item(arr, rm));
+        VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_FIRST_PAGE, r->first_page));
+        VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_PAGES, r->number_of_pages));
+        VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_ATTRIBUTES, r->range_attributes));
+        VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_RANGE_ID, r->range_id));
+    }
+    return VTSM_OK;
+}
+
+vtsm_status tsm_reply_tdi_binding(cbor_item_t *map, const struct tsm_tdi *t)
+{
+    struct vtsm_tdisp_report *rep;
+    vtsm_status st;
+
+    VTSM_ENSURE(t != NULL && map != NULL, VTSM_E_INVAL, "TDI binding: NULL argument");
+    rep = malloc(sizeof(*rep));
+    VTSM_ENSURE(rep != NULL, VTSM_E_NOMEM, "TDI binding: out of memory");
+    VTSM_GUARD_GOTO(tsm_tdi_report(t, rep));
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(map, VTSM_ABI_K_DEV, t->dev));
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(map, VTSM_ABI_K_TDI, t->index));
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(map, VTSM_ABI_K_TVM, t->owner_tvm));
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(map, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)));
+    VTSM_GUARD_GOTO(
+        vtsm_abi_put_bytes(map, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, t->digest_len));
+    VTSM_GUARD_GOTO(put_mmio(map, rep));
+    st = VTSM_OK;
+out:
+    free(rep);
+    return st;
+}
+
+/* The claims the token signs (docs/abi.md section 9.6), into a COSE_Sign1 in token. */
+static vtsm_status sign_token(const struct tsm_tdi_info *i, const struct tsm_tdi_info_args *a,
+                              struct vtsm_buf *token)
+{
+    const struct tsm_tdi *t = i->t;
+    const size_t hlen = i->digest_len;
+    vtsm_status st;
+    /* COSE_Sign1 payloads are definite-length maps (vtsm_cose_sign1). */
+    cbor_item_t *claims = cbor_new_definite_map(TOKEN_CLAIMS);
+
+    VTSM_ENSURE(claims != NULL, VTSM_E_NOMEM, "info: out of memory");
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, VTSM_ABI_K_NONCE, a->nonce, SPDM_NONCE_SIZE));
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(claims, VTSM_ABI_K_TVM, a->guest_tvm));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, VTSM_ABI_K_TVM_IDENTITY, a->tvm_identity, 32));
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(claims, VTSM_ABI_K_DEV, t->dev));
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(claims, VTSM_ABI_K_TDI, t->index));
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(claims, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, hlen));
+    VTSM_GUARD_GOTO(
+        vtsm_abi_put_bytes(claims, VTSM_ABI_K_CERT_CHAIN_DIGEST, i->chain_digest, hlen));
+    VTSM_GUARD_GOTO(
+        vtsm_abi_put_bytes(claims, VTSM_ABI_K_MEASUREMENTS_DIGEST, i->meas_digest, hlen));
+    VTSM_GUARD_GOTO(
+        vtsm_abi_put_bytes(claims, VTSM_ABI_K_MEASUREMENT_TRANSCRIPT_DIGEST, i->tr_digest, hlen));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bool(claims, VTSM_ABI_K_AFTER_LOCK, true));
+    st = vtsm_cose_sign1(a->tsm_key, claims, a->kid, a->kid_len, token);
+out:
+    cbor_decref(&claims);
+    return st;
+}
+
+vtsm_status tsm_reply_tdi_info(const struct tsm_tdi_info *i, const struct tsm_tdi_info_args *a,
+                               cbor_item_t **out)
+{
+    struct vtsm_buf token = {0};
+    cbor_item_t *m = NULL;
+    vtsm_status st;
+
+    VTSM_ENSURE(i != NULL && i->t != NULL && i->rep != NULL && a != NULL && out != NULL,
+                VTSM_E_INVAL, "info reply: NULL argument");
+    const struct tsm_tdi *t = i->t;
+    *out = NULL;
+    m = vtsm_abi_map_new();
+    VTSM_ENSURE(m != NULL, VTSM_E_NOMEM, "info: out of memory");
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, t->dev));
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT, t->report.data, t->report.len));
+    VTSM_GUARD_GOTO(
+        vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, t->digest_len));
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_INTERFACE_INFO, i->rep->interface_info));
+    VTSM_GUARD_GOTO(put_mmio(m, i->rep));
+    VTSM_GUARD_GOTO(tsm_reply_put_meas(m, i->meas, true));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_CERT_CHAIN, i->chain->data, i->chain->len));
+    VTSM_GUARD_GOTO(
+        vtsm_abi_put_bytes(m, VTSM_ABI_K_CERT_CHAIN_DIGEST, i->chain_digest, i->digest_len));
+    if (a->nonce) {
+        VTSM_GUARD_GOTO(sign_token(i, a, &token));
+        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_TOKEN, token.data, token.len));
+    }
+    *out = m;
+    m = NULL;
+    st = VTSM_OK;
+out:
+    if (m)
+        cbor_decref(&m);
+    vtsm_buf_free(&token);
+    return st;
+}
+
+vtsm_status tsm_reply_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_item_t **out)
+{
+    vtsm_status st;
+    cbor_item_t *m;
+
+    VTSM_ENSURE(t != NULL && out != NULL, VTSM_E_INVAL, "TDI summary: NULL argument");
+    *out = NULL;
+    m = vtsm_abi_map_new();
+    VTSM_ENSURE(m != NULL, VTSM_E_NOMEM, "TDI summary: out of memory");
+    if (!host_view)
+        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, t->dev));
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
+    VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)));
+    if (host_view && t->owner_tvm != 0)
+        VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, t->owner_tvm));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_MMIO_ENABLED, t->mmio_enabled));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_DMA_ENABLED, t->dma_enabled));
+    if (host_view && t->digest_len != 0)
+        VTSM_GUARD_GOTO(
+            vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, t->digest_len));
+    if (host_view && t->rejected)
+        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_GUEST_REJECTED, t->guest_rejected));
+    *out = m;
+    return VTSM_OK;
+out:
+    cbor_decref(&m);
+    return st;
+}
