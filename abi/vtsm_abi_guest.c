@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "vtsm_abi_guest.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -10,13 +9,6 @@
 #include "vtsm_guard.h"
 
 #define RULE_GUEST4 "GUEST.4: the body carries exactly the keys its operation takes"
-
-static vtsm_status body_fail(vtsm_status st)
-{
-    char saved[400];
-    snprintf(saved, sizeof(saved), "%s", vtsm_err_detail());
-    return vtsm_refail(st, "guest request body: %s", saved);
-}
 
 /* The body's fields and the keys its operation takes. */
 static vtsm_status parse_body(const cbor_item_t *b, struct vtsm_abi_guest_body *q)
@@ -39,13 +31,13 @@ static vtsm_status parse_body(const cbor_item_t *b, struct vtsm_abi_guest_body *
             VTSM_OK ||
         (st = vtsm_abi_opt_tstr(b, VTSM_ABI_K_REASON, q->reason, sizeof(q->reason),
                                 &q->has_reason)) != VTSM_OK)
-        return body_fail(st);
+        return vtsm_wrap(st, "guest request body");
     VTSM_ENSURE(vtsm_abi_gop_name(gop) != NULL, VTSM_E_ABI_ARG,
                 "guest request body: gop 0x%llx is not a guest operation", (unsigned long long)gop);
     VTSM_ENSURE(tvm <= UINT32_MAX, VTSM_E_ABI_ARG, "guest request body: tvm %llu out of range",
                 (unsigned long long)tvm);
     if (q->has_dev && (st = vtsm_abi_check_dev(q->dev)) != VTSM_OK)
-        return body_fail(st);
+        return vtsm_wrap(st, "guest request body");
     VTSM_ENSURE(tdi <= UINT32_MAX, VTSM_E_ABI_ARG, "guest request body: tdi %llu out of range",
                 (unsigned long long)tdi);
     VTSM_ENSURE(!q->has_nonce || nonce_len == VTSM_ABI_GUEST_NONCE_SIZE, VTSM_E_ABI_ARG,
@@ -82,7 +74,7 @@ vtsm_status vtsm_abi_guest_body_decode(const uint8_t *body, size_t len,
     memset(out, 0, sizeof(*out));
     st = vtsm_abi_decode(body, len, &b);
     if (st != VTSM_OK)
-        return body_fail(st == VTSM_E_NOMEM ? st : VTSM_E_ABI_MALFORMED);
+        return vtsm_wrap(st == VTSM_E_NOMEM ? st : VTSM_E_ABI_MALFORMED, "guest request body");
     st = parse_body(b, out);
     cbor_decref(&b);
     if (st != VTSM_OK)

@@ -169,6 +169,17 @@ vtsm_status vtsm_refail(vtsm_status st, const char *fmt, ...)
     return vtsm_refuse(st, keep, "%s", d);
 }
 
+vtsm_status vtsm_wrap(vtsm_status st, const char *fmt, ...)
+{
+    char prefix[sizeof(err_detail)], was[sizeof(err_detail)];
+    va_list ap;
+    snprintf(was, sizeof(was), "%s", err_detail);
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    return vtsm_refail(st, "%s: %s", prefix, was);
+}
+
 const char *vtsm_err_detail(void)
 {
     return err_detail;

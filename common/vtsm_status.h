@@ -155,6 +155,11 @@ vtsm_status vtsm_failv(vtsm_status st, const char *fmt, va_list ap)
  * the rule. A different status starts afresh as vtsm_fail() does.
  */
 vtsm_status vtsm_refail(vtsm_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * The one error-wrap helper: re-record the failure just recorded as st, its detail
+ * prefixed: "<prefix>: <detail so far>" (the rule kept as vtsm_refail keeps it).
+ */
+vtsm_status vtsm_wrap(vtsm_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The current thread's detail ("" if none), status and rule. */
 const char *vtsm_err_detail(void);
 vtsm_status vtsm_err_status(void);

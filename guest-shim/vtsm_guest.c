@@ -48,21 +48,6 @@ struct vtsm_guest {
 
 /* ---- files ---- */
 
-/* Re-raise the failure just recorded as `code`, its detail prefixed (the detail buffer
- * is thread-local: copy it before formatting into it again). */
-static vtsm_status rewrap(vtsm_status code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static vtsm_status rewrap(vtsm_status code, const char *fmt, ...)
-{
-    char why[400], prefix[200];
-    va_list ap;
-    snprintf(why, sizeof(why), "%s", vtsm_err_detail());
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof(prefix), fmt, ap);
-    va_end(ap);
-    return vtsm_refail(code, "%s: %s", prefix, why);
-}
-
 static char *seq_path_of(const char *key_path)
 {
     size_t n = strlen(key_path);
@@ -511,9 +496,7 @@ vtsm_status vtsm_guest_build(struct vtsm_guest *g, unsigned gop, const char *dev
     st = vtsm_abi_decode(frame.data + VTSM_ABI_FRAME_HDR_SIZE, frame.len - VTSM_ABI_FRAME_HDR_SIZE,
                          &check);
     if (st != VTSM_OK) {
-        char why[256];
-        snprintf(why, sizeof(why), "%s", vtsm_err_detail());
-        st = vtsm_fail(VTSM_E_INVAL, "request body breaks the ABI decoding rules: %s", why);
+        st = vtsm_wrap(VTSM_E_INVAL, "request body breaks the ABI decoding rules");
         goto out;
     }
 
@@ -538,7 +521,7 @@ static vtsm_status check_echo(const cbor_item_t *res, unsigned gop, uint32_t tvm
     if (vtsm_abi_get_uint(res, VTSM_ABI_K_GOP, &v_gop) != VTSM_OK ||
         vtsm_abi_get_uint(res, VTSM_ABI_K_TVM, &v_tvm) != VTSM_OK ||
         vtsm_abi_get_uint(res, VTSM_ABI_K_SEQ, &v_seq) != VTSM_OK)
-        return rewrap(VTSM_E_PEER_MALFORMED, "guest RESULT must echo gop, tvm and seq");
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "guest RESULT must echo gop, tvm and seq");
     VTSM_ENSURE(v_gop == gop && v_tvm == tvm && v_seq == seq, VTSM_E_PEER_MALFORMED,
                 "guest RESULT echoes gop 0x%" PRIx64 " tvm %" PRIu64 " seq %" PRIu64
                 ", the request was gop 0x%x tvm %" PRIu32 " seq %" PRIu64,

@@ -40,21 +40,6 @@ extern const unsigned long vtsm_guest_tsm_cert_pem_len;
 
 /* ---- small helpers ---- */
 
-/* Re-raise the failure just recorded as `code`, its detail prefixed (the detail buffer
- * is thread-local: copy it before formatting into it again). */
-static vtsm_status rewrap(vtsm_status code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static vtsm_status rewrap(vtsm_status code, const char *fmt, ...)
-{
-    char why[400], prefix[200];
-    va_list ap;
-    snprintf(why, sizeof(why), "%s", vtsm_err_detail());
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof(prefix), fmt, ap);
-    va_end(ap);
-    return vtsm_fail(code, "%s: %s", prefix, why);
-}
-
 /* Lower-case hex of p for messages; long values abbreviated. */
 static const char *show(char *out, size_t cap, const uint8_t *p, size_t n)
 {
@@ -151,7 +136,7 @@ vtsm_status vtsm_guest_verify_token(const uint8_t *token, size_t len, X509 *tsm_
 
     st = vtsm_abi_get_bytes(payload, VTSM_ABI_K_NONCE, &got_nonce, &nonce_len);
     if (st != VTSM_OK) {
-        st = rewrap(VTSM_E_PEER_MALFORMED, "token claims");
+        st = vtsm_wrap(VTSM_E_PEER_MALFORMED, "token claims");
         goto out;
     }
     VTSM_ENSURE_GOTO(nonce_len == VTSM_GUEST_NONCE_SIZE, VTSM_E_PEER_MALFORMED,
@@ -456,7 +441,7 @@ static vtsm_status info_report(const cbor_item_t *info, struct vtsm_tdisp_report
         return VTSM_OK;
     vtsm_status st = vtsm_tdisp_report_parse(p, n, rep);
     if (st != VTSM_OK)
-        return rewrap(VTSM_E_PEER_MALFORMED, "INFO report does not parse");
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO report does not parse");
     return VTSM_OK;
 }
 
@@ -477,7 +462,7 @@ static vtsm_status record_value(const uint8_t *rec, size_t len, unsigned index, 
     st = vtsm_spdm_meas_parse(rec, len, SPDM_MEAS_SPEC_DMTF, 0, blocks, VTSM_SPDM_MEAS_BLOCKS_MAX,
                               &n);
     if (st != VTSM_OK) {
-        st = rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements.record");
+        st = vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO measurements.record");
     } else if ((b = vtsm_spdm_meas_find(blocks, n, index)) != NULL) {
         *val = b->value;
         *vlen = b->value_size;
@@ -494,10 +479,10 @@ static vtsm_status blocks_value(const cbor_item_t *blocks, unsigned index, const
         const cbor_item_t *b = cbor_array_handle(blocks)[i];
         uint64_t idx;
         if (vtsm_abi_get_uint(b, VTSM_ABI_K_INDEX, &idx) != VTSM_OK)
-            return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements.blocks[%zu]", i);
+            return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO measurements.blocks[%zu]", i);
         if (idx == index) {
             if (vtsm_abi_get_bytes(b, VTSM_ABI_K_VALUE, val, vlen) != VTSM_OK)
-                return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements.blocks[%zu]", i);
+                return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO measurements.blocks[%zu]", i);
             return VTSM_OK;
         }
     }
@@ -513,20 +498,20 @@ static vtsm_status measurement_of(const cbor_item_t *info, unsigned index, const
     bool have = false;
 
     if (vtsm_abi_get_map(info, VTSM_ABI_K_MEASUREMENTS, &m) != VTSM_OK)
-        return rewrap(VTSM_E_PEER_MALFORMED, "INFO result");
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO result");
     if (vtsm_abi_opt_bytes(m, VTSM_ABI_K_RECORD, &rec, &rec_len, &have) != VTSM_OK)
-        return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements");
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO measurements");
     if (have)
         return record_value(rec, rec_len, index, val, vlen);
     if (vtsm_abi_get_array(m, VTSM_ABI_K_BLOCKS, &blocks) != VTSM_OK)
-        return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements");
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO measurements");
     return blocks_value(blocks, index, val, vlen);
 }
 
 static vtsm_status bytes_of(const cbor_item_t *info, const char *key, const uint8_t **p, size_t *n)
 {
     if (vtsm_abi_get_bytes(info, key, p, n) != VTSM_OK)
-        return rewrap(VTSM_E_PEER_MALFORMED, "INFO result");
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO result");
     return VTSM_OK;
 }
 
@@ -561,7 +546,7 @@ static vtsm_status check_entry(const struct vtsm_guest_ref *ref, const struct re
         if (have_rep) {
             got = rep->interface_info;
         } else if (vtsm_abi_get_uint(info, VTSM_ABI_K_INTERFACE_INFO, &got) != VTSM_OK) {
-            return rewrap(VTSM_E_PEER_MALFORMED, "INFO result has no report");
+            return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO result has no report");
         }
         VTSM_ENSURE(got == e->num, VTSM_E_POLICY_REFUSED,
                     "%s line %u: interface_info mismatch: reference 0x%04" PRIx64
@@ -574,7 +559,7 @@ static vtsm_status check_entry(const struct vtsm_guest_ref *ref, const struct re
         } else {
             const cbor_item_t *mmio;
             if (vtsm_abi_get_array(info, VTSM_ABI_K_MMIO, &mmio) != VTSM_OK)
-                return rewrap(VTSM_E_PEER_MALFORMED, "INFO result has no report");
+                return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO result has no report");
             got = cbor_array_size(mmio);
         }
         VTSM_ENSURE(got == e->num, VTSM_E_POLICY_REFUSED,
@@ -637,7 +622,7 @@ static vtsm_status claim_bytes(const cbor_item_t *claims, const char *key, const
                                size_t *n)
 {
     if (vtsm_abi_get_bytes(claims, key, p, n) != VTSM_OK)
-        return rewrap(VTSM_E_PEER_MALFORMED, "token claims");
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "token claims");
     return VTSM_OK;
 }
 
@@ -657,7 +642,7 @@ static vtsm_status check_claims(const struct vtsm_guest *g, const cbor_item_t *c
         vtsm_abi_get_uint(claims, VTSM_ABI_K_TDI, &c_tdi) != VTSM_OK ||
         vtsm_abi_get_tstr(claims, VTSM_ABI_K_STATE, state, sizeof(state)) != VTSM_OK ||
         vtsm_abi_get_bool(claims, VTSM_ABI_K_AFTER_LOCK, &after_lock) != VTSM_OK)
-        return rewrap(VTSM_E_PEER_MALFORMED, "token claims");
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "token claims");
     VTSM_GUARD(claim_bytes(claims, VTSM_ABI_K_TVM_IDENTITY, &id, &id_len));
     vtsm_guest_identity(g, want_id);
     VTSM_ENSURE(c_tvm == vtsm_guest_tvm(g), VTSM_E_AUTH,
@@ -689,13 +674,13 @@ static vtsm_status bind_digest(const cbor_item_t *info, const cbor_item_t *claim
     VTSM_GUARD(claim_bytes(claims, claim_key, &claim, &claim_len));
     if (info_digest_key) {
         if (vtsm_abi_opt_bytes(info, info_digest_key, &idig, &idig_len, &have) != VTSM_OK)
-            return rewrap(VTSM_E_PEER_MALFORMED, "INFO result");
+            return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO result");
         VTSM_ENSURE(!have || (idig_len == claim_len && CRYPTO_memcmp(idig, claim, claim_len) == 0),
                     VTSM_E_PEER_DIGEST, "INFO %s differs from the token's %s", info_digest_key,
                     claim_key);
     }
     if (vtsm_abi_get_bytes(info, data_key, &data, &data_len) != VTSM_OK)
-        return rewrap(VTSM_E_PEER_MALFORMED, "INFO result");
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO result");
     snprintf(what, sizeof(what), "token %s", claim_key);
     VTSM_GUARD(hash_like(data, data_len, claim_len, md, what));
     VTSM_ENSURE(CRYPTO_memcmp(md, claim, claim_len) == 0, VTSM_E_PEER_DIGEST,
@@ -717,13 +702,13 @@ static vtsm_status bind_info(const cbor_item_t *info, const cbor_item_t *claims,
     VTSM_GUARD(bind_digest(info, claims, VTSM_ABI_K_CERT_CHAIN, VTSM_ABI_K_CERT_CHAIN_DIGEST,
                            VTSM_ABI_K_CERT_CHAIN_DIGEST));
     if (vtsm_abi_get_map(info, VTSM_ABI_K_MEASUREMENTS, &m) != VTSM_OK)
-        return rewrap(VTSM_E_PEER_MALFORMED, "INFO result");
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO result");
     VTSM_GUARD(bind_digest(m, claims, VTSM_ABI_K_RECORD, NULL, VTSM_ABI_K_MEASUREMENTS_DIGEST));
     if (vtsm_abi_find(m, VTSM_ABI_K_TRANSCRIPT))
         VTSM_GUARD(bind_digest(m, claims, VTSM_ABI_K_TRANSCRIPT, NULL,
                                VTSM_ABI_K_MEASUREMENT_TRANSCRIPT_DIGEST));
     if (vtsm_abi_opt_bytes(m, VTSM_ABI_K_NONCE, &mn, &mn_len, &have) != VTSM_OK)
-        return rewrap(VTSM_E_PEER_MALFORMED, "INFO measurements");
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO measurements");
     /* the fresh GET_MEASUREMENTS used the guest nonce as its SPDM nonce */
     VTSM_ENSURE(!have || (mn_len == VTSM_GUEST_NONCE_SIZE &&
                           CRYPTO_memcmp(mn, nonce, VTSM_GUEST_NONCE_SIZE) == 0),
@@ -747,7 +732,7 @@ vtsm_status vtsm_guest_check_evidence(const struct vtsm_guest *g, const cbor_ite
     VTSM_ENSURE(g && info && dev && nonce, VTSM_E_INVAL, "check evidence: NULL argument");
     VTSM_ENSURE(cbor_isa_map(info), VTSM_E_PEER_MALFORMED, "INFO result is not a map");
     if (vtsm_abi_get_bytes(info, VTSM_ABI_K_TOKEN, &token, &token_len) != VTSM_OK)
-        return rewrap(VTSM_E_PEER_MALFORMED, "INFO with a nonce returned no token");
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO with a nonce returned no token");
     st = vtsm_guest_verify_token(token, token_len, tsm_cert, nonce, &claims);
     if (st == VTSM_OK)
         st = check_claims(g, claims, dev, tdi);

@@ -86,6 +86,22 @@ static void test_growable_buffer(void **s)
     assert_int_equal(b.cap, 0);
 }
 
+/* The one error-wrap helper: a prefix before the detail so far, the rule kept while the
+ * status stays. */
+static void test_wrap(void **s)
+{
+    (void)s;
+    vtsm_err_clear();
+    assert_int_equal(vtsm_refuse(VTSM_E_STATE, VTSM_RULE_TDI_4, "accept refused"), VTSM_E_STATE);
+    assert_int_equal(vtsm_wrap(VTSM_E_STATE, "guest %s", "accept"), VTSM_E_STATE);
+    assert_string_equal(vtsm_err_detail(), "guest accept: accept refused");
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_TDI_4);
+    assert_int_equal(vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO"), VTSM_E_PEER_MALFORMED);
+    assert_string_equal(vtsm_err_detail(), "INFO: guest accept: accept refused");
+    assert_int_equal(vtsm_err_status(), VTSM_E_PEER_MALFORMED);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_NONE);
+}
+
 static void test_hex(void **s)
 {
     (void)s;
@@ -327,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_writer_overflow_and_patch),
         cmocka_unit_test(test_growable_buffer),
         cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_wrap),
         cmocka_unit_test(test_status_names_sources_detail),
         cmocka_unit_test(test_rule_list),
         cmocka_unit_test(test_error_record_rule),

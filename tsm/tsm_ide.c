@@ -495,9 +495,7 @@ static vtsm_status link_check_stream(struct ide_stream *s, const struct tsm_link
     VTSM_GUARD_GOTO(link->exchange(link->ctx, frame.data, frame.len, &rsp));
     st = vtsm_link_frame_decode(rsp.data, rsp.len, &f);
     if (st != VTSM_OK) {
-        char why[400];
-        snprintf(why, sizeof(why), "%s", vtsm_err_detail());
-        st = vtsm_refail(st, "link check stream %u: device answer: %s", s->id, why);
+        st = vtsm_wrap(st, "link check stream %u: device answer", s->id);
         goto out;
     }
     VTSM_ENSURE_GOTO(

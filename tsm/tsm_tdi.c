@@ -225,21 +225,6 @@ void tsm_tdi_reset(struct tsm_tdi *t)
 /* Largest TDISP request we build: START_INTERFACE_REQ, header + 32-byte nonce. */
 #define TDISP_REQ_MAX (VTSM_TDISP_HEADER_SIZE + 48)
 
-/* Re-fail with st, putting a prefix before the current detail. */
-static vtsm_status annotate(vtsm_status st, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static vtsm_status annotate(vtsm_status st, const char *fmt, ...)
-{
-    char prefix[200], saved[512];
-    va_list ap;
-
-    snprintf(saved, sizeof(saved), "%s", vtsm_err_detail());
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof(prefix), fmt, ap);
-    va_end(ap);
-    return vtsm_refail(st, "%s: %s", prefix, saved);
-}
-
 static vtsm_status chan_check(const struct tsm_tdisp_chan *c)
 {
     VTSM_ENSURE(c != NULL && c->spdm != NULL, VTSM_E_INVAL, "TDISP: no SPDM requester");
@@ -275,7 +260,7 @@ static vtsm_status tdisp_xfer(const struct tsm_tdisp_chan *c, const char *dev, u
      * echo check (a wrong interface is a malformed answer, not another message). */
     st = vtsm_tdisp_parse_header(rx->data, rx->len, &hdr);
     if (st != VTSM_OK)
-        return annotate(st, "answer to TDISP %s for %s TDI %u", name, dev, tdi);
+        return vtsm_wrap(st, "answer to TDISP %s for %s TDI %u", name, dev, tdi);
     VTSM_ENSURE(hdr.function_id == tdi, VTSM_E_PEER_MALFORMED,
                 "TDISP %s in answer to %s for %s TDI %u carries INTERFACE_ID FUNCTION_ID "
                 "0x%08x, not 0x%08x",
@@ -288,7 +273,7 @@ static vtsm_status tdisp_xfer(const struct tsm_tdisp_chan *c, const char *dev, u
                          rsp->u.error.data);
     if (st != VTSM_OK) {
         rsp->hdr.type = 0;
-        return annotate(st, "%s TDI %u", dev, tdi);
+        return vtsm_wrap(st, "%s TDI %u", dev, tdi);
     }
     return VTSM_OK;
 }
@@ -316,8 +301,8 @@ vtsm_status tsm_tdisp_probe(const struct tsm_tdisp_chan *c, struct vtsm_tdisp_ca
           rsp.u.error.code == VTSM_TDISP_ERR_UNSUPPORTED_REQUEST) ||
          (rsp.hdr.type == 0 && c->vendor == NULL &&
           vtsm_spdm_req_peer_error(c->spdm, NULL) == SPDM_ERR_UNSUPPORTED_REQUEST))) {
-        st = annotate(VTSM_E_PEER_CAPS,
-                      "device is not TEE-IO capable (no TDISP responder); connect with ide_only");
+        st = vtsm_wrap(VTSM_E_PEER_CAPS,
+                       "device is not TEE-IO capable (no TDISP responder); connect with ide_only");
         goto out;
     }
     if (st != VTSM_OK)
@@ -443,7 +428,7 @@ static vtsm_status tdisp_get_report(const struct tsm_tdisp_chan *c, const char *
     VTSM_ENSURE_GOTO(rep != NULL, VTSM_E_NOMEM, "interface report: out of memory");
     st = vtsm_tdisp_report_parse(report->data, report->len, rep);
     if (st != VTSM_OK) {
-        st = annotate(st, "%s TDI %u interface report refused", dev, tdi);
+        st = vtsm_wrap(st, "%s TDI %u interface report refused", dev, tdi);
         goto out;
     }
     st = VTSM_OK;
@@ -603,7 +588,7 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
     VTSM_GUARD_GOTO(vtsm_hash(halg, report.data, report.len, digest));
     st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, NULL, &meas);
     if (st != VTSM_OK) {
-        st = annotate(st, "fresh GET_MEASUREMENTS after LOCK_INTERFACE");
+        st = vtsm_wrap(st, "fresh GET_MEASUREMENTS after LOCK_INTERFACE");
         goto out;
     }
 
@@ -628,8 +613,8 @@ out:
     if (st != VTSM_OK && need_stop)
         st = fail_with_stop(c, t, st);
     else if (st != VTSM_OK)
-        st = annotate(st, "bind of %s TDI %u failed (TDI stays %s)", t->dev, t->index,
-                      tsm_tdi_state_name(t->state));
+        st = vtsm_wrap(st, "bind of %s TDI %u failed (TDI stays %s)", t->dev, t->index,
+                       tsm_tdi_state_name(t->state));
     OPENSSL_cleanse(nonce, sizeof(nonce));
     OPENSSL_cleanse(digest, sizeof(digest));
     vtsm_buf_wipe(&report);
@@ -673,8 +658,8 @@ vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, ui
     /* GET_DEVICE_INTERFACE_STATE: the device must agree that the TDI is CONFIG_LOCKED. */
     st = tdisp_get_state(c, t->dev, t->index, &dev_state);
     if (st != VTSM_OK) {
-        st = annotate(st, "accept of %s TDI %u: no device state (TDI stays %s)", t->dev, t->index,
-                      tsm_tdi_state_name(t->state));
+        st = vtsm_wrap(st, "accept of %s TDI %u: no device state (TDI stays %s)", t->dev, t->index,
+                       tsm_tdi_state_name(t->state));
         goto out;
     }
     if (dev_state != VTSM_TDI_CONFIG_LOCKED) {
@@ -691,8 +676,8 @@ vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, ui
     /* START_INTERFACE_REQ with the LOCK nonce; the nonce is single-use either way. */
     st = tdisp_start(c, t->dev, t->index, nonce);
     if (st != VTSM_OK)
-        st = annotate(st, "accept of %s TDI %u: START_INTERFACE failed, TDI moved to ERROR", t->dev,
-                      t->index);
+        st = vtsm_wrap(st, "accept of %s TDI %u: START_INTERFACE failed, TDI moved to ERROR",
+                       t->dev, t->index);
     OPENSSL_cleanse(t->lock_nonce, sizeof(t->lock_nonce));
     t->nonce_valid = false;
     if (st == VTSM_OK) {
@@ -793,7 +778,7 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
     if (a->nonce) {
         st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, a->nonce, &out->fresh);
         if (st != VTSM_OK)
-            return annotate(st, "info of %s TDI %u: fresh GET_MEASUREMENTS", t->dev, t->index);
+            return vtsm_wrap(st, "info of %s TDI %u: fresh GET_MEASUREMENTS", t->dev, t->index);
         out->meas = &out->fresh;
     }
     out->rep = malloc(sizeof(*out->rep));
