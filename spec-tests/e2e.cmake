@@ -1,7 +1,7 @@
 # End-to-end tests: real tsmd + tsm-devemu processes driven by tsm-host / raw ABI clients.
 # Each cmocka case is its own ctest test (filter by name) so they run in parallel.
 add_library(vtsm_e2e_util STATIC e2e_util.c e2e_host.c)
-target_link_libraries(vtsm_e2e_util PUBLIC vtsm_host vtsm_abi vtsm_proto vtsm_common
+target_link_libraries(vtsm_e2e_util PUBLIC vtsm_host vtsm_guest vtsm_abi vtsm_proto vtsm_common
                       PkgConfig::CBOR)
 target_compile_definitions(vtsm_e2e_util PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
 target_include_directories(vtsm_e2e_util PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})

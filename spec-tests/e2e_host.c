@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "e2e_host.h"
+#include "vtsm_guest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,22 @@ int e2e_host_add_device(struct e2e_host *hh, const char *dev, int port, int root
         return -1;
     hh->ndev++;
     return vtsm_host_device_add(hh->h, dev, root_port) == VTSM_OK ? 0 : -1;
+}
+
+int e2e_host_new_tvm(struct e2e_host *hh, const char *dir, const char *name, uint32_t *tvm,
+                     struct vtsm_guest **g)
+{
+    char path[128];
+    uint8_t pub[VTSM_GUEST_PUBKEY_SIZE];
+    struct vtsm_guest *k = NULL;
+    snprintf(path, sizeof(path), "%s/%s.key", dir, name);
+    if (vtsm_guest_keygen(path) != VTSM_OK || vtsm_guest_open(path, 0, &k) != VTSM_OK)
+        return -1;
+    vtsm_guest_pubkey(k, pub);
+    vtsm_guest_close(k);
+    if (vtsm_host_tvm_create(hh->h, name, pub, tvm, NULL) != VTSM_OK)
+        return -1;
+    return g && vtsm_guest_open(path, *tvm, g) != VTSM_OK ? -1 : 0;
 }
 
 void e2e_host_close(struct e2e_host *hh)

@@ -32,6 +32,11 @@ int e2e_host_open(struct e2e *e, struct e2e_host *hh);
 /* device_add (root_port) and register DOE + link callbacks to 127.0.0.1:port. */
 int e2e_host_add_device(struct e2e_host *hh, const char *dev, int port, int root_port);
 void e2e_host_close(struct e2e_host *hh);
+/* A guest credential made in dir/NAME.key and its TVM registered with TVM_CREATE (named
+ * NAME): 0 with *tvm set, and, if g is not NULL, *g the guest opened as that TVM. */
+struct vtsm_guest;
+int e2e_host_new_tvm(struct e2e_host *hh, const char *dir, const char *name, uint32_t *tvm,
+                     struct vtsm_guest **g);
 /* Does needle (n bytes) occur anywhere in the capture? */
 bool e2e_host_saw(const struct e2e_host *hh, const uint8_t *needle, size_t n);
 

@@ -134,16 +134,8 @@ static void test_status_2_devices_255_bound_tdis(void **state)
     static const char *const many[] = {"--alg", "p256", "--tdis", "255", NULL};
     const char *devs[2] = {"0000:01:00.0", "0000:02:00.0"};
     assert_int_equal(e2e_host_open(e, &hh), 0);
-    char path[128];
-    snprintf(path, sizeof(path), "%s/tvm.key", e->dir);
-    assert_int_equal(vtsm_guest_keygen(path), VTSM_OK);
-    struct vtsm_guest *g = NULL;
-    assert_int_equal(vtsm_guest_open(path, 0, &g), VTSM_OK);
-    uint8_t pub[VTSM_GUEST_PUBKEY_SIZE];
-    vtsm_guest_pubkey(g, pub);
-    vtsm_guest_close(g);
     uint32_t tvm = 0;
-    assert_int_equal(vtsm_host_tvm_create(hh.h, "many", pub, &tvm, NULL), VTSM_OK);
+    assert_int_equal(e2e_host_new_tvm(&hh, e->dir, "many", &tvm, NULL), 0);
     for (int d = 0; d < 2; d++) {
         int port = e2e_devemu(e, many);
         assert_true(port > 0);

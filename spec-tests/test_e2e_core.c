@@ -277,15 +277,7 @@ static void lost_setup(struct lost_fx *f)
     cbor_item_t *res = NULL;
     assert_int_equal(vtsm_host_device_connect(f->hh.h, "dev0", &o, &res), VTSM_OK);
     cbor_decref(&res);
-    char path[128];
-    snprintf(path, sizeof(path), "%s/tvm.key", f->e.dir);
-    assert_int_equal(vtsm_guest_keygen(path), VTSM_OK);
-    struct vtsm_guest *g = NULL;
-    assert_int_equal(vtsm_guest_open(path, 0, &g), VTSM_OK);
-    uint8_t pub[VTSM_GUEST_PUBKEY_SIZE];
-    vtsm_guest_pubkey(g, pub);
-    vtsm_guest_close(g);
-    assert_int_equal(vtsm_host_tvm_create(f->hh.h, "t", pub, &f->tvm, NULL), VTSM_OK);
+    assert_int_equal(e2e_host_new_tvm(&f->hh, f->e.dir, "t", &f->tvm, NULL), 0);
     /* one TDI bound before the session is lost */
     assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev0", 1, f->tvm, 0, &res), VTSM_OK);
     cbor_decref(&res);

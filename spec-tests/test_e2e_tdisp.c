@@ -40,18 +40,8 @@ static const char *const *devemu_args;
 
 static struct vtsm_guest *new_guest(struct fx *f, const char *name, uint32_t *tvm)
 {
-    char path[128];
-    snprintf(path, sizeof(path), "%s/%s.key", f->e.dir, name);
-    assert_int_equal(vtsm_guest_keygen(path), VTSM_OK);
     struct vtsm_guest *g = NULL;
-    assert_int_equal(vtsm_guest_open(path, 0, &g), VTSM_OK);
-    uint8_t pub[VTSM_GUEST_PUBKEY_SIZE];
-    vtsm_guest_pubkey(g, pub);
-    cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_tvm_create(f->hh.h, name, pub, tvm, &res), VTSM_OK);
-    cbor_decref(&res);
-    vtsm_guest_close(g);
-    assert_int_equal(vtsm_guest_open(path, *tvm, &g), VTSM_OK);
+    assert_int_equal(e2e_host_new_tvm(&f->hh, f->e.dir, name, tvm, &g), 0);
     return g;
 }
 
