@@ -190,6 +190,11 @@ static void test_bad_value_refused(void **state)
         assert_int_equal(req_op, VTSM_ABI_OP_DOE_RESPONSE);
         cbor_decref(&r);
     }
+    /* a second HELLO is out of sequence, whatever its values */
+    m = vtsm_abi_request_msg(VTSM_ABI_OP_HELLO, 9);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_ROLE, "admin");
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    expect_error(fd, "abi_sequence", "ABI.5");
     /* nothing was registered */
     m = vtsm_abi_request_msg(VTSM_ABI_OP_STATUS, 8);
     vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");

@@ -2,8 +2,9 @@
 /*
  * The ABI server and the event loop: a Unix socket, one poll loop on tsmd's only thread,
  * one dispatch table. Every request is checked before any state is touched: HELLO
- * first, known opcode, role allowed, then decoded into a struct vtsm_abi_req (no unknown
- * key, every value of its type and range); only then does its handler run.
+ * first and only once, known opcode, role allowed, then decoded into a struct
+ * vtsm_abi_req (no unknown key, every value of its type and range); only then does its
+ * handler run.
  *
  * The loop never blocks on a client: replies go to a bounded per-client output queue
  * flushed on POLLOUT; a client that leaves more than cfg.outq_max unread is dropped with
@@ -177,10 +178,6 @@ void tsm_client_error(struct tsm *t, struct tsm_client *c, uint64_t id, vtsm_sta
 void tsm_verb_hello(struct tsm *t, struct tsm_client *c, uint64_t id,
                     const struct vtsm_abi_req *req)
 {
-    if (c->role != VTSM_ABI_ROLE_NONE) {
-        tsm_client_error(t, c, id, VTSM_E_ABI_SEQUENCE, "HELLO already done on this connection");
-        return;
-    }
     enum vtsm_abi_role r = (enum vtsm_abi_role)req->role; /* decoded: host or guest */
     if (!(req->versions & (1ull << VTSM_ABI_VERSION))) {
         tsm_client_error(t, c, id, VTSM_E_ABI_VERSION,
@@ -254,6 +251,10 @@ static void dispatch(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg
     if (c->role == VTSM_ABI_ROLE_NONE && op != VTSM_ABI_OP_HELLO) {
         tsm_client_error(t, c, id, VTSM_E_ABI_NO_HELLO,
                          "HELLO must be the first message on a connection");
+        return;
+    }
+    if (c->role != VTSM_ABI_ROLE_NONE && op == VTSM_ABI_OP_HELLO) {
+        tsm_client_error(t, c, id, VTSM_E_ABI_SEQUENCE, "HELLO already done on this connection");
         return;
     }
     if (c->role != VTSM_ABI_ROLE_NONE && !(h->roles & (1u << c->role))) {
