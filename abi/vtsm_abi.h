@@ -12,6 +12,7 @@
  *     encode to / decode from memory (decode is the bounded validator)
  *   - map builders and typed getters over libcbor (getters fail with E_ABI_ARG and a
  *     detail naming the key and the expected type)
+ *   - requests decoded into a typed struct vtsm_abi_req (the request-field list)
  *   - message builders and a CBOR -> JSON printer
  *
  * Ownership: every function returning a cbor_item_t * returns a new reference that the
@@ -30,8 +31,8 @@
 #include <cbor.h>
 
 #include "vtsm_abi_defs.h"
-#include "vtsm_doe.h"
 #include "vtsm_buf.h"
+#include "vtsm_doe.h"
 #include "vtsm_status.h"
 
 /* ---- version, roles, limits ---- */
@@ -54,9 +55,10 @@ enum vtsm_abi_role {
  *
  *   X(NAME, lower, code, roles, dev, (keys...))
  *     roles  VTSM_ABI_ROLES_HOST, _GUEST or _ANY: who may send it (after HELLO)
- *     dev    VTSM_ABI_DEV_NONE / _OPTIONAL / _REQUIRED: its "dev" key, checked by the
- *            dispatcher (a valid device name) before the handler runs
- *     keys   the schema: every other key is refused before any state is touched
+ *     dev    VTSM_ABI_DEV_NONE / _OPTIONAL / _REQUIRED: its "dev" key (a valid device
+ *            name, checked with the other fields before the handler runs)
+ *     keys   the schema: each a field of VTSM_ABI_REQ_FIELDS (type, range), every other
+ *            key refused before any state is touched (vtsm_abi_req_decode)
  */
 #define VTSM_ABI_ROLES_HOST  (1u << 1) /* 1 << VTSM_ABI_ROLE_HOST */
 #define VTSM_ABI_ROLES_GUEST (1u << 2) /* 1 << VTSM_ABI_ROLE_GUEST */
