@@ -12,6 +12,7 @@
  *     encode to / decode from memory (decode is the bounded validator)
  *   - map builders and typed getters over libcbor (getters fail with E_ABI_ARG and a
  *     detail naming the key and the expected type)
+ *   - requests decoded into a typed struct vtsm_abi_req (the request-field list)
  *   - message builders and a CBOR -> JSON printer
  *
  * Ownership: every function returning a cbor_item_t * returns a new reference that the
@@ -31,6 +32,7 @@
 
 #include "vtsm_abi_defs.h"
 #include "vtsm_buf.h"
+#include "vtsm_doe.h"
 #include "vtsm_status.h"
 
 /* ---- version, roles, limits ---- */
@@ -53,9 +55,10 @@ enum vtsm_abi_role {
  *
  *   X(NAME, lower, code, roles, dev, (keys...))
  *     roles  VTSM_ABI_ROLES_HOST, _GUEST or _ANY: who may send it (after HELLO)
- *     dev    VTSM_ABI_DEV_NONE / _OPTIONAL / _REQUIRED: its "dev" key, checked by the
- *            dispatcher (a valid device name) before the handler runs
- *     keys   the schema: every other key is refused before any state is touched
+ *     dev    VTSM_ABI_DEV_NONE / _OPTIONAL / _REQUIRED: its "dev" key (a valid device
+ *            name, checked with the other fields before the handler runs)
+ *     keys   the schema: each a field of VTSM_ABI_REQ_FIELDS (type, range), every other
+ *            key refused before any state is touched (vtsm_abi_req_decode)
  */
 #define VTSM_ABI_ROLES_HOST  (1u << 1) /* 1 << VTSM_ABI_ROLE_HOST */
 #define VTSM_ABI_ROLES_GUEST (1u << 2) /* 1 << VTSM_ABI_ROLE_GUEST */
@@ -267,6 +270,146 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 /* DOE_PENDING "channel" value of the simulated link (absent = the device's DOE mailbox). */
 #define VTSM_ABI_CHANNEL_LINK "link"
 #define VTSM_ABI_TVM_NAME_MAX 64u /* TVM_CREATE name: bytes of UTF-8 */
+
+/*
+ * THE REQUEST FIELDS: one row per key a request may carry besides "op" and "id". Every
+ * key of every row of VTSM_ABI_REQUESTS names one of them (a unit test checks it).
+ * vtsm_abi_req_decode() checks a request against its row and this list and fills in a
+ * struct vtsm_abi_req, so a handler only ever sees typed, range-checked values.
+ *
+ *   X(SYM, member, key, type, need, a, b)
+ *     type  UINT     uint a..b                      -> uint64_t
+ *           BOOL     bool                           -> bool
+ *           TEXT     tstr of a..b bytes, no NUL     -> char[b + 1], NUL-terminated
+ *           TEXTREF  tstr of a..b bytes             -> struct vtsm_abi_text (borrowed)
+ *           BYTES    bstr of a..b bytes             -> struct vtsm_abi_bytes (borrowed)
+ *           DEV      device name (vtsm_abi_check_dev) -> char[VTSM_ABI_DEV_BUF]
+ *           ENUM     tstr, one of the names in a    -> unsigned, 1 + its index
+ *           VERSIONS array; its uint elements below 64 -> uint64_t bit mask (other
+ *                    elements are ignored: a client may offer versions we do not know)
+ *     need  REQUIRED, OPTIONAL, or ROW (required as the row's dev column says)
+ * A value of the wrong type or out of range is refused with E_ABI_ARG (rule ABI.8), a
+ * missing required key with E_ABI_ARG "missing key 'k'" (ABI.8), an unknown key with
+ * E_ABI_ARG (ABI.9). Borrowed values point into the decoded message.
+ */
+#define VTSM_ABI_DOE_ERROR_MAX 159u /* DOE_RESPONSE error: bytes of text */
+
+#define VTSM_ABI_REQ_FIELDS(X)                                                                     \
+    X(VERSIONS, versions, VTSM_ABI_K_VERSIONS, VERSIONS, REQUIRED, 0, 0)                           \
+    X(ROLE, role, VTSM_ABI_K_ROLE, ENUM, REQUIRED, vtsm_abi_role_names, 0)                         \
+    X(CLIENT, client, VTSM_ABI_K_CLIENT, TEXTREF, OPTIONAL, 0, VTSM_ABI_MAX_TSTR)                  \
+    X(DEV, dev, VTSM_ABI_K_DEV, DEV, ROW, 0, 0)                                                    \
+    X(ROOT_PORT, root_port, VTSM_ABI_K_ROOT_PORT, UINT, OPTIONAL, 0, 0xFFFFu)                      \
+    X(SLOT, slot, VTSM_ABI_K_SLOT, UINT, OPTIONAL, 0, VTSM_ABI_MAX_SLOT)                           \
+    X(ALLOW_UNTRUSTED, allow_untrusted, VTSM_ABI_K_ALLOW_UNTRUSTED, BOOL, OPTIONAL, 0, 0)          \
+    /* SPDM 1.2 (0x12) or 1.3 (0x13) */                                                            \
+    X(MIN_VERSION, min_version, VTSM_ABI_K_MIN_VERSION, UINT, OPTIONAL, 0x12u, 0x13u)              \
+    X(MAX_VERSION, max_version, VTSM_ABI_K_MAX_VERSION, UINT, OPTIONAL, 0x12u, 0x13u)              \
+    X(ASYM, asym, VTSM_ABI_K_ASYM, ENUM, OPTIONAL, vtsm_abi_asym_names, 0)                         \
+    X(HASH, hash, VTSM_ABI_K_HASH, ENUM, OPTIONAL, vtsm_abi_hash_names, 0)                         \
+    X(IDE_STREAMS, ide_streams, VTSM_ABI_K_IDE_STREAMS, UINT, OPTIONAL, 0,                         \
+      VTSM_ABI_IDE_STREAMS_MAX)                                                                    \
+    X(IDE_ONLY, ide_only, VTSM_ABI_K_IDE_ONLY, BOOL, OPTIONAL, 0, 0)                               \
+    X(FORCE, force, VTSM_ABI_K_FORCE, BOOL, OPTIONAL, 0, 0)                                        \
+    X(ALL, all, VTSM_ABI_K_ALL, BOOL, OPTIONAL, 0, 0)                                              \
+    X(SUMMARY, summary, VTSM_ABI_K_SUMMARY, BOOL, OPTIONAL, 0, 0)                                  \
+    X(OFFSET, offset, VTSM_ABI_K_OFFSET, UINT, OPTIONAL, 0, UINT64_MAX)                            \
+    X(TDI_OFFSET, tdi_offset, VTSM_ABI_K_TDI_OFFSET, UINT, OPTIONAL, 0, UINT64_MAX)                \
+    X(TVM_OFFSET, tvm_offset, VTSM_ABI_K_TVM_OFFSET, UINT, OPTIONAL, 0, UINT64_MAX)                \
+    X(SEQ, seq, VTSM_ABI_K_SEQ, UINT, REQUIRED, 0, UINT64_MAX)                                     \
+    X(OBJECT, object, VTSM_ABI_K_OBJECT, BYTES, OPTIONAL, 0, VTSM_DOE_MAX_BYTES)                   \
+    X(ERROR, error, VTSM_ABI_K_ERROR, TEXT, OPTIONAL, 0, VTSM_ABI_DOE_ERROR_MAX)                   \
+    X(NAME, name, VTSM_ABI_K_NAME, TEXT, OPTIONAL, 0, VTSM_ABI_TVM_NAME_MAX)                       \
+    /* its length and form are rule TVM.1, judged by tvm_create */                                 \
+    X(GUEST_KEY, guest_key, VTSM_ABI_K_GUEST_KEY, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)           \
+    X(TVM, tvm, VTSM_ABI_K_TVM, UINT, REQUIRED, 0, UINT32_MAX)                                     \
+    X(TDI, tdi, VTSM_ABI_K_TDI, UINT, REQUIRED, 0, 0xFFFFu)                                        \
+    X(LOCK_FLAGS, lock_flags, VTSM_ABI_K_LOCK_FLAGS, UINT, OPTIONAL, 0, 0xFFFFu)                   \
+    /* the guest's signed request: judged by the TVM's key (docs/abi.md 9.4) */                    \
+    X(BODY, body, VTSM_ABI_K_BODY, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                          \
+    X(SIG, sig, VTSM_ABI_K_SIG, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)
+
+/* ENUM names, NULL-terminated: the decoded value is 1 + the index (0: absent). */
+extern const char *const vtsm_abi_role_names[];
+extern const char *const vtsm_abi_asym_names[];
+extern const char *const vtsm_abi_hash_names[];
+enum { VTSM_ABI_ASYM_ECDSA_P384 = 1, VTSM_ABI_ASYM_ECDSA_P256 };
+enum { VTSM_ABI_HASH_SHA384 = 1, VTSM_ABI_HASH_SHA256 };
+
+enum vtsm_abi_ftype {
+    VTSM_ABI_FT_UINT,
+    VTSM_ABI_FT_BOOL,
+    VTSM_ABI_FT_TEXT,
+    VTSM_ABI_FT_TEXTREF,
+    VTSM_ABI_FT_BYTES,
+    VTSM_ABI_FT_DEV,
+    VTSM_ABI_FT_ENUM,
+    VTSM_ABI_FT_VERSIONS,
+};
+enum vtsm_abi_fneed { VTSM_ABI_FN_OPTIONAL, VTSM_ABI_FN_REQUIRED, VTSM_ABI_FN_ROW };
+
+enum vtsm_abi_field_id {
+#define VTSM_ABI_X_FID(SYM, member, key, type, need, a, b) VTSM_ABI_F_##SYM,
+    VTSM_ABI_REQ_FIELDS(VTSM_ABI_X_FID)
+#undef VTSM_ABI_X_FID
+        VTSM_ABI_F_COUNT_
+};
+
+struct vtsm_abi_text {
+    const char *p; /* not NUL-terminated */
+    size_t len;
+};
+struct vtsm_abi_bytes {
+    const uint8_t *p;
+    size_t len;
+};
+
+#define VTSM_ABI_DECL_UINT(m, a, b)     uint64_t m;
+#define VTSM_ABI_DECL_BOOL(m, a, b)     bool m;
+#define VTSM_ABI_DECL_TEXT(m, a, b)     char m[(b) + 1];
+#define VTSM_ABI_DECL_TEXTREF(m, a, b)  struct vtsm_abi_text m;
+#define VTSM_ABI_DECL_BYTES(m, a, b)    struct vtsm_abi_bytes m;
+#define VTSM_ABI_DECL_DEV(m, a, b)      char m[VTSM_ABI_DEV_BUF];
+#define VTSM_ABI_DECL_ENUM(m, a, b)     unsigned m;
+#define VTSM_ABI_DECL_VERSIONS(m, a, b) uint64_t m;
+
+/* A request, decoded: one member per field (zero when absent) and which are present. */
+struct vtsm_abi_req {
+    uint64_t present; /* bit VTSM_ABI_F_<SYM> */
+#define VTSM_ABI_X_MEMBER(SYM, member, key, type, need, a, b) VTSM_ABI_DECL_##type(member, a, b)
+    VTSM_ABI_REQ_FIELDS(VTSM_ABI_X_MEMBER)
+#undef VTSM_ABI_X_MEMBER
+};
+_Static_assert(VTSM_ABI_F_COUNT_ <= 64, "one presence bit per field");
+
+static inline bool vtsm_abi_req_has(const struct vtsm_abi_req *r, enum vtsm_abi_field_id f)
+{
+    return (r->present >> f) & 1u;
+}
+
+/* A field's row in the list. */
+struct vtsm_abi_field {
+    const char *key;
+    enum vtsm_abi_ftype type;
+    enum vtsm_abi_fneed need;
+    uint64_t lo, hi;          /* UINT: the range; TEXT, TEXTREF, BYTES: the length */
+    const char *const *names; /* ENUM */
+    size_t offset;            /* of its member in struct vtsm_abi_req */
+};
+extern const struct vtsm_abi_field vtsm_abi_fields[VTSM_ABI_F_COUNT_];
+/* The field of key, NULL if no request takes it. */
+const struct vtsm_abi_field *vtsm_abi_field_find(const char *key);
+
+/*
+ * Check msg against its row and decode it into *out (zeroed first): no key outside the
+ * row's schema (E_ABI_ARG, rule ABI.9), every required key present and every value of
+ * its field's type and range (E_ABI_ARG, rule ABI.8), and the combinations a request
+ * must respect: min_version <= max_version, tdi_offset only with dev, and DOE_RESPONSE
+ * carrying exactly one of object / error (ABI.8). On failure the thread's error record
+ * names the key. Borrowed members stay valid while msg does.
+ */
+vtsm_status vtsm_abi_req_decode(const cbor_item_t *msg, const struct vtsm_abi_request *row,
+                                struct vtsm_abi_req *out);
 
 /*
  * Keys each request may carry besides "op" and "id" (NULL-terminated, for

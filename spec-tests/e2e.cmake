@@ -28,7 +28,7 @@ vtsm_e2e_suite(test_e2e_connect SOURCES test_e2e_connect.c CASES
 
 vtsm_e2e_suite(test_e2e_abi SOURCES test_e2e_abi.c CASES
   test_malformed_cbor test_oversized_frame_closes_connection test_unknown_opcode
-  test_wrong_abi_version test_request_before_hello test_unknown_key_refused
+  test_wrong_abi_version test_request_before_hello test_unknown_key_refused test_bad_value_refused
   test_guest_role_cannot_connect test_stray_doe_response_does_not_disturb
   test_second_requester_on_busy_device test_host_disconnects_mid_session_setup
   test_resource_limits)

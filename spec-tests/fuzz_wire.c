@@ -108,6 +108,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #elif defined(FUZZ_ABI)
+/* A request decoded for row must hold only its row's keys, each within its field's range. */
+static void check_req(const struct vtsm_abi_request *row, const struct vtsm_abi_req *r)
+{
+    uint64_t allowed = 0;
+    for (size_t k = 0; row->keys[k]; k++)
+        allowed |= 1ull << (size_t)(vtsm_abi_field_find(row->keys[k]) - vtsm_abi_fields);
+    if (r->present & ~allowed)
+        __builtin_trap();
+    for (size_t f = 0; f < VTSM_ABI_F_COUNT_; f++) {
+        const struct vtsm_abi_field *d = &vtsm_abi_fields[f];
+        const char *m = (const char *)r + d->offset;
+        uint64_t v;
+        if (!(r->present >> f & 1u))
+            continue;
+        if (d->type == VTSM_ABI_FT_UINT) {
+            memcpy(&v, m, sizeof(v));
+            if (v < d->lo || v > d->hi)
+                __builtin_trap();
+        } else if (d->type == VTSM_ABI_FT_TEXT) {
+            if (strlen(m) > d->hi)
+                __builtin_trap();
+        } else if (d->type == VTSM_ABI_FT_DEV) {
+            if (vtsm_abi_check_dev(m) != VTSM_OK)
+                __builtin_trap();
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cbor_item_t *m = NULL;
@@ -117,6 +145,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (vtsm_abi_encode(m, &frame) != VTSM_OK)
             __builtin_trap();
         vtsm_buf_free(&frame);
+        /* and decode as a request of every row without harm */
+        for (size_t i = 0; i < VTSM_ABI_REQ_COUNT_; i++) {
+            struct vtsm_abi_req r;
+            if (vtsm_abi_req_decode(m, &vtsm_abi_requests[i], &r) == VTSM_OK)
+                check_req(&vtsm_abi_requests[i], &r);
+        }
         cbor_decref(&m);
     }
     return 0;

@@ -1244,6 +1244,378 @@ static char *slurp(const char *path)
 /* Every key named in abi/vtsm_abi.h (VTSM_ABI_K_*) is a field of docs/abi.md's grammar
  * ("key:" or "? key:"), and no two names spell the same key: the key list and the
  * documentation cannot drift apart. */
+/* ---- requests decoded into struct vtsm_abi_req ---- */
+
+static cbor_item_t *req_msg(enum vtsm_abi_op op)
+{
+    cbor_item_t *m = vtsm_abi_request_msg(op, 7);
+    assert_non_null(m);
+    return m;
+}
+
+/* Decoding m as its op must fail with E_ABI_ARG under rule, the detail holding needle.
+ * Releases m. */
+static void expect_req_refused(cbor_item_t *m, enum vtsm_abi_op op, enum vtsm_rule rule,
+                               const char *needle)
+{
+    struct vtsm_abi_req r;
+    vtsm_err_clear();
+    assert_int_equal(vtsm_abi_req_decode(m, vtsm_abi_request_find(op), &r), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_err_rule(), rule);
+    assert_detail_has(needle);
+    cbor_decref(&m);
+}
+
+static void req_ok(cbor_item_t *m, enum vtsm_abi_op op, struct vtsm_abi_req *r)
+{
+    memset(r, 0xA5, sizeof(*r)); /* decode clears what is absent */
+    vtsm_status st = vtsm_abi_req_decode(m, vtsm_abi_request_find(op), r);
+    if (st != VTSM_OK)
+        fail_msg("decode of %s failed: %s", vtsm_abi_op_name(op), vtsm_err_detail());
+}
+
+/* one key of a connect request set to a uint, the rest absent */
+static cbor_item_t *connect_with_uint(const char *key, uint64_t v)
+{
+    cbor_item_t *m = req_msg(VTSM_ABI_OP_DEVICE_CONNECT);
+    assert_int_equal(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0"), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(m, key, v), VTSM_OK);
+    return m;
+}
+
+static void test_req_wrong_type(void **state)
+{
+    (void)state;
+    cbor_item_t *m = req_msg(VTSM_ABI_OP_DEVICE_ADD);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_ROOT_PORT, "1");
+    expect_req_refused(m, VTSM_ABI_OP_DEVICE_ADD, VTSM_RULE_ABI_8, "key 'root_port' must be uint");
+
+    m = req_msg(VTSM_ABI_OP_DEVICE_ADD);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_DEV, 1);
+    expect_req_refused(m, VTSM_ABI_OP_DEVICE_ADD, VTSM_RULE_ABI_8, "key 'dev' must be tstr");
+
+    m = connect_with_uint(VTSM_ABI_K_ALLOW_UNTRUSTED, 1);
+    expect_req_refused(m, VTSM_ABI_OP_DEVICE_CONNECT, VTSM_RULE_ABI_8,
+                       "key 'allow_untrusted' must be bool");
+    m = connect_with_uint(VTSM_ABI_K_ASYM, 1);
+    expect_req_refused(m, VTSM_ABI_OP_DEVICE_CONNECT, VTSM_RULE_ABI_8, "key 'asym' must be tstr");
+
+    m = req_msg(VTSM_ABI_OP_TVM_CREATE);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_GUEST_KEY, "04");
+    expect_req_refused(m, VTSM_ABI_OP_TVM_CREATE, VTSM_RULE_ABI_8, "key 'guest_key' must be bstr");
+
+    m = req_msg(VTSM_ABI_OP_HELLO);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_VERSIONS, 1);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_ROLE, "host");
+    expect_req_refused(m, VTSM_ABI_OP_HELLO, VTSM_RULE_ABI_8, "key 'versions' must be array");
+
+    m = req_msg(VTSM_ABI_OP_HELLO);
+    vtsm_abi_put_item(m, VTSM_ABI_K_VERSIONS, vtsm_abi_array_new());
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_ROLE, "host");
+    vtsm_abi_put_uint(m, VTSM_ABI_K_CLIENT, 3);
+    expect_req_refused(m, VTSM_ABI_OP_HELLO, VTSM_RULE_ABI_8, "key 'client' must be tstr");
+
+    m = req_msg(VTSM_ABI_OP_STATUS);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_SUMMARY, 0);
+    expect_req_refused(m, VTSM_ABI_OP_STATUS, VTSM_RULE_ABI_8, "key 'summary' must be bool");
+}
+
+static void test_req_out_of_range(void **state)
+{
+    (void)state;
+    static const struct {
+        enum vtsm_abi_op op;
+        const char *key;
+        uint64_t v;
+    } bad[] = {
+        {VTSM_ABI_OP_DEVICE_ADD, VTSM_ABI_K_ROOT_PORT, 0x10000},
+        {VTSM_ABI_OP_DEVICE_CONNECT, VTSM_ABI_K_SLOT, 8},
+        {VTSM_ABI_OP_DEVICE_CONNECT, VTSM_ABI_K_MIN_VERSION, 0x11},
+        {VTSM_ABI_OP_DEVICE_CONNECT, VTSM_ABI_K_MIN_VERSION, 0x14},
+        {VTSM_ABI_OP_DEVICE_CONNECT, VTSM_ABI_K_MAX_VERSION, 0x10},
+        {VTSM_ABI_OP_DEVICE_CONNECT, VTSM_ABI_K_MAX_VERSION, 0x14},
+        {VTSM_ABI_OP_DEVICE_CONNECT, VTSM_ABI_K_IDE_STREAMS, VTSM_ABI_IDE_STREAMS_MAX + 1},
+        {VTSM_ABI_OP_TDI_UNBIND, VTSM_ABI_K_TDI, 0x10000},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cbor_item_t *m = req_msg(bad[i].op);
+        vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+        vtsm_abi_put_uint(m, bad[i].key, bad[i].v);
+        char needle[64];
+        snprintf(needle, sizeof(needle), "key '%s' is %llu, out of range", bad[i].key,
+                 (unsigned long long)bad[i].v);
+        expect_req_refused(m, bad[i].op, VTSM_RULE_ABI_8, needle);
+    }
+
+    cbor_item_t *m = req_msg(VTSM_ABI_OP_TDI_BIND);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, 0);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, (uint64_t)UINT32_MAX + 1);
+    expect_req_refused(m, VTSM_ABI_OP_TDI_BIND, VTSM_RULE_ABI_8,
+                       "key 'tvm' is 4294967296, out of range 0..4294967295");
+    m = req_msg(VTSM_ABI_OP_TDI_BIND);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, 0);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, 1);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_LOCK_FLAGS, 0x10000);
+    expect_req_refused(m, VTSM_ABI_OP_TDI_BIND, VTSM_RULE_ABI_8, "key 'lock_flags' is 65536");
+
+    /* enumerated text */
+    m = req_msg(VTSM_ABI_OP_DEVICE_CONNECT);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_ASYM, "rsa-3072");
+    expect_req_refused(m, VTSM_ABI_OP_DEVICE_CONNECT, VTSM_RULE_ABI_8,
+                       "asym must be \"ecdsa-p384\" or \"ecdsa-p256\"");
+    m = req_msg(VTSM_ABI_OP_DEVICE_CONNECT);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_HASH, "sha384 ");
+    expect_req_refused(m, VTSM_ABI_OP_DEVICE_CONNECT, VTSM_RULE_ABI_8,
+                       "hash must be \"sha384\" or \"sha256\"");
+    m = req_msg(VTSM_ABI_OP_HELLO);
+    vtsm_abi_put_item(m, VTSM_ABI_K_VERSIONS, vtsm_abi_array_new());
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_ROLE, "admin");
+    expect_req_refused(m, VTSM_ABI_OP_HELLO, VTSM_RULE_ABI_8, "role must be \"host\" or \"guest\"");
+
+    /* lengths and device names */
+    char name[VTSM_ABI_TVM_NAME_MAX + 2];
+    memset(name, 'n', sizeof(name));
+    name[VTSM_ABI_TVM_NAME_MAX + 1] = '\0';
+    m = req_msg(VTSM_ABI_OP_TVM_CREATE);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_NAME, name);
+    vtsm_abi_put_bytes(m, VTSM_ABI_K_GUEST_KEY, (const uint8_t *)"\x04", 1);
+    expect_req_refused(m, VTSM_ABI_OP_TVM_CREATE, VTSM_RULE_ABI_8,
+                       "key 'name' must be 0..64 bytes of text, not 65");
+    m = req_msg(VTSM_ABI_OP_TVM_CREATE);
+    vtsm_abi_put_tstrn(m, VTSM_ABI_K_NAME, "a\0b", 3);
+    vtsm_abi_put_bytes(m, VTSM_ABI_K_GUEST_KEY, (const uint8_t *)"\x04", 1);
+    expect_req_refused(m, VTSM_ABI_OP_TVM_CREATE, VTSM_RULE_ABI_8, "key 'name' contains NUL");
+    m = req_msg(VTSM_ABI_OP_IDE_REFRESH);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "a/b");
+    expect_req_refused(m, VTSM_ABI_OP_IDE_REFRESH, VTSM_RULE_ABI_8,
+                       "device name may only hold [A-Za-z0-9:._-]");
+
+    char err[VTSM_ABI_DOE_ERROR_MAX + 2];
+    memset(err, 'e', sizeof(err));
+    err[VTSM_ABI_DOE_ERROR_MAX + 1] = '\0';
+    m = req_msg(VTSM_ABI_OP_DOE_RESPONSE);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_uint(m, VTSM_ABI_K_SEQ, 1);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_ERROR, err);
+    expect_req_refused(m, VTSM_ABI_OP_DOE_RESPONSE, VTSM_RULE_ABI_8, "key 'error' must be 0..159");
+    uint8_t *big = calloc(1, VTSM_DOE_MAX_BYTES + 4);
+    assert_non_null(big);
+    m = req_msg(VTSM_ABI_OP_DOE_RESPONSE);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_uint(m, VTSM_ABI_K_SEQ, 1);
+    vtsm_abi_put_bytes(m, VTSM_ABI_K_OBJECT, big, VTSM_DOE_MAX_BYTES + 4);
+    expect_req_refused(m, VTSM_ABI_OP_DOE_RESPONSE, VTSM_RULE_ABI_8, "key 'object' of");
+    free(big);
+}
+
+/* Rules that tie two fields together. */
+static void test_req_combinations(void **state)
+{
+    (void)state;
+    cbor_item_t *m = connect_with_uint(VTSM_ABI_K_MIN_VERSION, 0x13);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_MAX_VERSION, 0x12);
+    expect_req_refused(m, VTSM_ABI_OP_DEVICE_CONNECT, VTSM_RULE_ABI_8,
+                       "min_version is above max_version");
+
+    m = req_msg(VTSM_ABI_OP_STATUS);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_TDI_OFFSET, 2);
+    expect_req_refused(m, VTSM_ABI_OP_STATUS, VTSM_RULE_ABI_8, "tdi_offset needs dev");
+
+    m = req_msg(VTSM_ABI_OP_DOE_RESPONSE);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_uint(m, VTSM_ABI_K_SEQ, 1);
+    expect_req_refused(m, VTSM_ABI_OP_DOE_RESPONSE, VTSM_RULE_ABI_8,
+                       "exactly one of 'object' or 'error'");
+    m = req_msg(VTSM_ABI_OP_DOE_RESPONSE);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_uint(m, VTSM_ABI_K_SEQ, 1);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_ERROR, "no link");
+    vtsm_abi_put_bytes(m, VTSM_ABI_K_OBJECT, (const uint8_t *)"12345678", 8);
+    expect_req_refused(m, VTSM_ABI_OP_DOE_RESPONSE, VTSM_RULE_ABI_8,
+                       "exactly one of 'object' or 'error'");
+}
+
+static void test_req_missing_key(void **state)
+{
+    (void)state;
+    cbor_item_t *m = req_msg(VTSM_ABI_OP_DEVICE_ADD);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_ROOT_PORT, 0);
+    expect_req_refused(m, VTSM_ABI_OP_DEVICE_ADD, VTSM_RULE_ABI_8, "missing key 'dev'");
+
+    m = req_msg(VTSM_ABI_OP_TDI_BIND);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, 0);
+    expect_req_refused(m, VTSM_ABI_OP_TDI_BIND, VTSM_RULE_ABI_8, "missing key 'tvm'");
+
+    m = req_msg(VTSM_ABI_OP_HELLO);
+    vtsm_abi_put_item(m, VTSM_ABI_K_VERSIONS, vtsm_abi_array_new());
+    expect_req_refused(m, VTSM_ABI_OP_HELLO, VTSM_RULE_ABI_8, "missing key 'role'");
+
+    m = req_msg(VTSM_ABI_OP_GUEST_REQUEST);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, 1);
+    vtsm_abi_put_bytes(m, VTSM_ABI_K_BODY, (const uint8_t *)"\xa0", 1);
+    expect_req_refused(m, VTSM_ABI_OP_GUEST_REQUEST, VTSM_RULE_ABI_8, "missing key 'sig'");
+
+    m = req_msg(VTSM_ABI_OP_DOE_RESPONSE);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_ERROR, "x");
+    expect_req_refused(m, VTSM_ABI_OP_DOE_RESPONSE, VTSM_RULE_ABI_8, "missing key 'seq'");
+
+    m = req_msg(VTSM_ABI_OP_TVM_CREATE);
+    expect_req_refused(m, VTSM_ABI_OP_TVM_CREATE, VTSM_RULE_ABI_8, "missing key 'guest_key'");
+}
+
+static void test_req_unknown_key(void **state)
+{
+    (void)state;
+    cbor_item_t *m = req_msg(VTSM_ABI_OP_DEVICE_ADD);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_uint(m, VTSM_ABI_K_SLOT, 1); /* a field, but not DEVICE_ADD's */
+    expect_req_refused(m, VTSM_ABI_OP_DEVICE_ADD, VTSM_RULE_ABI_9,
+                       "unknown key 'slot' for DEVICE_ADD");
+    m = req_msg(VTSM_ABI_OP_STATUS);
+    vtsm_abi_put_uint(m, "verbose", 1);
+    expect_req_refused(m, VTSM_ABI_OP_STATUS, VTSM_RULE_ABI_9, "unknown key 'verbose' for STATUS");
+    /* an unknown key is refused before a bad value is looked at */
+    m = req_msg(VTSM_ABI_OP_DEVICE_REMOVE);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_DEV, 3);
+    vtsm_abi_put_bool(m, VTSM_ABI_K_FORCE, true);
+    expect_req_refused(m, VTSM_ABI_OP_DEVICE_REMOVE, VTSM_RULE_ABI_9, "unknown key 'force'");
+}
+
+static void test_req_decoded(void **state)
+{
+    (void)state;
+    struct vtsm_abi_req r;
+
+    /* every connect option at the edge of its range */
+    cbor_item_t *m = connect_with_uint(VTSM_ABI_K_SLOT, VTSM_ABI_MAX_SLOT);
+    vtsm_abi_put_bool(m, VTSM_ABI_K_ALLOW_UNTRUSTED, true);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_MIN_VERSION, 0x12);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_MAX_VERSION, 0x12);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_ASYM, "ecdsa-p256");
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_HASH, "sha384");
+    vtsm_abi_put_uint(m, VTSM_ABI_K_IDE_STREAMS, VTSM_ABI_IDE_STREAMS_MAX);
+    vtsm_abi_put_bool(m, VTSM_ABI_K_IDE_ONLY, false);
+    req_ok(m, VTSM_ABI_OP_DEVICE_CONNECT, &r);
+    assert_string_equal(r.dev, "d0");
+    assert_int_equal(r.slot, 7);
+    assert_true(r.allow_untrusted);
+    assert_int_equal(r.min_version, 0x12);
+    assert_int_equal(r.max_version, 0x12);
+    assert_int_equal(r.asym, VTSM_ABI_ASYM_ECDSA_P256);
+    assert_int_equal(r.hash, VTSM_ABI_HASH_SHA384);
+    assert_int_equal(r.ide_streams, VTSM_ABI_IDE_STREAMS_MAX);
+    assert_true(vtsm_abi_req_has(&r, VTSM_ABI_F_IDE_ONLY));
+    assert_false(r.ide_only);
+    assert_false(vtsm_abi_req_has(&r, VTSM_ABI_F_TVM));
+    assert_int_equal(r.tvm, 0); /* absent: zero */
+    assert_int_equal(r.present, (1ull << VTSM_ABI_F_DEV) | (1ull << VTSM_ABI_F_SLOT) |
+                                    (1ull << VTSM_ABI_F_ALLOW_UNTRUSTED) |
+                                    (1ull << VTSM_ABI_F_MIN_VERSION) |
+                                    (1ull << VTSM_ABI_F_MAX_VERSION) | (1ull << VTSM_ABI_F_ASYM) |
+                                    (1ull << VTSM_ABI_F_HASH) | (1ull << VTSM_ABI_F_IDE_STREAMS) |
+                                    (1ull << VTSM_ABI_F_IDE_ONLY));
+    cbor_decref(&m);
+
+    /* the 32- and 16-bit fields take their largest values */
+    m = req_msg(VTSM_ABI_OP_TDI_BIND);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "0000:01:00.0");
+    vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, 0xFFFF);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, UINT32_MAX);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_LOCK_FLAGS, 0xFFFF);
+    req_ok(m, VTSM_ABI_OP_TDI_BIND, &r);
+    assert_int_equal(r.tdi, 0xFFFF);
+    assert_int_equal(r.tvm, UINT32_MAX);
+    assert_int_equal(r.lock_flags, 0xFFFF);
+    cbor_decref(&m);
+
+    /* STATUS: dev optional */
+    m = req_msg(VTSM_ABI_OP_STATUS);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_OFFSET, UINT64_MAX);
+    req_ok(m, VTSM_ABI_OP_STATUS, &r);
+    assert_int_equal(r.present, 1ull << VTSM_ABI_F_OFFSET);
+    assert_string_equal(r.dev, "");
+    assert_true(r.offset == UINT64_MAX);
+    cbor_decref(&m);
+
+    /* HELLO: versions as a mask of what was offered; elements we cannot know are ignored */
+    m = req_msg(VTSM_ABI_OP_HELLO);
+    cbor_item_t *v = vtsm_abi_array_new();
+    vtsm_abi_push_uint(v, 7);
+    vtsm_abi_push_tstr(v, "2");
+    vtsm_abi_push_uint(v, 1);
+    vtsm_abi_push_uint(v, 64);
+    vtsm_abi_put_item(m, VTSM_ABI_K_VERSIONS, v);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_ROLE, "guest");
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_CLIENT, "probe");
+    req_ok(m, VTSM_ABI_OP_HELLO, &r);
+    assert_int_equal(r.versions, (1ull << 7) | (1ull << 1));
+    assert_int_equal(r.role, VTSM_ABI_ROLE_GUEST);
+    assert_int_equal(r.client.len, 5);
+    assert_memory_equal(r.client.p, "probe", 5);
+    cbor_decref(&m);
+
+    /* borrowed bytes point into the message; a 64-byte name is the longest */
+    char name[VTSM_ABI_TVM_NAME_MAX + 1];
+    memset(name, 'n', VTSM_ABI_TVM_NAME_MAX);
+    name[VTSM_ABI_TVM_NAME_MAX] = '\0';
+    uint8_t key[VTSM_ABI_GUEST_KEY_SIZE] = {0x04, 1, 2, 3};
+    m = req_msg(VTSM_ABI_OP_TVM_CREATE);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_NAME, name);
+    vtsm_abi_put_bytes(m, VTSM_ABI_K_GUEST_KEY, key, sizeof(key));
+    req_ok(m, VTSM_ABI_OP_TVM_CREATE, &r);
+    assert_string_equal(r.name, name);
+    assert_int_equal(r.guest_key.len, sizeof(key));
+    assert_ptr_equal(r.guest_key.p, cbor_bytestring_handle(vtsm_abi_find(m, VTSM_ABI_K_GUEST_KEY)));
+    cbor_decref(&m);
+
+    m = req_msg(VTSM_ABI_OP_DOE_RESPONSE);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_uint(m, VTSM_ABI_K_SEQ, 3);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_ERROR, "link down");
+    req_ok(m, VTSM_ABI_OP_DOE_RESPONSE, &r);
+    assert_int_equal(r.seq, 3);
+    assert_string_equal(r.error, "link down");
+    assert_false(vtsm_abi_req_has(&r, VTSM_ABI_F_OBJECT));
+    assert_null(r.object.p);
+    cbor_decref(&m);
+}
+
+/* Every key of every row of the operation table is a field of the list, and every field
+ * is some row's key: the decoder has a type and a range for everything a request takes. */
+static void test_req_fields_cover_rows(void **state)
+{
+    (void)state;
+    bool used[VTSM_ABI_F_COUNT_] = {false};
+    for (size_t i = 0; i < VTSM_ABI_REQ_COUNT_; i++) {
+        const struct vtsm_abi_request *row = &vtsm_abi_requests[i];
+        bool has_dev = false;
+        for (size_t k = 0; row->keys[k]; k++) {
+            const struct vtsm_abi_field *f = vtsm_abi_field_find(row->keys[k]);
+            if (!f)
+                fail_msg("%s: key '%s' has no field in VTSM_ABI_REQ_FIELDS", row->name,
+                         row->keys[k]);
+            used[f - vtsm_abi_fields] = true;
+            has_dev |= f->type == VTSM_ABI_FT_DEV;
+        }
+        /* the dev column and the schema agree */
+        assert_int_equal(has_dev, row->dev != VTSM_ABI_DEV_NONE);
+    }
+    for (size_t f = 0; f < VTSM_ABI_F_COUNT_; f++) {
+        if (!used[f])
+            fail_msg("field '%s' is no request's key", vtsm_abi_fields[f].key);
+        assert_ptr_equal(vtsm_abi_field_find(vtsm_abi_fields[f].key), &vtsm_abi_fields[f]);
+    }
+    assert_null(vtsm_abi_field_find("op"));
+    assert_null(vtsm_abi_field_find(NULL));
+}
+
 static void test_every_key_documented(void **state)
 {
     (void)state;
@@ -1301,6 +1673,13 @@ int main(void)
         cmocka_unit_test(test_check_keys_in_body),
         cmocka_unit_test(test_key_lists),
         cmocka_unit_test(test_check_dev),
+        cmocka_unit_test(test_req_wrong_type),
+        cmocka_unit_test(test_req_out_of_range),
+        cmocka_unit_test(test_req_combinations),
+        cmocka_unit_test(test_req_missing_key),
+        cmocka_unit_test(test_req_unknown_key),
+        cmocka_unit_test(test_req_decoded),
+        cmocka_unit_test(test_req_fields_cover_rows),
         cmocka_unit_test(test_encode_refuses),
         cmocka_unit_test(test_encode_exact_bytes),
         cmocka_unit_test(test_round_trip_messages),

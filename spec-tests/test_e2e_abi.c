@@ -144,6 +144,65 @@ static void test_unknown_key_refused(void **state)
     close(fd);
 }
 
+/* A value of the wrong type or range is refused (ABI.8) before any handler runs; a
+ * refused DOE_RESPONSE says so with request_op, whichever check refused it. */
+static void test_bad_value_refused(void **state)
+{
+    struct e2e *e = *state;
+    int fd = e2e_abi_connect(e, true);
+    assert_true(fd >= 0);
+    cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_DEVICE_ADD, 4);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_uint(m, VTSM_ABI_K_ROOT_PORT, 0x10000);
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    expect_error(fd, "abi_arg", "ABI.8");
+    m = vtsm_abi_request_msg(VTSM_ABI_OP_STATUS, 5);
+    vtsm_abi_put_uint(m, VTSM_ABI_K_TDI_OFFSET, 1);
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    expect_error(fd, "abi_arg", "ABI.8");
+    m = vtsm_abi_request_msg(VTSM_ABI_OP_TDI_BIND, 6);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, 0);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_TVM, "1");
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    expect_error(fd, "abi_arg", "ABI.8");
+
+    /* neither object nor error; both; an unknown key */
+    static const char *const extra[] = {NULL, VTSM_ABI_K_OBJECT, "colour"};
+    static const char *const rule[] = {"ABI.8", "ABI.8", "ABI.9"};
+    for (size_t i = 0; i < 3; i++) {
+        m = vtsm_abi_request_msg(VTSM_ABI_OP_DOE_RESPONSE, 7);
+        vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+        vtsm_abi_put_uint(m, VTSM_ABI_K_SEQ, 1);
+        if (extra[i]) {
+            vtsm_abi_put_tstr(m, VTSM_ABI_K_ERROR, "no device");
+            vtsm_abi_put_bytes(m, extra[i], (const uint8_t *)"12345678", 8);
+        }
+        assert_int_equal(e2e_abi_send(fd, m), 0);
+        cbor_item_t *r = e2e_abi_recv(fd);
+        assert_non_null(r);
+        struct vtsm_abi_error err;
+        uint64_t req_op = 0;
+        assert_int_equal(vtsm_abi_parse_error(r, &err), VTSM_OK);
+        assert_int_equal(err.status, VTSM_E_ABI_ARG);
+        assert_string_equal(err.rule_id, rule[i]);
+        assert_int_equal(vtsm_abi_get_uint(r, VTSM_ABI_K_REQUEST_OP, &req_op), VTSM_OK);
+        assert_int_equal(req_op, VTSM_ABI_OP_DOE_RESPONSE);
+        cbor_decref(&r);
+    }
+    /* a second HELLO is out of sequence, whatever its values */
+    m = vtsm_abi_request_msg(VTSM_ABI_OP_HELLO, 9);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_ROLE, "admin");
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    expect_error(fd, "abi_sequence", "ABI.5");
+    /* nothing was registered */
+    m = vtsm_abi_request_msg(VTSM_ABI_OP_STATUS, 8);
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    expect_error(fd, "not_found", "PDEV.13");
+    close(fd);
+}
+
 static void test_guest_role_cannot_connect(void **state)
 {
     struct e2e *e = *state;
@@ -396,6 +455,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_request_before_hello, e2e_fixture_setup,
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_key_refused, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_value_refused, e2e_fixture_setup,
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_guest_role_cannot_connect, e2e_fixture_setup,
                                         e2e_fixture_teardown),

@@ -183,7 +183,8 @@ vtsm_status tsm_proxy_link_exchange(void *ctx, const uint8_t *frame, size_t len,
                                     struct vtsm_buf *rsp);
 /* Deliver a doe_response and resume the job waiting for it. Returns E_ABI_SEQUENCE if it
  * matches no pending exchange of this client. */
-vtsm_status tsm_proxy_deliver(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg);
+vtsm_status tsm_proxy_deliver(struct tsm *t, struct tsm_client *c, uint64_t id,
+                              const struct vtsm_abi_req *req);
 
 /* ---- clients (tsm_server.c) ---- */
 void tsm_client_get(struct tsm_client *c);
@@ -202,14 +203,16 @@ void tsm_client_error(struct tsm *t, struct tsm_client *c, uint64_t id, vtsm_sta
 int64_t tsm_now_ms(void);
 
 /* ---- verbs: one handler per row of the operation table (abi/vtsm_abi.h) ---- */
-/* A handler runs after the dispatcher checked HELLO, role, schema and the dev key; it
- * answers with exactly one RESULT or ERROR, now or (a job) when the job ends. HELLO and
- * DOE_RESPONSE are in tsm_server.c, the device verbs in tsm_verbs.c, the TVM, TDI and
- * guest verbs in tsm_verbs_tdi.c. */
+/* A handler runs after the dispatcher checked HELLO and the role and decoded the request
+ * (vtsm_abi_req_decode: schema, every field's type and range); req holds the values, its
+ * borrowed ones valid until the handler returns. It answers with exactly one RESULT or
+ * ERROR, now or (a job) when the job ends. HELLO and DOE_RESPONSE are in tsm_server.c,
+ * the device verbs in tsm_verbs.c, the TVM, TDI and guest verbs in tsm_verbs_tdi.c. */
 typedef void (*tsm_handler_fn)(struct tsm *t, struct tsm_client *c, uint64_t id,
-                               const cbor_item_t *msg);
+                               const struct vtsm_abi_req *req);
 #define TSM_X_HANDLER(NAME, lower, code, roles, dev, keys)                                         \
-    void tsm_verb_##lower(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg);
+    void tsm_verb_##lower(struct tsm *t, struct tsm_client *c, uint64_t id,                        \
+                          const struct vtsm_abi_req *req);
 VTSM_ABI_REQUESTS(TSM_X_HANDLER)
 #undef TSM_X_HANDLER
 

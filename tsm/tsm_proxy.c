@@ -80,24 +80,13 @@ struct vtsm_spdm_transport tsm_proxy_transport(struct tsm_pdev *p)
     return tr;
 }
 
-vtsm_status tsm_proxy_deliver(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg)
+vtsm_status tsm_proxy_deliver(struct tsm *t, struct tsm_client *c, uint64_t id,
+                              const struct vtsm_abi_req *req)
 {
-    char dev[VTSM_ABI_DEV_BUF];
-    uint64_t id, seq;
-    const uint8_t *obj = NULL;
-    size_t obj_len = 0;
-    char err[160] = "";
-    bool has_obj, has_err;
-
-    VTSM_GUARD(vtsm_abi_get_id(msg, &id));
-    VTSM_GUARD(vtsm_abi_get_dev(msg, dev));
-    VTSM_GUARD(vtsm_abi_get_uint(msg, VTSM_ABI_K_SEQ, &seq));
-    VTSM_GUARD(vtsm_abi_opt_bytes(msg, VTSM_ABI_K_OBJECT, &obj, &obj_len, &has_obj));
-    VTSM_GUARD(vtsm_abi_opt_tstr(msg, VTSM_ABI_K_ERROR, err, sizeof(err), &has_err));
-    VTSM_ENSURE(has_obj != has_err, VTSM_E_ABI_ARG,
-                "doe_response carries exactly one of 'object' or 'error'");
-    VTSM_ENSURE(!has_obj || obj_len <= VTSM_DOE_MAX_BYTES, VTSM_E_ABI_ARG,
-                "doe_response object of %zu bytes exceeds the DOE limit", obj_len);
+    /* decoded: dev, seq, exactly one of object (within the DOE limit) or error */
+    const char *dev = req->dev;
+    uint64_t seq = req->seq;
+    bool has_obj = vtsm_abi_req_has(req, VTSM_ABI_F_OBJECT);
 
     struct tsm_pdev *p = tsm_pdev_find(t, dev);
     VTSM_ENSURE(p, VTSM_E_ABI_SEQUENCE, "doe_response for unknown device %s", dev);
@@ -107,10 +96,10 @@ vtsm_status tsm_proxy_deliver(struct tsm *t, struct tsm_client *c, const cbor_it
                 "doe_response (id %llu, seq %llu) matches no pending DOE exchange on %s",
                 (unsigned long long)id, (unsigned long long)seq, dev);
     if (has_obj) {
-        VTSM_GUARD(vtsm_buf_set(&j->rsp, obj, obj_len));
+        VTSM_GUARD(vtsm_buf_set(&j->rsp, req->object.p, req->object.len));
         j->xst = VTSM_OK;
     } else {
-        snprintf(j->xerror, sizeof(j->xerror), "%s", err);
+        snprintf(j->xerror, sizeof(j->xerror), "%s", req->error);
         j->xst = VTSM_E_DOE_HOST;
     }
     j->waiting = false;

@@ -2,7 +2,9 @@
 /*
  * The ABI server and the event loop: a Unix socket, one poll loop on tsmd's only thread,
  * one dispatch table. Every request is checked before any state is touched: HELLO
- * first, known opcode, role allowed, no unknown keys; only then does its handler run.
+ * first and only once, known opcode, role allowed, then decoded into a struct
+ * vtsm_abi_req (no unknown key, every value of its type and range); only then does its
+ * handler run.
  *
  * The loop never blocks on a client: replies go to a bounded per-client output queue
  * flushed on POLLOUT; a client that leaves more than cfg.outq_max unread is dropped with
@@ -173,33 +175,11 @@ void tsm_client_error(struct tsm *t, struct tsm_client *c, uint64_t id, vtsm_sta
     }
 }
 
-void tsm_verb_hello(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+void tsm_verb_hello(struct tsm *t, struct tsm_client *c, uint64_t id,
+                    const struct vtsm_abi_req *req)
 {
-    const cbor_item_t *versions;
-    char role[16];
-    vtsm_status st;
-
-    if (c->role != VTSM_ABI_ROLE_NONE) {
-        tsm_client_error(t, c, id, VTSM_E_ABI_SEQUENCE, "HELLO already done on this connection");
-        return;
-    }
-    if ((st = vtsm_abi_get_array(msg, VTSM_ABI_K_VERSIONS, &versions)) ||
-        (st = vtsm_abi_get_tstr(msg, VTSM_ABI_K_ROLE, role, sizeof(role)))) {
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
-        return;
-    }
-    enum vtsm_abi_role r = vtsm_abi_role_parse(role);
-    if (r == VTSM_ABI_ROLE_NONE) {
-        tsm_client_error(t, c, id, VTSM_E_ABI_ARG, "HELLO role must be \"host\" or \"guest\"");
-        return;
-    }
-    bool ok = false;
-    size_t n = cbor_array_size(versions);
-    cbor_item_t **items = cbor_array_handle(versions);
-    for (size_t i = 0; i < n; i++)
-        if (cbor_isa_uint(items[i]) && cbor_get_int(items[i]) == VTSM_ABI_VERSION)
-            ok = true;
-    if (!ok) {
+    enum vtsm_abi_role r = (enum vtsm_abi_role)req->role; /* decoded: host or guest */
+    if (!(req->versions & (1ull << VTSM_ABI_VERSION))) {
         tsm_client_error(t, c, id, VTSM_E_ABI_VERSION,
                          "no common ABI version: this TSM speaks version 1 only");
         return;
@@ -219,26 +199,36 @@ void tsm_verb_hello(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor
     cbor_item_t *res = vtsm_abi_result_msg(id);
     if (res && (vtsm_abi_put_uint(res, VTSM_ABI_K_VERSION, VTSM_ABI_VERSION) ||
                 vtsm_abi_put_tstr(res, VTSM_ABI_K_TSM, "vtsm " VTSM_VERSION_STRING) ||
-                vtsm_abi_put_tstr(res, VTSM_ABI_K_ROLE, role))) {
+                vtsm_abi_put_tstr(res, VTSM_ABI_K_ROLE, vtsm_abi_role_name(r)))) {
         cbor_decref(&res);
         res = NULL;
     }
     tsm_client_reply(t, c, res);
 }
 
-void tsm_verb_doe_response(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+/* Refuse a request. A DOE_RESPONSE gets no reply unless it is refused, and its refusal
+ * names the refused opcode, so the host can tell it from a failure of the verb with the
+ * same id (the pending exchange, if any, is not disturbed). */
+static void refuse_request(struct tsm *t, struct tsm_client *c, uint64_t id, uint64_t op,
+                           vtsm_status st)
 {
-    vtsm_status st = tsm_proxy_deliver(t, c, msg);
-    /* A doe_response gets no reply unless it is refused; the pending exchange (if any)
-     * is not disturbed by a refused one. The refusal names the refused opcode, so the
-     * host can tell it from a failure of the verb with the same id. */
-    if (st) {
-        cbor_item_t *m = vtsm_abi_error_msg(id, st, vtsm_err_detail());
-        if (m && vtsm_abi_put_uint(m, VTSM_ABI_K_REQUEST_OP, VTSM_ABI_OP_DOE_RESPONSE) == VTSM_OK)
-            tsm_client_send(t, c, m);
-        if (m)
-            cbor_decref(&m);
+    if (op != VTSM_ABI_OP_DOE_RESPONSE) {
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+        return;
     }
+    cbor_item_t *m = vtsm_abi_error_msg(id, st, vtsm_err_detail());
+    if (m && vtsm_abi_put_uint(m, VTSM_ABI_K_REQUEST_OP, VTSM_ABI_OP_DOE_RESPONSE) == VTSM_OK)
+        tsm_client_send(t, c, m);
+    if (m)
+        cbor_decref(&m);
+}
+
+void tsm_verb_doe_response(struct tsm *t, struct tsm_client *c, uint64_t id,
+                           const struct vtsm_abi_req *req)
+{
+    vtsm_status st = tsm_proxy_deliver(t, c, id, req);
+    if (st)
+        refuse_request(t, c, id, VTSM_ABI_OP_DOE_RESPONSE, st);
 }
 
 static void dispatch(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg)
@@ -263,6 +253,10 @@ static void dispatch(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg
                          "HELLO must be the first message on a connection");
         return;
     }
+    if (c->role != VTSM_ABI_ROLE_NONE && op == VTSM_ABI_OP_HELLO) {
+        tsm_client_error(t, c, id, VTSM_E_ABI_SEQUENCE, "HELLO already done on this connection");
+        return;
+    }
     if (c->role != VTSM_ABI_ROLE_NONE && !(h->roles & (1u << c->role))) {
         char d[128];
         snprintf(d, sizeof(d), "%s is not allowed for role %s", h->name,
@@ -270,20 +264,13 @@ static void dispatch(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg
         tsm_client_error(t, c, id, VTSM_E_ABI_ROLE, d);
         return;
     }
-    if ((st = vtsm_abi_check_keys(msg, h->keys))) {
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
+    /* schema, types and ranges: a handler sees only a validated request */
+    struct vtsm_abi_req req;
+    if ((st = vtsm_abi_req_decode(msg, h, &req))) {
+        refuse_request(t, c, id, op, st);
         return;
     }
-    if (h->dev != VTSM_ABI_DEV_NONE) {
-        char dev[VTSM_ABI_DEV_BUF];
-        if (h->dev == VTSM_ABI_DEV_REQUIRED || vtsm_abi_find(msg, VTSM_ABI_K_DEV))
-            st = vtsm_abi_get_dev(msg, dev);
-        if (st) {
-            tsm_client_error(t, c, id, st, vtsm_err_detail());
-            return;
-        }
-    }
-    handlers[h - vtsm_abi_requests](t, c, id, msg);
+    handlers[h - vtsm_abi_requests](t, c, id, &req);
 }
 
 /* Unlink a dead client; the jobs it started see E_CLOSED at their next tick and hold

@@ -245,77 +245,36 @@ static cbor_item_t *connect_run(struct tsm_job *j)
     return msg;
 }
 
-static vtsm_status parse_connect_opts(const cbor_item_t *msg, struct tsm_connect_opts *o)
+_Static_assert(TSM_IDE_MAX_STREAMS == VTSM_ABI_IDE_STREAMS_MAX, "ide_streams range");
+
+/* The connect options of a decoded request (absent: 0, the requester's default). */
+static void connect_opts(const struct vtsm_abi_req *req, struct tsm_connect_opts *o)
 {
-    uint64_t v;
-    bool present, b;
-    char s[32];
+    static const uint32_t asym[] = {[VTSM_ABI_ASYM_ECDSA_P384] = SPDM_ASYM_ECDSA_P384,
+                                    [VTSM_ABI_ASYM_ECDSA_P256] = SPDM_ASYM_ECDSA_P256};
+    static const uint32_t hash[] = {
+        [VTSM_ABI_HASH_SHA384] = SPDM_HASH_SHA384, [VTSM_ABI_HASH_SHA256] = SPDM_HASH_SHA256};
+    _Static_assert(VTSM_SPDM_V12 == 0x12 && VTSM_SPDM_V13 == 0x13, "min/max_version range");
 
     memset(o, 0, sizeof(*o));
-    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_SLOT, &v, &present));
-    if (present) {
-        VTSM_ENSURE(v <= VTSM_ABI_MAX_SLOT, VTSM_E_ABI_ARG, "slot %llu out of range 0..7",
-                    (unsigned long long)v);
-        o->slot = (uint8_t)v;
-    }
-    VTSM_GUARD(vtsm_abi_opt_bool(msg, VTSM_ABI_K_ALLOW_UNTRUSTED, &b, &present));
-    if (present)
-        o->allow_untrusted = b;
-    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_MIN_VERSION, &v, &present));
-    if (present) {
-        VTSM_ENSURE(v == VTSM_SPDM_V12 || v == VTSM_SPDM_V13, VTSM_E_ABI_ARG,
-                    "min_version must be 0x12 or 0x13");
-        o->min_version = (uint8_t)v;
-    }
-    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_MAX_VERSION, &v, &present));
-    if (present) {
-        VTSM_ENSURE(v == VTSM_SPDM_V12 || v == VTSM_SPDM_V13, VTSM_E_ABI_ARG,
-                    "max_version must be 0x12 or 0x13");
-        o->max_version = (uint8_t)v;
-    }
-    VTSM_ENSURE(!o->min_version || !o->max_version || o->min_version <= o->max_version,
-                VTSM_E_ABI_ARG, "min_version is above max_version");
-    VTSM_GUARD(vtsm_abi_opt_tstr(msg, VTSM_ABI_K_ASYM, s, sizeof(s), &present));
-    if (present) {
-        if (strcmp(s, "ecdsa-p384") == 0)
-            o->base_asym = SPDM_ASYM_ECDSA_P384;
-        else if (strcmp(s, "ecdsa-p256") == 0)
-            o->base_asym = SPDM_ASYM_ECDSA_P256;
-        else
-            return vtsm_fail(VTSM_E_ABI_ARG, "asym must be \"ecdsa-p384\" or \"ecdsa-p256\"");
-    }
-    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_IDE_STREAMS, &v, &present));
-    if (present) {
-        VTSM_ENSURE(v <= TSM_IDE_MAX_STREAMS, VTSM_E_ABI_ARG, "ide_streams %llu out of range 0..%u",
-                    (unsigned long long)v, TSM_IDE_MAX_STREAMS);
-        o->ide_streams = (unsigned)v;
-    }
-    VTSM_GUARD(vtsm_abi_opt_bool(msg, VTSM_ABI_K_IDE_ONLY, &b, &present));
-    if (present)
-        o->ide_only = b;
-    VTSM_GUARD(vtsm_abi_opt_tstr(msg, VTSM_ABI_K_HASH, s, sizeof(s), &present));
-    if (present) {
-        if (strcmp(s, "sha384") == 0)
-            o->base_hash = SPDM_HASH_SHA384;
-        else if (strcmp(s, "sha256") == 0)
-            o->base_hash = SPDM_HASH_SHA256;
-        else
-            return vtsm_fail(VTSM_E_ABI_ARG, "hash must be \"sha384\" or \"sha256\"");
-    }
-    return VTSM_OK;
+    o->slot = (uint8_t)req->slot;
+    o->allow_untrusted = req->allow_untrusted;
+    o->min_version = (uint8_t)req->min_version;
+    o->max_version = (uint8_t)req->max_version;
+    o->base_asym = asym[req->asym];
+    o->base_hash = hash[req->hash];
+    o->ide_streams = (unsigned)req->ide_streams;
+    o->ide_only = req->ide_only;
 }
 
 void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
-                             const cbor_item_t *msg)
+                             const struct vtsm_abi_req *req)
 {
-    char dev[VTSM_ABI_DEV_BUF];
+    const char *dev = req->dev;
     struct tsm_connect_opts o;
     vtsm_status st;
 
-    if ((st = vtsm_abi_get_dev(msg, dev)) || (st = parse_connect_opts(msg, &o))) {
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
-        return;
-    }
+    connect_opts(req, &o);
     struct tsm_job *j = NULL;
     struct tsm_pdev *p = tsm_pdev_find(t, dev);
     if (!p)
@@ -391,17 +350,12 @@ static cbor_item_t *reclaim_run(struct tsm_job *j)
 }
 
 void tsm_verb_device_reclaim(struct tsm *t, struct tsm_client *c, uint64_t id,
-                             const cbor_item_t *msg)
+                             const struct vtsm_abi_req *req)
 {
-    char dev[VTSM_ABI_DEV_BUF];
-    bool force = false, has_force;
-    vtsm_status st;
+    const char *dev = req->dev;
+    bool force = req->force;
+    vtsm_status st = VTSM_OK;
 
-    if ((st = vtsm_abi_get_dev(msg, dev)) ||
-        (st = vtsm_abi_opt_bool(msg, VTSM_ABI_K_FORCE, &force, &has_force))) {
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
-        return;
-    }
     struct tsm_job *j = NULL;
     struct tsm_job_claim all = {.all_tdis = true};
     struct tsm_pdev *p = tsm_pdev_find(t, dev);
@@ -429,23 +383,14 @@ void tsm_verb_device_reclaim(struct tsm *t, struct tsm_client *c, uint64_t id,
 
 /* ---------------------------------------------------------------- add / remove / status */
 
-void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id,
+                         const struct vtsm_abi_req *req)
 {
-    char dev[VTSM_ABI_DEV_BUF];
-    uint64_t rp = 0;
-    bool has_rp;
+    const char *dev = req->dev;
+    uint64_t rp = req->root_port; /* decoded: 0..0xFFFF, 0 if absent */
     vtsm_status st;
     struct tsm_pdev *p;
 
-    if ((st = vtsm_abi_get_dev(msg, dev)) ||
-        (st = vtsm_abi_opt_uint(msg, VTSM_ABI_K_ROOT_PORT, &rp, &has_rp))) {
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
-        return;
-    }
-    if (rp > 0xFFFF) {
-        tsm_client_error(t, c, id, VTSM_E_ABI_ARG, "root_port out of range");
-        return;
-    }
     if (!tsm_platform_has_rp(t->cfg.platform, (uint32_t)rp))
         st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1,
                          "device_add refused: the platform has no root port %llu (rule PLAT.1)",
@@ -465,16 +410,10 @@ void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id, const
 }
 
 void tsm_verb_device_remove(struct tsm *t, struct tsm_client *c, uint64_t id,
-                            const cbor_item_t *msg)
+                            const struct vtsm_abi_req *req)
 {
-    char dev[VTSM_ABI_DEV_BUF];
-    vtsm_status st;
-
-    if ((st = vtsm_abi_get_dev(msg, dev))) {
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
-        return;
-    }
-    st = tsm_pdev_remove(t, dev);
+    const char *dev = req->dev;
+    vtsm_status st = tsm_pdev_remove(t, dev);
     if (st) {
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
@@ -603,21 +542,6 @@ static vtsm_status put_status(struct tsm_pdev *p, const struct status_req *r, st
     return st;
 }
 
-static vtsm_status parse_status(const cbor_item_t *msg, struct status_req *r)
-{
-    bool has;
-    memset(r, 0, sizeof(*r));
-    VTSM_GUARD(vtsm_abi_opt_tstr(msg, VTSM_ABI_K_DEV, r->dev, sizeof(r->dev), &r->one));
-    if (r->one)
-        VTSM_GUARD(vtsm_abi_check_dev(r->dev));
-    VTSM_GUARD(vtsm_abi_opt_bool(msg, VTSM_ABI_K_SUMMARY, &r->summary, &has));
-    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_OFFSET, &r->offset, &has));
-    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_TDI_OFFSET, &r->tdi_offset, &has));
-    VTSM_ENSURE(!has || r->one, VTSM_E_ABI_ARG, "status: tdi_offset needs dev");
-    VTSM_GUARD(vtsm_abi_opt_uint(msg, VTSM_ABI_K_TVM_OFFSET, &r->tvm_offset, &has));
-    return VTSM_OK;
-}
-
 /* The reply page for r: devices (or the one device), then root ports and TVMs. */
 static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_item_t *res)
 {
@@ -705,13 +629,18 @@ static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_
     return st;
 }
 
-void tsm_verb_status(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+void tsm_verb_status(struct tsm *t, struct tsm_client *c, uint64_t id,
+                     const struct vtsm_abi_req *req)
 {
-    struct status_req r;
-    vtsm_status st = parse_status(msg, &r);
-    cbor_item_t *res = NULL;
-    if (st == VTSM_OK)
-        st = (res = vtsm_abi_result_msg(id)) ? build_status(t, &r, res) : VTSM_E_NOMEM;
+    /* decoded: dev valid if present, tdi_offset only with dev */
+    struct status_req r = {.one = vtsm_abi_req_has(req, VTSM_ABI_F_DEV),
+                           .summary = req->summary,
+                           .offset = req->offset,
+                           .tdi_offset = req->tdi_offset,
+                           .tvm_offset = req->tvm_offset};
+    memcpy(r.dev, req->dev, sizeof(r.dev));
+    cbor_item_t *res = vtsm_abi_result_msg(id);
+    vtsm_status st = res ? build_status(t, &r, res) : VTSM_E_NOMEM;
     if (st) {
         if (res)
             cbor_decref(&res);

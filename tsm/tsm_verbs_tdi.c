@@ -35,15 +35,6 @@ static vtsm_status connected_pdev(struct tsm *t, const char *dev, const char *ve
     return VTSM_OK;
 }
 
-static vtsm_status get_u32(const cbor_item_t *msg, const char *key, uint32_t max, uint32_t *out)
-{
-    uint64_t v;
-    VTSM_GUARD(vtsm_abi_get_uint(msg, key, &v));
-    VTSM_ENSURE(v <= max, VTSM_E_ABI_ARG, "key '%s' out of range 0..%u", key, max);
-    *out = (uint32_t)v;
-    return VTSM_OK;
-}
-
 /* Claim p for a job of verb and start it for client c. tune (may be NULL) fills in the
  * job's arguments from args before it starts. */
 static vtsm_status run_job(struct tsm *t, struct tsm_client *c, struct tsm_pdev *p,
@@ -103,17 +94,13 @@ fail:
 
 /* A verb on a connected device that runs as a job: validate, claim, start. need_ide
  * refuses a device connected without IDE streams (rule IDE.3). */
-static void device_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg,
-                        const char *verb, tsm_job_fn run, bool need_ide, bool all_keys)
+static void device_verb(struct tsm *t, struct tsm_client *c, uint64_t id,
+                        const struct vtsm_abi_req *req, const char *verb, tsm_job_fn run,
+                        bool need_ide, bool all_keys)
 {
-    char dev[VTSM_ABI_DEV_BUF];
+    const char *dev = req->dev;
     struct tsm_pdev *p = NULL;
-    vtsm_status st = vtsm_abi_get_dev(msg, dev);
-    if (st) {
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
-        return;
-    }
-    st = connected_pdev(t, dev, verb, &p);
+    vtsm_status st = connected_pdev(t, dev, verb, &p);
     if (st == VTSM_OK && need_ide && !p->ide)
         st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_IDE_3,
                          "%s refused: %s was connected without IDE streams (rule IDE.3: connect "
@@ -127,21 +114,16 @@ static void device_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const 
         tsm_client_error(t, c, id, st, vtsm_err_detail());
 }
 
-static void ide_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg,
-                     const char *verb, tsm_job_fn run)
+void tsm_verb_ide_refresh(struct tsm *t, struct tsm_client *c, uint64_t id,
+                          const struct vtsm_abi_req *req)
 {
-    device_verb(t, c, id, msg, verb, run, true, false);
-}
-
-void tsm_verb_ide_refresh(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
-{
-    ide_verb(t, c, id, msg, "ide_refresh", ide_refresh_run);
+    device_verb(t, c, id, req, "ide_refresh", ide_refresh_run, true, false);
 }
 
 void tsm_verb_ide_link_check(struct tsm *t, struct tsm_client *c, uint64_t id,
-                             const cbor_item_t *msg)
+                             const struct vtsm_abi_req *req)
 {
-    ide_verb(t, c, id, msg, "ide_link_check", ide_link_check_run);
+    device_verb(t, c, id, req, "ide_link_check", ide_link_check_run, true, false);
 }
 
 /* ---------------------------------------------------------------- SPDM session upkeep */
@@ -171,40 +153,29 @@ static cbor_item_t *heartbeat_run(struct tsm_job *j)
 }
 
 void tsm_verb_spdm_key_update(struct tsm *t, struct tsm_client *c, uint64_t id,
-                              const cbor_item_t *msg)
+                              const struct vtsm_abi_req *req)
 {
-    bool all = false, has_all;
-    vtsm_status st = vtsm_abi_opt_bool(msg, VTSM_ABI_K_ALL, &all, &has_all);
-    if (st) {
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
-        return;
-    }
-    device_verb(t, c, id, msg, "spdm_key_update", key_update_run, false, all);
+    device_verb(t, c, id, req, "spdm_key_update", key_update_run, false, req->all);
 }
 
 void tsm_verb_spdm_heartbeat(struct tsm *t, struct tsm_client *c, uint64_t id,
-                             const cbor_item_t *msg)
+                             const struct vtsm_abi_req *req)
 {
-    device_verb(t, c, id, msg, "spdm_heartbeat", heartbeat_run, false, false);
+    device_verb(t, c, id, req, "spdm_heartbeat", heartbeat_run, false, false);
 }
 
 /* ---------------------------------------------------------------- TVMs */
 
-void tsm_verb_tvm_create(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
-{
-    char name[TSM_TVM_NAME_MAX + 1] = "";
-    bool has_name;
-    const uint8_t *key;
-    size_t key_len;
-    const struct tsm_tvm *v = NULL;
-    vtsm_status st;
+_Static_assert(TSM_TVM_NAME_MAX == VTSM_ABI_TVM_NAME_MAX, "tvm_create name length");
 
-    if ((st = vtsm_abi_opt_tstr(msg, VTSM_ABI_K_NAME, name, sizeof(name), &has_name)) ||
-        (st = vtsm_abi_get_bytes(msg, VTSM_ABI_K_GUEST_KEY, &key, &key_len))) {
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
-        return;
-    }
-    st = tsm_tvm_create(&t->tvms, has_name ? name : NULL, key, key_len, &v);
+void tsm_verb_tvm_create(struct tsm *t, struct tsm_client *c, uint64_t id,
+                         const struct vtsm_abi_req *req)
+{
+    const struct tsm_tvm *v = NULL;
+    /* guest_key's length and form (rule TVM.1) are the registry's to judge */
+    vtsm_status st =
+        tsm_tvm_create(&t->tvms, vtsm_abi_req_has(req, VTSM_ABI_F_NAME) ? req->name : NULL,
+                       req->guest_key.p, req->guest_key.len, &v);
     cbor_item_t *res = NULL;
     if (st == VTSM_OK && (res = vtsm_abi_result_msg(id)) &&
         (vtsm_abi_put_uint(res, VTSM_ABI_K_TVM, v->id) ||
@@ -217,14 +188,11 @@ void tsm_verb_tvm_create(struct tsm *t, struct tsm_client *c, uint64_t id, const
         tsm_client_reply(t, c, res);
 }
 
-void tsm_verb_tvm_destroy(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+void tsm_verb_tvm_destroy(struct tsm *t, struct tsm_client *c, uint64_t id,
+                          const struct vtsm_abi_req *req)
 {
-    uint32_t tvm = 0;
-    vtsm_status st = get_u32(msg, VTSM_ABI_K_TVM, UINT32_MAX, &tvm);
-    if (st) {
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
-        return;
-    }
+    uint32_t tvm = (uint32_t)req->tvm; /* decoded: 0..UINT32_MAX */
+    vtsm_status st;
     const struct tsm_tvm *v = tsm_tvm_find(&t->tvms, tvm);
     st = tsm_tvm_destroy(&t->tvms, tvm, v ? v->bound_tdis : 0);
     if (st) {
@@ -311,31 +279,20 @@ static cbor_item_t *tdi_unbind_run(struct tsm_job *j)
     return res;
 }
 
-static void tdi_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg,
-                     bool bind)
+_Static_assert(TSM_TDI_MAX_INDEX == 0xFFFFu, "tdi range");
+
+static void tdi_verb(struct tsm *t, struct tsm_client *c, uint64_t id,
+                     const struct vtsm_abi_req *req, bool bind)
 {
     const char *verb = bind ? "tdi_bind" : "tdi_unbind";
-    char dev[VTSM_ABI_DEV_BUF];
-    uint32_t tdi_index = 0, tvm = 0;
-    uint64_t flags = 0;
-    bool has_flags = false;
+    const char *dev = req->dev;
+    /* decoded: tdi 0..0xFFFF, tvm 0..UINT32_MAX, lock_flags 0..0xFFFF (0 if absent) */
+    uint32_t tdi_index = (uint32_t)req->tdi, tvm = (uint32_t)req->tvm;
+    uint16_t flags = (uint16_t)req->lock_flags;
     struct tsm_pdev *p = NULL;
     struct tsm_tdi *tdi = NULL;
     enum tsm_tdi_state next;
-    vtsm_status st;
-
-    if ((st = vtsm_abi_get_dev(msg, dev)) ||
-        (st = get_u32(msg, VTSM_ABI_K_TDI, TSM_TDI_MAX_INDEX, &tdi_index)) ||
-        (bind && (st = get_u32(msg, VTSM_ABI_K_TVM, UINT32_MAX, &tvm))) ||
-        (bind && (st = vtsm_abi_opt_uint(msg, VTSM_ABI_K_LOCK_FLAGS, &flags, &has_flags)))) {
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
-        return;
-    }
-    if (flags > 0xFFFF) {
-        tsm_client_error(t, c, id, VTSM_E_ABI_ARG, "lock_flags is a 16-bit field");
-        return;
-    }
-    st = connected_pdev(t, dev, verb, &p);
+    vtsm_status st = connected_pdev(t, dev, verb, &p);
     if (st == VTSM_OK && !p->tdisp)
         st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_TDI_9,
                          "%s refused: %s was connected ide_only, without TDISP (rule TDI.9)", verb,
@@ -359,7 +316,7 @@ static void tdi_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbo
     }
     if (st == VTSM_OK) {
         struct tsm_job_claim what = {.has_tdi = true, .tdi = tdi_index, .tvm = tvm};
-        struct tsm_job args = {.tdi = tdi_index, .tvm = tvm, .lock_flags = (uint16_t)flags};
+        struct tsm_job args = {.tdi = tdi_index, .tvm = tvm, .lock_flags = flags};
         st = run_job(t, c, p, verb, id, bind ? tdi_bind_run : tdi_unbind_run, &what, &args);
         if (st && bind)
             tsm_pdev_tdi_forget(p, tdi_index);
@@ -368,14 +325,16 @@ static void tdi_verb(struct tsm *t, struct tsm_client *c, uint64_t id, const cbo
         tsm_client_error(t, c, id, st, vtsm_err_detail());
 }
 
-void tsm_verb_tdi_bind(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+void tsm_verb_tdi_bind(struct tsm *t, struct tsm_client *c, uint64_t id,
+                       const struct vtsm_abi_req *req)
 {
-    tdi_verb(t, c, id, msg, true);
+    tdi_verb(t, c, id, req, true);
 }
 
-void tsm_verb_tdi_unbind(struct tsm *t, struct tsm_client *c, uint64_t id, const cbor_item_t *msg)
+void tsm_verb_tdi_unbind(struct tsm *t, struct tsm_client *c, uint64_t id,
+                         const struct vtsm_abi_req *req)
 {
-    tdi_verb(t, c, id, msg, false);
+    tdi_verb(t, c, id, req, false);
 }
 
 /* ---------------------------------------------------------------- guest requests */
@@ -512,11 +471,8 @@ static vtsm_status guest_list(struct tsm *t, uint64_t id, const struct tsm_guest
 }
 
 void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
-                            const cbor_item_t *msg)
+                            const struct vtsm_abi_req *req)
 {
-    uint64_t tvm;
-    const uint8_t *body, *sig;
-    size_t body_len, sig_len;
     struct tsm_guest_req g;
     struct tsm_pdev *p = NULL;
     struct tsm_tdi *tdi = NULL;
@@ -524,14 +480,9 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
     enum tsm_tdi_state next;
     vtsm_status st;
 
-    if ((st = vtsm_abi_get_uint(msg, VTSM_ABI_K_TVM, &tvm)) ||
-        (st = vtsm_abi_get_bytes(msg, VTSM_ABI_K_BODY, &body, &body_len)) ||
-        (st = vtsm_abi_get_bytes(msg, VTSM_ABI_K_SIG, &sig, &sig_len))) {
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
-        return;
-    }
     /* Authenticate first: nothing below runs for a request the TVM did not sign. */
-    st = tsm_tvm_verify_request(&t->tvms, tvm, body, body_len, sig, sig_len, &g);
+    st = tsm_tvm_verify_request(&t->tvms, req->tvm, req->body.p, req->body.len, req->sig.p,
+                                req->sig.len, &g);
     if (st == VTSM_OK && g.gop == VTSM_ABI_GOP_LIST) {
         st = guest_list(t, id, &g, &res);
         goto reply;
@@ -547,10 +498,10 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
         st = tsm_tdi_init(&fresh, p->name, g.tdi);
         if (st == VTSM_OK) {
             enum vtsm_abi_gop gop = g.gop;
-            enum tsm_tdi_req req = gop == VTSM_ABI_GOP_INFO     ? TSM_TDI_REQ_INFO
-                                   : gop == VTSM_ABI_GOP_ACCEPT ? TSM_TDI_REQ_ACCEPT
-                                                                : TSM_TDI_REQ_REJECT;
-            st = tsm_tdi_check(&fresh, req, TSM_TDI_WHO_OWNER_GUEST, g.tvm, &next);
+            enum tsm_tdi_req what = gop == VTSM_ABI_GOP_INFO     ? TSM_TDI_REQ_INFO
+                                    : gop == VTSM_ABI_GOP_ACCEPT ? TSM_TDI_REQ_ACCEPT
+                                                                 : TSM_TDI_REQ_REJECT;
+            st = tsm_tdi_check(&fresh, what, TSM_TDI_WHO_OWNER_GUEST, g.tvm, &next);
             tsm_tdi_reset(&fresh);
             if (st == VTSM_OK)
                 st = vtsm_fail(VTSM_E_NOT_OWNER, "TDI %u of %s is not bound to TVM %u", g.tdi,
