@@ -220,7 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(msg + plen, data, size);
     if (vtsm_ecdsa_sign(key, VTSM_ASYM_ECDSA_P256, VTSM_HASH_SHA256, msg, plen + size, sig) ==
         VTSM_OK) {
-        struct tsm_guest_req g;
+        struct vtsm_abi_guest_body g;
         tsm_tvm_verify_request(&reg, tvm, data, size, sig, sizeof(sig), &g);
     }
     free(msg);

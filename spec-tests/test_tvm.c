@@ -106,7 +106,7 @@ static void free_req(struct req *q)
 }
 
 static vtsm_status verify(struct tsm_tvm_registry *r, uint64_t tvm, const struct req *q,
-                          struct tsm_guest_req *out)
+                          struct vtsm_abi_guest_body *out)
 {
     return tsm_tvm_verify_request(r, tvm, q->body.data, q->body.len, q->sig, sizeof(q->sig), out);
 }
@@ -155,7 +155,7 @@ static uint64_t last_seq(struct fix *f, uint32_t id)
 static void good_list(struct fix *f, uint64_t seq)
 {
     struct req q;
-    struct tsm_guest_req out;
+    struct vtsm_abi_guest_body out;
     make_req(&q, &f->a, body_map(VTSM_ABI_GOP_LIST, f->ida, seq, NULL, -1));
     EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(out.seq, seq);
@@ -208,7 +208,7 @@ static void test_unknown_tvm(void **state)
 {
     struct fix *f = *state;
     struct req q;
-    struct tsm_guest_req out;
+    struct vtsm_abi_guest_body out;
 
     make_req(&q, &f->a, body_map(VTSM_ABI_GOP_LIST, 77, 1, NULL, -1));
     EXPECT(verify(&f->reg, 77, &q, &out), VTSM_E_NOT_FOUND, VTSM_RULE_TVM_4);
@@ -221,7 +221,7 @@ static void test_bad_signature(void **state)
 {
     struct fix *f = *state;
     struct req q;
-    struct tsm_guest_req out;
+    struct vtsm_abi_guest_body out;
 
     make_req(&q, &f->a, body_map(VTSM_ABI_GOP_LIST, f->ida, 1, NULL, -1));
     q.sig[10] ^= 0x01;
@@ -252,7 +252,7 @@ static void test_signature_by_other_tvm(void **state)
 {
     struct fix *f = *state;
     struct req q;
-    struct tsm_guest_req out;
+    struct vtsm_abi_guest_body out;
 
     make_req(&q, &f->b, body_map(VTSM_ABI_GOP_LIST, f->ida, 1, NULL, -1));
     EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_AUTH, VTSM_RULE_GUEST_1);
@@ -269,7 +269,7 @@ static void test_body_tvm_mismatch(void **state)
 {
     struct fix *f = *state;
     struct req q;
-    struct tsm_guest_req out;
+    struct vtsm_abi_guest_body out;
 
     make_req(&q, &f->a, body_map(VTSM_ABI_GOP_LIST, f->idb, 5, NULL, -1));
     EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_E_AUTH, VTSM_RULE_GUEST_3);
@@ -283,7 +283,7 @@ static void test_replay_and_reorder(void **state)
 {
     struct fix *f = *state;
     struct req q1, q2, q3, q0;
-    struct tsm_guest_req out;
+    struct vtsm_abi_guest_body out;
 
     make_req(&q1, &f->a, body_map(VTSM_ABI_GOP_LIST, f->ida, 1, NULL, -1));
     make_req(&q2, &f->a, body_map(VTSM_ABI_GOP_LIST, f->ida, 2, NULL, -1));
@@ -322,7 +322,7 @@ static void test_malformed_body(void **state)
         {0xa1, 0x61, 0x61},                         /* truncated */
     };
     static const size_t lens[] = {1, 2, 5, 7, 5, 3, 3};
-    struct tsm_guest_req out;
+    struct vtsm_abi_guest_body out;
     uint8_t sig[64];
 
     for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
@@ -340,7 +340,7 @@ static void test_malformed_body(void **state)
 static void test_body_keys_and_values(void **state)
 {
     struct fix *f = *state;
-    struct tsm_guest_req out;
+    struct vtsm_abi_guest_body out;
     struct req q;
     cbor_item_t *m;
     uint8_t n31[31] = {0}, n32[32] = {0};
@@ -404,7 +404,7 @@ static void test_body_keys_and_values(void **state)
 static void test_good_requests(void **state)
 {
     struct fix *f = *state;
-    struct tsm_guest_req out;
+    struct vtsm_abi_guest_body out;
     struct req q;
     cbor_item_t *m;
     uint8_t nonce[32];
@@ -479,7 +479,7 @@ static void test_destroy(void **state)
 {
     struct fix *f = *state;
     struct req q;
-    struct tsm_guest_req out;
+    struct vtsm_abi_guest_body out;
     struct guest c;
     const struct tsm_tvm *v;
 

@@ -233,7 +233,7 @@ struct tsm_job {
     uint32_t tdi, tvm;
     uint16_t lock_flags;
     bool force;
-    struct tsm_guest_req greq;
+    struct vtsm_abi_guest_body greq;
     /* the one outstanding exchange (tsm_proxy.c) */
     uint64_t next_seq, seq;
     bool waiting;

@@ -212,34 +212,11 @@ static vtsm_status verify_sig(const struct tsm_tvm *v, const uint8_t *body, size
 _Static_assert(TSM_GUEST_NONCE_SIZE == VTSM_ABI_GUEST_NONCE_SIZE, "guest nonce sizes differ");
 _Static_assert(TSM_TDI_REASON_MAX == VTSM_ABI_GUEST_REASON_MAX, "reject reason limits differ");
 
-/* Step 3: the body, decoded by the ABI (abi/vtsm_abi_guest.h), as the model's request. */
-static vtsm_status decode_body(const uint8_t *body, size_t body_len, struct tsm_guest_req *q)
-{
-    struct vtsm_abi_guest_body b;
-    vtsm_status st = vtsm_abi_guest_body_decode(body, body_len, &b);
-
-    if (st == VTSM_OK) {
-        q->gop = b.gop;
-        q->tvm = b.tvm;
-        q->seq = b.seq;
-        q->has_dev = b.has_dev;
-        memcpy(q->dev, b.dev, sizeof(q->dev));
-        q->has_tdi = b.has_tdi;
-        q->tdi = b.tdi;
-        q->has_nonce = b.has_nonce;
-        memcpy(q->nonce, b.nonce, sizeof(q->nonce));
-        q->has_reason = b.has_reason;
-        memcpy(q->reason, b.reason, sizeof(q->reason));
-    }
-    OPENSSL_cleanse(&b, sizeof(b));
-    return st;
-}
-
 vtsm_status tsm_tvm_verify_request(struct tsm_tvm_registry *r, uint64_t tvm_id, const uint8_t *body,
                                    size_t body_len, const uint8_t *sig, size_t sig_len,
-                                   struct tsm_guest_req *out)
+                                   struct vtsm_abi_guest_body *out)
 {
-    struct tsm_guest_req q;
+    struct vtsm_abi_guest_body q;
     struct tsm_tvm *v = NULL;
     vtsm_status st;
 
@@ -259,8 +236,8 @@ vtsm_status tsm_tvm_verify_request(struct tsm_tvm_registry *r, uint64_t tvm_id, 
     /* 2. its signature, before a byte of the body is parsed */
     VTSM_GUARD(verify_sig(v, body, body_len, sig, sig_len));
 
-    /* 3. a valid bounded body */
-    VTSM_GUARD_GOTO(decode_body(body, body_len, &q));
+    /* 3. a valid bounded body, decoded by the ABI (abi/vtsm_abi_guest.h) */
+    VTSM_GUARD_GOTO(vtsm_abi_guest_body_decode(body, body_len, &q));
 
     /* 4. for this TVM */
     VTSM_ENSURE_RULE_GOTO(

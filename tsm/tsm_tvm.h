@@ -85,21 +85,6 @@ void tsm_tvm_reserve(struct tsm_tvm_registry *r, uint64_t id, int delta);
  * E_STATE (rule TVM.2) and nothing changes. E_NOT_FOUND for an unknown number. */
 vtsm_status tsm_tvm_destroy(struct tsm_tvm_registry *r, uint64_t id, unsigned bound_tdis);
 
-/* A verified guest request body. */
-struct tsm_guest_req {
-    uint32_t gop; /* VTSM_ABI_GOP_* */
-    uint32_t tvm;
-    uint64_t seq;
-    bool has_dev;
-    char dev[VTSM_ABI_DEV_BUF];
-    bool has_tdi;
-    uint32_t tdi;
-    bool has_nonce;
-    uint8_t nonce[TSM_GUEST_NONCE_SIZE];
-    bool has_reason;
-    char reason[TSM_TDI_REASON_MAX + 1];
-};
-
 /*
  * Authenticate and decode one guest request, in this order, before any state is touched
  * (the envelope's own keys are the verb's check):
@@ -118,6 +103,6 @@ struct tsm_guest_req {
  */
 vtsm_status tsm_tvm_verify_request(struct tsm_tvm_registry *r, uint64_t tvm_id, const uint8_t *body,
                                    size_t body_len, const uint8_t *sig, size_t sig_len,
-                                   struct tsm_guest_req *out);
+                                   struct vtsm_abi_guest_body *out);
 
 #endif

@@ -340,7 +340,7 @@ void tsm_verb_tdi_unbind(struct tsm *t, struct tsm_client *c, uint64_t id,
 /* ---------------------------------------------------------------- guest requests */
 
 /* {op: RESULT, id, status: 0, gop, tvm, seq} */
-static cbor_item_t *guest_result(uint64_t id, const struct tsm_guest_req *g)
+static cbor_item_t *guest_result(uint64_t id, const struct vtsm_abi_guest_body *g)
 {
     cbor_item_t *res = vtsm_abi_result_msg(id);
     if (res && (vtsm_abi_put_uint(res, VTSM_ABI_K_GOP, g->gop) ||
@@ -369,7 +369,7 @@ static vtsm_status merge(cbor_item_t *res, cbor_item_t *from)
     return st;
 }
 
-static struct tsm_tdi_info_args info_args(struct tsm *t, const struct tsm_guest_req *g,
+static struct tsm_tdi_info_args info_args(struct tsm *t, const struct vtsm_abi_guest_body *g,
                                           const uint8_t *identity)
 {
     struct tsm_tdi_info_args a = {
@@ -437,14 +437,14 @@ static cbor_item_t *guest_accept_run(struct tsm_job *j)
 
 /* Start a guest operation that needs the device: claims the device and the TDI. */
 static vtsm_status guest_job(struct tsm *t, struct tsm_client *c, uint64_t id, struct tsm_pdev *p,
-                             const struct tsm_guest_req *g, const char *verb, tsm_job_fn run)
+                             const struct vtsm_abi_guest_body *g, const char *verb, tsm_job_fn run)
 {
     struct tsm_job_claim what = {.has_tdi = true, .tdi = g->tdi};
     struct tsm_job args = {.tdi = g->tdi, .greq = *g};
     return run_job(t, c, p, verb, id, run, &what, &args);
 }
 
-static vtsm_status guest_list(struct tsm *t, uint64_t id, const struct tsm_guest_req *g,
+static vtsm_status guest_list(struct tsm *t, uint64_t id, const struct vtsm_abi_guest_body *g,
                               cbor_item_t **out)
 {
     cbor_item_t *res = guest_result(id, g), *arr = vtsm_abi_array_new();
@@ -473,7 +473,7 @@ static vtsm_status guest_list(struct tsm *t, uint64_t id, const struct tsm_guest
 void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
                             const struct vtsm_abi_req *req)
 {
-    struct tsm_guest_req g;
+    struct vtsm_abi_guest_body g;
     struct tsm_pdev *p = NULL;
     struct tsm_tdi *tdi = NULL;
     cbor_item_t *res = NULL;
