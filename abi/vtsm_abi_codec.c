@@ -15,18 +15,6 @@
 #include "vtsm_cbor.h"
 #include "vtsm_guard.h"
 
-/* CBOR major types (RFC 8949 3.1), short names for this file */
-enum {
-    MT_UINT = VTSM_CBOR_UINT,
-    MT_NEGINT = VTSM_CBOR_NEGINT,
-    MT_BYTES = VTSM_CBOR_BYTES,
-    MT_TEXT = VTSM_CBOR_TEXT,
-    MT_ARRAY = VTSM_CBOR_ARRAY,
-    MT_MAP = VTSM_CBOR_MAP,
-    MT_TAG = VTSM_CBOR_TAG,
-    MT_SIMPLE = VTSM_CBOR_SIMPLE,
-};
-
 #define AI_FALSE      VTSM_CBOR_AI_FALSE
 #define AI_TRUE       VTSM_CBOR_AI_TRUE
 #define AI_INDEFINITE VTSM_CBOR_AI_INDEFINITE
@@ -98,7 +86,7 @@ static vtsm_status read_head(struct vctx *c, uint8_t *major, uint8_t *ai, uint64
         n = 8;
         break;
     case AI_INDEFINITE:
-        if (*major == MT_SIMPLE)
+        if (*major == VTSM_CBOR_SIMPLE)
             return vtsm_fail(VTSM_E_ABI_MALFORMED, "unexpected break stop code");
         return vtsm_fail(VTSM_E_ABI_MALFORMED, "indefinite-length item not allowed");
     default:
@@ -181,7 +169,7 @@ static vtsm_status walk_map(struct vctx *c, unsigned depth, uint64_t pairs)
     size_t base = c->nkeys;
     for (uint64_t i = 0; i < pairs; i++) {
         size_t off = c->rd.off;
-        if (off < c->rd.len && (c->rd.p[off] >> 5) != MT_TEXT)
+        if (off < c->rd.len && (c->rd.p[off] >> 5) != VTSM_CBOR_TEXT)
             return vtsm_fail(VTSM_E_ABI_MALFORMED, "map key is not a text string");
         const uint8_t *k = NULL;
         size_t klen = 0;
@@ -219,17 +207,17 @@ static vtsm_status walk(struct vctx *c, unsigned depth, const uint8_t **text, si
     VTSM_GUARD(read_head(c, &major, &ai, &arg));
     const uint8_t *b;
     switch (major) {
-    case MT_UINT:
-    case MT_NEGINT:
+    case VTSM_CBOR_UINT:
+    case VTSM_CBOR_NEGINT:
         return VTSM_OK;
-    case MT_BYTES:
+    case VTSM_CBOR_BYTES:
         if (arg > VTSM_ABI_MAX_BSTR)
             return vtsm_fail(VTSM_E_ABI_MALFORMED, "byte string of %llu bytes exceeds %u",
                              (unsigned long long)arg, VTSM_ABI_MAX_BSTR);
         if (vtsm_rd_ref(&c->rd, &b, (size_t)arg) != VTSM_OK)
             return malformed_short("byte string");
         return VTSM_OK;
-    case MT_TEXT:
+    case VTSM_CBOR_TEXT:
         if (arg > VTSM_ABI_MAX_TSTR)
             return vtsm_fail(VTSM_E_ABI_MALFORMED, "text string of %llu bytes exceeds %u",
                              (unsigned long long)arg, VTSM_ABI_MAX_TSTR);
@@ -242,11 +230,11 @@ static vtsm_status walk(struct vctx *c, unsigned depth, const uint8_t **text, si
             *text_len = (size_t)arg;
         }
         return VTSM_OK;
-    case MT_ARRAY:
-    case MT_MAP:
+    case VTSM_CBOR_ARRAY:
+    case VTSM_CBOR_MAP:
         if (depth + 1 > VTSM_ABI_MAX_DEPTH)
             return vtsm_fail(VTSM_E_ABI_MALFORMED, "nesting deeper than %u", VTSM_ABI_MAX_DEPTH);
-        if (major == MT_MAP)
+        if (major == VTSM_CBOR_MAP)
             return walk_map(c, depth + 1, arg);
         if (arg > vtsm_rd_left(&c->rd) || arg > VTSM_ABI_MAX_ITEMS)
             return vtsm_fail(VTSM_E_ABI_MALFORMED,
@@ -255,10 +243,10 @@ static vtsm_status walk(struct vctx *c, unsigned depth, const uint8_t **text, si
         for (uint64_t i = 0; i < arg; i++)
             VTSM_GUARD(walk(c, depth + 1, NULL, NULL));
         return VTSM_OK;
-    case MT_TAG:
+    case VTSM_CBOR_TAG:
         return vtsm_fail(VTSM_E_ABI_MALFORMED, "tags not allowed (tag %llu)",
                          (unsigned long long)arg);
-    default: /* MT_SIMPLE */
+    default: /* VTSM_CBOR_SIMPLE */
         if (ai == AI_FALSE || ai == AI_TRUE)
             return VTSM_OK;
         if (ai >= 25 && ai <= 27)
@@ -277,7 +265,7 @@ vtsm_status vtsm_abi_decode(const uint8_t *p, size_t len, cbor_item_t **out)
     VTSM_ENSURE(len <= VTSM_ABI_FRAME_MAX, VTSM_E_ABI_OVERSIZED, "frame of %zu bytes exceeds %u",
                 len, VTSM_ABI_FRAME_MAX);
     VTSM_ENSURE(len > 0 && p, VTSM_E_ABI_MALFORMED, "empty frame");
-    VTSM_ENSURE((p[0] >> 5) == MT_MAP, VTSM_E_ABI_MALFORMED, "message is not a map");
+    VTSM_ENSURE((p[0] >> 5) == VTSM_CBOR_MAP, VTSM_E_ABI_MALFORMED, "message is not a map");
 
     c.keys = c.local;
     c.cap = VTSM_ARRAY_SIZE(c.local);
@@ -319,7 +307,7 @@ struct ectx {
 /* A definite or chunked (indefinite) string, written as one definite string. */
 static vtsm_status put_string(struct ectx *e, const cbor_item_t *it, uint8_t major)
 {
-    bool text = major == MT_TEXT;
+    bool text = major == VTSM_CBOR_TEXT;
     size_t limit = text ? VTSM_ABI_MAX_TSTR : VTSM_ABI_MAX_BSTR;
     bool indef = text ? cbor_string_is_indefinite(it) : cbor_bytestring_is_indefinite(it);
     if (!indef) {
@@ -353,19 +341,19 @@ static vtsm_status put_item(struct ectx *e, const cbor_item_t *it, unsigned dept
                 VTSM_ABI_MAX_ITEMS);
     switch (cbor_typeof(it)) {
     case CBOR_TYPE_UINT:
-        return vtsm_cbor_put_head(e->b, MT_UINT, cbor_get_int(it));
+        return vtsm_cbor_put_head(e->b, VTSM_CBOR_UINT, cbor_get_int(it));
     case CBOR_TYPE_NEGINT:
-        return vtsm_cbor_put_head(e->b, MT_NEGINT, cbor_get_int(it));
+        return vtsm_cbor_put_head(e->b, VTSM_CBOR_NEGINT, cbor_get_int(it));
     case CBOR_TYPE_BYTESTRING:
-        return put_string(e, it, MT_BYTES);
+        return put_string(e, it, VTSM_CBOR_BYTES);
     case CBOR_TYPE_STRING:
-        return put_string(e, it, MT_TEXT);
+        return put_string(e, it, VTSM_CBOR_TEXT);
     case CBOR_TYPE_ARRAY: {
         VTSM_ENSURE(depth < VTSM_ABI_MAX_DEPTH, VTSM_E_INVAL, "nesting deeper than %u",
                     VTSM_ABI_MAX_DEPTH);
         size_t n = cbor_array_size(it);
         cbor_item_t **h = cbor_array_handle(it);
-        VTSM_GUARD(vtsm_cbor_put_head(e->b, MT_ARRAY, n));
+        VTSM_GUARD(vtsm_cbor_put_head(e->b, VTSM_CBOR_ARRAY, n));
         for (size_t i = 0; i < n; i++)
             VTSM_GUARD(put_item(e, h[i], depth + 1));
         return VTSM_OK;
@@ -375,7 +363,7 @@ static vtsm_status put_item(struct ectx *e, const cbor_item_t *it, unsigned dept
                     VTSM_ABI_MAX_DEPTH);
         size_t n = cbor_map_size(it);
         struct cbor_pair *h = cbor_map_handle(it);
-        VTSM_GUARD(vtsm_cbor_put_head(e->b, MT_MAP, n));
+        VTSM_GUARD(vtsm_cbor_put_head(e->b, VTSM_CBOR_MAP, n));
         for (size_t i = 0; i < n; i++) {
             VTSM_ENSURE(h[i].key && cbor_isa_string(h[i].key), VTSM_E_INVAL,
                         "map key is not a text string");
@@ -386,7 +374,8 @@ static vtsm_status put_item(struct ectx *e, const cbor_item_t *it, unsigned dept
     }
     case CBOR_TYPE_FLOAT_CTRL:
         if (item_is_bool(it))
-            return vtsm_cbor_put_head(e->b, MT_SIMPLE, cbor_get_bool(it) ? AI_TRUE : AI_FALSE);
+            return vtsm_cbor_put_head(e->b, VTSM_CBOR_SIMPLE,
+                                      cbor_get_bool(it) ? AI_TRUE : AI_FALSE);
         return vtsm_fail(VTSM_E_INVAL, "floats and simple values other than bools not allowed");
     default:
         return vtsm_fail(VTSM_E_INVAL, "tags not allowed");

@@ -18,17 +18,6 @@
 #include "vtsm_crypto.h"
 #include "vtsm_guard.h"
 
-enum {
-    MT_UINT = VTSM_CBOR_UINT,
-    MT_NEGINT = VTSM_CBOR_NEGINT,
-    MT_BSTR = VTSM_CBOR_BYTES,
-    MT_TSTR = VTSM_CBOR_TEXT,
-    MT_ARRAY = VTSM_CBOR_ARRAY,
-    MT_MAP = VTSM_CBOR_MAP,
-    MT_TAG = VTSM_CBOR_TAG,
-    MT_SIMPLE = VTSM_CBOR_SIMPLE
-};
-
 static const char sig1_context[] = "Signature1";
 
 /* ---- writing: the one head writer (vtsm_cbor.h) ---- */
@@ -76,7 +65,7 @@ static vtsm_status get_head(struct vtsm_rd *r, uint8_t *major, uint64_t *val)
             return vtsm_fail(VTSM_E_PEER_MALFORMED, "COSE_Sign1: CBOR argument cut short");
         *val = (*val << 8) | b;
     }
-    if (*major == MT_SIMPLE && ai == 24 && *val < 32)
+    if (*major == VTSM_CBOR_SIMPLE && ai == 24 && *val < 32)
         return vtsm_fail(VTSM_E_PEER_MALFORMED,
                          "COSE_Sign1: simple value %u in two-byte form (RFC 8949 3.3)",
                          (unsigned)*val);
@@ -93,25 +82,26 @@ static vtsm_status skip_item(struct vtsm_rd *r, unsigned depth)
                 "COSE_Sign1: CBOR nested deeper than %u levels", VTSM_COSE_MAX_DEPTH);
     VTSM_GUARD(get_head(r, &major, &v));
     switch (major) {
-    case MT_BSTR:
-    case MT_TSTR:
+    case VTSM_CBOR_BYTES:
+    case VTSM_CBOR_TEXT:
         VTSM_ENSURE(v <= vtsm_rd_left(r), VTSM_E_PEER_MALFORMED,
                     "COSE_Sign1: string of %llu bytes, %zu left", (unsigned long long)v,
                     vtsm_rd_left(r));
         return vtsm_rd_skip(r, (size_t)v);
-    case MT_ARRAY:
-    case MT_MAP: {
+    case VTSM_CBOR_ARRAY:
+    case VTSM_CBOR_MAP: {
         uint64_t items = v;
-        VTSM_ENSURE(v <= vtsm_rd_left(r) && (major == MT_ARRAY || v <= vtsm_rd_left(r) / 2),
+        VTSM_ENSURE(v <= vtsm_rd_left(r) && (major == VTSM_CBOR_ARRAY || v <= vtsm_rd_left(r) / 2),
                     VTSM_E_PEER_MALFORMED, "COSE_Sign1: %s of %llu entries, %zu bytes left",
-                    major == MT_ARRAY ? "array" : "map", (unsigned long long)v, vtsm_rd_left(r));
-        if (major == MT_MAP)
+                    major == VTSM_CBOR_ARRAY ? "array" : "map", (unsigned long long)v,
+                    vtsm_rd_left(r));
+        if (major == VTSM_CBOR_MAP)
             items *= 2;
         for (uint64_t i = 0; i < items; i++)
             VTSM_GUARD(skip_item(r, depth + 1));
         return VTSM_OK;
     }
-    case MT_TAG:
+    case VTSM_CBOR_TAG:
         return skip_item(r, depth + 1);
     default: /* integers, simple values, floats: the head is the whole item */
         return VTSM_OK;
@@ -135,7 +125,7 @@ static vtsm_status get_bstr(struct vtsm_rd *r, const uint8_t **p, size_t *n, con
     uint64_t v;
 
     VTSM_GUARD(get_head(r, &major, &v));
-    if (major != MT_BSTR)
+    if (major != VTSM_CBOR_BYTES)
         return vtsm_fail(VTSM_E_PEER_MALFORMED, "COSE_Sign1: %s is not a byte string (major %u)",
                          what, major);
     if (v > vtsm_rd_left(r))
@@ -148,11 +138,11 @@ static vtsm_status get_bstr(struct vtsm_rd *r, const uint8_t **p, size_t *n, con
 /* An integer label or value; false if it is not an integer that fits int64_t. */
 static bool head_int(uint8_t major, uint64_t v, int64_t *out)
 {
-    if (major == MT_UINT && v <= INT64_MAX) {
+    if (major == VTSM_CBOR_UINT && v <= INT64_MAX) {
         *out = (int64_t)v;
         return true;
     }
-    if (major == MT_NEGINT && v <= INT64_MAX) {
+    if (major == VTSM_CBOR_NEGINT && v <= INT64_MAX) {
         *out = -1 - (int64_t)v;
         return true;
     }
@@ -170,7 +160,7 @@ static vtsm_status parse_protected(const uint8_t *p, size_t n, int64_t *alg)
     VTSM_ENSURE(n != 0, VTSM_E_PEER_ALGO, "COSE_Sign1: empty protected header, no alg");
     VTSM_GUARD(check_item(p, n, "protected header map"));
     VTSM_GUARD(get_head(&r, &major, &pairs));
-    VTSM_ENSURE(major == MT_MAP, VTSM_E_PEER_MALFORMED,
+    VTSM_ENSURE(major == VTSM_CBOR_MAP, VTSM_E_PEER_MALFORMED,
                 "COSE_Sign1: protected header is not a map (major %u)", major);
     for (uint64_t i = 0; i < pairs; i++) {
         int64_t label;
@@ -199,7 +189,7 @@ static vtsm_status parse_unprotected(struct vtsm_rd *r, const uint8_t **kid, siz
     size_t k_len = 0;
 
     VTSM_GUARD(get_head(r, &major, &pairs));
-    VTSM_ENSURE(major == MT_MAP, VTSM_E_PEER_MALFORMED,
+    VTSM_ENSURE(major == VTSM_CBOR_MAP, VTSM_E_PEER_MALFORMED,
                 "COSE_Sign1: unprotected header is not a map (major %u)", major);
     VTSM_ENSURE(pairs <= vtsm_rd_left(r) / 2, VTSM_E_PEER_MALFORMED,
                 "COSE_Sign1: unprotected header of %llu entries", (unsigned long long)pairs);
@@ -230,12 +220,12 @@ static vtsm_status parse_envelope(struct vtsm_rd *r, const uint8_t **prot, size_
     uint64_t v;
 
     VTSM_GUARD(get_head(r, &major, &v));
-    if (major == MT_TAG) {
+    if (major == VTSM_CBOR_TAG) {
         VTSM_ENSURE(v == VTSM_COSE_TAG_SIGN1, VTSM_E_PEER_MALFORMED,
                     "COSE_Sign1: tag %llu, COSE_Sign1 is tag 18", (unsigned long long)v);
         VTSM_GUARD(get_head(r, &major, &v));
     }
-    VTSM_ENSURE(major == MT_ARRAY && v == 4, VTSM_E_PEER_MALFORMED,
+    VTSM_ENSURE(major == VTSM_CBOR_ARRAY && v == 4, VTSM_E_PEER_MALFORMED,
                 "COSE_Sign1: expected a 4-element array, got major %u with %llu", major,
                 (unsigned long long)v);
     VTSM_GUARD(get_bstr(r, prot, prot_len, "protected header"));
@@ -284,8 +274,8 @@ vtsm_status vtsm_cose_sig_structure(const uint8_t *protected_hdr, size_t protect
                     (payload != NULL || payload_len == 0),
                 VTSM_E_INVAL, "Sig_structure: NULL argument");
     vtsm_buf_reset(out);
-    VTSM_GUARD_GOTO(put_head(out, MT_ARRAY, 4));
-    VTSM_GUARD_GOTO(put_head(out, MT_TSTR, sizeof(sig1_context) - 1));
+    VTSM_GUARD_GOTO(put_head(out, VTSM_CBOR_ARRAY, 4));
+    VTSM_GUARD_GOTO(put_head(out, VTSM_CBOR_TEXT, sizeof(sig1_context) - 1));
     VTSM_GUARD_GOTO(vtsm_buf_append(out, sig1_context, sizeof(sig1_context) - 1));
     VTSM_GUARD_GOTO(put_bstr(out, protected_hdr, protected_len));
     VTSM_GUARD_GOTO(put_bstr(out, NULL, 0)); /* external_aad */
@@ -330,22 +320,22 @@ vtsm_status vtsm_cose_sign1(EVP_PKEY *key, const cbor_item_t *payload, const uin
         goto out;
     }
 
-    VTSM_GUARD_GOTO(put_head(&prot, MT_MAP, 1));
+    VTSM_GUARD_GOTO(put_head(&prot, VTSM_CBOR_MAP, 1));
     VTSM_GUARD_GOTO(put_int(&prot, VTSM_COSE_HDR_ALG));
     VTSM_GUARD_GOTO(put_int(&prot, alg));
     VTSM_GUARD_GOTO(vtsm_cose_sig_structure(prot.data, prot.len, pl, pl_len, &tbs));
     VTSM_GUARD_GOTO(vtsm_ecdsa_sign(key, asym, hash, tbs.data, tbs.len, sig));
 
     vtsm_buf_reset(out);
-    VTSM_GUARD_GOTO(put_head(out, MT_TAG, VTSM_COSE_TAG_SIGN1));
-    VTSM_GUARD_GOTO(put_head(out, MT_ARRAY, 4));
+    VTSM_GUARD_GOTO(put_head(out, VTSM_CBOR_TAG, VTSM_COSE_TAG_SIGN1));
+    VTSM_GUARD_GOTO(put_head(out, VTSM_CBOR_ARRAY, 4));
     VTSM_GUARD_GOTO(put_bstr(out, prot.data, prot.len));
     if (kid_len) {
-        VTSM_GUARD_GOTO(put_head(out, MT_MAP, 1));
+        VTSM_GUARD_GOTO(put_head(out, VTSM_CBOR_MAP, 1));
         VTSM_GUARD_GOTO(put_int(out, VTSM_COSE_HDR_KID));
         VTSM_GUARD_GOTO(put_bstr(out, kid, kid_len));
     } else {
-        VTSM_GUARD_GOTO(put_head(out, MT_MAP, 0));
+        VTSM_GUARD_GOTO(put_head(out, VTSM_CBOR_MAP, 0));
     }
     VTSM_GUARD_GOTO(put_bstr(out, pl, pl_len));
     VTSM_GUARD_GOTO(put_bstr(out, sig, vtsm_sig_size(asym)));
@@ -400,7 +390,7 @@ vtsm_status vtsm_cose_verify1(EVP_PKEY *pub, const uint8_t *token, size_t len,
 
     /* Authentic; now the payload must be one well-formed map. */
     VTSM_ENSURE_GOTO(payload_len != 0, VTSM_E_PEER_MALFORMED, "COSE_Sign1: empty payload");
-    VTSM_ENSURE_GOTO((payload[0] >> 5) == MT_MAP, VTSM_E_PEER_MALFORMED,
+    VTSM_ENSURE_GOTO((payload[0] >> 5) == VTSM_CBOR_MAP, VTSM_E_PEER_MALFORMED,
                      "COSE_Sign1: payload is not a map (major %u)", payload[0] >> 5);
     VTSM_GUARD_GOTO(check_item(payload, payload_len, "payload"));
     if (payload_out) {
