@@ -547,10 +547,10 @@ vtsm_status tsm_run(struct tsm *t)
             while (read(t->wake_pipe[0], drain, sizeof(drain)) > 0) {
             }
         }
-        /* Oldest client first (the list is newest first): a host that closed and
-         * reconnects finds its old connection's jobs ended before its new requests. */
         if (r > 0 && (pfds[2].revents & POLLIN))
             tsm_offload_complete();
+        /* Oldest client first (the list is newest first): a host that closed and
+         * reconnects finds its old connection's jobs ended before its new requests. */
         for (i = n; r > 0 && i-- > 3;) {
             struct tsm_client *c = owners[i];
             if (!c->dead && (pfds[i].revents & POLLOUT))
