@@ -480,6 +480,10 @@ static int load_request(struct cli *c)
         return usage_error("%s", "out of memory");
     if (request_fields(c, row, c->envelope) != VTSM_OK)
         return usage_error("%s", vtsm_err_detail());
+    /* the TSM's own decoder: types, ranges and required keys, refused here as tsmd would */
+    struct vtsm_abi_req req;
+    if (vtsm_abi_req_decode(c->envelope, row, &req) != VTSM_OK)
+        return usage_error("%s", vtsm_err_detail());
     return EXIT_OK;
 }
 

@@ -404,6 +404,13 @@ static void test_cli_request_any_operation(void **state)
     const char *bad_key[] = {"request", "STATUS", "zzz=1", NULL};
     assert_int_equal(e2e_host(e, &r, bad_key), 2);
     E2E_HAS(r.err, "STATUS takes no field 'zzz'");
+    /* the ABI's own decoder runs in the CLI too: a value out of range, a key missing */
+    const char *bad_val[] = {"request", "DEVICE_CONNECT", "dev=0000:03:00.0", "slot=9", NULL};
+    assert_int_equal(e2e_host(e, &r, bad_val), 2);
+    E2E_HAS(r.err, "slot");
+    const char *no_dev[] = {"request", "DEVICE_REMOVE", NULL};
+    assert_int_equal(e2e_host(e, &r, no_dev), 2);
+    E2E_HAS(r.err, "dev");
     const char *reclaim[] = {
         "request", "DEVICE_RECLAIM", "dev=0000:03:00.0", "--doe", e2e_doe(doe, sizeof(doe), port),
         NULL};
