@@ -49,6 +49,7 @@
 
 #include "vtsm_abi.h"
 #include "vtsm_crypto.h"
+#include "vtsm_guest.h"
 #include "vtsm_host.h"
 #include "vtsm_proc.h"
 #include "vtsm_sock.h"
@@ -494,6 +495,103 @@ static long long conc_round(struct conc *c, int n, long long *cpu, long long *lo
 
 /* ------------------------------------------------------------------- main */
 
+/* ---- guest INFO throughput: guests asking the TSM about their bound TDI ---- */
+
+#define GUESTS   4   /* one TVM and one bound TDI each (the device's default 4 TDIs) */
+#define GUEST_MS 300 /* how long each measurement runs */
+
+struct guest_run {
+    const char *sock;
+    struct vtsm_guest *g;
+    uint32_t tdi;
+    long long until_ns;
+    long count;
+    bool failed;
+};
+
+static long long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* One guest on its own connection: INFO (no nonce) again and again until the deadline. */
+static void *guest_main(void *arg)
+{
+    struct guest_run *r = arg;
+    struct vtsm_host *conn = NULL;
+    if (vtsm_guest_connect(r->sock, "vtsm-bench", &conn) != VTSM_OK) {
+        r->failed = true;
+        return NULL;
+    }
+    while (mono_ns() < r->until_ns) {
+        cbor_item_t *res = NULL;
+        vtsm_status st =
+            vtsm_guest_call(r->g, conn, VTSM_ABI_GOP_INFO, "bench0", r->tdi, NULL, NULL, &res);
+        if (res)
+            cbor_decref(&res);
+        if (st != VTSM_OK) {
+            r->failed = true;
+            break;
+        }
+        r->count++;
+    }
+    vtsm_host_close(conn);
+    return NULL;
+}
+
+/* INFO answers per second with n guests at once (n <= GUESTS); < 0 on failure. */
+static double guest_rate(struct guest_run *runs, int n)
+{
+    pthread_t th[GUESTS];
+    long long t0 = mono_ns(), total = 0;
+    int started = 0;
+    for (int i = 0; i < n; i++) {
+        runs[i].count = 0;
+        runs[i].until_ns = t0 + GUEST_MS * 1000000LL;
+        if (pthread_create(&th[i], NULL, guest_main, &runs[i]) != 0)
+            break;
+        started++;
+    }
+    bool failed = started < n;
+    for (int i = 0; i < started; i++) {
+        pthread_join(th[i], NULL);
+        total += runs[i].count;
+        failed |= runs[i].failed;
+    }
+    double secs = (mono_ns() - t0) / 1e9;
+    return failed ? -1 : total / secs;
+}
+
+/* Connect the plain device, give each guest a TVM and bind it one TDI. */
+static int guest_setup(struct vtsm_host *h, const char *dir, const char *sock,
+                       struct guest_run *runs)
+{
+    if (vtsm_host_device_connect(h, "bench0", NULL, NULL) != VTSM_OK)
+        return -1;
+    for (int i = 0; i < GUESTS; i++) {
+        char path[128], name[16];
+        uint8_t pub[VTSM_GUEST_PUBKEY_SIZE];
+        uint32_t tvm = 0;
+        struct vtsm_guest *k = NULL;
+        snprintf(path, sizeof(path), "%s/guest%d.key", dir, i);
+        snprintf(name, sizeof(name), "bench%d", i);
+        if (vtsm_guest_keygen(path) != VTSM_OK || vtsm_guest_open(path, 0, &k) != VTSM_OK)
+            return -1;
+        vtsm_guest_pubkey(k, pub);
+        vtsm_guest_close(k);
+        if (vtsm_host_tvm_create(h, name, pub, &tvm, NULL) != VTSM_OK ||
+            vtsm_guest_open(path, tvm, &runs[i].g) != VTSM_OK ||
+            vtsm_host_tdi_bind(h, "bench0", (uint32_t)i, tvm, 0, NULL) != VTSM_OK)
+            return -1;
+        unlink(path);
+        runs[i].sock = sock;
+        runs[i].tdi = (uint32_t)i;
+    }
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -636,6 +734,18 @@ int main(int argc, char **argv)
         }
     }
 
+    /* guest INFO: one guest, then all of them at once */
+    struct guest_run runs[GUESTS] = {0};
+    double g1 = -1, gn = -1;
+    if (guest_setup(h, dir, sock, runs) == 0 && (g1 = guest_rate(runs, 1)) > 0)
+        gn = guest_rate(runs, GUESTS);
+    for (int i = 0; i < GUESTS; i++)
+        vtsm_guest_close(runs[i].g);
+    if (g1 <= 0 || gn <= 0) {
+        fprintf(stderr, "vtsm-bench: guest INFO run failed\n");
+        goto out;
+    }
+
     double mc = median_ms(conn, o.iterations), mi = median_ms(ide, o.iterations);
     double mf = median_ms(flo, nflo), relay = exchanges * rtt, ide_relay = ide_exchanges * rtt;
     double m1 = median_ms(one, o.rounds), mn = median_ms(many, o.rounds);
@@ -649,10 +759,12 @@ int main(int argc, char **argv)
                "\"ide_connect_floor_ratio\":%.3f,\"devices\":%d,\"latency_us\":%d,"
                "\"rounds\":%d,\"latency_connect_ms\":%.3f,\"concurrent_connect_ms\":%.3f,"
                "\"concurrent_ratio\":%.3f,\"concurrent_cpu_ms\":%.1f,"
-               "\"concurrent_host_loop_cpu_ms\":%.2f,\"cpus\":%ld}\n",
+               "\"concurrent_host_loop_cpu_ms\":%.2f,\"cpus\":%ld,"
+               "\"guest_info_per_s\":%.0f,\"guests\":%d,\"guest_info_per_s_all\":%.0f,"
+               "\"guest_info_scaling\":%.3f}\n",
                o.alg, o.iterations, exchanges, mc, mf, nflo, rtt, relay, mc / (mf + relay),
                ide_exchanges, mi, ide_relay, mi / (mf + ide_relay), o.devices, o.latency_us,
-               o.rounds, m1, mn, mn / m1, ccpu, lcpu, ncpu);
+               o.rounds, m1, mn, mn / m1, ccpu, lcpu, ncpu, g1, GUESTS, gn, gn / g1);
     } else {
         printf("vtsm-bench (%s, SPDM session + signed measurements over host-proxied DOE)\n",
                o.alg);
@@ -671,6 +783,8 @@ int main(int argc, char **argv)
         printf("  %d devices at once, 1 loop : %8.3f ms  (ratio %.3f)\n", o.devices, mn, mn / m1);
         printf("    CPU meanwhile, all procs : %8.1f ms  (host loop %.2f ms; %ld CPUs)\n", ccpu,
                lcpu, ncpu);
+        printf("  guest INFO, 1 guest        : %8.0f /s\n", g1);
+        printf("  guest INFO, %d guests       : %8.0f /s  (x%.2f)\n", GUESTS, gn, gn / g1);
     }
     rc = 0;
 out:

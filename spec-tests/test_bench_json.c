@@ -105,6 +105,11 @@ static void check(const char *alg, const char *args, int devices, int latency_us
     assert_true(num(out, "concurrent_cpu_ms") > 0);
     assert_true(num(out, "concurrent_host_loop_cpu_ms") > 0);
     assert_true(num(out, "cpus") >= 1);
+    /* guest INFO: every guest got answers, and the scaling is the quotient of the two */
+    double g1 = num(out, "guest_info_per_s"), gn = num(out, "guest_info_per_s_all");
+    assert_int_equal((int)num(out, "guests"), 4);
+    assert_true(g1 > 0 && gn > 0);
+    near(num(out, "guest_info_scaling"), gn / g1, "guest_info_scaling");
 }
 
 static void test_json_p256(void **state)
