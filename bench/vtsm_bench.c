@@ -49,7 +49,7 @@
 
 #include "vtsm_abi.h"
 #include "vtsm_crypto.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 #include "vtsm_host_cbor.h"
 #include "vtsm_proc.h"
 #include "vtsm_sock.h"
@@ -528,7 +528,7 @@ static void *guest_main(void *arg)
     while (mono_ns() < r->until_ns) {
         cbor_item_t *res = NULL;
         vtsm_status st =
-            vtsm_guest_call(r->g, conn, VTSM_ABI_GOP_INFO, "bench0", r->tdi, NULL, NULL, &res);
+            vtsm_guest_call_cbor(r->g, conn, VTSM_ABI_GOP_INFO, "bench0", r->tdi, NULL, NULL, &res);
         if (res)
             cbor_decref(&res);
         if (st != VTSM_OK) {

@@ -31,7 +31,7 @@
 #include "vtsm_abi.h"
 #include "vtsm_crypto.h"
 #include "vtsm_guard.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 #include "vtsm_host_cbor.h"
 
 enum {
@@ -389,8 +389,9 @@ static int session_open(const struct cli *c, struct session *s)
 static int cmd_simple(const struct cli *c, struct session *s, unsigned gop)
 {
     cbor_item_t *res = NULL;
-    vtsm_status st = vtsm_guest_call(s->g, s->h, gop, c->dev, c->dev ? c->tdi : VTSM_GUEST_NO_TDI,
-                                     NULL, gop == VTSM_ABI_GOP_REJECT ? c->reason : NULL, &res);
+    vtsm_status st =
+        vtsm_guest_call_cbor(s->g, s->h, gop, c->dev, c->dev ? c->tdi : VTSM_GUEST_NO_TDI, NULL,
+                             gop == VTSM_ABI_GOP_REJECT ? c->reason : NULL, &res);
     if (st != VTSM_OK) {
         int rc = report_call(c, s->h, st);
         if (res)
@@ -414,15 +415,15 @@ static int cmd_info(const struct cli *c, struct session *s)
         vtsm_unhex(nonce, sizeof(nonce), c->nonce_hex); /* checked by main */
     else if (with_nonce && (st = vtsm_random(nonce, sizeof(nonce))) != VTSM_OK)
         return report_local(c, st);
-    st = vtsm_guest_call(s->g, s->h, VTSM_ABI_GOP_INFO, c->dev, c->tdi, with_nonce ? nonce : NULL,
-                         NULL, &res);
+    st = vtsm_guest_call_cbor(s->g, s->h, VTSM_ABI_GOP_INFO, c->dev, c->tdi,
+                              with_nonce ? nonce : NULL, NULL, &res);
     if (st != VTSM_OK) {
         rc = report_call(c, s->h, st);
         goto out;
     }
     if (with_nonce) {
-        st = vtsm_guest_check_evidence(s->g, res, c->dev, (uint32_t)c->tdi, nonce, s->ref, s->cert,
-                                       &claims);
+        st = vtsm_guest_check_evidence_cbor(s->g, res, c->dev, (uint32_t)c->tdi, nonce, s->ref,
+                                            s->cert, &claims);
         if (st != VTSM_OK) {
             rc = report_local(c, st);
             if (rc == EXIT_USAGE)
@@ -475,7 +476,7 @@ static int cmd_accept(const struct cli *c, struct session *s)
     }
     /* the evidence does not match: tell the host side, then fail with the reason */
     ascii_reason(reason, sizeof(reason), d.reason);
-    st = vtsm_guest_call(s->g, s->h, VTSM_ABI_GOP_REJECT, c->dev, c->tdi, NULL, reason, &res);
+    st = vtsm_guest_call_cbor(s->g, s->h, VTSM_ABI_GOP_REJECT, c->dev, c->tdi, NULL, reason, &res);
     if (res)
         cbor_decref(&res);
     if (st != VTSM_OK) {

@@ -28,7 +28,7 @@
 #include "e2e_host.h"
 #include "e2e_util.h"
 #include "vtsm_abi.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 
 /* The latency bound the issue sets holds for the normal build; sanitizer builds run every
  * process several times slower, so their bound is scaled. */

@@ -28,7 +28,7 @@
 
 #include "vtsm_proc.h"
 #include "vtsm_abi.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 
 #include "test_guest_fixture.h"
 
