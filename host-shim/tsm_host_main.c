@@ -7,6 +7,7 @@
  * direction), 2 usage error, 3 the TSM (or the DOE responder) could not be reached.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@
 
 #include "vtsm_abi.h"
 #include "vtsm_host_cbor.h"
+#include "vtsm_log.h"
+#include "vtsm_trace.h"
 
 enum {
     EXIT_OK = 0,
@@ -57,9 +60,16 @@ struct cli {
 
 static void usage(FILE *f)
 {
-    fputs("usage: tsm-host [--socket PATH] [--json] <command>\n"
+    fputs("usage: tsm-host [--socket PATH] [--json] [--pcap FILE] [--trace] <command> [ARGS]\n"
+          "       tsm-host --help | --version\n"
+          "options may come before or after the command; --opt=value and --opt value both work\n"
+          "  --socket PATH   tsmd's socket (default: $VTSM_SOCKET or the built-in path)\n"
+          "  --json          print results and errors as JSON\n"
+          "  --pcap FILE     write every DOE object to FILE (pcap, LINKTYPE_PCI_DOE 292)\n"
+          "  --trace         one line per DOE object on stderr (time, direction, size, message)\n"
+          "commands:\n"
           "  connect DEV --doe tcp:HOST:PORT [--root-port N] [--slot N] [--allow-untrusted]\n"
-          "              [--version 1.2|1.3] [--ide-streams N] [--ide-only]\n"
+          "              [--spdm-version 1.2|1.3] [--ide-streams N] [--ide-only]\n"
           "  reclaim DEV --doe tcp:HOST:PORT [--force]\n"
           "  key-update DEV --doe tcp:HOST:PORT [--all]   (SPDM KEY_UPDATE)\n"
           "  heartbeat DEV --doe tcp:HOST:PORT            (SPDM HEARTBEAT)\n"
@@ -91,8 +101,7 @@ static int usage_error(const char *fmt, ...)
     fputs("tsm-host: ", stderr);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    usage(stderr);
+    fputs(" (try 'tsm-host --help')\n", stderr);
     return EXIT_USAGE;
 }
 
@@ -723,24 +732,45 @@ out:
     return rc;
 }
 
-static const struct {
-    const char *flag;
-    unsigned bit;
-    bool has_val;
-} options[] = {
-    {"--doe", OPT_DOE, true},
-    {"--root-port", OPT_ROOT_PORT, true},
-    {"--slot", OPT_SLOT, true},
-    {"--allow-untrusted", OPT_UNTRUSTED, false},
-    {"--version", OPT_VERSION, true},
-    {"--ide-streams", OPT_IDE_STREAMS, true},
-    {"--ide-only", OPT_IDE_ONLY, false},
-    {"--force", OPT_FORCE, false},
-    {"--name", OPT_NAME, true},
-    {"--guest-key", OPT_GUEST_KEY, true},
-    {"--lock-flags", OPT_LOCK_FLAGS, true},
-    {"--all", OPT_ALL, false},
+/* Long options: the global ones (negative ids) and the command options (their OPT_ bit). */
+enum {
+    G_SOCKET = -100,
+    G_JSON,
+    G_HELP,
+    G_VERSION,
+    G_PCAP,
+    G_TRACE,
 };
+static const struct option long_opts[] = {
+    {"socket", required_argument, NULL, G_SOCKET},
+    {"json", no_argument, NULL, G_JSON},
+    {"help", no_argument, NULL, G_HELP},
+    {"version", no_argument, NULL, G_VERSION},
+    {"pcap", required_argument, NULL, G_PCAP},
+    {"trace", no_argument, NULL, G_TRACE},
+    {"doe", required_argument, NULL, OPT_DOE},
+    {"root-port", required_argument, NULL, OPT_ROOT_PORT},
+    {"slot", required_argument, NULL, OPT_SLOT},
+    {"allow-untrusted", no_argument, NULL, OPT_UNTRUSTED},
+    {"spdm-version", required_argument, NULL, OPT_VERSION},
+    {"ide-streams", required_argument, NULL, OPT_IDE_STREAMS},
+    {"ide-only", no_argument, NULL, OPT_IDE_ONLY},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"guest-key", required_argument, NULL, OPT_GUEST_KEY},
+    {"lock-flags", required_argument, NULL, OPT_LOCK_FLAGS},
+    {"all", no_argument, NULL, OPT_ALL},
+    {NULL, 0, NULL, 0},
+};
+
+/* The long name of a command option bit, for messages. */
+static const char *opt_name(unsigned bit)
+{
+    for (const struct option *o = long_opts; o->name; o++)
+        if (o->val == (int)bit)
+            return o->name;
+    return "?";
+}
 
 /* One command option (bit) with its value v (NULL for flags). */
 static int set_option(struct cli *c, unsigned bit, const char *v)
@@ -766,7 +796,7 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
         else if (!strcmp(v, "1.3"))
             c->version = 0x13;
         else
-            return usage_error("bad --version '%s' (1.2 or 1.3)", v);
+            return usage_error("bad --spdm-version '%s' (1.2 or 1.3)", v);
         return EXIT_OK;
     case OPT_IDE_STREAMS:
         if (!parse_long(v, 0, VTSM_ABI_IDE_STREAMS_MAX, &c->ide_streams))
@@ -835,40 +865,22 @@ static int set_positionals(struct cli *c, const struct command *cmd)
     return EXIT_OK;
 }
 
-static int parse_command(struct cli *c, const struct command *cmd, int argc, char **argv, int i)
+/* The command's positionals and options, checked against what it takes. */
+static int check_command(struct cli *c, const struct command *cmd, char **pos, int npos,
+                         unsigned seen)
 {
-    unsigned seen = 0;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_val = i + 1 < argc;
-        if (a[0] != '-') {
-            char name[8];
-            bool optional;
-            if (c->npos >= MAX_POS ||
-                (cmd->run != verb_request && !arg_name(cmd, c->npos, name, &optional)))
-                return usage_error("unexpected argument '%s'", a);
-            c->pos[c->npos++] = a;
-            continue;
-        }
-        if (!strcmp(a, "--json")) {
-            c->json = true;
-            continue;
-        }
-        if (!strcmp(a, "--socket") && has_val) {
-            c->socket = argv[++i];
-            continue;
-        }
-        size_t k = 0;
-        while (k < sizeof(options) / sizeof(options[0]) && strcmp(options[k].flag, a) != 0)
-            k++;
-        if (k == sizeof(options) / sizeof(options[0]) || !(cmd->opts & options[k].bit) ||
-            (options[k].has_val && !has_val))
-            return usage_error("unknown or incomplete option '%s' for %s", a, c->verb);
-        int rc = set_option(c, options[k].bit, options[k].has_val ? argv[++i] : NULL);
-        if (rc != EXIT_OK)
-            return rc;
-        seen |= options[k].bit;
+    for (int i = 0; i < npos; i++) {
+        char name[8];
+        bool optional;
+        if (c->npos >= MAX_POS ||
+            (cmd->run != verb_request && !arg_name(cmd, c->npos, name, &optional)))
+            return usage_error("unexpected argument '%s' for %s", pos[i], c->verb);
+        c->pos[c->npos++] = pos[i];
     }
+    unsigned extra = seen & ~cmd->opts;
+    for (unsigned bit = 1; extra; bit <<= 1)
+        if (extra & bit)
+            return usage_error("option --%s does not apply to %s", opt_name(bit), c->verb);
     int rc = set_positionals(c, cmd);
     if (rc != EXIT_OK)
         return rc;
@@ -880,35 +892,83 @@ static int parse_command(struct cli *c, const struct command *cmd, int argc, cha
     return EXIT_OK;
 }
 
+/* --trace: one line per DOE object the command carries, on stderr. */
+static void trace_line(void *ctx, enum vtsm_host_trace_dir dir, const char *dev, const uint8_t *p,
+                       size_t len)
+{
+    (void)ctx;
+    if (dir != VTSM_HOST_TRACE_DOE_REQ && dir != VTSM_HOST_TRACE_DOE_RSP)
+        return;
+    char what[160], when[32];
+    vtsm_trace_doe(p, len, what, sizeof(what));
+    vtsm_log_timestamp(when, sizeof(when));
+    fprintf(stderr, "%s tsm-host %s %s %zu bytes %s\n", when,
+            dir == VTSM_HOST_TRACE_DOE_REQ ? "->" : "<-", dev ? dev : "-", len, what);
+}
+
 int main(int argc, char **argv)
 {
     struct cli c = {.root_port = -1};
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
-            c.socket = argv[++i];
-        } else if (!strcmp(argv[i], "--json")) {
+    unsigned seen = 0;
+    const char *pcap = NULL;
+    bool trace = false;
+    int o;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        switch (o) {
+        case G_SOCKET:
+            c.socket = optarg;
+            break;
+        case G_JSON:
             c.json = true;
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            break;
+        case 'h':
+        case G_HELP:
             usage(stdout);
             return EXIT_OK;
-        } else {
-            return usage_error("unknown or incomplete option '%s'", argv[i]);
+        case G_VERSION:
+            printf("tsm-host (vtsm) %s\n", VTSM_CLI_VERSION);
+            return EXIT_OK;
+        case G_PCAP:
+            pcap = optarg;
+            break;
+        case G_TRACE:
+            trace = true;
+            break;
+        case '?':
+        case ':':
+            return usage_error("option '%s' is unknown or needs a value", argv[optind - 1]);
+        default: {
+            int rc = set_option(&c, (unsigned)o, optarg);
+            if (rc != EXIT_OK)
+                return rc;
+            seen |= (unsigned)o;
+        }
         }
     }
-    if (i >= argc)
+    /* getopt_long moved the positionals (the command and its arguments) to the end */
+    while (optind < argc && c.npos < MAX_POS)
+        c.pos[c.npos++] = argv[optind++];
+    if (optind < argc)
+        return usage_error("%s", "too many arguments");
+    if (c.npos == 0)
         return usage_error("%s", "missing command");
-    c.verb = argv[i++];
+    c.verb = c.pos[0];
+    char *pos[MAX_POS];
+    int npos = (int)c.npos - 1;
+    for (int k = 0; k < npos; k++)
+        pos[k] = (char *)c.pos[k + 1];
+    c.npos = 0;
     const struct command *cmd = find_command(c.verb);
     unsigned op = cmd ? 0 : vtsm_op_parse(c.verb);
     if (op && op != VTSM_OP_HELLO && op != VTSM_OP_DOE_RESPONSE) {
         /* a verb of the operation table by its name: "request" with that operation */
         cmd = find_command("request");
-        i--;
+        c.pos[c.npos++] = c.verb;
     }
     if (!cmd)
         return usage_error("unknown command '%s'", c.verb);
-    int rc = parse_command(&c, cmd, argc, argv, i);
+    int rc = check_command(&c, cmd, pos, npos, seen);
     if (rc != EXIT_OK) {
         if (c.envelope)
             cbor_decref(&c.envelope);
@@ -923,7 +983,12 @@ int main(int argc, char **argv)
         rc = report_local(&c, st);
         rc = vtsm_status_source(st) == VTSM_SRC_ABI ? rc : EXIT_UNREACHABLE;
     } else {
-        rc = run_command(&c, cmd, h);
+        if (trace)
+            vtsm_host_set_trace(h, trace_line, NULL);
+        if (pcap && vtsm_host_set_pcap(h, pcap) != VTSM_OK)
+            rc = usage_error("%s", vtsm_err_detail());
+        else
+            rc = run_command(&c, cmd, h);
         vtsm_host_close(h);
     }
     if (c.envelope)

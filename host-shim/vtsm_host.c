@@ -5,6 +5,7 @@
  * simulated-link channel through per-device link callbacks.
  */
 #include "vtsm_host_cbor.h"
+#include "vtsm_pcap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -71,6 +72,7 @@ struct vtsm_host {
     struct vtsm_host_error last;
     vtsm_host_trace_fn trace;
     void *trace_ctx;
+    struct vtsm_pcap *pcap; /* DOE objects both ways, LINKTYPE_PCI_DOE */
     unsigned version;
     enum vtsm_abi_role role;
     char tsm[128];
@@ -121,6 +123,23 @@ static void trace(struct vtsm_host *h, enum vtsm_host_trace_dir dir, const char 
 {
     if (h->trace)
         h->trace(h->trace_ctx, dir, dev, p, len);
+    /* a capture that cannot be written stops; the verbs go on */
+    if (h->pcap && (dir == VTSM_HOST_TRACE_DOE_REQ || dir == VTSM_HOST_TRACE_DOE_RSP) &&
+        vtsm_pcap_write(h->pcap, p, len) != VTSM_OK) {
+        vtsm_pcap_close(h->pcap);
+        h->pcap = NULL;
+    }
+}
+
+vtsm_status vtsm_host_set_pcap(struct vtsm_host *h, const char *path)
+{
+    VTSM_ENSURE(h, VTSM_E_INVAL, "NULL handle");
+    vtsm_pcap_close(h->pcap);
+    h->pcap = NULL;
+    if (!path)
+        return VTSM_OK;
+    vtsm_status st = vtsm_pcap_open(path, VTSM_PCAP_LINKTYPE_PCI_DOE, &h->pcap);
+    return st == VTSM_OK ? st : fail_local(h, st);
 }
 
 static vtsm_status send_msg(struct vtsm_host *h, const cbor_item_t *msg)
@@ -1480,6 +1499,7 @@ void vtsm_host_close(struct vtsm_host *h)
     free(h->rsp);
     if (h->fd >= 0)
         close(h->fd);
+    vtsm_pcap_close(h->pcap);
     free(h);
 }
 

@@ -180,6 +180,15 @@ enum vtsm_role vtsm_host_role(const struct vtsm_host *h);
 /* Install (fn NULL removes) the recorder. */
 void vtsm_host_set_trace(struct vtsm_host *h, vtsm_host_trace_fn fn, void *ctx);
 
+/*
+ * Capture every DOE object this handle carries (each request handed to a DOE callback and
+ * each response it gave back, not link frames) to a pcap file at path, created or
+ * truncated: LINKTYPE_PCI_DOE (292), one record per object with its 8-byte DOE header, as
+ * DMTF's spdm_dump reads it (docs/integration.md "Capturing"). path NULL stops. E_IO if
+ * the file cannot be written; a write failure later stops the capture, not the verbs.
+ */
+vtsm_status vtsm_host_set_pcap(struct vtsm_host *h, const char *path);
+
 /* Timeout for each wait of a blocking call, in ms; < 0 waits forever (the default). */
 void vtsm_host_set_timeout(struct vtsm_host *h, int timeout_ms);
 
