@@ -540,6 +540,243 @@ static int print_link_check(struct cli *c, const cbor_item_t *res)
     return EXIT_OK;
 }
 
+/* ---- status as tables ---- */
+
+#define TABLE_COLS 10
+#define CELL       136 /* a 64-byte measurement value in hex, and its NUL */
+
+/* A table of text cells, grown as rows come. */
+struct table {
+    const char *title;
+    unsigned ncols;
+    const char *head[TABLE_COLS];
+    char (*cells)[TABLE_COLS][CELL];
+    size_t nrows, cap;
+    bool short_of_memory;
+};
+
+static struct table *table_new(const char *title, unsigned ncols, const char *const *head)
+{
+    struct table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->title = title;
+    t->ncols = ncols;
+    for (unsigned i = 0; i < ncols; i++)
+        t->head[i] = head[i];
+    return t;
+}
+
+/* A new row, NULL if there is no memory for it (the table says so when printed). */
+static char (*table_row(struct table *t))[CELL]
+{
+    if (!t)
+        return NULL;
+    if (t->nrows == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
+        void *p = realloc(t->cells, cap * sizeof(*t->cells));
+        if (!p) {
+            t->short_of_memory = true;
+            return NULL;
+        }
+        t->cells = p;
+        t->cap = cap;
+    }
+    return t->cells[t->nrows++];
+}
+
+static void table_print(struct table *t)
+{
+    if (!t)
+        return;
+    if (t->nrows) {
+        size_t w[TABLE_COLS];
+        for (unsigned i = 0; i < t->ncols; i++) {
+            w[i] = strlen(t->head[i]);
+            for (size_t r = 0; r < t->nrows; r++)
+                if (strlen(t->cells[r][i]) > w[i])
+                    w[i] = strlen(t->cells[r][i]);
+        }
+        printf("%s\n", t->title);
+        for (unsigned i = 0; i < t->ncols; i++) {
+            if (i + 1 < t->ncols)
+                printf("%-*s  ", (int)w[i], t->head[i]);
+            else
+                printf("%s\n", t->head[i]);
+        }
+        for (size_t r = 0; r < t->nrows; r++)
+            for (unsigned i = 0; i < t->ncols; i++) {
+                if (i + 1 < t->ncols)
+                    printf("%-*s  ", (int)w[i], t->cells[r][i]);
+                else
+                    printf("%s\n", t->cells[r][i]);
+            }
+        if (t->short_of_memory)
+            printf("(out of memory: rows are missing; --json has them all)\n");
+        fputc('\n', stdout);
+    }
+    free(t->cells);
+    free(t);
+}
+
+/* A map value as a cell: text as is, numbers in decimal (or hex), bools yes/no, byte
+ * strings in hex; "-" if absent. */
+static void cell(char *out, const cbor_item_t *m, const char *key, bool hex)
+{
+    const cbor_item_t *v = m ? vtsm_abi_find(m, key) : NULL;
+    if (!v) {
+        snprintf(out, CELL, "-");
+    } else if (cbor_isa_string(v) && cbor_string_is_definite(v)) {
+        snprintf(out, CELL, "%.*s", (int)cbor_string_length(v),
+                 (const char *)cbor_string_handle(v));
+    } else if (cbor_isa_uint(v)) {
+        snprintf(out, CELL, hex ? "0x%" PRIx64 : "%" PRIu64, (uint64_t)cbor_get_int(v));
+    } else if (cbor_isa_float_ctrl(v) && cbor_is_bool(v)) {
+        snprintf(out, CELL, "%s", cbor_get_bool(v) ? "yes" : "no");
+    } else if (cbor_isa_bytestring(v) && cbor_bytestring_is_definite(v)) {
+        size_t n = cbor_bytestring_length(v), k = 0;
+        const uint8_t *p = cbor_bytestring_handle(v);
+        for (size_t i = 0; i < n && k + 3 < CELL; i++, k += 2)
+            snprintf(out + k, CELL - k, "%02x", p[i]);
+        if (n == 0)
+            snprintf(out, CELL, "-");
+    } else {
+        snprintf(out, CELL, "?");
+    }
+}
+
+/* DSP0274 DMTFSpecMeasurementValueType, bits 6:0 (bit 7: a raw bit stream). */
+static void meas_type(char *out, const cbor_item_t *m)
+{
+    static const char *const names[] = {
+        "immutable ROM",        "mutable firmware",  "hardware config",    "firmware config",
+        "measurement manifest", "debug/device mode", "firmware version",   "firmware SVN",
+        "hash-extended",        "informational",     "structured manifest"};
+    uint64_t t = 0;
+    if (vtsm_abi_get_uint(m, "type", &t) != VTSM_OK) {
+        snprintf(out, CELL, "-");
+        return;
+    }
+    unsigned k = (unsigned)(t & 0x7Fu);
+    snprintf(out, CELL, "%s%s", k < sizeof(names) / sizeof(names[0]) ? names[k] : "other",
+             t & 0x80u ? " (raw)" : "");
+}
+
+static const cbor_item_t *list(const cbor_item_t *m, const char *key)
+{
+    const cbor_item_t *a = m ? vtsm_abi_find(m, key) : NULL;
+    return a && cbor_isa_array(a) ? a : NULL;
+}
+
+/* status without --json: root ports, devices, IDE streams, TDIs, measurements and TVMs as
+ * aligned tables. Measurement values are shown whole; session IDs and capabilities in
+ * hex. */
+static int print_status(struct cli *c, const cbor_item_t *res)
+{
+    if (c->json) {
+        print_result(c, res);
+        return EXIT_OK;
+    }
+    static const char *const h_rp[] = {"ID", "STREAMS", "USED", "KEY SLOTS", "USED"};
+    static const char *const h_dev[] = {"DEVICE",  "PORT",     "STATE", "SPDM",   "ALGORITHM",
+                                        "SESSION", "CONNECTS", "BOUND", "TEE-IO", "CAPS"};
+    static const char *const h_str[] = {"DEVICE", "STREAM", "STATE", "KEY SET", "REFRESHES"};
+    static const char *const h_tdi[] = {"DEVICE", "TDI", "STATE", "TVM", "MMIO", "DMA"};
+    static const char *const h_meas[] = {"DEVICE", "INDEX", "TYPE", "VALUE"};
+    static const char *const h_tvm[] = {"TVM", "NAME", "BOUND", "IDENTITY"};
+    struct table *rp = table_new("ROOT PORTS", 5, h_rp);
+    struct table *dev = table_new("DEVICES", 10, h_dev);
+    struct table *str = table_new("IDE STREAMS", 5, h_str);
+    struct table *tdi = table_new("TDIS", 6, h_tdi);
+    struct table *meas = table_new("MEASUREMENTS", 4, h_meas);
+    struct table *tvm = table_new("TVMS", 4, h_tvm);
+    const cbor_item_t *a = list(res, VTSM_ABI_K_ROOT_PORTS);
+    for (size_t i = 0; a && i < cbor_array_size(a); i++) {
+        const cbor_item_t *m = cbor_array_handle(a)[i];
+        char(*r)[CELL] = table_row(rp);
+        if (!r)
+            break;
+        cell(r[0], m, "id", false);
+        cell(r[1], m, "streams", false);
+        cell(r[2], m, "streams_used", false);
+        cell(r[3], m, "key_slots", false);
+        cell(r[4], m, "key_slots_used", false);
+    }
+    a = list(res, VTSM_ABI_K_DEVICES);
+    for (size_t i = 0; a && i < cbor_array_size(a); i++) {
+        const cbor_item_t *m = cbor_array_handle(a)[i];
+        char name[CELL];
+        cell(name, m, VTSM_ABI_K_DEV, false);
+        char(*r)[CELL] = table_row(dev);
+        if (r) {
+            snprintf(r[0], CELL, "%s", name);
+            cell(r[1], m, VTSM_ABI_K_ROOT_PORT, false);
+            cell(r[2], m, "state", false);
+            cell(r[3], m, "version", false);
+            const cbor_item_t *alg = vtsm_abi_find(m, "algorithms");
+            cell(r[4], alg && cbor_isa_map(alg) ? alg : NULL, "asym", false);
+            cell(r[5], m, "session_id", true);
+            cell(r[6], m, "connects", false);
+            cell(r[7], m, "bound_tdis", false);
+            cell(r[8], m, "tee_io", false);
+            cell(r[9], m, "capabilities", true);
+        }
+        const cbor_item_t *ide = vtsm_abi_find(m, "ide");
+        const cbor_item_t *sl = ide && cbor_isa_map(ide) ? list(ide, "streams") : NULL;
+        for (size_t k = 0; sl && k < cbor_array_size(sl); k++) {
+            char(*s)[CELL] = table_row(str);
+            if (!s)
+                break;
+            snprintf(s[0], CELL, "%s", name);
+            cell(s[1], cbor_array_handle(sl)[k], "stream_id", false);
+            cell(s[2], cbor_array_handle(sl)[k], "state", false);
+            cell(s[3], cbor_array_handle(sl)[k], "key_set", false);
+            cell(s[4], cbor_array_handle(sl)[k], "refreshes", false);
+        }
+        const cbor_item_t *tl = list(m, "tdis");
+        for (size_t k = 0; tl && k < cbor_array_size(tl); k++) {
+            char(*t)[CELL] = table_row(tdi);
+            if (!t)
+                break;
+            snprintf(t[0], CELL, "%s", name);
+            cell(t[1], cbor_array_handle(tl)[k], "tdi", false);
+            cell(t[2], cbor_array_handle(tl)[k], "state", false);
+            cell(t[3], cbor_array_handle(tl)[k], "tvm", false);
+            cell(t[4], cbor_array_handle(tl)[k], "mmio_enabled", false);
+            cell(t[5], cbor_array_handle(tl)[k], "dma_enabled", false);
+        }
+        const cbor_item_t *ms = vtsm_abi_find(m, "measurements");
+        const cbor_item_t *bl = ms && cbor_isa_map(ms) ? list(ms, "blocks") : NULL;
+        for (size_t k = 0; bl && k < cbor_array_size(bl); k++) {
+            char(*t)[CELL] = table_row(meas);
+            if (!t)
+                break;
+            snprintf(t[0], CELL, "%s", name);
+            cell(t[1], cbor_array_handle(bl)[k], "index", false);
+            meas_type(t[2], cbor_array_handle(bl)[k]);
+            cell(t[3], cbor_array_handle(bl)[k], "value", false);
+        }
+    }
+    a = list(res, VTSM_ABI_K_TVMS);
+    for (size_t i = 0; a && i < cbor_array_size(a); i++) {
+        const cbor_item_t *m = cbor_array_handle(a)[i];
+        char(*r)[CELL] = table_row(tvm);
+        if (!r)
+            break;
+        cell(r[0], m, "tvm", false);
+        cell(r[1], m, "name", false);
+        cell(r[2], m, "bound_tdis", false);
+        cell(r[3], m, "identity", false);
+    }
+    table_print(rp);
+    table_print(dev);
+    table_print(str);
+    table_print(tdi);
+    table_print(meas);
+    table_print(tvm);
+    return EXIT_OK;
+}
+
 enum {
     OPT_DOE = 1u << 0,
     OPT_ROOT_PORT = 1u << 1,
@@ -580,7 +817,7 @@ static const struct command commands[] = {
     {"bind", "DEV TDI TVM", OPT_DOE | OPT_LOCK_FLAGS, OPT_DOE, verb_bind, print_plain},
     {"unbind", "DEV TDI", OPT_DOE, OPT_DOE, verb_unbind, print_plain},
     {"relay", "FILE", OPT_DOE, 0, verb_relay, print_plain},
-    {"status", "[DEV]", 0, 0, verb_status, print_plain},
+    {"status", "[DEV]", 0, 0, verb_status, print_status},
     {"request", "OP [FIELDS]", OPT_DOE, 0, verb_request, print_plain},
 };
 
