@@ -8,7 +8,7 @@
  * loop resumes it with the host's answer, a timeout or a close.
  *
  * This module is the only one that creates, resumes or frees jobs and the only writer
- * of pdev->job.
+ * of pdev->job and pdev->claim.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +17,6 @@
 #include "tsm_int.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
-
-bool tsm_pdev_tdi_claimed(const struct tsm_pdev *p, const struct tsm_tdi *t)
-{
-    const struct tsm_job *j = p->job;
-    return j && (j->claim.all_tdis || (j->claim.has_tdi && j->claim.tdi == t->index));
-}
 
 struct tsm_tdisp_chan tsm_job_tdisp_chan(struct tsm_pdev *p)
 {
@@ -53,6 +47,7 @@ vtsm_status tsm_job_new(struct tsm *t, struct tsm_pdev *p, const char *verb, uin
     if (what)
         j->claim = *what;
     p->job = j;
+    p->claim = &j->claim;
     /* What the job owns leaves the kept counts until it ends; a bind reserves its TVM. */
     tsm_pdev_tally_claim(p, -1);
     if (j->claim.tvm)
@@ -69,6 +64,7 @@ static void job_release(struct tsm_job *j)
         tsm_tvm_reserve(&j->t->tvms, j->claim.tvm, -1);
     tsm_pdev_tally_claim(p, +1);
     p->job = NULL;
+    p->claim = NULL;
     vtsm_buf_wipe(&j->rsp);
     tsm_coro_free(j->coro);
     free(j);

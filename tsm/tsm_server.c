@@ -412,6 +412,7 @@ vtsm_status tsm_init(struct tsm *t, const struct tsm_config *cfg)
     memset(t, 0, sizeof(*t));
     t->cfg = *cfg;
     tsm_tvm_registry_init(&t->tvms);
+    tsm_pdev_registry_init(&t->devs, t, &t->tvms);
     t->listen_fd = -1;
     VTSM_ENSURE(pipe2(t->wake_pipe, O_CLOEXEC | O_NONBLOCK) == 0, VTSM_E_IO, "pipe: %s",
                 strerror(errno));
@@ -587,12 +588,7 @@ void tsm_fini(struct tsm *t)
         c->dead = true;
         client_unlink(t, c);
     }
-    while (t->pdevs) {
-        struct tsm_pdev *p = t->pdevs;
-        t->pdevs = p->next;
-        tsm_pdev_reset(p);
-        free(p);
-    }
+    tsm_pdev_registry_fini(&t->devs);
     tsm_tvm_registry_fini(&t->tvms);
     if (t->listen_fd >= 0) {
         close(t->listen_fd);

@@ -21,7 +21,7 @@
 static vtsm_status connected_pdev(struct tsm *t, const char *dev, const char *verb,
                                   struct tsm_pdev **out)
 {
-    struct tsm_pdev *p = tsm_pdev_find(t, dev);
+    struct tsm_pdev *p = tsm_pdev_find(&t->devs, dev);
     VTSM_ENSURE_RULE(p, VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13, "%s: no device named %s", verb, dev);
     VTSM_ENSURE(!t->stopping, VTSM_E_ABORTED, "tsmd is shutting down");
     VTSM_ENSURE_RULE(!p->job, VTSM_E_BUSY, VTSM_RULE_PDEV_6,
@@ -449,7 +449,7 @@ static vtsm_status guest_list(struct tsm *t, uint64_t id, const struct vtsm_abi_
 {
     cbor_item_t *res = guest_result(id, g), *arr = vtsm_abi_array_new();
     vtsm_status st = res && arr ? VTSM_OK : VTSM_E_NOMEM;
-    for (struct tsm_pdev *p = t->pdevs; p && st == VTSM_OK; p = p->next)
+    for (struct tsm_pdev *p = t->devs.head; p && st == VTSM_OK; p = p->next)
         for (struct tsm_tdi_node *n = p->tdis; n && st == VTSM_OK; n = n->next) {
             if (tsm_pdev_tdi_claimed(p, &n->tdi) || n->tdi.owner_tvm != g->tvm)
                 continue;
