@@ -24,3 +24,11 @@ target_link_libraries(tsm_object_model_nocbor PRIVATE OpenSSL::Crypto)
 add_test(NAME tsm_object_model_nocbor
   COMMAND ${CMAKE_COMMAND} --build ${PROJECT_BINARY_DIR} --target tsm_object_model_nocbor)
 set_tests_properties(tsm_object_model_nocbor PROPERTIES LABELS unit TIMEOUT 60)
+
+# Guest requests checked off the loop: several guests with many requests in flight each.
+add_executable(test_guest_offload test_guest_offload.c)
+target_link_libraries(test_guest_offload PRIVATE vtsm_e2e_util vtsm_guest PkgConfig::CMOCKA)
+add_dependencies(test_guest_offload tsmd tsm-devemu)
+add_test(NAME test_guest_offload COMMAND test_guest_offload)
+set_tests_properties(test_guest_offload PROPERTIES LABELS "e2e" TIMEOUT 60
+  ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=STDOUT")

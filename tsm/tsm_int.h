@@ -35,6 +35,10 @@ struct tsm;
 
 /* Bounds on what an untrusted host can make tsmd hold. */
 #define TSM_MAX_CLIENTS 256 /* open ABI connections */
+/* A client with this many device-less jobs (guest requests whose signature is being
+ * checked) is not read until one ends: they wait only for the crypto worker, so pausing
+ * cannot stall them, and a flood of requests cannot pile up jobs. */
+#define TSM_CLIENT_DEVLESS_MAX 8
 
 /* One ABI connection. Reference counted: the client list and every job it started. */
 struct tsm_client {
@@ -50,7 +54,8 @@ struct tsm_client {
     int64_t active_ms;             /* last complete request */
     int64_t partial_ms;            /* when the buffered partial frame began; 0 if none */
     int64_t stalled_ms;            /* since when queued output has not moved; 0 if none */
-    unsigned jobs;                 /* device jobs this client started that still run */
+    unsigned jobs;                 /* jobs this client started that still run */
+    unsigned devless_jobs;         /* of which device-less (guest requests being checked) */
     struct tsm_client *next;
 };
 
@@ -76,6 +81,7 @@ struct tsm {
     unsigned nclients, nrole[3]; /* connections, and per enum vtsm_abi_role */
     struct tsm_job *jobs;        /* running jobs */
     unsigned njobs;
+    struct tsm_job *ready, *ready_tail; /* started later, not yet run (oldest first) */
     bool stopping;
     int listen_fd;
     int wake_pipe[2]; /* wakes the poll loop from the signal handler */
@@ -131,7 +137,7 @@ struct tsm_job;
 typedef cbor_item_t *(*tsm_job_fn)(struct tsm_job *j);
 struct tsm_job {
     struct tsm *t;
-    struct tsm_pdev *p;
+    struct tsm_pdev *p;        /* NULL for a device-less job (until it takes one) */
     struct tsm_client *client; /* holds a ref while the job runs */
     uint64_t id;               /* the client's request id */
     const char *verb;          /* "device_connect", "tdi_bind", ... */
@@ -142,6 +148,11 @@ struct tsm_job {
     uint16_t lock_flags;
     bool force;
     struct vtsm_abi_guest_body greq;
+    bool handed_off;             /* a guest job that started a device job, which answers */
+    bool on_worker;              /* its crypto runs on the worker now (tsm_offload.c) */
+    bool keep_order;             /* its crypto queues behind the worker's (tsm_offload.c) */
+    uint64_t gtvm;               /* a guest request as it came: envelope TVM, */
+    struct vtsm_buf gbody, gsig; /* body and signature (copies, wiped) */
     /* the one outstanding exchange (tsm_proxy.c) */
     uint64_t next_seq, seq;
     bool waiting;
@@ -153,16 +164,32 @@ struct tsm_job {
     struct tsm_coro *coro;
     cbor_item_t *reply;
     struct tsm_job *next;
+    struct tsm_job *ready_next; /* in tsm->ready */
 };
-/* Claim p for a new job of verb (rule PDEV.6: refused with E_BUSY if p has one).
+/* Claim p for a new job of verb (rule PDEV.6: refused with E_BUSY if p has one); p NULL
+ * makes a device-less job (tsm_job_take_device may claim one later).
  * what (may be NULL) says which TDIs it owns. The job is not running yet: fill in its
  * arguments, then tsm_job_start() or tsm_job_cancel(). */
 vtsm_status tsm_job_new(struct tsm *t, struct tsm_pdev *p, const char *verb, uint64_t id,
                         tsm_job_fn run, const struct tsm_job_claim *what, struct tsm_job **out);
+/* A device-less job (p NULL: a guest request, whose signature check may run on the crypto
+ * worker) takes device p once it knows it needs one: the same PDEV.6 check and claim as
+ * tsm_job_new. verb becomes the job's name. */
+vtsm_status tsm_job_take_device(struct tsm_job *j, struct tsm_pdev *p, const char *verb,
+                                const struct tsm_job_claim *what);
 /* Release a job that was never started (the claim goes with it). */
 void tsm_job_cancel(struct tsm_job *j);
 /* Run j for client c until its first exchange (or its end). On failure j is cancelled. */
 vtsm_status tsm_job_start(struct tsm_client *c, struct tsm_job *j);
+/* Queue device-less job j to run for client c once the loop has read what is readable
+ * now (tsm_job_run_ready): guest requests, so that requests arriving together are judged
+ * together, one on the crypto worker while the loop runs the next. A queued job runs
+ * either on a coroutine or, when that gains nothing, straight on the loop's stack (then
+ * tsm_job_current() is NULL and it must not yield). On failure j is cancelled. */
+vtsm_status tsm_job_start_later(struct tsm_client *c, struct tsm_job *j);
+/* The loop: run the queued jobs, oldest first, until their first yield or their end
+ * (those queued meanwhile too). */
+void tsm_job_run_ready(struct tsm *t);
 /* The loop: resume a job whose exchange ended (answer, error, timeout or close). */
 void tsm_job_resume(struct tsm_job *j);
 /* The loop: end every wait that can end now: exchanges of dead clients (E_CLOSED), past
