@@ -22,7 +22,7 @@
 #include "e2e_host.h"
 #include "e2e_util.h"
 #include "vtsm_abi.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 #include "vtsm_proc.h"
 
 #define GUESTS 3  /* TVMs, each with one bound TDI and its own guest connection */
@@ -79,12 +79,12 @@ static void test_guest_requests_in_flight(void **state)
     assert_true(port > 0);
     assert_int_equal(e2e_host_open(e, &hh), 0);
     assert_int_equal(e2e_host_add_device(&hh, "dev0", port, 0), 0);
-    assert_int_equal(vtsm_host_device_connect(hh.h, "dev0", NULL, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_device_connect_cbor(hh.h, "dev0", NULL, NULL), VTSM_OK);
     for (int i = 0; i < GUESTS; i++) {
         char name[16];
         snprintf(name, sizeof(name), "guest%d", i);
         assert_int_equal(e2e_host_new_tvm(&hh, e->dir, name, &gs[i].tvm, &gs[i].cred), 0);
-        assert_int_equal(vtsm_host_tdi_bind(hh.h, "dev0", (uint32_t)i, gs[i].tvm, 0, NULL),
+        assert_int_equal(vtsm_host_tdi_bind_cbor(hh.h, "dev0", (uint32_t)i, gs[i].tvm, 0, NULL),
                          VTSM_OK);
         assert_int_equal(vtsm_guest_connect(e->sock, "offload-test", &gs[i].conn), VTSM_OK);
     }
@@ -93,15 +93,15 @@ static void test_guest_requests_in_flight(void **state)
     static cbor_item_t *env[DEPTH][GUESTS];
     for (int k = 0; k < DEPTH; k++)
         for (int i = 0; i < GUESTS; i++) {
-            assert_int_equal(
-                vtsm_guest_build(gs[i].cred, VTSM_ABI_GOP_INFO, "dev0", i, NULL, NULL, &env[k][i]),
-                VTSM_OK);
+            assert_int_equal(vtsm_guest_build_cbor(gs[i].cred, VTSM_ABI_GOP_INFO, "dev0", i, NULL,
+                                                   NULL, &env[k][i]),
+                             VTSM_OK);
             gs[i].ans[k] = (struct answer){&gs[i], vtsm_guest_last_seq(gs[i].cred)};
         }
     for (int k = 0; k < DEPTH; k++)
         for (int i = 0; i < GUESTS; i++) {
             vtsm_status st =
-                vtsm_host_guest_relay_start(gs[i].conn, env[k][i], on_answer, &gs[i].ans[k]);
+                vtsm_host_guest_relay_start_cbor(gs[i].conn, env[k][i], on_answer, &gs[i].ans[k]);
             cbor_decref(&env[k][i]);
             assert_int_equal(st, VTSM_OK);
             gs[i].pending++;
@@ -109,7 +109,7 @@ static void test_guest_requests_in_flight(void **state)
 
     /* meanwhile the host's own requests are answered */
     cbor_item_t *status = NULL;
-    assert_int_equal(vtsm_host_status(hh.h, NULL, &status), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(hh.h, NULL, &status), VTSM_OK);
     cbor_decref(&status);
 
     long end = vtsm_now_ms() + 30000;

@@ -19,7 +19,7 @@
 #include "vtsm_abi_defs.h"
 #include "vtsm_cert.h"
 #include "vtsm_spdm_req.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 struct tsm;
 struct tsm_job;
