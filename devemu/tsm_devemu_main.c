@@ -7,7 +7,8 @@
  * object; the answer is one NORMAL frame (empty when the device drops the request). A
  * VTSM_LINK frame carries one simulated-link frame and is answered with one (empty when
  * the frame does not decode).
- * SHUTDOWN ends the connection, not the server; TEST is echoed; other commands get
+ * CONTINUE and SHUTDOWN are answered in kind and end the connection, not the server (the
+ * device keeps its state); TEST is answered with "Server Hello!"; other commands get
  * UNKNOWN. A peer that vanishes mid-frame costs only its connection: the device, with its
  * negotiated state and session, serves the next one. SIGTERM/SIGINT exit with status 0.
  */
@@ -39,6 +40,7 @@
 /* VTSM_SOCK_CMD_VTSM_LINK of abi/vtsm_abi.h (the socket ABI library is not linked here;
  * the value is fixed by docs/abi.md section 8.2). */
 #define SOCK_CMD_VTSM_LINK 0x5654u
+#define TEST_ANSWER        "Server Hello!"
 
 /* --latency-us: every DOE and link answer leaves this long after its request arrived. */
 #define LATENCY_MAX_US 10000000L
@@ -306,10 +308,13 @@ static void serve(struct vtsm_dev *dev, int fd)
             break;
         }
         frames++;
-        if (cmd == VTSM_SOCK_CMD_SHUTDOWN) {
-            VTSM_INFO("SHUTDOWN: closing the connection");
+        if (cmd == VTSM_SOCK_CMD_SHUTDOWN || cmd == VTSM_SOCK_CMD_CONTINUE) {
+            /* Session end (spdm-emu): answered in kind, then this connection closes; the
+             * device and its state stay for the next one. */
+            VTSM_INFO("%s: closing the connection",
+                      cmd == VTSM_SOCK_CMD_SHUTDOWN ? "SHUTDOWN" : "CONTINUE");
             if (send_due(fd, &q, true) == VTSM_OK)
-                (void)vtsm_sock_send(fd, VTSM_SOCK_CMD_SHUTDOWN, transport, NULL, 0);
+                (void)vtsm_sock_send(fd, cmd, transport, NULL, 0);
             break;
         }
         if (transport != VTSM_SOCK_TRANSPORT_PCI_DOE) {
@@ -337,7 +342,10 @@ static void serve(struct vtsm_dev *dev, int fd)
             st = reply(fd, &q, arrived, SOCK_CMD_VTSM_LINK, transport, &out);
             break;
         case VTSM_SOCK_CMD_TEST:
-            st = reply(fd, &q, arrived, VTSM_SOCK_CMD_TEST, transport, &in);
+            /* spdm-emu's answer, with its terminating NUL */
+            st = vtsm_buf_set(&out, TEST_ANSWER, sizeof(TEST_ANSWER));
+            if (st == VTSM_OK)
+                st = reply(fd, &q, arrived, VTSM_SOCK_CMD_TEST, transport, &out);
             break;
         default:
             VTSM_INFO("unknown socket command 0x%x", cmd);
