@@ -486,6 +486,19 @@ static vtsm_status handle_secured(struct vtsm_dev *d, const uint8_t *p, size_t n
     return VTSM_OK;
 }
 
+vtsm_status vtsm_dev_handle_spdm(struct vtsm_dev *d, const uint8_t *req, size_t len,
+                                 struct vtsm_buf *rsp)
+{
+    VTSM_ENSURE(d && rsp && (req || len == 0), VTSM_E_INVAL, "vtsm_dev_handle_spdm: bad arguments");
+    vtsm_buf_reset(rsp);
+    VTSM_ENSURE(len <= DEV_MSG_MAX, VTSM_E_DOE_OVERSIZED,
+                "SPDM message of %zu bytes exceeds what the device accepts", len);
+    struct dev_req q = {.msg = req, .len = len};
+    size_t out;
+    VTSM_GUARD(dispatch(d, &q, &out));
+    return vtsm_buf_set(rsp, d->msg, out);
+}
+
 vtsm_status vtsm_dev_handle(struct vtsm_dev *d, const uint8_t *req, size_t len,
                             struct vtsm_buf *rsp)
 {

@@ -170,6 +170,13 @@ vtsm_status vtsm_dev_new(const struct vtsm_dev_config *c, struct vtsm_dev **out)
  */
 vtsm_status vtsm_dev_handle(struct vtsm_dev *d, const uint8_t *req, size_t len,
                             struct vtsm_buf *rsp);
+/*
+ * Handle one SPDM message outside any session, with no DOE framing (a storage binding
+ * carries bare messages): rsp receives the exact response or ERROR message. Errors as
+ * vtsm_dev_handle for a request the device must not answer.
+ */
+vtsm_status vtsm_dev_handle_spdm(struct vtsm_dev *d, const uint8_t *req, size_t len,
+                                 struct vtsm_buf *rsp);
 
 /*
  * The simulated IDE link (docs/abi.md section 8.2; frame layout in

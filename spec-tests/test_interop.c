@@ -5,6 +5,12 @@
  *   or nothing (the `end=` option of the tcp: target), seen by vtsm-split-peer;
  * - against a peer that writes each frame in four pieces without TCP_NODELAY (as the
  *   reference peers and QEMU do) an exchange costs well under a delayed-ACK time;
+ * - tsm-devemu against a client that speaks byte-exactly as QEMU's spdm-socket backend
+ *   does (four send() calls a frame, no TCP_NODELAY): DOE, the NVMe storage binding
+ *   (IF_SEND / IF_RECV / ACK_STATUS with QEMU's storage header), UNKNOWN for frames it
+ *   does not serve, no answer above QEMU's 0x1200-byte buffer;
+ * - a second client is served (one device, one mailbox) or, past --max-clients, refused
+ *   at once.
  * Every child is reaped on every path.
  */
 #include <setjmp.h>
@@ -14,7 +20,9 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,9 +32,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "vtsm_doe.h"
 #include "vtsm_host.h"
 #include "vtsm_proc.h"
 #include "vtsm_sock.h"
+#include "vtsm_spdm_defs.h"
 
 struct peer {
     pid_t pid;
@@ -207,6 +217,283 @@ static void test_split_writer_round_trip(void **state)
     assert_true(fast > N / 2);
 }
 
+/* ---- a client speaking as QEMU's spdm-socket backend does ---- */
+
+static int qemu_connect(void)
+{
+    /* spdm_socket_connect: a plain TCP socket to the loopback port, no socket options */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)g_peer.port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+static void send_exact(int fd, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t k = send(fd, b, n, 0);
+        assert_true(k > 0);
+        b += k;
+        n -= (size_t)k;
+    }
+}
+
+/* send_platform_data: command, transport type, size as three 4-byte writes, then the
+ * payload as a fourth (none when empty). */
+static void qemu_send(int fd, uint32_t cmd, uint32_t transport, const void *p, uint32_t len)
+{
+    uint8_t w[4];
+    vtsm_put_be32(w, cmd);
+    send_exact(fd, w, 4);
+    vtsm_put_be32(w, transport);
+    send_exact(fd, w, 4);
+    vtsm_put_be32(w, len);
+    send_exact(fd, w, 4);
+    if (len)
+        send_exact(fd, p, len);
+}
+
+/* receive_platform_data into a buffer of max bytes: a frame announcing more fails the
+ * read, as it does in QEMU (which then loses the stream). Returns the payload length. */
+static uint32_t qemu_recv(int fd, uint32_t *cmd, uint32_t *transport, uint8_t *buf, uint32_t max)
+{
+    uint8_t h[12];
+    assert_int_equal(vtsm_fd_read_full(fd, h, 12, 5000), VTSM_OK);
+    *cmd = vtsm_get_be32(h);
+    *transport = vtsm_get_be32(h + 4);
+    uint32_t len = vtsm_get_be32(h + 8);
+    assert_true(len <= max);
+    if (len)
+        assert_int_equal(vtsm_fd_read_full(fd, buf, len, 5000), VTSM_OK);
+    return len;
+}
+
+/* QEMU's StorageSpdmTransportHeader: Security Protocol, SP Specific (LE16), Length (LE32). */
+static size_t storage_hdr(uint8_t *p, uint8_t secp, uint8_t op, uint32_t len)
+{
+    p[0] = secp;
+    p[1] = (uint8_t)(op << 2); /* SPSP0: operation, connection ID 0 */
+    p[2] = 0;                  /* SPSP1 */
+    vtsm_put_le32(p + 3, len);
+    return 7;
+}
+
+static uint16_t qemu_ack(int fd)
+{
+    uint8_t b[0x1200];
+    uint32_t cmd, tr;
+    assert_int_equal(qemu_recv(fd, &cmd, &tr, b, 2), 2);
+    assert_int_equal(cmd, VTSM_SOCK_CMD_STORAGE_ACK_STATUS);
+    assert_int_equal(tr, VTSM_SOCK_TRANSPORT_NVME);
+    return (uint16_t)(b[0] << 8 | b[1]); /* be16_to_cpu */
+}
+
+/* nvme_sec_prot_spdm_send: header + request under IF_SEND, then the 2-byte status. */
+static uint16_t nvme_send(int fd, uint8_t secp, uint8_t op, const uint8_t *m, uint32_t len)
+{
+    uint8_t b[0x1200];
+    size_t h = storage_hdr(b, secp, op, len);
+    memcpy(b + h, m, len);
+    qemu_send(fd, VTSM_SOCK_CMD_STORAGE_IF_SEND, VTSM_SOCK_TRANSPORT_NVME, b, (uint32_t)(h + len));
+    return qemu_ack(fd);
+}
+
+/* nvme_sec_prot_spdm_receive: the header alone under IF_RECV, the status, and on success
+ * the response (at most alloc bytes). Returns the status; *len the response length. */
+static uint16_t nvme_recv(int fd, uint32_t alloc, uint8_t *rsp, uint32_t *len)
+{
+    uint8_t h[7];
+    storage_hdr(h, 0xE8, 5, alloc);
+    qemu_send(fd, VTSM_SOCK_CMD_STORAGE_IF_RECV, VTSM_SOCK_TRANSPORT_NVME, h, sizeof(h));
+    uint16_t sc = qemu_ack(fd);
+    if (sc == 0) {
+        uint32_t cmd, tr;
+        *len = qemu_recv(fd, &cmd, &tr, rsp, alloc);
+        assert_true(cmd == VTSM_SOCK_CMD_STORAGE_IF_RECV); /* a command QEMU accepts */
+    }
+    return sc;
+}
+
+static void nvme_spdm(int fd, const uint8_t *req, uint32_t len, uint8_t want)
+{
+    uint8_t rsp[0x1200];
+    uint32_t n = 0;
+    assert_int_equal(nvme_send(fd, 0xE8, 5, req, len), 0);
+    assert_int_equal(nvme_recv(fd, 0x1000, rsp, &n), 0);
+    assert_true(n >= 4);
+    assert_int_equal(rsp[1], want);
+}
+
+/* SPDM through QEMU's NVMe storage binding, QEMU's DOE frames, UNKNOWN for the rest;
+ * every answer fits QEMU's 0x1200-byte buffer (qemu_recv asserts it). */
+static void test_qemu_frames(void **state)
+{
+    (void)state;
+    peer_start("tsm-devemu", NULL);
+    int fd = qemu_connect();
+    uint8_t buf[0x1200];
+    uint32_t cmd, tr, n;
+
+    /* VCA and DIGESTS as bare SPDM messages under IF_SEND / IF_RECV */
+    const uint8_t gv[4] = {0x10, SPDM_GET_VERSION, 0, 0};
+    nvme_spdm(fd, gv, 4, SPDM_VERSION);
+    uint8_t caps[20] = {0x12, SPDM_GET_CAPABILITIES, 0, 0, 0, 12};
+    vtsm_put_le32(caps + 8, SPDM_CAP_ENCRYPT | SPDM_CAP_MAC | SPDM_CAP_KEY_EX);
+    vtsm_put_le32(caps + 12, 4096);
+    vtsm_put_le32(caps + 16, 4096);
+    nvme_spdm(fd, caps, 20, SPDM_CAPABILITIES);
+    uint8_t algs[44] = {
+        0x12, SPDM_NEGOTIATE_ALGORITHMS, 3, 0, 44, 0, SPDM_MEAS_SPEC_DMTF, SPDM_OPAQUE_DATA_FMT_1};
+    vtsm_put_le32(algs + 8, SPDM_ASYM_ECDSA_P384);
+    vtsm_put_le32(algs + 12, SPDM_HASH_SHA384);
+    const uint8_t st[12] = {SPDM_ALG_TYPE_DHE,          0x20, SPDM_DHE_SECP384R1,     0,
+                            SPDM_ALG_TYPE_AEAD,         0x20, SPDM_AEAD_AES_256_GCM,  0,
+                            SPDM_ALG_TYPE_KEY_SCHEDULE, 0x20, SPDM_KEY_SCHEDULE_SPDM, 0};
+    memcpy(algs + 32, st, 12);
+    nvme_spdm(fd, algs, 44, SPDM_ALGORITHMS);
+    const uint8_t dg[4] = {0x12, SPDM_GET_DIGESTS, 0, 0};
+    nvme_spdm(fd, dg, 4, SPDM_DIGESTS);
+    /* a whole certificate chain in DataTransferSize pieces: every one within 0x1200 */
+    uint8_t gc[8] = {0x12, SPDM_GET_CERTIFICATE, 0, 0};
+    vtsm_put_le16(gc + 6, 0x1000);
+    nvme_spdm(fd, gc, 8, SPDM_CERTIFICATE);
+
+    /* refusals are NVMe statuses, the connection stays */
+    assert_int_equal(nvme_recv(fd, 0x1000, buf, &n), 0x4002); /* nothing waiting */
+    assert_int_equal(nvme_send(fd, 0xE8, 5, dg, 4), 0);
+    assert_int_equal(nvme_recv(fd, 4, buf, &n), 0x4002);     /* DIGESTS does not fit 4 bytes */
+    assert_int_equal(nvme_send(fd, 0xE8, 6, dg, 4), 0x4002); /* secured messages */
+    assert_int_equal(nvme_send(fd, 0xEA, 5, dg, 4), 0x4002); /* another protocol */
+    uint8_t shortfr[3] = {0xE8, 0x14, 0};
+    qemu_send(fd, VTSM_SOCK_CMD_STORAGE_IF_SEND, VTSM_SOCK_TRANSPORT_NVME, shortfr, 3);
+    assert_int_equal(qemu_ack(fd), 0x4002);
+
+    /* frames the device does not serve: UNKNOWN, same transport, connection kept */
+    const struct {
+        uint32_t cmd, tr;
+    } unk[] = {
+        {VTSM_SOCK_CMD_NORMAL, VTSM_SOCK_TRANSPORT_MCTP},
+        {VTSM_SOCK_CMD_NORMAL, 3}, /* QEMU's SCSI, spdm-emu's TCP */
+        {VTSM_SOCK_CMD_NORMAL, 0},
+        {VTSM_SOCK_CMD_STORAGE_ACK_STATUS, VTSM_SOCK_TRANSPORT_NVME},
+        {VTSM_SOCK_CMD_NORMAL, VTSM_SOCK_TRANSPORT_NVME},
+        {VTSM_SOCK_CMD_OOB_ENCAP_KEY_UPDATE, VTSM_SOCK_TRANSPORT_PCI_DOE},
+        {VTSM_SOCK_CMD_STORAGE_IF_SEND, VTSM_SOCK_TRANSPORT_PCI_DOE},
+    };
+    for (size_t i = 0; i < sizeof(unk) / sizeof(unk[0]); i++) {
+        qemu_send(fd, unk[i].cmd, unk[i].tr, gv, 4);
+        assert_int_equal(qemu_recv(fd, &cmd, &tr, buf, sizeof(buf)), 0);
+        assert_int_equal(cmd, VTSM_SOCK_CMD_UNKNOWN);
+        assert_int_equal(tr, unk[i].tr);
+    }
+
+    /* pcie_doe: one DOE object under NORMAL / PCI_DOE (discovery index 1: CMA/SPDM) */
+    uint8_t disc[4], obj[16];
+    size_t olen = sizeof(obj);
+    vtsm_doe_disc_req_payload(1, disc);
+    assert_int_equal(
+        vtsm_doe_build(VTSM_DOE_VENDOR_PCISIG, VTSM_DOE_TYPE_DISCOVERY, disc, 4, obj, &olen),
+        VTSM_OK);
+    qemu_send(fd, VTSM_SOCK_CMD_NORMAL, VTSM_SOCK_TRANSPORT_PCI_DOE, obj, (uint32_t)olen);
+    n = qemu_recv(fd, &cmd, &tr, buf, sizeof(buf));
+    assert_int_equal(cmd, VTSM_SOCK_CMD_NORMAL);
+    struct vtsm_doe_obj o;
+    struct vtsm_doe_disc_rsp d;
+    assert_int_equal(vtsm_doe_parse(buf, n, &o), VTSM_OK);
+    assert_int_equal(vtsm_doe_disc_rsp_parse(&o, &d), VTSM_OK);
+    assert_int_equal(d.type, VTSM_DOE_TYPE_SPDM);
+
+    /* per-exchange time with QEMU's split writes (median under 5 ms: no delayed ACK) */
+    enum { WARM = 20, N = 60 };
+    int fast = 0;
+    for (int i = 0; i < WARM + N; i++) {
+        long long t0 = vtsm_now_ns();
+        assert_int_equal(nvme_send(fd, 0xE8, 5, dg, 4), 0);
+        assert_int_equal(nvme_recv(fd, 0x1000, buf, &n), 0);
+        fast += i >= WARM && vtsm_now_ns() - t0 < 5000000LL;
+    }
+    print_message("QEMU-style NVMe exchanges under 5 ms: %d of %d\n", fast, N);
+    assert_true(fast > N / 2);
+
+    /* spdm_socket_close: SHUTDOWN (QEMU does not read the answer) */
+    qemu_send(fd, VTSM_SOCK_CMD_SHUTDOWN, VTSM_SOCK_TRANSPORT_NVME, NULL, 0);
+    close(fd);
+    fd = qemu_connect(); /* the server goes on */
+    qemu_send(fd, VTSM_SOCK_CMD_TEST, VTSM_SOCK_TRANSPORT_NVME, NULL, 0);
+    assert_int_equal(qemu_recv(fd, &cmd, &tr, buf, sizeof(buf)), 14);
+    assert_int_equal(cmd, VTSM_SOCK_CMD_TEST);
+    close(fd);
+}
+
+/* ---- a second client ---- */
+
+static void doe_spdm(int fd, const uint8_t *m, size_t n, uint8_t want)
+{
+    uint8_t obj[64], buf[0x1200];
+    size_t olen = sizeof(obj);
+    uint32_t cmd, tr;
+    assert_int_equal(vtsm_doe_build(VTSM_DOE_VENDOR_PCISIG, VTSM_DOE_TYPE_SPDM, m, n, obj, &olen),
+                     VTSM_OK);
+    qemu_send(fd, VTSM_SOCK_CMD_NORMAL, VTSM_SOCK_TRANSPORT_PCI_DOE, obj, (uint32_t)olen);
+    uint32_t len = qemu_recv(fd, &cmd, &tr, buf, sizeof(buf));
+    struct vtsm_doe_obj o;
+    assert_int_equal(vtsm_doe_parse(buf, len, &o), VTSM_OK);
+    assert_true(o.payload_len >= 4);
+    assert_int_equal(o.payload[1], want);
+}
+
+/* While one client holds the device (as QEMU does for its life), a second is served by
+ * the same device: the state one client made is the other's. */
+static void test_second_client_served(void **state)
+{
+    (void)state;
+    peer_start("tsm-devemu", NULL);
+    int a = qemu_connect(), b = qemu_connect();
+    const uint8_t gv[4] = {0x10, SPDM_GET_VERSION, 0, 0};
+    doe_spdm(a, gv, 4, SPDM_VERSION);
+    uint8_t caps[20] = {0x12, SPDM_GET_CAPABILITIES, 0, 0, 0, 12};
+    vtsm_put_le32(caps + 8, SPDM_CAP_ENCRYPT | SPDM_CAP_MAC | SPDM_CAP_KEY_EX);
+    vtsm_put_le32(caps + 12, 4096);
+    vtsm_put_le32(caps + 16, 4096);
+    doe_spdm(b, caps, 20, SPDM_CAPABILITIES); /* after a's GET_VERSION: one mailbox */
+    doe_spdm(a, gv, 4, SPDM_VERSION);
+    close(b);
+    doe_spdm(a, caps, 20, SPDM_CAPABILITIES);
+    close(a);
+}
+
+/* Past --max-clients the new connection is closed at once, with the reason logged; the
+ * one being served goes on. */
+static void test_second_client_refused(void **state)
+{
+    (void)state;
+    const char *const extra[] = {"--max-clients", "1", NULL};
+    peer_start("tsm-devemu", extra);
+    int a = qemu_connect();
+    const uint8_t gv[4] = {0x10, SPDM_GET_VERSION, 0, 0};
+    doe_spdm(a, gv, 4, SPDM_VERSION);
+    int b = qemu_connect();
+    long t0 = vtsm_now_ms();
+    qemu_send(b, VTSM_SOCK_CMD_TEST, VTSM_SOCK_TRANSPORT_PCI_DOE, NULL, 0);
+    struct pollfd pfd = {.fd = b, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 5000), 1);
+    char c;
+    ssize_t k = read(b, &c, 1);
+    assert_true(k == 0 || (k < 0 && errno == ECONNRESET));
+    assert_true(vtsm_now_ms() - t0 < 2000);
+    close(b);
+    doe_spdm(a, gv, 4, SPDM_VERSION);
+    close(a);
+    /* once a is gone, a new client is served */
+    b = qemu_connect();
+    doe_spdm(b, gv, 4, SPDM_VERSION);
+    close(b);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -214,6 +501,9 @@ int main(void)
         cmocka_unit_test(test_tcp_target_options_refused),
         cmocka_unit_test_teardown(test_session_end_on_close, teardown),
         cmocka_unit_test_teardown(test_split_writer_round_trip, teardown),
+        cmocka_unit_test_teardown(test_qemu_frames, teardown),
+        cmocka_unit_test_teardown(test_second_client_served, teardown),
+        cmocka_unit_test_teardown(test_second_client_refused, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
