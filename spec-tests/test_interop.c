@@ -431,7 +431,9 @@ static void test_qemu_frames(void **state)
 
 /* ---- a second client ---- */
 
-static void doe_spdm(int fd, const uint8_t *m, size_t n, uint8_t want)
+/* One SPDM message in a DOE object under NORMAL; asserts the response code, returns
+ * Param1 (the error code of an ERROR). */
+static uint8_t doe_spdm(int fd, const uint8_t *m, size_t n, uint8_t want)
 {
     uint8_t obj[64], buf[0x1200];
     size_t olen = sizeof(obj);
@@ -444,6 +446,7 @@ static void doe_spdm(int fd, const uint8_t *m, size_t n, uint8_t want)
     assert_int_equal(vtsm_doe_parse(buf, len, &o), VTSM_OK);
     assert_true(o.payload_len >= 4);
     assert_int_equal(o.payload[1], want);
+    return o.payload[2];
 }
 
 /* While one client holds the device (as QEMU does for its life), a second is served by
@@ -494,6 +497,27 @@ static void test_second_client_refused(void **state)
     close(b);
 }
 
+/* In-session-only requests outside a session: ERROR SessionRequired at 1.2 and later. */
+static void test_session_required(void **state)
+{
+    (void)state;
+    peer_start("tsm-devemu", NULL);
+    int fd = qemu_connect();
+    const uint8_t gv[4] = {0x10, SPDM_GET_VERSION, 0, 0};
+    doe_spdm(fd, gv, 4, SPDM_VERSION);
+    uint8_t caps[20] = {0x13, SPDM_GET_CAPABILITIES, 0, 0, 0, 12};
+    vtsm_put_le32(caps + 8, SPDM_CAP_ENCRYPT | SPDM_CAP_MAC | SPDM_CAP_KEY_EX | SPDM_CAP_HBEAT);
+    vtsm_put_le32(caps + 12, 4096);
+    vtsm_put_le32(caps + 16, 4096);
+    doe_spdm(fd, caps, 20, SPDM_CAPABILITIES);
+    const uint8_t hb[4] = {0x13, SPDM_HEARTBEAT, 0, 0}, ku[4] = {0x13, SPDM_KEY_UPDATE, 1, 1};
+    const uint8_t es[4] = {0x13, SPDM_END_SESSION, 0, 0};
+    assert_int_equal(doe_spdm(fd, hb, 4, SPDM_ERROR), SPDM_ERR_SESSION_REQUIRED);
+    assert_int_equal(doe_spdm(fd, ku, 4, SPDM_ERROR), SPDM_ERR_SESSION_REQUIRED);
+    assert_int_equal(doe_spdm(fd, es, 4, SPDM_ERROR), SPDM_ERR_SESSION_REQUIRED);
+    close(fd);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -504,6 +528,7 @@ int main(void)
         cmocka_unit_test_teardown(test_qemu_frames, teardown),
         cmocka_unit_test_teardown(test_second_client_served, teardown),
         cmocka_unit_test_teardown(test_second_client_refused, teardown),
+        cmocka_unit_test_teardown(test_session_required, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
