@@ -549,6 +549,9 @@ static vtsm_status config_check(const struct vtsm_dev_config *c)
     VTSM_ENSURE(c->dhe == VTSM_DHE_SECP256R1 || c->dhe == VTSM_DHE_SECP384R1, VTSM_E_CONFIG,
                 "dhe: secp256r1 or secp384r1");
     VTSM_ENSURE(c->aead == VTSM_AEAD_AES_256_GCM, VTSM_E_CONFIG, "aead: AES-256-GCM");
+    VTSM_ENSURE(c->meas_hash == 0 || c->meas_hash == SPDM_MEAS_HASH_SHA256 ||
+                    c->meas_hash == SPDM_MEAS_HASH_SHA384 || c->meas_hash == SPDM_MEAS_HASH_SHA512,
+                VTSM_E_CONFIG, "meas_hash: 0, SHA-256, SHA-384 or SHA-512 (0x%x)", c->meas_hash);
     VTSM_ENSURE(c->n_meas <= VTSM_DEV_MAX_MEAS, VTSM_E_CONFIG, "n_meas %zu > %d", c->n_meas,
                 VTSM_DEV_MAX_MEAS);
     for (size_t i = 0; i < c->n_meas; i++) {

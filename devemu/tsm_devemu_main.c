@@ -35,6 +35,7 @@
 #include "vtsm_log.h"
 #include "vtsm_proc.h"
 #include "vtsm_sock.h"
+#include "vtsm_spdm_defs.h"
 
 /* A frame whose header arrived must be complete within this time. */
 #define FRAME_TIMEOUT_MS 10000
@@ -71,7 +72,7 @@ static void usage(FILE *f)
         "usage: tsm-devemu [--port N] [--listen ADDR] [--port-file PATH] [--alg p384|p256]\n"
         "                  [--version 1.2|1.3|both] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
         "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--latency-us N]\n"
-        "                  [--max-clients N] [--verbose]\n"
+        "                  [--meas-hash H] [--max-clients N] [--verbose]\n"
         "  --port N         TCP port (default %d; 0 picks a free port)\n"
         "  --listen ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
         "  --port-file PATH write the bound port to PATH (atomically)\n"
@@ -96,6 +97,8 @@ static void usage(FILE *f)
             "  --latency-us N   simulated DOE latency: each DOE or link answer is sent N us\n"
             "                   after its request arrived (default 0, max %ld); the device\n"
             "                   keeps reading and answering meanwhile\n"
+            "  --meas-hash H    MeasurementHashAlgo: sha256, sha384 or sha512 (default: that\n"
+            "                   of the negotiated base hash)\n"
             "  --max-clients N  connections served at once, sharing the one device (default\n"
             "                   %d, 1..%d); one more is closed at once with a logged reason\n"
             "  --verbose        log every request\n",
@@ -568,6 +571,7 @@ int main(int argc, char **argv)
         OPT_DTS,
         OPT_LATENCY,
         OPT_MAX_CLIENTS,
+        OPT_MEAS_HASH,
         OPT_VERBOSE,
         OPT_HELP
     };
@@ -587,6 +591,7 @@ int main(int argc, char **argv)
         {"data-transfer-size", required_argument, NULL, OPT_DTS},
         {"latency-us", required_argument, NULL, OPT_LATENCY},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+        {"meas-hash", required_argument, NULL, OPT_MEAS_HASH},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -715,6 +720,18 @@ int main(int argc, char **argv)
             max_clients = (unsigned)n;
             break;
         }
+        case OPT_MEAS_HASH:
+            if (!strcmp(optarg, "sha256"))
+                cfg.meas_hash = SPDM_MEAS_HASH_SHA256;
+            else if (!strcmp(optarg, "sha384"))
+                cfg.meas_hash = SPDM_MEAS_HASH_SHA384;
+            else if (!strcmp(optarg, "sha512"))
+                cfg.meas_hash = SPDM_MEAS_HASH_SHA512;
+            else {
+                fprintf(stderr, "tsm-devemu: --meas-hash is sha256, sha384 or sha512\n");
+                return 2;
+            }
+            break;
         case OPT_CERT_DIR:
             cert_dir = optarg;
             break;

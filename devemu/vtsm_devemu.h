@@ -146,6 +146,9 @@ struct vtsm_dev_config {
     uint32_t faults;          /* mask of VTSM_DEV_FAULT_BIT() */
     bool key_update;          /* KEY_UPD_CAP and KEY_UPDATE; default true */
     bool heartbeat;           /* HBEAT_CAP and HEARTBEAT; default true */
+    uint32_t meas_hash;       /* ALGORITHMS MeasurementHashAlgo: SPDM_MEAS_HASH_SHA256,
+                               * _SHA384 or _SHA512; default 0: the digest of the
+                               * negotiated base hash */
     uint8_t heartbeat_period; /* KEY_EXCHANGE_RSP HeartbeatPeriod in seconds when both
                                * sides set HBEAT_CAP (else 0); default 60. Reported only:
                                * the emulator never times a session out. */

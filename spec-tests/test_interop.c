@@ -9,6 +9,7 @@
  *   does (four send() calls a frame, no TCP_NODELAY): DOE, the NVMe storage binding
  *   (IF_SEND / IF_RECV / ACK_STATUS with QEMU's storage header), UNKNOWN for frames it
  *   does not serve, no answer above QEMU's 0x1200-byte buffer;
+ * - SessionRequired outside a session; SHA-512 measurements through the TSM's requester;
  * - a second client is served (one device, one mailbox) or, past --max-clients, refused
  *   at once.
  * Every child is reaped on every path.
@@ -36,7 +37,10 @@
 #include "vtsm_host.h"
 #include "vtsm_proc.h"
 #include "vtsm_sock.h"
+#include "vtsm_guard.h"
 #include "vtsm_spdm_defs.h"
+#include "vtsm_spdm_meas.h"
+#include "vtsm_spdm_req.h"
 
 struct peer {
     pid_t pid;
@@ -518,6 +522,56 @@ static void test_session_required(void **state)
     close(fd);
 }
 
+/* ---- SHA-512 measurements through the TSM's requester ---- */
+
+static vtsm_status sock_exchange(void *ctx, const uint8_t *req, size_t len, struct vtsm_buf *rsp)
+{
+    int fd = *(int *)ctx;
+    uint32_t cmd, tr;
+    VTSM_GUARD(vtsm_sock_send(fd, VTSM_SOCK_CMD_NORMAL, VTSM_SOCK_TRANSPORT_PCI_DOE, req, len));
+    VTSM_GUARD(vtsm_sock_recv(fd, &cmd, &tr, rsp, 1 << 20, 5000));
+    VTSM_ENSURE(cmd == VTSM_SOCK_CMD_NORMAL && rsp->len, VTSM_E_IO, "no DOE answer");
+    return VTSM_OK;
+}
+
+/* A device with MeasurementHashAlgo SHA-512: the requester recognises it and checks every
+ * digest block is 64 bytes, in the clear and inside the session. */
+static void test_sha512_measurements(void **state)
+{
+    (void)state;
+    const char *const extra[] = {"--meas-hash", "sha512", NULL};
+    peer_start("tsm-devemu", extra);
+    char spec[64];
+    snprintf(spec, sizeof(spec), "127.0.0.1:%d", g_peer.port);
+    int fd = -1;
+    assert_int_equal(vtsm_tcp_connect(spec, &fd), VTSM_OK);
+    struct vtsm_spdm_req_opts o;
+    struct vtsm_spdm_transport tp = {sock_exchange, &fd};
+    struct vtsm_spdm_req *r = NULL;
+    vtsm_spdm_req_opts_default(&o);
+    assert_int_equal(vtsm_spdm_req_new(&o, &tp, &r), VTSM_OK);
+    assert_int_equal(vtsm_spdm_req_init_connection(r), VTSM_OK);
+    assert_int_equal(vtsm_spdm_req_info(r)->meas_hash_algo, SPDM_MEAS_HASH_SHA512);
+    assert_string_equal(vtsm_spdm_meas_hash_name(vtsm_spdm_req_info(r)->meas_hash_algo), "sha512");
+    assert_int_equal(vtsm_spdm_req_get_certificate(r, 0), VTSM_OK);
+    assert_int_equal(vtsm_spdm_req_start_session(r, 0), VTSM_OK);
+    struct vtsm_spdm_meas m = {0};
+    assert_int_equal(vtsm_spdm_req_get_measurements(r, 0, NULL, &m), VTSM_OK);
+    assert_true(m.num_blocks >= 1);
+    unsigned digests = 0;
+    for (unsigned i = 0; i < m.num_blocks; i++) {
+        if (!(m.blocks[i].value_type & VTSM_SPDM_MEAS_RAW)) {
+            assert_int_equal(m.blocks[i].value_size, 64);
+            digests++;
+        }
+    }
+    assert_true(digests >= 1);
+    vtsm_spdm_meas_free(&m);
+    assert_int_equal(vtsm_spdm_req_end_session(r), VTSM_OK);
+    vtsm_spdm_req_free(r);
+    close(fd);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -529,6 +583,7 @@ int main(void)
         cmocka_unit_test_teardown(test_second_client_served, teardown),
         cmocka_unit_test_teardown(test_second_client_refused, teardown),
         cmocka_unit_test_teardown(test_session_required, teardown),
+        cmocka_unit_test_teardown(test_sha512_measurements, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
