@@ -137,6 +137,7 @@
 #define SPDM_MEAS_HASH_SHA3_256     (1u << 4)
 #define SPDM_MEAS_HASH_SHA3_384     (1u << 5)
 #define SPDM_MEAS_HASH_SHA3_512     (1u << 6)
+#define SPDM_MEAS_HASH_SM3_256      (1u << 7) /* 1.2 */
 #define SPDM_ALG_TYPE_DHE           2
 #define SPDM_ALG_TYPE_AEAD          3
 #define SPDM_ALG_TYPE_REQ_BASE_ASYM 4

@@ -74,6 +74,7 @@ static const struct {
     {SPDM_MEAS_HASH_SHA3_256, 32, "sha3_256"},
     {SPDM_MEAS_HASH_SHA3_384, 48, "sha3_384"},
     {SPDM_MEAS_HASH_SHA3_512, 64, "sha3_512"},
+    {SPDM_MEAS_HASH_SM3_256, 32, "sm3_256"},
 };
 
 size_t vtsm_spdm_meas_hash_size(uint32_t meas_hash_algo)

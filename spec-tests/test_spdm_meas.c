@@ -155,7 +155,8 @@ static void test_meas_hash_algos(void **state)
         {SPDM_MEAS_HASH_SHA3_256, 32, "sha3_256"},
         {SPDM_MEAS_HASH_SHA3_384, 48, "sha3_384"},
         {SPDM_MEAS_HASH_SHA3_512, 64, "sha3_512"},
-        {1u << 7, 0, "unknown"},
+        {SPDM_MEAS_HASH_SM3_256, 32, "sm3_256"},
+        {1u << 8, 0, "unknown"},
         {0, 0, "unknown"},
         {SPDM_MEAS_HASH_SHA256 | SPDM_MEAS_HASH_SHA512, 0, "unknown"},
     };
