@@ -176,7 +176,9 @@ vtsm_status dev_rsp_algorithms(struct vtsm_dev *d, struct dev_req *q, struct vts
 
     enum vtsm_hash_alg hash = hash_sel == SPDM_HASH_SHA384 ? VTSM_HASH_SHA384 : VTSM_HASH_SHA256;
     uint32_t meas_hash = 0;
-    if (meas_spec_sel)
+    if (meas_spec_sel && d->cfg.meas_hash)
+        meas_hash = d->cfg.meas_hash; /* the responder's choice: the request names none */
+    else if (meas_spec_sel)
         meas_hash = hash == VTSM_HASH_SHA384 ? SPDM_MEAS_HASH_SHA384 : SPDM_MEAS_HASH_SHA256;
 
     size_t rsp_len = 36 + 4u * n;

@@ -146,6 +146,9 @@ struct vtsm_dev_config {
     uint32_t faults;          /* mask of VTSM_DEV_FAULT_BIT() */
     bool key_update;          /* KEY_UPD_CAP and KEY_UPDATE; default true */
     bool heartbeat;           /* HBEAT_CAP and HEARTBEAT; default true */
+    uint32_t meas_hash;       /* ALGORITHMS MeasurementHashAlgo: SPDM_MEAS_HASH_SHA256,
+                               * _SHA384 or _SHA512; default 0: the digest of the
+                               * negotiated base hash */
     uint8_t heartbeat_period; /* KEY_EXCHANGE_RSP HeartbeatPeriod in seconds when both
                                * sides set HBEAT_CAP (else 0); default 60. Reported only:
                                * the emulator never times a session out. */
@@ -170,6 +173,13 @@ vtsm_status vtsm_dev_new(const struct vtsm_dev_config *c, struct vtsm_dev **out)
  */
 vtsm_status vtsm_dev_handle(struct vtsm_dev *d, const uint8_t *req, size_t len,
                             struct vtsm_buf *rsp);
+/*
+ * Handle one SPDM message outside any session, with no DOE framing (a storage binding
+ * carries bare messages): rsp receives the exact response or ERROR message. Errors as
+ * vtsm_dev_handle for a request the device must not answer.
+ */
+vtsm_status vtsm_dev_handle_spdm(struct vtsm_dev *d, const uint8_t *req, size_t len,
+                                 struct vtsm_buf *rsp);
 
 /*
  * The simulated IDE link (docs/abi.md section 8.2; frame layout in

@@ -133,6 +133,11 @@
 #define SPDM_MEAS_HASH_RAW          (1u << 0)
 #define SPDM_MEAS_HASH_SHA256       (1u << 1)
 #define SPDM_MEAS_HASH_SHA384       (1u << 2)
+#define SPDM_MEAS_HASH_SHA512       (1u << 3)
+#define SPDM_MEAS_HASH_SHA3_256     (1u << 4)
+#define SPDM_MEAS_HASH_SHA3_384     (1u << 5)
+#define SPDM_MEAS_HASH_SHA3_512     (1u << 6)
+#define SPDM_MEAS_HASH_SM3_256      (1u << 7) /* 1.2 */
 #define SPDM_ALG_TYPE_DHE           2
 #define SPDM_ALG_TYPE_AEAD          3
 #define SPDM_ALG_TYPE_REQ_BASE_ASYM 4

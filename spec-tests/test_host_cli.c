@@ -121,6 +121,11 @@ static void *echo_main(void *arg)
             uint32_t cmd, tr;
             if (vtsm_sock_recv(fd, &cmd, &tr, &buf, 1u << 20, WAIT_MS) != VTSM_OK)
                 break;
+            if (cmd == VTSM_SOCK_CMD_CONTINUE || cmd == VTSM_SOCK_CMD_SHUTDOWN) {
+                /* tsm-host ends the DOE connection when it exits: answered in kind */
+                (void)vtsm_sock_send(fd, cmd, tr, NULL, 0);
+                break;
+            }
             e->requests++;
             e->link_requests += cmd == VTSM_SOCK_CMD_VTSM_LINK;
             if ((cmd != VTSM_SOCK_CMD_NORMAL && cmd != VTSM_SOCK_CMD_VTSM_LINK) ||

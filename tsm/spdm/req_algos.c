@@ -12,6 +12,8 @@
  * AlgStruct: AlgType, AlgCount (FixedAlgCount [7:4] = 2, ExtAlgCount [3:0]),
  * AlgSupported(2), AlgExternal(4 * ExtAlgCount).
  */
+#include <string.h>
+
 #include "spdm_req_int.h"
 
 #define NEG_FIXED_SIZE  32
@@ -191,6 +193,8 @@ vtsm_status vtsm__req_negotiate_algorithms(struct vtsm_spdm_req *r)
     VTSM_ENSURE(vtsm__onehot(meas_hash), VTSM_E_PEER_ALGO,
                 "ALGORITHMS MeasurementHashAlgo 0x%08x does not select exactly one algorithm",
                 meas_hash);
+    VTSM_ENSURE(strcmp(vtsm_spdm_meas_hash_name(meas_hash), "unknown") != 0, VTSM_E_PEER_ALGO,
+                "ALGORITHMS MeasurementHashAlgo 0x%08x selects a reserved bit", meas_hash);
     VTSM_GUARD(one_of(asym, r->opts.base_asym, "BaseAsymSel"));
     VTSM_GUARD(one_of(hash, r->opts.base_hash, "BaseHashSel"));
     VTSM_ENSURE(seen_dhe, VTSM_E_PEER_ALGO, "ALGORITHMS selects no DHE group (KEY_EX_CAP)");
