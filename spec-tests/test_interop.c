@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "vtsm_doe.h"
-#include "vtsm_host.h"
+#include "vtsm_host_cbor.h"
 #include "vtsm_proc.h"
 #include "vtsm_sock.h"
 #include "vtsm_guard.h"
