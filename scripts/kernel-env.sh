@@ -8,6 +8,8 @@
 #   scripts/kernel-env.sh            create or reuse ${VTSM_CACHE_DIR:-/var/cache/vtsm}/sid
 #   scripts/kernel-env.sh --print    print the chroot path if it is complete, else exit 1
 #   scripts/kernel-env.sh --remove   delete the chroot
+#   scripts/kernel-env.sh --run CMD...  run CMD in the chroot, with /proc and /dev
+#                                    mounted in a private mount namespace (gone at exit)
 #
 # VTSM_DEBIAN_MIRROR overrides the archive (default: the host's Debian mirror).
 set -euo pipefail
@@ -38,6 +40,18 @@ case "${1:-}" in
     echo "$root"
     exit 0
     ;;
+  --run)
+    shift
+    complete || {
+      echo "kernel-env: no chroot at $root: run $0 first" >&2
+      exit 1
+    }
+    exec unshare --mount --propagation private -- sh -c '
+      root=$1; shift
+      mount -t proc proc "$root/proc" && mount --rbind /dev "$root/dev" &&
+        exec chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"' \
+      sh "$root" "$@"
+    ;;
   --remove)
     rm -rf --one-file-system "$root" "$root.new"
     say "removed $root"
@@ -45,7 +59,7 @@ case "${1:-}" in
     ;;
   "") ;;
   *)
-    echo "usage: $0 [--print|--remove]" >&2
+    echo "usage: $0 [--print|--remove|--run CMD...]" >&2
     exit 2
     ;;
 esac
