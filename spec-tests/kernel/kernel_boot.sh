@@ -69,11 +69,13 @@ done
 work=$(mktemp -d "$root/tmp/vtsm-kernel.XXXXXX") || fail "mktemp"
 cwork="/tmp/${work##*/}" # the same directory as seen inside the chroot
 devemu_pid=""
+devemu2_pid=""
 cleanup() {
-  if [ -n "$devemu_pid" ]; then
-    kill "$devemu_pid" 2>/dev/null
-    wait "$devemu_pid" 2>/dev/null
-  fi
+  local p
+  for p in $devemu_pid $devemu2_pid; do
+    kill "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
   [ "${VTSM_KERNEL_KEEP:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -96,14 +98,20 @@ grep -E 'warning|error' "$work/mod.log" && fail "module build has warnings"
 echo "module built in $(ms "$t") ms"
 
 # 2. The device: tsm-devemu on a free loopback port.
+# A second device whose certificate chain is not under the trust anchors: its connect
+# must fail and leave the function unconnected.
 "$bin/tsm-devemu" --port 0 --port-file "$work/port" --verbose >"$work/devemu.log" 2>&1 &
 devemu_pid=$!
+"$bin/tsm-devemu" --port 0 --port-file "$work/port2" --fault untrusted-chain \
+  >"$work/devemu2.log" 2>&1 &
+devemu2_pid=$!
 for _ in $(seq 100); do
-  [ -s "$work/port" ] && break
+  [ -s "$work/port" ] && [ -s "$work/port2" ] && break
   sleep 0.05
 done
-[ -s "$work/port" ] || fail "tsm-devemu did not start"
+[ -s "$work/port" ] && [ -s "$work/port2" ] || fail "tsm-devemu did not start"
 port=$(cat "$work/port")
+port2=$(cat "$work/port2")
 
 # 3. A guest key for the TVM the bind registers (the private half stays here).
 gkey=$("$bin/tsm-guest" --key "$work/tvm.key" keygen | tail -1)
@@ -130,11 +138,12 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 say() { echo "VTSM-TEST: \$*"; }
 ms() { read -r up _ </proc/uptime; echo \$(( \${up%.*}\${up#*.}0 )); }
-bdf=""
-for d in /sys/bus/pci/devices/*; do
-  [ "\$(cat \$d/class)" = 0x010802 ] && bdf=\${d##*/} && break
-done
-say "nvme \$bdf"
+# The nvme functions in slot order: the first is served by the good device, the
+# second by the one with the untrusted chain.
+set -- \$(for d in /sys/bus/pci/devices/*; do [ "\$(cat \$d/class)" = 0x010802 ] && echo \${d##*/}; done)
+bdf=\$1
+bad=\$2
+say "nvme \$bdf bad \$bad"
 D=/sys/bus/pci/devices/\$bdf
 # tsmd's STATUS of the device, reduced to the fields the checks read.
 status() {
@@ -142,11 +151,19 @@ status() {
   say "status-\$1 \$(grep -o -E '"(state|trusted|count|tvm|stream_id)":("[A-Za-z_]*"|[a-z0-9]*)' /tmp/status.json | tr '\n' ' ')"
 }
 /bin/tsmd --socket /tmp/tsmd.sock >/tmp/tsmd.log 2>&1 &
-for i in 1 2 3 4 5 6 7 8 9 10; do [ -S /tmp/tsmd.sock ] && break; sleep 0.2; done
-insmod /vtsm_bridge.ko emulate_tee=\$bdf test_hooks=1 && say "insmod ok"
+# wait_for FILE PATTERN: up to 20 s (TCG on a loaded machine is slow).
+wait_for() {
+  i=0
+  while [ \$i -lt 100 ]; do grep -q "\$2" "\$1" 2>/dev/null && return 0; sleep 0.2; i=\$((i + 1)); done
+  say "timeout waiting for \$2 in \$1"; return 1
+}
+i=0; while [ \$i -lt 100 ] && [ ! -S /tmp/tsmd.sock ]; do sleep 0.2; i=\$((i + 1)); done
+insmod /vtsm_bridge.ko emulate_tee=\$bdf,\$bad test_hooks=1 && say "insmod ok"
 /bin/vtsm-kbridge --socket /tmp/tsmd.sock --guest-key $gkey > /tmp/kbridge.log 2>&1 &
-sleep 0.3
+wait_for /tmp/kbridge.log 'vtsm-kbridge: ready'
 say "tsm-attrs \$(ls \$D/tsm | tr '\n' ' ')"
+echo tsm0 > /sys/bus/pci/devices/\$bad/tsm/connect && say "bad-connect accepted" || say "bad-connect refused"
+say "bad-connect-attr \$(cat /sys/bus/pci/devices/\$bad/tsm/connect)"
 t0=\$(ms)
 echo tsm0 > \$D/tsm/connect && say "connect ok \$((\$(ms) - t0)) ms"
 say "connect-attr \$(cat \$D/tsm/connect)"
@@ -181,6 +198,7 @@ timeout 45 "$src/scripts/kernel-env.sh" --run qemu-system-x86_64 -M q35 -accel t
   -kernel "$cwork/kernel.img" -initrd "$cwork/initrd.cpio" \
   -append "console=ttyS0 panic=-1 loglevel=6 pci=noaer" \
   -device "nvme,serial=vtsm0,spdm_port=$port,spdm_trans=doe" \
+  -device "nvme,serial=vtsm1,spdm_port=$port2,spdm_trans=doe" \
   </dev/null >"$work/console.log" 2>&1
 rc=$?
 echo "VM ran $(ms "$t") ms (qemu exit $rc)"
@@ -200,10 +218,14 @@ check() {
   fi
 }
 failed=0
-bdf=$(out 'nvme ' | awk '{print $3}' | tr -d '\r')
-check "nvme function found ($bdf)" test -n "$bdf"
+bdf=$(out 'nvme ' | awk '{print $3}')
+bad=$(out 'nvme ' | awk '{print $5}')
+check "two nvme functions found ($bdf, $bad)" test -n "$bad"
 check "module loaded" out 'insmod ok'
 check "core offers tsm/connect and tsm/disconnect" out 'tsm-attrs .*connect .*disconnect'
+check "untrusted device: connect refused" out 'bad-connect refused'
+check "untrusted device: tsm/connect stays empty" out 'bad-connect-attr *$'
+check "untrusted device: tsmd refuses the chain (peer_untrusted)" out "kbridge: .*connect $bad: failed: peer_untrusted"
 check "connect through sysfs" out 'connect ok'
 check "tsm/connect names tsm0" out 'connect-attr tsm0'
 check "authenticated names tsm0" out 'authenticated tsm0'
