@@ -144,25 +144,29 @@ static int kb_run(struct vtsm_host *h, const struct kb_cfg *cfg, struct kb_op *o
                   const struct vtsm_kb_event *ev, uint32_t *tvm)
 {
     vtsm_status st = VTSM_OK;
-    cbor_item_t *res = NULL;
+    struct vtsm_result *res = NULL;
+    /* the public, CBOR-free host API: one request struct per verb */
+    struct vtsm_request rq = {.dev = ev->dev};
 
     switch (ev->op) {
-    case VTSM_KB_OP_CONNECT: {
-        struct vtsm_host_connect_opts o = {.ide_streams = cfg->ide_streams};
+    case VTSM_KB_OP_CONNECT:
         /* tsmd learns of the device here (the TSM picks its root port). */
-        st = vtsm_host_device_add(h, ev->dev, -1);
+        st = vtsm_host_device_add(h, &rq, NULL);
         if (st == VTSM_E_EXISTS)
             st = VTSM_OK;
         if (st == VTSM_OK)
             st = vtsm_host_register_doe(h, ev->dev, kb_doe, op);
+        rq.ide_streams = cfg->ide_streams;
+        rq.set = VTSM_SET(IDE_STREAMS);
         if (st == VTSM_OK)
-            st = vtsm_host_device_connect(h, ev->dev, &o, &res);
+            st = vtsm_host_device_connect(h, &rq, &res);
         break;
-    }
     case VTSM_KB_OP_DISCONNECT:
         st = vtsm_host_register_doe(h, ev->dev, kb_doe, op);
+        rq.force = true;
+        rq.set = VTSM_SET(FORCE);
         if (st == VTSM_OK)
-            st = vtsm_host_device_reclaim_opts(h, ev->dev, true, &res);
+            st = vtsm_host_device_reclaim(h, &rq, &res);
         break;
     case VTSM_KB_OP_BIND:
         if (!*tvm) {
@@ -171,23 +175,36 @@ static int kb_run(struct vtsm_host *h, const struct kb_cfg *cfg, struct kb_op *o
                 fprintf(stderr, "vtsm-kbridge: bind needs --guest-key (65 bytes hex)\n");
                 return -EINVAL;
             }
-            st = vtsm_host_tvm_create(h, "kernel-bridge", key, tvm, NULL);
+            struct vtsm_request tc = {
+                .name = "kernel-bridge", .guest_key = key, .guest_key_len = sizeof(key)};
+            uint64_t n = 0;
+            st = vtsm_host_tvm_create(h, &tc, &res);
+            if (st == VTSM_OK && vtsm_result_uint(res, "tvm", &n) == VTSM_OK && n <= UINT32_MAX)
+                *tvm = (uint32_t)n;
+            else if (st == VTSM_OK)
+                st = VTSM_E_ABI_MALFORMED;
+            vtsm_result_free(res);
+            res = NULL;
         }
         if (st == VTSM_OK)
             st = vtsm_host_register_doe(h, ev->dev, kb_doe, op);
+        rq.tdi = ev->tdi_id;
+        rq.tvm = *tvm;
+        rq.set = VTSM_SET(TDI) | VTSM_SET(TVM);
         if (st == VTSM_OK)
-            st = vtsm_host_tdi_bind(h, ev->dev, ev->tdi_id, *tvm, 0, &res);
+            st = vtsm_host_tdi_bind(h, &rq, &res);
         break;
     case VTSM_KB_OP_UNBIND:
         st = vtsm_host_register_doe(h, ev->dev, kb_doe, op);
+        rq.tdi = ev->tdi_id;
+        rq.set = VTSM_SET(TDI);
         if (st == VTSM_OK)
-            st = vtsm_host_tdi_unbind(h, ev->dev, ev->tdi_id, &res);
+            st = vtsm_host_tdi_unbind(h, &rq, &res);
         break;
     default:
         return -EOPNOTSUPP;
     }
-    if (res)
-        cbor_decref(&res);
+    vtsm_result_free(res);
     if (st != VTSM_OK) {
         const struct vtsm_host_error *e = vtsm_host_last_error(h);
         printf("vtsm-kbridge: %s %s: failed: %s (%s)%s%s\n", op_name(ev->op), ev->dev, e->name,
