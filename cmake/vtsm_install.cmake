@@ -57,7 +57,10 @@ install(FILES ${PROJECT_BINARY_DIR}/cmake/vtsmConfig.cmake
               ${PROJECT_BINARY_DIR}/cmake/vtsmConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/vtsm)
 
-# pkg-config: paths relative to the prefix stay right under DESTDIR and --prefix.
+# pkg-config: the prefix is found from the .pc file's own place (${pcfiledir}), so the
+# files stay right under DESTDIR and `cmake --install --prefix`.
+file(RELATIVE_PATH VTSM_PC_UP /p/${CMAKE_INSTALL_LIBDIR}/pkgconfig /p)
+string(REGEX REPLACE "/$" "" VTSM_PC_UP "${VTSM_PC_UP}")
 set(VTSM_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
 set(VTSM_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 set(PC_NAME vtsm-host)
@@ -108,3 +111,10 @@ if(HELP2MAN)
 else()
   message(STATUS "vtsm: help2man not found (apt install help2man): no man pages are built or installed")
 endif()
+
+# systemd: tsmd.socket (socket activation) and tsmd.service (Type=notify), under
+# <prefix>/lib/systemd/system (VTSM_SYSTEMD_UNITDIR to change).
+set(VTSM_SYSTEMD_UNITDIR "lib/systemd/system" CACHE STRING "Where the systemd units are installed")
+configure_file(packaging/systemd/tsmd.service.in ${PROJECT_BINARY_DIR}/systemd/tsmd.service @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/systemd/tsmd.service packaging/systemd/tsmd.socket
+        DESTINATION ${VTSM_SYSTEMD_UNITDIR})
