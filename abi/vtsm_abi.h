@@ -31,9 +31,10 @@
 #include <cbor.h>
 
 #include "vtsm_abi_defs.h"
+#include "vtsm_ops.h"
 #include "vtsm_buf.h"
 #include "vtsm_doe.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 /* ---- version, roles, limits ---- */
 
@@ -46,53 +47,24 @@ enum vtsm_abi_role {
 /* ---- opcodes ("op") ---- */
 
 /*
- * THE OPERATION TABLE: one row per request a client sends to the TSM. Everything that
- * names a request comes from it: the opcode enum, the names, the request schemas (the
- * keys each request may carry besides "op" and "id"), the dense index tsmd's dispatch
- * table is indexed by (with a compile-time completeness check) and the handler each
- * row needs in tsmd (tsm_verb_<lower>). Adding a request is a row, a handler and a test
- * (docs/architecture.md "Adding a verb").
- *
- *   X(NAME, lower, code, roles, dev, (keys...))
- *     roles  VTSM_ABI_ROLES_HOST, _GUEST or _ANY: who may send it (after HELLO)
- *     dev    VTSM_ABI_DEV_NONE / _OPTIONAL / _REQUIRED: its "dev" key (a valid device
- *            name, checked with the other fields before the handler runs)
- *     keys   the schema: each a field of VTSM_ABI_REQ_FIELDS (type, range), every other
- *            key refused before any state is touched (vtsm_abi_req_decode)
+ * The operation table is public (include/vtsm/vtsm_ops.h, VTSM_OPS): everything that
+ * names a request comes from it. Its columns as this module reads them:
+ *   roles  VTSM_ABI_ROLES_HOST, _GUEST or _ANY: who may send it (after HELLO)
+ *   dev    VTSM_ABI_DEV_NONE / _OPTIONAL / _REQUIRED: its "dev" key (a valid device
+ *          name, checked with the other fields before the handler runs)
+ *   keys   the schema: each a field of VTSM_ABI_REQ_FIELDS (type, range), every other
+ *          key refused before any state is touched (vtsm_abi_req_decode)
  */
 #define VTSM_ABI_ROLES_HOST  (1u << 1) /* 1 << VTSM_ABI_ROLE_HOST */
 #define VTSM_ABI_ROLES_GUEST (1u << 2) /* 1 << VTSM_ABI_ROLE_GUEST */
 #define VTSM_ABI_ROLES_ANY   (VTSM_ABI_ROLES_HOST | VTSM_ABI_ROLES_GUEST)
 enum vtsm_abi_dev_key { VTSM_ABI_DEV_NONE = 0, VTSM_ABI_DEV_OPTIONAL, VTSM_ABI_DEV_REQUIRED };
 
-#define VTSM_ABI_REQUESTS(X)                                                                       \
-    X(HELLO, hello, 0x01, ANY, NONE, ("versions", "role", "client"))                               \
-    X(DEVICE_ADD, device_add, 0x10, HOST, REQUIRED, ("dev", "root_port"))                          \
-    X(DEVICE_REMOVE, device_remove, 0x11, HOST, REQUIRED, ("dev"))                                 \
-    X(DEVICE_CONNECT, device_connect, 0x12, HOST, REQUIRED,                                        \
-      ("dev", "slot", "allow_untrusted", "min_version", "max_version", "asym", "hash",             \
-       "ide_streams", "ide_only"))                                                                 \
-    X(DEVICE_RECLAIM, device_reclaim, 0x13, HOST, REQUIRED, ("dev", "force"))                      \
-    X(STATUS, status, 0x14, HOST, OPTIONAL,                                                        \
-      ("dev", "summary", "offset", "tdi_offset", "tvm_offset"))                                    \
-    /* switch a device's IDE streams to fresh keys */                                              \
-    X(IDE_REFRESH, ide_refresh, 0x15, HOST, REQUIRED, ("dev"))                                     \
-    /* prove both link ends hold matching keys */                                                  \
-    X(IDE_LINK_CHECK, ide_link_check, 0x16, HOST, REQUIRED, ("dev"))                               \
-    /* SPDM KEY_UPDATE / HEARTBEAT in the device's session */                                      \
-    X(SPDM_KEY_UPDATE, spdm_key_update, 0x17, HOST, REQUIRED, ("dev", "all"))                      \
-    X(SPDM_HEARTBEAT, spdm_heartbeat, 0x18, HOST, REQUIRED, ("dev"))                               \
-    /* the connection that carries a verb services its DOE exchanges, whatever its role */         \
-    X(DOE_RESPONSE, doe_response, 0x20, ANY, REQUIRED, ("dev", "seq", "object", "error"))          \
-    /* register a TVM with its guest's public key */                                               \
-    X(TVM_CREATE, tvm_create, 0x30, HOST, NONE, ("name", "guest_key"))                             \
-    X(TVM_DESTROY, tvm_destroy, 0x31, HOST, NONE, ("tvm"))                                         \
-    /* LOCK_INTERFACE: the TDI is owned by a TVM; STOP_INTERFACE: ownership dropped */             \
-    X(TDI_BIND, tdi_bind, 0x32, HOST, REQUIRED, ("dev", "tdi", "tvm", "lock_flags"))               \
-    X(TDI_UNBIND, tdi_unbind, 0x33, HOST, REQUIRED, ("dev", "tdi"))                                \
-    /* a signed guest request: relayed by a host or sent by the guest itself (the TVM's            \
-     * signature authenticates it, not the connection) */                                          \
-    X(GUEST_REQUEST, guest_request, 0x40, ANY, NONE, ("tvm", "body", "sig"))
+#define VTSM_ABI_REQUESTS(X) VTSM_OPS(X)
+
+_Static_assert((int)VTSM_ABI_ROLE_HOST == (int)VTSM_ROLE_HOST &&
+                   (int)VTSM_ABI_ROLE_GUEST == (int)VTSM_ROLE_GUEST,
+               "the public roles are the ABI's");
 
 enum vtsm_abi_op {
 /* client -> TSM */
@@ -116,8 +88,9 @@ enum vtsm_abi_req_index {
 /* A request's row: its code, name, roles, dev key and schema. */
 struct vtsm_abi_request {
     enum vtsm_abi_op op;
-    const char *name; /* "DEVICE_CONNECT" */
-    unsigned roles;   /* VTSM_ABI_ROLES_* */
+    const char *name;  /* "DEVICE_CONNECT" */
+    const char *lower; /* "device_connect" */
+    unsigned roles;    /* VTSM_ABI_ROLES_* */
     enum vtsm_abi_dev_key dev;
     const char *const *keys; /* NULL-terminated */
 };
@@ -381,6 +354,13 @@ struct vtsm_abi_req {
 #undef VTSM_ABI_X_MEMBER
 };
 _Static_assert(VTSM_ABI_F_COUNT_ <= 64, "one presence bit per field");
+/* The public field list (include/vtsm/vtsm_ops.h) and this one are the same rows in the
+ * same order (the keys are compared by a unit test). */
+_Static_assert((int)VTSM_FIELD_COUNT_ == (int)VTSM_ABI_F_COUNT_, "same request fields");
+#define VTSM_ABI_X_SAME(SYM, member, key, type, need, a, b)                                        \
+    _Static_assert((int)VTSM_FIELD_##SYM == (int)VTSM_ABI_F_##SYM, "field " #SYM " in step");
+VTSM_ABI_REQ_FIELDS(VTSM_ABI_X_SAME)
+#undef VTSM_ABI_X_SAME
 
 static inline bool vtsm_abi_req_has(const struct vtsm_abi_req *r, enum vtsm_abi_field_id f)
 {
@@ -410,6 +390,14 @@ const struct vtsm_abi_field *vtsm_abi_field_find(const char *key);
  */
 vtsm_status vtsm_abi_req_decode(const cbor_item_t *msg, const struct vtsm_abi_request *row,
                                 struct vtsm_abi_req *out);
+/*
+ * Build the fields of row's request from the public struct (include/vtsm/vtsm_ops.h);
+ * "op" and "id" are the sender's to add. A field the row does not take is refused (E_ABI_ARG,
+ * ABI.9); the map is then checked with vtsm_abi_req_decode(), so a client refuses what tsmd would
+ * before sending. On success *out is a new map.
+ */
+vtsm_status vtsm_abi_req_encode(const struct vtsm_abi_request *row, const struct vtsm_request *req,
+                                cbor_item_t **out);
 
 /*
  * Keys each request may carry besides "op" and "id" (NULL-terminated, for

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "vtsm_abi_defs.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #define VTSM_ABI_GUEST_REASON_MAX 1024u /* bytes of a REJECT reason */
 

@@ -80,8 +80,9 @@ VTSM_ABI_REQUESTS(X_KEYS)
 
 const struct vtsm_abi_request vtsm_abi_requests[VTSM_ABI_REQ_COUNT_] = {
 #define X_ROW(NAME, lower, code, roles, dev, keys)                                                 \
-    [VTSM_ABI_REQ_##NAME] = {VTSM_ABI_OP_##NAME, #NAME, VTSM_ABI_ROLES_##roles,                    \
-                             VTSM_ABI_DEV_##dev, vtsm_abi_keys_##lower},
+    [VTSM_ABI_REQ_##                                                                               \
+        NAME] = {VTSM_ABI_OP_##NAME,   #NAME, #lower, VTSM_ABI_ROLES_##roles, VTSM_ABI_DEV_##dev,  \
+                 vtsm_abi_keys_##lower},
     VTSM_ABI_REQUESTS(X_ROW)
 #undef X_ROW
 };
@@ -101,6 +102,21 @@ const struct vtsm_abi_request *vtsm_abi_request_find(uint64_t op)
     default:
         return NULL;
     }
+}
+
+const char *vtsm_op_name(unsigned op)
+{
+    const struct vtsm_abi_request *r = vtsm_abi_request_find(op);
+    return r ? r->name : NULL;
+}
+
+unsigned vtsm_op_parse(const char *name)
+{
+    for (size_t i = 0; name && i < VTSM_ABI_REQ_COUNT_; i++)
+        if (strcmp(vtsm_abi_requests[i].name, name) == 0 ||
+            strcmp(vtsm_abi_requests[i].lower, name) == 0)
+            return vtsm_abi_requests[i].op;
+    return 0;
 }
 
 const char *const vtsm_abi_keys_guest_body[] = {

@@ -176,3 +176,82 @@ vtsm_status vtsm_abi_req_decode(const cbor_item_t *msg, const struct vtsm_abi_re
     }
     return check_combinations(row, out);
 }
+
+/* ---- requests built from the public struct vtsm_request ---- */
+
+#define SET_UINT(m)     ((req->set >> f) & 1u)
+#define SET_BOOL(m)     ((req->set >> f) & 1u)
+#define SET_TEXT(m)     ((void)f, req->m != NULL)
+#define SET_ENUM(m)     ((void)f, req->m != NULL)
+#define SET_BYTES(m)    ((void)f, req->m != NULL)
+#define SET_VERSIONS(m) ((req->set >> f) & 1u)
+
+#define PUT_UINT(m, k)     vtsm_abi_put_uint(map, k, req->m)
+#define PUT_BOOL(m, k)     vtsm_abi_put_bool(map, k, req->m)
+#define PUT_TEXT(m, k)     vtsm_abi_put_tstr(map, k, req->m)
+#define PUT_ENUM(m, k)     vtsm_abi_put_tstr(map, k, req->m)
+#define PUT_BYTES(m, k)    vtsm_abi_put_bytes(map, k, req->m, req->m##_len)
+#define PUT_VERSIONS(m, k) put_versions(map, k, req->m)
+
+static vtsm_status put_versions(cbor_item_t *map, const char *key, uint64_t mask)
+{
+    size_t n = 0;
+    for (unsigned v = 0; v < 64; v++)
+        n += (mask >> v) & 1u;
+    cbor_item_t *arr = cbor_new_definite_array(n);
+    VTSM_ENSURE(arr, VTSM_E_NOMEM, "versions array");
+    for (unsigned v = 0; v < 64; v++) {
+        if (!((mask >> v) & 1u))
+            continue;
+        cbor_item_t *e = cbor_build_uint8((uint8_t)v);
+        if (!e || !cbor_array_push(arr, e)) {
+            if (e)
+                cbor_decref(&e);
+            cbor_decref(&arr);
+            return vtsm_fail(VTSM_E_NOMEM, "versions array");
+        }
+        cbor_decref(&e);
+    }
+    return vtsm_abi_put_item(map, key, arr);
+}
+
+static bool row_takes(const struct vtsm_abi_request *row, const char *key)
+{
+    for (size_t i = 0; row->keys[i]; i++)
+        if (strcmp(row->keys[i], key) == 0)
+            return true;
+    return false;
+}
+
+vtsm_status vtsm_abi_req_encode(const struct vtsm_abi_request *row, const struct vtsm_request *req,
+                                cbor_item_t **out)
+{
+    VTSM_ENSURE(row && req && out, VTSM_E_INVAL, "request encode: NULL argument");
+    *out = NULL;
+    cbor_item_t *map = vtsm_abi_map_new();
+    VTSM_ENSURE(map, VTSM_E_NOMEM, "request map");
+    vtsm_status st = VTSM_OK;
+#define X_PUT(SYM, m, k, t)                                                                        \
+    if (st == VTSM_OK) {                                                                           \
+        size_t f = VTSM_FIELD_##SYM;                                                               \
+        if (SET_##t(m)) {                                                                          \
+            if (!row_takes(row, k))                                                                \
+                st = vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_ABI_9, "%s takes no '%s'", row->name,   \
+                                 k);                                                               \
+            else                                                                                   \
+                st = PUT_##t(m, k);                                                                \
+        }                                                                                          \
+    }
+    VTSM_FIELDS(X_PUT)
+#undef X_PUT
+    /* the checks tsmd makes: required keys, types, ranges, combinations */
+    struct vtsm_abi_req decoded;
+    if (st == VTSM_OK)
+        st = vtsm_abi_req_decode(map, row, &decoded);
+    if (st != VTSM_OK) {
+        cbor_decref(&map);
+        return st;
+    }
+    *out = map;
+    return VTSM_OK;
+}

@@ -50,7 +50,7 @@
 #include "vtsm_abi.h"
 #include "vtsm_crypto.h"
 #include "vtsm_guest.h"
-#include "vtsm_host.h"
+#include "vtsm_host_cbor.h"
 #include "vtsm_proc.h"
 #include "vtsm_sock.h"
 
@@ -199,7 +199,7 @@ static int connect_loop(struct vtsm_host *h, int *counter, const struct opts *o,
         cbor_item_t *res = NULL;
         *counter = 0;
         long long t0 = vtsm_now_ns();
-        if (vtsm_host_device_connect(h, "bench0", &co, &res)) {
+        if (vtsm_host_device_connect_cbor(h, "bench0", &co, &res)) {
             fprintf(stderr, "vtsm-bench: connect failed: %s\n", vtsm_host_last_error(h)->detail);
             if (res)
                 cbor_decref(&res);
@@ -208,7 +208,7 @@ static int connect_loop(struct vtsm_host *h, int *counter, const struct opts *o,
         long long t1 = vtsm_now_ns();
         *exchanges = *counter;
         cbor_decref(&res);
-        if (vtsm_host_device_reclaim(h, "bench0", &res)) {
+        if (vtsm_host_device_reclaim_cbor(h, "bench0", &res)) {
             fprintf(stderr, "vtsm-bench: reclaim failed: %s\n", vtsm_host_last_error(h)->detail);
             if (res)
                 cbor_decref(&res);
@@ -352,7 +352,7 @@ static int relay_rtt(const char *dir, double *rtt_ms)
         vtsm_host_register_doe(h, "relay0", vtsm_doe_tcp_fn, tcp))
         goto out;
     cbor_item_t *res = NULL;
-    vtsm_status st = vtsm_host_device_connect(h, "relay0", NULL, &res);
+    vtsm_status st = vtsm_host_device_connect_cbor(h, "relay0", NULL, &res);
     if (res)
         cbor_decref(&res);
     if (st != VTSM_OK)
@@ -479,7 +479,7 @@ static long long conc_round(struct conc *c, int n, long long *cpu, long long *lo
     c->done = c->failed = 0;
     long long c0 = all_cpu_ns(c), l0 = thread_cpu_ns(), t0 = vtsm_now_ns();
     for (int i = 0; i < n; i++)
-        if (vtsm_host_connect_start(c->h, c->name[i], NULL, conc_done, c))
+        if (vtsm_host_connect_start_cbor(c->h, c->name[i], NULL, conc_done, c))
             return -1;
     if (conc_loop(c, n))
         return -1;
@@ -488,7 +488,7 @@ static long long conc_round(struct conc *c, int n, long long *cpu, long long *lo
     *cpu = all_cpu_ns(c) - c0;
     c->done = 0;
     for (int i = 0; i < n; i++)
-        if (vtsm_host_reclaim_start(c->h, c->name[i], conc_done, c))
+        if (vtsm_host_reclaim_start_cbor(c->h, c->name[i], conc_done, c))
             return -1;
     return conc_loop(c, n) ? -1 : t;
 }
@@ -568,7 +568,7 @@ static double guest_rate(struct guest_run *runs, int n)
 static int guest_setup(struct vtsm_host *h, const char *dir, const char *sock,
                        struct guest_run *runs)
 {
-    if (vtsm_host_device_connect(h, "bench0", NULL, NULL) != VTSM_OK)
+    if (vtsm_host_device_connect_cbor(h, "bench0", NULL, NULL) != VTSM_OK)
         return -1;
     for (int i = 0; i < GUESTS; i++) {
         char path[128], name[16];
@@ -581,9 +581,9 @@ static int guest_setup(struct vtsm_host *h, const char *dir, const char *sock,
             return -1;
         vtsm_guest_pubkey(k, pub);
         vtsm_guest_close(k);
-        if (vtsm_host_tvm_create(h, name, pub, &tvm, NULL) != VTSM_OK ||
+        if (vtsm_host_tvm_create_cbor(h, name, pub, &tvm, NULL) != VTSM_OK ||
             vtsm_guest_open(path, tvm, &runs[i].g) != VTSM_OK ||
-            vtsm_host_tdi_bind(h, "bench0", (uint32_t)i, tvm, 0, NULL) != VTSM_OK)
+            vtsm_host_tdi_bind_cbor(h, "bench0", (uint32_t)i, tvm, 0, NULL) != VTSM_OK)
             return -1;
         unlink(path);
         runs[i].sock = sock;
@@ -693,7 +693,7 @@ int main(int argc, char **argv)
                  !vtsm_doe_tcp_open(doe, &tcp) &&
                  !vtsm_host_register_doe(h, "bench0", vtsm_doe_tcp_fn, tcp) &&
                  !vtsm_host_register_link(h, "bench0", vtsm_doe_tcp_link_fn, tcp) &&
-                 !vtsm_host_device_add(h, "bench0", 0) && !load_key(o.alg, &fl.key) && conn &&
+                 !vtsm_host_device_add_cbor(h, "bench0", 0) && !load_key(o.alg, &fl.key) && conn &&
                  ide && flo && one && many && !vtsm_host_open(sock, &cc.h);
     for (int i = 0; setup && i < o.devices; i++) {
         snprintf(cc.name[i], sizeof(cc.name[i]), "lat%d", i);
@@ -701,7 +701,7 @@ int main(int argc, char **argv)
         setup = ports[i + 1] && !vtsm_doe_tcp_open(doe, &cc.tcp[i]) &&
                 !vtsm_host_register_doe_async(cc.h, cc.name[i], vtsm_doe_tcp_start,
                                               vtsm_doe_tcp_cancel, cc.tcp[i]) &&
-                !vtsm_host_device_add(cc.h, cc.name[i], -1);
+                !vtsm_host_device_add_cbor(cc.h, cc.name[i], -1);
     }
     if (!setup) {
         fprintf(stderr, "vtsm-bench: setup failed\n");

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 /* ---- reader ---- */
 struct vtsm_rd {

@@ -14,7 +14,7 @@
 #ifndef VTSM_GUARD_H
 #define VTSM_GUARD_H
 
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #define VTSM_GUARD(expr)                                                                           \
     do {                                                                                           \

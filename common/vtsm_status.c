@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #include <stdio.h>
 #include <string.h>

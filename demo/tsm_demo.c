@@ -15,7 +15,7 @@
 #include "vtsm_abi.h"
 #include "vtsm_crypto.h"
 #include "vtsm_guest.h"
-#include "vtsm_host.h"
+#include "vtsm_host_cbor.h"
 #include "vtsm_proc.h"
 
 #define DEV "0000:01:00.0"
@@ -214,7 +214,7 @@ int main(int argc, char **argv)
     struct counting_doe cd = {0};
     if (vtsm_doe_tcp_open(doe, &cd.tcp) || vtsm_host_register_doe(h, DEV, counting_doe_fn, &cd) ||
         vtsm_host_register_link(h, DEV, vtsm_doe_tcp_link_fn, cd.tcp) ||
-        vtsm_host_device_add(h, DEV, 0))
+        vtsm_host_device_add_cbor(h, DEV, 0))
         return fail(h, "device setup");
     printf("[3] host   : registered %s under root port 0; its DOE mailbox is %s\n", DEV, doe);
 
@@ -222,7 +222,7 @@ int main(int argc, char **argv)
     cbor_item_t *res = NULL;
     struct vtsm_host_connect_opts opts = {.ide_streams = 1};
     long t0 = vtsm_now_ms();
-    st = vtsm_host_device_connect(h, DEV, &opts, &res);
+    st = vtsm_host_device_connect_cbor(h, DEV, &opts, &res);
     long t1 = vtsm_now_ms();
     if (st)
         return fail(h, "device_connect");
@@ -237,7 +237,7 @@ int main(int argc, char **argv)
         (unsigned long long)uint_at(res, VTSM_ABI_K_IDE, VTSM_ABI_K_STREAMS, VTSM_ABI_K_KEY_SET));
     cbor_decref(&res);
 
-    if (vtsm_host_ide_link_check(h, DEV, &res))
+    if (vtsm_host_ide_link_check_cbor(h, DEV, &res))
         return fail(h, "ide_link_check");
     printf("[5] link   : IDE link check: root port -> device %s, device -> root port %s "
            "(the host saw only ciphertext)\n",
@@ -255,7 +255,7 @@ int main(int argc, char **argv)
         return fail(h, "guest key");
     vtsm_guest_pubkey(g, pub);
     vtsm_guest_close(g);
-    if (vtsm_host_tvm_create(h, "demo-tvm", pub, &tvm, &res))
+    if (vtsm_host_tvm_create_cbor(h, "demo-tvm", pub, &tvm, &res))
         return fail(h, "tvm_create");
     cbor_decref(&res);
     if (vtsm_guest_open(keyp, tvm, &g))
@@ -266,7 +266,7 @@ int main(int argc, char **argv)
 
     /* ---- bind: LOCK_INTERFACE, report fetched and validated ---- */
     char s[64];
-    if (vtsm_host_tdi_bind(h, DEV, 0, tvm, 0, &res))
+    if (vtsm_host_tdi_bind_cbor(h, DEV, 0, tvm, 0, &res))
         return fail(h, "tdi_bind");
     const cbor_item_t *mmio = NULL;
     vtsm_abi_get_array(res, VTSM_ABI_K_MMIO, &mmio);
@@ -307,7 +307,7 @@ int main(int argc, char **argv)
     cbor_decref(&res);
 
     /* ---- unbind and reclaim ---- */
-    if (vtsm_host_tdi_unbind(h, DEV, 0, &res))
+    if (vtsm_host_tdi_unbind_cbor(h, DEV, 0, &res))
         return fail(h, "tdi_unbind");
     printf("[10] unbind: STOP_INTERFACE; TDI 0 is %s, mappings revoked\n",
            tstr(res, VTSM_ABI_K_STATE, s, sizeof(s)));
@@ -315,7 +315,7 @@ int main(int argc, char **argv)
     vtsm_guest_close(g);
 
     unsigned before = cd.exchanges;
-    if (vtsm_host_device_reclaim(h, DEV, &res))
+    if (vtsm_host_device_reclaim_cbor(h, DEV, &res))
         return fail(h, "device_reclaim");
     const cbor_item_t *es = NULL;
     bool ack = false;

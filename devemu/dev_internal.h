@@ -23,7 +23,7 @@
 #include "vtsm_idekm.h"
 #include "vtsm_spdm_crypto.h"
 #include "vtsm_spdm_defs.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 #include "vtsm_tdisp.h"
 
 /* Largest SPDM message the device builds or accepts (a whole certificate chain portion,

@@ -21,7 +21,7 @@
 
 #include "vtsm_buf.h"
 #include "vtsm_crypto.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #define VTSM_DEV_MAX_SLOTS      8
 #define VTSM_DEV_MAX_MEAS       16

@@ -32,7 +32,7 @@
 #include "vtsm_crypto.h"
 #include "vtsm_guard.h"
 #include "vtsm_guest.h"
-#include "vtsm_host.h"
+#include "vtsm_host_cbor.h"
 
 enum {
     EXIT_OK = 0,

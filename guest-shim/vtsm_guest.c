@@ -28,7 +28,7 @@
 #include "vtsm_buf.h"
 #include "vtsm_crypto.h"
 #include "vtsm_guard.h"
-#include "vtsm_host.h"
+#include "vtsm_host_cbor.h"
 
 _Static_assert(VTSM_GUEST_PUBKEY_SIZE == VTSM_ABI_GUEST_KEY_SIZE, "TVM_CREATE guest_key size");
 _Static_assert(VTSM_GUEST_SIG_SIZE == VTSM_ABI_GUEST_SIG_SIZE, "GUEST_REQUEST sig size");
@@ -540,7 +540,7 @@ vtsm_status vtsm_guest_call(struct vtsm_guest *g, struct vtsm_host *relay, unsig
         *result = NULL;
     VTSM_ENSURE(g && relay, VTSM_E_INVAL, "guest call: NULL argument");
     VTSM_GUARD(vtsm_guest_build(g, gop, dev, tdi, nonce, reason, &env));
-    st = vtsm_host_guest_relay(relay, env, &res);
+    st = vtsm_host_guest_relay_cbor(relay, env, &res);
     cbor_decref(&env);
     if (st != VTSM_OK) {
         /* res, if any, is the TSM's ERROR message: the caller may want its fields */
@@ -561,7 +561,7 @@ vtsm_status vtsm_guest_connect(const char *socket_path, const char *client, stru
     struct vtsm_host_config cfg = {
         .socket_path = socket_path,
         .client = client ? client : "vtsm-guest-shim",
-        .role = VTSM_ABI_ROLE_GUEST,
+        .role = VTSM_ROLE_GUEST,
     };
     return vtsm_host_open_cfg(&cfg, out);
 }

@@ -38,7 +38,7 @@
 #include <cbor.h>
 #include <openssl/x509.h>
 
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 struct vtsm_guest;
 struct vtsm_host;
@@ -113,7 +113,7 @@ vtsm_status vtsm_guest_sign(const struct vtsm_guest *g, uint32_t envelope_tvm, c
 /* ---- transport ---- */
 
 /*
- * Build a request and send it through `relay` (vtsm_host_guest_relay: the envelope goes
+ * Build a request and send it through `relay` (vtsm_host_guest_relay_cbor: the envelope goes
  * as GUEST_REQUEST), blocking until the TSM answers; relay services the DOE exchanges of
  * the request through its registered callbacks. relay is either a host connection (the
  * host relays guest traffic; vtsm_host_open) or a direct guest connection

@@ -23,7 +23,7 @@
 #include "vtsm_cose.h"
 #include "vtsm_crypto.h"
 #include "vtsm_guard.h"
-#include "vtsm_host.h"
+#include "vtsm_host_cbor.h"
 #include "vtsm_spdm_defs.h"
 #include "vtsm_spdm_meas.h"
 #include "vtsm_tdisp.h"

@@ -17,7 +17,7 @@
 #include <openssl/evp.h>
 
 #include "vtsm_abi.h"
-#include "vtsm_host.h"
+#include "vtsm_host_cbor.h"
 
 enum {
     EXIT_OK = 0,
@@ -75,6 +75,9 @@ static void usage(FILE *f)
           "                                      any request of the ABI's operation table (OP:\n"
           "                                      STATUS, TDI_BIND, ...); VALUE: number, true,\n"
           "                                      false, hex:BYTES or text\n"
+          "  VERB [KEY=VALUE]... [--doe tcp:HOST:PORT]\n"
+          "                                      the same, by the verb's name in the table\n"
+          "                                      (device_connect, tdi_bind, status, ...)\n"
           "exit: 0 ok, 1 TSM error or failed link check, 2 usage, 3 TSM or DOE responder\n"
           "      unreachable\n",
           f);
@@ -335,7 +338,7 @@ static vtsm_status verb_connect(struct cli *c, struct vtsm_host *h, cbor_item_t 
     /* Already registered is fine if it matches: the TSM treats an identical DEVICE_ADD
      * as a no-op and answers "exists" only when the root port differs, which matters
      * only if the user named one. */
-    vtsm_status st = vtsm_host_device_add(h, c->dev, (int)c->root_port);
+    vtsm_status st = vtsm_host_device_add_cbor(h, c->dev, (int)c->root_port);
     if (st == VTSM_E_EXISTS && c->root_port < 0)
         st = VTSM_OK;
     if (st != VTSM_OK)
@@ -348,63 +351,63 @@ static vtsm_status verb_connect(struct cli *c, struct vtsm_host *h, cbor_item_t 
         .ide_streams = (unsigned)c->ide_streams,
         .ide_only = c->ide_only,
     };
-    return vtsm_host_device_connect(h, c->dev, &o, res);
+    return vtsm_host_device_connect_cbor(h, c->dev, &o, res);
 }
 
 static vtsm_status verb_reclaim(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_device_reclaim_opts(h, c->dev, c->force, res);
+    return vtsm_host_device_reclaim_opts_cbor(h, c->dev, c->force, res);
 }
 
 static vtsm_status verb_key_update(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_spdm_key_update(h, c->dev, c->all, res);
+    return vtsm_host_spdm_key_update_cbor(h, c->dev, c->all, res);
 }
 
 static vtsm_status verb_heartbeat(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_spdm_heartbeat(h, c->dev, res);
+    return vtsm_host_spdm_heartbeat_cbor(h, c->dev, res);
 }
 
 static vtsm_status verb_ide_refresh(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_ide_refresh(h, c->dev, res);
+    return vtsm_host_ide_refresh_cbor(h, c->dev, res);
 }
 
 static vtsm_status verb_ide_check(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_ide_link_check(h, c->dev, res);
+    return vtsm_host_ide_link_check_cbor(h, c->dev, res);
 }
 
 static vtsm_status verb_tvm_create(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_tvm_create(h, c->name, c->guest_key, NULL, res);
+    return vtsm_host_tvm_create_cbor(h, c->name, c->guest_key, NULL, res);
 }
 
 static vtsm_status verb_tvm_destroy(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_tvm_destroy(h, (uint32_t)c->tvm, res);
+    return vtsm_host_tvm_destroy_cbor(h, (uint32_t)c->tvm, res);
 }
 
 static vtsm_status verb_bind(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_tdi_bind(h, c->dev, (uint32_t)c->tdi, (uint32_t)c->tvm,
-                              (uint32_t)c->lock_flags, res);
+    return vtsm_host_tdi_bind_cbor(h, c->dev, (uint32_t)c->tdi, (uint32_t)c->tvm,
+                                   (uint32_t)c->lock_flags, res);
 }
 
 static vtsm_status verb_unbind(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_tdi_unbind(h, c->dev, (uint32_t)c->tdi, res);
+    return vtsm_host_tdi_unbind_cbor(h, c->dev, (uint32_t)c->tdi, res);
 }
 
 static vtsm_status verb_relay(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_guest_relay(h, c->envelope, res);
+    return vtsm_host_guest_relay_cbor(h, c->envelope, res);
 }
 
 static vtsm_status verb_status(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_status(h, c->npos ? c->pos[0] : NULL, res);
+    return vtsm_host_status_cbor(h, c->npos ? c->pos[0] : NULL, res);
 }
 
 static bool parse_hex(const char *s, uint8_t *out, size_t cap);
@@ -465,7 +468,7 @@ static const struct vtsm_abi_request *request_row(const char *name)
 
 static vtsm_status verb_request(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_call(h, request_row(c->pos[0])->op, c->envelope, res);
+    return vtsm_host_call_cbor(h, request_row(c->pos[0])->op, c->envelope, res);
 }
 
 /* request's positionals: the operation's name and its fields, into c->envelope. */
@@ -897,6 +900,12 @@ int main(int argc, char **argv)
         return usage_error("%s", "missing command");
     c.verb = argv[i++];
     const struct command *cmd = find_command(c.verb);
+    unsigned op = cmd ? 0 : vtsm_op_parse(c.verb);
+    if (op && op != VTSM_OP_HELLO && op != VTSM_OP_DOE_RESPONSE) {
+        /* a verb of the operation table by its name: "request" with that operation */
+        cmd = find_command("request");
+        i--;
+    }
     if (!cmd)
         return usage_error("unknown command '%s'", c.verb);
     int rc = parse_command(&c, cmd, argc, argv, i);

@@ -6,7 +6,7 @@
  * Simulated-link frames share the connection under the vendor command
  * VTSM_SOCK_CMD_VTSM_LINK (docs/abi.md section 8.2).
  */
-#include "vtsm_host.h"
+#include "vtsm_host_cbor.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -4,7 +4,7 @@
  * answered through per-device callbacks (docs/abi.md "The DOE continuation"), the
  * simulated-link channel through per-device link callbacks.
  */
-#include "vtsm_host.h"
+#include "vtsm_host_cbor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +55,7 @@ struct pending {
     struct pending *next;
     uint64_t id;
     unsigned op;
-    vtsm_host_done_fn done_fn;
+    vtsm_host_done_cbor_fn done_fn;
     void *done_ctx;
 };
 
@@ -558,8 +558,8 @@ static vtsm_status pump(struct vtsm_host *h)
  * Send msg (owned; "op" and "id" are set here) as a new verb that completes through
  * done. *id_out (may be NULL) receives its id.
  */
-static vtsm_status start(struct vtsm_host *h, unsigned op, cbor_item_t *msg, vtsm_host_done_fn done,
-                         void *ctx, uint64_t *id_out)
+static vtsm_status start(struct vtsm_host *h, unsigned op, cbor_item_t *msg,
+                         vtsm_host_done_cbor_fn done, void *ctx, uint64_t *id_out)
 {
     vtsm_status st;
     struct pending *p = NULL;
@@ -757,7 +757,7 @@ out:
     return st == VTSM_OK ? st : fail_local(h, st);
 }
 
-vtsm_status vtsm_host_device_add(struct vtsm_host *h, const char *dev, int root_port)
+vtsm_status vtsm_host_device_add_cbor(struct vtsm_host *h, const char *dev, int root_port)
 {
     VTSM_GUARD(check_dev(h, dev));
     cbor_item_t *m = dev_msg(dev);
@@ -766,15 +766,15 @@ vtsm_status vtsm_host_device_add(struct vtsm_host *h, const char *dev, int root_
     return run(h, VTSM_ABI_OP_DEVICE_ADD, m, NULL);
 }
 
-vtsm_status vtsm_host_device_remove(struct vtsm_host *h, const char *dev)
+vtsm_status vtsm_host_device_remove_cbor(struct vtsm_host *h, const char *dev)
 {
     VTSM_GUARD(check_dev(h, dev));
     return run(h, VTSM_ABI_OP_DEVICE_REMOVE, dev_msg(dev), NULL);
 }
 
-vtsm_status vtsm_host_device_connect(struct vtsm_host *h, const char *dev,
-                                     const struct vtsm_host_connect_opts *opts,
-                                     cbor_item_t **result)
+vtsm_status vtsm_host_device_connect_cbor(struct vtsm_host *h, const char *dev,
+                                          const struct vtsm_host_connect_opts *opts,
+                                          cbor_item_t **result)
 {
     cbor_item_t *m;
     if (result)
@@ -797,8 +797,8 @@ static vtsm_status reclaim_msg(struct vtsm_host *h, const char *dev, bool force,
     return VTSM_OK;
 }
 
-vtsm_status vtsm_host_device_reclaim_opts(struct vtsm_host *h, const char *dev, bool force,
-                                          cbor_item_t **result)
+vtsm_status vtsm_host_device_reclaim_opts_cbor(struct vtsm_host *h, const char *dev, bool force,
+                                               cbor_item_t **result)
 {
     cbor_item_t *m;
     if (result)
@@ -807,9 +807,10 @@ vtsm_status vtsm_host_device_reclaim_opts(struct vtsm_host *h, const char *dev, 
     return run(h, VTSM_ABI_OP_DEVICE_RECLAIM, m, result);
 }
 
-vtsm_status vtsm_host_device_reclaim(struct vtsm_host *h, const char *dev, cbor_item_t **result)
+vtsm_status vtsm_host_device_reclaim_cbor(struct vtsm_host *h, const char *dev,
+                                          cbor_item_t **result)
 {
-    return vtsm_host_device_reclaim_opts(h, dev, false, result);
+    return vtsm_host_device_reclaim_opts_cbor(h, dev, false, result);
 }
 
 /* Append the entries of the array at key in page to *acc (a new growable array). */
@@ -837,7 +838,7 @@ static vtsm_status page_uint(const cbor_item_t *page, const char *key, uint64_t 
  * 7.5); this asks for the next page until none is left and gives one result with every
  * device (or every TDI of the one device) and every TVM, without the next_* cursors.
  */
-vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t **result)
+vtsm_status vtsm_host_status_cbor(struct vtsm_host *h, const char *dev, cbor_item_t **result)
 {
     cbor_item_t *first = NULL, *devices = NULL, *tdis = NULL, *tvms = NULL, *out = NULL;
     uint64_t offset = 0, tdi_offset = 0, tvm_offset = 0;
@@ -1045,8 +1046,8 @@ static vtsm_status call_msg(struct vtsm_host *h, unsigned op, const cbor_item_t 
     return VTSM_OK;
 }
 
-vtsm_status vtsm_host_call(struct vtsm_host *h, unsigned op, const cbor_item_t *req,
-                           cbor_item_t **result)
+vtsm_status vtsm_host_call_cbor(struct vtsm_host *h, unsigned op, const cbor_item_t *req,
+                                cbor_item_t **result)
 {
     cbor_item_t *m;
     if (result)
@@ -1055,8 +1056,8 @@ vtsm_status vtsm_host_call(struct vtsm_host *h, unsigned op, const cbor_item_t *
     return run(h, op, m, result);
 }
 
-vtsm_status vtsm_host_spdm_key_update(struct vtsm_host *h, const char *dev, bool all,
-                                      cbor_item_t **result)
+vtsm_status vtsm_host_spdm_key_update_cbor(struct vtsm_host *h, const char *dev, bool all,
+                                           cbor_item_t **result)
 {
     cbor_item_t *m;
     if (result)
@@ -1069,7 +1070,8 @@ vtsm_status vtsm_host_spdm_key_update(struct vtsm_host *h, const char *dev, bool
     return run(h, VTSM_ABI_OP_SPDM_KEY_UPDATE, m, result);
 }
 
-vtsm_status vtsm_host_spdm_heartbeat(struct vtsm_host *h, const char *dev, cbor_item_t **result)
+vtsm_status vtsm_host_spdm_heartbeat_cbor(struct vtsm_host *h, const char *dev,
+                                          cbor_item_t **result)
 {
     cbor_item_t *m;
     if (result)
@@ -1078,7 +1080,7 @@ vtsm_status vtsm_host_spdm_heartbeat(struct vtsm_host *h, const char *dev, cbor_
     return run(h, VTSM_ABI_OP_SPDM_HEARTBEAT, m, result);
 }
 
-vtsm_status vtsm_host_ide_refresh(struct vtsm_host *h, const char *dev, cbor_item_t **result)
+vtsm_status vtsm_host_ide_refresh_cbor(struct vtsm_host *h, const char *dev, cbor_item_t **result)
 {
     cbor_item_t *m;
     if (result)
@@ -1087,7 +1089,8 @@ vtsm_status vtsm_host_ide_refresh(struct vtsm_host *h, const char *dev, cbor_ite
     return run(h, VTSM_ABI_OP_IDE_REFRESH, m, result);
 }
 
-vtsm_status vtsm_host_ide_link_check(struct vtsm_host *h, const char *dev, cbor_item_t **result)
+vtsm_status vtsm_host_ide_link_check_cbor(struct vtsm_host *h, const char *dev,
+                                          cbor_item_t **result)
 {
     cbor_item_t *m;
     if (result)
@@ -1096,9 +1099,9 @@ vtsm_status vtsm_host_ide_link_check(struct vtsm_host *h, const char *dev, cbor_
     return run(h, VTSM_ABI_OP_IDE_LINK_CHECK, m, result);
 }
 
-vtsm_status vtsm_host_tvm_create(struct vtsm_host *h, const char *name,
-                                 const uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE], uint32_t *tvm,
-                                 cbor_item_t **result)
+vtsm_status vtsm_host_tvm_create_cbor(struct vtsm_host *h, const char *name,
+                                      const uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE],
+                                      uint32_t *tvm, cbor_item_t **result)
 {
     cbor_item_t *m, *res = NULL;
     if (result)
@@ -1125,7 +1128,7 @@ vtsm_status vtsm_host_tvm_create(struct vtsm_host *h, const char *name,
     return st;
 }
 
-vtsm_status vtsm_host_tvm_destroy(struct vtsm_host *h, uint32_t tvm, cbor_item_t **result)
+vtsm_status vtsm_host_tvm_destroy_cbor(struct vtsm_host *h, uint32_t tvm, cbor_item_t **result)
 {
     cbor_item_t *m;
     if (result)
@@ -1134,8 +1137,8 @@ vtsm_status vtsm_host_tvm_destroy(struct vtsm_host *h, uint32_t tvm, cbor_item_t
     return run(h, VTSM_ABI_OP_TVM_DESTROY, m, result);
 }
 
-vtsm_status vtsm_host_tdi_bind(struct vtsm_host *h, const char *dev, uint32_t tdi, uint32_t tvm,
-                               uint32_t lock_flags, cbor_item_t **result)
+vtsm_status vtsm_host_tdi_bind_cbor(struct vtsm_host *h, const char *dev, uint32_t tdi,
+                                    uint32_t tvm, uint32_t lock_flags, cbor_item_t **result)
 {
     cbor_item_t *m;
     if (result)
@@ -1144,8 +1147,8 @@ vtsm_status vtsm_host_tdi_bind(struct vtsm_host *h, const char *dev, uint32_t td
     return run(h, VTSM_ABI_OP_TDI_BIND, m, result);
 }
 
-vtsm_status vtsm_host_tdi_unbind(struct vtsm_host *h, const char *dev, uint32_t tdi,
-                                 cbor_item_t **result)
+vtsm_status vtsm_host_tdi_unbind_cbor(struct vtsm_host *h, const char *dev, uint32_t tdi,
+                                      cbor_item_t **result)
 {
     cbor_item_t *m;
     if (result)
@@ -1154,14 +1157,14 @@ vtsm_status vtsm_host_tdi_unbind(struct vtsm_host *h, const char *dev, uint32_t 
     return run(h, VTSM_ABI_OP_TDI_UNBIND, m, result);
 }
 
-vtsm_status vtsm_host_guest_relay(struct vtsm_host *h, const cbor_item_t *envelope,
-                                  cbor_item_t **result)
+vtsm_status vtsm_host_guest_relay_cbor(struct vtsm_host *h, const cbor_item_t *envelope,
+                                       cbor_item_t **result)
 {
     if (result)
         *result = NULL;
     if (!envelope)
         return fail_local(h, vtsm_fail(VTSM_E_INVAL, "GUEST_REQUEST needs the guest's envelope"));
-    return vtsm_host_call(h, VTSM_ABI_OP_GUEST_REQUEST, envelope, result);
+    return vtsm_host_call_cbor(h, VTSM_ABI_OP_GUEST_REQUEST, envelope, result);
 }
 
 /* ---- fd-driven ---- */
@@ -1179,89 +1182,89 @@ size_t vtsm_host_pending(const struct vtsm_host *h)
     return n;
 }
 
-vtsm_status vtsm_host_connect_start(struct vtsm_host *h, const char *dev,
-                                    const struct vtsm_host_connect_opts *opts,
-                                    vtsm_host_done_fn done, void *ctx)
+vtsm_status vtsm_host_connect_start_cbor(struct vtsm_host *h, const char *dev,
+                                         const struct vtsm_host_connect_opts *opts,
+                                         vtsm_host_done_cbor_fn done, void *ctx)
 {
     cbor_item_t *m;
     VTSM_GUARD(connect_msg(h, dev, opts, &m));
     return start(h, VTSM_ABI_OP_DEVICE_CONNECT, m, done, ctx, NULL);
 }
 
-vtsm_status vtsm_host_reclaim_start(struct vtsm_host *h, const char *dev, vtsm_host_done_fn done,
-                                    void *ctx)
+vtsm_status vtsm_host_reclaim_start_cbor(struct vtsm_host *h, const char *dev,
+                                         vtsm_host_done_cbor_fn done, void *ctx)
 {
-    return vtsm_host_reclaim_opts_start(h, dev, false, done, ctx);
+    return vtsm_host_reclaim_opts_start_cbor(h, dev, false, done, ctx);
 }
 
-vtsm_status vtsm_host_reclaim_opts_start(struct vtsm_host *h, const char *dev, bool force,
-                                         vtsm_host_done_fn done, void *ctx)
+vtsm_status vtsm_host_reclaim_opts_start_cbor(struct vtsm_host *h, const char *dev, bool force,
+                                              vtsm_host_done_cbor_fn done, void *ctx)
 {
     cbor_item_t *m;
     VTSM_GUARD(reclaim_msg(h, dev, force, &m));
     return start(h, VTSM_ABI_OP_DEVICE_RECLAIM, m, done, ctx, NULL);
 }
 
-vtsm_status vtsm_host_ide_refresh_start(struct vtsm_host *h, const char *dev,
-                                        vtsm_host_done_fn done, void *ctx)
+vtsm_status vtsm_host_ide_refresh_start_cbor(struct vtsm_host *h, const char *dev,
+                                             vtsm_host_done_cbor_fn done, void *ctx)
 {
     cbor_item_t *m;
     VTSM_GUARD(dev_only_msg(h, dev, &m));
     return start(h, VTSM_ABI_OP_IDE_REFRESH, m, done, ctx, NULL);
 }
 
-vtsm_status vtsm_host_ide_link_check_start(struct vtsm_host *h, const char *dev,
-                                           vtsm_host_done_fn done, void *ctx)
+vtsm_status vtsm_host_ide_link_check_start_cbor(struct vtsm_host *h, const char *dev,
+                                                vtsm_host_done_cbor_fn done, void *ctx)
 {
     cbor_item_t *m;
     VTSM_GUARD(dev_only_msg(h, dev, &m));
     return start(h, VTSM_ABI_OP_IDE_LINK_CHECK, m, done, ctx, NULL);
 }
 
-vtsm_status vtsm_host_tvm_create_start(struct vtsm_host *h, const char *name,
-                                       const uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE],
-                                       vtsm_host_done_fn done, void *ctx)
+vtsm_status vtsm_host_tvm_create_start_cbor(struct vtsm_host *h, const char *name,
+                                            const uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE],
+                                            vtsm_host_done_cbor_fn done, void *ctx)
 {
     cbor_item_t *m;
     VTSM_GUARD(tvm_create_msg(h, name, guest_key, &m));
     return start(h, VTSM_ABI_OP_TVM_CREATE, m, done, ctx, NULL);
 }
 
-vtsm_status vtsm_host_tvm_destroy_start(struct vtsm_host *h, uint32_t tvm, vtsm_host_done_fn done,
-                                        void *ctx)
+vtsm_status vtsm_host_tvm_destroy_start_cbor(struct vtsm_host *h, uint32_t tvm,
+                                             vtsm_host_done_cbor_fn done, void *ctx)
 {
     cbor_item_t *m;
     VTSM_GUARD(tvm_msg(h, tvm, &m));
     return start(h, VTSM_ABI_OP_TVM_DESTROY, m, done, ctx, NULL);
 }
 
-vtsm_status vtsm_host_tdi_bind_start(struct vtsm_host *h, const char *dev, uint32_t tdi,
-                                     uint32_t tvm, uint32_t lock_flags, vtsm_host_done_fn done,
-                                     void *ctx)
+vtsm_status vtsm_host_tdi_bind_start_cbor(struct vtsm_host *h, const char *dev, uint32_t tdi,
+                                          uint32_t tvm, uint32_t lock_flags,
+                                          vtsm_host_done_cbor_fn done, void *ctx)
 {
     cbor_item_t *m;
     VTSM_GUARD(tdi_msg(h, dev, tdi, true, tvm, lock_flags, &m));
     return start(h, VTSM_ABI_OP_TDI_BIND, m, done, ctx, NULL);
 }
 
-vtsm_status vtsm_host_tdi_unbind_start(struct vtsm_host *h, const char *dev, uint32_t tdi,
-                                       vtsm_host_done_fn done, void *ctx)
+vtsm_status vtsm_host_tdi_unbind_start_cbor(struct vtsm_host *h, const char *dev, uint32_t tdi,
+                                            vtsm_host_done_cbor_fn done, void *ctx)
 {
     cbor_item_t *m;
     VTSM_GUARD(tdi_msg(h, dev, tdi, false, 0, 0, &m));
     return start(h, VTSM_ABI_OP_TDI_UNBIND, m, done, ctx, NULL);
 }
 
-vtsm_status vtsm_host_guest_relay_start(struct vtsm_host *h, const cbor_item_t *envelope,
-                                        vtsm_host_done_fn done, void *ctx)
+vtsm_status vtsm_host_guest_relay_start_cbor(struct vtsm_host *h, const cbor_item_t *envelope,
+                                             vtsm_host_done_cbor_fn done, void *ctx)
 {
     if (!envelope)
         return fail_local(h, vtsm_fail(VTSM_E_INVAL, "GUEST_REQUEST needs the guest's envelope"));
-    return vtsm_host_call_start(h, VTSM_ABI_OP_GUEST_REQUEST, envelope, done, ctx);
+    return vtsm_host_call_start_cbor(h, VTSM_ABI_OP_GUEST_REQUEST, envelope, done, ctx);
 }
 
-vtsm_status vtsm_host_call_start(struct vtsm_host *h, unsigned op, const cbor_item_t *req,
-                                 vtsm_host_done_fn done, void *ctx)
+vtsm_status vtsm_host_call_start_cbor(struct vtsm_host *h, unsigned op, const cbor_item_t *req,
+                                      vtsm_host_done_cbor_fn done, void *ctx)
 {
     cbor_item_t *m;
     VTSM_GUARD(call_msg(h, op, req, &m));
@@ -1349,9 +1352,9 @@ const char *vtsm_host_tsm_name(const struct vtsm_host *h)
     return h->tsm;
 }
 
-enum vtsm_abi_role vtsm_host_role(const struct vtsm_host *h)
+enum vtsm_role vtsm_host_role(const struct vtsm_host *h)
 {
-    return h->role;
+    return (enum vtsm_role)h->role;
 }
 
 /* ---- open / close ---- */
@@ -1388,7 +1391,8 @@ vtsm_status vtsm_host_open_cfg(const struct vtsm_host_config *cfg, struct vtsm_h
     if (out)
         *out = NULL;
     VTSM_ENSURE_GOTO(cfg && out, VTSM_E_INVAL, "NULL argument");
-    enum vtsm_abi_role role = cfg->role == VTSM_ABI_ROLE_NONE ? VTSM_ABI_ROLE_HOST : cfg->role;
+    enum vtsm_abi_role role =
+        cfg->role == VTSM_ROLE_NONE ? VTSM_ABI_ROLE_HOST : (enum vtsm_abi_role)cfg->role;
     VTSM_ENSURE_GOTO(vtsm_abi_role_name(role), VTSM_E_INVAL, "unknown role %d", (int)cfg->role);
     if (fd < 0)
         VTSM_GUARD_GOTO(connect_unix(cfg->socket_path, &fd));
@@ -1478,3 +1482,110 @@ void vtsm_host_close(struct vtsm_host *h)
         close(h->fd);
     free(h);
 }
+
+/* ---- the public verbs: one pair per row of VTSM_OPS_VERBS ---- */
+
+/* The request map of a verb, checked against its row as tsmd would check it. */
+static vtsm_status request_msg(struct vtsm_host *h, unsigned op, const struct vtsm_request *req,
+                               cbor_item_t **out)
+{
+    static const struct vtsm_request none;
+    const struct vtsm_abi_request *row = vtsm_abi_request_find(op);
+    *out = NULL;
+    if (!row || op == VTSM_ABI_OP_HELLO || op == VTSM_ABI_OP_DOE_RESPONSE)
+        return fail_local(h, vtsm_fail(VTSM_E_INVAL, "op 0x%x is not a verb", op));
+    vtsm_status st = vtsm_abi_req_encode(row, req ? req : &none, out);
+    return st == VTSM_OK ? st : fail_local(h, st);
+}
+
+/* STATUS without a page cursor or summary: every page, merged. */
+static bool status_all_pages(unsigned op, const struct vtsm_request *req)
+{
+    const uint64_t paging =
+        VTSM_SET(SUMMARY) | VTSM_SET(OFFSET) | VTSM_SET(TDI_OFFSET) | VTSM_SET(TVM_OFFSET);
+    return op == VTSM_ABI_OP_STATUS && (!req || !(req->set & paging));
+}
+
+/* Hand a message to the caller as a struct vtsm_result (the message is released). */
+static vtsm_status to_result(struct vtsm_host *h, vtsm_status st, cbor_item_t *msg,
+                             struct vtsm_result **result)
+{
+    if (!msg)
+        return st;
+    if (result) {
+        *result = vtsm_result_new(msg);
+        if (!*result && st == VTSM_OK)
+            st = fail_local(h, vtsm_fail(VTSM_E_NOMEM, "result"));
+    }
+    cbor_decref(&msg);
+    return st;
+}
+
+vtsm_status vtsm_host_request(struct vtsm_host *h, unsigned op, const struct vtsm_request *req,
+                              struct vtsm_result **result)
+{
+    cbor_item_t *m = NULL, *res = NULL;
+    if (result)
+        *result = NULL;
+    VTSM_ENSURE(h, VTSM_E_INVAL, "NULL handle");
+    VTSM_GUARD(request_msg(h, op, req, &m));
+    vtsm_status st;
+    if (status_all_pages(op, req)) {
+        cbor_decref(&m); /* checked; the pages are asked for one by one */
+        st = vtsm_host_status_cbor(h, req ? req->dev : NULL, &res);
+    } else {
+        st = run(h, op, m, &res);
+    }
+    return to_result(h, st, res, result);
+}
+
+/* The public completion of a verb started with vtsm_host_request_start. */
+struct done_box {
+    vtsm_host_done_fn done;
+    void *ctx;
+};
+
+static void box_done(void *ctx, vtsm_status st, const cbor_item_t *result)
+{
+    struct done_box b = *(struct done_box *)ctx;
+    free(ctx);
+    struct vtsm_result *r = result ? vtsm_result_new((cbor_item_t *)result) : NULL;
+    if (result && !r && st == VTSM_OK)
+        st = vtsm_fail(VTSM_E_NOMEM, "result");
+    b.done(b.ctx, st, r);
+    vtsm_result_free(r);
+}
+
+vtsm_status vtsm_host_request_start(struct vtsm_host *h, unsigned op,
+                                    const struct vtsm_request *req, vtsm_host_done_fn done,
+                                    void *ctx)
+{
+    cbor_item_t *m = NULL;
+    VTSM_ENSURE(h && done, VTSM_E_INVAL, "NULL handle or done callback");
+    VTSM_GUARD(request_msg(h, op, req, &m));
+    struct done_box *b = malloc(sizeof(*b));
+    if (!b) {
+        cbor_decref(&m);
+        return fail_local(h, vtsm_fail(VTSM_E_NOMEM, "pending request"));
+    }
+    b->done = done;
+    b->ctx = ctx;
+    vtsm_status st = start(h, op, m, box_done, b, NULL);
+    if (st != VTSM_OK)
+        free(b);
+    return st;
+}
+
+#define X_VERB(NAME, lower, code, roles, dev, keys)                                                \
+    vtsm_status vtsm_host_##lower(struct vtsm_host *h, const struct vtsm_request *req,             \
+                                  struct vtsm_result **result)                                     \
+    {                                                                                              \
+        return vtsm_host_request(h, VTSM_OP_##NAME, req, result);                                  \
+    }                                                                                              \
+    vtsm_status vtsm_host_##lower##_start(struct vtsm_host *h, const struct vtsm_request *req,     \
+                                          vtsm_host_done_fn done, void *ctx)                       \
+    {                                                                                              \
+        return vtsm_host_request_start(h, VTSM_OP_##NAME, req, done, ctx);                         \
+    }
+VTSM_OPS_VERBS(X_VERB)
+#undef X_VERB

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "vtsm_buf.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 /* Major types (RFC 8949 3.1) */
 enum vtsm_cbor_major {

@@ -16,7 +16,7 @@
 
 #include "vtsm_buf.h"
 #include "vtsm_crypto.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #define VTSM_CERT_CHAIN_MAX 65535 /* Length is a u16 */
 #define VTSM_CERT_MAX_CERTS 16

@@ -24,7 +24,7 @@
 #include <openssl/evp.h>
 
 #include "vtsm_buf.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #define VTSM_COSE_TAG_SIGN1 18
 #define VTSM_COSE_HDR_ALG   1

@@ -14,7 +14,7 @@
 
 #include <openssl/evp.h>
 
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 enum vtsm_hash_alg { VTSM_HASH_NONE = 0, VTSM_HASH_SHA256 = 1, VTSM_HASH_SHA384 = 2 };
 enum vtsm_asym_alg { VTSM_ASYM_NONE = 0, VTSM_ASYM_ECDSA_P256 = 1, VTSM_ASYM_ECDSA_P384 = 2 };

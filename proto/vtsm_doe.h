@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "vtsm_buf.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #define VTSM_DOE_VENDOR_PCISIG     0x0001
 #define VTSM_DOE_TYPE_DISCOVERY    0x00

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #define VTSM_IDE_LINK_KEY_SIZE    32
 #define VTSM_IDE_LINK_IV_SIZE     12

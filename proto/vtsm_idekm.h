@@ -31,7 +31,7 @@
 #include <stdint.h>
 
 #include "vtsm_buf.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #define VTSM_PCI_PROTOCOL_ID_IDE_KM 0x00
 

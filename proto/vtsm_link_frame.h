@@ -27,7 +27,7 @@
 
 #include "vtsm_buf.h"
 #include "vtsm_ide_link.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #define VTSM_LINK_FRAME_MAGIC     "VLNK"
 #define VTSM_LINK_FRAME_MAGIC_LEN 4

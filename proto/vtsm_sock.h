@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "vtsm_buf.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #define VTSM_SOCK_CMD_NORMAL               0x0001u
 #define VTSM_SOCK_CMD_OOB_ENCAP_KEY_UPDATE 0x8001u

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "vtsm_crypto.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 /* SPDMVersion byte: 0x12 = 1.2, 0x13 = 1.3 */
 #define VTSM_SPDM_V10 0x10

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 /* Index is 1..0xFE and unique within a record (0 and 0xFF are the GET_MEASUREMENTS
  * count / all operations), so a record holds at most 254 blocks. */

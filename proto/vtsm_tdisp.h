@@ -33,7 +33,7 @@
 
 #include "vtsm_buf.h"
 #include "vtsm_crypto.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #define VTSM_PCI_PROTOCOL_ID_TDISP 0x01
 #define VTSM_TDISP_VERSION_10      0x10

@@ -66,3 +66,7 @@ vtsm_e2e_suite(test_host_async SOURCES test_host_async.c CASES
 # vtsm-bench --json with small counts: every field there, values consistent (label bench).
 vtsm_add_test(test_bench_json SOURCES test_bench_json.c LABELS bench)
 add_dependencies(test_bench_json vtsm-bench)
+
+# The public host-shim API: verbs generated from the operation table, result accessors.
+vtsm_e2e_suite(test_public_api SOURCES test_public_api.c CASES
+  test_verbs_from_the_table test_op_names)

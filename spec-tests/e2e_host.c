@@ -57,7 +57,7 @@ int e2e_host_add_device(struct e2e_host *hh, const char *dev, int port, int root
         vtsm_host_register_link(hh->h, dev, link_fn, &link_ctxs[hh->ndev]) != VTSM_OK)
         return -1;
     hh->ndev++;
-    return vtsm_host_device_add(hh->h, dev, root_port) == VTSM_OK ? 0 : -1;
+    return vtsm_host_device_add_cbor(hh->h, dev, root_port) == VTSM_OK ? 0 : -1;
 }
 
 int e2e_host_new_tvm(struct e2e_host *hh, const char *dir, const char *name, uint32_t *tvm,
@@ -71,7 +71,7 @@ int e2e_host_new_tvm(struct e2e_host *hh, const char *dir, const char *name, uin
         return -1;
     vtsm_guest_pubkey(k, pub);
     vtsm_guest_close(k);
-    if (vtsm_host_tvm_create(hh->h, name, pub, tvm, NULL) != VTSM_OK)
+    if (vtsm_host_tvm_create_cbor(hh->h, name, pub, tvm, NULL) != VTSM_OK)
         return -1;
     return g && vtsm_guest_open(path, *tvm, g) != VTSM_OK ? -1 : 0;
 }

@@ -14,7 +14,7 @@
 
 #include "e2e_util.h"
 #include "vtsm_buf.h"
-#include "vtsm_host.h"
+#include "vtsm_host_cbor.h"
 
 #define E2E_HOST_MAX_DEVS 72
 

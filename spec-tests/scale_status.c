@@ -37,7 +37,7 @@ static cbor_item_t *status_page(struct vtsm_host *h, const char *dev, bool summa
         vtsm_abi_put_uint(req, "tdi_offset", tdi_offset);
     if (tvm_offset)
         vtsm_abi_put_uint(req, "tvm_offset", tvm_offset);
-    vtsm_status st = vtsm_host_call(h, VTSM_ABI_OP_STATUS, req, &res);
+    vtsm_status st = vtsm_host_call_cbor(h, VTSM_ABI_OP_STATUS, req, &res);
     cbor_decref(&req);
     if (st != VTSM_OK)
         fail_msg("STATUS page: %s", vtsm_host_last_error(h)->detail);
@@ -83,7 +83,7 @@ static void test_status_1024_devices(void **state)
     for (int i = 0; i < 1024; i++) {
         char dev[32];
         snprintf(dev, sizeof(dev), "0000:%02x:%02x.%d", i / 64, (i / 8) % 8, i % 8);
-        assert_int_equal(vtsm_host_device_add(hh.h, dev, i % 2), VTSM_OK);
+        assert_int_equal(vtsm_host_device_add_cbor(hh.h, dev, i % 2), VTSM_OK);
     }
     unsigned pages = 0;
     assert_int_equal(all_devices(hh.h, false, "unconnected", &pages), 1024);
@@ -91,7 +91,7 @@ static void test_status_1024_devices(void **state)
     assert_int_equal(all_devices(hh.h, true, "unconnected", &pages), 1024);
     /* the host shim gathers every page into one result */
     cbor_item_t *all = NULL;
-    assert_int_equal(vtsm_host_status(hh.h, NULL, &all), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(hh.h, NULL, &all), VTSM_OK);
     assert_int_equal(cbor_array_size(e2e_get(all, "devices")), 1024);
     assert_null(e2e_get(all, "next_offset"));
     cbor_decref(&all);
@@ -116,7 +116,7 @@ static void test_status_64_connected_devices(void **state)
         assert_true(port > 0);
         assert_int_equal(e2e_host_add_device(&hh, dev, port, 0), 0);
         cbor_item_t *res = NULL;
-        if (vtsm_host_device_connect(hh.h, dev, NULL, &res) != VTSM_OK)
+        if (vtsm_host_device_connect_cbor(hh.h, dev, NULL, &res) != VTSM_OK)
             fail_msg("connect %s: %s", dev, vtsm_host_last_error(hh.h)->detail);
         cbor_decref(&res);
     }
@@ -152,9 +152,9 @@ static void test_status_2_devices_255_bound_tdis(void **state)
         int port = e2e_devemu(e, many);
         assert_true(port > 0);
         assert_int_equal(e2e_host_add_device(&hh, devs[d], port, d % 2), 0);
-        assert_int_equal(vtsm_host_device_connect(hh.h, devs[d], NULL, NULL), VTSM_OK);
+        assert_int_equal(vtsm_host_device_connect_cbor(hh.h, devs[d], NULL, NULL), VTSM_OK);
         for (uint32_t i = 0; i < 255; i++)
-            if (vtsm_host_tdi_bind(hh.h, devs[d], i, tvm, 0, NULL) != VTSM_OK)
+            if (vtsm_host_tdi_bind_cbor(hh.h, devs[d], i, tvm, 0, NULL) != VTSM_OK)
                 fail_msg("bind %s %u: %s", devs[d], i, vtsm_host_last_error(hh.h)->detail);
     }
     /* per device: page through the TDIs */
@@ -204,16 +204,16 @@ static void test_status_2_devices_255_bound_tdis(void **state)
     assert_int_equal(pages, nd);
     /* the host shim gathers a device's TDI pages too */
     cbor_item_t *all = NULL;
-    assert_int_equal(vtsm_host_status(hh.h, devs[0], &all), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(hh.h, devs[0], &all), VTSM_OK);
     assert_int_equal(cbor_array_size(e2e_get(all, "devices.0.tdis")), 255);
     cbor_decref(&all);
     /* reclaim with force drops every binding; the counts follow */
     for (int d = 0; d < nd; d++)
-        assert_int_equal(vtsm_host_device_reclaim_opts(hh.h, devs[d], true, NULL), VTSM_OK);
+        assert_int_equal(vtsm_host_device_reclaim_opts_cbor(hh.h, devs[d], true, NULL), VTSM_OK);
     res = status_page(hh.h, NULL, true, 0, 0, 0);
     assert_int_equal(e2e_uint(res, "tvms.0.bound_tdis"), 0);
     cbor_decref(&res);
-    assert_int_equal(vtsm_host_tvm_destroy(hh.h, tvm, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_destroy_cbor(hh.h, tvm, NULL), VTSM_OK);
     e2e_host_close(&hh);
 }
 

@@ -84,29 +84,30 @@ static void all(struct soak *s, enum step step, uint32_t tdi)
         cbor_item_t *env = NULL;
         switch (step) {
         case CONNECT:
-            st = vtsm_host_connect_start(s->hh.h, s->dev[i], &o, on_done, &ctx[i]);
+            st = vtsm_host_connect_start_cbor(s->hh.h, s->dev[i], &o, on_done, &ctx[i]);
             break;
         case CHECK:
-            st = vtsm_host_ide_link_check_start(s->hh.h, s->dev[i], on_done, &ctx[i]);
+            st = vtsm_host_ide_link_check_start_cbor(s->hh.h, s->dev[i], on_done, &ctx[i]);
             break;
         case BIND:
-            st = vtsm_host_tdi_bind_start(s->hh.h, s->dev[i], tdi, s->tvm[i], 0, on_done, &ctx[i]);
+            st = vtsm_host_tdi_bind_start_cbor(s->hh.h, s->dev[i], tdi, s->tvm[i], 0, on_done,
+                                               &ctx[i]);
             break;
         case ACCEPT:
             assert_int_equal(
                 vtsm_guest_build(s->g[i], VTSM_ABI_GOP_ACCEPT, s->dev[i], tdi, NULL, NULL, &env),
                 VTSM_OK);
-            st = vtsm_host_guest_relay_start(s->hh.h, env, on_done, &ctx[i]);
+            st = vtsm_host_guest_relay_start_cbor(s->hh.h, env, on_done, &ctx[i]);
             cbor_decref(&env);
             break;
         case REFRESH:
-            st = vtsm_host_ide_refresh_start(s->hh.h, s->dev[i], on_done, &ctx[i]);
+            st = vtsm_host_ide_refresh_start_cbor(s->hh.h, s->dev[i], on_done, &ctx[i]);
             break;
         case UNBIND:
-            st = vtsm_host_tdi_unbind_start(s->hh.h, s->dev[i], tdi, on_done, &ctx[i]);
+            st = vtsm_host_tdi_unbind_start_cbor(s->hh.h, s->dev[i], tdi, on_done, &ctx[i]);
             break;
         case RECLAIM:
-            st = vtsm_host_reclaim_start(s->hh.h, s->dev[i], on_done, &ctx[i]);
+            st = vtsm_host_reclaim_start_cbor(s->hh.h, s->dev[i], on_done, &ctx[i]);
             break;
         }
         assert_int_equal(st, VTSM_OK);
@@ -135,7 +136,8 @@ static void test_soak_lifecycle(void **state)
         uint8_t pub[VTSM_GUEST_PUBKEY_SIZE];
         vtsm_guest_pubkey(s.g[i], pub);
         cbor_item_t *res = NULL;
-        assert_int_equal(vtsm_host_tvm_create(s.hh.h, s.dev[i], pub, &s.tvm[i], &res), VTSM_OK);
+        assert_int_equal(vtsm_host_tvm_create_cbor(s.hh.h, s.dev[i], pub, &s.tvm[i], &res),
+                         VTSM_OK);
         cbor_decref(&res);
         vtsm_guest_close(s.g[i]);
         assert_int_equal(vtsm_guest_open(key, s.tvm[i], &s.g[i]), VTSM_OK);
@@ -158,7 +160,7 @@ static void test_soak_lifecycle(void **state)
 
     /* nothing left behind */
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_status(s.hh.h, NULL, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(s.hh.h, NULL, &res), VTSM_OK);
     for (int p = 0; p < 2; p++) {
         char path[64];
         snprintf(path, sizeof(path), "root_ports.%d.streams_used", p);

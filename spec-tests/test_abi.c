@@ -1649,9 +1649,45 @@ static void test_every_key_documented(void **state)
     free(doc);
 }
 
+/* The public field list (vtsm_ops.h) names the same keys as the checked one, row by row;
+ * a request built from the public struct decodes back to what was set. */
+static void test_public_fields_match(void **state)
+{
+    (void)state;
+    static const char *const pub[] = {
+#define X_KEY(SYM, member, key, type) [VTSM_FIELD_##SYM] = key,
+        VTSM_FIELDS(X_KEY)
+#undef X_KEY
+    };
+    for (size_t i = 0; i < VTSM_ABI_F_COUNT_; i++)
+        assert_string_equal(pub[i], vtsm_abi_fields[i].key);
+    const struct vtsm_abi_request *row = vtsm_abi_request_find(VTSM_ABI_OP_DEVICE_CONNECT);
+    struct vtsm_request r = {.dev = "0000:01:00.0",
+                             .asym = "ecdsa-p256",
+                             .ide_streams = 2,
+                             .allow_untrusted = false,
+                             .set = VTSM_SET(IDE_STREAMS) | VTSM_SET(ALLOW_UNTRUSTED)};
+    cbor_item_t *m = NULL;
+    assert_int_equal(vtsm_abi_req_encode(row, &r, &m), VTSM_OK);
+    struct vtsm_abi_req d;
+    assert_int_equal(vtsm_abi_req_decode(m, row, &d), VTSM_OK);
+    assert_string_equal(d.dev, "0000:01:00.0");
+    assert_int_equal(d.asym, VTSM_ABI_ASYM_ECDSA_P256);
+    assert_int_equal(d.ide_streams, 2);
+    assert_true(vtsm_abi_req_has(&d, VTSM_ABI_F_ALLOW_UNTRUSTED));
+    assert_false(vtsm_abi_req_has(&d, VTSM_ABI_F_SLOT));
+    assert_int_equal(cbor_map_size(m), 4);
+    cbor_decref(&m);
+    r.asym = "rsa";
+    assert_int_equal(vtsm_abi_req_encode(row, &r, &m), VTSM_E_ABI_ARG);
+    assert_null(m);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_ABI_8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_public_fields_match),
         cmocka_unit_test(test_frame_truncated),
         cmocka_unit_test(test_frame_length_zero),
         cmocka_unit_test(test_frame_oversized),

@@ -12,7 +12,7 @@
 
 #include "vtsm_buf.h"
 #include "vtsm_guard.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 static void test_reader_short_reads_leave_cursor(void **s)
 {
@@ -310,7 +310,7 @@ static void test_rules_match_abi_doc(void **s)
             continue; /* the header; "|---|" lines do not start with "| " */
         enum vtsm_rule r = vtsm_rule_parse(cols[0]);
         if (r == VTSM_RULE_NONE)
-            fail_msg("docs/abi.md lists rule \"%s\", which common/vtsm_rule.h does not have",
+            fail_msg("docs/abi.md lists rule \"%s\", which include/vtsm/vtsm_rule.h does not have",
                      cols[0]);
         lines++;
         seen[r]++;
@@ -323,7 +323,7 @@ static void test_rules_match_abi_doc(void **s)
         if (strncmp(cols[1], want, strlen(want)) != 0)
             fail_msg("docs/abi.md: rule %s comes with %s, the doc says %s", cols[0], want, cols[1]);
         if (strcmp(cols[2], vtsm_rule_text(r)) != 0)
-            fail_msg("docs/abi.md: rule %s says \"%s\", common/vtsm_rule.h \"%s\"", cols[0],
+            fail_msg("docs/abi.md: rule %s says \"%s\", include/vtsm/vtsm_rule.h \"%s\"", cols[0],
                      cols[2], vtsm_rule_text(r));
     }
     fclose(f);

@@ -276,11 +276,11 @@ static void lost_setup(struct lost_fx *f)
     assert_int_equal(vtsm_host_register_doe(f->hh.h, "dev0", replay_doe, &f->rp), VTSM_OK);
     struct vtsm_host_connect_opts o = {.ide_streams = 1};
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_device_connect(f->hh.h, "dev0", &o, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_device_connect_cbor(f->hh.h, "dev0", &o, &res), VTSM_OK);
     cbor_decref(&res);
     assert_int_equal(e2e_host_new_tvm(&f->hh, f->e.dir, "t", &f->tvm, NULL), 0);
     /* one TDI bound before the session is lost */
-    assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev0", 1, f->tvm, 0, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "dev0", 1, f->tvm, 0, &res), VTSM_OK);
     cbor_decref(&res);
 }
 
@@ -290,7 +290,7 @@ static void lost_status(struct lost_fx *f, const char *want_state, size_t want_t
 {
     cbor_item_t *res = NULL;
     char s[32];
-    assert_int_equal(vtsm_host_status(f->hh.h, NULL, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(f->hh.h, NULL, &res), VTSM_OK);
     assert_string_equal(e2e_str(res, "devices.0.state", s, sizeof(s)), want_state);
     const cbor_item_t *tdis = e2e_get(res, "devices.0.tdis");
     assert_int_equal(tdis ? cbor_array_size(tdis) : 0, want_tdis);
@@ -301,11 +301,11 @@ static void lost_status(struct lost_fx *f, const char *want_state, size_t want_t
 static void lost_reconnect(struct lost_fx *f)
 {
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_device_connect(f->hh.h, "dev0", NULL, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_device_connect_cbor(f->hh.h, "dev0", NULL, &res), VTSM_OK);
     cbor_decref(&res);
     lost_status(f, "connected", 0, 0);
     /* and the TVM, with nothing bound, can go */
-    assert_int_equal(vtsm_host_tvm_destroy(f->hh.h, f->tvm, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_destroy_cbor(f->hh.h, f->tvm, NULL), VTSM_OK);
 }
 
 static void test_bind_loses_session_to_replayed_response(void **unused)
@@ -316,14 +316,15 @@ static void test_bind_loses_session_to_replayed_response(void **unused)
     lost_status(&f, "connected", 1, 1);
     f.rp.armed = true;
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_tdi_bind(f.hh.h, "dev0", 2, f.tvm, 0, &res), VTSM_E_PEER_DECRYPT);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f.hh.h, "dev0", 2, f.tvm, 0, &res),
+                     VTSM_E_PEER_DECRYPT);
     char s[32];
     assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "unconnected");
     assert_string_equal(vtsm_host_last_error(f.hh.h)->rule_id, "PDEV.12");
     cbor_decref(&res);
     /* the session is gone: the device is not connected, its TDIs are gone with it */
     lost_status(&f, "unconnected", 0, 0);
-    assert_int_equal(vtsm_host_tdi_bind(f.hh.h, "dev0", 2, f.tvm, 0, NULL), VTSM_E_STATE);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f.hh.h, "dev0", 2, f.tvm, 0, NULL), VTSM_E_STATE);
     assert_string_equal(vtsm_host_last_error(f.hh.h)->rule_id, "PDEV.10");
     lost_reconnect(&f);
     e2e_host_close(&f.hh);
@@ -337,13 +338,13 @@ static void test_bind_to_killed_device_leaves_truthful_state(void **unused)
     lost_setup(&f);
     e2e_kill(&f.e, f.devemu);
     cbor_item_t *res = NULL;
-    vtsm_status st = vtsm_host_tdi_bind(f.hh.h, "dev0", 2, f.tvm, 0, &res);
+    vtsm_status st = vtsm_host_tdi_bind_cbor(f.hh.h, "dev0", 2, f.tvm, 0, &res);
     assert_int_not_equal(st, VTSM_OK);
     if (res)
         cbor_decref(&res);
     /* Whatever the failure, STATUS agrees with itself: either the session survived (the
      * device stays connected with its bound TDI) or it did not (nothing is left). */
-    assert_int_equal(vtsm_host_status(f.hh.h, NULL, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(f.hh.h, NULL, &res), VTSM_OK);
     char s[32];
     e2e_str(res, "devices.0.state", s, sizeof(s));
     cbor_decref(&res);
@@ -363,7 +364,7 @@ static void test_refused_unbinds_leave_no_records(void **unused)
     struct lost_fx f;
     lost_setup(&f);
     for (uint32_t i = 100; i < 400; i++) {
-        assert_int_equal(vtsm_host_tdi_unbind(f.hh.h, "dev0", i, NULL), VTSM_E_STATE);
+        assert_int_equal(vtsm_host_tdi_unbind_cbor(f.hh.h, "dev0", i, NULL), VTSM_E_STATE);
         assert_int_equal(vtsm_host_last_error(f.hh.h)->rule, VTSM_RULE_TDI_2);
     }
     /* only the TDI that was really bound has a record */
@@ -412,6 +413,15 @@ static void test_cli_request_any_operation(void **state)
     const char *no_dev[] = {"request", "DEVICE_REMOVE", NULL};
     assert_int_equal(e2e_host(e, &r, no_dev), 2);
     E2E_HAS(r.err, "dev");
+    /* every verb of the table is a command by its name */
+    const char *hb[] = {
+        "--json", "spdm_heartbeat", "dev=0000:03:00.0", "--doe", e2e_doe(doe, sizeof(doe), port),
+        NULL};
+    if (e2e_host(e, &r, hb) != 0)
+        fail_msg("spdm_heartbeat: %s", r.err);
+    E2E_HAS(r.out, "\"dev\":\"0000:03:00.0\"");
+    const char *proto[] = {"hello", NULL};
+    assert_int_equal(e2e_host(e, &r, proto), 2);
     const char *reclaim[] = {
         "request", "DEVICE_RECLAIM", "dev=0000:03:00.0", "--doe", e2e_doe(doe, sizeof(doe), port),
         NULL};

@@ -220,14 +220,14 @@ static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
 
     struct vtsm_host_connect_opts o = {.ide_streams = 2};
     cbor_item_t *res = NULL;
-    if (vtsm_host_device_connect(hh.h, "ide0", &o, &res) != VTSM_OK)
+    if (vtsm_host_device_connect_cbor(hh.h, "ide0", &o, &res) != VTSM_OK)
         fail_msg("connect: %s", vtsm_host_last_error(hh.h)->detail);
     assert_string_equal(e2e_str(res, "ide.streams.0.state", s, sizeof(s)), "active");
     assert_int_equal(e2e_uint(res, "ide.streams.1.stream_id"), 1);
     cbor_decref(&res);
 
     /* link check: both directions of both streams, key set 0 */
-    assert_int_equal(vtsm_host_ide_link_check(hh.h, "ide0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check_cbor(hh.h, "ide0", &res), VTSM_OK);
     for (int i = 0; i < 2; i++) {
         char p[64];
         snprintf(p, sizeof(p), "streams.%d.rp_to_device", i);
@@ -243,11 +243,11 @@ static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
     struct vtsm_doe_tcp *old_tcp = hh.link_tcp;
 
     /* refresh: the other key set goes live, the old one is stopped and wiped */
-    assert_int_equal(vtsm_host_ide_refresh(hh.h, "ide0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_refresh_cbor(hh.h, "ide0", &res), VTSM_OK);
     assert_int_equal(e2e_uint(res, "ide.streams.0.key_set"), 1);
     assert_int_equal(e2e_uint(res, "ide.streams.0.refreshes"), 1);
     cbor_decref(&res);
-    assert_int_equal(vtsm_host_ide_link_check(hh.h, "ide0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check_cbor(hh.h, "ide0", &res), VTSM_OK);
     assert_true(e2e_bool(res, "streams.0.rp_to_device"));
     assert_true(e2e_bool(res, "streams.0.device_to_rp"));
     assert_int_equal(e2e_uint(res, "streams.0.key_set"), 1);
@@ -263,7 +263,7 @@ static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
     vtsm_buf_free(&old);
 
     /* the SPDM session rolls its keys; a TDI is locked (its START nonce is a secret too) */
-    assert_int_equal(vtsm_host_spdm_key_update(hh.h, "ide0", true, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_spdm_key_update_cbor(hh.h, "ide0", true, &res), VTSM_OK);
     cbor_decref(&res);
     static const uint8_t guest_key[65] = {
         0x04, 0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5,
@@ -272,9 +272,9 @@ static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
         0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f, 0x9e, 0x16, 0x2b, 0xce, 0x33,
         0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51, 0xf5};
     uint32_t tvm = 0;
-    assert_int_equal(vtsm_host_tvm_create(hh.h, "leak", guest_key, &tvm, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_create_cbor(hh.h, "leak", guest_key, &tvm, &res), VTSM_OK);
     cbor_decref(&res);
-    assert_int_equal(vtsm_host_tdi_bind(hh.h, "ide0", 0, tvm, 0, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(hh.h, "ide0", 0, tvm, 0, &res), VTSM_OK);
     cbor_decref(&res);
 
     /* nothing the host saw holds a key, an IFV or any other secret of the device */
@@ -288,13 +288,13 @@ static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
     assert_true(e2e_host_saw(&hh, (const uint8_t *)"vtsm emulated device", 20));
     assert_true(e2e_host_saw(&hh, (const uint8_t *)"ide0", 4));
     assert_no_key_material(&hh, &kl);
-    assert_int_equal(vtsm_host_tdi_unbind(hh.h, "ide0", 0, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(hh.h, "ide0", 0, &res), VTSM_OK);
     cbor_decref(&res);
 
     /* reclaim frees both streams; a new device takes them */
-    assert_int_equal(vtsm_host_device_reclaim(hh.h, "ide0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_device_reclaim_cbor(hh.h, "ide0", &res), VTSM_OK);
     cbor_decref(&res);
-    assert_int_equal(vtsm_host_status(hh.h, NULL, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(hh.h, NULL, &res), VTSM_OK);
     assert_int_equal(e2e_uint(res, "root_ports.0.streams_used"), 0);
     assert_int_equal(e2e_uint(res, "root_ports.0.key_slots_used"), 0);
     cbor_decref(&res);
@@ -302,7 +302,7 @@ static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
     assert_true(port2 > 0);
     assert_int_equal(e2e_host_add_device(&hh, "ide1", port2, 0), 0);
     o.ide_streams = 2;
-    if (vtsm_host_device_connect(hh.h, "ide1", &o, &res) != VTSM_OK)
+    if (vtsm_host_device_connect_cbor(hh.h, "ide1", &o, &res) != VTSM_OK)
         fail_msg("new device: %s", vtsm_host_last_error(hh.h)->detail);
     assert_int_equal(e2e_uint(res, "ide.streams.0.stream_id"), 0);
     cbor_decref(&res);

@@ -57,7 +57,7 @@ static int setup(void **state)
         return -1;
     struct vtsm_host_connect_opts o = {.ide_streams = 1};
     cbor_item_t *res = NULL;
-    if (vtsm_host_device_connect(f.hh.h, "dev0", &o, &res) != VTSM_OK)
+    if (vtsm_host_device_connect_cbor(f.hh.h, "dev0", &o, &res) != VTSM_OK)
         return -1;
     cbor_decref(&res);
     f.ga = new_guest(&f, "tvmA", &f.tvm_a);
@@ -83,7 +83,7 @@ static const char *last_err(struct fx *f)
 static void bind(struct fx *f, uint32_t tdi, uint32_t tvm)
 {
     cbor_item_t *res = NULL;
-    if (vtsm_host_tdi_bind(f->hh.h, "dev0", tdi, tvm, 0, &res) != VTSM_OK)
+    if (vtsm_host_tdi_bind_cbor(f->hh.h, "dev0", tdi, tvm, 0, &res) != VTSM_OK)
         fail_msg("bind %u: %s", tdi, last_err(f));
     char s[32];
     assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "CONFIG_LOCKED");
@@ -95,7 +95,7 @@ static const char *tdi_state(struct fx *f, uint32_t tdi, char *buf, size_t cap)
 {
     cbor_item_t *res = NULL;
     buf[0] = '\0';
-    assert_int_equal(vtsm_host_status(f->hh.h, "dev0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(f->hh.h, "dev0", &res), VTSM_OK);
     const cbor_item_t *tdis = e2e_get(res, "devices.0.tdis");
     for (size_t i = 0; tdis && i < cbor_array_size(tdis); i++) {
         const cbor_item_t *t = cbor_array_handle(tdis)[i];
@@ -197,10 +197,10 @@ static void test_replayed_and_reordered_guest_requests(void **state)
     assert_int_equal(vtsm_guest_build(f->ga, VTSM_ABI_GOP_ACCEPT, "dev0", 1, NULL, NULL, &req2),
                      VTSM_OK);
     /* reordered: the later request (seq n+1, ACCEPT) is held back, the earlier goes first */
-    assert_int_equal(vtsm_host_guest_relay(f->hh.h, req1, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_guest_relay_cbor(f->hh.h, req1, &res), VTSM_OK);
     cbor_decref(&res);
     /* replayed: the same signed INFO again */
-    assert_int_equal(vtsm_host_guest_relay(f->hh.h, req1, &res), VTSM_E_REPLAY);
+    assert_int_equal(vtsm_host_guest_relay_cbor(f->hh.h, req1, &res), VTSM_E_REPLAY);
     expect_rule(f, "GUEST.2");
     if (res)
         cbor_decref(&res);
@@ -209,9 +209,9 @@ static void test_replayed_and_reordered_guest_requests(void **state)
     assert_int_equal(
         vtsm_guest_build(f->ga, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &req3),
         VTSM_OK);
-    assert_int_equal(vtsm_host_guest_relay(f->hh.h, req3, &res), VTSM_OK); /* seq n+2 */
+    assert_int_equal(vtsm_host_guest_relay_cbor(f->hh.h, req3, &res), VTSM_OK); /* seq n+2 */
     cbor_decref(&res);
-    assert_int_equal(vtsm_host_guest_relay(f->hh.h, req2, &res), VTSM_E_REPLAY); /* seq n+1 */
+    assert_int_equal(vtsm_host_guest_relay_cbor(f->hh.h, req2, &res), VTSM_E_REPLAY); /* seq n+1 */
     if (res)
         cbor_decref(&res);
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED"); /* ACCEPT never ran */
@@ -233,7 +233,7 @@ static void test_bad_tag(void **state)
         cbor_item_t *v = (cbor_item_t *)vtsm_abi_find(req, which ? "body" : "sig");
         assert_non_null(v);
         cbor_bytestring_handle(v)[which ? 3 : 10] ^= 0x01;
-        assert_int_equal(vtsm_host_guest_relay(f->hh.h, req, &res), VTSM_E_AUTH);
+        assert_int_equal(vtsm_host_guest_relay_cbor(f->hh.h, req, &res), VTSM_E_AUTH);
         expect_rule(f, "GUEST.1");
         if (res)
             cbor_decref(&res);
@@ -251,7 +251,7 @@ static void test_bound_twice_and_unconnected(void **state)
     cbor_item_t *res = NULL;
     char s[32];
     bind(f, 1, f->tvm_a);
-    assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev0", 1, f->tvm_b, 0, &res), VTSM_E_STATE);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "dev0", 1, f->tvm_b, 0, &res), VTSM_E_STATE);
     expect_rule(f, "TDI.1");
     if (res)
         cbor_decref(&res);
@@ -261,12 +261,12 @@ static void test_bound_twice_and_unconnected(void **state)
     /* a device that is registered but not connected */
     int p2 = e2e_devemu(&f->e, NULL);
     assert_int_equal(e2e_host_add_device(&f->hh, "dev1", p2, 0), 0);
-    assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev1", 0, f->tvm_a, 0, &res), VTSM_E_STATE);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "dev1", 0, f->tvm_a, 0, &res), VTSM_E_STATE);
     expect_rule(f, "PDEV.10");
     if (res)
         cbor_decref(&res);
     /* unknown TVM */
-    assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev0", 2, 999, 0, &res), VTSM_E_NOT_FOUND);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "dev0", 2, 999, 0, &res), VTSM_E_NOT_FOUND);
     if (res)
         cbor_decref(&res);
 }
@@ -278,19 +278,19 @@ static void test_reclaim_and_destroy_with_bound_tdis(void **state)
     bind(f, 0, f->tvm_a);
     bind(f, 1, f->tvm_b);
     assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 0, NULL, NULL), VTSM_OK);
-    assert_int_equal(vtsm_host_tvm_destroy(f->hh.h, f->tvm_a, &res), VTSM_E_STATE);
+    assert_int_equal(vtsm_host_tvm_destroy_cbor(f->hh.h, f->tvm_a, &res), VTSM_E_STATE);
     expect_rule(f, "TVM.2");
     if (res)
         cbor_decref(&res);
-    assert_int_equal(vtsm_host_device_reclaim(f->hh.h, "dev0", &res), VTSM_E_STATE);
+    assert_int_equal(vtsm_host_device_reclaim_cbor(f->hh.h, "dev0", &res), VTSM_E_STATE);
     expect_rule(f, "PDEV.9");
     if (res)
         cbor_decref(&res);
     /* with force: every bound TDI is stopped first */
-    assert_int_equal(vtsm_host_device_reclaim_opts(f->hh.h, "dev0", true, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_device_reclaim_opts_cbor(f->hh.h, "dev0", true, &res), VTSM_OK);
     assert_int_equal(cbor_array_size(e2e_get(res, "unbound_tdis")), 2);
     cbor_decref(&res);
-    assert_int_equal(vtsm_host_tvm_destroy(f->hh.h, f->tvm_a, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_destroy_cbor(f->hh.h, f->tvm_a, &res), VTSM_OK);
     cbor_decref(&res);
 }
 
@@ -308,7 +308,7 @@ static void bind_refused(void **state, const char *want_detail)
     struct fx *f = *state;
     cbor_item_t *res = NULL;
     char s[32];
-    assert_int_equal(vtsm_host_tdi_bind(f->hh.h, "dev0", 1, f->tvm_a, 0, &res),
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "dev0", 1, f->tvm_a, 0, &res),
                      VTSM_E_PEER_MALFORMED);
     expect_rule(f, NULL); /* the device's fault: which one, only the detail says */
     E2E_HAS(last_err(f), want_detail);
@@ -354,7 +354,7 @@ static void accept_to_error(void **state, vtsm_status want, const char *want_rul
     /* a second accept is refused by the table; unbind from ERROR works */
     assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_STATE);
     expect_rule(f, "TDI.4");
-    assert_int_equal(vtsm_host_tdi_unbind(f->hh.h, "dev0", 1, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(f->hh.h, "dev0", 1, &res), VTSM_OK);
     cbor_decref(&res);
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_UNLOCKED");
 }
@@ -418,12 +418,12 @@ static void test_lifecycle_with_verified_token(void **state)
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "RUN");
 
     /* unbind: STOP_INTERFACE, back to CONFIG_UNLOCKED, nobody owns it */
-    assert_int_equal(vtsm_host_tdi_unbind(f->hh.h, "dev0", 1, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(f->hh.h, "dev0", 1, &res), VTSM_OK);
     assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "CONFIG_UNLOCKED");
     assert_true(e2e_bool(res, "stop_interface.acknowledged"));
     cbor_decref(&res);
     assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, NULL, NULL), VTSM_E_NOT_OWNER);
-    assert_int_equal(vtsm_host_device_reclaim(f->hh.h, "dev0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_device_reclaim_cbor(f->hh.h, "dev0", &res), VTSM_OK);
     cbor_decref(&res);
 }
 
@@ -451,7 +451,7 @@ static void test_hotplug_into_running_tvm(void **state)
                                      "measurements do not match", &res),
                      VTSM_OK);
     cbor_decref(&res);
-    assert_int_equal(vtsm_host_status(f->hh.h, "dev0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(f->hh.h, "dev0", &res), VTSM_OK);
     const cbor_item_t *tdis = e2e_get(res, "devices.0.tdis");
     char why[64] = "";
     for (size_t i = 0; tdis && i < cbor_array_size(tdis); i++) {

@@ -29,7 +29,7 @@
 #include "vtsm_proc.h"
 #include "vtsm_abi.h"
 #include "vtsm_guest.h"
-#include "vtsm_host.h"
+#include "vtsm_host_cbor.h"
 
 #define HAS(hay, needle)                                                                           \
     do {                                                                                           \
@@ -227,9 +227,9 @@ static void test_guest_end_to_end(void **state)
     cbor_item_t *env = NULL;
     assert_int_equal(
         vtsm_guest_build(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env), VTSM_OK);
-    assert_int_equal(vtsm_host_guest_relay(rl.h, env, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_guest_relay_cbor(rl.h, env, &res), VTSM_OK);
     cbor_decref(&res);
-    assert_int_equal(vtsm_host_guest_relay(rl.h, env, &res), VTSM_E_REPLAY);
+    assert_int_equal(vtsm_host_guest_relay_cbor(rl.h, env, &res), VTSM_E_REPLAY);
     assert_string_equal(vtsm_host_last_error(rl.h)->name, "replay");
     assert_string_equal(vtsm_host_last_error(rl.h)->rule_id, "GUEST.2");
     assert_int_equal(vtsm_host_last_error(rl.h)->rule, VTSM_RULE_GUEST_2);
@@ -252,7 +252,7 @@ static void test_guest_end_to_end(void **state)
     assert_int_equal(vtsm_abi_put_uint(env2, "tvm", tvm), VTSM_OK);
     assert_int_equal(vtsm_abi_put_bytes(env2, "body", body, bl), VTSM_OK);
     assert_int_equal(vtsm_abi_put_bytes(env2, "sig", sp, sl), VTSM_OK);
-    assert_int_equal(vtsm_host_guest_relay(rl.h, env2, &res), VTSM_E_AUTH);
+    assert_int_equal(vtsm_host_guest_relay_cbor(rl.h, env2, &res), VTSM_E_AUTH);
     assert_int_equal(vtsm_host_last_error(rl.h)->rule, VTSM_RULE_GUEST_1);
     if (res)
         cbor_decref(&res);

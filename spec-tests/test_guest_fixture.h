@@ -20,7 +20,7 @@
 
 #include "vtsm_buf.h"
 #include "vtsm_guest.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #define GF_TVM 4
 #define GF_DEV "0000:03:00.0"

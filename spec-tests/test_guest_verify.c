@@ -29,7 +29,7 @@
 #include "vtsm_cose.h"
 #include "vtsm_crypto.h"
 #include "vtsm_guest.h"
-#include "vtsm_host.h"
+#include "vtsm_host_cbor.h"
 #include "vtsm_tdisp.h"
 
 #include "test_guest_fixture.h"

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "vtsm_abi.h"
-#include "vtsm_host.h"
+#include "vtsm_host_cbor.h"
 #include "vtsm_sock.h"
 
 /* ------------------------------------------------------------------ fake TSM */
@@ -401,7 +401,7 @@ static void test_error_propagates(void **state)
     struct dev d = {.name = "dev0"};
     assert_int_equal(vtsm_host_register_doe(h, "dev0", dev_doe, &d), VTSM_OK);
     cbor_item_t *res = (cbor_item_t *)0x1;
-    assert_int_equal(vtsm_host_device_connect(h, "dev0", NULL, &res), VTSM_E_PEER_SIGNATURE);
+    assert_int_equal(vtsm_host_device_connect_cbor(h, "dev0", NULL, &res), VTSM_E_PEER_SIGNATURE);
     /* the ERROR message itself is handed over (it may carry a partial report) */
     assert_non_null(res);
     uint64_t op = 0;
@@ -450,7 +450,7 @@ static void test_no_callback(void **state)
     struct fake *f = fake_start(script_no_callback, &fd);
     fake_run(f);
     struct vtsm_host *h = open_host(fd);
-    assert_int_equal(vtsm_host_device_reclaim(h, "devX", NULL), VTSM_E_DOE_HOST);
+    assert_int_equal(vtsm_host_device_reclaim_cbor(h, "devX", NULL), VTSM_E_DOE_HOST);
     assert_string_equal(vtsm_host_last_error(h)->detail, "no DOE callback registered");
     assert_string_equal(vtsm_host_last_error(h)->source, "transport");
     vtsm_host_close(h);
@@ -468,7 +468,7 @@ static void test_callback_failure(void **state)
     struct vtsm_host *h = open_host(fd);
     struct dev d = {.name = "devX", .fail_rc = -EIO};
     assert_int_equal(vtsm_host_register_doe(h, "devX", dev_doe, &d), VTSM_OK);
-    assert_int_equal(vtsm_host_device_reclaim(h, "devX", NULL), VTSM_E_DOE_HOST);
+    assert_int_equal(vtsm_host_device_reclaim_cbor(h, "devX", NULL), VTSM_E_DOE_HOST);
     assert_int_equal(d.calls, 1);
     vtsm_host_close(h);
     assert_string_equal(f->doe_error_seen, "DOE exchange failed: Input/output error");
@@ -493,12 +493,12 @@ static void test_tsm_vanishes(void **state)
     struct fake *f = fake_start(script_vanish, &fd);
     fake_run(f);
     struct vtsm_host *h = open_host(fd);
-    assert_int_equal(vtsm_host_device_connect(h, "dev0", NULL, NULL), VTSM_E_CLOSED);
+    assert_int_equal(vtsm_host_device_connect_cbor(h, "dev0", NULL, NULL), VTSM_E_CLOSED);
     const struct vtsm_host_error *e = vtsm_host_last_error(h);
     assert_string_equal(e->source, "transport");
     assert_false(e->from_tsm);
     /* the handle stays closed */
-    assert_int_equal(vtsm_host_status(h, NULL, NULL), VTSM_E_CLOSED);
+    assert_int_equal(vtsm_host_status_cbor(h, NULL, NULL), VTSM_E_CLOSED);
     assert_int_equal(vtsm_host_dispatch(h), VTSM_E_CLOSED);
     vtsm_host_close(h);
     fake_finish(f);
@@ -540,12 +540,12 @@ static void test_timeout(void **state)
     struct dev d = {.name = "dev0"};
     assert_int_equal(vtsm_host_register_doe(h, "dev0", dev_doe, &d), VTSM_OK);
     vtsm_host_set_timeout(h, 100);
-    assert_int_equal(vtsm_host_status(h, NULL, NULL), VTSM_E_TIMEOUT);
+    assert_int_equal(vtsm_host_status_cbor(h, NULL, NULL), VTSM_E_TIMEOUT);
     assert_string_equal(vtsm_host_last_error(h)->name, "timeout");
     assert_int_equal(vtsm_host_pending(h), 0);
     vtsm_host_set_timeout(h, 5000);
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_status(h, NULL, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(h, NULL, &res), VTSM_OK);
     assert_non_null(res);
     cbor_decref(&res);
     assert_int_equal(d.calls, 0);
@@ -578,12 +578,12 @@ static void test_local_argument_checks(void **state)
     assert_int_equal(vtsm_host_register_doe(h, "bad/name", dev_doe, NULL), VTSM_E_ABI_ARG);
     assert_string_equal(vtsm_host_last_error(h)->detail,
                         "device name may only hold [A-Za-z0-9:._-]");
-    assert_int_equal(vtsm_host_device_add(h, "", 0), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_device_add_cbor(h, "", 0), VTSM_E_ABI_ARG);
     struct vtsm_host_connect_opts o = {.slot = 8};
-    assert_int_equal(vtsm_host_device_connect(h, "dev0", &o, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_device_connect_cbor(h, "dev0", &o, NULL), VTSM_E_ABI_ARG);
     assert_string_equal(vtsm_host_last_error(h)->detail, "slot 8 out of range 0..7");
-    assert_int_equal(vtsm_host_call(h, VTSM_ABI_OP_HELLO, NULL, NULL), VTSM_E_INVAL);
-    assert_int_equal(vtsm_host_call(h, VTSM_ABI_OP_RESULT, NULL, NULL), VTSM_E_INVAL);
+    assert_int_equal(vtsm_host_call_cbor(h, VTSM_ABI_OP_HELLO, NULL, NULL), VTSM_E_INVAL);
+    assert_int_equal(vtsm_host_call_cbor(h, VTSM_ABI_OP_RESULT, NULL, NULL), VTSM_E_INVAL);
     assert_int_equal(vtsm_host_pending(h), 0);
     /* unregistering an unknown device is fine */
     assert_int_equal(vtsm_host_register_doe(h, "dev0", NULL, NULL), VTSM_OK);
@@ -636,7 +636,7 @@ static void test_link_errors(void **state)
     assert_int_equal(vtsm_host_register_link(h, "dev1", dev_doe, &l1), VTSM_OK);
     assert_int_equal(vtsm_host_register_link(h, "dev2", dev_doe, &l2), VTSM_OK);
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_ide_link_check(h, "dev0", &res), VTSM_E_DOE_HOST);
+    assert_int_equal(vtsm_host_ide_link_check_cbor(h, "dev0", &res), VTSM_E_DOE_HOST);
     assert_non_null(res);
     cbor_decref(&res);
     assert_string_equal(vtsm_host_last_error(h)->detail, "no link callback registered");
@@ -673,7 +673,7 @@ static void test_role_refusals(void **state)
     struct fake *f = fake_start(script_grant_host, &fd);
     fake_run(f);
     struct vtsm_host *h = (struct vtsm_host *)0x1;
-    struct vtsm_host_config cfg = {.use_fd = true, .fd = fd, .role = VTSM_ABI_ROLE_GUEST};
+    struct vtsm_host_config cfg = {.use_fd = true, .fd = fd, .role = VTSM_ROLE_GUEST};
     vtsm_err_clear();
     assert_int_equal(vtsm_host_open_cfg(&cfg, &h), VTSM_E_ABI_ROLE);
     assert_null(h);
@@ -682,7 +682,7 @@ static void test_role_refusals(void **state)
 
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    struct vtsm_host_config bad = {.use_fd = true, .fd = sv[0], .role = (enum vtsm_abi_role)9};
+    struct vtsm_host_config bad = {.use_fd = true, .fd = sv[0], .role = (enum vtsm_role)9};
     assert_int_equal(vtsm_host_open_cfg(&bad, &h), VTSM_E_INVAL);
     assert_null(h);
     uint8_t b;
@@ -717,15 +717,15 @@ static void test_tvm_create_bad_result(void **state)
     uint8_t key[VTSM_ABI_GUEST_KEY_SIZE] = {0x04};
     uint32_t tvm = 99;
     cbor_item_t *res = (cbor_item_t *)0x1;
-    assert_int_equal(vtsm_host_tvm_create(h, NULL, key, &tvm, &res), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tvm_create_cbor(h, NULL, key, &tvm, &res), VTSM_E_ABI_ARG);
     assert_null(res);
     assert_int_equal(tvm, 99);
     assert_string_equal(vtsm_host_last_error(h)->detail, "missing key 'tvm'");
     assert_false(vtsm_host_last_error(h)->from_tsm);
-    assert_int_equal(vtsm_host_tvm_create(h, NULL, key, &tvm, &res), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tvm_create_cbor(h, NULL, key, &tvm, &res), VTSM_E_ABI_ARG);
     assert_string_equal(vtsm_host_last_error(h)->detail,
                         "TVM_CREATE result: tvm 0 out of range 1..4294967295");
-    assert_int_equal(vtsm_host_tvm_create(h, NULL, key, &tvm, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tvm_create_cbor(h, NULL, key, &tvm, NULL), VTSM_E_ABI_ARG);
     assert_int_equal(tvm, 99);
     assert_int_equal(vtsm_host_pending(h), 0);
     vtsm_host_close(h);
@@ -741,27 +741,32 @@ static void test_new_verbs_local_checks(void **state)
     fake_run(f);
     struct vtsm_host *h = open_host(fd);
     struct vtsm_host_connect_opts o = {.ide_streams = 9};
-    assert_int_equal(vtsm_host_device_connect(h, "dev0", &o, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_device_connect_cbor(h, "dev0", &o, NULL), VTSM_E_ABI_ARG);
     assert_string_equal(vtsm_host_last_error(h)->detail, "ide_streams 9 out of range 0..8");
-    assert_int_equal(vtsm_host_connect_start(h, "dev0", &o, on_done_unused, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_connect_start_cbor(h, "dev0", &o, on_done_unused, NULL),
+                     VTSM_E_ABI_ARG);
     assert_int_equal(vtsm_host_register_link(h, "bad/name", dev_doe, NULL), VTSM_E_ABI_ARG);
-    assert_int_equal(vtsm_host_device_reclaim_opts(h, "", true, NULL), VTSM_E_ABI_ARG);
-    assert_int_equal(vtsm_host_ide_refresh(h, NULL, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_device_reclaim_opts_cbor(h, "", true, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_ide_refresh_cbor(h, NULL, NULL), VTSM_E_ABI_ARG);
     assert_string_equal(vtsm_host_last_error(h)->detail, "device name missing");
-    assert_int_equal(vtsm_host_ide_link_check(h, "a b", NULL), VTSM_E_ABI_ARG);
-    assert_int_equal(vtsm_host_tdi_bind(h, "bad/name", 0, 1, 0, NULL), VTSM_E_ABI_ARG);
-    assert_int_equal(vtsm_host_tdi_unbind(h, "", 0, NULL), VTSM_E_ABI_ARG);
-    assert_int_equal(vtsm_host_tvm_create(h, "vm", NULL, NULL, NULL), VTSM_E_INVAL);
-    assert_int_equal(vtsm_host_guest_relay(h, NULL, NULL), VTSM_E_INVAL);
-    assert_int_equal(vtsm_host_ide_refresh_start(h, "a/b", on_done_unused, NULL), VTSM_E_ABI_ARG);
-    assert_int_equal(vtsm_host_ide_link_check_start(h, "", on_done_unused, NULL), VTSM_E_ABI_ARG);
-    assert_int_equal(vtsm_host_reclaim_opts_start(h, "", false, on_done_unused, NULL),
+    assert_int_equal(vtsm_host_ide_link_check_cbor(h, "a b", NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(h, "bad/name", 0, 1, 0, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(h, "", 0, NULL), VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tvm_create_cbor(h, "vm", NULL, NULL, NULL), VTSM_E_INVAL);
+    assert_int_equal(vtsm_host_guest_relay_cbor(h, NULL, NULL), VTSM_E_INVAL);
+    assert_int_equal(vtsm_host_ide_refresh_start_cbor(h, "a/b", on_done_unused, NULL),
                      VTSM_E_ABI_ARG);
-    assert_int_equal(vtsm_host_tdi_bind_start(h, "", 0, 1, 0, on_done_unused, NULL),
+    assert_int_equal(vtsm_host_ide_link_check_start_cbor(h, "", on_done_unused, NULL),
                      VTSM_E_ABI_ARG);
-    assert_int_equal(vtsm_host_tdi_unbind_start(h, "", 0, on_done_unused, NULL), VTSM_E_ABI_ARG);
-    assert_int_equal(vtsm_host_tvm_create_start(h, NULL, NULL, on_done_unused, NULL), VTSM_E_INVAL);
-    assert_int_equal(vtsm_host_guest_relay_start(h, NULL, on_done_unused, NULL), VTSM_E_INVAL);
+    assert_int_equal(vtsm_host_reclaim_opts_start_cbor(h, "", false, on_done_unused, NULL),
+                     VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tdi_bind_start_cbor(h, "", 0, 1, 0, on_done_unused, NULL),
+                     VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tdi_unbind_start_cbor(h, "", 0, on_done_unused, NULL),
+                     VTSM_E_ABI_ARG);
+    assert_int_equal(vtsm_host_tvm_create_start_cbor(h, NULL, NULL, on_done_unused, NULL),
+                     VTSM_E_INVAL);
+    assert_int_equal(vtsm_host_guest_relay_start_cbor(h, NULL, on_done_unused, NULL), VTSM_E_INVAL);
     assert_int_equal(vtsm_host_pending(h), 0);
     /* removing a link callback that was never there, or one of two, is fine */
     assert_int_equal(vtsm_host_register_link(h, "dev0", NULL, NULL), VTSM_OK);
@@ -848,7 +853,7 @@ static void test_connect_blocking(void **state)
         .extra = extra,
     };
     cbor_item_t *res = NULL;
-    vtsm_status st = vtsm_host_device_connect(h, "dev0", &o, &res);
+    vtsm_status st = vtsm_host_device_connect_cbor(h, "dev0", &o, &res);
     if (st != VTSM_OK)
         fail_msg("connect: %s: %s", vtsm_status_name(st), vtsm_host_last_error(h)->detail);
     cbor_decref(&extra);
@@ -913,7 +918,7 @@ static void test_connect_default_opts(void **state)
     struct vtsm_host *h = open_host(fd);
     struct dev d = {.name = "0000:03:00.0"};
     assert_int_equal(vtsm_host_register_doe(h, d.name, dev_doe, &d), VTSM_OK);
-    assert_int_equal(vtsm_host_device_connect(h, d.name, NULL, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_device_connect_cbor(h, d.name, NULL, NULL), VTSM_OK);
     vtsm_host_close(h);
     fake_join(f);
     assert_int_equal(vtsm_abi_check_keys(f->request_seen, vtsm_abi_keys_device_remove), VTSM_OK);
@@ -999,8 +1004,8 @@ static void test_fd_driven_two_devices(void **state)
     assert_int_equal(vtsm_host_register_doe(h, "devA", dev_doe, &da), VTSM_OK);
     assert_int_equal(vtsm_host_register_doe(h, "devB", dev_doe, &db), VTSM_OK);
     struct done_rec ra = {.h = h}, rb = {.h = h};
-    assert_int_equal(vtsm_host_connect_start(h, "devA", NULL, on_done, &ra), VTSM_OK);
-    assert_int_equal(vtsm_host_reclaim_start(h, "devB", on_done, &rb), VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(h, "devA", NULL, on_done, &ra), VTSM_OK);
+    assert_int_equal(vtsm_host_reclaim_start_cbor(h, "devB", on_done, &rb), VTSM_OK);
     assert_int_equal(vtsm_host_pending(h), 2);
     assert_int_equal(ra.calls + rb.calls, 0);
 
@@ -1045,7 +1050,7 @@ static void test_close_aborts(void **state)
     fake_run(f);
     struct vtsm_host *h = open_host(fd);
     struct done_rec r = {.h = h};
-    assert_int_equal(vtsm_host_connect_start(h, "devA", NULL, on_done, &r), VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(h, "devA", NULL, on_done, &r), VTSM_OK);
     vtsm_host_close(h);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.st, VTSM_E_ABORTED);
@@ -1213,8 +1218,8 @@ static void test_async_callbacks(void **state)
     assert_int_equal(vtsm_host_register_link_async(h, "devB", async_start, async_cancel, &dl),
                      VTSM_OK);
     struct done_rec ra = {.h = h}, rb = {.h = h};
-    assert_int_equal(vtsm_host_connect_start(h, "devA", NULL, on_done, &ra), VTSM_OK);
-    assert_int_equal(vtsm_host_connect_start(h, "devB", NULL, on_done, &rb), VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(h, "devA", NULL, on_done, &ra), VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(h, "devB", NULL, on_done, &rb), VTSM_OK);
 
     /* both exchanges out; answer the newer (devB) first */
     pump_until(h, &da.nheld, 1);
@@ -1251,7 +1256,7 @@ static void test_async_callbacks(void **state)
     pump_until(h, &db.nheld, 1);
     uint64_t tb = db.tokens[0];
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_status(h, NULL, &res), VTSM_OK); /* runs until the RESULT */
+    assert_int_equal(vtsm_host_status_cbor(h, NULL, &res), VTSM_OK); /* runs until the RESULT */
     cbor_decref(&res);
     assert_int_equal(rb.calls, 1);
     assert_int_equal(rb.st, VTSM_E_TIMEOUT);
@@ -1298,7 +1303,7 @@ static void test_async_tsm_vanishes(void **state)
     assert_int_equal(vtsm_host_register_doe_async(h, "devA", async_start, async_cancel, &da),
                      VTSM_OK);
     struct done_rec ra = {.h = h};
-    assert_int_equal(vtsm_host_connect_start(h, "devA", NULL, on_done, &ra), VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(h, "devA", NULL, on_done, &ra), VTSM_OK);
     vtsm_status st = VTSM_OK;
     for (int i = 0; i < 100 && st == VTSM_OK; i++) {
         struct pollfd p = {.fd = vtsm_host_fd(h), .events = POLLIN};
@@ -1367,7 +1372,7 @@ static void test_unix_socket_default_path(void **state)
     }
     assert_int_equal(st, VTSM_OK);
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_status(h, NULL, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(h, NULL, &res), VTSM_OK);
     const cbor_item_t *devs;
     assert_int_equal(vtsm_abi_get_array(res, "devices", &devs), VTSM_OK);
     assert_int_equal(cbor_array_size(devs), 1);
@@ -1426,7 +1431,7 @@ static void test_link_channel(void **state)
     assert_int_equal(vtsm_host_register_doe(h, "dev0", dev_doe, &d), VTSM_OK);
     assert_int_equal(vtsm_host_register_link(h, "dev0", dev_doe, &l), VTSM_OK);
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_ide_link_check(h, "dev0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check_cbor(h, "dev0", &res), VTSM_OK);
     const cbor_item_t *streams = NULL;
     assert_int_equal(vtsm_abi_get_array(res, "streams", &streams), VTSM_OK);
     assert_int_equal(cbor_array_size(streams), 1);
@@ -1446,7 +1451,7 @@ static void test_link_channel(void **state)
 
     /* the link callback goes, the DOE callback stays */
     assert_int_equal(vtsm_host_register_link(h, "dev0", NULL, NULL), VTSM_OK);
-    assert_int_equal(vtsm_host_ide_link_check(h, "dev0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check_cbor(h, "dev0", &res), VTSM_OK);
     cbor_decref(&res);
     assert_int_equal(d.calls, 2);
     assert_int_equal(l.calls, 1);
@@ -1617,26 +1622,26 @@ static void test_verbs_blocking_exact(void **state)
     verb_inputs_init(&v);
     struct vtsm_host_connect_opts o = {.ide_streams = 2, .ide_only = true};
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_device_connect(h, "dev0", &o, NULL), VTSM_OK);
-    assert_int_equal(vtsm_host_device_reclaim_opts(h, "dev0", true, NULL), VTSM_OK);
-    assert_int_equal(vtsm_host_device_reclaim_opts(h, "dev0", false, NULL), VTSM_OK);
-    assert_int_equal(vtsm_host_device_reclaim(h, "dev0", NULL), VTSM_OK);
-    assert_int_equal(vtsm_host_ide_refresh(h, "dev0", NULL), VTSM_OK);
-    assert_int_equal(vtsm_host_ide_link_check(h, "0000:03:00.0", NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_device_connect_cbor(h, "dev0", &o, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_device_reclaim_opts_cbor(h, "dev0", true, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_device_reclaim_opts_cbor(h, "dev0", false, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_device_reclaim_cbor(h, "dev0", NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_refresh_cbor(h, "dev0", NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check_cbor(h, "0000:03:00.0", NULL), VTSM_OK);
     uint32_t tvm = 0;
-    assert_int_equal(vtsm_host_tvm_create(h, "vm-1", v.key, &tvm, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_create_cbor(h, "vm-1", v.key, &tvm, &res), VTSM_OK);
     assert_int_equal(tvm, 7);
     const uint8_t *ident = NULL;
     size_t ilen = 0;
     assert_int_equal(vtsm_abi_get_bytes(res, "identity", &ident, &ilen), VTSM_OK);
     assert_int_equal(ilen, 32);
     cbor_decref(&res);
-    assert_int_equal(vtsm_host_tvm_create(h, NULL, v.key, NULL, NULL), VTSM_OK);
-    assert_int_equal(vtsm_host_tvm_destroy(h, 7, NULL), VTSM_OK);
-    assert_int_equal(vtsm_host_tdi_bind(h, "dev0", 3, 7, 5, NULL), VTSM_OK);
-    assert_int_equal(vtsm_host_tdi_bind(h, "dev0", 0, UINT32_MAX, 0, NULL), VTSM_OK);
-    assert_int_equal(vtsm_host_tdi_unbind(h, "dev0", 0xffff, NULL), VTSM_OK);
-    assert_int_equal(vtsm_host_guest_relay(h, v.envelope, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_create_cbor(h, NULL, v.key, NULL, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_destroy_cbor(h, 7, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(h, "dev0", 3, 7, 5, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(h, "dev0", 0, UINT32_MAX, 0, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(h, "dev0", 0xffff, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_guest_relay_cbor(h, v.envelope, &res), VTSM_OK);
     assert_non_null(res);
     cbor_decref(&res);
     assert_int_equal(vtsm_host_pending(h), 0);
@@ -1672,20 +1677,21 @@ static void test_verbs_fd_driven_exact(void **state)
     verb_inputs_init(&v);
     struct vtsm_host_connect_opts o = {.ide_streams = 2, .ide_only = true};
     struct done_count c = {0};
-    assert_int_equal(vtsm_host_connect_start(h, "dev0", &o, count_done, &c), VTSM_OK);
-    assert_int_equal(vtsm_host_reclaim_opts_start(h, "dev0", true, count_done, &c), VTSM_OK);
-    assert_int_equal(vtsm_host_reclaim_opts_start(h, "dev0", false, count_done, &c), VTSM_OK);
-    assert_int_equal(vtsm_host_reclaim_start(h, "dev0", count_done, &c), VTSM_OK);
-    assert_int_equal(vtsm_host_ide_refresh_start(h, "dev0", count_done, &c), VTSM_OK);
-    assert_int_equal(vtsm_host_ide_link_check_start(h, "0000:03:00.0", count_done, &c), VTSM_OK);
-    assert_int_equal(vtsm_host_tvm_create_start(h, "vm-1", v.key, count_done, &c), VTSM_OK);
-    assert_int_equal(vtsm_host_tvm_create_start(h, NULL, v.key, count_done, &c), VTSM_OK);
-    assert_int_equal(vtsm_host_tvm_destroy_start(h, 7, count_done, &c), VTSM_OK);
-    assert_int_equal(vtsm_host_tdi_bind_start(h, "dev0", 3, 7, 5, count_done, &c), VTSM_OK);
-    assert_int_equal(vtsm_host_tdi_bind_start(h, "dev0", 0, UINT32_MAX, 0, count_done, &c),
+    assert_int_equal(vtsm_host_connect_start_cbor(h, "dev0", &o, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_reclaim_opts_start_cbor(h, "dev0", true, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_reclaim_opts_start_cbor(h, "dev0", false, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_reclaim_start_cbor(h, "dev0", count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_refresh_start_cbor(h, "dev0", count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check_start_cbor(h, "0000:03:00.0", count_done, &c),
                      VTSM_OK);
-    assert_int_equal(vtsm_host_tdi_unbind_start(h, "dev0", 0xffff, count_done, &c), VTSM_OK);
-    assert_int_equal(vtsm_host_guest_relay_start(h, v.envelope, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_create_start_cbor(h, "vm-1", v.key, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_create_start_cbor(h, NULL, v.key, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_tvm_destroy_start_cbor(h, 7, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_bind_start_cbor(h, "dev0", 3, 7, 5, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_bind_start_cbor(h, "dev0", 0, UINT32_MAX, 0, count_done, &c),
+                     VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_unbind_start_cbor(h, "dev0", 0xffff, count_done, &c), VTSM_OK);
+    assert_int_equal(vtsm_host_guest_relay_start_cbor(h, v.envelope, count_done, &c), VTSM_OK);
     assert_int_equal(vtsm_host_pending(h), NVERBS);
     int loops = 0;
     while (vtsm_host_pending(h) > 0 && loops++ < 1000) {
@@ -1729,7 +1735,7 @@ static void test_guest_role(void **state)
     fake_run(f);
     struct vtsm_host *h = NULL;
     struct vtsm_host_config cfg = {
-        .use_fd = true, .fd = fd, .client = "guest-test", .role = VTSM_ABI_ROLE_GUEST};
+        .use_fd = true, .fd = fd, .client = "guest-test", .role = VTSM_ROLE_GUEST};
     assert_int_equal(vtsm_host_open_cfg(&cfg, &h), VTSM_OK);
     vtsm_host_set_timeout(h, 5000);
     assert_int_equal(vtsm_host_role(h), VTSM_ABI_ROLE_GUEST);
@@ -1738,7 +1744,7 @@ static void test_guest_role(void **state)
     struct verb_inputs v = {0};
     verb_inputs_init(&v);
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_guest_relay(h, v.envelope, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_guest_relay_cbor(h, v.envelope, &res), VTSM_OK);
     uint64_t gop = 0;
     assert_int_equal(vtsm_abi_get_uint(res, "gop", &gop), VTSM_OK);
     assert_int_equal(gop, VTSM_ABI_GOP_ACCEPT);
@@ -1938,7 +1944,7 @@ static void test_doe_tcp_through_host(void **state)
     struct vtsm_host *h = open_host(fd);
     assert_int_equal(vtsm_host_register_doe(h, "dev0", vtsm_doe_tcp_fn, t), VTSM_OK);
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_device_connect(h, "dev0", NULL, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_device_connect_cbor(h, "dev0", NULL, &res), VTSM_OK);
     cbor_decref(&res);
     vtsm_host_close(h);
     fake_finish(f);
@@ -2012,9 +2018,9 @@ static void test_doe_tcp_link_through_host(void **state)
     struct vtsm_host *h = open_host(fd);
     assert_int_equal(vtsm_host_register_doe(h, "dev0", vtsm_doe_tcp_fn, t), VTSM_OK);
     assert_int_equal(vtsm_host_register_link(h, "dev0", vtsm_doe_tcp_link_fn, t), VTSM_OK);
-    assert_int_equal(vtsm_host_ide_link_check(h, "dev0", NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check_cbor(h, "dev0", NULL), VTSM_OK);
     assert_int_equal(vtsm_host_register_link(h, "dev0", NULL, NULL), VTSM_OK);
-    assert_int_equal(vtsm_host_ide_link_check(h, "dev0", NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check_cbor(h, "dev0", NULL), VTSM_OK);
     vtsm_host_close(h);
     fake_finish(f);
     vtsm_doe_tcp_close(t);

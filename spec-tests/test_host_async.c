@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "e2e_util.h"
-#include "vtsm_host.h"
+#include "vtsm_host_cbor.h"
 #include "vtsm_proc.h"
 #include "vtsm_sock.h"
 
@@ -158,7 +158,7 @@ static void rec_setup(struct e2e *e, int n, const char *const *dev_args)
         assert_int_equal(vtsm_host_register_doe_async(g_rec.h, name, rec_start, rec_cancel,
                                                       &g_rec.dev_of_ctx[i]),
                          VTSM_OK);
-        assert_int_equal(vtsm_host_device_add(g_rec.h, name, -1), VTSM_OK);
+        assert_int_equal(vtsm_host_device_add_cbor(g_rec.h, name, -1), VTSM_OK);
     }
 }
 
@@ -181,7 +181,7 @@ static void test_application_fails_exchange(void **state)
     const char *args[] = {"--alg", "p256", NULL};
     rec_setup(e, 1, args);
     struct done d = {.h = g_rec.h};
-    assert_int_equal(vtsm_host_connect_start(g_rec.h, "a0", NULL, on_done, &d), VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(g_rec.h, "a0", NULL, on_done, &d), VTSM_OK);
     /* answer two exchanges from the device, fail the third */
     for (int k = 0; k < 3; k++) {
         while (g_rec.nheld == 0)
@@ -212,7 +212,7 @@ static void test_application_fails_exchange(void **state)
     /* a start that refuses (negative errno) fails the verb the same way */
     struct done d2 = {.h = g_rec.h};
     g_rec.refuse_next = 1;
-    assert_int_equal(vtsm_host_connect_start(g_rec.h, "a0", NULL, on_done, &d2), VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(g_rec.h, "a0", NULL, on_done, &d2), VTSM_OK);
     while (d2.calls == 0)
         pump(g_rec.h);
     assert_int_equal(d2.st, VTSM_E_DOE_HOST);
@@ -220,7 +220,7 @@ static void test_application_fails_exchange(void **state)
 
     /* the device is still usable: a full connect through the same callbacks */
     struct done d3 = {.h = g_rec.h};
-    assert_int_equal(vtsm_host_connect_start(g_rec.h, "a0", NULL, on_done, &d3), VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(g_rec.h, "a0", NULL, on_done, &d3), VTSM_OK);
     while (d3.calls == 0) {
         if (g_rec.nheld)
             answer_held(0);
@@ -240,7 +240,7 @@ static void test_verb_fails_while_pending(void **state)
     const char *args[] = {"--alg", "p256", NULL};
     rec_setup(e, 1, args);
     struct done d = {.h = g_rec.h};
-    assert_int_equal(vtsm_host_connect_start(g_rec.h, "a0", NULL, on_done, &d), VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(g_rec.h, "a0", NULL, on_done, &d), VTSM_OK);
     while (g_rec.nheld == 0)
         pump(g_rec.h);
     uint64_t token = g_rec.held[0].token;
@@ -265,7 +265,7 @@ static void test_verb_fails_while_pending(void **state)
     assert_int_equal(vtsm_host_doe_complete(g_rec.h, token, rsp, n), VTSM_E_NOT_FOUND);
     /* and the handle still works: STATUS through the blocking form */
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_status(g_rec.h, "a0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(g_rec.h, "a0", &res), VTSM_OK);
     cbor_decref(&res);
     rec_teardown(1);
 }
@@ -311,12 +311,12 @@ static void test_close_with_exchanges_pending(void **state)
         assert_int_equal(
             vtsm_host_register_doe_async(h, name[i], vtsm_doe_tcp_start, counting_cancel, tcp[i]),
             VTSM_OK);
-        assert_int_equal(vtsm_host_device_add(h, name[i], -1), VTSM_OK);
+        assert_int_equal(vtsm_host_device_add_cbor(h, name[i], -1), VTSM_OK);
     }
     g_backend_cancels = 0;
     for (int i = 0; i < NDEV; i++) {
         d[i] = (struct done){.h = h};
-        assert_int_equal(vtsm_host_connect_start(h, name[i], NULL, on_done, &d[i]), VTSM_OK);
+        assert_int_equal(vtsm_host_connect_start_cbor(h, name[i], NULL, on_done, &d[i]), VTSM_OK);
     }
     /* never service the device connections: every device ends up with one exchange out */
     while (vtsm_host_doe_pending(h) < NDEV)
@@ -345,7 +345,7 @@ static void test_close_with_exchanges_pending(void **state)
         assert_int_equal(vtsm_host_register_doe_async(h, name[i], vtsm_doe_tcp_start,
                                                       vtsm_doe_tcp_cancel, tcp[i]),
                          VTSM_OK);
-        assert_int_equal(vtsm_host_connect_start(h, name[i], NULL, on_done, &d[i]), VTSM_OK);
+        assert_int_equal(vtsm_host_connect_start_cbor(h, name[i], NULL, on_done, &d[i]), VTSM_OK);
     }
     while (done < NDEV) {
         struct pollfd p[NDEV + 1];
@@ -387,7 +387,8 @@ static void test_out_of_order_completion(void **state)
         char name[16];
         snprintf(name, sizeof(name), "a%d", i);
         d[i] = (struct done){.h = g_rec.h};
-        assert_int_equal(vtsm_host_connect_start(g_rec.h, name, NULL, on_done, &d[i]), VTSM_OK);
+        assert_int_equal(vtsm_host_connect_start_cbor(g_rec.h, name, NULL, on_done, &d[i]),
+                         VTSM_OK);
     }
     int reversed = 0, max_in_flight = 0;
     for (;;) {
@@ -421,7 +422,7 @@ static void test_out_of_order_completion(void **state)
     assert_int_equal(g_rec.ncancelled, 0);
     /* the blocking form on the same handle still works with these devices' state */
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_status(g_rec.h, NULL, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(g_rec.h, NULL, &res), VTSM_OK);
     cbor_decref(&res);
     rec_teardown(NDEV);
 }
@@ -452,15 +453,16 @@ static void test_tcp_backend_many_devices(void **state)
         assert_int_equal(vtsm_host_register_doe_async(h, name[i], vtsm_doe_tcp_start,
                                                       vtsm_doe_tcp_cancel, tcp[i]),
                          VTSM_OK);
-        assert_int_equal(vtsm_host_device_add(h, name[i], -1), VTSM_OK);
+        assert_int_equal(vtsm_host_device_add_cbor(h, name[i], -1), VTSM_OK);
     }
     for (int verb = 0; verb < 2; verb++) {
         struct done d[NDEV];
         size_t max_pending = 0;
         for (int i = 0; i < NDEV; i++) {
             d[i] = (struct done){.h = h};
-            vtsm_status st = verb == 0 ? vtsm_host_connect_start(h, name[i], NULL, on_done, &d[i])
-                                       : vtsm_host_reclaim_start(h, name[i], on_done, &d[i]);
+            vtsm_status st = verb == 0
+                                 ? vtsm_host_connect_start_cbor(h, name[i], NULL, on_done, &d[i])
+                                 : vtsm_host_reclaim_start_cbor(h, name[i], on_done, &d[i]);
             assert_int_equal(st, VTSM_OK);
         }
         assert_int_equal(vtsm_host_pending(h), NDEV);

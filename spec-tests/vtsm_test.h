@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 static inline const char *vtsm_test_rule_name(enum vtsm_rule r)
 {

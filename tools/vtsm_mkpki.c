@@ -28,7 +28,7 @@
 #include <openssl/x509v3.h>
 
 #include "vtsm_guard.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #define NOT_BEFORE "20240101000000Z"
 #define NOT_AFTER  "21240101000000Z"

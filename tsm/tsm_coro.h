@@ -16,7 +16,7 @@
 
 #include <stdbool.h>
 
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 struct tsm_coro;
 typedef void (*tsm_coro_fn)(void *arg);

@@ -35,7 +35,7 @@
 
 #include "vtsm_buf.h"
 #include "vtsm_spdm_req.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #include "tsm_platform.h"
 

@@ -27,7 +27,7 @@
 #include "vtsm_buf.h"
 #include "vtsm_cert.h"
 #include "vtsm_spdm_req.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 struct tsm;
 

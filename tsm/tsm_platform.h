@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 #define TSM_PLATFORM_MAX_RP         64   /* root ports */
 #define TSM_RP_MAX_STREAMS          256  /* stream IDs are 8-bit */

@@ -15,7 +15,7 @@
 #include "tsm_platform.h"
 #include "tsm_tdi.h"
 #include "vtsm_spdm_req.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 /*
  * map["measurements"] = the one shape of a signed MEASUREMENTS result everywhere (device

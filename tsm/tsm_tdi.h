@@ -52,7 +52,7 @@
 #include "vtsm_buf.h"
 #include "vtsm_crypto.h"
 #include "vtsm_spdm_req.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 #include "vtsm_tdisp.h"
 
 /* ---- the state table ---- */

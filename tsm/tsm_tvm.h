@@ -37,7 +37,7 @@
 #include <openssl/evp.h>
 
 #include "vtsm_abi_guest.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 #include "tsm_tdi.h"
 
 #define TSM_TVM_KEY_SIZE      65   /* 0x04 || X || Y */

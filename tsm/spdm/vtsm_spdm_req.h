@@ -21,7 +21,7 @@
 #include "vtsm_crypto.h"
 #include "vtsm_spdm_defs.h"
 #include "vtsm_spdm_meas.h"
-#include "vtsm_status.h"
+#include "vtsm_err.h"
 
 struct vtsm_spdm_transport {
     /* Exchange one DOE object (req = a whole data object with header) and return the

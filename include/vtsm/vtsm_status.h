@@ -13,16 +13,19 @@
  * Wire error codes are derived from it only at the ABI boundary.
  *
  * A failing function also records, for the current thread, a human-readable detail and,
- * when a rule refused the request, the rule (common/vtsm_rule.h) as data: vtsm_refuse().
+ * when a rule refused the request, the rule (vtsm_rule.h) as data: vtsm_refuse().
  * Callers and tests branch on (status, rule), never on the detail's wording.
  */
 #ifndef VTSM_STATUS_H
 #define VTSM_STATUS_H
 
-#include <stdarg.h>
 #include <stddef.h>
 
 #include "vtsm_rule.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 enum vtsm_source {
     VTSM_SRC_NONE = 0,
@@ -116,7 +119,7 @@ const char *vtsm_source_name(enum vtsm_source src);
 /* Parse a name from vtsm_status_name(); returns VTSM_STATUS_COUNT_ if unknown. */
 vtsm_status vtsm_status_from_name(const char *name);
 
-/* ---- rules (common/vtsm_rule.h) ---- */
+/* ---- rules (vtsm_rule.h) ---- */
 
 /* "TDI.4" for VTSM_RULE_TDI_4; NULL for VTSM_RULE_NONE or a value out of range. */
 const char *vtsm_rule_id(enum vtsm_rule r);
@@ -132,49 +135,15 @@ enum vtsm_rule vtsm_rule_of_status(vtsm_status st);
 
 /* ---- the thread's error record ---- */
 
-/*
- * Record a refusal under a rule for the current thread and return st:
- *   return vtsm_refuse(VTSM_E_STATE, VTSM_RULE_TDI_4, "accept refused: %s TDI %u is %s",
- *                      dev, tdi, state);
- * The record (status, rule, detail) stays until the next vtsm_refuse()/vtsm_fail() or
- * vtsm_err_clear() on this thread. The detail says what happened in words; the rule is
- * what callers and the ABI carry. rule VTSM_RULE_NONE: the status's own rule, if any.
- */
-vtsm_status vtsm_refuse(vtsm_status st, enum vtsm_rule rule, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-vtsm_status vtsm_refusev(vtsm_status st, enum vtsm_rule rule, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
-/* A failure that names no rule of its own (the rule of the status, if any, applies):
- *   return vtsm_fail(VTSM_E_PEER_SIGNATURE, "KEY_EXCHANGE_RSP signature (DSP0274 10.12)"); */
-vtsm_status vtsm_fail(vtsm_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-vtsm_status vtsm_failv(vtsm_status st, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
-/*
- * Re-record st with a new detail (typically a prefix before the current one), keeping the
- * recorded rule when the record already holds st: context added on the way up never loses
- * the rule. A different status starts afresh as vtsm_fail() does.
- */
-vtsm_status vtsm_refail(vtsm_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/*
- * The one error-wrap helper: re-record the failure just recorded as st, its detail
- * prefixed: "<prefix>: <detail so far>" (the rule kept as vtsm_refail keeps it).
- */
-vtsm_status vtsm_wrap(vtsm_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The current thread's detail ("" if none), status and rule. */
+/* The calling thread's last failure: its detail in words ("" if none), status and rule.
+ * Every failing library call records one (vtsm_host_open() has no handle to ask). */
 const char *vtsm_err_detail(void);
 vtsm_status vtsm_err_status(void);
 enum vtsm_rule vtsm_err_rule(void);
 void vtsm_err_clear(void);
 
-/* The calling thread's error record. Code that runs several logical flows on one thread
- * (tsmd's jobs, each on its own coroutine stack) saves it when a flow yields and restores
- * it when the flow resumes, so one flow's failure detail never leaks into another's. */
-struct vtsm_err_state {
-    vtsm_status status;
-    enum vtsm_rule rule;
-    char detail[512];
-};
-void vtsm_err_save(struct vtsm_err_state *out);
-void vtsm_err_restore(const struct vtsm_err_state *in);
+#ifdef __cplusplus
+}
+#endif
 
 #endif

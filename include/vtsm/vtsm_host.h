@@ -1,20 +1,24 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * vtsm host shim: the library a VMM (e.g. QEMU) embeds to drive the TSM.
+ * vtsm host shim: the library a VMM (e.g. QEMU) embeds to drive the TSM. Public:
+ * installed as <vtsm/vtsm_host.h>; needs no CBOR library (results are read through
+ * accessors, or taken as encoded CBOR / JSON).
  *
  * The TSM never touches devices. When a verb needs a DOE exchange the TSM sends
  * DOE_PENDING; the shim calls the DOE callback registered for that device and returns
  * the response as DOE_RESPONSE, until the verb's RESULT or ERROR (docs/abi.md,
  * "The DOE continuation"). A DOE_PENDING on the simulated-link channel (IDE link check)
- * goes to the device's link callback instead. Two forms:
+ * goes to the device's link callback instead. Every verb of the operation table
+ * (include/vtsm/vtsm_ops.h, VTSM_OPS_VERBS) has two functions, generated from the table:
  *
- *   blocking:  vtsm_host_device_connect(h, "dev0", &opts, &result)
- *   fd-driven: vtsm_host_connect_start(h, "dev0", &opts, done, ctx), then call
+ *   blocking:  vtsm_host_device_connect(h, &req, &result)
+ *   fd-driven: vtsm_host_device_connect_start(h, &req, done, ctx), then call
  *              vtsm_host_dispatch(h) whenever vtsm_host_fd(h) is readable.
  *
- * The blocking form is the fd-driven one plus a loop (start, then poll + dispatch until
- * done). Both may be mixed: a blocking call also services verbs started in the fd-driven
- * form (their done callbacks may run inside it).
+ * req is a struct vtsm_request (vtsm_ops.h): the verb's fields, checked against its row
+ * before anything is sent. The blocking form is the fd-driven one plus a loop (start,
+ * then poll + dispatch until done). Both may be mixed: a blocking call also services
+ * verbs started in the fd-driven form (their done callbacks may run inside it).
  *
  * DOE and link callbacks are synchronous (vtsm_doe_fn: the answer is returned) or
  * asynchronous (vtsm_doe_start_fn: the exchange is started and answered later with
@@ -27,12 +31,12 @@
  * vtsm_host_dispatch or vtsm_host_close (trace also inside verb starts and
  * vtsm_host_doe_complete/_fail); they may start verbs but must not close the handle.
  *
- * Ownership: result maps returned through cbor_item_t ** belong to the caller
- * (cbor_decref); everything the shim passes to callbacks is borrowed for the call.
+ * Ownership: a struct vtsm_result returned through a pointer belongs to the caller
+ * (vtsm_result_free); everything the shim passes to callbacks is borrowed for the call.
  *
  * Return convention: vtsm_status (VTSM_OK = 0). A TSM-reported failure returns the
  * status carried by the ERROR message; vtsm_host_last_error() then has its name,
- * source and detail. Local failures (socket closed, timeout) fill it too.
+ * source, detail and rule. Local failures (socket closed, timeout) fill it too.
  */
 #ifndef VTSM_HOST_H
 #define VTSM_HOST_H
@@ -41,12 +45,47 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cbor.h>
-
-#include "vtsm_abi.h"
+#include "vtsm_ops.h"
 #include "vtsm_status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct vtsm_host;
+
+/* ---- results ---- */
+
+/*
+ * A verb's answer: the TSM's RESULT message, or its ERROR message (which may carry a
+ * partial report, e.g. the evidence of a refused device_connect). docs/abi.md lists the
+ * keys of each. Read it with the accessors below; path names a value inside the message
+ * as keys and array indexes separated by dots ("" is the message itself):
+ *
+ *   vtsm_result_uint(res, "tvm", &tvm)
+ *   vtsm_result_text(res, "devices.0.state", buf, sizeof(buf))
+ *
+ * Accessors return VTSM_OK, E_NOT_FOUND (no such key or index) or E_ABI_ARG (the value
+ * has another type); text and bytes with E_TOO_SMALL when buf cannot hold the text and
+ * its NUL. Read a result from one thread at a time.
+ */
+struct vtsm_result;
+
+/* The message is an ERROR (else a RESULT). */
+bool vtsm_result_is_error(const struct vtsm_result *r);
+vtsm_status vtsm_result_uint(const struct vtsm_result *r, const char *path, uint64_t *out);
+vtsm_status vtsm_result_bool(const struct vtsm_result *r, const char *path, bool *out);
+vtsm_status vtsm_result_text(const struct vtsm_result *r, const char *path, char *buf, size_t cap);
+/* *p borrows from r. */
+vtsm_status vtsm_result_bytes(const struct vtsm_result *r, const char *path, const uint8_t **p,
+                              size_t *len);
+/* Elements of an array, or pairs of a map. */
+vtsm_status vtsm_result_count(const struct vtsm_result *r, const char *path, size_t *n);
+/* The whole message as CBOR (docs/abi.md), borrowed from r; NULL on allocation failure. */
+const uint8_t *vtsm_result_cbor(const struct vtsm_result *r, size_t *len);
+/* The whole message as JSON text (byte strings as hex), to free(); NULL on failure. */
+char *vtsm_result_json(const struct vtsm_result *r);
+void vtsm_result_free(struct vtsm_result *r);
 
 /* Capacity of the response buffer handed to DOE callbacks: one maximal DOE object. */
 #define VTSM_HOST_DOE_RSP_CAP (1u << 20)
@@ -62,12 +101,10 @@ struct vtsm_host;
 typedef int (*vtsm_doe_fn)(void *ctx, const uint8_t *req, size_t req_len, uint8_t *rsp,
                            size_t *rsp_len);
 
-/* Completion of a verb started in the fd-driven form. On success result is the RESULT
- * map; on a failure the TSM reported it is the ERROR message (which may carry a partial
- * report, e.g. the evidence of a refused device_connect); on a local failure NULL.
- * Borrowed: valid until the callback returns (cbor_incref() it to keep it). On failure
- * vtsm_host_last_error(h) describes st. */
-typedef void (*vtsm_host_done_fn)(void *ctx, vtsm_status st, const cbor_item_t *result);
+/* Completion of a verb started in the fd-driven form: result is the RESULT or ERROR
+ * message, NULL on a local failure (then vtsm_host_last_error(h) describes st).
+ * Borrowed: valid until the callback returns. */
+typedef void (*vtsm_host_done_fn)(void *ctx, vtsm_status st, const struct vtsm_result *result);
 
 /* The last failure seen by this handle. */
 struct vtsm_host_error {
@@ -113,8 +150,8 @@ vtsm_status vtsm_host_open_fd(int fd, struct vtsm_host **out);
  * The general form. Zero-initialise, set what you need. The trace hook, when given, sees
  * every frame from the first (HELLO) on.
  *
- * role VTSM_ABI_ROLE_GUEST opens a guest connection (a guest shim talking to the TSM
- * directly): it carries GUEST_REQUEST (vtsm_host_guest_relay() / vtsm_host_call()) and
+ * role VTSM_ROLE_GUEST opens a guest connection (a guest shim talking to the TSM
+ * directly): it carries GUEST_REQUEST (vtsm_host_guest_request()) and
  * services that request's DOE exchanges through the callbacks registered here; the TSM
  * refuses host verbs on it (abi_role). If the TSM's HELLO result names a role other than
  * the one asked for, the open fails with E_ABI_ROLE.
@@ -126,7 +163,7 @@ struct vtsm_host_config {
     const char *client;       /* "client" sent in HELLO; NULL: "vtsm-host-shim" */
     vtsm_host_trace_fn trace; /* see vtsm_host_set_trace() */
     void *trace_ctx;
-    enum vtsm_abi_role role; /* VTSM_ABI_ROLE_NONE (0) = VTSM_ABI_ROLE_HOST */
+    enum vtsm_role role; /* VTSM_ROLE_NONE (0) = VTSM_ROLE_HOST */
 };
 vtsm_status vtsm_host_open_cfg(const struct vtsm_host_config *cfg, struct vtsm_host **out);
 
@@ -138,7 +175,7 @@ void vtsm_host_close(struct vtsm_host *h);
 /* Version and TSM identity from the HELLO result, and the role of the connection. */
 unsigned vtsm_host_abi_version(const struct vtsm_host *h);
 const char *vtsm_host_tsm_name(const struct vtsm_host *h);
-enum vtsm_abi_role vtsm_host_role(const struct vtsm_host *h);
+enum vtsm_role vtsm_host_role(const struct vtsm_host *h);
 
 /* Install (fn NULL removes) the recorder. */
 void vtsm_host_set_trace(struct vtsm_host *h, vtsm_host_trace_fn fn, void *ctx);
@@ -219,127 +256,54 @@ vtsm_status vtsm_host_doe_fail(struct vtsm_host *h, uint64_t token, int err);
 /* Number of asynchronous exchanges awaiting completion. */
 size_t vtsm_host_doe_pending(const struct vtsm_host *h);
 
-/* ---- verbs (blocking) ---- */
+/* ---- verbs ---- */
 
 /*
- * DEVICE_CONNECT options. Zero-initialise, then set what you need; zero / NULL fields
- * are not sent and the TSM applies its default.
+ * Two functions per verb of the operation table, e.g. for TDI_BIND:
+ *
+ *   vtsm_status vtsm_host_tdi_bind(struct vtsm_host *h, const struct vtsm_request *req,
+ *                                  struct vtsm_result **result);
+ *   vtsm_status vtsm_host_tdi_bind_start(struct vtsm_host *h, const struct vtsm_request *req,
+ *                                        vtsm_host_done_fn done, void *ctx);
+ *
+ * Blocking: on VTSM_OK *result is the RESULT; on a TSM-reported failure the ERROR (with
+ * the device's evidence when tsmd refused a connect), else NULL. result may be NULL if
+ * not wanted. The fd-driven form sends the request and returns; done runs from
+ * vtsm_host_dispatch (or from a blocking call) when the verb completes, never from the
+ * start call itself (a failure to send is returned).
+ *
+ * What the verbs do and take is in docs/abi.md section 7; some notes:
+ *   device_connect   ide_streams > 0 sets up selective IDE; ide_only for a device
+ *                    without TDISP
+ *   device_reclaim   force also stops and unbinds the device's bound TDIs first
+ *   status           without offset/tdi_offset/tvm_offset the shim follows the TSM's
+ *                    pages and returns one result with every device (or every TDI of
+ *                    the device) and every TVM; with one, that page only
+ *   tvm_create       guest_key: 65 bytes 0x04 || X || Y (P-256); RESULT "tvm" is the
+ *                    TVM's number
+ *   ide_link_check   its exchanges travel on the link channel (register_link)
+ *   guest_request    relays a guest's signed envelope {tvm, body, sig} unchanged; on a
+ *                    connection opened with role guest it sends the guest's own request
  */
-struct vtsm_host_connect_opts {
-    unsigned slot;            /* certificate slot 0..7 (0 is the default) */
-    bool allow_untrusted;     /* connect even if the chain does not validate */
-    unsigned min_version;     /* SPDM version 0x12 / 0x13; 0 = TSM default */
-    unsigned max_version;     /* 0 = TSM default */
-    const char *asym;         /* "ecdsa-p384" / "ecdsa-p256"; NULL = TSM default */
-    const char *hash;         /* "sha384" / "sha256"; NULL = TSM default */
-    unsigned ide_streams;     /* selective IDE streams to set up, 0..8; 0 = IDE off */
-    bool ide_only;            /* the device need not be TEE-IO (no TDISP; no tdi_bind) */
-    const cbor_item_t *extra; /* optional map of further options copied into the request
-                                 (keys of later ABI revisions); NULL = none */
-};
+#define VTSM_X_HOST_VERB(NAME, lower, code, roles, dev, keys)                                      \
+    vtsm_status vtsm_host_##lower(struct vtsm_host *h, const struct vtsm_request *req,             \
+                                  struct vtsm_result **result);                                    \
+    vtsm_status vtsm_host_##lower##_start(struct vtsm_host *h, const struct vtsm_request *req,     \
+                                          vtsm_host_done_fn done, void *ctx);
+VTSM_OPS_VERBS(VTSM_X_HOST_VERB)
+#undef VTSM_X_HOST_VERB
 
-/* DEVICE_ADD {dev, root_port}; root_port < 0 leaves it to the TSM. */
-vtsm_status vtsm_host_device_add(struct vtsm_host *h, const char *dev, int root_port);
-vtsm_status vtsm_host_device_remove(struct vtsm_host *h, const char *dev);
-/* DEVICE_CONNECT; on VTSM_OK *result is the RESULT map, on a TSM-reported failure the
- * ERROR message (with the device's evidence when tsmd refused it), else NULL; the caller
- * cbor_decref()s it. The same holds for every blocking verb below.
- * result may be NULL if not wanted. opts NULL = all defaults. */
-vtsm_status vtsm_host_device_connect(struct vtsm_host *h, const char *dev,
-                                     const struct vtsm_host_connect_opts *opts,
-                                     cbor_item_t **result);
-vtsm_status vtsm_host_device_reclaim(struct vtsm_host *h, const char *dev, cbor_item_t **result);
-/* DEVICE_RECLAIM with options: force = true also stops and unbinds the device's bound
- * TDIs first (without it the TSM refuses to reclaim a device with bound TDIs). */
-vtsm_status vtsm_host_device_reclaim_opts(struct vtsm_host *h, const char *dev, bool force,
-                                          cbor_item_t **result);
-/* STATUS, for one device or (dev NULL) all. The TSM answers in pages that each fit one
- * message; this follows them and returns one result with every device (or every TDI of
- * the device) and every TVM. For one page at a time, send STATUS with offset, tdi_offset
- * or tvm_offset through vtsm_host_call (docs/abi.md 7.5). */
-vtsm_status vtsm_host_status(struct vtsm_host *h, const char *dev, cbor_item_t **result);
+/* Any verb by opcode (VTSM_OP_*): the functions above are these with op fixed. */
+vtsm_status vtsm_host_request(struct vtsm_host *h, unsigned op, const struct vtsm_request *req,
+                              struct vtsm_result **result);
+vtsm_status vtsm_host_request_start(struct vtsm_host *h, unsigned op,
+                                    const struct vtsm_request *req, vtsm_host_done_fn done,
+                                    void *ctx);
 
-/* SPDM_KEY_UPDATE: KEY_UPDATE (UpdateKey, or UpdateAllKeys with all) then VerifyNewKey in
- * the device's session. RESULT {dev, key_updates, heartbeat_period}. */
-vtsm_status vtsm_host_spdm_key_update(struct vtsm_host *h, const char *dev, bool all,
-                                      cbor_item_t **result);
-/* SPDM_HEARTBEAT: HEARTBEAT in the device's session. */
-vtsm_status vtsm_host_spdm_heartbeat(struct vtsm_host *h, const char *dev, cbor_item_t **result);
-/* IDE_REFRESH: switch every IDE stream of a connected device to fresh keys. */
-vtsm_status vtsm_host_ide_refresh(struct vtsm_host *h, const char *dev, cbor_item_t **result);
-/* IDE_LINK_CHECK: prove both link ends hold matching keys. The exchanges travel on the
- * link channel (vtsm_host_register_link()). RESULT {dev, streams: [{stream_id, key_set,
- * rp_to_device, device_to_rp}]}; a failed direction is a RESULT with false, not an error. */
-vtsm_status vtsm_host_ide_link_check(struct vtsm_host *h, const char *dev, cbor_item_t **result);
-
-/*
- * TVM_CREATE: register a TVM with its guest's public key (65 bytes: 0x04 || X || Y,
- * P-256; the private key stays with the guest). name may be NULL (not sent). On VTSM_OK
- * *tvm (may be NULL) is the number the TSM assigned; a RESULT without a valid "tvm"
- * (1..2^32-1) gives E_ABI_ARG and no result.
- */
-vtsm_status vtsm_host_tvm_create(struct vtsm_host *h, const char *name,
-                                 const uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE], uint32_t *tvm,
-                                 cbor_item_t **result);
-/* TVM_DESTROY (refused while a TDI is bound to the TVM). */
-vtsm_status vtsm_host_tvm_destroy(struct vtsm_host *h, uint32_t tvm, cbor_item_t **result);
-/* TDI_BIND: lock TDI tdi of dev (LOCK_INTERFACE) for TVM tvm. lock_flags are the TDISP
- * LOCK_INTERFACE_REQ flags; 0 is not sent (TSM default 0). */
-vtsm_status vtsm_host_tdi_bind(struct vtsm_host *h, const char *dev, uint32_t tdi, uint32_t tvm,
-                               uint32_t lock_flags, cbor_item_t **result);
-/* TDI_UNBIND: STOP_INTERFACE, the TDI is CONFIG_UNLOCKED and unowned afterwards. */
-vtsm_status vtsm_host_tdi_unbind(struct vtsm_host *h, const char *dev, uint32_t tdi,
-                                 cbor_item_t **result);
-/*
- * GUEST_REQUEST: relay a guest's signed request envelope {tvm, body, sig} unchanged
- * ("op"/"id" are the shim's). The host cannot read or forge what the guest asked for
- * beyond what the body shows; it services the request's DOE exchanges as for any verb.
- * The same call sends a guest's own request on a connection opened with role guest.
- */
-vtsm_status vtsm_host_guest_relay(struct vtsm_host *h, const cbor_item_t *envelope,
-                                  cbor_item_t **result);
-
-/*
- * Any request: req is a map holding the verb's fields; "op" and "id" are set by the
- * shim (any given are replaced). For verbs this header has no wrapper for yet.
- */
-vtsm_status vtsm_host_call(struct vtsm_host *h, unsigned op, const cbor_item_t *req,
-                           cbor_item_t **result);
-
-/* ---- verbs (fd-driven) ---- */
+/* ---- the fd-driven form ---- */
 
 /* The connection's fd, to poll for POLLIN. Do not read or write it yourself. */
 int vtsm_host_fd(const struct vtsm_host *h);
-
-/* Send the request and return; done runs from vtsm_host_dispatch (or from a blocking
- * call) when the verb completes. Never calls done itself: a failure to send is
- * returned. */
-vtsm_status vtsm_host_connect_start(struct vtsm_host *h, const char *dev,
-                                    const struct vtsm_host_connect_opts *opts,
-                                    vtsm_host_done_fn done, void *ctx);
-vtsm_status vtsm_host_reclaim_start(struct vtsm_host *h, const char *dev, vtsm_host_done_fn done,
-                                    void *ctx);
-vtsm_status vtsm_host_reclaim_opts_start(struct vtsm_host *h, const char *dev, bool force,
-                                         vtsm_host_done_fn done, void *ctx);
-vtsm_status vtsm_host_ide_refresh_start(struct vtsm_host *h, const char *dev,
-                                        vtsm_host_done_fn done, void *ctx);
-vtsm_status vtsm_host_ide_link_check_start(struct vtsm_host *h, const char *dev,
-                                           vtsm_host_done_fn done, void *ctx);
-/* The assigned TVM number is the RESULT's "tvm". */
-vtsm_status vtsm_host_tvm_create_start(struct vtsm_host *h, const char *name,
-                                       const uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE],
-                                       vtsm_host_done_fn done, void *ctx);
-vtsm_status vtsm_host_tvm_destroy_start(struct vtsm_host *h, uint32_t tvm, vtsm_host_done_fn done,
-                                        void *ctx);
-vtsm_status vtsm_host_tdi_bind_start(struct vtsm_host *h, const char *dev, uint32_t tdi,
-                                     uint32_t tvm, uint32_t lock_flags, vtsm_host_done_fn done,
-                                     void *ctx);
-vtsm_status vtsm_host_tdi_unbind_start(struct vtsm_host *h, const char *dev, uint32_t tdi,
-                                       vtsm_host_done_fn done, void *ctx);
-vtsm_status vtsm_host_guest_relay_start(struct vtsm_host *h, const cbor_item_t *envelope,
-                                        vtsm_host_done_fn done, void *ctx);
-vtsm_status vtsm_host_call_start(struct vtsm_host *h, unsigned op, const cbor_item_t *req,
-                                 vtsm_host_done_fn done, void *ctx);
 
 /* Number of verbs in flight. */
 size_t vtsm_host_pending(const struct vtsm_host *h);
@@ -410,5 +374,9 @@ vtsm_status vtsm_doe_tcp_service(struct vtsm_doe_tcp *t);
 
 /* Close the connection (nothing is sent). NULL is fine. */
 void vtsm_doe_tcp_close(struct vtsm_doe_tcp *t);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

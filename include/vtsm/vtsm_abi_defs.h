@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The socket ABI's numbers and limits (docs/abi.md), without the codec: what the object
- * model shares with the wire (device name length, guest operations, guest request sizes)
- * needs no CBOR.
+ * model and the public API share with the wire (device name length, guest operations,
+ * guest request sizes). Public: installed as <vtsm/vtsm_abi_defs.h>; no CBOR.
  */
 #ifndef VTSM_ABI_DEFS_H
 #define VTSM_ABI_DEFS_H

@@ -16,6 +16,10 @@
 #ifndef VTSM_RULE_H
 #define VTSM_RULE_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define VTSM_RULE_LIST(X)                                                                          \
     X(PLAT_1, "PLAT.1", E_NOT_FOUND, "a device names a root port the platform has")                \
     X(PDEV_0, "PDEV.0", E_STATE, "a move not in the connection state table is refused")            \
@@ -102,5 +106,9 @@ enum vtsm_rule {
 #undef VTSM_X_RULE_ENUM
         VTSM_RULE_COUNT_
 };
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
