@@ -42,7 +42,7 @@ cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" || {
 step "installed files"
 libdir="$(sed -n 's/^libdir=\${prefix}\///p' "$build/pkgconfig/vtsm-host.pc")"
 [ -n "$libdir" ] || fail "no libdir in vtsm-host.pc"
-for f in include/vtsm/vtsm_host.h include/vtsm/vtsm_guest.h include/vtsm/vtsm_status.h \
+for f in include/vtsm/vtsm_host.h include/vtsm/vtsm_status.h \
   include/vtsm/vtsm_version.h "$libdir/libvtsm-host.a" "$libdir/libvtsm-guest.a" \
   "$libdir/pkgconfig/vtsm-host.pc" "$libdir/pkgconfig/vtsm-guest.pc" \
   "$libdir/cmake/vtsm/vtsmConfig.cmake" "$libdir/cmake/vtsm/vtsmConfigVersion.cmake" \
@@ -61,9 +61,12 @@ fi
 grep -q "^Type=notify" "$prefix/lib/systemd/system/tsmd.service" || fail "tsmd.service: Type"
 grep -q "^ExecStart=/.*/tsmd" "$prefix/lib/systemd/system/tsmd.service" || fail "ExecStart"
 # the public headers stand alone: nothing from the build or source tree, no libcbor
-if grep -l "cbor" "$prefix"/include/vtsm/*.h; then
-  fail "an installed header mentions cbor"
+if grep -El '#include <cbor|cbor_item_t' "$prefix"/include/vtsm/*.h; then
+  fail "an installed header uses libcbor"
 fi
+for inc in $(sed -n 's/^#include "\(.*\)"/\1/p' "$prefix"/include/vtsm/*.h | sort -u); do
+  [ -e "$prefix/include/vtsm/$inc" ] || fail "an installed header includes $inc, not installed"
+done
 version="$(sed -n 's/^#define VTSM_VERSION_STRING "\(.*\)"$/\1/p' "$prefix/include/vtsm/vtsm_version.h")"
 [ -n "$version" ] || fail "no VTSM_VERSION_STRING in vtsm_version.h"
 major="${version%%.*}"
@@ -124,7 +127,9 @@ done
 
 step "run them against the installed tsmd"
 sock="$tmp/tsmd.sock"
-"$prefix/bin/tsmd" --socket="$sock" >"$tmp/tsmd.out" 2>"$tmp/tsmd.err" &
+# root ports other than the default ones, so STATUS shows this configuration
+"$prefix/bin/tsmd" --socket="$sock" --root-port=3:2 --root-port=7:5 >"$tmp/tsmd.out" \
+  2>"$tmp/tsmd.err" &
 tsmd_pid=$!
 for _ in $(seq 100); do
   [ -S "$sock" ] && break
@@ -134,11 +139,15 @@ done
 n=0
 for dir in pc cm-shared cm-static; do
   out="$("$tmp/$dir/consumer" "$sock")" || fail "$dir/consumer failed"
-  grep -qx "hello: vtsm $version" <<<"$out" || fail "$dir/consumer: $out"
+  want="$(printf 'hello: vtsm %s\nroot port 3: 2 streams\nroot port 7: 5 streams' "$version")"
+  [ "$out" = "$want" ] || fail "$dir/consumer printed: $out"
   n=$((n + 1))
   out="$("$tmp/$dir/consumer-cxx" "$sock" "$tmp/guest-$dir.key")" || fail "$dir/consumer-cxx failed"
   grep -qx "hello: vtsm $version" <<<"$out" || fail "$dir/consumer-cxx: $out"
-  grep -q "^guest key: 04\.\.\., 65 bytes$" <<<"$out" || fail "$dir/consumer-cxx: $out"
+  grep -qx "root ports: 2 (in the JSON too)" <<<"$out" || fail "$dir/consumer-cxx: $out"
+  if [ -e "$prefix/include/vtsm/vtsm_guest.h" ]; then
+    grep -qx "guest key: 04\.\.\., 65 bytes" <<<"$out" || fail "$dir/consumer-cxx: $out"
+  fi
   n=$((n + 1))
 done
 kill -TERM "$tsmd_pid"
