@@ -3,6 +3,7 @@
 #   scripts/deps.sh            compiler, CMake, OpenSSL, libcbor, cmocka (build and tests)
 #   scripts/deps.sh format     ... and clang-format (the formatting check)
 #   scripts/deps.sh fuzz       ... and clang with its libFuzzer/sanitizer runtimes
+#   scripts/deps.sh man        ... and help2man (man pages; without it the build skips them)
 #   scripts/deps.sh ci         all of the above (what .ci/run needs)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libssl-dev libcbor-dev libcmocka-dev)
@@ -10,8 +11,9 @@ for group in "$@"; do
   case "$group" in
     format) pkgs+=(clang-format) ;;
     fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
-    ci) pkgs+=(clang-format clang libclang-rt-14-dev) ;;
-    *) echo "deps.sh: unknown group '$group' (format, fuzz, ci)" >&2; exit 2 ;;
+    man) pkgs+=(help2man) ;;
+    ci) pkgs+=(clang-format clang libclang-rt-14-dev help2man) ;;
+    *) echo "deps.sh: unknown group '$group' (format, fuzz, man, ci)" >&2; exit 2 ;;
   esac
 done
 missing=()

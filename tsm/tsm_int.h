@@ -61,6 +61,7 @@ struct tsm_client {
 
 struct tsm_config {
     char socket_path[256];
+    int inherited_fd;     /* > 0: serve this listening socket (systemd), not socket_path */
     int doe_timeout_ms;   /* how long a verb waits for one doe_response */
     int hello_timeout_ms; /* a connection must send HELLO within this */
     int frame_timeout_ms; /* a frame once begun must complete within this (half-open) */

@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -418,6 +419,31 @@ static int64_t client_deadline(const struct tsm *t, const struct tsm_client *c, 
     return d;
 }
 
+/* An inherited listening socket (systemd socket activation) must be a listening Unix
+ * stream socket; it is made non-blocking and its path recorded for messages. */
+static vtsm_status tsm_adopt_listener(int fd, char *path, size_t cap)
+{
+    int type = 0, listening = 0, flags;
+    socklen_t len = sizeof(type);
+    struct sockaddr_un sa = {0};
+    socklen_t salen = sizeof(sa);
+
+    VTSM_ENSURE(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM,
+                VTSM_E_CONFIG, "inherited fd %d is not a stream socket", fd);
+    len = sizeof(listening);
+    VTSM_ENSURE(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening,
+                VTSM_E_CONFIG, "inherited fd %d is not listening", fd);
+    VTSM_ENSURE(getsockname(fd, (struct sockaddr *)&sa, &salen) == 0 && sa.sun_family == AF_UNIX,
+                VTSM_E_CONFIG, "inherited fd %d is not a Unix socket", fd);
+    VTSM_ENSURE((flags = fcntl(fd, F_GETFL)) >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0,
+                VTSM_E_IO, "inherited fd %d: %s", fd, strerror(errno));
+    if (sa.sun_path[0])
+        snprintf(path, cap, "%.*s", (int)sizeof(sa.sun_path), sa.sun_path);
+    else
+        snprintf(path, cap, "inherited socket (fd %d)", fd);
+    return VTSM_OK;
+}
+
 vtsm_status tsm_init(struct tsm *t, const struct tsm_config *cfg)
 {
     memset(t, 0, sizeof(*t));
@@ -429,6 +455,12 @@ vtsm_status tsm_init(struct tsm *t, const struct tsm_config *cfg)
                 strerror(errno));
     stop_pipe_fd = t->wake_pipe[1];
 
+    if (cfg->inherited_fd > 0) {
+        t->listen_fd = cfg->inherited_fd;
+        VTSM_GUARD(
+            tsm_adopt_listener(t->listen_fd, t->cfg.socket_path, sizeof(t->cfg.socket_path)));
+        return tsm_offload_start();
+    }
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     VTSM_ENSURE(strlen(cfg->socket_path) < sizeof(sa.sun_path), VTSM_E_CONFIG,
                 "socket path too long: %s", cfg->socket_path);
@@ -604,7 +636,8 @@ void tsm_fini(struct tsm *t)
     tsm_tvm_registry_fini(&t->tvms);
     if (t->listen_fd >= 0) {
         close(t->listen_fd);
-        unlink(t->cfg.socket_path);
+        if (t->cfg.inherited_fd <= 0) /* an inherited socket's file is its owner's */
+            unlink(t->cfg.socket_path);
     }
     close(t->wake_pipe[0]);
     close(t->wake_pipe[1]);
