@@ -33,6 +33,7 @@
 #include "vtsm_crypto.h"
 #include "vtsm_guard.h"
 #include "vtsm_guest_cbor.h"
+#include "vtsm_version.h"
 #include "vtsm_host_cbor.h"
 
 enum {
@@ -554,7 +555,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return EXIT_OK;
         case O_VERSION:
-            printf("tsm-guest (vtsm) %s\n", VTSM_CLI_VERSION);
+            printf("tsm-guest (vtsm) %s\n", vtsm_version());
             return EXIT_OK;
         case O_SOCKET:
             c.socket = optarg;

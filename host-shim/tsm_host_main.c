@@ -21,6 +21,7 @@
 #include "vtsm_host_cbor.h"
 #include "vtsm_log.h"
 #include "vtsm_trace.h"
+#include "vtsm_version.h"
 
 enum {
     EXIT_OK = 0,
@@ -1164,7 +1165,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return EXIT_OK;
         case G_VERSION:
-            printf("tsm-host (vtsm) %s\n", VTSM_CLI_VERSION);
+            printf("tsm-host (vtsm) %s\n", vtsm_version());
             return EXIT_OK;
         case G_PCAP:
             pcap = optarg;
