@@ -638,13 +638,5 @@ vtsm_status vtsm_guest_call(struct vtsm_guest *g, struct vtsm_host *relay, unsig
     if (result)
         *result = NULL;
     vtsm_status st = vtsm_guest_call_cbor(g, relay, gop, dev, tdi, nonce, reason, &res);
-    if (!res)
-        return st;
-    if (result) {
-        *result = vtsm_result_new(res);
-        if (!*result && st == VTSM_OK)
-            st = vtsm_fail(VTSM_E_NOMEM, "result");
-    }
-    cbor_decref(&res);
-    return st;
+    return vtsm_result_take(st, res, result);
 }

@@ -793,20 +793,6 @@ vtsm_status vtsm_guest_decide(struct vtsm_guest *g, struct vtsm_host *relay, con
 
 /* ---- the public forms: results and claims as struct vtsm_result ---- */
 
-/* Hand an item over as a result (the item is released). */
-static vtsm_status as_result(vtsm_status st, cbor_item_t *item, struct vtsm_result **out)
-{
-    if (!item)
-        return st;
-    if (out) {
-        *out = vtsm_result_new(item);
-        if (!*out && st == VTSM_OK)
-            st = vtsm_fail(VTSM_E_NOMEM, "result");
-    }
-    cbor_decref(&item);
-    return st;
-}
-
 vtsm_status vtsm_guest_verify_token(const uint8_t *token, size_t len, X509 *tsm_cert,
                                     const uint8_t nonce[VTSM_GUEST_NONCE_SIZE],
                                     struct vtsm_result **claims)
@@ -815,7 +801,7 @@ vtsm_status vtsm_guest_verify_token(const uint8_t *token, size_t len, X509 *tsm_
     if (claims)
         *claims = NULL;
     vtsm_status st = vtsm_guest_verify_token_cbor(token, len, tsm_cert, nonce, claims ? &c : NULL);
-    return as_result(st, c, claims);
+    return vtsm_result_take(st, c, claims);
 }
 
 vtsm_status vtsm_guest_ref_check(const struct vtsm_guest_ref *ref,
@@ -840,5 +826,5 @@ vtsm_status vtsm_guest_check_evidence(const struct vtsm_guest *g, const struct v
         *claims = NULL;
     vtsm_status st = vtsm_guest_check_evidence_cbor(g, vtsm_result_item(info), dev, tdi, nonce, ref,
                                                     tsm_cert, claims ? &c : NULL);
-    return as_result(st, c, claims);
+    return vtsm_result_take(st, c, claims);
 }

@@ -1526,21 +1526,6 @@ static bool status_all_pages(unsigned op, const struct vtsm_request *req)
     return op == VTSM_ABI_OP_STATUS && (!req || !(req->set & paging));
 }
 
-/* Hand a message to the caller as a struct vtsm_result (the message is released). */
-static vtsm_status to_result(struct vtsm_host *h, vtsm_status st, cbor_item_t *msg,
-                             struct vtsm_result **result)
-{
-    if (!msg)
-        return st;
-    if (result) {
-        *result = vtsm_result_new(msg);
-        if (!*result && st == VTSM_OK)
-            st = fail_local(h, vtsm_fail(VTSM_E_NOMEM, "result"));
-    }
-    cbor_decref(&msg);
-    return st;
-}
-
 vtsm_status vtsm_host_request(struct vtsm_host *h, unsigned op, const struct vtsm_request *req,
                               struct vtsm_result **result)
 {
@@ -1556,7 +1541,8 @@ vtsm_status vtsm_host_request(struct vtsm_host *h, unsigned op, const struct vts
     } else {
         st = run(h, op, m, &res);
     }
-    return to_result(h, st, res, result);
+    vtsm_status taken = vtsm_result_take(st, res, result);
+    return taken == st ? st : fail_local(h, taken); /* no memory for the result */
 }
 
 /* The public completion of a verb started with vtsm_host_request_start. */

@@ -27,6 +27,19 @@ struct vtsm_result *vtsm_result_new(cbor_item_t *msg)
     return r;
 }
 
+vtsm_status vtsm_result_take(vtsm_status st, cbor_item_t *msg, struct vtsm_result **out)
+{
+    if (!msg)
+        return st;
+    if (out) {
+        *out = vtsm_result_new(msg);
+        if (!*out && st == VTSM_OK)
+            st = vtsm_fail(VTSM_E_NOMEM, "result");
+    }
+    cbor_decref(&msg);
+    return st;
+}
+
 const cbor_item_t *vtsm_result_item(const struct vtsm_result *r)
 {
     return r ? r->msg : NULL;
