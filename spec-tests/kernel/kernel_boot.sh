@@ -62,7 +62,7 @@ for opt in CONFIG_PCI_TSM CONFIG_PCI_DOE CONFIG_TSM CONFIG_DEVTMPFS CONFIG_BLK_D
   [ -n "${VTSM_KERNEL_BUILD:-}" ] && fail "kernel $kver is built without $opt=y"
   skip "kernel $kver is built without $opt=y"
 done
-for b in tsmd tsm-devemu tsm-host tsm-guest vtsm-kbridge; do
+for b in tsmd tsm-devemu tsm-host tsm-guest vtsm-kbridge vtsm-kguest; do
   [ -x "$bin/$b" ] || fail "missing $bin/$b"
 done
 
@@ -123,7 +123,8 @@ ir="$work/initramfs"
 mkdir -p "$ir"/{bin,sbin,lib,lib64,proc,sys,dev,tmp,etc}
 cp "$root/usr/bin/busybox" "$ir/bin/busybox"
 cp "$work/mod/vtsm_bridge.ko" "$ir/"
-for b in tsmd vtsm-kbridge tsm-host; do
+cp "$work/tvm.key" "$work/tvm.key.seq" "$ir/"
+for b in tsmd vtsm-kbridge tsm-host vtsm-kguest; do
   cp "$bin/$b" "$ir/bin/"
   ldd "$bin/$b" | awk '/=> \//{print $3} /^\t\/lib/{print $1}' | while read -r lib; do
     mkdir -p "$ir$(dirname "$lib")"
@@ -171,6 +172,12 @@ say "authenticated \$(cat \$D/authenticated 2>/dev/null)"
 status connected
 echo "\$bdf 0" > /sys/class/misc/vtsm_bridge/test_bind && say "bind ok"
 status bound
+# The TVM's own requests through pci_tsm_guest_req(): INFO (evidence checked by the
+# guest shim) and ACCEPT.
+tvm=\$(grep -o '"tvm":[0-9]*' /tmp/status.json | head -1 | cut -d: -f2)
+vtsm-kguest --key /tvm.key --tvm \$tvm info \$bdf 0 2>&1 | sed 's/^/VTSM-TEST: /'
+vtsm-kguest --key /tvm.key --tvm \$tvm accept \$bdf 0 2>&1 | sed 's/^/VTSM-TEST: /'
+status run
 echo "\$bdf" > /sys/class/misc/vtsm_bridge/test_unbind && say "unbind ok"
 echo tsm0 > \$D/tsm/disconnect && say "disconnect ok"
 say "connect-attr-after \$(cat \$D/tsm/connect)"
@@ -235,6 +242,11 @@ check "tsmd: 4 measurement blocks" out 'status-connected .*"count":4'
 check "tsmd: IDE stream 0 active" out 'status-connected .*"stream_id":0 "state":"active"'
 check "bind through pci_tsm_bind()" out 'bind ok'
 check "tsmd: TDI 0 CONFIG_LOCKED for the TVM" out 'status-bound .*"state":"CONFIG_LOCKED" "tvm":[1-9]'
+check "guest INFO through pci_tsm_guest_req()" out 'vtsm-kguest: info: request .* tsm_code 0 '
+check "guest INFO: evidence verified by the guest shim" out 'vtsm-kguest: info: evidence verified'
+check "guest ACCEPT through pci_tsm_guest_req()" out 'vtsm-kguest: accept: request .* tsm_code 0 '
+check "tsmd: TDI 0 RUN" out 'status-run .*"state":"RUN"'
+check "dmesg: guest_req reached the module" out 'dmesg: .*vtsm: guest_req tdi 0 scope 1: 0'
 check "unbind through pci_tsm_unbind()" out 'unbind ok'
 check "disconnect through sysfs" out 'disconnect ok'
 check "tsm/connect empty after disconnect" out 'connect-attr-after *$'
@@ -256,7 +268,8 @@ done
 check "tsm-devemu: session established" grep -q 'session 0x[0-9a-f]* established' "$dlog"
 check "tsm-devemu: IDE_KM KEY_PROG and K_SET_GO" grep -q 'K_SET_GO: stream 0' "$dlog"
 check "tsm-devemu: TDISP LOCK_INTERFACE_REQ" grep -q 'CONFIG_UNLOCKED -> CONFIG_LOCKED' "$dlog"
-check "tsm-devemu: TDISP STOP_INTERFACE_REQ" grep -q 'CONFIG_LOCKED -> CONFIG_UNLOCKED' "$dlog"
+check "tsm-devemu: TDISP START_INTERFACE_REQ" grep -q 'CONFIG_LOCKED -> RUN' "$dlog"
+check "tsm-devemu: TDISP STOP_INTERFACE_REQ" grep -q 'RUN -> CONFIG_UNLOCKED' "$dlog"
 check "tsm-devemu: IDE_KM K_SET_STOP" grep -q 'K_SET_STOP: stream 0' "$dlog"
 check "tsm-devemu: session ended" grep -q 'session 0x[0-9a-f]* ended' "$dlog"
 out 'kbridge: ' | sed 's/.*VTSM-TEST: kbridge: /  bridge: /'
