@@ -88,7 +88,9 @@ static struct vtsm_kb_req *kb_find(u32 id)
 	struct vtsm_kb_req *r;
 
 	lockdep_assert_held(&kb_lock);
-	list_for_each_entry(r, &kb_reqs, node) if (r->ev.id == id) return r;
+	list_for_each_entry(r, &kb_reqs, node)
+		if (r->ev.id == id)
+			return r;
 	return NULL;
 }
 
@@ -303,8 +305,7 @@ static int kb_dev_release(struct inode *inode, struct file *file)
 	/* Fail what the daemon leaves unanswered. */
 	mutex_lock(&kb_lock);
 	kb_open = false;
-	list_for_each_entry(r, &kb_reqs, node)
-	{
+	list_for_each_entry(r, &kb_reqs, node) {
 		r->status = -EPIPE;
 		complete(&r->done);
 	}
@@ -317,8 +318,9 @@ static struct vtsm_kb_req *kb_next_undelivered(void)
 	struct vtsm_kb_req *r;
 
 	lockdep_assert_held(&kb_lock);
-	list_for_each_entry(r, &kb_reqs,
-			    node) if (!r->delivered && !completion_done(&r->done)) return r;
+	list_for_each_entry(r, &kb_reqs, node)
+		if (!r->delivered && !completion_done(&r->done))
+			return r;
 	return NULL;
 }
 
