@@ -91,6 +91,14 @@ if [ -z "$mirror" ]; then
 fi
 
 mkdir -p "$cache"
+# One creator at a time (CI stages, several worktrees); a second one waits, then finds
+# the chroot made.
+exec 9>"$cache/.lock"
+flock 9
+if complete; then
+  say "made by another run meanwhile: $root in $(($(date +%s) - t0)) s"
+  exit 0
+fi
 rm -rf --one-file-system "$root.new"
 say "debootstrap sid from $mirror into $root.new"
 t1=$(date +%s)
