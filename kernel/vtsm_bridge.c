@@ -41,7 +41,8 @@ MODULE_PARM_DESC(
 
 static bool test_hooks;
 module_param(test_hooks, bool, 0444);
-MODULE_PARM_DESC(test_hooks, "allow test_bind/test_unbind (pci_tsm_bind() without a VMM)");
+MODULE_PARM_DESC(test_hooks, "test_bind/test_unbind and /dev/vtsm_bridge_test: the core's bind and "
+			     "guest_req without a VMM");
 
 static unsigned int op_timeout_s = 60;
 module_param(op_timeout_s, uint, 0644);
@@ -64,6 +65,11 @@ struct vtsm_kb_req {
 	bool delivered;
 	int status;
 	struct completion done;
+	/* guest_req: the request bytes, and the response the daemon gives back */
+	void *in;
+	void *out;
+	size_t out_len;
+	u64 tsm_code;
 };
 
 static struct tsm_dev *kb_tsm;
@@ -82,34 +88,28 @@ static struct vtsm_kb_req *kb_find(u32 id)
 	struct vtsm_kb_req *r;
 
 	lockdep_assert_held(&kb_lock);
-	list_for_each_entry(r, &kb_reqs, node) if (r->ev.id == id) return r;
+	list_for_each_entry(r, &kb_reqs, node)
+		if (r->ev.id == id)
+			return r;
 	return NULL;
 }
 
 /*
- * Queue op for pdev, wait for the daemon's VTSM_KB_IOC_DONE, return its status.
- * Without a daemon the operation fails at once with -ENODEV.
+ * Queue r (its ev filled but for the id) for the daemon, wait for its
+ * VTSM_KB_IOC_DONE and return its status. Without a daemon the operation fails at
+ * once with -ENODEV. r is off the queue on return: the caller owns it again.
  */
-static int kb_call(struct pci_dev *pdev, u32 op, u32 tdi_id)
+static int kb_submit(struct vtsm_kb_req *r)
 {
-	struct vtsm_kb_req *r;
 	long left;
 	int rc;
 
-	r = kzalloc(sizeof(*r), GFP_KERNEL);
-	if (!r)
-		return -ENOMEM;
 	init_completion(&r->done);
-	r->pdev = pdev;
-	r->ev.op = op;
-	r->ev.tdi_id = tdi_id;
-	strscpy(r->ev.dev, pci_name(pdev), sizeof(r->ev.dev));
-
+	strscpy(r->ev.dev, pci_name(r->pdev), sizeof(r->ev.dev));
 	mutex_lock(&kb_lock);
 	if (!kb_open) {
 		mutex_unlock(&kb_lock);
-		kfree(r);
-		pci_warn(pdev, "vtsm: no bridge daemon\n");
+		pci_warn(r->pdev, "vtsm: no bridge daemon\n");
 		return -ENODEV;
 	}
 	r->ev.id = kb_next_id++;
@@ -125,7 +125,23 @@ static int kb_call(struct pci_dev *pdev, u32 op, u32 tdi_id)
 	list_del(&r->node);
 	rc = left ? r->status : -ETIMEDOUT;
 	mutex_unlock(&kb_lock);
-	pci_dbg(pdev, "vtsm: op %u id %u: %d\n", op, r->ev.id, rc);
+	pci_dbg(r->pdev, "vtsm: op %u id %u: %d\n", r->ev.op, r->ev.id, rc);
+	return rc;
+}
+
+/* Queue op for pdev and wait for its result. */
+static int kb_call(struct pci_dev *pdev, u32 op, u32 tdi_id)
+{
+	struct vtsm_kb_req *r;
+	int rc;
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return -ENOMEM;
+	r->pdev = pdev;
+	r->ev.op = op;
+	r->ev.tdi_id = tdi_id;
+	rc = kb_submit(r);
 	kfree(r);
 	return rc;
 }
@@ -202,16 +218,55 @@ static void kb_unbind(struct pci_tdi *tdi)
 	kfree(t);
 }
 
+/*
+ * A TVM's request (vtsm's signed guest envelope, opaque here) goes to the daemon,
+ * which relays it to tsmd; tsmd's answer comes back as the response. The kernel
+ * neither reads nor changes either: it is not in the TVM's trust boundary.
+ * Returns the residue (out_len minus the response length), as the core expects.
+ */
 static ssize_t kb_guest_req(struct pci_tdi *tdi, enum pci_tsm_req_scope scope, sockptr_t req_in,
 			    size_t in_len, sockptr_t req_out, size_t out_len, u64 *tsm_code)
 {
-	/*
-	 * A guest request carries a TVM's signed envelope to tsmd. Nothing in this
-	 * kernel produces one yet (it comes from a TVM through KVM); refuse rather
-	 * than pretend.
-	 */
-	pci_info(tdi->pdev, "vtsm: guest_req scope %d refused\n", scope);
-	return -EOPNOTSUPP;
+	struct vtsm_kb_req *r;
+	ssize_t rc;
+
+	if (!in_len || in_len > VTSM_KB_GUEST_MAX)
+		return -EINVAL;
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return -ENOMEM;
+	r->pdev = tdi->pdev;
+	r->ev.op = VTSM_KB_OP_GUEST_REQ;
+	r->ev.tdi_id = tdi->tdi_id;
+	r->ev.scope = scope;
+	r->ev.in_len = in_len;
+	r->ev.out_cap = min_t(size_t, out_len, VTSM_KB_GUEST_MAX);
+	r->in = kvmalloc(in_len, GFP_KERNEL);
+	r->out = kvzalloc(r->ev.out_cap ? r->ev.out_cap : 1, GFP_KERNEL);
+	if (!r->in || !r->out) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (copy_from_sockptr(r->in, req_in, in_len)) {
+		rc = -EFAULT;
+		goto out;
+	}
+	rc = kb_submit(r);
+	if (rc)
+		goto out;
+	if (r->out_len && copy_to_sockptr(req_out, r->out, r->out_len)) {
+		rc = -EFAULT;
+		goto out;
+	}
+	*tsm_code = r->tsm_code;
+	rc = out_len - r->out_len;
+out:
+	pci_info(tdi->pdev, "vtsm: guest_req tdi %u scope %d: %zd (%zu bytes)\n", tdi->tdi_id,
+		 scope, rc < 0 ? rc : 0, r->out_len);
+	kvfree(r->in);
+	kvfree(r->out);
+	kfree(r);
+	return rc;
 }
 
 /* clang-format off */
@@ -250,8 +305,7 @@ static int kb_dev_release(struct inode *inode, struct file *file)
 	/* Fail what the daemon leaves unanswered. */
 	mutex_lock(&kb_lock);
 	kb_open = false;
-	list_for_each_entry(r, &kb_reqs, node)
-	{
+	list_for_each_entry(r, &kb_reqs, node) {
 		r->status = -EPIPE;
 		complete(&r->done);
 	}
@@ -264,8 +318,9 @@ static struct vtsm_kb_req *kb_next_undelivered(void)
 	struct vtsm_kb_req *r;
 
 	lockdep_assert_held(&kb_lock);
-	list_for_each_entry(r, &kb_reqs,
-			    node) if (!r->delivered && !completion_done(&r->done)) return r;
+	list_for_each_entry(r, &kb_reqs, node)
+		if (!r->delivered && !completion_done(&r->done))
+			return r;
 	return NULL;
 }
 
@@ -386,6 +441,35 @@ static long kb_ioc_done(void __user *arg)
 	return rc;
 }
 
+static long kb_ioc_guest(void __user *arg, bool in)
+{
+	struct vtsm_kb_guest g;
+	struct vtsm_kb_req *r;
+	long rc = 0;
+
+	if (copy_from_user(&g, arg, sizeof(g)))
+		return -EFAULT;
+	mutex_lock(&kb_lock);
+	r = kb_find(g.id);
+	if (!r || !r->delivered || completion_done(&r->done) || r->ev.op != VTSM_KB_OP_GUEST_REQ) {
+		rc = -ENOENT;
+	} else if (in) {
+		g.len = min_t(u32, g.len, r->ev.in_len);
+		if (copy_to_user(u64_to_user_ptr(g.buf), r->in, g.len) ||
+		    copy_to_user(arg, &g, sizeof(g)))
+			rc = -EFAULT;
+	} else if (g.len > r->ev.out_cap) {
+		rc = -EMSGSIZE;
+	} else if (copy_from_user(r->out, u64_to_user_ptr(g.buf), g.len)) {
+		rc = -EFAULT;
+	} else {
+		r->out_len = g.len;
+		r->tsm_code = g.tsm_code;
+	}
+	mutex_unlock(&kb_lock);
+	return rc;
+}
+
 /* A stand-in for the VMM's struct kvm: the core only compares the pointer. */
 static u8 kb_test_vm_cookie;
 
@@ -455,6 +539,10 @@ static long kb_dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return kb_ioc_doe(p);
 	case VTSM_KB_IOC_DONE:
 		return kb_ioc_done(p);
+	case VTSM_KB_IOC_GUEST_IN:
+		return kb_ioc_guest(p, true);
+	case VTSM_KB_IOC_GUEST_OUT:
+		return kb_ioc_guest(p, false);
 	default:
 		return -ENOTTY;
 	}
@@ -477,6 +565,55 @@ static struct miscdevice kb_misc = {
 	.fops = &kb_fops,
 	.mode = 0600,
 	.groups = kb_groups,
+};
+
+/*
+ * Test hook: /dev/vtsm_bridge_test (test_hooks=1) takes VTSM_KB_IOC_TEST_GUEST_REQ
+ * and calls pci_tsm_guest_req() with the caller's buffers, as a VMM's handler for a
+ * TVM's request does.
+ */
+static long kb_test_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *p = (void __user *)arg;
+	struct vtsm_kb_test_guest_req t;
+	struct pci_dev *pdev;
+	struct device *dev;
+	u64 code = 0;
+	ssize_t rc;
+
+	if (cmd != VTSM_KB_IOC_TEST_GUEST_REQ)
+		return -ENOTTY;
+	if (copy_from_user(&t, p, sizeof(t)))
+		return -EFAULT;
+	t.dev[sizeof(t.dev) - 1] = 0;
+	dev = bus_find_device_by_name(&pci_bus_type, NULL, t.dev);
+	if (!dev)
+		return -ENODEV;
+	pdev = to_pci_dev(dev);
+	rc = pci_tsm_guest_req(pdev, t.scope, USER_SOCKPTR(u64_to_user_ptr(t.in)), t.in_len,
+			       USER_SOCKPTR(u64_to_user_ptr(t.out)), t.out_cap, &code);
+	put_device(dev);
+	if (rc < 0)
+		return rc;
+	if (rc > t.out_cap)
+		return -EPROTO;
+	t.out_len = t.out_cap - rc;
+	t.tsm_code = code;
+	return copy_to_user(p, &t, sizeof(t)) ? -EFAULT : 0;
+}
+
+static const struct file_operations kb_test_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = kb_test_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice kb_test_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "vtsm_bridge_test",
+	.fops = &kb_test_fops,
+	.mode = 0600,
 };
 
 /* ---- TEE-IO bit emulation ---- */
@@ -535,11 +672,20 @@ static int __init kb_init(void)
 	rc = misc_register(&kb_misc);
 	if (rc)
 		return rc;
+	if (test_hooks) {
+		rc = misc_register(&kb_test_misc);
+		if (rc) {
+			misc_deregister(&kb_misc);
+			return rc;
+		}
+	}
 	kb_emulate_tee();
 	kb_tsm = tsm_register(kb_misc.this_device, &kb_ops);
 	if (IS_ERR(kb_tsm)) {
 		rc = PTR_ERR(kb_tsm);
 		kb_unemulate_tee();
+		if (test_hooks)
+			misc_deregister(&kb_test_misc);
 		misc_deregister(&kb_misc);
 		return rc;
 	}
@@ -552,6 +698,8 @@ static void __exit kb_exit(void)
 	/* Disconnects every connected device (through the daemon, if any). */
 	tsm_unregister(kb_tsm);
 	kb_unemulate_tee();
+	if (test_hooks)
+		misc_deregister(&kb_test_misc);
 	misc_deregister(&kb_misc);
 	pr_info("vtsm_bridge: unregistered\n");
 }

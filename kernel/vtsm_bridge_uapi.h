@@ -11,10 +11,14 @@
  *            the kernel's DOE core (pci_tsm_doe_transfer()).
  *   ioctl VTSM_KB_IOC_DONE  the result of a pending event; the waiting PCI TSM
  *            operation returns it.
+ *   ioctl VTSM_KB_IOC_GUEST_IN / _GUEST_OUT  the request bytes of a pending
+ *            guest_req event, and its response bytes (before VTSM_KB_IOC_DONE).
  *
- * Test hook (module parameter test_hooks=1): /sys/class/misc/vtsm_bridge/test_bind
+ * Test hooks (module parameter test_hooks=1): /sys/class/misc/vtsm_bridge/test_bind
  * ("DEV TDI") and test_unbind ("DEV") call pci_tsm_bind() / pci_tsm_unbind() as a
- * VMM would when it assigns the function to a confidential VM.
+ * VMM would when it assigns the function to a confidential VM; the misc device
+ * /dev/vtsm_bridge_test takes VTSM_KB_IOC_TEST_GUEST_REQ, which calls
+ * pci_tsm_guest_req() as a VMM would for a TVM's request.
  *
  * All fields are native-endian (the daemon runs on the same machine); reserved
  * fields must be zero. No CBOR here: the daemon speaks vtsm's ABI to tsmd.
@@ -38,11 +42,13 @@ enum vtsm_kb_op {
 
 /* One operation of the PCI TSM core, read() from the device. */
 struct vtsm_kb_event {
-	__u32 op;     /* enum vtsm_kb_op */
-	__u32 id;     /* names the event in VTSM_KB_IOC_DOE / _DONE */
-	__u32 tdi_id; /* bind: the TDI id the core passed */
-	__u32 reserved;
+	__u32 op;			/* enum vtsm_kb_op */
+	__u32 id;			/* names the event in VTSM_KB_IOC_DOE / _DONE */
+	__u32 tdi_id;			/* bind, unbind, guest_req: the TDI id */
+	__u32 in_len;			/* guest_req: bytes of the request (VTSM_KB_IOC_GUEST_IN) */
 	char dev[VTSM_KB_DEV_NAME_MAX]; /* PCI name of the function, NUL-terminated */
+	__u32 scope;			/* guest_req: enum pci_tsm_req_scope */
+	__u32 out_cap;			/* guest_req: most response bytes the caller takes */
 };
 
 /* One DOE exchange for event id. type: 0 discovery, 1 CMA/SPDM, 2 secured CMA. The payloads
@@ -64,8 +70,36 @@ struct vtsm_kb_done {
 	__s32 status;
 };
 
+/* The request bytes of guest_req event id (GUEST_IN: buf/len in; len out = bytes
+ * copied), or its response (GUEST_OUT: buf/len in, at most the event's out_cap) with
+ * the TSM's result code for the guest. */
+struct vtsm_kb_guest {
+	__u32 id;
+	__u32 len;
+	__u64 buf; /* user pointer */
+	__u64 tsm_code;
+};
+
+/* Test hook: pci_tsm_guest_req(dev, scope, in, in_len, out, out_cap, &tsm_code).
+ * out_len is the response length (out_cap minus the residue the core returns). */
+struct vtsm_kb_test_guest_req {
+	char dev[VTSM_KB_DEV_NAME_MAX];
+	__u32 scope;
+	__u32 in_len;
+	__u64 in;  /* user pointer */
+	__u64 out; /* user pointer */
+	__u32 out_cap;
+	__u32 out_len;	/* out */
+	__u64 tsm_code; /* out */
+};
+
+#define VTSM_KB_GUEST_MAX 65536 /* largest guest request or response carried */
+
 #define VTSM_KB_IOC_MAGIC 'V'
 #define VTSM_KB_IOC_DOE _IOWR(VTSM_KB_IOC_MAGIC, 1, struct vtsm_kb_doe)
 #define VTSM_KB_IOC_DONE _IOW(VTSM_KB_IOC_MAGIC, 2, struct vtsm_kb_done)
+#define VTSM_KB_IOC_GUEST_IN _IOWR(VTSM_KB_IOC_MAGIC, 3, struct vtsm_kb_guest)
+#define VTSM_KB_IOC_GUEST_OUT _IOW(VTSM_KB_IOC_MAGIC, 4, struct vtsm_kb_guest)
+#define VTSM_KB_IOC_TEST_GUEST_REQ _IOWR(VTSM_KB_IOC_MAGIC, 5, struct vtsm_kb_test_guest_req)
 
 #endif

@@ -74,6 +74,15 @@ fi
   echo "kernel-env: creating the chroot needs root (debootstrap, chroot)" >&2
   exit 1
 }
+mkdir -p "$cache"
+# One creator at a time (CI stages, several worktrees); a second one waits, then finds
+# the chroot made.
+exec 9>"$cache/.lock"
+flock 9
+if complete; then
+  say "made by another run meanwhile: $root in $(($(date +%s) - t0)) s"
+  exit 0
+fi
 export DEBIAN_FRONTEND=noninteractive
 if ! command -v debootstrap >/dev/null; then
   say "installing debootstrap on the host"
@@ -90,7 +99,6 @@ if [ -z "$mirror" ]; then
   mirror="${mirror:-http://deb.debian.org/debian}"
 fi
 
-mkdir -p "$cache"
 rm -rf --one-file-system "$root.new"
 say "debootstrap sid from $mirror into $root.new"
 t1=$(date +%s)

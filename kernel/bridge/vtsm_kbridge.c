@@ -6,8 +6,10 @@
  *
  *   vtsm-kbridge [--socket PATH] [--device PATH] [--ide-streams N] [--guest-key HEX]
  *
- * connect -> DEVICE_CONNECT, disconnect -> DEVICE_RECLAIM (forced), bind -> TDI_BIND
- * (for a TVM registered on first use with --guest-key), unbind -> TDI_UNBIND. Each
+ * connect -> DEVICE_ADD + DEVICE_CONNECT, disconnect -> DEVICE_RECLAIM (forced), bind ->
+ * TDI_BIND (for a TVM registered on first use with --guest-key), unbind -> TDI_UNBIND,
+ * guest_req -> GUEST_REQUEST: the TVM's envelope relayed unchanged, tsmd's answer (its
+ * RESULT or ERROR message) returned to the kernel with the status as tsm_code. Each
  * operation's outcome and its DOE exchange count and mean time are logged on stdout.
  *
  * All calls into the host shim are in this file.
@@ -139,6 +141,60 @@ static const char *op_name(uint32_t op)
     }
 }
 
+/*
+ * guest_req: the kernel holds the TVM's request bytes (a CBOR envelope {tvm, body, sig}
+ * signed by the guest); relay it and hand back tsmd's answer, encoded the same way.
+ */
+static int kb_guest(struct vtsm_host *h, int fd, const struct vtsm_kb_event *ev, vtsm_status *st)
+{
+    struct vtsm_kb_guest g = {.id = ev->id, .len = ev->in_len};
+    struct cbor_load_result lr;
+    cbor_item_t *env = NULL, *res = NULL;
+    unsigned char *in = NULL, *out = NULL;
+    size_t out_size = 0, out_len = 0;
+    int rc = -EIO;
+
+    if (!ev->in_len || ev->in_len > VTSM_KB_GUEST_MAX)
+        return -EINVAL;
+    in = malloc(ev->in_len);
+    if (!in)
+        return -ENOMEM;
+    g.buf = (uint64_t)(uintptr_t)in;
+    if (ioctl(fd, VTSM_KB_IOC_GUEST_IN, &g) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    env = cbor_load(in, g.len, &lr);
+    if (!env || lr.read != g.len || !cbor_isa_map(env)) {
+        rc = -EINVAL;
+        goto out;
+    }
+    *st = vtsm_host_guest_relay(h, env, &res);
+    if (!res)
+        goto out;
+    out_len = cbor_serialize_alloc(res, &out, &out_size);
+    if (!out_len) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (out_len > ev->out_cap) {
+        rc = -EMSGSIZE;
+        goto out;
+    }
+    g.len = (uint32_t)out_len;
+    g.buf = (uint64_t)(uintptr_t)out;
+    g.tsm_code = (uint64_t)*st;
+    rc = ioctl(fd, VTSM_KB_IOC_GUEST_OUT, &g) < 0 ? -errno : 0;
+out:
+    if (env)
+        cbor_decref(&env);
+    if (res)
+        cbor_decref(&res);
+    free(in);
+    free(out);
+    return rc;
+}
+
 /* Run one event on tsmd; returns the errno-style result for the kernel. */
 static int kb_run(struct vtsm_host *h, const struct kb_cfg *cfg, struct kb_op *op,
                   const struct vtsm_kb_event *ev, uint32_t *tvm)
@@ -201,6 +257,18 @@ static int kb_run(struct vtsm_host *h, const struct kb_cfg *cfg, struct kb_op *o
         if (st == VTSM_OK)
             st = vtsm_host_tdi_unbind(h, &rq, &res);
         break;
+    case VTSM_KB_OP_GUEST_REQ: {
+        /* A refusal by tsmd is the guest's answer (tsm_code), not a kernel error. */
+        int rc;
+        st = vtsm_host_register_doe(h, ev->dev, kb_doe, op);
+        if (st != VTSM_OK)
+            break;
+        rc = kb_guest(h, op->fd, ev, &st);
+        if (st != VTSM_OK)
+            printf("vtsm-kbridge: guest_req %s: tsmd: %s\n", ev->dev,
+                   vtsm_host_last_error(h)->name);
+        return rc;
+    }
     default:
         return -EOPNOTSUPP;
     }
