@@ -578,6 +578,37 @@ void vtsm_guest_envelope_clear(struct vtsm_guest_envelope *env)
     memset(env, 0, sizeof(*env));
 }
 
+vtsm_status vtsm_guest_envelope_encode(const struct vtsm_guest_envelope *env, uint8_t **out,
+                                       size_t *len)
+{
+    VTSM_ENSURE(env && env->body && out && len, VTSM_E_INVAL, "envelope encode: NULL argument");
+    *out = NULL;
+    *len = 0;
+    struct vtsm_buf frame = {0};
+    cbor_item_t *m = vtsm_abi_map_new();
+    vtsm_status st = m ? VTSM_OK : vtsm_fail(VTSM_E_NOMEM, "envelope");
+    if (st == VTSM_OK)
+        st = vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, env->tvm);
+    if (st == VTSM_OK)
+        st = vtsm_abi_put_bytes(m, VTSM_ABI_K_BODY, env->body, env->body_len);
+    if (st == VTSM_OK)
+        st = vtsm_abi_put_bytes(m, VTSM_ABI_K_SIG, env->sig, sizeof(env->sig));
+    if (st == VTSM_OK)
+        st = vtsm_abi_encode(m, &frame);
+    if (st == VTSM_OK) {
+        *len = frame.len - VTSM_ABI_FRAME_HDR_SIZE;
+        *out = malloc(*len);
+        if (*out)
+            memcpy(*out, frame.data + VTSM_ABI_FRAME_HDR_SIZE, *len);
+        else
+            st = vtsm_fail(VTSM_E_NOMEM, "envelope");
+    }
+    if (m)
+        cbor_decref(&m);
+    vtsm_buf_free(&frame);
+    return st;
+}
+
 /* The fields of an envelope map {tvm, body, sig} into *env (the map is released). */
 static vtsm_status unpack_envelope(vtsm_status st, cbor_item_t *map,
                                    struct vtsm_guest_envelope *env)

@@ -1545,6 +1545,39 @@ vtsm_status vtsm_host_request(struct vtsm_host *h, unsigned op, const struct vts
     return taken == st ? st : fail_local(h, taken); /* no memory for the result */
 }
 
+vtsm_status vtsm_host_request_encoded(struct vtsm_host *h, unsigned op, const uint8_t *map,
+                                      size_t len, struct vtsm_result **result)
+{
+    cbor_item_t *m = NULL, *res = NULL;
+    struct vtsm_abi_req decoded;
+    if (result)
+        *result = NULL;
+    VTSM_ENSURE(h, VTSM_E_INVAL, "NULL handle");
+    const struct vtsm_abi_request *row = vtsm_abi_request_find(op);
+    if (!row || op == VTSM_ABI_OP_HELLO || op == VTSM_ABI_OP_DOE_RESPONSE)
+        return fail_local(h, vtsm_fail(VTSM_E_INVAL, "op 0x%x is not a verb", op));
+    vtsm_status st = vtsm_abi_decode(map, len, &m);
+    if (st == VTSM_OK && (vtsm_abi_find(m, VTSM_ABI_K_OP) || vtsm_abi_find(m, VTSM_ABI_K_ID)))
+        st = vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_ABI_9, "%s: the fields carry no op or id",
+                         row->name);
+    if (st == VTSM_OK)
+        st = vtsm_abi_req_decode(m, row, &decoded);
+    /* a decoded map is full; the request gets "op" and "id" in a copy */
+    cbor_item_t *msg = st == VTSM_OK ? vtsm_abi_map_new() : NULL;
+    if (st == VTSM_OK)
+        st = msg ? merge(msg, m) : vtsm_fail(VTSM_E_NOMEM, "building request");
+    if (m)
+        cbor_decref(&m);
+    if (st != VTSM_OK) {
+        if (msg)
+            cbor_decref(&msg);
+        return fail_local(h, st);
+    }
+    st = run(h, op, msg, &res);
+    vtsm_status taken = vtsm_result_take(st, res, result);
+    return taken == st ? st : fail_local(h, taken);
+}
+
 /* The public completion of a verb started with vtsm_host_request_start. */
 struct done_box {
     vtsm_host_done_fn done;

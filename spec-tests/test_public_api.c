@@ -193,6 +193,33 @@ static void test_verbs_from_the_table(void **state)
     assert_int_equal(vtsm_host_last_error(h)->rule, VTSM_RULE_GUEST_2);
     vtsm_guest_envelope_clear(&env);
     assert_null(env.body);
+    /* the same as bytes: encoded by the guest, relayed unread, answered as bytes */
+    assert_int_equal(
+        vtsm_guest_build(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env), VTSM_OK);
+    uint8_t *enc = NULL;
+    size_t enc_len = 0;
+    assert_int_equal(vtsm_guest_envelope_encode(&env, &enc, &enc_len), VTSM_OK);
+    vtsm_guest_envelope_clear(&env);
+    sent = fr.to_tsm;
+    assert_int_equal(vtsm_host_request_encoded(h, VTSM_OP_GUEST_REQUEST, enc, enc_len - 1, NULL),
+                     VTSM_E_ABI_MALFORMED);
+    assert_int_equal(vtsm_host_request_encoded(h, VTSM_OP_TDI_BIND, enc, enc_len, NULL),
+                     VTSM_E_ABI_ARG); /* not TDI_BIND's fields */
+    assert_int_equal(fr.to_tsm, sent);
+    st = vtsm_host_request_encoded(h, VTSM_OP_GUEST_REQUEST, enc, enc_len, &res);
+    if (st != VTSM_OK)
+        fail_msg("relay encoded LIST: %s", vtsm_host_last_error(h)->detail);
+    free(enc);
+    const uint8_t *wire = vtsm_result_cbor(res, &clen);
+    assert_non_null(wire);
+    struct vtsm_result *again = NULL;
+    assert_int_equal(vtsm_result_decode(wire, clen, &again), VTSM_OK);
+    assert_int_equal(vtsm_result_count(again, "tdis", &n), VTSM_OK);
+    assert_int_equal(n, 1);
+    vtsm_result_free(again);
+    assert_int_equal(vtsm_result_decode(wire, clen - 1, &again), VTSM_E_ABI_MALFORMED);
+    assert_null(again);
+    vtsm_result_free(res);
     vtsm_guest_close(g);
 
     /* STATUS without a cursor: every page merged; the TDI by path */

@@ -101,6 +101,11 @@ struct vtsm_guest_envelope {
 };
 /* Free what an envelope owns and zero it. */
 void vtsm_guest_envelope_clear(struct vtsm_guest_envelope *env);
+/* The envelope as one CBOR map {tvm, body, sig} in the ABI's encoding, for a transport
+ * that carries bytes (the host relays it with vtsm_host_request_encoded()). *out is to
+ * free(). */
+vtsm_status vtsm_guest_envelope_encode(const struct vtsm_guest_envelope *env, uint8_t **out,
+                                       size_t *len);
 
 /*
  * Build a guest request: body = {gop, tvm, seq, ? dev, ? tdi, ? nonce, ? reason} in that

@@ -81,8 +81,13 @@ vtsm_status vtsm_result_bytes(const struct vtsm_result *r, const char *path, con
                               size_t *len);
 /* Elements of an array, or pairs of a map. */
 vtsm_status vtsm_result_count(const struct vtsm_result *r, const char *path, size_t *n);
-/* The whole message as CBOR (docs/abi.md), borrowed from r; NULL on allocation failure. */
+/* The whole message as CBOR (docs/abi.md: definite lengths, as on the wire), borrowed
+ * from r; NULL on allocation failure. */
 const uint8_t *vtsm_result_cbor(const struct vtsm_result *r, size_t *len);
+/* A result from such bytes (a message relayed by someone else), checked with the ABI's
+ * bounded validator: E_ABI_MALFORMED / E_ABI_OVERSIZED if it is not one CBOR map by the
+ * rules of docs/abi.md. */
+vtsm_status vtsm_result_decode(const uint8_t *p, size_t len, struct vtsm_result **out);
 /* The whole message as JSON text (byte strings as hex), to free(); NULL on failure. */
 char *vtsm_result_json(const struct vtsm_result *r);
 void vtsm_result_free(struct vtsm_result *r);
@@ -308,6 +313,16 @@ vtsm_status vtsm_host_request(struct vtsm_host *h, unsigned op, const struct vts
 vtsm_status vtsm_host_request_start(struct vtsm_host *h, unsigned op,
                                     const struct vtsm_request *req, vtsm_host_done_fn done,
                                     void *ctx);
+/*
+ * A verb whose fields arrive already encoded: map is one CBOR map of the verb's fields
+ * (docs/abi.md; without "op" and "id", which the shim adds), for a host that relays what
+ * it does not read, e.g. a guest's GUEST_REQUEST envelope {tvm, body, sig} as the TVM
+ * made it. Decoded with the ABI's bounded validator and checked against the verb's row
+ * like any request (E_ABI_MALFORMED, E_ABI_ARG) before anything is sent. The answer is
+ * read as usual, or taken whole with vtsm_result_cbor().
+ */
+vtsm_status vtsm_host_request_encoded(struct vtsm_host *h, unsigned op, const uint8_t *map,
+                                      size_t len, struct vtsm_result **result);
 
 /* ---- the fd-driven form ---- */
 

@@ -148,10 +148,10 @@ static const char *op_name(uint32_t op)
 static int kb_guest(struct vtsm_host *h, int fd, const struct vtsm_kb_event *ev, vtsm_status *st)
 {
     struct vtsm_kb_guest g = {.id = ev->id, .len = ev->in_len};
-    struct cbor_load_result lr;
-    cbor_item_t *env = NULL, *res = NULL;
-    unsigned char *in = NULL, *out = NULL;
-    size_t out_size = 0, out_len = 0;
+    struct vtsm_result *res = NULL;
+    uint8_t *in = NULL;
+    const uint8_t *out = NULL;
+    size_t out_len = 0;
     int rc = -EIO;
 
     if (!ev->in_len || ev->in_len > VTSM_KB_GUEST_MAX)
@@ -164,16 +164,16 @@ static int kb_guest(struct vtsm_host *h, int fd, const struct vtsm_kb_event *ev,
         rc = -errno;
         goto out;
     }
-    env = cbor_load(in, g.len, &lr);
-    if (!env || lr.read != g.len || !cbor_isa_map(env)) {
+    /* relayed as the TVM encoded it: the shim checks it, the TSM judges its signature */
+    *st = vtsm_host_request_encoded(h, VTSM_OP_GUEST_REQUEST, in, g.len, &res);
+    if (*st == VTSM_E_ABI_MALFORMED || (*st == VTSM_E_ABI_ARG && !res)) {
         rc = -EINVAL;
         goto out;
     }
-    *st = vtsm_host_guest_relay(h, env, &res);
     if (!res)
         goto out;
-    out_len = cbor_serialize_alloc(res, &out, &out_size);
-    if (!out_len) {
+    out = vtsm_result_cbor(res, &out_len);
+    if (!out) {
         rc = -ENOMEM;
         goto out;
     }
@@ -186,12 +186,8 @@ static int kb_guest(struct vtsm_host *h, int fd, const struct vtsm_kb_event *ev,
     g.tsm_code = (uint64_t)*st;
     rc = ioctl(fd, VTSM_KB_IOC_GUEST_OUT, &g) < 0 ? -errno : 0;
 out:
-    if (env)
-        cbor_decref(&env);
-    if (res)
-        cbor_decref(&res);
+    vtsm_result_free(res);
     free(in);
-    free(out);
     return rc;
 }
 

@@ -46,12 +46,12 @@ int main(int argc, char **argv)
     const char *key = NULL;
     uint32_t tvm = 0;
     struct vtsm_guest *g = NULL;
-    cbor_item_t *env = NULL, *res = NULL, *claims = NULL;
-    unsigned char *in = NULL, *out = NULL;
-    size_t in_size = 0, in_len;
+    struct vtsm_guest_envelope env = {0};
+    struct vtsm_result *res = NULL, *claims = NULL;
+    uint8_t *in = NULL, *out = NULL;
+    size_t in_len = 0;
     uint8_t nonce[VTSM_GUEST_NONCE_SIZE];
     struct vtsm_kb_test_guest_req t;
-    struct cbor_load_result lr;
     vtsm_status st;
     int c, fd = -1, rc = 1;
     bool info;
@@ -82,15 +82,17 @@ int main(int argc, char **argv)
     }
     if (info && RAND_bytes(nonce, sizeof(nonce)) != 1)
         goto out;
+    /* the public guest API: the envelope built, then encoded for the kernel to carry */
     st = vtsm_guest_build(g, info ? VTSM_ABI_GOP_INFO : VTSM_ABI_GOP_ACCEPT, dev, tdi,
                           info ? nonce : NULL, NULL, &env);
+    if (st == VTSM_OK)
+        st = vtsm_guest_envelope_encode(&env, &in, &in_len);
     if (st != VTSM_OK) {
         fprintf(stderr, "vtsm-kguest: build: %s\n", vtsm_err_detail());
         goto out;
     }
-    in_len = cbor_serialize_alloc(env, &in, &in_size);
     out = malloc(VTSM_KB_GUEST_MAX);
-    if (!in_len || !out)
+    if (!out)
         goto out;
 
     fd = open("/dev/vtsm_bridge_test", O_RDWR | O_CLOEXEC);
@@ -114,9 +116,9 @@ int main(int argc, char **argv)
            vtsm_status_name((vtsm_status)t.tsm_code));
     if (t.tsm_code != VTSM_OK)
         goto out;
-    res = cbor_load(out, t.out_len, &lr);
-    if (!res || lr.read != t.out_len) {
-        printf("vtsm-kguest: %s: response is not one CBOR item\n", argv[optind]);
+    if (vtsm_result_decode(out, t.out_len, &res) != VTSM_OK) {
+        printf("vtsm-kguest: %s: response is not an ABI message: %s\n", argv[optind],
+               vtsm_err_detail());
         goto out;
     }
     if (info) {
@@ -132,12 +134,9 @@ int main(int argc, char **argv)
 out:
     if (fd >= 0)
         close(fd);
-    if (env)
-        cbor_decref(&env);
-    if (res)
-        cbor_decref(&res);
-    if (claims)
-        cbor_decref(&claims);
+    vtsm_guest_envelope_clear(&env);
+    vtsm_result_free(res);
+    vtsm_result_free(claims);
     free(in);
     free(out);
     vtsm_guest_close(g);
