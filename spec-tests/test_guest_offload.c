@@ -22,6 +22,7 @@
 #include "e2e_host.h"
 #include "e2e_util.h"
 #include "vtsm_abi.h"
+#include "vtsm_crypto.h"
 #include "vtsm_guest_cbor.h"
 #include "vtsm_proc.h"
 
@@ -140,11 +141,109 @@ static void test_guest_requests_in_flight(void **state)
     e2e_host_close(&hh);
 }
 
+struct done {
+    vtsm_status st;
+    cbor_item_t *res;
+    bool finished;
+};
+
+static void on_done(void *ctx, vtsm_status st, const cbor_item_t *res)
+{
+    struct done *d = ctx;
+    d->st = st;
+    d->res = res ? cbor_incref((cbor_item_t *)res) : NULL;
+    d->finished = true;
+}
+
+/* A guest's INFO with a nonce and its ACCEPT need the device: checked while another job
+ * runs (a connect of another device, waiting for its exchanges), the request's check may
+ * go to the crypto worker and the job then takes the device. Each answer carries a token
+ * for the guest's own nonce, the accept locks the TDI into RUN, and the other device's
+ * connect completes meanwhile. */
+static void test_device_requests_while_another_job_runs(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_host hh;
+    memset(&hh, 0, sizeof(hh));
+    struct vtsm_guest *g = NULL;
+    uint32_t tvm = 0;
+    char s[64];
+
+    int port0 = e2e_devemu(e, NULL), port1 = e2e_devemu(e, NULL);
+    assert_true(port0 > 0 && port1 > 0);
+    assert_int_equal(e2e_host_open(e, &hh), 0);
+    assert_int_equal(e2e_host_add_device(&hh, "dev0", port0, 0), 0);
+    assert_int_equal(e2e_host_add_device(&hh, "dev1", port1, 1), 0);
+    assert_int_equal(vtsm_host_device_connect_cbor(hh.h, "dev0", NULL, NULL), VTSM_OK);
+    assert_int_equal(e2e_host_new_tvm(&hh, e->dir, "g", &tvm, &g), 0);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(hh.h, "dev0", 1, tvm, 0, NULL), VTSM_OK);
+
+    for (int round = 0; round < 4; round++) {
+        /* dev1 connects (a job that waits for its exchanges) while the guest asks */
+        uint8_t nonce[32];
+        cbor_item_t *env = NULL;
+        struct done conn = {0}, info = {0};
+        assert_int_equal(vtsm_random(nonce, sizeof(nonce)), VTSM_OK);
+        assert_int_equal(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_INFO, "dev0", 1, nonce, NULL, &env),
+                         VTSM_OK);
+        assert_int_equal(vtsm_host_connect_start_cbor(hh.h, "dev1", NULL, on_done, &conn), VTSM_OK);
+        assert_int_equal(vtsm_host_guest_relay_start_cbor(hh.h, env, on_done, &info), VTSM_OK);
+        cbor_decref(&env);
+        long end = vtsm_now_ms() + 30000;
+        while (!(conn.finished && info.finished) && vtsm_now_ms() < end) {
+            struct pollfd p = {.fd = vtsm_host_fd(hh.h), .events = POLLIN};
+            if (poll(&p, 1, 1000) > 0)
+                assert_int_equal(vtsm_host_dispatch(hh.h), VTSM_OK);
+        }
+        assert_true(conn.finished && info.finished);
+        assert_int_equal(conn.st, VTSM_OK);
+        assert_int_equal(info.st, VTSM_OK);
+        const cbor_item_t *tok = e2e_get(info.res, "token");
+        assert_non_null(tok);
+        cbor_item_t *claims = NULL;
+        assert_int_equal(vtsm_guest_verify_token_cbor(cbor_bytestring_handle(tok),
+                                                      cbor_bytestring_length(tok), NULL, nonce,
+                                                      &claims),
+                         VTSM_OK);
+        assert_int_equal(e2e_uint(claims, "tvm"), tvm);
+        cbor_decref(&claims);
+        cbor_decref(&info.res);
+        cbor_decref(&conn.res);
+        assert_int_equal(vtsm_host_device_reclaim_cbor(hh.h, "dev1", NULL), VTSM_OK);
+    }
+
+    /* ACCEPT the same way: the TDI goes to RUN */
+    cbor_item_t *env = NULL;
+    struct done conn = {0}, acc = {0};
+    assert_int_equal(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_ACCEPT, "dev0", 1, NULL, NULL, &env),
+                     VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(hh.h, "dev1", NULL, on_done, &conn), VTSM_OK);
+    assert_int_equal(vtsm_host_guest_relay_start_cbor(hh.h, env, on_done, &acc), VTSM_OK);
+    cbor_decref(&env);
+    long end = vtsm_now_ms() + 30000;
+    while (!(conn.finished && acc.finished) && vtsm_now_ms() < end) {
+        struct pollfd p = {.fd = vtsm_host_fd(hh.h), .events = POLLIN};
+        if (poll(&p, 1, 1000) > 0)
+            assert_int_equal(vtsm_host_dispatch(hh.h), VTSM_OK);
+    }
+    assert_true(conn.finished && acc.finished);
+    assert_int_equal(conn.st, VTSM_OK);
+    assert_int_equal(acc.st, VTSM_OK);
+    assert_string_equal(e2e_str(acc.res, "state", s, sizeof(s)), "RUN");
+    cbor_decref(&acc.res);
+    cbor_decref(&conn.res);
+
+    vtsm_guest_close(g);
+    e2e_host_close(&hh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_guest_requests_in_flight, e2e_fixture_setup,
                                         e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_device_requests_while_another_job_runs,
+                                        e2e_fixture_setup, e2e_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

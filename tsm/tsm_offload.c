@@ -76,17 +76,21 @@ static void *worker(void *unused)
     return NULL;
 }
 
-/* vtsm_crypto_exec_fn. An operation of a job goes to the worker when the worker is idle
- * and other jobs are in flight, so the loop can run one of them meanwhile: then tsmd's
- * crypto uses both cores. Otherwise it runs in place: a lone job gains nothing from the
- * hand-off (two thread switches) but waiting, and with the worker busy, the loop doing
- * the next operation itself is what keeps both cores working. A job marked keep_order
- * (a guest request whose TVM has one on the worker) always queues behind it: the worker
- * finishes tasks in the order given, so a TVM's requests are judged in the order sent. */
+/* vtsm_crypto_exec_fn: inside a job, while other jobs are in flight, on the worker while
+ * the job yields, so the loop keeps serving and tsmd's crypto uses a second core. A lone
+ * job runs its crypto in place: the hand-off costs two thread switches, and with nothing
+ * else to do the loop would only wait for it. A device-less job (a guest request) goes to
+ * the worker only when the worker is idle: behind a queue of connect crypto it would wait
+ * longer than its own check takes, and with the worker busy the loop checking it is what
+ * keeps both cores working. One marked keep_order (a guest request whose TVM has one on
+ * the worker) always queues behind that one: the worker finishes tasks in the order
+ * given, so a TVM's requests are judged in the order sent. */
 static vtsm_status offload_exec(vtsm_crypto_work_fn fn, void *arg)
 {
     struct tsm_job *j = tsm_job_current();
-    if (!pool.running || !j || (!j->keep_order && (pool.inflight > 0 || tsm_job_count(j->t) < 2)))
+    bool queue =
+        j && (j->keep_order || (tsm_job_count(j->t) >= 2 && (j->p != NULL || pool.inflight == 0)));
+    if (!pool.running || !queue)
         return fn(arg);
     struct task t = {.fn = fn, .arg = arg, .job = j};
     pool.inflight++;
