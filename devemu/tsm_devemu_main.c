@@ -70,14 +70,15 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: tsm-devemu [--port N] [--listen ADDR] [--port-file PATH] [--alg p384|p256]\n"
-        "                  [--version 1.2|1.3|both] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
+        "                  [--version V] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
         "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--latency-us N]\n"
         "                  [--meas-hash H] [--max-clients N] [--verbose]\n"
         "  --port N         TCP port (default %d; 0 picks a free port)\n"
         "  --listen ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
         "  --port-file PATH write the bound port to PATH (atomically)\n"
         "  --alg ALG        device key algorithm (default p384, or that of --cert-dir)\n"
-        "  --version V      SPDM versions offered (default both)\n"
+        "  --version V      SPDM versions offered: a comma list of 1.2, 1.3, 1.4, or both\n"
+        "                   (1.2,1.3, the default) or all (1.2,1.3,1.4)\n"
         "  --tdis N         number of TDIs (default 4, 0..255)\n"
         "  --no-tdisp       no TDISP responder: an IDE-only (non-TEE-IO) device\n"
         "  --ide-streams N  selective IDE streams (default 4, 0..256)\n"
@@ -103,6 +104,38 @@ static void usage(FILE *f)
             "                   %d, 1..%d); one more is closed at once with a logged reason\n"
             "  --verbose        log every request\n",
             LATENCY_MAX_US, MAX_CLIENTS_DEFAULT, MAX_CLIENTS_LIMIT);
+}
+
+/* --version: "both" (1.2,1.3), "all" (1.2,1.3,1.4) or a comma list of 1.2, 1.3, 1.4. */
+static int parse_versions(const char *arg, uint32_t *out)
+{
+    static const struct {
+        const char *name;
+        uint32_t bits;
+    } names[] = {
+        {"1.2", VTSM_DEV_VER_12},
+        {"1.3", VTSM_DEV_VER_13},
+        {"1.4", VTSM_DEV_VER_14},
+        {"both", VTSM_DEV_VER_12 | VTSM_DEV_VER_13},
+        {"all", VTSM_DEV_VER_12 | VTSM_DEV_VER_13 | VTSM_DEV_VER_14},
+    };
+    uint32_t v = 0;
+    const char *p = arg;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        size_t i = 0;
+        while (i < sizeof(names) / sizeof(names[0]) &&
+               (strlen(names[i].name) != n || strncmp(p, names[i].name, n) != 0))
+            i++;
+        if (i == sizeof(names) / sizeof(names[0]))
+            return -1;
+        v |= names[i].bits;
+        if (p[n] == '\0')
+            break;
+        p += n + 1;
+    }
+    *out = v;
+    return 0;
 }
 
 /* Read a whole (small) file into a NUL-terminated heap string. */
@@ -629,14 +662,9 @@ int main(int argc, char **argv)
             alg = optarg;
             break;
         case OPT_VERSION:
-            if (!strcmp(optarg, "1.2"))
-                cfg.versions = VTSM_DEV_VER_12;
-            else if (!strcmp(optarg, "1.3"))
-                cfg.versions = VTSM_DEV_VER_13;
-            else if (!strcmp(optarg, "both"))
-                cfg.versions = VTSM_DEV_VER_12 | VTSM_DEV_VER_13;
-            else {
-                fprintf(stderr, "tsm-devemu: --version is 1.2, 1.3 or both\n");
+            if (parse_versions(optarg, &cfg.versions) != 0) {
+                fprintf(stderr, "tsm-devemu: --version is a comma list of 1.2, 1.3, 1.4, or "
+                                "both (1.2,1.3) or all (1.2,1.3,1.4)\n");
                 return 2;
             }
             break;
