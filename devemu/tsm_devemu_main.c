@@ -540,9 +540,10 @@ static void serve_all(struct vtsm_dev *dev, int lfd, unsigned max_clients)
             break;
         for (unsigned i = 0; i < n; i++) {
             struct conn *c = &conns[i];
-            bool keep = send_due(c, false) == VTSM_OK;
+            vtsm_status st = send_due(c, false);
+            bool keep = st == VTSM_OK;
             if (!keep)
-                VTSM_WARN("send failed: %s (%s)", vtsm_status_name(VTSM_E_IO), vtsm_err_detail());
+                VTSM_WARN("send failed: %s (%s)", vtsm_status_name(st), vtsm_err_detail());
             if (keep && (p[i + 2].revents & (POLLIN | POLLHUP | POLLERR)))
                 keep = serve_one(dev, c, &in, &out);
             if (!keep)
