@@ -859,6 +859,10 @@ int main(int argc, char **argv)
         }
         wrote_port = true;
     }
+    if (cfg.data_transfer_size > 4096)
+        VTSM_WARN("--data-transfer-size %u: DOE answers may exceed the %u bytes QEMU's "
+                  "spdm-socket reads; keep 4096 or less for QEMU",
+                  cfg.data_transfer_size, VTSM_SOCK_QEMU_MAX_PAYLOAD);
     printf("tsm-devemu listening on %s:%u\n", listen_addr, bound);
     fflush(stdout);
     if (cfg.faults) {
