@@ -415,13 +415,21 @@ static void test_qemu_frames(void **state)
     /* per-exchange time with QEMU's split writes (median under 5 ms: no delayed ACK) */
     enum { WARM = 20, N = 60 };
     int fast = 0;
+    long long best = -1, sum = 0;
     for (int i = 0; i < WARM + N; i++) {
         long long t0 = vtsm_now_ns();
         assert_int_equal(nvme_send(fd, 0xE8, 5, dg, 4), 0);
         assert_int_equal(nvme_recv(fd, 0x1000, buf, &n), 0);
-        fast += i >= WARM && vtsm_now_ns() - t0 < 5000000LL;
+        long long took = vtsm_now_ns() - t0;
+        if (i >= WARM) {
+            fast += took < 5000000LL;
+            sum += took;
+            best = best < 0 || took < best ? took : best;
+        }
     }
-    print_message("QEMU-style NVMe exchanges under 5 ms: %d of %d\n", fast, N);
+    print_message("QEMU-style NVMe exchanges (IF_SEND + IF_RECV, 8 socket frames) under 5 ms: "
+                  "%d of %d; mean %.1f us, best %.1f us\n",
+                  fast, N, sum / 1e3 / N, best / 1e3);
     assert_true(fast > N / 2);
 
     /* spdm_socket_close: SHUTDOWN (QEMU does not read the answer) */
