@@ -66,3 +66,9 @@ vtsm_e2e_suite(test_host_async SOURCES test_host_async.c CASES
 # vtsm-bench --json with small counts: every field there, values consistent (label bench).
 vtsm_add_test(test_bench_json SOURCES test_bench_json.c LABELS bench)
 add_dependencies(test_bench_json vtsm-bench)
+
+# The tcp: DOE target's session end through the tsm-host CLI (spdm-emu socket protocol).
+vtsm_e2e_suite(test_e2e_interop SOURCES test_e2e_interop.c CASES
+  test_cli_ends_connection test_cli_verbs_across_connections)
+target_compile_definitions(test_e2e_interop PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
+add_dependencies(test_e2e_interop vtsm-split-peer)
