@@ -482,6 +482,39 @@ static void test_second_client_served(void **state)
     close(a);
 }
 
+/* A client that stops inside a frame holds nobody: another client is answered at once,
+ * and the stalled one can still finish its frame. */
+static void test_stalled_client_holds_nobody(void **state)
+{
+    (void)state;
+    peer_start("tsm-devemu", NULL);
+    int a = qemu_connect(), b = qemu_connect();
+    const uint8_t gv[4] = {0x10, SPDM_GET_VERSION, 0, 0};
+    uint8_t obj[16];
+    size_t olen = sizeof(obj);
+    assert_int_equal(vtsm_doe_build(VTSM_DOE_VENDOR_PCISIG, VTSM_DOE_TYPE_SPDM, gv, 4, obj, &olen),
+                     VTSM_OK);
+    uint8_t frame[12 + 16];
+    vtsm_put_be32(frame, VTSM_SOCK_CMD_NORMAL);
+    vtsm_put_be32(frame + 4, VTSM_SOCK_TRANSPORT_PCI_DOE);
+    vtsm_put_be32(frame + 8, (uint32_t)olen);
+    memcpy(frame + 12, obj, olen);
+    send_exact(a, frame, 7); /* a stops inside its header */
+    long t0 = vtsm_now_ms();
+    doe_spdm(b, gv, 4, SPDM_VERSION);
+    assert_true(vtsm_now_ms() - t0 < 1000);
+    send_exact(a, frame + 7, 12 + olen - 7); /* a finishes: answered too */
+    uint8_t buf[256];
+    uint32_t cmd, tr;
+    uint32_t len = qemu_recv(a, &cmd, &tr, buf, sizeof(buf));
+    assert_int_equal(cmd, VTSM_SOCK_CMD_NORMAL);
+    struct vtsm_doe_obj o;
+    assert_int_equal(vtsm_doe_parse(buf, len, &o), VTSM_OK);
+    assert_int_equal(o.payload[1], SPDM_VERSION);
+    close(a);
+    close(b);
+}
+
 /* Past --max-clients the new connection is closed at once, with the reason logged; the
  * one being served goes on. */
 static void test_second_client_refused(void **state)
@@ -673,6 +706,7 @@ int main(void)
         cmocka_unit_test_teardown(test_qemu_frames, teardown),
         cmocka_unit_test_teardown(test_second_client_served, teardown),
         cmocka_unit_test_teardown(test_second_client_refused, teardown),
+        cmocka_unit_test_teardown(test_stalled_client_holds_nobody, teardown),
         cmocka_unit_test_teardown(test_session_required, teardown),
         cmocka_unit_test_teardown(test_sha512_measurements, teardown),
         cmocka_unit_test_teardown(test_spdm_14, teardown),
