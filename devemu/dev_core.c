@@ -540,8 +540,9 @@ vtsm_status vtsm_dev_handle(struct vtsm_dev *d, const uint8_t *req, size_t len,
 
 static vtsm_status config_check(const struct vtsm_dev_config *c)
 {
-    VTSM_ENSURE(c->versions && !(c->versions & ~(VTSM_DEV_VER_12 | VTSM_DEV_VER_13)), VTSM_E_CONFIG,
-                "versions: 1.2 and/or 1.3 (mask 0x%x)", c->versions);
+    VTSM_ENSURE(c->versions &&
+                    !(c->versions & ~(VTSM_DEV_VER_12 | VTSM_DEV_VER_13 | VTSM_DEV_VER_14)),
+                VTSM_E_CONFIG, "versions: 1.2, 1.3 and/or 1.4 (mask 0x%x)", c->versions);
     VTSM_ENSURE(c->asym == VTSM_ASYM_ECDSA_P256 || c->asym == VTSM_ASYM_ECDSA_P384, VTSM_E_CONFIG,
                 "asym: ECDSA P-256 or P-384");
     VTSM_ENSURE(c->hash == VTSM_HASH_SHA256 || c->hash == VTSM_HASH_SHA384, VTSM_E_CONFIG,

@@ -70,14 +70,15 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: tsm-devemu [--port N] [--listen ADDR] [--port-file PATH] [--alg p384|p256]\n"
-        "                  [--version 1.2|1.3|both] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
+        "                  [--version V] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
         "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--latency-us N]\n"
         "                  [--meas-hash H] [--max-clients N] [--verbose]\n"
         "  --port N         TCP port (default %d; 0 picks a free port)\n"
         "  --listen ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
         "  --port-file PATH write the bound port to PATH (atomically)\n"
         "  --alg ALG        device key algorithm (default p384, or that of --cert-dir)\n"
-        "  --version V      SPDM versions offered (default both)\n"
+        "  --version V      SPDM versions offered: a comma list of 1.2, 1.3, 1.4, or both\n"
+        "                   (1.2,1.3, the default) or all (1.2,1.3,1.4)\n"
         "  --tdis N         number of TDIs (default 4, 0..255)\n"
         "  --no-tdisp       no TDISP responder: an IDE-only (non-TEE-IO) device\n"
         "  --ide-streams N  selective IDE streams (default 4, 0..256)\n"
@@ -103,6 +104,38 @@ static void usage(FILE *f)
             "                   %d, 1..%d); one more is closed at once with a logged reason\n"
             "  --verbose        log every request\n",
             LATENCY_MAX_US, MAX_CLIENTS_DEFAULT, MAX_CLIENTS_LIMIT);
+}
+
+/* --version: "both" (1.2,1.3), "all" (1.2,1.3,1.4) or a comma list of 1.2, 1.3, 1.4. */
+static int parse_versions(const char *arg, uint32_t *out)
+{
+    static const struct {
+        const char *name;
+        uint32_t bits;
+    } names[] = {
+        {"1.2", VTSM_DEV_VER_12},
+        {"1.3", VTSM_DEV_VER_13},
+        {"1.4", VTSM_DEV_VER_14},
+        {"both", VTSM_DEV_VER_12 | VTSM_DEV_VER_13},
+        {"all", VTSM_DEV_VER_12 | VTSM_DEV_VER_13 | VTSM_DEV_VER_14},
+    };
+    uint32_t v = 0;
+    const char *p = arg;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        size_t i = 0;
+        while (i < sizeof(names) / sizeof(names[0]) &&
+               (strlen(names[i].name) != n || strncmp(p, names[i].name, n) != 0))
+            i++;
+        if (i == sizeof(names) / sizeof(names[0]))
+            return -1;
+        v |= names[i].bits;
+        if (p[n] == '\0')
+            break;
+        p += n + 1;
+    }
+    *out = v;
+    return 0;
 }
 
 /* Read a whole (small) file into a NUL-terminated heap string. */
@@ -227,9 +260,15 @@ static void queue_pop_free(struct reply_queue *q)
 
 /* One client connection. The device (one mailbox) is shared by all of them. */
 struct conn {
-    int fd;
+    int fd; /* non-blocking */
     struct reply_queue q;
     unsigned long frames;
+    /* the frame being read: header, then payload; frame_start_ns of its first byte */
+    uint8_t hdr[VTSM_SOCK_HEADER_SIZE];
+    size_t hdr_got;
+    struct vtsm_buf in;
+    size_t body_len;
+    long long frame_start_ns;
     bool qemu;       /* a QEMU-only transport was used: answers capped at QEMU's buffer */
     bool nvme_ready; /* an SPDM answer waits for the storage IF_RECV */
     struct vtsm_buf nvme_rsp;
@@ -437,30 +476,80 @@ static vtsm_status handle_frame(struct vtsm_dev *dev, struct conn *c, uint32_t c
     return reply(c, arrived, VTSM_SOCK_CMD_UNKNOWN, transport, NULL, 0);
 }
 
-/* Read and handle one frame of a readable connection. false: close it. */
-static bool serve_one(struct vtsm_dev *dev, struct conn *c, struct vtsm_buf *in,
-                      struct vtsm_buf *out)
+/* Frames handled per connection per loop turn: a flooding client cannot starve others. */
+#define FRAMES_PER_TURN 8
+
+/*
+ * Read what a readable connection has (never waiting) and handle every frame completed,
+ * up to FRAMES_PER_TURN. false: close it (EOF, error, oversized frame, failed answer).
+ */
+static bool serve_conn(struct vtsm_dev *dev, struct conn *c, struct vtsm_buf *out)
 {
-    uint32_t cmd, transport;
-    vtsm_status st = vtsm_sock_recv(c->fd, &cmd, &transport, in, FRAME_MAX, FRAME_TIMEOUT_MS);
-    long long arrived = vtsm_now_ns();
-    if (st == VTSM_E_CLOSED) {
-        VTSM_INFO("connection closed by the peer after %lu frames", c->frames);
-        return false;
-    }
-    if (st != VTSM_OK) {
-        VTSM_WARN("connection dropped: %s (%s)", vtsm_status_name(st), vtsm_err_detail());
-        return false;
-    }
-    c->frames++;
-    st = handle_frame(dev, c, cmd, transport, in, out, arrived);
-    if (st == VTSM_E_CLOSED)
-        return false;
-    if (st != VTSM_OK) {
-        VTSM_WARN("send failed: %s (%s)", vtsm_status_name(st), vtsm_err_detail());
-        return false;
+    for (int handled = 0; handled < FRAMES_PER_TURN;) {
+        bool in_hdr = c->hdr_got < sizeof(c->hdr);
+        uint8_t *dst = in_hdr ? c->hdr + c->hdr_got : c->in.data + c->in.len;
+        size_t want = in_hdr ? sizeof(c->hdr) - c->hdr_got : c->body_len - c->in.len;
+        ssize_t k = want ? recv(c->fd, dst, want, 0) : 0;
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return true;
+        if (k < 0 || (k == 0 && want)) {
+            bool mid = c->hdr_got > 0;
+            if (k == 0 && !mid)
+                VTSM_INFO("connection closed by the peer after %lu frames", c->frames);
+            else
+                VTSM_WARN("connection dropped: %s", k == 0 ? "peer closed the connection "
+                                                             "mid-frame"
+                                                           : strerror(errno));
+            return false;
+        }
+        if (k > 0)
+            vtsm_sock_quickack(c->fd);
+        if (in_hdr) {
+            if (c->hdr_got == 0)
+                c->frame_start_ns = vtsm_now_ns();
+            c->hdr_got += (size_t)k;
+            if (c->hdr_got < sizeof(c->hdr))
+                continue;
+            c->body_len = vtsm_get_be32(c->hdr + 8);
+            if (c->body_len > FRAME_MAX) {
+                VTSM_WARN("connection dropped: socket frame announces %zu bytes, limit is %u",
+                          c->body_len, (unsigned)FRAME_MAX);
+                return false;
+            }
+            vtsm_buf_reset(&c->in);
+            if (vtsm_buf_reserve(&c->in, c->body_len) != VTSM_OK)
+                return false;
+        } else {
+            c->in.len += (size_t)k;
+        }
+        if (c->in.len < c->body_len)
+            continue;
+        /* a whole frame */
+        long long arrived = vtsm_now_ns();
+        uint32_t cmd = vtsm_get_be32(c->hdr), transport = vtsm_get_be32(c->hdr + 4);
+        c->hdr_got = 0;
+        c->frames++;
+        handled++;
+        vtsm_status st = handle_frame(dev, c, cmd, transport, &c->in, out, arrived);
+        if (st == VTSM_E_CLOSED)
+            return false;
+        if (st != VTSM_OK) {
+            VTSM_WARN("send failed: %s (%s)", vtsm_status_name(st), vtsm_err_detail());
+            return false;
+        }
     }
     return true;
+}
+
+/* Nanoseconds until c's half-read frame times out, -1 if none is being read. */
+static long long frame_left_ns(const struct conn *c)
+{
+    if (c->hdr_got == 0)
+        return -1;
+    long long left = c->frame_start_ns + (long long)FRAME_TIMEOUT_MS * 1000000 - vtsm_now_ns();
+    return left <= 0 ? 0 : left;
 }
 
 static void conn_close(struct conn *c)
@@ -468,26 +557,30 @@ static void conn_close(struct conn *c)
     while (c->q.head)
         queue_pop_free(&c->q);
     vtsm_buf_wipe(&c->nvme_rsp);
+    vtsm_buf_wipe(&c->in);
     close(c->fd);
     c->fd = -1;
 }
 
 /*
  * Serve every connection until stopped: one device, one mailbox, as hardware has; frames
- * of different clients are handled one at a time, whole. A connection past max_clients
- * is closed at once with a logged reason.
+ * of different clients are handled one at a time, whole, each as soon as its last byte
+ * is in (a client stalling inside a frame holds nobody else, and is dropped after
+ * FRAME_TIMEOUT_MS). A connection past max_clients is closed at once with a logged reason.
  */
 static void serve_all(struct vtsm_dev *dev, int lfd, unsigned max_clients)
 {
     struct conn conns[MAX_CLIENTS_LIMIT];
     struct pollfd p[MAX_CLIENTS_LIMIT + 2];
-    struct vtsm_buf in = {0}, out = {0};
+    struct vtsm_buf out = {0};
     unsigned n = 0;
 
     while (!g_stop) {
         long long due = -1;
         for (unsigned i = 0; i < n; i++) {
-            long long d = next_due_ns(&conns[i]);
+            long long d = next_due_ns(&conns[i]), f = frame_left_ns(&conns[i]);
+            if (d < 0 || (f >= 0 && f < d))
+                d = f;
             if (d >= 0 && (due < 0 || d < due))
                 due = d;
         }
@@ -507,11 +600,16 @@ static void serve_all(struct vtsm_dev *dev, int lfd, unsigned max_clients)
             break;
         for (unsigned i = 0; i < n; i++) {
             struct conn *c = &conns[i];
-            bool keep = send_due(c, false) == VTSM_OK;
+            vtsm_status st = send_due(c, false);
+            bool keep = st == VTSM_OK;
             if (!keep)
-                VTSM_WARN("send failed: %s (%s)", vtsm_status_name(VTSM_E_IO), vtsm_err_detail());
+                VTSM_WARN("send failed: %s (%s)", vtsm_status_name(st), vtsm_err_detail());
             if (keep && (p[i + 2].revents & (POLLIN | POLLHUP | POLLERR)))
-                keep = serve_one(dev, c, &in, &out);
+                keep = serve_conn(dev, c, &out);
+            if (keep && frame_left_ns(c) == 0) {
+                VTSM_WARN("connection dropped: a frame stalled for %d ms", FRAME_TIMEOUT_MS);
+                keep = false;
+            }
             if (!keep)
                 conn_close(c);
         }
@@ -532,6 +630,7 @@ static void serve_all(struct vtsm_dev *dev, int lfd, unsigned max_clients)
                 continue;
             }
             fcntl(cfd, F_SETFD, FD_CLOEXEC);
+            fcntl(cfd, F_SETFL, fcntl(cfd, F_GETFL) | O_NONBLOCK);
             if (n >= max_clients) {
                 VTSM_WARN("connection refused: %u client%s already served (--max-clients %u)", n,
                           n == 1 ? "" : "s", max_clients);
@@ -549,7 +648,6 @@ static void serve_all(struct vtsm_dev *dev, int lfd, unsigned max_clients)
     }
     for (unsigned i = 0; i < n; i++)
         conn_close(&conns[i]);
-    vtsm_buf_wipe(&in);
     vtsm_buf_wipe(&out);
 }
 
@@ -629,14 +727,9 @@ int main(int argc, char **argv)
             alg = optarg;
             break;
         case OPT_VERSION:
-            if (!strcmp(optarg, "1.2"))
-                cfg.versions = VTSM_DEV_VER_12;
-            else if (!strcmp(optarg, "1.3"))
-                cfg.versions = VTSM_DEV_VER_13;
-            else if (!strcmp(optarg, "both"))
-                cfg.versions = VTSM_DEV_VER_12 | VTSM_DEV_VER_13;
-            else {
-                fprintf(stderr, "tsm-devemu: --version is 1.2, 1.3 or both\n");
+            if (parse_versions(optarg, &cfg.versions) != 0) {
+                fprintf(stderr, "tsm-devemu: --version is a comma list of 1.2, 1.3, 1.4, or "
+                                "both (1.2,1.3) or all (1.2,1.3,1.4)\n");
                 return 2;
             }
             break;
@@ -830,6 +923,10 @@ int main(int argc, char **argv)
         }
         wrote_port = true;
     }
+    if (cfg.data_transfer_size > 4096)
+        VTSM_WARN("--data-transfer-size %u: DOE answers may exceed the %u bytes QEMU's "
+                  "spdm-socket reads; keep 4096 or less for QEMU",
+                  cfg.data_transfer_size, VTSM_SOCK_QEMU_MAX_PAYLOAD);
     printf("tsm-devemu listening on %s:%u\n", listen_addr, bound);
     fflush(stdout);
     if (cfg.faults) {

@@ -32,6 +32,7 @@
 /* vtsm_dev_config.versions */
 #define VTSM_DEV_VER_12 (1u << 0)
 #define VTSM_DEV_VER_13 (1u << 1)
+#define VTSM_DEV_VER_14 (1u << 2)
 
 /*
  * Fault injection. Each fault is deterministic; devemu/README.md names the message each
@@ -122,7 +123,7 @@ struct vtsm_dev_meas {
 typedef void (*vtsm_dev_key_log_fn)(void *ctx, const char *line);
 
 struct vtsm_dev_config {
-    uint32_t versions;       /* VTSM_DEV_VER_*; default both */
+    uint32_t versions;       /* VTSM_DEV_VER_*; default 1.2 and 1.3 */
     enum vtsm_asym_alg asym; /* slot keys' algorithm; default ECDSA P-384 */
     enum vtsm_hash_alg hash; /* preferred base hash (both supported); default SHA-384 */
     enum vtsm_dhe_group dhe; /* preferred DHE group (both supported); default secp384r1 */

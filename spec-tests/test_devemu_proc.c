@@ -275,6 +275,12 @@ static void test_bad_command_line(void **state)
         {{"--tdis", "256", NULL}, 2},
         {{"--no-tdisp", "extra", NULL}, 2},
         {{"--key-log", "/nonexistent-vtsm-dir/keys", NULL}, 1},
+        {{"--version", "1.1", NULL}, 2},
+        {{"--version", "1.3,", NULL}, 2},
+        {{"--version", "", NULL}, 2},
+        {{"--meas-hash", "sha3_256", NULL}, 2},
+        {{"--max-clients", "0", NULL}, 2},
+        {{"--max-clients", "65", NULL}, 2},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int out = -1;
