@@ -275,9 +275,9 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     X(ROOT_PORT, root_port, VTSM_ABI_K_ROOT_PORT, UINT, OPTIONAL, 0, 0xFFFFu)                      \
     X(SLOT, slot, VTSM_ABI_K_SLOT, UINT, OPTIONAL, 0, VTSM_ABI_MAX_SLOT)                           \
     X(ALLOW_UNTRUSTED, allow_untrusted, VTSM_ABI_K_ALLOW_UNTRUSTED, BOOL, OPTIONAL, 0, 0)          \
-    /* SPDM 1.2 (0x12) or 1.3 (0x13) */                                                            \
-    X(MIN_VERSION, min_version, VTSM_ABI_K_MIN_VERSION, UINT, OPTIONAL, 0x12u, 0x13u)              \
-    X(MAX_VERSION, max_version, VTSM_ABI_K_MAX_VERSION, UINT, OPTIONAL, 0x12u, 0x13u)              \
+    /* SPDM 1.2 (0x12), 1.3 (0x13) or 1.4 (0x14) */                                                \
+    X(MIN_VERSION, min_version, VTSM_ABI_K_MIN_VERSION, UINT, OPTIONAL, 0x12u, 0x14u)              \
+    X(MAX_VERSION, max_version, VTSM_ABI_K_MAX_VERSION, UINT, OPTIONAL, 0x12u, 0x14u)              \
     X(ASYM, asym, VTSM_ABI_K_ASYM, ENUM, OPTIONAL, vtsm_abi_asym_names, 0)                         \
     X(HASH, hash, VTSM_ABI_K_HASH, ENUM, OPTIONAL, vtsm_abi_hash_names, 0)                         \
     X(IDE_STREAMS, ide_streams, VTSM_ABI_K_IDE_STREAMS, UINT, OPTIONAL, 0,                         \

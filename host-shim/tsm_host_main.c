@@ -45,7 +45,7 @@ struct cli {
     long root_port;
     long slot;
     bool allow_untrusted;
-    unsigned version; /* 0x12 / 0x13, 0 = TSM default */
+    unsigned version; /* 0x12 / 0x13 / 0x14, 0 = TSM default */
     long ide_streams;
     bool ide_only;
     bool force;
@@ -70,7 +70,7 @@ static void usage(FILE *f)
           "  --trace         one line per DOE object on stderr (time, direction, size, message)\n"
           "commands:\n"
           "  connect DEV --doe tcp:HOST:PORT [--root-port N] [--slot N] [--allow-untrusted]\n"
-          "              [--spdm-version 1.2|1.3] [--ide-streams N] [--ide-only]\n"
+          "              [--spdm-version 1.2|1.3|1.4] [--ide-streams N] [--ide-only]\n"
           "  reclaim DEV --doe tcp:HOST:PORT [--force]\n"
           "  key-update DEV --doe tcp:HOST:PORT [--all]   (SPDM KEY_UPDATE)\n"
           "  heartbeat DEV --doe tcp:HOST:PORT            (SPDM HEARTBEAT)\n"
@@ -1033,8 +1033,10 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
             c->version = 0x12;
         else if (!strcmp(v, "1.3"))
             c->version = 0x13;
+        else if (!strcmp(v, "1.4"))
+            c->version = 0x14;
         else
-            return usage_error("bad --spdm-version '%s' (1.2 or 1.3)", v);
+            return usage_error("bad --spdm-version '%s' (1.2, 1.3 or 1.4)", v);
         return EXIT_OK;
     case OPT_IDE_STREAMS:
         if (!parse_long(v, 0, VTSM_ABI_IDE_STREAMS_MAX, &c->ide_streams))

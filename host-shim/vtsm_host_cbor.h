@@ -40,7 +40,7 @@ typedef void (*vtsm_host_done_cbor_fn)(void *ctx, vtsm_status st, const cbor_ite
 struct vtsm_host_connect_opts {
     unsigned slot;            /* certificate slot 0..7 (0 is the default) */
     bool allow_untrusted;     /* connect even if the chain does not validate */
-    unsigned min_version;     /* SPDM version 0x12 / 0x13; 0 = TSM default */
+    unsigned min_version;     /* SPDM version 0x12 / 0x13 / 0x14; 0 = TSM default */
     unsigned max_version;     /* 0 = TSM default */
     const char *asym;         /* "ecdsa-p384" / "ecdsa-p256"; NULL = TSM default */
     const char *hash;         /* "sha384" / "sha256"; NULL = TSM default */

@@ -24,6 +24,7 @@ vtsm_e2e_suite(test_e2e_connect SOURCES test_e2e_connect.c CASES
   test_replayed_secured_message test_tampered_secured_message
   test_untrusted_chain_refused_but_reported test_not_ready_is_retried
   test_connect_status_reclaim_reconnect test_connect_p256_spdm12 test_version_option_forces_12
+  test_version_option_14
   test_connect_other_slots test_small_transfer_size_chunks_certificate)
 
 vtsm_e2e_suite(test_e2e_abi SOURCES test_e2e_abi.c CASES

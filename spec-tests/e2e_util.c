@@ -96,9 +96,9 @@ int e2e_teardown(struct e2e *e)
 
 int e2e_devemu(struct e2e *e, const char *const *args)
 {
-    static int counter;
+    int counter = ++e->ndevemu;
     char pf[400];
-    snprintf(pf, sizeof(pf), "%s/dev%d.port", e->dir, ++counter);
+    snprintf(pf, sizeof(pf), "%s/dev%d.port", e->dir, counter);
     const char *a[32];
     int n = 0;
     a[n++] = "--port";
@@ -108,9 +108,29 @@ int e2e_devemu(struct e2e *e, const char *const *args)
     for (int i = 0; args && args[i] && n < 31; i++)
         a[n++] = args[i];
     a[n] = NULL;
-    if (spawn(e, "tsm-devemu", a, -1, -1) < 0)
+    /* its log goes to dir/devN.log (e2e_devemu_log) */
+    char logp[400];
+    snprintf(logp, sizeof(logp), "%s/dev%d.log", e->dir, counter);
+    int logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    pid_t pid = spawn(e, "tsm-devemu", a, -1, logfd);
+    if (logfd >= 0)
+        close(logfd);
+    if (pid < 0)
         return 0;
     return vtsm_proc_wait_port(pf, 10000);
+}
+
+int e2e_devemu_log(const struct e2e *e, int n, char *buf, size_t cap)
+{
+    char p[400];
+    snprintf(p, sizeof(p), "%s/dev%d.log", e->dir, n);
+    FILE *f = fopen(p, "r");
+    if (!f || cap == 0)
+        return f ? (fclose(f), -1) : -1;
+    size_t k = fread(buf, 1, cap - 1, f);
+    buf[k] = '\0';
+    fclose(f);
+    return 0;
 }
 
 const char *e2e_doe(char *buf, size_t cap, int port)

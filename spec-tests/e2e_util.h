@@ -21,6 +21,7 @@ struct e2e {
     char sock[100];
     pid_t pids[E2E_MAX_PROCS];
     int npids;
+    int ndevemu; /* tsm-devemu processes started: dev1.log, dev2.log ... */
 };
 
 struct e2e_run {
@@ -34,8 +35,12 @@ int e2e_setup(struct e2e *e, const char *const *tsmd_args);
 /* Stops every process; -1 if any of them did not exit 0 (crash, sanitizer report). */
 int e2e_teardown(struct e2e *e);
 
-/* Start a tsm-devemu on a free port; returns the port (0 on failure). args NULL-terminated. */
+/* Start a tsm-devemu on a free port; returns the port (0 on failure). args NULL-terminated.
+ * Its stderr (the log; --verbose for info lines) goes to dir/devN.log, N counting the
+ * devices started in e from 1 (e->ndevemu is the last). */
 int e2e_devemu(struct e2e *e, const char *const *args);
+/* The log of the Nth device started (as much as fits buf, NUL-terminated). 0 on success. */
+int e2e_devemu_log(const struct e2e *e, int n, char *buf, size_t cap);
 
 /* Run tsm-host with --socket set; argv NULL-terminated (without the program name). */
 int e2e_host(struct e2e *e, struct e2e_run *r, const char *const *argv);

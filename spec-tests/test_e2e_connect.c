@@ -244,6 +244,21 @@ static void test_version_option_forces_12(void **state)
     E2E_HAS(r.out, "\"version\":\"1.2\"");
 }
 
+/* SPDM 1.4 when the device offers it and the host asks for it */
+static void test_version_option_14(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    const char *args[] = {"--version", "all", NULL};
+    int port = e2e_devemu(e, args);
+    assert_true(port > 0);
+    connect_json2(e, &r, "v14", port, "--spdm-version", "1.4");
+    if (r.status != 0)
+        fail_msg("connect failed: %s", r.err);
+    E2E_HAS(r.out, "\"version\":\"1.4\"");
+    E2E_HAS(r.out, "\"state\":\"connected\"");
+}
+
 /* The connect option picks the certificate slot; the device may provision up to 8. */
 static void test_connect_other_slots(void **state)
 {
@@ -329,6 +344,8 @@ int main(int argc, char **argv)
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_small_transfer_size_chunks_certificate,
                                         e2e_fixture_setup, e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_version_option_14, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_version_option_forces_12, e2e_fixture_setup,
                                         e2e_fixture_teardown),
     };

@@ -313,13 +313,18 @@ static void test_ide_only_device(void **state)
 {
     struct e2e *e = *state;
     static struct e2e_run r;
-    const char *args[] = {"--no-tdisp", NULL};
+    const char *args[] = {"--no-tdisp", "--verbose", NULL};
     int port = e2e_devemu(e, args);
     assert_true(port > 0);
-    /* a TEE-IO connect needs TDISP */
+    /* a TEE-IO connect needs TDISP; failing after the session is up, the TSM ends the
+     * session with END_SESSION before it gives up (the device logs the end) */
     assert_int_equal(cli(e, &r, "connect", "ideonly", port, "--ide-streams", "1"), 1);
     E2E_HAS(r.err, "peer_caps");
     E2E_HAS(r.err, "not TEE-IO");
+    static char log[65536];
+    assert_int_equal(e2e_devemu_log(e, e->ndevemu, log, sizeof(log)), 0);
+    E2E_HAS(log, "established");
+    E2E_HAS(log, " ended");
     assert_streams_used(e, 0, 0);
     /* IDE does not require TDISP */
     const char *argv[] = {"--json",        "connect", "ideonly",    "--doe", NULL,

@@ -426,8 +426,8 @@ static void test_usage_errors(void **state)
         /* --opt=value, options after the command, the renamed SPDM version option */
         {{"connect", "--ide-streams=9", "dev0", "--doe=tcp:127.0.0.1:1", NULL},
          "bad --ide-streams '9' (0..8)"},
-        {{"connect", "dev0", "--doe=tcp:127.0.0.1:1", "--spdm-version=1.4", NULL},
-         "bad --spdm-version '1.4' (1.2 or 1.3)"},
+        {{"connect", "dev0", "--doe=tcp:127.0.0.1:1", "--spdm-version=1.5", NULL},
+         "bad --spdm-version '1.5' (1.2, 1.3 or 1.4)"},
         {{"--frob", "status", NULL}, "option '--frob' is unknown or needs a value"},
         {{"frob", NULL}, "unknown command 'frob'"},
         {{"relay", "/nonexistent/envelope.cbor", NULL}, "cannot open '/nonexistent/envelope.cbor'"},

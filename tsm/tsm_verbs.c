@@ -15,6 +15,7 @@
 #include "vtsm_doe.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
+#include "vtsm_spdm_meas.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -25,20 +26,8 @@ static const char *version_name(uint8_t v)
         return "1.2";
     case VTSM_SPDM_V13:
         return "1.3";
-    default:
-        return "unknown";
-    }
-}
-
-static const char *meas_hash_name(uint32_t m)
-{
-    switch (m) {
-    case SPDM_MEAS_HASH_RAW:
-        return "raw";
-    case SPDM_MEAS_HASH_SHA256:
-        return "sha256";
-    case SPDM_MEAS_HASH_SHA384:
-        return "sha384";
+    case VTSM_SPDM_V14:
+        return "1.4";
     default:
         return "unknown";
     }
@@ -61,7 +50,8 @@ static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
     VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_HASH, vtsm_hash_name(info->hash)));
     VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_DHE, vtsm_dhe_name(info->dhe)));
     VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_AEAD, vtsm_aead_name(info->aead)));
-    VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_MEAS_HASH, meas_hash_name(info->meas_hash_algo)));
+    VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_MEAS_HASH,
+                                 vtsm_spdm_meas_hash_name(info->meas_hash_algo)));
     VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_CAPABILITIES, info->rsp_caps));
     if (info->session_active) {
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_SESSION_ID, info->session_id));
@@ -238,6 +228,11 @@ static cbor_item_t *connect_run(struct tsm_job *j)
             tsm_ide_teardown(p->ide, &peer);
             p->ide = NULL;
         }
+        /* A session that is up is ended on the device too (END_SESSION), so the device
+         * does not keep it; whether it answers changes nothing here. */
+        if (p->spdm && vtsm_spdm_req_info(p->spdm)->session_active &&
+            vtsm_spdm_req_end_session(p->spdm) != VTSM_OK)
+            VTSM_INFO("connect %s: END_SESSION after the failure: %s", p->name, vtsm_err_detail());
         tsm_pdev_reset(p);
         tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_connect");
     }
@@ -254,7 +249,7 @@ static void connect_opts(const struct vtsm_abi_req *req, struct tsm_connect_opts
                                     [VTSM_ABI_ASYM_ECDSA_P256] = SPDM_ASYM_ECDSA_P256};
     static const uint32_t hash[] = {
         [VTSM_ABI_HASH_SHA384] = SPDM_HASH_SHA384, [VTSM_ABI_HASH_SHA256] = SPDM_HASH_SHA256};
-    _Static_assert(VTSM_SPDM_V12 == 0x12 && VTSM_SPDM_V13 == 0x13, "min/max_version range");
+    _Static_assert(VTSM_SPDM_V12 == 0x12 && VTSM_SPDM_V14 == 0x14, "min/max_version range");
 
     memset(o, 0, sizeof(*o));
     o->slot = (uint8_t)req->slot;
