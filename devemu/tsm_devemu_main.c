@@ -33,6 +33,8 @@
 #include "vtsm_doe.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
+#include "vtsm_trace.h"
+#include "vtsm_pcap.h"
 #include "vtsm_proc.h"
 #include "vtsm_sock.h"
 #include "vtsm_spdm_defs.h"
@@ -54,6 +56,24 @@ static long long g_latency_ns;
 
 static volatile sig_atomic_t g_stop;
 static int g_wake[2] = {-1, -1};
+static struct vtsm_pcap *g_pcap; /* --pcap: every DOE object both ways */
+static bool g_trace;             /* --trace: one line per DOE object on stderr */
+
+/* --pcap and --trace of one DOE object; to_host: the device's answer. */
+static void capture(const uint8_t *p, size_t len, bool to_host)
+{
+    if (g_pcap && vtsm_pcap_write(g_pcap, p, len) != VTSM_OK) {
+        VTSM_WARN("capture stopped: %s", vtsm_err_detail());
+        vtsm_pcap_close(g_pcap);
+        g_pcap = NULL;
+    }
+    if (g_trace) {
+        char what[160], when[40];
+        vtsm_trace_doe(p, len, what, sizeof(what));
+        vtsm_log_timestamp(when, sizeof(when));
+        fprintf(stderr, "%s tsm-devemu %s %zu bytes %s\n", when, to_host ? "->" : "<-", len, what);
+    }
+}
 
 static void on_signal(int sig)
 {
@@ -72,7 +92,8 @@ static void usage(FILE *f)
         "usage: tsm-devemu [--port N] [--listen ADDR] [--port-file PATH] [--alg p384|p256]\n"
         "                  [--version V] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
         "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--latency-us N]\n"
-        "                  [--meas-hash H] [--max-clients N] [--verbose]\n"
+        "                  [--meas-hash H] [--max-clients N] [--pcap FILE] [--trace]\n"
+        "                  [--verbose]\n"
         "  --port N         TCP port (default %d; 0 picks a free port)\n"
         "  --listen ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
         "  --port-file PATH write the bound port to PATH (atomically)\n"
@@ -102,6 +123,10 @@ static void usage(FILE *f)
             "                   of the negotiated base hash)\n"
             "  --max-clients N  connections served at once, sharing the one device (default\n"
             "                   %d, 1..%d); one more is closed at once with a logged reason\n"
+            "  --pcap FILE      write every DOE object both ways to FILE (pcap,\n"
+            "                   LINKTYPE_PCI_DOE 292, as spdm_dump reads it)\n"
+            "  --trace          one line per DOE object on stderr (time, direction, size,\n"
+            "                   message)\n"
             "  --verbose        log every request\n",
             LATENCY_MAX_US, MAX_CLIENTS_DEFAULT, MAX_CLIENTS_LIMIT);
 }
@@ -448,12 +473,15 @@ static vtsm_status handle_frame(struct vtsm_dev *dev, struct conn *c, uint32_t c
         if (cmd == VTSM_SOCK_CMD_STORAGE_IF_RECV)
             return storage_recv(c, arrived, in);
     } else if (transport == VTSM_SOCK_TRANSPORT_PCI_DOE && cmd == VTSM_SOCK_CMD_NORMAL) {
+        capture(in->data, in->len, false);
         st = vtsm_dev_handle(dev, in->data, in->len, out);
         if (st != VTSM_OK) {
             VTSM_INFO("DOE object of %zu bytes not answered: %s (%s)", in->len,
                       vtsm_status_name(st), vtsm_err_detail());
             vtsm_buf_reset(out);
         }
+        if (out->len)
+            capture(out->data, out->len, true);
         if (c->qemu && out->len > VTSM_SOCK_QEMU_MAX_PAYLOAD) {
             VTSM_WARN("DOE answer of %zu bytes exceeds QEMU's %u-byte buffer: sent empty", out->len,
                       VTSM_SOCK_QEMU_MAX_PAYLOAD);
@@ -671,6 +699,8 @@ int main(int argc, char **argv)
         OPT_MAX_CLIENTS,
         OPT_MEAS_HASH,
         OPT_VERBOSE,
+        OPT_PCAP,
+        OPT_TRACE,
         OPT_HELP
     };
     static const struct option opts[] = {
@@ -691,12 +721,14 @@ int main(int argc, char **argv)
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"meas-hash", required_argument, NULL, OPT_MEAS_HASH},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
+        {"pcap", required_argument, NULL, OPT_PCAP},
+        {"trace", no_argument, NULL, OPT_TRACE},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     struct vtsm_dev_config cfg;
     const char *listen_addr = "127.0.0.1", *port_file = NULL, *cert_dir = NULL, *alg = NULL;
-    const char *key_log_path = NULL;
+    const char *key_log_path = NULL, *pcap_path = NULL;
     long port = VTSM_SOCK_DEFAULT_PORT;
     unsigned max_clients = MAX_CLIENTS_DEFAULT;
     bool verbose = false;
@@ -831,6 +863,12 @@ int main(int argc, char **argv)
         case OPT_VERBOSE:
             verbose = true;
             break;
+        case OPT_PCAP:
+            pcap_path = optarg;
+            break;
+        case OPT_TRACE:
+            g_trace = true;
+            break;
         case OPT_HELP:
             usage(stdout);
             return 0;
@@ -876,6 +914,10 @@ int main(int argc, char **argv)
         cfg.dhe = VTSM_DHE_SECP256R1;
     }
 
+    if (pcap_path && vtsm_pcap_open(pcap_path, VTSM_PCAP_LINKTYPE_PCI_DOE, &g_pcap) != VTSM_OK) {
+        VTSM_ERR("%s", vtsm_err_detail());
+        return 2;
+    }
     if (key_log_path) {
         key_log = fopen(key_log_path, "a");
         if (!key_log) {
@@ -943,6 +985,7 @@ out:
     if (wrote_port)
         unlink(port_file);
     vtsm_dev_free(dev);
+    vtsm_pcap_close(g_pcap);
     if (key_log)
         fclose(key_log);
     free(certs);

@@ -205,6 +205,41 @@ static void test_cli_pcap_and_trace(void **state)
         lines++;
     assert_int_equal(lines, c.n);
     free_capture(&c);
+    /* the device's own capture (tsm-devemu --pcap) holds the very same objects, in order,
+     * and its key log the DHE secret spdm_dump needs to decrypt the session */
+    char dpath[128], kpath[128], dopt[160], kopt[160];
+    snprintf(dpath, sizeof(dpath), "%s/dev.pcap", e->dir);
+    snprintf(kpath, sizeof(kpath), "%s/dev.keys", e->dir);
+    snprintf(dopt, sizeof(dopt), "--pcap=%s", dpath);
+    snprintf(kopt, sizeof(kopt), "--key-log=%s", kpath);
+    const char *dargs[] = {dopt, kopt, "--trace", NULL};
+    int dport = e2e_devemu(e, dargs);
+    assert_true(dport > 0);
+    snprintf(path, sizeof(path), "%s/host2.pcap", e->dir);
+    snprintf(opt, sizeof(opt), "--pcap=%s", path);
+    const char *conn2[] = {
+        opt, "connect", "0000:07:00.0", "--doe", e2e_doe(doe, sizeof(doe), dport), NULL};
+    if (e2e_host(e, &r, conn2) != 0)
+        fail_msg("connect: %s", r.err);
+    static struct capture hc, dc;
+    read_capture(path, &hc);
+    read_capture(dpath, &dc);
+    assert_int_equal(hc.n, dc.n);
+    for (size_t i = 0; i < hc.n; i++) {
+        assert_int_equal(hc.recs[i].len, dc.recs[i].len);
+        assert_memory_equal(hc.recs[i].p, dc.recs[i].p, hc.recs[i].len);
+    }
+    free_capture(&hc);
+    free_capture(&dc);
+    static char keys[16384], dlog[65536];
+    FILE *kf = fopen(kpath, "r");
+    assert_non_null(kf);
+    keys[fread(keys, 1, sizeof(keys) - 1, kf)] = '\0';
+    fclose(kf);
+    assert_non_null(strstr(keys, "secret spdm-dhe-secret "));
+    assert_int_equal(e2e_devemu_log(e, e->ndevemu, dlog, sizeof(dlog)), 0);
+    assert_non_null(strstr(dlog, " tsm-devemu <- 12 bytes SPDM 1.0 GET_VERSION\n"));
+    assert_non_null(strstr(dlog, " tsm-devemu -> "));
     /* a capture file that cannot be made: the verb is not run, a usage error */
     const char *bad[] = {"--pcap", "/nonexistent/dir/x.pcap", "status", NULL};
     assert_int_equal(e2e_host(e, &r, bad), 2);
