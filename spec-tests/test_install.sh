@@ -54,7 +54,7 @@ if [ "${VTSM_HAVE_MAN:-0}" = 1 ]; then
   for p in tsmd tsm-devemu tsm-host tsm-guest; do
     [ -s "$prefix/share/man/man1/$p.1" ] || fail "no man page $p.1"
   done
-  grep -q "Exit status" "$prefix/share/man/man1/tsmd.1" || fail "tsmd.1 lacks the exit codes"
+  grep -qi "exit status" "$prefix/share/man/man1/tsmd.1" || fail "tsmd.1 lacks the exit codes"
 else
   echo "help2man was not found at configure time: man pages not checked"
 fi
