@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Minimal leveled logging to stderr, prefixed with the program name. */
+/*
+ * Leveled logging: each line on stderr starts with a UTC timestamp (microseconds) and the
+ * program name; or, after vtsm_log_syslog(), to syslog (daemon facility) instead.
+ */
 #ifndef VTSM_LOG_H
 #define VTSM_LOG_H
 
 enum vtsm_log_level { VTSM_LOG_ERROR = 0, VTSM_LOG_WARN, VTSM_LOG_INFO, VTSM_LOG_DEBUG };
 
 void vtsm_log_init(const char *prog, enum vtsm_log_level level);
+/* Send log lines to syslog from now on (ident: the program name given to vtsm_log_init). */
+void vtsm_log_syslog(void);
+/* "2026-12-04T20:50:01.123456Z" (UTC, always NUL-terminated). */
+void vtsm_log_timestamp(char *buf, unsigned long cap);
 void vtsm_log(enum vtsm_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -16,7 +16,7 @@
 
 #include "vtsm_abi.h"
 #include "vtsm_crypto.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 #include "vtsm_host_cbor.h"
 #include "vtsm_proc.h"
 
@@ -293,10 +293,10 @@ int main(int argc, char **argv)
     const uint8_t *tok = NULL;
     size_t tok_len = 0;
     if (vtsm_random(nonce, sizeof(nonce)) ||
-        vtsm_guest_call(g, h, VTSM_ABI_GOP_INFO, DEV, 0, nonce, NULL, &res))
+        vtsm_guest_call_cbor(g, h, VTSM_ABI_GOP_INFO, DEV, 0, nonce, NULL, &res))
         return fail(h, "guest info");
     if (vtsm_abi_get_bytes(res, VTSM_ABI_K_TOKEN, &tok, &tok_len) != VTSM_OK ||
-        vtsm_guest_verify_token(tok, tok_len, NULL, nonce, &claims)) {
+        vtsm_guest_verify_token_cbor(tok, tok_len, NULL, nonce, &claims)) {
         fprintf(stderr, "tsm-demo: the TSM token did not verify: %s\n", vtsm_err_detail());
         return 1;
     }
@@ -307,7 +307,7 @@ int main(int argc, char **argv)
     cbor_decref(&res);
 
     /* ---- accept: only the owning guest can; START_INTERFACE with the lock nonce ---- */
-    if (vtsm_guest_call(g, h, VTSM_ABI_GOP_ACCEPT, DEV, 0, NULL, NULL, &res))
+    if (vtsm_guest_call_cbor(g, h, VTSM_ABI_GOP_ACCEPT, DEV, 0, NULL, NULL, &res))
         return fail(h, "guest accept");
     bool mm = false, dma = false;
     vtsm_abi_get_bool(res, VTSM_ABI_K_MMIO_ENABLED, &mm);

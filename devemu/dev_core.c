@@ -31,9 +31,10 @@ struct dev_handler {
 /*
  * DSP0274 request codes the device answers. Everything else (CHALLENGE, PSK_EXCHANGE,
  * the encapsulated and chunking requests, ...) is answered with ERROR(UnsupportedRequest).
- * KEY_EXCHANGE and the VCA requests are refused inside a session; FINISH and END_SESSION
- * need one (the responders answer SessionRequired); HEARTBEAT and KEY_UPDATE are taken
- * only inside an established session.
+ * KEY_EXCHANGE and the VCA requests are refused inside a session; FINISH, END_SESSION,
+ * HEARTBEAT and KEY_UPDATE need one (outside: SessionRequired from 1.2 on, whatever the
+ * connection state; there is no HANDSHAKE_IN_THE_CLEAR_CAP), and all but FINISH an
+ * established one.
  * GET_CAPABILITIES and NEGOTIATE_ALGORITHMS check their exact state themselves.
  */
 static const struct dev_handler handlers[] = {
@@ -47,9 +48,8 @@ static const struct dev_handler handlers[] = {
     {SPDM_GET_MEASUREMENTS, IN_CLEAR | IN_SESSION, DEV_CONN_NEGOTIATED, dev_rsp_measurements,
      "GET_MEASUREMENTS"},
     {SPDM_KEY_EXCHANGE, IN_CLEAR, DEV_CONN_NEGOTIATED, dev_rsp_key_exchange, "KEY_EXCHANGE"},
-    {SPDM_FINISH, IN_CLEAR | IN_SESSION, DEV_CONN_NEGOTIATED, dev_rsp_finish, "FINISH"},
-    {SPDM_END_SESSION, IN_CLEAR | IN_SESSION, DEV_CONN_NEGOTIATED, dev_rsp_end_session,
-     "END_SESSION"},
+    {SPDM_FINISH, IN_SESSION, DEV_CONN_NEGOTIATED, dev_rsp_finish, "FINISH"},
+    {SPDM_END_SESSION, IN_SESSION, DEV_CONN_NEGOTIATED, dev_rsp_end_session, "END_SESSION"},
     {SPDM_VENDOR_DEFINED_REQUEST, IN_CLEAR | IN_SESSION, DEV_CONN_NEGOTIATED, dev_rsp_vendor,
      "VENDOR_DEFINED_REQUEST"},
     {SPDM_HEARTBEAT, IN_SESSION, DEV_CONN_NEGOTIATED, dev_rsp_heartbeat, "HEARTBEAT"},
@@ -259,9 +259,13 @@ static vtsm_status run_request(struct vtsm_dev *d, struct dev_req *q, struct vts
     if (q->sess && q->sess->state == DEV_SESS_HANDSHAKE && q->code != SPDM_FINISH)
         return dev_refuse(q, SPDM_ERR_UNEXPECTED_REQUEST, 0, VTSM_E_STATE,
                           "%s during the session handshake (only FINISH)", h->name);
-    if (!q->sess && !(h->where & IN_CLEAR))
-        return dev_refuse(q, SPDM_ERR_UNEXPECTED_REQUEST, 0, VTSM_E_STATE,
-                          "%s is only allowed inside a secure session", h->name);
+    if (!q->sess && !(h->where & IN_CLEAR)) {
+        /* DSP0274 1.2 added SessionRequired for a request only allowed in a session;
+         * before a version is negotiated, or below 1.2, it is UnexpectedRequest. */
+        bool v12 = d->conn.state >= DEV_CONN_AFTER_CAPS && d->conn.version >= VTSM_SPDM_V12;
+        return dev_refuse(q, v12 ? SPDM_ERR_SESSION_REQUIRED : SPDM_ERR_UNEXPECTED_REQUEST, 0,
+                          VTSM_E_STATE, "%s is only allowed inside a secure session", h->name);
+    }
     if (d->conn.state < h->min_state)
         return dev_refuse(q, SPDM_ERR_UNEXPECTED_REQUEST, 0, VTSM_E_STATE,
                           "%s before the connection reached the required state", h->name);
@@ -486,6 +490,19 @@ static vtsm_status handle_secured(struct vtsm_dev *d, const uint8_t *p, size_t n
     return VTSM_OK;
 }
 
+vtsm_status vtsm_dev_handle_spdm(struct vtsm_dev *d, const uint8_t *req, size_t len,
+                                 struct vtsm_buf *rsp)
+{
+    VTSM_ENSURE(d && rsp && (req || len == 0), VTSM_E_INVAL, "vtsm_dev_handle_spdm: bad arguments");
+    vtsm_buf_reset(rsp);
+    VTSM_ENSURE(len <= DEV_MSG_MAX, VTSM_E_DOE_OVERSIZED,
+                "SPDM message of %zu bytes exceeds what the device accepts", len);
+    struct dev_req q = {.msg = req, .len = len};
+    size_t out;
+    VTSM_GUARD(dispatch(d, &q, &out));
+    return vtsm_buf_set(rsp, d->msg, out);
+}
+
 vtsm_status vtsm_dev_handle(struct vtsm_dev *d, const uint8_t *req, size_t len,
                             struct vtsm_buf *rsp)
 {
@@ -523,8 +540,9 @@ vtsm_status vtsm_dev_handle(struct vtsm_dev *d, const uint8_t *req, size_t len,
 
 static vtsm_status config_check(const struct vtsm_dev_config *c)
 {
-    VTSM_ENSURE(c->versions && !(c->versions & ~(VTSM_DEV_VER_12 | VTSM_DEV_VER_13)), VTSM_E_CONFIG,
-                "versions: 1.2 and/or 1.3 (mask 0x%x)", c->versions);
+    VTSM_ENSURE(c->versions &&
+                    !(c->versions & ~(VTSM_DEV_VER_12 | VTSM_DEV_VER_13 | VTSM_DEV_VER_14)),
+                VTSM_E_CONFIG, "versions: 1.2, 1.3 and/or 1.4 (mask 0x%x)", c->versions);
     VTSM_ENSURE(c->asym == VTSM_ASYM_ECDSA_P256 || c->asym == VTSM_ASYM_ECDSA_P384, VTSM_E_CONFIG,
                 "asym: ECDSA P-256 or P-384");
     VTSM_ENSURE(c->hash == VTSM_HASH_SHA256 || c->hash == VTSM_HASH_SHA384, VTSM_E_CONFIG,
@@ -532,6 +550,9 @@ static vtsm_status config_check(const struct vtsm_dev_config *c)
     VTSM_ENSURE(c->dhe == VTSM_DHE_SECP256R1 || c->dhe == VTSM_DHE_SECP384R1, VTSM_E_CONFIG,
                 "dhe: secp256r1 or secp384r1");
     VTSM_ENSURE(c->aead == VTSM_AEAD_AES_256_GCM, VTSM_E_CONFIG, "aead: AES-256-GCM");
+    VTSM_ENSURE(c->meas_hash == 0 || c->meas_hash == SPDM_MEAS_HASH_SHA256 ||
+                    c->meas_hash == SPDM_MEAS_HASH_SHA384 || c->meas_hash == SPDM_MEAS_HASH_SHA512,
+                VTSM_E_CONFIG, "meas_hash: 0, SHA-256, SHA-384 or SHA-512 (0x%x)", c->meas_hash);
     VTSM_ENSURE(c->n_meas <= VTSM_DEV_MAX_MEAS, VTSM_E_CONFIG, "n_meas %zu > %d", c->n_meas,
                 VTSM_DEV_MAX_MEAS);
     for (size_t i = 0; i < c->n_meas; i++) {

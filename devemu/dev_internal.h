@@ -259,6 +259,8 @@ uint32_t dev_rsp_caps(const struct vtsm_dev *d);
 vtsm_status dev_rsp_vendor(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 
 /* Measurement blocks (dev_meas.c). */
+/* Largest MeasurementHashAlgo digest the device makes (SHA-512). */
+#define DEV_MEAS_DIGEST_MAX 64
 /* Append the block for cfg.meas[i] in the form requested (raw or digest with meas_hash). */
 vtsm_status dev_meas_block(const struct vtsm_dev *d, size_t i, bool raw_requested,
                            struct vtsm_wr *w);

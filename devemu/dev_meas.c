@@ -6,17 +6,28 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "dev_internal.h"
 #include "vtsm_guard.h"
 
-static enum vtsm_hash_alg meas_hash_alg(uint32_t meas_hash)
+/* The MeasurementHashAlgo digest of p[0..n) into out (DEV_MEAS_DIGEST_MAX bytes). */
+static vtsm_status meas_digest(uint32_t meas_hash, const uint8_t *p, size_t n, uint8_t *out,
+                               size_t *len)
 {
-    if (meas_hash == SPDM_MEAS_HASH_SHA384)
-        return VTSM_HASH_SHA384;
-    if (meas_hash == SPDM_MEAS_HASH_SHA256)
-        return VTSM_HASH_SHA256;
-    return VTSM_HASH_NONE;
+    if (meas_hash == SPDM_MEAS_HASH_SHA384 || meas_hash == SPDM_MEAS_HASH_SHA256) {
+        enum vtsm_hash_alg h =
+            meas_hash == SPDM_MEAS_HASH_SHA384 ? VTSM_HASH_SHA384 : VTSM_HASH_SHA256;
+        *len = vtsm_hash_size(h);
+        return vtsm_hash(h, p, n, out);
+    }
+    VTSM_ENSURE(meas_hash == SPDM_MEAS_HASH_SHA512, VTSM_E_STATE,
+                "no MeasurementHashAlgo negotiated");
+    unsigned int l = 0;
+    VTSM_ENSURE(EVP_Digest(p, n, out, &l, EVP_sha512(), NULL) == 1 && l == 64, VTSM_E_CRYPTO,
+                "SHA-512 measurement digest");
+    *len = l;
+    return VTSM_OK;
 }
 
 /*
@@ -28,7 +39,7 @@ vtsm_status dev_meas_block(const struct vtsm_dev *d, size_t i, bool raw_requeste
                            struct vtsm_wr *w)
 {
     const struct vtsm_dev_meas *m = &d->cfg.meas[i];
-    uint8_t digest[VTSM_HASH_MAX];
+    uint8_t digest[DEV_MEAS_DIGEST_MAX];
     const uint8_t *value = m->value;
     size_t value_len = m->value_len;
     uint8_t type = m->type & 0x7F;
@@ -36,11 +47,8 @@ vtsm_status dev_meas_block(const struct vtsm_dev *d, size_t i, bool raw_requeste
     if (m->raw && raw_requested) {
         type |= DEV_SPDM_DMTF_TYPE_RAW;
     } else {
-        enum vtsm_hash_alg h = meas_hash_alg(d->conn.meas_hash);
-        VTSM_ENSURE(h != VTSM_HASH_NONE, VTSM_E_STATE, "no MeasurementHashAlgo negotiated");
-        VTSM_GUARD(vtsm_hash(h, m->value, m->value_len, digest));
+        VTSM_GUARD(meas_digest(d->conn.meas_hash, m->value, m->value_len, digest, &value_len));
         value = digest;
-        value_len = vtsm_hash_size(h);
     }
     VTSM_GUARD(vtsm_wr_u8(w, m->index));
     VTSM_GUARD(vtsm_wr_u8(w, SPDM_MEAS_SPEC_DMTF));
@@ -58,7 +66,7 @@ vtsm_status dev_meas_block(const struct vtsm_dev *d, size_t i, bool raw_requeste
  */
 vtsm_status dev_meas_summary(const struct vtsm_dev *d, uint8_t type, uint8_t *out)
 {
-    uint8_t buf[VTSM_DEV_MAX_MEAS * (7 + VTSM_HASH_MAX)];
+    uint8_t buf[VTSM_DEV_MAX_MEAS * (7 + DEV_MEAS_DIGEST_MAX)];
     struct vtsm_wr w = vtsm_wr_init(buf, sizeof(buf));
     for (size_t i = 0; i < d->cfg.n_meas; i++) {
         if (type == 0xFF || d->cfg.meas[i].tcb)

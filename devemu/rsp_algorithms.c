@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * DSP0274 NEGOTIATE_ALGORITHMS / ALGORITHMS (1.2, 1.3).
+ * DSP0274 NEGOTIATE_ALGORITHMS / ALGORITHMS (1.2, 1.3, 1.4; in 1.4 the first 4 reserved
+ * bytes after BaseHashAlgo / BaseHashSel are PqcAsymAlgo / PqcAsymSel: 0 here).
  *
  * NEGOTIATE_ALGORITHMS: header (Param1 = number of ReqAlgStruct) | Length (2) |
  *   MeasurementSpecification (1) | OtherParamsSupport (1) | BaseAsymAlgo (4) |
@@ -19,10 +20,15 @@
 #include "dev_internal.h"
 #include "vtsm_guard.h"
 
-#define MAX_ALG_STRUCTS  4
-#define ALG_TYPE_MIN     SPDM_ALG_TYPE_DHE
-#define ALG_TYPE_MAX     SPDM_ALG_TYPE_KEY_SCHEDULE
-#define REQ_MULTI_KEY(f) (((f) >> 26) & 3u)
+#define MAX_ALG_STRUCTS 4
+#define ALG_TYPE_MIN    SPDM_ALG_TYPE_DHE
+#define ALG_TYPE_MAX    SPDM_ALG_TYPE_KEY_SCHEDULE
+/* 1.4 adds ReqPqcAsymAlg (6) and KEM (7): read past, never selected (no PQC here), and left
+ * out of ALGORITHMS, as a responder does for algorithm types it selects nothing from. */
+#define MAX_ALG_STRUCTS_14 6
+#define ALG_TYPE_PQC_MIN   6
+#define ALG_TYPE_PQC_MAX   7
+#define REQ_MULTI_KEY(f)   (((f) >> 26) & 3u)
 
 struct alg_struct {
     uint8_t type;
@@ -62,7 +68,8 @@ vtsm_status dev_rsp_algorithms(struct vtsm_dev *d, struct dev_req *q, struct vts
     uint32_t base_asym, base_hash;
     struct alg_struct req_s[MAX_ALG_STRUCTS];
     unsigned ext_total;
-    uint8_t n = q->param1;
+    uint8_t n = 0, n_req = q->param1, prev_type = 0;
+    bool v14 = q->version >= VTSM_SPDM_V14;
 
     if (d->conn.state != DEV_CONN_AFTER_CAPS)
         return dev_refuse(q, SPDM_ERR_UNEXPECTED_REQUEST, 0, VTSM_E_STATE,
@@ -79,9 +86,10 @@ vtsm_status dev_rsp_algorithms(struct vtsm_dev *d, struct dev_req *q, struct vts
     if (length > DEV_NEG_ALG_MAX_LENGTH)
         return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_OVERSIZED,
                           "NEGOTIATE_ALGORITHMS Length %u > %u", length, DEV_NEG_ALG_MAX_LENGTH);
-    if (n > MAX_ALG_STRUCTS)
+    if (n_req > (v14 ? MAX_ALG_STRUCTS_14 : MAX_ALG_STRUCTS))
         return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
-                          "%u ReqAlgStruct entries (at most %u types exist)", n, MAX_ALG_STRUCTS);
+                          "%u ReqAlgStruct entries (at most %u types exist)", n_req,
+                          v14 ? MAX_ALG_STRUCTS_14 : MAX_ALG_STRUCTS);
     ext_total = (unsigned)ext_asym + ext_hash;
     if (ext_total > DEV_NEG_ALG_MAX_EXT)
         return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
@@ -89,26 +97,37 @@ vtsm_status dev_rsp_algorithms(struct vtsm_dev *d, struct dev_req *q, struct vts
     if (vtsm_rd_skip(&r, 4u * ext_total))
         return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_TRUNCATED,
                           "ExtAsym/ExtHash entries truncated");
-    for (uint8_t i = 0; i < n; i++) {
-        uint8_t count;
-        if (vtsm_rd_u8(&r, &req_s[i].type) || vtsm_rd_u8(&r, &count) ||
-            vtsm_rd_le16(&r, &req_s[i].supported))
+    for (uint8_t i = 0; i < n_req; i++) {
+        uint8_t type, count;
+        if (vtsm_rd_u8(&r, &type) || vtsm_rd_u8(&r, &count))
             return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_TRUNCATED,
                               "ReqAlgStruct %u truncated", i);
-        if (req_s[i].type < ALG_TYPE_MIN || req_s[i].type > ALG_TYPE_MAX)
+        bool pqc = v14 && type >= ALG_TYPE_PQC_MIN && type <= ALG_TYPE_PQC_MAX;
+        if (!pqc && (type < ALG_TYPE_MIN || type > ALG_TYPE_MAX))
             return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
-                              "ReqAlgStruct %u: AlgType %u unknown", i, req_s[i].type);
-        if (i > 0 && req_s[i].type <= req_s[i - 1].type)
+                              "ReqAlgStruct %u: AlgType %u unknown", i, type);
+        if (i > 0 && type <= prev_type)
             return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
-                              "ReqAlgStruct AlgType must increase (%u after %u)", req_s[i].type,
-                              req_s[i - 1].type);
-        if ((count >> 4) != 2)
-            return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
-                              "ReqAlgStruct %u: fixed algorithm width %u, must be 2", i,
-                              count >> 4);
-        if (req_s[i].supported == 0)
-            return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
-                              "ReqAlgStruct %u (AlgType %u) offers nothing", i, req_s[i].type);
+                              "ReqAlgStruct AlgType must increase (%u after %u)", type, prev_type);
+        prev_type = type;
+        if (pqc) {
+            if (vtsm_rd_skip(&r, count >> 4))
+                return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_TRUNCATED,
+                                  "ReqAlgStruct %u truncated", i);
+        } else {
+            req_s[n].type = type;
+            if ((count >> 4) != 2)
+                return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
+                                  "ReqAlgStruct %u: fixed algorithm width %u, must be 2", i,
+                                  count >> 4);
+            if (vtsm_rd_le16(&r, &req_s[n].supported))
+                return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_TRUNCATED,
+                                  "ReqAlgStruct %u truncated", i);
+            if (req_s[n].supported == 0)
+                return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
+                                  "ReqAlgStruct %u (AlgType %u) offers nothing", i, type);
+            n++;
+        }
         ext_total += count & 0xF;
         if (ext_total > DEV_NEG_ALG_MAX_EXT)
             return dev_refuse(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
@@ -176,7 +195,9 @@ vtsm_status dev_rsp_algorithms(struct vtsm_dev *d, struct dev_req *q, struct vts
 
     enum vtsm_hash_alg hash = hash_sel == SPDM_HASH_SHA384 ? VTSM_HASH_SHA384 : VTSM_HASH_SHA256;
     uint32_t meas_hash = 0;
-    if (meas_spec_sel)
+    if (meas_spec_sel && d->cfg.meas_hash)
+        meas_hash = d->cfg.meas_hash; /* the responder's choice: the request names none */
+    else if (meas_spec_sel)
         meas_hash = hash == VTSM_HASH_SHA384 ? SPDM_MEAS_HASH_SHA384 : SPDM_MEAS_HASH_SHA256;
 
     size_t rsp_len = 36 + 4u * n;

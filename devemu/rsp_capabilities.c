@@ -48,7 +48,8 @@ static const char *req_flags_rule(uint32_t f, uint8_t version)
 static bool version_supported(const struct vtsm_dev *d, uint8_t v)
 {
     return (v == VTSM_SPDM_V12 && (d->cfg.versions & VTSM_DEV_VER_12)) ||
-           (v == VTSM_SPDM_V13 && (d->cfg.versions & VTSM_DEV_VER_13));
+           (v == VTSM_SPDM_V13 && (d->cfg.versions & VTSM_DEV_VER_13)) ||
+           (v == VTSM_SPDM_V14 && (d->cfg.versions & VTSM_DEV_VER_14));
 }
 
 uint32_t dev_rsp_caps(const struct vtsm_dev *d)

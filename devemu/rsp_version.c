@@ -26,11 +26,13 @@ vtsm_status dev_rsp_version(struct vtsm_dev *d, struct dev_req *q, struct vtsm_w
     dev_conn_reset(d);
 
     uint8_t n = 0;
-    uint16_t entries[2];
+    uint16_t entries[3];
     if (d->cfg.versions & VTSM_DEV_VER_12)
         entries[n++] = (uint16_t)VTSM_SPDM_V12 << 8;
     if (d->cfg.versions & VTSM_DEV_VER_13)
         entries[n++] = (uint16_t)VTSM_SPDM_V13 << 8;
+    if (d->cfg.versions & VTSM_DEV_VER_14)
+        entries[n++] = (uint16_t)VTSM_SPDM_V14 << 8;
 
     VTSM_GUARD(dev_wr_header(q, w, SPDM_VERSION, 0, 0));
     VTSM_GUARD(vtsm_wr_u8(w, 0));

@@ -3,13 +3,16 @@
  * tsm-devemu: the emulated TDISP device served over the DMTF spdm-emu socket protocol
  * (the one QEMU's spdm-socket backend speaks) on TCP.
  *
- * One connection at a time. Each NORMAL frame with transport PCI_DOE carries one DOE
- * object; the answer is one NORMAL frame (empty when the device drops the request). A
- * VTSM_LINK frame carries one simulated-link frame and is answered with one (empty when
- * the frame does not decode).
- * SHUTDOWN ends the connection, not the server; TEST is echoed; other commands get
- * UNKNOWN. A peer that vanishes mid-frame costs only its connection: the device, with its
- * negotiated state and session, serves the next one. SIGTERM/SIGINT exit with status 0.
+ * Up to --max-clients connections are served at once, all sharing the one device (one
+ * mailbox, as hardware has); one more is closed at once with a logged reason. Each NORMAL
+ * frame with transport PCI_DOE carries one DOE object; the answer is one NORMAL frame
+ * (empty when the device drops the request). A VTSM_LINK frame carries one
+ * simulated-link frame and is answered with one (empty when the frame does not decode).
+ * Transport NVME carries QEMU's storage binding (IF_SEND / IF_RECV, below). CONTINUE and
+ * SHUTDOWN are answered in kind and end the connection, not the server (the device keeps
+ * its state); TEST is answered with "Server Hello!"; any other frame gets UNKNOWN and the
+ * connection stays. A peer that vanishes mid-frame costs only its connection.
+ * SIGTERM/SIGINT exit with status 0.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +35,7 @@
 #include "vtsm_log.h"
 #include "vtsm_proc.h"
 #include "vtsm_sock.h"
+#include "vtsm_spdm_defs.h"
 
 /* A frame whose header arrived must be complete within this time. */
 #define FRAME_TIMEOUT_MS 10000
@@ -39,6 +43,10 @@
 /* VTSM_SOCK_CMD_VTSM_LINK of abi/vtsm_abi.h (the socket ABI library is not linked here;
  * the value is fixed by docs/abi.md section 8.2). */
 #define SOCK_CMD_VTSM_LINK 0x5654u
+#define TEST_ANSWER        "Server Hello!"
+/* --max-clients: connections served at once (one device, one mailbox). */
+#define MAX_CLIENTS_DEFAULT 4
+#define MAX_CLIENTS_LIMIT   64
 
 /* --latency-us: every DOE and link answer leaves this long after its request arrived. */
 #define LATENCY_MAX_US 10000000L
@@ -62,14 +70,15 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: tsm-devemu [--port N] [--listen ADDR] [--port-file PATH] [--alg p384|p256]\n"
-        "                  [--version 1.2|1.3|both] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
+        "                  [--version V] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
         "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--latency-us N]\n"
-        "                  [--verbose]\n"
+        "                  [--meas-hash H] [--max-clients N] [--verbose]\n"
         "  --port N         TCP port (default %d; 0 picks a free port)\n"
         "  --listen ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
         "  --port-file PATH write the bound port to PATH (atomically)\n"
         "  --alg ALG        device key algorithm (default p384, or that of --cert-dir)\n"
-        "  --version V      SPDM versions offered (default both)\n"
+        "  --version V      SPDM versions offered: a comma list of 1.2, 1.3, 1.4, or both\n"
+        "                   (1.2,1.3, the default) or all (1.2,1.3,1.4)\n"
         "  --tdis N         number of TDIs (default 4, 0..255)\n"
         "  --no-tdisp       no TDISP responder: an IDE-only (non-TEE-IO) device\n"
         "  --ide-streams N  selective IDE streams (default 4, 0..256)\n"
@@ -89,8 +98,44 @@ static void usage(FILE *f)
             "  --latency-us N   simulated DOE latency: each DOE or link answer is sent N us\n"
             "                   after its request arrived (default 0, max %ld); the device\n"
             "                   keeps reading and answering meanwhile\n"
+            "  --meas-hash H    MeasurementHashAlgo: sha256, sha384 or sha512 (default: that\n"
+            "                   of the negotiated base hash)\n"
+            "  --max-clients N  connections served at once, sharing the one device (default\n"
+            "                   %d, 1..%d); one more is closed at once with a logged reason\n"
             "  --verbose        log every request\n",
-            LATENCY_MAX_US);
+            LATENCY_MAX_US, MAX_CLIENTS_DEFAULT, MAX_CLIENTS_LIMIT);
+}
+
+/* --version: "both" (1.2,1.3), "all" (1.2,1.3,1.4) or a comma list of 1.2, 1.3, 1.4. */
+static int parse_versions(const char *arg, uint32_t *out)
+{
+    static const struct {
+        const char *name;
+        uint32_t bits;
+    } names[] = {
+        {"1.2", VTSM_DEV_VER_12},
+        {"1.3", VTSM_DEV_VER_13},
+        {"1.4", VTSM_DEV_VER_14},
+        {"both", VTSM_DEV_VER_12 | VTSM_DEV_VER_13},
+        {"all", VTSM_DEV_VER_12 | VTSM_DEV_VER_13 | VTSM_DEV_VER_14},
+    };
+    uint32_t v = 0;
+    const char *p = arg;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        size_t i = 0;
+        while (i < sizeof(names) / sizeof(names[0]) &&
+               (strlen(names[i].name) != n || strncmp(p, names[i].name, n) != 0))
+            i++;
+        if (i == sizeof(names) / sizeof(names[0]))
+            return -1;
+        v |= names[i].bits;
+        if (p[n] == '\0')
+            break;
+        p += n + 1;
+    }
+    *out = v;
+    return 0;
 }
 
 /* Read a whole (small) file into a NUL-terminated heap string. */
@@ -183,30 +228,6 @@ static int write_port_file(const char *path, unsigned port)
     return 0;
 }
 
-/* Wait until fd is readable, a stop signal arrives or timeout_ns (< 0: never) passes.
- * 1 readable, 0 stop, -1 timeout. */
-static int wait_readable(int fd, long long timeout_ns)
-{
-    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = g_wake[0], .events = POLLIN}};
-    while (!g_stop) {
-        struct timespec ts = {.tv_sec = timeout_ns / 1000000000LL,
-                              .tv_nsec = timeout_ns % 1000000000LL};
-        int r = ppoll(p, 2, timeout_ns < 0 ? NULL : &ts, NULL);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return 0;
-        }
-        if (r == 0)
-            return -1;
-        if (p[1].revents)
-            return 0;
-        if (p[0].revents)
-            return 1;
-    }
-    return 0;
-}
-
 /* --key-log (test only): one line per accepted KEY_PROG, flushed at once. */
 static void key_log_line(void *ctx, const char *line)
 {
@@ -237,122 +258,396 @@ static void queue_pop_free(struct reply_queue *q)
     free(d);
 }
 
+/* One client connection. The device (one mailbox) is shared by all of them. */
+struct conn {
+    int fd; /* non-blocking */
+    struct reply_queue q;
+    unsigned long frames;
+    /* the frame being read: header, then payload; frame_start_ns of its first byte */
+    uint8_t hdr[VTSM_SOCK_HEADER_SIZE];
+    size_t hdr_got;
+    struct vtsm_buf in;
+    size_t body_len;
+    long long frame_start_ns;
+    bool qemu;       /* a QEMU-only transport was used: answers capped at QEMU's buffer */
+    bool nvme_ready; /* an SPDM answer waits for the storage IF_RECV */
+    struct vtsm_buf nvme_rsp;
+};
+
 /* Send now, or (with --latency-us) when the latency has passed since the request. */
-static vtsm_status reply(int fd, struct reply_queue *q, long long arrived_ns, uint32_t cmd,
-                         uint32_t transport, const struct vtsm_buf *payload)
+static vtsm_status reply(struct conn *c, long long arrived_ns, uint32_t cmd, uint32_t transport,
+                         const uint8_t *p, size_t len)
 {
+    VTSM_ENSURE(!c->qemu || len <= VTSM_SOCK_QEMU_MAX_PAYLOAD, VTSM_E_INTERNAL,
+                "answer of %zu bytes exceeds QEMU's %u-byte buffer", len,
+                VTSM_SOCK_QEMU_MAX_PAYLOAD);
     if (!g_latency_ns)
-        return vtsm_sock_send(fd, cmd, transport, payload->data, payload->len);
+        return vtsm_sock_send(c->fd, cmd, transport, p, len);
     struct delayed *d = calloc(1, sizeof(*d));
     VTSM_ENSURE(d, VTSM_E_NOMEM, "delayed answer");
     d->due_ns = arrived_ns + g_latency_ns;
     d->cmd = cmd;
     d->transport = transport;
-    if (payload->len && vtsm_buf_set(&d->payload, payload->data, payload->len) != VTSM_OK) {
+    if (len && vtsm_buf_set(&d->payload, p, len) != VTSM_OK) {
         free(d);
         return vtsm_fail(VTSM_E_NOMEM, "delayed answer");
     }
-    *q->tail = d;
-    q->tail = &d->next;
+    *c->q.tail = d;
+    c->q.tail = &d->next;
     return VTSM_OK;
 }
 
 /* Send the held answers that are due (all of them if all). */
-static vtsm_status send_due(int fd, struct reply_queue *q, bool all)
+static vtsm_status send_due(struct conn *c, bool all)
 {
-    while (q->head && (all || q->head->due_ns <= vtsm_now_ns())) {
-        struct delayed *d = q->head;
-        vtsm_status st = vtsm_sock_send(fd, d->cmd, d->transport, d->payload.data, d->payload.len);
-        queue_pop_free(q);
+    while (c->q.head && (all || c->q.head->due_ns <= vtsm_now_ns())) {
+        struct delayed *d = c->q.head;
+        vtsm_status st =
+            vtsm_sock_send(c->fd, d->cmd, d->transport, d->payload.data, d->payload.len);
+        queue_pop_free(&c->q);
         VTSM_GUARD(st);
     }
     return VTSM_OK;
 }
 
 /* Nanoseconds until the first held answer is due, -1 if none. */
-static long long next_due_ns(const struct reply_queue *q)
+static long long next_due_ns(const struct conn *c)
 {
-    if (!q->head)
+    if (!c->q.head)
         return -1;
-    long long left = q->head->due_ns - vtsm_now_ns();
+    long long left = c->q.head->due_ns - vtsm_now_ns();
     return left <= 0 ? 0 : left;
 }
 
-/* Serve one connection until it closes, breaks, asks to shut down or we are stopped. */
-static void serve(struct vtsm_dev *dev, int fd)
-{
-    struct vtsm_buf in = {0}, out = {0};
-    struct reply_queue q = {.head = NULL, .tail = &q.head};
-    unsigned long frames = 0;
-    int w;
+/*
+ * QEMU's storage binding (hw/nvme Security Send / Receive forwarded by its spdm-socket
+ * backend, transport NVME): each command's payload starts with a 7-byte header {Security
+ * Protocol (0xE8 for DMTF SPDM), SP Specific (LE16: SPSP0 = operation << 2 | connection
+ * ID, SPSP1 = 0), Length (LE32)}. IF_SEND carries the header and Length bytes of request;
+ * IF_RECV carries the header alone, Length being the host's buffer. Each is acknowledged
+ * with ACK_STATUS carrying a big-endian NVMe status; a successful IF_RECV is followed by
+ * one frame with the response itself, unframed (DSP0286: responses carry no transport
+ * header). Operation "SPDM message" (5) is supported; others, and secured messages (6),
+ * are refused with Invalid Field.
+ */
+#define STORAGE_HDR_SIZE      7
+#define STORAGE_PROTOCOL_SPDM 0xE8u
+#define STORAGE_OP_MESSAGE    0x05u
+#define NVME_SC_SUCCESS       0x0000u
+#define NVME_SC_INVALID_FIELD 0x4002u /* Invalid Field in Command, Do Not Retry */
 
-    while ((w = wait_readable(fd, next_due_ns(&q))) != 0) {
-        vtsm_status st = send_due(fd, &q, false);
+static vtsm_status ack_status(struct conn *c, long long arrived, uint16_t sc)
+{
+    uint8_t b[2] = {(uint8_t)(sc >> 8), (uint8_t)sc};
+    return reply(c, arrived, VTSM_SOCK_CMD_STORAGE_ACK_STATUS, VTSM_SOCK_TRANSPORT_NVME, b, 2);
+}
+
+/* The storage header; *len its Length. Invalid-Field reason in the log, false returned. */
+static bool storage_header(const struct vtsm_buf *in, uint32_t *len)
+{
+    struct vtsm_rd r = vtsm_rd_init(in->data, in->len);
+    uint8_t secp = 0, spsp1 = 0, spsp0 = 0;
+    if (vtsm_rd_u8(&r, &secp) || vtsm_rd_u8(&r, &spsp0) || vtsm_rd_u8(&r, &spsp1) ||
+        vtsm_rd_le32(&r, len)) {
+        VTSM_INFO("storage frame of %zu bytes: no %d-byte header", in->len, STORAGE_HDR_SIZE);
+        return false;
+    }
+    if (secp != STORAGE_PROTOCOL_SPDM || spsp1 != 0 || (spsp0 >> 2) != STORAGE_OP_MESSAGE) {
+        VTSM_INFO("storage frame: security protocol 0x%02x, SPSP 0x%02x%02x not supported "
+                  "(only SPDM messages, operation %u)",
+                  secp, spsp1, spsp0, STORAGE_OP_MESSAGE);
+        return false;
+    }
+    return true;
+}
+
+static vtsm_status storage_send(struct vtsm_dev *dev, struct conn *c, long long arrived,
+                                const struct vtsm_buf *in, struct vtsm_buf *out)
+{
+    uint32_t len;
+    if (!storage_header(in, &len))
+        return ack_status(c, arrived, NVME_SC_INVALID_FIELD);
+    if (len != in->len - STORAGE_HDR_SIZE) {
+        VTSM_INFO("storage IF_SEND: header says %u bytes, %zu follow", len,
+                  in->len - STORAGE_HDR_SIZE);
+        return ack_status(c, arrived, NVME_SC_INVALID_FIELD);
+    }
+    vtsm_status st = vtsm_dev_handle_spdm(dev, in->data + STORAGE_HDR_SIZE, len, out);
+    if (st != VTSM_OK) {
+        VTSM_INFO("storage IF_SEND of %u bytes not answered: %s (%s)", len, vtsm_status_name(st),
+                  vtsm_err_detail());
+        c->nvme_ready = false;
+        return ack_status(c, arrived, NVME_SC_INVALID_FIELD);
+    }
+    VTSM_GUARD(vtsm_buf_set(&c->nvme_rsp, out->data, out->len));
+    c->nvme_ready = true;
+    return ack_status(c, arrived, NVME_SC_SUCCESS);
+}
+
+static vtsm_status storage_recv(struct conn *c, long long arrived, const struct vtsm_buf *in)
+{
+    uint32_t alloc;
+    if (!storage_header(in, &alloc) || in->len != STORAGE_HDR_SIZE)
+        return ack_status(c, arrived, NVME_SC_INVALID_FIELD);
+    if (!c->nvme_ready) {
+        VTSM_INFO("storage IF_RECV with no response waiting");
+        return ack_status(c, arrived, NVME_SC_INVALID_FIELD);
+    }
+    if (c->nvme_rsp.len > alloc || c->nvme_rsp.len > VTSM_SOCK_QEMU_MAX_PAYLOAD) {
+        VTSM_INFO("storage IF_RECV: response of %zu bytes exceeds the %u-byte buffer (QEMU "
+                  "takes at most %u)",
+                  c->nvme_rsp.len, alloc, VTSM_SOCK_QEMU_MAX_PAYLOAD);
+        return ack_status(c, arrived, NVME_SC_INVALID_FIELD);
+    }
+    c->nvme_ready = false;
+    VTSM_GUARD(ack_status(c, arrived, NVME_SC_SUCCESS));
+    return reply(c, arrived, VTSM_SOCK_CMD_STORAGE_IF_RECV, VTSM_SOCK_TRANSPORT_NVME,
+                 c->nvme_rsp.data, c->nvme_rsp.len);
+}
+
+static const char *transport_name(uint32_t t)
+{
+    switch (t) {
+    case 0:
+        return "unspecified";
+    case VTSM_SOCK_TRANSPORT_MCTP:
+        return "MCTP";
+    case VTSM_SOCK_TRANSPORT_PCI_DOE:
+        return "PCI_DOE";
+    case 3:
+        return "TCP (spdm-emu) or SCSI (QEMU)";
+    case VTSM_SOCK_TRANSPORT_NVME:
+        return "NVMe (QEMU)";
+    default:
+        return "unknown";
+    }
+}
+
+/* Handle one frame. VTSM_OK to go on, E_CLOSED when the connection is to end. */
+static vtsm_status handle_frame(struct vtsm_dev *dev, struct conn *c, uint32_t cmd,
+                                uint32_t transport, const struct vtsm_buf *in, struct vtsm_buf *out,
+                                long long arrived)
+{
+    vtsm_status st;
+    if (cmd == VTSM_SOCK_CMD_SHUTDOWN || cmd == VTSM_SOCK_CMD_CONTINUE) {
+        /* Session end (spdm-emu): answered in kind, then this connection closes; the
+         * device and its state stay for the next one. */
+        VTSM_INFO("%s: closing the connection",
+                  cmd == VTSM_SOCK_CMD_SHUTDOWN ? "SHUTDOWN" : "CONTINUE");
+        if (send_due(c, true) == VTSM_OK)
+            (void)vtsm_sock_send(c->fd, cmd, transport, NULL, 0);
+        return VTSM_E_CLOSED;
+    }
+    if (cmd == VTSM_SOCK_CMD_TEST) /* spdm-emu's answer, with its terminating NUL */
+        return reply(c, arrived, VTSM_SOCK_CMD_TEST, transport, (const uint8_t *)TEST_ANSWER,
+                     sizeof(TEST_ANSWER));
+    if (transport == VTSM_SOCK_TRANSPORT_NVME) {
+        c->qemu = true;
+        if (cmd == VTSM_SOCK_CMD_STORAGE_IF_SEND)
+            return storage_send(dev, c, arrived, in, out);
+        if (cmd == VTSM_SOCK_CMD_STORAGE_IF_RECV)
+            return storage_recv(c, arrived, in);
+    } else if (transport == VTSM_SOCK_TRANSPORT_PCI_DOE && cmd == VTSM_SOCK_CMD_NORMAL) {
+        st = vtsm_dev_handle(dev, in->data, in->len, out);
         if (st != VTSM_OK) {
-            VTSM_WARN("send failed: %s (%s)", vtsm_status_name(st), vtsm_err_detail());
-            break;
+            VTSM_INFO("DOE object of %zu bytes not answered: %s (%s)", in->len,
+                      vtsm_status_name(st), vtsm_err_detail());
+            vtsm_buf_reset(out);
         }
-        if (w < 0)
-            continue; /* only answers were due */
-        uint32_t cmd, transport;
-        st = vtsm_sock_recv(fd, &cmd, &transport, &in, FRAME_MAX, FRAME_TIMEOUT_MS);
+        if (c->qemu && out->len > VTSM_SOCK_QEMU_MAX_PAYLOAD) {
+            VTSM_WARN("DOE answer of %zu bytes exceeds QEMU's %u-byte buffer: sent empty", out->len,
+                      VTSM_SOCK_QEMU_MAX_PAYLOAD);
+            vtsm_buf_reset(out);
+        }
+        return reply(c, arrived, VTSM_SOCK_CMD_NORMAL, transport, out->data, out->len);
+    } else if (transport == VTSM_SOCK_TRANSPORT_PCI_DOE && cmd == SOCK_CMD_VTSM_LINK) {
+        st = vtsm_dev_link(dev, in->data, in->len, out);
+        if (st != VTSM_OK) {
+            VTSM_INFO("link frame of %zu bytes not answered: %s (%s)", in->len,
+                      vtsm_status_name(st), vtsm_err_detail());
+            vtsm_buf_reset(out);
+        }
+        return reply(c, arrived, SOCK_CMD_VTSM_LINK, transport, out->data, out->len);
+    }
+    /* Anything else (another transport, a command not served): UNKNOWN, and the
+     * connection stays up. */
+    VTSM_INFO("socket command 0x%x with transport %u (%s) not served: UNKNOWN", cmd, transport,
+              transport_name(transport));
+    return reply(c, arrived, VTSM_SOCK_CMD_UNKNOWN, transport, NULL, 0);
+}
+
+/* Frames handled per connection per loop turn: a flooding client cannot starve others. */
+#define FRAMES_PER_TURN 8
+
+/*
+ * Read what a readable connection has (never waiting) and handle every frame completed,
+ * up to FRAMES_PER_TURN. false: close it (EOF, error, oversized frame, failed answer).
+ */
+static bool serve_conn(struct vtsm_dev *dev, struct conn *c, struct vtsm_buf *out)
+{
+    for (int handled = 0; handled < FRAMES_PER_TURN;) {
+        bool in_hdr = c->hdr_got < sizeof(c->hdr);
+        uint8_t *dst = in_hdr ? c->hdr + c->hdr_got : c->in.data + c->in.len;
+        size_t want = in_hdr ? sizeof(c->hdr) - c->hdr_got : c->body_len - c->in.len;
+        ssize_t k = want ? recv(c->fd, dst, want, 0) : 0;
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return true;
+        if (k < 0 || (k == 0 && want)) {
+            bool mid = c->hdr_got > 0;
+            if (k == 0 && !mid)
+                VTSM_INFO("connection closed by the peer after %lu frames", c->frames);
+            else
+                VTSM_WARN("connection dropped: %s", k == 0 ? "peer closed the connection "
+                                                             "mid-frame"
+                                                           : strerror(errno));
+            return false;
+        }
+        if (k > 0)
+            vtsm_sock_quickack(c->fd);
+        if (in_hdr) {
+            if (c->hdr_got == 0)
+                c->frame_start_ns = vtsm_now_ns();
+            c->hdr_got += (size_t)k;
+            if (c->hdr_got < sizeof(c->hdr))
+                continue;
+            c->body_len = vtsm_get_be32(c->hdr + 8);
+            if (c->body_len > FRAME_MAX) {
+                VTSM_WARN("connection dropped: socket frame announces %zu bytes, limit is %u",
+                          c->body_len, (unsigned)FRAME_MAX);
+                return false;
+            }
+            vtsm_buf_reset(&c->in);
+            if (vtsm_buf_reserve(&c->in, c->body_len) != VTSM_OK)
+                return false;
+        } else {
+            c->in.len += (size_t)k;
+        }
+        if (c->in.len < c->body_len)
+            continue;
+        /* a whole frame */
         long long arrived = vtsm_now_ns();
-        if (st == VTSM_E_CLOSED) {
-            VTSM_INFO("connection closed by the peer after %lu frames", frames);
-            break;
-        }
-        if (st != VTSM_OK) {
-            VTSM_WARN("connection dropped: %s (%s)", vtsm_status_name(st), vtsm_err_detail());
-            break;
-        }
-        frames++;
-        if (cmd == VTSM_SOCK_CMD_SHUTDOWN) {
-            VTSM_INFO("SHUTDOWN: closing the connection");
-            if (send_due(fd, &q, true) == VTSM_OK)
-                (void)vtsm_sock_send(fd, VTSM_SOCK_CMD_SHUTDOWN, transport, NULL, 0);
-            break;
-        }
-        if (transport != VTSM_SOCK_TRANSPORT_PCI_DOE) {
-            VTSM_WARN("frame with transport type %u (only PCI_DOE = %u): closing the connection",
-                      transport, VTSM_SOCK_TRANSPORT_PCI_DOE);
-            break;
-        }
-        switch (cmd) {
-        case VTSM_SOCK_CMD_NORMAL:
-            st = vtsm_dev_handle(dev, in.data, in.len, &out);
-            if (st != VTSM_OK) {
-                VTSM_INFO("DOE object of %zu bytes not answered: %s (%s)", in.len,
-                          vtsm_status_name(st), vtsm_err_detail());
-                vtsm_buf_reset(&out);
-            }
-            st = reply(fd, &q, arrived, VTSM_SOCK_CMD_NORMAL, transport, &out);
-            break;
-        case SOCK_CMD_VTSM_LINK:
-            st = vtsm_dev_link(dev, in.data, in.len, &out);
-            if (st != VTSM_OK) {
-                VTSM_INFO("link frame of %zu bytes not answered: %s (%s)", in.len,
-                          vtsm_status_name(st), vtsm_err_detail());
-                vtsm_buf_reset(&out);
-            }
-            st = reply(fd, &q, arrived, SOCK_CMD_VTSM_LINK, transport, &out);
-            break;
-        case VTSM_SOCK_CMD_TEST:
-            st = reply(fd, &q, arrived, VTSM_SOCK_CMD_TEST, transport, &in);
-            break;
-        default:
-            VTSM_INFO("unknown socket command 0x%x", cmd);
-            vtsm_buf_reset(&out);
-            st = reply(fd, &q, arrived, VTSM_SOCK_CMD_UNKNOWN, transport, &out);
-            break;
-        }
+        uint32_t cmd = vtsm_get_be32(c->hdr), transport = vtsm_get_be32(c->hdr + 4);
+        c->hdr_got = 0;
+        c->frames++;
+        handled++;
+        vtsm_status st = handle_frame(dev, c, cmd, transport, &c->in, out, arrived);
+        if (st == VTSM_E_CLOSED)
+            return false;
         if (st != VTSM_OK) {
             VTSM_WARN("send failed: %s (%s)", vtsm_status_name(st), vtsm_err_detail());
-            break;
+            return false;
         }
     }
-    while (q.head)
-        queue_pop_free(&q);
-    vtsm_buf_wipe(&in);
+    return true;
+}
+
+/* Nanoseconds until c's half-read frame times out, -1 if none is being read. */
+static long long frame_left_ns(const struct conn *c)
+{
+    if (c->hdr_got == 0)
+        return -1;
+    long long left = c->frame_start_ns + (long long)FRAME_TIMEOUT_MS * 1000000 - vtsm_now_ns();
+    return left <= 0 ? 0 : left;
+}
+
+static void conn_close(struct conn *c)
+{
+    while (c->q.head)
+        queue_pop_free(&c->q);
+    vtsm_buf_wipe(&c->nvme_rsp);
+    vtsm_buf_wipe(&c->in);
+    close(c->fd);
+    c->fd = -1;
+}
+
+/*
+ * Serve every connection until stopped: one device, one mailbox, as hardware has; frames
+ * of different clients are handled one at a time, whole, each as soon as its last byte
+ * is in (a client stalling inside a frame holds nobody else, and is dropped after
+ * FRAME_TIMEOUT_MS). A connection past max_clients is closed at once with a logged reason.
+ */
+static void serve_all(struct vtsm_dev *dev, int lfd, unsigned max_clients)
+{
+    struct conn conns[MAX_CLIENTS_LIMIT];
+    struct pollfd p[MAX_CLIENTS_LIMIT + 2];
+    struct vtsm_buf out = {0};
+    unsigned n = 0;
+
+    while (!g_stop) {
+        long long due = -1;
+        for (unsigned i = 0; i < n; i++) {
+            long long d = next_due_ns(&conns[i]), f = frame_left_ns(&conns[i]);
+            if (d < 0 || (f >= 0 && f < d))
+                d = f;
+            if (d >= 0 && (due < 0 || d < due))
+                due = d;
+        }
+        p[0] = (struct pollfd){.fd = lfd, .events = POLLIN};
+        p[1] = (struct pollfd){.fd = g_wake[0], .events = POLLIN};
+        for (unsigned i = 0; i < n; i++)
+            p[i + 2] = (struct pollfd){.fd = conns[i].fd, .events = POLLIN};
+        struct timespec ts = {.tv_sec = due / 1000000000LL, .tv_nsec = due % 1000000000LL};
+        int r = ppoll(p, n + 2, due < 0 ? NULL : &ts, NULL);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            VTSM_WARN("poll: %s", strerror(errno));
+            break;
+        }
+        if (p[1].revents)
+            break;
+        for (unsigned i = 0; i < n; i++) {
+            struct conn *c = &conns[i];
+            vtsm_status st = send_due(c, false);
+            bool keep = st == VTSM_OK;
+            if (!keep)
+                VTSM_WARN("send failed: %s (%s)", vtsm_status_name(st), vtsm_err_detail());
+            if (keep && (p[i + 2].revents & (POLLIN | POLLHUP | POLLERR)))
+                keep = serve_conn(dev, c, &out);
+            if (keep && frame_left_ns(c) == 0) {
+                VTSM_WARN("connection dropped: a frame stalled for %d ms", FRAME_TIMEOUT_MS);
+                keep = false;
+            }
+            if (!keep)
+                conn_close(c);
+        }
+        /* drop the closed ones, keeping the order (oldest first) */
+        unsigned k = 0;
+        for (unsigned i = 0; i < n; i++)
+            if (conns[i].fd >= 0)
+                conns[k++] = conns[i];
+        n = k;
+        for (unsigned i = 0; i < n; i++)
+            if (!conns[i].q.head)
+                conns[i].q.tail = &conns[i].q.head; /* moved: re-anchor the empty queue */
+        if (p[0].revents & POLLIN) {
+            int cfd = accept(lfd, NULL, NULL);
+            if (cfd < 0) {
+                if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN)
+                    VTSM_WARN("accept: %s", strerror(errno));
+                continue;
+            }
+            fcntl(cfd, F_SETFD, FD_CLOEXEC);
+            fcntl(cfd, F_SETFL, fcntl(cfd, F_GETFL) | O_NONBLOCK);
+            if (n >= max_clients) {
+                VTSM_WARN("connection refused: %u client%s already served (--max-clients %u)", n,
+                          n == 1 ? "" : "s", max_clients);
+                close(cfd);
+                continue;
+            }
+            if (vtsm_sock_nodelay(cfd) != VTSM_OK)
+                VTSM_WARN("TCP_NODELAY: %s", vtsm_err_detail());
+            vtsm_sock_quickack(cfd);
+            VTSM_INFO("connection accepted (%u client%s)", n + 1, n ? "s" : "");
+            conns[n] = (struct conn){.fd = cfd};
+            conns[n].q.tail = &conns[n].q.head;
+            n++;
+        }
+    }
+    for (unsigned i = 0; i < n; i++)
+        conn_close(&conns[i]);
     vtsm_buf_wipe(&out);
 }
 
@@ -373,6 +668,8 @@ int main(int argc, char **argv)
         OPT_SLOT,
         OPT_DTS,
         OPT_LATENCY,
+        OPT_MAX_CLIENTS,
+        OPT_MEAS_HASH,
         OPT_VERBOSE,
         OPT_HELP
     };
@@ -391,6 +688,8 @@ int main(int argc, char **argv)
         {"slot", required_argument, NULL, OPT_SLOT},
         {"data-transfer-size", required_argument, NULL, OPT_DTS},
         {"latency-us", required_argument, NULL, OPT_LATENCY},
+        {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+        {"meas-hash", required_argument, NULL, OPT_MEAS_HASH},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -399,6 +698,7 @@ int main(int argc, char **argv)
     const char *listen_addr = "127.0.0.1", *port_file = NULL, *cert_dir = NULL, *alg = NULL;
     const char *key_log_path = NULL;
     long port = VTSM_SOCK_DEFAULT_PORT;
+    unsigned max_clients = MAX_CLIENTS_DEFAULT;
     bool verbose = false;
     char *end;
     int c, rc = 1;
@@ -427,14 +727,9 @@ int main(int argc, char **argv)
             alg = optarg;
             break;
         case OPT_VERSION:
-            if (!strcmp(optarg, "1.2"))
-                cfg.versions = VTSM_DEV_VER_12;
-            else if (!strcmp(optarg, "1.3"))
-                cfg.versions = VTSM_DEV_VER_13;
-            else if (!strcmp(optarg, "both"))
-                cfg.versions = VTSM_DEV_VER_12 | VTSM_DEV_VER_13;
-            else {
-                fprintf(stderr, "tsm-devemu: --version is 1.2, 1.3 or both\n");
+            if (parse_versions(optarg, &cfg.versions) != 0) {
+                fprintf(stderr, "tsm-devemu: --version is a comma list of 1.2, 1.3, 1.4, or "
+                                "both (1.2,1.3) or all (1.2,1.3,1.4)\n");
                 return 2;
             }
             break;
@@ -508,6 +803,28 @@ int main(int argc, char **argv)
             g_latency_ns = (long long)n * 1000;
             break;
         }
+        case OPT_MAX_CLIENTS: {
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || n < 1 || n > MAX_CLIENTS_LIMIT) {
+                fprintf(stderr, "tsm-devemu: bad --max-clients '%s' (1..%d)\n", optarg,
+                        MAX_CLIENTS_LIMIT);
+                return 2;
+            }
+            max_clients = (unsigned)n;
+            break;
+        }
+        case OPT_MEAS_HASH:
+            if (!strcmp(optarg, "sha256"))
+                cfg.meas_hash = SPDM_MEAS_HASH_SHA256;
+            else if (!strcmp(optarg, "sha384"))
+                cfg.meas_hash = SPDM_MEAS_HASH_SHA384;
+            else if (!strcmp(optarg, "sha512"))
+                cfg.meas_hash = SPDM_MEAS_HASH_SHA512;
+            else {
+                fprintf(stderr, "tsm-devemu: --meas-hash is sha256, sha384 or sha512\n");
+                return 2;
+            }
+            break;
         case OPT_CERT_DIR:
             cert_dir = optarg;
             break;
@@ -606,6 +923,10 @@ int main(int argc, char **argv)
         }
         wrote_port = true;
     }
+    if (cfg.data_transfer_size > 4096)
+        VTSM_WARN("--data-transfer-size %u: DOE answers may exceed the %u bytes QEMU's "
+                  "spdm-socket reads; keep 4096 or less for QEMU",
+                  cfg.data_transfer_size, VTSM_SOCK_QEMU_MAX_PAYLOAD);
     printf("tsm-devemu listening on %s:%u\n", listen_addr, bound);
     fflush(stdout);
     if (cfg.faults) {
@@ -614,20 +935,7 @@ int main(int argc, char **argv)
                 VTSM_WARN("fault injected: %s", vtsm_dev_fault_name((enum vtsm_dev_fault)i));
     }
 
-    while (wait_readable(lfd, -1) > 0) {
-        int cfd = accept(lfd, NULL, NULL);
-        if (cfd < 0) {
-            if (errno != EINTR && errno != ECONNABORTED)
-                VTSM_WARN("accept: %s", strerror(errno));
-            continue;
-        }
-        fcntl(cfd, F_SETFD, FD_CLOEXEC);
-        if (vtsm_sock_nodelay(cfd) != VTSM_OK)
-            VTSM_WARN("TCP_NODELAY: %s", vtsm_err_detail());
-        VTSM_INFO("connection accepted");
-        serve(dev, cfd);
-        close(cfd);
-    }
+    serve_all(dev, lfd, max_clients);
     rc = g_stop ? 0 : 1;
 out:
     if (lfd >= 0)

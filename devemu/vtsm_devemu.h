@@ -32,6 +32,7 @@
 /* vtsm_dev_config.versions */
 #define VTSM_DEV_VER_12 (1u << 0)
 #define VTSM_DEV_VER_13 (1u << 1)
+#define VTSM_DEV_VER_14 (1u << 2)
 
 /*
  * Fault injection. Each fault is deterministic; devemu/README.md names the message each
@@ -122,7 +123,7 @@ struct vtsm_dev_meas {
 typedef void (*vtsm_dev_key_log_fn)(void *ctx, const char *line);
 
 struct vtsm_dev_config {
-    uint32_t versions;       /* VTSM_DEV_VER_*; default both */
+    uint32_t versions;       /* VTSM_DEV_VER_*; default 1.2 and 1.3 */
     enum vtsm_asym_alg asym; /* slot keys' algorithm; default ECDSA P-384 */
     enum vtsm_hash_alg hash; /* preferred base hash (both supported); default SHA-384 */
     enum vtsm_dhe_group dhe; /* preferred DHE group (both supported); default secp384r1 */
@@ -146,6 +147,9 @@ struct vtsm_dev_config {
     uint32_t faults;          /* mask of VTSM_DEV_FAULT_BIT() */
     bool key_update;          /* KEY_UPD_CAP and KEY_UPDATE; default true */
     bool heartbeat;           /* HBEAT_CAP and HEARTBEAT; default true */
+    uint32_t meas_hash;       /* ALGORITHMS MeasurementHashAlgo: SPDM_MEAS_HASH_SHA256,
+                               * _SHA384 or _SHA512; default 0: the digest of the
+                               * negotiated base hash */
     uint8_t heartbeat_period; /* KEY_EXCHANGE_RSP HeartbeatPeriod in seconds when both
                                * sides set HBEAT_CAP (else 0); default 60. Reported only:
                                * the emulator never times a session out. */
@@ -170,6 +174,13 @@ vtsm_status vtsm_dev_new(const struct vtsm_dev_config *c, struct vtsm_dev **out)
  */
 vtsm_status vtsm_dev_handle(struct vtsm_dev *d, const uint8_t *req, size_t len,
                             struct vtsm_buf *rsp);
+/*
+ * Handle one SPDM message outside any session, with no DOE framing (a storage binding
+ * carries bare messages): rsp receives the exact response or ERROR message. Errors as
+ * vtsm_dev_handle for a request the device must not answer.
+ */
+vtsm_status vtsm_dev_handle_spdm(struct vtsm_dev *d, const uint8_t *req, size_t len,
+                                 struct vtsm_buf *rsp);
 
 /*
  * The simulated IDE link (docs/abi.md section 8.2; frame layout in

@@ -18,6 +18,7 @@
  * bad key or reference file), 3 the TSM (or the DOE responder) could not be reached.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,7 +32,8 @@
 #include "vtsm_abi.h"
 #include "vtsm_crypto.h"
 #include "vtsm_guard.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
+#include "vtsm_version.h"
 #include "vtsm_host_cbor.h"
 
 enum {
@@ -63,7 +65,10 @@ struct cli {
 
 static void usage(FILE *f)
 {
-    fputs("usage: tsm-guest [--socket PATH] [--json] [--direct] --key FILE [--tvm N] <command>\n"
+    fputs("usage: tsm-guest [--socket PATH] [--json] [--direct] --key FILE [--tvm N] <command> "
+          "[ARGS]\n"
+          "       tsm-guest --help | --version\n"
+          "options may come before or after the command; --opt=value and --opt value both work\n"
           "  keygen                          create a P-256 key at --key (mode 0600); prints\n"
           "                                  the public key (hex) for TVM_CREATE guest_key\n"
           "  pubkey                          print the public key of --key\n"
@@ -94,8 +99,7 @@ static int usage_error(const char *fmt, ...)
     fputs("tsm-guest: ", stderr);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    usage(stderr);
+    fputs(" (try 'tsm-guest --help')\n", stderr);
     return EXIT_USAGE;
 }
 
@@ -389,8 +393,9 @@ static int session_open(const struct cli *c, struct session *s)
 static int cmd_simple(const struct cli *c, struct session *s, unsigned gop)
 {
     cbor_item_t *res = NULL;
-    vtsm_status st = vtsm_guest_call(s->g, s->h, gop, c->dev, c->dev ? c->tdi : VTSM_GUEST_NO_TDI,
-                                     NULL, gop == VTSM_ABI_GOP_REJECT ? c->reason : NULL, &res);
+    vtsm_status st =
+        vtsm_guest_call_cbor(s->g, s->h, gop, c->dev, c->dev ? c->tdi : VTSM_GUEST_NO_TDI, NULL,
+                             gop == VTSM_ABI_GOP_REJECT ? c->reason : NULL, &res);
     if (st != VTSM_OK) {
         int rc = report_call(c, s->h, st);
         if (res)
@@ -414,15 +419,15 @@ static int cmd_info(const struct cli *c, struct session *s)
         vtsm_unhex(nonce, sizeof(nonce), c->nonce_hex); /* checked by main */
     else if (with_nonce && (st = vtsm_random(nonce, sizeof(nonce))) != VTSM_OK)
         return report_local(c, st);
-    st = vtsm_guest_call(s->g, s->h, VTSM_ABI_GOP_INFO, c->dev, c->tdi, with_nonce ? nonce : NULL,
-                         NULL, &res);
+    st = vtsm_guest_call_cbor(s->g, s->h, VTSM_ABI_GOP_INFO, c->dev, c->tdi,
+                              with_nonce ? nonce : NULL, NULL, &res);
     if (st != VTSM_OK) {
         rc = report_call(c, s->h, st);
         goto out;
     }
     if (with_nonce) {
-        st = vtsm_guest_check_evidence(s->g, res, c->dev, (uint32_t)c->tdi, nonce, s->ref, s->cert,
-                                       &claims);
+        st = vtsm_guest_check_evidence_cbor(s->g, res, c->dev, (uint32_t)c->tdi, nonce, s->ref,
+                                            s->cert, &claims);
         if (st != VTSM_OK) {
             rc = report_local(c, st);
             if (rc == EXIT_USAGE)
@@ -475,7 +480,7 @@ static int cmd_accept(const struct cli *c, struct session *s)
     }
     /* the evidence does not match: tell the host side, then fail with the reason */
     ascii_reason(reason, sizeof(reason), d.reason);
-    st = vtsm_guest_call(s->g, s->h, VTSM_ABI_GOP_REJECT, c->dev, c->tdi, NULL, reason, &res);
+    st = vtsm_guest_call_cbor(s->g, s->h, VTSM_ABI_GOP_REJECT, c->dev, c->tdi, NULL, reason, &res);
     if (res)
         cbor_decref(&res);
     if (st != VTSM_OK) {
@@ -508,49 +513,99 @@ int main(int argc, char **argv)
     const char *pos[3] = {0};
     int npos = 0;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_val = i + 1 < argc;
-        if (a[0] != '-') {
-            if (!c.verb)
-                c.verb = a;
-            else if (npos < 3)
-                pos[npos++] = a;
-            else
-                return usage_error("unexpected argument '%s'", a);
-        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    enum {
+        O_SOCKET = 1,
+        O_JSON,
+        O_HELP,
+        O_VERSION,
+        O_DIRECT,
+        O_KEY,
+        O_TVM,
+        O_DOE,
+        O_DEV,
+        O_NONCE,
+        O_FRESH,
+        O_REFERENCE,
+        O_REASON,
+        O_TSM_CERT,
+    };
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, O_SOCKET},
+        {"json", no_argument, NULL, O_JSON},
+        {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION},
+        {"direct", no_argument, NULL, O_DIRECT},
+        {"key", required_argument, NULL, O_KEY},
+        {"tvm", required_argument, NULL, O_TVM},
+        {"doe", required_argument, NULL, O_DOE},
+        {"dev", required_argument, NULL, O_DEV},
+        {"nonce", required_argument, NULL, O_NONCE},
+        {"fresh", no_argument, NULL, O_FRESH},
+        {"reference", required_argument, NULL, O_REFERENCE},
+        {"reason", required_argument, NULL, O_REASON},
+        {"tsm-cert", required_argument, NULL, O_TSM_CERT},
+        {NULL, 0, NULL, 0},
+    };
+    int o;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'h':
+        case O_HELP:
             usage(stdout);
             return EXIT_OK;
-        } else if (!strcmp(a, "--json")) {
+        case O_VERSION:
+            printf("tsm-guest (vtsm) %s\n", vtsm_version());
+            return EXIT_OK;
+        case O_SOCKET:
+            c.socket = optarg;
+            break;
+        case O_JSON:
             c.json = true;
-        } else if (!strcmp(a, "--fresh")) {
-            c.fresh = true;
-        } else if (!strcmp(a, "--direct")) {
+            break;
+        case O_DIRECT:
             c.direct = true;
-        } else if (!has_val) {
-            return usage_error("unknown or incomplete option '%s'", a);
-        } else if (!strcmp(a, "--socket")) {
-            c.socket = argv[++i];
-        } else if (!strcmp(a, "--key")) {
-            c.key = argv[++i];
-        } else if (!strcmp(a, "--tvm")) {
-            if (!parse_ll(argv[++i], 1, UINT32_MAX, &c.tvm))
-                return usage_error("bad --tvm '%s' (1..%u)", argv[i], UINT32_MAX);
-        } else if (!strcmp(a, "--doe")) {
-            c.doe = argv[++i];
-        } else if (!strcmp(a, "--dev")) {
-            c.doe_dev = argv[++i];
-        } else if (!strcmp(a, "--nonce")) {
-            c.nonce_hex = argv[++i];
-        } else if (!strcmp(a, "--reference")) {
-            c.reference = argv[++i];
-        } else if (!strcmp(a, "--reason")) {
-            c.reason = argv[++i];
-        } else if (!strcmp(a, "--tsm-cert")) {
-            c.tsm_cert = argv[++i];
-        } else {
-            return usage_error("unknown option '%s'", a);
+            break;
+        case O_KEY:
+            c.key = optarg;
+            break;
+        case O_TVM:
+            if (!parse_ll(optarg, 1, UINT32_MAX, &c.tvm))
+                return usage_error("bad --tvm '%s' (1..%u)", optarg, UINT32_MAX);
+            break;
+        case O_DOE:
+            c.doe = optarg;
+            break;
+        case O_DEV:
+            c.doe_dev = optarg;
+            break;
+        case O_NONCE:
+            c.nonce_hex = optarg;
+            break;
+        case O_FRESH:
+            c.fresh = true;
+            break;
+        case O_REFERENCE:
+            c.reference = optarg;
+            break;
+        case O_REASON:
+            c.reason = optarg;
+            break;
+        case O_TSM_CERT:
+            c.tsm_cert = optarg;
+            break;
+        default:
+            return usage_error("option '%s' is unknown or needs a value", argv[optind - 1]);
         }
+    }
+    /* getopt_long moved the command and its arguments to the end */
+    for (int i = optind; i < argc; i++) {
+        if (!c.verb)
+            c.verb = argv[i];
+        else if (npos < 3)
+            pos[npos++] = argv[i];
+        else
+            return usage_error("unexpected argument '%s'", argv[i]);
     }
     if (!c.verb)
         return usage_error("%s", "missing command");

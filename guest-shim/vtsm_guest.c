@@ -4,7 +4,7 @@
  * envelopes (docs/abi.md section 9) and their transport through a
  * host-shim connection.
  */
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -375,8 +375,8 @@ out:
     return st;
 }
 
-vtsm_status vtsm_guest_sign(const struct vtsm_guest *g, uint32_t envelope_tvm, const uint8_t *body,
-                            size_t len, cbor_item_t **envelope_map)
+vtsm_status vtsm_guest_sign_cbor(const struct vtsm_guest *g, uint32_t envelope_tvm,
+                                 const uint8_t *body, size_t len, cbor_item_t **envelope_map)
 {
     vtsm_status st = VTSM_OK;
     struct vtsm_buf tbs = {0};
@@ -475,8 +475,9 @@ out:
     return st;
 }
 
-vtsm_status vtsm_guest_build(struct vtsm_guest *g, unsigned gop, const char *dev, int64_t tdi,
-                             const uint8_t *nonce, const char *reason, cbor_item_t **envelope_map)
+vtsm_status vtsm_guest_build_cbor(struct vtsm_guest *g, unsigned gop, const char *dev, int64_t tdi,
+                                  const uint8_t *nonce, const char *reason,
+                                  cbor_item_t **envelope_map)
 {
     vtsm_status st = VTSM_OK;
     cbor_item_t *check = NULL;
@@ -502,8 +503,8 @@ vtsm_status vtsm_guest_build(struct vtsm_guest *g, unsigned gop, const char *dev
 
     VTSM_GUARD_GOTO(vtsm_guest_reserve_seq(g, &seq));
     VTSM_GUARD_GOTO(encode_body(gop, g->tvm, seq, dev, tdi, nonce, reason, &frame));
-    VTSM_GUARD_GOTO(vtsm_guest_sign(g, g->tvm, frame.data + VTSM_ABI_FRAME_HDR_SIZE,
-                                    frame.len - VTSM_ABI_FRAME_HDR_SIZE, envelope_map));
+    VTSM_GUARD_GOTO(vtsm_guest_sign_cbor(g, g->tvm, frame.data + VTSM_ABI_FRAME_HDR_SIZE,
+                                         frame.len - VTSM_ABI_FRAME_HDR_SIZE, envelope_map));
 out:
     if (check)
         cbor_decref(&check);
@@ -529,9 +530,9 @@ static vtsm_status check_echo(const cbor_item_t *res, unsigned gop, uint32_t tvm
     return VTSM_OK;
 }
 
-vtsm_status vtsm_guest_call(struct vtsm_guest *g, struct vtsm_host *relay, unsigned gop,
-                            const char *dev, int64_t tdi, const uint8_t *nonce, const char *reason,
-                            cbor_item_t **result)
+vtsm_status vtsm_guest_call_cbor(struct vtsm_guest *g, struct vtsm_host *relay, unsigned gop,
+                                 const char *dev, int64_t tdi, const uint8_t *nonce,
+                                 const char *reason, cbor_item_t **result)
 {
     cbor_item_t *env = NULL, *res = NULL;
     vtsm_status st;
@@ -539,7 +540,7 @@ vtsm_status vtsm_guest_call(struct vtsm_guest *g, struct vtsm_host *relay, unsig
     if (result)
         *result = NULL;
     VTSM_ENSURE(g && relay, VTSM_E_INVAL, "guest call: NULL argument");
-    VTSM_GUARD(vtsm_guest_build(g, gop, dev, tdi, nonce, reason, &env));
+    VTSM_GUARD(vtsm_guest_build_cbor(g, gop, dev, tdi, nonce, reason, &env));
     st = vtsm_host_guest_relay_cbor(relay, env, &res);
     cbor_decref(&env);
     if (st != VTSM_OK) {
@@ -564,4 +565,109 @@ vtsm_status vtsm_guest_connect(const char *socket_path, const char *client, stru
         .role = VTSM_ROLE_GUEST,
     };
     return vtsm_host_open_cfg(&cfg, out);
+}
+
+/* ---- the public forms: envelopes as struct vtsm_guest_envelope, results as struct
+ * vtsm_result ---- */
+
+void vtsm_guest_envelope_clear(struct vtsm_guest_envelope *env)
+{
+    if (!env)
+        return;
+    free(env->body);
+    memset(env, 0, sizeof(*env));
+}
+
+vtsm_status vtsm_guest_envelope_encode(const struct vtsm_guest_envelope *env, uint8_t **out,
+                                       size_t *len)
+{
+    VTSM_ENSURE(env && env->body && out && len, VTSM_E_INVAL, "envelope encode: NULL argument");
+    *out = NULL;
+    *len = 0;
+    struct vtsm_buf frame = {0};
+    cbor_item_t *m = vtsm_abi_map_new();
+    vtsm_status st = m ? VTSM_OK : vtsm_fail(VTSM_E_NOMEM, "envelope");
+    if (st == VTSM_OK)
+        st = vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, env->tvm);
+    if (st == VTSM_OK)
+        st = vtsm_abi_put_bytes(m, VTSM_ABI_K_BODY, env->body, env->body_len);
+    if (st == VTSM_OK)
+        st = vtsm_abi_put_bytes(m, VTSM_ABI_K_SIG, env->sig, sizeof(env->sig));
+    if (st == VTSM_OK)
+        st = vtsm_abi_encode(m, &frame);
+    if (st == VTSM_OK) {
+        *len = frame.len - VTSM_ABI_FRAME_HDR_SIZE;
+        *out = malloc(*len);
+        if (*out)
+            memcpy(*out, frame.data + VTSM_ABI_FRAME_HDR_SIZE, *len);
+        else
+            st = vtsm_fail(VTSM_E_NOMEM, "envelope");
+    }
+    if (m)
+        cbor_decref(&m);
+    vtsm_buf_free(&frame);
+    return st;
+}
+
+/* The fields of an envelope map {tvm, body, sig} into *env (the map is released). */
+static vtsm_status unpack_envelope(vtsm_status st, cbor_item_t *map,
+                                   struct vtsm_guest_envelope *env)
+{
+    const uint8_t *body = NULL, *sig = NULL;
+    size_t body_len = 0, sig_len = 0;
+    uint64_t tvm = 0;
+    if (st == VTSM_OK)
+        st = vtsm_abi_get_uint(map, VTSM_ABI_K_TVM, &tvm);
+    if (st == VTSM_OK)
+        st = vtsm_abi_get_bytes(map, VTSM_ABI_K_BODY, &body, &body_len);
+    if (st == VTSM_OK)
+        st = vtsm_abi_get_bytes(map, VTSM_ABI_K_SIG, &sig, &sig_len);
+    if (st == VTSM_OK && (sig_len != sizeof(env->sig) || tvm > UINT32_MAX))
+        st = vtsm_fail(VTSM_E_INTERNAL, "envelope: unexpected signature or tvm");
+    if (st == VTSM_OK) {
+        env->body = malloc(body_len ? body_len : 1);
+        if (!env->body)
+            st = vtsm_fail(VTSM_E_NOMEM, "envelope body");
+    }
+    if (st == VTSM_OK) {
+        memcpy(env->body, body, body_len);
+        env->body_len = body_len;
+        memcpy(env->sig, sig, sizeof(env->sig));
+        env->tvm = (uint32_t)tvm;
+    }
+    if (map)
+        cbor_decref(&map);
+    return st;
+}
+
+vtsm_status vtsm_guest_build(struct vtsm_guest *g, unsigned gop, const char *dev, int64_t tdi,
+                             const uint8_t *nonce, const char *reason,
+                             struct vtsm_guest_envelope *env)
+{
+    cbor_item_t *map = NULL;
+    VTSM_ENSURE(env, VTSM_E_INVAL, "build: NULL envelope");
+    memset(env, 0, sizeof(*env));
+    vtsm_status st = vtsm_guest_build_cbor(g, gop, dev, tdi, nonce, reason, &map);
+    return unpack_envelope(st, map, env);
+}
+
+vtsm_status vtsm_guest_sign(const struct vtsm_guest *g, uint32_t envelope_tvm, const uint8_t *body,
+                            size_t len, struct vtsm_guest_envelope *env)
+{
+    cbor_item_t *map = NULL;
+    VTSM_ENSURE(env, VTSM_E_INVAL, "sign: NULL envelope");
+    memset(env, 0, sizeof(*env));
+    vtsm_status st = vtsm_guest_sign_cbor(g, envelope_tvm, body, len, &map);
+    return unpack_envelope(st, map, env);
+}
+
+vtsm_status vtsm_guest_call(struct vtsm_guest *g, struct vtsm_host *relay, unsigned gop,
+                            const char *dev, int64_t tdi, const uint8_t *nonce, const char *reason,
+                            struct vtsm_result **result)
+{
+    cbor_item_t *res = NULL;
+    if (result)
+        *result = NULL;
+    vtsm_status st = vtsm_guest_call_cbor(g, relay, gop, dev, tdi, nonce, reason, &res);
+    return vtsm_result_take(st, res, result);
 }

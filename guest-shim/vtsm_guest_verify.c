@@ -4,7 +4,7 @@
  * INFO), reference values from a file, and the accept/reject decision that ties them
  * together.
  */
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -99,9 +99,9 @@ vtsm_status vtsm_guest_tsm_kid(X509 *tsm_cert, uint8_t kid[VTSM_GUEST_KID_SIZE])
 
 /* ---- the token ---- */
 
-vtsm_status vtsm_guest_verify_token(const uint8_t *token, size_t len, X509 *tsm_cert,
-                                    const uint8_t nonce[VTSM_GUEST_NONCE_SIZE],
-                                    cbor_item_t **claims)
+vtsm_status vtsm_guest_verify_token_cbor(const uint8_t *token, size_t len, X509 *tsm_cert,
+                                         const uint8_t nonce[VTSM_GUEST_NONCE_SIZE],
+                                         cbor_item_t **claims)
 {
     vtsm_status st = VTSM_OK;
     X509 *own = NULL;
@@ -577,7 +577,8 @@ static vtsm_status check_entry(const struct vtsm_guest_ref *ref, const struct re
     return vtsm_fail(VTSM_E_INTERNAL, "reference kind %d", (int)e->kind);
 }
 
-vtsm_status vtsm_guest_ref_check(const struct vtsm_guest_ref *ref, const cbor_item_t *info_result)
+vtsm_status vtsm_guest_ref_check_cbor(const struct vtsm_guest_ref *ref,
+                                      const cbor_item_t *info_result)
 {
     struct vtsm_tdisp_report *rep = NULL;
     bool have_rep = false;
@@ -595,11 +596,11 @@ out:
     return st;
 }
 
-vtsm_status vtsm_guest_check_reference(const cbor_item_t *info_result, const char *ref_path)
+vtsm_status vtsm_guest_check_reference_cbor(const cbor_item_t *info_result, const char *ref_path)
 {
     struct vtsm_guest_ref *ref = NULL;
     VTSM_GUARD(vtsm_guest_ref_load(ref_path, &ref));
-    vtsm_status st = vtsm_guest_ref_check(ref, info_result);
+    vtsm_status st = vtsm_guest_ref_check_cbor(ref, info_result);
     vtsm_guest_ref_free(ref);
     return st;
 }
@@ -610,10 +611,8 @@ void vtsm_guest_decision_clear(struct vtsm_guest_decision *d)
 {
     if (!d)
         return;
-    if (d->info)
-        cbor_decref(&d->info);
-    if (d->claims)
-        cbor_decref(&d->claims);
+    vtsm_result_free(d->info);
+    vtsm_result_free(d->claims);
     memset(d, 0, sizeof(*d));
 }
 
@@ -716,11 +715,11 @@ static vtsm_status bind_info(const cbor_item_t *info, const cbor_item_t *claims,
     return VTSM_OK;
 }
 
-vtsm_status vtsm_guest_check_evidence(const struct vtsm_guest *g, const cbor_item_t *info,
-                                      const char *dev, uint32_t tdi,
-                                      const uint8_t nonce[VTSM_GUEST_NONCE_SIZE],
-                                      const struct vtsm_guest_ref *ref, X509 *tsm_cert,
-                                      cbor_item_t **claims_out)
+vtsm_status vtsm_guest_check_evidence_cbor(const struct vtsm_guest *g, const cbor_item_t *info,
+                                           const char *dev, uint32_t tdi,
+                                           const uint8_t nonce[VTSM_GUEST_NONCE_SIZE],
+                                           const struct vtsm_guest_ref *ref, X509 *tsm_cert,
+                                           cbor_item_t **claims_out)
 {
     const uint8_t *token;
     size_t token_len;
@@ -733,13 +732,13 @@ vtsm_status vtsm_guest_check_evidence(const struct vtsm_guest *g, const cbor_ite
     VTSM_ENSURE(cbor_isa_map(info), VTSM_E_PEER_MALFORMED, "INFO result is not a map");
     if (vtsm_abi_get_bytes(info, VTSM_ABI_K_TOKEN, &token, &token_len) != VTSM_OK)
         return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO with a nonce returned no token");
-    st = vtsm_guest_verify_token(token, token_len, tsm_cert, nonce, &claims);
+    st = vtsm_guest_verify_token_cbor(token, token_len, tsm_cert, nonce, &claims);
     if (st == VTSM_OK)
         st = check_claims(g, claims, dev, tdi);
     if (st == VTSM_OK)
         st = bind_info(info, claims, nonce);
     if (st == VTSM_OK && ref)
-        st = vtsm_guest_ref_check(ref, info);
+        st = vtsm_guest_ref_check_cbor(ref, info);
     if (st == VTSM_OK && claims_out) {
         *claims_out = claims;
         claims = NULL;
@@ -778,8 +777,8 @@ vtsm_status vtsm_guest_decide(struct vtsm_guest *g, struct vtsm_host *relay, con
         d->why = st;
         d->rule = vtsm_err_status() == st ? vtsm_err_rule() : vtsm_rule_of_status(st);
         snprintf(d->reason, sizeof(d->reason), "%s", vtsm_err_detail());
-        if (d->info)
-            cbor_decref(&d->info);
+        vtsm_result_free(d->info);
+        d->info = NULL;
         return vtsm_refail(st, "%s", d->reason);
     }
     st = vtsm_guest_check_evidence(g, d->info, dev, tdi, nonce, ref, tsm_cert, &d->claims);
@@ -790,4 +789,42 @@ vtsm_status vtsm_guest_decide(struct vtsm_guest *g, struct vtsm_host *relay, con
              "reference value%s matched",
              vtsm_guest_ref_count(ref), vtsm_guest_ref_count(ref) == 1 ? "" : "s");
     return verdict(d, VTSM_OK);
+}
+
+/* ---- the public forms: results and claims as struct vtsm_result ---- */
+
+vtsm_status vtsm_guest_verify_token(const uint8_t *token, size_t len, X509 *tsm_cert,
+                                    const uint8_t nonce[VTSM_GUEST_NONCE_SIZE],
+                                    struct vtsm_result **claims)
+{
+    cbor_item_t *c = NULL;
+    if (claims)
+        *claims = NULL;
+    vtsm_status st = vtsm_guest_verify_token_cbor(token, len, tsm_cert, nonce, claims ? &c : NULL);
+    return vtsm_result_take(st, c, claims);
+}
+
+vtsm_status vtsm_guest_ref_check(const struct vtsm_guest_ref *ref,
+                                 const struct vtsm_result *info_result)
+{
+    return vtsm_guest_ref_check_cbor(ref, vtsm_result_item(info_result));
+}
+
+vtsm_status vtsm_guest_check_reference(const struct vtsm_result *info_result, const char *ref_path)
+{
+    return vtsm_guest_check_reference_cbor(vtsm_result_item(info_result), ref_path);
+}
+
+vtsm_status vtsm_guest_check_evidence(const struct vtsm_guest *g, const struct vtsm_result *info,
+                                      const char *dev, uint32_t tdi,
+                                      const uint8_t nonce[VTSM_GUEST_NONCE_SIZE],
+                                      const struct vtsm_guest_ref *ref, X509 *tsm_cert,
+                                      struct vtsm_result **claims)
+{
+    cbor_item_t *c = NULL;
+    if (claims)
+        *claims = NULL;
+    vtsm_status st = vtsm_guest_check_evidence_cbor(g, vtsm_result_item(info), dev, tdi, nonce, ref,
+                                                    tsm_cert, claims ? &c : NULL);
+    return vtsm_result_take(st, c, claims);
 }

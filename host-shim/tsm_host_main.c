@@ -7,6 +7,7 @@
  * direction), 2 usage error, 3 the TSM (or the DOE responder) could not be reached.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,9 @@
 
 #include "vtsm_abi.h"
 #include "vtsm_host_cbor.h"
+#include "vtsm_log.h"
+#include "vtsm_trace.h"
+#include "vtsm_version.h"
 
 enum {
     EXIT_OK = 0,
@@ -57,9 +61,16 @@ struct cli {
 
 static void usage(FILE *f)
 {
-    fputs("usage: tsm-host [--socket PATH] [--json] <command>\n"
+    fputs("usage: tsm-host [--socket PATH] [--json] [--pcap FILE] [--trace] <command> [ARGS]\n"
+          "       tsm-host --help | --version\n"
+          "options may come before or after the command; --opt=value and --opt value both work\n"
+          "  --socket PATH   tsmd's socket (default: $VTSM_SOCKET or the built-in path)\n"
+          "  --json          print results and errors as JSON\n"
+          "  --pcap FILE     write every DOE object to FILE (pcap, LINKTYPE_PCI_DOE 292)\n"
+          "  --trace         one line per DOE object on stderr (time, direction, size, message)\n"
+          "commands:\n"
           "  connect DEV --doe tcp:HOST:PORT [--root-port N] [--slot N] [--allow-untrusted]\n"
-          "              [--version 1.2|1.3] [--ide-streams N] [--ide-only]\n"
+          "              [--spdm-version 1.2|1.3] [--ide-streams N] [--ide-only]\n"
           "  reclaim DEV --doe tcp:HOST:PORT [--force]\n"
           "  key-update DEV --doe tcp:HOST:PORT [--all]   (SPDM KEY_UPDATE)\n"
           "  heartbeat DEV --doe tcp:HOST:PORT            (SPDM HEARTBEAT)\n"
@@ -91,8 +102,7 @@ static int usage_error(const char *fmt, ...)
     fputs("tsm-host: ", stderr);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    usage(stderr);
+    fputs(" (try 'tsm-host --help')\n", stderr);
     return EXIT_USAGE;
 }
 
@@ -531,6 +541,243 @@ static int print_link_check(struct cli *c, const cbor_item_t *res)
     return EXIT_OK;
 }
 
+/* ---- status as tables ---- */
+
+#define TABLE_COLS 10
+#define CELL       136 /* a 64-byte measurement value in hex, and its NUL */
+
+/* A table of text cells, grown as rows come. */
+struct table {
+    const char *title;
+    unsigned ncols;
+    const char *head[TABLE_COLS];
+    char (*cells)[TABLE_COLS][CELL];
+    size_t nrows, cap;
+    bool short_of_memory;
+};
+
+static struct table *table_new(const char *title, unsigned ncols, const char *const *head)
+{
+    struct table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->title = title;
+    t->ncols = ncols;
+    for (unsigned i = 0; i < ncols; i++)
+        t->head[i] = head[i];
+    return t;
+}
+
+/* A new row, NULL if there is no memory for it (the table says so when printed). */
+static char (*table_row(struct table *t))[CELL]
+{
+    if (!t)
+        return NULL;
+    if (t->nrows == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
+        void *p = realloc(t->cells, cap * sizeof(*t->cells));
+        if (!p) {
+            t->short_of_memory = true;
+            return NULL;
+        }
+        t->cells = p;
+        t->cap = cap;
+    }
+    return t->cells[t->nrows++];
+}
+
+static void table_print(struct table *t)
+{
+    if (!t)
+        return;
+    if (t->nrows) {
+        size_t w[TABLE_COLS];
+        for (unsigned i = 0; i < t->ncols; i++) {
+            w[i] = strlen(t->head[i]);
+            for (size_t r = 0; r < t->nrows; r++)
+                if (strlen(t->cells[r][i]) > w[i])
+                    w[i] = strlen(t->cells[r][i]);
+        }
+        printf("%s\n", t->title);
+        for (unsigned i = 0; i < t->ncols; i++) {
+            if (i + 1 < t->ncols)
+                printf("%-*s  ", (int)w[i], t->head[i]);
+            else
+                printf("%s\n", t->head[i]);
+        }
+        for (size_t r = 0; r < t->nrows; r++)
+            for (unsigned i = 0; i < t->ncols; i++) {
+                if (i + 1 < t->ncols)
+                    printf("%-*s  ", (int)w[i], t->cells[r][i]);
+                else
+                    printf("%s\n", t->cells[r][i]);
+            }
+        if (t->short_of_memory)
+            printf("(out of memory: rows are missing; --json has them all)\n");
+        fputc('\n', stdout);
+    }
+    free(t->cells);
+    free(t);
+}
+
+/* A map value as a cell: text as is, numbers in decimal (or hex), bools yes/no, byte
+ * strings in hex; "-" if absent. */
+static void cell(char *out, const cbor_item_t *m, const char *key, bool hex)
+{
+    const cbor_item_t *v = m ? vtsm_abi_find(m, key) : NULL;
+    if (!v) {
+        snprintf(out, CELL, "-");
+    } else if (cbor_isa_string(v) && cbor_string_is_definite(v)) {
+        snprintf(out, CELL, "%.*s", (int)cbor_string_length(v),
+                 (const char *)cbor_string_handle(v));
+    } else if (cbor_isa_uint(v)) {
+        snprintf(out, CELL, hex ? "0x%" PRIx64 : "%" PRIu64, (uint64_t)cbor_get_int(v));
+    } else if (cbor_isa_float_ctrl(v) && cbor_is_bool(v)) {
+        snprintf(out, CELL, "%s", cbor_get_bool(v) ? "yes" : "no");
+    } else if (cbor_isa_bytestring(v) && cbor_bytestring_is_definite(v)) {
+        size_t n = cbor_bytestring_length(v), k = 0;
+        const uint8_t *p = cbor_bytestring_handle(v);
+        for (size_t i = 0; i < n && k + 3 < CELL; i++, k += 2)
+            snprintf(out + k, CELL - k, "%02x", p[i]);
+        if (n == 0)
+            snprintf(out, CELL, "-");
+    } else {
+        snprintf(out, CELL, "?");
+    }
+}
+
+/* DSP0274 DMTFSpecMeasurementValueType, bits 6:0 (bit 7: a raw bit stream). */
+static void meas_type(char *out, const cbor_item_t *m)
+{
+    static const char *const names[] = {
+        "immutable ROM",        "mutable firmware",  "hardware config",    "firmware config",
+        "measurement manifest", "debug/device mode", "firmware version",   "firmware SVN",
+        "hash-extended",        "informational",     "structured manifest"};
+    uint64_t t = 0;
+    if (vtsm_abi_get_uint(m, "type", &t) != VTSM_OK) {
+        snprintf(out, CELL, "-");
+        return;
+    }
+    unsigned k = (unsigned)(t & 0x7Fu);
+    snprintf(out, CELL, "%s%s", k < sizeof(names) / sizeof(names[0]) ? names[k] : "other",
+             t & 0x80u ? " (raw)" : "");
+}
+
+static const cbor_item_t *list(const cbor_item_t *m, const char *key)
+{
+    const cbor_item_t *a = m ? vtsm_abi_find(m, key) : NULL;
+    return a && cbor_isa_array(a) ? a : NULL;
+}
+
+/* status without --json: root ports, devices, IDE streams, TDIs, measurements and TVMs as
+ * aligned tables. Measurement values are shown whole; session IDs and capabilities in
+ * hex. */
+static int print_status(struct cli *c, const cbor_item_t *res)
+{
+    if (c->json) {
+        print_result(c, res);
+        return EXIT_OK;
+    }
+    static const char *const h_rp[] = {"ID", "STREAMS", "USED", "KEY SLOTS", "USED"};
+    static const char *const h_dev[] = {"DEVICE",  "PORT",     "STATE", "SPDM",   "ALGORITHM",
+                                        "SESSION", "CONNECTS", "BOUND", "TEE-IO", "CAPS"};
+    static const char *const h_str[] = {"DEVICE", "STREAM", "STATE", "KEY SET", "REFRESHES"};
+    static const char *const h_tdi[] = {"DEVICE", "TDI", "STATE", "TVM", "MMIO", "DMA"};
+    static const char *const h_meas[] = {"DEVICE", "INDEX", "TYPE", "VALUE"};
+    static const char *const h_tvm[] = {"TVM", "NAME", "BOUND", "IDENTITY"};
+    struct table *rp = table_new("ROOT PORTS", 5, h_rp);
+    struct table *dev = table_new("DEVICES", 10, h_dev);
+    struct table *str = table_new("IDE STREAMS", 5, h_str);
+    struct table *tdi = table_new("TDIS", 6, h_tdi);
+    struct table *meas = table_new("MEASUREMENTS", 4, h_meas);
+    struct table *tvm = table_new("TVMS", 4, h_tvm);
+    const cbor_item_t *a = list(res, VTSM_ABI_K_ROOT_PORTS);
+    for (size_t i = 0; a && i < cbor_array_size(a); i++) {
+        const cbor_item_t *m = cbor_array_handle(a)[i];
+        char(*r)[CELL] = table_row(rp);
+        if (!r)
+            break;
+        cell(r[0], m, "id", false);
+        cell(r[1], m, "streams", false);
+        cell(r[2], m, "streams_used", false);
+        cell(r[3], m, "key_slots", false);
+        cell(r[4], m, "key_slots_used", false);
+    }
+    a = list(res, VTSM_ABI_K_DEVICES);
+    for (size_t i = 0; a && i < cbor_array_size(a); i++) {
+        const cbor_item_t *m = cbor_array_handle(a)[i];
+        char name[CELL];
+        cell(name, m, VTSM_ABI_K_DEV, false);
+        char(*r)[CELL] = table_row(dev);
+        if (r) {
+            snprintf(r[0], CELL, "%s", name);
+            cell(r[1], m, VTSM_ABI_K_ROOT_PORT, false);
+            cell(r[2], m, "state", false);
+            cell(r[3], m, "version", false);
+            const cbor_item_t *alg = vtsm_abi_find(m, "algorithms");
+            cell(r[4], alg && cbor_isa_map(alg) ? alg : NULL, "asym", false);
+            cell(r[5], m, "session_id", true);
+            cell(r[6], m, "connects", false);
+            cell(r[7], m, "bound_tdis", false);
+            cell(r[8], m, "tee_io", false);
+            cell(r[9], m, "capabilities", true);
+        }
+        const cbor_item_t *ide = vtsm_abi_find(m, "ide");
+        const cbor_item_t *sl = ide && cbor_isa_map(ide) ? list(ide, "streams") : NULL;
+        for (size_t k = 0; sl && k < cbor_array_size(sl); k++) {
+            char(*s)[CELL] = table_row(str);
+            if (!s)
+                break;
+            snprintf(s[0], CELL, "%s", name);
+            cell(s[1], cbor_array_handle(sl)[k], "stream_id", false);
+            cell(s[2], cbor_array_handle(sl)[k], "state", false);
+            cell(s[3], cbor_array_handle(sl)[k], "key_set", false);
+            cell(s[4], cbor_array_handle(sl)[k], "refreshes", false);
+        }
+        const cbor_item_t *tl = list(m, "tdis");
+        for (size_t k = 0; tl && k < cbor_array_size(tl); k++) {
+            char(*t)[CELL] = table_row(tdi);
+            if (!t)
+                break;
+            snprintf(t[0], CELL, "%s", name);
+            cell(t[1], cbor_array_handle(tl)[k], "tdi", false);
+            cell(t[2], cbor_array_handle(tl)[k], "state", false);
+            cell(t[3], cbor_array_handle(tl)[k], "tvm", false);
+            cell(t[4], cbor_array_handle(tl)[k], "mmio_enabled", false);
+            cell(t[5], cbor_array_handle(tl)[k], "dma_enabled", false);
+        }
+        const cbor_item_t *ms = vtsm_abi_find(m, "measurements");
+        const cbor_item_t *bl = ms && cbor_isa_map(ms) ? list(ms, "blocks") : NULL;
+        for (size_t k = 0; bl && k < cbor_array_size(bl); k++) {
+            char(*t)[CELL] = table_row(meas);
+            if (!t)
+                break;
+            snprintf(t[0], CELL, "%s", name);
+            cell(t[1], cbor_array_handle(bl)[k], "index", false);
+            meas_type(t[2], cbor_array_handle(bl)[k]);
+            cell(t[3], cbor_array_handle(bl)[k], "value", false);
+        }
+    }
+    a = list(res, VTSM_ABI_K_TVMS);
+    for (size_t i = 0; a && i < cbor_array_size(a); i++) {
+        const cbor_item_t *m = cbor_array_handle(a)[i];
+        char(*r)[CELL] = table_row(tvm);
+        if (!r)
+            break;
+        cell(r[0], m, "tvm", false);
+        cell(r[1], m, "name", false);
+        cell(r[2], m, "bound_tdis", false);
+        cell(r[3], m, "identity", false);
+    }
+    table_print(rp);
+    table_print(dev);
+    table_print(str);
+    table_print(tdi);
+    table_print(meas);
+    table_print(tvm);
+    return EXIT_OK;
+}
+
 enum {
     OPT_DOE = 1u << 0,
     OPT_ROOT_PORT = 1u << 1,
@@ -571,7 +818,7 @@ static const struct command commands[] = {
     {"bind", "DEV TDI TVM", OPT_DOE | OPT_LOCK_FLAGS, OPT_DOE, verb_bind, print_plain},
     {"unbind", "DEV TDI", OPT_DOE, OPT_DOE, verb_unbind, print_plain},
     {"relay", "FILE", OPT_DOE, 0, verb_relay, print_plain},
-    {"status", "[DEV]", 0, 0, verb_status, print_plain},
+    {"status", "[DEV]", 0, 0, verb_status, print_status},
     {"request", "OP [FIELDS]", OPT_DOE, 0, verb_request, print_plain},
 };
 
@@ -723,24 +970,45 @@ out:
     return rc;
 }
 
-static const struct {
-    const char *flag;
-    unsigned bit;
-    bool has_val;
-} options[] = {
-    {"--doe", OPT_DOE, true},
-    {"--root-port", OPT_ROOT_PORT, true},
-    {"--slot", OPT_SLOT, true},
-    {"--allow-untrusted", OPT_UNTRUSTED, false},
-    {"--version", OPT_VERSION, true},
-    {"--ide-streams", OPT_IDE_STREAMS, true},
-    {"--ide-only", OPT_IDE_ONLY, false},
-    {"--force", OPT_FORCE, false},
-    {"--name", OPT_NAME, true},
-    {"--guest-key", OPT_GUEST_KEY, true},
-    {"--lock-flags", OPT_LOCK_FLAGS, true},
-    {"--all", OPT_ALL, false},
+/* Long options: the global ones (negative ids) and the command options (their OPT_ bit). */
+enum {
+    G_SOCKET = -100,
+    G_JSON,
+    G_HELP,
+    G_VERSION,
+    G_PCAP,
+    G_TRACE,
 };
+static const struct option long_opts[] = {
+    {"socket", required_argument, NULL, G_SOCKET},
+    {"json", no_argument, NULL, G_JSON},
+    {"help", no_argument, NULL, G_HELP},
+    {"version", no_argument, NULL, G_VERSION},
+    {"pcap", required_argument, NULL, G_PCAP},
+    {"trace", no_argument, NULL, G_TRACE},
+    {"doe", required_argument, NULL, OPT_DOE},
+    {"root-port", required_argument, NULL, OPT_ROOT_PORT},
+    {"slot", required_argument, NULL, OPT_SLOT},
+    {"allow-untrusted", no_argument, NULL, OPT_UNTRUSTED},
+    {"spdm-version", required_argument, NULL, OPT_VERSION},
+    {"ide-streams", required_argument, NULL, OPT_IDE_STREAMS},
+    {"ide-only", no_argument, NULL, OPT_IDE_ONLY},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"guest-key", required_argument, NULL, OPT_GUEST_KEY},
+    {"lock-flags", required_argument, NULL, OPT_LOCK_FLAGS},
+    {"all", no_argument, NULL, OPT_ALL},
+    {NULL, 0, NULL, 0},
+};
+
+/* The long name of a command option bit, for messages. */
+static const char *opt_name(unsigned bit)
+{
+    for (const struct option *o = long_opts; o->name; o++)
+        if (o->val == (int)bit)
+            return o->name;
+    return "?";
+}
 
 /* One command option (bit) with its value v (NULL for flags). */
 static int set_option(struct cli *c, unsigned bit, const char *v)
@@ -766,7 +1034,7 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
         else if (!strcmp(v, "1.3"))
             c->version = 0x13;
         else
-            return usage_error("bad --version '%s' (1.2 or 1.3)", v);
+            return usage_error("bad --spdm-version '%s' (1.2 or 1.3)", v);
         return EXIT_OK;
     case OPT_IDE_STREAMS:
         if (!parse_long(v, 0, VTSM_ABI_IDE_STREAMS_MAX, &c->ide_streams))
@@ -835,40 +1103,22 @@ static int set_positionals(struct cli *c, const struct command *cmd)
     return EXIT_OK;
 }
 
-static int parse_command(struct cli *c, const struct command *cmd, int argc, char **argv, int i)
+/* The command's positionals and options, checked against what it takes. */
+static int check_command(struct cli *c, const struct command *cmd, char **pos, int npos,
+                         unsigned seen)
 {
-    unsigned seen = 0;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_val = i + 1 < argc;
-        if (a[0] != '-') {
-            char name[8];
-            bool optional;
-            if (c->npos >= MAX_POS ||
-                (cmd->run != verb_request && !arg_name(cmd, c->npos, name, &optional)))
-                return usage_error("unexpected argument '%s'", a);
-            c->pos[c->npos++] = a;
-            continue;
-        }
-        if (!strcmp(a, "--json")) {
-            c->json = true;
-            continue;
-        }
-        if (!strcmp(a, "--socket") && has_val) {
-            c->socket = argv[++i];
-            continue;
-        }
-        size_t k = 0;
-        while (k < sizeof(options) / sizeof(options[0]) && strcmp(options[k].flag, a) != 0)
-            k++;
-        if (k == sizeof(options) / sizeof(options[0]) || !(cmd->opts & options[k].bit) ||
-            (options[k].has_val && !has_val))
-            return usage_error("unknown or incomplete option '%s' for %s", a, c->verb);
-        int rc = set_option(c, options[k].bit, options[k].has_val ? argv[++i] : NULL);
-        if (rc != EXIT_OK)
-            return rc;
-        seen |= options[k].bit;
+    for (int i = 0; i < npos; i++) {
+        char name[8];
+        bool optional;
+        if (c->npos >= MAX_POS ||
+            (cmd->run != verb_request && !arg_name(cmd, c->npos, name, &optional)))
+            return usage_error("unexpected argument '%s' for %s", pos[i], c->verb);
+        c->pos[c->npos++] = pos[i];
     }
+    unsigned extra = seen & ~cmd->opts;
+    for (unsigned bit = 1; extra; bit <<= 1)
+        if (extra & bit)
+            return usage_error("option --%s does not apply to %s", opt_name(bit), c->verb);
     int rc = set_positionals(c, cmd);
     if (rc != EXIT_OK)
         return rc;
@@ -880,35 +1130,83 @@ static int parse_command(struct cli *c, const struct command *cmd, int argc, cha
     return EXIT_OK;
 }
 
+/* --trace: one line per DOE object the command carries, on stderr. */
+static void trace_line(void *ctx, enum vtsm_host_trace_dir dir, const char *dev, const uint8_t *p,
+                       size_t len)
+{
+    (void)ctx;
+    if (dir != VTSM_HOST_TRACE_DOE_REQ && dir != VTSM_HOST_TRACE_DOE_RSP)
+        return;
+    char what[160], when[32];
+    vtsm_trace_doe(p, len, what, sizeof(what));
+    vtsm_log_timestamp(when, sizeof(when));
+    fprintf(stderr, "%s tsm-host %s %s %zu bytes %s\n", when,
+            dir == VTSM_HOST_TRACE_DOE_REQ ? "->" : "<-", dev ? dev : "-", len, what);
+}
+
 int main(int argc, char **argv)
 {
     struct cli c = {.root_port = -1};
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
-            c.socket = argv[++i];
-        } else if (!strcmp(argv[i], "--json")) {
+    unsigned seen = 0;
+    const char *pcap = NULL;
+    bool trace = false;
+    int o;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        switch (o) {
+        case G_SOCKET:
+            c.socket = optarg;
+            break;
+        case G_JSON:
             c.json = true;
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            break;
+        case 'h':
+        case G_HELP:
             usage(stdout);
             return EXIT_OK;
-        } else {
-            return usage_error("unknown or incomplete option '%s'", argv[i]);
+        case G_VERSION:
+            printf("tsm-host (vtsm) %s\n", vtsm_version());
+            return EXIT_OK;
+        case G_PCAP:
+            pcap = optarg;
+            break;
+        case G_TRACE:
+            trace = true;
+            break;
+        case '?':
+        case ':':
+            return usage_error("option '%s' is unknown or needs a value", argv[optind - 1]);
+        default: {
+            int rc = set_option(&c, (unsigned)o, optarg);
+            if (rc != EXIT_OK)
+                return rc;
+            seen |= (unsigned)o;
+        }
         }
     }
-    if (i >= argc)
+    /* getopt_long moved the positionals (the command and its arguments) to the end */
+    while (optind < argc && c.npos < MAX_POS)
+        c.pos[c.npos++] = argv[optind++];
+    if (optind < argc)
+        return usage_error("%s", "too many arguments");
+    if (c.npos == 0)
         return usage_error("%s", "missing command");
-    c.verb = argv[i++];
+    c.verb = c.pos[0];
+    char *pos[MAX_POS];
+    int npos = (int)c.npos - 1;
+    for (int k = 0; k < npos; k++)
+        pos[k] = (char *)c.pos[k + 1];
+    c.npos = 0;
     const struct command *cmd = find_command(c.verb);
     unsigned op = cmd ? 0 : vtsm_op_parse(c.verb);
     if (op && op != VTSM_OP_HELLO && op != VTSM_OP_DOE_RESPONSE) {
         /* a verb of the operation table by its name: "request" with that operation */
         cmd = find_command("request");
-        i--;
+        c.pos[c.npos++] = c.verb;
     }
     if (!cmd)
         return usage_error("unknown command '%s'", c.verb);
-    int rc = parse_command(&c, cmd, argc, argv, i);
+    int rc = check_command(&c, cmd, pos, npos, seen);
     if (rc != EXIT_OK) {
         if (c.envelope)
             cbor_decref(&c.envelope);
@@ -923,7 +1221,12 @@ int main(int argc, char **argv)
         rc = report_local(&c, st);
         rc = vtsm_status_source(st) == VTSM_SRC_ABI ? rc : EXIT_UNREACHABLE;
     } else {
-        rc = run_command(&c, cmd, h);
+        if (trace)
+            vtsm_host_set_trace(h, trace_line, NULL);
+        if (pcap && vtsm_host_set_pcap(h, pcap) != VTSM_OK)
+            rc = usage_error("%s", vtsm_err_detail());
+        else
+            rc = run_command(&c, cmd, h);
         vtsm_host_close(h);
     }
     if (c.envelope)

@@ -5,6 +5,14 @@
  * command frame with transport type PCI_DOE; the responder answers with one frame.
  * Simulated-link frames share the connection under the vendor command
  * VTSM_SOCK_CMD_VTSM_LINK (docs/abi.md section 8.2).
+ *
+ * The target is "tcp:HOST:PORT[,OPTION]...". Options:
+ *   end=continue  (default) closing sends CONTINUE (0xFFFD, no payload): the peer keeps
+ *                 its state and waits for the next connection (spdm-emu's responder
+ *                 otherwise takes the bare close for a fatal error and exits)
+ *   end=shutdown  closing sends SHUTDOWN (0xFFFE): the peer ends
+ *   end=none      closing sends nothing
+ * After CONTINUE or SHUTDOWN the answer frame is awaited for END_WAIT_MS at most.
  */
 #include "vtsm_host_cbor.h"
 
@@ -17,12 +25,15 @@
 
 #include "vtsm_abi.h"
 #include "vtsm_guard.h"
+#include "vtsm_proc.h"
 #include "vtsm_sock.h"
 
 #define DOE_TCP_DEFAULT_TIMEOUT_MS 30000
+#define END_WAIT_MS                1000
 
 struct vtsm_doe_tcp {
     char hostport[128];
+    uint32_t end_cmd; /* sent on close; 0 for none */
     int fd;
     int timeout_ms;
     struct vtsm_buf rx;
@@ -38,19 +49,55 @@ struct vtsm_doe_tcp {
     size_t body_len;
 };
 
+/* One ",OPTION" of the target (opt points past the comma, len excludes the next one). */
+static vtsm_status parse_option(struct vtsm_doe_tcp *t, const char *opt, size_t len)
+{
+    static const struct {
+        const char *name;
+        uint32_t cmd;
+    } ends[] = {
+        {"end=continue", VTSM_SOCK_CMD_CONTINUE},
+        {"end=shutdown", VTSM_SOCK_CMD_SHUTDOWN},
+        {"end=none", 0},
+    };
+    for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+        if (strlen(ends[i].name) == len && memcmp(opt, ends[i].name, len) == 0) {
+            t->end_cmd = ends[i].cmd;
+            return VTSM_OK;
+        }
+    }
+    return vtsm_fail(VTSM_E_INVAL, "unknown DOE backend option '%.*s' (end=continue|shutdown|none)",
+                     (int)len, opt);
+}
+
 vtsm_status vtsm_doe_tcp_open(const char *spec, struct vtsm_doe_tcp **out)
 {
     static const char prefix[] = "tcp:";
     VTSM_ENSURE(out, VTSM_E_INVAL, "out is NULL");
     *out = NULL;
     VTSM_ENSURE(spec && strncmp(spec, prefix, sizeof(prefix) - 1) == 0, VTSM_E_INVAL,
-                "DOE backend must be tcp:HOST:PORT, got '%s'", spec ? spec : "(null)");
+                "DOE backend must be tcp:HOST:PORT[,end=continue|shutdown|none], got '%s'",
+                spec ? spec : "(null)");
     const char *hp = spec + sizeof(prefix) - 1;
-    VTSM_ENSURE(strlen(hp) < sizeof(((struct vtsm_doe_tcp *)0)->hostport), VTSM_E_INVAL,
+    const char *comma = strchr(hp, ',');
+    size_t hp_len = comma ? (size_t)(comma - hp) : strlen(hp);
+    VTSM_ENSURE(hp_len < sizeof(((struct vtsm_doe_tcp *)0)->hostport), VTSM_E_INVAL,
                 "DOE backend address too long");
     struct vtsm_doe_tcp *t = calloc(1, sizeof(*t));
     VTSM_ENSURE(t, VTSM_E_NOMEM, "DOE backend");
-    memcpy(t->hostport, hp, strlen(hp) + 1);
+    memcpy(t->hostport, hp, hp_len);
+    t->hostport[hp_len] = '\0';
+    t->end_cmd = VTSM_SOCK_CMD_CONTINUE;
+    t->fd = -1;
+    while (comma) {
+        const char *opt = comma + 1;
+        comma = strchr(opt, ',');
+        vtsm_status st = parse_option(t, opt, comma ? (size_t)(comma - opt) : strlen(opt));
+        if (st != VTSM_OK) {
+            free(t);
+            return st;
+        }
+    }
     t->timeout_ms = DOE_TCP_DEFAULT_TIMEOUT_MS;
     vtsm_status st = vtsm_tcp_connect(t->hostport, &t->fd);
     if (st != VTSM_OK) {
@@ -248,6 +295,8 @@ vtsm_status vtsm_doe_tcp_service(struct vtsm_doe_tcp *t)
             want = t->body_len - t->rx.len;
         }
         ssize_t k = want ? recv(t->fd, dst, want, MSG_DONTWAIT) : 0;
+        if (k > 0)
+            vtsm_sock_quickack(t->fd);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -290,10 +339,31 @@ vtsm_status vtsm_doe_tcp_service(struct vtsm_doe_tcp *t)
     }
 }
 
+/* Session end of the spdm-emu socket protocol: CONTINUE or SHUTDOWN, then the peer's
+ * answer (any frame; a peer that does not answer costs END_WAIT_MS at most). */
+static void send_end(struct vtsm_doe_tcp *t)
+{
+    if (t->fd < 0 || !t->end_cmd)
+        return;
+    if (vtsm_sock_send(t->fd, t->end_cmd, VTSM_SOCK_TRANSPORT_PCI_DOE, NULL, 0) != VTSM_OK)
+        return;
+    long long until = vtsm_now_ns() + (long long)END_WAIT_MS * 1000000;
+    for (;;) {
+        long long left_ms = (until - vtsm_now_ns()) / 1000000;
+        uint32_t cmd = 0, transport = 0;
+        if (left_ms <= 0 || vtsm_sock_recv(t->fd, &cmd, &transport, &t->rx, VTSM_HOST_DOE_RSP_CAP,
+                                           (int)left_ms) != VTSM_OK)
+            return;
+        if (cmd == t->end_cmd || cmd == VTSM_SOCK_CMD_UNKNOWN || !t->busy)
+            return; /* else the late answer of an exchange in flight: read on */
+    }
+}
+
 void vtsm_doe_tcp_close(struct vtsm_doe_tcp *t)
 {
     if (!t)
         return;
+    send_end(t);
     drop(t);
     vtsm_buf_free(&t->rx);
     vtsm_buf_free(&t->req);

@@ -5,6 +5,7 @@
  * simulated-link channel through per-device link callbacks.
  */
 #include "vtsm_host_cbor.h"
+#include "vtsm_pcap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -71,6 +72,7 @@ struct vtsm_host {
     struct vtsm_host_error last;
     vtsm_host_trace_fn trace;
     void *trace_ctx;
+    struct vtsm_pcap *pcap; /* DOE objects both ways, LINKTYPE_PCI_DOE */
     unsigned version;
     enum vtsm_abi_role role;
     char tsm[128];
@@ -121,6 +123,23 @@ static void trace(struct vtsm_host *h, enum vtsm_host_trace_dir dir, const char 
 {
     if (h->trace)
         h->trace(h->trace_ctx, dir, dev, p, len);
+    /* a capture that cannot be written stops; the verbs go on */
+    if (h->pcap && (dir == VTSM_HOST_TRACE_DOE_REQ || dir == VTSM_HOST_TRACE_DOE_RSP) &&
+        vtsm_pcap_write(h->pcap, p, len) != VTSM_OK) {
+        vtsm_pcap_close(h->pcap);
+        h->pcap = NULL;
+    }
+}
+
+vtsm_status vtsm_host_set_pcap(struct vtsm_host *h, const char *path)
+{
+    VTSM_ENSURE(h, VTSM_E_INVAL, "NULL handle");
+    vtsm_pcap_close(h->pcap);
+    h->pcap = NULL;
+    if (!path)
+        return VTSM_OK;
+    vtsm_status st = vtsm_pcap_open(path, VTSM_PCAP_LINKTYPE_PCI_DOE, &h->pcap);
+    return st == VTSM_OK ? st : fail_local(h, st);
 }
 
 static vtsm_status send_msg(struct vtsm_host *h, const cbor_item_t *msg)
@@ -1480,6 +1499,7 @@ void vtsm_host_close(struct vtsm_host *h)
     free(h->rsp);
     if (h->fd >= 0)
         close(h->fd);
+    vtsm_pcap_close(h->pcap);
     free(h);
 }
 
@@ -1506,21 +1526,6 @@ static bool status_all_pages(unsigned op, const struct vtsm_request *req)
     return op == VTSM_ABI_OP_STATUS && (!req || !(req->set & paging));
 }
 
-/* Hand a message to the caller as a struct vtsm_result (the message is released). */
-static vtsm_status to_result(struct vtsm_host *h, vtsm_status st, cbor_item_t *msg,
-                             struct vtsm_result **result)
-{
-    if (!msg)
-        return st;
-    if (result) {
-        *result = vtsm_result_new(msg);
-        if (!*result && st == VTSM_OK)
-            st = fail_local(h, vtsm_fail(VTSM_E_NOMEM, "result"));
-    }
-    cbor_decref(&msg);
-    return st;
-}
-
 vtsm_status vtsm_host_request(struct vtsm_host *h, unsigned op, const struct vtsm_request *req,
                               struct vtsm_result **result)
 {
@@ -1536,7 +1541,41 @@ vtsm_status vtsm_host_request(struct vtsm_host *h, unsigned op, const struct vts
     } else {
         st = run(h, op, m, &res);
     }
-    return to_result(h, st, res, result);
+    vtsm_status taken = vtsm_result_take(st, res, result);
+    return taken == st ? st : fail_local(h, taken); /* no memory for the result */
+}
+
+vtsm_status vtsm_host_request_encoded(struct vtsm_host *h, unsigned op, const uint8_t *map,
+                                      size_t len, struct vtsm_result **result)
+{
+    cbor_item_t *m = NULL, *res = NULL;
+    struct vtsm_abi_req decoded;
+    if (result)
+        *result = NULL;
+    VTSM_ENSURE(h, VTSM_E_INVAL, "NULL handle");
+    const struct vtsm_abi_request *row = vtsm_abi_request_find(op);
+    if (!row || op == VTSM_ABI_OP_HELLO || op == VTSM_ABI_OP_DOE_RESPONSE)
+        return fail_local(h, vtsm_fail(VTSM_E_INVAL, "op 0x%x is not a verb", op));
+    vtsm_status st = vtsm_abi_decode(map, len, &m);
+    if (st == VTSM_OK && (vtsm_abi_find(m, VTSM_ABI_K_OP) || vtsm_abi_find(m, VTSM_ABI_K_ID)))
+        st = vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_ABI_9, "%s: the fields carry no op or id",
+                         row->name);
+    if (st == VTSM_OK)
+        st = vtsm_abi_req_decode(m, row, &decoded);
+    /* a decoded map is full; the request gets "op" and "id" in a copy */
+    cbor_item_t *msg = st == VTSM_OK ? vtsm_abi_map_new() : NULL;
+    if (st == VTSM_OK)
+        st = msg ? merge(msg, m) : vtsm_fail(VTSM_E_NOMEM, "building request");
+    if (m)
+        cbor_decref(&m);
+    if (st != VTSM_OK) {
+        if (msg)
+            cbor_decref(&msg);
+        return fail_local(h, st);
+    }
+    st = run(h, op, msg, &res);
+    vtsm_status taken = vtsm_result_take(st, res, result);
+    return taken == st ? st : fail_local(h, taken);
 }
 
 /* The public completion of a verb started with vtsm_host_request_start. */

@@ -19,6 +19,10 @@
 
 /* A result holding msg (a reference is taken); NULL on allocation failure. */
 struct vtsm_result *vtsm_result_new(cbor_item_t *msg);
+/* Hand msg (may be NULL; its reference is released) to the caller as *out (out may be
+ * NULL: nothing is handed over). Returns st, or E_NOMEM if st was VTSM_OK and the result
+ * could not be made. */
+vtsm_status vtsm_result_take(vtsm_status st, cbor_item_t *msg, struct vtsm_result **out);
 /* The message a result holds (borrowed from r). */
 const cbor_item_t *vtsm_result_item(const struct vtsm_result *r);
 

@@ -12,7 +12,7 @@
 struct vtsm_result {
     cbor_item_t *msg;
     /* the encoded message, made on first request (vtsm_result_cbor) */
-    unsigned char *enc;
+    uint8_t *enc;
     size_t enc_len;
 };
 
@@ -25,6 +25,19 @@ struct vtsm_result *vtsm_result_new(cbor_item_t *msg)
         return NULL;
     r->msg = cbor_incref(msg);
     return r;
+}
+
+vtsm_status vtsm_result_take(vtsm_status st, cbor_item_t *msg, struct vtsm_result **out)
+{
+    if (!msg)
+        return st;
+    if (out) {
+        *out = vtsm_result_new(msg);
+        if (!*out && st == VTSM_OK)
+            st = vtsm_fail(VTSM_E_NOMEM, "result");
+    }
+    cbor_decref(&msg);
+    return st;
 }
 
 const cbor_item_t *vtsm_result_item(const struct vtsm_result *r)
@@ -153,20 +166,34 @@ const uint8_t *vtsm_result_cbor(const struct vtsm_result *r, size_t *len)
 {
     if (!r || !len)
         return NULL;
-    /* made once; a result is otherwise immutable, so the cache is its only write */
+    /* made once, in the ABI's own encoding (definite lengths, as on the wire); a result is
+     * otherwise immutable, so the cache is its only write */
     struct vtsm_result *w = (struct vtsm_result *)r;
     if (!w->enc) {
-        size_t cap = 0;
-        size_t n = cbor_serialize_alloc(r->msg, &w->enc, &cap);
-        if (n == 0) {
-            free(w->enc);
-            w->enc = NULL;
+        struct vtsm_buf frame = {0};
+        if (vtsm_abi_encode(r->msg, &frame) != VTSM_OK) {
+            vtsm_buf_free(&frame);
             return NULL;
         }
-        w->enc_len = n;
+        w->enc_len = frame.len - VTSM_ABI_FRAME_HDR_SIZE;
+        w->enc = malloc(w->enc_len ? w->enc_len : 1);
+        if (w->enc)
+            memcpy(w->enc, frame.data + VTSM_ABI_FRAME_HDR_SIZE, w->enc_len);
+        vtsm_buf_free(&frame);
+        if (!w->enc)
+            return NULL;
     }
     *len = w->enc_len;
     return w->enc;
+}
+
+vtsm_status vtsm_result_decode(const uint8_t *p, size_t len, struct vtsm_result **out)
+{
+    cbor_item_t *m = NULL;
+    VTSM_ENSURE(out, VTSM_E_INVAL, "result: NULL argument");
+    *out = NULL;
+    VTSM_GUARD(vtsm_abi_decode(p, len, &m));
+    return vtsm_result_take(VTSM_OK, m, out);
 }
 
 char *vtsm_result_json(const struct vtsm_result *r)

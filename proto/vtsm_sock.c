@@ -55,6 +55,8 @@ vtsm_status vtsm_fd_read_full(int fd, void *p, size_t n, int timeout_ms)
                 return vtsm_fail(VTSM_E_TIMEOUT, "no data within %d ms", timeout_ms);
         }
         ssize_t k = read(fd, b + got, n - got);
+        if (k > 0)
+            vtsm_sock_quickack(fd);
         if (k < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
@@ -122,6 +124,15 @@ vtsm_status vtsm_sock_nodelay(int fd)
     return VTSM_OK;
 }
 
+void vtsm_sock_quickack(int fd)
+{
+    /* Linux leaves quick-ack mode on its own; re-arm it so the ACK of what was just read
+     * leaves now, and a peer whose next piece waits for that ACK (Nagle) is not held for
+     * the delayed-ACK timer. Not a socket, or not TCP: nothing to do. */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
 static vtsm_status parse_host(const char *host, struct in_addr *a)
 {
     if (strcmp(host, "localhost") == 0 || host[0] == '\0')
@@ -157,6 +168,7 @@ vtsm_status vtsm_tcp_connect(const char *hostport, int *fd)
         close(s);
         return st;
     }
+    vtsm_sock_quickack(s);
     *fd = s;
     return VTSM_OK;
 }

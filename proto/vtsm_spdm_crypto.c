@@ -176,7 +176,7 @@ vtsm_status vtsm_spdm_ks_handshake(struct vtsm_spdm_ks *ks, uint8_t version,
     VTSM_ENSURE(ks != NULL && dhe_secret != NULL && th1 != NULL, VTSM_E_INVAL,
                 "ks_handshake: NULL");
     VTSM_ENSURE(h != 0, VTSM_E_UNSUPPORTED, "hash algorithm %d", (int)hash);
-    VTSM_ENSURE(version >= VTSM_SPDM_V11 && version <= VTSM_SPDM_V13, VTSM_E_INVAL,
+    VTSM_ENSURE(version >= VTSM_SPDM_V11 && version <= VTSM_SPDM_V14, VTSM_E_INVAL,
                 "key schedule for SPDM version 0x%02x", version);
     VTSM_ENSURE(dhe_len > 0 && dhe_len <= VTSM_DHE_SECRET_MAX, VTSM_E_INVAL,
                 "DHE secret of %zu bytes", dhe_len);

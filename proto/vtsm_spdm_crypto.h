@@ -21,6 +21,7 @@
 #define VTSM_SPDM_V11 0x11
 #define VTSM_SPDM_V12 0x12
 #define VTSM_SPDM_V13 0x13
+#define VTSM_SPDM_V14 0x14
 
 /* Signing contexts (DSP0274 1.2+, "Signature generation"). */
 #define VTSM_SPDM_CTX_CHALLENGE_AUTH   "responder-challenge_auth signing"

@@ -115,6 +115,7 @@
 #define SPDM_CAP_CHUNK                  (1u << 17)
 #define SPDM_CAP_ALIAS_CERT             (1u << 18)
 #define SPDM_CAP_SET_CERT               (1u << 19) /* 1.2 */
+#define SPDM_CAP_LARGE_RESP             (1u << 31) /* 1.4 */
 #define SPDM_CAP_CSR                    (1u << 20) /* 1.2 */
 #define SPDM_CAP_CERT_INSTALL_RESET     (1u << 21) /* 1.2 */
 #define SPDM_CAP_EP_INFO_MASK           (3u << 22) /* 1.3: 01b no signature, 10b signed */
@@ -133,6 +134,11 @@
 #define SPDM_MEAS_HASH_RAW          (1u << 0)
 #define SPDM_MEAS_HASH_SHA256       (1u << 1)
 #define SPDM_MEAS_HASH_SHA384       (1u << 2)
+#define SPDM_MEAS_HASH_SHA512       (1u << 3)
+#define SPDM_MEAS_HASH_SHA3_256     (1u << 4)
+#define SPDM_MEAS_HASH_SHA3_384     (1u << 5)
+#define SPDM_MEAS_HASH_SHA3_512     (1u << 6)
+#define SPDM_MEAS_HASH_SM3_256      (1u << 7) /* 1.2 */
 #define SPDM_ALG_TYPE_DHE           2
 #define SPDM_ALG_TYPE_AEAD          3
 #define SPDM_ALG_TYPE_REQ_BASE_ASYM 4
@@ -145,6 +151,10 @@
 #define SPDM_OPAQUE_DATA_FMT_0      (1u << 0)
 #define SPDM_OPAQUE_DATA_FMT_1      (1u << 1)
 #define SPDM_OPAQUE_DATA_FMT_MASK   0x0Fu
+#define SPDM_MAX_OPAQUE_DATA        1024 /* DSP0274: OpaqueDataLength at most */
+/* VENDOR_DEFINED_REQUEST/RESPONSE Param1 bit 7 (1.4): the large form, whose 2-byte
+ * ReqLength/RespLength is reserved and followed by a 4-byte LargeReqLength/LargeRespLength. */
+#define SPDM_VDM_LARGE 0x80u
 
 /* GET_MEASUREMENTS */
 #define SPDM_MEAS_ATTR_SIGNATURE     (1u << 0)

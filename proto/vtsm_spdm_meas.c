@@ -8,6 +8,7 @@
 
 #include "vtsm_buf.h"
 #include "vtsm_guard.h"
+#include "vtsm_spdm_defs.h"
 
 static const char msg[] = "MeasurementRecord";
 
@@ -58,6 +59,38 @@ vtsm_status vtsm_spdm_meas_parse(const uint8_t *rec, size_t len, uint8_t spec, s
     }
     *count = n;
     return VTSM_OK;
+}
+
+/* DSP0274 ALGORITHMS MeasurementHashAlgo: bit 0 raw bit stream only, then the digests. */
+static const struct {
+    uint32_t bit;
+    size_t size;
+    const char *name;
+} meas_hashes[] = {
+    {SPDM_MEAS_HASH_RAW, 0, "raw"},
+    {SPDM_MEAS_HASH_SHA256, 32, "sha256"},
+    {SPDM_MEAS_HASH_SHA384, 48, "sha384"},
+    {SPDM_MEAS_HASH_SHA512, 64, "sha512"},
+    {SPDM_MEAS_HASH_SHA3_256, 32, "sha3_256"},
+    {SPDM_MEAS_HASH_SHA3_384, 48, "sha3_384"},
+    {SPDM_MEAS_HASH_SHA3_512, 64, "sha3_512"},
+    {SPDM_MEAS_HASH_SM3_256, 32, "sm3_256"},
+};
+
+size_t vtsm_spdm_meas_hash_size(uint32_t meas_hash_algo)
+{
+    for (size_t i = 0; i < sizeof(meas_hashes) / sizeof(meas_hashes[0]); i++)
+        if (meas_hashes[i].bit == meas_hash_algo)
+            return meas_hashes[i].size;
+    return 0;
+}
+
+const char *vtsm_spdm_meas_hash_name(uint32_t meas_hash_algo)
+{
+    for (size_t i = 0; i < sizeof(meas_hashes) / sizeof(meas_hashes[0]); i++)
+        if (meas_hashes[i].bit == meas_hash_algo)
+            return meas_hashes[i].name;
+    return "unknown";
 }
 
 const struct vtsm_spdm_meas_block *vtsm_spdm_meas_find(const struct vtsm_spdm_meas_block *blocks,

@@ -43,6 +43,13 @@ struct vtsm_spdm_meas_block {
 vtsm_status vtsm_spdm_meas_parse(const uint8_t *rec, size_t len, uint8_t spec, size_t digest_size,
                                  struct vtsm_spdm_meas_block *blocks, size_t cap, size_t *count);
 
+/* The digest size of a MeasurementHashAlgo selection (one bit: SHA-256/384/512, SHA3-256/
+ * 384/512, SM3-256), 0 for raw bit streams only or a value that is not one known algorithm. */
+size_t vtsm_spdm_meas_hash_size(uint32_t meas_hash_algo);
+/* Its name: "raw", "sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512",
+ * "sm3_256", or "unknown". */
+const char *vtsm_spdm_meas_hash_name(uint32_t meas_hash_algo);
+
 /* The block with Index `index` among blocks[0..n), NULL if none. */
 const struct vtsm_spdm_meas_block *vtsm_spdm_meas_find(const struct vtsm_spdm_meas_block *blocks,
                                                        size_t n, unsigned index);

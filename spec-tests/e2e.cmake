@@ -70,3 +70,13 @@ add_dependencies(test_bench_json vtsm-bench)
 # The public host-shim API: verbs generated from the operation table, result accessors.
 vtsm_e2e_suite(test_public_api SOURCES test_public_api.c CASES
   test_verbs_from_the_table test_op_names)
+
+# Capture (pcap, LINKTYPE_PCI_DOE) and trace of the DOE objects a host carries.
+vtsm_e2e_suite(test_capture SOURCES test_capture.c CASES
+  test_capture_of_a_lifecycle test_cli_pcap_and_trace)
+
+# The tcp: DOE target's session end through the tsm-host CLI (spdm-emu socket protocol).
+vtsm_e2e_suite(test_e2e_interop SOURCES test_e2e_interop.c CASES
+  test_cli_ends_connection test_cli_verbs_across_connections)
+target_compile_definitions(test_e2e_interop PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
+add_dependencies(test_e2e_interop vtsm-split-peer)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "e2e_host.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 
 #include <stdio.h>
 #include <stdlib.h>

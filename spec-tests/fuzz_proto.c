@@ -2,7 +2,8 @@
 /*
  * libFuzzer entry for every proto parser that reads peer bytes: IDE_KM (requests,
  * QUERY_RESP, KP_ACK, K_GOSTOP_ACK), TDISP (header, requests, the response to each
- * request), the device interface report, and COSE_Sign1 verification with a fixed
+ * request), the device interface report, the trace describers of DOE objects and SPDM
+ * messages (vtsm_trace_doe / vtsm_trace_spdm), and COSE_Sign1 verification with a fixed
  * P-256 key (the COSE WG example key, so the RFC 9052 example token is a useful seed).
  *
  * Each input is offered to all of them unchanged, and once more with the protocol ID
@@ -22,6 +23,7 @@
 #include "vtsm_cose.h"
 #include "vtsm_idekm.h"
 #include "vtsm_tdisp.h"
+#include "vtsm_trace.h"
 
 #define FUZZ_MAX_INPUT 8192
 
@@ -100,6 +102,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         copy[0] = VTSM_PCI_PROTOCOL_ID_TDISP;
         run_tdisp(copy, size);
     }
+
+    char line[160];
+    vtsm_trace_doe(data, size, line, sizeof(line));
+    vtsm_trace_spdm(data, size, line, sizeof(line));
+    vtsm_trace_spdm(data, size, line, 8); /* a line cut short */
 
     if (vtsm_tdisp_report_parse(data, size, &rep) == VTSM_OK)
         (void)vtsm_tdisp_report_hash(VTSM_HASH_SHA256, data, size, digest);

@@ -20,7 +20,7 @@
 #include "e2e_host.h"
 #include "e2e_util.h"
 #include "vtsm_abi.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 
 /* One STATUS page. */
 static cbor_item_t *status_page(struct vtsm_host *h, const char *dev, bool summary, uint64_t offset,

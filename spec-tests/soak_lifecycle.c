@@ -21,7 +21,7 @@
 #include "e2e_host.h"
 #include "e2e_util.h"
 #include "vtsm_abi.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 #include "vtsm_proc.h"
 
 #define NDEV 6
@@ -94,9 +94,9 @@ static void all(struct soak *s, enum step step, uint32_t tdi)
                                                &ctx[i]);
             break;
         case ACCEPT:
-            assert_int_equal(
-                vtsm_guest_build(s->g[i], VTSM_ABI_GOP_ACCEPT, s->dev[i], tdi, NULL, NULL, &env),
-                VTSM_OK);
+            assert_int_equal(vtsm_guest_build_cbor(s->g[i], VTSM_ABI_GOP_ACCEPT, s->dev[i], tdi,
+                                                   NULL, NULL, &env),
+                             VTSM_OK);
             st = vtsm_host_guest_relay_start_cbor(s->hh.h, env, on_done, &ctx[i]);
             cbor_decref(&env);
             break;

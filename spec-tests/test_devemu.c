@@ -672,12 +672,24 @@ static void test_unsupported_request(void **state)
         expect_error(r, V12, SPDM_ERR_UNSUPPORTED_REQUEST, codes[i]);
         assert_int_equal(r->msg_len, 4);
     }
-    /* HEARTBEAT and KEY_UPDATE exist, but only inside a session. */
+    /* HEARTBEAT and KEY_UPDATE exist, but only inside a session: SessionRequired (1.2+). */
     const uint8_t in_session[] = {SPDM_HEARTBEAT, SPDM_KEY_UPDATE};
     for (size_t i = 0; i < sizeof(in_session); i++) {
         uint8_t m[4] = {V12, in_session[i], 1, 0};
         rq_clear(r, m, 4);
-        expect_error(r, V12, SPDM_ERR_UNEXPECTED_REQUEST, 0);
+        expect_error(r, V12, SPDM_ERR_SESSION_REQUIRED, 0);
+    }
+    rq_free(r);
+    /* at 1.3 too; before any version is negotiated there is no SessionRequired (1.0) */
+    r = rq_new(NULL);
+    const uint8_t hb10[4] = {V10, SPDM_HEARTBEAT, 0, 0};
+    rq_clear(r, hb10, 4);
+    expect_error(r, V10, SPDM_ERR_UNEXPECTED_REQUEST, 0);
+    rq_vca(r, V13);
+    for (size_t i = 0; i < sizeof(in_session); i++) {
+        uint8_t m[4] = {V13, in_session[i], 1, 0};
+        rq_clear(r, m, 4);
+        expect_error(r, V13, SPDM_ERR_SESSION_REQUIRED, 0);
     }
     rq_free(r);
 }

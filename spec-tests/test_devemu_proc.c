@@ -275,6 +275,12 @@ static void test_bad_command_line(void **state)
         {{"--tdis", "256", NULL}, 2},
         {{"--no-tdisp", "extra", NULL}, 2},
         {{"--key-log", "/nonexistent-vtsm-dir/keys", NULL}, 1},
+        {{"--version", "1.1", NULL}, 2},
+        {{"--version", "1.3,", NULL}, 2},
+        {{"--version", "", NULL}, 2},
+        {{"--meas-hash", "sha3_256", NULL}, 2},
+        {{"--max-clients", "0", NULL}, 2},
+        {{"--max-clients", "65", NULL}, 2},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int out = -1;
@@ -306,14 +312,16 @@ static void test_serve_survive_shutdown_sigterm(void **state)
     snprintf(want, sizeof(want), "tsm-devemu listening on 127.0.0.1:%d", c->port);
     assert_string_equal(line, want);
 
-    /* 1. TEST is echoed; DOE discovery works; unknown commands get UNKNOWN. */
+    /* 1. TEST gets spdm-emu's "Server Hello!" (with its NUL); DOE discovery works;
+     *    unknown commands get UNKNOWN. */
     int fd = connect_dev();
     assert_int_equal(
         vtsm_sock_send(fd, VTSM_SOCK_CMD_TEST, VTSM_SOCK_TRANSPORT_PCI_DOE, "hello", 5), VTSM_OK);
     assert_int_equal(vtsm_sock_recv(fd, &cmd, &tr, &in, 1024, 5000), VTSM_OK);
     assert_int_equal(cmd, VTSM_SOCK_CMD_TEST);
-    assert_int_equal(in.len, 5);
-    assert_memory_equal(in.data, "hello", 5);
+    assert_int_equal(tr, VTSM_SOCK_TRANSPORT_PCI_DOE);
+    assert_int_equal(in.len, 14);
+    assert_memory_equal(in.data, "Server Hello!", 14);
     discovery(fd, 0, &d);
     assert_int_equal(d.type, VTSM_DOE_TYPE_DISCOVERY);
     assert_int_equal(d.next_index, 1);
@@ -361,9 +369,20 @@ static void test_serve_survive_shutdown_sigterm(void **state)
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
 
-    /* 5. Still serving; SHUTDOWN closes this connection only. */
+    /* 5. Still serving; CONTINUE is answered with CONTINUE and ends the connection, the
+     *    device keeps its state (DIGESTS needs the negotiated algorithms); SHUTDOWN is
+     *    answered with SHUTDOWN and closes this connection only. */
     fd = connect_dev();
     const uint8_t dg[4] = {0x12, SPDM_GET_DIGESTS, 0, 0};
+    spdm_msg(fd, dg, 4, SPDM_DIGESTS);
+    assert_int_equal(
+        vtsm_sock_send(fd, VTSM_SOCK_CMD_CONTINUE, VTSM_SOCK_TRANSPORT_PCI_DOE, NULL, 0), VTSM_OK);
+    assert_int_equal(vtsm_sock_recv(fd, &cmd, &tr, &in, 1024, 5000), VTSM_OK);
+    assert_int_equal(cmd, VTSM_SOCK_CMD_CONTINUE);
+    assert_int_equal(in.len, 0);
+    expect_closed(fd);
+    close(fd);
+    fd = connect_dev();
     spdm_msg(fd, dg, 4, SPDM_DIGESTS);
     assert_int_equal(
         vtsm_sock_send(fd, VTSM_SOCK_CMD_SHUTDOWN, VTSM_SOCK_TRANSPORT_PCI_DOE, NULL, 0), VTSM_OK);
@@ -372,13 +391,15 @@ static void test_serve_survive_shutdown_sigterm(void **state)
     expect_closed(fd);
     close(fd);
 
-    /* 6. A frame with the wrong transport type costs that connection only. */
+    /* 6. A frame of a transport the device does not serve gets UNKNOWN (same transport),
+     *    and the connection goes on. */
     fd = connect_dev();
     assert_int_equal(vtsm_sock_send(fd, VTSM_SOCK_CMD_NORMAL, VTSM_SOCK_TRANSPORT_MCTP, gv, 4),
                      VTSM_OK);
-    expect_closed(fd);
-    close(fd);
-    fd = connect_dev();
+    assert_int_equal(vtsm_sock_recv(fd, &cmd, &tr, &in, 1024, 5000), VTSM_OK);
+    assert_int_equal(cmd, VTSM_SOCK_CMD_UNKNOWN);
+    assert_int_equal(tr, VTSM_SOCK_TRANSPORT_MCTP);
+    assert_int_equal(in.len, 0);
     discovery(fd, 1, &d);
     assert_int_equal(d.type, VTSM_DOE_TYPE_SPDM);
     /* A DOE object the device must not answer gets an empty NORMAL frame. */

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "vtsm_doe.h"
+#include "vtsm_trace.h"
 #include "vtsm_sock.h"
 
 static void test_too_short_for_header(void **s)
@@ -193,10 +194,47 @@ static void test_sock_timeout(void **s)
     close(sv[1]);
 }
 
+/* Trace lines: DOE objects and SPDM messages named, vendor-defined payloads looked into,
+ * short or cut input described without reading past it. */
+static void test_trace_lines(void **s)
+{
+    (void)s;
+    char b[160];
+    const uint8_t getver[] = {1, 0, 1, 0, 3, 0, 0, 0, 0x10, 0x84, 0, 0};
+    vtsm_trace_doe(getver, sizeof(getver), b, sizeof(b));
+    assert_string_equal(b, "SPDM 1.0 GET_VERSION");
+    const uint8_t sec[] = {1, 0, 2, 0, 4, 0, 0, 0, 0x01, 0x00, 0xFE, 0xFF, 0xAA, 0xBB, 0, 0};
+    vtsm_trace_doe(sec, sizeof(sec), b, sizeof(b));
+    assert_string_equal(b, "secured SPDM session 0xfffe0001");
+    vtsm_trace_doe(getver, 7, b, sizeof(b));
+    assert_string_equal(b, "DOE truncated (7 bytes)");
+    const uint8_t disc[] = {1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0};
+    vtsm_trace_doe(disc, sizeof(disc), b, sizeof(b));
+    assert_string_equal(b, "DOE discovery");
+    /* VENDOR_DEFINED_REQUEST, PCI-SIG (3), vendor 0x0001, then IDE_KM KEY_PROG / TDISP */
+    uint8_t vdm[] = {0x12, 0xFE, 0, 0, 3, 0, 2, 1, 0, 3, 0, 0x00, 0x02, 0};
+    vtsm_trace_spdm(vdm, sizeof(vdm), b, sizeof(b));
+    assert_string_equal(b, "SPDM 1.2 VENDOR_DEFINED_REQUEST IDE_KM KEY_PROG");
+    vdm[11] = 0x01; /* TDISP: version, then message type LOCK_INTERFACE_REQ (0x83) */
+    vdm[12] = 0x10;
+    vdm[13] = 0x83;
+    vtsm_trace_spdm(vdm, sizeof(vdm), b, sizeof(b));
+    assert_string_equal(b, "SPDM 1.2 VENDOR_DEFINED_REQUEST TDISP LOCK_INTERFACE_REQ");
+    vtsm_trace_spdm(vdm, 9, b, sizeof(b)); /* cut inside the vendor header */
+    assert_string_equal(b, "SPDM 1.2 VENDOR_DEFINED_REQUEST");
+    const uint8_t err[] = {0x12, 0x7F, 0x06, 0};
+    vtsm_trace_spdm(err, sizeof(err), b, sizeof(b));
+    assert_string_equal(b, "SPDM 1.2 ERROR 0x06");
+    vtsm_trace_spdm(err, sizeof(err), b, 6);
+    assert_string_equal(b, "SPDM ");
+    assert_string_equal(vtsm_spdm_code_name(0x42), "unknown");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_too_short_for_header),
+        cmocka_unit_test(test_trace_lines),
         cmocka_unit_test(test_misaligned),
         cmocka_unit_test(test_truncated_against_length),
         cmocka_unit_test(test_oversized_against_length),

@@ -238,7 +238,7 @@ static void test_version_option_forces_12(void **state)
     static struct e2e_run r;
     int port = e2e_devemu(e, NULL);
     assert_true(port > 0);
-    connect_json2(e, &r, "v12", port, "--version", "1.2");
+    connect_json2(e, &r, "v12", port, "--spdm-version", "1.2");
     if (r.status != 0)
         fail_msg("connect failed: %s", r.err);
     E2E_HAS(r.out, "\"version\":\"1.2\"");

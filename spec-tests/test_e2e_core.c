@@ -28,7 +28,7 @@
 #include "e2e_host.h"
 #include "e2e_util.h"
 #include "vtsm_abi.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 
 /* The latency bound the issue sets holds for the normal build; sanitizer builds run every
  * process several times slower, so their bound is scaled. */
@@ -413,6 +413,21 @@ static void test_cli_request_any_operation(void **state)
     const char *no_dev[] = {"request", "DEVICE_REMOVE", NULL};
     assert_int_equal(e2e_host(e, &r, no_dev), 2);
     E2E_HAS(r.err, "dev");
+    /* status without --json: aligned tables, the session in hex, measurements whole */
+    const char *tab[] = {"status", NULL};
+    assert_int_equal(e2e_host(e, &r, tab), 0);
+    const char *hd = strstr(r.out, "DEVICES\nDEVICE");
+    assert_non_null(hd);
+    hd += strlen("DEVICES\n");
+    const char *row = strchr(hd, '\n') + 1;
+    assert_true(strncmp(row, "0000:03:00.0", 12) == 0);
+    /* the STATE column starts at the same offset in the header and in the row */
+    size_t col = (size_t)(strstr(hd, "STATE") - hd);
+    assert_true(strncmp(row + col, "connected", 9) == 0);
+    assert_non_null(strstr(row, " 0x"));
+    E2E_HAS(r.out, "MEASUREMENTS\nDEVICE");
+    E2E_HAS(r.out, "immutable ROM");
+    assert_null(strstr(r.out, "sha256:")); /* values, not digests of them */
     /* every verb of the table is a command by its name */
     const char *hb[] = {
         "--json", "spdm_heartbeat", "dev=0000:03:00.0", "--doe", e2e_doe(doe, sizeof(doe), port),

@@ -26,7 +26,7 @@
 #include "e2e_util.h"
 #include "vtsm_abi.h"
 #include "vtsm_crypto.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 
 struct fx {
     struct e2e e;
@@ -113,7 +113,7 @@ static vtsm_status guest(struct fx *f, struct vtsm_guest *g, unsigned gop, uint3
                          const uint8_t *nonce, cbor_item_t **res)
 {
     cbor_item_t *r = NULL;
-    vtsm_status st = vtsm_guest_call(g, f->hh.h, gop, "dev0", tdi, nonce, NULL, &r);
+    vtsm_status st = vtsm_guest_call_cbor(g, f->hh.h, gop, "dev0", tdi, nonce, NULL, &r);
     if (st && getenv("E2E_DEBUG"))
         fprintf(stderr, "guest 0x%x tdi %u: %s: %s\n", gop, tdi, err_name(f), last_err(f));
     if (res)
@@ -174,13 +174,13 @@ static void test_other_tvm_refused(void **state)
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
     /* B's own list is empty; A's has the TDI */
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_guest_call(f->gb, f->hh.h, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI,
-                                     NULL, NULL, &res),
+    assert_int_equal(vtsm_guest_call_cbor(f->gb, f->hh.h, VTSM_ABI_GOP_LIST, NULL,
+                                          VTSM_GUEST_NO_TDI, NULL, NULL, &res),
                      VTSM_OK);
     assert_int_equal(cbor_array_size(e2e_get(res, "tdis")), 0);
     cbor_decref(&res);
-    assert_int_equal(vtsm_guest_call(f->ga, f->hh.h, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI,
-                                     NULL, NULL, &res),
+    assert_int_equal(vtsm_guest_call_cbor(f->ga, f->hh.h, VTSM_ABI_GOP_LIST, NULL,
+                                          VTSM_GUEST_NO_TDI, NULL, NULL, &res),
                      VTSM_OK);
     assert_int_equal(cbor_array_size(e2e_get(res, "tdis")), 1);
     cbor_decref(&res);
@@ -192,10 +192,10 @@ static void test_replayed_and_reordered_guest_requests(void **state)
     char s[32];
     bind(f, 1, f->tvm_a);
     cbor_item_t *req1 = NULL, *req2 = NULL, *res = NULL;
-    assert_int_equal(vtsm_guest_build(f->ga, VTSM_ABI_GOP_INFO, "dev0", 1, NULL, NULL, &req1),
+    assert_int_equal(vtsm_guest_build_cbor(f->ga, VTSM_ABI_GOP_INFO, "dev0", 1, NULL, NULL, &req1),
                      VTSM_OK);
-    assert_int_equal(vtsm_guest_build(f->ga, VTSM_ABI_GOP_ACCEPT, "dev0", 1, NULL, NULL, &req2),
-                     VTSM_OK);
+    assert_int_equal(
+        vtsm_guest_build_cbor(f->ga, VTSM_ABI_GOP_ACCEPT, "dev0", 1, NULL, NULL, &req2), VTSM_OK);
     /* reordered: the later request (seq n+1, ACCEPT) is held back, the earlier goes first */
     assert_int_equal(vtsm_host_guest_relay_cbor(f->hh.h, req1, &res), VTSM_OK);
     cbor_decref(&res);
@@ -207,7 +207,7 @@ static void test_replayed_and_reordered_guest_requests(void **state)
     /* a request older than the last accepted one is refused too */
     cbor_item_t *req3 = NULL;
     assert_int_equal(
-        vtsm_guest_build(f->ga, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &req3),
+        vtsm_guest_build_cbor(f->ga, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &req3),
         VTSM_OK);
     assert_int_equal(vtsm_host_guest_relay_cbor(f->hh.h, req3, &res), VTSM_OK); /* seq n+2 */
     cbor_decref(&res);
@@ -227,8 +227,9 @@ static void test_bad_tag(void **state)
     bind(f, 1, f->tvm_a);
     for (int which = 0; which < 2; which++) {
         cbor_item_t *req = NULL, *res = NULL;
-        assert_int_equal(vtsm_guest_build(f->ga, VTSM_ABI_GOP_ACCEPT, "dev0", 1, NULL, NULL, &req),
-                         VTSM_OK);
+        assert_int_equal(
+            vtsm_guest_build_cbor(f->ga, VTSM_ABI_GOP_ACCEPT, "dev0", 1, NULL, NULL, &req),
+            VTSM_OK);
         /* flip one bit of the signature, or of the signed body */
         cbor_item_t *v = (cbor_item_t *)vtsm_abi_find(req, which ? "body" : "sig");
         assert_non_null(v);
@@ -387,8 +388,9 @@ static void test_lifecycle_with_verified_token(void **state)
     assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, nonce, &res), VTSM_OK);
     const cbor_item_t *tok = e2e_get(res, "token");
     assert_non_null(tok);
-    assert_int_equal(vtsm_guest_verify_token(cbor_bytestring_handle(tok),
-                                             cbor_bytestring_length(tok), NULL, nonce, &claims),
+    assert_int_equal(vtsm_guest_verify_token_cbor(cbor_bytestring_handle(tok),
+                                                  cbor_bytestring_length(tok), NULL, nonce,
+                                                  &claims),
                      VTSM_OK);
     assert_string_equal(e2e_str(claims, "state", s, sizeof(s)), "CONFIG_LOCKED");
     assert_int_equal(e2e_uint(claims, "tvm"), f->tvm_a);
@@ -403,8 +405,8 @@ static void test_lifecycle_with_verified_token(void **state)
     /* the same token does not verify for another nonce */
     nonce[0] ^= 1;
     cbor_item_t *c2 = NULL;
-    assert_int_equal(vtsm_guest_verify_token(cbor_bytestring_handle(tok),
-                                             cbor_bytestring_length(tok), NULL, nonce, &c2),
+    assert_int_equal(vtsm_guest_verify_token_cbor(cbor_bytestring_handle(tok),
+                                                  cbor_bytestring_length(tok), NULL, nonce, &c2),
                      VTSM_E_PEER_NONCE);
     cbor_decref(&claims);
     cbor_decref(&res);
@@ -438,8 +440,8 @@ static void test_hotplug_into_running_tvm(void **state)
     bind(f, 2, f->tvm_a);
     assert_string_equal(tdi_state(f, 0, s, sizeof(s)), "RUN");
     assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 2, NULL, NULL), VTSM_OK);
-    assert_int_equal(vtsm_guest_call(f->ga, f->hh.h, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI,
-                                     NULL, NULL, &res),
+    assert_int_equal(vtsm_guest_call_cbor(f->ga, f->hh.h, VTSM_ABI_GOP_LIST, NULL,
+                                          VTSM_GUEST_NO_TDI, NULL, NULL, &res),
                      VTSM_OK);
     assert_int_equal(cbor_array_size(e2e_get(res, "tdis")), 2);
     assert_string_equal(e2e_str(res, "tdis.0.state", s, sizeof(s)), "RUN");
@@ -447,8 +449,8 @@ static void test_hotplug_into_running_tvm(void **state)
     cbor_decref(&res);
     /* the guest may reject a TDI: the host sees why */
     bind(f, 3, f->tvm_a);
-    assert_int_equal(vtsm_guest_call(f->ga, f->hh.h, VTSM_ABI_GOP_REJECT, "dev0", 3, NULL,
-                                     "measurements do not match", &res),
+    assert_int_equal(vtsm_guest_call_cbor(f->ga, f->hh.h, VTSM_ABI_GOP_REJECT, "dev0", 3, NULL,
+                                          "measurements do not match", &res),
                      VTSM_OK);
     cbor_decref(&res);
     assert_int_equal(vtsm_host_status_cbor(f->hh.h, "dev0", &res), VTSM_OK);

@@ -30,7 +30,7 @@
 
 #include "vtsm_abi.h"
 #include "vtsm_crypto.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 
 static const uint8_t nonce32[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                     17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
@@ -260,33 +260,35 @@ static void test_build_refusals_leave_seq_alone(void **state)
 
     memset(big, 'r', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_LIST, "d0", VTSM_GUEST_NO_TDI, NULL, NULL, &env),
-                  VTSM_E_INVAL, VTSM_RULE_GUEST_4, "LIST takes no dev");
-    assert_null(env);
-    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_LIST, NULL, 0, NULL, NULL, &env), VTSM_E_INVAL,
-                  VTSM_RULE_GUEST_4, "LIST takes no dev");
-    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, NULL, 0, NULL, NULL, &env), VTSM_E_INVAL,
-                  VTSM_RULE_GUEST_4, "INFO needs dev");
-    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "d0", VTSM_GUEST_NO_TDI, NULL, NULL, &env),
-                  VTSM_E_INVAL, VTSM_RULE_GUEST_4, "INFO needs tdi");
     EXPECT_DETAIL(
-        vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "d0", (int64_t)UINT32_MAX + 1, NULL, NULL, &env),
-        VTSM_E_INVAL, VTSM_RULE_GUEST_4, "needs tdi");
-    EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "bad name", 0, NULL, NULL, &env), VTSM_E_ABI_ARG,
-           VTSM_RULE_ABI_8);
-    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "d0", 0, NULL, "why", &env), VTSM_E_INVAL,
-                  VTSM_RULE_GUEST_4, "only REJECT takes a reason");
-    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_ACCEPT, "d0", 0, nonce32, NULL, &env),
+        vtsm_guest_build_cbor(g, VTSM_ABI_GOP_LIST, "d0", VTSM_GUEST_NO_TDI, NULL, NULL, &env),
+        VTSM_E_INVAL, VTSM_RULE_GUEST_4, "LIST takes no dev");
+    assert_null(env);
+    EXPECT_DETAIL(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_LIST, NULL, 0, NULL, NULL, &env),
+                  VTSM_E_INVAL, VTSM_RULE_GUEST_4, "LIST takes no dev");
+    EXPECT_DETAIL(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_INFO, NULL, 0, NULL, NULL, &env),
+                  VTSM_E_INVAL, VTSM_RULE_GUEST_4, "INFO needs dev");
+    EXPECT_DETAIL(
+        vtsm_guest_build_cbor(g, VTSM_ABI_GOP_INFO, "d0", VTSM_GUEST_NO_TDI, NULL, NULL, &env),
+        VTSM_E_INVAL, VTSM_RULE_GUEST_4, "INFO needs tdi");
+    EXPECT_DETAIL(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_INFO, "d0", (int64_t)UINT32_MAX + 1, NULL,
+                                        NULL, &env),
+                  VTSM_E_INVAL, VTSM_RULE_GUEST_4, "needs tdi");
+    EXPECT(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_INFO, "bad name", 0, NULL, NULL, &env),
+           VTSM_E_ABI_ARG, VTSM_RULE_ABI_8);
+    EXPECT_DETAIL(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_INFO, "d0", 0, NULL, "why", &env),
+                  VTSM_E_INVAL, VTSM_RULE_GUEST_4, "only REJECT takes a reason");
+    EXPECT_DETAIL(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_ACCEPT, "d0", 0, nonce32, NULL, &env),
                   VTSM_E_INVAL, VTSM_RULE_GUEST_4, "only INFO takes a nonce");
-    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_REJECT, "d0", 0, nonce32, "x", &env),
+    EXPECT_DETAIL(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_REJECT, "d0", 0, nonce32, "x", &env),
                   VTSM_E_INVAL, VTSM_RULE_GUEST_4, "only INFO takes a nonce");
-    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_REJECT, "d0", 0, NULL, big, &env), VTSM_E_INVAL,
-                  VTSM_RULE_NONE, "reason longer than");
-    EXPECT_DETAIL(vtsm_guest_build(g, VTSM_ABI_GOP_REJECT, "d0", 0, NULL, bad_utf8, &env),
+    EXPECT_DETAIL(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_REJECT, "d0", 0, NULL, big, &env),
+                  VTSM_E_INVAL, VTSM_RULE_NONE, "reason longer than");
+    EXPECT_DETAIL(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_REJECT, "d0", 0, NULL, bad_utf8, &env),
                   VTSM_E_INVAL, VTSM_RULE_NONE, "ABI decoding rules");
-    EXPECT_DETAIL(vtsm_guest_build(g, 0x45, "d0", 0, NULL, NULL, &env), VTSM_E_INVAL,
+    EXPECT_DETAIL(vtsm_guest_build_cbor(g, 0x45, "d0", 0, NULL, NULL, &env), VTSM_E_INVAL,
                   VTSM_RULE_NONE, "unknown guest operation");
-    EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, NULL),
+    EXPECT(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, NULL),
            VTSM_E_INVAL, VTSM_RULE_NONE);
     assert_null(env);
     assert_int_equal(vtsm_guest_last_seq(g), 0);
@@ -294,7 +296,7 @@ static void test_build_refusals_leave_seq_alone(void **state)
 
     /* a handle without a TVM number gives its key but builds nothing */
     EXPECT(vtsm_guest_open(f->key, 0, &g0), VTSM_OK, VTSM_RULE_NONE);
-    EXPECT(vtsm_guest_build(g0, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env),
+    EXPECT(vtsm_guest_build_cbor(g0, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env),
            VTSM_E_STATE, VTSM_RULE_NONE);
     assert_null(env);
     assert_int_equal(seq_on_disk(f), 0);
@@ -302,7 +304,7 @@ static void test_build_refusals_leave_seq_alone(void **state)
 
     /* the last sequence number is never reused, not even by wrapping */
     write_file(f->seq, "18446744073709551615\n", 21, 0600);
-    EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env),
+    EXPECT(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env),
            VTSM_E_LIMIT, VTSM_RULE_GUEST_2);
     assert_null(env);
     assert_int_equal(seq_on_disk(f), UINT64_MAX);
@@ -319,8 +321,8 @@ static void test_signature_fails_after_any_flip(void **state)
     size_t bl, sl;
     uint64_t tvm;
 
-    EXPECT(vtsm_guest_build(g, VTSM_ABI_GOP_INFO, "0000:03:00.0", 2, nonce32, NULL, &env), VTSM_OK,
-           VTSM_RULE_NONE);
+    EXPECT(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_INFO, "0000:03:00.0", 2, nonce32, NULL, &env),
+           VTSM_OK, VTSM_RULE_NONE);
     body = open_envelope(env, &tvm, &bp, &bl, &sp, &sl);
     vtsm_guest_pubkey(g, pt);
     EVP_PKEY *pub = pub_from_point(pt);
@@ -429,8 +431,8 @@ static void test_body_keys_per_operation(void **state)
         uint64_t tvm, v;
         char keys[128], s[64];
 
-        EXPECT(vtsm_guest_build(g, cases[i].gop, cases[i].dev, cases[i].tdi, cases[i].nonce,
-                                cases[i].reason, &env),
+        EXPECT(vtsm_guest_build_cbor(g, cases[i].gop, cases[i].dev, cases[i].tdi, cases[i].nonce,
+                                     cases[i].reason, &env),
                VTSM_OK, VTSM_RULE_NONE);
         body = open_envelope(env, &tvm, &bp, &bl, &sp, &sl);
         assert_int_equal(tvm, 9);
@@ -473,8 +475,9 @@ static void test_seq_increases_and_persists(void **state)
     uint64_t s;
 
     for (uint64_t want = 1; want <= 3; want++) {
-        EXPECT(vtsm_guest_build(a, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env),
-               VTSM_OK, VTSM_RULE_NONE);
+        EXPECT(
+            vtsm_guest_build_cbor(a, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env),
+            VTSM_OK, VTSM_RULE_NONE);
         cbor_decref(&env);
         assert_int_equal(vtsm_guest_last_seq(a), want);
         assert_int_equal(seq_on_disk(f), want);
@@ -525,7 +528,7 @@ static void test_sign_raw_body(void **state)
     static const uint8_t raw[] = {0xa1, 0x63, 'g', 'o', 'p', 0x18, 0x41};
 
     /* for tests of the TSM: any bytes, any envelope tvm, no seq spent */
-    EXPECT(vtsm_guest_sign(g, 77, raw, sizeof(raw), &env), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(vtsm_guest_sign_cbor(g, 77, raw, sizeof(raw), &env), VTSM_OK, VTSM_RULE_NONE);
     body = open_envelope(env, &tvm, &bp, &bl, &sp, &sl);
     assert_int_equal(tvm, 77);
     assert_int_equal(bl, sizeof(raw));

@@ -28,7 +28,7 @@
 
 #include "vtsm_proc.h"
 #include "vtsm_abi.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 
 #include "test_guest_fixture.h"
 
@@ -224,6 +224,15 @@ static void test_usage_errors_send_nothing(void **state)
     expect_run(&r, 2, NULL, "--dev other is not the TDI's device");
     CLI(f, &r, "--tvm", TVM_ARG, "list", "--reason", "x");
     expect_run(&r, 2, NULL, "--reason is for reject");
+    /* --opt=value and options after the command; one line with a hint, not the usage */
+    CLI(f, &r, "list", "--tvm=0");
+    expect_run(&r, 2, NULL, "bad --tvm '0'");
+    assert_non_null(strstr(r.err, "(try 'tsm-guest --help')\n"));
+    assert_null(strstr(r.err, "usage:"));
+    CLI(f, &r, "--tvm", TVM_ARG, "list", "--frob");
+    expect_run(&r, 2, NULL, "option '--frob' is unknown or needs a value");
+    CLI(f, &r, "--version");
+    expect_run(&r, 0, "tsm-guest (vtsm) ", NULL);
 
     /* a malformed reference file stops the run before any request */
     write_text(f, "bad.ref", "# values\nmmio_ranges two\n", ref, sizeof(ref));

@@ -28,7 +28,7 @@
 #include "e2e_util.h"
 #include "vtsm_proc.h"
 #include "vtsm_abi.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 #include "vtsm_host_cbor.h"
 
 #define HAS(hay, needle)                                                                           \
@@ -207,7 +207,7 @@ static void test_guest_end_to_end(void **state)
     assert_int_equal(vtsm_guest_open(f->key, tvm, &g), VTSM_OK);
     relay_open(f, &rl);
     vtsm_status st =
-        vtsm_guest_call(g, rl.h, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &res);
+        vtsm_guest_call_cbor(g, rl.h, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &res);
     if (st != VTSM_OK)
         fail_msg("LIST: %s", vtsm_err_detail());
     cbor_decref(&res);
@@ -219,14 +219,15 @@ static void test_guest_end_to_end(void **state)
         fail_msg("decide d0 TDI 1: status %d verdict %d: %s", (int)st, (int)d.verdict, d.reason);
     snprintf(ref, sizeof(ref), "%s/good.ref", f->e.dir);
     snprintf(bad, sizeof(bad), "%s/bad.ref", f->e.dir);
-    reference_from(d.info, ref, false);
-    reference_from(d.info, bad, true);
+    reference_from(vtsm_result_item(d.info), ref, false);
+    reference_from(vtsm_result_item(d.info), bad, true);
     vtsm_guest_decision_clear(&d);
 
     /* GUEST.2: the host replays a request it relayed; GUEST.1: it alters one */
     cbor_item_t *env = NULL;
     assert_int_equal(
-        vtsm_guest_build(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env), VTSM_OK);
+        vtsm_guest_build_cbor(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env),
+        VTSM_OK);
     assert_int_equal(vtsm_host_guest_relay_cbor(rl.h, env, &res), VTSM_OK);
     cbor_decref(&res);
     assert_int_equal(vtsm_host_guest_relay_cbor(rl.h, env, &res), VTSM_E_REPLAY);
@@ -242,7 +243,8 @@ static void test_guest_end_to_end(void **state)
     uint8_t body[256];
     cbor_item_t *env2 = NULL;
     assert_int_equal(
-        vtsm_guest_build(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env), VTSM_OK);
+        vtsm_guest_build_cbor(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env),
+        VTSM_OK);
     assert_int_equal(vtsm_abi_get_bytes(env, "body", &bp, &bl), VTSM_OK);
     assert_int_equal(vtsm_abi_get_bytes(env, "sig", &sp, &sl), VTSM_OK);
     assert_true(bl <= sizeof(body));

@@ -19,7 +19,7 @@
 #include <openssl/evp.h>
 
 #include "vtsm_buf.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 #include "vtsm_err.h"
 
 #define GF_TVM 4

@@ -28,7 +28,7 @@
 #include "vtsm_buf.h"
 #include "vtsm_cose.h"
 #include "vtsm_crypto.h"
-#include "vtsm_guest.h"
+#include "vtsm_guest_cbor.h"
 #include "vtsm_host_cbor.h"
 #include "vtsm_tdisp.h"
 
@@ -150,7 +150,7 @@ static void test_token_refusals(void **state)
     memcpy(other_nonce, nonce_a, 32);
     other_nonce[31] ^= 0x01;
     /* a token for another request (replayed) */
-    EXPECT_DETAIL(vtsm_guest_verify_token(tok.data, tok.len, NULL, other_nonce, &out),
+    EXPECT_DETAIL(vtsm_guest_verify_token_cbor(tok.data, tok.len, NULL, other_nonce, &out),
                   VTSM_E_PEER_NONCE, VTSM_RULE_NONE, "not the nonce of this request");
     assert_null(out);
 
@@ -161,20 +161,20 @@ static void test_token_refusals(void **state)
     uint8_t *at = memmem(t, tok.len, nonce_a, 32);
     assert_non_null(at);
     at[5] ^= 0x20;
-    EXPECT_DETAIL(vtsm_guest_verify_token(t, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_SIGNATURE,
-                  VTSM_RULE_NONE, "does not verify");
+    EXPECT_DETAIL(vtsm_guest_verify_token_cbor(t, tok.len, NULL, nonce_a, &out),
+                  VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE, "does not verify");
     at[5] ^= 0x20;
     t[tok.len - 1] ^= 0x01;
-    EXPECT_DETAIL(vtsm_guest_verify_token(t, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_SIGNATURE,
-                  VTSM_RULE_NONE, "does not verify");
+    EXPECT_DETAIL(vtsm_guest_verify_token_cbor(t, tok.len, NULL, nonce_a, &out),
+                  VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE, "does not verify");
     assert_null(out);
     free(t);
     /* cut short, or not a token at all */
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len - 1, NULL, nonce_a, &out),
+    EXPECT(vtsm_guest_verify_token_cbor(tok.data, tok.len - 1, NULL, nonce_a, &out),
            VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE);
-    EXPECT(vtsm_guest_verify_token((const uint8_t *)"\xa0", 1, NULL, nonce_a, &out),
+    EXPECT(vtsm_guest_verify_token_cbor((const uint8_t *)"\xa0", 1, NULL, nonce_a, &out),
            VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, NULL, &out), VTSM_E_INVAL,
+    EXPECT(vtsm_guest_verify_token_cbor(tok.data, tok.len, NULL, NULL, &out), VTSM_E_INVAL,
            VTSM_RULE_NONE);
 
     /* a wrong kid, or none, though signed by the TSM key */
@@ -184,24 +184,24 @@ static void test_token_refusals(void **state)
     assert_int_equal(vtsm_guest_tsm_kid(cert, kid), VTSM_OK);
     kid[0] ^= 0xff;
     assert_int_equal(gf_make_token(tk, claims, kid, sizeof(kid), &tok), VTSM_OK);
-    EXPECT_DETAIL(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out),
+    EXPECT_DETAIL(vtsm_guest_verify_token_cbor(tok.data, tok.len, NULL, nonce_a, &out),
                   VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE, "does not name the TSM certificate");
     assert_int_equal(gf_make_token(tk, claims, kid, 16, &tok), VTSM_OK);
-    EXPECT_DETAIL(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out),
+    EXPECT_DETAIL(vtsm_guest_verify_token_cbor(tok.data, tok.len, NULL, nonce_a, &out),
                   VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE, "does not name the TSM certificate");
     assert_int_equal(gf_make_token(tk, claims, (const uint8_t *)"", 0, &tok), VTSM_OK);
-    EXPECT_DETAIL(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out),
+    EXPECT_DETAIL(vtsm_guest_verify_token_cbor(tok.data, tok.len, NULL, nonce_a, &out),
                   VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE, "no kid");
 
     /* signed by another key under the right kid: P-384 (signature) and P-256 (alg) */
     EVP_PKEY *other = gf_load_key(VTSM_SOURCE_DIR "/pki/p384/leaf.key");
     assert_int_equal(gf_make_token(other, claims, NULL, 0, &tok), VTSM_OK);
-    EXPECT_DETAIL(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out),
+    EXPECT_DETAIL(vtsm_guest_verify_token_cbor(tok.data, tok.len, NULL, nonce_a, &out),
                   VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE, "does not verify");
     EVP_PKEY_free(other);
     other = gf_load_key(VTSM_SOURCE_DIR "/pki/p256/leaf.key");
     assert_int_equal(gf_make_token(other, claims, NULL, 0, &tok), VTSM_OK);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_ALGO,
+    EXPECT(vtsm_guest_verify_token_cbor(tok.data, tok.len, NULL, nonce_a, &out), VTSM_E_PEER_ALGO,
            VTSM_RULE_NONE);
     EVP_PKEY_free(other);
 
@@ -213,8 +213,8 @@ static void test_token_refusals(void **state)
     leaf = PEM_read_X509(fp, NULL, NULL, NULL);
     fclose(fp);
     assert_non_null(leaf);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, leaf, nonce_a, &out), VTSM_E_PEER_SIGNATURE,
-           VTSM_RULE_NONE);
+    EXPECT(vtsm_guest_verify_token_cbor(tok.data, tok.len, leaf, nonce_a, &out),
+           VTSM_E_PEER_SIGNATURE, VTSM_RULE_NONE);
     assert_null(out);
     X509_free(leaf);
 
@@ -222,11 +222,11 @@ static void test_token_refusals(void **state)
     cbor_item_t *bad = vtsm_abi_map_new();
     assert_int_equal(vtsm_abi_put_uint(bad, "tvm", TVM), VTSM_OK);
     assert_int_equal(gf_make_token(tk, bad, NULL, 0, &tok), VTSM_OK);
-    EXPECT_DETAIL(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out),
+    EXPECT_DETAIL(vtsm_guest_verify_token_cbor(tok.data, tok.len, NULL, nonce_a, &out),
                   VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "missing key 'nonce'");
     assert_int_equal(vtsm_abi_put_bytes(bad, "nonce", nonce_a, 16), VTSM_OK);
     assert_int_equal(gf_make_token(tk, bad, NULL, 0, &tok), VTSM_OK);
-    EXPECT_DETAIL(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out),
+    EXPECT_DETAIL(vtsm_guest_verify_token_cbor(tok.data, tok.len, NULL, nonce_a, &out),
                   VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "nonce of 16 bytes");
     assert_null(out);
     cbor_decref(&bad);
@@ -302,7 +302,7 @@ static void test_reference_file_errors(void **state)
     snprintf(path, sizeof(path), "%s/none.txt", f->dir);
     EXPECT_DETAIL(vtsm_guest_ref_load(path, &r), VTSM_E_NOT_FOUND, VTSM_RULE_NONE,
                   "cannot open reference file");
-    EXPECT(vtsm_guest_check_reference(info, path), VTSM_E_NOT_FOUND, VTSM_RULE_NONE);
+    EXPECT(vtsm_guest_check_reference_cbor(info, path), VTSM_E_NOT_FOUND, VTSM_RULE_NONE);
     /* nothing but comments would accept anything: refused */
     snprintf(path, sizeof(path), "%s/empty.txt", f->dir);
     FILE *fp = fopen(path, "w");
@@ -339,30 +339,30 @@ static void test_reference_mismatch_detail(void **state)
              "ref.txt line 3: report_digest mismatch: reference %s... (48 bytes), TDI %s... (48 "
              "bytes)",
              a, b);
-    EXPECT_DETAIL(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE, want);
+    EXPECT_DETAIL(vtsm_guest_ref_check_cbor(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE, want);
     vtsm_guest_ref_free(r);
 
     r = parse_ref("interface_info 0x1\n");
-    EXPECT_DETAIL(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
+    EXPECT_DETAIL(vtsm_guest_ref_check_cbor(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
                   "line 1: interface_info mismatch: reference 0x0001, TDI 0x0003");
     vtsm_guest_ref_free(r);
     r = parse_ref("# ranges\nmmio_ranges 3\n");
-    EXPECT_DETAIL(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
+    EXPECT_DETAIL(vtsm_guest_ref_check_cbor(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
                   "line 2: mmio_ranges mismatch: reference 3, TDI 2");
     vtsm_guest_ref_free(r);
     r = parse_ref("measurement 1 1011121314151617ff\n");
-    EXPECT_DETAIL(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
+    EXPECT_DETAIL(vtsm_guest_ref_check_cbor(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
                   "line 1: measurement 1 mismatch: reference 1011121314151617ff, TDI "
                   "101112131415161718191a1b1c1d1e1f2021222324252627... (32 bytes)");
     vtsm_guest_ref_free(r);
     r = parse_ref("measurement 9 00\n");
-    EXPECT_DETAIL(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
+    EXPECT_DETAIL(vtsm_guest_ref_check_cbor(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
                   "line 1: measurement 9: the TDI reports no block 9");
     vtsm_guest_ref_free(r);
     hex(h, rd, 32);
     snprintf(text, sizeof(text), "cert_chain_digest %s\n", h);
     r = parse_ref(text);
-    EXPECT_DETAIL(vtsm_guest_ref_check(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
+    EXPECT_DETAIL(vtsm_guest_ref_check_cbor(r, info), VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE,
                   "line 1: cert_chain_digest mismatch");
     vtsm_guest_ref_free(r);
 
@@ -370,16 +370,16 @@ static void test_reference_mismatch_detail(void **state)
     cbor_item_t *bare = vtsm_abi_map_new();
     r = parse_ref("report_digest "
                   "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
-    EXPECT_DETAIL(vtsm_guest_ref_check(r, bare), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+    EXPECT_DETAIL(vtsm_guest_ref_check_cbor(r, bare), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
                   "missing key 'report_digest'");
     vtsm_guest_ref_free(r);
     r = parse_ref("measurement 1 00\n");
-    EXPECT_DETAIL(vtsm_guest_ref_check(r, bare), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+    EXPECT_DETAIL(vtsm_guest_ref_check_cbor(r, bare), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
                   "measurements");
     vtsm_guest_ref_free(r);
     assert_int_equal(vtsm_abi_put_bytes(bare, "report", (const uint8_t *)"\x01", 1), VTSM_OK);
     r = parse_ref("mmio_ranges 1\n");
-    EXPECT_DETAIL(vtsm_guest_ref_check(r, bare), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+    EXPECT_DETAIL(vtsm_guest_ref_check_cbor(r, bare), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
                   "INFO report does not parse");
     vtsm_guest_ref_free(r);
     cbor_decref(&bare);
@@ -414,7 +414,8 @@ static void test_evidence_refusals(void **state)
         assert_int_equal(gf_make_token(tk, claims, NULL, 0, &tok), VTSM_OK);
         cbor_item_t *info = gf_make_info(&f->ev, 1, nonce_a, &tok, cases[i].sp), *out = NULL;
         vtsm_err_clear();
-        vtsm_status st = vtsm_guest_check_evidence(f->g, info, DEV, TDI, nonce_a, NULL, NULL, &out);
+        vtsm_status st =
+            vtsm_guest_check_evidence_cbor(f->g, info, DEV, TDI, nonce_a, NULL, NULL, &out);
         if (st != cases[i].want || !strstr(vtsm_err_detail(), cases[i].needle))
             fail_msg("case %zu: status %d (%s), wanted %d \"%s\"", i, (int)st, vtsm_err_detail(),
                      (int)cases[i].want, cases[i].needle);
@@ -429,11 +430,11 @@ static void test_evidence_refusals(void **state)
     assert_int_equal(gf_make_token(tk, claims, NULL, 0, &tok), VTSM_OK);
     cbor_item_t *info = gf_make_info(&f->ev, 1, nonce_a, &tok, GF_SP_NONE);
     struct vtsm_guest_ref *r = parse_ref("mmio_ranges 2\nmeasurement 2 00\n");
-    EXPECT_DETAIL(vtsm_guest_check_evidence(f->g, info, DEV, TDI, nonce_a, r, NULL, NULL),
+    EXPECT_DETAIL(vtsm_guest_check_evidence_cbor(f->g, info, DEV, TDI, nonce_a, r, NULL, NULL),
                   VTSM_E_POLICY_REFUSED, VTSM_RULE_NONE, "line 2: measurement 2 mismatch");
     /* the token of another request */
     uint8_t other[32] = {0};
-    EXPECT(vtsm_guest_check_evidence(f->g, info, DEV, TDI, other, NULL, NULL, NULL),
+    EXPECT(vtsm_guest_check_evidence_cbor(f->g, info, DEV, TDI, other, NULL, NULL, NULL),
            VTSM_E_PEER_NONCE, VTSM_RULE_NONE);
     vtsm_guest_ref_free(r);
     cbor_decref(&info);
@@ -509,13 +510,13 @@ static void test_token_good(void **state)
     uint64_t tvm;
 
     assert_int_equal(gf_make_token(tk, claims, NULL, 0, &tok), VTSM_OK);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, &out), VTSM_OK,
+    EXPECT(vtsm_guest_verify_token_cbor(tok.data, tok.len, NULL, nonce_a, &out), VTSM_OK,
            VTSM_RULE_NONE);
     assert_non_null(out);
     assert_int_equal(vtsm_abi_get_uint(out, "tvm", &tvm), VTSM_OK);
     assert_int_equal(tvm, TVM);
     cbor_decref(&out);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, NULL, nonce_a, NULL), VTSM_OK,
+    EXPECT(vtsm_guest_verify_token_cbor(tok.data, tok.len, NULL, nonce_a, NULL), VTSM_OK,
            VTSM_RULE_NONE);
 
     /* the certificate given explicitly (the same one, read from pki/) */
@@ -524,7 +525,7 @@ static void test_token_good(void **state)
     X509 *cert = PEM_read_X509(fp, NULL, NULL, NULL);
     fclose(fp);
     assert_non_null(cert);
-    EXPECT(vtsm_guest_verify_token(tok.data, tok.len, cert, nonce_a, NULL), VTSM_OK,
+    EXPECT(vtsm_guest_verify_token_cbor(tok.data, tok.len, cert, nonce_a, NULL), VTSM_OK,
            VTSM_RULE_NONE);
     /* kid = SHA-256 of the certificate DER (pki/tsm/tsm.der) */
     uint8_t kid[32], want[32], der[2048];
@@ -550,7 +551,7 @@ static void test_reference_good(void **state)
     gf_good_reference(&f->ev, text, sizeof(text));
     struct vtsm_guest_ref *r = parse_ref(text);
     assert_int_equal(vtsm_guest_ref_count(r), 6);
-    EXPECT(vtsm_guest_ref_check(r, info), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(vtsm_guest_ref_check_cbor(r, info), VTSM_OK, VTSM_RULE_NONE);
     vtsm_guest_ref_free(r);
 
     /* from a file; upper-case hex; a file without a final newline */
@@ -564,13 +565,13 @@ static void test_reference_good(void **state)
             *p = (char)(*p - 'a' + 'A');
     fprintf(fp, "%s# last line\nmeasurement 1 %s", text, h);
     fclose(fp);
-    EXPECT_DETAIL(vtsm_guest_check_reference(info, path), VTSM_E_CONFIG, VTSM_RULE_NONE,
+    EXPECT_DETAIL(vtsm_guest_check_reference_cbor(info, path), VTSM_E_CONFIG, VTSM_RULE_NONE,
                   "line 10: measurement 1 given twice (first on line 7)");
     fp = fopen(path, "w");
     assert_non_null(fp);
     fprintf(fp, "interface_info 3\nmeasurement 1 %s", h);
     fclose(fp);
-    EXPECT(vtsm_guest_check_reference(info, path), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(vtsm_guest_check_reference_cbor(info, path), VTSM_OK, VTSM_RULE_NONE);
 
     /* without the raw report / record, the structured fields are used */
     cbor_item_t *lean = vtsm_abi_map_new(), *mm = vtsm_abi_map_new();
@@ -586,7 +587,7 @@ static void test_reference_good(void **state)
     r = parse_ref("interface_info 0003\nmmio_ranges 2\nmeasurement 2 "
                   "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7"
                   "a8a9aaabacadaeaf\n");
-    EXPECT(vtsm_guest_ref_check(r, lean), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(vtsm_guest_ref_check_cbor(r, lean), VTSM_OK, VTSM_RULE_NONE);
     vtsm_guest_ref_free(r);
     cbor_decref(&lean);
     cbor_decref(&info);
@@ -604,11 +605,11 @@ static void test_evidence_good(void **state)
     gf_good_reference(&f->ev, text, sizeof(text));
     struct vtsm_guest_ref *r = parse_ref(text);
 
-    EXPECT(vtsm_guest_check_evidence(f->g, info, DEV, TDI, nonce_a, r, NULL, &out), VTSM_OK,
+    EXPECT(vtsm_guest_check_evidence_cbor(f->g, info, DEV, TDI, nonce_a, r, NULL, &out), VTSM_OK,
            VTSM_RULE_NONE);
     assert_non_null(out);
     cbor_decref(&out);
-    EXPECT(vtsm_guest_check_evidence(f->g, info, DEV, TDI, nonce_a, NULL, NULL, NULL), VTSM_OK,
+    EXPECT(vtsm_guest_check_evidence_cbor(f->g, info, DEV, TDI, nonce_a, NULL, NULL, NULL), VTSM_OK,
            VTSM_RULE_NONE);
     vtsm_guest_ref_free(r);
     cbor_decref(&info);
@@ -635,7 +636,7 @@ static void test_decide_accepts_through_relay_with_doe(void **state)
     assert_non_null(strstr(d.reason, "6 reference values matched"));
     assert_non_null(d.info);
     assert_non_null(d.claims);
-    assert_int_equal(vtsm_abi_get_uint(d.info, "seq", &seq), VTSM_OK);
+    assert_int_equal(vtsm_result_uint(d.info, "seq", &seq), VTSM_OK);
     assert_int_equal(seq, seq0 + 1);
     vtsm_guest_decision_clear(&d);
     assert_null(d.info);

@@ -1777,6 +1777,7 @@ struct echo {
     int accepted;
     int requests;
     int link_requests;
+    int ends; /* CONTINUE or SHUTDOWN frames */
     char err[256];
     pthread_t th;
 };
@@ -1795,6 +1796,11 @@ static void *echo_main(void *arg)
             vtsm_status st = vtsm_sock_recv(fd, &cmd, &tr, &buf, 1u << 21, 5000);
             if (st != VTSM_OK)
                 break;
+            if (cmd == VTSM_SOCK_CMD_CONTINUE || cmd == VTSM_SOCK_CMD_SHUTDOWN) {
+                e->ends++; /* the backend's session end on close: answered in kind */
+                (void)vtsm_sock_send(fd, cmd, tr, NULL, 0);
+                break;
+            }
             e->requests++;
             e->link_requests += cmd == VTSM_SOCK_CMD_VTSM_LINK;
             if ((cmd != VTSM_SOCK_CMD_NORMAL && cmd != VTSM_SOCK_CMD_VTSM_LINK) ||
@@ -1951,6 +1957,7 @@ static void test_doe_tcp_through_host(void **state)
     vtsm_doe_tcp_close(t);
     assert_int_equal(e->accepted, 1);
     assert_int_equal(e->requests, 2);
+    assert_int_equal(e->ends, 1); /* CONTINUE on close */
     echo_stop(e);
 }
 

@@ -121,6 +121,11 @@ static void *echo_main(void *arg)
             uint32_t cmd, tr;
             if (vtsm_sock_recv(fd, &cmd, &tr, &buf, 1u << 20, WAIT_MS) != VTSM_OK)
                 break;
+            if (cmd == VTSM_SOCK_CMD_CONTINUE || cmd == VTSM_SOCK_CMD_SHUTDOWN) {
+                /* tsm-host ends the DOE connection when it exits: answered in kind */
+                (void)vtsm_sock_send(fd, cmd, tr, NULL, 0);
+                break;
+            }
             e->requests++;
             e->link_requests += cmd == VTSM_SOCK_CMD_VTSM_LINK;
             if ((cmd != VTSM_SOCK_CMD_NORMAL && cmd != VTSM_SOCK_CMD_VTSM_LINK) ||
@@ -353,6 +358,23 @@ static void assert_nkeys(const cbor_item_t *m, size_t n)
 
 /* Every malformed command line exits 2 before anything is sent: the socket named does
  * not exist, so a command that got further would exit 3 instead. */
+/* --version is the program's; --help the whole usage, on stdout. */
+static void test_version_and_help(void **state)
+{
+    (void)state;
+    struct run r;
+    const char *v[] = {"--version", NULL};
+    run_cli(v, &r);
+    assert_int_equal(r.status, 0);
+    ASSERT_CONTAINS(r.out, "tsm-host (vtsm) ");
+    const char *h[] = {"status", "--help", NULL};
+    run_cli(h, &r);
+    assert_int_equal(r.status, 0);
+    ASSERT_CONTAINS(r.out, "usage: tsm-host");
+    ASSERT_CONTAINS(r.out, "--spdm-version 1.2|1.3");
+    ASSERT_CONTAINS(r.out, "--pcap FILE");
+}
+
 static void test_usage_errors(void **state)
 {
     (void)state;
@@ -372,37 +394,44 @@ static void test_usage_errors(void **state)
         {{"bind", "dev0", "1", "7", "--doe", "tcp:127.0.0.1:1", "--lock-flags", "0x10000", NULL},
          "bad --lock-flags"},
         {{"bind", "dev0", "1", "7", "--doe", "tcp:127.0.0.1:1", "--force", NULL},
-         "unknown or incomplete option '--force' for bind"},
+         "option --force does not apply to bind"},
         {{"unbind", "dev0", "--doe", "tcp:127.0.0.1:1", NULL}, "unbind needs DEV TDI"},
         {{"unbind", "dev0", "1", NULL}, "unbind needs --doe"},
         {{"unbind", "dev0", "1", "--doe", "tcp:127.0.0.1:1", "--lock-flags", "1", NULL},
-         "unknown or incomplete option '--lock-flags' for unbind"},
+         "option --lock-flags does not apply to unbind"},
         {{"tvm-create", NULL}, "tvm-create needs --guest-key HEX"},
         {{"tvm-create", "--guest-key", "04", NULL}, "bad --guest-key"},
-        {{"tvm-create", "--guest-key", NULL}, "unknown or incomplete option '--guest-key'"},
+        {{"tvm-create", "--guest-key", NULL}, "option \'--guest-key\' is unknown or needs a value"},
         {{"tvm-create", "--name", "", "--guest-key", "04", NULL}, "bad --name"},
         {{"tvm-create", "vm", NULL}, "unexpected argument 'vm'"},
         {{"tvm-destroy", NULL}, "tvm-destroy needs TVM"},
         {{"tvm-destroy", "0", NULL}, "bad TVM '0'"},
         {{"tvm-destroy", "4294967296", NULL}, "bad TVM"},
         {{"tvm-destroy", "1", "--doe", "tcp:127.0.0.1:1", NULL},
-         "unknown or incomplete option '--doe' for tvm-destroy"},
+         "option --doe does not apply to tvm-destroy"},
         {{"ide-refresh", "dev0", NULL}, "ide-refresh needs --doe"},
         {{"ide-refresh", "--doe", "tcp:127.0.0.1:1", NULL}, "ide-refresh needs DEV"},
         {{"ide-check", "dev0", NULL}, "ide-check needs --doe"},
         {{"ide-check", "dev0", "--doe", "tcp:127.0.0.1:1", "--force", NULL},
-         "unknown or incomplete option '--force' for ide-check"},
+         "option --force does not apply to ide-check"},
         {{"connect", "dev0", "--doe", "tcp:127.0.0.1:1", "--ide-streams", "9", NULL},
          "bad --ide-streams '9' (0..8)"},
         {{"connect", "dev0", "--doe", "tcp:127.0.0.1:1", "--ide-streams", NULL},
-         "unknown or incomplete option '--ide-streams'"},
+         "option \'--ide-streams\' is unknown or needs a value"},
         {{"connect", "dev0", "--doe", "tcp:127.0.0.1:1", "--force", NULL},
-         "unknown or incomplete option '--force' for connect"},
+         "option --force does not apply to connect"},
         {{"reclaim", "dev0", "--doe", "tcp:127.0.0.1:1", "--ide-only", NULL},
-         "unknown or incomplete option '--ide-only' for reclaim"},
+         "option --ide-only does not apply to reclaim"},
         {{"relay", NULL}, "relay needs FILE"},
+        /* --opt=value, options after the command, the renamed SPDM version option */
+        {{"connect", "--ide-streams=9", "dev0", "--doe=tcp:127.0.0.1:1", NULL},
+         "bad --ide-streams '9' (0..8)"},
+        {{"connect", "dev0", "--doe=tcp:127.0.0.1:1", "--spdm-version=1.4", NULL},
+         "bad --spdm-version '1.4' (1.2 or 1.3)"},
+        {{"--frob", "status", NULL}, "option '--frob' is unknown or needs a value"},
+        {{"frob", NULL}, "unknown command 'frob'"},
         {{"relay", "/nonexistent/envelope.cbor", NULL}, "cannot open '/nonexistent/envelope.cbor'"},
-        {{"status", "--ide-only", NULL}, "unknown or incomplete option '--ide-only' for status"},
+        {{"status", "--ide-only", NULL}, "option --ide-only does not apply to status"},
     };
     char dir[] = "/tmp/vtsm-cli-test-XXXXXX";
     assert_non_null(mkdtemp(dir));
@@ -420,7 +449,10 @@ static void test_usage_errors(void **state)
             fail_msg("case %zu (%s): exit %d, want 2; stderr: %s", i, cases[i].args[0], r.status,
                      r.err);
         ASSERT_CONTAINS(r.err, cases[i].msg);
-        ASSERT_CONTAINS(r.err, "usage: tsm-host");
+        /* one line: the cause and a hint, not the whole usage */
+        ASSERT_CONTAINS(r.err, "(try 'tsm-host --help')");
+        assert_non_null(strchr(r.err, '\n'));
+        assert_string_equal(strchr(r.err, '\n'), "\n");
         assert_string_equal(r.out, "");
     }
     /* a file that is not a CBOR map */
@@ -763,6 +795,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_version_and_help),
         cmocka_unit_test(test_ide_check_fail),
         cmocka_unit_test(test_tsm_refusal),
         cmocka_unit_test(test_ide_check_pass_json),

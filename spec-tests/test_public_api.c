@@ -5,10 +5,11 @@
  * before they are sent, results read through accessors, and the header pulling in no
  * CBOR library.
  */
+#include "vtsm_guest.h"
 #include "vtsm_host.h"
 
 #ifdef LIBCBOR_H_
-#error "the public host-shim header must not include <cbor.h>"
+#error "the public host-shim and guest-shim headers must not include <cbor.h>"
 #endif
 
 #include <poll.h>
@@ -20,9 +21,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
-#include <openssl/evp.h>
 
 #include "e2e_util.h"
 
@@ -38,20 +36,6 @@ static void count_frames(void *ctx, enum vtsm_host_trace_dir dir, const char *de
     (void)dev, (void)p, (void)len;
     if (dir == VTSM_HOST_TRACE_TO_TSM)
         ((struct frames *)ctx)->to_tsm++;
-}
-
-/* A P-256 public key as TVM_CREATE takes it (0x04 || X || Y). */
-static void p256_point(uint8_t out[VTSM_ABI_GUEST_KEY_SIZE])
-{
-    EVP_PKEY *k = EVP_EC_gen("P-256");
-    assert_non_null(k);
-    size_t n = 0;
-    assert_int_equal(EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, out,
-                                                     VTSM_ABI_GUEST_KEY_SIZE, &n),
-                     1);
-    assert_int_equal(n, VTSM_ABI_GUEST_KEY_SIZE);
-    assert_int_equal(out[0], 0x04);
-    EVP_PKEY_free(k);
 }
 
 struct done_rec {
@@ -134,9 +118,15 @@ static void test_verbs_from_the_table(void **state)
     free(json);
     vtsm_result_free(res);
 
-    /* a TVM and a bound TDI */
+    /* a TVM (a guest credential's public key) and a bound TDI */
     uint8_t key[VTSM_ABI_GUEST_KEY_SIZE];
-    p256_point(key);
+    char key_path[128];
+    snprintf(key_path, sizeof(key_path), "%s/api.key", e->dir);
+    assert_int_equal(vtsm_guest_keygen(key_path), VTSM_OK);
+    struct vtsm_guest *g = NULL;
+    assert_int_equal(vtsm_guest_open(key_path, 0, &g), VTSM_OK);
+    vtsm_guest_pubkey(g, key);
+    vtsm_guest_close(g);
     struct vtsm_request tc = {.name = "api-tvm", .guest_key = key, .guest_key_len = sizeof(key)};
     assert_int_equal(vtsm_host_tvm_create(h, &tc, &res), VTSM_OK);
     uint64_t tvm = 0;
@@ -167,6 +157,70 @@ static void test_verbs_from_the_table(void **state)
     assert_int_equal(vtsm_result_text(res, "rule", text, sizeof(text)), VTSM_OK);
     assert_string_equal(text, vtsm_host_last_error(h)->rule_id);
     vtsm_result_free(res);
+
+    /* the guest: a verdict on its TDI with evidence read through the public result */
+    assert_int_equal(vtsm_guest_open(key_path, (uint32_t)tvm, &g), VTSM_OK);
+    struct vtsm_guest_decision dec;
+    st = vtsm_guest_decide(g, h, DEV, 0, NULL, NULL, &dec);
+    if (st != VTSM_OK || dec.verdict != VTSM_GUEST_ACCEPT)
+        fail_msg("decide: %d %s", (int)st, dec.reason);
+    assert_int_equal(vtsm_result_uint(dec.claims, "tvm", &u), VTSM_OK);
+    assert_int_equal(u, tvm);
+    assert_int_equal(vtsm_result_text(dec.info, "state", text, sizeof(text)), VTSM_OK);
+    assert_string_equal(text, "CONFIG_LOCKED");
+    vtsm_guest_decision_clear(&dec);
+    /* a request the guest builds, relayed by the host as GUEST_REQUEST fields; the same
+     * envelope again is a replay (GUEST.2) */
+    struct vtsm_guest_envelope env;
+    assert_int_equal(
+        vtsm_guest_build(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env), VTSM_OK);
+    assert_int_equal(env.tvm, tvm);
+    struct vtsm_request gr = {.tvm = env.tvm,
+                              .body = env.body,
+                              .body_len = env.body_len,
+                              .sig = env.sig,
+                              .sig_len = sizeof(env.sig),
+                              .set = VTSM_SET(TVM)};
+    st = vtsm_host_guest_request(h, &gr, &res);
+    if (st != VTSM_OK)
+        fail_msg("relay LIST: %s", vtsm_host_last_error(h)->detail);
+    assert_int_equal(vtsm_result_uint(res, "tvm", &u), VTSM_OK);
+    assert_int_equal(u, tvm);
+    assert_int_equal(vtsm_result_count(res, "tdis", &n), VTSM_OK);
+    assert_int_equal(n, 1);
+    vtsm_result_free(res);
+    assert_int_equal(vtsm_host_guest_request(h, &gr, NULL), VTSM_E_REPLAY);
+    assert_int_equal(vtsm_host_last_error(h)->rule, VTSM_RULE_GUEST_2);
+    vtsm_guest_envelope_clear(&env);
+    assert_null(env.body);
+    /* the same as bytes: encoded by the guest, relayed unread, answered as bytes */
+    assert_int_equal(
+        vtsm_guest_build(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, &env), VTSM_OK);
+    uint8_t *enc = NULL;
+    size_t enc_len = 0;
+    assert_int_equal(vtsm_guest_envelope_encode(&env, &enc, &enc_len), VTSM_OK);
+    vtsm_guest_envelope_clear(&env);
+    sent = fr.to_tsm;
+    assert_int_equal(vtsm_host_request_encoded(h, VTSM_OP_GUEST_REQUEST, enc, enc_len - 1, NULL),
+                     VTSM_E_ABI_MALFORMED);
+    assert_int_equal(vtsm_host_request_encoded(h, VTSM_OP_TDI_BIND, enc, enc_len, NULL),
+                     VTSM_E_ABI_ARG); /* not TDI_BIND's fields */
+    assert_int_equal(fr.to_tsm, sent);
+    st = vtsm_host_request_encoded(h, VTSM_OP_GUEST_REQUEST, enc, enc_len, &res);
+    if (st != VTSM_OK)
+        fail_msg("relay encoded LIST: %s", vtsm_host_last_error(h)->detail);
+    free(enc);
+    const uint8_t *wire = vtsm_result_cbor(res, &clen);
+    assert_non_null(wire);
+    struct vtsm_result *again = NULL;
+    assert_int_equal(vtsm_result_decode(wire, clen, &again), VTSM_OK);
+    assert_int_equal(vtsm_result_count(again, "tdis", &n), VTSM_OK);
+    assert_int_equal(n, 1);
+    vtsm_result_free(again);
+    assert_int_equal(vtsm_result_decode(wire, clen - 1, &again), VTSM_E_ABI_MALFORMED);
+    assert_null(again);
+    vtsm_result_free(res);
+    vtsm_guest_close(g);
 
     /* STATUS without a cursor: every page merged; the TDI by path */
     struct vtsm_request sreq = {.dev = DEV};

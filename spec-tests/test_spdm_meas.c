@@ -138,12 +138,51 @@ static void test_parse(void **state)
     (void)state;
 }
 
+/* MeasurementHashAlgo: each defined bit has its digest size and name; SHA-512 digests are
+ * size-checked like the others. */
+static void test_meas_hash_algos(void **state)
+{
+    (void)state;
+    static const struct {
+        uint32_t bit;
+        size_t size;
+        const char *name;
+    } want[] = {
+        {SPDM_MEAS_HASH_RAW, 0, "raw"},
+        {SPDM_MEAS_HASH_SHA256, 32, "sha256"},
+        {SPDM_MEAS_HASH_SHA384, 48, "sha384"},
+        {SPDM_MEAS_HASH_SHA512, 64, "sha512"},
+        {SPDM_MEAS_HASH_SHA3_256, 32, "sha3_256"},
+        {SPDM_MEAS_HASH_SHA3_384, 48, "sha3_384"},
+        {SPDM_MEAS_HASH_SHA3_512, 64, "sha3_512"},
+        {SPDM_MEAS_HASH_SM3_256, 32, "sm3_256"},
+        {1u << 8, 0, "unknown"},
+        {0, 0, "unknown"},
+        {SPDM_MEAS_HASH_SHA256 | SPDM_MEAS_HASH_SHA512, 0, "unknown"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        assert_int_equal(vtsm_spdm_meas_hash_size(want[i].bit), want[i].size);
+        assert_string_equal(vtsm_spdm_meas_hash_name(want[i].bit), want[i].name);
+    }
+    /* one 64-byte digest block: accepted for SHA-512, refused for SHA-384 */
+    uint8_t rec[4 + 3 + 64] = {0x01, DMTF, 67, 0x00, 0x00, 64, 0x00};
+    memset(rec + 7, 0x5A, 64);
+    size_t n = 0;
+    assert_int_equal(parse(rec, sizeof(rec), vtsm_spdm_meas_hash_size(SPDM_MEAS_HASH_SHA512), &n),
+                     VTSM_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(blocks[0].value_size, 64);
+    EXPECT_DETAIL(parse(rec, sizeof(rec), vtsm_spdm_meas_hash_size(SPDM_MEAS_HASH_SHA384), &n),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "digest is 64 bytes");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_meas_hash_algos),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,6 +37,7 @@
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
 void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
                                      size_t *size_old);
+void __asan_unpoison_memory_region(const volatile void *addr, size_t size);
 #endif
 #ifdef TSM_CORO_TSAN
 void *__tsan_get_current_fiber(void);
@@ -108,21 +109,58 @@ static void trampoline(void)
     abort(); /* a finished coroutine is never resumed */
 }
 
+/* Stacks of finished coroutines, kept for the next ones: a guest request is a job too,
+ * and mapping, guarding and unmapping a stack for each would cost more than its work.
+ * A kept stack's pages are dropped (MADV_DONTNEED: read back as zeros), so nothing a job
+ * left on its stack outlives the job, as with munmap. Loop thread only. */
+#define STACK_CACHE 16
+static struct {
+    uint8_t *map[STACK_CACHE];
+    unsigned n;
+} stacks;
+
+/* A stack with its guard page: a kept one, or a new mapping. */
+static uint8_t *stack_get(size_t map_len, long page)
+{
+    if (stacks.n > 0)
+        return stacks.map[--stacks.n];
+    uint8_t *m =
+        mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    /* the lowest page stays inaccessible: an overflow faults instead of corrupting */
+    if (mprotect(m, (size_t)page, PROT_NONE) != 0) {
+        munmap(m, map_len);
+        return NULL;
+    }
+    return m;
+}
+
+static void stack_put(uint8_t *m, size_t map_len, long page)
+{
+    if (stacks.n < STACK_CACHE && madvise(m + page, map_len - (size_t)page, MADV_DONTNEED) == 0) {
+#ifdef TSM_CORO_ASAN
+        __asan_unpoison_memory_region(m + page, map_len - (size_t)page);
+#endif
+        stacks.map[stacks.n++] = m;
+        return;
+    }
+    munmap(m, map_len);
+}
+
 vtsm_status tsm_coro_new(tsm_coro_fn fn, void *arg, struct tsm_coro **out)
 {
     struct tsm_coro *c = calloc(1, sizeof(*c));
     VTSM_ENSURE(c, VTSM_E_NOMEM, "coroutine");
     long page = sysconf(_SC_PAGESIZE);
     c->map_len = STACK_SIZE + (size_t)page;
-    c->map = mmap(NULL, c->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
-                  -1, 0);
-    if (c->map == MAP_FAILED) {
+    c->map = stack_get(c->map_len, page);
+    if (!c->map) {
         free(c);
         return vtsm_fail(VTSM_E_NOMEM, "coroutine stack of %u bytes", STACK_SIZE);
     }
-    /* the lowest page stays inaccessible: an overflow faults instead of corrupting */
-    if (mprotect(c->map, (size_t)page, PROT_NONE) != 0 || getcontext(&c->ctx) != 0) {
-        munmap(c->map, c->map_len);
+    if (getcontext(&c->ctx) != 0) {
+        stack_put(c->map, c->map_len, page);
         free(c);
         return vtsm_fail(VTSM_E_NOMEM, "coroutine context");
     }
@@ -186,7 +224,7 @@ void tsm_coro_free(struct tsm_coro *c)
 #ifdef TSM_CORO_TSAN
     __tsan_destroy_fiber(c->fiber);
 #endif
-    munmap(c->map, c->map_len);
+    stack_put(c->map, c->map_len, sysconf(_SC_PAGESIZE));
     explicit_bzero(&c->err, sizeof(c->err));
     free(c);
 }

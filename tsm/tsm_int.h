@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * tsmd internals: the object model (pdev), the pdev state table, the device jobs and the
- * DOE continuation that carries every device exchange through the host, and the ABI
- * server.
+ * tsmd internals above the object model: the device jobs, the DOE continuation that
+ * carries every device exchange through the host, and the ABI server. The object model
+ * (tsm_pdev.h, tsm_tdi.h, tsm_tvm.h, tsm_ide.h, tsm_platform.h) includes no CBOR header;
+ * CBOR lives here and in the verbs, replies and server.
  *
  * Execution model (docs/architecture.md "The loop and its jobs"): ONE thread runs one
  * event loop (tsm_server.c). Every verb that needs a device's DOE mailbox is a job
@@ -20,6 +21,7 @@
 #include <cbor.h>
 
 #include "tsm_ide.h"
+#include "tsm_pdev.h"
 #include "tsm_platform.h"
 #include "tsm_tdi.h"
 #include "tsm_tvm.h"
@@ -32,8 +34,11 @@
 struct tsm;
 
 /* Bounds on what an untrusted host can make tsmd hold. */
-#define TSM_MAX_PDEVS   1024 /* registered devices */
-#define TSM_MAX_CLIENTS 256  /* open ABI connections */
+#define TSM_MAX_CLIENTS 256 /* open ABI connections */
+/* A client with this many device-less jobs (guest requests whose signature is being
+ * checked) is not read until one ends: they wait only for the crypto worker, so pausing
+ * cannot stall them, and a flood of requests cannot pile up jobs. */
+#define TSM_CLIENT_DEVLESS_MAX 8
 
 /* One ABI connection. Reference counted: the client list and every job it started. */
 struct tsm_client {
@@ -49,71 +54,9 @@ struct tsm_client {
     int64_t active_ms;             /* last complete request */
     int64_t partial_ms;            /* when the buffered partial frame began; 0 if none */
     int64_t stalled_ms;            /* since when queued output has not moved; 0 if none */
-    unsigned jobs;                 /* device jobs this client started that still run */
+    unsigned jobs;                 /* jobs this client started that still run */
+    unsigned devless_jobs;         /* of which device-less (guest requests being checked) */
     struct tsm_client *next;
-};
-
-/* Connection state of a physical device (one SPDM requester per device). */
-enum tsm_pdev_state {
-    TSM_PDEV_UNCONNECTED = 0,
-    TSM_PDEV_CONNECTING,
-    TSM_PDEV_CONNECTED,
-    TSM_PDEV_RECLAIMING,
-    TSM_PDEV_STATE_COUNT_
-};
-const char *tsm_pdev_state_name(enum tsm_pdev_state s);
-
-struct tsm_connect_opts {
-    uint8_t slot;
-    bool allow_untrusted;
-    unsigned ide_streams; /* 0 = IDE off */
-    bool ide_only;        /* not TEE-IO: TDISP is not probed, TDIs cannot be bound */
-    uint8_t min_version, max_version;
-    uint32_t base_asym; /* SPDM_ASYM_* mask, 0 = default */
-    uint32_t base_hash;
-};
-
-/* Evidence gathered by connect, reported to the host and kept for status. */
-struct tsm_evidence {
-    bool trusted;
-    char trust_reason[160];
-    struct vtsm_spdm_meas meas;
-    bool have_meas;
-    uint8_t chain_digest[VTSM_HASH_MAX]; /* hash of the SPDM chain with the negotiated hash */
-    size_t chain_digest_len;
-};
-
-/* A TDI the TSM has seen a request for (created on first use, kept until reset). */
-struct tsm_tdi_node {
-    struct tsm_tdi tdi;
-    struct tsm_tdi_node *next;
-};
-
-/* What a running job owns besides the device's mailbox: readers (STATUS, guest LIST /
- * INFO) skip exactly these TDIs while it runs and say "busy". */
-struct tsm_job_claim {
-    bool all_tdis; /* reclaim */
-    bool has_tdi;
-    uint32_t tdi;
-    uint32_t tvm; /* TVM a bind targets, 0 if none */
-};
-
-struct tsm_pdev {
-    struct tsm *tsm;
-    char name[VTSM_ABI_DEV_BUF];
-    uint32_t root_port;
-    enum tsm_pdev_state state;
-    struct tsm_job *job; /* the device's one DOE requester (rule PDEV.6), NULL if idle */
-    struct vtsm_spdm_req *spdm;
-    struct tsm_connect_opts opts;
-    struct tsm_evidence ev;
-    struct tsm_ide_dev *ide; /* IDE streams, NULL if IDE is off */
-    bool tdisp;              /* TDISP probed at connect (a TEE-IO device) */
-    struct vtsm_tdisp_caps tdisp_caps;
-    struct tsm_tdi_node *tdis;
-    unsigned bound_tdis; /* TDIs not CONFIG_UNLOCKED, kept (a running job's own excluded) */
-    uint64_t connects;   /* completed connects, for status */
-    struct tsm_pdev *next;
 };
 
 struct tsm_config {
@@ -133,46 +76,17 @@ struct tsm_config {
 
 struct tsm {
     struct tsm_config cfg;
-    struct tsm_pdev *pdevs;
-    unsigned npdevs;
+    struct tsm_pdev_registry devs;
     struct tsm_tvm_registry tvms;
     struct tsm_client *clients;
     unsigned nclients, nrole[3]; /* connections, and per enum vtsm_abi_role */
     struct tsm_job *jobs;        /* running jobs */
     unsigned njobs;
+    struct tsm_job *ready, *ready_tail; /* started later, not yet run (oldest first) */
     bool stopping;
     int listen_fd;
     int wake_pipe[2]; /* wakes the poll loop from the signal handler */
 };
-
-/* ---- pdev registry and state table (tsm_pdev.c) ---- */
-struct tsm_pdev *tsm_pdev_find(struct tsm *t, const char *name);
-vtsm_status tsm_pdev_add(struct tsm *t, const char *name, uint32_t root_port,
-                         struct tsm_pdev **out);
-vtsm_status tsm_pdev_remove(struct tsm *t, const char *name);
-/* The only writer of pdev->state: refuses any move not in the table, naming the rule.
- * verb names the request for the message ("device_connect"). */
-vtsm_status tsm_pdev_transition(struct tsm_pdev *p, enum tsm_pdev_state to, const char *verb);
-/* Drop session, IDE streams, TDIs, evidence and keys (wipes; no device messages). */
-void tsm_pdev_reset(struct tsm_pdev *p);
-/* A connected device whose SPDM session is gone (lost in a key update, a heartbeat, a
- * bind, ...) is no longer connected: reset it and move it to unconnected through
- * reclaiming, so STATUS never shows a device connected without a session (rule
- * PDEV.12). Returns true if it did. */
-bool tsm_pdev_check_session(struct tsm_pdev *p, const char *verb);
-/* The TDI record of index on p, NULL if none was ever bound. */
-struct tsm_tdi *tsm_pdev_tdi_find(struct tsm_pdev *p, uint32_t index);
-/* The TDI record of index on p, created CONFIG_UNLOCKED if new (a bind makes it). */
-vtsm_status tsm_pdev_tdi(struct tsm_pdev *p, uint32_t index, struct tsm_tdi **out);
-/* Free index's record if it is CONFIG_UNLOCKED (a bind that failed leaves nothing). */
-void tsm_pdev_tdi_forget(struct tsm_pdev *p, uint32_t index);
-/* Is this TDI owned by a running job (so nobody else may read or change it)? */
-bool tsm_pdev_tdi_claimed(const struct tsm_pdev *p, const struct tsm_tdi *t);
-/* TDIs of p bound to a TVM (not CONFIG_UNLOCKED), from the kept count. */
-unsigned tsm_pdev_bound_tdis(const struct tsm_pdev *p);
-/* Take the running job's TDIs out of the kept counts (sign -1, when it starts) or put them
- * back (+1, when it ends): what a job changes is counted once, as it ends up. */
-void tsm_pdev_tally_claim(struct tsm_pdev *p, int sign);
 
 /* ---- DOE continuation (tsm_proxy.c) ---- */
 /* The transport the SPDM requester of pdev p uses: every exchange is one DOE_PENDING to
@@ -224,7 +138,7 @@ struct tsm_job;
 typedef cbor_item_t *(*tsm_job_fn)(struct tsm_job *j);
 struct tsm_job {
     struct tsm *t;
-    struct tsm_pdev *p;
+    struct tsm_pdev *p;        /* NULL for a device-less job (until it takes one) */
     struct tsm_client *client; /* holds a ref while the job runs */
     uint64_t id;               /* the client's request id */
     const char *verb;          /* "device_connect", "tdi_bind", ... */
@@ -235,6 +149,11 @@ struct tsm_job {
     uint16_t lock_flags;
     bool force;
     struct vtsm_abi_guest_body greq;
+    bool handed_off;             /* a guest job that started a device job, which answers */
+    bool on_worker;              /* its crypto runs on the worker now (tsm_offload.c) */
+    bool keep_order;             /* its crypto queues behind the worker's (tsm_offload.c) */
+    uint64_t gtvm;               /* a guest request as it came: envelope TVM, */
+    struct vtsm_buf gbody, gsig; /* body and signature (copies, wiped) */
     /* the one outstanding exchange (tsm_proxy.c) */
     uint64_t next_seq, seq;
     bool waiting;
@@ -246,16 +165,32 @@ struct tsm_job {
     struct tsm_coro *coro;
     cbor_item_t *reply;
     struct tsm_job *next;
+    struct tsm_job *ready_next; /* in tsm->ready */
 };
-/* Claim p for a new job of verb (rule PDEV.6: refused with E_BUSY if p has one).
+/* Claim p for a new job of verb (rule PDEV.6: refused with E_BUSY if p has one); p NULL
+ * makes a device-less job (tsm_job_take_device may claim one later).
  * what (may be NULL) says which TDIs it owns. The job is not running yet: fill in its
  * arguments, then tsm_job_start() or tsm_job_cancel(). */
 vtsm_status tsm_job_new(struct tsm *t, struct tsm_pdev *p, const char *verb, uint64_t id,
                         tsm_job_fn run, const struct tsm_job_claim *what, struct tsm_job **out);
+/* A device-less job (p NULL: a guest request, whose signature check may run on the crypto
+ * worker) takes device p once it knows it needs one: the same PDEV.6 check and claim as
+ * tsm_job_new. verb becomes the job's name. */
+vtsm_status tsm_job_take_device(struct tsm_job *j, struct tsm_pdev *p, const char *verb,
+                                const struct tsm_job_claim *what);
 /* Release a job that was never started (the claim goes with it). */
 void tsm_job_cancel(struct tsm_job *j);
 /* Run j for client c until its first exchange (or its end). On failure j is cancelled. */
 vtsm_status tsm_job_start(struct tsm_client *c, struct tsm_job *j);
+/* Queue device-less job j to run for client c once the loop has read what is readable
+ * now (tsm_job_run_ready): guest requests, so that requests arriving together are judged
+ * together, one on the crypto worker while the loop runs the next. A queued job runs
+ * either on a coroutine or, when that gains nothing, straight on the loop's stack (then
+ * tsm_job_current() is NULL and it must not yield). On failure j is cancelled. */
+vtsm_status tsm_job_start_later(struct tsm_client *c, struct tsm_job *j);
+/* The loop: run the queued jobs, oldest first, until their first yield or their end
+ * (those queued meanwhile too). */
+void tsm_job_run_ready(struct tsm *t);
 /* The loop: resume a job whose exchange ended (answer, error, timeout or close). */
 void tsm_job_resume(struct tsm_job *j);
 /* The loop: end every wait that can end now: exchanges of dead clients (E_CLOSED), past

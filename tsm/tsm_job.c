@@ -8,7 +8,7 @@
  * loop resumes it with the host's answer, a timeout or a close.
  *
  * This module is the only one that creates, resumes or frees jobs and the only writer
- * of pdev->job.
+ * of pdev->job and pdev->claim.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +17,6 @@
 #include "tsm_int.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
-
-bool tsm_pdev_tdi_claimed(const struct tsm_pdev *p, const struct tsm_tdi *t)
-{
-    const struct tsm_job *j = p->job;
-    return j && (j->claim.all_tdis || (j->claim.has_tdi && j->claim.tdi == t->index));
-}
 
 struct tsm_tdisp_chan tsm_job_tdisp_chan(struct tsm_pdev *p)
 {
@@ -35,29 +29,55 @@ cbor_item_t *tsm_job_error(struct tsm_job *j, vtsm_status st)
     return vtsm_abi_error_msg(j->id, st, NULL); /* the error record's detail and rule */
 }
 
-vtsm_status tsm_job_new(struct tsm *t, struct tsm_pdev *p, const char *verb, uint64_t id,
-                        tsm_job_fn run, const struct tsm_job_claim *what, struct tsm_job **out)
+/* Make j the one DOE requester of p (rule PDEV.6), owning what it claims. */
+static vtsm_status job_claim(struct tsm_job *j, struct tsm_pdev *p, const char *verb,
+                             const struct tsm_job_claim *what)
 {
-    VTSM_ENSURE(!t->stopping, VTSM_E_ABORTED, "tsmd is shutting down");
     VTSM_ENSURE_RULE(!p->job, VTSM_E_BUSY, VTSM_RULE_PDEV_6,
                      "%s refused: %s is busy with %s (rule PDEV.6: one DOE requester per device "
                      "at a time)",
                      verb, p->name, p->job ? p->job->verb : "");
-    struct tsm_job *j = calloc(1, sizeof(*j));
-    VTSM_ENSURE(j, VTSM_E_NOMEM, "%s: out of memory for a job", verb);
-    j->t = t;
     j->p = p;
-    j->id = id;
     j->verb = verb;
-    j->run = run;
     if (what)
         j->claim = *what;
     p->job = j;
+    p->claim = &j->claim;
     /* What the job owns leaves the kept counts until it ends; a bind reserves its TVM. */
     tsm_pdev_tally_claim(p, -1);
     if (j->claim.tvm)
-        tsm_tvm_reserve(&t->tvms, j->claim.tvm, 1);
+        tsm_tvm_reserve(&j->t->tvms, j->claim.tvm, 1);
+    return VTSM_OK;
+}
+
+vtsm_status tsm_job_new(struct tsm *t, struct tsm_pdev *p, const char *verb, uint64_t id,
+                        tsm_job_fn run, const struct tsm_job_claim *what, struct tsm_job **out)
+{
+    VTSM_ENSURE(!t->stopping, VTSM_E_ABORTED, "tsmd is shutting down");
+    if (p)
+        VTSM_ENSURE_RULE(!p->job, VTSM_E_BUSY, VTSM_RULE_PDEV_6,
+                         "%s refused: %s is busy with %s (rule PDEV.6: one DOE requester per "
+                         "device at a time)",
+                         verb, p->name, p->job ? p->job->verb : "");
+    struct tsm_job *j = calloc(1, sizeof(*j));
+    VTSM_ENSURE(j, VTSM_E_NOMEM, "%s: out of memory for a job", verb);
+    j->t = t;
+    j->id = id;
+    j->verb = verb;
+    j->run = run;
+    if (p)
+        (void)job_claim(j, p, verb, what); /* p is idle: checked above */
     *out = j;
+    return VTSM_OK;
+}
+
+vtsm_status tsm_job_take_device(struct tsm_job *j, struct tsm_pdev *p, const char *verb,
+                                const struct tsm_job_claim *what)
+{
+    VTSM_ENSURE(j->p == NULL, VTSM_E_INVAL, "%s: the job already has a device", verb);
+    VTSM_ENSURE(!j->t->stopping, VTSM_E_ABORTED, "tsmd is shutting down");
+    VTSM_GUARD(job_claim(j, p, verb, what));
+    j->client->devless_jobs--;
     return VTSM_OK;
 }
 
@@ -65,10 +85,15 @@ vtsm_status tsm_job_new(struct tsm *t, struct tsm_pdev *p, const char *verb, uin
 static void job_release(struct tsm_job *j)
 {
     struct tsm_pdev *p = j->p;
-    if (j->claim.tvm)
-        tsm_tvm_reserve(&j->t->tvms, j->claim.tvm, -1);
-    tsm_pdev_tally_claim(p, +1);
-    p->job = NULL;
+    if (p) {
+        if (j->claim.tvm)
+            tsm_tvm_reserve(&j->t->tvms, j->claim.tvm, -1);
+        tsm_pdev_tally_claim(p, +1);
+        p->job = NULL;
+        p->claim = NULL;
+    }
+    vtsm_buf_wipe(&j->gbody);
+    vtsm_buf_wipe(&j->gsig);
     vtsm_buf_wipe(&j->rsp);
     tsm_coro_free(j->coro);
     free(j);
@@ -84,7 +109,7 @@ static void job_main(void *arg)
 {
     struct tsm_job *j = arg;
     j->reply = j->run(j);
-    if (tsm_pdev_check_session(j->p, j->verb) && j->reply) {
+    if (j->p && tsm_pdev_check_session(j->p, j->verb) && j->reply) {
         /* the verb's ERROR says what it cost: the device is no longer connected */
         uint64_t op = 0;
         vtsm_abi_put_tstr(j->reply, VTSM_ABI_K_STATE, tsm_pdev_state_name(j->p->state));
@@ -104,10 +129,13 @@ static void job_finish(struct tsm_job *j)
             break;
         }
     struct tsm_client *c = j->client;
+    if (!j->p)
+        c->devless_jobs--;
     cbor_item_t *reply = j->reply;
+    bool answer = !j->handed_off; /* else the device job it started answers */
     j->reply = NULL;
     job_release(j);
-    if (!c->dead)
+    if (!c->dead && answer)
         tsm_client_reply(t, c, reply);
     else if (reply)
         cbor_decref(&reply);
@@ -136,21 +164,75 @@ void tsm_job_resume(struct tsm_job *j)
         job_finish(j);
 }
 
-vtsm_status tsm_job_start(struct tsm_client *c, struct tsm_job *j)
+/* Link j into the running jobs for client c; with_coro gives it its coroutine now. */
+static vtsm_status job_link(struct tsm_client *c, struct tsm_job *j, bool with_coro)
 {
-    vtsm_status st = tsm_coro_new(job_main, j, &j->coro);
+    vtsm_status st = with_coro ? tsm_coro_new(job_main, j, &j->coro) : VTSM_OK;
     if (st) {
         job_release(j);
         return st;
     }
     tsm_client_get(c);
     c->jobs++;
+    if (!j->p)
+        c->devless_jobs++;
     j->client = c;
     j->next = j->t->jobs;
     j->t->jobs = j;
     j->t->njobs++;
+    return VTSM_OK;
+}
+
+vtsm_status tsm_job_start(struct tsm_client *c, struct tsm_job *j)
+{
+    VTSM_GUARD(job_link(c, j, true));
     tsm_job_resume(j);
     return VTSM_OK;
+}
+
+vtsm_status tsm_job_start_later(struct tsm_client *c, struct tsm_job *j)
+{
+    struct tsm *t = j->t;
+    VTSM_ENSURE(!j->p, VTSM_E_INVAL, "%s: only a device-less job starts later", j->verb);
+    VTSM_GUARD(job_link(c, j, false));
+    j->ready_next = NULL;
+    *(t->ready_tail ? &t->ready_tail->ready_next : &t->ready) = j;
+    t->ready_tail = j;
+    return VTSM_OK;
+}
+
+/* Should queued job j run on a coroutine, so its crypto can go to the worker and the loop
+ * runs another job meanwhile? Yes if the worker is idle and there is another job, or if an
+ * earlier request of the same TVM is on the worker (j must queue behind it, in order).
+ * Otherwise it runs straight on the loop: a coroutine would cost more than it gains. */
+static bool wants_coro(struct tsm_job *j)
+{
+    struct tsm *t = j->t;
+    for (const struct tsm_job *o = t->jobs; o && !j->keep_order; o = o->next)
+        j->keep_order = o != j && !o->p && o->on_worker && o->gtvm == j->gtvm;
+    return j->keep_order || (tsm_offload_fd() >= 0 && !tsm_offload_busy() && t->njobs >= 2);
+}
+
+void tsm_job_run_ready(struct tsm *t)
+{
+    while (t->ready) {
+        struct tsm_job *j = t->ready;
+        t->ready = j->ready_next;
+        if (!t->ready)
+            t->ready_tail = NULL;
+        if (!wants_coro(j)) {
+            j->reply = j->run(j); /* on the loop's stack: its crypto runs in place */
+            job_finish(j);
+            continue;
+        }
+        vtsm_status st = tsm_coro_new(job_main, j, &j->coro);
+        if (st) {
+            j->reply = tsm_job_error(j, st);
+            job_finish(j);
+            continue;
+        }
+        tsm_job_resume(j);
+    }
 }
 
 /* The first waiting job whose wait can end now, with how it ends. */

@@ -11,8 +11,8 @@
  * name (the job's own keys and buffers, which nobody else can reach while it is
  * suspended), and object state stays on the loop. Tasks travel as pointers through two
  * pipes (to the worker, and back), which order everything between the threads; there is
- * no lock. Outside a job (start-up, a guest request checked on the loop) an operation
- * runs where it is called.
+ * no lock. Outside a coroutine (start-up, a queued guest request run on the loop's stack)
+ * an operation runs where it is called.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -76,18 +76,28 @@ static void *worker(void *unused)
     return NULL;
 }
 
-/* vtsm_crypto_exec_fn: inside a job, while other jobs run too, on the worker while the
- * job yields. A lone job runs its crypto in place: the hand-off costs two thread
- * switches, and with nothing else to do the loop would only wait for it. */
+/* vtsm_crypto_exec_fn: inside a job, while other jobs are in flight, on the worker while
+ * the job yields, so the loop keeps serving and tsmd's crypto uses a second core. A lone
+ * job runs its crypto in place: the hand-off costs two thread switches, and with nothing
+ * else to do the loop would only wait for it. A device-less job (a guest request) goes to
+ * the worker only when the worker is idle: behind a queue of connect crypto it would wait
+ * longer than its own check takes, and with the worker busy the loop checking it is what
+ * keeps both cores working. One marked keep_order (a guest request whose TVM has one on
+ * the worker) always queues behind that one: the worker finishes tasks in the order
+ * given, so a TVM's requests are judged in the order sent. */
 static vtsm_status offload_exec(vtsm_crypto_work_fn fn, void *arg)
 {
     struct tsm_job *j = tsm_job_current();
-    if (!pool.running || !j || tsm_job_count(j->t) < 2)
+    bool queue =
+        j && (j->keep_order || (tsm_job_count(j->t) >= 2 && (j->p != NULL || pool.inflight == 0)));
+    if (!pool.running || !queue)
         return fn(arg);
     struct task t = {.fn = fn, .arg = arg, .job = j};
     pool.inflight++;
+    j->on_worker = true;
     write_ptr(pool.to_worker[1], &t);
     tsm_coro_yield(); /* resumed by tsm_offload_complete */
+    j->on_worker = false;
     vtsm_err_restore(&t.err);
     explicit_bzero(&t.err, sizeof(t.err));
     return t.st;

@@ -11,10 +11,12 @@
  * Every refused move names its rule (PDEV.n) so hosts and conformance tests can tell
  * exactly why a request was refused.
  */
+#include "tsm_pdev.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tsm_int.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
 
@@ -70,17 +72,37 @@ vtsm_status tsm_pdev_transition(struct tsm_pdev *p, enum tsm_pdev_state to, cons
                        state_names[p->state], vtsm_rule_id(rule), vtsm_rule_text(rule));
 }
 
-struct tsm_pdev *tsm_pdev_find(struct tsm *t, const char *name)
+void tsm_pdev_registry_init(struct tsm_pdev_registry *r, struct tsm *owner,
+                            struct tsm_tvm_registry *tvms)
 {
-    for (struct tsm_pdev *p = t->pdevs; p; p = p->next)
+    memset(r, 0, sizeof(*r));
+    r->owner = owner;
+    r->tvms = tvms;
+}
+
+void tsm_pdev_registry_fini(struct tsm_pdev_registry *r)
+{
+    while (r->head) {
+        struct tsm_pdev *p = r->head;
+        r->head = p->next;
+        tsm_pdev_reset(p);
+        free(p);
+    }
+    r->count = 0;
+}
+
+struct tsm_pdev *tsm_pdev_find(struct tsm_pdev_registry *r, const char *name)
+{
+    for (struct tsm_pdev *p = r->head; p; p = p->next)
         if (strcmp(p->name, name) == 0)
             return p;
     return NULL;
 }
 
-vtsm_status tsm_pdev_add(struct tsm *t, const char *name, uint32_t root_port, struct tsm_pdev **out)
+vtsm_status tsm_pdev_add(struct tsm_pdev_registry *r, const char *name, uint32_t root_port,
+                         struct tsm_pdev **out)
 {
-    struct tsm_pdev *p = tsm_pdev_find(t, name);
+    struct tsm_pdev *p = tsm_pdev_find(r, name);
     if (p) {
         VTSM_ENSURE_RULE(p->root_port == root_port, VTSM_E_EXISTS, VTSM_RULE_PDEV_7,
                          "device_add refused: %s is already registered under root port %u "
@@ -89,7 +111,7 @@ vtsm_status tsm_pdev_add(struct tsm *t, const char *name, uint32_t root_port, st
         *out = p;
         return VTSM_OK;
     }
-    unsigned n = t->npdevs;
+    unsigned n = r->count;
     VTSM_ENSURE_RULE(n < TSM_MAX_PDEVS, VTSM_E_LIMIT, VTSM_RULE_PDEV_11,
                      "device_add refused: %u devices are registered (rule PDEV.11: at most %u)", n,
                      TSM_MAX_PDEVS);
@@ -97,18 +119,19 @@ vtsm_status tsm_pdev_add(struct tsm *t, const char *name, uint32_t root_port, st
     VTSM_ENSURE(p, VTSM_E_NOMEM, "out of memory adding device");
     snprintf(p->name, sizeof(p->name), "%s", name);
     p->root_port = root_port;
-    p->tsm = t;
+    p->tsm = r->owner;
+    p->tvms = r->tvms;
     p->state = TSM_PDEV_UNCONNECTED;
-    p->next = t->pdevs;
-    t->pdevs = p;
-    t->npdevs++;
+    p->next = r->head;
+    r->head = p;
+    r->count++;
     *out = p;
     return VTSM_OK;
 }
 
-vtsm_status tsm_pdev_remove(struct tsm *t, const char *name)
+vtsm_status tsm_pdev_remove(struct tsm_pdev_registry *r, const char *name)
 {
-    for (struct tsm_pdev **pp = &t->pdevs; *pp; pp = &(*pp)->next) {
+    for (struct tsm_pdev **pp = &r->head; *pp; pp = &(*pp)->next) {
         struct tsm_pdev *p = *pp;
         if (strcmp(p->name, name) != 0)
             continue;
@@ -117,7 +140,7 @@ vtsm_status tsm_pdev_remove(struct tsm *t, const char *name)
                          "device can be removed)",
                          name, state_names[p->state]);
         *pp = p->next;
-        t->npdevs--;
+        r->count--;
         tsm_pdev_reset(p);
         free(p);
         return VTSM_OK;
@@ -132,13 +155,12 @@ static void tally(struct tsm_pdev *p, const struct tsm_tdi *tdi, int sign)
     if (tdi->state == TSM_TDI_CONFIG_UNLOCKED || tdi->owner_tvm == 0)
         return;
     p->bound_tdis = (unsigned)((int)p->bound_tdis + sign);
-    tsm_tvm_reserve(&p->tsm->tvms, tdi->owner_tvm, sign);
+    tsm_tvm_reserve(p->tvms, tdi->owner_tvm, sign);
 }
 
 void tsm_pdev_tally_claim(struct tsm_pdev *p, int sign)
 {
-    const struct tsm_job *j = p->job;
-    for (struct tsm_tdi_node *n = p->tdis; j && n; n = n->next)
+    for (struct tsm_tdi_node *n = p->tdis; p->claim && n; n = n->next)
         if (tsm_pdev_tdi_claimed(p, &n->tdi))
             tally(p, &n->tdi, sign);
 }
@@ -215,6 +237,12 @@ vtsm_status tsm_pdev_tdi(struct tsm_pdev *p, uint32_t index, struct tsm_tdi **ou
     p->tdis = n;
     *out = &n->tdi;
     return VTSM_OK;
+}
+
+bool tsm_pdev_tdi_claimed(const struct tsm_pdev *p, const struct tsm_tdi *t)
+{
+    const struct tsm_job_claim *c = p->claim;
+    return c && (c->all_tdis || (c->has_tdi && c->tdi == t->index));
 }
 
 unsigned tsm_pdev_bound_tdis(const struct tsm_pdev *p)

@@ -88,7 +88,7 @@ vtsm_status tsm_proxy_deliver(struct tsm *t, struct tsm_client *c, uint64_t id,
     uint64_t seq = req->seq;
     bool has_obj = vtsm_abi_req_has(req, VTSM_ABI_F_OBJECT);
 
-    struct tsm_pdev *p = tsm_pdev_find(t, dev);
+    struct tsm_pdev *p = tsm_pdev_find(&t->devs, dev);
     VTSM_ENSURE(p, VTSM_E_ABI_SEQUENCE, "doe_response for unknown device %s", dev);
     struct tsm_job *j = p->job;
     VTSM_ENSURE(j && j->client == c && j->id == id && j->waiting && j->seq == seq,

@@ -291,9 +291,15 @@ static void client_unlink(struct tsm *t, struct tsm_client *c)
     tsm_client_put(t, c);
 }
 
+/* Is c read now? Not while its unread output or its device-less jobs are at their bound. */
+static bool readable(const struct tsm_client *c)
+{
+    return c->out.len - c->out_off < OUTQ_PAUSE && c->devless_jobs < TSM_CLIENT_DEVLESS_MAX;
+}
+
 static void client_readable(struct tsm *t, struct tsm_client *c, int64_t now)
 {
-    for (int n = 0; n < FRAMES_PER_TURN && !c->dead; n++) {
+    for (int n = 0; n < FRAMES_PER_TURN && !c->dead && readable(c); n++) {
         cbor_item_t *msg = NULL;
         vtsm_status st = vtsm_abi_reader_read(&c->reader, c->fd, &msg);
         if (st == VTSM_E_ABI_MALFORMED) {
@@ -310,8 +316,13 @@ static void client_readable(struct tsm *t, struct tsm_client *c, int64_t now)
         if (!msg)
             break;
         c->active_ms = now;
+        unsigned queued = c->devless_jobs;
         dispatch(t, c, msg);
         cbor_decref(&msg);
+        /* A request queued as a job runs after this pass: the client's next request is
+         * read after it started, so one client's requests start in the order sent. */
+        if (c->devless_jobs > queued)
+            break;
     }
     /* half-open: a frame begun must complete in time */
     bool partial = vtsm_abi_reader_partial(&c->reader);
@@ -438,6 +449,7 @@ vtsm_status tsm_init(struct tsm *t, const struct tsm_config *cfg)
     memset(t, 0, sizeof(*t));
     t->cfg = *cfg;
     tsm_tvm_registry_init(&t->tvms);
+    tsm_pdev_registry_init(&t->devs, t, &t->tvms);
     t->listen_fd = -1;
     VTSM_ENSURE(pipe2(t->wake_pipe, O_CLOEXEC | O_NONBLOCK) == 0, VTSM_E_IO, "pipe: %s",
                 strerror(errno));
@@ -555,7 +567,7 @@ vtsm_status tsm_run(struct tsm *t)
         size_t i = 3;
         for (struct tsm_client *c = t->clients; c; c = c->next, i++) {
             short ev = 0;
-            if (c->out.len - c->out_off < OUTQ_PAUSE)
+            if (readable(c))
                 ev |= POLLIN;
             if (c->out_off < c->out.len)
                 ev |= POLLOUT;
@@ -587,14 +599,14 @@ vtsm_status tsm_run(struct tsm *t)
             struct tsm_client *c = owners[i];
             if (!c->dead && (pfds[i].revents & POLLOUT))
                 client_flush(c);
-            if (!c->dead && (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
-                c->out.len - c->out_off < OUTQ_PAUSE)
+            if (!c->dead && (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) && readable(c))
                 client_readable(t, c, now);
             else if (!c->dead && (pfds[i].revents & (POLLHUP | POLLERR)))
                 tsm_client_kill(c, "hung up");
             if (c->dead && c->jobs)
                 tsm_job_tick(t, now); /* its jobs end now, releasing their devices */
         }
+        tsm_job_run_ready(t); /* the requests just read that run as jobs */
         for (i = 3; i < n; i++)
             tsm_client_put(t, owners[i]);
         sweep(t, now);
@@ -610,6 +622,7 @@ void tsm_fini(struct tsm *t)
      * another is refused at once, so this terminates. */
     t->stopping = true;
     for (unsigned round = 0; t->jobs && round < 1000; round++) {
+        tsm_job_run_ready(t);
         tsm_job_tick(t, tsm_now_ms()); /* DOE waits end with E_ABORTED */
         tsm_offload_wait();            /* crypto in flight finishes and its jobs go on */
     }
@@ -619,12 +632,7 @@ void tsm_fini(struct tsm *t)
         c->dead = true;
         client_unlink(t, c);
     }
-    while (t->pdevs) {
-        struct tsm_pdev *p = t->pdevs;
-        t->pdevs = p->next;
-        tsm_pdev_reset(p);
-        free(p);
-    }
+    tsm_pdev_registry_fini(&t->devs);
     tsm_tvm_registry_fini(&t->tvms);
     if (t->listen_fd >= 0) {
         close(t->listen_fd);

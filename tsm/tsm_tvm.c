@@ -178,7 +178,7 @@ vtsm_status tsm_tvm_destroy(struct tsm_tvm_registry *r, uint64_t id, unsigned bo
 
 /* Re-fail with st, prefixing the body getter's detail. */
 /* Step 2: ECDSA-P256-SHA256 over prefix || body. */
-static vtsm_status verify_sig(const struct tsm_tvm *v, const uint8_t *body, size_t body_len,
+static vtsm_status verify_sig(EVP_PKEY *pub, uint32_t tvm, const uint8_t *body, size_t body_len,
                               const uint8_t *sig, size_t sig_len)
 {
     static const char prefix[] = VTSM_ABI_GUEST_SIG_PREFIX;
@@ -187,15 +187,15 @@ static vtsm_status verify_sig(const struct tsm_tvm *v, const uint8_t *body, size
     vtsm_status st;
 
     VTSM_ENSURE_RULE(sig_len == TSM_GUEST_SIG_SIZE, VTSM_E_AUTH, VTSM_RULE_GUEST_1,
-                     "guest request for TVM %u: signature of %zu bytes, not %u (rule %s)", v->id,
+                     "guest request for TVM %u: signature of %zu bytes, not %u (rule %s)", tvm,
                      sig_len, TSM_GUEST_SIG_SIZE, RULE_GUEST1);
     msg = malloc(plen + body_len);
     VTSM_ENSURE(msg != NULL, VTSM_E_NOMEM, "guest request: out of memory");
     memcpy(msg, prefix, plen);
     if (body_len)
         memcpy(msg + plen, body, body_len);
-    st = vtsm_ecdsa_verify(v->pub, VTSM_ASYM_ECDSA_P256, VTSM_HASH_SHA256, msg, plen + body_len,
-                           sig, sig_len);
+    st = vtsm_ecdsa_verify(pub, VTSM_ASYM_ECDSA_P256, VTSM_HASH_SHA256, msg, plen + body_len, sig,
+                           sig_len);
     free(msg);
     if (st == VTSM_E_NOMEM)
         return st;
@@ -204,13 +204,25 @@ static vtsm_status verify_sig(const struct tsm_tvm *v, const uint8_t *body, size
         return vtsm_refuse(VTSM_E_AUTH, VTSM_RULE_GUEST_1,
                            "guest request for TVM %u: signature does not verify with the TVM's "
                            "key (rule %s)",
-                           v->id, RULE_GUEST1);
+                           tvm, RULE_GUEST1);
     }
     return VTSM_OK;
 }
 
 _Static_assert(TSM_GUEST_NONCE_SIZE == VTSM_ABI_GUEST_NONCE_SIZE, "guest nonce sizes differ");
 _Static_assert(TSM_TDI_REASON_MAX == VTSM_ABI_GUEST_REASON_MAX, "reject reason limits differ");
+
+/* The TVM of number tvm_id, for a guest request (rule TVM.4 if there is none). */
+static vtsm_status find_rw(struct tsm_tvm_registry *r, uint64_t tvm_id, struct tsm_tvm **out)
+{
+    *out = NULL;
+    for (struct tsm_tvm *it = r->head; it && tvm_id <= UINT32_MAX; it = it->next)
+        if (it->id == tvm_id)
+            *out = it;
+    VTSM_ENSURE_RULE(*out != NULL, VTSM_E_NOT_FOUND, VTSM_RULE_TVM_4,
+                     "guest request for TVM %llu: no such TVM", (unsigned long long)tvm_id);
+    return VTSM_OK;
+}
 
 vtsm_status tsm_tvm_verify_request(struct tsm_tvm_registry *r, uint64_t tvm_id, const uint8_t *body,
                                    size_t body_len, const uint8_t *sig, size_t sig_len,
@@ -227,14 +239,18 @@ vtsm_status tsm_tvm_verify_request(struct tsm_tvm_registry *r, uint64_t tvm_id, 
     memset(&q, 0, sizeof(q));
 
     /* 1. the TVM */
-    for (struct tsm_tvm *it = r->head; it && tvm_id <= UINT32_MAX; it = it->next)
-        if (it->id == tvm_id)
-            v = it;
-    VTSM_ENSURE_RULE(v != NULL, VTSM_E_NOT_FOUND, VTSM_RULE_TVM_4,
-                     "guest request for TVM %llu: no such TVM", (unsigned long long)tvm_id);
+    VTSM_GUARD(find_rw(r, tvm_id, &v));
 
-    /* 2. its signature, before a byte of the body is parsed */
-    VTSM_GUARD(verify_sig(v, body, body_len, sig, sig_len));
+    /* 2. its signature, before a byte of the body is parsed. The check may run on tsmd's
+     * crypto worker while the calling job yields; the key is held for it, and the TVM is
+     * looked up again afterwards (it may have been destroyed meanwhile). */
+    EVP_PKEY *pub = v->pub;
+    uint32_t id = v->id;
+    VTSM_ENSURE(EVP_PKEY_up_ref(pub) == 1, VTSM_E_NOMEM, "guest request: key reference");
+    st = verify_sig(pub, id, body, body_len, sig, sig_len);
+    EVP_PKEY_free(pub);
+    VTSM_GUARD(st);
+    VTSM_GUARD(find_rw(r, tvm_id, &v));
 
     /* 3. a valid bounded body, decoded by the ABI (abi/vtsm_abi_guest.h) */
     VTSM_GUARD_GOTO(vtsm_abi_guest_body_decode(body, body_len, &q));

@@ -21,11 +21,13 @@
  *   GUEST.3 body.tvm names the TVM of the envelope
  *   GUEST.4 the body carries exactly the keys its operation takes (see below)
  *
- * Threading: the registry has no lock of its own. Every call is made with the lock that
- * protects it held (tsmd: its global mutex, tsm->lock), which also makes "check seq,
- * then consume it" atomic with respect to other requests of the same TVM. Records
- * returned by tsm_tvm_find() are valid until tsm_tvm_destroy() of that TVM, under the
- * same lock.
+ * Threading: the registry has no lock of its own: every call is made on tsmd's loop
+ * thread. tsm_tvm_verify_request may yield inside (its signature check can run on the
+ * crypto worker while the calling job waits, docs/architecture.md "Crypto off the loop"):
+ * it holds its own reference to the TVM's key meanwhile, and looks the TVM up again after
+ * the check, so a TVM destroyed in between refuses the request (TVM.4); the "check seq,
+ * then consume it" step runs after the yield, without another. Records returned by
+ * tsm_tvm_find() are valid until tsm_tvm_destroy() of that TVM.
  */
 #ifndef TSM_TVM_H
 #define TSM_TVM_H

@@ -276,7 +276,7 @@ void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
 
     connect_opts(req, &o);
     struct tsm_job *j = NULL;
-    struct tsm_pdev *p = tsm_pdev_find(t, dev);
+    struct tsm_pdev *p = tsm_pdev_find(&t->devs, dev);
     if (!p)
         st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13,
                          "device_connect: no device named %s (device_add first)", dev);
@@ -358,7 +358,7 @@ void tsm_verb_device_reclaim(struct tsm *t, struct tsm_client *c, uint64_t id,
 
     struct tsm_job *j = NULL;
     struct tsm_job_claim all = {.all_tdis = true};
-    struct tsm_pdev *p = tsm_pdev_find(t, dev);
+    struct tsm_pdev *p = tsm_pdev_find(&t->devs, dev);
     if (!p)
         st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13, "device_reclaim: no device named %s",
                          dev);
@@ -396,7 +396,7 @@ void tsm_verb_device_add(struct tsm *t, struct tsm_client *c, uint64_t id,
                          "device_add refused: the platform has no root port %llu (rule PLAT.1)",
                          (unsigned long long)rp);
     else
-        st = tsm_pdev_add(t, dev, (uint32_t)rp, &p);
+        st = tsm_pdev_add(&t->devs, dev, (uint32_t)rp, &p);
     cbor_item_t *res = NULL;
     if (st == VTSM_OK && (res = vtsm_abi_result_msg(id))) {
         vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name);
@@ -413,7 +413,7 @@ void tsm_verb_device_remove(struct tsm *t, struct tsm_client *c, uint64_t id,
                             const struct vtsm_abi_req *req)
 {
     const char *dev = req->dev;
-    vtsm_status st = tsm_pdev_remove(t, dev);
+    vtsm_status st = tsm_pdev_remove(&t->devs, dev);
     if (st) {
         tsm_client_error(t, c, id, st, vtsm_err_detail());
         return;
@@ -561,12 +561,12 @@ static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_
         VTSM_GUARD(tsm_reply_push_root_ports(rps, u, n));
         measure(rps, &pg);
     }
-    if (r->one && !tsm_pdev_find(t, r->dev))
+    if (r->one && !tsm_pdev_find(&t->devs, r->dev))
         return vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13, "status: no device named %s",
                            r->dev);
     uint64_t i = 0, next_tdi = 0;
     bool full = false;
-    for (struct tsm_pdev *p = t->pdevs; p && st == VTSM_OK; p = p->next) {
+    for (struct tsm_pdev *p = t->devs.head; p && st == VTSM_OK; p = p->next) {
         if (r->one && strcmp(p->name, r->dev) != 0)
             continue;
         if (r->one) {
@@ -604,7 +604,7 @@ static vtsm_status build_status(struct tsm *t, const struct status_req *r, cbor_
             VTSM_GUARD(vtsm_abi_put_uint(res, VTSM_ABI_K_NEXT_OFFSET, i - 1));
     }
     VTSM_GUARD(st);
-    VTSM_GUARD(vtsm_abi_put_uint(res, VTSM_ABI_K_TOTAL_DEVICES, t->npdevs));
+    VTSM_GUARD(vtsm_abi_put_uint(res, VTSM_ABI_K_TOTAL_DEVICES, t->devs.count));
     cbor_item_t *tvms = vtsm_abi_array_new();
     VTSM_GUARD(vtsm_abi_put_item(res, VTSM_ABI_K_TVMS, tvms));
     VTSM_GUARD(vtsm_abi_put_uint(res, VTSM_ABI_K_TOTAL_TVMS, t->tvms.count));

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "tsm_int.h"
 #include "tsm_reply.h"
 #include "vtsm_guard.h"
@@ -21,7 +23,7 @@
 static vtsm_status connected_pdev(struct tsm *t, const char *dev, const char *verb,
                                   struct tsm_pdev **out)
 {
-    struct tsm_pdev *p = tsm_pdev_find(t, dev);
+    struct tsm_pdev *p = tsm_pdev_find(&t->devs, dev);
     VTSM_ENSURE_RULE(p, VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13, "%s: no device named %s", verb, dev);
     VTSM_ENSURE(!t->stopping, VTSM_E_ABORTED, "tsmd is shutting down");
     VTSM_ENSURE_RULE(!p->job, VTSM_E_BUSY, VTSM_RULE_PDEV_6,
@@ -435,13 +437,26 @@ static cbor_item_t *guest_accept_run(struct tsm_job *j)
     return res;
 }
 
-/* Start a guest operation that needs the device: claims the device and the TDI. */
-static vtsm_status guest_job(struct tsm *t, struct tsm_client *c, uint64_t id, struct tsm_pdev *p,
-                             const struct vtsm_abi_guest_body *g, const char *verb, tsm_job_fn run)
+/* A guest operation that needs the device: the guest job takes the device and the TDI
+ * and goes on as that device's job. */
+static cbor_item_t *guest_on_device(struct tsm_job *j, struct tsm_pdev *p,
+                                    const struct vtsm_abi_guest_body *g, const char *verb,
+                                    tsm_job_fn run)
 {
     struct tsm_job_claim what = {.has_tdi = true, .tdi = g->tdi};
     struct tsm_job args = {.tdi = g->tdi, .greq = *g};
-    return run_job(t, c, p, verb, id, run, &what, &args);
+    vtsm_status st;
+    if (tsm_job_current() != j) {
+        /* running on the loop's stack, where nothing may yield: a device job of its own */
+        st = run_job(j->t, j->client, p, verb, j->id, run, &what, &args);
+        j->handed_off = st == VTSM_OK;
+        return st ? tsm_job_error(j, st) : NULL;
+    }
+    if ((st = tsm_job_take_device(j, p, verb, &what)) != VTSM_OK)
+        return tsm_job_error(j, st);
+    j->tdi = args.tdi;
+    j->greq = args.greq;
+    return run(j);
 }
 
 static vtsm_status guest_list(struct tsm *t, uint64_t id, const struct vtsm_abi_guest_body *g,
@@ -449,7 +464,7 @@ static vtsm_status guest_list(struct tsm *t, uint64_t id, const struct vtsm_abi_
 {
     cbor_item_t *res = guest_result(id, g), *arr = vtsm_abi_array_new();
     vtsm_status st = res && arr ? VTSM_OK : VTSM_E_NOMEM;
-    for (struct tsm_pdev *p = t->pdevs; p && st == VTSM_OK; p = p->next)
+    for (struct tsm_pdev *p = t->devs.head; p && st == VTSM_OK; p = p->next)
         for (struct tsm_tdi_node *n = p->tdis; n && st == VTSM_OK; n = n->next) {
             if (tsm_pdev_tdi_claimed(p, &n->tdi) || n->tdi.owner_tvm != g->tvm)
                 continue;
@@ -470,19 +485,25 @@ static vtsm_status guest_list(struct tsm *t, uint64_t id, const struct vtsm_abi_
     return st;
 }
 
-void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
-                            const struct vtsm_abi_req *req)
+/* A guest request, as a device-less job: its signature check is the heavy part, and runs
+ * on the crypto worker when other jobs are in flight (tsm_offload.c). Everything after it
+ * looks the TVM, the device and the TDI up again, since the loop served others while the
+ * job waited. One worker that finishes tasks in the order given keeps a TVM's requests in
+ * the order they came, so their sequence numbers are judged in that order too. */
+static cbor_item_t *guest_request_run(struct tsm_job *j)
 {
+    struct tsm *t = j->t;
     struct vtsm_abi_guest_body g;
     struct tsm_pdev *p = NULL;
     struct tsm_tdi *tdi = NULL;
     cbor_item_t *res = NULL;
     enum tsm_tdi_state next;
     vtsm_status st;
+    uint64_t id = j->id;
 
     /* Authenticate first: nothing below runs for a request the TVM did not sign. */
-    st = tsm_tvm_verify_request(&t->tvms, req->tvm, req->body.p, req->body.len, req->sig.p,
-                                req->sig.len, &g);
+    st = tsm_tvm_verify_request(&t->tvms, j->gtvm, j->gbody.data, j->gbody.len, j->gsig.data,
+                                j->gsig.len, &g);
     if (st == VTSM_OK && g.gop == VTSM_ABI_GOP_LIST) {
         st = guest_list(t, id, &g, &res);
         goto reply;
@@ -514,11 +535,8 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
     switch (g.gop) {
     case VTSM_ABI_GOP_INFO:
         st = tsm_tdi_check(tdi, TSM_TDI_REQ_INFO, TSM_TDI_WHO_OWNER_GUEST, g.tvm, &next);
-        if (st == VTSM_OK && g.has_nonce) {
-            /* fresh measurements with the guest's nonce: a device job */
-            st = guest_job(t, c, id, p, &g, "guest info", guest_info_run);
-            goto started;
-        }
+        if (st == VTSM_OK && g.has_nonce) /* fresh measurements with the guest's nonce */
+            return guest_on_device(j, p, &g, "guest info", guest_info_run);
         if (st == VTSM_OK) {
             const struct tsm_tvm *v = tsm_tvm_find(&t->tvms, g.tvm);
             struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(p);
@@ -533,10 +551,8 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
         break;
     case VTSM_ABI_GOP_ACCEPT:
         st = tsm_tdi_check(tdi, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, g.tvm, &next);
-        if (st == VTSM_OK) {
-            st = guest_job(t, c, id, p, &g, "guest accept", guest_accept_run);
-            goto started;
-        }
+        if (st == VTSM_OK)
+            return guest_on_device(j, p, &g, "guest accept", guest_accept_run);
         break;
     case VTSM_ABI_GOP_REJECT:
         st = tsm_tdi_reject(tdi, g.tvm, g.has_reason ? g.reason : NULL);
@@ -554,15 +570,29 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
         break;
     }
 reply:
+    OPENSSL_cleanse(&g, sizeof(g));
     if (st) {
         if (res)
             cbor_decref(&res);
-        tsm_client_error(t, c, id, st, vtsm_err_detail());
-        return;
+        return tsm_job_error(j, st);
     }
-    tsm_client_reply(t, c, res);
-    return;
-started: /* a device job replies when it ends; only a failure to start is answered here */
+    return res; /* NULL (out of memory) is answered as such */
+}
+
+void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
+                            const struct vtsm_abi_req *req)
+{
+    struct tsm_job *j = NULL;
+    vtsm_status st = tsm_job_new(t, NULL, "guest request", id, guest_request_run, NULL, &j);
+    if (st == VTSM_OK) {
+        /* the request's fields are borrowed until this returns: the job keeps copies */
+        j->gtvm = req->tvm;
+        if ((st = vtsm_buf_append(&j->gbody, req->body.p, req->body.len)) != VTSM_OK ||
+            (st = vtsm_buf_append(&j->gsig, req->sig.p, req->sig.len)) != VTSM_OK)
+            tsm_job_cancel(j);
+        else
+            st = tsm_job_start_later(c, j); /* replies when it ends */
+    }
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
 }

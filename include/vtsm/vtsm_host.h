@@ -81,8 +81,13 @@ vtsm_status vtsm_result_bytes(const struct vtsm_result *r, const char *path, con
                               size_t *len);
 /* Elements of an array, or pairs of a map. */
 vtsm_status vtsm_result_count(const struct vtsm_result *r, const char *path, size_t *n);
-/* The whole message as CBOR (docs/abi.md), borrowed from r; NULL on allocation failure. */
+/* The whole message as CBOR (docs/abi.md: definite lengths, as on the wire), borrowed
+ * from r; NULL on allocation failure. */
 const uint8_t *vtsm_result_cbor(const struct vtsm_result *r, size_t *len);
+/* A result from such bytes (a message relayed by someone else), checked with the ABI's
+ * bounded validator: E_ABI_MALFORMED / E_ABI_OVERSIZED if it is not one CBOR map by the
+ * rules of docs/abi.md. */
+vtsm_status vtsm_result_decode(const uint8_t *p, size_t len, struct vtsm_result **out);
 /* The whole message as JSON text (byte strings as hex), to free(); NULL on failure. */
 char *vtsm_result_json(const struct vtsm_result *r);
 void vtsm_result_free(struct vtsm_result *r);
@@ -179,6 +184,15 @@ enum vtsm_role vtsm_host_role(const struct vtsm_host *h);
 
 /* Install (fn NULL removes) the recorder. */
 void vtsm_host_set_trace(struct vtsm_host *h, vtsm_host_trace_fn fn, void *ctx);
+
+/*
+ * Capture every DOE object this handle carries (each request handed to a DOE callback and
+ * each response it gave back, not link frames) to a pcap file at path, created or
+ * truncated: LINKTYPE_PCI_DOE (292), one record per object with its 8-byte DOE header, as
+ * DMTF's spdm_dump reads it (docs/integration.md "Capturing"). path NULL stops. E_IO if
+ * the file cannot be written; a write failure later stops the capture, not the verbs.
+ */
+vtsm_status vtsm_host_set_pcap(struct vtsm_host *h, const char *path);
 
 /* Timeout for each wait of a blocking call, in ms; < 0 waits forever (the default). */
 void vtsm_host_set_timeout(struct vtsm_host *h, int timeout_ms);
@@ -299,6 +313,16 @@ vtsm_status vtsm_host_request(struct vtsm_host *h, unsigned op, const struct vts
 vtsm_status vtsm_host_request_start(struct vtsm_host *h, unsigned op,
                                     const struct vtsm_request *req, vtsm_host_done_fn done,
                                     void *ctx);
+/*
+ * A verb whose fields arrive already encoded: map is one CBOR map of the verb's fields
+ * (docs/abi.md; without "op" and "id", which the shim adds), for a host that relays what
+ * it does not read, e.g. a guest's GUEST_REQUEST envelope {tvm, body, sig} as the TVM
+ * made it. Decoded with the ABI's bounded validator and checked against the verb's row
+ * like any request (E_ABI_MALFORMED, E_ABI_ARG) before anything is sent. The answer is
+ * read as usual, or taken whole with vtsm_result_cbor().
+ */
+vtsm_status vtsm_host_request_encoded(struct vtsm_host *h, unsigned op, const uint8_t *map,
+                                      size_t len, struct vtsm_result **result);
 
 /* ---- the fd-driven form ---- */
 

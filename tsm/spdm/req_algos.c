@@ -12,6 +12,8 @@
  * AlgStruct: AlgType, AlgCount (FixedAlgCount [7:4] = 2, ExtAlgCount [3:0]),
  * AlgSupported(2), AlgExternal(4 * ExtAlgCount).
  */
+#include <string.h>
+
 #include "spdm_req_int.h"
 
 #define NEG_FIXED_SIZE  32
@@ -95,7 +97,7 @@ vtsm_status vtsm__req_negotiate_algorithms(struct vtsm_spdm_req *r)
     struct vtsm_rd rd;
     uint8_t nstructs, meas_spec, other, mel, ext_asym, ext_hash, prev_type = 0;
     uint16_t length;
-    uint32_t meas_hash, asym, hash;
+    uint32_t meas_hash, asym, hash, pqc;
     uint16_t dhe = 0, aead = 0, req_asym = 0, ks = 0;
     bool seen_dhe = false, seen_aead = false, seen_ks = false;
     struct {
@@ -117,12 +119,15 @@ vtsm_status vtsm__req_negotiate_algorithms(struct vtsm_spdm_req *r)
     VTSM__RD(vtsm_rd_le32(&rd, &meas_hash), msg, "MeasurementHashAlgo");
     VTSM__RD(vtsm_rd_le32(&rd, &asym), msg, "BaseAsymSel");
     VTSM__RD(vtsm_rd_le32(&rd, &hash), msg, "BaseHashSel");
-    VTSM__RD(vtsm_rd_skip(&rd, 11), msg, "Reserved");
+    VTSM__RD(vtsm_rd_le32(&rd, &pqc), msg, "PqcAsymSel (1.4) / Reserved");
+    VTSM__RD(vtsm_rd_skip(&rd, 7), msg, "Reserved");
     VTSM__RD(vtsm_rd_u8(&rd, &mel), msg, "MELspecificationSel");
     VTSM__RD(vtsm_rd_u8(&rd, &ext_asym), msg, "ExtAsymSelCount");
     VTSM__RD(vtsm_rd_u8(&rd, &ext_hash), msg, "ExtHashSelCount");
     VTSM__RD(vtsm_rd_skip(&rd, 2), msg, "Reserved");
 
+    VTSM_ENSURE(r->info.version < VTSM_SPDM_V14 || pqc == 0, VTSM_E_PEER_ALGO,
+                "ALGORITHMS PqcAsymSel 0x%08x though no PQC algorithm was offered", pqc);
     VTSM_ENSURE(ext_asym == 0 && ext_hash == 0, VTSM_E_PEER_ALGO,
                 "ALGORITHMS selects extended algorithms (ExtAsymSelCount %u, ExtHashSelCount %u) "
                 "though none were offered",
@@ -191,6 +196,8 @@ vtsm_status vtsm__req_negotiate_algorithms(struct vtsm_spdm_req *r)
     VTSM_ENSURE(vtsm__onehot(meas_hash), VTSM_E_PEER_ALGO,
                 "ALGORITHMS MeasurementHashAlgo 0x%08x does not select exactly one algorithm",
                 meas_hash);
+    VTSM_ENSURE(strcmp(vtsm_spdm_meas_hash_name(meas_hash), "unknown") != 0, VTSM_E_PEER_ALGO,
+                "ALGORITHMS MeasurementHashAlgo 0x%08x selects a reserved bit", meas_hash);
     VTSM_GUARD(one_of(asym, r->opts.base_asym, "BaseAsymSel"));
     VTSM_GUARD(one_of(hash, r->opts.base_hash, "BaseHashSel"));
     VTSM_ENSURE(seen_dhe, VTSM_E_PEER_ALGO, "ALGORITHMS selects no DHE group (KEY_EX_CAP)");

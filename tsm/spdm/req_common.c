@@ -125,9 +125,9 @@ static vtsm_status opts_check(const struct vtsm_spdm_req_opts *o)
     const uint32_t hash_ok = SPDM_HASH_SHA384 | SPDM_HASH_SHA256;
     const uint16_t dhe_ok = SPDM_DHE_SECP384R1 | SPDM_DHE_SECP256R1;
 
-    VTSM_ENSURE(o->min_version >= VTSM_SPDM_V12 && o->max_version <= VTSM_SPDM_V13 &&
+    VTSM_ENSURE(o->min_version >= VTSM_SPDM_V12 && o->max_version <= VTSM_SPDM_V14 &&
                     o->min_version <= o->max_version,
-                VTSM_E_CONFIG, "SPDM versions 0x%02x..0x%02x outside 1.2..1.3", o->min_version,
+                VTSM_E_CONFIG, "SPDM versions 0x%02x..0x%02x outside 1.2..1.4", o->min_version,
                 o->max_version);
     VTSM_ENSURE(o->base_asym != 0 && (o->base_asym & ~asym_ok) == 0, VTSM_E_CONFIG,
                 "BaseAsymAlgo 0x%08x: only ECDSA P-256 / P-384 are supported", o->base_asym);

@@ -182,22 +182,32 @@ static vtsm_status finish(struct vtsm_spdm_req *r, struct kex_state *k)
 {
     static const char msg[] = "FINISH_RSP";
     const size_t H = r->hash_len;
-    uint8_t req[VTSM__SPDM_HDR + VTSM_HASH_MAX];
+    uint8_t req[VTSM__SPDM_HDR + 2 + VTSM_HASH_MAX];
     struct vtsm_rd rd;
     vtsm_status st = VTSM_OK;
+    /* 1.4: OpaqueDataLength (here 0) follows the header, in FINISH and FINISH_RSP. */
+    const size_t hdr = VTSM__SPDM_HDR + (r->info.version >= VTSM_SPDM_V14 ? 2 : 0);
 
     req[0] = r->info.version;
     req[1] = SPDM_FINISH;
     req[2] = 0; /* no Signature: no mutual authentication */
     req[3] = 0; /* ReqSlotID */
-    /* RequesterVerifyData = HMAC(req finished key, Hash(... || FINISH header)). */
-    VTSM_GUARD_GOTO(vtsm_buf_append(&k->trans, req, VTSM__SPDM_HDR));
+    req[4] = req[5] = 0;
+    /* RequesterVerifyData = HMAC(req finished key, Hash(... || FINISH up to it)). */
+    VTSM_GUARD_GOTO(vtsm_buf_append(&k->trans, req, hdr));
     VTSM_GUARD_GOTO(vtsm_hash(r->info.hash, k->trans.data, k->trans.len, k->th));
-    VTSM_GUARD_GOTO(vtsm_spdm_verify_data(&r->ks, true, k->th, req + VTSM__SPDM_HDR));
-    VTSM_GUARD_GOTO(vtsm_buf_append(&k->trans, req + VTSM__SPDM_HDR, H));
+    VTSM_GUARD_GOTO(vtsm_spdm_verify_data(&r->ks, true, k->th, req + hdr));
+    VTSM_GUARD_GOTO(vtsm_buf_append(&k->trans, req + hdr, H));
 
-    VTSM_GUARD_GOTO(vtsm__req_xfer(r, true, req, VTSM__SPDM_HDR + H, SPDM_FINISH_RSP, &rd));
+    VTSM_GUARD_GOTO(vtsm__req_xfer(r, true, req, hdr + H, SPDM_FINISH_RSP, &rd));
     VTSM__RD_GOTO(vtsm_rd_skip(&rd, VTSM__SPDM_HDR), msg, "header");
+    if (r->info.version >= VTSM_SPDM_V14) {
+        uint16_t opaque_len;
+        VTSM__RD_GOTO(vtsm_rd_le16(&rd, &opaque_len), msg, "OpaqueDataLength");
+        VTSM_ENSURE_GOTO(opaque_len <= VTSM__SPDM_OPAQUE_MAX, VTSM_E_PEER_MALFORMED,
+                         "FINISH_RSP OpaqueDataLength %u > %u", opaque_len, VTSM__SPDM_OPAQUE_MAX);
+        VTSM__RD_GOTO(vtsm_rd_skip(&rd, opaque_len), msg, "OpaqueData");
+    }
     VTSM_GUARD_GOTO(vtsm__req_end(r, &rd, msg));
 
     /* TH2 = Hash(... || FINISH || FINISH_RSP) -> data keys. */

@@ -28,19 +28,6 @@
 #define CONTENT_CHANGED_SHIFT 4
 #define CONTENT_CHANGED_MASK  0x30
 
-/* Digest size of a MeasurementHashAlgo selection we can check, 0 if not checkable. */
-static size_t meas_digest_size(uint32_t algo)
-{
-    switch (algo) {
-    case SPDM_MEAS_HASH_SHA256:
-        return 32;
-    case SPDM_MEAS_HASH_SHA384:
-        return 48;
-    default:
-        return 0;
-    }
-}
-
 /* Parse the authenticated MeasurementRecord into exactly NumberOfBlocks blocks. */
 static vtsm_status parse_record(const struct vtsm_spdm_req *r, struct vtsm_spdm_meas *m)
 {
@@ -49,7 +36,7 @@ static vtsm_status parse_record(const struct vtsm_spdm_req *r, struct vtsm_spdm_
     m->blocks = calloc(m->num_blocks, sizeof(*m->blocks));
     VTSM_ENSURE(m->blocks != NULL, VTSM_E_NOMEM, "measurement blocks");
     VTSM_GUARD(vtsm_spdm_meas_parse(m->record.data, m->record.len, r->meas_spec,
-                                    meas_digest_size(r->info.meas_hash_algo), m->blocks,
+                                    vtsm_spdm_meas_hash_size(r->info.meas_hash_algo), m->blocks,
                                     m->num_blocks, &n));
     VTSM_ENSURE(n == m->num_blocks, VTSM_E_PEER_MALFORMED,
                 "MeasurementRecord holds %zu blocks, NumberOfBlocks is %u", n, m->num_blocks);

@@ -3,7 +3,10 @@
  * DSP0274 "VENDOR_DEFINED_REQUEST request and VENDOR_DEFINED_RESPONSE response messages"
  * with the PCI-SIG registry (PCIe "Vendor-defined SPDM messages" for IDE_KM and TDISP):
  * header, StandardID(2) = 3 (PCI-SIG), Len(1) = 2, VendorID(2) = 0x0001,
- * ReqLength / RespLength(2), payload (starting with the protocol ID byte).
+ * ReqLength / RespLength(2), payload (starting with the protocol ID byte). At 1.4 the large
+ * form (Param1 bit 7: ReqLength / RespLength reserved, then LargeReqLength /
+ * LargeRespLength(4)) is sent when opts.vdm_large asks for it; the response must take the
+ * request's form.
  */
 #include "spdm_req_int.h"
 
@@ -17,28 +20,33 @@ vtsm_status vtsm_spdm_req_vendor(struct vtsm_spdm_req *r, const uint8_t *payload
     struct vtsm_buf req = {0};
     struct vtsm_wr w;
     struct vtsm_rd rd;
-    uint16_t std_id, vendor_id, rsp_len;
+    uint16_t std_id, vendor_id, len16;
+    uint32_t rsp_len;
     uint8_t vlen;
     const uint8_t *body;
     static const char msg[] = "VENDOR_DEFINED_RESPONSE";
 
     VTSM_ENSURE(r != NULL && rsp != NULL && (payload != NULL || len == 0), VTSM_E_INVAL,
                 "vendor: NULL argument");
-    VTSM_ENSURE(len >= 1 && len <= 0xFFFF, VTSM_E_INVAL,
-                "vendor payload of %zu bytes: needs a protocol ID and fits ReqLength (u16)", len);
+    bool large = r != NULL && r->opts.vdm_large && r->info.version >= VTSM_SPDM_V14;
+    VTSM_ENSURE(len >= 1 && (large || len <= 0xFFFF) && len <= UINT32_MAX, VTSM_E_INVAL,
+                "vendor payload of %zu bytes: needs a protocol ID and fits ReqLength", len);
     VTSM_ENSURE(r->info.session_active, VTSM_E_STATE,
                 "VENDOR_DEFINED_REQUEST is sent only inside a secure session");
 
-    VTSM_GUARD_GOTO(vtsm_buf_reserve(&req, VDM_FIXED + len));
+    VTSM_GUARD_GOTO(vtsm_buf_reserve(&req, VDM_FIXED + 4 + len));
     w = vtsm_wr_init(req.data, req.cap);
     VTSM_GUARD_GOTO(vtsm_wr_u8(&w, r->info.version));
     VTSM_GUARD_GOTO(vtsm_wr_u8(&w, SPDM_VENDOR_DEFINED_REQUEST));
-    VTSM_GUARD_GOTO(vtsm_wr_u8(&w, 0));
+    VTSM_GUARD_GOTO(vtsm_wr_u8(&w, large ? SPDM_VDM_LARGE : 0));
     VTSM_GUARD_GOTO(vtsm_wr_u8(&w, 0));
     VTSM_GUARD_GOTO(vtsm_wr_le16(&w, SPDM_REGISTRY_ID_PCISIG)); /* StandardID */
     VTSM_GUARD_GOTO(vtsm_wr_u8(&w, PCISIG_VENDOR_ID_LEN));      /* Len */
     VTSM_GUARD_GOTO(vtsm_wr_le16(&w, PCISIG_VENDOR_ID));        /* VendorID */
-    VTSM_GUARD_GOTO(vtsm_wr_le16(&w, (uint16_t)len));           /* ReqLength */
+    /* ReqLength; reserved (0) in the large form, LargeReqLength follows */
+    VTSM_GUARD_GOTO(vtsm_wr_le16(&w, large ? 0 : (uint16_t)len));
+    if (large)
+        VTSM_GUARD_GOTO(vtsm_wr_le32(&w, (uint32_t)len));
     VTSM_GUARD_GOTO(vtsm_wr_bytes(&w, payload, len));
     req.len = w.len;
 
@@ -53,7 +61,15 @@ vtsm_status vtsm_spdm_req_vendor(struct vtsm_spdm_req *r, const uint8_t *payload
     VTSM_ENSURE_GOTO(vendor_id == PCISIG_VENDOR_ID, VTSM_E_PEER_MALFORMED,
                      "VENDOR_DEFINED_RESPONSE VendorID 0x%04x, expected 0x%04x", vendor_id,
                      PCISIG_VENDOR_ID);
-    VTSM__RD_GOTO(vtsm_rd_le16(&rd, &rsp_len), msg, "RespLength");
+    VTSM__RD_GOTO(vtsm_rd_le16(&rd, &len16), msg, "RespLength");
+    rsp_len = len16;
+    /* The response takes the form of the request (1.4 large form: RespLength reserved,
+     * LargeRespLength follows). */
+    VTSM_ENSURE_GOTO(!(rd.p[2] & SPDM_VDM_LARGE) == !large, VTSM_E_PEER_MALFORMED,
+                     "VENDOR_DEFINED_RESPONSE Param1 0x%02x: %s form answering a %s request",
+                     rd.p[2], large ? "short" : "large", large ? "large" : "short");
+    if (large)
+        VTSM__RD_GOTO(vtsm_rd_le32(&rd, &rsp_len), msg, "LargeRespLength");
     VTSM__RD_GOTO(vtsm_rd_ref(&rd, &body, rsp_len), msg, "VendorDefinedRespPayload");
     VTSM_GUARD_GOTO(vtsm__req_end(r, &rd, msg));
     VTSM_ENSURE_GOTO(rsp_len >= 1 && body[0] == payload[0], VTSM_E_PEER_MALFORMED,

@@ -34,7 +34,7 @@ struct vtsm_spdm_transport {
 
 struct vtsm_spdm_req_opts {
     uint8_t min_version; /* default VTSM_SPDM_V12 */
-    uint8_t max_version; /* default VTSM_SPDM_V13 */
+    uint8_t max_version; /* default VTSM_SPDM_V13; up to VTSM_SPDM_V14 */
     uint32_t base_asym;  /* SPDM_ASYM_* mask offered; default P384|P256 (P-384 preferred) */
     uint32_t base_hash;  /* SPDM_HASH_* mask; default SHA384|SHA256 */
     uint16_t dhe;        /* SPDM_DHE_* mask; default SECP384R1|SECP256R1 */
@@ -53,6 +53,10 @@ struct vtsm_spdm_req_opts {
     /* KEY_EXCHANGE SessionPolicy (1.2+); default TerminationPolicy (bit 0) set: the device
      * ends the session on a runtime firmware / configuration update. */
     uint8_t session_policy;
+    /* At SPDM 1.4: send VENDOR_DEFINED_REQUEST in the large form (Param1 bit 7, 4-byte
+     * LargeReqLength). Default false: the 2-byte form, as without LARGE_RESP_CAP on both
+     * sides. A response must take the request's form. */
+    bool vdm_large;
 };
 #define VTSM_SPDM_MEAS_SUMMARY_NONE 0x00
 #define VTSM_SPDM_MEAS_SUMMARY_ALL  0xFF

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * vtsm guest shim: the library a TVM (guest) embeds to talk to the TSM.
+ * vtsm guest shim: the library a TVM (guest) embeds to talk to the TSM. Public: installed
+ * as <vtsm/vtsm_guest.h>; needs no CBOR library (results and claims are struct
+ * vtsm_result, read with the accessors of vtsm_host.h).
  *
  * The TVM's credential is a P-256 key pair made here; the host registers only its public
  * half at TVM_CREATE (65-byte SEC1 uncompressed point, vtsm_guest_pubkey()). Every guest
@@ -24,9 +26,9 @@
  * every field it checks to the token before comparing it with reference values.
  *
  * Return convention: vtsm_status (VTSM_OK = 0); every failure records a detail
- * (vtsm_err_detail()) and, when a rule refused, the rule (vtsm_err_rule()). Maps returned through
- * cbor_item_t ** belong to the caller (cbor_decref). A handle is not thread-safe; use it from one
- * thread at a time.
+ * (vtsm_err_detail()) and, when a rule refused, the rule (vtsm_err_rule()). Results returned
+ * through struct vtsm_result ** belong to the caller (vtsm_result_free). A handle is not
+ * thread-safe; use it from one thread at a time.
  */
 #ifndef VTSM_GUEST_H
 #define VTSM_GUEST_H
@@ -35,13 +37,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cbor.h>
 #include <openssl/x509.h>
 
-#include "vtsm_err.h"
+#include "vtsm_host.h"
+#include "vtsm_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct vtsm_guest;
-struct vtsm_host;
 
 #define VTSM_GUEST_PUBKEY_SIZE 65 /* 0x04 || X || Y */
 #define VTSM_GUEST_SIG_SIZE    64 /* raw r || s */
@@ -82,19 +87,41 @@ uint64_t vtsm_guest_last_seq(const struct vtsm_guest *g);
 /* ---- building requests ---- */
 
 /*
- * Build a GUEST_REQUEST request map {tvm, body, sig} (the caller, or the host shim, adds
- * "op" and "id"). body = {gop, tvm, seq, ? dev, ? tdi, ? nonce, ? reason} in that order;
- * absent arguments (NULL, tdi VTSM_GUEST_NO_TDI) are not sent. Arguments are checked per
- * operation before seq is touched (E_INVAL, rule GUEST.4):
+ * A signed guest request, ready to travel: GUEST_REQUEST's fields. Relay it with
+ *   struct vtsm_request r = {.tvm = env.tvm, .body = env.body, .body_len = env.body_len,
+ *                            .sig = env.sig, .sig_len = sizeof(env.sig),
+ *                            .set = VTSM_SET(TVM)};
+ *   vtsm_host_guest_request(h, &r, &res);
+ */
+struct vtsm_guest_envelope {
+    uint32_t tvm;
+    uint8_t *body; /* the CBOR body (docs/abi.md 9.2), owned */
+    size_t body_len;
+    uint8_t sig[VTSM_GUEST_SIG_SIZE];
+};
+/* Free what an envelope owns and zero it. */
+void vtsm_guest_envelope_clear(struct vtsm_guest_envelope *env);
+/* The envelope as one CBOR map {tvm, body, sig} in the ABI's encoding, for a transport
+ * that carries bytes (the host relays it with vtsm_host_request_encoded()). *out is to
+ * free(). */
+vtsm_status vtsm_guest_envelope_encode(const struct vtsm_guest_envelope *env, uint8_t **out,
+                                       size_t *len);
+
+/*
+ * Build a guest request: body = {gop, tvm, seq, ? dev, ? tdi, ? nonce, ? reason} in that
+ * order; absent arguments (NULL, tdi VTSM_GUEST_NO_TDI) are not sent. Arguments are
+ * checked per operation before seq is touched (E_INVAL, rule GUEST.4):
  *   LIST    no dev, tdi, nonce or reason
  *   INFO    dev and tdi; nonce optional (32 bytes); no reason
  *   ACCEPT  dev and tdi; no nonce or reason
  *   REJECT  dev and tdi; reason optional (valid UTF-8, <= VTSM_GUEST_REASON_MAX bytes)
  * dev must be a valid device name, tdi 0..UINT32_MAX. Then the next seq is reserved and
  * persisted (vtsm_guest_reserve_seq) and the body signed. E_STATE if the handle has tvm 0.
+ * On VTSM_OK *env holds the request (vtsm_guest_envelope_clear it).
  */
 vtsm_status vtsm_guest_build(struct vtsm_guest *g, unsigned gop, const char *dev, int64_t tdi,
-                             const uint8_t *nonce, const char *reason, cbor_item_t **envelope_map);
+                             const uint8_t *nonce, const char *reason,
+                             struct vtsm_guest_envelope *env);
 
 /*
  * Reserve the next seq: under the key file's lock, read "<key>.seq", take max(file, last
@@ -104,32 +131,32 @@ vtsm_status vtsm_guest_build(struct vtsm_guest *g, unsigned gop, const char *dev
 vtsm_status vtsm_guest_reserve_seq(struct vtsm_guest *g, uint64_t *seq);
 
 /*
- * Sign arbitrary body bytes into an envelope {tvm: envelope_tvm, body, sig}. No check of
- * the body and no seq handling: for tests and for callers that encode bodies themselves.
+ * Sign arbitrary body bytes into an envelope for envelope_tvm. No check of the body and
+ * no seq handling: for tests and for callers that encode bodies themselves.
  */
 vtsm_status vtsm_guest_sign(const struct vtsm_guest *g, uint32_t envelope_tvm, const uint8_t *body,
-                            size_t len, cbor_item_t **envelope_map);
+                            size_t len, struct vtsm_guest_envelope *env);
 
 /* ---- transport ---- */
 
 /*
- * Build a request and send it through `relay` (vtsm_host_guest_relay_cbor: the envelope goes
- * as GUEST_REQUEST), blocking until the TSM answers; relay services the DOE exchanges of
- * the request through its registered callbacks. relay is either a host connection (the
- * host relays guest traffic; vtsm_host_open) or a direct guest connection
- * (vtsm_guest_connect). On VTSM_OK *result is the RESULT map, checked to echo gop, tvm
- * and seq (else E_PEER_MALFORMED); on a TSM-reported failure it is the ERROR message,
- * else NULL. Failures copy the TSM's (or the shim's) detail and rule into the thread's
- * error record (vtsm_err_detail(), vtsm_err_rule()); name, source and the rule as sent
- * are in vtsm_host_last_error(relay). result may be NULL.
+ * Build a request and send it through `relay` as GUEST_REQUEST, blocking until the TSM
+ * answers; relay services the DOE exchanges of the request through its registered
+ * callbacks. relay is either a host connection (the host relays guest traffic;
+ * vtsm_host_open) or a direct guest connection (vtsm_guest_connect). On VTSM_OK *result
+ * is the RESULT, checked to echo gop, tvm and seq (else E_PEER_MALFORMED); on a
+ * TSM-reported failure it is the ERROR, else NULL. Failures copy the TSM's (or the
+ * shim's) detail and rule into the thread's error record (vtsm_err_detail(),
+ * vtsm_err_rule()); name, source and the rule as sent are in vtsm_host_last_error(relay).
+ * result may be NULL.
  */
 vtsm_status vtsm_guest_call(struct vtsm_guest *g, struct vtsm_host *relay, unsigned gop,
                             const char *dev, int64_t tdi, const uint8_t *nonce, const char *reason,
-                            cbor_item_t **result);
+                            struct vtsm_result **result);
 
 /*
  * Open a direct connection to tsmd with HELLO role "guest" (a host-shim handle opened
- * with role VTSM_ABI_ROLE_GUEST; socket_path NULL: the default path, client NULL:
+ * with role VTSM_ROLE_GUEST; socket_path NULL: the default path, client NULL:
  * "vtsm-guest-shim"). Register the device's DOE callback on it (vtsm_host_register_doe)
  * before requests that reach the device. Close with vtsm_host_close. Errors as
  * vtsm_host_open_cfg (E_ABI_ROLE if the TSM grants another role).
@@ -144,10 +171,9 @@ vtsm_status vtsm_guest_default_tsm_cert(X509 **out);
 vtsm_status vtsm_guest_tsm_kid(X509 *tsm_cert, uint8_t kid[VTSM_GUEST_KID_SIZE]);
 
 /*
- * Verify an evidence token: COSE_Sign1 (vtsm_cose_verify1) with the key of tsm_cert
- * (NULL: the embedded TSM certificate), its kid must be SHA-256 of that certificate's
- * DER, and the claims' nonce must equal `nonce`. On VTSM_OK *claims (if not NULL) is the
- * claims map.
+ * Verify an evidence token: COSE_Sign1 with the key of tsm_cert (NULL: the embedded TSM
+ * certificate), its kid must be SHA-256 of that certificate's DER, and the claims' nonce
+ * must equal `nonce`. On VTSM_OK *claims (if not NULL) is the claims map.
  *   E_PEER_SIGNATURE  signature does not verify, kid missing or naming another key
  *   E_PEER_ALGO       alg missing or not the certificate's curve
  *   E_PEER_MALFORMED  not a COSE_Sign1 holding a map; claims without a 32-byte nonce
@@ -155,7 +181,7 @@ vtsm_status vtsm_guest_tsm_kid(X509 *tsm_cert, uint8_t kid[VTSM_GUEST_KID_SIZE])
  */
 vtsm_status vtsm_guest_verify_token(const uint8_t *token, size_t len, X509 *tsm_cert,
                                     const uint8_t nonce[VTSM_GUEST_NONCE_SIZE],
-                                    cbor_item_t **claims);
+                                    struct vtsm_result **claims);
 
 /*
  * Reference values: a text file, one "key value" per line, '#' starts a comment (whole
@@ -191,9 +217,10 @@ size_t vtsm_guest_ref_count(const struct vtsm_guest_ref *ref);
  *   E_POLICY_REFUSED  the first mismatch: "line N: KEY mismatch: reference X, TDI Y"
  *   E_PEER_MALFORMED  the result lacks or garbles a field a reference value needs
  */
-vtsm_status vtsm_guest_ref_check(const struct vtsm_guest_ref *ref, const cbor_item_t *info_result);
+vtsm_status vtsm_guest_ref_check(const struct vtsm_guest_ref *ref,
+                                 const struct vtsm_result *info_result);
 /* vtsm_guest_ref_load + vtsm_guest_ref_check. */
-vtsm_status vtsm_guest_check_reference(const cbor_item_t *info_result, const char *ref_path);
+vtsm_status vtsm_guest_check_reference(const struct vtsm_result *info_result, const char *ref_path);
 
 /* ---- deciding about a TDI ---- */
 
@@ -205,11 +232,11 @@ enum vtsm_guest_verdict {
 
 struct vtsm_guest_decision {
     enum vtsm_guest_verdict verdict;
-    vtsm_status why;     /* VTSM_OK when accepted; the refusal otherwise */
-    char reason[512];    /* accepted: what was checked; rejected: the refusal detail */
-    enum vtsm_rule rule; /* the rule of the refusal (why), VTSM_RULE_NONE if none */
-    cbor_item_t *info;   /* the INFO result (owned; vtsm_guest_decision_clear frees) */
-    cbor_item_t *claims; /* the verified token claims (owned), NULL if not verified */
+    vtsm_status why;            /* VTSM_OK when accepted; the refusal otherwise */
+    char reason[512];           /* accepted: what was checked; rejected: the refusal detail */
+    enum vtsm_rule rule;        /* the rule of the refusal (why), VTSM_RULE_NONE if none */
+    struct vtsm_result *info;   /* the INFO result (owned; vtsm_guest_decision_clear frees) */
+    struct vtsm_result *claims; /* the verified token claims (owned), NULL if not verified */
 };
 
 /* Free what a decision owns and zero it. */
@@ -230,11 +257,11 @@ void vtsm_guest_decision_clear(struct vtsm_guest_decision *d);
  * Missing or mistyped fields are E_PEER_MALFORMED. On VTSM_OK *claims (if not NULL) is
  * the verified claims map.
  */
-vtsm_status vtsm_guest_check_evidence(const struct vtsm_guest *g, const cbor_item_t *info,
+vtsm_status vtsm_guest_check_evidence(const struct vtsm_guest *g, const struct vtsm_result *info,
                                       const char *dev, uint32_t tdi,
                                       const uint8_t nonce[VTSM_GUEST_NONCE_SIZE],
                                       const struct vtsm_guest_ref *ref, X509 *tsm_cert,
-                                      cbor_item_t **claims);
+                                      struct vtsm_result **claims);
 
 /*
  * One call for "should this TVM accept (dev, tdi)?": INFO with a fresh random nonce
@@ -249,5 +276,9 @@ vtsm_status vtsm_guest_check_evidence(const struct vtsm_guest *g, const cbor_ite
 vtsm_status vtsm_guest_decide(struct vtsm_guest *g, struct vtsm_host *relay, const char *dev,
                               uint32_t tdi, const struct vtsm_guest_ref *ref, X509 *tsm_cert,
                               struct vtsm_guest_decision *d);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

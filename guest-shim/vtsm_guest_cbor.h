@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The guest shim's CBOR face, for code inside this tree (the CLIs, the demo, the bench
+ * and the tests): requests built as libcbor maps, results and claims as libcbor items.
+ * Not installed: the public API (include/vtsm/vtsm_guest.h) exposes no CBOR library type;
+ * each function here has a public counterpart without the _cbor suffix.
+ *
+ * Maps returned through cbor_item_t ** belong to the caller (cbor_decref).
+ */
+#ifndef VTSM_GUEST_CBOR_H
+#define VTSM_GUEST_CBOR_H
+
+#include <cbor.h>
+
+#include "vtsm_guest.h"
+#include "vtsm_host_cbor.h"
+
+/* ---- building requests ---- */
+
+/*
+ * Build a GUEST_REQUEST request map {tvm, body, sig} (the caller, or the host shim, adds
+ * "op" and "id"). body = {gop, tvm, seq, ? dev, ? tdi, ? nonce, ? reason} in that order;
+ * absent arguments (NULL, tdi VTSM_GUEST_NO_TDI) are not sent. Arguments are checked per
+ * operation before seq is touched (E_INVAL, rule GUEST.4):
+ *   LIST    no dev, tdi, nonce or reason
+ *   INFO    dev and tdi; nonce optional (32 bytes); no reason
+ *   ACCEPT  dev and tdi; no nonce or reason
+ *   REJECT  dev and tdi; reason optional (valid UTF-8, <= VTSM_GUEST_REASON_MAX bytes)
+ * dev must be a valid device name, tdi 0..UINT32_MAX. Then the next seq is reserved and
+ * persisted (vtsm_guest_reserve_seq) and the body signed. E_STATE if the handle has tvm 0.
+ */
+vtsm_status vtsm_guest_build_cbor(struct vtsm_guest *g, unsigned gop, const char *dev, int64_t tdi,
+                                  const uint8_t *nonce, const char *reason,
+                                  cbor_item_t **envelope_map);
+
+/*
+ * Sign arbitrary body bytes into an envelope {tvm: envelope_tvm, body, sig}. No check of
+ * the body and no seq handling: for tests and for callers that encode bodies themselves.
+ */
+vtsm_status vtsm_guest_sign_cbor(const struct vtsm_guest *g, uint32_t envelope_tvm,
+                                 const uint8_t *body, size_t len, cbor_item_t **envelope_map);
+
+/*
+ * Build a request and send it through `relay` (vtsm_host_guest_relay_cbor: the envelope goes
+ * as GUEST_REQUEST), blocking until the TSM answers; relay services the DOE exchanges of
+ * the request through its registered callbacks. relay is either a host connection (the
+ * host relays guest traffic; vtsm_host_open) or a direct guest connection
+ * (vtsm_guest_connect). On VTSM_OK *result is the RESULT map, checked to echo gop, tvm
+ * and seq (else E_PEER_MALFORMED); on a TSM-reported failure it is the ERROR message,
+ * else NULL. Failures copy the TSM's (or the shim's) detail and rule into the thread's
+ * error record (vtsm_err_detail(), vtsm_err_rule()); name, source and the rule as sent
+ * are in vtsm_host_last_error(relay). result may be NULL.
+ */
+vtsm_status vtsm_guest_call_cbor(struct vtsm_guest *g, struct vtsm_host *relay, unsigned gop,
+                                 const char *dev, int64_t tdi, const uint8_t *nonce,
+                                 const char *reason, cbor_item_t **result);
+
+/*
+ * Verify an evidence token: COSE_Sign1 (vtsm_cose_verify1) with the key of tsm_cert
+ * (NULL: the embedded TSM certificate), its kid must be SHA-256 of that certificate's
+ * DER, and the claims' nonce must equal `nonce`. On VTSM_OK *claims (if not NULL) is the
+ * claims map.
+ *   E_PEER_SIGNATURE  signature does not verify, kid missing or naming another key
+ *   E_PEER_ALGO       alg missing or not the certificate's curve
+ *   E_PEER_MALFORMED  not a COSE_Sign1 holding a map; claims without a 32-byte nonce
+ *   E_PEER_NONCE      claims.nonce differs (constant-time compare)
+ */
+vtsm_status vtsm_guest_verify_token_cbor(const uint8_t *token, size_t len, X509 *tsm_cert,
+                                         const uint8_t nonce[VTSM_GUEST_NONCE_SIZE],
+                                         cbor_item_t **claims);
+
+/*
+ * Compare an INFO result with loaded reference values, in file order. Values come from
+ * the result's bytes where possible: interface_info and mmio_ranges from "report"
+ * (parsed with vtsm_tdisp_report_parse; "interface_info" / "mmio" only if there is no
+ * report), measurements from "measurements.record" ("measurements.blocks" only if there
+ * is no record), digests from "report_digest" / "cert_chain_digest".
+ *   E_POLICY_REFUSED  the first mismatch: "line N: KEY mismatch: reference X, TDI Y"
+ *   E_PEER_MALFORMED  the result lacks or garbles a field a reference value needs
+ */
+vtsm_status vtsm_guest_ref_check_cbor(const struct vtsm_guest_ref *ref,
+                                      const cbor_item_t *info_result);
+/* vtsm_guest_ref_load + vtsm_guest_ref_check_cbor. */
+vtsm_status vtsm_guest_check_reference_cbor(const cbor_item_t *info_result, const char *ref_path);
+
+/*
+ * Check the evidence of an INFO result obtained with `nonce`:
+ *   1. its token verifies (vtsm_guest_verify_token_cbor with tsm_cert, NULL = embedded);
+ *   2. the claims name this TVM (tvm, tvm_identity), dev and tdi (E_AUTH otherwise),
+ *      after_lock is true and state is CONFIG_LOCKED or RUN (E_PEER_STATE);
+ *   3. the INFO result is bound to the claims: report hashes to report_digest,
+ *      cert_chain to cert_chain_digest, measurements.record to measurements_digest and
+ *      measurements.transcript to measurement_transcript_digest, and the result's own
+ *      digests equal the claims' (E_PEER_DIGEST); measurements.nonce, when present, is
+ *      the nonce (E_PEER_NONCE);
+ *   4. with ref (NULL: evidence only) every reference value matches
+ *      (vtsm_guest_ref_check_cbor: E_POLICY_REFUSED naming the line and both values).
+ * Missing or mistyped fields are E_PEER_MALFORMED. On VTSM_OK *claims (if not NULL) is
+ * the verified claims map.
+ */
+vtsm_status vtsm_guest_check_evidence_cbor(const struct vtsm_guest *g, const cbor_item_t *info,
+                                           const char *dev, uint32_t tdi,
+                                           const uint8_t nonce[VTSM_GUEST_NONCE_SIZE],
+                                           const struct vtsm_guest_ref *ref, X509 *tsm_cert,
+                                           cbor_item_t **claims);
+
+#endif
