@@ -1,6 +1,6 @@
 # The installed form of vtsm (`cmake --install build [--prefix DIR]`):
-#   lib/      libvtsm-host and libvtsm-guest, shared (soname, version, only the public API
-#             exported: cmake/vtsm_shim.map) and static; pkg-config vtsm-host.pc and
+#   lib/      libvtsm-host and libvtsm-guest, shared (soname, version, exporting exactly the
+#             functions the public headers declare: cmake/vtsm_exports.cmake) and static; pkg-config vtsm-host.pc and
 #             vtsm-guest.pc; the CMake package vtsm (targets vtsm::host, vtsm::guest)
 #   include/vtsm/  the public headers and the generated vtsm_version.h
 #   bin/      the programs; share/man/man1 their man pages (help2man, from --help)
@@ -10,7 +10,19 @@
 # tsmd through a vtsm_host relay handle): a program links one of the two.
 include(CMakePackageConfigHelpers)
 
-set(vtsm_shim_map "${PROJECT_SOURCE_DIR}/cmake/vtsm_shim.map")
+# Public headers: include/vtsm/*.h of the source tree and the generated version header.
+file(GLOB vtsm_public_headers CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/vtsm/*.h)
+list(APPEND vtsm_public_headers ${PROJECT_BINARY_DIR}/include/vtsm/vtsm_version.h)
+
+# The linker version script: the functions the public headers declare, nothing else.
+set(vtsm_shim_map "${PROJECT_BINARY_DIR}/cmake/vtsm_shim.map")
+add_custom_command(OUTPUT ${vtsm_shim_map}
+  COMMAND ${CMAKE_COMMAND} -DCC=${CMAKE_C_COMPILER} "-DHEADERS=${vtsm_public_headers}"
+          -DOUT=${vtsm_shim_map} -P ${PROJECT_SOURCE_DIR}/cmake/vtsm_exports.cmake
+  DEPENDS ${vtsm_public_headers} ${PROJECT_SOURCE_DIR}/cmake/vtsm_exports.cmake
+  COMMENT "Export list of the shim libraries"
+  VERBATIM)
+add_custom_target(vtsm_shim_map DEPENDS ${vtsm_shim_map})
 set(vtsm_host_objects $<TARGET_OBJECTS:vtsm_host> $<TARGET_OBJECTS:vtsm_abi>
                       $<TARGET_OBJECTS:vtsm_proto> $<TARGET_OBJECTS:vtsm_common>)
 set(vtsm_guest_objects $<TARGET_OBJECTS:vtsm_guest> ${vtsm_host_objects})
@@ -27,6 +39,7 @@ function(vtsm_shim_library part)
     LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/lib
     LINK_DEPENDS ${vtsm_shim_map})
   target_link_options(${shared} PRIVATE "-Wl,--version-script=${vtsm_shim_map}")
+  add_dependencies(${shared} vtsm_shim_map)
   # Sanitizer runtimes are not linked into shared objects by every compiler.
   if(NOT VTSM_SANITIZERS AND NOT VTSM_FUZZ)
     target_link_options(${shared} PRIVATE "-Wl,--no-undefined")
@@ -78,10 +91,7 @@ configure_file(cmake/vtsm.pc.in ${PROJECT_BINARY_DIR}/pkgconfig/vtsm-guest.pc @O
 install(FILES ${PROJECT_BINARY_DIR}/pkgconfig/vtsm-host.pc ${PROJECT_BINARY_DIR}/pkgconfig/vtsm-guest.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
-# Public headers: include/vtsm/*.h of the source tree and the generated version header.
-file(GLOB vtsm_public_headers CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/vtsm/*.h)
-install(FILES ${vtsm_public_headers} ${PROJECT_BINARY_DIR}/include/vtsm/vtsm_version.h
-        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/vtsm)
+install(FILES ${vtsm_public_headers} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/vtsm)
 
 set(vtsm_programs tsmd tsm-devemu tsm-host tsm-guest)
 install(TARGETS ${vtsm_programs} tsm-demo RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

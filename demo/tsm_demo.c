@@ -4,7 +4,9 @@
  * act as the host (carry every DOE object between them), connect, show what the TSM
  * verified, reclaim, clean up.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,12 +32,17 @@ static void cleanup(void)
     for (int i = npids - 1; i >= 0; i--)
         vtsm_proc_stop(pids[i], 3000);
     npids = 0;
+    /* Everything the demo made lives in workdir (the port file, tsmd's socket, the guest's
+     * private key and its sequence file): remove it all. */
+    DIR *d = workdir[0] ? opendir(workdir) : NULL;
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL)
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                unlinkat(dirfd(d), de->d_name, 0);
+        closedir(d);
+    }
     if (workdir[0]) {
-        char p[128];
-        snprintf(p, sizeof(p), "%s/dev.port", workdir);
-        unlink(p);
-        snprintf(p, sizeof(p), "%s/tsmd.sock", workdir);
-        unlink(p);
         rmdir(workdir);
         workdir[0] = '\0';
     }
@@ -172,7 +179,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "tsm-demo: cannot locate myself\n");
         return 1;
     }
-    snprintf(workdir, sizeof(workdir), "/tmp/vtsm-demo-XXXXXX");
+    /* $TMPDIR if its name is short enough for the socket path, else /tmp */
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp ||
+        (size_t)snprintf(workdir, sizeof(workdir), "%s/vtsm-demo-XXXXXX", tmp) >= sizeof(workdir))
+        snprintf(workdir, sizeof(workdir), "/tmp/vtsm-demo-XXXXXX");
     if (!mkdtemp(workdir)) {
         fprintf(stderr, "tsm-demo: mkdtemp: %s\n", strerror(errno));
         return 1;

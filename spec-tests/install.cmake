@@ -26,3 +26,11 @@ if(VTSM_TEST_CXX)
 else()
   message(STATUS "vtsm: no C++ compiler found: test_install (external C/C++ builds) is left out")
 endif()
+
+# The first-run paths: tsm-demo cleans up everything it made; the README's manual session
+# works as written, twice in a row, and leaves nothing behind.
+add_test(NAME test_demo COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_demo.sh ${PROJECT_BINARY_DIR})
+add_test(NAME test_readme_session
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_readme_session.sh ${PROJECT_BINARY_DIR}
+                 ${PROJECT_SOURCE_DIR})
+set_tests_properties(test_demo test_readme_session PROPERTIES LABELS e2e TIMEOUT 60)

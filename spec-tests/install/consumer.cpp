@@ -2,20 +2,17 @@
 //
 // An external C++ program built against an installed vtsm (pkg-config vtsm-guest or
 // find_package(vtsm) + vtsm::guest, the library that carries the host API too): the
-// public headers from C++, HELLO and STATUS (as JSON) through the host shim, and, when
-// the guest header is public, a guest credential.
+// public headers from C++, a guest credential, HELLO and STATUS (as JSON) through the
+// host shim.
 //   consumer-cxx SOCKET KEYFILE
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
 
+#include <vtsm/vtsm_guest.h>
 #include <vtsm/vtsm_host.h>
 #include <vtsm/vtsm_version.h>
-#if __has_include(<vtsm/vtsm_guest.h>)
-#include <vtsm/vtsm_guest.h>
-#define HAVE_GUEST 1
-#endif
 
 namespace {
 
@@ -43,7 +40,6 @@ int main(int argc, char **argv)
     if (std::string(vtsm_version()) != VTSM_VERSION_STRING)
         return fail("version", VTSM_E_INVAL);
 
-#ifdef HAVE_GUEST
     vtsm_status gst = vtsm_guest_keygen(argv[2]);
     if (gst != VTSM_OK)
         return fail("keygen", gst);
@@ -55,7 +51,6 @@ int main(int argc, char **argv)
     vtsm_guest_pubkey(g, pub);
     vtsm_guest_close(g);
     std::printf("guest key: %02x..., %zu bytes\n", pub[0], sizeof(pub));
-#endif
 
     vtsm_host *raw = nullptr;
     vtsm_status st = vtsm_host_open(argv[1], &raw);
