@@ -34,6 +34,7 @@
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
 #include "vtsm_trace.h"
+#include "vtsm_version.h"
 #include "vtsm_pcap.h"
 #include "vtsm_proc.h"
 #include "vtsm_sock.h"
@@ -90,7 +91,7 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: tsm-devemu [--port N] [--listen ADDR] [--port-file PATH] [--alg p384|p256]\n"
-        "                  [--version V] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
+        "                  [--spdm-version V] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
         "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--latency-us N]\n"
         "                  [--meas-hash H] [--max-clients N] [--pcap FILE] [--trace]\n"
         "                  [--verbose]\n"
@@ -98,7 +99,7 @@ static void usage(FILE *f)
         "  --listen ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
         "  --port-file PATH write the bound port to PATH (atomically)\n"
         "  --alg ALG        device key algorithm (default p384, or that of --cert-dir)\n"
-        "  --version V      SPDM versions offered: a comma list of 1.2, 1.3, 1.4, or both\n"
+        "  --spdm-version V SPDM versions offered: a comma list of 1.2, 1.3, 1.4, or both\n"
         "                   (1.2,1.3, the default) or all (1.2,1.3,1.4)\n"
         "  --tdis N         number of TDIs (default 4, 0..255)\n"
         "  --no-tdisp       no TDISP responder: an IDE-only (non-TEE-IO) device\n"
@@ -131,7 +132,7 @@ static void usage(FILE *f)
             LATENCY_MAX_US, MAX_CLIENTS_DEFAULT, MAX_CLIENTS_LIMIT);
 }
 
-/* --version: "both" (1.2,1.3), "all" (1.2,1.3,1.4) or a comma list of 1.2, 1.3, 1.4. */
+/* --spdm-version: "both" (1.2,1.3), "all" (1.2,1.3,1.4) or a comma list of 1.2, 1.3, 1.4. */
 static int parse_versions(const char *arg, uint32_t *out)
 {
     static const struct {
@@ -701,6 +702,7 @@ int main(int argc, char **argv)
         OPT_VERBOSE,
         OPT_PCAP,
         OPT_TRACE,
+        OPT_PROG_VERSION,
         OPT_HELP
     };
     static const struct option opts[] = {
@@ -708,7 +710,8 @@ int main(int argc, char **argv)
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"port-file", required_argument, NULL, OPT_PORT_FILE},
         {"alg", required_argument, NULL, OPT_ALG},
-        {"version", required_argument, NULL, OPT_VERSION},
+        {"spdm-version", required_argument, NULL, OPT_VERSION},
+        {"version", no_argument, NULL, OPT_PROG_VERSION},
         {"tdis", required_argument, NULL, OPT_TDIS},
         {"no-tdisp", no_argument, NULL, OPT_NO_TDISP},
         {"ide-streams", required_argument, NULL, OPT_IDE_STREAMS},
@@ -760,7 +763,7 @@ int main(int argc, char **argv)
             break;
         case OPT_VERSION:
             if (parse_versions(optarg, &cfg.versions) != 0) {
-                fprintf(stderr, "tsm-devemu: --version is a comma list of 1.2, 1.3, 1.4, or "
+                fprintf(stderr, "tsm-devemu: --spdm-version is a comma list of 1.2, 1.3, 1.4, or "
                                 "both (1.2,1.3) or all (1.2,1.3,1.4)\n");
                 return 2;
             }
@@ -869,6 +872,9 @@ int main(int argc, char **argv)
         case OPT_TRACE:
             g_trace = true;
             break;
+        case OPT_PROG_VERSION:
+            printf("tsm-devemu (vtsm) %s\n", vtsm_version());
+            return 0;
         case OPT_HELP:
             usage(stdout);
             return 0;

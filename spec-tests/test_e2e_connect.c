@@ -219,7 +219,7 @@ static void test_connect_p256_spdm12(void **state)
 {
     struct e2e *e = *state;
     static struct e2e_run r;
-    const char *args[] = {"--alg", "p256", "--version", "1.2", NULL};
+    const char *args[] = {"--alg", "p256", "--spdm-version", "1.2", NULL};
     int port = e2e_devemu(e, args);
     assert_true(port > 0);
     connect_json(e, &r, "p256dev", port, NULL);
@@ -249,7 +249,7 @@ static void test_version_option_14(void **state)
 {
     struct e2e *e = *state;
     static struct e2e_run r;
-    const char *args[] = {"--version", "all", NULL};
+    const char *args[] = {"--spdm-version", "all", NULL};
     int port = e2e_devemu(e, args);
     assert_true(port > 0);
     connect_json2(e, &r, "v14", port, "--spdm-version", "1.4");

@@ -656,7 +656,7 @@ static void idekm_query(struct vtsm_spdm_req *r)
 static void test_spdm_14(void **state)
 {
     (void)state;
-    const char *const extra[] = {"--version", "all", NULL};
+    const char *const extra[] = {"--spdm-version", "all", NULL};
     peer_start("tsm-devemu", extra);
     for (int large = 0; large < 2; large++) {
         int fd = -1;
@@ -689,7 +689,7 @@ static void test_spdm_14(void **state)
     unlink(g_peer.port_file);
     rmdir(g_peer.dir);
 
-    const char *const old[] = {"--version", "both", NULL};
+    const char *const old[] = {"--spdm-version", "both", NULL};
     peer_start("tsm-devemu", old);
     r = req_open(&fd, VTSM_SPDM_V14, false);
     assert_int_equal(vtsm_spdm_req_init_connection(r), VTSM_OK);
