@@ -74,7 +74,7 @@ vtsm_e2e_suite(test_public_api SOURCES test_public_api.c CASES
 
 # Capture (pcap, LINKTYPE_PCI_DOE) and trace of the DOE objects a host carries.
 vtsm_e2e_suite(test_capture SOURCES test_capture.c CASES
-  test_capture_of_a_lifecycle test_cli_pcap_and_trace)
+  test_capture_of_a_lifecycle test_cli_pcap_and_trace test_tsmd_trace)
 
 # The tcp: DOE target's session end through the tsm-host CLI (spdm-emu socket protocol).
 vtsm_e2e_suite(test_e2e_interop SOURCES test_e2e_interop.c CASES

@@ -246,6 +246,41 @@ static void test_cli_pcap_and_trace(void **state)
     assert_non_null(strstr(r.err, "/nonexistent/dir/x.pcap"));
 }
 
+/* tsmd --trace: the DOE objects tsmd exchanges, one line each, in its log; --syslog sends
+ * the log lines elsewhere (stderr keeps only the trace) */
+static void read_tsmd_log(const struct e2e *e, char *buf, size_t cap)
+{
+    char p[160];
+    snprintf(p, sizeof(p), "%s/tsmd.log", e->dir);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    buf[fread(buf, 1, cap - 1, f)] = '\0';
+    fclose(f);
+}
+
+static void test_tsmd_trace(void **state)
+{
+    (void)state;
+    static struct e2e e;
+    static struct e2e_run r;
+    static char log[262144];
+    char doe[64];
+    const char *args[] = {"--trace", "--verbose", "--syslog", NULL};
+    assert_int_equal(e2e_setup(&e, args), 0);
+    int port = e2e_devemu(&e, NULL);
+    assert_true(port > 0);
+    const char *conn[] = {"connect", "0000:08:00.0", "--doe", e2e_doe(doe, sizeof(doe), port),
+                          NULL};
+    if (e2e_host(&e, &r, conn) != 0)
+        fail_msg("connect: %s", r.err);
+    read_tsmd_log(&e, log, sizeof(log));
+    assert_non_null(strstr(log, " tsmd -> 0000:08:00.0 12 bytes SPDM 1.0 GET_VERSION\n"));
+    assert_non_null(strstr(log, " tsmd <- 0000:08:00.0 "));
+    assert_non_null(strstr(log, "secured SPDM session 0x"));
+    assert_null(strstr(log, "tsmd: info:")); /* --verbose lines went to syslog */
+    assert_int_equal(e2e_teardown(&e), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +288,7 @@ int main(int argc, char **argv)
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_cli_pcap_and_trace, e2e_fixture_setup,
                                         e2e_fixture_teardown),
+        cmocka_unit_test(test_tsmd_trace),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

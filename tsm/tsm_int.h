@@ -72,6 +72,7 @@ struct tsm_config {
     struct tsm_platform *platform; /* root ports, IDE streams and key slots */
     EVP_PKEY *identity_key;        /* signs guest evidence tokens */
     uint8_t identity_kid[32];      /* SHA-256 of the TSM certificate (DER) */
+    bool trace;                    /* --trace: one line per DOE object, on stderr */
 };
 
 struct tsm {

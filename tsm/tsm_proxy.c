@@ -7,16 +7,29 @@
  * answer late, twice, with the wrong seq, or never; none of that reaches the requester
  * except as a clean error, and a stray doe_response never disturbs the pending exchange.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "tsm_coro.h"
 #include "tsm_int.h"
 #include "vtsm_doe.h"
 #include "vtsm_guard.h"
+#include "vtsm_trace.h"
+#include "vtsm_log.h"
 
 /* One exchange on a channel: NULL = the device's DOE mailbox, "link" = the simulated
  * PCIe link (IDE link check frames). Both travel as DOE_PENDING / DOE_RESPONSE. Runs on
  * the job's coroutine. */
+/* --trace: one line per DOE object (not link frames); to_device: a request. */
+static void trace_doe(const struct tsm_pdev *p, const uint8_t *obj, size_t len, bool to_device)
+{
+    char what[160], when[40];
+    vtsm_trace_doe(obj, len, what, sizeof(what));
+    vtsm_log_timestamp(when, sizeof(when));
+    fprintf(stderr, "%s tsmd %s %s %zu bytes %s\n", when, to_device ? "->" : "<-", p->name, len,
+            what);
+}
+
 static vtsm_status proxy_exchange_on(struct tsm_pdev *p, const char *channel, const uint8_t *req,
                                      size_t req_len, struct vtsm_buf *rsp)
 {
@@ -29,6 +42,8 @@ static vtsm_status proxy_exchange_on(struct tsm_pdev *p, const char *channel, co
     VTSM_ENSURE(!c->dead, VTSM_E_CLOSED, "host connection gone before DOE exchange on %s", p->name);
 
     uint64_t seq = ++j->next_seq;
+    if (t->cfg.trace && !channel)
+        trace_doe(p, req, req_len, true);
     cbor_item_t *m = vtsm_abi_doe_pending_msg(j->id, p->name, seq, req, req_len);
     if (m && channel && vtsm_abi_put_tstr(m, VTSM_ABI_K_CHANNEL, channel) != VTSM_OK)
         cbor_decref(&m);
@@ -48,6 +63,8 @@ static vtsm_status proxy_exchange_on(struct tsm_pdev *p, const char *channel, co
 
     switch (j->xst) {
     case VTSM_OK:
+        if (t->cfg.trace && !channel)
+            trace_doe(p, j->rsp.data, j->rsp.len, false);
         st = vtsm_buf_set(rsp, j->rsp.data, j->rsp.len);
         break;
     case VTSM_E_DOE_HOST:

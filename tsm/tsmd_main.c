@@ -164,6 +164,10 @@ static void usage(FILE *f)
            "  --max-hosts N, --max-guests N\n"
            "                          connections per role (default 64 and 128; at most 48 more\n"
            "                          may wait for their HELLO)\n"
+           "  --trace             one line per DOE object tsmd sends to or gets from a device\n"
+           "                      (through its host) on stderr: time, direction, device,\n"
+           "                      size, message\n"
+           "  --syslog            log to syslog (daemon facility) instead of stderr\n"
            "  --version           print the version and exit\n"
            "\n"
            "Options take their value as --opt VALUE or --opt=VALUE.\n"
@@ -195,11 +199,14 @@ int main(int argc, char **argv)
                                              {"max-hosts", required_argument, 0, 'M'},
                                              {"max-guests", required_argument, 0, 'G'},
                                              {"version", no_argument, 0, 'V'},
+                                             {"trace", no_argument, 0, 'X'},
+                                             {"syslog", no_argument, 0, 'L'},
                                              {0, 0, 0, 0}};
     struct tsm_config cfg = {0};
     tsm_config_defaults(&cfg);
     long long num;
     enum vtsm_log_level level = VTSM_LOG_WARN;
+    bool use_syslog = false;
     const char *trust_paths[16];
     int ntrust = 0, c;
     struct tsm_rp_config rps[TSM_PLATFORM_MAX_RP];
@@ -212,6 +219,12 @@ int main(int argc, char **argv)
     }
     while ((c = getopt_long(argc, argv, "s:t:T:vqhr:i:H:F:I:U:M:G:", longopts, NULL)) != -1) {
         switch (c) {
+        case 'X':
+            cfg.trace = true;
+            break;
+        case 'L':
+            use_syslog = true;
+            break;
         case 's':
             if (strlen(optarg) >= sizeof(cfg.socket_path)) {
                 fprintf(stderr, "tsmd: --socket path too long\n");
@@ -298,6 +311,8 @@ int main(int argc, char **argv)
         return TSMD_EXIT_USAGE;
     }
     vtsm_log_init("tsmd", level);
+    if (use_syslog)
+        vtsm_log_syslog();
 
     vtsm_status st = vtsm_trust_new(&cfg.trust);
     for (int i = 0; st == VTSM_OK && i < ntrust; i++) {
