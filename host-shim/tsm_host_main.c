@@ -82,6 +82,7 @@ static void usage(FILE *f)
           "  unbind DEV TDI --doe tcp:HOST:PORT\n"
           "  relay [--doe tcp:HOST:PORT] FILE   (a guest request envelope, CBOR)\n"
           "  status [DEV]                        (every page: all devices, TDIs and TVMs)\n"
+          "  remove DEV                          forget an unconnected device (DEVICE_REMOVE)\n"
           "  request OP [KEY=VALUE]... [--doe tcp:HOST:PORT]\n"
           "                                      any request of the ABI's operation table (OP:\n"
           "                                      STATUS, TDI_BIND, ...); VALUE: number, true,\n"
@@ -413,6 +414,18 @@ static vtsm_status verb_unbind(struct cli *c, struct vtsm_host *h, cbor_item_t *
 static vtsm_status verb_relay(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
     return vtsm_host_guest_relay_cbor(h, c->envelope, res);
+}
+
+static vtsm_status verb_remove(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    vtsm_status st = vtsm_host_device_remove_cbor(h, c->dev);
+    if (st == VTSM_OK && res) {
+        /* DEVICE_REMOVE answers nothing beyond its envelope: say what was removed */
+        *res = vtsm_abi_map_new();
+        if (*res && vtsm_abi_put_tstr(*res, VTSM_ABI_K_DEV, c->dev) != VTSM_OK)
+            cbor_decref(res);
+    }
+    return st;
 }
 
 static vtsm_status verb_status(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
@@ -819,6 +832,7 @@ static const struct command commands[] = {
     {"unbind", "DEV TDI", OPT_DOE, OPT_DOE, verb_unbind, print_plain},
     {"relay", "FILE", OPT_DOE, 0, verb_relay, print_plain},
     {"status", "[DEV]", 0, 0, verb_status, print_status},
+    {"remove", "DEV", 0, 0, verb_remove, print_plain},
     {"request", "OP [FIELDS]", OPT_DOE, 0, verb_request, print_plain},
 };
 

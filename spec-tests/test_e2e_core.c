@@ -442,6 +442,14 @@ static void test_cli_request_any_operation(void **state)
         NULL};
     if (e2e_host(e, &r, reclaim) != 0)
         fail_msg("request DEVICE_RECLAIM: %s", r.err);
+    /* remove: the named command for DEVICE_REMOVE; then the device is unknown */
+    const char *rm_ok[] = {"--json", "remove", "0000:03:00.0", NULL};
+    if (e2e_host(e, &r, rm_ok) != 0)
+        fail_msg("remove: %s", r.err);
+    E2E_HAS(r.out, "\"dev\":\"0000:03:00.0\"");
+    const char *gone[] = {"--json", "status", "0000:03:00.0", NULL};
+    assert_int_equal(e2e_host(e, &r, gone), 1);
+    E2E_HAS(r.out, "\"rule\":\"PDEV.13\"");
 }
 
 int main(int argc, char **argv)
