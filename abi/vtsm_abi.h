@@ -561,6 +561,20 @@ vtsm_status vtsm_abi_check_keys_in(const cbor_item_t *map, const char *const all
 vtsm_status vtsm_abi_check_dev(const char *dev);
 /* Get "dev" from a message and check it; out holds VTSM_ABI_DEV_BUF bytes. */
 vtsm_status vtsm_abi_get_dev(const cbor_item_t *map, char out[VTSM_ABI_DEV_BUF]);
+/*
+ * A device name is a PCI address: [SEGMENT:]BUS:DEVICE.FUNCTION in hex, SEGMENT 1..4
+ * digits (0 when left out), BUS 1..2 digits, DEVICE 1..2 digits up to 0x1f, FUNCTION 1
+ * digit up to 7, either case. out (may be dev itself) gets the canonical form
+ * "ssss:bb:dd.f" in lower case, so "1:00.0", "0000:1:00.0" and "0000:01:00.0" name one
+ * device. Anything else: E_ABI_ARG, rule PDEV.14; out is untouched.
+ */
+vtsm_status vtsm_abi_dev_canon(const char *dev, char out[VTSM_ABI_DEV_BUF]);
+/* The segment and requester ID (bus << 8 | device << 3 | function) of a device name
+ * (any form vtsm_abi_dev_canon takes); the refusal of vtsm_abi_dev_canon otherwise. */
+vtsm_status vtsm_abi_dev_rid(const char *dev, uint16_t *segment, uint16_t *rid);
+/* Do a and b name the same device? Canonical forms compared when both are PCI
+ * addresses, the names as given otherwise. */
+bool vtsm_abi_dev_same(const char *a, const char *b);
 
 /* ---- message builders (return NULL on OOM) ---- */
 

@@ -489,17 +489,106 @@ vtsm_status vtsm_abi_check_keys_in(const cbor_item_t *map, const char *const all
 
 vtsm_status vtsm_abi_check_dev(const char *dev)
 {
-    VTSM_ENSURE(dev, VTSM_E_ABI_ARG, "device name missing");
+    /* the shape any name has; tsmd then requires a PCI address (vtsm_abi_dev_canon) */
+    VTSM_ENSURE_RULE(dev, VTSM_E_ABI_ARG, VTSM_RULE_PDEV_14, "device name missing");
     size_t n = strlen(dev);
-    VTSM_ENSURE(n >= 1 && n <= VTSM_ABI_DEV_MAX, VTSM_E_ABI_ARG,
-                "device name must be 1..%u characters", VTSM_ABI_DEV_MAX);
+    VTSM_ENSURE_RULE(n >= 1 && n <= VTSM_ABI_DEV_MAX, VTSM_E_ABI_ARG, VTSM_RULE_PDEV_14,
+                     "device name must be 1..%u characters", VTSM_ABI_DEV_MAX);
     for (size_t i = 0; i < n; i++) {
         char c = dev[i];
         bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                   c == ':' || c == '.' || c == '_' || c == '-';
-        VTSM_ENSURE(ok, VTSM_E_ABI_ARG, "device name may only hold [A-Za-z0-9:._-]");
+        VTSM_ENSURE_RULE(ok, VTSM_E_ABI_ARG, VTSM_RULE_PDEV_14,
+                         "device name may only hold [A-Za-z0-9:._-]");
     }
     return VTSM_OK;
+}
+
+/* At most max hex digits from *p (at least one), value into *v; false otherwise. */
+static bool hex_part(const char **p, unsigned max, unsigned *v)
+{
+    unsigned n = 0, x = 0;
+    for (; n < max; n++) {
+        char c = (*p)[n];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            d = (unsigned)(c - 'A' + 10);
+        else
+            break;
+        x = x * 16 + d;
+    }
+    if (n == 0)
+        return false;
+    *p += n;
+    *v = x;
+    return true;
+}
+
+/* [SEGMENT:]BUS:DEVICE.FUNCTION -> its four numbers. */
+static bool pci_parse(const char *dev, unsigned *seg, unsigned *bus, unsigned *slot, unsigned *fn)
+{
+    unsigned a, b;
+    const char *p = dev;
+    if (!hex_part(&p, 4, &a) || *p++ != ':' || !hex_part(&p, 2, &b))
+        return false;
+    if (*p == ':') { /* a was the segment, b the bus */
+        p++;
+        *seg = a;
+        *bus = b;
+        if (!hex_part(&p, 2, slot))
+            return false;
+    } else { /* a was the bus, b the device */
+        if (a > 0xFF)
+            return false;
+        *seg = 0;
+        *bus = a;
+        *slot = b;
+    }
+    if (*p++ != '.' || !hex_part(&p, 1, fn) || *p != '\0')
+        return false;
+    return *slot <= 0x1F && *fn <= 7;
+}
+
+vtsm_status vtsm_abi_dev_canon(const char *dev, char out[VTSM_ABI_DEV_BUF])
+{
+    unsigned seg, bus, slot, fn;
+    VTSM_ENSURE_RULE(dev && strlen(dev) <= VTSM_ABI_DEV_MAX &&
+                         pci_parse(dev, &seg, &bus, &slot, &fn),
+                     VTSM_E_ABI_ARG, VTSM_RULE_PDEV_14,
+                     "device name '%.*s' is not a PCI address [SSSS:]BB:DD.F (rule PDEV.14)", 64,
+                     dev ? dev : "");
+    snprintf(out, VTSM_ABI_DEV_BUF, "%04x:%02x:%02x.%x", seg, bus, slot, fn);
+    return VTSM_OK;
+}
+
+vtsm_status vtsm_abi_dev_rid(const char *dev, uint16_t *segment, uint16_t *rid)
+{
+    unsigned seg, bus, slot, fn;
+    VTSM_ENSURE_RULE(dev && strlen(dev) <= VTSM_ABI_DEV_MAX &&
+                         pci_parse(dev, &seg, &bus, &slot, &fn),
+                     VTSM_E_ABI_ARG, VTSM_RULE_PDEV_14,
+                     "device name '%.*s' is not a PCI address [SSSS:]BB:DD.F (rule PDEV.14)", 64,
+                     dev ? dev : "");
+    *segment = (uint16_t)seg;
+    *rid = (uint16_t)(bus << 8 | slot << 3 | fn);
+    return VTSM_OK;
+}
+
+bool vtsm_abi_dev_same(const char *a, const char *b)
+{
+    unsigned sa, ba, da, fa, sb, bb, db, fb;
+    if (!a || !b)
+        return false;
+    if (strcmp(a, b) == 0)
+        return true;
+    /* no error record written: a lookup is not a refusal */
+    return strlen(a) <= VTSM_ABI_DEV_MAX && strlen(b) <= VTSM_ABI_DEV_MAX &&
+           pci_parse(a, &sa, &ba, &da, &fa) && pci_parse(b, &sb, &bb, &db, &fb) && sa == sb &&
+           ba == bb && da == db && fa == fb;
 }
 
 vtsm_status vtsm_abi_get_dev(const cbor_item_t *map, char out[VTSM_ABI_DEV_BUF])
@@ -507,8 +596,8 @@ vtsm_status vtsm_abi_get_dev(const cbor_item_t *map, char out[VTSM_ABI_DEV_BUF])
     const char *s = NULL;
     size_t n = 0;
     VTSM_GUARD(vtsm_abi_get_tstr_ref(map, VTSM_ABI_K_DEV, &s, &n));
-    VTSM_ENSURE(n >= 1 && n <= VTSM_ABI_DEV_MAX, VTSM_E_ABI_ARG,
-                "key 'dev' must be 1..%u characters", VTSM_ABI_DEV_MAX);
+    VTSM_ENSURE_RULE(n >= 1 && n <= VTSM_ABI_DEV_MAX, VTSM_E_ABI_ARG, VTSM_RULE_PDEV_14,
+                     "key 'dev' must be 1..%u characters", VTSM_ABI_DEV_MAX);
     memcpy(out, s, n);
     out[n] = '\0';
     if (strlen(out) != n)

@@ -201,7 +201,7 @@ static int connect_loop(struct vtsm_host *h, int *counter, const struct opts *o,
         cbor_item_t *res = NULL;
         *counter = 0;
         long long t0 = vtsm_now_ns();
-        if (vtsm_host_device_connect_cbor(h, "bench0", &co, &res)) {
+        if (vtsm_host_device_connect_cbor(h, "0000:01:00.0", &co, &res)) {
             fprintf(stderr, "vtsm-bench: connect failed: %s\n", vtsm_host_last_error(h)->detail);
             if (res)
                 cbor_decref(&res);
@@ -210,7 +210,7 @@ static int connect_loop(struct vtsm_host *h, int *counter, const struct opts *o,
         long long t1 = vtsm_now_ns();
         *exchanges = *counter;
         cbor_decref(&res);
-        if (vtsm_host_device_reclaim_cbor(h, "bench0", &res)) {
+        if (vtsm_host_device_reclaim_cbor(h, "0000:01:00.0", &res)) {
             fprintf(stderr, "vtsm-bench: reclaim failed: %s\n", vtsm_host_last_error(h)->detail);
             if (res)
                 cbor_decref(&res);
@@ -569,8 +569,8 @@ static void *guest_main(void *arg)
     }
     while (mono_ns() < r->until_ns) {
         cbor_item_t *res = NULL;
-        vtsm_status st =
-            vtsm_guest_call_cbor(r->g, conn, VTSM_ABI_GOP_INFO, "bench0", r->tdi, NULL, NULL, &res);
+        vtsm_status st = vtsm_guest_call_cbor(r->g, conn, VTSM_ABI_GOP_INFO, "0000:01:00.0", r->tdi,
+                                              NULL, NULL, &res);
         if (res)
             cbor_decref(&res);
         if (st != VTSM_OK) {
@@ -610,7 +610,7 @@ static double guest_rate(struct guest_run *runs, int n)
 static int guest_setup(struct vtsm_host *h, const char *dir, const char *sock,
                        struct guest_run *runs)
 {
-    if (vtsm_host_device_connect_cbor(h, "bench0", NULL, NULL) != VTSM_OK)
+    if (vtsm_host_device_connect_cbor(h, "0000:01:00.0", NULL, NULL) != VTSM_OK)
         return -1;
     for (int i = 0; i < GUESTS; i++) {
         char path[128], name[16];
@@ -625,7 +625,7 @@ static int guest_setup(struct vtsm_host *h, const char *dir, const char *sock,
         vtsm_guest_close(k);
         if (vtsm_host_tvm_create_cbor(h, name, pub, &tvm, NULL) != VTSM_OK ||
             vtsm_guest_open(path, tvm, &runs[i].g) != VTSM_OK ||
-            vtsm_host_tdi_bind_cbor(h, "bench0", (uint32_t)i, tvm, 0, NULL) != VTSM_OK)
+            vtsm_host_tdi_bind_cbor(h, "0000:01:00.0", (uint32_t)i, tvm, 0, NULL) != VTSM_OK)
             return -1;
         unlink(path);
         runs[i].sock = sock;
@@ -733,12 +733,12 @@ int main(int argc, char **argv)
     hc.socket_path = sock;
     bool setup = ports[0] && !vtsm_proc_wait_socket(sock, 10000) && !vtsm_host_open_cfg(&hc, &h) &&
                  !vtsm_doe_tcp_open(doe, &tcp) &&
-                 !vtsm_host_register_doe(h, "bench0", vtsm_doe_tcp_fn, tcp) &&
-                 !vtsm_host_register_link(h, "bench0", vtsm_doe_tcp_link_fn, tcp) &&
-                 !vtsm_host_device_add_cbor(h, "bench0", 0) && !load_key(o.alg, &fl.key) && conn &&
-                 ide && flo && one && many && !vtsm_host_open(sock, &cc.h);
+                 !vtsm_host_register_doe(h, "0000:01:00.0", vtsm_doe_tcp_fn, tcp) &&
+                 !vtsm_host_register_link(h, "0000:01:00.0", vtsm_doe_tcp_link_fn, tcp) &&
+                 !vtsm_host_device_add_cbor(h, "0000:01:00.0", 0) && !load_key(o.alg, &fl.key) &&
+                 conn && ide && flo && one && many && !vtsm_host_open(sock, &cc.h);
     for (int i = 0; setup && i < o.devices; i++) {
-        snprintf(cc.name[i], sizeof(cc.name[i]), "lat%d", i);
+        snprintf(cc.name[i], sizeof(cc.name[i]), "0000:%02x:00.0", 0x10 + i);
         snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d", ports[i + 1]);
         setup = ports[i + 1] && !vtsm_doe_tcp_open(doe, &cc.tcp[i]) &&
                 !vtsm_host_register_doe_async(cc.h, cc.name[i], vtsm_doe_tcp_start,

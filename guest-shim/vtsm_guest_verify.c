@@ -648,7 +648,7 @@ static vtsm_status check_claims(const struct vtsm_guest *g, const cbor_item_t *c
                 "token is for TVM %" PRIu64 ", this is TVM %" PRIu32, c_tvm, vtsm_guest_tvm(g));
     VTSM_ENSURE(id_len == sizeof(want_id) && CRYPTO_memcmp(id, want_id, sizeof(want_id)) == 0,
                 VTSM_E_AUTH, "token tvm_identity is not SHA-256 of this guest's key");
-    VTSM_ENSURE(!strcmp(c_dev, dev) && c_tdi == tdi, VTSM_E_AUTH,
+    VTSM_ENSURE(vtsm_abi_dev_same(c_dev, dev) && c_tdi == tdi, VTSM_E_AUTH,
                 "token is about %s TDI %" PRIu64 ", the request was %s TDI %" PRIu32, c_dev, c_tdi,
                 dev, tdi);
     VTSM_ENSURE(after_lock, VTSM_E_PEER_STATE,

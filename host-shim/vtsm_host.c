@@ -267,7 +267,7 @@ static void fail_all(struct vtsm_host *h, vtsm_status st)
 static struct dev_cb *find_dev(struct vtsm_host *h, const char *dev)
 {
     struct dev_cb *cb = h->devs;
-    while (cb && strcmp(cb->dev, dev) != 0)
+    while (cb && !vtsm_abi_dev_same(cb->dev, dev)) /* tsmd names it canonically */
         cb = cb->next;
     return cb;
 }
@@ -1304,7 +1304,7 @@ static vtsm_status register_cb(struct vtsm_host *h, const char *dev, bool link,
     VTSM_GUARD(check_dev(h, dev));
     bool empty = !set->fn && !set->start;
     struct dev_cb **pp = &h->devs;
-    while (*pp && strcmp((*pp)->dev, dev) != 0)
+    while (*pp && !vtsm_abi_dev_same((*pp)->dev, dev))
         pp = &(*pp)->next;
     if (!*pp) {
         if (empty)

@@ -127,7 +127,7 @@ static void test_soak_lifecycle(void **state)
     for (int i = 0; i < NDEV; i++) {
         int port = e2e_devemu(e, NULL);
         assert_true(port > 0);
-        snprintf(s.dev[i], sizeof(s.dev[i]), "soak%d", i);
+        snprintf(s.dev[i], sizeof(s.dev[i]), "0000:%02x:00.0", 0x40 + i);
         assert_int_equal(e2e_host_add_device(&s.hh, s.dev[i], port, i % 2), 0);
         char key[128];
         snprintf(key, sizeof(key), "%s/tvm%d.key", e->dir, i);

@@ -622,6 +622,70 @@ static void test_check_dev(void **state)
     cbor_decref(&m);
 }
 
+/* PCI addresses: every accepted spelling to its canonical form, the rest refused. */
+static void test_dev_canon(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } ok[] = {
+        {"0000:01:00.0", "0000:01:00.0"}, {"0000:1:00.0", "0000:01:00.0"},
+        {"1:00.0", "0000:01:00.0"},       {"1:0.0", "0000:01:00.0"},
+        {"0:0A:1F.7", "0000:0a:1f.7"},    {"ffff:ff:1f.7", "ffff:ff:1f.7"},
+        {"00:00.0", "0000:00:00.0"},      {"12:3:4.5", "0012:03:04.5"},
+    };
+    static const char *const bad[] = {
+        "",
+        "foo",
+        "dev0",
+        "1:20.0",
+        "1:00.8",
+        "1:00.0 ",
+        "100:00.0",
+        "0000:01:00",
+        ":01:00.0",
+        "0000:01:00.0.0",
+        "0000:100:00.0",
+        "00000:01:00.0",
+        "0000:01:000.0",
+        "0000:01:00.00",
+        "0x1:00.0",
+        "1:00.-1",
+        "g:00.0",
+        "1::00.0",
+    };
+    char out[VTSM_ABI_DEV_BUF];
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        memset(out, 0, sizeof(out));
+        if (vtsm_abi_dev_canon(ok[i].in, out) != VTSM_OK)
+            fail_msg("'%s' refused: %s", ok[i].in, vtsm_err_detail());
+        assert_string_equal(out, ok[i].out);
+        assert_true(vtsm_abi_dev_same(ok[i].in, ok[i].out));
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        strcpy(out, "untouched");
+        vtsm_err_clear();
+        if (vtsm_abi_dev_canon(bad[i], out) != VTSM_E_ABI_ARG)
+            fail_msg("'%s' accepted", bad[i]);
+        assert_int_equal(vtsm_err_rule(), VTSM_RULE_PDEV_14);
+        assert_string_equal(out, "untouched");
+    }
+    /* canonicalising in place */
+    strcpy(out, "2:3.4");
+    assert_int_equal(vtsm_abi_dev_canon(out, out), VTSM_OK);
+    assert_string_equal(out, "0000:02:03.4");
+    uint16_t seg = 0, rid = 0;
+    assert_int_equal(vtsm_abi_dev_rid("0001:be:1d.7", &seg, &rid), VTSM_OK);
+    assert_int_equal(seg, 1);
+    assert_int_equal(rid, 0xBEEF);
+    assert_int_equal(vtsm_abi_dev_rid("foo", &seg, &rid), VTSM_E_ABI_ARG);
+    /* same device: by address when both are addresses, else by the names as given */
+    assert_false(vtsm_abi_dev_same("1:00.0", "1:00.1"));
+    assert_true(vtsm_abi_dev_same("pf0", "pf0"));
+    assert_false(vtsm_abi_dev_same("pf0", "PF0"));
+    assert_false(vtsm_abi_dev_same(NULL, "pf0"));
+}
+
 static void test_encode_refuses(void **state)
 {
     (void)state;
@@ -1392,7 +1456,7 @@ static void test_req_out_of_range(void **state)
     expect_req_refused(m, VTSM_ABI_OP_TVM_CREATE, VTSM_RULE_ABI_8, "key 'name' contains NUL");
     m = req_msg(VTSM_ABI_OP_IDE_REFRESH);
     vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "a/b");
-    expect_req_refused(m, VTSM_ABI_OP_IDE_REFRESH, VTSM_RULE_ABI_8,
+    expect_req_refused(m, VTSM_ABI_OP_IDE_REFRESH, VTSM_RULE_PDEV_14,
                        "device name may only hold [A-Za-z0-9:._-]");
 
     char err[VTSM_ABI_DOE_ERROR_MAX + 2];
@@ -1709,6 +1773,7 @@ int main(void)
         cmocka_unit_test(test_check_keys_in_body),
         cmocka_unit_test(test_key_lists),
         cmocka_unit_test(test_check_dev),
+        cmocka_unit_test(test_dev_canon),
         cmocka_unit_test(test_req_wrong_type),
         cmocka_unit_test(test_req_out_of_range),
         cmocka_unit_test(test_req_combinations),

@@ -132,13 +132,13 @@ static void test_unknown_key_refused(void **state)
     int fd = e2e_abi_connect(e, true);
     assert_true(fd >= 0);
     cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_DEVICE_ADD, 4);
-    vtsm_abi_put_tstr(m, "dev", "d0");
+    vtsm_abi_put_tstr(m, "dev", "0000:01:00.0");
     vtsm_abi_put_uint(m, "colour", 3);
     assert_int_equal(e2e_abi_send(fd, m), 0);
     expect_error(fd, "abi_arg", "ABI.9");
     /* nothing was registered */
     m = vtsm_abi_request_msg(VTSM_ABI_OP_STATUS, 5);
-    vtsm_abi_put_tstr(m, "dev", "d0");
+    vtsm_abi_put_tstr(m, "dev", "0000:01:00.0");
     assert_int_equal(e2e_abi_send(fd, m), 0);
     expect_error(fd, "not_found", "PDEV.13");
     close(fd);
@@ -152,7 +152,7 @@ static void test_bad_value_refused(void **state)
     int fd = e2e_abi_connect(e, true);
     assert_true(fd >= 0);
     cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_DEVICE_ADD, 4);
-    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "0000:01:00.0");
     vtsm_abi_put_uint(m, VTSM_ABI_K_ROOT_PORT, 0x10000);
     assert_int_equal(e2e_abi_send(fd, m), 0);
     expect_error(fd, "abi_arg", "ABI.8");
@@ -161,7 +161,7 @@ static void test_bad_value_refused(void **state)
     assert_int_equal(e2e_abi_send(fd, m), 0);
     expect_error(fd, "abi_arg", "ABI.8");
     m = vtsm_abi_request_msg(VTSM_ABI_OP_TDI_BIND, 6);
-    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "0000:01:00.0");
     vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, 0);
     vtsm_abi_put_tstr(m, VTSM_ABI_K_TVM, "1");
     assert_int_equal(e2e_abi_send(fd, m), 0);
@@ -172,7 +172,7 @@ static void test_bad_value_refused(void **state)
     static const char *const rule[] = {"ABI.8", "ABI.8", "ABI.9"};
     for (size_t i = 0; i < 3; i++) {
         m = vtsm_abi_request_msg(VTSM_ABI_OP_DOE_RESPONSE, 7);
-        vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+        vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "0000:01:00.0");
         vtsm_abi_put_uint(m, VTSM_ABI_K_SEQ, 1);
         if (extra[i]) {
             vtsm_abi_put_tstr(m, VTSM_ABI_K_ERROR, "no device");
@@ -197,7 +197,7 @@ static void test_bad_value_refused(void **state)
     expect_error(fd, "abi_sequence", "ABI.5");
     /* nothing was registered */
     m = vtsm_abi_request_msg(VTSM_ABI_OP_STATUS, 8);
-    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "d0");
+    vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "0000:01:00.0");
     assert_int_equal(e2e_abi_send(fd, m), 0);
     expect_error(fd, "not_found", "PDEV.13");
     close(fd);
@@ -214,7 +214,7 @@ static void test_guest_role_cannot_connect(void **state)
     assert_int_equal(e2e_op(r), VTSM_ABI_OP_RESULT);
     cbor_decref(&r);
     cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_DEVICE_CONNECT, 2);
-    vtsm_abi_put_tstr(m, "dev", "d0");
+    vtsm_abi_put_tstr(m, "dev", "0000:01:00.0");
     assert_int_equal(e2e_abi_send(fd, m), 0);
     expect_error(fd, "abi_role", "ABI.4");
     close(fd);
@@ -266,19 +266,21 @@ static void test_stray_doe_response_does_not_disturb(void **state)
 {
     struct e2e *e = *state;
     uint64_t seq;
-    int fd = start_connect_raw(e, "d1", &seq, NULL);
+    int fd = start_connect_raw(e, "0000:02:00.0", &seq, NULL);
     /* wrong seq, wrong id, unknown device: each refused, the exchange stays pending */
     uint8_t junk[8] = {1, 0, 1, 0, 2, 0, 0, 0};
-    assert_int_equal(e2e_abi_send(fd, vtsm_abi_doe_response_msg(11, "d1", seq + 5, junk, 8, NULL)),
-                     0);
+    assert_int_equal(
+        e2e_abi_send(fd, vtsm_abi_doe_response_msg(11, "0000:02:00.0", seq + 5, junk, 8, NULL)), 0);
     expect_error(fd, "abi_sequence", "ABI.5");
-    assert_int_equal(e2e_abi_send(fd, vtsm_abi_doe_response_msg(99, "d1", seq, junk, 8, NULL)), 0);
+    assert_int_equal(
+        e2e_abi_send(fd, vtsm_abi_doe_response_msg(99, "0000:02:00.0", seq, junk, 8, NULL)), 0);
     expect_error(fd, "abi_sequence", "ABI.5");
-    assert_int_equal(e2e_abi_send(fd, vtsm_abi_doe_response_msg(11, "zz", seq, junk, 8, NULL)), 0);
+    assert_int_equal(
+        e2e_abi_send(fd, vtsm_abi_doe_response_msg(11, "0000:7f:00.0", seq, junk, 8, NULL)), 0);
     expect_error(fd, "abi_sequence", "ABI.5");
-    wait_status(e, "d1", "connecting");
+    wait_status(e, "0000:02:00.0", "connecting");
     close(fd);
-    wait_status(e, "d1", "unconnected");
+    wait_status(e, "0000:02:00.0", "unconnected");
 }
 
 static void test_second_requester_on_busy_device(void **state)
@@ -289,21 +291,23 @@ static void test_second_requester_on_busy_device(void **state)
     uint64_t seq;
     int port = e2e_devemu(e, NULL);
     assert_true(port > 0);
-    int fd = start_connect_raw(e, "busy0", &seq, NULL);
+    int fd = start_connect_raw(e, "0000:0c:00.0", &seq, NULL);
     /* While the raw client holds the DOE mailbox, a second connect is refused... */
-    const char *argv[] = {"connect", "busy0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
+    const char *argv[] = {"connect", "0000:0c:00.0", "--doe", e2e_doe(doe, sizeof(doe), port),
+                          NULL};
     assert_int_equal(e2e_host(e, &r, argv), 1);
     E2E_HAS(r.err, "failed: busy (core): ");
     E2E_HAS(r.err, " [rule PDEV.6]\n");
     /* ...while another device proceeds concurrently. */
-    const char *argv2[] = {"connect", "other0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
+    const char *argv2[] = {"connect", "0000:10:00.0", "--doe", e2e_doe(doe, sizeof(doe), port),
+                           NULL};
     if (e2e_host(e, &r, argv2) != 0)
         fail_msg("other device failed: %s", r.err);
     /* The host disconnects in the middle of the connect: the half-made session is freed
      * and the device can be connected again. */
     close(fd);
-    wait_status(e, "busy0", "unconnected");
-    const char *rec[] = {"reclaim", "other0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
+    wait_status(e, "0000:0c:00.0", "unconnected");
+    const char *rec[] = {"reclaim", "0000:10:00.0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
     assert_int_equal(e2e_host(e, &r, rec), 0);
     if (e2e_host(e, &r, argv) != 0)
         fail_msg("reconnect after aborted connect failed: %s", r.err);
@@ -318,7 +322,7 @@ static void test_host_disconnects_mid_session_setup(void **state)
     assert_true(port > 0);
     uint64_t seq;
     cbor_item_t *pending = NULL;
-    int fd = start_connect_raw(e, "mid0", &seq, &pending);
+    int fd = start_connect_raw(e, "0000:0f:00.0", &seq, &pending);
     /* Carry the exchanges to the device for a while (discovery, VCA, digests,
      * certificate), then vanish in the middle of the connect. */
     int dev_fd = -1;
@@ -340,19 +344,20 @@ static void test_host_disconnects_mid_session_setup(void **state)
             VTSM_OK);
         assert_int_equal(vtsm_sock_recv(dev_fd, &cmd, &tt, &rsp, 1 << 20, 5000), VTSM_OK);
         cbor_decref(&pending);
-        assert_int_equal(
-            e2e_abi_send(fd, vtsm_abi_doe_response_msg(11, "mid0", seq, rsp.data, rsp.len, NULL)),
-            0);
+        assert_int_equal(e2e_abi_send(fd, vtsm_abi_doe_response_msg(11, "0000:0f:00.0", seq,
+                                                                    rsp.data, rsp.len, NULL)),
+                         0);
     }
     vtsm_buf_free(&rsp);
     close(fd);
     close(dev_fd);
-    wait_status(e, "mid0", "unconnected");
+    wait_status(e, "0000:0f:00.0", "unconnected");
     /* The same device connects cleanly afterwards. */
-    const char *argv[] = {"connect", "mid0", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
+    const char *argv[] = {"connect", "0000:0f:00.0", "--doe", e2e_doe(doe, sizeof(doe), port),
+                          NULL};
     if (e2e_host(e, &r, argv) != 0)
         fail_msg("connect after host vanished failed: %s", r.err);
-    wait_status(e, "mid0", "connected");
+    wait_status(e, "0000:0f:00.0", "connected");
 }
 
 /* An untrusted host cannot make tsmd hold unbounded state: devices (PDEV.11) and
@@ -365,7 +370,7 @@ static void test_resource_limits(void **state)
     char dev[32];
     for (int i = 0; i <= 1024; i++) {
         cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_DEVICE_ADD, 100 + (uint64_t)i);
-        snprintf(dev, sizeof(dev), "d%d", i);
+        snprintf(dev, sizeof(dev), "%04x:%02x:00.0", i >> 8, i & 0xff);
         vtsm_abi_put_tstr(m, "dev", dev);
         assert_int_equal(e2e_abi_send(fd, m), 0);
         cbor_item_t *r = e2e_abi_recv(fd);

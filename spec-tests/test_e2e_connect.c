@@ -73,16 +73,16 @@ static void fault_case(void **state, const char *fault, const char *want_name)
     const char *args[] = {"--fault", fault, NULL};
     int port = e2e_devemu(e, args);
     assert_true(port > 0);
-    connect_json(e, &r, "bad0", port, NULL);
+    connect_json(e, &r, "0000:0b:00.0", port, NULL);
     if (r.status != 1)
         fail_msg("fault %s: expected exit 1, got %d\nstdout: %s\nstderr: %s", fault, r.status,
                  r.out, r.err);
     E2E_HAS(r.err, want_name);
     /* The half-made session is gone and the device can be retried... */
-    assert_status(e, "bad0", "unconnected");
+    assert_status(e, "0000:0b:00.0", "unconnected");
     /* ...and the TSM keeps serving other devices. */
-    assert_good_device_connects(e, "good0");
-    assert_status(e, "good0", "connected");
+    assert_good_device_connects(e, "0000:01:00.0");
+    assert_status(e, "0000:01:00.0", "connected");
 }
 
 static void test_bad_kex_signature(void **s)
@@ -133,7 +133,7 @@ static void test_untrusted_chain_refused_but_reported(void **state)
     const char *args[] = {"--fault", "untrusted-chain", NULL};
     int port = e2e_devemu(e, args);
     assert_true(port > 0);
-    connect_json(e, &r, "rogue0", port, NULL);
+    connect_json(e, &r, "0000:0e:00.0", port, NULL);
     assert_int_equal(r.status, 1);
     E2E_HAS(r.err, "peer_untrusted");
     E2E_HAS(r.err, "allow_untrusted");
@@ -141,15 +141,15 @@ static void test_untrusted_chain_refused_but_reported(void **state)
     E2E_HAS(r.out, "\"trusted\":false");
     E2E_HAS(r.out, "\"cert_chain\":\"");
     E2E_HAS(r.out, "\"signature\":\"");
-    assert_status(e, "rogue0", "unconnected");
+    assert_status(e, "0000:0e:00.0", "unconnected");
 
     /* The connect option decides: with allow_untrusted the device connects, flagged. */
-    connect_json(e, &r, "rogue0", port, "--allow-untrusted");
+    connect_json(e, &r, "0000:0e:00.0", port, "--allow-untrusted");
     if (r.status != 0)
         fail_msg("allow-untrusted connect failed: %s", r.err);
     E2E_HAS(r.out, "\"trusted\":false");
     E2E_HAS(r.out, "\"state\":\"connected\"");
-    assert_good_device_connects(e, "good1");
+    assert_good_device_connects(e, "0000:02:00.0");
 }
 
 /* ---- then the working paths ---- */
@@ -161,7 +161,7 @@ static void test_not_ready_is_retried(void **state)
     const char *args[] = {"--fault", "not-ready", NULL};
     int port = e2e_devemu(e, args);
     assert_true(port > 0);
-    connect_json(e, &r, "slow0", port, NULL);
+    connect_json(e, &r, "0000:06:00.0", port, NULL);
     if (r.status != 0)
         fail_msg("ResponseNotReady should be retried with RESPOND_IF_READY: %s", r.err);
     E2E_HAS(r.out, "\"state\":\"connected\"");
@@ -222,7 +222,7 @@ static void test_connect_p256_spdm12(void **state)
     const char *args[] = {"--alg", "p256", "--spdm-version", "1.2", NULL};
     int port = e2e_devemu(e, args);
     assert_true(port > 0);
-    connect_json(e, &r, "p256dev", port, NULL);
+    connect_json(e, &r, "0000:03:00.0", port, NULL);
     if (r.status != 0)
         fail_msg("connect failed: %s", r.err);
     E2E_HAS(r.out, "\"version\":\"1.2\"");
@@ -238,7 +238,7 @@ static void test_version_option_forces_12(void **state)
     static struct e2e_run r;
     int port = e2e_devemu(e, NULL);
     assert_true(port > 0);
-    connect_json2(e, &r, "v12", port, "--spdm-version", "1.2");
+    connect_json2(e, &r, "0000:04:00.0", port, "--spdm-version", "1.2");
     if (r.status != 0)
         fail_msg("connect failed: %s", r.err);
     E2E_HAS(r.out, "\"version\":\"1.2\"");
@@ -252,7 +252,7 @@ static void test_version_option_14(void **state)
     const char *args[] = {"--spdm-version", "all", NULL};
     int port = e2e_devemu(e, args);
     assert_true(port > 0);
-    connect_json2(e, &r, "v14", port, "--spdm-version", "1.4");
+    connect_json2(e, &r, "0000:04:01.0", port, "--spdm-version", "1.4");
     if (r.status != 0)
         fail_msg("connect failed: %s", r.err);
     E2E_HAS(r.out, "\"version\":\"1.4\"");
@@ -268,16 +268,16 @@ static void test_connect_other_slots(void **state)
     int port = e2e_devemu(e, args);
     assert_true(port > 0);
     /* a slot the device did not provision */
-    connect_json2(e, &r, "slots0", port, "--slot", "6");
+    connect_json2(e, &r, "0000:05:00.0", port, "--slot", "6");
     assert_int_equal(r.status, 1);
     E2E_HAS(r.err, "slot 6 is not provisioned");
     /* slot 5 holds a chain that is not under the trusted root */
-    connect_json2(e, &r, "slots0", port, "--slot", "5");
+    connect_json2(e, &r, "0000:05:00.0", port, "--slot", "5");
     assert_int_equal(r.status, 1);
     E2E_HAS(r.err, "peer_untrusted");
     E2E_HAS(r.out, "\"slot\":5");
     /* slot 3 is trusted */
-    connect_json2(e, &r, "slots0", port, "--slot", "3");
+    connect_json2(e, &r, "0000:05:00.0", port, "--slot", "3");
     if (r.status != 0)
         fail_msg("slot 3: %s", r.err);
     E2E_HAS(r.out, "\"slot\":3");
@@ -293,10 +293,10 @@ static void test_small_transfer_size_chunks_certificate(void **state)
     const char *small[] = {"--data-transfer-size", "160", NULL};
     int ps = e2e_devemu(e, small), pb = e2e_devemu(e, NULL);
     assert_true(ps > 0 && pb > 0);
-    connect_json2(e, &r, "small0", ps, "--ide-streams", "1");
+    connect_json2(e, &r, "0000:07:00.0", ps, "--ide-streams", "1");
     if (r.status != 0)
         fail_msg("small transfer size: %s", r.err);
-    connect_json(e, &big, "big0", pb, NULL);
+    connect_json(e, &big, "0000:08:00.0", pb, NULL);
     assert_int_equal(big.status, 0);
     /* the same chain either way */
     const char *a = strstr(r.out, "\"cert_chain\":\""), *b = strstr(big.out, "\"cert_chain\":\"");

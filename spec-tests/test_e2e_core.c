@@ -269,18 +269,18 @@ static void lost_setup(struct lost_fx *f)
     assert_true(f->port > 0);
     f->devemu = f->e.pids[f->e.npids - 1];
     assert_int_equal(e2e_host_open(&f->e, &f->hh), 0);
-    assert_int_equal(e2e_host_add_device(&f->hh, "dev0", f->port, 0), 0);
+    assert_int_equal(e2e_host_add_device(&f->hh, "0000:01:00.0", f->port, 0), 0);
     /* replace the device's DOE callback with the replaying one, on the same connection
      * (the device serves one mailbox client) */
     f->rp.tcp = f->hh.tcp[0];
-    assert_int_equal(vtsm_host_register_doe(f->hh.h, "dev0", replay_doe, &f->rp), VTSM_OK);
+    assert_int_equal(vtsm_host_register_doe(f->hh.h, "0000:01:00.0", replay_doe, &f->rp), VTSM_OK);
     struct vtsm_host_connect_opts o = {.ide_streams = 1};
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_device_connect_cbor(f->hh.h, "dev0", &o, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_device_connect_cbor(f->hh.h, "0000:01:00.0", &o, &res), VTSM_OK);
     cbor_decref(&res);
     assert_int_equal(e2e_host_new_tvm(&f->hh, f->e.dir, "t", &f->tvm, NULL), 0);
     /* one TDI bound before the session is lost */
-    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "dev0", 1, f->tvm, 0, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "0000:01:00.0", 1, f->tvm, 0, &res), VTSM_OK);
     cbor_decref(&res);
 }
 
@@ -301,7 +301,7 @@ static void lost_status(struct lost_fx *f, const char *want_state, size_t want_t
 static void lost_reconnect(struct lost_fx *f)
 {
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_device_connect_cbor(f->hh.h, "dev0", NULL, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_device_connect_cbor(f->hh.h, "0000:01:00.0", NULL, &res), VTSM_OK);
     cbor_decref(&res);
     lost_status(f, "connected", 0, 0);
     /* and the TVM, with nothing bound, can go */
@@ -316,7 +316,7 @@ static void test_bind_loses_session_to_replayed_response(void **unused)
     lost_status(&f, "connected", 1, 1);
     f.rp.armed = true;
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_tdi_bind_cbor(f.hh.h, "dev0", 2, f.tvm, 0, &res),
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f.hh.h, "0000:01:00.0", 2, f.tvm, 0, &res),
                      VTSM_E_PEER_DECRYPT);
     char s[32];
     assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "unconnected");
@@ -324,7 +324,8 @@ static void test_bind_loses_session_to_replayed_response(void **unused)
     cbor_decref(&res);
     /* the session is gone: the device is not connected, its TDIs are gone with it */
     lost_status(&f, "unconnected", 0, 0);
-    assert_int_equal(vtsm_host_tdi_bind_cbor(f.hh.h, "dev0", 2, f.tvm, 0, NULL), VTSM_E_STATE);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f.hh.h, "0000:01:00.0", 2, f.tvm, 0, NULL),
+                     VTSM_E_STATE);
     assert_string_equal(vtsm_host_last_error(f.hh.h)->rule_id, "PDEV.10");
     lost_reconnect(&f);
     e2e_host_close(&f.hh);
@@ -338,7 +339,7 @@ static void test_bind_to_killed_device_leaves_truthful_state(void **unused)
     lost_setup(&f);
     e2e_kill(&f.e, f.devemu);
     cbor_item_t *res = NULL;
-    vtsm_status st = vtsm_host_tdi_bind_cbor(f.hh.h, "dev0", 2, f.tvm, 0, &res);
+    vtsm_status st = vtsm_host_tdi_bind_cbor(f.hh.h, "0000:01:00.0", 2, f.tvm, 0, &res);
     assert_int_not_equal(st, VTSM_OK);
     if (res)
         cbor_decref(&res);
@@ -364,7 +365,7 @@ static void test_refused_unbinds_leave_no_records(void **unused)
     struct lost_fx f;
     lost_setup(&f);
     for (uint32_t i = 100; i < 400; i++) {
-        assert_int_equal(vtsm_host_tdi_unbind_cbor(f.hh.h, "dev0", i, NULL), VTSM_E_STATE);
+        assert_int_equal(vtsm_host_tdi_unbind_cbor(f.hh.h, "0000:01:00.0", i, NULL), VTSM_E_STATE);
         assert_int_equal(vtsm_host_last_error(f.hh.h)->rule, VTSM_RULE_TDI_2);
     }
     /* only the TDI that was really bound has a record */

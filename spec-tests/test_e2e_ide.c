@@ -62,7 +62,7 @@ static void fault_case(void **state, const char *fault, const char *want_name,
     const char *args[] = {"--fault", fault, NULL};
     int bad = e2e_devemu(e, args);
     assert_true(bad > 0);
-    cli(e, &r, "connect", "bad0", bad, "--ide-streams", "1");
+    cli(e, &r, "connect", "0000:0b:00.0", bad, "--ide-streams", "1");
     if (r.status != 1)
         fail_msg("fault %s: expected exit 1, got %d: %s", fault, r.status, r.err);
     E2E_HAS(r.err, want_name);
@@ -74,11 +74,11 @@ static void fault_case(void **state, const char *fault, const char *want_name,
     /* a good device takes the stream */
     int good = e2e_devemu(e, NULL);
     assert_true(good > 0);
-    if (cli(e, &r, "connect", "good0", good, "--ide-streams", "1") != 0)
+    if (cli(e, &r, "connect", "0000:01:00.0", good, "--ide-streams", "1") != 0)
         fail_msg("good device: %s", r.err);
     E2E_HAS(r.out, "\"stream_id\":0");
     assert_streams_used(e, 0, 1);
-    assert_int_equal(cli(e, &r, "ide-check", "good0", good, NULL, NULL), 0);
+    assert_int_equal(cli(e, &r, "ide-check", "0000:01:00.0", good, NULL, NULL), 0);
     E2E_HAS(r.out, "\"rp_to_device\":true");
     E2E_HAS(r.out, "\"device_to_rp\":true");
 }
@@ -117,30 +117,30 @@ static void test_exhaustion_third_device_refused(void **state)
     static struct e2e_run r;
     int pa = e2e_devemu(e, NULL), pb = e2e_devemu(e, NULL), pc = e2e_devemu(e, NULL);
     assert_true(pa > 0 && pb > 0 && pc > 0);
-    if (cli(e, &r, "connect", "devA", pa, "--ide-streams", "1") != 0)
+    if (cli(e, &r, "connect", "0000:0a:00.0", pa, "--ide-streams", "1") != 0)
         fail_msg("devA: %s", r.err);
-    if (cli(e, &r, "connect", "devB", pb, "--ide-streams", "1") != 0)
+    if (cli(e, &r, "connect", "0000:0b:00.0", pb, "--ide-streams", "1") != 0)
         fail_msg("devB: %s", r.err);
-    assert_int_equal(cli(e, &r, "connect", "devC", pc, "--ide-streams", "1"), 1);
+    assert_int_equal(cli(e, &r, "connect", "0000:0c:00.0", pc, "--ide-streams", "1"), 1);
     E2E_HAS(r.err, "failed: no_stream (policy): ");
     E2E_HAS(r.err, " [rule IDE.1]\n");
     /* nothing else changed: C is unconnected, A and B keep working */
-    const char *st[] = {"--json", "status", "devC", NULL};
+    const char *st[] = {"--json", "status", "0000:0c:00.0", NULL};
     assert_int_equal(e2e_host(e, &r, st), 0);
     E2E_HAS(r.out, "\"state\":\"unconnected\"");
     assert_streams_used(e, 0, 2);
-    assert_int_equal(cli(e, &r, "ide-check", "devA", pa, NULL, NULL), 0);
-    assert_int_equal(cli(e, &r, "ide-check", "devB", pb, NULL, NULL), 0);
+    assert_int_equal(cli(e, &r, "ide-check", "0000:0a:00.0", pa, NULL, NULL), 0);
+    assert_int_equal(cli(e, &r, "ide-check", "0000:0b:00.0", pb, NULL, NULL), 0);
     /* C connects without IDE (the session itself needs no stream) */
-    if (cli(e, &r, "connect", "devC", pc, NULL, NULL) != 0)
+    if (cli(e, &r, "connect", "0000:0c:00.0", pc, NULL, NULL) != 0)
         fail_msg("devC without IDE: %s", r.err);
     /* reclaim A: its stream is freed and C can take it */
-    assert_int_equal(cli(e, &r, "reclaim", "devA", pa, NULL, NULL), 0);
+    assert_int_equal(cli(e, &r, "reclaim", "0000:0a:00.0", pa, NULL, NULL), 0);
     assert_streams_used(e, 0, 1);
-    assert_int_equal(cli(e, &r, "reclaim", "devC", pc, NULL, NULL), 0);
-    if (cli(e, &r, "connect", "devC", pc, "--ide-streams", "1") != 0)
+    assert_int_equal(cli(e, &r, "reclaim", "0000:0c:00.0", pc, NULL, NULL), 0);
+    if (cli(e, &r, "connect", "0000:0c:00.0", pc, "--ide-streams", "1") != 0)
         fail_msg("devC after A was reclaimed: %s", r.err);
-    assert_int_equal(cli(e, &r, "ide-check", "devC", pc, NULL, NULL), 0);
+    assert_int_equal(cli(e, &r, "ide-check", "0000:0c:00.0", pc, NULL, NULL), 0);
 }
 
 /* The device's key log: every IDE key (hex, AES byte order) and IFV it accepted, and every
@@ -216,18 +216,18 @@ static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
     assert_true(port > 0);
     struct e2e_host hh;
     assert_int_equal(e2e_host_open(e, &hh), 0);
-    assert_int_equal(e2e_host_add_device(&hh, "ide0", port, 0), 0);
+    assert_int_equal(e2e_host_add_device(&hh, "0000:11:00.0", port, 0), 0);
 
     struct vtsm_host_connect_opts o = {.ide_streams = 2};
     cbor_item_t *res = NULL;
-    if (vtsm_host_device_connect_cbor(hh.h, "ide0", &o, &res) != VTSM_OK)
+    if (vtsm_host_device_connect_cbor(hh.h, "0000:11:00.0", &o, &res) != VTSM_OK)
         fail_msg("connect: %s", vtsm_host_last_error(hh.h)->detail);
     assert_string_equal(e2e_str(res, "ide.streams.0.state", s, sizeof(s)), "active");
     assert_int_equal(e2e_uint(res, "ide.streams.1.stream_id"), 1);
     cbor_decref(&res);
 
     /* link check: both directions of both streams, key set 0 */
-    assert_int_equal(vtsm_host_ide_link_check_cbor(hh.h, "ide0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check_cbor(hh.h, "0000:11:00.0", &res), VTSM_OK);
     for (int i = 0; i < 2; i++) {
         char p[64];
         snprintf(p, sizeof(p), "streams.%d.rp_to_device", i);
@@ -243,11 +243,11 @@ static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
     struct vtsm_doe_tcp *old_tcp = hh.link_tcp;
 
     /* refresh: the other key set goes live, the old one is stopped and wiped */
-    assert_int_equal(vtsm_host_ide_refresh_cbor(hh.h, "ide0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_refresh_cbor(hh.h, "0000:11:00.0", &res), VTSM_OK);
     assert_int_equal(e2e_uint(res, "ide.streams.0.key_set"), 1);
     assert_int_equal(e2e_uint(res, "ide.streams.0.refreshes"), 1);
     cbor_decref(&res);
-    assert_int_equal(vtsm_host_ide_link_check_cbor(hh.h, "ide0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check_cbor(hh.h, "0000:11:00.0", &res), VTSM_OK);
     assert_true(e2e_bool(res, "streams.0.rp_to_device"));
     assert_true(e2e_bool(res, "streams.0.device_to_rp"));
     assert_int_equal(e2e_uint(res, "streams.0.key_set"), 1);
@@ -263,7 +263,7 @@ static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
     vtsm_buf_free(&old);
 
     /* the SPDM session rolls its keys; a TDI is locked (its START nonce is a secret too) */
-    assert_int_equal(vtsm_host_spdm_key_update_cbor(hh.h, "ide0", true, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_spdm_key_update_cbor(hh.h, "0000:11:00.0", true, &res), VTSM_OK);
     cbor_decref(&res);
     static const uint8_t guest_key[65] = {
         0x04, 0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5,
@@ -274,7 +274,7 @@ static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
     uint32_t tvm = 0;
     assert_int_equal(vtsm_host_tvm_create_cbor(hh.h, "leak", guest_key, &tvm, &res), VTSM_OK);
     cbor_decref(&res);
-    assert_int_equal(vtsm_host_tdi_bind_cbor(hh.h, "ide0", 0, tvm, 0, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(hh.h, "0000:11:00.0", 0, tvm, 0, &res), VTSM_OK);
     cbor_decref(&res);
 
     /* nothing the host saw holds a key, an IFV or any other secret of the device */
@@ -286,13 +286,13 @@ static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
      * the certificate chain's subject, the device name) */
     assert_true(hh.capture.len > 20000);
     assert_true(e2e_host_saw(&hh, (const uint8_t *)"vtsm emulated device", 20));
-    assert_true(e2e_host_saw(&hh, (const uint8_t *)"ide0", 4));
+    assert_true(e2e_host_saw(&hh, (const uint8_t *)"0000:11:00.0", 4));
     assert_no_key_material(&hh, &kl);
-    assert_int_equal(vtsm_host_tdi_unbind_cbor(hh.h, "ide0", 0, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(hh.h, "0000:11:00.0", 0, &res), VTSM_OK);
     cbor_decref(&res);
 
     /* reclaim frees both streams; a new device takes them */
-    assert_int_equal(vtsm_host_device_reclaim_cbor(hh.h, "ide0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_device_reclaim_cbor(hh.h, "0000:11:00.0", &res), VTSM_OK);
     cbor_decref(&res);
     assert_int_equal(vtsm_host_status_cbor(hh.h, NULL, &res), VTSM_OK);
     assert_int_equal(e2e_uint(res, "root_ports.0.streams_used"), 0);
@@ -300,9 +300,9 @@ static void test_connect_check_refresh_reclaim_no_key_leak(void **state)
     cbor_decref(&res);
     int port2 = e2e_devemu(e, NULL);
     assert_true(port2 > 0);
-    assert_int_equal(e2e_host_add_device(&hh, "ide1", port2, 0), 0);
+    assert_int_equal(e2e_host_add_device(&hh, "0000:12:00.0", port2, 0), 0);
     o.ide_streams = 2;
-    if (vtsm_host_device_connect_cbor(hh.h, "ide1", &o, &res) != VTSM_OK)
+    if (vtsm_host_device_connect_cbor(hh.h, "0000:12:00.0", &o, &res) != VTSM_OK)
         fail_msg("new device: %s", vtsm_host_last_error(hh.h)->detail);
     assert_int_equal(e2e_uint(res, "ide.streams.0.stream_id"), 0);
     cbor_decref(&res);
@@ -318,7 +318,7 @@ static void test_ide_only_device(void **state)
     assert_true(port > 0);
     /* a TEE-IO connect needs TDISP; failing after the session is up, the TSM ends the
      * session with END_SESSION before it gives up (the device logs the end) */
-    assert_int_equal(cli(e, &r, "connect", "ideonly", port, "--ide-streams", "1"), 1);
+    assert_int_equal(cli(e, &r, "connect", "0000:13:00.0", port, "--ide-streams", "1"), 1);
     E2E_HAS(r.err, "peer_caps");
     E2E_HAS(r.err, "not TEE-IO");
     static char log[65536];
@@ -327,13 +327,13 @@ static void test_ide_only_device(void **state)
     E2E_HAS(log, " ended");
     assert_streams_used(e, 0, 0);
     /* IDE does not require TDISP */
-    const char *argv[] = {"--json",        "connect", "ideonly",    "--doe", NULL,
-                          "--ide-streams", "1",       "--ide-only", NULL};
+    const char *argv[] = {"--json",        "connect", "0000:13:00.0", "--doe", NULL,
+                          "--ide-streams", "1",       "--ide-only",   NULL};
     char doe[64];
     argv[4] = e2e_doe(doe, sizeof(doe), port);
     if (e2e_host(e, &r, argv) != 0)
         fail_msg("ide-only connect: %s", r.err);
-    assert_int_equal(cli(e, &r, "ide-check", "ideonly", port, NULL, NULL), 0);
+    assert_int_equal(cli(e, &r, "ide-check", "0000:13:00.0", port, NULL, NULL), 0);
     /* and its TDIs cannot be bound */
     const char *tvm[] = {"tvm-create", "--guest-key",
                          "04"
@@ -342,7 +342,7 @@ static void test_ide_only_device(void **state)
                          NULL};
     if (e2e_host(e, &r, tvm) != 0)
         fail_msg("tvm-create: %s", r.err);
-    const char *bind[] = {"bind", "ideonly", "0", "1", "--doe", doe, NULL};
+    const char *bind[] = {"bind", "0000:13:00.0", "0", "1", "--doe", doe, NULL};
     assert_int_equal(e2e_host(e, &r, bind), 1);
     E2E_HAS(r.err, "failed: state (core): ");
     E2E_HAS(r.err, " [rule TDI.9]\n");

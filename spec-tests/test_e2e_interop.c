@@ -62,19 +62,19 @@ static void test_cli_ends_connection(void **state)
     }
 
     snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d,end=bogus", port);
-    const char *bad[] = {"connect", "d0", "--doe", doe, NULL};
+    const char *bad[] = {"connect", "0000:01:00.0", "--doe", doe, NULL};
     assert_int_equal(e2e_host(e, &r, bad), 2);
     E2E_HAS(r.err, "end=continue|shutdown|none");
 
     /* the echoing peer is no device: the connect fails, the connection ends with CONTINUE */
     snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d", port);
-    const char *cont[] = {"connect", "d0", "--doe", doe, NULL};
+    const char *cont[] = {"connect", "0000:01:00.0", "--doe", doe, NULL};
     assert_int_equal(e2e_host(e, &r, cont), 1);
     read_line(fds[0], line, sizeof(line), 10000);
     assert_string_equal(line, "end CONTINUE");
 
     snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d,end=shutdown", port);
-    const char *shut[] = {"connect", "d0", "--doe", doe, NULL};
+    const char *shut[] = {"connect", "0000:01:00.0", "--doe", doe, NULL};
     assert_int_equal(e2e_host(e, &r, shut), 1);
     read_line(fds[0], line, sizeof(line), 10000);
     assert_string_equal(line, "end SHUTDOWN");
@@ -95,20 +95,20 @@ static void test_cli_verbs_across_connections(void **state)
     int port = e2e_devemu(e, NULL);
     assert_true(port > 0);
     snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d", port);
-    const char *conn[] = {"--json", "connect", "d0", "--doe", doe, NULL};
+    const char *conn[] = {"--json", "connect", "0000:01:00.0", "--doe", doe, NULL};
     if (e2e_host(e, &r, conn) != 0)
         fail_msg("connect failed: %s", r.err);
     E2E_HAS(r.out, "\"state\":\"connected\"");
     snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d,end=shutdown", port);
-    const char *hb[] = {"heartbeat", "d0", "--doe", doe, NULL};
+    const char *hb[] = {"heartbeat", "0000:01:00.0", "--doe", doe, NULL};
     if (e2e_host(e, &r, hb) != 0)
         fail_msg("heartbeat failed: %s", r.err);
     snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d,end=none", port);
-    const char *ku[] = {"key-update", "d0", "--doe", doe, NULL};
+    const char *ku[] = {"key-update", "0000:01:00.0", "--doe", doe, NULL};
     if (e2e_host(e, &r, ku) != 0)
         fail_msg("key-update failed: %s", r.err);
     snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d", port);
-    const char *rec[] = {"--json", "reclaim", "d0", "--doe", doe, NULL};
+    const char *rec[] = {"--json", "reclaim", "0000:01:00.0", "--doe", doe, NULL};
     if (e2e_host(e, &r, rec) != 0)
         fail_msg("reclaim failed: %s", r.err);
     E2E_HAS(r.out, "\"acknowledged\":true");

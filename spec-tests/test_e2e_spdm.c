@@ -33,12 +33,12 @@ static void test_device_does_not_switch_keys(void **state)
     const char *fault[] = {"--fault", "key-update-no-switch", NULL};
     int bad = e2e_devemu(e, fault), good = e2e_devemu(e, NULL);
     assert_true(bad > 0 && good > 0);
-    if (host(e, &r, "connect", "good0", good, "--ide-streams", "1") != 0)
+    if (host(e, &r, "connect", "0000:01:00.0", good, "--ide-streams", "1") != 0)
         fail_msg("good0: %s", r.err);
-    if (host(e, &r, "connect", "bad0", bad, "--ide-streams", "1") != 0)
+    if (host(e, &r, "connect", "0000:0b:00.0", bad, "--ide-streams", "1") != 0)
         fail_msg("bad0: %s", r.err);
     /* the session is lost: the error says so and the device is torn down */
-    assert_int_equal(host(e, &r, "key-update", "bad0", bad, NULL, NULL), 1);
+    assert_int_equal(host(e, &r, "key-update", "0000:0b:00.0", bad, NULL, NULL), 1);
     E2E_HAS(r.err, "peer_");
     E2E_HAS(r.err, " [rule PDEV.12]\n");
     E2E_HAS(r.out, "\"state\":\"unconnected\"");
@@ -46,12 +46,12 @@ static void test_device_does_not_switch_keys(void **state)
     assert_int_equal(e2e_host(e, &r, st), 0);
     E2E_HAS(r.out, "\"streams_used\":1,"); /* only good0's stream is left */
     /* the other device keeps its session, keys and stream */
-    assert_int_equal(host(e, &r, "key-update", "good0", good, NULL, NULL), 0);
-    assert_int_equal(host(e, &r, "ide-check", "good0", good, NULL, NULL), 0);
+    assert_int_equal(host(e, &r, "key-update", "0000:01:00.0", good, NULL, NULL), 0);
+    assert_int_equal(host(e, &r, "ide-check", "0000:01:00.0", good, NULL, NULL), 0);
     /* and the faulty device can be connected again from scratch */
-    if (host(e, &r, "connect", "bad0", bad, NULL, NULL) != 0)
+    if (host(e, &r, "connect", "0000:0b:00.0", bad, NULL, NULL) != 0)
         fail_msg("bad0 again: %s", r.err);
-    assert_int_equal(host(e, &r, "heartbeat", "bad0", bad, NULL, NULL), 0);
+    assert_int_equal(host(e, &r, "heartbeat", "0000:0b:00.0", bad, NULL, NULL), 0);
 }
 
 static void test_key_update_and_heartbeat(void **state)
@@ -60,19 +60,19 @@ static void test_key_update_and_heartbeat(void **state)
     static struct e2e_run r;
     int port = e2e_devemu(e, NULL);
     assert_true(port > 0);
-    if (host(e, &r, "connect", "ku0", port, "--ide-streams", "1") != 0)
+    if (host(e, &r, "connect", "0000:0d:00.0", port, "--ide-streams", "1") != 0)
         fail_msg("connect: %s", r.err);
     E2E_HAS(r.out, "\"key_updates\":0");
     E2E_HAS(r.out, "\"heartbeat_period\":");
-    assert_int_equal(host(e, &r, "key-update", "ku0", port, NULL, NULL), 0);
+    assert_int_equal(host(e, &r, "key-update", "0000:0d:00.0", port, NULL, NULL), 0);
     E2E_HAS(r.out, "\"key_updates\":1");
-    assert_int_equal(host(e, &r, "key-update", "ku0", port, NULL, NULL), 0);
-    assert_int_equal(host(e, &r, "key-update", "ku0", port, "--all", NULL), 0);
+    assert_int_equal(host(e, &r, "key-update", "0000:0d:00.0", port, NULL, NULL), 0);
+    assert_int_equal(host(e, &r, "key-update", "0000:0d:00.0", port, "--all", NULL), 0);
     E2E_HAS(r.out, "\"key_updates\":3");
-    assert_int_equal(host(e, &r, "heartbeat", "ku0", port, NULL, NULL), 0);
+    assert_int_equal(host(e, &r, "heartbeat", "0000:0d:00.0", port, NULL, NULL), 0);
     /* the session still carries everything: IDE_KM, TDISP, END_SESSION */
-    assert_int_equal(host(e, &r, "ide-refresh", "ku0", port, NULL, NULL), 0);
-    assert_int_equal(host(e, &r, "ide-check", "ku0", port, NULL, NULL), 0);
+    assert_int_equal(host(e, &r, "ide-refresh", "0000:0d:00.0", port, NULL, NULL), 0);
+    assert_int_equal(host(e, &r, "ide-check", "0000:0d:00.0", port, NULL, NULL), 0);
     const char *tvm[] = {"tvm-create", "--guest-key",
                          "04"
                          "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
@@ -81,14 +81,15 @@ static void test_key_update_and_heartbeat(void **state)
     if (e2e_host(e, &r, tvm) != 0)
         fail_msg("tvm-create: %s", r.err);
     char doe[64];
-    const char *bind[] = {"bind", "ku0", "0", "1", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
+    const char *bind[] = {
+        "bind", "0000:0d:00.0", "0", "1", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
     if (e2e_host(e, &r, bind) != 0)
         fail_msg("bind after key updates: %s", r.err);
-    assert_int_equal(host(e, &r, "key-update", "ku0", port, "--all", NULL), 0);
-    assert_int_equal(host(e, &r, "reclaim", "ku0", port, "--force", NULL), 0);
+    assert_int_equal(host(e, &r, "key-update", "0000:0d:00.0", port, "--all", NULL), 0);
+    assert_int_equal(host(e, &r, "reclaim", "0000:0d:00.0", port, "--force", NULL), 0);
     E2E_HAS(r.out, "\"acknowledged\":true");
     /* a key update on an unconnected device is refused and names the rule */
-    assert_int_equal(host(e, &r, "key-update", "ku0", port, NULL, NULL), 1);
+    assert_int_equal(host(e, &r, "key-update", "0000:0d:00.0", port, NULL, NULL), 1);
     E2E_HAS(r.err, "failed: state (core): ");
     E2E_HAS(r.err, " [rule PDEV.10]\n");
 }

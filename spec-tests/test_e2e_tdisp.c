@@ -53,11 +53,11 @@ static int setup(void **state)
         return -1;
     f.port = e2e_devemu(&f.e, devemu_args);
     if (f.port <= 0 || e2e_host_open(&f.e, &f.hh) != 0 ||
-        e2e_host_add_device(&f.hh, "dev0", f.port, 0) != 0)
+        e2e_host_add_device(&f.hh, "0000:01:00.0", f.port, 0) != 0)
         return -1;
     struct vtsm_host_connect_opts o = {.ide_streams = 1};
     cbor_item_t *res = NULL;
-    if (vtsm_host_device_connect_cbor(f.hh.h, "dev0", &o, &res) != VTSM_OK)
+    if (vtsm_host_device_connect_cbor(f.hh.h, "0000:01:00.0", &o, &res) != VTSM_OK)
         return -1;
     cbor_decref(&res);
     f.ga = new_guest(&f, "tvmA", &f.tvm_a);
@@ -83,7 +83,7 @@ static const char *last_err(struct fx *f)
 static void bind(struct fx *f, uint32_t tdi, uint32_t tvm)
 {
     cbor_item_t *res = NULL;
-    if (vtsm_host_tdi_bind_cbor(f->hh.h, "dev0", tdi, tvm, 0, &res) != VTSM_OK)
+    if (vtsm_host_tdi_bind_cbor(f->hh.h, "0000:01:00.0", tdi, tvm, 0, &res) != VTSM_OK)
         fail_msg("bind %u: %s", tdi, last_err(f));
     char s[32];
     assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "CONFIG_LOCKED");
@@ -95,7 +95,7 @@ static const char *tdi_state(struct fx *f, uint32_t tdi, char *buf, size_t cap)
 {
     cbor_item_t *res = NULL;
     buf[0] = '\0';
-    assert_int_equal(vtsm_host_status_cbor(f->hh.h, "dev0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(f->hh.h, "0000:01:00.0", &res), VTSM_OK);
     const cbor_item_t *tdis = e2e_get(res, "devices.0.tdis");
     for (size_t i = 0; tdis && i < cbor_array_size(tdis); i++) {
         const cbor_item_t *t = cbor_array_handle(tdis)[i];
@@ -113,7 +113,7 @@ static vtsm_status guest(struct fx *f, struct vtsm_guest *g, unsigned gop, uint3
                          const uint8_t *nonce, cbor_item_t **res)
 {
     cbor_item_t *r = NULL;
-    vtsm_status st = vtsm_guest_call_cbor(g, f->hh.h, gop, "dev0", tdi, nonce, NULL, &r);
+    vtsm_status st = vtsm_guest_call_cbor(g, f->hh.h, gop, "0000:01:00.0", tdi, nonce, NULL, &r);
     if (st && getenv("E2E_DEBUG"))
         fprintf(stderr, "guest 0x%x tdi %u: %s: %s\n", gop, tdi, err_name(f), last_err(f));
     if (res)
@@ -192,10 +192,12 @@ static void test_replayed_and_reordered_guest_requests(void **state)
     char s[32];
     bind(f, 1, f->tvm_a);
     cbor_item_t *req1 = NULL, *req2 = NULL, *res = NULL;
-    assert_int_equal(vtsm_guest_build_cbor(f->ga, VTSM_ABI_GOP_INFO, "dev0", 1, NULL, NULL, &req1),
-                     VTSM_OK);
     assert_int_equal(
-        vtsm_guest_build_cbor(f->ga, VTSM_ABI_GOP_ACCEPT, "dev0", 1, NULL, NULL, &req2), VTSM_OK);
+        vtsm_guest_build_cbor(f->ga, VTSM_ABI_GOP_INFO, "0000:01:00.0", 1, NULL, NULL, &req1),
+        VTSM_OK);
+    assert_int_equal(
+        vtsm_guest_build_cbor(f->ga, VTSM_ABI_GOP_ACCEPT, "0000:01:00.0", 1, NULL, NULL, &req2),
+        VTSM_OK);
     /* reordered: the later request (seq n+1, ACCEPT) is held back, the earlier goes first */
     assert_int_equal(vtsm_host_guest_relay_cbor(f->hh.h, req1, &res), VTSM_OK);
     cbor_decref(&res);
@@ -228,7 +230,7 @@ static void test_bad_tag(void **state)
     for (int which = 0; which < 2; which++) {
         cbor_item_t *req = NULL, *res = NULL;
         assert_int_equal(
-            vtsm_guest_build_cbor(f->ga, VTSM_ABI_GOP_ACCEPT, "dev0", 1, NULL, NULL, &req),
+            vtsm_guest_build_cbor(f->ga, VTSM_ABI_GOP_ACCEPT, "0000:01:00.0", 1, NULL, NULL, &req),
             VTSM_OK);
         /* flip one bit of the signature, or of the signed body */
         cbor_item_t *v = (cbor_item_t *)vtsm_abi_find(req, which ? "body" : "sig");
@@ -252,7 +254,8 @@ static void test_bound_twice_and_unconnected(void **state)
     cbor_item_t *res = NULL;
     char s[32];
     bind(f, 1, f->tvm_a);
-    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "dev0", 1, f->tvm_b, 0, &res), VTSM_E_STATE);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "0000:01:00.0", 1, f->tvm_b, 0, &res),
+                     VTSM_E_STATE);
     expect_rule(f, "TDI.1");
     if (res)
         cbor_decref(&res);
@@ -261,13 +264,15 @@ static void test_bound_twice_and_unconnected(void **state)
     assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_NOT_OWNER);
     /* a device that is registered but not connected */
     int p2 = e2e_devemu(&f->e, NULL);
-    assert_int_equal(e2e_host_add_device(&f->hh, "dev1", p2, 0), 0);
-    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "dev1", 0, f->tvm_a, 0, &res), VTSM_E_STATE);
+    assert_int_equal(e2e_host_add_device(&f->hh, "0000:02:00.0", p2, 0), 0);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "0000:02:00.0", 0, f->tvm_a, 0, &res),
+                     VTSM_E_STATE);
     expect_rule(f, "PDEV.10");
     if (res)
         cbor_decref(&res);
     /* unknown TVM */
-    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "dev0", 2, 999, 0, &res), VTSM_E_NOT_FOUND);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "0000:01:00.0", 2, 999, 0, &res),
+                     VTSM_E_NOT_FOUND);
     if (res)
         cbor_decref(&res);
 }
@@ -283,12 +288,13 @@ static void test_reclaim_and_destroy_with_bound_tdis(void **state)
     expect_rule(f, "TVM.2");
     if (res)
         cbor_decref(&res);
-    assert_int_equal(vtsm_host_device_reclaim_cbor(f->hh.h, "dev0", &res), VTSM_E_STATE);
+    assert_int_equal(vtsm_host_device_reclaim_cbor(f->hh.h, "0000:01:00.0", &res), VTSM_E_STATE);
     expect_rule(f, "PDEV.9");
     if (res)
         cbor_decref(&res);
     /* with force: every bound TDI is stopped first */
-    assert_int_equal(vtsm_host_device_reclaim_opts_cbor(f->hh.h, "dev0", true, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_device_reclaim_opts_cbor(f->hh.h, "0000:01:00.0", true, &res),
+                     VTSM_OK);
     assert_int_equal(cbor_array_size(e2e_get(res, "unbound_tdis")), 2);
     cbor_decref(&res);
     assert_int_equal(vtsm_host_tvm_destroy_cbor(f->hh.h, f->tvm_a, &res), VTSM_OK);
@@ -309,7 +315,7 @@ static void bind_refused(void **state, const char *want_detail)
     struct fx *f = *state;
     cbor_item_t *res = NULL;
     char s[32];
-    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "dev0", 1, f->tvm_a, 0, &res),
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "0000:01:00.0", 1, f->tvm_a, 0, &res),
                      VTSM_E_PEER_MALFORMED);
     expect_rule(f, NULL); /* the device's fault: which one, only the detail says */
     E2E_HAS(last_err(f), want_detail);
@@ -355,7 +361,7 @@ static void accept_to_error(void **state, vtsm_status want, const char *want_rul
     /* a second accept is refused by the table; unbind from ERROR works */
     assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_STATE);
     expect_rule(f, "TDI.4");
-    assert_int_equal(vtsm_host_tdi_unbind_cbor(f->hh.h, "dev0", 1, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(f->hh.h, "0000:01:00.0", 1, &res), VTSM_OK);
     cbor_decref(&res);
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_UNLOCKED");
 }
@@ -420,12 +426,12 @@ static void test_lifecycle_with_verified_token(void **state)
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "RUN");
 
     /* unbind: STOP_INTERFACE, back to CONFIG_UNLOCKED, nobody owns it */
-    assert_int_equal(vtsm_host_tdi_unbind_cbor(f->hh.h, "dev0", 1, &res), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(f->hh.h, "0000:01:00.0", 1, &res), VTSM_OK);
     assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "CONFIG_UNLOCKED");
     assert_true(e2e_bool(res, "stop_interface.acknowledged"));
     cbor_decref(&res);
     assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, NULL, NULL), VTSM_E_NOT_OWNER);
-    assert_int_equal(vtsm_host_device_reclaim_cbor(f->hh.h, "dev0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_device_reclaim_cbor(f->hh.h, "0000:01:00.0", &res), VTSM_OK);
     cbor_decref(&res);
 }
 
@@ -449,11 +455,11 @@ static void test_hotplug_into_running_tvm(void **state)
     cbor_decref(&res);
     /* the guest may reject a TDI: the host sees why */
     bind(f, 3, f->tvm_a);
-    assert_int_equal(vtsm_guest_call_cbor(f->ga, f->hh.h, VTSM_ABI_GOP_REJECT, "dev0", 3, NULL,
-                                          "measurements do not match", &res),
+    assert_int_equal(vtsm_guest_call_cbor(f->ga, f->hh.h, VTSM_ABI_GOP_REJECT, "0000:01:00.0", 3,
+                                          NULL, "measurements do not match", &res),
                      VTSM_OK);
     cbor_decref(&res);
-    assert_int_equal(vtsm_host_status_cbor(f->hh.h, "dev0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(f->hh.h, "0000:01:00.0", &res), VTSM_OK);
     const cbor_item_t *tdis = e2e_get(res, "devices.0.tdis");
     char why[64] = "";
     for (size_t i = 0; tdis && i < cbor_array_size(tdis); i++) {

@@ -130,7 +130,8 @@ static void relay_open(struct fx *f, struct relay *r)
     assert_int_equal(vtsm_host_open(f->e.sock, &r->h), VTSM_OK);
     vtsm_host_set_timeout(r->h, 30000);
     assert_int_equal(vtsm_doe_tcp_open(f->doe, &r->doe), VTSM_OK);
-    assert_int_equal(vtsm_host_register_doe(r->h, "d0", vtsm_doe_tcp_fn, r->doe), VTSM_OK);
+    assert_int_equal(vtsm_host_register_doe(r->h, "0000:01:00.0", vtsm_doe_tcp_fn, r->doe),
+                     VTSM_OK);
 }
 
 static void relay_close(struct relay *r)
@@ -185,7 +186,7 @@ static void test_guest_end_to_end(void **state)
     cbor_item_t *res = NULL;
 
     /* the device, and a TVM registered with the public half of the guest's key */
-    const char *conn[] = {"connect", "d0", "--doe", f->doe, NULL};
+    const char *conn[] = {"connect", "0000:01:00.0", "--doe", f->doe, NULL};
     host(f, &r, conn, 0);
     assert_int_equal(vtsm_guest_keygen(f->key), VTSM_OK);
     assert_int_equal(vtsm_guest_open(f->key, 0, &g), VTSM_OK);
@@ -199,9 +200,9 @@ static void test_guest_end_to_end(void **state)
     uint32_t tvm = (uint32_t)strtoul(t + 6, NULL, 10);
     assert_true(tvm >= 1);
     snprintf(tvm_s, sizeof(tvm_s), "%u", tvm);
-    const char *bind1[] = {"bind", "d0", "1", tvm_s, "--doe", f->doe, NULL};
+    const char *bind1[] = {"bind", "0000:01:00.0", "1", tvm_s, "--doe", f->doe, NULL};
     host(f, &r, bind1, 0);
-    const char *bind2[] = {"bind", "d0", "2", tvm_s, "--doe", f->doe, NULL};
+    const char *bind2[] = {"bind", "0000:01:00.0", "2", tvm_s, "--doe", f->doe, NULL};
     host(f, &r, bind2, 0);
 
     assert_int_equal(vtsm_guest_open(f->key, tvm, &g), VTSM_OK);
@@ -214,7 +215,7 @@ static void test_guest_end_to_end(void **state)
 
     /* fresh evidence for TDI 1, verified and bound; then reference values from it */
     struct vtsm_guest_decision d;
-    st = vtsm_guest_decide(g, rl.h, "d0", 1, NULL, NULL, &d);
+    st = vtsm_guest_decide(g, rl.h, "0000:01:00.0", 1, NULL, NULL, &d);
     if (st != VTSM_OK || d.verdict != VTSM_GUEST_ACCEPT)
         fail_msg("decide d0 TDI 1: status %d verdict %d: %s", (int)st, (int)d.verdict, d.reason);
     snprintf(ref, sizeof(ref), "%s/good.ref", f->e.dir);
@@ -264,13 +265,13 @@ static void test_guest_end_to_end(void **state)
     vtsm_guest_close(g);
 
     /* the CLI, as the relaying host: accept TDI 1 against matching values */
-    const char *acc1[] = {"accept", "d0", "1", "--reference", ref, "--doe", f->doe, NULL};
+    const char *acc1[] = {"accept", "0000:01:00.0", "1", "--reference", ref, "--doe", f->doe, NULL};
     guest(f, &r, tvm, acc1);
     if (r.status != 0)
         fail_msg("accept TDI 1: exit %d\n%s%s", r.status, r.out, r.err);
     HAS(r.out, "state: RUN");
     /* ... and TDI 2 against a spoiled measurement: rejected with the reason */
-    const char *acc2[] = {"accept", "d0", "2", "--reference", bad, "--doe", f->doe, NULL};
+    const char *acc2[] = {"accept", "0000:01:00.0", "2", "--reference", bad, "--doe", f->doe, NULL};
     guest(f, &r, tvm, acc2);
     if (r.status != 1)
         fail_msg("accept TDI 2: exit %d\n%s%s", r.status, r.out, r.err);
@@ -278,7 +279,7 @@ static void test_guest_end_to_end(void **state)
     HAS(r.err, "mismatch: reference ");
     HAS(r.err, "; TDI rejected");
     /* info with a nonce, the token verified by the CLI */
-    const char *info[] = {"info", "d0", "1", "--fresh", "--doe", f->doe, NULL};
+    const char *info[] = {"info", "0000:01:00.0", "1", "--fresh", "--doe", f->doe, NULL};
     guest(f, &r, tvm, info);
     if (r.status != 0)
         fail_msg("info: exit %d\n%s%s", r.status, r.out, r.err);
@@ -286,7 +287,7 @@ static void test_guest_end_to_end(void **state)
     HAS(r.out, "token verified");
 
     /* the host sees RUN for TDI 1 and the guest's rejection of TDI 2 */
-    const char *status[] = {"--json", "status", "d0", NULL};
+    const char *status[] = {"--json", "status", "0000:01:00.0", NULL};
     host(f, &r, status, 0);
     HAS(r.out, "\"state\":\"RUN\"");
     HAS(r.out, "\"guest_rejected\":\"");

@@ -79,14 +79,15 @@ static void test_guest_requests_in_flight(void **state)
     int port = e2e_devemu(e, NULL);
     assert_true(port > 0);
     assert_int_equal(e2e_host_open(e, &hh), 0);
-    assert_int_equal(e2e_host_add_device(&hh, "dev0", port, 0), 0);
-    assert_int_equal(vtsm_host_device_connect_cbor(hh.h, "dev0", NULL, NULL), VTSM_OK);
+    assert_int_equal(e2e_host_add_device(&hh, "0000:01:00.0", port, 0), 0);
+    assert_int_equal(vtsm_host_device_connect_cbor(hh.h, "0000:01:00.0", NULL, NULL), VTSM_OK);
     for (int i = 0; i < GUESTS; i++) {
         char name[16];
         snprintf(name, sizeof(name), "guest%d", i);
         assert_int_equal(e2e_host_new_tvm(&hh, e->dir, name, &gs[i].tvm, &gs[i].cred), 0);
-        assert_int_equal(vtsm_host_tdi_bind_cbor(hh.h, "dev0", (uint32_t)i, gs[i].tvm, 0, NULL),
-                         VTSM_OK);
+        assert_int_equal(
+            vtsm_host_tdi_bind_cbor(hh.h, "0000:01:00.0", (uint32_t)i, gs[i].tvm, 0, NULL),
+            VTSM_OK);
         assert_int_equal(vtsm_guest_connect(e->sock, "offload-test", &gs[i].conn), VTSM_OK);
     }
 
@@ -94,8 +95,8 @@ static void test_guest_requests_in_flight(void **state)
     static cbor_item_t *env[DEPTH][GUESTS];
     for (int k = 0; k < DEPTH; k++)
         for (int i = 0; i < GUESTS; i++) {
-            assert_int_equal(vtsm_guest_build_cbor(gs[i].cred, VTSM_ABI_GOP_INFO, "dev0", i, NULL,
-                                                   NULL, &env[k][i]),
+            assert_int_equal(vtsm_guest_build_cbor(gs[i].cred, VTSM_ABI_GOP_INFO, "0000:01:00.0", i,
+                                                   NULL, NULL, &env[k][i]),
                              VTSM_OK);
             gs[i].ans[k] = (struct answer){&gs[i], vtsm_guest_last_seq(gs[i].cred)};
         }
@@ -172,11 +173,11 @@ static void test_device_requests_while_another_job_runs(void **state)
     int port0 = e2e_devemu(e, NULL), port1 = e2e_devemu(e, NULL);
     assert_true(port0 > 0 && port1 > 0);
     assert_int_equal(e2e_host_open(e, &hh), 0);
-    assert_int_equal(e2e_host_add_device(&hh, "dev0", port0, 0), 0);
-    assert_int_equal(e2e_host_add_device(&hh, "dev1", port1, 1), 0);
-    assert_int_equal(vtsm_host_device_connect_cbor(hh.h, "dev0", NULL, NULL), VTSM_OK);
+    assert_int_equal(e2e_host_add_device(&hh, "0000:01:00.0", port0, 0), 0);
+    assert_int_equal(e2e_host_add_device(&hh, "0000:02:00.0", port1, 1), 0);
+    assert_int_equal(vtsm_host_device_connect_cbor(hh.h, "0000:01:00.0", NULL, NULL), VTSM_OK);
     assert_int_equal(e2e_host_new_tvm(&hh, e->dir, "g", &tvm, &g), 0);
-    assert_int_equal(vtsm_host_tdi_bind_cbor(hh.h, "dev0", 1, tvm, 0, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(hh.h, "0000:01:00.0", 1, tvm, 0, NULL), VTSM_OK);
 
     for (int round = 0; round < 4; round++) {
         /* dev1 connects (a job that waits for its exchanges) while the guest asks */
@@ -184,9 +185,11 @@ static void test_device_requests_while_another_job_runs(void **state)
         cbor_item_t *env = NULL;
         struct done conn = {0}, info = {0};
         assert_int_equal(vtsm_random(nonce, sizeof(nonce)), VTSM_OK);
-        assert_int_equal(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_INFO, "dev0", 1, nonce, NULL, &env),
+        assert_int_equal(
+            vtsm_guest_build_cbor(g, VTSM_ABI_GOP_INFO, "0000:01:00.0", 1, nonce, NULL, &env),
+            VTSM_OK);
+        assert_int_equal(vtsm_host_connect_start_cbor(hh.h, "0000:02:00.0", NULL, on_done, &conn),
                          VTSM_OK);
-        assert_int_equal(vtsm_host_connect_start_cbor(hh.h, "dev1", NULL, on_done, &conn), VTSM_OK);
         assert_int_equal(vtsm_host_guest_relay_start_cbor(hh.h, env, on_done, &info), VTSM_OK);
         cbor_decref(&env);
         long end = vtsm_now_ms() + 30000;
@@ -209,15 +212,17 @@ static void test_device_requests_while_another_job_runs(void **state)
         cbor_decref(&claims);
         cbor_decref(&info.res);
         cbor_decref(&conn.res);
-        assert_int_equal(vtsm_host_device_reclaim_cbor(hh.h, "dev1", NULL), VTSM_OK);
+        assert_int_equal(vtsm_host_device_reclaim_cbor(hh.h, "0000:02:00.0", NULL), VTSM_OK);
     }
 
     /* ACCEPT the same way: the TDI goes to RUN */
     cbor_item_t *env = NULL;
     struct done conn = {0}, acc = {0};
-    assert_int_equal(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_ACCEPT, "dev0", 1, NULL, NULL, &env),
+    assert_int_equal(
+        vtsm_guest_build_cbor(g, VTSM_ABI_GOP_ACCEPT, "0000:01:00.0", 1, NULL, NULL, &env),
+        VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(hh.h, "0000:02:00.0", NULL, on_done, &conn),
                      VTSM_OK);
-    assert_int_equal(vtsm_host_connect_start_cbor(hh.h, "dev1", NULL, on_done, &conn), VTSM_OK);
     assert_int_equal(vtsm_host_guest_relay_start_cbor(hh.h, env, on_done, &acc), VTSM_OK);
     cbor_decref(&env);
     long end = vtsm_now_ms() + 30000;

@@ -151,7 +151,7 @@ static void rec_setup(struct e2e *e, int n, const char *const *dev_args)
         char name[16], doe[64];
         int port = e2e_devemu(e, dev_args);
         assert_true(port > 0);
-        snprintf(name, sizeof(name), "a%d", i);
+        snprintf(name, sizeof(name), "0000:%02x:00.0", 0x0a + i);
         assert_int_equal(vtsm_doe_tcp_open(e2e_doe(doe, sizeof(doe), port), &g_rec.tcp[i]),
                          VTSM_OK);
         g_rec.dev_of_ctx[i] = i;
@@ -181,7 +181,8 @@ static void test_application_fails_exchange(void **state)
     const char *args[] = {"--alg", "p256", NULL};
     rec_setup(e, 1, args);
     struct done d = {.h = g_rec.h};
-    assert_int_equal(vtsm_host_connect_start_cbor(g_rec.h, "a0", NULL, on_done, &d), VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(g_rec.h, "0000:0a:00.0", NULL, on_done, &d),
+                     VTSM_OK);
     /* answer two exchanges from the device, fail the third */
     for (int k = 0; k < 3; k++) {
         while (g_rec.nheld == 0)
@@ -212,7 +213,8 @@ static void test_application_fails_exchange(void **state)
     /* a start that refuses (negative errno) fails the verb the same way */
     struct done d2 = {.h = g_rec.h};
     g_rec.refuse_next = 1;
-    assert_int_equal(vtsm_host_connect_start_cbor(g_rec.h, "a0", NULL, on_done, &d2), VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(g_rec.h, "0000:0a:00.0", NULL, on_done, &d2),
+                     VTSM_OK);
     while (d2.calls == 0)
         pump(g_rec.h);
     assert_int_equal(d2.st, VTSM_E_DOE_HOST);
@@ -220,7 +222,8 @@ static void test_application_fails_exchange(void **state)
 
     /* the device is still usable: a full connect through the same callbacks */
     struct done d3 = {.h = g_rec.h};
-    assert_int_equal(vtsm_host_connect_start_cbor(g_rec.h, "a0", NULL, on_done, &d3), VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(g_rec.h, "0000:0a:00.0", NULL, on_done, &d3),
+                     VTSM_OK);
     while (d3.calls == 0) {
         if (g_rec.nheld)
             answer_held(0);
@@ -240,7 +243,8 @@ static void test_verb_fails_while_pending(void **state)
     const char *args[] = {"--alg", "p256", NULL};
     rec_setup(e, 1, args);
     struct done d = {.h = g_rec.h};
-    assert_int_equal(vtsm_host_connect_start_cbor(g_rec.h, "a0", NULL, on_done, &d), VTSM_OK);
+    assert_int_equal(vtsm_host_connect_start_cbor(g_rec.h, "0000:0a:00.0", NULL, on_done, &d),
+                     VTSM_OK);
     while (g_rec.nheld == 0)
         pump(g_rec.h);
     uint64_t token = g_rec.held[0].token;
@@ -265,7 +269,7 @@ static void test_verb_fails_while_pending(void **state)
     assert_int_equal(vtsm_host_doe_complete(g_rec.h, token, rsp, n), VTSM_E_NOT_FOUND);
     /* and the handle still works: STATUS through the blocking form */
     cbor_item_t *res = NULL;
-    assert_int_equal(vtsm_host_status_cbor(g_rec.h, "a0", &res), VTSM_OK);
+    assert_int_equal(vtsm_host_status_cbor(g_rec.h, "0000:0a:00.0", &res), VTSM_OK);
     cbor_decref(&res);
     rec_teardown(1);
 }
@@ -306,7 +310,7 @@ static void test_close_with_exchanges_pending(void **state)
         char doe[64];
         int port = e2e_devemu(e, args);
         assert_true(port > 0);
-        snprintf(name[i], sizeof(name[i]), "c%d", i);
+        snprintf(name[i], sizeof(name[i]), "0000:%02x:00.0", 0x20 + i);
         assert_int_equal(vtsm_doe_tcp_open(e2e_doe(doe, sizeof(doe), port), &tcp[i]), VTSM_OK);
         assert_int_equal(
             vtsm_host_register_doe_async(h, name[i], vtsm_doe_tcp_start, counting_cancel, tcp[i]),
@@ -385,7 +389,7 @@ static void test_out_of_order_completion(void **state)
     struct done d[NDEV];
     for (int i = 0; i < NDEV; i++) {
         char name[16];
-        snprintf(name, sizeof(name), "a%d", i);
+        snprintf(name, sizeof(name), "0000:%02x:00.0", 0x0a + i);
         d[i] = (struct done){.h = g_rec.h};
         assert_int_equal(vtsm_host_connect_start_cbor(g_rec.h, name, NULL, on_done, &d[i]),
                          VTSM_OK);
@@ -448,7 +452,7 @@ static void test_tcp_backend_many_devices(void **state)
         char doe[64];
         int port = e2e_devemu(e, args);
         assert_true(port > 0);
-        snprintf(name[i], sizeof(name[i]), "t%d", i);
+        snprintf(name[i], sizeof(name[i]), "0000:%02x:00.0", 0x30 + i);
         assert_int_equal(vtsm_doe_tcp_open(e2e_doe(doe, sizeof(doe), port), &tcp[i]), VTSM_OK);
         assert_int_equal(vtsm_host_register_doe_async(h, name[i], vtsm_doe_tcp_start,
                                                       vtsm_doe_tcp_cancel, tcp[i]),

@@ -372,26 +372,27 @@ static void test_body_keys_and_values(void **state)
     /* unknown operation */
     REFUSE(body_map(0x4F, f->ida, 1, NULL, -1), VTSM_RULE_ABI_8, "gop 0x4f");
     /* keys an operation does not take, or lacks (GUEST.4) */
-    REFUSE(body_map(VTSM_ABI_GOP_LIST, f->ida, 1, "dev0", 0), VTSM_RULE_GUEST_4, NULL);
-    REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "dev0", -1), VTSM_RULE_GUEST_4, NULL);
+    REFUSE(body_map(VTSM_ABI_GOP_LIST, f->ida, 1, "0000:01:00.0", 0), VTSM_RULE_GUEST_4, NULL);
+    REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "0000:01:00.0", -1), VTSM_RULE_GUEST_4, NULL);
     REFUSE(body_map(VTSM_ABI_GOP_ACCEPT, f->ida, 1, NULL, 0), VTSM_RULE_GUEST_4, NULL);
-    m = body_map(VTSM_ABI_GOP_ACCEPT, f->ida, 1, "dev0", 0);
+    m = body_map(VTSM_ABI_GOP_ACCEPT, f->ida, 1, "0000:01:00.0", 0);
     assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_NONCE, n32, 32), VTSM_OK);
     REFUSE(m, VTSM_RULE_GUEST_4, "takes no nonce");
-    m = body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "dev0", 0);
+    m = body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "0000:01:00.0", 0);
     assert_int_equal(vtsm_abi_put_tstr(m, VTSM_ABI_K_REASON, "no"), VTSM_OK);
     REFUSE(m, VTSM_RULE_GUEST_4, "takes no reason");
     /* values out of their bounds */
-    m = body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "dev0", 0);
+    m = body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "0000:01:00.0", 0);
     assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_NONCE, n31, 31), VTSM_OK);
     REFUSE(m, VTSM_RULE_ABI_8, "nonce of 31 bytes");
-    REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "bad dev!", 0), VTSM_RULE_ABI_8,
+    REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "bad dev!", 0), VTSM_RULE_PDEV_14,
            "guest request body");
-    REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "dev0", 1ll << 32), VTSM_RULE_ABI_8, "tdi");
-    REFUSE(body_map(VTSM_ABI_GOP_INFO, 1ull << 32, 1, "dev0", 0), VTSM_RULE_ABI_8, "tvm");
+    REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "0000:01:00.0", 1ll << 32), VTSM_RULE_ABI_8,
+           "tdi");
+    REFUSE(body_map(VTSM_ABI_GOP_INFO, 1ull << 32, 1, "0000:01:00.0", 0), VTSM_RULE_ABI_8, "tvm");
     memset(reason, 'r', sizeof(reason) - 1);
     reason[sizeof(reason) - 1] = '\0';
-    m = body_map(VTSM_ABI_GOP_REJECT, f->ida, 1, "dev0", 0);
+    m = body_map(VTSM_ABI_GOP_REJECT, f->ida, 1, "0000:01:00.0", 0);
     assert_int_equal(vtsm_abi_put_tstr(m, VTSM_ABI_K_REASON, reason), VTSM_OK);
     REFUSE(m, VTSM_RULE_ABI_8, "reason");
 #undef REFUSE
@@ -434,21 +435,21 @@ static void test_good_requests(void **state)
     free_req(&q);
 
     /* ACCEPT, and a tdi beyond the TDISP RID is still a well-formed body */
-    make_req(&q, &f->a, body_map(VTSM_ABI_GOP_ACCEPT, f->ida, 11, "dev0", 0xFFFFFFFFll));
+    make_req(&q, &f->a, body_map(VTSM_ABI_GOP_ACCEPT, f->ida, 11, "0000:01:00.0", 0xFFFFFFFFll));
     EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(out.gop, VTSM_ABI_GOP_ACCEPT);
     assert_int_equal(out.tdi, 0xFFFFFFFFu);
     free_req(&q);
 
     /* REJECT with and without a reason */
-    m = body_map(VTSM_ABI_GOP_REJECT, f->ida, 12, "dev0", 1);
+    m = body_map(VTSM_ABI_GOP_REJECT, f->ida, 12, "0000:01:00.0", 1);
     assert_int_equal(vtsm_abi_put_tstr(m, VTSM_ABI_K_REASON, "measurement 3 unknown"), VTSM_OK);
     make_req(&q, &f->a, m);
     EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, VTSM_RULE_NONE);
     assert_true(out.has_reason);
     assert_string_equal(out.reason, "measurement 3 unknown");
     free_req(&q);
-    make_req(&q, &f->a, body_map(VTSM_ABI_GOP_REJECT, f->ida, 13, "dev0", 1));
+    make_req(&q, &f->a, body_map(VTSM_ABI_GOP_REJECT, f->ida, 13, "0000:01:00.0", 1));
     EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, VTSM_RULE_NONE);
     assert_false(out.has_reason);
     free_req(&q);
