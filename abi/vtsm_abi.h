@@ -236,6 +236,7 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_UNBOUND_TDIS                  "unbound_tdis"
 #define VTSM_ABI_K_VALUE                         "value"
 #define VTSM_ABI_K_VERB                          "verb"
+#define VTSM_ABI_K_RID                           "rid"
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u
@@ -572,6 +573,9 @@ vtsm_status vtsm_abi_dev_canon(const char *dev, char out[VTSM_ABI_DEV_BUF]);
 /* The segment and requester ID (bus << 8 | device << 3 | function) of a device name
  * (any form vtsm_abi_dev_canon takes); the refusal of vtsm_abi_dev_canon otherwise. */
 vtsm_status vtsm_abi_dev_rid(const char *dev, uint16_t *segment, uint16_t *rid);
+/* The PCI address of function rid (a requester ID) in the segment of device dsm: out
+ * "ssss:bb:dd.f". The refusal of vtsm_abi_dev_canon for a dsm that is no PCI address. */
+vtsm_status vtsm_abi_dev_fn(const char *dsm, uint16_t rid, char out[VTSM_ABI_DEV_BUF]);
 /* Do a and b name the same device? Canonical forms compared when both are PCI
  * addresses, the names as given otherwise. */
 bool vtsm_abi_dev_same(const char *a, const char *b);

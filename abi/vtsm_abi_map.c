@@ -578,6 +578,14 @@ vtsm_status vtsm_abi_dev_rid(const char *dev, uint16_t *segment, uint16_t *rid)
     return VTSM_OK;
 }
 
+vtsm_status vtsm_abi_dev_fn(const char *dsm, uint16_t rid, char out[VTSM_ABI_DEV_BUF])
+{
+    uint16_t seg, dsm_rid;
+    VTSM_GUARD(vtsm_abi_dev_rid(dsm, &seg, &dsm_rid));
+    snprintf(out, VTSM_ABI_DEV_BUF, "%04x:%02x:%02x.%x", seg, rid >> 8, (rid >> 3) & 0x1F, rid & 7);
+    return VTSM_OK;
+}
+
 bool vtsm_abi_dev_same(const char *a, const char *b)
 {
     unsigned sa, ba, da, fa, sb, bb, db, fb;

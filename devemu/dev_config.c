@@ -93,6 +93,8 @@ void vtsm_dev_config_default(struct vtsm_dev_config *c)
     c->data_transfer_size = 4096;
     c->max_spdm_msg_size = 4096;
     c->num_tdis = 4;
+    for (unsigned i = 0; i < VTSM_DEV_MAX_TDIS; i++)
+        c->tdi[i].rid = (uint16_t)i; /* default layout (n_ranges 0) */
     c->tdisp = true;
     c->ide_streams = 4;
     c->key_log = NULL;

@@ -576,6 +576,19 @@ static vtsm_status config_check(const struct vtsm_dev_config *c)
                 "max_spdm_msg_size must equal data_transfer_size (no CHUNK_CAP)");
     VTSM_ENSURE(c->num_tdis <= VTSM_DEV_MAX_TDIS, VTSM_E_CONFIG, "num_tdis %u > %d", c->num_tdis,
                 VTSM_DEV_MAX_TDIS);
+    for (unsigned i = 0; i < c->num_tdis; i++) {
+        const struct vtsm_dev_tdi *t = &c->tdi[i];
+        VTSM_ENSURE(t->n_ranges <= VTSM_DEV_MAX_RANGES, VTSM_E_CONFIG, "TDI 0x%04x: %u ranges",
+                    t->rid, t->n_ranges);
+        for (unsigned r = 0; r < t->n_ranges; r++)
+            VTSM_ENSURE(t->ranges[r].size && t->ranges[r].size % VTSM_TDISP_PAGE_SIZE == 0 &&
+                            t->ranges[r].size <= (1ull << 40) &&
+                            !(t->ranges[r].attrs & ~VTSM_TDISP_RANGE_KNOWN),
+                        VTSM_E_CONFIG, "TDI 0x%04x range %u: size 0x%llx / attributes 0x%x", t->rid,
+                        r, (unsigned long long)t->ranges[r].size, t->ranges[r].attrs);
+        for (unsigned j = 0; j < i; j++)
+            VTSM_ENSURE(c->tdi[j].rid != t->rid, VTSM_E_CONFIG, "RID 0x%04x is two TDIs", t->rid);
+    }
     VTSM_ENSURE(c->ide_streams <= VTSM_DEV_MAX_IDE, VTSM_E_CONFIG, "ide_streams %u > %d",
                 c->ide_streams, VTSM_DEV_MAX_IDE);
     VTSM_ENSURE(!(c->faults & ~((1u << VTSM_DEV_FAULT_COUNT_) - 1)), VTSM_E_CONFIG,

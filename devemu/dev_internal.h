@@ -152,6 +152,8 @@ struct dev_tdi {
     uint8_t default_stream_id;
     uint64_t mmio_offset;
     struct vtsm_buf report; /* the interface report, built at LOCK */
+    uint64_t base;          /* address of the first MMIO range (before the reporting offset) */
+    uint64_t mmio_size;     /* bytes from base to the end of the last range */
 };
 
 /* A request answered with ResponseNotReady, kept for RESPOND_IF_READY. */
@@ -292,8 +294,10 @@ void dev_tdi_free(struct vtsm_dev *d);
 vtsm_status dev_tdi_set_state(struct dev_tdi *t, uint8_t to, const char *why);
 /* Build TDI i's interface report from its lock parameters (faults applied). */
 vtsm_status dev_tdi_build_report(const struct vtsm_dev *d, unsigned i, struct dev_tdi *t);
-/* The largest MMIO_REPORTING_OFFSET TDI i's ranges can take without passing 2^64. */
-uint64_t dev_tdi_max_mmio_offset(unsigned i);
+/* The largest MMIO_REPORTING_OFFSET TDI t's ranges can take without passing 2^64. */
+uint64_t dev_tdi_max_mmio_offset(const struct dev_tdi *t);
+/* The index of the TDI whose FUNCTION_ID is fid, or -1. */
+int dev_tdi_find(const struct vtsm_dev *d, uint32_t fid);
 const char *dev_tdi_state_name(uint8_t state);
 
 /* Certificate slots (dev_pki.c). */

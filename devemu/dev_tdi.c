@@ -15,10 +15,12 @@
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
 
-/* Default MMIO of TDI i: range 0 = 16 pages at MMIO_BASE + i * MMIO_STRIDE, range 1 = the
- * MSI-X table page right after it. */
+/* MMIO of the TDIs: TDI i's ranges lie one after another from its base; the first TDI's
+ * base is MMIO_BASE, each next one starts at the next MMIO_ALIGN boundary after the one
+ * before. A TDI without configured ranges has the default layout: range 0 = 16 pages,
+ * range 1 = the MSI-X table page right after it. */
 #define MMIO_BASE        0x80000000ull
-#define MMIO_STRIDE      0x00100000ull
+#define MMIO_ALIGN       0x00100000ull
 #define MMIO_PAGES       16u
 #define MSIX_TABLE_SIZE  0x0007                  /* MSI-X Message Control: Table Size 8 (N - 1) */
 #define REPORT_RANGE_OFF VTSM_TDISP_REPORT_FIXED /* first MMIO_RANGE in the report */
@@ -76,8 +78,20 @@ vtsm_status dev_tdi_init(struct vtsm_dev *d)
         return VTSM_OK;
     d->tdis = calloc(n, sizeof(*d->tdis));
     VTSM_ENSURE(d->tdis, VTSM_E_NOMEM, "TDI table (%u TDIs)", n);
-    for (unsigned i = 0; i < n; i++)
-        d->tdis[i].state = VTSM_TDI_CONFIG_UNLOCKED;
+    uint64_t base = MMIO_BASE;
+    for (unsigned i = 0; i < n; i++) {
+        const struct vtsm_dev_tdi *c = &d->cfg.tdi[i];
+        struct dev_tdi *t = &d->tdis[i];
+        t->state = VTSM_TDI_CONFIG_UNLOCKED;
+        t->base = base;
+        t->mmio_size = (uint64_t)(MMIO_PAGES + 1) * VTSM_TDISP_PAGE_SIZE;
+        if (c->n_ranges) {
+            t->mmio_size = 0;
+            for (unsigned r = 0; r < c->n_ranges; r++)
+                t->mmio_size += c->ranges[r].size; /* each <= 1 TiB, at most 8 */
+        }
+        base = (base + t->mmio_size + MMIO_ALIGN - 1) & ~(MMIO_ALIGN - 1);
+    }
     return VTSM_OK;
 }
 
@@ -102,8 +116,9 @@ static void put_le64(uint8_t *p, uint64_t v)
 /*
  * The interface report of TDI i for its lock parameters: INTERFACE_INFO DMA without PASID
  * (plus "no firmware update after lock" when locked with NO_FW_UPDATE), MSI-X Message
- * Control reported when locked with LOCK_MSIX, two MMIO ranges shifted by the
- * MMIO_REPORTING_OFFSET, and a short device-specific info string.
+ * Control reported when locked with LOCK_MSIX and the TDI has an MSI-X table, its MMIO
+ * ranges (RANGE_ID = the range's position) shifted by the MMIO_REPORTING_OFFSET, and a
+ * short device-specific info string naming the function.
  *
  * FIRST_PAGE and NUMBER_OF_PAGES count 4 KiB pages (the page number is the address >> 12).
  * tdisp-overlap-mmio / tdisp-mmio-overflow rewrite a FIRST_PAGE field in the encoded bytes
@@ -111,23 +126,36 @@ static void put_le64(uint8_t *p, uint64_t v)
  */
 vtsm_status dev_tdi_build_report(const struct vtsm_dev *d, unsigned i, struct dev_tdi *t)
 {
+    const struct vtsm_dev_tdi *c = &d->cfg.tdi[i];
     struct vtsm_tdisp_report rep;
-    char info[32];
+    char info[48];
     /* first page number of the TDI's MMIO, with the (4 KiB aligned) reporting offset */
-    uint64_t base =
-        (MMIO_BASE + (uint64_t)i * MMIO_STRIDE + t->mmio_offset) >> VTSM_TDISP_PAGE_SHIFT;
+    uint64_t base = (t->base + t->mmio_offset) >> VTSM_TDISP_PAGE_SHIFT;
+    bool msix = c->n_ranges == 0;
 
     memset(&rep, 0, sizeof(rep));
     rep.interface_info = VTSM_TDISP_INFO_DMA_WITHOUT_PASID;
     if (t->lock_flags & VTSM_TDISP_LOCK_NO_FW_UPDATE)
         rep.interface_info |= VTSM_TDISP_INFO_NO_UPDATE_AFTER_LOCK;
-    if (t->lock_flags & VTSM_TDISP_LOCK_LOCK_MSIX)
+    if (c->n_ranges == 0) {
+        rep.mmio_range_count = 2;
+        rep.mmio_range[0] = (struct vtsm_tdisp_mmio_range){base, MMIO_PAGES, 0, 0};
+        rep.mmio_range[1] =
+            (struct vtsm_tdisp_mmio_range){base + MMIO_PAGES, 1, VTSM_TDISP_RANGE_MSIX_TABLE, 1};
+    } else {
+        uint64_t page = base;
+        rep.mmio_range_count = c->n_ranges;
+        for (unsigned r = 0; r < c->n_ranges; r++) {
+            uint32_t pages = (uint32_t)(c->ranges[r].size >> VTSM_TDISP_PAGE_SHIFT);
+            rep.mmio_range[r] =
+                (struct vtsm_tdisp_mmio_range){page, pages, c->ranges[r].attrs, (uint16_t)r};
+            page += pages;
+            msix |= (c->ranges[r].attrs & VTSM_TDISP_RANGE_MSIX_TABLE) != 0;
+        }
+    }
+    if ((t->lock_flags & VTSM_TDISP_LOCK_LOCK_MSIX) && msix)
         rep.msi_x_message_control = MSIX_TABLE_SIZE;
-    rep.mmio_range_count = 2;
-    rep.mmio_range[0] = (struct vtsm_tdisp_mmio_range){base, MMIO_PAGES, 0, 0};
-    rep.mmio_range[1] =
-        (struct vtsm_tdisp_mmio_range){base + MMIO_PAGES, 1, VTSM_TDISP_RANGE_MSIX_TABLE, 1};
-    int n = snprintf(info, sizeof(info), "vtsm-devemu TDI %u", i);
+    int n = snprintf(info, sizeof(info), "vtsm-devemu TDI %u RID 0x%04x", i, c->rid); /* 28+ */
     rep.device_specific_info = (const uint8_t *)info;
     rep.device_specific_info_len = (uint32_t)n;
 
@@ -141,19 +169,29 @@ vtsm_status dev_tdi_build_report(const struct vtsm_dev *d, unsigned i, struct de
 
     uint8_t *r0 = t->report.data + REPORT_RANGE_OFF;
     uint8_t *r1 = r0 + VTSM_TDISP_MMIO_RANGE_SIZE;
-    if (dev_fault(d, VTSM_DEV_FAULT_TDISP_OVERLAP_MMIO)) /* range 1 starts in range 0's last page */
-        put_le64(r1, base + MMIO_PAGES - 1);
+    uint32_t pages0 = rep.mmio_range[0].number_of_pages;
+    /* range 1 starts in range 0's last page */
+    if (dev_fault(d, VTSM_DEV_FAULT_TDISP_OVERLAP_MMIO) && rep.mmio_range_count > 1)
+        put_le64(r1, base + pages0 - 1);
     if (dev_fault(d, VTSM_DEV_FAULT_TDISP_MMIO_OVERFLOW)) /* range 0 runs past 2^64 */
-        put_le64(r0, VTSM_TDISP_MAX_PAGE - MMIO_PAGES / 2);
+        put_le64(r0, VTSM_TDISP_MAX_PAGE - pages0 / 2);
     return VTSM_OK;
 }
 
-/* The highest MMIO_REPORTING_OFFSET that keeps TDI i's ranges below 2^64. */
-uint64_t dev_tdi_max_mmio_offset(unsigned i)
+/* The highest MMIO_REPORTING_OFFSET that keeps TDI t's ranges below 2^64. */
+uint64_t dev_tdi_max_mmio_offset(const struct dev_tdi *t)
 {
-    uint64_t top =
-        MMIO_BASE + (uint64_t)i * MMIO_STRIDE + (uint64_t)(MMIO_PAGES + 1) * VTSM_TDISP_PAGE_SIZE;
-    return UINT64_MAX - top + 1;
+    return UINT64_MAX - (t->base + t->mmio_size) + 1;
+}
+
+int dev_tdi_find(const struct vtsm_dev *d, uint32_t fid)
+{
+    if (!d->tdis || (fid >> 16) != 0) /* segment not valid, no reserved bits */
+        return -1;
+    for (unsigned i = 0; i < d->cfg.num_tdis; i++)
+        if (d->cfg.tdi[i].rid == VTSM_TDISP_FID_RID(fid))
+            return (int)i;
+    return -1;
 }
 
 vtsm_status vtsm_dev_tdi_state(const struct vtsm_dev *d, unsigned tdi, uint8_t *state)

@@ -4,7 +4,8 @@
  * through VENDOR_DEFINED_REQUEST inside the secure session (rsp_vendor.c refuses it
  * outside, and answers UnsupportedRequest when the device has no TDISP at all).
  *
- * INTERFACE_ID.FUNCTION_ID names the TDI: RID = TDI index, no segment. Checks, in order:
+ * INTERFACE_ID.FUNCTION_ID names the TDI: its configured RID (vtsm_dev_config.tdi), no
+ * segment; GET_VERSION and GET_CAPABILITIES are answered for any. Checks, in order:
  *   header that does not parse               -> TDISP_ERROR INVALID_REQUEST (SPDM ERROR
  *                                               InvalidRequest if not even the INTERFACE_ID
  *                                               is there to answer for)
@@ -82,7 +83,7 @@ static vtsm_status tdisp_error(struct tdisp_ctx *c, uint32_t code, uint32_t data
     return VTSM_OK;
 }
 
-static const char *state_name(const struct tdisp_ctx *c)
+static const char *state_name(const struct tdisp_ctx *c) /* c->t set */
 {
     return dev_tdi_state_name(c->t->state);
 }
@@ -138,7 +139,7 @@ static vtsm_status lock_interface(struct tdisp_ctx *c)
                            "(rule DEVTDI.1)",
                            (unsigned long long)p->bind_p2p_address_mask);
     if ((p->mmio_reporting_offset & (VTSM_TDISP_PAGE_SIZE - 1)) ||
-        p->mmio_reporting_offset > dev_tdi_max_mmio_offset(c->index))
+        p->mmio_reporting_offset > dev_tdi_max_mmio_offset(c->t))
         return tdisp_error(c, VTSM_TDISP_ERR_INVALID_REQUEST, 0, VTSM_RULE_DEVTDI_1,
                            "LOCK_INTERFACE_REQ MMIO_REPORTING_OFFSET 0x%llx is not page aligned "
                            "or moves the ranges past 2^64 (rule DEVTDI.1)",
@@ -292,13 +293,20 @@ vtsm_status dev_rsp_tdisp(struct vtsm_dev *d, struct dev_req *q, const uint8_t *
         return tdisp_error(&c, VTSM_TDISP_ERR_INVALID_REQUEST, 0, VTSM_RULE_NONE, "%s", why);
     }
     c.fid = hdr.function_id;
-    if ((hdr.function_id >> 16) != 0 || VTSM_TDISP_FID_RID(hdr.function_id) >= d->cfg.num_tdis)
+    int index = dev_tdi_find(d, hdr.function_id);
+    /* GET_VERSION and GET_CAPABILITIES describe the device's TDISP responder, the same for
+     * every function: answered for any INTERFACE_ID (the TSM asks with the DSM's own). */
+    bool device_wide =
+        hdr.type == VTSM_TDISP_GET_VERSION || hdr.type == VTSM_TDISP_GET_CAPABILITIES;
+    if (index < 0 && !device_wide)
         return tdisp_error(&c, VTSM_TDISP_ERR_INVALID_INTERFACE, 0, VTSM_RULE_DEVTDI_6,
-                           "FUNCTION_ID 0x%08x names no TDI (RID 0..%u, no segment) (rule "
-                           "DEVTDI.6)",
-                           hdr.function_id, d->cfg.num_tdis ? d->cfg.num_tdis - 1 : 0);
-    c.index = VTSM_TDISP_FID_RID(hdr.function_id);
-    c.t = &d->tdis[c.index];
+                           "FUNCTION_ID 0x%08x names no TDI of the device (%u TDIs, no "
+                           "segment) (rule DEVTDI.6)",
+                           hdr.function_id, d->cfg.num_tdis);
+    if (index >= 0) {
+        c.index = (unsigned)index;
+        c.t = &d->tdis[c.index];
+    }
 
     st = vtsm_tdisp_parse_request(payload, len, &req);
     if (st != VTSM_OK) {

@@ -94,7 +94,9 @@ static void usage(FILE *f)
         "                  [--spdm-version V] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
         "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--latency-us N]\n"
         "                  [--meas-hash H] [--max-clients N] [--pcap FILE] [--trace]\n"
-        "                  [--verbose]\n"
+        "                  [--topology FILE] [--rid RID] [--pfs N] [--vfs N] [--vf-offset N]\n"
+        "                  [--vf-stride N] [--pf-bars RANGES] [--vf-bars RANGES]\n"
+        "                  [--tdi RID[=RANGES]]... [--verbose]\n"
         "  --port N         TCP port (default %d; 0 picks a free port)\n"
         "  --listen ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
         "  --port-file PATH write the bound port to PATH (atomically)\n"
@@ -128,6 +130,19 @@ static void usage(FILE *f)
             "                   LINKTYPE_PCI_DOE 292, as spdm_dump reads it)\n"
             "  --trace          one line per DOE object on stderr (time, direction, size,\n"
             "                   message)\n"
+            "  --topology FILE  topology settings, one \"KEY VALUE\" a line (the options below\n"
+            "                   without \"--\"; '#' comments)\n"
+            "  --rid RID        requester ID of the DSM (function 0; default 0)\n"
+            "  --pfs N          physical functions 1..N are TDIs (RID + 1..N; 0..7)\n"
+            "  --vfs N          N virtual functions are TDIs, RID + offset + i * stride\n"
+            "  --vf-offset N    First VF Offset (default 1)\n"
+            "  --vf-stride N    VF Stride (default 1)\n"
+            "  --pf-bars RANGES, --vf-bars RANGES\n"
+            "                   MMIO ranges of those TDIs: SIZE[:msix|:pba|:non-tee],... with\n"
+            "                   SIZE in bytes (K/M/G suffixes), multiples of 4 KiB\n"
+            "  --tdi RID[=RANGES]\n"
+            "                   one more TDI with that requester ID (repeatable)\n"
+            "                   Any of these replaces the default TDIs 0..N-1 of --tdis\n"
             "  --verbose        log every request\n",
             LATENCY_MAX_US, MAX_CLIENTS_DEFAULT, MAX_CLIENTS_LIMIT);
 }
@@ -703,7 +718,9 @@ int main(int argc, char **argv)
         OPT_PCAP,
         OPT_TRACE,
         OPT_PROG_VERSION,
-        OPT_HELP
+        OPT_HELP,
+        OPT_TOPO,      /* one topology setting, named by the option */
+        OPT_TOPO_FILE, /* --topology FILE */
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -727,6 +744,15 @@ int main(int argc, char **argv)
         {"pcap", required_argument, NULL, OPT_PCAP},
         {"trace", no_argument, NULL, OPT_TRACE},
         {"help", no_argument, NULL, OPT_HELP},
+        {"rid", required_argument, NULL, OPT_TOPO},
+        {"pfs", required_argument, NULL, OPT_TOPO},
+        {"vfs", required_argument, NULL, OPT_TOPO},
+        {"vf-offset", required_argument, NULL, OPT_TOPO},
+        {"vf-stride", required_argument, NULL, OPT_TOPO},
+        {"pf-bars", required_argument, NULL, OPT_TOPO},
+        {"vf-bars", required_argument, NULL, OPT_TOPO},
+        {"tdi", required_argument, NULL, OPT_TOPO},
+        {"topology", required_argument, NULL, OPT_TOPO_FILE},
         {NULL, 0, NULL, 0},
     };
     struct vtsm_dev_config cfg;
@@ -736,11 +762,25 @@ int main(int argc, char **argv)
     unsigned max_clients = MAX_CLIENTS_DEFAULT;
     bool verbose = false;
     char *end;
-    int c, rc = 1;
+    int c, rc = 1, li = 0;
+    static struct vtsm_dev_topo topo;
 
     vtsm_dev_config_default(&cfg);
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    vtsm_dev_topo_init(&topo);
+    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         switch (c) {
+        case OPT_TOPO:
+            if (vtsm_dev_topo_set(&topo, opts[li].name, optarg) != VTSM_OK) {
+                fprintf(stderr, "tsm-devemu: --%s: %s\n", opts[li].name, vtsm_err_detail());
+                return 2;
+            }
+            break;
+        case OPT_TOPO_FILE:
+            if (vtsm_dev_topo_file(&topo, optarg) != VTSM_OK) {
+                fprintf(stderr, "tsm-devemu: --topology: %s\n", vtsm_err_detail());
+                return 2;
+            }
+            break;
         case OPT_PORT:
             port = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end || port < 0 || port > 65535) {
@@ -885,6 +925,10 @@ int main(int argc, char **argv)
     }
     if (optind != argc) {
         usage(stderr);
+        return 2;
+    }
+    if (vtsm_dev_topo_apply(&topo, &cfg) != VTSM_OK) {
+        fprintf(stderr, "tsm-devemu: %s\n", vtsm_err_detail());
         return 2;
     }
     vtsm_log_init("tsm-devemu", verbose ? VTSM_LOG_DEBUG : VTSM_LOG_WARN);

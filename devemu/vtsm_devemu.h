@@ -26,7 +26,8 @@
 #define VTSM_DEV_MAX_SLOTS      8
 #define VTSM_DEV_MAX_MEAS       16
 #define VTSM_DEV_MEAS_VALUE_MAX 128
-#define VTSM_DEV_MAX_TDIS       255 /* TDIs 0..254: FUNCTION_ID RID = TDI index */
+#define VTSM_DEV_MAX_TDIS       255 /* TDIs of one device (DSM) */
+#define VTSM_DEV_MAX_RANGES     8   /* MMIO ranges (BARs) of one TDI */
 #define VTSM_DEV_MAX_IDE        256 /* selective IDE streams (8-bit count + 1) */
 
 /* vtsm_dev_config.versions */
@@ -122,6 +123,20 @@ struct vtsm_dev_meas {
  */
 typedef void (*vtsm_dev_key_log_fn)(void *ctx, const char *line);
 
+/* One MMIO range of a TDI as its interface report shows it. */
+struct vtsm_dev_range {
+    uint64_t size;  /* bytes: a non-zero multiple of 4 KiB */
+    uint16_t attrs; /* VTSM_TDISP_RANGE_MSIX_TABLE / _MSIX_PBA / _IS_NON_TEE_MEM */
+};
+
+/* One TDI: the function it is (TDISP INTERFACE_ID FUNCTION_ID RID, segment not valid) and
+ * its MMIO layout. n_ranges 0: the default layout (16 pages, then the MSI-X table page). */
+struct vtsm_dev_tdi {
+    uint16_t rid;
+    unsigned n_ranges;
+    struct vtsm_dev_range ranges[VTSM_DEV_MAX_RANGES];
+};
+
 struct vtsm_dev_config {
     uint32_t versions;       /* VTSM_DEV_VER_*; default 1.2 and 1.3 */
     enum vtsm_asym_alg asym; /* slot keys' algorithm; default ECDSA P-384 */
@@ -135,9 +150,11 @@ struct vtsm_dev_config {
     uint32_t data_transfer_size; /* DataTransferSize; default 4096 (>= 42) */
     uint32_t max_spdm_msg_size;  /* MaxSPDMmsgSize; default == data_transfer_size (no
                                   * CHUNK_CAP, so the two must be equal) */
-    unsigned num_tdis;           /* TDIs 0..num_tdis-1 (<= VTSM_DEV_MAX_TDIS); default 4 */
-    bool tdisp;                  /* TDISP responder; default true. false: an IDE-only
-                                  * (non-TEE-IO) device, TDISP is UnsupportedRequest */
+    unsigned num_tdis;           /* TDIs tdi[0..num_tdis-1] (<= VTSM_DEV_MAX_TDIS); default 4 */
+    struct vtsm_dev_tdi tdi[VTSM_DEV_MAX_TDIS]; /* default: tdi[i].rid = i, default layout;
+                                                 * RIDs distinct */
+    bool tdisp;                                 /* TDISP responder; default true. false: an IDE-only
+                                                 * (non-TEE-IO) device, TDISP is UnsupportedRequest */
     unsigned ide_streams;        /* selective IDE streams (stream IDs 0..n-1, <= 256);
                                   * default 4; 0: IDE_KM without selective streams */
     vtsm_dev_key_log_fn key_log; /* TEST ONLY, see above: KEY_PROG keys; default NULL */
@@ -157,6 +174,29 @@ struct vtsm_dev_config {
 
 /* Fill c with the defaults above. */
 void vtsm_dev_config_default(struct vtsm_dev_config *c);
+
+/*
+ * The device's topology (devemu/README.md "Topology"): a device security manager (DSM,
+ * function 0 at RID `rid`) with `pfs` extra physical functions (RIDs rid+1..rid+pfs) and
+ * `vfs` SR-IOV virtual functions (RID rid + vf_offset + i * vf_stride), each a TDI with the
+ * layout of pf_bars / vf_bars, then the TDIs listed one by one (`tdi`). Used (any option
+ * set), it replaces the default TDIs 0..num_tdis-1.
+ */
+struct vtsm_dev_topo {
+    bool used;
+    unsigned rid, pfs, vfs, vf_offset, vf_stride; /* defaults 0, 0, 0, 1, 1 */
+    struct vtsm_dev_tdi pf_bars, vf_bars;         /* rid unused */
+    unsigned n_tdis;
+    struct vtsm_dev_tdi tdis[VTSM_DEV_MAX_TDIS];
+};
+void vtsm_dev_topo_init(struct vtsm_dev_topo *t);
+/* One setting, as the command line option without "--" or a topology file line has it:
+ * rid, pfs, vfs, vf-offset, vf-stride, pf-bars, vf-bars, tdi. E_CONFIG names what is wrong. */
+vtsm_status vtsm_dev_topo_set(struct vtsm_dev_topo *t, const char *key, const char *value);
+/* A topology file: one "KEY VALUE" per line, '#' starts a comment. */
+vtsm_status vtsm_dev_topo_file(struct vtsm_dev_topo *t, const char *path);
+/* Fill c's TDIs from t (if used): E_CONFIG for RIDs past 0xFFFF, repeated, or too many. */
+vtsm_status vtsm_dev_topo_apply(const struct vtsm_dev_topo *t, struct vtsm_dev_config *c);
 
 struct vtsm_dev;
 

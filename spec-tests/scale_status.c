@@ -186,7 +186,9 @@ static void test_status_2_devices_255_bound_tdis(void **state)
             tdi_offset = next;
         }
         assert_int_equal(seen, 255);
-        assert_int_equal(pages, 1); /* 255 TDI entries fit one message */
+        /* asked for by name, 255 bound TDI entries, each with its RID and MMIO ranges, take
+         * a few pages of the message's item budget */
+        assert_true(pages > 1 && pages <= 4);
         /* a page from the middle: the rest of the TDIs */
         cbor_item_t *res = status_page(hh.h, devs[d], false, 0, 200, 0);
         assert_int_equal(cbor_array_size(e2e_get(res, "devices.0.tdis")), 55);

@@ -1439,8 +1439,8 @@ static void test_tdisp_report_portion_fits_dts(void **state)
         if (!rem)
             break;
     }
-    /* 16 fixed + 2 MMIO ranges + info length + "vtsm-devemu TDI 0" */
-    assert_int_equal(total, 16 + 32 + 4 + 17);
+    /* 16 fixed + 2 MMIO ranges + info length + "vtsm-devemu TDI 0 RID 0x0000" */
+    assert_int_equal(total, 16 + 32 + 4 + 28);
     rq_free(r);
 }
 

@@ -512,8 +512,8 @@ static void test_lock_report_start_stop(void **state)
     assert_int_equal(rep.mmio_range[1].number_of_pages, 1);
     assert_int_equal(rep.mmio_range[1].range_attributes, VTSM_TDISP_RANGE_MSIX_TABLE);
     assert_int_equal(rep.mmio_range[1].range_id, 1);
-    assert_int_equal(rep.device_specific_info_len, strlen("vtsm-devemu TDI 2"));
-    assert_memory_equal(rep.device_specific_info, "vtsm-devemu TDI 2",
+    assert_int_equal(rep.device_specific_info_len, strlen("vtsm-devemu TDI 2 RID 0x0002"));
+    assert_memory_equal(rep.device_specific_info, "vtsm-devemu TDI 2 RID 0x0002",
                         rep.device_specific_info_len);
 
     /* START with the wrong nonce: ERROR; STOP; lock again; START right: RUN. */

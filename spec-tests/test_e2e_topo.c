@@ -142,6 +142,202 @@ static void test_short_name_connects_and_guest_matches(void **state)
     e2e_host_close(&hh);
 }
 
+/* A host with one connected device from tsm-devemu args, and guests. */
+struct topo {
+    struct e2e *e;
+    struct e2e_host hh;
+    const char *dev;
+};
+
+static void topo_open(struct topo *t, struct e2e *e, const char *dev, const char *const *args)
+{
+    t->e = e;
+    t->dev = dev;
+    int port = e2e_devemu(e, args);
+    assert_true(port > 0);
+    assert_int_equal(e2e_host_open(e, &t->hh), 0);
+    assert_int_equal(e2e_host_add_device(&t->hh, dev, port, 0), 0);
+    struct vtsm_host_connect_opts o = {.ide_streams = 1};
+    cbor_item_t *res = NULL;
+    if (vtsm_host_device_connect_cbor(t->hh.h, dev, &o, &res) != VTSM_OK)
+        fail_msg("connect: %s", vtsm_host_last_error(t->hh.h)->detail);
+    cbor_decref(&res);
+}
+
+/* The STATUS entry of TDI rid, or NULL (res released by the caller). */
+static const cbor_item_t *status_tdi(struct topo *t, uint32_t rid, cbor_item_t **res)
+{
+    assert_int_equal(vtsm_host_status_cbor(t->hh.h, t->dev, res), VTSM_OK);
+    const cbor_item_t *tdis = e2e_get(*res, "devices.0.tdis");
+    for (size_t i = 0; tdis && i < cbor_array_size(tdis); i++)
+        if (e2e_uint(cbor_array_handle(tdis)[i], "tdi") == rid)
+            return cbor_array_handle(tdis)[i];
+    return NULL;
+}
+
+/* bind rid to tvm; the guest checks the evidence with its nonce, then accepts. */
+static void bind_and_accept(struct topo *t, uint32_t rid, uint32_t tvm, struct vtsm_guest *g,
+                            cbor_item_t **info)
+{
+    char s[64];
+    cbor_item_t *res = NULL, *claims = NULL;
+    if (vtsm_host_tdi_bind_cbor(t->hh.h, t->dev, rid, tvm, 0, &res) != VTSM_OK)
+        fail_msg("bind 0x%x: %s", rid, vtsm_host_last_error(t->hh.h)->detail);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "CONFIG_LOCKED");
+    assert_int_equal(e2e_uint(res, "tdi"), rid);
+    cbor_decref(&res);
+    uint8_t nonce[32];
+    assert_int_equal(vtsm_random(nonce, sizeof(nonce)), VTSM_OK);
+    assert_int_equal(
+        vtsm_guest_call_cbor(g, t->hh.h, VTSM_ABI_GOP_INFO, t->dev, rid, nonce, NULL, info),
+        VTSM_OK);
+    const cbor_item_t *tok = e2e_get(*info, "token");
+    assert_non_null(tok);
+    assert_int_equal(vtsm_guest_verify_token_cbor(cbor_bytestring_handle(tok),
+                                                  cbor_bytestring_length(tok), NULL, nonce,
+                                                  &claims),
+                     VTSM_OK);
+    assert_int_equal(e2e_uint(claims, "tdi"), rid);
+    assert_int_equal(e2e_uint(claims, "tvm"), tvm);
+    cbor_decref(&claims);
+    assert_int_equal(
+        vtsm_guest_call_cbor(g, t->hh.h, VTSM_ABI_GOP_ACCEPT, t->dev, rid, NULL, NULL, &res),
+        VTSM_OK);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "RUN");
+    assert_true(e2e_bool(res, "mmio_enabled"));
+    cbor_decref(&res);
+}
+
+/* The only TDI of the device is function 0xBEEF (bus 0xbe, device 0x1d, function 7): the
+ * TSM's probe uses the DSM's own INTERFACE_ID, the TDI is bound by its requester ID and a
+ * guest accepts it; a TDI the device does not have is refused by the device and leaves no
+ * record. */
+static void test_tdi_beef_bound_and_accepted(void **state)
+{
+    struct e2e *e = *state;
+    struct topo t;
+    char s[64];
+    const char *args[] = {"--tdi", "0xBEEF", "--verbose", NULL};
+    topo_open(&t, e, "0000:be:00.0", args);
+    struct vtsm_guest *g = NULL;
+    uint32_t tvm = 0;
+    assert_int_equal(e2e_host_new_tvm(&t.hh, e->dir, "tvm", &tvm, &g), 0);
+
+    cbor_item_t *res = NULL;
+    assert_int_equal(vtsm_host_tdi_bind_cbor(t.hh.h, t.dev, 0, tvm, 0, &res), VTSM_E_PEER_ERROR);
+    E2E_HAS(vtsm_host_last_error(t.hh.h)->detail, "INVALID_INTERFACE");
+    assert_null(status_tdi(&t, 0, &res));
+    cbor_decref(&res);
+
+    cbor_item_t *info = NULL;
+    bind_and_accept(&t, 0xBEEF, tvm, g, &info);
+    /* the report the guest got is the device's report for that function */
+    const cbor_item_t *rep = e2e_get(info, "report");
+    assert_non_null(rep);
+    const char *want = "RID 0xbeef";
+    assert_non_null(
+        memmem(cbor_bytestring_handle(rep), cbor_bytestring_length(rep), want, strlen(want)));
+    cbor_decref(&info);
+
+    const cbor_item_t *st = status_tdi(&t, 0xBEEF, &res);
+    assert_non_null(st);
+    assert_string_equal(e2e_str(st, "rid", s, sizeof(s)), "0000:be:1d.7");
+    assert_string_equal(e2e_str(st, "state", s, sizeof(s)), "RUN");
+    assert_int_equal(e2e_uint(st, "tvm"), tvm);
+    assert_int_equal(cbor_array_size(e2e_get(st, "mmio")), 2);
+    cbor_decref(&res);
+    /* the device refused TDI 0 itself: it has no such function (DEVTDI.6) */
+    static char log[1 << 20];
+    assert_true(e2e_devemu_log(e, 1, log, sizeof(log)) >= 0);
+    E2E_HAS(log, "FUNCTION_ID 0x00000000 names no TDI");
+    E2E_HAS(log, "rule DEVTDI.6");
+    vtsm_guest_close(g);
+    e2e_host_close(&t.hh);
+}
+
+/* A DSM (01:00.0) with two virtual functions (First VF Offset 0x10, stride 2: RIDs 0x0110
+ * and 0x0112), each a TDI with the BARs of the topology file, bound to two TVMs: each gets
+ * its own report and MMIO ranges, accepts its own TDI and cannot read the other's. */
+static void test_dsm_two_vfs_two_tvms(void **state)
+{
+    struct e2e *e = *state;
+    struct topo t;
+    char s[64], path[512];
+    snprintf(path, sizeof(path), "%s/topo.conf", e->dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "# a DSM with two VFs\n"
+               "rid 0x0100\n"
+               "vfs 2\n"
+               "vf-offset 0x10   # First VF Offset\n"
+               "vf-stride 2\n"
+               "vf-bars 64K,16K:msix,4K:pba\n");
+    fclose(f);
+    const char *args[] = {"--topology", path, NULL};
+    topo_open(&t, e, "0000:01:00.0", args);
+    struct vtsm_guest *ga = NULL, *gb = NULL;
+    uint32_t tvm_a = 0, tvm_b = 0;
+    assert_int_equal(e2e_host_new_tvm(&t.hh, e->dir, "tvmA", &tvm_a, &ga), 0);
+    assert_int_equal(e2e_host_new_tvm(&t.hh, e->dir, "tvmB", &tvm_b, &gb), 0);
+
+    cbor_item_t *ia = NULL, *ib = NULL, *res = NULL;
+    bind_and_accept(&t, 0x0110, tvm_a, ga, &ia);
+    bind_and_accept(&t, 0x0112, tvm_b, gb, &ib);
+
+    /* distinct reports, each with the configured BARs: 16, 4 and 1 pages */
+    const cbor_item_t *ra = e2e_get(ia, "report"), *rb = e2e_get(ib, "report");
+    assert_true(cbor_bytestring_length(ra) != cbor_bytestring_length(rb) ||
+                memcmp(cbor_bytestring_handle(ra), cbor_bytestring_handle(rb),
+                       cbor_bytestring_length(ra)) != 0);
+    static const uint64_t pages[] = {16, 4, 1}, attrs[] = {0, 1, 2};
+    const cbor_item_t *ma = e2e_get(ia, "mmio"), *mb = e2e_get(ib, "mmio");
+    assert_int_equal(cbor_array_size(ma), 3);
+    assert_int_equal(cbor_array_size(mb), 3);
+    for (size_t i = 0; i < 3; i++) {
+        const cbor_item_t *a = cbor_array_handle(ma)[i], *b = cbor_array_handle(mb)[i];
+        assert_int_equal(e2e_uint(a, "pages"), pages[i]);
+        assert_int_equal(e2e_uint(b, "pages"), pages[i]);
+        assert_int_equal(e2e_uint(a, "attributes"), attrs[i]);
+        assert_int_equal(e2e_uint(a, "range_id"), i);
+        /* B's ranges lie beyond all of A's */
+        const cbor_item_t *a_last = cbor_array_handle(ma)[2];
+        assert_true(e2e_uint(b, "first_page") >=
+                    e2e_uint(a_last, "first_page") + e2e_uint(a_last, "pages"));
+    }
+    assert_int_equal(e2e_uint(cbor_array_handle(ma)[1], "first_page"),
+                     e2e_uint(cbor_array_handle(ma)[0], "first_page") + 16);
+    cbor_decref(&ia);
+    cbor_decref(&ib);
+
+    /* each guest sees only its own TDI */
+    assert_int_equal(
+        vtsm_guest_call_cbor(gb, t.hh.h, VTSM_ABI_GOP_INFO, t.dev, 0x0110, NULL, NULL, &res),
+        VTSM_E_NOT_OWNER);
+    assert_int_equal(vtsm_host_last_error(t.hh.h)->rule, VTSM_RULE_TDI_6);
+
+    /* STATUS: both VFs by RID with their owners and ranges */
+    const cbor_item_t *sa = status_tdi(&t, 0x0110, &res);
+    assert_non_null(sa);
+    assert_string_equal(e2e_str(sa, "rid", s, sizeof(s)), "0000:01:02.0");
+    assert_int_equal(e2e_uint(sa, "tvm"), tvm_a);
+    assert_int_equal(cbor_array_size(e2e_get(sa, "mmio")), 3);
+    cbor_decref(&res);
+    const cbor_item_t *sb = status_tdi(&t, 0x0112, &res);
+    assert_non_null(sb);
+    assert_string_equal(e2e_str(sb, "rid", s, sizeof(s)), "0000:01:02.2");
+    assert_int_equal(e2e_uint(sb, "tvm"), tvm_b);
+    assert_string_equal(e2e_str(sb, "state", s, sizeof(s)), "RUN");
+    cbor_decref(&res);
+    /* the DSM itself and a VF number that is not there are no TDIs of this device */
+    assert_int_equal(vtsm_host_tdi_bind_cbor(t.hh.h, t.dev, 0x0100, tvm_a, 0, &res),
+                     VTSM_E_PEER_ERROR);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(t.hh.h, t.dev, 0x0111, tvm_a, 0, &res),
+                     VTSM_E_PEER_ERROR);
+    vtsm_guest_close(ga);
+    vtsm_guest_close(gb);
+    e2e_host_close(&t.hh);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -151,6 +347,10 @@ int main(int argc, char **argv)
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_short_name_connects_and_guest_matches,
                                         e2e_fixture_setup, e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_tdi_beef_bound_and_accepted, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_dsm_two_vfs_two_tvms, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
     };
     return cmocka_run_group_tests_name("e2e_topo", tests, NULL, NULL);
 }

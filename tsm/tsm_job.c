@@ -21,6 +21,10 @@
 struct tsm_tdisp_chan tsm_job_tdisp_chan(struct tsm_pdev *p)
 {
     struct tsm_tdisp_chan c = {.spdm = p->spdm, .slot = p->opts.slot, .dev = p->name};
+    uint16_t seg, rid;
+    /* the DSM's INTERFACE_ID: its requester ID, segment not valid (as every TDI's) */
+    if (vtsm_abi_dev_rid(p->name, &seg, &rid) == VTSM_OK)
+        c.dsm_fid = rid;
     return c;
 }
 

@@ -31,6 +31,31 @@ static vtsm_status put_mmio(cbor_item_t *m, const struct vtsm_tdisp_report *rep)
     return VTSM_OK;
 }
 
+/* "rid": the TDI's function as a PCI address (its RID in the DSM's segment). */
+static vtsm_status put_rid(cbor_item_t *m, const struct tsm_tdi *t)
+{
+    char fn[VTSM_ABI_DEV_BUF];
+    if (t->index > 0xFFFFu || vtsm_abi_dev_fn(t->dev, (uint16_t)t->index, fn) != VTSM_OK)
+        return VTSM_OK; /* a name that is no PCI address (unit tests' TDIs) */
+    return vtsm_abi_put_tstr(m, VTSM_ABI_K_RID, fn);
+}
+
+vtsm_status tsm_reply_tdi_mmio(cbor_item_t *m, const struct tsm_tdi *t)
+{
+    struct vtsm_tdisp_report *rep = malloc(sizeof(*rep));
+    vtsm_status st;
+    VTSM_ENSURE(rep != NULL, VTSM_E_NOMEM, "TDI summary: out of memory");
+    if (t->report.len == 0) {
+        free(rep);
+        return VTSM_OK;
+    }
+    st = tsm_tdi_report(t, rep);
+    if (st == VTSM_OK)
+        st = put_mmio(m, rep);
+    free(rep);
+    return st;
+}
+
 vtsm_status tsm_reply_tdi_binding(cbor_item_t *map, const struct tsm_tdi *t)
 {
     struct vtsm_tdisp_report *rep;
@@ -42,6 +67,7 @@ vtsm_status tsm_reply_tdi_binding(cbor_item_t *map, const struct tsm_tdi *t)
     VTSM_GUARD_GOTO(tsm_tdi_report(t, rep));
     VTSM_GUARD_GOTO(vtsm_abi_put_tstr(map, VTSM_ABI_K_DEV, t->dev));
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(map, VTSM_ABI_K_TDI, t->index));
+    VTSM_GUARD_GOTO(put_rid(map, t));
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(map, VTSM_ABI_K_TVM, t->owner_tvm));
     VTSM_GUARD_GOTO(vtsm_abi_put_tstr(map, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)));
     VTSM_GUARD_GOTO(
@@ -135,6 +161,7 @@ vtsm_status tsm_reply_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_
     if (!host_view)
         VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, t->dev));
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
+    VTSM_GUARD_GOTO(put_rid(m, t));
     VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)));
     if (host_view && t->owner_tvm != 0)
         VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, t->owner_tvm));

@@ -294,8 +294,8 @@ vtsm_status tsm_tdisp_probe(const struct tsm_tdisp_chan *c, struct vtsm_tdisp_ca
     bool v10 = false;
 
     VTSM_GUARD(chan_check(c));
-    VTSM_GUARD_GOTO(vtsm_tdisp_build_get_version(&w, 0));
-    st = tdisp_xfer(c, chan_dev(c), 0, &w, VTSM_TDISP_GET_VERSION, &rx, &rsp);
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_get_version(&w, c->dsm_fid));
+    st = tdisp_xfer(c, chan_dev(c), c->dsm_fid, &w, VTSM_TDISP_GET_VERSION, &rx, &rsp);
     if (st == VTSM_E_PEER_ERROR &&
         ((rsp.hdr.type == VTSM_TDISP_ERROR &&
           rsp.u.error.code == VTSM_TDISP_ERR_UNSUPPORTED_REQUEST) ||
@@ -314,8 +314,9 @@ vtsm_status tsm_tdisp_probe(const struct tsm_tdisp_chan *c, struct vtsm_tdisp_ca
                      rsp.u.version.count, rsp.u.version.versions[0]);
 
     w = vtsm_wr_init(b, sizeof(b));
-    VTSM_GUARD_GOTO(vtsm_tdisp_build_get_capabilities(&w, 0, 0));
-    VTSM_GUARD_GOTO(tdisp_xfer(c, chan_dev(c), 0, &w, VTSM_TDISP_GET_CAPABILITIES, &rx, &rsp));
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_get_capabilities(&w, c->dsm_fid, 0));
+    VTSM_GUARD_GOTO(
+        tdisp_xfer(c, chan_dev(c), c->dsm_fid, &w, VTSM_TDISP_GET_CAPABILITIES, &rx, &rsp));
     if (caps)
         *caps = rsp.u.caps;
     st = VTSM_OK;

@@ -166,7 +166,8 @@ vtsm_status tsm_tdi_set_state(struct tsm_tdi *t, enum tsm_tdi_req req, enum tsm_
 struct tsm_tdisp_chan {
     struct vtsm_spdm_req *spdm;
     uint8_t slot;
-    const char *dev; /* device name for details (NULL: "device") */
+    const char *dev;  /* device name for details (NULL: "device") */
+    uint32_t dsm_fid; /* FUNCTION_ID of the DSM (function 0): GET_VERSION, GET_CAPABILITIES */
     vtsm_status (*vendor)(void *ctx, const uint8_t *payload, size_t len, struct vtsm_buf *rsp);
     void *vendor_ctx;
 };
@@ -180,7 +181,8 @@ struct tsm_tdisp_chan {
  * failures come back as the requester reported them.
  */
 
-/* GET_VERSION (must offer 1.0) and GET_CAPABILITIES for TDI 0 (the connect-time probe).
+/* GET_VERSION (must offer 1.0) and GET_CAPABILITIES for the DSM's INTERFACE_ID
+ * (c->dsm_fid; the connect-time probe: both describe the device's TDISP responder).
  * A device without a TDISP responder (SPDM ERROR UnsupportedRequest, or TDISP_ERROR
  * UNSUPPORTED_REQUEST) gives E_PEER_CAPS "device is not TEE-IO capable (no TDISP
  * responder); connect with ide_only". caps may be NULL. */

@@ -474,11 +474,15 @@ static bool page_take(struct page *pg, cbor_item_t *arr, cbor_item_t *e, vtsm_st
     return true;
 }
 
-/* One TDI's entry in STATUS (a running job's own TDIs show only that they are busy). */
-static vtsm_status tdi_entry(struct tsm_pdev *p, struct tsm_tdi *tdi, cbor_item_t **out)
+/* One TDI's entry in STATUS (a running job's own TDIs show only that they are busy); with
+ * its MMIO ranges when STATUS names the device (the whole list keeps a device's 255 TDIs
+ * on one page). */
+static vtsm_status tdi_entry(struct tsm_pdev *p, struct tsm_tdi *tdi, bool mmio, cbor_item_t **out)
 {
-    if (!tsm_pdev_tdi_claimed(p, tdi))
-        return tsm_reply_tdi_summary(tdi, true, out);
+    if (!tsm_pdev_tdi_claimed(p, tdi)) {
+        VTSM_GUARD(tsm_reply_tdi_summary(tdi, true, out));
+        return mmio ? tsm_reply_tdi_mmio(*out, tdi) : VTSM_OK;
+    }
     cbor_item_t *e = vtsm_abi_map_new();
     VTSM_ENSURE(e, VTSM_E_NOMEM, "status");
     *out = e;
@@ -527,7 +531,7 @@ static vtsm_status put_status(struct tsm_pdev *p, const struct status_req *r, st
         if (i < r->tdi_offset)
             continue;
         cbor_item_t *e = NULL;
-        VTSM_GUARD(tdi_entry(p, &n->tdi, &e));
+        VTSM_GUARD(tdi_entry(p, &n->tdi, r->one, &e));
         if (!page_take(pg, tdis, e, &st)) {
             cbor_decref(&e);
             *next_tdi = i;
