@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -27,6 +28,7 @@
 #include "vtsm_doe.h"
 #include "vtsm_spdm_crypto.h"
 #include "vtsm_spdm_defs.h"
+#include "vtsm_tdisp.h"
 
 #define V10 0x10
 #define V12 0x12
@@ -1401,6 +1403,91 @@ static void rq_vdm(struct rq *r, const uint8_t *p, size_t n)
     assert_int_equal(r->msg[1], SPDM_VENDOR_DEFINED_RESPONSE);
 }
 
+/* Topology: a DSM with PFs, VFs and single TDIs, from settings and from a file; refusals
+ * leave the default TDIs alone. */
+static void test_topology(void **state)
+{
+    (void)state;
+    static struct vtsm_dev_config c;
+    static struct vtsm_dev_topo t;
+    vtsm_dev_config_default(&c);
+    vtsm_dev_topo_init(&t);
+    /* nothing set: the default TDIs 0..3 stay */
+    assert_int_equal(vtsm_dev_topo_apply(&t, &c), VTSM_OK);
+    assert_int_equal(c.num_tdis, 4);
+    assert_int_equal(c.tdi[3].rid, 3);
+    assert_int_equal(c.tdi[3].n_ranges, 0);
+
+    assert_int_equal(vtsm_dev_topo_set(&t, "rid", "0x0100"), VTSM_OK);
+    assert_int_equal(vtsm_dev_topo_set(&t, "pfs", "2"), VTSM_OK);
+    assert_int_equal(vtsm_dev_topo_set(&t, "vfs", "3"), VTSM_OK);
+    assert_int_equal(vtsm_dev_topo_set(&t, "vf-offset", "0x80"), VTSM_OK);
+    assert_int_equal(vtsm_dev_topo_set(&t, "vf-stride", "2"), VTSM_OK);
+    assert_int_equal(vtsm_dev_topo_set(&t, "vf-bars", "0x10000,8k:msix,4K:pba"), VTSM_OK);
+    assert_int_equal(vtsm_dev_topo_set(&t, "pf-bars", "1M,4096:non-tee"), VTSM_OK);
+    assert_int_equal(vtsm_dev_topo_set(&t, "tdi", "0xBEEF"), VTSM_OK);
+    assert_int_equal(vtsm_dev_topo_apply(&t, &c), VTSM_OK);
+    assert_int_equal(c.num_tdis, 2 + 3 + 1);
+    static const uint16_t rids[] = {0x101, 0x102, 0x180, 0x182, 0x184, 0xBEEF};
+    for (unsigned i = 0; i < 6; i++)
+        assert_int_equal(c.tdi[i].rid, rids[i]);
+    assert_int_equal(c.tdi[0].n_ranges, 2);
+    assert_int_equal(c.tdi[0].ranges[0].size, 1u << 20);
+    assert_int_equal(c.tdi[0].ranges[1].attrs, VTSM_TDISP_RANGE_IS_NON_TEE_MEM);
+    assert_int_equal(c.tdi[2].n_ranges, 3);
+    assert_int_equal(c.tdi[2].ranges[1].size, 8192);
+    assert_int_equal(c.tdi[2].ranges[1].attrs, VTSM_TDISP_RANGE_MSIX_TABLE);
+    assert_int_equal(c.tdi[2].ranges[2].attrs, VTSM_TDISP_RANGE_MSIX_PBA);
+    assert_int_equal(c.tdi[5].n_ranges, 0);
+    struct vtsm_dev *d = NULL;
+    assert_int_equal(vtsm_dev_new(&c, &d), VTSM_OK);
+    vtsm_dev_free(d);
+
+    /* refusals */
+    static const char *const bad[][2] = {
+        {"rid", "0x0101"},  {"rid", "0x10000"}, {"pfs", "8"},        {"vfs", "256"},
+        {"vf-offset", "0"}, {"vf-stride", "x"}, {"vf-bars", "4097"}, {"vf-bars", "4K:msi"},
+        {"vf-bars", ""},    {"tdi", "0x10000"}, {"tdi", "1="},       {"tdi", "-1"},
+        {"no-such", "1"},   {"pf-bars", "0K"},  {"tdi", "1=2T"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        vtsm_dev_topo_init(&t);
+        if (vtsm_dev_topo_set(&t, bad[i][0], bad[i][1]) != VTSM_E_CONFIG)
+            fail_msg("%s %s accepted", bad[i][0], bad[i][1]);
+    }
+    /* a VF past 0xFFFF, and one RID twice: refused by apply */
+    vtsm_dev_topo_init(&t);
+    assert_int_equal(vtsm_dev_topo_set(&t, "rid", "0xfff8"), VTSM_OK);
+    assert_int_equal(vtsm_dev_topo_set(&t, "vfs", "8"), VTSM_OK);
+    assert_int_equal(vtsm_dev_topo_apply(&t, &c), VTSM_E_CONFIG);
+    vtsm_dev_topo_init(&t);
+    assert_int_equal(vtsm_dev_topo_set(&t, "pfs", "1"), VTSM_OK);
+    assert_int_equal(vtsm_dev_topo_set(&t, "tdi", "1"), VTSM_OK);
+    assert_int_equal(vtsm_dev_topo_apply(&t, &c), VTSM_E_CONFIG);
+
+    /* a file: comments, blank lines; a bad line names its number */
+    char path[] = "/tmp/vtsm-topo-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "# DSM 02:00.0 with one VF\n\nrid 0x200\nvfs 1  # one\nvf-bars 64K\n");
+    fclose(f);
+    vtsm_dev_topo_init(&t);
+    assert_int_equal(vtsm_dev_topo_file(&t, path), VTSM_OK);
+    assert_int_equal(vtsm_dev_topo_apply(&t, &c), VTSM_OK);
+    assert_int_equal(c.num_tdis, 1);
+    assert_int_equal(c.tdi[0].rid, 0x201);
+    assert_int_equal(c.tdi[0].ranges[0].size, 0x10000);
+    f = fopen(path, "w");
+    fprintf(f, "rid 0x200\nvfs\n");
+    fclose(f);
+    vtsm_dev_topo_init(&t);
+    vtsm_err_clear();
+    assert_int_equal(vtsm_dev_topo_file(&t, path), VTSM_E_CONFIG);
+    assert_non_null(strstr(vtsm_err_detail(), ":2:"));
+    unlink(path);
+}
+
 /* TDISP GET_DEVICE_INTERFACE_REPORT: the portion is clamped so that the whole SPDM message
  * fits the requester's DataTransferSize (here the 64-byte minimum we can hold a session
  * with: the hand-written requester does not check KEY_EXCHANGE sizes). */
@@ -1678,6 +1765,7 @@ int main(void)
         cmocka_unit_test(test_measurements),
         cmocka_unit_test(test_session_full),
         cmocka_unit_test(test_tdisp_report_portion_fits_dts),
+        cmocka_unit_test(test_topology),
         cmocka_unit_test(test_get_version_ends_session),
         cmocka_unit_test(test_handshake_replaced_by_new_key_exchange),
         /* faults */

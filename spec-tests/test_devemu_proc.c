@@ -266,9 +266,22 @@ static void test_bad_command_line(void **state)
 {
     (void)state;
     static const struct {
-        const char *args[3];
+        const char *args[5];
         int rc;
     } cases[] = {
+        /* topology: RIDs, ranges, counts, files */
+        {{"--tdi", "0x10000", NULL}, 2},
+        {{"--tdi", "0x1=5K", NULL}, 2},
+        {{"--tdi", "0x1=4K:foo", NULL}, 2},
+        {{"--tdi", "0x1=4K,4K,4K,4K,4K,4K,4K,4K,4K", NULL}, 2},
+        {{"--tdi", "beef", NULL}, 2},
+        {{"--tdi", "1", "--tdi", "1"}, 2},
+        {{"--rid", "0x101", NULL}, 2},
+        {{"--rid", "0xfff8", "--vfs", "8"}, 2},
+        {{"--pfs", "8", NULL}, 2},
+        {{"--vf-offset", "0", NULL}, 2},
+        {{"--vf-bars", "", NULL}, 2},
+        {{"--topology", "/nonexistent-vtsm-dir/topo", NULL}, 2},
         {{"--fault", "no-such-fault", NULL}, 2},
         {{"--ide-streams", "257", NULL}, 2},
         {{"--ide-streams", "-1", NULL}, 2},
