@@ -591,6 +591,9 @@ static vtsm_status config_check(const struct vtsm_dev_config *c)
     }
     VTSM_ENSURE(c->ide_streams <= VTSM_DEV_MAX_IDE, VTSM_E_CONFIG, "ide_streams %u > %d",
                 c->ide_streams, VTSM_DEV_MAX_IDE);
+    VTSM_ENSURE(c->ide_port_index <= c->ide_max_port_index, VTSM_E_CONFIG,
+                "ide_port_index %u above ide_max_port_index %u", c->ide_port_index,
+                c->ide_max_port_index);
     VTSM_ENSURE(!(c->faults & ~((1u << VTSM_DEV_FAULT_COUNT_) - 1)), VTSM_E_CONFIG,
                 "unknown fault bits 0x%x", c->faults);
     return VTSM_OK;

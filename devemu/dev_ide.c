@@ -58,7 +58,8 @@ static bool stream_secure(const struct dev_ide_stream *s)
 }
 
 /*
- * QUERY_RESP for port 0 (PCIe 6.x sec. 6.33.3 QUERY_RESP): IDE Capability = selective
+ * QUERY_RESP for the device's port (PCIe 6.x sec. 6.33.3 QUERY_RESP): PortIndex and
+ * MaxPortIndex as configured; IDE Capability = selective
  * streams (count - 1 in bits 23:16), IDE_KM, algorithm 0 (AES-GCM 256, 96-bit MAC), no
  * link IDE; IDE Control 0; per selective stream: Capability 0 (no address association
  * blocks), Control = Stream ID << 24 | Enable when secure, Status = Secure / Insecure,
@@ -71,6 +72,8 @@ vtsm_status dev_ide_query(const struct vtsm_dev *d, struct vtsm_idekm_query_resp
 
     VTSM_ENSURE(n_sel >= n, VTSM_E_INTERNAL, "QUERY_RESP: room for %u of %u streams", n_sel, n);
     memset(r, 0, sizeof(*r));
+    r->port_index = d->cfg.ide_port_index;
+    r->max_port_index = d->cfg.ide_max_port_index;
     r->ide_cap = VTSM_IDE_CAP_IDE_KM;
     if (n)
         r->ide_cap |= VTSM_IDE_CAP_SELECTIVE | ((uint32_t)(n - 1) << 16);

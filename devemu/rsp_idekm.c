@@ -3,7 +3,8 @@
  * IDE_KM responder (PCIe 6.x sec. 6.33.3 "IDE Key Management (IDE_KM)"), reached through
  * VENDOR_DEFINED_REQUEST inside the secure session (rsp_vendor.c refuses it outside).
  *
- *   QUERY       -> QUERY_RESP (port 0 only)
+ *   QUERY       -> QUERY_RESP for the device's one IDE_KM port (cfg.ide_port_index), asked
+ *                  with any PortIndex up to MaxPortIndex (cfg.ide_max_port_index)
  *   KEY_PROG    -> KP_ACK with a Status: the key and IFV are stored for (stream, key set,
  *                  sub-stream, direction) only with Status 0
  *   K_SET_GO    -> K_GOSTOP_ACK: that key set becomes live for the sub-stream/direction
@@ -12,7 +13,8 @@
  * Rules, in the order they are checked (each refusal names its rule):
  *   IDEKM.1 the request parses (KEY_PROG: KP_ACK INCORRECT_LENGTH / UNSUPPORTED_VALUE as
  *           the codec finds; other objects: SPDM ERROR InvalidRequest)
- *   IDEKM.2 PortIndex is 0, the only port (KP_ACK UNSUPPORTED_PORT_INDEX)
+ *   IDEKM.2 PortIndex is the device's port (KP_ACK UNSUPPORTED_PORT_INDEX); a QUERY's is
+ *           at most MaxPortIndex
  *   IDEKM.3 StreamID < the number of selective streams (KP_ACK UNSUPPORTED_VALUE)
  *   IDEKM.4 KEY_PROG never overwrites the live key set of a sub-stream/direction
  *           (KP_ACK UNSPECIFIED_FAILURE; program the other set, as a refresh does)
@@ -31,8 +33,6 @@
 #include "dev_internal.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
-
-#define IDE_PORT_INDEX 0 /* the device's only port; MaxPortIndex = 0 */
 
 static const char *const substream_names[DEV_IDE_SUBSTREAMS] = {"PR", "NPR", "CPL"};
 
@@ -114,10 +114,10 @@ static vtsm_status key_prog(struct vtsm_dev *d, struct dev_req *q, const struct 
         status = r->kp_status;
         VTSM_INFO("KEY_PROG refused, KP_ACK status %u (rule IDEKM.1): %s", status,
                   vtsm_err_detail());
-    } else if (r->port_index != IDE_PORT_INDEX) {
+    } else if (r->port_index != d->cfg.ide_port_index) {
         status = VTSM_IDEKM_KP_UNSUPPORTED_PORT_INDEX;
-        VTSM_INFO("KEY_PROG for PortIndex %u: the device has port 0 only (rule IDEKM.2)",
-                  r->port_index);
+        VTSM_INFO("KEY_PROG for PortIndex %u: the device's port is %u (rule IDEKM.2)",
+                  r->port_index, d->cfg.ide_port_index);
     } else if (r->stream_id >= d->cfg.ide_streams) {
         status = VTSM_IDEKM_KP_UNSUPPORTED_VALUE;
         VTSM_INFO("KEY_PROG for StreamID %u: the device has %u selective streams (rule IDEKM.3)",
@@ -167,11 +167,11 @@ static vtsm_status key_prog(struct vtsm_dev *d, struct dev_req *q, const struct 
 static vtsm_status check_target(const struct vtsm_dev *d, struct dev_req *q,
                                 const struct vtsm_idekm_req *r, const char *name)
 {
-    if (r->port_index != IDE_PORT_INDEX)
-        return dev_refuse_rule(
-            q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED, VTSM_RULE_IDEKM_2,
-            "IDE_KM %s for PortIndex %u: the device has port 0 only (rule IDEKM.2)", name,
-            r->port_index);
+    if (r->port_index != d->cfg.ide_port_index)
+        return dev_refuse_rule(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
+                               VTSM_RULE_IDEKM_2,
+                               "IDE_KM %s for PortIndex %u: the device's port is %u (rule IDEKM.2)",
+                               name, r->port_index, d->cfg.ide_port_index);
     if (r->stream_id >= d->cfg.ide_streams)
         return dev_refuse_rule(
             q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED, VTSM_RULE_IDEKM_3,
@@ -239,12 +239,11 @@ static vtsm_status query(struct vtsm_dev *d, struct dev_req *q, const struct vts
     struct vtsm_idekm_query_resp qr;
     struct vtsm_idekm_sel_block *sel = NULL;
 
-    if (r->port_index != IDE_PORT_INDEX)
+    if (r->port_index > d->cfg.ide_max_port_index)
         return dev_refuse_rule(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
                                VTSM_RULE_IDEKM_2,
-                               "IDE_KM QUERY for PortIndex %u: the device has port 0 only (rule "
-                               "IDEKM.2)",
-                               r->port_index);
+                               "IDE_KM QUERY for PortIndex %u: MaxPortIndex is %u (rule IDEKM.2)",
+                               r->port_index, d->cfg.ide_max_port_index);
     if (d->cfg.ide_streams) {
         sel = calloc(d->cfg.ide_streams, sizeof(*sel));
         VTSM_ENSURE(sel, VTSM_E_NOMEM, "QUERY_RESP blocks");

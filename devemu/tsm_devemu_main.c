@@ -96,7 +96,8 @@ static void usage(FILE *f)
         "                  [--meas-hash H] [--max-clients N] [--pcap FILE] [--trace]\n"
         "                  [--topology FILE] [--rid RID] [--pfs N] [--vfs N] [--vf-offset N]\n"
         "                  [--vf-stride N] [--pf-bars RANGES] [--vf-bars RANGES]\n"
-        "                  [--tdi RID[=RANGES]]... [--verbose]\n"
+        "                  [--tdi RID[=RANGES]]... [--port-index P] [--max-port-index M]\n"
+        "                  [--verbose]\n"
         "  --port N         TCP port (default %d; 0 picks a free port)\n"
         "  --listen ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
         "  --port-file PATH write the bound port to PATH (atomically)\n"
@@ -130,6 +131,9 @@ static void usage(FILE *f)
             "                   LINKTYPE_PCI_DOE 292, as spdm_dump reads it)\n"
             "  --trace          one line per DOE object on stderr (time, direction, size,\n"
             "                   message)\n"
+            "  --port-index P   IDE_KM PortIndex of the device's port (default 0)\n"
+            "  --max-port-index M\n"
+            "                   MaxPortIndex in QUERY_RESP (default 0; P <= M)\n"
             "  --topology FILE  topology settings, one \"KEY VALUE\" a line (the options below\n"
             "                   without \"--\"; '#' comments)\n"
             "  --rid RID        requester ID of the DSM (function 0; default 0)\n"
@@ -721,6 +725,8 @@ int main(int argc, char **argv)
         OPT_HELP,
         OPT_TOPO,      /* one topology setting, named by the option */
         OPT_TOPO_FILE, /* --topology FILE */
+        OPT_PORT_INDEX,
+        OPT_MAX_PORT_INDEX,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -753,6 +759,8 @@ int main(int argc, char **argv)
         {"vf-bars", required_argument, NULL, OPT_TOPO},
         {"tdi", required_argument, NULL, OPT_TOPO},
         {"topology", required_argument, NULL, OPT_TOPO_FILE},
+        {"port-index", required_argument, NULL, OPT_PORT_INDEX},
+        {"max-port-index", required_argument, NULL, OPT_MAX_PORT_INDEX},
         {NULL, 0, NULL, 0},
     };
     struct vtsm_dev_config cfg;
@@ -775,6 +783,19 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case OPT_PORT_INDEX:
+        case OPT_MAX_PORT_INDEX: {
+            long n = strtol(optarg, &end, 0);
+            if (*optarg == '\0' || *end || n < 0 || n > 255) {
+                fprintf(stderr, "tsm-devemu: bad --%s '%s' (0..255)\n", opts[li].name, optarg);
+                return 2;
+            }
+            if (c == OPT_PORT_INDEX)
+                cfg.ide_port_index = (uint8_t)n;
+            else
+                cfg.ide_max_port_index = (uint8_t)n;
+            break;
+        }
         case OPT_TOPO_FILE:
             if (vtsm_dev_topo_file(&topo, optarg) != VTSM_OK) {
                 fprintf(stderr, "tsm-devemu: --topology: %s\n", vtsm_err_detail());
@@ -925,6 +946,11 @@ int main(int argc, char **argv)
     }
     if (optind != argc) {
         usage(stderr);
+        return 2;
+    }
+    if (cfg.ide_port_index > cfg.ide_max_port_index) {
+        fprintf(stderr, "tsm-devemu: --port-index %u is above --max-port-index %u\n",
+                cfg.ide_port_index, cfg.ide_max_port_index);
         return 2;
     }
     if (vtsm_dev_topo_apply(&topo, &cfg) != VTSM_OK) {

@@ -157,6 +157,8 @@ struct vtsm_dev_config {
                                                  * (non-TEE-IO) device, TDISP is UnsupportedRequest */
     unsigned ide_streams;        /* selective IDE streams (stream IDs 0..n-1, <= 256);
                                   * default 4; 0: IDE_KM without selective streams */
+    uint8_t ide_port_index;      /* the IDE_KM PortIndex of the device's port; default 0 */
+    uint8_t ide_max_port_index;  /* MaxPortIndex in QUERY_RESP (>= ide_port_index); default 0 */
     vtsm_dev_key_log_fn key_log; /* TEST ONLY, see above: KEY_PROG keys; default NULL */
     void *key_log_ctx;
     vtsm_dev_key_log_fn secret_log; /* TEST ONLY, see above: "secret" lines; default NULL */

@@ -338,6 +338,34 @@ static void test_dsm_two_vfs_two_tvms(void **state)
     e2e_host_close(&t.hh);
 }
 
+/* A device whose IDE_KM port is 1 of 0..2: the TSM programs the port QUERY_RESP names
+ * (the device refuses KEY_PROG for any other, rule IDEKM.2), the link check passes, a
+ * refresh and a reclaim use it too; a device with only port 0 is unchanged. */
+static void test_ide_port_from_device(void **state)
+{
+    struct e2e *e = *state;
+    struct topo t;
+    const char *args[] = {"--port-index", "1", "--max-port-index", "2", "--verbose", NULL};
+    topo_open(&t, e, "0000:03:00.0", args);
+    cbor_item_t *res = NULL;
+    assert_int_equal(vtsm_host_ide_link_check_cbor(t.hh.h, t.dev, &res), VTSM_OK);
+    assert_true(e2e_bool(res, "streams.0.rp_to_device"));
+    assert_true(e2e_bool(res, "streams.0.device_to_rp"));
+    cbor_decref(&res);
+    assert_int_equal(vtsm_host_ide_refresh_cbor(t.hh.h, t.dev, &res), VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(vtsm_host_ide_link_check_cbor(t.hh.h, t.dev, &res), VTSM_OK);
+    assert_true(e2e_bool(res, "streams.0.device_to_rp"));
+    assert_int_equal(e2e_uint(res, "streams.0.key_set"), 1);
+    cbor_decref(&res);
+    assert_int_equal(vtsm_host_device_reclaim_cbor(t.hh.h, t.dev, &res), VTSM_OK);
+    cbor_decref(&res);
+    static char log[1 << 20];
+    assert_true(e2e_devemu_log(e, 1, log, sizeof(log)) >= 0);
+    assert_null(strstr(log, "IDEKM.2")); /* no message named another port */
+    e2e_host_close(&t.hh);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -350,6 +378,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_tdi_beef_bound_and_accepted, e2e_fixture_setup,
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_dsm_two_vfs_two_tvms, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_ide_port_from_device, e2e_fixture_setup,
                                         e2e_fixture_teardown),
     };
     return cmocka_run_group_tests_name("e2e_topo", tests, NULL, NULL);

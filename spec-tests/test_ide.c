@@ -69,7 +69,7 @@ struct logged {
 struct fake {
     /* QUERY_RESP */
     uint32_t ide_cap;
-    uint8_t query_port;
+    uint8_t query_port, query_max_port; /* the port it answers for, its MaxPortIndex */
     /* misbehaviour */
     enum fake_fault fault;
     unsigned fault_at; /* 1-based: KEY_PROG number (K_SET_GO number for F_NO_GO_ACK) */
@@ -121,7 +121,9 @@ static vtsm_status fake_vendor(void *ctx, const uint8_t *req, size_t len, struct
     if (f->close_at && f->n_msgs >= f->close_at)
         return vtsm_fail(VTSM_E_CLOSED, "scripted host went away");
     assert_int_equal(vtsm_idekm_parse_request(req, len, &q), VTSM_OK);
-    assert_int_equal(q.port_index, TSM_IDE_PORT_INDEX);
+    /* QUERY asks for port 0; everything after it names the port QUERY_RESP named */
+    assert_int_equal(q.port_index,
+                     q.object_id == VTSM_IDEKM_QUERY ? TSM_IDE_PORT_INDEX : f->query_port);
     assert_true(f->nlog < 512);
     f->log[f->nlog++] = (struct logged){q.object_id, q.stream_id, q.key_sub_stream};
 
@@ -136,7 +138,7 @@ static vtsm_status fake_vendor(void *ctx, const uint8_t *req, size_t len, struct
         memset(&r, 0, sizeof(r));
         memset(sel, 0, sizeof(sel));
         r.port_index = f->query_port;
-        r.max_port_index = f->query_port;
+        r.max_port_index = f->query_max_port;
         r.ide_cap = f->ide_cap;
         r.sel_count =
             (f->ide_cap & VTSM_IDE_CAP_SELECTIVE) ? VTSM_IDE_CAP_SEL_NUM(f->ide_cap) + 1 : 0;
@@ -332,7 +334,7 @@ static void fx_open(struct fx *x, const char *rp_spec)
         assert_int_equal(tsm_platform_new(NULL, 0, &x->pf), VTSM_OK);
     }
     x->dev = fake_new();
-    x->peer = (struct tsm_ide_peer){fake_vendor, x->dev};
+    x->peer = (struct tsm_ide_peer){.vendor = fake_vendor, .ctx = x->dev};
     x->link = (struct tsm_link_transport){fake_link, x->dev};
 }
 
@@ -506,10 +508,26 @@ static void test_setup_peer_caps(void **state)
                 "device supports 1 selective IDE streams, 2 requested");
     assert_int_equal(count_obj(x.dev, VTSM_IDEKM_KEY_PROG), 0);
     assert_int_equal(count_obj(x.dev, VTSM_IDEKM_QUERY), 3);
-    x.dev->ide_cap = caps(4);
+    fx_close(&x);
+}
+
+/* A device whose IDE_KM port is 1 of 0..2 (MaxPortIndex 2): QUERY_RESP names it and every
+ * KEY_PROG, K_SET_GO and K_SET_STOP after it names port 1 too (the fake asserts it), also
+ * in a refresh and the teardown. */
+static void test_setup_port_from_query_resp(void **state)
+{
+    struct fx x;
+    struct tsm_ide_dev *d = NULL;
+    (void)state;
+    fx_open(&x, NULL);
     x.dev->query_port = 1;
-    setup_fails(&x, 1, VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
-                "QUERY_RESP port_index 1, expected 0");
+    x.dev->query_max_port = 2;
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, &d), VTSM_OK);
+    assert_int_equal(count_obj(x.dev, VTSM_IDEKM_KEY_PROG), 2 * 6);
+    assert_int_equal(tsm_ide_refresh(d, &x.peer), VTSM_OK);
+    assert_int_equal(count_obj(x.dev, VTSM_IDEKM_KEY_PROG), 4 * 6);
+    tsm_ide_teardown(d, &x.peer);
+    assert_int_equal(fake_held(x.dev), 0);
     fx_close(&x);
 }
 
@@ -828,7 +846,7 @@ static void test_setup_two_streams_two_devices(void **state)
     struct fx x;
     struct tsm_ide_dev *a = NULL, *b = NULL;
     struct fake *second = fake_new();
-    struct tsm_ide_peer peer2 = {fake_vendor, second};
+    struct tsm_ide_peer peer2 = {.vendor = fake_vendor, .ctx = second};
     struct tsm_link_transport link2 = {fake_link, second};
     (void)state;
     fx_open(&x, NULL);
@@ -844,7 +862,7 @@ static void test_setup_two_streams_two_devices(void **state)
     /* the port is full: a third device is refused */
     struct tsm_ide_dev *c = NULL;
     struct fake *third = fake_new();
-    struct tsm_ide_peer peer3 = {fake_vendor, third};
+    struct tsm_ide_peer peer3 = {.vendor = fake_vendor, .ctx = third};
     EXPECT(tsm_ide_setup(x.pf, 0, &peer3, 1, &c), VTSM_E_NO_STREAM, VTSM_RULE_IDE_1);
     assert_int_equal(count_obj(third, VTSM_IDEKM_KEY_PROG), 0);
     /* root port 1 is separate */
@@ -863,7 +881,7 @@ static void test_setup_two_streams_two_devices(void **state)
     assert_int_equal(fake_held(x.dev), 0);
     usage_is(x.pf, 0, 2, 4);
     struct fake *fourth = fake_new();
-    struct tsm_ide_peer peer4 = {fake_vendor, fourth};
+    struct tsm_ide_peer peer4 = {.vendor = fake_vendor, .ctx = fourth};
     struct tsm_ide_dev *e = NULL;
     assert_int_equal(tsm_ide_setup(x.pf, 0, &peer4, 1, &e), VTSM_OK);
     assert_int_equal(tsm_ide_first_stream(e), 0);
@@ -999,6 +1017,7 @@ int main(void)
         cmocka_unit_test(test_setup_no_stream),
         cmocka_unit_test(test_setup_no_key_slot),
         cmocka_unit_test(test_setup_peer_caps),
+        cmocka_unit_test(test_setup_port_from_query_resp),
         cmocka_unit_test(test_setup_nak_keyprog),
         cmocka_unit_test(test_setup_wrong_echo),
         cmocka_unit_test(test_setup_no_go_ack),

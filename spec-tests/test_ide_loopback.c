@@ -169,7 +169,7 @@ static void loop_open(struct loop *l, uint32_t faults, unsigned ide_streams)
     assert_int_equal(vtsm_spdm_req_get_certificate(l->r, 0), VTSM_OK);
     assert_int_equal(vtsm_spdm_req_start_session(l->r, 0), VTSM_OK);
     l->spdm = tsm_ide_peer_spdm(l->r);
-    l->peer = (struct tsm_ide_peer){watch_vendor, l};
+    l->peer = (struct tsm_ide_peer){.vendor = watch_vendor, .ctx = l};
     l->link = (struct tsm_link_transport){link_exchange, l};
 }
 

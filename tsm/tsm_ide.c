@@ -46,6 +46,7 @@ struct ide_stream {
 struct tsm_ide_dev {
     struct tsm_platform *pf;
     uint32_t root_port;
+    uint8_t port_index; /* the device's IDE_KM port, from its QUERY_RESP */
     unsigned n;
     uint8_t ids[TSM_IDE_MAX_STREAMS];
     struct ide_stream s[TSM_IDE_MAX_STREAMS];
@@ -81,7 +82,7 @@ static vtsm_status spdm_vendor(void *ctx, const uint8_t *req, size_t len, struct
 
 struct tsm_ide_peer tsm_ide_peer_spdm(struct vtsm_spdm_req *r)
 {
-    struct tsm_ide_peer p = {spdm_vendor, r};
+    struct tsm_ide_peer p = {.vendor = spdm_vendor, .ctx = r};
     return p;
 }
 
@@ -149,7 +150,7 @@ static struct vtsm_idekm_key *mirror_key(struct ide_set *s, unsigned sub, unsign
 /* ---- IDE_KM messages ---- */
 
 static vtsm_status check_echo(const struct vtsm_idekm_ack *a, const char *msg, uint8_t stream_id,
-                              uint8_t kss)
+                              uint8_t kss, uint8_t port)
 {
     VTSM_ENSURE(a->stream_id == stream_id, VTSM_E_PEER_MALFORMED,
                 "%s stream_id %u, expected %u (PCIe 6.33.3: the ack echoes the request)", msg,
@@ -158,14 +159,15 @@ static vtsm_status check_echo(const struct vtsm_idekm_ack *a, const char *msg, u
                 "%s key_sub_stream 0x%02x, expected 0x%02x (PCIe 6.33.3: the ack echoes the "
                 "request)",
                 msg, a->key_sub_stream, kss);
-    VTSM_ENSURE(a->port_index == TSM_IDE_PORT_INDEX, VTSM_E_PEER_MALFORMED,
+    VTSM_ENSURE(a->port_index == port, VTSM_E_PEER_MALFORMED,
                 "%s port_index %u, expected %u (PCIe 6.33.3: the ack echoes the request)", msg,
-                a->port_index, TSM_IDE_PORT_INDEX);
+                a->port_index, port);
     return VTSM_OK;
 }
 
-/* QUERY(PortIndex 0) -> QUERY_RESP: selective IDE with IDE_KM and enough streams. */
-static vtsm_status ide_query(const struct tsm_ide_peer *peer, unsigned nstreams)
+/* QUERY(PortIndex 0) -> QUERY_RESP: selective IDE with IDE_KM and enough streams; *port =
+ * the PortIndex the device answered for (its IDE_KM port, at most MaxPortIndex). */
+static vtsm_status ide_query(const struct tsm_ide_peer *peer, unsigned nstreams, uint8_t *port)
 {
     vtsm_status st = VTSM_OK;
     uint8_t req[VTSM_IDEKM_QUERY_SIZE];
@@ -185,9 +187,7 @@ static vtsm_status ide_query(const struct tsm_ide_peer *peer, unsigned nstreams)
         st = with_step(st, "QUERY");
         goto out;
     }
-    VTSM_ENSURE_GOTO(q.port_index == TSM_IDE_PORT_INDEX, VTSM_E_PEER_MALFORMED,
-                     "IDE_KM QUERY_RESP port_index %u, expected %u (PCIe 6.33.3)", q.port_index,
-                     TSM_IDE_PORT_INDEX);
+    *port = q.port_index; /* the codec checked it is at most max_port_index */
     VTSM_ENSURE_GOTO(q.ide_cap & VTSM_IDE_CAP_SELECTIVE, VTSM_E_PEER_CAPS,
                      "IDE_KM QUERY_RESP: device does not support selective IDE streams "
                      "(IDE Capability 0x%08x)",
@@ -223,7 +223,7 @@ static vtsm_status key_prog(const struct tsm_ide_peer *peer, uint8_t stream_id, 
     VTSM_GUARD_GOTO(vtsm_random(&k->ifv, sizeof(k->ifv)));
     /* Leave room for the link check's counters below the 2^64 invocation-field wrap. */
     k->ifv >>= 1;
-    VTSM_GUARD_GOTO(vtsm_idekm_build_key_prog(&w, stream_id, kss, TSM_IDE_PORT_INDEX, k));
+    VTSM_GUARD_GOTO(vtsm_idekm_build_key_prog(&w, stream_id, kss, peer->port_index, k));
     s->progd |= (uint8_t)SD_BIT(sub, dir);
     st = peer->vendor(peer->ctx, req, w.len, &rsp);
     if (st != VTSM_OK) {
@@ -239,7 +239,7 @@ static vtsm_status key_prog(const struct tsm_ide_peer *peer, uint8_t stream_id, 
                      "IDE_KM %s: KP_ACK Status %u (%s)", step, a.status, kp_status_name(a.status));
     snprintf(step, sizeof(step), "KP_ACK for stream %u K%u %s %s:", stream_id, ks, sub_names[sub],
              dir_names[dir]);
-    VTSM_GUARD_GOTO(check_echo(&a, step, stream_id, kss));
+    VTSM_GUARD_GOTO(check_echo(&a, step, stream_id, kss, peer->port_index));
 out:
     OPENSSL_cleanse(req, sizeof(req));
     vtsm_buf_wipe(&rsp);
@@ -262,9 +262,9 @@ static vtsm_status k_set(const struct tsm_ide_peer *peer, bool go, uint8_t strea
     snprintf(step, sizeof(step), "%s stream %u K%u %s %s", go ? "K_SET_GO" : "K_SET_STOP",
              stream_id, ks, sub_names[sub], dir_names[dir]);
     if (go)
-        VTSM_GUARD_GOTO(vtsm_idekm_build_k_set_go(&w, stream_id, kss, TSM_IDE_PORT_INDEX));
+        VTSM_GUARD_GOTO(vtsm_idekm_build_k_set_go(&w, stream_id, kss, peer->port_index));
     else
-        VTSM_GUARD_GOTO(vtsm_idekm_build_k_set_stop(&w, stream_id, kss, TSM_IDE_PORT_INDEX));
+        VTSM_GUARD_GOTO(vtsm_idekm_build_k_set_stop(&w, stream_id, kss, peer->port_index));
     st = peer->vendor(peer->ctx, req, w.len, &rsp);
     if (st != VTSM_OK) {
         st = with_step(st, step);
@@ -278,7 +278,7 @@ static vtsm_status k_set(const struct tsm_ide_peer *peer, bool go, uint8_t strea
     snprintf(step, sizeof(step),
              "K_GOSTOP_ACK for %s stream %u K%u %s %s:", go ? "K_SET_GO" : "K_SET_STOP", stream_id,
              ks, sub_names[sub], dir_names[dir]);
-    VTSM_GUARD_GOTO(check_echo(&a, step, stream_id, kss));
+    VTSM_GUARD_GOTO(check_echo(&a, step, stream_id, kss, peer->port_index));
 out:
     vtsm_buf_free(&rsp);
     return st;
@@ -354,16 +354,19 @@ static void undo_sets(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer, un
 /* ---- setup / refresh / teardown ---- */
 
 vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
-                          const struct tsm_ide_peer *peer, unsigned nstreams,
+                          const struct tsm_ide_peer *peer_in, unsigned nstreams,
                           struct tsm_ide_dev **out)
 {
     vtsm_status st = VTSM_OK;
+    struct tsm_ide_peer port_peer, *peer = &port_peer;
     struct tsm_ide_dev *d = NULL;
     unsigned ks0[TSM_IDE_MAX_STREAMS] = {0};
     bool allocated = false;
 
-    VTSM_ENSURE(pf != NULL && peer != NULL && peer->vendor != NULL && out != NULL, VTSM_E_INVAL,
-                "IDE setup: NULL argument");
+    VTSM_ENSURE(pf != NULL && peer_in != NULL && peer_in->vendor != NULL && out != NULL,
+                VTSM_E_INVAL, "IDE setup: NULL argument");
+    port_peer = *peer_in;
+    port_peer.port_index = TSM_IDE_PORT_INDEX;
     VTSM_ENSURE(nstreams >= 1 && nstreams <= TSM_IDE_MAX_STREAMS, VTSM_E_INVAL,
                 "IDE setup: %u streams (1..%u)", nstreams, TSM_IDE_MAX_STREAMS);
     VTSM_ENSURE_RULE(tsm_platform_has_rp(pf, root_port), VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1,
@@ -374,8 +377,9 @@ vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
     d->pf = pf;
     d->root_port = root_port;
 
-    /* 1. QUERY */
-    VTSM_GUARD_GOTO(ide_query(peer, nstreams));
+    /* 1. QUERY: the port to program is the one the device names */
+    VTSM_GUARD_GOTO(ide_query(peer, nstreams, &d->port_index));
+    port_peer.port_index = d->port_index;
     /* 2. stream IDs and key slots (rules IDE.1, IDE.2) */
     VTSM_GUARD_GOTO(tsm_platform_alloc_streams(pf, root_port, nstreams, d->ids));
     allocated = true;
@@ -401,15 +405,18 @@ out:
     return st;
 }
 
-vtsm_status tsm_ide_refresh(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer)
+vtsm_status tsm_ide_refresh(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer_in)
 {
     vtsm_status st = VTSM_OK, stop_st = VTSM_OK;
+    struct tsm_ide_peer port_peer, *peer = &port_peer;
     unsigned newks[TSM_IDE_MAX_STREAMS];
     struct saved_err e = {0};
     bool dead = false;
 
-    VTSM_ENSURE(d != NULL && peer != NULL && peer->vendor != NULL, VTSM_E_INVAL,
+    VTSM_ENSURE(d != NULL && peer_in != NULL && peer_in->vendor != NULL, VTSM_E_INVAL,
                 "IDE refresh: NULL argument");
+    port_peer = *peer_in;
+    port_peer.port_index = d->port_index;
     VTSM_ENSURE(d->n > 0, VTSM_E_STATE, "IDE refresh: no streams");
     for (unsigned i = 0; i < d->n; i++) {
         newks[i] = d->s[i].key_set ^ 1u;
@@ -447,14 +454,18 @@ out:
     return st;
 }
 
-void tsm_ide_teardown(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer)
+void tsm_ide_teardown(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer_in)
 {
     bool dead = false;
+    struct tsm_ide_peer port_peer, *peer = NULL;
 
     if (!d)
         return;
-    if (peer && !peer->vendor)
-        peer = NULL;
+    if (peer_in && peer_in->vendor) {
+        port_peer = *peer_in;
+        port_peer.port_index = d->port_index;
+        peer = &port_peer;
+    }
     for (unsigned i = 0; i < d->n; i++) {
         struct ide_stream *s = &d->s[i];
         struct ide_set *live = &s->set[s->key_set];

@@ -40,7 +40,7 @@
 #include "tsm_platform.h"
 
 #define TSM_IDE_MAX_STREAMS 8  /* DEVICE_CONNECT ide_streams 0..8 */
-#define TSM_IDE_PORT_INDEX  0  /* IDE_KM PortIndex the TSM programs (the device's port 0) */
+#define TSM_IDE_PORT_INDEX  0  /* IDE_KM PortIndex the TSM QUERYs first (the device's port 0) */
 #define TSM_IDE_CHECK_SIZE  32 /* link check plaintext P */
 
 /*
@@ -52,6 +52,7 @@
 struct tsm_ide_peer {
     vtsm_status (*vendor)(void *ctx, const uint8_t *req, size_t len, struct vtsm_buf *rsp);
     void *ctx;
+    uint8_t port_index; /* set by the IDE flows: the PortIndex the device's QUERY_RESP named */
 };
 /* The peer that sends through r (vtsm_spdm_req_vendor, inside r's secure session). */
 struct tsm_ide_peer tsm_ide_peer_spdm(struct vtsm_spdm_req *r);
@@ -71,7 +72,8 @@ struct tsm_ide_dev;
  * Set up nstreams (1..TSM_IDE_MAX_STREAMS) selective IDE streams to the device on root port
  * root_port:
  *   1. QUERY(PortIndex 0) -> QUERY_RESP: selective IDE, IDE_KM and >= nstreams selective
- *      streams (else VTSM_E_PEER_CAPS);
+ *      streams (else VTSM_E_PEER_CAPS); its PortIndex (at most its MaxPortIndex, else
+ *      VTSM_E_PEER_MALFORMED) is the port every later message of this device names;
  *   2. allocate nstreams stream IDs and 2 key slots each on the root port;
  *   3. per stream, key set K0, sub-streams PR, NPR, CPL x directions RX, TX: fresh key and
  *      IFV, KEY_PROG, KP_ACK (Status 0, exact echo);

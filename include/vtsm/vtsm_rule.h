@@ -76,7 +76,7 @@ extern "C" {
     X(DEVTDI_5, "DEVTDI.5", OK, "STOP_INTERFACE_REQ returns the TDI to CONFIG_UNLOCKED")           \
     X(DEVTDI_6, "DEVTDI.6", E_PEER_ERROR, "FUNCTION_ID names a TDI of the device")                 \
     X(IDEKM_1, "IDEKM.1", E_PEER_MALFORMED, "an IDE_KM request parses")                            \
-    X(IDEKM_2, "IDEKM.2", E_PEER_MALFORMED, "PortIndex is 0, the only port")                       \
+    X(IDEKM_2, "IDEKM.2", E_PEER_MALFORMED, "PortIndex names the device's port")                   \
     X(IDEKM_3, "IDEKM.3", E_PEER_MALFORMED, "StreamID is below the number of streams")             \
     X(IDEKM_4, "IDEKM.4", OK, "KEY_PROG never overwrites a live key set")                          \
     X(IDEKM_5, "IDEKM.5", E_STATE, "K_SET_GO only for a key set KEY_PROG programmed")              \
