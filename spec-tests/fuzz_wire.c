@@ -132,6 +132,17 @@ static void check_req(const struct vtsm_abi_request *row, const struct vtsm_abi_
         } else if (d->type == VTSM_ABI_FT_DEV) {
             if (vtsm_abi_check_dev(m) != VTSM_OK)
                 __builtin_trap();
+            /* tsmd's canonical name: a PCI address, itself canonical, or a refusal that
+             * leaves the output alone */
+            char canon[VTSM_ABI_DEV_BUF], again[VTSM_ABI_DEV_BUF];
+            memset(canon, 0x5a, sizeof(canon));
+            if (vtsm_abi_dev_canon(m, canon) == VTSM_OK) {
+                if (strlen(canon) != 12 || vtsm_abi_dev_canon(canon, again) != VTSM_OK ||
+                    strcmp(canon, again) != 0 || !vtsm_abi_dev_same(m, canon))
+                    __builtin_trap();
+            } else if (canon[0] != 0x5a) {
+                __builtin_trap();
+            }
         }
     }
 }
