@@ -261,6 +261,8 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
  *           ENUM     tstr, one of the names in a    -> unsigned, 1 + its index
  *           VERSIONS array; its uint elements below 64 -> uint64_t bit mask (other
  *                    elements are ignored: a client may offer versions we do not know)
+ *           RIDS     array of a..b distinct uints, each a requester ID 0..0xFFFF
+ *                    -> struct vtsm_abi_rids
  *     need  REQUIRED, OPTIONAL, or ROW (required as the row's dev column says)
  * A value of the wrong type or out of range is refused with E_ABI_ARG (rule ABI.8), a
  * missing required key with E_ABI_ARG "missing key 'k'" (ABI.8), an unknown key with
@@ -301,7 +303,9 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     X(LOCK_FLAGS, lock_flags, VTSM_ABI_K_LOCK_FLAGS, UINT, OPTIONAL, 0, 0xFFFFu)                   \
     /* the guest's signed request: judged by the TVM's key (docs/abi.md 9.4) */                    \
     X(BODY, body, VTSM_ABI_K_BODY, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                          \
-    X(SIG, sig, VTSM_ABI_K_SIG, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)
+    X(SIG, sig, VTSM_ABI_K_SIG, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                             \
+    /* DEVICE_CONNECT: the TDIs (requester IDs) the host declares under the DSM */                 \
+    X(TDIS, tdis, VTSM_ABI_K_TDIS, RIDS, OPTIONAL, 1, VTSM_ABI_TDIS_MAX)
 
 /* ENUM names, NULL-terminated: the decoded value is 1 + the index (0: absent). */
 extern const char *const vtsm_abi_role_names[];
@@ -319,6 +323,7 @@ enum vtsm_abi_ftype {
     VTSM_ABI_FT_DEV,
     VTSM_ABI_FT_ENUM,
     VTSM_ABI_FT_VERSIONS,
+    VTSM_ABI_FT_RIDS,
 };
 enum vtsm_abi_fneed { VTSM_ABI_FN_OPTIONAL, VTSM_ABI_FN_REQUIRED, VTSM_ABI_FN_ROW };
 
@@ -337,6 +342,11 @@ struct vtsm_abi_bytes {
     const uint8_t *p;
     size_t len;
 };
+#define VTSM_ABI_TDIS_MAX 256u /* DEVICE_CONNECT tdis: requester IDs */
+struct vtsm_abi_rids {
+    unsigned n;
+    uint16_t rid[VTSM_ABI_TDIS_MAX];
+};
 
 #define VTSM_ABI_DECL_UINT(m, a, b)     uint64_t m;
 #define VTSM_ABI_DECL_BOOL(m, a, b)     bool m;
@@ -346,6 +356,7 @@ struct vtsm_abi_bytes {
 #define VTSM_ABI_DECL_DEV(m, a, b)      char m[VTSM_ABI_DEV_BUF];
 #define VTSM_ABI_DECL_ENUM(m, a, b)     unsigned m;
 #define VTSM_ABI_DECL_VERSIONS(m, a, b) uint64_t m;
+#define VTSM_ABI_DECL_RIDS(m, a, b)     struct vtsm_abi_rids m;
 
 /* A request, decoded: one member per field (zero when absent) and which are present. */
 struct vtsm_abi_req {

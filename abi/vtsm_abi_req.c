@@ -26,6 +26,7 @@ _Static_assert(VTSM_ABI_ROLE_HOST == 1 && VTSM_ABI_ROLE_GUEST == 2,
 #define FIELD_DEV(a, b)      .lo = 1, .hi = VTSM_ABI_DEV_MAX
 #define FIELD_ENUM(a, b)     .names = (a)
 #define FIELD_VERSIONS(a, b) .lo = 0
+#define FIELD_RIDS(a, b)     .lo = (a), .hi = (b)
 
 const struct vtsm_abi_field vtsm_abi_fields[VTSM_ABI_F_COUNT_] = {
 #define X_FIELD(SYM, member, k, t, n, a, b)                                                        \
@@ -124,6 +125,28 @@ static vtsm_status decode_field(const cbor_item_t *msg, const struct vtsm_abi_fi
             }
         return bad_name(k, f->names);
     }
+    case VTSM_ABI_FT_RIDS: {
+        const cbor_item_t *arr;
+        struct vtsm_abi_rids *out = m;
+        VTSM_GUARD(vtsm_abi_get_array(msg, k, &arr));
+        size_t n = cbor_array_size(arr);
+        cbor_item_t **items = cbor_array_handle(arr);
+        VTSM_ENSURE(n >= f->lo && n <= f->hi && n <= VTSM_ABI_TDIS_MAX, VTSM_E_ABI_ARG,
+                    "key '%s' must list %llu..%llu requester IDs, not %zu", k,
+                    (unsigned long long)f->lo, (unsigned long long)f->hi, n);
+        out->n = 0;
+        for (size_t i = 0; i < n; i++) {
+            VTSM_ENSURE(cbor_isa_uint(items[i]) && cbor_get_int(items[i]) <= 0xFFFFu,
+                        VTSM_E_ABI_ARG, "key '%s': element %zu is not a requester ID 0..65535", k,
+                        i);
+            uint16_t rid = (uint16_t)cbor_get_int(items[i]);
+            for (unsigned j = 0; j < out->n; j++)
+                VTSM_ENSURE(out->rid[j] != rid, VTSM_E_ABI_ARG,
+                            "key '%s': requester ID 0x%04x is listed twice", k, rid);
+            out->rid[out->n++] = rid;
+        }
+        return VTSM_OK;
+    }
     case VTSM_ABI_FT_VERSIONS: {
         const cbor_item_t *arr;
         uint64_t mask = 0;
@@ -185,6 +208,7 @@ vtsm_status vtsm_abi_req_decode(const cbor_item_t *msg, const struct vtsm_abi_re
 #define SET_ENUM(m)     ((void)f, req->m != NULL)
 #define SET_BYTES(m)    ((void)f, req->m != NULL)
 #define SET_VERSIONS(m) ((req->set >> f) & 1u)
+#define SET_RIDS(m)     ((void)f, req->m != NULL)
 
 #define PUT_UINT(m, k)     vtsm_abi_put_uint(map, k, req->m)
 #define PUT_BOOL(m, k)     vtsm_abi_put_bool(map, k, req->m)
@@ -192,6 +216,7 @@ vtsm_status vtsm_abi_req_decode(const cbor_item_t *msg, const struct vtsm_abi_re
 #define PUT_ENUM(m, k)     vtsm_abi_put_tstr(map, k, req->m)
 #define PUT_BYTES(m, k)    vtsm_abi_put_bytes(map, k, req->m, req->m##_len)
 #define PUT_VERSIONS(m, k) put_versions(map, k, req->m)
+#define PUT_RIDS(m, k)     put_rids(map, k, req->m, req->m##_len)
 
 static vtsm_status put_versions(cbor_item_t *map, const char *key, uint64_t mask)
 {
@@ -212,6 +237,18 @@ static vtsm_status put_versions(cbor_item_t *map, const char *key, uint64_t mask
         }
         cbor_decref(&e);
     }
+    return vtsm_abi_put_item(map, key, arr);
+}
+
+static vtsm_status put_rids(cbor_item_t *map, const char *key, const uint16_t *rid, size_t n)
+{
+    cbor_item_t *arr = vtsm_abi_array_new();
+    VTSM_ENSURE(arr, VTSM_E_NOMEM, "%s array", key);
+    for (size_t i = 0; i < n; i++)
+        if (vtsm_abi_push_uint(arr, rid[i]) != VTSM_OK) {
+            cbor_decref(&arr);
+            return vtsm_fail(VTSM_E_NOMEM, "%s array", key);
+        }
     return vtsm_abi_put_item(map, key, arr);
 }
 

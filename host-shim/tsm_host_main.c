@@ -48,6 +48,7 @@ struct cli {
     unsigned version; /* 0x12 / 0x13 / 0x14, 0 = TSM default */
     long ide_streams;
     bool ide_only;
+    const char *tdis; /* connect --tdis: comma list of requester IDs */
     bool force;
     bool all; /* key-update --all */
     long tdi;
@@ -71,6 +72,7 @@ static void usage(FILE *f)
           "commands:\n"
           "  connect DEV --doe tcp:HOST:PORT [--root-port N] [--slot N] [--allow-untrusted]\n"
           "              [--spdm-version 1.2|1.3|1.4] [--ide-streams N] [--ide-only]\n"
+          "              [--tdis RID,...]   (the TDIs under the device, by requester ID)\n"
           "  reclaim DEV --doe tcp:HOST:PORT [--force]\n"
           "  key-update DEV --doe tcp:HOST:PORT [--all]   (SPDM KEY_UPDATE)\n"
           "  heartbeat DEV --doe tcp:HOST:PORT            (SPDM HEARTBEAT)\n"
@@ -362,7 +364,30 @@ static vtsm_status verb_connect(struct cli *c, struct vtsm_host *h, cbor_item_t 
         .ide_streams = (unsigned)c->ide_streams,
         .ide_only = c->ide_only,
     };
-    return vtsm_host_device_connect_cbor(h, c->dev, &o, res);
+    cbor_item_t *extra = NULL;
+    if (c->tdis) { /* already checked: RIDs 0..0xFFFF, comma separated */
+        cbor_item_t *arr = vtsm_abi_array_new();
+        extra = vtsm_abi_map_new();
+        if (!arr || !extra || vtsm_abi_put_item(extra, VTSM_ABI_K_TDIS, arr) != VTSM_OK) {
+            if (extra)
+                cbor_decref(&extra);
+            return vtsm_fail(VTSM_E_NOMEM, "connect --tdis");
+        }
+        for (const char *p = c->tdis; *p;) {
+            char *end;
+            unsigned long v = strtoul(p, &end, 0);
+            if (vtsm_abi_push_uint(arr, v) != VTSM_OK) {
+                cbor_decref(&extra);
+                return vtsm_fail(VTSM_E_NOMEM, "connect --tdis");
+            }
+            p = *end ? end + 1 : end;
+        }
+        o.extra = extra;
+    }
+    st = vtsm_host_device_connect_cbor(h, c->dev, &o, res);
+    if (extra)
+        cbor_decref(&extra);
+    return st;
 }
 
 static vtsm_status verb_reclaim(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
@@ -804,11 +829,12 @@ enum {
     OPT_GUEST_KEY = 1u << 9,
     OPT_LOCK_FLAGS = 1u << 10,
     OPT_ALL = 1u << 11,
+    OPT_TDIS = 1u << 12,
 };
 
 #define CONNECT_OPTS                                                                               \
     (OPT_DOE | OPT_ROOT_PORT | OPT_SLOT | OPT_UNTRUSTED | OPT_VERSION | OPT_IDE_STREAMS |          \
-     OPT_IDE_ONLY)
+     OPT_IDE_ONLY | OPT_TDIS)
 
 struct command {
     const char *name;
@@ -1007,6 +1033,7 @@ static const struct option long_opts[] = {
     {"spdm-version", required_argument, NULL, OPT_VERSION},
     {"ide-streams", required_argument, NULL, OPT_IDE_STREAMS},
     {"ide-only", no_argument, NULL, OPT_IDE_ONLY},
+    {"tdis", required_argument, NULL, OPT_TDIS},
     {"force", no_argument, NULL, OPT_FORCE},
     {"name", required_argument, NULL, OPT_NAME},
     {"guest-key", required_argument, NULL, OPT_GUEST_KEY},
@@ -1058,6 +1085,20 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
         return EXIT_OK;
     case OPT_IDE_ONLY:
         c->ide_only = true;
+        return EXIT_OK;
+    case OPT_TDIS:
+        for (const char *p = v;;) {
+            char *end;
+            errno = 0;
+            unsigned long r = strtoul(p, &end, 0);
+            if (end == p || *p < '0' || *p > '9' || errno || r > 0xFFFF || (*end && *end != ',') ||
+                (*end == ',' && !end[1]))
+                return usage_error("bad --tdis '%s' (requester IDs 0..0xffff, comma separated)", v);
+            if (!*end)
+                break;
+            p = end + 1;
+        }
+        c->tdis = v;
         return EXIT_OK;
     case OPT_FORCE:
         c->force = true;

@@ -564,7 +564,7 @@ static void test_key_lists(void **state)
         const char *want;
     } lists[] = {
         {vtsm_abi_keys_device_connect,
-         "dev slot allow_untrusted min_version max_version asym hash ide_streams ide_only"},
+         "dev slot allow_untrusted min_version max_version asym hash ide_streams ide_only tdis"},
         {vtsm_abi_keys_device_reclaim, "dev force"},
         {vtsm_abi_keys_ide_refresh, "dev"},
         {vtsm_abi_keys_ide_link_check, "dev"},
@@ -1478,6 +1478,61 @@ static void test_req_out_of_range(void **state)
 }
 
 /* Rules that tie two fields together. */
+/* DEVICE_CONNECT tdis: an array of 1..256 distinct requester IDs, from the public struct
+ * and back; everything else refused with ABI.8. */
+static void test_req_tdis(void **state)
+{
+    (void)state;
+    const struct vtsm_abi_request *row = vtsm_abi_request_find(VTSM_ABI_OP_DEVICE_CONNECT);
+    static const uint16_t rids[] = {0x0110, 0xBEEF, 0};
+    struct vtsm_request r = {.dev = "0000:01:00.0", .tdis = rids, .tdis_len = 3};
+    cbor_item_t *m = NULL;
+    struct vtsm_abi_req d;
+    assert_int_equal(vtsm_abi_req_encode(row, &r, &m), VTSM_OK);
+    assert_int_equal(vtsm_abi_req_decode(m, row, &d), VTSM_OK);
+    assert_true(vtsm_abi_req_has(&d, VTSM_ABI_F_TDIS));
+    assert_int_equal(d.tdis.n, 3);
+    assert_int_equal(d.tdis.rid[1], 0xBEEF);
+    assert_int_equal(d.tdis.rid[2], 0);
+    cbor_decref(&m);
+
+    static const struct {
+        int kind; /* 0 not an array, 1 empty, 2 too big an element, 3 twice, 4 too many, 5 text */
+        const char *needle;
+    } bad[] = {{0, "must be array"}, {1, "must list 1..256"}, {2, "not a requester ID"},
+               {3, "listed twice"},  {4, "must list 1..256"}, {5, "not a requester ID"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        m = req_msg(VTSM_ABI_OP_DEVICE_CONNECT);
+        vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "0000:01:00.0");
+        cbor_item_t *a = vtsm_abi_array_new();
+        switch (bad[i].kind) {
+        case 0:
+            cbor_decref(&a);
+            vtsm_abi_put_uint(m, VTSM_ABI_K_TDIS, 1);
+            break;
+        case 2:
+            vtsm_abi_push_uint(a, 0x10000);
+            break;
+        case 3:
+            vtsm_abi_push_uint(a, 7);
+            vtsm_abi_push_uint(a, 7);
+            break;
+        case 4:
+            for (unsigned k = 0; k <= 256; k++)
+                vtsm_abi_push_uint(a, k);
+            break;
+        case 5:
+            vtsm_abi_push_tstr(a, "1");
+            break;
+        default:
+            break;
+        }
+        if (bad[i].kind != 0)
+            vtsm_abi_put_item(m, VTSM_ABI_K_TDIS, a);
+        expect_req_refused(m, VTSM_ABI_OP_DEVICE_CONNECT, VTSM_RULE_ABI_8, bad[i].needle);
+    }
+}
+
 static void test_req_combinations(void **state)
 {
     (void)state;
@@ -1777,6 +1832,7 @@ int main(void)
         cmocka_unit_test(test_req_wrong_type),
         cmocka_unit_test(test_req_out_of_range),
         cmocka_unit_test(test_req_combinations),
+        cmocka_unit_test(test_req_tdis),
         cmocka_unit_test(test_req_missing_key),
         cmocka_unit_test(test_req_unknown_key),
         cmocka_unit_test(test_req_decoded),

@@ -366,6 +366,96 @@ static void test_ide_port_from_device(void **state)
     e2e_host_close(&t.hh);
 }
 
+/* The host declares the TDIs at connect (tdis): the TSM asks the device for each one's
+ * state, lists them in STATUS before any bind, binds only those (rule TDI.11) and keeps
+ * them listed after an unbind; a declared TDI the device does not have fails the connect
+ * and leaves the device unconnected with no TDIs. */
+static void test_connect_declares_tdis(void **state)
+{
+    struct e2e *e = *state;
+    struct e2e_host hh;
+    char s[64];
+    const char *args[] = {"--rid", "0x0100", "--vfs", "2", "--vf-offset", "0x10", NULL};
+    int port = e2e_devemu(e, args);
+    assert_true(port > 0);
+    assert_int_equal(e2e_host_open(e, &hh), 0);
+    assert_int_equal(e2e_host_add_device(&hh, "0000:01:00.0", port, 0), 0);
+    struct vtsm_result *pres = NULL;
+    cbor_item_t *res = NULL;
+
+    /* 0x0112 is no function of this device (its VFs are 0x0110 and 0x0111) */
+    static const uint16_t wrong[] = {0x0110, 0x0112};
+    struct vtsm_request r = {.dev = "0000:01:00.0", .tdis = wrong, .tdis_len = 2};
+    assert_int_equal(vtsm_host_device_connect(hh.h, &r, &pres), VTSM_E_PEER_ERROR);
+    E2E_HAS(vtsm_host_last_error(hh.h)->detail, "INVALID_INTERFACE");
+    vtsm_result_free(pres);
+    pres = NULL;
+    assert_int_equal(vtsm_host_status_cbor(hh.h, "0000:01:00.0", &res), VTSM_OK);
+    assert_string_equal(e2e_str(res, "devices.0.state", s, sizeof(s)), "unconnected");
+    assert_null(e2e_get(res, "devices.0.tdis"));
+    cbor_decref(&res);
+
+    static const uint16_t vfs[] = {0x0110, 0x0111};
+    r.tdis = vfs;
+    if (vtsm_host_device_connect(hh.h, &r, &pres) != VTSM_OK)
+        fail_msg("connect: %s", vtsm_host_last_error(hh.h)->detail);
+    vtsm_result_free(pres);
+    assert_int_equal(vtsm_host_status_cbor(hh.h, "0000:01:00.0", &res), VTSM_OK);
+    assert_int_equal(e2e_uint(res, "devices.0.total_tdis"), 2);
+    assert_int_equal(e2e_uint(res, "devices.0.bound_tdis"), 0);
+    const cbor_item_t *tdis = e2e_get(res, "devices.0.tdis");
+    assert_non_null(tdis);
+    assert_int_equal(cbor_array_size(tdis), 2);
+    for (size_t i = 0; i < 2; i++) {
+        const cbor_item_t *t = cbor_array_handle(tdis)[i];
+        uint64_t rid = e2e_uint(t, "tdi");
+        assert_true(rid == 0x0110 || rid == 0x0111);
+        assert_string_equal(e2e_str(t, "rid", s, sizeof(s)),
+                            rid == 0x0110 ? "0000:01:02.0" : "0000:01:02.1");
+        assert_string_equal(e2e_str(t, "state", s, sizeof(s)), "CONFIG_UNLOCKED");
+    }
+    cbor_decref(&res);
+
+    uint32_t tvm = 0;
+    assert_int_equal(e2e_host_new_tvm(&hh, e->dir, "tvm", &tvm, NULL), 0);
+    /* the DSM itself was not declared: refused before any device exchange */
+    assert_int_equal(vtsm_host_tdi_bind_cbor(hh.h, "0000:01:00.0", 0x0100, tvm, 0, &res),
+                     VTSM_E_NOT_FOUND);
+    assert_int_equal(vtsm_host_last_error(hh.h)->rule, VTSM_RULE_TDI_11);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(hh.h, "0000:01:00.0", 0x0111, tvm, 0, &res), VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(hh.h, "0000:01:00.0", 0x0111, &res), VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(vtsm_host_status_cbor(hh.h, "0000:01:00.0", &res), VTSM_OK);
+    assert_int_equal(e2e_uint(res, "devices.0.total_tdis"), 2);
+    cbor_decref(&res);
+    /* declared TDIs with ide_only: no TDISP to ask (rule TDI.9) */
+    assert_int_equal(vtsm_host_device_reclaim_cbor(hh.h, "0000:01:00.0", &res), VTSM_OK);
+    cbor_decref(&res);
+    r.ide_only = true;
+    r.set = VTSM_SET(IDE_ONLY);
+    assert_int_equal(vtsm_host_device_connect(hh.h, &r, &pres), VTSM_E_STATE);
+    assert_int_equal(vtsm_host_last_error(hh.h)->rule, VTSM_RULE_TDI_9);
+    vtsm_result_free(pres);
+    e2e_host_close(&hh);
+
+    /* the same from tsm-host: connect --tdis, then status names both functions */
+    static struct e2e_run run;
+    char doe[64];
+    e2e_doe(doe, sizeof(doe), port);
+    const char *bad[] = {"connect", "0000:01:00.0", "--doe", doe, "--tdis", "0x110,", NULL};
+    assert_int_equal(e2e_host(e, &run, bad), 2);
+    const char *conn[] = {"--json", "connect", "01:00.0",     "--doe",
+                          doe,      "--tdis",  "0x110,0x111", NULL};
+    if (e2e_host(e, &run, conn) != 0)
+        fail_msg("tsm-host connect --tdis: %s", run.err);
+    E2E_HAS(run.out, "\"state\":\"connected\"");
+    const char *st[] = {"--json", "status", "0000:01:00.0", NULL};
+    assert_int_equal(e2e_host(e, &run, st), 0);
+    E2E_HAS(run.out, "0000:01:02.0");
+    E2E_HAS(run.out, "0000:01:02.1");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -380,6 +470,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_dsm_two_vfs_two_tvms, e2e_fixture_setup,
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_ide_port_from_device, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_connect_declares_tdis, e2e_fixture_setup,
                                         e2e_fixture_teardown),
     };
     return cmocka_run_group_tests_name("e2e_topo", tests, NULL, NULL);

@@ -213,7 +213,7 @@ void tsm_pdev_tdi_forget(struct tsm_pdev *p, uint32_t index)
         struct tsm_tdi_node *n = *pp;
         if (n->tdi.index != index)
             continue;
-        if (n->tdi.state == TSM_TDI_CONFIG_UNLOCKED) {
+        if (n->tdi.state == TSM_TDI_CONFIG_UNLOCKED && !n->tdi.declared) {
             *pp = n->next;
             tsm_tdi_reset(&n->tdi);
             free(n);

@@ -36,6 +36,7 @@ enum tsm_pdev_state {
 };
 const char *tsm_pdev_state_name(enum tsm_pdev_state s);
 
+#define TSM_PDEV_TDIS_MAX 256 /* DEVICE_CONNECT tdis */
 struct tsm_connect_opts {
     uint8_t slot;
     bool allow_untrusted;
@@ -44,6 +45,8 @@ struct tsm_connect_opts {
     uint8_t min_version, max_version;
     uint32_t base_asym; /* SPDM_ASYM_* mask, 0 = default */
     uint32_t base_hash;
+    unsigned n_tdis;                  /* TDIs the host declared (0: any may be bound) */
+    uint16_t tdis[TSM_PDEV_TDIS_MAX]; /* their requester IDs */
 };
 
 /* Evidence gathered by connect, reported to the host and kept for status. */

@@ -124,6 +124,7 @@ struct tsm_tdi {
     struct vtsm_spdm_meas meas;     /* fresh GET_MEASUREMENTS taken after LOCK */
     bool have_meas;
     bool rejected; /* the owner said REJECT; guest_rejected holds its reason */
+    bool declared; /* named by the host at connect (tdis): kept, and listed, while unbound */
     char guest_rejected[TSM_TDI_REASON_MAX + 1];
 };
 

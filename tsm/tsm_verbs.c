@@ -191,6 +191,20 @@ static vtsm_status do_connect(struct tsm_pdev *p)
         struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(p);
         VTSM_GUARD(tsm_tdisp_probe(&ch, &p->tdisp_caps));
         p->tdisp = true;
+        /* The TDIs the host declared: each one the device has (GET_DEVICE_INTERFACE_STATE
+         * for its INTERFACE_ID), unlocked (rule TDI.10); kept as TDIs of the device. */
+        for (unsigned i = 0; i < p->opts.n_tdis; i++) {
+            uint16_t rid = p->opts.tdis[i];
+            uint8_t state = 0;
+            struct tsm_tdi *tdi = NULL;
+            VTSM_GUARD(tsm_tdisp_get_state(&ch, rid, &state));
+            VTSM_ENSURE_RULE(state == VTSM_TDI_CONFIG_UNLOCKED, VTSM_E_PEER_STATE, VTSM_RULE_TDI_10,
+                             "device_connect: %s TDI 0x%04x is %s on the device, not "
+                             "CONFIG_UNLOCKED (rule TDI.10)",
+                             p->name, rid, tsm_tdi_state_name((enum tsm_tdi_state)state));
+            VTSM_GUARD(tsm_pdev_tdi(p, rid, &tdi));
+            tdi->declared = true;
+        }
     }
 
     /* IDE: the TSM programs both ends itself; the host never sees a key. */
@@ -260,6 +274,9 @@ static void connect_opts(const struct vtsm_abi_req *req, struct tsm_connect_opts
     o->base_hash = hash[req->hash];
     o->ide_streams = (unsigned)req->ide_streams;
     o->ide_only = req->ide_only;
+    _Static_assert(TSM_PDEV_TDIS_MAX == VTSM_ABI_TDIS_MAX, "tdis range");
+    o->n_tdis = req->tdis.n;
+    memcpy(o->tdis, req->tdis.rid, req->tdis.n * sizeof(o->tdis[0]));
 }
 
 void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
@@ -275,6 +292,9 @@ void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
     if (!p)
         st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13,
                          "device_connect: no device named %s (device_add first)", dev);
+    else if (o.ide_only && o.n_tdis)
+        st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_TDI_9,
+                         "device_connect: tdis with ide_only: no TDISP (rule TDI.9)");
     else if (!(st = tsm_job_new(t, p, "device_connect", id, connect_run, NULL, &j)) &&
              (st = tsm_pdev_transition(p, TSM_PDEV_CONNECTING, "device_connect")))
         tsm_job_cancel(j);

@@ -43,7 +43,7 @@ extern "C" {
     X(DEVICE_REMOVE, device_remove, 0x11, HOST, REQUIRED, ("dev"))                                 \
     X(DEVICE_CONNECT, device_connect, 0x12, HOST, REQUIRED,                                        \
       ("dev", "slot", "allow_untrusted", "min_version", "max_version", "asym", "hash",             \
-       "ide_streams", "ide_only"))                                                                 \
+       "ide_streams", "ide_only", "tdis"))                                                         \
     X(DEVICE_RECLAIM, device_reclaim, 0x13, HOST, REQUIRED, ("dev", "force"))                      \
     X(STATUS, status, 0x14, HOST, OPTIONAL,                                                        \
       ("dev", "summary", "offset", "tdi_offset", "tvm_offset"))                                    \
@@ -92,6 +92,7 @@ enum vtsm_role {
  *           ENUM      -> const char *member (one of the names docs/abi.md lists)
  *           BYTES     -> const uint8_t *member, size_t member_len
  *           VERSIONS  -> uint64_t member (bit n offers ABI version n)
+ *           RIDS      -> const uint16_t *member, size_t member_len (requester IDs)
  */
 #define VTSM_FIELDS(X)                                                                             \
     X(VERSIONS, versions, "versions", VERSIONS)                                                    \
@@ -122,7 +123,8 @@ enum vtsm_role {
     X(TDI, tdi, "tdi", UINT)                                                                       \
     X(LOCK_FLAGS, lock_flags, "lock_flags", UINT)                                                  \
     X(BODY, body, "body", BYTES)                                                                   \
-    X(SIG, sig, "sig", BYTES)
+    X(SIG, sig, "sig", BYTES)                                                                      \
+    X(TDIS, tdis, "tdis", RIDS)
 
 enum vtsm_field {
 #define VTSM_X_FIELD(SYM, member, key, type) VTSM_FIELD_##SYM,
@@ -141,6 +143,9 @@ enum vtsm_field {
     const uint8_t *m;                                                                              \
     size_t m##_len;
 #define VTSM_DECL_VERSIONS(m) uint64_t m;
+#define VTSM_DECL_RIDS(m)                                                                          \
+    const uint16_t *m;                                                                             \
+    size_t m##_len;
 
 /*
  * A request, to send with a verb function. Zero-initialise, fill the members its row
