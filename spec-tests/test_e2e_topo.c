@@ -456,6 +456,49 @@ static void test_connect_declares_tdis(void **state)
     E2E_HAS(run.out, "0000:01:02.1");
 }
 
+/* A declared TDI that another TSM left locked on the device (TDI state is device state)
+ * fails the connect with peer_state, rule TDI.10, and leaves the device unconnected. */
+static void test_declared_tdi_locked_elsewhere(void **state)
+{
+    struct e2e *e = *state;
+    struct topo a;
+    const char *args[] = {"--tdi", "0x0101", NULL};
+    topo_open(&a, e, "0000:01:00.0", args);
+    uint32_t tvm = 0;
+    assert_int_equal(e2e_host_new_tvm(&a.hh, e->dir, "tvm", &tvm, NULL), 0);
+    cbor_item_t *res = NULL;
+    assert_int_equal(vtsm_host_tdi_bind_cbor(a.hh.h, a.dev, 0x0101, tvm, 0, &res), VTSM_OK);
+    cbor_decref(&res);
+
+    /* a second tsmd, the same device */
+    static struct e2e e2;
+    assert_int_equal(e2e_setup(&e2, NULL), 0);
+    struct e2e_host hh;
+    char p[128];
+    snprintf(p, sizeof(p), "%s/dev1.port", e->dir);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    int port = 0;
+    assert_int_equal(fscanf(f, "%d", &port), 1);
+    fclose(f);
+    assert_int_equal(e2e_host_open(&e2, &hh), 0);
+    assert_int_equal(e2e_host_add_device(&hh, "0000:01:00.0", port, 0), 0);
+    static const uint16_t rid[] = {0x0101};
+    struct vtsm_request r = {.dev = "0000:01:00.0", .tdis = rid, .tdis_len = 1};
+    struct vtsm_result *pres = NULL;
+    assert_int_equal(vtsm_host_device_connect(hh.h, &r, &pres), VTSM_E_PEER_STATE);
+    assert_int_equal(vtsm_host_last_error(hh.h)->rule, VTSM_RULE_TDI_10);
+    E2E_HAS(vtsm_host_last_error(hh.h)->detail, "CONFIG_LOCKED");
+    vtsm_result_free(pres);
+    char s[32];
+    assert_int_equal(vtsm_host_status_cbor(hh.h, "0000:01:00.0", &res), VTSM_OK);
+    assert_string_equal(e2e_str(res, "devices.0.state", s, sizeof(s)), "unconnected");
+    cbor_decref(&res);
+    e2e_host_close(&hh);
+    assert_int_equal(e2e_teardown(&e2), 0);
+    e2e_host_close(&a.hh);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -472,6 +515,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_ide_port_from_device, e2e_fixture_setup,
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_connect_declares_tdis, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_declared_tdi_locked_elsewhere, e2e_fixture_setup,
                                         e2e_fixture_teardown),
     };
     return cmocka_run_group_tests_name("e2e_topo", tests, NULL, NULL);
