@@ -149,7 +149,7 @@ enum vtsm_field {
 
 /*
  * A request, to send with a verb function. Zero-initialise, fill the members its row
- * names and say which are meant: a pointer member (TEXT, ENUM, BYTES) is sent when it is
+ * names and say which are meant: a pointer member (TEXT, ENUM, BYTES, RIDS) is sent when it is
  * not NULL; a number or bool is sent when its bit is in "set":
  *
  *   struct vtsm_request r = {.dev = "0000:01:00.0", .tdi = 0, .tvm = 1,
