@@ -137,6 +137,8 @@ static void test_short_name_connects_and_guest_matches(void **state)
     /* a guest naming no PCI address is refused with PDEV.14 */
     assert_int_equal(vtsm_guest_call_cbor(g, hh.h, VTSM_ABI_GOP_INFO, "dev2", 1, NULL, NULL, &res),
                      VTSM_E_ABI_ARG);
+    if (res)
+        cbor_decref(&res);
     assert_int_equal(vtsm_host_last_error(hh.h)->rule, VTSM_RULE_PDEV_14);
     vtsm_guest_close(g);
     e2e_host_close(&hh);
@@ -225,6 +227,8 @@ static void test_tdi_beef_bound_and_accepted(void **state)
 
     cbor_item_t *res = NULL;
     assert_int_equal(vtsm_host_tdi_bind_cbor(t.hh.h, t.dev, 0, tvm, 0, &res), VTSM_E_PEER_ERROR);
+    if (res)
+        cbor_decref(&res);
     E2E_HAS(vtsm_host_last_error(t.hh.h)->detail, "INVALID_INTERFACE");
     assert_null(status_tdi(&t, 0, &res));
     cbor_decref(&res);
@@ -313,6 +317,8 @@ static void test_dsm_two_vfs_two_tvms(void **state)
     assert_int_equal(
         vtsm_guest_call_cbor(gb, t.hh.h, VTSM_ABI_GOP_INFO, t.dev, 0x0110, NULL, NULL, &res),
         VTSM_E_NOT_OWNER);
+    if (res)
+        cbor_decref(&res);
     assert_int_equal(vtsm_host_last_error(t.hh.h)->rule, VTSM_RULE_TDI_6);
 
     /* STATUS: both VFs by RID with their owners and ranges */
@@ -331,8 +337,12 @@ static void test_dsm_two_vfs_two_tvms(void **state)
     /* the DSM itself and a VF number that is not there are no TDIs of this device */
     assert_int_equal(vtsm_host_tdi_bind_cbor(t.hh.h, t.dev, 0x0100, tvm_a, 0, &res),
                      VTSM_E_PEER_ERROR);
+    if (res)
+        cbor_decref(&res);
     assert_int_equal(vtsm_host_tdi_bind_cbor(t.hh.h, t.dev, 0x0111, tvm_a, 0, &res),
                      VTSM_E_PEER_ERROR);
+    if (res)
+        cbor_decref(&res);
     vtsm_guest_close(ga);
     vtsm_guest_close(gb);
     e2e_host_close(&t.hh);
@@ -421,6 +431,8 @@ static void test_connect_declares_tdis(void **state)
     /* the DSM itself was not declared: refused before any device exchange */
     assert_int_equal(vtsm_host_tdi_bind_cbor(hh.h, "0000:01:00.0", 0x0100, tvm, 0, &res),
                      VTSM_E_NOT_FOUND);
+    if (res)
+        cbor_decref(&res);
     assert_int_equal(vtsm_host_last_error(hh.h)->rule, VTSM_RULE_TDI_11);
     assert_int_equal(vtsm_host_tdi_bind_cbor(hh.h, "0000:01:00.0", 0x0111, tvm, 0, &res), VTSM_OK);
     cbor_decref(&res);
