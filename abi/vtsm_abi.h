@@ -578,7 +578,7 @@ vtsm_status vtsm_abi_get_dev(const cbor_item_t *map, char out[VTSM_ABI_DEV_BUF])
  * digits (0 when left out), BUS 1..2 digits, DEVICE 1..2 digits up to 0x1f, FUNCTION 1
  * digit up to 7, either case. out (may be dev itself) gets the canonical form
  * "ssss:bb:dd.f" in lower case, so "1:00.0", "0000:1:00.0" and "0000:01:00.0" name one
- * device. Anything else: E_ABI_ARG, rule PDEV.14; out is untouched.
+ * device. Anything else: E_ABI_ARG, rule PDEV.30; out is untouched.
  */
 vtsm_status vtsm_abi_dev_canon(const char *dev, char out[VTSM_ABI_DEV_BUF]);
 /* The segment and requester ID (bus << 8 | device << 3 | function) of a device name

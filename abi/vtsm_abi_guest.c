@@ -36,7 +36,7 @@ static vtsm_status parse_body(const cbor_item_t *b, struct vtsm_abi_guest_body *
                 "guest request body: gop 0x%llx is not a guest operation", (unsigned long long)gop);
     VTSM_ENSURE(tvm <= UINT32_MAX, VTSM_E_ABI_ARG, "guest request body: tvm %llu out of range",
                 (unsigned long long)tvm);
-    /* the device by its canonical PCI address (rule PDEV.14) */
+    /* the device by its canonical PCI address (rule PDEV.30) */
     if (q->has_dev && (st = vtsm_abi_dev_canon(q->dev, q->dev)) != VTSM_OK)
         return vtsm_wrap(st, "guest request body");
     VTSM_ENSURE(tdi <= UINT32_MAX, VTSM_E_ABI_ARG, "guest request body: tdi %llu out of range",

@@ -32,7 +32,7 @@ struct vtsm_abi_guest_body {
 /*
  * Decode body[0..len): one valid bounded CBOR map (vtsm_abi_decode; E_ABI_MALFORMED) with
  * only the body's keys, each of its type, gop a guest operation, tvm and tdi <= UINT32_MAX,
- * dev a PCI address (canonical on return; rule PDEV.14), nonce 32 bytes, reason at most 1024
+ * dev a PCI address (canonical on return; rule PDEV.30), nonce 32 bytes, reason at most 1024
  * bytes (E_ABI_ARG), and
  * exactly the keys the operation takes: LIST none of dev/tdi/nonce/reason; INFO dev, tdi,
  * ? nonce; ACCEPT dev, tdi; REJECT dev, tdi, ? reason (E_ABI_ARG, rule GUEST.4). Every

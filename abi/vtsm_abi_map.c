@@ -490,15 +490,15 @@ vtsm_status vtsm_abi_check_keys_in(const cbor_item_t *map, const char *const all
 vtsm_status vtsm_abi_check_dev(const char *dev)
 {
     /* the shape any name has; tsmd then requires a PCI address (vtsm_abi_dev_canon) */
-    VTSM_ENSURE_RULE(dev, VTSM_E_ABI_ARG, VTSM_RULE_PDEV_14, "device name missing");
+    VTSM_ENSURE_RULE(dev, VTSM_E_ABI_ARG, VTSM_RULE_PDEV_30, "device name missing");
     size_t n = strlen(dev);
-    VTSM_ENSURE_RULE(n >= 1 && n <= VTSM_ABI_DEV_MAX, VTSM_E_ABI_ARG, VTSM_RULE_PDEV_14,
+    VTSM_ENSURE_RULE(n >= 1 && n <= VTSM_ABI_DEV_MAX, VTSM_E_ABI_ARG, VTSM_RULE_PDEV_30,
                      "device name must be 1..%u characters", VTSM_ABI_DEV_MAX);
     for (size_t i = 0; i < n; i++) {
         char c = dev[i];
         bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                   c == ':' || c == '.' || c == '_' || c == '-';
-        VTSM_ENSURE_RULE(ok, VTSM_E_ABI_ARG, VTSM_RULE_PDEV_14,
+        VTSM_ENSURE_RULE(ok, VTSM_E_ABI_ARG, VTSM_RULE_PDEV_30,
                          "device name may only hold [A-Za-z0-9:._-]");
     }
     return VTSM_OK;
@@ -558,8 +558,8 @@ vtsm_status vtsm_abi_dev_canon(const char *dev, char out[VTSM_ABI_DEV_BUF])
     unsigned seg, bus, slot, fn;
     VTSM_ENSURE_RULE(dev && strlen(dev) <= VTSM_ABI_DEV_MAX &&
                          pci_parse(dev, &seg, &bus, &slot, &fn),
-                     VTSM_E_ABI_ARG, VTSM_RULE_PDEV_14,
-                     "device name '%.*s' is not a PCI address [SSSS:]BB:DD.F (rule PDEV.14)", 64,
+                     VTSM_E_ABI_ARG, VTSM_RULE_PDEV_30,
+                     "device name '%.*s' is not a PCI address [SSSS:]BB:DD.F (rule PDEV.30)", 64,
                      dev ? dev : "");
     snprintf(out, VTSM_ABI_DEV_BUF, "%04x:%02x:%02x.%x", seg, bus, slot, fn);
     return VTSM_OK;
@@ -570,8 +570,8 @@ vtsm_status vtsm_abi_dev_rid(const char *dev, uint16_t *segment, uint16_t *rid)
     unsigned seg, bus, slot, fn;
     VTSM_ENSURE_RULE(dev && strlen(dev) <= VTSM_ABI_DEV_MAX &&
                          pci_parse(dev, &seg, &bus, &slot, &fn),
-                     VTSM_E_ABI_ARG, VTSM_RULE_PDEV_14,
-                     "device name '%.*s' is not a PCI address [SSSS:]BB:DD.F (rule PDEV.14)", 64,
+                     VTSM_E_ABI_ARG, VTSM_RULE_PDEV_30,
+                     "device name '%.*s' is not a PCI address [SSSS:]BB:DD.F (rule PDEV.30)", 64,
                      dev ? dev : "");
     *segment = (uint16_t)seg;
     *rid = (uint16_t)(bus << 8 | slot << 3 | fn);
@@ -604,7 +604,7 @@ vtsm_status vtsm_abi_get_dev(const cbor_item_t *map, char out[VTSM_ABI_DEV_BUF])
     const char *s = NULL;
     size_t n = 0;
     VTSM_GUARD(vtsm_abi_get_tstr_ref(map, VTSM_ABI_K_DEV, &s, &n));
-    VTSM_ENSURE_RULE(n >= 1 && n <= VTSM_ABI_DEV_MAX, VTSM_E_ABI_ARG, VTSM_RULE_PDEV_14,
+    VTSM_ENSURE_RULE(n >= 1 && n <= VTSM_ABI_DEV_MAX, VTSM_E_ABI_ARG, VTSM_RULE_PDEV_30,
                      "key 'dev' must be 1..%u characters", VTSM_ABI_DEV_MAX);
     memcpy(out, s, n);
     out[n] = '\0';

@@ -82,7 +82,7 @@ vtsm_e2e_suite(test_e2e_interop SOURCES test_e2e_interop.c CASES
 target_compile_definitions(test_e2e_interop PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
 add_dependencies(test_e2e_interop vtsm-split-peer)
 
-# Topology: devices by PCI address (canonical names, PDEV.14), TDIs by interface ID.
+# Topology: devices by PCI address (canonical names, PDEV.30), TDIs by interface ID.
 vtsm_e2e_suite(test_e2e_topo SOURCES test_e2e_topo.c CASES
   test_names_canonical_and_refused test_short_name_connects_and_guest_matches
   test_tdi_beef_bound_and_accepted test_dsm_two_vfs_two_tvms test_ide_port_from_device

@@ -667,7 +667,7 @@ static void test_dev_canon(void **state)
         vtsm_err_clear();
         if (vtsm_abi_dev_canon(bad[i], out) != VTSM_E_ABI_ARG)
             fail_msg("'%s' accepted", bad[i]);
-        assert_int_equal(vtsm_err_rule(), VTSM_RULE_PDEV_14);
+        assert_int_equal(vtsm_err_rule(), VTSM_RULE_PDEV_30);
         assert_string_equal(out, "untouched");
     }
     /* canonicalising in place */
@@ -1456,7 +1456,7 @@ static void test_req_out_of_range(void **state)
     expect_req_refused(m, VTSM_ABI_OP_TVM_CREATE, VTSM_RULE_ABI_8, "key 'name' contains NUL");
     m = req_msg(VTSM_ABI_OP_IDE_REFRESH);
     vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, "a/b");
-    expect_req_refused(m, VTSM_ABI_OP_IDE_REFRESH, VTSM_RULE_PDEV_14,
+    expect_req_refused(m, VTSM_ABI_OP_IDE_REFRESH, VTSM_RULE_PDEV_30,
                        "device name may only hold [A-Za-z0-9:._-]");
 
     char err[VTSM_ABI_DOE_ERROR_MAX + 2];

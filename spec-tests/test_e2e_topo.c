@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * End to end, topology: devices named by PCI address (canonicalised by tsmd, anything
- * else refused with PDEV.14), real tsmd + tsm-devemu through the host shim.
+ * else refused with PDEV.30), real tsmd + tsm-devemu through the host shim.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,13 +42,13 @@ static void expect_refused(int fd, enum vtsm_abi_op op, const char *dev)
     e2e_err_name(r, name, sizeof(name));
     assert_int_equal(vtsm_abi_parse_error(r, &err), VTSM_OK);
     cbor_decref(&r);
-    if (strcmp(name, "abi_arg") != 0 || err.rule != VTSM_RULE_PDEV_14)
-        fail_msg("'%s': expected abi_arg PDEV.14, got %s %s (%s)", dev, name, err.rule_id,
+    if (strcmp(name, "abi_arg") != 0 || err.rule != VTSM_RULE_PDEV_30)
+        fail_msg("'%s': expected abi_arg PDEV.30, got %s %s (%s)", dev, name, err.rule_id,
                  err.detail);
 }
 
 /* Three spellings of one address are one device; STATUS and replies use the canonical
- * one; names that are no PCI address are refused with PDEV.14 and change nothing. */
+ * one; names that are no PCI address are refused with PDEV.30 and change nothing. */
 static void test_names_canonical_and_refused(void **state)
 {
     struct e2e *e = *state;
@@ -134,12 +134,12 @@ static void test_short_name_connects_and_guest_matches(void **state)
         VTSM_OK);
     assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "RUN");
     cbor_decref(&res);
-    /* a guest naming no PCI address is refused with PDEV.14 */
+    /* a guest naming no PCI address is refused with PDEV.30 */
     assert_int_equal(vtsm_guest_call_cbor(g, hh.h, VTSM_ABI_GOP_INFO, "dev2", 1, NULL, NULL, &res),
                      VTSM_E_ABI_ARG);
     if (res)
         cbor_decref(&res);
-    assert_int_equal(vtsm_host_last_error(hh.h)->rule, VTSM_RULE_PDEV_14);
+    assert_int_equal(vtsm_host_last_error(hh.h)->rule, VTSM_RULE_PDEV_30);
     vtsm_guest_close(g);
     e2e_host_close(&hh);
 }
@@ -377,7 +377,7 @@ static void test_ide_port_from_device(void **state)
 }
 
 /* The host declares the TDIs at connect (tdis): the TSM asks the device for each one's
- * state, lists them in STATUS before any bind, binds only those (rule TDI.11) and keeps
+ * state, lists them in STATUS before any bind, binds only those (rule TDI.31) and keeps
  * them listed after an unbind; a declared TDI the device does not have fails the connect
  * and leaves the device unconnected with no TDIs. */
 static void test_connect_declares_tdis(void **state)
@@ -433,7 +433,7 @@ static void test_connect_declares_tdis(void **state)
                      VTSM_E_NOT_FOUND);
     if (res)
         cbor_decref(&res);
-    assert_int_equal(vtsm_host_last_error(hh.h)->rule, VTSM_RULE_TDI_11);
+    assert_int_equal(vtsm_host_last_error(hh.h)->rule, VTSM_RULE_TDI_31);
     assert_int_equal(vtsm_host_tdi_bind_cbor(hh.h, "0000:01:00.0", 0x0111, tvm, 0, &res), VTSM_OK);
     cbor_decref(&res);
     assert_int_equal(vtsm_host_tdi_unbind_cbor(hh.h, "0000:01:00.0", 0x0111, &res), VTSM_OK);
@@ -469,7 +469,7 @@ static void test_connect_declares_tdis(void **state)
 }
 
 /* A declared TDI that another TSM left locked on the device (TDI state is device state)
- * fails the connect with peer_state, rule TDI.10, and leaves the device unconnected. */
+ * fails the connect with peer_state, rule TDI.30, and leaves the device unconnected. */
 static void test_declared_tdi_locked_elsewhere(void **state)
 {
     struct e2e *e = *state;
@@ -499,7 +499,7 @@ static void test_declared_tdi_locked_elsewhere(void **state)
     struct vtsm_request r = {.dev = "0000:01:00.0", .tdis = rid, .tdis_len = 1};
     struct vtsm_result *pres = NULL;
     assert_int_equal(vtsm_host_device_connect(hh.h, &r, &pres), VTSM_E_PEER_STATE);
-    assert_int_equal(vtsm_host_last_error(hh.h)->rule, VTSM_RULE_TDI_10);
+    assert_int_equal(vtsm_host_last_error(hh.h)->rule, VTSM_RULE_TDI_30);
     E2E_HAS(vtsm_host_last_error(hh.h)->detail, "CONFIG_LOCKED");
     vtsm_result_free(pres);
     char s[32];

@@ -275,7 +275,7 @@ static void test_build_refusals_leave_seq_alone(void **state)
                                         NULL, &env),
                   VTSM_E_INVAL, VTSM_RULE_GUEST_4, "needs tdi");
     EXPECT(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_INFO, "bad name", 0, NULL, NULL, &env),
-           VTSM_E_ABI_ARG, VTSM_RULE_PDEV_14);
+           VTSM_E_ABI_ARG, VTSM_RULE_PDEV_30);
     EXPECT_DETAIL(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_INFO, "d0", 0, NULL, "why", &env),
                   VTSM_E_INVAL, VTSM_RULE_GUEST_4, "only REJECT takes a reason");
     EXPECT_DETAIL(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_ACCEPT, "d0", 0, nonce32, NULL, &env),

@@ -385,7 +385,7 @@ static void test_body_keys_and_values(void **state)
     m = body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "0000:01:00.0", 0);
     assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_NONCE, n31, 31), VTSM_OK);
     REFUSE(m, VTSM_RULE_ABI_8, "nonce of 31 bytes");
-    REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "bad dev!", 0), VTSM_RULE_PDEV_14,
+    REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "bad dev!", 0), VTSM_RULE_PDEV_30,
            "guest request body");
     REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "0000:01:00.0", 1ll << 32), VTSM_RULE_ABI_8,
            "tdi");

@@ -271,7 +271,7 @@ static void dispatch(struct tsm *t, struct tsm_client *c, const cbor_item_t *msg
         refuse_request(t, c, id, op, st);
         return;
     }
-    /* a device is named by its PCI address, canonical from here on (rule PDEV.14) */
+    /* a device is named by its PCI address, canonical from here on (rule PDEV.30) */
     if (vtsm_abi_req_has(&req, VTSM_ABI_F_DEV) && (st = vtsm_abi_dev_canon(req.dev, req.dev))) {
         refuse_request(t, c, id, op, st);
         return;

@@ -192,15 +192,15 @@ static vtsm_status do_connect(struct tsm_pdev *p)
         VTSM_GUARD(tsm_tdisp_probe(&ch, &p->tdisp_caps));
         p->tdisp = true;
         /* The TDIs the host declared: each one the device has (GET_DEVICE_INTERFACE_STATE
-         * for its INTERFACE_ID), unlocked (rule TDI.10); kept as TDIs of the device. */
+         * for its INTERFACE_ID), unlocked (rule TDI.30); kept as TDIs of the device. */
         for (unsigned i = 0; i < p->opts.n_tdis; i++) {
             uint16_t rid = p->opts.tdis[i];
             uint8_t state = 0;
             struct tsm_tdi *tdi = NULL;
             VTSM_GUARD(tsm_tdisp_get_state(&ch, rid, &state));
-            VTSM_ENSURE_RULE(state == VTSM_TDI_CONFIG_UNLOCKED, VTSM_E_PEER_STATE, VTSM_RULE_TDI_10,
+            VTSM_ENSURE_RULE(state == VTSM_TDI_CONFIG_UNLOCKED, VTSM_E_PEER_STATE, VTSM_RULE_TDI_30,
                              "device_connect: %s TDI 0x%04x is %s on the device, not "
-                             "CONFIG_UNLOCKED (rule TDI.10)",
+                             "CONFIG_UNLOCKED (rule TDI.30)",
                              p->name, rid, tsm_tdi_state_name((enum tsm_tdi_state)state));
             VTSM_GUARD(tsm_pdev_tdi(p, rid, &tdi));
             tdi->declared = true;

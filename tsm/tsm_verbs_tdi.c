@@ -300,9 +300,9 @@ static void tdi_verb(struct tsm *t, struct tsm_client *c, uint64_t id,
                          "%s refused: %s was connected ide_only, without TDISP (rule TDI.9)", verb,
                          dev);
     if (st == VTSM_OK && bind && p->opts.n_tdis && !tsm_pdev_tdi_find(p, tdi_index))
-        st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_TDI_11,
+        st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_TDI_31,
                          "tdi_bind: %s was connected with its TDIs declared, and 0x%04x is not "
-                         "one (rule TDI.11)",
+                         "one (rule TDI.31)",
                          dev, tdi_index);
     if (st == VTSM_OK && bind && !tsm_tvm_find(&t->tvms, tvm))
         st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_TVM_4,

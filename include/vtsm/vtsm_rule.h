@@ -86,10 +86,10 @@ extern "C" {
     X(LINK_4, "LINK.4", E_PEER_DECRYPT, "the MAC verifies under the RX key")                       \
     X(LINK_5, "LINK.5", E_PEER_STATE, "the key set is live for TX too, to answer")                 \
     X(VDM_1, "VDM.1", E_STATE, "PCI-SIG protocol messages only inside a secure session")           \
-    X(PDEV_14, "PDEV.14", E_ABI_ARG, "a device name is a PCI address, [SSSS:]BB:DD.F")             \
-    X(TDI_10, "TDI.10", E_PEER_STATE,                                                              \
+    X(PDEV_30, "PDEV.30", E_ABI_ARG, "a device name is a PCI address, [SSSS:]BB:DD.F")             \
+    X(TDI_30, "TDI.30", E_PEER_STATE,                                                              \
       "a TDI declared at connect is CONFIG_UNLOCKED on the device")                                \
-    X(TDI_11, "TDI.11", E_NOT_FOUND, "a device connected with tdis binds only those TDIs")
+    X(TDI_31, "TDI.31", E_NOT_FOUND, "a device connected with tdis binds only those TDIs")
 
 /* Statuses that imply a rule: a refusal with one of these statuses names this rule
  * unless it names another. X(STATUS, SYM). */
