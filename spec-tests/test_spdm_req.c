@@ -277,7 +277,10 @@ static void test_opts_refused(void **state)
 
     (void)state;
     vtsm_spdm_req_opts_default(&o);
-    o.max_spdm_msg_size = 65536 + 1024; /* no CHUNK_CAP: must equal DataTransferSize */
+    o.max_spdm_msg_size = 4095; /* below DataTransferSize */
+    assert_int_equal(vtsm_spdm_req_new(&o, &tp, &r), VTSM_E_CONFIG);
+    assert_null(r);
+    o.max_spdm_msg_size = 0x100001; /* above 1 MiB */
     assert_int_equal(vtsm_spdm_req_new(&o, &tp, &r), VTSM_E_CONFIG);
     assert_null(r);
     vtsm_spdm_req_opts_default(&o);
@@ -823,9 +826,9 @@ static void test_vca_request_bytes(void **state)
         0x01, 0x00, 0x01, 0x00, 0x07, 0x00, 0x00, 0x00, /* 7 DW */
         0x12, 0xE1, 0x00, 0x00,                         /* 1.2 GET_CAPABILITIES */
         0x00, 0x00, 0x00, 0x00,                         /* Reserved, CTExponent 0, Reserved */
-        0xC0, 0x62, 0x00, 0x00,                         /* ENCRYPT|MAC|KEY_EX|HBEAT|KEY_UPD */
+        0xC0, 0x62, 0x02, 0x00,                         /* ENCRYPT|MAC|KEY_EX|HBEAT|KEY_UPD|CHUNK */
         0x00, 0x10, 0x00, 0x00,                         /* DataTransferSize 4096 */
-        0x00, 0x10, 0x00, 0x00,                         /* MaxSPDMmsgSize 4096 */
+        0x00, 0x00, 0x01, 0x00,                         /* MaxSPDMmsgSize 65536 */
     };
     static const uint8_t neg_algs[] = {
         0x01, 0x00, 0x01, 0x00, 0x0E, 0x00, 0x00, 0x00, /* 14 DW */

@@ -10,7 +10,8 @@
  * and so comes with the status of the failure it follows), and a one-line meaning.
  * Families: PLAT platform, PDEV device connection, IDE streams and key slots, TVM, TDI
  * state table, GUEST requests, ABI socket ABI, and, on the device side, DEVTDI (TDISP
- * responder), IDEKM (IDE_KM responder), LINK (link check), VDM (vendor-defined messages).
+ * responder), IDEKM (IDE_KM responder), LINK (link check), VDM (vendor-defined messages);
+ * CHUNK (SPDM chunk transfers) on either side.
  * The numbers are stable: a rule is never renumbered; new rules take new numbers.
  */
 #ifndef VTSM_RULE_H
@@ -88,7 +89,11 @@ extern "C" {
     X(VDM_1, "VDM.1", E_STATE, "PCI-SIG protocol messages only inside a secure session")           \
     X(PDEV_14, "PDEV.14", E_PEER_CAPS, "a connect with challenge needs a device with CHAL_CAP")    \
     X(PDEV_15, "PDEV.15", E_PEER_SIGNATURE, "CHALLENGE_AUTH is signed over M1/M2 by the leaf key") \
-    X(PDEV_16, "PDEV.16", E_PEER_DIGEST, "CHALLENGE_AUTH CertChainHash is the slot chain's hash")
+    X(PDEV_16, "PDEV.16", E_PEER_DIGEST, "CHALLENGE_AUTH CertChainHash is the slot chain's hash")  \
+    X(CHUNK_1, "CHUNK.1", E_PEER_MALFORMED, "every chunk of a transfer names its Handle")          \
+    X(CHUNK_2, "CHUNK.2", E_PEER_MALFORMED, "ChunkSeqNo starts at 0 and counts up by one")         \
+    X(CHUNK_3, "CHUNK.3", E_PEER_MALFORMED,                                                        \
+      "chunks add up to LargeMessageSize, within DataTransferSize..MaxSPDMmsgSize")
 
 /* Statuses that imply a rule: a refusal with one of these statuses names this rule
  * unless it names another. X(STATUS, SYM). */
