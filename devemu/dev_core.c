@@ -267,12 +267,12 @@ static vtsm_status run_request(struct vtsm_dev *d, struct dev_req *q, struct vts
     const struct dev_handler *h = handler_find(q->code);
 
     /* DSP0274 L1/L2: any request other than GET_MEASUREMENTS ends the measurement log.
-     * M1/M2 message B: any other request in the clear restarts it. The chunks of a large
+     * M1/M2 message B: the requests DSP0274 names restart it. The chunks of a large
      * message are no requests of their own: its reassembled request counts. */
     const bool chunk = q->code == SPDM_CHUNK_SEND || q->code == SPDM_CHUNK_GET;
     if (q->code != SPDM_GET_MEASUREMENTS && !chunk)
         vtsm_buf_reset(dev_l1l2(d, q));
-    if (!q->sess && !msg_b_code(q->code) && q->code != SPDM_CHALLENGE && !chunk)
+    if (vtsm_spdm_resets_m1m2(q->code))
         vtsm_buf_reset(&d->conn.msg_b);
     if (!h)
         return dev_refuse(q, SPDM_ERR_UNSUPPORTED_REQUEST, q->code, VTSM_E_UNSUPPORTED,

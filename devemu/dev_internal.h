@@ -90,7 +90,7 @@ struct dev_conn {
     struct vtsm_buf vca;  /* GET_VERSION .. ALGORITHMS (message A) */
     struct vtsm_buf l1l2; /* GET_MEASUREMENTS exchanges outside a session (message M) */
     /* Message B of M1/M2: GET_DIGESTS / DIGESTS and GET_CERTIFICATE / CERTIFICATE
-     * exchanged in the clear since it last restarted (dev_core.c). */
+     * exchanged in the clear since it last restarted (dev_core.c, vtsm_spdm_resets_m1m2). */
     struct vtsm_buf msg_b;
 };
 

@@ -429,9 +429,8 @@ vtsm_status vtsm__req_xfer(struct vtsm_spdm_req *r, bool secured, const uint8_t 
     const bool large =
         r->info.rsp_data_transfer_size != 0 && req_len > r->info.rsp_data_transfer_size;
 
-    /* M1/M2 message B: any other request in the clear restarts it. */
-    if (!secured && req_code != SPDM_GET_DIGESTS && req_code != SPDM_GET_CERTIFICATE &&
-        req_code != SPDM_CHALLENGE)
+    /* M1/M2 message B: the requests DSP0274 names restart it. */
+    if (vtsm_spdm_resets_m1m2(req_code))
         vtsm_buf_reset(&r->msg_b);
 
     for (;;) {

@@ -86,8 +86,9 @@ struct vtsm_spdm_req {
     size_t kex_sig_len;
 
     /* M1/M2 message B (req_challenge.c): GET_DIGESTS / DIGESTS and GET_CERTIFICATE /
-     * CERTIFICATE exchanged in the clear since it last restarted; any other request in the
-     * clear, and any failed exchange, restarts it (vtsm__req_xfer). */
+     * CERTIFICATE exchanged in the clear since it last restarted; the requests DSP0274
+     * names (vtsm_spdm_resets_m1m2) and any failed exchange in the clear restart it
+     * (vtsm__req_xfer), as does CHALLENGE_AUTH. */
     struct vtsm_buf msg_b;
     /* CHALLENGE evidence: M1/M2 as signed and the signature (empty if none succeeded). */
     struct vtsm_buf chal_transcript;
