@@ -91,7 +91,8 @@ static void test_device_without_chal_cap(void **s)
     refused_case(s, "--no-challenge", NULL, "peer_caps", "PDEV.14");
 }
 
-/* CHALLENGE at SPDM 1.2 and 1.3 (RequesterContext), P-384 and P-256, with IDE and TDISP. */
+/* CHALLENGE at SPDM 1.2, 1.3 and 1.4 (RequesterContext from 1.3 on, the 1.4 signing
+ * prefix), P-384 and P-256, with IDE and TDISP. */
 static void test_connect_with_challenge(void **state)
 {
     struct e2e *e = *state;
@@ -115,6 +116,15 @@ static void test_connect_with_challenge(void **state)
     E2E_HAS(r.out, "\"version\":\"1.2\"");
     E2E_HAS(r.out, "\"asym\":\"ecdsa-p256\"");
     assert_status(e, "dev12", "connected", true);
+
+    const char *all[] = {"--spdm-version", "all", NULL};
+    int port3 = e2e_devemu(e, all);
+    assert_true(port3 > 0);
+    connect3(e, &r, "dev14", port3, "--challenge", "--spdm-version", "1.4");
+    if (r.status != 0)
+        fail_msg("connect --challenge at 1.4 failed: %s", r.err);
+    E2E_HAS(r.out, "\"version\":\"1.4\"");
+    assert_status(e, "dev14", "connected", true);
 }
 
 /* Count the lines of a device log holding needle. */
