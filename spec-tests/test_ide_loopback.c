@@ -153,7 +153,7 @@ static int dev_live(const struct loop *l, unsigned stream)
 static void loop_open(struct loop *l, uint32_t faults, unsigned ide_streams)
 {
     struct vtsm_dev_config cfg;
-    struct vtsm_spdm_transport tp = {doe_exchange, l};
+    struct vtsm_spdm_transport tp = {.exchange = doe_exchange, .ctx = l};
     uint8_t mask = 0;
 
     memset(l, 0, sizeof(*l));

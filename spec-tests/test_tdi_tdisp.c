@@ -265,7 +265,7 @@ static void fix_open(struct fix *f, const struct opts *o)
 {
     struct vtsm_dev_config cfg;
     struct vtsm_spdm_req_opts ro;
-    struct vtsm_spdm_transport tp = {loop_exchange, f};
+    struct vtsm_spdm_transport tp = {.exchange = loop_exchange, .ctx = f};
     uint8_t mask = 0;
 
     memset(f, 0, sizeof(*f));

@@ -309,6 +309,8 @@ static vtsm_status xfer_once(struct vtsm_spdm_req *r, bool secured, const uint8_
         size_t n;
         /* DSP0277 secured message: SessionID, Length, AEAD(AppDataLength, SPDM message,
          * RandomData), MAC. Leave room for the sealer's random padding. */
+        if (r->tp.trace_secured)
+            r->tp.trace_secured(r->tp.ctx, true, r->info.session_id, req, req_len);
         vtsm_buf_reset(&r->seal);
         VTSM_GUARD_GOTO(vtsm_buf_reserve(&r->seal, req_len + VTSM_SECMSG_OVERHEAD + 64));
         n = r->seal.cap;
@@ -376,6 +378,8 @@ static vtsm_status xfer_once(struct vtsm_spdm_req *r, bool secured, const uint8_
             vtsm_secmsg_open(&r->ks.rsp, r->info.session_id, obj.payload, total, r->rsp.data, &n));
         r->rsp.len = n;
         r->rsp_slack = 0;
+        if (r->tp.trace_secured)
+            r->tp.trace_secured(r->tp.ctx, false, r->info.session_id, r->rsp.data, r->rsp.len);
         VTSM_ENSURE_GOTO(r->rsp.len <= r->opts.data_transfer_size, VTSM_E_PEER_OVERSIZED,
                          "response to %s of %zu bytes exceeds our DataTransferSize %u", what,
                          r->rsp.len, r->opts.data_transfer_size);

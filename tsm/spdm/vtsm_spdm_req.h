@@ -30,6 +30,12 @@ struct vtsm_spdm_transport {
      * E_TIMEOUT and abort the current operation. */
     vtsm_status (*exchange)(void *ctx, const uint8_t *req, size_t req_len, struct vtsm_buf *rsp);
     void *ctx;
+    /* Optional (NULL: none): each plaintext SPDM message inside a secure session, the
+     * request before it is sealed (to_device) and the response after it is opened. For
+     * tracing: describe the message, never keep or print its bytes (IDE_KM KEY_PROG
+     * carries key material). */
+    void (*trace_secured)(void *ctx, bool to_device, uint32_t session_id, const uint8_t *msg,
+                          size_t len);
 };
 
 struct vtsm_spdm_req_opts {
