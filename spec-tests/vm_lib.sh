@@ -6,7 +6,8 @@
 # boot, and the checks on the VM's report. Sourced after `src` and `bin` are set.
 #
 #   vm_skip WHY / vm_fail WHY   exit 77 (ctest: skipped) / exit 1 with the logs' tails
-#   vm_env                      root, kver, kdir, kconfig, kimage of the chroot's kernel
+#   vm_env                      vm_chroot (root) + vm_debian_kernel (kver, kdir,
+#                               kconfig, kimage of the chroot's kernel)
 #   vm_work NAME                work (host path), cwork (as seen in the chroot)
 #   vm_devemu NAME ARGS...      start tsm-devemu, its port in $vm_port, log work/NAME.log
 #   vm_initramfs                work/initramfs with busybox, ready for vm_add_bin
@@ -43,8 +44,8 @@ vm_fail() {
 
 vm_ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
-# The chroot and the kernel it holds; skips (77) when they are missing or not usable.
-vm_env() {
+# The chroot (QEMU, busybox) on a host that can use it; skips (77) otherwise.
+vm_chroot() {
   root=$("$src/scripts/kernel-env.sh" --print 2>/dev/null) ||
     vm_skip "no kernel environment: run scripts/kernel-env.sh first (as root)"
   [ "$(id -u)" = 0 ] || vm_skip "needs root (chroot, mount namespace)"
@@ -52,19 +53,28 @@ vm_env() {
   for tool in unshare chroot; do
     command -v "$tool" >/dev/null || vm_skip "no $tool on this host"
   done
-  local hdr
-  hdr=$(cd "$root/usr/src" && compgen -G 'linux-headers-*-amd64' | sort -V | tail -1)
-  [ -n "$hdr" ] || vm_skip "the chroot has no linux-headers-*-amd64"
-  kver="${hdr#linux-headers-}"
-  kdir="/usr/src/$hdr" # as seen inside the chroot
-  kconfig="$root/usr/src/$hdr/.config"
-  kimage=$(compgen -G "$root/opt/kernel/usr/lib/modules/$kver/vmlinuz" ||
-    compgen -G "$root/opt/kernel/boot/vmlinuz-$kver") || vm_skip "no kernel image for $kver"
   # Sanitizer builds: a report inside the VM would reach neither the test's exit status
   # nor the sanitizer log directory, so such a run proves nothing.
   if ldd "$bin/tsm-devemu" | grep -qE 'lib(asan|tsan|ubsan)'; then
     vm_skip "sanitizer build: run this label on a plain build"
   fi
+}
+
+# The chroot's Debian kernel: kver, kdir (headers, as seen in the chroot), kconfig, kimage.
+vm_debian_kernel() {
+  local hdr
+  hdr=$(cd "$root/usr/src" && compgen -G 'linux-headers-*-amd64' | sort -V | tail -1)
+  [ -n "$hdr" ] || vm_skip "the chroot has no linux-headers-*-amd64"
+  kver="${hdr#linux-headers-}"
+  kdir="/usr/src/$hdr"
+  kconfig="$root/usr/src/$hdr/.config"
+  kimage=$(compgen -G "$root/opt/kernel/usr/lib/modules/$kver/vmlinuz" ||
+    compgen -G "$root/opt/kernel/boot/vmlinuz-$kver") || vm_skip "no kernel image for $kver"
+}
+
+vm_env() {
+  vm_chroot
+  vm_debian_kernel
 }
 
 vm_work() {
