@@ -64,7 +64,9 @@
 struct xchg {
     unsigned code; /* SPDM request code, or X_DISCOVERY / X_SECURED */
     size_t req, rsp;
-    long long ns;
+    long long ns;  /* the whole exchange, as the requester sees it */
+    long long hop; /* the part spent in QEMU and beyond: DOE Go until Data Object Ready, or
+                    * the Security Send and Receive commands themselves */
 };
 
 struct qg {
@@ -86,14 +88,15 @@ static long long now_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void note(struct qg *q, unsigned code, size_t req, size_t rsp, long long ns)
+static void note(struct qg *q, unsigned code, size_t req, size_t rsp, long long ns, long long hop)
 {
     const char *name = code == X_DISCOVERY ? "DOE_DISCOVERY"
                        : code == X_SECURED ? "SECURED_MESSAGE"
                                            : vtsm_spdm_code_name((uint8_t)code);
-    printf("xchg %u %s req %zu rsp %zu us %lld\n", q->n, name, req, rsp, ns / 1000);
+    printf("xchg %u %s req %zu rsp %zu us %lld hop_us %lld\n", q->n, name, req, rsp, ns / 1000,
+           hop / 1000);
     if (q->n < MAX_XCHG)
-        q->x[q->n] = (struct xchg){code, req, rsp, ns};
+        q->x[q->n] = (struct xchg){code, req, rsp, ns, hop};
     q->n++;
 }
 
@@ -157,11 +160,13 @@ static vtsm_status doe_exchange(void *ctx, const uint8_t *req, size_t len, struc
         if (cfg_wr(q->fd, q->doe + DOE_WRITE_MBOX, w))
             return vtsm_fail(VTSM_E_DOE_HOST, "write mailbox: %s", strerror(errno));
     }
+    long long t_go = now_ns();
     if (cfg_wr(q->fd, q->doe + DOE_CTRL, DOE_CTRL_GO) ||
         doe_wait(q, DOE_STATUS_DOR, DOE_STATUS_DOR, &st)) {
         (void)cfg_wr(q->fd, q->doe + DOE_CTRL, DOE_CTRL_ABORT);
         return vtsm_fail(VTSM_E_DOE_HOST, "no data object ready (status 0x%08x)", st);
     }
+    long long hop = now_ns() - t_go;
     /* Each dword read is acknowledged by a write to the read mailbox. */
     if (cfg_rd(q->fd, q->doe + DOE_READ_MBOX, &hdr0) || cfg_wr(q->fd, q->doe + DOE_READ_MBOX, 0) ||
         cfg_rd(q->fd, q->doe + DOE_READ_MBOX, &hdr1) || cfg_wr(q->fd, q->doe + DOE_READ_MBOX, 0))
@@ -186,7 +191,7 @@ static vtsm_status doe_exchange(void *ctx, const uint8_t *req, size_t len, struc
          req[2] == VTSM_DOE_TYPE_DISCOVERY ? X_DISCOVERY
          : req[2] == VTSM_DOE_TYPE_SPDM    ? req[9]
                                            : X_SECURED,
-         len, rsp->len, now_ns() - t0);
+         len, rsp->len, now_ns() - t0, hop);
     return VTSM_OK;
 }
 
@@ -329,6 +334,7 @@ static vtsm_status nvme_exchange(void *ctx, const uint8_t *req, size_t len, stru
         return vtsm_fail(VTSM_E_CONFIG, "request 0x%02x: length unknown to this program",
                          obj.payload_len > 1 ? obj.payload[1] : 0);
     memcpy(sbuf, obj.payload, n);
+    long long t_cmd = now_ns();
     if (nvme_sec(q, NVME_ADMIN_SECURITY_SEND, sbuf, (uint32_t)n, &status) || status)
         return vtsm_fail(VTSM_E_DOE_HOST, "Security Send: %s, NVMe status 0x%x",
                          status ? "refused" : strerror(errno), status);
@@ -336,6 +342,7 @@ static vtsm_status nvme_exchange(void *ctx, const uint8_t *req, size_t len, stru
     if (nvme_sec(q, NVME_ADMIN_SECURITY_RECV, q->rbuf, sizeof(q->rbuf), &status) || status)
         return vtsm_fail(VTSM_E_DOE_HOST, "Security Receive: %s, NVMe status 0x%x",
                          status ? "refused" : strerror(errno), status);
+    long long hop = now_ns() - t_cmd;
     size_t m = rsp_len(q, q->rbuf, sizeof(q->rbuf));
     if (!m)
         return vtsm_fail(VTSM_E_PEER_MALFORMED, "response 0x%02x: length unknown", q->rbuf[1]);
@@ -345,7 +352,7 @@ static vtsm_status nvme_exchange(void *ctx, const uint8_t *req, size_t len, stru
                              "response 0x%02x of %zu bytes has data at byte %zu", q->rbuf[1], m, i);
     vtsm_buf_reset(rsp);
     VTSM_GUARD(vtsm_doe_build_buf(VTSM_DOE_VENDOR_PCISIG, VTSM_DOE_TYPE_SPDM, q->rbuf, m, rsp));
-    note(q, obj.payload[1], n, m, now_ns() - t0);
+    note(q, obj.payload[1], n, m, now_ns() - t0, hop);
     return VTSM_OK;
 }
 
@@ -357,26 +364,34 @@ static int cmp_ll(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static long long median_of(long long *v, unsigned k)
+{
+    qsort(v, k, sizeof(v[0]), cmp_ll);
+    return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+}
+
 /* Median exchange time (us) of those that match; prints it with the count. */
 static void median(const struct qg *q, const char *what, bool cert)
 {
-    long long v[MAX_XCHG];
+    long long v[MAX_XCHG], h[MAX_XCHG];
     unsigned k = 0;
     for (unsigned i = 0; i < q->n && i < MAX_XCHG; i++) {
         const struct xchg *x = &q->x[i];
         bool is_cert = x->code == SPDM_GET_CERTIFICATE && x->rsp >= CERT_PORTION;
         bool small = x->req <= SMALL_MAX && x->rsp <= SMALL_MAX;
-        if (cert ? is_cert : small)
+        if (cert ? is_cert : small) {
+            h[k] = x->hop;
             v[k++] = x->ns;
+        }
     }
     if (!k) {
         printf("median %s: none\n", what);
         return;
     }
-    qsort(v, k, sizeof(v[0]), cmp_ll);
-    long long m = k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
-    printf("median %s: %lld us over %u exchanges (min %lld, max %lld)\n", what, m / 1000, k,
-           v[0] / 1000, v[k - 1] / 1000);
+    long long m = median_of(v, k), mh = median_of(h, k);
+    printf("median %s: %lld us over %u exchanges (min %lld, max %lld), in QEMU and beyond %lld "
+           "us\n",
+           what, m / 1000, k, v[0] / 1000, v[k - 1] / 1000, mh / 1000);
 }
 
 #define STEP(name, call)                                                                           \
