@@ -12,18 +12,25 @@
  *   vtsm-qguest nvme /dev/nvmeN  NVMe Security Send / Security Receive (admin opcodes
  *                                0x81 / 0x82, Security Protocol 0xE8, DSP0286): VCA,
  *                                DIGESTS, CERTIFICATE, signed MEASUREMENTS
+ *   vtsm-qguest serve BDF FILE   the function's DOE mailbox as a DOE target for tsmd:
+ *                                an spdm-emu socket server on 127.0.0.1 (port written
+ *                                to FILE) passing each PCI_DOE frame's data object
+ *                                through the mailbox (tsm-host --doe tcp:127.0.0.1:PORT),
+ *                                until SIGTERM
  *
  * Every exchange is printed ("xchg ...", with its time), then the medians for small
  * messages and for CERTIFICATE portions. Exit 0 only if every step succeeded.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +38,7 @@
 
 #include "vtsm_doe.h"
 #include "vtsm_guard.h"
+#include "vtsm_sock.h"
 #include "vtsm_spdm_req.h"
 #include "vtsm_trace.h"
 
@@ -433,6 +441,77 @@ out:
     return rc;
 }
 
+/* ---- serve: the mailbox behind an spdm-emu socket, for tsmd ---- */
+
+static volatile sig_atomic_t stop;
+static void on_term(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+/* One connection: frames until the peer ends it. */
+static void serve_conn(struct qg *q, int cfd)
+{
+    struct vtsm_buf in = {0}, out = {0};
+    uint32_t cmd, tp;
+    unsigned frames = 0;
+    while (!stop) {
+        vtsm_status st = vtsm_sock_recv(cfd, &cmd, &tp, &in, VTSM_DOE_MAX_BYTES, -1);
+        if (st != VTSM_OK)
+            break;
+        frames++;
+        if (cmd == VTSM_SOCK_CMD_CONTINUE || cmd == VTSM_SOCK_CMD_SHUTDOWN) {
+            (void)vtsm_sock_send(cfd, cmd, tp, NULL, 0);
+            break;
+        }
+        if (cmd != VTSM_SOCK_CMD_NORMAL || tp != VTSM_SOCK_TRANSPORT_PCI_DOE) {
+            (void)vtsm_sock_send(cfd, VTSM_SOCK_CMD_UNKNOWN, tp, NULL, 0);
+            continue;
+        }
+        if (doe_exchange(q, in.data, in.len, &out) != VTSM_OK) {
+            printf("serve: exchange failed: %s\n", vtsm_err_detail());
+            vtsm_buf_reset(&out); /* an empty answer: the DOE object was dropped */
+        }
+        if (vtsm_sock_send(cfd, VTSM_SOCK_CMD_NORMAL, tp, out.data, out.len) != VTSM_OK)
+            break;
+    }
+    printf("serve: connection closed after %u frames\n", frames);
+    vtsm_buf_free(&in);
+    vtsm_buf_free(&out);
+}
+
+static int serve(struct qg *q, const char *port_file)
+{
+    int lfd;
+    uint16_t port;
+    struct sigaction sa = {.sa_handler = on_term};
+    sigaction(SIGTERM, &sa, NULL); /* no SA_RESTART: accept() returns EINTR */
+    if (vtsm_tcp_listen("127.0.0.1", 0, &lfd, &port) != VTSM_OK) {
+        printf("step listen: FAILED %s\n", vtsm_err_detail());
+        return 1;
+    }
+    FILE *f = fopen(port_file, "w");
+    if (!f || fprintf(f, "%u\n", port) < 0 || fclose(f)) {
+        printf("step port-file: FAILED %s\n", strerror(errno));
+        close(lfd);
+        return 1;
+    }
+    printf("serve: mailbox at 0x%03x on 127.0.0.1:%u\n", q->doe, port);
+    while (!stop) {
+        int cfd = accept(lfd, NULL, NULL);
+        if (cfd < 0)
+            continue;
+        serve_conn(q, cfd);
+        close(cfd);
+    }
+    close(lfd);
+    median(q, "small", false);
+    median(q, "certificate", true);
+    printf("exchanges %u\n", q->n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct qg q;
@@ -444,11 +523,12 @@ int main(int argc, char **argv)
     char path[512];
 
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc != 3 || (strcmp(argv[1], "doe") && strcmp(argv[1], "nvme"))) {
-        fprintf(stderr, "usage: vtsm-qguest doe BDF | nvme /dev/nvmeN\n");
+    bool serving = argc == 4 && !strcmp(argv[1], "serve");
+    if (!serving && (argc != 3 || (strcmp(argv[1], "doe") && strcmp(argv[1], "nvme")))) {
+        fprintf(stderr, "usage: vtsm-qguest doe BDF | nvme /dev/nvmeN | serve BDF PORT_FILE\n");
         return 2;
     }
-    bool doe = !strcmp(argv[1], "doe");
+    bool doe = serving || !strcmp(argv[1], "doe");
     if (doe)
         snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", argv[2]);
     else
@@ -465,6 +545,11 @@ int main(int argc, char **argv)
             goto out;
         }
         printf("step find-doe: ok at 0x%03x\n", q.doe);
+        if (serving) {
+            rc = serve(&q, argv[3]);
+            close(q.fd);
+            return rc;
+        }
         if (discover(&q)) {
             printf("step doe-discovery: FAILED %s\n", vtsm_err_detail());
             goto out;

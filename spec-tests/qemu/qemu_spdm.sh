@@ -5,8 +5,10 @@
 # spdm_trans=nvme. Inside the VM vtsm-qguest runs the TSM's SPDM requester through each:
 # the DOE mailbox (driven through configuration space: discovery, VCA, DIGESTS,
 # CERTIFICATE, signed MEASUREMENTS, a secure session with MEASUREMENTS inside it,
-# END_SESSION) and NVMe Security Send/Receive through the kernel's nvme driver (VCA,
-# DIGESTS, CERTIFICATE, signed MEASUREMENTS). Outside, check the guest's report and
+# END_SESSION; then tsmd's whole DEVICE_CONNECT with IDE_KM and DEVICE_RECLAIM through
+# the same mailbox, served to it as an spdm-emu DOE target) and NVMe Security
+# Send/Receive through the kernel's nvme driver (VCA, DIGESTS, CERTIFICATE, signed
+# MEASUREMENTS). Outside, check the guest's report and
 # each tsm-devemu's log: every exchange the guest made reached the device and was
 # answered. Prints the per-exchange time through QEMU (medians).
 #
@@ -29,7 +31,7 @@ for m in "${mods[@]}"; do
   [ -f "$moddir/$m.ko" ] || vm_skip "no $m module in the chroot: run scripts/kernel-env.sh (as root)"
 done
 grep -q '^CONFIG_PCI_DOE=y' "$kconfig" || vm_skip "kernel $kver is built without CONFIG_PCI_DOE=y"
-for b in tsm-devemu vtsm-qguest; do
+for b in tsm-devemu vtsm-qguest tsmd tsm-host; do
   [ -x "$bin/$b" ] || vm_fail "missing $bin/$b"
 done
 
@@ -41,7 +43,7 @@ port_nvme=$vm_port
 
 t=$(date +%s%N)
 vm_initramfs
-vm_add_bin "$bin/vtsm-qguest"
+vm_add_bin "$bin/vtsm-qguest" "$bin/tsmd" "$bin/tsm-host"
 for m in "${mods[@]}"; do
   cp "$moddir/$m.ko" "$ir/"
 done
@@ -59,6 +61,29 @@ echo # the firmware's output ends without a newline
 say "nvme \$1 \$2"
 say "init reached at \$(ms) ms of guest uptime"
 vtsm-qguest doe \$1 2>&1 | sed 's/^/VTSM-TEST: doe: /'
+# A whole DEVICE_CONNECT and DEVICE_RECLAIM by tsmd through the same mailbox:
+# vtsm-qguest serves it as an spdm-emu socket DOE target on the guest's loopback.
+ip link set lo up
+/bin/tsmd --socket /tmp/tsmd.sock >/tmp/tsmd.log 2>&1 &
+vtsm-qguest serve \$1 /tmp/proxy.port >/tmp/proxy.log 2>&1 &
+i=0
+while [ \$i -lt 100 ] && { [ ! -S /tmp/tsmd.sock ] || [ ! -s /tmp/proxy.port ]; }; do sleep 0.1; i=\$((i + 1)); done
+doe="--doe tcp:127.0.0.1:\$(cat /tmp/proxy.port)"
+status() {
+  tsm-host --socket /tmp/tsmd.sock --json status \$1 >/tmp/status.json 2>&1
+  say "status-\$2 \$(grep -o -E '"(state|trusted|count|stream_id)":("[A-Za-z_]*"|[a-z0-9]*)' /tmp/status.json | tr '\n' ' ')"
+}
+t0=\$(ms)
+tsm-host --socket /tmp/tsmd.sock connect \$1 \$doe --ide-streams 1 >/tmp/connect.out 2>&1 &&
+  say "connect ok \$((\$(ms) - t0)) ms" || say "connect failed: \$(cat /tmp/connect.out)"
+status \$1 connected
+t0=\$(ms)
+tsm-host --socket /tmp/tsmd.sock reclaim \$1 \$doe >/tmp/reclaim.out 2>&1 &&
+  say "reclaim ok \$((\$(ms) - t0)) ms" || say "reclaim failed: \$(cat /tmp/reclaim.out)"
+status \$1 reclaimed
+kill \$(pidof vtsm-qguest) \$(pidof tsmd)
+sleep 0.3
+sed 's/^/VTSM-TEST: proxy: /' /tmp/proxy.log
 for m in ${mods[*]}; do insmod /\$m.ko || say "insmod \$m failed"; done
 ctrl=""
 i=0
@@ -92,6 +117,14 @@ done
 check "doe: DOE discovery lists CMA/SPDM and secured CMA/SPDM" \
   bash -c "[ \$(grep -a -c -E 'doe: doe protocol vendor 0x0001 type (1|2)$' '$work/console.txt') = 2 ]"
 check "doe: result PASS" vm_out 'doe: result PASS'
+check "doe: tsmd's DEVICE_CONNECT through the mailbox" vm_out 'connect ok'
+check "doe: tsmd: device connected" vm_out 'status-connected "state":"connected"'
+check "doe: tsmd: chain trusted" vm_out 'status-connected .*"trusted":true'
+check "doe: tsmd: 4 measurement blocks" vm_out 'status-connected .*"count":4'
+check "doe: tsmd: IDE stream 0 active" vm_out 'status-connected .*"stream_id":0 "state":"active"'
+check "doe: tsmd's DEVICE_RECLAIM through the mailbox" vm_out 'reclaim ok'
+check "doe: tsmd: device unconnected after reclaim" vm_out 'status-reclaimed "state":"unconnected" *$'
+check "doe: the mailbox server relayed every exchange" bash -c "! grep -q 'proxy: serve: exchange failed' '$work/console.txt'"
 check "nvme: controller bound by the kernel's nvme driver" vm_out 'nvme controller nvme[0-9]+ '
 for s in requester vca digests certificate measurements; do
   check "nvme: $s" vm_out "nvme: step $s: ok"
@@ -107,7 +140,8 @@ for tp in doe nvme; do
     0x81:GET_DIGESTS 0x82:GET_CERTIFICATE 0xe0:GET_MEASUREMENTS; do
     code="${req%%:*}"
     name="${req#*:}"
-    guest=$(grep -a -c -E "VTSM-TEST: $tp: xchg [0-9]+ $name " "$work/console.txt")
+    # The DOE device also served tsmd's connect and reclaim (the "proxy" lines).
+    guest=$(grep -a -c -E "VTSM-TEST: ($tp|${tp/doe/proxy}): xchg [0-9]+ $name " "$work/console.txt")
     dev=$(grep -c -F "request $code answered" "$dlog")
     check "$tp: tsm-devemu answered $name $dev time(s), the guest exchanged it $guest time(s)" \
       test "$guest" -gt 0 -a "$guest" = "$dev"
@@ -123,11 +157,14 @@ vm_out 'nvme: xchg ' | awk '{print $9}' >"$work/nvme.guest-sizes"
 sed -n 's/.*request 0x.. answered with 0x.. (\([0-9]*\) bytes)$/\1/p' "$work/nvme.log" >"$work/nvme.dev-sizes"
 check "nvme: every response length the guest found is the one tsm-devemu sent ($(wc -l <"$work/nvme.dev-sizes") responses)" \
   cmp -s "$work/nvme.guest-sizes" "$work/nvme.dev-sizes"
-check "doe: tsm-devemu: session established and ended" \
-  bash -c "grep -q 'session 0x[0-9a-f]* established' '$work/doe.log' && grep -q 'session 0x[0-9a-f]* ended' '$work/doe.log'"
+check "doe: tsm-devemu: two sessions established and ended (vtsm-qguest's, tsmd's)" \
+  bash -c "[ \$(grep -c 'session 0x[0-9a-f]* established' '$work/doe.log') = 2 ] && [ \$(grep -c 'session 0x[0-9a-f]* ended' '$work/doe.log') = 2 ]"
+check "doe: tsm-devemu: IDE_KM KEY_PROG and K_SET_GO (tsmd's connect)" grep -q 'K_SET_GO: stream 0' "$work/doe.log"
+check "doe: tsm-devemu: IDE_KM K_SET_STOP (tsmd's reclaim)" grep -q 'K_SET_STOP: stream 0' "$work/doe.log"
 check "nvme: tsm-devemu refused no storage frame" bash -c "! grep -q -E 'storage|not served' '$work/nvme.log'"
 
-vm_out '(doe|nvme): median' | sed 's/.*VTSM-TEST: /  /'
+vm_out '(doe|nvme|proxy): median' | sed 's/.*VTSM-TEST: /  /'
+vm_out '(connect|reclaim) ok' | sed 's/.*VTSM-TEST: /  tsmd through QEMU'"'"'s DOE: /'
 vm_out '(doe|nvme): (negotiated|chain|measurements|exchanges)' | sed 's/.*VTSM-TEST: /  /'
 vm_out '(init reached|done at)' | sed 's/.*VTSM-TEST: /  guest: /'
 echo "total $(vm_ms "$t_start") ms"
