@@ -89,6 +89,9 @@ struct dev_conn {
     bool key_schedule;    /* SPDM key schedule selected */
     struct vtsm_buf vca;  /* GET_VERSION .. ALGORITHMS (message A) */
     struct vtsm_buf l1l2; /* GET_MEASUREMENTS exchanges outside a session (message M) */
+    /* Message B of M1/M2: GET_DIGESTS / DIGESTS and GET_CERTIFICATE / CERTIFICATE
+     * exchanged in the clear since it last restarted (dev_core.c). */
+    struct vtsm_buf msg_b;
 };
 
 struct dev_session {
@@ -254,6 +257,7 @@ vtsm_status dev_rsp_finish(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr
 vtsm_status dev_rsp_end_session(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 vtsm_status dev_rsp_key_update(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 vtsm_status dev_rsp_heartbeat(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+vtsm_status dev_rsp_challenge(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 /* CAPABILITIES Flags the device sends (DEV_RSP_CAPS plus the configured KEY_UPD / HBEAT). */
 uint32_t dev_rsp_caps(const struct vtsm_dev *d);
 vtsm_status dev_rsp_vendor(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);

@@ -115,6 +115,7 @@ static void usage(FILE *f)
         "                   (1.2,1.3, the default) or all (1.2,1.3,1.4)\n"
         "  --tdis N         number of TDIs (default 4, 0..255)\n"
         "  --no-tdisp       no TDISP responder: an IDE-only (non-TEE-IO) device\n"
+        "  --no-challenge   no CHAL_CAP: CHALLENGE is UnsupportedRequest\n"
         "  --ide-streams N  selective IDE streams (default 4, 0..256)\n"
         "  --key-log FILE   TEST ONLY: append every IDE key and other secret the device holds\n"
         "  --fault NAME     inject a fault (repeatable):",
@@ -703,6 +704,7 @@ int main(int argc, char **argv)
         OPT_VERSION,
         OPT_TDIS,
         OPT_NO_TDISP,
+        OPT_NO_CHALLENGE,
         OPT_IDE_STREAMS,
         OPT_KEY_LOG,
         OPT_FAULT,
@@ -727,6 +729,7 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, OPT_PROG_VERSION},
         {"tdis", required_argument, NULL, OPT_TDIS},
         {"no-tdisp", no_argument, NULL, OPT_NO_TDISP},
+        {"no-challenge", no_argument, NULL, OPT_NO_CHALLENGE},
         {"ide-streams", required_argument, NULL, OPT_IDE_STREAMS},
         {"key-log", required_argument, NULL, OPT_KEY_LOG},
         {"fault", required_argument, NULL, OPT_FAULT},
@@ -792,6 +795,9 @@ int main(int argc, char **argv)
         }
         case OPT_NO_TDISP:
             cfg.tdisp = false;
+            break;
+        case OPT_NO_CHALLENGE:
+            cfg.challenge = false;
             break;
         case OPT_IDE_STREAMS: {
             long n = strtol(optarg, &end, 10);

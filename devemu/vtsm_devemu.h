@@ -39,32 +39,34 @@
  * one hits. vtsm_dev_config.faults is a mask of VTSM_DEV_FAULT_BIT(f).
  */
 enum vtsm_dev_fault {
-    VTSM_DEV_FAULT_BAD_KEX_SIGNATURE = 0, /* "bad-kex-signature" */
-    VTSM_DEV_FAULT_BAD_MEAS_SIGNATURE,    /* "bad-meas-signature" */
-    VTSM_DEV_FAULT_UNTRUSTED_CHAIN,       /* "untrusted-chain" */
-    VTSM_DEV_FAULT_TRUNCATE_DOE,          /* "truncate-doe" */
-    VTSM_DEV_FAULT_OVERSIZE_DOE,          /* "oversize-doe" */
-    VTSM_DEV_FAULT_MISALIGN_DOE,          /* "misalign-doe" */
-    VTSM_DEV_FAULT_ERROR_KEX,             /* "error-kex" */
-    VTSM_DEV_FAULT_UNEXPECTED_CODE,       /* "unexpected-code" */
-    VTSM_DEV_FAULT_WRONG_SESSION_ID,      /* "wrong-session-id" */
-    VTSM_DEV_FAULT_REPLAY,                /* "replay" */
-    VTSM_DEV_FAULT_TAMPER,                /* "tamper" */
-    VTSM_DEV_FAULT_NOT_READY,             /* "not-ready" */
-    VTSM_DEV_FAULT_IDEKM_NAK_KEYPROG,     /* "idekm-nak-keyprog" */
-    VTSM_DEV_FAULT_IDEKM_WRONG_STREAM,    /* "idekm-wrong-stream" */
-    VTSM_DEV_FAULT_IDEKM_WRONG_KEYSET,    /* "idekm-wrong-keyset" */
-    VTSM_DEV_FAULT_IDEKM_WRONG_SUBSTREAM, /* "idekm-wrong-substream" */
-    VTSM_DEV_FAULT_IDEKM_NO_GO_ACK,       /* "idekm-no-go-ack" */
-    VTSM_DEV_FAULT_IDEKM_REPLAY_ACK,      /* "idekm-replay-ack" */
-    VTSM_DEV_FAULT_TDISP_BAD_NONCE,       /* "tdisp-bad-nonce" */
-    VTSM_DEV_FAULT_TDISP_OVERLAP_MMIO,    /* "tdisp-overlap-mmio" */
-    VTSM_DEV_FAULT_TDISP_MMIO_OVERFLOW,   /* "tdisp-mmio-overflow" */
-    VTSM_DEV_FAULT_TDISP_REPORT_LENGTH,   /* "tdisp-report-length-change" */
-    VTSM_DEV_FAULT_TDISP_STATE_DRIFT,     /* "tdisp-state-drift" */
-    VTSM_DEV_FAULT_TDISP_ERROR_STATE,     /* "tdisp-error-state" */
-    VTSM_DEV_FAULT_KEY_UPDATE_NO_SWITCH,  /* "key-update-no-switch" */
-    VTSM_DEV_FAULT_BAD_KEX_POINT,         /* "bad-kex-point" */
+    VTSM_DEV_FAULT_BAD_KEX_SIGNATURE = 0,   /* "bad-kex-signature" */
+    VTSM_DEV_FAULT_BAD_MEAS_SIGNATURE,      /* "bad-meas-signature" */
+    VTSM_DEV_FAULT_UNTRUSTED_CHAIN,         /* "untrusted-chain" */
+    VTSM_DEV_FAULT_TRUNCATE_DOE,            /* "truncate-doe" */
+    VTSM_DEV_FAULT_OVERSIZE_DOE,            /* "oversize-doe" */
+    VTSM_DEV_FAULT_MISALIGN_DOE,            /* "misalign-doe" */
+    VTSM_DEV_FAULT_ERROR_KEX,               /* "error-kex" */
+    VTSM_DEV_FAULT_UNEXPECTED_CODE,         /* "unexpected-code" */
+    VTSM_DEV_FAULT_WRONG_SESSION_ID,        /* "wrong-session-id" */
+    VTSM_DEV_FAULT_REPLAY,                  /* "replay" */
+    VTSM_DEV_FAULT_TAMPER,                  /* "tamper" */
+    VTSM_DEV_FAULT_NOT_READY,               /* "not-ready" */
+    VTSM_DEV_FAULT_IDEKM_NAK_KEYPROG,       /* "idekm-nak-keyprog" */
+    VTSM_DEV_FAULT_IDEKM_WRONG_STREAM,      /* "idekm-wrong-stream" */
+    VTSM_DEV_FAULT_IDEKM_WRONG_KEYSET,      /* "idekm-wrong-keyset" */
+    VTSM_DEV_FAULT_IDEKM_WRONG_SUBSTREAM,   /* "idekm-wrong-substream" */
+    VTSM_DEV_FAULT_IDEKM_NO_GO_ACK,         /* "idekm-no-go-ack" */
+    VTSM_DEV_FAULT_IDEKM_REPLAY_ACK,        /* "idekm-replay-ack" */
+    VTSM_DEV_FAULT_TDISP_BAD_NONCE,         /* "tdisp-bad-nonce" */
+    VTSM_DEV_FAULT_TDISP_OVERLAP_MMIO,      /* "tdisp-overlap-mmio" */
+    VTSM_DEV_FAULT_TDISP_MMIO_OVERFLOW,     /* "tdisp-mmio-overflow" */
+    VTSM_DEV_FAULT_TDISP_REPORT_LENGTH,     /* "tdisp-report-length-change" */
+    VTSM_DEV_FAULT_TDISP_STATE_DRIFT,       /* "tdisp-state-drift" */
+    VTSM_DEV_FAULT_TDISP_ERROR_STATE,       /* "tdisp-error-state" */
+    VTSM_DEV_FAULT_KEY_UPDATE_NO_SWITCH,    /* "key-update-no-switch" */
+    VTSM_DEV_FAULT_BAD_KEX_POINT,           /* "bad-kex-point" */
+    VTSM_DEV_FAULT_BAD_CHALLENGE_SIGNATURE, /* "bad-challenge-signature" */
+    VTSM_DEV_FAULT_WRONG_CERT_CHAIN_HASH,   /* "wrong-cert-chain-hash" */
     VTSM_DEV_FAULT_COUNT_
 };
 #define VTSM_DEV_FAULT_BIT(f) (1u << (unsigned)(f))
@@ -164,6 +166,7 @@ struct vtsm_dev_config {
     uint8_t heartbeat_period; /* KEY_EXCHANGE_RSP HeartbeatPeriod in seconds when both
                                * sides set HBEAT_CAP (else 0); default 60. Reported only:
                                * the emulator never times a session out. */
+    bool challenge;           /* CHAL_CAP and CHALLENGE; default true */
 };
 
 /* Fill c with the defaults above. */

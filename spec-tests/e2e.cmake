@@ -81,3 +81,7 @@ vtsm_e2e_suite(test_e2e_interop SOURCES test_e2e_interop.c CASES
   test_cli_ends_connection test_cli_verbs_across_connections)
 target_compile_definitions(test_e2e_interop PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
 add_dependencies(test_e2e_interop vtsm-split-peer)
+
+vtsm_e2e_suite(test_e2e_spdm_auth SOURCES test_e2e_spdm_auth.c CASES
+  test_bad_challenge_signature test_wrong_cert_chain_hash test_device_without_chal_cap
+  test_connect_with_challenge)

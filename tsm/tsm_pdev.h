@@ -41,6 +41,7 @@ struct tsm_connect_opts {
     bool allow_untrusted;
     unsigned ide_streams; /* 0 = IDE off */
     bool ide_only;        /* not TEE-IO: TDISP is not probed, TDIs cannot be bound */
+    bool challenge;       /* authenticate by CHALLENGE after the certificate, too */
     uint8_t min_version, max_version;
     uint32_t base_asym; /* SPDM_ASYM_* mask, 0 = default */
     uint32_t base_hash;

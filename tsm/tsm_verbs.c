@@ -79,6 +79,15 @@ static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
         VTSM_GUARD(vtsm_abi_put_bytes(kex, VTSM_ABI_K_TRANSCRIPT, kt->data, kt->len));
         VTSM_GUARD(vtsm_abi_put_bytes(kex, VTSM_ABI_K_SIGNATURE, ks, ks_len));
     }
+    const struct vtsm_buf *ct = vtsm_spdm_req_challenge_transcript(p->spdm);
+    size_t cs_len = 0;
+    const uint8_t *cs = vtsm_spdm_req_challenge_signature(p->spdm, &cs_len);
+    if (ct && ct->len && cs && cs_len) {
+        cbor_item_t *chal = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_CHALLENGE, chal));
+        VTSM_GUARD(vtsm_abi_put_bytes(chal, VTSM_ABI_K_TRANSCRIPT, ct->data, ct->len));
+        VTSM_GUARD(vtsm_abi_put_bytes(chal, VTSM_ABI_K_SIGNATURE, cs, cs_len));
+    }
     if (p->ide) {
         struct tsm_ide_status ide;
         VTSM_GUARD(tsm_ide_status(p->ide, &ide));
@@ -160,6 +169,9 @@ static vtsm_status do_connect(struct tsm_pdev *p)
                 "certificate slot %u is not provisioned on %s (DIGESTS slot mask 0x%02x)", slot,
                 p->name, mask);
     VTSM_GUARD(vtsm_spdm_req_get_certificate(p->spdm, slot));
+    /* CHALLENGE: the device proves it holds the leaf key over M1/M2 (rules PDEV.14-16). */
+    if (p->opts.challenge)
+        VTSM_GUARD(vtsm_spdm_req_challenge(p->spdm, slot));
 
     /* Trust: decided here, by policy, against the TSM's own trust store. */
     const struct vtsm_certchain *chain = vtsm_spdm_req_chain(p->spdm, slot);
@@ -260,6 +272,7 @@ static void connect_opts(const struct vtsm_abi_req *req, struct tsm_connect_opts
     o->base_hash = hash[req->hash];
     o->ide_streams = (unsigned)req->ide_streams;
     o->ide_only = req->ide_only;
+    o->challenge = req->challenge;
 }
 
 void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,

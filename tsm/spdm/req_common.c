@@ -211,6 +211,9 @@ void vtsm__req_conn_reset(struct vtsm_spdm_req *r)
     vtsm_buf_reset(&r->kex_transcript);
     r->kex_sig_len = 0;
     r->meas_summary_len = 0;
+    vtsm_buf_reset(&r->msg_b);
+    vtsm_buf_reset(&r->chal_transcript);
+    r->chal_sig_len = 0;
     r->supported_slot_mask = 0;
     r->digests_fetched = false;
     r->conn = VTSM__CONN_NONE;
@@ -228,6 +231,8 @@ void vtsm_spdm_req_free(struct vtsm_spdm_req *r)
     vtsm__req_conn_reset(r);
     vtsm_buf_free(&r->vca);
     vtsm_buf_free(&r->kex_transcript);
+    vtsm_buf_free(&r->msg_b);
+    vtsm_buf_free(&r->chal_transcript);
     vtsm_buf_free(&r->tx);
     vtsm_buf_free(&r->rx);
     vtsm_buf_wipe(&r->seal);
@@ -430,10 +435,20 @@ vtsm_status vtsm__req_xfer(struct vtsm_spdm_req *r, bool secured, const uint8_t 
                     r->info.rsp_data_transfer_size);
     }
 
+    /* M1/M2 message B: any other request in the clear restarts it. */
+    if (!secured && req_code != SPDM_GET_DIGESTS && req_code != SPDM_GET_CERTIFICATE &&
+        req_code != SPDM_CHALLENGE)
+        vtsm_buf_reset(&r->msg_b);
+
     for (;;) {
         uint8_t v, code, p1, p2;
+        vtsm_status st = xfer_once(r, secured, cur, cur_len);
 
-        VTSM_GUARD(xfer_once(r, secured, cur, cur_len));
+        if (st != VTSM_OK) {
+            if (!secured)
+                vtsm_buf_reset(&r->msg_b);
+            return st;
+        }
         struct vtsm_rd rd = vtsm_rd_init(r->rsp.data, r->rsp.len);
         VTSM__RD(vtsm_rd_u8(&rd, &v), "response", "SPDMVersion");
         VTSM__RD(vtsm_rd_u8(&rd, &code), "response", "RequestResponseCode");
@@ -478,6 +493,8 @@ vtsm_status vtsm__req_xfer(struct vtsm_spdm_req *r, bool secured, const uint8_t 
             }
             r->peer_error = p1;
             r->peer_error_data = p2;
+            if (!secured)
+                vtsm_buf_reset(&r->msg_b);
             return vtsm_fail(VTSM_E_PEER_ERROR,
                              "device answered ERROR(%s 0x%02x, data 0x%02x) to %s",
                              vtsm__spdm_error_name(p1), p1, p2, what);
