@@ -238,6 +238,7 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_UNBOUND_TDIS                  "unbound_tdis"
 #define VTSM_ABI_K_VALUE                         "value"
 #define VTSM_ABI_K_VERB                          "verb"
+#define VTSM_ABI_K_STALE_STOPPED                 "stale_stopped"
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u

@@ -38,7 +38,7 @@ vtsm_e2e_suite(test_e2e_ide SOURCES test_e2e_ide.c CASES
   test_fault_keyprog_nak test_fault_wrong_stream test_fault_wrong_keyset
   test_fault_wrong_substream test_fault_no_go_ack test_fault_replayed_ack
   test_exhaustion_third_device_refused test_connect_check_refresh_reclaim_no_key_leak
-  test_ide_only_device)
+  test_ide_only_device test_host_vanishes_after_k_set_go)
 
 vtsm_e2e_suite(test_e2e_tdisp SOURCES test_e2e_tdisp.c CASES
   test_host_cannot_accept test_other_tvm_refused test_replayed_and_reordered_guest_requests

@@ -208,8 +208,8 @@ static vtsm_status do_connect(struct tsm_pdev *p)
     /* IDE: the TSM programs both ends itself; the host never sees a key. */
     if (p->opts.ide_streams) {
         struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
-        VTSM_GUARD(
-            tsm_ide_setup(t->cfg.platform, p->root_port, &peer, p->opts.ide_streams, &p->ide));
+        VTSM_GUARD(tsm_ide_setup(t->cfg.platform, p->root_port, &peer, p->opts.ide_streams,
+                                 &p->ide_left, &p->ide));
     }
     return VTSM_OK;
 }
