@@ -65,6 +65,7 @@ enum vtsm_dev_fault {
     VTSM_DEV_FAULT_TDISP_ERROR_STATE,     /* "tdisp-error-state" */
     VTSM_DEV_FAULT_KEY_UPDATE_NO_SWITCH,  /* "key-update-no-switch" */
     VTSM_DEV_FAULT_BAD_KEX_POINT,         /* "bad-kex-point" */
+    VTSM_DEV_FAULT_MEAS_DRIFT_AFTER_LOCK, /* "meas-drift-after-lock" */
     VTSM_DEV_FAULT_COUNT_
 };
 #define VTSM_DEV_FAULT_BIT(f) (1u << (unsigned)(f))

@@ -85,7 +85,11 @@ extern "C" {
     X(LINK_3, "LINK.3", E_REPLAY, "the counter is not below the next expected, not 2^64-1")        \
     X(LINK_4, "LINK.4", E_PEER_DECRYPT, "the MAC verifies under the RX key")                       \
     X(LINK_5, "LINK.5", E_PEER_STATE, "the key set is live for TX too, to answer")                 \
-    X(VDM_1, "VDM.1", E_STATE, "PCI-SIG protocol messages only inside a secure session")
+    X(VDM_1, "VDM.1", E_STATE, "PCI-SIG protocol messages only inside a secure session")           \
+    X(TDI_20, "TDI.20", E_STATE,                                                                   \
+      "ACCEPT carries the report, measurement and lock digests now bound")                         \
+    X(TDI_21, "TDI.21", E_PEER_STATE,                                                              \
+      "a device whose report or measurements changed since LOCK goes to ERROR")
 
 /* Statuses that imply a rule: a refusal with one of these statuses names this rule
  * unless it names another. X(STATUS, SYM). */
