@@ -156,6 +156,10 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_NONCE      "nonce"
 #define VTSM_ABI_K_REASON     "reason"
 #define VTSM_ABI_K_FORCE      "force" /* DEVICE_RECLAIM: unbind bound TDIs first */
+/* INFO reply and ACCEPT body: digest of the TDI's LOCK_INTERFACE nonce (the nonce stays secret) */
+#define VTSM_ABI_K_LOCK_NONCE_DIGEST "lock_nonce_digest"
+/* STATUS TDI entry: the rule under which the TSM moved the TDI to ERROR */
+#define VTSM_ABI_K_ERROR_RULE "error_rule"
 
 /* Reply fields (docs/abi.md sections 7, 9 and 11), one name each for tsmd, which builds
  * the replies, and for the shims, the CLIs and the guest verifier, which read them. No

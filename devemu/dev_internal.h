@@ -177,8 +177,12 @@ struct vtsm_dev {
     uint8_t next_token;
     struct dev_ide_stream *ide; /* cfg.ide_streams entries (NULL for 0) */
     struct dev_tdi *tdis;       /* cfg.num_tdis entries (NULL for 0) */
-    uint8_t *msg;               /* SPDM response under construction (DEV_MSG_MAX) */
-    uint8_t *plain;             /* decrypted secured request (DEV_MSG_MAX) */
+    /* Fault meas-drift-after-lock: MEASUREMENTS answered since the last LOCK_INTERFACE_RSP
+     * (0 before any), and whether the one being built reports the drifted firmware. */
+    uint32_t meas_since_lock;
+    bool meas_drift;
+    uint8_t *msg;   /* SPDM response under construction (DEV_MSG_MAX) */
+    uint8_t *plain; /* decrypted secured request (DEV_MSG_MAX) */
 };
 
 /* One SPDM request being answered. */

@@ -67,6 +67,7 @@ enum vtsm_dev_fault {
     VTSM_DEV_FAULT_BAD_KEX_POINT,           /* "bad-kex-point" */
     VTSM_DEV_FAULT_BAD_CHALLENGE_SIGNATURE, /* "bad-challenge-signature" */
     VTSM_DEV_FAULT_WRONG_CERT_CHAIN_HASH,   /* "wrong-cert-chain-hash" */
+    VTSM_DEV_FAULT_MEAS_DRIFT_AFTER_LOCK,   /* "meas-drift-after-lock" */
     VTSM_DEV_FAULT_COUNT_
 };
 #define VTSM_DEV_FAULT_BIT(f) (1u << (unsigned)(f))
