@@ -31,8 +31,8 @@ static void trace_doe(const struct tsm_pdev *p, const uint8_t *obj, size_t len, 
 }
 
 /* --trace inside the session: the plaintext message's name, never its bytes. */
-static void trace_secured(void *ctx, bool to_device, uint32_t session_id, const uint8_t *msg,
-                          size_t len)
+void tsm_proxy_trace_secured(void *ctx, bool to_device, uint32_t session_id, const uint8_t *msg,
+                             size_t len)
 {
     const struct tsm_pdev *p = ctx;
     char what[160], when[40];
@@ -106,8 +106,6 @@ vtsm_status tsm_proxy_link_exchange(void *ctx, const uint8_t *frame, size_t len,
 struct vtsm_spdm_transport tsm_proxy_transport(struct tsm_pdev *p)
 {
     struct vtsm_spdm_transport tr = {.exchange = proxy_exchange, .ctx = p};
-    if (p->tsm->cfg.trace)
-        tr.trace_secured = trace_secured;
     return tr;
 }
 
