@@ -157,10 +157,10 @@ static int doe_wait(struct qg *q, uint32_t mask, uint32_t want, uint32_t *st)
 static vtsm_status doe_exchange(void *ctx, const uint8_t *req, size_t len, struct vtsm_buf *rsp)
 {
     struct qg *q = ctx;
-    uint32_t st, w, hdr0, hdr1;
+    uint32_t st = 0, w = 0, hdr0, hdr1;
     long long t0 = now_ns();
 
-    if (len % 4 || doe_wait(q, DOE_STATUS_BUSY | DOE_STATUS_DOR, 0, &st))
+    if (len < 12 || len % 4 || doe_wait(q, DOE_STATUS_BUSY | DOE_STATUS_DOR, 0, &st))
         return vtsm_fail(VTSM_E_DOE_HOST, "DOE mailbox not idle");
     for (size_t i = 0; i < len; i += 4) {
         w = (uint32_t)req[i] | (uint32_t)req[i + 1] << 8 | (uint32_t)req[i + 2] << 16 |
