@@ -156,6 +156,10 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_NONCE      "nonce"
 #define VTSM_ABI_K_REASON     "reason"
 #define VTSM_ABI_K_FORCE      "force" /* DEVICE_RECLAIM: unbind bound TDIs first */
+/* INFO reply and ACCEPT body: digest of the TDI's LOCK_INTERFACE nonce (the nonce stays secret) */
+#define VTSM_ABI_K_LOCK_NONCE_DIGEST "lock_nonce_digest"
+/* STATUS TDI entry: the rule under which the TSM moved the TDI to ERROR */
+#define VTSM_ABI_K_ERROR_RULE "error_rule"
 
 /* Reply fields (docs/abi.md sections 7, 9 and 11), one name each for tsmd, which builds
  * the replies, and for the shims, the CLIs and the guest verifier, which read them. No
@@ -238,6 +242,7 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_UNBOUND_TDIS                  "unbound_tdis"
 #define VTSM_ABI_K_VALUE                         "value"
 #define VTSM_ABI_K_VERB                          "verb"
+#define VTSM_ABI_K_STALE_STOPPED                 "stale_stopped"
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u

@@ -34,6 +34,7 @@ static const char *const fault_names[VTSM_DEV_FAULT_COUNT_] = {
     [VTSM_DEV_FAULT_BAD_KEX_POINT] = "bad-kex-point",
     [VTSM_DEV_FAULT_BAD_CHALLENGE_SIGNATURE] = "bad-challenge-signature",
     [VTSM_DEV_FAULT_WRONG_CERT_CHAIN_HASH] = "wrong-cert-chain-hash",
+    [VTSM_DEV_FAULT_MEAS_DRIFT_AFTER_LOCK] = "meas-drift-after-lock",
 };
 /* The mask (and config_check's shift) has room for every fault. */
 _Static_assert(VTSM_DEV_FAULT_COUNT_ < 32, "vtsm_dev_config.faults is a 32-bit mask");

@@ -521,6 +521,8 @@ static vtsm_status handle_secured(struct vtsm_dev *d, const uint8_t *p, size_t n
         return vtsm_buf_set(rsp, s->last_rsp.data, s->last_rsp.len);
     }
 
+    if (d->cfg.msg_trace)
+        d->cfg.msg_trace(d->cfg.msg_trace_ctx, false, sid, d->plain, app_len);
     struct dev_req q = {.msg = d->plain, .len = app_len, .sess = s};
     size_t len;
     st = dev_dispatch(d, &q, &len);
@@ -529,6 +531,8 @@ static vtsm_status handle_secured(struct vtsm_dev *d, const uint8_t *p, size_t n
     OPENSSL_cleanse(d->plain, app_len);
     VTSM_GUARD(st);
 
+    if (d->cfg.msg_trace)
+        d->cfg.msg_trace(d->cfg.msg_trace_ctx, true, sid, d->msg, len);
     uint32_t out_sid = sid;
     if (dev_fault(d, VTSM_DEV_FAULT_WRONG_SESSION_ID))
         out_sid ^= 0x00010000u; /* another RspSessionID */

@@ -194,6 +194,10 @@ struct vtsm_dev {
     struct dev_tdi *tdis;       /* cfg.num_tdis entries (NULL for 0) */
     struct dev_chunk chunk_rx, chunk_tx;
     uint8_t next_chunk_handle;
+    /* Fault meas-drift-after-lock: MEASUREMENTS answered since the last LOCK_INTERFACE_RSP
+     * (0 before any), and whether the one being built reports the drifted firmware. */
+    uint32_t meas_since_lock;
+    bool meas_drift;
     uint8_t *msg;   /* SPDM response under construction (DEV_MSG_MAX) */
     uint8_t *plain; /* decrypted secured request (DEV_MSG_MAX) */
 };

@@ -76,6 +76,18 @@ static void capture(const uint8_t *p, size_t len, bool to_host)
     }
 }
 
+/* --trace inside the session: the plaintext message's name only, never its bytes. */
+static void trace_plain(void *ctx, bool to_host, uint32_t session_id, const uint8_t *msg,
+                        size_t len)
+{
+    char what[160], when[40];
+    (void)ctx;
+    vtsm_trace_spdm(msg, len, what, sizeof(what));
+    vtsm_log_timestamp(when, sizeof(when));
+    fprintf(stderr, "%s tsm-devemu %s %zu bytes in session 0x%08x: %s\n", when,
+            to_host ? "->" : "<-", len, session_id, what);
+}
+
 static void on_signal(int sig)
 {
     int saved = errno;
@@ -132,7 +144,8 @@ static void usage(FILE *f)
             "  --pcap FILE      write every DOE object both ways to FILE (pcap,\n"
             "                   LINKTYPE_PCI_DOE 292, as spdm_dump reads it)\n"
             "  --trace          one line per DOE object on stderr (time, direction, size,\n"
-            "                   message)\n"
+            "                   message), and one per SPDM / IDE_KM / TDISP message inside a\n"
+            "                   secure session (its name, never its bytes)\n"
             "  --verbose        log every request\n",
             LATENCY_MAX_US, MAX_CLIENTS_DEFAULT, MAX_CLIENTS_LIMIT);
 }
@@ -966,6 +979,8 @@ int main(int argc, char **argv)
         cfg.secret_log_ctx = key_log;
     }
 
+    if (g_trace)
+        cfg.msg_trace = trace_plain;
     vtsm_status st = vtsm_dev_new(&cfg, &dev);
     if (st != VTSM_OK) {
         VTSM_ERR("device: %s (%s)", vtsm_status_name(st), vtsm_err_detail());

@@ -67,6 +67,7 @@ enum vtsm_dev_fault {
     VTSM_DEV_FAULT_BAD_KEX_POINT,           /* "bad-kex-point" */
     VTSM_DEV_FAULT_BAD_CHALLENGE_SIGNATURE, /* "bad-challenge-signature" */
     VTSM_DEV_FAULT_WRONG_CERT_CHAIN_HASH,   /* "wrong-cert-chain-hash" */
+    VTSM_DEV_FAULT_MEAS_DRIFT_AFTER_LOCK,   /* "meas-drift-after-lock" */
     VTSM_DEV_FAULT_COUNT_
 };
 #define VTSM_DEV_FAULT_BIT(f) (1u << (unsigned)(f))
@@ -124,6 +125,15 @@ struct vtsm_dev_meas {
  */
 typedef void (*vtsm_dev_key_log_fn)(void *ctx, const char *line);
 
+/*
+ * A plaintext SPDM message inside a secure session, as the device sees it: the request
+ * after decryption (to_host false) and the response before encryption (to_host true).
+ * For --trace: the callback may describe the message (vtsm_trace_spdm) but must not keep
+ * or print its bytes (a KEY_PROG carries key material); msg is wiped after the call.
+ */
+typedef void (*vtsm_dev_msg_trace_fn)(void *ctx, bool to_host, uint32_t session_id,
+                                      const uint8_t *msg, size_t len);
+
 struct vtsm_dev_config {
     uint32_t versions;       /* VTSM_DEV_VER_*; default 1.2 and 1.3 */
     enum vtsm_asym_alg asym; /* slot keys' algorithm; default ECDSA P-384 */
@@ -146,6 +156,8 @@ struct vtsm_dev_config {
     void *key_log_ctx;
     vtsm_dev_key_log_fn secret_log; /* TEST ONLY, see above: "secret" lines; default NULL */
     void *secret_log_ctx;
+    vtsm_dev_msg_trace_fn msg_trace; /* in-session plaintext messages; default NULL */
+    void *msg_trace_ctx;
     uint32_t faults;          /* mask of VTSM_DEV_FAULT_BIT() */
     bool key_update;          /* KEY_UPD_CAP and KEY_UPDATE; default true */
     bool heartbeat;           /* HBEAT_CAP and HEARTBEAT; default true */

@@ -128,7 +128,7 @@ static void loop_open_cfg(struct loop *l, const struct variant *v, uint32_t faul
 {
     struct vtsm_dev_config cfg;
     struct vtsm_spdm_req_opts o;
-    struct vtsm_spdm_transport tp = {loop_exchange, l};
+    struct vtsm_spdm_transport tp = {.exchange = loop_exchange, .ctx = l};
 
     memset(l, 0, sizeof(*l));
     vtsm_dev_config_default(&cfg);

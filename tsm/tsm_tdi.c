@@ -212,6 +212,33 @@ void tsm_tdi_reset(struct tsm_tdi *t)
     t->have_meas = false;
     t->rejected = false;
     t->guest_rejected[0] = '\0';
+    memset(t->meas_digest, 0, sizeof(t->meas_digest));
+    OPENSSL_cleanse(t->nonce_digest, sizeof(t->nonce_digest));
+    t->lock_seq = t->meas_seq = 0;
+    t->error_rule = VTSM_RULE_NONE;
+}
+
+uint64_t tsm_tdi_event(void)
+{
+    static uint64_t seq; /* flows run on one thread (tsm_tdi.h) */
+    return ++seq;
+}
+
+bool tsm_tdi_after_lock(const struct tsm_tdi *t, uint64_t meas_seq)
+{
+    return t != NULL && t->lock_seq != 0 && meas_seq > t->lock_seq &&
+           (t->state == TSM_TDI_CONFIG_LOCKED || t->state == TSM_TDI_RUN);
+}
+
+void tsm_tdi_current_binding(const struct tsm_tdi *t, struct tsm_tdi_accept_binding *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->report_digest = t->report_digest;
+    b->report_len = t->digest_len;
+    b->meas_digest = t->meas_digest;
+    b->meas_len = t->have_meas ? t->digest_len : 0;
+    b->lock_digest = t->nonce_digest;
+    b->lock_len = t->nonce_valid ? t->digest_len : 0;
 }
 
 /* ---------------------------------------------------------------- TDISP exchanges */
@@ -546,7 +573,7 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
                          uint16_t lock_flags, uint8_t default_stream_id)
 {
     uint8_t nonce[VTSM_TDISP_NONCE_SIZE];
-    uint8_t digest[VTSM_HASH_MAX];
+    uint8_t digest[VTSM_HASH_MAX], meas_digest[VTSM_HASH_MAX], nonce_digest[VTSM_HASH_MAX];
     struct vtsm_buf report = {0};
     struct vtsm_spdm_meas meas;
     bool need_stop = false;
@@ -584,6 +611,7 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
     need_stop = st != VTSM_E_PEER_ERROR;
     if (st != VTSM_OK)
         goto out;
+    uint64_t lock_seq = tsm_tdi_event(); /* LOCK_INTERFACE_RSP is in */
     VTSM_GUARD_GOTO(tdisp_get_report(c, t->dev, t->index, &report));
     VTSM_GUARD_GOTO(vtsm_hash(halg, report.data, report.len, digest));
     st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, NULL, &meas);
@@ -591,6 +619,9 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
         st = vtsm_wrap(st, "fresh GET_MEASUREMENTS after LOCK_INTERFACE");
         goto out;
     }
+    uint64_t meas_seq = tsm_tdi_event();
+    VTSM_GUARD_GOTO(vtsm_hash(halg, meas.record.data, meas.record.len, meas_digest));
+    VTSM_GUARD_GOTO(vtsm_hash(halg, nonce, sizeof(nonce), nonce_digest));
 
     /* Commit: state first (re-checked), then what the binding holds. */
     st = tsm_tdi_set_state(t, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_LOCKED);
@@ -607,6 +638,10 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
         t->meas = meas;
         memset(&meas, 0, sizeof(meas));
         t->have_meas = true;
+        memcpy(t->meas_digest, meas_digest, hlen);
+        memcpy(t->nonce_digest, nonce_digest, hlen);
+        t->lock_seq = lock_seq;
+        t->meas_seq = meas_seq;
         need_stop = false;
     }
 out:
@@ -617,6 +652,7 @@ out:
                        tsm_tdi_state_name(t->state));
     OPENSSL_cleanse(nonce, sizeof(nonce));
     OPENSSL_cleanse(digest, sizeof(digest));
+    OPENSSL_cleanse(nonce_digest, sizeof(nonce_digest));
     vtsm_buf_wipe(&report);
     vtsm_spdm_meas_free(&meas);
     return st;
@@ -624,7 +660,7 @@ out:
 
 /* The TSM moves a bound TDI to ERROR on the device's word (TDI.7 / TDI.8): no MMIO, no
  * DMA, and the START nonce is gone. Caller holds the TDI's lock. */
-static void to_error(struct tsm_tdi *t)
+static void to_error(struct tsm_tdi *t, enum vtsm_rule why)
 {
     struct vtsm_err_state saved;
 
@@ -635,17 +671,65 @@ static void to_error(struct tsm_tdi *t)
     t->mmio_enabled = t->dma_enabled = false;
     OPENSSL_cleanse(t->lock_nonce, sizeof(t->lock_nonce));
     t->nonce_valid = false;
+    if (t->state == TSM_TDI_ERROR)
+        t->error_rule = why;
 }
 
-vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t guest_tvm)
+/* One digest of the guest's binding against the TDI's (constant time; a length that
+ * differs never matches). */
+static bool same_digest(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
+    return alen != 0 && alen == blen && a != NULL && b != NULL && CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+/* Before RUN (rule TDI.21): the device's interface report and measurements now are those
+ * bound at LOCK. *changed names what differs (NULL: nothing); a failed exchange returns
+ * its status and changes nothing. */
+static vtsm_status recheck_device(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
+                                  const char **changed)
+{
+    struct vtsm_buf report = {0};
+    struct vtsm_spdm_meas meas;
+    uint8_t d[VTSM_HASH_MAX];
+    vtsm_status st;
+
+    memset(&meas, 0, sizeof(meas));
+    *changed = NULL;
+    st = tdisp_get_report(c, t->dev, t->index, &report);
+    if (st != VTSM_OK) {
+        st = vtsm_wrap(st, "accept of %s TDI %u: interface report re-read", t->dev, t->index);
+        goto out;
+    }
+    VTSM_GUARD_GOTO(vtsm_hash(t->digest_alg, report.data, report.len, d));
+    if (!same_digest(d, t->digest_len, t->report_digest, t->digest_len)) {
+        *changed = "interface report";
+        goto out;
+    }
+    st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, NULL, &meas);
+    if (st != VTSM_OK) {
+        st = vtsm_wrap(st, "accept of %s TDI %u: re-measurement", t->dev, t->index);
+        goto out;
+    }
+    VTSM_GUARD_GOTO(vtsm_hash(t->digest_alg, meas.record.data, meas.record.len, d));
+    if (!same_digest(d, t->digest_len, t->meas_digest, t->digest_len))
+        *changed = "measurements";
+out:
+    vtsm_buf_wipe(&report);
+    vtsm_spdm_meas_free(&meas);
+    return st;
+}
+
+vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t guest_tvm,
+                           const struct tsm_tdi_accept_binding *b)
+{
+    const char *changed = NULL;
     uint8_t nonce[VTSM_TDISP_NONCE_SIZE];
     uint8_t dev_state = 0;
     bool have_nonce;
     vtsm_status st;
 
     VTSM_GUARD(chan_check(c));
-    VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "accept: NULL TDI");
+    VTSM_ENSURE(t != NULL && b != NULL, VTSM_E_INVAL, "accept: NULL argument");
     st = tsm_tdi_check(t, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, guest_tvm, NULL);
     have_nonce = t->nonce_valid;
     memcpy(nonce, t->lock_nonce, sizeof(nonce));
@@ -655,6 +739,26 @@ vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, ui
                      "accept of %s TDI %u: CONFIG_LOCKED without a LOCK_INTERFACE nonce", t->dev,
                      t->index);
 
+    /* ACCEPT binds what the guest verified: the binding it saw must be the one in force
+     * (a host that unbound and bound again in between made a new nonce, maybe a new
+     * report). The TDI stays as it is. */
+    const char *which =
+        !same_digest(b->report_digest, b->report_len, t->report_digest, t->digest_len)
+            ? "report_digest"
+        : !same_digest(b->meas_digest, b->meas_len, t->meas_digest, t->digest_len)
+            ? "measurements_digest"
+        : !same_digest(b->lock_digest, b->lock_len, t->nonce_digest, t->digest_len)
+            ? "lock_nonce_digest"
+            : NULL;
+    if (which) {
+        st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_TDI_20,
+                         "accept of %s TDI %u refused: its %s is not the one the guest verified "
+                         "(rule TDI.20: %s); TDI stays %s",
+                         t->dev, t->index, which, vtsm_rule_text(VTSM_RULE_TDI_20),
+                         tsm_tdi_state_name(t->state));
+        goto out;
+    }
+
     /* GET_DEVICE_INTERFACE_STATE: the device must agree that the TDI is CONFIG_LOCKED. */
     st = tdisp_get_state(c, t->dev, t->index, &dev_state);
     if (st != VTSM_OK) {
@@ -663,13 +767,28 @@ vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, ui
         goto out;
     }
     if (dev_state != VTSM_TDI_CONFIG_LOCKED) {
-        to_error(t);
         enum vtsm_rule rule = dev_state == VTSM_TDI_ERROR ? VTSM_RULE_TDI_7 : VTSM_RULE_TDI_8;
+        to_error(t, rule);
         st = vtsm_refuse(VTSM_E_PEER_STATE, rule,
                          "accept of %s TDI %u: the device reports it %s while the TSM has it "
                          "CONFIG_LOCKED; TDI moved to ERROR (rule %s: %s)",
                          t->dev, t->index, tsm_tdi_state_name((enum tsm_tdi_state)dev_state),
                          vtsm_rule_id(rule), vtsm_rule_text(rule));
+        goto out;
+    }
+
+    /* The device now: its report and measurements must still be those bound at LOCK. */
+    st = recheck_device(c, t, &changed);
+    if (st != VTSM_OK) {
+        st = vtsm_wrap(st, "(TDI stays %s)", tsm_tdi_state_name(t->state));
+        goto out;
+    }
+    if (changed) {
+        to_error(t, VTSM_RULE_TDI_21);
+        st = vtsm_refuse(VTSM_E_PEER_STATE, VTSM_RULE_TDI_21,
+                         "accept of %s TDI %u: the device's %s changed since LOCK_INTERFACE; TDI "
+                         "moved to ERROR (rule TDI.21: %s)",
+                         t->dev, t->index, changed, vtsm_rule_text(VTSM_RULE_TDI_21));
         goto out;
     }
 
@@ -687,7 +806,7 @@ vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, ui
             t->mmio_enabled = t->dma_enabled = true;
     }
     if (st != VTSM_OK)
-        to_error(t); /* also when the device runs a TDI the TSM cannot follow */
+        to_error(t, VTSM_RULE_NONE); /* also when the device runs a TDI the TSM cannot follow */
 out:
     OPENSSL_cleanse(nonce, sizeof(nonce));
     return st;
@@ -774,21 +893,22 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
     out->chain = chain;
     out->digest_len = t->digest_len;
     out->meas = &t->meas;
+    out->after_lock = tsm_tdi_after_lock(t, t->meas_seq);
     /* With a nonce: fresh signed measurements whose SPDM nonce is the guest's. */
     if (a->nonce) {
         st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, a->nonce, &out->fresh);
         if (st != VTSM_OK)
             return vtsm_wrap(st, "info of %s TDI %u: fresh GET_MEASUREMENTS", t->dev, t->index);
         out->meas = &out->fresh;
+        out->after_lock = tsm_tdi_after_lock(t, tsm_tdi_event());
     }
     out->rep = malloc(sizeof(*out->rep));
     VTSM_ENSURE(out->rep != NULL, VTSM_E_NOMEM, "info: out of memory");
     VTSM_GUARD(vtsm_tdisp_report_parse(t->report.data, t->report.len, out->rep));
     VTSM_GUARD(vtsm_hash(halg, chain->data, chain->len, out->chain_digest));
-    if (a->nonce) {
-        const struct vtsm_spdm_meas *ms = out->meas;
-        VTSM_GUARD(vtsm_hash(halg, ms->record.data, ms->record.len, out->meas_digest));
+    const struct vtsm_spdm_meas *ms = out->meas;
+    VTSM_GUARD(vtsm_hash(halg, ms->record.data, ms->record.len, out->meas_digest));
+    if (a->nonce)
         VTSM_GUARD(vtsm_hash(halg, ms->transcript.data, ms->transcript.len, out->tr_digest));
-    }
     return VTSM_OK;
 }

@@ -162,6 +162,8 @@ static vtsm_status do_connect(struct tsm_pdev *p)
         o.base_hash = p->opts.base_hash;
     struct vtsm_spdm_transport tr = tsm_proxy_transport(p);
     VTSM_GUARD(vtsm_spdm_req_new(&o, &tr, &p->spdm));
+    if (p->tsm->cfg.trace)
+        vtsm_spdm_req_set_trace(p->spdm, tsm_proxy_trace_secured, p);
 
     VTSM_GUARD(vtsm_spdm_req_init_connection(p->spdm));
     VTSM_GUARD(vtsm_spdm_req_get_digests(p->spdm, &mask, digests));
@@ -208,8 +210,8 @@ static vtsm_status do_connect(struct tsm_pdev *p)
     /* IDE: the TSM programs both ends itself; the host never sees a key. */
     if (p->opts.ide_streams) {
         struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
-        VTSM_GUARD(
-            tsm_ide_setup(t->cfg.platform, p->root_port, &peer, p->opts.ide_streams, &p->ide));
+        VTSM_GUARD(tsm_ide_setup(t->cfg.platform, p->root_port, &peer, p->opts.ide_streams,
+                                 &p->ide_left, &p->ide));
     }
     return VTSM_OK;
 }

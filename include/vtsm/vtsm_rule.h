@@ -90,6 +90,11 @@ extern "C" {
     X(PDEV_14, "PDEV.14", E_PEER_CAPS, "a connect with challenge needs a device with CHAL_CAP")    \
     X(PDEV_15, "PDEV.15", E_PEER_SIGNATURE, "CHALLENGE_AUTH is signed over M1/M2 by the leaf key") \
     X(PDEV_16, "PDEV.16", E_PEER_DIGEST, "CHALLENGE_AUTH CertChainHash is the slot chain's hash")  \
+    X(IDE_4, "IDE.4", OK, "a connect first stops the key sets an earlier one left live")           \
+    X(TDI_20, "TDI.20", E_STATE,                                                                   \
+      "ACCEPT carries the report, measurement and lock digests now bound")                         \
+    X(TDI_21, "TDI.21", E_PEER_STATE,                                                              \
+      "a device whose report or measurements changed since LOCK goes to ERROR")                    \
     X(CHUNK_1, "CHUNK.1", E_PEER_MALFORMED, "every chunk of a transfer names its Handle")          \
     X(CHUNK_2, "CHUNK.2", E_PEER_MALFORMED, "ChunkSeqNo starts at 0 and counts up by one")         \
     X(CHUNK_3, "CHUNK.3", E_PEER_MALFORMED,                                                        \

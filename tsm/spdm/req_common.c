@@ -298,6 +298,12 @@ const uint8_t *vtsm_spdm_req_meas_summary(const struct vtsm_spdm_req *r, size_t 
 
 /* Frame, send, receive and unframe one message. On success r->rsp holds the SPDM
  * response (decrypted if secured) and r->rsp_slack the padding it may carry. */
+void vtsm_spdm_req_set_trace(struct vtsm_spdm_req *r, vtsm_spdm_trace_fn fn, void *ctx)
+{
+    r->trace = fn;
+    r->trace_ctx = ctx;
+}
+
 vtsm_status vtsm__req_xfer_once(struct vtsm_spdm_req *r, bool secured, const uint8_t *req,
                                 size_t req_len)
 {
@@ -314,6 +320,8 @@ vtsm_status vtsm__req_xfer_once(struct vtsm_spdm_req *r, bool secured, const uin
         size_t n;
         /* DSP0277 secured message: SessionID, Length, AEAD(AppDataLength, SPDM message,
          * RandomData), MAC. Leave room for the sealer's random padding. */
+        if (r->trace)
+            r->trace(r->trace_ctx, true, r->info.session_id, req, req_len);
         vtsm_buf_reset(&r->seal);
         VTSM_GUARD_GOTO(vtsm_buf_reserve(&r->seal, req_len + VTSM_SECMSG_OVERHEAD + 64));
         n = r->seal.cap;
@@ -381,6 +389,8 @@ vtsm_status vtsm__req_xfer_once(struct vtsm_spdm_req *r, bool secured, const uin
             vtsm_secmsg_open(&r->ks.rsp, r->info.session_id, obj.payload, total, r->rsp.data, &n));
         r->rsp.len = n;
         r->rsp_slack = 0;
+        if (r->trace)
+            r->trace(r->trace_ctx, false, r->info.session_id, r->rsp.data, r->rsp.len);
         VTSM_ENSURE_GOTO(r->rsp.len <= r->opts.data_transfer_size, VTSM_E_PEER_OVERSIZED,
                          "response to %s of %zu bytes exceeds our DataTransferSize %u", what,
                          r->rsp.len, r->opts.data_transfer_size);

@@ -50,6 +50,8 @@ struct vtsm__slot {
 struct vtsm_spdm_req {
     struct vtsm_spdm_req_opts opts;
     struct vtsm_spdm_transport tp;
+    vtsm_spdm_trace_fn trace; /* vtsm_spdm_req_set_trace */
+    void *trace_ctx;
     struct vtsm_spdm_info info;
     enum vtsm__conn conn;
     uint8_t peer_error;      /* ErrorCode of an SPDM ERROR answering the last request, 0 if none */

@@ -111,6 +111,15 @@ struct vtsm_spdm_req;
 vtsm_status vtsm_spdm_req_new(const struct vtsm_spdm_req_opts *opts,
                               const struct vtsm_spdm_transport *transport,
                               struct vtsm_spdm_req **out);
+/*
+ * Trace hook (NULL: none): each plaintext SPDM message inside a secure session, the
+ * request before it is sealed (to_device) and the response after it is opened. For
+ * --trace: describe the message, never keep or print its bytes (IDE_KM KEY_PROG carries
+ * key material).
+ */
+typedef void (*vtsm_spdm_trace_fn)(void *ctx, bool to_device, uint32_t session_id,
+                                   const uint8_t *msg, size_t len);
+void vtsm_spdm_req_set_trace(struct vtsm_spdm_req *r, vtsm_spdm_trace_fn fn, void *ctx);
 /* Ends nothing on the wire; wipes all session secrets and frees. NULL is fine. */
 void vtsm_spdm_req_free(struct vtsm_spdm_req *r);
 
