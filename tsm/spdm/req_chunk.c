@@ -43,9 +43,9 @@ bool vtsm__req_chunking(const struct vtsm_spdm_req *r)
 
 /* The header of a chunk response: version, code, attributes, handle, ChunkSeqNo, all
  * checked against what we expect (CHUNK.1, CHUNK.2). An ERROR is the device refusing. */
-static vtsm_status chunk_rsp_header(struct vtsm_spdm_req *r, struct vtsm_rd *rd, uint8_t ver,
-                                    uint8_t code, const char *msg, uint8_t handle, uint16_t seq,
-                                    uint8_t *attr)
+static vtsm_status chunk_rsp_header(struct vtsm_spdm_req *r, bool secured, struct vtsm_rd *rd,
+                                    uint8_t ver, uint8_t code, const char *msg, uint8_t handle,
+                                    uint16_t seq, uint8_t *attr)
 {
     uint8_t v, c, h;
     uint16_t s;
@@ -57,6 +57,12 @@ static vtsm_status chunk_rsp_header(struct vtsm_spdm_req *r, struct vtsm_rd *rd,
     VTSM_ENSURE(v == ver, VTSM_E_PEER_UNEXPECTED, "%s in SPDMVersion 0x%02x, expected 0x%02x", msg,
                 v, ver);
     if (c == SPDM_ERROR) {
+        /* As vtsm__req_xfer: RequestResynch voids the connection, DecryptError the
+         * session. */
+        if (*attr == SPDM_ERR_REQUEST_RESYNCH)
+            vtsm__req_conn_reset(r);
+        else if (*attr == SPDM_ERR_DECRYPT_ERROR && secured)
+            vtsm__req_session_drop(r);
         r->peer_error = *attr;
         r->peer_error_data = h;
         return vtsm_fail(VTSM_E_PEER_ERROR, "device answered ERROR(%s 0x%02x, data 0x%02x) to %s",
@@ -118,7 +124,7 @@ vtsm_status vtsm__req_chunk_send(struct vtsm_spdm_req *r, bool secured, const ui
 
         rd = vtsm_rd_init(r->rsp.data, r->rsp.len);
         VTSM_GUARD_GOTO(
-            chunk_rsp_header(r, &rd, ver, SPDM_CHUNK_SEND_ACK, msg, handle, seq, &attr));
+            chunk_rsp_header(r, secured, &rd, ver, SPDM_CHUNK_SEND_ACK, msg, handle, seq, &attr));
         if (attr & CHUNK_ACK_EARLYERR) {
             /* ResponseToLargeRequest is the ERROR that ended the transfer early. */
             uint8_t v, code, e1 = 0, e2 = 0;
@@ -180,7 +186,7 @@ vtsm_status vtsm__req_chunk_get(struct vtsm_spdm_req *r, bool secured, uint8_t v
         VTSM_GUARD_GOTO(vtsm__req_xfer_once(r, secured, get, sizeof(get)));
         rd = vtsm_rd_init(r->rsp.data, r->rsp.len);
         VTSM_GUARD_GOTO(
-            chunk_rsp_header(r, &rd, ver, SPDM_CHUNK_RESPONSE, msg, handle, seq, &attr));
+            chunk_rsp_header(r, secured, &rd, ver, SPDM_CHUNK_RESPONSE, msg, handle, seq, &attr));
         VTSM_ENSURE_GOTO((attr & ~CHUNK_ATTR_LAST) == 0, VTSM_E_PEER_MALFORMED,
                          "CHUNK_RESPONSE attributes 0x%02x set reserved bits", attr);
         VTSM__RD_GOTO(vtsm_rd_skip(&rd, 2), msg, "Reserved");
