@@ -243,6 +243,10 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_VALUE                         "value"
 #define VTSM_ABI_K_VERB                          "verb"
 #define VTSM_ABI_K_STALE_STOPPED                 "stale_stopped"
+/* report: SPDM messages that travelled in chunks on the connection */
+#define VTSM_ABI_K_CHUNKED   "chunked"
+#define VTSM_ABI_K_REQUESTS  "requests"  /* chunked: by CHUNK_SEND */
+#define VTSM_ABI_K_RESPONSES "responses" /* chunked: by CHUNK_GET */
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u

@@ -108,6 +108,8 @@ static void test_connect_with_challenge(void **state)
     E2E_HAS(r.out, "\"version\":\"1.3\"");
     E2E_HAS(r.out, "\"challenge\":{\"transcript\":\"");
     E2E_HAS(r.out, "\"kex\":{");
+    if (strstr(r.out, "\"chunked\":")) /* 4096 bytes a message: nothing in chunks */
+        fail_msg("a connect without chunks reports chunks:\n%s", r.out);
     assert_status(e, "dev13", "connected", true);
 
     connect3(e, &r, "dev12", port2, "--challenge", "--spdm-version", "1.2");
@@ -160,6 +162,9 @@ static void test_full_connect_in_chunks(void **state)
     E2E_HAS(r.out, "\"challenge\":{\"transcript\":\"");
     E2E_HAS(r.out, "\"ide\":");
     E2E_HAS(r.out, "\"blocks\":[{");
+    /* the TSM's count: KEY_EXCHANGE, FINISH and 6 KEY_PROGs sent in chunks; ALGORITHMS,
+     * DIGESTS, CHALLENGE_AUTH, KEY_EXCHANGE_RSP, MEASUREMENTS and TDISP answers fetched */
+    E2E_HAS(r.out, "\"chunked\":{\"requests\":8,\"responses\":");
     const char *tvm[] = {"tvm-create", "--guest-key",
                          "04"
                          "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
