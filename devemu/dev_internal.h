@@ -174,6 +174,8 @@ struct vtsm_dev {
     uint8_t next_token;
     struct dev_ide_stream *ide; /* cfg.ide_streams entries (NULL for 0) */
     struct dev_tdi *tdis;       /* cfg.num_tdis entries (NULL for 0) */
+    unsigned fw_version;        /* firmware updates applied (vtsm_dev_firmware_update) */
+    unsigned flrs;              /* function-level resets done */
     uint8_t *msg;               /* SPDM response under construction (DEV_MSG_MAX) */
     uint8_t *plain;             /* decrypted secured request (DEV_MSG_MAX) */
 };
@@ -243,6 +245,8 @@ static inline bool dev_fault(const struct vtsm_dev *d, enum vtsm_dev_fault f)
 }
 
 /* Per-request responders (DSP0274 message names). */
+/* Function-level reset of TDI i (rule DEVTDI.7): CONFIG_UNLOCKED, nonce and report dropped. */
+vtsm_status dev_tdi_flr(struct vtsm_dev *d, unsigned i);
 vtsm_status dev_rsp_version(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 vtsm_status dev_rsp_capabilities(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 vtsm_status dev_rsp_algorithms(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);

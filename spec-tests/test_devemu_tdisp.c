@@ -456,10 +456,12 @@ static void test_version_capabilities_exact(void **state)
     struct vtsm_wr w = vtsm_wr_init(m, sizeof(m));
     assert_int_equal(vtsm_tdisp_build_get_capabilities(&w, 0, 0xDEADBEEF), VTSM_OK);
     assert_int_equal(tdisp(l, m, w.len, VTSM_TDISP_GET_CAPABILITIES, 0, &rsp), VTSM_OK);
-    /* DSM_CAPS 0; REQ_MSG_SUPPORTED bits 1..7 (0x81..0x87); LOCK_INTERFACE_FLAGS_SUPPORTED
+    /* DSM_CAPS 0; REQ_MSG_SUPPORTED bits 1..7 (0x81..0x87) and 11 (VDM_REQ 0x8B, the vtsm
+     * FUNCTION_LEVEL_RESET); LOCK_INTERFACE_FLAGS_SUPPORTED
      * NO_FW_UPDATE | SYSTEM_CACHE_LINE_SIZE | LOCK_MSIX; DEV_ADDR_WIDTH 52; NUM_REQ 0. */
     uint8_t caps[VTSM_TDISP_HEADER_SIZE + 28] = {0x01, 0x10, 0x02};
     caps[VTSM_TDISP_HEADER_SIZE + 4] = 0xFE;
+    caps[VTSM_TDISP_HEADER_SIZE + 5] = 0x08;
     caps[VTSM_TDISP_HEADER_SIZE + 20] = 0x07;
     caps[VTSM_TDISP_HEADER_SIZE + 25] = 52;
     assert_int_equal(l->rsp.len, sizeof(caps));
