@@ -296,6 +296,33 @@ static void test_recovery_identical(void **state)
     E2E_HAS(out, "tdi_recovered dev=dev0 tdi=1 rule=TDI.10");
 }
 
+/* A function-level reset the host made on its own (through config space, here the
+ * device's control) drops the lock: the TSM finds the disagreement at ACCEPT (TDI.8) and
+ * `tsm-host reset` recovers it. */
+static void test_host_flr_and_cli_reset(void **state)
+{
+    struct fx *f = *state;
+    char out[256], doe[64];
+    struct e2e_run run;
+    bind_tdi(f, 1, 0);
+    assert_int_equal(control(f, "flr", "1", out, sizeof(out)), 0);
+    assert_int_equal(guest(f, VTSM_ABI_GOP_ACCEPT, 1, NULL), VTSM_E_PEER_STATE);
+    expect_rule(f, "peer_state", "TDI.8");
+    e2e_doe(doe, sizeof(doe), f->port);
+    const char *argv[] = {"--json", "reset", "dev0", "1", "--doe", doe, NULL};
+    assert_int_equal(e2e_host(&f->e, &run, argv), 0);
+    E2E_HAS(run.out, "\"last_event\":\"recovered\"");
+    E2E_HAS(run.out, "\"state\":\"CONFIG_LOCKED\"");
+    /* again: not in ERROR any more (TDI.10), exit 1 */
+    assert_int_equal(e2e_host(&f->e, &run, argv), 1);
+    E2E_HAS(run.out, "TDI.10");
+    /* a digest that is no digest: a usage error before anything is sent */
+    const char *bad[] = {"reset", "dev0", "1", "--doe", doe, "--report-digest", "abcd", NULL};
+    assert_int_equal(e2e_host(&f->e, &run, bad), 2);
+    if (guest(f, VTSM_ABI_GOP_ACCEPT, 1, NULL) != VTSM_OK)
+        fail_msg("accept after the CLI's recovery: %s", last(f)->detail);
+}
+
 /* ---------------------------------------------------------------- firmware update */
 
 /* The measurement record of TDI tdi as its owner's INFO reports it. */
@@ -521,6 +548,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_recovery_identical, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_flr_and_cli_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_firmware_update_before_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_firmware_update_after_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_lost_event, setup, teardown),
