@@ -235,6 +235,29 @@ static void watch_end(struct watcher *w, char *out, size_t cap)
 
 /* ---------------------------------------------------------------- recovery */
 
+/* What the in-process event callback saw. */
+struct seen {
+    unsigned n, tdi_error, recovered;
+    enum vtsm_rule error_rule;
+    uint64_t last_seq;
+    bool ordered, has_tdi;
+};
+
+static void on_event(void *ctx, const struct vtsm_host_event *ev)
+{
+    struct seen *s = ctx;
+    s->ordered = s->n == 0 || ev->seq > s->last_seq;
+    s->last_seq = ev->seq;
+    s->n++;
+    if (!strcmp(ev->event, "tdi_error")) {
+        s->tdi_error++;
+        s->error_rule = ev->rule;
+        s->has_tdi = ev->has_tdi && ev->tdi == 1 && !strcmp(ev->dev, "dev0");
+    }
+    if (!strcmp(ev->event, "tdi_recovered") && !strcmp(ev->rule_id, "TDI.10"))
+        s->recovered++;
+}
+
 static void test_recovery_identical(void **state)
 {
     struct fx *f = *state;
@@ -243,6 +266,14 @@ static void test_recovery_identical(void **state)
     cbor_item_t *res = NULL;
     struct watcher w;
     watch_start(f, &w, false, "2"); /* tdi_error, tdi_recovered */
+    /* the test's own host connection subscribes too, for dev0, through the public API */
+    struct seen seen = {0};
+    struct vtsm_request sub = {.dev = "nodev"};
+    assert_int_equal(vtsm_host_events_subscribe(f->hh.h, &sub, NULL), VTSM_E_NOT_FOUND);
+    expect_rule(f, "not_found", "PDEV.13");
+    sub.dev = "dev0";
+    vtsm_host_set_event_cb(f->hh.h, on_event, &seen);
+    assert_int_equal(vtsm_host_events_subscribe(f->hh.h, &sub, NULL), VTSM_OK);
 
     bind_tdi(f, 1, 0);
     /* not in ERROR: refused, nothing changes */
@@ -289,6 +320,14 @@ static void test_recovery_identical(void **state)
     assert_true(e2e_bool(res, "streams.0.rp_to_device"));
     assert_true(e2e_bool(res, "streams.0.device_to_rp"));
     cbor_decref(&res);
+
+    /* the callback ran from the shim's blocking calls */
+    assert_int_equal(seen.tdi_error, 1);
+    assert_int_equal(seen.error_rule, VTSM_RULE_TDI_7);
+    assert_true(seen.has_tdi);
+    assert_int_equal(seen.recovered, 1);
+    assert_true(seen.ordered);
+    vtsm_host_set_event_cb(f->hh.h, NULL, NULL);
 
     char out[8192];
     watch_end(&w, out, sizeof(out));
