@@ -29,7 +29,7 @@ struct dev_handler {
 };
 
 /*
- * DSP0274 request codes the device answers. Everything else (CHALLENGE, PSK_EXCHANGE,
+ * DSP0274 request codes the device answers. Everything else (PSK_EXCHANGE,
  * the encapsulated and chunking requests, ...) is answered with ERROR(UnsupportedRequest).
  * KEY_EXCHANGE and the VCA requests are refused inside a session; FINISH, END_SESSION,
  * HEARTBEAT and KEY_UPDATE need one (outside: SessionRequired from 1.2 on, whatever the
@@ -54,6 +54,7 @@ static const struct dev_handler handlers[] = {
      "VENDOR_DEFINED_REQUEST"},
     {SPDM_HEARTBEAT, IN_SESSION, DEV_CONN_NEGOTIATED, dev_rsp_heartbeat, "HEARTBEAT"},
     {SPDM_KEY_UPDATE, IN_SESSION, DEV_CONN_NEGOTIATED, dev_rsp_key_update, "KEY_UPDATE"},
+    {SPDM_CHALLENGE, IN_CLEAR, DEV_CONN_NEGOTIATED, dev_rsp_challenge, "CHALLENGE"},
 };
 
 static const struct dev_handler *handler_find(uint8_t code)
@@ -177,12 +178,14 @@ void dev_session_end(struct vtsm_dev *d)
 void dev_conn_reset(struct vtsm_dev *d)
 {
     struct dev_conn *c = &d->conn;
-    struct vtsm_buf vca = c->vca, l1l2 = c->l1l2;
+    struct vtsm_buf vca = c->vca, l1l2 = c->l1l2, msg_b = c->msg_b;
     vca.len = 0;
     l1l2.len = 0;
+    msg_b.len = 0;
     memset(c, 0, sizeof(*c));
     c->vca = vca;
     c->l1l2 = l1l2;
+    c->msg_b = msg_b;
     d->pending.active = false;
 }
 
@@ -242,6 +245,13 @@ static vtsm_status not_ready(struct vtsm_dev *d, struct dev_req *q)
                       "not-ready fault: request 0x%02x parked with token %u", q->code, p->token);
 }
 
+/* Requests whose exchange in the clear is part of M1/M2 message B, and their exact
+ * request length (neither is ever padded: both are whole DWs). */
+static size_t msg_b_code(uint8_t code)
+{
+    return code == SPDM_GET_DIGESTS ? 4 : code == SPDM_GET_CERTIFICATE ? 8 : 0;
+}
+
 static vtsm_status run_request(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w,
                                bool replayed)
 {
@@ -250,6 +260,9 @@ static vtsm_status run_request(struct vtsm_dev *d, struct dev_req *q, struct vts
     /* DSP0274 L1/L2: any request other than GET_MEASUREMENTS ends the measurement log. */
     if (q->code != SPDM_GET_MEASUREMENTS)
         vtsm_buf_reset(dev_l1l2(d, q));
+    /* M1/M2 message B: any other request in the clear restarts it. */
+    if (!q->sess && !msg_b_code(q->code) && q->code != SPDM_CHALLENGE)
+        vtsm_buf_reset(&d->conn.msg_b);
     if (!h)
         return dev_refuse(q, SPDM_ERR_UNSUPPORTED_REQUEST, q->code, VTSM_E_UNSUPPORTED,
                           "request code 0x%02x not supported", q->code);
@@ -334,6 +347,13 @@ static vtsm_status dispatch(struct vtsm_dev *d, struct dev_req *q, size_t *out_l
             st = run_request(d, q, &w, false);
         }
     }
+    if (st == VTSM_OK && !q->sess && msg_b_code(eff->code) && eff->len >= msg_b_code(eff->code) &&
+        d->msg[1] != SPDM_ERROR) {
+        /* M1/M2 message B: the request and the response, each at its exact length. */
+        st = vtsm_buf_append(&d->conn.msg_b, eff->msg, msg_b_code(eff->code));
+        if (st == VTSM_OK)
+            st = vtsm_buf_append(&d->conn.msg_b, d->msg, w.len);
+    }
     if (st == VTSM_OK) {
         *out_len = w.len;
         VTSM_DBG("request 0x%02x%s answered with 0x%02x (%zu bytes)", eff->code,
@@ -349,8 +369,11 @@ static vtsm_status dispatch(struct vtsm_dev *d, struct dev_req *q, size_t *out_l
     if (eff != q && !eff->err_code && q->err_code)
         eff = q;
     /* An ERROR ends the measurement log, except ResponseNotReady, whose request returns. */
-    if (eff->err_code != SPDM_ERR_RESPONSE_NOT_READY)
+    if (eff->err_code != SPDM_ERR_RESPONSE_NOT_READY) {
         vtsm_buf_reset(dev_l1l2(d, eff));
+        if (!q->sess)
+            vtsm_buf_reset(&d->conn.msg_b);
+    }
     if (!eff->err_code)
         VTSM_WARN("request 0x%02x failed locally: %s (%s)", eff->code, vtsm_status_name(st),
                   vtsm_err_detail());
@@ -450,6 +473,8 @@ static vtsm_status handle_secured(struct vtsm_dev *d, const uint8_t *p, size_t n
         return vtsm_buf_set(rsp, s->last_rsp.data, s->last_rsp.len);
     }
 
+    if (d->cfg.msg_trace)
+        d->cfg.msg_trace(d->cfg.msg_trace_ctx, false, sid, d->plain, app_len);
     struct dev_req q = {.msg = d->plain, .len = app_len, .sess = s};
     size_t len;
     st = dispatch(d, &q, &len);
@@ -458,6 +483,8 @@ static vtsm_status handle_secured(struct vtsm_dev *d, const uint8_t *p, size_t n
     OPENSSL_cleanse(d->plain, app_len);
     VTSM_GUARD(st);
 
+    if (d->cfg.msg_trace)
+        d->cfg.msg_trace(d->cfg.msg_trace_ctx, true, sid, d->msg, len);
     uint32_t out_sid = sid;
     if (dev_fault(d, VTSM_DEV_FAULT_WRONG_SESSION_ID))
         out_sid ^= 0x00010000u; /* another RspSessionID */
@@ -624,6 +651,7 @@ void vtsm_dev_free(struct vtsm_dev *d)
     vtsm_buf_wipe(&d->sess.last_rsp);
     vtsm_buf_wipe(&d->conn.vca);
     vtsm_buf_wipe(&d->conn.l1l2);
+    vtsm_buf_wipe(&d->conn.msg_b);
     vtsm_buf_wipe(&d->pending.req);
     dev_slots_free(d);
     dev_ide_free(d);

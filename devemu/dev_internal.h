@@ -89,6 +89,9 @@ struct dev_conn {
     bool key_schedule;    /* SPDM key schedule selected */
     struct vtsm_buf vca;  /* GET_VERSION .. ALGORITHMS (message A) */
     struct vtsm_buf l1l2; /* GET_MEASUREMENTS exchanges outside a session (message M) */
+    /* Message B of M1/M2: GET_DIGESTS / DIGESTS and GET_CERTIFICATE / CERTIFICATE
+     * exchanged in the clear since it last restarted (dev_core.c). */
+    struct vtsm_buf msg_b;
 };
 
 struct dev_session {
@@ -174,10 +177,14 @@ struct vtsm_dev {
     uint8_t next_token;
     struct dev_ide_stream *ide; /* cfg.ide_streams entries (NULL for 0) */
     struct dev_tdi *tdis;       /* cfg.num_tdis entries (NULL for 0) */
-    unsigned fw_version;        /* firmware updates applied (vtsm_dev_firmware_update) */
-    unsigned flrs;              /* function-level resets done */
-    uint8_t *msg;               /* SPDM response under construction (DEV_MSG_MAX) */
-    uint8_t *plain;             /* decrypted secured request (DEV_MSG_MAX) */
+    /* Fault meas-drift-after-lock: MEASUREMENTS answered since the last LOCK_INTERFACE_RSP
+     * (0 before any), and whether the one being built reports the drifted firmware. */
+    uint32_t meas_since_lock;
+    bool meas_drift;
+    unsigned fw_version; /* firmware updates applied (vtsm_dev_firmware_update) */
+    unsigned flrs;       /* function-level resets done */
+    uint8_t *msg;        /* SPDM response under construction (DEV_MSG_MAX) */
+    uint8_t *plain;      /* decrypted secured request (DEV_MSG_MAX) */
 };
 
 /* One SPDM request being answered. */
@@ -258,6 +265,7 @@ vtsm_status dev_rsp_finish(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr
 vtsm_status dev_rsp_end_session(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 vtsm_status dev_rsp_key_update(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 vtsm_status dev_rsp_heartbeat(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+vtsm_status dev_rsp_challenge(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 /* CAPABILITIES Flags the device sends (DEV_RSP_CAPS plus the configured KEY_UPD / HBEAT). */
 uint32_t dev_rsp_caps(const struct vtsm_dev *d);
 vtsm_status dev_rsp_vendor(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);

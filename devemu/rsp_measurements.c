@@ -99,6 +99,11 @@ vtsm_status dev_rsp_measurements(struct vtsm_dev *d, struct dev_req *q, struct v
     VTSM_GUARD(vtsm_wr_reserve(w, 3, &at_len));
     size_t rec_start = w->len;
     uint8_t blocks = 0;
+    /* Fault meas-drift-after-lock: the firmware changes behind the TSM's back once the
+     * device has been measured after a LOCK_INTERFACE_RSP. */
+    if (d->meas_since_lock != 0 && d->meas_since_lock < UINT32_MAX)
+        d->meas_since_lock++;
+    d->meas_drift = dev_fault(d, VTSM_DEV_FAULT_MEAS_DRIFT_AFTER_LOCK) && d->meas_since_lock > 2;
     if (op == SPDM_MEAS_OP_ALL) {
         for (size_t i = 0; i < d->cfg.n_meas; i++, blocks++)
             VTSM_GUARD(dev_meas_block(d, i, raw, w));
@@ -106,6 +111,7 @@ vtsm_status dev_rsp_measurements(struct vtsm_dev *d, struct dev_req *q, struct v
         VTSM_GUARD(dev_meas_block(d, (size_t)one, raw, w));
         blocks = 1;
     }
+    d->meas_drift = false;
     w->p[at_count] = blocks;
     vtsm_wr_patch_le24(w, at_len, (uint32_t)(w->len - rec_start));
 

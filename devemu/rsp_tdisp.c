@@ -156,6 +156,7 @@ static vtsm_status lock_interface(struct tdisp_ctx *c)
     VTSM_GUARD_GOTO(dev_tdi_set_state(t, VTSM_TDI_CONFIG_LOCKED, "LOCK_INTERFACE_REQ"));
     memcpy(t->nonce, nonce, sizeof(nonce));
     t->nonce_valid = true;
+    c->d->meas_since_lock = 1; /* counts from here: the next MEASUREMENTS is the 1st */
     char label[32];
     snprintf(label, sizeof(label), "tdisp-nonce-%u", (unsigned)c->fid);
     dev_secret_log(c->d, label, nonce, sizeof(nonce));

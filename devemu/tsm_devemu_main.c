@@ -80,6 +80,18 @@ static void capture(const uint8_t *p, size_t len, bool to_host)
     }
 }
 
+/* --trace inside the session: the plaintext message's name only, never its bytes. */
+static void trace_plain(void *ctx, bool to_host, uint32_t session_id, const uint8_t *msg,
+                        size_t len)
+{
+    char what[160], when[40];
+    (void)ctx;
+    vtsm_trace_spdm(msg, len, what, sizeof(what));
+    vtsm_log_timestamp(when, sizeof(when));
+    fprintf(stderr, "%s tsm-devemu %s %zu bytes in session 0x%08x: %s\n", when,
+            to_host ? "->" : "<-", len, session_id, what);
+}
+
 static void on_signal(int sig)
 {
     int saved = errno;
@@ -108,6 +120,7 @@ static void usage(FILE *f)
         "                   (1.2,1.3, the default) or all (1.2,1.3,1.4)\n"
         "  --tdis N         number of TDIs (default 4, 0..255)\n"
         "  --no-tdisp       no TDISP responder: an IDE-only (non-TEE-IO) device\n"
+        "  --no-challenge   no CHAL_CAP: CHALLENGE is UnsupportedRequest\n"
         "  --ide-streams N  selective IDE streams (default 4, 0..256)\n"
         "  --key-log FILE   TEST ONLY: append every IDE key and other secret the device holds\n"
         "  --fault NAME     inject a fault (repeatable):",
@@ -132,7 +145,8 @@ static void usage(FILE *f)
             "  --pcap FILE      write every DOE object both ways to FILE (pcap,\n"
             "                   LINKTYPE_PCI_DOE 292, as spdm_dump reads it)\n"
             "  --trace          one line per DOE object on stderr (time, direction, size,\n"
-            "                   message)\n"
+            "                   message), and one per SPDM / IDE_KM / TDISP message inside a\n"
+            "                   secure session (its name, never its bytes)\n"
             "  --verbose        log every request\n",
             LATENCY_MAX_US, MAX_CLIENTS_DEFAULT, MAX_CLIENTS_LIMIT);
 }
@@ -752,6 +766,7 @@ int main(int argc, char **argv)
         OPT_VERSION,
         OPT_TDIS,
         OPT_NO_TDISP,
+        OPT_NO_CHALLENGE,
         OPT_IDE_STREAMS,
         OPT_KEY_LOG,
         OPT_FAULT,
@@ -778,6 +793,7 @@ int main(int argc, char **argv)
         {"control", required_argument, NULL, OPT_CONTROL},
         {"tdis", required_argument, NULL, OPT_TDIS},
         {"no-tdisp", no_argument, NULL, OPT_NO_TDISP},
+        {"no-challenge", no_argument, NULL, OPT_NO_CHALLENGE},
         {"ide-streams", required_argument, NULL, OPT_IDE_STREAMS},
         {"key-log", required_argument, NULL, OPT_KEY_LOG},
         {"fault", required_argument, NULL, OPT_FAULT},
@@ -843,6 +859,9 @@ int main(int argc, char **argv)
         }
         case OPT_NO_TDISP:
             cfg.tdisp = false;
+            break;
+        case OPT_NO_CHALLENGE:
+            cfg.challenge = false;
             break;
         case OPT_IDE_STREAMS: {
             long n = strtol(optarg, &end, 10);
@@ -1007,6 +1026,8 @@ int main(int argc, char **argv)
         cfg.secret_log_ctx = key_log;
     }
 
+    if (g_trace)
+        cfg.msg_trace = trace_plain;
     vtsm_status st = vtsm_dev_new(&cfg, &dev);
     if (st != VTSM_OK) {
         VTSM_ERR("device: %s (%s)", vtsm_status_name(st), vtsm_err_detail());

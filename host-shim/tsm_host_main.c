@@ -52,6 +52,7 @@ struct cli {
     unsigned version; /* 0x12 / 0x13 / 0x14, 0 = TSM default */
     long ide_streams;
     bool ide_only;
+    bool challenge;
     bool force;
     bool all; /* key-update --all */
     long tdi;
@@ -80,6 +81,7 @@ static void usage(FILE *f)
           "commands:\n"
           "  connect DEV --doe tcp:HOST:PORT [--root-port N] [--slot N] [--allow-untrusted]\n"
           "              [--spdm-version 1.2|1.3|1.4] [--ide-streams N] [--ide-only]\n"
+          "              [--challenge]\n"
           "  reclaim DEV --doe tcp:HOST:PORT [--force]\n"
           "  key-update DEV --doe tcp:HOST:PORT [--all]   (SPDM KEY_UPDATE)\n"
           "  heartbeat DEV --doe tcp:HOST:PORT            (SPDM HEARTBEAT)\n"
@@ -376,6 +378,7 @@ static vtsm_status verb_connect(struct cli *c, struct vtsm_host *h, cbor_item_t 
         .max_version = c->version,
         .ide_streams = (unsigned)c->ide_streams,
         .ide_only = c->ide_only,
+        .challenge = c->challenge,
     };
     return vtsm_host_device_connect_cbor(h, c->dev, &o, res);
 }
@@ -897,15 +900,16 @@ enum {
     OPT_GUEST_KEY = 1u << 9,
     OPT_LOCK_FLAGS = 1u << 10,
     OPT_ALL = 1u << 11,
-    OPT_REF_REPORT = 1u << 12,
-    OPT_REF_MEAS = 1u << 13,
-    OPT_COUNT = 1u << 14,
-    OPT_TIMEOUT = 1u << 15,
+    OPT_CHALLENGE = 1u << 12,
+    OPT_REF_REPORT = 1u << 13,
+    OPT_REF_MEAS = 1u << 14,
+    OPT_COUNT = 1u << 15,
+    OPT_TIMEOUT = 1u << 16,
 };
 
 #define CONNECT_OPTS                                                                               \
     (OPT_DOE | OPT_ROOT_PORT | OPT_SLOT | OPT_UNTRUSTED | OPT_VERSION | OPT_IDE_STREAMS |          \
-     OPT_IDE_ONLY)
+     OPT_IDE_ONLY | OPT_CHALLENGE)
 
 struct command {
     const char *name;
@@ -1106,6 +1110,7 @@ static const struct option long_opts[] = {
     {"spdm-version", required_argument, NULL, OPT_VERSION},
     {"ide-streams", required_argument, NULL, OPT_IDE_STREAMS},
     {"ide-only", no_argument, NULL, OPT_IDE_ONLY},
+    {"challenge", no_argument, NULL, OPT_CHALLENGE},
     {"force", no_argument, NULL, OPT_FORCE},
     {"name", required_argument, NULL, OPT_NAME},
     {"guest-key", required_argument, NULL, OPT_GUEST_KEY},
@@ -1161,6 +1166,9 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
         return EXIT_OK;
     case OPT_IDE_ONLY:
         c->ide_only = true;
+        return EXIT_OK;
+    case OPT_CHALLENGE:
+        c->challenge = true;
         return EXIT_OK;
     case OPT_FORCE:
         c->force = true;

@@ -816,6 +816,8 @@ static vtsm_status connect_msg(struct vtsm_host *h, const char *dev,
             VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_IDE_STREAMS, o->ide_streams));
         if (o->ide_only)
             VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_IDE_ONLY, true));
+        if (o->challenge)
+            VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_CHALLENGE, true));
         if (o->extra)
             VTSM_GUARD_GOTO(merge(m, o->extra));
     }

@@ -38,14 +38,16 @@ vtsm_e2e_suite(test_e2e_ide SOURCES test_e2e_ide.c CASES
   test_fault_keyprog_nak test_fault_wrong_stream test_fault_wrong_keyset
   test_fault_wrong_substream test_fault_no_go_ack test_fault_replayed_ack
   test_exhaustion_third_device_refused test_connect_check_refresh_reclaim_no_key_leak
-  test_ide_only_device)
+  test_ide_only_device test_host_vanishes_after_k_set_go)
 
 vtsm_e2e_suite(test_e2e_tdisp SOURCES test_e2e_tdisp.c CASES
   test_host_cannot_accept test_other_tvm_refused test_replayed_and_reordered_guest_requests
   test_bad_tag test_bound_twice_and_unconnected test_reclaim_and_destroy_with_bound_tdis
   test_report_overlapping_mmio test_report_mmio_past_address_space test_report_length_changes
   test_device_refuses_start_nonce test_device_state_drift test_device_reports_error
-  test_lifecycle_with_verified_token test_hotplug_into_running_tvm)
+  test_lifecycle_with_verified_token test_hotplug_into_running_tvm
+  test_rebind_between_info_and_accept test_accept_with_other_digests
+  test_measurements_change_after_lock)
 target_link_libraries(test_e2e_tdisp PRIVATE vtsm_guest)
 
 vtsm_e2e_suite(test_e2e_spdm SOURCES test_e2e_spdm.c CASES
@@ -81,6 +83,10 @@ vtsm_e2e_suite(test_e2e_interop SOURCES test_e2e_interop.c CASES
   test_cli_ends_connection test_cli_verbs_across_connections)
 target_compile_definitions(test_e2e_interop PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
 add_dependencies(test_e2e_interop vtsm-split-peer)
+
+vtsm_e2e_suite(test_e2e_spdm_auth SOURCES test_e2e_spdm_auth.c CASES
+  test_bad_challenge_signature test_wrong_cert_chain_hash test_device_without_chal_cap
+  test_connect_with_challenge)
 
 vtsm_e2e_suite(test_e2e_ras SOURCES test_e2e_ras.c CASES
   test_recovery_identical test_host_flr_and_cli_reset test_firmware_update_before_lock test_firmware_update_after_lock

@@ -74,6 +74,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (vtsm_spdm_req_init_connection(r) == VTSM_OK &&
         vtsm_spdm_req_get_digests(r, &mask, digests) == VTSM_OK &&
         vtsm_spdm_req_get_certificate(r, 0) == VTSM_OK &&
+        /* CHALLENGE_AUTH (and M1/M2) when the scripted device claims CHAL_CAP */
+        (!(vtsm_spdm_req_info(r)->rsp_caps & SPDM_CAP_CHAL) ||
+         vtsm_spdm_req_challenge(r, 0) != VTSM_E_CLOSED) &&
         vtsm_spdm_req_start_session(r, 0) == VTSM_OK) {
         memset(&m, 0, sizeof(m));
         vtsm_spdm_req_get_measurements(r, 0, NULL, &m);

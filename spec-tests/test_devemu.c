@@ -660,12 +660,11 @@ static void test_unsupported_request(void **state)
     struct rq *r = rq_new(NULL);
 
     /* Before anything: the code is unknown to the device whatever the state. */
-    const uint8_t ch0[4] = {V10, SPDM_CHALLENGE, 0, 0};
+    const uint8_t ch0[4] = {V10, SPDM_PSK_EXCHANGE, 0, 0};
     rq_clear(r, ch0, 4);
-    expect_error(r, V10, SPDM_ERR_UNSUPPORTED_REQUEST, SPDM_CHALLENGE);
+    expect_error(r, V10, SPDM_ERR_UNSUPPORTED_REQUEST, SPDM_PSK_EXCHANGE);
     rq_vca(r, V12);
-    const uint8_t codes[] = {
-        SPDM_CHALLENGE, SPDM_PSK_EXCHANGE, SPDM_CHUNK_GET, SPDM_VERSION, 0x00, 0xF0};
+    const uint8_t codes[] = {SPDM_PSK_EXCHANGE, SPDM_CHUNK_GET, SPDM_VERSION, 0x00, 0xF0};
     for (size_t i = 0; i < sizeof(codes); i++) {
         uint8_t m[4] = {V12, codes[i], 0, 0};
         rq_clear(r, m, 4);
@@ -929,6 +928,60 @@ static void test_measurement_refusals(void **state)
     rq_free(r);
 }
 
+/* CHALLENGE: only once negotiated, only in the clear, only with CHAL_CAP, a provisioned
+ * slot, a known summary type and the exact length; B/C are the device's own business. */
+static void test_challenge_refusals(void **state)
+{
+    (void)state;
+    uint8_t m[4 + 32 + 8 + 4] = {V13, SPDM_CHALLENGE, 0, 0};
+    struct rq *r = rq_new(NULL);
+    m[0] = V10;
+    rq_clear(r, m, 36);
+    expect_error(r, V10, SPDM_ERR_UNEXPECTED_REQUEST, 0); /* before VCA */
+    rq_vca(r, V13);
+    m[0] = V13;
+    rq_clear(r, m, 36); /* 1.3 without RequesterContext */
+    expect_error(r, V13, SPDM_ERR_INVALID_REQUEST, 0);
+    rq_clear(r, m, 20); /* Nonce truncated */
+    expect_error(r, V13, SPDM_ERR_INVALID_REQUEST, 0);
+    m[44] = 1;
+    rq_clear(r, m, 48); /* a DW of non-zero bytes after the request */
+    expect_error(r, V13, SPDM_ERR_INVALID_REQUEST, 0);
+    m[44] = 0;
+    m[2] = 3; /* slot 3 holds nothing */
+    rq_clear(r, m, 44);
+    expect_error(r, V13, SPDM_ERR_INVALID_REQUEST, 0);
+    m[2] = 0xFF; /* provisioned public key: none */
+    rq_clear(r, m, 44);
+    expect_error(r, V13, SPDM_ERR_INVALID_REQUEST, 0);
+    m[2] = 0;
+    m[3] = 2; /* MeasurementSummaryHashType 2 is reserved */
+    rq_clear(r, m, 44);
+    expect_error(r, V13, SPDM_ERR_INVALID_REQUEST, 0);
+    m[3] = 0xFF;
+    rq_clear(r, m, 44);
+    assert_int_equal(r->msg[1], SPDM_CHALLENGE_AUTH);
+    assert_int_equal(r->msg[2], 0);    /* SlotID 0, no mutual authentication */
+    assert_int_equal(r->msg[3], 0x01); /* SlotMask: slot 0 */
+    /* header | H | nonce | summary H | opaque len | RequesterContext | signature (238),
+     * DOE-padded to 240 */
+    assert_int_equal(r->msg_len, 4 + 48 + 32 + 48 + 2 + 8 + 96 + 2);
+    /* inside a session: UnexpectedRequest */
+    rq_session(r, V13);
+    assert_int_equal(rq_sec(r, m, 44), VTSM_OK);
+    expect_error(r, V13, SPDM_ERR_UNEXPECTED_REQUEST, 0);
+    rq_free(r);
+
+    struct vtsm_dev_config c;
+    vtsm_dev_config_default(&c);
+    c.challenge = false;
+    r = rq_new(&c);
+    rq_vca(r, V13);
+    rq_clear(r, m, 44);
+    expect_error(r, V13, SPDM_ERR_UNSUPPORTED_REQUEST, SPDM_CHALLENGE);
+    rq_free(r);
+}
+
 static void test_config_refused(void **state)
 {
     (void)state;
@@ -1132,9 +1185,9 @@ static void test_capabilities_exact_bytes(void **state)
         caps_msg(m, vers[i], REQ_FLAGS, 4096, 4096);
         rq_clear(r, m, 20);
         /* ver 61 00 00 | Reserved | CTExponent 16 | Reserved (2) |
-         * Flags = CERT | MEAS_CAP=10b | MEAS_FRESH | ENCRYPT | MAC | KEY_EX | HBEAT | KEY_UPD
-         * = 0x000062F2 | DataTransferSize 4096 | MaxSPDMmsgSize 4096 */
-        const uint8_t want[20] = {vers[i], 0x61, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0xF2, 0x62,
+         * Flags = CERT | CHAL | MEAS_CAP=10b | MEAS_FRESH | ENCRYPT | MAC | KEY_EX | HBEAT |
+         * KEY_UPD = 0x000062F6 | DataTransferSize 4096 | MaxSPDMmsgSize 4096 */
+        const uint8_t want[20] = {vers[i], 0x61, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0xF6, 0x62,
                                   0x00,    0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00};
         assert_int_equal(r->msg_len, 20);
         assert_memory_equal(r->msg, want, 20);
@@ -1665,6 +1718,7 @@ int main(void)
         cmocka_unit_test(test_certificate_refusals),
         cmocka_unit_test(test_session_refusals),
         cmocka_unit_test(test_measurement_refusals),
+        cmocka_unit_test(test_challenge_refusals),
         cmocka_unit_test(test_config_refused),
         cmocka_unit_test(test_decrypt_error_ends_session),
         cmocka_unit_test(test_finish_bad_verify_data),

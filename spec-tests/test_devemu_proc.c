@@ -449,7 +449,7 @@ static vtsm_status sock_exchange(void *ctx, const uint8_t *req, size_t len, stru
 static struct vtsm_spdm_req *session_over(struct sock_tp *t)
 {
     struct vtsm_spdm_req_opts o;
-    struct vtsm_spdm_transport tp = {sock_exchange, t};
+    struct vtsm_spdm_transport tp = {.exchange = sock_exchange, .ctx = t};
     struct vtsm_spdm_req *r = NULL;
     t->fd = connect_dev();
     vtsm_spdm_req_opts_default(&o);

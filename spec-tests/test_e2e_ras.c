@@ -358,6 +358,14 @@ static void test_host_flr_and_cli_reset(void **state)
     /* a digest that is no digest: a usage error before anything is sent */
     const char *bad[] = {"reset", "dev0", "1", "--doe", doe, "--report-digest", "abcd", NULL};
     assert_int_equal(e2e_host(&f->e, &run, bad), 2);
+    /* the relock has a new nonce: an ACCEPT with what the guest verified before is refused
+     * (TDI.20) until it reads the TDI again */
+    assert_int_equal(guest(f, VTSM_ABI_GOP_ACCEPT, 1, NULL), VTSM_E_STATE);
+    expect_rule(f, "state", "TDI.20");
+    cbor_item_t *res = NULL;
+    assert_int_equal(guest(f, VTSM_ABI_GOP_INFO, 1, &res), VTSM_OK);
+    assert_int_equal(e2e_uint(res, "recoveries"), 1);
+    cbor_decref(&res);
     if (guest(f, VTSM_ABI_GOP_ACCEPT, 1, NULL) != VTSM_OK)
         fail_msg("accept after the CLI's recovery: %s", last(f)->detail);
 }

@@ -233,7 +233,7 @@ struct ctx {
 static int setup(void **state)
 {
     struct ctx *c = calloc(1, sizeof(*c));
-    struct vtsm_spdm_transport tp = {script_exchange, &c->s};
+    struct vtsm_spdm_transport tp = {.exchange = script_exchange, .ctx = &c->s};
 
     assert_non_null(c);
     assert_int_equal(vtsm_spdm_req_new(NULL, &tp, &c->r), VTSM_OK);
@@ -273,7 +273,7 @@ static void test_opts_refused(void **state)
     struct vtsm_spdm_req_opts o;
     struct vtsm_spdm_req *r = NULL;
     struct script s = {0};
-    struct vtsm_spdm_transport tp = {script_exchange, &s};
+    struct vtsm_spdm_transport tp = {.exchange = script_exchange, .ctx = &s};
 
     (void)state;
     vtsm_spdm_req_opts_default(&o);

@@ -78,11 +78,20 @@ struct variant {
     enum vtsm_asym_alg asym;
 };
 
+static void loop_open_cfg(struct loop *l, const struct variant *v, uint32_t faults,
+                          void (*tweak)(struct vtsm_dev_config *));
+
 static void loop_open(struct loop *l, const struct variant *v, uint32_t faults)
+{
+    loop_open_cfg(l, v, faults, NULL);
+}
+
+static void loop_open_cfg(struct loop *l, const struct variant *v, uint32_t faults,
+                          void (*tweak)(struct vtsm_dev_config *))
 {
     struct vtsm_dev_config cfg;
     struct vtsm_spdm_req_opts o;
-    struct vtsm_spdm_transport tp = {loop_exchange, l};
+    struct vtsm_spdm_transport tp = {.exchange = loop_exchange, .ctx = l};
 
     memset(l, 0, sizeof(*l));
     vtsm_dev_config_default(&cfg);
@@ -91,6 +100,8 @@ static void loop_open(struct loop *l, const struct variant *v, uint32_t faults)
     cfg.hash = v->asym == VTSM_ASYM_ECDSA_P256 ? VTSM_HASH_SHA256 : VTSM_HASH_SHA384;
     cfg.dhe = v->asym == VTSM_ASYM_ECDSA_P256 ? VTSM_DHE_SECP256R1 : VTSM_DHE_SECP384R1;
     cfg.faults = faults;
+    if (tweak)
+        tweak(&cfg);
     assert_int_equal(vtsm_dev_new(&cfg, &l->dev), VTSM_OK);
     vtsm_spdm_req_opts_default(&o);
     o.not_ready_retries = 4;
@@ -182,6 +193,107 @@ static void test_fault_bad_meas_signature(void **state)
     assert_int_equal(m.num_blocks, 0);
     assert_null(m.blocks);
     loop_close(&l);
+}
+
+/* CHALLENGE_AUTH signed wrongly: PDEV.15, no evidence kept, the connection goes on. */
+static void test_fault_bad_challenge_signature(void **state)
+{
+    const struct variant *vs[] = {&v12_p384, &v13_p256};
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        struct loop l;
+        size_t n = 1;
+        loop_open(&l, vs[i], fault(VTSM_DEV_FAULT_BAD_CHALLENGE_SIGNATURE));
+        connect_to_chain(&l);
+        assert_int_equal(vtsm_spdm_req_challenge(l.r, 0), VTSM_E_PEER_SIGNATURE);
+        assert_int_equal(vtsm_err_rule(), VTSM_RULE_PDEV_15);
+        assert_null(vtsm_spdm_req_challenge_transcript(l.r));
+        assert_null(vtsm_spdm_req_challenge_signature(l.r, &n));
+        assert_int_equal(n, 0);
+        loop_close(&l);
+    }
+}
+
+/* CertChainHash of another chain (signed as sent, so only the hash is wrong): PDEV.16. */
+static void test_fault_wrong_cert_chain_hash(void **state)
+{
+    const struct variant *vs[] = {&v13_p384, &v12_p256};
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        struct loop l;
+        loop_open(&l, vs[i], fault(VTSM_DEV_FAULT_WRONG_CERT_CHAIN_HASH));
+        connect_to_chain(&l);
+        assert_int_equal(vtsm_spdm_req_challenge(l.r, 0), VTSM_E_PEER_DIGEST);
+        assert_int_equal(vtsm_err_rule(), VTSM_RULE_PDEV_16);
+        assert_null(vtsm_spdm_req_challenge_transcript(l.r));
+        loop_close(&l);
+    }
+}
+
+static void no_chal_cap(struct vtsm_dev_config *c)
+{
+    c->challenge = false;
+}
+
+/* A device without CHAL_CAP is refused before anything is sent (PDEV.14); one that
+ * answers CHALLENGE anyway is not asked. Inside a session CHALLENGE is refused locally. */
+static void test_challenge_refused(void **state)
+{
+    struct loop l;
+    (void)state;
+    loop_open_cfg(&l, &v13_p384, 0, no_chal_cap);
+    connect_to_chain(&l);
+    assert_int_equal(vtsm_spdm_req_info(l.r)->rsp_caps & SPDM_CAP_CHAL, 0);
+    unsigned before = l.exchanges;
+    assert_int_equal(vtsm_spdm_req_challenge(l.r, 0), VTSM_E_PEER_CAPS);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_PDEV_14);
+    assert_int_equal(l.exchanges, before);
+    loop_close(&l);
+
+    loop_open(&l, &v12_p384, 0);
+    connect_to_session(&l);
+    assert_int_equal(vtsm_spdm_req_challenge(l.r, 0), VTSM_E_STATE);
+    assert_int_equal(vtsm_spdm_req_challenge(l.r, 9), VTSM_E_INVAL);
+    loop_close(&l);
+}
+
+/* CHALLENGE at every version and key: M1/M2 with B = digests and certificate, then with
+ * B empty (right after the previous CHALLENGE), then B = one GET_DIGESTS after a signed
+ * GET_MEASUREMENTS; both sides keep B alike or the signature would not verify. A session
+ * follows as usual. */
+static void test_challenge_ok(void **state)
+{
+    const struct variant *vs[] = {&v12_p384, &v13_p384, &v12_p256, &v13_p256};
+    (void)state;
+    for (size_t i = 0; i < 4; i++) {
+        struct loop l;
+        struct vtsm_spdm_meas m;
+        size_t n = 0;
+        loop_open(&l, vs[i], 0);
+        connect_to_chain(&l);
+        assert_true(vtsm_spdm_req_info(l.r)->rsp_caps & SPDM_CAP_CHAL);
+        assert_int_equal(vtsm_spdm_req_challenge(l.r, 0), VTSM_OK);
+        const struct vtsm_buf *t = vtsm_spdm_req_challenge_transcript(l.r);
+        assert_non_null(t);
+        const struct vtsm_buf *chain = vtsm_spdm_req_chain_raw(l.r, 0);
+        /* M1/M2 holds the whole chain (in CERTIFICATE portions) */
+        assert_true(t->len > chain->len);
+        assert_non_null(vtsm_spdm_req_challenge_signature(l.r, &n));
+        assert_int_equal(n, vtsm_sig_size(vs[i]->asym));
+        size_t first = t->len;
+
+        assert_int_equal(vtsm_spdm_req_challenge(l.r, 0), VTSM_OK);
+        t = vtsm_spdm_req_challenge_transcript(l.r);
+        assert_true(t->len < first - chain->len);
+
+        assert_int_equal(vtsm_spdm_req_get_measurements(l.r, 0, NULL, &m), VTSM_OK);
+        vtsm_spdm_meas_free(&m);
+        assert_int_equal(vtsm_spdm_req_get_digests(l.r, NULL, NULL), VTSM_OK);
+        assert_int_equal(vtsm_spdm_req_challenge(l.r, 0), VTSM_OK);
+
+        assert_int_equal(vtsm_spdm_req_start_session(l.r, 0), VTSM_OK);
+        loop_close(&l);
+    }
 }
 
 static void test_fault_error_kex(void **state)
@@ -531,6 +643,10 @@ int main(void)
         cmocka_unit_test(test_fault_bad_kex_signature),
         cmocka_unit_test(test_fault_bad_kex_point),
         cmocka_unit_test(test_fault_bad_meas_signature),
+        cmocka_unit_test(test_fault_bad_challenge_signature),
+        cmocka_unit_test(test_fault_wrong_cert_chain_hash),
+        cmocka_unit_test(test_challenge_refused),
+        cmocka_unit_test(test_challenge_ok),
         cmocka_unit_test(test_fault_error_kex),
         cmocka_unit_test(test_fault_unexpected_code),
         cmocka_unit_test(test_fault_doe),

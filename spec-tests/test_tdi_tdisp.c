@@ -72,6 +72,15 @@ struct sdev {
     uint8_t last_start_nonce[VTSM_TDISP_NONCE_SIZE];
 };
 
+/* ACCEPT as a guest that verified the TDI as it stands (its INFO's digests). */
+static vtsm_status accept_as_verified(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                                      uint32_t tvm)
+{
+    struct tsm_tdi_accept_binding b;
+    tsm_tdi_current_binding(t, &b);
+    return tsm_tdi_accept(c, t, tvm, &b);
+}
+
 static void sdev_make_report(struct sdev *s, unsigned ranges, size_t info_len)
 {
     struct vtsm_tdisp_report r;
@@ -265,7 +274,7 @@ static void fix_open(struct fix *f, const struct opts *o)
 {
     struct vtsm_dev_config cfg;
     struct vtsm_spdm_req_opts ro;
-    struct vtsm_spdm_transport tp = {loop_exchange, f};
+    struct vtsm_spdm_transport tp = {.exchange = loop_exchange, .ctx = f};
     uint8_t mask = 0;
 
     memset(f, 0, sizeof(*f));
@@ -484,16 +493,16 @@ static void test_accept_refusals_before_any_exchange(void **state)
     struct fix f;
     (void)state;
     fix_open(&f, &scripted);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], TVM), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
+    EXPECT(accept_as_verified(&f.chan, &f.tdi[0], TVM), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
     bind_ok(&f, 0);
     unsigned q = f.sd.calls[VTSM_TDISP_GET_DEVICE_INTERFACE_STATE];
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], OTHER_TVM), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], 0), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
+    EXPECT(accept_as_verified(&f.chan, &f.tdi[0], OTHER_TVM), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
+    EXPECT(accept_as_verified(&f.chan, &f.tdi[0], 0), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
     assert_int_equal(f.sd.calls[VTSM_TDISP_GET_DEVICE_INTERFACE_STATE], q);
     assert_int_equal(f.tdi[0].state, TSM_TDI_CONFIG_LOCKED);
     assert_true(f.tdi[0].nonce_valid);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], TVM), VTSM_OK, VTSM_RULE_NONE);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], TVM), VTSM_E_STATE, VTSM_RULE_TDI_4);
+    EXPECT(accept_as_verified(&f.chan, &f.tdi[0], TVM), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(accept_as_verified(&f.chan, &f.tdi[0], TVM), VTSM_E_STATE, VTSM_RULE_TDI_4);
     assert_int_equal(f.sd.calls[VTSM_TDISP_START_INTERFACE_REQ], 1);
     fix_close(&f);
 }
@@ -515,7 +524,7 @@ static void test_accept_device_state(void **state)
         struct opts o = {.sfaults = cases[k].fault};
         fix_open(&f, &o);
         bind_ok(&f, 1);
-        EXPECT_DETAIL(tsm_tdi_accept(&f.chan, &f.tdi[1], TVM), VTSM_E_PEER_STATE, cases[k].rule,
+        EXPECT_DETAIL(accept_as_verified(&f.chan, &f.tdi[1], TVM), VTSM_E_PEER_STATE, cases[k].rule,
                       cases[k].needle);
         assert_int_equal(f.tdi[1].state, TSM_TDI_ERROR);
         assert_false(f.tdi[1].mmio_enabled || f.tdi[1].dma_enabled);
@@ -523,7 +532,7 @@ static void test_accept_device_state(void **state)
         assert_true(all_zero(f.tdi[1].lock_nonce, sizeof(f.tdi[1].lock_nonce)));
         assert_int_equal(f.sd.calls[VTSM_TDISP_START_INTERFACE_REQ], 0);
         /* ERROR: only unbind helps; the owner may still read info and reject */
-        EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[1], TVM), VTSM_E_STATE, VTSM_RULE_TDI_4);
+        EXPECT(accept_as_verified(&f.chan, &f.tdi[1], TVM), VTSM_E_STATE, VTSM_RULE_TDI_4);
         EXPECT(tsm_tdi_reject(&f.tdi[1], TVM, "device in error"), VTSM_OK, VTSM_RULE_NONE);
         vtsm_status sst = VTSM_E_INTERNAL;
         EXPECT(tsm_tdi_unbind(&f.chan, &f.tdi[1], &sst, NULL, 0), VTSM_OK, VTSM_RULE_NONE);
@@ -543,7 +552,7 @@ static void test_accept_bad_nonce(void **state)
     fix_open(&f, &o);
     bind_ok(&f, 2);
     memcpy(nonce, f.tdi[2].lock_nonce, 32);
-    EXPECT_DETAIL(tsm_tdi_accept(&f.chan, &f.tdi[2], TVM), VTSM_E_PEER_ERROR, VTSM_RULE_NONE,
+    EXPECT_DETAIL(accept_as_verified(&f.chan, &f.tdi[2], TVM), VTSM_E_PEER_ERROR, VTSM_RULE_NONE,
                   "TDISP_ERROR INVALID_NONCE");
     assert_non_null(strstr(vtsm_err_detail(), "TDI moved to ERROR"));
     /* START carried the LOCK nonce */
@@ -565,7 +574,7 @@ static void test_unbind_device_refuses_stop(void **state)
     EXPECT(tsm_tdi_unbind(&f.chan, &f.tdi[0], &sst, detail, sizeof(detail)), VTSM_E_STATE,
            VTSM_RULE_TDI_2);
     bind_ok(&f, 0);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[0], TVM), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(accept_as_verified(&f.chan, &f.tdi[0], TVM), VTSM_OK, VTSM_RULE_NONE);
     f.sd.faults |= SF_STOP_FAIL;
     EXPECT(tsm_tdi_unbind(&f.chan, &f.tdi[0], &sst, detail, sizeof(detail)), VTSM_OK,
            VTSM_RULE_NONE);
@@ -831,7 +840,7 @@ static void run_full_flow(struct fix *f, unsigned i)
     assert_true(t->rejected);
     assert_int_equal(t->state, TSM_TDI_CONFIG_LOCKED);
 
-    EXPECT(tsm_tdi_accept(&f->chan, t, TVM), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(accept_as_verified(&f->chan, t, TVM), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(t->state, TSM_TDI_RUN);
     assert_true(t->mmio_enabled && t->dma_enabled);
     assert_false(t->nonce_valid);
@@ -941,7 +950,7 @@ static void test_loop_accept_faults(void **state)
         vtsm_status sst = VTSM_E_INTERNAL;
         fix_open(&f, &o);
         bind_ok(&f, 2);
-        EXPECT_DETAIL(tsm_tdi_accept(&f.chan, &f.tdi[2], TVM), cases[k].st, cases[k].rule,
+        EXPECT_DETAIL(accept_as_verified(&f.chan, &f.tdi[2], TVM), cases[k].st, cases[k].rule,
                       cases[k].needle);
         assert_non_null(strstr(vtsm_err_detail(), "ERROR"));
         assert_int_equal(f.tdi[2].state, TSM_TDI_ERROR);
@@ -969,8 +978,8 @@ static void test_loop_full_flow(void **state)
     /* two TDIs of one device bound to two TVMs at once */
     bind_ok(&f, 1);
     EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[2], OTHER_TVM, 0, 0), VTSM_OK, VTSM_RULE_NONE);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[2], TVM), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[2], OTHER_TVM), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(accept_as_verified(&f.chan, &f.tdi[2], TVM), VTSM_E_NOT_OWNER, VTSM_RULE_TDI_5);
+    EXPECT(accept_as_verified(&f.chan, &f.tdi[2], OTHER_TVM), VTSM_OK, VTSM_RULE_NONE);
     EXPECT(tsm_tdisp_get_state(&f.chan, 2, &st), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(st, VTSM_TDI_RUN);
     EXPECT(tsm_tdisp_get_state(&f.chan, 1, &st), VTSM_OK, VTSM_RULE_NONE);
@@ -993,7 +1002,7 @@ static void test_loop_bind_resyncs_stale_lock(void **state)
     assert_int_equal(st, VTSM_TDI_CONFIG_LOCKED);
     assert_int_equal(f.tdi[1].state, TSM_TDI_CONFIG_UNLOCKED);
     bind_ok(&f, 1);
-    EXPECT(tsm_tdi_accept(&f.chan, &f.tdi[1], TVM), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(accept_as_verified(&f.chan, &f.tdi[1], TVM), VTSM_OK, VTSM_RULE_NONE);
     EXPECT(tsm_tdisp_get_state(&f.chan, 1, &st), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(st, VTSM_TDI_RUN);
     fix_close(&f);

@@ -104,6 +104,9 @@ struct tsm {
 /* The transport the SPDM requester of pdev p uses: every exchange is one DOE_PENDING to
  * the host carrying the running job, and the job yields until the answer. */
 struct vtsm_spdm_transport tsm_proxy_transport(struct tsm_pdev *p);
+/* vtsm_spdm_trace_fn for --trace: ctx is the device (struct tsm_pdev). */
+void tsm_proxy_trace_secured(void *ctx, bool to_device, uint32_t session_id, const uint8_t *msg,
+                             size_t len);
 /* The simulated-link channel of pdev (ctx = the pdev): a frame out, the device's frame back,
  * carried by the host as DOE_PENDING {channel: "link"}. */
 vtsm_status tsm_proxy_link_exchange(void *ctx, const uint8_t *frame, size_t len,

@@ -41,6 +41,7 @@ struct tsm_connect_opts {
     bool allow_untrusted;
     unsigned ide_streams; /* 0 = IDE off */
     bool ide_only;        /* not TEE-IO: TDISP is not probed, TDIs cannot be bound */
+    bool challenge;       /* authenticate by CHALLENGE after the certificate, too */
     uint8_t min_version, max_version;
     uint32_t base_asym; /* SPDM_ASYM_* mask, 0 = default */
     uint32_t base_hash;
@@ -83,7 +84,9 @@ struct tsm_pdev {
     struct tsm_connect_opts opts;
     struct tsm_evidence ev;
     struct tsm_ide_dev *ide; /* IDE streams, NULL if IDE is off */
-    bool tdisp;              /* TDISP probed at connect (a TEE-IO device) */
+    /* key sets the TSM could not stop on the device (rule IDE.4): kept across connects */
+    struct tsm_ide_leftover ide_left;
+    bool tdisp; /* TDISP probed at connect (a TEE-IO device) */
     struct vtsm_tdisp_caps tdisp_caps;
     struct tsm_tdi_node *tdis;
     unsigned bound_tdis; /* TDIs not CONFIG_UNLOCKED, kept (a running job's own excluded) */

@@ -220,6 +220,33 @@ void tsm_tdi_reset(struct tsm_tdi *t)
     t->recoveries = 0;
     t->last_event[0] = '\0';
     t->last_rule = VTSM_RULE_NONE;
+    memset(t->meas_digest, 0, sizeof(t->meas_digest));
+    OPENSSL_cleanse(t->nonce_digest, sizeof(t->nonce_digest));
+    t->lock_seq = t->meas_seq = 0;
+    t->error_rule = VTSM_RULE_NONE;
+}
+
+uint64_t tsm_tdi_event(void)
+{
+    static uint64_t seq; /* flows run on one thread (tsm_tdi.h) */
+    return ++seq;
+}
+
+bool tsm_tdi_after_lock(const struct tsm_tdi *t, uint64_t meas_seq)
+{
+    return t != NULL && t->lock_seq != 0 && meas_seq > t->lock_seq &&
+           (t->state == TSM_TDI_CONFIG_LOCKED || t->state == TSM_TDI_RUN);
+}
+
+void tsm_tdi_current_binding(const struct tsm_tdi *t, struct tsm_tdi_accept_binding *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->report_digest = t->report_digest;
+    b->report_len = t->digest_len;
+    b->meas_digest = t->meas_digest;
+    b->meas_len = t->have_meas ? t->digest_len : 0;
+    b->lock_digest = t->nonce_digest;
+    b->lock_len = t->nonce_valid ? t->digest_len : 0;
 }
 
 /* ---------------------------------------------------------------- TDISP exchanges */
@@ -591,7 +618,7 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
                          uint16_t lock_flags, uint8_t default_stream_id)
 {
     uint8_t nonce[VTSM_TDISP_NONCE_SIZE];
-    uint8_t digest[VTSM_HASH_MAX];
+    uint8_t digest[VTSM_HASH_MAX], meas_digest[VTSM_HASH_MAX], nonce_digest[VTSM_HASH_MAX];
     struct vtsm_buf report = {0};
     struct vtsm_spdm_meas meas;
     bool need_stop = false;
@@ -629,6 +656,7 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
     need_stop = st != VTSM_E_PEER_ERROR;
     if (st != VTSM_OK)
         goto out;
+    uint64_t lock_seq = tsm_tdi_event(); /* LOCK_INTERFACE_RSP is in */
     VTSM_GUARD_GOTO(tdisp_get_report(c, t->dev, t->index, &report));
     VTSM_GUARD_GOTO(vtsm_hash(halg, report.data, report.len, digest));
     st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, NULL, &meas);
@@ -636,6 +664,9 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
         st = vtsm_wrap(st, "fresh GET_MEASUREMENTS after LOCK_INTERFACE");
         goto out;
     }
+    uint64_t meas_seq = tsm_tdi_event();
+    VTSM_GUARD_GOTO(vtsm_hash(halg, meas.record.data, meas.record.len, meas_digest));
+    VTSM_GUARD_GOTO(vtsm_hash(halg, nonce, sizeof(nonce), nonce_digest));
 
     /* Commit: state first (re-checked), then what the binding holds. */
     st = tsm_tdi_set_state(t, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_LOCKED);
@@ -652,6 +683,10 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
         t->meas = meas;
         memset(&meas, 0, sizeof(meas));
         t->have_meas = true;
+        memcpy(t->meas_digest, meas_digest, hlen);
+        memcpy(t->nonce_digest, nonce_digest, hlen);
+        t->lock_seq = lock_seq;
+        t->meas_seq = meas_seq;
         t->lock_flags = lock_flags;
         t->stream_id = default_stream_id;
         need_stop = false;
@@ -664,6 +699,7 @@ out:
                        tsm_tdi_state_name(t->state));
     OPENSSL_cleanse(nonce, sizeof(nonce));
     OPENSSL_cleanse(digest, sizeof(digest));
+    OPENSSL_cleanse(nonce_digest, sizeof(nonce_digest));
     vtsm_buf_wipe(&report);
     vtsm_spdm_meas_free(&meas);
     return st;
@@ -671,7 +707,7 @@ out:
 
 /* The TSM moves a bound TDI to ERROR on the device's word (TDI.7 / TDI.8): no MMIO, no
  * DMA, and the START nonce is gone. Caller holds the TDI's lock. */
-static void to_error(struct tsm_tdi *t)
+static void to_error(struct tsm_tdi *t, enum vtsm_rule why)
 {
     struct vtsm_err_state saved;
 
@@ -682,17 +718,65 @@ static void to_error(struct tsm_tdi *t)
     t->mmio_enabled = t->dma_enabled = false;
     OPENSSL_cleanse(t->lock_nonce, sizeof(t->lock_nonce));
     t->nonce_valid = false;
+    if (t->state == TSM_TDI_ERROR)
+        t->error_rule = why;
 }
 
-vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t guest_tvm)
+/* One digest of the guest's binding against the TDI's (constant time; a length that
+ * differs never matches). */
+static bool same_digest(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
+    return alen != 0 && alen == blen && a != NULL && b != NULL && CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+/* Before RUN (rule TDI.21): the device's interface report and measurements now are those
+ * bound at LOCK. *changed names what differs (NULL: nothing); a failed exchange returns
+ * its status and changes nothing. */
+static vtsm_status recheck_device(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
+                                  const char **changed)
+{
+    struct vtsm_buf report = {0};
+    struct vtsm_spdm_meas meas;
+    uint8_t d[VTSM_HASH_MAX];
+    vtsm_status st;
+
+    memset(&meas, 0, sizeof(meas));
+    *changed = NULL;
+    st = tdisp_get_report(c, t->dev, t->index, &report);
+    if (st != VTSM_OK) {
+        st = vtsm_wrap(st, "accept of %s TDI %u: interface report re-read", t->dev, t->index);
+        goto out;
+    }
+    VTSM_GUARD_GOTO(vtsm_hash(t->digest_alg, report.data, report.len, d));
+    if (!same_digest(d, t->digest_len, t->report_digest, t->digest_len)) {
+        *changed = "interface report";
+        goto out;
+    }
+    st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, NULL, &meas);
+    if (st != VTSM_OK) {
+        st = vtsm_wrap(st, "accept of %s TDI %u: re-measurement", t->dev, t->index);
+        goto out;
+    }
+    VTSM_GUARD_GOTO(vtsm_hash(t->digest_alg, meas.record.data, meas.record.len, d));
+    if (!same_digest(d, t->digest_len, t->meas_digest, t->digest_len))
+        *changed = "measurements";
+out:
+    vtsm_buf_wipe(&report);
+    vtsm_spdm_meas_free(&meas);
+    return st;
+}
+
+vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t guest_tvm,
+                           const struct tsm_tdi_accept_binding *b)
+{
+    const char *changed = NULL;
     uint8_t nonce[VTSM_TDISP_NONCE_SIZE];
     uint8_t dev_state = 0;
     bool have_nonce;
     vtsm_status st;
 
     VTSM_GUARD(chan_check(c));
-    VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "accept: NULL TDI");
+    VTSM_ENSURE(t != NULL && b != NULL, VTSM_E_INVAL, "accept: NULL argument");
     st = tsm_tdi_check(t, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, guest_tvm, NULL);
     have_nonce = t->nonce_valid;
     memcpy(nonce, t->lock_nonce, sizeof(nonce));
@@ -702,6 +786,26 @@ vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, ui
                      "accept of %s TDI %u: CONFIG_LOCKED without a LOCK_INTERFACE nonce", t->dev,
                      t->index);
 
+    /* ACCEPT binds what the guest verified: the binding it saw must be the one in force
+     * (a host that unbound and bound again in between made a new nonce, maybe a new
+     * report). The TDI stays as it is. */
+    const char *which =
+        !same_digest(b->report_digest, b->report_len, t->report_digest, t->digest_len)
+            ? "report_digest"
+        : !same_digest(b->meas_digest, b->meas_len, t->meas_digest, t->digest_len)
+            ? "measurements_digest"
+        : !same_digest(b->lock_digest, b->lock_len, t->nonce_digest, t->digest_len)
+            ? "lock_nonce_digest"
+            : NULL;
+    if (which) {
+        st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_TDI_20,
+                         "accept of %s TDI %u refused: its %s is not the one the guest verified "
+                         "(rule TDI.20: %s); TDI stays %s",
+                         t->dev, t->index, which, vtsm_rule_text(VTSM_RULE_TDI_20),
+                         tsm_tdi_state_name(t->state));
+        goto out;
+    }
+
     /* GET_DEVICE_INTERFACE_STATE: the device must agree that the TDI is CONFIG_LOCKED. */
     st = tdisp_get_state(c, t->dev, t->index, &dev_state);
     if (st != VTSM_OK) {
@@ -710,13 +814,28 @@ vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, ui
         goto out;
     }
     if (dev_state != VTSM_TDI_CONFIG_LOCKED) {
-        to_error(t);
         enum vtsm_rule rule = dev_state == VTSM_TDI_ERROR ? VTSM_RULE_TDI_7 : VTSM_RULE_TDI_8;
+        to_error(t, rule);
         st = vtsm_refuse(VTSM_E_PEER_STATE, rule,
                          "accept of %s TDI %u: the device reports it %s while the TSM has it "
                          "CONFIG_LOCKED; TDI moved to ERROR (rule %s: %s)",
                          t->dev, t->index, tsm_tdi_state_name((enum tsm_tdi_state)dev_state),
                          vtsm_rule_id(rule), vtsm_rule_text(rule));
+        goto out;
+    }
+
+    /* The device now: its report and measurements must still be those bound at LOCK. */
+    st = recheck_device(c, t, &changed);
+    if (st != VTSM_OK) {
+        st = vtsm_wrap(st, "(TDI stays %s)", tsm_tdi_state_name(t->state));
+        goto out;
+    }
+    if (changed) {
+        to_error(t, VTSM_RULE_TDI_21);
+        st = vtsm_refuse(VTSM_E_PEER_STATE, VTSM_RULE_TDI_21,
+                         "accept of %s TDI %u: the device's %s changed since LOCK_INTERFACE; TDI "
+                         "moved to ERROR (rule TDI.21: %s)",
+                         t->dev, t->index, changed, vtsm_rule_text(VTSM_RULE_TDI_21));
         goto out;
     }
 
@@ -734,7 +853,7 @@ vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, ui
             t->mmio_enabled = t->dma_enabled = true;
     }
     if (st != VTSM_OK)
-        to_error(t); /* also when the device runs a TDI the TSM cannot follow */
+        to_error(t, VTSM_RULE_NONE); /* also when the device runs a TDI the TSM cannot follow */
 out:
     OPENSSL_cleanse(nonce, sizeof(nonce));
     return st;
@@ -821,22 +940,23 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
     out->chain = chain;
     out->digest_len = t->digest_len;
     out->meas = &t->meas;
+    out->after_lock = tsm_tdi_after_lock(t, t->meas_seq);
     /* With a nonce: fresh signed measurements whose SPDM nonce is the guest's. */
     if (a->nonce) {
         st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, a->nonce, &out->fresh);
         if (st != VTSM_OK)
             return vtsm_wrap(st, "info of %s TDI %u: fresh GET_MEASUREMENTS", t->dev, t->index);
         out->meas = &out->fresh;
+        out->after_lock = tsm_tdi_after_lock(t, tsm_tdi_event());
     }
     out->rep = malloc(sizeof(*out->rep));
     VTSM_ENSURE(out->rep != NULL, VTSM_E_NOMEM, "info: out of memory");
     VTSM_GUARD(vtsm_tdisp_report_parse(t->report.data, t->report.len, out->rep));
     VTSM_GUARD(vtsm_hash(halg, chain->data, chain->len, out->chain_digest));
-    if (a->nonce) {
-        const struct vtsm_spdm_meas *ms = out->meas;
-        VTSM_GUARD(vtsm_hash(halg, ms->record.data, ms->record.len, out->meas_digest));
+    const struct vtsm_spdm_meas *ms = out->meas;
+    VTSM_GUARD(vtsm_hash(halg, ms->record.data, ms->record.len, out->meas_digest));
+    if (a->nonce)
         VTSM_GUARD(vtsm_hash(halg, ms->transcript.data, ms->transcript.len, out->tr_digest));
-    }
     return VTSM_OK;
 }
 
@@ -852,7 +972,8 @@ vtsm_status tsm_tdi_recover(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
                             const struct tsm_tdi_ref *ref, struct tsm_tdi_recovery *out)
 {
     uint8_t nonce[VTSM_TDISP_NONCE_SIZE];
-    uint8_t bound_meas[VTSM_HASH_MAX];
+    uint8_t bound_meas[VTSM_HASH_MAX], nonce_digest[VTSM_HASH_MAX];
+    uint64_t lock_seq = 0, meas_seq = 0;
     struct tsm_tdi_recovery rec;
     struct vtsm_buf report = {0};
     struct vtsm_spdm_meas meas;
@@ -893,6 +1014,7 @@ vtsm_status tsm_tdi_recover(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
     need_stop = st != VTSM_E_PEER_ERROR;
     if (st != VTSM_OK)
         goto out;
+    lock_seq = tsm_tdi_event(); /* LOCK_INTERFACE_RSP is in */
     VTSM_GUARD_GOTO(tdisp_get_report(c, t->dev, t->index, &report));
     VTSM_GUARD_GOTO(vtsm_hash(halg, report.data, report.len, rec.report_digest));
     st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, NULL, &meas);
@@ -900,7 +1022,9 @@ vtsm_status tsm_tdi_recover(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
         st = vtsm_wrap(st, "fresh GET_MEASUREMENTS after the recovery's LOCK_INTERFACE");
         goto out;
     }
+    meas_seq = tsm_tdi_event();
     VTSM_GUARD_GOTO(vtsm_hash(halg, meas.record.data, meas.record.len, rec.meas_digest));
+    VTSM_GUARD_GOTO(vtsm_hash(halg, nonce, sizeof(nonce), nonce_digest));
     VTSM_GUARD_GOTO(vtsm_hash(halg, t->meas.record.data, t->meas.record.len, bound_meas));
     rec.digest_len = hlen;
     rec.have_digests = true;
@@ -931,18 +1055,27 @@ vtsm_status tsm_tdi_recover(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
     st = tsm_tdi_set_state(t, TSM_TDI_REQ_RESET, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_LOCKED);
     if (st == VTSM_OK) {
         memcpy(t->lock_nonce, nonce, sizeof(nonce));
+        memcpy(t->nonce_digest, nonce_digest, hlen);
         t->nonce_valid = true;
         t->mmio_enabled = t->dma_enabled = false;
+        t->error_rule = VTSM_RULE_NONE;
+        /* the new lock and the measurements taken after it (after_lock, the guest's
+         * ACCEPT binding) */
+        t->lock_seq = lock_seq;
+        t->meas_seq = meas_seq;
+        memcpy(t->meas_digest, rec.meas_digest, hlen);
         if (!rec.same_as_bound) {
             /* the host's reference values vouch for the new evidence: it is what is bound now */
             vtsm_buf_wipe(&t->report);
             t->report = report;
             memset(&report, 0, sizeof(report));
             memcpy(t->report_digest, rec.report_digest, hlen);
-            vtsm_spdm_meas_free(&t->meas);
-            t->meas = meas;
-            memset(&meas, 0, sizeof(meas));
         }
+        /* the measurements taken after this lock (identical records: the signature, nonce
+         * and transcript are the fresh ones) */
+        vtsm_spdm_meas_free(&t->meas);
+        t->meas = meas;
+        memset(&meas, 0, sizeof(meas));
         t->recoveries++;
         record_event(t, rec.same_as_bound ? "recovered" : "recovered_reference", VTSM_RULE_TDI_10);
         need_stop = false;
@@ -963,6 +1096,7 @@ out:
     if (out)
         *out = rec;
     OPENSSL_cleanse(nonce, sizeof(nonce));
+    OPENSSL_cleanse(nonce_digest, sizeof(nonce_digest));
     vtsm_buf_wipe(&report);
     vtsm_spdm_meas_free(&meas);
     return st;

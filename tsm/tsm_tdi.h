@@ -124,7 +124,15 @@ struct tsm_tdi {
     bool mmio_enabled, dma_enabled; /* only in RUN, after START_INTERFACE_RSP */
     struct vtsm_spdm_meas meas;     /* fresh GET_MEASUREMENTS taken after LOCK */
     bool have_meas;
-    bool rejected; /* the owner said REJECT; guest_rejected holds its reason */
+    /* What ACCEPT binds (digest_alg): the measurement record cached at bind and the LOCK
+     * nonce (valid while nonce_valid). */
+    uint8_t meas_digest[VTSM_HASH_MAX];
+    uint8_t nonce_digest[VTSM_HASH_MAX];
+    /* Event order, to compute after_lock: lock_seq is when LOCK_INTERFACE_RSP arrived,
+     * meas_seq when the cached measurements did (tsm_tdi_event()); 0 = never. */
+    uint64_t lock_seq, meas_seq;
+    enum vtsm_rule error_rule; /* why the TSM moved it to ERROR (NONE: not known) */
+    bool rejected;             /* the owner said REJECT; guest_rejected holds its reason */
     char guest_rejected[TSM_TDI_REASON_MAX + 1];
     /* the binding's LOCK_INTERFACE parameters, which a recovery locks with again */
     uint16_t lock_flags;
@@ -232,6 +240,9 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
 
 /*
  * Guest ACCEPT by guest_tvm: table (owner only, rule TDI.5; CONFIG_LOCKED only, TDI.4),
+ * then b (what the guest verified) against the TDI's report digest, bound measurement
+ * digest and LOCK nonce digest, each compared in constant time: any difference is
+ * E_STATE, rule TDI.20, and the TDI stays CONFIG_LOCKED (b NULL: E_INVAL). Then
  * GET_DEVICE_INTERFACE_STATE: device ERROR -> TDI ERROR, E_PEER_STATE (rule TDI.7);
  * anything else but CONFIG_LOCKED -> TDI ERROR, E_PEER_STATE (rule TDI.8). Then
  * START_INTERFACE_REQ with the LOCK nonce: any failure (TDISP_ERROR such as INVALID_NONCE,
@@ -239,7 +250,24 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
  * START_INTERFACE_RSP: RUN, mmio_enabled = dma_enabled = true. The nonce is wiped once
  * START was sent. A GET_DEVICE_INTERFACE_STATE that fails to arrive changes nothing.
  */
-vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t guest_tvm);
+struct tsm_tdi_accept_binding {
+    const uint8_t *report_digest; /* as INFO reported them; lengths 0..VTSM_HASH_MAX */
+    size_t report_len;
+    const uint8_t *meas_digest;
+    size_t meas_len;
+    const uint8_t *lock_digest;
+    size_t lock_len;
+};
+/* The binding of t as it stands (what an INFO now would report; the lock digest only
+ * while the nonce is valid). Points into t. */
+void tsm_tdi_current_binding(const struct tsm_tdi *t, struct tsm_tdi_accept_binding *b);
+vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t guest_tvm,
+                           const struct tsm_tdi_accept_binding *b);
+/* A fresh number of the TSM's event order (monotonic, single-threaded like every flow). */
+uint64_t tsm_tdi_event(void);
+/* Were these measurements taken after the TDI's LOCK_INTERFACE_RSP, with the lock still in
+ * force (CONFIG_LOCKED or RUN)? meas_seq is tsm_tdi_event() at their arrival. */
+bool tsm_tdi_after_lock(const struct tsm_tdi *t, uint64_t meas_seq);
 
 /*
  * Host TDI_UNBIND: table (rule TDI.2 / TDI.3), STOP_INTERFACE_REQ, then CONFIG_UNLOCKED
@@ -280,9 +308,10 @@ struct tsm_tdi_info {
     struct vtsm_spdm_meas fresh;       /* with a nonce */
     struct vtsm_tdisp_report *rep;     /* the parsed interface report */
     const struct vtsm_buf *chain;      /* the device's certificate chain */
+    bool after_lock;                   /* meas taken after LOCK, lock in force */
     size_t digest_len;
     uint8_t chain_digest[VTSM_HASH_MAX];
-    uint8_t meas_digest[VTSM_HASH_MAX]; /* with a nonce: of meas->record */
+    uint8_t meas_digest[VTSM_HASH_MAX]; /* of meas->record */
     uint8_t tr_digest[VTSM_HASH_MAX];   /* with a nonce: of meas->transcript */
 };
 vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,

@@ -79,6 +79,15 @@ static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
         VTSM_GUARD(vtsm_abi_put_bytes(kex, VTSM_ABI_K_TRANSCRIPT, kt->data, kt->len));
         VTSM_GUARD(vtsm_abi_put_bytes(kex, VTSM_ABI_K_SIGNATURE, ks, ks_len));
     }
+    const struct vtsm_buf *ct = vtsm_spdm_req_challenge_transcript(p->spdm);
+    size_t cs_len = 0;
+    const uint8_t *cs = vtsm_spdm_req_challenge_signature(p->spdm, &cs_len);
+    if (ct && ct->len && cs && cs_len) {
+        cbor_item_t *chal = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_CHALLENGE, chal));
+        VTSM_GUARD(vtsm_abi_put_bytes(chal, VTSM_ABI_K_TRANSCRIPT, ct->data, ct->len));
+        VTSM_GUARD(vtsm_abi_put_bytes(chal, VTSM_ABI_K_SIGNATURE, cs, cs_len));
+    }
     if (p->ide) {
         struct tsm_ide_status ide;
         VTSM_GUARD(tsm_ide_status(p->ide, &ide));
@@ -153,6 +162,8 @@ static vtsm_status do_connect(struct tsm_pdev *p)
         o.base_hash = p->opts.base_hash;
     struct vtsm_spdm_transport tr = tsm_proxy_transport(p);
     VTSM_GUARD(vtsm_spdm_req_new(&o, &tr, &p->spdm));
+    if (p->tsm->cfg.trace)
+        vtsm_spdm_req_set_trace(p->spdm, tsm_proxy_trace_secured, p);
 
     VTSM_GUARD(vtsm_spdm_req_init_connection(p->spdm));
     VTSM_GUARD(vtsm_spdm_req_get_digests(p->spdm, &mask, digests));
@@ -160,6 +171,9 @@ static vtsm_status do_connect(struct tsm_pdev *p)
                 "certificate slot %u is not provisioned on %s (DIGESTS slot mask 0x%02x)", slot,
                 p->name, mask);
     VTSM_GUARD(vtsm_spdm_req_get_certificate(p->spdm, slot));
+    /* CHALLENGE: the device proves it holds the leaf key over M1/M2 (rules PDEV.14-16). */
+    if (p->opts.challenge)
+        VTSM_GUARD(vtsm_spdm_req_challenge(p->spdm, slot));
 
     /* Trust: decided here, by policy, against the TSM's own trust store. */
     const struct vtsm_certchain *chain = vtsm_spdm_req_chain(p->spdm, slot);
@@ -196,8 +210,8 @@ static vtsm_status do_connect(struct tsm_pdev *p)
     /* IDE: the TSM programs both ends itself; the host never sees a key. */
     if (p->opts.ide_streams) {
         struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
-        VTSM_GUARD(
-            tsm_ide_setup(t->cfg.platform, p->root_port, &peer, p->opts.ide_streams, &p->ide));
+        VTSM_GUARD(tsm_ide_setup(t->cfg.platform, p->root_port, &peer, p->opts.ide_streams,
+                                 &p->ide_left, &p->ide));
     }
     return VTSM_OK;
 }
@@ -261,6 +275,7 @@ static void connect_opts(const struct vtsm_abi_req *req, struct tsm_connect_opts
     o->base_hash = hash[req->hash];
     o->ide_streams = (unsigned)req->ide_streams;
     o->ide_only = req->ide_only;
+    o->challenge = req->challenge;
 }
 
 void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,

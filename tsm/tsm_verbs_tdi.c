@@ -428,7 +428,16 @@ static cbor_item_t *guest_accept_run(struct tsm_job *j)
 {
     struct tsm_tdi *tdi = job_tdi(j);
     struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(j->p);
-    vtsm_status st = tsm_tdi_accept(&ch, tdi, j->greq.tvm);
+    const struct vtsm_abi_guest_body *g = &j->greq;
+    struct tsm_tdi_accept_binding b = {
+        .report_digest = g->report_digest,
+        .report_len = g->report_digest_len,
+        .meas_digest = g->meas_digest,
+        .meas_len = g->meas_digest_len,
+        .lock_digest = g->lock_digest,
+        .lock_len = g->lock_digest_len,
+    };
+    vtsm_status st = tsm_tdi_accept(&ch, tdi, j->greq.tvm, &b);
     if (st)
         return tsm_job_error(j, st);
     cbor_item_t *res = guest_result(j->id, &j->greq), *sum = NULL;

@@ -43,7 +43,7 @@ extern "C" {
     X(DEVICE_REMOVE, device_remove, 0x11, HOST, REQUIRED, ("dev"))                                 \
     X(DEVICE_CONNECT, device_connect, 0x12, HOST, REQUIRED,                                        \
       ("dev", "slot", "allow_untrusted", "min_version", "max_version", "asym", "hash",             \
-       "ide_streams", "ide_only"))                                                                 \
+       "ide_streams", "ide_only", "challenge"))                                                    \
     X(DEVICE_RECLAIM, device_reclaim, 0x13, HOST, REQUIRED, ("dev", "force"))                      \
     X(STATUS, status, 0x14, HOST, OPTIONAL,                                                        \
       ("dev", "summary", "offset", "tdi_offset", "tvm_offset"))                                    \
@@ -129,6 +129,7 @@ enum vtsm_role {
     X(LOCK_FLAGS, lock_flags, "lock_flags", UINT)                                                  \
     X(BODY, body, "body", BYTES)                                                                   \
     X(SIG, sig, "sig", BYTES)                                                                      \
+    X(CHALLENGE, challenge, "challenge", BOOL)                                                     \
     X(REPORT_DIGEST, report_digest, "report_digest", BYTES)                                        \
     X(MEASUREMENTS_DIGEST, measurements_digest, "measurements_digest", BYTES)
 

@@ -86,6 +86,14 @@ extern "C" {
     X(LINK_4, "LINK.4", E_PEER_DECRYPT, "the MAC verifies under the RX key")                       \
     X(LINK_5, "LINK.5", E_PEER_STATE, "the key set is live for TX too, to answer")                 \
     X(VDM_1, "VDM.1", E_STATE, "PCI-SIG protocol messages only inside a secure session")           \
+    X(PDEV_14, "PDEV.14", E_PEER_CAPS, "a connect with challenge needs a device with CHAL_CAP")    \
+    X(PDEV_15, "PDEV.15", E_PEER_SIGNATURE, "CHALLENGE_AUTH is signed over M1/M2 by the leaf key") \
+    X(PDEV_16, "PDEV.16", E_PEER_DIGEST, "CHALLENGE_AUTH CertChainHash is the slot chain's hash")  \
+    X(IDE_4, "IDE.4", OK, "a connect first stops the key sets an earlier one left live")           \
+    X(TDI_20, "TDI.20", E_STATE,                                                                   \
+      "ACCEPT carries the report, measurement and lock digests now bound")                         \
+    X(TDI_21, "TDI.21", E_PEER_STATE,                                                              \
+      "a device whose report or measurements changed since LOCK goes to ERROR")                    \
     X(TDI_10, "TDI.10", E_STATE, "tdi_reset only from ERROR")                                      \
     X(TDI_11, "TDI.11", E_PEER_STATE,                                                              \
       "recovery relocks only with the bound or reference evidence")                                \

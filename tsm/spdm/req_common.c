@@ -211,6 +211,9 @@ void vtsm__req_conn_reset(struct vtsm_spdm_req *r)
     vtsm_buf_reset(&r->kex_transcript);
     r->kex_sig_len = 0;
     r->meas_summary_len = 0;
+    vtsm_buf_reset(&r->msg_b);
+    vtsm_buf_reset(&r->chal_transcript);
+    r->chal_sig_len = 0;
     r->supported_slot_mask = 0;
     r->digests_fetched = false;
     r->conn = VTSM__CONN_NONE;
@@ -228,6 +231,8 @@ void vtsm_spdm_req_free(struct vtsm_spdm_req *r)
     vtsm__req_conn_reset(r);
     vtsm_buf_free(&r->vca);
     vtsm_buf_free(&r->kex_transcript);
+    vtsm_buf_free(&r->msg_b);
+    vtsm_buf_free(&r->chal_transcript);
     vtsm_buf_free(&r->tx);
     vtsm_buf_free(&r->rx);
     vtsm_buf_wipe(&r->seal);
@@ -300,6 +305,12 @@ const uint8_t *vtsm_spdm_req_meas_summary(const struct vtsm_spdm_req *r, size_t 
 
 /* Frame, send, receive and unframe one message. On success r->rsp holds the SPDM
  * response (decrypted if secured) and r->rsp_slack the padding it may carry. */
+void vtsm_spdm_req_set_trace(struct vtsm_spdm_req *r, vtsm_spdm_trace_fn fn, void *ctx)
+{
+    r->trace = fn;
+    r->trace_ctx = ctx;
+}
+
 static vtsm_status xfer_once(struct vtsm_spdm_req *r, bool secured, const uint8_t *req,
                              size_t req_len)
 {
@@ -316,6 +327,8 @@ static vtsm_status xfer_once(struct vtsm_spdm_req *r, bool secured, const uint8_
         size_t n;
         /* DSP0277 secured message: SessionID, Length, AEAD(AppDataLength, SPDM message,
          * RandomData), MAC. Leave room for the sealer's random padding. */
+        if (r->trace)
+            r->trace(r->trace_ctx, true, r->info.session_id, req, req_len);
         vtsm_buf_reset(&r->seal);
         VTSM_GUARD_GOTO(vtsm_buf_reserve(&r->seal, req_len + VTSM_SECMSG_OVERHEAD + 64));
         n = r->seal.cap;
@@ -383,6 +396,8 @@ static vtsm_status xfer_once(struct vtsm_spdm_req *r, bool secured, const uint8_
             vtsm_secmsg_open(&r->ks.rsp, r->info.session_id, obj.payload, total, r->rsp.data, &n));
         r->rsp.len = n;
         r->rsp_slack = 0;
+        if (r->trace)
+            r->trace(r->trace_ctx, false, r->info.session_id, r->rsp.data, r->rsp.len);
         VTSM_ENSURE_GOTO(r->rsp.len <= r->opts.data_transfer_size, VTSM_E_PEER_OVERSIZED,
                          "response to %s of %zu bytes exceeds our DataTransferSize %u", what,
                          r->rsp.len, r->opts.data_transfer_size);
@@ -433,10 +448,20 @@ vtsm_status vtsm__req_xfer(struct vtsm_spdm_req *r, bool secured, const uint8_t 
                     r->info.rsp_data_transfer_size);
     }
 
+    /* M1/M2 message B: any other request in the clear restarts it. */
+    if (!secured && req_code != SPDM_GET_DIGESTS && req_code != SPDM_GET_CERTIFICATE &&
+        req_code != SPDM_CHALLENGE)
+        vtsm_buf_reset(&r->msg_b);
+
     for (;;) {
         uint8_t v, code, p1, p2;
+        vtsm_status st = xfer_once(r, secured, cur, cur_len);
 
-        VTSM_GUARD(xfer_once(r, secured, cur, cur_len));
+        if (st != VTSM_OK) {
+            if (!secured)
+                vtsm_buf_reset(&r->msg_b);
+            return st;
+        }
         struct vtsm_rd rd = vtsm_rd_init(r->rsp.data, r->rsp.len);
         VTSM__RD(vtsm_rd_u8(&rd, &v), "response", "SPDMVersion");
         VTSM__RD(vtsm_rd_u8(&rd, &code), "response", "RequestResponseCode");
@@ -481,6 +506,8 @@ vtsm_status vtsm__req_xfer(struct vtsm_spdm_req *r, bool secured, const uint8_t 
             }
             r->peer_error = p1;
             r->peer_error_data = p2;
+            if (!secured)
+                vtsm_buf_reset(&r->msg_b);
             return vtsm_fail(VTSM_E_PEER_ERROR,
                              "device answered ERROR(%s 0x%02x, data 0x%02x) to %s",
                              vtsm__spdm_error_name(p1), p1, p2, what);

@@ -50,6 +50,8 @@ struct vtsm__slot {
 struct vtsm_spdm_req {
     struct vtsm_spdm_req_opts opts;
     struct vtsm_spdm_transport tp;
+    vtsm_spdm_trace_fn trace; /* vtsm_spdm_req_set_trace */
+    void *trace_ctx;
     struct vtsm_spdm_info info;
     enum vtsm__conn conn;
     uint8_t peer_error;      /* ErrorCode of an SPDM ERROR answering the last request, 0 if none */
@@ -84,6 +86,15 @@ struct vtsm_spdm_req {
     struct vtsm_buf kex_transcript; /* VCA || Ct || KEY_EXCHANGE || KEY_EXCHANGE_RSP..Sig */
     uint8_t kex_sig[VTSM_SIG_MAX];
     size_t kex_sig_len;
+
+    /* M1/M2 message B (req_challenge.c): GET_DIGESTS / DIGESTS and GET_CERTIFICATE /
+     * CERTIFICATE exchanged in the clear since it last restarted; any other request in the
+     * clear, and any failed exchange, restarts it (vtsm__req_xfer). */
+    struct vtsm_buf msg_b;
+    /* CHALLENGE evidence: M1/M2 as signed and the signature (empty if none succeeded). */
+    struct vtsm_buf chal_transcript;
+    uint8_t chal_sig[VTSM_SIG_MAX];
+    size_t chal_sig_len;
 
     /* I/O scratch: tx = DOE request, rx = DOE response, seal = secured payload,
      * rsp = the SPDM response being parsed (decrypted for secured; wiped). */

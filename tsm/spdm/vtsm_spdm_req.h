@@ -105,6 +105,15 @@ struct vtsm_spdm_req;
 vtsm_status vtsm_spdm_req_new(const struct vtsm_spdm_req_opts *opts,
                               const struct vtsm_spdm_transport *transport,
                               struct vtsm_spdm_req **out);
+/*
+ * Trace hook (NULL: none): each plaintext SPDM message inside a secure session, the
+ * request before it is sealed (to_device) and the response after it is opened. For
+ * --trace: describe the message, never keep or print its bytes (IDE_KM KEY_PROG carries
+ * key material).
+ */
+typedef void (*vtsm_spdm_trace_fn)(void *ctx, bool to_device, uint32_t session_id,
+                                   const uint8_t *msg, size_t len);
+void vtsm_spdm_req_set_trace(struct vtsm_spdm_req *r, vtsm_spdm_trace_fn fn, void *ctx);
 /* Ends nothing on the wire; wipes all session secrets and frees. NULL is fine. */
 void vtsm_spdm_req_free(struct vtsm_spdm_req *r);
 
@@ -117,6 +126,18 @@ vtsm_status vtsm_spdm_req_get_digests(struct vtsm_spdm_req *r, uint8_t *slot_mas
  * from GET_DIGESTS (if one was fetched) and parses it (vtsm_certchain_parse). The raw
  * chain and parsed chain stay in the requester (see accessors). */
 vtsm_status vtsm_spdm_req_get_certificate(struct vtsm_spdm_req *r, uint8_t slot);
+/*
+ * CHALLENGE / CHALLENGE_AUTH for a slot whose chain was fetched, outside a session. The
+ * device must advertise CHAL_CAP (else E_PEER_CAPS, rule PDEV.14). Verifies the signature
+ * over M1/M2 (VCA, the GET_DIGESTS / GET_CERTIFICATE exchanges since, CHALLENGE and
+ * CHALLENGE_AUTH) with the slot's leaf key (E_PEER_SIGNATURE, rule PDEV.15) and that
+ * CertChainHash is the hash of the chain held (E_PEER_DIGEST, rule PDEV.16). The
+ * MeasurementSummaryHashType is opts.meas_summary_hash_type. On success the signed
+ * transcript and signature are kept (accessors below) until the next CHALLENGE.
+ */
+vtsm_status vtsm_spdm_req_challenge(struct vtsm_spdm_req *r, uint8_t slot);
+const struct vtsm_buf *vtsm_spdm_req_challenge_transcript(const struct vtsm_spdm_req *r);
+const uint8_t *vtsm_spdm_req_challenge_signature(const struct vtsm_spdm_req *r, size_t *len);
 /* KEY_EXCHANGE + FINISH using the slot's chain (must have been fetched). On success a
  * secure session is active and later calls can run inside it. */
 vtsm_status vtsm_spdm_req_start_session(struct vtsm_spdm_req *r, uint8_t slot);
