@@ -54,6 +54,7 @@ struct fx {
 };
 
 static const char *const *tsmd_args;
+static const char *const *devemu_args;
 
 static int setup(void **state)
 {
@@ -61,7 +62,7 @@ static int setup(void **state)
     memset(&f, 0, sizeof(f));
     if (e2e_setup(&f.e, tsmd_args) != 0)
         return -1;
-    f.port = e2e_devemu(&f.e, NULL);
+    f.port = e2e_devemu(&f.e, devemu_args);
     if (f.port <= 0 || e2e_host_open(&f.e, &f.hh) != 0 ||
         e2e_host_add_device(&f.hh, "dev0", f.port, 0) != 0)
         return -1;
@@ -370,6 +371,36 @@ static void test_host_flr_and_cli_reset(void **state)
         fail_msg("accept after the CLI's recovery: %s", last(f)->detail);
 }
 
+/* The device's measurements change after LOCK behind the TSM's back (fault
+ * meas-drift-after-lock): the TSM's re-check before RUN moves the TDI to ERROR (TDI.21),
+ * the subscribers hear tdi_error and evidence_changed; after the FLR and relock the device
+ * measures as bound again, so the recovery relocks it. */
+static const char *const f_meas_drift[] = {"--fault", "meas-drift-after-lock", NULL};
+
+static void test_evidence_changed_then_recovered(void **state)
+{
+    struct fx *f = *state;
+    struct watcher w;
+    cbor_item_t *res = NULL;
+    char s[64];
+    watch_start(f, &w, false, "3");
+    bind_tdi(f, 1, 0);
+    assert_int_equal(guest(f, VTSM_ABI_GOP_INFO, 1, &res), VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(guest(f, VTSM_ABI_GOP_ACCEPT, 1, NULL), VTSM_E_PEER_STATE);
+    expect_rule(f, "peer_state", "TDI.21");
+    struct vtsm_result *r = NULL;
+    if (reset(f, 1, NULL, NULL, 0, &r) != VTSM_OK)
+        fail_msg("tdi_reset: %s", last(f)->detail);
+    assert_string_equal(res_text(r, "last_event", s, sizeof(s)), "recovered");
+    vtsm_result_free(r);
+    char out[4096];
+    watch_end(&w, out, sizeof(out));
+    E2E_HAS(out, "tdi_error dev=dev0 tdi=1 rule=TDI.21");
+    E2E_HAS(out, "evidence_changed dev=dev0 tdi=1 rule=TDI.21");
+    E2E_HAS(out, "tdi_recovered dev=dev0 tdi=1 rule=TDI.10");
+}
+
 /* ---------------------------------------------------------------- firmware update */
 
 /* The measurement record of TDI tdi as its owner's INFO reports it. */
@@ -592,10 +623,13 @@ int main(int argc, char **argv)
             tsmd_args = seq_args;
         if (!strcmp(argv[1], "test_unread_subscriber_dropped"))
             tsmd_args = flood_args;
+        if (!strcmp(argv[1], "test_evidence_changed_then_recovered"))
+            devemu_args = f_meas_drift;
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_recovery_identical, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_flr_and_cli_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evidence_changed_then_recovered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_firmware_update_before_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_firmware_update_after_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_lost_event, setup, teardown),

@@ -158,8 +158,14 @@ static void job_finish(struct tsm_job *j)
                 vtsm_abi_opt_tstr(reply, VTSM_ABI_K_RULE, rule, sizeof(rule), &has);
                 vtsm_abi_opt_tstr(reply, VTSM_ABI_K_DETAIL, detail, sizeof(detail), &has);
             }
-            tsm_event_emit(t, TSM_EVENT_TDI_ERROR, j->p->name, (long)tdi->index,
-                           vtsm_rule_parse(rule), detail[0] ? detail : NULL);
+            /* the rule the TDI was moved under, else the one the verb's ERROR names */
+            enum vtsm_rule why =
+                tdi->error_rule != VTSM_RULE_NONE ? tdi->error_rule : vtsm_rule_parse(rule);
+            tsm_event_emit(t, TSM_EVENT_TDI_ERROR, j->p->name, (long)tdi->index, why,
+                           detail[0] ? detail : NULL);
+            if (why == VTSM_RULE_TDI_21) /* its report or measurements changed since LOCK */
+                tsm_event_emit(t, TSM_EVENT_EVIDENCE_CHANGED, j->p->name, (long)tdi->index, why,
+                               detail[0] ? detail : NULL);
         }
     }
     if (j->p)
