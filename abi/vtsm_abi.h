@@ -249,6 +249,8 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_LAST_EVENT                    "last_event"
 #define VTSM_ABI_K_LAST_RULE                     "last_rule"
 #define VTSM_ABI_K_SAME_AS_BOUND                 "same_as_bound"
+#define VTSM_ABI_K_DEVICE_STATE                  "device_state"
+#define VTSM_ABI_K_ERRORS                        "errors"
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u

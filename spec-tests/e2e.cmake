@@ -90,6 +90,7 @@ vtsm_e2e_suite(test_e2e_spdm_auth SOURCES test_e2e_spdm_auth.c CASES
 
 vtsm_e2e_suite(test_e2e_ras SOURCES test_e2e_ras.c CASES
   test_recovery_identical test_host_flr_and_cli_reset test_evidence_changed_then_recovered
+  test_device_check_finds_run_tdi_error
   test_firmware_update_before_lock test_firmware_update_after_lock
   test_session_lost_event test_policy_events test_key_update_by_sequence_number
   test_unread_subscriber_dropped)

@@ -401,6 +401,61 @@ static void test_evidence_changed_then_recovered(void **state)
     E2E_HAS(out, "tdi_recovered dev=dev0 tdi=1 rule=TDI.10");
 }
 
+/* A TDI in RUN: the device's error, or an FLR the host made, is found by DEVICE_CHECK
+ * (TDI.7 / TDI.8), then recovered; the link check passes again. */
+static uint64_t device_check(struct fx *f, char *rule, size_t cap)
+{
+    struct vtsm_request r = {.dev = "dev0"};
+    struct vtsm_result *res = NULL;
+    if (vtsm_host_device_check(f->hh.h, &r, &res) != VTSM_OK)
+        fail_msg("device_check: %s", last(f)->detail);
+    uint64_t errors = 99;
+    assert_int_equal(vtsm_result_uint(res, "errors", &errors), VTSM_OK);
+    res_text(res, "tdis.0.rule", rule, cap);
+    vtsm_result_free(res);
+    return errors;
+}
+
+static void test_device_check_finds_run_tdi_error(void **state)
+{
+    struct fx *f = *state;
+    struct watcher w;
+    char out[256], rule[32], s[32];
+    cbor_item_t *res = NULL;
+    watch_start(f, &w, false, "3");
+    bind_tdi(f, 1, 0);
+    assert_int_equal(guest(f, VTSM_ABI_GOP_INFO, 1, &res), VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(guest(f, VTSM_ABI_GOP_ACCEPT, 1, NULL), VTSM_OK);
+    /* all well: nothing moves */
+    assert_int_equal(device_check(f, rule, sizeof(rule)), 0);
+    /* a device error on the running TDI */
+    assert_int_equal(control(f, "tdi-error", "1", out, sizeof(out)), 0);
+    assert_int_equal(device_check(f, rule, sizeof(rule)), 1);
+    assert_string_equal(rule, "TDI.7");
+    assert_int_equal(guest(f, VTSM_ABI_GOP_INFO, 1, &res), VTSM_OK);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "ERROR");
+    assert_false(e2e_bool(res, "mmio_enabled"));
+    cbor_decref(&res);
+    /* recovered, verified again by the guest, running, the link sound */
+    assert_int_equal(reset(f, 1, NULL, NULL, 0, NULL), VTSM_OK);
+    assert_int_equal(guest(f, VTSM_ABI_GOP_INFO, 1, &res), VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(guest(f, VTSM_ABI_GOP_ACCEPT, 1, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_ide_link_check_cbor(f->hh.h, "dev0", &res), VTSM_OK);
+    assert_true(e2e_bool(res, "streams.0.rp_to_device") && e2e_bool(res, "streams.0.device_to_rp"));
+    cbor_decref(&res);
+    /* an FLR the host made on the running TDI: CONFIG_UNLOCKED on the device, TDI.8 */
+    assert_int_equal(control(f, "flr", "1", out, sizeof(out)), 0);
+    assert_int_equal(device_check(f, rule, sizeof(rule)), 1);
+    assert_string_equal(rule, "TDI.8");
+    char ev[4096];
+    watch_end(&w, ev, sizeof(ev));
+    E2E_HAS(ev, "tdi_error dev=dev0 tdi=1 rule=TDI.7");
+    E2E_HAS(ev, "tdi_recovered dev=dev0 tdi=1 rule=TDI.10");
+    E2E_HAS(ev, "tdi_error dev=dev0 tdi=1 rule=TDI.8");
+}
+
 /* ---------------------------------------------------------------- firmware update */
 
 /* The measurement record of TDI tdi as its owner's INFO reports it. */
@@ -630,6 +685,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_recovery_identical, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_flr_and_cli_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_changed_then_recovered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_check_finds_run_tdi_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_firmware_update_before_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_firmware_update_after_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_lost_event, setup, teardown),

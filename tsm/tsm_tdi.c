@@ -960,6 +960,31 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
     return VTSM_OK;
 }
 
+/* ---------------------------------------------------------------- device check */
+
+vtsm_status tsm_tdi_check_device(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                                 uint8_t *dev_state)
+{
+    uint8_t ds = 0xFF;
+    VTSM_GUARD(chan_check(c));
+    VTSM_ENSURE(t != NULL && dev_state != NULL, VTSM_E_INVAL, "check: NULL argument");
+    *dev_state = 0xFF;
+    if (t->state != TSM_TDI_CONFIG_LOCKED && t->state != TSM_TDI_RUN)
+        return VTSM_OK;
+    VTSM_GUARD(tdisp_get_state(c, t->dev, t->index, &ds));
+    *dev_state = ds;
+    if (ds == (uint8_t)t->state)
+        return VTSM_OK;
+    enum vtsm_rule rule = ds == VTSM_TDI_ERROR ? VTSM_RULE_TDI_7 : VTSM_RULE_TDI_8;
+    enum tsm_tdi_state was = t->state;
+    to_error(t, rule);
+    return vtsm_refuse(VTSM_E_PEER_STATE, rule,
+                       "check of %s TDI %u: the device reports it %s while the TSM has it %s; "
+                       "TDI moved to ERROR (rule %s: %s)",
+                       t->dev, t->index, tsm_tdi_state_name((enum tsm_tdi_state)ds),
+                       tsm_tdi_state_name(was), vtsm_rule_id(rule), vtsm_rule_text(rule));
+}
+
 /* ---------------------------------------------------------------- recovery */
 
 static void record_event(struct tsm_tdi *t, const char *what, enum vtsm_rule rule)

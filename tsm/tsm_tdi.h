@@ -322,6 +322,16 @@ void tsm_tdi_info_free(struct tsm_tdi_info *i);
  * reports after it (VTSM_TDI_*). */
 vtsm_status tsm_tdisp_flr(const struct tsm_tdisp_chan *c, uint32_t tdi, uint8_t *state);
 
+/*
+ * Host DEVICE_CHECK of one TDI: for a CONFIG_LOCKED or RUN TDI, GET_DEVICE_INTERFACE_STATE;
+ * the device in ERROR moves the TDI to ERROR (E_PEER_STATE, rule TDI.7), any other state
+ * than the TSM's too (TDI.8), MMIO and DMA off, nonce wiped. *dev_state gets what the
+ * device said. A TDI in another state is not asked (VTSM_OK, *dev_state = 0xFF). A lost
+ * answer changes nothing.
+ */
+vtsm_status tsm_tdi_check_device(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                                 uint8_t *dev_state);
+
 /* Reference values a host supplies for a recovery: digests (the session's hash) of the
  * interface report and of the measurement record; NULL / 0 when not supplied. */
 struct tsm_tdi_ref {

@@ -715,6 +715,73 @@ void tsm_verb_tdi_reset(struct tsm *t, struct tsm_client *c, uint64_t id,
         tsm_client_error(t, c, id, st, vtsm_err_detail());
 }
 
+/* ---------------------------------------------------------------- device check */
+
+/* DEVICE_CHECK: GET_DEVICE_INTERFACE_STATE for each bound CONFIG_LOCKED / RUN TDI; one that
+ * the device reports otherwise goes to ERROR (TDI.7 / TDI.8) and the subscribers hear
+ * tdi_error. The job holds the device's mailbox, so no verb binds or unbinds meanwhile. */
+static cbor_item_t *device_check_run(struct tsm_job *j)
+{
+    struct tsm_pdev *p = j->p;
+    struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(p);
+    cbor_item_t *res = vtsm_abi_result_msg(j->id), *arr = vtsm_abi_array_new();
+    vtsm_status st = res && arr ? VTSM_OK : VTSM_E_NOMEM;
+    uint64_t errors = 0;
+    for (struct tsm_tdi_node *n = p->tdis; n && st == VTSM_OK; n = n->next) {
+        struct tsm_tdi *t = &n->tdi;
+        if (t->state != TSM_TDI_CONFIG_LOCKED && t->state != TSM_TDI_RUN)
+            continue;
+        uint8_t ds = 0xFF;
+        vtsm_status cst = tsm_tdi_check_device(&ch, t, &ds);
+        if (cst != VTSM_OK && cst != VTSM_E_PEER_STATE) {
+            st = cst; /* no answer: the verb fails, what was checked so far stands */
+            break;
+        }
+        if (cst == VTSM_E_PEER_STATE) {
+            errors++;
+            tsm_event_emit(j->t, TSM_EVENT_TDI_ERROR, p->name, (long)t->index, vtsm_err_rule(),
+                           vtsm_err_detail());
+        }
+        cbor_item_t *e = vtsm_abi_map_new();
+        if (!e || vtsm_abi_push_item(arr, e) != VTSM_OK ||
+            vtsm_abi_put_uint(e, VTSM_ABI_K_TDI, t->index) ||
+            vtsm_abi_put_tstr(e, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)) ||
+            vtsm_abi_put_tstr(e, VTSM_ABI_K_DEVICE_STATE,
+                              tsm_tdi_state_name((enum tsm_tdi_state)ds)) ||
+            (t->error_rule != VTSM_RULE_NONE && t->state == TSM_TDI_ERROR &&
+             vtsm_abi_put_tstr(e, VTSM_ABI_K_RULE, vtsm_rule_id(t->error_rule))))
+            st = VTSM_E_NOMEM;
+    }
+    if (st != VTSM_OK) {
+        if (res)
+            cbor_decref(&res);
+        if (arr)
+            cbor_decref(&arr);
+        return tsm_job_error(j, st);
+    }
+    if (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) ||
+        vtsm_abi_put_item(res, VTSM_ABI_K_TDIS, arr) ||
+        vtsm_abi_put_uint(res, VTSM_ABI_K_ERRORS, errors))
+        cbor_decref(&res);
+    return res;
+}
+
+void tsm_verb_device_check(struct tsm *t, struct tsm_client *c, uint64_t id,
+                           const struct vtsm_abi_req *req)
+{
+    struct tsm_pdev *p = NULL;
+    vtsm_status st = connected_pdev(t, req->dev, "device_check", &p);
+    if (st == VTSM_OK && !p->tdisp)
+        st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_TDI_9,
+                         "device_check refused: %s was connected ide_only, without TDISP (rule "
+                         "TDI.9)",
+                         req->dev);
+    if (st == VTSM_OK)
+        st = run_job(t, c, p, "device_check", id, device_check_run, NULL, NULL);
+    if (st)
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+}
+
 /* ---------------------------------------------------------------- events */
 
 void tsm_verb_events_subscribe(struct tsm *t, struct tsm_client *c, uint64_t id,

@@ -68,7 +68,9 @@ extern "C" {
     X(TDI_RESET, tdi_reset, 0x3A, HOST, REQUIRED,                                                  \
       ("dev", "tdi", "report_digest", "measurements_digest"))                                      \
     /* this connection receives EVENT messages (of one device with dev) from now on */             \
-    X(EVENTS_SUBSCRIBE, events_subscribe, 0x1E, HOST, OPTIONAL, ("dev"))
+    X(EVENTS_SUBSCRIBE, events_subscribe, 0x1E, HOST, OPTIONAL, ("dev"))                           \
+    /* ask the device for the state of every bound TDI; disagreement moves a TDI to ERROR */       \
+    X(DEVICE_CHECK, device_check, 0x1D, HOST, REQUIRED, ("dev"))
 
 #define VTSM_OPS(X) VTSM_OPS_PROTOCOL(X) VTSM_OPS_VERBS(X)
 
