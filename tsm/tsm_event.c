@@ -61,8 +61,11 @@ void tsm_event_emit(struct tsm *t, enum tsm_event_kind k, const char *dev, long 
                     enum vtsm_rule rule, const char *detail)
 {
     uint64_t seq = ++t->event_seq;
-    VTSM_INFO("event %llu %s %s%s%ld %s %s", (unsigned long long)seq, tsm_event_name(k), dev,
-              tdi >= 0 ? " TDI " : "", tdi, rule ? vtsm_rule_id(rule) : "-", detail ? detail : "");
+    char which[32] = "";
+    if (tdi >= 0)
+        snprintf(which, sizeof(which), " TDI %ld", tdi);
+    VTSM_INFO("event %llu %s %s%s %s %s", (unsigned long long)seq, tsm_event_name(k), dev, which,
+              rule ? vtsm_rule_id(rule) : "-", detail ? detail : "");
     if (t->subscribers == 0)
         return;
     /* the error record belongs to whoever emits: keep it */
