@@ -198,8 +198,10 @@ struct vtsm_dev {
      * (0 before any), and whether the one being built reports the drifted firmware. */
     uint32_t meas_since_lock;
     bool meas_drift;
-    uint8_t *msg;   /* SPDM response under construction (DEV_MSG_MAX) */
-    uint8_t *plain; /* decrypted secured request (DEV_MSG_MAX) */
+    unsigned fw_version; /* firmware updates applied (vtsm_dev_firmware_update) */
+    unsigned flrs;       /* function-level resets done */
+    uint8_t *msg;        /* SPDM response under construction (DEV_MSG_MAX) */
+    uint8_t *plain;      /* decrypted secured request (DEV_MSG_MAX) */
 };
 
 /* One SPDM request being answered. */
@@ -292,6 +294,8 @@ vtsm_status dev_rsp_chunk_send(struct vtsm_dev *d, struct dev_req *q, struct vts
 vtsm_status dev_rsp_chunk_get(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 
 /* Per-request responders (DSP0274 message names). */
+/* Function-level reset of TDI i (rule DEVTDI.7): CONFIG_UNLOCKED, nonce and report dropped. */
+vtsm_status dev_tdi_flr(struct vtsm_dev *d, unsigned i);
 vtsm_status dev_rsp_version(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 vtsm_status dev_rsp_capabilities(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 vtsm_status dev_rsp_algorithms(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);

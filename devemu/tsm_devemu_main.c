@@ -46,7 +46,11 @@
 /* VTSM_SOCK_CMD_VTSM_LINK of abi/vtsm_abi.h (the socket ABI library is not linked here;
  * the value is fixed by docs/abi.md section 8.2). */
 #define SOCK_CMD_VTSM_LINK 0x5654u
-#define TEST_ANSWER        "Server Hello!"
+/* The device's runtime control (devemu/README.md "Runtime controls"): payload = one
+ * text command, answered with the same command and "ok ..." or "error RULE: detail". */
+#define SOCK_CMD_VTSM_CONTROL 0x5643u
+#define CONTROL_MAX           256
+#define TEST_ANSWER           "Server Hello!"
 /* --max-clients: connections served at once (one device, one mailbox). */
 #define MAX_CLIENTS_DEFAULT 4
 #define MAX_CLIENTS_LIMIT   64
@@ -106,6 +110,7 @@ static void usage(FILE *f)
         "                  [--spdm-version V] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
         "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--latency-us N]\n"
         "                  [--meas-hash H] [--max-clients N] [--pcap FILE] [--trace]\n"
+        "       tsm-devemu --control HOST:PORT fw-update | tdi-error N | flr N\n"
         "                  [--verbose]\n"
         "  --port N         TCP port (default %d; 0 picks a free port)\n"
         "  --listen ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
@@ -515,6 +520,20 @@ static vtsm_status handle_frame(struct vtsm_dev *dev, struct conn *c, uint32_t c
             vtsm_buf_reset(out);
         }
         return reply(c, arrived, SOCK_CMD_VTSM_LINK, transport, out->data, out->len);
+    } else if (transport == VTSM_SOCK_TRANSPORT_PCI_DOE && cmd == SOCK_CMD_VTSM_CONTROL) {
+        char text[CONTROL_MAX + 1], answer[CONTROL_MAX + 64];
+        size_t n = in->len < CONTROL_MAX ? in->len : CONTROL_MAX;
+        memcpy(text, in->data, n);
+        text[n] = '\0';
+        st = vtsm_dev_control(dev, text, answer, sizeof(answer));
+        if (st != VTSM_OK) {
+            enum vtsm_rule rule = vtsm_err_rule();
+            snprintf(answer, sizeof(answer), "error %s %s: %s", rule ? vtsm_rule_id(rule) : "-",
+                     vtsm_status_name(st), vtsm_err_detail());
+        }
+        VTSM_INFO("control '%s': %s", text, answer);
+        return reply(c, arrived, SOCK_CMD_VTSM_CONTROL, transport, (const uint8_t *)answer,
+                     strlen(answer));
     }
     /* Anything else (another transport, a command not served): UNKNOWN, and the
      * connection stays up. */
@@ -698,6 +717,49 @@ static void serve_all(struct vtsm_dev *dev, int lfd, unsigned max_clients)
     vtsm_buf_wipe(&out);
 }
 
+/* --control HOST:PORT CMD...: send one control command to a running tsm-devemu, print its
+ * answer; exit 0 for "ok ...", 1 for a refusal, 2 for a usage or connection failure. */
+static int control_client(const char *hostport, int argc, char **argv)
+{
+    char cmd[CONTROL_MAX + 1] = "";
+    size_t n = 0;
+    for (int i = 0; i < argc; i++) {
+        int k = snprintf(cmd + n, sizeof(cmd) - n, "%s%s", i ? " " : "", argv[i]);
+        if (k < 0 || (size_t)k >= sizeof(cmd) - n) {
+            fprintf(stderr, "tsm-devemu --control: command longer than %d bytes\n", CONTROL_MAX);
+            return 2;
+        }
+        n += (size_t)k;
+    }
+    if (n == 0) {
+        fprintf(stderr, "usage: tsm-devemu --control HOST:PORT fw-update | tdi-error N | flr N\n");
+        return 2;
+    }
+    int fd = -1;
+    struct vtsm_buf rsp = {0};
+    uint32_t rcmd = 0, rtransport = 0;
+    int rc = 2;
+    if (vtsm_tcp_connect(hostport, &fd) != VTSM_OK ||
+        vtsm_sock_send(fd, SOCK_CMD_VTSM_CONTROL, VTSM_SOCK_TRANSPORT_PCI_DOE, cmd, n) != VTSM_OK ||
+        vtsm_sock_recv(fd, &rcmd, &rtransport, &rsp, CONTROL_MAX + 64, 5000) != VTSM_OK) {
+        fprintf(stderr, "tsm-devemu --control %s: %s\n", hostport, vtsm_err_detail());
+        goto out;
+    }
+    if (rcmd != SOCK_CMD_VTSM_CONTROL) {
+        fprintf(stderr, "tsm-devemu --control %s: answer 0x%x, not a control frame\n", hostport,
+                rcmd);
+        goto out;
+    }
+    printf("%.*s\n", (int)rsp.len, (const char *)rsp.data);
+    rc = rsp.len >= 2 && memcmp(rsp.data, "ok", 2) == 0 ? 0 : 1;
+    (void)vtsm_sock_send(fd, VTSM_SOCK_CMD_CONTINUE, VTSM_SOCK_TRANSPORT_PCI_DOE, NULL, 0);
+out:
+    if (fd >= 0)
+        close(fd);
+    vtsm_buf_free(&rsp);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -723,6 +785,7 @@ int main(int argc, char **argv)
         OPT_PCAP,
         OPT_TRACE,
         OPT_PROG_VERSION,
+        OPT_CONTROL,
         OPT_HELP
     };
     static const struct option opts[] = {
@@ -732,6 +795,7 @@ int main(int argc, char **argv)
         {"alg", required_argument, NULL, OPT_ALG},
         {"spdm-version", required_argument, NULL, OPT_VERSION},
         {"version", no_argument, NULL, OPT_PROG_VERSION},
+        {"control", required_argument, NULL, OPT_CONTROL},
         {"tdis", required_argument, NULL, OPT_TDIS},
         {"no-tdisp", no_argument, NULL, OPT_NO_TDISP},
         {"no-challenge", no_argument, NULL, OPT_NO_CHALLENGE},
@@ -753,7 +817,7 @@ int main(int argc, char **argv)
     };
     struct vtsm_dev_config cfg;
     const char *listen_addr = "127.0.0.1", *port_file = NULL, *cert_dir = NULL, *alg = NULL;
-    const char *key_log_path = NULL, *pcap_path = NULL;
+    const char *key_log_path = NULL, *pcap_path = NULL, *control = NULL;
     long port = VTSM_SOCK_DEFAULT_PORT;
     unsigned max_clients = MAX_CLIENTS_DEFAULT;
     bool verbose = false;
@@ -906,6 +970,9 @@ int main(int argc, char **argv)
         case OPT_TRACE:
             g_trace = true;
             break;
+        case OPT_CONTROL:
+            control = optarg;
+            break;
         case OPT_PROG_VERSION:
             printf("tsm-devemu (vtsm) %s\n", vtsm_version());
             return 0;
@@ -917,6 +984,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (control)
+        return control_client(control, argc - optind, argv + optind);
     if (optind != argc) {
         usage(stderr);
         return 2;

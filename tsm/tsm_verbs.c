@@ -238,6 +238,7 @@ static cbor_item_t *connect_run(struct tsm_job *j)
     if (st == VTSM_OK) {
         tsm_pdev_transition(p, TSM_PDEV_CONNECTED, "device_connect");
         p->connects++;
+        tsm_event_device_reset(j->t, p, true, true); /* the event policy's timers start */
         if (msg)
             vtsm_abi_put_tstr(msg, VTSM_ABI_K_STATE, tsm_pdev_state_name(p->state));
     } else {
@@ -359,6 +360,7 @@ static cbor_item_t *reclaim_run(struct tsm_job *j)
 
     tsm_pdev_reset(p);
     tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_reclaim");
+    tsm_event_device_forget(j->t, p);
     if (msg)
         vtsm_abi_put_tstr(msg, VTSM_ABI_K_STATE, tsm_pdev_state_name(p->state));
     VTSM_INFO("device_reclaim %s: %s", p->name, detail);

@@ -98,7 +98,17 @@ extern "C" {
     X(CHUNK_1, "CHUNK.1", E_PEER_MALFORMED, "every chunk of a transfer names its Handle")          \
     X(CHUNK_2, "CHUNK.2", E_PEER_MALFORMED, "ChunkSeqNo starts at 0 and counts up by one")         \
     X(CHUNK_3, "CHUNK.3", E_PEER_MALFORMED,                                                        \
-      "chunks add up to LargeMessageSize, within DataTransferSize..MaxSPDMmsgSize")
+      "chunks add up to LargeMessageSize, within DataTransferSize..MaxSPDMmsgSize")                \
+    X(TDI_10, "TDI.10", E_STATE, "tdi_reset only from ERROR")                                      \
+    X(TDI_11, "TDI.11", E_PEER_STATE,                                                              \
+      "recovery relocks only with the bound or reference evidence")                                \
+    X(DEVTDI_7, "DEVTDI.7", OK, "FUNCTION_LEVEL_RESET returns the TDI to CONFIG_UNLOCKED")         \
+    X(DEVTDI_8, "DEVTDI.8", E_STATE, "no firmware update while a TDI is locked with NO_FW_UPDATE") \
+    X(DEVTDI_9, "DEVTDI.9", E_PEER_STATE, "a firmware update moves locked TDIs to ERROR")          \
+    X(DEVTDI_10, "DEVTDI.10", E_PEER_STATE, "a device error moves a locked TDI to ERROR")          \
+    X(EVENT_1, "EVENT.1", OK, "SPDM keys are updated before seq nears its limit or the interval")  \
+    X(EVENT_2, "EVENT.2", OK, "IDE keys are refreshed at the policy interval")                     \
+    X(EVENT_3, "EVENT.3", OK, "a subscriber that leaves events unread is dropped as for replies")
 
 /* Statuses that imply a rule: a refusal with one of these statuses names this rule
  * unless it names another. X(STATUS, SYM). */

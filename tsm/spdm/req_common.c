@@ -256,6 +256,13 @@ const struct vtsm_spdm_info *vtsm_spdm_req_info(const struct vtsm_spdm_req *r)
     return &r->info;
 }
 
+uint64_t vtsm_spdm_req_seq(const struct vtsm_spdm_req *r)
+{
+    if (!r || !r->keys_ready)
+        return 0;
+    return r->ks.req.seq > r->ks.rsp.seq ? r->ks.req.seq : r->ks.rsp.seq;
+}
+
 uint8_t vtsm_spdm_req_peer_error(const struct vtsm_spdm_req *r, uint8_t *data)
 {
     if (data)

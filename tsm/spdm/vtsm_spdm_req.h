@@ -174,6 +174,9 @@ vtsm_status vtsm_spdm_req_heartbeat(struct vtsm_spdm_req *r);
 vtsm_status vtsm_spdm_req_end_session(struct vtsm_spdm_req *r);
 
 const struct vtsm_spdm_info *vtsm_spdm_req_info(const struct vtsm_spdm_req *r);
+/* The highest DSP0277 sequence number the session's data keys have reached (either
+ * direction; a KEY_UPDATE restarts its direction at 0); 0 without a session. */
+uint64_t vtsm_spdm_req_seq(const struct vtsm_spdm_req *r);
 /* The ErrorCode (SPDM_ERR_*) of the SPDM ERROR the device answered the last request with
  * (the failure was E_PEER_ERROR), or 0 if its last answer was not an ERROR; *data (if not
  * NULL) gets its ErrorData. Callers branch on this, never on the detail text. */
