@@ -96,3 +96,8 @@ vtsm_e2e_suite(test_e2e_ras SOURCES test_e2e_ras.c CASES
   test_unread_subscriber_dropped)
 target_link_libraries(test_e2e_ras PRIVATE vtsm_guest)
 target_compile_definitions(test_e2e_ras PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
+
+# Who owns the device's SPDM: the host's own CMA (tsm-host native-auth) against the TSM's
+# claim (PDEV.18), and a reset behind the TSM's back (PDEV.17).
+vtsm_e2e_suite(test_e2e_owner SOURCES test_e2e_owner.c CASES
+  test_native_cma_and_reset_behind_the_tsm test_device_that_dies_is_not_a_reset)

@@ -108,7 +108,9 @@ extern "C" {
     X(DEVTDI_10, "DEVTDI.10", E_PEER_STATE, "a device error moves a locked TDI to ERROR")          \
     X(EVENT_1, "EVENT.1", OK, "SPDM keys are updated before seq nears its limit or the interval")  \
     X(EVENT_2, "EVENT.2", OK, "IDE keys are refreshed at the policy interval")                     \
-    X(EVENT_3, "EVENT.3", OK, "a subscriber that leaves events unread is dropped as for replies")
+    X(EVENT_3, "EVENT.3", OK, "a subscriber that leaves events unread is dropped as for replies")  \
+    X(PDEV_17, "PDEV.17", OK, "a device reset behind the TSM (session unknown) is disconnected")   \
+    X(PDEV_18, "PDEV.18", E_STATE, "host-native CMA is revoked while the TSM owns the device")
 
 /* Statuses that imply a rule: a refusal with one of these statuses names this rule
  * unless it names another. X(STATUS, SYM). */
