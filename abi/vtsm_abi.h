@@ -244,13 +244,17 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_VALUE                         "value"
 #define VTSM_ABI_K_VERB                          "verb"
 #define VTSM_ABI_K_STALE_STOPPED                 "stale_stopped"
-#define VTSM_ABI_K_EVENT                         "event"
-#define VTSM_ABI_K_RECOVERIES                    "recoveries"
-#define VTSM_ABI_K_LAST_EVENT                    "last_event"
-#define VTSM_ABI_K_LAST_RULE                     "last_rule"
-#define VTSM_ABI_K_SAME_AS_BOUND                 "same_as_bound"
-#define VTSM_ABI_K_DEVICE_STATE                  "device_state"
-#define VTSM_ABI_K_ERRORS                        "errors"
+/* report: SPDM messages that travelled in chunks on the connection */
+#define VTSM_ABI_K_CHUNKED       "chunked"
+#define VTSM_ABI_K_REQUESTS      "requests"  /* chunked: by CHUNK_SEND */
+#define VTSM_ABI_K_RESPONSES     "responses" /* chunked: by CHUNK_GET */
+#define VTSM_ABI_K_EVENT         "event"
+#define VTSM_ABI_K_RECOVERIES    "recoveries"
+#define VTSM_ABI_K_LAST_EVENT    "last_event"
+#define VTSM_ABI_K_LAST_RULE     "last_rule"
+#define VTSM_ABI_K_SAME_AS_BOUND "same_as_bound"
+#define VTSM_ABI_K_DEVICE_STATE  "device_state"
+#define VTSM_ABI_K_ERRORS        "errors"
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u

@@ -134,7 +134,11 @@ static void usage(FILE *f)
             "  --slot N=KIND    certificate slot N (0..7) holds the default chain, the rogue\n"
             "                   chain (not under the test root) or nothing (repeatable)\n"
             "  --data-transfer-size N\n"
-            "                   DataTransferSize = MaxSPDMmsgSize (default 4096, 42..65536)\n"
+            "                   DataTransferSize, the largest message the device takes or\n"
+            "                   sends in one piece (default 4096, 42..65536)\n"
+            "  --max-spdm-msg-size N\n"
+            "                   MaxSPDMmsgSize (default = DataTransferSize, 42..65536); larger\n"
+            "                   sets CHUNK_CAP: large messages by CHUNK_SEND / CHUNK_GET\n"
             "  --latency-us N   simulated DOE latency: each DOE or link answer is sent N us\n"
             "                   after its request arrived (default 0, max %ld); the device\n"
             "                   keeps reading and answering meanwhile\n"
@@ -767,6 +771,7 @@ int main(int argc, char **argv)
         OPT_TDIS,
         OPT_NO_TDISP,
         OPT_NO_CHALLENGE,
+        OPT_MAX_MSG,
         OPT_IDE_STREAMS,
         OPT_KEY_LOG,
         OPT_FAULT,
@@ -800,6 +805,7 @@ int main(int argc, char **argv)
         {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
         {"slot", required_argument, NULL, OPT_SLOT},
         {"data-transfer-size", required_argument, NULL, OPT_DTS},
+        {"max-spdm-msg-size", required_argument, NULL, OPT_MAX_MSG},
         {"latency-us", required_argument, NULL, OPT_LATENCY},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"meas-hash", required_argument, NULL, OPT_MEAS_HASH},
@@ -815,6 +821,7 @@ int main(int argc, char **argv)
     long port = VTSM_SOCK_DEFAULT_PORT;
     unsigned max_clients = MAX_CLIENTS_DEFAULT;
     bool verbose = false;
+    uint32_t max_msg = 0; /* --max-spdm-msg-size; 0: = DataTransferSize (no CHUNK_CAP) */
     char *end;
     int c, rc = 1;
 
@@ -907,8 +914,16 @@ int main(int argc, char **argv)
                 fprintf(stderr, "tsm-devemu: bad --data-transfer-size '%s' (42..65536)\n", optarg);
                 return 2;
             }
-            /* without CHUNK_CAP, MaxSPDMmsgSize equals DataTransferSize */
-            cfg.data_transfer_size = cfg.max_spdm_msg_size = (uint32_t)n;
+            cfg.data_transfer_size = (uint32_t)n;
+            break;
+        }
+        case OPT_MAX_MSG: {
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || n < 42 || n > 65536) {
+                fprintf(stderr, "tsm-devemu: bad --max-spdm-msg-size '%s' (42..65536)\n", optarg);
+                return 2;
+            }
+            max_msg = (uint32_t)n;
             break;
         }
         case OPT_LATENCY: {
@@ -973,6 +988,13 @@ int main(int argc, char **argv)
         return control_client(control, argc - optind, argv + optind);
     if (optind != argc) {
         usage(stderr);
+        return 2;
+    }
+    /* MaxSPDMmsgSize equal to DataTransferSize: no CHUNK_CAP; larger: CHUNK_CAP. */
+    cfg.max_spdm_msg_size = max_msg ? max_msg : cfg.data_transfer_size;
+    if (cfg.max_spdm_msg_size < cfg.data_transfer_size) {
+        fprintf(stderr, "tsm-devemu: --max-spdm-msg-size %u below --data-transfer-size %u\n",
+                cfg.max_spdm_msg_size, cfg.data_transfer_size);
         return 2;
     }
     vtsm_log_init("tsm-devemu", verbose ? VTSM_LOG_DEBUG : VTSM_LOG_WARN);

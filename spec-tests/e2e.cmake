@@ -86,7 +86,7 @@ add_dependencies(test_e2e_interop vtsm-split-peer)
 
 vtsm_e2e_suite(test_e2e_spdm_auth SOURCES test_e2e_spdm_auth.c CASES
   test_bad_challenge_signature test_wrong_cert_chain_hash test_device_without_chal_cap
-  test_connect_with_challenge)
+  test_connect_with_challenge test_full_connect_in_chunks)
 
 vtsm_e2e_suite(test_e2e_ras SOURCES test_e2e_ras.c CASES
   test_recovery_identical test_host_flr_and_cli_reset test_evidence_changed_then_recovered

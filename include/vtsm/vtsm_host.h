@@ -288,7 +288,8 @@ size_t vtsm_host_doe_pending(const struct vtsm_host *h);
  *
  * What the verbs do and take is in docs/abi.md section 7; some notes:
  *   device_connect   ide_streams > 0 sets up selective IDE; ide_only for a device
- *                    without TDISP
+ *                    without TDISP; challenge to authenticate it by SPDM CHALLENGE too
+ *                    (the report then carries the "challenge" evidence)
  *   device_reclaim   force also stops and unbinds the device's bound TDIs first
  *   status           without offset/tdi_offset/tvm_offset the shim follows the TSM's
  *                    pages and returns one result with every device (or every TDI of

@@ -10,7 +10,8 @@
  * and so comes with the status of the failure it follows), and a one-line meaning.
  * Families: PLAT platform, PDEV device connection, IDE streams and key slots, TVM, TDI
  * state table, GUEST requests, ABI socket ABI, and, on the device side, DEVTDI (TDISP
- * responder), IDEKM (IDE_KM responder), LINK (link check), VDM (vendor-defined messages).
+ * responder), IDEKM (IDE_KM responder), LINK (link check), VDM (vendor-defined messages);
+ * CHUNK (SPDM chunk transfers) on either side.
  * The numbers are stable: a rule is never renumbered; new rules take new numbers.
  */
 #ifndef VTSM_RULE_H
@@ -94,6 +95,10 @@ extern "C" {
       "ACCEPT carries the report, measurement and lock digests now bound")                         \
     X(TDI_21, "TDI.21", E_PEER_STATE,                                                              \
       "a device whose report or measurements changed since LOCK goes to ERROR")                    \
+    X(CHUNK_1, "CHUNK.1", E_PEER_MALFORMED, "every chunk of a transfer names its Handle")          \
+    X(CHUNK_2, "CHUNK.2", E_PEER_MALFORMED, "ChunkSeqNo starts at 0 and counts up by one")         \
+    X(CHUNK_3, "CHUNK.3", E_PEER_MALFORMED,                                                        \
+      "chunks add up to LargeMessageSize, within DataTransferSize..MaxSPDMmsgSize")                \
     X(TDI_10, "TDI.10", E_STATE, "tdi_reset only from ERROR")                                      \
     X(TDI_11, "TDI.11", E_PEER_STATE,                                                              \
       "recovery relocks only with the bound or reference evidence")                                \
