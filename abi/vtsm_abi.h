@@ -75,6 +75,7 @@ enum vtsm_abi_op {
     VTSM_ABI_OP_RESULT = 0x80,
     VTSM_ABI_OP_ERROR = 0x81,
     VTSM_ABI_OP_DOE_PENDING = 0x82,
+    VTSM_ABI_OP_EVENT = 0x88, /* asynchronous, to subscribed host connections (11.4) */
 };
 
 /* Dense index of a request in the table (for dispatch tables). */
@@ -143,17 +144,23 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_REQUEST_OP      "request_op"  /* ERROR: opcode of the refused request */
 #define VTSM_ABI_K_IDE_STREAMS     "ide_streams" /* DEVICE_CONNECT: selective streams, 0 = IDE off */
 #define VTSM_ABI_K_IDE_ONLY        "ide_only"    /* DEVICE_CONNECT: device need not be TEE-IO */
-#define VTSM_ABI_K_CHANNEL         "channel"     /* DOE_PENDING: "link" for simulated-link TLPs */
-#define VTSM_ABI_K_TVM             "tvm"
-#define VTSM_ABI_K_TDI             "tdi"
-#define VTSM_ABI_K_GUEST_KEY       "guest_key"  /* TVM_CREATE: SEC1 uncompressed P-256 point */
-#define VTSM_ABI_K_LOCK_FLAGS      "lock_flags" /* TDI_BIND: TDISP LOCK_INTERFACE flags */
-#define VTSM_ABI_K_BODY            "body"       /* GUEST_REQUEST: CBOR-encoded inner request */
-#define VTSM_ABI_K_SIG             "sig"        /* GUEST_REQUEST: guest signature over body */
-#define VTSM_ABI_K_GOP             "gop"        /* guest body: guest operation */
-#define VTSM_ABI_K_NONCE           "nonce"
-#define VTSM_ABI_K_REASON          "reason"
-#define VTSM_ABI_K_FORCE           "force" /* DEVICE_RECLAIM: unbind bound TDIs first */
+/* DEVICE_CONNECT: authenticate by CHALLENGE too; in a report, the CHALLENGE evidence */
+#define VTSM_ABI_K_CHALLENGE  "challenge"
+#define VTSM_ABI_K_CHANNEL    "channel" /* DOE_PENDING: "link" for simulated-link TLPs */
+#define VTSM_ABI_K_TVM        "tvm"
+#define VTSM_ABI_K_TDI        "tdi"
+#define VTSM_ABI_K_GUEST_KEY  "guest_key"  /* TVM_CREATE: SEC1 uncompressed P-256 point */
+#define VTSM_ABI_K_LOCK_FLAGS "lock_flags" /* TDI_BIND: TDISP LOCK_INTERFACE flags */
+#define VTSM_ABI_K_BODY       "body"       /* GUEST_REQUEST: CBOR-encoded inner request */
+#define VTSM_ABI_K_SIG        "sig"        /* GUEST_REQUEST: guest signature over body */
+#define VTSM_ABI_K_GOP        "gop"        /* guest body: guest operation */
+#define VTSM_ABI_K_NONCE      "nonce"
+#define VTSM_ABI_K_REASON     "reason"
+#define VTSM_ABI_K_FORCE      "force" /* DEVICE_RECLAIM: unbind bound TDIs first */
+/* INFO reply and ACCEPT body: digest of the TDI's LOCK_INTERFACE nonce (the nonce stays secret) */
+#define VTSM_ABI_K_LOCK_NONCE_DIGEST "lock_nonce_digest"
+/* STATUS TDI entry: the rule under which the TSM moved the TDI to ERROR */
+#define VTSM_ABI_K_ERROR_RULE "error_rule"
 
 /* Reply fields (docs/abi.md sections 7, 9 and 11), one name each for tsmd, which builds
  * the replies, and for the shims, the CLIs and the guest verifier, which read them. No
@@ -236,7 +243,19 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_UNBOUND_TDIS                  "unbound_tdis"
 #define VTSM_ABI_K_VALUE                         "value"
 #define VTSM_ABI_K_VERB                          "verb"
-#define VTSM_ABI_K_RID                           "rid"
+#define VTSM_ABI_K_STALE_STOPPED                 "stale_stopped"
+/* report: SPDM messages that travelled in chunks on the connection */
+#define VTSM_ABI_K_CHUNKED       "chunked"
+#define VTSM_ABI_K_REQUESTS      "requests"  /* chunked: by CHUNK_SEND */
+#define VTSM_ABI_K_RESPONSES     "responses" /* chunked: by CHUNK_GET */
+#define VTSM_ABI_K_EVENT         "event"
+#define VTSM_ABI_K_RECOVERIES    "recoveries"
+#define VTSM_ABI_K_LAST_EVENT    "last_event"
+#define VTSM_ABI_K_LAST_RULE     "last_rule"
+#define VTSM_ABI_K_SAME_AS_BOUND "same_as_bound"
+#define VTSM_ABI_K_DEVICE_STATE  "device_state"
+#define VTSM_ABI_K_ERRORS        "errors"
+#define VTSM_ABI_K_RID           "rid"
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u
@@ -304,6 +323,11 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     /* the guest's signed request: judged by the TVM's key (docs/abi.md 9.4) */                    \
     X(BODY, body, VTSM_ABI_K_BODY, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                          \
     X(SIG, sig, VTSM_ABI_K_SIG, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                             \
+    X(CHALLENGE, challenge, VTSM_ABI_K_CHALLENGE, BOOL, OPTIONAL, 0, 0)                            \
+    /* TDI_RESET reference values: a SHA-256 / SHA-384 / SHA-512 digest */                         \
+    X(REPORT_DIGEST, report_digest, VTSM_ABI_K_REPORT_DIGEST, BYTES, OPTIONAL, 32, 64)             \
+    X(MEASUREMENTS_DIGEST, measurements_digest, VTSM_ABI_K_MEASUREMENTS_DIGEST, BYTES, OPTIONAL,   \
+      32, 64)                                                                                      \
     /* DEVICE_CONNECT: the TDIs (requester IDs) the host declares under the DSM */                 \
     X(TDIS, tdis, VTSM_ABI_K_TDIS, RIDS, OPTIONAL, 1, VTSM_ABI_TDIS_MAX)
 

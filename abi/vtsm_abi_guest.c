@@ -10,6 +10,24 @@
 
 #define RULE_GUEST4 "GUEST.4: the body carries exactly the keys its operation takes"
 
+/* One of ACCEPT's digests: absent, or a bstr of 0..VTSM_ABI_GUEST_DIGEST_MAX bytes. */
+static vtsm_status opt_digest(const cbor_item_t *b, const char *key, uint8_t *out, size_t *len,
+                              bool *has)
+{
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    vtsm_status st = vtsm_abi_opt_bytes(b, key, &p, &n, has);
+    if (st != VTSM_OK)
+        return vtsm_wrap(st, "guest request body");
+    VTSM_ENSURE(!*has || n <= VTSM_ABI_GUEST_DIGEST_MAX, VTSM_E_ABI_ARG,
+                "guest request body: %s of %zu bytes, at most %u", key, n,
+                VTSM_ABI_GUEST_DIGEST_MAX);
+    if (*has && n)
+        memcpy(out, p, n);
+    *len = *has ? n : 0;
+    return VTSM_OK;
+}
+
 /* The body's fields and the keys its operation takes. */
 static vtsm_status parse_body(const cbor_item_t *b, struct vtsm_abi_guest_body *q)
 {
@@ -32,6 +50,13 @@ static vtsm_status parse_body(const cbor_item_t *b, struct vtsm_abi_guest_body *
         (st = vtsm_abi_opt_tstr(b, VTSM_ABI_K_REASON, q->reason, sizeof(q->reason),
                                 &q->has_reason)) != VTSM_OK)
         return vtsm_wrap(st, "guest request body");
+    bool has_rd = false, has_md = false, has_ld = false;
+    VTSM_GUARD(
+        opt_digest(b, VTSM_ABI_K_REPORT_DIGEST, q->report_digest, &q->report_digest_len, &has_rd));
+    VTSM_GUARD(opt_digest(b, VTSM_ABI_K_MEASUREMENTS_DIGEST, q->meas_digest, &q->meas_digest_len,
+                          &has_md));
+    VTSM_GUARD(
+        opt_digest(b, VTSM_ABI_K_LOCK_NONCE_DIGEST, q->lock_digest, &q->lock_digest_len, &has_ld));
     VTSM_ENSURE(vtsm_abi_gop_name(gop) != NULL, VTSM_E_ABI_ARG,
                 "guest request body: gop 0x%llx is not a guest operation", (unsigned long long)gop);
     VTSM_ENSURE(tvm <= UINT32_MAX, VTSM_E_ABI_ARG, "guest request body: tvm %llu out of range",
@@ -55,6 +80,14 @@ static vtsm_status parse_body(const cbor_item_t *b, struct vtsm_abi_guest_body *
     VTSM_ENSURE_RULE(!q->has_reason || gop == VTSM_ABI_GOP_REJECT, VTSM_E_ABI_ARG,
                      VTSM_RULE_GUEST_4, "guest request body: %s takes no reason (rule %s)", op,
                      RULE_GUEST4);
+
+    bool accept = gop == VTSM_ABI_GOP_ACCEPT;
+    VTSM_ENSURE_RULE(has_rd == accept && has_md == accept && has_ld == accept, VTSM_E_ABI_ARG,
+                     VTSM_RULE_GUEST_4,
+                     "guest request body: %s %s report_digest, measurements_digest and "
+                     "lock_nonce_digest (rule %s)",
+                     op, accept ? "needs" : "takes no", RULE_GUEST4);
+    q->has_binding = accept;
 
     q->gop = (uint32_t)gop;
     q->tvm = (uint32_t)tvm;

@@ -27,6 +27,14 @@ struct vtsm_abi_guest_body {
     uint8_t nonce[VTSM_ABI_GUEST_NONCE_SIZE];
     bool has_reason;
     char reason[VTSM_ABI_GUEST_REASON_MAX + 1];
+    /* ACCEPT: what the guest verified (docs/abi.md 9.5); each 0..48 bytes */
+    bool has_binding;
+    uint8_t report_digest[VTSM_ABI_GUEST_DIGEST_MAX];
+    size_t report_digest_len;
+    uint8_t meas_digest[VTSM_ABI_GUEST_DIGEST_MAX];
+    size_t meas_digest_len;
+    uint8_t lock_digest[VTSM_ABI_GUEST_DIGEST_MAX];
+    size_t lock_digest_len;
 };
 
 /*
@@ -35,7 +43,8 @@ struct vtsm_abi_guest_body {
  * dev a PCI address (canonical on return; rule PDEV.30), nonce 32 bytes, reason at most 1024
  * bytes (E_ABI_ARG), and
  * exactly the keys the operation takes: LIST none of dev/tdi/nonce/reason; INFO dev, tdi,
- * ? nonce; ACCEPT dev, tdi; REJECT dev, tdi, ? reason (E_ABI_ARG, rule GUEST.4). Every
+ * ? nonce; ACCEPT dev, tdi, report_digest, measurements_digest, lock_nonce_digest (each
+ * a bstr of 0..48 bytes); REJECT dev, tdi, ? reason (E_ABI_ARG, rule GUEST.4). Every
  * detail starts "guest request body". On failure *out is zeroed.
  */
 vtsm_status vtsm_abi_guest_body_decode(const uint8_t *body, size_t len,

@@ -28,6 +28,8 @@ const char *vtsm_abi_op_name(uint64_t op)
         return "ERROR";
     case VTSM_ABI_OP_DOE_PENDING:
         return "DOE_PENDING";
+    case VTSM_ABI_OP_EVENT:
+        return "EVENT";
     default:
         return NULL;
     }
@@ -119,9 +121,17 @@ unsigned vtsm_op_parse(const char *name)
     return 0;
 }
 
-const char *const vtsm_abi_keys_guest_body[] = {
-    VTSM_ABI_K_GOP, VTSM_ABI_K_TVM,   VTSM_ABI_K_SEQ,    VTSM_ABI_K_DEV,
-    VTSM_ABI_K_TDI, VTSM_ABI_K_NONCE, VTSM_ABI_K_REASON, NULL};
+const char *const vtsm_abi_keys_guest_body[] = {VTSM_ABI_K_GOP,
+                                                VTSM_ABI_K_TVM,
+                                                VTSM_ABI_K_SEQ,
+                                                VTSM_ABI_K_DEV,
+                                                VTSM_ABI_K_TDI,
+                                                VTSM_ABI_K_NONCE,
+                                                VTSM_ABI_K_REASON,
+                                                VTSM_ABI_K_REPORT_DIGEST,
+                                                VTSM_ABI_K_MEASUREMENTS_DIGEST,
+                                                VTSM_ABI_K_LOCK_NONCE_DIGEST,
+                                                NULL};
 
 /* ---- builders ---- */
 

@@ -32,6 +32,9 @@ static const char *const fault_names[VTSM_DEV_FAULT_COUNT_] = {
     [VTSM_DEV_FAULT_TDISP_ERROR_STATE] = "tdisp-error-state",
     [VTSM_DEV_FAULT_KEY_UPDATE_NO_SWITCH] = "key-update-no-switch",
     [VTSM_DEV_FAULT_BAD_KEX_POINT] = "bad-kex-point",
+    [VTSM_DEV_FAULT_BAD_CHALLENGE_SIGNATURE] = "bad-challenge-signature",
+    [VTSM_DEV_FAULT_WRONG_CERT_CHAIN_HASH] = "wrong-cert-chain-hash",
+    [VTSM_DEV_FAULT_MEAS_DRIFT_AFTER_LOCK] = "meas-drift-after-lock",
 };
 /* The mask (and config_check's shift) has room for every fault. */
 _Static_assert(VTSM_DEV_FAULT_COUNT_ < 32, "vtsm_dev_config.faults is a 32-bit mask");
@@ -105,4 +108,5 @@ void vtsm_dev_config_default(struct vtsm_dev_config *c)
     c->key_update = true;
     c->heartbeat = true;
     c->heartbeat_period = 60;
+    c->challenge = true;
 }

@@ -57,12 +57,24 @@ static bool stream_secure(const struct dev_ide_stream *s)
     return true;
 }
 
+/* Any key set live on any sub-stream or direction. */
+static bool stream_keyed(const struct dev_ide_stream *s)
+{
+    for (unsigned ss = 0; ss < DEV_IDE_SUBSTREAMS; ss++)
+        for (unsigned dir = 0; dir < DEV_IDE_DIRS; dir++)
+            if (s->live[ss][dir] != DEV_IDE_NONE)
+                return true;
+    return false;
+}
+
 /*
  * QUERY_RESP for the device's port (PCIe 6.x sec. 6.33.3 QUERY_RESP): PortIndex and
  * MaxPortIndex as configured; IDE Capability = selective
  * streams (count - 1 in bits 23:16), IDE_KM, algorithm 0 (AES-GCM 256, 96-bit MAC), no
  * link IDE; IDE Control 0; per selective stream: Capability 0 (no address association
- * blocks), Control = Stream ID << 24 | Enable when secure, Status = Secure / Insecure,
+ * blocks), Control = Stream ID << 24 | Enable while any key set of the stream is live (the
+ * model has no configuration-space writes: a live key stands for the host having enabled
+ * the stream), Status = Secure once every sub-stream is keyed both ways, else Insecure,
  * RID association 0.
  */
 vtsm_status dev_ide_query(const struct vtsm_dev *d, struct vtsm_idekm_query_resp *r,
@@ -82,7 +94,8 @@ vtsm_status dev_ide_query(const struct vtsm_dev *d, struct vtsm_idekm_query_resp
     for (unsigned i = 0; i < n; i++) {
         bool secure = stream_secure(&d->ide[i]);
         memset(&sel[i], 0, sizeof(sel[i]));
-        sel[i].ctrl = ((uint32_t)i << SEL_CTL_ID_SHIFT) | (secure ? SEL_CTL_EN : 0);
+        sel[i].ctrl =
+            ((uint32_t)i << SEL_CTL_ID_SHIFT) | (stream_keyed(&d->ide[i]) ? SEL_CTL_EN : 0);
         sel[i].status = secure ? SEL_STS_STATE_SECURE : 0;
     }
     return VTSM_OK;

@@ -43,11 +43,17 @@ vtsm_status dev_meas_block(const struct vtsm_dev *d, size_t i, bool raw_requeste
     const uint8_t *value = m->value;
     size_t value_len = m->value_len;
     uint8_t type = m->type & 0x7F;
+    static const char drifted[] = "vtsm-devemu firmware image 1.0.1 (build 0002, after lock)";
+
+    if (d->meas_drift && (type & 0x7F) == 1 /* mutable firmware */) {
+        value = (const uint8_t *)drifted;
+        value_len = sizeof(drifted) - 1;
+    }
 
     if (m->raw && raw_requested) {
         type |= DEV_SPDM_DMTF_TYPE_RAW;
     } else {
-        VTSM_GUARD(meas_digest(d->conn.meas_hash, m->value, m->value_len, digest, &value_len));
+        VTSM_GUARD(meas_digest(d->conn.meas_hash, value, value_len, digest, &value_len));
         value = digest;
     }
     VTSM_GUARD(vtsm_wr_u8(w, m->index));

@@ -46,7 +46,11 @@
 /* VTSM_SOCK_CMD_VTSM_LINK of abi/vtsm_abi.h (the socket ABI library is not linked here;
  * the value is fixed by docs/abi.md section 8.2). */
 #define SOCK_CMD_VTSM_LINK 0x5654u
-#define TEST_ANSWER        "Server Hello!"
+/* The device's runtime control (devemu/README.md "Runtime controls"): payload = one
+ * text command, answered with the same command and "ok ..." or "error RULE: detail". */
+#define SOCK_CMD_VTSM_CONTROL 0x5643u
+#define CONTROL_MAX           256
+#define TEST_ANSWER           "Server Hello!"
 /* --max-clients: connections served at once (one device, one mailbox). */
 #define MAX_CLIENTS_DEFAULT 4
 #define MAX_CLIENTS_LIMIT   64
@@ -76,6 +80,18 @@ static void capture(const uint8_t *p, size_t len, bool to_host)
     }
 }
 
+/* --trace inside the session: the plaintext message's name only, never its bytes. */
+static void trace_plain(void *ctx, bool to_host, uint32_t session_id, const uint8_t *msg,
+                        size_t len)
+{
+    char what[160], when[40];
+    (void)ctx;
+    vtsm_trace_spdm(msg, len, what, sizeof(what));
+    vtsm_log_timestamp(when, sizeof(when));
+    fprintf(stderr, "%s tsm-devemu %s %zu bytes in session 0x%08x: %s\n", when,
+            to_host ? "->" : "<-", len, session_id, what);
+}
+
 static void on_signal(int sig)
 {
     int saved = errno;
@@ -94,6 +110,7 @@ static void usage(FILE *f)
         "                  [--spdm-version V] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
         "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--latency-us N]\n"
         "                  [--meas-hash H] [--max-clients N] [--pcap FILE] [--trace]\n"
+        "       tsm-devemu --control HOST:PORT fw-update | tdi-error N | flr N\n"
         "                  [--topology FILE] [--rid RID] [--pfs N] [--vfs N] [--vf-offset N]\n"
         "                  [--vf-stride N] [--pf-bars RANGES] [--vf-bars RANGES]\n"
         "                  [--tdi RID[=RANGES]]... [--port-index P] [--max-port-index M]\n"
@@ -106,6 +123,7 @@ static void usage(FILE *f)
         "                   (1.2,1.3, the default) or all (1.2,1.3,1.4)\n"
         "  --tdis N         number of TDIs (default 4, 0..255)\n"
         "  --no-tdisp       no TDISP responder: an IDE-only (non-TEE-IO) device\n"
+        "  --no-challenge   no CHAL_CAP: CHALLENGE is UnsupportedRequest\n"
         "  --ide-streams N  selective IDE streams (default 4, 0..256)\n"
         "  --key-log FILE   TEST ONLY: append every IDE key and other secret the device holds\n"
         "  --fault NAME     inject a fault (repeatable):",
@@ -119,7 +137,11 @@ static void usage(FILE *f)
             "  --slot N=KIND    certificate slot N (0..7) holds the default chain, the rogue\n"
             "                   chain (not under the test root) or nothing (repeatable)\n"
             "  --data-transfer-size N\n"
-            "                   DataTransferSize = MaxSPDMmsgSize (default 4096, 42..65536)\n"
+            "                   DataTransferSize, the largest message the device takes or\n"
+            "                   sends in one piece (default 4096, 42..65536)\n"
+            "  --max-spdm-msg-size N\n"
+            "                   MaxSPDMmsgSize (default = DataTransferSize, 42..65536); larger\n"
+            "                   sets CHUNK_CAP: large messages by CHUNK_SEND / CHUNK_GET\n"
             "  --latency-us N   simulated DOE latency: each DOE or link answer is sent N us\n"
             "                   after its request arrived (default 0, max %ld); the device\n"
             "                   keeps reading and answering meanwhile\n"
@@ -130,6 +152,8 @@ static void usage(FILE *f)
             "  --pcap FILE      write every DOE object both ways to FILE (pcap,\n"
             "                   LINKTYPE_PCI_DOE 292, as spdm_dump reads it)\n"
             "  --trace          one line per DOE object on stderr (time, direction, size,\n"
+            "                   message), and one per SPDM / IDE_KM / TDISP message inside a\n"
+            "                   secure session (its name, never its bytes)\n"
             "                   message)\n"
             "  --port-index P   IDE_KM PortIndex of the device's port (default 0)\n"
             "  --max-port-index M\n"
@@ -516,6 +540,20 @@ static vtsm_status handle_frame(struct vtsm_dev *dev, struct conn *c, uint32_t c
             vtsm_buf_reset(out);
         }
         return reply(c, arrived, SOCK_CMD_VTSM_LINK, transport, out->data, out->len);
+    } else if (transport == VTSM_SOCK_TRANSPORT_PCI_DOE && cmd == SOCK_CMD_VTSM_CONTROL) {
+        char text[CONTROL_MAX + 1], answer[CONTROL_MAX + 64];
+        size_t n = in->len < CONTROL_MAX ? in->len : CONTROL_MAX;
+        memcpy(text, in->data, n);
+        text[n] = '\0';
+        st = vtsm_dev_control(dev, text, answer, sizeof(answer));
+        if (st != VTSM_OK) {
+            enum vtsm_rule rule = vtsm_err_rule();
+            snprintf(answer, sizeof(answer), "error %s %s: %s", rule ? vtsm_rule_id(rule) : "-",
+                     vtsm_status_name(st), vtsm_err_detail());
+        }
+        VTSM_INFO("control '%s': %s", text, answer);
+        return reply(c, arrived, SOCK_CMD_VTSM_CONTROL, transport, (const uint8_t *)answer,
+                     strlen(answer));
     }
     /* Anything else (another transport, a command not served): UNKNOWN, and the
      * connection stays up. */
@@ -699,6 +737,49 @@ static void serve_all(struct vtsm_dev *dev, int lfd, unsigned max_clients)
     vtsm_buf_wipe(&out);
 }
 
+/* --control HOST:PORT CMD...: send one control command to a running tsm-devemu, print its
+ * answer; exit 0 for "ok ...", 1 for a refusal, 2 for a usage or connection failure. */
+static int control_client(const char *hostport, int argc, char **argv)
+{
+    char cmd[CONTROL_MAX + 1] = "";
+    size_t n = 0;
+    for (int i = 0; i < argc; i++) {
+        int k = snprintf(cmd + n, sizeof(cmd) - n, "%s%s", i ? " " : "", argv[i]);
+        if (k < 0 || (size_t)k >= sizeof(cmd) - n) {
+            fprintf(stderr, "tsm-devemu --control: command longer than %d bytes\n", CONTROL_MAX);
+            return 2;
+        }
+        n += (size_t)k;
+    }
+    if (n == 0) {
+        fprintf(stderr, "usage: tsm-devemu --control HOST:PORT fw-update | tdi-error N | flr N\n");
+        return 2;
+    }
+    int fd = -1;
+    struct vtsm_buf rsp = {0};
+    uint32_t rcmd = 0, rtransport = 0;
+    int rc = 2;
+    if (vtsm_tcp_connect(hostport, &fd) != VTSM_OK ||
+        vtsm_sock_send(fd, SOCK_CMD_VTSM_CONTROL, VTSM_SOCK_TRANSPORT_PCI_DOE, cmd, n) != VTSM_OK ||
+        vtsm_sock_recv(fd, &rcmd, &rtransport, &rsp, CONTROL_MAX + 64, 5000) != VTSM_OK) {
+        fprintf(stderr, "tsm-devemu --control %s: %s\n", hostport, vtsm_err_detail());
+        goto out;
+    }
+    if (rcmd != SOCK_CMD_VTSM_CONTROL) {
+        fprintf(stderr, "tsm-devemu --control %s: answer 0x%x, not a control frame\n", hostport,
+                rcmd);
+        goto out;
+    }
+    printf("%.*s\n", (int)rsp.len, (const char *)rsp.data);
+    rc = rsp.len >= 2 && memcmp(rsp.data, "ok", 2) == 0 ? 0 : 1;
+    (void)vtsm_sock_send(fd, VTSM_SOCK_CMD_CONTINUE, VTSM_SOCK_TRANSPORT_PCI_DOE, NULL, 0);
+out:
+    if (fd >= 0)
+        close(fd);
+    vtsm_buf_free(&rsp);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -709,6 +790,8 @@ int main(int argc, char **argv)
         OPT_VERSION,
         OPT_TDIS,
         OPT_NO_TDISP,
+        OPT_NO_CHALLENGE,
+        OPT_MAX_MSG,
         OPT_IDE_STREAMS,
         OPT_KEY_LOG,
         OPT_FAULT,
@@ -722,6 +805,7 @@ int main(int argc, char **argv)
         OPT_PCAP,
         OPT_TRACE,
         OPT_PROG_VERSION,
+        OPT_CONTROL,
         OPT_HELP,
         OPT_TOPO,      /* one topology setting, named by the option */
         OPT_TOPO_FILE, /* --topology FILE */
@@ -735,14 +819,17 @@ int main(int argc, char **argv)
         {"alg", required_argument, NULL, OPT_ALG},
         {"spdm-version", required_argument, NULL, OPT_VERSION},
         {"version", no_argument, NULL, OPT_PROG_VERSION},
+        {"control", required_argument, NULL, OPT_CONTROL},
         {"tdis", required_argument, NULL, OPT_TDIS},
         {"no-tdisp", no_argument, NULL, OPT_NO_TDISP},
+        {"no-challenge", no_argument, NULL, OPT_NO_CHALLENGE},
         {"ide-streams", required_argument, NULL, OPT_IDE_STREAMS},
         {"key-log", required_argument, NULL, OPT_KEY_LOG},
         {"fault", required_argument, NULL, OPT_FAULT},
         {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
         {"slot", required_argument, NULL, OPT_SLOT},
         {"data-transfer-size", required_argument, NULL, OPT_DTS},
+        {"max-spdm-msg-size", required_argument, NULL, OPT_MAX_MSG},
         {"latency-us", required_argument, NULL, OPT_LATENCY},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"meas-hash", required_argument, NULL, OPT_MEAS_HASH},
@@ -765,10 +852,11 @@ int main(int argc, char **argv)
     };
     struct vtsm_dev_config cfg;
     const char *listen_addr = "127.0.0.1", *port_file = NULL, *cert_dir = NULL, *alg = NULL;
-    const char *key_log_path = NULL, *pcap_path = NULL;
+    const char *key_log_path = NULL, *pcap_path = NULL, *control = NULL;
     long port = VTSM_SOCK_DEFAULT_PORT;
     unsigned max_clients = MAX_CLIENTS_DEFAULT;
     bool verbose = false;
+    uint32_t max_msg = 0; /* --max-spdm-msg-size; 0: = DataTransferSize (no CHUNK_CAP) */
     char *end;
     int c, rc = 1, li = 0;
     static struct vtsm_dev_topo topo;
@@ -841,6 +929,9 @@ int main(int argc, char **argv)
         case OPT_NO_TDISP:
             cfg.tdisp = false;
             break;
+        case OPT_NO_CHALLENGE:
+            cfg.challenge = false;
+            break;
         case OPT_IDE_STREAMS: {
             long n = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end || n < 0 || n > VTSM_DEV_MAX_IDE) {
@@ -885,8 +976,16 @@ int main(int argc, char **argv)
                 fprintf(stderr, "tsm-devemu: bad --data-transfer-size '%s' (42..65536)\n", optarg);
                 return 2;
             }
-            /* without CHUNK_CAP, MaxSPDMmsgSize equals DataTransferSize */
-            cfg.data_transfer_size = cfg.max_spdm_msg_size = (uint32_t)n;
+            cfg.data_transfer_size = (uint32_t)n;
+            break;
+        }
+        case OPT_MAX_MSG: {
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || n < 42 || n > 65536) {
+                fprintf(stderr, "tsm-devemu: bad --max-spdm-msg-size '%s' (42..65536)\n", optarg);
+                return 2;
+            }
+            max_msg = (uint32_t)n;
             break;
         }
         case OPT_LATENCY: {
@@ -933,6 +1032,9 @@ int main(int argc, char **argv)
         case OPT_TRACE:
             g_trace = true;
             break;
+        case OPT_CONTROL:
+            control = optarg;
+            break;
         case OPT_PROG_VERSION:
             printf("tsm-devemu (vtsm) %s\n", vtsm_version());
             return 0;
@@ -944,6 +1046,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (control)
+        return control_client(control, argc - optind, argv + optind);
     if (optind != argc) {
         usage(stderr);
         return 2;
@@ -955,6 +1059,13 @@ int main(int argc, char **argv)
     }
     if (vtsm_dev_topo_apply(&topo, &cfg) != VTSM_OK) {
         fprintf(stderr, "tsm-devemu: %s\n", vtsm_err_detail());
+        return 2;
+    }
+    /* MaxSPDMmsgSize equal to DataTransferSize: no CHUNK_CAP; larger: CHUNK_CAP. */
+    cfg.max_spdm_msg_size = max_msg ? max_msg : cfg.data_transfer_size;
+    if (cfg.max_spdm_msg_size < cfg.data_transfer_size) {
+        fprintf(stderr, "tsm-devemu: --max-spdm-msg-size %u below --data-transfer-size %u\n",
+                cfg.max_spdm_msg_size, cfg.data_transfer_size);
         return 2;
     }
     vtsm_log_init("tsm-devemu", verbose ? VTSM_LOG_DEBUG : VTSM_LOG_WARN);
@@ -1008,6 +1119,8 @@ int main(int argc, char **argv)
         cfg.secret_log_ctx = key_log;
     }
 
+    if (g_trace)
+        cfg.msg_trace = trace_plain;
     vtsm_status st = vtsm_dev_new(&cfg, &dev);
     if (st != VTSM_OK) {
         VTSM_ERR("device: %s (%s)", vtsm_status_name(st), vtsm_err_detail());

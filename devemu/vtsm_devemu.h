@@ -40,32 +40,35 @@
  * one hits. vtsm_dev_config.faults is a mask of VTSM_DEV_FAULT_BIT(f).
  */
 enum vtsm_dev_fault {
-    VTSM_DEV_FAULT_BAD_KEX_SIGNATURE = 0, /* "bad-kex-signature" */
-    VTSM_DEV_FAULT_BAD_MEAS_SIGNATURE,    /* "bad-meas-signature" */
-    VTSM_DEV_FAULT_UNTRUSTED_CHAIN,       /* "untrusted-chain" */
-    VTSM_DEV_FAULT_TRUNCATE_DOE,          /* "truncate-doe" */
-    VTSM_DEV_FAULT_OVERSIZE_DOE,          /* "oversize-doe" */
-    VTSM_DEV_FAULT_MISALIGN_DOE,          /* "misalign-doe" */
-    VTSM_DEV_FAULT_ERROR_KEX,             /* "error-kex" */
-    VTSM_DEV_FAULT_UNEXPECTED_CODE,       /* "unexpected-code" */
-    VTSM_DEV_FAULT_WRONG_SESSION_ID,      /* "wrong-session-id" */
-    VTSM_DEV_FAULT_REPLAY,                /* "replay" */
-    VTSM_DEV_FAULT_TAMPER,                /* "tamper" */
-    VTSM_DEV_FAULT_NOT_READY,             /* "not-ready" */
-    VTSM_DEV_FAULT_IDEKM_NAK_KEYPROG,     /* "idekm-nak-keyprog" */
-    VTSM_DEV_FAULT_IDEKM_WRONG_STREAM,    /* "idekm-wrong-stream" */
-    VTSM_DEV_FAULT_IDEKM_WRONG_KEYSET,    /* "idekm-wrong-keyset" */
-    VTSM_DEV_FAULT_IDEKM_WRONG_SUBSTREAM, /* "idekm-wrong-substream" */
-    VTSM_DEV_FAULT_IDEKM_NO_GO_ACK,       /* "idekm-no-go-ack" */
-    VTSM_DEV_FAULT_IDEKM_REPLAY_ACK,      /* "idekm-replay-ack" */
-    VTSM_DEV_FAULT_TDISP_BAD_NONCE,       /* "tdisp-bad-nonce" */
-    VTSM_DEV_FAULT_TDISP_OVERLAP_MMIO,    /* "tdisp-overlap-mmio" */
-    VTSM_DEV_FAULT_TDISP_MMIO_OVERFLOW,   /* "tdisp-mmio-overflow" */
-    VTSM_DEV_FAULT_TDISP_REPORT_LENGTH,   /* "tdisp-report-length-change" */
-    VTSM_DEV_FAULT_TDISP_STATE_DRIFT,     /* "tdisp-state-drift" */
-    VTSM_DEV_FAULT_TDISP_ERROR_STATE,     /* "tdisp-error-state" */
-    VTSM_DEV_FAULT_KEY_UPDATE_NO_SWITCH,  /* "key-update-no-switch" */
-    VTSM_DEV_FAULT_BAD_KEX_POINT,         /* "bad-kex-point" */
+    VTSM_DEV_FAULT_BAD_KEX_SIGNATURE = 0,   /* "bad-kex-signature" */
+    VTSM_DEV_FAULT_BAD_MEAS_SIGNATURE,      /* "bad-meas-signature" */
+    VTSM_DEV_FAULT_UNTRUSTED_CHAIN,         /* "untrusted-chain" */
+    VTSM_DEV_FAULT_TRUNCATE_DOE,            /* "truncate-doe" */
+    VTSM_DEV_FAULT_OVERSIZE_DOE,            /* "oversize-doe" */
+    VTSM_DEV_FAULT_MISALIGN_DOE,            /* "misalign-doe" */
+    VTSM_DEV_FAULT_ERROR_KEX,               /* "error-kex" */
+    VTSM_DEV_FAULT_UNEXPECTED_CODE,         /* "unexpected-code" */
+    VTSM_DEV_FAULT_WRONG_SESSION_ID,        /* "wrong-session-id" */
+    VTSM_DEV_FAULT_REPLAY,                  /* "replay" */
+    VTSM_DEV_FAULT_TAMPER,                  /* "tamper" */
+    VTSM_DEV_FAULT_NOT_READY,               /* "not-ready" */
+    VTSM_DEV_FAULT_IDEKM_NAK_KEYPROG,       /* "idekm-nak-keyprog" */
+    VTSM_DEV_FAULT_IDEKM_WRONG_STREAM,      /* "idekm-wrong-stream" */
+    VTSM_DEV_FAULT_IDEKM_WRONG_KEYSET,      /* "idekm-wrong-keyset" */
+    VTSM_DEV_FAULT_IDEKM_WRONG_SUBSTREAM,   /* "idekm-wrong-substream" */
+    VTSM_DEV_FAULT_IDEKM_NO_GO_ACK,         /* "idekm-no-go-ack" */
+    VTSM_DEV_FAULT_IDEKM_REPLAY_ACK,        /* "idekm-replay-ack" */
+    VTSM_DEV_FAULT_TDISP_BAD_NONCE,         /* "tdisp-bad-nonce" */
+    VTSM_DEV_FAULT_TDISP_OVERLAP_MMIO,      /* "tdisp-overlap-mmio" */
+    VTSM_DEV_FAULT_TDISP_MMIO_OVERFLOW,     /* "tdisp-mmio-overflow" */
+    VTSM_DEV_FAULT_TDISP_REPORT_LENGTH,     /* "tdisp-report-length-change" */
+    VTSM_DEV_FAULT_TDISP_STATE_DRIFT,       /* "tdisp-state-drift" */
+    VTSM_DEV_FAULT_TDISP_ERROR_STATE,       /* "tdisp-error-state" */
+    VTSM_DEV_FAULT_KEY_UPDATE_NO_SWITCH,    /* "key-update-no-switch" */
+    VTSM_DEV_FAULT_BAD_KEX_POINT,           /* "bad-kex-point" */
+    VTSM_DEV_FAULT_BAD_CHALLENGE_SIGNATURE, /* "bad-challenge-signature" */
+    VTSM_DEV_FAULT_WRONG_CERT_CHAIN_HASH,   /* "wrong-cert-chain-hash" */
+    VTSM_DEV_FAULT_MEAS_DRIFT_AFTER_LOCK,   /* "meas-drift-after-lock" */
     VTSM_DEV_FAULT_COUNT_
 };
 #define VTSM_DEV_FAULT_BIT(f) (1u << (unsigned)(f))
@@ -136,6 +139,14 @@ struct vtsm_dev_tdi {
     unsigned n_ranges;
     struct vtsm_dev_range ranges[VTSM_DEV_MAX_RANGES];
 };
+/*
+ * A plaintext SPDM message inside a secure session, as the device sees it: the request
+ * after decryption (to_host false) and the response before encryption (to_host true).
+ * For --trace: the callback may describe the message (vtsm_trace_spdm) but must not keep
+ * or print its bytes (a KEY_PROG carries key material); msg is wiped after the call.
+ */
+typedef void (*vtsm_dev_msg_trace_fn)(void *ctx, bool to_host, uint32_t session_id,
+                                      const uint8_t *msg, size_t len);
 
 struct vtsm_dev_config {
     uint32_t versions;       /* VTSM_DEV_VER_*; default 1.2 and 1.3 */
@@ -163,6 +174,8 @@ struct vtsm_dev_config {
     void *key_log_ctx;
     vtsm_dev_key_log_fn secret_log; /* TEST ONLY, see above: "secret" lines; default NULL */
     void *secret_log_ctx;
+    vtsm_dev_msg_trace_fn msg_trace; /* in-session plaintext messages; default NULL */
+    void *msg_trace_ctx;
     uint32_t faults;          /* mask of VTSM_DEV_FAULT_BIT() */
     bool key_update;          /* KEY_UPD_CAP and KEY_UPDATE; default true */
     bool heartbeat;           /* HBEAT_CAP and HEARTBEAT; default true */
@@ -172,6 +185,7 @@ struct vtsm_dev_config {
     uint8_t heartbeat_period; /* KEY_EXCHANGE_RSP HeartbeatPeriod in seconds when both
                                * sides set HBEAT_CAP (else 0); default 60. Reported only:
                                * the emulator never times a session out. */
+    bool challenge;           /* CHAL_CAP and CHALLENGE; default true */
 };
 
 /* Fill c with the defaults above. */
@@ -252,6 +266,21 @@ int vtsm_dev_ide_live_key_set(const struct vtsm_dev *d, unsigned stream, unsigne
                               bool tx);
 
 /* Wipe every key and secret and free. NULL is fine. */
+/*
+ * Runtime controls (tsm-devemu's control frame, devemu/README.md "Runtime controls").
+ *
+ * vtsm_dev_firmware_update: a new firmware image is loaded; the firmware measurement
+ * blocks (DMTF types 1 and 6) change. Refused (E_STATE, rule DEVTDI.8, nothing changes)
+ * while a TDI is CONFIG_LOCKED or RUN with NO_FW_UPDATE; otherwise every locked TDI goes
+ * to ERROR (rule DEVTDI.9), and *errored (may be NULL) counts them.
+ * vtsm_dev_tdi_fail: a device error on a locked TDI: CONFIG_LOCKED / RUN -> ERROR (rule
+ * DEVTDI.10; E_STATE in any other state).
+ * vtsm_dev_control: one text command, "fw-update", "tdi-error N" or "flr N"; out gets a
+ * one-line answer ("ok ...") on success. E_INVAL for an unknown command.
+ */
+vtsm_status vtsm_dev_firmware_update(struct vtsm_dev *d, unsigned *errored);
+vtsm_status vtsm_dev_tdi_fail(struct vtsm_dev *d, unsigned tdi);
+vtsm_status vtsm_dev_control(struct vtsm_dev *d, const char *cmd, char *out, size_t cap);
 void vtsm_dev_free(struct vtsm_dev *d);
 
 #endif

@@ -37,6 +37,20 @@ _Static_assert(VTSM_GUEST_NONCE_SIZE == VTSM_ABI_GUEST_NONCE_SIZE, "guest nonce 
 #define KEY_FILE_MAX 16384 /* a PEM P-256 key is a few hundred bytes */
 #define SEQ_FILE_MAX 64
 
+/* What the last INFO of a TDI reported, for the ACCEPT that follows (docs/abi.md 9.5):
+ * report_digest, measurements_digest, lock_nonce_digest, in that order. */
+enum { BIND_REPORT, BIND_MEAS, BIND_LOCK, BIND_N };
+static const char *const bind_keys[BIND_N] = {
+    VTSM_ABI_K_REPORT_DIGEST, VTSM_ABI_K_MEASUREMENTS_DIGEST, VTSM_ABI_K_LOCK_NONCE_DIGEST};
+#define GUEST_BINDINGS 16 /* TDIs a handle remembers; the oldest is dropped */
+struct guest_binding {
+    bool used;
+    char dev[VTSM_ABI_DEV_BUF];
+    uint32_t tdi;
+    uint8_t d[BIND_N][VTSM_ABI_GUEST_DIGEST_MAX];
+    size_t len[BIND_N];
+};
+
 struct vtsm_guest {
     EVP_PKEY *key;
     uint32_t tvm;
@@ -44,7 +58,17 @@ struct vtsm_guest {
     uint64_t last_seq;
     uint8_t pub[VTSM_GUEST_PUBKEY_SIZE];
     char *seq_path;
+    struct guest_binding bind[GUEST_BINDINGS];
+    unsigned bind_next;
 };
+
+static struct guest_binding *binding_find(struct vtsm_guest *g, const char *dev, int64_t tdi)
+{
+    for (unsigned i = 0; dev && i < GUEST_BINDINGS; i++)
+        if (g->bind[i].used && g->bind[i].tdi == (uint64_t)tdi && strcmp(g->bind[i].dev, dev) == 0)
+            return &g->bind[i];
+    return NULL;
+}
 
 /* ---- files ---- */
 
@@ -448,11 +472,12 @@ static vtsm_status check_args(unsigned gop, const char *dev, int64_t tdi, const 
     return VTSM_OK;
 }
 
-/* Encode body = {gop, tvm, seq, ? dev, ? tdi, ? nonce, ? reason} (docs/abi.md order) into
- * frame (4-byte ABI length prefix + CBOR). */
+/* Encode body = {gop, tvm, seq, ? dev, ? tdi, ? nonce, ? reason, ? report_digest,
+ * ? measurements_digest, ? lock_nonce_digest} (docs/abi.md order) into frame (4-byte ABI
+ * length prefix + CBOR). */
 static vtsm_status encode_body(unsigned gop, uint32_t tvm, uint64_t seq, const char *dev,
                                int64_t tdi, const uint8_t *nonce, const char *reason,
-                               struct vtsm_buf *frame)
+                               const struct guest_binding *b, struct vtsm_buf *frame)
 {
     vtsm_status st = VTSM_OK;
     cbor_item_t *body = vtsm_abi_map_new();
@@ -469,15 +494,29 @@ static vtsm_status encode_body(unsigned gop, uint32_t tvm, uint64_t seq, const c
         VTSM_GUARD_GOTO(vtsm_abi_put_bytes(body, VTSM_ABI_K_NONCE, nonce, VTSM_GUEST_NONCE_SIZE));
     if (reason)
         VTSM_GUARD_GOTO(vtsm_abi_put_tstr(body, VTSM_ABI_K_REASON, reason));
+    for (unsigned i = 0; b && i < BIND_N; i++)
+        VTSM_GUARD_GOTO(vtsm_abi_put_bytes(body, bind_keys[i], b->d[i], b->len[i]));
     VTSM_GUARD_GOTO(vtsm_abi_encode(body, frame));
 out:
     cbor_decref(&body);
     return st;
 }
 
+static vtsm_status build(struct vtsm_guest *g, unsigned gop, const char *dev, int64_t tdi,
+                         const uint8_t *nonce, const char *reason, const struct guest_binding *b,
+                         cbor_item_t **envelope_map);
+
 vtsm_status vtsm_guest_build_cbor(struct vtsm_guest *g, unsigned gop, const char *dev, int64_t tdi,
                                   const uint8_t *nonce, const char *reason,
                                   cbor_item_t **envelope_map)
+{
+    return build(g, gop, dev, tdi, nonce, reason, NULL, envelope_map);
+}
+
+/* b: the binding an ACCEPT carries (NULL: the one remembered for its TDI). */
+static vtsm_status build(struct vtsm_guest *g, unsigned gop, const char *dev, int64_t tdi,
+                         const uint8_t *nonce, const char *reason, const struct guest_binding *b,
+                         cbor_item_t **envelope_map)
 {
     vtsm_status st = VTSM_OK;
     cbor_item_t *check = NULL;
@@ -490,10 +529,21 @@ vtsm_status vtsm_guest_build_cbor(struct vtsm_guest *g, unsigned gop, const char
     VTSM_ENSURE(g->tvm != 0, VTSM_E_STATE,
                 "the guest handle has no TVM number (open it with the tvm TVM_CREATE returned)");
     VTSM_GUARD(check_args(gop, dev, tdi, nonce, reason));
+    /* ACCEPT carries what the last INFO of this TDI reported: the TSM refuses RUN when the
+     * TDI is no longer that one (rule TDI.20). */
+    if (gop != VTSM_ABI_GOP_ACCEPT)
+        b = NULL;
+    else if (!b) {
+        b = binding_find(g, dev, tdi);
+        VTSM_ENSURE(b != NULL, VTSM_E_STATE,
+                    "ACCEPT of %s TDI %" PRId64 ": this handle has no INFO of it (ACCEPT carries "
+                    "the digests INFO reported; send INFO first)",
+                    dev, tdi);
+    }
 
     /* The TSM decodes the body under the ABI rules (valid UTF-8 and the limits): refuse
      * here what it would refuse, before a sequence number is spent. */
-    VTSM_GUARD_GOTO(encode_body(gop, g->tvm, 0, dev, tdi, nonce, reason, &frame));
+    VTSM_GUARD_GOTO(encode_body(gop, g->tvm, 0, dev, tdi, nonce, reason, b, &frame));
     st = vtsm_abi_decode(frame.data + VTSM_ABI_FRAME_HDR_SIZE, frame.len - VTSM_ABI_FRAME_HDR_SIZE,
                          &check);
     if (st != VTSM_OK) {
@@ -502,7 +552,7 @@ vtsm_status vtsm_guest_build_cbor(struct vtsm_guest *g, unsigned gop, const char
     }
 
     VTSM_GUARD_GOTO(vtsm_guest_reserve_seq(g, &seq));
-    VTSM_GUARD_GOTO(encode_body(gop, g->tvm, seq, dev, tdi, nonce, reason, &frame));
+    VTSM_GUARD_GOTO(encode_body(gop, g->tvm, seq, dev, tdi, nonce, reason, b, &frame));
     VTSM_GUARD_GOTO(vtsm_guest_sign_cbor(g, g->tvm, frame.data + VTSM_ABI_FRAME_HDR_SIZE,
                                          frame.len - VTSM_ABI_FRAME_HDR_SIZE, envelope_map));
 out:
@@ -530,6 +580,36 @@ static vtsm_status check_echo(const cbor_item_t *res, unsigned gop, uint32_t tvm
     return VTSM_OK;
 }
 
+vtsm_status vtsm_guest_remember_info_cbor(struct vtsm_guest *g, const cbor_item_t *info)
+{
+    struct guest_binding nb = {.used = true};
+    uint64_t tdi = 0;
+
+    VTSM_ENSURE(g && info, VTSM_E_INVAL, "remember INFO: NULL argument");
+    if (vtsm_abi_get_tstr(info, VTSM_ABI_K_DEV, nb.dev, sizeof(nb.dev)) != VTSM_OK ||
+        vtsm_abi_get_uint(info, VTSM_ABI_K_TDI, &tdi) != VTSM_OK || tdi > UINT32_MAX)
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO result without dev and tdi");
+    nb.tdi = (uint32_t)tdi;
+    for (unsigned i = 0; i < BIND_N; i++) {
+        const uint8_t *p = NULL;
+        bool has = false;
+        size_t n = 0;
+        if (vtsm_abi_opt_bytes(info, bind_keys[i], &p, &n, &has) != VTSM_OK ||
+            n > VTSM_ABI_GUEST_DIGEST_MAX)
+            return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO result: %s", bind_keys[i]);
+        if (has && n) /* absent (no LOCK nonce in force): sent empty, never matches */
+            memcpy(nb.d[i], p, n);
+        nb.len[i] = has ? n : 0;
+    }
+    struct guest_binding *b = binding_find(g, nb.dev, nb.tdi);
+    if (!b) {
+        b = &g->bind[g->bind_next];
+        g->bind_next = (g->bind_next + 1) % GUEST_BINDINGS;
+    }
+    *b = nb;
+    return VTSM_OK;
+}
+
 vtsm_status vtsm_guest_call_cbor(struct vtsm_guest *g, struct vtsm_host *relay, unsigned gop,
                                  const char *dev, int64_t tdi, const uint8_t *nonce,
                                  const char *reason, cbor_item_t **result)
@@ -540,7 +620,22 @@ vtsm_status vtsm_guest_call_cbor(struct vtsm_guest *g, struct vtsm_host *relay, 
     if (result)
         *result = NULL;
     VTSM_ENSURE(g && relay, VTSM_E_INVAL, "guest call: NULL argument");
-    VTSM_GUARD(vtsm_guest_build_cbor(g, gop, dev, tdi, nonce, reason, &env));
+    /* An ACCEPT with no INFO of its TDI before it on this handle: INFO now, so the ACCEPT
+     * binds what the TSM reports at this moment. If that INFO is refused, the ACCEPT goes
+     * with empty digests, for the TSM to give its own refusal (they never match). */
+    const struct guest_binding none = {.used = false};
+    const struct guest_binding *b = NULL;
+    if (gop == VTSM_ABI_GOP_ACCEPT && check_args(gop, dev, tdi, nonce, reason) == VTSM_OK &&
+        !binding_find(g, dev, tdi)) {
+        vtsm_status ist =
+            vtsm_guest_call_cbor(g, relay, VTSM_ABI_GOP_INFO, dev, tdi, NULL, NULL, NULL);
+        if (ist != VTSM_OK && ist != VTSM_E_NOT_OWNER && ist != VTSM_E_STATE &&
+            ist != VTSM_E_AUTH && ist != VTSM_E_NOT_FOUND)
+            return ist; /* no answer at all: the ACCEPT would fare no better */
+        if (ist != VTSM_OK)
+            b = &none;
+    }
+    VTSM_GUARD(build(g, gop, dev, tdi, nonce, reason, b, &env));
     st = vtsm_host_guest_relay_cbor(relay, env, &res);
     cbor_decref(&env);
     if (st != VTSM_OK) {
@@ -548,6 +643,9 @@ vtsm_status vtsm_guest_call_cbor(struct vtsm_guest *g, struct vtsm_host *relay, 
         st = vtsm_refuse(st, vtsm_host_last_error(relay)->rule, "%s",
                          vtsm_host_last_error(relay)->detail);
     } else if ((st = check_echo(res, gop, g->tvm, g->last_seq)) != VTSM_OK) {
+        cbor_decref(&res);
+    } else if (gop == VTSM_ABI_GOP_INFO &&
+               (st = vtsm_guest_remember_info_cbor(g, res)) != VTSM_OK) {
         cbor_decref(&res);
     }
     if (result)
@@ -659,6 +757,20 @@ vtsm_status vtsm_guest_sign(const struct vtsm_guest *g, uint32_t envelope_tvm, c
     memset(env, 0, sizeof(*env));
     vtsm_status st = vtsm_guest_sign_cbor(g, envelope_tvm, body, len, &map);
     return unpack_envelope(st, map, env);
+}
+
+vtsm_status vtsm_guest_remember_info(struct vtsm_guest *g, const struct vtsm_result *info)
+{
+    size_t len = 0;
+    const uint8_t *p = info ? vtsm_result_cbor(info, &len) : NULL;
+    cbor_item_t *m = NULL;
+    VTSM_ENSURE(g && p, VTSM_E_INVAL, "remember INFO: NULL argument");
+    vtsm_status st = vtsm_abi_decode(p, len, &m);
+    if (st != VTSM_OK)
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO result");
+    st = vtsm_guest_remember_info_cbor(g, m);
+    cbor_decref(&m);
+    return st;
 }
 
 vtsm_status vtsm_guest_call(struct vtsm_guest *g, struct vtsm_host *relay, unsigned gop,

@@ -56,6 +56,14 @@ vtsm_status vtsm_guest_call_cbor(struct vtsm_guest *g, struct vtsm_host *relay, 
                                  const char *reason, cbor_item_t **result);
 
 /*
+ * Remember what an INFO result reports of its TDI (dev, tdi, report_digest,
+ * measurements_digest, lock_nonce_digest) for the next ACCEPT of that TDI built on this
+ * handle. vtsm_guest_call_cbor does it for every INFO it makes. E_PEER_MALFORMED if the
+ * result lacks dev/tdi or has a digest longer than 48 bytes.
+ */
+vtsm_status vtsm_guest_remember_info_cbor(struct vtsm_guest *g, const cbor_item_t *info);
+
+/*
  * Verify an evidence token: COSE_Sign1 (vtsm_cose_verify1) with the key of tsm_cert
  * (NULL: the embedded TSM certificate), its kid must be SHA-256 of that certificate's
  * DER, and the claims' nonce must equal `nonce`. On VTSM_OK *claims (if not NULL) is the

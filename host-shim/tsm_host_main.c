@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +20,10 @@
 #include <openssl/evp.h>
 
 #include "vtsm_abi.h"
+#include "tsm_host_native.h"
 #include "vtsm_host_cbor.h"
 #include "vtsm_log.h"
+#include "vtsm_proc.h"
 #include "vtsm_trace.h"
 #include "vtsm_version.h"
 
@@ -37,6 +41,7 @@ enum {
 struct cli {
     const char *socket;
     bool json;
+    unsigned long count_seen; /* events printed */
     const char *verb;
     const char *pos[MAX_POS];
     unsigned npos;
@@ -48,6 +53,7 @@ struct cli {
     unsigned version; /* 0x12 / 0x13 / 0x14, 0 = TSM default */
     long ide_streams;
     bool ide_only;
+    bool challenge;
     const char *tdis; /* connect --tdis: comma list of requester IDs */
     bool force;
     bool all; /* key-update --all */
@@ -57,7 +63,14 @@ struct cli {
     const char *name;
     bool has_guest_key;
     uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE];
+    /* reset: the host's reference values (digests; 0 = not given) */
+    uint8_t ref_report[64], ref_meas[64];
+    size_t ref_report_len, ref_meas_len;
+    /* events: stop after this many (0: never) or this many ms (0: never) */
+    long count, timeout_ms;
     cbor_item_t *envelope; /* relay: the guest request read from the file; request: its map */
+    struct vtsm_doe_tcp *doe_tcp; /* the --doe connection, when given */
+    bool local_error;             /* the verb failed here, not in the TSM (report_local) */
 };
 
 static void usage(FILE *f)
@@ -73,6 +86,7 @@ static void usage(FILE *f)
           "  connect DEV --doe tcp:HOST:PORT [--root-port N] [--slot N] [--allow-untrusted]\n"
           "              [--spdm-version 1.2|1.3|1.4] [--ide-streams N] [--ide-only]\n"
           "              [--tdis RID,...]   (the TDIs under the device, by requester ID)\n"
+          "              [--challenge]\n"
           "  reclaim DEV --doe tcp:HOST:PORT [--force]\n"
           "  key-update DEV --doe tcp:HOST:PORT [--all]   (SPDM KEY_UPDATE)\n"
           "  heartbeat DEV --doe tcp:HOST:PORT            (SPDM HEARTBEAT)\n"
@@ -85,6 +99,16 @@ static void usage(FILE *f)
           "  relay [--doe tcp:HOST:PORT] FILE   (a guest request envelope, CBOR)\n"
           "  status [DEV]                        (every page: all devices, TDIs and TVMs)\n"
           "  remove DEV                          forget an unconnected device (DEVICE_REMOVE)\n"
+          "  native-auth DEV --doe tcp:HOST:PORT [--force]\n"
+          "                                      the host's own CMA (SPDM VCA, certificate,\n"
+          "                                      CHALLENGE); refused while the TSM owns DEV\n"
+          "                                      (rule PDEV.18) unless --force\n"
+          "  reset DEV TDI --doe tcp:HOST:PORT [--report-digest HEX --measurements-digest HEX]\n"
+          "                                      recover a TDI in ERROR (TDI_RESET): FLR, relock,\n"
+          "                                      re-measure; the digests are reference values\n"
+          "  events [DEV] [--count N] [--timeout MS]\n"
+          "                                      subscribe and print one line per EVENT (--json:\n"
+          "                                      one object per line) until N or MS\n"
           "  request OP [KEY=VALUE]... [--doe tcp:HOST:PORT]\n"
           "                                      any request of the ABI's operation table (OP:\n"
           "                                      STATUS, TDI_BIND, ...); VALUE: number, true,\n"
@@ -363,6 +387,7 @@ static vtsm_status verb_connect(struct cli *c, struct vtsm_host *h, cbor_item_t 
         .max_version = c->version,
         .ide_streams = (unsigned)c->ide_streams,
         .ide_only = c->ide_only,
+        .challenge = c->challenge,
     };
     cbor_item_t *extra = NULL;
     if (c->tdis) { /* already checked: RIDs 0..0xFFFF, comma separated */
@@ -436,6 +461,77 @@ static vtsm_status verb_unbind(struct cli *c, struct vtsm_host *h, cbor_item_t *
     return vtsm_host_tdi_unbind_cbor(h, c->dev, (uint32_t)c->tdi, res);
 }
 
+/* reset DEV TDI: TDI_RESET, with the reference values if given */
+static vtsm_status verb_reset(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    cbor_item_t *m = vtsm_abi_map_new();
+    vtsm_status st = m ? VTSM_OK : vtsm_fail(VTSM_E_NOMEM, "request");
+    if (st == VTSM_OK && ((st = vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, c->dev)) != VTSM_OK ||
+                          (st = vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, (uint64_t)c->tdi)) != VTSM_OK))
+        goto out;
+    if (c->ref_report_len &&
+        (st = vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, c->ref_report, c->ref_report_len)))
+        goto out;
+    if (c->ref_meas_len &&
+        (st = vtsm_abi_put_bytes(m, VTSM_ABI_K_MEASUREMENTS_DIGEST, c->ref_meas, c->ref_meas_len)))
+        goto out;
+    st = vtsm_host_call_cbor(h, VTSM_ABI_OP_TDI_RESET, m, res);
+out:
+    if (m)
+        cbor_decref(&m);
+    return st;
+}
+
+/* events [DEV]: one line per EVENT (or one JSON object per line with --json) */
+static void print_event(void *ctx, const struct vtsm_host_event *ev)
+{
+    struct cli *c = ctx;
+    if (c->json) {
+        char *j = vtsm_result_json(ev->msg);
+        if (j)
+            printf("%s\n", j);
+        free(j);
+    } else {
+        char tdi[16] = "-";
+        if (ev->has_tdi)
+            snprintf(tdi, sizeof(tdi), "%u", ev->tdi);
+        printf("%llu %s dev=%s tdi=%s rule=%s %s\n", (unsigned long long)ev->seq, ev->event,
+               ev->dev, tdi, ev->rule_id[0] ? ev->rule_id : "-", ev->detail);
+    }
+    fflush(stdout);
+    c->count_seen++;
+}
+
+static vtsm_status verb_events(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    struct vtsm_request r = {.dev = c->dev};
+    struct vtsm_result *sub = NULL;
+    vtsm_host_set_event_cb(h, print_event, c);
+    vtsm_status st = vtsm_host_events_subscribe(h, &r, &sub);
+    vtsm_result_free(sub);
+    if (st != VTSM_OK)
+        return st;
+    /* on stderr, so that stdout holds the events alone */
+    fprintf(stderr, "tsm-host: watching events%s%s\n", c->dev ? " of " : "", c->dev ? c->dev : "");
+    int64_t end = c->timeout_ms > 0 ? (int64_t)vtsm_now_ms() + c->timeout_ms : INT64_MAX;
+    while (c->count == 0 || c->count_seen < (unsigned long)c->count) {
+        int64_t now = vtsm_now_ms();
+        if (now >= end)
+            break;
+        struct pollfd pfd = {.fd = vtsm_host_fd(h), .events = POLLIN};
+        int wait = end == INT64_MAX ? -1 : (int)(end - now);
+        int k = poll(&pfd, 1, wait);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return vtsm_fail(VTSM_E_IO, "poll: %s", strerror(errno));
+        if (k > 0 && (st = vtsm_host_dispatch(h)) != VTSM_OK)
+            return st;
+    }
+    *res = NULL;
+    return VTSM_OK;
+}
+
 static vtsm_status verb_relay(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
     return vtsm_host_guest_relay_cbor(h, c->envelope, res);
@@ -450,6 +546,17 @@ static vtsm_status verb_remove(struct cli *c, struct vtsm_host *h, cbor_item_t *
         if (*res && vtsm_abi_put_tstr(*res, VTSM_ABI_K_DEV, c->dev) != VTSM_OK)
             cbor_decref(res);
     }
+    return st;
+}
+
+/* native-auth: the host's own CMA, refused while the TSM owns the device (PDEV.18)
+ * unless --force (tsm_host_native.c). */
+static vtsm_status verb_native_auth(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    vtsm_status st = c->force ? VTSM_OK : tsm_host_native_owner_check(h, c->dev);
+    if (st == VTSM_OK)
+        st = tsm_host_native_auth(c->doe_tcp, c->dev, res);
+    c->local_error = st != VTSM_OK;
     return st;
 }
 
@@ -535,6 +642,13 @@ static int load_request(struct cli *c)
     struct vtsm_abi_req req;
     if (vtsm_abi_req_decode(c->envelope, row, &req) != VTSM_OK)
         return usage_error("%s", vtsm_err_detail());
+    return EXIT_OK;
+}
+
+static int print_none(struct cli *c, const cbor_item_t *res)
+{
+    (void)c;
+    (void)res;
     return EXIT_OK;
 }
 
@@ -829,12 +943,17 @@ enum {
     OPT_GUEST_KEY = 1u << 9,
     OPT_LOCK_FLAGS = 1u << 10,
     OPT_ALL = 1u << 11,
-    OPT_TDIS = 1u << 12,
+    OPT_CHALLENGE = 1u << 12,
+    OPT_REF_REPORT = 1u << 13,
+    OPT_REF_MEAS = 1u << 14,
+    OPT_COUNT = 1u << 15,
+    OPT_TIMEOUT = 1u << 16,
+    OPT_TDIS = 1u << 17,
 };
 
 #define CONNECT_OPTS                                                                               \
     (OPT_DOE | OPT_ROOT_PORT | OPT_SLOT | OPT_UNTRUSTED | OPT_VERSION | OPT_IDE_STREAMS |          \
-     OPT_IDE_ONLY | OPT_TDIS)
+     OPT_IDE_ONLY | OPT_CHALLENGE | OPT_TDIS)
 
 struct command {
     const char *name;
@@ -859,6 +978,9 @@ static const struct command commands[] = {
     {"relay", "FILE", OPT_DOE, 0, verb_relay, print_plain},
     {"status", "[DEV]", 0, 0, verb_status, print_status},
     {"remove", "DEV", 0, 0, verb_remove, print_plain},
+    {"native-auth", "DEV", OPT_DOE | OPT_FORCE, OPT_DOE, verb_native_auth, print_plain},
+    {"reset", "DEV TDI", OPT_DOE | OPT_REF_REPORT | OPT_REF_MEAS, OPT_DOE, verb_reset, print_plain},
+    {"events", "[DEV]", OPT_COUNT | OPT_TIMEOUT, 0, verb_events, print_none},
     {"request", "OP [FIELDS]", OPT_DOE, 0, verb_request, print_plain},
 };
 
@@ -921,9 +1043,10 @@ static int run_command(struct cli *c, const struct command *cmd, struct vtsm_hos
             }
         }
     }
+    c->doe_tcp = doe;
     st = cmd->run(c, h, &res);
     if (st != VTSM_OK) {
-        rc = report_host_msg(c, h, st, res);
+        rc = c->local_error ? report_local(c, st) : report_host_msg(c, h, st, res);
         goto out;
     }
     rc = cmd->print(c, res);
@@ -1033,12 +1156,17 @@ static const struct option long_opts[] = {
     {"spdm-version", required_argument, NULL, OPT_VERSION},
     {"ide-streams", required_argument, NULL, OPT_IDE_STREAMS},
     {"ide-only", no_argument, NULL, OPT_IDE_ONLY},
+    {"challenge", no_argument, NULL, OPT_CHALLENGE},
     {"tdis", required_argument, NULL, OPT_TDIS},
     {"force", no_argument, NULL, OPT_FORCE},
     {"name", required_argument, NULL, OPT_NAME},
     {"guest-key", required_argument, NULL, OPT_GUEST_KEY},
     {"lock-flags", required_argument, NULL, OPT_LOCK_FLAGS},
     {"all", no_argument, NULL, OPT_ALL},
+    {"report-digest", required_argument, NULL, OPT_REF_REPORT},
+    {"measurements-digest", required_argument, NULL, OPT_REF_MEAS},
+    {"count", required_argument, NULL, OPT_COUNT},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {NULL, 0, NULL, 0},
 };
 
@@ -1086,6 +1214,9 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
     case OPT_IDE_ONLY:
         c->ide_only = true;
         return EXIT_OK;
+    case OPT_CHALLENGE:
+        c->challenge = true;
+        return EXIT_OK;
     case OPT_TDIS:
         for (const char *p = v;;) {
             char *end;
@@ -1121,6 +1252,24 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
     case OPT_LOCK_FLAGS:
         if (!parse_long(v, 0, 0xffff, &c->lock_flags))
             return usage_error("bad --lock-flags '%s' (0..0xffff)", v);
+        return EXIT_OK;
+    case OPT_REF_REPORT:
+    case OPT_REF_MEAS: {
+        uint8_t *out = bit == OPT_REF_REPORT ? c->ref_report : c->ref_meas;
+        size_t *len = bit == OPT_REF_REPORT ? &c->ref_report_len : &c->ref_meas_len;
+        size_t n = strlen(v) / 2;
+        if ((n != 32 && n != 48 && n != 64) || !parse_hex(v, out, n))
+            return usage_error("bad --%s: a SHA-256/384/512 digest in hex expected", opt_name(bit));
+        *len = n;
+        return EXIT_OK;
+    }
+    case OPT_COUNT:
+        if (!parse_long(v, 1, LONG_MAX, &c->count))
+            return usage_error("bad --count '%s' (1 or more)", v);
+        return EXIT_OK;
+    case OPT_TIMEOUT:
+        if (!parse_long(v, 1, INT32_MAX, &c->timeout_ms))
+            return usage_error("bad --timeout '%s' (ms, 1 or more)", v);
         return EXIT_OK;
     default:
         return usage_error("%s", "internal option error");

@@ -46,6 +46,7 @@ struct vtsm_host_connect_opts {
     const char *hash;         /* "sha384" / "sha256"; NULL = TSM default */
     unsigned ide_streams;     /* selective IDE streams to set up, 0..8; 0 = IDE off */
     bool ide_only;            /* the device need not be TEE-IO (no TDISP; no tdi_bind) */
+    bool challenge;           /* authenticate by CHALLENGE too (the device needs CHAL_CAP) */
     const cbor_item_t *extra; /* optional map of further options copied into the request
                                  (keys of later ABI revisions); NULL = none */
 };

@@ -2,8 +2,10 @@
 # Create, idempotently, the Debian unstable chroot that the kernel test runs in:
 # QEMU (nvme with spdm_port=), the kernel image and its headers (CONFIG_PCI_TSM=y),
 # a compiler and make for the out-of-tree module, busybox-static, cpio and kmod for the
-# initramfs. It lives in a cache directory outside the source tree and never touches
-# the host's own packages beyond debootstrap (from the host's stable release).
+# initramfs; the kernel's nvme driver modules (for the QEMU test's NVMe Security
+# Send/Receive, docs/qemu.md), added to an existing chroot when missing. It lives in a
+# cache directory outside the source tree and never touches the host's own packages
+# beyond debootstrap (from the host's stable release).
 #
 #   scripts/kernel-env.sh            create or reuse ${VTSM_CACHE_DIR:-/var/cache/vtsm}/sid
 #   scripts/kernel-env.sh --print    print the chroot path if it is complete, else exit 1
@@ -32,6 +34,52 @@ vmlinuz() {
 complete() {
   [ -f "$stamp" ] && [ "$(cat "$stamp")" = "recipe=$recipe" ] &&
     [ -n "$(vmlinuz "$root")" ]
+}
+
+# The nvme driver and the modules it needs, in load order, uncompressed (busybox insmod
+# takes them as they are), under /opt/kernel/usr/lib/modules/<version>/nvme/.
+nvme_mods=(nvme-keyring nvme-auth nvme-core nvme)
+have_nvme() {
+  local m d
+  d=$(compgen -G "$1/opt/kernel/usr/lib/modules/*/nvme" | head -1) || return 1
+  for m in "${nvme_mods[@]}"; do
+    [ -f "$d/$m.ko" ] || return 1
+  done
+}
+# add_nvme ROOT KVER: fetch linux-modules-KVER in ROOT and keep only the nvme modules.
+add_nvme() {
+  local r="$1" kv="$2" t1 deb m f dst
+  t1=$(date +%s)
+  dst="$r/opt/kernel/usr/lib/modules/$kv/nvme"
+  rm -rf "$r/var/tmp/vtsm-mod" && mkdir -p "$r/var/tmp/vtsm-mod" "$dst"
+  chroot "$r" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin sh -c \
+    "cd /var/tmp/vtsm-mod && apt-get download -qq -o APT::Sandbox::User=root linux-modules-$kv" || {
+    echo "kernel-env: cannot download linux-modules-$kv" >&2
+    return 1
+  }
+  deb=$(compgen -G "$r/var/tmp/vtsm-mod/*.deb" | head -1)
+  mkdir -p "$r/var/tmp/vtsm-mod/x"
+  dpkg-deb -x "$deb" "$r/var/tmp/vtsm-mod/x"
+  for m in "${nvme_mods[@]}"; do
+    f=$(find "$r/var/tmp/vtsm-mod/x" -name "$m.ko*" | head -1)
+    [ -n "$f" ] || {
+      echo "kernel-env: linux-modules-$kv has no $m module" >&2
+      return 1
+    }
+    case "$f" in
+      *.xz)
+        command -v xz >/dev/null || {
+          echo "kernel-env: xz (xz-utils) is needed to unpack $m" >&2
+          return 1
+        }
+        xz -dc "$f" >"$dst/$m.ko"
+        ;;
+      *.zst) zstd -qdc "$f" >"$dst/$m.ko" ;;
+      *) cp "$f" "$dst/$m.ko" ;;
+    esac || return 1
+  done
+  rm -rf "$r/var/tmp/vtsm-mod"
+  say "nvme modules (${nvme_mods[*]}) from linux-modules-$kv: $(($(date +%s) - t1)) s"
 }
 
 case "${1:-}" in
@@ -65,7 +113,7 @@ case "${1:-}" in
 esac
 
 t0=$(date +%s)
-if complete; then
+if complete && have_nvme "$root"; then
   say "cached: $root (recipe $recipe) in $(($(date +%s) - t0)) s"
   exit 0
 fi
@@ -79,8 +127,13 @@ mkdir -p "$cache"
 # the chroot made.
 exec 9>"$cache/.lock"
 flock 9
-if complete; then
-  say "made by another run meanwhile: $root in $(($(date +%s) - t0)) s"
+if complete && ! have_nvme "$root"; then
+  # A chroot made before the nvme modules were part of it: add them in place.
+  kv=$(cd "$root/usr/src" && compgen -G 'linux-headers-*-amd64' | sort -V | tail -1)
+  add_nvme "$root" "${kv#linux-headers-}" || exit 1
+fi
+if complete && have_nvme "$root"; then
+  say "ready: $root in $(($(date +%s) - t0)) s"
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -153,6 +206,7 @@ rm -rf "$root.new/var/tmp/vtsm-deb"
   exit 1
 }
 say "kernel $binpkg: $(($(date +%s) - t1)) s"
+add_nvme "$root.new" "$kver" || exit 1
 in_root apt-get clean
 
 echo "recipe=$recipe" >"$root.new/.vtsm-kernel-env"

@@ -38,14 +38,16 @@ vtsm_e2e_suite(test_e2e_ide SOURCES test_e2e_ide.c CASES
   test_fault_keyprog_nak test_fault_wrong_stream test_fault_wrong_keyset
   test_fault_wrong_substream test_fault_no_go_ack test_fault_replayed_ack
   test_exhaustion_third_device_refused test_connect_check_refresh_reclaim_no_key_leak
-  test_ide_only_device)
+  test_ide_only_device test_host_vanishes_after_k_set_go)
 
 vtsm_e2e_suite(test_e2e_tdisp SOURCES test_e2e_tdisp.c CASES
   test_host_cannot_accept test_other_tvm_refused test_replayed_and_reordered_guest_requests
   test_bad_tag test_bound_twice_and_unconnected test_reclaim_and_destroy_with_bound_tdis
   test_report_overlapping_mmio test_report_mmio_past_address_space test_report_length_changes
   test_device_refuses_start_nonce test_device_state_drift test_device_reports_error
-  test_lifecycle_with_verified_token test_hotplug_into_running_tvm)
+  test_lifecycle_with_verified_token test_hotplug_into_running_tvm
+  test_rebind_between_info_and_accept test_accept_with_other_digests
+  test_measurements_change_after_lock)
 target_link_libraries(test_e2e_tdisp PRIVATE vtsm_guest)
 
 vtsm_e2e_suite(test_e2e_spdm SOURCES test_e2e_spdm.c CASES
@@ -82,6 +84,23 @@ vtsm_e2e_suite(test_e2e_interop SOURCES test_e2e_interop.c CASES
 target_compile_definitions(test_e2e_interop PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
 add_dependencies(test_e2e_interop vtsm-split-peer)
 
+vtsm_e2e_suite(test_e2e_spdm_auth SOURCES test_e2e_spdm_auth.c CASES
+  test_bad_challenge_signature test_wrong_cert_chain_hash test_device_without_chal_cap
+  test_connect_with_challenge test_full_connect_in_chunks)
+
+vtsm_e2e_suite(test_e2e_ras SOURCES test_e2e_ras.c CASES
+  test_recovery_identical test_host_flr_and_cli_reset test_evidence_changed_then_recovered
+  test_device_check_finds_run_tdi_error
+  test_firmware_update_before_lock test_firmware_update_after_lock
+  test_session_lost_event test_policy_events test_key_update_by_sequence_number
+  test_unread_subscriber_dropped)
+target_link_libraries(test_e2e_ras PRIVATE vtsm_guest)
+target_compile_definitions(test_e2e_ras PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
+
+# Who owns the device's SPDM: the host's own CMA (tsm-host native-auth) against the TSM's
+# claim (PDEV.18), and a reset behind the TSM's back (PDEV.17).
+vtsm_e2e_suite(test_e2e_owner SOURCES test_e2e_owner.c CASES
+  test_native_cma_and_reset_behind_the_tsm test_device_that_dies_is_not_a_reset)
 # Topology: devices by PCI address (canonical names, PDEV.30), TDIs by interface ID.
 vtsm_e2e_suite(test_e2e_topo SOURCES test_e2e_topo.c CASES
   test_names_canonical_and_refused test_short_name_connects_and_guest_matches

@@ -72,7 +72,7 @@ int main(int argc, char **argv)
     if (vtsm_spdm_req_new(&o, &tr, &q) == VTSM_OK && vtsm_spdm_req_init_connection(q) == VTSM_OK &&
         vtsm_spdm_req_get_digests(q, &mask, digests) == VTSM_OK &&
         vtsm_spdm_req_get_certificate(q, 0) == VTSM_OK &&
-        vtsm_spdm_req_start_session(q, 0) == VTSM_OK &&
+        vtsm_spdm_req_challenge(q, 0) == VTSM_OK && vtsm_spdm_req_start_session(q, 0) == VTSM_OK &&
         vtsm_spdm_req_get_measurements(q, 0, NULL, &m) == VTSM_OK) {
         /* one TDISP GET_VERSION (TDI 0) and one IDE_KM QUERY (port 0) */
         const uint8_t tdisp[] = {0x01, 0x10, 0x81, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};

@@ -94,6 +94,10 @@ static void all(struct soak *s, enum step step, uint32_t tdi)
                                                &ctx[i]);
             break;
         case ACCEPT:
+            /* the guest's INFO first: its ACCEPT carries what INFO reported */
+            assert_int_equal(vtsm_guest_call_cbor(s->g[i], s->hh.h, VTSM_ABI_GOP_INFO, s->dev[i],
+                                                  tdi, NULL, NULL, NULL),
+                             VTSM_OK);
             assert_int_equal(vtsm_guest_build_cbor(s->g[i], VTSM_ABI_GOP_ACCEPT, s->dev[i], tdi,
                                                    NULL, NULL, &env),
                              VTSM_OK);

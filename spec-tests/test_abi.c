@@ -564,7 +564,8 @@ static void test_key_lists(void **state)
         const char *want;
     } lists[] = {
         {vtsm_abi_keys_device_connect,
-         "dev slot allow_untrusted min_version max_version asym hash ide_streams ide_only tdis"},
+         "dev slot allow_untrusted min_version max_version asym hash ide_streams ide_only "
+         "challenge tdis"},
         {vtsm_abi_keys_device_reclaim, "dev force"},
         {vtsm_abi_keys_ide_refresh, "dev"},
         {vtsm_abi_keys_ide_link_check, "dev"},
@@ -575,7 +576,9 @@ static void test_key_lists(void **state)
         {vtsm_abi_keys_tdi_bind, "dev tdi tvm lock_flags"},
         {vtsm_abi_keys_tdi_unbind, "dev tdi"},
         {vtsm_abi_keys_guest_request, "tvm body sig"},
-        {vtsm_abi_keys_guest_body, "gop tvm seq dev tdi nonce reason"},
+        {vtsm_abi_keys_guest_body,
+         "gop tvm seq dev tdi nonce reason report_digest measurements_digest "
+         "lock_nonce_digest"},
     };
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         char got[256] = "";

@@ -258,26 +258,75 @@ static void read_tsmd_log(const struct e2e *e, char *buf, size_t cap)
     fclose(f);
 }
 
+/* Every "key HEX" of the device's key log is absent from text. */
+static void assert_no_keys(const char *keylog, const char *text)
+{
+    int keys = 0;
+    for (const char *k = strstr(keylog, " key "); k; k = strstr(k + 1, " key ")) {
+        char hex[65];
+        if (sscanf(k, " key %64[0-9a-f]", hex) != 1)
+            continue;
+        keys++;
+        if (strstr(text, hex))
+            fail_msg("IDE key %s reached a trace", hex);
+    }
+    assert_true(keys >= 4); /* KEY_PROG keys of one stream: 2 sub-streams x 2 directions+ */
+}
+
 static void test_tsmd_trace(void **state)
 {
     (void)state;
     static struct e2e e;
     static struct e2e_run r;
-    static char log[262144];
-    char doe[64];
+    static char log[262144], dlog[262144], keys[65536];
+    char doe[64], keyfile[200];
     const char *args[] = {"--trace", "--verbose", "--syslog", NULL};
     assert_int_equal(e2e_setup(&e, args), 0);
-    int port = e2e_devemu(&e, NULL);
+    snprintf(keyfile, sizeof(keyfile), "%s/keys.log", e.dir);
+    const char *dargs[] = {"--trace", "--key-log", keyfile, NULL};
+    int port = e2e_devemu(&e, dargs);
     assert_true(port > 0);
-    const char *conn[] = {"connect", "0000:08:00.0", "--doe", e2e_doe(doe, sizeof(doe), port),
-                          NULL};
+    const char *conn[] = {
+        "connect", "0000:08:00.0", "--doe", e2e_doe(doe, sizeof(doe), port), "--ide-streams", "1",
+        NULL};
     if (e2e_host(&e, &r, conn) != 0)
         fail_msg("connect: %s", r.err);
+    struct e2e_host hh;
+    uint32_t tvm = 0;
+    char tvms[16];
+    assert_int_equal(e2e_host_open(&e, &hh), 0);
+    assert_int_equal(e2e_host_new_tvm(&hh, e.dir, "tr", &tvm, NULL), 0);
+    e2e_host_close(&hh);
+    snprintf(tvms, sizeof(tvms), "%u", tvm);
+    const char *bind[] = {"bind", "0000:08:00.0", "0", tvms, "--doe", doe, NULL};
+    if (e2e_host(&e, &r, bind) != 0)
+        fail_msg("bind: %s", r.err);
     read_tsmd_log(&e, log, sizeof(log));
     assert_non_null(strstr(log, " tsmd -> 0000:08:00.0 12 bytes SPDM 1.0 GET_VERSION\n"));
     assert_non_null(strstr(log, " tsmd <- 0000:08:00.0 "));
     assert_non_null(strstr(log, "secured SPDM session 0x"));
+    /* inside the session: the messages by name, both ways, IDE_KM and TDISP */
+    assert_non_null(strstr(log, " tsmd -> 0000:08:00.0 "));
+    E2E_HAS(log, "in session 0x");
+    E2E_HAS(log, ": SPDM 1.3 FINISH\n");
+    E2E_HAS(log, ": SPDM 1.3 VENDOR_DEFINED_REQUEST IDE_KM KEY_PROG\n");
+    E2E_HAS(log, ": SPDM 1.3 VENDOR_DEFINED_RESPONSE IDE_KM KP_ACK\n");
+    E2E_HAS(log, ": SPDM 1.3 VENDOR_DEFINED_REQUEST TDISP LOCK_INTERFACE_REQ\n");
+    E2E_HAS(log, ": SPDM 1.3 VENDOR_DEFINED_RESPONSE TDISP LOCK_INTERFACE_RSP\n");
     assert_null(strstr(log, "tsmd: info:")); /* --verbose lines went to syslog */
+    /* the device's end shows the same messages */
+    assert_int_equal(e2e_devemu_log(&e, 1, dlog, sizeof(dlog)), 0);
+    E2E_HAS(dlog, " tsm-devemu <- ");
+    E2E_HAS(dlog, "in session 0x");
+    E2E_HAS(dlog, ": SPDM 1.3 VENDOR_DEFINED_REQUEST IDE_KM KEY_PROG\n");
+    E2E_HAS(dlog, ": SPDM 1.3 VENDOR_DEFINED_RESPONSE TDISP LOCK_INTERFACE_RSP\n");
+    /* names only: no key the device received appears in either trace */
+    FILE *f = fopen(keyfile, "r");
+    assert_non_null(f);
+    keys[fread(keys, 1, sizeof(keys) - 1, f)] = '\0';
+    fclose(f);
+    assert_no_keys(keys, log);
+    assert_no_keys(keys, dlog);
     assert_int_equal(e2e_teardown(&e), 0);
 }
 

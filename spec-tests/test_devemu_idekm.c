@@ -57,7 +57,7 @@ static void keylog_cb(void *ctx, const char *line)
 static void loop_new_requester(struct loop *l)
 {
     struct vtsm_spdm_req_opts o;
-    struct vtsm_spdm_transport tp = {loop_exchange, l};
+    struct vtsm_spdm_transport tp = {.exchange = loop_exchange, .ctx = l};
     vtsm_spdm_req_opts_default(&o);
     assert_int_equal(vtsm_spdm_req_new(&o, &tp, &l->r), VTSM_OK);
 }

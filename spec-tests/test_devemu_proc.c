@@ -294,6 +294,10 @@ static void test_bad_command_line(void **state)
         {{"--meas-hash", "sha3_256", NULL}, 2},
         {{"--max-clients", "0", NULL}, 2},
         {{"--max-clients", "65", NULL}, 2},
+        {{"--max-spdm-msg-size", "41", NULL}, 2},
+        {{"--max-spdm-msg-size", "65537", NULL}, 2},
+        {{"--max-spdm-msg-size", "100", NULL}, 2}, /* below DataTransferSize 4096 */
+        {{"--no-challenge", "extra", NULL}, 2},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int out = -1;
@@ -462,7 +466,7 @@ static vtsm_status sock_exchange(void *ctx, const uint8_t *req, size_t len, stru
 static struct vtsm_spdm_req *session_over(struct sock_tp *t)
 {
     struct vtsm_spdm_req_opts o;
-    struct vtsm_spdm_transport tp = {sock_exchange, t};
+    struct vtsm_spdm_transport tp = {.exchange = sock_exchange, .ctx = t};
     struct vtsm_spdm_req *r = NULL;
     t->fd = connect_dev();
     vtsm_spdm_req_opts_default(&o);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -26,6 +27,7 @@
 #include "e2e_util.h"
 #include "vtsm_abi.h"
 #include "vtsm_link_frame.h"
+#include "vtsm_sock.h"
 
 static int cli(struct e2e *e, struct e2e_run *r, const char *verb, const char *dev, int port,
                const char *a1, const char *a2)
@@ -348,6 +350,101 @@ static void test_ide_only_device(void **state)
     E2E_HAS(r.err, " [rule TDI.9]\n");
 }
 
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *at = strstr(hay, needle); at; at = strstr(at + 1, needle))
+        n++;
+    return n;
+}
+
+/*
+ * A host that vanishes after the device took some K_SET_GO: the device keeps live keys
+ * (they are device state). The next connect finds them (the TSM remembers what it could
+ * not stop, and QUERY_RESP shows the stream enabled), stops them with K_SET_STOP before
+ * its own KEY_PROG (rule IDE.4) and succeeds at the first attempt.
+ */
+static void test_host_vanishes_after_k_set_go(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    static char log[262144];
+    const char *args[] = {"--verbose", NULL};
+    int port = e2e_devemu(e, args);
+    assert_true(port > 0);
+    int devn = e->ndevemu;
+
+    int fd = e2e_abi_connect(e, true);
+    assert_true(fd >= 0);
+    cbor_item_t *m = vtsm_abi_request_msg(VTSM_ABI_OP_DEVICE_ADD, 10);
+    vtsm_abi_put_tstr(m, "dev", "0000:14:00.0");
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+    cbor_item_t *res = e2e_abi_recv(fd);
+    assert_non_null(res);
+    assert_int_equal(e2e_op(res), VTSM_ABI_OP_RESULT);
+    cbor_decref(&res);
+    m = vtsm_abi_request_msg(VTSM_ABI_OP_DEVICE_CONNECT, 11);
+    vtsm_abi_put_tstr(m, "dev", "0000:14:00.0");
+    vtsm_abi_put_uint(m, "ide_streams", 1);
+    assert_int_equal(e2e_abi_send(fd, m), 0);
+
+    char doe[64];
+    snprintf(doe, sizeof(doe), "127.0.0.1:%d", port);
+    int dev_fd = -1;
+    assert_int_equal(vtsm_tcp_connect(doe, &dev_fd), VTSM_OK);
+    struct vtsm_buf rsp = {0};
+    int gos = 0;
+    /* carry exchanges until the device made three key sets live (the RX sub-streams) */
+    for (int i = 0; i < 200 && gos < 3; i++) {
+        cbor_item_t *pending = e2e_abi_recv(fd);
+        assert_non_null(pending);
+        assert_int_equal(e2e_op(pending), VTSM_ABI_OP_DOE_PENDING);
+        const uint8_t *obj;
+        size_t len;
+        uint64_t seq;
+        uint32_t cmd, tt;
+        assert_int_equal(vtsm_abi_get_uint(pending, "seq", &seq), VTSM_OK);
+        assert_int_equal(vtsm_abi_get_bytes(pending, "object", &obj, &len), VTSM_OK);
+        assert_int_equal(
+            vtsm_sock_send(dev_fd, VTSM_SOCK_CMD_NORMAL, VTSM_SOCK_TRANSPORT_PCI_DOE, obj, len),
+            VTSM_OK);
+        assert_int_equal(vtsm_sock_recv(dev_fd, &cmd, &tt, &rsp, 1 << 20, 5000), VTSM_OK);
+        cbor_decref(&pending);
+        assert_int_equal(e2e_abi_send(fd, vtsm_abi_doe_response_msg(11, "0000:14:00.0", seq,
+                                                                    rsp.data, rsp.len, NULL)),
+                         0);
+        assert_int_equal(e2e_devemu_log(e, devn, log, sizeof(log)), 0);
+        gos = count_of(log, "K_SET_GO: stream 0 K0");
+    }
+    assert_int_equal(gos, 3);
+    vtsm_buf_free(&rsp);
+    close(fd);
+    close(dev_fd);
+
+    /* the next connect succeeds at once, and the link works with its keys */
+    for (int i = 0; i < 200; i++) {
+        const char *st[] = {"--json", "status", "0000:14:00.0", NULL};
+        e2e_host(e, &r, st);
+        if (r.status == 0 && strstr(r.out, "\"state\":\"unconnected\""))
+            break;
+        usleep(20000);
+    }
+    if (cli(e, &r, "connect", "0000:14:00.0", port, "--ide-streams", "1") != 0)
+        fail_msg("connect after the host vanished: %s", r.err);
+    /* the three RX key sets made live, and whatever KEY_PROG reached the device */
+    const char *ss = strstr(r.out, "\"stale_stopped\":");
+    if (!ss || atoi(ss + strlen("\"stale_stopped\":")) < 3)
+        fail_msg("expected stale_stopped >= 3 in %s", r.out);
+    assert_int_equal(cli(e, &r, "ide-check", "0000:14:00.0", port, NULL, NULL), 0);
+    E2E_HAS(r.out, "\"rp_to_device\":true");
+    E2E_HAS(r.out, "\"device_to_rp\":true");
+    /* the device saw the stale key sets stopped before the new KEY_PROG */
+    assert_int_equal(e2e_devemu_log(e, devn, log, sizeof(log)), 0);
+    const char *stop = strstr(log, "K_SET_STOP: stream 0 K0 PR RX");
+    assert_non_null(stop);
+    assert_true(count_of(stop, "KEY_PROG: stream 0 K0 PR RX programmed") == 1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -372,6 +469,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_connect_check_refresh_reclaim_no_key_leak,
                                         e2e_fixture_setup, e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_ide_only_device, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_host_vanishes_after_k_set_go, e2e_fixture_setup,
                                         e2e_fixture_teardown),
     };
     return cmocka_run_group_tests_name("e2e_ide", tests, NULL, NULL);

@@ -27,6 +27,7 @@
 #include "vtsm_abi.h"
 #include "vtsm_crypto.h"
 #include "vtsm_guest_cbor.h"
+#include "vtsm_tdisp.h"
 
 struct fx {
     struct e2e e;
@@ -191,6 +192,8 @@ static void test_replayed_and_reordered_guest_requests(void **state)
     struct fx *f = *state;
     char s[32];
     bind(f, 1, f->tvm_a);
+    /* the guest's INFO: what its ACCEPT binds */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, NULL, NULL), VTSM_OK);
     cbor_item_t *req1 = NULL, *req2 = NULL, *res = NULL;
     assert_int_equal(
         vtsm_guest_build_cbor(f->ga, VTSM_ABI_GOP_INFO, "0000:01:00.0", 1, NULL, NULL, &req1),
@@ -227,6 +230,7 @@ static void test_bad_tag(void **state)
     struct fx *f = *state;
     char s[32];
     bind(f, 1, f->tvm_a);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, NULL, NULL), VTSM_OK);
     for (int which = 0; which < 2; which++) {
         cbor_item_t *req = NULL, *res = NULL;
         assert_int_equal(
@@ -309,6 +313,7 @@ static const char *const f_overflow[] = {"--fault", "tdisp-mmio-overflow", NULL}
 static const char *const f_length[] = {"--fault", "tdisp-report-length-change", NULL};
 static const char *const f_drift[] = {"--fault", "tdisp-state-drift", NULL};
 static const char *const f_error[] = {"--fault", "tdisp-error-state", NULL};
+static const char *const f_meas_drift[] = {"--fault", "meas-drift-after-lock", NULL};
 
 static void bind_refused(void **state, const char *want_detail)
 {
@@ -377,6 +382,155 @@ static void test_device_state_drift(void **s)
 static void test_device_reports_error(void **s)
 {
     accept_to_error(s, VTSM_E_PEER_STATE, "TDI.7", NULL);
+}
+
+/* ---------------------------------------------------------------- ACCEPT binds what was verified
+ */
+
+/* The host unbinds and binds the TDI again with other lock flags between the guest's
+ * verified INFO and its ACCEPT: the ACCEPT carries the old binding and is refused. */
+static void test_rebind_between_info_and_accept(void **state)
+{
+    struct fx *f = *state;
+    char s[32];
+    cbor_item_t *res = NULL, *claims = NULL;
+    bind(f, 1, f->tvm_a);
+
+    /* the guest verifies the TDI (token, claims, digests): the binding it will accept */
+    uint8_t nonce[32];
+    assert_int_equal(vtsm_random(nonce, sizeof(nonce)), VTSM_OK);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, nonce, &res), VTSM_OK);
+    assert_int_equal(
+        vtsm_guest_check_evidence_cbor(f->ga, res, "0000:01:00.0", 1, nonce, NULL, NULL, &claims),
+        VTSM_OK);
+    const cbor_item_t *ld = e2e_get(res, "lock_nonce_digest");
+    const cbor_item_t *cld = e2e_get(claims, "lock_nonce_digest");
+    assert_non_null(ld);
+    assert_non_null(cld); /* signed by the TSM too */
+    assert_int_equal(cbor_bytestring_length(ld), cbor_bytestring_length(cld));
+    assert_memory_equal(cbor_bytestring_handle(ld), cbor_bytestring_handle(cld),
+                        cbor_bytestring_length(ld));
+    uint8_t old_ld[48];
+    size_t old_len = cbor_bytestring_length(ld);
+    assert_true(old_len <= sizeof(old_ld));
+    memcpy(old_ld, cbor_bytestring_handle(ld), old_len);
+    cbor_decref(&claims);
+    cbor_decref(&res);
+
+    /* the host swaps the binding underneath: unbind, bind with NO_FW_UPDATE */
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(f->hh.h, "0000:01:00.0", 1, &res), VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(f->hh.h, "0000:01:00.0", 1, f->tvm_a,
+                                             VTSM_TDISP_LOCK_NO_FW_UPDATE, &res),
+                     VTSM_OK);
+    cbor_decref(&res);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+
+    /* the guest's ACCEPT (what it verified) is refused; the TDI is not in RUN */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_STATE);
+    assert_string_equal(err_name(f), "state");
+    expect_rule(f, "TDI.20");
+    /* the report carries the lock flags, so it is the first digest that differs */
+    E2E_HAS(last_err(f), "report_digest is not the one the guest verified");
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+
+    /* a fresh INFO shows a new lock nonce digest; verified again, the ACCEPT goes through */
+    assert_int_equal(vtsm_random(nonce, sizeof(nonce)), VTSM_OK);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, nonce, &res), VTSM_OK);
+    ld = e2e_get(res, "lock_nonce_digest");
+    assert_non_null(ld);
+    assert_int_equal(cbor_bytestring_length(ld), old_len);
+    assert_true(memcmp(cbor_bytestring_handle(ld), old_ld, old_len) != 0);
+    cbor_decref(&res);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, &res), VTSM_OK);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "RUN");
+    cbor_decref(&res);
+    /* INFO in RUN: no lock nonce in force any more, after_lock still true */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, NULL, &res), VTSM_OK);
+    assert_null(e2e_get(res, "lock_nonce_digest"));
+    assert_true(e2e_bool(res, "measurements.after_lock"));
+    cbor_decref(&res);
+}
+
+/* ACCEPT whose digests are not what INFO reported (a guest that checked other bytes, or a
+ * relay that changed them) is refused for each of the three; nothing changes. */
+static void test_accept_with_other_digests(void **state)
+{
+    struct fx *f = *state;
+    char s[32];
+    cbor_item_t *res = NULL;
+    bind(f, 1, f->tvm_a);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, NULL, &res), VTSM_OK);
+    static const char *const keys[] = {"report_digest", "measurements_digest", "lock_nonce_digest"};
+    for (size_t k = 0; k < 3; k++) {
+        /* remember an INFO with one digest changed by one bit */
+        cbor_item_t *copy = vtsm_abi_map_new();
+        for (size_t i = 0; i < cbor_map_size(res); i++) {
+            struct cbor_pair pr = cbor_map_handle(res)[i];
+            char key[64] = "";
+            size_t kl = cbor_string_length(pr.key);
+            memcpy(key, cbor_string_handle(pr.key), kl < 63 ? kl : 63);
+            if (strcmp(key, keys[k]) == 0) {
+                uint8_t d[64];
+                size_t n = cbor_bytestring_length(pr.value);
+                memcpy(d, cbor_bytestring_handle(pr.value), n);
+                d[n - 1] ^= 0x80;
+                assert_int_equal(vtsm_abi_put_bytes(copy, key, d, n), VTSM_OK);
+            } else {
+                assert_int_equal(vtsm_abi_put_item(copy, key, cbor_incref(pr.value)), VTSM_OK);
+            }
+        }
+        assert_int_equal(vtsm_guest_remember_info_cbor(f->ga, copy), VTSM_OK);
+        cbor_decref(&copy);
+        assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_STATE);
+        expect_rule(f, "TDI.20");
+        E2E_HAS(last_err(f), keys[k]);
+        assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+    }
+    /* the real INFO's digests pass */
+    assert_int_equal(vtsm_guest_remember_info_cbor(f->ga, res), VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_OK);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "RUN");
+}
+
+/* Before RUN the TSM re-measures: the device's firmware changed after LOCK (fault
+ * meas-drift-after-lock), so the TDI goes to ERROR and the host sees why. */
+static void test_measurements_change_after_lock(void **state)
+{
+    struct fx *f = *state;
+    char s[32];
+    cbor_item_t *res = NULL;
+    bind(f, 1, f->tvm_a);
+    /* INFO without a nonce reports the measurements of the bind (taken after LOCK) */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, NULL, &res), VTSM_OK);
+    assert_true(e2e_bool(res, "measurements.after_lock"));
+    cbor_decref(&res);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_E_PEER_STATE);
+    expect_rule(f, "TDI.21");
+    E2E_HAS(last_err(f), "measurements changed");
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "ERROR");
+    /* the host's STATUS says why */
+    assert_int_equal(vtsm_host_status_cbor(f->hh.h, "0000:01:00.0", &res), VTSM_OK);
+    const cbor_item_t *tdis = e2e_get(res, "devices.0.tdis");
+    char why[32] = "";
+    for (size_t i = 0; tdis && i < cbor_array_size(tdis); i++) {
+        const cbor_item_t *t = cbor_array_handle(tdis)[i];
+        if (e2e_uint(t, "tdi") == 1) {
+            e2e_str(t, "error_rule", why, sizeof(why));
+            assert_false(e2e_bool(t, "mmio_enabled"));
+        }
+    }
+    assert_string_equal(why, "TDI.21");
+    cbor_decref(&res);
+    /* in ERROR the measurements are no longer "after lock" */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, NULL, &res), VTSM_OK);
+    assert_false(e2e_bool(res, "measurements.after_lock"));
+    cbor_decref(&res);
+    /* unbind recovers the TDI */
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(f->hh.h, "0000:01:00.0", 1, &res), VTSM_OK);
+    cbor_decref(&res);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_UNLOCKED");
 }
 
 /* ---------------------------------------------------------------- the working paths */
@@ -485,6 +639,7 @@ int main(int argc, char **argv)
             {"test_report_length_changes", f_length},
             {"test_device_state_drift", f_drift},
             {"test_device_reports_error", f_error},
+            {"test_measurements_change_after_lock", f_meas_drift},
         };
         for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
             if (!strcmp(argv[1], faults[i].test))
@@ -506,6 +661,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_device_reports_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_with_verified_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hotplug_into_running_tvm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebind_between_info_and_accept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accept_with_other_digests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_measurements_change_after_lock, setup, teardown),
     };
     return cmocka_run_group_tests_name("e2e_tdisp", tests, NULL, NULL);
 }

@@ -288,6 +288,9 @@ static void test_build_refusals_leave_seq_alone(void **state)
                   VTSM_E_INVAL, VTSM_RULE_NONE, "ABI decoding rules");
     EXPECT_DETAIL(vtsm_guest_build_cbor(g, 0x45, "d0", 0, NULL, NULL, &env), VTSM_E_INVAL,
                   VTSM_RULE_NONE, "unknown guest operation");
+    /* ACCEPT needs an INFO of its TDI on this handle first (what it binds) */
+    EXPECT_DETAIL(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_ACCEPT, "d0", 0, NULL, NULL, &env),
+                  VTSM_E_STATE, VTSM_RULE_NONE, "send INFO first");
     EXPECT(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, NULL),
            VTSM_E_INVAL, VTSM_RULE_NONE);
     assert_null(env);
@@ -418,11 +421,26 @@ static void test_body_keys_per_operation(void **state)
         {VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, "gop,tvm,seq"},
         {VTSM_ABI_GOP_INFO, "d0", 0, NULL, NULL, "gop,tvm,seq,dev,tdi"},
         {VTSM_ABI_GOP_INFO, "d0", 3, nonce32, NULL, "gop,tvm,seq,dev,tdi,nonce"},
-        {VTSM_ABI_GOP_ACCEPT, "d0", 1, NULL, NULL, "gop,tvm,seq,dev,tdi"},
+        {VTSM_ABI_GOP_ACCEPT, "d0", 1, NULL, NULL,
+         "gop,tvm,seq,dev,tdi,report_digest,measurements_digest,lock_nonce_digest"},
         {VTSM_ABI_GOP_REJECT, "d0", 1, NULL, NULL, "gop,tvm,seq,dev,tdi"},
         {VTSM_ABI_GOP_REJECT, "nvme0", 4294967295LL, NULL, "measurement 2 differs",
          "gop,tvm,seq,dev,tdi,reason"},
     };
+
+    /* ACCEPT carries what the last INFO of its TDI reported */
+    uint8_t rd[32], md[32], ld[32];
+    memset(rd, 0x11, sizeof(rd));
+    memset(md, 0x22, sizeof(md));
+    memset(ld, 0x33, sizeof(ld));
+    cbor_item_t *info = vtsm_abi_map_new();
+    assert_int_equal(vtsm_abi_put_tstr(info, VTSM_ABI_K_DEV, "d0"), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(info, VTSM_ABI_K_TDI, 1), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(info, VTSM_ABI_K_REPORT_DIGEST, rd, 32), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(info, VTSM_ABI_K_MEASUREMENTS_DIGEST, md, 32), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(info, VTSM_ABI_K_LOCK_NONCE_DIGEST, ld, 32), VTSM_OK);
+    EXPECT(vtsm_guest_remember_info_cbor(g, info), VTSM_OK, VTSM_RULE_NONE);
+    cbor_decref(&info);
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         cbor_item_t *env = NULL, *body;
@@ -458,6 +476,16 @@ static void test_body_keys_per_operation(void **state)
         if (cases[i].reason) {
             assert_int_equal(vtsm_abi_get_tstr(body, VTSM_ABI_K_REASON, s, sizeof(s)), VTSM_OK);
             assert_string_equal(s, cases[i].reason);
+        }
+        if (cases[i].gop == VTSM_ABI_GOP_ACCEPT) {
+            assert_int_equal(vtsm_abi_get_bytes(body, VTSM_ABI_K_REPORT_DIGEST, &np, &nl), VTSM_OK);
+            assert_true(nl == 32 && memcmp(np, rd, 32) == 0);
+            assert_int_equal(vtsm_abi_get_bytes(body, VTSM_ABI_K_MEASUREMENTS_DIGEST, &np, &nl),
+                             VTSM_OK);
+            assert_true(nl == 32 && memcmp(np, md, 32) == 0);
+            assert_int_equal(vtsm_abi_get_bytes(body, VTSM_ABI_K_LOCK_NONCE_DIGEST, &np, &nl),
+                             VTSM_OK);
+            assert_true(nl == 32 && memcmp(np, ld, 32) == 0);
         }
         EXPECT(tsm_verify(pub, bp, bl, sp, sl), VTSM_OK, VTSM_RULE_NONE);
         cbor_decref(&body);

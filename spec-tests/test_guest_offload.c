@@ -210,6 +210,8 @@ static void test_device_requests_while_another_job_runs(void **state)
                          VTSM_OK);
         assert_int_equal(e2e_uint(claims, "tvm"), tvm);
         cbor_decref(&claims);
+        /* what the ACCEPT below binds */
+        assert_int_equal(vtsm_guest_remember_info_cbor(g, info.res), VTSM_OK);
         cbor_decref(&info.res);
         cbor_decref(&conn.res);
         assert_int_equal(vtsm_host_device_reclaim_cbor(hh.h, "0000:02:00.0", NULL), VTSM_OK);

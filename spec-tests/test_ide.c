@@ -429,7 +429,7 @@ static void setup_fails(struct fx *x, unsigned n, vtsm_status want, enum vtsm_ru
                         const char *needle)
 {
     struct tsm_ide_dev *d = (struct tsm_ide_dev *)(uintptr_t)1;
-    EXPECT_DETAIL(tsm_ide_setup(x->pf, 0, &x->peer, n, &d), want, rule, needle);
+    EXPECT_DETAIL(tsm_ide_setup(x->pf, 0, &x->peer, n, NULL, &d), want, rule, needle);
     assert_ptr_equal(d, (struct tsm_ide_dev *)(uintptr_t)1);
     usage_is(x->pf, 0, 0, 0);
     assert_int_equal(fake_held(x->dev), 0);
@@ -443,12 +443,13 @@ static void test_setup_bad_args(void **state)
     struct tsm_ide_dev *d = NULL;
     (void)state;
     fx_open(&x, NULL);
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 0, &d), VTSM_E_INVAL);
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, TSM_IDE_MAX_STREAMS + 1, &d), VTSM_E_INVAL);
-    assert_int_equal(tsm_ide_setup(NULL, 0, &x.peer, 1, &d), VTSM_E_INVAL);
-    assert_int_equal(tsm_ide_setup(x.pf, 0, NULL, 1, &d), VTSM_E_INVAL);
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, NULL), VTSM_E_INVAL);
-    EXPECT(tsm_ide_setup(x.pf, 2, &x.peer, 1, &d), VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 0, NULL, &d), VTSM_E_INVAL);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, TSM_IDE_MAX_STREAMS + 1, NULL, &d),
+                     VTSM_E_INVAL);
+    assert_int_equal(tsm_ide_setup(NULL, 0, &x.peer, 1, NULL, &d), VTSM_E_INVAL);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, NULL, 1, NULL, &d), VTSM_E_INVAL);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, NULL, NULL), VTSM_E_INVAL);
+    EXPECT(tsm_ide_setup(x.pf, 2, &x.peer, 1, NULL, &d), VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1);
     assert_null(d);
     assert_int_equal(x.dev->n_msgs, 0); /* refused before any message */
     assert_int_equal(tsm_ide_refresh(NULL, &x.peer), VTSM_E_INVAL);
@@ -465,11 +466,11 @@ static void test_setup_no_stream(void **state)
     struct tsm_ide_dev *a = NULL;
     (void)state;
     fx_open(&x, "0:1");
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, &a), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, NULL, &a), VTSM_OK);
     unsigned msgs = x.dev->n_msgs, held = fake_held(x.dev);
 
     struct tsm_ide_dev *b = NULL;
-    EXPECT(tsm_ide_setup(x.pf, 0, &x.peer, 1, &b), VTSM_E_NO_STREAM, VTSM_RULE_IDE_1);
+    EXPECT(tsm_ide_setup(x.pf, 0, &x.peer, 1, NULL, &b), VTSM_E_NO_STREAM, VTSM_RULE_IDE_1);
     assert_null(b);
     /* only the QUERY went out; the first device is untouched */
     assert_int_equal(x.dev->n_msgs, msgs + 1);
@@ -522,7 +523,7 @@ static void test_setup_port_from_query_resp(void **state)
     fx_open(&x, NULL);
     x.dev->query_port = 1;
     x.dev->query_max_port = 2;
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, &d), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, NULL, &d), VTSM_OK);
     assert_int_equal(count_obj(x.dev, VTSM_IDEKM_KEY_PROG), 2 * 6);
     assert_int_equal(tsm_ide_refresh(d, &x.peer), VTSM_OK);
     assert_int_equal(count_obj(x.dev, VTSM_IDEKM_KEY_PROG), 4 * 6);
@@ -643,7 +644,7 @@ static void test_setup_transport_error(void **state)
     x.dev->close_at = 4; /* QUERY, KEY_PROG, KEY_PROG, then the host is gone */
     struct tsm_ide_dev *d = NULL;
     vtsm_err_clear();
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, &d), VTSM_E_CLOSED);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, NULL, &d), VTSM_E_CLOSED);
     assert_string_equal(vtsm_err_detail(),
                         "IDE_KM KEY_PROG stream 0 K0 NPR RX: scripted host went away");
     assert_null(d);
@@ -672,7 +673,7 @@ static void test_rollback_keeps_first_error(void **state)
     x.dev->close_at = 9; /* QUERY + 6 KEY_PROG + 1 K_SET_GO, then gone */
     vtsm_err_clear();
     struct tsm_ide_dev *d = NULL;
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, &d), VTSM_E_CLOSED);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, NULL, &d), VTSM_E_CLOSED);
     detail_has("K_SET_GO stream 0 K0 NPR RX");
     assert_int_equal(x.dev->n_msgs, 9);
     usage_is(x.pf, 0, 0, 0);
@@ -687,7 +688,7 @@ static void test_refresh_no_key_slot(void **state)
     struct tsm_ide_dev *d = NULL;
     (void)state;
     fx_open(&x, "0:2:4");
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, &d), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, NULL, &d), VTSM_OK);
     unsigned msgs = x.dev->n_msgs;
     EXPECT(tsm_ide_refresh(d, &x.peer), VTSM_E_LIMIT, VTSM_RULE_IDE_2);
     assert_int_equal(x.dev->n_msgs, msgs);
@@ -717,7 +718,7 @@ static void test_refresh_failures_keep_old_set(void **state)
     struct tsm_ide_dev *d = NULL;
     (void)state;
     fx_open(&x, NULL);
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, &d), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, NULL, &d), VTSM_OK);
 
     x.dev->fault = F_NAK;
     x.dev->nak_status = VTSM_IDEKM_KP_UNSUPPORTED_PORT_INDEX;
@@ -757,7 +758,7 @@ static void test_link_check_failures(void **state)
     const uint8_t ids[] = {0, 1};
     (void)state;
     fx_open(&x, NULL);
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, &d), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, NULL, &d), VTSM_OK);
 
     x.dev->link = L_FAIL; /* device could not check */
     assert_int_equal(link_check(&x, d, ids, 0, VTSM_OK), 0x0);
@@ -800,7 +801,7 @@ static void test_setup_one_stream(void **state)
     struct tsm_ide_dev *d = NULL;
     (void)state;
     fx_open(&x, NULL);
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, &d), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, NULL, &d), VTSM_OK);
     assert_non_null(d);
     assert_int_equal(tsm_ide_first_stream(d), 0);
     assert_int_equal(tsm_ide_stream_count(d), 1);
@@ -850,8 +851,8 @@ static void test_setup_two_streams_two_devices(void **state)
     struct tsm_link_transport link2 = {fake_link, second};
     (void)state;
     fx_open(&x, NULL);
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, &a), VTSM_OK);
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &peer2, 2, &b), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, NULL, &a), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &peer2, 2, NULL, &b), VTSM_OK);
     assert_int_equal(tsm_ide_first_stream(a), 0);
     assert_int_equal(tsm_ide_stream_id(a, 1), 1);
     assert_int_equal(tsm_ide_first_stream(b), 2);
@@ -863,10 +864,10 @@ static void test_setup_two_streams_two_devices(void **state)
     struct tsm_ide_dev *c = NULL;
     struct fake *third = fake_new();
     struct tsm_ide_peer peer3 = {.vendor = fake_vendor, .ctx = third};
-    EXPECT(tsm_ide_setup(x.pf, 0, &peer3, 1, &c), VTSM_E_NO_STREAM, VTSM_RULE_IDE_1);
+    EXPECT(tsm_ide_setup(x.pf, 0, &peer3, 1, NULL, &c), VTSM_E_NO_STREAM, VTSM_RULE_IDE_1);
     assert_int_equal(count_obj(third, VTSM_IDEKM_KEY_PROG), 0);
     /* root port 1 is separate */
-    assert_int_equal(tsm_ide_setup(x.pf, 1, &peer3, 1, &c), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(x.pf, 1, &peer3, 1, NULL, &c), VTSM_OK);
     assert_int_equal(tsm_ide_first_stream(c), 0);
     usage_is(x.pf, 1, 1, 2);
 
@@ -883,7 +884,7 @@ static void test_setup_two_streams_two_devices(void **state)
     struct fake *fourth = fake_new();
     struct tsm_ide_peer peer4 = {.vendor = fake_vendor, .ctx = fourth};
     struct tsm_ide_dev *e = NULL;
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &peer4, 1, &e), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &peer4, 1, NULL, &e), VTSM_OK);
     assert_int_equal(tsm_ide_first_stream(e), 0);
     /* teardown without a peer sends nothing */
     unsigned msgs = second->n_msgs;
@@ -907,7 +908,7 @@ static void test_refresh(void **state)
     struct vtsm_buf old_rsp = {0};
     (void)state;
     fx_open(&x, NULL);
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, &d), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, NULL, &d), VTSM_OK);
     assert_int_equal(link_check(&x, d, ids, 0, VTSM_OK), 0xf);
     /* keep a K0 answer of the device for later */
     assert_int_equal(vtsm_buf_set(&old_rsp, x.dev->last_link_rsp.data, x.dev->last_link_rsp.len),
@@ -960,7 +961,7 @@ static void test_refresh_old_stop_unacked(void **state)
     struct tsm_ide_dev *d = NULL;
     (void)state;
     fx_open(&x, NULL);
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, &d), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, NULL, &d), VTSM_OK);
     x.dev->stop_garbage = true; /* K_SET_STOP answered with a KP_ACK */
     vtsm_err_clear();
     assert_int_equal(tsm_ide_refresh(d, &x.peer), VTSM_E_PEER_UNEXPECTED);
@@ -983,7 +984,7 @@ static void test_no_key_bytes_in_status(void **state)
     size_t cap = 0, n;
     (void)state;
     fx_open(&x, NULL);
-    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, &d), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 2, NULL, &d), VTSM_OK);
     assert_int_equal(tsm_ide_refresh(d, &x.peer), VTSM_OK);
     struct tsm_ide_status st;
     struct tsm_ide_check c;

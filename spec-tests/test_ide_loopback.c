@@ -153,7 +153,7 @@ static int dev_live(const struct loop *l, unsigned stream)
 static void loop_open(struct loop *l, uint32_t faults, unsigned ide_streams)
 {
     struct vtsm_dev_config cfg;
-    struct vtsm_spdm_transport tp = {doe_exchange, l};
+    struct vtsm_spdm_transport tp = {.exchange = doe_exchange, .ctx = l};
     uint8_t mask = 0;
 
     memset(l, 0, sizeof(*l));
@@ -241,7 +241,7 @@ static void run_fault(const struct fault_case *c)
 
     loop_open(&l, VTSM_DEV_FAULT_BIT(c->fault), 4);
     vtsm_err_clear();
-    assert_int_equal(tsm_ide_setup(pf, 0, &l.peer, 1, &d), c->status);
+    assert_int_equal(tsm_ide_setup(pf, 0, &l.peer, 1, NULL, &d), c->status);
     if (strcmp(vtsm_err_detail(), c->detail) != 0)
         fail_msg("fault %s: detail \"%s\", expected \"%s\"", vtsm_dev_fault_name(c->fault),
                  vtsm_err_detail(), c->detail);
@@ -325,7 +325,7 @@ static void test_fault_no_go_ack(void **state)
     struct tsm_ide_dev *d = NULL;
     loop_open(&l, VTSM_DEV_FAULT_BIT(c.fault), 4);
     vtsm_err_clear();
-    assert_int_equal(tsm_ide_setup(pf, 0, &l.peer, 1, &d), c.status);
+    assert_int_equal(tsm_ide_setup(pf, 0, &l.peer, 1, NULL, &d), c.status);
     assert_string_equal(vtsm_err_detail(), c.detail);
     assert_null(d);
     usage_is(pf, 0, 0, 0);
@@ -345,7 +345,7 @@ static void test_device_caps(void **state)
     (void)state;
     loop_open(&l, 0, 1);
     vtsm_err_clear();
-    assert_int_equal(tsm_ide_setup(pf, 0, &l.peer, 2, &d), VTSM_E_PEER_CAPS);
+    assert_int_equal(tsm_ide_setup(pf, 0, &l.peer, 2, NULL, &d), VTSM_E_PEER_CAPS);
     assert_string_equal(vtsm_err_detail(), "IDE_KM QUERY_RESP: device supports 1 selective IDE "
                                            "streams, 2 requested");
     assert_int_equal(l.n_keyprog, 0);
@@ -353,7 +353,7 @@ static void test_device_caps(void **state)
     loop_close(&l);
 
     loop_open(&l, 0, 0);
-    assert_int_equal(tsm_ide_setup(pf, 0, &l.peer, 1, &d), VTSM_E_PEER_CAPS);
+    assert_int_equal(tsm_ide_setup(pf, 0, &l.peer, 1, NULL, &d), VTSM_E_PEER_CAPS);
     assert_non_null(strstr(vtsm_err_detail(), "does not support selective IDE streams"));
     assert_null(d);
     loop_close(&l);
@@ -370,8 +370,8 @@ static void test_setup_one_and_two_streams(void **state)
     (void)state;
     loop_open(&a, 0, 4);
     loop_open(&b, 0, 4);
-    assert_int_equal(tsm_ide_setup(pf, 0, &a.peer, 1, &da), VTSM_OK);
-    assert_int_equal(tsm_ide_setup(pf, 0, &b.peer, 2, &db), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(pf, 0, &a.peer, 1, NULL, &da), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(pf, 0, &b.peer, 2, NULL, &db), VTSM_OK);
     assert_int_equal(tsm_ide_first_stream(da), 0);
     assert_int_equal(tsm_ide_first_stream(db), 1);
     assert_int_equal(tsm_ide_stream_id(db, 1), 2);
@@ -417,7 +417,7 @@ static void test_refresh(void **state)
     struct vtsm_link_frame f;
     (void)state;
     loop_open(&l, 0, 4);
-    assert_int_equal(tsm_ide_setup(pf, 0, &l.peer, 2, &d), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(pf, 0, &l.peer, 2, NULL, &d), VTSM_OK);
     l.record_link = true;
     assert_int_equal(link_check(&l, d, 0), 0xf);
     assert_int_equal(vtsm_buf_set(&old_req, l.last_req.data, l.last_req.len), VTSM_OK);
@@ -484,15 +484,15 @@ static void test_teardown_frees_streams(void **state)
     assert_int_equal(tsm_platform_new(&c, 1, &pf), VTSM_OK);
     loop_open(&a, 0, 4);
     loop_open(&b, 0, 4);
-    assert_int_equal(tsm_ide_setup(pf, 0, &a.peer, 2, &da), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(pf, 0, &a.peer, 2, NULL, &da), VTSM_OK);
     vtsm_err_clear();
-    assert_int_equal(tsm_ide_setup(pf, 0, &b.peer, 1, &db), VTSM_E_NO_STREAM);
+    assert_int_equal(tsm_ide_setup(pf, 0, &b.peer, 1, NULL, &db), VTSM_E_NO_STREAM);
     assert_int_equal(vtsm_err_rule(), VTSM_RULE_IDE_1);
     assert_int_equal(b.n_keyprog, 0);
     tsm_ide_teardown(da, &a.peer);
     assert_int_equal(dev_live(&a, 0), -1);
     assert_int_equal(dev_live(&a, 1), -1);
-    assert_int_equal(tsm_ide_setup(pf, 0, &b.peer, 2, &db), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(pf, 0, &b.peer, 2, NULL, &db), VTSM_OK);
     assert_int_equal(tsm_ide_first_stream(db), 0);
     assert_int_equal(link_check(&b, db, 0), 0xf);
     tsm_ide_teardown(db, &b.peer);
@@ -513,7 +513,7 @@ static void test_no_key_bytes_reported(void **state)
     (void)state;
     loop_open(&l, 0, 4);
     l.record_link = true;
-    assert_int_equal(tsm_ide_setup(pf, 0, &l.peer, 2, &d), VTSM_OK);
+    assert_int_equal(tsm_ide_setup(pf, 0, &l.peer, 2, NULL, &d), VTSM_OK);
     assert_int_equal(tsm_ide_refresh(d, &l.peer), VTSM_OK);
     struct tsm_ide_status st;
     struct tsm_ide_check c;

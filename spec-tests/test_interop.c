@@ -589,7 +589,7 @@ static void test_sha512_measurements(void **state)
     int fd = -1;
     assert_int_equal(vtsm_tcp_connect(spec, &fd), VTSM_OK);
     struct vtsm_spdm_req_opts o;
-    struct vtsm_spdm_transport tp = {sock_exchange, &fd};
+    struct vtsm_spdm_transport tp = {.exchange = sock_exchange, .ctx = &fd};
     struct vtsm_spdm_req *r = NULL;
     vtsm_spdm_req_opts_default(&o);
     assert_int_equal(vtsm_spdm_req_new(&o, &tp, &r), VTSM_OK);
@@ -628,7 +628,7 @@ static struct vtsm_spdm_req *req_open(int *fd, uint8_t max_version, bool vdm_lar
     o.max_version = max_version;
     o.vdm_large = vdm_large;
     static struct vtsm_spdm_transport tp;
-    tp = (struct vtsm_spdm_transport){sock_exchange, fd};
+    tp = (struct vtsm_spdm_transport){.exchange = sock_exchange, .ctx = fd};
     struct vtsm_spdm_req *r = NULL;
     assert_int_equal(vtsm_spdm_req_new(&o, &tp, &r), VTSM_OK);
     return r;

@@ -49,7 +49,7 @@ static void loop_open(struct loop *l, uint8_t version, bool caps, uint32_t fault
 {
     struct vtsm_dev_config cfg;
     struct vtsm_spdm_req_opts o;
-    struct vtsm_spdm_transport tp = {loop_exchange, l};
+    struct vtsm_spdm_transport tp = {.exchange = loop_exchange, .ctx = l};
     uint8_t mask = 0;
 
     memset(l, 0, sizeof(*l));

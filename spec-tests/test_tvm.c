@@ -73,6 +73,19 @@ static cbor_item_t *body_map(unsigned gop, uint64_t tvm, uint64_t seq, const cha
     return m;
 }
 
+/* An ACCEPT body with the three digests of what the guest verified (len bytes each). */
+static cbor_item_t *accept_map(uint64_t tvm, uint64_t seq, const char *dev, int64_t tdi, size_t len)
+{
+    uint8_t d[49];
+    cbor_item_t *m = body_map(VTSM_ABI_GOP_ACCEPT, tvm, seq, dev, tdi);
+    memset(d, 0xD1, sizeof(d));
+    assert_true(len <= sizeof(d));
+    assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, d, len), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_MEASUREMENTS_DIGEST, d, len), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_LOCK_NONCE_DIGEST, d, len), VTSM_OK);
+    return m;
+}
+
 static void sign(const struct guest *g, const uint8_t *body, size_t len, uint8_t sig[64])
 {
     static const char prefix[] = VTSM_ABI_GUEST_SIG_PREFIX;
@@ -374,10 +387,21 @@ static void test_body_keys_and_values(void **state)
     /* keys an operation does not take, or lacks (GUEST.4) */
     REFUSE(body_map(VTSM_ABI_GOP_LIST, f->ida, 1, "0000:01:00.0", 0), VTSM_RULE_GUEST_4, NULL);
     REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "0000:01:00.0", -1), VTSM_RULE_GUEST_4, NULL);
-    REFUSE(body_map(VTSM_ABI_GOP_ACCEPT, f->ida, 1, NULL, 0), VTSM_RULE_GUEST_4, NULL);
-    m = body_map(VTSM_ABI_GOP_ACCEPT, f->ida, 1, "0000:01:00.0", 0);
+    REFUSE(accept_map(f->ida, 1, NULL, 0, 32), VTSM_RULE_GUEST_4, NULL);
+    m = accept_map(f->ida, 1, "0000:01:00.0", 0, 32);
     assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_NONCE, n32, 32), VTSM_OK);
     REFUSE(m, VTSM_RULE_GUEST_4, "takes no nonce");
+    /* ACCEPT carries what the guest verified; nothing else does */
+    REFUSE(body_map(VTSM_ABI_GOP_ACCEPT, f->ida, 1, "0000:01:00.0", 0), VTSM_RULE_GUEST_4,
+           "needs report_digest");
+    m = body_map(VTSM_ABI_GOP_ACCEPT, f->ida, 1, "0000:01:00.0", 0);
+    assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, n32, 32), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_MEASUREMENTS_DIGEST, n32, 32), VTSM_OK);
+    REFUSE(m, VTSM_RULE_GUEST_4, "needs report_digest");
+    m = body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "0000:01:00.0", 0);
+    assert_int_equal(vtsm_abi_put_bytes(m, VTSM_ABI_K_LOCK_NONCE_DIGEST, n32, 32), VTSM_OK);
+    REFUSE(m, VTSM_RULE_GUEST_4, "takes no report_digest");
+    REFUSE(accept_map(f->ida, 1, "0000:01:00.0", 0, 49), VTSM_RULE_ABI_8, "at most 48");
     m = body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "0000:01:00.0", 0);
     assert_int_equal(vtsm_abi_put_tstr(m, VTSM_ABI_K_REASON, "no"), VTSM_OK);
     REFUSE(m, VTSM_RULE_GUEST_4, "takes no reason");
@@ -435,10 +459,15 @@ static void test_good_requests(void **state)
     free_req(&q);
 
     /* ACCEPT, and a tdi beyond the TDISP RID is still a well-formed body */
-    make_req(&q, &f->a, body_map(VTSM_ABI_GOP_ACCEPT, f->ida, 11, "0000:01:00.0", 0xFFFFFFFFll));
+    make_req(&q, &f->a, accept_map(f->ida, 11, "0000:01:00.0", 0xFFFFFFFFll, 48));
     EXPECT(verify(&f->reg, f->ida, &q, &out), VTSM_OK, VTSM_RULE_NONE);
     assert_int_equal(out.gop, VTSM_ABI_GOP_ACCEPT);
     assert_int_equal(out.tdi, 0xFFFFFFFFu);
+    assert_true(out.has_binding);
+    assert_int_equal(out.report_digest_len, 48);
+    assert_int_equal(out.meas_digest_len, 48);
+    assert_int_equal(out.lock_digest_len, 48);
+    assert_int_equal(out.lock_digest[47], 0xD1);
     free_req(&q);
 
     /* REJECT with and without a reason */

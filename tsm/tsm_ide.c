@@ -45,8 +45,10 @@ struct ide_stream {
 
 struct tsm_ide_dev {
     struct tsm_platform *pf;
+    struct tsm_ide_leftover *left; /* borrowed: what could not be stopped (rule IDE.4) */
     uint32_t root_port;
-    uint8_t port_index; /* the device's IDE_KM port, from its QUERY_RESP */
+    uint8_t port_index;     /* the device's IDE_KM port, from its QUERY_RESP */
+    unsigned stale_stopped; /* rule IDE.4 */
     unsigned n;
     uint8_t ids[TSM_IDE_MAX_STREAMS];
     struct ide_stream s[TSM_IDE_MAX_STREAMS];
@@ -165,39 +167,38 @@ static vtsm_status check_echo(const struct vtsm_idekm_ack *a, const char *msg, u
     return VTSM_OK;
 }
 
-/* QUERY(PortIndex 0) -> QUERY_RESP: selective IDE with IDE_KM and enough streams; *port =
- * the PortIndex the device answered for (its IDE_KM port, at most MaxPortIndex). */
-static vtsm_status ide_query(const struct tsm_ide_peer *peer, unsigned nstreams, uint8_t *port)
+/* QUERY(PortIndex 0) -> QUERY_RESP: selective IDE with IDE_KM and enough streams. The
+ * caller provides q->sel (VTSM_IDEKM_MAX_SEL blocks) and frees it. q->port_index (the codec
+ * checked it is at most max_port_index) is the device's IDE_KM port. */
+static vtsm_status ide_query(const struct tsm_ide_peer *peer, unsigned nstreams,
+                             struct vtsm_idekm_query_resp *q)
 {
     vtsm_status st = VTSM_OK;
     uint8_t req[VTSM_IDEKM_QUERY_SIZE];
     struct vtsm_wr w = vtsm_wr_init(req, sizeof(req));
     struct vtsm_buf rsp = {0};
-    struct vtsm_idekm_query_resp q;
 
-    memset(&q, 0, sizeof(q));
     VTSM_GUARD_GOTO(vtsm_idekm_build_query(&w, TSM_IDE_PORT_INDEX));
     st = peer->vendor(peer->ctx, req, w.len, &rsp);
     if (st != VTSM_OK) {
         st = with_step(st, "QUERY");
         goto out;
     }
-    st = vtsm_idekm_parse_query_resp(rsp.data, rsp.len, &q);
+    st = vtsm_idekm_parse_query_resp(rsp.data, rsp.len, q);
     if (st != VTSM_OK) {
         st = with_step(st, "QUERY");
         goto out;
     }
-    *port = q.port_index; /* the codec checked it is at most max_port_index */
-    VTSM_ENSURE_GOTO(q.ide_cap & VTSM_IDE_CAP_SELECTIVE, VTSM_E_PEER_CAPS,
+    VTSM_ENSURE_GOTO(q->ide_cap & VTSM_IDE_CAP_SELECTIVE, VTSM_E_PEER_CAPS,
                      "IDE_KM QUERY_RESP: device does not support selective IDE streams "
                      "(IDE Capability 0x%08x)",
-                     q.ide_cap);
-    VTSM_ENSURE_GOTO(q.ide_cap & VTSM_IDE_CAP_IDE_KM, VTSM_E_PEER_CAPS,
+                     q->ide_cap);
+    VTSM_ENSURE_GOTO(q->ide_cap & VTSM_IDE_CAP_IDE_KM, VTSM_E_PEER_CAPS,
                      "IDE_KM QUERY_RESP: device does not report IDE_KM (IDE Capability 0x%08x)",
-                     q.ide_cap);
-    VTSM_ENSURE_GOTO(q.sel_count >= nstreams, VTSM_E_PEER_CAPS,
+                     q->ide_cap);
+    VTSM_ENSURE_GOTO(q->sel_count >= nstreams, VTSM_E_PEER_CAPS,
                      "IDE_KM QUERY_RESP: device supports %u selective IDE streams, %u requested",
-                     q.sel_count, nstreams);
+                     q->sel_count, nstreams);
 out:
     vtsm_buf_free(&rsp);
     return st;
@@ -285,12 +286,13 @@ out:
 }
 
 /*
- * Best-effort K_SET_STOP of every (sub-stream, direction) in mask of key set ks, TX before
- * RX. Errors are logged, not returned; *dead is set (and nothing more sent) once the peer
- * cannot be reached. Returns the first error for callers that report it.
+ * Best-effort K_SET_STOP of every (sub-stream, direction) in *mask of key set ks, TX before
+ * RX; each one the device acknowledged leaves *mask. Errors are logged, not returned;
+ * *dead is set (and nothing more sent) once the peer cannot be reached. Returns the first
+ * error for callers that report it.
  */
 static vtsm_status set_stop(const struct tsm_ide_peer *peer, uint8_t stream_id, unsigned ks,
-                            uint8_t mask, bool *dead)
+                            uint8_t *mask, bool *dead)
 {
     vtsm_status first = VTSM_OK;
     static const unsigned order[2] = {DIR_TX, DIR_RX};
@@ -298,11 +300,13 @@ static vtsm_status set_stop(const struct tsm_ide_peer *peer, uint8_t stream_id, 
     for (unsigned o = 0; o < 2; o++)
         for (unsigned sub = 0; sub < NSUB; sub++) {
             unsigned dir = order[o];
-            if (!(mask & SD_BIT(sub, dir)) || !peer || *dead)
+            if (!(*mask & SD_BIT(sub, dir)) || !peer || *dead)
                 continue;
             vtsm_status st = k_set(peer, false, stream_id, ks, sub, dir);
-            if (st == VTSM_OK)
+            if (st == VTSM_OK) {
+                *mask &= (uint8_t)~SD_BIT(sub, dir);
                 continue;
+            }
             VTSM_WARN("IDE: %s (%s), ignored", vtsm_err_detail(), vtsm_status_name(st));
             if (first == VTSM_OK)
                 first = st;
@@ -310,6 +314,28 @@ static vtsm_status set_stop(const struct tsm_ide_peer *peer, uint8_t stream_id, 
                 *dead = true;
         }
     return first;
+}
+
+/* What the device may still hold of a key set after a stop: recorded for the next
+ * connect (rule IDE.4). */
+static void leftover_add(struct tsm_ide_leftover *left, uint8_t stream_id, unsigned ks,
+                         uint8_t mask)
+{
+    if (left && mask) {
+        left->mask[stream_id][ks] |= mask;
+        VTSM_INFO("IDE: stream %u K%u: sub-stream mask 0x%02x may stay live on the device; the "
+                  "next connect stops it (rule IDE.4)",
+                  stream_id, ks, mask);
+    }
+}
+
+/* Stop a key set as far as the device can be reached; record the rest. */
+static vtsm_status set_stop_record(struct tsm_ide_leftover *left, const struct tsm_ide_peer *peer,
+                                   uint8_t stream_id, unsigned ks, uint8_t mask, bool *dead)
+{
+    vtsm_status st = set_stop(peer, stream_id, ks, &mask, dead);
+    leftover_add(left, stream_id, ks, mask);
+    return st;
 }
 
 /* Program key set ks on stream s: 6 x KEY_PROG (sub-streams PR, NPR, CPL; RX, TX). */
@@ -345,24 +371,83 @@ static void undo_sets(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer, un
     err_save(&e, failure);
     for (unsigned i = 0; i < n; i++) {
         struct ide_set *set = &d->s[i].set[ks[i]];
-        set_stop(peer, d->s[i].id, ks[i], (uint8_t)(set->progd | set->go), &dead);
+        set_stop_record(d->left, peer, d->s[i].id, ks[i], (uint8_t)(set->progd | set->go), &dead);
         set_wipe(set);
     }
     err_restore(&e);
+}
+
+/* Selective IDE Stream Control: Enable (bit 0), Stream ID (bits 31:24); Status: state in
+ * bits 3:0, 2 = Secure (PCIe 6.x sec. 7.9.26.5). */
+#define SEL_CTL_ENABLE       0x1u
+#define SEL_CTL_STREAM_ID(c) ((uint8_t)((c) >> 24))
+#define SEL_STS_STATE(s)     ((s)&0xFu)
+#define SEL_STS_SECURE       0x2u
+#define SD_ALL               0x3Fu /* every sub-stream, both directions */
+
+/*
+ * Rule IDE.4: before its own KEY_PROG, stop what an earlier connect left live - what left
+ * records, and every stream the device reports enabled or secure (both key sets, every
+ * sub-stream and direction, as the TSM does not know which it holds). A stop the device
+ * does not acknowledge fails the connect: programming on top of live keys would fail.
+ */
+static vtsm_status stop_stale(struct tsm_ide_dev *d, struct tsm_ide_leftover *left,
+                              const struct tsm_ide_peer *peer,
+                              const struct vtsm_idekm_query_resp *q)
+{
+    struct tsm_ide_leftover dev_says;
+    bool dead = false;
+    vtsm_status st = VTSM_OK;
+
+    memset(&dev_says, 0, sizeof(dev_says));
+    for (unsigned i = 0; i < q->sel_count && i < q->sel_cap; i++) {
+        const struct vtsm_idekm_sel_block *b = &q->sel[i];
+        if ((b->ctrl & SEL_CTL_ENABLE) || SEL_STS_STATE(b->status) == SEL_STS_SECURE) {
+            uint8_t id = SEL_CTL_STREAM_ID(b->ctrl);
+            dev_says.mask[id][0] = dev_says.mask[id][1] = SD_ALL;
+        }
+    }
+    for (unsigned id = 0; id < 256; id++)
+        for (unsigned ks = 0; ks < 2; ks++) {
+            uint8_t mine = left ? left->mask[id][ks] : 0;
+            uint8_t mask = (uint8_t)(mine | dev_says.mask[id][ks]);
+            if (!mask)
+                continue;
+            VTSM_WARN("IDE: stream %u K%u: %s; K_SET_STOP before programming (rule IDE.4)", id, ks,
+                      mine ? "key set left live by an earlier connect"
+                           : "the device reports the stream enabled");
+            uint8_t before = mask;
+            vtsm_status r = set_stop(peer, (uint8_t)id, ks, &mask, &dead);
+            for (unsigned b = 0; b < 6; b++)
+                if ((before & ~mask) & (1u << b))
+                    d->stale_stopped++;
+            if (left)
+                left->mask[id][ks] = mask;
+            if (r != VTSM_OK && st == VTSM_OK)
+                st = vtsm_refuse(r, VTSM_RULE_IDE_4,
+                                 "IDE: stream %u K%u left live by an earlier connect could not "
+                                 "be stopped (rule IDE.4): %s",
+                                 id, ks, vtsm_err_detail());
+            if (dead)
+                return st;
+        }
+    return st;
 }
 
 /* ---- setup / refresh / teardown ---- */
 
 vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
                           const struct tsm_ide_peer *peer_in, unsigned nstreams,
-                          struct tsm_ide_dev **out)
+                          struct tsm_ide_leftover *left, struct tsm_ide_dev **out)
 {
     vtsm_status st = VTSM_OK;
     struct tsm_ide_peer port_peer, *peer = &port_peer;
     struct tsm_ide_dev *d = NULL;
     unsigned ks0[TSM_IDE_MAX_STREAMS] = {0};
     bool allocated = false;
+    struct vtsm_idekm_query_resp q;
 
+    memset(&q, 0, sizeof(q));
     VTSM_ENSURE(pf != NULL && peer_in != NULL && peer_in->vendor != NULL && out != NULL,
                 VTSM_E_INVAL, "IDE setup: NULL argument");
     port_peer = *peer_in;
@@ -375,11 +460,18 @@ vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
     d = calloc(1, sizeof(*d));
     VTSM_ENSURE(d != NULL, VTSM_E_NOMEM, "IDE device state");
     d->pf = pf;
+    d->left = left;
     d->root_port = root_port;
+    q.sel = calloc(VTSM_IDEKM_MAX_SEL, sizeof(*q.sel));
+    VTSM_ENSURE_GOTO(q.sel != NULL, VTSM_E_NOMEM, "QUERY_RESP blocks");
+    q.sel_cap = VTSM_IDEKM_MAX_SEL;
 
-    /* 1. QUERY: the port to program is the one the device names */
-    VTSM_GUARD_GOTO(ide_query(peer, nstreams, &d->port_index));
+    /* 1. QUERY (the port to program is the one the device names); 1a. stop what an
+     * earlier connect left live (rule IDE.4) */
+    VTSM_GUARD_GOTO(ide_query(peer, nstreams, &q));
+    d->port_index = q.port_index;
     port_peer.port_index = d->port_index;
+    VTSM_GUARD_GOTO(stop_stale(d, left, peer, &q));
     /* 2. stream IDs and key slots (rules IDE.1, IDE.2) */
     VTSM_GUARD_GOTO(tsm_platform_alloc_streams(pf, root_port, nstreams, d->ids));
     allocated = true;
@@ -393,6 +485,7 @@ vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
         VTSM_GUARD_GOTO(program_set(peer, &d->s[i], 0));
     for (unsigned i = 0; i < nstreams; i++)
         VTSM_GUARD_GOTO(start_set(peer, &d->s[i], 0));
+    free(q.sel);
     *out = d;
     return VTSM_OK;
 out:
@@ -400,6 +493,7 @@ out:
         undo_sets(d, peer, d->n, ks0, st);
         tsm_platform_free_streams(pf, root_port, d->n, d->ids);
     }
+    free(q.sel);
     dev_wipe(d);
     free(d);
     return st;
@@ -434,8 +528,8 @@ vtsm_status tsm_ide_refresh(struct tsm_ide_dev *d, const struct tsm_ide_peer *pe
     for (unsigned i = 0; i < d->n; i++) {
         struct ide_stream *s = &d->s[i];
         unsigned old = s->key_set;
-        vtsm_status r =
-            set_stop(peer, s->id, old, (uint8_t)(s->set[old].progd | s->set[old].go), &dead);
+        vtsm_status r = set_stop_record(d->left, peer, s->id, old,
+                                        (uint8_t)(s->set[old].progd | s->set[old].go), &dead);
         if (r != VTSM_OK && stop_st == VTSM_OK) {
             stop_st = r;
             err_save(&e, r);
@@ -469,7 +563,7 @@ void tsm_ide_teardown(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer_in)
     for (unsigned i = 0; i < d->n; i++) {
         struct ide_stream *s = &d->s[i];
         struct ide_set *live = &s->set[s->key_set];
-        set_stop(peer, s->id, s->key_set, (uint8_t)(live->progd | live->go), &dead);
+        set_stop_record(d->left, peer, s->id, s->key_set, (uint8_t)(live->progd | live->go), &dead);
     }
     if (d->n)
         tsm_platform_free_streams(d->pf, d->root_port, d->n, d->ids);
@@ -574,6 +668,7 @@ vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *o
 {
     VTSM_ENSURE(d != NULL && out != NULL, VTSM_E_INVAL, "IDE status: NULL argument");
     out->root_port = d->root_port;
+    out->stale_stopped = d->stale_stopped;
     out->n = d->n;
     for (unsigned i = 0; i < d->n; i++) {
         out->s[i].stream_id = d->s[i].id;

@@ -69,11 +69,28 @@ struct tsm_link_transport {
 struct tsm_ide_dev;
 
 /*
+ * What the TSM may have left live on a device (rule IDE.4): per device-side Stream ID
+ * and key set, the SD bits (bit sub*2+dir; sub PR 0, NPR 1, CPL 2; dir RX 0, TX 1) it
+ * sent a KEY_PROG or K_SET_GO for and could not stop (the host that carried the session
+ * vanished, the session was lost). It belongs to the device, not to a connect: tsmd keeps
+ * one per device across connects, and the next setup stops what it names first.
+ */
+struct tsm_ide_leftover {
+    uint8_t mask[256][2];
+};
+
+/*
  * Set up nstreams (1..TSM_IDE_MAX_STREAMS) selective IDE streams to the device on root port
  * root_port:
  *   1. QUERY(PortIndex 0) -> QUERY_RESP: selective IDE, IDE_KM and >= nstreams selective
  *      streams (else VTSM_E_PEER_CAPS); its PortIndex (at most its MaxPortIndex, else
  *      VTSM_E_PEER_MALFORMED) is the port every later message of this device names;
+ *   1a. stale keys (rule IDE.4): every Stream ID that left names, and every selective
+ *      stream QUERY_RESP shows enabled or secure (Control bit 0 / Status state Secure,
+ *      its ID in Control bits 31:24), gets K_SET_STOP for what is recorded (both key sets,
+ *      every sub-stream and direction, for a stream only the device reports) before any
+ *      KEY_PROG; what is stopped leaves left, the step is logged under IDE.4. A stop the
+ *      device does not acknowledge fails the setup (left keeps it);
  *   2. allocate nstreams stream IDs and 2 key slots each on the root port;
  *   3. per stream, key set K0, sub-streams PR, NPR, CPL x directions RX, TX: fresh key and
  *      IFV, KEY_PROG, KP_ACK (Status 0, exact echo);
@@ -82,10 +99,12 @@ struct tsm_ide_dev;
  * errors are logged and ignored; after a transport error no more messages are sent), stream
  * IDs and slots freed, all keys wiped, *out untouched. On success the caller owns *out
  * (tsm_ide_teardown).
+ * left (may be NULL: nothing known, nothing recorded) is borrowed for the life of *out:
+ * every key set this setup, a refresh or the teardown could not stop is added to it.
  */
 vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
                           const struct tsm_ide_peer *peer, unsigned nstreams,
-                          struct tsm_ide_dev **out);
+                          struct tsm_ide_leftover *left, struct tsm_ide_dev **out);
 
 /*
  * Key refresh (IDE_REFRESH): 2 more key slots per stream are taken (VTSM_E_LIMIT, rule
@@ -137,6 +156,7 @@ void tsm_ide_teardown(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer);
 /* STATUS / RESULT: the device's IDE streams (never key bytes). E_INVAL for NULLs. */
 struct tsm_ide_status {
     uint32_t root_port;
+    unsigned stale_stopped; /* K_SET_STOPs of stale key sets at setup (rule IDE.4) */
     unsigned n;
     struct {
         uint8_t stream_id, key_set;

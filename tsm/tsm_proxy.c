@@ -30,6 +30,18 @@ static void trace_doe(const struct tsm_pdev *p, const uint8_t *obj, size_t len, 
             what);
 }
 
+/* --trace inside the session: the plaintext message's name, never its bytes. */
+void tsm_proxy_trace_secured(void *ctx, bool to_device, uint32_t session_id, const uint8_t *msg,
+                             size_t len)
+{
+    const struct tsm_pdev *p = ctx;
+    char what[160], when[40];
+    vtsm_trace_spdm(msg, len, what, sizeof(what));
+    vtsm_log_timestamp(when, sizeof(when));
+    fprintf(stderr, "%s tsmd %s %s %zu bytes in session 0x%08x: %s\n", when,
+            to_device ? "->" : "<-", p->name, len, session_id, what);
+}
+
 static vtsm_status proxy_exchange_on(struct tsm_pdev *p, const char *channel, const uint8_t *req,
                                      size_t req_len, struct vtsm_buf *rsp)
 {
@@ -61,6 +73,11 @@ static vtsm_status proxy_exchange_on(struct tsm_pdev *p, const char *channel, co
     tsm_coro_yield();
     j->waiting = false;
 
+    if (!channel && req_len >= VTSM_DOE_HEADER_SIZE && req[2] == VTSM_DOE_TYPE_SECURED_SPDM) {
+        /* a secured request: no answer, or an answer in the clear (DOE type 1)? */
+        p->secured_unanswered = j->xst != VTSM_OK || (j->rsp.len >= VTSM_DOE_HEADER_SIZE &&
+                                                      j->rsp.data[2] == VTSM_DOE_TYPE_SPDM);
+    }
     switch (j->xst) {
     case VTSM_OK:
         if (t->cfg.trace && !channel)

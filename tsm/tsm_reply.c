@@ -54,6 +54,8 @@ vtsm_status tsm_reply_put_ide(cbor_item_t *map, const struct tsm_ide_status *s)
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_KEY_SET, s->s[i].key_set));
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_REFRESHES, s->s[i].refreshes));
     }
+    if (s->stale_stopped)
+        VTSM_GUARD(vtsm_abi_put_uint(ide, VTSM_ABI_K_STALE_STOPPED, s->stale_stopped));
     return VTSM_OK;
 }
 

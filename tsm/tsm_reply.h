@@ -60,7 +60,8 @@ vtsm_status tsm_reply_tdi_info(const struct tsm_tdi_info *i, const struct tsm_td
  * *out is a new map the caller releases.
  */
 vtsm_status tsm_reply_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_item_t **out);
-/* "mmio": the MMIO ranges of a bound TDI's cached interface report (nothing if unbound). */
+/* "rid" (the TDI's function as a PCI address) and "mmio": the MMIO ranges of a bound TDI's
+ * cached interface report (nothing if unbound). */
 vtsm_status tsm_reply_tdi_mmio(cbor_item_t *m, const struct tsm_tdi *t);
 
 #endif

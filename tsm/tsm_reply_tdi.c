@@ -12,7 +12,7 @@
 #include "vtsm_cose.h"
 #include "vtsm_guard.h"
 
-#define TOKEN_CLAIMS 11 /* entries of the evidence token's claims map */
+#define TOKEN_CLAIMS 11 /* entries of the evidence token's claims map, lock_nonce_digest aside */
 
 static vtsm_status put_mmio(cbor_item_t *m, const struct vtsm_tdisp_report *rep)
 {
@@ -42,6 +42,7 @@ static vtsm_status put_rid(cbor_item_t *m, const struct tsm_tdi *t)
 
 vtsm_status tsm_reply_tdi_mmio(cbor_item_t *m, const struct tsm_tdi *t)
 {
+    VTSM_GUARD(put_rid(m, t));
     struct vtsm_tdisp_report *rep = malloc(sizeof(*rep));
     vtsm_status st;
     VTSM_ENSURE(rep != NULL, VTSM_E_NOMEM, "TDI summary: out of memory");
@@ -80,6 +81,17 @@ out:
 }
 
 /* The claims the token signs (docs/abi.md section 9.6), into a COSE_Sign1 in token. */
+/* What a recovery (tdi_reset) did: recoveries, and the last attempt's outcome and rule. */
+static vtsm_status put_recovery(cbor_item_t *m, const struct tsm_tdi *t)
+{
+    VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_RECOVERIES, t->recoveries));
+    if (t->last_event[0])
+        VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_LAST_EVENT, t->last_event));
+    if (t->last_event[0] && t->last_rule != VTSM_RULE_NONE)
+        VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_LAST_RULE, vtsm_rule_id(t->last_rule)));
+    return VTSM_OK;
+}
+
 static vtsm_status sign_token(const struct tsm_tdi_info *i, const struct tsm_tdi_info_args *a,
                               struct vtsm_buf *token)
 {
@@ -87,7 +99,7 @@ static vtsm_status sign_token(const struct tsm_tdi_info *i, const struct tsm_tdi
     const size_t hlen = i->digest_len;
     vtsm_status st;
     /* COSE_Sign1 payloads are definite-length maps (vtsm_cose_sign1). */
-    cbor_item_t *claims = cbor_new_definite_map(TOKEN_CLAIMS);
+    cbor_item_t *claims = cbor_new_definite_map(TOKEN_CLAIMS + (t->nonce_valid ? 1 : 0));
 
     VTSM_ENSURE(claims != NULL, VTSM_E_NOMEM, "info: out of memory");
     VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, VTSM_ABI_K_NONCE, a->nonce, SPDM_NONCE_SIZE));
@@ -103,7 +115,10 @@ static vtsm_status sign_token(const struct tsm_tdi_info *i, const struct tsm_tdi
         vtsm_abi_put_bytes(claims, VTSM_ABI_K_MEASUREMENTS_DIGEST, i->meas_digest, hlen));
     VTSM_GUARD_GOTO(
         vtsm_abi_put_bytes(claims, VTSM_ABI_K_MEASUREMENT_TRANSCRIPT_DIGEST, i->tr_digest, hlen));
-    VTSM_GUARD_GOTO(vtsm_abi_put_bool(claims, VTSM_ABI_K_AFTER_LOCK, true));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bool(claims, VTSM_ABI_K_AFTER_LOCK, i->after_lock));
+    if (t->nonce_valid)
+        VTSM_GUARD_GOTO(
+            vtsm_abi_put_bytes(claims, VTSM_ABI_K_LOCK_NONCE_DIGEST, t->nonce_digest, hlen));
     st = vtsm_cose_sign1(a->tsm_key, claims, a->kid, a->kid_len, token);
 out:
     cbor_decref(&claims);
@@ -127,11 +142,17 @@ vtsm_status tsm_reply_tdi_info(const struct tsm_tdi_info *i, const struct tsm_td
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
     VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)));
     VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT, t->report.data, t->report.len));
+    VTSM_GUARD_GOTO(put_recovery(m, t));
     VTSM_GUARD_GOTO(
         vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, t->digest_len));
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_INTERFACE_INFO, i->rep->interface_info));
     VTSM_GUARD_GOTO(put_mmio(m, i->rep));
-    VTSM_GUARD_GOTO(tsm_reply_put_meas(m, i->meas, true));
+    VTSM_GUARD_GOTO(tsm_reply_put_meas(m, i->meas, i->after_lock));
+    VTSM_GUARD_GOTO(
+        vtsm_abi_put_bytes(m, VTSM_ABI_K_MEASUREMENTS_DIGEST, i->meas_digest, i->digest_len));
+    if (t->nonce_valid)
+        VTSM_GUARD_GOTO(
+            vtsm_abi_put_bytes(m, VTSM_ABI_K_LOCK_NONCE_DIGEST, t->nonce_digest, t->digest_len));
     VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_CERT_CHAIN, i->chain->data, i->chain->len));
     VTSM_GUARD_GOTO(
         vtsm_abi_put_bytes(m, VTSM_ABI_K_CERT_CHAIN_DIGEST, i->chain_digest, i->digest_len));
@@ -161,7 +182,6 @@ vtsm_status tsm_reply_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_
     if (!host_view)
         VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, t->dev));
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
-    VTSM_GUARD_GOTO(put_rid(m, t));
     VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)));
     if (host_view && t->owner_tvm != 0)
         VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TVM, t->owner_tvm));
@@ -170,8 +190,11 @@ vtsm_status tsm_reply_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_
     if (host_view && t->digest_len != 0)
         VTSM_GUARD_GOTO(
             vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, t->digest_len));
+    if (host_view && t->state == TSM_TDI_ERROR && t->error_rule != VTSM_RULE_NONE)
+        VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_ERROR_RULE, vtsm_rule_id(t->error_rule)));
     if (host_view && t->rejected)
         VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_GUEST_REJECTED, t->guest_rejected));
+    VTSM_GUARD_GOTO(put_recovery(m, t));
     *out = m;
     return VTSM_OK;
 out:

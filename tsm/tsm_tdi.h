@@ -12,6 +12,8 @@
  *   CONFIG_LOCKED    -           UNLOCKED      RUN            (stays)             ERROR
  *   RUN              -           UNLOCKED      -              (stays)             ERROR
  *   ERROR            -           UNLOCKED      -              (stays)             -
+ * and RESET (host TDI_RESET, the recovery): ERROR -> CONFIG_LOCKED (rule TDI.10; the
+ * evidence check is the flow's, TDI.11).
  *
  * LIST (not a move: "may this requester see the TDI") is allowed for the host in every
  * state and for the owning guest in every owned state. Rules: TDI.1 bind only from
@@ -73,6 +75,7 @@ enum tsm_tdi_req {
     TSM_TDI_REQ_INFO,         /* guest INFO */
     TSM_TDI_REQ_LIST,         /* guest LIST / host STATUS: may the requester see this TDI */
     TSM_TDI_REQ_DEVICE_ERROR, /* the TSM saw the device report ERROR, or state drift */
+    TSM_TDI_REQ_RESET,        /* host TDI_RESET: ERROR -> CONFIG_LOCKED after recovery */
     TSM_TDI_REQ_COUNT_
 };
 
@@ -123,9 +126,24 @@ struct tsm_tdi {
     bool mmio_enabled, dma_enabled; /* only in RUN, after START_INTERFACE_RSP */
     struct vtsm_spdm_meas meas;     /* fresh GET_MEASUREMENTS taken after LOCK */
     bool have_meas;
-    bool rejected; /* the owner said REJECT; guest_rejected holds its reason */
+    /* What ACCEPT binds (digest_alg): the measurement record cached at bind and the LOCK
+     * nonce (valid while nonce_valid). */
+    uint8_t meas_digest[VTSM_HASH_MAX];
+    uint8_t nonce_digest[VTSM_HASH_MAX];
+    /* Event order, to compute after_lock: lock_seq is when LOCK_INTERFACE_RSP arrived,
+     * meas_seq when the cached measurements did (tsm_tdi_event()); 0 = never. */
+    uint64_t lock_seq, meas_seq;
+    enum vtsm_rule error_rule; /* why the TSM moved it to ERROR (NONE: not known) */
+    bool rejected;             /* the owner said REJECT; guest_rejected holds its reason */
     bool declared; /* named by the host at connect (tdis): kept, and listed, while unbound */
     char guest_rejected[TSM_TDI_REASON_MAX + 1];
+    /* the binding's LOCK_INTERFACE parameters, which a recovery locks with again */
+    uint16_t lock_flags;
+    uint8_t stream_id;
+    /* recovery (tdi_reset): how often it relocked, and what the last attempt found */
+    uint32_t recoveries;
+    char last_event[64];      /* "" / "recovered" / "recovered_reference" / "recovery_refused" */
+    enum vtsm_rule last_rule; /* the rule of last_event */
 };
 
 /* A fresh, unbound TDI (CONFIG_UNLOCKED). dev must be a valid device name, index <=
@@ -227,6 +245,9 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
 
 /*
  * Guest ACCEPT by guest_tvm: table (owner only, rule TDI.5; CONFIG_LOCKED only, TDI.4),
+ * then b (what the guest verified) against the TDI's report digest, bound measurement
+ * digest and LOCK nonce digest, each compared in constant time: any difference is
+ * E_STATE, rule TDI.20, and the TDI stays CONFIG_LOCKED (b NULL: E_INVAL). Then
  * GET_DEVICE_INTERFACE_STATE: device ERROR -> TDI ERROR, E_PEER_STATE (rule TDI.7);
  * anything else but CONFIG_LOCKED -> TDI ERROR, E_PEER_STATE (rule TDI.8). Then
  * START_INTERFACE_REQ with the LOCK nonce: any failure (TDISP_ERROR such as INVALID_NONCE,
@@ -234,7 +255,24 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
  * START_INTERFACE_RSP: RUN, mmio_enabled = dma_enabled = true. The nonce is wiped once
  * START was sent. A GET_DEVICE_INTERFACE_STATE that fails to arrive changes nothing.
  */
-vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t guest_tvm);
+struct tsm_tdi_accept_binding {
+    const uint8_t *report_digest; /* as INFO reported them; lengths 0..VTSM_HASH_MAX */
+    size_t report_len;
+    const uint8_t *meas_digest;
+    size_t meas_len;
+    const uint8_t *lock_digest;
+    size_t lock_len;
+};
+/* The binding of t as it stands (what an INFO now would report; the lock digest only
+ * while the nonce is valid). Points into t. */
+void tsm_tdi_current_binding(const struct tsm_tdi *t, struct tsm_tdi_accept_binding *b);
+vtsm_status tsm_tdi_accept(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t guest_tvm,
+                           const struct tsm_tdi_accept_binding *b);
+/* A fresh number of the TSM's event order (monotonic, single-threaded like every flow). */
+uint64_t tsm_tdi_event(void);
+/* Were these measurements taken after the TDI's LOCK_INTERFACE_RSP, with the lock still in
+ * force (CONFIG_LOCKED or RUN)? meas_seq is tsm_tdi_event() at their arrival. */
+bool tsm_tdi_after_lock(const struct tsm_tdi *t, uint64_t meas_seq);
 
 /*
  * Host TDI_UNBIND: table (rule TDI.2 / TDI.3), STOP_INTERFACE_REQ, then CONFIG_UNLOCKED
@@ -275,14 +313,64 @@ struct tsm_tdi_info {
     struct vtsm_spdm_meas fresh;       /* with a nonce */
     struct vtsm_tdisp_report *rep;     /* the parsed interface report */
     const struct vtsm_buf *chain;      /* the device's certificate chain */
+    bool after_lock;                   /* meas taken after LOCK, lock in force */
     size_t digest_len;
     uint8_t chain_digest[VTSM_HASH_MAX];
-    uint8_t meas_digest[VTSM_HASH_MAX]; /* with a nonce: of meas->record */
+    uint8_t meas_digest[VTSM_HASH_MAX]; /* of meas->record */
     uint8_t tr_digest[VTSM_HASH_MAX];   /* with a nonce: of meas->transcript */
 };
 vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
                          const struct tsm_tdi_info_args *a, struct tsm_tdi_info *out);
 void tsm_tdi_info_free(struct tsm_tdi_info *i);
+
+/* The vtsm VDM FUNCTION_LEVEL_RESET (vtsm_tdisp.h) -> *state, the TDI state the device
+ * reports after it (VTSM_TDI_*). */
+vtsm_status tsm_tdisp_flr(const struct tsm_tdisp_chan *c, uint32_t tdi, uint8_t *state);
+
+/*
+ * Host DEVICE_CHECK of one TDI: for a CONFIG_LOCKED or RUN TDI, GET_DEVICE_INTERFACE_STATE;
+ * the device in ERROR moves the TDI to ERROR (E_PEER_STATE, rule TDI.7), any other state
+ * than the TSM's too (TDI.8), MMIO and DMA off, nonce wiped. *dev_state gets what the
+ * device said. A TDI in another state is not asked (VTSM_OK, *dev_state = 0xFF). A lost
+ * answer changes nothing.
+ */
+vtsm_status tsm_tdi_check_device(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                                 uint8_t *dev_state);
+
+/* Reference values a host supplies for a recovery: digests (the session's hash) of the
+ * interface report and of the measurement record; NULL / 0 when not supplied. */
+struct tsm_tdi_ref {
+    const uint8_t *report_digest;
+    size_t report_digest_len;
+    const uint8_t *meas_digest;
+    size_t meas_digest_len;
+};
+
+/* What a recovery saw (also when it refused): digests of the report and measurement
+ * record the device gives after the reset, and whether they matched. */
+struct tsm_tdi_recovery {
+    size_t digest_len;
+    uint8_t report_digest[VTSM_HASH_MAX];
+    uint8_t meas_digest[VTSM_HASH_MAX];
+    bool have_digests;
+    bool same_as_bound;   /* identical to what was bound */
+    bool reference_match; /* equal to the host's reference values */
+};
+
+/*
+ * Host TDI_RESET (recovery of a TDI in ERROR): table (RESET by the host from ERROR, rule
+ * TDI.10), then the FLR (vtsm VDM FUNCTION_LEVEL_RESET; the device must report the TDI
+ * CONFIG_UNLOCKED, else E_PEER_STATE rule TDI.8), LOCK_INTERFACE_REQ with the binding's
+ * flags and stream, the interface report and fresh signed measurements. Only if the
+ * report and the measurement record are byte-identical to the bound ones, or their
+ * digests equal both of the host's reference values (ref, may be NULL), the TDI returns
+ * to CONFIG_LOCKED for the same owner with the new nonce (and, with reference values,
+ * the new report and measurements); recoveries counts it. Otherwise STOP_INTERFACE_REQ
+ * is sent and the TDI stays ERROR: E_PEER_STATE, rule TDI.11. last_event / last_rule
+ * record the outcome either way; out (may be NULL) gets what the device now reports.
+ */
+vtsm_status tsm_tdi_recover(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                            const struct tsm_tdi_ref *ref, struct tsm_tdi_recovery *out);
 
 /* The interface report of a bound TDI, parsed (E_STATE if the TDI is not bound). */
 vtsm_status tsm_tdi_report(const struct tsm_tdi *t, struct vtsm_tdisp_report *rep);

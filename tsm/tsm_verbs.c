@@ -53,6 +53,12 @@ static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
     VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_MEAS_HASH,
                                  vtsm_spdm_meas_hash_name(info->meas_hash_algo)));
     VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_CAPABILITIES, info->rsp_caps));
+    if (info->chunk_sends || info->chunk_gets) {
+        cbor_item_t *ch = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_CHUNKED, ch));
+        VTSM_GUARD(vtsm_abi_put_uint(ch, VTSM_ABI_K_REQUESTS, info->chunk_sends));
+        VTSM_GUARD(vtsm_abi_put_uint(ch, VTSM_ABI_K_RESPONSES, info->chunk_gets));
+    }
     if (info->session_active) {
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_SESSION_ID, info->session_id));
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_KEY_UPDATES, info->key_updates));
@@ -78,6 +84,15 @@ static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
         VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_KEX, kex));
         VTSM_GUARD(vtsm_abi_put_bytes(kex, VTSM_ABI_K_TRANSCRIPT, kt->data, kt->len));
         VTSM_GUARD(vtsm_abi_put_bytes(kex, VTSM_ABI_K_SIGNATURE, ks, ks_len));
+    }
+    const struct vtsm_buf *ct = vtsm_spdm_req_challenge_transcript(p->spdm);
+    size_t cs_len = 0;
+    const uint8_t *cs = vtsm_spdm_req_challenge_signature(p->spdm, &cs_len);
+    if (ct && ct->len && cs && cs_len) {
+        cbor_item_t *chal = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_CHALLENGE, chal));
+        VTSM_GUARD(vtsm_abi_put_bytes(chal, VTSM_ABI_K_TRANSCRIPT, ct->data, ct->len));
+        VTSM_GUARD(vtsm_abi_put_bytes(chal, VTSM_ABI_K_SIGNATURE, cs, cs_len));
     }
     if (p->ide) {
         struct tsm_ide_status ide;
@@ -153,6 +168,8 @@ static vtsm_status do_connect(struct tsm_pdev *p)
         o.base_hash = p->opts.base_hash;
     struct vtsm_spdm_transport tr = tsm_proxy_transport(p);
     VTSM_GUARD(vtsm_spdm_req_new(&o, &tr, &p->spdm));
+    if (p->tsm->cfg.trace)
+        vtsm_spdm_req_set_trace(p->spdm, tsm_proxy_trace_secured, p);
 
     VTSM_GUARD(vtsm_spdm_req_init_connection(p->spdm));
     VTSM_GUARD(vtsm_spdm_req_get_digests(p->spdm, &mask, digests));
@@ -160,6 +177,9 @@ static vtsm_status do_connect(struct tsm_pdev *p)
                 "certificate slot %u is not provisioned on %s (DIGESTS slot mask 0x%02x)", slot,
                 p->name, mask);
     VTSM_GUARD(vtsm_spdm_req_get_certificate(p->spdm, slot));
+    /* CHALLENGE: the device proves it holds the leaf key over M1/M2 (rules PDEV.14-16). */
+    if (p->opts.challenge)
+        VTSM_GUARD(vtsm_spdm_req_challenge(p->spdm, slot));
 
     /* Trust: decided here, by policy, against the TSM's own trust store. */
     const struct vtsm_certchain *chain = vtsm_spdm_req_chain(p->spdm, slot);
@@ -210,8 +230,8 @@ static vtsm_status do_connect(struct tsm_pdev *p)
     /* IDE: the TSM programs both ends itself; the host never sees a key. */
     if (p->opts.ide_streams) {
         struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
-        VTSM_GUARD(
-            tsm_ide_setup(t->cfg.platform, p->root_port, &peer, p->opts.ide_streams, &p->ide));
+        VTSM_GUARD(tsm_ide_setup(t->cfg.platform, p->root_port, &peer, p->opts.ide_streams,
+                                 &p->ide_left, &p->ide));
     }
     return VTSM_OK;
 }
@@ -232,6 +252,7 @@ static cbor_item_t *connect_run(struct tsm_job *j)
     if (st == VTSM_OK) {
         tsm_pdev_transition(p, TSM_PDEV_CONNECTED, "device_connect");
         p->connects++;
+        tsm_event_device_reset(j->t, p, true, true); /* the event policy's timers start */
         if (msg)
             vtsm_abi_put_tstr(msg, VTSM_ABI_K_STATE, tsm_pdev_state_name(p->state));
     } else {
@@ -274,6 +295,7 @@ static void connect_opts(const struct vtsm_abi_req *req, struct tsm_connect_opts
     o->base_hash = hash[req->hash];
     o->ide_streams = (unsigned)req->ide_streams;
     o->ide_only = req->ide_only;
+    o->challenge = req->challenge;
     _Static_assert(TSM_PDEV_TDIS_MAX == VTSM_ABI_TDIS_MAX, "tdis range");
     o->n_tdis = req->tdis.n;
     memcpy(o->tdis, req->tdis.rid, req->tdis.n * sizeof(o->tdis[0]));
@@ -358,6 +380,7 @@ static cbor_item_t *reclaim_run(struct tsm_job *j)
 
     tsm_pdev_reset(p);
     tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_reclaim");
+    tsm_event_device_forget(j->t, p);
     if (msg)
         vtsm_abi_put_tstr(msg, VTSM_ABI_K_STATE, tsm_pdev_state_name(p->state));
     VTSM_INFO("device_reclaim %s: %s", p->name, detail);
@@ -495,8 +518,8 @@ static bool page_take(struct page *pg, cbor_item_t *arr, cbor_item_t *e, vtsm_st
 }
 
 /* One TDI's entry in STATUS (a running job's own TDIs show only that they are busy); with
- * its MMIO ranges when STATUS names the device (the whole list keeps a device's 255 TDIs
- * on one page). */
+ * its rid and MMIO ranges when STATUS names the device (the whole list keeps a device's
+ * 255 TDIs on one page). */
 static vtsm_status tdi_entry(struct tsm_pdev *p, struct tsm_tdi *tdi, bool mmio, cbor_item_t **out)
 {
     if (!tsm_pdev_tdi_claimed(p, tdi)) {

@@ -33,5 +33,8 @@ enum vtsm_abi_gop {
 #define VTSM_ABI_GUEST_KEY_SIZE   65u /* TVM_CREATE guest_key: 0x04 || X || Y (P-256) */
 #define VTSM_ABI_GUEST_SIG_SIZE   64u /* GUEST_REQUEST sig: raw r || s */
 #define VTSM_ABI_GUEST_NONCE_SIZE 32u /* guest body nonce */
+/* ACCEPT body digests (report_digest, measurements_digest, lock_nonce_digest): at most
+ * this many bytes (SHA-384); an empty one names "none seen" and never matches. */
+#define VTSM_ABI_GUEST_DIGEST_MAX 48u
 
 #endif

@@ -113,7 +113,9 @@ vtsm_status vtsm_guest_envelope_encode(const struct vtsm_guest_envelope *env, ui
  * checked per operation before seq is touched (E_INVAL, rule GUEST.4):
  *   LIST    no dev, tdi, nonce or reason
  *   INFO    dev and tdi; nonce optional (32 bytes); no reason
- *   ACCEPT  dev and tdi; no nonce or reason
+ *   ACCEPT  dev and tdi; no nonce or reason; the handle must have an INFO of (dev, tdi)
+ *           (vtsm_guest_remember_info; E_STATE "send INFO first" otherwise), whose
+ *           report_digest, measurements_digest and lock_nonce_digest the body carries
  *   REJECT  dev and tdi; reason optional (valid UTF-8, <= VTSM_GUEST_REASON_MAX bytes)
  * dev must be a valid device name, tdi 0..UINT32_MAX. Then the next seq is reserved and
  * persisted (vtsm_guest_reserve_seq) and the body signed. E_STATE if the handle has tvm 0.
@@ -122,6 +124,17 @@ vtsm_status vtsm_guest_envelope_encode(const struct vtsm_guest_envelope *env, ui
 vtsm_status vtsm_guest_build(struct vtsm_guest *g, unsigned gop, const char *dev, int64_t tdi,
                              const uint8_t *nonce, const char *reason,
                              struct vtsm_guest_envelope *env);
+
+/*
+ * Remember what an INFO result reports of its TDI (dev, tdi, report_digest,
+ * measurements_digest, lock_nonce_digest) for the next ACCEPT of that TDI built on this
+ * handle (docs/abi.md 9.5: ACCEPT binds what the guest verified; the TSM refuses it under
+ * rule TDI.20 when the TDI's binding is no longer that one). vtsm_guest_call does it for
+ * every INFO it makes; a caller that carries requests itself calls it with the INFO
+ * result it checked. The handle remembers the last 16 TDIs. E_PEER_MALFORMED if the
+ * result lacks dev/tdi or has a digest longer than 48 bytes.
+ */
+vtsm_status vtsm_guest_remember_info(struct vtsm_guest *g, const struct vtsm_result *info);
 
 /*
  * Reserve the next seq: under the key file's lock, read "<key>.seq", take max(file, last
@@ -148,7 +161,8 @@ vtsm_status vtsm_guest_sign(const struct vtsm_guest *g, uint32_t envelope_tvm, c
  * TSM-reported failure it is the ERROR, else NULL. Failures copy the TSM's (or the
  * shim's) detail and rule into the thread's error record (vtsm_err_detail(),
  * vtsm_err_rule()); name, source and the rule as sent are in vtsm_host_last_error(relay).
- * result may be NULL.
+ * result may be NULL. Every INFO result is remembered for the next ACCEPT of its TDI; an
+ * ACCEPT of a TDI this handle has no INFO of sends that INFO (without nonce) first.
  */
 vtsm_status vtsm_guest_call(struct vtsm_guest *g, struct vtsm_host *relay, unsigned gop,
                             const char *dev, int64_t tdi, const uint8_t *nonce, const char *reason,

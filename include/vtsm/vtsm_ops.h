@@ -43,7 +43,7 @@ extern "C" {
     X(DEVICE_REMOVE, device_remove, 0x11, HOST, REQUIRED, ("dev"))                                 \
     X(DEVICE_CONNECT, device_connect, 0x12, HOST, REQUIRED,                                        \
       ("dev", "slot", "allow_untrusted", "min_version", "max_version", "asym", "hash",             \
-       "ide_streams", "ide_only", "tdis"))                                                         \
+       "ide_streams", "ide_only", "challenge", "tdis"))                                            \
     X(DEVICE_RECLAIM, device_reclaim, 0x13, HOST, REQUIRED, ("dev", "force"))                      \
     X(STATUS, status, 0x14, HOST, OPTIONAL,                                                        \
       ("dev", "summary", "offset", "tdi_offset", "tvm_offset"))                                    \
@@ -62,7 +62,15 @@ extern "C" {
     X(TDI_UNBIND, tdi_unbind, 0x33, HOST, REQUIRED, ("dev", "tdi"))                                \
     /* a signed guest request: relayed by a host or sent by the guest itself (the TVM's            \
      * signature authenticates it, not the connection) */                                          \
-    X(GUEST_REQUEST, guest_request, 0x40, ANY, NONE, ("tvm", "body", "sig"))
+    X(GUEST_REQUEST, guest_request, 0x40, ANY, NONE, ("tvm", "body", "sig"))                       \
+    /* recovery of a TDI in ERROR: FLR, relock, re-measure; CONFIG_LOCKED only if the evidence     \
+     * is what was bound or the host's reference values */                                         \
+    X(TDI_RESET, tdi_reset, 0x3A, HOST, REQUIRED,                                                  \
+      ("dev", "tdi", "report_digest", "measurements_digest"))                                      \
+    /* this connection receives EVENT messages (of one device with dev) from now on */             \
+    X(EVENTS_SUBSCRIBE, events_subscribe, 0x1E, HOST, OPTIONAL, ("dev"))                           \
+    /* ask the device for the state of every bound TDI; disagreement moves a TDI to ERROR */       \
+    X(DEVICE_CHECK, device_check, 0x1D, HOST, REQUIRED, ("dev"))
 
 #define VTSM_OPS(X) VTSM_OPS_PROTOCOL(X) VTSM_OPS_VERBS(X)
 
@@ -124,6 +132,9 @@ enum vtsm_role {
     X(LOCK_FLAGS, lock_flags, "lock_flags", UINT)                                                  \
     X(BODY, body, "body", BYTES)                                                                   \
     X(SIG, sig, "sig", BYTES)                                                                      \
+    X(CHALLENGE, challenge, "challenge", BOOL)                                                     \
+    X(REPORT_DIGEST, report_digest, "report_digest", BYTES)                                        \
+    X(MEASUREMENTS_DIGEST, measurements_digest, "measurements_digest", BYTES)                      \
     X(TDIS, tdis, "tdis", RIDS)
 
 enum vtsm_field {

@@ -10,7 +10,8 @@
  * and so comes with the status of the failure it follows), and a one-line meaning.
  * Families: PLAT platform, PDEV device connection, IDE streams and key slots, TVM, TDI
  * state table, GUEST requests, ABI socket ABI, and, on the device side, DEVTDI (TDISP
- * responder), IDEKM (IDE_KM responder), LINK (link check), VDM (vendor-defined messages).
+ * responder), IDEKM (IDE_KM responder), LINK (link check), VDM (vendor-defined messages);
+ * CHUNK (SPDM chunk transfers) on either side.
  * The numbers are stable: a rule is never renumbered; new rules take new numbers.
  */
 #ifndef VTSM_RULE_H
@@ -86,6 +87,30 @@ extern "C" {
     X(LINK_4, "LINK.4", E_PEER_DECRYPT, "the MAC verifies under the RX key")                       \
     X(LINK_5, "LINK.5", E_PEER_STATE, "the key set is live for TX too, to answer")                 \
     X(VDM_1, "VDM.1", E_STATE, "PCI-SIG protocol messages only inside a secure session")           \
+    X(PDEV_14, "PDEV.14", E_PEER_CAPS, "a connect with challenge needs a device with CHAL_CAP")    \
+    X(PDEV_15, "PDEV.15", E_PEER_SIGNATURE, "CHALLENGE_AUTH is signed over M1/M2 by the leaf key") \
+    X(PDEV_16, "PDEV.16", E_PEER_DIGEST, "CHALLENGE_AUTH CertChainHash is the slot chain's hash")  \
+    X(IDE_4, "IDE.4", OK, "a connect first stops the key sets an earlier one left live")           \
+    X(TDI_20, "TDI.20", E_STATE,                                                                   \
+      "ACCEPT carries the report, measurement and lock digests now bound")                         \
+    X(TDI_21, "TDI.21", E_PEER_STATE,                                                              \
+      "a device whose report or measurements changed since LOCK goes to ERROR")                    \
+    X(CHUNK_1, "CHUNK.1", E_PEER_MALFORMED, "every chunk of a transfer names its Handle")          \
+    X(CHUNK_2, "CHUNK.2", E_PEER_MALFORMED, "ChunkSeqNo starts at 0 and counts up by one")         \
+    X(CHUNK_3, "CHUNK.3", E_PEER_MALFORMED,                                                        \
+      "chunks add up to LargeMessageSize, within DataTransferSize..MaxSPDMmsgSize")                \
+    X(TDI_10, "TDI.10", E_STATE, "tdi_reset only from ERROR")                                      \
+    X(TDI_11, "TDI.11", E_PEER_STATE,                                                              \
+      "recovery relocks only with the bound or reference evidence")                                \
+    X(DEVTDI_7, "DEVTDI.7", OK, "FUNCTION_LEVEL_RESET returns the TDI to CONFIG_UNLOCKED")         \
+    X(DEVTDI_8, "DEVTDI.8", E_STATE, "no firmware update while a TDI is locked with NO_FW_UPDATE") \
+    X(DEVTDI_9, "DEVTDI.9", E_PEER_STATE, "a firmware update moves locked TDIs to ERROR")          \
+    X(DEVTDI_10, "DEVTDI.10", E_PEER_STATE, "a device error moves a locked TDI to ERROR")          \
+    X(EVENT_1, "EVENT.1", OK, "SPDM keys are updated before seq nears its limit or the interval")  \
+    X(EVENT_2, "EVENT.2", OK, "IDE keys are refreshed at the policy interval")                     \
+    X(EVENT_3, "EVENT.3", OK, "a subscriber that leaves events unread is dropped as for replies")  \
+    X(PDEV_17, "PDEV.17", OK, "a device reset behind the TSM (session unknown) is disconnected")   \
+    X(PDEV_18, "PDEV.18", E_STATE, "host-native CMA is revoked while the TSM owns the device")     \
     X(PDEV_30, "PDEV.30", E_ABI_ARG, "a device name is a PCI address, [SSSS:]BB:DD.F")             \
     X(TDI_30, "TDI.30", E_PEER_STATE,                                                              \
       "a TDI declared at connect is CONFIG_UNLOCKED on the device")                                \

@@ -17,24 +17,11 @@ set -uo pipefail
 src="${1:?source dir}"
 bin="${2:?bin dir}"
 
-skip() {
-  echo "SKIPPED: $*"
-  exit 77
-}
-fail() {
-  echo "FAIL: $*"
-  [ -n "${work:-}" ] && [ -f "$work/console.log" ] && { echo "--- console"; tail -80 "$work/console.log"; }
-  [ -n "${work:-}" ] && [ -f "$work/devemu.log" ] && { echo "--- tsm-devemu"; tail -20 "$work/devemu.log"; }
-  exit 1
-}
+# shellcheck source=spec-tests/vm_lib.sh
+. "$src/spec-tests/vm_lib.sh"
 
 t_start=$(date +%s%N)
-root=$("$src/scripts/kernel-env.sh" --print 2>/dev/null) ||
-  skip "no kernel environment: run scripts/kernel-env.sh first (as root)"
-[ "$(id -u)" = 0 ] || skip "needs root (chroot, mount namespace)"
-for tool in unshare chroot; do
-  command -v "$tool" >/dev/null || skip "no $tool on this host"
-done
+vm_chroot
 if [ -n "${VTSM_KERNEL_BUILD:-}" ]; then
   # A kernel developer's own build tree (docs/kernel.md): the module is built on this
   # host against it and QEMU boots its image; the chroot still provides QEMU.
@@ -42,52 +29,25 @@ if [ -n "${VTSM_KERNEL_BUILD:-}" ]; then
   kconfig="$kdir/.config"
   kimage="${VTSM_KERNEL_IMAGE:-$kdir/arch/x86/boot/bzImage}"
   kver="$(cat "$kdir/include/config/kernel.release" 2>/dev/null || echo "$kdir")"
-  [ -f "$kconfig" ] || fail "VTSM_KERNEL_BUILD=$kdir has no .config"
-  [ -f "$kimage" ] || fail "no kernel image $kimage (set VTSM_KERNEL_IMAGE)"
+  [ -f "$kconfig" ] || vm_fail "VTSM_KERNEL_BUILD=$kdir has no .config"
+  [ -f "$kimage" ] || vm_fail "no kernel image $kimage (set VTSM_KERNEL_IMAGE)"
 else
-  hdr=$(cd "$root/usr/src" && compgen -G 'linux-headers-*-amd64' | sort -V | tail -1)
-  [ -n "$hdr" ] || skip "the chroot has no linux-headers-*-amd64"
-  kver="${hdr#linux-headers-}"
-  kdir="/usr/src/$hdr" # as seen inside the chroot
-  kconfig="$root/usr/src/$hdr/.config"
+  vm_debian_kernel
   compgen -G "$root/usr/src/linux-headers-*-common/include/linux/pci-tsm.h" >/dev/null ||
-    skip "kernel $kver headers lack linux/pci-tsm.h"
-  kimage=$(compgen -G "$root/opt/kernel/usr/lib/modules/$kver/vmlinuz" ||
-    compgen -G "$root/opt/kernel/boot/vmlinuz-$kver") || skip "no kernel image for $kver"
+    vm_skip "kernel $kver headers lack linux/pci-tsm.h"
 fi
 for opt in CONFIG_PCI_TSM CONFIG_PCI_DOE CONFIG_TSM CONFIG_DEVTMPFS CONFIG_BLK_DEV_INITRD; do
   grep -q "^$opt=y" "$kconfig" && continue
   # Debian's kernel losing the option is the archive's doing: skip. A kernel of
   # one's own that lacks it is a configuration error: fail.
-  [ -n "${VTSM_KERNEL_BUILD:-}" ] && fail "kernel $kver is built without $opt=y"
-  skip "kernel $kver is built without $opt=y"
+  [ -n "${VTSM_KERNEL_BUILD:-}" ] && vm_fail "kernel $kver is built without $opt=y"
+  vm_skip "kernel $kver is built without $opt=y"
 done
 for b in tsmd tsm-devemu tsm-host tsm-guest vtsm-kbridge vtsm-kguest; do
-  [ -x "$bin/$b" ] || fail "missing $bin/$b"
+  [ -x "$bin/$b" ] || vm_fail "missing $bin/$b"
 done
 
-# Sanitizer builds: a report inside the VM would reach neither the test's exit status
-# nor the sanitizer log directory, so such a run proves nothing: the kernel label runs
-# on the plain build (CI's kernel stage).
-if ldd "$bin/tsmd" | grep -qE 'lib(asan|tsan|ubsan)'; then
-  skip "sanitizer build: run the kernel label on a plain build"
-fi
-
-work=$(mktemp -d "$root/tmp/vtsm-kernel.XXXXXX") || fail "mktemp"
-cwork="/tmp/${work##*/}" # the same directory as seen inside the chroot
-devemu_pid=""
-devemu2_pid=""
-cleanup() {
-  local p
-  for p in $devemu_pid $devemu2_pid; do
-    kill "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-  done
-  [ "${VTSM_KERNEL_KEEP:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-
-ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
+vm_work kernel
 
 # 1. The module, built in the chroot against the unstable kernel's headers.
 t=$(date +%s%N)
@@ -99,45 +59,29 @@ else
   "$src/scripts/kernel-env.sh" --run make -s -C "$cwork/mod" KDIR="$kdir" >"$work/mod.log" 2>&1
 fi || {
   cat "$work/mod.log"
-  fail "module build"
+  vm_fail "module build"
 }
-grep -E 'warning|error' "$work/mod.log" && fail "module build has warnings"
-echo "module built in $(ms "$t") ms"
+grep -E 'warning|error' "$work/mod.log" && vm_fail "module build has warnings"
+echo "module built in $(vm_ms "$t") ms"
 
 # 2. The device: tsm-devemu on a free loopback port.
 # A second device whose certificate chain is not under the trust anchors: its connect
 # must fail and leave the function unconnected.
-"$bin/tsm-devemu" --port 0 --port-file "$work/port" --verbose >"$work/devemu.log" 2>&1 &
-devemu_pid=$!
-"$bin/tsm-devemu" --port 0 --port-file "$work/port2" --fault untrusted-chain \
-  >"$work/devemu2.log" 2>&1 &
-devemu2_pid=$!
-for _ in $(seq 100); do
-  [ -s "$work/port" ] && [ -s "$work/port2" ] && break
-  sleep 0.05
-done
-[ -s "$work/port" ] && [ -s "$work/port2" ] || fail "tsm-devemu did not start"
-port=$(cat "$work/port")
-port2=$(cat "$work/port2")
+vm_devemu devemu --verbose
+port=$vm_port
+vm_devemu devemu2 --fault untrusted-chain
+port2=$vm_port
 
 # 3. A guest key for the TVM the bind registers (the private half stays here).
 gkey=$("$bin/tsm-guest" --key "$work/tvm.key" keygen | tail -1)
-[ ${#gkey} = 130 ] || fail "tsm-guest keygen: '$gkey'"
+[ ${#gkey} = 130 ] || vm_fail "tsm-guest keygen: '$gkey'"
 
 # 4. The initramfs: busybox, the module, tsmd, the bridge, tsm-host and their libraries.
 t=$(date +%s%N)
-ir="$work/initramfs"
-mkdir -p "$ir"/{bin,sbin,lib,lib64,proc,sys,dev,tmp,etc}
-cp "$root/usr/bin/busybox" "$ir/bin/busybox"
+vm_initramfs
 cp "$work/mod/vtsm_bridge.ko" "$ir/"
 cp "$work/tvm.key" "$work/tvm.key.seq" "$ir/"
-for b in tsmd vtsm-kbridge tsm-host vtsm-kguest; do
-  cp "$bin/$b" "$ir/bin/"
-  ldd "$bin/$b" | awk '/=> \//{print $3} /^\t\/lib/{print $1}' | while read -r lib; do
-    mkdir -p "$ir$(dirname "$lib")"
-    cp -L "$lib" "$ir$lib"
-  done
-done
+vm_add_bin "$bin/tsmd" "$bin/vtsm-kbridge" "$bin/tsm-host" "$bin/vtsm-kguest"
 cat >"$ir/init" <<EOF
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -204,40 +148,19 @@ dmesg | grep -E 'BUG|WARNING|Oops|Call Trace' >/dev/null && say "kernel-warnings
 say "done at \$(ms) ms of guest uptime"
 poweroff -f
 EOF
-chmod +x "$ir/init"
-"$src/scripts/kernel-env.sh" --run sh -c "cd $cwork/initramfs && find . | cpio -o -H newc --quiet > $cwork/initrd.cpio" ||
-  fail "initramfs"
-echo "initramfs built in $(ms "$t") ms ($(du -k "$work/initrd.cpio" | cut -f1) KiB)"
-
-cp "$kimage" "$work/kernel.img"
+vm_pack
+echo "initramfs built in $(vm_ms "$t") ms ($(du -k "$work/initrd.cpio" | cut -f1) KiB)"
 
 # 5. Boot. The nvme's SPDM responder is tsm-devemu (QEMU connects to it over TCP).
 t=$(date +%s%N)
-timeout 45 "$src/scripts/kernel-env.sh" --run qemu-system-x86_64 -M q35 -accel tcg -m 512 -smp 1 \
-  -nographic -nodefaults -no-reboot -monitor none -serial stdio \
-  -kernel "$cwork/kernel.img" -initrd "$cwork/initrd.cpio" \
-  -append "console=ttyS0 panic=-1 quiet pci=noaer" \
-  -device "nvme,serial=vtsm0,spdm_port=$port,spdm_trans=doe" \
-  -device "nvme,serial=vtsm1,spdm_port=$port2,spdm_trans=doe" \
-  </dev/null >"$work/console.log" 2>&1
-rc=$?
-echo "VM ran $(ms "$t") ms (qemu exit $rc)"
-grep -q 'VTSM-TEST: done' "$work/console.log" || fail "the VM did not finish its script (qemu exit $rc)"
+vm_boot 45 -device "nvme,serial=vtsm0,spdm_port=$port,spdm_trans=doe" \
+  -device "nvme,serial=vtsm1,spdm_port=$port2,spdm_trans=doe"
+rc=$vm_rc
+echo "VM ran $(vm_ms "$t") ms (qemu exit $rc)"
+grep -q 'VTSM-TEST: done' "$work/console.log" || vm_fail "the VM did not finish its script (qemu exit $rc)"
 
 # 6. Checks.
-tr -d '\r' <"$work/console.log" >"$work/console.txt"
-out() { grep -a -E "VTSM-TEST: $1" "$work/console.txt"; }
-check() {
-  local what="$1"
-  shift
-  if "$@" >/dev/null; then
-    echo "ok   $what"
-  else
-    echo "FAIL $what"
-    failed=1
-  fi
-}
-failed=0
+out() { vm_out "$@"; }
 bdf=$(out 'nvme ' | sed -n 's/.*VTSM-TEST: nvme \([^ ]*\) bad \([^ ]*\).*/\1/p')
 bad=$(out 'nvme ' | sed -n 's/.*VTSM-TEST: nvme \([^ ]*\) bad \([^ ]*\).*/\2/p')
 check "two nvme functions found ($bdf, $bad)" test -n "$bdf" -a -n "$bad"
@@ -289,6 +212,6 @@ check "tsm-devemu: IDE_KM K_SET_STOP" grep -q 'K_SET_STOP: stream 0' "$dlog"
 check "tsm-devemu: session ended" grep -q 'session 0x[0-9a-f]* ended' "$dlog"
 out 'kbridge: ' | sed 's/.*VTSM-TEST: kbridge: /  bridge: /'
 out '(init reached|done at)' | sed 's/.*VTSM-TEST: /  guest: /'
-echo "total $(ms "$t_start") ms"
-[ "$failed" = 0 ] || fail "some checks failed"
+echo "total $(vm_ms "$t_start") ms"
+[ "$failed" = 0 ] || vm_fail "some checks failed"
 echo "PASS"

@@ -88,6 +88,11 @@ vtsm_status vtsm_spdm_req_get_certificate(struct vtsm_spdm_req *r, uint8_t slot)
                          "CERTIFICATE returned no bytes with RemainderLength %u", remainder);
         VTSM__RD_GOTO(vtsm_rd_ref(&rd, &bytes, portion), msg, "CertChain");
         VTSM_GUARD_GOTO(vtsm__req_end(r, &rd, msg));
+        /* M1/M2 message B: this exchange, each message at its exact length. */
+        if (!r->info.session_active) {
+            VTSM_GUARD_GOTO(vtsm_buf_append(&r->msg_b, req, w.len));
+            VTSM_GUARD_GOTO(vtsm_buf_append(&r->msg_b, rd.p, rd.off));
+        }
         VTSM_GUARD_GOTO(vtsm_buf_append(&chain, bytes, portion));
         if (remainder == 0)
             break;

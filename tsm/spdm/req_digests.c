@@ -43,6 +43,11 @@ vtsm_status vtsm_spdm_req_get_digests(struct vtsm_spdm_req *r, uint8_t *slot_mas
             VTSM__RD(vtsm_rd_bytes(&rd, got[s], r->hash_len), msg, "Digest");
     }
     VTSM_GUARD(vtsm__req_end(r, &rd, msg));
+    /* M1/M2 message B: this exchange, each message at its exact length. */
+    if (!r->info.session_active) {
+        VTSM_GUARD(vtsm_buf_append(&r->msg_b, req, sizeof(req)));
+        VTSM_GUARD(vtsm_buf_append(&r->msg_b, rd.p, rd.off));
+    }
 
     /* A slot whose digest changed (or vanished) no longer matches a chain we hold. */
     for (unsigned s = 0; s < SPDM_MAX_SLOTS; s++) {

@@ -40,11 +40,13 @@ struct vtsm_spdm_req_opts {
     uint16_t dhe;        /* SPDM_DHE_* mask; default SECP384R1|SECP256R1 */
     uint16_t aead;       /* default AES_256_GCM */
     uint8_t ct_exponent; /* requester CTExponent (default 0) */
-    /* DataTransferSize: the largest SPDM response we take (default 4096, >= 42). We do not
-     * implement CHUNK_CAP, and DSP0274 then requires MaxSPDMmsgSize == DataTransferSize:
-     * vtsm_spdm_req_new refuses opts where they differ (E_CONFIG). */
+    /* DataTransferSize: the largest SPDM message we take in one piece (default 4096,
+     * >= 42). We set CHUNK_CAP: a larger response comes by ERROR(LargeResponse) and
+     * CHUNK_GET, up to MaxSPDMmsgSize (default 65536, >= DataTransferSize, <= 1 MiB); a
+     * request larger than the device's DataTransferSize goes by CHUNK_SEND when the
+     * device sets CHUNK_CAP too (SPDM 1.2+). */
     uint32_t data_transfer_size;
-    uint32_t max_spdm_msg_size; /* default = data_transfer_size (4096) */
+    uint32_t max_spdm_msg_size;
     unsigned not_ready_retries; /* ResponseNotReady -> RESPOND_IF_READY attempts (default 8,
                                  * at most 64) */
     /* KEY_EXCHANGE MeasurementSummaryHashType: VTSM_SPDM_MEAS_SUMMARY_NONE or _ALL (default
@@ -83,6 +85,10 @@ struct vtsm_spdm_info {
     uint8_t heartbeat_period;
     /* Completed KEY_UPDATE rounds (VerifyNewKey acknowledged) in this session. */
     uint32_t key_updates;
+    /* Large messages moved in chunks on this connection: requests by CHUNK_SEND,
+     * responses by CHUNK_GET. */
+    uint32_t chunk_sends;
+    uint32_t chunk_gets;
 };
 
 /* Result of GET_MEASUREMENTS with a signature. All buffers owned by the struct. */
@@ -105,6 +111,15 @@ struct vtsm_spdm_req;
 vtsm_status vtsm_spdm_req_new(const struct vtsm_spdm_req_opts *opts,
                               const struct vtsm_spdm_transport *transport,
                               struct vtsm_spdm_req **out);
+/*
+ * Trace hook (NULL: none): each plaintext SPDM message inside a secure session, the
+ * request before it is sealed (to_device) and the response after it is opened. For
+ * --trace: describe the message, never keep or print its bytes (IDE_KM KEY_PROG carries
+ * key material).
+ */
+typedef void (*vtsm_spdm_trace_fn)(void *ctx, bool to_device, uint32_t session_id,
+                                   const uint8_t *msg, size_t len);
+void vtsm_spdm_req_set_trace(struct vtsm_spdm_req *r, vtsm_spdm_trace_fn fn, void *ctx);
 /* Ends nothing on the wire; wipes all session secrets and frees. NULL is fine. */
 void vtsm_spdm_req_free(struct vtsm_spdm_req *r);
 
@@ -117,6 +132,18 @@ vtsm_status vtsm_spdm_req_get_digests(struct vtsm_spdm_req *r, uint8_t *slot_mas
  * from GET_DIGESTS (if one was fetched) and parses it (vtsm_certchain_parse). The raw
  * chain and parsed chain stay in the requester (see accessors). */
 vtsm_status vtsm_spdm_req_get_certificate(struct vtsm_spdm_req *r, uint8_t slot);
+/*
+ * CHALLENGE / CHALLENGE_AUTH for a slot whose chain was fetched, outside a session. The
+ * device must advertise CHAL_CAP (else E_PEER_CAPS, rule PDEV.14). Verifies the signature
+ * over M1/M2 (VCA, the GET_DIGESTS / GET_CERTIFICATE exchanges since, CHALLENGE and
+ * CHALLENGE_AUTH) with the slot's leaf key (E_PEER_SIGNATURE, rule PDEV.15) and that
+ * CertChainHash is the hash of the chain held (E_PEER_DIGEST, rule PDEV.16). The
+ * MeasurementSummaryHashType is opts.meas_summary_hash_type. On success the signed
+ * transcript and signature are kept (accessors below) until the next CHALLENGE.
+ */
+vtsm_status vtsm_spdm_req_challenge(struct vtsm_spdm_req *r, uint8_t slot);
+const struct vtsm_buf *vtsm_spdm_req_challenge_transcript(const struct vtsm_spdm_req *r);
+const uint8_t *vtsm_spdm_req_challenge_signature(const struct vtsm_spdm_req *r, size_t *len);
 /* KEY_EXCHANGE + FINISH using the slot's chain (must have been fetched). On success a
  * secure session is active and later calls can run inside it. */
 vtsm_status vtsm_spdm_req_start_session(struct vtsm_spdm_req *r, uint8_t slot);
@@ -147,6 +174,9 @@ vtsm_status vtsm_spdm_req_heartbeat(struct vtsm_spdm_req *r);
 vtsm_status vtsm_spdm_req_end_session(struct vtsm_spdm_req *r);
 
 const struct vtsm_spdm_info *vtsm_spdm_req_info(const struct vtsm_spdm_req *r);
+/* The highest DSP0277 sequence number the session's data keys have reached (either
+ * direction; a KEY_UPDATE restarts its direction at 0); 0 without a session. */
+uint64_t vtsm_spdm_req_seq(const struct vtsm_spdm_req *r);
 /* The ErrorCode (SPDM_ERR_*) of the SPDM ERROR the device answered the last request with
  * (the failure was E_PEER_ERROR), or 0 if its last answer was not an ERROR; *data (if not
  * NULL) gets its ErrorData. Callers branch on this, never on the detail text. */
