@@ -106,8 +106,11 @@ const struct vtsm_abi_request *vtsm_abi_request_find(uint64_t op);
 
 /* "DEVICE_CONNECT" etc.; NULL if op is not a defined opcode. */
 const char *vtsm_abi_op_name(uint64_t op);
-/* "LIST" / "INFO" / "ACCEPT" / "REJECT"; NULL if gop is not a defined guest operation. */
+/* "LIST" / "INFO" / "ACCEPT" / "REJECT" / "LOCK" / "UNLOCK" / "DEBUG_READ" / "DEBUG_WRITE";
+ * NULL if gop is not a defined guest operation. */
 const char *vtsm_abi_gop_name(uint64_t gop);
+/* The scope of a guest operation (enum vtsm_abi_scope), -1 if gop is none. */
+int vtsm_abi_gop_scope(uint64_t gop);
 /* "host" / "guest"; NULL for anything else. */
 const char *vtsm_abi_role_name(enum vtsm_abi_role role);
 /* "host" -> VTSM_ABI_ROLE_HOST ...; VTSM_ABI_ROLE_NONE if unknown. */
@@ -156,6 +159,11 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_FORCE           "force" /* DEVICE_RECLAIM: unbind bound TDIs first */
 /* INFO reply and ACCEPT body: digest of the TDI's LOCK_INTERFACE nonce (the nonce stays secret) */
 #define VTSM_ABI_K_LOCK_NONCE_DIGEST "lock_nonce_digest"
+#define VTSM_ABI_K_SCOPE             "scope" /* guest body: the request's scope (enum vtsm_abi_scope) */
+#define VTSM_ABI_K_DEBUG             "debug" /* TVM_CREATE: the TVM may send DEBUG_WRITE requests */
+#define VTSM_ABI_K_GUEST_UNLOCKED    "guest_unlocked" /* STATUS TDI: its owner UNLOCKed it */
+#define VTSM_ABI_K_LOCK_SEQ          "lock_seq"       /* DEBUG_READ: event numbers (after_lock) */
+#define VTSM_ABI_K_MEAS_SEQ          "meas_seq"
 /* STATUS TDI entry: the rule under which the TSM moved the TDI to ERROR */
 #define VTSM_ABI_K_ERROR_RULE "error_rule"
 
@@ -304,7 +312,8 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     X(LOCK_FLAGS, lock_flags, VTSM_ABI_K_LOCK_FLAGS, UINT, OPTIONAL, 0, 0xFFFFu)                   \
     /* the guest's signed request: judged by the TVM's key (docs/abi.md 9.4) */                    \
     X(BODY, body, VTSM_ABI_K_BODY, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                          \
-    X(SIG, sig, VTSM_ABI_K_SIG, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)
+    X(SIG, sig, VTSM_ABI_K_SIG, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                             \
+    X(DEBUG, debug, VTSM_ABI_K_DEBUG, BOOL, OPTIONAL, 0, 0)
 
 /* ENUM names, NULL-terminated: the decoded value is 1 + the index (0: absent). */
 extern const char *const vtsm_abi_role_names[];

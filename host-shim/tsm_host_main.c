@@ -49,7 +49,8 @@ struct cli {
     long ide_streams;
     bool ide_only;
     bool force;
-    bool all; /* key-update --all */
+    bool all;   /* key-update --all */
+    bool debug; /* tvm-create --debug */
     long tdi;
     long tvm;
     long lock_flags;
@@ -76,7 +77,7 @@ static void usage(FILE *f)
           "  heartbeat DEV --doe tcp:HOST:PORT            (SPDM HEARTBEAT)\n"
           "  ide-refresh DEV --doe tcp:HOST:PORT\n"
           "  ide-check DEV --doe tcp:HOST:PORT\n"
-          "  tvm-create [--name NAME] --guest-key HEX\n"
+          "  tvm-create [--name NAME] --guest-key HEX [--debug]\n"
           "  tvm-destroy TVM\n"
           "  bind DEV TDI TVM --doe tcp:HOST:PORT [--lock-flags N]\n"
           "  unbind DEV TDI --doe tcp:HOST:PORT\n"
@@ -392,7 +393,22 @@ static vtsm_status verb_ide_check(struct cli *c, struct vtsm_host *h, cbor_item_
 
 static vtsm_status verb_tvm_create(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_tvm_create_cbor(h, c->name, c->guest_key, NULL, res);
+    if (!c->debug)
+        return vtsm_host_tvm_create_cbor(h, c->name, c->guest_key, NULL, res);
+    /* --debug: the TVM may send DEBUG_WRITE guest requests (docs/abi.md 9.5) */
+    cbor_item_t *m = vtsm_abi_map_new();
+    vtsm_status st = m ? VTSM_OK : VTSM_E_NOMEM;
+    if (st == VTSM_OK && c->name)
+        st = vtsm_abi_put_tstr(m, VTSM_ABI_K_NAME, c->name);
+    if (st == VTSM_OK)
+        st = vtsm_abi_put_bytes(m, VTSM_ABI_K_GUEST_KEY, c->guest_key, sizeof(c->guest_key));
+    if (st == VTSM_OK)
+        st = vtsm_abi_put_bool(m, VTSM_ABI_K_DEBUG, true);
+    if (st == VTSM_OK)
+        st = vtsm_host_call_cbor(h, VTSM_ABI_OP_TVM_CREATE, m, res);
+    if (m)
+        cbor_decref(&m);
+    return st;
 }
 
 static vtsm_status verb_tvm_destroy(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
@@ -804,6 +820,7 @@ enum {
     OPT_GUEST_KEY = 1u << 9,
     OPT_LOCK_FLAGS = 1u << 10,
     OPT_ALL = 1u << 11,
+    OPT_DEBUG = 1u << 12,
 };
 
 #define CONNECT_OPTS                                                                               \
@@ -826,7 +843,8 @@ static const struct command commands[] = {
     {"key-update", "DEV", OPT_DOE | OPT_ALL, OPT_DOE, verb_key_update, print_plain},
     {"heartbeat", "DEV", OPT_DOE, OPT_DOE, verb_heartbeat, print_plain},
     {"ide-check", "DEV", OPT_DOE, OPT_DOE, verb_ide_check, print_link_check},
-    {"tvm-create", "", OPT_NAME | OPT_GUEST_KEY, OPT_GUEST_KEY, verb_tvm_create, print_plain},
+    {"tvm-create", "", OPT_NAME | OPT_GUEST_KEY | OPT_DEBUG, OPT_GUEST_KEY, verb_tvm_create,
+     print_plain},
     {"tvm-destroy", "TVM", 0, 0, verb_tvm_destroy, print_plain},
     {"bind", "DEV TDI TVM", OPT_DOE | OPT_LOCK_FLAGS, OPT_DOE, verb_bind, print_plain},
     {"unbind", "DEV TDI", OPT_DOE, OPT_DOE, verb_unbind, print_plain},
@@ -1012,6 +1030,7 @@ static const struct option long_opts[] = {
     {"guest-key", required_argument, NULL, OPT_GUEST_KEY},
     {"lock-flags", required_argument, NULL, OPT_LOCK_FLAGS},
     {"all", no_argument, NULL, OPT_ALL},
+    {"debug", no_argument, NULL, OPT_DEBUG},
     {NULL, 0, NULL, 0},
 };
 
@@ -1064,6 +1083,9 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
         return EXIT_OK;
     case OPT_ALL:
         c->all = true;
+        return EXIT_OK;
+    case OPT_DEBUG:
+        c->debug = true;
         return EXIT_OK;
     case OPT_NAME:
         if (!v[0] || strlen(v) > VTSM_ABI_TVM_NAME_MAX)

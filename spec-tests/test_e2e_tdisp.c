@@ -526,6 +526,204 @@ static void test_measurements_change_after_lock(void **state)
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_UNLOCKED");
 }
 
+/* ---------------------------------------------------------------- guest lock / unlock */
+
+/* The host's STATUS entry of a TDI: *guest_unlocked, and its owner (0: none). */
+static uint64_t host_view(struct fx *f, uint32_t tdi, bool *guest_unlocked, char *err_rule,
+                          size_t cap)
+{
+    cbor_item_t *res = NULL;
+    uint64_t owner = 0;
+    *guest_unlocked = false;
+    if (err_rule)
+        err_rule[0] = '\0';
+    assert_int_equal(vtsm_host_status_cbor(f->hh.h, "dev0", &res), VTSM_OK);
+    const cbor_item_t *tdis = e2e_get(res, "devices.0.tdis");
+    for (size_t i = 0; tdis && i < cbor_array_size(tdis); i++) {
+        const cbor_item_t *t = cbor_array_handle(tdis)[i];
+        if (e2e_uint(t, "tdi") != tdi)
+            continue;
+        if (e2e_get(t, "guest_unlocked"))
+            *guest_unlocked = e2e_bool(t, "guest_unlocked");
+        if (e2e_get(t, "tvm"))
+            owner = e2e_uint(t, "tvm");
+        if (err_rule && e2e_get(t, "error_rule"))
+            e2e_str(t, "error_rule", err_rule, cap);
+    }
+    cbor_decref(&res);
+    return owner;
+}
+
+/* The Linux devsec flow: the guest unlocks its TDI (STOP), locks it again, verifies and
+ * accepts; the host sees the unlock and ends the assignment with TDI_UNBIND. */
+static void test_guest_unlock_and_relock(void **state)
+{
+    struct fx *f = *state;
+    char s[32];
+    bool gu = false;
+    cbor_item_t *res = NULL;
+    bind(f, 1, f->tvm_a);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_OK);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "RUN");
+
+    /* another TVM may not unlock or lock it */
+    assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_UNLOCK, 1, NULL, NULL), VTSM_E_NOT_OWNER);
+    expect_rule(f, "TDI.5");
+    /* LOCK of a locked TDI: the table refuses */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_LOCK, 1, NULL, NULL), VTSM_E_STATE);
+    expect_rule(f, "TDI.22");
+
+    /* UNLOCK from RUN: STOP_INTERFACE, CONFIG_UNLOCKED, still assigned to TVM A */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_UNLOCK, 1, NULL, &res), VTSM_OK);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "CONFIG_UNLOCKED");
+    assert_true(e2e_bool(res, "acknowledged"));
+    assert_false(e2e_bool(res, "mmio_enabled"));
+    cbor_decref(&res);
+    assert_int_equal(host_view(f, 1, &gu, NULL, 0), f->tvm_a);
+    assert_true(gu);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_UNLOCKED");
+    /* a second UNLOCK is refused; INFO and ACCEPT have nothing to show */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_UNLOCK, 1, NULL, NULL), VTSM_E_STATE);
+    expect_rule(f, "TDI.23");
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, NULL, NULL), VTSM_E_STATE);
+    expect_rule(f, "TDI.6");
+    /* the assignment counts: TVM A cannot be destroyed */
+    assert_int_equal(vtsm_host_tvm_destroy_cbor(f->hh.h, f->tvm_a, &res), VTSM_E_STATE);
+    expect_rule(f, "TVM.2");
+    if (res)
+        cbor_decref(&res);
+    /* the guest's LIST still shows it */
+    assert_int_equal(vtsm_guest_call_cbor(f->ga, f->hh.h, VTSM_ABI_GOP_LIST, NULL,
+                                          VTSM_GUEST_NO_TDI, NULL, NULL, &res),
+                     VTSM_OK);
+    assert_int_equal(cbor_array_size(e2e_get(res, "tdis")), 1);
+    cbor_decref(&res);
+
+    /* LOCK again (TVM B may not), verify, accept */
+    assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_LOCK, 1, NULL, NULL), VTSM_E_NOT_OWNER);
+    expect_rule(f, "TDI.22");
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_LOCK, 1, NULL, &res), VTSM_OK);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "CONFIG_LOCKED");
+    cbor_decref(&res);
+    assert_int_equal(host_view(f, 1, &gu, NULL, 0), f->tvm_a);
+    assert_false(gu);
+    uint8_t nonce[32];
+    cbor_item_t *claims = NULL;
+    assert_int_equal(vtsm_random(nonce, sizeof(nonce)), VTSM_OK);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, nonce, &res), VTSM_OK);
+    assert_int_equal(
+        vtsm_guest_check_evidence_cbor(f->ga, res, "dev0", 1, nonce, NULL, NULL, &claims), VTSM_OK);
+    cbor_decref(&claims);
+    cbor_decref(&res);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_OK);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "RUN");
+
+    /* unlock again; the host ends the assignment (no device exchange needed) */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_UNLOCK, 1, NULL, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(f->hh.h, "dev0", 1, &res), VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(host_view(f, 1, &gu, NULL, 0), 0);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_LOCK, 1, NULL, NULL), VTSM_E_NOT_OWNER);
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(f->hh.h, "dev0", 1, &res), VTSM_E_STATE);
+    expect_rule(f, "TDI.2");
+    if (res)
+        cbor_decref(&res);
+    assert_int_equal(vtsm_host_tvm_destroy_cbor(f->hh.h, f->tvm_b, &res), VTSM_OK);
+    cbor_decref(&res);
+}
+
+/* Scopes: DEBUG_WRITE only for a TVM created with debug; it forces ERROR, from which the
+ * guest recovers with UNLOCK and LOCK. A scope that is not the operation's is refused. */
+static void test_guest_scopes_and_debug(void **state)
+{
+    struct fx *f = *state;
+    char s[32], why[16];
+    bool gu;
+    cbor_item_t *res = NULL;
+
+    /* TVM A was created without debug */
+    bind(f, 1, f->tvm_a);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_DEBUG_WRITE, 1, NULL, NULL),
+                     VTSM_E_POLICY_REFUSED);
+    expect_rule(f, "GUEST.6");
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+    /* DEBUG_READ is not DEBUG_WRITE: allowed, read only */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_DEBUG_READ, 1, NULL, &res), VTSM_OK);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "CONFIG_LOCKED");
+    assert_true(e2e_bool(res, "after_lock"));
+    assert_true(e2e_uint(res, "meas_seq") > e2e_uint(res, "lock_seq"));
+    cbor_decref(&res);
+
+    /* a body whose scope is not its operation's: signed by the guest, refused (GUEST.5) */
+    cbor_item_t *body = vtsm_abi_map_new(), *env = NULL;
+    struct vtsm_buf frame = {0};
+    uint64_t seq = 0;
+    assert_int_equal(vtsm_guest_reserve_seq(f->ga, &seq), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, "gop", VTSM_ABI_GOP_ACCEPT), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, "tvm", f->tvm_a), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, "seq", seq), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, "scope", VTSM_ABI_SCOPE_INFO), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_tstr(body, "dev", "dev0"), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, "tdi", 1), VTSM_OK);
+    uint8_t z[32] = {0};
+    assert_int_equal(vtsm_abi_put_bytes(body, "report_digest", z, 32), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(body, "measurements_digest", z, 32), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(body, "lock_nonce_digest", z, 32), VTSM_OK);
+    assert_int_equal(vtsm_abi_encode(body, &frame), VTSM_OK);
+    assert_int_equal(vtsm_guest_sign_cbor(f->ga, f->tvm_a, frame.data + VTSM_ABI_FRAME_HDR_SIZE,
+                                          frame.len - VTSM_ABI_FRAME_HDR_SIZE, &env),
+                     VTSM_OK);
+    assert_int_equal(vtsm_host_guest_relay_cbor(f->hh.h, env, &res), VTSM_E_ABI_ARG);
+    expect_rule(f, "GUEST.5");
+    if (res)
+        cbor_decref(&res);
+    cbor_decref(&env);
+    cbor_decref(&body);
+    vtsm_buf_free(&frame);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+
+    /* a debug TVM: the host says so at TVM_CREATE */
+    char path[128];
+    uint8_t pub[VTSM_GUEST_PUBKEY_SIZE];
+    struct vtsm_guest *gd = NULL;
+    snprintf(path, sizeof(path), "%s/dbg.key", f->e.dir);
+    assert_int_equal(vtsm_guest_keygen(path), VTSM_OK);
+    assert_int_equal(vtsm_guest_open(path, 0, &gd), VTSM_OK);
+    vtsm_guest_pubkey(gd, pub);
+    vtsm_guest_close(gd);
+    struct vtsm_request rq = {
+        .guest_key = pub, .guest_key_len = sizeof(pub), .debug = true, .set = VTSM_SET(DEBUG)};
+    struct vtsm_result *r = NULL;
+    assert_int_equal(vtsm_host_request(f->hh.h, VTSM_OP_TVM_CREATE, &rq, &r), VTSM_OK);
+    uint64_t dtvm = 0;
+    bool dbg = false;
+    assert_int_equal(vtsm_result_uint(r, "tvm", &dtvm), VTSM_OK);
+    assert_int_equal(vtsm_result_bool(r, "debug", &dbg), VTSM_OK);
+    assert_true(dbg);
+    vtsm_result_free(r);
+    assert_int_equal(vtsm_guest_open(path, (uint32_t)dtvm, &gd), VTSM_OK);
+
+    bind(f, 2, (uint32_t)dtvm);
+    assert_int_equal(guest(f, gd, VTSM_ABI_GOP_ACCEPT, 2, NULL, NULL), VTSM_OK);
+    assert_int_equal(guest(f, gd, VTSM_ABI_GOP_DEBUG_WRITE, 2, NULL, &res), VTSM_OK);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "ERROR");
+    cbor_decref(&res);
+    assert_int_equal(host_view(f, 2, &gu, why, sizeof(why)), dtvm);
+    assert_string_equal(why, "TDI.24");
+    assert_string_equal(tdi_state(f, 2, s, sizeof(s)), "ERROR");
+    /* not twice; and TVM A's TDI is untouched */
+    assert_int_equal(guest(f, gd, VTSM_ABI_GOP_DEBUG_WRITE, 2, NULL, NULL), VTSM_E_STATE);
+    expect_rule(f, "TDI.24");
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+    /* the guest recovers: UNLOCK from ERROR, LOCK, ACCEPT */
+    assert_int_equal(guest(f, gd, VTSM_ABI_GOP_UNLOCK, 2, NULL, NULL), VTSM_OK);
+    assert_int_equal(guest(f, gd, VTSM_ABI_GOP_LOCK, 2, NULL, NULL), VTSM_OK);
+    assert_int_equal(guest(f, gd, VTSM_ABI_GOP_INFO, 2, NULL, NULL), VTSM_OK);
+    assert_int_equal(guest(f, gd, VTSM_ABI_GOP_ACCEPT, 2, NULL, NULL), VTSM_OK);
+    assert_string_equal(tdi_state(f, 2, s, sizeof(s)), "RUN");
+    vtsm_guest_close(gd);
+}
+
 /* ---------------------------------------------------------------- the working paths */
 
 static void test_lifecycle_with_verified_token(void **state)
@@ -657,6 +855,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_rebind_between_info_and_accept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_with_other_digests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_measurements_change_after_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guest_unlock_and_relock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guest_scopes_and_debug, setup, teardown),
     };
     return cmocka_run_group_tests_name("e2e_tdisp", tests, NULL, NULL);
 }

@@ -153,6 +153,8 @@ vtsm_status tsm_reply_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_
             vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, t->digest_len));
     if (host_view && t->state == TSM_TDI_ERROR && t->error_rule != VTSM_RULE_NONE)
         VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_ERROR_RULE, vtsm_rule_id(t->error_rule)));
+    if (host_view && t->guest_unlocked)
+        VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_GUEST_UNLOCKED, true));
     if (host_view && t->rejected)
         VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_GUEST_REJECTED, t->guest_rejected));
     *out = m;

@@ -297,8 +297,8 @@ static cbor_item_t *reclaim_run(struct tsm_job *j)
 
     /* With force, every bound TDI is stopped and unbound first (rule PDEV.9). */
     for (struct tsm_tdi_node *n = p->tdis; n; n = n->next) {
-        if (n->tdi.state == TSM_TDI_CONFIG_UNLOCKED)
-            continue;
+        if (n->tdi.state == TSM_TDI_CONFIG_UNLOCKED && n->tdi.owner_tvm == 0)
+            continue; /* neither bound nor assigned */
         struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(p);
         vtsm_status stop_st = VTSM_OK;
         char stop_detail[256] = "";

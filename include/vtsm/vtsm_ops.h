@@ -55,7 +55,7 @@ extern "C" {
     X(SPDM_KEY_UPDATE, spdm_key_update, 0x17, HOST, REQUIRED, ("dev", "all"))                      \
     X(SPDM_HEARTBEAT, spdm_heartbeat, 0x18, HOST, REQUIRED, ("dev"))                               \
     /* register a TVM with its guest's public key */                                               \
-    X(TVM_CREATE, tvm_create, 0x30, HOST, NONE, ("name", "guest_key"))                             \
+    X(TVM_CREATE, tvm_create, 0x30, HOST, NONE, ("name", "guest_key", "debug"))                    \
     X(TVM_DESTROY, tvm_destroy, 0x31, HOST, NONE, ("tvm"))                                         \
     /* LOCK_INTERFACE: the TDI is owned by a TVM; STOP_INTERFACE: ownership dropped */             \
     X(TDI_BIND, tdi_bind, 0x32, HOST, REQUIRED, ("dev", "tdi", "tvm", "lock_flags"))               \
@@ -122,7 +122,8 @@ enum vtsm_role {
     X(TDI, tdi, "tdi", UINT)                                                                       \
     X(LOCK_FLAGS, lock_flags, "lock_flags", UINT)                                                  \
     X(BODY, body, "body", BYTES)                                                                   \
-    X(SIG, sig, "sig", BYTES)
+    X(SIG, sig, "sig", BYTES)                                                                      \
+    X(DEBUG, debug, "debug", BOOL)
 
 enum vtsm_field {
 #define VTSM_X_FIELD(SYM, member, key, type) VTSM_FIELD_##SYM,

@@ -89,7 +89,13 @@ extern "C" {
     X(TDI_20, "TDI.20", E_STATE,                                                                   \
       "ACCEPT carries the report, measurement and lock digests now bound")                         \
     X(TDI_21, "TDI.21", E_PEER_STATE,                                                              \
-      "a device whose report or measurements changed since LOCK goes to ERROR")
+      "a device whose report or measurements changed since LOCK goes to ERROR")                    \
+    X(TDI_22, "TDI.22", E_STATE, "a guest LOCKs only a CONFIG_UNLOCKED TDI assigned to it")        \
+    X(TDI_23, "TDI.23", E_STATE, "a guest UNLOCKs only from CONFIG_LOCKED, RUN or ERROR")          \
+    X(TDI_24, "TDI.24", E_STATE,                                                                   \
+      "a guest DEBUG_WRITE forces ERROR only from CONFIG_LOCKED or RUN")                           \
+    X(GUEST_5, "GUEST.5", E_ABI_ARG, "a guest request's scope is its operation's scope")           \
+    X(GUEST_6, "GUEST.6", E_POLICY_REFUSED, "DEBUG_WRITE only for a TVM created with debug")
 
 /* Statuses that imply a rule: a refusal with one of these statuses names this rule
  * unless it names another. X(STATUS, SYM). */
