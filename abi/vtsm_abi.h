@@ -158,12 +158,17 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_REASON          "reason"
 #define VTSM_ABI_K_FORCE           "force" /* DEVICE_RECLAIM: unbind bound TDIs first */
 /* INFO reply and ACCEPT body: digest of the TDI's LOCK_INTERFACE nonce (the nonce stays secret) */
-#define VTSM_ABI_K_LOCK_NONCE_DIGEST "lock_nonce_digest"
-#define VTSM_ABI_K_SCOPE             "scope" /* guest body: the request's scope (enum vtsm_abi_scope) */
-#define VTSM_ABI_K_DEBUG             "debug" /* TVM_CREATE: the TVM may send DEBUG_WRITE requests */
-#define VTSM_ABI_K_GUEST_UNLOCKED    "guest_unlocked" /* STATUS TDI: its owner UNLOCKed it */
-#define VTSM_ABI_K_LOCK_SEQ          "lock_seq"       /* DEBUG_READ: event numbers (after_lock) */
-#define VTSM_ABI_K_MEAS_SEQ          "meas_seq"
+#define VTSM_ABI_K_LOCK_NONCE_DIGEST     "lock_nonce_digest"
+#define VTSM_ABI_K_REFRESH               "refresh" /* EVIDENCE: re-measure and re-read certificates first */
+#define VTSM_ABI_K_VCA                   "vca" /* EVIDENCE, INFO: the SPDM VCA transcript */
+#define VTSM_ABI_K_VCA_DIGEST            "vca_digest"
+#define VTSM_ABI_K_KEX_TRANSCRIPT_DIGEST "kex_transcript_digest"
+#define VTSM_ABI_K_SLOTS                 "slots" /* EVIDENCE: every provisioned certificate slot */
+#define VTSM_ABI_K_SCOPE                 "scope" /* guest body: the request's scope (enum vtsm_abi_scope) */
+#define VTSM_ABI_K_DEBUG                 "debug" /* TVM_CREATE: the TVM may send DEBUG_WRITE requests */
+#define VTSM_ABI_K_GUEST_UNLOCKED        "guest_unlocked" /* STATUS TDI: its owner UNLOCKed it */
+#define VTSM_ABI_K_LOCK_SEQ              "lock_seq" /* DEBUG_READ: event numbers (after_lock) */
+#define VTSM_ABI_K_MEAS_SEQ              "meas_seq"
 /* STATUS TDI entry: the rule under which the TSM moved the TDI to ERROR */
 #define VTSM_ABI_K_ERROR_RULE "error_rule"
 
@@ -313,7 +318,9 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     /* the guest's signed request: judged by the TVM's key (docs/abi.md 9.4) */                    \
     X(BODY, body, VTSM_ABI_K_BODY, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                          \
     X(SIG, sig, VTSM_ABI_K_SIG, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                             \
-    X(DEBUG, debug, VTSM_ABI_K_DEBUG, BOOL, OPTIONAL, 0, 0)
+    X(DEBUG, debug, VTSM_ABI_K_DEBUG, BOOL, OPTIONAL, 0, 0)                                        \
+    X(REFRESH, refresh, VTSM_ABI_K_REFRESH, BOOL, OPTIONAL, 0, 0)                                  \
+    X(NONCE, nonce, VTSM_ABI_K_NONCE, BYTES, OPTIONAL, 32, 32)
 
 /* ENUM names, NULL-terminated: the decoded value is 1 + the index (0: absent). */
 extern const char *const vtsm_abi_role_names[];

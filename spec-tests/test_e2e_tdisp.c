@@ -308,6 +308,7 @@ static const char *const f_length[] = {"--fault", "tdisp-report-length-change", 
 static const char *const f_drift[] = {"--fault", "tdisp-state-drift", NULL};
 static const char *const f_error[] = {"--fault", "tdisp-error-state", NULL};
 static const char *const f_meas_drift[] = {"--fault", "meas-drift-after-lock", NULL};
+static const char *const f_two_slots[] = {"--slot", "1=rogue", NULL};
 
 static void bind_refused(void **state, const char *want_detail)
 {
@@ -724,6 +725,94 @@ static void test_guest_scopes_and_debug(void **state)
     vtsm_guest_close(gd);
 }
 
+/* ---------------------------------------------------------------- evidence */
+
+/* EVIDENCE: every provisioned slot, VCA, KEY_EXCHANGE, measurements, interface reports;
+ * refresh re-measures with the host's nonce and reads every slot's chain, in the session.
+ * The device has a second slot (the rogue chain in slot 1). The guest's INFO carries the
+ * same items with their digests, bound into the token. */
+static void test_evidence_and_refresh(void **state)
+{
+    struct fx *f = *state;
+    struct vtsm_result *r = NULL;
+    uint64_t u = 0;
+    size_t n = 0;
+    const uint8_t *p = NULL;
+    bind(f, 1, f->tvm_a);
+
+    struct vtsm_request rq = {.dev = "dev0"};
+    assert_int_equal(vtsm_host_evidence(f->hh.h, &rq, &r), VTSM_OK);
+    assert_int_equal(vtsm_result_count(r, "slots", &n), VTSM_OK);
+    assert_int_equal(n, 2); /* slots 0 and 1 provisioned */
+    assert_int_equal(vtsm_result_uint(r, "slots.1.slot", &u), VTSM_OK);
+    assert_int_equal(u, 1);
+    assert_int_equal(vtsm_result_bytes(r, "slots.0.cert_chain", &p, &n), VTSM_OK);
+    assert_true(n > 100);
+    /* slot 1's chain is not read at connect, only its digest */
+    assert_int_not_equal(vtsm_result_bytes(r, "slots.1.cert_chain", &p, &n), VTSM_OK);
+    assert_int_equal(vtsm_result_bytes(r, "slots.1.cert_chain_digest", &p, &n), VTSM_OK);
+    assert_int_equal(vtsm_result_bytes(r, "vca", &p, &n), VTSM_OK);
+    assert_true(n > 8 && p[1] == 0x84); /* starts with GET_VERSION */
+    assert_int_equal(vtsm_result_bytes(r, "kex.transcript", &p, &n), VTSM_OK);
+    assert_int_equal(vtsm_result_bytes(r, "kex.signature", &p, &n), VTSM_OK);
+    assert_int_equal(vtsm_result_bytes(r, "measurements.signature", &p, &n), VTSM_OK);
+    assert_int_equal(vtsm_result_uint(r, "refreshes", &u), VTSM_OK);
+    assert_int_equal(u, 0);
+    assert_int_equal(vtsm_result_uint(r, "tdis.0.tdi", &u), VTSM_OK);
+    assert_int_equal(u, 1);
+    assert_int_equal(vtsm_result_bytes(r, "tdis.0.report", &p, &n), VTSM_OK);
+    bool al = false;
+    assert_int_equal(vtsm_result_bool(r, "tdis.0.measurements.after_lock", &al), VTSM_OK);
+    assert_true(al);
+    uint8_t old_meas_nonce[32];
+    assert_int_equal(vtsm_result_bytes(r, "measurements.nonce", &p, &n), VTSM_OK);
+    memcpy(old_meas_nonce, p, 32);
+    vtsm_result_free(r);
+
+    /* a nonce is for a refresh */
+    uint8_t nonce[32];
+    assert_int_equal(vtsm_random(nonce, sizeof(nonce)), VTSM_OK);
+    struct vtsm_request bad = {.dev = "dev0", .nonce = nonce, .nonce_len = 32};
+    assert_int_equal(vtsm_host_evidence(f->hh.h, &bad, &r), VTSM_E_ABI_ARG);
+    vtsm_result_free(r);
+    r = NULL;
+
+    /* refresh with the host's nonce: fresh measurements, every chain read */
+    struct vtsm_request rf = {
+        .dev = "dev0", .refresh = true, .nonce = nonce, .nonce_len = 32, .set = VTSM_SET(REFRESH)};
+    assert_int_equal(vtsm_host_evidence(f->hh.h, &rf, &r), VTSM_OK);
+    assert_int_equal(vtsm_result_uint(r, "refreshes", &u), VTSM_OK);
+    assert_int_equal(u, 1);
+    assert_int_equal(vtsm_result_bytes(r, "measurements.nonce", &p, &n), VTSM_OK);
+    assert_int_equal(n, 32);
+    assert_memory_equal(p, nonce, 32);
+    assert_int_equal(vtsm_result_bytes(r, "slots.1.cert_chain", &p, &n), VTSM_OK);
+    assert_true(n > 100);
+    vtsm_result_free(r);
+    /* without reconnecting: the session is the same, the TDI still bound */
+    char s[32];
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+
+    /* the guest's INFO: VCA and KEY_EXCHANGE with their digests, bound into the token */
+    cbor_item_t *res = NULL, *claims = NULL;
+    assert_int_equal(vtsm_random(nonce, sizeof(nonce)), VTSM_OK);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, nonce, &res), VTSM_OK);
+    assert_non_null(e2e_get(res, "vca"));
+    assert_non_null(e2e_get(res, "kex.signature"));
+    assert_int_equal(
+        vtsm_guest_check_evidence_cbor(f->ga, res, "dev0", 1, nonce, NULL, NULL, &claims), VTSM_OK);
+    assert_non_null(e2e_get(claims, "vca_digest"));
+    assert_non_null(e2e_get(claims, "kex_transcript_digest"));
+    cbor_decref(&claims);
+    /* a VCA changed in transit no longer hashes to the signed digest */
+    cbor_item_t *vca = (cbor_item_t *)vtsm_abi_find(res, "vca");
+    cbor_bytestring_handle(vca)[5] ^= 1;
+    assert_int_equal(
+        vtsm_guest_check_evidence_cbor(f->ga, res, "dev0", 1, nonce, NULL, NULL, &claims),
+        VTSM_E_PEER_DIGEST);
+    cbor_decref(&res);
+}
+
 /* ---------------------------------------------------------------- the working paths */
 
 static void test_lifecycle_with_verified_token(void **state)
@@ -831,6 +920,7 @@ int main(int argc, char **argv)
             {"test_device_state_drift", f_drift},
             {"test_device_reports_error", f_error},
             {"test_measurements_change_after_lock", f_meas_drift},
+            {"test_evidence_and_refresh", f_two_slots},
         };
         for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
             if (!strcmp(argv[1], faults[i].test))
@@ -857,6 +947,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_measurements_change_after_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guest_unlock_and_relock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guest_scopes_and_debug, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evidence_and_refresh, setup, teardown),
     };
     return cmocka_run_group_tests_name("e2e_tdisp", tests, NULL, NULL);
 }

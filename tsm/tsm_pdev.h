@@ -54,6 +54,7 @@ struct tsm_evidence {
     bool have_meas;
     uint8_t chain_digest[VTSM_HASH_MAX]; /* hash of the SPDM chain with the negotiated hash */
     size_t chain_digest_len;
+    uint32_t refreshes; /* completed host-driven evidence refreshes (EVIDENCE refresh) */
 };
 
 /* A TDI the TSM has seen a request for (created on first use, kept until reset). */

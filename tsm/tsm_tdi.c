@@ -996,6 +996,13 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
     VTSM_ENSURE(out->rep != NULL, VTSM_E_NOMEM, "info: out of memory");
     VTSM_GUARD(vtsm_tdisp_report_parse(t->report.data, t->report.len, out->rep));
     VTSM_GUARD(vtsm_hash(halg, chain->data, chain->len, out->chain_digest));
+    out->vca = vtsm_spdm_req_vca(c->spdm);
+    out->kex = vtsm_spdm_req_kex_transcript(c->spdm);
+    out->kex_sig = vtsm_spdm_req_kex_signature(c->spdm, &out->kex_sig_len);
+    VTSM_ENSURE(out->vca != NULL && out->kex != NULL && out->kex_sig != NULL, VTSM_E_STATE,
+                "info: %s has no VCA or KEY_EXCHANGE transcript", t->dev);
+    VTSM_GUARD(vtsm_hash(halg, out->vca->data, out->vca->len, out->vca_digest));
+    VTSM_GUARD(vtsm_hash(halg, out->kex->data, out->kex->len, out->kex_digest));
     const struct vtsm_spdm_meas *ms = out->meas;
     VTSM_GUARD(vtsm_hash(halg, ms->record.data, ms->record.len, out->meas_digest));
     if (a->nonce)

@@ -338,6 +338,11 @@ struct tsm_tdi_info {
     uint8_t chain_digest[VTSM_HASH_MAX];
     uint8_t meas_digest[VTSM_HASH_MAX]; /* of meas->record */
     uint8_t tr_digest[VTSM_HASH_MAX];   /* with a nonce: of meas->transcript */
+    uint8_t vca_digest[VTSM_HASH_MAX];  /* of the SPDM VCA transcript */
+    uint8_t kex_digest[VTSM_HASH_MAX];  /* of the KEY_EXCHANGE transcript the device signed */
+    const struct vtsm_buf *vca, *kex;   /* those transcripts (the requester's) */
+    const uint8_t *kex_sig;             /* and the KEY_EXCHANGE_RSP signature */
+    size_t kex_sig_len;
 };
 vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
                          const struct tsm_tdi_info_args *a, struct tsm_tdi_info *out);

@@ -62,7 +62,10 @@ extern "C" {
     X(TDI_UNBIND, tdi_unbind, 0x33, HOST, REQUIRED, ("dev", "tdi"))                                \
     /* a signed guest request: relayed by a host or sent by the guest itself (the TVM's            \
      * signature authenticates it, not the connection) */                                          \
-    X(GUEST_REQUEST, guest_request, 0x40, ANY, NONE, ("tvm", "body", "sig"))
+    X(GUEST_REQUEST, guest_request, 0x40, ANY, NONE, ("tvm", "body", "sig"))                       \
+    /* the device's evidence: every certificate slot, VCA, KEY_EXCHANGE, measurements,             \
+     * interface reports; refresh: re-measure (nonce) and re-read certificates first */            \
+    X(EVIDENCE, evidence, 0x1E, HOST, REQUIRED, ("dev", "refresh", "nonce"))
 
 #define VTSM_OPS(X) VTSM_OPS_PROTOCOL(X) VTSM_OPS_VERBS(X)
 
@@ -123,7 +126,9 @@ enum vtsm_role {
     X(LOCK_FLAGS, lock_flags, "lock_flags", UINT)                                                  \
     X(BODY, body, "body", BYTES)                                                                   \
     X(SIG, sig, "sig", BYTES)                                                                      \
-    X(DEBUG, debug, "debug", BOOL)
+    X(DEBUG, debug, "debug", BOOL)                                                                 \
+    X(REFRESH, refresh, "refresh", BOOL)                                                           \
+    X(NONCE, nonce, "nonce", BYTES)
 
 enum vtsm_field {
 #define VTSM_X_FIELD(SYM, member, key, type) VTSM_FIELD_##SYM,
