@@ -320,7 +320,8 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     X(SIG, sig, VTSM_ABI_K_SIG, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                             \
     X(DEBUG, debug, VTSM_ABI_K_DEBUG, BOOL, OPTIONAL, 0, 0)                                        \
     X(REFRESH, refresh, VTSM_ABI_K_REFRESH, BOOL, OPTIONAL, 0, 0)                                  \
-    X(NONCE, nonce, VTSM_ABI_K_NONCE, BYTES, OPTIONAL, 32, 32)
+    X(NONCE, nonce, VTSM_ABI_K_NONCE, BYTES, OPTIONAL, 32, 32)                                     \
+    X(RAW, raw, VTSM_ABI_K_RAW, BOOL, OPTIONAL, 0, 0)
 
 /* ENUM names, NULL-terminated: the decoded value is 1 + the index (0: absent). */
 extern const char *const vtsm_abi_role_names[];

@@ -788,6 +788,21 @@ static void test_evidence_and_refresh(void **state)
     assert_memory_equal(p, nonce, 32);
     assert_int_equal(vtsm_result_bytes(r, "slots.1.cert_chain", &p, &n), VTSM_OK);
     assert_true(n > 100);
+    bool raw = true;
+    assert_int_equal(vtsm_result_bool(r, "measurements.blocks.3.raw", &raw), VTSM_OK);
+    assert_false(raw);
+    vtsm_result_free(r);
+    /* and with the raw bit stream: block 4 (firmware version) comes as "1.0.0" */
+    struct vtsm_request rr = {
+        .dev = "dev0", .refresh = true, .raw = true, .set = VTSM_SET(REFRESH) | VTSM_SET(RAW)};
+    assert_int_equal(vtsm_host_evidence(f->hh.h, &rr, &r), VTSM_OK);
+    assert_int_equal(vtsm_result_bool(r, "measurements.blocks.3.raw", &raw), VTSM_OK);
+    assert_true(raw);
+    assert_int_equal(vtsm_result_bytes(r, "measurements.blocks.3.value", &p, &n), VTSM_OK);
+    assert_int_equal(n, 5);
+    assert_memory_equal(p, "1.0.0", 5);
+    assert_int_equal(vtsm_result_uint(r, "refreshes", &u), VTSM_OK);
+    assert_int_equal(u, 2);
     vtsm_result_free(r);
     /* without reconnecting: the session is the same, the TDI still bound */
     char s[32];

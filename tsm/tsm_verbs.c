@@ -382,7 +382,8 @@ void tsm_verb_device_reclaim(struct tsm *t, struct tsm_client *c, uint64_t id,
  * of every provisioned slot, the connect slot's trust judged again, then signed
  * GET_MEASUREMENTS with the host's nonce (or a fresh one). The cached evidence changes
  * only when all of it arrived. */
-static vtsm_status evidence_refresh(struct tsm *t, struct tsm_pdev *p, const uint8_t *nonce)
+static vtsm_status evidence_refresh(struct tsm *t, struct tsm_pdev *p, const uint8_t *nonce,
+                                    bool raw_bits)
 {
     uint8_t mask = 0, digests[SPDM_MAX_SLOTS][VTSM_HASH_MAX];
     uint8_t slot = p->opts.slot, digest[VTSM_HASH_MAX];
@@ -404,7 +405,7 @@ static vtsm_status evidence_refresh(struct tsm *t, struct tsm_pdev *p, const uin
     VTSM_GUARD(vtsm_hash(info->hash, raw->data, raw->len, digest));
     vtsm_status tst =
         vtsm_trust_verify(t->cfg.trust, vtsm_spdm_req_chain(p->spdm, slot), reason, sizeof(reason));
-    st = vtsm_spdm_req_get_measurements(p->spdm, slot, nonce, &meas);
+    st = vtsm_spdm_req_get_measurements_ex(p->spdm, slot, nonce, raw_bits, &meas);
     if (st != VTSM_OK)
         return vtsm_wrap(st, "evidence refresh of %s: GET_MEASUREMENTS", p->name);
     /* commit */
@@ -468,7 +469,8 @@ static cbor_item_t *evidence_run(struct tsm_job *j)
     struct tsm_pdev *p = j->p;
     vtsm_status st = VTSM_OK;
     if (j->force) /* refresh */
-        st = evidence_refresh(j->t, p, j->greq.has_nonce ? j->greq.nonce : NULL);
+        st = evidence_refresh(j->t, p, j->greq.has_nonce ? j->greq.nonce : NULL,
+                              j->lock_flags != 0 /* raw */);
     if (st)
         return tsm_job_error(j, st);
     cbor_item_t *res = vtsm_abi_result_msg(j->id);
@@ -491,13 +493,14 @@ void tsm_verb_evidence(struct tsm *t, struct tsm_client *c, uint64_t id,
                          "evidence refused: %s is %s (rule PDEV.10: this verb needs a connected "
                          "device)",
                          p->name, tsm_pdev_state_name(p->state));
-    else if (vtsm_abi_req_has(req, VTSM_ABI_F_NONCE) && !req->refresh)
+    else if ((vtsm_abi_req_has(req, VTSM_ABI_F_NONCE) || req->raw) && !req->refresh)
         st = vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_ABI_8,
-                         "evidence: a nonce is for refresh (fresh measurements)");
+                         "evidence: nonce and raw are for refresh (fresh measurements)");
     else
         st = tsm_job_new(t, p, "evidence", id, evidence_run, NULL, &j); /* names PDEV.6 */
     if (st == VTSM_OK) {
         j->force = req->refresh;
+        j->lock_flags = req->raw ? 1 : 0; /* raw bit stream asked for */
         j->greq.has_nonce = vtsm_abi_req_has(req, VTSM_ABI_F_NONCE);
         if (j->greq.has_nonce)
             memcpy(j->greq.nonce, req->nonce.p, sizeof(j->greq.nonce));

@@ -65,7 +65,7 @@ extern "C" {
     X(GUEST_REQUEST, guest_request, 0x40, ANY, NONE, ("tvm", "body", "sig"))                       \
     /* the device's evidence: every certificate slot, VCA, KEY_EXCHANGE, measurements,             \
      * interface reports; refresh: re-measure (nonce) and re-read certificates first */            \
-    X(EVIDENCE, evidence, 0x1E, HOST, REQUIRED, ("dev", "refresh", "nonce"))
+    X(EVIDENCE, evidence, 0x1E, HOST, REQUIRED, ("dev", "refresh", "nonce", "raw"))
 
 #define VTSM_OPS(X) VTSM_OPS_PROTOCOL(X) VTSM_OPS_VERBS(X)
 
@@ -128,7 +128,8 @@ enum vtsm_role {
     X(SIG, sig, "sig", BYTES)                                                                      \
     X(DEBUG, debug, "debug", BOOL)                                                                 \
     X(REFRESH, refresh, "refresh", BOOL)                                                           \
-    X(NONCE, nonce, "nonce", BYTES)
+    X(NONCE, nonce, "nonce", BYTES)                                                                \
+    X(RAW, raw, "raw", BOOL)
 
 enum vtsm_field {
 #define VTSM_X_FIELD(SYM, member, key, type) VTSM_FIELD_##SYM,

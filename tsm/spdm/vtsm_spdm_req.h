@@ -125,6 +125,11 @@ vtsm_status vtsm_spdm_req_start_session(struct vtsm_spdm_req *r, uint8_t slot);
  * the slot's leaf key. */
 vtsm_status vtsm_spdm_req_get_measurements(struct vtsm_spdm_req *r, uint8_t slot,
                                            const uint8_t *nonce, struct vtsm_spdm_meas *out);
+/* The same, with RawBitStreamRequested set when raw: the device may answer blocks that
+ * support it with the raw bit stream instead of a digest. */
+vtsm_status vtsm_spdm_req_get_measurements_ex(struct vtsm_spdm_req *r, uint8_t slot,
+                                              const uint8_t *nonce, bool raw,
+                                              struct vtsm_spdm_meas *out);
 /* Send a PCI-SIG VENDOR_DEFINED_REQUEST inside the session: payload starts with the
  * protocol ID byte. rsp receives the VENDOR_DEFINED_RESPONSE payload (from the protocol
  * ID byte on). Used by IDE_KM and TDISP. */
