@@ -160,6 +160,14 @@ static vtsm_status do_connect(struct tsm_pdev *p)
                 "certificate slot %u is not provisioned on %s (DIGESTS slot mask 0x%02x)", slot,
                 p->name, mask);
     VTSM_GUARD(vtsm_spdm_req_get_certificate(p->spdm, slot));
+    /* Evidence: the chains of the other provisioned slots too (EVIDENCE shows every slot).
+     * Best effort: a slot the TSM does not use cannot fail the connect; EVIDENCE then
+     * shows its digest without a chain. */
+    for (uint8_t s = 0; s < SPDM_MAX_SLOTS; s++)
+        if (s != slot && (mask & (1u << s)) &&
+            vtsm_spdm_req_get_certificate(p->spdm, s) != VTSM_OK)
+            VTSM_WARN("connect %s: certificate slot %u not read: %s", p->name, s,
+                      vtsm_err_detail());
 
     /* Trust: decided here, by policy, against the TSM's own trust store. */
     const struct vtsm_certchain *chain = vtsm_spdm_req_chain(p->spdm, slot);
