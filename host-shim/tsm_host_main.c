@@ -711,13 +711,13 @@ static int print_status(struct cli *c, const cbor_item_t *res)
     static const char *const h_dev[] = {"DEVICE",  "PORT",     "STATE", "SPDM",   "ALGORITHM",
                                         "SESSION", "CONNECTS", "BOUND", "TEE-IO", "CAPS"};
     static const char *const h_str[] = {"DEVICE", "STREAM", "STATE", "KEY SET", "REFRESHES"};
-    static const char *const h_tdi[] = {"DEVICE", "TDI", "STATE", "TVM", "MMIO", "DMA"};
+    static const char *const h_tdi[] = {"DEVICE", "TDI", "STATE", "TVM", "MMIO", "DMA", "NOTE"};
     static const char *const h_meas[] = {"DEVICE", "INDEX", "TYPE", "VALUE"};
     static const char *const h_tvm[] = {"TVM", "NAME", "BOUND", "IDENTITY"};
     struct table *rp = table_new("ROOT PORTS", 5, h_rp);
     struct table *dev = table_new("DEVICES", 10, h_dev);
     struct table *str = table_new("IDE STREAMS", 5, h_str);
-    struct table *tdi = table_new("TDIS", 6, h_tdi);
+    struct table *tdi = table_new("TDIS", 7, h_tdi);
     struct table *meas = table_new("MEASUREMENTS", 4, h_meas);
     struct table *tvm = table_new("TVMS", 4, h_tvm);
     const cbor_item_t *a = list(res, VTSM_ABI_K_ROOT_PORTS);
@@ -774,6 +774,17 @@ static int print_status(struct cli *c, const cbor_item_t *res)
             cell(t[3], cbor_array_handle(tl)[k], "tvm", false);
             cell(t[4], cbor_array_handle(tl)[k], "mmio_enabled", false);
             cell(t[5], cbor_array_handle(tl)[k], "dma_enabled", false);
+            /* why it is in ERROR, an owner's UNLOCK (still assigned), a REJECT */
+            const cbor_item_t *e = cbor_array_handle(tl)[k];
+            bool unlocked = false;
+            char why[CELL] = "";
+            if (vtsm_abi_find(e, VTSM_ABI_K_ERROR_RULE))
+                cell(why, e, VTSM_ABI_K_ERROR_RULE, false);
+            if (vtsm_abi_get_bool(e, VTSM_ABI_K_GUEST_UNLOCKED, &unlocked) == VTSM_OK && unlocked)
+                snprintf(why, CELL, "unlocked by its TVM");
+            else if (!why[0] && vtsm_abi_find(e, VTSM_ABI_K_GUEST_REJECTED))
+                snprintf(why, CELL, "rejected by its TVM");
+            snprintf(t[6], CELL, "%s", why[0] ? why : "-");
         }
         const cbor_item_t *ms = vtsm_abi_find(m, "measurements");
         const cbor_item_t *bl = ms && cbor_isa_map(ms) ? list(ms, "blocks") : NULL;
