@@ -164,8 +164,7 @@ static vtsm_status do_connect(struct tsm_pdev *p)
      * Best effort: a slot the TSM does not use cannot fail the connect; EVIDENCE then
      * shows its digest without a chain. */
     for (uint8_t s = 0; s < SPDM_MAX_SLOTS; s++)
-        if (s != slot && (mask & (1u << s)) &&
-            vtsm_spdm_req_get_certificate(p->spdm, s) != VTSM_OK)
+        if (s != slot && (mask & (1u << s)) && vtsm_spdm_req_get_certificate(p->spdm, s) != VTSM_OK)
             VTSM_WARN("connect %s: certificate slot %u not read: %s", p->name, s,
                       vtsm_err_detail());
 
