@@ -638,6 +638,11 @@ vtsm_status vtsm_guest_call_cbor(struct vtsm_guest *g, struct vtsm_host *relay, 
     } else if (gop == VTSM_ABI_GOP_INFO &&
                (st = vtsm_guest_remember_info_cbor(g, res)) != VTSM_OK) {
         cbor_decref(&res);
+    } else if (gop == VTSM_ABI_GOP_LOCK || gop == VTSM_ABI_GOP_UNLOCK) {
+        /* the guest's own LOCK / UNLOCK made a new binding: what INFO showed before is void */
+        struct guest_binding *old = binding_find(g, dev, tdi);
+        if (old)
+            memset(old, 0, sizeof(*old));
     }
     if (result)
         *result = res;

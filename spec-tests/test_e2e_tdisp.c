@@ -719,7 +719,7 @@ static void test_guest_scopes_and_debug(void **state)
     /* the guest recovers: UNLOCK from ERROR, LOCK, ACCEPT */
     assert_int_equal(guest(f, gd, VTSM_ABI_GOP_UNLOCK, 2, NULL, NULL), VTSM_OK);
     assert_int_equal(guest(f, gd, VTSM_ABI_GOP_LOCK, 2, NULL, NULL), VTSM_OK);
-    assert_int_equal(guest(f, gd, VTSM_ABI_GOP_INFO, 2, NULL, NULL), VTSM_OK);
+    /* the shim forgot the INFO of the old lock: ACCEPT asks for a new INFO itself */
     assert_int_equal(guest(f, gd, VTSM_ABI_GOP_ACCEPT, 2, NULL, NULL), VTSM_OK);
     assert_string_equal(tdi_state(f, 2, s, sizeof(s)), "RUN");
     vtsm_guest_close(gd);

@@ -161,8 +161,9 @@ vtsm_status vtsm_guest_sign(const struct vtsm_guest *g, uint32_t envelope_tvm, c
  * TSM-reported failure it is the ERROR, else NULL. Failures copy the TSM's (or the
  * shim's) detail and rule into the thread's error record (vtsm_err_detail(),
  * vtsm_err_rule()); name, source and the rule as sent are in vtsm_host_last_error(relay).
- * result may be NULL. Every INFO result is remembered for the next ACCEPT of its TDI; an
- * ACCEPT of a TDI this handle has no INFO of sends that INFO (without nonce) first.
+ * result may be NULL. Every INFO result is remembered for the next ACCEPT of its TDI (a
+ * successful LOCK or UNLOCK of the TDI forgets it); an ACCEPT of a TDI this handle has no
+ * INFO of sends that INFO (without nonce) first.
  */
 vtsm_status vtsm_guest_call(struct vtsm_guest *g, struct vtsm_host *relay, unsigned gop,
                             const char *dev, int64_t tdi, const uint8_t *nonce, const char *reason,
