@@ -826,6 +826,14 @@ static void test_evidence_and_refresh(void **state)
     assert_int_equal(
         vtsm_guest_check_evidence_cbor(f->ga, res, "dev0", 1, nonce, NULL, NULL, &claims),
         VTSM_E_PEER_DIGEST);
+    cbor_bytestring_handle(vca)[5] ^= 1;
+    /* so does a lock_nonce_digest changed in transit (what ACCEPT would carry) */
+    cbor_item_t *ld = (cbor_item_t *)vtsm_abi_find(res, "lock_nonce_digest");
+    cbor_bytestring_handle(ld)[0] ^= 1;
+    assert_int_equal(
+        vtsm_guest_check_evidence_cbor(f->ga, res, "dev0", 1, nonce, NULL, NULL, &claims),
+        VTSM_E_PEER_DIGEST);
+    E2E_HAS(vtsm_err_detail(), "lock_nonce_digest");
     cbor_decref(&res);
 }
 
