@@ -237,6 +237,21 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_VALUE                         "value"
 #define VTSM_ABI_K_VERB                          "verb"
 #define VTSM_ABI_K_STALE_STOPPED                 "stale_stopped"
+#define VTSM_ABI_K_IDE_LENIENT                   "ide_lenient" /* DEVICE_CONNECT: rule IDE.5 */
+#define VTSM_ABI_K_STREAM_IDS                    "stream_ids"  /* DEVICE_CONNECT: host-allocated */
+#define VTSM_ABI_K_DEVICE_IDE                    "device_ide"  /* the device's IDE capability */
+#define VTSM_ABI_K_IDE_CAP                       "ide_cap"
+#define VTSM_ABI_K_LINK_TCS                      "link_tcs"
+#define VTSM_ABI_K_SELECTIVE_STREAMS             "selective_streams"
+#define VTSM_ABI_K_ADDR_ASSOC                    "addr_assoc"
+#define VTSM_ABI_K_TEE_LIMITED                   "tee_limited"
+#define VTSM_ABI_K_LENIENT                       "lenient"
+#define VTSM_ABI_K_KIND                          "kind"
+#define VTSM_ABI_K_TC                            "tc"
+#define VTSM_ABI_K_RID_BASE                      "rid_base"
+#define VTSM_ABI_K_RID_LIMIT                     "rid_limit"
+#define VTSM_ABI_K_ENABLED                       "enabled"
+#define VTSM_ABI_K_AVAILABLE_SECURE_STREAMS      "available_secure_streams"
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u
@@ -301,7 +316,10 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     X(LOCK_FLAGS, lock_flags, VTSM_ABI_K_LOCK_FLAGS, UINT, OPTIONAL, 0, 0xFFFFu)                   \
     /* the guest's signed request: judged by the TVM's key (docs/abi.md 9.4) */                    \
     X(BODY, body, VTSM_ABI_K_BODY, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                          \
-    X(SIG, sig, VTSM_ABI_K_SIG, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)
+    X(SIG, sig, VTSM_ABI_K_SIG, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                             \
+    X(IDE_LENIENT, ide_lenient, VTSM_ABI_K_IDE_LENIENT, BOOL, OPTIONAL, 0, 0)                      \
+    /* one byte per stream: the stream IDs the host allocated on the device's root port */         \
+    X(STREAM_IDS, stream_ids, VTSM_ABI_K_STREAM_IDS, BYTES, OPTIONAL, 1, VTSM_ABI_IDE_STREAMS_MAX)
 
 /* ENUM names, NULL-terminated: the decoded value is 1 + the index (0: absent). */
 extern const char *const vtsm_abi_role_names[];

@@ -68,10 +68,10 @@ vtsm_status vtsm_dev_link(struct vtsm_dev *d, const uint8_t *frame, size_t len,
     if (f.kind != VTSM_LINK_KIND_CHECK_REQ)
         return link_fail(&f, rsp, VTSM_RULE_LINK_1,
                          "a frame of kind %u is not a check request (rule LINK.1)", f.kind);
-    if (f.stream_id >= d->cfg.ide_streams)
-        return link_fail(&f, rsp, VTSM_RULE_LINK_2, "no stream %u, the device has %u (rule LINK.2)",
-                         f.stream_id, d->cfg.ide_streams);
-    struct dev_ide_stream *s = &d->ide[f.stream_id];
+    struct dev_ide_stream *s = dev_ide_stream_find(d, f.stream_id, false);
+    if (!s)
+        return link_fail(&f, rsp, VTSM_RULE_LINK_2,
+                         "no selective stream carries Stream ID %u (rule LINK.2)", f.stream_id);
     if (s->live[f.substream][DEV_IDE_RX] != f.key_set)
         return link_fail(&f, rsp, VTSM_RULE_LINK_2,
                          "key set K%u is not live for receiving (rule LINK.2)", f.key_set);

@@ -48,6 +48,9 @@ struct cli {
     unsigned version; /* 0x12 / 0x13 / 0x14, 0 = TSM default */
     long ide_streams;
     bool ide_only;
+    bool ide_lenient;
+    uint8_t stream_ids[VTSM_ABI_IDE_STREAMS_MAX];
+    size_t n_stream_ids;
     bool force;
     bool all; /* key-update --all */
     long tdi;
@@ -71,6 +74,7 @@ static void usage(FILE *f)
           "commands:\n"
           "  connect DEV --doe tcp:HOST:PORT [--root-port N] [--slot N] [--allow-untrusted]\n"
           "              [--spdm-version 1.2|1.3|1.4] [--ide-streams N] [--ide-only]\n"
+          "              [--ide-lenient] [--stream-ids ID,...]\n"
           "  reclaim DEV --doe tcp:HOST:PORT [--force]\n"
           "  key-update DEV --doe tcp:HOST:PORT [--all]   (SPDM KEY_UPDATE)\n"
           "  heartbeat DEV --doe tcp:HOST:PORT            (SPDM HEARTBEAT)\n"
@@ -361,6 +365,9 @@ static vtsm_status verb_connect(struct cli *c, struct vtsm_host *h, cbor_item_t 
         .max_version = c->version,
         .ide_streams = (unsigned)c->ide_streams,
         .ide_only = c->ide_only,
+        .ide_lenient = c->ide_lenient,
+        .stream_ids = c->n_stream_ids ? c->stream_ids : NULL,
+        .n_stream_ids = c->n_stream_ids,
     };
     return vtsm_host_device_connect_cbor(h, c->dev, &o, res);
 }
@@ -804,11 +811,13 @@ enum {
     OPT_GUEST_KEY = 1u << 9,
     OPT_LOCK_FLAGS = 1u << 10,
     OPT_ALL = 1u << 11,
+    OPT_IDE_LENIENT = 1u << 12,
+    OPT_STREAM_IDS = 1u << 13,
 };
 
 #define CONNECT_OPTS                                                                               \
     (OPT_DOE | OPT_ROOT_PORT | OPT_SLOT | OPT_UNTRUSTED | OPT_VERSION | OPT_IDE_STREAMS |          \
-     OPT_IDE_ONLY)
+     OPT_IDE_ONLY | OPT_IDE_LENIENT | OPT_STREAM_IDS)
 
 struct command {
     const char *name;
@@ -1012,6 +1021,8 @@ static const struct option long_opts[] = {
     {"guest-key", required_argument, NULL, OPT_GUEST_KEY},
     {"lock-flags", required_argument, NULL, OPT_LOCK_FLAGS},
     {"all", no_argument, NULL, OPT_ALL},
+    {"ide-lenient", no_argument, NULL, OPT_IDE_LENIENT},
+    {"stream-ids", required_argument, NULL, OPT_STREAM_IDS},
     {NULL, 0, NULL, 0},
 };
 
@@ -1059,6 +1070,27 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
     case OPT_IDE_ONLY:
         c->ide_only = true;
         return EXIT_OK;
+    case OPT_IDE_LENIENT:
+        c->ide_lenient = true;
+        return EXIT_OK;
+    case OPT_STREAM_IDS: {
+        /* a comma list of stream IDs, 0..255 each, 1..8 of them */
+        char buf[64], *save = NULL;
+        if (strlen(v) >= sizeof(buf))
+            return usage_error("bad --stream-ids '%s'", v);
+        snprintf(buf, sizeof(buf), "%s", v);
+        c->n_stream_ids = 0;
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            long id;
+            if (c->n_stream_ids >= VTSM_ABI_IDE_STREAMS_MAX || !parse_long(t, 0, 255, &id))
+                return usage_error("bad --stream-ids '%s' (1..%u IDs, 0..255 each)", v,
+                                   VTSM_ABI_IDE_STREAMS_MAX);
+            c->stream_ids[c->n_stream_ids++] = (uint8_t)id;
+        }
+        if (!c->n_stream_ids)
+            return usage_error("bad --stream-ids '%s'", v);
+        return EXIT_OK;
+    }
     case OPT_FORCE:
         c->force = true;
         return EXIT_OK;

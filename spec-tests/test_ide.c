@@ -408,7 +408,7 @@ static void status_of(struct tsm_ide_dev *d, unsigned i, uint32_t rp, uint8_t id
     assert_int_equal(cbor_array_size(streams), tsm_ide_stream_count(d));
     cbor_item_t *s = cbor_array_get(streams, i);
     char state[16];
-    assert_int_equal(cbor_map_size(s), 4);
+    assert_int_equal(cbor_map_size(s), 10);
     assert_int_equal(vtsm_abi_get_uint(s, "stream_id", &v), VTSM_OK);
     assert_int_equal(v, id);
     assert_int_equal(vtsm_abi_get_tstr(s, "state", state, sizeof(state)), VTSM_OK);
@@ -503,7 +503,7 @@ static void test_setup_peer_caps(void **state)
     x.dev->ide_cap = VTSM_IDE_CAP_SELECTIVE | (3u << 16); /* no IDE_KM */
     setup_fails(&x, 1, VTSM_E_PEER_CAPS, VTSM_RULE_NONE, "does not report IDE_KM");
     x.dev->ide_cap = caps(1);
-    setup_fails(&x, 2, VTSM_E_PEER_CAPS, VTSM_RULE_NONE,
+    setup_fails(&x, 2, VTSM_E_PEER_CAPS, VTSM_RULE_IDE_8,
                 "device supports 1 selective IDE streams, 2 requested");
     assert_int_equal(count_obj(x.dev, VTSM_IDEKM_KEY_PROG), 0);
     assert_int_equal(count_obj(x.dev, VTSM_IDEKM_QUERY), 3);

@@ -48,6 +48,8 @@ struct tsm_ide_dev {
     struct tsm_ide_leftover *left; /* borrowed: what could not be stopped (rule IDE.4) */
     uint32_t root_port;
     unsigned stale_stopped; /* rule IDE.4 */
+    struct tsm_ide_devcaps caps;
+    uint16_t rid; /* the device's RID as QUERY_RESP names it: Bus << 8 | DevFuncNum */
     unsigned n;
     uint8_t ids[TSM_IDE_MAX_STREAMS];
     struct ide_stream s[TSM_IDE_MAX_STREAMS];
@@ -166,10 +168,29 @@ static vtsm_status check_echo(const struct vtsm_idekm_ack *a, const char *msg, u
     return VTSM_OK;
 }
 
-/* QUERY(PortIndex 0) -> QUERY_RESP: selective IDE with IDE_KM and enough streams. The
- * caller provides q->sel (VTSM_IDEKM_MAX_SEL blocks) and frees it. */
-static vtsm_status ide_query(const struct tsm_ide_peer *peer, unsigned nstreams,
-                             struct vtsm_idekm_query_resp *q)
+/* The device's capability as QUERY_RESP's registers state it. */
+static void caps_of(const struct vtsm_idekm_query_resp *q, struct tsm_ide_devcaps *c)
+{
+    c->ide_cap = q->ide_cap;
+    c->link = (q->ide_cap & VTSM_IDE_CAP_LINK) != 0;
+    c->link_tcs = q->link_count;
+    c->sel_streams = q->sel_count;
+    c->tee_limited = (q->ide_cap & VTSM_IDE_CAP_TEE_LIMITED) != 0;
+    c->addr_assoc = 0;
+    for (unsigned i = 0; i < q->sel_count && i < q->sel_cap; i++) {
+        unsigned n = VTSM_IDE_SEL_CAP_ASSOC_NUM(q->sel[i].cap);
+        if (i == 0 || n < c->addr_assoc)
+            c->addr_assoc = n;
+    }
+}
+
+/*
+ * QUERY(PortIndex 0) -> QUERY_RESP: the register blocks match the capability (rule IDE.5,
+ * lenient as the options say), selective IDE with IDE_KM and enough streams. The caller
+ * provides q->sel (VTSM_IDEKM_MAX_SEL blocks) and frees it.
+ */
+static vtsm_status ide_query(const struct tsm_ide_peer *peer, const struct tsm_ide_opts *o,
+                             struct vtsm_idekm_query_resp *q, struct tsm_ide_devcaps *caps)
 {
     vtsm_status st = VTSM_OK;
     uint8_t req[VTSM_IDEKM_QUERY_SIZE];
@@ -182,7 +203,14 @@ static vtsm_status ide_query(const struct tsm_ide_peer *peer, unsigned nstreams,
         st = with_step(st, "QUERY");
         goto out;
     }
+    q->allow_trailing = true;
     st = vtsm_idekm_parse_query_resp(rsp.data, rsp.len, q);
+    if (st == VTSM_E_PEER_TRUNCATED) {
+        char d[300];
+        snprintf(d, sizeof(d), "%s", vtsm_err_detail());
+        st = vtsm_refuse(st, VTSM_RULE_IDE_5, "IDE_KM QUERY: %s (rule IDE.5)", d);
+        goto out;
+    }
     if (st != VTSM_OK) {
         st = with_step(st, "QUERY");
         goto out;
@@ -190,6 +218,27 @@ static vtsm_status ide_query(const struct tsm_ide_peer *peer, unsigned nstreams,
     VTSM_ENSURE_GOTO(q->port_index == TSM_IDE_PORT_INDEX, VTSM_E_PEER_MALFORMED,
                      "IDE_KM QUERY_RESP port_index %u, expected %u (PCIe 6.33.3)", q->port_index,
                      TSM_IDE_PORT_INDEX);
+    caps_of(q, caps);
+    if (q->trailing) {
+        VTSM_ENSURE_RULE_GOTO(o->lenient, VTSM_E_PEER_MALFORMED, VTSM_RULE_IDE_5,
+                              "IDE_KM QUERY_RESP: IDE Capability 0x%08x declares %u Link and %u "
+                              "Selective IDE register blocks, yet %zu bytes follow them (rule "
+                              "IDE.5; connect with ide_lenient to accept this device)",
+                              q->ide_cap, q->link_count, q->sel_count, q->trailing);
+        caps->lenient = true;
+        VTSM_WARN("IDE_KM QUERY_RESP: IDE Capability 0x%08x declares %u Link and %u Selective "
+                  "IDE register blocks, yet %zu bytes follow them; ignored under ide_lenient "
+                  "(rule IDE.5)",
+                  q->ide_cap, q->link_count, q->sel_count, q->trailing);
+        if ((q->ide_cap & (VTSM_IDE_CAP_SELECTIVE | VTSM_IDE_CAP_IDE_KM)) == 0) {
+            caps->not_reported = true;
+            caps->sel_streams = o->nstreams;
+            VTSM_WARN("IDE_KM QUERY_RESP: IDE Capability 0 taken as not reported; assuming "
+                      "selective IDE with IDE_KM and %u stream(s) (rule IDE.5, ide_lenient)",
+                      o->nstreams);
+            goto out;
+        }
+    }
     VTSM_ENSURE_GOTO(q->ide_cap & VTSM_IDE_CAP_SELECTIVE, VTSM_E_PEER_CAPS,
                      "IDE_KM QUERY_RESP: device does not support selective IDE streams "
                      "(IDE Capability 0x%08x)",
@@ -197,9 +246,10 @@ static vtsm_status ide_query(const struct tsm_ide_peer *peer, unsigned nstreams,
     VTSM_ENSURE_GOTO(q->ide_cap & VTSM_IDE_CAP_IDE_KM, VTSM_E_PEER_CAPS,
                      "IDE_KM QUERY_RESP: device does not report IDE_KM (IDE Capability 0x%08x)",
                      q->ide_cap);
-    VTSM_ENSURE_GOTO(q->sel_count >= nstreams, VTSM_E_PEER_CAPS,
-                     "IDE_KM QUERY_RESP: device supports %u selective IDE streams, %u requested",
-                     q->sel_count, nstreams);
+    VTSM_ENSURE_RULE_GOTO(q->sel_count >= o->nstreams, VTSM_E_PEER_CAPS, VTSM_RULE_IDE_8,
+                          "IDE_KM QUERY_RESP: device supports %u selective IDE streams, %u "
+                          "requested (rule IDE.8)",
+                          q->sel_count, o->nstreams);
 out:
     vtsm_buf_free(&rsp);
     return st;
@@ -441,6 +491,14 @@ vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
                           const struct tsm_ide_peer *peer, unsigned nstreams,
                           struct tsm_ide_leftover *left, struct tsm_ide_dev **out)
 {
+    struct tsm_ide_opts o = {.nstreams = nstreams};
+    return tsm_ide_setup_ex(pf, root_port, peer, &o, left, out);
+}
+
+vtsm_status tsm_ide_setup_ex(struct tsm_platform *pf, uint32_t root_port,
+                             const struct tsm_ide_peer *peer, const struct tsm_ide_opts *o,
+                             struct tsm_ide_leftover *left, struct tsm_ide_dev **out)
+{
     vtsm_status st = VTSM_OK;
     struct tsm_ide_dev *d = NULL;
     unsigned ks0[TSM_IDE_MAX_STREAMS] = {0};
@@ -448,8 +506,11 @@ vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
     struct vtsm_idekm_query_resp q;
 
     memset(&q, 0, sizeof(q));
-    VTSM_ENSURE(pf != NULL && peer != NULL && peer->vendor != NULL && out != NULL, VTSM_E_INVAL,
-                "IDE setup: NULL argument");
+    VTSM_ENSURE(pf != NULL && peer != NULL && peer->vendor != NULL && out != NULL && o != NULL,
+                VTSM_E_INVAL, "IDE setup: NULL argument");
+    unsigned nstreams = o->nstreams;
+    VTSM_ENSURE(o->n_ids == 0 || o->n_ids == nstreams, VTSM_E_INVAL,
+                "IDE setup: %u stream IDs for %u streams", o->n_ids, nstreams);
     VTSM_ENSURE(nstreams >= 1 && nstreams <= TSM_IDE_MAX_STREAMS, VTSM_E_INVAL,
                 "IDE setup: %u streams (1..%u)", nstreams, TSM_IDE_MAX_STREAMS);
     VTSM_ENSURE_RULE(tsm_platform_has_rp(pf, root_port), VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1,
@@ -465,10 +526,16 @@ vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
     q.sel_cap = VTSM_IDEKM_MAX_SEL;
 
     /* 1. QUERY; 1a. stop what an earlier connect left live (rule IDE.4) */
-    VTSM_GUARD_GOTO(ide_query(peer, nstreams, &q));
+    VTSM_GUARD_GOTO(ide_query(peer, o, &q, &d->caps));
+    d->rid = (uint16_t)((unsigned)q.bus_num << 8 | q.dev_func_num);
     VTSM_GUARD_GOTO(stop_stale(d, left, peer, &q));
     /* 2. stream IDs and key slots (rules IDE.1, IDE.2) */
-    VTSM_GUARD_GOTO(tsm_platform_alloc_streams(pf, root_port, nstreams, d->ids));
+    if (o->n_ids)
+        VTSM_GUARD_GOTO(tsm_platform_claim_streams(pf, root_port, nstreams, o->ids));
+    else
+        VTSM_GUARD_GOTO(tsm_platform_alloc_streams(pf, root_port, nstreams, d->ids));
+    if (o->n_ids)
+        memcpy(d->ids, o->ids, nstreams);
     allocated = true;
     d->n = nstreams;
     for (unsigned i = 0; i < nstreams; i++) {
@@ -657,11 +724,16 @@ vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *o
     VTSM_ENSURE(d != NULL && out != NULL, VTSM_E_INVAL, "IDE status: NULL argument");
     out->root_port = d->root_port;
     out->stale_stopped = d->stale_stopped;
+    out->caps = d->caps;
     out->n = d->n;
     for (unsigned i = 0; i < d->n; i++) {
         out->s[i].stream_id = d->s[i].id;
         out->s[i].key_set = d->s[i].key_set;
         out->s[i].refreshes = d->s[i].refreshes;
+        out->s[i].tc = 0;
+        out->s[i].rid_base = out->s[i].rid_limit = d->rid;
+        out->s[i].enabled = true;
+        out->s[i].tee_limited = false;
     }
     return VTSM_OK;
 }

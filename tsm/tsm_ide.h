@@ -79,6 +79,30 @@ struct tsm_ide_leftover {
 };
 
 /*
+ * What the device's QUERY_RESP says about its port 0 (PCIe 6.x sec. 7.9.26), as the TSM
+ * uses it: the IDE Capability register and the register blocks after it.
+ */
+struct tsm_ide_devcaps {
+    uint32_t ide_cap;     /* IDE Capability register as received */
+    bool link;            /* Link IDE Stream Supported */
+    unsigned link_tcs;    /* Link IDE register blocks (one per TC), 0 without Link IDE */
+    unsigned sel_streams; /* Selective IDE Stream register blocks */
+    unsigned addr_assoc;  /* address association blocks of the poorest selective stream */
+    bool tee_limited;     /* TEE-Limited Stream Supported */
+    bool lenient;         /* the blocks contradicted the capability, accepted (rule IDE.5) */
+    bool not_reported;    /* lenient, and the capability was 0: assumed, not reported */
+};
+
+/* Connect options of the IDE part. */
+struct tsm_ide_opts {
+    unsigned nstreams; /* 1..TSM_IDE_MAX_STREAMS selective streams */
+    bool lenient;      /* ide_lenient: accept a QUERY_RESP whose blocks contradict its
+                        * capability (rule IDE.5), logging the deviation */
+    unsigned n_ids;    /* host-allocated stream IDs (nstreams of them), 0: the TSM allocates */
+    uint8_t ids[TSM_IDE_MAX_STREAMS];
+};
+
+/*
  * Set up nstreams (1..TSM_IDE_MAX_STREAMS) selective IDE streams to the device on root port
  * root_port:
  *   1. QUERY(PortIndex 0) -> QUERY_RESP: selective IDE, IDE_KM and >= nstreams selective
@@ -103,6 +127,20 @@ struct tsm_ide_leftover {
 vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
                           const struct tsm_ide_peer *peer, unsigned nstreams,
                           struct tsm_ide_leftover *left, struct tsm_ide_dev **out);
+/*
+ * The same with every option. QUERY_RESP is read whole (bounded by vtsm_idekm): the
+ * counts of Link and Selective IDE register blocks follow from the IDE Capability
+ * register and each selective block's own capability. Blocks missing
+ * (VTSM_E_PEER_TRUNCATED) or bytes after the declared blocks (VTSM_E_PEER_MALFORMED) -
+ * a responder whose blocks contradict its capability - are refused under rule IDE.5;
+ * with o->lenient the bytes after the blocks are ignored and the deviation logged under
+ * IDE.5, and a capability of 0 followed by such bytes (the DMTF sample responder) is
+ * taken as not reported: selective IDE with IDE_KM and o->nstreams streams is assumed.
+ * The device's capability (tsm_ide_devcaps) is kept for STATUS and the checks.
+ */
+vtsm_status tsm_ide_setup_ex(struct tsm_platform *pf, uint32_t root_port,
+                             const struct tsm_ide_peer *peer, const struct tsm_ide_opts *o,
+                             struct tsm_ide_leftover *left, struct tsm_ide_dev **out);
 
 /*
  * Key refresh (IDE_REFRESH): 2 more key slots per stream are taken (VTSM_E_LIMIT, rule
@@ -154,11 +192,16 @@ void tsm_ide_teardown(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer);
 /* STATUS / RESULT: the device's IDE streams (never key bytes). E_INVAL for NULLs. */
 struct tsm_ide_status {
     uint32_t root_port;
-    unsigned stale_stopped; /* K_SET_STOPs of stale key sets at setup (rule IDE.4) */
+    struct tsm_ide_devcaps caps; /* the device's, from QUERY_RESP */
+    unsigned stale_stopped;      /* K_SET_STOPs of stale key sets at setup (rule IDE.4) */
     unsigned n;
     struct {
         uint8_t stream_id, key_set;
         uint32_t refreshes;
+        /* the root-port model's Selective IDE Stream registers for it */
+        uint8_t tc;                   /* traffic class (Control bits 21:19) */
+        uint16_t rid_base, rid_limit; /* RID association: the device's own RID */
+        bool enabled, tee_limited;
     } s[TSM_IDE_MAX_STREAMS];
 };
 vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *out);

@@ -196,8 +196,12 @@ static vtsm_status do_connect(struct tsm_pdev *p)
     /* IDE: the TSM programs both ends itself; the host never sees a key. */
     if (p->opts.ide_streams) {
         struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
-        VTSM_GUARD(tsm_ide_setup(t->cfg.platform, p->root_port, &peer, p->opts.ide_streams,
-                                 &p->ide_left, &p->ide));
+        struct tsm_ide_opts io = {.nstreams = p->opts.ide_streams,
+                                  .lenient = p->opts.ide_lenient,
+                                  .n_ids = p->opts.n_stream_ids};
+        memcpy(io.ids, p->opts.stream_ids, sizeof(io.ids));
+        VTSM_GUARD(
+            tsm_ide_setup_ex(t->cfg.platform, p->root_port, &peer, &io, &p->ide_left, &p->ide));
     }
     return VTSM_OK;
 }
@@ -260,6 +264,11 @@ static void connect_opts(const struct vtsm_abi_req *req, struct tsm_connect_opts
     o->base_hash = hash[req->hash];
     o->ide_streams = (unsigned)req->ide_streams;
     o->ide_only = req->ide_only;
+    o->ide_lenient = req->ide_lenient;
+    if (req->stream_ids.p) {
+        o->n_stream_ids = (unsigned)req->stream_ids.len;
+        memcpy(o->stream_ids, req->stream_ids.p, req->stream_ids.len);
+    }
 }
 
 void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
@@ -272,7 +281,14 @@ void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
     connect_opts(req, &o);
     struct tsm_job *j = NULL;
     struct tsm_pdev *p = tsm_pdev_find(&t->devs, dev);
-    if (!p)
+    /* stream_ids: one per stream; ide_streams defaults to their number (rule IDE.6) */
+    if (o.n_stream_ids && !o.ide_streams)
+        o.ide_streams = o.n_stream_ids;
+    if (o.n_stream_ids && o.n_stream_ids != o.ide_streams)
+        st = vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_IDE_6,
+                         "device_connect: %u stream_ids for ide_streams %u (rule IDE.6)",
+                         o.n_stream_ids, o.ide_streams);
+    else if (!p)
         st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13,
                          "device_connect: no device named %s (device_add first)", dev);
     else if (!(st = tsm_job_new(t, p, "device_connect", id, connect_run, NULL, &j)) &&

@@ -43,7 +43,7 @@ extern "C" {
     X(DEVICE_REMOVE, device_remove, 0x11, HOST, REQUIRED, ("dev"))                                 \
     X(DEVICE_CONNECT, device_connect, 0x12, HOST, REQUIRED,                                        \
       ("dev", "slot", "allow_untrusted", "min_version", "max_version", "asym", "hash",             \
-       "ide_streams", "ide_only"))                                                                 \
+       "ide_streams", "ide_only", "ide_lenient", "stream_ids"))                                    \
     X(DEVICE_RECLAIM, device_reclaim, 0x13, HOST, REQUIRED, ("dev", "force"))                      \
     X(STATUS, status, 0x14, HOST, OPTIONAL,                                                        \
       ("dev", "summary", "offset", "tdi_offset", "tvm_offset"))                                    \
@@ -122,7 +122,9 @@ enum vtsm_role {
     X(TDI, tdi, "tdi", UINT)                                                                       \
     X(LOCK_FLAGS, lock_flags, "lock_flags", UINT)                                                  \
     X(BODY, body, "body", BYTES)                                                                   \
-    X(SIG, sig, "sig", BYTES)
+    X(SIG, sig, "sig", BYTES)                                                                      \
+    X(IDE_LENIENT, ide_lenient, "ide_lenient", BOOL)                                               \
+    X(STREAM_IDS, stream_ids, "stream_ids", BYTES)
 
 enum vtsm_field {
 #define VTSM_X_FIELD(SYM, member, key, type) VTSM_FIELD_##SYM,

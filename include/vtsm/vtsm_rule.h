@@ -86,7 +86,12 @@ extern "C" {
     X(LINK_4, "LINK.4", E_PEER_DECRYPT, "the MAC verifies under the RX key")                       \
     X(LINK_5, "LINK.5", E_PEER_STATE, "the key set is live for TX too, to answer")                 \
     X(VDM_1, "VDM.1", E_STATE, "PCI-SIG protocol messages only inside a secure session")           \
-    X(IDE_4, "IDE.4", OK, "a connect first stops the key sets an earlier one left live")
+    X(IDE_4, "IDE.4", OK, "a connect first stops the key sets an earlier one left live")           \
+    X(IDE_5, "IDE.5", E_PEER_MALFORMED,                                                            \
+      "QUERY_RESP holds the register blocks its capability declares")                              \
+    X(IDE_6, "IDE.6", E_ABI_ARG, "stream_ids names ide_streams distinct IDs")                      \
+    X(IDE_7, "IDE.7", E_NO_STREAM, "a host-named stream ID is a free stream ID of the root port")  \
+    X(IDE_8, "IDE.8", E_PEER_CAPS, "no more streams than the device's selective IDE streams")
 
 /* Statuses that imply a rule: a refusal with one of these statuses names this rule
  * unless it names another. X(STATUS, SYM). */
