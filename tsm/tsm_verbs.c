@@ -284,10 +284,19 @@ void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
     /* stream_ids: one per stream; ide_streams defaults to their number (rule IDE.6) */
     if (o.n_stream_ids && !o.ide_streams)
         o.ide_streams = o.n_stream_ids;
+    unsigned dup = 0;
+    for (unsigned i = 0; i < o.n_stream_ids; i++)
+        for (unsigned k = 0; k < i; k++)
+            if (o.stream_ids[k] == o.stream_ids[i])
+                dup = 1u + o.stream_ids[i];
     if (o.n_stream_ids && o.n_stream_ids != o.ide_streams)
         st = vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_IDE_6,
                          "device_connect: %u stream_ids for ide_streams %u (rule IDE.6)",
                          o.n_stream_ids, o.ide_streams);
+    else if (dup)
+        st = vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_IDE_6,
+                         "device_connect: stream ID %u named twice in stream_ids (rule IDE.6)",
+                         dup - 1);
     else if (!p)
         st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13,
                          "device_connect: no device named %s (device_add first)", dev);
