@@ -490,8 +490,12 @@ static void test_query_resp_blocks_used(void **state)
     E2E_HAS(r.out, "\"link_tcs\":2");
     E2E_HAS(r.out, "\"selective_streams\":2");
     E2E_HAS(r.out, "\"addr_assoc\":3");
-    E2E_HAS(r.out, "\"tee_limited\":true");
     E2E_HAS(r.out, "\"lenient\":false");
+    /* one stream per traffic class, both TEE-limited (a TEE-IO connect, device supports
+     * it), and the device's capability says so */
+    E2E_HAS(r.out, "\"tc\":0");
+    E2E_HAS(r.out, "\"tc\":1");
+    assert_int_equal(count_of(r.out, "\"tee_limited\":true"), 3);
     /* IDE Capability: link | selective | IDE_KM | (2-1) TCs << 13 | (2-1) streams << 16 |
      * TEE-limited */
     char want[64];
@@ -566,6 +570,14 @@ static void test_host_allocated_stream_ids(void **state)
     const char *st[] = {"--json", "status", NULL};
     assert_int_equal(e2e_host(e, &r, st), 0);
     E2E_HAS(r.out, "\"available_secure_streams\":6");
+    /* key refresh moves both host-named streams to key set 1 with no gap: the new set is
+     * started before the old one is stopped, and the link check passes on it */
+    assert_int_equal(cli(e, &r, "ide-refresh", "hostA", pa, NULL, NULL), 0);
+    assert_int_equal(cli(e, &r, "ide-check", "hostA", pa, NULL, NULL), 0);
+    E2E_HAS(r.out, "\"stream_id\":5,\"key_set\":1");
+    E2E_HAS(r.out, "\"stream_id\":6,\"key_set\":1");
+    if (strstr(r.out, "\"device_to_rp\":false") || strstr(r.out, "\"rp_to_device\":false"))
+        fail_msg("link check after refresh: %s", r.out);
 
     const char *taken[] = {"--stream-ids", "6", NULL};
     assert_int_equal(connect_args(e, &r, "hostB", pb, taken), 1);

@@ -38,7 +38,9 @@ struct ide_set {
 
 struct ide_stream {
     uint8_t id;
-    uint8_t key_set; /* live set */
+    uint8_t tc;       /* traffic class: stream i carries TC i (one stream per TC) */
+    bool tee_limited; /* Control TEE-Limited Stream: only TEE traffic (T bit set) */
+    uint8_t key_set;  /* live set */
     uint32_t refreshes;
     struct ide_set set[2];
 };
@@ -541,6 +543,8 @@ vtsm_status tsm_ide_setup_ex(struct tsm_platform *pf, uint32_t root_port,
     for (unsigned i = 0; i < nstreams; i++) {
         d->s[i].id = d->ids[i];
         d->s[i].key_set = 0;
+        d->s[i].tc = (uint8_t)(i & 7u);
+        d->s[i].tee_limited = o->tee && d->caps.tee_limited;
     }
     /* 3. KEY_PROG K0, every stream; 4. K_SET_GO K0, every stream */
     for (unsigned i = 0; i < nstreams; i++)
@@ -730,10 +734,10 @@ vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *o
         out->s[i].stream_id = d->s[i].id;
         out->s[i].key_set = d->s[i].key_set;
         out->s[i].refreshes = d->s[i].refreshes;
-        out->s[i].tc = 0;
+        out->s[i].tc = d->s[i].tc;
         out->s[i].rid_base = out->s[i].rid_limit = d->rid;
         out->s[i].enabled = true;
-        out->s[i].tee_limited = false;
+        out->s[i].tee_limited = d->s[i].tee_limited;
     }
     return VTSM_OK;
 }

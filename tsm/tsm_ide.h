@@ -98,6 +98,8 @@ struct tsm_ide_opts {
     unsigned nstreams; /* 1..TSM_IDE_MAX_STREAMS selective streams */
     bool lenient;      /* ide_lenient: accept a QUERY_RESP whose blocks contradict its
                         * capability (rule IDE.5), logging the deviation */
+    bool tee;          /* a TEE-IO connect (not ide_only): streams are marked TEE-limited
+                        * when the device supports it */
     unsigned n_ids;    /* host-allocated stream IDs (nstreams of them), 0: the TSM allocates */
     uint8_t ids[TSM_IDE_MAX_STREAMS];
 };

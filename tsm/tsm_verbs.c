@@ -198,6 +198,7 @@ static vtsm_status do_connect(struct tsm_pdev *p)
         struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
         struct tsm_ide_opts io = {.nstreams = p->opts.ide_streams,
                                   .lenient = p->opts.ide_lenient,
+                                  .tee = !p->opts.ide_only,
                                   .n_ids = p->opts.n_stream_ids};
         memcpy(io.ids, p->opts.stream_ids, sizeof(io.ids));
         VTSM_GUARD(
