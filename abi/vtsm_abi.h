@@ -252,6 +252,7 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_RID_LIMIT                     "rid_limit"
 #define VTSM_ABI_K_ENABLED                       "enabled"
 #define VTSM_ABI_K_AVAILABLE_SECURE_STREAMS      "available_secure_streams"
+#define VTSM_ABI_K_DEVICE_ASSOC                  "device_assoc"
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u

@@ -117,8 +117,8 @@ struct dev_ide_stream *dev_ide_stream_find(struct vtsm_dev *d, unsigned id, bool
  *    Control = Stream ID << 24 | Enable while any key set of the stream is live (the
  *    model has no configuration-space writes: a live key stands for the host having
  *    enabled the stream); Status = Secure once every sub-stream is keyed both ways, else
- *    Insecure; RID association 1/2 and the address association blocks as zero (not
- *    programmed: Valid clear).
+ *    Insecure; RID association 1/2 and the address association blocks as the root port's
+ *    configuration writes left them (zero, Valid clear, until then).
  */
 vtsm_status dev_ide_query(const struct vtsm_dev *d, struct vtsm_idekm_query_resp *r,
                           struct vtsm_idekm_sel_block *sel, unsigned n_sel)
@@ -145,6 +145,13 @@ vtsm_status dev_ide_query(const struct vtsm_dev *d, struct vtsm_idekm_query_resp
         sel[i].ctrl = ((uint32_t)d->ide[i].id << SEL_CTL_ID_SHIFT) |
                       (stream_keyed(&d->ide[i]) ? SEL_CTL_EN : 0);
         sel[i].status = stream_secure(&d->ide[i]) ? SEL_STS_STATE_SECURE : 0;
+        sel[i].rid1 = d->ide[i].rid1;
+        sel[i].rid2 = d->ide[i].rid2;
+        for (unsigned a = 0; a < d->cfg.ide_addr_assoc; a++) {
+            sel[i].addr[a].reg1 = d->ide[i].addr[a][0];
+            sel[i].addr[a].reg2 = d->ide[i].addr[a][1];
+            sel[i].addr[a].reg3 = d->ide[i].addr[a][2];
+        }
     }
     return VTSM_OK;
 }

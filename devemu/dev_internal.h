@@ -143,6 +143,10 @@ struct dev_ide_slot {
  */
 struct dev_ide_stream {
     uint8_t id;
+    /* RID Association 1, 2 and the address association blocks (Register 1, 2, 3), as the
+     * root port's configuration writes left them (link frame kind 4); 0 = not valid */
+    uint32_t rid1, rid2;
+    uint32_t addr[VTSM_IDEKM_MAX_ADDR][3];
     struct dev_ide_slot slot[DEV_IDE_KEY_SETS][DEV_IDE_SUBSTREAMS][DEV_IDE_DIRS];
     uint8_t live[DEV_IDE_SUBSTREAMS][DEV_IDE_DIRS]; /* key set after K_SET_GO, or NONE */
 };

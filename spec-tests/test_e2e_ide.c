@@ -563,6 +563,9 @@ static void test_host_allocated_stream_ids(void **state)
     E2E_HAS(r.out, "\"stream_id\":5");
     E2E_HAS(r.out, "\"stream_id\":6");
     E2E_HAS(r.out, "\"kind\":\"selective\"");
+    /* RID association on both ends: written to the device's blocks down the link and
+     * read back by QUERY inside the session */
+    assert_int_equal(count_of(r.out, "\"device_assoc\":true"), 2);
     assert_int_equal(cli(e, &r, "ide-check", "hostA", pa, NULL, NULL), 0);
     if (strstr(r.out, "\"device_to_rp\":false") || strstr(r.out, "\"rp_to_device\":false"))
         fail_msg("link check: %s", r.out);
@@ -608,6 +611,8 @@ static void test_host_allocated_stream_ids(void **state)
     assert_int_equal(e2e_devemu_log(e, 1, log, sizeof(log)), 0);
     E2E_HAS(log, "selective IDE stream block 0: Stream ID 5 (was 0)");
     E2E_HAS(log, "selective IDE stream block 1: Stream ID 6 (was 1)");
+    E2E_HAS(log, "selective IDE stream block 0 (Stream ID 5): RID Association 1 0x00000000, 2 "
+                 "0x00000001");
 }
 
 int main(int argc, char **argv)

@@ -38,9 +38,11 @@ struct ide_set {
 
 struct ide_stream {
     uint8_t id;
-    uint8_t tc;       /* traffic class: stream i carries TC i (one stream per TC) */
-    bool tee_limited; /* Control TEE-Limited Stream: only TEE traffic (T bit set) */
-    uint8_t key_set;  /* live set */
+    uint8_t tc;          /* traffic class: stream i carries TC i (one stream per TC) */
+    bool tee_limited;    /* Control TEE-Limited Stream: only TEE traffic (T bit set) */
+    uint32_t rid1, rid2; /* RID Association 1 / 2 of the root-port model */
+    bool device_assoc;   /* the device's block holds the same (read back by QUERY) */
+    uint8_t key_set;     /* live set */
     uint32_t refreshes;
     struct ide_set set[2];
 };
@@ -721,6 +723,102 @@ vtsm_status tsm_ide_link_check(struct tsm_ide_dev *d, const struct tsm_link_tran
     return VTSM_OK;
 }
 
+/* ---- RID / address association ---- */
+
+#define RID_ASSOC_VALID 0x1u
+
+/* One configuration write frame (kind 4) for stream s; true if the device answered done. */
+static bool assoc_write(const struct tsm_ide_dev *d, const struct ide_stream *s,
+                        const struct tsm_link_transport *link)
+{
+    uint8_t regs[4 * (2 + 3 * VTSM_IDEKM_MAX_ADDR)];
+    size_t n = 4u * (2u + 3u * d->caps.addr_assoc);
+    struct vtsm_buf frame = {0}, rsp = {0};
+    struct vtsm_link_frame f = {.kind = VTSM_LINK_KIND_CFG_WRITE, .stream_id = s->id};
+    struct vtsm_link_frame a = {0};
+    bool ok = false;
+
+    memset(regs, 0, sizeof(regs));
+    vtsm_put_le32(regs, s->rid1);
+    vtsm_put_le32(regs + 4, s->rid2);
+    f.len = (uint16_t)n;
+    f.ct = regs;
+    if (vtsm_link_frame_encode(&f, &frame) != VTSM_OK ||
+        link->exchange(link->ctx, frame.data, frame.len, &rsp) != VTSM_OK) {
+        VTSM_WARN("IDE: stream %u: association registers not written to the device: %s", s->id,
+                  vtsm_err_detail());
+        goto out;
+    }
+    if (vtsm_link_frame_decode(rsp.data, rsp.len, &a) != VTSM_OK ||
+        a.kind != VTSM_LINK_KIND_CFG_DONE || a.stream_id != s->id) {
+        VTSM_WARN("IDE: stream %u: the device did not take the association registers (answer "
+                  "kind %u)",
+                  s->id, a.kind);
+        goto out;
+    }
+    ok = true;
+out:
+    vtsm_err_clear();
+    vtsm_buf_free(&frame);
+    vtsm_buf_free(&rsp);
+    return ok;
+}
+
+vtsm_status tsm_ide_program_assoc(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer,
+                                  const struct tsm_link_transport *link)
+{
+    vtsm_status st = VTSM_OK;
+    bool written[TSM_IDE_MAX_STREAMS] = {false}, any = false;
+    struct vtsm_idekm_query_resp q;
+    uint8_t req[VTSM_IDEKM_QUERY_SIZE];
+    struct vtsm_wr w = vtsm_wr_init(req, sizeof(req));
+    struct vtsm_buf rsp = {0};
+
+    VTSM_ENSURE(d != NULL && peer != NULL && peer->vendor != NULL, VTSM_E_INVAL,
+                "IDE association: NULL argument");
+    memset(&q, 0, sizeof(q));
+    /* the root-port end: the model's registers */
+    for (unsigned i = 0; i < d->n; i++) {
+        d->s[i].rid1 = (uint32_t)d->rid << 8;
+        d->s[i].rid2 = ((uint32_t)d->rid << 8) | RID_ASSOC_VALID;
+        d->s[i].device_assoc = false;
+    }
+    if (!link || !link->exchange || d->caps.not_reported)
+        return VTSM_OK;
+    /* the device end: configuration writes down the link */
+    for (unsigned i = 0; i < d->n; i++) {
+        written[i] = assoc_write(d, &d->s[i], link);
+        any = any || written[i];
+    }
+    if (!any)
+        return VTSM_OK;
+    /* read back inside the SPDM session */
+    q.sel = calloc(VTSM_IDEKM_MAX_SEL, sizeof(*q.sel));
+    VTSM_ENSURE(q.sel != NULL, VTSM_E_NOMEM, "QUERY_RESP blocks");
+    q.sel_cap = VTSM_IDEKM_MAX_SEL;
+    q.allow_trailing = true;
+    VTSM_GUARD_GOTO(vtsm_idekm_build_query(&w, TSM_IDE_PORT_INDEX));
+    st = peer->vendor(peer->ctx, req, w.len, &rsp);
+    if (st != VTSM_OK) {
+        st = with_step(st, "QUERY (association read-back)");
+        goto out;
+    }
+    if (vtsm_idekm_parse_query_resp(rsp.data, rsp.len, &q) != VTSM_OK) {
+        VTSM_WARN("IDE: association read-back: %s", vtsm_err_detail());
+        vtsm_err_clear();
+        goto out;
+    }
+    for (unsigned i = 0; i < d->n; i++)
+        for (unsigned b = 0; written[i] && b < q.sel_count && b < q.sel_cap; b++)
+            if (SEL_CTL_STREAM_ID(q.sel[b].ctrl) == d->s[i].id)
+                d->s[i].device_assoc =
+                    q.sel[b].rid1 == d->s[i].rid1 && q.sel[b].rid2 == d->s[i].rid2;
+out:
+    free(q.sel);
+    vtsm_buf_free(&rsp);
+    return st;
+}
+
 /* ---- status ---- */
 
 vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *out)
@@ -735,9 +833,13 @@ vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *o
         out->s[i].key_set = d->s[i].key_set;
         out->s[i].refreshes = d->s[i].refreshes;
         out->s[i].tc = d->s[i].tc;
-        out->s[i].rid_base = out->s[i].rid_limit = d->rid;
+        out->s[i].rid_base = (uint16_t)(d->s[i].rid2 >> 8);
+        out->s[i].rid_limit = (uint16_t)(d->s[i].rid1 >> 8);
         out->s[i].enabled = true;
         out->s[i].tee_limited = d->s[i].tee_limited;
+        out->s[i].rid1 = d->s[i].rid1;
+        out->s[i].rid2 = d->s[i].rid2;
+        out->s[i].device_assoc = d->s[i].device_assoc;
     }
     return VTSM_OK;
 }

@@ -191,6 +191,22 @@ vtsm_status tsm_ide_link_check(struct tsm_ide_dev *d, const struct tsm_link_tran
  */
 void tsm_ide_teardown(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer);
 
+/*
+ * RID and address association on both ends (after tsm_ide_setup): the root-port model's
+ * Selective IDE Stream registers of every stream are set - RID Association 1 = RID limit
+ * << 8, RID Association 2 = RID base << 8 | Valid, the device's own RID from QUERY_RESP;
+ * the address association blocks not valid (no ranges are described) - and the same
+ * registers are written to the device's register block of that Stream ID as
+ * configuration writes down the simulated link (frame kind 4, carried by the host like
+ * every link frame). Then QUERY again, inside the SPDM session: a stream counts as
+ * associated on the device end only if its block reads back what was written.
+ * Best effort: a host that carries no link frames, or a device that refuses, leaves the
+ * device end unassociated (logged, STATUS device_assoc false); only a failure of the
+ * SPDM session (the QUERY) is returned.
+ */
+vtsm_status tsm_ide_program_assoc(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer,
+                                  const struct tsm_link_transport *link);
+
 /* STATUS / RESULT: the device's IDE streams (never key bytes). E_INVAL for NULLs. */
 struct tsm_ide_status {
     uint32_t root_port;
@@ -204,6 +220,8 @@ struct tsm_ide_status {
         uint8_t tc;                   /* traffic class (Control bits 21:19) */
         uint16_t rid_base, rid_limit; /* RID association: the device's own RID */
         bool enabled, tee_limited;
+        uint32_t rid1, rid2; /* RID Association registers of the root-port model */
+        bool device_assoc;   /* the device's block read back the same (QUERY_RESP) */
     } s[TSM_IDE_MAX_STREAMS];
 };
 vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *out);

@@ -59,6 +59,7 @@ vtsm_status tsm_reply_put_ide(cbor_item_t *map, const struct tsm_ide_status *s)
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_RID_LIMIT, s->s[i].rid_limit));
         VTSM_GUARD(vtsm_abi_put_bool(m, VTSM_ABI_K_ENABLED, s->s[i].enabled));
         VTSM_GUARD(vtsm_abi_put_bool(m, VTSM_ABI_K_TEE_LIMITED, s->s[i].tee_limited));
+        VTSM_GUARD(vtsm_abi_put_bool(m, VTSM_ABI_K_DEVICE_ASSOC, s->s[i].device_assoc));
     }
     cbor_item_t *dc = vtsm_abi_map_new();
     VTSM_GUARD(vtsm_abi_put_item(ide, VTSM_ABI_K_DEVICE_IDE, dc));

@@ -203,6 +203,9 @@ static vtsm_status do_connect(struct tsm_pdev *p)
         memcpy(io.ids, p->opts.stream_ids, sizeof(io.ids));
         VTSM_GUARD(
             tsm_ide_setup_ex(t->cfg.platform, p->root_port, &peer, &io, &p->ide_left, &p->ide));
+        /* RID association on both ends: the device end through the link, read back */
+        struct tsm_link_transport link = {.exchange = tsm_proxy_link_exchange, .ctx = p};
+        VTSM_GUARD(tsm_ide_program_assoc(p->ide, &peer, &link));
     }
     return VTSM_OK;
 }

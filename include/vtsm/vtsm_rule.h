@@ -91,7 +91,9 @@ extern "C" {
       "QUERY_RESP holds the register blocks its capability declares")                              \
     X(IDE_6, "IDE.6", E_ABI_ARG, "stream_ids names ide_streams distinct IDs")                      \
     X(IDE_7, "IDE.7", E_NO_STREAM, "a host-named stream ID is a free stream ID of the root port")  \
-    X(IDE_8, "IDE.8", E_PEER_CAPS, "no more streams than the device's selective IDE streams")
+    X(IDE_8, "IDE.8", E_PEER_CAPS, "no more streams than the device's selective IDE streams")      \
+    X(LINK_6, "LINK.6", E_PEER_MALFORMED,                                                          \
+      "a configuration write names a stream block and its registers")
 
 /* Statuses that imply a rule: a refusal with one of these statuses names this rule
  * unless it names another. X(STATUS, SYM). */
