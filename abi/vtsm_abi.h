@@ -253,6 +253,10 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_ENABLED                       "enabled"
 #define VTSM_ABI_K_AVAILABLE_SECURE_STREAMS      "available_secure_streams"
 #define VTSM_ABI_K_DEVICE_ASSOC                  "device_assoc"
+#define VTSM_ABI_K_IDE_ADDR_RANGES               "ide_addr_ranges" /* DEVICE_CONNECT */
+#define VTSM_ABI_K_ADDR_RANGES                   "addr_ranges"
+#define VTSM_ABI_K_BASE                          "base"
+#define VTSM_ABI_K_LIMIT                         "limit"
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u
@@ -320,7 +324,9 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     X(SIG, sig, VTSM_ABI_K_SIG, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                             \
     X(IDE_LENIENT, ide_lenient, VTSM_ABI_K_IDE_LENIENT, BOOL, OPTIONAL, 0, 0)                      \
     /* one byte per stream: the stream IDs the host allocated on the device's root port */         \
-    X(STREAM_IDS, stream_ids, VTSM_ABI_K_STREAM_IDS, BYTES, OPTIONAL, 1, VTSM_ABI_IDE_STREAMS_MAX)
+    X(STREAM_IDS, stream_ids, VTSM_ABI_K_STREAM_IDS, BYTES, OPTIONAL, 1, VTSM_ABI_IDE_STREAMS_MAX) \
+    /* 16 bytes per range: base, limit (u64 LE each), 1 MiB granular (rule IDE.9) */               \
+    X(IDE_ADDR_RANGES, ide_addr_ranges, VTSM_ABI_K_IDE_ADDR_RANGES, BYTES, OPTIONAL, 16, 240)
 
 /* ENUM names, NULL-terminated: the decoded value is 1 + the index (0: absent). */
 extern const char *const vtsm_abi_role_names[];

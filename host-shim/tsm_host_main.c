@@ -51,6 +51,8 @@ struct cli {
     bool ide_lenient;
     uint8_t stream_ids[VTSM_ABI_IDE_STREAMS_MAX];
     size_t n_stream_ids;
+    uint8_t addr_ranges[16 * 15];
+    size_t addr_ranges_len;
     bool force;
     bool all; /* key-update --all */
     long tdi;
@@ -74,7 +76,7 @@ static void usage(FILE *f)
           "commands:\n"
           "  connect DEV --doe tcp:HOST:PORT [--root-port N] [--slot N] [--allow-untrusted]\n"
           "              [--spdm-version 1.2|1.3|1.4] [--ide-streams N] [--ide-only]\n"
-          "              [--ide-lenient] [--stream-ids ID,...]\n"
+          "              [--ide-lenient] [--stream-ids ID,...] [--ide-addr-range BASE-LIMIT]...\n"
           "  reclaim DEV --doe tcp:HOST:PORT [--force]\n"
           "  key-update DEV --doe tcp:HOST:PORT [--all]   (SPDM KEY_UPDATE)\n"
           "  heartbeat DEV --doe tcp:HOST:PORT            (SPDM HEARTBEAT)\n"
@@ -368,6 +370,8 @@ static vtsm_status verb_connect(struct cli *c, struct vtsm_host *h, cbor_item_t 
         .ide_lenient = c->ide_lenient,
         .stream_ids = c->n_stream_ids ? c->stream_ids : NULL,
         .n_stream_ids = c->n_stream_ids,
+        .ide_addr_ranges = c->addr_ranges_len ? c->addr_ranges : NULL,
+        .ide_addr_ranges_len = c->addr_ranges_len,
     };
     return vtsm_host_device_connect_cbor(h, c->dev, &o, res);
 }
@@ -813,11 +817,12 @@ enum {
     OPT_ALL = 1u << 11,
     OPT_IDE_LENIENT = 1u << 12,
     OPT_STREAM_IDS = 1u << 13,
+    OPT_ADDR_RANGE = 1u << 14,
 };
 
 #define CONNECT_OPTS                                                                               \
     (OPT_DOE | OPT_ROOT_PORT | OPT_SLOT | OPT_UNTRUSTED | OPT_VERSION | OPT_IDE_STREAMS |          \
-     OPT_IDE_ONLY | OPT_IDE_LENIENT | OPT_STREAM_IDS)
+     OPT_IDE_ONLY | OPT_IDE_LENIENT | OPT_STREAM_IDS | OPT_ADDR_RANGE)
 
 struct command {
     const char *name;
@@ -1023,6 +1028,7 @@ static const struct option long_opts[] = {
     {"all", no_argument, NULL, OPT_ALL},
     {"ide-lenient", no_argument, NULL, OPT_IDE_LENIENT},
     {"stream-ids", required_argument, NULL, OPT_STREAM_IDS},
+    {"ide-addr-range", required_argument, NULL, OPT_ADDR_RANGE},
     {NULL, 0, NULL, 0},
 };
 
@@ -1073,6 +1079,25 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
     case OPT_IDE_LENIENT:
         c->ide_lenient = true;
         return EXIT_OK;
+    case OPT_ADDR_RANGE: {
+        /* BASE-LIMIT in hex (0x optional); repeatable, up to 15; the TSM checks them */
+        char *end = NULL;
+        unsigned long long base, limit;
+        errno = 0;
+        base = strtoull(v, &end, 16);
+        if (errno || end == v || *end != '-' || c->addr_ranges_len >= sizeof(c->addr_ranges))
+            return usage_error("bad --ide-addr-range '%s' (BASE-LIMIT in hex, up to 15)", v);
+        const char *l = end + 1;
+        limit = strtoull(l, &end, 16);
+        if (errno || end == l || *end)
+            return usage_error("bad --ide-addr-range '%s' (BASE-LIMIT in hex)", v);
+        for (unsigned i = 0; i < 8; i++) {
+            c->addr_ranges[c->addr_ranges_len + i] = (uint8_t)(base >> (8 * i));
+            c->addr_ranges[c->addr_ranges_len + 8 + i] = (uint8_t)(limit >> (8 * i));
+        }
+        c->addr_ranges_len += 16;
+        return EXIT_OK;
+    }
     case OPT_STREAM_IDS: {
         /* a comma list of stream IDs, 0..255 each, 1..8 of them */
         char buf[64], *save = NULL;

@@ -50,6 +50,9 @@ struct vtsm_host_connect_opts {
     const uint8_t *stream_ids; /* n_stream_ids stream IDs the host allocated on the root
                                   port (1..8); NULL = the TSM allocates */
     size_t n_stream_ids;
+    const uint8_t *ide_addr_ranges; /* address association ranges, 16 bytes each (base,
+                                       limit: u64 LE), 1..15; NULL = none */
+    size_t ide_addr_ranges_len;
     const cbor_item_t *extra; /* optional map of further options copied into the request
                                  (keys of later ABI revisions); NULL = none */
 };

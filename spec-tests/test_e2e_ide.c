@@ -552,12 +552,28 @@ static void test_host_allocated_stream_ids(void **state)
 {
     struct e2e *e = *state;
     static struct e2e_run r;
-    const char *verbose[] = {"--verbose", NULL};
+    const char *verbose[] = {"--verbose", "--ide-addr-assoc", "1", NULL};
     int pa = e2e_devemu(e, verbose);
     const char *one[] = {"--ide-streams", "1", NULL};
     int pb = e2e_devemu(e, one);
     assert_true(pa > 0 && pb > 0);
-    const char *ids56[] = {"--stream-ids", "5,6", NULL};
+    const char *badrange[] = {"--stream-ids", "5,6", "--ide-addr-range", "0x80000000-0x80000fff",
+                              NULL};
+    assert_int_equal(connect_args(e, &r, "hostA", pa, badrange), 1);
+    E2E_HAS(r.err, "failed: abi_arg (abi): ");
+    E2E_HAS(r.err, " [rule IDE.9]\n");
+    const char *tworanges[] = {"--stream-ids",
+                               "5,6",
+                               "--ide-addr-range",
+                               "0x80000000-0x800fffff",
+                               "--ide-addr-range",
+                               "0x90000000-0x900fffff",
+                               NULL};
+    assert_int_equal(connect_args(e, &r, "hostA", pa, tworanges), 1);
+    E2E_HAS(r.err, " [rule IDE.10]\n");
+    assert_streams_used(e, 0, 0);
+    const char *ids56[] = {"--stream-ids", "5,6", "--ide-addr-range", "0x80000000-0x801fffff",
+                           NULL};
     if (connect_args(e, &r, "hostA", pa, ids56) != 0)
         fail_msg("connect with stream IDs 5,6: %s", r.err);
     E2E_HAS(r.out, "\"stream_id\":5");
@@ -566,6 +582,8 @@ static void test_host_allocated_stream_ids(void **state)
     /* RID association on both ends: written to the device's blocks down the link and
      * read back by QUERY inside the session */
     assert_int_equal(count_of(r.out, "\"device_assoc\":true"), 2);
+    assert_int_equal(
+        count_of(r.out, "\"addr_ranges\":[{\"base\":2147483648,\"limit\":2149580799}]"), 2);
     assert_int_equal(cli(e, &r, "ide-check", "hostA", pa, NULL, NULL), 0);
     if (strstr(r.out, "\"device_to_rp\":false") || strstr(r.out, "\"rp_to_device\":false"))
         fail_msg("link check: %s", r.out);
@@ -612,7 +630,7 @@ static void test_host_allocated_stream_ids(void **state)
     E2E_HAS(log, "selective IDE stream block 0: Stream ID 5 (was 0)");
     E2E_HAS(log, "selective IDE stream block 1: Stream ID 6 (was 1)");
     E2E_HAS(log, "selective IDE stream block 0 (Stream ID 5): RID Association 1 0x00000000, 2 "
-                 "0x00000001");
+                 "0x00000001; 1 address association block(s), the first valid");
 }
 
 int main(int argc, char **argv)

@@ -408,7 +408,7 @@ static void status_of(struct tsm_ide_dev *d, unsigned i, uint32_t rp, uint8_t id
     assert_int_equal(cbor_array_size(streams), tsm_ide_stream_count(d));
     cbor_item_t *s = cbor_array_get(streams, i);
     char state[16];
-    assert_int_equal(cbor_map_size(s), 11);
+    assert_int_equal(cbor_map_size(s), 12);
     assert_int_equal(vtsm_abi_get_uint(s, "stream_id", &v), VTSM_OK);
     assert_int_equal(v, id);
     assert_int_equal(vtsm_abi_get_tstr(s, "state", state, sizeof(state)), VTSM_OK);

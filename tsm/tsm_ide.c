@@ -41,8 +41,9 @@ struct ide_stream {
     uint8_t tc;          /* traffic class: stream i carries TC i (one stream per TC) */
     bool tee_limited;    /* Control TEE-Limited Stream: only TEE traffic (T bit set) */
     uint32_t rid1, rid2; /* RID Association 1 / 2 of the root-port model */
-    bool device_assoc;   /* the device's block holds the same (read back by QUERY) */
-    uint8_t key_set;     /* live set */
+    uint32_t addr[VTSM_IDEKM_MAX_ADDR][3]; /* Address Association 1, 2, 3 per block */
+    bool device_assoc; /* the device's block holds the same (read back by QUERY) */
+    uint8_t key_set;   /* live set */
     uint32_t refreshes;
     struct ide_set set[2];
 };
@@ -53,7 +54,9 @@ struct tsm_ide_dev {
     uint32_t root_port;
     unsigned stale_stopped; /* rule IDE.4 */
     struct tsm_ide_devcaps caps;
-    uint16_t rid; /* the device's RID as QUERY_RESP names it: Bus << 8 | DevFuncNum */
+    uint16_t rid;      /* the device's RID as QUERY_RESP names it: Bus << 8 | DevFuncNum */
+    unsigned n_ranges; /* address association ranges (the host's), every stream */
+    struct tsm_ide_range ranges[TSM_IDE_MAX_RANGES];
     unsigned n;
     uint8_t ids[TSM_IDE_MAX_STREAMS];
     struct ide_stream s[TSM_IDE_MAX_STREAMS];
@@ -532,6 +535,12 @@ vtsm_status tsm_ide_setup_ex(struct tsm_platform *pf, uint32_t root_port,
     /* 1. QUERY; 1a. stop what an earlier connect left live (rule IDE.4) */
     VTSM_GUARD_GOTO(ide_query(peer, o, &q, &d->caps));
     d->rid = (uint16_t)((unsigned)q.bus_num << 8 | q.dev_func_num);
+    VTSM_ENSURE_RULE_GOTO(o->n_ranges <= d->caps.addr_assoc, VTSM_E_PEER_CAPS, VTSM_RULE_IDE_10,
+                          "IDE: %u address ranges, the device's selective streams have %u "
+                          "address association blocks (rule IDE.10)",
+                          o->n_ranges, d->caps.addr_assoc);
+    d->n_ranges = o->n_ranges;
+    memcpy(d->ranges, o->ranges, sizeof(d->ranges));
     VTSM_GUARD_GOTO(stop_stale(d, left, peer, &q));
     /* 2. stream IDs and key slots (rules IDE.1, IDE.2) */
     if (o->n_ids)
@@ -725,7 +734,8 @@ vtsm_status tsm_ide_link_check(struct tsm_ide_dev *d, const struct tsm_link_tran
 
 /* ---- RID / address association ---- */
 
-#define RID_ASSOC_VALID 0x1u
+#define RID_ASSOC_VALID  0x1u
+#define ADDR_ASSOC_VALID 0x1u
 
 /* One configuration write frame (kind 4) for stream s; true if the device answered done. */
 static bool assoc_write(const struct tsm_ide_dev *d, const struct ide_stream *s,
@@ -741,6 +751,9 @@ static bool assoc_write(const struct tsm_ide_dev *d, const struct ide_stream *s,
     memset(regs, 0, sizeof(regs));
     vtsm_put_le32(regs, s->rid1);
     vtsm_put_le32(regs + 4, s->rid2);
+    for (unsigned b = 0; b < d->caps.addr_assoc && b < VTSM_IDEKM_MAX_ADDR; b++)
+        for (unsigned r = 0; r < 3; r++)
+            vtsm_put_le32(regs + 8 + 12 * b + 4 * r, s->addr[b][r]);
     f.len = (uint16_t)n;
     f.ct = regs;
     if (vtsm_link_frame_encode(&f, &frame) != VTSM_OK ||
@@ -782,6 +795,16 @@ vtsm_status tsm_ide_program_assoc(struct tsm_ide_dev *d, const struct tsm_ide_pe
         d->s[i].rid1 = (uint32_t)d->rid << 8;
         d->s[i].rid2 = ((uint32_t)d->rid << 8) | RID_ASSOC_VALID;
         d->s[i].device_assoc = false;
+        memset(d->s[i].addr, 0, sizeof(d->s[i].addr));
+        /* Address Association 1: Valid, base bits 31:20 in 19:8, limit bits 31:20 in
+         * 31:20; 2: limit bits 63:32; 3: base bits 63:32 (PCIe 6.x sec. 7.9.26.5.5) */
+        for (unsigned a = 0; a < d->n_ranges; a++) {
+            const struct tsm_ide_range *r = &d->ranges[a];
+            d->s[i].addr[a][0] = ADDR_ASSOC_VALID | (uint32_t)((r->base >> 20) & 0xFFFu) << 8 |
+                                 (uint32_t)((r->limit >> 20) & 0xFFFu) << 20;
+            d->s[i].addr[a][1] = (uint32_t)(r->limit >> 32);
+            d->s[i].addr[a][2] = (uint32_t)(r->base >> 32);
+        }
     }
     if (!link || !link->exchange || d->caps.not_reported)
         return VTSM_OK;
@@ -810,9 +833,14 @@ vtsm_status tsm_ide_program_assoc(struct tsm_ide_dev *d, const struct tsm_ide_pe
     }
     for (unsigned i = 0; i < d->n; i++)
         for (unsigned b = 0; written[i] && b < q.sel_count && b < q.sel_cap; b++)
-            if (SEL_CTL_STREAM_ID(q.sel[b].ctrl) == d->s[i].id)
-                d->s[i].device_assoc =
-                    q.sel[b].rid1 == d->s[i].rid1 && q.sel[b].rid2 == d->s[i].rid2;
+            if (SEL_CTL_STREAM_ID(q.sel[b].ctrl) == d->s[i].id) {
+                bool same = q.sel[b].rid1 == d->s[i].rid1 && q.sel[b].rid2 == d->s[i].rid2;
+                for (unsigned a = 0; a < d->caps.addr_assoc; a++)
+                    same = same && q.sel[b].addr[a].reg1 == d->s[i].addr[a][0] &&
+                           q.sel[b].addr[a].reg2 == d->s[i].addr[a][1] &&
+                           q.sel[b].addr[a].reg3 == d->s[i].addr[a][2];
+                d->s[i].device_assoc = same;
+            }
 out:
     free(q.sel);
     vtsm_buf_free(&rsp);
@@ -840,6 +868,8 @@ vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *o
         out->s[i].rid1 = d->s[i].rid1;
         out->s[i].rid2 = d->s[i].rid2;
         out->s[i].device_assoc = d->s[i].device_assoc;
+        out->s[i].n_ranges = d->n_ranges;
+        memcpy(out->s[i].ranges, d->ranges, sizeof(out->s[i].ranges));
     }
     return VTSM_OK;
 }

@@ -93,6 +93,15 @@ struct tsm_ide_devcaps {
     bool not_reported;    /* lenient, and the capability was 0: assumed, not reported */
 };
 
+#define TSM_IDE_MAX_RANGES 15          /* address association blocks per selective stream */
+#define TSM_IDE_RANGE_GRAN 0x100000ull /* address association: bits 63:20 */
+
+/* One memory range of a stream's address association (base and limit inclusive,
+ * 1 MiB granular). */
+struct tsm_ide_range {
+    uint64_t base, limit;
+};
+
 /* Connect options of the IDE part. */
 struct tsm_ide_opts {
     unsigned nstreams; /* 1..TSM_IDE_MAX_STREAMS selective streams */
@@ -102,6 +111,8 @@ struct tsm_ide_opts {
                         * when the device supports it */
     unsigned n_ids;    /* host-allocated stream IDs (nstreams of them), 0: the TSM allocates */
     uint8_t ids[TSM_IDE_MAX_STREAMS];
+    unsigned n_ranges; /* address association ranges the host described (rule IDE.10) */
+    struct tsm_ide_range ranges[TSM_IDE_MAX_RANGES];
 };
 
 /*
@@ -221,7 +232,9 @@ struct tsm_ide_status {
         uint16_t rid_base, rid_limit; /* RID association: the device's own RID */
         bool enabled, tee_limited;
         uint32_t rid1, rid2; /* RID Association registers of the root-port model */
-        bool device_assoc;   /* the device's block read back the same (QUERY_RESP) */
+        unsigned n_ranges;   /* address association blocks valid (the host's ranges) */
+        struct tsm_ide_range ranges[TSM_IDE_MAX_RANGES];
+        bool device_assoc; /* the device's block read back the same (QUERY_RESP) */
     } s[TSM_IDE_MAX_STREAMS];
 };
 vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *out);

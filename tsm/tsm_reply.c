@@ -60,6 +60,14 @@ vtsm_status tsm_reply_put_ide(cbor_item_t *map, const struct tsm_ide_status *s)
         VTSM_GUARD(vtsm_abi_put_bool(m, VTSM_ABI_K_ENABLED, s->s[i].enabled));
         VTSM_GUARD(vtsm_abi_put_bool(m, VTSM_ABI_K_TEE_LIMITED, s->s[i].tee_limited));
         VTSM_GUARD(vtsm_abi_put_bool(m, VTSM_ABI_K_DEVICE_ASSOC, s->s[i].device_assoc));
+        cbor_item_t *ranges = vtsm_abi_array_new();
+        VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_ADDR_RANGES, ranges));
+        for (unsigned a = 0; a < s->s[i].n_ranges; a++) {
+            cbor_item_t *rm = vtsm_abi_map_new();
+            VTSM_GUARD(vtsm_abi_push_item(ranges, rm));
+            VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_BASE, s->s[i].ranges[a].base));
+            VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_LIMIT, s->s[i].ranges[a].limit));
+        }
     }
     cbor_item_t *dc = vtsm_abi_map_new();
     VTSM_GUARD(vtsm_abi_put_item(ide, VTSM_ABI_K_DEVICE_IDE, dc));

@@ -93,7 +93,9 @@ extern "C" {
     X(IDE_7, "IDE.7", E_NO_STREAM, "a host-named stream ID is a free stream ID of the root port")  \
     X(IDE_8, "IDE.8", E_PEER_CAPS, "no more streams than the device's selective IDE streams")      \
     X(LINK_6, "LINK.6", E_PEER_MALFORMED,                                                          \
-      "a configuration write names a stream block and its registers")
+      "a configuration write names a stream block and its registers")                              \
+    X(IDE_9, "IDE.9", E_ABI_ARG, "ide_addr_ranges: 16-byte base/limit pairs, 1 MiB granular")      \
+    X(IDE_10, "IDE.10", E_PEER_CAPS, "no more address ranges than the device's association blocks")
 
 /* Statuses that imply a rule: a refusal with one of these statuses names this rule
  * unless it names another. X(STATUS, SYM). */
