@@ -550,6 +550,20 @@ static void test_setup_stops_stale_keys(void **state)
     uint8_t id = tsm_ide_stream_id(d, 0);
     tsm_ide_teardown(d, NULL);
     assert_int_equal(left->mask[id][0], 0x3F);
+    /* the device cannot be reached: the setup fails under IDE.4, the record stays */
+    fx_close(&x);
+    fx_open(&x, NULL);
+    x.dev->close_at = 2; /* QUERY answered, the first K_SET_STOP not */
+    EXPECT(tsm_ide_setup(x.pf, 0, &x.peer, 1, left, &d), VTSM_E_CLOSED, VTSM_RULE_IDE_4);
+    assert_int_equal(left->mask[id][0], 0x3F);
+    usage_is(x.pf, 0, 0, 0);
+    /* the device answers but refuses the stops: the record is dropped, setup goes on */
+    x.dev->close_at = 0;
+    x.dev->stop_garbage = true;
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, left, &d), VTSM_OK);
+    assert_int_equal(left->mask[id][0], 0);
+    x.dev->stop_garbage = false;
+    tsm_ide_teardown(d, &x.peer);
     free(left);
     fx_close(&x);
 }

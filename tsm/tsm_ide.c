@@ -446,8 +446,9 @@ static void undo_sets(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer, un
 /*
  * Rule IDE.4: before its own KEY_PROG, stop what an earlier connect left live - what left
  * records, and every stream the device reports enabled or secure (both key sets, every
- * sub-stream and direction, as the TSM does not know which it holds). A stop the device
- * does not acknowledge fails the connect: programming on top of live keys would fail.
+ * sub-stream and direction, as the TSM does not know which it holds). A stop that cannot
+ * reach the device fails the connect (the record is kept); one the device refuses is
+ * logged and the record dropped.
  */
 static vtsm_status stop_stale(struct tsm_ide_dev *d, struct tsm_ide_leftover *left,
                               const struct tsm_ide_peer *peer,
@@ -455,7 +456,6 @@ static vtsm_status stop_stale(struct tsm_ide_dev *d, struct tsm_ide_leftover *le
 {
     struct tsm_ide_leftover dev_says;
     bool dead = false;
-    vtsm_status st = VTSM_OK;
 
     memset(&dev_says, 0, sizeof(dev_says));
     for (unsigned i = 0; i < q->sel_count && i < q->sel_cap; i++) {
@@ -479,17 +479,26 @@ static vtsm_status stop_stale(struct tsm_ide_dev *d, struct tsm_ide_leftover *le
             for (unsigned b = 0; b < 6; b++)
                 if ((before & ~mask) & (1u << b))
                     d->stale_stopped++;
+            if (r != VTSM_OK && dead) {
+                /* the device cannot be reached: keep the record, fail the connect */
+                if (left)
+                    left->mask[id][ks] = mask;
+                return vtsm_refuse(r, VTSM_RULE_IDE_4,
+                                   "IDE: stream %u K%u left live by an earlier connect could not "
+                                   "be stopped (rule IDE.4): %s",
+                                   id, ks, vtsm_err_detail());
+            }
+            /* The device answered every stop. One it refused (e.g. no register block
+             * carries that Stream ID: the KEY_PROG never reached it) holds nothing to stop;
+             * were it lying, the KEY_PROG below would fail on its live key (IDEKM.4). */
+            if (r != VTSM_OK)
+                VTSM_WARN("IDE: stream %u K%u: the device refused K_SET_STOP; taken as holding "
+                          "nothing (rule IDE.4)",
+                          id, ks);
             if (left)
-                left->mask[id][ks] = mask;
-            if (r != VTSM_OK && st == VTSM_OK)
-                st = vtsm_refuse(r, VTSM_RULE_IDE_4,
-                                 "IDE: stream %u K%u left live by an earlier connect could not "
-                                 "be stopped (rule IDE.4): %s",
-                                 id, ks, vtsm_err_detail());
-            if (dead)
-                return st;
+                left->mask[id][ks] = 0;
         }
-    return st;
+    return VTSM_OK;
 }
 
 /* ---- setup / refresh / teardown ---- */

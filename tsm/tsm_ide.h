@@ -124,8 +124,9 @@ struct tsm_ide_opts {
  *      stream QUERY_RESP shows enabled or secure (Control bit 0 / Status state Secure,
  *      its ID in Control bits 31:24), gets K_SET_STOP for what is recorded (both key sets,
  *      every sub-stream and direction, for a stream only the device reports) before any
- *      KEY_PROG; what is stopped leaves left, the step is logged under IDE.4. A stop the
- *      device does not acknowledge fails the setup (left keeps it);
+ *      KEY_PROG; the step is logged under IDE.4. A stop that cannot reach the device
+ *      (transport, session) fails the setup and left keeps it; one the device answers
+ *      (acknowledged, or refused: it holds no such stream) leaves left;
  *   2. allocate nstreams stream IDs and 2 key slots each on the root port;
  *   3. per stream, key set K0, sub-streams PR, NPR, CPL x directions RX, TX: fresh key and
  *      IFV, KEY_PROG, KP_ACK (Status 0, exact echo);
