@@ -257,6 +257,7 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_ADDR_RANGES                   "addr_ranges"
 #define VTSM_ABI_K_BASE                          "base"
 #define VTSM_ABI_K_LIMIT                         "limit"
+#define VTSM_ABI_K_IDE_LINK                      "ide_link" /* DEVICE_CONNECT: a Link IDE stream */
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u
@@ -326,7 +327,8 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     /* one byte per stream: the stream IDs the host allocated on the device's root port */         \
     X(STREAM_IDS, stream_ids, VTSM_ABI_K_STREAM_IDS, BYTES, OPTIONAL, 1, VTSM_ABI_IDE_STREAMS_MAX) \
     /* 16 bytes per range: base, limit (u64 LE each), 1 MiB granular (rule IDE.9) */               \
-    X(IDE_ADDR_RANGES, ide_addr_ranges, VTSM_ABI_K_IDE_ADDR_RANGES, BYTES, OPTIONAL, 16, 240)
+    X(IDE_ADDR_RANGES, ide_addr_ranges, VTSM_ABI_K_IDE_ADDR_RANGES, BYTES, OPTIONAL, 16, 240)      \
+    X(IDE_LINK, ide_link, VTSM_ABI_K_IDE_LINK, BOOL, OPTIONAL, 0, 0)
 
 /* ENUM names, NULL-terminated: the decoded value is 1 + the index (0: absent). */
 extern const char *const vtsm_abi_role_names[];

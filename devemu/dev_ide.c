@@ -27,15 +27,23 @@ void dev_ide_slot_wipe(struct dev_ide_slot *s)
     OPENSSL_cleanse(s, sizeof(*s));
 }
 
+/* Selective blocks, then one Link IDE block per TC. */
+static unsigned nblocks(const struct vtsm_dev *d)
+{
+    return d->cfg.ide_streams + d->cfg.ide_link_tcs;
+}
+
 vtsm_status dev_ide_init(struct vtsm_dev *d)
 {
-    unsigned n = d->cfg.ide_streams;
+    unsigned n = nblocks(d);
     if (n == 0)
         return VTSM_OK;
     d->ide = calloc(n, sizeof(*d->ide));
     VTSM_ENSURE(d->ide, VTSM_E_NOMEM, "IDE stream table (%u streams)", n);
     for (unsigned i = 0; i < n; i++) {
-        d->ide[i].id = (uint8_t)i;
+        d->ide[i].link = i >= d->cfg.ide_streams;
+        d->ide[i].bound = !d->ide[i].link;
+        d->ide[i].id = d->ide[i].link ? 0 : (uint8_t)i;
         memset(d->ide[i].live, DEV_IDE_NONE, sizeof(d->ide[i].live));
     }
     return VTSM_OK;
@@ -45,7 +53,7 @@ void dev_ide_free(struct vtsm_dev *d)
 {
     if (!d->ide)
         return;
-    OPENSSL_cleanse(d->ide, (size_t)d->cfg.ide_streams * sizeof(*d->ide));
+    OPENSSL_cleanse(d->ide, (size_t)nblocks(d) * sizeof(*d->ide));
     free(d->ide);
     d->ide = NULL;
 }
@@ -85,8 +93,8 @@ static bool stream_idle(const struct dev_ide_stream *s)
 
 const struct dev_ide_stream *dev_ide_stream_get(const struct vtsm_dev *d, unsigned id)
 {
-    for (unsigned i = 0; d->ide && i < d->cfg.ide_streams; i++)
-        if (d->ide[i].id == id)
+    for (unsigned i = 0; d->ide && i < nblocks(d); i++)
+        if (d->ide[i].bound && d->ide[i].id == id)
             return &d->ide[i];
     return NULL;
 }
@@ -96,10 +104,11 @@ struct dev_ide_stream *dev_ide_stream_find(struct vtsm_dev *d, unsigned id, bool
     struct dev_ide_stream *s = (struct dev_ide_stream *)dev_ide_stream_get(d, id);
     if (s || !bind || id > 255)
         return s;
-    for (unsigned i = 0; i < d->cfg.ide_streams; i++)
+    for (unsigned i = 0; i < d->cfg.ide_streams; i++) /* selective blocks only */
         if (stream_idle(&d->ide[i])) {
             VTSM_INFO("selective IDE stream block %u: Stream ID %u (was %u)", i, id, d->ide[i].id);
             d->ide[i].id = (uint8_t)id;
+            d->ide[i].bound = true;
             return &d->ide[i];
         }
     return NULL;
@@ -111,8 +120,9 @@ struct dev_ide_stream *dev_ide_stream_find(struct vtsm_dev *d, unsigned id, bool
  *    are streams; Link IDE with (TCs - 1) in bits 15:13 when configured; TEE-Limited
  *    Stream Supported (bit 24) when configured; algorithm 0 (AES-GCM 256, 96-bit MAC).
  *  - IDE Control 0.
- *  - per Link IDE stream (one per TC): Control = TC << 19, Status 0 (the model keys
- *    selective streams only).
+ *  - per Link IDE stream (one per TC): Control = TC << 19, and once the root port wrote
+ *    its Stream ID (link frame kind 6) Stream ID << 24 | Enable while a key set is live;
+ *    Status = Secure once every sub-stream is keyed both ways.
  *  - per selective stream: Capability = address association blocks (bits 3:0);
  *    Control = Stream ID << 24 | Enable while any key set of the stream is live (the
  *    model has no configuration-space writes: a live key stands for the host having
@@ -135,14 +145,20 @@ vtsm_status dev_ide_query(const struct vtsm_dev *d, struct vtsm_idekm_query_resp
     if (d->cfg.ide_tee_limited)
         r->ide_cap |= VTSM_IDE_CAP_TEE_LIMITED;
     r->link_count = tcs;
-    for (unsigned t = 0; t < tcs; t++)
+    for (unsigned t = 0; t < tcs; t++) {
+        const struct dev_ide_stream *l = &d->ide[n + t];
         r->link[t].ctrl = (uint32_t)t << LINK_CTL_TC_SHIFT;
+        if (l->bound)
+            r->link[t].ctrl |=
+                ((uint32_t)l->id << SEL_CTL_ID_SHIFT) | (stream_keyed(l) ? SEL_CTL_EN : 0);
+        r->link[t].status = stream_secure(l) ? SEL_STS_STATE_SECURE : 0;
+    }
     r->sel_count = n;
     r->sel = n ? sel : NULL;
     for (unsigned i = 0; i < n; i++) {
         memset(&sel[i], 0, sizeof(sel[i]));
         sel[i].cap = d->cfg.ide_addr_assoc;
-        sel[i].ctrl = ((uint32_t)d->ide[i].id << SEL_CTL_ID_SHIFT) |
+        sel[i].ctrl = ((uint32_t)(d->ide[i].bound ? d->ide[i].id : 0) << SEL_CTL_ID_SHIFT) |
                       (stream_keyed(&d->ide[i]) ? SEL_CTL_EN : 0);
         sel[i].status = stream_secure(&d->ide[i]) ? SEL_STS_STATE_SECURE : 0;
         sel[i].rid1 = d->ide[i].rid1;
@@ -153,6 +169,34 @@ vtsm_status dev_ide_query(const struct vtsm_dev *d, struct vtsm_idekm_query_resp
             sel[i].addr[a].reg3 = d->ide[i].addr[a][2];
         }
     }
+    return VTSM_OK;
+}
+
+vtsm_status dev_ide_link_bind(struct vtsm_dev *d, unsigned tc, unsigned id, const char **why)
+{
+    *why = NULL;
+    if (tc >= d->cfg.ide_link_tcs) {
+        *why = "no Link IDE stream for that TC";
+        return VTSM_E_NOT_FOUND;
+    }
+    struct dev_ide_stream *l = &d->ide[d->cfg.ide_streams + tc];
+    struct dev_ide_stream *other = (struct dev_ide_stream *)dev_ide_stream_get(d, id);
+    if (other && other != l && !(stream_idle(other) && !other->link)) {
+        *why = "another stream carries that Stream ID";
+        return VTSM_E_EXISTS;
+    }
+    if (other && other != l) { /* an idle selective block gives the ID up */
+        VTSM_INFO("selective IDE stream block %u: Stream ID %u given up",
+                  (unsigned)(other - d->ide), id);
+        other->bound = false;
+    }
+    if (l->bound && l->id != id && !stream_idle(l)) {
+        *why = "the Link IDE stream is keyed under another Stream ID";
+        return VTSM_E_STATE;
+    }
+    VTSM_INFO("link IDE stream block TC%u: Stream ID %u", tc, id);
+    l->id = (uint8_t)id;
+    l->bound = true;
     return VTSM_OK;
 }
 

@@ -143,6 +143,8 @@ struct dev_ide_slot {
  */
 struct dev_ide_stream {
     uint8_t id;
+    bool link;  /* a Link IDE stream block (after the selective ones, one per TC) */
+    bool bound; /* link blocks: a Stream ID was written to its Control register */
     /* RID Association 1, 2 and the address association blocks (Register 1, 2, 3), as the
      * root port's configuration writes left them (link frame kind 4); 0 = not valid */
     uint32_t rid1, rid2;
@@ -293,6 +295,9 @@ void dev_ide_slot_wipe(struct dev_ide_slot *s);
  * it (logged). NULL: no such block (rule IDEKM.3). */
 struct dev_ide_stream *dev_ide_stream_find(struct vtsm_dev *d, unsigned id, bool bind);
 const struct dev_ide_stream *dev_ide_stream_get(const struct vtsm_dev *d, unsigned id);
+/* Link frame kind 6: the Link IDE stream of TC tc takes Stream ID id. VTSM_OK, or a
+ * status with *why naming the reason (rule LINK.6). */
+vtsm_status dev_ide_link_bind(struct vtsm_dev *d, unsigned tc, unsigned id, const char **why);
 /* The QUERY_RESP contents for port 0 (sel points to n_sel blocks the caller provides). */
 vtsm_status dev_ide_query(const struct vtsm_dev *d, struct vtsm_idekm_query_resp *r,
                           struct vtsm_idekm_sel_block *sel, unsigned n_sel);

@@ -103,6 +103,17 @@ vtsm_status vtsm_dev_link(struct vtsm_dev *d, const uint8_t *frame, size_t len,
 
     if (f.kind == VTSM_LINK_KIND_CFG_WRITE)
         return cfg_write(d, &f, rsp);
+    if (f.kind == VTSM_LINK_KIND_LINK_CFG) {
+        uint32_t ctrl = vtsm_get_le32(f.ct);
+        const char *why;
+        unsigned tc = (ctrl >> 19) & 7u, id = ctrl >> 24;
+        if (id != f.stream_id || dev_ide_link_bind(d, tc, id, &why) != VTSM_OK)
+            return link_fail(&f, rsp, VTSM_RULE_LINK_6,
+                             "link configuration write (TC%u, Stream ID %u): %s (rule LINK.6)", tc,
+                             id, id != f.stream_id ? "Stream ID differs from the frame's" : why);
+        struct vtsm_link_frame done = {.kind = VTSM_LINK_KIND_CFG_DONE, .stream_id = f.stream_id};
+        return vtsm_link_frame_encode(&done, rsp);
+    }
     if (f.kind != VTSM_LINK_KIND_CHECK_REQ)
         return link_fail(&f, rsp, VTSM_RULE_LINK_1,
                          "a frame of kind %u is not a check request (rule LINK.1)", f.kind);

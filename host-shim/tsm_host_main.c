@@ -53,6 +53,7 @@ struct cli {
     size_t n_stream_ids;
     uint8_t addr_ranges[16 * 15];
     size_t addr_ranges_len;
+    bool ide_link;
     bool force;
     bool all; /* key-update --all */
     long tdi;
@@ -77,6 +78,7 @@ static void usage(FILE *f)
           "  connect DEV --doe tcp:HOST:PORT [--root-port N] [--slot N] [--allow-untrusted]\n"
           "              [--spdm-version 1.2|1.3|1.4] [--ide-streams N] [--ide-only]\n"
           "              [--ide-lenient] [--stream-ids ID,...] [--ide-addr-range BASE-LIMIT]...\n"
+          "              [--ide-link]\n"
           "  reclaim DEV --doe tcp:HOST:PORT [--force]\n"
           "  key-update DEV --doe tcp:HOST:PORT [--all]   (SPDM KEY_UPDATE)\n"
           "  heartbeat DEV --doe tcp:HOST:PORT            (SPDM HEARTBEAT)\n"
@@ -372,6 +374,7 @@ static vtsm_status verb_connect(struct cli *c, struct vtsm_host *h, cbor_item_t 
         .n_stream_ids = c->n_stream_ids,
         .ide_addr_ranges = c->addr_ranges_len ? c->addr_ranges : NULL,
         .ide_addr_ranges_len = c->addr_ranges_len,
+        .ide_link = c->ide_link,
     };
     return vtsm_host_device_connect_cbor(h, c->dev, &o, res);
 }
@@ -818,11 +821,12 @@ enum {
     OPT_IDE_LENIENT = 1u << 12,
     OPT_STREAM_IDS = 1u << 13,
     OPT_ADDR_RANGE = 1u << 14,
+    OPT_IDE_LINK = 1u << 15,
 };
 
 #define CONNECT_OPTS                                                                               \
     (OPT_DOE | OPT_ROOT_PORT | OPT_SLOT | OPT_UNTRUSTED | OPT_VERSION | OPT_IDE_STREAMS |          \
-     OPT_IDE_ONLY | OPT_IDE_LENIENT | OPT_STREAM_IDS | OPT_ADDR_RANGE)
+     OPT_IDE_ONLY | OPT_IDE_LENIENT | OPT_STREAM_IDS | OPT_ADDR_RANGE | OPT_IDE_LINK)
 
 struct command {
     const char *name;
@@ -1029,6 +1033,7 @@ static const struct option long_opts[] = {
     {"ide-lenient", no_argument, NULL, OPT_IDE_LENIENT},
     {"stream-ids", required_argument, NULL, OPT_STREAM_IDS},
     {"ide-addr-range", required_argument, NULL, OPT_ADDR_RANGE},
+    {"ide-link", no_argument, NULL, OPT_IDE_LINK},
     {NULL, 0, NULL, 0},
 };
 
@@ -1078,6 +1083,9 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
         return EXIT_OK;
     case OPT_IDE_LENIENT:
         c->ide_lenient = true;
+        return EXIT_OK;
+    case OPT_IDE_LINK:
+        c->ide_link = true;
         return EXIT_OK;
     case OPT_ADDR_RANGE: {
         /* BASE-LIMIT in hex (0x optional); repeatable, up to 15; the TSM checks them */

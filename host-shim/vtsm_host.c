@@ -774,6 +774,8 @@ static vtsm_status connect_msg(struct vtsm_host *h, const char *dev,
             VTSM_GUARD_GOTO(
                 vtsm_abi_put_bytes(m, VTSM_ABI_K_STREAM_IDS, o->stream_ids, o->n_stream_ids));
         }
+        if (o->ide_link)
+            VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_IDE_LINK, true));
         if (o->ide_addr_ranges)
             VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_IDE_ADDR_RANGES, o->ide_addr_ranges,
                                                o->ide_addr_ranges_len));

@@ -53,6 +53,7 @@ struct vtsm_host_connect_opts {
     const uint8_t *ide_addr_ranges; /* address association ranges, 16 bytes each (base,
                                        limit: u64 LE), 1..15; NULL = none */
     size_t ide_addr_ranges_len;
+    bool ide_link;            /* a Link IDE stream (TC 0) as well */
     const cbor_item_t *extra; /* optional map of further options copied into the request
                                  (keys of later ABI revisions); NULL = none */
 };

@@ -25,6 +25,8 @@ static const char *kind_name(uint8_t kind)
         return "configuration write";
     case VTSM_LINK_KIND_CFG_DONE:
         return "configuration write done";
+    case VTSM_LINK_KIND_LINK_CFG:
+        return "link configuration write";
     default:
         return "unknown";
     }
@@ -32,7 +34,7 @@ static const char *kind_name(uint8_t kind)
 
 static bool kind_valid(uint8_t kind)
 {
-    return kind >= VTSM_LINK_KIND_CHECK_REQ && kind <= VTSM_LINK_KIND_CFG_DONE;
+    return kind >= VTSM_LINK_KIND_CHECK_REQ && kind <= VTSM_LINK_KIND_LINK_CFG;
 }
 
 /* Kinds that carry the IDE MAC (check request / response). */
@@ -54,7 +56,7 @@ vtsm_status vtsm_link_frame_encode(const struct vtsm_link_frame *f, struct vtsm_
     bool tagged;
 
     VTSM_ENSURE(f != NULL && out != NULL, VTSM_E_INVAL, "link frame: NULL argument");
-    VTSM_ENSURE(kind_valid(f->kind), VTSM_E_INVAL, "link frame: kind %u (1..5)", f->kind);
+    VTSM_ENSURE(kind_valid(f->kind), VTSM_E_INVAL, "link frame: kind %u (1..6)", f->kind);
     VTSM_ENSURE(f->key_set <= 1, VTSM_E_INVAL, "link frame: key set %u (K0 or K1)", f->key_set);
     VTSM_ENSURE(f->substream <= VTSM_IDE_SUBSTREAM_CPL, VTSM_E_INVAL,
                 "link frame: sub-stream %u (PR 0, NPR 1, CPL 2)", f->substream);
@@ -64,6 +66,8 @@ vtsm_status vtsm_link_frame_encode(const struct vtsm_link_frame *f, struct vtsm_
                 "link frame: a %s frame carries no ciphertext", kind_name(f->kind));
     VTSM_ENSURE(f->kind != VTSM_LINK_KIND_CFG_WRITE || f->len % 4 == 0, VTSM_E_INVAL,
                 "link frame: a configuration write of %u bytes (whole DWs)", f->len);
+    VTSM_ENSURE(f->kind != VTSM_LINK_KIND_LINK_CFG || f->len == 4, VTSM_E_INVAL,
+                "link frame: a link configuration write of %u bytes (one DW)", f->len);
     VTSM_ENSURE(f->ct != NULL || f->len == 0, VTSM_E_INVAL, "link frame: NULL ciphertext");
 
     tagged = kind_tagged(f->kind);
@@ -137,9 +141,11 @@ vtsm_status vtsm_link_frame_decode(const uint8_t *p, size_t n, struct vtsm_link_
         VTSM_ENSURE_GOTO(f->len == 0, VTSM_E_PEER_MALFORMED,
                          "link frame: %s frame with len %u (must be 0)", kind_name(f->kind),
                          f->len);
-    } else if (f->kind == VTSM_LINK_KIND_CFG_WRITE) {
+    } else if (f->kind == VTSM_LINK_KIND_CFG_WRITE || f->kind == VTSM_LINK_KIND_LINK_CFG) {
         VTSM_ENSURE_GOTO(f->len % 4 == 0, VTSM_E_PEER_MALFORMED,
                          "link frame: configuration write of %u bytes (whole DWs)", f->len);
+        VTSM_ENSURE_GOTO(f->kind != VTSM_LINK_KIND_LINK_CFG || f->len == 4, VTSM_E_PEER_MALFORMED,
+                         "link frame: link configuration write of %u bytes (one DW)", f->len);
         RD(vtsm_rd_ref(&r, &f->ct, f->len), "register data");
     } else {
         RD(vtsm_rd_ref(&r, &f->ct, f->len), "ciphertext");

@@ -8,7 +8,8 @@
  *   off  size  field
  *   0    4     magic "VLNK"
  *   4    1     kind: 1 = check request, 2 = check response, 3 = failure,
- *                     4 = configuration write, 5 = configuration write done
+ *                     4 = configuration write, 5 = configuration write done,
+ *                     6 = Link IDE configuration write
  *   5    1     stream_id
  *   6    1     key_set (0/1)
  *   7    1     substream (VTSM_IDE_SUBSTREAM_PR/NPR/CPL)
@@ -24,6 +25,9 @@
  * requests are not IDE-protected here): RID Association 1, RID Association 2, then
  * Address Association 1, 2, 3 for each block the stream declares, little-endian DWs. The
  * device answers kind 5 (done) or kind 3 (refused). key_set, substream and counter are 0.
+ * Kind 6 is the same for the device's Link IDE Stream Control register: one DW, its TC
+ * (bits 21:19) naming the Link IDE stream, its Stream ID (bits 31:24) the ID that
+ * stream takes (stream_id repeats it).
  *
  * The whole frame must be consumed: trailing bytes are refused.
  */
@@ -51,6 +55,7 @@ enum vtsm_link_frame_kind {
     VTSM_LINK_KIND_FAILURE = 3,   /* device could not check the request */
     VTSM_LINK_KIND_CFG_WRITE = 4, /* root port -> device: association registers written */
     VTSM_LINK_KIND_CFG_DONE = 5,  /* device -> root port: written */
+    VTSM_LINK_KIND_LINK_CFG = 6,  /* root port -> device: Link IDE Stream Control (1 DW) */
 };
 
 /*

@@ -542,6 +542,41 @@ static void test_sample_device_query_shape(void **state)
     E2E_HAS(log, "ignored under ide_lenient (rule IDE.5)");
 }
 
+/* A Link IDE stream next to the selective ones: refused for a device without Link IDE
+ * (IDE.11); with it, the link stream's Stream ID is configured in the device's Link IDE
+ * Stream Control (link frame kind 6) and keyed like the others; the link check and a
+ * refresh cover it. */
+static void test_link_ide_stream(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    const char *nolink[] = {NULL};
+    int p0 = e2e_devemu(e, nolink);
+    const char *withlink[] = {"--ide-link-tcs", "1", "--verbose", NULL};
+    int p1 = e2e_devemu(e, withlink);
+    assert_true(p0 > 0 && p1 > 0);
+    const char *ask[] = {"--ide-streams", "1", "--ide-link", NULL};
+    assert_int_equal(connect_args(e, &r, "nolink", p0, ask), 1);
+    E2E_HAS(r.err, "failed: peer_caps (peer): ");
+    E2E_HAS(r.err, " [rule IDE.11]\n");
+    assert_streams_used(e, 0, 0);
+    if (connect_args(e, &r, "link0", p1, ask) != 0)
+        fail_msg("connect with a link stream: %s", r.err);
+    E2E_HAS(r.out, "\"kind\":\"selective\"");
+    E2E_HAS(r.out, "\"kind\":\"link\"");
+    assert_streams_used(e, 0, 2);
+    assert_int_equal(cli(e, &r, "ide-check", "link0", p1, NULL, NULL), 0);
+    E2E_HAS(r.out, "\"stream_id\":1,\"key_set\":0,\"rp_to_device\":true,\"device_to_rp\":true");
+    assert_int_equal(cli(e, &r, "ide-refresh", "link0", p1, NULL, NULL), 0);
+    assert_int_equal(cli(e, &r, "ide-check", "link0", p1, NULL, NULL), 0);
+    E2E_HAS(r.out, "\"stream_id\":1,\"key_set\":1,\"rp_to_device\":true,\"device_to_rp\":true");
+    static char log[262144];
+    assert_int_equal(e2e_devemu_log(e, e->ndevemu, log, sizeof(log)), 0);
+    E2E_HAS(log, "link IDE stream block TC0: Stream ID 1");
+    assert_int_equal(cli(e, &r, "reclaim", "link0", p1, NULL, NULL), 0);
+    assert_streams_used(e, 0, 0);
+}
+
 static const char *const eight_stream_port[] = {"--root-port", "0:8", NULL};
 static const char *const verbose_tsmd[] = {"--verbose", NULL};
 
@@ -670,6 +705,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_sample_device_query_shape, e2e_fixture_setup,
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_host_allocated_stream_ids, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_link_ide_stream, e2e_fixture_setup,
                                         e2e_fixture_teardown),
     };
     return cmocka_run_group_tests_name("e2e_ide", tests, NULL, NULL);

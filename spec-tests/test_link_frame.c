@@ -93,7 +93,7 @@ static void test_decode_bad_magic(void **state)
 
 static void test_decode_bad_kind(void **state)
 {
-    static const uint8_t kinds[] = {0, 6, 0x81, 0xff};
+    static const uint8_t kinds[] = {0, 7, 0x81, 0xff};
     uint8_t m[sizeof(wire_req)];
     struct vtsm_link_frame f;
     (void)state;
@@ -230,8 +230,11 @@ static void test_encode_bad_args(void **state)
     f.kind = 0;
     EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "kind 0");
     f = req_frame();
-    f.kind = 6;
-    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "kind 6");
+    f.kind = 7;
+    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "kind 7");
+    f = req_frame();
+    f.kind = VTSM_LINK_KIND_LINK_CFG; /* 3 bytes: not one DW */
+    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "one DW");
     f = req_frame();
     f.kind = VTSM_LINK_KIND_CFG_WRITE; /* 3 bytes: not whole DWs */
     EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "whole DWs");

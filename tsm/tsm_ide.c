@@ -38,6 +38,7 @@ struct ide_set {
 
 struct ide_stream {
     uint8_t id;
+    bool link;           /* Link IDE stream (else selective) */
     uint8_t tc;          /* traffic class: stream i carries TC i (one stream per TC) */
     bool tee_limited;    /* Control TEE-Limited Stream: only TEE traffic (T bit set) */
     uint32_t rid1, rid2; /* RID Association 1 / 2 of the root-port model */
@@ -58,8 +59,8 @@ struct tsm_ide_dev {
     unsigned n_ranges; /* address association ranges (the host's), every stream */
     struct tsm_ide_range ranges[TSM_IDE_MAX_RANGES];
     unsigned n;
-    uint8_t ids[TSM_IDE_MAX_STREAMS];
-    struct ide_stream s[TSM_IDE_MAX_STREAMS];
+    uint8_t ids[TSM_IDE_MAX_ALL];
+    struct ide_stream s[TSM_IDE_MAX_ALL];
 };
 
 static const char *const sub_names[NSUB] = {"PR", "NPR", "CPL"};
@@ -144,7 +145,7 @@ static void set_wipe(struct ide_set *s)
 
 static void dev_wipe(struct tsm_ide_dev *d)
 {
-    for (unsigned i = 0; i < TSM_IDE_MAX_STREAMS; i++) {
+    for (unsigned i = 0; i < TSM_IDE_MAX_ALL; i++) {
         set_wipe(&d->s[i].set[0]);
         set_wipe(&d->s[i].set[1]);
     }
@@ -465,6 +466,12 @@ static vtsm_status stop_stale(struct tsm_ide_dev *d, struct tsm_ide_leftover *le
             dev_says.mask[id][0] = dev_says.mask[id][1] = SD_ALL;
         }
     }
+    for (unsigned t = 0; t < q->link_count; t++)
+        if ((q->link[t].ctrl & SEL_CTL_ENABLE) ||
+            SEL_STS_STATE(q->link[t].status) == SEL_STS_SECURE) {
+            uint8_t id = SEL_CTL_STREAM_ID(q->link[t].ctrl);
+            dev_says.mask[id][0] = dev_says.mask[id][1] = SD_ALL;
+        }
     for (unsigned id = 0; id < 256; id++)
         for (unsigned ks = 0; ks < 2; ks++) {
             uint8_t mine = left ? left->mask[id][ks] : 0;
@@ -501,6 +508,40 @@ static vtsm_status stop_stale(struct tsm_ide_dev *d, struct tsm_ide_leftover *le
     return VTSM_OK;
 }
 
+/* Link frame kind 6: the device's Link IDE Stream Control of the stream's TC takes its
+ * Stream ID (the host carries it, as it carries configuration writes). */
+static vtsm_status link_bind(const struct ide_stream *s, const struct tsm_link_transport *link)
+{
+    vtsm_status st = VTSM_OK;
+    uint8_t ctrl[4];
+    struct vtsm_buf frame = {0}, rsp = {0};
+    struct vtsm_link_frame f = {
+        .kind = VTSM_LINK_KIND_LINK_CFG, .stream_id = s->id, .len = 4, .ct = ctrl};
+    struct vtsm_link_frame a;
+
+    VTSM_ENSURE(link != NULL && link->exchange != NULL, VTSM_E_STATE,
+                "IDE: a Link IDE stream needs the simulated link to configure the device");
+    vtsm_put_le32(ctrl, (uint32_t)s->id << 24 | (uint32_t)s->tc << 19);
+    VTSM_GUARD_GOTO(vtsm_link_frame_encode(&f, &frame));
+    st = link->exchange(link->ctx, frame.data, frame.len, &rsp);
+    if (st != VTSM_OK) {
+        st = vtsm_wrap(st, "IDE: Link IDE stream %u configuration", s->id);
+        goto out;
+    }
+    st = vtsm_link_frame_decode(rsp.data, rsp.len, &a);
+    if (st != VTSM_OK) {
+        st = vtsm_wrap(st, "IDE: Link IDE stream %u configuration: device answer", s->id);
+        goto out;
+    }
+    VTSM_ENSURE_GOTO(a.kind == VTSM_LINK_KIND_CFG_DONE && a.stream_id == s->id, VTSM_E_PEER_STATE,
+                     "IDE: the device refused Stream ID %u for its Link IDE stream (TC %u)", s->id,
+                     s->tc);
+out:
+    vtsm_buf_free(&frame);
+    vtsm_buf_free(&rsp);
+    return st;
+}
+
 /* ---- setup / refresh / teardown ---- */
 
 vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
@@ -517,7 +558,7 @@ vtsm_status tsm_ide_setup_ex(struct tsm_platform *pf, uint32_t root_port,
 {
     vtsm_status st = VTSM_OK;
     struct tsm_ide_dev *d = NULL;
-    unsigned ks0[TSM_IDE_MAX_STREAMS] = {0};
+    unsigned ks0[TSM_IDE_MAX_ALL] = {0};
     bool allocated = false;
     struct vtsm_idekm_query_resp q;
 
@@ -544,6 +585,10 @@ vtsm_status tsm_ide_setup_ex(struct tsm_platform *pf, uint32_t root_port,
     /* 1. QUERY; 1a. stop what an earlier connect left live (rule IDE.4) */
     VTSM_GUARD_GOTO(ide_query(peer, o, &q, &d->caps));
     d->rid = (uint16_t)((unsigned)q.bus_num << 8 | q.dev_func_num);
+    VTSM_ENSURE_RULE_GOTO(!o->link || d->caps.link, VTSM_E_PEER_CAPS, VTSM_RULE_IDE_11,
+                          "IDE: a Link IDE stream was asked for; the device's IDE Capability "
+                          "0x%08x does not support Link IDE (rule IDE.11)",
+                          d->caps.ide_cap);
     VTSM_ENSURE_RULE_GOTO(o->n_ranges <= d->caps.addr_assoc, VTSM_E_PEER_CAPS, VTSM_RULE_IDE_10,
                           "IDE: %u address ranges, the device's selective streams have %u "
                           "address association blocks (rule IDE.10)",
@@ -560,16 +605,26 @@ vtsm_status tsm_ide_setup_ex(struct tsm_platform *pf, uint32_t root_port,
         memcpy(d->ids, o->ids, nstreams);
     allocated = true;
     d->n = nstreams;
-    for (unsigned i = 0; i < nstreams; i++) {
+    if (o->link) { /* the Link IDE stream's ID comes from the same port's IDs */
+        VTSM_GUARD_GOTO(tsm_platform_alloc_streams(pf, root_port, 1, &d->ids[nstreams]));
+        d->n = nstreams + 1;
+        d->s[nstreams].link = true;
+    }
+    for (unsigned i = 0; i < d->n; i++) {
         d->s[i].id = d->ids[i];
         d->s[i].key_set = 0;
         d->s[i].tc = (uint8_t)(i & 7u);
-        d->s[i].tee_limited = o->tee && d->caps.tee_limited;
+        d->s[i].tee_limited = o->tee && d->caps.tee_limited && !d->s[i].link;
+        if (d->s[i].link)
+            d->s[i].tc = 0;
     }
+    /* the Link IDE stream's Stream ID into the device's Link IDE Stream Control (TC 0) */
+    if (o->link)
+        VTSM_GUARD_GOTO(link_bind(&d->s[nstreams], o->link_tr));
     /* 3. KEY_PROG K0, every stream; 4. K_SET_GO K0, every stream */
-    for (unsigned i = 0; i < nstreams; i++)
+    for (unsigned i = 0; i < d->n; i++)
         VTSM_GUARD_GOTO(program_set(peer, &d->s[i], 0));
-    for (unsigned i = 0; i < nstreams; i++)
+    for (unsigned i = 0; i < d->n; i++)
         VTSM_GUARD_GOTO(start_set(peer, &d->s[i], 0));
     free(q.sel);
     *out = d;
@@ -588,7 +643,7 @@ out:
 vtsm_status tsm_ide_refresh(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer)
 {
     vtsm_status st = VTSM_OK, stop_st = VTSM_OK;
-    unsigned newks[TSM_IDE_MAX_STREAMS];
+    unsigned newks[TSM_IDE_MAX_ALL];
     struct saved_err e = {0};
     bool dead = false;
 
@@ -790,7 +845,7 @@ vtsm_status tsm_ide_program_assoc(struct tsm_ide_dev *d, const struct tsm_ide_pe
                                   const struct tsm_link_transport *link)
 {
     vtsm_status st = VTSM_OK;
-    bool written[TSM_IDE_MAX_STREAMS] = {false}, any = false;
+    bool written[TSM_IDE_MAX_ALL] = {false}, any = false;
     struct vtsm_idekm_query_resp q;
     uint8_t req[VTSM_IDEKM_QUERY_SIZE];
     struct vtsm_wr w = vtsm_wr_init(req, sizeof(req));
@@ -801,6 +856,8 @@ vtsm_status tsm_ide_program_assoc(struct tsm_ide_dev *d, const struct tsm_ide_pe
     memset(&q, 0, sizeof(q));
     /* the root-port end: the model's registers */
     for (unsigned i = 0; i < d->n; i++) {
+        if (d->s[i].link)
+            continue; /* Link IDE has no RID / address association */
         d->s[i].rid1 = (uint32_t)d->rid << 8;
         d->s[i].rid2 = ((uint32_t)d->rid << 8) | RID_ASSOC_VALID;
         d->s[i].device_assoc = false;
@@ -819,7 +876,7 @@ vtsm_status tsm_ide_program_assoc(struct tsm_ide_dev *d, const struct tsm_ide_pe
         return VTSM_OK;
     /* the device end: configuration writes down the link */
     for (unsigned i = 0; i < d->n; i++) {
-        written[i] = assoc_write(d, &d->s[i], link);
+        written[i] = !d->s[i].link && assoc_write(d, &d->s[i], link); /* selective only */
         any = any || written[i];
     }
     if (!any)
@@ -874,10 +931,11 @@ vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *o
         out->s[i].rid_limit = (uint16_t)(d->s[i].rid1 >> 8);
         out->s[i].enabled = true;
         out->s[i].tee_limited = d->s[i].tee_limited;
+        out->s[i].link = d->s[i].link;
         out->s[i].rid1 = d->s[i].rid1;
         out->s[i].rid2 = d->s[i].rid2;
         out->s[i].device_assoc = d->s[i].device_assoc;
-        out->s[i].n_ranges = d->n_ranges;
+        out->s[i].n_ranges = d->s[i].link ? 0 : d->n_ranges;
         memcpy(out->s[i].ranges, d->ranges, sizeof(out->s[i].ranges));
     }
     return VTSM_OK;

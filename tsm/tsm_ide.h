@@ -39,7 +39,8 @@
 
 #include "tsm_platform.h"
 
-#define TSM_IDE_MAX_STREAMS 8  /* DEVICE_CONNECT ide_streams 0..8 */
+#define TSM_IDE_MAX_STREAMS 8                         /* DEVICE_CONNECT ide_streams 0..8 */
+#define TSM_IDE_MAX_ALL     (TSM_IDE_MAX_STREAMS + 1) /* and one Link IDE stream */
 #define TSM_IDE_PORT_INDEX  0  /* IDE_KM PortIndex the TSM programs (the device's port 0) */
 #define TSM_IDE_CHECK_SIZE  32 /* link check plaintext P */
 
@@ -111,6 +112,10 @@ struct tsm_ide_opts {
                         * when the device supports it */
     unsigned n_ids;    /* host-allocated stream IDs (nstreams of them), 0: the TSM allocates */
     uint8_t ids[TSM_IDE_MAX_STREAMS];
+    bool link; /* a Link IDE stream (TC 0) as well (rule IDE.11): its Stream ID is
+                * allocated on the root port, written to the device's Link IDE
+                * Stream Control over link_tr (frame kind 6), then keyed */
+    const struct tsm_link_transport *link_tr;
     unsigned n_ranges; /* address association ranges the host described (rule IDE.10) */
     struct tsm_ide_range ranges[TSM_IDE_MAX_RANGES];
 };
@@ -190,7 +195,7 @@ struct tsm_ide_check {
     struct {
         uint8_t stream_id, key_set;
         bool rp_to_device, device_to_rp;
-    } s[TSM_IDE_MAX_STREAMS];
+    } s[TSM_IDE_MAX_ALL];
 };
 vtsm_status tsm_ide_link_check(struct tsm_ide_dev *d, const struct tsm_link_transport *link,
                                struct tsm_ide_check *out);
@@ -228,6 +233,7 @@ struct tsm_ide_status {
     struct {
         uint8_t stream_id, key_set;
         uint32_t refreshes;
+        bool link; /* a Link IDE stream (else selective) */
         /* the root-port model's Selective IDE Stream registers for it */
         uint8_t tc;                   /* traffic class (Control bits 21:19) */
         uint16_t rid_base, rid_limit; /* RID association: the device's own RID */
@@ -236,7 +242,7 @@ struct tsm_ide_status {
         unsigned n_ranges;   /* address association blocks valid (the host's ranges) */
         struct tsm_ide_range ranges[TSM_IDE_MAX_RANGES];
         bool device_assoc; /* the device's block read back the same (QUERY_RESP) */
-    } s[TSM_IDE_MAX_STREAMS];
+    } s[TSM_IDE_MAX_ALL];
 };
 vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *out);
 

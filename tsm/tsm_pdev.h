@@ -44,6 +44,7 @@ struct tsm_connect_opts {
     bool ide_lenient;      /* rule IDE.5: accept a self-contradicting QUERY_RESP */
     unsigned n_stream_ids; /* host-allocated stream IDs (0: the TSM allocates) */
     uint8_t stream_ids[TSM_IDE_MAX_STREAMS];
+    bool ide_link;     /* a Link IDE stream as well (rule IDE.11) */
     unsigned n_ranges; /* ide_addr_ranges (rules IDE.9, IDE.10) */
     struct tsm_ide_range ranges[TSM_IDE_MAX_RANGES];
     uint8_t min_version, max_version;

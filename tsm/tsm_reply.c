@@ -53,7 +53,7 @@ vtsm_status tsm_reply_put_ide(cbor_item_t *map, const struct tsm_ide_status *s)
         VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_STATE, "active"));
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_KEY_SET, s->s[i].key_set));
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_REFRESHES, s->s[i].refreshes));
-        VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_KIND, "selective"));
+        VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_KIND, s->s[i].link ? "link" : "selective"));
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_TC, s->s[i].tc));
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_RID_BASE, s->s[i].rid_base));
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_RID_LIMIT, s->s[i].rid_limit));

@@ -200,7 +200,10 @@ static vtsm_status do_connect(struct tsm_pdev *p)
                                   .lenient = p->opts.ide_lenient,
                                   .tee = !p->opts.ide_only,
                                   .n_ids = p->opts.n_stream_ids,
-                                  .n_ranges = p->opts.n_ranges};
+                                  .n_ranges = p->opts.n_ranges,
+                                  .link = p->opts.ide_link};
+        struct tsm_link_transport link_tr = {.exchange = tsm_proxy_link_exchange, .ctx = p};
+        io.link_tr = &link_tr;
         memcpy(io.ranges, p->opts.ranges, sizeof(io.ranges));
         memcpy(io.ids, p->opts.stream_ids, sizeof(io.ids));
         VTSM_GUARD(
@@ -300,6 +303,7 @@ static void connect_opts(const struct vtsm_abi_req *req, struct tsm_connect_opts
     o->ide_streams = (unsigned)req->ide_streams;
     o->ide_only = req->ide_only;
     o->ide_lenient = req->ide_lenient;
+    o->ide_link = req->ide_link;
     if (req->ide_addr_ranges.p && req->ide_addr_ranges.len % 16 == 0) {
         o->n_ranges = (unsigned)(req->ide_addr_ranges.len / 16);
         for (unsigned i = 0; i < o->n_ranges && i < TSM_IDE_MAX_RANGES; i++) {

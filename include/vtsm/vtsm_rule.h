@@ -95,7 +95,9 @@ extern "C" {
     X(LINK_6, "LINK.6", E_PEER_MALFORMED,                                                          \
       "a configuration write names a stream block and its registers")                              \
     X(IDE_9, "IDE.9", E_ABI_ARG, "ide_addr_ranges: 16-byte base/limit pairs, 1 MiB granular")      \
-    X(IDE_10, "IDE.10", E_PEER_CAPS, "no more address ranges than the device's association blocks")
+    X(IDE_10, "IDE.10", E_PEER_CAPS,                                                               \
+      "no more address ranges than the device's association blocks")                               \
+    X(IDE_11, "IDE.11", E_PEER_CAPS, "a Link IDE stream needs a device that supports Link IDE")
 
 /* Statuses that imply a rule: a refusal with one of these statuses names this rule
  * unless it names another. X(STATUS, SYM). */
