@@ -107,8 +107,11 @@ const struct vtsm_abi_request *vtsm_abi_request_find(uint64_t op);
 
 /* "DEVICE_CONNECT" etc.; NULL if op is not a defined opcode. */
 const char *vtsm_abi_op_name(uint64_t op);
-/* "LIST" / "INFO" / "ACCEPT" / "REJECT"; NULL if gop is not a defined guest operation. */
+/* "LIST" / "INFO" / "ACCEPT" / "REJECT" / "LOCK" / "UNLOCK" / "DEBUG_READ" / "DEBUG_WRITE";
+ * NULL if gop is not a defined guest operation. */
 const char *vtsm_abi_gop_name(uint64_t gop);
+/* The scope of a guest operation (enum vtsm_abi_scope), -1 if gop is none. */
+int vtsm_abi_gop_scope(uint64_t gop);
 /* "host" / "guest"; NULL for anything else. */
 const char *vtsm_abi_role_name(enum vtsm_abi_role role);
 /* "host" -> VTSM_ABI_ROLE_HOST ...; VTSM_ABI_ROLE_NONE if unknown. */
@@ -158,7 +161,17 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_REASON     "reason"
 #define VTSM_ABI_K_FORCE      "force" /* DEVICE_RECLAIM: unbind bound TDIs first */
 /* INFO reply and ACCEPT body: digest of the TDI's LOCK_INTERFACE nonce (the nonce stays secret) */
-#define VTSM_ABI_K_LOCK_NONCE_DIGEST "lock_nonce_digest"
+#define VTSM_ABI_K_LOCK_NONCE_DIGEST     "lock_nonce_digest"
+#define VTSM_ABI_K_REFRESH               "refresh" /* EVIDENCE: re-measure and re-read certificates first */
+#define VTSM_ABI_K_VCA                   "vca" /* EVIDENCE, INFO: the SPDM VCA transcript */
+#define VTSM_ABI_K_VCA_DIGEST            "vca_digest"
+#define VTSM_ABI_K_KEX_TRANSCRIPT_DIGEST "kex_transcript_digest"
+#define VTSM_ABI_K_SLOTS                 "slots" /* EVIDENCE: every provisioned certificate slot */
+#define VTSM_ABI_K_SCOPE                 "scope" /* guest body: the request's scope (enum vtsm_abi_scope) */
+#define VTSM_ABI_K_DEBUG                 "debug" /* TVM_CREATE: the TVM may send DEBUG_WRITE requests */
+#define VTSM_ABI_K_GUEST_UNLOCKED        "guest_unlocked" /* STATUS TDI: its owner UNLOCKed it */
+#define VTSM_ABI_K_LOCK_SEQ              "lock_seq" /* DEBUG_READ: event numbers (after_lock) */
+#define VTSM_ABI_K_MEAS_SEQ              "meas_seq"
 /* STATUS TDI entry: the rule under which the TSM moved the TDI to ERROR */
 #define VTSM_ABI_K_ERROR_RULE "error_rule"
 
@@ -245,17 +258,38 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_VERB                          "verb"
 #define VTSM_ABI_K_STALE_STOPPED                 "stale_stopped"
 /* report: SPDM messages that travelled in chunks on the connection */
-#define VTSM_ABI_K_CHUNKED       "chunked"
-#define VTSM_ABI_K_REQUESTS      "requests"  /* chunked: by CHUNK_SEND */
-#define VTSM_ABI_K_RESPONSES     "responses" /* chunked: by CHUNK_GET */
-#define VTSM_ABI_K_EVENT         "event"
-#define VTSM_ABI_K_RECOVERIES    "recoveries"
-#define VTSM_ABI_K_LAST_EVENT    "last_event"
-#define VTSM_ABI_K_LAST_RULE     "last_rule"
-#define VTSM_ABI_K_SAME_AS_BOUND "same_as_bound"
-#define VTSM_ABI_K_DEVICE_STATE  "device_state"
-#define VTSM_ABI_K_ERRORS        "errors"
-#define VTSM_ABI_K_RID           "rid"
+#define VTSM_ABI_K_CHUNKED                  "chunked"
+#define VTSM_ABI_K_REQUESTS                 "requests"  /* chunked: by CHUNK_SEND */
+#define VTSM_ABI_K_RESPONSES                "responses" /* chunked: by CHUNK_GET */
+#define VTSM_ABI_K_EVENT                    "event"
+#define VTSM_ABI_K_RECOVERIES               "recoveries"
+#define VTSM_ABI_K_LAST_EVENT               "last_event"
+#define VTSM_ABI_K_LAST_RULE                "last_rule"
+#define VTSM_ABI_K_SAME_AS_BOUND            "same_as_bound"
+#define VTSM_ABI_K_DEVICE_STATE             "device_state"
+#define VTSM_ABI_K_ERRORS                   "errors"
+#define VTSM_ABI_K_IDE_LENIENT              "ide_lenient" /* DEVICE_CONNECT: rule IDE.5 */
+#define VTSM_ABI_K_STREAM_IDS               "stream_ids"  /* DEVICE_CONNECT: host-allocated */
+#define VTSM_ABI_K_DEVICE_IDE               "device_ide"  /* the device's IDE capability */
+#define VTSM_ABI_K_IDE_CAP                  "ide_cap"
+#define VTSM_ABI_K_LINK_TCS                 "link_tcs"
+#define VTSM_ABI_K_SELECTIVE_STREAMS        "selective_streams"
+#define VTSM_ABI_K_ADDR_ASSOC               "addr_assoc"
+#define VTSM_ABI_K_TEE_LIMITED              "tee_limited"
+#define VTSM_ABI_K_LENIENT                  "lenient"
+#define VTSM_ABI_K_KIND                     "kind"
+#define VTSM_ABI_K_TC                       "tc"
+#define VTSM_ABI_K_RID_BASE                 "rid_base"
+#define VTSM_ABI_K_RID_LIMIT                "rid_limit"
+#define VTSM_ABI_K_ENABLED                  "enabled"
+#define VTSM_ABI_K_AVAILABLE_SECURE_STREAMS "available_secure_streams"
+#define VTSM_ABI_K_DEVICE_ASSOC             "device_assoc"
+#define VTSM_ABI_K_IDE_ADDR_RANGES          "ide_addr_ranges" /* DEVICE_CONNECT */
+#define VTSM_ABI_K_ADDR_RANGES              "addr_ranges"
+#define VTSM_ABI_K_BASE                     "base"
+#define VTSM_ABI_K_LIMIT                    "limit"
+#define VTSM_ABI_K_IDE_LINK                 "ide_link" /* DEVICE_CONNECT: a Link IDE stream */
+#define VTSM_ABI_K_RID                      "rid"
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u
@@ -328,6 +362,16 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     X(REPORT_DIGEST, report_digest, VTSM_ABI_K_REPORT_DIGEST, BYTES, OPTIONAL, 32, 64)             \
     X(MEASUREMENTS_DIGEST, measurements_digest, VTSM_ABI_K_MEASUREMENTS_DIGEST, BYTES, OPTIONAL,   \
       32, 64)                                                                                      \
+    X(DEBUG, debug, VTSM_ABI_K_DEBUG, BOOL, OPTIONAL, 0, 0)                                        \
+    X(REFRESH, refresh, VTSM_ABI_K_REFRESH, BOOL, OPTIONAL, 0, 0)                                  \
+    X(NONCE, nonce, VTSM_ABI_K_NONCE, BYTES, OPTIONAL, 32, 32)                                     \
+    X(RAW, raw, VTSM_ABI_K_RAW, BOOL, OPTIONAL, 0, 0)                                              \
+    X(IDE_LENIENT, ide_lenient, VTSM_ABI_K_IDE_LENIENT, BOOL, OPTIONAL, 0, 0)                      \
+    /* one byte per stream: the stream IDs the host allocated on the device's root port */         \
+    X(STREAM_IDS, stream_ids, VTSM_ABI_K_STREAM_IDS, BYTES, OPTIONAL, 1, VTSM_ABI_IDE_STREAMS_MAX) \
+    /* 16 bytes per range: base, limit (u64 LE each), 1 MiB granular (rule IDE.9) */               \
+    X(IDE_ADDR_RANGES, ide_addr_ranges, VTSM_ABI_K_IDE_ADDR_RANGES, BYTES, OPTIONAL, 16, 240)      \
+    X(IDE_LINK, ide_link, VTSM_ABI_K_IDE_LINK, BOOL, OPTIONAL, 0, 0)                               \
     /* DEVICE_CONNECT: the TDIs (requester IDs) the host declares under the DSM */                 \
     X(TDIS, tdis, VTSM_ABI_K_TDIS, RIDS, OPTIONAL, 1, VTSM_ABI_TDIS_MAX)
 

@@ -54,9 +54,16 @@ struct cli {
     long ide_streams;
     bool ide_only;
     bool challenge;
+    bool ide_lenient;
+    uint8_t stream_ids[VTSM_ABI_IDE_STREAMS_MAX];
+    size_t n_stream_ids;
+    uint8_t addr_ranges[16 * 15];
+    size_t addr_ranges_len;
+    bool ide_link;
     const char *tdis; /* connect --tdis: comma list of requester IDs */
     bool force;
-    bool all; /* key-update --all */
+    bool all;   /* key-update --all */
+    bool debug; /* tvm-create --debug */
     long tdi;
     long tvm;
     long lock_flags;
@@ -87,12 +94,14 @@ static void usage(FILE *f)
           "              [--spdm-version 1.2|1.3|1.4] [--ide-streams N] [--ide-only]\n"
           "              [--tdis RID,...]   (the TDIs under the device, by requester ID)\n"
           "              [--challenge]\n"
+          "              [--ide-lenient] [--stream-ids ID,...] [--ide-addr-range BASE-LIMIT]...\n"
+          "              [--ide-link]\n"
           "  reclaim DEV --doe tcp:HOST:PORT [--force]\n"
           "  key-update DEV --doe tcp:HOST:PORT [--all]   (SPDM KEY_UPDATE)\n"
           "  heartbeat DEV --doe tcp:HOST:PORT            (SPDM HEARTBEAT)\n"
           "  ide-refresh DEV --doe tcp:HOST:PORT\n"
           "  ide-check DEV --doe tcp:HOST:PORT\n"
-          "  tvm-create [--name NAME] --guest-key HEX\n"
+          "  tvm-create [--name NAME] --guest-key HEX [--debug]\n"
           "  tvm-destroy TVM\n"
           "  bind DEV TDI TVM --doe tcp:HOST:PORT [--lock-flags N]\n"
           "  unbind DEV TDI --doe tcp:HOST:PORT\n"
@@ -388,6 +397,12 @@ static vtsm_status verb_connect(struct cli *c, struct vtsm_host *h, cbor_item_t 
         .ide_streams = (unsigned)c->ide_streams,
         .ide_only = c->ide_only,
         .challenge = c->challenge,
+        .ide_lenient = c->ide_lenient,
+        .stream_ids = c->n_stream_ids ? c->stream_ids : NULL,
+        .n_stream_ids = c->n_stream_ids,
+        .ide_addr_ranges = c->addr_ranges_len ? c->addr_ranges : NULL,
+        .ide_addr_ranges_len = c->addr_ranges_len,
+        .ide_link = c->ide_link,
     };
     cbor_item_t *extra = NULL;
     if (c->tdis) { /* already checked: RIDs 0..0xFFFF, comma separated */
@@ -442,7 +457,22 @@ static vtsm_status verb_ide_check(struct cli *c, struct vtsm_host *h, cbor_item_
 
 static vtsm_status verb_tvm_create(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_tvm_create_cbor(h, c->name, c->guest_key, NULL, res);
+    if (!c->debug)
+        return vtsm_host_tvm_create_cbor(h, c->name, c->guest_key, NULL, res);
+    /* --debug: the TVM may send DEBUG_WRITE guest requests (docs/abi.md 9.5) */
+    cbor_item_t *m = vtsm_abi_map_new();
+    vtsm_status st = m ? VTSM_OK : VTSM_E_NOMEM;
+    if (st == VTSM_OK && c->name)
+        st = vtsm_abi_put_tstr(m, VTSM_ABI_K_NAME, c->name);
+    if (st == VTSM_OK)
+        st = vtsm_abi_put_bytes(m, VTSM_ABI_K_GUEST_KEY, c->guest_key, sizeof(c->guest_key));
+    if (st == VTSM_OK)
+        st = vtsm_abi_put_bool(m, VTSM_ABI_K_DEBUG, true);
+    if (st == VTSM_OK)
+        st = vtsm_host_call_cbor(h, VTSM_ABI_OP_TVM_CREATE, m, res);
+    if (m)
+        cbor_decref(&m);
+    return st;
 }
 
 static vtsm_status verb_tvm_destroy(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
@@ -834,13 +864,13 @@ static int print_status(struct cli *c, const cbor_item_t *res)
     static const char *const h_dev[] = {"DEVICE",  "PORT",     "STATE", "SPDM",   "ALGORITHM",
                                         "SESSION", "CONNECTS", "BOUND", "TEE-IO", "CAPS"};
     static const char *const h_str[] = {"DEVICE", "STREAM", "STATE", "KEY SET", "REFRESHES"};
-    static const char *const h_tdi[] = {"DEVICE", "TDI", "STATE", "TVM", "MMIO", "DMA"};
+    static const char *const h_tdi[] = {"DEVICE", "TDI", "STATE", "TVM", "MMIO", "DMA", "NOTE"};
     static const char *const h_meas[] = {"DEVICE", "INDEX", "TYPE", "VALUE"};
     static const char *const h_tvm[] = {"TVM", "NAME", "BOUND", "IDENTITY"};
     struct table *rp = table_new("ROOT PORTS", 5, h_rp);
     struct table *dev = table_new("DEVICES", 10, h_dev);
     struct table *str = table_new("IDE STREAMS", 5, h_str);
-    struct table *tdi = table_new("TDIS", 6, h_tdi);
+    struct table *tdi = table_new("TDIS", 7, h_tdi);
     struct table *meas = table_new("MEASUREMENTS", 4, h_meas);
     struct table *tvm = table_new("TVMS", 4, h_tvm);
     const cbor_item_t *a = list(res, VTSM_ABI_K_ROOT_PORTS);
@@ -897,6 +927,17 @@ static int print_status(struct cli *c, const cbor_item_t *res)
             cell(t[3], cbor_array_handle(tl)[k], "tvm", false);
             cell(t[4], cbor_array_handle(tl)[k], "mmio_enabled", false);
             cell(t[5], cbor_array_handle(tl)[k], "dma_enabled", false);
+            /* why it is in ERROR, an owner's UNLOCK (still assigned), a REJECT */
+            const cbor_item_t *e = cbor_array_handle(tl)[k];
+            bool unlocked = false;
+            char why[CELL] = "";
+            if (vtsm_abi_find(e, VTSM_ABI_K_ERROR_RULE))
+                cell(why, e, VTSM_ABI_K_ERROR_RULE, false);
+            if (vtsm_abi_get_bool(e, VTSM_ABI_K_GUEST_UNLOCKED, &unlocked) == VTSM_OK && unlocked)
+                snprintf(why, CELL, "unlocked by its TVM");
+            else if (!why[0] && vtsm_abi_find(e, VTSM_ABI_K_GUEST_REJECTED))
+                snprintf(why, CELL, "rejected by its TVM");
+            snprintf(t[6], CELL, "%s", why[0] ? why : "-");
         }
         const cbor_item_t *ms = vtsm_abi_find(m, "measurements");
         const cbor_item_t *bl = ms && cbor_isa_map(ms) ? list(ms, "blocks") : NULL;
@@ -948,12 +989,18 @@ enum {
     OPT_REF_MEAS = 1u << 14,
     OPT_COUNT = 1u << 15,
     OPT_TIMEOUT = 1u << 16,
-    OPT_TDIS = 1u << 17,
+    OPT_DEBUG = 1u << 17,
+    OPT_IDE_LENIENT = 1u << 18,
+    OPT_STREAM_IDS = 1u << 19,
+    OPT_ADDR_RANGE = 1u << 20,
+    OPT_IDE_LINK = 1u << 21,
+    OPT_TDIS = 1u << 22,
 };
 
 #define CONNECT_OPTS                                                                               \
     (OPT_DOE | OPT_ROOT_PORT | OPT_SLOT | OPT_UNTRUSTED | OPT_VERSION | OPT_IDE_STREAMS |          \
-     OPT_IDE_ONLY | OPT_CHALLENGE | OPT_TDIS)
+     OPT_IDE_ONLY | OPT_CHALLENGE | OPT_IDE_LENIENT | OPT_STREAM_IDS | OPT_ADDR_RANGE |            \
+     OPT_IDE_LINK | OPT_TDIS)
 
 struct command {
     const char *name;
@@ -971,7 +1018,8 @@ static const struct command commands[] = {
     {"key-update", "DEV", OPT_DOE | OPT_ALL, OPT_DOE, verb_key_update, print_plain},
     {"heartbeat", "DEV", OPT_DOE, OPT_DOE, verb_heartbeat, print_plain},
     {"ide-check", "DEV", OPT_DOE, OPT_DOE, verb_ide_check, print_link_check},
-    {"tvm-create", "", OPT_NAME | OPT_GUEST_KEY, OPT_GUEST_KEY, verb_tvm_create, print_plain},
+    {"tvm-create", "", OPT_NAME | OPT_GUEST_KEY | OPT_DEBUG, OPT_GUEST_KEY, verb_tvm_create,
+     print_plain},
     {"tvm-destroy", "TVM", 0, 0, verb_tvm_destroy, print_plain},
     {"bind", "DEV TDI TVM", OPT_DOE | OPT_LOCK_FLAGS, OPT_DOE, verb_bind, print_plain},
     {"unbind", "DEV TDI", OPT_DOE, OPT_DOE, verb_unbind, print_plain},
@@ -1167,6 +1215,11 @@ static const struct option long_opts[] = {
     {"measurements-digest", required_argument, NULL, OPT_REF_MEAS},
     {"count", required_argument, NULL, OPT_COUNT},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"debug", no_argument, NULL, OPT_DEBUG},
+    {"ide-lenient", no_argument, NULL, OPT_IDE_LENIENT},
+    {"stream-ids", required_argument, NULL, OPT_STREAM_IDS},
+    {"ide-addr-range", required_argument, NULL, OPT_ADDR_RANGE},
+    {"ide-link", no_argument, NULL, OPT_IDE_LINK},
     {NULL, 0, NULL, 0},
 };
 
@@ -1217,6 +1270,49 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
     case OPT_CHALLENGE:
         c->challenge = true;
         return EXIT_OK;
+    case OPT_IDE_LENIENT:
+        c->ide_lenient = true;
+        return EXIT_OK;
+    case OPT_IDE_LINK:
+        c->ide_link = true;
+        return EXIT_OK;
+    case OPT_ADDR_RANGE: {
+        /* BASE-LIMIT in hex (0x optional); repeatable, up to 15; the TSM checks them */
+        char *end = NULL;
+        unsigned long long base, limit;
+        errno = 0;
+        base = strtoull(v, &end, 16);
+        if (errno || end == v || *end != '-' || c->addr_ranges_len >= sizeof(c->addr_ranges))
+            return usage_error("bad --ide-addr-range '%s' (BASE-LIMIT in hex, up to 15)", v);
+        const char *l = end + 1;
+        limit = strtoull(l, &end, 16);
+        if (errno || end == l || *end)
+            return usage_error("bad --ide-addr-range '%s' (BASE-LIMIT in hex)", v);
+        for (unsigned i = 0; i < 8; i++) {
+            c->addr_ranges[c->addr_ranges_len + i] = (uint8_t)(base >> (8 * i));
+            c->addr_ranges[c->addr_ranges_len + 8 + i] = (uint8_t)(limit >> (8 * i));
+        }
+        c->addr_ranges_len += 16;
+        return EXIT_OK;
+    }
+    case OPT_STREAM_IDS: {
+        /* a comma list of stream IDs, 0..255 each, 1..8 of them */
+        char buf[64], *save = NULL;
+        if (strlen(v) >= sizeof(buf))
+            return usage_error("bad --stream-ids '%s'", v);
+        snprintf(buf, sizeof(buf), "%s", v);
+        c->n_stream_ids = 0;
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            long id;
+            if (c->n_stream_ids >= VTSM_ABI_IDE_STREAMS_MAX || !parse_long(t, 0, 255, &id))
+                return usage_error("bad --stream-ids '%s' (1..%u IDs, 0..255 each)", v,
+                                   VTSM_ABI_IDE_STREAMS_MAX);
+            c->stream_ids[c->n_stream_ids++] = (uint8_t)id;
+        }
+        if (!c->n_stream_ids)
+            return usage_error("bad --stream-ids '%s'", v);
+        return EXIT_OK;
+    }
     case OPT_TDIS:
         for (const char *p = v;;) {
             char *end;
@@ -1236,6 +1332,9 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
         return EXIT_OK;
     case OPT_ALL:
         c->all = true;
+        return EXIT_OK;
+    case OPT_DEBUG:
+        c->debug = true;
         return EXIT_OK;
     case OPT_NAME:
         if (!v[0] || strlen(v) > VTSM_ABI_TVM_NAME_MAX)

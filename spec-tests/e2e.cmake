@@ -38,7 +38,8 @@ vtsm_e2e_suite(test_e2e_ide SOURCES test_e2e_ide.c CASES
   test_fault_keyprog_nak test_fault_wrong_stream test_fault_wrong_keyset
   test_fault_wrong_substream test_fault_no_go_ack test_fault_replayed_ack
   test_exhaustion_third_device_refused test_connect_check_refresh_reclaim_no_key_leak
-  test_ide_only_device test_host_vanishes_after_k_set_go)
+  test_ide_only_device test_host_vanishes_after_k_set_go test_query_resp_blocks_used
+  test_sample_device_query_shape test_host_allocated_stream_ids test_link_ide_stream)
 
 vtsm_e2e_suite(test_e2e_tdisp SOURCES test_e2e_tdisp.c CASES
   test_host_cannot_accept test_other_tvm_refused test_replayed_and_reordered_guest_requests
@@ -47,7 +48,8 @@ vtsm_e2e_suite(test_e2e_tdisp SOURCES test_e2e_tdisp.c CASES
   test_device_refuses_start_nonce test_device_state_drift test_device_reports_error
   test_lifecycle_with_verified_token test_hotplug_into_running_tvm
   test_rebind_between_info_and_accept test_accept_with_other_digests
-  test_measurements_change_after_lock)
+  test_measurements_change_after_lock test_guest_unlock_and_relock test_guest_scopes_and_debug
+  test_evidence_and_refresh)
 target_link_libraries(test_e2e_tdisp PRIVATE vtsm_guest)
 
 vtsm_e2e_suite(test_e2e_spdm SOURCES test_e2e_spdm.c CASES

@@ -40,9 +40,15 @@ const char *tsm_pdev_state_name(enum tsm_pdev_state s);
 struct tsm_connect_opts {
     uint8_t slot;
     bool allow_untrusted;
-    unsigned ide_streams; /* 0 = IDE off */
-    bool ide_only;        /* not TEE-IO: TDISP is not probed, TDIs cannot be bound */
-    bool challenge;       /* authenticate by CHALLENGE after the certificate, too */
+    unsigned ide_streams;  /* 0 = IDE off */
+    bool ide_only;         /* not TEE-IO: TDISP is not probed, TDIs cannot be bound */
+    bool challenge;        /* authenticate by CHALLENGE after the certificate, too */
+    bool ide_lenient;      /* rule IDE.5: accept a self-contradicting QUERY_RESP */
+    unsigned n_stream_ids; /* host-allocated stream IDs (0: the TSM allocates) */
+    uint8_t stream_ids[TSM_IDE_MAX_STREAMS];
+    bool ide_link;     /* a Link IDE stream as well (rule IDE.11) */
+    unsigned n_ranges; /* ide_addr_ranges (rules IDE.9, IDE.10) */
+    struct tsm_ide_range ranges[TSM_IDE_MAX_RANGES];
     uint8_t min_version, max_version;
     uint32_t base_asym; /* SPDM_ASYM_* mask, 0 = default */
     uint32_t base_hash;
@@ -58,6 +64,7 @@ struct tsm_evidence {
     bool have_meas;
     uint8_t chain_digest[VTSM_HASH_MAX]; /* hash of the SPDM chain with the negotiated hash */
     size_t chain_digest_len;
+    uint32_t refreshes; /* completed host-driven evidence refreshes (EVIDENCE refresh) */
 };
 
 /* A TDI the TSM has seen a request for (created on first use, kept until reset). */
@@ -95,8 +102,9 @@ struct tsm_pdev {
     unsigned bound_tdis; /* TDIs not CONFIG_UNLOCKED, kept (a running job's own excluded) */
     uint64_t connects;   /* completed connects, for status */
     /* The last secured (DOE type 2) request of the running job went unanswered (the host
-     * reported no response) or was answered in the clear: what a device whose SPDM
-     * connection was reset behind the TSM does (rule PDEV.17, tsm_job.c). */
+     * reported no response): what a device whose SPDM connection was reset behind the TSM
+     * does, as it drops a message for a session it does not know (rule PDEV.17,
+     * tsm_job.c). */
     bool secured_unanswered;
     struct tsm_pdev *next;
 };

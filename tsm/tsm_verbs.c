@@ -180,6 +180,13 @@ static vtsm_status do_connect(struct tsm_pdev *p)
     /* CHALLENGE: the device proves it holds the leaf key over M1/M2 (rules PDEV.14-16). */
     if (p->opts.challenge)
         VTSM_GUARD(vtsm_spdm_req_challenge(p->spdm, slot));
+    /* Evidence: the chains of the other provisioned slots too (EVIDENCE shows every slot).
+     * Best effort: a slot the TSM does not use cannot fail the connect; EVIDENCE then
+     * shows its digest without a chain. */
+    for (uint8_t s = 0; s < SPDM_MAX_SLOTS; s++)
+        if (s != slot && (mask & (1u << s)) && vtsm_spdm_req_get_certificate(p->spdm, s) != VTSM_OK)
+            VTSM_WARN("connect %s: certificate slot %u not read: %s", p->name, s,
+                      vtsm_err_detail());
 
     /* Trust: decided here, by policy, against the TSM's own trust store. */
     const struct vtsm_certchain *chain = vtsm_spdm_req_chain(p->spdm, slot);
@@ -230,8 +237,21 @@ static vtsm_status do_connect(struct tsm_pdev *p)
     /* IDE: the TSM programs both ends itself; the host never sees a key. */
     if (p->opts.ide_streams) {
         struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
-        VTSM_GUARD(tsm_ide_setup(t->cfg.platform, p->root_port, &peer, p->opts.ide_streams,
-                                 &p->ide_left, &p->ide));
+        struct tsm_ide_opts io = {.nstreams = p->opts.ide_streams,
+                                  .lenient = p->opts.ide_lenient,
+                                  .tee = !p->opts.ide_only,
+                                  .n_ids = p->opts.n_stream_ids,
+                                  .n_ranges = p->opts.n_ranges,
+                                  .link = p->opts.ide_link};
+        struct tsm_link_transport link_tr = {.exchange = tsm_proxy_link_exchange, .ctx = p};
+        io.link_tr = &link_tr;
+        memcpy(io.ranges, p->opts.ranges, sizeof(io.ranges));
+        memcpy(io.ids, p->opts.stream_ids, sizeof(io.ids));
+        VTSM_GUARD(
+            tsm_ide_setup_ex(t->cfg.platform, p->root_port, &peer, &io, &p->ide_left, &p->ide));
+        /* RID association on both ends: the device end through the link, read back */
+        struct tsm_link_transport link = {.exchange = tsm_proxy_link_exchange, .ctx = p};
+        VTSM_GUARD(tsm_ide_program_assoc(p->ide, &peer, &link));
     }
     return VTSM_OK;
 }
@@ -277,6 +297,35 @@ static cbor_item_t *connect_run(struct tsm_job *j)
 
 _Static_assert(TSM_IDE_MAX_STREAMS == VTSM_ABI_IDE_STREAMS_MAX, "ide_streams range");
 
+static uint64_t le64(const uint8_t *p)
+{
+    return (uint64_t)vtsm_get_le32(p) | (uint64_t)vtsm_get_le32(p + 4) << 32;
+}
+
+/* Rule IDE.9: ide_addr_ranges is whole 16-byte (base, limit) pairs, each 1 MiB granular
+ * (the address association registers hold bits 63:20) with base <= limit. */
+static vtsm_status check_ranges(const struct vtsm_abi_req *req)
+{
+    const uint8_t *p = req->ide_addr_ranges.p;
+    size_t len = req->ide_addr_ranges.len;
+
+    VTSM_ENSURE_RULE(len % 16 == 0 && len / 16 <= TSM_IDE_MAX_RANGES, VTSM_E_ABI_ARG,
+                     VTSM_RULE_IDE_9,
+                     "device_connect: ide_addr_ranges of %zu bytes: 16 per range, 1..%u ranges "
+                     "(rule IDE.9)",
+                     len, TSM_IDE_MAX_RANGES);
+    for (size_t i = 0; i < len / 16; i++) {
+        uint64_t base = le64(p + 16 * i), limit = le64(p + 16 * i + 8);
+        VTSM_ENSURE_RULE(base <= limit && base % TSM_IDE_RANGE_GRAN == 0 &&
+                             limit % TSM_IDE_RANGE_GRAN == TSM_IDE_RANGE_GRAN - 1,
+                         VTSM_E_ABI_ARG, VTSM_RULE_IDE_9,
+                         "device_connect: address range %zu 0x%llx-0x%llx: base <= limit, base "
+                         "and limit + 1 multiples of 1 MiB (rule IDE.9)",
+                         i, (unsigned long long)base, (unsigned long long)limit);
+    }
+    return VTSM_OK;
+}
+
 /* The connect options of a decoded request (absent: 0, the requester's default). */
 static void connect_opts(const struct vtsm_abi_req *req, struct tsm_connect_opts *o)
 {
@@ -296,6 +345,19 @@ static void connect_opts(const struct vtsm_abi_req *req, struct tsm_connect_opts
     o->ide_streams = (unsigned)req->ide_streams;
     o->ide_only = req->ide_only;
     o->challenge = req->challenge;
+    o->ide_lenient = req->ide_lenient;
+    o->ide_link = req->ide_link;
+    if (req->ide_addr_ranges.p && req->ide_addr_ranges.len % 16 == 0) {
+        o->n_ranges = (unsigned)(req->ide_addr_ranges.len / 16);
+        for (unsigned i = 0; i < o->n_ranges && i < TSM_IDE_MAX_RANGES; i++) {
+            o->ranges[i].base = le64(req->ide_addr_ranges.p + 16 * i);
+            o->ranges[i].limit = le64(req->ide_addr_ranges.p + 16 * i + 8);
+        }
+    }
+    if (req->stream_ids.p) {
+        o->n_stream_ids = (unsigned)req->stream_ids.len;
+        memcpy(o->stream_ids, req->stream_ids.p, req->stream_ids.len);
+    }
     _Static_assert(TSM_PDEV_TDIS_MAX == VTSM_ABI_TDIS_MAX, "tdis range");
     o->n_tdis = req->tdis.n;
     memcpy(o->tdis, req->tdis.rid, req->tdis.n * sizeof(o->tdis[0]));
@@ -311,7 +373,25 @@ void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
     connect_opts(req, &o);
     struct tsm_job *j = NULL;
     struct tsm_pdev *p = tsm_pdev_find(&t->devs, dev);
-    if (!p)
+    /* stream_ids: one per stream; ide_streams defaults to their number (rule IDE.6) */
+    if (o.n_stream_ids && !o.ide_streams)
+        o.ide_streams = o.n_stream_ids;
+    unsigned dup = 0;
+    for (unsigned i = 0; i < o.n_stream_ids; i++)
+        for (unsigned k = 0; k < i; k++)
+            if (o.stream_ids[k] == o.stream_ids[i])
+                dup = 1u + o.stream_ids[i];
+    if (o.n_stream_ids && o.n_stream_ids != o.ide_streams)
+        st = vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_IDE_6,
+                         "device_connect: %u stream_ids for ide_streams %u (rule IDE.6)",
+                         o.n_stream_ids, o.ide_streams);
+    else if (req->ide_addr_ranges.p && (st = check_ranges(req)) != VTSM_OK)
+        ;
+    else if (dup)
+        st = vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_IDE_6,
+                         "device_connect: stream ID %u named twice in stream_ids (rule IDE.6)",
+                         dup - 1);
+    else if (!p)
         st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13,
                          "device_connect: no device named %s (device_add first)", dev);
     else if (o.ide_only && o.n_tdis)
@@ -339,8 +419,8 @@ static cbor_item_t *reclaim_run(struct tsm_job *j)
 
     /* With force, every bound TDI is stopped and unbound first (rule PDEV.9). */
     for (struct tsm_tdi_node *n = p->tdis; n; n = n->next) {
-        if (n->tdi.state == TSM_TDI_CONFIG_UNLOCKED)
-            continue;
+        if (n->tdi.state == TSM_TDI_CONFIG_UNLOCKED && n->tdi.owner_tvm == 0)
+            continue; /* neither bound nor assigned */
         struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(p);
         vtsm_status stop_st = VTSM_OK;
         char stop_detail[256] = "";
@@ -414,6 +494,140 @@ void tsm_verb_device_reclaim(struct tsm *t, struct tsm_client *c, uint64_t id,
         j->force = force;
         if ((st = tsm_job_start(c, j)) != VTSM_OK)
             p->state = TSM_PDEV_CONNECTED; /* no job ran: nothing changed (only such place) */
+    }
+    if (st)
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+}
+
+/* ---------------------------------------------------------------- evidence */
+
+/* Host-driven refresh, in the session, without reconnecting: GET_DIGESTS, GET_CERTIFICATE
+ * of every provisioned slot, the connect slot's trust judged again, then signed
+ * GET_MEASUREMENTS with the host's nonce (or a fresh one). The cached evidence changes
+ * only when all of it arrived. */
+static vtsm_status evidence_refresh(struct tsm *t, struct tsm_pdev *p, const uint8_t *nonce,
+                                    bool raw_bits)
+{
+    uint8_t mask = 0, digests[SPDM_MAX_SLOTS][VTSM_HASH_MAX];
+    uint8_t slot = p->opts.slot, digest[VTSM_HASH_MAX];
+    struct vtsm_spdm_meas meas;
+    char reason[sizeof(p->ev.trust_reason)];
+    vtsm_status st;
+
+    memset(&meas, 0, sizeof(meas));
+    VTSM_GUARD(vtsm_spdm_req_get_digests(p->spdm, &mask, digests));
+    VTSM_ENSURE(mask & (1u << slot), VTSM_E_PEER_STATE,
+                "evidence refresh of %s: certificate slot %u is no longer provisioned (DIGESTS "
+                "slot mask 0x%02x)",
+                p->name, slot, mask);
+    for (uint8_t s = 0; s < SPDM_MAX_SLOTS; s++)
+        if (mask & (1u << s))
+            VTSM_GUARD(vtsm_spdm_req_get_certificate(p->spdm, s));
+    const struct vtsm_buf *raw = vtsm_spdm_req_chain_raw(p->spdm, slot);
+    const struct vtsm_spdm_info *info = vtsm_spdm_req_info(p->spdm);
+    VTSM_GUARD(vtsm_hash(info->hash, raw->data, raw->len, digest));
+    vtsm_status tst =
+        vtsm_trust_verify(t->cfg.trust, vtsm_spdm_req_chain(p->spdm, slot), reason, sizeof(reason));
+    st = vtsm_spdm_req_get_measurements_ex(p->spdm, slot, nonce, raw_bits, &meas);
+    if (st != VTSM_OK)
+        return vtsm_wrap(st, "evidence refresh of %s: GET_MEASUREMENTS", p->name);
+    /* commit */
+    vtsm_spdm_meas_free(&p->ev.meas);
+    p->ev.meas = meas;
+    p->ev.have_meas = true;
+    memcpy(p->ev.chain_digest, digest, sizeof(digest));
+    p->ev.chain_digest_len = vtsm_hash_size(info->hash);
+    p->ev.trusted = tst == VTSM_OK;
+    snprintf(p->ev.trust_reason, sizeof(p->ev.trust_reason), "%s",
+             p->ev.trusted ? "chain verified to a trusted root" : reason);
+    p->ev.refreshes++;
+    return VTSM_OK;
+}
+
+/* The evidence map: the device report, every slot, VCA, the TDIs' interface reports. */
+static vtsm_status put_evidence(struct tsm_pdev *p, cbor_item_t *m)
+{
+    VTSM_GUARD(put_report(p, m));
+    const struct vtsm_spdm_info *info = vtsm_spdm_req_info(p->spdm);
+    size_t hlen = vtsm_hash_size(info->hash);
+    cbor_item_t *slots = vtsm_abi_array_new();
+    VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_SLOTS, slots));
+    for (uint8_t s = 0; s < SPDM_MAX_SLOTS; s++) {
+        const uint8_t *d = vtsm_spdm_req_slot_digest(p->spdm, s);
+        if (!d)
+            continue;
+        cbor_item_t *e = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_push_item(slots, e));
+        VTSM_GUARD(vtsm_abi_put_uint(e, VTSM_ABI_K_SLOT, s));
+        VTSM_GUARD(vtsm_abi_put_bytes(e, VTSM_ABI_K_CERT_CHAIN_DIGEST, d, hlen));
+        const struct vtsm_buf *raw = vtsm_spdm_req_chain_raw(p->spdm, s);
+        if (raw && raw->len)
+            VTSM_GUARD(vtsm_abi_put_bytes(e, VTSM_ABI_K_CERT_CHAIN, raw->data, raw->len));
+    }
+    const struct vtsm_buf *vca = vtsm_spdm_req_vca(p->spdm);
+    if (vca)
+        VTSM_GUARD(vtsm_abi_put_bytes(m, VTSM_ABI_K_VCA, vca->data, vca->len));
+    VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_REFRESHES, p->ev.refreshes));
+    cbor_item_t *tdis = vtsm_abi_array_new();
+    VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_TDIS, tdis));
+    for (struct tsm_tdi_node *n = p->tdis; n; n = n->next) {
+        const struct tsm_tdi *td = &n->tdi;
+        if (td->report.len == 0)
+            continue;
+        cbor_item_t *e = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_push_item(tdis, e));
+        VTSM_GUARD(vtsm_abi_put_uint(e, VTSM_ABI_K_TDI, td->index));
+        VTSM_GUARD(vtsm_abi_put_tstr(e, VTSM_ABI_K_STATE, tsm_tdi_state_name(td->state)));
+        VTSM_GUARD(vtsm_abi_put_bytes(e, VTSM_ABI_K_REPORT, td->report.data, td->report.len));
+        VTSM_GUARD(
+            vtsm_abi_put_bytes(e, VTSM_ABI_K_REPORT_DIGEST, td->report_digest, td->digest_len));
+        if (td->have_meas)
+            VTSM_GUARD(tsm_reply_put_meas(e, &td->meas, tsm_tdi_after_lock(td, td->meas_seq)));
+    }
+    return VTSM_OK;
+}
+
+static cbor_item_t *evidence_run(struct tsm_job *j)
+{
+    struct tsm_pdev *p = j->p;
+    vtsm_status st = VTSM_OK;
+    if (j->force) /* refresh */
+        st = evidence_refresh(j->t, p, j->greq.has_nonce ? j->greq.nonce : NULL,
+                              j->lock_flags != 0 /* raw */);
+    if (st)
+        return tsm_job_error(j, st);
+    cbor_item_t *res = vtsm_abi_result_msg(j->id);
+    if (res && put_evidence(p, res) != VTSM_OK)
+        cbor_decref(&res);
+    return res;
+}
+
+void tsm_verb_evidence(struct tsm *t, struct tsm_client *c, uint64_t id,
+                       const struct vtsm_abi_req *req)
+{
+    struct tsm_pdev *p = tsm_pdev_find(&t->devs, req->dev);
+    struct tsm_job *j = NULL;
+    vtsm_status st = VTSM_OK;
+    if (!p)
+        st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13, "evidence: no device named %s",
+                         req->dev);
+    else if (!p->job && p->state != TSM_PDEV_CONNECTED)
+        st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_PDEV_10,
+                         "evidence refused: %s is %s (rule PDEV.10: this verb needs a connected "
+                         "device)",
+                         p->name, tsm_pdev_state_name(p->state));
+    else if ((vtsm_abi_req_has(req, VTSM_ABI_F_NONCE) || req->raw) && !req->refresh)
+        st = vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_ABI_8,
+                         "evidence: nonce and raw are for refresh (fresh measurements)");
+    else
+        st = tsm_job_new(t, p, "evidence", id, evidence_run, NULL, &j); /* names PDEV.6 */
+    if (st == VTSM_OK) {
+        j->force = req->refresh;
+        j->lock_flags = req->raw ? 1 : 0; /* raw bit stream asked for */
+        j->greq.has_nonce = vtsm_abi_req_has(req, VTSM_ABI_F_NONCE);
+        if (j->greq.has_nonce)
+            memcpy(j->greq.nonce, req->nonce.p, sizeof(j->greq.nonce));
+        st = tsm_job_start(c, j);
     }
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());

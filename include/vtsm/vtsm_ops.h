@@ -43,7 +43,8 @@ extern "C" {
     X(DEVICE_REMOVE, device_remove, 0x11, HOST, REQUIRED, ("dev"))                                 \
     X(DEVICE_CONNECT, device_connect, 0x12, HOST, REQUIRED,                                        \
       ("dev", "slot", "allow_untrusted", "min_version", "max_version", "asym", "hash",             \
-       "ide_streams", "ide_only", "challenge", "tdis"))                                            \
+       "ide_streams", "ide_only", "challenge", "ide_lenient", "stream_ids", "ide_addr_ranges",     \
+       "ide_link", "tdis"))                                                                        \
     X(DEVICE_RECLAIM, device_reclaim, 0x13, HOST, REQUIRED, ("dev", "force"))                      \
     X(STATUS, status, 0x14, HOST, OPTIONAL,                                                        \
       ("dev", "summary", "offset", "tdi_offset", "tvm_offset"))                                    \
@@ -55,7 +56,7 @@ extern "C" {
     X(SPDM_KEY_UPDATE, spdm_key_update, 0x17, HOST, REQUIRED, ("dev", "all"))                      \
     X(SPDM_HEARTBEAT, spdm_heartbeat, 0x18, HOST, REQUIRED, ("dev"))                               \
     /* register a TVM with its guest's public key */                                               \
-    X(TVM_CREATE, tvm_create, 0x30, HOST, NONE, ("name", "guest_key"))                             \
+    X(TVM_CREATE, tvm_create, 0x30, HOST, NONE, ("name", "guest_key", "debug"))                    \
     X(TVM_DESTROY, tvm_destroy, 0x31, HOST, NONE, ("tvm"))                                         \
     /* LOCK_INTERFACE: the TDI is owned by a TVM; STOP_INTERFACE: ownership dropped */             \
     X(TDI_BIND, tdi_bind, 0x32, HOST, REQUIRED, ("dev", "tdi", "tvm", "lock_flags"))               \
@@ -70,7 +71,10 @@ extern "C" {
     /* this connection receives EVENT messages (of one device with dev) from now on */             \
     X(EVENTS_SUBSCRIBE, events_subscribe, 0x1E, HOST, OPTIONAL, ("dev"))                           \
     /* ask the device for the state of every bound TDI; disagreement moves a TDI to ERROR */       \
-    X(DEVICE_CHECK, device_check, 0x1D, HOST, REQUIRED, ("dev"))
+    X(DEVICE_CHECK, device_check, 0x1D, HOST, REQUIRED, ("dev"))                                   \
+    /* the device's evidence: every certificate slot, VCA, KEY_EXCHANGE, measurements,             \
+     * interface reports; refresh: re-measure (nonce) and re-read certificates first */            \
+    X(EVIDENCE, evidence, 0x19, HOST, REQUIRED, ("dev", "refresh", "nonce", "raw"))
 
 #define VTSM_OPS(X) VTSM_OPS_PROTOCOL(X) VTSM_OPS_VERBS(X)
 
@@ -135,6 +139,14 @@ enum vtsm_role {
     X(CHALLENGE, challenge, "challenge", BOOL)                                                     \
     X(REPORT_DIGEST, report_digest, "report_digest", BYTES)                                        \
     X(MEASUREMENTS_DIGEST, measurements_digest, "measurements_digest", BYTES)                      \
+    X(DEBUG, debug, "debug", BOOL)                                                                 \
+    X(REFRESH, refresh, "refresh", BOOL)                                                           \
+    X(NONCE, nonce, "nonce", BYTES)                                                                \
+    X(RAW, raw, "raw", BOOL)                                                                       \
+    X(IDE_LENIENT, ide_lenient, "ide_lenient", BOOL)                                               \
+    X(STREAM_IDS, stream_ids, "stream_ids", BYTES)                                                 \
+    X(IDE_ADDR_RANGES, ide_addr_ranges, "ide_addr_ranges", BYTES)                                  \
+    X(IDE_LINK, ide_link, "ide_link", BOOL)                                                        \
     X(TDIS, tdis, "tdis", RIDS)
 
 enum vtsm_field {
