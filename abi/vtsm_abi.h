@@ -243,6 +243,16 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_VALUE                         "value"
 #define VTSM_ABI_K_VERB                          "verb"
 #define VTSM_ABI_K_STALE_STOPPED                 "stale_stopped"
+/* MMIO and DMA (docs/abi.md 7.14, 9.5): TDI_MMIO_MAP and guest body keys, STATUS/INFO keys */
+#define VTSM_ABI_K_RANGE         "range"
+#define VTSM_ABI_K_GPA           "gpa"
+#define VTSM_ABI_K_PRIVATE       "private"
+#define VTSM_ABI_K_MMIO_MAP      "mmio_map"
+#define VTSM_ABI_K_MAPPED        "mapped"
+#define VTSM_ABI_K_MAP_PAGES     "map_pages"
+#define VTSM_ABI_K_VALIDATED     "validated"
+#define VTSM_ABI_K_DMA           "dma"
+#define VTSM_ABI_MMIO_RANGES_MAX 64u /* = VTSM_TDISP_MAX_MMIO_RANGES */
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u
@@ -308,7 +318,11 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     /* the guest's signed request: judged by the TVM's key (docs/abi.md 9.4) */                    \
     X(BODY, body, VTSM_ABI_K_BODY, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                          \
     X(SIG, sig, VTSM_ABI_K_SIG, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                             \
-    X(CHALLENGE, challenge, VTSM_ABI_K_CHALLENGE, BOOL, OPTIONAL, 0, 0)
+    X(CHALLENGE, challenge, VTSM_ABI_K_CHALLENGE, BOOL, OPTIONAL, 0, 0)                            \
+    /* TDI_MMIO_MAP: index of an MMIO_RANGE in the report, GPA, size in 4 KiB pages */             \
+    X(RANGE, range, VTSM_ABI_K_RANGE, UINT, REQUIRED, 0, VTSM_ABI_MMIO_RANGES_MAX - 1)             \
+    X(GPA, gpa, VTSM_ABI_K_GPA, UINT, REQUIRED, 0, UINT64_MAX)                                     \
+    X(PAGES, pages, VTSM_ABI_K_PAGES, UINT, OPTIONAL, 1, UINT32_MAX)
 
 /* ENUM names, NULL-terminated: the decoded value is 1 + the index (0: absent). */
 extern const char *const vtsm_abi_role_names[];

@@ -44,6 +44,10 @@ const char *vtsm_abi_gop_name(uint64_t gop)
         return "ACCEPT";
     case VTSM_ABI_GOP_REJECT:
         return "REJECT";
+    case VTSM_ABI_GOP_MMIO_VALIDATE:
+        return "MMIO_VALIDATE";
+    case VTSM_ABI_GOP_DMA_ENABLE:
+        return "DMA_ENABLE";
     default:
         return NULL;
     }
@@ -129,6 +133,10 @@ const char *const vtsm_abi_keys_guest_body[] = {VTSM_ABI_K_GOP,
                                                 VTSM_ABI_K_REPORT_DIGEST,
                                                 VTSM_ABI_K_MEASUREMENTS_DIGEST,
                                                 VTSM_ABI_K_LOCK_NONCE_DIGEST,
+                                                VTSM_ABI_K_RANGE,
+                                                VTSM_ABI_K_GPA,
+                                                VTSM_ABI_K_PAGES,
+                                                VTSM_ABI_K_PRIVATE,
                                                 NULL};
 
 /* ---- builders ---- */

@@ -127,6 +127,10 @@ vtsm_status dev_tdi_build_report(const struct vtsm_dev *d, unsigned i, struct de
     rep.mmio_range[0] = (struct vtsm_tdisp_mmio_range){base, MMIO_PAGES, 0, 0};
     rep.mmio_range[1] =
         (struct vtsm_tdisp_mmio_range){base + MMIO_PAGES, 1, VTSM_TDISP_RANGE_MSIX_TABLE, 1};
+    if (d->cfg.msix_pba) /* --msix-pba: the PBA, outside the TEE */
+        rep.mmio_range[rep.mmio_range_count++] = (struct vtsm_tdisp_mmio_range){
+            base + MMIO_PAGES + 1, 1, VTSM_TDISP_RANGE_MSIX_PBA | VTSM_TDISP_RANGE_IS_NON_TEE_MEM,
+            2};
     int n = snprintf(info, sizeof(info), "vtsm-devemu TDI %u", i);
     rep.device_specific_info = (const uint8_t *)info;
     rep.device_specific_info_len = (uint32_t)n;

@@ -116,6 +116,8 @@ static void usage(FILE *f)
         "  --tdis N         number of TDIs (default 4, 0..255)\n"
         "  --no-tdisp       no TDISP responder: an IDE-only (non-TEE-IO) device\n"
         "  --no-challenge   no CHAL_CAP: CHALLENGE is UnsupportedRequest\n"
+        "  --msix-pba       each TDI's report has a third MMIO range: the MSI-X PBA\n"
+        "                   (1 page after the table, IS_NON_TEE_MEM)\n"
         "  --ide-streams N  selective IDE streams (default 4, 0..256)\n"
         "  --key-log FILE   TEST ONLY: append every IDE key and other secret the device holds\n"
         "  --fault NAME     inject a fault (repeatable):",
@@ -718,7 +720,8 @@ int main(int argc, char **argv)
         OPT_PCAP,
         OPT_TRACE,
         OPT_PROG_VERSION,
-        OPT_HELP
+        OPT_HELP,
+        OPT_MSIX_PBA,
     };
     static const struct option opts[] = {
         {"port", required_argument, NULL, OPT_PORT},
@@ -730,6 +733,7 @@ int main(int argc, char **argv)
         {"tdis", required_argument, NULL, OPT_TDIS},
         {"no-tdisp", no_argument, NULL, OPT_NO_TDISP},
         {"no-challenge", no_argument, NULL, OPT_NO_CHALLENGE},
+        {"msix-pba", no_argument, NULL, OPT_MSIX_PBA},
         {"ide-streams", required_argument, NULL, OPT_IDE_STREAMS},
         {"key-log", required_argument, NULL, OPT_KEY_LOG},
         {"fault", required_argument, NULL, OPT_FAULT},
@@ -795,6 +799,9 @@ int main(int argc, char **argv)
         }
         case OPT_NO_TDISP:
             cfg.tdisp = false;
+            break;
+        case OPT_MSIX_PBA:
+            cfg.msix_pba = true;
             break;
         case OPT_NO_CHALLENGE:
             cfg.challenge = false;

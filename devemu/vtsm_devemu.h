@@ -168,6 +168,8 @@ struct vtsm_dev_config {
                                * sides set HBEAT_CAP (else 0); default 60. Reported only:
                                * the emulator never times a session out. */
     bool challenge;           /* CHAL_CAP and CHALLENGE; default true */
+    bool msix_pba;            /* each TDI reports a third MMIO range, the MSI-X PBA (1 page
+                               * after the table, IS_NON_TEE_MEM); default false */
 };
 
 /* Fill c with the defaults above. */

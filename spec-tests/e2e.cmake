@@ -87,3 +87,8 @@ add_dependencies(test_e2e_interop vtsm-split-peer)
 vtsm_e2e_suite(test_e2e_spdm_auth SOURCES test_e2e_spdm_auth.c CASES
   test_bad_challenge_signature test_wrong_cert_chain_hash test_device_without_chal_cap
   test_connect_with_challenge)
+
+vtsm_e2e_suite(test_e2e_mmio SOURCES test_e2e_mmio.c CASES
+  test_map_validate_dma_accept_unbind test_host_map_refusals test_guest_validate_refusals
+  test_error_revokes_mappings_and_dma test_pba_and_non_tee_range)
+target_link_libraries(test_e2e_mmio PRIVATE vtsm_guest)

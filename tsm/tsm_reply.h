@@ -60,5 +60,11 @@ vtsm_status tsm_reply_tdi_info(const struct tsm_tdi_info *i, const struct tsm_td
  * *out is a new map the caller releases.
  */
 vtsm_status tsm_reply_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_item_t **out);
+/* MMIO and DMA of a TDI into map m: "dma" ("off" / "enabled" / "active") and, while it
+ * is bound, "mmio_map": per MMIO_RANGE of its report {range, range_id, first_page, pages,
+ * attributes, mapped, ? gpa, ? map_pages, validated, ? private} (docs/abi.md 7.14). With
+ * all false (STATUS and LIST entries, which must stay small enough for a page of 255),
+ * mmio_map only once the host mapped a range. */
+vtsm_status tsm_reply_tdi_mmio(cbor_item_t *m, const struct tsm_tdi *t, bool all);
 
 #endif

@@ -25,6 +25,10 @@ enum vtsm_abi_gop {
     VTSM_ABI_GOP_INFO = 0x42,   /* report, measurements, chain, state; nonce -> signed token */
     VTSM_ABI_GOP_ACCEPT = 0x43, /* tdi_validate / start_interface: CONFIG_LOCKED -> RUN */
     VTSM_ABI_GOP_REJECT = 0x44, /* tell the host side the TVM refuses the TDI */
+    /* MMIO_VALIDATE / TDG.MMIO.ACCEPT / RSI_VDEV_VALIDATE_MAPPING: one range, as mapped */
+    VTSM_ABI_GOP_MMIO_VALIDATE = 0x4C,
+    /* SDTE_WRITE / TDG.DMAR.ACCEPT / RSI_VDEV_DMA_ENABLE: after every range is validated */
+    VTSM_ABI_GOP_DMA_ENABLE = 0x4D,
 };
 /* Domain separation prefix of the guest signature: sig = ECDSA-P256-SHA256(prefix || body). */
 #define VTSM_ABI_GUEST_SIG_PREFIX "vtsm-guest-request-v1"

@@ -62,7 +62,10 @@ extern "C" {
     X(TDI_UNBIND, tdi_unbind, 0x33, HOST, REQUIRED, ("dev", "tdi"))                                \
     /* a signed guest request: relayed by a host or sent by the guest itself (the TVM's            \
      * signature authenticates it, not the connection) */                                          \
-    X(GUEST_REQUEST, guest_request, 0x40, ANY, NONE, ("tvm", "body", "sig"))
+    X(GUEST_REQUEST, guest_request, 0x40, ANY, NONE, ("tvm", "body", "sig"))                       \
+    /* the guest-physical address at which the host maps one MMIO_RANGE of a bound TDI's           \
+     * interface report (range = its index in the report); the owning guest validates it */        \
+    X(TDI_MMIO_MAP, tdi_mmio_map, 0x3C, HOST, REQUIRED, ("dev", "tdi", "range", "gpa", "pages"))
 
 #define VTSM_OPS(X) VTSM_OPS_PROTOCOL(X) VTSM_OPS_VERBS(X)
 
@@ -123,7 +126,10 @@ enum vtsm_role {
     X(LOCK_FLAGS, lock_flags, "lock_flags", UINT)                                                  \
     X(BODY, body, "body", BYTES)                                                                   \
     X(SIG, sig, "sig", BYTES)                                                                      \
-    X(CHALLENGE, challenge, "challenge", BOOL)
+    X(CHALLENGE, challenge, "challenge", BOOL)                                                     \
+    X(RANGE, range, "range", UINT)                                                                 \
+    X(GPA, gpa, "gpa", UINT)                                                                       \
+    X(PAGES, pages, "pages", UINT)
 
 enum vtsm_field {
 #define VTSM_X_FIELD(SYM, member, key, type) VTSM_FIELD_##SYM,
