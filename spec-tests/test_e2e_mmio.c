@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -422,6 +423,84 @@ static void test_pba_and_non_tee_range(void **state)
     cbor_decref(&all);
 }
 
+/* Run a shell command line (its output redirected by the caller); the exit code. */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int rc = system(cmd); /* waits for (reaps) the child */
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static void slurp(const char *path, char *buf, size_t cap)
+{
+    FILE *fp = fopen(path, "r");
+    size_t n = fp ? fread(buf, 1, cap - 1, fp) : 0;
+    buf[n] = '\0';
+    if (fp)
+        fclose(fp);
+}
+
+/* The CLIs: tsm-host takes the table verb by name (hex GPA), tsm-guest has mmio-validate
+ * and dma-enable; refusals print their rule and exit 1. */
+static void test_cli_map_validate_dma(void **state)
+{
+    struct fx *f = *state;
+    struct e2e_run r;
+    char out[4096], err[4096], o[160], e[160];
+    snprintf(o, sizeof(o), "%s/cli.out", f->e.dir);
+    snprintf(e, sizeof(e), "%s/cli.err", f->e.dir);
+    bind(f, 1, f->tvm_a, VTSM_TDISP_LOCK_LOCK_MSIX);
+    const char *const m0[] = {"tdi_mmio_map", "dev=dev0",         "tdi=1",
+                              "range=0",      "gpa=0x4000000000", NULL};
+    assert_int_equal(e2e_host(&f->e, &r, m0), 0);
+    const char *const m2[] = {"tdi_mmio_map", "dev=dev0", "tdi=1", "range=2", "gpa=0", NULL};
+    assert_int_equal(e2e_host(&f->e, &r, m2), 1);
+    E2E_HAS(r.err, "[rule MMIO.2]");
+#define GUEST VTSM_BIN_DIR "/tsm-guest --socket %s --key %s/tvmA.key --tvm %u "
+    /* range 1 is not mapped yet: refused with its rule */
+    assert_int_equal(sh(GUEST "mmio-validate dev0 1 --range 1 --gpa 0x4000010000 --pages 1 "
+                              ">%s 2>%s",
+                        f->e.sock, f->e.dir, f->tvm_a, o, e),
+                     1);
+    slurp(e, err, sizeof(err));
+    E2E_HAS(err, "[rule MMIO.4]");
+    assert_int_equal(sh(GUEST "--json mmio-validate dev0 1 --range 0 --gpa 0x4000000000 "
+                              "--pages 16 >%s 2>%s",
+                        f->e.sock, f->e.dir, f->tvm_a, o, e),
+                     0);
+    slurp(o, out, sizeof(out));
+    E2E_HAS(out, "\"validated\":true");
+    assert_int_equal(sh(GUEST "dma-enable dev0 1 >%s 2>%s", f->e.sock, f->e.dir, f->tvm_a, o, e),
+                     1);
+    slurp(e, err, sizeof(err));
+    E2E_HAS(err, "[rule DMA.1]");
+    const char *const m1[] = {"tdi_mmio_map", "dev=dev0",         "tdi=1",
+                              "range=1",      "gpa=0x4000010000", NULL};
+    assert_int_equal(e2e_host(&f->e, &r, m1), 0);
+    assert_int_equal(sh(GUEST "mmio-validate dev0 1 --range 1 --gpa 0x4000010000 --pages 1 "
+                              "--shared >%s 2>%s",
+                        f->e.sock, f->e.dir, f->tvm_a, o, e),
+                     0);
+    assert_int_equal(
+        sh(GUEST "--json dma-enable dev0 1 >%s 2>%s", f->e.sock, f->e.dir, f->tvm_a, o, e), 0);
+    slurp(o, out, sizeof(out));
+    E2E_HAS(out, "\"dma\":\"enabled\"");
+    /* usage: mmio-validate needs its three options */
+    assert_int_equal(
+        sh(GUEST "mmio-validate dev0 1 --range 1 >%s 2>%s", f->e.sock, f->e.dir, f->tvm_a, o, e),
+        2);
+#undef GUEST
+    const char *const st[] = {"--json", "status", "dev0", NULL};
+    assert_int_equal(e2e_host(&f->e, &r, st), 0);
+    E2E_HAS(r.out, "\"mmio_map\"");
+    E2E_HAS(r.out, "\"dma\":\"enabled\"");
+}
+
 static const char *const f_drift[] = {"--fault", "tdisp-state-drift", NULL};
 static const char *const o_pba[] = {"--msix-pba", NULL};
 
@@ -440,6 +519,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_guest_validate_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_revokes_mappings_and_dma, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pba_and_non_tee_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_map_validate_dma, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
