@@ -17,3 +17,6 @@ if(TARGET vtsm_devemu)
                 LIBS ${VTSM_TDI_LIBS} vtsm_devemu)
   target_include_directories(test_tdi_tdisp PRIVATE ${PROJECT_SOURCE_DIR}/tsm)
 endif()
+# tsm/tsm_mmio: MMIO mappings and DMA of a bound TDI, at their edges.
+vtsm_add_test(test_tdi_mmio SOURCES test_tdi_mmio.c ${VTSM_TDI_SOURCES} LIBS ${VTSM_TDI_LIBS})
+target_include_directories(test_tdi_mmio PRIVATE ${PROJECT_SOURCE_DIR}/tsm)
