@@ -41,7 +41,8 @@ if(VTSM_FUZZ)
             LIBS vtsm_devemu vtsm_spdm_req vtsm_abi SEEDS ${fuzz_seeds}/device)
   set_tests_properties(fuzz_requester fuzz_device PROPERTIES FIXTURES_REQUIRED fuzz_seeds)
   vtsm_fuzz(fuzz_abi SOURCES fuzz_wire.c DEFS FUZZ_ABI LIBS vtsm_abi vtsm_spdm_req vtsm_devemu)
-  vtsm_fuzz(fuzz_guest SOURCES fuzz_wire.c DEFS FUZZ_GUEST LIBS vtsm_tsm vtsm_devemu)
+  vtsm_fuzz(fuzz_guest SOURCES fuzz_wire.c DEFS FUZZ_GUEST LIBS vtsm_tsm vtsm_devemu
+            SEEDS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_seeds/guest)
   vtsm_fuzz(fuzz_parsers SOURCES fuzz_wire.c DEFS FUZZ_PARSERS
             LIBS vtsm_proto vtsm_abi vtsm_spdm_req vtsm_devemu)
 endif()

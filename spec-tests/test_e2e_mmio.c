@@ -495,6 +495,10 @@ static void test_cli_map_validate_dma(void **state)
         sh(GUEST "mmio-validate dev0 1 --range 1 >%s 2>%s", f->e.sock, f->e.dir, f->tvm_a, o, e),
         2);
 #undef GUEST
+    const char *const tab[] = {"status", "dev0", NULL};
+    assert_int_equal(e2e_host(&f->e, &r, tab), 0);
+    E2E_HAS(r.out, "MMIO MAP");
+    E2E_HAS(r.out, "0x4000000000");
     const char *const st[] = {"--json", "status", "dev0", NULL};
     assert_int_equal(e2e_host(&f->e, &r, st), 0);
     E2E_HAS(r.out, "\"mmio_map\"");
