@@ -505,6 +505,61 @@ static void test_cli_map_validate_dma(void **state)
     E2E_HAS(r.out, "\"dma\":\"enabled\"");
 }
 
+/* A body built by hand, signed with the next seq and relayed: the TSM's body decoder. */
+static vtsm_status raw_body(struct fx *f, struct vtsm_guest *g, unsigned gop, bool with_range,
+                            bool with_private)
+{
+    uint64_t seq = 0;
+    struct vtsm_buf frame = {0};
+    cbor_item_t *body = vtsm_abi_map_new(), *env = NULL, *res = NULL;
+    assert_int_equal(vtsm_guest_reserve_seq(g, &seq), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, VTSM_ABI_K_GOP, gop), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, VTSM_ABI_K_TVM, vtsm_guest_tvm(g)), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, VTSM_ABI_K_SEQ, seq), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_tstr(body, VTSM_ABI_K_DEV, "dev0"), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, VTSM_ABI_K_TDI, 1), VTSM_OK);
+    if (with_range)
+        assert_int_equal(vtsm_abi_put_uint(body, VTSM_ABI_K_RANGE, 0), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, VTSM_ABI_K_GPA, GPA0), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, VTSM_ABI_K_PAGES, 16), VTSM_OK);
+    if (with_private)
+        assert_int_equal(vtsm_abi_put_bool(body, VTSM_ABI_K_PRIVATE, true), VTSM_OK);
+    assert_int_equal(vtsm_abi_encode(body, &frame), VTSM_OK);
+    assert_int_equal(vtsm_guest_sign_cbor(g, vtsm_guest_tvm(g),
+                                          frame.data + VTSM_ABI_FRAME_HDR_SIZE,
+                                          frame.len - VTSM_ABI_FRAME_HDR_SIZE, &env),
+                     VTSM_OK);
+    vtsm_status st = vtsm_host_guest_relay_cbor(f->hh.h, env, &res);
+    cbor_decref(&env);
+    cbor_decref(&body);
+    if (res)
+        cbor_decref(&res);
+    vtsm_buf_free(&frame);
+    return st;
+}
+
+/* The body keys of MMIO_VALIDATE: all three needed, private optional, none elsewhere. */
+static void test_guest_body_keys(void **state)
+{
+    struct fx *f = *state;
+    bind(f, 1, f->tvm_a, 0);
+    assert_int_equal(map(f, 1, 0, GPA0, 0), VTSM_OK);
+    /* MMIO_VALIDATE without range */
+    assert_int_equal(raw_body(f, f->ga, VTSM_ABI_GOP_MMIO_VALIDATE, false, false), VTSM_E_ABI_ARG);
+    expect_rule(f, "GUEST.4");
+    /* INFO and DMA_ENABLE take none of them */
+    assert_int_equal(raw_body(f, f->ga, VTSM_ABI_GOP_INFO, true, false), VTSM_E_ABI_ARG);
+    expect_rule(f, "GUEST.4");
+    assert_int_equal(raw_body(f, f->ga, VTSM_ABI_GOP_DMA_ENABLE, true, true), VTSM_E_ABI_ARG);
+    expect_rule(f, "GUEST.4");
+    /* complete, with or without private: accepted */
+    assert_int_equal(raw_body(f, f->ga, VTSM_ABI_GOP_MMIO_VALIDATE, true, false), VTSM_OK);
+    assert_int_equal(raw_body(f, f->ga, VTSM_ABI_GOP_MMIO_VALIDATE, true, true), VTSM_OK);
+    /* a private range is not validated again as shared */
+    assert_int_equal(validate(f, f->ga, 1, 0, GPA0, 16, true), VTSM_E_STATE);
+    expect_rule(f, "MMIO.3");
+}
+
 static const char *const f_drift[] = {"--fault", "tdisp-state-drift", NULL};
 static const char *const o_pba[] = {"--msix-pba", NULL};
 
@@ -524,6 +579,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_error_revokes_mappings_and_dma, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pba_and_non_tee_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_map_validate_dma, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guest_body_keys, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
