@@ -91,3 +91,24 @@ vtsm_status vtsm_guest_dma_enable_cbor(struct vtsm_guest *g, struct vtsm_host *r
 {
     return call(g, relay, VTSM_ABI_GOP_DMA_ENABLE, dev, tdi, NULL, result);
 }
+
+vtsm_status vtsm_guest_mmio_validate(struct vtsm_guest *g, struct vtsm_host *relay, const char *dev,
+                                     uint32_t tdi, const struct vtsm_guest_mmio *m,
+                                     struct vtsm_result **result)
+{
+    cbor_item_t *res = NULL;
+    if (result)
+        *result = NULL;
+    vtsm_status st = vtsm_guest_mmio_validate_cbor(g, relay, dev, tdi, m, &res);
+    return vtsm_result_take(st, res, result);
+}
+
+vtsm_status vtsm_guest_dma_enable(struct vtsm_guest *g, struct vtsm_host *relay, const char *dev,
+                                  uint32_t tdi, struct vtsm_result **result)
+{
+    cbor_item_t *res = NULL;
+    if (result)
+        *result = NULL;
+    vtsm_status st = vtsm_guest_dma_enable_cbor(g, relay, dev, tdi, &res);
+    return vtsm_result_take(st, res, result);
+}

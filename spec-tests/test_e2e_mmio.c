@@ -409,8 +409,20 @@ static void test_pba_and_non_tee_range(void **state)
     expect_rule(f, "MMIO.9");
     assert_int_equal(dma(f, f->ga, 1), VTSM_E_STATE);
     expect_rule(f, "DMA.1");
-    assert_int_equal(validate(f, f->ga, 1, 2, GPA1 + 0x1000, 1, true), VTSM_OK);
-    assert_int_equal(dma(f, f->ga, 1), VTSM_OK);
+    /* the public (CBOR-free) forms */
+    struct vtsm_guest_mmio pba = {.range = 2, .gpa = GPA1 + 0x1000, .pages = 1, .shared = true};
+    struct vtsm_result *pr = NULL;
+    assert_int_equal(vtsm_guest_mmio_validate(f->ga, f->hh.h, "dev0", 1, &pba, &pr), VTSM_OK);
+    bool priv = true;
+    assert_int_equal(vtsm_result_bool(pr, "mmio_map.2.private", &priv), VTSM_OK);
+    assert_false(priv);
+    vtsm_result_free(pr);
+    pr = NULL;
+    assert_int_equal(vtsm_guest_dma_enable(f->ga, f->hh.h, "dev0", 1, &pr), VTSM_OK);
+    char ds[16];
+    assert_int_equal(vtsm_result_text(pr, "dma", ds, sizeof(ds)), VTSM_OK);
+    assert_string_equal(ds, "enabled");
+    vtsm_result_free(pr);
     cbor_item_t *res = NULL;
     assert_int_equal(
         vtsm_guest_call_cbor(f->ga, f->hh.h, VTSM_ABI_GOP_ACCEPT, "dev0", 1, NULL, NULL, &res),
