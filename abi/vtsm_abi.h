@@ -75,6 +75,7 @@ enum vtsm_abi_op {
     VTSM_ABI_OP_RESULT = 0x80,
     VTSM_ABI_OP_ERROR = 0x81,
     VTSM_ABI_OP_DOE_PENDING = 0x82,
+    VTSM_ABI_OP_EVENT = 0x88, /* asynchronous, to subscribed host connections (11.4) */
 };
 
 /* Dense index of a request in the table (for dispatch tables). */
@@ -243,7 +244,18 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_VALUE                         "value"
 #define VTSM_ABI_K_VERB                          "verb"
 #define VTSM_ABI_K_STALE_STOPPED                 "stale_stopped"
-/* MMIO and DMA (docs/abi.md 7.14, 9.5): TDI_MMIO_MAP and guest body keys, STATUS/INFO keys */
+/* report: SPDM messages that travelled in chunks on the connection */
+#define VTSM_ABI_K_CHUNKED       "chunked"
+#define VTSM_ABI_K_REQUESTS      "requests"  /* chunked: by CHUNK_SEND */
+#define VTSM_ABI_K_RESPONSES     "responses" /* chunked: by CHUNK_GET */
+#define VTSM_ABI_K_EVENT         "event"
+#define VTSM_ABI_K_RECOVERIES    "recoveries"
+#define VTSM_ABI_K_LAST_EVENT    "last_event"
+#define VTSM_ABI_K_LAST_RULE     "last_rule"
+#define VTSM_ABI_K_SAME_AS_BOUND "same_as_bound"
+#define VTSM_ABI_K_DEVICE_STATE  "device_state"
+#define VTSM_ABI_K_ERRORS        "errors"
+/* MMIO and DMA (docs/abi.md 7.17, 9.5): TDI_MMIO_MAP and guest body keys, STATUS/INFO keys */
 #define VTSM_ABI_K_RANGE         "range"
 #define VTSM_ABI_K_GPA           "gpa"
 #define VTSM_ABI_K_PRIVATE       "private"
@@ -319,6 +331,10 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     X(BODY, body, VTSM_ABI_K_BODY, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                          \
     X(SIG, sig, VTSM_ABI_K_SIG, BYTES, REQUIRED, 0, VTSM_ABI_MAX_BSTR)                             \
     X(CHALLENGE, challenge, VTSM_ABI_K_CHALLENGE, BOOL, OPTIONAL, 0, 0)                            \
+    /* TDI_RESET reference values: a SHA-256 / SHA-384 / SHA-512 digest */                         \
+    X(REPORT_DIGEST, report_digest, VTSM_ABI_K_REPORT_DIGEST, BYTES, OPTIONAL, 32, 64)             \
+    X(MEASUREMENTS_DIGEST, measurements_digest, VTSM_ABI_K_MEASUREMENTS_DIGEST, BYTES, OPTIONAL,   \
+      32, 64)                                                                                      \
     /* TDI_MMIO_MAP: index of an MMIO_RANGE in the report, GPA, size in 4 KiB pages */             \
     X(RANGE, range, VTSM_ABI_K_RANGE, UINT, REQUIRED, 0, VTSM_ABI_MMIO_RANGES_MAX - 1)             \
     X(GPA, gpa, VTSM_ABI_K_GPA, UINT, REQUIRED, 0, UINT64_MAX)                                     \

@@ -28,6 +28,8 @@ const char *vtsm_abi_op_name(uint64_t op)
         return "ERROR";
     case VTSM_ABI_OP_DOE_PENDING:
         return "DOE_PENDING";
+    case VTSM_ABI_OP_EVENT:
+        return "EVENT";
     default:
         return NULL;
     }

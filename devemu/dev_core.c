@@ -30,7 +30,8 @@ struct dev_handler {
 
 /*
  * DSP0274 request codes the device answers. Everything else (PSK_EXCHANGE,
- * the encapsulated and chunking requests, ...) is answered with ERROR(UnsupportedRequest).
+ * the encapsulated requests, ...) is answered with ERROR(UnsupportedRequest), as are the
+ * chunking requests without CHUNK_CAP.
  * KEY_EXCHANGE and the VCA requests are refused inside a session; FINISH, END_SESSION,
  * HEARTBEAT and KEY_UPDATE need one (outside: SessionRequired from 1.2 on, whatever the
  * connection state; there is no HANDSHAKE_IN_THE_CLEAR_CAP), and all but FINISH an
@@ -55,6 +56,8 @@ static const struct dev_handler handlers[] = {
     {SPDM_HEARTBEAT, IN_SESSION, DEV_CONN_NEGOTIATED, dev_rsp_heartbeat, "HEARTBEAT"},
     {SPDM_KEY_UPDATE, IN_SESSION, DEV_CONN_NEGOTIATED, dev_rsp_key_update, "KEY_UPDATE"},
     {SPDM_CHALLENGE, IN_CLEAR, DEV_CONN_NEGOTIATED, dev_rsp_challenge, "CHALLENGE"},
+    {SPDM_CHUNK_SEND, IN_CLEAR | IN_SESSION, DEV_CONN_AFTER_CAPS, dev_rsp_chunk_send, "CHUNK_SEND"},
+    {SPDM_CHUNK_GET, IN_CLEAR | IN_SESSION, DEV_CONN_AFTER_CAPS, dev_rsp_chunk_get, "CHUNK_GET"},
 };
 
 static const struct dev_handler *handler_find(uint8_t code)
@@ -173,6 +176,10 @@ void dev_session_end(struct vtsm_dev *d)
     s->last_rsp = last;
     if (d->pending.in_session)
         d->pending.active = false;
+    if (d->chunk_rx.in_session)
+        dev_chunk_drop(&d->chunk_rx);
+    if (d->chunk_tx.in_session)
+        dev_chunk_drop(&d->chunk_tx);
 }
 
 void dev_conn_reset(struct vtsm_dev *d)
@@ -187,6 +194,8 @@ void dev_conn_reset(struct vtsm_dev *d)
     c->l1l2 = l1l2;
     c->msg_b = msg_b;
     d->pending.active = false;
+    dev_chunk_drop(&d->chunk_rx);
+    dev_chunk_drop(&d->chunk_tx);
 }
 
 /* ---- ERROR (DSP0274 "ERROR") ---- */
@@ -257,11 +266,13 @@ static vtsm_status run_request(struct vtsm_dev *d, struct dev_req *q, struct vts
 {
     const struct dev_handler *h = handler_find(q->code);
 
-    /* DSP0274 L1/L2: any request other than GET_MEASUREMENTS ends the measurement log. */
-    if (q->code != SPDM_GET_MEASUREMENTS)
+    /* DSP0274 L1/L2: any request other than GET_MEASUREMENTS ends the measurement log.
+     * M1/M2 message B: the requests DSP0274 names restart it. The chunks of a large
+     * message are no requests of their own: its reassembled request counts. */
+    const bool chunk = q->code == SPDM_CHUNK_SEND || q->code == SPDM_CHUNK_GET;
+    if (q->code != SPDM_GET_MEASUREMENTS && !chunk)
         vtsm_buf_reset(dev_l1l2(d, q));
-    /* M1/M2 message B: any other request in the clear restarts it. */
-    if (!q->sess && !msg_b_code(q->code) && q->code != SPDM_CHALLENGE)
+    if (vtsm_spdm_resets_m1m2(q->code))
         vtsm_buf_reset(&d->conn.msg_b);
     if (!h)
         return dev_refuse(q, SPDM_ERR_UNSUPPORTED_REQUEST, q->code, VTSM_E_UNSUPPORTED,
@@ -269,7 +280,9 @@ static vtsm_status run_request(struct vtsm_dev *d, struct dev_req *q, struct vts
     if (q->sess && !(h->where & IN_SESSION))
         return dev_refuse(q, SPDM_ERR_UNEXPECTED_REQUEST, 0, VTSM_E_STATE,
                           "%s is not allowed inside a secure session", h->name);
-    if (q->sess && q->sess->state == DEV_SESS_HANDSHAKE && q->code != SPDM_FINISH)
+    /* (A FINISH too large for one message comes by CHUNK_SEND: its chunks may pass, the
+     * reassembled request meets this check itself.) */
+    if (q->sess && q->sess->state == DEV_SESS_HANDSHAKE && q->code != SPDM_FINISH && !chunk)
         return dev_refuse(q, SPDM_ERR_UNEXPECTED_REQUEST, 0, VTSM_E_STATE,
                           "%s during the session handshake (only FINISH)", h->name);
     if (!q->sess && !(h->where & IN_CLEAR)) {
@@ -328,7 +341,7 @@ static vtsm_status respond_if_ready(struct vtsm_dev *d, struct dev_req *q, struc
  * Answer one SPDM message: the response, or the ERROR for a refusal, lands in d->msg.
  * Only a local failure to build any message at all is returned as an error.
  */
-static vtsm_status dispatch(struct vtsm_dev *d, struct dev_req *q, size_t *out_len)
+vtsm_status dev_dispatch(struct vtsm_dev *d, struct dev_req *q, size_t *out_len)
 {
     struct vtsm_wr w = vtsm_wr_init(d->msg, DEV_MSG_MAX);
     struct dev_req orig = {0};
@@ -337,6 +350,19 @@ static vtsm_status dispatch(struct vtsm_dev *d, struct dev_req *q, size_t *out_l
 
     vtsm_err_clear();
     st = parse_header(q);
+    if (st == VTSM_OK && !q->nested) {
+        /* A chunk transfer lasts while its chunks keep coming. */
+        if (q->code != SPDM_CHUNK_SEND)
+            dev_chunk_drop(&d->chunk_rx);
+        if (q->code != SPDM_CHUNK_GET)
+            dev_chunk_drop(&d->chunk_tx);
+        /* One message is at most our DataTransferSize (plus DOE padding in the clear);
+         * a larger one comes by CHUNK_SEND. */
+        if (q->len > (size_t)d->cfg.data_transfer_size + (q->sess ? 0 : 3))
+            st = dev_refuse(q, SPDM_ERR_REQUEST_TOO_LARGE, 0, VTSM_E_PEER_OVERSIZED,
+                            "request of %zu bytes exceeds DataTransferSize %u", q->len,
+                            d->cfg.data_transfer_size);
+    }
     if (st == VTSM_OK) {
         if (q->code == SPDM_RESPOND_IF_READY) {
             st = respond_if_ready(d, q, &w, &orig);
@@ -353,6 +379,28 @@ static vtsm_status dispatch(struct vtsm_dev *d, struct dev_req *q, size_t *out_l
         st = vtsm_buf_append(&d->conn.msg_b, eff->msg, msg_b_code(eff->code));
         if (st == VTSM_OK)
             st = vtsm_buf_append(&d->conn.msg_b, d->msg, w.len);
+    }
+    if (st == VTSM_OK && dev_chunking(d) && eff->code != SPDM_CHUNK_SEND &&
+        eff->code != SPDM_CHUNK_GET && w.len + q->rsp_reserve > dev_send_limit(d)) {
+        /* Too large for one message: kept for CHUNK_GET, announced by ERROR(LargeResponse)
+         * with its Handle as ExtendedErrorData. */
+        uint8_t handle;
+        if (w.len > d->conn.req_max_spdm_msg_size)
+            st = dev_refuse(eff, SPDM_ERR_RESPONSE_TOO_LARGE, 0, VTSM_E_PEER_OVERSIZED,
+                            "response of %zu bytes exceeds the requester's MaxSPDMmsgSize %u",
+                            w.len, d->conn.req_max_spdm_msg_size);
+        else
+            st = dev_chunk_stash(d, eff, d->msg, w.len, &handle);
+        if (st == VTSM_OK) {
+            q->err_code = SPDM_ERR_LARGE_RESPONSE;
+            q->err_data = 0;
+            q->err_ext[0] = handle;
+            q->err_ext_len = 1;
+            q->err_version = d->msg[0];
+            w.len = build_error(d, q);
+            q->err_code = 0;
+            q->err_ext_len = 0;
+        }
     }
     if (st == VTSM_OK) {
         *out_len = w.len;
@@ -431,7 +479,7 @@ static vtsm_status handle_clear(struct vtsm_dev *d, const uint8_t *p, size_t n,
 {
     struct dev_req q = {.msg = p, .len = n};
     size_t len;
-    VTSM_GUARD(dispatch(d, &q, &len));
+    VTSM_GUARD(dev_dispatch(d, &q, &len));
     VTSM_GUARD(vtsm_doe_build_buf(VTSM_DOE_VENDOR_PCISIG, VTSM_DOE_TYPE_SPDM, d->msg, len, rsp));
     return doe_faults(d, &q, rsp);
 }
@@ -477,7 +525,7 @@ static vtsm_status handle_secured(struct vtsm_dev *d, const uint8_t *p, size_t n
         d->cfg.msg_trace(d->cfg.msg_trace_ctx, false, sid, d->plain, app_len);
     struct dev_req q = {.msg = d->plain, .len = app_len, .sess = s};
     size_t len;
-    st = dispatch(d, &q, &len);
+    st = dev_dispatch(d, &q, &len);
     /* The request is consumed (a KEY_PROG carried key bytes): wipe it before d->plain
      * receives the sealed response. */
     OPENSSL_cleanse(d->plain, app_len);
@@ -526,7 +574,7 @@ vtsm_status vtsm_dev_handle_spdm(struct vtsm_dev *d, const uint8_t *req, size_t 
                 "SPDM message of %zu bytes exceeds what the device accepts", len);
     struct dev_req q = {.msg = req, .len = len};
     size_t out;
-    VTSM_GUARD(dispatch(d, &q, &out));
+    VTSM_GUARD(dev_dispatch(d, &q, &out));
     return vtsm_buf_set(rsp, d->msg, out);
 }
 
@@ -598,9 +646,12 @@ static vtsm_status config_check(const struct vtsm_dev_config *c)
                     c->data_transfer_size <= DEV_MSG_MAX,
                 VTSM_E_CONFIG, "data_transfer_size %u outside %u..%u", c->data_transfer_size,
                 DEV_MIN_DATA_TRANSFER_SIZE, DEV_MSG_MAX);
-    /* Without CHUNK_CAP, MaxSPDMmsgSize equals DataTransferSize (DSP0274 CAPABILITIES). */
-    VTSM_ENSURE(c->max_spdm_msg_size == c->data_transfer_size, VTSM_E_CONFIG,
-                "max_spdm_msg_size must equal data_transfer_size (no CHUNK_CAP)");
+    /* Equal: no CHUNK_CAP (DSP0274 CAPABILITIES); larger: CHUNK_CAP, large messages in
+     * chunks up to MaxSPDMmsgSize. */
+    VTSM_ENSURE(c->max_spdm_msg_size >= c->data_transfer_size &&
+                    c->max_spdm_msg_size <= DEV_MSG_MAX,
+                VTSM_E_CONFIG, "max_spdm_msg_size %u outside data_transfer_size %u..%u",
+                c->max_spdm_msg_size, c->data_transfer_size, DEV_MSG_MAX);
     VTSM_ENSURE(c->num_tdis <= VTSM_DEV_MAX_TDIS, VTSM_E_CONFIG, "num_tdis %u > %d", c->num_tdis,
                 VTSM_DEV_MAX_TDIS);
     VTSM_ENSURE(c->ide_streams <= VTSM_DEV_MAX_IDE, VTSM_E_CONFIG, "ide_streams %u > %d",
@@ -652,6 +703,8 @@ void vtsm_dev_free(struct vtsm_dev *d)
     vtsm_buf_wipe(&d->conn.vca);
     vtsm_buf_wipe(&d->conn.l1l2);
     vtsm_buf_wipe(&d->conn.msg_b);
+    dev_chunk_drop(&d->chunk_rx);
+    dev_chunk_drop(&d->chunk_tx);
     vtsm_buf_wipe(&d->pending.req);
     dev_slots_free(d);
     dev_ide_free(d);

@@ -90,7 +90,7 @@ struct dev_conn {
     struct vtsm_buf vca;  /* GET_VERSION .. ALGORITHMS (message A) */
     struct vtsm_buf l1l2; /* GET_MEASUREMENTS exchanges outside a session (message M) */
     /* Message B of M1/M2: GET_DIGESTS / DIGESTS and GET_CERTIFICATE / CERTIFICATE
-     * exchanged in the clear since it last restarted (dev_core.c). */
+     * exchanged in the clear since it last restarted (dev_core.c, vtsm_spdm_resets_m1m2). */
     struct vtsm_buf msg_b;
 };
 
@@ -157,6 +157,21 @@ struct dev_tdi {
     struct vtsm_buf report; /* the interface report, built at LOCK */
 };
 
+/* One large message in chunks (rsp_chunk.c): a request arriving by CHUNK_SEND (chunk_rx)
+ * or a response waiting for CHUNK_GET (chunk_tx). Bound to the context (clear or the
+ * session) it started in; any other request ends it. */
+struct dev_chunk {
+    bool active;
+    bool in_session;
+    uint32_t session_id;
+    uint8_t handle;
+    uint16_t next_seq;
+    unsigned chunks;
+    uint32_t total; /* LargeMessageSize */
+    size_t sent;    /* chunk_tx: bytes sent so far */
+    struct vtsm_buf buf;
+};
+
 /* A request answered with ResponseNotReady, kept for RESPOND_IF_READY. */
 struct dev_pending {
     bool active;
@@ -177,12 +192,16 @@ struct vtsm_dev {
     uint8_t next_token;
     struct dev_ide_stream *ide; /* cfg.ide_streams entries (NULL for 0) */
     struct dev_tdi *tdis;       /* cfg.num_tdis entries (NULL for 0) */
+    struct dev_chunk chunk_rx, chunk_tx;
+    uint8_t next_chunk_handle;
     /* Fault meas-drift-after-lock: MEASUREMENTS answered since the last LOCK_INTERFACE_RSP
      * (0 before any), and whether the one being built reports the drifted firmware. */
     uint32_t meas_since_lock;
     bool meas_drift;
-    uint8_t *msg;   /* SPDM response under construction (DEV_MSG_MAX) */
-    uint8_t *plain; /* decrypted secured request (DEV_MSG_MAX) */
+    unsigned fw_version; /* firmware updates applied (vtsm_dev_firmware_update) */
+    unsigned flrs;       /* function-level resets done */
+    uint8_t *msg;        /* SPDM response under construction (DEV_MSG_MAX) */
+    uint8_t *plain;      /* decrypted secured request (DEV_MSG_MAX) */
 };
 
 /* One SPDM request being answered. */
@@ -203,6 +222,10 @@ struct dev_req {
     /* Set by a responder that must not answer at all (a fault): the core sends nothing
      * and vtsm_dev_handle() returns the responder's error status. */
     bool drop;
+    /* A large request reassembled from CHUNK_SEND: its response travels in the last
+     * CHUNK_SEND_ACK, which takes rsp_reserve bytes of header before it. */
+    bool nested;
+    size_t rsp_reserve;
 };
 
 typedef vtsm_status (*dev_rsp_fn)(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
@@ -249,7 +272,30 @@ static inline bool dev_fault(const struct vtsm_dev *d, enum vtsm_dev_fault f)
     return (d->cfg.faults & VTSM_DEV_FAULT_BIT(f)) != 0;
 }
 
+/*
+ * Answer one SPDM message: the response, or the ERROR for a refusal, lands in d->msg
+ * (*out_len bytes). A response larger than one message may carry (dev_send_limit, less
+ * q->rsp_reserve) is kept for CHUNK_GET and announced by ERROR(LargeResponse) when
+ * chunking is negotiated. Only a local failure to build any message, or a dropped request,
+ * is returned as an error.
+ */
+vtsm_status dev_dispatch(struct vtsm_dev *d, struct dev_req *q, size_t *out_len);
+
+/* Chunking (rsp_chunk.c). CHUNK_CAP on both sides, 1.2+. */
+bool dev_chunking(const struct vtsm_dev *d);
+/* The largest SPDM message the device sends: min(its own DataTransferSize, the
+ * requester's). */
+uint32_t dev_send_limit(const struct vtsm_dev *d);
+void dev_chunk_drop(struct dev_chunk *c);
+/* Keep rsp (len bytes, q's context) for CHUNK_GET; *handle names it. */
+vtsm_status dev_chunk_stash(struct vtsm_dev *d, const struct dev_req *q, const uint8_t *rsp,
+                            size_t len, uint8_t *handle);
+vtsm_status dev_rsp_chunk_send(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+vtsm_status dev_rsp_chunk_get(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
+
 /* Per-request responders (DSP0274 message names). */
+/* Function-level reset of TDI i (rule DEVTDI.7): CONFIG_UNLOCKED, nonce and report dropped. */
+vtsm_status dev_tdi_flr(struct vtsm_dev *d, unsigned i);
 vtsm_status dev_rsp_version(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 vtsm_status dev_rsp_capabilities(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);
 vtsm_status dev_rsp_algorithms(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w);

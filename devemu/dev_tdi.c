@@ -53,6 +53,12 @@ static const struct {
     {VTSM_TDI_CONFIG_LOCKED, VTSM_TDI_CONFIG_UNLOCKED, "DEVTDI.5 STOP_INTERFACE_REQ"},
     {VTSM_TDI_RUN, VTSM_TDI_CONFIG_UNLOCKED, "DEVTDI.5 STOP_INTERFACE_REQ"},
     {VTSM_TDI_ERROR, VTSM_TDI_CONFIG_UNLOCKED, "DEVTDI.5 STOP_INTERFACE_REQ"},
+    /* the vtsm VDM FUNCTION_LEVEL_RESET resets the function whatever its state */
+    {VTSM_TDI_CONFIG_LOCKED, VTSM_TDI_CONFIG_UNLOCKED, "DEVTDI.7 FUNCTION_LEVEL_RESET"},
+    {VTSM_TDI_RUN, VTSM_TDI_CONFIG_UNLOCKED, "DEVTDI.7 FUNCTION_LEVEL_RESET"},
+    {VTSM_TDI_ERROR, VTSM_TDI_CONFIG_UNLOCKED, "DEVTDI.7 FUNCTION_LEVEL_RESET"},
+    /* runtime controls (vtsm_dev_control): a firmware update or a device error */
+    {VTSM_TDI_RUN, VTSM_TDI_ERROR, "DEVTDI.9 / DEVTDI.10 firmware update or device error"},
 };
 
 vtsm_status dev_tdi_set_state(struct dev_tdi *t, uint8_t to, const char *why)
@@ -167,4 +173,121 @@ vtsm_status vtsm_dev_tdi_state(const struct vtsm_dev *d, unsigned tdi, uint8_t *
                 tdi, d->cfg.num_tdis, d->cfg.tdisp ? "on" : "off");
     *state = d->tdis[tdi].state;
     return VTSM_OK;
+}
+
+/* ---------------------------------------------------------------- runtime controls */
+
+/* Drop what a lock left: nonce, report. */
+static void tdi_unlock_state(struct dev_tdi *t)
+{
+    OPENSSL_cleanse(t->nonce, sizeof(t->nonce));
+    t->nonce_valid = false;
+    vtsm_buf_reset(&t->report);
+}
+
+vtsm_status dev_tdi_flr(struct vtsm_dev *d, unsigned i)
+{
+    VTSM_ENSURE(d->tdis && i < d->cfg.num_tdis, VTSM_E_NOT_FOUND, "no TDI %u", i);
+    struct dev_tdi *t = &d->tdis[i];
+    if (t->state != VTSM_TDI_CONFIG_UNLOCKED)
+        VTSM_GUARD(dev_tdi_set_state(t, VTSM_TDI_CONFIG_UNLOCKED, "FUNCTION_LEVEL_RESET"));
+    tdi_unlock_state(t);
+    d->flrs++;
+    VTSM_INFO("TDI %u: function-level reset (rule DEVTDI.7), now CONFIG_UNLOCKED", i);
+    return VTSM_OK;
+}
+
+/* A locked TDI (CONFIG_LOCKED or RUN) to ERROR: the lock is no longer what was locked. */
+static vtsm_status tdi_to_error(struct dev_tdi *t, const char *why)
+{
+    if (t->state != VTSM_TDI_CONFIG_LOCKED && t->state != VTSM_TDI_RUN)
+        return VTSM_OK;
+    VTSM_GUARD(dev_tdi_set_state(t, VTSM_TDI_ERROR, why));
+    OPENSSL_cleanse(t->nonce, sizeof(t->nonce));
+    t->nonce_valid = false;
+    return VTSM_OK;
+}
+
+vtsm_status vtsm_dev_tdi_fail(struct vtsm_dev *d, unsigned tdi)
+{
+    VTSM_ENSURE(d, VTSM_E_INVAL, "vtsm_dev_tdi_fail: NULL device");
+    VTSM_ENSURE(d->tdis && tdi < d->cfg.num_tdis, VTSM_E_NOT_FOUND, "no TDI %u", tdi);
+    struct dev_tdi *t = &d->tdis[tdi];
+    VTSM_ENSURE_RULE(t->state == VTSM_TDI_CONFIG_LOCKED || t->state == VTSM_TDI_RUN, VTSM_E_STATE,
+                     VTSM_RULE_DEVTDI_10,
+                     "TDI %u is %s: only a locked TDI goes to ERROR (rule DEVTDI.10)", tdi,
+                     dev_tdi_state_name(t->state));
+    VTSM_GUARD(tdi_to_error(t, "device error (control tdi-error)"));
+    VTSM_INFO("TDI %u: device error, now ERROR (rule DEVTDI.10)", tdi);
+    return VTSM_OK;
+}
+
+vtsm_status vtsm_dev_firmware_update(struct vtsm_dev *d, unsigned *errored)
+{
+    VTSM_ENSURE(d, VTSM_E_INVAL, "vtsm_dev_firmware_update: NULL device");
+    unsigned n = 0;
+    /* NO_FW_UPDATE: refused while any TDI holds a lock that forbids it (nothing changes) */
+    for (unsigned i = 0; d->tdis && i < d->cfg.num_tdis; i++) {
+        const struct dev_tdi *t = &d->tdis[i];
+        bool locked = t->state == VTSM_TDI_CONFIG_LOCKED || t->state == VTSM_TDI_RUN;
+        VTSM_ENSURE_RULE(!locked || !(t->lock_flags & VTSM_TDISP_LOCK_NO_FW_UPDATE), VTSM_E_STATE,
+                         VTSM_RULE_DEVTDI_8,
+                         "firmware update refused: TDI %u is %s with NO_FW_UPDATE (rule DEVTDI.8)",
+                         i, dev_tdi_state_name(t->state));
+    }
+    /* The new image: the firmware blocks measure differently from now on. */
+    d->fw_version++;
+    char image[VTSM_DEV_MEAS_VALUE_MAX], version[32];
+    snprintf(image, sizeof(image), "vtsm-devemu firmware image 1.0.%u (build %04u)", d->fw_version,
+             d->fw_version + 1);
+    snprintf(version, sizeof(version), "1.0.%u", d->fw_version);
+    for (size_t i = 0; i < d->cfg.n_meas; i++) {
+        struct vtsm_dev_meas *m = &d->cfg.meas[i];
+        const char *v = m->type == 1 ? image : m->type == 6 ? version : NULL;
+        if (!v)
+            continue;
+        m->value_len = strlen(v) < sizeof(m->value) ? strlen(v) : sizeof(m->value);
+        memcpy(m->value, v, m->value_len);
+    }
+    for (unsigned i = 0; d->tdis && i < d->cfg.num_tdis; i++) {
+        bool locked =
+            d->tdis[i].state == VTSM_TDI_CONFIG_LOCKED || d->tdis[i].state == VTSM_TDI_RUN;
+        if (locked) {
+            VTSM_GUARD(tdi_to_error(&d->tdis[i], "firmware update while locked"));
+            n++;
+        }
+    }
+    VTSM_INFO("firmware update to 1.0.%u: measurements changed; %u locked TDI(s) moved to ERROR "
+              "(rule DEVTDI.9)",
+              d->fw_version, n);
+    if (errored)
+        *errored = n;
+    return VTSM_OK;
+}
+
+vtsm_status vtsm_dev_control(struct vtsm_dev *d, const char *cmd, char *out, size_t cap)
+{
+    char verb[32] = "";
+    unsigned arg = 0;
+    int n = 0;
+    VTSM_ENSURE(d && cmd && out && cap, VTSM_E_INVAL, "vtsm_dev_control: bad arguments");
+    out[0] = '\0';
+    int k = sscanf(cmd, "%31s %u%n", verb, &arg, &n);
+    if (k >= 1 && strcmp(verb, "fw-update") == 0 && k == 1) {
+        unsigned errored = 0;
+        VTSM_GUARD(vtsm_dev_firmware_update(d, &errored));
+        snprintf(out, cap, "ok fw-update version 1.0.%u tdis_to_error %u", d->fw_version, errored);
+        return VTSM_OK;
+    }
+    if (k == 2 && strcmp(verb, "tdi-error") == 0) {
+        VTSM_GUARD(vtsm_dev_tdi_fail(d, arg));
+        snprintf(out, cap, "ok tdi-error %u", arg);
+        return VTSM_OK;
+    }
+    if (k == 2 && strcmp(verb, "flr") == 0) {
+        VTSM_GUARD(dev_tdi_flr(d, arg));
+        snprintf(out, cap, "ok flr %u", arg);
+        return VTSM_OK;
+    }
+    return vtsm_fail(VTSM_E_INVAL, "unknown control '%.64s' (fw-update, tdi-error N, flr N)", cmd);
 }

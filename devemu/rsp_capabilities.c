@@ -55,7 +55,8 @@ static bool version_supported(const struct vtsm_dev *d, uint8_t v)
 uint32_t dev_rsp_caps(const struct vtsm_dev *d)
 {
     return DEV_RSP_CAPS | (d->cfg.key_update ? SPDM_CAP_KEY_UPD : 0) |
-           (d->cfg.heartbeat ? SPDM_CAP_HBEAT : 0) | (d->cfg.challenge ? SPDM_CAP_CHAL : 0);
+           (d->cfg.heartbeat ? SPDM_CAP_HBEAT : 0) | (d->cfg.challenge ? SPDM_CAP_CHAL : 0) |
+           (d->cfg.max_spdm_msg_size > d->cfg.data_transfer_size ? SPDM_CAP_CHUNK : 0);
 }
 
 vtsm_status dev_rsp_capabilities(struct vtsm_dev *d, struct dev_req *q, struct vtsm_wr *w)

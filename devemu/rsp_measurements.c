@@ -123,16 +123,18 @@ vtsm_status dev_rsp_measurements(struct vtsm_dev *d, struct dev_req *q, struct v
     if (req_ctx)
         VTSM_GUARD(vtsm_wr_bytes(w, req_ctx, SPDM_REQUESTER_CONTEXT_SIZE));
 
-    /* The response must fit the requester's buffer (no chunking). */
+    /* The response must fit the requester's buffer: one message, or with chunking its
+     * MaxSPDMmsgSize (dev_dispatch then announces it by LargeResponse). */
     size_t total = w->len + (sign ? vtsm_sig_size(d->conn.asym) : 0);
-    if (total > d->conn.req_data_transfer_size) {
+    const uint32_t rsp_max =
+        dev_chunking(d) ? d->conn.req_max_spdm_msg_size : d->conn.req_data_transfer_size;
+    if (total > rsp_max) {
         uint8_t ext[4];
         vtsm_put_le32(ext, (uint32_t)total);
         memcpy(q->err_ext, ext, 4);
         q->err_ext_len = 4;
         return dev_refuse(q, SPDM_ERR_RESPONSE_TOO_LARGE, 0, VTSM_E_PEER_OVERSIZED,
-                          "MEASUREMENTS of %zu bytes exceeds DataTransferSize %u", total,
-                          d->conn.req_data_transfer_size);
+                          "MEASUREMENTS of %zu bytes exceeds the requester's %u", total, rsp_max);
     }
 
     /* Update the log: request, then the response without its signature. */

@@ -105,6 +105,7 @@ static vtsm_status get_capabilities(struct tdisp_ctx *c)
         VTSM_TDISP_GET_DEVICE_INTERFACE_STATE,
         VTSM_TDISP_START_INTERFACE_REQ,
         VTSM_TDISP_STOP_INTERFACE_REQ,
+        VTSM_TDISP_VDM_REQ,
     };
     struct vtsm_tdisp_caps caps;
 
@@ -257,6 +258,34 @@ static vtsm_status stop_interface(struct tdisp_ctx *c)
     return VTSM_OK;
 }
 
+/* VDM_REQ: only the vtsm vendor-defined commands (vtsm_tdisp.h); FUNCTION_LEVEL_RESET
+ * resets the TDI's function from any state (rule DEVTDI.7). Another vendor's VDM is an
+ * UNSUPPORTED_REQUEST, a malformed vtsm one an INVALID_REQUEST. */
+static vtsm_status vdm(struct tdisp_ctx *c)
+{
+    const struct vtsm_tdisp_vdm *v = &c->req->u.vdm;
+    bool ours = v->registry_id == VTSM_TDISP_VDM_REGISTRY_PCISIG && v->vendor_id_len == 2 &&
+                vtsm_get_le16(v->vendor_id) == VTSM_TDISP_VDM_VTSM_VENDOR_ID;
+    if (!ours)
+        return tdisp_error(c, VTSM_TDISP_ERR_UNSUPPORTED_REQUEST, VTSM_TDISP_VDM_REQ,
+                           VTSM_RULE_NONE, "VDM_REQ for a vendor this device is not");
+    if (v->body_len != VTSM_TDISP_VDM_VTSM_BODY || v->body[0] != VTSM_TDISP_VDM_VTSM_FLR ||
+        (v->body[1] | v->body[2] | v->body[3]) != 0)
+        return tdisp_error(c, VTSM_TDISP_ERR_INVALID_REQUEST, 0, VTSM_RULE_NONE,
+                           "vtsm VDM_REQ: %zu-byte body, command 0x%02x (FUNCTION_LEVEL_RESET "
+                           "0x01 with 3 reserved zero bytes is the only one)",
+                           v->body_len, v->body_len ? v->body[0] : 0);
+    VTSM_GUARD(dev_tdi_flr(c->d, c->index));
+    uint8_t vid[2], body[VTSM_TDISP_VDM_VTSM_BODY] = {VTSM_TDISP_VDM_VTSM_FLR, c->t->state, 0, 0};
+    vtsm_put_le16(vid, VTSM_TDISP_VDM_VTSM_VENDOR_ID);
+    struct vtsm_tdisp_vdm rsp = {.registry_id = VTSM_TDISP_VDM_REGISTRY_PCISIG,
+                                 .vendor_id_len = 2,
+                                 .vendor_id = vid,
+                                 .body = body,
+                                 .body_len = sizeof(body)};
+    return vtsm_tdisp_build_vdm(c->w, VTSM_TDISP_VDM_RSP, c->fid, &rsp);
+}
+
 static const struct {
     uint8_t type;
     vtsm_status (*fn)(struct tdisp_ctx *c);
@@ -268,6 +297,7 @@ static const struct {
     {VTSM_TDISP_GET_DEVICE_INTERFACE_STATE, get_state},
     {VTSM_TDISP_START_INTERFACE_REQ, start_interface},
     {VTSM_TDISP_STOP_INTERFACE_REQ, stop_interface},
+    {VTSM_TDISP_VDM_REQ, vdm},
 };
 
 vtsm_status dev_rsp_tdisp(struct vtsm_dev *d, struct dev_req *q, const uint8_t *payload, size_t len,

@@ -46,7 +46,11 @@
 /* VTSM_SOCK_CMD_VTSM_LINK of abi/vtsm_abi.h (the socket ABI library is not linked here;
  * the value is fixed by docs/abi.md section 8.2). */
 #define SOCK_CMD_VTSM_LINK 0x5654u
-#define TEST_ANSWER        "Server Hello!"
+/* The device's runtime control (devemu/README.md "Runtime controls"): payload = one
+ * text command, answered with the same command and "ok ..." or "error RULE: detail". */
+#define SOCK_CMD_VTSM_CONTROL 0x5643u
+#define CONTROL_MAX           256
+#define TEST_ANSWER           "Server Hello!"
 /* --max-clients: connections served at once (one device, one mailbox). */
 #define MAX_CLIENTS_DEFAULT 4
 #define MAX_CLIENTS_LIMIT   64
@@ -106,6 +110,7 @@ static void usage(FILE *f)
         "                  [--spdm-version V] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
         "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--latency-us N]\n"
         "                  [--meas-hash H] [--max-clients N] [--pcap FILE] [--trace]\n"
+        "       tsm-devemu --control HOST:PORT fw-update | tdi-error N | flr N\n"
         "                  [--verbose]\n"
         "  --port N         TCP port (default %d; 0 picks a free port)\n"
         "  --listen ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
@@ -131,7 +136,11 @@ static void usage(FILE *f)
             "  --slot N=KIND    certificate slot N (0..7) holds the default chain, the rogue\n"
             "                   chain (not under the test root) or nothing (repeatable)\n"
             "  --data-transfer-size N\n"
-            "                   DataTransferSize = MaxSPDMmsgSize (default 4096, 42..65536)\n"
+            "                   DataTransferSize, the largest message the device takes or\n"
+            "                   sends in one piece (default 4096, 42..65536)\n"
+            "  --max-spdm-msg-size N\n"
+            "                   MaxSPDMmsgSize (default = DataTransferSize, 42..65536); larger\n"
+            "                   sets CHUNK_CAP: large messages by CHUNK_SEND / CHUNK_GET\n"
             "  --latency-us N   simulated DOE latency: each DOE or link answer is sent N us\n"
             "                   after its request arrived (default 0, max %ld); the device\n"
             "                   keeps reading and answering meanwhile\n"
@@ -513,6 +522,20 @@ static vtsm_status handle_frame(struct vtsm_dev *dev, struct conn *c, uint32_t c
             vtsm_buf_reset(out);
         }
         return reply(c, arrived, SOCK_CMD_VTSM_LINK, transport, out->data, out->len);
+    } else if (transport == VTSM_SOCK_TRANSPORT_PCI_DOE && cmd == SOCK_CMD_VTSM_CONTROL) {
+        char text[CONTROL_MAX + 1], answer[CONTROL_MAX + 64];
+        size_t n = in->len < CONTROL_MAX ? in->len : CONTROL_MAX;
+        memcpy(text, in->data, n);
+        text[n] = '\0';
+        st = vtsm_dev_control(dev, text, answer, sizeof(answer));
+        if (st != VTSM_OK) {
+            enum vtsm_rule rule = vtsm_err_rule();
+            snprintf(answer, sizeof(answer), "error %s %s: %s", rule ? vtsm_rule_id(rule) : "-",
+                     vtsm_status_name(st), vtsm_err_detail());
+        }
+        VTSM_INFO("control '%s': %s", text, answer);
+        return reply(c, arrived, SOCK_CMD_VTSM_CONTROL, transport, (const uint8_t *)answer,
+                     strlen(answer));
     }
     /* Anything else (another transport, a command not served): UNKNOWN, and the
      * connection stays up. */
@@ -696,6 +719,49 @@ static void serve_all(struct vtsm_dev *dev, int lfd, unsigned max_clients)
     vtsm_buf_wipe(&out);
 }
 
+/* --control HOST:PORT CMD...: send one control command to a running tsm-devemu, print its
+ * answer; exit 0 for "ok ...", 1 for a refusal, 2 for a usage or connection failure. */
+static int control_client(const char *hostport, int argc, char **argv)
+{
+    char cmd[CONTROL_MAX + 1] = "";
+    size_t n = 0;
+    for (int i = 0; i < argc; i++) {
+        int k = snprintf(cmd + n, sizeof(cmd) - n, "%s%s", i ? " " : "", argv[i]);
+        if (k < 0 || (size_t)k >= sizeof(cmd) - n) {
+            fprintf(stderr, "tsm-devemu --control: command longer than %d bytes\n", CONTROL_MAX);
+            return 2;
+        }
+        n += (size_t)k;
+    }
+    if (n == 0) {
+        fprintf(stderr, "usage: tsm-devemu --control HOST:PORT fw-update | tdi-error N | flr N\n");
+        return 2;
+    }
+    int fd = -1;
+    struct vtsm_buf rsp = {0};
+    uint32_t rcmd = 0, rtransport = 0;
+    int rc = 2;
+    if (vtsm_tcp_connect(hostport, &fd) != VTSM_OK ||
+        vtsm_sock_send(fd, SOCK_CMD_VTSM_CONTROL, VTSM_SOCK_TRANSPORT_PCI_DOE, cmd, n) != VTSM_OK ||
+        vtsm_sock_recv(fd, &rcmd, &rtransport, &rsp, CONTROL_MAX + 64, 5000) != VTSM_OK) {
+        fprintf(stderr, "tsm-devemu --control %s: %s\n", hostport, vtsm_err_detail());
+        goto out;
+    }
+    if (rcmd != SOCK_CMD_VTSM_CONTROL) {
+        fprintf(stderr, "tsm-devemu --control %s: answer 0x%x, not a control frame\n", hostport,
+                rcmd);
+        goto out;
+    }
+    printf("%.*s\n", (int)rsp.len, (const char *)rsp.data);
+    rc = rsp.len >= 2 && memcmp(rsp.data, "ok", 2) == 0 ? 0 : 1;
+    (void)vtsm_sock_send(fd, VTSM_SOCK_CMD_CONTINUE, VTSM_SOCK_TRANSPORT_PCI_DOE, NULL, 0);
+out:
+    if (fd >= 0)
+        close(fd);
+    vtsm_buf_free(&rsp);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -707,6 +773,7 @@ int main(int argc, char **argv)
         OPT_TDIS,
         OPT_NO_TDISP,
         OPT_NO_CHALLENGE,
+        OPT_MAX_MSG,
         OPT_IDE_STREAMS,
         OPT_KEY_LOG,
         OPT_FAULT,
@@ -720,6 +787,7 @@ int main(int argc, char **argv)
         OPT_PCAP,
         OPT_TRACE,
         OPT_PROG_VERSION,
+        OPT_CONTROL,
         OPT_HELP,
         OPT_MSIX_PBA,
     };
@@ -730,6 +798,7 @@ int main(int argc, char **argv)
         {"alg", required_argument, NULL, OPT_ALG},
         {"spdm-version", required_argument, NULL, OPT_VERSION},
         {"version", no_argument, NULL, OPT_PROG_VERSION},
+        {"control", required_argument, NULL, OPT_CONTROL},
         {"tdis", required_argument, NULL, OPT_TDIS},
         {"no-tdisp", no_argument, NULL, OPT_NO_TDISP},
         {"no-challenge", no_argument, NULL, OPT_NO_CHALLENGE},
@@ -740,6 +809,7 @@ int main(int argc, char **argv)
         {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
         {"slot", required_argument, NULL, OPT_SLOT},
         {"data-transfer-size", required_argument, NULL, OPT_DTS},
+        {"max-spdm-msg-size", required_argument, NULL, OPT_MAX_MSG},
         {"latency-us", required_argument, NULL, OPT_LATENCY},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"meas-hash", required_argument, NULL, OPT_MEAS_HASH},
@@ -751,10 +821,11 @@ int main(int argc, char **argv)
     };
     struct vtsm_dev_config cfg;
     const char *listen_addr = "127.0.0.1", *port_file = NULL, *cert_dir = NULL, *alg = NULL;
-    const char *key_log_path = NULL, *pcap_path = NULL;
+    const char *key_log_path = NULL, *pcap_path = NULL, *control = NULL;
     long port = VTSM_SOCK_DEFAULT_PORT;
     unsigned max_clients = MAX_CLIENTS_DEFAULT;
     bool verbose = false;
+    uint32_t max_msg = 0; /* --max-spdm-msg-size; 0: = DataTransferSize (no CHUNK_CAP) */
     char *end;
     int c, rc = 1;
 
@@ -850,8 +921,16 @@ int main(int argc, char **argv)
                 fprintf(stderr, "tsm-devemu: bad --data-transfer-size '%s' (42..65536)\n", optarg);
                 return 2;
             }
-            /* without CHUNK_CAP, MaxSPDMmsgSize equals DataTransferSize */
-            cfg.data_transfer_size = cfg.max_spdm_msg_size = (uint32_t)n;
+            cfg.data_transfer_size = (uint32_t)n;
+            break;
+        }
+        case OPT_MAX_MSG: {
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || n < 42 || n > 65536) {
+                fprintf(stderr, "tsm-devemu: bad --max-spdm-msg-size '%s' (42..65536)\n", optarg);
+                return 2;
+            }
+            max_msg = (uint32_t)n;
             break;
         }
         case OPT_LATENCY: {
@@ -898,6 +977,9 @@ int main(int argc, char **argv)
         case OPT_TRACE:
             g_trace = true;
             break;
+        case OPT_CONTROL:
+            control = optarg;
+            break;
         case OPT_PROG_VERSION:
             printf("tsm-devemu (vtsm) %s\n", vtsm_version());
             return 0;
@@ -909,8 +991,17 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (control)
+        return control_client(control, argc - optind, argv + optind);
     if (optind != argc) {
         usage(stderr);
+        return 2;
+    }
+    /* MaxSPDMmsgSize equal to DataTransferSize: no CHUNK_CAP; larger: CHUNK_CAP. */
+    cfg.max_spdm_msg_size = max_msg ? max_msg : cfg.data_transfer_size;
+    if (cfg.max_spdm_msg_size < cfg.data_transfer_size) {
+        fprintf(stderr, "tsm-devemu: --max-spdm-msg-size %u below --data-transfer-size %u\n",
+                cfg.max_spdm_msg_size, cfg.data_transfer_size);
         return 2;
     }
     vtsm_log_init("tsm-devemu", verbose ? VTSM_LOG_DEBUG : VTSM_LOG_WARN);

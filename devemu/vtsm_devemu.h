@@ -227,6 +227,21 @@ int vtsm_dev_ide_live_key_set(const struct vtsm_dev *d, unsigned stream, unsigne
                               bool tx);
 
 /* Wipe every key and secret and free. NULL is fine. */
+/*
+ * Runtime controls (tsm-devemu's control frame, devemu/README.md "Runtime controls").
+ *
+ * vtsm_dev_firmware_update: a new firmware image is loaded; the firmware measurement
+ * blocks (DMTF types 1 and 6) change. Refused (E_STATE, rule DEVTDI.8, nothing changes)
+ * while a TDI is CONFIG_LOCKED or RUN with NO_FW_UPDATE; otherwise every locked TDI goes
+ * to ERROR (rule DEVTDI.9), and *errored (may be NULL) counts them.
+ * vtsm_dev_tdi_fail: a device error on a locked TDI: CONFIG_LOCKED / RUN -> ERROR (rule
+ * DEVTDI.10; E_STATE in any other state).
+ * vtsm_dev_control: one text command, "fw-update", "tdi-error N" or "flr N"; out gets a
+ * one-line answer ("ok ...") on success. E_INVAL for an unknown command.
+ */
+vtsm_status vtsm_dev_firmware_update(struct vtsm_dev *d, unsigned *errored);
+vtsm_status vtsm_dev_tdi_fail(struct vtsm_dev *d, unsigned tdi);
+vtsm_status vtsm_dev_control(struct vtsm_dev *d, const char *cmd, char *out, size_t cap);
 void vtsm_dev_free(struct vtsm_dev *d);
 
 #endif

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include "vtsm_abi.h"
 #include "vtsm_host_cbor.h"
 #include "vtsm_log.h"
+#include "vtsm_proc.h"
 #include "vtsm_trace.h"
 #include "vtsm_version.h"
 
@@ -37,6 +40,7 @@ enum {
 struct cli {
     const char *socket;
     bool json;
+    unsigned long count_seen; /* events printed */
     const char *verb;
     const char *pos[MAX_POS];
     unsigned npos;
@@ -57,6 +61,11 @@ struct cli {
     const char *name;
     bool has_guest_key;
     uint8_t guest_key[VTSM_ABI_GUEST_KEY_SIZE];
+    /* reset: the host's reference values (digests; 0 = not given) */
+    uint8_t ref_report[64], ref_meas[64];
+    size_t ref_report_len, ref_meas_len;
+    /* events: stop after this many (0: never) or this many ms (0: never) */
+    long count, timeout_ms;
     cbor_item_t *envelope; /* relay: the guest request read from the file; request: its map */
 };
 
@@ -85,6 +94,12 @@ static void usage(FILE *f)
           "  relay [--doe tcp:HOST:PORT] FILE   (a guest request envelope, CBOR)\n"
           "  status [DEV]                        (every page: all devices, TDIs and TVMs)\n"
           "  remove DEV                          forget an unconnected device (DEVICE_REMOVE)\n"
+          "  reset DEV TDI --doe tcp:HOST:PORT [--report-digest HEX --measurements-digest HEX]\n"
+          "                                      recover a TDI in ERROR (TDI_RESET): FLR, relock,\n"
+          "                                      re-measure; the digests are reference values\n"
+          "  events [DEV] [--count N] [--timeout MS]\n"
+          "                                      subscribe and print one line per EVENT (--json:\n"
+          "                                      one object per line) until N or MS\n"
           "  request OP [KEY=VALUE]... [--doe tcp:HOST:PORT]\n"
           "                                      any request of the ABI's operation table (OP:\n"
           "                                      STATUS, TDI_BIND, ...); VALUE: number, true,\n"
@@ -414,6 +429,77 @@ static vtsm_status verb_unbind(struct cli *c, struct vtsm_host *h, cbor_item_t *
     return vtsm_host_tdi_unbind_cbor(h, c->dev, (uint32_t)c->tdi, res);
 }
 
+/* reset DEV TDI: TDI_RESET, with the reference values if given */
+static vtsm_status verb_reset(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    cbor_item_t *m = vtsm_abi_map_new();
+    vtsm_status st = m ? VTSM_OK : vtsm_fail(VTSM_E_NOMEM, "request");
+    if (st == VTSM_OK && ((st = vtsm_abi_put_tstr(m, VTSM_ABI_K_DEV, c->dev)) != VTSM_OK ||
+                          (st = vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, (uint64_t)c->tdi)) != VTSM_OK))
+        goto out;
+    if (c->ref_report_len &&
+        (st = vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, c->ref_report, c->ref_report_len)))
+        goto out;
+    if (c->ref_meas_len &&
+        (st = vtsm_abi_put_bytes(m, VTSM_ABI_K_MEASUREMENTS_DIGEST, c->ref_meas, c->ref_meas_len)))
+        goto out;
+    st = vtsm_host_call_cbor(h, VTSM_ABI_OP_TDI_RESET, m, res);
+out:
+    if (m)
+        cbor_decref(&m);
+    return st;
+}
+
+/* events [DEV]: one line per EVENT (or one JSON object per line with --json) */
+static void print_event(void *ctx, const struct vtsm_host_event *ev)
+{
+    struct cli *c = ctx;
+    if (c->json) {
+        char *j = vtsm_result_json(ev->msg);
+        if (j)
+            printf("%s\n", j);
+        free(j);
+    } else {
+        char tdi[16] = "-";
+        if (ev->has_tdi)
+            snprintf(tdi, sizeof(tdi), "%u", ev->tdi);
+        printf("%llu %s dev=%s tdi=%s rule=%s %s\n", (unsigned long long)ev->seq, ev->event,
+               ev->dev, tdi, ev->rule_id[0] ? ev->rule_id : "-", ev->detail);
+    }
+    fflush(stdout);
+    c->count_seen++;
+}
+
+static vtsm_status verb_events(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    struct vtsm_request r = {.dev = c->dev};
+    struct vtsm_result *sub = NULL;
+    vtsm_host_set_event_cb(h, print_event, c);
+    vtsm_status st = vtsm_host_events_subscribe(h, &r, &sub);
+    vtsm_result_free(sub);
+    if (st != VTSM_OK)
+        return st;
+    /* on stderr, so that stdout holds the events alone */
+    fprintf(stderr, "tsm-host: watching events%s%s\n", c->dev ? " of " : "", c->dev ? c->dev : "");
+    int64_t end = c->timeout_ms > 0 ? (int64_t)vtsm_now_ms() + c->timeout_ms : INT64_MAX;
+    while (c->count == 0 || c->count_seen < (unsigned long)c->count) {
+        int64_t now = vtsm_now_ms();
+        if (now >= end)
+            break;
+        struct pollfd pfd = {.fd = vtsm_host_fd(h), .events = POLLIN};
+        int wait = end == INT64_MAX ? -1 : (int)(end - now);
+        int k = poll(&pfd, 1, wait);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return vtsm_fail(VTSM_E_IO, "poll: %s", strerror(errno));
+        if (k > 0 && (st = vtsm_host_dispatch(h)) != VTSM_OK)
+            return st;
+    }
+    *res = NULL;
+    return VTSM_OK;
+}
+
 static vtsm_status verb_relay(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
     return vtsm_host_guest_relay_cbor(h, c->envelope, res);
@@ -513,6 +599,13 @@ static int load_request(struct cli *c)
     struct vtsm_abi_req req;
     if (vtsm_abi_req_decode(c->envelope, row, &req) != VTSM_OK)
         return usage_error("%s", vtsm_err_detail());
+    return EXIT_OK;
+}
+
+static int print_none(struct cli *c, const cbor_item_t *res)
+{
+    (void)c;
+    (void)res;
     return EXIT_OK;
 }
 
@@ -764,7 +857,7 @@ static int print_status(struct cli *c, const cbor_item_t *res)
             cell(t[3], cbor_array_handle(tl)[k], "tvm", false);
             cell(t[4], cbor_array_handle(tl)[k], "mmio_enabled", false);
             cell(t[5], cbor_array_handle(tl)[k], "dma_enabled", false);
-            /* the TDI's MMIO ranges, once the host mapped one (docs/abi.md 7.14) */
+            /* the TDI's MMIO ranges, once the host mapped one (docs/abi.md 7.17) */
             const cbor_item_t *te = cbor_array_handle(tl)[k];
             const cbor_item_t *ml = list(te, VTSM_ABI_K_MMIO_MAP);
             for (size_t q = 0; ml && q < cbor_array_size(ml); q++) {
@@ -831,6 +924,10 @@ enum {
     OPT_LOCK_FLAGS = 1u << 10,
     OPT_ALL = 1u << 11,
     OPT_CHALLENGE = 1u << 12,
+    OPT_REF_REPORT = 1u << 13,
+    OPT_REF_MEAS = 1u << 14,
+    OPT_COUNT = 1u << 15,
+    OPT_TIMEOUT = 1u << 16,
 };
 
 #define CONNECT_OPTS                                                                               \
@@ -860,6 +957,8 @@ static const struct command commands[] = {
     {"relay", "FILE", OPT_DOE, 0, verb_relay, print_plain},
     {"status", "[DEV]", 0, 0, verb_status, print_status},
     {"remove", "DEV", 0, 0, verb_remove, print_plain},
+    {"reset", "DEV TDI", OPT_DOE | OPT_REF_REPORT | OPT_REF_MEAS, OPT_DOE, verb_reset, print_plain},
+    {"events", "[DEV]", OPT_COUNT | OPT_TIMEOUT, 0, verb_events, print_none},
     {"request", "OP [FIELDS]", OPT_DOE, 0, verb_request, print_plain},
 };
 
@@ -1040,6 +1139,10 @@ static const struct option long_opts[] = {
     {"guest-key", required_argument, NULL, OPT_GUEST_KEY},
     {"lock-flags", required_argument, NULL, OPT_LOCK_FLAGS},
     {"all", no_argument, NULL, OPT_ALL},
+    {"report-digest", required_argument, NULL, OPT_REF_REPORT},
+    {"measurements-digest", required_argument, NULL, OPT_REF_MEAS},
+    {"count", required_argument, NULL, OPT_COUNT},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {NULL, 0, NULL, 0},
 };
 
@@ -1111,6 +1214,24 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
     case OPT_LOCK_FLAGS:
         if (!parse_long(v, 0, 0xffff, &c->lock_flags))
             return usage_error("bad --lock-flags '%s' (0..0xffff)", v);
+        return EXIT_OK;
+    case OPT_REF_REPORT:
+    case OPT_REF_MEAS: {
+        uint8_t *out = bit == OPT_REF_REPORT ? c->ref_report : c->ref_meas;
+        size_t *len = bit == OPT_REF_REPORT ? &c->ref_report_len : &c->ref_meas_len;
+        size_t n = strlen(v) / 2;
+        if ((n != 32 && n != 48 && n != 64) || !parse_hex(v, out, n))
+            return usage_error("bad --%s: a SHA-256/384/512 digest in hex expected", opt_name(bit));
+        *len = n;
+        return EXIT_OK;
+    }
+    case OPT_COUNT:
+        if (!parse_long(v, 1, LONG_MAX, &c->count))
+            return usage_error("bad --count '%s' (1 or more)", v);
+        return EXIT_OK;
+    case OPT_TIMEOUT:
+        if (!parse_long(v, 1, INT32_MAX, &c->timeout_ms))
+            return usage_error("bad --timeout '%s' (ms, 1 or more)", v);
         return EXIT_OK;
     default:
         return usage_error("%s", "internal option error");

@@ -76,8 +76,10 @@ struct vtsm_host {
     unsigned version;
     enum vtsm_abi_role role;
     char tsm[128];
-    uint8_t *rsp;     /* DOE response buffer, VTSM_HOST_DOE_RSP_CAP bytes */
-    vtsm_status dead; /* VTSM_OK while the connection is usable */
+    uint8_t *rsp;                /* DOE response buffer, VTSM_HOST_DOE_RSP_CAP bytes */
+    vtsm_status dead;            /* VTSM_OK while the connection is usable */
+    vtsm_host_event_fn event_fn; /* EVENT messages (docs/abi.md 11.4) */
+    void *event_ctx;
 };
 
 /* ---- errors ---- */
@@ -464,6 +466,51 @@ size_t vtsm_host_doe_pending(const struct vtsm_host *h)
     return n;
 }
 
+/* An EVENT: to the event callback, if one is set; a malformed one is dropped. */
+static void on_event(struct vtsm_host *h, cbor_item_t *msg)
+{
+    char event[64], dev[VTSM_ABI_DEV_BUF], rule[32] = "";
+    const char *detail = "";
+    size_t detail_len = 0;
+    uint64_t seq = 0, tdi = 0;
+    bool has_tdi = false, has_rule = false;
+    if (!h->event_fn)
+        return;
+    if (vtsm_abi_get_uint(msg, VTSM_ABI_K_SEQ, &seq) != VTSM_OK ||
+        vtsm_abi_get_tstr(msg, VTSM_ABI_K_EVENT, event, sizeof(event)) != VTSM_OK ||
+        vtsm_abi_get_tstr(msg, VTSM_ABI_K_DEV, dev, sizeof(dev)) != VTSM_OK ||
+        vtsm_abi_opt_uint(msg, VTSM_ABI_K_TDI, &tdi, &has_tdi) != VTSM_OK || tdi > UINT32_MAX ||
+        vtsm_abi_opt_tstr(msg, VTSM_ABI_K_RULE, rule, sizeof(rule), &has_rule) != VTSM_OK)
+        return;
+    if (vtsm_abi_find(msg, VTSM_ABI_K_DETAIL) &&
+        vtsm_abi_get_tstr_ref(msg, VTSM_ABI_K_DETAIL, &detail, &detail_len) != VTSM_OK)
+        return;
+    char *d = strndup(detail, detail_len);
+    struct vtsm_result *r = vtsm_result_new(msg);
+    if (d && r) {
+        struct vtsm_host_event ev = {.seq = seq,
+                                     .event = event,
+                                     .dev = dev,
+                                     .has_tdi = has_tdi,
+                                     .tdi = (uint32_t)tdi,
+                                     .rule_id = rule,
+                                     .rule = vtsm_rule_parse(rule),
+                                     .detail = d,
+                                     .msg = r};
+        h->event_fn(h->event_ctx, &ev);
+    }
+    free(d);
+    vtsm_result_free(r);
+}
+
+void vtsm_host_set_event_cb(struct vtsm_host *h, vtsm_host_event_fn fn, void *ctx)
+{
+    if (!h)
+        return;
+    h->event_fn = fn;
+    h->event_ctx = fn ? ctx : NULL;
+}
+
 /* One message from the TSM. Messages about unknown ids are ignored; only a failure to
  * answer (send) is returned, which kills the connection. */
 static vtsm_status on_message(struct vtsm_host *h, cbor_item_t *msg)
@@ -471,6 +518,10 @@ static vtsm_status on_message(struct vtsm_host *h, cbor_item_t *msg)
     uint64_t op = 0, id = 0;
     if (vtsm_abi_get_op(msg, &op) != VTSM_OK || vtsm_abi_get_id(msg, &id) != VTSM_OK)
         return VTSM_OK;
+    if (op == VTSM_ABI_OP_EVENT) {
+        on_event(h, msg);
+        return VTSM_OK;
+    }
     if (op == VTSM_ABI_OP_DOE_PENDING) {
         vtsm_status st = on_doe_pending(h, msg);
         /* a DOE_PENDING we cannot even parse cannot be answered; keep going */

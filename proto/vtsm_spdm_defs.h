@@ -202,6 +202,27 @@
 #define SPDM_MAX_SLOTS              8
 #define SPDM_REQUESTER_CONTEXT_SIZE 8 /* 1.3 GET_MEASUREMENTS / CHALLENGE */
 
+/* DSP0274 M1/M2: a requester that issues one of these requests (in or out of a session)
+ * without completing CHALLENGE first resets M1/M2 (messages B and C) to null. */
+static inline int vtsm_spdm_resets_m1m2(uint8_t request_code)
+{
+    switch (request_code) {
+    case SPDM_GET_MEASUREMENTS:
+    case SPDM_KEY_EXCHANGE:
+    case SPDM_FINISH:
+    case SPDM_PSK_EXCHANGE:
+    case SPDM_PSK_FINISH:
+    case SPDM_KEY_UPDATE:
+    case SPDM_HEARTBEAT:
+    case SPDM_GET_ENCAPSULATED_REQUEST:
+    case SPDM_DELIVER_ENCAPSULATED_RESPONSE:
+    case SPDM_END_SESSION:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* Registry IDs (StandardID of VENDOR_DEFINED messages, opaque element IDs) */
 #define SPDM_REGISTRY_ID_DMTF 0x00
 

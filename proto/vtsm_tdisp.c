@@ -135,6 +135,22 @@ vtsm_status vtsm_tdisp_parse_header(const uint8_t *msg, size_t len, struct vtsm_
     return rd_header(&r, hdr);
 }
 
+/* VDM_REQ / VDM_RSP: REGISTRY_ID, VENDOR_ID_LEN, VENDOR_ID, and the rest is the vendor's. */
+static vtsm_status parse_vdm(struct vtsm_rd *r, uint8_t t, struct vtsm_tdisp_vdm *v)
+{
+    if (vtsm_rd_u8(r, &v->registry_id) || vtsm_rd_u8(r, &v->vendor_id_len))
+        return short_msg(t, "REGISTRY_ID/VENDOR_ID_LEN", r->len);
+    VTSM_ENSURE(v->registry_id <= 1, VTSM_E_PEER_MALFORMED,
+                "TDISP %s: REGISTRY_ID %u (0 PCI-SIG, 1 CXL)", vtsm_tdisp_type_name(t),
+                v->registry_id);
+    if (vtsm_rd_ref(r, &v->vendor_id, v->vendor_id_len))
+        return vtsm_fail(VTSM_E_PEER_TRUNCATED,
+                         "TDISP %s: VENDOR_ID_LEN %u exceeds the %zu bytes that follow",
+                         vtsm_tdisp_type_name(t), v->vendor_id_len, vtsm_rd_left(r));
+    v->body_len = vtsm_rd_left(r);
+    return vtsm_rd_ref(r, &v->body, v->body_len);
+}
+
 vtsm_status vtsm_tdisp_parse_request(const uint8_t *msg, size_t len, struct vtsm_tdisp_req *req)
 {
     struct vtsm_rd r = vtsm_rd_init(msg, len);
@@ -177,6 +193,8 @@ vtsm_status vtsm_tdisp_parse_request(const uint8_t *msg, size_t len, struct vtsm
         if (vtsm_rd_bytes(&r, req->u.start_nonce, VTSM_TDISP_NONCE_SIZE))
             return short_msg(t, "START_INTERFACE_NONCE", len);
         break;
+    case VTSM_TDISP_VDM_REQ:
+        return parse_vdm(&r, t, &req->u.vdm);
     default:
         if (t >= VTSM_TDISP_BIND_P2P_STREAM_REQ && t <= VTSM_TDISP_SET_TDISP_CONFIG_REQ)
             return vtsm_fail(VTSM_E_PEER_UNEXPECTED, "TDISP request %s (0x%02x) not implemented",
@@ -225,7 +243,8 @@ vtsm_status vtsm_tdisp_parse_response(const uint8_t *msg, size_t len, uint8_t re
 
     VTSM_ENSURE(rsp != NULL && (msg != NULL || len == 0), VTSM_E_INVAL,
                 "TDISP response: NULL argument");
-    VTSM_ENSURE(request >= VTSM_TDISP_GET_VERSION && request <= VTSM_TDISP_STOP_INTERFACE_REQ,
+    VTSM_ENSURE((request >= VTSM_TDISP_GET_VERSION && request <= VTSM_TDISP_STOP_INTERFACE_REQ) ||
+                    request == VTSM_TDISP_VDM_REQ,
                 VTSM_E_INVAL, "TDISP: no response parser for request 0x%02x", request);
     memset(rsp, 0, sizeof(*rsp));
     VTSM_GUARD(rd_header(&r, &rsp->hdr));
@@ -295,6 +314,8 @@ vtsm_status vtsm_tdisp_parse_response(const uint8_t *msg, size_t len, uint8_t re
                     "TDISP DEVICE_INTERFACE_STATE: TDI_STATE %u is reserved (0-3 defined)",
                     rsp->u.tdi_state);
         break;
+    case VTSM_TDISP_VDM_RSP:
+        return parse_vdm(&r, t, &rsp->u.vdm);
     default: /* START_INTERFACE_RSP, STOP_INTERFACE_RSP: header only */
         break;
     }
@@ -478,6 +499,25 @@ vtsm_status vtsm_tdisp_build_start_rsp(struct vtsm_wr *w, uint32_t function_id)
 vtsm_status vtsm_tdisp_build_stop_rsp(struct vtsm_wr *w, uint32_t function_id)
 {
     return build_empty(w, VTSM_TDISP_STOP_INTERFACE_RSP, function_id);
+}
+
+vtsm_status vtsm_tdisp_build_vdm(struct vtsm_wr *w, uint8_t type, uint32_t function_id,
+                                 const struct vtsm_tdisp_vdm *v)
+{
+    VTSM_ENSURE(type == VTSM_TDISP_VDM_REQ || type == VTSM_TDISP_VDM_RSP, VTSM_E_INVAL,
+                "TDISP VDM: type 0x%02x is neither VDM_REQ nor VDM_RSP", type);
+    VTSM_ENSURE(v != NULL && v->registry_id <= 1 &&
+                    (v->vendor_id != NULL || v->vendor_id_len == 0) &&
+                    (v->body != NULL || v->body_len == 0),
+                VTSM_E_INVAL, "TDISP VDM: bad REGISTRY_ID, VENDOR_ID or body");
+    size_t start = w ? w->len : 0;
+    vtsm_status st =
+        wr_begin(w, 2 + (size_t)v->vendor_id_len + v->body_len, type, function_id, &start);
+    if (st == VTSM_OK && (st = vtsm_wr_u8(w, v->registry_id)) == VTSM_OK &&
+        (st = vtsm_wr_u8(w, v->vendor_id_len)) == VTSM_OK &&
+        (st = vtsm_wr_bytes(w, v->vendor_id, v->vendor_id_len)) == VTSM_OK)
+        st = vtsm_wr_bytes(w, v->body, v->body_len);
+    return wr_finish(w, start, st);
 }
 
 vtsm_status vtsm_tdisp_build_error(struct vtsm_wr *w, uint32_t function_id, uint32_t code,

@@ -133,6 +133,32 @@ struct vtsm_tdisp_error {
     uint8_t vendor_id_len;
 };
 
+/*
+ * VDM_REQ / VDM_RSP body (TDISP "VDM_REQ"): REGISTRY_ID (00h PCI-SIG, 01h CXL), VENDOR_ID_LEN,
+ * VENDOR_ID, then the vendor-defined message. Pointers borrow from the message.
+ */
+struct vtsm_tdisp_vdm {
+    uint8_t registry_id;
+    uint8_t vendor_id_len;
+    const uint8_t *vendor_id;
+    const uint8_t *body;
+    size_t body_len;
+};
+
+/*
+ * The vtsm vendor-defined TDISP messages (VDM_REQ with REGISTRY_ID 00h and the 2-byte
+ * VENDOR_ID FFFFh, which names no PCI-SIG member: the emulator's own commands). Body:
+ *   request   COMMAND (1) | Reserved (3)
+ *   response  COMMAND (1) | TDI_STATE after the command (1) | Reserved (2)
+ * COMMAND 01h FUNCTION_LEVEL_RESET: the device resets the TDI's function as an FLR
+ * would (the TDI returns to CONFIG_UNLOCKED from any state, its lock nonce and report
+ * dropped). The TSM's recovery (tdi_reset) sends it.
+ */
+#define VTSM_TDISP_VDM_REGISTRY_PCISIG 0x00
+#define VTSM_TDISP_VDM_VTSM_VENDOR_ID  0xFFFFu
+#define VTSM_TDISP_VDM_VTSM_FLR        0x01
+#define VTSM_TDISP_VDM_VTSM_BODY       4
+
 /* A request as the responder (device) sees it. Pointers borrow from the message. */
 struct vtsm_tdisp_req {
     struct vtsm_tdisp_hdr hdr;
@@ -144,6 +170,7 @@ struct vtsm_tdisp_req {
             uint16_t length;
         } report;                                   /* GET_DEVICE_INTERFACE_REPORT */
         uint8_t start_nonce[VTSM_TDISP_NONCE_SIZE]; /* START_INTERFACE_REQ */
+        struct vtsm_tdisp_vdm vdm;                  /* VDM_REQ */
     } u;
 };
 
@@ -164,6 +191,7 @@ struct vtsm_tdisp_rsp {
         } report;                      /* DEVICE_INTERFACE_REPORT */
         uint8_t tdi_state;             /* DEVICE_INTERFACE_STATE */
         struct vtsm_tdisp_error error; /* TDISP_ERROR */
+        struct vtsm_tdisp_vdm vdm;     /* VDM_RSP */
     } u;
 };
 
@@ -179,6 +207,9 @@ vtsm_status vtsm_tdisp_build_get_state(struct vtsm_wr *w, uint32_t function_id);
 vtsm_status vtsm_tdisp_build_start_interface(struct vtsm_wr *w, uint32_t function_id,
                                              const uint8_t nonce[VTSM_TDISP_NONCE_SIZE]);
 vtsm_status vtsm_tdisp_build_stop_interface(struct vtsm_wr *w, uint32_t function_id);
+/* VDM_REQ (type VTSM_TDISP_VDM_REQ) or VDM_RSP (VTSM_TDISP_VDM_RSP) with v's fields. */
+vtsm_status vtsm_tdisp_build_vdm(struct vtsm_wr *w, uint8_t type, uint32_t function_id,
+                                 const struct vtsm_tdisp_vdm *v);
 
 /*
  * Parse the response to a request of type `request` sent for `function_id`. A

@@ -67,7 +67,13 @@ add_nvme() {
       return 1
     }
     case "$f" in
-      *.xz) xz -dc "$f" >"$dst/$m.ko" ;;
+      *.xz)
+        command -v xz >/dev/null || {
+          echo "kernel-env: xz (xz-utils) is needed to unpack $m" >&2
+          return 1
+        }
+        xz -dc "$f" >"$dst/$m.ko"
+        ;;
       *.zst) zstd -qdc "$f" >"$dst/$m.ko" ;;
       *) cp "$f" "$dst/$m.ko" ;;
     esac || return 1

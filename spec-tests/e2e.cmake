@@ -86,7 +86,16 @@ add_dependencies(test_e2e_interop vtsm-split-peer)
 
 vtsm_e2e_suite(test_e2e_spdm_auth SOURCES test_e2e_spdm_auth.c CASES
   test_bad_challenge_signature test_wrong_cert_chain_hash test_device_without_chal_cap
-  test_connect_with_challenge)
+  test_connect_with_challenge test_full_connect_in_chunks)
+
+vtsm_e2e_suite(test_e2e_ras SOURCES test_e2e_ras.c CASES
+  test_recovery_identical test_host_flr_and_cli_reset test_evidence_changed_then_recovered
+  test_device_check_finds_run_tdi_error
+  test_firmware_update_before_lock test_firmware_update_after_lock
+  test_session_lost_event test_policy_events test_key_update_by_sequence_number
+  test_unread_subscriber_dropped)
+target_link_libraries(test_e2e_ras PRIVATE vtsm_guest)
+target_compile_definitions(test_e2e_ras PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
 
 vtsm_e2e_suite(test_e2e_mmio SOURCES test_e2e_mmio.c CASES
   test_map_validate_dma_accept_unbind test_host_map_refusals test_guest_validate_refusals

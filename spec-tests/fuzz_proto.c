@@ -81,6 +81,7 @@ static void run_tdisp(const uint8_t *d, size_t n)
     (void)vtsm_tdisp_parse_request(d, n, &req);
     for (uint8_t t = VTSM_TDISP_GET_VERSION; t <= VTSM_TDISP_STOP_INTERFACE_REQ; t++)
         (void)vtsm_tdisp_parse_response(d, n, t, fid, &rsp);
+    (void)vtsm_tdisp_parse_response(d, n, VTSM_TDISP_VDM_REQ, fid, &rsp); /* VDM_RSP */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

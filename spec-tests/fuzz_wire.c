@@ -2,9 +2,10 @@
 /*
  * libFuzzer targets for the parsers that take bytes from an untrusted party:
  *   FUZZ_REQUESTER  the TSM's SPDM requester fed device responses (the input is split into
- *                   DOE objects by 2-byte length prefixes) through VCA, digests, certificate
- *                   and session setup;
- *   FUZZ_DEVICE     the emulated device fed requests the same way;
+ *                   DOE objects by 2-byte length prefixes) through VCA, digests, certificate,
+ *                   CHALLENGE and session setup (CHUNK_SEND_ACK / CHUNK_RESPONSE parsing
+ *                   too, when the scripted device sets CHUNK_CAP);
+ *   FUZZ_DEVICE     the emulated device (with CHUNK_CAP) fed requests the same way;
  *   FUZZ_ABI        the socket ABI decoder;
  *   FUZZ_PARSERS    DOE objects, SPDM certificate chains, DSP0277 secured messages and
  *                   simulated-link frames;
@@ -99,6 +100,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (!init) {
         vtsm_dev_config_default(&cfg);
+        /* CHUNK_CAP (MaxSPDMmsgSize above DataTransferSize): CHUNK_SEND reassembly and
+         * CHUNK_GET are reached too */
+        cfg.max_spdm_msg_size = 8192;
         init = 1;
     }
     if (vtsm_dev_new(&cfg, &d) != VTSM_OK)

@@ -982,6 +982,205 @@ static void test_challenge_refusals(void **state)
     rq_free(r);
 }
 
+/* A device taking 64 bytes per message, 4 KiB in all (CHUNK_CAP), after a VCA at 1.3 whose
+ * requester sets CHUNK_CAP too. */
+static struct rq *chunk_dev(void)
+{
+    struct vtsm_dev_config c;
+    vtsm_dev_config_default(&c);
+    c.data_transfer_size = 64;
+    c.max_spdm_msg_size = 4096;
+    struct rq *r = rq_new(&c);
+    uint8_t m[20];
+    rq_version(r);
+    caps_msg(m, V13, REQ_FLAGS | SPDM_CAP_CHUNK, 4096, 65536);
+    rq_clear(r, m, sizeof(m));
+    assert_int_equal(r->msg[1], SPDM_CAPABILITIES);
+    assert_true(get32(r->msg + 8) & SPDM_CAP_CHUNK);
+    assert_int_equal(get32(r->msg + 12), 64);
+    assert_int_equal(get32(r->msg + 16), 4096);
+    r->ver = V13;
+    assert_int_equal(vtsm_buf_append(&r->vca, m, 20), VTSM_OK);
+    assert_int_equal(vtsm_buf_append(&r->vca, r->msg, 20), VTSM_OK);
+    rq_algs(r, &all_offer);
+    return r;
+}
+
+/* CHUNK_SEND: Param1 attributes, Param2 handle, ChunkSeqNo, Reserved, ChunkSize,
+ * LargeMessageSize (chunk 0), bytes. Returns the message length. */
+static size_t chunk_send_msg(uint8_t *m, bool last, uint8_t handle, uint16_t seq, uint32_t large,
+                             const uint8_t *bytes, uint32_t size)
+{
+    size_t n = 12;
+    m[0] = V13;
+    m[1] = SPDM_CHUNK_SEND;
+    m[2] = last ? 1 : 0;
+    m[3] = handle;
+    put16(m + 4, seq);
+    put16(m + 6, 0);
+    put32(m + 8, size);
+    if (seq == 0) {
+        put32(m + 12, large);
+        n += 4;
+    }
+    memcpy(m + n, bytes, size);
+    return n + size;
+}
+
+static void expect_chunk_refusal(struct rq *r, const uint8_t *m, size_t n, uint8_t err,
+                                 enum vtsm_rule rule)
+{
+    rq_clear(r, m, n);
+    expect_error(r, V13, err, 0);
+    assert_int_equal(vtsm_err_rule(), rule);
+}
+
+/* Illegal chunk sequences, each refused under its rule and ending the transfer. */
+static void test_chunk_refusals(void **state)
+{
+    (void)state;
+    uint8_t big[100], m[80];
+    memset(big, 0x5A, sizeof(big));
+    struct rq *r = chunk_dev();
+
+    /* one message above DataTransferSize */
+    uint8_t whole[68] = {V13, SPDM_GET_DIGESTS, 0, 0};
+    rq_clear(r, whole, sizeof(whole));
+    expect_error(r, V13, SPDM_ERR_REQUEST_TOO_LARGE, 0);
+    /* a chunk past 0 without a transfer */
+    expect_chunk_refusal(r, m, chunk_send_msg(m, false, 7, 1, 0, big, 20), SPDM_ERR_INVALID_REQUEST,
+                         VTSM_RULE_CHUNK_2);
+    /* LargeMessageSize within one message, or above MaxSPDMmsgSize */
+    expect_chunk_refusal(r, m, chunk_send_msg(m, false, 7, 0, 64, big, 20),
+                         SPDM_ERR_INVALID_REQUEST, VTSM_RULE_CHUNK_3);
+    expect_chunk_refusal(r, m, chunk_send_msg(m, false, 7, 0, 4097, big, 20),
+                         SPDM_ERR_REQUEST_TOO_LARGE, VTSM_RULE_CHUNK_3);
+    /* sequence gaps, foreign handles, sizes past LargeMessageSize, a wrong LastChunk */
+    const struct {
+        bool last;
+        uint8_t handle;
+        uint16_t seq;
+        uint32_t size;
+        enum vtsm_rule rule;
+    } bad[] = {
+        {false, 7, 2, 20, VTSM_RULE_CHUNK_2}, {false, 8, 1, 20, VTSM_RULE_CHUNK_1},
+        {false, 7, 1, 40, VTSM_RULE_CHUNK_3}, {true, 7, 1, 20, VTSM_RULE_CHUNK_3},
+        {false, 7, 1, 0, VTSM_RULE_CHUNK_3},  {false, 7, 0, 20, VTSM_RULE_CHUNK_2},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        /* chunk 0 of a 70-byte message: 20 bytes, 50 left */
+        rq_clear(r, m, chunk_send_msg(m, false, 7, 0, 70, big, 20));
+        assert_int_equal(r->msg[1], SPDM_CHUNK_SEND_ACK);
+        assert_int_equal(r->msg[3], 7);
+        assert_int_equal(get16(r->msg + 4), 0);
+        rq_clear(r, m, chunk_send_msg(m, false, 7, 1, 0, big, 20));
+        assert_int_equal(r->msg[1], SPDM_CHUNK_SEND_ACK); /* 40 of 70 */
+        expect_chunk_refusal(r, m,
+                             chunk_send_msg(m, bad[i].last, bad[i].handle,
+                                            (uint16_t)(bad[i].seq + 1), 0, big, bad[i].size),
+                             SPDM_ERR_INVALID_REQUEST, bad[i].rule);
+        /* the transfer is over: its next chunk finds none */
+        expect_chunk_refusal(r, m, chunk_send_msg(m, true, 7, 2, 0, big, 30),
+                             SPDM_ERR_INVALID_REQUEST, VTSM_RULE_CHUNK_2);
+    }
+    /* another request ends a transfer too */
+    rq_clear(r, m, chunk_send_msg(m, false, 9, 0, 70, big, 20));
+    assert_int_equal(r->msg[1], SPDM_CHUNK_SEND_ACK);
+    const uint8_t dig[4] = {V13, SPDM_GET_DIGESTS, 0, 0};
+    rq_clear(r, dig, 4);
+    assert_int_equal(r->msg[1], SPDM_DIGESTS);
+    expect_chunk_refusal(r, m, chunk_send_msg(m, true, 9, 1, 0, big, 50), SPDM_ERR_INVALID_REQUEST,
+                         VTSM_RULE_CHUNK_2);
+    /* CHUNK_GET with nothing to fetch */
+    const uint8_t get0[6] = {V13, SPDM_CHUNK_GET, 0, 0, 0, 0};
+    rq_clear(r, get0, 6);
+    expect_error(r, V13, SPDM_ERR_UNEXPECTED_REQUEST, 0);
+    rq_free(r);
+
+    /* without CHUNK_CAP on the device: UnsupportedRequest */
+    r = rq_new(NULL);
+    rq_vca(r, V13);
+    rq_clear(r, m, chunk_send_msg(m, false, 1, 0, 5000, big, 20));
+    expect_error(r, V13, SPDM_ERR_UNSUPPORTED_REQUEST, SPDM_CHUNK_SEND);
+    rq_free(r);
+}
+
+/* A large request in chunks is answered as if it had come whole (here a VENDOR_DEFINED
+ * request in the clear, refused under VDM.1 inside the last CHUNK_SEND_ACK); a large
+ * response is announced by ERROR(LargeResponse) and fetched by CHUNK_GET, refusing a wrong
+ * Handle (CHUNK.1) or ChunkSeqNo (CHUNK.2) and reassembling to the response itself. */
+static void test_chunk_send_and_get(void **state)
+{
+    (void)state;
+    uint8_t vdm[100] = {V13, SPDM_VENDOR_DEFINED_REQUEST, 0, 0, SPDM_REGISTRY_ID_PCISIG, 2, 1, 0};
+    uint8_t m[80];
+    put16(vdm + 8, 90);
+    struct rq *r = chunk_dev();
+    rq_clear(r, m, chunk_send_msg(m, false, 3, 0, sizeof(vdm), vdm, 48));
+    assert_int_equal(r->msg[1], SPDM_CHUNK_SEND_ACK);
+    rq_clear(r, m, chunk_send_msg(m, true, 3, 1, 0, vdm + 48, 52));
+    assert_int_equal(r->msg[1], SPDM_CHUNK_SEND_ACK);
+    assert_int_equal(r->msg[2], 0); /* no EarlyErrorDetected */
+    assert_int_equal(r->msg[3], 3);
+    assert_int_equal(get16(r->msg + 4), 1);
+    /* ResponseToLargeRequest: the ERROR the whole request gets */
+    assert_int_equal(r->msg[6], V13);
+    assert_int_equal(r->msg[7], ERR);
+
+    /* GET_MEASUREMENTS (all, unsigned): the response does not fit 64 bytes */
+    assert_int_equal(rq_meas(r, false, SPDM_MEAS_OP_ALL, false, false, 0, NULL), VTSM_E_PEER_ERROR);
+    expect_error(r, V13, SPDM_ERR_LARGE_RESPONSE, 0);
+    uint8_t handle = r->msg[4];
+    uint8_t get[6] = {V13, SPDM_CHUNK_GET, 0, (uint8_t)(handle + 1), 0, 0};
+    rq_clear(r, get, 6);
+    expect_error(r, V13, SPDM_ERR_INVALID_REQUEST, 0);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_CHUNK_1);
+    /* the refusal ended it: announce it again */
+    assert_int_equal(rq_meas(r, false, SPDM_MEAS_OP_ALL, false, false, 0, NULL), VTSM_E_PEER_ERROR);
+    expect_error(r, V13, SPDM_ERR_LARGE_RESPONSE, 0);
+    handle = r->msg[4];
+    get[3] = handle;
+    get[4] = 1;
+    rq_clear(r, get, 6);
+    expect_error(r, V13, SPDM_ERR_INVALID_REQUEST, 0);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_CHUNK_2);
+    assert_int_equal(rq_meas(r, false, SPDM_MEAS_OP_ALL, false, false, 0, NULL), VTSM_E_PEER_ERROR);
+    handle = r->msg[4];
+    uint8_t large[4096];
+    uint32_t total = 0, got = 0;
+    for (uint16_t seq = 0;; seq++) {
+        get[3] = handle;
+        put16(get + 4, seq);
+        rq_clear(r, get, 6);
+        assert_int_equal(r->msg[1], SPDM_CHUNK_RESPONSE);
+        assert_int_equal(r->msg[3], handle);
+        assert_int_equal(get16(r->msg + 4), seq);
+        uint32_t size = get32(r->msg + 8);
+        size_t hdr = 12;
+        if (seq == 0) {
+            total = get32(r->msg + 12);
+            hdr = 16;
+            assert_true(total > 64 && total <= sizeof(large));
+        }
+        assert_true(hdr + size <= 64); /* each message within DataTransferSize */
+        assert_true(got + size <= total);
+        memcpy(large + got, r->msg + hdr, size);
+        got += size;
+        if (r->msg[2] & 1)
+            break;
+    }
+    assert_int_equal(got, total);
+    /* the large response is MEASUREMENTS with the 4 default blocks */
+    assert_int_equal(large[0], V13);
+    assert_int_equal(large[1], SPDM_MEASUREMENTS);
+    assert_int_equal(large[4], 4);
+    /* and once fetched, there is nothing more */
+    put16(get + 4, 99);
+    rq_clear(r, get, 6);
+    expect_error(r, V13, SPDM_ERR_UNEXPECTED_REQUEST, 0);
+    rq_free(r);
+}
+
 static void test_config_refused(void **state)
 {
     (void)state;
@@ -993,7 +1192,9 @@ static void test_config_refused(void **state)
     c.max_spdm_msg_size = 41;
     assert_int_equal(vtsm_dev_new(&c, &d), VTSM_E_CONFIG);
     vtsm_dev_config_default(&c);
-    c.max_spdm_msg_size = 8192;
+    c.max_spdm_msg_size = 4095; /* below DataTransferSize */
+    assert_int_equal(vtsm_dev_new(&c, &d), VTSM_E_CONFIG);
+    c.max_spdm_msg_size = 0x10001; /* above what the device holds */
     assert_int_equal(vtsm_dev_new(&c, &d), VTSM_E_CONFIG);
     vtsm_dev_config_default(&c);
     c.versions = 0;
@@ -1719,6 +1920,8 @@ int main(void)
         cmocka_unit_test(test_session_refusals),
         cmocka_unit_test(test_measurement_refusals),
         cmocka_unit_test(test_challenge_refusals),
+        cmocka_unit_test(test_chunk_refusals),
+        cmocka_unit_test(test_chunk_send_and_get),
         cmocka_unit_test(test_config_refused),
         cmocka_unit_test(test_decrypt_error_ends_session),
         cmocka_unit_test(test_finish_bad_verify_data),

@@ -281,6 +281,10 @@ static void test_bad_command_line(void **state)
         {{"--meas-hash", "sha3_256", NULL}, 2},
         {{"--max-clients", "0", NULL}, 2},
         {{"--max-clients", "65", NULL}, 2},
+        {{"--max-spdm-msg-size", "41", NULL}, 2},
+        {{"--max-spdm-msg-size", "65537", NULL}, 2},
+        {{"--max-spdm-msg-size", "100", NULL}, 2}, /* below DataTransferSize 4096 */
+        {{"--no-challenge", "extra", NULL}, 2},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int out = -1;

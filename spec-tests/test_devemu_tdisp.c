@@ -456,10 +456,12 @@ static void test_version_capabilities_exact(void **state)
     struct vtsm_wr w = vtsm_wr_init(m, sizeof(m));
     assert_int_equal(vtsm_tdisp_build_get_capabilities(&w, 0, 0xDEADBEEF), VTSM_OK);
     assert_int_equal(tdisp(l, m, w.len, VTSM_TDISP_GET_CAPABILITIES, 0, &rsp), VTSM_OK);
-    /* DSM_CAPS 0; REQ_MSG_SUPPORTED bits 1..7 (0x81..0x87); LOCK_INTERFACE_FLAGS_SUPPORTED
+    /* DSM_CAPS 0; REQ_MSG_SUPPORTED bits 1..7 (0x81..0x87) and 11 (VDM_REQ 0x8B, the vtsm
+     * FUNCTION_LEVEL_RESET); LOCK_INTERFACE_FLAGS_SUPPORTED
      * NO_FW_UPDATE | SYSTEM_CACHE_LINE_SIZE | LOCK_MSIX; DEV_ADDR_WIDTH 52; NUM_REQ 0. */
     uint8_t caps[VTSM_TDISP_HEADER_SIZE + 28] = {0x01, 0x10, 0x02};
     caps[VTSM_TDISP_HEADER_SIZE + 4] = 0xFE;
+    caps[VTSM_TDISP_HEADER_SIZE + 5] = 0x08;
     caps[VTSM_TDISP_HEADER_SIZE + 20] = 0x07;
     caps[VTSM_TDISP_HEADER_SIZE + 25] = 52;
     assert_int_equal(l->rsp.len, sizeof(caps));
@@ -656,6 +658,138 @@ static void test_fault_state_reports(void **state)
     loop_close(l);
 }
 
+/* ---- FUNCTION_LEVEL_RESET (the vtsm VDM) and the runtime controls ---- */
+
+/* VDM_REQ for fid with vendor vid and body; the answer parsed as VDM_RSP. */
+static vtsm_status flr_vdm(struct loop *l, uint32_t fid, uint16_t vid, const uint8_t *body,
+                           size_t blen, struct vtsm_tdisp_rsp *rsp)
+{
+    uint8_t m[MSG_MAX], v[2];
+    struct vtsm_wr w = vtsm_wr_init(m, sizeof(m));
+    vtsm_put_le16(v, vid);
+    struct vtsm_tdisp_vdm q = {.registry_id = VTSM_TDISP_VDM_REGISTRY_PCISIG,
+                               .vendor_id_len = 2,
+                               .vendor_id = v,
+                               .body = body,
+                               .body_len = blen};
+    assert_int_equal(vtsm_tdisp_build_vdm(&w, VTSM_TDISP_VDM_REQ, fid, &q), VTSM_OK);
+    return tdisp(l, m, w.len, VTSM_TDISP_VDM_REQ, fid, rsp);
+}
+
+static void expect_flr(struct loop *l, uint32_t fid)
+{
+    static const uint8_t body[4] = {VTSM_TDISP_VDM_VTSM_FLR};
+    struct vtsm_tdisp_rsp rsp;
+    assert_int_equal(flr_vdm(l, fid, VTSM_TDISP_VDM_VTSM_VENDOR_ID, body, 4, &rsp), VTSM_OK);
+    assert_int_equal(rsp.hdr.type, VTSM_TDISP_VDM_RSP);
+    assert_int_equal(rsp.u.vdm.vendor_id_len, 2);
+    assert_int_equal(vtsm_get_le16(rsp.u.vdm.vendor_id), VTSM_TDISP_VDM_VTSM_VENDOR_ID);
+    const uint8_t want[4] = {VTSM_TDISP_VDM_VTSM_FLR, VTSM_TDI_CONFIG_UNLOCKED, 0, 0};
+    assert_int_equal(rsp.u.vdm.body_len, 4);
+    assert_memory_equal(rsp.u.vdm.body, want, 4);
+    expect_state(l, fid, VTSM_TDI_CONFIG_UNLOCKED);
+}
+
+static void test_flr_vdm(void **state)
+{
+    (void)state;
+    struct loop *l = loop_open(NULL, 0);
+    uint8_t nonce[VTSM_TDISP_NONCE_SIZE];
+    struct vtsm_tdisp_rsp rsp;
+    /* refusals first: another vendor's VDM, a malformed vtsm one; nothing changes */
+    assert_int_equal(lock(l, 1, NULL, nonce), VTSM_OK);
+    static const uint8_t body[4] = {VTSM_TDISP_VDM_VTSM_FLR}, bad_cmd[4] = {0x02},
+                         bad_rsvd[4] = {VTSM_TDISP_VDM_VTSM_FLR, 0, 1, 0};
+    assert_int_equal(flr_vdm(l, 1, 0x8086, body, 4, &rsp), VTSM_E_PEER_ERROR);
+    expect_tdisp_error(l, 1, VTSM_TDISP_ERR_UNSUPPORTED_REQUEST, VTSM_TDISP_VDM_REQ);
+    assert_int_equal(flr_vdm(l, 1, VTSM_TDISP_VDM_VTSM_VENDOR_ID, bad_cmd, 4, &rsp),
+                     VTSM_E_PEER_ERROR);
+    expect_tdisp_error(l, 1, VTSM_TDISP_ERR_INVALID_REQUEST, 0);
+    assert_int_equal(flr_vdm(l, 1, VTSM_TDISP_VDM_VTSM_VENDOR_ID, bad_rsvd, 4, &rsp),
+                     VTSM_E_PEER_ERROR);
+    assert_int_equal(flr_vdm(l, 1, VTSM_TDISP_VDM_VTSM_VENDOR_ID, body, 3, &rsp),
+                     VTSM_E_PEER_ERROR);
+    expect_tdisp_error(l, 1, VTSM_TDISP_ERR_INVALID_REQUEST, 0);
+    expect_state(l, 1, VTSM_TDI_CONFIG_LOCKED);
+    /* FLR from CONFIG_LOCKED, RUN, ERROR and CONFIG_UNLOCKED: always CONFIG_UNLOCKED */
+    expect_flr(l, 1);
+    assert_int_equal(start(l, 1, nonce), VTSM_E_PEER_ERROR); /* the lock's nonce is gone */
+    expect_state(l, 1, VTSM_TDI_CONFIG_UNLOCKED);
+    assert_int_equal(lock(l, 1, NULL, nonce), VTSM_OK);
+    assert_int_equal(start(l, 1, nonce), VTSM_OK);
+    expect_state(l, 1, VTSM_TDI_RUN);
+    expect_flr(l, 1);
+    assert_int_equal(lock(l, 1, NULL, nonce), VTSM_OK);
+    nonce[0] ^= 1;
+    assert_int_equal(start(l, 1, nonce), VTSM_E_PEER_ERROR);
+    expect_state(l, 1, VTSM_TDI_ERROR);
+    expect_flr(l, 1);
+    expect_flr(l, 1);
+    /* after an FLR the TDI locks again and hands out its report */
+    assert_int_equal(lock(l, 1, NULL, nonce), VTSM_OK);
+    struct vtsm_buf rep = {0};
+    unsigned chunks = 0;
+    assert_int_equal(read_report(l, 1, 0xFFFF, &rep, &chunks), VTSM_OK);
+    vtsm_buf_free(&rep);
+    loop_close(l);
+}
+
+static void test_runtime_controls(void **state)
+{
+    (void)state;
+    struct loop *l = loop_open(NULL, 0);
+    uint8_t nonce[VTSM_TDISP_NONCE_SIZE];
+    char out[128];
+    unsigned errored = 99;
+    struct vtsm_spdm_meas m0, m1, m2;
+    memset(&m0, 0, sizeof(m0));
+    memset(&m1, 0, sizeof(m1));
+    memset(&m2, 0, sizeof(m2));
+    assert_int_equal(vtsm_spdm_req_get_measurements(l->r, 0, NULL, &m0), VTSM_OK);
+
+    /* unknown commands and TDIs; a device error only on a locked TDI (DEVTDI.10) */
+    assert_int_equal(vtsm_dev_control(l->dev, "reflash", out, sizeof(out)), VTSM_E_INVAL);
+    assert_int_equal(vtsm_dev_control(l->dev, "tdi-error 200", out, sizeof(out)), VTSM_E_NOT_FOUND);
+    assert_int_equal(vtsm_dev_tdi_fail(l->dev, 0), VTSM_E_STATE);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_DEVTDI_10);
+
+    /* NO_FW_UPDATE holds: refused (DEVTDI.8), measurements and the lock unchanged */
+    assert_int_equal(lock(l, 0, NULL, nonce), VTSM_OK); /* default: NO_FW_UPDATE */
+    assert_int_equal(vtsm_dev_firmware_update(l->dev, &errored), VTSM_E_STATE);
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_DEVTDI_8);
+    expect_state(l, 0, VTSM_TDI_CONFIG_LOCKED);
+    assert_int_equal(vtsm_spdm_req_get_measurements(l->r, 0, NULL, &m1), VTSM_OK);
+    assert_int_equal(m1.record.len, m0.record.len);
+    assert_memory_equal(m1.record.data, m0.record.data, m0.record.len);
+
+    /* without it: the update happens, the measurements change, the lock breaks */
+    assert_int_equal(stop(l, 0), VTSM_OK);
+    struct vtsm_tdisp_lock_params none = {.flags = 0};
+    assert_int_equal(lock(l, 0, &none, nonce), VTSM_OK);
+    assert_int_equal(vtsm_dev_control(l->dev, "fw-update", out, sizeof(out)), VTSM_OK);
+    assert_string_equal(out, "ok fw-update version 1.0.1 tdis_to_error 1");
+    expect_state(l, 0, VTSM_TDI_ERROR);
+    assert_int_equal(vtsm_spdm_req_get_measurements(l->r, 0, NULL, &m2), VTSM_OK);
+    assert_true(m2.record.len != m0.record.len ||
+                memcmp(m2.record.data, m0.record.data, m0.record.len) != 0);
+    /* nothing locked: allowed, no TDI moves */
+    expect_flr(l, 0);
+    assert_int_equal(vtsm_dev_firmware_update(l->dev, &errored), VTSM_OK);
+    assert_int_equal(errored, 0);
+
+    /* a device error on a locked TDI */
+    assert_int_equal(lock(l, 3, NULL, nonce), VTSM_OK);
+    assert_int_equal(vtsm_dev_control(l->dev, "tdi-error 3", out, sizeof(out)), VTSM_OK);
+    expect_state(l, 3, VTSM_TDI_ERROR);
+    assert_int_equal(said_state(l, 3), VTSM_TDI_ERROR);
+    assert_int_equal(vtsm_dev_control(l->dev, "flr 3", out, sizeof(out)), VTSM_OK);
+    expect_state(l, 3, VTSM_TDI_CONFIG_UNLOCKED);
+    vtsm_spdm_meas_free(&m0);
+    vtsm_spdm_meas_free(&m1);
+    vtsm_spdm_meas_free(&m2);
+    loop_close(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +804,8 @@ int main(void)
         cmocka_unit_test(test_fault_bad_reports),
         cmocka_unit_test(test_fault_report_length_change),
         cmocka_unit_test(test_fault_state_reports),
+        cmocka_unit_test(test_flr_vdm),
+        cmocka_unit_test(test_runtime_controls),
     };
     return cmocka_run_group_tests_name("devemu_tdisp", tests, NULL, NULL);
 }

@@ -91,7 +91,8 @@ static void test_device_without_chal_cap(void **s)
     refused_case(s, "--no-challenge", NULL, "peer_caps", "PDEV.14");
 }
 
-/* CHALLENGE at SPDM 1.2 and 1.3 (RequesterContext), P-384 and P-256, with IDE and TDISP. */
+/* CHALLENGE at SPDM 1.2, 1.3 and 1.4 (RequesterContext from 1.3 on, the 1.4 signing
+ * prefix), P-384 and P-256, with IDE and TDISP. */
 static void test_connect_with_challenge(void **state)
 {
     struct e2e *e = *state;
@@ -107,6 +108,8 @@ static void test_connect_with_challenge(void **state)
     E2E_HAS(r.out, "\"version\":\"1.3\"");
     E2E_HAS(r.out, "\"challenge\":{\"transcript\":\"");
     E2E_HAS(r.out, "\"kex\":{");
+    if (strstr(r.out, "\"chunked\":")) /* 4096 bytes a message: nothing in chunks */
+        fail_msg("a connect without chunks reports chunks:\n%s", r.out);
     assert_status(e, "dev13", "connected", true);
 
     connect3(e, &r, "dev12", port2, "--challenge", "--spdm-version", "1.2");
@@ -115,6 +118,86 @@ static void test_connect_with_challenge(void **state)
     E2E_HAS(r.out, "\"version\":\"1.2\"");
     E2E_HAS(r.out, "\"asym\":\"ecdsa-p256\"");
     assert_status(e, "dev12", "connected", true);
+
+    const char *all[] = {"--spdm-version", "all", NULL};
+    int port3 = e2e_devemu(e, all);
+    assert_true(port3 > 0);
+    connect3(e, &r, "dev14", port3, "--challenge", "--spdm-version", "1.4");
+    if (r.status != 0)
+        fail_msg("connect --challenge at 1.4 failed: %s", r.err);
+    E2E_HAS(r.out, "\"version\":\"1.4\"");
+    assert_status(e, "dev14", "connected", true);
+}
+
+/* Count the lines of a device log holding needle. */
+static unsigned log_count(const char *log, const char *needle)
+{
+    unsigned n = 0;
+    for (const char *p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* A device whose DataTransferSize is 48 bytes and MaxSPDMmsgSize 8 KiB (CHUNK_CAP): the
+ * whole connect (certificate chain, CHALLENGE, KEY_EXCHANGE, measurements, IDE_KM with
+ * KEY_PROG, TDISP probe), a TDI bind (LOCK, interface report, measurements) and a reclaim
+ * run with requests in CHUNK_SEND chunks and responses fetched by CHUNK_GET; the device's
+ * log shows both were used. */
+static void test_full_connect_in_chunks(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    static char log[1 << 16];
+    char doe[64];
+    const char *args[] = {
+        "--data-transfer-size", "48", "--max-spdm-msg-size", "8192", "--verbose", NULL};
+    int port = e2e_devemu(e, args);
+    assert_true(port > 0);
+
+    connect3(e, &r, "chunky", port, "--challenge", "--ide-streams", "1");
+    if (r.status != 0)
+        fail_msg("chunked connect failed: %s", r.err);
+    E2E_HAS(r.out, "\"state\":\"connected\"");
+    E2E_HAS(r.out, "\"trusted\":true");
+    E2E_HAS(r.out, "\"challenge\":{\"transcript\":\"");
+    E2E_HAS(r.out, "\"ide\":");
+    E2E_HAS(r.out, "\"blocks\":[{");
+    /* the TSM's count: KEY_EXCHANGE, FINISH and 6 KEY_PROGs sent in chunks; ALGORITHMS,
+     * DIGESTS, CHALLENGE_AUTH, KEY_EXCHANGE_RSP, MEASUREMENTS and TDISP answers fetched */
+    E2E_HAS(r.out, "\"chunked\":{\"requests\":8,\"responses\":");
+    const char *tvm[] = {"tvm-create", "--guest-key",
+                         "04"
+                         "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+                         "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5",
+                         NULL};
+    if (e2e_host(e, &r, tvm) != 0)
+        fail_msg("tvm-create: %s", r.err);
+    const char *bind[] = {
+        "--json", "bind", "chunky", "0", "1", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
+    if (e2e_host(e, &r, bind) != 0)
+        fail_msg("bind through chunks failed: %s", r.err);
+    assert_status(e, "chunky", "connected", true);
+    const char *ck[] = {"ide-check", "chunky", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
+    if (e2e_host(e, &r, ck) != 0)
+        fail_msg("ide-check: %s", r.err);
+    const char *rec[] = {
+        "--json", "reclaim", "chunky", "--force", "--doe", e2e_doe(doe, sizeof(doe), port), NULL};
+    if (e2e_host(e, &r, rec) != 0)
+        fail_msg("reclaim: %s", r.err);
+    E2E_HAS(r.out, "\"acknowledged\":true");
+
+    assert_int_equal(e2e_devemu_log(e, e->ndevemu, log, sizeof(log)), 0);
+    /* KEY_EXCHANGE (0xE4) and KEY_PROGs (VENDOR_DEFINED 0xFE) came in chunks... */
+    E2E_HAS(log, "large request 0xe4 of ");
+    E2E_HAS(log, "large request 0xfe of 59 bytes"); /* IDE_KM KEY_PROG */
+    /* ...and CHALLENGE_AUTH (0x03), KEY_EXCHANGE_RSP (0x64) and MEASUREMENTS (0x60) went
+     * out by CHUNK_GET */
+    E2E_HAS(log, "large response 0x03 of ");
+    E2E_HAS(log, "large response 0x64 of ");
+    E2E_HAS(log, "large response 0x60 of ");
+    unsigned sends = log_count(log, "(CHUNK_SEND)"), gets = log_count(log, "(CHUNK_GET)");
+    if (sends < 2 || gets < 4)
+        fail_msg("%u chunked requests, %u chunked responses:\n%s", sends, gets, log);
 }
 
 int main(int argc, char **argv)
@@ -127,6 +210,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_device_without_chal_cap, e2e_fixture_setup,
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_connect_with_challenge, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_full_connect_in_chunks, e2e_fixture_setup,
                                         e2e_fixture_teardown),
     };
     if (argc > 1)

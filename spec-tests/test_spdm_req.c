@@ -262,7 +262,11 @@ static int setup_vca12(void **state)
 
 static void expect_init(struct ctx *c, vtsm_status want)
 {
-    assert_int_equal(vtsm_spdm_req_init_connection(c->r), want);
+    vtsm_err_clear(); /* an earlier test's record must not pass for this one's */
+    vtsm_status st = vtsm_spdm_req_init_connection(c->r);
+    if (st != want)
+        fail_msg("init_connection: %s, expected %s (%s)", vtsm_status_name(st),
+                 vtsm_status_name(want), vtsm_err_detail());
     assert_int_equal(vtsm_err_status(), want);
 }
 
@@ -277,7 +281,10 @@ static void test_opts_refused(void **state)
 
     (void)state;
     vtsm_spdm_req_opts_default(&o);
-    o.max_spdm_msg_size = 65536 + 1024; /* no CHUNK_CAP: must equal DataTransferSize */
+    o.max_spdm_msg_size = 4095; /* below DataTransferSize */
+    assert_int_equal(vtsm_spdm_req_new(&o, &tp, &r), VTSM_E_CONFIG);
+    assert_null(r);
+    o.max_spdm_msg_size = 0x100001; /* above 1 MiB */
     assert_int_equal(vtsm_spdm_req_new(&o, &tp, &r), VTSM_E_CONFIG);
     assert_null(r);
     vtsm_spdm_req_opts_default(&o);
@@ -823,9 +830,9 @@ static void test_vca_request_bytes(void **state)
         0x01, 0x00, 0x01, 0x00, 0x07, 0x00, 0x00, 0x00, /* 7 DW */
         0x12, 0xE1, 0x00, 0x00,                         /* 1.2 GET_CAPABILITIES */
         0x00, 0x00, 0x00, 0x00,                         /* Reserved, CTExponent 0, Reserved */
-        0xC0, 0x62, 0x00, 0x00,                         /* ENCRYPT|MAC|KEY_EX|HBEAT|KEY_UPD */
+        0xC0, 0x62, 0x02, 0x00,                         /* ENCRYPT|MAC|KEY_EX|HBEAT|KEY_UPD|CHUNK */
         0x00, 0x10, 0x00, 0x00,                         /* DataTransferSize 4096 */
-        0x00, 0x10, 0x00, 0x00,                         /* MaxSPDMmsgSize 4096 */
+        0x00, 0x00, 0x01, 0x00,                         /* MaxSPDMmsgSize 65536 */
     };
     static const uint8_t neg_algs[] = {
         0x01, 0x00, 0x01, 0x00, 0x0E, 0x00, 0x00, 0x00, /* 14 DW */
@@ -1070,10 +1077,134 @@ static void test_cert_and_measurements_13(void **state)
     cert_and_measurements(*state, 0x13);
 }
 
+/* ---- chunking, scripted device ---- */
+
+#define CAP_CHUNK (1u << 17)
+
+/* VERSION, CAPABILITIES with CHUNK_CAP (DataTransferSize dts, MaxSPDMmsgSize 4096). */
+static void q_vc_chunk(struct script *s, uint8_t ver, uint32_t dts)
+{
+    uint8_t m[20] = {ver, 0x61, 0, 0, 0, 0x0c, 0, 0};
+    q_version(s, ver);
+    vtsm_put_le32(m + 8, FLAGS_OK | CAP_CHUNK);
+    vtsm_put_le32(m + 12, dts);
+    vtsm_put_le32(m + 16, 4096);
+    q_spdm(s, m, sizeof(m));
+}
+
+/* NEGOTIATE_ALGORITHMS (48 bytes) to a device taking 42 per message goes in CHUNK_SEND
+ * chunks within 42 bytes; a CHUNK_SEND_ACK with EarlyErrorDetected carries the ERROR that
+ * ended the transfer, which is the device's answer. */
+static void test_chunk_send_early_error(void **state)
+{
+    struct ctx *c = *state;
+    q_vc_chunk(&c->s, 0x12, 42);
+    Q(&c->s, 0x12, 0x05, 0x01, 0x00, 0x00, 0x00, 0x12, 0x7F, 0x01, 0x00);
+    expect_init(c, VTSM_E_PEER_ERROR);
+    assert_int_equal(vtsm_spdm_req_peer_error(c->r, NULL), 0x01);
+    size_t n;
+    const uint8_t *p = req_payload(&c->s, 2, &n);
+    /* CHUNK_SEND: LastChunk 0, Handle 0, ChunkSeqNo 0, ChunkSize 26, LargeMessageSize 48 */
+    assert_true(n >= 42 && n <= 44);
+    const uint8_t hdr[16] = {0x12, 0x85, 0x00, 0x00, 0, 0, 0, 0, 26, 0, 0, 0, 48, 0, 0, 0};
+    assert_memory_equal(p, hdr, sizeof(hdr));
+    assert_int_equal(p[16], 0x12); /* the request itself follows: NEGOTIATE_ALGORITHMS */
+    assert_int_equal(p[17], 0xE3);
+}
+
+/* The whole NEGOTIATE_ALGORITHMS in two chunks, ALGORITHMS in the last ACK. */
+static void test_chunk_send_two_chunks(void **state)
+{
+    struct ctx *c = *state;
+    struct algos a = algos_p384(0x12);
+    uint8_t alg[64];
+    q_vc_chunk(&c->s, 0x12, 42);
+    Q(&c->s, 0x12, 0x05, 0x00, 0x00, 0x00, 0x00);
+    /* ACK of chunk 1 with ResponseToLargeRequest: build ALGORITHMS into a scratch script */
+    struct script tmp = {0};
+    q_algos(&tmp, &a);
+    size_t alen = tmp.q[0].spdm_len;
+    assert_true(alen <= sizeof(alg));
+    memcpy(alg, tmp.q[0].spdm, alen);
+    script_free(&tmp);
+    uint8_t ack[6 + 64] = {0x12, 0x05, 0x00, 0x00, 0x01, 0x00};
+    memcpy(ack + 6, alg, alen);
+    q_spdm(&c->s, ack, 6 + alen);
+    expect_init(c, VTSM_OK);
+    size_t n;
+    const uint8_t *p = req_payload(&c->s, 3, &n);
+    /* chunk 1: LastChunk, Handle 0, ChunkSeqNo 1, ChunkSize 22 */
+    const uint8_t hdr[12] = {0x12, 0x85, 0x01, 0x00, 1, 0, 0, 0, 22, 0, 0, 0};
+    assert_memory_equal(p, hdr, sizeof(hdr));
+}
+
+/* ERROR(LargeResponse) to GET_DIGESTS: CHUNK_GET answers that break the rules. */
+static void test_chunk_get_refusals(void **state)
+{
+    static const struct {
+        uint8_t rsp[24];
+        size_t len;
+        enum vtsm_rule rule;
+    } bad[] = {
+        /* LastChunk with 4 of 52 bytes */
+        {{0x12, 0x06, 0x01, 0x07, 0, 0, 0, 0, 4, 0, 0, 0, 52, 0, 0, 0, 0x12, 0x01, 0, 1},
+         20,
+         VTSM_RULE_CHUNK_3},
+        /* ChunkSize 0 */
+        {{0x12, 0x06, 0x00, 0x07, 0, 0, 0, 0, 0, 0, 0, 0, 52, 0, 0, 0}, 16, VTSM_RULE_CHUNK_3},
+        /* LargeMessageSize 42: no large message */
+        {{0x12, 0x06, 0x00, 0x07, 0, 0, 0, 0, 4, 0, 0, 0, 42, 0, 0, 0, 0x12, 0x01, 0, 1},
+         20,
+         VTSM_RULE_CHUNK_3},
+        /* another Handle, another ChunkSeqNo */
+        {{0x12, 0x06, 0x00, 0x08, 0, 0, 0, 0, 4, 0, 0, 0, 52, 0, 0, 0, 0x12, 0x01, 0, 1},
+         20,
+         VTSM_RULE_CHUNK_1},
+        {{0x12, 0x06, 0x00, 0x07, 1, 0, 0, 0, 4, 0, 0, 0, 52, 0, 0, 0, 0x12, 0x01, 0, 1},
+         20,
+         VTSM_RULE_CHUNK_2},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct ctx *c;
+        setup((void **)&c);
+        q_vc_chunk(&c->s, 0x12, 4096);
+        struct algos a = algos_p384(0x12);
+        q_algos(&c->s, &a);
+        expect_init(c, VTSM_OK);
+        Q(&c->s, 0x12, 0x7F, 0x0F, 0x00, 0x07); /* ERROR(LargeResponse), Handle 7 */
+        q_spdm(&c->s, bad[i].rsp, bad[i].len);
+        assert_int_equal(vtsm_spdm_req_get_digests(c->r, NULL, NULL), VTSM_E_PEER_MALFORMED);
+        if (vtsm_err_rule() != bad[i].rule)
+            fail_msg("case %zu: %s", i, vtsm_err_detail());
+        size_t n;
+        const uint8_t *p = req_payload(&c->s, 4, &n);
+        const uint8_t get[6] = {0x12, 0x86, 0x00, 0x07, 0x00, 0x00}; /* CHUNK_GET 7, 0 */
+        assert_memory_equal(p, get, sizeof(get));
+        teardown((void **)&c);
+    }
+}
+
+/* ERROR(LargeResponse) from a device without CHUNK_CAP, or announcing the large response
+ * as large again: malformed. */
+static void test_large_response_misuse(void **state)
+{
+    struct ctx *c = *state;
+    q_vca(&c->s, 0x12);
+    expect_init(c, VTSM_OK);
+    Q(&c->s, 0x12, 0x7F, 0x0F, 0x00, 0x01);
+    assert_int_equal(vtsm_spdm_req_get_digests(c->r, NULL, NULL), VTSM_E_PEER_MALFORMED);
+    assert_non_null(strstr(vtsm_err_detail(), "without CHUNK_CAP"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_opts_refused),
+        cmocka_unit_test_setup_teardown(test_chunk_send_early_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunk_send_two_chunks, setup, teardown),
+        cmocka_unit_test(test_chunk_get_refusals),
+        cmocka_unit_test_setup_teardown(test_large_response_misuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_version_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_zero_entries, setup, teardown),

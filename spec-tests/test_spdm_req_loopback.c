@@ -29,9 +29,22 @@ enum host_attack {
     HOST_DROP,    /* the host loses the next response (E_DOE_HOST) */
 };
 
+/* The host rewriting a chunk message in the clear (CHUNK_RESPONSE / CHUNK_SEND_ACK). */
+enum chunk_attack {
+    CHUNK_NONE = 0,
+    CHUNK_RSP_HANDLE, /* the first CHUNK_RESPONSE names another Handle */
+    CHUNK_RSP_SEQ,    /* the second CHUNK_RESPONSE's ChunkSeqNo skips one */
+    CHUNK_RSP_LARGE,  /* the first CHUNK_RESPONSE's LargeMessageSize is 2^31 */
+    CHUNK_RSP_SIZE,   /* the first CHUNK_RESPONSE's ChunkSize exceeds LargeMessageSize */
+    CHUNK_ACK_HANDLE, /* the first CHUNK_SEND_ACK names another Handle */
+    CHUNK_ACK_SEQ,    /* the first CHUNK_SEND_ACK names ChunkSeqNo 1 */
+};
+
 struct loop {
     struct vtsm_dev *dev;
     struct vtsm_spdm_req *r;
+    enum chunk_attack chunk; /* applied once */
+    unsigned chunk_rsps;     /* CHUNK_RESPONSEs seen */
     enum host_attack attack; /* applied once, to the next secured response */
     struct vtsm_buf prev;    /* previous secured response, for HOST_REPLAY */
     unsigned exchanges;
@@ -47,8 +60,32 @@ static vtsm_status loop_exchange(void *ctx, const uint8_t *req, size_t len, stru
     st = vtsm_dev_handle(l->dev, req, len, rsp);
     if (st != VTSM_OK)
         return st;
-    if (vtsm_doe_parse(rsp->data, rsp->len, &obj) != VTSM_OK ||
-        obj.type != VTSM_DOE_TYPE_SECURED_SPDM)
+    if (vtsm_doe_parse(rsp->data, rsp->len, &obj) != VTSM_OK)
+        return VTSM_OK;
+    if (obj.type == VTSM_DOE_TYPE_SPDM &&
+        obj.payload_len >= 16 - (l->chunk >= CHUNK_ACK_HANDLE ? 8 : 0) && l->chunk != CHUNK_NONE) {
+        uint8_t *m = rsp->data + VTSM_DOE_HEADER_SIZE;
+        bool done = true;
+        if (m[1] == SPDM_CHUNK_RESPONSE)
+            l->chunk_rsps++;
+        if (m[1] == SPDM_CHUNK_RESPONSE && l->chunk == CHUNK_RSP_HANDLE)
+            m[3] ^= 0x01;
+        else if (m[1] == SPDM_CHUNK_RESPONSE && l->chunk == CHUNK_RSP_SEQ && l->chunk_rsps == 2)
+            m[4] = 2;
+        else if (m[1] == SPDM_CHUNK_RESPONSE && l->chunk == CHUNK_RSP_LARGE)
+            m[15] = 0x80;
+        else if (m[1] == SPDM_CHUNK_RESPONSE && l->chunk == CHUNK_RSP_SIZE)
+            m[10] = 0x01; /* ChunkSize += 64 KiB */
+        else if (m[1] == SPDM_CHUNK_SEND_ACK && l->chunk == CHUNK_ACK_HANDLE)
+            m[3] ^= 0x01;
+        else if (m[1] == SPDM_CHUNK_SEND_ACK && l->chunk == CHUNK_ACK_SEQ)
+            m[4] = 1;
+        else
+            done = false;
+        if (done)
+            l->chunk = CHUNK_NONE;
+    }
+    if (obj.type != VTSM_DOE_TYPE_SECURED_SPDM)
         return VTSM_OK;
     switch (l->attack) {
     case HOST_FLIP:
@@ -530,6 +567,83 @@ static void test_host_drop(void **state)
     loop_close(&l);
 }
 
+/* ---- chunking (CHUNK_SEND / CHUNK_GET) ---- */
+
+/* A device that takes and sends at most 42 bytes (MinDataTransferSize) per message, 4 KiB
+ * in all: from NEGOTIATE_ALGORITHMS on nearly every message travels in chunks. */
+static void small_dts(struct vtsm_dev_config *c)
+{
+    c->data_transfer_size = 42;
+    c->max_spdm_msg_size = 4096;
+}
+
+/* The host rewrites a chunk message in the clear: each illegal sequence is refused under
+ * its CHUNK rule, with nothing half made; the requester takes the next exchange cleanly. */
+static void test_chunk_host_attacks(void **state)
+{
+    static const struct {
+        enum chunk_attack a;
+        enum vtsm_rule rule;
+    } cases[] = {
+        {CHUNK_RSP_HANDLE, VTSM_RULE_CHUNK_1}, {CHUNK_RSP_SEQ, VTSM_RULE_CHUNK_2},
+        {CHUNK_RSP_LARGE, VTSM_RULE_CHUNK_3},  {CHUNK_RSP_SIZE, VTSM_RULE_CHUNK_3},
+        {CHUNK_ACK_HANDLE, VTSM_RULE_CHUNK_1}, {CHUNK_ACK_SEQ, VTSM_RULE_CHUNK_2},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct loop l;
+        struct vtsm_spdm_meas m;
+        loop_open_cfg(&l, &v13_p384, 0, small_dts);
+        connect_to_chain(&l);
+        l.chunk = cases[i].a;
+        if (cases[i].a == CHUNK_ACK_HANDLE || cases[i].a == CHUNK_ACK_SEQ) {
+            /* KEY_EXCHANGE (about 160 bytes) goes by CHUNK_SEND */
+            assert_int_equal(vtsm_spdm_req_start_session(l.r, 0), VTSM_E_PEER_MALFORMED);
+            assert_false(vtsm_spdm_req_info(l.r)->session_active);
+        } else {
+            /* MEASUREMENTS (about 500 bytes) comes by CHUNK_GET */
+            assert_int_equal(vtsm_spdm_req_get_measurements(l.r, 0, NULL, &m),
+                             VTSM_E_PEER_MALFORMED);
+            assert_null(m.blocks);
+        }
+        if (vtsm_err_rule() != cases[i].rule)
+            fail_msg("case %zu: rule %s, expected %s (%s)", i, vtsm_rule_id(vtsm_err_rule()),
+                     vtsm_rule_id(cases[i].rule), vtsm_err_detail());
+        assert_int_equal(l.chunk, CHUNK_NONE);
+        loop_close(&l);
+    }
+}
+
+/* The whole connect through a 42-byte DataTransferSize, both ways, at 1.2 and 1.3: VCA,
+ * certificate, CHALLENGE, KEY_EXCHANGE and FINISH (CHUNK_SEND), KEY_EXCHANGE_RSP and
+ * MEASUREMENTS (CHUNK_GET), measurements in the session, END_SESSION. */
+static void test_chunked_connect(void **state)
+{
+    const struct variant *vs[] = {&v12_p384, &v13_p384, &v13_p256};
+    (void)state;
+    for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
+        struct loop l;
+        struct vtsm_spdm_meas m;
+        loop_open_cfg(&l, vs[i], 0, small_dts);
+        connect_to_chain(&l);
+        const struct vtsm_spdm_info *info = vtsm_spdm_req_info(l.r);
+        assert_true(info->rsp_caps & SPDM_CAP_CHUNK);
+        assert_int_equal(info->rsp_data_transfer_size, 42);
+        assert_int_equal(info->rsp_max_spdm_msg_size, 4096);
+        assert_int_equal(vtsm_spdm_req_challenge(l.r, 0), VTSM_OK);
+        assert_int_equal(vtsm_spdm_req_start_session(l.r, 0), VTSM_OK);
+        assert_true(info->chunk_sends >= 1); /* KEY_EXCHANGE */
+        assert_true(info->chunk_gets >= 2);  /* CHALLENGE_AUTH, KEY_EXCHANGE_RSP */
+        uint32_t gets = info->chunk_gets;
+        assert_int_equal(vtsm_spdm_req_get_measurements(l.r, 0, NULL, &m), VTSM_OK);
+        assert_int_equal(m.num_blocks, 4);
+        vtsm_spdm_meas_free(&m);
+        assert_int_equal(info->chunk_gets, gets + 1);
+        assert_int_equal(vtsm_spdm_req_end_session(l.r), VTSM_OK);
+        loop_close(&l);
+    }
+}
+
 /* ---- full connect ---- */
 
 static void full_connect(const struct variant *v)
@@ -647,6 +761,8 @@ int main(void)
         cmocka_unit_test(test_fault_wrong_cert_chain_hash),
         cmocka_unit_test(test_challenge_refused),
         cmocka_unit_test(test_challenge_ok),
+        cmocka_unit_test(test_chunk_host_attacks),
+        cmocka_unit_test(test_chunked_connect),
         cmocka_unit_test(test_fault_error_kex),
         cmocka_unit_test(test_fault_unexpected_code),
         cmocka_unit_test(test_fault_doe),

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tsm/tsm_tdi: conformance of the TDI state table (docs/abi.md section 10,
- * rules TDI.1 - TDI.8). The expected outcome of every (state x request x requester) is
+ * rules TDI.1 - TDI.8, TDI.10). The expected outcome of every (state x request x requester) is
  * written out below from the specification (docs/abi.md section 10), independently of the
  * implementation's table; the test walks all 4 x 7 x 4 cells through tsm_tdi_check() and
  * tsm_tdi_set_state() and asserts that accepted moves give exactly the specified next state and
@@ -114,6 +114,14 @@ static const struct expect expected[TSM_TDI_REQ_COUNT_][TSM_TDI_STATE_COUNT_][TS
                 [LCK] = {ROLE(TDI_7), ROLE(TDI_7), ROLE(TDI_7), TO(ERR)},
                 [RUN] = {ROLE(TDI_7), ROLE(TDI_7), ROLE(TDI_7), TO(ERR)},
                 [ERR] = {ROLE(TDI_7), ROLE(TDI_7), ROLE(TDI_7), ST(TDI_7)},
+            },
+        /* TDI.10 recovery (tdi_reset) only from ERROR, by the host (TDI.3) */
+        [TSM_TDI_REQ_RESET] =
+            {
+                [UNL] = {ST(TDI_10), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [LCK] = {ST(TDI_10), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [RUN] = {ST(TDI_10), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [ERR] = {TO(LCK), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
             },
 };
 
@@ -318,7 +326,7 @@ static void test_every_cell(void **state)
             }
     assert_int_equal(accepted + refused,
                      TSM_TDI_REQ_COUNT_ * TSM_TDI_STATE_COUNT_ * TSM_TDI_WHO_COUNT_);
-    assert_int_equal(accepted, 20);
+    assert_int_equal(accepted, 21);
 }
 
 /* The table the implementation exposes lists exactly the specified accepted cells. */

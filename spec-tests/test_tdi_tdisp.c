@@ -58,6 +58,7 @@ enum sfault {
     SF_BAD_NONCE = 1u << 14,    /* START refused with INVALID_NONCE, TDI to ERROR */
     SF_STOP_FAIL = 1u << 15,    /* STOP -> TDISP_ERROR UNSPECIFIED */
     SF_LOCK_GARBLE = 1u << 16,  /* LOCK_INTERFACE_RSP truncated (the device may have locked) */
+    SF_FLR_STUCK = 1u << 17,    /* FUNCTION_LEVEL_RESET answered, but the TDI stays as it was */
 };
 
 struct sdev {
@@ -223,6 +224,17 @@ static vtsm_status sdev_vendor(void *ctx, const uint8_t *payload, size_t len, st
         s->state[i] = VTSM_TDI_CONFIG_UNLOCKED;
         assert_int_equal(vtsm_tdisp_build_stop_rsp(&w, fid), VTSM_OK);
         break;
+    case VTSM_TDISP_VDM_REQ: { /* the vtsm FUNCTION_LEVEL_RESET */
+        assert_int_equal(q.u.vdm.body_len, VTSM_TDISP_VDM_VTSM_BODY);
+        assert_int_equal(q.u.vdm.body[0], VTSM_TDISP_VDM_VTSM_FLR);
+        if (!(s->faults & SF_FLR_STUCK))
+            s->state[i] = VTSM_TDI_CONFIG_UNLOCKED;
+        uint8_t body[VTSM_TDISP_VDM_VTSM_BODY] = {VTSM_TDISP_VDM_VTSM_FLR, s->state[i]};
+        struct vtsm_tdisp_vdm v = q.u.vdm;
+        v.body = body;
+        assert_int_equal(vtsm_tdisp_build_vdm(&w, VTSM_TDISP_VDM_RSP, fid, &v), VTSM_OK);
+        break;
+    }
     default:
         fail_msg("unexpected TDISP request 0x%02x", q.hdr.type);
     }
@@ -1008,6 +1020,126 @@ static void test_loop_bind_resyncs_stale_lock(void **state)
     fix_close(&f);
 }
 
+/* ================================================================ recovery (tdi_reset) */
+
+/* What a refused recovery must leave exactly as it was. */
+struct snap {
+    enum tsm_tdi_state state;
+    uint32_t owner;
+    uint8_t report_digest[VTSM_HASH_MAX], meas_digest[VTSM_HASH_MAX];
+    size_t report_len;
+};
+
+static void snap_take(const struct tsm_tdi *t, struct snap *s)
+{
+    s->state = t->state;
+    s->owner = t->owner_tvm;
+    memcpy(s->report_digest, t->report_digest, sizeof(s->report_digest));
+    memcpy(s->meas_digest, t->meas_digest, sizeof(s->meas_digest));
+    s->report_len = t->report.len;
+}
+
+static void snap_same(const struct tsm_tdi *t, const struct snap *s)
+{
+    assert_int_equal(t->state, s->state);
+    assert_int_equal(t->owner_tvm, s->owner);
+    assert_memory_equal(t->report_digest, s->report_digest, sizeof(s->report_digest));
+    assert_memory_equal(t->meas_digest, s->meas_digest, sizeof(s->meas_digest));
+    assert_int_equal(t->report.len, s->report_len);
+    assert_false(t->mmio_enabled || t->dma_enabled || t->nonce_valid);
+}
+
+static void test_recover_refusals(void **state)
+{
+    struct fix f;
+    struct snap sn;
+    struct tsm_tdi_recovery rec;
+    (void)state;
+    fix_open(&f, &(struct opts){.sfaults = SF_FLR_STUCK});
+    /* not in ERROR (never bound, CONFIG_LOCKED): refused before any exchange */
+    unsigned before = f.sd.calls[VTSM_TDISP_VDM_REQ];
+    EXPECT(tsm_tdi_recover(&f.chan, &f.tdi[1], NULL, &rec), VTSM_E_STATE, VTSM_RULE_TDI_10);
+    bind_ok(&f, 1);
+    EXPECT(tsm_tdi_recover(&f.chan, &f.tdi[1], NULL, &rec), VTSM_E_STATE, VTSM_RULE_TDI_10);
+    assert_int_equal(f.sd.calls[VTSM_TDISP_VDM_REQ], before);
+    assert_int_equal(f.tdi[1].state, TSM_TDI_CONFIG_LOCKED);
+    /* the device reports ERROR at accept: the TSM's TDI goes to ERROR */
+    f.sd.state[1] = VTSM_TDI_ERROR;
+    EXPECT(accept_as_verified(&f.chan, &f.tdi[1], TVM), VTSM_E_PEER_STATE, VTSM_RULE_TDI_7);
+    snap_take(&f.tdi[1], &sn);
+    /* a device whose FLR does not unlock the TDI: TDI.8, nothing changes */
+    EXPECT(tsm_tdi_recover(&f.chan, &f.tdi[1], NULL, &rec), VTSM_E_PEER_STATE, VTSM_RULE_TDI_8);
+    snap_same(&f.tdi[1], &sn);
+    assert_false(rec.have_digests);
+    assert_string_equal(f.tdi[1].last_event, "recovery_refused");
+    assert_int_equal(f.tdi[1].last_rule, VTSM_RULE_TDI_8);
+    assert_int_equal(f.tdi[1].recoveries, 0);
+    /* a garbled FLR answer: the peer's fault, nothing changes */
+    f.sd.faults = SF_WRONG_CODE;
+    f.sd.garble_on = VTSM_TDISP_VDM_REQ;
+    EXPECT(tsm_tdi_recover(&f.chan, &f.tdi[1], NULL, &rec), VTSM_E_PEER_UNEXPECTED, VTSM_RULE_NONE);
+    snap_same(&f.tdi[1], &sn);
+    /* the LOCK is refused after the FLR: nothing changes either */
+    f.sd.faults = SF_LOCK_ERROR;
+    f.sd.garble_on = 0;
+    EXPECT(tsm_tdi_recover(&f.chan, &f.tdi[1], NULL, &rec), VTSM_E_PEER_ERROR, VTSM_RULE_NONE);
+    snap_same(&f.tdi[1], &sn);
+    /* then a sound device: recovered, same owner, new nonce */
+    f.sd.faults = 0;
+    EXPECT(tsm_tdi_recover(&f.chan, &f.tdi[1], NULL, &rec), VTSM_OK, VTSM_RULE_NONE);
+    assert_int_equal(f.tdi[1].state, TSM_TDI_CONFIG_LOCKED);
+    assert_int_equal(f.tdi[1].owner_tvm, TVM);
+    assert_true(f.tdi[1].nonce_valid && rec.same_as_bound && !rec.reference_match);
+    assert_int_equal(f.tdi[1].recoveries, 1);
+    assert_string_equal(f.tdi[1].last_event, "recovered");
+    EXPECT(accept_as_verified(&f.chan, &f.tdi[1], TVM), VTSM_OK, VTSM_RULE_NONE);
+    fix_close(&f);
+}
+
+/* devemu's own responder: a firmware update after LOCK, recovery refused (TDI.11) and
+ * accepted with the host's reference values. */
+static void test_loop_recover_firmware_update(void **state)
+{
+    struct fix f;
+    struct snap sn;
+    struct tsm_tdi_recovery rec, rec2;
+    struct vtsm_tdisp_caps caps;
+    uint8_t st = 0xEE;
+    unsigned errored = 0;
+    (void)state;
+    fix_open(&f, &loop);
+    EXPECT(tsm_tdisp_probe(&f.chan, &caps), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(tsm_tdi_bind(&f.chan, &f.tdi[3], TVM, 0, 0), VTSM_OK, VTSM_RULE_NONE);
+    assert_int_equal(vtsm_dev_firmware_update(f.dev, &errored), VTSM_OK);
+    assert_int_equal(errored, 1);
+    EXPECT(accept_as_verified(&f.chan, &f.tdi[3], TVM), VTSM_E_PEER_STATE, VTSM_RULE_TDI_7);
+    snap_take(&f.tdi[3], &sn);
+    /* other measurements: stays ERROR, the device's TDI stopped, digests reported */
+    EXPECT(tsm_tdi_recover(&f.chan, &f.tdi[3], NULL, &rec), VTSM_E_PEER_STATE, VTSM_RULE_TDI_11);
+    snap_same(&f.tdi[3], &sn);
+    assert_true(rec.have_digests && !rec.same_as_bound && !rec.reference_match);
+    assert_memory_equal(rec.report_digest, f.tdi[3].report_digest, rec.digest_len);
+    assert_memory_not_equal(rec.meas_digest, f.tdi[3].meas_digest, rec.digest_len);
+    EXPECT(tsm_tdisp_get_state(&f.chan, 3, &st), VTSM_OK, VTSM_RULE_NONE);
+    assert_int_equal(st, VTSM_TDI_CONFIG_UNLOCKED);
+    /* reference values of another length or content: refused the same way */
+    struct tsm_tdi_ref ref = {rec.report_digest, rec.digest_len, rec.meas_digest,
+                              rec.digest_len - 1};
+    EXPECT(tsm_tdi_recover(&f.chan, &f.tdi[3], &ref, &rec2), VTSM_E_PEER_STATE, VTSM_RULE_TDI_11);
+    snap_same(&f.tdi[3], &sn);
+    /* the right ones: recovered, the new evidence bound */
+    ref.meas_digest_len = rec.digest_len;
+    EXPECT(tsm_tdi_recover(&f.chan, &f.tdi[3], &ref, &rec2), VTSM_OK, VTSM_RULE_NONE);
+    assert_true(rec2.reference_match && !rec2.same_as_bound);
+    assert_int_equal(f.tdi[3].state, TSM_TDI_CONFIG_LOCKED);
+    assert_memory_equal(f.tdi[3].meas_digest, rec.meas_digest, rec.digest_len);
+    assert_string_equal(f.tdi[3].last_event, "recovered_reference");
+    EXPECT(accept_as_verified(&f.chan, &f.tdi[3], TVM), VTSM_OK, VTSM_RULE_NONE);
+    EXPECT(tsm_tdisp_get_state(&f.chan, 3, &st), VTSM_OK, VTSM_RULE_NONE);
+    assert_int_equal(st, VTSM_TDI_RUN);
+    fix_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1034,6 +1166,8 @@ int main(void)
         cmocka_unit_test(test_loop_accept_faults),
         cmocka_unit_test(test_loop_full_flow),
         cmocka_unit_test(test_loop_bind_resyncs_stale_lock),
+        cmocka_unit_test(test_recover_refusals),
+        cmocka_unit_test(test_loop_recover_firmware_update),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

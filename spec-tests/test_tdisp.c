@@ -635,6 +635,49 @@ static void test_report_bytes_and_chunked_transfer(void **state)
     assert_int_equal(vtsm_tdisp_report_parse(rep, w.len, &got), VTSM_OK);
 }
 
+/* VDM_REQ / VDM_RSP: failure cases first, then the vtsm FUNCTION_LEVEL_RESET round trip. */
+static void test_vdm(void **state)
+{
+    struct vtsm_tdisp_req req;
+    struct vtsm_tdisp_rsp rsp;
+    static const uint8_t no_len[] = {HDR(VTSM_TDISP_VDM_REQ), 0x00};
+    static const uint8_t short_id[] = {HDR(VTSM_TDISP_VDM_REQ), 0x00, 0x04, 0xFF, 0xFF};
+    static const uint8_t registry2[] = {HDR(VTSM_TDISP_VDM_REQ), 0x02, 0x00};
+    (void)state;
+    EXPECT_DETAIL(vtsm_tdisp_parse_request(no_len, sizeof(no_len), &req), VTSM_E_PEER_TRUNCATED,
+                  VTSM_RULE_NONE, "VENDOR_ID_LEN");
+    EXPECT_DETAIL(vtsm_tdisp_parse_request(short_id, sizeof(short_id), &req), VTSM_E_PEER_TRUNCATED,
+                  VTSM_RULE_NONE, "exceeds");
+    EXPECT_DETAIL(vtsm_tdisp_parse_request(registry2, sizeof(registry2), &req),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "REGISTRY_ID 2");
+    /* builders refuse bad input and leave nothing behind */
+    uint8_t m[64];
+    struct vtsm_wr w = vtsm_wr_init(m, sizeof(m));
+    struct vtsm_tdisp_vdm bad = {.registry_id = 2};
+    assert_int_equal(vtsm_tdisp_build_vdm(&w, VTSM_TDISP_VDM_REQ, FID, &bad), VTSM_E_INVAL);
+    assert_int_equal(vtsm_tdisp_build_vdm(&w, VTSM_TDISP_STOP_INTERFACE_REQ, FID, &bad),
+                     VTSM_E_INVAL);
+    assert_int_equal(w.len, 0);
+    /* round trip */
+    const uint8_t vid[2] = {0xFF, 0xFF}, body[4] = {VTSM_TDISP_VDM_VTSM_FLR};
+    struct vtsm_tdisp_vdm v = {.vendor_id_len = 2, .vendor_id = vid, .body = body, .body_len = 4};
+    assert_int_equal(vtsm_tdisp_build_vdm(&w, VTSM_TDISP_VDM_REQ, FID, &v), VTSM_OK);
+    assert_int_equal(w.len, VTSM_TDISP_HEADER_SIZE + 2 + 2 + 4);
+    assert_int_equal(vtsm_tdisp_parse_request(m, w.len, &req), VTSM_OK);
+    assert_int_equal(req.u.vdm.registry_id, 0);
+    assert_int_equal(req.u.vdm.vendor_id_len, 2);
+    assert_memory_equal(req.u.vdm.vendor_id, vid, 2);
+    assert_int_equal(req.u.vdm.body_len, 4);
+    assert_memory_equal(req.u.vdm.body, body, 4);
+    w = vtsm_wr_init(m, sizeof(m));
+    assert_int_equal(vtsm_tdisp_build_vdm(&w, VTSM_TDISP_VDM_RSP, FID, &v), VTSM_OK);
+    assert_int_equal(vtsm_tdisp_parse_response(m, w.len, VTSM_TDISP_VDM_REQ, FID, &rsp), VTSM_OK);
+    assert_int_equal(rsp.u.vdm.body_len, 4);
+    /* a VDM_RSP is not the answer to STOP */
+    EXPECT_DETAIL(vtsm_tdisp_parse_response(m, w.len, VTSM_TDISP_STOP_INTERFACE_REQ, FID, &rsp),
+                  VTSM_E_PEER_UNEXPECTED, VTSM_RULE_NONE, "VDM_RSP");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -651,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_response_bytes),
         cmocka_unit_test(test_lock_nonce_and_vendor_error_round_trip),
         cmocka_unit_test(test_report_bytes_and_chunked_transfer),
+        cmocka_unit_test(test_vdm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

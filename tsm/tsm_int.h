@@ -32,6 +32,7 @@
 #include "vtsm_err.h"
 
 struct tsm;
+struct tsm_event_due;
 
 /* Bounds on what an untrusted host can make tsmd hold. */
 #define TSM_MAX_CLIENTS 256 /* open ABI connections */
@@ -45,17 +46,19 @@ struct tsm_client {
     struct tsm *tsm;
     int fd;
     unsigned refs;
-    bool dead;                     /* dropped, or to be dropped by the loop */
-    enum vtsm_abi_role role;       /* VTSM_ABI_ROLE_NONE until HELLO */
-    struct vtsm_abi_reader reader; /* requests, decoded as they complete */
-    struct vtsm_buf out;           /* encoded frames not yet written (bounded) */
-    size_t out_off;                /* bytes of out already written */
-    int64_t accepted_ms;           /* loop clock at accept */
-    int64_t active_ms;             /* last complete request */
-    int64_t partial_ms;            /* when the buffered partial frame began; 0 if none */
-    int64_t stalled_ms;            /* since when queued output has not moved; 0 if none */
-    unsigned jobs;                 /* jobs this client started that still run */
-    unsigned devless_jobs;         /* of which device-less (guest requests being checked) */
+    bool dead;                         /* dropped, or to be dropped by the loop */
+    enum vtsm_abi_role role;           /* VTSM_ABI_ROLE_NONE until HELLO */
+    struct vtsm_abi_reader reader;     /* requests, decoded as they complete */
+    struct vtsm_buf out;               /* encoded frames not yet written (bounded) */
+    size_t out_off;                    /* bytes of out already written */
+    int64_t accepted_ms;               /* loop clock at accept */
+    int64_t active_ms;                 /* last complete request */
+    int64_t partial_ms;                /* when the buffered partial frame began; 0 if none */
+    int64_t stalled_ms;                /* since when queued output has not moved; 0 if none */
+    unsigned jobs;                     /* jobs this client started that still run */
+    unsigned devless_jobs;             /* of which device-less (guest requests being checked) */
+    bool events;                       /* EVENTS_SUBSCRIBE: EVENT messages go to it */
+    char events_dev[VTSM_ABI_DEV_BUF]; /* only this device's ("" = all) */
     struct tsm_client *next;
 };
 
@@ -73,6 +76,10 @@ struct tsm_config {
     EVP_PKEY *identity_key;        /* signs guest evidence tokens */
     uint8_t identity_kid[32];      /* SHA-256 of the TSM certificate (DER) */
     bool trace;                    /* --trace: one line per DOE object, on stderr */
+    /* event policy (tsm_event.c): 0 = off */
+    int64_t key_update_interval_ms;  /* --key-update-interval: SPDM key update due */
+    int64_t ide_refresh_interval_ms; /* --ide-refresh-interval: IDE key refresh due */
+    uint64_t key_update_seq;         /* --key-update-seq: sequence number that asks for one */
 };
 
 struct tsm {
@@ -87,6 +94,10 @@ struct tsm {
     bool stopping;
     int listen_fd;
     int wake_pipe[2]; /* wakes the poll loop from the signal handler */
+    /* the event sink (tsm_event.c): subscribed clients, and what was last said per device */
+    uint64_t event_seq;        /* EVENT messages sent (their "seq") */
+    unsigned subscribers;      /* clients with events set */
+    struct tsm_event_due *due; /* per connected device: policy timers */
 };
 
 /* ---- DOE continuation (tsm_proxy.c) ---- */
@@ -153,10 +164,14 @@ struct tsm_job {
     uint16_t lock_flags;
     bool force;
     struct vtsm_abi_guest_body greq;
-    bool handed_off;             /* a guest job that started a device job, which answers */
-    bool on_worker;              /* its crypto runs on the worker now (tsm_offload.c) */
-    bool keep_order;             /* its crypto queues behind the worker's (tsm_offload.c) */
-    uint64_t gtvm;               /* a guest request as it came: envelope TVM, */
+    /* TDI_RESET: the host's reference values (copies) */
+    uint8_t ref_report[VTSM_HASH_MAX], ref_meas[VTSM_HASH_MAX];
+    size_t ref_report_len, ref_meas_len;
+    int tdi_before;  /* the claimed TDI's state when claimed (-1: none), for tdi_error events */
+    bool handed_off; /* a guest job that started a device job, which answers */
+    bool on_worker;  /* its crypto runs on the worker now (tsm_offload.c) */
+    bool keep_order; /* its crypto queues behind the worker's (tsm_offload.c) */
+    uint64_t gtvm;   /* a guest request as it came: envelope TVM, */
     struct vtsm_buf gbody, gsig; /* body and signature (copies, wiped) */
     /* the one outstanding exchange (tsm_proxy.c) */
     uint64_t next_seq, seq;
@@ -222,6 +237,33 @@ bool tsm_offload_busy(void);
 void tsm_offload_wait(void);
 /* Wait, then stop the worker (after this, heavy operations run in place again). */
 void tsm_offload_stop(void);
+
+/* ---- events (tsm_event.c): TSM-to-host EVENT messages ---- */
+enum tsm_event_kind {
+    TSM_EVENT_SPDM_KEY_UPDATE_REQUIRED, /* "spdm_key_update_required" (EVENT.1) */
+    TSM_EVENT_IDE_KEY_REFRESH_DUE,      /* "ide_key_refresh_due" (EVENT.2) */
+    TSM_EVENT_TDI_ERROR,                /* "tdi_error": a TDI entered ERROR (its rule) */
+    TSM_EVENT_SESSION_LOST,             /* "session_lost" (PDEV.12) */
+    TSM_EVENT_EVIDENCE_CHANGED,         /* "evidence_changed" (TDI.11) */
+    TSM_EVENT_TDI_RECOVERED,            /* "tdi_recovered" (TDI.10) */
+    TSM_EVENT_COUNT_
+};
+const char *tsm_event_name(enum tsm_event_kind k);
+/* Queue one EVENT on every subscribed host connection (of dev, or of all devices) through
+ * its bounded output queue: never blocks; a subscriber whose unread output passes
+ * cfg.outq_max is dropped (EVENT.3). tdi < 0: no TDI. detail may be NULL. */
+void tsm_event_emit(struct tsm *t, enum tsm_event_kind k, const char *dev, long tdi,
+                    enum vtsm_rule rule, const char *detail);
+/* The policy timers of a device: restart at connect, SPDM key update, IDE refresh; forget
+ * at disconnect / remove. */
+void tsm_event_device_reset(struct tsm *t, const struct tsm_pdev *p, bool key_update,
+                            bool ide_refresh);
+void tsm_event_device_forget(struct tsm *t, const struct tsm_pdev *p);
+/* After a device job: the sequence-number check of EVENT.1. */
+void tsm_event_check_seq(struct tsm *t, struct tsm_pdev *p);
+/* The loop: emit what is due now; returns the nearest next due time (INT64_MAX if none). */
+int64_t tsm_event_tick(struct tsm *t, int64_t now_ms);
+void tsm_event_fini(struct tsm *t);
 
 /* ---- daemon (tsm_server.c) ---- */
 /* Fill cfg's loop limits with their defaults. */

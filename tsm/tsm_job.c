@@ -41,6 +41,11 @@ static vtsm_status job_claim(struct tsm_job *j, struct tsm_pdev *p, const char *
     j->verb = verb;
     if (what)
         j->claim = *what;
+    j->tdi_before = -1;
+    if (j->claim.has_tdi) {
+        const struct tsm_tdi *tdi = tsm_pdev_tdi_find(p, j->claim.tdi);
+        j->tdi_before = tdi ? (int)tdi->state : (int)TSM_TDI_CONFIG_UNLOCKED;
+    }
     p->job = j;
     p->claim = &j->claim;
     /* What the job owns leaves the kept counts until it ends; a bind reserves its TVM. */
@@ -109,7 +114,17 @@ static void job_main(void *arg)
 {
     struct tsm_job *j = arg;
     j->reply = j->run(j);
-    if (j->p && tsm_pdev_check_session(j->p, j->verb) && j->reply) {
+    bool lost = j->p && tsm_pdev_check_session(j->p, j->verb);
+    if (lost) {
+        char detail[160];
+        snprintf(detail, sizeof(detail),
+                 "%s lost its SPDM session in %s; the device is "
+                 "disconnected",
+                 j->p->name, j->verb);
+        tsm_event_emit(j->t, TSM_EVENT_SESSION_LOST, j->p->name, -1, VTSM_RULE_PDEV_12, detail);
+        tsm_event_device_forget(j->t, j->p);
+    }
+    if (lost && j->reply) {
         /* the verb's ERROR says what it cost: the device is no longer connected */
         uint64_t op = 0;
         vtsm_abi_put_tstr(j->reply, VTSM_ABI_K_STATE, tsm_pdev_state_name(j->p->state));
@@ -133,6 +148,28 @@ static void job_finish(struct tsm_job *j)
         c->devless_jobs--;
     cbor_item_t *reply = j->reply;
     bool answer = !j->handed_off; /* else the device job it started answers */
+    if (j->p && j->claim.has_tdi && j->tdi_before != (int)TSM_TDI_ERROR) {
+        /* the verb moved its TDI to ERROR: tell the subscribers, with the rule */
+        const struct tsm_tdi *tdi = tsm_pdev_tdi_find(j->p, j->claim.tdi);
+        if (tdi && tdi->state == TSM_TDI_ERROR) {
+            char rule[32] = "", detail[256] = "";
+            bool has = false;
+            if (reply) {
+                vtsm_abi_opt_tstr(reply, VTSM_ABI_K_RULE, rule, sizeof(rule), &has);
+                vtsm_abi_opt_tstr(reply, VTSM_ABI_K_DETAIL, detail, sizeof(detail), &has);
+            }
+            /* the rule the TDI was moved under, else the one the verb's ERROR names */
+            enum vtsm_rule why =
+                tdi->error_rule != VTSM_RULE_NONE ? tdi->error_rule : vtsm_rule_parse(rule);
+            tsm_event_emit(t, TSM_EVENT_TDI_ERROR, j->p->name, (long)tdi->index, why,
+                           detail[0] ? detail : NULL);
+            if (why == VTSM_RULE_TDI_21) /* its report or measurements changed since LOCK */
+                tsm_event_emit(t, TSM_EVENT_EVIDENCE_CHANGED, j->p->name, (long)tdi->index, why,
+                               detail[0] ? detail : NULL);
+        }
+    }
+    if (j->p)
+        tsm_event_check_seq(t, j->p);
     j->reply = NULL;
     job_release(j);
     if (!c->dead && answer)

@@ -55,6 +55,17 @@ out:
 }
 
 /* The claims the token signs (docs/abi.md section 9.6), into a COSE_Sign1 in token. */
+/* What a recovery (tdi_reset) did: recoveries, and the last attempt's outcome and rule. */
+static vtsm_status put_recovery(cbor_item_t *m, const struct tsm_tdi *t)
+{
+    VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_RECOVERIES, t->recoveries));
+    if (t->last_event[0])
+        VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_LAST_EVENT, t->last_event));
+    if (t->last_event[0] && t->last_rule != VTSM_RULE_NONE)
+        VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_LAST_RULE, vtsm_rule_id(t->last_rule)));
+    return VTSM_OK;
+}
+
 static vtsm_status sign_token(const struct tsm_tdi_info *i, const struct tsm_tdi_info_args *a,
                               struct vtsm_buf *token)
 {
@@ -105,6 +116,7 @@ vtsm_status tsm_reply_tdi_info(const struct tsm_tdi_info *i, const struct tsm_td
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_TDI, t->index));
     VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)));
     VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT, t->report.data, t->report.len));
+    VTSM_GUARD_GOTO(put_recovery(m, t));
     VTSM_GUARD_GOTO(
         vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, t->digest_len));
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(m, VTSM_ABI_K_INTERFACE_INFO, i->rep->interface_info));
@@ -157,6 +169,7 @@ vtsm_status tsm_reply_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_
         VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_ERROR_RULE, vtsm_rule_id(t->error_rule)));
     if (host_view && t->rejected)
         VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_GUEST_REJECTED, t->guest_rejected));
+    VTSM_GUARD_GOTO(put_recovery(m, t));
     VTSM_GUARD_GOTO(tsm_reply_tdi_mmio(m, t, false));
     *out = m;
     return VTSM_OK;
@@ -171,12 +184,14 @@ vtsm_status tsm_reply_tdi_mmio(cbor_item_t *m, const struct tsm_tdi *t, bool all
     vtsm_status st;
 
     VTSM_ENSURE(m != NULL && t != NULL, VTSM_E_INVAL, "TDI MMIO: NULL argument");
-    VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_DMA, tsm_tdi_dma_name(t)));
-    bool any = false;
+    bool any = t->dma_guest;
     for (unsigned i = 0; i < VTSM_TDISP_MAX_MMIO_RANGES; i++)
         any |= t->mmio[i].mapped;
-    if (t->report.len == 0 || (!all && !any))
-        return VTSM_OK; /* not bound: no report, no ranges; or nothing mapped yet */
+    if (!all && !any)
+        return VTSM_OK; /* a STATUS / LIST entry: nothing mapped, DMA off (both absent) */
+    VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_DMA, tsm_tdi_dma_name(t)));
+    if (t->report.len == 0)
+        return VTSM_OK; /* not bound: no report, no ranges */
     rep = malloc(sizeof(*rep));
     VTSM_ENSURE(rep != NULL, VTSM_E_NOMEM, "TDI MMIO: out of memory");
     VTSM_GUARD_GOTO(tsm_tdi_report(t, rep));

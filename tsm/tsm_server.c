@@ -62,6 +62,7 @@ void tsm_config_defaults(struct tsm_config *cfg)
     cfg->hello_timeout_ms = 10000;
     cfg->frame_timeout_ms = 10000;
     cfg->idle_timeout_ms = 0;
+    cfg->key_update_seq = UINT64_C(1) << 32; /* EVENT.1: well before DSP0277's 2^64 - 1 */
     cfg->outq_max = 2 * (VTSM_ABI_FRAME_MAX + VTSM_ABI_FRAME_HDR_SIZE);
     cfg->max_hosts = 64;
     cfg->max_guests = 128;
@@ -285,6 +286,10 @@ static void client_unlink(struct tsm *t, struct tsm_client *c)
         }
     t->nclients--;
     t->nrole[c->role]--;
+    if (c->events) {
+        c->events = false;
+        t->subscribers--;
+    }
     shutdown(c->fd, SHUT_RDWR);
     close(c->fd);
     c->fd = -1;
@@ -535,6 +540,9 @@ vtsm_status tsm_run(struct tsm *t)
     while (!stop_requested) {
         int64_t now = tsm_now_ms();
         int64_t next = tsm_job_tick(t, now);
+        int64_t due = tsm_event_tick(t, now); /* policy events */
+        if (due < next)
+            next = due;
         /* time limits of the clients */
         for (struct tsm_client *c = t->clients; c; c = c->next) {
             char why[96] = "";
@@ -632,6 +640,7 @@ void tsm_fini(struct tsm *t)
         c->dead = true;
         client_unlink(t, c);
     }
+    tsm_event_fini(t);
     tsm_pdev_registry_fini(&t->devs);
     tsm_tvm_registry_fini(&t->tvms);
     if (t->listen_fd >= 0) {

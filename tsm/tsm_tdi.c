@@ -54,6 +54,8 @@ const struct tsm_tdi_move tsm_tdi_moves[] = {
 
     {L, TSM_TDI_REQ_DEVICE_ERROR, TSM_TDI_WHO_TSM, E, VTSM_RULE_TDI_7},
     {R, TSM_TDI_REQ_DEVICE_ERROR, TSM_TDI_WHO_TSM, E, VTSM_RULE_TDI_7},
+
+    {E, TSM_TDI_REQ_RESET, TSM_TDI_WHO_HOST, L, VTSM_RULE_TDI_10},
 };
 const size_t tsm_tdi_moves_count = VTSM_ARRAY_SIZE(tsm_tdi_moves);
 
@@ -77,6 +79,7 @@ static const struct req_rules {
     [TSM_TDI_REQ_LIST] = {"list", VTSM_RULE_TDI_6, VTSM_RULE_TDI_6, VTSM_RULE_TDI_6},
     [TSM_TDI_REQ_DEVICE_ERROR] = {"device_error", VTSM_RULE_TDI_7, VTSM_RULE_TDI_7,
                                   VTSM_RULE_TDI_7},
+    [TSM_TDI_REQ_RESET] = {"reset", VTSM_RULE_TDI_10, VTSM_RULE_TDI_3, VTSM_RULE_TDI_3},
 };
 
 static const char *const state_names[TSM_TDI_STATE_COUNT_] = {
@@ -216,13 +219,17 @@ void tsm_tdi_reset(struct tsm_tdi *t)
     t->have_meas = false;
     t->rejected = false;
     t->guest_rejected[0] = '\0';
+    t->lock_flags = 0;
+    t->stream_id = 0;
+    t->recoveries = 0;
+    t->last_event[0] = '\0';
+    t->last_rule = VTSM_RULE_NONE;
     memset(t->meas_digest, 0, sizeof(t->meas_digest));
     OPENSSL_cleanse(t->nonce_digest, sizeof(t->nonce_digest));
     t->lock_seq = t->meas_seq = 0;
     t->error_rule = VTSM_RULE_NONE;
     memset(t->mmio, 0, sizeof(t->mmio)); /* rule DMA.3 */
     t->dma_guest = false;
-    t->lock_flags = 0;
 }
 
 uint64_t tsm_tdi_event(void)
@@ -559,6 +566,43 @@ vtsm_status tsm_tdisp_stop(const struct tsm_tdisp_chan *c, uint32_t tdi)
     return tdisp_stop(c, chan_dev(c), tdi);
 }
 
+vtsm_status tsm_tdisp_flr(const struct tsm_tdisp_chan *c, uint32_t tdi, uint8_t *state)
+{
+    uint8_t b[TDISP_REQ_MAX], vid[2], body[VTSM_TDISP_VDM_VTSM_BODY] = {VTSM_TDISP_VDM_VTSM_FLR};
+    struct vtsm_wr w = vtsm_wr_init(b, sizeof(b));
+    struct vtsm_buf rx = {0};
+    struct vtsm_tdisp_rsp rsp;
+    vtsm_status st;
+    const char *dev = chan_dev(c);
+
+    VTSM_GUARD(chan_check(c));
+    VTSM_ENSURE(state != NULL, VTSM_E_INVAL, "FUNCTION_LEVEL_RESET: NULL state");
+    VTSM_ENSURE(tdi <= TSM_TDI_MAX_INDEX, VTSM_E_INVAL, "TDI %u does not fit a FUNCTION_ID RID",
+                tdi);
+    vtsm_put_le16(vid, VTSM_TDISP_VDM_VTSM_VENDOR_ID);
+    struct vtsm_tdisp_vdm v = {.registry_id = VTSM_TDISP_VDM_REGISTRY_PCISIG,
+                               .vendor_id_len = sizeof(vid),
+                               .vendor_id = vid,
+                               .body = body,
+                               .body_len = sizeof(body)};
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_vdm(&w, VTSM_TDISP_VDM_REQ, tdi, &v));
+    VTSM_GUARD_GOTO(tdisp_xfer(c, dev, tdi, &w, VTSM_TDISP_VDM_REQ, &rx, &rsp));
+    /* VDM_RSP: our vendor, COMMAND echoed, TDI_STATE defined, reserved zero */
+    const struct vtsm_tdisp_vdm *a = &rsp.u.vdm;
+    VTSM_ENSURE_GOTO(a->registry_id == VTSM_TDISP_VDM_REGISTRY_PCISIG && a->vendor_id_len == 2 &&
+                         vtsm_get_le16(a->vendor_id) == VTSM_TDISP_VDM_VTSM_VENDOR_ID &&
+                         a->body_len == VTSM_TDISP_VDM_VTSM_BODY &&
+                         a->body[0] == VTSM_TDISP_VDM_VTSM_FLR && a->body[1] <= VTSM_TDI_ERROR &&
+                         (a->body[2] | a->body[3]) == 0,
+                     VTSM_E_PEER_MALFORMED,
+                     "%s TDI %u: VDM_RSP to FUNCTION_LEVEL_RESET is not the vtsm answer", dev, tdi);
+    *state = a->body[1];
+    st = VTSM_OK;
+out:
+    vtsm_buf_free(&rx);
+    return st;
+}
+
 /* ---------------------------------------------------------------- flows */
 
 /* Best-effort STOP_INTERFACE_REQ after a failed bind step; keeps the step's status and adds
@@ -650,6 +694,7 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
         t->lock_seq = lock_seq;
         t->meas_seq = meas_seq;
         t->lock_flags = lock_flags;
+        t->stream_id = default_stream_id;
         need_stop = false;
     }
 out:
@@ -919,4 +964,171 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
     if (a->nonce)
         VTSM_GUARD(vtsm_hash(halg, ms->transcript.data, ms->transcript.len, out->tr_digest));
     return VTSM_OK;
+}
+
+/* ---------------------------------------------------------------- device check */
+
+vtsm_status tsm_tdi_check_device(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                                 uint8_t *dev_state)
+{
+    uint8_t ds = 0xFF;
+    VTSM_GUARD(chan_check(c));
+    VTSM_ENSURE(t != NULL && dev_state != NULL, VTSM_E_INVAL, "check: NULL argument");
+    *dev_state = 0xFF;
+    if (t->state != TSM_TDI_CONFIG_LOCKED && t->state != TSM_TDI_RUN)
+        return VTSM_OK;
+    VTSM_GUARD(tdisp_get_state(c, t->dev, t->index, &ds));
+    *dev_state = ds;
+    if (ds == (uint8_t)t->state)
+        return VTSM_OK;
+    enum vtsm_rule rule = ds == VTSM_TDI_ERROR ? VTSM_RULE_TDI_7 : VTSM_RULE_TDI_8;
+    enum tsm_tdi_state was = t->state;
+    to_error(t, rule);
+    return vtsm_refuse(VTSM_E_PEER_STATE, rule,
+                       "check of %s TDI %u: the device reports it %s while the TSM has it %s; "
+                       "TDI moved to ERROR (rule %s: %s)",
+                       t->dev, t->index, tsm_tdi_state_name((enum tsm_tdi_state)ds),
+                       tsm_tdi_state_name(was), vtsm_rule_id(rule), vtsm_rule_text(rule));
+}
+
+/* ---------------------------------------------------------------- recovery */
+
+static void record_event(struct tsm_tdi *t, const char *what, enum vtsm_rule rule)
+{
+    snprintf(t->last_event, sizeof(t->last_event), "%s", what);
+    t->last_rule = rule;
+}
+
+vtsm_status tsm_tdi_recover(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                            const struct tsm_tdi_ref *ref, struct tsm_tdi_recovery *out)
+{
+    uint8_t nonce[VTSM_TDISP_NONCE_SIZE];
+    uint8_t bound_meas[VTSM_HASH_MAX], nonce_digest[VTSM_HASH_MAX];
+    uint64_t lock_seq = 0, meas_seq = 0;
+    struct tsm_tdi_recovery rec;
+    struct vtsm_buf report = {0};
+    struct vtsm_spdm_meas meas;
+    bool need_stop = false;
+    uint8_t dev_state = 0;
+    vtsm_status st;
+
+    memset(&meas, 0, sizeof(meas));
+    memset(&rec, 0, sizeof(rec));
+    if (out)
+        memset(out, 0, sizeof(*out));
+    VTSM_GUARD(chan_check(c));
+    VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "recover: NULL TDI");
+    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_RESET, TSM_TDI_WHO_HOST, 0, NULL));
+    VTSM_ENSURE(t->report.len != 0 && t->have_meas && t->digest_len != 0, VTSM_E_INTERNAL,
+                "recover: %s TDI %u in ERROR has no bound report or measurements", t->dev,
+                t->index);
+    const struct vtsm_spdm_info *info = vtsm_spdm_req_info(c->spdm);
+    enum vtsm_hash_alg halg = t->digest_alg;
+    size_t hlen = t->digest_len;
+    VTSM_ENSURE(info->session_active, VTSM_E_STATE, "recover of %s TDI %u: no SPDM session", t->dev,
+                t->index);
+
+    /* FUNCTION_LEVEL_RESET: the function starts over, unlocked. */
+    VTSM_GUARD_GOTO(tsm_tdisp_flr(c, t->index, &dev_state));
+    if (dev_state == VTSM_TDI_CONFIG_UNLOCKED)
+        VTSM_GUARD_GOTO(tdisp_get_state(c, t->dev, t->index, &dev_state));
+    if (dev_state != VTSM_TDI_CONFIG_UNLOCKED) {
+        st = vtsm_refuse(VTSM_E_PEER_STATE, VTSM_RULE_TDI_8,
+                         "recover of %s TDI %u: after FUNCTION_LEVEL_RESET the device reports "
+                         "it %s, not CONFIG_UNLOCKED (rule TDI.8)",
+                         t->dev, t->index, tsm_tdi_state_name((enum tsm_tdi_state)dev_state));
+        goto out;
+    }
+
+    /* Lock again as bound, and take the evidence afresh. */
+    st = tdisp_lock(c, t->dev, t->index, t->lock_flags, t->stream_id, nonce);
+    need_stop = st != VTSM_E_PEER_ERROR;
+    if (st != VTSM_OK)
+        goto out;
+    lock_seq = tsm_tdi_event(); /* LOCK_INTERFACE_RSP is in */
+    VTSM_GUARD_GOTO(tdisp_get_report(c, t->dev, t->index, &report));
+    VTSM_GUARD_GOTO(vtsm_hash(halg, report.data, report.len, rec.report_digest));
+    st = vtsm_spdm_req_get_measurements(c->spdm, c->slot, NULL, &meas);
+    if (st != VTSM_OK) {
+        st = vtsm_wrap(st, "fresh GET_MEASUREMENTS after the recovery's LOCK_INTERFACE");
+        goto out;
+    }
+    meas_seq = tsm_tdi_event();
+    VTSM_GUARD_GOTO(vtsm_hash(halg, meas.record.data, meas.record.len, rec.meas_digest));
+    VTSM_GUARD_GOTO(vtsm_hash(halg, nonce, sizeof(nonce), nonce_digest));
+    VTSM_GUARD_GOTO(vtsm_hash(halg, t->meas.record.data, t->meas.record.len, bound_meas));
+    rec.digest_len = hlen;
+    rec.have_digests = true;
+    rec.same_as_bound = report.len == t->report.len &&
+                        CRYPTO_memcmp(rec.report_digest, t->report_digest, hlen) == 0 &&
+                        meas.record.len == t->meas.record.len &&
+                        CRYPTO_memcmp(rec.meas_digest, bound_meas, hlen) == 0;
+    rec.reference_match = ref != NULL && ref->report_digest_len == hlen &&
+                          ref->meas_digest_len == hlen &&
+                          CRYPTO_memcmp(ref->report_digest, rec.report_digest, hlen) == 0 &&
+                          CRYPTO_memcmp(ref->meas_digest, rec.meas_digest, hlen) == 0;
+    if (!rec.same_as_bound && !rec.reference_match) {
+        bool rdiff = report.len != t->report.len ||
+                     CRYPTO_memcmp(rec.report_digest, t->report_digest, hlen) != 0;
+        bool mdiff = !rdiff || CRYPTO_memcmp(rec.meas_digest, bound_meas, hlen) != 0;
+        st = vtsm_refuse(VTSM_E_PEER_STATE, VTSM_RULE_TDI_11,
+                         "recover of %s TDI %u: the device's %s%s%s not what was bound%s (rule "
+                         "TDI.11)",
+                         t->dev, t->index, rdiff ? "interface report" : "",
+                         rdiff && mdiff ? " and measurements are"
+                         : mdiff        ? "measurements are"
+                                        : " is",
+                         "", ref ? " nor the host's reference values" : "");
+        goto out;
+    }
+
+    /* Commit: state first (re-checked), then the new lock (and evidence). */
+    st = tsm_tdi_set_state(t, TSM_TDI_REQ_RESET, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_LOCKED);
+    if (st == VTSM_OK) {
+        memcpy(t->lock_nonce, nonce, sizeof(nonce));
+        memcpy(t->nonce_digest, nonce_digest, hlen);
+        t->nonce_valid = true;
+        t->mmio_enabled = t->dma_enabled = false;
+        t->error_rule = VTSM_RULE_NONE;
+        /* the new lock and the measurements taken after it (after_lock, the guest's
+         * ACCEPT binding) */
+        t->lock_seq = lock_seq;
+        t->meas_seq = meas_seq;
+        memcpy(t->meas_digest, rec.meas_digest, hlen);
+        if (!rec.same_as_bound) {
+            /* the host's reference values vouch for the new evidence: it is what is bound now */
+            vtsm_buf_wipe(&t->report);
+            t->report = report;
+            memset(&report, 0, sizeof(report));
+            memcpy(t->report_digest, rec.report_digest, hlen);
+        }
+        /* the measurements taken after this lock (identical records: the signature, nonce
+         * and transcript are the fresh ones) */
+        vtsm_spdm_meas_free(&t->meas);
+        t->meas = meas;
+        memset(&meas, 0, sizeof(meas));
+        t->recoveries++;
+        record_event(t, rec.same_as_bound ? "recovered" : "recovered_reference", VTSM_RULE_TDI_10);
+        need_stop = false;
+    }
+out:
+    if (st != VTSM_OK) {
+        struct vtsm_err_state saved;
+        vtsm_err_save(&saved);
+        vtsm_status sst = need_stop ? tdisp_stop(c, t->dev, t->index) : VTSM_OK;
+        enum vtsm_rule rule = saved.status == st ? saved.rule : VTSM_RULE_NONE;
+        record_event(t, "recovery_refused", rule);
+        st = vtsm_refuse(st, rule, "%s%s; TDI stays %s", saved.detail,
+                         need_stop ? (sst == VTSM_OK ? "; STOP_INTERFACE_REQ answered"
+                                                     : "; STOP_INTERFACE_REQ failed")
+                                   : "",
+                         tsm_tdi_state_name(t->state));
+    }
+    if (out)
+        *out = rec;
+    OPENSSL_cleanse(nonce, sizeof(nonce));
+    OPENSSL_cleanse(nonce_digest, sizeof(nonce_digest));
+    vtsm_buf_wipe(&report);
+    vtsm_spdm_meas_free(&meas);
+    return st;
 }

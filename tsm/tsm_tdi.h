@@ -73,6 +73,7 @@ enum tsm_tdi_req {
     TSM_TDI_REQ_INFO,         /* guest INFO */
     TSM_TDI_REQ_LIST,         /* guest LIST / host STATUS: may the requester see this TDI */
     TSM_TDI_REQ_DEVICE_ERROR, /* the TSM saw the device report ERROR, or state drift */
+    TSM_TDI_REQ_RESET,        /* host TDI_RESET: ERROR -> CONFIG_LOCKED after recovery */
     TSM_TDI_REQ_COUNT_
 };
 
@@ -143,11 +144,17 @@ struct tsm_tdi {
     enum vtsm_rule error_rule; /* why the TSM moved it to ERROR (NONE: not known) */
     bool rejected;             /* the owner said REJECT; guest_rejected holds its reason */
     char guest_rejected[TSM_TDI_REASON_MAX + 1];
+    /* the binding's LOCK_INTERFACE parameters, which a recovery locks with again */
+    uint16_t lock_flags;
+    uint8_t stream_id;
+    /* recovery (tdi_reset): how often it relocked, and what the last attempt found */
+    uint32_t recoveries;
+    char last_event[64];      /* "" / "recovered" / "recovered_reference" / "recovery_refused" */
+    enum vtsm_rule last_rule; /* the rule of last_event */
     /* MMIO and DMA (tsm_mmio.h): per MMIO_RANGE of the report, what the host mapped and the
      * guest validated; whether the guest enabled DMA. Cleared on unbind and on ERROR. */
     struct tsm_tdi_mmio mmio[VTSM_TDISP_MAX_MMIO_RANGES];
     bool dma_guest;
-    uint16_t lock_flags; /* the LOCK_INTERFACE_REQ flags of the binding (MMIO.10) */
 };
 
 /* A fresh, unbound TDI (CONFIG_UNLOCKED). dev must be a valid device name, index <=
@@ -324,6 +331,55 @@ struct tsm_tdi_info {
 vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
                          const struct tsm_tdi_info_args *a, struct tsm_tdi_info *out);
 void tsm_tdi_info_free(struct tsm_tdi_info *i);
+
+/* The vtsm VDM FUNCTION_LEVEL_RESET (vtsm_tdisp.h) -> *state, the TDI state the device
+ * reports after it (VTSM_TDI_*). */
+vtsm_status tsm_tdisp_flr(const struct tsm_tdisp_chan *c, uint32_t tdi, uint8_t *state);
+
+/*
+ * Host DEVICE_CHECK of one TDI: for a CONFIG_LOCKED or RUN TDI, GET_DEVICE_INTERFACE_STATE;
+ * the device in ERROR moves the TDI to ERROR (E_PEER_STATE, rule TDI.7), any other state
+ * than the TSM's too (TDI.8), MMIO and DMA off, nonce wiped. *dev_state gets what the
+ * device said. A TDI in another state is not asked (VTSM_OK, *dev_state = 0xFF). A lost
+ * answer changes nothing.
+ */
+vtsm_status tsm_tdi_check_device(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                                 uint8_t *dev_state);
+
+/* Reference values a host supplies for a recovery: digests (the session's hash) of the
+ * interface report and of the measurement record; NULL / 0 when not supplied. */
+struct tsm_tdi_ref {
+    const uint8_t *report_digest;
+    size_t report_digest_len;
+    const uint8_t *meas_digest;
+    size_t meas_digest_len;
+};
+
+/* What a recovery saw (also when it refused): digests of the report and measurement
+ * record the device gives after the reset, and whether they matched. */
+struct tsm_tdi_recovery {
+    size_t digest_len;
+    uint8_t report_digest[VTSM_HASH_MAX];
+    uint8_t meas_digest[VTSM_HASH_MAX];
+    bool have_digests;
+    bool same_as_bound;   /* identical to what was bound */
+    bool reference_match; /* equal to the host's reference values */
+};
+
+/*
+ * Host TDI_RESET (recovery of a TDI in ERROR): table (RESET by the host from ERROR, rule
+ * TDI.10), then the FLR (vtsm VDM FUNCTION_LEVEL_RESET; the device must report the TDI
+ * CONFIG_UNLOCKED, else E_PEER_STATE rule TDI.8), LOCK_INTERFACE_REQ with the binding's
+ * flags and stream, the interface report and fresh signed measurements. Only if the
+ * report and the measurement record are byte-identical to the bound ones, or their
+ * digests equal both of the host's reference values (ref, may be NULL), the TDI returns
+ * to CONFIG_LOCKED for the same owner with the new nonce (and, with reference values,
+ * the new report and measurements); recoveries counts it. Otherwise STOP_INTERFACE_REQ
+ * is sent and the TDI stays ERROR: E_PEER_STATE, rule TDI.11. last_event / last_rule
+ * record the outcome either way; out (may be NULL) gets what the device now reports.
+ */
+vtsm_status tsm_tdi_recover(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                            const struct tsm_tdi_ref *ref, struct tsm_tdi_recovery *out);
 
 /* The interface report of a bound TDI, parsed (E_STATE if the TDI is not bound). */
 vtsm_status tsm_tdi_report(const struct tsm_tdi *t, struct vtsm_tdisp_report *rep);

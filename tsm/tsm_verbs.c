@@ -53,6 +53,12 @@ static vtsm_status put_report(struct tsm_pdev *p, cbor_item_t *m)
     VTSM_GUARD(vtsm_abi_put_tstr(alg, VTSM_ABI_K_MEAS_HASH,
                                  vtsm_spdm_meas_hash_name(info->meas_hash_algo)));
     VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_CAPABILITIES, info->rsp_caps));
+    if (info->chunk_sends || info->chunk_gets) {
+        cbor_item_t *ch = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_CHUNKED, ch));
+        VTSM_GUARD(vtsm_abi_put_uint(ch, VTSM_ABI_K_REQUESTS, info->chunk_sends));
+        VTSM_GUARD(vtsm_abi_put_uint(ch, VTSM_ABI_K_RESPONSES, info->chunk_gets));
+    }
     if (info->session_active) {
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_SESSION_ID, info->session_id));
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_KEY_UPDATES, info->key_updates));
@@ -232,6 +238,7 @@ static cbor_item_t *connect_run(struct tsm_job *j)
     if (st == VTSM_OK) {
         tsm_pdev_transition(p, TSM_PDEV_CONNECTED, "device_connect");
         p->connects++;
+        tsm_event_device_reset(j->t, p, true, true); /* the event policy's timers start */
         if (msg)
             vtsm_abi_put_tstr(msg, VTSM_ABI_K_STATE, tsm_pdev_state_name(p->state));
     } else {
@@ -353,6 +360,7 @@ static cbor_item_t *reclaim_run(struct tsm_job *j)
 
     tsm_pdev_reset(p);
     tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, "device_reclaim");
+    tsm_event_device_forget(j->t, p);
     if (msg)
         vtsm_abi_put_tstr(msg, VTSM_ABI_K_STATE, tsm_pdev_state_name(p->state));
     VTSM_INFO("device_reclaim %s: %s", p->name, detail);

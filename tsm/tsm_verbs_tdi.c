@@ -64,6 +64,8 @@ static cbor_item_t *ide_refresh_run(struct tsm_job *j)
     struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
     struct tsm_ide_status ide;
     vtsm_status st = tsm_ide_refresh(p->ide, &peer);
+    if (st == VTSM_OK) /* fresh keys: the EVENT.2 policy starts over */
+        tsm_event_device_reset(j->t, p, false, true);
     if (st == VTSM_OK)
         st = tsm_ide_status(p->ide, &ide);
     if (st)
@@ -146,6 +148,8 @@ static cbor_item_t *spdm_result(struct tsm_job *j)
 static cbor_item_t *key_update_run(struct tsm_job *j)
 {
     vtsm_status st = vtsm_spdm_req_key_update(j->p->spdm, j->force);
+    if (st == VTSM_OK) /* fresh keys: the EVENT.1 policy starts over */
+        tsm_event_device_reset(j->t, j->p, true, false);
     return st ? tsm_job_error(j, st) : spdm_result(j);
 }
 
@@ -609,4 +613,199 @@ void tsm_verb_guest_request(struct tsm *t, struct tsm_client *c, uint64_t id,
     }
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());
+}
+
+/* ---------------------------------------------------------------- recovery */
+
+static vtsm_status put_recovery_digests(cbor_item_t *m, const struct tsm_tdi_recovery *r)
+{
+    if (!r->have_digests)
+        return VTSM_OK;
+    VTSM_GUARD(vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, r->report_digest, r->digest_len));
+    VTSM_GUARD(
+        vtsm_abi_put_bytes(m, VTSM_ABI_K_MEASUREMENTS_DIGEST, r->meas_digest, r->digest_len));
+    VTSM_GUARD(vtsm_abi_put_bool(m, VTSM_ABI_K_SAME_AS_BOUND, r->same_as_bound));
+    return vtsm_abi_put_bool(m, VTSM_ABI_K_REFERENCE_VALUES_MATCHED, r->reference_match);
+}
+
+/* TDI_RESET: FLR, relock, re-measure (tsm_tdi_recover). The reply, RESULT or ERROR, carries
+ * the digests of what the device now reports, so a host can take them to its reference
+ * values service; the subscribers hear evidence_changed / tdi_recovered. */
+static cbor_item_t *tdi_reset_run(struct tsm_job *j)
+{
+    struct tsm_tdi *tdi = job_tdi(j);
+    struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(j->p);
+    struct tsm_tdi_ref ref = {.report_digest = j->ref_report,
+                              .report_digest_len = j->ref_report_len,
+                              .meas_digest = j->ref_meas,
+                              .meas_digest_len = j->ref_meas_len};
+    struct tsm_tdi_recovery rec;
+    bool has_ref = j->ref_report_len || j->ref_meas_len;
+    vtsm_status st = tsm_tdi_recover(&ch, tdi, has_ref ? &ref : NULL, &rec);
+    cbor_item_t *res;
+    if (st) {
+        enum vtsm_rule rule = vtsm_err_rule();
+        char detail[256];
+        snprintf(detail, sizeof(detail), "%s", vtsm_err_detail());
+        res = tsm_job_error(j, st);
+        if (res && (vtsm_abi_put_tstr(res, VTSM_ABI_K_STATE, tsm_tdi_state_name(tdi->state)) ||
+                    put_recovery_digests(res, &rec)))
+            cbor_decref(&res);
+        if (rec.have_digests && !rec.same_as_bound)
+            tsm_event_emit(j->t, TSM_EVENT_EVIDENCE_CHANGED, j->p->name, (long)tdi->index, rule,
+                           detail);
+        return res;
+    }
+    res = tdi_result(j, tdi);
+    if (res && put_recovery_digests(res, &rec))
+        cbor_decref(&res);
+    if (!rec.same_as_bound)
+        tsm_event_emit(j->t, TSM_EVENT_EVIDENCE_CHANGED, j->p->name, (long)tdi->index,
+                       VTSM_RULE_TDI_11,
+                       "the device's evidence changed; the host's reference values match it");
+    tsm_event_emit(j->t, TSM_EVENT_TDI_RECOVERED, j->p->name, (long)tdi->index, VTSM_RULE_TDI_10,
+                   tdi->last_event);
+    return res;
+}
+
+void tsm_verb_tdi_reset(struct tsm *t, struct tsm_client *c, uint64_t id,
+                        const struct vtsm_abi_req *req)
+{
+    const char *verb = "tdi_reset";
+    uint32_t tdi_index = (uint32_t)req->tdi;
+    struct tsm_pdev *p = NULL;
+    struct tsm_tdi *tdi = NULL;
+    struct tsm_job *j = NULL;
+    vtsm_status st = connected_pdev(t, req->dev, verb, &p);
+    if (st == VTSM_OK && !p->tdisp)
+        st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_TDI_9,
+                         "%s refused: %s was connected ide_only, without TDISP (rule TDI.9)", verb,
+                         req->dev);
+    if (st == VTSM_OK && !(tdi = tsm_pdev_tdi_find(p, tdi_index))) {
+        /* never bound: the table's refusal for a fresh TDI, no record made */
+        struct tsm_tdi fresh;
+        if ((st = tsm_tdi_init(&fresh, p->name, tdi_index)) == VTSM_OK)
+            st = tsm_tdi_check(&fresh, TSM_TDI_REQ_RESET, TSM_TDI_WHO_HOST, 0, NULL);
+        tsm_tdi_reset(&fresh);
+        if (st == VTSM_OK)
+            st = vtsm_fail(VTSM_E_INTERNAL, "%s: TDI %u has no record", verb, tdi_index);
+    } else if (st == VTSM_OK) {
+        st = tsm_tdi_check(tdi, TSM_TDI_REQ_RESET, TSM_TDI_WHO_HOST, 0, NULL);
+    }
+    /* reference values: both or neither, each in the binding's hash */
+    bool has_r = vtsm_abi_req_has(req, VTSM_ABI_F_REPORT_DIGEST);
+    bool has_m = vtsm_abi_req_has(req, VTSM_ABI_F_MEASUREMENTS_DIGEST);
+    if (st == VTSM_OK &&
+        (has_r != has_m || (has_r && (req->report_digest.len != tdi->digest_len ||
+                                      req->measurements_digest.len != tdi->digest_len))))
+        st = vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_ABI_8,
+                         "%s: reference values are report_digest and measurements_digest "
+                         "together, %zu bytes each (the session's hash) (rule ABI.8)",
+                         verb, tdi->digest_len);
+    if (st == VTSM_OK) {
+        struct tsm_job_claim what = {.has_tdi = true, .tdi = tdi_index};
+        st = tsm_job_new(t, p, verb, id, tdi_reset_run, &what, &j);
+    }
+    if (st == VTSM_OK) {
+        j->tdi = tdi_index;
+        if (has_r) {
+            memcpy(j->ref_report, req->report_digest.p, req->report_digest.len);
+            j->ref_report_len = req->report_digest.len;
+            memcpy(j->ref_meas, req->measurements_digest.p, req->measurements_digest.len);
+            j->ref_meas_len = req->measurements_digest.len;
+        }
+        st = tsm_job_start(c, j);
+    }
+    if (st)
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+}
+
+/* ---------------------------------------------------------------- device check */
+
+/* DEVICE_CHECK: GET_DEVICE_INTERFACE_STATE for each bound CONFIG_LOCKED / RUN TDI; one that
+ * the device reports otherwise goes to ERROR (TDI.7 / TDI.8) and the subscribers hear
+ * tdi_error. The job holds the device's mailbox, so no verb binds or unbinds meanwhile. */
+static cbor_item_t *device_check_run(struct tsm_job *j)
+{
+    struct tsm_pdev *p = j->p;
+    struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(p);
+    cbor_item_t *res = vtsm_abi_result_msg(j->id), *arr = vtsm_abi_array_new();
+    vtsm_status st = res && arr ? VTSM_OK : VTSM_E_NOMEM;
+    uint64_t errors = 0;
+    for (struct tsm_tdi_node *n = p->tdis; n && st == VTSM_OK; n = n->next) {
+        struct tsm_tdi *t = &n->tdi;
+        if (t->state != TSM_TDI_CONFIG_LOCKED && t->state != TSM_TDI_RUN)
+            continue;
+        uint8_t ds = 0xFF;
+        vtsm_status cst = tsm_tdi_check_device(&ch, t, &ds);
+        if (cst != VTSM_OK && cst != VTSM_E_PEER_STATE) {
+            st = cst; /* no answer: the verb fails, what was checked so far stands */
+            break;
+        }
+        if (cst == VTSM_E_PEER_STATE) {
+            errors++;
+            tsm_event_emit(j->t, TSM_EVENT_TDI_ERROR, p->name, (long)t->index, vtsm_err_rule(),
+                           vtsm_err_detail());
+        }
+        cbor_item_t *e = vtsm_abi_map_new();
+        if (!e || vtsm_abi_push_item(arr, e) != VTSM_OK ||
+            vtsm_abi_put_uint(e, VTSM_ABI_K_TDI, t->index) ||
+            vtsm_abi_put_tstr(e, VTSM_ABI_K_STATE, tsm_tdi_state_name(t->state)) ||
+            vtsm_abi_put_tstr(e, VTSM_ABI_K_DEVICE_STATE,
+                              tsm_tdi_state_name((enum tsm_tdi_state)ds)) ||
+            (t->error_rule != VTSM_RULE_NONE && t->state == TSM_TDI_ERROR &&
+             vtsm_abi_put_tstr(e, VTSM_ABI_K_RULE, vtsm_rule_id(t->error_rule))))
+            st = VTSM_E_NOMEM;
+    }
+    if (st != VTSM_OK) {
+        if (res)
+            cbor_decref(&res);
+        if (arr)
+            cbor_decref(&arr);
+        return tsm_job_error(j, st);
+    }
+    if (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) ||
+        vtsm_abi_put_item(res, VTSM_ABI_K_TDIS, arr) ||
+        vtsm_abi_put_uint(res, VTSM_ABI_K_ERRORS, errors))
+        cbor_decref(&res);
+    return res;
+}
+
+void tsm_verb_device_check(struct tsm *t, struct tsm_client *c, uint64_t id,
+                           const struct vtsm_abi_req *req)
+{
+    struct tsm_pdev *p = NULL;
+    vtsm_status st = connected_pdev(t, req->dev, "device_check", &p);
+    if (st == VTSM_OK && !p->tdisp)
+        st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_TDI_9,
+                         "device_check refused: %s was connected ide_only, without TDISP (rule "
+                         "TDI.9)",
+                         req->dev);
+    if (st == VTSM_OK)
+        st = run_job(t, c, p, "device_check", id, device_check_run, NULL, NULL);
+    if (st)
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+}
+
+/* ---------------------------------------------------------------- events */
+
+void tsm_verb_events_subscribe(struct tsm *t, struct tsm_client *c, uint64_t id,
+                               const struct vtsm_abi_req *req)
+{
+    const char *dev = vtsm_abi_req_has(req, VTSM_ABI_F_DEV) ? req->dev : NULL;
+    if (dev && !tsm_pdev_find(&t->devs, dev)) {
+        vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13, "events_subscribe: no device named %s",
+                    dev);
+        tsm_client_error(t, c, id, VTSM_E_NOT_FOUND, vtsm_err_detail());
+        return;
+    }
+    if (!c->events)
+        t->subscribers++;
+    c->events = true;
+    snprintf(c->events_dev, sizeof(c->events_dev), "%s", dev ? dev : "");
+    cbor_item_t *res = vtsm_abi_result_msg(id);
+    if (res && (vtsm_abi_put_uint(res, VTSM_ABI_K_SEQ, t->event_seq) ||
+                (dev && vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, dev))))
+        cbor_decref(&res);
+    tsm_client_reply(t, c, res);
 }

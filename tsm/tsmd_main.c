@@ -164,6 +164,13 @@ static void usage(FILE *f)
            "  --max-hosts N, --max-guests N\n"
            "                          connections per role (default 64 and 128; at most 48 more\n"
            "                          may wait for their HELLO)\n"
+           "  --key-update-interval-ms N\n"
+           "                      EVENT spdm_key_update_required when a device's SPDM keys are\n"
+           "                      N ms old (default 0: off)\n"
+           "  --key-update-seq N  the same when a session's sequence number reaches N\n"
+           "                      (default 4294967296; 0: off)\n"
+           "  --ide-refresh-interval-ms N\n"
+           "                      EVENT ide_key_refresh_due when IDE keys are N ms old (0: off)\n"
            "  --trace             one line per DOE object tsmd sends to or gets from a device\n"
            "                      (through its host) on stderr: time, direction, device,\n"
            "                      size, message\n"
@@ -201,6 +208,9 @@ int main(int argc, char **argv)
                                              {"version", no_argument, 0, 'V'},
                                              {"trace", no_argument, 0, 'X'},
                                              {"syslog", no_argument, 0, 'L'},
+                                             {"key-update-interval-ms", required_argument, 0, 'K'},
+                                             {"key-update-seq", required_argument, 0, 'Q'},
+                                             {"ide-refresh-interval-ms", required_argument, 0, 'R'},
                                              {0, 0, 0, 0}};
     struct tsm_config cfg = {0};
     tsm_config_defaults(&cfg);
@@ -224,6 +234,21 @@ int main(int argc, char **argv)
             break;
         case 'L':
             use_syslog = true;
+            break;
+        case 'K':
+            if (!parse_num("--key-update-interval-ms", optarg, 0, 1LL << 40, &num))
+                return TSMD_EXIT_USAGE;
+            cfg.key_update_interval_ms = num;
+            break;
+        case 'Q':
+            if (!parse_num("--key-update-seq", optarg, 0, 1LL << 62, &num))
+                return TSMD_EXIT_USAGE;
+            cfg.key_update_seq = (uint64_t)num;
+            break;
+        case 'R':
+            if (!parse_num("--ide-refresh-interval-ms", optarg, 0, 1LL << 40, &num))
+                return TSMD_EXIT_USAGE;
+            cfg.ide_refresh_interval_ms = num;
             break;
         case 's':
             if (strlen(optarg) >= sizeof(cfg.socket_path)) {

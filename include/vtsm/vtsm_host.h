@@ -288,7 +288,8 @@ size_t vtsm_host_doe_pending(const struct vtsm_host *h);
  *
  * What the verbs do and take is in docs/abi.md section 7; some notes:
  *   device_connect   ide_streams > 0 sets up selective IDE; ide_only for a device
- *                    without TDISP
+ *                    without TDISP; challenge to authenticate it by SPDM CHALLENGE too
+ *                    (the report then carries the "challenge" evidence)
  *   device_reclaim   force also stops and unbinds the device's bound TDIs first
  *   status           without offset/tdi_offset/tvm_offset the shim follows the TSM's
  *                    pages and returns one result with every device (or every TDI of
@@ -323,6 +324,36 @@ vtsm_status vtsm_host_request_start(struct vtsm_host *h, unsigned op,
  */
 vtsm_status vtsm_host_request_encoded(struct vtsm_host *h, unsigned op, const uint8_t *map,
                                       size_t len, struct vtsm_result **result);
+
+/* ---- events (docs/abi.md 7.15, 11.4) ---- */
+
+/*
+ * An EVENT from the TSM: what happened (event: "spdm_key_update_required",
+ * "ide_key_refresh_due", "tdi_error", "session_lost", "evidence_changed",
+ * "tdi_recovered"), to which device and TDI, under which rule. Every pointer is
+ * borrowed for the callback's duration only; msg is the whole message (read it by path,
+ * or take it as CBOR / JSON).
+ */
+struct vtsm_host_event {
+    uint64_t seq; /* tsmd's event number: 1, 2, ... */
+    const char *event;
+    const char *dev;
+    bool has_tdi;
+    uint32_t tdi;
+    const char *rule_id; /* "TDI.7"; "" if none */
+    enum vtsm_rule rule; /* vtsm_rule_parse(rule_id): VTSM_RULE_NONE if none or unknown */
+    const char *detail;  /* "" if none */
+    const struct vtsm_result *msg;
+};
+typedef void (*vtsm_host_event_fn)(void *ctx, const struct vtsm_host_event *ev);
+/*
+ * Install (fn NULL removes) the event callback. Events reach a connection after
+ * vtsm_host_events_subscribe() (optionally for one device: .dev); the callback runs from
+ * vtsm_host_dispatch() and from blocking calls, whenever an EVENT is read. A connection
+ * that does not read its events is dropped by tsmd once its output queue is full (rule
+ * EVENT.3), as for unread replies: poll vtsm_host_fd() and dispatch.
+ */
+void vtsm_host_set_event_cb(struct vtsm_host *h, vtsm_host_event_fn fn, void *ctx);
 
 /* ---- the fd-driven form ---- */
 

@@ -63,6 +63,14 @@ extern "C" {
     /* a signed guest request: relayed by a host or sent by the guest itself (the TVM's            \
      * signature authenticates it, not the connection) */                                          \
     X(GUEST_REQUEST, guest_request, 0x40, ANY, NONE, ("tvm", "body", "sig"))                       \
+    /* recovery of a TDI in ERROR: FLR, relock, re-measure; CONFIG_LOCKED only if the evidence     \
+     * is what was bound or the host's reference values */                                         \
+    X(TDI_RESET, tdi_reset, 0x3A, HOST, REQUIRED,                                                  \
+      ("dev", "tdi", "report_digest", "measurements_digest"))                                      \
+    /* this connection receives EVENT messages (of one device with dev) from now on */             \
+    X(EVENTS_SUBSCRIBE, events_subscribe, 0x1E, HOST, OPTIONAL, ("dev"))                           \
+    /* ask the device for the state of every bound TDI; disagreement moves a TDI to ERROR */       \
+    X(DEVICE_CHECK, device_check, 0x1D, HOST, REQUIRED, ("dev"))                                   \
     /* the guest-physical address at which the host maps one MMIO_RANGE of a bound TDI's           \
      * interface report (range = its index in the report); the owning guest validates it */        \
     X(TDI_MMIO_MAP, tdi_mmio_map, 0x3C, HOST, REQUIRED, ("dev", "tdi", "range", "gpa", "pages"))
@@ -127,6 +135,8 @@ enum vtsm_role {
     X(BODY, body, "body", BYTES)                                                                   \
     X(SIG, sig, "sig", BYTES)                                                                      \
     X(CHALLENGE, challenge, "challenge", BOOL)                                                     \
+    X(REPORT_DIGEST, report_digest, "report_digest", BYTES)                                        \
+    X(MEASUREMENTS_DIGEST, measurements_digest, "measurements_digest", BYTES)                      \
     X(RANGE, range, "range", UINT)                                                                 \
     X(GPA, gpa, "gpa", UINT)                                                                       \
     X(PAGES, pages, "pages", UINT)

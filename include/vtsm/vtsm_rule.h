@@ -10,7 +10,8 @@
  * and so comes with the status of the failure it follows), and a one-line meaning.
  * Families: PLAT platform, PDEV device connection, IDE streams and key slots, TVM, TDI
  * state table, GUEST requests, ABI socket ABI, and, on the device side, DEVTDI (TDISP
- * responder), IDEKM (IDE_KM responder), LINK (link check), VDM (vendor-defined messages).
+ * responder), IDEKM (IDE_KM responder), LINK (link check), VDM (vendor-defined messages);
+ * CHUNK (SPDM chunk transfers) on either side.
  * The numbers are stable: a rule is never renumbered; new rules take new numbers.
  */
 #ifndef VTSM_RULE_H
@@ -94,6 +95,20 @@ extern "C" {
       "ACCEPT carries the report, measurement and lock digests now bound")                         \
     X(TDI_21, "TDI.21", E_PEER_STATE,                                                              \
       "a device whose report or measurements changed since LOCK goes to ERROR")                    \
+    X(CHUNK_1, "CHUNK.1", E_PEER_MALFORMED, "every chunk of a transfer names its Handle")          \
+    X(CHUNK_2, "CHUNK.2", E_PEER_MALFORMED, "ChunkSeqNo starts at 0 and counts up by one")         \
+    X(CHUNK_3, "CHUNK.3", E_PEER_MALFORMED,                                                        \
+      "chunks add up to LargeMessageSize, within DataTransferSize..MaxSPDMmsgSize")                \
+    X(TDI_10, "TDI.10", E_STATE, "tdi_reset only from ERROR")                                      \
+    X(TDI_11, "TDI.11", E_PEER_STATE,                                                              \
+      "recovery relocks only with the bound or reference evidence")                                \
+    X(DEVTDI_7, "DEVTDI.7", OK, "FUNCTION_LEVEL_RESET returns the TDI to CONFIG_UNLOCKED")         \
+    X(DEVTDI_8, "DEVTDI.8", E_STATE, "no firmware update while a TDI is locked with NO_FW_UPDATE") \
+    X(DEVTDI_9, "DEVTDI.9", E_PEER_STATE, "a firmware update moves locked TDIs to ERROR")          \
+    X(DEVTDI_10, "DEVTDI.10", E_PEER_STATE, "a device error moves a locked TDI to ERROR")          \
+    X(EVENT_1, "EVENT.1", OK, "SPDM keys are updated before seq nears its limit or the interval")  \
+    X(EVENT_2, "EVENT.2", OK, "IDE keys are refreshed at the policy interval")                     \
+    X(EVENT_3, "EVENT.3", OK, "a subscriber that leaves events unread is dropped as for replies")  \
     X(MMIO_1, "MMIO.1", E_STATE,                                                                   \
       "the host maps a TDI's MMIO ranges only while it is CONFIG_LOCKED")                          \
     X(MMIO_2, "MMIO.2", E_NOT_FOUND,                                                               \

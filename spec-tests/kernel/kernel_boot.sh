@@ -17,7 +17,7 @@ set -uo pipefail
 src="${1:?source dir}"
 bin="${2:?bin dir}"
 
-# shellcheck source=../vm_lib.sh
+# shellcheck source=spec-tests/vm_lib.sh
 . "$src/spec-tests/vm_lib.sh"
 
 t_start=$(date +%s%N)

@@ -157,10 +157,10 @@ static int doe_wait(struct qg *q, uint32_t mask, uint32_t want, uint32_t *st)
 static vtsm_status doe_exchange(void *ctx, const uint8_t *req, size_t len, struct vtsm_buf *rsp)
 {
     struct qg *q = ctx;
-    uint32_t st, w, hdr0, hdr1;
+    uint32_t st = 0, w = 0, hdr0, hdr1;
     long long t0 = now_ns();
 
-    if (len % 4 || doe_wait(q, DOE_STATUS_BUSY | DOE_STATUS_DOR, 0, &st))
+    if (len < 12 || len % 4 || doe_wait(q, DOE_STATUS_BUSY | DOE_STATUS_DOR, 0, &st))
         return vtsm_fail(VTSM_E_DOE_HOST, "DOE mailbox not idle");
     for (size_t i = 0; i < len; i += 4) {
         w = (uint32_t)req[i] | (uint32_t)req[i + 1] << 8 | (uint32_t)req[i + 2] << 16 |
@@ -309,14 +309,15 @@ static size_t rsp_len(struct qg *q, const uint8_t *p, size_t n)
     return len <= n ? len : 0;
 }
 
-static int nvme_sec(struct qg *q, uint8_t opcode, void *data, uint32_t len, uint32_t *status)
+static int nvme_sec_op(struct qg *q, uint8_t opcode, uint8_t spsp0, void *data, uint32_t len,
+                       uint32_t *status)
 {
     struct nvme_passthru_cmd c;
     memset(&c, 0, sizeof(c));
     c.opcode = opcode;
     c.addr = (uint64_t)(uintptr_t)data;
     c.data_len = len;
-    c.cdw10 = STORAGE_SECP_SPDM << 24 | STORAGE_SPSP0_MESSAGE << 8;
+    c.cdw10 = STORAGE_SECP_SPDM << 24 | (uint32_t)spsp0 << 8;
     c.cdw11 = len;
     c.timeout_ms = 10000;
     int rc = ioctl(q->fd, NVME_IOCTL_ADMIN_CMD, &c);
@@ -324,6 +325,39 @@ static int nvme_sec(struct qg *q, uint8_t opcode, void *data, uint32_t len, uint
         return -1;
     *status = (uint32_t)rc;
     return 0;
+}
+
+static int nvme_sec(struct qg *q, uint8_t opcode, void *data, uint32_t len, uint32_t *status)
+{
+    return nvme_sec_op(q, opcode, STORAGE_SPSP0_MESSAGE, data, len, status);
+}
+
+/*
+ * What the binding refuses, through QEMU: a Security Receive with no response waiting and
+ * a Security Send of operation 6 (secured message, not served over this binding) must
+ * each complete with Invalid Field in Command, Do Not Retry (0x4002, as the Linux driver
+ * reports the status field), and leave the connection to the device usable.
+ */
+#define NVME_SC_INVALID_FIELD_DNR 0x4002u
+#define STORAGE_SPSP0_SECURED     (0x06u << 2)
+static vtsm_status nvme_refusals(struct qg *q)
+{
+    uint8_t req[4] = {VTSM_SPDM_V12, SPDM_GET_VERSION, 0, 0};
+    uint32_t status = 0;
+    if (nvme_sec(q, NVME_ADMIN_SECURITY_RECV, q->rbuf, sizeof(q->rbuf), &status))
+        return vtsm_fail(VTSM_E_DOE_HOST, "Security Receive: %s", strerror(errno));
+    printf("refusal: Security Receive with nothing waiting: NVMe status 0x%04x\n", status);
+    if (status != NVME_SC_INVALID_FIELD_DNR)
+        return vtsm_fail(VTSM_E_PEER_UNEXPECTED, "expected status 0x%04x",
+                         NVME_SC_INVALID_FIELD_DNR);
+    if (nvme_sec_op(q, NVME_ADMIN_SECURITY_SEND, STORAGE_SPSP0_SECURED, req, sizeof(req), &status))
+        return vtsm_fail(VTSM_E_DOE_HOST, "Security Send: %s", strerror(errno));
+    printf("refusal: Security Send of a secured message (operation 6): NVMe status 0x%04x\n",
+           status);
+    if (status != NVME_SC_INVALID_FIELD_DNR)
+        return vtsm_fail(VTSM_E_PEER_UNEXPECTED, "expected status 0x%04x",
+                         NVME_SC_INVALID_FIELD_DNR);
+    return VTSM_OK;
 }
 
 static vtsm_status nvme_exchange(void *ctx, const uint8_t *req, size_t len, struct vtsm_buf *rsp)
@@ -587,6 +621,9 @@ int main(int argc, char **argv)
         STEP("measurements-in-session", vtsm_spdm_req_get_measurements(r, 0, NULL, &meas2));
         printf("measurements in session %u blocks\n", meas2.num_blocks);
         STEP("end-session", vtsm_spdm_req_end_session(r));
+    } else {
+        STEP("refusals", nvme_refusals(&q));
+        STEP("digests-after-refusals", vtsm_spdm_req_get_digests(r, &mask, digests));
     }
     median(&q, "small", false);
     median(&q, "certificate-1KiB", true);

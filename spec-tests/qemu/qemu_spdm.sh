@@ -20,7 +20,7 @@
 set -uo pipefail
 src="${1:?source dir}"
 bin="${2:?bin dir}"
-# shellcheck source=../vm_lib.sh
+# shellcheck source=spec-tests/vm_lib.sh
 . "$src/spec-tests/vm_lib.sh"
 
 t_start=$(date +%s%N)
@@ -126,7 +126,7 @@ check "doe: tsmd's DEVICE_RECLAIM through the mailbox" vm_out 'reclaim ok'
 check "doe: tsmd: device unconnected after reclaim" vm_out 'status-reclaimed "state":"unconnected" *$'
 check "doe: the mailbox server relayed every exchange" bash -c "! grep -q 'proxy: serve: exchange failed' '$work/console.txt'"
 check "nvme: controller bound by the kernel's nvme driver" vm_out 'nvme controller nvme[0-9]+ '
-for s in requester vca digests certificate measurements; do
+for s in requester vca digests certificate measurements refusals digests-after-refusals; do
   check "nvme: $s" vm_out "nvme: step $s: ok"
 done
 check "nvme: result PASS" vm_out 'nvme: result PASS'
@@ -161,7 +161,13 @@ check "doe: tsm-devemu: two sessions established and ended (vtsm-qguest's, tsmd'
   bash -c "[ \$(grep -c 'session 0x[0-9a-f]* established' '$work/doe.log') = 2 ] && [ \$(grep -c 'session 0x[0-9a-f]* ended' '$work/doe.log') = 2 ]"
 check "doe: tsm-devemu: IDE_KM KEY_PROG and K_SET_GO (tsmd's connect)" grep -q 'K_SET_GO: stream 0' "$work/doe.log"
 check "doe: tsm-devemu: IDE_KM K_SET_STOP (tsmd's reclaim)" grep -q 'K_SET_STOP: stream 0' "$work/doe.log"
-check "nvme: tsm-devemu refused no storage frame" bash -c "! grep -q -E 'storage|not served' '$work/nvme.log'"
+# The two refusals the guest provoked, and no other.
+check "nvme: tsm-devemu refused the Security Receive with nothing waiting" \
+  grep -q 'storage IF_RECV with no response waiting' "$work/nvme.log"
+check "nvme: tsm-devemu refused the secured-message operation" \
+  grep -q 'storage frame: security protocol 0xe8, SPSP 0x0018 not supported' "$work/nvme.log"
+check "nvme: tsm-devemu refused nothing else" \
+  test "$(grep -c -E 'storage|not served' "$work/nvme.log")" = 2
 
 vm_out '(doe|nvme|proxy): median' | sed 's/.*VTSM-TEST: /  /'
 vm_out '(connect|reclaim) ok' | sed 's/.*VTSM-TEST: /  tsmd through QEMU'"'"'s DOE: /'

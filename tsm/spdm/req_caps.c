@@ -11,9 +11,10 @@
 /* What a TSM requester does: secure sessions through KEY_EXCHANGE with encryption and MAC.
  * HBEAT and KEY_UPD (req_heartbeat.c, req_key_update.c; used only when the device sets
  * them too). No CERT/CHAL/MUT_AUTH (no requester identity), no HANDSHAKE_IN_THE_CLEAR
- * (FINISH travels inside the session), no CHUNK. */
+ * (FINISH travels inside the session). CHUNK_CAP: large messages in chunks (req_chunk.c). */
 #define REQ_FLAGS                                                                                  \
-    (SPDM_CAP_ENCRYPT | SPDM_CAP_MAC | SPDM_CAP_KEY_EX | SPDM_CAP_HBEAT | SPDM_CAP_KEY_UPD)
+    (SPDM_CAP_ENCRYPT | SPDM_CAP_MAC | SPDM_CAP_KEY_EX | SPDM_CAP_HBEAT | SPDM_CAP_KEY_UPD |       \
+     SPDM_CAP_CHUNK)
 
 /* 1.3 MULTI_KEY_CAP (Flags bits 27:26): 01b = only multi-key connections, 11b reserved. A
  * multi-key connection changes DIGESTS and the transcripts (message_d in TH), which we do

@@ -113,7 +113,7 @@ void vtsm_spdm_req_opts_default(struct vtsm_spdm_req_opts *opts)
     opts->aead = SPDM_AEAD_AES_256_GCM;
     opts->ct_exponent = 0;
     opts->data_transfer_size = 4096;
-    opts->max_spdm_msg_size = 4096;
+    opts->max_spdm_msg_size = 65536;
     opts->not_ready_retries = 8;
     opts->meas_summary_hash_type = VTSM_SPDM_MEAS_SUMMARY_ALL;
     opts->session_policy = VTSM__SESSION_POLICY_TERMINATION;
@@ -142,10 +142,10 @@ static vtsm_status opts_check(const struct vtsm_spdm_req_opts *o)
                 o->data_transfer_size, VTSM__SPDM_MIN_DTS);
     VTSM_ENSURE(o->data_transfer_size <= VTSM_DOE_MAX_BYTES - VTSM_DOE_HEADER_SIZE, VTSM_E_CONFIG,
                 "DataTransferSize %u exceeds one DOE object", o->data_transfer_size);
-    VTSM_ENSURE(o->max_spdm_msg_size == o->data_transfer_size, VTSM_E_CONFIG,
-                "MaxSPDMmsgSize %u != DataTransferSize %u: without CHUNK_CAP DSP0274 requires "
-                "them equal",
-                o->max_spdm_msg_size, o->data_transfer_size);
+    VTSM_ENSURE(o->max_spdm_msg_size >= o->data_transfer_size &&
+                    o->max_spdm_msg_size <= VTSM__LARGE_MSG_MAX,
+                VTSM_E_CONFIG, "MaxSPDMmsgSize %u outside DataTransferSize %u .. %u",
+                o->max_spdm_msg_size, o->data_transfer_size, VTSM__LARGE_MSG_MAX);
     VTSM_ENSURE(o->not_ready_retries <= VTSM__NOT_READY_RETRIES_MAX, VTSM_E_CONFIG,
                 "not_ready_retries %u exceeds %u", o->not_ready_retries,
                 VTSM__NOT_READY_RETRIES_MAX);
@@ -256,6 +256,13 @@ const struct vtsm_spdm_info *vtsm_spdm_req_info(const struct vtsm_spdm_req *r)
     return &r->info;
 }
 
+uint64_t vtsm_spdm_req_seq(const struct vtsm_spdm_req *r)
+{
+    if (!r || !r->keys_ready)
+        return 0;
+    return r->ks.req.seq > r->ks.rsp.seq ? r->ks.req.seq : r->ks.rsp.seq;
+}
+
 uint8_t vtsm_spdm_req_peer_error(const struct vtsm_spdm_req *r, uint8_t *data)
 {
     if (data)
@@ -304,8 +311,8 @@ void vtsm_spdm_req_set_trace(struct vtsm_spdm_req *r, vtsm_spdm_trace_fn fn, voi
     r->trace_ctx = ctx;
 }
 
-static vtsm_status xfer_once(struct vtsm_spdm_req *r, bool secured, const uint8_t *req,
-                             size_t req_len)
+vtsm_status vtsm__req_xfer_once(struct vtsm_spdm_req *r, bool secured, const uint8_t *req,
+                                size_t req_len)
 {
     vtsm_status st;
     struct vtsm_doe_obj obj;
@@ -435,34 +442,45 @@ vtsm_status vtsm__req_xfer(struct vtsm_spdm_req *r, bool secured, const uint8_t 
     r->peer_error = r->peer_error_data = 0;
     VTSM_ENSURE(req_len >= VTSM__SPDM_HDR, VTSM_E_INTERNAL, "request shorter than a header");
     VTSM_ENSURE(!secured || r->keys_ready, VTSM_E_STATE, "%s needs a secure session", what);
-    if (r->conn == VTSM__CONN_NEGOTIATED) {
-        VTSM_ENSURE(req_len <= r->info.rsp_data_transfer_size, VTSM_E_LIMIT,
-                    "%s of %zu bytes exceeds the device's DataTransferSize %u", what, req_len,
-                    r->info.rsp_data_transfer_size);
-    }
+    /* A request larger than the device's DataTransferSize goes in chunks (or not at all). */
+    const bool large =
+        r->info.rsp_data_transfer_size != 0 && req_len > r->info.rsp_data_transfer_size;
 
-    /* M1/M2 message B: any other request in the clear restarts it. */
-    if (!secured && req_code != SPDM_GET_DIGESTS && req_code != SPDM_GET_CERTIFICATE &&
-        req_code != SPDM_CHALLENGE)
+    /* M1/M2 message B: the requests DSP0274 names restart it. */
+    if (vtsm_spdm_resets_m1m2(req_code))
         vtsm_buf_reset(&r->msg_b);
 
     for (;;) {
         uint8_t v, code, p1, p2;
-        vtsm_status st = xfer_once(r, secured, cur, cur_len);
+        vtsm_status st = large && cur == req ? vtsm__req_chunk_send(r, secured, cur, cur_len)
+                                             : vtsm__req_xfer_once(r, secured, cur, cur_len);
+        struct vtsm_rd rd;
 
+        for (unsigned fetched = 0; st == VTSM_OK; fetched++) {
+            rd = vtsm_rd_init(r->rsp.data, r->rsp.len);
+            VTSM__RD(vtsm_rd_u8(&rd, &v), "response", "SPDMVersion");
+            VTSM__RD(vtsm_rd_u8(&rd, &code), "response", "RequestResponseCode");
+            VTSM__RD(vtsm_rd_u8(&rd, &p1), "response", "Param1");
+            VTSM__RD(vtsm_rd_u8(&rd, &p2), "response", "Param2");
+            VTSM_ENSURE(v == ver, VTSM_E_PEER_UNEXPECTED,
+                        "device answered %s (0x%02x) to %s with SPDMVersion 0x%02x, expected "
+                        "0x%02x",
+                        vtsm__spdm_code_name(code), code, what, v, ver);
+            if (code != SPDM_ERROR || p1 != SPDM_ERR_LARGE_RESPONSE)
+                break;
+            /* ERROR(LargeResponse): ExtendedErrorData = Handle; fetch it by CHUNK_GET. A
+             * large response is never itself announced as large. */
+            uint8_t handle;
+            VTSM__RD(vtsm_rd_u8(&rd, &handle), "ERROR(LargeResponse)", "Handle");
+            VTSM_ENSURE(fetched == 0, VTSM_E_PEER_MALFORMED,
+                        "the large response to %s is ERROR(LargeResponse) again", what);
+            st = vtsm__req_chunk_get(r, secured, ver, handle);
+        }
         if (st != VTSM_OK) {
             if (!secured)
                 vtsm_buf_reset(&r->msg_b);
             return st;
         }
-        struct vtsm_rd rd = vtsm_rd_init(r->rsp.data, r->rsp.len);
-        VTSM__RD(vtsm_rd_u8(&rd, &v), "response", "SPDMVersion");
-        VTSM__RD(vtsm_rd_u8(&rd, &code), "response", "RequestResponseCode");
-        VTSM__RD(vtsm_rd_u8(&rd, &p1), "response", "Param1");
-        VTSM__RD(vtsm_rd_u8(&rd, &p2), "response", "Param2");
-        VTSM_ENSURE(v == ver, VTSM_E_PEER_UNEXPECTED,
-                    "device answered %s (0x%02x) to %s with SPDMVersion 0x%02x, expected 0x%02x",
-                    vtsm__spdm_code_name(code), code, what, v, ver);
 
         if (code == SPDM_ERROR) {
             if (p1 == SPDM_ERR_RESPONSE_NOT_READY && not_ready_allowed(req_code)) {

@@ -88,8 +88,9 @@ struct vtsm_spdm_req {
     size_t kex_sig_len;
 
     /* M1/M2 message B (req_challenge.c): GET_DIGESTS / DIGESTS and GET_CERTIFICATE /
-     * CERTIFICATE exchanged in the clear since it last restarted; any other request in the
-     * clear, and any failed exchange, restarts it (vtsm__req_xfer). */
+     * CERTIFICATE exchanged in the clear since it last restarted; the requests DSP0274
+     * names (vtsm_spdm_resets_m1m2) and any failed exchange in the clear restart it
+     * (vtsm__req_xfer), as does CHALLENGE_AUTH. */
     struct vtsm_buf msg_b;
     /* CHALLENGE evidence: M1/M2 as signed and the signature (empty if none succeeded). */
     struct vtsm_buf chal_transcript;
@@ -99,7 +100,8 @@ struct vtsm_spdm_req {
     /* I/O scratch: tx = DOE request, rx = DOE response, seal = secured payload,
      * rsp = the SPDM response being parsed (decrypted for secured; wiped). */
     struct vtsm_buf tx, rx, seal, rsp;
-    size_t rsp_slack; /* bytes of DOE padding the plain response may carry (0..3) */
+    size_t rsp_slack;     /* bytes of DOE padding the plain response may carry (0..3) */
+    uint8_t chunk_handle; /* Handle of the next CHUNK_SEND transfer */
 };
 
 /*
@@ -115,6 +117,22 @@ struct vtsm_spdm_req {
  */
 vtsm_status vtsm__req_xfer(struct vtsm_spdm_req *r, bool secured, const uint8_t *req,
                            size_t req_len, uint8_t expect, struct vtsm_rd *rsp);
+
+/* One message out, one in, nothing else (no ERROR handling): r->rsp holds the response
+ * (decrypted if secured), r->rsp_slack its possible DOE padding. */
+vtsm_status vtsm__req_xfer_once(struct vtsm_spdm_req *r, bool secured, const uint8_t *req,
+                                size_t req_len);
+/* Chunking (req_chunk.c, DSP0274 1.2+ with CHUNK_CAP on both sides). */
+bool vtsm__req_chunking(const struct vtsm_spdm_req *r);
+/* Send the large request req in CHUNK_SEND chunks that fit the device's DataTransferSize;
+ * on success r->rsp holds ResponseToLargeRequest from the last CHUNK_SEND_ACK. */
+vtsm_status vtsm__req_chunk_send(struct vtsm_spdm_req *r, bool secured, const uint8_t *req,
+                                 size_t len);
+/* Fetch the large response announced by ERROR(LargeResponse) with Handle handle by
+ * CHUNK_GET; on success r->rsp holds it (exact, r->rsp_slack 0). */
+vtsm_status vtsm__req_chunk_get(struct vtsm_spdm_req *r, bool secured, uint8_t ver, uint8_t handle);
+/* Largest MaxSPDMmsgSize we accept in opts. */
+#define VTSM__LARGE_MSG_MAX 0x100000u
 
 /* The response parse consumed everything but DOE padding (plain: up to 3 zero bytes,
  * secured: nothing). what names the message. */

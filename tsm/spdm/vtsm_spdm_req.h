@@ -40,11 +40,13 @@ struct vtsm_spdm_req_opts {
     uint16_t dhe;        /* SPDM_DHE_* mask; default SECP384R1|SECP256R1 */
     uint16_t aead;       /* default AES_256_GCM */
     uint8_t ct_exponent; /* requester CTExponent (default 0) */
-    /* DataTransferSize: the largest SPDM response we take (default 4096, >= 42). We do not
-     * implement CHUNK_CAP, and DSP0274 then requires MaxSPDMmsgSize == DataTransferSize:
-     * vtsm_spdm_req_new refuses opts where they differ (E_CONFIG). */
+    /* DataTransferSize: the largest SPDM message we take in one piece (default 4096,
+     * >= 42). We set CHUNK_CAP: a larger response comes by ERROR(LargeResponse) and
+     * CHUNK_GET, up to MaxSPDMmsgSize (default 65536, >= DataTransferSize, <= 1 MiB); a
+     * request larger than the device's DataTransferSize goes by CHUNK_SEND when the
+     * device sets CHUNK_CAP too (SPDM 1.2+). */
     uint32_t data_transfer_size;
-    uint32_t max_spdm_msg_size; /* default = data_transfer_size (4096) */
+    uint32_t max_spdm_msg_size;
     unsigned not_ready_retries; /* ResponseNotReady -> RESPOND_IF_READY attempts (default 8,
                                  * at most 64) */
     /* KEY_EXCHANGE MeasurementSummaryHashType: VTSM_SPDM_MEAS_SUMMARY_NONE or _ALL (default
@@ -83,6 +85,10 @@ struct vtsm_spdm_info {
     uint8_t heartbeat_period;
     /* Completed KEY_UPDATE rounds (VerifyNewKey acknowledged) in this session. */
     uint32_t key_updates;
+    /* Large messages moved in chunks on this connection: requests by CHUNK_SEND,
+     * responses by CHUNK_GET. */
+    uint32_t chunk_sends;
+    uint32_t chunk_gets;
 };
 
 /* Result of GET_MEASUREMENTS with a signature. All buffers owned by the struct. */
@@ -168,6 +174,9 @@ vtsm_status vtsm_spdm_req_heartbeat(struct vtsm_spdm_req *r);
 vtsm_status vtsm_spdm_req_end_session(struct vtsm_spdm_req *r);
 
 const struct vtsm_spdm_info *vtsm_spdm_req_info(const struct vtsm_spdm_req *r);
+/* The highest DSP0277 sequence number the session's data keys have reached (either
+ * direction; a KEY_UPDATE restarts its direction at 0); 0 without a session. */
+uint64_t vtsm_spdm_req_seq(const struct vtsm_spdm_req *r);
 /* The ErrorCode (SPDM_ERR_*) of the SPDM ERROR the device answered the last request with
  * (the failure was E_PEER_ERROR), or 0 if its last answer was not an ERROR; *data (if not
  * NULL) gets its ErrorData. Callers branch on this, never on the detail text. */
