@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "vtsm_abi.h"
+#include "tsm_host_native.h"
 #include "vtsm_host_cbor.h"
 #include "vtsm_log.h"
 #include "vtsm_proc.h"
@@ -67,6 +68,8 @@ struct cli {
     /* events: stop after this many (0: never) or this many ms (0: never) */
     long count, timeout_ms;
     cbor_item_t *envelope; /* relay: the guest request read from the file; request: its map */
+    struct vtsm_doe_tcp *doe_tcp; /* the --doe connection, when given */
+    bool local_error;             /* the verb failed here, not in the TSM (report_local) */
 };
 
 static void usage(FILE *f)
@@ -94,6 +97,10 @@ static void usage(FILE *f)
           "  relay [--doe tcp:HOST:PORT] FILE   (a guest request envelope, CBOR)\n"
           "  status [DEV]                        (every page: all devices, TDIs and TVMs)\n"
           "  remove DEV                          forget an unconnected device (DEVICE_REMOVE)\n"
+          "  native-auth DEV --doe tcp:HOST:PORT [--force]\n"
+          "                                      the host's own CMA (SPDM VCA, certificate,\n"
+          "                                      CHALLENGE); refused while the TSM owns DEV\n"
+          "                                      (rule PDEV.18) unless --force\n"
           "  reset DEV TDI --doe tcp:HOST:PORT [--report-digest HEX --measurements-digest HEX]\n"
           "                                      recover a TDI in ERROR (TDI_RESET): FLR, relock,\n"
           "                                      re-measure; the digests are reference values\n"
@@ -514,6 +521,17 @@ static vtsm_status verb_remove(struct cli *c, struct vtsm_host *h, cbor_item_t *
         if (*res && vtsm_abi_put_tstr(*res, VTSM_ABI_K_DEV, c->dev) != VTSM_OK)
             cbor_decref(res);
     }
+    return st;
+}
+
+/* native-auth: the host's own CMA, refused while the TSM owns the device (PDEV.18)
+ * unless --force (tsm_host_native.c). */
+static vtsm_status verb_native_auth(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
+{
+    vtsm_status st = c->force ? VTSM_OK : tsm_host_native_owner_check(h, c->dev);
+    if (st == VTSM_OK)
+        st = tsm_host_native_auth(c->doe_tcp, c->dev, res);
+    c->local_error = st != VTSM_OK;
     return st;
 }
 
@@ -957,6 +975,7 @@ static const struct command commands[] = {
     {"relay", "FILE", OPT_DOE, 0, verb_relay, print_plain},
     {"status", "[DEV]", 0, 0, verb_status, print_status},
     {"remove", "DEV", 0, 0, verb_remove, print_plain},
+    {"native-auth", "DEV", OPT_DOE | OPT_FORCE, OPT_DOE, verb_native_auth, print_plain},
     {"reset", "DEV TDI", OPT_DOE | OPT_REF_REPORT | OPT_REF_MEAS, OPT_DOE, verb_reset, print_plain},
     {"events", "[DEV]", OPT_COUNT | OPT_TIMEOUT, 0, verb_events, print_none},
     {"request", "OP [FIELDS]", OPT_DOE, 0, verb_request, print_plain},
@@ -1021,9 +1040,10 @@ static int run_command(struct cli *c, const struct command *cmd, struct vtsm_hos
             }
         }
     }
+    c->doe_tcp = doe;
     st = cmd->run(c, h, &res);
     if (st != VTSM_OK) {
-        rc = report_host_msg(c, h, st, res);
+        rc = c->local_error ? report_local(c, st) : report_host_msg(c, h, st, res);
         goto out;
     }
     rc = cmd->print(c, res);

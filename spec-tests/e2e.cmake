@@ -97,6 +97,11 @@ vtsm_e2e_suite(test_e2e_ras SOURCES test_e2e_ras.c CASES
 target_link_libraries(test_e2e_ras PRIVATE vtsm_guest)
 target_compile_definitions(test_e2e_ras PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
 
+# Who owns the device's SPDM: the host's own CMA (tsm-host native-auth) against the TSM's
+# claim (PDEV.18), and a reset behind the TSM's back (PDEV.17).
+vtsm_e2e_suite(test_e2e_owner SOURCES test_e2e_owner.c CASES
+  test_native_cma_and_reset_behind_the_tsm test_device_that_dies_is_not_a_reset)
+
 vtsm_e2e_suite(test_e2e_mmio SOURCES test_e2e_mmio.c CASES
   test_map_validate_dma_accept_unbind test_host_map_refusals test_guest_validate_refusals
   test_error_revokes_mappings_and_dma test_pba_and_non_tee_range test_cli_map_validate_dma

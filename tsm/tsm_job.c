@@ -15,6 +15,7 @@
 
 #include "tsm_coro.h"
 #include "tsm_int.h"
+#include "vtsm_doe.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
 
@@ -109,19 +110,57 @@ void tsm_job_cancel(struct tsm_job *j)
     job_release(j);
 }
 
+/*
+ * A secured request went unanswered (or was answered in the clear) and the session is
+ * gone: does the device answer a plaintext GET_VERSION? Then it lives, but no longer
+ * knows the session: another requester reset its SPDM connection (SPDM: GET_VERSION
+ * resets the connection and ends its sessions). The probe itself resets nothing the TSM
+ * still has. The host carries it like any exchange; a host that lies only changes which
+ * rule the loss is reported under.
+ */
+static bool reset_behind_tsm(struct tsm_job *j)
+{
+    struct tsm_pdev *p = j->p;
+    if (!p->secured_unanswered || j->client->dead || j->t->stopping)
+        return false;
+    static const uint8_t get_version[] = {0x10, 0x84, 0x00, 0x00};
+    struct vtsm_buf req = {0}, rsp = {0};
+    struct vtsm_doe_obj obj;
+    bool answered = false;
+    struct vtsm_spdm_transport tr = tsm_proxy_transport(p);
+    if (vtsm_doe_build_buf(VTSM_DOE_VENDOR_PCISIG, VTSM_DOE_TYPE_SPDM, get_version,
+                           sizeof(get_version), &req) == VTSM_OK &&
+        tr.exchange(tr.ctx, req.data, req.len, &rsp) == VTSM_OK &&
+        vtsm_doe_parse(rsp.data, rsp.len, &obj) == VTSM_OK &&
+        obj.vendor_id == VTSM_DOE_VENDOR_PCISIG && obj.type == VTSM_DOE_TYPE_SPDM &&
+        obj.payload_len >= 4 && obj.payload[1] == 0x04 /* VERSION */)
+        answered = true;
+    vtsm_buf_free(&req);
+    vtsm_buf_free(&rsp);
+    vtsm_err_clear(); /* the probe's own failure is not the verb's */
+    return answered;
+}
+
 /* The coroutine: the verb, then the checks that keep STATUS truthful whatever it did. */
 static void job_main(void *arg)
 {
     struct tsm_job *j = arg;
+    if (j->p)
+        j->p->secured_unanswered = false;
     j->reply = j->run(j);
-    bool lost = j->p && tsm_pdev_check_session(j->p, j->verb);
+    enum vtsm_rule why = VTSM_RULE_PDEV_12;
+    if (j->p && tsm_pdev_session_lost(j->p) && reset_behind_tsm(j))
+        why = VTSM_RULE_PDEV_17;
+    bool lost = j->p && tsm_pdev_check_session(j->p, j->verb, why);
     if (lost) {
-        char detail[160];
+        char detail[200];
         snprintf(detail, sizeof(detail),
-                 "%s lost its SPDM session in %s; the device is "
-                 "disconnected",
+                 why == VTSM_RULE_PDEV_17
+                     ? "%s no longer knows its SPDM session (reset behind the TSM) in %s; the "
+                       "device is disconnected"
+                     : "%s lost its SPDM session in %s; the device is disconnected",
                  j->p->name, j->verb);
-        tsm_event_emit(j->t, TSM_EVENT_SESSION_LOST, j->p->name, -1, VTSM_RULE_PDEV_12, detail);
+        tsm_event_emit(j->t, TSM_EVENT_SESSION_LOST, j->p->name, -1, why, detail);
         tsm_event_device_forget(j->t, j->p);
     }
     if (lost && j->reply) {
@@ -129,7 +168,7 @@ static void job_main(void *arg)
         uint64_t op = 0;
         vtsm_abi_put_tstr(j->reply, VTSM_ABI_K_STATE, tsm_pdev_state_name(j->p->state));
         if (vtsm_abi_get_op(j->reply, &op) == VTSM_OK && op == VTSM_ABI_OP_ERROR)
-            vtsm_abi_put_tstr(j->reply, VTSM_ABI_K_RULE, vtsm_rule_id(VTSM_RULE_PDEV_12));
+            vtsm_abi_put_tstr(j->reply, VTSM_ABI_K_RULE, vtsm_rule_id(why));
     }
 }
 

@@ -165,12 +165,24 @@ void tsm_pdev_tally_claim(struct tsm_pdev *p, int sign)
             tally(p, &n->tdi, sign);
 }
 
-bool tsm_pdev_check_session(struct tsm_pdev *p, const char *verb)
+bool tsm_pdev_session_lost(const struct tsm_pdev *p)
 {
-    if (p->state != TSM_PDEV_CONNECTED || (p->spdm && vtsm_spdm_req_info(p->spdm)->session_active))
+    return p->state == TSM_PDEV_CONNECTED &&
+           !(p->spdm && vtsm_spdm_req_info(p->spdm)->session_active);
+}
+
+bool tsm_pdev_check_session(struct tsm_pdev *p, const char *verb, enum vtsm_rule why)
+{
+    if (!tsm_pdev_session_lost(p))
         return false;
-    VTSM_WARN("%s: %s lost its SPDM session in %s; the device is disconnected (rule PDEV.12)",
-              p->name, p->name, verb);
+    if (why == VTSM_RULE_PDEV_17)
+        VTSM_WARN("%s: %s no longer knows the SPDM session in %s but answers GET_VERSION in the "
+                  "clear: its SPDM connection was reset behind the TSM; the device is "
+                  "disconnected (rule PDEV.17)",
+                  p->name, p->name, verb);
+    else
+        VTSM_WARN("%s: %s lost its SPDM session in %s; the device is disconnected (rule PDEV.12)",
+                  p->name, p->name, verb);
     tsm_pdev_reset(p);
     tsm_pdev_transition(p, TSM_PDEV_RECLAIMING, verb);
     tsm_pdev_transition(p, TSM_PDEV_UNCONNECTED, verb);

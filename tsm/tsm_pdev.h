@@ -91,6 +91,10 @@ struct tsm_pdev {
     struct tsm_tdi_node *tdis;
     unsigned bound_tdis; /* TDIs not CONFIG_UNLOCKED, kept (a running job's own excluded) */
     uint64_t connects;   /* completed connects, for status */
+    /* The last secured (DOE type 2) request of the running job went unanswered (the host
+     * reported no response) or was answered in the clear: what a device whose SPDM
+     * connection was reset behind the TSM does (rule PDEV.17, tsm_job.c). */
+    bool secured_unanswered;
     struct tsm_pdev *next;
 };
 
@@ -120,7 +124,10 @@ void tsm_pdev_reset(struct tsm_pdev *p);
  * bind, ...) is no longer connected: reset it and move it to unconnected through
  * reclaiming, so STATUS never shows a device connected without a session (rule
  * PDEV.12). Returns true if it did. */
-bool tsm_pdev_check_session(struct tsm_pdev *p, const char *verb);
+/* The session is gone but the device answers in the clear (tsm_job.c probed it with
+ * GET_VERSION): its SPDM connection was reset behind the TSM (rule PDEV.17, logged). */
+bool tsm_pdev_session_lost(const struct tsm_pdev *p);
+bool tsm_pdev_check_session(struct tsm_pdev *p, const char *verb, enum vtsm_rule why);
 /* The TDI record of index on p, NULL if none was ever bound. */
 struct tsm_tdi *tsm_pdev_tdi_find(struct tsm_pdev *p, uint32_t index);
 /* The TDI record of index on p, created CONFIG_UNLOCKED if new (a bind makes it). */

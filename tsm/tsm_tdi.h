@@ -12,6 +12,8 @@
  *   CONFIG_LOCKED    -           UNLOCKED      RUN            (stays)             ERROR
  *   RUN              -           UNLOCKED      -              (stays)             ERROR
  *   ERROR            -           UNLOCKED      -              (stays)             -
+ * and RESET (host TDI_RESET, the recovery): ERROR -> CONFIG_LOCKED (rule TDI.10; the
+ * evidence check is the flow's, TDI.11).
  *
  * LIST (not a move: "may this requester see the TDI") is allowed for the host in every
  * state and for the owning guest in every owned state. Rules: TDI.1 bind only from

@@ -351,7 +351,9 @@ typedef void (*vtsm_host_event_fn)(void *ctx, const struct vtsm_host_event *ev);
  * vtsm_host_events_subscribe() (optionally for one device: .dev); the callback runs from
  * vtsm_host_dispatch() and from blocking calls, whenever an EVENT is read. A connection
  * that does not read its events is dropped by tsmd once its output queue is full (rule
- * EVENT.3), as for unread replies: poll vtsm_host_fd() and dispatch.
+ * EVENT.3), as for unread replies: poll vtsm_host_fd() and dispatch. Like a done callback,
+ * the event callback may start verbs (the _start forms) but must not close the handle or
+ * wait in a blocking verb on it.
  */
 void vtsm_host_set_event_cb(struct vtsm_host *h, vtsm_host_event_fn fn, void *ctx);
 

@@ -109,6 +109,8 @@ extern "C" {
     X(EVENT_1, "EVENT.1", OK, "SPDM keys are updated before seq nears its limit or the interval")  \
     X(EVENT_2, "EVENT.2", OK, "IDE keys are refreshed at the policy interval")                     \
     X(EVENT_3, "EVENT.3", OK, "a subscriber that leaves events unread is dropped as for replies")  \
+    X(PDEV_17, "PDEV.17", OK, "a device reset behind the TSM (session unknown) is disconnected")   \
+    X(PDEV_18, "PDEV.18", E_STATE, "host-native CMA is revoked while the TSM owns the device")     \
     X(MMIO_1, "MMIO.1", E_STATE,                                                                   \
       "the host maps a TDI's MMIO ranges only while it is CONFIG_LOCKED")                          \
     X(MMIO_2, "MMIO.2", E_NOT_FOUND,                                                               \
