@@ -107,8 +107,11 @@ const struct vtsm_abi_request *vtsm_abi_request_find(uint64_t op);
 
 /* "DEVICE_CONNECT" etc.; NULL if op is not a defined opcode. */
 const char *vtsm_abi_op_name(uint64_t op);
-/* "LIST" / "INFO" / "ACCEPT" / "REJECT"; NULL if gop is not a defined guest operation. */
+/* "LIST" / "INFO" / "ACCEPT" / "REJECT" / "LOCK" / "UNLOCK" / "DEBUG_READ" / "DEBUG_WRITE";
+ * NULL if gop is not a defined guest operation. */
 const char *vtsm_abi_gop_name(uint64_t gop);
+/* The scope of a guest operation (enum vtsm_abi_scope), -1 if gop is none. */
+int vtsm_abi_gop_scope(uint64_t gop);
 /* "host" / "guest"; NULL for anything else. */
 const char *vtsm_abi_role_name(enum vtsm_abi_role role);
 /* "host" -> VTSM_ABI_ROLE_HOST ...; VTSM_ABI_ROLE_NONE if unknown. */
@@ -158,7 +161,17 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_REASON     "reason"
 #define VTSM_ABI_K_FORCE      "force" /* DEVICE_RECLAIM: unbind bound TDIs first */
 /* INFO reply and ACCEPT body: digest of the TDI's LOCK_INTERFACE nonce (the nonce stays secret) */
-#define VTSM_ABI_K_LOCK_NONCE_DIGEST "lock_nonce_digest"
+#define VTSM_ABI_K_LOCK_NONCE_DIGEST     "lock_nonce_digest"
+#define VTSM_ABI_K_REFRESH               "refresh" /* EVIDENCE: re-measure and re-read certificates first */
+#define VTSM_ABI_K_VCA                   "vca" /* EVIDENCE, INFO: the SPDM VCA transcript */
+#define VTSM_ABI_K_VCA_DIGEST            "vca_digest"
+#define VTSM_ABI_K_KEX_TRANSCRIPT_DIGEST "kex_transcript_digest"
+#define VTSM_ABI_K_SLOTS                 "slots" /* EVIDENCE: every provisioned certificate slot */
+#define VTSM_ABI_K_SCOPE                 "scope" /* guest body: the request's scope (enum vtsm_abi_scope) */
+#define VTSM_ABI_K_DEBUG                 "debug" /* TVM_CREATE: the TVM may send DEBUG_WRITE requests */
+#define VTSM_ABI_K_GUEST_UNLOCKED        "guest_unlocked" /* STATUS TDI: its owner UNLOCKed it */
+#define VTSM_ABI_K_LOCK_SEQ              "lock_seq" /* DEBUG_READ: event numbers (after_lock) */
+#define VTSM_ABI_K_MEAS_SEQ              "meas_seq"
 /* STATUS TDI entry: the rule under which the TSM moved the TDI to ERROR */
 #define VTSM_ABI_K_ERROR_RULE "error_rule"
 
@@ -255,7 +268,7 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_SAME_AS_BOUND "same_as_bound"
 #define VTSM_ABI_K_DEVICE_STATE  "device_state"
 #define VTSM_ABI_K_ERRORS        "errors"
-/* MMIO and DMA (docs/abi.md 7.17, 9.5): TDI_MMIO_MAP and guest body keys, STATUS/INFO keys */
+/* MMIO and DMA (docs/abi.md 7.18, 9.5): TDI_MMIO_MAP and guest body keys, STATUS/INFO keys */
 #define VTSM_ABI_K_RANGE         "range"
 #define VTSM_ABI_K_GPA           "gpa"
 #define VTSM_ABI_K_PRIVATE       "private"
@@ -335,6 +348,10 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     X(REPORT_DIGEST, report_digest, VTSM_ABI_K_REPORT_DIGEST, BYTES, OPTIONAL, 32, 64)             \
     X(MEASUREMENTS_DIGEST, measurements_digest, VTSM_ABI_K_MEASUREMENTS_DIGEST, BYTES, OPTIONAL,   \
       32, 64)                                                                                      \
+    X(DEBUG, debug, VTSM_ABI_K_DEBUG, BOOL, OPTIONAL, 0, 0)                                        \
+    X(REFRESH, refresh, VTSM_ABI_K_REFRESH, BOOL, OPTIONAL, 0, 0)                                  \
+    X(NONCE, nonce, VTSM_ABI_K_NONCE, BYTES, OPTIONAL, 32, 32)                                     \
+    X(RAW, raw, VTSM_ABI_K_RAW, BOOL, OPTIONAL, 0, 0)                                              \
     /* TDI_MMIO_MAP: index of an MMIO_RANGE in the report, GPA, size in 4 KiB pages */             \
     X(RANGE, range, VTSM_ABI_K_RANGE, UINT, REQUIRED, 0, VTSM_ABI_MMIO_RANGES_MAX - 1)             \
     X(GPA, gpa, VTSM_ABI_K_GPA, UINT, REQUIRED, 0, UINT64_MAX)                                     \

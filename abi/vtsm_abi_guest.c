@@ -83,6 +83,9 @@ static vtsm_status parse_body(const cbor_item_t *b, struct vtsm_abi_guest_body *
         (st = vtsm_abi_opt_tstr(b, VTSM_ABI_K_REASON, q->reason, sizeof(q->reason),
                                 &q->has_reason)) != VTSM_OK)
         return vtsm_wrap(st, "guest request body");
+    uint64_t scope = 0;
+    if ((st = vtsm_abi_opt_uint(b, VTSM_ABI_K_SCOPE, &scope, &q->has_scope)) != VTSM_OK)
+        return vtsm_wrap(st, "guest request body");
     bool has_rd = false, has_md = false, has_ld = false;
     VTSM_GUARD(
         opt_digest(b, VTSM_ABI_K_REPORT_DIGEST, q->report_digest, &q->report_digest_len, &has_rd));
@@ -120,6 +123,12 @@ static vtsm_status parse_body(const cbor_item_t *b, struct vtsm_abi_guest_body *
                      "lock_nonce_digest (rule %s)",
                      op, accept ? "needs" : "takes no", RULE_GUEST4);
     q->has_binding = accept;
+    VTSM_ENSURE_RULE(!q->has_scope || scope == (uint64_t)vtsm_abi_gop_scope(gop), VTSM_E_ABI_ARG,
+                     VTSM_RULE_GUEST_5,
+                     "guest request body: scope %llu, but %s is of scope %d (rule GUEST.5: %s)",
+                     (unsigned long long)scope, op, vtsm_abi_gop_scope(gop),
+                     vtsm_rule_text(VTSM_RULE_GUEST_5));
+    q->scope = (uint32_t)scope;
     VTSM_GUARD(parse_mmio(b, gop, q));
 
     q->gop = (uint32_t)gop;

@@ -27,6 +27,8 @@ struct vtsm_abi_guest_body {
     uint8_t nonce[VTSM_ABI_GUEST_NONCE_SIZE];
     bool has_reason;
     char reason[VTSM_ABI_GUEST_REASON_MAX + 1];
+    bool has_scope;
+    uint32_t scope; /* enum vtsm_abi_scope; when present, the operation's (GUEST.5) */
     /* ACCEPT: what the guest verified (docs/abi.md 9.5); each 0..48 bytes */
     bool has_binding;
     uint8_t report_digest[VTSM_ABI_GUEST_DIGEST_MAX];

@@ -46,12 +46,42 @@ const char *vtsm_abi_gop_name(uint64_t gop)
         return "ACCEPT";
     case VTSM_ABI_GOP_REJECT:
         return "REJECT";
+    case VTSM_ABI_GOP_LOCK:
+        return "LOCK";
+    case VTSM_ABI_GOP_UNLOCK:
+        return "UNLOCK";
+    case VTSM_ABI_GOP_DEBUG_READ:
+        return "DEBUG_READ";
+    case VTSM_ABI_GOP_DEBUG_WRITE:
+        return "DEBUG_WRITE";
     case VTSM_ABI_GOP_MMIO_VALIDATE:
         return "MMIO_VALIDATE";
     case VTSM_ABI_GOP_DMA_ENABLE:
         return "DMA_ENABLE";
     default:
         return NULL;
+    }
+}
+
+int vtsm_abi_gop_scope(uint64_t gop)
+{
+    switch (gop) {
+    case VTSM_ABI_GOP_LIST:
+    case VTSM_ABI_GOP_INFO:
+        return VTSM_ABI_SCOPE_INFO;
+    case VTSM_ABI_GOP_LOCK:
+    case VTSM_ABI_GOP_ACCEPT:
+    case VTSM_ABI_GOP_UNLOCK:
+    case VTSM_ABI_GOP_REJECT:
+    case VTSM_ABI_GOP_MMIO_VALIDATE: /* they change what the TDI may reach */
+    case VTSM_ABI_GOP_DMA_ENABLE:
+        return VTSM_ABI_SCOPE_STATE_CHANGE;
+    case VTSM_ABI_GOP_DEBUG_READ:
+        return VTSM_ABI_SCOPE_DEBUG_READ;
+    case VTSM_ABI_GOP_DEBUG_WRITE:
+        return VTSM_ABI_SCOPE_DEBUG_WRITE;
+    default:
+        return -1;
     }
 }
 
@@ -135,6 +165,7 @@ const char *const vtsm_abi_keys_guest_body[] = {VTSM_ABI_K_GOP,
                                                 VTSM_ABI_K_REPORT_DIGEST,
                                                 VTSM_ABI_K_MEASUREMENTS_DIGEST,
                                                 VTSM_ABI_K_LOCK_NONCE_DIGEST,
+                                                VTSM_ABI_K_SCOPE,
                                                 VTSM_ABI_K_RANGE,
                                                 VTSM_ABI_K_GPA,
                                                 VTSM_ABI_K_PAGES,

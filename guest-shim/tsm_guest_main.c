@@ -86,6 +86,10 @@ static void usage(FILE *f)
           "                                  with --reference: fresh evidence is verified and\n"
           "                                  compared first; any mismatch rejects the TDI\n"
           "  reject DEV TDI [--reason TEXT]\n"
+          "  lock DEV TDI                    LOCK a TDI assigned to the TVM (needs --doe)\n"
+          "  unlock DEV TDI                  STOP it: CONFIG_UNLOCKED, still assigned (--doe)\n"
+          "  debug-read DEV TDI              the TSM's view of the TDI (scope DEBUG_READ)\n"
+          "  debug-write DEV TDI             force ERROR (scope DEBUG_WRITE; debug TVMs only)\n"
           "  mmio-validate DEV TDI --range N --gpa ADDR --pages N [--shared]\n"
           "                                  validate one MMIO range of the report (index N)\n"
           "                                  where the host mapped it; --shared: not private\n"
@@ -671,8 +675,22 @@ int main(int argc, char **argv)
     if (!c.verb)
         return usage_error("%s", "missing command");
 
-    static const char *const verbs[] = {"keygen", "pubkey", "list",          "info",
-                                        "accept", "reject", "mmio-validate", "dma-enable"};
+    static const char *const verbs[] = {"keygen",     "pubkey",      "list",          "info",
+                                        "accept",     "reject",      "lock",          "unlock",
+                                        "debug-read", "debug-write", "mmio-validate", "dma-enable"};
+    static const unsigned verb_gop[] = {0,
+                                        0,
+                                        VTSM_ABI_GOP_LIST,
+                                        VTSM_ABI_GOP_INFO,
+                                        VTSM_ABI_GOP_ACCEPT,
+                                        VTSM_ABI_GOP_REJECT,
+                                        VTSM_ABI_GOP_LOCK,
+                                        VTSM_ABI_GOP_UNLOCK,
+                                        VTSM_ABI_GOP_DEBUG_READ,
+                                        VTSM_ABI_GOP_DEBUG_WRITE,
+                                        VTSM_ABI_GOP_MMIO_VALIDATE,
+                                        VTSM_ABI_GOP_DMA_ENABLE};
+    _Static_assert(VTSM_ARRAY_SIZE(verbs) == VTSM_ARRAY_SIZE(verb_gop), "one gop per command");
     size_t v = 0;
     while (v < VTSM_ARRAY_SIZE(verbs) && strcmp(c.verb, verbs[v]) != 0)
         v++;
@@ -713,8 +731,11 @@ int main(int argc, char **argv)
         return usage_error("--reference is for info and accept");
     if (c.reason && !is_reject)
         return usage_error("--reason is for reject");
-    if ((c.doe || c.doe_dev || c.tsm_cert) && !is_info && !is_accept)
-        return usage_error("--doe, --dev and --tsm-cert are for info and accept");
+    if ((c.doe || c.doe_dev) && !is_info && !is_accept && verb_gop[v] != VTSM_ABI_GOP_LOCK &&
+        verb_gop[v] != VTSM_ABI_GOP_UNLOCK) /* lock and unlock reach the device */
+        return usage_error("--doe and --dev are for info, accept, lock and unlock");
+    if (c.tsm_cert && !is_info && !is_accept)
+        return usage_error("--tsm-cert is for info and accept");
     if (c.doe_dev && !c.doe)
         return usage_error("--dev names the device --doe serves; give --doe too");
     if (c.doe_dev && vtsm_abi_check_dev(c.doe_dev) != VTSM_OK)
@@ -723,7 +744,9 @@ int main(int argc, char **argv)
         return usage_error("--dev %s is not the TDI's device %s: the TSM exchanges DOE with "
                            "the TDI's device",
                            c.doe_dev, c.dev);
-    bool needs_doe = is_accept || (is_info && (c.nonce_hex || c.fresh || c.reference));
+    /* lock and unlock reach the device too */
+    bool is_lock = verb_gop[v] == VTSM_ABI_GOP_LOCK || verb_gop[v] == VTSM_ABI_GOP_UNLOCK;
+    bool needs_doe = is_accept || is_lock || (is_info && (c.nonce_hex || c.fresh || c.reference));
     if (needs_doe && !c.doe)
         return usage_error("%s%s reaches the device: give --doe tcp:HOST:PORT (this CLI relays "
                            "its DOE exchanges)",
@@ -744,7 +767,7 @@ int main(int argc, char **argv)
         else if (is_mmio || is_dma)
             rc = cmd_mmio(&c, &s, is_mmio);
         else
-            rc = cmd_simple(&c, &s, is_reject ? VTSM_ABI_GOP_REJECT : VTSM_ABI_GOP_LIST);
+            rc = cmd_simple(&c, &s, verb_gop[v]);
     }
     session_close(&s);
     return rc;

@@ -432,18 +432,7 @@ out:
 
 static const char *gop_name(unsigned gop)
 {
-    switch (gop) {
-    case VTSM_ABI_GOP_LIST:
-        return "LIST";
-    case VTSM_ABI_GOP_INFO:
-        return "INFO";
-    case VTSM_ABI_GOP_ACCEPT:
-        return "ACCEPT";
-    case VTSM_ABI_GOP_REJECT:
-        return "REJECT";
-    default:
-        return NULL;
-    }
+    return vtsm_abi_gop_name(gop);
 }
 
 /* Which optional keys each guest operation takes (docs/abi.md section 9). */
@@ -453,7 +442,8 @@ static vtsm_status check_args(unsigned gop, const char *dev, int64_t tdi, const 
     const char *name = gop_name(gop);
     bool target = gop != VTSM_ABI_GOP_LIST;
 
-    VTSM_ENSURE(name, VTSM_E_INVAL, "unknown guest operation 0x%x (LIST 0x41 .. REJECT 0x44)", gop);
+    VTSM_ENSURE(name, VTSM_E_INVAL, "unknown guest operation 0x%x (LIST 0x41 .. DEBUG_WRITE 0x48)",
+                gop);
     if (target) {
         VTSM_ENSURE_RULE(dev, VTSM_E_INVAL, VTSM_RULE_GUEST_4, "%s needs dev", name);
         VTSM_GUARD(vtsm_abi_check_dev(dev));
@@ -486,6 +476,7 @@ static vtsm_status encode_body(unsigned gop, uint32_t tvm, uint64_t seq, const c
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(body, VTSM_ABI_K_GOP, gop));
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(body, VTSM_ABI_K_TVM, tvm));
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(body, VTSM_ABI_K_SEQ, seq));
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(body, VTSM_ABI_K_SCOPE, (uint64_t)vtsm_abi_gop_scope(gop)));
     if (dev)
         VTSM_GUARD_GOTO(vtsm_abi_put_tstr(body, VTSM_ABI_K_DEV, dev));
     if (tdi != VTSM_GUEST_NO_TDI)
@@ -647,6 +638,11 @@ vtsm_status vtsm_guest_call_cbor(struct vtsm_guest *g, struct vtsm_host *relay, 
     } else if (gop == VTSM_ABI_GOP_INFO &&
                (st = vtsm_guest_remember_info_cbor(g, res)) != VTSM_OK) {
         cbor_decref(&res);
+    } else if (gop == VTSM_ABI_GOP_LOCK || gop == VTSM_ABI_GOP_UNLOCK) {
+        /* the guest's own LOCK / UNLOCK made a new binding: what INFO showed before is void */
+        struct guest_binding *old = binding_find(g, dev, tdi);
+        if (old)
+            memset(old, 0, sizeof(*old));
     }
     if (result)
         *result = res;

@@ -99,8 +99,10 @@ vtsm_status vtsm_guest_check_reference_cbor(const cbor_item_t *info_result, cons
  *   3. the INFO result is bound to the claims: report hashes to report_digest,
  *      cert_chain to cert_chain_digest, measurements.record to measurements_digest and
  *      measurements.transcript to measurement_transcript_digest, and the result's own
- *      digests equal the claims' (E_PEER_DIGEST); measurements.nonce, when present, is
- *      the nonce (E_PEER_NONCE);
+ *      digests equal the claims' (E_PEER_DIGEST) — measurements_digest and
+ *      lock_nonce_digest too, which a later ACCEPT carries; vca and kex.transcript, when
+ *      the claims name them, hash to vca_digest and kex_transcript_digest;
+ *      measurements.nonce, when present, is the nonce (E_PEER_NONCE);
  *   4. with ref (NULL: evidence only) every reference value matches
  *      (vtsm_guest_ref_check_cbor: E_POLICY_REFUSED naming the line and both values).
  * Missing or mistyped fields are E_PEER_MALFORMED. On VTSM_OK *claims (if not NULL) is

@@ -10,7 +10,7 @@
 #include "vtsm_guard.h"
 #include "vtsm_guest_cbor.h"
 
-/* body = {gop, tvm, seq, dev, tdi, ? range, ? gpa, ? pages, ? private} */
+/* body = {gop, tvm, seq, dev, tdi, scope, ? range, ? gpa, ? pages, ? private} */
 static vtsm_status encode(unsigned gop, uint32_t tvm, uint64_t seq, const char *dev, uint32_t tdi,
                           const struct vtsm_guest_mmio *m, struct vtsm_buf *frame)
 {
@@ -23,6 +23,8 @@ static vtsm_status encode(unsigned gop, uint32_t tvm, uint64_t seq, const char *
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(body, VTSM_ABI_K_SEQ, seq));
     VTSM_GUARD_GOTO(vtsm_abi_put_tstr(body, VTSM_ABI_K_DEV, dev));
     VTSM_GUARD_GOTO(vtsm_abi_put_uint(body, VTSM_ABI_K_TDI, tdi));
+    /* both operations are of scope STATE_CHANGE (docs/abi.md 9.2) */
+    VTSM_GUARD_GOTO(vtsm_abi_put_uint(body, VTSM_ABI_K_SCOPE, (uint64_t)vtsm_abi_gop_scope(gop)));
     if (m) {
         VTSM_GUARD_GOTO(vtsm_abi_put_uint(body, VTSM_ABI_K_RANGE, m->range));
         VTSM_GUARD_GOTO(vtsm_abi_put_uint(body, VTSM_ABI_K_GPA, m->gpa));

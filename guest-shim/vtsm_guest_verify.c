@@ -712,6 +712,27 @@ static vtsm_status bind_info(const cbor_item_t *info, const cbor_item_t *claims,
     VTSM_ENSURE(!have || (mn_len == VTSM_GUEST_NONCE_SIZE &&
                           CRYPTO_memcmp(mn, nonce, VTSM_GUEST_NONCE_SIZE) == 0),
                 VTSM_E_PEER_NONCE, "INFO measurements.nonce is not this request's nonce");
+    /* what a later ACCEPT carries (remembered from this result) is what the token signs */
+    static const char *const same[] = {VTSM_ABI_K_MEASUREMENTS_DIGEST,
+                                       VTSM_ABI_K_LOCK_NONCE_DIGEST};
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        const uint8_t *a, *c;
+        size_t al, cl;
+        bool ha = false, hc = false;
+        if (vtsm_abi_opt_bytes(info, same[i], &a, &al, &ha) != VTSM_OK ||
+            vtsm_abi_opt_bytes(claims, same[i], &c, &cl, &hc) != VTSM_OK)
+            return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO result");
+        VTSM_ENSURE(!ha || (hc && al == cl && CRYPTO_memcmp(a, c, al) == 0), VTSM_E_PEER_DIGEST,
+                    "INFO %s differs from the token's", same[i]);
+    }
+    /* the session's evidence, when the TSM sends it: VCA and KEY_EXCHANGE transcripts */
+    if (vtsm_abi_find(claims, VTSM_ABI_K_VCA_DIGEST) && vtsm_abi_find(info, VTSM_ABI_K_VCA))
+        VTSM_GUARD(bind_digest(info, claims, VTSM_ABI_K_VCA, VTSM_ABI_K_VCA_DIGEST,
+                               VTSM_ABI_K_VCA_DIGEST));
+    if (vtsm_abi_find(claims, VTSM_ABI_K_KEX_TRANSCRIPT_DIGEST) &&
+        vtsm_abi_get_map(info, VTSM_ABI_K_KEX, &m) == VTSM_OK)
+        VTSM_GUARD(
+            bind_digest(m, claims, VTSM_ABI_K_TRANSCRIPT, NULL, VTSM_ABI_K_KEX_TRANSCRIPT_DIGEST));
     return VTSM_OK;
 }
 

@@ -55,7 +55,8 @@ struct cli {
     bool ide_only;
     bool challenge;
     bool force;
-    bool all; /* key-update --all */
+    bool all;   /* key-update --all */
+    bool debug; /* tvm-create --debug */
     long tdi;
     long tvm;
     long lock_flags;
@@ -90,7 +91,7 @@ static void usage(FILE *f)
           "  heartbeat DEV --doe tcp:HOST:PORT            (SPDM HEARTBEAT)\n"
           "  ide-refresh DEV --doe tcp:HOST:PORT\n"
           "  ide-check DEV --doe tcp:HOST:PORT\n"
-          "  tvm-create [--name NAME] --guest-key HEX\n"
+          "  tvm-create [--name NAME] --guest-key HEX [--debug]\n"
           "  tvm-destroy TVM\n"
           "  bind DEV TDI TVM --doe tcp:HOST:PORT [--lock-flags N]\n"
           "  unbind DEV TDI --doe tcp:HOST:PORT\n"
@@ -417,7 +418,22 @@ static vtsm_status verb_ide_check(struct cli *c, struct vtsm_host *h, cbor_item_
 
 static vtsm_status verb_tvm_create(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
 {
-    return vtsm_host_tvm_create_cbor(h, c->name, c->guest_key, NULL, res);
+    if (!c->debug)
+        return vtsm_host_tvm_create_cbor(h, c->name, c->guest_key, NULL, res);
+    /* --debug: the TVM may send DEBUG_WRITE guest requests (docs/abi.md 9.5) */
+    cbor_item_t *m = vtsm_abi_map_new();
+    vtsm_status st = m ? VTSM_OK : VTSM_E_NOMEM;
+    if (st == VTSM_OK && c->name)
+        st = vtsm_abi_put_tstr(m, VTSM_ABI_K_NAME, c->name);
+    if (st == VTSM_OK)
+        st = vtsm_abi_put_bytes(m, VTSM_ABI_K_GUEST_KEY, c->guest_key, sizeof(c->guest_key));
+    if (st == VTSM_OK)
+        st = vtsm_abi_put_bool(m, VTSM_ABI_K_DEBUG, true);
+    if (st == VTSM_OK)
+        st = vtsm_host_call_cbor(h, VTSM_ABI_OP_TVM_CREATE, m, res);
+    if (m)
+        cbor_decref(&m);
+    return st;
 }
 
 static vtsm_status verb_tvm_destroy(struct cli *c, struct vtsm_host *h, cbor_item_t **res)
@@ -809,13 +825,13 @@ static int print_status(struct cli *c, const cbor_item_t *res)
     static const char *const h_dev[] = {"DEVICE",  "PORT",     "STATE", "SPDM",   "ALGORITHM",
                                         "SESSION", "CONNECTS", "BOUND", "TEE-IO", "CAPS"};
     static const char *const h_str[] = {"DEVICE", "STREAM", "STATE", "KEY SET", "REFRESHES"};
-    static const char *const h_tdi[] = {"DEVICE", "TDI", "STATE", "TVM", "MMIO", "DMA"};
+    static const char *const h_tdi[] = {"DEVICE", "TDI", "STATE", "TVM", "MMIO", "DMA", "NOTE"};
     static const char *const h_meas[] = {"DEVICE", "INDEX", "TYPE", "VALUE"};
     static const char *const h_tvm[] = {"TVM", "NAME", "BOUND", "IDENTITY"};
     struct table *rp = table_new("ROOT PORTS", 5, h_rp);
     struct table *dev = table_new("DEVICES", 10, h_dev);
     struct table *str = table_new("IDE STREAMS", 5, h_str);
-    struct table *tdi = table_new("TDIS", 6, h_tdi);
+    struct table *tdi = table_new("TDIS", 7, h_tdi);
     struct table *meas = table_new("MEASUREMENTS", 4, h_meas);
     struct table *tvm = table_new("TVMS", 4, h_tvm);
     static const char *const h_map[] = {"DEVICE", "TDI", "RANGE",     "RANGE ID", "PAGES",
@@ -875,23 +891,34 @@ static int print_status(struct cli *c, const cbor_item_t *res)
             cell(t[3], cbor_array_handle(tl)[k], "tvm", false);
             cell(t[4], cbor_array_handle(tl)[k], "mmio_enabled", false);
             cell(t[5], cbor_array_handle(tl)[k], "dma_enabled", false);
-            /* the TDI's MMIO ranges, once the host mapped one (docs/abi.md 7.17) */
+            /* why it is in ERROR, an owner's UNLOCK (still assigned), a REJECT */
+            const cbor_item_t *e = cbor_array_handle(tl)[k];
+            bool unlocked = false;
+            char why[CELL] = "";
+            if (vtsm_abi_find(e, VTSM_ABI_K_ERROR_RULE))
+                cell(why, e, VTSM_ABI_K_ERROR_RULE, false);
+            if (vtsm_abi_get_bool(e, VTSM_ABI_K_GUEST_UNLOCKED, &unlocked) == VTSM_OK && unlocked)
+                snprintf(why, CELL, "unlocked by its TVM");
+            else if (!why[0] && vtsm_abi_find(e, VTSM_ABI_K_GUEST_REJECTED))
+                snprintf(why, CELL, "rejected by its TVM");
+            snprintf(t[6], CELL, "%s", why[0] ? why : "-");
+            /* the TDI's MMIO ranges, once the host mapped one (docs/abi.md 7.18) */
             const cbor_item_t *te = cbor_array_handle(tl)[k];
             const cbor_item_t *ml = list(te, VTSM_ABI_K_MMIO_MAP);
             for (size_t q = 0; ml && q < cbor_array_size(ml); q++) {
-                const cbor_item_t *e = cbor_array_handle(ml)[q];
+                const cbor_item_t *re = cbor_array_handle(ml)[q];
                 char(*u)[CELL] = table_row(mmio);
                 if (!u)
                     break;
                 snprintf(u[0], CELL, "%s", name);
                 cell(u[1], te, "tdi", false);
-                cell(u[2], e, VTSM_ABI_K_RANGE, false);
-                cell(u[3], e, VTSM_ABI_K_RANGE_ID, false);
-                cell(u[4], e, VTSM_ABI_K_PAGES, false);
-                cell(u[5], e, VTSM_ABI_K_ATTRIBUTES, true);
-                cell(u[6], e, VTSM_ABI_K_GPA, true);
-                cell(u[7], e, VTSM_ABI_K_VALIDATED, false);
-                cell(u[8], e, VTSM_ABI_K_PRIVATE, false);
+                cell(u[2], re, VTSM_ABI_K_RANGE, false);
+                cell(u[3], re, VTSM_ABI_K_RANGE_ID, false);
+                cell(u[4], re, VTSM_ABI_K_PAGES, false);
+                cell(u[5], re, VTSM_ABI_K_ATTRIBUTES, true);
+                cell(u[6], re, VTSM_ABI_K_GPA, true);
+                cell(u[7], re, VTSM_ABI_K_VALIDATED, false);
+                cell(u[8], re, VTSM_ABI_K_PRIVATE, false);
                 cell(u[9], te, VTSM_ABI_K_DMA, false);
             }
         }
@@ -946,6 +973,7 @@ enum {
     OPT_REF_MEAS = 1u << 14,
     OPT_COUNT = 1u << 15,
     OPT_TIMEOUT = 1u << 16,
+    OPT_DEBUG = 1u << 17,
 };
 
 #define CONNECT_OPTS                                                                               \
@@ -968,7 +996,8 @@ static const struct command commands[] = {
     {"key-update", "DEV", OPT_DOE | OPT_ALL, OPT_DOE, verb_key_update, print_plain},
     {"heartbeat", "DEV", OPT_DOE, OPT_DOE, verb_heartbeat, print_plain},
     {"ide-check", "DEV", OPT_DOE, OPT_DOE, verb_ide_check, print_link_check},
-    {"tvm-create", "", OPT_NAME | OPT_GUEST_KEY, OPT_GUEST_KEY, verb_tvm_create, print_plain},
+    {"tvm-create", "", OPT_NAME | OPT_GUEST_KEY | OPT_DEBUG, OPT_GUEST_KEY, verb_tvm_create,
+     print_plain},
     {"tvm-destroy", "TVM", 0, 0, verb_tvm_destroy, print_plain},
     {"bind", "DEV TDI TVM", OPT_DOE | OPT_LOCK_FLAGS, OPT_DOE, verb_bind, print_plain},
     {"unbind", "DEV TDI", OPT_DOE, OPT_DOE, verb_unbind, print_plain},
@@ -1163,6 +1192,7 @@ static const struct option long_opts[] = {
     {"measurements-digest", required_argument, NULL, OPT_REF_MEAS},
     {"count", required_argument, NULL, OPT_COUNT},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"debug", no_argument, NULL, OPT_DEBUG},
     {NULL, 0, NULL, 0},
 };
 
@@ -1218,6 +1248,9 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
         return EXIT_OK;
     case OPT_ALL:
         c->all = true;
+        return EXIT_OK;
+    case OPT_DEBUG:
+        c->debug = true;
         return EXIT_OK;
     case OPT_NAME:
         if (!v[0] || strlen(v) > VTSM_ABI_TVM_NAME_MAX)

@@ -47,7 +47,8 @@ vtsm_e2e_suite(test_e2e_tdisp SOURCES test_e2e_tdisp.c CASES
   test_device_refuses_start_nonce test_device_state_drift test_device_reports_error
   test_lifecycle_with_verified_token test_hotplug_into_running_tvm
   test_rebind_between_info_and_accept test_accept_with_other_digests
-  test_measurements_change_after_lock)
+  test_measurements_change_after_lock test_guest_unlock_and_relock test_guest_scopes_and_debug
+  test_evidence_and_refresh)
 target_link_libraries(test_e2e_tdisp PRIVATE vtsm_guest)
 
 vtsm_e2e_suite(test_e2e_spdm SOURCES test_e2e_spdm.c CASES

@@ -571,14 +571,14 @@ static void test_key_lists(void **state)
         {vtsm_abi_keys_ide_link_check, "dev"},
         {vtsm_abi_keys_spdm_key_update, "dev all"},
         {vtsm_abi_keys_spdm_heartbeat, "dev"},
-        {vtsm_abi_keys_tvm_create, "name guest_key"},
+        {vtsm_abi_keys_tvm_create, "name guest_key debug"},
         {vtsm_abi_keys_tvm_destroy, "tvm"},
         {vtsm_abi_keys_tdi_bind, "dev tdi tvm lock_flags"},
         {vtsm_abi_keys_tdi_unbind, "dev tdi"},
         {vtsm_abi_keys_guest_request, "tvm body sig"},
         {vtsm_abi_keys_guest_body,
          "gop tvm seq dev tdi nonce reason report_digest measurements_digest "
-         "lock_nonce_digest range gpa pages private"},
+         "lock_nonce_digest scope range gpa pages private"},
     };
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         char got[256] = "";
@@ -796,7 +796,7 @@ static void test_names(void **state)
     assert_string_equal(vtsm_abi_op_name(0x40), "GUEST_REQUEST");
     assert_string_equal(vtsm_abi_op_name(0x17), "SPDM_KEY_UPDATE");
     assert_string_equal(vtsm_abi_op_name(0x18), "SPDM_HEARTBEAT");
-    assert_null(vtsm_abi_op_name(0x19));
+    assert_null(vtsm_abi_op_name(0x1B));
     assert_null(vtsm_abi_op_name(0x34));
     assert_null(vtsm_abi_op_name(0x41)); /* a gop, not an opcode */
     assert_null(vtsm_abi_op_name(UINT64_MAX));
@@ -805,7 +805,21 @@ static void test_names(void **state)
     assert_string_equal(vtsm_abi_gop_name(0x43), "ACCEPT");
     assert_string_equal(vtsm_abi_gop_name(0x44), "REJECT");
     assert_null(vtsm_abi_gop_name(0x40));
-    assert_null(vtsm_abi_gop_name(0x45));
+    assert_string_equal(vtsm_abi_gop_name(0x45), "LOCK");
+    assert_string_equal(vtsm_abi_gop_name(0x46), "UNLOCK");
+    assert_string_equal(vtsm_abi_gop_name(0x47), "DEBUG_READ");
+    assert_string_equal(vtsm_abi_gop_name(0x48), "DEBUG_WRITE");
+    assert_null(vtsm_abi_gop_name(0x49));
+    /* scopes: Linux's enum pci_tsm_req_scope */
+    assert_int_equal(vtsm_abi_gop_scope(VTSM_ABI_GOP_INFO), 0);
+    assert_int_equal(vtsm_abi_gop_scope(VTSM_ABI_GOP_LIST), 0);
+    assert_int_equal(vtsm_abi_gop_scope(VTSM_ABI_GOP_ACCEPT), 1);
+    assert_int_equal(vtsm_abi_gop_scope(VTSM_ABI_GOP_LOCK), 1);
+    assert_int_equal(vtsm_abi_gop_scope(VTSM_ABI_GOP_UNLOCK), 1);
+    assert_int_equal(vtsm_abi_gop_scope(VTSM_ABI_GOP_REJECT), 1);
+    assert_int_equal(vtsm_abi_gop_scope(VTSM_ABI_GOP_DEBUG_READ), 2);
+    assert_int_equal(vtsm_abi_gop_scope(VTSM_ABI_GOP_DEBUG_WRITE), 3);
+    assert_int_equal(vtsm_abi_gop_scope(0x49), -1);
     assert_string_equal(vtsm_abi_role_name(VTSM_ABI_ROLE_GUEST), "guest");
     assert_int_equal(vtsm_abi_role_parse("root"), VTSM_ABI_ROLE_NONE);
 }

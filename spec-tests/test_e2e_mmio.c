@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * MMIO and DMA end to end (docs/abi.md 7.17 and 9.5): a real tsmd and tsm-devemu. The host
+ * MMIO and DMA end to end (docs/abi.md 7.18 and 9.5): a real tsmd and tsm-devemu. The host
  * maps each MMIO range of a bound TDI's interface report (TDI_MMIO_MAP), the owning guest
  * validates them one by one (MMIO_VALIDATE) and enables DMA (DMA_ENABLE), then accepts.
  * Every refusal is asserted by (status, rule); STATUS and INFO are checked to tell the

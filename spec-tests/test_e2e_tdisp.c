@@ -308,6 +308,7 @@ static const char *const f_length[] = {"--fault", "tdisp-report-length-change", 
 static const char *const f_drift[] = {"--fault", "tdisp-state-drift", NULL};
 static const char *const f_error[] = {"--fault", "tdisp-error-state", NULL};
 static const char *const f_meas_drift[] = {"--fault", "meas-drift-after-lock", NULL};
+static const char *const f_two_slots[] = {"--slot", "1=rogue", NULL};
 
 static void bind_refused(void **state, const char *want_detail)
 {
@@ -526,6 +527,316 @@ static void test_measurements_change_after_lock(void **state)
     assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_UNLOCKED");
 }
 
+/* ---------------------------------------------------------------- guest lock / unlock */
+
+/* The host's STATUS entry of a TDI: *guest_unlocked, and its owner (0: none). */
+static uint64_t host_view(struct fx *f, uint32_t tdi, bool *guest_unlocked, char *err_rule,
+                          size_t cap)
+{
+    cbor_item_t *res = NULL;
+    uint64_t owner = 0;
+    *guest_unlocked = false;
+    if (err_rule)
+        err_rule[0] = '\0';
+    assert_int_equal(vtsm_host_status_cbor(f->hh.h, "dev0", &res), VTSM_OK);
+    const cbor_item_t *tdis = e2e_get(res, "devices.0.tdis");
+    for (size_t i = 0; tdis && i < cbor_array_size(tdis); i++) {
+        const cbor_item_t *t = cbor_array_handle(tdis)[i];
+        if (e2e_uint(t, "tdi") != tdi)
+            continue;
+        if (e2e_get(t, "guest_unlocked"))
+            *guest_unlocked = e2e_bool(t, "guest_unlocked");
+        if (e2e_get(t, "tvm"))
+            owner = e2e_uint(t, "tvm");
+        if (err_rule && e2e_get(t, "error_rule"))
+            e2e_str(t, "error_rule", err_rule, cap);
+    }
+    cbor_decref(&res);
+    return owner;
+}
+
+/* The Linux devsec flow: the guest unlocks its TDI (STOP), locks it again, verifies and
+ * accepts; the host sees the unlock and ends the assignment with TDI_UNBIND. */
+static void test_guest_unlock_and_relock(void **state)
+{
+    struct fx *f = *state;
+    char s[32];
+    bool gu = false;
+    cbor_item_t *res = NULL;
+    bind(f, 1, f->tvm_a);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_OK);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "RUN");
+
+    /* another TVM may not unlock or lock it */
+    assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_UNLOCK, 1, NULL, NULL), VTSM_E_NOT_OWNER);
+    expect_rule(f, "TDI.5");
+    /* LOCK of a locked TDI: the table refuses */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_LOCK, 1, NULL, NULL), VTSM_E_STATE);
+    expect_rule(f, "TDI.22");
+
+    /* UNLOCK from RUN: STOP_INTERFACE, CONFIG_UNLOCKED, still assigned to TVM A */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_UNLOCK, 1, NULL, &res), VTSM_OK);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "CONFIG_UNLOCKED");
+    assert_true(e2e_bool(res, "acknowledged"));
+    assert_false(e2e_bool(res, "mmio_enabled"));
+    cbor_decref(&res);
+    assert_int_equal(host_view(f, 1, &gu, NULL, 0), f->tvm_a);
+    assert_true(gu);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_UNLOCKED");
+    /* a second UNLOCK is refused; INFO and ACCEPT have nothing to show */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_UNLOCK, 1, NULL, NULL), VTSM_E_STATE);
+    expect_rule(f, "TDI.23");
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, NULL, NULL), VTSM_E_STATE);
+    expect_rule(f, "TDI.6");
+    /* the assignment counts: TVM A cannot be destroyed */
+    assert_int_equal(vtsm_host_tvm_destroy_cbor(f->hh.h, f->tvm_a, &res), VTSM_E_STATE);
+    expect_rule(f, "TVM.2");
+    if (res)
+        cbor_decref(&res);
+    /* the guest's LIST still shows it */
+    assert_int_equal(vtsm_guest_call_cbor(f->ga, f->hh.h, VTSM_ABI_GOP_LIST, NULL,
+                                          VTSM_GUEST_NO_TDI, NULL, NULL, &res),
+                     VTSM_OK);
+    assert_int_equal(cbor_array_size(e2e_get(res, "tdis")), 1);
+    cbor_decref(&res);
+
+    /* LOCK again (TVM B may not), verify, accept */
+    assert_int_equal(guest(f, f->gb, VTSM_ABI_GOP_LOCK, 1, NULL, NULL), VTSM_E_NOT_OWNER);
+    expect_rule(f, "TDI.22");
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_LOCK, 1, NULL, &res), VTSM_OK);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "CONFIG_LOCKED");
+    cbor_decref(&res);
+    assert_int_equal(host_view(f, 1, &gu, NULL, 0), f->tvm_a);
+    assert_false(gu);
+    uint8_t nonce[32];
+    cbor_item_t *claims = NULL;
+    assert_int_equal(vtsm_random(nonce, sizeof(nonce)), VTSM_OK);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, nonce, &res), VTSM_OK);
+    assert_int_equal(
+        vtsm_guest_check_evidence_cbor(f->ga, res, "dev0", 1, nonce, NULL, NULL, &claims), VTSM_OK);
+    cbor_decref(&claims);
+    cbor_decref(&res);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_ACCEPT, 1, NULL, NULL), VTSM_OK);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "RUN");
+
+    /* unlock again; the host ends the assignment (no device exchange needed) */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_UNLOCK, 1, NULL, NULL), VTSM_OK);
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(f->hh.h, "dev0", 1, &res), VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(host_view(f, 1, &gu, NULL, 0), 0);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_LOCK, 1, NULL, NULL), VTSM_E_NOT_OWNER);
+    assert_int_equal(vtsm_host_tdi_unbind_cbor(f->hh.h, "dev0", 1, &res), VTSM_E_STATE);
+    expect_rule(f, "TDI.2");
+    if (res)
+        cbor_decref(&res);
+    assert_int_equal(vtsm_host_tvm_destroy_cbor(f->hh.h, f->tvm_b, &res), VTSM_OK);
+    cbor_decref(&res);
+}
+
+/* Scopes: DEBUG_WRITE only for a TVM created with debug; it forces ERROR, from which the
+ * guest recovers with UNLOCK and LOCK. A scope that is not the operation's is refused. */
+static void test_guest_scopes_and_debug(void **state)
+{
+    struct fx *f = *state;
+    char s[32], why[16];
+    bool gu;
+    cbor_item_t *res = NULL;
+
+    /* TVM A was created without debug */
+    bind(f, 1, f->tvm_a);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_DEBUG_WRITE, 1, NULL, NULL),
+                     VTSM_E_POLICY_REFUSED);
+    expect_rule(f, "GUEST.6");
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+    /* DEBUG_READ is not DEBUG_WRITE: allowed, read only */
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_DEBUG_READ, 1, NULL, &res), VTSM_OK);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "CONFIG_LOCKED");
+    assert_true(e2e_bool(res, "after_lock"));
+    assert_true(e2e_uint(res, "meas_seq") > e2e_uint(res, "lock_seq"));
+    cbor_decref(&res);
+
+    /* a body whose scope is not its operation's: signed by the guest, refused (GUEST.5) */
+    cbor_item_t *body = vtsm_abi_map_new(), *env = NULL;
+    struct vtsm_buf frame = {0};
+    uint64_t seq = 0;
+    assert_int_equal(vtsm_guest_reserve_seq(f->ga, &seq), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, "gop", VTSM_ABI_GOP_ACCEPT), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, "tvm", f->tvm_a), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, "seq", seq), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, "scope", VTSM_ABI_SCOPE_INFO), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_tstr(body, "dev", "dev0"), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_uint(body, "tdi", 1), VTSM_OK);
+    uint8_t z[32] = {0};
+    assert_int_equal(vtsm_abi_put_bytes(body, "report_digest", z, 32), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(body, "measurements_digest", z, 32), VTSM_OK);
+    assert_int_equal(vtsm_abi_put_bytes(body, "lock_nonce_digest", z, 32), VTSM_OK);
+    assert_int_equal(vtsm_abi_encode(body, &frame), VTSM_OK);
+    assert_int_equal(vtsm_guest_sign_cbor(f->ga, f->tvm_a, frame.data + VTSM_ABI_FRAME_HDR_SIZE,
+                                          frame.len - VTSM_ABI_FRAME_HDR_SIZE, &env),
+                     VTSM_OK);
+    assert_int_equal(vtsm_host_guest_relay_cbor(f->hh.h, env, &res), VTSM_E_ABI_ARG);
+    expect_rule(f, "GUEST.5");
+    if (res)
+        cbor_decref(&res);
+    cbor_decref(&env);
+    cbor_decref(&body);
+    vtsm_buf_free(&frame);
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+
+    /* a debug TVM: the host says so at TVM_CREATE */
+    char path[128];
+    uint8_t pub[VTSM_GUEST_PUBKEY_SIZE];
+    struct vtsm_guest *gd = NULL;
+    snprintf(path, sizeof(path), "%s/dbg.key", f->e.dir);
+    assert_int_equal(vtsm_guest_keygen(path), VTSM_OK);
+    assert_int_equal(vtsm_guest_open(path, 0, &gd), VTSM_OK);
+    vtsm_guest_pubkey(gd, pub);
+    vtsm_guest_close(gd);
+    struct vtsm_request rq = {
+        .guest_key = pub, .guest_key_len = sizeof(pub), .debug = true, .set = VTSM_SET(DEBUG)};
+    struct vtsm_result *r = NULL;
+    assert_int_equal(vtsm_host_request(f->hh.h, VTSM_OP_TVM_CREATE, &rq, &r), VTSM_OK);
+    uint64_t dtvm = 0;
+    bool dbg = false;
+    assert_int_equal(vtsm_result_uint(r, "tvm", &dtvm), VTSM_OK);
+    assert_int_equal(vtsm_result_bool(r, "debug", &dbg), VTSM_OK);
+    assert_true(dbg);
+    vtsm_result_free(r);
+    assert_int_equal(vtsm_guest_open(path, (uint32_t)dtvm, &gd), VTSM_OK);
+
+    bind(f, 2, (uint32_t)dtvm);
+    assert_int_equal(guest(f, gd, VTSM_ABI_GOP_ACCEPT, 2, NULL, NULL), VTSM_OK);
+    assert_int_equal(guest(f, gd, VTSM_ABI_GOP_DEBUG_WRITE, 2, NULL, &res), VTSM_OK);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "ERROR");
+    cbor_decref(&res);
+    assert_int_equal(host_view(f, 2, &gu, why, sizeof(why)), dtvm);
+    assert_string_equal(why, "TDI.24");
+    assert_string_equal(tdi_state(f, 2, s, sizeof(s)), "ERROR");
+    /* not twice; and TVM A's TDI is untouched */
+    assert_int_equal(guest(f, gd, VTSM_ABI_GOP_DEBUG_WRITE, 2, NULL, NULL), VTSM_E_STATE);
+    expect_rule(f, "TDI.24");
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+    /* the guest recovers: UNLOCK from ERROR, LOCK, ACCEPT */
+    assert_int_equal(guest(f, gd, VTSM_ABI_GOP_UNLOCK, 2, NULL, NULL), VTSM_OK);
+    assert_int_equal(guest(f, gd, VTSM_ABI_GOP_LOCK, 2, NULL, NULL), VTSM_OK);
+    /* the shim forgot the INFO of the old lock: ACCEPT asks for a new INFO itself */
+    assert_int_equal(guest(f, gd, VTSM_ABI_GOP_ACCEPT, 2, NULL, NULL), VTSM_OK);
+    assert_string_equal(tdi_state(f, 2, s, sizeof(s)), "RUN");
+    vtsm_guest_close(gd);
+}
+
+/* ---------------------------------------------------------------- evidence */
+
+/* EVIDENCE: every provisioned slot, VCA, KEY_EXCHANGE, measurements, interface reports;
+ * refresh re-measures with the host's nonce and reads every slot's chain, in the session.
+ * The device has a second slot (the rogue chain in slot 1). The guest's INFO carries the
+ * same items with their digests, bound into the token. */
+static void test_evidence_and_refresh(void **state)
+{
+    struct fx *f = *state;
+    struct vtsm_result *r = NULL;
+    uint64_t u = 0;
+    size_t n = 0;
+    const uint8_t *p = NULL;
+    bind(f, 1, f->tvm_a);
+
+    struct vtsm_request rq = {.dev = "dev0"};
+    assert_int_equal(vtsm_host_evidence(f->hh.h, &rq, &r), VTSM_OK);
+    assert_int_equal(vtsm_result_count(r, "slots", &n), VTSM_OK);
+    assert_int_equal(n, 2); /* slots 0 and 1 provisioned */
+    assert_int_equal(vtsm_result_uint(r, "slots.1.slot", &u), VTSM_OK);
+    assert_int_equal(u, 1);
+    assert_int_equal(vtsm_result_bytes(r, "slots.0.cert_chain", &p, &n), VTSM_OK);
+    assert_true(n > 100);
+    /* every provisioned slot: digest and chain, read at connect */
+    assert_int_equal(vtsm_result_bytes(r, "slots.1.cert_chain", &p, &n), VTSM_OK);
+    assert_true(n > 100);
+    assert_int_equal(vtsm_result_bytes(r, "slots.1.cert_chain_digest", &p, &n), VTSM_OK);
+    assert_int_equal(vtsm_result_bytes(r, "vca", &p, &n), VTSM_OK);
+    assert_true(n > 8 && p[1] == 0x84); /* starts with GET_VERSION */
+    assert_int_equal(vtsm_result_bytes(r, "kex.transcript", &p, &n), VTSM_OK);
+    assert_int_equal(vtsm_result_bytes(r, "kex.signature", &p, &n), VTSM_OK);
+    assert_int_equal(vtsm_result_bytes(r, "measurements.signature", &p, &n), VTSM_OK);
+    assert_int_equal(vtsm_result_uint(r, "refreshes", &u), VTSM_OK);
+    assert_int_equal(u, 0);
+    assert_int_equal(vtsm_result_uint(r, "tdis.0.tdi", &u), VTSM_OK);
+    assert_int_equal(u, 1);
+    assert_int_equal(vtsm_result_bytes(r, "tdis.0.report", &p, &n), VTSM_OK);
+    bool al = false;
+    assert_int_equal(vtsm_result_bool(r, "tdis.0.measurements.after_lock", &al), VTSM_OK);
+    assert_true(al);
+    uint8_t old_meas_nonce[32];
+    assert_int_equal(vtsm_result_bytes(r, "measurements.nonce", &p, &n), VTSM_OK);
+    memcpy(old_meas_nonce, p, 32);
+    vtsm_result_free(r);
+
+    /* a nonce is for a refresh */
+    uint8_t nonce[32];
+    assert_int_equal(vtsm_random(nonce, sizeof(nonce)), VTSM_OK);
+    struct vtsm_request bad = {.dev = "dev0", .nonce = nonce, .nonce_len = 32};
+    assert_int_equal(vtsm_host_evidence(f->hh.h, &bad, &r), VTSM_E_ABI_ARG);
+    vtsm_result_free(r);
+    r = NULL;
+
+    /* refresh with the host's nonce: fresh measurements, every chain read */
+    struct vtsm_request rf = {
+        .dev = "dev0", .refresh = true, .nonce = nonce, .nonce_len = 32, .set = VTSM_SET(REFRESH)};
+    assert_int_equal(vtsm_host_evidence(f->hh.h, &rf, &r), VTSM_OK);
+    assert_int_equal(vtsm_result_uint(r, "refreshes", &u), VTSM_OK);
+    assert_int_equal(u, 1);
+    assert_int_equal(vtsm_result_bytes(r, "measurements.nonce", &p, &n), VTSM_OK);
+    assert_int_equal(n, 32);
+    assert_memory_equal(p, nonce, 32);
+    assert_int_equal(vtsm_result_bytes(r, "slots.1.cert_chain", &p, &n), VTSM_OK);
+    assert_true(n > 100);
+    bool raw = true;
+    assert_int_equal(vtsm_result_bool(r, "measurements.blocks.3.raw", &raw), VTSM_OK);
+    assert_false(raw);
+    vtsm_result_free(r);
+    /* and with the raw bit stream: block 4 (firmware version) comes as "1.0.0" */
+    struct vtsm_request rr = {
+        .dev = "dev0", .refresh = true, .raw = true, .set = VTSM_SET(REFRESH) | VTSM_SET(RAW)};
+    assert_int_equal(vtsm_host_evidence(f->hh.h, &rr, &r), VTSM_OK);
+    assert_int_equal(vtsm_result_bool(r, "measurements.blocks.3.raw", &raw), VTSM_OK);
+    assert_true(raw);
+    assert_int_equal(vtsm_result_bytes(r, "measurements.blocks.3.value", &p, &n), VTSM_OK);
+    assert_int_equal(n, 5);
+    assert_memory_equal(p, "1.0.0", 5);
+    assert_int_equal(vtsm_result_uint(r, "refreshes", &u), VTSM_OK);
+    assert_int_equal(u, 2);
+    vtsm_result_free(r);
+    /* without reconnecting: the session is the same, the TDI still bound */
+    char s[32];
+    assert_string_equal(tdi_state(f, 1, s, sizeof(s)), "CONFIG_LOCKED");
+
+    /* the guest's INFO: VCA and KEY_EXCHANGE with their digests, bound into the token */
+    cbor_item_t *res = NULL, *claims = NULL;
+    assert_int_equal(vtsm_random(nonce, sizeof(nonce)), VTSM_OK);
+    assert_int_equal(guest(f, f->ga, VTSM_ABI_GOP_INFO, 1, nonce, &res), VTSM_OK);
+    assert_non_null(e2e_get(res, "vca"));
+    assert_non_null(e2e_get(res, "kex.signature"));
+    assert_int_equal(
+        vtsm_guest_check_evidence_cbor(f->ga, res, "dev0", 1, nonce, NULL, NULL, &claims), VTSM_OK);
+    assert_non_null(e2e_get(claims, "vca_digest"));
+    assert_non_null(e2e_get(claims, "kex_transcript_digest"));
+    cbor_decref(&claims);
+    /* a VCA changed in transit no longer hashes to the signed digest */
+    cbor_item_t *vca = (cbor_item_t *)vtsm_abi_find(res, "vca");
+    cbor_bytestring_handle(vca)[5] ^= 1;
+    assert_int_equal(
+        vtsm_guest_check_evidence_cbor(f->ga, res, "dev0", 1, nonce, NULL, NULL, &claims),
+        VTSM_E_PEER_DIGEST);
+    cbor_bytestring_handle(vca)[5] ^= 1;
+    /* so does a lock_nonce_digest changed in transit (what ACCEPT would carry) */
+    cbor_item_t *ld = (cbor_item_t *)vtsm_abi_find(res, "lock_nonce_digest");
+    cbor_bytestring_handle(ld)[0] ^= 1;
+    assert_int_equal(
+        vtsm_guest_check_evidence_cbor(f->ga, res, "dev0", 1, nonce, NULL, NULL, &claims),
+        VTSM_E_PEER_DIGEST);
+    E2E_HAS(vtsm_err_detail(), "lock_nonce_digest");
+    cbor_decref(&res);
+}
+
 /* ---------------------------------------------------------------- the working paths */
 
 static void test_lifecycle_with_verified_token(void **state)
@@ -633,6 +944,7 @@ int main(int argc, char **argv)
             {"test_device_state_drift", f_drift},
             {"test_device_reports_error", f_error},
             {"test_measurements_change_after_lock", f_meas_drift},
+            {"test_evidence_and_refresh", f_two_slots},
         };
         for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
             if (!strcmp(argv[1], faults[i].test))
@@ -657,6 +969,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_rebind_between_info_and_accept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_with_other_digests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_measurements_change_after_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guest_unlock_and_relock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guest_scopes_and_debug, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evidence_and_refresh, setup, teardown),
     };
     return cmocka_run_group_tests_name("e2e_tdisp", tests, NULL, NULL);
 }

@@ -286,7 +286,7 @@ static void test_build_refusals_leave_seq_alone(void **state)
                   VTSM_E_INVAL, VTSM_RULE_NONE, "reason longer than");
     EXPECT_DETAIL(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_REJECT, "d0", 0, NULL, bad_utf8, &env),
                   VTSM_E_INVAL, VTSM_RULE_NONE, "ABI decoding rules");
-    EXPECT_DETAIL(vtsm_guest_build_cbor(g, 0x45, "d0", 0, NULL, NULL, &env), VTSM_E_INVAL,
+    EXPECT_DETAIL(vtsm_guest_build_cbor(g, 0x49, "d0", 0, NULL, NULL, &env), VTSM_E_INVAL,
                   VTSM_RULE_NONE, "unknown guest operation");
     /* ACCEPT needs an INFO of its TDI on this handle first (what it binds) */
     EXPECT_DETAIL(vtsm_guest_build_cbor(g, VTSM_ABI_GOP_ACCEPT, "d0", 0, NULL, NULL, &env),
@@ -418,14 +418,14 @@ static void test_body_keys_per_operation(void **state)
         const char *reason;
         const char *keys;
     } cases[] = {
-        {VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, "gop,tvm,seq"},
-        {VTSM_ABI_GOP_INFO, "d0", 0, NULL, NULL, "gop,tvm,seq,dev,tdi"},
-        {VTSM_ABI_GOP_INFO, "d0", 3, nonce32, NULL, "gop,tvm,seq,dev,tdi,nonce"},
+        {VTSM_ABI_GOP_LIST, NULL, VTSM_GUEST_NO_TDI, NULL, NULL, "gop,tvm,seq,scope"},
+        {VTSM_ABI_GOP_INFO, "d0", 0, NULL, NULL, "gop,tvm,seq,scope,dev,tdi"},
+        {VTSM_ABI_GOP_INFO, "d0", 3, nonce32, NULL, "gop,tvm,seq,scope,dev,tdi,nonce"},
         {VTSM_ABI_GOP_ACCEPT, "d0", 1, NULL, NULL,
-         "gop,tvm,seq,dev,tdi,report_digest,measurements_digest,lock_nonce_digest"},
-        {VTSM_ABI_GOP_REJECT, "d0", 1, NULL, NULL, "gop,tvm,seq,dev,tdi"},
+         "gop,tvm,seq,scope,dev,tdi,report_digest,measurements_digest,lock_nonce_digest"},
+        {VTSM_ABI_GOP_REJECT, "d0", 1, NULL, NULL, "gop,tvm,seq,scope,dev,tdi"},
         {VTSM_ABI_GOP_REJECT, "nvme0", 4294967295LL, NULL, "measurement 2 differs",
-         "gop,tvm,seq,dev,tdi,reason"},
+         "gop,tvm,seq,scope,dev,tdi,reason"},
     };
 
     /* ACCEPT carries what the last INFO of its TDI reported */

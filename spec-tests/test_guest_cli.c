@@ -217,6 +217,12 @@ static void test_usage_errors_send_nothing(void **state)
     expect_run(&r, 2, NULL, "bad --nonce");
     CLI(f, &r, "--tvm", TVM_ARG, "accept", GF_DEV, TDI_ARG);
     expect_run(&r, 2, NULL, "accept reaches the device: give --doe");
+    CLI(f, &r, "--tvm", TVM_ARG, "lock", GF_DEV, TDI_ARG);
+    expect_run(&r, 2, NULL, "lock reaches the device: give --doe");
+    CLI(f, &r, "--tvm", TVM_ARG, "unlock", GF_DEV);
+    expect_run(&r, 2, NULL, "unlock needs DEV TDI");
+    CLI(f, &r, "--tvm", TVM_ARG, "debug-read", GF_DEV, TDI_ARG, "--doe", f->doe);
+    expect_run(&r, 2, NULL, "--doe and --dev are for info, accept, lock and unlock");
     CLI(f, &r, "--tvm", TVM_ARG, "reject", GF_DEV, TDI_ARG, "--nonce",
         "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
     expect_run(&r, 2, NULL, "--nonce / --fresh are for info");

@@ -564,6 +564,7 @@ static void test_tvm_create_and_destroy(void **state)
     static const struct step steps[] = {
         {VTSM_ABI_OP_TVM_CREATE, NULL, 0, 0, reply_tvm, VTSM_OK},
         {VTSM_ABI_OP_TVM_DESTROY, NULL, 0, 0, NULL, VTSM_OK},
+        {VTSM_ABI_OP_TVM_CREATE, NULL, 0, 0, reply_tvm, VTSM_OK},
     };
     uint8_t key[VTSM_ABI_GUEST_KEY_SIZE];
     char hexkey[2 * sizeof(key) + 1];
@@ -571,7 +572,7 @@ static void test_tvm_create_and_destroy(void **state)
         key[i] = i ? (uint8_t)(0xf0 ^ i) : 0x04;
         sprintf(hexkey + 2 * i, "%02X", key[i]); /* upper case is accepted too */
     }
-    struct fake *f = fake_start(steps, 2);
+    struct fake *f = fake_start(steps, 3);
     const char *argv[] = {"--socket",  f->sock,       "--json", "tvm-create", "--name",
                           "guest-one", "--guest-key", hexkey,   NULL};
     struct run r;
@@ -582,7 +583,17 @@ static void test_tvm_create_and_destroy(void **state)
     const char *argv2[] = {"--socket", f->sock, "tvm-destroy", "7", NULL};
     run_cli(argv2, &r);
     assert_int_equal(r.status, 0);
+    /* --debug: the TVM may send DEBUG_WRITE guest requests */
+    const char *argv3[] = {"--socket", f->sock,   "tvm-create", "--guest-key",
+                           hexkey,     "--debug", NULL};
+    run_cli(argv3, &r);
+    if (r.status != 0)
+        fail_msg("exit %d: %s", r.status, r.err);
     fake_check(f);
+    bool dbg = false;
+    assert_nkeys(f->reqs[2], 2);
+    assert_int_equal(vtsm_abi_get_bool(f->reqs[2], "debug", &dbg), VTSM_OK);
+    assert_true(dbg);
     const cbor_item_t *m = f->reqs[0];
     assert_nkeys(m, 2);
     char name[32];

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * tsm/tsm_mmio: the MMIO and DMA rules of a bound TDI (docs/abi.md 7.17 and 9.5) on the
+ * tsm/tsm_mmio: the MMIO and DMA rules of a bound TDI (docs/abi.md 7.18 and 9.5) on the
  * object model alone, at their edges: adjacent mappings, one shared byte, the top of the
  * address space, other TDIs of the same and of another TVM, nothing changed on refusal,
  * and ERROR / unbind clearing everything. Failure cases first.

@@ -4,6 +4,10 @@
  * rules TDI.1 - TDI.8, TDI.10). The expected outcome of every (state x request x requester) is
  * written out below from the specification (docs/abi.md section 10), independently of the
  * implementation's table; the test walks all 4 x 7 x 4 cells through tsm_tdi_check() and
+ * rules TDI.1 - TDI.8, TDI.22 - TDI.24). The expected outcome of every (state x request x
+ * requester) is written out below from the specification (docs/abi.md section 10),
+ * independently of the implementation's table; the test walks all 4 x 12 x 4 cells (and the
+ * 12 x 4 of an unlocked TDI still assigned to its owner) through tsm_tdi_check() and
  * tsm_tdi_set_state() and asserts that accepted moves give exactly the specified next state and
  * that everything else is refused with the right status and rule and no change to the TDI.
  */
@@ -123,6 +127,68 @@ static const struct expect expected[TSM_TDI_REQ_COUNT_][TSM_TDI_STATE_COUNT_][TS
                 [RUN] = {ST(TDI_10), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
                 [ERR] = {TO(LCK), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
             },
+        /* TDI.22 a guest LOCKs only a CONFIG_UNLOCKED TDI assigned to it (see below: an
+         * unassigned one has no owner) */
+        [TSM_TDI_REQ_LOCK] =
+            {
+                [UNL] = {ROLE(TDI_22), OWN(TDI_22), OWN(TDI_22), ROLE(TDI_22)},
+                [LCK] = {ROLE(TDI_22), ST(TDI_22), OWN(TDI_22), ROLE(TDI_22)},
+                [RUN] = {ROLE(TDI_22), ST(TDI_22), OWN(TDI_22), ROLE(TDI_22)},
+                [ERR] = {ROLE(TDI_22), ST(TDI_22), OWN(TDI_22), ROLE(TDI_22)},
+            },
+        /* TDI.23 the owner UNLOCKs (STOP) from CONFIG_LOCKED / RUN / ERROR */
+        [TSM_TDI_REQ_UNLOCK] =
+            {
+                [UNL] = {ROLE(TDI_5), OWN(TDI_5), OWN(TDI_5), ROLE(TDI_5)},
+                [LCK] = {ROLE(TDI_5), TO(UNL), OWN(TDI_5), ROLE(TDI_5)},
+                [RUN] = {ROLE(TDI_5), TO(UNL), OWN(TDI_5), ROLE(TDI_5)},
+                [ERR] = {ROLE(TDI_5), TO(UNL), OWN(TDI_5), ROLE(TDI_5)},
+            },
+        /* the host ends an assignment an UNLOCK left (TDI.2 / TDI.3) */
+        [TSM_TDI_REQ_RELEASE] =
+            {
+                [UNL] = {TO(UNL), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [LCK] = {ST(TDI_2), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [RUN] = {ST(TDI_2), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [ERR] = {ST(TDI_2), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+            },
+        /* TDI.24 DEBUG_WRITE forces ERROR from CONFIG_LOCKED / RUN (owner only) */
+        [TSM_TDI_REQ_DEBUG_ERROR] =
+            {
+                [UNL] = {ROLE(TDI_5), OWN(TDI_5), OWN(TDI_5), ROLE(TDI_5)},
+                [LCK] = {ROLE(TDI_5), TO(ERR), OWN(TDI_5), ROLE(TDI_5)},
+                [RUN] = {ROLE(TDI_5), TO(ERR), OWN(TDI_5), ROLE(TDI_5)},
+                [ERR] = {ROLE(TDI_5), ST(TDI_24), OWN(TDI_5), ROLE(TDI_5)},
+            },
+        /* DEBUG_READ: the owner, in every state it owns the TDI (TDI.6) */
+        [TSM_TDI_REQ_DEBUG_READ] =
+            {
+                [UNL] = {ROLE(TDI_6), OWN(TDI_6), OWN(TDI_6), ROLE(TDI_6)},
+                [LCK] = {ROLE(TDI_6), TO(LCK), OWN(TDI_6), ROLE(TDI_6)},
+                [RUN] = {ROLE(TDI_6), TO(RUN), OWN(TDI_6), ROLE(TDI_6)},
+                [ERR] = {ROLE(TDI_6), TO(ERR), OWN(TDI_6), ROLE(TDI_6)},
+            },
+};
+
+/*
+ * A CONFIG_UNLOCKED TDI its owner's UNLOCK left assigned to OWNER_TVM:
+ * expected_assigned[request][requester].
+ */
+static const struct expect expected_assigned[TSM_TDI_REQ_COUNT_][TSM_TDI_WHO_COUNT_] = {
+    /*                             host         owning guest  other guest   tsm */
+    [TSM_TDI_REQ_BIND] = {TO(LCK), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+    [TSM_TDI_REQ_UNBIND] = {ST(TDI_2), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+    [TSM_TDI_REQ_ACCEPT] = {ROLE(TDI_5), ST(TDI_4), OWN(TDI_5), ROLE(TDI_5)},
+    [TSM_TDI_REQ_REJECT] = {ROLE(TDI_5), ST(TDI_5), OWN(TDI_5), ROLE(TDI_5)},
+    [TSM_TDI_REQ_INFO] = {ROLE(TDI_6), ST(TDI_6), OWN(TDI_6), ROLE(TDI_6)},
+    [TSM_TDI_REQ_LIST] = {TO(UNL), TO(UNL), OWN(TDI_6), ROLE(TDI_6)},
+    [TSM_TDI_REQ_DEVICE_ERROR] = {ROLE(TDI_7), ROLE(TDI_7), ROLE(TDI_7), ST(TDI_7)},
+    [TSM_TDI_REQ_LOCK] = {ROLE(TDI_22), TO(LCK), OWN(TDI_22), ROLE(TDI_22)},
+    [TSM_TDI_REQ_UNLOCK] = {ROLE(TDI_5), ST(TDI_23), OWN(TDI_5), ROLE(TDI_5)},
+    [TSM_TDI_REQ_RELEASE] = {TO(UNL), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+    [TSM_TDI_REQ_DEBUG_ERROR] = {ROLE(TDI_5), ST(TDI_24), OWN(TDI_5), ROLE(TDI_5)},
+    [TSM_TDI_REQ_DEBUG_READ] = {ROLE(TDI_6), TO(UNL), OWN(TDI_6), ROLE(TDI_6)},
+    [TSM_TDI_REQ_RESET] = {ST(TDI_10), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
 };
 
 static vtsm_status status_of(enum kind k)
@@ -147,6 +213,7 @@ static void make_tdi(struct tsm_tdi *t, enum tsm_tdi_state s)
 {
     assert_int_equal(tsm_tdi_init(t, DEV, TDI_INDEX), VTSM_OK);
     t->state = s; /* fixture only: the module writes state through tsm_tdi_set_state */
+    t->lock_flags = 0x0001;
     if (s != UNL) {
         t->owner_tvm = OWNER_TVM;
         memset(t->lock_nonce, 0xA5, sizeof(t->lock_nonce));
@@ -258,6 +325,71 @@ static void test_set_state_refuses_wrong_target(void **state)
 
 /* ---- the whole table ---- */
 
+/* One cell: check and set_state agree with e, and change nothing they must not. Returns
+ * whether the move was accepted. */
+static bool check_cell(unsigned r, unsigned s, unsigned w, const struct expect *e, bool assigned)
+{
+    struct tsm_tdi t, before;
+    enum tsm_tdi_state next = (enum tsm_tdi_state)0x55;
+    char name[160];
+
+    snprintf(name, sizeof(name), "%s%s", cell(r, s, w), assigned ? " (assigned)" : "");
+    if (e->kind == 0)
+        fail_msg("expected table has no entry for %s", name);
+    make_tdi(&t, s);
+    if (assigned) {
+        t.owner_tvm = OWNER_TVM;
+        t.guest_unlocked = true;
+    }
+    before = t;
+    vtsm_err_clear();
+    vtsm_status got = tsm_tdi_check(&t, r, w, tvm_of(w), &next);
+    if (got != status_of(e->kind)) {
+        char g[64]; /* status names share one buffer */
+        snprintf(g, sizeof(g), "%s", vtsm_status_name(got));
+        fail_msg("%s: check gave %s (%s), contract says %s", name, g, vtsm_err_detail(),
+                 vtsm_status_name(status_of(e->kind)));
+    }
+    assert_memory_equal(&t, &before, sizeof(t));
+
+    if (e->kind == GO) {
+        if (next != e->to)
+            fail_msg("%s: leads to %s, contract says %s", name, tsm_tdi_state_name(next),
+                     tsm_tdi_state_name(e->to));
+        /* every other target is refused, naming TDI.0, without change */
+        for (unsigned to = 0; to < TSM_TDI_STATE_COUNT_; to++) {
+            if (to == e->to)
+                continue;
+            if (tsm_tdi_set_state(&t, r, w, tvm_of(w), to) != VTSM_E_STATE ||
+                vtsm_err_rule() != VTSM_RULE_TDI_0)
+                fail_msg("%s: set_state to %s not refused under TDI.0", name,
+                         tsm_tdi_state_name(to));
+            assert_memory_equal(&t, &before, sizeof(t));
+        }
+        /* the writer takes the move, and changes nothing but the state */
+        if (tsm_tdi_set_state(&t, r, w, tvm_of(w), e->to) != VTSM_OK)
+            fail_msg("%s: set_state refused: %s", name, vtsm_err_detail());
+        assert_int_equal(t.state, e->to);
+        assert_unchanged_except_state(&t, &before);
+        return true;
+    }
+
+    if (next != (enum tsm_tdi_state)0x55)
+        fail_msg("%s: refused check wrote *next", name);
+    if (vtsm_err_rule() != e->rule)
+        fail_msg("%s: refused under rule %s, contract says %s (%s)", name,
+                 vtsm_test_rule_name(vtsm_err_rule()), vtsm_rule_id(e->rule), vtsm_err_detail());
+    /* the writer refuses it the same way, for every target, with no change */
+    for (unsigned to = 0; to < TSM_TDI_STATE_COUNT_; to++) {
+        got = tsm_tdi_set_state(&t, r, w, tvm_of(w), to);
+        if (got != status_of(e->kind) || vtsm_err_rule() != e->rule)
+            fail_msg("%s: set_state to %s gave %s", name, tsm_tdi_state_name(to),
+                     vtsm_status_name(got));
+        assert_memory_equal(&t, &before, sizeof(t));
+    }
+    return false;
+}
+
 static void test_every_cell(void **state)
 {
     unsigned accepted = 0, refused = 0;
@@ -266,67 +398,26 @@ static void test_every_cell(void **state)
     for (unsigned r = 0; r < TSM_TDI_REQ_COUNT_; r++)
         for (unsigned s = 0; s < TSM_TDI_STATE_COUNT_; s++)
             for (unsigned w = 0; w < TSM_TDI_WHO_COUNT_; w++) {
-                const struct expect *e = &expected[r][s][w];
-                struct tsm_tdi t, before;
-                enum tsm_tdi_state next = (enum tsm_tdi_state)0x55;
-                const char *name = cell(r, s, w);
-
-                if (e->kind == 0)
-                    fail_msg("expected table has no entry for %s", name);
-                make_tdi(&t, s);
-                before = t;
-                vtsm_err_clear();
-                vtsm_status got = tsm_tdi_check(&t, r, w, tvm_of(w), &next);
-                if (got != status_of(e->kind)) {
-                    char g[64]; /* status names share one buffer */
-                    snprintf(g, sizeof(g), "%s", vtsm_status_name(got));
-                    fail_msg("%s: check gave %s (%s), contract says %s", name, g, vtsm_err_detail(),
-                             vtsm_status_name(status_of(e->kind)));
-                }
-                assert_memory_equal(&t, &before, sizeof(t));
-
-                if (e->kind == GO) {
+                if (check_cell(r, s, w, &expected[r][s][w], false))
                     accepted++;
-                    if (next != e->to)
-                        fail_msg("%s: leads to %s, contract says %s", name,
-                                 tsm_tdi_state_name(next), tsm_tdi_state_name(e->to));
-                    /* every other target is refused, naming TDI.0, without change */
-                    for (unsigned to = 0; to < TSM_TDI_STATE_COUNT_; to++) {
-                        if (to == e->to)
-                            continue;
-                        if (tsm_tdi_set_state(&t, r, w, tvm_of(w), to) != VTSM_E_STATE ||
-                            vtsm_err_rule() != VTSM_RULE_TDI_0)
-                            fail_msg("%s: set_state to %s not refused under TDI.0", name,
-                                     tsm_tdi_state_name(to));
-                        assert_memory_equal(&t, &before, sizeof(t));
-                    }
-                    /* the writer takes the move, and changes nothing but the state */
-                    if (tsm_tdi_set_state(&t, r, w, tvm_of(w), e->to) != VTSM_OK)
-                        fail_msg("%s: set_state refused: %s", name, vtsm_err_detail());
-                    assert_int_equal(t.state, e->to);
-                    assert_unchanged_except_state(&t, &before);
-                    continue;
-                }
-
-                refused++;
-                if (next != (enum tsm_tdi_state)0x55)
-                    fail_msg("%s: refused check wrote *next", name);
-                if (vtsm_err_rule() != e->rule)
-                    fail_msg("%s: refused under rule %s, contract says %s (%s)", name,
-                             vtsm_test_rule_name(vtsm_err_rule()), vtsm_rule_id(e->rule),
-                             vtsm_err_detail());
-                /* the writer refuses it the same way, for every target, with no change */
-                for (unsigned to = 0; to < TSM_TDI_STATE_COUNT_; to++) {
-                    got = tsm_tdi_set_state(&t, r, w, tvm_of(w), to);
-                    if (got != status_of(e->kind) || vtsm_err_rule() != e->rule)
-                        fail_msg("%s: set_state to %s gave %s", name, tsm_tdi_state_name(to),
-                                 vtsm_status_name(got));
-                    assert_memory_equal(&t, &before, sizeof(t));
-                }
+                else
+                    refused++;
             }
     assert_int_equal(accepted + refused,
                      TSM_TDI_REQ_COUNT_ * TSM_TDI_STATE_COUNT_ * TSM_TDI_WHO_COUNT_);
-    assert_int_equal(accepted, 21);
+    assert_int_equal(accepted, 30);
+}
+
+/* The assigned, unlocked TDI (after its owner's UNLOCK): every request, every requester. */
+static void test_every_cell_assigned(void **state)
+{
+    unsigned accepted = 0;
+    (void)state;
+
+    for (unsigned r = 0; r < TSM_TDI_REQ_COUNT_; r++)
+        for (unsigned w = 0; w < TSM_TDI_WHO_COUNT_; w++)
+            accepted += check_cell(r, UNL, w, &expected_assigned[r][w], true);
+    assert_int_equal(accepted, 6);
 }
 
 /* The table the implementation exposes lists exactly the specified accepted cells. */
@@ -335,14 +426,19 @@ static void test_exposed_table_matches_contract(void **state)
     unsigned go_cells = 0;
     (void)state;
 
-    for (unsigned r = 0; r < TSM_TDI_REQ_COUNT_; r++)
+    for (unsigned r = 0; r < TSM_TDI_REQ_COUNT_; r++) {
         for (unsigned s = 0; s < TSM_TDI_STATE_COUNT_; s++)
             for (unsigned w = 0; w < TSM_TDI_WHO_COUNT_; w++)
                 go_cells += expected[r][s][w].kind == GO;
+        /* moves only an assignment makes possible: the owner's, from CONFIG_UNLOCKED */
+        go_cells += expected_assigned[r][TSM_TDI_WHO_OWNER_GUEST].kind == GO;
+    }
     assert_int_equal(tsm_tdi_moves_count, go_cells);
     for (size_t i = 0; i < tsm_tdi_moves_count; i++) {
         const struct tsm_tdi_move *m = &tsm_tdi_moves[i];
-        const struct expect *e = &expected[m->req][m->from][m->who];
+        const struct expect *e = m->from == UNL && m->who == TSM_TDI_WHO_OWNER_GUEST
+                                     ? &expected_assigned[m->req][m->who]
+                                     : &expected[m->req][m->from][m->who];
         if (e->kind != GO || e->to != m->to)
             fail_msg("table move %zu (%s) is not in the specification", i,
                      cell(m->req, m->from, m->who));
@@ -374,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_owner_claim_not_trusted),
         cmocka_unit_test(test_set_state_refuses_wrong_target),
         cmocka_unit_test(test_every_cell),
+        cmocka_unit_test(test_every_cell_assigned),
         cmocka_unit_test(test_exposed_table_matches_contract),
         cmocka_unit_test(test_names),
     };

@@ -519,6 +519,67 @@ static void test_accept_refusals_before_any_exchange(void **state)
     fix_close(&f);
 }
 
+/* ACCEPT binds what the guest verified (TDI.20): each digest that differs, or is missing,
+ * is refused before any device exchange and the TDI stays CONFIG_LOCKED. */
+static void test_accept_binding_refused(void **state)
+{
+    struct fix f;
+    struct tsm_tdi_accept_binding b;
+    uint8_t other[VTSM_HASH_MAX];
+    (void)state;
+    fix_open(&f, &scripted);
+    bind_ok(&f, 0);
+    struct tsm_tdi *t = &f.tdi[0];
+    assert_true(tsm_tdi_after_lock(t, t->meas_seq)); /* measured after LOCK_INTERFACE_RSP */
+    assert_false(tsm_tdi_after_lock(t, t->lock_seq));
+    unsigned q = f.sd.calls[VTSM_TDISP_GET_DEVICE_INTERFACE_STATE];
+    for (int which = 0; which < 4; which++) {
+        tsm_tdi_current_binding(t, &b);
+        memcpy(other,
+               which == 0   ? b.report_digest
+               : which == 1 ? b.meas_digest
+                            : b.lock_digest,
+               t->digest_len);
+        other[0] ^= 1;
+        if (which == 0)
+            b.report_digest = other;
+        else if (which == 1)
+            b.meas_digest = other;
+        else if (which == 2)
+            b.lock_digest = other;
+        else
+            b.lock_len = 0; /* "none seen" never matches */
+        EXPECT(tsm_tdi_accept(&f.chan, t, TVM, &b), VTSM_E_STATE, VTSM_RULE_TDI_20);
+        assert_int_equal(t->state, TSM_TDI_CONFIG_LOCKED);
+        assert_true(t->nonce_valid);
+    }
+    assert_int_equal(f.sd.calls[VTSM_TDISP_GET_DEVICE_INTERFACE_STATE], q);
+    assert_int_equal(f.sd.calls[VTSM_TDISP_START_INTERFACE_REQ], 0);
+    EXPECT(tsm_tdi_accept(&f.chan, t, TVM, NULL), VTSM_E_INVAL, VTSM_RULE_NONE);
+    EXPECT(accept_as_verified(&f.chan, t, TVM), VTSM_OK, VTSM_RULE_NONE);
+    assert_true(tsm_tdi_after_lock(t, t->meas_seq)); /* RUN: the lock still holds */
+    fix_close(&f);
+}
+
+/* Before RUN the TSM re-reads the interface report (TDI.21): a report that changed since
+ * LOCK moves the TDI to ERROR, no START is sent. */
+static void test_accept_report_changed(void **state)
+{
+    struct fix f;
+    (void)state;
+    fix_open(&f, &scripted);
+    bind_ok(&f, 1);
+    f.sd.report.data[f.sd.report.len - 1] ^= 0x01; /* the device's report changes */
+    EXPECT_DETAIL(accept_as_verified(&f.chan, &f.tdi[1], TVM), VTSM_E_PEER_STATE, VTSM_RULE_TDI_21,
+                  "interface report changed");
+    assert_int_equal(f.tdi[1].state, TSM_TDI_ERROR);
+    assert_int_equal(f.tdi[1].error_rule, VTSM_RULE_TDI_21);
+    assert_false(f.tdi[1].mmio_enabled || f.tdi[1].dma_enabled || f.tdi[1].nonce_valid);
+    assert_false(tsm_tdi_after_lock(&f.tdi[1], f.tdi[1].meas_seq));
+    assert_int_equal(f.sd.calls[VTSM_TDISP_START_INTERFACE_REQ], 0);
+    fix_close(&f);
+}
+
 /* Device state faults at accept: the TDI goes to ERROR, no START is sent, nothing enabled. */
 static void test_accept_device_state(void **state)
 {
@@ -1153,6 +1214,8 @@ int main(void)
         cmocka_unit_test(test_bad_reports),
         cmocka_unit_test(test_accept_refusals_before_any_exchange),
         cmocka_unit_test(test_accept_device_state),
+        cmocka_unit_test(test_accept_binding_refused),
+        cmocka_unit_test(test_accept_report_changed),
         cmocka_unit_test(test_accept_bad_nonce),
         cmocka_unit_test(test_unbind_device_refuses_stop),
         cmocka_unit_test(test_info_and_reject_refusals),

@@ -384,6 +384,13 @@ static void test_body_keys_and_values(void **state)
     REFUSE(m, VTSM_RULE_ABI_8, "seq");
     /* unknown operation */
     REFUSE(body_map(0x4F, f->ida, 1, NULL, -1), VTSM_RULE_ABI_8, "gop 0x4f");
+    /* a scope that is not the operation's (GUEST.5): INFO is read-only, not STATE_CHANGE */
+    m = body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "dev0", 0);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_SCOPE, VTSM_ABI_SCOPE_STATE_CHANGE), VTSM_OK);
+    REFUSE(m, VTSM_RULE_GUEST_5, "scope 1");
+    m = body_map(VTSM_ABI_GOP_DEBUG_WRITE, f->ida, 1, "dev0", 0);
+    assert_int_equal(vtsm_abi_put_uint(m, VTSM_ABI_K_SCOPE, VTSM_ABI_SCOPE_DEBUG_READ), VTSM_OK);
+    REFUSE(m, VTSM_RULE_GUEST_5, "DEBUG_WRITE is of scope 3");
     /* keys an operation does not take, or lacks (GUEST.4) */
     REFUSE(body_map(VTSM_ABI_GOP_LIST, f->ida, 1, "dev0", 0), VTSM_RULE_GUEST_4, NULL);
     REFUSE(body_map(VTSM_ABI_GOP_INFO, f->ida, 1, "dev0", -1), VTSM_RULE_GUEST_4, NULL);

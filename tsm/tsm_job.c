@@ -111,7 +111,7 @@ void tsm_job_cancel(struct tsm_job *j)
 }
 
 /*
- * A secured request went unanswered (or was answered in the clear) and the session is
+ * A secured request went unanswered and the session is
  * gone: does the device answer a plaintext GET_VERSION? Then it lives, but no longer
  * knows the session: another requester reset its SPDM connection (SPDM: GET_VERSION
  * resets the connection and ends its sessions). The probe itself resets nothing the TSM

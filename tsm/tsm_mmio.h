@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * MMIO and DMA of a bound TDI (docs/abi.md 7.17 and 9.5, docs/architecture.md "MMIO and
+ * MMIO and DMA of a bound TDI (docs/abi.md 7.18 and 9.5, docs/architecture.md "MMIO and
  * DMA"): the host says where it maps each MMIO_RANGE of the TDI's interface report in the
  * owning TVM's guest-physical space; the owning guest validates the ranges one by one (the
  * shape of SEV-TIO MMIO_VALIDATE, TDX TDG.MMIO.ACCEPT, CCA RSI_VDEV_VALIDATE_MAPPING) and

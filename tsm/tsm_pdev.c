@@ -149,10 +149,11 @@ vtsm_status tsm_pdev_remove(struct tsm_pdev_registry *r, const char *name)
                        "no device named %s (register it with device_add)", name);
 }
 
-/* A bound TDI counts once for its device and once for its TVM. */
+/* A bound TDI (or one its owner's UNLOCK left assigned) counts once for its device and once
+ * for its TVM. */
 static void tally(struct tsm_pdev *p, const struct tsm_tdi *tdi, int sign)
 {
-    if (tdi->state == TSM_TDI_CONFIG_UNLOCKED || tdi->owner_tvm == 0)
+    if (tdi->owner_tvm == 0)
         return;
     p->bound_tdis = (unsigned)((int)p->bound_tdis + sign);
     tsm_tvm_reserve(p->tvms, tdi->owner_tvm, sign);
@@ -225,7 +226,7 @@ void tsm_pdev_tdi_forget(struct tsm_pdev *p, uint32_t index)
         struct tsm_tdi_node *n = *pp;
         if (n->tdi.index != index)
             continue;
-        if (n->tdi.state == TSM_TDI_CONFIG_UNLOCKED) {
+        if (n->tdi.state == TSM_TDI_CONFIG_UNLOCKED && n->tdi.owner_tvm == 0) {
             *pp = n->next;
             tsm_tdi_reset(&n->tdi);
             free(n);

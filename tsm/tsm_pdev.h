@@ -55,6 +55,7 @@ struct tsm_evidence {
     bool have_meas;
     uint8_t chain_digest[VTSM_HASH_MAX]; /* hash of the SPDM chain with the negotiated hash */
     size_t chain_digest_len;
+    uint32_t refreshes; /* completed host-driven evidence refreshes (EVIDENCE refresh) */
 };
 
 /* A TDI the TSM has seen a request for (created on first use, kept until reset). */
@@ -92,8 +93,9 @@ struct tsm_pdev {
     unsigned bound_tdis; /* TDIs not CONFIG_UNLOCKED, kept (a running job's own excluded) */
     uint64_t connects;   /* completed connects, for status */
     /* The last secured (DOE type 2) request of the running job went unanswered (the host
-     * reported no response) or was answered in the clear: what a device whose SPDM
-     * connection was reset behind the TSM does (rule PDEV.17, tsm_job.c). */
+     * reported no response): what a device whose SPDM connection was reset behind the TSM
+     * does, as it drops a message for a session it does not know (rule PDEV.17,
+     * tsm_job.c). */
     bool secured_unanswered;
     struct tsm_pdev *next;
 };

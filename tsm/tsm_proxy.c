@@ -74,9 +74,9 @@ static vtsm_status proxy_exchange_on(struct tsm_pdev *p, const char *channel, co
     j->waiting = false;
 
     if (!channel && req_len >= VTSM_DOE_HEADER_SIZE && req[2] == VTSM_DOE_TYPE_SECURED_SPDM) {
-        /* a secured request: no answer, or an answer in the clear (DOE type 1)? */
-        p->secured_unanswered = j->xst != VTSM_OK || (j->rsp.len >= VTSM_DOE_HEADER_SIZE &&
-                                                      j->rsp.data[2] == VTSM_DOE_TYPE_SPDM);
+        /* a secured request the device did not answer (a device that ends the session
+         * itself says so, e.g. ERROR(DecryptError) in the clear) */
+        p->secured_unanswered = j->xst != VTSM_OK;
     }
     switch (j->xst) {
     case VTSM_OK:

@@ -62,7 +62,7 @@ vtsm_status tsm_reply_tdi_info(const struct tsm_tdi_info *i, const struct tsm_td
 vtsm_status tsm_reply_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_item_t **out);
 /* MMIO and DMA of a TDI into map m: "dma" ("off" / "enabled" / "active") and, while it
  * is bound, "mmio_map": per MMIO_RANGE of its report {range, range_id, first_page, pages,
- * attributes, mapped, ? gpa, ? map_pages, validated, ? private} (docs/abi.md 7.17). With
+ * attributes, mapped, ? gpa, ? map_pages, validated, ? private} (docs/abi.md 7.18). With
  * all false (STATUS and LIST entries, which must stay small enough for a page of 255),
  * neither key until the host mapped a range or the guest enabled DMA (absent: DMA off,
  * nothing mapped). */

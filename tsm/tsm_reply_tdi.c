@@ -13,7 +13,7 @@
 #include "vtsm_cose.h"
 #include "vtsm_guard.h"
 
-#define TOKEN_CLAIMS 11 /* entries of the evidence token's claims map, lock_nonce_digest aside */
+#define TOKEN_CLAIMS 13 /* entries of the evidence token's claims map, lock_nonce_digest aside */
 
 static vtsm_status put_mmio(cbor_item_t *m, const struct vtsm_tdisp_report *rep)
 {
@@ -90,6 +90,9 @@ static vtsm_status sign_token(const struct tsm_tdi_info *i, const struct tsm_tdi
     VTSM_GUARD_GOTO(
         vtsm_abi_put_bytes(claims, VTSM_ABI_K_MEASUREMENT_TRANSCRIPT_DIGEST, i->tr_digest, hlen));
     VTSM_GUARD_GOTO(vtsm_abi_put_bool(claims, VTSM_ABI_K_AFTER_LOCK, i->after_lock));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, VTSM_ABI_K_VCA_DIGEST, i->vca_digest, hlen));
+    VTSM_GUARD_GOTO(
+        vtsm_abi_put_bytes(claims, VTSM_ABI_K_KEX_TRANSCRIPT_DIGEST, i->kex_digest, hlen));
     if (t->nonce_valid)
         VTSM_GUARD_GOTO(
             vtsm_abi_put_bytes(claims, VTSM_ABI_K_LOCK_NONCE_DIGEST, t->nonce_digest, hlen));
@@ -130,6 +133,15 @@ vtsm_status tsm_reply_tdi_info(const struct tsm_tdi_info *i, const struct tsm_td
     VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_CERT_CHAIN, i->chain->data, i->chain->len));
     VTSM_GUARD_GOTO(
         vtsm_abi_put_bytes(m, VTSM_ABI_K_CERT_CHAIN_DIGEST, i->chain_digest, i->digest_len));
+    /* the session's evidence: VCA, KEY_EXCHANGE transcript and signature, their digests */
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_VCA, i->vca->data, i->vca->len));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_VCA_DIGEST, i->vca_digest, i->digest_len));
+    cbor_item_t *kex = vtsm_abi_map_new();
+    VTSM_GUARD_GOTO(vtsm_abi_put_item(m, VTSM_ABI_K_KEX, kex));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(kex, VTSM_ABI_K_TRANSCRIPT, i->kex->data, i->kex->len));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(kex, VTSM_ABI_K_SIGNATURE, i->kex_sig, i->kex_sig_len));
+    VTSM_GUARD_GOTO(
+        vtsm_abi_put_bytes(m, VTSM_ABI_K_KEX_TRANSCRIPT_DIGEST, i->kex_digest, i->digest_len));
     VTSM_GUARD_GOTO(tsm_reply_tdi_mmio(m, t, true));
     if (a->nonce) {
         VTSM_GUARD_GOTO(sign_token(i, a, &token));
@@ -167,6 +179,8 @@ vtsm_status tsm_reply_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_
             vtsm_abi_put_bytes(m, VTSM_ABI_K_REPORT_DIGEST, t->report_digest, t->digest_len));
     if (host_view && t->state == TSM_TDI_ERROR && t->error_rule != VTSM_RULE_NONE)
         VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_ERROR_RULE, vtsm_rule_id(t->error_rule)));
+    if (host_view && t->guest_unlocked)
+        VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_GUEST_UNLOCKED, true));
     if (host_view && t->rejected)
         VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_GUEST_REJECTED, t->guest_rejected));
     VTSM_GUARD_GOTO(put_recovery(m, t));

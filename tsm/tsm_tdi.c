@@ -56,6 +56,19 @@ const struct tsm_tdi_move tsm_tdi_moves[] = {
     {R, TSM_TDI_REQ_DEVICE_ERROR, TSM_TDI_WHO_TSM, E, VTSM_RULE_TDI_7},
 
     {E, TSM_TDI_REQ_RESET, TSM_TDI_WHO_HOST, L, VTSM_RULE_TDI_10},
+    /* the guest's devsec flow: lock, unlock; the host ends an assignment */
+    {U, TSM_TDI_REQ_LOCK, TSM_TDI_WHO_OWNER_GUEST, L, VTSM_RULE_TDI_22},
+    {U, TSM_TDI_REQ_LIST, TSM_TDI_WHO_OWNER_GUEST, U, VTSM_RULE_TDI_6},
+    {L, TSM_TDI_REQ_UNLOCK, TSM_TDI_WHO_OWNER_GUEST, U, VTSM_RULE_TDI_23},
+    {R, TSM_TDI_REQ_UNLOCK, TSM_TDI_WHO_OWNER_GUEST, U, VTSM_RULE_TDI_23},
+    {E, TSM_TDI_REQ_UNLOCK, TSM_TDI_WHO_OWNER_GUEST, U, VTSM_RULE_TDI_23},
+    {U, TSM_TDI_REQ_RELEASE, TSM_TDI_WHO_HOST, U, VTSM_RULE_TDI_2},
+    {L, TSM_TDI_REQ_DEBUG_ERROR, TSM_TDI_WHO_OWNER_GUEST, E, VTSM_RULE_TDI_24},
+    {R, TSM_TDI_REQ_DEBUG_ERROR, TSM_TDI_WHO_OWNER_GUEST, E, VTSM_RULE_TDI_24},
+    {U, TSM_TDI_REQ_DEBUG_READ, TSM_TDI_WHO_OWNER_GUEST, U, VTSM_RULE_TDI_6},
+    {L, TSM_TDI_REQ_DEBUG_READ, TSM_TDI_WHO_OWNER_GUEST, L, VTSM_RULE_TDI_6},
+    {R, TSM_TDI_REQ_DEBUG_READ, TSM_TDI_WHO_OWNER_GUEST, R, VTSM_RULE_TDI_6},
+    {E, TSM_TDI_REQ_DEBUG_READ, TSM_TDI_WHO_OWNER_GUEST, E, VTSM_RULE_TDI_6},
 };
 const size_t tsm_tdi_moves_count = VTSM_ARRAY_SIZE(tsm_tdi_moves);
 
@@ -80,6 +93,11 @@ static const struct req_rules {
     [TSM_TDI_REQ_DEVICE_ERROR] = {"device_error", VTSM_RULE_TDI_7, VTSM_RULE_TDI_7,
                                   VTSM_RULE_TDI_7},
     [TSM_TDI_REQ_RESET] = {"reset", VTSM_RULE_TDI_10, VTSM_RULE_TDI_3, VTSM_RULE_TDI_3},
+    [TSM_TDI_REQ_LOCK] = {"lock", VTSM_RULE_TDI_22, VTSM_RULE_TDI_22, VTSM_RULE_TDI_22},
+    [TSM_TDI_REQ_UNLOCK] = {"unlock", VTSM_RULE_TDI_23, VTSM_RULE_TDI_5, VTSM_RULE_TDI_5},
+    [TSM_TDI_REQ_RELEASE] = {"release", VTSM_RULE_TDI_2, VTSM_RULE_TDI_3, VTSM_RULE_TDI_3},
+    [TSM_TDI_REQ_DEBUG_ERROR] = {"debug_error", VTSM_RULE_TDI_24, VTSM_RULE_TDI_5, VTSM_RULE_TDI_5},
+    [TSM_TDI_REQ_DEBUG_READ] = {"debug_read", VTSM_RULE_TDI_6, VTSM_RULE_TDI_6, VTSM_RULE_TDI_6},
 };
 
 static const char *const state_names[TSM_TDI_STATE_COUNT_] = {
@@ -208,6 +226,8 @@ void tsm_tdi_reset(struct tsm_tdi *t)
     if (t == NULL)
         return;
     t->owner_tvm = 0;
+    t->lock_flags = 0;
+    t->guest_unlocked = false;
     OPENSSL_cleanse(t->lock_nonce, sizeof(t->lock_nonce));
     t->nonce_valid = false;
     vtsm_buf_wipe(&t->report);
@@ -620,8 +640,10 @@ static vtsm_status fail_with_stop(const struct tsm_tdisp_chan *c, const struct t
                        tsm_tdi_state_name(t->state));
 }
 
-vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t tvm,
-                         uint16_t lock_flags, uint8_t default_stream_id)
+/* The LOCK flow of a host BIND or a guest LOCK (req/who, guest_tvm for the table). */
+static vtsm_status lock_flow(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t tvm,
+                             uint16_t lock_flags, uint8_t default_stream_id, enum tsm_tdi_req req,
+                             enum tsm_tdi_who who, uint32_t guest_tvm)
 {
     uint8_t nonce[VTSM_TDISP_NONCE_SIZE];
     uint8_t digest[VTSM_HASH_MAX], meas_digest[VTSM_HASH_MAX], nonce_digest[VTSM_HASH_MAX];
@@ -637,7 +659,7 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
     VTSM_ENSURE((lock_flags & ~VTSM_TDISP_LOCK_FLAGS_KNOWN) == 0, VTSM_E_ABI_ARG,
                 "lock_flags 0x%04x has bits 0x%04x that TDISP LOCK_INTERFACE_REQ does not define",
                 lock_flags, lock_flags & ~VTSM_TDISP_LOCK_FLAGS_KNOWN);
-    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, 0, NULL));
+    VTSM_GUARD(tsm_tdi_check(t, req, who, guest_tvm, NULL));
     const struct vtsm_spdm_info *info = vtsm_spdm_req_info(c->spdm);
     enum vtsm_hash_alg halg = info->hash;
     size_t hlen = vtsm_hash_size(halg);
@@ -675,10 +697,11 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
     VTSM_GUARD_GOTO(vtsm_hash(halg, nonce, sizeof(nonce), nonce_digest));
 
     /* Commit: state first (re-checked), then what the binding holds. */
-    st = tsm_tdi_set_state(t, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_LOCKED);
+    st = tsm_tdi_set_state(t, req, who, guest_tvm, TSM_TDI_CONFIG_LOCKED);
     if (st == VTSM_OK) {
         tsm_tdi_reset(t);
         t->owner_tvm = tvm;
+        t->lock_flags = lock_flags;
         memcpy(t->lock_nonce, nonce, sizeof(nonce));
         t->nonce_valid = true;
         t->report = report;
@@ -709,6 +732,21 @@ out:
     vtsm_buf_wipe(&report);
     vtsm_spdm_meas_free(&meas);
     return st;
+}
+
+vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t tvm,
+                         uint16_t lock_flags, uint8_t default_stream_id)
+{
+    return lock_flow(c, t, tvm, lock_flags, default_stream_id, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST,
+                     0);
+}
+
+vtsm_status tsm_tdi_guest_lock(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                               uint32_t guest_tvm, uint8_t default_stream_id)
+{
+    VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "lock: NULL TDI");
+    return lock_flow(c, t, guest_tvm, t->lock_flags, default_stream_id, TSM_TDI_REQ_LOCK,
+                     TSM_TDI_WHO_OWNER_GUEST, guest_tvm);
 }
 
 /* The TSM moves a bound TDI to ERROR on the device's word (TDI.7 / TDI.8): no MMIO, no
@@ -871,6 +909,18 @@ vtsm_status tsm_tdi_unbind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
     vtsm_status sst, st;
 
     VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "unbind: NULL TDI");
+    if (t->state == TSM_TDI_CONFIG_UNLOCKED && t->owner_tvm != 0) {
+        /* an assignment the owner's UNLOCK left: the device is already unlocked */
+        VTSM_GUARD(tsm_tdi_set_state(t, TSM_TDI_REQ_RELEASE, TSM_TDI_WHO_HOST, 0,
+                                     TSM_TDI_CONFIG_UNLOCKED));
+        tsm_tdi_reset(t);
+        if (stop_status)
+            *stop_status = VTSM_OK;
+        if (stop_detail && detail_cap)
+            stop_detail[0] = '\0';
+        vtsm_err_clear();
+        return VTSM_OK;
+    }
     VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0, NULL));
     if (c != NULL && c->spdm != NULL)
         sst = tdisp_stop(c, t->dev, t->index);
@@ -888,6 +938,45 @@ vtsm_status tsm_tdi_unbind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
     if (st == VTSM_OK)
         vtsm_err_clear();
     return st;
+}
+
+vtsm_status tsm_tdi_guest_unlock(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                                 uint32_t guest_tvm, vtsm_status *stop_status)
+{
+    vtsm_status sst, st;
+
+    VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "unlock: NULL TDI");
+    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_UNLOCK, TSM_TDI_WHO_OWNER_GUEST, guest_tvm, NULL));
+    if (c != NULL && c->spdm != NULL)
+        sst = tdisp_stop(c, t->dev, t->index);
+    else
+        sst = vtsm_fail(VTSM_E_CLOSED, "no SPDM session with %s: STOP_INTERFACE_REQ not sent",
+                        t->dev);
+    if (stop_status)
+        *stop_status = sst;
+    st = tsm_tdi_set_state(t, TSM_TDI_REQ_UNLOCK, TSM_TDI_WHO_OWNER_GUEST, guest_tvm,
+                           TSM_TDI_CONFIG_UNLOCKED);
+    if (st == VTSM_OK) {
+        uint16_t flags = t->lock_flags;
+        tsm_tdi_reset(t);
+        t->owner_tvm = guest_tvm; /* still assigned: the guest may LOCK it again */
+        t->lock_flags = flags;
+        t->guest_unlocked = true;
+        vtsm_err_clear();
+    }
+    return st;
+}
+
+vtsm_status tsm_tdi_debug_error(struct tsm_tdi *t, uint32_t guest_tvm)
+{
+    VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "debug: NULL TDI");
+    VTSM_GUARD(tsm_tdi_set_state(t, TSM_TDI_REQ_DEBUG_ERROR, TSM_TDI_WHO_OWNER_GUEST, guest_tvm,
+                                 TSM_TDI_ERROR));
+    t->mmio_enabled = t->dma_enabled = false;
+    OPENSSL_cleanse(t->lock_nonce, sizeof(t->lock_nonce));
+    t->nonce_valid = false;
+    t->error_rule = VTSM_RULE_TDI_24;
+    return VTSM_OK;
 }
 
 vtsm_status tsm_tdi_reject(struct tsm_tdi *t, uint32_t guest_tvm, const char *reason)
@@ -959,6 +1048,13 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
     VTSM_ENSURE(out->rep != NULL, VTSM_E_NOMEM, "info: out of memory");
     VTSM_GUARD(vtsm_tdisp_report_parse(t->report.data, t->report.len, out->rep));
     VTSM_GUARD(vtsm_hash(halg, chain->data, chain->len, out->chain_digest));
+    out->vca = vtsm_spdm_req_vca(c->spdm);
+    out->kex = vtsm_spdm_req_kex_transcript(c->spdm);
+    out->kex_sig = vtsm_spdm_req_kex_signature(c->spdm, &out->kex_sig_len);
+    VTSM_ENSURE(out->vca != NULL && out->kex != NULL && out->kex_sig != NULL, VTSM_E_STATE,
+                "info: %s has no VCA or KEY_EXCHANGE transcript", t->dev);
+    VTSM_GUARD(vtsm_hash(halg, out->vca->data, out->vca->len, out->vca_digest));
+    VTSM_GUARD(vtsm_hash(halg, out->kex->data, out->kex->len, out->kex_digest));
     const struct vtsm_spdm_meas *ms = out->meas;
     VTSM_GUARD(vtsm_hash(halg, ms->record.data, ms->record.len, out->meas_digest));
     if (a->nonce)

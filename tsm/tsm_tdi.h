@@ -15,6 +15,18 @@
  * and RESET (host TDI_RESET, the recovery): ERROR -> CONFIG_LOCKED (rule TDI.10; the
  * evidence check is the flow's, TDI.11).
  *
+ *   from \ request   LOCK(owner)  UNLOCK(owner)  RELEASE(host)  DEBUG_ERROR(owner)
+ * DEBUG_READ(owner) CONFIG_UNLOCKED  LOCKED       -              (stays)        - (stays)
+ *   CONFIG_LOCKED    -            UNLOCKED       -              ERROR               (stays)
+ *   RUN              -            UNLOCKED       -              ERROR               (stays)
+ *   ERROR            -            UNLOCKED       -              -                   (stays)
+ *
+ * A guest UNLOCK keeps the TDI assigned to its TVM (owner_tvm stays) so that it can LOCK
+ * again (the Linux devsec lock/unlock flow); the host ends an assignment with TDI_UNBIND
+ * (RELEASE: no device exchange, the device is already unlocked). TDI.22 guest LOCK only
+ * from CONFIG_UNLOCKED, of a TDI assigned to it; TDI.23 guest UNLOCK only from
+ * CONFIG_LOCKED/RUN/ERROR; TDI.24 DEBUG_WRITE (force ERROR) only from CONFIG_LOCKED/RUN.
+ *
  * LIST (not a move: "may this requester see the TDI") is allowed for the host in every
  * state and for the owning guest in every owned state. Rules: TDI.1 bind only from
  * CONFIG_UNLOCKED; TDI.2 unbind only from CONFIG_LOCKED/RUN/ERROR; TDI.3 only the host
@@ -76,6 +88,11 @@ enum tsm_tdi_req {
     TSM_TDI_REQ_LIST,         /* guest LIST / host STATUS: may the requester see this TDI */
     TSM_TDI_REQ_DEVICE_ERROR, /* the TSM saw the device report ERROR, or state drift */
     TSM_TDI_REQ_RESET,        /* host TDI_RESET: ERROR -> CONFIG_LOCKED after recovery */
+    TSM_TDI_REQ_LOCK,         /* guest LOCK of a TDI assigned to it: CONFIG_UNLOCKED -> LOCKED */
+    TSM_TDI_REQ_UNLOCK,       /* guest UNLOCK: STOP, -> CONFIG_UNLOCKED, stays assigned */
+    TSM_TDI_REQ_RELEASE,      /* host TDI_UNBIND of an assigned, unlocked TDI */
+    TSM_TDI_REQ_DEBUG_ERROR,  /* guest DEBUG_WRITE: force ERROR (debug TVMs only) */
+    TSM_TDI_REQ_DEBUG_READ,   /* guest DEBUG_READ: the TSM's internal view */
     TSM_TDI_REQ_COUNT_
 };
 
@@ -126,7 +143,10 @@ struct tsm_tdi {
     char dev[VTSM_ABI_DEV_BUF]; /* the device, for messages */
     uint32_t index;             /* TDISP FUNCTION_ID RID; segment not valid */
     enum tsm_tdi_state state;   /* written only by tsm_tdi_set_state() */
-    uint32_t owner_tvm;         /* 0 = none; set exactly while state != CONFIG_UNLOCKED */
+    uint32_t owner_tvm;         /* 0 = none; set while state != CONFIG_UNLOCKED, and while an
+                                 * owner's UNLOCK left the TDI assigned to it */
+    uint16_t lock_flags;        /* of the last LOCK_INTERFACE_REQ (a guest LOCK uses them again) */
+    bool guest_unlocked;        /* the owner's UNLOCK brought it to CONFIG_UNLOCKED (host STATUS) */
     uint8_t lock_nonce[VTSM_TDISP_NONCE_SIZE]; /* LOCK_INTERFACE_RSP nonce, secret */
     bool nonce_valid;                          /* until START_INTERFACE or unbind */
     struct vtsm_buf report;                    /* the interface report as received */
@@ -146,8 +166,7 @@ struct tsm_tdi {
     enum vtsm_rule error_rule; /* why the TSM moved it to ERROR (NONE: not known) */
     bool rejected;             /* the owner said REJECT; guest_rejected holds its reason */
     char guest_rejected[TSM_TDI_REASON_MAX + 1];
-    /* the binding's LOCK_INTERFACE parameters, which a recovery locks with again */
-    uint16_t lock_flags;
+    /* the binding's default stream (with lock_flags above: what a recovery locks with again) */
     uint8_t stream_id;
     /* recovery (tdi_reset): how often it relocked, and what the last attempt found */
     uint32_t recoveries;
@@ -253,6 +272,19 @@ vtsm_status tsm_tdisp_stop(const struct tsm_tdisp_chan *c, uint32_t tdi);
  */
 vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t tvm,
                          uint16_t lock_flags, uint8_t default_stream_id);
+/* Guest LOCK by guest_tvm of a TDI assigned to it (table: LOCK by the owner, TDI.22): the
+ * bind flow with the lock flags of the TDI's last LOCK. */
+vtsm_status tsm_tdi_guest_lock(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                               uint32_t guest_tvm, uint8_t default_stream_id);
+/* Guest UNLOCK by guest_tvm (table: TDI.23): STOP_INTERFACE_REQ, then CONFIG_UNLOCKED
+ * whatever the device answered (its answer in *stop_status); the TDI stays assigned to
+ * guest_tvm with nothing else cached, guest_unlocked set for the host. */
+vtsm_status tsm_tdi_guest_unlock(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,
+                                 uint32_t guest_tvm, vtsm_status *stop_status);
+/* Guest DEBUG_WRITE by guest_tvm (table: TDI.24): the TDI goes to ERROR as if the device
+ * had failed (no device exchange; error_rule TDI.24). The caller checks the TVM's debug
+ * permission (rule GUEST.6). */
+vtsm_status tsm_tdi_debug_error(struct tsm_tdi *t, uint32_t guest_tvm);
 
 /*
  * Guest ACCEPT by guest_tvm: table (owner only, rule TDI.5; CONFIG_LOCKED only, TDI.4),
@@ -329,6 +361,11 @@ struct tsm_tdi_info {
     uint8_t chain_digest[VTSM_HASH_MAX];
     uint8_t meas_digest[VTSM_HASH_MAX]; /* of meas->record */
     uint8_t tr_digest[VTSM_HASH_MAX];   /* with a nonce: of meas->transcript */
+    uint8_t vca_digest[VTSM_HASH_MAX];  /* of the SPDM VCA transcript */
+    uint8_t kex_digest[VTSM_HASH_MAX];  /* of the KEY_EXCHANGE transcript the device signed */
+    const struct vtsm_buf *vca, *kex;   /* those transcripts (the requester's) */
+    const uint8_t *kex_sig;             /* and the KEY_EXCHANGE_RSP signature */
+    size_t kex_sig_len;
 };
 vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
                          const struct tsm_tdi_info_args *a, struct tsm_tdi_info *out);

@@ -145,6 +145,13 @@ const struct tsm_tvm *tsm_tvm_find(const struct tsm_tvm_registry *r, uint64_t id
     return NULL;
 }
 
+void tsm_tvm_set_debug(struct tsm_tvm_registry *r, uint64_t id, bool debug)
+{
+    for (struct tsm_tvm *v = r->head; v; v = v->next)
+        if (v->id == id)
+            v->debug = debug;
+}
+
 void tsm_tvm_reserve(struct tsm_tvm_registry *r, uint64_t id, int delta)
 {
     for (struct tsm_tvm *v = r ? r->head : NULL; v; v = v->next)

@@ -58,6 +58,7 @@ struct tsm_tvm {
     uint64_t last_seq;   /* last accepted seq; 0 = none yet */
     uint64_t requests;   /* accepted requests */
     unsigned bound_tdis; /* TDIs bound to it, and binds to it in flight (kept by tsmd) */
+    bool debug;          /* created with debug: may send DEBUG_WRITE (rule GUEST.6) */
     struct tsm_tvm *next;
 };
 
@@ -79,6 +80,8 @@ void tsm_tvm_registry_fini(struct tsm_tvm_registry *r);
  */
 vtsm_status tsm_tvm_create(struct tsm_tvm_registry *r, const char *name, const uint8_t *guest_key,
                            size_t key_len, const struct tsm_tvm **out);
+/* Allow (or not) DEBUG_WRITE requests of TVM id (tvm_create's "debug"); no-op if none. */
+void tsm_tvm_set_debug(struct tsm_tvm_registry *r, uint64_t id, bool debug);
 /* The TVM with this number, or NULL. */
 const struct tsm_tvm *tsm_tvm_find(const struct tsm_tvm_registry *r, uint64_t id);
 /* Add delta to the bound-TDI count of TVM id (no-op if there is none). */

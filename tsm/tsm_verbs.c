@@ -180,6 +180,13 @@ static vtsm_status do_connect(struct tsm_pdev *p)
     /* CHALLENGE: the device proves it holds the leaf key over M1/M2 (rules PDEV.14-16). */
     if (p->opts.challenge)
         VTSM_GUARD(vtsm_spdm_req_challenge(p->spdm, slot));
+    /* Evidence: the chains of the other provisioned slots too (EVIDENCE shows every slot).
+     * Best effort: a slot the TSM does not use cannot fail the connect; EVIDENCE then
+     * shows its digest without a chain. */
+    for (uint8_t s = 0; s < SPDM_MAX_SLOTS; s++)
+        if (s != slot && (mask & (1u << s)) && vtsm_spdm_req_get_certificate(p->spdm, s) != VTSM_OK)
+            VTSM_WARN("connect %s: certificate slot %u not read: %s", p->name, s,
+                      vtsm_err_detail());
 
     /* Trust: decided here, by policy, against the TSM's own trust store. */
     const struct vtsm_certchain *chain = vtsm_spdm_req_chain(p->spdm, slot);
@@ -319,8 +326,8 @@ static cbor_item_t *reclaim_run(struct tsm_job *j)
 
     /* With force, every bound TDI is stopped and unbound first (rule PDEV.9). */
     for (struct tsm_tdi_node *n = p->tdis; n; n = n->next) {
-        if (n->tdi.state == TSM_TDI_CONFIG_UNLOCKED)
-            continue;
+        if (n->tdi.state == TSM_TDI_CONFIG_UNLOCKED && n->tdi.owner_tvm == 0)
+            continue; /* neither bound nor assigned */
         struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(p);
         vtsm_status stop_st = VTSM_OK;
         char stop_detail[256] = "";
@@ -394,6 +401,140 @@ void tsm_verb_device_reclaim(struct tsm *t, struct tsm_client *c, uint64_t id,
         j->force = force;
         if ((st = tsm_job_start(c, j)) != VTSM_OK)
             p->state = TSM_PDEV_CONNECTED; /* no job ran: nothing changed (only such place) */
+    }
+    if (st)
+        tsm_client_error(t, c, id, st, vtsm_err_detail());
+}
+
+/* ---------------------------------------------------------------- evidence */
+
+/* Host-driven refresh, in the session, without reconnecting: GET_DIGESTS, GET_CERTIFICATE
+ * of every provisioned slot, the connect slot's trust judged again, then signed
+ * GET_MEASUREMENTS with the host's nonce (or a fresh one). The cached evidence changes
+ * only when all of it arrived. */
+static vtsm_status evidence_refresh(struct tsm *t, struct tsm_pdev *p, const uint8_t *nonce,
+                                    bool raw_bits)
+{
+    uint8_t mask = 0, digests[SPDM_MAX_SLOTS][VTSM_HASH_MAX];
+    uint8_t slot = p->opts.slot, digest[VTSM_HASH_MAX];
+    struct vtsm_spdm_meas meas;
+    char reason[sizeof(p->ev.trust_reason)];
+    vtsm_status st;
+
+    memset(&meas, 0, sizeof(meas));
+    VTSM_GUARD(vtsm_spdm_req_get_digests(p->spdm, &mask, digests));
+    VTSM_ENSURE(mask & (1u << slot), VTSM_E_PEER_STATE,
+                "evidence refresh of %s: certificate slot %u is no longer provisioned (DIGESTS "
+                "slot mask 0x%02x)",
+                p->name, slot, mask);
+    for (uint8_t s = 0; s < SPDM_MAX_SLOTS; s++)
+        if (mask & (1u << s))
+            VTSM_GUARD(vtsm_spdm_req_get_certificate(p->spdm, s));
+    const struct vtsm_buf *raw = vtsm_spdm_req_chain_raw(p->spdm, slot);
+    const struct vtsm_spdm_info *info = vtsm_spdm_req_info(p->spdm);
+    VTSM_GUARD(vtsm_hash(info->hash, raw->data, raw->len, digest));
+    vtsm_status tst =
+        vtsm_trust_verify(t->cfg.trust, vtsm_spdm_req_chain(p->spdm, slot), reason, sizeof(reason));
+    st = vtsm_spdm_req_get_measurements_ex(p->spdm, slot, nonce, raw_bits, &meas);
+    if (st != VTSM_OK)
+        return vtsm_wrap(st, "evidence refresh of %s: GET_MEASUREMENTS", p->name);
+    /* commit */
+    vtsm_spdm_meas_free(&p->ev.meas);
+    p->ev.meas = meas;
+    p->ev.have_meas = true;
+    memcpy(p->ev.chain_digest, digest, sizeof(digest));
+    p->ev.chain_digest_len = vtsm_hash_size(info->hash);
+    p->ev.trusted = tst == VTSM_OK;
+    snprintf(p->ev.trust_reason, sizeof(p->ev.trust_reason), "%s",
+             p->ev.trusted ? "chain verified to a trusted root" : reason);
+    p->ev.refreshes++;
+    return VTSM_OK;
+}
+
+/* The evidence map: the device report, every slot, VCA, the TDIs' interface reports. */
+static vtsm_status put_evidence(struct tsm_pdev *p, cbor_item_t *m)
+{
+    VTSM_GUARD(put_report(p, m));
+    const struct vtsm_spdm_info *info = vtsm_spdm_req_info(p->spdm);
+    size_t hlen = vtsm_hash_size(info->hash);
+    cbor_item_t *slots = vtsm_abi_array_new();
+    VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_SLOTS, slots));
+    for (uint8_t s = 0; s < SPDM_MAX_SLOTS; s++) {
+        const uint8_t *d = vtsm_spdm_req_slot_digest(p->spdm, s);
+        if (!d)
+            continue;
+        cbor_item_t *e = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_push_item(slots, e));
+        VTSM_GUARD(vtsm_abi_put_uint(e, VTSM_ABI_K_SLOT, s));
+        VTSM_GUARD(vtsm_abi_put_bytes(e, VTSM_ABI_K_CERT_CHAIN_DIGEST, d, hlen));
+        const struct vtsm_buf *raw = vtsm_spdm_req_chain_raw(p->spdm, s);
+        if (raw && raw->len)
+            VTSM_GUARD(vtsm_abi_put_bytes(e, VTSM_ABI_K_CERT_CHAIN, raw->data, raw->len));
+    }
+    const struct vtsm_buf *vca = vtsm_spdm_req_vca(p->spdm);
+    if (vca)
+        VTSM_GUARD(vtsm_abi_put_bytes(m, VTSM_ABI_K_VCA, vca->data, vca->len));
+    VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_REFRESHES, p->ev.refreshes));
+    cbor_item_t *tdis = vtsm_abi_array_new();
+    VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_TDIS, tdis));
+    for (struct tsm_tdi_node *n = p->tdis; n; n = n->next) {
+        const struct tsm_tdi *td = &n->tdi;
+        if (td->report.len == 0)
+            continue;
+        cbor_item_t *e = vtsm_abi_map_new();
+        VTSM_GUARD(vtsm_abi_push_item(tdis, e));
+        VTSM_GUARD(vtsm_abi_put_uint(e, VTSM_ABI_K_TDI, td->index));
+        VTSM_GUARD(vtsm_abi_put_tstr(e, VTSM_ABI_K_STATE, tsm_tdi_state_name(td->state)));
+        VTSM_GUARD(vtsm_abi_put_bytes(e, VTSM_ABI_K_REPORT, td->report.data, td->report.len));
+        VTSM_GUARD(
+            vtsm_abi_put_bytes(e, VTSM_ABI_K_REPORT_DIGEST, td->report_digest, td->digest_len));
+        if (td->have_meas)
+            VTSM_GUARD(tsm_reply_put_meas(e, &td->meas, tsm_tdi_after_lock(td, td->meas_seq)));
+    }
+    return VTSM_OK;
+}
+
+static cbor_item_t *evidence_run(struct tsm_job *j)
+{
+    struct tsm_pdev *p = j->p;
+    vtsm_status st = VTSM_OK;
+    if (j->force) /* refresh */
+        st = evidence_refresh(j->t, p, j->greq.has_nonce ? j->greq.nonce : NULL,
+                              j->lock_flags != 0 /* raw */);
+    if (st)
+        return tsm_job_error(j, st);
+    cbor_item_t *res = vtsm_abi_result_msg(j->id);
+    if (res && put_evidence(p, res) != VTSM_OK)
+        cbor_decref(&res);
+    return res;
+}
+
+void tsm_verb_evidence(struct tsm *t, struct tsm_client *c, uint64_t id,
+                       const struct vtsm_abi_req *req)
+{
+    struct tsm_pdev *p = tsm_pdev_find(&t->devs, req->dev);
+    struct tsm_job *j = NULL;
+    vtsm_status st = VTSM_OK;
+    if (!p)
+        st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13, "evidence: no device named %s",
+                         req->dev);
+    else if (!p->job && p->state != TSM_PDEV_CONNECTED)
+        st = vtsm_refuse(VTSM_E_STATE, VTSM_RULE_PDEV_10,
+                         "evidence refused: %s is %s (rule PDEV.10: this verb needs a connected "
+                         "device)",
+                         p->name, tsm_pdev_state_name(p->state));
+    else if ((vtsm_abi_req_has(req, VTSM_ABI_F_NONCE) || req->raw) && !req->refresh)
+        st = vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_ABI_8,
+                         "evidence: nonce and raw are for refresh (fresh measurements)");
+    else
+        st = tsm_job_new(t, p, "evidence", id, evidence_run, NULL, &j); /* names PDEV.6 */
+    if (st == VTSM_OK) {
+        j->force = req->refresh;
+        j->lock_flags = req->raw ? 1 : 0; /* raw bit stream asked for */
+        j->greq.has_nonce = vtsm_abi_req_has(req, VTSM_ABI_F_NONCE);
+        if (j->greq.has_nonce)
+            memcpy(j->greq.nonce, req->nonce.p, sizeof(j->greq.nonce));
+        st = tsm_job_start(c, j);
     }
     if (st)
         tsm_client_error(t, c, id, st, vtsm_err_detail());

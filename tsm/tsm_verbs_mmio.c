@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * MMIO and DMA verbs (docs/abi.md 7.17 and 9.5): the host's TDI_MMIO_MAP and the owning
+ * MMIO and DMA verbs (docs/abi.md 7.18 and 9.5): the host's TDI_MMIO_MAP and the owning
  * guest's MMIO_VALIDATE and DMA_ENABLE. None needs the device: they check and change the
  * TSM's record of the TDI (tsm_mmio.h) and answer at once.
  */

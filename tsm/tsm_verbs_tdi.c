@@ -184,8 +184,12 @@ void tsm_verb_tvm_create(struct tsm *t, struct tsm_client *c, uint64_t id,
         tsm_tvm_create(&t->tvms, vtsm_abi_req_has(req, VTSM_ABI_F_NAME) ? req->name : NULL,
                        req->guest_key.p, req->guest_key.len, &v);
     cbor_item_t *res = NULL;
+    bool debug = vtsm_abi_req_has(req, VTSM_ABI_F_DEBUG) && req->debug;
+    if (st == VTSM_OK && debug)
+        tsm_tvm_set_debug(&t->tvms, v->id, true);
     if (st == VTSM_OK && (res = vtsm_abi_result_msg(id)) &&
-        (vtsm_abi_put_uint(res, VTSM_ABI_K_TVM, v->id) ||
+        (vtsm_abi_put_bool(res, VTSM_ABI_K_DEBUG, debug) ||
+         vtsm_abi_put_uint(res, VTSM_ABI_K_TVM, v->id) ||
          vtsm_abi_put_tstr(res, VTSM_ABI_K_NAME, v->name) ||
          vtsm_abi_put_bytes(res, VTSM_ABI_K_IDENTITY, v->identity, sizeof(v->identity))))
         cbor_decref(&res);
@@ -318,8 +322,12 @@ static void tdi_verb(struct tsm *t, struct tsm_client *c, uint64_t id,
         if (st == VTSM_OK)
             st = tsm_pdev_tdi(p, tdi_index, &tdi);
     } else if (st == VTSM_OK) {
-        st = tsm_tdi_check(tdi, bind ? TSM_TDI_REQ_BIND : TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0,
-                           &next);
+        /* an unbind of a TDI its owner unlocked ends the assignment (RELEASE) */
+        enum tsm_tdi_req what = bind ? TSM_TDI_REQ_BIND
+                                : tdi->state == TSM_TDI_CONFIG_UNLOCKED && tdi->owner_tvm != 0
+                                    ? TSM_TDI_REQ_RELEASE
+                                    : TSM_TDI_REQ_UNBIND;
+        st = tsm_tdi_check(tdi, what, TSM_TDI_WHO_HOST, 0, &next);
     }
     if (st == VTSM_OK) {
         struct tsm_job_claim what = {.has_tdi = true, .tdi = tdi_index, .tvm = tvm};
@@ -451,6 +459,47 @@ static cbor_item_t *guest_accept_run(struct tsm_job *j)
     return res;
 }
 
+/* RESULT {gop, tvm, seq, dev, tdi, state, mmio_enabled, dma_enabled} after a guest move. */
+static cbor_item_t *guest_state_result(struct tsm_job *j, const struct tsm_tdi *tdi)
+{
+    cbor_item_t *res = guest_result(j->id, &j->greq), *sum = NULL;
+    if (!res || tsm_reply_tdi_summary(tdi, false, &sum) || merge(res, sum) ||
+        vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, j->p->name)) {
+        if (res)
+            cbor_decref(&res);
+        return NULL;
+    }
+    return res;
+}
+
+static cbor_item_t *guest_lock_run(struct tsm_job *j)
+{
+    struct tsm_tdi *tdi = job_tdi(j);
+    struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(j->p);
+    uint8_t stream = j->p->ide ? tsm_ide_first_stream(j->p->ide) : 0;
+    vtsm_status st = tsm_tdi_guest_lock(&ch, tdi, j->greq.tvm, stream);
+    if (st)
+        return tsm_job_error(j, st);
+    VTSM_INFO("TVM %u locked %s TDI %u", j->greq.tvm, j->p->name, tdi->index);
+    return guest_state_result(j, tdi);
+}
+
+static cbor_item_t *guest_unlock_run(struct tsm_job *j)
+{
+    struct tsm_tdi *tdi = job_tdi(j);
+    struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(j->p);
+    vtsm_status stop_st = VTSM_OK;
+    vtsm_status st = tsm_tdi_guest_unlock(&ch, tdi, j->greq.tvm, &stop_st);
+    if (st)
+        return tsm_job_error(j, st);
+    VTSM_INFO("TVM %u unlocked %s TDI %u (STOP_INTERFACE %s)", j->greq.tvm, j->p->name, tdi->index,
+              stop_st == VTSM_OK ? "acknowledged" : vtsm_status_name(stop_st));
+    cbor_item_t *res = guest_state_result(j, tdi);
+    if (res && vtsm_abi_put_bool(res, VTSM_ABI_K_ACKNOWLEDGED, stop_st == VTSM_OK))
+        cbor_decref(&res);
+    return res;
+}
+
 /* A guest operation that needs the device: the guest job takes the device and the TDI
  * and goes on as that device's job. */
 static cbor_item_t *guest_on_device(struct tsm_job *j, struct tsm_pdev *p,
@@ -533,15 +582,28 @@ static cbor_item_t *guest_request_run(struct tsm_job *j)
         st = tsm_tdi_init(&fresh, p->name, g.tdi);
         if (st == VTSM_OK) {
             enum vtsm_abi_gop gop = g.gop;
-            enum tsm_tdi_req what = gop == VTSM_ABI_GOP_INFO     ? TSM_TDI_REQ_INFO
-                                    : gop == VTSM_ABI_GOP_ACCEPT ? TSM_TDI_REQ_ACCEPT
-                                                                 : TSM_TDI_REQ_REJECT;
+            enum tsm_tdi_req what = gop == VTSM_ABI_GOP_INFO          ? TSM_TDI_REQ_INFO
+                                    : gop == VTSM_ABI_GOP_ACCEPT      ? TSM_TDI_REQ_ACCEPT
+                                    : gop == VTSM_ABI_GOP_LOCK        ? TSM_TDI_REQ_LOCK
+                                    : gop == VTSM_ABI_GOP_UNLOCK      ? TSM_TDI_REQ_UNLOCK
+                                    : gop == VTSM_ABI_GOP_DEBUG_READ  ? TSM_TDI_REQ_DEBUG_READ
+                                    : gop == VTSM_ABI_GOP_DEBUG_WRITE ? TSM_TDI_REQ_DEBUG_ERROR
+                                                                      : TSM_TDI_REQ_REJECT;
             st = tsm_tdi_check(&fresh, what, TSM_TDI_WHO_OWNER_GUEST, g.tvm, &next);
             tsm_tdi_reset(&fresh);
             if (st == VTSM_OK)
                 st = vtsm_fail(VTSM_E_NOT_OWNER, "TDI %u of %s is not bound to TVM %u", g.tdi,
                                p->name, g.tvm);
         }
+    }
+    /* DEBUG_WRITE only from a TVM the host created with debug (rule GUEST.6) */
+    if (st == VTSM_OK && g.gop == VTSM_ABI_GOP_DEBUG_WRITE) {
+        const struct tsm_tvm *v = tsm_tvm_find(&t->tvms, g.tvm);
+        if (!v || !v->debug)
+            st = vtsm_refuse(VTSM_E_POLICY_REFUSED, VTSM_RULE_GUEST_6,
+                             "DEBUG_WRITE refused: TVM %u was not created with debug (rule "
+                             "GUEST.6: %s)",
+                             g.tvm, vtsm_rule_text(VTSM_RULE_GUEST_6));
     }
     if (st)
         goto reply;
@@ -567,6 +629,41 @@ static cbor_item_t *guest_request_run(struct tsm_job *j)
         st = tsm_tdi_check(tdi, TSM_TDI_REQ_ACCEPT, TSM_TDI_WHO_OWNER_GUEST, g.tvm, &next);
         if (st == VTSM_OK)
             return guest_on_device(j, p, &g, "guest accept", guest_accept_run);
+        break;
+    case VTSM_ABI_GOP_LOCK:
+        st = tsm_tdi_check(tdi, TSM_TDI_REQ_LOCK, TSM_TDI_WHO_OWNER_GUEST, g.tvm, &next);
+        if (st == VTSM_OK)
+            return guest_on_device(j, p, &g, "guest lock", guest_lock_run);
+        break;
+    case VTSM_ABI_GOP_UNLOCK:
+        st = tsm_tdi_check(tdi, TSM_TDI_REQ_UNLOCK, TSM_TDI_WHO_OWNER_GUEST, g.tvm, &next);
+        if (st == VTSM_OK)
+            return guest_on_device(j, p, &g, "guest unlock", guest_unlock_run);
+        break;
+    case VTSM_ABI_GOP_DEBUG_READ:
+        st = tsm_tdi_check(tdi, TSM_TDI_REQ_DEBUG_READ, TSM_TDI_WHO_OWNER_GUEST, g.tvm, &next);
+        if (st == VTSM_OK && (res = guest_result(id, &g)) &&
+            (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) ||
+             vtsm_abi_put_uint(res, VTSM_ABI_K_TDI, tdi->index) ||
+             vtsm_abi_put_tstr(res, VTSM_ABI_K_STATE, tsm_tdi_state_name(tdi->state)) ||
+             vtsm_abi_put_uint(res, VTSM_ABI_K_LOCK_FLAGS, tdi->lock_flags) ||
+             vtsm_abi_put_uint(res, VTSM_ABI_K_LOCK_SEQ, tdi->lock_seq) ||
+             vtsm_abi_put_uint(res, VTSM_ABI_K_MEAS_SEQ, tdi->meas_seq) ||
+             vtsm_abi_put_bool(res, VTSM_ABI_K_AFTER_LOCK,
+                               tsm_tdi_after_lock(tdi, tdi->meas_seq)) ||
+             (tdi->error_rule != VTSM_RULE_NONE &&
+              vtsm_abi_put_tstr(res, VTSM_ABI_K_ERROR_RULE, vtsm_rule_id(tdi->error_rule)))))
+            cbor_decref(&res);
+        break;
+    case VTSM_ABI_GOP_DEBUG_WRITE:
+        st = tsm_tdi_debug_error(tdi, g.tvm);
+        if (st == VTSM_OK && (res = guest_result(id, &g)) &&
+            (vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, p->name) ||
+             vtsm_abi_put_uint(res, VTSM_ABI_K_TDI, tdi->index) ||
+             vtsm_abi_put_tstr(res, VTSM_ABI_K_STATE, tsm_tdi_state_name(tdi->state))))
+            cbor_decref(&res);
+        if (st == VTSM_OK)
+            VTSM_INFO("TVM %u forced %s TDI %u to ERROR (DEBUG_WRITE)", g.tvm, p->name, tdi->index);
         break;
     case VTSM_ABI_GOP_REJECT:
         st = tsm_tdi_reject(tdi, g.tvm, g.has_reason ? g.reason : NULL);

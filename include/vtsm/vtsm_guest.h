@@ -161,8 +161,9 @@ vtsm_status vtsm_guest_sign(const struct vtsm_guest *g, uint32_t envelope_tvm, c
  * TSM-reported failure it is the ERROR, else NULL. Failures copy the TSM's (or the
  * shim's) detail and rule into the thread's error record (vtsm_err_detail(),
  * vtsm_err_rule()); name, source and the rule as sent are in vtsm_host_last_error(relay).
- * result may be NULL. Every INFO result is remembered for the next ACCEPT of its TDI; an
- * ACCEPT of a TDI this handle has no INFO of sends that INFO (without nonce) first.
+ * result may be NULL. Every INFO result is remembered for the next ACCEPT of its TDI (a
+ * successful LOCK or UNLOCK of the TDI forgets it); an ACCEPT of a TDI this handle has no
+ * INFO of sends that INFO (without nonce) first.
  */
 vtsm_status vtsm_guest_call(struct vtsm_guest *g, struct vtsm_host *relay, unsigned gop,
                             const char *dev, int64_t tdi, const uint8_t *nonce, const char *reason,
@@ -264,8 +265,10 @@ void vtsm_guest_decision_clear(struct vtsm_guest_decision *d);
  *   3. the INFO result is bound to the claims: report hashes to report_digest,
  *      cert_chain to cert_chain_digest, measurements.record to measurements_digest and
  *      measurements.transcript to measurement_transcript_digest, and the result's own
- *      digests equal the claims' (E_PEER_DIGEST); measurements.nonce, when present, is
- *      the nonce (E_PEER_NONCE);
+ *      digests equal the claims' (E_PEER_DIGEST) — measurements_digest and
+ *      lock_nonce_digest too, which a later ACCEPT carries; vca and kex.transcript, when
+ *      the claims name them, hash to vca_digest and kex_transcript_digest;
+ *      measurements.nonce, when present, is the nonce (E_PEER_NONCE);
  *   4. with ref (NULL: evidence only) every reference value matches
  *      (vtsm_guest_ref_check: E_POLICY_REFUSED naming the line and both values).
  * Missing or mistyped fields are E_PEER_MALFORMED. On VTSM_OK *claims (if not NULL) is

@@ -55,7 +55,7 @@ extern "C" {
     X(SPDM_KEY_UPDATE, spdm_key_update, 0x17, HOST, REQUIRED, ("dev", "all"))                      \
     X(SPDM_HEARTBEAT, spdm_heartbeat, 0x18, HOST, REQUIRED, ("dev"))                               \
     /* register a TVM with its guest's public key */                                               \
-    X(TVM_CREATE, tvm_create, 0x30, HOST, NONE, ("name", "guest_key"))                             \
+    X(TVM_CREATE, tvm_create, 0x30, HOST, NONE, ("name", "guest_key", "debug"))                    \
     X(TVM_DESTROY, tvm_destroy, 0x31, HOST, NONE, ("tvm"))                                         \
     /* LOCK_INTERFACE: the TDI is owned by a TVM; STOP_INTERFACE: ownership dropped */             \
     X(TDI_BIND, tdi_bind, 0x32, HOST, REQUIRED, ("dev", "tdi", "tvm", "lock_flags"))               \
@@ -71,6 +71,9 @@ extern "C" {
     X(EVENTS_SUBSCRIBE, events_subscribe, 0x1E, HOST, OPTIONAL, ("dev"))                           \
     /* ask the device for the state of every bound TDI; disagreement moves a TDI to ERROR */       \
     X(DEVICE_CHECK, device_check, 0x1D, HOST, REQUIRED, ("dev"))                                   \
+    /* the device's evidence: every certificate slot, VCA, KEY_EXCHANGE, measurements,             \
+     * interface reports; refresh: re-measure (nonce) and re-read certificates first */            \
+    X(EVIDENCE, evidence, 0x19, HOST, REQUIRED, ("dev", "refresh", "nonce", "raw"))                \
     /* the guest-physical address at which the host maps one MMIO_RANGE of a bound TDI's           \
      * interface report (range = its index in the report); the owning guest validates it */        \
     X(TDI_MMIO_MAP, tdi_mmio_map, 0x3C, HOST, REQUIRED, ("dev", "tdi", "range", "gpa", "pages"))
@@ -137,6 +140,10 @@ enum vtsm_role {
     X(CHALLENGE, challenge, "challenge", BOOL)                                                     \
     X(REPORT_DIGEST, report_digest, "report_digest", BYTES)                                        \
     X(MEASUREMENTS_DIGEST, measurements_digest, "measurements_digest", BYTES)                      \
+    X(DEBUG, debug, "debug", BOOL)                                                                 \
+    X(REFRESH, refresh, "refresh", BOOL)                                                           \
+    X(NONCE, nonce, "nonce", BYTES)                                                                \
+    X(RAW, raw, "raw", BOOL)                                                                       \
     X(RANGE, range, "range", UINT)                                                                 \
     X(GPA, gpa, "gpa", UINT)                                                                       \
     X(PAGES, pages, "pages", UINT)

@@ -111,6 +111,12 @@ extern "C" {
     X(EVENT_3, "EVENT.3", OK, "a subscriber that leaves events unread is dropped as for replies")  \
     X(PDEV_17, "PDEV.17", OK, "a device reset behind the TSM (session unknown) is disconnected")   \
     X(PDEV_18, "PDEV.18", E_STATE, "host-native CMA is revoked while the TSM owns the device")     \
+    X(TDI_22, "TDI.22", E_STATE, "a guest LOCKs only a CONFIG_UNLOCKED TDI assigned to it")        \
+    X(TDI_23, "TDI.23", E_STATE, "a guest UNLOCKs only from CONFIG_LOCKED, RUN or ERROR")          \
+    X(TDI_24, "TDI.24", E_STATE,                                                                   \
+      "a guest DEBUG_WRITE forces ERROR only from CONFIG_LOCKED or RUN")                           \
+    X(GUEST_5, "GUEST.5", E_ABI_ARG, "a guest request's scope is its operation's scope")           \
+    X(GUEST_6, "GUEST.6", E_POLICY_REFUSED, "DEBUG_WRITE only for a TVM created with debug")       \
     X(MMIO_1, "MMIO.1", E_STATE,                                                                   \
       "the host maps a TDI's MMIO ranges only while it is CONFIG_LOCKED")                          \
     X(MMIO_2, "MMIO.2", E_NOT_FOUND,                                                               \

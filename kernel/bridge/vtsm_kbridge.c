@@ -142,6 +142,34 @@ static const char *op_name(uint32_t op)
 }
 
 /*
+ * The scope Linux passed to guest_req (enum pci_tsm_req_scope) must be the one inside the
+ * TVM's signed body (docs/abi.md 9.2): a request the kernel classed as INFO cannot change
+ * state. 0 if they agree (or the body names none: tsmd judges it), -EINVAL otherwise.
+ */
+static int kb_scope_matches(const uint8_t *in, size_t len, uint32_t scope)
+{
+    struct vtsm_result *env = NULL, *body = NULL;
+    const uint8_t *b = NULL;
+    size_t blen = 0;
+    uint64_t s = 0;
+    int rc = 0;
+    if (vtsm_result_decode(in, len, &env) != VTSM_OK ||
+        vtsm_result_bytes(env, "body", &b, &blen) != VTSM_OK ||
+        vtsm_result_decode(b, blen, &body) != VTSM_OK)
+        goto out; /* not for us to judge: tsmd refuses a malformed envelope */
+    if (vtsm_result_uint(body, "scope", &s) == VTSM_OK && s != scope) {
+        fprintf(stderr,
+                "vtsm-kbridge: guest_req scope %u, the TVM's request says %llu (rule GUEST.5)\n",
+                scope, (unsigned long long)s);
+        rc = -EINVAL;
+    }
+out:
+    vtsm_result_free(body);
+    vtsm_result_free(env);
+    return rc;
+}
+
+/*
  * guest_req: the kernel holds the TVM's request bytes (a CBOR envelope {tvm, body, sig}
  * signed by the guest); relay it and hand back tsmd's answer, encoded the same way.
  */
@@ -164,6 +192,9 @@ static int kb_guest(struct vtsm_host *h, int fd, const struct vtsm_kb_event *ev,
         rc = -errno;
         goto out;
     }
+    if ((rc = kb_scope_matches(in, g.len, ev->scope)) != 0)
+        goto out;
+    rc = -EIO;
     /* relayed as the TVM encoded it: the shim checks it, the TSM judges its signature */
     *st = vtsm_host_request_encoded(h, VTSM_OP_GUEST_REQUEST, in, g.len, &res);
     if (*st == VTSM_E_ABI_MALFORMED || (*st == VTSM_E_ABI_ARG && !res)) {

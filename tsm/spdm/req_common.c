@@ -295,6 +295,18 @@ const uint8_t *vtsm_spdm_req_kex_signature(const struct vtsm_spdm_req *r, size_t
     return r->kex_sig_len ? r->kex_sig : NULL;
 }
 
+const struct vtsm_buf *vtsm_spdm_req_vca(const struct vtsm_spdm_req *r)
+{
+    return r->vca.len ? &r->vca : NULL;
+}
+
+const uint8_t *vtsm_spdm_req_slot_digest(const struct vtsm_spdm_req *r, uint8_t slot)
+{
+    if (slot >= SPDM_MAX_SLOTS || !r->slot[slot].digest_valid)
+        return NULL;
+    return r->slot[slot].digest;
+}
+
 const uint8_t *vtsm_spdm_req_meas_summary(const struct vtsm_spdm_req *r, size_t *len)
 {
     *len = r->meas_summary_len;

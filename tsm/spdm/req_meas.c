@@ -46,6 +46,13 @@ static vtsm_status parse_record(const struct vtsm_spdm_req *r, struct vtsm_spdm_
 vtsm_status vtsm_spdm_req_get_measurements(struct vtsm_spdm_req *r, uint8_t slot,
                                            const uint8_t *nonce, struct vtsm_spdm_meas *out)
 {
+    return vtsm_spdm_req_get_measurements_ex(r, slot, nonce, false, out);
+}
+
+vtsm_status vtsm_spdm_req_get_measurements_ex(struct vtsm_spdm_req *r, uint8_t slot,
+                                              const uint8_t *nonce, bool raw,
+                                              struct vtsm_spdm_meas *out)
+{
     vtsm_status st = VTSM_OK;
     struct vtsm_spdm_meas m = {0};
     uint8_t req[VTSM__SPDM_HDR + SPDM_NONCE_SIZE + 1 + SPDM_REQUESTER_CONTEXT_SIZE];
@@ -79,7 +86,9 @@ vtsm_status vtsm_spdm_req_get_measurements(struct vtsm_spdm_req *r, uint8_t slot
 
     VTSM_GUARD_GOTO(vtsm_wr_u8(&w, r->info.version));
     VTSM_GUARD_GOTO(vtsm_wr_u8(&w, SPDM_GET_MEASUREMENTS));
-    VTSM_GUARD_GOTO(vtsm_wr_u8(&w, SPDM_MEAS_ATTR_SIGNATURE));
+    /* Param1: SignatureRequested, and RawBitStreamRequested when asked (DSP0274 10.11) */
+    VTSM_GUARD_GOTO(
+        vtsm_wr_u8(&w, SPDM_MEAS_ATTR_SIGNATURE | (raw ? SPDM_MEAS_ATTR_RAW_BITSTREAM : 0)));
     VTSM_GUARD_GOTO(vtsm_wr_u8(&w, SPDM_MEAS_OP_ALL));
     VTSM_GUARD_GOTO(vtsm_wr_bytes(&w, m.nonce, SPDM_NONCE_SIZE));
     VTSM_GUARD_GOTO(vtsm_wr_u8(&w, slot)); /* SlotIDParam */

@@ -152,6 +152,11 @@ vtsm_status vtsm_spdm_req_start_session(struct vtsm_spdm_req *r, uint8_t slot);
  * the slot's leaf key. */
 vtsm_status vtsm_spdm_req_get_measurements(struct vtsm_spdm_req *r, uint8_t slot,
                                            const uint8_t *nonce, struct vtsm_spdm_meas *out);
+/* The same, with RawBitStreamRequested set when raw: the device may answer blocks that
+ * support it with the raw bit stream instead of a digest. */
+vtsm_status vtsm_spdm_req_get_measurements_ex(struct vtsm_spdm_req *r, uint8_t slot,
+                                              const uint8_t *nonce, bool raw,
+                                              struct vtsm_spdm_meas *out);
 /* Send a PCI-SIG VENDOR_DEFINED_REQUEST inside the session: payload starts with the
  * protocol ID byte. rsp receives the VENDOR_DEFINED_RESPONSE payload (from the protocol
  * ID byte on). Used by IDE_KM and TDISP. */
@@ -187,6 +192,11 @@ const struct vtsm_certchain *vtsm_spdm_req_chain(const struct vtsm_spdm_req *r, 
 /* The signed KEY_EXCHANGE transcript (bytes hashed into TH for the responder signature)
  * and that signature, for evidence. */
 const struct vtsm_buf *vtsm_spdm_req_kex_transcript(const struct vtsm_spdm_req *r);
+/* The VCA transcript: GET_VERSION, VERSION, GET_CAPABILITIES, CAPABILITIES,
+ * NEGOTIATE_ALGORITHMS, ALGORITHMS as exchanged (NULL before any). */
+const struct vtsm_buf *vtsm_spdm_req_vca(const struct vtsm_spdm_req *r);
+/* The digest (info->hash) GET_DIGESTS gave for a provisioned slot, NULL otherwise. */
+const uint8_t *vtsm_spdm_req_slot_digest(const struct vtsm_spdm_req *r, uint8_t slot);
 const uint8_t *vtsm_spdm_req_kex_signature(const struct vtsm_spdm_req *r, size_t *len);
 /* MeasurementSummaryHash from KEY_EXCHANGE_RSP (NULL, *len = 0 if none was requested or no
  * session was established). */
