@@ -106,7 +106,7 @@ vtsm_e2e_suite(test_e2e_owner SOURCES test_e2e_owner.c CASES
 vtsm_e2e_suite(test_e2e_mmio SOURCES test_e2e_mmio.c CASES
   test_map_validate_dma_accept_unbind test_host_map_refusals test_guest_validate_refusals
   test_error_revokes_mappings_and_dma test_pba_and_non_tee_range test_cli_map_validate_dma
-  test_guest_body_keys)
+  test_guest_body_keys test_unlock_and_relock_start_over)
 target_link_libraries(test_e2e_mmio PRIVATE vtsm_guest)
 target_compile_definitions(test_e2e_mmio PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
 add_dependencies(test_e2e_mmio tsm-guest)

@@ -573,6 +573,54 @@ static void test_guest_body_keys(void **state)
     expect_rule(f, "MMIO.3");
 }
 
+/* The owner's UNLOCK (STOP, still assigned) revokes mappings and DMA like an unbind; after
+ * its LOCK the host maps again and the guest validates again. */
+static void test_unlock_and_relock_start_over(void **state)
+{
+    struct fx *f = *state;
+    char s[32];
+    cbor_item_t *all = NULL, *res = NULL;
+    bind(f, 1, f->tvm_a, VTSM_TDISP_LOCK_LOCK_MSIX);
+    assert_int_equal(map(f, 1, 0, GPA0, 0), VTSM_OK);
+    assert_int_equal(map(f, 1, 1, GPA1, 0), VTSM_OK);
+    assert_int_equal(validate(f, f->ga, 1, 0, GPA0, 16, false), VTSM_OK);
+    assert_int_equal(validate(f, f->ga, 1, 1, GPA1, 1, false), VTSM_OK);
+    assert_int_equal(dma(f, f->ga, 1), VTSM_OK);
+    assert_int_equal(
+        vtsm_guest_call_cbor(f->ga, f->hh.h, VTSM_ABI_GOP_UNLOCK, "dev0", 1, NULL, NULL, &res),
+        VTSM_OK);
+    cbor_decref(&res);
+    const cbor_item_t *t = status_tdi(f, 1, &all);
+    assert_string_equal(e2e_str(t, "state", s, sizeof(s)), "CONFIG_UNLOCKED");
+    assert_null(e2e_get(t, "mmio_map"));
+    assert_null(e2e_get(t, "dma"));
+    cbor_decref(&all);
+    /* unlocked: nothing to map or validate, no DMA */
+    assert_int_equal(map(f, 1, 0, GPA0, 0), VTSM_E_STATE);
+    expect_rule(f, "MMIO.1");
+    assert_int_equal(validate(f, f->ga, 1, 0, GPA0, 16, false), VTSM_E_STATE);
+    expect_rule(f, "MMIO.12");
+    assert_int_equal(dma(f, f->ga, 1), VTSM_E_STATE);
+    expect_rule(f, "DMA.2");
+    /* LOCK again: a fresh start */
+    assert_int_equal(
+        vtsm_guest_call_cbor(f->ga, f->hh.h, VTSM_ABI_GOP_LOCK, "dev0", 1, NULL, NULL, &res),
+        VTSM_OK);
+    cbor_decref(&res);
+    assert_int_equal(
+        vtsm_guest_call_cbor(f->ga, f->hh.h, VTSM_ABI_GOP_INFO, "dev0", 1, NULL, NULL, &res),
+        VTSM_OK);
+    assert_string_equal(e2e_str(res, "state", s, sizeof(s)), "CONFIG_LOCKED");
+    assert_false(e2e_bool(res, "mmio_map.0.mapped"));
+    assert_false(e2e_bool(res, "mmio_map.0.validated"));
+    assert_string_equal(e2e_str(res, "dma", s, sizeof(s)), "off");
+    cbor_decref(&res);
+    assert_int_equal(dma(f, f->ga, 1), VTSM_E_STATE);
+    expect_rule(f, "DMA.1");
+    assert_int_equal(map(f, 1, 0, GPA0, 0), VTSM_OK);
+    assert_int_equal(validate(f, f->ga, 1, 0, GPA0, 16, false), VTSM_OK);
+}
+
 static const char *const f_drift[] = {"--fault", "tdisp-state-drift", NULL};
 static const char *const o_pba[] = {"--msix-pba", NULL};
 
@@ -593,6 +641,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_pba_and_non_tee_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_map_validate_dma, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guest_body_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unlock_and_relock_start_over, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
