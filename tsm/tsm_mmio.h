@@ -25,7 +25,8 @@
  *   MMIO.12 the guest validates only while CONFIG_LOCKED or RUN            E_STATE
  *   DMA.1   DMA enabled only once every reported range is validated        E_STATE
  *   DMA.2   DMA enabled only while CONFIG_LOCKED or RUN                    E_STATE
- *   DMA.3   unbind and ERROR clear every mapping, validation and DMA (tsm_tdi.c)
+ *   DMA.3   unbind, UNLOCK and ERROR (every move to CONFIG_UNLOCKED or ERROR) clear every
+ *           mapping, validation and DMA (tsm_tdi.c)
  * Nothing changes on a refusal. No device exchange: these are TSM bookkeeping.
  */
 #ifndef TSM_MMIO_H
