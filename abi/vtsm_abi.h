@@ -258,16 +258,37 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_VERB                          "verb"
 #define VTSM_ABI_K_STALE_STOPPED                 "stale_stopped"
 /* report: SPDM messages that travelled in chunks on the connection */
-#define VTSM_ABI_K_CHUNKED       "chunked"
-#define VTSM_ABI_K_REQUESTS      "requests"  /* chunked: by CHUNK_SEND */
-#define VTSM_ABI_K_RESPONSES     "responses" /* chunked: by CHUNK_GET */
-#define VTSM_ABI_K_EVENT         "event"
-#define VTSM_ABI_K_RECOVERIES    "recoveries"
-#define VTSM_ABI_K_LAST_EVENT    "last_event"
-#define VTSM_ABI_K_LAST_RULE     "last_rule"
-#define VTSM_ABI_K_SAME_AS_BOUND "same_as_bound"
-#define VTSM_ABI_K_DEVICE_STATE  "device_state"
-#define VTSM_ABI_K_ERRORS        "errors"
+#define VTSM_ABI_K_CHUNKED                  "chunked"
+#define VTSM_ABI_K_REQUESTS                 "requests"  /* chunked: by CHUNK_SEND */
+#define VTSM_ABI_K_RESPONSES                "responses" /* chunked: by CHUNK_GET */
+#define VTSM_ABI_K_EVENT                    "event"
+#define VTSM_ABI_K_RECOVERIES               "recoveries"
+#define VTSM_ABI_K_LAST_EVENT               "last_event"
+#define VTSM_ABI_K_LAST_RULE                "last_rule"
+#define VTSM_ABI_K_SAME_AS_BOUND            "same_as_bound"
+#define VTSM_ABI_K_DEVICE_STATE             "device_state"
+#define VTSM_ABI_K_ERRORS                   "errors"
+#define VTSM_ABI_K_IDE_LENIENT              "ide_lenient" /* DEVICE_CONNECT: rule IDE.5 */
+#define VTSM_ABI_K_STREAM_IDS               "stream_ids"  /* DEVICE_CONNECT: host-allocated */
+#define VTSM_ABI_K_DEVICE_IDE               "device_ide"  /* the device's IDE capability */
+#define VTSM_ABI_K_IDE_CAP                  "ide_cap"
+#define VTSM_ABI_K_LINK_TCS                 "link_tcs"
+#define VTSM_ABI_K_SELECTIVE_STREAMS        "selective_streams"
+#define VTSM_ABI_K_ADDR_ASSOC               "addr_assoc"
+#define VTSM_ABI_K_TEE_LIMITED              "tee_limited"
+#define VTSM_ABI_K_LENIENT                  "lenient"
+#define VTSM_ABI_K_KIND                     "kind"
+#define VTSM_ABI_K_TC                       "tc"
+#define VTSM_ABI_K_RID_BASE                 "rid_base"
+#define VTSM_ABI_K_RID_LIMIT                "rid_limit"
+#define VTSM_ABI_K_ENABLED                  "enabled"
+#define VTSM_ABI_K_AVAILABLE_SECURE_STREAMS "available_secure_streams"
+#define VTSM_ABI_K_DEVICE_ASSOC             "device_assoc"
+#define VTSM_ABI_K_IDE_ADDR_RANGES          "ide_addr_ranges" /* DEVICE_CONNECT */
+#define VTSM_ABI_K_ADDR_RANGES              "addr_ranges"
+#define VTSM_ABI_K_BASE                     "base"
+#define VTSM_ABI_K_LIMIT                    "limit"
+#define VTSM_ABI_K_IDE_LINK                 "ide_link" /* DEVICE_CONNECT: a Link IDE stream */
 /* MMIO and DMA (docs/abi.md 7.18, 9.5): TDI_MMIO_MAP and guest body keys, STATUS/INFO keys */
 #define VTSM_ABI_K_RANGE         "range"
 #define VTSM_ABI_K_GPA           "gpa"
@@ -352,6 +373,12 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     X(REFRESH, refresh, VTSM_ABI_K_REFRESH, BOOL, OPTIONAL, 0, 0)                                  \
     X(NONCE, nonce, VTSM_ABI_K_NONCE, BYTES, OPTIONAL, 32, 32)                                     \
     X(RAW, raw, VTSM_ABI_K_RAW, BOOL, OPTIONAL, 0, 0)                                              \
+    X(IDE_LENIENT, ide_lenient, VTSM_ABI_K_IDE_LENIENT, BOOL, OPTIONAL, 0, 0)                      \
+    /* one byte per stream: the stream IDs the host allocated on the device's root port */         \
+    X(STREAM_IDS, stream_ids, VTSM_ABI_K_STREAM_IDS, BYTES, OPTIONAL, 1, VTSM_ABI_IDE_STREAMS_MAX) \
+    /* 16 bytes per range: base, limit (u64 LE each), 1 MiB granular (rule IDE.9) */               \
+    X(IDE_ADDR_RANGES, ide_addr_ranges, VTSM_ABI_K_IDE_ADDR_RANGES, BYTES, OPTIONAL, 16, 240)      \
+    X(IDE_LINK, ide_link, VTSM_ABI_K_IDE_LINK, BOOL, OPTIONAL, 0, 0)                               \
     /* TDI_MMIO_MAP: index of an MMIO_RANGE in the report, GPA, size in 4 KiB pages */             \
     X(RANGE, range, VTSM_ABI_K_RANGE, UINT, REQUIRED, 0, VTSM_ABI_MMIO_RANGES_MAX - 1)             \
     X(GPA, gpa, VTSM_ABI_K_GPA, UINT, REQUIRED, 0, UINT64_MAX)                                     \

@@ -98,6 +98,10 @@ void vtsm_dev_config_default(struct vtsm_dev_config *c)
     c->num_tdis = 4;
     c->tdisp = true;
     c->ide_streams = 4;
+    c->ide_link_tcs = 0;
+    c->ide_addr_assoc = 0;
+    c->ide_tee_limited = false;
+    c->ide_query_shape = VTSM_DEV_IDE_QUERY_SPEC;
     c->key_log = NULL;
     c->key_log_ctx = NULL;
     c->secret_log = NULL;

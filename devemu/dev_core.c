@@ -656,6 +656,12 @@ static vtsm_status config_check(const struct vtsm_dev_config *c)
                 VTSM_DEV_MAX_TDIS);
     VTSM_ENSURE(c->ide_streams <= VTSM_DEV_MAX_IDE, VTSM_E_CONFIG, "ide_streams %u > %d",
                 c->ide_streams, VTSM_DEV_MAX_IDE);
+    VTSM_ENSURE(c->ide_link_tcs <= VTSM_IDEKM_MAX_LINK, VTSM_E_CONFIG, "ide_link_tcs %u > %d",
+                c->ide_link_tcs, VTSM_IDEKM_MAX_LINK);
+    VTSM_ENSURE(c->ide_addr_assoc <= VTSM_IDEKM_MAX_ADDR, VTSM_E_CONFIG, "ide_addr_assoc %u > %d",
+                c->ide_addr_assoc, VTSM_IDEKM_MAX_ADDR);
+    VTSM_ENSURE(c->ide_query_shape <= VTSM_DEV_IDE_QUERY_ZERO73, VTSM_E_CONFIG,
+                "ide_query_shape %d", (int)c->ide_query_shape);
     VTSM_ENSURE(!(c->faults & ~((1u << VTSM_DEV_FAULT_COUNT_) - 1)), VTSM_E_CONFIG,
                 "unknown fault bits 0x%x", c->faults);
     return VTSM_OK;

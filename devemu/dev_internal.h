@@ -139,8 +139,19 @@ struct dev_ide_slot {
     uint64_t counter;
 };
 
-/* One selective IDE stream; its stream ID is its index (0 .. cfg.ide_streams - 1). */
+/*
+ * One Selective IDE Stream register block. Its Stream ID (Control bits 31:24) starts as
+ * its index; a KEY_PROG for a Stream ID no block carries gives it to the lowest idle block
+ * (no key programmed or live), as the host writes a Stream ID into a free block.
+ */
 struct dev_ide_stream {
+    uint8_t id;
+    bool link;  /* a Link IDE stream block (after the selective ones, one per TC) */
+    bool bound; /* link blocks: a Stream ID was written to its Control register */
+    /* RID Association 1, 2 and the address association blocks (Register 1, 2, 3), as the
+     * root port's configuration writes left them (link frame kind 4); 0 = not valid */
+    uint32_t rid1, rid2;
+    uint32_t addr[VTSM_IDEKM_MAX_ADDR][3];
     struct dev_ide_slot slot[DEV_IDE_KEY_SETS][DEV_IDE_SUBSTREAMS][DEV_IDE_DIRS];
     uint8_t live[DEV_IDE_SUBSTREAMS][DEV_IDE_DIRS]; /* key set after K_SET_GO, or NONE */
 };
@@ -334,6 +345,13 @@ vtsm_status dev_ide_init(struct vtsm_dev *d);
 void dev_ide_free(struct vtsm_dev *d);
 /* Wipe one key slot (K_SET_STOP, KEY_PROG replacing it). */
 void dev_ide_slot_wipe(struct dev_ide_slot *s);
+/* The block carrying Stream ID id; with bind, an idle block takes the ID if none carries
+ * it (logged). NULL: no such block (rule IDEKM.3). */
+struct dev_ide_stream *dev_ide_stream_find(struct vtsm_dev *d, unsigned id, bool bind);
+const struct dev_ide_stream *dev_ide_stream_get(const struct vtsm_dev *d, unsigned id);
+/* Link frame kind 6: the Link IDE stream of TC tc takes Stream ID id. VTSM_OK, or a
+ * status with *why naming the reason (rule LINK.6). */
+vtsm_status dev_ide_link_bind(struct vtsm_dev *d, unsigned tc, unsigned id, const char **why);
 /* The QUERY_RESP contents for port 0 (sel points to n_sel blocks the caller provides). */
 vtsm_status dev_ide_query(const struct vtsm_dev *d, struct vtsm_idekm_query_resp *r,
                           struct vtsm_idekm_sel_block *sel, unsigned n_sel);

@@ -54,6 +54,42 @@ static vtsm_status link_fail(const struct vtsm_link_frame *req, struct vtsm_buf 
     return vtsm_link_frame_encode(&f, rsp);
 }
 
+/*
+ * Link frame kind 4: the root port's configuration writes to the Selective IDE Stream
+ * register block carrying Stream ID f->stream_id - RID Association 1, 2, then Address
+ * Association 1, 2, 3 of each of its blocks (rule LINK.6: that block exists and exactly
+ * those registers are written). Answer: kind 5, or kind 3.
+ */
+static vtsm_status cfg_write(struct vtsm_dev *d, const struct vtsm_link_frame *f,
+                             struct vtsm_buf *rsp)
+{
+    struct dev_ide_stream *s = dev_ide_stream_find(d, f->stream_id, false);
+    unsigned na = d->cfg.ide_addr_assoc;
+    size_t want = 4u * (2u + 3u * na);
+
+    if (!s)
+        return link_fail(f, rsp, VTSM_RULE_LINK_6,
+                         "configuration write: no selective stream carries Stream ID %u (rule "
+                         "LINK.6)",
+                         f->stream_id);
+    if (f->len != want)
+        return link_fail(f, rsp, VTSM_RULE_LINK_6,
+                         "configuration write of %u bytes: RID association and %u address "
+                         "association blocks take %zu (rule LINK.6)",
+                         f->len, na, want);
+    s->rid1 = vtsm_get_le32(f->ct);
+    s->rid2 = vtsm_get_le32(f->ct + 4);
+    for (unsigned a = 0; a < na; a++)
+        for (unsigned r = 0; r < 3; r++)
+            s->addr[a][r] = vtsm_get_le32(f->ct + 8 + 12 * a + 4 * r);
+    VTSM_INFO("selective IDE stream block %u (Stream ID %u): RID Association 1 0x%08x, 2 "
+              "0x%08x; %u address association block(s)%s",
+              (unsigned)(s - d->ide), s->id, s->rid1, s->rid2, na,
+              na && (s->addr[0][0] & 1u) ? ", the first valid" : "");
+    struct vtsm_link_frame done = {.kind = VTSM_LINK_KIND_CFG_DONE, .stream_id = f->stream_id};
+    return vtsm_link_frame_encode(&done, rsp);
+}
+
 vtsm_status vtsm_dev_link(struct vtsm_dev *d, const uint8_t *frame, size_t len,
                           struct vtsm_buf *rsp)
 {
@@ -65,13 +101,26 @@ vtsm_status vtsm_dev_link(struct vtsm_dev *d, const uint8_t *frame, size_t len,
     vtsm_buf_reset(rsp);
     VTSM_GUARD(vtsm_link_frame_decode(frame, len, &f));
 
+    if (f.kind == VTSM_LINK_KIND_CFG_WRITE)
+        return cfg_write(d, &f, rsp);
+    if (f.kind == VTSM_LINK_KIND_LINK_CFG) {
+        uint32_t ctrl = vtsm_get_le32(f.ct);
+        const char *why;
+        unsigned tc = (ctrl >> 19) & 7u, id = ctrl >> 24;
+        if (id != f.stream_id || dev_ide_link_bind(d, tc, id, &why) != VTSM_OK)
+            return link_fail(&f, rsp, VTSM_RULE_LINK_6,
+                             "link configuration write (TC%u, Stream ID %u): %s (rule LINK.6)", tc,
+                             id, id != f.stream_id ? "Stream ID differs from the frame's" : why);
+        struct vtsm_link_frame done = {.kind = VTSM_LINK_KIND_CFG_DONE, .stream_id = f.stream_id};
+        return vtsm_link_frame_encode(&done, rsp);
+    }
     if (f.kind != VTSM_LINK_KIND_CHECK_REQ)
         return link_fail(&f, rsp, VTSM_RULE_LINK_1,
                          "a frame of kind %u is not a check request (rule LINK.1)", f.kind);
-    if (f.stream_id >= d->cfg.ide_streams)
-        return link_fail(&f, rsp, VTSM_RULE_LINK_2, "no stream %u, the device has %u (rule LINK.2)",
-                         f.stream_id, d->cfg.ide_streams);
-    struct dev_ide_stream *s = &d->ide[f.stream_id];
+    struct dev_ide_stream *s = dev_ide_stream_find(d, f.stream_id, false);
+    if (!s)
+        return link_fail(&f, rsp, VTSM_RULE_LINK_2,
+                         "no selective stream carries Stream ID %u (rule LINK.2)", f.stream_id);
     if (s->live[f.substream][DEV_IDE_RX] != f.key_set)
         return link_fail(&f, rsp, VTSM_RULE_LINK_2,
                          "key set K%u is not live for receiving (rule LINK.2)", f.key_set);

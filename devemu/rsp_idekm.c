@@ -32,7 +32,8 @@
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
 
-#define IDE_PORT_INDEX 0 /* the device's only port; MaxPortIndex = 0 */
+#define IDE_PORT_INDEX          0  /* the device's only port; MaxPortIndex = 0 */
+#define DEV_IDE_SAMPLE_ZERO_DWS 72 /* zero DWs after IDE Capability 0 (sample shape) */
 
 static const char *const substream_names[DEV_IDE_SUBSTREAMS] = {"PR", "NPR", "CPL"};
 
@@ -100,6 +101,7 @@ static vtsm_status key_prog(struct vtsm_dev *d, struct dev_req *q, const struct 
     unsigned ks = kss_key_set(r->key_sub_stream), dir = kss_dir(r->key_sub_stream);
     unsigned ss = kss_substream(r->key_sub_stream);
     struct dev_ide_slot *slot = NULL;
+    struct dev_ide_stream *blk = NULL;
 
     s->key_progs++;
     /* idekm-replay-ack: the 2nd KEY_PROG of the session is consumed unprocessed and
@@ -118,11 +120,12 @@ static vtsm_status key_prog(struct vtsm_dev *d, struct dev_req *q, const struct 
         status = VTSM_IDEKM_KP_UNSUPPORTED_PORT_INDEX;
         VTSM_INFO("KEY_PROG for PortIndex %u: the device has port 0 only (rule IDEKM.2)",
                   r->port_index);
-    } else if (r->stream_id >= d->cfg.ide_streams) {
+    } else if (!(blk = dev_ide_stream_find(d, r->stream_id, true))) {
         status = VTSM_IDEKM_KP_UNSUPPORTED_VALUE;
-        VTSM_INFO("KEY_PROG for StreamID %u: the device has %u selective streams (rule IDEKM.3)",
+        VTSM_INFO("KEY_PROG for StreamID %u: none of the %u selective streams carries it or is "
+                  "free (rule IDEKM.3)",
                   r->stream_id, d->cfg.ide_streams);
-    } else if (d->ide[r->stream_id].live[ss][dir] == ks) {
+    } else if (blk->live[ss][dir] == ks) {
         status = VTSM_IDEKM_KP_UNSPECIFIED_FAILURE;
         VTSM_INFO("KEY_PROG into live key set K%u of stream %u %s %s (rule IDEKM.4)", ks,
                   r->stream_id, substream_names[ss], dir == DEV_IDE_TX ? "TX" : "RX");
@@ -131,7 +134,7 @@ static vtsm_status key_prog(struct vtsm_dev *d, struct dev_req *q, const struct 
         status = VTSM_IDEKM_KP_UNSPECIFIED_FAILURE;
         VTSM_INFO("idekm-nak-keyprog fault: first KEY_PROG of stream %u NAKed", r->stream_id);
     } else {
-        slot = &d->ide[r->stream_id].slot[ks][ss][dir];
+        slot = &blk->slot[ks][ss][dir];
     }
 
     /* The echo, as the faults bend it. */
@@ -172,12 +175,12 @@ static vtsm_status check_target(const struct vtsm_dev *d, struct dev_req *q,
             q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED, VTSM_RULE_IDEKM_2,
             "IDE_KM %s for PortIndex %u: the device has port 0 only (rule IDEKM.2)", name,
             r->port_index);
-    if (r->stream_id >= d->cfg.ide_streams)
-        return dev_refuse_rule(
-            q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED, VTSM_RULE_IDEKM_3,
-            "IDE_KM %s for StreamID %u: the device has %u selective streams (rule "
-            "IDEKM.3)",
-            name, r->stream_id, d->cfg.ide_streams);
+    if (!dev_ide_stream_get(d, r->stream_id))
+        return dev_refuse_rule(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_PEER_MALFORMED,
+                               VTSM_RULE_IDEKM_3,
+                               "IDE_KM %s for StreamID %u: none of the %u selective streams "
+                               "carries it (rule IDEKM.3)",
+                               name, r->stream_id, d->cfg.ide_streams);
     return VTSM_OK;
 }
 
@@ -199,7 +202,7 @@ static vtsm_status k_set_go(struct vtsm_dev *d, struct dev_req *q, const struct 
         return vtsm_fail(VTSM_E_ABORTED, "idekm-no-go-ack fault: K_SET_GO dropped unanswered");
     }
     VTSM_GUARD(check_target(d, q, r, "K_SET_GO"));
-    struct dev_ide_stream *st = &d->ide[r->stream_id];
+    struct dev_ide_stream *st = dev_ide_stream_find(d, r->stream_id, false);
     if (!st->slot[ks][ss][dir].programmed)
         return dev_refuse_rule(q, SPDM_ERR_INVALID_REQUEST, 0, VTSM_E_STATE, VTSM_RULE_IDEKM_5,
                                "IDE_KM K_SET_GO for stream %u K%u %s %s, which KEY_PROG did not "
@@ -222,7 +225,7 @@ static vtsm_status k_set_stop(struct vtsm_dev *d, struct dev_req *q, const struc
     unsigned ss = kss_substream(r->key_sub_stream);
 
     VTSM_GUARD(check_target(d, q, r, "K_SET_STOP"));
-    struct dev_ide_stream *st = &d->ide[r->stream_id];
+    struct dev_ide_stream *st = dev_ide_stream_find(d, r->stream_id, false);
     VTSM_GUARD(gostop_ack(w, r));
     if (st->live[ss][dir] == ks)
         st->live[ss][dir] = DEV_IDE_NONE;
@@ -245,6 +248,14 @@ static vtsm_status query(struct vtsm_dev *d, struct dev_req *q, const struct vts
                                "IDE_KM QUERY for PortIndex %u: the device has port 0 only (rule "
                                "IDEKM.2)",
                                r->port_index);
+    if (d->cfg.ide_query_shape == VTSM_DEV_IDE_QUERY_ZERO73) {
+        /* The DMTF sample responder's shape: the fixed fields, IDE Capability 0, then 72
+         * zero DWs - registers a capability of 0 does not declare. */
+        const uint8_t fixed[8] = {
+            VTSM_PCI_PROTOCOL_ID_IDE_KM, VTSM_IDEKM_QUERY_RESP, 0, 0, 0, 0, 0, 0};
+        VTSM_GUARD(vtsm_wr_bytes(w, fixed, sizeof(fixed)));
+        return vtsm_wr_zeros(w, 4u * (1 + DEV_IDE_SAMPLE_ZERO_DWS));
+    }
     if (d->cfg.ide_streams) {
         sel = calloc(d->cfg.ide_streams, sizeof(*sel));
         VTSM_ENSURE(sel, VTSM_E_NOMEM, "QUERY_RESP blocks");

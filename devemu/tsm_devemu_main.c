@@ -108,6 +108,8 @@ static void usage(FILE *f)
         f,
         "usage: tsm-devemu [--port N] [--listen ADDR] [--port-file PATH] [--alg p384|p256]\n"
         "                  [--spdm-version V] [--tdis N] [--no-tdisp] [--ide-streams N]\n"
+        "                  [--ide-link-tcs N] [--ide-addr-assoc N] [--ide-tee-limited]\n"
+        "                  [--ide-query-shape spec|dmtf-sample]\n"
         "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--latency-us N]\n"
         "                  [--meas-hash H] [--max-clients N] [--pcap FILE] [--trace]\n"
         "       tsm-devemu --control HOST:PORT fw-update | tdi-error N | flr N\n"
@@ -124,6 +126,14 @@ static void usage(FILE *f)
         "  --msix-pba       each TDI's report has a third MMIO range: the MSI-X PBA\n"
         "                   (1 page after the table, IS_NON_TEE_MEM)\n"
         "  --ide-streams N  selective IDE streams (default 4, 0..256)\n"
+        "  --ide-link-tcs N Link IDE streams, one per traffic class (default 0: none; 0..8)\n"
+        "  --ide-addr-assoc N\n"
+        "                   address association blocks per selective stream (default 0, 0..15)\n"
+        "  --ide-tee-limited\n"
+        "                   IDE Capability: TEE-Limited Stream Supported\n"
+        "  --ide-query-shape spec|dmtf-sample\n"
+        "                   QUERY_RESP registers as PCIe lays them out (default), or as the\n"
+        "                   DMTF sample responder sends them (Capability 0, then 72 zero DWs)\n"
         "  --key-log FILE   TEST ONLY: append every IDE key and other secret the device holds\n"
         "  --fault NAME     inject a fault (repeatable):",
         VTSM_SOCK_DEFAULT_PORT);
@@ -789,6 +799,10 @@ int main(int argc, char **argv)
         OPT_PROG_VERSION,
         OPT_CONTROL,
         OPT_HELP,
+        OPT_IDE_LINK_TCS,
+        OPT_IDE_ADDR_ASSOC,
+        OPT_IDE_TEE_LIMITED,
+        OPT_IDE_QUERY_SHAPE,
         OPT_MSIX_PBA,
     };
     static const struct option opts[] = {
@@ -817,6 +831,10 @@ int main(int argc, char **argv)
         {"pcap", required_argument, NULL, OPT_PCAP},
         {"trace", no_argument, NULL, OPT_TRACE},
         {"help", no_argument, NULL, OPT_HELP},
+        {"ide-link-tcs", required_argument, NULL, OPT_IDE_LINK_TCS},
+        {"ide-addr-assoc", required_argument, NULL, OPT_IDE_ADDR_ASSOC},
+        {"ide-tee-limited", no_argument, NULL, OPT_IDE_TEE_LIMITED},
+        {"ide-query-shape", required_argument, NULL, OPT_IDE_QUERY_SHAPE},
         {NULL, 0, NULL, 0},
     };
     struct vtsm_dev_config cfg;
@@ -887,6 +905,33 @@ int main(int argc, char **argv)
             cfg.ide_streams = (unsigned)n;
             break;
         }
+        case OPT_IDE_LINK_TCS:
+        case OPT_IDE_ADDR_ASSOC: {
+            long n = strtol(optarg, &end, 10), max = c == OPT_IDE_LINK_TCS ? 8 : 15;
+            if (*optarg == '\0' || *end || n < 0 || n > max) {
+                fprintf(stderr, "tsm-devemu: bad --%s '%s' (0..%ld)\n",
+                        c == OPT_IDE_LINK_TCS ? "ide-link-tcs" : "ide-addr-assoc", optarg, max);
+                return 2;
+            }
+            if (c == OPT_IDE_LINK_TCS)
+                cfg.ide_link_tcs = (unsigned)n;
+            else
+                cfg.ide_addr_assoc = (unsigned)n;
+            break;
+        }
+        case OPT_IDE_TEE_LIMITED:
+            cfg.ide_tee_limited = true;
+            break;
+        case OPT_IDE_QUERY_SHAPE:
+            if (strcmp(optarg, "spec") == 0)
+                cfg.ide_query_shape = VTSM_DEV_IDE_QUERY_SPEC;
+            else if (strcmp(optarg, "dmtf-sample") == 0)
+                cfg.ide_query_shape = VTSM_DEV_IDE_QUERY_ZERO73;
+            else {
+                fprintf(stderr, "tsm-devemu: --ide-query-shape is spec or dmtf-sample\n");
+                return 2;
+            }
+            break;
         case OPT_KEY_LOG:
             key_log_path = optarg;
             break;

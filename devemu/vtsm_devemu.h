@@ -168,8 +168,18 @@ struct vtsm_dev_config {
                                * sides set HBEAT_CAP (else 0); default 60. Reported only:
                                * the emulator never times a session out. */
     bool challenge;           /* CHAL_CAP and CHALLENGE; default true */
-    bool msix_pba;            /* each TDI reports a third MMIO range, the MSI-X PBA (1 page
-                               * after the table, IS_NON_TEE_MEM); default false */
+    /* The IDE Extended Capability QUERY_RESP reports (PCIe 6.x sec. 7.9.26): */
+    unsigned ide_link_tcs;   /* Link IDE streams, one per TC, 0..8; default 0 (no Link IDE) */
+    unsigned ide_addr_assoc; /* address association blocks per selective stream, 0..15;
+                              * default 0 */
+    bool ide_tee_limited;    /* TEE-Limited Stream Supported; default false */
+    enum vtsm_dev_ide_query_shape {
+        VTSM_DEV_IDE_QUERY_SPEC = 0,   /* the registers above, as PCIe lays them out */
+        VTSM_DEV_IDE_QUERY_ZERO73 = 1, /* as the DMTF sample responder: IDE Capability 0
+                                        * followed by 72 zero DWs (contradicting itself) */
+    } ide_query_shape;
+    bool msix_pba; /* each TDI reports a third MMIO range, the MSI-X PBA (1 page
+                    * after the table, IS_NON_TEE_MEM); default false */
 };
 
 /* Fill c with the defaults above. */

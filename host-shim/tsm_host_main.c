@@ -54,6 +54,12 @@ struct cli {
     long ide_streams;
     bool ide_only;
     bool challenge;
+    bool ide_lenient;
+    uint8_t stream_ids[VTSM_ABI_IDE_STREAMS_MAX];
+    size_t n_stream_ids;
+    uint8_t addr_ranges[16 * 15];
+    size_t addr_ranges_len;
+    bool ide_link;
     bool force;
     bool all;   /* key-update --all */
     bool debug; /* tvm-create --debug */
@@ -86,6 +92,8 @@ static void usage(FILE *f)
           "  connect DEV --doe tcp:HOST:PORT [--root-port N] [--slot N] [--allow-untrusted]\n"
           "              [--spdm-version 1.2|1.3|1.4] [--ide-streams N] [--ide-only]\n"
           "              [--challenge]\n"
+          "              [--ide-lenient] [--stream-ids ID,...] [--ide-addr-range BASE-LIMIT]...\n"
+          "              [--ide-link]\n"
           "  reclaim DEV --doe tcp:HOST:PORT [--force]\n"
           "  key-update DEV --doe tcp:HOST:PORT [--all]   (SPDM KEY_UPDATE)\n"
           "  heartbeat DEV --doe tcp:HOST:PORT            (SPDM HEARTBEAT)\n"
@@ -387,6 +395,12 @@ static vtsm_status verb_connect(struct cli *c, struct vtsm_host *h, cbor_item_t 
         .ide_streams = (unsigned)c->ide_streams,
         .ide_only = c->ide_only,
         .challenge = c->challenge,
+        .ide_lenient = c->ide_lenient,
+        .stream_ids = c->n_stream_ids ? c->stream_ids : NULL,
+        .n_stream_ids = c->n_stream_ids,
+        .ide_addr_ranges = c->addr_ranges_len ? c->addr_ranges : NULL,
+        .ide_addr_ranges_len = c->addr_ranges_len,
+        .ide_link = c->ide_link,
     };
     return vtsm_host_device_connect_cbor(h, c->dev, &o, res);
 }
@@ -974,11 +988,16 @@ enum {
     OPT_COUNT = 1u << 15,
     OPT_TIMEOUT = 1u << 16,
     OPT_DEBUG = 1u << 17,
+    OPT_IDE_LENIENT = 1u << 18,
+    OPT_STREAM_IDS = 1u << 19,
+    OPT_ADDR_RANGE = 1u << 20,
+    OPT_IDE_LINK = 1u << 21,
 };
 
 #define CONNECT_OPTS                                                                               \
     (OPT_DOE | OPT_ROOT_PORT | OPT_SLOT | OPT_UNTRUSTED | OPT_VERSION | OPT_IDE_STREAMS |          \
-     OPT_IDE_ONLY | OPT_CHALLENGE)
+     OPT_IDE_ONLY | OPT_CHALLENGE | OPT_IDE_LENIENT | OPT_STREAM_IDS | OPT_ADDR_RANGE |            \
+     OPT_IDE_LINK)
 
 struct command {
     const char *name;
@@ -1193,6 +1212,10 @@ static const struct option long_opts[] = {
     {"count", required_argument, NULL, OPT_COUNT},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"debug", no_argument, NULL, OPT_DEBUG},
+    {"ide-lenient", no_argument, NULL, OPT_IDE_LENIENT},
+    {"stream-ids", required_argument, NULL, OPT_STREAM_IDS},
+    {"ide-addr-range", required_argument, NULL, OPT_ADDR_RANGE},
+    {"ide-link", no_argument, NULL, OPT_IDE_LINK},
     {NULL, 0, NULL, 0},
 };
 
@@ -1243,6 +1266,49 @@ static int set_option(struct cli *c, unsigned bit, const char *v)
     case OPT_CHALLENGE:
         c->challenge = true;
         return EXIT_OK;
+    case OPT_IDE_LENIENT:
+        c->ide_lenient = true;
+        return EXIT_OK;
+    case OPT_IDE_LINK:
+        c->ide_link = true;
+        return EXIT_OK;
+    case OPT_ADDR_RANGE: {
+        /* BASE-LIMIT in hex (0x optional); repeatable, up to 15; the TSM checks them */
+        char *end = NULL;
+        unsigned long long base, limit;
+        errno = 0;
+        base = strtoull(v, &end, 16);
+        if (errno || end == v || *end != '-' || c->addr_ranges_len >= sizeof(c->addr_ranges))
+            return usage_error("bad --ide-addr-range '%s' (BASE-LIMIT in hex, up to 15)", v);
+        const char *l = end + 1;
+        limit = strtoull(l, &end, 16);
+        if (errno || end == l || *end)
+            return usage_error("bad --ide-addr-range '%s' (BASE-LIMIT in hex)", v);
+        for (unsigned i = 0; i < 8; i++) {
+            c->addr_ranges[c->addr_ranges_len + i] = (uint8_t)(base >> (8 * i));
+            c->addr_ranges[c->addr_ranges_len + 8 + i] = (uint8_t)(limit >> (8 * i));
+        }
+        c->addr_ranges_len += 16;
+        return EXIT_OK;
+    }
+    case OPT_STREAM_IDS: {
+        /* a comma list of stream IDs, 0..255 each, 1..8 of them */
+        char buf[64], *save = NULL;
+        if (strlen(v) >= sizeof(buf))
+            return usage_error("bad --stream-ids '%s'", v);
+        snprintf(buf, sizeof(buf), "%s", v);
+        c->n_stream_ids = 0;
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            long id;
+            if (c->n_stream_ids >= VTSM_ABI_IDE_STREAMS_MAX || !parse_long(t, 0, 255, &id))
+                return usage_error("bad --stream-ids '%s' (1..%u IDs, 0..255 each)", v,
+                                   VTSM_ABI_IDE_STREAMS_MAX);
+            c->stream_ids[c->n_stream_ids++] = (uint8_t)id;
+        }
+        if (!c->n_stream_ids)
+            return usage_error("bad --stream-ids '%s'", v);
+        return EXIT_OK;
+    }
     case OPT_FORCE:
         c->force = true;
         return EXIT_OK;

@@ -818,6 +818,20 @@ static vtsm_status connect_msg(struct vtsm_host *h, const char *dev,
             VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_IDE_ONLY, true));
         if (o->challenge)
             VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_CHALLENGE, true));
+        if (o->ide_lenient)
+            VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_IDE_LENIENT, true));
+        if (o->stream_ids) {
+            VTSM_ENSURE_GOTO(o->n_stream_ids >= 1 && o->n_stream_ids <= VTSM_ABI_IDE_STREAMS_MAX,
+                             VTSM_E_ABI_ARG, "stream_ids: %zu IDs, 1..%u", o->n_stream_ids,
+                             VTSM_ABI_IDE_STREAMS_MAX);
+            VTSM_GUARD_GOTO(
+                vtsm_abi_put_bytes(m, VTSM_ABI_K_STREAM_IDS, o->stream_ids, o->n_stream_ids));
+        }
+        if (o->ide_link)
+            VTSM_GUARD_GOTO(vtsm_abi_put_bool(m, VTSM_ABI_K_IDE_LINK, true));
+        if (o->ide_addr_ranges)
+            VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_IDE_ADDR_RANGES, o->ide_addr_ranges,
+                                               o->ide_addr_ranges_len));
         if (o->extra)
             VTSM_GUARD_GOTO(merge(m, o->extra));
     }

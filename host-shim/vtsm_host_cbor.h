@@ -38,15 +38,23 @@ typedef void (*vtsm_host_done_cbor_fn)(void *ctx, vtsm_status st, const cbor_ite
  * are not sent and the TSM applies its default.
  */
 struct vtsm_host_connect_opts {
-    unsigned slot;            /* certificate slot 0..7 (0 is the default) */
-    bool allow_untrusted;     /* connect even if the chain does not validate */
-    unsigned min_version;     /* SPDM version 0x12 / 0x13 / 0x14; 0 = TSM default */
-    unsigned max_version;     /* 0 = TSM default */
-    const char *asym;         /* "ecdsa-p384" / "ecdsa-p256"; NULL = TSM default */
-    const char *hash;         /* "sha384" / "sha256"; NULL = TSM default */
-    unsigned ide_streams;     /* selective IDE streams to set up, 0..8; 0 = IDE off */
-    bool ide_only;            /* the device need not be TEE-IO (no TDISP; no tdi_bind) */
-    bool challenge;           /* authenticate by CHALLENGE too (the device needs CHAL_CAP) */
+    unsigned slot;        /* certificate slot 0..7 (0 is the default) */
+    bool allow_untrusted; /* connect even if the chain does not validate */
+    unsigned min_version; /* SPDM version 0x12 / 0x13 / 0x14; 0 = TSM default */
+    unsigned max_version; /* 0 = TSM default */
+    const char *asym;     /* "ecdsa-p384" / "ecdsa-p256"; NULL = TSM default */
+    const char *hash;     /* "sha384" / "sha256"; NULL = TSM default */
+    unsigned ide_streams; /* selective IDE streams to set up, 0..8; 0 = IDE off */
+    bool ide_only;        /* the device need not be TEE-IO (no TDISP; no tdi_bind) */
+    bool challenge;       /* authenticate by CHALLENGE too (the device needs CHAL_CAP) */
+    bool ide_lenient;     /* accept a QUERY_RESP whose blocks contradict its capability (IDE.5) */
+    const uint8_t *stream_ids; /* n_stream_ids stream IDs the host allocated on the root
+                                  port (1..8); NULL = the TSM allocates */
+    size_t n_stream_ids;
+    const uint8_t *ide_addr_ranges; /* address association ranges, 16 bytes each (base,
+                                       limit: u64 LE), 1..15; NULL = none */
+    size_t ide_addr_ranges_len;
+    bool ide_link;            /* a Link IDE stream (TC 0) as well */
     const cbor_item_t *extra; /* optional map of further options copied into the request
                                  (keys of later ABI revisions); NULL = none */
 };

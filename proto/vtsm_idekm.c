@@ -287,6 +287,7 @@ vtsm_status vtsm_idekm_parse_query_resp(const uint8_t *msg, size_t len,
                 "IDE_KM QUERY_RESP: NULL argument");
     VTSM_ENSURE(out->sel != NULL || out->sel_cap == 0, VTSM_E_INVAL,
                 "IDE_KM QUERY_RESP: sel_cap %u without a sel array", out->sel_cap);
+    out->trailing = 0;
     VTSM_GUARD(rd_header(&r, VTSM_IDEKM_QUERY_RESP, NULL));
     if (vtsm_rd_u8(&r, &rsvd) || vtsm_rd_u8(&r, &out->port_index) ||
         vtsm_rd_u8(&r, &out->dev_func_num) || vtsm_rd_u8(&r, &out->bus_num) ||
@@ -341,6 +342,9 @@ vtsm_status vtsm_idekm_parse_query_resp(const uint8_t *msg, size_t len,
         if (i < out->sel_cap)
             out->sel[i] = b;
     }
+    out->trailing = vtsm_rd_left(&r);
+    if (out->allow_trailing)
+        return VTSM_OK;
     return rd_end(&r, name);
 }
 

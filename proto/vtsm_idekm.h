@@ -78,6 +78,7 @@ static inline uint8_t vtsm_idekm_kss(unsigned key_set, bool tx, unsigned substre
 #define VTSM_IDE_CAP_LINK_TC_NUM(cap) (((cap) >> 13) & 0x7u)  /* 0 = 1 TC */
 #define VTSM_IDE_CAP_SEL_NUM(cap)     (((cap) >> 16) & 0xFFu) /* 0 = 1 stream */
 #define VTSM_IDE_SEL_CAP_ASSOC_NUM(c) ((c)&0xFu)              /* address association blocks */
+#define VTSM_IDE_CAP_TEE_LIMITED      (1u << 24)              /* TEE-Limited Stream Supported */
 
 #define VTSM_IDEKM_MAX_LINK 8   /* Link IDE register blocks (3-bit TC count + 1) */
 #define VTSM_IDEKM_MAX_SEL  256 /* Selective IDE register blocks (8-bit count + 1) */
@@ -134,7 +135,10 @@ struct vtsm_idekm_sel_block {
  *
  * Build: link[] holds link_count blocks; sel points at sel_count blocks (sel_cap ignored).
  * Parse: the caller sets sel/sel_cap; every block is validated, the first
- * min(sel_count, sel_cap) are copied; sel may be NULL with sel_cap 0.
+ * min(sel_count, sel_cap) are copied; sel may be NULL with sel_cap 0. Bytes after the
+ * blocks the capability declares are refused (VTSM_E_PEER_MALFORMED) unless the caller
+ * sets allow_trailing: then they are counted in trailing and left unread (a responder
+ * whose blocks contradict its capability; the caller decides what to make of it).
  */
 struct vtsm_idekm_query_resp {
     uint8_t port_index;
@@ -149,6 +153,8 @@ struct vtsm_idekm_query_resp {
     unsigned sel_count;
     struct vtsm_idekm_sel_block *sel;
     unsigned sel_cap;
+    bool allow_trailing; /* parse input */
+    size_t trailing;     /* parse output: bytes beyond the declared blocks */
 };
 
 /* KP_ACK and K_GOSTOP_ACK (status is 0 for K_GOSTOP_ACK). */

@@ -21,6 +21,12 @@ static const char *kind_name(uint8_t kind)
         return "check response";
     case VTSM_LINK_KIND_FAILURE:
         return "failure";
+    case VTSM_LINK_KIND_CFG_WRITE:
+        return "configuration write";
+    case VTSM_LINK_KIND_CFG_DONE:
+        return "configuration write done";
+    case VTSM_LINK_KIND_LINK_CFG:
+        return "link configuration write";
     default:
         return "unknown";
     }
@@ -28,7 +34,19 @@ static const char *kind_name(uint8_t kind)
 
 static bool kind_valid(uint8_t kind)
 {
-    return kind >= VTSM_LINK_KIND_CHECK_REQ && kind <= VTSM_LINK_KIND_FAILURE;
+    return kind >= VTSM_LINK_KIND_CHECK_REQ && kind <= VTSM_LINK_KIND_LINK_CFG;
+}
+
+/* Kinds that carry the IDE MAC (check request / response). */
+static bool kind_tagged(uint8_t kind)
+{
+    return kind == VTSM_LINK_KIND_CHECK_REQ || kind == VTSM_LINK_KIND_CHECK_RSP;
+}
+
+/* Kinds that carry no payload. */
+static bool kind_empty(uint8_t kind)
+{
+    return kind == VTSM_LINK_KIND_FAILURE || kind == VTSM_LINK_KIND_CFG_DONE;
 }
 
 vtsm_status vtsm_link_frame_encode(const struct vtsm_link_frame *f, struct vtsm_buf *out)
@@ -38,17 +56,21 @@ vtsm_status vtsm_link_frame_encode(const struct vtsm_link_frame *f, struct vtsm_
     bool tagged;
 
     VTSM_ENSURE(f != NULL && out != NULL, VTSM_E_INVAL, "link frame: NULL argument");
-    VTSM_ENSURE(kind_valid(f->kind), VTSM_E_INVAL, "link frame: kind %u (1..3)", f->kind);
+    VTSM_ENSURE(kind_valid(f->kind), VTSM_E_INVAL, "link frame: kind %u (1..6)", f->kind);
     VTSM_ENSURE(f->key_set <= 1, VTSM_E_INVAL, "link frame: key set %u (K0 or K1)", f->key_set);
     VTSM_ENSURE(f->substream <= VTSM_IDE_SUBSTREAM_CPL, VTSM_E_INVAL,
                 "link frame: sub-stream %u (PR 0, NPR 1, CPL 2)", f->substream);
     VTSM_ENSURE(f->len <= VTSM_IDE_LINK_MAX_PAYLOAD, VTSM_E_INVAL,
                 "link frame: %u ciphertext bytes exceed %u", f->len, VTSM_IDE_LINK_MAX_PAYLOAD);
-    VTSM_ENSURE(f->kind != VTSM_LINK_KIND_FAILURE || f->len == 0, VTSM_E_INVAL,
-                "link frame: a failure frame carries no ciphertext");
+    VTSM_ENSURE(!kind_empty(f->kind) || f->len == 0, VTSM_E_INVAL,
+                "link frame: a %s frame carries no ciphertext", kind_name(f->kind));
+    VTSM_ENSURE(f->kind != VTSM_LINK_KIND_CFG_WRITE || f->len % 4 == 0, VTSM_E_INVAL,
+                "link frame: a configuration write of %u bytes (whole DWs)", f->len);
+    VTSM_ENSURE(f->kind != VTSM_LINK_KIND_LINK_CFG || f->len == 4, VTSM_E_INVAL,
+                "link frame: a link configuration write of %u bytes (one DW)", f->len);
     VTSM_ENSURE(f->ct != NULL || f->len == 0, VTSM_E_INVAL, "link frame: NULL ciphertext");
 
-    tagged = f->kind != VTSM_LINK_KIND_FAILURE;
+    tagged = kind_tagged(f->kind);
     vtsm_buf_reset(out);
     VTSM_GUARD(vtsm_buf_reserve(out, VTSM_LINK_FRAME_HDR_SIZE + f->len +
                                          (tagged ? VTSM_LINK_FRAME_TAG_SIZE : 0)));
@@ -99,7 +121,9 @@ vtsm_status vtsm_link_frame_decode(const uint8_t *p, size_t n, struct vtsm_link_
                      VTSM_E_PEER_MALFORMED, "link frame: magic is not \"VLNK\"");
     RD(vtsm_rd_u8(&r, &f->kind), "kind");
     VTSM_ENSURE_GOTO(kind_valid(f->kind), VTSM_E_PEER_MALFORMED,
-                     "link frame: kind %u (1 check request, 2 check response, 3 failure)", f->kind);
+                     "link frame: kind %u (1 check request, 2 check response, 3 failure, 4 "
+                     "configuration write, 5 configuration write done)",
+                     f->kind);
     RD(vtsm_rd_u8(&r, &f->stream_id), "stream_id");
     RD(vtsm_rd_u8(&r, &f->key_set), "key_set");
     VTSM_ENSURE_GOTO(f->key_set <= 1, VTSM_E_PEER_MALFORMED, "link frame: key_set %u (0 or 1)",
@@ -113,9 +137,16 @@ vtsm_status vtsm_link_frame_decode(const uint8_t *p, size_t n, struct vtsm_link_
     /* length field, then the variable part */
     VTSM_ENSURE_GOTO(f->len <= VTSM_IDE_LINK_MAX_PAYLOAD, VTSM_E_PEER_OVERSIZED,
                      "link frame: len %u exceeds %u", f->len, VTSM_IDE_LINK_MAX_PAYLOAD);
-    if (f->kind == VTSM_LINK_KIND_FAILURE) {
+    if (kind_empty(f->kind)) {
         VTSM_ENSURE_GOTO(f->len == 0, VTSM_E_PEER_MALFORMED,
-                         "link frame: failure frame with len %u (must be 0)", f->len);
+                         "link frame: %s frame with len %u (must be 0)", kind_name(f->kind),
+                         f->len);
+    } else if (f->kind == VTSM_LINK_KIND_CFG_WRITE || f->kind == VTSM_LINK_KIND_LINK_CFG) {
+        VTSM_ENSURE_GOTO(f->len % 4 == 0, VTSM_E_PEER_MALFORMED,
+                         "link frame: configuration write of %u bytes (whole DWs)", f->len);
+        VTSM_ENSURE_GOTO(f->kind != VTSM_LINK_KIND_LINK_CFG || f->len == 4, VTSM_E_PEER_MALFORMED,
+                         "link frame: link configuration write of %u bytes (one DW)", f->len);
+        RD(vtsm_rd_ref(&r, &f->ct, f->len), "register data");
     } else {
         RD(vtsm_rd_ref(&r, &f->ct, f->len), "ciphertext");
         RD(vtsm_rd_bytes(&r, f->tag, VTSM_IDE_LINK_MAC_SIZE), "tag");

@@ -7,15 +7,27 @@
  *
  *   off  size  field
  *   0    4     magic "VLNK"
- *   4    1     kind: 1 = check request, 2 = check response, 3 = failure
+ *   4    1     kind: 1 = check request, 2 = check response, 3 = failure,
+ *                     4 = configuration write, 5 = configuration write done,
+ *                     6 = Link IDE configuration write
  *   5    1     stream_id
  *   6    1     key_set (0/1)
  *   7    1     substream (VTSM_IDE_SUBSTREAM_PR/NPR/CPL)
  *   8    8     counter, u64 LE (invocation count of that sub-stream, see vtsm_ide_link.h)
- *   16   2     len, u16 LE (ciphertext bytes, <= VTSM_IDE_LINK_MAX_PAYLOAD; 0 in kind 3)
- *   18   len   ciphertext
+ *   16   2     len, u16 LE (ciphertext bytes, <= VTSM_IDE_LINK_MAX_PAYLOAD; 0 in kinds 3
+ *              and 5)
+ *   18   len   ciphertext (kind 4: the register DWs written, plaintext, a multiple of 4)
  *   ..   16    tag: the 96-bit MAC of vtsm_ide_link_protect() followed by 4 zero bytes
- *              (reserved, must be zero); absent in kind 3
+ *              (reserved, must be zero); in kinds 1 and 2 only
+ *
+ * Kind 4 models the configuration write requests the root port sends down the link to the
+ * device's Selective IDE Stream register block of Stream ID stream_id (configuration
+ * requests are not IDE-protected here): RID Association 1, RID Association 2, then
+ * Address Association 1, 2, 3 for each block the stream declares, little-endian DWs. The
+ * device answers kind 5 (done) or kind 3 (refused). key_set, substream and counter are 0.
+ * Kind 6 is the same for the device's Link IDE Stream Control register: one DW, its TC
+ * (bits 21:19) naming the Link IDE stream, its Stream ID (bits 31:24) the ID that
+ * stream takes (stream_id repeats it).
  *
  * The whole frame must be consumed: trailing bytes are refused.
  */
@@ -41,6 +53,9 @@ enum vtsm_link_frame_kind {
     VTSM_LINK_KIND_CHECK_REQ = 1, /* root port -> device: P protected with the RP TX key */
     VTSM_LINK_KIND_CHECK_RSP = 2, /* device -> root port: P protected with the device TX key */
     VTSM_LINK_KIND_FAILURE = 3,   /* device could not check the request */
+    VTSM_LINK_KIND_CFG_WRITE = 4, /* root port -> device: association registers written */
+    VTSM_LINK_KIND_CFG_DONE = 5,  /* device -> root port: written */
+    VTSM_LINK_KIND_LINK_CFG = 6,  /* root port -> device: Link IDE Stream Control (1 DW) */
 };
 
 /*

@@ -64,6 +64,10 @@ static void run_idekm(const uint8_t *d, size_t n)
     (void)vtsm_idekm_parse_request(d, n, &req);
     vtsm_idekm_key_wipe(&req.key);
     (void)vtsm_idekm_parse_query_resp(d, n, &qr);
+    /* the lenient reading (bytes beyond the declared blocks counted, rule IDE.5) */
+    struct vtsm_idekm_query_resp ql = {.sel = sel, .sel_cap = 4, .allow_trailing = true};
+    if (vtsm_idekm_parse_query_resp(d, n, &ql) == VTSM_OK && ql.trailing > n)
+        abort();
     (void)vtsm_idekm_parse_kp_ack(d, n, &ack);
     (void)vtsm_idekm_parse_gostop_ack(d, n, &ack);
 }

@@ -8,7 +8,8 @@
  *   FUZZ_DEVICE     the emulated device (with CHUNK_CAP) fed requests the same way;
  *   FUZZ_ABI        the socket ABI decoder;
  *   FUZZ_PARSERS    DOE objects, SPDM certificate chains, DSP0277 secured messages and
- *                   simulated-link frames;
+ *                   simulated-link frames (also through the device's link end, whose
+ *                   configuration writes land in its IDE register blocks);
  *   FUZZ_GUEST      the TSM's guest-request body checks (the input is the body; the harness
  *                   signs it with a registered TVM's key so the parser behind the signature
  *                   check is reached).
@@ -191,6 +192,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct vtsm_link_frame lf;
     vtsm_link_frame_decode(data, size, &lf);
+
+    static struct vtsm_dev *dev;
+    if (!dev) {
+        struct vtsm_dev_config c;
+        vtsm_dev_config_default(&c);
+        c.ide_addr_assoc = 2;
+        if (vtsm_dev_new(&c, &dev) != VTSM_OK)
+            abort();
+    }
+    struct vtsm_buf rsp = {0};
+    (void)vtsm_dev_link(dev, data, size, &rsp);
+    vtsm_buf_free(&rsp);
     return 0;
 }
 

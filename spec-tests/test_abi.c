@@ -565,7 +565,7 @@ static void test_key_lists(void **state)
     } lists[] = {
         {vtsm_abi_keys_device_connect,
          "dev slot allow_untrusted min_version max_version asym hash ide_streams ide_only "
-         "challenge"},
+         "challenge ide_lenient stream_ids ide_addr_ranges ide_link"},
         {vtsm_abi_keys_device_reclaim, "dev force"},
         {vtsm_abi_keys_ide_refresh, "dev"},
         {vtsm_abi_keys_ide_link_check, "dev"},

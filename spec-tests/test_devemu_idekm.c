@@ -274,11 +274,7 @@ static void test_key_prog_refusals(void **state)
     /* IDEKM.2: port 1 does not exist. */
     assert_int_equal(key_prog_raw(l, 1, pr_rx, 1, &k), VTSM_OK);
     expect_kp_ack(l, 1, VTSM_IDEKM_KP_UNSUPPORTED_PORT_INDEX, pr_rx, 1);
-    /* IDEKM.3: stream 4 of 4. */
-    assert_int_equal(key_prog_raw(l, 4, pr_rx, 0, &k), VTSM_OK);
-    expect_kp_ack(l, 4, VTSM_IDEKM_KP_UNSUPPORTED_VALUE, pr_rx, 0);
-    assert_int_equal(key_prog_raw(l, 0xFF, pr_rx, 0, &k), VTSM_OK);
-    expect_kp_ack(l, 0xFF, VTSM_IDEKM_KP_UNSUPPORTED_VALUE, pr_rx, 0);
+    /* IDEKM.3: see test_key_prog_stream_ids. */
 
     /* Nothing was stored: no key logged, and K_SET_GO finds no key (IDEKM.5). */
     assert_int_equal(l->keylog_n, 0);
@@ -347,6 +343,45 @@ static void test_kset_and_query_refusals(void **state)
     expect_all_stopped(l, 4);
     kset_ok(l, true, 0, npr_tx);
     assert_int_equal(vtsm_dev_ide_live_key_set(l->dev, 0, 1, TX), 0);
+    loop_close(l);
+}
+
+/* IDEKM.3: a Stream ID no block carries takes the lowest idle block; none idle: refused.
+ * K_SET_GO / K_SET_STOP name a Stream ID some block carries. QUERY_RESP shows the ID. */
+static void test_key_prog_stream_ids(void **state)
+{
+    (void)state;
+    struct vtsm_dev_config c;
+    vtsm_dev_config_default(&c);
+    c.ide_streams = 1;
+    c.ide_addr_assoc = 2;
+    struct loop *l = loop_open(&c, 0);
+    struct vtsm_idekm_key k;
+    const uint8_t pr_rx = vtsm_idekm_kss(0, false, 0);
+    const uint8_t query[4] = {0x00, VTSM_IDEKM_QUERY, 0, 0};
+
+    loop_session(l);
+    test_key(&k, 5);
+    key_prog_ok(l, 7, pr_rx, &k); /* block 0 (ID 0, idle) takes Stream ID 7 */
+    assert_int_equal(vdm(l, query, 4), VTSM_OK);
+    struct vtsm_idekm_sel_block sel[1];
+    struct vtsm_idekm_query_resp qr = {.sel = sel, .sel_cap = 1};
+    assert_int_equal(vtsm_idekm_parse_query_resp(l->rsp.data, l->rsp.len, &qr), VTSM_OK);
+    assert_int_equal(sel[0].ctrl >> 24, 7);
+    assert_int_equal(sel[0].cap & 0xF, 2); /* two address association blocks follow */
+    /* the only block is busy with ID 7: ID 8 and ID 0 are refused */
+    assert_int_equal(key_prog_raw(l, 8, pr_rx, 0, &k), VTSM_OK);
+    expect_kp_ack(l, 8, VTSM_IDEKM_KP_UNSUPPORTED_VALUE, pr_rx, 0);
+    assert_int_equal(key_prog_raw(l, 0, pr_rx, 0, &k), VTSM_OK);
+    expect_kp_ack(l, 0, VTSM_IDEKM_KP_UNSUPPORTED_VALUE, pr_rx, 0);
+    expect_spdm_error(l, kset(l, true, 8, pr_rx, 0), 0x01, 0x00);
+    /* stopped and wiped, the block is idle again and takes ID 8 */
+    kset_ok(l, false, 7, pr_rx);
+    key_prog_ok(l, 8, pr_rx, &k);
+    kset_ok(l, true, 8, pr_rx);
+    assert_int_equal(vtsm_dev_ide_live_key_set(l->dev, 8, 0, false), 0);
+    assert_int_equal(vtsm_dev_ide_live_key_set(l->dev, 7, 0, false), -1);
+    vtsm_idekm_key_wipe(&k);
     loop_close(l);
 }
 
@@ -732,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_key_prog_refusals),
         cmocka_unit_test(test_kset_and_query_refusals),
         cmocka_unit_test(test_query_resp_exact_bytes),
+        cmocka_unit_test(test_key_prog_stream_ids),
         cmocka_unit_test(test_kp_ack_and_key_log_exact),
         cmocka_unit_test(test_go_refresh_stop),
         cmocka_unit_test(test_link_check),

@@ -443,6 +443,229 @@ static void test_host_vanishes_after_k_set_go(void **state)
     const char *stop = strstr(log, "K_SET_STOP: stream 0 K0 PR RX");
     assert_non_null(stop);
     assert_true(count_of(stop, "KEY_PROG: stream 0 K0 PR RX programmed") == 1);
+    /* tsmd logs what it stopped, under the rule */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/tsmd.log", e->dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(log, 1, sizeof(log) - 1, f);
+    log[n] = '\0';
+    fclose(f);
+    E2E_HAS(log, "key set left live by an earlier connect; K_SET_STOP before programming (rule "
+                 "IDE.4)");
+}
+
+static int connect_args(struct e2e *e, struct e2e_run *r, const char *dev, int port,
+                        const char *const *extra)
+{
+    char doe[64];
+    const char *argv[16] = {"--json", "connect", dev, "--doe", e2e_doe(doe, sizeof(doe), port)};
+    int n = 5;
+    for (int i = 0; extra && extra[i] && n < 15; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    return e2e_host(e, r, argv);
+}
+
+/* QUERY_RESP's register blocks are what the TSM goes by: the device's selective streams
+ * bound the request (IDE.8), and its Link IDE TCs, address association blocks and
+ * TEE-Limited support are reported as the device declared them. */
+static void test_query_resp_blocks_used(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    const char *args[] = {"--ide-streams",    "2", "--ide-link-tcs",    "2",
+                          "--ide-addr-assoc", "3", "--ide-tee-limited", NULL};
+    int port = e2e_devemu(e, args);
+    assert_true(port > 0);
+    const char *three[] = {"--ide-streams", "3", NULL};
+    assert_int_equal(connect_args(e, &r, "blk0", port, three), 1);
+    E2E_HAS(r.err, "peer_caps");
+    E2E_HAS(r.err, "supports 2 selective IDE streams, 3 requested");
+    E2E_HAS(r.err, " [rule IDE.8]\n");
+    assert_streams_used(e, 0, 0);
+    const char *two[] = {"--ide-streams", "2", NULL};
+    if (connect_args(e, &r, "blk0", port, two) != 0)
+        fail_msg("connect: %s", r.err);
+    E2E_HAS(r.out, "\"link_tcs\":2");
+    E2E_HAS(r.out, "\"selective_streams\":2");
+    E2E_HAS(r.out, "\"addr_assoc\":3");
+    E2E_HAS(r.out, "\"lenient\":false");
+    /* one stream per traffic class, both TEE-limited (a TEE-IO connect, device supports
+     * it), and the device's capability says so */
+    E2E_HAS(r.out, "\"tc\":0");
+    E2E_HAS(r.out, "\"tc\":1");
+    assert_int_equal(count_of(r.out, "\"tee_limited\":true"), 3);
+    /* IDE Capability: link | selective | IDE_KM | (2-1) TCs << 13 | (2-1) streams << 16 |
+     * TEE-limited */
+    char want[64];
+    snprintf(want, sizeof(want), "\"ide_cap\":%u",
+             0x1u | 0x2u | 0x40u | (1u << 13) | (1u << 16) | (1u << 24));
+    E2E_HAS(r.out, want);
+    assert_int_equal(cli(e, &r, "ide-check", "blk0", port, NULL, NULL), 0);
+    E2E_HAS(r.out, "\"device_to_rp\":true");
+}
+
+/* The DMTF sample responder's QUERY_RESP (IDE Capability 0, then 72 zero DWs): refused in
+ * strict mode under IDE.5, accepted with ide_lenient (the deviation logged under the same
+ * rule), and the streams then work. */
+static void test_sample_device_query_shape(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    const char *args[] = {"--ide-query-shape", "dmtf-sample", NULL};
+    int port = e2e_devemu(e, args);
+    assert_true(port > 0);
+    const char *strict[] = {"--ide-streams", "1", NULL};
+    assert_int_equal(connect_args(e, &r, "dmtf0", port, strict), 1);
+    E2E_HAS(r.err, "failed: peer_malformed (peer): ");
+    E2E_HAS(r.err, "IDE Capability 0x00000000 declares 0 Link and 0 Selective");
+    E2E_HAS(r.err, " [rule IDE.5]\n");
+    assert_streams_used(e, 0, 0);
+    const char *lenient[] = {"--ide-streams", "1", "--ide-lenient", NULL};
+    if (connect_args(e, &r, "dmtf0", port, lenient) != 0)
+        fail_msg("lenient connect: %s", r.err);
+    E2E_HAS(r.out, "\"lenient\":true");
+    E2E_HAS(r.out, "\"ide_cap\":0");
+    assert_streams_used(e, 0, 1);
+    assert_int_equal(cli(e, &r, "ide-check", "dmtf0", port, NULL, NULL), 0);
+    E2E_HAS(r.out, "\"rp_to_device\":true");
+    E2E_HAS(r.out, "\"device_to_rp\":true");
+    static char log[65536];
+    char path[128];
+    snprintf(path, sizeof(path), "%s/tsmd.log", e->dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(log, 1, sizeof(log) - 1, f);
+    log[n] = '\0';
+    fclose(f);
+    E2E_HAS(log, "ignored under ide_lenient (rule IDE.5)");
+}
+
+/* A Link IDE stream next to the selective ones: refused for a device without Link IDE
+ * (IDE.11); with it, the link stream's Stream ID is configured in the device's Link IDE
+ * Stream Control (link frame kind 6) and keyed like the others; the link check and a
+ * refresh cover it. */
+static void test_link_ide_stream(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    const char *nolink[] = {NULL};
+    int p0 = e2e_devemu(e, nolink);
+    const char *withlink[] = {"--ide-link-tcs", "1", "--verbose", NULL};
+    int p1 = e2e_devemu(e, withlink);
+    assert_true(p0 > 0 && p1 > 0);
+    const char *ask[] = {"--ide-streams", "1", "--ide-link", NULL};
+    assert_int_equal(connect_args(e, &r, "nolink", p0, ask), 1);
+    E2E_HAS(r.err, "failed: peer_caps (peer): ");
+    E2E_HAS(r.err, " [rule IDE.11]\n");
+    assert_streams_used(e, 0, 0);
+    if (connect_args(e, &r, "link0", p1, ask) != 0)
+        fail_msg("connect with a link stream: %s", r.err);
+    E2E_HAS(r.out, "\"kind\":\"selective\"");
+    E2E_HAS(r.out, "\"kind\":\"link\"");
+    assert_streams_used(e, 0, 2);
+    assert_int_equal(cli(e, &r, "ide-check", "link0", p1, NULL, NULL), 0);
+    E2E_HAS(r.out, "\"stream_id\":1,\"key_set\":0,\"rp_to_device\":true,\"device_to_rp\":true");
+    assert_int_equal(cli(e, &r, "ide-refresh", "link0", p1, NULL, NULL), 0);
+    assert_int_equal(cli(e, &r, "ide-check", "link0", p1, NULL, NULL), 0);
+    E2E_HAS(r.out, "\"stream_id\":1,\"key_set\":1,\"rp_to_device\":true,\"device_to_rp\":true");
+    static char log[262144];
+    assert_int_equal(e2e_devemu_log(e, e->ndevemu, log, sizeof(log)), 0);
+    E2E_HAS(log, "link IDE stream block TC0: Stream ID 1");
+    assert_int_equal(cli(e, &r, "reclaim", "link0", p1, NULL, NULL), 0);
+    assert_streams_used(e, 0, 0);
+}
+
+static const char *const eight_stream_port[] = {"--root-port", "0:8", NULL};
+static const char *const verbose_tsmd[] = {"--verbose", NULL};
+
+/* The host names the stream IDs it allocated on the root port; the TSM checks them
+ * against the port (IDE.7), the request (IDE.6) and the device (IDE.8), programs exactly
+ * those, and STATUS shows them with available_secure_streams. */
+static void test_host_allocated_stream_ids(void **state)
+{
+    struct e2e *e = *state;
+    static struct e2e_run r;
+    const char *verbose[] = {"--verbose", "--ide-addr-assoc", "1", NULL};
+    int pa = e2e_devemu(e, verbose);
+    const char *one[] = {"--ide-streams", "1", NULL};
+    int pb = e2e_devemu(e, one);
+    assert_true(pa > 0 && pb > 0);
+    const char *badrange[] = {"--stream-ids", "5,6", "--ide-addr-range", "0x80000000-0x80000fff",
+                              NULL};
+    assert_int_equal(connect_args(e, &r, "hostA", pa, badrange), 1);
+    E2E_HAS(r.err, "failed: abi_arg (abi): ");
+    E2E_HAS(r.err, " [rule IDE.9]\n");
+    const char *tworanges[] = {"--stream-ids",
+                               "5,6",
+                               "--ide-addr-range",
+                               "0x80000000-0x800fffff",
+                               "--ide-addr-range",
+                               "0x90000000-0x900fffff",
+                               NULL};
+    assert_int_equal(connect_args(e, &r, "hostA", pa, tworanges), 1);
+    E2E_HAS(r.err, " [rule IDE.10]\n");
+    assert_streams_used(e, 0, 0);
+    const char *ids56[] = {"--stream-ids", "5,6", "--ide-addr-range", "0x80000000-0x801fffff",
+                           NULL};
+    if (connect_args(e, &r, "hostA", pa, ids56) != 0)
+        fail_msg("connect with stream IDs 5,6: %s", r.err);
+    E2E_HAS(r.out, "\"stream_id\":5");
+    E2E_HAS(r.out, "\"stream_id\":6");
+    E2E_HAS(r.out, "\"kind\":\"selective\"");
+    /* RID association on both ends: written to the device's blocks down the link and
+     * read back by QUERY inside the session */
+    assert_int_equal(count_of(r.out, "\"device_assoc\":true"), 2);
+    assert_int_equal(
+        count_of(r.out, "\"addr_ranges\":[{\"base\":2147483648,\"limit\":2149580799}]"), 2);
+    assert_int_equal(cli(e, &r, "ide-check", "hostA", pa, NULL, NULL), 0);
+    if (strstr(r.out, "\"device_to_rp\":false") || strstr(r.out, "\"rp_to_device\":false"))
+        fail_msg("link check: %s", r.out);
+    assert_streams_used(e, 0, 2);
+    const char *st[] = {"--json", "status", NULL};
+    assert_int_equal(e2e_host(e, &r, st), 0);
+    E2E_HAS(r.out, "\"available_secure_streams\":6");
+    /* key refresh moves both host-named streams to key set 1 with no gap: the new set is
+     * started before the old one is stopped, and the link check passes on it */
+    assert_int_equal(cli(e, &r, "ide-refresh", "hostA", pa, NULL, NULL), 0);
+    assert_int_equal(cli(e, &r, "ide-check", "hostA", pa, NULL, NULL), 0);
+    E2E_HAS(r.out, "\"stream_id\":5,\"key_set\":1");
+    E2E_HAS(r.out, "\"stream_id\":6,\"key_set\":1");
+    if (strstr(r.out, "\"device_to_rp\":false") || strstr(r.out, "\"rp_to_device\":false"))
+        fail_msg("link check after refresh: %s", r.out);
+
+    const char *taken[] = {"--stream-ids", "6", NULL};
+    assert_int_equal(connect_args(e, &r, "hostB", pb, taken), 1);
+    E2E_HAS(r.err, "failed: no_stream (policy): ");
+    E2E_HAS(r.err, " [rule IDE.7]\n");
+    const char *outside[] = {"--stream-ids", "9", NULL};
+    assert_int_equal(connect_args(e, &r, "hostB", pb, outside), 1);
+    E2E_HAS(r.err, " [rule IDE.7]\n");
+    const char *twice[] = {"--stream-ids", "1,1", NULL};
+    assert_int_equal(connect_args(e, &r, "hostB", pb, twice), 1);
+    E2E_HAS(r.err, " [rule IDE.6]\n");
+    const char *mismatch[] = {"--ide-streams", "2", "--stream-ids", "3", NULL};
+    assert_int_equal(connect_args(e, &r, "hostB", pb, mismatch), 1);
+    E2E_HAS(r.err, " [rule IDE.6]\n");
+    const char *toomany[] = {"--stream-ids", "1,2", NULL};
+    assert_int_equal(connect_args(e, &r, "hostB", pb, toomany), 1);
+    E2E_HAS(r.err, " [rule IDE.8]\n");
+    assert_streams_used(e, 0, 2);
+    const char *seven[] = {"--stream-ids", "7", NULL};
+    if (connect_args(e, &r, "hostB", pb, seven) != 0)
+        fail_msg("hostB with stream 7: %s", r.err);
+    assert_int_equal(cli(e, &r, "ide-check", "hostB", pb, NULL, NULL), 0);
+    E2E_HAS(r.out, "\"stream_id\":7");
+    E2E_HAS(r.out, "\"device_to_rp\":true");
+    assert_streams_used(e, 0, 3);
+    /* the device shows which register block took which Stream ID */
+    static char log[262144];
+    assert_int_equal(e2e_devemu_log(e, 1, log, sizeof(log)), 0);
+    E2E_HAS(log, "selective IDE stream block 0: Stream ID 5 (was 0)");
+    E2E_HAS(log, "selective IDE stream block 1: Stream ID 6 (was 1)");
+    E2E_HAS(log, "selective IDE stream block 0 (Stream ID 5): RID Association 1 0x00000000, 2 "
+                 "0x00000001; 1 address association block(s), the first valid");
 }
 
 int main(int argc, char **argv)
@@ -451,6 +674,11 @@ int main(int argc, char **argv)
         cmocka_set_test_filter(argv[1]);
     if (argc > 1 && strcmp(argv[1], "test_exhaustion_third_device_refused") == 0)
         e2e_tsmd_args = two_stream_port;
+    if (argc > 1 && strcmp(argv[1], "test_host_allocated_stream_ids") == 0)
+        e2e_tsmd_args = eight_stream_port;
+    if (argc > 1 && (strcmp(argv[1], "test_sample_device_query_shape") == 0 ||
+                     strcmp(argv[1], "test_host_vanishes_after_k_set_go") == 0))
+        e2e_tsmd_args = verbose_tsmd;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fault_keyprog_nak, e2e_fixture_setup,
                                         e2e_fixture_teardown),
@@ -471,6 +699,14 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_ide_only_device, e2e_fixture_setup,
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_host_vanishes_after_k_set_go, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_query_resp_blocks_used, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_sample_device_query_shape, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_host_allocated_stream_ids, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_link_ide_stream, e2e_fixture_setup,
                                         e2e_fixture_teardown),
     };
     return cmocka_run_group_tests_name("e2e_ide", tests, NULL, NULL);

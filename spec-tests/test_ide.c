@@ -70,6 +70,8 @@ struct fake {
     /* QUERY_RESP */
     uint32_t ide_cap;
     uint8_t query_port;
+    uint32_t sel0_ctrl, sel0_status; /* selective block 0's Control and Status */
+    unsigned extra_dws;              /* zero DWs after the declared blocks */
     /* misbehaviour */
     enum fake_fault fault;
     unsigned fault_at; /* 1-based: KEY_PROG number (K_SET_GO number for F_NO_GO_ACK) */
@@ -143,7 +145,10 @@ static vtsm_status fake_vendor(void *ctx, const uint8_t *req, size_t len, struct
         r.sel = sel;
         r.link_count =
             (f->ide_cap & VTSM_IDE_CAP_LINK) ? VTSM_IDE_CAP_LINK_TC_NUM(f->ide_cap) + 1 : 0;
+        sel[0].ctrl = f->sel0_ctrl;
+        sel[0].status = f->sel0_status;
         assert_int_equal(vtsm_idekm_build_query_resp(&w, &r), VTSM_OK);
+        assert_int_equal(vtsm_wr_zeros(&w, 4u * f->extra_dws), VTSM_OK);
         break;
     }
     case VTSM_IDEKM_KEY_PROG: {
@@ -408,7 +413,7 @@ static void status_of(struct tsm_ide_dev *d, unsigned i, uint32_t rp, uint8_t id
     assert_int_equal(cbor_array_size(streams), tsm_ide_stream_count(d));
     cbor_item_t *s = cbor_array_get(streams, i);
     char state[16];
-    assert_int_equal(cbor_map_size(s), 4);
+    assert_int_equal(cbor_map_size(s), 12);
     assert_int_equal(vtsm_abi_get_uint(s, "stream_id", &v), VTSM_OK);
     assert_int_equal(v, id);
     assert_int_equal(vtsm_abi_get_tstr(s, "state", state, sizeof(state)), VTSM_OK);
@@ -503,7 +508,7 @@ static void test_setup_peer_caps(void **state)
     x.dev->ide_cap = VTSM_IDE_CAP_SELECTIVE | (3u << 16); /* no IDE_KM */
     setup_fails(&x, 1, VTSM_E_PEER_CAPS, VTSM_RULE_NONE, "does not report IDE_KM");
     x.dev->ide_cap = caps(1);
-    setup_fails(&x, 2, VTSM_E_PEER_CAPS, VTSM_RULE_NONE,
+    setup_fails(&x, 2, VTSM_E_PEER_CAPS, VTSM_RULE_IDE_8,
                 "device supports 1 selective IDE streams, 2 requested");
     assert_int_equal(count_obj(x.dev, VTSM_IDEKM_KEY_PROG), 0);
     assert_int_equal(count_obj(x.dev, VTSM_IDEKM_QUERY), 3);
@@ -511,6 +516,88 @@ static void test_setup_peer_caps(void **state)
     x.dev->query_port = 1;
     setup_fails(&x, 1, VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
                 "QUERY_RESP port_index 1, expected 0");
+    fx_close(&x);
+}
+
+/* Rule IDE.4: what left records, and a stream QUERY_RESP shows enabled, are stopped
+ * before the first KEY_PROG; stopped bits leave left; the count is reported. */
+static void test_setup_stops_stale_keys(void **state)
+{
+    struct fx x;
+    struct tsm_ide_leftover *left = calloc(1, sizeof(*left));
+    struct tsm_ide_dev *d = NULL;
+    struct tsm_ide_status st;
+    (void)state;
+    assert_non_null(left);
+    fx_open(&x, NULL);
+    left->mask[3][1] = 0x05;            /* stream 3 K1: PR RX, NPR RX */
+    x.dev->sel0_ctrl = (2u << 24) | 1u; /* block 0: Stream ID 2, enabled */
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, left, &d), VTSM_OK);
+    /* 12 stops for stream 2 (both key sets, all six), 2 for stream 3 K1, all before any
+     * KEY_PROG */
+    assert_int_equal(x.dev->n_stop, 14);
+    unsigned first_kp = x.dev->nlog;
+    for (unsigned i = 0; i < x.dev->nlog; i++)
+        if (x.dev->log[i].obj == VTSM_IDEKM_KEY_PROG && i < first_kp)
+            first_kp = i;
+    for (unsigned i = first_kp; i < x.dev->nlog; i++)
+        assert_int_not_equal(x.dev->log[i].obj, VTSM_IDEKM_K_SET_STOP);
+    assert_int_equal(left->mask[3][1], 0);
+    assert_int_equal(left->mask[2][0], 0);
+    assert_int_equal(tsm_ide_status(d, &st), VTSM_OK);
+    assert_int_equal(st.stale_stopped, 14);
+    /* a teardown without a peer cannot stop anything: the live set is recorded */
+    uint8_t id = tsm_ide_stream_id(d, 0);
+    tsm_ide_teardown(d, NULL);
+    assert_int_equal(left->mask[id][0], 0x3F);
+    /* the device cannot be reached: the setup fails under IDE.4, the record stays */
+    fx_close(&x);
+    fx_open(&x, NULL);
+    x.dev->close_at = 2; /* QUERY answered, the first K_SET_STOP not */
+    EXPECT(tsm_ide_setup(x.pf, 0, &x.peer, 1, left, &d), VTSM_E_CLOSED, VTSM_RULE_IDE_4);
+    assert_int_equal(left->mask[id][0], 0x3F);
+    usage_is(x.pf, 0, 0, 0);
+    /* the device answers but refuses the stops: the record is dropped, setup goes on */
+    x.dev->close_at = 0;
+    x.dev->stop_garbage = true;
+    assert_int_equal(tsm_ide_setup(x.pf, 0, &x.peer, 1, left, &d), VTSM_OK);
+    assert_int_equal(left->mask[id][0], 0);
+    x.dev->stop_garbage = false;
+    tsm_ide_teardown(d, &x.peer);
+    free(left);
+    fx_close(&x);
+}
+
+/* Rule IDE.5: bytes after the declared blocks are refused, accepted leniently; a
+ * capability of 0 is then taken as not reported. */
+static void test_setup_query_resp_contradiction(void **state)
+{
+    struct fx x;
+    struct tsm_ide_dev *d = NULL;
+    struct tsm_ide_status st;
+    (void)state;
+    fx_open(&x, NULL);
+    x.dev->extra_dws = 3;
+    setup_fails(&x, 1, VTSM_E_PEER_MALFORMED, VTSM_RULE_IDE_5, "12 bytes follow them");
+    struct tsm_ide_opts o = {.nstreams = 1, .lenient = true};
+    assert_int_equal(tsm_ide_setup_ex(x.pf, 0, &x.peer, &o, NULL, &d), VTSM_OK);
+    assert_int_equal(tsm_ide_status(d, &st), VTSM_OK);
+    assert_true(st.caps.lenient);
+    assert_false(st.caps.not_reported);
+    assert_int_equal(st.caps.sel_streams, 4);
+    tsm_ide_teardown(d, &x.peer);
+    /* the DMTF sample shape: capability 0, 72 zero DWs after it */
+    x.dev->ide_cap = 0;
+    x.dev->extra_dws = 71;
+    setup_fails(&x, 1, VTSM_E_PEER_MALFORMED, VTSM_RULE_IDE_5, "declares 0 Link and 0 Selective");
+    o.nstreams = 2;
+    assert_int_equal(tsm_ide_setup_ex(x.pf, 0, &x.peer, &o, NULL, &d), VTSM_OK);
+    assert_int_equal(tsm_ide_status(d, &st), VTSM_OK);
+    assert_true(st.caps.not_reported);
+    assert_int_equal(st.caps.sel_streams, 2);
+    assert_int_equal(st.n, 2);
+    tsm_ide_teardown(d, &x.peer);
+    usage_is(x.pf, 0, 0, 0);
     fx_close(&x);
 }
 
@@ -1000,6 +1087,8 @@ int main(void)
         cmocka_unit_test(test_setup_no_stream),
         cmocka_unit_test(test_setup_no_key_slot),
         cmocka_unit_test(test_setup_peer_caps),
+        cmocka_unit_test(test_setup_stops_stale_keys),
+        cmocka_unit_test(test_setup_query_resp_contradiction),
         cmocka_unit_test(test_setup_nak_keyprog),
         cmocka_unit_test(test_setup_wrong_echo),
         cmocka_unit_test(test_setup_no_go_ack),

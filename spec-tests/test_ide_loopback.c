@@ -347,7 +347,8 @@ static void test_device_caps(void **state)
     vtsm_err_clear();
     assert_int_equal(tsm_ide_setup(pf, 0, &l.peer, 2, NULL, &d), VTSM_E_PEER_CAPS);
     assert_string_equal(vtsm_err_detail(), "IDE_KM QUERY_RESP: device supports 1 selective IDE "
-                                           "streams, 2 requested");
+                                           "streams, 2 requested (rule IDE.8)");
+    assert_int_equal(vtsm_err_rule(), VTSM_RULE_IDE_8);
     assert_int_equal(l.n_keyprog, 0);
     usage_is(pf, 0, 0, 0);
     loop_close(&l);

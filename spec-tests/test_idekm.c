@@ -271,6 +271,35 @@ static void test_query_resp_bad_counts(void **state)
            VTSM_RULE_NONE);
 }
 
+/* allow_trailing: bytes after the declared blocks are counted, not refused; missing
+ * blocks stay refused. The DMTF sample shape: IDE Capability 0 then 72 zero DWs. */
+static void test_query_resp_trailing(void **state)
+{
+    uint8_t msg[8 + 4 * 73];
+    struct vtsm_idekm_query_resp qr = {.allow_trailing = true};
+
+    (void)state;
+    memset(msg, 0, sizeof(msg));
+    msg[1] = VTSM_IDEKM_QUERY_RESP;
+    EXPECT_DETAIL(vtsm_idekm_parse_query_resp(msg, sizeof(msg), &(struct vtsm_idekm_query_resp){0}),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "284 bytes beyond");
+    assert_int_equal(vtsm_idekm_parse_query_resp(msg, sizeof(msg), &qr), VTSM_OK);
+    assert_int_equal(qr.ide_cap, 0);
+    assert_int_equal(qr.sel_count, 0);
+    assert_int_equal(qr.link_count, 0);
+    assert_int_equal(qr.trailing, 4 * 71);
+    /* exact: nothing trailing */
+    assert_int_equal(vtsm_idekm_parse_query_resp(msg, 16, &qr), VTSM_OK);
+    assert_int_equal(qr.trailing, 0);
+    /* a capability announcing a selective block that is not all there stays refused */
+    msg[8] = VTSM_IDE_CAP_SELECTIVE;
+    EXPECT_DETAIL(vtsm_idekm_parse_query_resp(msg, 16 + 19, &qr), VTSM_E_PEER_TRUNCATED,
+                  VTSM_RULE_NONE, "announces 0 Link and 1 Selective");
+    assert_int_equal(vtsm_idekm_parse_query_resp(msg, 16 + 20 + 3, &qr), VTSM_OK);
+    assert_int_equal(qr.sel_count, 1);
+    assert_int_equal(qr.trailing, 3);
+}
+
 static void test_builders_refuse_and_leave_nothing(void **state)
 {
     uint8_t buf[64];
@@ -485,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_wrong_protocol_and_object),
         cmocka_unit_test(test_reserved_fields_refused),
         cmocka_unit_test(test_query_resp_bad_counts),
+        cmocka_unit_test(test_query_resp_trailing),
         cmocka_unit_test(test_builders_refuse_and_leave_nothing),
         cmocka_unit_test(test_query_bytes),
         cmocka_unit_test(test_key_prog_bytes_and_key_order),

@@ -93,7 +93,7 @@ static void test_decode_bad_magic(void **state)
 
 static void test_decode_bad_kind(void **state)
 {
-    static const uint8_t kinds[] = {0, 4, 0x81, 0xff};
+    static const uint8_t kinds[] = {0, 7, 0x81, 0xff};
     uint8_t m[sizeof(wire_req)];
     struct vtsm_link_frame f;
     (void)state;
@@ -104,6 +104,41 @@ static void test_decode_bad_kind(void **state)
                       VTSM_RULE_NONE, "kind");
         assert_zeroed(&f);
     }
+}
+
+/* Kinds 4 and 5: plaintext register DWs without a tag, and an empty answer. */
+static void test_cfg_write_frames(void **state)
+{
+    static const uint8_t regs[8] = {0, 1, 0, 0, 1, 1, 0, 0};
+    struct vtsm_link_frame f = {
+        .kind = VTSM_LINK_KIND_CFG_WRITE, .stream_id = 9, .len = 8, .ct = regs};
+    struct vtsm_buf b = {0};
+    (void)state;
+    assert_int_equal(vtsm_link_frame_encode(&f, &b), VTSM_OK);
+    assert_int_equal(b.len, VTSM_LINK_FRAME_HDR_SIZE + 8);
+    struct vtsm_link_frame g;
+    assert_int_equal(vtsm_link_frame_decode(b.data, b.len, &g), VTSM_OK);
+    assert_int_equal(g.kind, VTSM_LINK_KIND_CFG_WRITE);
+    assert_int_equal(g.stream_id, 9);
+    assert_int_equal(g.len, 8);
+    assert_memory_equal(g.ct, regs, 8);
+    /* a tag after it is trailing; a length not in whole DWs is malformed */
+    uint8_t m[VTSM_LINK_FRAME_HDR_SIZE + 8 + 1];
+    memcpy(m, b.data, b.len);
+    m[b.len] = 0;
+    EXPECT_DETAIL(vtsm_link_frame_decode(m, sizeof(m), &g), VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE,
+                  "trailing");
+    m[16] = 7;
+    EXPECT_DETAIL(vtsm_link_frame_decode(m, VTSM_LINK_FRAME_HDR_SIZE + 7, &g),
+                  VTSM_E_PEER_MALFORMED, VTSM_RULE_NONE, "whole DWs");
+    f = (struct vtsm_link_frame){.kind = VTSM_LINK_KIND_CFG_DONE, .stream_id = 9};
+    assert_int_equal(vtsm_link_frame_encode(&f, &b), VTSM_OK);
+    assert_int_equal(b.len, VTSM_LINK_FRAME_HDR_SIZE);
+    assert_int_equal(vtsm_link_frame_decode(b.data, b.len, &g), VTSM_OK);
+    assert_int_equal(g.kind, VTSM_LINK_KIND_CFG_DONE);
+    uint8_t key[32] = {0}, pt[8];
+    EXPECT(vtsm_link_frame_open(&g, key, 0, pt, sizeof(pt)), VTSM_E_INVAL, VTSM_RULE_NONE);
+    vtsm_buf_free(&b);
 }
 
 static void test_decode_bad_ids(void **state)
@@ -195,8 +230,17 @@ static void test_encode_bad_args(void **state)
     f.kind = 0;
     EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "kind 0");
     f = req_frame();
-    f.kind = 4;
-    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "kind 4");
+    f.kind = 7;
+    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "kind 7");
+    f = req_frame();
+    f.kind = VTSM_LINK_KIND_LINK_CFG; /* 3 bytes: not one DW */
+    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "one DW");
+    f = req_frame();
+    f.kind = VTSM_LINK_KIND_CFG_WRITE; /* 3 bytes: not whole DWs */
+    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "whole DWs");
+    f = req_frame();
+    f.kind = VTSM_LINK_KIND_CFG_DONE;
+    EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "no ciphertext");
     f = req_frame();
     f.key_set = 2;
     EXPECT_DETAIL(vtsm_link_frame_encode(&f, &b), VTSM_E_INVAL, VTSM_RULE_NONE, "key set 2");
@@ -375,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_decode_bad_magic),
         cmocka_unit_test(test_decode_bad_kind),
         cmocka_unit_test(test_decode_bad_ids),
+        cmocka_unit_test(test_cfg_write_frames),
         cmocka_unit_test(test_decode_len_overflow),
         cmocka_unit_test(test_decode_failure_frame_rules),
         cmocka_unit_test(test_decode_reserved_and_trailing),

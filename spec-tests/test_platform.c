@@ -276,13 +276,13 @@ static void test_default_platform_and_status(void **state)
     assert_int_equal(tsm_platform_usage(p, 2, &u[0]), VTSM_E_NOT_FOUND);
     assert_int_equal(tsm_reply_push_root_ports(arr, u, 2), VTSM_OK);
     assert_int_equal(cbor_array_size(arr), 2);
-    static const uint64_t want[2][5] = {{0, 4, 0, 8, 0}, {1, 4, 3, 8, 6}};
-    static const char *const keys[5] = {"id", "streams", "streams_used", "key_slots",
-                                        "key_slots_used"};
+    static const uint64_t want[2][6] = {{0, 4, 0, 8, 0, 4}, {1, 4, 3, 8, 6, 1}};
+    static const char *const keys[6] = {"id",        "streams",        "streams_used",
+                                        "key_slots", "key_slots_used", "available_secure_streams"};
     for (size_t i = 0; i < 2; i++) {
         cbor_item_t *m = cbor_array_get(arr, i);
-        assert_int_equal(cbor_map_size(m), 5);
-        for (size_t k = 0; k < 5; k++) {
+        assert_int_equal(cbor_map_size(m), 6);
+        for (size_t k = 0; k < 6; k++) {
             uint64_t v = 99;
             assert_int_equal(vtsm_abi_get_uint(m, keys[k], &v), VTSM_OK);
             assert_int_equal(v, want[i][k]);

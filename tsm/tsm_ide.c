@@ -38,7 +38,13 @@ struct ide_set {
 
 struct ide_stream {
     uint8_t id;
-    uint8_t key_set; /* live set */
+    bool link;           /* Link IDE stream (else selective) */
+    uint8_t tc;          /* traffic class: stream i carries TC i (one stream per TC) */
+    bool tee_limited;    /* Control TEE-Limited Stream: only TEE traffic (T bit set) */
+    uint32_t rid1, rid2; /* RID Association 1 / 2 of the root-port model */
+    uint32_t addr[VTSM_IDEKM_MAX_ADDR][3]; /* Address Association 1, 2, 3 per block */
+    bool device_assoc; /* the device's block holds the same (read back by QUERY) */
+    uint8_t key_set;   /* live set */
     uint32_t refreshes;
     struct ide_set set[2];
 };
@@ -48,9 +54,13 @@ struct tsm_ide_dev {
     struct tsm_ide_leftover *left; /* borrowed: what could not be stopped (rule IDE.4) */
     uint32_t root_port;
     unsigned stale_stopped; /* rule IDE.4 */
+    struct tsm_ide_devcaps caps;
+    uint16_t rid;      /* the device's RID as QUERY_RESP names it: Bus << 8 | DevFuncNum */
+    unsigned n_ranges; /* address association ranges (the host's), every stream */
+    struct tsm_ide_range ranges[TSM_IDE_MAX_RANGES];
     unsigned n;
-    uint8_t ids[TSM_IDE_MAX_STREAMS];
-    struct ide_stream s[TSM_IDE_MAX_STREAMS];
+    uint8_t ids[TSM_IDE_MAX_ALL];
+    struct ide_stream s[TSM_IDE_MAX_ALL];
 };
 
 static const char *const sub_names[NSUB] = {"PR", "NPR", "CPL"};
@@ -135,7 +145,7 @@ static void set_wipe(struct ide_set *s)
 
 static void dev_wipe(struct tsm_ide_dev *d)
 {
-    for (unsigned i = 0; i < TSM_IDE_MAX_STREAMS; i++) {
+    for (unsigned i = 0; i < TSM_IDE_MAX_ALL; i++) {
         set_wipe(&d->s[i].set[0]);
         set_wipe(&d->s[i].set[1]);
     }
@@ -166,10 +176,29 @@ static vtsm_status check_echo(const struct vtsm_idekm_ack *a, const char *msg, u
     return VTSM_OK;
 }
 
-/* QUERY(PortIndex 0) -> QUERY_RESP: selective IDE with IDE_KM and enough streams. The
- * caller provides q->sel (VTSM_IDEKM_MAX_SEL blocks) and frees it. */
-static vtsm_status ide_query(const struct tsm_ide_peer *peer, unsigned nstreams,
-                             struct vtsm_idekm_query_resp *q)
+/* The device's capability as QUERY_RESP's registers state it. */
+static void caps_of(const struct vtsm_idekm_query_resp *q, struct tsm_ide_devcaps *c)
+{
+    c->ide_cap = q->ide_cap;
+    c->link = (q->ide_cap & VTSM_IDE_CAP_LINK) != 0;
+    c->link_tcs = q->link_count;
+    c->sel_streams = q->sel_count;
+    c->tee_limited = (q->ide_cap & VTSM_IDE_CAP_TEE_LIMITED) != 0;
+    c->addr_assoc = 0;
+    for (unsigned i = 0; i < q->sel_count && i < q->sel_cap; i++) {
+        unsigned n = VTSM_IDE_SEL_CAP_ASSOC_NUM(q->sel[i].cap);
+        if (i == 0 || n < c->addr_assoc)
+            c->addr_assoc = n;
+    }
+}
+
+/*
+ * QUERY(PortIndex 0) -> QUERY_RESP: the register blocks match the capability (rule IDE.5,
+ * lenient as the options say), selective IDE with IDE_KM and enough streams. The caller
+ * provides q->sel (VTSM_IDEKM_MAX_SEL blocks) and frees it.
+ */
+static vtsm_status ide_query(const struct tsm_ide_peer *peer, const struct tsm_ide_opts *o,
+                             struct vtsm_idekm_query_resp *q, struct tsm_ide_devcaps *caps)
 {
     vtsm_status st = VTSM_OK;
     uint8_t req[VTSM_IDEKM_QUERY_SIZE];
@@ -182,7 +211,14 @@ static vtsm_status ide_query(const struct tsm_ide_peer *peer, unsigned nstreams,
         st = with_step(st, "QUERY");
         goto out;
     }
+    q->allow_trailing = true;
     st = vtsm_idekm_parse_query_resp(rsp.data, rsp.len, q);
+    if (st == VTSM_E_PEER_TRUNCATED) {
+        char d[300];
+        snprintf(d, sizeof(d), "%s", vtsm_err_detail());
+        st = vtsm_refuse(st, VTSM_RULE_IDE_5, "IDE_KM QUERY: %s (rule IDE.5)", d);
+        goto out;
+    }
     if (st != VTSM_OK) {
         st = with_step(st, "QUERY");
         goto out;
@@ -190,6 +226,27 @@ static vtsm_status ide_query(const struct tsm_ide_peer *peer, unsigned nstreams,
     VTSM_ENSURE_GOTO(q->port_index == TSM_IDE_PORT_INDEX, VTSM_E_PEER_MALFORMED,
                      "IDE_KM QUERY_RESP port_index %u, expected %u (PCIe 6.33.3)", q->port_index,
                      TSM_IDE_PORT_INDEX);
+    caps_of(q, caps);
+    if (q->trailing) {
+        VTSM_ENSURE_RULE_GOTO(o->lenient, VTSM_E_PEER_MALFORMED, VTSM_RULE_IDE_5,
+                              "IDE_KM QUERY_RESP: IDE Capability 0x%08x declares %u Link and %u "
+                              "Selective IDE register blocks, yet %zu bytes follow them (rule "
+                              "IDE.5; connect with ide_lenient to accept this device)",
+                              q->ide_cap, q->link_count, q->sel_count, q->trailing);
+        caps->lenient = true;
+        VTSM_WARN("IDE_KM QUERY_RESP: IDE Capability 0x%08x declares %u Link and %u Selective "
+                  "IDE register blocks, yet %zu bytes follow them; ignored under ide_lenient "
+                  "(rule IDE.5)",
+                  q->ide_cap, q->link_count, q->sel_count, q->trailing);
+        if ((q->ide_cap & (VTSM_IDE_CAP_SELECTIVE | VTSM_IDE_CAP_IDE_KM)) == 0) {
+            caps->not_reported = true;
+            caps->sel_streams = o->nstreams;
+            VTSM_WARN("IDE_KM QUERY_RESP: IDE Capability 0 taken as not reported; assuming "
+                      "selective IDE with IDE_KM and %u stream(s) (rule IDE.5, ide_lenient)",
+                      o->nstreams);
+            goto out;
+        }
+    }
     VTSM_ENSURE_GOTO(q->ide_cap & VTSM_IDE_CAP_SELECTIVE, VTSM_E_PEER_CAPS,
                      "IDE_KM QUERY_RESP: device does not support selective IDE streams "
                      "(IDE Capability 0x%08x)",
@@ -197,9 +254,10 @@ static vtsm_status ide_query(const struct tsm_ide_peer *peer, unsigned nstreams,
     VTSM_ENSURE_GOTO(q->ide_cap & VTSM_IDE_CAP_IDE_KM, VTSM_E_PEER_CAPS,
                      "IDE_KM QUERY_RESP: device does not report IDE_KM (IDE Capability 0x%08x)",
                      q->ide_cap);
-    VTSM_ENSURE_GOTO(q->sel_count >= nstreams, VTSM_E_PEER_CAPS,
-                     "IDE_KM QUERY_RESP: device supports %u selective IDE streams, %u requested",
-                     q->sel_count, nstreams);
+    VTSM_ENSURE_RULE_GOTO(q->sel_count >= o->nstreams, VTSM_E_PEER_CAPS, VTSM_RULE_IDE_8,
+                          "IDE_KM QUERY_RESP: device supports %u selective IDE streams, %u "
+                          "requested (rule IDE.8)",
+                          q->sel_count, o->nstreams);
 out:
     vtsm_buf_free(&rsp);
     return st;
@@ -389,8 +447,9 @@ static void undo_sets(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer, un
 /*
  * Rule IDE.4: before its own KEY_PROG, stop what an earlier connect left live - what left
  * records, and every stream the device reports enabled or secure (both key sets, every
- * sub-stream and direction, as the TSM does not know which it holds). A stop the device
- * does not acknowledge fails the connect: programming on top of live keys would fail.
+ * sub-stream and direction, as the TSM does not know which it holds). A stop that cannot
+ * reach the device fails the connect (the record is kept); one the device refuses is
+ * logged and the record dropped.
  */
 static vtsm_status stop_stale(struct tsm_ide_dev *d, struct tsm_ide_leftover *left,
                               const struct tsm_ide_peer *peer,
@@ -398,7 +457,6 @@ static vtsm_status stop_stale(struct tsm_ide_dev *d, struct tsm_ide_leftover *le
 {
     struct tsm_ide_leftover dev_says;
     bool dead = false;
-    vtsm_status st = VTSM_OK;
 
     memset(&dev_says, 0, sizeof(dev_says));
     for (unsigned i = 0; i < q->sel_count && i < q->sel_cap; i++) {
@@ -408,6 +466,12 @@ static vtsm_status stop_stale(struct tsm_ide_dev *d, struct tsm_ide_leftover *le
             dev_says.mask[id][0] = dev_says.mask[id][1] = SD_ALL;
         }
     }
+    for (unsigned t = 0; t < q->link_count; t++)
+        if ((q->link[t].ctrl & SEL_CTL_ENABLE) ||
+            SEL_STS_STATE(q->link[t].status) == SEL_STS_SECURE) {
+            uint8_t id = SEL_CTL_STREAM_ID(q->link[t].ctrl);
+            dev_says.mask[id][0] = dev_says.mask[id][1] = SD_ALL;
+        }
     for (unsigned id = 0; id < 256; id++)
         for (unsigned ks = 0; ks < 2; ks++) {
             uint8_t mine = left ? left->mask[id][ks] : 0;
@@ -422,16 +486,59 @@ static vtsm_status stop_stale(struct tsm_ide_dev *d, struct tsm_ide_leftover *le
             for (unsigned b = 0; b < 6; b++)
                 if ((before & ~mask) & (1u << b))
                     d->stale_stopped++;
+            if (r != VTSM_OK && dead) {
+                /* the device cannot be reached: keep the record, fail the connect */
+                if (left)
+                    left->mask[id][ks] = mask;
+                return vtsm_refuse(r, VTSM_RULE_IDE_4,
+                                   "IDE: stream %u K%u left live by an earlier connect could not "
+                                   "be stopped (rule IDE.4): %s",
+                                   id, ks, vtsm_err_detail());
+            }
+            /* The device answered every stop. One it refused (e.g. no register block
+             * carries that Stream ID: the KEY_PROG never reached it) holds nothing to stop;
+             * were it lying, the KEY_PROG below would fail on its live key (IDEKM.4). */
+            if (r != VTSM_OK)
+                VTSM_WARN("IDE: stream %u K%u: the device refused K_SET_STOP; taken as holding "
+                          "nothing (rule IDE.4)",
+                          id, ks);
             if (left)
-                left->mask[id][ks] = mask;
-            if (r != VTSM_OK && st == VTSM_OK)
-                st = vtsm_refuse(r, VTSM_RULE_IDE_4,
-                                 "IDE: stream %u K%u left live by an earlier connect could not "
-                                 "be stopped (rule IDE.4): %s",
-                                 id, ks, vtsm_err_detail());
-            if (dead)
-                return st;
+                left->mask[id][ks] = 0;
         }
+    return VTSM_OK;
+}
+
+/* Link frame kind 6: the device's Link IDE Stream Control of the stream's TC takes its
+ * Stream ID (the host carries it, as it carries configuration writes). */
+static vtsm_status link_bind(const struct ide_stream *s, const struct tsm_link_transport *link)
+{
+    vtsm_status st = VTSM_OK;
+    uint8_t ctrl[4];
+    struct vtsm_buf frame = {0}, rsp = {0};
+    struct vtsm_link_frame f = {
+        .kind = VTSM_LINK_KIND_LINK_CFG, .stream_id = s->id, .len = 4, .ct = ctrl};
+    struct vtsm_link_frame a;
+
+    VTSM_ENSURE(link != NULL && link->exchange != NULL, VTSM_E_STATE,
+                "IDE: a Link IDE stream needs the simulated link to configure the device");
+    vtsm_put_le32(ctrl, (uint32_t)s->id << 24 | (uint32_t)s->tc << 19);
+    VTSM_GUARD_GOTO(vtsm_link_frame_encode(&f, &frame));
+    st = link->exchange(link->ctx, frame.data, frame.len, &rsp);
+    if (st != VTSM_OK) {
+        st = vtsm_wrap(st, "IDE: Link IDE stream %u configuration", s->id);
+        goto out;
+    }
+    st = vtsm_link_frame_decode(rsp.data, rsp.len, &a);
+    if (st != VTSM_OK) {
+        st = vtsm_wrap(st, "IDE: Link IDE stream %u configuration: device answer", s->id);
+        goto out;
+    }
+    VTSM_ENSURE_GOTO(a.kind == VTSM_LINK_KIND_CFG_DONE && a.stream_id == s->id, VTSM_E_PEER_STATE,
+                     "IDE: the device refused Stream ID %u for its Link IDE stream (TC %u)", s->id,
+                     s->tc);
+out:
+    vtsm_buf_free(&frame);
+    vtsm_buf_free(&rsp);
     return st;
 }
 
@@ -441,15 +548,26 @@ vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
                           const struct tsm_ide_peer *peer, unsigned nstreams,
                           struct tsm_ide_leftover *left, struct tsm_ide_dev **out)
 {
+    struct tsm_ide_opts o = {.nstreams = nstreams};
+    return tsm_ide_setup_ex(pf, root_port, peer, &o, left, out);
+}
+
+vtsm_status tsm_ide_setup_ex(struct tsm_platform *pf, uint32_t root_port,
+                             const struct tsm_ide_peer *peer, const struct tsm_ide_opts *o,
+                             struct tsm_ide_leftover *left, struct tsm_ide_dev **out)
+{
     vtsm_status st = VTSM_OK;
     struct tsm_ide_dev *d = NULL;
-    unsigned ks0[TSM_IDE_MAX_STREAMS] = {0};
+    unsigned ks0[TSM_IDE_MAX_ALL] = {0};
     bool allocated = false;
     struct vtsm_idekm_query_resp q;
 
     memset(&q, 0, sizeof(q));
-    VTSM_ENSURE(pf != NULL && peer != NULL && peer->vendor != NULL && out != NULL, VTSM_E_INVAL,
-                "IDE setup: NULL argument");
+    VTSM_ENSURE(pf != NULL && peer != NULL && peer->vendor != NULL && out != NULL && o != NULL,
+                VTSM_E_INVAL, "IDE setup: NULL argument");
+    unsigned nstreams = o->nstreams;
+    VTSM_ENSURE(o->n_ids == 0 || o->n_ids == nstreams, VTSM_E_INVAL,
+                "IDE setup: %u stream IDs for %u streams", o->n_ids, nstreams);
     VTSM_ENSURE(nstreams >= 1 && nstreams <= TSM_IDE_MAX_STREAMS, VTSM_E_INVAL,
                 "IDE setup: %u streams (1..%u)", nstreams, TSM_IDE_MAX_STREAMS);
     VTSM_ENSURE_RULE(tsm_platform_has_rp(pf, root_port), VTSM_E_NOT_FOUND, VTSM_RULE_PLAT_1,
@@ -465,20 +583,48 @@ vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
     q.sel_cap = VTSM_IDEKM_MAX_SEL;
 
     /* 1. QUERY; 1a. stop what an earlier connect left live (rule IDE.4) */
-    VTSM_GUARD_GOTO(ide_query(peer, nstreams, &q));
+    VTSM_GUARD_GOTO(ide_query(peer, o, &q, &d->caps));
+    d->rid = (uint16_t)((unsigned)q.bus_num << 8 | q.dev_func_num);
+    VTSM_ENSURE_RULE_GOTO(!o->link || d->caps.link, VTSM_E_PEER_CAPS, VTSM_RULE_IDE_11,
+                          "IDE: a Link IDE stream was asked for; the device's IDE Capability "
+                          "0x%08x does not support Link IDE (rule IDE.11)",
+                          d->caps.ide_cap);
+    VTSM_ENSURE_RULE_GOTO(o->n_ranges <= d->caps.addr_assoc, VTSM_E_PEER_CAPS, VTSM_RULE_IDE_10,
+                          "IDE: %u address ranges, the device's selective streams have %u "
+                          "address association blocks (rule IDE.10)",
+                          o->n_ranges, d->caps.addr_assoc);
+    d->n_ranges = o->n_ranges;
+    memcpy(d->ranges, o->ranges, sizeof(d->ranges));
     VTSM_GUARD_GOTO(stop_stale(d, left, peer, &q));
     /* 2. stream IDs and key slots (rules IDE.1, IDE.2) */
-    VTSM_GUARD_GOTO(tsm_platform_alloc_streams(pf, root_port, nstreams, d->ids));
+    if (o->n_ids)
+        VTSM_GUARD_GOTO(tsm_platform_claim_streams(pf, root_port, nstreams, o->ids));
+    else
+        VTSM_GUARD_GOTO(tsm_platform_alloc_streams(pf, root_port, nstreams, d->ids));
+    if (o->n_ids)
+        memcpy(d->ids, o->ids, nstreams);
     allocated = true;
     d->n = nstreams;
-    for (unsigned i = 0; i < nstreams; i++) {
+    if (o->link) { /* the Link IDE stream's ID comes from the same port's IDs */
+        VTSM_GUARD_GOTO(tsm_platform_alloc_streams(pf, root_port, 1, &d->ids[nstreams]));
+        d->n = nstreams + 1;
+        d->s[nstreams].link = true;
+    }
+    for (unsigned i = 0; i < d->n; i++) {
         d->s[i].id = d->ids[i];
         d->s[i].key_set = 0;
+        d->s[i].tc = (uint8_t)(i & 7u);
+        d->s[i].tee_limited = o->tee && d->caps.tee_limited && !d->s[i].link;
+        if (d->s[i].link)
+            d->s[i].tc = 0;
     }
+    /* the Link IDE stream's Stream ID into the device's Link IDE Stream Control (TC 0) */
+    if (o->link)
+        VTSM_GUARD_GOTO(link_bind(&d->s[nstreams], o->link_tr));
     /* 3. KEY_PROG K0, every stream; 4. K_SET_GO K0, every stream */
-    for (unsigned i = 0; i < nstreams; i++)
+    for (unsigned i = 0; i < d->n; i++)
         VTSM_GUARD_GOTO(program_set(peer, &d->s[i], 0));
-    for (unsigned i = 0; i < nstreams; i++)
+    for (unsigned i = 0; i < d->n; i++)
         VTSM_GUARD_GOTO(start_set(peer, &d->s[i], 0));
     free(q.sel);
     *out = d;
@@ -497,7 +643,7 @@ out:
 vtsm_status tsm_ide_refresh(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer)
 {
     vtsm_status st = VTSM_OK, stop_st = VTSM_OK;
-    unsigned newks[TSM_IDE_MAX_STREAMS];
+    unsigned newks[TSM_IDE_MAX_ALL];
     struct saved_err e = {0};
     bool dead = false;
 
@@ -650,6 +796,123 @@ vtsm_status tsm_ide_link_check(struct tsm_ide_dev *d, const struct tsm_link_tran
     return VTSM_OK;
 }
 
+/* ---- RID / address association ---- */
+
+#define RID_ASSOC_VALID  0x1u
+#define ADDR_ASSOC_VALID 0x1u
+
+/* One configuration write frame (kind 4) for stream s; true if the device answered done. */
+static bool assoc_write(const struct tsm_ide_dev *d, const struct ide_stream *s,
+                        const struct tsm_link_transport *link)
+{
+    uint8_t regs[4 * (2 + 3 * VTSM_IDEKM_MAX_ADDR)];
+    size_t n = 4u * (2u + 3u * d->caps.addr_assoc);
+    struct vtsm_buf frame = {0}, rsp = {0};
+    struct vtsm_link_frame f = {.kind = VTSM_LINK_KIND_CFG_WRITE, .stream_id = s->id};
+    struct vtsm_link_frame a = {0};
+    bool ok = false;
+
+    memset(regs, 0, sizeof(regs));
+    vtsm_put_le32(regs, s->rid1);
+    vtsm_put_le32(regs + 4, s->rid2);
+    for (unsigned b = 0; b < d->caps.addr_assoc && b < VTSM_IDEKM_MAX_ADDR; b++)
+        for (unsigned r = 0; r < 3; r++)
+            vtsm_put_le32(regs + 8 + 12 * b + 4 * r, s->addr[b][r]);
+    f.len = (uint16_t)n;
+    f.ct = regs;
+    if (vtsm_link_frame_encode(&f, &frame) != VTSM_OK ||
+        link->exchange(link->ctx, frame.data, frame.len, &rsp) != VTSM_OK) {
+        VTSM_WARN("IDE: stream %u: association registers not written to the device: %s", s->id,
+                  vtsm_err_detail());
+        goto out;
+    }
+    if (vtsm_link_frame_decode(rsp.data, rsp.len, &a) != VTSM_OK ||
+        a.kind != VTSM_LINK_KIND_CFG_DONE || a.stream_id != s->id) {
+        VTSM_WARN("IDE: stream %u: the device did not take the association registers (answer "
+                  "kind %u)",
+                  s->id, a.kind);
+        goto out;
+    }
+    ok = true;
+out:
+    vtsm_err_clear();
+    vtsm_buf_free(&frame);
+    vtsm_buf_free(&rsp);
+    return ok;
+}
+
+vtsm_status tsm_ide_program_assoc(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer,
+                                  const struct tsm_link_transport *link)
+{
+    vtsm_status st = VTSM_OK;
+    bool written[TSM_IDE_MAX_ALL] = {false}, any = false;
+    struct vtsm_idekm_query_resp q;
+    uint8_t req[VTSM_IDEKM_QUERY_SIZE];
+    struct vtsm_wr w = vtsm_wr_init(req, sizeof(req));
+    struct vtsm_buf rsp = {0};
+
+    VTSM_ENSURE(d != NULL && peer != NULL && peer->vendor != NULL, VTSM_E_INVAL,
+                "IDE association: NULL argument");
+    memset(&q, 0, sizeof(q));
+    /* the root-port end: the model's registers */
+    for (unsigned i = 0; i < d->n; i++) {
+        if (d->s[i].link)
+            continue; /* Link IDE has no RID / address association */
+        d->s[i].rid1 = (uint32_t)d->rid << 8;
+        d->s[i].rid2 = ((uint32_t)d->rid << 8) | RID_ASSOC_VALID;
+        d->s[i].device_assoc = false;
+        memset(d->s[i].addr, 0, sizeof(d->s[i].addr));
+        /* Address Association 1: Valid, base bits 31:20 in 19:8, limit bits 31:20 in
+         * 31:20; 2: limit bits 63:32; 3: base bits 63:32 (PCIe 6.x sec. 7.9.26.5.5) */
+        for (unsigned a = 0; a < d->n_ranges; a++) {
+            const struct tsm_ide_range *r = &d->ranges[a];
+            d->s[i].addr[a][0] = ADDR_ASSOC_VALID | (uint32_t)((r->base >> 20) & 0xFFFu) << 8 |
+                                 (uint32_t)((r->limit >> 20) & 0xFFFu) << 20;
+            d->s[i].addr[a][1] = (uint32_t)(r->limit >> 32);
+            d->s[i].addr[a][2] = (uint32_t)(r->base >> 32);
+        }
+    }
+    if (!link || !link->exchange || d->caps.not_reported)
+        return VTSM_OK;
+    /* the device end: configuration writes down the link */
+    for (unsigned i = 0; i < d->n; i++) {
+        written[i] = !d->s[i].link && assoc_write(d, &d->s[i], link); /* selective only */
+        any = any || written[i];
+    }
+    if (!any)
+        return VTSM_OK;
+    /* read back inside the SPDM session */
+    q.sel = calloc(VTSM_IDEKM_MAX_SEL, sizeof(*q.sel));
+    VTSM_ENSURE(q.sel != NULL, VTSM_E_NOMEM, "QUERY_RESP blocks");
+    q.sel_cap = VTSM_IDEKM_MAX_SEL;
+    q.allow_trailing = true;
+    VTSM_GUARD_GOTO(vtsm_idekm_build_query(&w, TSM_IDE_PORT_INDEX));
+    st = peer->vendor(peer->ctx, req, w.len, &rsp);
+    if (st != VTSM_OK) {
+        st = with_step(st, "QUERY (association read-back)");
+        goto out;
+    }
+    if (vtsm_idekm_parse_query_resp(rsp.data, rsp.len, &q) != VTSM_OK) {
+        VTSM_WARN("IDE: association read-back: %s", vtsm_err_detail());
+        vtsm_err_clear();
+        goto out;
+    }
+    for (unsigned i = 0; i < d->n; i++)
+        for (unsigned b = 0; written[i] && b < q.sel_count && b < q.sel_cap; b++)
+            if (SEL_CTL_STREAM_ID(q.sel[b].ctrl) == d->s[i].id) {
+                bool same = q.sel[b].rid1 == d->s[i].rid1 && q.sel[b].rid2 == d->s[i].rid2;
+                for (unsigned a = 0; a < d->caps.addr_assoc; a++)
+                    same = same && q.sel[b].addr[a].reg1 == d->s[i].addr[a][0] &&
+                           q.sel[b].addr[a].reg2 == d->s[i].addr[a][1] &&
+                           q.sel[b].addr[a].reg3 == d->s[i].addr[a][2];
+                d->s[i].device_assoc = same;
+            }
+out:
+    free(q.sel);
+    vtsm_buf_free(&rsp);
+    return st;
+}
+
 /* ---- status ---- */
 
 vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *out)
@@ -657,11 +920,23 @@ vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *o
     VTSM_ENSURE(d != NULL && out != NULL, VTSM_E_INVAL, "IDE status: NULL argument");
     out->root_port = d->root_port;
     out->stale_stopped = d->stale_stopped;
+    out->caps = d->caps;
     out->n = d->n;
     for (unsigned i = 0; i < d->n; i++) {
         out->s[i].stream_id = d->s[i].id;
         out->s[i].key_set = d->s[i].key_set;
         out->s[i].refreshes = d->s[i].refreshes;
+        out->s[i].tc = d->s[i].tc;
+        out->s[i].rid_base = (uint16_t)(d->s[i].rid2 >> 8);
+        out->s[i].rid_limit = (uint16_t)(d->s[i].rid1 >> 8);
+        out->s[i].enabled = true;
+        out->s[i].tee_limited = d->s[i].tee_limited;
+        out->s[i].link = d->s[i].link;
+        out->s[i].rid1 = d->s[i].rid1;
+        out->s[i].rid2 = d->s[i].rid2;
+        out->s[i].device_assoc = d->s[i].device_assoc;
+        out->s[i].n_ranges = d->s[i].link ? 0 : d->n_ranges;
+        memcpy(out->s[i].ranges, d->ranges, sizeof(out->s[i].ranges));
     }
     return VTSM_OK;
 }

@@ -39,7 +39,8 @@
 
 #include "tsm_platform.h"
 
-#define TSM_IDE_MAX_STREAMS 8  /* DEVICE_CONNECT ide_streams 0..8 */
+#define TSM_IDE_MAX_STREAMS 8                         /* DEVICE_CONNECT ide_streams 0..8 */
+#define TSM_IDE_MAX_ALL     (TSM_IDE_MAX_STREAMS + 1) /* and one Link IDE stream */
 #define TSM_IDE_PORT_INDEX  0  /* IDE_KM PortIndex the TSM programs (the device's port 0) */
 #define TSM_IDE_CHECK_SIZE  32 /* link check plaintext P */
 
@@ -79,6 +80,47 @@ struct tsm_ide_leftover {
 };
 
 /*
+ * What the device's QUERY_RESP says about its port 0 (PCIe 6.x sec. 7.9.26), as the TSM
+ * uses it: the IDE Capability register and the register blocks after it.
+ */
+struct tsm_ide_devcaps {
+    uint32_t ide_cap;     /* IDE Capability register as received */
+    bool link;            /* Link IDE Stream Supported */
+    unsigned link_tcs;    /* Link IDE register blocks (one per TC), 0 without Link IDE */
+    unsigned sel_streams; /* Selective IDE Stream register blocks */
+    unsigned addr_assoc;  /* address association blocks of the poorest selective stream */
+    bool tee_limited;     /* TEE-Limited Stream Supported */
+    bool lenient;         /* the blocks contradicted the capability, accepted (rule IDE.5) */
+    bool not_reported;    /* lenient, and the capability was 0: assumed, not reported */
+};
+
+#define TSM_IDE_MAX_RANGES 15          /* address association blocks per selective stream */
+#define TSM_IDE_RANGE_GRAN 0x100000ull /* address association: bits 63:20 */
+
+/* One memory range of a stream's address association (base and limit inclusive,
+ * 1 MiB granular). */
+struct tsm_ide_range {
+    uint64_t base, limit;
+};
+
+/* Connect options of the IDE part. */
+struct tsm_ide_opts {
+    unsigned nstreams; /* 1..TSM_IDE_MAX_STREAMS selective streams */
+    bool lenient;      /* ide_lenient: accept a QUERY_RESP whose blocks contradict its
+                        * capability (rule IDE.5), logging the deviation */
+    bool tee;          /* a TEE-IO connect (not ide_only): streams are marked TEE-limited
+                        * when the device supports it */
+    unsigned n_ids;    /* host-allocated stream IDs (nstreams of them), 0: the TSM allocates */
+    uint8_t ids[TSM_IDE_MAX_STREAMS];
+    bool link; /* a Link IDE stream (TC 0) as well (rule IDE.11): its Stream ID is
+                * allocated on the root port, written to the device's Link IDE
+                * Stream Control over link_tr (frame kind 6), then keyed */
+    const struct tsm_link_transport *link_tr;
+    unsigned n_ranges; /* address association ranges the host described (rule IDE.10) */
+    struct tsm_ide_range ranges[TSM_IDE_MAX_RANGES];
+};
+
+/*
  * Set up nstreams (1..TSM_IDE_MAX_STREAMS) selective IDE streams to the device on root port
  * root_port:
  *   1. QUERY(PortIndex 0) -> QUERY_RESP: selective IDE, IDE_KM and >= nstreams selective
@@ -87,8 +129,9 @@ struct tsm_ide_leftover {
  *      stream QUERY_RESP shows enabled or secure (Control bit 0 / Status state Secure,
  *      its ID in Control bits 31:24), gets K_SET_STOP for what is recorded (both key sets,
  *      every sub-stream and direction, for a stream only the device reports) before any
- *      KEY_PROG; what is stopped leaves left, the step is logged under IDE.4. A stop the
- *      device does not acknowledge fails the setup (left keeps it);
+ *      KEY_PROG; the step is logged under IDE.4. A stop that cannot reach the device
+ *      (transport, session) fails the setup and left keeps it; one the device answers
+ *      (acknowledged, or refused: it holds no such stream) leaves left;
  *   2. allocate nstreams stream IDs and 2 key slots each on the root port;
  *   3. per stream, key set K0, sub-streams PR, NPR, CPL x directions RX, TX: fresh key and
  *      IFV, KEY_PROG, KP_ACK (Status 0, exact echo);
@@ -103,6 +146,20 @@ struct tsm_ide_leftover {
 vtsm_status tsm_ide_setup(struct tsm_platform *pf, uint32_t root_port,
                           const struct tsm_ide_peer *peer, unsigned nstreams,
                           struct tsm_ide_leftover *left, struct tsm_ide_dev **out);
+/*
+ * The same with every option. QUERY_RESP is read whole (bounded by vtsm_idekm): the
+ * counts of Link and Selective IDE register blocks follow from the IDE Capability
+ * register and each selective block's own capability. Blocks missing
+ * (VTSM_E_PEER_TRUNCATED) or bytes after the declared blocks (VTSM_E_PEER_MALFORMED) -
+ * a responder whose blocks contradict its capability - are refused under rule IDE.5;
+ * with o->lenient the bytes after the blocks are ignored and the deviation logged under
+ * IDE.5, and a capability of 0 followed by such bytes (the DMTF sample responder) is
+ * taken as not reported: selective IDE with IDE_KM and o->nstreams streams is assumed.
+ * The device's capability (tsm_ide_devcaps) is kept for STATUS and the checks.
+ */
+vtsm_status tsm_ide_setup_ex(struct tsm_platform *pf, uint32_t root_port,
+                             const struct tsm_ide_peer *peer, const struct tsm_ide_opts *o,
+                             struct tsm_ide_leftover *left, struct tsm_ide_dev **out);
 
 /*
  * Key refresh (IDE_REFRESH): 2 more key slots per stream are taken (VTSM_E_LIMIT, rule
@@ -138,7 +195,7 @@ struct tsm_ide_check {
     struct {
         uint8_t stream_id, key_set;
         bool rp_to_device, device_to_rp;
-    } s[TSM_IDE_MAX_STREAMS];
+    } s[TSM_IDE_MAX_ALL];
 };
 vtsm_status tsm_ide_link_check(struct tsm_ide_dev *d, const struct tsm_link_transport *link,
                                struct tsm_ide_check *out);
@@ -151,15 +208,41 @@ vtsm_status tsm_ide_link_check(struct tsm_ide_dev *d, const struct tsm_link_tran
  */
 void tsm_ide_teardown(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer);
 
+/*
+ * RID and address association on both ends (after tsm_ide_setup): the root-port model's
+ * Selective IDE Stream registers of every stream are set - RID Association 1 = RID limit
+ * << 8, RID Association 2 = RID base << 8 | Valid, the device's own RID from QUERY_RESP;
+ * the address association blocks not valid (no ranges are described) - and the same
+ * registers are written to the device's register block of that Stream ID as
+ * configuration writes down the simulated link (frame kind 4, carried by the host like
+ * every link frame). Then QUERY again, inside the SPDM session: a stream counts as
+ * associated on the device end only if its block reads back what was written.
+ * Best effort: a host that carries no link frames, or a device that refuses, leaves the
+ * device end unassociated (logged, STATUS device_assoc false); only a failure of the
+ * SPDM session (the QUERY) is returned.
+ */
+vtsm_status tsm_ide_program_assoc(struct tsm_ide_dev *d, const struct tsm_ide_peer *peer,
+                                  const struct tsm_link_transport *link);
+
 /* STATUS / RESULT: the device's IDE streams (never key bytes). E_INVAL for NULLs. */
 struct tsm_ide_status {
     uint32_t root_port;
-    unsigned stale_stopped; /* K_SET_STOPs of stale key sets at setup (rule IDE.4) */
+    struct tsm_ide_devcaps caps; /* the device's, from QUERY_RESP */
+    unsigned stale_stopped;      /* K_SET_STOPs of stale key sets at setup (rule IDE.4) */
     unsigned n;
     struct {
         uint8_t stream_id, key_set;
         uint32_t refreshes;
-    } s[TSM_IDE_MAX_STREAMS];
+        bool link; /* a Link IDE stream (else selective) */
+        /* the root-port model's Selective IDE Stream registers for it */
+        uint8_t tc;                   /* traffic class (Control bits 21:19) */
+        uint16_t rid_base, rid_limit; /* RID association: the device's own RID */
+        bool enabled, tee_limited;
+        uint32_t rid1, rid2; /* RID Association registers of the root-port model */
+        unsigned n_ranges;   /* address association blocks valid (the host's ranges) */
+        struct tsm_ide_range ranges[TSM_IDE_MAX_RANGES];
+        bool device_assoc; /* the device's block read back the same (QUERY_RESP) */
+    } s[TSM_IDE_MAX_ALL];
 };
 vtsm_status tsm_ide_status(const struct tsm_ide_dev *d, struct tsm_ide_status *out);
 

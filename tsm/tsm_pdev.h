@@ -39,9 +39,15 @@ const char *tsm_pdev_state_name(enum tsm_pdev_state s);
 struct tsm_connect_opts {
     uint8_t slot;
     bool allow_untrusted;
-    unsigned ide_streams; /* 0 = IDE off */
-    bool ide_only;        /* not TEE-IO: TDISP is not probed, TDIs cannot be bound */
-    bool challenge;       /* authenticate by CHALLENGE after the certificate, too */
+    unsigned ide_streams;  /* 0 = IDE off */
+    bool ide_only;         /* not TEE-IO: TDISP is not probed, TDIs cannot be bound */
+    bool challenge;        /* authenticate by CHALLENGE after the certificate, too */
+    bool ide_lenient;      /* rule IDE.5: accept a self-contradicting QUERY_RESP */
+    unsigned n_stream_ids; /* host-allocated stream IDs (0: the TSM allocates) */
+    uint8_t stream_ids[TSM_IDE_MAX_STREAMS];
+    bool ide_link;     /* a Link IDE stream as well (rule IDE.11) */
+    unsigned n_ranges; /* ide_addr_ranges (rules IDE.9, IDE.10) */
+    struct tsm_ide_range ranges[TSM_IDE_MAX_RANGES];
     uint8_t min_version, max_version;
     uint32_t base_asym; /* SPDM_ASYM_* mask, 0 = default */
     uint32_t base_hash;

@@ -222,6 +222,37 @@ out:
     return st;
 }
 
+vtsm_status tsm_platform_claim_streams(struct tsm_platform *p, uint32_t rp, unsigned n,
+                                       const uint8_t *ids)
+{
+    vtsm_status st = VTSM_OK;
+    struct tsm_rp *r;
+
+    VTSM_ENSURE(p != NULL && ids != NULL, VTSM_E_INVAL, "platform: NULL argument");
+    VTSM_ENSURE(n >= 1 && n <= TSM_RP_MAX_STREAMS, VTSM_E_INVAL,
+                "platform: %u streams named (1..%u)", n, TSM_RP_MAX_STREAMS);
+    r = rp_lookup(p, rp, &st);
+    if (!r)
+        return st;
+    for (unsigned i = 0; i < n; i++) {
+        VTSM_ENSURE_RULE(ids[i] < r->cfg.streams, VTSM_E_NO_STREAM, VTSM_RULE_IDE_7,
+                         "stream ID %u is not a stream of root port %u (IDs 0..%u) (rule IDE.7)",
+                         ids[i], r->cfg.id, r->cfg.streams - 1u);
+        VTSM_ENSURE_RULE(!stream_used(r, ids[i]), VTSM_E_NO_STREAM, VTSM_RULE_IDE_7,
+                         "stream ID %u of root port %u is in use by another device (rule IDE.7)",
+                         ids[i], r->cfg.id);
+        for (unsigned j = 0; j < i; j++)
+            VTSM_ENSURE_RULE(ids[j] != ids[i], VTSM_E_ABI_ARG, VTSM_RULE_IDE_6,
+                             "stream ID %u named twice (rule IDE.6)", ids[i]);
+    }
+    VTSM_GUARD(slots_check(r, n * TSM_RP_SLOTS_PER_SET));
+    for (unsigned i = 0; i < n; i++)
+        stream_mark(r, ids[i], true);
+    r->streams_used = (uint16_t)(r->streams_used + n);
+    r->slots_used = (uint16_t)(r->slots_used + n * TSM_RP_SLOTS_PER_SET);
+    return VTSM_OK;
+}
+
 void tsm_platform_free_streams(struct tsm_platform *p, uint32_t rp, unsigned n, const uint8_t *ids)
 {
     struct tsm_rp *r;

@@ -75,6 +75,16 @@ bool tsm_platform_has_rp(const struct tsm_platform *p, uint32_t rp);
  */
 vtsm_status tsm_platform_alloc_streams(struct tsm_platform *p, uint32_t rp, unsigned n,
                                        uint8_t *ids);
+/*
+ * Claim the n stream IDs ids[] the host allocated on root port rp (Linux
+ * pci_ide_stream_alloc, TDX Connect / SEV-TIO / CoVE-IO hosts), with their key slots:
+ *   VTSM_E_NO_STREAM  an ID outside 0..streams-1 of the port, or in use (rule IDE.7)
+ *   VTSM_E_ABI_ARG    an ID named twice (rule IDE.6)
+ *   VTSM_E_LIMIT      too few key slots (rule IDE.2); E_NOT_FOUND no such port (PLAT.1)
+ * All or nothing. Freed with tsm_platform_free_streams.
+ */
+vtsm_status tsm_platform_claim_streams(struct tsm_platform *p, uint32_t rp, unsigned n,
+                                       const uint8_t *ids);
 /* Give back streams (and TSM_RP_SLOTS_PER_SET key slots for each). IDs not allocated are
  * logged and skipped, with no slots given back for them. */
 void tsm_platform_free_streams(struct tsm_platform *p, uint32_t rp, unsigned n, const uint8_t *ids);

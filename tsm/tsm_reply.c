@@ -53,7 +53,30 @@ vtsm_status tsm_reply_put_ide(cbor_item_t *map, const struct tsm_ide_status *s)
         VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_STATE, "active"));
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_KEY_SET, s->s[i].key_set));
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_REFRESHES, s->s[i].refreshes));
+        VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_KIND, s->s[i].link ? "link" : "selective"));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_TC, s->s[i].tc));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_RID_BASE, s->s[i].rid_base));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_RID_LIMIT, s->s[i].rid_limit));
+        VTSM_GUARD(vtsm_abi_put_bool(m, VTSM_ABI_K_ENABLED, s->s[i].enabled));
+        VTSM_GUARD(vtsm_abi_put_bool(m, VTSM_ABI_K_TEE_LIMITED, s->s[i].tee_limited));
+        VTSM_GUARD(vtsm_abi_put_bool(m, VTSM_ABI_K_DEVICE_ASSOC, s->s[i].device_assoc));
+        cbor_item_t *ranges = vtsm_abi_array_new();
+        VTSM_GUARD(vtsm_abi_put_item(m, VTSM_ABI_K_ADDR_RANGES, ranges));
+        for (unsigned a = 0; a < s->s[i].n_ranges; a++) {
+            cbor_item_t *rm = vtsm_abi_map_new();
+            VTSM_GUARD(vtsm_abi_push_item(ranges, rm));
+            VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_BASE, s->s[i].ranges[a].base));
+            VTSM_GUARD(vtsm_abi_put_uint(rm, VTSM_ABI_K_LIMIT, s->s[i].ranges[a].limit));
+        }
     }
+    cbor_item_t *dc = vtsm_abi_map_new();
+    VTSM_GUARD(vtsm_abi_put_item(ide, VTSM_ABI_K_DEVICE_IDE, dc));
+    VTSM_GUARD(vtsm_abi_put_uint(dc, VTSM_ABI_K_IDE_CAP, s->caps.ide_cap));
+    VTSM_GUARD(vtsm_abi_put_uint(dc, VTSM_ABI_K_LINK_TCS, s->caps.link_tcs));
+    VTSM_GUARD(vtsm_abi_put_uint(dc, VTSM_ABI_K_SELECTIVE_STREAMS, s->caps.sel_streams));
+    VTSM_GUARD(vtsm_abi_put_uint(dc, VTSM_ABI_K_ADDR_ASSOC, s->caps.addr_assoc));
+    VTSM_GUARD(vtsm_abi_put_bool(dc, VTSM_ABI_K_TEE_LIMITED, s->caps.tee_limited));
+    VTSM_GUARD(vtsm_abi_put_bool(dc, VTSM_ABI_K_LENIENT, s->caps.lenient));
     if (s->stale_stopped)
         VTSM_GUARD(vtsm_abi_put_uint(ide, VTSM_ABI_K_STALE_STOPPED, s->stale_stopped));
     return VTSM_OK;
@@ -82,6 +105,8 @@ vtsm_status tsm_reply_push_root_ports(cbor_item_t *array, const struct tsm_rp_us
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_STREAMS_USED, u[i].streams_used));
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_KEY_SLOTS, u[i].key_slots));
         VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_KEY_SLOTS_USED, u[i].key_slots_used));
+        VTSM_GUARD(vtsm_abi_put_uint(m, VTSM_ABI_K_AVAILABLE_SECURE_STREAMS,
+                                     (uint64_t)u[i].streams - u[i].streams_used));
     }
     return VTSM_OK;
 }

@@ -223,8 +223,21 @@ static vtsm_status do_connect(struct tsm_pdev *p)
     /* IDE: the TSM programs both ends itself; the host never sees a key. */
     if (p->opts.ide_streams) {
         struct tsm_ide_peer peer = tsm_ide_peer_spdm(p->spdm);
-        VTSM_GUARD(tsm_ide_setup(t->cfg.platform, p->root_port, &peer, p->opts.ide_streams,
-                                 &p->ide_left, &p->ide));
+        struct tsm_ide_opts io = {.nstreams = p->opts.ide_streams,
+                                  .lenient = p->opts.ide_lenient,
+                                  .tee = !p->opts.ide_only,
+                                  .n_ids = p->opts.n_stream_ids,
+                                  .n_ranges = p->opts.n_ranges,
+                                  .link = p->opts.ide_link};
+        struct tsm_link_transport link_tr = {.exchange = tsm_proxy_link_exchange, .ctx = p};
+        io.link_tr = &link_tr;
+        memcpy(io.ranges, p->opts.ranges, sizeof(io.ranges));
+        memcpy(io.ids, p->opts.stream_ids, sizeof(io.ids));
+        VTSM_GUARD(
+            tsm_ide_setup_ex(t->cfg.platform, p->root_port, &peer, &io, &p->ide_left, &p->ide));
+        /* RID association on both ends: the device end through the link, read back */
+        struct tsm_link_transport link = {.exchange = tsm_proxy_link_exchange, .ctx = p};
+        VTSM_GUARD(tsm_ide_program_assoc(p->ide, &peer, &link));
     }
     return VTSM_OK;
 }
@@ -270,6 +283,35 @@ static cbor_item_t *connect_run(struct tsm_job *j)
 
 _Static_assert(TSM_IDE_MAX_STREAMS == VTSM_ABI_IDE_STREAMS_MAX, "ide_streams range");
 
+static uint64_t le64(const uint8_t *p)
+{
+    return (uint64_t)vtsm_get_le32(p) | (uint64_t)vtsm_get_le32(p + 4) << 32;
+}
+
+/* Rule IDE.9: ide_addr_ranges is whole 16-byte (base, limit) pairs, each 1 MiB granular
+ * (the address association registers hold bits 63:20) with base <= limit. */
+static vtsm_status check_ranges(const struct vtsm_abi_req *req)
+{
+    const uint8_t *p = req->ide_addr_ranges.p;
+    size_t len = req->ide_addr_ranges.len;
+
+    VTSM_ENSURE_RULE(len % 16 == 0 && len / 16 <= TSM_IDE_MAX_RANGES, VTSM_E_ABI_ARG,
+                     VTSM_RULE_IDE_9,
+                     "device_connect: ide_addr_ranges of %zu bytes: 16 per range, 1..%u ranges "
+                     "(rule IDE.9)",
+                     len, TSM_IDE_MAX_RANGES);
+    for (size_t i = 0; i < len / 16; i++) {
+        uint64_t base = le64(p + 16 * i), limit = le64(p + 16 * i + 8);
+        VTSM_ENSURE_RULE(base <= limit && base % TSM_IDE_RANGE_GRAN == 0 &&
+                             limit % TSM_IDE_RANGE_GRAN == TSM_IDE_RANGE_GRAN - 1,
+                         VTSM_E_ABI_ARG, VTSM_RULE_IDE_9,
+                         "device_connect: address range %zu 0x%llx-0x%llx: base <= limit, base "
+                         "and limit + 1 multiples of 1 MiB (rule IDE.9)",
+                         i, (unsigned long long)base, (unsigned long long)limit);
+    }
+    return VTSM_OK;
+}
+
 /* The connect options of a decoded request (absent: 0, the requester's default). */
 static void connect_opts(const struct vtsm_abi_req *req, struct tsm_connect_opts *o)
 {
@@ -289,6 +331,19 @@ static void connect_opts(const struct vtsm_abi_req *req, struct tsm_connect_opts
     o->ide_streams = (unsigned)req->ide_streams;
     o->ide_only = req->ide_only;
     o->challenge = req->challenge;
+    o->ide_lenient = req->ide_lenient;
+    o->ide_link = req->ide_link;
+    if (req->ide_addr_ranges.p && req->ide_addr_ranges.len % 16 == 0) {
+        o->n_ranges = (unsigned)(req->ide_addr_ranges.len / 16);
+        for (unsigned i = 0; i < o->n_ranges && i < TSM_IDE_MAX_RANGES; i++) {
+            o->ranges[i].base = le64(req->ide_addr_ranges.p + 16 * i);
+            o->ranges[i].limit = le64(req->ide_addr_ranges.p + 16 * i + 8);
+        }
+    }
+    if (req->stream_ids.p) {
+        o->n_stream_ids = (unsigned)req->stream_ids.len;
+        memcpy(o->stream_ids, req->stream_ids.p, req->stream_ids.len);
+    }
 }
 
 void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
@@ -301,7 +356,25 @@ void tsm_verb_device_connect(struct tsm *t, struct tsm_client *c, uint64_t id,
     connect_opts(req, &o);
     struct tsm_job *j = NULL;
     struct tsm_pdev *p = tsm_pdev_find(&t->devs, dev);
-    if (!p)
+    /* stream_ids: one per stream; ide_streams defaults to their number (rule IDE.6) */
+    if (o.n_stream_ids && !o.ide_streams)
+        o.ide_streams = o.n_stream_ids;
+    unsigned dup = 0;
+    for (unsigned i = 0; i < o.n_stream_ids; i++)
+        for (unsigned k = 0; k < i; k++)
+            if (o.stream_ids[k] == o.stream_ids[i])
+                dup = 1u + o.stream_ids[i];
+    if (o.n_stream_ids && o.n_stream_ids != o.ide_streams)
+        st = vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_IDE_6,
+                         "device_connect: %u stream_ids for ide_streams %u (rule IDE.6)",
+                         o.n_stream_ids, o.ide_streams);
+    else if (req->ide_addr_ranges.p && (st = check_ranges(req)) != VTSM_OK)
+        ;
+    else if (dup)
+        st = vtsm_refuse(VTSM_E_ABI_ARG, VTSM_RULE_IDE_6,
+                         "device_connect: stream ID %u named twice in stream_ids (rule IDE.6)",
+                         dup - 1);
+    else if (!p)
         st = vtsm_refuse(VTSM_E_NOT_FOUND, VTSM_RULE_PDEV_13,
                          "device_connect: no device named %s (device_add first)", dev);
     else if (!(st = tsm_job_new(t, p, "device_connect", id, connect_run, NULL, &j)) &&

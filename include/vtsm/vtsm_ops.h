@@ -43,7 +43,8 @@ extern "C" {
     X(DEVICE_REMOVE, device_remove, 0x11, HOST, REQUIRED, ("dev"))                                 \
     X(DEVICE_CONNECT, device_connect, 0x12, HOST, REQUIRED,                                        \
       ("dev", "slot", "allow_untrusted", "min_version", "max_version", "asym", "hash",             \
-       "ide_streams", "ide_only", "challenge"))                                                    \
+       "ide_streams", "ide_only", "challenge", "ide_lenient", "stream_ids", "ide_addr_ranges",     \
+       "ide_link"))                                                                                \
     X(DEVICE_RECLAIM, device_reclaim, 0x13, HOST, REQUIRED, ("dev", "force"))                      \
     X(STATUS, status, 0x14, HOST, OPTIONAL,                                                        \
       ("dev", "summary", "offset", "tdi_offset", "tvm_offset"))                                    \
@@ -144,6 +145,10 @@ enum vtsm_role {
     X(REFRESH, refresh, "refresh", BOOL)                                                           \
     X(NONCE, nonce, "nonce", BYTES)                                                                \
     X(RAW, raw, "raw", BOOL)                                                                       \
+    X(IDE_LENIENT, ide_lenient, "ide_lenient", BOOL)                                               \
+    X(STREAM_IDS, stream_ids, "stream_ids", BYTES)                                                 \
+    X(IDE_ADDR_RANGES, ide_addr_ranges, "ide_addr_ranges", BYTES)                                  \
+    X(IDE_LINK, ide_link, "ide_link", BOOL)                                                        \
     X(RANGE, range, "range", UINT)                                                                 \
     X(GPA, gpa, "gpa", UINT)                                                                       \
     X(PAGES, pages, "pages", UINT)

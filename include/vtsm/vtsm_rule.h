@@ -117,6 +117,17 @@ extern "C" {
       "a guest DEBUG_WRITE forces ERROR only from CONFIG_LOCKED or RUN")                           \
     X(GUEST_5, "GUEST.5", E_ABI_ARG, "a guest request's scope is its operation's scope")           \
     X(GUEST_6, "GUEST.6", E_POLICY_REFUSED, "DEBUG_WRITE only for a TVM created with debug")       \
+    X(IDE_5, "IDE.5", E_PEER_MALFORMED,                                                            \
+      "QUERY_RESP holds the register blocks its capability declares")                              \
+    X(IDE_6, "IDE.6", E_ABI_ARG, "stream_ids names ide_streams distinct IDs")                      \
+    X(IDE_7, "IDE.7", E_NO_STREAM, "a host-named stream ID is a free stream ID of the root port")  \
+    X(IDE_8, "IDE.8", E_PEER_CAPS, "no more streams than the device's selective IDE streams")      \
+    X(LINK_6, "LINK.6", E_PEER_MALFORMED,                                                          \
+      "a configuration write names a stream block and its registers")                              \
+    X(IDE_9, "IDE.9", E_ABI_ARG, "ide_addr_ranges: 16-byte base/limit pairs, 1 MiB granular")      \
+    X(IDE_10, "IDE.10", E_PEER_CAPS,                                                               \
+      "no more address ranges than the device's association blocks")                               \
+    X(IDE_11, "IDE.11", E_PEER_CAPS, "a Link IDE stream needs a device that supports Link IDE")    \
     X(MMIO_1, "MMIO.1", E_STATE,                                                                   \
       "the host maps a TDI's MMIO ranges only while it is CONFIG_LOCKED")                          \
     X(MMIO_2, "MMIO.2", E_NOT_FOUND,                                                               \
