@@ -289,7 +289,17 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_BASE                     "base"
 #define VTSM_ABI_K_LIMIT                    "limit"
 #define VTSM_ABI_K_IDE_LINK                 "ide_link" /* DEVICE_CONNECT: a Link IDE stream */
-#define VTSM_ABI_K_RID                      "rid"
+/* MMIO and DMA (docs/abi.md 7.18, 9.5): TDI_MMIO_MAP and guest body keys, STATUS/INFO keys */
+#define VTSM_ABI_K_RANGE         "range"
+#define VTSM_ABI_K_GPA           "gpa"
+#define VTSM_ABI_K_PRIVATE       "private"
+#define VTSM_ABI_K_MMIO_MAP      "mmio_map"
+#define VTSM_ABI_K_MAPPED        "mapped"
+#define VTSM_ABI_K_MAP_PAGES     "map_pages"
+#define VTSM_ABI_K_VALIDATED     "validated"
+#define VTSM_ABI_K_DMA           "dma"
+#define VTSM_ABI_MMIO_RANGES_MAX 64u /* = VTSM_TDISP_MAX_MMIO_RANGES */
+#define VTSM_ABI_K_RID           "rid"
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u
@@ -372,6 +382,10 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     /* 16 bytes per range: base, limit (u64 LE each), 1 MiB granular (rule IDE.9) */               \
     X(IDE_ADDR_RANGES, ide_addr_ranges, VTSM_ABI_K_IDE_ADDR_RANGES, BYTES, OPTIONAL, 16, 240)      \
     X(IDE_LINK, ide_link, VTSM_ABI_K_IDE_LINK, BOOL, OPTIONAL, 0, 0)                               \
+    /* TDI_MMIO_MAP: index of an MMIO_RANGE in the report, GPA, size in 4 KiB pages */             \
+    X(RANGE, range, VTSM_ABI_K_RANGE, UINT, REQUIRED, 0, VTSM_ABI_MMIO_RANGES_MAX - 1)             \
+    X(GPA, gpa, VTSM_ABI_K_GPA, UINT, REQUIRED, 0, UINT64_MAX)                                     \
+    X(PAGES, pages, VTSM_ABI_K_PAGES, UINT, OPTIONAL, 1, UINT32_MAX)                               \
     /* DEVICE_CONNECT: the TDIs (requester IDs) the host declares under the DSM */                 \
     X(TDIS, tdis, VTSM_ABI_K_TDIS, RIDS, OPTIONAL, 1, VTSM_ABI_TDIS_MAX)
 

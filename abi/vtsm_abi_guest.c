@@ -28,6 +28,39 @@ static vtsm_status opt_digest(const cbor_item_t *b, const char *key, uint8_t *ou
     return VTSM_OK;
 }
 
+/* MMIO_VALIDATE's keys (range, gpa, pages, ? private): required by it, refused elsewhere. */
+static vtsm_status parse_mmio(const cbor_item_t *b, uint64_t gop, struct vtsm_abi_guest_body *q)
+{
+    uint64_t range = 0, gpa = 0, pages = 0;
+    bool has_range = false, has_gpa = false, has_pages = false, has_priv = false, priv = true;
+    vtsm_status st;
+    if ((st = vtsm_abi_opt_uint(b, VTSM_ABI_K_RANGE, &range, &has_range)) != VTSM_OK ||
+        (st = vtsm_abi_opt_uint(b, VTSM_ABI_K_GPA, &gpa, &has_gpa)) != VTSM_OK ||
+        (st = vtsm_abi_opt_uint(b, VTSM_ABI_K_PAGES, &pages, &has_pages)) != VTSM_OK ||
+        (st = vtsm_abi_opt_bool(b, VTSM_ABI_K_PRIVATE, &priv, &has_priv)) != VTSM_OK)
+        return vtsm_wrap(st, "guest request body");
+    bool mmio = gop == VTSM_ABI_GOP_MMIO_VALIDATE;
+    VTSM_ENSURE_RULE(has_range == mmio && has_gpa == mmio && has_pages == mmio &&
+                         (!has_priv || mmio),
+                     VTSM_E_ABI_ARG, VTSM_RULE_GUEST_4,
+                     "guest request body: %s %s range, gpa and pages (rule %s)",
+                     vtsm_abi_gop_name(gop), mmio ? "needs" : "takes no", RULE_GUEST4);
+    if (!mmio)
+        return VTSM_OK;
+    VTSM_ENSURE(range < VTSM_ABI_MMIO_RANGES_MAX, VTSM_E_ABI_ARG,
+                "guest request body: range %llu out of range 0..%u", (unsigned long long)range,
+                VTSM_ABI_MMIO_RANGES_MAX - 1);
+    VTSM_ENSURE(pages >= 1 && pages <= UINT32_MAX, VTSM_E_ABI_ARG,
+                "guest request body: pages %llu out of range 1..%u", (unsigned long long)pages,
+                UINT32_MAX);
+    q->has_mmio = true;
+    q->range = (uint32_t)range;
+    q->gpa = gpa;
+    q->pages = pages;
+    q->priv = has_priv ? priv : true;
+    return VTSM_OK;
+}
+
 /* The body's fields and the keys its operation takes. */
 static vtsm_status parse_body(const cbor_item_t *b, struct vtsm_abi_guest_body *q)
 {
@@ -97,6 +130,7 @@ static vtsm_status parse_body(const cbor_item_t *b, struct vtsm_abi_guest_body *
                      (unsigned long long)scope, op, vtsm_abi_gop_scope(gop),
                      vtsm_rule_text(VTSM_RULE_GUEST_5));
     q->scope = (uint32_t)scope;
+    VTSM_GUARD(parse_mmio(b, gop, q));
 
     q->gop = (uint32_t)gop;
     q->tvm = (uint32_t)tvm;

@@ -37,6 +37,13 @@ struct vtsm_abi_guest_body {
     size_t meas_digest_len;
     uint8_t lock_digest[VTSM_ABI_GUEST_DIGEST_MAX];
     size_t lock_digest_len;
+    /* MMIO_VALIDATE: the range (index in the report), the GPA and size the guest expects,
+     * and whether it takes the range as private (TEE) memory (absent: true) */
+    bool has_mmio;
+    uint32_t range;
+    uint64_t gpa;
+    uint64_t pages;
+    bool priv;
 };
 
 /*
@@ -46,7 +53,8 @@ struct vtsm_abi_guest_body {
  * bytes (E_ABI_ARG), and
  * exactly the keys the operation takes: LIST none of dev/tdi/nonce/reason; INFO dev, tdi,
  * ? nonce; ACCEPT dev, tdi, report_digest, measurements_digest, lock_nonce_digest (each
- * a bstr of 0..48 bytes); REJECT dev, tdi, ? reason (E_ABI_ARG, rule GUEST.4). Every
+ * a bstr of 0..48 bytes); REJECT dev, tdi, ? reason; MMIO_VALIDATE dev, tdi, range (0..63),
+ * gpa, pages (1..2^32-1), ? private; DMA_ENABLE dev, tdi (E_ABI_ARG, rule GUEST.4). Every
  * detail starts "guest request body". On failure *out is zeroed.
  */
 vtsm_status vtsm_abi_guest_body_decode(const uint8_t *body, size_t len,

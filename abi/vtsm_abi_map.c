@@ -54,6 +54,10 @@ const char *vtsm_abi_gop_name(uint64_t gop)
         return "DEBUG_READ";
     case VTSM_ABI_GOP_DEBUG_WRITE:
         return "DEBUG_WRITE";
+    case VTSM_ABI_GOP_MMIO_VALIDATE:
+        return "MMIO_VALIDATE";
+    case VTSM_ABI_GOP_DMA_ENABLE:
+        return "DMA_ENABLE";
     default:
         return NULL;
     }
@@ -69,6 +73,8 @@ int vtsm_abi_gop_scope(uint64_t gop)
     case VTSM_ABI_GOP_ACCEPT:
     case VTSM_ABI_GOP_UNLOCK:
     case VTSM_ABI_GOP_REJECT:
+    case VTSM_ABI_GOP_MMIO_VALIDATE: /* they change what the TDI may reach */
+    case VTSM_ABI_GOP_DMA_ENABLE:
         return VTSM_ABI_SCOPE_STATE_CHANGE;
     case VTSM_ABI_GOP_DEBUG_READ:
         return VTSM_ABI_SCOPE_DEBUG_READ;
@@ -160,6 +166,10 @@ const char *const vtsm_abi_keys_guest_body[] = {VTSM_ABI_K_GOP,
                                                 VTSM_ABI_K_MEASUREMENTS_DIGEST,
                                                 VTSM_ABI_K_LOCK_NONCE_DIGEST,
                                                 VTSM_ABI_K_SCOPE,
+                                                VTSM_ABI_K_RANGE,
+                                                VTSM_ABI_K_GPA,
+                                                VTSM_ABI_K_PAGES,
+                                                VTSM_ABI_K_PRIVATE,
                                                 NULL};
 
 /* ---- builders ---- */

@@ -19,6 +19,7 @@
 #include "vtsm_guest_cbor.h"
 #include "vtsm_host_cbor.h"
 #include "vtsm_proc.h"
+#include "vtsm_tdisp.h"
 
 #define DEV "0000:01:00.0"
 
@@ -281,6 +282,13 @@ int main(int argc, char **argv)
         return fail(h, "tdi_bind");
     const cbor_item_t *mmio = NULL;
     vtsm_abi_get_array(res, VTSM_ABI_K_MMIO, &mmio);
+    /* the reported ranges, for the host's mappings below */
+    uint64_t rpages[VTSM_TDISP_MAX_MMIO_RANGES] = {0}, rattr[VTSM_TDISP_MAX_MMIO_RANGES] = {0};
+    size_t nranges = mmio ? cbor_array_size(mmio) : 0;
+    for (size_t i = 0; i < nranges && i < VTSM_TDISP_MAX_MMIO_RANGES; i++) {
+        vtsm_abi_get_uint(cbor_array_handle(mmio)[i], VTSM_ABI_K_PAGES, &rpages[i]);
+        vtsm_abi_get_uint(cbor_array_handle(mmio)[i], VTSM_ABI_K_ATTRIBUTES, &rattr[i]);
+    }
     printf("[7] bind   : TDI 0 -> TVM %u: %s; interface report validated (%zu MMIO ranges), "
            "MMIO/DMA still disabled\n",
            tvm, tstr(res, VTSM_ABI_K_STATE, s, sizeof(s)),
@@ -304,6 +312,40 @@ int main(int argc, char **argv)
            "measurements taken after lock\n",
            tstr(claims, VTSM_ABI_K_STATE, s, sizeof(s)));
     cbor_decref(&claims);
+    cbor_decref(&res);
+
+    /* ---- MMIO and DMA: the host maps each range, the guest validates each, then DMA ---- */
+    uint64_t gpa = 0x4000000000ull;
+    size_t shared = 0;
+    for (size_t i = 0; i < nranges && i < VTSM_TDISP_MAX_MMIO_RANGES; i++) {
+        cbor_item_t *req = vtsm_abi_map_new();
+        if (!req || vtsm_abi_put_tstr(req, VTSM_ABI_K_DEV, DEV) ||
+            vtsm_abi_put_uint(req, VTSM_ABI_K_TDI, 0) ||
+            vtsm_abi_put_uint(req, VTSM_ABI_K_RANGE, i) ||
+            vtsm_abi_put_uint(req, VTSM_ABI_K_GPA, gpa) ||
+            vtsm_host_call_cbor(h, VTSM_OP_TDI_MMIO_MAP, req, &res)) {
+            if (req)
+                cbor_decref(&req);
+            return fail(h, "tdi_mmio_map");
+        }
+        cbor_decref(&req);
+        cbor_decref(&res);
+        /* locked without LOCK_MSIX: the MSI-X table and PBA stay shared (rule MMIO.10) */
+        bool priv = !(rattr[i] & (VTSM_TDISP_RANGE_MSIX_TABLE | VTSM_TDISP_RANGE_MSIX_PBA |
+                                  VTSM_TDISP_RANGE_IS_NON_TEE_MEM));
+        struct vtsm_guest_mmio m = {
+            .range = (uint32_t)i, .gpa = gpa, .pages = rpages[i], .shared = !priv};
+        if (vtsm_guest_mmio_validate_cbor(g, h, DEV, 0, &m, &res))
+            return fail(h, "guest mmio_validate");
+        cbor_decref(&res);
+        shared += !priv;
+        gpa += rpages[i] * VTSM_TDISP_PAGE_SIZE;
+    }
+    if (vtsm_guest_dma_enable_cbor(g, h, DEV, 0, &res))
+        return fail(h, "guest dma_enable");
+    printf("[8b] mmio  : the host mapped %zu MMIO ranges at 0x4000000000.., the guest validated "
+           "each (%zu shared: MSI-X), DMA %s\n",
+           nranges, shared, tstr(res, VTSM_ABI_K_DMA, s, sizeof(s)));
     cbor_decref(&res);
 
     /* ---- accept: only the owning guest can; START_INTERFACE with the lock nonce ---- */

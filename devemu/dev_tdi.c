@@ -90,7 +90,8 @@ vtsm_status dev_tdi_init(struct vtsm_dev *d)
         struct dev_tdi *t = &d->tdis[i];
         t->state = VTSM_TDI_CONFIG_UNLOCKED;
         t->base = base;
-        t->mmio_size = (uint64_t)(MMIO_PAGES + 1) * VTSM_TDISP_PAGE_SIZE;
+        t->mmio_size =
+            (uint64_t)(MMIO_PAGES + 1 + (d->cfg.msix_pba ? 1 : 0)) * VTSM_TDISP_PAGE_SIZE;
         if (c->n_ranges) {
             t->mmio_size = 0;
             for (unsigned r = 0; r < c->n_ranges; r++)
@@ -148,6 +149,10 @@ vtsm_status dev_tdi_build_report(const struct vtsm_dev *d, unsigned i, struct de
         rep.mmio_range[0] = (struct vtsm_tdisp_mmio_range){base, MMIO_PAGES, 0, 0};
         rep.mmio_range[1] =
             (struct vtsm_tdisp_mmio_range){base + MMIO_PAGES, 1, VTSM_TDISP_RANGE_MSIX_TABLE, 1};
+        if (d->cfg.msix_pba) /* --msix-pba: the PBA, outside the TEE */
+            rep.mmio_range[rep.mmio_range_count++] = (struct vtsm_tdisp_mmio_range){
+                base + MMIO_PAGES + 1, 1,
+                VTSM_TDISP_RANGE_MSIX_PBA | VTSM_TDISP_RANGE_IS_NON_TEE_MEM, 2};
     } else {
         uint64_t page = base;
         rep.mmio_range_count = c->n_ranges;

@@ -126,6 +126,8 @@ static void usage(FILE *f)
         "  --tdis N         number of TDIs (default 4, 0..255)\n"
         "  --no-tdisp       no TDISP responder: an IDE-only (non-TEE-IO) device\n"
         "  --no-challenge   no CHAL_CAP: CHALLENGE is UnsupportedRequest\n"
+        "  --msix-pba       each TDI's report has a third MMIO range: the MSI-X PBA\n"
+        "                   (1 page after the table, IS_NON_TEE_MEM)\n"
         "  --ide-streams N  selective IDE streams (default 4, 0..256)\n"
         "  --ide-link-tcs N Link IDE streams, one per traffic class (default 0: none; 0..8)\n"
         "  --ide-addr-assoc N\n"
@@ -821,6 +823,7 @@ int main(int argc, char **argv)
         OPT_IDE_ADDR_ASSOC,
         OPT_IDE_TEE_LIMITED,
         OPT_IDE_QUERY_SHAPE,
+        OPT_MSIX_PBA,
         OPT_TOPO,      /* one topology setting, named by the option */
         OPT_TOPO_FILE, /* --topology FILE */
         OPT_PORT_INDEX,
@@ -837,6 +840,7 @@ int main(int argc, char **argv)
         {"tdis", required_argument, NULL, OPT_TDIS},
         {"no-tdisp", no_argument, NULL, OPT_NO_TDISP},
         {"no-challenge", no_argument, NULL, OPT_NO_CHALLENGE},
+        {"msix-pba", no_argument, NULL, OPT_MSIX_PBA},
         {"ide-streams", required_argument, NULL, OPT_IDE_STREAMS},
         {"key-log", required_argument, NULL, OPT_KEY_LOG},
         {"fault", required_argument, NULL, OPT_FAULT},
@@ -946,6 +950,9 @@ int main(int argc, char **argv)
         }
         case OPT_NO_TDISP:
             cfg.tdisp = false;
+            break;
+        case OPT_MSIX_PBA:
+            cfg.msix_pba = true;
             break;
         case OPT_NO_CHALLENGE:
             cfg.challenge = false;

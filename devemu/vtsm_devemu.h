@@ -196,6 +196,8 @@ struct vtsm_dev_config {
         VTSM_DEV_IDE_QUERY_ZERO73 = 1, /* as the DMTF sample responder: IDE Capability 0
                                         * followed by 72 zero DWs (contradicting itself) */
     } ide_query_shape;
+    bool msix_pba; /* each TDI reports a third MMIO range, the MSI-X PBA (1 page
+                    * after the table, IS_NON_TEE_MEM); default false */
 };
 
 /* Fill c with the defaults above. */

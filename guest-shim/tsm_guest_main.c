@@ -10,6 +10,8 @@
  *   tsm-guest ... info DEV TDI [--nonce HEX | --fresh] [--reference FILE] [--doe SPEC]
  *   tsm-guest ... accept DEV TDI [--reference FILE] --doe SPEC
  *   tsm-guest ... reject DEV TDI [--reason TEXT]
+ *   tsm-guest ... mmio-validate DEV TDI --range N --gpa ADDR --pages N [--shared]
+ *   tsm-guest ... dma-enable DEV TDI
  *
  * --direct opens the connection with HELLO role "guest" instead (the TSM then exchanges
  * the request's DOE through this connection all the same).
@@ -61,6 +63,10 @@ struct cli {
     const char *reason;
     const char *tsm_cert;
     bool direct;
+    /* mmio-validate */
+    long long range, pages;
+    unsigned long long gpa;
+    bool has_gpa, shared;
 };
 
 static void usage(FILE *f)
@@ -84,6 +90,10 @@ static void usage(FILE *f)
           "  unlock DEV TDI                  STOP it: CONFIG_UNLOCKED, still assigned (--doe)\n"
           "  debug-read DEV TDI              the TSM's view of the TDI (scope DEBUG_READ)\n"
           "  debug-write DEV TDI             force ERROR (scope DEBUG_WRITE; debug TVMs only)\n"
+          "  mmio-validate DEV TDI --range N --gpa ADDR --pages N [--shared]\n"
+          "                                  validate one MMIO range of the report (index N)\n"
+          "                                  where the host mapped it; --shared: not private\n"
+          "  dma-enable DEV TDI              enable DMA (every range validated first)\n"
           "options for info and accept:\n"
           "  --doe tcp:HOST:PORT             the device's DOE responder (needed for info with\n"
           "                                  a nonce and for accept: this CLI relays the DOE)\n"
@@ -411,6 +421,28 @@ static int cmd_simple(const struct cli *c, struct session *s, unsigned gop)
     return EXIT_OK;
 }
 
+/* mmio-validate / dma-enable */
+static int cmd_mmio(const struct cli *c, struct session *s, bool validate)
+{
+    cbor_item_t *res = NULL;
+    struct vtsm_guest_mmio m = {.range = (uint32_t)c->range,
+                                .gpa = c->gpa,
+                                .pages = (uint64_t)c->pages,
+                                .shared = c->shared};
+    vtsm_status st =
+        validate ? vtsm_guest_mmio_validate_cbor(s->g, s->h, c->dev, (uint32_t)c->tdi, &m, &res)
+                 : vtsm_guest_dma_enable_cbor(s->g, s->h, c->dev, (uint32_t)c->tdi, &res);
+    if (st != VTSM_OK) {
+        int rc = report_call(c, s->h, st);
+        if (res)
+            cbor_decref(&res);
+        return rc;
+    }
+    print_result(c, res, NULL);
+    cbor_decref(&res);
+    return EXIT_OK;
+}
+
 static int cmd_info(const struct cli *c, struct session *s)
 {
     uint8_t nonce[VTSM_GUEST_NONCE_SIZE];
@@ -513,7 +545,7 @@ static bool parse_ll(const char *s, long long lo, long long hi, long long *out)
 
 int main(int argc, char **argv)
 {
-    struct cli c = {.tvm = -1, .tdi = -1};
+    struct cli c = {.tvm = -1, .tdi = -1, .range = -1, .pages = -1};
     const char *pos[3] = {0};
     int npos = 0;
 
@@ -532,6 +564,10 @@ int main(int argc, char **argv)
         O_REFERENCE,
         O_REASON,
         O_TSM_CERT,
+        O_RANGE,
+        O_GPA,
+        O_PAGES,
+        O_SHARED,
     };
     static const struct option opts[] = {
         {"socket", required_argument, NULL, O_SOCKET},
@@ -548,6 +584,10 @@ int main(int argc, char **argv)
         {"reference", required_argument, NULL, O_REFERENCE},
         {"reason", required_argument, NULL, O_REASON},
         {"tsm-cert", required_argument, NULL, O_TSM_CERT},
+        {"range", required_argument, NULL, O_RANGE},
+        {"gpa", required_argument, NULL, O_GPA},
+        {"pages", required_argument, NULL, O_PAGES},
+        {"shared", no_argument, NULL, O_SHARED},
         {NULL, 0, NULL, 0},
     };
     int o;
@@ -598,6 +638,27 @@ int main(int argc, char **argv)
         case O_TSM_CERT:
             c.tsm_cert = optarg;
             break;
+        case O_RANGE:
+            if (!parse_ll(optarg, 0, VTSM_ABI_MMIO_RANGES_MAX - 1, &c.range))
+                return usage_error("bad --range '%s' (0..%u)", optarg,
+                                   VTSM_ABI_MMIO_RANGES_MAX - 1);
+            break;
+        case O_GPA: {
+            char *end = NULL;
+            errno = 0;
+            c.gpa = strtoull(optarg, &end, 0);
+            if (errno || !end || *end || optarg[0] == '-' || !optarg[0])
+                return usage_error("bad --gpa '%s' (an address, 0x... or decimal)", optarg);
+            c.has_gpa = true;
+            break;
+        }
+        case O_PAGES:
+            if (!parse_ll(optarg, 1, UINT32_MAX, &c.pages))
+                return usage_error("bad --pages '%s' (1..%u)", optarg, UINT32_MAX);
+            break;
+        case O_SHARED:
+            c.shared = true;
+            break;
         default:
             return usage_error("option '%s' is unknown or needs a value", argv[optind - 1]);
         }
@@ -614,8 +675,9 @@ int main(int argc, char **argv)
     if (!c.verb)
         return usage_error("%s", "missing command");
 
-    static const char *const verbs[] = {"keygen", "pubkey", "list",   "info",       "accept",
-                                        "reject", "lock",   "unlock", "debug-read", "debug-write"};
+    static const char *const verbs[] = {"keygen",     "pubkey",      "list",          "info",
+                                        "accept",     "reject",      "lock",          "unlock",
+                                        "debug-read", "debug-write", "mmio-validate", "dma-enable"};
     static const unsigned verb_gop[] = {0,
                                         0,
                                         VTSM_ABI_GOP_LIST,
@@ -625,7 +687,9 @@ int main(int argc, char **argv)
                                         VTSM_ABI_GOP_LOCK,
                                         VTSM_ABI_GOP_UNLOCK,
                                         VTSM_ABI_GOP_DEBUG_READ,
-                                        VTSM_ABI_GOP_DEBUG_WRITE};
+                                        VTSM_ABI_GOP_DEBUG_WRITE,
+                                        VTSM_ABI_GOP_MMIO_VALIDATE,
+                                        VTSM_ABI_GOP_DMA_ENABLE};
     _Static_assert(VTSM_ARRAY_SIZE(verbs) == VTSM_ARRAY_SIZE(verb_gop), "one gop per command");
     size_t v = 0;
     while (v < VTSM_ARRAY_SIZE(verbs) && strcmp(c.verb, verbs[v]) != 0)
@@ -647,6 +711,11 @@ int main(int argc, char **argv)
         if (!parse_ll(pos[1], 0, UINT32_MAX, &c.tdi))
             return usage_error("bad TDI '%s' (0..%u)", pos[1], UINT32_MAX);
     }
+    bool is_mmio = !strcmp(c.verb, "mmio-validate"), is_dma = !strcmp(c.verb, "dma-enable");
+    if (is_mmio && (c.range < 0 || !c.has_gpa || c.pages < 1))
+        return usage_error("mmio-validate needs --range N --gpa ADDR --pages N");
+    if (!is_mmio && (c.range >= 0 || c.has_gpa || c.pages >= 0 || c.shared))
+        return usage_error("--range, --gpa, --pages and --shared are for mmio-validate");
     if ((c.nonce_hex || c.fresh) && !is_info)
         return usage_error("--nonce / --fresh are for info");
     if (c.nonce_hex && c.fresh)
@@ -695,6 +764,8 @@ int main(int argc, char **argv)
             rc = cmd_info(&c, &s);
         else if (is_accept)
             rc = cmd_accept(&c, &s);
+        else if (is_mmio || is_dma)
+            rc = cmd_mmio(&c, &s, is_mmio);
         else
             rc = cmd_simple(&c, &s, verb_gop[v]);
     }

@@ -114,4 +114,21 @@ vtsm_status vtsm_guest_check_evidence_cbor(const struct vtsm_guest *g, const cbo
                                            const struct vtsm_guest_ref *ref, X509 *tsm_cert,
                                            cbor_item_t **claims);
 
+/* ---- MMIO and DMA (docs/abi.md 9.5) ---- */
+
+/*
+ * MMIO_VALIDATE of one range of TDI tdi of dev (the RSI_VDEV_VALIDATE_MAPPING /
+ * MMIO_VALIDATE / TDG.MMIO.ACCEPT shape), and DMA_ENABLE (RSI_VDEV_DMA_ENABLE / SDTE_WRITE
+ * / TDG.DMAR.ACCEPT). Signed with the next seq and sent through relay like
+ * vtsm_guest_call_cbor, with the same result and error conventions; refusals carry the
+ * MMIO.n / DMA.n rules. E_INVAL before anything is sent for a bad range or pages.
+ * struct vtsm_guest_mmio is in vtsm_guest.h; the public forms are vtsm_guest_mmio_validate
+ * and vtsm_guest_dma_enable.
+ */
+vtsm_status vtsm_guest_mmio_validate_cbor(struct vtsm_guest *g, struct vtsm_host *relay,
+                                          const char *dev, uint32_t tdi,
+                                          const struct vtsm_guest_mmio *m, cbor_item_t **result);
+vtsm_status vtsm_guest_dma_enable_cbor(struct vtsm_guest *g, struct vtsm_host *relay,
+                                       const char *dev, uint32_t tdi, cbor_item_t **result);
+
 #endif

@@ -873,6 +873,9 @@ static int print_status(struct cli *c, const cbor_item_t *res)
     struct table *tdi = table_new("TDIS", 7, h_tdi);
     struct table *meas = table_new("MEASUREMENTS", 4, h_meas);
     struct table *tvm = table_new("TVMS", 4, h_tvm);
+    static const char *const h_map[] = {"DEVICE", "TDI", "RANGE",     "RANGE ID", "PAGES",
+                                        "ATTRS",  "GPA", "VALIDATED", "PRIVATE",  "DMA"};
+    struct table *mmio = table_new("MMIO MAP", 10, h_map);
     const cbor_item_t *a = list(res, VTSM_ABI_K_ROOT_PORTS);
     for (size_t i = 0; a && i < cbor_array_size(a); i++) {
         const cbor_item_t *m = cbor_array_handle(a)[i];
@@ -938,6 +941,25 @@ static int print_status(struct cli *c, const cbor_item_t *res)
             else if (!why[0] && vtsm_abi_find(e, VTSM_ABI_K_GUEST_REJECTED))
                 snprintf(why, CELL, "rejected by its TVM");
             snprintf(t[6], CELL, "%s", why[0] ? why : "-");
+            /* the TDI's MMIO ranges, once the host mapped one (docs/abi.md 7.18) */
+            const cbor_item_t *te = cbor_array_handle(tl)[k];
+            const cbor_item_t *ml = list(te, VTSM_ABI_K_MMIO_MAP);
+            for (size_t q = 0; ml && q < cbor_array_size(ml); q++) {
+                const cbor_item_t *re = cbor_array_handle(ml)[q];
+                char(*u)[CELL] = table_row(mmio);
+                if (!u)
+                    break;
+                snprintf(u[0], CELL, "%s", name);
+                cell(u[1], te, "tdi", false);
+                cell(u[2], re, VTSM_ABI_K_RANGE, false);
+                cell(u[3], re, VTSM_ABI_K_RANGE_ID, false);
+                cell(u[4], re, VTSM_ABI_K_PAGES, false);
+                cell(u[5], re, VTSM_ABI_K_ATTRIBUTES, true);
+                cell(u[6], re, VTSM_ABI_K_GPA, true);
+                cell(u[7], re, VTSM_ABI_K_VALIDATED, false);
+                cell(u[8], re, VTSM_ABI_K_PRIVATE, false);
+                cell(u[9], te, VTSM_ABI_K_DMA, false);
+            }
         }
         const cbor_item_t *ms = vtsm_abi_find(m, "measurements");
         const cbor_item_t *bl = ms && cbor_isa_map(ms) ? list(ms, "blocks") : NULL;
@@ -968,6 +990,7 @@ static int print_status(struct cli *c, const cbor_item_t *res)
     table_print(tdi);
     table_print(meas);
     table_print(tvm);
+    table_print(mmio);
     return EXIT_OK;
 }
 

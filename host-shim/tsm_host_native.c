@@ -50,8 +50,8 @@ vtsm_status tsm_host_native_owner_check(struct vtsm_host *h, const char *dev)
     /* not registered with the TSM (PDEV.13): nobody else owns it */
     if (vtsm_host_status_cbor(h, dev, &st) != VTSM_OK) {
         const struct vtsm_host_error *e = vtsm_host_last_error(h);
-        if (st) /* the ERROR */
-            cbor_decref(&st);
+        if (st)
+            cbor_decref(&st); /* the ERROR's report, if any */
         if (e->from_tsm && e->status == VTSM_E_NOT_FOUND)
             return VTSM_OK;
         return vtsm_fail(e->status, "asking the TSM who owns %s: %s", dev, e->detail);

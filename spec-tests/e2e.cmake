@@ -103,6 +103,14 @@ target_compile_definitions(test_e2e_ras PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_D
 # claim (PDEV.18), and a reset behind the TSM's back (PDEV.17).
 vtsm_e2e_suite(test_e2e_owner SOURCES test_e2e_owner.c CASES
   test_native_cma_and_reset_behind_the_tsm test_device_that_dies_is_not_a_reset)
+
+vtsm_e2e_suite(test_e2e_mmio SOURCES test_e2e_mmio.c CASES
+  test_map_validate_dma_accept_unbind test_host_map_refusals test_guest_validate_refusals
+  test_error_revokes_mappings_and_dma test_pba_and_non_tee_range test_cli_map_validate_dma
+  test_guest_body_keys test_unlock_and_relock_start_over)
+target_link_libraries(test_e2e_mmio PRIVATE vtsm_guest)
+target_compile_definitions(test_e2e_mmio PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
+add_dependencies(test_e2e_mmio tsm-guest)
 # Topology: devices by PCI address (canonical names, PDEV.30), TDIs by interface ID.
 vtsm_e2e_suite(test_e2e_topo SOURCES test_e2e_topo.c CASES
   test_names_canonical_and_refused test_short_name_connects_and_guest_matches

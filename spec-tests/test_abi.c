@@ -578,7 +578,7 @@ static void test_key_lists(void **state)
         {vtsm_abi_keys_guest_request, "tvm body sig"},
         {vtsm_abi_keys_guest_body,
          "gop tvm seq dev tdi nonce reason report_digest measurements_digest "
-         "lock_nonce_digest scope"},
+         "lock_nonce_digest scope range gpa pages private"},
     };
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         char got[256] = "";

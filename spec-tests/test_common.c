@@ -175,9 +175,9 @@ static void test_rule_list(void **s)
     assert_string_equal(vtsm_rule_id(VTSM_RULE_PDEV_13), "PDEV.13");
     assert_int_equal(vtsm_rule_status(VTSM_RULE_PDEV_6), VTSM_E_BUSY);
 
-    static const char *const families[] = {"PLAT",  "PDEV",  "IDE",  "TVM",    "TDI",
-                                           "GUEST", "ABI",   "LINK", "DEVTDI", "IDEKM",
-                                           "VDM",   "CHUNK", "EVENT"};
+    static const char *const families[] = {"PLAT",  "PDEV",  "IDE",   "TVM",    "TDI",
+                                           "GUEST", "ABI",   "LINK",  "DEVTDI", "IDEKM",
+                                           "VDM",   "CHUNK", "EVENT", "MMIO",   "DMA"};
     for (int r = 1; r < VTSM_RULE_COUNT_; r++) {
         const char *id = vtsm_rule_id((enum vtsm_rule)r);
         assert_non_null(id);

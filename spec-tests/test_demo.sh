@@ -20,6 +20,11 @@ grep -q '^\[9\] accept : .*: RUN,' <<<"$out" || {
   echo "test_demo: no TDI reached RUN" >&2
   exit 1
 }
+grep -q '^\[8b\] mmio  : .*validated each.*DMA enabled' <<<"$out" || {
+  echo "$out"
+  echo "test_demo: the guest did not validate its MMIO and enable DMA" >&2
+  exit 1
+}
 grep -q '^\[12\] done' <<<"$out" || {
   echo "$out"
   echo "test_demo: the demo did not finish" >&2

@@ -11,6 +11,7 @@ set(vtsm_object_model
   ${PROJECT_SOURCE_DIR}/tsm/tsm_tvm.c
   ${PROJECT_SOURCE_DIR}/tsm/tsm_ide.c
   ${PROJECT_SOURCE_DIR}/tsm/tsm_platform.c)
+list(APPEND vtsm_object_model ${PROJECT_SOURCE_DIR}/tsm/tsm_mmio.c)
 add_library(tsm_object_model_nocbor OBJECT EXCLUDE_FROM_ALL ${vtsm_object_model})
 target_include_directories(tsm_object_model_nocbor BEFORE PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/nocbor)

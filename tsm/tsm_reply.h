@@ -60,8 +60,15 @@ vtsm_status tsm_reply_tdi_info(const struct tsm_tdi_info *i, const struct tsm_td
  * *out is a new map the caller releases.
  */
 vtsm_status tsm_reply_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_item_t **out);
+/* MMIO and DMA of a TDI into map m: "dma" ("off" / "enabled" / "active") and, while it
+ * is bound, "mmio_map": per MMIO_RANGE of its report {range, range_id, first_page, pages,
+ * attributes, mapped, ? gpa, ? map_pages, validated, ? private} (docs/abi.md 7.18). With
+ * all false (STATUS and LIST entries, which must stay small enough for a page of 255),
+ * neither key until the host mapped a range or the guest enabled DMA (absent: DMA off,
+ * nothing mapped). */
+vtsm_status tsm_reply_tdi_mmio(cbor_item_t *m, const struct tsm_tdi *t, bool all);
 /* "rid" (the TDI's function as a PCI address) and "mmio": the MMIO ranges of a bound TDI's
  * cached interface report (nothing if unbound). */
-vtsm_status tsm_reply_tdi_mmio(cbor_item_t *m, const struct tsm_tdi *t);
+vtsm_status tsm_reply_tdi_detail(cbor_item_t *m, const struct tsm_tdi *t);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 
+#include "tsm_mmio.h"
 #include "tsm_reply.h"
 #include "tsm_tdi.h"
 #include "vtsm_abi.h"
@@ -40,7 +41,7 @@ static vtsm_status put_rid(cbor_item_t *m, const struct tsm_tdi *t)
     return vtsm_abi_put_tstr(m, VTSM_ABI_K_RID, fn);
 }
 
-vtsm_status tsm_reply_tdi_mmio(cbor_item_t *m, const struct tsm_tdi *t)
+vtsm_status tsm_reply_tdi_detail(cbor_item_t *m, const struct tsm_tdi *t)
 {
     VTSM_GUARD(put_rid(m, t));
     struct vtsm_tdisp_report *rep = malloc(sizeof(*rep));
@@ -168,6 +169,7 @@ vtsm_status tsm_reply_tdi_info(const struct tsm_tdi_info *i, const struct tsm_td
     VTSM_GUARD_GOTO(vtsm_abi_put_bytes(kex, VTSM_ABI_K_SIGNATURE, i->kex_sig, i->kex_sig_len));
     VTSM_GUARD_GOTO(
         vtsm_abi_put_bytes(m, VTSM_ABI_K_KEX_TRANSCRIPT_DIGEST, i->kex_digest, i->digest_len));
+    VTSM_GUARD_GOTO(tsm_reply_tdi_mmio(m, t, true));
     if (a->nonce) {
         VTSM_GUARD_GOTO(sign_token(i, a, &token));
         VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_TOKEN, token.data, token.len));
@@ -209,9 +211,54 @@ vtsm_status tsm_reply_tdi_summary(const struct tsm_tdi *t, bool host_view, cbor_
     if (host_view && t->rejected)
         VTSM_GUARD_GOTO(vtsm_abi_put_tstr(m, VTSM_ABI_K_GUEST_REJECTED, t->guest_rejected));
     VTSM_GUARD_GOTO(put_recovery(m, t));
+    VTSM_GUARD_GOTO(tsm_reply_tdi_mmio(m, t, false));
     *out = m;
     return VTSM_OK;
 out:
     cbor_decref(&m);
+    return st;
+}
+
+vtsm_status tsm_reply_tdi_mmio(cbor_item_t *m, const struct tsm_tdi *t, bool all)
+{
+    struct vtsm_tdisp_report *rep = NULL;
+    vtsm_status st;
+
+    VTSM_ENSURE(m != NULL && t != NULL, VTSM_E_INVAL, "TDI MMIO: NULL argument");
+    bool any = t->dma_guest;
+    for (unsigned i = 0; i < VTSM_TDISP_MAX_MMIO_RANGES; i++)
+        any |= t->mmio[i].mapped;
+    if (!all && !any)
+        return VTSM_OK; /* a STATUS / LIST entry: nothing mapped, DMA off (both absent) */
+    VTSM_GUARD(vtsm_abi_put_tstr(m, VTSM_ABI_K_DMA, tsm_tdi_dma_name(t)));
+    if (t->report.len == 0)
+        return VTSM_OK; /* not bound: no report, no ranges */
+    rep = malloc(sizeof(*rep));
+    VTSM_ENSURE(rep != NULL, VTSM_E_NOMEM, "TDI MMIO: out of memory");
+    VTSM_GUARD_GOTO(tsm_tdi_report(t, rep));
+    cbor_item_t *arr = vtsm_abi_array_new();
+    VTSM_GUARD_GOTO(vtsm_abi_put_item(m, VTSM_ABI_K_MMIO_MAP, arr));
+    for (uint32_t i = 0; i < rep->mmio_range_count && i < VTSM_TDISP_MAX_MMIO_RANGES; i++) {
+        const struct vtsm_tdisp_mmio_range *r = &rep->mmio_range[i];
+        const struct tsm_tdi_mmio *x = &t->mmio[i];
+        cbor_item_t *e = vtsm_abi_map_new();
+        VTSM_GUARD_GOTO(vtsm_abi_push_item(arr, e));
+        VTSM_GUARD_GOTO(vtsm_abi_put_uint(e, VTSM_ABI_K_RANGE, i));
+        VTSM_GUARD_GOTO(vtsm_abi_put_uint(e, VTSM_ABI_K_RANGE_ID, r->range_id));
+        VTSM_GUARD_GOTO(vtsm_abi_put_uint(e, VTSM_ABI_K_FIRST_PAGE, r->first_page));
+        VTSM_GUARD_GOTO(vtsm_abi_put_uint(e, VTSM_ABI_K_PAGES, r->number_of_pages));
+        VTSM_GUARD_GOTO(vtsm_abi_put_uint(e, VTSM_ABI_K_ATTRIBUTES, r->range_attributes));
+        VTSM_GUARD_GOTO(vtsm_abi_put_bool(e, VTSM_ABI_K_MAPPED, x->mapped));
+        if (x->mapped) {
+            VTSM_GUARD_GOTO(vtsm_abi_put_uint(e, VTSM_ABI_K_GPA, x->gpa));
+            VTSM_GUARD_GOTO(vtsm_abi_put_uint(e, VTSM_ABI_K_MAP_PAGES, x->pages));
+        }
+        VTSM_GUARD_GOTO(vtsm_abi_put_bool(e, VTSM_ABI_K_VALIDATED, x->validated));
+        if (x->validated)
+            VTSM_GUARD_GOTO(vtsm_abi_put_bool(e, VTSM_ABI_K_PRIVATE, x->priv));
+    }
+    st = VTSM_OK;
+out:
+    free(rep);
     return st;
 }

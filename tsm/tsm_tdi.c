@@ -198,6 +198,10 @@ vtsm_status tsm_tdi_set_state(struct tsm_tdi *t, enum tsm_tdi_req req, enum tsm_
         req_rules[req].name, t->dev, t->index, state_names[t->state], state_names[next],
         tsm_tdi_state_name(to));
     t->state = to;
+    if (to == TSM_TDI_ERROR || to == TSM_TDI_CONFIG_UNLOCKED) { /* rule DMA.3 */
+        memset(t->mmio, 0, sizeof(t->mmio));
+        t->dma_guest = false;
+    }
     return VTSM_OK;
 }
 
@@ -244,6 +248,8 @@ void tsm_tdi_reset(struct tsm_tdi *t)
     OPENSSL_cleanse(t->nonce_digest, sizeof(t->nonce_digest));
     t->lock_seq = t->meas_seq = 0;
     t->error_rule = VTSM_RULE_NONE;
+    memset(t->mmio, 0, sizeof(t->mmio)); /* rule DMA.3 */
+    t->dma_guest = false;
 }
 
 uint64_t tsm_tdi_event(void)

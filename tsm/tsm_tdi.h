@@ -126,6 +126,16 @@ const char *tsm_tdi_who_name(enum tsm_tdi_who w);
 
 /* ---- the TDI ---- */
 
+/* One MMIO_RANGE of a bound TDI's report as the host mapped it into the owning TVM
+ * (TDI_MMIO_MAP) and as the guest validated it (MMIO_VALIDATE). */
+struct tsm_tdi_mmio {
+    bool mapped;    /* the host declared a mapping */
+    bool validated; /* the owning guest validated it (the rules of tsm_mmio.h held) */
+    bool priv;      /* validated as private (TEE) memory */
+    uint64_t gpa;   /* guest-physical address of the range's first byte */
+    uint64_t pages; /* 4 KiB pages the host mapped */
+};
+
 #define TSM_TDI_REASON_MAX 1024    /* bytes of a guest's REJECT reason (= the guest shim's) */
 #define TSM_TDI_MAX_INDEX  0xFFFFu /* FUNCTION_ID RID is 16 bits */
 
@@ -163,6 +173,10 @@ struct tsm_tdi {
     uint32_t recoveries;
     char last_event[64];      /* "" / "recovered" / "recovered_reference" / "recovery_refused" */
     enum vtsm_rule last_rule; /* the rule of last_event */
+    /* MMIO and DMA (tsm_mmio.h): per MMIO_RANGE of the report, what the host mapped and the
+     * guest validated; whether the guest enabled DMA. Cleared on unbind and on ERROR. */
+    struct tsm_tdi_mmio mmio[VTSM_TDISP_MAX_MMIO_RANGES];
+    bool dma_guest;
 };
 
 /* A fresh, unbound TDI (CONFIG_UNLOCKED). dev must be a valid device name, index <=

@@ -738,7 +738,7 @@ static vtsm_status tdi_entry(struct tsm_pdev *p, struct tsm_tdi *tdi, bool mmio,
 {
     if (!tsm_pdev_tdi_claimed(p, tdi)) {
         VTSM_GUARD(tsm_reply_tdi_summary(tdi, true, out));
-        return mmio ? tsm_reply_tdi_mmio(*out, tdi) : VTSM_OK;
+        return mmio ? tsm_reply_tdi_detail(*out, tdi) : VTSM_OK;
     }
     cbor_item_t *e = vtsm_abi_map_new();
     VTSM_ENSURE(e, VTSM_E_NOMEM, "status");

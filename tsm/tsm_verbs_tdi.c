@@ -14,6 +14,7 @@
 
 #include "tsm_int.h"
 #include "tsm_reply.h"
+#include "tsm_verbs_mmio.h"
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
 
@@ -679,6 +680,10 @@ static cbor_item_t *guest_request_run(struct tsm_job *j)
         if (st == VTSM_OK)
             VTSM_INFO("TVM %u rejected %s TDI %u: %s", g.tvm, p->name, tdi->index,
                       g.has_reason ? g.reason : "");
+        break;
+    case VTSM_ABI_GOP_MMIO_VALIDATE: /* tsm_verbs_mmio.c */
+    case VTSM_ABI_GOP_DMA_ENABLE:
+        st = tsm_guest_mmio(t, id, &g, p, tdi, &res);
         break;
     default:
         st = vtsm_fail(VTSM_E_ABI_ARG, "unknown guest operation 0x%x", g.gop);

@@ -29,6 +29,10 @@ enum vtsm_abi_gop {
     VTSM_ABI_GOP_UNLOCK = 0x46,      /* STOP: -> CONFIG_UNLOCKED, reported to the host */
     VTSM_ABI_GOP_DEBUG_READ = 0x47,  /* the TSM's internal view of the TDI */
     VTSM_ABI_GOP_DEBUG_WRITE = 0x48, /* force the TDI to ERROR (TVMs created with debug) */
+    /* MMIO_VALIDATE / TDG.MMIO.ACCEPT / RSI_VDEV_VALIDATE_MAPPING: one range, as mapped */
+    VTSM_ABI_GOP_MMIO_VALIDATE = 0x4C,
+    /* SDTE_WRITE / TDG.DMAR.ACCEPT / RSI_VDEV_DMA_ENABLE: after every range is validated */
+    VTSM_ABI_GOP_DMA_ENABLE = 0x4D,
 };
 /* Guest request scopes ("scope" of the body): the values of Linux's enum
  * pci_tsm_req_scope. Each operation has one (vtsm_abi_gop_scope). */

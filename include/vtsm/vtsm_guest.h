@@ -294,6 +294,32 @@ vtsm_status vtsm_guest_decide(struct vtsm_guest *g, struct vtsm_host *relay, con
                               uint32_t tdi, const struct vtsm_guest_ref *ref, X509 *tsm_cert,
                               struct vtsm_guest_decision *d);
 
+/* ---- MMIO and DMA (docs/abi.md 9.5) ---- */
+
+/* One MMIO range as the guest expects it: its index in the TDI's interface report (as
+ * INFO's mmio_map lists them), the GPA the guest finds it at, its size in 4 KiB pages,
+ * and whether the guest keeps it shared rather than private (TEE) memory. */
+struct vtsm_guest_mmio {
+    uint32_t range;
+    uint64_t gpa;
+    uint64_t pages;
+    bool shared;
+};
+
+/*
+ * MMIO_VALIDATE of one range of TDI tdi of dev where the host mapped it (the shape of
+ * RSI_VDEV_VALIDATE_MAPPING / MMIO_VALIDATE / TDG.MMIO.ACCEPT), and DMA_ENABLE once every
+ * range is validated (RSI_VDEV_DMA_ENABLE / SDTE_WRITE / TDG.DMAR.ACCEPT). Signed with the
+ * next seq and sent through relay, with the result and error conventions of
+ * vtsm_guest_call; the TSM's refusals carry the MMIO.n / DMA.n rules. E_INVAL before
+ * anything is sent for a range above 63 or pages outside 1..2^32-1.
+ */
+vtsm_status vtsm_guest_mmio_validate(struct vtsm_guest *g, struct vtsm_host *relay, const char *dev,
+                                     uint32_t tdi, const struct vtsm_guest_mmio *m,
+                                     struct vtsm_result **result);
+vtsm_status vtsm_guest_dma_enable(struct vtsm_guest *g, struct vtsm_host *relay, const char *dev,
+                                  uint32_t tdi, struct vtsm_result **result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -74,7 +74,10 @@ extern "C" {
     X(DEVICE_CHECK, device_check, 0x1D, HOST, REQUIRED, ("dev"))                                   \
     /* the device's evidence: every certificate slot, VCA, KEY_EXCHANGE, measurements,             \
      * interface reports; refresh: re-measure (nonce) and re-read certificates first */            \
-    X(EVIDENCE, evidence, 0x19, HOST, REQUIRED, ("dev", "refresh", "nonce", "raw"))
+    X(EVIDENCE, evidence, 0x19, HOST, REQUIRED, ("dev", "refresh", "nonce", "raw"))                \
+    /* the guest-physical address at which the host maps one MMIO_RANGE of a bound TDI's           \
+     * interface report (range = its index in the report); the owning guest validates it */        \
+    X(TDI_MMIO_MAP, tdi_mmio_map, 0x3C, HOST, REQUIRED, ("dev", "tdi", "range", "gpa", "pages"))
 
 #define VTSM_OPS(X) VTSM_OPS_PROTOCOL(X) VTSM_OPS_VERBS(X)
 
@@ -147,6 +150,9 @@ enum vtsm_role {
     X(STREAM_IDS, stream_ids, "stream_ids", BYTES)                                                 \
     X(IDE_ADDR_RANGES, ide_addr_ranges, "ide_addr_ranges", BYTES)                                  \
     X(IDE_LINK, ide_link, "ide_link", BOOL)                                                        \
+    X(RANGE, range, "range", UINT)                                                                 \
+    X(GPA, gpa, "gpa", UINT)                                                                       \
+    X(PAGES, pages, "pages", UINT)                                                                 \
     X(TDIS, tdis, "tdis", RIDS)
 
 enum vtsm_field {

@@ -128,6 +128,24 @@ extern "C" {
     X(IDE_10, "IDE.10", E_PEER_CAPS,                                                               \
       "no more address ranges than the device's association blocks")                               \
     X(IDE_11, "IDE.11", E_PEER_CAPS, "a Link IDE stream needs a device that supports Link IDE")    \
+    X(MMIO_1, "MMIO.1", E_STATE,                                                                   \
+      "the host maps a TDI's MMIO ranges only while it is CONFIG_LOCKED")                          \
+    X(MMIO_2, "MMIO.2", E_NOT_FOUND,                                                               \
+      "a mapping names an MMIO_RANGE of the TDI's interface report")                               \
+    X(MMIO_3, "MMIO.3", E_STATE, "a range the guest validated is not mapped again")                \
+    X(MMIO_4, "MMIO.4", E_STATE, "the guest validates only a range the host mapped")               \
+    X(MMIO_5, "MMIO.5", E_STATE, "the guest validates a range at the GPA the host mapped it at")   \
+    X(MMIO_6, "MMIO.6", E_STATE, "mapping and guest size are the range's reported size")           \
+    X(MMIO_7, "MMIO.7", E_STATE, "a mapping is 4 KiB aligned and ends below 2^64")                 \
+    X(MMIO_8, "MMIO.8", E_STATE, "no two mappings of one TVM overlap")                             \
+    X(MMIO_9, "MMIO.9", E_POLICY_REFUSED, "an IS_NON_TEE_MEM range is never validated as private") \
+    X(MMIO_10, "MMIO.10", E_POLICY_REFUSED,                                                        \
+      "MSI-X table and PBA are private only if the report locks MSI-X")                            \
+    X(MMIO_11, "MMIO.11", E_NOT_OWNER, "only the owning guest validates ranges and enables DMA")   \
+    X(MMIO_12, "MMIO.12", E_STATE, "the guest validates ranges only while CONFIG_LOCKED or RUN")   \
+    X(DMA_1, "DMA.1", E_STATE, "DMA is enabled only once every reported range is validated")       \
+    X(DMA_2, "DMA.2", E_STATE, "DMA is enabled only while the TDI is CONFIG_LOCKED or RUN")        \
+    X(DMA_3, "DMA.3", OK, "unbind and ERROR revoke every mapping, validation and DMA")             \
     X(PDEV_30, "PDEV.30", E_ABI_ARG, "a device name is a PCI address, [SSSS:]BB:DD.F")             \
     X(TDI_30, "TDI.30", E_PEER_STATE,                                                              \
       "a TDI declared at connect is CONFIG_UNLOCKED on the device")                                \
