@@ -165,9 +165,10 @@ struct dev_tdi {
     uint16_t lock_flags;
     uint8_t default_stream_id;
     uint64_t mmio_offset;
-    struct vtsm_buf report; /* the interface report, built at LOCK */
-    uint64_t base;          /* address of the first MMIO range (before the reporting offset) */
-    uint64_t mmio_size;     /* bytes from base to the end of the last range */
+    struct vtsm_buf report;  /* the interface report, built at LOCK */
+    uint64_t base;           /* address of the first MMIO range (before the reporting offset) */
+    uint64_t mmio_size;      /* bytes from base to the end of the last range */
+    unsigned report_changes; /* control report-change: the report differs from the design's */
 };
 
 /* One large message in chunks (rsp_chunk.c): a request arriving by CHUNK_SEND (chunk_rx)
@@ -211,10 +212,11 @@ struct vtsm_dev {
      * (0 before any), and whether the one being built reports the drifted firmware. */
     uint32_t meas_since_lock;
     bool meas_drift;
-    unsigned fw_version; /* firmware updates applied (vtsm_dev_firmware_update) */
-    unsigned flrs;       /* function-level resets done */
-    uint8_t *msg;        /* SPDM response under construction (DEV_MSG_MAX) */
-    uint8_t *plain;      /* decrypted secured request (DEV_MSG_MAX) */
+    unsigned fw_version;   /* firmware updates applied (vtsm_dev_firmware_update) */
+    unsigned flrs;         /* function-level resets done */
+    unsigned meas_patches; /* control meas-change: firmware patched, version unchanged */
+    uint8_t *msg;          /* SPDM response under construction (DEV_MSG_MAX) */
+    uint8_t *plain;        /* decrypted secured request (DEV_MSG_MAX) */
 };
 
 /* One SPDM request being answered. */

@@ -135,7 +135,7 @@ vtsm_status dev_tdi_build_report(const struct vtsm_dev *d, unsigned i, struct de
 {
     const struct vtsm_dev_tdi *c = &d->cfg.tdi[i];
     struct vtsm_tdisp_report rep;
-    char info[48];
+    char info[64];
     /* first page number of the TDI's MMIO, with the (4 KiB aligned) reporting offset */
     uint64_t base = (t->base + t->mmio_offset) >> VTSM_TDISP_PAGE_SHIFT;
     bool msix = c->n_ranges == 0;
@@ -166,7 +166,13 @@ vtsm_status dev_tdi_build_report(const struct vtsm_dev *d, unsigned i, struct de
     }
     if ((t->lock_flags & VTSM_TDISP_LOCK_LOCK_MSIX) && msix)
         rep.msi_x_message_control = MSIX_TABLE_SIZE;
-    int n = snprintf(info, sizeof(info), "vtsm-devemu TDI %u RID 0x%04x", i, c->rid); /* 28+ */
+    int n =
+        t->report_changes
+            ? snprintf(info, sizeof(info), "vtsm-devemu TDI %u RID 0x%04x change %u", i, c->rid,
+                       t->report_changes)
+            : snprintf(info, sizeof(info), "vtsm-devemu TDI %u RID 0x%04x", i, c->rid); /* 28+ */
+    if (n < 0 || (size_t)n >= sizeof(info))
+        n = (int)strlen(info);
     rep.device_specific_info = (const uint8_t *)info;
     rep.device_specific_info_len = (uint32_t)n;
 
@@ -304,6 +310,48 @@ vtsm_status vtsm_dev_firmware_update(struct vtsm_dev *d, unsigned *errored)
     return VTSM_OK;
 }
 
+vtsm_status vtsm_dev_report_change(struct vtsm_dev *d, unsigned tdi, bool *locked)
+{
+    VTSM_ENSURE(d, VTSM_E_INVAL, "vtsm_dev_report_change: NULL device");
+    VTSM_ENSURE(d->tdis && tdi < d->cfg.num_tdis, VTSM_E_NOT_FOUND, "no TDI %u", tdi);
+    struct dev_tdi *t = &d->tdis[tdi];
+    bool held = t->report.len > 0; /* built at LOCK, dropped at STOP / FLR */
+    t->report_changes++;
+    if (held) { /* the one it hands out from now on, whatever its lock says */
+        vtsm_status st = dev_tdi_build_report(d, tdi, t);
+        if (st != VTSM_OK) {
+            t->report_changes--;
+            VTSM_GUARD(dev_tdi_build_report(d, tdi, t));
+            return st;
+        }
+    }
+    VTSM_INFO("TDI %u: interface report changed (change %u)%s", tdi, t->report_changes,
+              held ? " while it holds a lock" : "; a LOCK builds the changed one");
+    if (locked)
+        *locked = held;
+    return VTSM_OK;
+}
+
+vtsm_status vtsm_dev_meas_change(struct vtsm_dev *d)
+{
+    VTSM_ENSURE(d, VTSM_E_INVAL, "vtsm_dev_meas_change: NULL device");
+    d->meas_patches++;
+    char image[VTSM_DEV_MEAS_VALUE_MAX];
+    snprintf(image, sizeof(image), "vtsm-devemu firmware image 1.0.%u (build %04u, patch %u)",
+             d->fw_version, d->fw_version + 1, d->meas_patches);
+    for (size_t i = 0; i < d->cfg.n_meas; i++) {
+        struct vtsm_dev_meas *m = &d->cfg.meas[i];
+        if (m->type != 1) /* the mutable firmware only; the version block stays */
+            continue;
+        m->value_len = strlen(image) < sizeof(m->value) ? strlen(image) : sizeof(m->value);
+        memcpy(m->value, image, m->value_len);
+    }
+    VTSM_INFO("firmware patched in place (patch %u, version 1.0.%u unchanged): measurements "
+              "changed, TDIs keep their state",
+              d->meas_patches, d->fw_version);
+    return VTSM_OK;
+}
+
 vtsm_status vtsm_dev_control(struct vtsm_dev *d, const char *cmd, char *out, size_t cap)
 {
     char verb[32] = "";
@@ -328,5 +376,21 @@ vtsm_status vtsm_dev_control(struct vtsm_dev *d, const char *cmd, char *out, siz
         snprintf(out, cap, "ok flr %u", arg);
         return VTSM_OK;
     }
-    return vtsm_fail(VTSM_E_INVAL, "unknown control '%.64s' (fw-update, tdi-error N, flr N)", cmd);
+    if (k == 2 && strcmp(verb, "report-change") == 0) {
+        bool locked = false;
+        VTSM_GUARD(vtsm_dev_report_change(d, arg, &locked));
+        snprintf(out, cap, "ok report-change %u change %u %s", arg, d->tdis[arg].report_changes,
+                 locked ? "now" : "at_lock");
+        return VTSM_OK;
+    }
+    if (k == 1 && strcmp(verb, "meas-change") == 0) {
+        VTSM_GUARD(vtsm_dev_meas_change(d));
+        snprintf(out, cap, "ok meas-change patch %u version 1.0.%u", d->meas_patches,
+                 d->fw_version);
+        return VTSM_OK;
+    }
+    return vtsm_fail(VTSM_E_INVAL,
+                     "unknown control '%.64s' (fw-update, meas-change, tdi-error N, flr N, "
+                     "report-change N)",
+                     cmd);
 }

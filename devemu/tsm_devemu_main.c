@@ -112,7 +112,8 @@ static void usage(FILE *f)
         "                  [--ide-query-shape spec|dmtf-sample]\n"
         "                  [--key-log FILE] [--fault NAME]... [--cert-dir DIR] [--latency-us N]\n"
         "                  [--meas-hash H] [--max-clients N] [--pcap FILE] [--trace]\n"
-        "       tsm-devemu --control HOST:PORT fw-update | tdi-error N | flr N\n"
+        "       tsm-devemu --control HOST:PORT fw-update | meas-change | tdi-error N | flr N |\n"
+        "                  report-change N\n"
         "                  [--topology FILE] [--rid RID] [--pfs N] [--vfs N] [--vf-offset N]\n"
         "                  [--vf-stride N] [--pf-bars RANGES] [--vf-bars RANGES]\n"
         "                  [--tdi RID[=RANGES]]... [--port-index P] [--max-port-index M]\n"
@@ -764,7 +765,9 @@ static int control_client(const char *hostport, int argc, char **argv)
         n += (size_t)k;
     }
     if (n == 0) {
-        fprintf(stderr, "usage: tsm-devemu --control HOST:PORT fw-update | tdi-error N | flr N\n");
+        fprintf(stderr,
+                "usage: tsm-devemu --control HOST:PORT fw-update | meas-change | tdi-error N "
+                "| flr N | report-change N\n");
         return 2;
     }
     int fd = -1;

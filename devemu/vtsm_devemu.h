@@ -287,11 +287,19 @@ int vtsm_dev_ide_live_key_set(const struct vtsm_dev *d, unsigned stream, unsigne
  * to ERROR (rule DEVTDI.9), and *errored (may be NULL) counts them.
  * vtsm_dev_tdi_fail: a device error on a locked TDI: CONFIG_LOCKED / RUN -> ERROR (rule
  * DEVTDI.10; E_STATE in any other state).
- * vtsm_dev_control: one text command, "fw-update", "tdi-error N" or "flr N"; out gets a
- * one-line answer ("ok ...") on success. E_INVAL for an unknown command.
+ * vtsm_dev_report_change: TDI tdi's interface report changes (its DEVICE_SPECIFIC_INFO
+ * gains " change N"), at once when it holds a report (*locked true; its state stays),
+ * else from its next LOCK; for good (a STOP or FLR and a new LOCK build the changed one).
+ * vtsm_dev_meas_change: the mutable firmware block (DMTF type 1) measures another image,
+ * the version block (type 6) stays; no TDI changes state.
+ * vtsm_dev_control: one text command, "fw-update", "meas-change", "tdi-error N", "flr N"
+ * or "report-change N"; out gets a one-line answer ("ok ...") on success. E_INVAL for an
+ * unknown command.
  */
 vtsm_status vtsm_dev_firmware_update(struct vtsm_dev *d, unsigned *errored);
 vtsm_status vtsm_dev_tdi_fail(struct vtsm_dev *d, unsigned tdi);
+vtsm_status vtsm_dev_report_change(struct vtsm_dev *d, unsigned tdi, bool *locked);
+vtsm_status vtsm_dev_meas_change(struct vtsm_dev *d);
 vtsm_status vtsm_dev_control(struct vtsm_dev *d, const char *cmd, char *out, size_t cap);
 void vtsm_dev_free(struct vtsm_dev *d);
 

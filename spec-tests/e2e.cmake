@@ -116,3 +116,11 @@ vtsm_e2e_suite(test_e2e_topo SOURCES test_e2e_topo.c CASES
   test_names_canonical_and_refused test_short_name_connects_and_guest_matches
   test_tdi_beef_bound_and_accepted test_dsm_two_vfs_two_tvms test_ide_port_from_device
   test_connect_declares_tdis test_declared_tdi_locked_elsewhere)
+
+# tsm-devemu's runtime controls report-change and meas-change: a report or measurements
+# changed after LOCK, found by the ACCEPT re-check (TDI.21), shown by EVIDENCE refresh.
+vtsm_e2e_suite(test_e2e_ctl SOURCES test_e2e_ctl.c CASES
+  test_report_change_found_at_accept test_meas_change_found_at_accept test_changes_while_running)
+target_link_libraries(test_e2e_ctl PRIVATE vtsm_guest)
+target_compile_definitions(test_e2e_ctl PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin"
+                           _GNU_SOURCE)
