@@ -687,6 +687,42 @@ static vtsm_status bind_digest(const cbor_item_t *info, const cbor_item_t *claim
     return VTSM_OK;
 }
 
+/* INFO's slots (every provisioned certificate slot: slot, cert_chain_digest) hash, as
+ * (slot byte || digest) in strictly rising slot order, to the token's slots_digest. */
+static vtsm_status bind_slots(const cbor_item_t *info, const cbor_item_t *claims)
+{
+    const cbor_item_t *arr;
+    const uint8_t *claim, *d;
+    size_t claim_len, dl;
+    uint8_t buf[8 * (1 + VTSM_HASH_MAX)], md[VTSM_HASH_MAX];
+    size_t n = 0;
+    int last = -1;
+
+    VTSM_GUARD(claim_bytes(claims, VTSM_ABI_K_SLOTS_DIGEST, &claim, &claim_len));
+    if (vtsm_abi_get_array(info, VTSM_ABI_K_SLOTS, &arr) != VTSM_OK)
+        return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO slots");
+    size_t count = cbor_array_size(arr);
+    VTSM_ENSURE(count <= 8 && claim_len <= VTSM_HASH_MAX, VTSM_E_PEER_MALFORMED,
+                "INFO slots: %zu entries (at most 8)", count);
+    for (size_t i = 0; i < count; i++) {
+        const cbor_item_t *e = cbor_array_handle(arr)[i];
+        uint64_t slot = 0;
+        if (vtsm_abi_get_uint(e, VTSM_ABI_K_SLOT, &slot) != VTSM_OK ||
+            vtsm_abi_get_bytes(e, VTSM_ABI_K_CERT_CHAIN_DIGEST, &d, &dl) != VTSM_OK)
+            return vtsm_wrap(VTSM_E_PEER_MALFORMED, "INFO slots entry %zu", i);
+        VTSM_ENSURE(slot < 8 && (int)slot > last && dl == claim_len, VTSM_E_PEER_MALFORMED,
+                    "INFO slots entry %zu: slot %" PRIu64 " with a %zu-byte digest", i, slot, dl);
+        last = (int)slot;
+        buf[n++] = (uint8_t)slot;
+        memcpy(buf + n, d, dl);
+        n += dl;
+    }
+    VTSM_GUARD(hash_like(buf, n, claim_len, md, "token slots_digest"));
+    VTSM_ENSURE(CRYPTO_memcmp(md, claim, claim_len) == 0, VTSM_E_PEER_DIGEST,
+                "INFO slots do not hash to the token's slots_digest");
+    return VTSM_OK;
+}
+
 /* Every INFO field the reference check reads is bound to the signed claims. */
 static vtsm_status bind_info(const cbor_item_t *info, const cbor_item_t *claims,
                              const uint8_t nonce[VTSM_GUEST_NONCE_SIZE])
@@ -733,6 +769,9 @@ static vtsm_status bind_info(const cbor_item_t *info, const cbor_item_t *claims,
         vtsm_abi_get_map(info, VTSM_ABI_K_KEX, &m) == VTSM_OK)
         VTSM_GUARD(
             bind_digest(m, claims, VTSM_ABI_K_TRANSCRIPT, NULL, VTSM_ABI_K_KEX_TRANSCRIPT_DIGEST));
+    /* every provisioned slot's digest, when the TSM sends them */
+    if (vtsm_abi_find(claims, VTSM_ABI_K_SLOTS_DIGEST) && vtsm_abi_find(info, VTSM_ABI_K_SLOTS))
+        VTSM_GUARD(bind_slots(info, claims));
     return VTSM_OK;
 }
 

@@ -120,7 +120,8 @@ vtsm_e2e_suite(test_e2e_topo SOURCES test_e2e_topo.c CASES
 # tsm-devemu's runtime controls report-change and meas-change: a report or measurements
 # changed after LOCK, found by the ACCEPT re-check (TDI.21), shown by EVIDENCE refresh.
 vtsm_e2e_suite(test_e2e_ctl SOURCES test_e2e_ctl.c CASES
-  test_report_change_found_at_accept test_meas_change_found_at_accept test_changes_while_running)
+  test_report_change_found_at_accept test_meas_change_found_at_accept test_changes_while_running
+  test_guest_info_carries_every_slot)
 target_link_libraries(test_e2e_ctl PRIVATE vtsm_guest)
 target_compile_definitions(test_e2e_ctl PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin"
                            _GNU_SOURCE)

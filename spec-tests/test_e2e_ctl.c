@@ -14,6 +14,8 @@
  *  - both while the TDI runs: the device keeps it RUN and DEVICE_CHECK finds nothing; an
  *    EVIDENCE refresh shows the host measurements other than those the TDI was bound to,
  *    the version block unchanged.
+ * And the guest's view of the device's certificates: INFO lists every provisioned slot's
+ * digest, bound into the token (slots_digest).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +32,7 @@
 #include "e2e_host.h"
 #include "e2e_util.h"
 #include "vtsm_abi.h"
+#include "vtsm_crypto.h"
 #include "vtsm_guest_cbor.h"
 #include "vtsm_host.h"
 #include "vtsm_proc.h"
@@ -66,13 +69,15 @@ static void on_event(void *ctx, const struct vtsm_host_event *ev)
     }
 }
 
+static const char *const *devemu_args;
+
 static int setup(void **state)
 {
     static struct fx f;
     memset(&f, 0, sizeof(f));
     if (e2e_setup(&f.e, NULL) != 0)
         return -1;
-    f.port = e2e_devemu(&f.e, NULL);
+    f.port = e2e_devemu(&f.e, devemu_args);
     if (f.port <= 0 || e2e_host_open(&f.e, &f.hh) != 0 ||
         e2e_host_add_device(&f.hh, DEV, f.port, 0) != 0)
         return -1;
@@ -368,14 +373,73 @@ static void test_changes_while_running(void **state)
     assert_int_equal(f->seen.tdi_error, 0);
 }
 
+/* ---------------------------------------------------------------- every slot */
+
+/* The guest's INFO carries the digest of every certificate slot the device provisions
+ * (here slots 0 and 1), bound into the token by slots_digest: the guest shim checks them,
+ * and a digest the relaying host changed fails the check. */
+static const char *const two_slots[] = {"--slot", "1=rogue", NULL};
+
+static void test_guest_info_carries_every_slot(void **state)
+{
+    struct fx *f = *state;
+    cbor_item_t *res = NULL, *claims = NULL;
+    struct vtsm_result *r = NULL;
+    uint8_t nonce[32];
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    bind_tdi(f, 1);
+    assert_int_equal(vtsm_random(nonce, sizeof(nonce)), VTSM_OK);
+    assert_int_equal(
+        vtsm_guest_call_cbor(f->ga, f->hh.h, VTSM_ABI_GOP_INFO, DEV, 1, nonce, NULL, &res),
+        VTSM_OK);
+    const cbor_item_t *slots = e2e_get(res, "slots");
+    assert_non_null(slots);
+    assert_int_equal(cbor_array_size(slots), 2);
+    assert_int_equal(e2e_uint(res, "slots.0.slot"), 0);
+    assert_int_equal(e2e_uint(res, "slots.1.slot"), 1);
+    assert_non_null(e2e_get(res, "slots_digest"));
+    assert_int_equal(vtsm_guest_check_evidence_cbor(f->ga, res, DEV, 1, nonce, NULL, NULL, &claims),
+                     VTSM_OK);
+    assert_non_null(e2e_get(claims, "slots_digest"));
+    cbor_decref(&claims);
+
+    /* the same digests the host's EVIDENCE reports */
+    struct vtsm_request rq = {.dev = DEV};
+    assert_int_equal(vtsm_host_evidence(f->hh.h, &rq, &r), VTSM_OK);
+    for (int s = 0; s < 2; s++) {
+        char path[64];
+        snprintf(path, sizeof(path), "slots.%d.cert_chain_digest", s);
+        assert_int_equal(vtsm_result_bytes(r, path, &p, &n), VTSM_OK);
+        const cbor_item_t *g = e2e_get(res, path);
+        assert_non_null(g);
+        assert_int_equal(cbor_bytestring_length(g), n);
+        assert_memory_equal(cbor_bytestring_handle(g), p, n);
+    }
+    vtsm_result_free(r);
+
+    /* a slot digest changed in transit no longer hashes to the signed slots_digest */
+    cbor_item_t *d1 = (cbor_item_t *)e2e_get(res, "slots.1.cert_chain_digest");
+    cbor_bytestring_handle(d1)[0] ^= 1;
+    assert_int_equal(vtsm_guest_check_evidence_cbor(f->ga, res, DEV, 1, nonce, NULL, NULL, &claims),
+                     VTSM_E_PEER_DIGEST);
+    if (claims)
+        cbor_decref(&claims);
+    cbor_decref(&res);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 1)
+    if (argc > 1) {
         cmocka_set_test_filter(argv[1]);
+        if (!strcmp(argv[1], "test_guest_info_carries_every_slot"))
+            devemu_args = two_slots;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_report_change_found_at_accept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meas_change_found_at_accept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes_while_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guest_info_carries_every_slot, setup, teardown),
     };
     return cmocka_run_group_tests_name("e2e_ctl", tests, NULL, NULL);
 }

@@ -13,7 +13,7 @@
 #include "vtsm_cose.h"
 #include "vtsm_guard.h"
 
-#define TOKEN_CLAIMS 13 /* entries of the evidence token's claims map, lock_nonce_digest aside */
+#define TOKEN_CLAIMS 14 /* entries of the evidence token's claims map, lock_nonce_digest aside */
 
 static vtsm_status put_mmio(cbor_item_t *m, const struct vtsm_tdisp_report *rep)
 {
@@ -120,6 +120,7 @@ static vtsm_status sign_token(const struct tsm_tdi_info *i, const struct tsm_tdi
     VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, VTSM_ABI_K_VCA_DIGEST, i->vca_digest, hlen));
     VTSM_GUARD_GOTO(
         vtsm_abi_put_bytes(claims, VTSM_ABI_K_KEX_TRANSCRIPT_DIGEST, i->kex_digest, hlen));
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(claims, VTSM_ABI_K_SLOTS_DIGEST, i->slots_digest, hlen));
     if (t->nonce_valid)
         VTSM_GUARD_GOTO(
             vtsm_abi_put_bytes(claims, VTSM_ABI_K_LOCK_NONCE_DIGEST, t->nonce_digest, hlen));
@@ -169,6 +170,19 @@ vtsm_status tsm_reply_tdi_info(const struct tsm_tdi_info *i, const struct tsm_td
     VTSM_GUARD_GOTO(vtsm_abi_put_bytes(kex, VTSM_ABI_K_SIGNATURE, i->kex_sig, i->kex_sig_len));
     VTSM_GUARD_GOTO(
         vtsm_abi_put_bytes(m, VTSM_ABI_K_KEX_TRANSCRIPT_DIGEST, i->kex_digest, i->digest_len));
+    /* every provisioned certificate slot's digest (the chain itself only of the connect slot) */
+    cbor_item_t *slots = vtsm_abi_array_new();
+    VTSM_GUARD_GOTO(vtsm_abi_put_item(m, VTSM_ABI_K_SLOTS, slots));
+    for (uint8_t s = 0; s < 8; s++) {
+        if (!(i->slot_mask & (1u << s)))
+            continue;
+        cbor_item_t *e = vtsm_abi_map_new();
+        VTSM_GUARD_GOTO(vtsm_abi_push_item(slots, e));
+        VTSM_GUARD_GOTO(vtsm_abi_put_uint(e, VTSM_ABI_K_SLOT, s));
+        VTSM_GUARD_GOTO(
+            vtsm_abi_put_bytes(e, VTSM_ABI_K_CERT_CHAIN_DIGEST, i->slot_digest[s], i->digest_len));
+    }
+    VTSM_GUARD_GOTO(vtsm_abi_put_bytes(m, VTSM_ABI_K_SLOTS_DIGEST, i->slots_digest, i->digest_len));
     VTSM_GUARD_GOTO(tsm_reply_tdi_mmio(m, t, true));
     if (a->nonce) {
         VTSM_GUARD_GOTO(sign_token(i, a, &token));

@@ -1012,6 +1012,27 @@ void tsm_tdi_info_free(struct tsm_tdi_info *i)
     memset(i, 0, sizeof(*i));
 }
 
+/* Every provisioned slot's digest as the device's DIGESTS gave it (the session's hash),
+ * and one digest over them all, (slot byte || digest) in slot order, for the token. */
+static vtsm_status info_slots(const struct tsm_tdisp_chan *c, struct tsm_tdi_info *out)
+{
+    uint8_t buf[8 * (1 + VTSM_HASH_MAX)];
+    size_t n = 0, hlen = vtsm_hash_size(vtsm_spdm_req_info(c->spdm)->hash);
+    VTSM_ENSURE(hlen == out->digest_len, VTSM_E_INTERNAL,
+                "info: slot digests of %zu bytes, TDI digests of %zu", hlen, out->digest_len);
+    for (uint8_t s = 0; s < 8; s++) {
+        const uint8_t *d = vtsm_spdm_req_slot_digest(c->spdm, s);
+        if (!d)
+            continue;
+        out->slot_mask |= (uint8_t)(1u << s);
+        memcpy(out->slot_digest[s], d, hlen);
+        buf[n++] = s;
+        memcpy(buf + n, d, hlen);
+        n += hlen;
+    }
+    return vtsm_hash(out->t->digest_alg, buf, n, out->slots_digest);
+}
+
 vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
                          const struct tsm_tdi_info_args *a, struct tsm_tdi_info *out)
 {
@@ -1056,6 +1077,7 @@ vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t
                 "info: %s has no VCA or KEY_EXCHANGE transcript", t->dev);
     VTSM_GUARD(vtsm_hash(halg, out->vca->data, out->vca->len, out->vca_digest));
     VTSM_GUARD(vtsm_hash(halg, out->kex->data, out->kex->len, out->kex_digest));
+    VTSM_GUARD(info_slots(c, out));
     const struct vtsm_spdm_meas *ms = out->meas;
     VTSM_GUARD(vtsm_hash(halg, ms->record.data, ms->record.len, out->meas_digest));
     if (a->nonce)

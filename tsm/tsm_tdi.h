@@ -369,6 +369,11 @@ struct tsm_tdi_info {
     const struct vtsm_buf *vca, *kex;   /* those transcripts (the requester's) */
     const uint8_t *kex_sig;             /* and the KEY_EXCHANGE_RSP signature */
     size_t kex_sig_len;
+    /* every certificate slot the device's DIGESTS names provisioned: its digest (the
+     * session's hash, as DIGESTS gave it), and slots_digest over (slot || digest)... */
+    uint8_t slot_mask;
+    uint8_t slot_digest[8][VTSM_HASH_MAX];
+    uint8_t slots_digest[VTSM_HASH_MAX];
 };
 vtsm_status tsm_tdi_info(const struct tsm_tdisp_chan *c, const struct tsm_tdi *t,
                          const struct tsm_tdi_info_args *a, struct tsm_tdi_info *out);
