@@ -12,8 +12,8 @@
  *  - meas-change (the firmware patched in place, its version unchanged) after LOCK: found
  *    the same way (TDI.21) by the re-measurement before RUN;
  *  - both while the TDI runs: the device keeps it RUN and DEVICE_CHECK finds nothing; an
- *    EVIDENCE refresh shows the host measurements other than those the TDI was bound to,
- *    the version block unchanged.
+ *    EVIDENCE refresh says the TDI's measurements changed (measurements_changed) and shows
+ *    the host the new blocks, the version block unchanged; the TDI stays RUN.
  * And the guest's view of the device's certificates: INFO lists every provisioned slot's
  * digest, bound into the token (slots_digest).
  */
@@ -317,6 +317,22 @@ static void test_meas_change_found_at_accept(void **state)
 
 /* ---------------------------------------------------------------- while RUN */
 
+/* EVIDENCE refresh (no raw): TDI 1's measurements_changed, 0/1 (-1 when absent) */
+static int refresh_changed(struct fx *f)
+{
+    struct vtsm_request rq = {.dev = DEV, .refresh = true, .set = VTSM_SET(REFRESH)};
+    struct vtsm_result *r = NULL;
+    uint64_t tdi = 99;
+    bool changed = false;
+    if (vtsm_host_evidence(f->hh.h, &rq, &r) != VTSM_OK)
+        fail_msg("evidence refresh: %s", vtsm_host_last_error(f->hh.h)->detail);
+    assert_int_equal(vtsm_result_uint(r, "tdis.0.tdi", &tdi), VTSM_OK);
+    assert_int_equal(tdi, 1);
+    int rc = vtsm_result_bool(r, "tdis.0.measurements_changed", &changed) == VTSM_OK ? changed : -1;
+    vtsm_result_free(r);
+    return rc;
+}
+
 static void test_changes_while_running(void **state)
 {
     struct fx *f = *state;
@@ -329,6 +345,8 @@ static void test_changes_while_running(void **state)
     assert_int_equal(guest(f, VTSM_ABI_GOP_INFO, 1, &res), VTSM_OK);
     cbor_decref(&res);
     assert_int_equal(guest(f, VTSM_ABI_GOP_ACCEPT, 1, NULL), VTSM_OK);
+    /* a refresh before any change: the running TDI's measurements are the fresh ones */
+    assert_true(refresh_changed(f) == 0);
 
     assert_int_equal(control(f, "report-change", "1", out, sizeof(out)), 0);
     E2E_HAS(out, "ok report-change 1 change 1 now");
@@ -352,11 +370,15 @@ static void test_changes_while_running(void **state)
     vtsm_result_free(r);
     r = NULL;
 
-    /* an EVIDENCE refresh (raw bit streams) shows the host the patched firmware block,
-     * the version block still "1.0.0" */
+    /* an EVIDENCE refresh compares: the TSM says the running TDI's measurements changed */
+    assert_true(refresh_changed(f) == 1);
+    /* one with raw bit streams shows the host the patched firmware block, the version
+     * block still "1.0.0" (no comparison: raw blocks are not what the TDI was bound to) */
     struct vtsm_request rr = {
         .dev = DEV, .refresh = true, .raw = true, .set = VTSM_SET(REFRESH) | VTSM_SET(RAW)};
     assert_int_equal(vtsm_host_evidence(f->hh.h, &rr, &r), VTSM_OK);
+    bool changed = false;
+    assert_int_not_equal(vtsm_result_bool(r, "tdis.0.measurements_changed", &changed), VTSM_OK);
     assert_int_equal(vtsm_result_bytes(r, "measurements.blocks.3.value", &p, &n), VTSM_OK);
     assert_int_equal(n, 5);
     assert_memory_equal(p, "1.0.0", 5);

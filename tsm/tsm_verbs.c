@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "tsm_int.h"
 #include "tsm_reply.h"
 #include "vtsm_doe.h"
@@ -544,8 +546,10 @@ static vtsm_status evidence_refresh(struct tsm *t, struct tsm_pdev *p, const uin
     return VTSM_OK;
 }
 
-/* The evidence map: the device report, every slot, VCA, the TDIs' interface reports. */
-static vtsm_status put_evidence(struct tsm_pdev *p, cbor_item_t *m)
+/* The evidence map: the device report, every slot, VCA, the TDIs' interface reports.
+ * compare (a refresh without raw bit streams): each locked TDI's entry says whether the
+ * fresh measurement record differs from the one it was bound to. */
+static vtsm_status put_evidence(struct tsm_pdev *p, cbor_item_t *m, bool compare)
 {
     VTSM_GUARD(put_report(p, m));
     const struct vtsm_spdm_info *info = vtsm_spdm_req_info(p->spdm);
@@ -583,6 +587,13 @@ static vtsm_status put_evidence(struct tsm_pdev *p, cbor_item_t *m)
             vtsm_abi_put_bytes(e, VTSM_ABI_K_REPORT_DIGEST, td->report_digest, td->digest_len));
         if (td->have_meas)
             VTSM_GUARD(tsm_reply_put_meas(e, &td->meas, tsm_tdi_after_lock(td, td->meas_seq)));
+        if (compare && td->digest_len && p->ev.have_meas &&
+            (td->state == TSM_TDI_CONFIG_LOCKED || td->state == TSM_TDI_RUN)) {
+            uint8_t d[VTSM_HASH_MAX];
+            VTSM_GUARD(vtsm_hash(td->digest_alg, p->ev.meas.record.data, p->ev.meas.record.len, d));
+            bool changed = CRYPTO_memcmp(d, td->meas_digest, td->digest_len) != 0;
+            VTSM_GUARD(vtsm_abi_put_bool(e, VTSM_ABI_K_MEASUREMENTS_CHANGED, changed));
+        }
     }
     return VTSM_OK;
 }
@@ -597,7 +608,7 @@ static cbor_item_t *evidence_run(struct tsm_job *j)
     if (st)
         return tsm_job_error(j, st);
     cbor_item_t *res = vtsm_abi_result_msg(j->id);
-    if (res && put_evidence(p, res) != VTSM_OK)
+    if (res && put_evidence(p, res, j->force && j->lock_flags == 0) != VTSM_OK)
         cbor_decref(&res);
     return res;
 }
