@@ -790,6 +790,65 @@ static void test_runtime_controls(void **state)
     loop_close(l);
 }
 
+/* report-change N: the report a locked TDI hands out changes at once, its state stays,
+ * and a STOP and new LOCK build the changed one again; on an unlocked TDI it waits for the
+ * LOCK. meas-change: the measurements change, no TDI moves, whatever the lock flags. */
+static void test_report_and_meas_change(void **state)
+{
+    (void)state;
+    struct loop *l = loop_open(NULL, 0);
+    uint8_t nonce[VTSM_TDISP_NONCE_SIZE];
+    char out[128];
+    struct vtsm_buf r0 = {0}, r1 = {0}, r2 = {0}, r3 = {0};
+    unsigned chunks = 0;
+    struct vtsm_spdm_meas m0, m1;
+    memset(&m0, 0, sizeof(m0));
+    memset(&m1, 0, sizeof(m1));
+
+    assert_int_equal(vtsm_dev_control(l->dev, "report-change 200", out, sizeof(out)),
+                     VTSM_E_NOT_FOUND);
+    assert_int_equal(lock(l, 1, NULL, nonce), VTSM_OK);
+    assert_int_equal(read_report(l, 1, 0xFFFF, &r0, &chunks), VTSM_OK);
+    assert_int_equal(vtsm_dev_control(l->dev, "report-change 1", out, sizeof(out)), VTSM_OK);
+    assert_string_equal(out, "ok report-change 1 change 1 now");
+    expect_state(l, 1, VTSM_TDI_CONFIG_LOCKED);
+    assert_int_equal(read_report(l, 1, 0xFFFF, &r1, &chunks), VTSM_OK);
+    assert_int_equal(r1.len, r0.len + 9); /* " change 1" */
+    assert_memory_equal(r1.data + r0.len, " change 1", 9);
+    /* everything before DEVICE_SPECIFIC_INFO_LEN (4 bytes) and the 28-byte text is unchanged */
+    assert_memory_equal(r1.data, r0.data, r0.len - 32);
+    /* for good: a new LOCK reports it too */
+    assert_int_equal(stop(l, 1), VTSM_OK);
+    assert_int_equal(lock(l, 1, NULL, nonce), VTSM_OK);
+    assert_int_equal(read_report(l, 1, 0xFFFF, &r2, &chunks), VTSM_OK);
+    assert_int_equal(r2.len, r1.len);
+    assert_memory_equal(r2.data, r1.data, r1.len);
+    /* an unlocked TDI: from its next LOCK */
+    assert_int_equal(vtsm_dev_control(l->dev, "report-change 2", out, sizeof(out)), VTSM_OK);
+    assert_string_equal(out, "ok report-change 2 change 1 at_lock");
+    expect_state(l, 2, VTSM_TDI_CONFIG_UNLOCKED);
+    assert_int_equal(lock(l, 2, NULL, nonce), VTSM_OK);
+    assert_int_equal(read_report(l, 2, 0xFFFF, &r3, &chunks), VTSM_OK);
+    assert_memory_equal(r3.data + r3.len - 9, " change 1", 9);
+
+    /* meas-change: TDI 1 is locked with NO_FW_UPDATE (the default) and stays locked */
+    assert_int_equal(vtsm_spdm_req_get_measurements(l->r, 0, NULL, &m0), VTSM_OK);
+    assert_int_equal(vtsm_dev_control(l->dev, "meas-change", out, sizeof(out)), VTSM_OK);
+    assert_string_equal(out, "ok meas-change patch 1 version 1.0.0");
+    expect_state(l, 1, VTSM_TDI_CONFIG_LOCKED);
+    assert_int_equal(vtsm_spdm_req_get_measurements(l->r, 0, NULL, &m1), VTSM_OK);
+    assert_int_equal(m1.num_blocks, m0.num_blocks);
+    assert_true(m1.record.len == m0.record.len &&
+                memcmp(m1.record.data, m0.record.data, m0.record.len) != 0);
+    vtsm_spdm_meas_free(&m0);
+    vtsm_spdm_meas_free(&m1);
+    vtsm_buf_free(&r0);
+    vtsm_buf_free(&r1);
+    vtsm_buf_free(&r2);
+    vtsm_buf_free(&r3);
+    loop_close(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -806,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_fault_state_reports),
         cmocka_unit_test(test_flr_vdm),
         cmocka_unit_test(test_runtime_controls),
+        cmocka_unit_test(test_report_and_meas_change),
     };
     return cmocka_run_group_tests_name("devemu_tdisp", tests, NULL, NULL);
 }
