@@ -116,3 +116,8 @@ vtsm_e2e_suite(test_e2e_topo SOURCES test_e2e_topo.c CASES
   test_names_canonical_and_refused test_short_name_connects_and_guest_matches
   test_tdi_beef_bound_and_accepted test_dsm_two_vfs_two_tvms test_ide_port_from_device
   test_connect_declares_tdis test_declared_tdi_locked_elsewhere)
+
+# tsm-devemu with the option set of "Acting like the DMTF sample device" (devemu/README.md).
+vtsm_e2e_suite(test_e2e_sample SOURCES test_e2e_sample.c CASES
+  test_tsm_flow_against_the_sample_device)
+target_link_libraries(test_e2e_sample PRIVATE vtsm_guest)
