@@ -925,7 +925,7 @@ static int print_status(struct cli *c, const cbor_item_t *res)
             if (!t)
                 break;
             snprintf(t[0], CELL, "%s", name);
-            cell(t[1], cbor_array_handle(tl)[k], "tdi", false);
+            cell(t[1], cbor_array_handle(tl)[k], "tdi", true);
             cell(t[2], cbor_array_handle(tl)[k], "state", false);
             cell(t[3], cbor_array_handle(tl)[k], "tvm", false);
             cell(t[4], cbor_array_handle(tl)[k], "mmio_enabled", false);
@@ -950,7 +950,7 @@ static int print_status(struct cli *c, const cbor_item_t *res)
                 if (!u)
                     break;
                 snprintf(u[0], CELL, "%s", name);
-                cell(u[1], te, "tdi", false);
+                cell(u[1], te, "tdi", true);
                 cell(u[2], re, VTSM_ABI_K_RANGE, false);
                 cell(u[3], re, VTSM_ABI_K_RANGE_ID, false);
                 cell(u[4], re, VTSM_ABI_K_PAGES, false);

@@ -117,6 +117,11 @@ vtsm_e2e_suite(test_e2e_topo SOURCES test_e2e_topo.c CASES
   test_tdi_beef_bound_and_accepted test_dsm_two_vfs_two_tvms test_ide_port_from_device
   test_connect_declares_tdis test_declared_tdi_locked_elsewhere)
 
+# tsm-devemu with the option set of "Acting like the DMTF sample device" (devemu/README.md).
+vtsm_e2e_suite(test_e2e_sample SOURCES test_e2e_sample.c CASES
+  test_tsm_flow_against_the_sample_device)
+target_link_libraries(test_e2e_sample PRIVATE vtsm_guest)
+
 # tsm-devemu's runtime controls report-change and meas-change: a report or measurements
 # changed after LOCK, found by the ACCEPT re-check (TDI.21), shown by EVIDENCE refresh.
 vtsm_e2e_suite(test_e2e_ctl SOURCES test_e2e_ctl.c CASES

@@ -438,6 +438,19 @@ static cbor_item_t *guest_info_run(struct tsm_job *j)
     return res;
 }
 
+/* RESULT {gop, tvm, seq, dev, tdi, state, mmio_enabled, dma_enabled} after a guest move. */
+static cbor_item_t *guest_state_result(struct tsm_job *j, const struct tsm_tdi *tdi)
+{
+    cbor_item_t *res = guest_result(j->id, &j->greq), *sum = NULL;
+    if (!res || tsm_reply_tdi_summary(tdi, false, &sum) || merge(res, sum) ||
+        vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, j->p->name)) {
+        if (res)
+            cbor_decref(&res);
+        return NULL;
+    }
+    return res;
+}
+
 static cbor_item_t *guest_accept_run(struct tsm_job *j)
 {
     struct tsm_tdi *tdi = job_tdi(j);
@@ -454,27 +467,7 @@ static cbor_item_t *guest_accept_run(struct tsm_job *j)
     vtsm_status st = tsm_tdi_accept(&ch, tdi, j->greq.tvm, &b);
     if (st)
         return tsm_job_error(j, st);
-    cbor_item_t *res = guest_result(j->id, &j->greq), *sum = NULL;
-    if (!res || tsm_reply_tdi_summary(tdi, false, &sum) || merge(res, sum) ||
-        vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, j->p->name)) {
-        if (res)
-            cbor_decref(&res);
-        return NULL;
-    }
-    return res;
-}
-
-/* RESULT {gop, tvm, seq, dev, tdi, state, mmio_enabled, dma_enabled} after a guest move. */
-static cbor_item_t *guest_state_result(struct tsm_job *j, const struct tsm_tdi *tdi)
-{
-    cbor_item_t *res = guest_result(j->id, &j->greq), *sum = NULL;
-    if (!res || tsm_reply_tdi_summary(tdi, false, &sum) || merge(res, sum) ||
-        vtsm_abi_put_tstr(res, VTSM_ABI_K_DEV, j->p->name)) {
-        if (res)
-            cbor_decref(&res);
-        return NULL;
-    }
-    return res;
+    return guest_state_result(j, tdi);
 }
 
 static cbor_item_t *guest_lock_run(struct tsm_job *j)

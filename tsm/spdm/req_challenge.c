@@ -32,8 +32,7 @@ vtsm_status vtsm_spdm_req_challenge(struct vtsm_spdm_req *r, uint8_t slot)
     struct vtsm_wr w = vtsm_wr_init(req, sizeof(req));
     struct vtsm_rd rd;
     uint8_t p1, p2;
-    uint16_t opaque_len;
-    const uint8_t *chain_hash, *opaque, *sig;
+    const uint8_t *chain_hash, *sig;
     size_t signed_len, S, H, summary_len;
     bool v13;
     static const char msg[] = "CHALLENGE_AUTH";
@@ -80,17 +79,7 @@ vtsm_status vtsm_spdm_req_challenge(struct vtsm_spdm_req *r, uint8_t slot)
     VTSM__RD_GOTO(vtsm_rd_ref(&rd, &chain_hash, H), msg, "CertChainHash");
     VTSM__RD_GOTO(vtsm_rd_skip(&rd, SPDM_NONCE_SIZE), msg, "Nonce");
     VTSM__RD_GOTO(vtsm_rd_skip(&rd, summary_len), msg, "MeasurementSummaryHash");
-    VTSM__RD_GOTO(vtsm_rd_le16(&rd, &opaque_len), msg, "OpaqueDataLength");
-    VTSM_ENSURE_GOTO(opaque_len <= VTSM__SPDM_OPAQUE_MAX, VTSM_E_PEER_MALFORMED,
-                     "CHALLENGE_AUTH OpaqueDataLength %u exceeds 1024", opaque_len);
-    VTSM__RD_GOTO(vtsm_rd_ref(&rd, &opaque, opaque_len), msg, "OpaqueData");
-    VTSM_GUARD_GOTO(vtsm__opaque_check(opaque, opaque_len, msg));
-    if (v13) {
-        const uint8_t *echo;
-        VTSM__RD_GOTO(vtsm_rd_ref(&rd, &echo, sizeof(req_ctx)), msg, "RequesterContext");
-        VTSM_ENSURE_GOTO(CRYPTO_memcmp(echo, req_ctx, sizeof(req_ctx)) == 0, VTSM_E_PEER_NONCE,
-                         "CHALLENGE_AUTH RequesterContext differs from CHALLENGE");
-    }
+    VTSM_GUARD_GOTO(vtsm__rd_opaque_and_context(&rd, msg, "CHALLENGE", v13 ? req_ctx : NULL));
     signed_len = rd.off;
     VTSM__RD_GOTO(vtsm_rd_ref(&rd, &sig, S), msg, "Signature");
     VTSM_GUARD_GOTO(vtsm__req_end(r, &rd, msg));

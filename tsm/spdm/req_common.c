@@ -555,6 +555,24 @@ vtsm_status vtsm__req_end(const struct vtsm_spdm_req *r, const struct vtsm_rd *r
     return VTSM_OK;
 }
 
+vtsm_status vtsm__rd_opaque_and_context(struct vtsm_rd *rd, const char *msg, const char *req,
+                                        const uint8_t req_ctx[SPDM_REQUESTER_CONTEXT_SIZE])
+{
+    uint16_t opaque_len;
+    const uint8_t *opaque, *echo;
+    VTSM__RD(vtsm_rd_le16(rd, &opaque_len), msg, "OpaqueDataLength");
+    VTSM_ENSURE(opaque_len <= VTSM__SPDM_OPAQUE_MAX, VTSM_E_PEER_MALFORMED,
+                "%s OpaqueDataLength %u exceeds 1024", msg, opaque_len);
+    VTSM__RD(vtsm_rd_ref(rd, &opaque, opaque_len), msg, "OpaqueData");
+    VTSM_GUARD(vtsm__opaque_check(opaque, opaque_len, msg));
+    if (req_ctx) {
+        VTSM__RD(vtsm_rd_ref(rd, &echo, SPDM_REQUESTER_CONTEXT_SIZE), msg, "RequesterContext");
+        VTSM_ENSURE(CRYPTO_memcmp(echo, req_ctx, SPDM_REQUESTER_CONTEXT_SIZE) == 0,
+                    VTSM_E_PEER_NONCE, "%s RequesterContext differs from %s", msg, req);
+    }
+    return VTSM_OK;
+}
+
 vtsm_status vtsm__opaque_check(const uint8_t *p, size_t len, const char *what)
 {
     struct vtsm_rd rd = vtsm_rd_init(p, len);

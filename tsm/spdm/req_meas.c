@@ -62,8 +62,7 @@ vtsm_status vtsm_spdm_req_get_measurements_ex(struct vtsm_spdm_req *r, uint8_t s
     struct vtsm_rd rd;
     uint8_t p2, nblocks;
     uint32_t rec_len;
-    uint16_t opaque_len;
-    const uint8_t *rec, *opaque, *sig;
+    const uint8_t *rec, *sig;
     size_t sig_len, signed_len;
     const bool v13 = r != NULL && r->info.version >= VTSM_SPDM_V13;
     static const char msg[] = "MEASUREMENTS";
@@ -115,17 +114,8 @@ vtsm_status vtsm_spdm_req_get_measurements_ex(struct vtsm_spdm_req *r, uint8_t s
                      rec_len, nblocks);
     VTSM__RD_GOTO(vtsm_rd_ref(&rd, &rec, rec_len), msg, "MeasurementRecord");
     VTSM__RD_GOTO(vtsm_rd_bytes(&rd, m.rsp_nonce, SPDM_NONCE_SIZE), msg, "Nonce");
-    VTSM__RD_GOTO(vtsm_rd_le16(&rd, &opaque_len), msg, "OpaqueDataLength");
-    VTSM_ENSURE_GOTO(opaque_len <= VTSM__SPDM_OPAQUE_MAX, VTSM_E_PEER_MALFORMED,
-                     "MEASUREMENTS OpaqueDataLength %u exceeds 1024", opaque_len);
-    VTSM__RD_GOTO(vtsm_rd_ref(&rd, &opaque, opaque_len), msg, "OpaqueData");
-    VTSM_GUARD_GOTO(vtsm__opaque_check(opaque, opaque_len, msg));
-    if (v13) {
-        const uint8_t *echo;
-        VTSM__RD_GOTO(vtsm_rd_ref(&rd, &echo, sizeof(req_ctx)), msg, "RequesterContext");
-        VTSM_ENSURE_GOTO(CRYPTO_memcmp(echo, req_ctx, sizeof(req_ctx)) == 0, VTSM_E_PEER_NONCE,
-                         "MEASUREMENTS RequesterContext differs from GET_MEASUREMENTS");
-    }
+    VTSM_GUARD_GOTO(
+        vtsm__rd_opaque_and_context(&rd, msg, "GET_MEASUREMENTS", v13 ? req_ctx : NULL));
     signed_len = rd.off;
     sig_len = vtsm_sig_size(r->info.asym);
     VTSM__RD_GOTO(vtsm_rd_ref(&rd, &sig, sig_len), msg, "Signature");

@@ -153,6 +153,13 @@ const char *vtsm__spdm_error_name(uint8_t code);
  * nothing left over. */
 vtsm_status vtsm__opaque_check(const uint8_t *p, size_t len, const char *what);
 
+/* The tail CHALLENGE_AUTH and MEASUREMENTS share before their Signature: OpaqueDataLength
+ * (<= 1024), OpaqueData (vtsm__opaque_check) and, at 1.3+ (req_ctx not NULL), the echo
+ * of the request's RequesterContext (else E_PEER_NONCE). msg names the response, req
+ * the request. */
+vtsm_status vtsm__rd_opaque_and_context(struct vtsm_rd *rd, const char *msg, const char *req,
+                                        const uint8_t req_ctx[SPDM_REQUESTER_CONTEXT_SIZE]);
+
 /* Per-message steps used by vtsm_spdm_req_init_connection (req_version.c etc.). */
 vtsm_status vtsm__req_get_version(struct vtsm_spdm_req *r);
 vtsm_status vtsm__req_get_capabilities(struct vtsm_spdm_req *r);
