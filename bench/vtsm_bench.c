@@ -392,7 +392,7 @@ struct conc {
     int npids;
     struct vtsm_host *h;
     struct vtsm_doe_tcp *tcp[MAX_DEVICES];
-    char name[MAX_DEVICES][16];
+    char name[MAX_DEVICES][20];
     int n;
     int done;
     int failed;

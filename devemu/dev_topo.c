@@ -96,7 +96,7 @@ static vtsm_status parse_ranges(const char *key, const char *value, struct vtsm_
 
 vtsm_status vtsm_dev_topo_set(struct vtsm_dev_topo *t, const char *key, const char *value)
 {
-    unsigned long long v;
+    unsigned long long v = 0;
     VTSM_ENSURE(t && key && value, VTSM_E_INVAL, "topology: NULL argument");
     t->used = true;
     if (strcmp(key, "rid") == 0) {
