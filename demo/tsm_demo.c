@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * tsm-demo - the whole flow with no configuration: start the emulated device and tsmd,
- * act as the host (carry every DOE object between them), connect, show what the TSM
- * verified, reclaim, clean up.
+ * tsm-demo - the whole flow with no configuration: start the emulated device (a device
+ * security manager, function 0, with two SR-IOV virtual functions) and tsmd, act as the
+ * host (carry every DOE object between them) and as two guests; connect the DSM, show what
+ * the TSM verified, give each VF to its own TVM (bind, guest INFO and evidence check, MMIO
+ * mapped by the host and validated by the guest, DMA, ACCEPT), show that one guest cannot
+ * touch the other's VF, then unbind, destroy the TVMs, reclaim and clean up.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,7 +24,13 @@
 #include "vtsm_proc.h"
 #include "vtsm_tdisp.h"
 
-#define DEV "0000:01:00.0"
+#define DEV "0000:01:00.0" /* the DSM: requester ID 0x0100, function 0 */
+#define NVF 2
+/* tsm-devemu's topology: VF i at RID 0x0100 + First VF Offset 0x10 + i * VF Stride 1, each
+ * with the BARs of a small NIC function (64 KiB registers, the MSI-X table, the PBA) */
+static const char *const devemu_topology[] = {
+    "--rid", "0x0100",      "--vfs", "2",         "--vf-offset",
+    "0x10",  "--vf-stride", "1",     "--vf-bars", "64K,16K:msix,4K:pba"};
 
 static char bindir[PATH_MAX];
 static char workdir[64];
@@ -169,6 +178,73 @@ static void print_connect(const cbor_item_t *res)
     }
 }
 
+/* One VF given to one TVM: the guest's handle and what the bind reported. */
+struct vf {
+    uint32_t rid;  /* the TDI: the VF's requester ID */
+    char name[32]; /* ... as a PCI address, as the TSM reports it */
+    char key[128]; /* the guest's private key (in the demo dir) */
+    struct vtsm_guest *g;
+    uint32_t tvm;
+    size_t nranges;
+    uint64_t pages[VTSM_TDISP_MAX_MMIO_RANGES], attr[VTSM_TDISP_MAX_MMIO_RANGES];
+};
+
+/* the rule a refused request carried, as "status, rule X"; false unless the TSM refused it
+ * with a rule (a local failure proves nothing about isolation) */
+static bool refusal(struct vtsm_host *h, vtsm_status st, char *buf, size_t cap)
+{
+    const struct vtsm_host_error *err = vtsm_host_last_error(h);
+    snprintf(buf, cap, "%s, rule %s", vtsm_status_name(st), err->rule_id);
+    if (!err->from_tsm || !err->rule_id[0]) {
+        fprintf(stderr, "tsm-demo: refused, but not by the TSM under a rule: %s\n", err->detail);
+        return false;
+    }
+    return true;
+}
+
+/* TDI_MMIO_MAP of every reported range of v at consecutive GPAs from gpa0, then the guest's
+ * MMIO_VALIDATE of each and its DMA_ENABLE. */
+static int map_validate_dma(struct vtsm_host *h, struct vf *v, uint64_t gpa0, size_t *shared,
+                            char *dma, size_t dma_cap)
+{
+    cbor_item_t *res = NULL;
+    uint64_t gpa = gpa0;
+    *shared = 0;
+    for (size_t i = 0; i < v->nranges; i++) {
+        cbor_item_t *req = vtsm_abi_map_new();
+        if (!req || vtsm_abi_put_tstr(req, VTSM_ABI_K_DEV, DEV) ||
+            vtsm_abi_put_uint(req, VTSM_ABI_K_TDI, v->rid) ||
+            vtsm_abi_put_uint(req, VTSM_ABI_K_RANGE, i) ||
+            vtsm_abi_put_uint(req, VTSM_ABI_K_GPA, gpa) ||
+            vtsm_host_call_cbor(h, VTSM_OP_TDI_MMIO_MAP, req, &res)) {
+            if (req)
+                cbor_decref(&req);
+            return fail(h, "tdi_mmio_map");
+        }
+        cbor_decref(&req);
+        cbor_decref(&res);
+        gpa += v->pages[i] * VTSM_TDISP_PAGE_SIZE;
+    }
+    gpa = gpa0;
+    for (size_t i = 0; i < v->nranges; i++) {
+        /* locked without LOCK_MSIX: the MSI-X table and PBA stay shared (rule MMIO.10) */
+        bool priv = !(v->attr[i] & (VTSM_TDISP_RANGE_MSIX_TABLE | VTSM_TDISP_RANGE_MSIX_PBA |
+                                    VTSM_TDISP_RANGE_IS_NON_TEE_MEM));
+        struct vtsm_guest_mmio m = {
+            .range = (uint32_t)i, .gpa = gpa, .pages = v->pages[i], .shared = !priv};
+        if (vtsm_guest_mmio_validate_cbor(v->g, h, DEV, v->rid, &m, &res))
+            return fail(h, "guest mmio_validate");
+        cbor_decref(&res);
+        *shared += !priv;
+        gpa += v->pages[i] * VTSM_TDISP_PAGE_SIZE;
+    }
+    if (vtsm_guest_dma_enable_cbor(v->g, h, DEV, v->rid, &res))
+        return fail(h, "guest dma_enable");
+    tstr(res, VTSM_ABI_K_DMA, dma, dma_cap);
+    cbor_decref(&res);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     (void)argv;
@@ -194,21 +270,41 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
-    char portfile[128], sock[128], doe[64];
+    char portfile[128], sock[128], doe[64], s[64];
     snprintf(portfile, sizeof(portfile), "%s/dev.port", workdir);
     snprintf(sock, sizeof(sock), "%s/tsmd.sock", workdir);
 
-    printf("vtsm demo: a TSM authenticates an emulated TDISP device over host-proxied DOE\n\n");
-    const char *dargs[] = {"--port", "0", "--port-file", portfile, NULL};
+    struct vf vfs[NVF] = {{.rid = 0x0110}, {.rid = 0x0111}};
+    for (int i = 0; i < NVF; i++) {
+        /* the VF's function as a PCI address (segment 0, bus, device, function) */
+        snprintf(vfs[i].name, sizeof(vfs[i].name), "0000:%02x:%02x.%x", vfs[i].rid >> 8,
+                 (vfs[i].rid >> 3) & 0x1f, vfs[i].rid & 7);
+        snprintf(vfs[i].key, sizeof(vfs[i].key), "%s/guest%d.key", workdir, i + 1);
+    }
+
+    printf("vtsm demo: a TSM authenticates an emulated TDISP device over host-proxied DOE and "
+           "gives each of its two VFs to its own TVM\n\n");
+    size_t ntopo = sizeof(devemu_topology) / sizeof(devemu_topology[0]);
+    const char *dargs[4 + sizeof(devemu_topology) / sizeof(devemu_topology[0]) + 1];
+    size_t na = 0;
+    dargs[na++] = "--port";
+    dargs[na++] = "0";
+    dargs[na++] = "--port-file";
+    dargs[na++] = portfile;
+    for (size_t i = 0; i < ntopo; i++)
+        dargs[na++] = devemu_topology[i];
+    dargs[na] = NULL;
     int port = start("tsm-devemu", dargs) > 0 ? vtsm_proc_wait_port(portfile, 10000) : 0;
     if (!port) {
         fprintf(stderr, "tsm-demo: tsm-devemu did not start\n");
         return 1;
     }
     snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d", port);
-    printf("[1] device : tsm-devemu serving SPDM over DOE (spdm-emu socket protocol) on "
+    printf("[1] device : tsm-devemu: DSM %s (function 0) with SR-IOV VFs %s and %s (BARs 64 KiB, "
+           "MSI-X table, PBA)\n"
+           "             serving SPDM, IDE_KM and TDISP over DOE (spdm-emu socket protocol) on "
            "127.0.0.1:%d\n",
-           port);
+           DEV, vfs[0].name, vfs[1].name, port);
 
     const char *targs[] = {"--socket", sock, "--quiet", NULL};
     start("tsmd", targs);
@@ -228,14 +324,26 @@ int main(int argc, char **argv)
         vtsm_host_register_link(h, DEV, vtsm_doe_tcp_link_fn, cd.tcp) ||
         vtsm_host_device_add_cbor(h, DEV, 0))
         return fail(h, "device setup");
-    printf("[3] host   : registered %s under root port 0; its DOE mailbox is %s\n", DEV, doe);
+    printf("[3] host   : registered the DSM %s under root port 0; its DOE mailbox is %s\n", DEV,
+           doe);
 
-    /* ---- device_connect: SPDM session, evidence, IDE ---- */
-    cbor_item_t *res = NULL;
-    struct vtsm_host_connect_opts opts = {.ide_streams = 1};
+    /* ---- device_connect: SPDM session, evidence, IDE; the host declares the VFs ---- */
+    cbor_item_t *res = NULL, *extra = vtsm_abi_map_new(), *rids = vtsm_abi_array_new();
+    for (int i = 0; i < NVF && rids; i++)
+        if (vtsm_abi_push_uint(rids, vfs[i].rid))
+            break;
+    if (!extra || !rids || cbor_array_size(rids) != NVF ||
+        vtsm_abi_put_item(extra, VTSM_ABI_K_TDIS, rids)) {
+        if (extra)
+            cbor_decref(&extra);
+        fprintf(stderr, "tsm-demo: out of memory\n");
+        return 1;
+    }
+    struct vtsm_host_connect_opts opts = {.ide_streams = 1, .extra = extra};
     long t0 = vtsm_now_ms();
     st = vtsm_host_device_connect_cbor(h, DEV, &opts, &res);
     long t1 = vtsm_now_ms();
+    cbor_decref(&extra);
     if (st)
         return fail(h, "device_connect");
     printf("[4] connect: device_connect done in %ld ms; the host carried %u DOE objects "
@@ -248,6 +356,24 @@ int main(int argc, char **argv)
         (unsigned long long)uint_at(res, VTSM_ABI_K_IDE, VTSM_ABI_K_STREAMS, VTSM_ABI_K_STREAM_ID),
         (unsigned long long)uint_at(res, VTSM_ABI_K_IDE, VTSM_ABI_K_STREAMS, VTSM_ABI_K_KEY_SET));
     cbor_decref(&res);
+    /* the TSM asked the device for each declared VF's state and keeps them listed */
+    if (vtsm_host_status_cbor(h, DEV, &res))
+        return fail(h, "status");
+    const cbor_item_t *dev0 = first_of(res, NULL, VTSM_ABI_K_DEVICES), *tl = NULL;
+    char listed[160] = "";
+    size_t nl = 0;
+    if (dev0 && vtsm_abi_get_array(dev0, VTSM_ABI_K_TDIS, &tl) == VTSM_OK)
+        for (size_t i = 0; i < cbor_array_size(tl); i++) {
+            char r[32], t[32];
+            const cbor_item_t *e = cbor_array_handle(tl)[i];
+            nl += (size_t)snprintf(listed + nl, nl < sizeof(listed) ? sizeof(listed) - nl : 0,
+                                   "%s%s %s", i ? ", " : "", tstr(e, VTSM_ABI_K_RID, r, sizeof(r)),
+                                   tstr(e, VTSM_ABI_K_STATE, t, sizeof(t)));
+        }
+    printf("      TDIs the host declared (tdis), checked on the device and listed by the TSM: "
+           "%s\n",
+           nl ? listed : "none");
+    cbor_decref(&res);
 
     if (vtsm_host_ide_link_check_cbor(h, DEV, &res))
         return fail(h, "ide_link_check");
@@ -257,115 +383,156 @@ int main(int argc, char **argv)
            bool_at(res, VTSM_ABI_K_STREAMS, VTSM_ABI_K_DEVICE_TO_RP) ? "PASS" : "FAIL");
     cbor_decref(&res);
 
-    /* ---- a TVM whose credential the host never holds ---- */
-    char keyp[128];
-    snprintf(keyp, sizeof(keyp), "%s/guest.key", workdir);
-    struct vtsm_guest *g = NULL;
-    uint8_t pub[VTSM_GUEST_PUBKEY_SIZE];
-    uint32_t tvm = 0;
-    if (vtsm_guest_keygen(keyp) || vtsm_guest_open(keyp, 0, &g))
-        return fail(h, "guest key");
-    vtsm_guest_pubkey(g, pub);
-    vtsm_guest_close(g);
-    if (vtsm_host_tvm_create_cbor(h, "demo-tvm", pub, &tvm, &res))
-        return fail(h, "tvm_create");
-    cbor_decref(&res);
-    if (vtsm_guest_open(keyp, tvm, &g))
-        return fail(h, "guest open");
-    printf("[6] tvm    : TVM %u created; the guest made its own P-256 key, the host registered "
-           "only the public half\n",
-           tvm);
-
-    /* ---- bind: LOCK_INTERFACE, report fetched and validated ---- */
-    char s[64];
-    if (vtsm_host_tdi_bind_cbor(h, DEV, 0, tvm, 0, &res))
-        return fail(h, "tdi_bind");
-    const cbor_item_t *mmio = NULL;
-    vtsm_abi_get_array(res, VTSM_ABI_K_MMIO, &mmio);
-    /* the reported ranges, for the host's mappings below */
-    uint64_t rpages[VTSM_TDISP_MAX_MMIO_RANGES] = {0}, rattr[VTSM_TDISP_MAX_MMIO_RANGES] = {0};
-    size_t nranges = mmio ? cbor_array_size(mmio) : 0;
-    for (size_t i = 0; i < nranges && i < VTSM_TDISP_MAX_MMIO_RANGES; i++) {
-        vtsm_abi_get_uint(cbor_array_handle(mmio)[i], VTSM_ABI_K_PAGES, &rpages[i]);
-        vtsm_abi_get_uint(cbor_array_handle(mmio)[i], VTSM_ABI_K_ATTRIBUTES, &rattr[i]);
+    /* ---- two TVMs whose credentials the host never holds ---- */
+    for (int i = 0; i < NVF; i++) {
+        struct vtsm_guest *g = NULL;
+        uint8_t pub[VTSM_GUEST_PUBKEY_SIZE];
+        char name[16];
+        if (vtsm_guest_keygen(vfs[i].key) || vtsm_guest_open(vfs[i].key, 0, &g))
+            return fail(h, "guest key");
+        vtsm_guest_pubkey(g, pub);
+        vtsm_guest_close(g);
+        snprintf(name, sizeof(name), "demo-tvm%d", i + 1);
+        if (vtsm_host_tvm_create_cbor(h, name, pub, &vfs[i].tvm, &res))
+            return fail(h, "tvm_create");
+        cbor_decref(&res);
+        if (vtsm_guest_open(vfs[i].key, vfs[i].tvm, &vfs[i].g))
+            return fail(h, "guest open");
     }
-    printf("[7] bind   : TDI 0 -> TVM %u: %s; interface report validated (%zu MMIO ranges), "
-           "MMIO/DMA still disabled\n",
-           tvm, tstr(res, VTSM_ABI_K_STATE, s, sizeof(s)),
-           mmio ? cbor_array_size(mmio) : (size_t)0);
-    cbor_decref(&res);
+    printf("[6] tvm    : TVM %u and TVM %u created; each guest made its own P-256 key, the host "
+           "registered only the public halves\n",
+           vfs[0].tvm, vfs[1].tvm);
 
-    /* ---- the guest inspects: fresh evidence bound to its nonce, signed by the TSM ---- */
-    uint8_t nonce[VTSM_GUEST_NONCE_SIZE];
-    cbor_item_t *claims = NULL;
-    const uint8_t *tok = NULL;
-    size_t tok_len = 0;
-    if (vtsm_random(nonce, sizeof(nonce)) ||
-        vtsm_guest_call_cbor(g, h, VTSM_ABI_GOP_INFO, DEV, 0, nonce, NULL, &res))
-        return fail(h, "guest info");
-    if (vtsm_abi_get_bytes(res, VTSM_ABI_K_TOKEN, &tok, &tok_len) != VTSM_OK ||
-        vtsm_guest_verify_token_cbor(tok, tok_len, NULL, nonce, &claims)) {
-        fprintf(stderr, "tsm-demo: the TSM token did not verify: %s\n", vtsm_err_detail());
-        return 1;
+    /* ---- bind: the host assigns VF i to TVM i; in this TSM the bind itself locks
+     * (LOCK_INTERFACE), the report is fetched and validated ---- */
+    for (int i = 0; i < NVF; i++) {
+        struct vf *v = &vfs[i];
+        char rid[32];
+        if (vtsm_host_tdi_bind_cbor(h, DEV, v->rid, v->tvm, 0, &res))
+            return fail(h, "tdi_bind");
+        const cbor_item_t *mmio = NULL;
+        vtsm_abi_get_array(res, VTSM_ABI_K_MMIO, &mmio);
+        v->nranges = mmio ? cbor_array_size(mmio) : 0;
+        if (v->nranges > VTSM_TDISP_MAX_MMIO_RANGES)
+            v->nranges = VTSM_TDISP_MAX_MMIO_RANGES;
+        for (size_t k = 0; k < v->nranges; k++) {
+            vtsm_abi_get_uint(cbor_array_handle(mmio)[k], VTSM_ABI_K_PAGES, &v->pages[k]);
+            vtsm_abi_get_uint(cbor_array_handle(mmio)[k], VTSM_ABI_K_ATTRIBUTES, &v->attr[k]);
+        }
+        printf("[7] bind   : VF%d %s -> TVM %u: %s (LOCK_INTERFACE by the bind); interface "
+               "report validated (%zu MMIO ranges), MMIO/DMA off\n",
+               i + 1, tstr(res, VTSM_ABI_K_RID, rid, sizeof(rid)), v->tvm,
+               tstr(res, VTSM_ABI_K_STATE, s, sizeof(s)), v->nranges);
+        cbor_decref(&res);
     }
-    printf("[8] guest  : info with a fresh nonce: TSM-signed token VERIFIED; the TDI is %s, "
-           "measurements taken after lock\n",
-           tstr(claims, VTSM_ABI_K_STATE, s, sizeof(s)));
-    cbor_decref(&claims);
-    cbor_decref(&res);
+
+    /* ---- each guest inspects: fresh evidence bound to its nonce, signed by the TSM ---- */
+    for (int i = 0; i < NVF; i++) {
+        struct vf *v = &vfs[i];
+        uint8_t nonce[VTSM_GUEST_NONCE_SIZE];
+        cbor_item_t *claims = NULL;
+        const uint8_t *rd = NULL, *md = NULL;
+        size_t rdl = 0, mdl = 0;
+        char rh[48] = "", mh[48] = "";
+        if (vtsm_random(nonce, sizeof(nonce)) ||
+            vtsm_guest_call_cbor(v->g, h, VTSM_ABI_GOP_INFO, DEV, v->rid, nonce, NULL, &res))
+            return fail(h, "guest info");
+        if (vtsm_guest_check_evidence_cbor(v->g, res, DEV, v->rid, nonce, NULL, NULL, &claims)) {
+            fprintf(stderr, "tsm-demo: guest %d: the evidence did not verify: %s\n", i + 1,
+                    vtsm_err_detail());
+            cbor_decref(&res);
+            return 1;
+        }
+        vtsm_abi_get_bytes(claims, VTSM_ABI_K_REPORT_DIGEST, &rd, &rdl);
+        vtsm_abi_get_bytes(claims, VTSM_ABI_K_MEASUREMENTS_DIGEST, &md, &mdl);
+        hexdump_short(rd, rdl < 8 ? rdl : 8, rh, sizeof(rh));
+        hexdump_short(md, mdl < 8 ? mdl : 8, mh, sizeof(mh));
+        printf("[8] guest %d: INFO of VF%d with a fresh nonce: TSM-signed token VERIFIED for TVM "
+               "%u; %s, measurements after lock\n"
+               "             report digest %s.., measurements digest %s.. match the token\n",
+               i + 1, i + 1, v->tvm, tstr(claims, VTSM_ABI_K_STATE, s, sizeof(s)), rh, mh);
+        cbor_decref(&claims);
+        cbor_decref(&res);
+    }
 
     /* ---- MMIO and DMA: the host maps each range, the guest validates each, then DMA ---- */
-    uint64_t gpa = 0x4000000000ull;
-    size_t shared = 0;
-    for (size_t i = 0; i < nranges && i < VTSM_TDISP_MAX_MMIO_RANGES; i++) {
-        cbor_item_t *req = vtsm_abi_map_new();
-        if (!req || vtsm_abi_put_tstr(req, VTSM_ABI_K_DEV, DEV) ||
-            vtsm_abi_put_uint(req, VTSM_ABI_K_TDI, 0) ||
-            vtsm_abi_put_uint(req, VTSM_ABI_K_RANGE, i) ||
-            vtsm_abi_put_uint(req, VTSM_ABI_K_GPA, gpa) ||
-            vtsm_host_call_cbor(h, VTSM_OP_TDI_MMIO_MAP, req, &res)) {
-            if (req)
-                cbor_decref(&req);
-            return fail(h, "tdi_mmio_map");
-        }
-        cbor_decref(&req);
-        cbor_decref(&res);
-        /* locked without LOCK_MSIX: the MSI-X table and PBA stay shared (rule MMIO.10) */
-        bool priv = !(rattr[i] & (VTSM_TDISP_RANGE_MSIX_TABLE | VTSM_TDISP_RANGE_MSIX_PBA |
-                                  VTSM_TDISP_RANGE_IS_NON_TEE_MEM));
-        struct vtsm_guest_mmio m = {
-            .range = (uint32_t)i, .gpa = gpa, .pages = rpages[i], .shared = !priv};
-        if (vtsm_guest_mmio_validate_cbor(g, h, DEV, 0, &m, &res))
-            return fail(h, "guest mmio_validate");
-        cbor_decref(&res);
-        shared += !priv;
-        gpa += rpages[i] * VTSM_TDISP_PAGE_SIZE;
+    for (int i = 0; i < NVF; i++) {
+        size_t shared = 0;
+        char dma[32];
+        if (map_validate_dma(h, &vfs[i], 0x4000000000ull, &shared, dma, sizeof(dma)))
+            return 1;
+        printf("[9] mmio %d : the host mapped VF%d's %zu MMIO ranges at GPA 0x4000000000.. of TVM "
+               "%u; guest %d validated each (%zu shared: MSI-X), DMA %s\n",
+               i + 1, i + 1, vfs[i].nranges, vfs[i].tvm, i + 1, shared, dma);
     }
-    if (vtsm_guest_dma_enable_cbor(g, h, DEV, 0, &res))
-        return fail(h, "guest dma_enable");
-    printf("[8b] mmio  : the host mapped %zu MMIO ranges at 0x4000000000.., the guest validated "
-           "each (%zu shared: MSI-X), DMA %s\n",
-           nranges, shared, tstr(res, VTSM_ABI_K_DMA, s, sizeof(s)));
-    cbor_decref(&res);
+
+    /* ---- isolation: guest 1 can neither read nor accept guest 2's VF ---- */
+    {
+        char r1[64], r2[64];
+        struct vf *a = &vfs[0], *b = &vfs[1];
+        st = vtsm_guest_call_cbor(a->g, h, VTSM_ABI_GOP_INFO, DEV, b->rid, NULL, NULL, &res);
+        if (res)
+            cbor_decref(&res);
+        if (st == VTSM_OK) {
+            fprintf(stderr, "tsm-demo: guest 1 read TVM %u's TDI\n", b->tvm);
+            return 1;
+        }
+        if (!refusal(h, st, r1, sizeof(r1)))
+            return 1;
+        /* guest 1 presents for VF2 the digests it verified for its own VF1 */
+        cbor_item_t *fake = NULL;
+        st = vtsm_guest_call_cbor(a->g, h, VTSM_ABI_GOP_INFO, DEV, a->rid, NULL, NULL, &fake);
+        if (st)
+            return fail(h, "guest info");
+        vtsm_abi_put_uint(fake, VTSM_ABI_K_TDI, b->rid);
+        st = vtsm_guest_remember_info_cbor(a->g, fake);
+        cbor_decref(&fake);
+        if (st == VTSM_OK)
+            st = vtsm_guest_call_cbor(a->g, h, VTSM_ABI_GOP_ACCEPT, DEV, b->rid, NULL, NULL, &res);
+        if (res)
+            cbor_decref(&res);
+        if (st == VTSM_OK) {
+            fprintf(stderr, "tsm-demo: guest 1 accepted TVM %u's TDI\n", b->tvm);
+            return 1;
+        }
+        if (!refusal(h, st, r2, sizeof(r2)))
+            return 1;
+        printf("[10] isolate: guest 1 (TVM %u) on VF2 of TVM %u: INFO refused (%s), ACCEPT "
+               "refused (%s)\n",
+               a->tvm, b->tvm, r1, r2);
+    }
 
     /* ---- accept: only the owning guest can; START_INTERFACE with the lock nonce ---- */
-    if (vtsm_guest_call_cbor(g, h, VTSM_ABI_GOP_ACCEPT, DEV, 0, NULL, NULL, &res))
-        return fail(h, "guest accept");
-    bool mm = false, dma = false;
-    vtsm_abi_get_bool(res, VTSM_ABI_K_MMIO_ENABLED, &mm);
-    vtsm_abi_get_bool(res, VTSM_ABI_K_DMA_ENABLED, &dma);
-    printf("[9] accept : the guest accepted TDI 0: %s, MMIO %s, DMA %s\n",
-           tstr(res, VTSM_ABI_K_STATE, s, sizeof(s)), mm ? "enabled" : "disabled",
-           dma ? "enabled" : "disabled");
-    cbor_decref(&res);
+    for (int i = 0; i < NVF; i++) {
+        struct vf *v = &vfs[i];
+        if (vtsm_guest_call_cbor(v->g, h, VTSM_ABI_GOP_ACCEPT, DEV, v->rid, NULL, NULL, &res))
+            return fail(h, "guest accept");
+        bool mm = false, dma = false;
+        vtsm_abi_get_bool(res, VTSM_ABI_K_MMIO_ENABLED, &mm);
+        vtsm_abi_get_bool(res, VTSM_ABI_K_DMA_ENABLED, &dma);
+        printf("[11] accept: guest %d accepted VF%d %s under TVM %u (the digests it verified): "
+               "%s, MMIO %s, DMA %s\n",
+               i + 1, i + 1, v->name, v->tvm, tstr(res, VTSM_ABI_K_STATE, s, sizeof(s)),
+               mm ? "enabled" : "disabled", dma ? "enabled" : "disabled");
+        cbor_decref(&res);
+    }
 
-    /* ---- unbind and reclaim ---- */
-    if (vtsm_host_tdi_unbind_cbor(h, DEV, 0, &res))
-        return fail(h, "tdi_unbind");
-    printf("[10] unbind: STOP_INTERFACE; TDI 0 is %s, mappings revoked\n",
-           tstr(res, VTSM_ABI_K_STATE, s, sizeof(s)));
-    cbor_decref(&res);
-    vtsm_guest_close(g);
+    /* ---- unbind both, destroy the TVMs, reclaim ---- */
+    for (int i = 0; i < NVF; i++) {
+        if (vtsm_host_tdi_unbind_cbor(h, DEV, vfs[i].rid, &res))
+            return fail(h, "tdi_unbind");
+        printf("[12] unbind: STOP_INTERFACE; VF%d %s is %s, its mappings and DMA revoked\n", i + 1,
+               vfs[i].name, tstr(res, VTSM_ABI_K_STATE, s, sizeof(s)));
+        cbor_decref(&res);
+    }
+    for (int i = 0; i < NVF; i++) {
+        vtsm_guest_close(vfs[i].g);
+        vfs[i].g = NULL;
+        if (vtsm_host_tvm_destroy_cbor(h, vfs[i].tvm, &res))
+            return fail(h, "tvm_destroy");
+        cbor_decref(&res);
+    }
+    printf("[13] tvm   : TVM %u and TVM %u destroyed\n", vfs[0].tvm, vfs[1].tvm);
 
     unsigned before = cd.exchanges;
     if (vtsm_host_device_reclaim_cbor(h, DEV, &res))
@@ -374,7 +541,7 @@ int main(int argc, char **argv)
     bool ack = false;
     if (vtsm_abi_get_map(res, VTSM_ABI_K_END_SESSION, &es) == VTSM_OK)
         vtsm_abi_get_bool(es, VTSM_ABI_K_ACKNOWLEDGED, &ack);
-    printf("[11] reclaim: K_SET_STOP + END_SESSION %s (%u DOE objects); streams freed, keys "
+    printf("[14] reclaim: K_SET_STOP + END_SESSION %s (%u DOE objects); streams freed, keys "
            "wiped; %s is %s\n",
            ack ? "acknowledged" : "not acknowledged", cd.exchanges - before, DEV,
            tstr(res, VTSM_ABI_K_STATE, s, sizeof(s)));
@@ -383,6 +550,6 @@ int main(int argc, char **argv)
     vtsm_host_close(h);
     vtsm_doe_tcp_close(cd.tcp);
     cleanup();
-    printf("[12] done  : tsmd and tsm-devemu stopped\n");
+    printf("[15] done  : tsmd and tsm-devemu stopped, the demo directory removed\n");
     return 0;
 }
