@@ -203,7 +203,9 @@ uint64_t dev_tdi_max_mmio_offset(const struct dev_tdi *t)
 
 int dev_tdi_find(const struct vtsm_dev *d, uint32_t fid)
 {
-    if (!d->tdis || (fid >> 16) != 0) /* segment not valid, no reserved bits */
+    /* above the RID: nothing, or the device's segment with Segment Valid; no reserved bits */
+    uint32_t high = d->cfg.segment ? (d->cfg.segment << 16 | VTSM_TDISP_FID_SEG_VALID) : 0;
+    if (!d->tdis || (fid & 0xFFFF0000u) != high)
         return -1;
     for (unsigned i = 0; i < d->cfg.num_tdis; i++)
         if (d->cfg.tdi[i].rid == VTSM_TDISP_FID_RID(fid))

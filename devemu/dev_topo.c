@@ -99,7 +99,10 @@ vtsm_status vtsm_dev_topo_set(struct vtsm_dev_topo *t, const char *key, const ch
     unsigned long long v = 0;
     VTSM_ENSURE(t && key && value, VTSM_E_INVAL, "topology: NULL argument");
     t->used = true;
-    if (strcmp(key, "rid") == 0) {
+    if (strcmp(key, "segment") == 0) {
+        VTSM_GUARD(parse_num(key, value, 0xFF, &v));
+        t->segment = (unsigned)v;
+    } else if (strcmp(key, "rid") == 0) {
         VTSM_GUARD(parse_num(key, value, 0xFFFF, &v));
         VTSM_ENSURE((v & 7) == 0, VTSM_E_CONFIG, "topology rid 0x%llx is not function 0", v);
         t->rid = (unsigned)v;
@@ -192,6 +195,7 @@ vtsm_status vtsm_dev_topo_apply(const struct vtsm_dev_topo *t, struct vtsm_dev_c
     VTSM_ENSURE(t && c, VTSM_E_INVAL, "topology: NULL argument");
     if (!t->used)
         return VTSM_OK;
+    c->segment = t->segment;
     c->num_tdis = 0;
     for (unsigned i = 1; i <= t->pfs; i++)
         VTSM_GUARD(add_tdi(c, t->rid + i, &t->pf_bars));

@@ -114,7 +114,8 @@ static void usage(FILE *f)
         "                  [--meas-hash H] [--max-clients N] [--pcap FILE] [--trace]\n"
         "       tsm-devemu --control HOST:PORT fw-update | meas-change | tdi-error N | flr N |\n"
         "                  report-change N\n"
-        "                  [--topology FILE] [--rid RID] [--pfs N] [--vfs N] [--vf-offset N]\n"
+        "                  [--topology FILE] [--segment S] [--rid RID] [--pfs N] [--vfs N] "
+        "[--vf-offset N]\n"
         "                  [--vf-stride N] [--pf-bars RANGES] [--vf-bars RANGES]\n"
         "                  [--tdi RID[=RANGES]]... [--port-index P] [--max-port-index M]\n"
         "                  [--verbose]\n"
@@ -173,6 +174,8 @@ static void usage(FILE *f)
             "                   MaxPortIndex in QUERY_RESP (default 0; P <= M)\n"
             "  --topology FILE  topology settings, one \"KEY VALUE\" a line (the options below\n"
             "                   without \"--\"; '#' comments)\n"
+            "  --segment S      PCI segment of the device (0..255; default 0): TDISP requests\n"
+            "                   must name it with Segment Valid set (0: no segment)\n"
             "  --rid RID        requester ID of the DSM (function 0; default 0)\n"
             "  --pfs N          physical functions 1..N are TDIs (RID + 1..N; 0..7)\n"
             "  --vfs N          N virtual functions are TDIs, RID + offset + i * stride\n"
@@ -862,6 +865,7 @@ int main(int argc, char **argv)
         {"ide-addr-assoc", required_argument, NULL, OPT_IDE_ADDR_ASSOC},
         {"ide-tee-limited", no_argument, NULL, OPT_IDE_TEE_LIMITED},
         {"ide-query-shape", required_argument, NULL, OPT_IDE_QUERY_SHAPE},
+        {"segment", required_argument, NULL, OPT_TOPO},
         {"rid", required_argument, NULL, OPT_TOPO},
         {"pfs", required_argument, NULL, OPT_TOPO},
         {"vfs", required_argument, NULL, OPT_TOPO},

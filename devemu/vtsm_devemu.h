@@ -164,8 +164,12 @@ struct vtsm_dev_config {
     unsigned num_tdis;           /* TDIs tdi[0..num_tdis-1] (<= VTSM_DEV_MAX_TDIS); default 4 */
     struct vtsm_dev_tdi tdi[VTSM_DEV_MAX_TDIS]; /* default: tdi[i].rid = i, default layout;
                                                  * RIDs distinct */
-    bool tdisp;                                 /* TDISP responder; default true. false: an IDE-only
-                                                 * (non-TEE-IO) device, TDISP is UnsupportedRequest */
+    /* PCI segment of the device's functions (0..255, TDISP's 8-bit Requester Segment):
+     * 0 = INTERFACE_IDs carry no segment (Segment Valid clear); otherwise every TDISP
+     * request must name this segment with Segment Valid set. Default 0. */
+    unsigned segment;
+    bool tdisp;                  /* TDISP responder; default true. false: an IDE-only
+                                  * (non-TEE-IO) device, TDISP is UnsupportedRequest */
     unsigned ide_streams;        /* selective IDE streams (stream IDs 0..n-1, <= 256);
                                   * default 4; 0: IDE_KM without selective streams */
     uint8_t ide_port_index;      /* the IDE_KM PortIndex of the device's port; default 0 */
@@ -213,13 +217,15 @@ void vtsm_dev_config_default(struct vtsm_dev_config *c);
 struct vtsm_dev_topo {
     bool used;
     unsigned rid, pfs, vfs, vf_offset, vf_stride; /* defaults 0, 0, 0, 1, 1 */
+    unsigned segment;                             /* default 0 */
     struct vtsm_dev_tdi pf_bars, vf_bars;         /* rid unused */
     unsigned n_tdis;
     struct vtsm_dev_tdi tdis[VTSM_DEV_MAX_TDIS];
 };
 void vtsm_dev_topo_init(struct vtsm_dev_topo *t);
 /* One setting, as the command line option without "--" or a topology file line has it:
- * rid, pfs, vfs, vf-offset, vf-stride, pf-bars, vf-bars, tdi. E_CONFIG names what is wrong. */
+ * segment, rid, pfs, vfs, vf-offset, vf-stride, pf-bars, vf-bars, tdi. E_CONFIG names what
+ * is wrong. */
 vtsm_status vtsm_dev_topo_set(struct vtsm_dev_topo *t, const char *key, const char *value);
 /* A topology file: one "KEY VALUE" per line, '#' starts a comment. */
 vtsm_status vtsm_dev_topo_file(struct vtsm_dev_topo *t, const char *path);

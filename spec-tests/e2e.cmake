@@ -114,7 +114,7 @@ add_dependencies(test_e2e_mmio tsm-guest)
 # Topology: devices by PCI address (canonical names, PDEV.30), TDIs by interface ID.
 vtsm_e2e_suite(test_e2e_topo SOURCES test_e2e_topo.c CASES
   test_names_canonical_and_refused test_short_name_connects_and_guest_matches
-  test_tdi_beef_bound_and_accepted test_dsm_two_vfs_two_tvms test_ide_port_from_device
+  test_tdi_beef_bound_and_accepted test_dsm_two_vfs_two_tvms test_tdi_in_a_segment test_ide_port_from_device
   test_connect_declares_tdis test_declared_tdi_locked_elsewhere)
 
 # tsm-devemu with the option set of "Acting like the DMTF sample device" (devemu/README.md).

@@ -259,6 +259,44 @@ static void test_tdi_beef_bound_and_accepted(void **state)
     e2e_host_close(&t.hh);
 }
 
+/* A device in PCI segment 0x12 (0012:be:00.0, tsm-devemu --segment 0x12): every TDISP
+ * INTERFACE_ID the TSM sends carries the segment with Requester Segment Valid, so the
+ * device finds TDI 0xBEEF, and a guest accepts it; the same device without the segment
+ * configured finds no such interface and the bind fails with the device's refusal. */
+static void test_tdi_in_a_segment(void **state)
+{
+    struct e2e *e = *state;
+    struct topo t;
+    const char *args[] = {"--segment", "0x12", "--tdi", "0xBEEF", "--verbose", NULL};
+    topo_open(&t, e, "0012:be:00.0", args);
+    struct vtsm_guest *g = NULL;
+    uint32_t tvm = 0;
+    assert_int_equal(e2e_host_new_tvm(&t.hh, e->dir, "seg", &tvm, &g), 0);
+    cbor_item_t *info = NULL;
+    bind_and_accept(&t, 0xBEEF, tvm, g, &info);
+    cbor_decref(&info);
+    static char log[1 << 20];
+    assert_true(e2e_devemu_log(e, 1, log, sizeof(log)) >= 0);
+    assert_null(strstr(log, "names no TDI"));
+    vtsm_guest_close(g);
+    e2e_host_close(&t.hh);
+
+    /* the device does not know the segment: the TSM's INTERFACE_ID names nothing */
+    struct topo u;
+    const char *plain[] = {"--tdi", "0xBEEF", "--verbose", NULL};
+    topo_open(&u, e, "0013:be:00.0", plain);
+    cbor_item_t *res = NULL;
+    assert_int_equal(e2e_host_new_tvm(&u.hh, e->dir, "seg2", &tvm, NULL), 0);
+    assert_int_equal(vtsm_host_tdi_bind_cbor(u.hh.h, u.dev, 0xBEEF, tvm, 0, &res),
+                     VTSM_E_PEER_ERROR);
+    if (res)
+        cbor_decref(&res);
+    E2E_HAS(vtsm_host_last_error(u.hh.h)->detail, "INVALID_INTERFACE");
+    assert_int_equal(e2e_devemu_log(e, 2, log, sizeof(log)), 0);
+    E2E_HAS(log, "FUNCTION_ID 0x0113beef names no TDI");
+    e2e_host_close(&u.hh);
+}
+
 /* A DSM (01:00.0) with two virtual functions (First VF Offset 0x10, stride 2: RIDs 0x0110
  * and 0x0112), each a TDI with the BARs of the topology file, bound to two TVMs: each gets
  * its own report and MMIO ranges, accepts its own TDI and cannot read the other's. */
@@ -523,6 +561,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_tdi_beef_bound_and_accepted, e2e_fixture_setup,
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_dsm_two_vfs_two_tvms, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_tdi_in_a_segment, e2e_fixture_setup,
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_ide_port_from_device, e2e_fixture_setup,
                                         e2e_fixture_teardown),

@@ -23,9 +23,14 @@ struct tsm_tdisp_chan tsm_job_tdisp_chan(struct tsm_pdev *p)
 {
     struct tsm_tdisp_chan c = {.spdm = p->spdm, .slot = p->opts.slot, .dev = p->name};
     uint16_t seg, rid;
-    /* the DSM's INTERFACE_ID: its requester ID, segment not valid (as every TDI's) */
-    if (vtsm_abi_dev_rid(p->name, &seg, &rid) == VTSM_OK)
+    /* INTERFACE_IDs: the requester ID, and the DSM's segment (valid) when it is not 0;
+     * the segment of a name is 0..0xFF here (TDISP's Requester Segment is 8 bits) */
+    if (vtsm_abi_dev_rid(p->name, &seg, &rid) == VTSM_OK) {
         c.dsm_fid = rid;
+        if (seg)
+            c.seg_bits = (uint32_t)(seg & 0xFF) << 16 | VTSM_TDISP_FID_SEG_VALID;
+        c.seg_wide = seg > 0xFF;
+    }
     return c;
 }
 

@@ -314,6 +314,10 @@ static vtsm_status tdisp_xfer(const struct tsm_tdisp_chan *c, const char *dev, u
     vtsm_status st;
 
     memset(rsp, 0, sizeof(*rsp));
+    VTSM_ENSURE(!c->seg_wide, VTSM_E_CONFIG,
+                "TDISP %s for %s: its PCI segment is above 0xff, which no TDISP INTERFACE_ID "
+                "can name (Requester Segment is 8 bits)",
+                name, dev);
     st = chan_vendor(c, req->p, req->len, rx);
     if (st != VTSM_OK)
         return st;
@@ -322,11 +326,13 @@ static vtsm_status tdisp_xfer(const struct tsm_tdisp_chan *c, const char *dev, u
     st = vtsm_tdisp_parse_header(rx->data, rx->len, &hdr);
     if (st != VTSM_OK)
         return vtsm_wrap(st, "answer to TDISP %s for %s TDI %u", name, dev, tdi);
-    VTSM_ENSURE(hdr.function_id == tdi, VTSM_E_PEER_MALFORMED,
+    /* tdi is the RID (or the DSM's whole FUNCTION_ID); the segment bits are the channel's */
+    const uint32_t fid = tdi | c->seg_bits;
+    VTSM_ENSURE(hdr.function_id == fid, VTSM_E_PEER_MALFORMED,
                 "TDISP %s in answer to %s for %s TDI %u carries INTERFACE_ID FUNCTION_ID "
                 "0x%08x, not 0x%08x",
-                vtsm_tdisp_type_name(hdr.type), name, dev, tdi, hdr.function_id, tdi);
-    st = vtsm_tdisp_parse_response(rx->data, rx->len, request, tdi, rsp);
+                vtsm_tdisp_type_name(hdr.type), name, dev, tdi, hdr.function_id, fid);
+    st = vtsm_tdisp_parse_response(rx->data, rx->len, request, fid, rsp);
     if (st == VTSM_E_PEER_ERROR)
         return vtsm_fail(VTSM_E_PEER_ERROR,
                          "%s TDI %u answered TDISP %s with TDISP_ERROR %s (0x%04x, data 0x%x)", dev,
@@ -355,7 +361,7 @@ vtsm_status tsm_tdisp_probe(const struct tsm_tdisp_chan *c, struct vtsm_tdisp_ca
     bool v10 = false;
 
     VTSM_GUARD(chan_check(c));
-    VTSM_GUARD_GOTO(vtsm_tdisp_build_get_version(&w, c->dsm_fid));
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_get_version(&w, c->dsm_fid | c->seg_bits));
     st = tdisp_xfer(c, chan_dev(c), c->dsm_fid, &w, VTSM_TDISP_GET_VERSION, &rx, &rsp);
     if (st == VTSM_E_PEER_ERROR &&
         ((rsp.hdr.type == VTSM_TDISP_ERROR &&
@@ -375,7 +381,7 @@ vtsm_status tsm_tdisp_probe(const struct tsm_tdisp_chan *c, struct vtsm_tdisp_ca
                      rsp.u.version.count, rsp.u.version.versions[0]);
 
     w = vtsm_wr_init(b, sizeof(b));
-    VTSM_GUARD_GOTO(vtsm_tdisp_build_get_capabilities(&w, c->dsm_fid, 0));
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_get_capabilities(&w, c->dsm_fid | c->seg_bits, 0));
     VTSM_GUARD_GOTO(
         tdisp_xfer(c, chan_dev(c), c->dsm_fid, &w, VTSM_TDISP_GET_CAPABILITIES, &rx, &rsp));
     if (caps)
@@ -406,7 +412,7 @@ static vtsm_status tdisp_lock(const struct tsm_tdisp_chan *c, const char *dev, u
                 flags, flags & ~VTSM_TDISP_LOCK_FLAGS_KNOWN);
     VTSM_ENSURE(tdi <= TSM_TDI_MAX_INDEX, VTSM_E_INVAL, "TDI %u does not fit a FUNCTION_ID RID",
                 tdi);
-    VTSM_GUARD_GOTO(vtsm_tdisp_build_lock_interface(&w, tdi, &p));
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_lock_interface(&w, tdi | c->seg_bits, &p));
     VTSM_GUARD_GOTO(tdisp_xfer(c, dev, tdi, &w, VTSM_TDISP_LOCK_INTERFACE_REQ, &rx, &rsp));
     memcpy(nonce, rsp.u.lock_nonce, VTSM_TDISP_NONCE_SIZE);
     st = VTSM_OK;
@@ -456,7 +462,8 @@ static vtsm_status tdisp_get_report(const struct tsm_tdisp_chan *c, const char *
         /* offset < total <= 0xFFFF, so offset and length fit their u16 fields */
         size_t want = have_total && total - off < chunk ? total - off : chunk;
         w = vtsm_wr_init(b, sizeof(b));
-        VTSM_GUARD_GOTO(vtsm_tdisp_build_get_report(&w, tdi, (uint16_t)off, (uint16_t)want));
+        VTSM_GUARD_GOTO(
+            vtsm_tdisp_build_get_report(&w, tdi | c->seg_bits, (uint16_t)off, (uint16_t)want));
         VTSM_GUARD_GOTO(
             tdisp_xfer(c, dev, tdi, &w, VTSM_TDISP_GET_DEVICE_INTERFACE_REPORT, &rx, &rsp));
         size_t portion = rsp.u.report.portion_length, rem = rsp.u.report.remainder_length;
@@ -521,7 +528,7 @@ static vtsm_status tdisp_get_state(const struct tsm_tdisp_chan *c, const char *d
     VTSM_ENSURE(state != NULL, VTSM_E_INVAL, "GET_DEVICE_INTERFACE_STATE: NULL state");
     VTSM_ENSURE(tdi <= TSM_TDI_MAX_INDEX, VTSM_E_INVAL, "TDI %u does not fit a FUNCTION_ID RID",
                 tdi);
-    VTSM_GUARD_GOTO(vtsm_tdisp_build_get_state(&w, tdi));
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_get_state(&w, tdi | c->seg_bits));
     VTSM_GUARD_GOTO(tdisp_xfer(c, dev, tdi, &w, VTSM_TDISP_GET_DEVICE_INTERFACE_STATE, &rx, &rsp));
     *state = rsp.u.tdi_state;
     st = VTSM_OK;
@@ -548,7 +555,7 @@ static vtsm_status tdisp_start(const struct tsm_tdisp_chan *c, const char *dev, 
     VTSM_ENSURE(nonce != NULL, VTSM_E_INVAL, "START_INTERFACE_REQ: NULL nonce");
     VTSM_ENSURE(tdi <= TSM_TDI_MAX_INDEX, VTSM_E_INVAL, "TDI %u does not fit a FUNCTION_ID RID",
                 tdi);
-    VTSM_GUARD_GOTO(vtsm_tdisp_build_start_interface(&w, tdi, nonce));
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_start_interface(&w, tdi | c->seg_bits, nonce));
     VTSM_GUARD_GOTO(tdisp_xfer(c, dev, tdi, &w, VTSM_TDISP_START_INTERFACE_REQ, &rx, &rsp));
     st = VTSM_OK;
 out:
@@ -574,7 +581,7 @@ static vtsm_status tdisp_stop(const struct tsm_tdisp_chan *c, const char *dev, u
     VTSM_GUARD(chan_check(c));
     VTSM_ENSURE(tdi <= TSM_TDI_MAX_INDEX, VTSM_E_INVAL, "TDI %u does not fit a FUNCTION_ID RID",
                 tdi);
-    VTSM_GUARD_GOTO(vtsm_tdisp_build_stop_interface(&w, tdi));
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_stop_interface(&w, tdi | c->seg_bits));
     VTSM_GUARD_GOTO(tdisp_xfer(c, dev, tdi, &w, VTSM_TDISP_STOP_INTERFACE_REQ, &rx, &rsp));
     st = VTSM_OK;
 out:
@@ -606,7 +613,7 @@ vtsm_status tsm_tdisp_flr(const struct tsm_tdisp_chan *c, uint32_t tdi, uint8_t 
                                .vendor_id = vid,
                                .body = body,
                                .body_len = sizeof(body)};
-    VTSM_GUARD_GOTO(vtsm_tdisp_build_vdm(&w, VTSM_TDISP_VDM_REQ, tdi, &v));
+    VTSM_GUARD_GOTO(vtsm_tdisp_build_vdm(&w, VTSM_TDISP_VDM_REQ, tdi | c->seg_bits, &v));
     VTSM_GUARD_GOTO(tdisp_xfer(c, dev, tdi, &w, VTSM_TDISP_VDM_REQ, &rx, &rsp));
     /* VDM_RSP: our vendor, COMMAND echoed, TDI_STATE defined, reserved zero */
     const struct vtsm_tdisp_vdm *a = &rsp.u.vdm;

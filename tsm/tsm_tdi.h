@@ -219,7 +219,11 @@ struct tsm_tdisp_chan {
     struct vtsm_spdm_req *spdm;
     uint8_t slot;
     const char *dev;  /* device name for details (NULL: "device") */
-    uint32_t dsm_fid; /* FUNCTION_ID of the DSM (function 0): GET_VERSION, GET_CAPABILITIES */
+    uint32_t dsm_fid; /* RID of the DSM (function 0): GET_VERSION, GET_CAPABILITIES */
+    /* FUNCTION_ID bits above the RID for every TDI of the device: the requester segment
+     * (23:16) with Requester Segment Valid (24) when the DSM's segment is not 0, else 0 */
+    uint32_t seg_bits;
+    bool seg_wide; /* the DSM's segment exceeds TDISP's 8 bits: no INTERFACE_ID names it */
     vtsm_status (*vendor)(void *ctx, const uint8_t *payload, size_t len, struct vtsm_buf *rsp);
     void *vendor_ctx;
 };
