@@ -304,6 +304,7 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_SLOTS_DIGEST "slots_digest"
 /* EVIDENCE refresh, a locked TDI: its bound measurements differ from the fresh ones */
 #define VTSM_ABI_K_MEASUREMENTS_CHANGED "measurements_changed"
+#define VTSM_ABI_K_REPORT_CHANGED       "report_changed"
 
 /* Simulated-link frames travel on the spdm-emu socket under this vendor command. */
 #define VTSM_SOCK_CMD_VTSM_LINK 0x5654u

@@ -318,7 +318,9 @@ static void test_meas_change_found_at_accept(void **state)
 /* ---------------------------------------------------------------- while RUN */
 
 /* EVIDENCE refresh (no raw): TDI 1's measurements_changed, 0/1 (-1 when absent) */
-static int refresh_changed(struct fx *f)
+/* An EVIDENCE refresh: measurements_changed of TDI 1 (-1: absent), and its
+ * report_changed into *report (-1: absent) if report is not NULL. */
+static int refresh_changed2(struct fx *f, int *report)
 {
     struct vtsm_request rq = {.dev = DEV, .refresh = true, .set = VTSM_SET(REFRESH)};
     struct vtsm_result *r = NULL;
@@ -329,6 +331,8 @@ static int refresh_changed(struct fx *f)
     assert_int_equal(vtsm_result_uint(r, "tdis.0.tdi", &tdi), VTSM_OK);
     assert_int_equal(tdi, 1);
     int rc = vtsm_result_bool(r, "tdis.0.measurements_changed", &changed) == VTSM_OK ? changed : -1;
+    if (report)
+        *report = vtsm_result_bool(r, "tdis.0.report_changed", &changed) == VTSM_OK ? changed : -1;
     vtsm_result_free(r);
     return rc;
 }
@@ -345,8 +349,11 @@ static void test_changes_while_running(void **state)
     assert_int_equal(guest(f, VTSM_ABI_GOP_INFO, 1, &res), VTSM_OK);
     cbor_decref(&res);
     assert_int_equal(guest(f, VTSM_ABI_GOP_ACCEPT, 1, NULL), VTSM_OK);
-    /* a refresh before any change: the running TDI's measurements are the fresh ones */
-    assert_true(refresh_changed(f) == 0);
+    /* a refresh before any change: the running TDI's measurements and report are the
+     * fresh ones */
+    int rep = -2;
+    assert_true(refresh_changed2(f, &rep) == 0);
+    assert_int_equal(rep, 0);
 
     assert_int_equal(control(f, "report-change", "1", out, sizeof(out)), 0);
     E2E_HAS(out, "ok report-change 1 change 1 now");
@@ -370,8 +377,11 @@ static void test_changes_while_running(void **state)
     vtsm_result_free(r);
     r = NULL;
 
-    /* an EVIDENCE refresh compares: the TSM says the running TDI's measurements changed */
-    assert_true(refresh_changed(f) == 1);
+    /* an EVIDENCE refresh compares: the TSM says the running TDI's measurements and its
+     * interface report changed */
+    rep = -2;
+    assert_true(refresh_changed2(f, &rep) == 1);
+    assert_int_equal(rep, 1);
     /* one with raw bit streams shows the host the patched firmware block, the version
      * block still "1.0.0" (no comparison: raw blocks are not what the TDI was bound to) */
     struct vtsm_request rr = {

@@ -228,6 +228,7 @@ void tsm_tdi_reset(struct tsm_tdi *t)
     t->owner_tvm = 0;
     t->lock_flags = 0;
     t->guest_unlocked = false;
+    t->report_checked = t->report_changed = false;
     OPENSSL_cleanse(t->lock_nonce, sizeof(t->lock_nonce));
     t->nonce_valid = false;
     vtsm_buf_wipe(&t->report);

@@ -156,6 +156,9 @@ struct tsm_tdi {
     bool mmio_enabled, dma_enabled; /* only in RUN, after START_INTERFACE_RSP */
     struct vtsm_spdm_meas meas;     /* fresh GET_MEASUREMENTS taken after LOCK */
     bool have_meas;
+    /* the last EVIDENCE refresh re-read the interface report (report_checked) and found
+     * it differs from the bound one (report_changed); cleared by a new binding */
+    bool report_checked, report_changed;
     /* What ACCEPT binds (digest_alg): the measurement record cached at bind and the LOCK
      * nonce (valid while nonce_valid). */
     uint8_t meas_digest[VTSM_HASH_MAX];

@@ -533,6 +533,42 @@ static vtsm_status evidence_refresh(struct tsm *t, struct tsm_pdev *p, const uin
     st = vtsm_spdm_req_get_measurements_ex(p->spdm, slot, nonce, raw_bits, &meas);
     if (st != VTSM_OK)
         return vtsm_wrap(st, "evidence refresh of %s: GET_MEASUREMENTS", p->name);
+    /* every CONFIG_LOCKED / RUN TDI's interface report again: does it still equal the
+     * bound one? (kept aside until the whole refresh arrived) */
+    size_t ntdi = 0, k = 0;
+    for (struct tsm_tdi_node *n = p->tdis; n; n = n->next)
+        ntdi++;
+    bool *rchanged = calloc(ntdi ? ntdi : 1, sizeof(*rchanged));
+    if (!rchanged) {
+        vtsm_spdm_meas_free(&meas);
+        return vtsm_fail(VTSM_E_NOMEM, "evidence refresh");
+    }
+    struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(p);
+    for (struct tsm_tdi_node *n = p->tdis; n; n = n->next, k++) {
+        const struct tsm_tdi *td = &n->tdi;
+        if (!(td->state == TSM_TDI_CONFIG_LOCKED || td->state == TSM_TDI_RUN) || !td->digest_len)
+            continue;
+        struct vtsm_buf rep = {0};
+        uint8_t d[VTSM_HASH_MAX];
+        st = tsm_tdisp_get_report(&ch, td->index, &rep);
+        if (st == VTSM_OK)
+            st = vtsm_hash(td->digest_alg, rep.data, rep.len, d);
+        vtsm_buf_wipe(&rep);
+        if (st != VTSM_OK) {
+            free(rchanged);
+            vtsm_spdm_meas_free(&meas);
+            return vtsm_wrap(st, "evidence refresh of %s: interface report of TDI 0x%x", p->name,
+                             td->index);
+        }
+        rchanged[k] = CRYPTO_memcmp(d, td->report_digest, td->digest_len) != 0;
+    }
+    k = 0;
+    for (struct tsm_tdi_node *n = p->tdis; n; n = n->next, k++) {
+        bool locked = n->tdi.state == TSM_TDI_CONFIG_LOCKED || n->tdi.state == TSM_TDI_RUN;
+        n->tdi.report_checked = locked && n->tdi.digest_len;
+        n->tdi.report_changed = n->tdi.report_checked && rchanged[k];
+    }
+    free(rchanged);
     /* commit */
     vtsm_spdm_meas_free(&p->ev.meas);
     p->ev.meas = meas;
@@ -594,6 +630,8 @@ static vtsm_status put_evidence(struct tsm_pdev *p, cbor_item_t *m, bool compare
             bool changed = CRYPTO_memcmp(d, td->meas_digest, td->digest_len) != 0;
             VTSM_GUARD(vtsm_abi_put_bool(e, VTSM_ABI_K_MEASUREMENTS_CHANGED, changed));
         }
+        if (compare && td->report_checked)
+            VTSM_GUARD(vtsm_abi_put_bool(e, VTSM_ABI_K_REPORT_CHANGED, td->report_changed));
     }
     return VTSM_OK;
 }
