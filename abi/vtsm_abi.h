@@ -240,6 +240,7 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
 #define VTSM_ABI_K_SUMMARY                       "summary"
 #define VTSM_ABI_K_TDI_OFFSET                    "tdi_offset"
 #define VTSM_ABI_K_TDIS                          "tdis"
+#define VTSM_ABI_K_ASSIGN                        "assign"
 #define VTSM_ABI_K_TEE_IO                        "tee_io"
 #define VTSM_ABI_K_TOKEN                         "token"
 #define VTSM_ABI_K_TOKEN_VERIFIED                "token_verified"
@@ -392,7 +393,9 @@ enum vtsm_abi_role vtsm_abi_role_parse(const char *name);
     X(GPA, gpa, VTSM_ABI_K_GPA, UINT, REQUIRED, 0, UINT64_MAX)                                     \
     X(PAGES, pages, VTSM_ABI_K_PAGES, UINT, OPTIONAL, 1, UINT32_MAX)                               \
     /* DEVICE_CONNECT: the TDIs (requester IDs) the host declares under the DSM */                 \
-    X(TDIS, tdis, VTSM_ABI_K_TDIS, RIDS, OPTIONAL, 1, VTSM_ABI_TDIS_MAX)
+    X(TDIS, tdis, VTSM_ABI_K_TDIS, RIDS, OPTIONAL, 1, VTSM_ABI_TDIS_MAX)                           \
+    /* TDI_BIND: assign the TDI to the TVM without locking it; the guest's LOCK locks it */        \
+    X(ASSIGN, assign, VTSM_ABI_K_ASSIGN, BOOL, OPTIONAL, 0, 0)
 
 /* ENUM names, NULL-terminated: the decoded value is 1 + the index (0: absent). */
 extern const char *const vtsm_abi_role_names[];

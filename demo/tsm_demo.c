@@ -403,15 +403,42 @@ int main(int argc, char **argv)
            "registered only the public halves\n",
            vfs[0].tvm, vfs[1].tvm);
 
-    /* ---- bind: the host assigns VF i to TVM i; in this TSM the bind itself locks
-     * (LOCK_INTERFACE), the report is fetched and validated ---- */
+    /* ---- assign and lock (the Linux devsec flow): the host assigns VF i to TVM i without
+     * locking it, then guest i LOCKs its own VF (LOCK_INTERFACE, the report fetched and
+     * validated by the TSM) ---- */
     for (int i = 0; i < NVF; i++) {
         struct vf *v = &vfs[i];
         char rid[32];
-        if (vtsm_host_tdi_bind_cbor(h, DEV, v->rid, v->tvm, 0, &res))
-            return fail(h, "tdi_bind");
-        const cbor_item_t *mmio = NULL;
-        vtsm_abi_get_array(res, VTSM_ABI_K_MMIO, &mmio);
+        struct vtsm_request rq = {.dev = DEV,
+                                  .tdi = v->rid,
+                                  .tvm = v->tvm,
+                                  .assign = true,
+                                  .set = VTSM_SET(TDI) | VTSM_SET(TVM) | VTSM_SET(ASSIGN)};
+        struct vtsm_result *ar = NULL;
+        if (vtsm_host_tdi_bind(h, &rq, &ar))
+            return fail(h, "tdi_bind assign");
+        char as[32] = "?";
+        vtsm_result_text(ar, "state", as, sizeof(as));
+        vtsm_result_free(ar);
+        if (vtsm_guest_call_cbor(v->g, h, VTSM_ABI_GOP_LOCK, DEV, v->rid, NULL, NULL, &res))
+            return fail(h, "guest lock");
+        char ls[32];
+        tstr(res, VTSM_ABI_K_STATE, ls, sizeof(ls));
+        cbor_decref(&res);
+        /* the ranges of the report the TSM validated at the lock, from its STATUS */
+        if (vtsm_host_status_cbor(h, DEV, &res))
+            return fail(h, "status");
+        const cbor_item_t *sdev = first_of(res, NULL, VTSM_ABI_K_DEVICES), *stl = NULL,
+                          *mmio = NULL;
+        if (sdev && vtsm_abi_get_array(sdev, VTSM_ABI_K_TDIS, &stl) == VTSM_OK)
+            for (size_t k = 0; k < cbor_array_size(stl); k++) {
+                uint64_t t = 0;
+                const cbor_item_t *e = cbor_array_handle(stl)[k];
+                if (vtsm_abi_get_uint(e, VTSM_ABI_K_TDI, &t) == VTSM_OK && t == v->rid) {
+                    vtsm_abi_get_array(e, VTSM_ABI_K_MMIO, &mmio);
+                    tstr(e, VTSM_ABI_K_RID, rid, sizeof(rid));
+                }
+            }
         v->nranges = mmio ? cbor_array_size(mmio) : 0;
         if (v->nranges > VTSM_TDISP_MAX_MMIO_RANGES)
             v->nranges = VTSM_TDISP_MAX_MMIO_RANGES;
@@ -419,11 +446,11 @@ int main(int argc, char **argv)
             vtsm_abi_get_uint(cbor_array_handle(mmio)[k], VTSM_ABI_K_PAGES, &v->pages[k]);
             vtsm_abi_get_uint(cbor_array_handle(mmio)[k], VTSM_ABI_K_ATTRIBUTES, &v->attr[k]);
         }
-        printf("[7] bind   : VF%d %s -> TVM %u: %s (LOCK_INTERFACE by the bind); interface "
-               "report validated (%zu MMIO ranges), MMIO/DMA off\n",
-               i + 1, tstr(res, VTSM_ABI_K_RID, rid, sizeof(rid)), v->tvm,
-               tstr(res, VTSM_ABI_K_STATE, s, sizeof(s)), v->nranges);
         cbor_decref(&res);
+        printf("[7] assign : VF%d %s -> TVM %u by the host: %s (not locked)\n"
+               "[7] lock   : guest %d locked VF%d: %s (LOCK_INTERFACE); interface report "
+               "validated (%zu MMIO ranges), MMIO/DMA off\n",
+               i + 1, rid, v->tvm, as, i + 1, i + 1, ls, v->nranges);
     }
 
     /* ---- each guest inspects: fresh evidence bound to its nonce, signed by the TSM ---- */

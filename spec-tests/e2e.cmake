@@ -134,7 +134,8 @@ target_compile_definitions(test_e2e_ctl PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_D
 # The Linux devsec flow through the tsm-guest CLI (lock, info, accept, unlock, debug-read,
 # debug-write) against real tsmd, tsm-devemu and tsm-host processes.
 vtsm_e2e_suite(test_e2e_guest_devsec SOURCES test_e2e_guest_devsec.c CASES
-  test_lock_accept_unlock_relock test_debug_tvm_debug_write_and_recovery)
+  test_lock_accept_unlock_relock test_debug_tvm_debug_write_and_recovery
+  test_assign_then_guest_lock)
 target_link_libraries(test_e2e_guest_devsec PRIVATE vtsm_guest)
 target_compile_definitions(test_e2e_guest_devsec PRIVATE VTSM_BIN_DIR="${PROJECT_BINARY_DIR}/bin")
 add_dependencies(test_e2e_guest_devsec tsm-guest)

@@ -573,7 +573,7 @@ static void test_key_lists(void **state)
         {vtsm_abi_keys_spdm_heartbeat, "dev"},
         {vtsm_abi_keys_tvm_create, "name guest_key debug"},
         {vtsm_abi_keys_tvm_destroy, "tvm"},
-        {vtsm_abi_keys_tdi_bind, "dev tdi tvm lock_flags"},
+        {vtsm_abi_keys_tdi_bind, "dev tdi tvm lock_flags assign"},
         {vtsm_abi_keys_tdi_unbind, "dev tdi"},
         {vtsm_abi_keys_guest_request, "tvm body sig"},
         {vtsm_abi_keys_guest_body,

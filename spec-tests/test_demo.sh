@@ -32,8 +32,10 @@ need 'TDIs the host declared \(tdis\).*0000:01:02\.[01] CONFIG_UNLOCKED, 0000:01
   "the TSM does not list the two declared VFs, unlocked"
 need '^\[5\] link   : .*device PASS, device -> root port PASS' "the IDE link check did not pass"
 # two TVMs, each VF bound to its own one
-need '^\[7\] bind   : VF1 0000:01:02\.0 -> TVM 1: CONFIG_LOCKED .*\(3 MMIO ranges\)' "VF1 not locked for TVM 1"
-need '^\[7\] bind   : VF2 0000:01:02\.1 -> TVM 2: CONFIG_LOCKED .*\(3 MMIO ranges\)' "VF2 not locked for TVM 2"
+need '^\[7\] assign : VF1 0000:01:02\.0 -> TVM 1 by the host: CONFIG_UNLOCKED' "VF1 not assigned to TVM 1"
+need '^\[7\] assign : VF2 0000:01:02\.1 -> TVM 2 by the host: CONFIG_UNLOCKED' "VF2 not assigned to TVM 2"
+need '^\[7\] lock   : guest 1 locked VF1: CONFIG_LOCKED .*\(3 MMIO ranges\)' "guest 1 did not lock VF1"
+need '^\[7\] lock   : guest 2 locked VF2: CONFIG_LOCKED .*\(3 MMIO ranges\)' "guest 2 did not lock VF2"
 # each guest verified its evidence, with its own fresh nonce
 need '^\[8\] guest 1: INFO of VF1 .*VERIFIED for TVM 1; CONFIG_LOCKED' "guest 1 did not verify its token"
 need '^\[8\] guest 2: INFO of VF2 .*VERIFIED for TVM 2; CONFIG_LOCKED' "guest 2 did not verify its token"

@@ -272,6 +272,49 @@ static void test_debug_tvm_debug_write_and_recovery(void **state)
     HAS(run.out, "\"state\":\"RUN\"");
 }
 
+/* The Linux devsec flow from its start: the host assigns TDI 1 to TVM A without locking it
+ * (tdi_bind assign=true), the TVM cannot be destroyed while it owns it (TVM.2), only the
+ * owner LOCKs it (TDI.22), then INFO and ACCEPT take it to RUN; a second assign of the
+ * locked TDI is refused (TDI.1). */
+static void test_assign_then_guest_lock(void **state)
+{
+    struct fx *f = *state;
+    char tdi_arg[32], tvm_arg[32], dev_arg[64];
+    const char *conn[] = {"connect", DEV, "--doe", f->doe, NULL};
+    host(f, conn, 0);
+    new_tvm(f, f->key_a, "a", false, f->tvm_a, sizeof(f->tvm_a));
+    new_tvm(f, f->key_b, "b", false, f->tvm_b, sizeof(f->tvm_b));
+    snprintf(dev_arg, sizeof(dev_arg), "dev=%s", DEV);
+    snprintf(tdi_arg, sizeof(tdi_arg), "tdi=1");
+    snprintf(tvm_arg, sizeof(tvm_arg), "tvm=%s", f->tvm_a);
+    const char *assign[] = {"--json",      "tdi_bind", dev_arg, tdi_arg, tvm_arg,
+                            "assign=true", "--doe",    f->doe,  NULL};
+    host(f, assign, 0);
+    HAS(run.out, "\"state\":\"CONFIG_UNLOCKED\"");
+    HAS_NOT(run.out, "\"report_digest\"");
+    status(f);
+    HAS(run.out, "\"state\":\"CONFIG_UNLOCKED\"");
+    HAS(run.out, "\"bound_tdis\":1");
+    char destroy_tvm[32];
+    snprintf(destroy_tvm, sizeof(destroy_tvm), "%s", f->tvm_a);
+    const char *destroy[] = {"--json", "tvm-destroy", destroy_tvm, NULL};
+    host(f, destroy, 1);
+    HAS(run.out, "\"rule\":\"TVM.2\"");
+
+    /* not the owner: TVM B cannot lock it; nothing can be accepted before a lock */
+    refused(f, f->key_b, f->tvm_b, "lock", true, "not_owner", "TDI.22");
+    refused(f, f->key_a, f->tvm_a, "accept", true, "state", "TDI.4");
+    /* the owner locks it, verifies and accepts */
+    guest(f, f->key_a, f->tvm_a, "lock", true, 0);
+    HAS(run.out, "\"state\":\"CONFIG_LOCKED\"");
+    info_accept(f);
+    /* assigning the running TDI again is refused */
+    host(f, assign, 1);
+    HAS(run.out, "\"rule\":\"TDI.1\"");
+    status(f);
+    HAS(run.out, "\"state\":\"RUN\"");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -279,6 +322,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lock_accept_unlock_relock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_debug_tvm_debug_write_and_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_assign_then_guest_lock, setup, teardown),
     };
     return cmocka_run_group_tests_name("e2e_guest_devsec", tests, NULL, NULL);
 }

@@ -168,6 +168,14 @@ static const struct expect expected[TSM_TDI_REQ_COUNT_][TSM_TDI_STATE_COUNT_][TS
                 [RUN] = {ROLE(TDI_6), TO(RUN), OWN(TDI_6), ROLE(TDI_6)},
                 [ERR] = {ROLE(TDI_6), TO(ERR), OWN(TDI_6), ROLE(TDI_6)},
             },
+        /* TDI.1 the host assigns (no lock) only from CONFIG_UNLOCKED; TDI.3 only the host */
+        [TSM_TDI_REQ_ASSIGN] =
+            {
+                [UNL] = {TO(UNL), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [LCK] = {ST(TDI_1), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [RUN] = {ST(TDI_1), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+                [ERR] = {ST(TDI_1), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+            },
 };
 
 /*
@@ -189,6 +197,7 @@ static const struct expect expected_assigned[TSM_TDI_REQ_COUNT_][TSM_TDI_WHO_COU
     [TSM_TDI_REQ_DEBUG_ERROR] = {ROLE(TDI_5), ST(TDI_24), OWN(TDI_5), ROLE(TDI_5)},
     [TSM_TDI_REQ_DEBUG_READ] = {ROLE(TDI_6), TO(UNL), OWN(TDI_6), ROLE(TDI_6)},
     [TSM_TDI_REQ_RESET] = {ST(TDI_10), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
+    [TSM_TDI_REQ_ASSIGN] = {TO(UNL), ROLE(TDI_3), ROLE(TDI_3), ROLE(TDI_3)},
 };
 
 static vtsm_status status_of(enum kind k)
@@ -405,7 +414,7 @@ static void test_every_cell(void **state)
             }
     assert_int_equal(accepted + refused,
                      TSM_TDI_REQ_COUNT_ * TSM_TDI_STATE_COUNT_ * TSM_TDI_WHO_COUNT_);
-    assert_int_equal(accepted, 30);
+    assert_int_equal(accepted, 31);
 }
 
 /* The assigned, unlocked TDI (after its owner's UNLOCK): every request, every requester. */
@@ -417,7 +426,7 @@ static void test_every_cell_assigned(void **state)
     for (unsigned r = 0; r < TSM_TDI_REQ_COUNT_; r++)
         for (unsigned w = 0; w < TSM_TDI_WHO_COUNT_; w++)
             accepted += check_cell(r, UNL, w, &expected_assigned[r][w], true);
-    assert_int_equal(accepted, 6);
+    assert_int_equal(accepted, 7);
 }
 
 /* The table the implementation exposes lists exactly the specified accepted cells. */

@@ -63,6 +63,8 @@ const struct tsm_tdi_move tsm_tdi_moves[] = {
     {R, TSM_TDI_REQ_UNLOCK, TSM_TDI_WHO_OWNER_GUEST, U, VTSM_RULE_TDI_23},
     {E, TSM_TDI_REQ_UNLOCK, TSM_TDI_WHO_OWNER_GUEST, U, VTSM_RULE_TDI_23},
     {U, TSM_TDI_REQ_RELEASE, TSM_TDI_WHO_HOST, U, VTSM_RULE_TDI_2},
+    /* the host assigns without locking (the Linux devsec flow: the guest LOCKs) */
+    {U, TSM_TDI_REQ_ASSIGN, TSM_TDI_WHO_HOST, U, VTSM_RULE_TDI_1},
     {L, TSM_TDI_REQ_DEBUG_ERROR, TSM_TDI_WHO_OWNER_GUEST, E, VTSM_RULE_TDI_24},
     {R, TSM_TDI_REQ_DEBUG_ERROR, TSM_TDI_WHO_OWNER_GUEST, E, VTSM_RULE_TDI_24},
     {U, TSM_TDI_REQ_DEBUG_READ, TSM_TDI_WHO_OWNER_GUEST, U, VTSM_RULE_TDI_6},
@@ -98,6 +100,7 @@ static const struct req_rules {
     [TSM_TDI_REQ_RELEASE] = {"release", VTSM_RULE_TDI_2, VTSM_RULE_TDI_3, VTSM_RULE_TDI_3},
     [TSM_TDI_REQ_DEBUG_ERROR] = {"debug_error", VTSM_RULE_TDI_24, VTSM_RULE_TDI_5, VTSM_RULE_TDI_5},
     [TSM_TDI_REQ_DEBUG_READ] = {"debug_read", VTSM_RULE_TDI_6, VTSM_RULE_TDI_6, VTSM_RULE_TDI_6},
+    [TSM_TDI_REQ_ASSIGN] = {"assign", VTSM_RULE_TDI_1, VTSM_RULE_TDI_3, VTSM_RULE_TDI_3},
 };
 
 static const char *const state_names[TSM_TDI_STATE_COUNT_] = {
@@ -748,6 +751,33 @@ vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint
 {
     return lock_flow(c, t, tvm, lock_flags, default_stream_id, TSM_TDI_REQ_BIND, TSM_TDI_WHO_HOST,
                      0);
+}
+
+vtsm_status tsm_tdi_assign(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t tvm,
+                           uint16_t lock_flags)
+{
+    uint8_t dev_state = VTSM_TDI_CONFIG_UNLOCKED;
+    VTSM_ENSURE(t != NULL, VTSM_E_INVAL, "assign: NULL TDI");
+    VTSM_ENSURE(tvm != 0, VTSM_E_INVAL, "assign of %s TDI %u: TVM 0 is not a TVM", t->dev,
+                t->index);
+    VTSM_GUARD(tsm_tdi_check(t, TSM_TDI_REQ_ASSIGN, TSM_TDI_WHO_HOST, 0, NULL));
+    VTSM_ENSURE(c != NULL && c->spdm != NULL, VTSM_E_STATE,
+                "assign of %s TDI %u: no SPDM session with the device", t->dev, t->index);
+    /* the device's word, as for a bind: an interface some earlier owner left locked is
+     * stopped first, so the owner's LOCK starts from CONFIG_UNLOCKED */
+    VTSM_GUARD(tdisp_get_state(c, t->dev, t->index, &dev_state));
+    if (dev_state != VTSM_TDI_CONFIG_UNLOCKED) {
+        VTSM_WARN("assign of %s TDI %u: device reports state %u for an unbound TDI; stopping "
+                  "it first",
+                  t->dev, t->index, dev_state);
+        VTSM_GUARD(tdisp_stop(c, t->dev, t->index));
+    }
+    VTSM_GUARD(
+        tsm_tdi_set_state(t, TSM_TDI_REQ_ASSIGN, TSM_TDI_WHO_HOST, 0, TSM_TDI_CONFIG_UNLOCKED));
+    tsm_tdi_reset(t);
+    t->owner_tvm = tvm;
+    t->lock_flags = lock_flags;
+    return VTSM_OK;
 }
 
 vtsm_status tsm_tdi_guest_lock(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,

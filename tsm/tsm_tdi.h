@@ -93,6 +93,7 @@ enum tsm_tdi_req {
     TSM_TDI_REQ_RELEASE,      /* host TDI_UNBIND of an assigned, unlocked TDI */
     TSM_TDI_REQ_DEBUG_ERROR,  /* guest DEBUG_WRITE: force ERROR (debug TVMs only) */
     TSM_TDI_REQ_DEBUG_READ,   /* guest DEBUG_READ: the TSM's internal view */
+    TSM_TDI_REQ_ASSIGN,       /* host TDI_BIND assign: CONFIG_UNLOCKED, owned, not locked */
     TSM_TDI_REQ_COUNT_
 };
 
@@ -282,6 +283,11 @@ vtsm_status tsm_tdisp_stop(const struct tsm_tdisp_chan *c, uint32_t tdi);
  */
 vtsm_status tsm_tdi_bind(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t tvm,
                          uint16_t lock_flags, uint8_t default_stream_id);
+/* Host ASSIGN (TDI_BIND with assign; table: from CONFIG_UNLOCKED, TDI.1): the TDI goes to
+ * tvm without a lock (an interface the device has locked is stopped first, as for a
+ * bind); lock_flags are what the owner's LOCK will lock with. Counts as bound for the TVM. */
+vtsm_status tsm_tdi_assign(const struct tsm_tdisp_chan *c, struct tsm_tdi *t, uint32_t tvm,
+                           uint16_t lock_flags);
 /* Guest LOCK by guest_tvm of a TDI assigned to it (table: LOCK by the owner, TDI.22): the
  * bind flow with the lock flags of the TDI's last LOCK. */
 vtsm_status tsm_tdi_guest_lock(const struct tsm_tdisp_chan *c, struct tsm_tdi *t,

@@ -255,7 +255,8 @@ static cbor_item_t *tdi_bind_run(struct tsm_job *j)
     struct tsm_tdi *tdi = job_tdi(j);
     struct tsm_tdisp_chan ch = tsm_job_tdisp_chan(j->p);
     uint8_t stream = j->p->ide ? tsm_ide_first_stream(j->p->ide) : 0;
-    vtsm_status st = tsm_tdi_bind(&ch, tdi, j->tvm, j->lock_flags, stream);
+    vtsm_status st = j->force /* assign */ ? tsm_tdi_assign(&ch, tdi, j->tvm, j->lock_flags)
+                                           : tsm_tdi_bind(&ch, tdi, j->tvm, j->lock_flags, stream);
     if (st) {
         /* a bind that did not happen leaves no record behind */
         tsm_pdev_tdi_forget(j->p, j->tdi);
@@ -263,7 +264,7 @@ static cbor_item_t *tdi_bind_run(struct tsm_job *j)
     }
     cbor_item_t *res = tdi_result(j, tdi);
     /* the binding: report digest and the MMIO ranges the device reported */
-    if (res && tsm_reply_tdi_binding(res, tdi) != VTSM_OK)
+    if (res && !j->force && tsm_reply_tdi_binding(res, tdi) != VTSM_OK)
         cbor_decref(&res);
     return res;
 }
@@ -300,6 +301,8 @@ static void tdi_verb(struct tsm *t, struct tsm_client *c, uint64_t id,
     /* decoded: tdi 0..0xFFFF, tvm 0..UINT32_MAX, lock_flags 0..0xFFFF (0 if absent) */
     uint32_t tdi_index = (uint32_t)req->tdi, tvm = (uint32_t)req->tvm;
     uint16_t flags = (uint16_t)req->lock_flags;
+    bool assign = bind && vtsm_abi_req_has(req, VTSM_ABI_F_ASSIGN) && req->assign;
+    const enum tsm_tdi_req breq = assign ? TSM_TDI_REQ_ASSIGN : TSM_TDI_REQ_BIND;
     struct tsm_pdev *p = NULL;
     struct tsm_tdi *tdi = NULL;
     enum tsm_tdi_state next;
@@ -321,14 +324,14 @@ static void tdi_verb(struct tsm *t, struct tsm_client *c, uint64_t id,
          * rule without leaving a record behind; only a bind makes one. */
         struct tsm_tdi fresh;
         if ((st = tsm_tdi_init(&fresh, p->name, tdi_index)) == VTSM_OK)
-            st = tsm_tdi_check(&fresh, bind ? TSM_TDI_REQ_BIND : TSM_TDI_REQ_UNBIND,
-                               TSM_TDI_WHO_HOST, 0, &next);
+            st =
+                tsm_tdi_check(&fresh, bind ? breq : TSM_TDI_REQ_UNBIND, TSM_TDI_WHO_HOST, 0, &next);
         tsm_tdi_reset(&fresh);
         if (st == VTSM_OK)
             st = tsm_pdev_tdi(p, tdi_index, &tdi);
     } else if (st == VTSM_OK) {
         /* an unbind of a TDI its owner unlocked ends the assignment (RELEASE) */
-        enum tsm_tdi_req what = bind ? TSM_TDI_REQ_BIND
+        enum tsm_tdi_req what = bind ? breq
                                 : tdi->state == TSM_TDI_CONFIG_UNLOCKED && tdi->owner_tvm != 0
                                     ? TSM_TDI_REQ_RELEASE
                                     : TSM_TDI_REQ_UNBIND;
@@ -336,7 +339,7 @@ static void tdi_verb(struct tsm *t, struct tsm_client *c, uint64_t id,
     }
     if (st == VTSM_OK) {
         struct tsm_job_claim what = {.has_tdi = true, .tdi = tdi_index, .tvm = tvm};
-        struct tsm_job args = {.tdi = tdi_index, .tvm = tvm, .lock_flags = flags};
+        struct tsm_job args = {.tdi = tdi_index, .tvm = tvm, .lock_flags = flags, .force = assign};
         st = run_job(t, c, p, verb, id, bind ? tdi_bind_run : tdi_unbind_run, &what, &args);
         if (st && bind)
             tsm_pdev_tdi_forget(p, tdi_index);

@@ -59,7 +59,7 @@ extern "C" {
     X(TVM_CREATE, tvm_create, 0x30, HOST, NONE, ("name", "guest_key", "debug"))                    \
     X(TVM_DESTROY, tvm_destroy, 0x31, HOST, NONE, ("tvm"))                                         \
     /* LOCK_INTERFACE: the TDI is owned by a TVM; STOP_INTERFACE: ownership dropped */             \
-    X(TDI_BIND, tdi_bind, 0x32, HOST, REQUIRED, ("dev", "tdi", "tvm", "lock_flags"))               \
+    X(TDI_BIND, tdi_bind, 0x32, HOST, REQUIRED, ("dev", "tdi", "tvm", "lock_flags", "assign"))     \
     X(TDI_UNBIND, tdi_unbind, 0x33, HOST, REQUIRED, ("dev", "tdi"))                                \
     /* a signed guest request: relayed by a host or sent by the guest itself (the TVM's            \
      * signature authenticates it, not the connection) */                                          \
@@ -153,7 +153,8 @@ enum vtsm_role {
     X(RANGE, range, "range", UINT)                                                                 \
     X(GPA, gpa, "gpa", UINT)                                                                       \
     X(PAGES, pages, "pages", UINT)                                                                 \
-    X(TDIS, tdis, "tdis", RIDS)
+    X(TDIS, tdis, "tdis", RIDS)                                                                    \
+    X(ASSIGN, assign, "assign", BOOL)
 
 enum vtsm_field {
 #define VTSM_X_FIELD(SYM, member, key, type) VTSM_FIELD_##SYM,
