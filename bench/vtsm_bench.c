@@ -18,9 +18,14 @@
  *   relay_floor_ms   exchanges x the median round trip of a bare DOE object over the
  *                    same path with trivial endpoints: an in-bench endpoint speaking the
  *                    tsmd socket ABI (sends DOE_PENDING, waits for DOE_RESPONSE) on a
- *                    Unix socket, this host shim, and an echoing spdm-emu TCP endpoint
- *   connect_floor_ratio       connect / (crypto floor + relay floor)
+ *                    Unix socket, this host shim, and an echoing spdm-emu TCP endpoint;
+ *                    sampled after every connect too
+ *   connect_floor_ratio       connect / (crypto floor + relay floor), each connect against
+ *                    the floor and relay samples taken right after it; the median of
+ *                    those ratios (connect_medians_ratio: the ratio of the medians)
  *   ide_connect_floor_ratio   the same for a connect with one selective IDE stream
+ *   connect_cpu_ms   CPU time per connect of tsmd, the device and the relaying host;
+ *                    connect_work_ratio = (tsmd + device) / crypto floor
  *   concurrent_ratio          N devices (default 16) connecting at once through ONE
  *                    fd-driven host handle with asynchronous DOE callbacks, each
  *                    device answering every DOE object after --latency-us (tsm-devemu
@@ -31,6 +36,7 @@
  *   vtsm-bench [--json] [--alg p384|p256] [--iterations N] [--rounds N] [--devices N]
  *              [--latency-us N]
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -57,8 +63,8 @@
 #include "vtsm_sock.h"
 
 #define MAX_DEVICES  64
-#define FLOOR_PER_IT 3   /* crypto floor samples taken after each connect */
-#define RELAY_ROUNDS 400 /* bare round trips measured for the relay floor */
+#define FLOOR_PER_IT 3  /* crypto floor samples taken after each connect */
+#define RELAY_PER_IT 16 /* bare relay round trips measured after each connect */
 
 struct opts {
     bool json;
@@ -187,27 +193,91 @@ static void count_doe(void *ctx, enum vtsm_host_trace_dir dir, const char *dev, 
         ++*(int *)ctx;
 }
 
+/* CPU time (ns) all threads of pid have run, from /proc/PID/task/TID/schedstat (the
+ * scheduler's own nanosecond count; /proc/PID/stat counts clock ticks). */
+static long long proc_sched_ns(pid_t pid)
+{
+    char path[96], buf[128];
+    snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    long long sum = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%ld/task/%.16s/schedstat", (long)pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        unsigned long long ns = 0;
+        if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%llu", &ns) == 1)
+            sum += (long long)ns;
+        fclose(f);
+    }
+    closedir(d);
+    return sum;
+}
+
+/* What the timed connects collect, one slot per iteration (the floor and relay samples
+ * FLOOR_PER_IT and RELAY_PER_IT per iteration, appended). */
+struct samples {
+    long long *conn;     /* wall time of each connect */
+    long long *tsm_cpu;  /* tsmd's CPU time (all threads) during it */
+    long long *dev_cpu;  /* the device's CPU time during it */
+    long long *host_cpu; /* this thread's (the host relaying every DOE object) */
+    long long *flo;      /* crypto floor samples */
+    int nflo;
+    long long *rel; /* bare relay round trips */
+    int nrel;
+};
+
+static int relay_rtt(const char *dir, int rounds, long long *out);
+
+/* Median over the iterations of connect / (floor + exchanges x relay round trip), each
+ * with the baselines sampled right after that connect. Call before anything sorts s. */
+static double paired_ratio(const struct samples *s, int iterations, int exchanges)
+{
+    long long *r = calloc((size_t)iterations, sizeof(long long));
+    if (!r)
+        return -1;
+    for (int i = 0; i < iterations; i++) {
+        long long f[FLOOR_PER_IT], q[RELAY_PER_IT];
+        memcpy(f, s->flo + i * FLOOR_PER_IT, sizeof(f));
+        memcpy(q, s->rel + i * RELAY_PER_IT, sizeof(q));
+        double base = median_ms(f, FLOOR_PER_IT) + exchanges * median_ms(q, RELAY_PER_IT);
+        r[i] = (long long)(s->conn[i] / 1e6 / base * 1e6); /* ratio x 1e6 */
+    }
+    double m = median_ms(r, iterations); /* the ratio */
+    free(r);
+    return m;
+}
+
 /*
  * iterations connect + reclaim rounds (one more as warm-up) with ide_streams; after each,
- * FLOOR_PER_IT crypto floor samples. conn[] gets the connect times, flo[] the floor
- * samples (appended at *nflo), *exchanges the DOE objects of the last connect.
+ * FLOOR_PER_IT crypto floor samples and RELAY_PER_IT bare relay round trips, so that
+ * every baseline is measured interleaved with the connects it is compared with.
+ * *exchanges gets the DOE objects of the last connect.
  */
 static int connect_loop(struct vtsm_host *h, int *counter, const struct opts *o, unsigned ide,
-                        const struct floor_ctx *f, long long *conn, long long *flo, int *nflo,
-                        int *exchanges)
+                        const struct floor_ctx *f, const pid_t *pids, const char *dir,
+                        struct samples *s, int *exchanges)
 {
     for (int i = -1; i < o->iterations; i++) {
         struct vtsm_host_connect_opts co = {.ide_streams = ide};
         cbor_item_t *res = NULL;
         *counter = 0;
-        long long t0 = vtsm_now_ns();
+        long long c0 = proc_sched_ns(pids[0]), d0 = proc_sched_ns(pids[1]);
+        long long h0 = thread_cpu_ns(), t0 = vtsm_now_ns();
         if (vtsm_host_device_connect_cbor(h, "0000:01:00.0", &co, &res)) {
             fprintf(stderr, "vtsm-bench: connect failed: %s\n", vtsm_host_last_error(h)->detail);
             if (res)
                 cbor_decref(&res);
             return -1;
         }
-        long long t1 = vtsm_now_ns();
+        long long t1 = vtsm_now_ns(), h1 = thread_cpu_ns();
+        long long c1 = proc_sched_ns(pids[0]), d1 = proc_sched_ns(pids[1]);
         *exchanges = *counter;
         cbor_decref(&res);
         if (vtsm_host_device_reclaim_cbor(h, "0000:01:00.0", &res)) {
@@ -219,15 +289,23 @@ static int connect_loop(struct vtsm_host *h, int *counter, const struct opts *o,
         cbor_decref(&res);
         if (i < 0)
             continue;
-        conn[i] = t1 - t0;
+        s->conn[i] = t1 - t0;
+        s->tsm_cpu[i] = c1 - c0;
+        s->dev_cpu[i] = d1 - d0;
+        s->host_cpu[i] = h1 - h0;
         for (int k = 0; k < FLOOR_PER_IT; k++) {
             long long ns = floor_once(f);
             if (ns < 0) {
                 fprintf(stderr, "vtsm-bench: crypto floor failed\n");
                 return -1;
             }
-            flo[(*nflo)++] = ns;
+            s->flo[s->nflo++] = ns;
         }
+        if (relay_rtt(dir, RELAY_PER_IT, s->rel + s->nrel)) {
+            fprintf(stderr, "vtsm-bench: relay round trip failed\n");
+            return -1;
+        }
+        s->nrel += RELAY_PER_IT;
     }
     return 0;
 }
@@ -331,19 +409,20 @@ static int unix_listen(const char *path)
     return s;
 }
 
-/* Median round trip (ns) of a bare DOE object: ABI endpoint -> host shim -> TCP echo. */
-static int relay_rtt(const char *dir, double *rtt_ms)
+/* rounds round trips (ns, into out[]) of a bare DOE object: ABI endpoint -> host shim ->
+ * TCP echo, on a path set up for them and torn down after. */
+static int relay_rtt(const char *dir, int rounds, long long *out)
 {
     char path[128], doe[64];
     struct echo e = {.lfd = -1};
-    struct abi_end a = {.lfd = -1, .rounds = RELAY_ROUNDS};
+    struct abi_end a = {.lfd = -1, .rounds = rounds};
     struct vtsm_host *h = NULL;
     struct vtsm_doe_tcp *tcp = NULL;
     bool echo_up = false, abi_up = false;
     uint16_t port = 0;
     int rc = -1;
     snprintf(path, sizeof(path), "%s/relay.sock", dir);
-    a.rtt = calloc(RELAY_ROUNDS, sizeof(long long));
+    a.rtt = out;
     if (!a.rtt || vtsm_tcp_listen("127.0.0.1", 0, &e.lfd, &port) != VTSM_OK ||
         (a.lfd = unix_listen(path)) < 0)
         goto out;
@@ -372,16 +451,13 @@ out:
         pthread_join(a.th, NULL);
     if (echo_up)
         pthread_join(e.th, NULL);
-    if (rc == 0 && a.ok)
-        *rtt_ms = median_ms(a.rtt, RELAY_ROUNDS);
-    else
+    if (!a.ok)
         rc = -1;
     if (e.lfd >= 0)
         close(e.lfd);
     if (a.lfd >= 0)
         close(a.lfd);
     unlink(path);
-    free(a.rtt);
     return rc;
 }
 
@@ -720,13 +796,26 @@ int main(int argc, char **argv)
     struct vtsm_host *h = NULL;
     struct vtsm_doe_tcp *tcp = NULL;
     struct conc cc = {.n = o.devices, .pids = pids, .npids = npids};
-    int rc = 1, counter = 0, exchanges = 0, ide_exchanges = 0, nflo = 0;
-    long long *conn = calloc((size_t)o.iterations, sizeof(long long));
-    long long *ide = calloc((size_t)o.iterations, sizeof(long long));
-    long long *flo = calloc((size_t)o.iterations * 2 * FLOOR_PER_IT, sizeof(long long));
+    int rc = 1, counter = 0, exchanges = 0, ide_exchanges = 0;
+    size_t it = (size_t)o.iterations;
+    long long *buf = calloc(it * (8 + 2 * FLOOR_PER_IT + 2 * RELAY_PER_IT), sizeof(long long));
+    struct samples sp = {0}, si = {0}; /* plain connects; with one IDE stream */
+    if (buf) {
+        long long *q = buf;
+        sp = (struct samples){
+            .conn = q, .tsm_cpu = q + it, .dev_cpu = q + 2 * it, .host_cpu = q + 3 * it};
+        q += 4 * it;
+        si = (struct samples){
+            .conn = q, .tsm_cpu = q + it, .dev_cpu = q + 2 * it, .host_cpu = q + 3 * it};
+        q = buf + 8 * it;
+        sp.flo = q;
+        si.flo = q + it * FLOOR_PER_IT;
+        q += 2 * it * FLOOR_PER_IT;
+        sp.rel = q;
+        si.rel = q + it * RELAY_PER_IT;
+    }
     long long *one = calloc((size_t)o.rounds, sizeof(long long));
     long long *many = calloc((size_t)o.rounds, sizeof(long long));
-    double rtt = 0;
     struct vtsm_host_config hc = {.trace = count_doe, .trace_ctx = &counter};
 
     snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d", ports[0]);
@@ -736,7 +825,7 @@ int main(int argc, char **argv)
                  !vtsm_host_register_doe(h, "0000:01:00.0", vtsm_doe_tcp_fn, tcp) &&
                  !vtsm_host_register_link(h, "0000:01:00.0", vtsm_doe_tcp_link_fn, tcp) &&
                  !vtsm_host_device_add_cbor(h, "0000:01:00.0", 0) && !load_key(o.alg, &fl.key) &&
-                 conn && ide && flo && one && many && !vtsm_host_open(sock, &cc.h);
+                 buf && one && many && !vtsm_host_open(sock, &cc.h);
     for (int i = 0; setup && i < o.devices; i++) {
         snprintf(cc.name[i], sizeof(cc.name[i]), "0000:%02x:00.0", 0x10 + i);
         snprintf(doe, sizeof(doe), "tcp:127.0.0.1:%d", ports[i + 1]);
@@ -751,16 +840,12 @@ int main(int argc, char **argv)
     }
     /* plain connects and connects with one selective IDE stream (+ QUERY, 6 KEY_PROG,
      * 6 K_SET_GO), each followed by crypto floor samples */
-    if (connect_loop(h, &counter, &o, 0, &fl, conn, flo, &nflo, &exchanges) ||
-        connect_loop(h, &counter, &o, 1, &fl, ide, flo, &nflo, &ide_exchanges))
+    if (connect_loop(h, &counter, &o, 0, &fl, pids, dir, &sp, &exchanges) ||
+        connect_loop(h, &counter, &o, 1, &fl, pids, dir, &si, &ide_exchanges))
         goto out;
     double split = 0;
     if (split_rtt(bindir, dir, &split)) {
         fprintf(stderr, "vtsm-bench: split-writer round trip failed\n");
-        goto out;
-    }
-    if (relay_rtt(dir, &rtt)) {
-        fprintf(stderr, "vtsm-bench: relay round trip failed\n");
         goto out;
     }
     /* one device with latency, then all of them at once (one warm-up round each) */
@@ -797,8 +882,26 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    double mc = median_ms(conn, o.iterations), mi = median_ms(ide, o.iterations);
-    double mf = median_ms(flo, nflo), relay = exchanges * rtt, ide_relay = ide_exchanges * rtt;
+    /* each connect against the baselines measured right after it (its FLOOR_PER_IT floor
+     * and RELAY_PER_IT relay samples): the median of those ratios follows the machine's
+     * speed as it drifts during the run, which one median against another does not */
+    double pr = paired_ratio(&sp, o.iterations, exchanges);
+    double ipr = paired_ratio(&si, o.iterations, ide_exchanges);
+    /* the floor and relay samples of both loops lie back to back */
+    int nflo = sp.nflo + si.nflo, nrel = sp.nrel + si.nrel;
+    double mf = median_ms(sp.flo, nflo), rtt = median_ms(sp.rel, nrel);
+    double relay = exchanges * rtt, ide_relay = ide_exchanges * rtt;
+    /* the work both ends did per connect, against the floor: the wall-clock ratio less
+     * the waiting (and less any overlap of the two ends) */
+    for (int i = 0; i < o.iterations; i++)
+        si.tsm_cpu[i] += si.dev_cpu[i];
+    for (int i = 0; i < o.iterations; i++)
+        si.dev_cpu[i] = sp.tsm_cpu[i] + sp.dev_cpu[i];
+    double work = median_ms(si.dev_cpu, o.iterations),
+           ide_work = median_ms(si.tsm_cpu, o.iterations);
+    double mc = median_ms(sp.conn, o.iterations), mi = median_ms(si.conn, o.iterations);
+    double ct = median_ms(sp.tsm_cpu, o.iterations), cd = median_ms(sp.dev_cpu, o.iterations);
+    double ch = median_ms(sp.host_cpu, o.iterations);
     double m1 = median_ms(one, o.rounds), mn = median_ms(many, o.rounds);
     double ccpu = cpu_sum / 1e6 / o.rounds, lcpu = loop_sum / 1e6 / o.rounds;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -812,10 +915,14 @@ int main(int argc, char **argv)
                "\"concurrent_ratio\":%.3f,\"concurrent_cpu_ms\":%.1f,"
                "\"concurrent_host_loop_cpu_ms\":%.2f,\"cpus\":%ld,"
                "\"guest_info_per_s\":%.0f,\"guests\":%d,\"guest_info_per_s_all\":%.0f,"
-               "\"guest_info_scaling\":%.3f,\"split_rtt_ms\":%.4f}\n",
-               o.alg, o.iterations, exchanges, mc, mf, nflo, rtt, relay, mc / (mf + relay),
-               ide_exchanges, mi, ide_relay, mi / (mf + ide_relay), o.devices, o.latency_us,
-               o.rounds, m1, mn, mn / m1, ccpu, lcpu, ncpu, g1, GUESTS, gn, gn / g1, split);
+               "\"guest_info_scaling\":%.3f,\"split_rtt_ms\":%.4f,\"relay_samples\":%d,"
+               "\"connect_cpu_ms\":{\"tsm\":%.3f,\"device\":%.3f,\"host\":%.3f},"
+               "\"connect_work_ratio\":%.3f,\"ide_connect_work_ratio\":%.3f,"
+               "\"connect_medians_ratio\":%.3f}\n",
+               o.alg, o.iterations, exchanges, mc, mf, nflo, rtt, relay, pr, ide_exchanges, mi,
+               ide_relay, ipr, o.devices, o.latency_us, o.rounds, m1, mn, mn / m1, ccpu, lcpu, ncpu,
+               g1, GUESTS, gn, gn / g1, split, nrel, ct, cd, ch, work / mf, ide_work / mf,
+               mc / (mf + relay));
     } else {
         printf("vtsm-bench (%s, SPDM session + signed measurements over host-proxied DOE)\n",
                o.alg);
@@ -827,9 +934,16 @@ int main(int argc, char **argv)
                "2 sign, 4 verify)\n",
                mf, nflo);
         printf("  relay round trip           : %8.4f ms  (n=%d; floor %.3f ms, IDE %.3f ms)\n", rtt,
-               RELAY_ROUNDS, relay, ide_relay);
-        printf("  connect / (crypto + relay) : %8.3f\n", mc / (mf + relay));
-        printf("  IDE connect / floor        : %8.3f\n", mi / (mf + ide_relay));
+               nrel, relay, ide_relay);
+        printf("  connect / (crypto + relay) : %8.3f  (median of each connect's ratio; of the "
+               "medians %.3f)\n",
+               pr, mc / (mf + relay));
+        printf("  IDE connect / floor        : %8.3f  (of the medians %.3f)\n", ipr,
+               mi / (mf + ide_relay));
+        printf("  CPU per connect            : tsmd %.3f ms, device %.3f ms, host %.3f ms\n", ct,
+               cd, ch);
+        printf("  (tsmd + device CPU) / floor: %8.3f  (IDE connect %.3f)\n", work / mf,
+               ide_work / mf);
         printf("  1 device, %d us latency    : %8.3f ms  (n=%d)\n", o.latency_us, m1, o.rounds);
         printf("  %d devices at once, 1 loop : %8.3f ms  (ratio %.3f)\n", o.devices, mn, mn / m1);
         printf("    CPU meanwhile, all procs : %8.1f ms  (host loop %.2f ms; %ld CPUs)\n", ccpu,
@@ -862,9 +976,7 @@ out:
         rmdir(gdir);
     unlink(sock);
     rmdir(dir);
-    free(conn);
-    free(ide);
-    free(flo);
+    free(buf);
     free(one);
     free(many);
     return rc;

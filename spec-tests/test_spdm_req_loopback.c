@@ -646,6 +646,50 @@ static void test_chunked_connect(void **state)
 
 /* ---- full connect ---- */
 
+/* ---- an ephemeral key given ahead (vtsm_spdm_req_give_dhe) ---- */
+
+static bool kex_carries(struct loop *l, const uint8_t *pub, size_t len)
+{
+    const struct vtsm_buf *t = vtsm_spdm_req_kex_transcript(l->r);
+    assert_non_null(t);
+    return memmem(t->data, t->len, pub, len) != NULL;
+}
+
+static void test_dhe_given_ahead(void **state)
+{
+    struct loop l;
+    struct vtsm_dhe *d = NULL;
+    uint8_t pub[VTSM_DHE_PUB_MAX], pub256[VTSM_DHE_PUB_MAX];
+    (void)state;
+    loop_open(&l, &v13_p384, 0);
+    connect_to_chain(&l);
+    /* a key of the negotiated group is what KEY_EXCHANGE sends, and the session it
+     * agrees works (its private half is the one the derivation used) */
+    assert_int_equal(vtsm_dhe_generate(VTSM_DHE_SECP384R1, &d, pub), VTSM_OK);
+    vtsm_spdm_req_give_dhe(l.r, VTSM_DHE_SECP384R1, d, pub);
+    assert_int_equal(vtsm_spdm_req_start_session(l.r, 0), VTSM_OK);
+    assert_true(vtsm_spdm_req_info(l.r)->session_active);
+    assert_true(kex_carries(&l, pub, 96));
+    assert_int_equal(vtsm_spdm_req_heartbeat(l.r), VTSM_OK);
+    /* used once: the next session makes its own */
+    assert_int_equal(vtsm_spdm_req_end_session(l.r), VTSM_OK);
+    assert_int_equal(vtsm_spdm_req_start_session(l.r, 0), VTSM_OK);
+    assert_false(kex_carries(&l, pub, 96));
+    assert_int_equal(vtsm_spdm_req_end_session(l.r), VTSM_OK);
+    /* a key of another group is freed unused (P-384 was negotiated) */
+    d = NULL;
+    assert_int_equal(vtsm_dhe_generate(VTSM_DHE_SECP256R1, &d, pub256), VTSM_OK);
+    vtsm_spdm_req_give_dhe(l.r, VTSM_DHE_SECP256R1, d, pub256);
+    assert_int_equal(vtsm_spdm_req_start_session(l.r, 0), VTSM_OK);
+    assert_false(kex_carries(&l, pub256, 64));
+    assert_true(vtsm_spdm_req_info(l.r)->session_active);
+    /* one given and never used is freed with the requester (ASan would see a leak) */
+    d = NULL;
+    assert_int_equal(vtsm_dhe_generate(VTSM_DHE_SECP384R1, &d, pub), VTSM_OK);
+    vtsm_spdm_req_give_dhe(l.r, VTSM_DHE_SECP384R1, d, pub);
+    loop_close(&l);
+}
+
 static void full_connect(const struct variant *v)
 {
     struct loop l;
@@ -754,6 +798,7 @@ static void test_connect_13_p256(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dhe_given_ahead),
         cmocka_unit_test(test_fault_bad_kex_signature),
         cmocka_unit_test(test_fault_bad_kex_point),
         cmocka_unit_test(test_fault_bad_meas_signature),

@@ -148,6 +148,7 @@ VTSM_ABI_REQUESTS(TSM_X_HANDLER)
 
 /* ---- device jobs (tsm_job.c): a verb that needs the device's DOE mailbox ---- */
 struct tsm_job;
+struct tsm_offload_task; /* tsm_offload.c */
 /* Runs on the job's coroutine; returns the reply (RESULT or ERROR, NULL on OOM). Every
  * DOE exchange yields to the loop, so state read before one is re-checked after it. */
 typedef cbor_item_t *(*tsm_job_fn)(struct tsm_job *j);
@@ -171,7 +172,9 @@ struct tsm_job {
     bool handed_off; /* a guest job that started a device job, which answers */
     bool on_worker;  /* its crypto runs on the worker now (tsm_offload.c) */
     bool keep_order; /* its crypto queues behind the worker's (tsm_offload.c) */
-    uint64_t gtvm;   /* a guest request as it came: envelope TVM, */
+    struct tsm_offload_task
+        *bg;       /* its background task on the worker, until joined (tsm_offload.c) */
+    uint64_t gtvm; /* a guest request as it came: envelope TVM, */
     struct vtsm_buf gbody, gsig; /* body and signature (copies, wiped) */
     /* the one outstanding exchange (tsm_proxy.c) */
     uint64_t next_seq, seq;
@@ -231,6 +234,13 @@ vtsm_status tsm_offload_start(void);
 int tsm_offload_fd(void);
 /* Resume the jobs whose operations finished (the loop, on POLLIN of tsm_offload_fd). */
 void tsm_offload_complete(void);
+/* Post fn(arg) to the worker as the current job's background task and go on (false: not
+ * posted, run it in place: no worker, not in a job, or the job has one already).
+ * free_arg frees arg if the job ends without joining. */
+bool tsm_offload_begin(vtsm_crypto_work_fn fn, void *arg, void (*free_arg)(void *));
+/* Wait (yielding) for j's background task and return its status with its error record
+ * (discard: drop the result and free its arg). VTSM_OK if j has none. */
+vtsm_status tsm_offload_join(struct tsm_job *j, bool discard);
 /* Are operations still running on the worker? */
 bool tsm_offload_busy(void);
 /* Wait for every operation in flight and resume its job. */

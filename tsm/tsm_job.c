@@ -157,6 +157,7 @@ static void job_main(void *arg)
     if (j->p)
         j->p->secured_unanswered = false;
     j->reply = j->run(j);
+    tsm_offload_join(j, true); /* background work the verb left behind */
     enum vtsm_rule why = VTSM_RULE_PDEV_12;
     if (j->p && tsm_pdev_session_lost(j->p) && reset_behind_tsm(j))
         why = VTSM_RULE_PDEV_17;

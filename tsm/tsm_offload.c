@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,23 +28,28 @@
 #include "vtsm_guard.h"
 #include "vtsm_log.h"
 
-struct task {
+struct tsm_offload_task {
     vtsm_crypto_work_fn fn;
     void *arg;
     vtsm_status st;
     struct vtsm_err_state err; /* the operation's error record, from the worker */
     struct tsm_job *job;       /* to resume when done */
+    /* a background task (tsm_offload_begin): the job goes on while it runs and is
+     * resumed only if it waits for it (joining) when it is done */
+    bool background, done, joining;
+    void (*free_arg)(void *); /* frees arg when the job ends without joining */
 };
 
 static struct {
     bool running;
     pthread_t thread;
+    pthread_t loop;   /* the thread that started the worker: the loop */
     int to_worker[2]; /* task pointers to run */
     int to_loop[2];   /* task pointers done */
     unsigned inflight;
 } pool = {.to_worker = {-1, -1}, .to_loop = {-1, -1}};
 
-static bool read_ptr(int fd, struct task **t)
+static bool read_ptr(int fd, struct tsm_offload_task **t)
 {
     for (;;) {
         ssize_t k = read(fd, t, sizeof(*t));
@@ -55,7 +61,7 @@ static bool read_ptr(int fd, struct task **t)
     }
 }
 
-static void write_ptr(int fd, struct task *t)
+static void write_ptr(int fd, struct tsm_offload_task *t)
 {
     /* one pointer is far below PIPE_BUF: the write is whole */
     while (write(fd, &t, sizeof(t)) < 0 && errno == EINTR) {
@@ -65,7 +71,7 @@ static void write_ptr(int fd, struct task *t)
 static void *worker(void *unused)
 {
     (void)unused;
-    struct task *t;
+    struct tsm_offload_task *t;
     while (read_ptr(pool.to_worker[0], &t)) {
         vtsm_err_clear();
         t->st = t->fn(t->arg);
@@ -87,12 +93,14 @@ static void *worker(void *unused)
  * given, so a TVM's requests are judged in the order sent. */
 static vtsm_status offload_exec(vtsm_crypto_work_fn fn, void *arg)
 {
+    if (pool.running && !pthread_equal(pthread_self(), pool.loop))
+        return fn(arg); /* on the worker already: a background task's own crypto */
     struct tsm_job *j = tsm_job_current();
     bool queue =
         j && (j->keep_order || (tsm_job_count(j->t) >= 2 && (j->p != NULL || pool.inflight == 0)));
     if (!pool.running || !queue)
         return fn(arg);
-    struct task t = {.fn = fn, .arg = arg, .job = j};
+    struct tsm_offload_task t = {.fn = fn, .arg = arg, .job = j};
     pool.inflight++;
     j->on_worker = true;
     write_ptr(pool.to_worker[1], &t);
@@ -108,6 +116,7 @@ vtsm_status tsm_offload_start(void)
     VTSM_ENSURE(pipe2(pool.to_worker, O_CLOEXEC) == 0 &&
                     pipe2(pool.to_loop, O_CLOEXEC | O_NONBLOCK) == 0,
                 VTSM_E_IO, "crypto worker pipes: %s", strerror(errno));
+    pool.loop = pthread_self();
     if (pthread_create(&pool.thread, NULL, worker, NULL) != 0) {
         tsm_offload_stop();
         return vtsm_fail(VTSM_E_NOMEM, "cannot start the crypto worker");
@@ -129,11 +138,65 @@ bool tsm_offload_busy(void)
 
 void tsm_offload_complete(void)
 {
-    struct task *t;
+    struct tsm_offload_task *t;
     while (pool.running && read_ptr(pool.to_loop[0], &t)) {
         pool.inflight--;
+        if (t->background) {
+            t->done = true; /* t belongs to its job (j->bg) until it joins */
+            if (!t->joining)
+                continue;
+        }
         tsm_job_resume(t->job); /* t lives on that job's stack: not used after this */
     }
+}
+
+/*
+ * Background work of a job: the job posts fn(arg) to the worker and goes on with its
+ * exchanges; tsm_offload_join() later waits for it (yielding only if it is not done).
+ * Used where the protocol lets the TSM work while the device does: the certificate chain
+ * is judged against the trust store while KEY_EXCHANGE, FINISH and GET_MEASUREMENTS are
+ * in flight (the connect uses the verdict only after them). arg is the task's alone until
+ * the join: heap memory that the job's other work does not touch. One at a time per job;
+ * job_main joins whatever is left, so a job that fails early never leaves a task behind.
+ */
+bool tsm_offload_begin(vtsm_crypto_work_fn fn, void *arg, void (*free_arg)(void *))
+{
+    struct tsm_job *j = tsm_job_current();
+    if (!pool.running || !j || j->bg)
+        return false;
+    struct tsm_offload_task *t = calloc(1, sizeof(*t));
+    if (!t)
+        return false;
+    *t = (struct tsm_offload_task){
+        .fn = fn, .arg = arg, .job = j, .background = true, .free_arg = free_arg};
+    j->bg = t;
+    pool.inflight++;
+    write_ptr(pool.to_worker[1], t);
+    return true;
+}
+
+vtsm_status tsm_offload_join(struct tsm_job *j, bool discard)
+{
+    struct tsm_offload_task *t = j->bg;
+    if (!t)
+        return VTSM_OK;
+    if (!t->done) {
+        t->joining = true;
+        j->on_worker = true;
+        tsm_coro_yield(); /* resumed by tsm_offload_complete */
+        j->on_worker = false;
+    }
+    j->bg = NULL;
+    vtsm_status st = t->st;
+    if (discard) {
+        if (t->free_arg)
+            t->free_arg(t->arg);
+    } else {
+        vtsm_err_restore(&t->err);
+    }
+    explicit_bzero(&t->err, sizeof(t->err));
+    free(t);
+    return st;
 }
 
 void tsm_offload_wait(void)

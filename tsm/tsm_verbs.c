@@ -147,6 +147,136 @@ out:
     return st;
 }
 
+/* ---------------------------------------------------------------- trust */
+
+/*
+ * Judging a device's certificate chain against the TSM's trust store. On the crypto
+ * worker as the job's background task when one runs: the connect goes on with
+ * KEY_EXCHANGE, FINISH and GET_MEASUREMENTS meanwhile and uses the verdict after them
+ * (docs/architecture.md, "device_connect"). The task works on its own copy of the chain
+ * bytes and its own references to the parsed certificates (the process's certificate
+ * cache is locked, and OpenSSL's X509 and EVP_PKEY objects may be read by two threads),
+ * so nothing it uses goes away if the job fails meanwhile; the trust store is read by
+ * one thread at a time, since every judgement in tsmd comes through here.
+ */
+struct trust_check {
+    const struct vtsm_trust *trust;
+    enum vtsm_hash_alg hash;
+    enum vtsm_asym_alg asym;
+    uint8_t *raw; /* a copy of the SPDM chain */
+    size_t len;
+    char reason[sizeof(((struct tsm_evidence *)0)->trust_reason)];
+};
+
+static void trust_check_free(void *arg)
+{
+    struct trust_check *c = arg;
+    if (c) {
+        free(c->raw);
+        free(c);
+    }
+}
+
+static vtsm_status trust_check_run(void *arg)
+{
+    struct trust_check *c = arg;
+    struct vtsm_certchain chain = {0};
+    vtsm_status st = vtsm_certchain_parse(c->raw, c->len, c->hash, c->asym, &chain);
+    if (st == VTSM_OK)
+        st = vtsm_trust_verify(c->trust, &chain, c->reason, sizeof(c->reason));
+    else
+        snprintf(c->reason, sizeof(c->reason), "%s", vtsm_err_detail());
+    vtsm_certchain_free(&chain);
+    return st;
+}
+
+/* Start judging slot's chain: *out is the check, posted to the worker (*posted) or, if
+ * it could not be, to run in place at trust_finish. */
+static vtsm_status trust_begin(struct tsm_pdev *p, uint8_t slot, struct trust_check **out,
+                               bool *posted)
+{
+    const struct vtsm_buf *raw = vtsm_spdm_req_chain_raw(p->spdm, slot);
+    const struct vtsm_spdm_info *info = vtsm_spdm_req_info(p->spdm);
+    struct trust_check *c = calloc(1, sizeof(*c));
+    VTSM_ENSURE(c != NULL, VTSM_E_NOMEM, "trust check");
+    c->raw = malloc(raw->len ? raw->len : 1);
+    if (!c->raw) {
+        free(c);
+        return vtsm_fail(VTSM_E_NOMEM, "trust check");
+    }
+    memcpy(c->raw, raw->data, raw->len);
+    c->len = raw->len;
+    c->trust = p->tsm->cfg.trust;
+    c->hash = info->hash;
+    c->asym = info->asym;
+    *out = c;
+    *posted = tsm_offload_begin(trust_check_run, c, trust_check_free);
+    return VTSM_OK;
+}
+
+/* The verdict of a check from trust_begin (which it frees): trusted or not, and why. */
+static void trust_finish(struct tsm_job *j, struct trust_check *c, bool posted, bool *trusted,
+                         char *reason, size_t reason_len)
+{
+    vtsm_status st = posted ? tsm_offload_join(j, false) : trust_check_run(c);
+    *trusted = st == VTSM_OK;
+    snprintf(reason, reason_len, "%s", *trusted ? "chain verified to a trusted root" : c->reason);
+    vtsm_err_clear(); /* an untrusted chain is a verdict, not the verb's error */
+    trust_check_free(c);
+}
+
+/* The TSM's ephemeral key for KEY_EXCHANGE, made on the worker while the certificate
+ * exchanges are in flight (the group is known from ALGORITHMS on). */
+struct dhe_ahead {
+    enum vtsm_dhe_group group;
+    struct vtsm_dhe *dhe;
+    uint8_t pub[VTSM_DHE_PUB_MAX];
+};
+
+static void dhe_ahead_free(void *arg)
+{
+    struct dhe_ahead *d = arg;
+    if (d) {
+        vtsm_dhe_free(d->dhe);
+        OPENSSL_cleanse(d, sizeof(*d));
+        free(d);
+    }
+}
+
+static vtsm_status dhe_ahead_run(void *arg)
+{
+    struct dhe_ahead *d = arg;
+    return vtsm_dhe_generate(d->group, &d->dhe, d->pub);
+}
+
+/* Post the key's generation; NULL if it was not posted (KEY_EXCHANGE then makes one). */
+static struct dhe_ahead *dhe_ahead_begin(struct tsm_pdev *p)
+{
+    struct dhe_ahead *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->group = vtsm_spdm_req_info(p->spdm)->dhe;
+    if (!tsm_offload_begin(dhe_ahead_run, d, dhe_ahead_free)) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* Wait for it and hand it to the requester (a failure only means KEY_EXCHANGE makes its
+ * own). */
+static void dhe_ahead_finish(struct tsm_pdev *p, struct dhe_ahead *d)
+{
+    if (!d)
+        return;
+    if (tsm_offload_join(tsm_job_current(), false) == VTSM_OK) {
+        vtsm_spdm_req_give_dhe(p->spdm, d->group, d->dhe, d->pub);
+        d->dhe = NULL;
+    }
+    vtsm_err_clear();
+    dhe_ahead_free(d);
+}
+
 /* ---------------------------------------------------------------- connect */
 
 static vtsm_status do_connect(struct tsm_pdev *p)
@@ -174,6 +304,7 @@ static vtsm_status do_connect(struct tsm_pdev *p)
         vtsm_spdm_req_set_trace(p->spdm, tsm_proxy_trace_secured, p);
 
     VTSM_GUARD(vtsm_spdm_req_init_connection(p->spdm));
+    struct dhe_ahead *ahead = dhe_ahead_begin(p); /* job_main joins it if we fail first */
     VTSM_GUARD(vtsm_spdm_req_get_digests(p->spdm, &mask, digests));
     VTSM_ENSURE(mask & (1u << slot), VTSM_E_PEER_CAPS,
                 "certificate slot %u is not provisioned on %s (DIGESTS slot mask 0x%02x)", slot,
@@ -190,22 +321,28 @@ static vtsm_status do_connect(struct tsm_pdev *p)
             VTSM_WARN("connect %s: certificate slot %u not read: %s", p->name, s,
                       vtsm_err_detail());
 
-    /* Trust: decided here, by policy, against the TSM's own trust store. */
-    const struct vtsm_certchain *chain = vtsm_spdm_req_chain(p->spdm, slot);
+    /* Trust: decided here, by policy, against the TSM's own trust store; judged beside
+     * the session's set-up and used once the measurements are in. */
     const struct vtsm_buf *raw = vtsm_spdm_req_chain_raw(p->spdm, slot);
     const struct vtsm_spdm_info *info = vtsm_spdm_req_info(p->spdm);
     VTSM_GUARD(vtsm_hash(info->hash, raw->data, raw->len, p->ev.chain_digest));
     p->ev.chain_digest_len = vtsm_hash_size(info->hash);
-    vtsm_status tst =
-        vtsm_trust_verify(t->cfg.trust, chain, p->ev.trust_reason, sizeof(p->ev.trust_reason));
-    p->ev.trusted = (tst == VTSM_OK);
-    if (p->ev.trusted)
-        snprintf(p->ev.trust_reason, sizeof(p->ev.trust_reason),
-                 "chain verified to a trusted root");
-
-    VTSM_GUARD(vtsm_spdm_req_start_session(p->spdm, slot));
-    VTSM_GUARD(vtsm_spdm_req_get_measurements(p->spdm, slot, NULL, &p->ev.meas));
+    dhe_ahead_finish(p, ahead);
+    struct trust_check *tc = NULL;
+    bool posted = false;
+    VTSM_GUARD(trust_begin(p, slot, &tc, &posted));
+    vtsm_status st = vtsm_spdm_req_start_session(p->spdm, slot);
+    if (st == VTSM_OK)
+        st = vtsm_spdm_req_get_measurements(p->spdm, slot, NULL, &p->ev.meas);
+    if (st != VTSM_OK) {
+        /* the check is dropped (job_main joins a posted one) */
+        if (!posted)
+            trust_check_free(tc);
+        return st;
+    }
     p->ev.have_meas = true;
+    trust_finish(tsm_job_current(), tc, posted, &p->ev.trusted, p->ev.trust_reason,
+                 sizeof(p->ev.trust_reason));
 
     if (!p->ev.trusted && !p->opts.allow_untrusted) {
         vtsm_spdm_req_end_session(p->spdm);
@@ -528,11 +665,16 @@ static vtsm_status evidence_refresh(struct tsm *t, struct tsm_pdev *p, const uin
     const struct vtsm_buf *raw = vtsm_spdm_req_chain_raw(p->spdm, slot);
     const struct vtsm_spdm_info *info = vtsm_spdm_req_info(p->spdm);
     VTSM_GUARD(vtsm_hash(info->hash, raw->data, raw->len, digest));
-    vtsm_status tst =
-        vtsm_trust_verify(t->cfg.trust, vtsm_spdm_req_chain(p->spdm, slot), reason, sizeof(reason));
+    struct trust_check *tc = NULL;
+    bool posted = false, trusted = false;
+    VTSM_GUARD(trust_begin(p, slot, &tc, &posted));
     st = vtsm_spdm_req_get_measurements_ex(p->spdm, slot, nonce, raw_bits, &meas);
-    if (st != VTSM_OK)
+    if (st != VTSM_OK) {
+        if (!posted)
+            trust_check_free(tc);
         return vtsm_wrap(st, "evidence refresh of %s: GET_MEASUREMENTS", p->name);
+    }
+    trust_finish(tsm_job_current(), tc, posted, &trusted, reason, sizeof(reason));
     /* every CONFIG_LOCKED / RUN TDI's interface report again: does it still equal the
      * bound one? (kept aside until the whole refresh arrived) */
     size_t ntdi = 0, k = 0;
@@ -575,9 +717,8 @@ static vtsm_status evidence_refresh(struct tsm *t, struct tsm_pdev *p, const uin
     p->ev.have_meas = true;
     memcpy(p->ev.chain_digest, digest, sizeof(digest));
     p->ev.chain_digest_len = vtsm_hash_size(info->hash);
-    p->ev.trusted = tst == VTSM_OK;
-    snprintf(p->ev.trust_reason, sizeof(p->ev.trust_reason), "%s",
-             p->ev.trusted ? "chain verified to a trusted root" : reason);
+    p->ev.trusted = trusted;
+    snprintf(p->ev.trust_reason, sizeof(p->ev.trust_reason), "%s", reason);
     p->ev.refreshes++;
     return VTSM_OK;
 }

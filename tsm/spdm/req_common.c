@@ -202,6 +202,28 @@ static void slot_clear(struct vtsm__slot *s)
     memset(s, 0, sizeof(*s));
 }
 
+void vtsm__req_drop_next_dhe(struct vtsm_spdm_req *r)
+{
+    vtsm_dhe_free(r->next_dhe);
+    r->next_dhe = NULL;
+    OPENSSL_cleanse(r->next_dhe_pub, sizeof(r->next_dhe_pub));
+}
+
+void vtsm_spdm_req_give_dhe(struct vtsm_spdm_req *r, enum vtsm_dhe_group g, struct vtsm_dhe *dhe,
+                            const uint8_t *pub_xy)
+{
+    if (r == NULL) {
+        vtsm_dhe_free(dhe);
+        return;
+    }
+    vtsm__req_drop_next_dhe(r);
+    if (dhe == NULL)
+        return;
+    r->next_dhe = dhe;
+    r->next_dhe_group = g;
+    memcpy(r->next_dhe_pub, pub_xy, vtsm_dhe_pub_size(g));
+}
+
 void vtsm__req_conn_reset(struct vtsm_spdm_req *r)
 {
     vtsm__req_session_drop(r);
@@ -229,6 +251,7 @@ void vtsm_spdm_req_free(struct vtsm_spdm_req *r)
     if (r == NULL)
         return;
     vtsm__req_conn_reset(r);
+    vtsm__req_drop_next_dhe(r);
     vtsm_buf_free(&r->vca);
     vtsm_buf_free(&r->kex_transcript);
     vtsm_buf_free(&r->msg_b);

@@ -67,7 +67,15 @@ static vtsm_status build_key_exchange(struct vtsm_spdm_req *r, struct kex_state 
     size_t pub_len = vtsm_dhe_pub_size(r->info.dhe), opaque_len = sizeof(opaque);
     struct vtsm_wr w;
 
-    VTSM_GUARD(vtsm_dhe_generate(r->info.dhe, &k->dhe, pub));
+    if (r->next_dhe && r->next_dhe_group == r->info.dhe) {
+        k->dhe = r->next_dhe; /* made ahead (vtsm_spdm_req_give_dhe) */
+        memcpy(pub, r->next_dhe_pub, pub_len);
+        r->next_dhe = NULL;
+        OPENSSL_cleanse(r->next_dhe_pub, sizeof(r->next_dhe_pub));
+    } else {
+        vtsm__req_drop_next_dhe(r);
+        VTSM_GUARD(vtsm_dhe_generate(r->info.dhe, &k->dhe, pub));
+    }
     VTSM_GUARD(vtsm_random(random, sizeof(random)));
     VTSM_GUARD(vtsm_secmsg_opaque_supported(secmsg_versions, VTSM_ARRAY_SIZE(secmsg_versions),
                                             opaque, &opaque_len));

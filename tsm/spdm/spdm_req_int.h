@@ -84,6 +84,10 @@ struct vtsm_spdm_req {
     uint8_t meas_summary[VTSM_HASH_MAX];
     size_t meas_summary_len;
     struct vtsm_buf kex_transcript; /* VCA || Ct || KEY_EXCHANGE || KEY_EXCHANGE_RSP..Sig */
+    /* an ephemeral key made ahead for the next KEY_EXCHANGE (vtsm_spdm_req_give_dhe) */
+    struct vtsm_dhe *next_dhe;
+    enum vtsm_dhe_group next_dhe_group;
+    uint8_t next_dhe_pub[VTSM_DHE_PUB_MAX];
     uint8_t kex_sig[VTSM_SIG_MAX];
     size_t kex_sig_len;
 
@@ -141,6 +145,8 @@ vtsm_status vtsm__req_end(const struct vtsm_spdm_req *r, const struct vtsm_rd *r
 
 /* Wipe the session keys and transcript state; the session is gone. */
 void vtsm__req_session_drop(struct vtsm_spdm_req *r);
+/* Free an ephemeral key given ahead and not used. */
+void vtsm__req_drop_next_dhe(struct vtsm_spdm_req *r);
 /* Forget everything negotiated (GET_VERSION restarts, RequestResynch). */
 void vtsm__req_conn_reset(struct vtsm_spdm_req *r);
 

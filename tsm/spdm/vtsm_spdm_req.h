@@ -144,6 +144,12 @@ vtsm_status vtsm_spdm_req_get_certificate(struct vtsm_spdm_req *r, uint8_t slot)
 vtsm_status vtsm_spdm_req_challenge(struct vtsm_spdm_req *r, uint8_t slot);
 const struct vtsm_buf *vtsm_spdm_req_challenge_transcript(const struct vtsm_spdm_req *r);
 const uint8_t *vtsm_spdm_req_challenge_signature(const struct vtsm_spdm_req *r, size_t *len);
+/* Hand the requester an ephemeral DHE key made ahead of time (while other exchanges were
+ * in flight): the next KEY_EXCHANGE uses it instead of generating one, if its group is the
+ * negotiated one (else it is freed unused). r owns dhe from here; pub_xy is its public
+ * value (raw X||Y). A key is used for one KEY_EXCHANGE at most. */
+void vtsm_spdm_req_give_dhe(struct vtsm_spdm_req *r, enum vtsm_dhe_group g, struct vtsm_dhe *dhe,
+                            const uint8_t *pub_xy);
 /* KEY_EXCHANGE + FINISH using the slot's chain (must have been fetched). On success a
  * secure session is active and later calls can run inside it. */
 vtsm_status vtsm_spdm_req_start_session(struct vtsm_spdm_req *r, uint8_t slot);
