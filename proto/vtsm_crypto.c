@@ -834,10 +834,18 @@ vtsm_status vtsm_pkey_from_pem(const void *pem, size_t len, EVP_PKEY **out)
 /* ---- where the heavy operations run ---- */
 
 static vtsm_crypto_exec_fn crypto_exec;
+static vtsm_crypto_start_fn crypto_start;
+static vtsm_crypto_wait_fn crypto_wait;
 
 void vtsm_crypto_set_exec(vtsm_crypto_exec_fn exec)
 {
     crypto_exec = exec;
+}
+
+void vtsm_crypto_set_async(vtsm_crypto_start_fn start, vtsm_crypto_wait_fn wait)
+{
+    crypto_start = start;
+    crypto_wait = wait;
 }
 
 /* The arguments of one heavy operation, packed for the executor. */
@@ -910,4 +918,40 @@ vtsm_status vtsm_dhe_derive(struct vtsm_dhe *d, const uint8_t *peer_xy, size_t p
     struct heavy h = {
         .op = H_DHE_DERIVE, .dhe = d, .in = peer_xy, .in_len = peer_len, .out = secret};
     return heavy(&h);
+}
+
+vtsm_status vtsm_dhe_derive_start(struct vtsm_dhe *d, const uint8_t *peer_xy, size_t peer_len,
+                                  uint8_t *secret, struct vtsm_crypto_pending *p)
+{
+    VTSM_ENSURE(p != NULL, VTSM_E_INVAL, "dhe_derive_start: NULL");
+    memset(p, 0, sizeof(*p));
+    struct heavy *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        p->st = vtsm_fail(VTSM_E_NOMEM, "dhe_derive_start");
+        return p->st;
+    }
+    *h = (struct heavy){
+        .op = H_DHE_DERIVE, .dhe = d, .in = peer_xy, .in_len = peer_len, .out = secret};
+    p->op = h;
+    p->handle = crypto_start ? crypto_start(heavy_run, h) : NULL;
+    if (p->handle == NULL) {
+        struct vtsm_err_state before;
+        vtsm_err_save(&before);
+        p->st = heavy(h); /* ran now */
+        vtsm_err_save(&p->err);
+        vtsm_err_restore(&before); /* the caller's record stays as it was until the wait */
+    }
+    return VTSM_OK;
+}
+
+vtsm_status vtsm_crypto_wait(struct vtsm_crypto_pending *p)
+{
+    if (p == NULL)
+        return vtsm_fail(VTSM_E_INVAL, "crypto_wait: NULL");
+    vtsm_status st = p->handle ? crypto_wait(p->handle) : p->st;
+    if (p->handle == NULL && st != VTSM_OK)
+        vtsm_err_restore(&p->err);
+    free(p->op);
+    memset(p, 0, sizeof(*p));
+    return st;
 }

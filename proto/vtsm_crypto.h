@@ -94,6 +94,29 @@ vtsm_status vtsm_dhe_derive(struct vtsm_dhe *d, const uint8_t *peer_xy, size_t p
                             uint8_t *secret);
 void vtsm_dhe_free(struct vtsm_dhe *d);
 
+/*
+ * A derivation begun now and collected later, so that the caller can do other work (a
+ * signature check) meanwhile: with an executor that can (vtsm_crypto_set_async; tsmd's
+ * posts it to its crypto worker) the two run at once, otherwise the derivation runs at
+ * start. d, peer_xy and secret must stay valid, and the caller must call
+ * vtsm_crypto_wait on every path (it returns the derivation's status and error record).
+ */
+struct vtsm_crypto_pending {
+    void *op;     /* the operation (private) */
+    void *handle; /* the executor's, NULL when it ran at start */
+    vtsm_status st;
+    struct vtsm_err_state err; /* the error record it left, when it ran at start */
+};
+vtsm_status vtsm_dhe_derive_start(struct vtsm_dhe *d, const uint8_t *peer_xy, size_t peer_len,
+                                  uint8_t *secret, struct vtsm_crypto_pending *p);
+vtsm_status vtsm_crypto_wait(struct vtsm_crypto_pending *p);
+/* start(fn, arg) posts fn(arg) and returns a handle, or NULL when it will not (the caller
+ * then runs it through the ordinary path); wait(handle) returns its status with its error
+ * record. Set once, like vtsm_crypto_set_exec. */
+typedef void *(*vtsm_crypto_start_fn)(vtsm_crypto_work_fn fn, void *arg);
+typedef vtsm_status (*vtsm_crypto_wait_fn)(void *handle);
+void vtsm_crypto_set_async(vtsm_crypto_start_fn start, vtsm_crypto_wait_fn wait);
+
 /* AES-256-GCM. open returns E_PEER_DECRYPT when the tag does not verify (out is wiped). */
 vtsm_status vtsm_aead_seal(const uint8_t key[VTSM_AEAD_KEY_SIZE],
                            const uint8_t iv[VTSM_AEAD_IV_SIZE], const uint8_t *aad, size_t aad_len,

@@ -111,6 +111,43 @@ static vtsm_status offload_exec(vtsm_crypto_work_fn fn, void *arg)
     return t.st;
 }
 
+/* vtsm_crypto_set_async: an operation begun by a job (vtsm_dhe_derive_start) goes to the
+ * worker while the job goes on, when the job runs alone (the case where the loop has
+ * nothing else to do and a second core would sit idle); with other jobs in flight their
+ * crypto keeps the worker busy already, and the operation takes the ordinary path. */
+static void *async_start(vtsm_crypto_work_fn fn, void *arg)
+{
+    struct tsm_job *j = tsm_job_current();
+    if (!pool.running || !j || !pthread_equal(pthread_self(), pool.loop) || j->keep_order ||
+        tsm_job_count(j->t) >= 2)
+        return NULL;
+    struct tsm_offload_task *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    *t = (struct tsm_offload_task){.fn = fn, .arg = arg, .job = j, .background = true};
+    pool.inflight++;
+    write_ptr(pool.to_worker[1], t);
+    return t;
+}
+
+static vtsm_status async_wait(void *handle)
+{
+    struct tsm_offload_task *t = handle;
+    struct tsm_job *j = t->job;
+    if (!t->done) {
+        t->joining = true;
+        j->on_worker = true;
+        tsm_coro_yield(); /* resumed by tsm_offload_complete */
+        j->on_worker = false;
+    }
+    vtsm_status st = t->st;
+    if (st != VTSM_OK)
+        vtsm_err_restore(&t->err);
+    explicit_bzero(&t->err, sizeof(t->err));
+    free(t);
+    return st;
+}
+
 vtsm_status tsm_offload_start(void)
 {
     VTSM_ENSURE(pipe2(pool.to_worker, O_CLOEXEC) == 0 &&
@@ -123,6 +160,7 @@ vtsm_status tsm_offload_start(void)
     }
     pool.running = true;
     vtsm_crypto_set_exec(offload_exec);
+    vtsm_crypto_set_async(async_start, async_wait);
     return VTSM_OK;
 }
 
@@ -212,6 +250,7 @@ void tsm_offload_stop(void)
 {
     tsm_offload_wait();
     vtsm_crypto_set_exec(NULL);
+    vtsm_crypto_set_async(NULL, NULL);
     if (pool.running) {
         close(pool.to_worker[1]); /* EOF: the worker ends */
         pool.to_worker[1] = -1;

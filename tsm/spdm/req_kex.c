@@ -146,17 +146,25 @@ static vtsm_status process_key_exchange_rsp(struct vtsm_spdm_req *r, struct kex_
                 "KEY_EXCHANGE_RSP selects secured message version 0x%04x, not offered",
                 secmsg_version);
 
-    /* Signature over Hash(VCA || Ct || KEY_EXCHANGE || KEY_EXCHANGE_RSP up to Signature). */
+    /* Signature over Hash(VCA || Ct || KEY_EXCHANGE || KEY_EXCHANGE_RSP up to Signature),
+     * checked while the DHE secret is derived (on a second thread where the crypto
+     * executor has one); nothing is sent, and the secret is not used, unless both
+     * succeed. */
     VTSM_GUARD(vtsm_buf_append(&k->trans, rd->p, sig_off));
     VTSM_GUARD(vtsm_hash(r->info.hash, k->trans.data, k->trans.len, k->th));
+    struct vtsm_crypto_pending derive;
+    VTSM_GUARD(vtsm_dhe_derive_start(k->dhe, peer_pub, D, k->secret, &derive));
     st = vtsm_spdm_verify(r->slot[slot].chain.leaf_key, r->info.asym, r->info.hash, r->info.version,
                           VTSM_SPDM_CTX_KEY_EXCHANGE_RSP, k->th, sig, S);
-    if (st == VTSM_E_NOMEM)
-        return st;
-    if (st != VTSM_OK)
+    if (st != VTSM_OK) {
+        vtsm_crypto_wait(&derive);
+        if (st == VTSM_E_NOMEM)
+            return vtsm_fail(st, "KEY_EXCHANGE_RSP signature check");
         return vtsm_fail(VTSM_E_PEER_SIGNATURE,
                          "KEY_EXCHANGE_RSP signature does not verify with the slot %u leaf key",
                          slot);
+    }
+    VTSM_GUARD(vtsm_crypto_wait(&derive));
     /* Evidence: the signed bytes and the signature. */
     VTSM_GUARD(vtsm_buf_set(&r->kex_transcript, k->trans.data, k->trans.len));
     memcpy(r->kex_sig, sig, S);
@@ -165,7 +173,6 @@ static vtsm_status process_key_exchange_rsp(struct vtsm_spdm_req *r, struct kex_
     /* TH1 adds the Signature; handshake keys from the DHE secret and TH1. */
     VTSM_GUARD(vtsm_buf_append(&k->trans, sig, S));
     VTSM_GUARD(vtsm_hash(r->info.hash, k->trans.data, k->trans.len, k->th));
-    VTSM_GUARD(vtsm_dhe_derive(k->dhe, peer_pub, D, k->secret));
     vtsm_dhe_free(k->dhe);
     k->dhe = NULL;
     r->ks.secmsg_version = (uint16_t)(secmsg_version & 0xFF00);
