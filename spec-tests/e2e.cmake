@@ -19,7 +19,7 @@ function(vtsm_e2e_suite exe)
 endfunction()
 
 vtsm_e2e_suite(test_e2e_connect SOURCES test_e2e_connect.c CASES
-  test_bad_kex_signature test_bad_meas_signature test_truncated_doe test_oversized_doe
+  test_bad_kex_point test_bad_kex_signature test_bad_meas_signature test_truncated_doe test_oversized_doe
   test_misaligned_doe test_spdm_error test_unexpected_code test_wrong_session_id
   test_replayed_secured_message test_tampered_secured_message
   test_untrusted_chain_refused_but_reported test_not_ready_is_retried

@@ -89,6 +89,12 @@ static void test_bad_kex_signature(void **s)
 {
     fault_case(s, "bad-kex-signature", "peer_signature");
 }
+/* the point is refused by the derivation, which tsmd runs on its crypto worker while the
+ * signature is checked on the loop: the refusal and its detail come back from there */
+static void test_bad_kex_point(void **s)
+{
+    fault_case(s, "bad-kex-point", "peer_malformed");
+}
 static void test_bad_meas_signature(void **s)
 {
     fault_case(s, "bad-meas-signature", "peer_signature");
@@ -313,6 +319,8 @@ int main(int argc, char **argv)
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_bad_kex_point, e2e_fixture_setup,
+                                        e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_bad_kex_signature, e2e_fixture_setup,
                                         e2e_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_bad_meas_signature, e2e_fixture_setup,
