@@ -193,14 +193,18 @@ void tsm_offload_complete(void)
  * exchanges; tsm_offload_join() later waits for it (yielding only if it is not done).
  * Used where the protocol lets the TSM work while the device does: the certificate chain
  * is judged against the trust store while KEY_EXCHANGE, FINISH and GET_MEASUREMENTS are
- * in flight (the connect uses the verdict only after them). arg is the task's alone until
+ * in flight (the connect uses the verdict only after them). Only for a job that runs
+ * alone (false otherwise: the caller does the work in place, as it would without a
+ * worker). arg is the task's alone until
  * the join: heap memory that the job's other work does not touch. One at a time per job;
  * job_main joins whatever is left, so a job that fails early never leaves a task behind.
  */
 bool tsm_offload_begin(vtsm_crypto_work_fn fn, void *arg, void (*free_arg)(void *))
 {
     struct tsm_job *j = tsm_job_current();
-    if (!pool.running || !j || j->bg)
+    /* only a job running alone: with others in flight their crypto keeps the worker busy
+     * and the loop's core is the one to spare, so the work is better done in place */
+    if (!pool.running || !j || j->bg || j->keep_order || tsm_job_count(j->t) >= 2)
         return false;
     struct tsm_offload_task *t = calloc(1, sizeof(*t));
     if (!t)

@@ -155,9 +155,9 @@ out:
  * KEY_EXCHANGE, FINISH and GET_MEASUREMENTS meanwhile and uses the verdict after them
  * (docs/architecture.md, "device_connect"). The task works on its own copy of the chain
  * bytes and its own references to the parsed certificates (the process's certificate
- * cache is locked, and OpenSSL's X509 and EVP_PKEY objects may be read by two threads),
- * so nothing it uses goes away if the job fails meanwhile; the trust store is read by
- * one thread at a time, since every judgement in tsmd comes through here.
+ * cache is locked, and OpenSSL's X509, EVP_PKEY and X509_STORE objects may be read by
+ * two threads at once: verifying against one shared store is how OpenSSL's servers use
+ * it), so nothing it uses goes away if the job fails meanwhile.
  */
 struct trust_check {
     const struct vtsm_trust *trust;
