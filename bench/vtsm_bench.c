@@ -87,6 +87,31 @@ static double median_ms(long long *v, int n)
     return (n % 2 ? (double)v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0) / 1e6;
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median_d(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_d);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+/* The median (ms) of a[i] + b[i] (ns) over i < n; -1 without memory. */
+static double median_sum_ms(const long long *a, const long long *b, int n)
+{
+    long long *v = calloc((size_t)n, sizeof(*v));
+    if (!v)
+        return -1;
+    for (int i = 0; i < n; i++)
+        v[i] = a[i] + b[i];
+    double m = median_ms(v, n);
+    free(v);
+    return m;
+}
+
 static long long thread_cpu_ns(void)
 {
     struct timespec ts;
@@ -239,7 +264,7 @@ static int relay_rtt(const char *dir, int rounds, long long *out);
  * with the baselines sampled right after that connect. Call before anything sorts s. */
 static double paired_ratio(const struct samples *s, int iterations, int exchanges)
 {
-    long long *r = calloc((size_t)iterations, sizeof(long long));
+    double *r = calloc((size_t)iterations, sizeof(double));
     if (!r)
         return -1;
     for (int i = 0; i < iterations; i++) {
@@ -247,9 +272,9 @@ static double paired_ratio(const struct samples *s, int iterations, int exchange
         memcpy(f, s->flo + i * FLOOR_PER_IT, sizeof(f));
         memcpy(q, s->rel + i * RELAY_PER_IT, sizeof(q));
         double base = median_ms(f, FLOOR_PER_IT) + exchanges * median_ms(q, RELAY_PER_IT);
-        r[i] = (long long)(s->conn[i] / 1e6 / base * 1e6); /* ratio x 1e6 */
+        r[i] = s->conn[i] / 1e6 / base;
     }
-    double m = median_ms(r, iterations); /* the ratio */
+    double m = median_d(r, iterations);
     free(r);
     return m;
 }
@@ -893,12 +918,8 @@ int main(int argc, char **argv)
     double relay = exchanges * rtt, ide_relay = ide_exchanges * rtt;
     /* the work both ends did per connect, against the floor: the wall-clock ratio less
      * the waiting (and less any overlap of the two ends) */
-    for (int i = 0; i < o.iterations; i++)
-        si.tsm_cpu[i] += si.dev_cpu[i];
-    for (int i = 0; i < o.iterations; i++)
-        si.dev_cpu[i] = sp.tsm_cpu[i] + sp.dev_cpu[i];
-    double work = median_ms(si.dev_cpu, o.iterations),
-           ide_work = median_ms(si.tsm_cpu, o.iterations);
+    double work = median_sum_ms(sp.tsm_cpu, sp.dev_cpu, o.iterations);
+    double ide_work = median_sum_ms(si.tsm_cpu, si.dev_cpu, o.iterations);
     double mc = median_ms(sp.conn, o.iterations), mi = median_ms(si.conn, o.iterations);
     double ct = median_ms(sp.tsm_cpu, o.iterations), cd = median_ms(sp.dev_cpu, o.iterations);
     double ch = median_ms(sp.host_cpu, o.iterations);

@@ -235,7 +235,8 @@ int tsm_offload_fd(void);
 /* Resume the jobs whose operations finished (the loop, on POLLIN of tsm_offload_fd). */
 void tsm_offload_complete(void);
 /* Post fn(arg) to the worker as the current job's background task and go on (false: not
- * posted, run it in place: no worker, not in a job, or the job has one already).
+ * posted, run it in place: no worker, not in a job, other jobs in flight, or the job has
+ * one already).
  * free_arg frees arg if the job ends without joining. */
 bool tsm_offload_begin(vtsm_crypto_work_fn fn, void *arg, void (*free_arg)(void *));
 /* Wait (yielding) for j's background task and return its status with its error record

@@ -34,10 +34,10 @@ struct tsm_offload_task {
     vtsm_status st;
     struct vtsm_err_state err; /* the operation's error record, from the worker */
     struct tsm_job *job;       /* to resume when done */
-    /* a background task (tsm_offload_begin): the job goes on while it runs and is
+    /* a background task (bg_post): the job goes on while it runs and is
      * resumed only if it waits for it (joining) when it is done */
     bool background, done, joining;
-    void (*free_arg)(void *); /* frees arg when the job ends without joining */
+    void (*free_arg)(void *); /* frees arg when the job ends without joining (j->bg) */
 };
 
 static struct {
@@ -111,11 +111,14 @@ static vtsm_status offload_exec(vtsm_crypto_work_fn fn, void *arg)
     return t.st;
 }
 
-/* vtsm_crypto_set_async: an operation begun by a job (vtsm_dhe_derive_start) goes to the
- * worker while the job goes on, when the job runs alone (the case where the loop has
- * nothing else to do and a second core would sit idle); with other jobs in flight their
- * crypto keeps the worker busy already, and the operation takes the ordinary path. */
-static void *async_start(vtsm_crypto_work_fn fn, void *arg)
+/*
+ * Background work of a job: the job posts fn(arg) to the worker and goes on with its
+ * exchanges, and waits for it later (yielding only if it is not done yet). Only for a job
+ * on the loop that runs alone: with other jobs in flight their crypto keeps the worker
+ * busy and the loop's core is the one to spare, so the caller does the work in place (as
+ * it would without a worker). NULL: not posted.
+ */
+static struct tsm_offload_task *bg_post(vtsm_crypto_work_fn fn, void *arg, void (*free_arg)(void *))
 {
     struct tsm_job *j = tsm_job_current();
     if (!pool.running || !j || !pthread_equal(pthread_self(), pool.loop) || j->keep_order ||
@@ -124,15 +127,16 @@ static void *async_start(vtsm_crypto_work_fn fn, void *arg)
     struct tsm_offload_task *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    *t = (struct tsm_offload_task){.fn = fn, .arg = arg, .job = j, .background = true};
+    *t = (struct tsm_offload_task){
+        .fn = fn, .arg = arg, .job = j, .background = true, .free_arg = free_arg};
     pool.inflight++;
     write_ptr(pool.to_worker[1], t);
     return t;
 }
 
-static vtsm_status async_wait(void *handle)
+/* Wait for t, free it and return its status; with_err: with the error record it left. */
+static vtsm_status bg_wait(struct tsm_offload_task *t, bool with_err)
 {
-    struct tsm_offload_task *t = handle;
     struct tsm_job *j = t->job;
     if (!t->done) {
         t->joining = true;
@@ -141,11 +145,22 @@ static vtsm_status async_wait(void *handle)
         j->on_worker = false;
     }
     vtsm_status st = t->st;
-    if (st != VTSM_OK)
+    if (with_err && st != VTSM_OK)
         vtsm_err_restore(&t->err);
     explicit_bzero(&t->err, sizeof(t->err));
     free(t);
     return st;
+}
+
+/* vtsm_crypto_set_async: an operation a job begins (vtsm_dhe_derive_start) and waits for. */
+static void *async_start(vtsm_crypto_work_fn fn, void *arg)
+{
+    return bg_post(fn, arg, NULL);
+}
+
+static vtsm_status async_wait(void *handle)
+{
+    return bg_wait(handle, true);
 }
 
 vtsm_status tsm_offload_start(void)
@@ -189,31 +204,22 @@ void tsm_offload_complete(void)
 }
 
 /*
- * Background work of a job: the job posts fn(arg) to the worker and goes on with its
- * exchanges; tsm_offload_join() later waits for it (yielding only if it is not done).
- * Used where the protocol lets the TSM work while the device does: the certificate chain
- * is judged against the trust store while KEY_EXCHANGE, FINISH and GET_MEASUREMENTS are
- * in flight (the connect uses the verdict only after them). Only for a job that runs
- * alone (false otherwise: the caller does the work in place, as it would without a
- * worker). arg is the task's alone until
- * the join: heap memory that the job's other work does not touch. One at a time per job;
- * job_main joins whatever is left, so a job that fails early never leaves a task behind.
+ * The job's own background task (j->bg), for work whose result it needs several exchanges
+ * later: the certificate chain is judged against the trust store while KEY_EXCHANGE,
+ * FINISH and GET_MEASUREMENTS are in flight (the connect uses the verdict only after
+ * them). arg is the task's alone until the join: heap memory that the job's other work
+ * does not touch. One at a time per job; job_main joins whatever is left, so a job that
+ * fails early never leaves a task behind.
  */
 bool tsm_offload_begin(vtsm_crypto_work_fn fn, void *arg, void (*free_arg)(void *))
 {
     struct tsm_job *j = tsm_job_current();
-    /* only a job running alone: with others in flight their crypto keeps the worker busy
-     * and the loop's core is the one to spare, so the work is better done in place */
-    if (!pool.running || !j || j->bg || j->keep_order || tsm_job_count(j->t) >= 2)
+    if (!j || j->bg)
         return false;
-    struct tsm_offload_task *t = calloc(1, sizeof(*t));
+    struct tsm_offload_task *t = bg_post(fn, arg, free_arg);
     if (!t)
         return false;
-    *t = (struct tsm_offload_task){
-        .fn = fn, .arg = arg, .job = j, .background = true, .free_arg = free_arg};
     j->bg = t;
-    pool.inflight++;
-    write_ptr(pool.to_worker[1], t);
     return true;
 }
 
@@ -222,22 +228,12 @@ vtsm_status tsm_offload_join(struct tsm_job *j, bool discard)
     struct tsm_offload_task *t = j->bg;
     if (!t)
         return VTSM_OK;
-    if (!t->done) {
-        t->joining = true;
-        j->on_worker = true;
-        tsm_coro_yield(); /* resumed by tsm_offload_complete */
-        j->on_worker = false;
-    }
+    void *arg = t->arg;
+    void (*free_arg)(void *) = t->free_arg;
     j->bg = NULL;
-    vtsm_status st = t->st;
-    if (discard) {
-        if (t->free_arg)
-            t->free_arg(t->arg);
-    } else {
-        vtsm_err_restore(&t->err);
-    }
-    explicit_bzero(&t->err, sizeof(t->err));
-    free(t);
+    vtsm_status st = bg_wait(t, !discard);
+    if (discard && free_arg)
+        free_arg(arg);
     return st;
 }
 
